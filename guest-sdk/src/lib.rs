@@ -1,0 +1,127 @@
+//! # fuelhost-guest
+//!
+//! Write fuelhost artifacts and policy plugins in Rust. This crate holds the
+//! bindings generated from the `fuelhost:host@0.1.0` WIT contract (the
+//! `wit/` folder of the repository) and re-exports what a guest needs:
+//!
+//! - an **artifact** implements [`Artifact`] (one function, `run`) and
+//!   registers it with [`export_artifact!`];
+//! - a **policy plugin** implements [`Policy`] (one function, `check`) and
+//!   registers it with [`export_policy!`];
+//! - [`ledger`], [`policy`] and [`log`] wrap the host's imports.
+//!
+//! ```ignore
+//! use fuelhost_guest::{Artifact, RunError};
+//! struct Echo;
+//! impl Artifact for Echo {
+//!     fn run(input: Vec<u8>) -> Result<Vec<u8>, RunError> { Ok(input) }
+//! }
+//! fuelhost_guest::export_artifact!(Echo);
+//! ```
+//!
+//! Build with `cargo build --target wasm32-wasip2`; the output is a
+//! component the host accepts as is.
+
+/// Bindings for the `artifact` world (generated once, here).
+pub mod artifact_bindings {
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "fuelhost:host/artifact@0.1.0",
+        pub_export_macro: true,
+        export_macro_name: "export_artifact_world",
+        default_bindings_module: "fuelhost_guest::artifact_bindings",
+        generate_all,
+    });
+}
+
+/// Bindings for the `policy-plugin` world (generated once, here).
+pub mod policy_bindings {
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "fuelhost:host/policy-plugin@0.1.0",
+        pub_export_macro: true,
+        export_macro_name: "export_policy_world",
+        default_bindings_module: "fuelhost_guest::policy_bindings",
+        generate_all,
+    });
+}
+
+/// The trait an artifact implements: `run(input) -> output`.
+pub use artifact_bindings::Guest as Artifact;
+pub use artifact_bindings::fuelhost::host::types::{
+    Action, Attribute, Decision, ResourcePolicy, RunError, Usage,
+};
+
+/// The trait a policy plugin implements: `check(action) -> decision`.
+pub use policy_bindings::exports::fuelhost::host::policy::Guest as Policy;
+
+/// Types a policy plugin receives and returns (its own copy of the shared
+/// `types` interface, distinct from an artifact's).
+pub mod policy_types {
+    pub use crate::policy_bindings::fuelhost::host::types::{Action, Attribute, Decision, Usage};
+}
+
+/// The host's ledger, as seen by a running artifact.
+pub mod ledger {
+    pub use crate::artifact_bindings::fuelhost::host::ledger::{
+        balance, context, fuel_left, transfer, AccountBalance, CallContext, LedgerError,
+    };
+}
+
+/// Ask the host's policy chain about an action from inside an artifact.
+pub mod policy {
+    pub use crate::artifact_bindings::fuelhost::host::policy::check;
+}
+
+/// Logging into the host's structured log.
+pub mod log {
+    pub use crate::artifact_bindings::fuelhost::host::log::Level;
+    use crate::artifact_bindings::fuelhost::host::log::log as host_log;
+
+    /// Log at info level.
+    pub fn info(message: &str) {
+        host_log(Level::Info, message)
+    }
+    /// Log at warn level.
+    pub fn warn(message: &str) {
+        host_log(Level::Warn, message)
+    }
+    /// Log at error level.
+    pub fn error(message: &str) {
+        host_log(Level::Error, message)
+    }
+    /// Log at debug level.
+    pub fn debug(message: &str) {
+        host_log(Level::Debug, message)
+    }
+}
+
+/// Register a type implementing [`Artifact`] as this component's export.
+#[macro_export]
+macro_rules! export_artifact {
+    ($ty:ident) => {
+        $crate::artifact_bindings::export_artifact_world!($ty with_types_in $crate::artifact_bindings);
+    };
+}
+
+/// Register a type implementing [`Policy`] as this component's export.
+#[macro_export]
+macro_rules! export_policy {
+    ($ty:ident) => {
+        $crate::policy_bindings::export_policy_world!($ty with_types_in $crate::policy_bindings);
+    };
+}
+
+impl Action {
+    /// The value of attribute `key`, if the action carries it.
+    pub fn attribute(&self, key: &str) -> Option<&str> {
+        self.attributes.iter().find(|a| a.key == key).map(|a| a.value.as_str())
+    }
+}
+
+impl policy_types::Action {
+    /// The value of attribute `key`, if the action carries it.
+    pub fn attribute(&self, key: &str) -> Option<&str> {
+        self.attributes.iter().find(|a| a.key == key).map(|a| a.value.as_str())
+    }
+}

@@ -1,0 +1,98 @@
+//! The audit log: every policy decision (who, what, which plugin decided,
+//! the result, how long it took), written durably to the database and
+//! queryable. Actions carry no secrets, so nothing needs redacting.
+
+use std::sync::Arc;
+
+use rusqlite::params;
+use serde::Serialize;
+
+use crate::bindings::{Action, Decision};
+use crate::db::{now_ms, Database};
+use crate::policy::Verdict;
+
+/// One recorded decision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuditEntry {
+    /// Unix time, milliseconds.
+    pub at_ms: i64,
+    /// The invocation the decision belongs to, if any.
+    pub invocation: Option<String>,
+    /// Action kind (`invoke`, `transfer`, ...).
+    pub kind: String,
+    /// Who acted.
+    pub subject: String,
+    /// What the action was aimed at.
+    pub target: String,
+    /// `allow`, `deny` or `require_approval`.
+    pub decision: String,
+    /// The plugin that decided (none when every plugin allowed).
+    pub decided_by: Option<String>,
+    /// The reason given with a deny, or the approvers.
+    pub reason: Option<String>,
+    /// Time the chain took, microseconds.
+    pub latency_us: u64,
+}
+
+/// Writes and reads the audit table. Cheap to clone.
+#[derive(Clone)]
+pub struct AuditLog {
+    db: Arc<Database>,
+}
+
+impl AuditLog {
+    /// The audit log in `db`.
+    pub fn new(db: Arc<Database>) -> AuditLog {
+        AuditLog { db }
+    }
+
+    /// Record one decision. A failure to write is logged, not propagated:
+    /// the decision itself stands.
+    pub fn record(&self, invocation: Option<&str>, action: &Action, verdict: &Verdict) {
+        let (decision, reason) = match &verdict.decision {
+            Decision::Allow => ("allow", None),
+            Decision::Deny(r) => ("deny", Some(r.clone())),
+            Decision::RequireApproval(who) => ("require_approval", Some(who.join(","))),
+        };
+        let r = self.db.lock().execute(
+            "INSERT INTO audit (at_ms, invocation, kind, subject, target, decision, decided_by, reason, latency_us)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                now_ms(),
+                invocation,
+                action.kind,
+                action.subject,
+                action.target,
+                decision,
+                verdict.decided_by,
+                reason,
+                verdict.latency.as_micros() as i64
+            ],
+        );
+        if let Err(e) = r {
+            tracing::error!(error = %e, "writing the audit log failed");
+        }
+    }
+
+    /// Every entry, oldest first.
+    pub fn entries(&self) -> Result<Vec<AuditEntry>, rusqlite::Error> {
+        let conn = self.db.lock();
+        let mut stmt = conn.prepare(
+            "SELECT at_ms, invocation, kind, subject, target, decision, decided_by, reason, latency_us FROM audit ORDER BY seq",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(AuditEntry {
+                at_ms: r.get(0)?,
+                invocation: r.get(1)?,
+                kind: r.get(2)?,
+                subject: r.get(3)?,
+                target: r.get(4)?,
+                decision: r.get(5)?,
+                decided_by: r.get(6)?,
+                reason: r.get(7)?,
+                latency_us: r.get::<_, i64>(8)? as u64,
+            })
+        })?;
+        rows.collect()
+    }
+}

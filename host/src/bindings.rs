@@ -1,0 +1,40 @@
+//! The one place bindings to the `fuelhost:host@0.1.0` WIT contract are
+//! generated: the `artifact` world (which the host links and calls) and the
+//! `policy-plugin` world (which shares the artifact world's `types`).
+
+/// Bindings for the `artifact` world.
+#[allow(unsafe_code, missing_docs)]
+pub mod artifact {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "fuelhost:host/artifact@0.1.0",
+        imports: {
+            default: trappable,
+        },
+        with: {
+            "wasi:io": wasmtime_wasi::p2::bindings::io,
+            "wasi:clocks": wasmtime_wasi::p2::bindings::clocks,
+            "wasi:filesystem": wasmtime_wasi::p2::bindings::sync::filesystem,
+        },
+        require_store_data_send: true,
+    });
+}
+
+/// Bindings for the `policy-plugin` world.
+#[allow(unsafe_code, missing_docs)]
+pub mod policy_plugin {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "fuelhost:host/policy-plugin@0.1.0",
+        imports: { default: trappable },
+        with: {
+            "fuelhost:host/types": super::artifact::fuelhost::host::types,
+            "fuelhost:host/log": super::artifact::fuelhost::host::log,
+        },
+        require_store_data_send: true,
+    });
+}
+
+pub use artifact::fuelhost::host::types::{
+    Action, Attribute, Decision, ResourcePolicy as WitResourcePolicy, RunError, Usage,
+};

@@ -1,0 +1,124 @@
+//! The content-addressed code cache: component bytes under their SHA-256,
+//! and the engine's precompiled code under SHA-256 plus a hash of the
+//! engine's compilation settings. It survives restarts, so a component is
+//! compiled once per machine and engine configuration, not once per start.
+
+use std::fs;
+use std::hash::{Hash, Hasher};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::Component;
+use wasmtime::Engine;
+
+/// SHA-256 of `bytes`, hex.
+pub fn digest(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Component bytes and precompiled code, keyed by content.
+pub struct CodeCache {
+    blobs: PathBuf,
+    compiled: PathBuf,
+    engine_key: String,
+    compilations: AtomicU64,
+    hits: AtomicU64,
+}
+
+/// How often the cache compiled and how often it reused precompiled code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CacheStats {
+    /// Components compiled by this process.
+    pub compilations: u64,
+    /// Components loaded from precompiled code.
+    pub hits: u64,
+}
+
+/// Write `bytes` to `path` atomically (temp file, then rename), so a crash
+/// never leaves a truncated file under a valid name.
+fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    fs::write(&tmp, bytes)?;
+    fs::rename(&tmp, path)
+}
+
+impl CodeCache {
+    /// A cache for `engine` keeping component bytes in `blobs` and compiled
+    /// code in `compiled` (created if missing).
+    pub fn open(engine: &Engine, blobs: PathBuf, compiled: PathBuf) -> io::Result<CodeCache> {
+        fs::create_dir_all(&blobs)?;
+        fs::create_dir_all(&compiled)?;
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        engine.precompile_compatibility_hash().hash(&mut h);
+        env!("CARGO_PKG_VERSION").hash(&mut h);
+        Ok(CodeCache {
+            blobs,
+            compiled,
+            engine_key: format!("{:016x}", h.finish()),
+            compilations: AtomicU64::new(0),
+            hits: AtomicU64::new(0),
+        })
+    }
+
+    /// Keep the component bytes (idempotent).
+    pub fn put_bytes(&self, digest: &str, bytes: &[u8]) -> io::Result<()> {
+        let path = self.blobs.join(format!("{digest}.wasm"));
+        if path.exists() {
+            return Ok(());
+        }
+        write_atomic(&path, bytes)
+    }
+
+    /// The component bytes stored under `digest`.
+    pub fn get_bytes(&self, digest: &str) -> io::Result<Vec<u8>> {
+        fs::read(self.blobs.join(format!("{digest}.wasm")))
+    }
+
+    fn compiled_path(&self, digest: &str) -> PathBuf {
+        self.compiled.join(format!("{digest}-{}.cwasm", self.engine_key))
+    }
+
+    /// The compiled component for `digest`: precompiled code when the cache
+    /// has it, else compiled from `bytes` (or the stored bytes) and cached.
+    pub fn component(&self, engine: &Engine, digest: &str, bytes: Option<&[u8]>) -> wasmtime::Result<Component> {
+        let path = self.compiled_path(digest);
+        if path.exists() {
+            match load_precompiled(engine, &path) {
+                Ok(c) => {
+                    self.hits.fetch_add(1, Ordering::Relaxed);
+                    return Ok(c);
+                }
+                Err(e) => tracing::warn!(path = %path.display(), error = %e, "precompiled code unusable; recompiling"),
+            }
+        }
+        let owned;
+        let bytes = match bytes {
+            Some(b) => b,
+            None => {
+                owned = self.get_bytes(digest)?;
+                &owned
+            }
+        };
+        let component = Component::new(engine, bytes)?;
+        self.compilations.fetch_add(1, Ordering::Relaxed);
+        write_atomic(&path, &component.serialize()?)?;
+        Ok(component)
+    }
+
+    /// Counters since this cache was opened.
+    pub fn stats(&self) -> CacheStats {
+        CacheStats { compilations: self.compilations.load(Ordering::Relaxed), hits: self.hits.load(Ordering::Relaxed) }
+    }
+}
+
+/// Load code this cache wrote.
+#[allow(unsafe_code)]
+fn load_precompiled(engine: &Engine, path: &Path) -> wasmtime::Result<Component> {
+    // SAFETY: the file was produced by `Component::serialize` of an engine
+    // with the same compatibility hash (part of its name) and written
+    // atomically into the host's own data directory; wasmtime further
+    // checks its header and engine compatibility on load.
+    unsafe { Component::deserialize_file(engine, path) }
+}

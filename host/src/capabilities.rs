@@ -1,0 +1,168 @@
+//! The host side of each WIT interface a guest imports (`ledger`, `policy`,
+//! `log`), and the two linkers that wire them, with WASI, into guests.
+//!
+//! Everything a guest asks for is checked here: it reads only the balances
+//! of the call's parties, moves only its principal's scrip (held until
+//! settlement, and put to the policy chain as a `transfer` action), and its
+//! policy questions are asked in its principal's name.
+
+use wasmtime::component::{HasSelf, Linker};
+use wasmtime::{Engine, StoreContextMut};
+
+use crate::agent::AgentId;
+use crate::bindings::artifact::fuelhost::host::{ledger, log, policy, types};
+use crate::bindings::{Action, Attribute, Decision, Usage};
+use crate::ledger::{GuestTransfer, LedgerError as HostLedgerError};
+use crate::sandbox::Sandbox;
+
+impl types::Host for Sandbox {}
+
+fn ledger_error(e: HostLedgerError) -> ledger::LedgerError {
+    match e {
+        HostLedgerError::UnknownAccount(a) => ledger::LedgerError::UnknownAgent(a),
+        HostLedgerError::Insufficient { available, .. } => ledger::LedgerError::InsufficientScrip(available),
+        HostLedgerError::Invalid(m) | HostLedgerError::Overflow(m) => ledger::LedgerError::InvalidRequest(m),
+        other => ledger::LedgerError::Unavailable(other.to_string()),
+    }
+}
+
+impl ledger::Host for Sandbox {
+    fn context(&mut self) -> wasmtime::Result<ledger::CallContext> {
+        Ok(self.call()?.context.clone())
+    }
+
+    fn fuel_left(&mut self) -> wasmtime::Result<u64> {
+        // Shadowed in `artifact_linker` by a function that reads the store's
+        // fuel; this body is never reached.
+        Err(wasmtime::format_err!("fuel-left is answered by the linker"))
+    }
+
+    fn balance(&mut self, agent: String) -> wasmtime::Result<Result<ledger::AccountBalance, ledger::LedgerError>> {
+        let call = self.call()?;
+        if !call.parties.iter().any(|p| p.as_str() == agent) {
+            return Ok(Err(ledger::LedgerError::NotPermitted(format!(
+                "`{agent}` is not a party of this call; an artifact may read only its caller's, owner's and payer's balances"
+            ))));
+        }
+        let id = AgentId::trusted(agent);
+        Ok(call
+            .ledger
+            .balances(&id)
+            .map(|b| ledger::AccountBalance {
+                scrip: b.scrip.available(),
+                fuel: b.fuel.available(),
+                disk_bytes: b.disk_bytes.available(),
+            })
+            .map_err(ledger_error))
+    }
+
+    fn transfer(&mut self, to: String, amount: u64, memo: String) -> wasmtime::Result<Result<String, ledger::LedgerError>> {
+        let call = self.call.as_mut().ok_or_else(no_call)?;
+        let to = match AgentId::new(to) {
+            Ok(a) => a,
+            Err(e) => return Ok(Err(ledger::LedgerError::InvalidRequest(e.to_string()))),
+        };
+        let action = Action {
+            kind: "transfer".into(),
+            subject: call.principal.to_string(),
+            tenant: None,
+            target: to.to_string(),
+            attributes: vec![
+                Attribute { key: "invocation".into(), value: call.context.invocation_id.clone() },
+                Attribute { key: "via-artifact".into(), value: call.context.artifact.clone() },
+            ],
+            price: amount,
+            estimated: Usage { fuel: 0, memory_peak_bytes: 0, disk_bytes: 0, llm_tokens: 0, wall_time_ns: 0 },
+        };
+        let verdict = call.policy.check(&action);
+        call.audit.record(Some(&call.context.invocation_id), &action, &verdict);
+        if let Some(reason) = verdict.refusal() {
+            return Ok(Err(ledger::LedgerError::NotPermitted(reason)));
+        }
+        call.transfers += 1;
+        let t = GuestTransfer {
+            id: format!("{}/t{}", call.context.invocation_id, call.transfers),
+            invocation_id: call.context.invocation_id.clone(),
+            from: call.principal.clone(),
+            to,
+            amount,
+            memo: memo.chars().take(256).collect(),
+        };
+        Ok(call.ledger.hold_guest_transfer(&t).map(|()| t.id).map_err(ledger_error))
+    }
+}
+
+impl policy::Host for Sandbox {
+    fn check(&mut self, mut action: Action) -> wasmtime::Result<Decision> {
+        let call = self.call()?;
+        // A guest asks in its principal's name, never in anyone else's.
+        action.subject = call.principal.to_string();
+        action.attributes.retain(|a| a.key != "via-artifact");
+        action.attributes.push(Attribute { key: "via-artifact".into(), value: call.context.artifact.clone() });
+        let verdict = call.policy.check(&action);
+        call.audit.record(Some(&call.context.invocation_id), &action, &verdict);
+        Ok(verdict.decision)
+    }
+}
+
+const MAX_LOG_LINE: usize = 4096;
+
+impl log::Host for Sandbox {
+    fn log(&mut self, level: log::Level, message: String) -> wasmtime::Result<()> {
+        let mut message = message;
+        if message.len() > MAX_LOG_LINE {
+            let mut cut = MAX_LOG_LINE;
+            while !message.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            message.truncate(cut);
+        }
+        let invocation = self.call.as_ref().map(|c| c.context.invocation_id.as_str()).unwrap_or("");
+        let source = self.log_source.as_str();
+        match level {
+            log::Level::Trace => tracing::trace!(target: "fuelhost::guest", source, invocation, "{message}"),
+            log::Level::Debug => tracing::debug!(target: "fuelhost::guest", source, invocation, "{message}"),
+            log::Level::Info => tracing::info!(target: "fuelhost::guest", source, invocation, "{message}"),
+            log::Level::Warn => tracing::warn!(target: "fuelhost::guest", source, invocation, "{message}"),
+            log::Level::Error => tracing::error!(target: "fuelhost::guest", source, invocation, "{message}"),
+        }
+        Ok(())
+    }
+}
+
+fn no_call() -> wasmtime::Error {
+    wasmtime::format_err!("the ledger and policy imports are only available to artifacts")
+}
+
+impl Sandbox {
+    fn call(&self) -> wasmtime::Result<&crate::sandbox::CallScope> {
+        self.call.as_ref().ok_or_else(no_call)
+    }
+}
+
+/// The linker for artifacts: WASI 0.2 (granting only what the sandbox's
+/// WASI context grants), `ledger`, `policy` and `log`.
+pub fn artifact_linker(engine: &Engine) -> wasmtime::Result<Linker<Sandbox>> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+    types::add_to_linker::<Sandbox, HasSelf<Sandbox>>(&mut linker, |s| s)?;
+    ledger::add_to_linker::<Sandbox, HasSelf<Sandbox>>(&mut linker, |s| s)?;
+    policy::add_to_linker::<Sandbox, HasSelf<Sandbox>>(&mut linker, |s| s)?;
+    log::add_to_linker::<Sandbox, HasSelf<Sandbox>>(&mut linker, |s| s)?;
+    // `fuel-left` needs the store, which generated host traits do not get.
+    linker.allow_shadowing(true);
+    linker
+        .instance("fuelhost:host/ledger@0.1.0")?
+        .func_wrap("fuel-left", |store: StoreContextMut<'_, Sandbox>, (): ()| Ok((store.get_fuel().unwrap_or(0),)))?;
+    linker.allow_shadowing(false);
+    Ok(linker)
+}
+
+/// The linker for policy plugins: an empty WASI and `log`.
+pub fn plugin_linker(engine: &Engine) -> wasmtime::Result<Linker<Sandbox>> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+    types::add_to_linker::<Sandbox, HasSelf<Sandbox>>(&mut linker, |s| s)?;
+    log::add_to_linker::<Sandbox, HasSelf<Sandbox>>(&mut linker, |s| s)?;
+    Ok(linker)
+}

@@ -1,0 +1,132 @@
+//! The embedded database: one SQLite file in WAL mode that holds the ledger,
+//! artifact metadata, policy plugins and the audit log. This module owns
+//! opening it, its pragmas and its schema; the ledger, the registry and the
+//! audit log each own their tables' queries.
+
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+
+use rusqlite::Connection;
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS accounts (
+    id          TEXT PRIMARY KEY,
+    system      INTEGER NOT NULL DEFAULT 0,
+    created_ms  INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS balances (
+    account TEXT NOT NULL REFERENCES accounts(id),
+    asset   TEXT NOT NULL,
+    posted  INTEGER NOT NULL DEFAULT 0,
+    held    INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (account, asset),
+    CHECK (held >= 0),
+    CHECK (account GLOB '@*' OR posted >= held)
+);
+CREATE TABLE IF NOT EXISTS transfers (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    id          TEXT NOT NULL UNIQUE,
+    debit       TEXT NOT NULL REFERENCES accounts(id),
+    credit      TEXT NOT NULL REFERENCES accounts(id),
+    asset       TEXT NOT NULL,
+    amount      INTEGER NOT NULL CHECK (amount > 0),
+    kind        TEXT NOT NULL,
+    memo        TEXT NOT NULL,
+    invocation  TEXT,
+    created_ms  INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS holds (
+    id            TEXT PRIMARY KEY,
+    invocation    TEXT NOT NULL,
+    debit         TEXT NOT NULL REFERENCES accounts(id),
+    credit        TEXT NOT NULL REFERENCES accounts(id),
+    asset         TEXT NOT NULL,
+    amount        INTEGER NOT NULL CHECK (amount > 0),
+    kind          TEXT NOT NULL,
+    memo          TEXT NOT NULL,
+    state         TEXT NOT NULL CHECK (state IN ('pending', 'posted', 'voided')),
+    posted_amount INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS holds_by_invocation ON holds(invocation);
+CREATE TABLE IF NOT EXISTS usage_records (
+    invocation_id     TEXT PRIMARY KEY,
+    artifact          TEXT NOT NULL,
+    caller            TEXT NOT NULL,
+    owner             TEXT NOT NULL,
+    charged_to        TEXT NOT NULL,
+    resource_policy   TEXT NOT NULL,
+    outcome           TEXT NOT NULL,
+    fuel              INTEGER NOT NULL,
+    memory_peak_bytes INTEGER NOT NULL,
+    disk_bytes        INTEGER NOT NULL,
+    wall_time_ns      INTEGER NOT NULL,
+    price_paid        INTEGER NOT NULL,
+    output            BLOB NOT NULL,
+    error             TEXT,
+    settled_ms        INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS artifacts (
+    id          TEXT PRIMARY KEY,
+    owner       TEXT NOT NULL,
+    name        TEXT NOT NULL,
+    version     TEXT NOT NULL,
+    digest      TEXT NOT NULL,
+    manifest    TEXT NOT NULL,
+    size        INTEGER NOT NULL,
+    created_ms  INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS policy_plugins (
+    name        TEXT PRIMARY KEY,
+    position    INTEGER NOT NULL,
+    digest      TEXT NOT NULL,
+    created_ms  INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS audit (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    at_ms       INTEGER NOT NULL,
+    invocation  TEXT,
+    kind        TEXT NOT NULL,
+    subject     TEXT NOT NULL,
+    target      TEXT NOT NULL,
+    decision    TEXT NOT NULL,
+    decided_by  TEXT,
+    reason      TEXT,
+    latency_us  INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO accounts (id, system, created_ms) VALUES ('@mint', 1, 0), ('@consumed', 1, 0);
+"#;
+
+/// The open database. One connection behind a mutex: SQLite has one writer
+/// at a time anyway, and every operation here is a short transaction.
+pub struct Database {
+    conn: Mutex<Connection>,
+}
+
+impl Database {
+    /// Open (creating if needed) the database file and bring its schema up
+    /// to date.
+    pub fn open(path: &Path) -> rusqlite::Result<Database> {
+        let conn = Connection::open(path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.execute_batch(SCHEMA)?;
+        Ok(Database { conn: Mutex::new(conn) })
+    }
+
+    /// Exclusive use of the connection. A panic while holding it cannot
+    /// leave a half-applied change (transactions roll back on drop), so a
+    /// poisoned lock is recovered.
+    pub fn lock(&self) -> MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,124 @@
+//! The errors fuelhost reports to the people and programs using it. Each
+//! variant names what failed and says what to do about it.
+
+use crate::agent::InvalidAgentId;
+use crate::ledger::{Asset, LedgerError};
+use crate::manifest::ManifestError;
+
+/// Opening the host or managing agents failed.
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    /// The data directory or a file in it could not be used.
+    #[error("data directory `{path}`: {source}")]
+    DataDir {
+        /// The path.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The database could not be opened or migrated.
+    #[error("database: {0}")]
+    Database(#[from] rusqlite::Error),
+    /// The wasmtime engine could not be configured.
+    #[error("engine: {0}")]
+    Engine(String),
+    /// A stored artifact or plugin could not be loaded again.
+    #[error("loading `{id}` from the registry: {reason}")]
+    Load {
+        /// Artifact or plugin id.
+        id: String,
+        /// Why.
+        reason: String,
+    },
+    /// A malformed agent id.
+    #[error(transparent)]
+    InvalidAgent(#[from] InvalidAgentId),
+    /// The ledger refused.
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+}
+
+/// An upload (artifact or policy plugin) was refused. The registry is
+/// unchanged.
+#[derive(Debug, thiserror::Error)]
+pub enum UploadError {
+    /// Over the size limit.
+    #[error("component is {size} bytes, over the upload limit of {max} bytes; strip debug info (wasm-tools strip) or raise HostBuilder::max_component_bytes")]
+    TooLarge {
+        /// Size of the upload.
+        size: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The manifest is wrong.
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    /// The owner has no account.
+    #[error("owner `{0}` is not a known agent: create the agent before uploading")]
+    UnknownOwner(String),
+    /// This id is taken.
+    #[error("`{0}` is already uploaded; versions are immutable, so upload a new version")]
+    AlreadyExists(String),
+    /// Not a component at all.
+    #[error("{0}")]
+    NotAComponent(String),
+    /// The component does not compile.
+    #[error("component does not compile: {0}")]
+    Invalid(String),
+    /// It imports something the host does not provide.
+    #[error("component imports something the `{1}` world does not provide: {0}; fuelhost offers fuelhost:host/{{ledger,policy,log}}@0.1.0 and WASI 0.2")]
+    UnsatisfiableImport(String, &'static str),
+    /// It does not export what the world requires.
+    #[error("component does not fit the `{1}` world: {0}")]
+    MissingExport(String, &'static str),
+    /// The bytes or metadata could not be stored.
+    #[error("storing the upload failed: {0}")]
+    Storage(String),
+}
+
+/// An invocation was refused before its guest ran (nothing was charged), or
+/// the host failed around it.
+#[derive(Debug, thiserror::Error)]
+pub enum InvokeError {
+    /// No such artifact.
+    #[error("unknown artifact `{0}`: upload it first, or check owner/name@version")]
+    UnknownArtifact(String),
+    /// The caller has no account.
+    #[error("caller `{0}` is not a known agent")]
+    UnknownCaller(String),
+    /// A malformed agent id.
+    #[error(transparent)]
+    InvalidAgent(#[from] InvalidAgentId),
+    /// The policy chain said no.
+    #[error("{0}")]
+    Denied(String),
+    /// The caller cannot pay the price.
+    #[error("`{agent}` has {available} scrip available, the price is {price}: nothing was charged")]
+    InsufficientScrip {
+        /// The caller.
+        agent: String,
+        /// Available scrip.
+        available: u64,
+        /// The price.
+        price: u64,
+    },
+    /// The payer has no budget left for this resource.
+    #[error("payer `{agent}` has no {asset} budget left ({available} available): nothing was charged")]
+    InsufficientBudget {
+        /// The payer.
+        agent: String,
+        /// The exhausted resource.
+        asset: Asset,
+        /// What was available.
+        available: u64,
+    },
+    /// This invocation id is being run right now.
+    #[error("invocation `{0}` is already in progress")]
+    InProgress(String),
+    /// The ledger failed.
+    #[error(transparent)]
+    Ledger(LedgerError),
+    /// The sandbox could not be set up (not the guest's fault).
+    #[error("setting up the sandbox failed: {0}")]
+    Sandbox(String),
+}

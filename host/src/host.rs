@@ -1,0 +1,256 @@
+//! [`Host`], the embedding API, and [`HostBuilder`], its configuration.
+//!
+//! A host owns one data directory:
+//!
+//! ```text
+//! DATA/fuelhost.db     SQLite (WAL): ledger, artifacts, plugins, audit
+//! DATA/blobs/          component bytes, by SHA-256
+//! DATA/compiled/       precompiled code, by SHA-256 and engine settings
+//! DATA/agents/NAME/    each agent's own directory (an artifact's `/`)
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use wasmtime::Engine;
+
+use crate::agent::AgentId;
+use crate::audit::{AuditEntry, AuditLog};
+use crate::cache::{CacheStats, CodeCache};
+use crate::db::Database;
+use crate::engine::{build_engine, EngineSettings, EpochTicker};
+use crate::error::{HostError, InvokeError, UploadError};
+use crate::invoke::{Invocation, InvocationReport};
+use crate::ledger::{Asset, Balances, Ledger, SqliteLedger, Transfer, TransferRequest};
+use crate::manifest::Manifest;
+use crate::policy::{PluginLimits, PolicyChain, Verdict};
+use crate::registry::{ArtifactInfo, Registry};
+
+/// Configures and opens a [`Host`].
+#[derive(Debug, Clone)]
+pub struct HostBuilder {
+    data_dir: PathBuf,
+    compile_cache_dir: Option<PathBuf>,
+    engine: EngineSettings,
+    max_component_bytes: usize,
+    plugin_limits: PluginLimits,
+}
+
+impl Default for HostBuilder {
+    fn default() -> Self {
+        HostBuilder {
+            data_dir: PathBuf::from("fuelhost-data"),
+            compile_cache_dir: None,
+            engine: EngineSettings::default(),
+            max_component_bytes: 32 << 20,
+            plugin_limits: PluginLimits::default(),
+        }
+    }
+}
+
+impl HostBuilder {
+    /// Where the database, components and agent directories live.
+    /// Default: `./fuelhost-data`.
+    pub fn data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.data_dir = dir.into();
+        self
+    }
+
+    /// Keep precompiled code here instead of `DATA/compiled` (several hosts
+    /// on one machine may share it). Default: `DATA/compiled`.
+    pub fn compile_cache_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.compile_cache_dir = Some(dir.into());
+        self
+    }
+
+    /// Largest component accepted by an upload, in bytes. Default: 32 MiB.
+    pub fn max_component_bytes(mut self, bytes: usize) -> Self {
+        self.max_component_bytes = bytes;
+        self
+    }
+
+    /// Guest instances alive at once (pooling allocator slots). Default: 64.
+    pub fn max_instances(mut self, n: u32) -> Self {
+        self.engine.max_instances = n;
+        self
+    }
+
+    /// Largest linear memory of any guest, bytes. Default: 1 GiB.
+    pub fn max_memory_bytes(mut self, bytes: u64) -> Self {
+        self.engine.max_memory_bytes = bytes;
+        self
+    }
+
+    /// Wasm stack per call, bytes. Default: 512 KiB.
+    pub fn max_wasm_stack(mut self, bytes: usize) -> Self {
+        self.engine.max_wasm_stack = bytes;
+        self
+    }
+
+    /// Epoch tick, the granularity of timeouts. Default: 10 ms.
+    pub fn epoch_tick(mut self, tick: Duration) -> Self {
+        self.engine.epoch_tick = tick;
+        self
+    }
+
+    /// Limits of each policy plugin check. Default: [`PluginLimits::default`].
+    pub fn plugin_limits(mut self, limits: PluginLimits) -> Self {
+        self.plugin_limits = limits;
+        self
+    }
+
+    /// Open the host: create or open the data directory and database, load
+    /// every stored artifact and policy plugin.
+    pub fn build(self) -> Result<Host, HostError> {
+        let dir_err = |path: &Path| {
+            let path = path.display().to_string();
+            move |source| HostError::DataDir { path, source }
+        };
+        std::fs::create_dir_all(&self.data_dir).map_err(dir_err(&self.data_dir))?;
+        let agents = self.data_dir.join("agents");
+        std::fs::create_dir_all(&agents).map_err(dir_err(&agents))?;
+        let db = Arc::new(Database::open(&self.data_dir.join("fuelhost.db"))?);
+        let engine = build_engine(&self.engine).map_err(|e| HostError::Engine(format!("{e:#}")))?;
+        let ticker = EpochTicker::start(engine.clone(), self.engine.epoch_tick);
+        let compiled = self.compile_cache_dir.clone().unwrap_or_else(|| self.data_dir.join("compiled"));
+        let cache = CodeCache::open(&engine, self.data_dir.join("blobs"), compiled.clone()).map_err(dir_err(&compiled))?;
+        let registry = Registry::open(engine.clone(), db.clone(), cache, self.max_component_bytes)?;
+        let policy = Arc::new(PolicyChain::new(engine.clone(), self.plugin_limits, self.engine.epoch_tick));
+        for plugin in registry.stored_plugins()? {
+            policy.install(plugin);
+        }
+        let inner = HostInner {
+            ledger: Arc::new(SqliteLedger::new(db.clone())),
+            audit: AuditLog::new(db),
+            registry,
+            policy,
+            engine,
+            settings: self.engine,
+            agents_dir: agents,
+            _ticker: ticker,
+        };
+        Ok(Host { inner: Arc::new(inner) })
+    }
+}
+
+pub(crate) struct HostInner {
+    pub(crate) engine: Engine,
+    pub(crate) settings: EngineSettings,
+    pub(crate) ledger: Arc<dyn Ledger>,
+    pub(crate) registry: Registry,
+    pub(crate) policy: Arc<PolicyChain>,
+    pub(crate) audit: AuditLog,
+    agents_dir: PathBuf,
+    _ticker: EpochTicker,
+}
+
+impl HostInner {
+    pub(crate) fn agent_dir(&self, agent: &AgentId) -> PathBuf {
+        self.agents_dir.join(agent.as_str())
+    }
+}
+
+/// A fuelhost: registry, ledger, policy chain and sandboxes behind one
+/// handle. Cheap to clone; clones share everything; safe to use from many
+/// threads at once.
+#[derive(Clone)]
+pub struct Host {
+    inner: Arc<HostInner>,
+}
+
+impl Host {
+    /// Start configuring a host.
+    pub fn builder() -> HostBuilder {
+        HostBuilder::default()
+    }
+
+    /// Register an agent: an account with zero balances and an empty
+    /// directory.
+    pub fn create_agent(&self, id: &str) -> Result<AgentId, HostError> {
+        let agent = AgentId::new(id)?;
+        self.inner.ledger.open_account(&agent)?;
+        let dir = self.inner.agent_dir(&agent);
+        std::fs::create_dir_all(&dir).map_err(|source| HostError::DataDir { path: dir.display().to_string(), source })?;
+        Ok(agent)
+    }
+
+    /// Create `amount` of `asset` for `agent` (scrip, or a fuel or disk
+    /// budget). Privileged: only the embedder can mint. Idempotent by
+    /// `transfer_id`.
+    pub fn mint(&self, transfer_id: &str, agent: &str, asset: Asset, amount: u64) -> Result<Transfer, HostError> {
+        let agent = AgentId::new(agent)?;
+        Ok(self.inner.ledger.mint(transfer_id, &agent, asset, amount)?)
+    }
+
+    /// Move an asset between agents. Idempotent by `req.id`.
+    pub fn transfer(&self, req: &TransferRequest) -> Result<Transfer, HostError> {
+        Ok(self.inner.ledger.transfer(req)?)
+    }
+
+    /// An agent's balances.
+    pub fn balances(&self, agent: &str) -> Result<Balances, HostError> {
+        let agent = AgentId::new(agent)?;
+        Ok(self.inner.ledger.balances(&agent)?)
+    }
+
+    /// The ledger, for queries (usage records, transfers, totals).
+    pub fn ledger(&self) -> &dyn Ledger {
+        &*self.inner.ledger
+    }
+
+    /// Upload an artifact component with its manifest.
+    pub fn upload(&self, manifest: Manifest, component: &[u8]) -> Result<ArtifactInfo, UploadError> {
+        let owner_exists = self
+            .inner
+            .ledger
+            .has_account(manifest.owner.as_str())
+            .map_err(|e| UploadError::Storage(e.to_string()))?;
+        self.inner.registry.upload(manifest, component, owner_exists)
+    }
+
+    /// Every uploaded artifact.
+    pub fn artifacts(&self) -> Vec<ArtifactInfo> {
+        self.inner.registry.list()
+    }
+
+    /// Add a policy plugin at the end of the chain, or replace the plugin of
+    /// the same name in place. Checks in flight finish on the old chain.
+    pub fn add_policy_plugin(&self, name: &str, component: &[u8]) -> Result<(), UploadError> {
+        let plugin = self.inner.registry.upload_plugin(name, component)?;
+        self.inner.policy.install(plugin);
+        Ok(())
+    }
+
+    /// Names of the policy plugins, in chain order.
+    pub fn policy_plugins(&self) -> Vec<String> {
+        self.inner.policy.names()
+    }
+
+    /// Put an action to the policy chain without doing it (and without
+    /// auditing it).
+    pub fn check_policy(&self, action: &crate::bindings::Action) -> Verdict {
+        self.inner.policy.check(action)
+    }
+
+    /// Invoke an artifact: admit, reserve, run, settle, report.
+    pub fn invoke(&self, invocation: Invocation) -> Result<InvocationReport, InvokeError> {
+        crate::invoke::invoke(&self.inner, invocation)
+    }
+
+    /// The directory an agent's artifacts see as `/`.
+    pub fn agent_dir(&self, agent: &str) -> Result<PathBuf, HostError> {
+        Ok(self.inner.agent_dir(&AgentId::new(agent)?))
+    }
+
+    /// Every recorded policy decision, oldest first.
+    pub fn audit_log(&self) -> Result<Vec<AuditEntry>, HostError> {
+        Ok(self.inner.audit.entries()?)
+    }
+
+    /// How often components were compiled, and loaded precompiled, since
+    /// this host opened.
+    pub fn cache_stats(&self) -> CacheStats {
+        self.inner.registry.cache_stats()
+    }
+}

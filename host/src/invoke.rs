@@ -1,0 +1,311 @@
+//! One invocation, end to end:
+//!
+//! 1. **admit**: the policy chain judges the `invoke` action; a deny (or a
+//!    pending approval) rejects it, nothing charged, the decision audited;
+//! 2. **reserve**: one ledger transaction holds the price from the caller
+//!    and the fuel (the call's limit capped by the payer's budget) from the
+//!    payer; not enough of either rejects it, nothing charged;
+//! 3. **run**: a fresh sandbox instantiates the artifact from its
+//!    `InstancePre` and calls `run`;
+//! 4. **settle**: one ledger transaction posts the fuel burned, releases
+//!    the rest, charges disk growth, pays the price on success (releases it
+//!    otherwise) and writes the usage record keyed by the invocation id;
+//! 5. **report**: an [`InvocationReport`].
+//!
+//! A retry with the same invocation id returns the recorded report and runs
+//! nothing: an invocation is charged at most once.
+
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::agent::AgentId;
+use crate::bindings::artifact::fuelhost::host::ledger::CallContext;
+use crate::bindings::{Action, Attribute, RunError, Usage, WitResourcePolicy};
+use crate::error::InvokeError;
+use crate::host::HostInner;
+use crate::ledger::{Asset, LedgerError, Outcome, Reservation, ResourcesConsumed, Settlement, UsageRecord};
+use crate::manifest::ResourcePolicy;
+use crate::sandbox::{classify_trap, disk_usage, new_store, CallScope, GuestLimiter, Sandbox};
+
+/// A request to invoke an artifact.
+#[derive(Debug, Clone)]
+pub struct Invocation {
+    /// The invoking agent.
+    pub caller: String,
+    /// `owner/name@version`.
+    pub artifact: String,
+    /// Bytes passed to `run`.
+    pub input: Vec<u8>,
+    /// Fuel cap for this call; the artifact's own limit caps it too.
+    pub fuel_limit: Option<u64>,
+    /// Idempotency key; generated when absent.
+    pub id: Option<String>,
+}
+
+impl Invocation {
+    /// `caller` invokes `artifact` with `input`.
+    pub fn new(caller: impl Into<String>, artifact: impl Into<String>, input: impl Into<Vec<u8>>) -> Invocation {
+        Invocation { caller: caller.into(), artifact: artifact.into(), input: input.into(), fuel_limit: None, id: None }
+    }
+
+    /// Cap the fuel of this call.
+    pub fn fuel_limit(mut self, fuel: u64) -> Invocation {
+        self.fuel_limit = Some(fuel);
+        self
+    }
+
+    /// Use `id` as the invocation id: a second call with the same id returns
+    /// the first one's report and is not charged again.
+    pub fn id(mut self, id: impl Into<String>) -> Invocation {
+        self.id = Some(id.into());
+        self
+    }
+}
+
+/// What an invocation did and what it cost.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InvocationReport {
+    /// The invocation id.
+    pub invocation_id: String,
+    /// `owner/name@version`.
+    pub artifact: String,
+    /// Whether `run` returned output.
+    pub success: bool,
+    /// The output (empty unless `success`).
+    pub output: Vec<u8>,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// What went wrong, when it did.
+    pub error: Option<String>,
+    /// Resources charged.
+    pub resources_consumed: ResourcesConsumed,
+    /// Whose budget paid for them.
+    pub charged_to: AgentId,
+    /// Scrip paid to the owner.
+    pub price_paid: u64,
+    /// True when this report was recorded by an earlier call with the same id.
+    pub replayed: bool,
+}
+
+impl InvocationReport {
+    fn from_record(r: UsageRecord, replayed: bool) -> InvocationReport {
+        InvocationReport {
+            invocation_id: r.invocation_id,
+            artifact: r.artifact,
+            success: r.outcome == Outcome::Success,
+            output: r.output,
+            outcome: r.outcome,
+            error: r.error,
+            resources_consumed: r.consumed,
+            charged_to: r.charged_to,
+            price_paid: r.price_paid,
+            replayed,
+        }
+    }
+
+    /// The output as UTF-8 text (lossy).
+    pub fn output_text(&self) -> String {
+        String::from_utf8_lossy(&self.output).into_owned()
+    }
+}
+
+/// Bytes of guest console output quoted in a trap's error.
+const CONSOLE_TAIL: usize = 1024;
+
+fn new_invocation_id() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut h = RandomState::new().build_hasher();
+    h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    format!("inv-{:x}-{:016x}", crate::db::now_ms(), h.finish())
+}
+
+fn describe_run_error(e: &RunError) -> String {
+    match e {
+        RunError::InvalidInput(m) => format!("invalid input: {m}"),
+        RunError::Denied(m) => format!("denied: {m}"),
+        RunError::Failed(m) => format!("failed: {m}"),
+    }
+}
+
+fn trap_message(e: &wasmtime::Error) -> String {
+    match e.downcast_ref::<wasmtime::Trap>() {
+        Some(t) => t.to_string(),
+        None => e.to_string(),
+    }
+}
+
+fn attr(key: &str, value: impl Into<String>) -> Attribute {
+    Attribute { key: key.into(), value: value.into() }
+}
+
+/// Run the pipeline. See the module docs.
+pub(crate) fn invoke(host: &HostInner, req: Invocation) -> Result<InvocationReport, InvokeError> {
+    let caller = AgentId::new(req.caller.clone())?;
+    let artifact = host.registry.get(&req.artifact).ok_or_else(|| InvokeError::UnknownArtifact(req.artifact.clone()))?;
+    let manifest = &artifact.info.manifest;
+    if !host.ledger.has_account(caller.as_str()).map_err(InvokeError::Ledger)? {
+        return Err(InvokeError::UnknownCaller(caller.to_string()));
+    }
+    let invocation_id = match req.id {
+        Some(id) => {
+            if let Some(record) = host.ledger.usage_record(&id).map_err(InvokeError::Ledger)? {
+                return Ok(InvocationReport::from_record(record, true));
+            }
+            id
+        }
+        None => new_invocation_id(),
+    };
+    let span = tracing::info_span!("invoke", invocation = %invocation_id, artifact = %artifact.info.id, caller = %caller);
+    let _enter = span.enter();
+
+    let owner = manifest.owner.clone();
+    let payer = match manifest.resource_policy {
+        ResourcePolicy::CallerPays => caller.clone(),
+        ResourcePolicy::OwnerPays => owner.clone(),
+    };
+    let fuel_limit = req.fuel_limit.unwrap_or(manifest.limits.fuel).min(manifest.limits.fuel);
+    let memory_limit = manifest.limits.memory_bytes.min(host.settings.max_memory_bytes);
+    let price = if caller == owner { 0 } else { manifest.price };
+
+    // 1. Admit.
+    let action = Action {
+        kind: "invoke".into(),
+        subject: caller.to_string(),
+        tenant: None,
+        target: artifact.info.id.clone(),
+        attributes: vec![
+            attr("owner", owner.as_str()),
+            attr("payer", payer.as_str()),
+            attr("resource-policy", manifest.resource_policy.to_string()),
+        ],
+        price,
+        estimated: Usage { fuel: fuel_limit, memory_peak_bytes: memory_limit, disk_bytes: 0, llm_tokens: 0, wall_time_ns: 0 },
+    };
+    let verdict = host.policy.check(&action);
+    host.audit.record(Some(&invocation_id), &action, &verdict);
+    if let Some(reason) = verdict.refusal() {
+        tracing::info!(%reason, "invocation denied");
+        return Err(InvokeError::Denied(reason));
+    }
+
+    // 2. Reserve.
+    let reservation = Reservation {
+        invocation_id: invocation_id.clone(),
+        caller: caller.clone(),
+        owner: owner.clone(),
+        payer: payer.clone(),
+        price,
+        fuel_limit,
+    };
+    let reserved = host.ledger.reserve(&reservation).map_err(|e| match e {
+        LedgerError::Insufficient { account, asset: Asset::Scrip, available, .. } => {
+            InvokeError::InsufficientScrip { agent: account, available, price }
+        }
+        LedgerError::Insufficient { account, asset, available, .. } => InvokeError::InsufficientBudget { agent: account, asset, available },
+        LedgerError::DuplicateInvocation(id) => InvokeError::InProgress(id),
+        other => InvokeError::Ledger(other),
+    })?;
+
+    // 3. Run. From here on every path settles, so no hold outlives the call.
+    let dir = host.agent_dir(&owner);
+    let disk_before = disk_usage(&dir);
+    let context = CallContext {
+        invocation_id: invocation_id.clone(),
+        artifact: artifact.info.id.clone(),
+        caller: caller.to_string(),
+        owner: owner.to_string(),
+        payer: payer.to_string(),
+        resource_policy: match manifest.resource_policy {
+            ResourcePolicy::CallerPays => WitResourcePolicy::CallerPays,
+            ResourcePolicy::OwnerPays => WitResourcePolicy::OwnerPays,
+        },
+        price,
+        fuel_limit: reserved.fuel,
+    };
+    let scope = CallScope {
+        context,
+        principal: owner.clone(),
+        parties: [caller.clone(), owner.clone(), payer.clone()],
+        ledger: host.ledger.clone(),
+        policy: host.policy.clone(),
+        audit: host.audit.clone(),
+        transfers: 0,
+    };
+    let timeout = Duration::from_millis(manifest.limits.timeout_ms);
+    let started = Instant::now();
+    let run = Sandbox::for_artifact(&dir, GuestLimiter::new(memory_limit), scope, format!("artifact {}", artifact.info.id))
+        .and_then(|sandbox| new_store(&host.engine, sandbox, reserved.fuel, timeout, host.settings.epoch_tick))
+        .map(|mut store| {
+            let result = artifact.pre.instantiate(&mut store).and_then(|inst| inst.call_run(&mut store, &req.input));
+            let fuel_used = reserved.fuel - store.get_fuel().unwrap_or(0);
+            let limiter = store.data().limiter.clone();
+            let console = store.data().console_tail(CONSOLE_TAIL);
+            if !console.is_empty() {
+                tracing::debug!(target: "fuelhost::guest", %console, "guest console output");
+            }
+            (result, fuel_used, limiter, console)
+        });
+    let wall = started.elapsed();
+    let (outcome, output, error, fuel_used, memory_peak) = match run {
+        Ok((Ok(Ok(output)), fuel, limiter, _)) => (Outcome::Success, output, None, fuel, limiter.memory_peak()),
+        Ok((Ok(Err(run_error)), fuel, limiter, _)) => {
+            (Outcome::RunError, Vec::new(), Some(describe_run_error(&run_error)), fuel, limiter.memory_peak())
+        }
+        Ok((Err(trap), fuel, limiter, console)) => {
+            let outcome = classify_trap(&trap, limiter.memory_refused());
+            let mut message = format!("{outcome}: {}", trap_message(&trap));
+            if !console.is_empty() {
+                message.push_str("; guest output: ");
+                message.push_str(&console);
+            }
+            (outcome, Vec::new(), Some(message), fuel, limiter.memory_peak())
+        }
+        Err(setup) => (Outcome::Trap, Vec::new(), Some(format!("sandbox setup failed: {setup:#}")), 0, 0),
+    };
+    let disk_bytes = disk_usage(&dir).saturating_sub(disk_before);
+    let (outcome, output, error) = if disk_bytes > reserved.disk_bytes && matches!(outcome, Outcome::Success | Outcome::RunError) {
+        let message = format!(
+            "disk_limit: the run grew {}'s directory by {disk_bytes} bytes, payer {payer} has {} bytes of disk budget",
+            owner, reserved.disk_bytes
+        );
+        (Outcome::DiskLimit, Vec::new(), Some(message))
+    } else {
+        (outcome, output, error)
+    };
+
+    // 4. Settle.
+    let settlement = Settlement {
+        invocation_id: invocation_id.clone(),
+        artifact: artifact.info.id.clone(),
+        caller,
+        owner,
+        payer,
+        resource_policy: manifest.resource_policy,
+        outcome,
+        consumed: ResourcesConsumed {
+            fuel: fuel_used,
+            memory_peak_bytes: memory_peak,
+            disk_bytes,
+            wall_time_ns: wall.as_nanos() as u64,
+        },
+        output,
+        error,
+    };
+    let record = host.ledger.settle(&settlement).map_err(InvokeError::Ledger)?;
+
+    // 5. Report.
+    tracing::info!(
+        outcome = %record.outcome,
+        fuel = record.consumed.fuel,
+        memory_peak = record.consumed.memory_peak_bytes,
+        disk = record.consumed.disk_bytes,
+        charged_to = %record.charged_to,
+        price_paid = record.price_paid,
+        "invocation settled"
+    );
+    Ok(InvocationReport::from_record(record, false))
+}

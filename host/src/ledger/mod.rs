@@ -1,0 +1,396 @@
+//! The ledger: accounts, balances, holds and settlement, in exact integer
+//! units with double entry.
+//!
+//! Every balance change is a [`Transfer`] from one account to another;
+//! nothing is ever edited. Money enters through the `@mint` system account
+//! (whose balance goes negative by exactly what was minted) and resources
+//! that are consumed leave to `@consumed`, so the sum of all balances of an
+//! asset is always zero: conservation is a query, and tests check it.
+//!
+//! An invocation uses two-phase transfers (*holds*): [`Ledger::reserve`]
+//! holds the price from the caller and the fuel limit from the payer;
+//! [`Ledger::settle`] posts what was really used, releases the rest and
+//! writes the usage record, all in one transaction keyed by the invocation
+//! id, so settling twice is impossible.
+//!
+//! [`Ledger`] is the trait a backend implements; [`SqliteLedger`] is the
+//! embedded default.
+
+mod sqlite;
+
+pub use sqlite::SqliteLedger;
+
+use serde::{Deserialize, Serialize};
+
+use crate::agent::AgentId;
+use crate::manifest::ResourcePolicy;
+
+/// What a balance is counted in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Asset {
+    /// The economy's currency, in its smallest unit.
+    Scrip,
+    /// WebAssembly fuel units: the CPU budget.
+    Fuel,
+    /// Bytes of disk an agent's directory may grow by.
+    DiskBytes,
+}
+
+impl Asset {
+    /// Every asset, in a fixed order.
+    pub const ALL: [Asset; 3] = [Asset::Scrip, Asset::Fuel, Asset::DiskBytes];
+
+    /// The name stored in the database and shown to people.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Asset::Scrip => "scrip",
+            Asset::Fuel => "fuel",
+            Asset::DiskBytes => "disk_bytes",
+        }
+    }
+
+    pub(crate) fn parse(s: &str) -> Option<Asset> {
+        Asset::ALL.into_iter().find(|a| a.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for Asset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The system account money is minted from; its balance is minus the total
+/// minted.
+pub const MINT_ACCOUNT: &str = "@mint";
+/// The system account consumed resources are posted to.
+pub const CONSUMED_ACCOUNT: &str = "@consumed";
+
+/// One asset of one account.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AssetBalance {
+    /// Sum of posted transfers in minus out.
+    pub posted: u64,
+    /// Sum of open holds against this account.
+    pub held: u64,
+}
+
+impl AssetBalance {
+    /// What can be spent or held now: posted minus held.
+    pub fn available(&self) -> u64 {
+        self.posted.saturating_sub(self.held)
+    }
+}
+
+/// All balances of one agent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Balances {
+    /// Scrip.
+    pub scrip: AssetBalance,
+    /// Fuel budget.
+    pub fuel: AssetBalance,
+    /// Disk budget, in bytes.
+    pub disk_bytes: AssetBalance,
+}
+
+impl Balances {
+    /// The balance of one asset.
+    pub fn get(&self, asset: Asset) -> AssetBalance {
+        match asset {
+            Asset::Scrip => self.scrip,
+            Asset::Fuel => self.fuel,
+            Asset::DiskBytes => self.disk_bytes,
+        }
+    }
+
+    pub(crate) fn get_mut(&mut self, asset: Asset) -> &mut AssetBalance {
+        match asset {
+            Asset::Scrip => &mut self.scrip,
+            Asset::Fuel => &mut self.fuel,
+            Asset::DiskBytes => &mut self.disk_bytes,
+        }
+    }
+}
+
+/// A posted, immutable movement of one asset between two accounts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Transfer {
+    /// Unique id: replaying a transfer with the same id returns this record.
+    pub id: String,
+    /// Account debited.
+    pub from: String,
+    /// Account credited.
+    pub to: String,
+    /// What moved.
+    pub asset: Asset,
+    /// How much, in the asset's smallest unit; never zero.
+    pub amount: u64,
+    /// Why: `mint`, `transfer`, `price`, `fuel`, `disk`, `guest_transfer`.
+    pub kind: String,
+    /// Free text from whoever made the transfer.
+    pub memo: String,
+}
+
+/// A request to move scrip (or a resource budget) between two agents.
+#[derive(Debug, Clone)]
+pub struct TransferRequest {
+    /// Idempotency key: the same id is applied once; the same id with other
+    /// parameters is rejected.
+    pub id: String,
+    /// Account debited.
+    pub from: AgentId,
+    /// Account credited.
+    pub to: AgentId,
+    /// What moves.
+    pub asset: Asset,
+    /// How much; must be above zero.
+    pub amount: u64,
+    /// Free text.
+    pub memo: String,
+}
+
+/// What an invocation holds before its guest runs.
+#[derive(Debug, Clone)]
+pub struct Reservation {
+    /// The invocation; holds are keyed by it.
+    pub invocation_id: String,
+    /// Pays the price.
+    pub caller: AgentId,
+    /// Receives the price on success.
+    pub owner: AgentId,
+    /// Pays for the resources.
+    pub payer: AgentId,
+    /// Scrip held from the caller (0 when caller and owner are the same).
+    pub price: u64,
+    /// The most fuel the call may burn; the hold is this, capped by the
+    /// payer's available fuel.
+    pub fuel_limit: u64,
+}
+
+/// What [`Ledger::reserve`] granted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reserved {
+    /// Fuel held from the payer: the guest runs with exactly this much.
+    pub fuel: u64,
+    /// Disk bytes the payer has available for this run.
+    pub disk_bytes: u64,
+}
+
+/// A scrip transfer a running guest asked for, held until settlement.
+#[derive(Debug, Clone)]
+pub struct GuestTransfer {
+    /// Id of the transfer (derived from the invocation id).
+    pub id: String,
+    /// The invocation it belongs to.
+    pub invocation_id: String,
+    /// The guest's principal.
+    pub from: AgentId,
+    /// The recipient.
+    pub to: AgentId,
+    /// Scrip.
+    pub amount: u64,
+    /// Free text from the guest.
+    pub memo: String,
+}
+
+/// How an invocation ended, as the ledger records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// `run` returned output. The price is paid.
+    Success,
+    /// `run` returned a `run-error`. Resources are charged, the price is not.
+    RunError,
+    /// The guest burned all its fuel.
+    OutOfFuel,
+    /// The guest tried to grow memory past its cap and then trapped.
+    MemoryLimit,
+    /// The guest exhausted its wasm stack.
+    StackOverflow,
+    /// The guest ran past its wall-clock deadline.
+    Timeout,
+    /// The owner's directory grew by more than the payer's disk budget. The
+    /// budget is charged in full, the price is not paid. (Disk is measured
+    /// after the run: the files written stay until the owner removes them.)
+    DiskLimit,
+    /// Any other trap.
+    Trap,
+}
+
+impl Outcome {
+    /// The stable snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::RunError => "run_error",
+            Outcome::OutOfFuel => "out_of_fuel",
+            Outcome::MemoryLimit => "memory_limit",
+            Outcome::StackOverflow => "stack_overflow",
+            Outcome::Timeout => "timeout",
+            Outcome::DiskLimit => "disk_limit",
+            Outcome::Trap => "trap",
+        }
+    }
+
+    pub(crate) fn parse(s: &str) -> Option<Outcome> {
+        [
+            Outcome::Success,
+            Outcome::RunError,
+            Outcome::OutOfFuel,
+            Outcome::MemoryLimit,
+            Outcome::StackOverflow,
+            Outcome::Timeout,
+            Outcome::DiskLimit,
+            Outcome::Trap,
+        ]
+        .into_iter()
+        .find(|o| o.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Resources one invocation consumed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResourcesConsumed {
+    /// Fuel burned (charged to the payer).
+    pub fuel: u64,
+    /// Peak linear memory, bytes (recorded, capped, not billed).
+    pub memory_peak_bytes: u64,
+    /// Bytes the owner's directory grew by (charged to the payer, up to its
+    /// disk budget).
+    pub disk_bytes: u64,
+    /// Wall-clock time in the guest, nanoseconds (recorded, not billed).
+    pub wall_time_ns: u64,
+}
+
+/// Everything settlement needs to know about a finished run.
+#[derive(Debug, Clone)]
+pub struct Settlement {
+    /// The invocation being settled.
+    pub invocation_id: String,
+    /// `owner/name@version`.
+    pub artifact: String,
+    /// Who invoked.
+    pub caller: AgentId,
+    /// Who owns the artifact.
+    pub owner: AgentId,
+    /// Who pays for resources.
+    pub payer: AgentId,
+    /// How the payer was chosen.
+    pub resource_policy: ResourcePolicy,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// What it consumed (disk is charged up to the payer's budget).
+    pub consumed: ResourcesConsumed,
+    /// The output on success, the error text otherwise.
+    pub output: Vec<u8>,
+    /// Message for a failed run.
+    pub error: Option<String>,
+}
+
+/// The durable record of one settled invocation, keyed by its id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsageRecord {
+    /// The invocation.
+    pub invocation_id: String,
+    /// `owner/name@version`.
+    pub artifact: String,
+    /// Who invoked.
+    pub caller: AgentId,
+    /// Who owns the artifact.
+    pub owner: AgentId,
+    /// Who paid for resources.
+    pub charged_to: AgentId,
+    /// How the payer was chosen.
+    pub resource_policy: ResourcePolicy,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// What was charged (disk capped at the payer's budget).
+    pub consumed: ResourcesConsumed,
+    /// Scrip paid caller -> owner (0 unless the run succeeded).
+    pub price_paid: u64,
+    /// Output on success.
+    pub output: Vec<u8>,
+    /// Message for a failed run.
+    pub error: Option<String>,
+    /// Unix time, milliseconds.
+    pub settled_at_ms: i64,
+}
+
+/// Why a ledger operation did not happen. Nothing was changed.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum LedgerError {
+    /// No such account.
+    #[error("unknown account `{0}`: create the agent first")]
+    UnknownAccount(String),
+    /// An account already exists.
+    #[error("account `{0}` already exists")]
+    AccountExists(String),
+    /// Not enough available balance.
+    #[error("`{account}` has {available} {asset} available, {needed} needed")]
+    Insufficient {
+        /// The account short of funds.
+        account: String,
+        /// The asset.
+        asset: Asset,
+        /// What it has available (posted minus held).
+        available: u64,
+        /// What the operation needed.
+        needed: u64,
+    },
+    /// Zero amount, a transfer to oneself, or similar.
+    #[error("invalid request: {0}")]
+    Invalid(String),
+    /// An amount would overflow 64 bits.
+    #[error("amount overflow: {0}")]
+    Overflow(String),
+    /// A transfer id reused with different parameters.
+    #[error("transfer id `{0}` was already used for a different transfer; use a new id")]
+    IdConflict(String),
+    /// The invocation already holds or was already settled.
+    #[error("invocation `{0}` was already reserved or settled; use a new invocation id")]
+    DuplicateInvocation(String),
+    /// The invocation has no reservation to settle.
+    #[error("invocation `{0}` has no reservation")]
+    NoReservation(String),
+    /// The storage failed; the transaction was rolled back.
+    #[error("ledger storage: {0}")]
+    Storage(String),
+}
+
+/// A ledger backend. Every method is one atomic transaction: it applies
+/// whole or not at all.
+pub trait Ledger: Send + Sync {
+    /// Create an agent's account (all balances zero).
+    fn open_account(&self, agent: &AgentId) -> Result<(), LedgerError>;
+    /// Whether an account exists.
+    fn has_account(&self, agent: &str) -> Result<bool, LedgerError>;
+    /// The balances of an agent.
+    fn balances(&self, agent: &AgentId) -> Result<Balances, LedgerError>;
+    /// Create `amount` of `asset` for `to`, debiting `@mint`. Only the
+    /// embedder (or an admin) may call this. Idempotent by `id`.
+    fn mint(&self, id: &str, to: &AgentId, asset: Asset, amount: u64) -> Result<Transfer, LedgerError>;
+    /// Move an asset between two agents. Idempotent by `req.id`.
+    fn transfer(&self, req: &TransferRequest) -> Result<Transfer, LedgerError>;
+    /// Hold the price and the fuel of an invocation.
+    fn reserve(&self, r: &Reservation) -> Result<Reserved, LedgerError>;
+    /// Hold a transfer a running guest asked for; posted or voided at
+    /// settlement.
+    fn hold_guest_transfer(&self, t: &GuestTransfer) -> Result<(), LedgerError>;
+    /// Post or release every hold of the invocation and write its usage
+    /// record, in one transaction.
+    fn settle(&self, s: &Settlement) -> Result<UsageRecord, LedgerError>;
+    /// The usage record of a settled invocation.
+    fn usage_record(&self, invocation_id: &str) -> Result<Option<UsageRecord>, LedgerError>;
+    /// Sum of posted balances of `asset` over every account, system
+    /// accounts included. Zero unless conservation is broken.
+    fn asset_total(&self, asset: Asset) -> Result<i128, LedgerError>;
+    /// Every posted transfer, oldest first.
+    fn transfers(&self) -> Result<Vec<Transfer>, LedgerError>;
+}

@@ -1,0 +1,513 @@
+//! The embedded ledger backend: every [`Ledger`] operation is one
+//! `BEGIN IMMEDIATE` transaction on the shared SQLite database.
+
+use std::sync::Arc;
+
+use rusqlite::{params, OptionalExtension, Transaction, TransactionBehavior};
+
+use super::{
+    Asset, AssetBalance, Balances, GuestTransfer, Ledger, LedgerError, Outcome, Reservation,
+    Reserved, ResourcesConsumed, Settlement, Transfer, TransferRequest, UsageRecord,
+    CONSUMED_ACCOUNT, MINT_ACCOUNT,
+};
+use crate::agent::AgentId;
+use crate::db::{now_ms, Database};
+use crate::manifest::ResourcePolicy;
+
+/// The SQLite ledger. Cheap to clone; clones share the database.
+#[derive(Clone)]
+pub struct SqliteLedger {
+    db: Arc<Database>,
+}
+
+fn storage(e: rusqlite::Error) -> LedgerError {
+    LedgerError::Storage(e.to_string())
+}
+
+impl From<rusqlite::Error> for LedgerError {
+    fn from(e: rusqlite::Error) -> Self {
+        storage(e)
+    }
+}
+
+/// Amounts are u64 in the API and i64 in SQLite: anything above i64::MAX is
+/// refused rather than wrapped.
+fn to_db(amount: u64, what: &str) -> Result<i64, LedgerError> {
+    i64::try_from(amount).map_err(|_| LedgerError::Overflow(format!("{what} {amount} exceeds {}", i64::MAX)))
+}
+
+fn is_system(account: &str) -> bool {
+    account.starts_with('@')
+}
+
+impl SqliteLedger {
+    /// A ledger on an open database.
+    pub fn new(db: Arc<Database>) -> SqliteLedger {
+        SqliteLedger { db }
+    }
+
+    fn write<R>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<R, LedgerError>) -> Result<R, LedgerError> {
+        let mut conn = self.db.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let r = f(&tx)?;
+        tx.commit()?;
+        Ok(r)
+    }
+}
+
+fn account_exists(tx: &Transaction<'_>, account: &str) -> Result<bool, LedgerError> {
+    Ok(tx
+        .query_row("SELECT 1 FROM accounts WHERE id = ?1", [account], |_| Ok(()))
+        .optional()?
+        .is_some())
+}
+
+fn require_account(tx: &Transaction<'_>, account: &str) -> Result<(), LedgerError> {
+    if account_exists(tx, account)? {
+        Ok(())
+    } else {
+        Err(LedgerError::UnknownAccount(account.to_string()))
+    }
+}
+
+/// (posted, held) of one asset of one account; zero if never touched.
+fn balance_row(tx: &Transaction<'_>, account: &str, asset: Asset) -> Result<(i64, i64), LedgerError> {
+    Ok(tx
+        .query_row(
+            "SELECT posted, held FROM balances WHERE account = ?1 AND asset = ?2",
+            params![account, asset.as_str()],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?
+        .unwrap_or((0, 0)))
+}
+
+fn write_balance(tx: &Transaction<'_>, account: &str, asset: Asset, posted: i64, held: i64) -> Result<(), LedgerError> {
+    tx.execute(
+        "INSERT INTO balances (account, asset, posted, held) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (account, asset) DO UPDATE SET posted = excluded.posted, held = excluded.held",
+        params![account, asset.as_str(), posted, held],
+    )?;
+    Ok(())
+}
+
+fn available(posted: i64, held: i64) -> u64 {
+    (posted - held).max(0) as u64
+}
+
+/// Post a transfer: debit, credit, record. Agents may not go below their
+/// held amount; system accounts may go negative.
+#[allow(clippy::too_many_arguments)]
+fn post(
+    tx: &Transaction<'_>,
+    id: &str,
+    debit: &str,
+    credit: &str,
+    asset: Asset,
+    amount: u64,
+    kind: &str,
+    memo: &str,
+    invocation: Option<&str>,
+) -> Result<Transfer, LedgerError> {
+    if amount == 0 {
+        return Err(LedgerError::Invalid("amount must be above zero".into()));
+    }
+    if debit == credit {
+        return Err(LedgerError::Invalid(format!("`{debit}` cannot transfer to itself")));
+    }
+    let amt = to_db(amount, "amount")?;
+    let (dp, dh) = balance_row(tx, debit, asset)?;
+    if !is_system(debit) && available(dp, dh) < amount {
+        return Err(LedgerError::Insufficient {
+            account: debit.to_string(),
+            asset,
+            available: available(dp, dh),
+            needed: amount,
+        });
+    }
+    let new_debit = dp
+        .checked_sub(amt)
+        .ok_or_else(|| LedgerError::Overflow(format!("balance of `{debit}` would underflow")))?;
+    let (cp, ch) = balance_row(tx, credit, asset)?;
+    let new_credit = cp
+        .checked_add(amt)
+        .ok_or_else(|| LedgerError::Overflow(format!("balance of `{credit}` would exceed {}", i64::MAX)))?;
+    write_balance(tx, debit, asset, new_debit, dh)?;
+    write_balance(tx, credit, asset, new_credit, ch)?;
+    tx.execute(
+        "INSERT INTO transfers (id, debit, credit, asset, amount, kind, memo, invocation, created_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![id, debit, credit, asset.as_str(), amt, kind, memo, invocation, now_ms()],
+    )?;
+    Ok(Transfer {
+        id: id.to_string(),
+        from: debit.to_string(),
+        to: credit.to_string(),
+        asset,
+        amount,
+        kind: kind.to_string(),
+        memo: memo.to_string(),
+    })
+}
+
+fn existing_transfer(tx: &Transaction<'_>, id: &str) -> Result<Option<Transfer>, LedgerError> {
+    let row = tx
+        .query_row(
+            "SELECT debit, credit, asset, amount, kind, memo FROM transfers WHERE id = ?1",
+            [id],
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, String>(5)?,
+                ))
+            },
+        )
+        .optional()?;
+    Ok(row.map(|(from, to, asset, amount, kind, memo)| Transfer {
+        id: id.to_string(),
+        from,
+        to,
+        asset: Asset::parse(&asset).unwrap_or(Asset::Scrip),
+        amount: amount as u64,
+        kind,
+        memo,
+    }))
+}
+
+/// Replay rule: the same id with the same parameters returns the first
+/// result; with other parameters it is refused.
+fn replay(existing: Transfer, from: &str, to: &str, asset: Asset, amount: u64) -> Result<Transfer, LedgerError> {
+    if existing.from == from && existing.to == to && existing.asset == asset && existing.amount == amount {
+        Ok(existing)
+    } else {
+        Err(LedgerError::IdConflict(existing.id))
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn place_hold(
+    tx: &Transaction<'_>,
+    id: &str,
+    invocation: &str,
+    debit: &str,
+    credit: &str,
+    asset: Asset,
+    amount: u64,
+    kind: &str,
+    memo: &str,
+) -> Result<(), LedgerError> {
+    let amt = to_db(amount, "hold")?;
+    let (p, h) = balance_row(tx, debit, asset)?;
+    if available(p, h) < amount {
+        return Err(LedgerError::Insufficient { account: debit.to_string(), asset, available: available(p, h), needed: amount });
+    }
+    let inserted = tx.execute(
+        "INSERT OR IGNORE INTO holds (id, invocation, debit, credit, asset, amount, kind, memo, state)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending')",
+        params![id, invocation, debit, credit, asset.as_str(), amt, kind, memo],
+    )?;
+    if inserted == 0 {
+        return Err(LedgerError::DuplicateInvocation(invocation.to_string()));
+    }
+    write_balance(tx, debit, asset, p, h + amt)
+}
+
+struct Hold {
+    id: String,
+    debit: String,
+    credit: String,
+    asset: Asset,
+    amount: u64,
+    kind: String,
+    memo: String,
+}
+
+/// Close a pending hold: release it, then post `post_amount` of it (zero
+/// voids it).
+fn resolve_hold(tx: &Transaction<'_>, hold: &Hold, invocation: &str, post_amount: u64) -> Result<(), LedgerError> {
+    let (p, h) = balance_row(tx, &hold.debit, hold.asset)?;
+    write_balance(tx, &hold.debit, hold.asset, p, h - hold.amount as i64)?;
+    let post_amount = post_amount.min(hold.amount);
+    if post_amount > 0 {
+        post(tx, &hold.id, &hold.debit, &hold.credit, hold.asset, post_amount, &hold.kind, &hold.memo, Some(invocation))?;
+    }
+    tx.execute(
+        "UPDATE holds SET state = ?2, posted_amount = ?3 WHERE id = ?1",
+        params![hold.id, if post_amount > 0 { "posted" } else { "voided" }, post_amount as i64],
+    )?;
+    Ok(())
+}
+
+fn policy_str(p: ResourcePolicy) -> &'static str {
+    match p {
+        ResourcePolicy::CallerPays => "caller_pays",
+        ResourcePolicy::OwnerPays => "owner_pays",
+    }
+}
+
+fn read_usage(tx: &rusqlite::Connection, id: &str) -> Result<Option<UsageRecord>, LedgerError> {
+    Ok(tx
+        .query_row(
+            "SELECT artifact, caller, owner, charged_to, resource_policy, outcome, fuel, memory_peak_bytes,
+                    disk_bytes, wall_time_ns, price_paid, output, error, settled_ms
+             FROM usage_records WHERE invocation_id = ?1",
+            [id],
+            |r| {
+                let policy: String = r.get(4)?;
+                let outcome: String = r.get(5)?;
+                Ok(UsageRecord {
+                    invocation_id: id.to_string(),
+                    artifact: r.get(0)?,
+                    caller: AgentId::trusted(r.get(1)?),
+                    owner: AgentId::trusted(r.get(2)?),
+                    charged_to: AgentId::trusted(r.get(3)?),
+                    resource_policy: if policy == "owner_pays" { ResourcePolicy::OwnerPays } else { ResourcePolicy::CallerPays },
+                    outcome: Outcome::parse(&outcome).unwrap_or(Outcome::Trap),
+                    consumed: ResourcesConsumed {
+                        fuel: r.get::<_, i64>(6)? as u64,
+                        memory_peak_bytes: r.get::<_, i64>(7)? as u64,
+                        disk_bytes: r.get::<_, i64>(8)? as u64,
+                        wall_time_ns: r.get::<_, i64>(9)? as u64,
+                    },
+                    price_paid: r.get::<_, i64>(10)? as u64,
+                    output: r.get(11)?,
+                    error: r.get(12)?,
+                    settled_at_ms: r.get(13)?,
+                })
+            },
+        )
+        .optional()?)
+}
+
+impl Ledger for SqliteLedger {
+    fn open_account(&self, agent: &AgentId) -> Result<(), LedgerError> {
+        self.write(|tx| {
+            let n = tx.execute(
+                "INSERT OR IGNORE INTO accounts (id, system, created_ms) VALUES (?1, 0, ?2)",
+                params![agent.as_str(), now_ms()],
+            )?;
+            if n == 0 {
+                return Err(LedgerError::AccountExists(agent.to_string()));
+            }
+            Ok(())
+        })
+    }
+
+    fn has_account(&self, agent: &str) -> Result<bool, LedgerError> {
+        let conn = self.db.lock();
+        Ok(conn
+            .query_row("SELECT 1 FROM accounts WHERE id = ?1", [agent], |_| Ok(()))
+            .optional()?
+            .is_some())
+    }
+
+    fn balances(&self, agent: &AgentId) -> Result<Balances, LedgerError> {
+        self.write(|tx| {
+            require_account(tx, agent.as_str())?;
+            let mut b = Balances::default();
+            for asset in Asset::ALL {
+                let (posted, held) = balance_row(tx, agent.as_str(), asset)?;
+                *b.get_mut(asset) = AssetBalance { posted: posted.max(0) as u64, held: held as u64 };
+            }
+            Ok(b)
+        })
+    }
+
+    fn mint(&self, id: &str, to: &AgentId, asset: Asset, amount: u64) -> Result<Transfer, LedgerError> {
+        self.write(|tx| {
+            if let Some(t) = existing_transfer(tx, id)? {
+                return replay(t, MINT_ACCOUNT, to.as_str(), asset, amount);
+            }
+            require_account(tx, to.as_str())?;
+            post(tx, id, MINT_ACCOUNT, to.as_str(), asset, amount, "mint", "", None)
+        })
+    }
+
+    fn transfer(&self, req: &TransferRequest) -> Result<Transfer, LedgerError> {
+        self.write(|tx| {
+            if let Some(t) = existing_transfer(tx, &req.id)? {
+                return replay(t, req.from.as_str(), req.to.as_str(), req.asset, req.amount);
+            }
+            require_account(tx, req.from.as_str())?;
+            require_account(tx, req.to.as_str())?;
+            post(tx, &req.id, req.from.as_str(), req.to.as_str(), req.asset, req.amount, "transfer", &req.memo, None)
+        })
+    }
+
+    fn reserve(&self, r: &Reservation) -> Result<Reserved, LedgerError> {
+        self.write(|tx| {
+            for a in [&r.caller, &r.owner, &r.payer] {
+                require_account(tx, a.as_str())?;
+            }
+            if read_usage(tx, &r.invocation_id)?.is_some() {
+                return Err(LedgerError::DuplicateInvocation(r.invocation_id.clone()));
+            }
+            let inv = &r.invocation_id;
+            if r.price > 0 && r.caller != r.owner {
+                place_hold(tx, &format!("{inv}/price"), inv, r.caller.as_str(), r.owner.as_str(), Asset::Scrip, r.price, "price", "")?;
+            }
+            let (p, h) = balance_row(tx, r.payer.as_str(), Asset::Fuel)?;
+            let fuel = r.fuel_limit.min(available(p, h));
+            if fuel == 0 {
+                return Err(LedgerError::Insufficient {
+                    account: r.payer.to_string(),
+                    asset: Asset::Fuel,
+                    available: 0,
+                    needed: r.fuel_limit.max(1),
+                });
+            }
+            place_hold(tx, &format!("{inv}/fuel"), inv, r.payer.as_str(), CONSUMED_ACCOUNT, Asset::Fuel, fuel, "fuel", "")?;
+            let (dp, dh) = balance_row(tx, r.payer.as_str(), Asset::DiskBytes)?;
+            Ok(Reserved { fuel, disk_bytes: available(dp, dh) })
+        })
+    }
+
+    fn hold_guest_transfer(&self, t: &GuestTransfer) -> Result<(), LedgerError> {
+        if t.amount == 0 {
+            return Err(LedgerError::Invalid("amount must be above zero".into()));
+        }
+        if t.from == t.to {
+            return Err(LedgerError::Invalid(format!("`{}` cannot transfer to itself", t.from)));
+        }
+        self.write(|tx| {
+            require_account(tx, t.to.as_str())?;
+            place_hold(tx, &t.id, &t.invocation_id, t.from.as_str(), t.to.as_str(), Asset::Scrip, t.amount, "guest_transfer", &t.memo)
+        })
+    }
+
+    fn settle(&self, s: &Settlement) -> Result<UsageRecord, LedgerError> {
+        self.write(|tx| {
+            if read_usage(tx, &s.invocation_id)?.is_some() {
+                return Err(LedgerError::DuplicateInvocation(s.invocation_id.clone()));
+            }
+            let holds: Vec<Hold> = {
+                let mut stmt = tx.prepare(
+                    "SELECT id, debit, credit, asset, amount, kind, memo FROM holds
+                     WHERE invocation = ?1 AND state = 'pending' ORDER BY rowid",
+                )?;
+                let rows = stmt.query_map([&s.invocation_id], |r| {
+                    Ok(Hold {
+                        id: r.get(0)?,
+                        debit: r.get(1)?,
+                        credit: r.get(2)?,
+                        asset: Asset::parse(&r.get::<_, String>(3)?).unwrap_or(Asset::Scrip),
+                        amount: r.get::<_, i64>(4)? as u64,
+                        kind: r.get(5)?,
+                        memo: r.get(6)?,
+                    })
+                })?;
+                rows.collect::<Result<_, _>>()?
+            };
+            if !holds.iter().any(|h| h.kind == "fuel") {
+                return Err(LedgerError::NoReservation(s.invocation_id.clone()));
+            }
+            let success = s.outcome == Outcome::Success;
+            let mut price_paid = 0;
+            let mut fuel_charged = 0;
+            for hold in &holds {
+                let post_amount = match hold.kind.as_str() {
+                    "fuel" => s.consumed.fuel.min(hold.amount),
+                    "price" | "guest_transfer" if success => hold.amount,
+                    _ => 0,
+                };
+                if hold.kind == "price" {
+                    price_paid = post_amount;
+                }
+                if hold.kind == "fuel" {
+                    fuel_charged = post_amount;
+                }
+                resolve_hold(tx, hold, &s.invocation_id, post_amount)?;
+            }
+            let (dp, dh) = balance_row(tx, s.payer.as_str(), Asset::DiskBytes)?;
+            let disk_charged = s.consumed.disk_bytes.min(available(dp, dh));
+            if disk_charged > 0 {
+                post(
+                    tx,
+                    &format!("{}/disk", s.invocation_id),
+                    s.payer.as_str(),
+                    CONSUMED_ACCOUNT,
+                    Asset::DiskBytes,
+                    disk_charged,
+                    "disk",
+                    "",
+                    Some(&s.invocation_id),
+                )?;
+            }
+            let consumed = ResourcesConsumed { fuel: fuel_charged, disk_bytes: disk_charged, ..s.consumed };
+            let settled_ms = now_ms();
+            tx.execute(
+                "INSERT INTO usage_records (invocation_id, artifact, caller, owner, charged_to, resource_policy,
+                    outcome, fuel, memory_peak_bytes, disk_bytes, wall_time_ns, price_paid, output, error, settled_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                params![
+                    s.invocation_id,
+                    s.artifact,
+                    s.caller.as_str(),
+                    s.owner.as_str(),
+                    s.payer.as_str(),
+                    policy_str(s.resource_policy),
+                    s.outcome.as_str(),
+                    to_db(consumed.fuel, "fuel")?,
+                    to_db(consumed.memory_peak_bytes, "memory")?,
+                    to_db(consumed.disk_bytes, "disk")?,
+                    to_db(consumed.wall_time_ns, "wall time")?,
+                    to_db(price_paid, "price")?,
+                    s.output,
+                    s.error,
+                    settled_ms,
+                ],
+            )?;
+            Ok(UsageRecord {
+                invocation_id: s.invocation_id.clone(),
+                artifact: s.artifact.clone(),
+                caller: s.caller.clone(),
+                owner: s.owner.clone(),
+                charged_to: s.payer.clone(),
+                resource_policy: s.resource_policy,
+                outcome: s.outcome,
+                consumed,
+                price_paid,
+                output: s.output.clone(),
+                error: s.error.clone(),
+                settled_at_ms: settled_ms,
+            })
+        })
+    }
+
+    fn usage_record(&self, invocation_id: &str) -> Result<Option<UsageRecord>, LedgerError> {
+        let conn = self.db.lock();
+        read_usage(&conn, invocation_id)
+    }
+
+    fn asset_total(&self, asset: Asset) -> Result<i128, LedgerError> {
+        let conn = self.db.lock();
+        let mut stmt = conn.prepare("SELECT posted FROM balances WHERE asset = ?1")?;
+        let rows = stmt.query_map([asset.as_str()], |r| r.get::<_, i64>(0))?;
+        let mut total: i128 = 0;
+        for r in rows {
+            total += r? as i128;
+        }
+        Ok(total)
+    }
+
+    fn transfers(&self) -> Result<Vec<Transfer>, LedgerError> {
+        let conn = self.db.lock();
+        let mut stmt = conn.prepare("SELECT id, debit, credit, asset, amount, kind, memo FROM transfers ORDER BY seq")?;
+        let rows = stmt.query_map([], |r| {
+            Ok(Transfer {
+                id: r.get(0)?,
+                from: r.get(1)?,
+                to: r.get(2)?,
+                asset: Asset::parse(&r.get::<_, String>(3)?).unwrap_or(Asset::Scrip),
+                amount: r.get::<_, i64>(4)? as u64,
+                kind: r.get(5)?,
+                memo: r.get(6)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}

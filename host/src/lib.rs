@@ -1,0 +1,79 @@
+//! # fuelhost
+//!
+//! A WebAssembly component host for agent economies. Agents upload
+//! **artifacts** (components of the `fuelhost:host/artifact` world); other
+//! agents **invoke** them. Every invocation runs in a fresh sandbox, metered
+//! by fuel, capped in memory, stack and wall-clock time, seeing only its
+//! owner's directory, and is **charged**: the price in scrip goes from the
+//! caller to the owner, the resources burned come out of the budget of the
+//! payer the artifact's [`ResourcePolicy`] names. Every invocation is first
+//! put to the **policy chain**: plugins of the `policy-plugin` world, in
+//! any language that builds a component.
+//!
+//! The central types and how they meet:
+//!
+//! - [`Host`] (built by [`HostBuilder`]) is the embedding API; it owns
+//!   the rest.
+//! - The registry compiles each uploaded component once (a content-addressed
+//!   cache keeps the precompiled code across restarts) and keeps an
+//!   `InstancePre` per artifact.
+//! - [`Ledger`] is the double-entry ledger; [`SqliteLedger`] the embedded
+//!   backend. An invocation holds, then settles, in one transaction each.
+//! - [`PolicyChain`] runs policy plugins, each check in a fresh instance.
+//! - `invoke` is the pipeline: admit, reserve, run, settle, report; its
+//!   result is an [`InvocationReport`].
+//!
+//! ```no_run
+//! use fuelhost::{Asset, Host, Invocation, Manifest};
+//! # fn main() -> anyhow::Result<()> {
+//! let host = Host::builder().data_dir("data").build()?;
+//! host.create_agent("alice")?;
+//! host.create_agent("bob")?;
+//! host.mint("seed-bob", "bob", Asset::Scrip, 100)?;
+//! host.mint("seed-bob-fuel", "bob", Asset::Fuel, 10_000_000)?;
+//! let manifest = Manifest::from_toml(r#"
+//!     owner = "alice"
+//!     name = "echo"
+//!     version = "0.1.0"
+//!     price = 5
+//!     resource_policy = "caller_pays"
+//! "#)?;
+//! host.upload(manifest, &std::fs::read("rust-echo.wasm")?)?;
+//! let report = host.invoke(Invocation::new("bob", "alice/echo@0.1.0", "hi"))?;
+//! println!("{} fuel, charged to {}", report.resources_consumed.fuel, report.charged_to);
+//! # Ok(()) }
+//! ```
+
+mod agent;
+mod audit;
+mod bindings;
+mod cache;
+mod capabilities;
+mod db;
+mod engine;
+mod error;
+mod host;
+mod invoke;
+mod ledger;
+mod manifest;
+mod policy;
+mod registry;
+mod sandbox;
+
+pub mod demo;
+
+pub use agent::{AgentId, InvalidAgentId};
+pub use audit::AuditEntry;
+pub use bindings::{Action, Attribute, Decision, Usage};
+pub use cache::CacheStats;
+pub use engine::EngineSettings;
+pub use error::{HostError, InvokeError, UploadError};
+pub use host::{Host, HostBuilder};
+pub use invoke::{Invocation, InvocationReport};
+pub use ledger::{
+    Asset, AssetBalance, Balances, Ledger, LedgerError, Outcome, ResourcesConsumed, SqliteLedger, Transfer,
+    TransferRequest, UsageRecord, CONSUMED_ACCOUNT, MINT_ACCOUNT,
+};
+pub use manifest::{Limits, Manifest, ManifestError, ResourcePolicy};
+pub use policy::{PluginLimits, PolicyChain, Verdict};
+pub use registry::ArtifactInfo;

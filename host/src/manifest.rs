@@ -1,0 +1,147 @@
+//! The artifact manifest: what an uploader declares about a component (who
+//! owns it, what it costs, who pays for its resources, its limits). Plain
+//! serde with `deny_unknown_fields`, readable as TOML or JSON.
+
+use serde::{Deserialize, Serialize};
+
+use crate::agent::AgentId;
+
+/// Who pays for the resources an invocation burns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResourcePolicy {
+    /// The invoking agent's budget pays.
+    CallerPays,
+    /// The artifact owner's budget pays.
+    OwnerPays,
+}
+
+impl std::fmt::Display for ResourcePolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ResourcePolicy::CallerPays => "caller_pays",
+            ResourcePolicy::OwnerPays => "owner_pays",
+        })
+    }
+}
+
+/// Per-invocation limits an artifact declares. Every field has a default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Most fuel one call may burn. Default: 1,000,000,000.
+    pub fuel: u64,
+    /// Most linear memory, in bytes, summed over the component's memories.
+    /// Default: 256 MiB.
+    pub memory_bytes: u64,
+    /// Wall-clock deadline of one call, in milliseconds. Default: 10,000.
+    pub timeout_ms: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { fuel: 1_000_000_000, memory_bytes: 256 << 20, timeout_ms: 10_000 }
+    }
+}
+
+/// What an uploader declares about an artifact.
+///
+/// ```toml
+/// owner = "alice"
+/// name = "echo"
+/// version = "0.1.0"
+/// price = 5
+/// resource_policy = "caller_pays"
+/// [limits]
+/// fuel = 50_000_000
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// The agent that owns the artifact and receives its price.
+    pub owner: AgentId,
+    /// Name, unique per owner: 1 to 64 characters of `a-z`, `0-9`, `-`, `_`.
+    pub name: String,
+    /// Version; an uploaded version is immutable, publish a new one instead.
+    pub version: String,
+    /// Scrip the caller pays the owner for each successful call.
+    #[serde(default)]
+    pub price: u64,
+    /// Who pays for resources.
+    pub resource_policy: ResourcePolicy,
+    /// One line saying what the artifact does.
+    #[serde(default)]
+    pub description: String,
+    /// Limits per call.
+    #[serde(default)]
+    pub limits: Limits,
+}
+
+/// A manifest that cannot be accepted.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum ManifestError {
+    /// The text is not a valid manifest.
+    #[error("manifest is not valid: {0}")]
+    Parse(String),
+    /// A field has a value outside its range.
+    #[error("manifest field `{field}`: {problem}")]
+    Field {
+        /// The field.
+        field: &'static str,
+        /// What is wrong and what is accepted.
+        problem: String,
+    },
+}
+
+fn valid_name(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
+fn valid_version(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 32 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b'+')
+}
+
+impl Manifest {
+    /// Parse a TOML manifest and check it.
+    pub fn from_toml(text: &str) -> Result<Manifest, ManifestError> {
+        let m: Manifest = toml::from_str(text).map_err(|e| ManifestError::Parse(e.to_string()))?;
+        m.validate()?;
+        Ok(m)
+    }
+
+    /// Parse a JSON manifest and check it.
+    pub fn from_json(text: &str) -> Result<Manifest, ManifestError> {
+        let m: Manifest = serde_json::from_str(text).map_err(|e| ManifestError::Parse(e.to_string()))?;
+        m.validate()?;
+        Ok(m)
+    }
+
+    /// Check every field's range.
+    pub fn validate(&self) -> Result<(), ManifestError> {
+        let field = |field, problem: &str| Err(ManifestError::Field { field, problem: problem.to_string() });
+        if !valid_name(&self.name) {
+            return field("name", "use 1 to 64 characters of a-z, 0-9, '-' and '_'");
+        }
+        if !valid_version(&self.version) {
+            return field("version", "use 1 to 32 characters of letters, digits, '.', '-' and '+'");
+        }
+        if self.price > i64::MAX as u64 {
+            return field("price", "must be at most 9223372036854775807");
+        }
+        if self.limits.fuel == 0 || self.limits.fuel > i64::MAX as u64 {
+            return field("limits.fuel", "must be between 1 and 9223372036854775807");
+        }
+        if self.limits.memory_bytes < 64 << 10 {
+            return field("limits.memory_bytes", "must be at least 65536 (one wasm page)");
+        }
+        if self.limits.timeout_ms == 0 || self.limits.timeout_ms > 3_600_000 {
+            return field("limits.timeout_ms", "must be between 1 and 3600000 (one hour)");
+        }
+        Ok(())
+    }
+
+    /// The artifact id: `owner/name@version`.
+    pub fn artifact_id(&self) -> String {
+        format!("{}/{}@{}", self.owner, self.name, self.version)
+    }
+}

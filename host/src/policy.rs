@@ -1,0 +1,135 @@
+//! The policy chain: the registered policy plugins, asked in order about
+//! each action; the first verdict that is not `allow` wins.
+//!
+//! Each plugin is compiled once and pre-instantiated; every check runs in a
+//! fresh instance with its own fuel, memory cap and deadline, so nothing
+//! leaks between checks. A plugin that traps, runs out of fuel or times
+//! out counts as `deny` (fail-closed) with the reason recorded.
+//!
+//! Replacing the chain swaps an `Arc`: a check in flight finishes on the
+//! version it started with.
+
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use wasmtime::Engine;
+
+use crate::bindings::policy_plugin::PolicyPluginPre;
+use crate::bindings::{Action, Decision};
+use crate::sandbox::{new_store, GuestLimiter, Sandbox};
+
+/// Limits of one policy check by one plugin. Every field documents its
+/// default.
+#[derive(Debug, Clone, Copy)]
+pub struct PluginLimits {
+    /// Fuel for one check. Default: 10,000,000.
+    pub fuel: u64,
+    /// Linear memory cap, bytes. Default: 64 MiB (a Python plugin needs
+    /// about 40 MiB).
+    pub memory_bytes: u64,
+    /// Wall-clock deadline of one check. Default: 1 s.
+    pub timeout: Duration,
+}
+
+impl Default for PluginLimits {
+    fn default() -> Self {
+        PluginLimits { fuel: 10_000_000, memory_bytes: 64 << 20, timeout: Duration::from_secs(1) }
+    }
+}
+
+/// A compiled, pre-instantiated policy plugin.
+pub struct PolicyPlugin {
+    /// Its name in the chain.
+    pub name: String,
+    /// SHA-256 of its component bytes.
+    pub digest: String,
+    pub(crate) pre: PolicyPluginPre<Sandbox>,
+}
+
+/// The chain's verdict on one action.
+#[derive(Debug, Clone)]
+pub struct Verdict {
+    /// What was decided.
+    pub decision: Decision,
+    /// The plugin whose verdict stood; `None` when all allowed.
+    pub decided_by: Option<String>,
+    /// Time the whole chain took.
+    pub latency: Duration,
+}
+
+impl Verdict {
+    /// `None` if the action may go ahead, else why not, for the agent.
+    pub fn refusal(&self) -> Option<String> {
+        let by = self.decided_by.as_deref().unwrap_or("the policy chain");
+        match &self.decision {
+            Decision::Allow => None,
+            Decision::Deny(reason) => Some(format!("denied by policy `{by}`: {reason}")),
+            Decision::RequireApproval(who) => Some(format!(
+                "policy `{by}` requires approval by {}; approvals are not yet supported, so the action is refused",
+                who.join(", ")
+            )),
+        }
+    }
+}
+
+/// The ordered set of policy plugins.
+pub struct PolicyChain {
+    engine: Engine,
+    limits: PluginLimits,
+    tick: Duration,
+    plugins: RwLock<Arc<Vec<Arc<PolicyPlugin>>>>,
+}
+
+impl PolicyChain {
+    /// An empty chain (which allows everything).
+    pub fn new(engine: Engine, limits: PluginLimits, tick: Duration) -> PolicyChain {
+        PolicyChain { engine, limits, tick, plugins: RwLock::new(Arc::new(Vec::new())) }
+    }
+
+    /// Add `plugin` at the end, or replace the plugin of the same name in
+    /// place.
+    pub fn install(&self, plugin: PolicyPlugin) {
+        let mut guard = self.plugins.write().unwrap_or_else(|p| p.into_inner());
+        let mut next: Vec<Arc<PolicyPlugin>> = guard.iter().cloned().collect();
+        match next.iter().position(|p| p.name == plugin.name) {
+            Some(i) => next[i] = Arc::new(plugin),
+            None => next.push(Arc::new(plugin)),
+        }
+        *guard = Arc::new(next);
+    }
+
+    /// Names of the plugins, in order.
+    pub fn names(&self) -> Vec<String> {
+        self.snapshot().iter().map(|p| p.name.clone()).collect()
+    }
+
+    fn snapshot(&self) -> Arc<Vec<Arc<PolicyPlugin>>> {
+        self.plugins.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Put `action` to every plugin in order.
+    pub fn check(&self, action: &Action) -> Verdict {
+        let start = Instant::now();
+        for plugin in self.snapshot().iter() {
+            let decision = self.run(plugin, action);
+            if !matches!(decision, Decision::Allow) {
+                return Verdict { decision, decided_by: Some(plugin.name.clone()), latency: start.elapsed() };
+            }
+        }
+        Verdict { decision: Decision::Allow, decided_by: None, latency: start.elapsed() }
+    }
+
+    fn run(&self, plugin: &PolicyPlugin, action: &Action) -> Decision {
+        let result = (|| {
+            let sandbox = Sandbox::for_plugin(GuestLimiter::new(self.limits.memory_bytes), format!("policy {}", plugin.name));
+            let mut store = new_store(&self.engine, sandbox, self.limits.fuel, self.limits.timeout, self.tick)?;
+            let instance = plugin.pre.instantiate(&mut store)?;
+            instance.fuelhost_host_policy().call_check(&mut store, action)
+        })();
+        result.unwrap_or_else(|e| {
+            let outcome = crate::sandbox::classify_trap(&e, false);
+            tracing::warn!(plugin = %plugin.name, %outcome, error = %e, "policy plugin failed; denying");
+            Decision::Deny(format!("policy plugin `{}` failed ({outcome}); denied because policies fail closed", plugin.name))
+        })
+    }
+}

@@ -1,0 +1,279 @@
+//! The registry: artifacts and policy plugins as uploaded components.
+//!
+//! An upload is checked (size, manifest, owner, id free), recognised as a
+//! component, compiled once through the [`CodeCache`], linked against the
+//! world it claims (every import satisfiable, every export present and of
+//! the right type) and only then recorded in the database. A refused
+//! upload leaves the registry as it was. Each artifact keeps an
+//! [`ArtifactPre`] so an invocation only instantiates.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use rusqlite::{params, OptionalExtension};
+use serde::Serialize;
+use wasmtime::component::types::ComponentItem;
+use wasmtime::component::{Component, Linker};
+use wasmtime::Engine;
+
+use crate::bindings::artifact::ArtifactPre;
+use crate::bindings::policy_plugin::PolicyPluginPre;
+use crate::cache::{digest, CodeCache};
+use crate::db::{now_ms, Database};
+use crate::error::{HostError, UploadError};
+use crate::manifest::Manifest;
+use crate::policy::PolicyPlugin;
+use crate::sandbox::Sandbox;
+
+/// What the registry knows about an uploaded artifact.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ArtifactInfo {
+    /// `owner/name@version`.
+    pub id: String,
+    /// As uploaded.
+    pub manifest: Manifest,
+    /// SHA-256 of the component bytes.
+    pub digest: String,
+    /// Size of the component, bytes.
+    pub size: usize,
+}
+
+/// An artifact ready to instantiate.
+pub struct LoadedArtifact {
+    /// Its metadata.
+    pub info: ArtifactInfo,
+    pub(crate) pre: ArtifactPre<Sandbox>,
+}
+
+/// Artifacts and plugins, compiled and linked.
+pub struct Registry {
+    engine: Engine,
+    db: Arc<Database>,
+    cache: CodeCache,
+    artifact_linker: Linker<Sandbox>,
+    plugin_linker: Linker<Sandbox>,
+    artifacts: RwLock<HashMap<String, Arc<LoadedArtifact>>>,
+    max_component_bytes: usize,
+}
+
+
+/// Refuse what is not a component, with a hint for the common mistakes.
+fn check_component_header(bytes: &[u8]) -> Result<(), UploadError> {
+    if bytes.len() < 8 || &bytes[0..4] != b"\0asm" {
+        return Err(UploadError::NotAComponent(
+            "upload is not a WebAssembly binary (no \\0asm header); upload the .wasm file your build produced".into(),
+        ));
+    }
+    if bytes[4..8] == [1, 0, 0, 0] {
+        return Err(UploadError::NotAComponent(
+            "upload is a core WebAssembly module, not a component; build for wasm32-wasip2, or wrap it with `wasm-tools component new`".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The component must export `name` as a function.
+fn require_func_export(engine: &Engine, component: &Component, name: &str, world: &'static str) -> Result<(), UploadError> {
+    let ty = component.component_type();
+    let found: Vec<(String, bool)> = ty
+        .exports(engine)
+        .map(|(n, item)| (n.to_string(), matches!(item.ty, ComponentItem::ComponentFunc(_))))
+        .collect();
+    match found.iter().find(|(n, _)| n == name) {
+        Some((_, true)) => Ok(()),
+        Some((_, false)) => Err(UploadError::MissingExport(format!("export `{name}` is not a function"), world)),
+        None => Err(UploadError::MissingExport(
+            format!(
+                "missing export `{name}` (it exports: {})",
+                if found.is_empty() { "nothing".to_string() } else { found.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ") }
+            ),
+            world,
+        )),
+    }
+}
+
+fn storage(e: impl std::fmt::Display) -> UploadError {
+    UploadError::Storage(e.to_string())
+}
+
+impl Registry {
+    /// Open the registry and load every stored artifact (from precompiled
+    /// code when the cache has it).
+    pub fn open(
+        engine: Engine,
+        db: Arc<Database>,
+        cache: CodeCache,
+        max_component_bytes: usize,
+    ) -> Result<Registry, HostError> {
+        let artifact_linker = crate::capabilities::artifact_linker(&engine).map_err(|e| HostError::Engine(e.to_string()))?;
+        let plugin_linker = crate::capabilities::plugin_linker(&engine).map_err(|e| HostError::Engine(e.to_string()))?;
+        let registry = Registry {
+            engine,
+            db,
+            cache,
+            artifact_linker,
+            plugin_linker,
+            artifacts: RwLock::new(HashMap::new()),
+            max_component_bytes,
+        };
+        let stored: Vec<(String, String, String, i64)> = {
+            let conn = registry.db.lock();
+            let mut stmt = conn.prepare("SELECT id, manifest, digest, size FROM artifacts ORDER BY created_ms")?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+            rows.collect::<Result<_, _>>()?
+        };
+        for (id, manifest, digest, size) in stored {
+            let load = |reason: String| HostError::Load { id: id.clone(), reason };
+            let manifest = Manifest::from_json(&manifest).map_err(|e| load(e.to_string()))?;
+            let component = registry.cache.component(&registry.engine, &digest, None).map_err(|e| load(format!("{e:#}")))?;
+            let pre = registry.link_artifact(&component).map_err(|e| load(e.to_string()))?;
+            let info = ArtifactInfo { id: id.clone(), manifest, digest, size: size as usize };
+            registry.artifacts.write().unwrap_or_else(|p| p.into_inner()).insert(id, Arc::new(LoadedArtifact { info, pre }));
+        }
+        Ok(registry)
+    }
+
+    fn compile(&self, bytes: &[u8]) -> Result<(String, Component), UploadError> {
+        if bytes.len() > self.max_component_bytes {
+            return Err(UploadError::TooLarge { size: bytes.len(), max: self.max_component_bytes });
+        }
+        check_component_header(bytes)?;
+        let digest = digest(bytes);
+        let component = self
+            .cache
+            .component(&self.engine, &digest, Some(bytes))
+            .map_err(|e| UploadError::Invalid(format!("{e:#}")))?;
+        Ok((digest, component))
+    }
+
+    fn link_artifact(&self, component: &Component) -> Result<ArtifactPre<Sandbox>, UploadError> {
+        require_func_export(&self.engine, component, "run", "artifact")?;
+        let pre = self
+            .artifact_linker
+            .instantiate_pre(component)
+            .map_err(|e| UploadError::UnsatisfiableImport(format!("{e:#}"), "artifact"))?;
+        ArtifactPre::new(pre).map_err(|e| UploadError::MissingExport(format!("{e:#}"), "artifact"))
+    }
+
+    /// Validate, compile and record an artifact. `owner_exists` is the
+    /// ledger's answer for the manifest's owner.
+    pub fn upload(&self, manifest: Manifest, bytes: &[u8], owner_exists: bool) -> Result<ArtifactInfo, UploadError> {
+        manifest.validate()?;
+        if !owner_exists {
+            return Err(UploadError::UnknownOwner(manifest.owner.to_string()));
+        }
+        let id = manifest.artifact_id();
+        if self.get(&id).is_some() {
+            return Err(UploadError::AlreadyExists(id));
+        }
+        let (digest, component) = self.compile(bytes)?;
+        let pre = self.link_artifact(&component)?;
+        self.cache.put_bytes(&digest, bytes).map_err(storage)?;
+        let json = serde_json::to_string(&manifest).map_err(storage)?;
+        let inserted = self
+            .db
+            .lock()
+            .execute(
+                "INSERT OR IGNORE INTO artifacts (id, owner, name, version, digest, manifest, size, created_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![id, manifest.owner.as_str(), manifest.name, manifest.version, digest, json, bytes.len() as i64, now_ms()],
+            )
+            .map_err(storage)?;
+        if inserted == 0 {
+            return Err(UploadError::AlreadyExists(id));
+        }
+        let info = ArtifactInfo { id: id.clone(), manifest, digest, size: bytes.len() };
+        self.artifacts
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, Arc::new(LoadedArtifact { info: info.clone(), pre }));
+        tracing::info!(artifact = %info.id, digest = %info.digest, size = info.size, "artifact uploaded");
+        Ok(info)
+    }
+
+    /// The artifact `id` (`owner/name@version`).
+    pub fn get(&self, id: &str) -> Option<Arc<LoadedArtifact>> {
+        self.artifacts.read().unwrap_or_else(|p| p.into_inner()).get(id).cloned()
+    }
+
+    /// Every artifact, sorted by id.
+    pub fn list(&self) -> Vec<ArtifactInfo> {
+        let mut v: Vec<ArtifactInfo> =
+            self.artifacts.read().unwrap_or_else(|p| p.into_inner()).values().map(|a| a.info.clone()).collect();
+        v.sort_by(|a, b| a.id.cmp(&b.id));
+        v
+    }
+
+    fn link_plugin(&self, name: &str, digest: String, component: &Component) -> Result<PolicyPlugin, UploadError> {
+        require_func_export(&self.engine, component, "fuelhost:host/policy@0.1.0", "policy-plugin").or_else(|_| {
+            // The export is an interface (an instance), not a function.
+            let has = component
+                .component_type()
+                .exports(&self.engine)
+                .any(|(n, item)| n == "fuelhost:host/policy@0.1.0" && matches!(item.ty, ComponentItem::ComponentInstance(_)));
+            if has {
+                Ok(())
+            } else {
+                Err(UploadError::MissingExport("missing export `fuelhost:host/policy@0.1.0`".into(), "policy-plugin"))
+            }
+        })?;
+        let pre = self
+            .plugin_linker
+            .instantiate_pre(component)
+            .map_err(|e| UploadError::UnsatisfiableImport(format!("{e:#}"), "policy-plugin"))?;
+        let pre = PolicyPluginPre::new(pre).map_err(|e| UploadError::MissingExport(format!("{e:#}"), "policy-plugin"))?;
+        Ok(PolicyPlugin { name: name.to_string(), digest, pre })
+    }
+
+    /// Validate, compile and record a policy plugin named `name` (replacing
+    /// a plugin of that name; a new name goes to the end of the chain).
+    pub fn upload_plugin(&self, name: &str, bytes: &[u8]) -> Result<PolicyPlugin, UploadError> {
+        if !crate::agent::AgentId::new(name).is_ok() {
+            return Err(UploadError::Manifest(crate::manifest::ManifestError::Field {
+                field: "name",
+                problem: "use 1 to 64 characters of a-z, 0-9, '-' and '_'".into(),
+            }));
+        }
+        let (digest, component) = self.compile(bytes)?;
+        let plugin = self.link_plugin(name, digest.clone(), &component)?;
+        self.cache.put_bytes(&digest, bytes).map_err(storage)?;
+        let conn = self.db.lock();
+        let position: i64 = conn
+            .query_row("SELECT position FROM policy_plugins WHERE name = ?1", [name], |r| r.get(0))
+            .optional()
+            .map_err(storage)?
+            .map(Ok)
+            .unwrap_or_else(|| conn.query_row("SELECT COALESCE(MAX(position), 0) + 1 FROM policy_plugins", [], |r| r.get(0)))
+            .map_err(storage)?;
+        conn.execute(
+            "INSERT INTO policy_plugins (name, position, digest, created_ms) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (name) DO UPDATE SET digest = excluded.digest",
+            params![name, position, digest, now_ms()],
+        )
+        .map_err(storage)?;
+        Ok(plugin)
+    }
+
+    /// Every stored plugin, in chain order, ready to install.
+    pub fn stored_plugins(&self) -> Result<Vec<PolicyPlugin>, HostError> {
+        let stored: Vec<(String, String)> = {
+            let conn = self.db.lock();
+            let mut stmt = conn.prepare("SELECT name, digest FROM policy_plugins ORDER BY position")?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            rows.collect::<Result<_, _>>()?
+        };
+        stored
+            .into_iter()
+            .map(|(name, digest)| {
+                let load = |reason: String| HostError::Load { id: format!("policy {name}"), reason };
+                let component = self.cache.component(&self.engine, &digest, None).map_err(|e| load(format!("{e:#}")))?;
+                self.link_plugin(&name, digest, &component).map_err(|e| load(e.to_string()))
+            })
+            .collect()
+    }
+
+    /// Compile and cache counters.
+    pub fn cache_stats(&self) -> crate::cache::CacheStats {
+        self.cache.stats()
+    }
+}

@@ -1,0 +1,213 @@
+//! The sandbox one guest call runs in: a fresh [`Store`] whose data is a
+//! [`Sandbox`], with fuel, an epoch deadline, a [`GuestLimiter`] for
+//! memory, tables and instances, and a WASI context that grants nothing but
+//! (for artifacts) the owner's own directory, mounted at `/`.
+//!
+//! Which directory: the artifact's **owner**'s. The artifact is the owner's
+//! code acting as its principal, so it may keep the owner's state; the
+//! caller's files are never exposed to code the caller did not write.
+//! Disk growth is still charged to the payer.
+//!
+//! This module also turns a trap into a typed [`Outcome`].
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use wasmtime::component::ResourceTable;
+use wasmtime::{Engine, ResourceLimiter, Store, Trap};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+use crate::agent::AgentId;
+use crate::audit::AuditLog;
+use crate::bindings::artifact::fuelhost::host::ledger::CallContext;
+use crate::engine::ticks_for;
+use crate::ledger::{Ledger, Outcome};
+use crate::policy::PolicyChain;
+
+/// Caps on what one guest instance may allocate.
+#[derive(Debug, Clone)]
+pub struct GuestLimiter {
+    memory_limit: usize,
+    memory_total: usize,
+    memory_peak: usize,
+    memory_refused: bool,
+}
+
+impl GuestLimiter {
+    /// A limiter allowing `memory_limit` bytes over all linear memories.
+    pub fn new(memory_limit: u64) -> GuestLimiter {
+        GuestLimiter {
+            memory_limit: usize::try_from(memory_limit).unwrap_or(usize::MAX),
+            memory_total: 0,
+            memory_peak: 0,
+            memory_refused: false,
+        }
+    }
+
+    /// Highest total linear memory seen, in bytes.
+    pub fn memory_peak(&self) -> u64 {
+        self.memory_peak as u64
+    }
+
+    /// Whether a memory growth was refused.
+    pub fn memory_refused(&self) -> bool {
+        self.memory_refused
+    }
+}
+
+/// Most table elements one table may hold.
+const MAX_TABLE_ELEMENTS: usize = 100_000;
+
+impl ResourceLimiter for GuestLimiter {
+    fn memory_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        let total = self.memory_total - current.min(self.memory_total) + desired;
+        if total > self.memory_limit {
+            self.memory_refused = true;
+            return Ok(false);
+        }
+        self.memory_total = total;
+        self.memory_peak = self.memory_peak.max(total);
+        Ok(true)
+    }
+
+    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        Ok(desired <= MAX_TABLE_ELEMENTS)
+    }
+
+    fn instances(&self) -> usize {
+        64
+    }
+
+    fn tables(&self) -> usize {
+        64
+    }
+
+    fn memories(&self) -> usize {
+        16
+    }
+}
+
+/// What a running artifact may reach through the `ledger` and `policy`
+/// imports: the call's context, and the services answering them.
+pub struct CallScope {
+    /// The context the guest reads.
+    pub context: CallContext,
+    /// The artifact's principal (its owner).
+    pub principal: AgentId,
+    /// The parties whose balances the guest may read.
+    pub parties: [AgentId; 3],
+    /// The ledger.
+    pub ledger: Arc<dyn Ledger>,
+    /// The policy chain answering the guest's `policy.check`.
+    pub policy: Arc<PolicyChain>,
+    /// Where decisions are recorded.
+    pub audit: AuditLog,
+    /// Transfers the guest made so far (numbers their ids).
+    pub transfers: u32,
+}
+
+/// The data of one guest's [`Store`].
+pub struct Sandbox {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    /// Memory, table and instance caps.
+    pub limiter: GuestLimiter,
+    /// Set for artifacts, `None` for policy plugins.
+    pub call: Option<CallScope>,
+    /// Names the guest in log lines: `artifact owner/name@version` or
+    /// `policy NAME`.
+    pub log_source: String,
+    /// What the guest wrote to stdout and stderr (bounded): logged, and its
+    /// tail quoted when the guest traps (a Python traceback, a Rust panic
+    /// message).
+    pub console: MemoryOutputPipe,
+}
+
+/// Bytes of stdout plus stderr kept per call; past it the streams close.
+const CONSOLE_CAPACITY: usize = 64 << 10;
+
+impl Sandbox {
+    /// The last `max` bytes the guest wrote to stdout/stderr, trimmed.
+    pub fn console_tail(&self, max: usize) -> String {
+        let bytes = self.console.contents();
+        let start = bytes.len().saturating_sub(max);
+        String::from_utf8_lossy(&bytes[start..]).trim().to_string()
+    }
+}
+
+impl WasiView for Sandbox {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+fn closed_wasi() -> WasiCtxBuilder {
+    let mut b = WasiCtxBuilder::new();
+    b.allow_blocking_current_thread(true).allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false);
+    b
+}
+
+impl Sandbox {
+    /// A sandbox for an artifact: the owner's directory at `/`, nothing else.
+    pub fn for_artifact(dir: &Path, limiter: GuestLimiter, call: CallScope, log_source: String) -> wasmtime::Result<Sandbox> {
+        let mut b = closed_wasi();
+        b.preopened_dir(dir, "/", FsPerms::ReadWrite)?;
+        let console = MemoryOutputPipe::new(CONSOLE_CAPACITY);
+        b.stdout(console.clone()).stderr(console.clone());
+        Ok(Sandbox { wasi: b.build(), table: ResourceTable::new(), limiter, call: Some(call), log_source, console })
+    }
+
+    /// A sandbox for a policy plugin: an empty WASI, no ledger.
+    pub fn for_plugin(limiter: GuestLimiter, log_source: String) -> Sandbox {
+        let console = MemoryOutputPipe::new(CONSOLE_CAPACITY);
+        let wasi = closed_wasi().stdout(console.clone()).stderr(console.clone()).build();
+        Sandbox { wasi, table: ResourceTable::new(), limiter, call: None, log_source, console }
+    }
+}
+
+/// A store for one call: `fuel`, a deadline of `timeout`, the limiter.
+pub fn new_store(engine: &Engine, sandbox: Sandbox, fuel: u64, timeout: Duration, tick: Duration) -> wasmtime::Result<Store<Sandbox>> {
+    let mut store = Store::new(engine, sandbox);
+    store.limiter(|s| &mut s.limiter);
+    store.set_fuel(fuel)?;
+    store.set_epoch_deadline(ticks_for(timeout, tick));
+    store.epoch_deadline_trap();
+    Ok(store)
+}
+
+/// The typed outcome of a call that failed with `err`.
+pub fn classify_trap(err: &wasmtime::Error, memory_refused: bool) -> Outcome {
+    match err.downcast_ref::<Trap>() {
+        Some(Trap::OutOfFuel) => Outcome::OutOfFuel,
+        Some(Trap::StackOverflow) => Outcome::StackOverflow,
+        Some(Trap::Interrupt) => Outcome::Timeout,
+        _ if memory_refused => Outcome::MemoryLimit,
+        _ => Outcome::Trap,
+    }
+}
+
+/// Bytes used by the files under `dir`, walked through a capability handle
+/// (symlinks are counted, never followed).
+pub fn disk_usage(dir: &Path) -> u64 {
+    fn walk(dir: &cap_std::fs::Dir) -> u64 {
+        let Ok(entries) = dir.entries() else { return 0 };
+        let mut total = 0;
+        for entry in entries.flatten() {
+            let Ok(meta) = entry.metadata() else { continue };
+            if meta.is_dir() {
+                if let Ok(sub) = entry.open_dir() {
+                    total += walk(&sub);
+                }
+            } else {
+                total += meta.len();
+            }
+        }
+        total
+    }
+    match cap_std::fs::Dir::open_ambient_dir(dir, cap_std::ambient_authority()) {
+        Ok(d) => walk(&d),
+        Err(_) => 0,
+    }
+}

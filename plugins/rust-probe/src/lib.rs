@@ -1,0 +1,120 @@
+//! rust-probe: a test fixture artifact that does, on request, everything an
+//! artifact may try: compute, loop forever, exhaust memory, recurse without
+//! end, trap, touch files, read the ledger, transfer scrip, ask the policy
+//! chain. The input is a command `verb:arg:arg...`; see `run` below.
+
+use std::hint::black_box;
+
+use fuelhost_guest::{ledger, log, policy, Action, Artifact, Decision, RunError, Usage};
+
+struct Probe;
+
+fn failed(e: impl std::fmt::Display) -> RunError {
+    RunError::Failed(e.to_string())
+}
+
+#[allow(unconditional_recursion)]
+fn recurse(n: u64) -> u64 {
+    // The array keeps each frame large and the black_box keeps the
+    // recursion from being turned into a loop.
+    let frame = black_box([n; 16]);
+    black_box(recurse(frame[3] + 1)) + frame[7]
+}
+
+impl Artifact for Probe {
+    fn run(input: Vec<u8>) -> Result<Vec<u8>, RunError> {
+        let text = String::from_utf8(input).map_err(|_| RunError::InvalidInput("utf-8 command expected".into()))?;
+        let mut parts = text.splitn(3, ':');
+        let verb = parts.next().unwrap_or_default();
+        let a = parts.next().unwrap_or_default();
+        let b = parts.next().unwrap_or_default();
+        let out = match verb {
+            "echo" => a.to_string(),
+            "spin" => {
+                let n: u64 = a.parse().map_err(failed)?;
+                let mut h: u64 = 0xcbf29ce484222325;
+                for i in 0..n {
+                    h = (h ^ i).wrapping_mul(0x100000001b3);
+                }
+                black_box(h).to_string()
+            }
+            "loop" => loop {
+                black_box(());
+            },
+            "grow" => {
+                let mut chunks: Vec<Vec<u8>> = Vec::new();
+                loop {
+                    let mut c = vec![0u8; 1 << 20];
+                    c[0] = 1;
+                    chunks.push(black_box(c));
+                }
+            }
+            "alloc" => {
+                let mib: usize = a.parse().map_err(failed)?;
+                let v = black_box(vec![1u8; mib << 20]);
+                v.len().to_string()
+            }
+            "recurse" => recurse(0).to_string(),
+            "trap" => panic!("probe asked to trap"),
+            "write" => {
+                std::fs::write(a, b).map_err(failed)?;
+                "ok".into()
+            }
+            "read" => std::fs::read_to_string(a).map_err(failed)?,
+            "ls" => {
+                let mut names: Vec<String> = std::fs::read_dir(a)
+                    .map_err(failed)?
+                    .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
+                    .collect::<Result<_, _>>()
+                    .map_err(failed)?;
+                names.sort();
+                names.join(",")
+            }
+            "env" => format!("vars={} args={}", std::env::vars().count(), std::env::args().count()),
+            "context" => {
+                let c = ledger::context();
+                format!(
+                    "invocation={} artifact={} caller={} owner={} payer={} policy={:?} price={} fuel_limit={}",
+                    c.invocation_id, c.artifact, c.caller, c.owner, c.payer, c.resource_policy, c.price, c.fuel_limit
+                )
+            }
+            "fuel-left" => ledger::fuel_left().to_string(),
+            "balance" => {
+                let b = ledger::balance(a).map_err(|e| failed(format!("{e:?}")))?;
+                format!("scrip={} fuel={} disk={}", b.scrip, b.fuel, b.disk_bytes)
+            }
+            "transfer" | "transfer-then-trap" => {
+                let amount: u64 = b.parse().map_err(failed)?;
+                let id = ledger::transfer(a, amount, "probe").map_err(|e| failed(format!("{e:?}")))?;
+                if verb == "transfer-then-trap" {
+                    panic!("trap after transfer {id}");
+                }
+                id
+            }
+            "policy" => {
+                let action = Action {
+                    kind: a.to_string(),
+                    subject: "someone-else".into(),
+                    tenant: None,
+                    target: b.to_string(),
+                    attributes: vec![],
+                    price: 0,
+                    estimated: Usage { fuel: 0, memory_peak_bytes: 0, disk_bytes: 0, llm_tokens: 0, wall_time_ns: 0 },
+                };
+                match policy::check(&action) {
+                    Decision::Allow => "allow".into(),
+                    Decision::Deny(r) => format!("deny: {r}"),
+                    Decision::RequireApproval(who) => format!("require-approval: {}", who.join(",")),
+                }
+            }
+            "log" => {
+                log::warn(a);
+                "logged".into()
+            }
+            other => return Err(RunError::InvalidInput(format!("unknown probe command `{other}`"))),
+        };
+        Ok(out.into_bytes())
+    }
+}
+
+fuelhost_guest::export_artifact!(Probe);

