@@ -46,11 +46,9 @@ pub mod policy_bindings {
     });
 }
 
+pub use artifact_bindings::fuelhost::host::types::{Action, Attribute, Decision, ResourcePolicy, RunError, Usage};
 /// The trait an artifact implements: `run(input) -> output`.
 pub use artifact_bindings::Guest as Artifact;
-pub use artifact_bindings::fuelhost::host::types::{
-    Action, Attribute, Decision, ResourcePolicy, RunError, Usage,
-};
 
 /// The trait a policy plugin implements: `check(action) -> decision`.
 pub use policy_bindings::exports::fuelhost::host::policy::Guest as Policy;
@@ -75,8 +73,8 @@ pub mod policy {
 
 /// Logging into the host's structured log.
 pub mod log {
-    pub use crate::artifact_bindings::fuelhost::host::log::Level;
     use crate::artifact_bindings::fuelhost::host::log::log as host_log;
+    pub use crate::artifact_bindings::fuelhost::host::log::Level;
 
     /// Log at info level.
     pub fn info(message: &str) {

@@ -1,1 +1,111 @@
-fn main(){}
+//! Instantiate + call, side by side in one run: raw wasmtime without fuel,
+//! raw wasmtime with fuel, and a fully charged fuelhost invocation (policy
+//! chain, reserve, run, settle on SQLite). Plus the cost of fuel metering
+//! on a compute loop.
+//!
+//! Run: `scripts/setup.sh && cargo bench -p fuelhost --bench invoke`
+
+// criterion_group! generates undocumented items.
+#![allow(missing_docs)]
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use fuelhost::{Asset, Host, Invocation, Limits, Manifest, ResourcePolicy};
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, Store};
+
+/// A trivial component: `answer: func() -> u32`.
+const TRIVIAL: &str = r#"(component
+    (core module $m (func (export "f") (result i32) i32.const 42))
+    (core instance $i (instantiate $m))
+    (func (export "answer") (result u32) (canon lift (core func $i "f"))))"#;
+
+/// A component with a compute loop: `spin: func(n: u32) -> u32`.
+const SPIN: &str = r#"(component
+    (core module $m
+        (func (export "spin") (param $n i32) (result i32) (local $h i32)
+            (local.set $h (i32.const 2166136261))
+            (block $done (loop $next
+                (br_if $done (i32.eqz (local.get $n)))
+                (local.set $h (i32.mul (i32.xor (local.get $h) (local.get $n)) (i32.const 16777619)))
+                (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+                (br $next)))
+            (local.get $h)))
+    (core instance $i (instantiate $m))
+    (func (export "spin") (param "n" u32) (result u32) (canon lift (core func $i "spin"))))"#;
+
+fn engine(fuel: bool) -> Engine {
+    let mut config = Config::new();
+    config.consume_fuel(fuel).allocation_strategy(InstanceAllocationStrategy::pooling());
+    Engine::new(&config).unwrap()
+}
+
+fn instantiate_call(c: &mut Criterion) {
+    let mut group = c.benchmark_group("instantiate_call");
+    for (id, fuel) in [("wasmtime-no-fuel", false), ("wasmtime-fuel", true)] {
+        let engine = engine(fuel);
+        let component = Component::new(&engine, TRIVIAL).unwrap();
+        let pre = Linker::<()>::new(&engine).instantiate_pre(&component).unwrap();
+        group.bench_function(id, |b| {
+            b.iter(|| {
+                let mut store = Store::new(&engine, ());
+                if fuel {
+                    store.set_fuel(1_000_000).unwrap();
+                }
+                let instance = pre.instantiate(&mut store).unwrap();
+                let answer = instance.get_typed_func::<(), (u32,)>(&mut store, "answer").unwrap();
+                answer.call(&mut store, ()).unwrap()
+            })
+        });
+    }
+
+    // A fully charged invocation of the Rust echo artifact, when the guests
+    // are built (scripts/setup.sh).
+    let guests = std::env::var("FUELHOST_GUESTS")
+        .unwrap_or_else(|_| format!("{}/.cache/fuelhost/guests", std::env::var("HOME").unwrap_or_default()));
+    if let Ok(echo) = std::fs::read(format!("{guests}/rust-echo.wasm")) {
+        let dir = std::env::temp_dir().join(format!("fuelhost-bench-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let host = Host::builder().data_dir(&dir).build().unwrap();
+        host.create_agent("alice").unwrap();
+        host.create_agent("bob").unwrap();
+        host.mint("s", "bob", Asset::Scrip, 1 << 40).unwrap();
+        host.mint("f", "bob", Asset::Fuel, 1 << 60).unwrap();
+        let manifest = Manifest {
+            owner: "alice".try_into().unwrap(),
+            name: "echo".into(),
+            version: "1".into(),
+            price: 1,
+            resource_policy: ResourcePolicy::CallerPays,
+            description: String::new(),
+            limits: Limits::default(),
+        };
+        let id = host.upload(manifest, &echo).unwrap().id;
+        group.bench_function("fuelhost-charged-invoke-rust-echo", |b| {
+            b.iter(|| host.invoke(Invocation::new("bob", &id, "x")).unwrap())
+        });
+        let _ = std::fs::remove_dir_all(&dir);
+    } else {
+        eprintln!("skipping fuelhost-charged-invoke-rust-echo: guests not built (run scripts/setup.sh)");
+    }
+    group.finish();
+}
+
+fn fuel_metering(c: &mut Criterion) {
+    let mut group = c.benchmark_group("fuel_metering_spin_100k");
+    for (id, fuel) in [("no-fuel", false), ("fuel", true)] {
+        let engine = engine(fuel);
+        let component = Component::new(&engine, SPIN).unwrap();
+        let pre = Linker::<()>::new(&engine).instantiate_pre(&component).unwrap();
+        let mut store = Store::new(&engine, ());
+        if fuel {
+            store.set_fuel(u64::MAX / 2).unwrap();
+        }
+        let instance = pre.instantiate(&mut store).unwrap();
+        let spin = instance.get_typed_func::<(u32,), (u32,)>(&mut store, "spin").unwrap();
+        group.bench_function(id, |b| b.iter(|| spin.call(&mut store, (100_000,)).unwrap()));
+    }
+    group.finish();
+}
+
+criterion_group!(benches, instantiate_call, fuel_metering);
+criterion_main!(benches);

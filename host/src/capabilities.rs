@@ -56,7 +56,12 @@ impl ledger::Host for Sandbox {
             .map_err(ledger_error))
     }
 
-    fn transfer(&mut self, to: String, amount: u64, memo: String) -> wasmtime::Result<Result<String, ledger::LedgerError>> {
+    fn transfer(
+        &mut self,
+        to: String,
+        amount: u64,
+        memo: String,
+    ) -> wasmtime::Result<Result<String, ledger::LedgerError>> {
         let call = self.call.as_mut().ok_or_else(no_call)?;
         let to = match AgentId::new(to) {
             Ok(a) => a,

@@ -26,7 +26,10 @@ pub struct DemoConfig {
 fn read_guest(dir: &Path, name: &str) -> Result<Vec<u8>> {
     let path = dir.join(format!("{name}.wasm"));
     std::fs::read(&path).with_context(|| {
-        format!("guest component {} is missing: run scripts/setup.sh (it builds every guest), or pass --guests DIR", path.display())
+        format!(
+            "guest component {} is missing: run scripts/setup.sh (it builds every guest), or pass --guests DIR",
+            path.display()
+        )
     })
 }
 
@@ -58,12 +61,17 @@ pub fn run(config: &DemoConfig) -> Result<String> {
     host.add_policy_plugin("spend-limit", &read_guest(&config.guests, "rust-spend-limit")?)?;
     writeln!(out, "policy chain: {}", host.policy_plugins().join(", "))?;
 
-    let echo = host.upload(manifest("echo", 5, "caller_pays", 5_000_000)?, &read_guest(&config.guests, "rust-echo")?)?;
-    let premium = host.upload(manifest("premium-echo", 500, "caller_pays", 5_000_000)?, &read_guest(&config.guests, "rust-echo")?)?;
-    let probe = host.upload(manifest("probe", 2, "caller_pays", 2_000_000)?, &read_guest(&config.guests, "rust-probe")?)?;
+    let echo =
+        host.upload(manifest("echo", 5, "caller_pays", 5_000_000)?, &read_guest(&config.guests, "rust-echo")?)?;
+    let premium = host
+        .upload(manifest("premium-echo", 500, "caller_pays", 5_000_000)?, &read_guest(&config.guests, "rust-echo")?)?;
+    let probe =
+        host.upload(manifest("probe", 2, "caller_pays", 2_000_000)?, &read_guest(&config.guests, "rust-probe")?)?;
     writeln!(out, "compiling the Python artifact (cached after the first run)...")?;
-    let wordfreq =
-        host.upload(manifest("wordfreq", 10, "owner_pays", 1_000_000_000)?, &read_guest(&config.guests, "python-wordfreq")?)?;
+    let wordfreq = host.upload(
+        manifest("wordfreq", 10, "owner_pays", 1_000_000_000)?,
+        &read_guest(&config.guests, "python-wordfreq")?,
+    )?;
     writeln!(out, "artifacts: {}, {}, {}, {}\n", echo.id, premium.id, probe.id, wordfreq.id)?;
 
     let calls: [(&str, &str, &str); 5] = [
@@ -100,7 +108,14 @@ pub fn run(config: &DemoConfig) -> Result<String> {
     writeln!(out, "\n{:<8} {:>8} {:>14} {:>12}", "agent", "scrip", "fuel budget", "disk budget")?;
     for agent in ["alice", "bob"] {
         let b = host.balances(agent)?;
-        writeln!(out, "{:<8} {:>8} {:>14} {:>12}", agent, b.scrip.available(), b.fuel.available(), b.disk_bytes.available())?;
+        writeln!(
+            out,
+            "{:<8} {:>8} {:>14} {:>12}",
+            agent,
+            b.scrip.available(),
+            b.fuel.available(),
+            b.disk_bytes.available()
+        )?;
     }
     for asset in Asset::ALL {
         let total = host.ledger().asset_total(asset)?;

@@ -114,7 +114,8 @@ impl HostBuilder {
         let engine = build_engine(&self.engine).map_err(|e| HostError::Engine(format!("{e:#}")))?;
         let ticker = EpochTicker::start(engine.clone(), self.engine.epoch_tick);
         let compiled = self.compile_cache_dir.clone().unwrap_or_else(|| self.data_dir.join("compiled"));
-        let cache = CodeCache::open(&engine, self.data_dir.join("blobs"), compiled.clone()).map_err(dir_err(&compiled))?;
+        let cache =
+            CodeCache::open(&engine, self.data_dir.join("blobs"), compiled.clone()).map_err(dir_err(&compiled))?;
         let registry = Registry::open(engine.clone(), db.clone(), cache, self.max_component_bytes)?;
         let policy = Arc::new(PolicyChain::new(engine.clone(), self.plugin_limits, self.engine.epoch_tick));
         for plugin in registry.stored_plugins()? {
@@ -171,7 +172,8 @@ impl Host {
         let agent = AgentId::new(id)?;
         self.inner.ledger.open_account(&agent)?;
         let dir = self.inner.agent_dir(&agent);
-        std::fs::create_dir_all(&dir).map_err(|source| HostError::DataDir { path: dir.display().to_string(), source })?;
+        std::fs::create_dir_all(&dir)
+            .map_err(|source| HostError::DataDir { path: dir.display().to_string(), source })?;
         Ok(agent)
     }
 
@@ -201,11 +203,8 @@ impl Host {
 
     /// Upload an artifact component with its manifest.
     pub fn upload(&self, manifest: Manifest, component: &[u8]) -> Result<ArtifactInfo, UploadError> {
-        let owner_exists = self
-            .inner
-            .ledger
-            .has_account(manifest.owner.as_str())
-            .map_err(|e| UploadError::Storage(e.to_string()))?;
+        let owner_exists =
+            self.inner.ledger.has_account(manifest.owner.as_str()).map_err(|e| UploadError::Storage(e.to_string()))?;
         self.inner.registry.upload(manifest, component, owner_exists)
     }
 

@@ -145,7 +145,8 @@ fn attr(key: &str, value: impl Into<String>) -> Attribute {
 /// Run the pipeline. See the module docs.
 pub(crate) fn invoke(host: &HostInner, req: Invocation) -> Result<InvocationReport, InvokeError> {
     let caller = AgentId::new(req.caller.clone())?;
-    let artifact = host.registry.get(&req.artifact).ok_or_else(|| InvokeError::UnknownArtifact(req.artifact.clone()))?;
+    let artifact =
+        host.registry.get(&req.artifact).ok_or_else(|| InvokeError::UnknownArtifact(req.artifact.clone()))?;
     let manifest = &artifact.info.manifest;
     if !host.ledger.has_account(caller.as_str()).map_err(InvokeError::Ledger)? {
         return Err(InvokeError::UnknownCaller(caller.to_string()));
@@ -159,7 +160,8 @@ pub(crate) fn invoke(host: &HostInner, req: Invocation) -> Result<InvocationRepo
         }
         None => new_invocation_id(),
     };
-    let span = tracing::info_span!("invoke", invocation = %invocation_id, artifact = %artifact.info.id, caller = %caller);
+    let span =
+        tracing::info_span!("invoke", invocation = %invocation_id, artifact = %artifact.info.id, caller = %caller);
     let _enter = span.enter();
 
     let owner = manifest.owner.clone();
@@ -183,7 +185,13 @@ pub(crate) fn invoke(host: &HostInner, req: Invocation) -> Result<InvocationRepo
             attr("resource-policy", manifest.resource_policy.to_string()),
         ],
         price,
-        estimated: Usage { fuel: fuel_limit, memory_peak_bytes: memory_limit, disk_bytes: 0, llm_tokens: 0, wall_time_ns: 0 },
+        estimated: Usage {
+            fuel: fuel_limit,
+            memory_peak_bytes: memory_limit,
+            disk_bytes: 0,
+            llm_tokens: 0,
+            wall_time_ns: 0,
+        },
     };
     let verdict = host.policy.check(&action);
     host.audit.record(Some(&invocation_id), &action, &verdict);
@@ -205,7 +213,9 @@ pub(crate) fn invoke(host: &HostInner, req: Invocation) -> Result<InvocationRepo
         LedgerError::Insufficient { account, asset: Asset::Scrip, available, .. } => {
             InvokeError::InsufficientScrip { agent: account, available, price }
         }
-        LedgerError::Insufficient { account, asset, available, .. } => InvokeError::InsufficientBudget { agent: account, asset, available },
+        LedgerError::Insufficient { account, asset, available, .. } => {
+            InvokeError::InsufficientBudget { agent: account, asset, available }
+        }
         LedgerError::DuplicateInvocation(id) => InvokeError::InProgress(id),
         other => InvokeError::Ledger(other),
     })?;
@@ -237,18 +247,20 @@ pub(crate) fn invoke(host: &HostInner, req: Invocation) -> Result<InvocationRepo
     };
     let timeout = Duration::from_millis(manifest.limits.timeout_ms);
     let started = Instant::now();
-    let run = Sandbox::for_artifact(&dir, GuestLimiter::new(memory_limit), scope, format!("artifact {}", artifact.info.id))
-        .and_then(|sandbox| new_store(&host.engine, sandbox, reserved.fuel, timeout, host.settings.epoch_tick))
-        .map(|mut store| {
-            let result = artifact.pre.instantiate(&mut store).and_then(|inst| inst.call_run(&mut store, &req.input));
-            let fuel_used = reserved.fuel - store.get_fuel().unwrap_or(0);
-            let limiter = store.data().limiter.clone();
-            let console = store.data().console_tail(CONSOLE_TAIL);
-            if !console.is_empty() {
-                tracing::debug!(target: "fuelhost::guest", %console, "guest console output");
-            }
-            (result, fuel_used, limiter, console)
-        });
+    let run =
+        Sandbox::for_artifact(&dir, GuestLimiter::new(memory_limit), scope, format!("artifact {}", artifact.info.id))
+            .and_then(|sandbox| new_store(&host.engine, sandbox, reserved.fuel, timeout, host.settings.epoch_tick))
+            .map(|mut store| {
+                let result =
+                    artifact.pre.instantiate(&mut store).and_then(|inst| inst.call_run(&mut store, &req.input));
+                let fuel_used = reserved.fuel - store.get_fuel().unwrap_or(0);
+                let limiter = store.data().limiter.clone();
+                let console = store.data().console_tail(CONSOLE_TAIL);
+                if !console.is_empty() {
+                    tracing::debug!(target: "fuelhost::guest", %console, "guest console output");
+                }
+                (result, fuel_used, limiter, console)
+            });
     let wall = started.elapsed();
     let (outcome, output, error, fuel_used, memory_peak) = match run {
         Ok((Ok(Ok(output)), fuel, limiter, _)) => (Outcome::Success, output, None, fuel, limiter.memory_peak()),
@@ -267,15 +279,16 @@ pub(crate) fn invoke(host: &HostInner, req: Invocation) -> Result<InvocationRepo
         Err(setup) => (Outcome::Trap, Vec::new(), Some(format!("sandbox setup failed: {setup:#}")), 0, 0),
     };
     let disk_bytes = disk_usage(&dir).saturating_sub(disk_before);
-    let (outcome, output, error) = if disk_bytes > reserved.disk_bytes && matches!(outcome, Outcome::Success | Outcome::RunError) {
-        let message = format!(
+    let (outcome, output, error) =
+        if disk_bytes > reserved.disk_bytes && matches!(outcome, Outcome::Success | Outcome::RunError) {
+            let message = format!(
             "disk_limit: the run grew {}'s directory by {disk_bytes} bytes, payer {payer} has {} bytes of disk budget",
             owner, reserved.disk_bytes
         );
-        (Outcome::DiskLimit, Vec::new(), Some(message))
-    } else {
-        (outcome, output, error)
-    };
+            (Outcome::DiskLimit, Vec::new(), Some(message))
+        } else {
+            (outcome, output, error)
+        };
 
     // 4. Settle.
     let settlement = Settlement {

@@ -71,8 +71,9 @@ pub use error::{HostError, InvokeError, UploadError};
 pub use host::{Host, HostBuilder};
 pub use invoke::{Invocation, InvocationReport};
 pub use ledger::{
-    Asset, AssetBalance, Balances, Ledger, LedgerError, Outcome, ResourcesConsumed, SqliteLedger, Transfer,
-    TransferRequest, UsageRecord, CONSUMED_ACCOUNT, MINT_ACCOUNT,
+    Asset, AssetBalance, Balances, GuestTransfer, Ledger, LedgerError, Outcome, Reservation, Reserved,
+    ResourcesConsumed, Settlement, SqliteLedger, Transfer, TransferRequest, UsageRecord, CONSUMED_ACCOUNT,
+    MINT_ACCOUNT,
 };
 pub use manifest::{Limits, Manifest, ManifestError, ResourcePolicy};
 pub use policy::{PluginLimits, PolicyChain, Verdict};

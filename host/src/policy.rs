@@ -121,7 +121,8 @@ impl PolicyChain {
 
     fn run(&self, plugin: &PolicyPlugin, action: &Action) -> Decision {
         let result = (|| {
-            let sandbox = Sandbox::for_plugin(GuestLimiter::new(self.limits.memory_bytes), format!("policy {}", plugin.name));
+            let sandbox =
+                Sandbox::for_plugin(GuestLimiter::new(self.limits.memory_bytes), format!("policy {}", plugin.name));
             let mut store = new_store(&self.engine, sandbox, self.limits.fuel, self.limits.timeout, self.tick)?;
             let instance = plugin.pre.instantiate(&mut store)?;
             instance.fuelhost_host_policy().call_check(&mut store, action)
@@ -129,7 +130,10 @@ impl PolicyChain {
         result.unwrap_or_else(|e| {
             let outcome = crate::sandbox::classify_trap(&e, false);
             tracing::warn!(plugin = %plugin.name, %outcome, error = %e, "policy plugin failed; denying");
-            Decision::Deny(format!("policy plugin `{}` failed ({outcome}); denied because policies fail closed", plugin.name))
+            Decision::Deny(format!(
+                "policy plugin `{}` failed ({outcome}); denied because policies fail closed",
+                plugin.name
+            ))
         })
     }
 }

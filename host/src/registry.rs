@@ -56,7 +56,6 @@ pub struct Registry {
     max_component_bytes: usize,
 }
 
-
 /// Refuse what is not a component, with a hint for the common mistakes.
 fn check_component_header(bytes: &[u8]) -> Result<(), UploadError> {
     if bytes.len() < 8 || &bytes[0..4] != b"\0asm" {
@@ -73,7 +72,12 @@ fn check_component_header(bytes: &[u8]) -> Result<(), UploadError> {
 }
 
 /// The component must export `name` as a function.
-fn require_func_export(engine: &Engine, component: &Component, name: &str, world: &'static str) -> Result<(), UploadError> {
+fn require_func_export(
+    engine: &Engine,
+    component: &Component,
+    name: &str,
+    world: &'static str,
+) -> Result<(), UploadError> {
     let ty = component.component_type();
     let found: Vec<(String, bool)> = ty
         .exports(engine)
@@ -85,7 +89,11 @@ fn require_func_export(engine: &Engine, component: &Component, name: &str, world
         None => Err(UploadError::MissingExport(
             format!(
                 "missing export `{name}` (it exports: {})",
-                if found.is_empty() { "nothing".to_string() } else { found.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ") }
+                if found.is_empty() {
+                    "nothing".to_string()
+                } else {
+                    found.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")
+                }
             ),
             world,
         )),
@@ -105,8 +113,10 @@ impl Registry {
         cache: CodeCache,
         max_component_bytes: usize,
     ) -> Result<Registry, HostError> {
-        let artifact_linker = crate::capabilities::artifact_linker(&engine).map_err(|e| HostError::Engine(e.to_string()))?;
-        let plugin_linker = crate::capabilities::plugin_linker(&engine).map_err(|e| HostError::Engine(e.to_string()))?;
+        let artifact_linker =
+            crate::capabilities::artifact_linker(&engine).map_err(|e| HostError::Engine(e.to_string()))?;
+        let plugin_linker =
+            crate::capabilities::plugin_linker(&engine).map_err(|e| HostError::Engine(e.to_string()))?;
         let registry = Registry {
             engine,
             db,
@@ -125,10 +135,15 @@ impl Registry {
         for (id, manifest, digest, size) in stored {
             let load = |reason: String| HostError::Load { id: id.clone(), reason };
             let manifest = Manifest::from_json(&manifest).map_err(|e| load(e.to_string()))?;
-            let component = registry.cache.component(&registry.engine, &digest, None).map_err(|e| load(format!("{e:#}")))?;
+            let component =
+                registry.cache.component(&registry.engine, &digest, None).map_err(|e| load(format!("{e:#}")))?;
             let pre = registry.link_artifact(&component).map_err(|e| load(e.to_string()))?;
             let info = ArtifactInfo { id: id.clone(), manifest, digest, size: size as usize };
-            registry.artifacts.write().unwrap_or_else(|p| p.into_inner()).insert(id, Arc::new(LoadedArtifact { info, pre }));
+            registry
+                .artifacts
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(id, Arc::new(LoadedArtifact { info, pre }));
         }
         Ok(registry)
     }
@@ -147,11 +162,11 @@ impl Registry {
     }
 
     fn link_artifact(&self, component: &Component) -> Result<ArtifactPre<Sandbox>, UploadError> {
-        require_func_export(&self.engine, component, "run", "artifact")?;
         let pre = self
             .artifact_linker
             .instantiate_pre(component)
             .map_err(|e| UploadError::UnsatisfiableImport(format!("{e:#}"), "artifact"))?;
+        require_func_export(&self.engine, component, "run", "artifact")?;
         ArtifactPre::new(pre).map_err(|e| UploadError::MissingExport(format!("{e:#}"), "artifact"))
     }
 
@@ -176,7 +191,16 @@ impl Registry {
             .execute(
                 "INSERT OR IGNORE INTO artifacts (id, owner, name, version, digest, manifest, size, created_ms)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![id, manifest.owner.as_str(), manifest.name, manifest.version, digest, json, bytes.len() as i64, now_ms()],
+                params![
+                    id,
+                    manifest.owner.as_str(),
+                    manifest.name,
+                    manifest.version,
+                    digest,
+                    json,
+                    bytes.len() as i64,
+                    now_ms()
+                ],
             )
             .map_err(storage)?;
         if inserted == 0 {
@@ -207,10 +231,9 @@ impl Registry {
     fn link_plugin(&self, name: &str, digest: String, component: &Component) -> Result<PolicyPlugin, UploadError> {
         require_func_export(&self.engine, component, "fuelhost:host/policy@0.1.0", "policy-plugin").or_else(|_| {
             // The export is an interface (an instance), not a function.
-            let has = component
-                .component_type()
-                .exports(&self.engine)
-                .any(|(n, item)| n == "fuelhost:host/policy@0.1.0" && matches!(item.ty, ComponentItem::ComponentInstance(_)));
+            let has = component.component_type().exports(&self.engine).any(|(n, item)| {
+                n == "fuelhost:host/policy@0.1.0" && matches!(item.ty, ComponentItem::ComponentInstance(_))
+            });
             if has {
                 Ok(())
             } else {
@@ -221,14 +244,15 @@ impl Registry {
             .plugin_linker
             .instantiate_pre(component)
             .map_err(|e| UploadError::UnsatisfiableImport(format!("{e:#}"), "policy-plugin"))?;
-        let pre = PolicyPluginPre::new(pre).map_err(|e| UploadError::MissingExport(format!("{e:#}"), "policy-plugin"))?;
+        let pre =
+            PolicyPluginPre::new(pre).map_err(|e| UploadError::MissingExport(format!("{e:#}"), "policy-plugin"))?;
         Ok(PolicyPlugin { name: name.to_string(), digest, pre })
     }
 
     /// Validate, compile and record a policy plugin named `name` (replacing
     /// a plugin of that name; a new name goes to the end of the chain).
     pub fn upload_plugin(&self, name: &str, bytes: &[u8]) -> Result<PolicyPlugin, UploadError> {
-        if !crate::agent::AgentId::new(name).is_ok() {
+        if crate::agent::AgentId::new(name).is_err() {
             return Err(UploadError::Manifest(crate::manifest::ManifestError::Field {
                 field: "name",
                 problem: "use 1 to 64 characters of a-z, 0-9, '-' and '_'".into(),
@@ -243,7 +267,9 @@ impl Registry {
             .optional()
             .map_err(storage)?
             .map(Ok)
-            .unwrap_or_else(|| conn.query_row("SELECT COALESCE(MAX(position), 0) + 1 FROM policy_plugins", [], |r| r.get(0)))
+            .unwrap_or_else(|| {
+                conn.query_row("SELECT COALESCE(MAX(position), 0) + 1 FROM policy_plugins", [], |r| r.get(0))
+            })
             .map_err(storage)?;
         conn.execute(
             "INSERT INTO policy_plugins (name, position, digest, created_ms) VALUES (?1, ?2, ?3, ?4)
@@ -266,7 +292,8 @@ impl Registry {
             .into_iter()
             .map(|(name, digest)| {
                 let load = |reason: String| HostError::Load { id: format!("policy {name}"), reason };
-                let component = self.cache.component(&self.engine, &digest, None).map_err(|e| load(format!("{e:#}")))?;
+                let component =
+                    self.cache.component(&self.engine, &digest, None).map_err(|e| load(format!("{e:#}")))?;
                 self.link_plugin(&name, digest, &component).map_err(|e| load(e.to_string()))
             })
             .collect()

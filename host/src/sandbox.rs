@@ -151,7 +151,12 @@ fn closed_wasi() -> WasiCtxBuilder {
 
 impl Sandbox {
     /// A sandbox for an artifact: the owner's directory at `/`, nothing else.
-    pub fn for_artifact(dir: &Path, limiter: GuestLimiter, call: CallScope, log_source: String) -> wasmtime::Result<Sandbox> {
+    pub fn for_artifact(
+        dir: &Path,
+        limiter: GuestLimiter,
+        call: CallScope,
+        log_source: String,
+    ) -> wasmtime::Result<Sandbox> {
         let mut b = closed_wasi();
         b.preopened_dir(dir, "/", FsPerms::ReadWrite)?;
         let console = MemoryOutputPipe::new(CONSOLE_CAPACITY);
@@ -168,7 +173,13 @@ impl Sandbox {
 }
 
 /// A store for one call: `fuel`, a deadline of `timeout`, the limiter.
-pub fn new_store(engine: &Engine, sandbox: Sandbox, fuel: u64, timeout: Duration, tick: Duration) -> wasmtime::Result<Store<Sandbox>> {
+pub fn new_store(
+    engine: &Engine,
+    sandbox: Sandbox,
+    fuel: u64,
+    timeout: Duration,
+    tick: Duration,
+) -> wasmtime::Result<Store<Sandbox>> {
     let mut store = Store::new(engine, sandbox);
     store.limiter(|s| &mut s.limiter);
     store.set_fuel(fuel)?;

@@ -1,1 +1,10 @@
-fn main(){}
+//! fuelhost's integration tests: one binary, one module per feature, every
+//! guest a real component built from source by `scripts/build-guests.sh`.
+
+mod charging;
+mod filesystem;
+mod guest_ledger;
+mod policy;
+mod python;
+mod registry;
+mod sandbox;

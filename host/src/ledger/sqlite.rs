@@ -6,9 +6,8 @@ use std::sync::Arc;
 use rusqlite::{params, OptionalExtension, Transaction, TransactionBehavior};
 
 use super::{
-    Asset, AssetBalance, Balances, GuestTransfer, Ledger, LedgerError, Outcome, Reservation,
-    Reserved, ResourcesConsumed, Settlement, Transfer, TransferRequest, UsageRecord,
-    CONSUMED_ACCOUNT, MINT_ACCOUNT,
+    Asset, AssetBalance, Balances, GuestTransfer, Ledger, LedgerError, Outcome, Reservation, Reserved,
+    ResourcesConsumed, Settlement, Transfer, TransferRequest, UsageRecord, CONSUMED_ACCOUNT, MINT_ACCOUNT,
 };
 use crate::agent::AgentId;
 use crate::db::{now_ms, Database};
@@ -56,10 +55,7 @@ impl SqliteLedger {
 }
 
 fn account_exists(tx: &Transaction<'_>, account: &str) -> Result<bool, LedgerError> {
-    Ok(tx
-        .query_row("SELECT 1 FROM accounts WHERE id = ?1", [account], |_| Ok(()))
-        .optional()?
-        .is_some())
+    Ok(tx.query_row("SELECT 1 FROM accounts WHERE id = ?1", [account], |_| Ok(())).optional()?.is_some())
 }
 
 fn require_account(tx: &Transaction<'_>, account: &str) -> Result<(), LedgerError> {
@@ -125,9 +121,8 @@ fn post(
             needed: amount,
         });
     }
-    let new_debit = dp
-        .checked_sub(amt)
-        .ok_or_else(|| LedgerError::Overflow(format!("balance of `{debit}` would underflow")))?;
+    let new_debit =
+        dp.checked_sub(amt).ok_or_else(|| LedgerError::Overflow(format!("balance of `{debit}` would underflow")))?;
     let (cp, ch) = balance_row(tx, credit, asset)?;
     let new_credit = cp
         .checked_add(amt)
@@ -152,20 +147,16 @@ fn post(
 
 fn existing_transfer(tx: &Transaction<'_>, id: &str) -> Result<Option<Transfer>, LedgerError> {
     let row = tx
-        .query_row(
-            "SELECT debit, credit, asset, amount, kind, memo FROM transfers WHERE id = ?1",
-            [id],
-            |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, i64>(3)?,
-                    r.get::<_, String>(4)?,
-                    r.get::<_, String>(5)?,
-                ))
-            },
-        )
+        .query_row("SELECT debit, credit, asset, amount, kind, memo FROM transfers WHERE id = ?1", [id], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, i64>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, String>(5)?,
+            ))
+        })
         .optional()?;
     Ok(row.map(|(from, to, asset, amount, kind, memo)| Transfer {
         id: id.to_string(),
@@ -203,7 +194,12 @@ fn place_hold(
     let amt = to_db(amount, "hold")?;
     let (p, h) = balance_row(tx, debit, asset)?;
     if available(p, h) < amount {
-        return Err(LedgerError::Insufficient { account: debit.to_string(), asset, available: available(p, h), needed: amount });
+        return Err(LedgerError::Insufficient {
+            account: debit.to_string(),
+            asset,
+            available: available(p, h),
+            needed: amount,
+        });
     }
     let inserted = tx.execute(
         "INSERT OR IGNORE INTO holds (id, invocation, debit, credit, asset, amount, kind, memo, state)
@@ -233,7 +229,17 @@ fn resolve_hold(tx: &Transaction<'_>, hold: &Hold, invocation: &str, post_amount
     write_balance(tx, &hold.debit, hold.asset, p, h - hold.amount as i64)?;
     let post_amount = post_amount.min(hold.amount);
     if post_amount > 0 {
-        post(tx, &hold.id, &hold.debit, &hold.credit, hold.asset, post_amount, &hold.kind, &hold.memo, Some(invocation))?;
+        post(
+            tx,
+            &hold.id,
+            &hold.debit,
+            &hold.credit,
+            hold.asset,
+            post_amount,
+            &hold.kind,
+            &hold.memo,
+            Some(invocation),
+        )?;
     }
     tx.execute(
         "UPDATE holds SET state = ?2, posted_amount = ?3 WHERE id = ?1",
@@ -265,7 +271,11 @@ fn read_usage(tx: &rusqlite::Connection, id: &str) -> Result<Option<UsageRecord>
                     caller: AgentId::trusted(r.get(1)?),
                     owner: AgentId::trusted(r.get(2)?),
                     charged_to: AgentId::trusted(r.get(3)?),
-                    resource_policy: if policy == "owner_pays" { ResourcePolicy::OwnerPays } else { ResourcePolicy::CallerPays },
+                    resource_policy: if policy == "owner_pays" {
+                        ResourcePolicy::OwnerPays
+                    } else {
+                        ResourcePolicy::CallerPays
+                    },
                     outcome: Outcome::parse(&outcome).unwrap_or(Outcome::Trap),
                     consumed: ResourcesConsumed {
                         fuel: r.get::<_, i64>(6)? as u64,
@@ -299,10 +309,7 @@ impl Ledger for SqliteLedger {
 
     fn has_account(&self, agent: &str) -> Result<bool, LedgerError> {
         let conn = self.db.lock();
-        Ok(conn
-            .query_row("SELECT 1 FROM accounts WHERE id = ?1", [agent], |_| Ok(()))
-            .optional()?
-            .is_some())
+        Ok(conn.query_row("SELECT 1 FROM accounts WHERE id = ?1", [agent], |_| Ok(())).optional()?.is_some())
     }
 
     fn balances(&self, agent: &AgentId) -> Result<Balances, LedgerError> {
@@ -348,7 +355,17 @@ impl Ledger for SqliteLedger {
             }
             let inv = &r.invocation_id;
             if r.price > 0 && r.caller != r.owner {
-                place_hold(tx, &format!("{inv}/price"), inv, r.caller.as_str(), r.owner.as_str(), Asset::Scrip, r.price, "price", "")?;
+                place_hold(
+                    tx,
+                    &format!("{inv}/price"),
+                    inv,
+                    r.caller.as_str(),
+                    r.owner.as_str(),
+                    Asset::Scrip,
+                    r.price,
+                    "price",
+                    "",
+                )?;
             }
             let (p, h) = balance_row(tx, r.payer.as_str(), Asset::Fuel)?;
             let fuel = r.fuel_limit.min(available(p, h));
@@ -360,7 +377,17 @@ impl Ledger for SqliteLedger {
                     needed: r.fuel_limit.max(1),
                 });
             }
-            place_hold(tx, &format!("{inv}/fuel"), inv, r.payer.as_str(), CONSUMED_ACCOUNT, Asset::Fuel, fuel, "fuel", "")?;
+            place_hold(
+                tx,
+                &format!("{inv}/fuel"),
+                inv,
+                r.payer.as_str(),
+                CONSUMED_ACCOUNT,
+                Asset::Fuel,
+                fuel,
+                "fuel",
+                "",
+            )?;
             let (dp, dh) = balance_row(tx, r.payer.as_str(), Asset::DiskBytes)?;
             Ok(Reserved { fuel, disk_bytes: available(dp, dh) })
         })
@@ -375,7 +402,17 @@ impl Ledger for SqliteLedger {
         }
         self.write(|tx| {
             require_account(tx, t.to.as_str())?;
-            place_hold(tx, &t.id, &t.invocation_id, t.from.as_str(), t.to.as_str(), Asset::Scrip, t.amount, "guest_transfer", &t.memo)
+            place_hold(
+                tx,
+                &t.id,
+                &t.invocation_id,
+                t.from.as_str(),
+                t.to.as_str(),
+                Asset::Scrip,
+                t.amount,
+                "guest_transfer",
+                &t.memo,
+            )
         })
     }
 
@@ -496,7 +533,8 @@ impl Ledger for SqliteLedger {
 
     fn transfers(&self) -> Result<Vec<Transfer>, LedgerError> {
         let conn = self.db.lock();
-        let mut stmt = conn.prepare("SELECT id, debit, credit, asset, amount, kind, memo FROM transfers ORDER BY seq")?;
+        let mut stmt =
+            conn.prepare("SELECT id, debit, credit, asset, amount, kind, memo FROM transfers ORDER BY seq")?;
         let rows = stmt.query_map([], |r| {
             Ok(Transfer {
                 id: r.get(0)?,

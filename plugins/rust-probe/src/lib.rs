@@ -13,12 +13,15 @@ fn failed(e: impl std::fmt::Display) -> RunError {
     RunError::Failed(e.to_string())
 }
 
-#[allow(unconditional_recursion)]
-fn recurse(n: u64) -> u64 {
-    // The array keeps each frame large and the black_box keeps the
-    // recursion from being turned into a loop.
-    let frame = black_box([n; 16]);
-    black_box(recurse(frame[3] + 1)) + frame[7]
+/// Recurses until the wasm stack runs out: `stop` is never reached, and the
+/// work after the call keeps it from becoming a loop. Only scalars, so the
+/// frames live on the wasm stack, not in linear memory.
+#[inline(never)]
+fn recurse(n: u64, stop: u64) -> u64 {
+    if n == stop {
+        return 1;
+    }
+    recurse(n + 1, stop).wrapping_mul(n | 1).rotate_left(7) ^ n
 }
 
 impl Artifact for Probe {
@@ -54,7 +57,7 @@ impl Artifact for Probe {
                 let v = black_box(vec![1u8; mib << 20]);
                 v.len().to_string()
             }
-            "recurse" => recurse(0).to_string(),
+            "recurse" => recurse(0, black_box(u64::MAX)).to_string(),
             "trap" => panic!("probe asked to trap"),
             "write" => {
                 std::fs::write(a, b).map_err(failed)?;

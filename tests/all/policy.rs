@@ -1,0 +1,92 @@
+//! The policy chain: a Rust plugin judges invocations before anything is
+//! charged, answers the artifact's own `policy` import in its principal's
+//! name, judges guest transfers, and every decision is audited.
+
+use fuelhost::{Action, Decision, Invocation, InvokeError, Limits, Outcome, ResourcePolicy, Usage};
+use fuelhost_tests::{assert_conserved, guest, test_host, upload};
+
+#[test]
+fn a_denied_invocation_charges_nothing_and_is_audited() {
+    let t = test_host();
+    t.host.add_policy_plugin("spend-limit", &guest("rust-spend-limit")).unwrap();
+    let cheap = upload(&t.host, "rust-echo", "cheap", 100, ResourcePolicy::CallerPays, Limits::default());
+    let dear = upload(&t.host, "rust-probe", "dear", 101, ResourcePolicy::CallerPays, Limits::default());
+    let (bob0, alice0) = (t.host.balances("bob").unwrap(), t.host.balances("alice").unwrap());
+    let err = t.host.invoke(Invocation::new("bob", &dear, "write:ran.txt:x")).unwrap_err();
+    assert!(matches!(err, InvokeError::Denied(_)));
+    let msg = err.to_string();
+    assert!(msg.contains("denied by policy `spend-limit`") && msg.contains("over the limit of 100"), "{msg}");
+    assert_eq!((t.host.balances("bob").unwrap(), t.host.balances("alice").unwrap()), (bob0, alice0));
+    assert!(!t.host.agent_dir("alice").unwrap().join("ran.txt").exists());
+
+    assert!(t.host.invoke(Invocation::new("bob", &cheap, "ok")).unwrap().success, "at the limit is allowed");
+    let audit = t.host.audit_log().unwrap();
+    let decisions: Vec<_> =
+        audit.iter().map(|e| (e.target.as_str(), e.decision.as_str(), e.decided_by.as_deref())).collect();
+    assert_eq!(
+        decisions,
+        vec![("alice/dear@0.1.0", "deny", Some("spend-limit")), ("alice/cheap@0.1.0", "allow", None)]
+    );
+    assert!(audit.iter().all(|e| e.kind == "invoke" && e.subject == "bob" && e.invocation.is_some()));
+    assert_conserved(&t.host);
+}
+
+#[test]
+fn the_artifacts_policy_import_is_answered_by_the_chain_in_its_principals_name() {
+    let t = test_host();
+    t.host.add_policy_plugin("spend-limit", &guest("rust-spend-limit")).unwrap();
+    let id = upload(&t.host, "rust-probe", "probe", 0, ResourcePolicy::CallerPays, Limits::default());
+    let r = t.host.invoke(Invocation::new("bob", &id, "policy:read-news:example.org")).unwrap();
+    assert_eq!(r.output_text(), "allow");
+    let entry = t.host.audit_log().unwrap().into_iter().find(|e| e.kind == "read-news").unwrap();
+    assert_eq!(entry.subject, "alice", "a guest cannot speak for `someone-else`");
+}
+
+#[test]
+fn guest_transfers_are_put_to_the_chain() {
+    let t = test_host();
+    t.host.add_policy_plugin("spend-limit", &guest("rust-spend-limit")).unwrap();
+    t.host.create_agent("carol").unwrap();
+    fuelhost_tests::fund(&t.host, "alice", 5_000, 0, 0);
+    let id = upload(&t.host, "rust-probe", "probe", 0, ResourcePolicy::CallerPays, Limits::default());
+    let r = t.host.invoke(Invocation::new("bob", &id, "transfer:carol:1001")).unwrap();
+    assert_eq!(r.outcome, Outcome::RunError);
+    assert!(r.error.unwrap().contains("over the limit of 1000 per transfer"));
+    assert!(t.host.invoke(Invocation::new("bob", &id, "transfer:carol:1000")).unwrap().success);
+    assert_eq!(t.host.balances("carol").unwrap().scrip.posted, 1_000);
+    assert_conserved(&t.host);
+}
+
+#[test]
+fn checks_without_plugins_allow_and_plugins_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let open = || {
+        fuelhost::Host::builder()
+            .data_dir(dir.path())
+            .compile_cache_dir(fuelhost_tests::shared_compile_cache())
+            .max_instances(4)
+            .build()
+            .unwrap()
+    };
+    let action = Action {
+        kind: "invoke".into(),
+        subject: "bob".into(),
+        tenant: None,
+        target: "alice/x@1".into(),
+        attributes: vec![],
+        price: 500,
+        estimated: Usage { fuel: 0, memory_peak_bytes: 0, disk_bytes: 0, llm_tokens: 0, wall_time_ns: 0 },
+    };
+    {
+        let host = open();
+        assert!(matches!(host.check_policy(&action).decision, Decision::Allow));
+        host.add_policy_plugin("spend-limit", &guest("rust-spend-limit")).unwrap();
+        host.add_policy_plugin("spend-limit", &guest("rust-spend-limit")).unwrap();
+        assert_eq!(host.policy_plugins(), vec!["spend-limit"], "same name replaces in place");
+    }
+    let host = open();
+    assert_eq!(host.policy_plugins(), vec!["spend-limit"]);
+    let verdict = host.check_policy(&action);
+    assert!(matches!(verdict.decision, Decision::Deny(_)));
+    assert_eq!(verdict.decided_by.as_deref(), Some("spend-limit"));
+}

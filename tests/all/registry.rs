@@ -1,0 +1,147 @@
+//! Uploads: validation against the artifact world, clear refusals that
+//! leave the registry unchanged, and the precompiled cache across restarts.
+
+use fuelhost::{Host, Invocation, Limits, Manifest, ResourcePolicy, UploadError};
+use fuelhost_tests::{guest, manifest, shared_compile_cache, test_host};
+
+fn count_rows(dir: &std::path::Path) -> i64 {
+    let conn = rusqlite::Connection::open(dir.join("fuelhost.db")).unwrap();
+    conn.query_row("SELECT COUNT(*) FROM artifacts", [], |r| r.get(0)).unwrap()
+}
+
+fn assert_unchanged(t: &fuelhost_tests::TestHost) {
+    assert!(t.host.artifacts().is_empty());
+    assert_eq!(count_rows(t.dir.path()), 0);
+}
+
+#[test]
+fn accepts_a_rust_artifact_and_lists_it() {
+    let t = test_host();
+    let info =
+        t.host.upload(manifest("echo", 5, ResourcePolicy::CallerPays, Limits::default()), &guest("rust-echo")).unwrap();
+    assert_eq!(info.id, "alice/echo@0.1.0");
+    assert_eq!(info.digest.len(), 64);
+    assert_eq!(t.host.artifacts(), vec![info]);
+    assert_eq!(count_rows(t.dir.path()), 1);
+}
+
+#[test]
+fn refuses_a_policy_plugin_as_artifact_naming_the_missing_export() {
+    let t = test_host();
+    let err = t
+        .host
+        .upload(manifest("wrong", 0, ResourcePolicy::CallerPays, Limits::default()), &guest("rust-spend-limit"))
+        .unwrap_err();
+    assert!(matches!(err, UploadError::MissingExport(..)), "{err:?}");
+    let msg = err.to_string();
+    assert!(msg.contains("missing export `run`") && msg.contains("fuelhost:host/policy@0.1.0"), "{msg}");
+    assert_unchanged(&t);
+}
+
+#[test]
+fn refuses_an_artifact_as_policy_plugin() {
+    let t = test_host();
+    let err = t.host.add_policy_plugin("probe", &guest("rust-probe")).unwrap_err();
+    assert!(err.to_string().contains("policy-plugin"), "{err}");
+    assert!(t.host.policy_plugins().is_empty());
+}
+
+#[test]
+fn refuses_an_unsatisfiable_import_naming_it() {
+    let t = test_host();
+    let wat = r#"(component
+        (import "acme:secrets/vault@1.0.0" (instance (export "open" (func))))
+        (core module $m (func (export "run") (param i32 i32) (result i32) unreachable))
+    )"#;
+    let err = t.host.upload(manifest("vault", 0, ResourcePolicy::CallerPays, Limits::default()), wat.as_bytes());
+    // Text is not a binary: refused before compiling.
+    assert!(matches!(err, Err(UploadError::NotAComponent(_))), "{err:?}");
+    let bytes = wat::parse_str(wat).unwrap();
+    let err = t.host.upload(manifest("vault", 0, ResourcePolicy::CallerPays, Limits::default()), &bytes).unwrap_err();
+    assert!(matches!(err, UploadError::UnsatisfiableImport(..)), "{err:?}");
+    let msg = err.to_string();
+    assert!(msg.contains("acme:secrets/vault@1.0.0") && msg.contains("`artifact` world"), "{msg}");
+    assert_unchanged(&t);
+}
+
+#[test]
+fn refuses_core_modules_garbage_and_oversize_uploads() {
+    let t = test_host();
+    let m = || manifest("x", 0, ResourcePolicy::CallerPays, Limits::default());
+    let core = wat::parse_str("(module)").unwrap();
+    let err = t.host.upload(m(), &core).unwrap_err();
+    assert!(err.to_string().contains("core WebAssembly module, not a component"), "{err}");
+    let err = t.host.upload(m(), b"definitely not wasm").unwrap_err();
+    assert!(err.to_string().contains("not a WebAssembly binary"), "{err}");
+    let mut broken = guest("rust-echo");
+    broken.truncate(broken.len() / 2);
+    assert!(matches!(t.host.upload(m(), &broken).unwrap_err(), UploadError::Invalid(_)));
+    assert_unchanged(&t);
+
+    let small = Host::builder()
+        .data_dir(t.dir.path().join("small"))
+        .max_component_bytes(1024)
+        .max_instances(2)
+        .build()
+        .unwrap();
+    small.create_agent("alice").unwrap();
+    let err = small.upload(m(), &guest("rust-echo")).unwrap_err();
+    assert!(matches!(err, UploadError::TooLarge { max: 1024, .. }), "{err:?}");
+    assert!(small.artifacts().is_empty());
+}
+
+#[test]
+fn refuses_bad_manifests_unknown_owners_and_reused_versions() {
+    let err = Manifest::from_toml(
+        "owner = \"alice\"\nname = \"e\"\nversion = \"1\"\nresource_policy = \"caller_pays\"\ncolour = \"red\"\n",
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("unknown field `colour`"), "{err}");
+    let err = Manifest::from_toml("owner = \"alice\"\nname = \"e\"\nversion = \"1\"\nresource_policy = \"whoever\"\n")
+        .unwrap_err();
+    assert!(err.to_string().contains("caller_pays"), "{err}");
+    let err =
+        Manifest::from_toml("owner = \"Alice!\"\nname = \"e\"\nversion = \"1\"\nresource_policy = \"owner_pays\"\n")
+            .unwrap_err();
+    assert!(err.to_string().contains("invalid agent id"), "{err}");
+    let err = Manifest::from_toml(
+        "owner = \"alice\"\nname = \"e\"\nversion = \"1\"\nresource_policy = \"owner_pays\"\n[limits]\nfuel = 0\n",
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("limits.fuel"), "{err}");
+
+    let t = test_host();
+    let mut m = manifest("echo", 0, ResourcePolicy::CallerPays, Limits::default());
+    m.owner = "nobody".try_into().unwrap();
+    assert!(matches!(t.host.upload(m, &guest("rust-echo")).unwrap_err(), UploadError::UnknownOwner(_)));
+    assert_unchanged(&t);
+
+    let m = manifest("echo", 0, ResourcePolicy::CallerPays, Limits::default());
+    t.host.upload(m.clone(), &guest("rust-echo")).unwrap();
+    let err = t.host.upload(m, &guest("rust-probe")).unwrap_err();
+    assert!(matches!(err, UploadError::AlreadyExists(_)), "{err:?}");
+    assert_eq!(count_rows(t.dir.path()), 1);
+}
+
+#[test]
+fn precompiled_code_is_reused_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("compiled");
+    let open = || Host::builder().data_dir(dir.path()).compile_cache_dir(&cache).max_instances(4).build().unwrap();
+    {
+        let host = open();
+        host.create_agent("alice").unwrap();
+        host.create_agent("bob").unwrap();
+        fuelhost_tests::fund(&host, "bob", 100, 10_000_000, 0);
+        host.upload(manifest("echo", 1, ResourcePolicy::CallerPays, Limits::default()), &guest("rust-echo")).unwrap();
+        assert_eq!(host.cache_stats().compilations, 1);
+        assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 1);
+    }
+    let host = open();
+    let stats = host.cache_stats();
+    assert_eq!((stats.compilations, stats.hits), (0, 1), "restart must load precompiled code, not compile");
+    let report = host.invoke(Invocation::new("bob", "alice/echo@0.1.0", "again")).unwrap();
+    assert_eq!(report.output, b"again");
+    assert_eq!(host.cache_stats().compilations, 0);
+    let _ = shared_compile_cache();
+}
