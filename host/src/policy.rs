@@ -120,20 +120,24 @@ impl PolicyChain {
     }
 
     fn run(&self, plugin: &PolicyPlugin, action: &Action) -> Decision {
-        let result = (|| {
-            let sandbox =
-                Sandbox::for_plugin(GuestLimiter::new(self.limits.memory_bytes), format!("policy {}", plugin.name));
-            let mut store = new_store(&self.engine, sandbox, self.limits.fuel, self.limits.timeout, self.tick)?;
-            let instance = plugin.pre.instantiate(&mut store)?;
-            instance.fuelhost_host_policy().call_check(&mut store, action)
-        })();
-        result.unwrap_or_else(|e| {
-            let outcome = crate::sandbox::classify_trap(&e, false);
-            tracing::warn!(plugin = %plugin.name, %outcome, error = %e, "policy plugin failed; denying");
+        let fail_closed = |outcome: &str, error: &dyn std::fmt::Display| {
+            tracing::warn!(plugin = %plugin.name, %outcome, %error, "policy plugin failed; denying");
             Decision::Deny(format!(
                 "policy plugin `{}` failed ({outcome}); denied because policies fail closed",
                 plugin.name
             ))
+        };
+        let sandbox =
+            Sandbox::for_plugin(GuestLimiter::new(self.limits.memory_bytes), format!("policy {}", plugin.name));
+        let mut store = match new_store(&self.engine, sandbox, self.limits.fuel, self.limits.timeout, self.tick) {
+            Ok(store) => store,
+            Err(e) => return fail_closed("sandbox setup", &e),
+        };
+        let result =
+            plugin.pre.instantiate(&mut store).and_then(|i| i.fuelhost_host_policy().call_check(&mut store, action));
+        result.unwrap_or_else(|e| {
+            let outcome = crate::sandbox::classify_trap(&e, store.data().limiter.memory_refused());
+            fail_closed(outcome.as_str(), &e)
         })
     }
 }

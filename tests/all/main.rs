@@ -4,6 +4,7 @@
 mod charging;
 mod filesystem;
 mod guest_ledger;
+mod ledger;
 mod policy;
 mod python;
 mod registry;

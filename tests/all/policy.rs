@@ -90,3 +90,34 @@ fn checks_without_plugins_allow_and_plugins_survive_a_restart() {
     assert!(matches!(verdict.decision, Decision::Deny(_)));
     assert_eq!(verdict.decided_by.as_deref(), Some("spend-limit"));
 }
+
+#[test]
+fn a_plugin_that_traps_loops_or_exhausts_memory_fails_closed() {
+    let t = test_host();
+    t.host.add_policy_plugin("faulty", &guest("rust-faulty-policy")).unwrap();
+    let action = |target: &str| Action {
+        kind: "invoke".into(),
+        subject: "bob".into(),
+        tenant: None,
+        target: target.into(),
+        attributes: vec![],
+        price: 0,
+        estimated: Usage { fuel: 0, memory_peak_bytes: 0, disk_bytes: 0, llm_tokens: 0, wall_time_ns: 0 },
+    };
+    for (target, outcome) in [("trap", "trap"), ("loop", "out_of_fuel"), ("grow", "memory_limit")] {
+        let verdict = t.host.check_policy(&action(target));
+        let Decision::Deny(reason) = verdict.decision else { panic!("{target}: a faulty plugin must deny") };
+        assert!(reason.contains("policy plugin `faulty` failed") && reason.contains(outcome), "{target}: {reason}");
+        assert!(reason.contains("fail closed"));
+    }
+    assert!(matches!(t.host.check_policy(&action("fine")).decision, Decision::Allow), "still serving");
+
+    // An invocation the faulty plugin chokes on is refused and costs nothing.
+    let id = upload(&t.host, "rust-echo", "echo", 1, ResourcePolicy::CallerPays, Limits::default());
+    let bob0 = t.host.balances("bob").unwrap();
+    assert!(t.host.invoke(Invocation::new("bob", &id, "hi")).unwrap().success);
+    assert_eq!(bob0.scrip.posted - t.host.balances("bob").unwrap().scrip.posted, 1);
+    let audit = t.host.audit_log().unwrap();
+    assert!(audit.iter().any(|e| e.decision == "allow" && e.target == id));
+    assert_conserved(&t.host);
+}
