@@ -48,6 +48,17 @@ CREATE TABLE IF NOT EXISTS holds (
     posted_amount INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS holds_by_invocation ON holds(invocation);
+CREATE TABLE IF NOT EXISTS reservations (
+    invocation_id   TEXT PRIMARY KEY,
+    artifact        TEXT NOT NULL,
+    caller          TEXT NOT NULL,
+    owner           TEXT NOT NULL,
+    payer           TEXT NOT NULL,
+    resource_policy TEXT NOT NULL,
+    created_ms      INTEGER NOT NULL,
+    settled         INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS reservations_open ON reservations(settled) WHERE settled = 0;
 CREATE TABLE IF NOT EXISTS usage_records (
     invocation_id     TEXT PRIMARY KEY,
     artifact          TEXT NOT NULL,

@@ -121,8 +121,13 @@ impl HostBuilder {
         for plugin in registry.stored_plugins()? {
             policy.install(plugin);
         }
+        let ledger: Arc<dyn Ledger> = Arc::new(SqliteLedger::new(db.clone()));
+        let aborted = ledger.abort_unsettled()?;
+        if !aborted.is_empty() {
+            tracing::warn!(count = aborted.len(), "released the holds of invocations interrupted by a previous stop");
+        }
         let inner = HostInner {
-            ledger: Arc::new(SqliteLedger::new(db.clone())),
+            ledger,
             audit: AuditLog::new(db),
             registry,
             policy,

@@ -203,6 +203,8 @@ pub(crate) fn invoke(host: &HostInner, req: Invocation) -> Result<InvocationRepo
     // 2. Reserve.
     let reservation = Reservation {
         invocation_id: invocation_id.clone(),
+        artifact: artifact.info.id.clone(),
+        resource_policy: manifest.resource_policy,
         caller: caller.clone(),
         owner: owner.clone(),
         payer: payer.clone(),

@@ -2,6 +2,7 @@
 //! guest a real component built from source by `scripts/build-guests.sh`.
 
 mod charging;
+mod durability;
 mod filesystem;
 mod guest_ledger;
 mod ledger;

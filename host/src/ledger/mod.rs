@@ -155,6 +155,10 @@ pub struct TransferRequest {
 pub struct Reservation {
     /// The invocation; holds are keyed by it.
     pub invocation_id: String,
+    /// `owner/name@version`.
+    pub artifact: String,
+    /// How the payer was chosen.
+    pub resource_policy: ResourcePolicy,
     /// Pays the price.
     pub caller: AgentId,
     /// Receives the price on success.
@@ -216,6 +220,10 @@ pub enum Outcome {
     DiskLimit,
     /// Any other trap.
     Trap,
+    /// The host stopped (crashed, was killed) before the run settled. On
+    /// restart its holds are released: nothing is charged, the price is
+    /// not paid, the guest's transfers do not happen.
+    Aborted,
 }
 
 impl Outcome {
@@ -230,6 +238,7 @@ impl Outcome {
             Outcome::Timeout => "timeout",
             Outcome::DiskLimit => "disk_limit",
             Outcome::Trap => "trap",
+            Outcome::Aborted => "aborted",
         }
     }
 
@@ -243,6 +252,7 @@ impl Outcome {
             Outcome::Timeout,
             Outcome::DiskLimit,
             Outcome::Trap,
+            Outcome::Aborted,
         ]
         .into_iter()
         .find(|o| o.as_str() == s)
@@ -393,4 +403,12 @@ pub trait Ledger: Send + Sync {
     fn asset_total(&self, asset: Asset) -> Result<i128, LedgerError>;
     /// Every posted transfer, oldest first.
     fn transfers(&self) -> Result<Vec<Transfer>, LedgerError>;
+    /// Settle, as [`Outcome::Aborted`], every reservation that was never
+    /// settled: its holds are released and nothing is charged. Called when
+    /// a host opens, before it serves, so a crash leaves no hold dangling.
+    /// (With several hosts on one database this must only take the
+    /// reservations of hosts known to be dead.)
+    fn abort_unsettled(&self) -> Result<Vec<UsageRecord>, LedgerError>;
+    /// Holds not yet posted or voided (zero when nothing is running).
+    fn pending_holds(&self) -> Result<u64, LedgerError>;
 }

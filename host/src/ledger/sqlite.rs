@@ -354,6 +354,14 @@ impl Ledger for SqliteLedger {
                 return Err(LedgerError::DuplicateInvocation(r.invocation_id.clone()));
             }
             let inv = &r.invocation_id;
+            let inserted = tx.execute(
+                "INSERT OR IGNORE INTO reservations (invocation_id, artifact, caller, owner, payer, resource_policy, created_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![inv, r.artifact, r.caller.as_str(), r.owner.as_str(), r.payer.as_str(), policy_str(r.resource_policy), now_ms()],
+            )?;
+            if inserted == 0 {
+                return Err(LedgerError::DuplicateInvocation(inv.clone()));
+            }
             if r.price > 0 && r.caller != r.owner {
                 place_hold(
                     tx,
@@ -475,6 +483,7 @@ impl Ledger for SqliteLedger {
                 )?;
             }
             let consumed = ResourcesConsumed { fuel: fuel_charged, disk_bytes: disk_charged, ..s.consumed };
+            tx.execute("UPDATE reservations SET settled = 1 WHERE invocation_id = ?1", [&s.invocation_id])?;
             let settled_ms = now_ms();
             tx.execute(
                 "INSERT INTO usage_records (invocation_id, artifact, caller, owner, charged_to, resource_policy,
@@ -529,6 +538,44 @@ impl Ledger for SqliteLedger {
             total += r? as i128;
         }
         Ok(total)
+    }
+
+    fn abort_unsettled(&self) -> Result<Vec<UsageRecord>, LedgerError> {
+        let open: Vec<Settlement> = {
+            let conn = self.db.lock();
+            let mut stmt = conn.prepare(
+                "SELECT invocation_id, artifact, caller, owner, payer, resource_policy FROM reservations WHERE settled = 0",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                let policy: String = r.get(5)?;
+                Ok(Settlement {
+                    invocation_id: r.get(0)?,
+                    artifact: r.get(1)?,
+                    caller: AgentId::trusted(r.get(2)?),
+                    owner: AgentId::trusted(r.get(3)?),
+                    payer: AgentId::trusted(r.get(4)?),
+                    resource_policy: if policy == "owner_pays" {
+                        ResourcePolicy::OwnerPays
+                    } else {
+                        ResourcePolicy::CallerPays
+                    },
+                    outcome: Outcome::Aborted,
+                    consumed: ResourcesConsumed::default(),
+                    output: Vec::new(),
+                    error: Some(
+                        "aborted: the host stopped before this invocation settled; its holds were released".into(),
+                    ),
+                })
+            })?;
+            rows.collect::<Result<_, _>>()?
+        };
+        open.iter().map(|s| self.settle(s)).collect()
+    }
+
+    fn pending_holds(&self) -> Result<u64, LedgerError> {
+        let conn = self.db.lock();
+        let n: i64 = conn.query_row("SELECT COUNT(*) FROM holds WHERE state = 'pending'", [], |r| r.get(0))?;
+        Ok(n as u64)
     }
 
     fn transfers(&self) -> Result<Vec<Transfer>, LedgerError> {
