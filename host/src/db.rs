@@ -55,6 +55,7 @@ CREATE TABLE IF NOT EXISTS reservations (
     owner           TEXT NOT NULL,
     payer           TEXT NOT NULL,
     resource_policy TEXT NOT NULL,
+    sponsor_grant   TEXT,
     created_ms      INTEGER NOT NULL,
     settled         INTEGER NOT NULL DEFAULT 0
 );
@@ -104,7 +105,33 @@ CREATE TABLE IF NOT EXISTS audit (
     reason      TEXT,
     latency_us  INTEGER NOT NULL
 );
-INSERT OR IGNORE INTO accounts (id, system, created_ms) VALUES ('@mint', 1, 0), ('@consumed', 1, 0);
+CREATE TABLE IF NOT EXISTS sponsor_grants (
+    id            TEXT PRIMARY KEY,
+    sponsor       TEXT NOT NULL REFERENCES accounts(id),
+    beneficiary   TEXT NOT NULL REFERENCES accounts(id),
+    fuel_limit    INTEGER NOT NULL CHECK (fuel_limit >= 0),
+    fuel_spent    INTEGER NOT NULL DEFAULT 0,
+    fuel_held     INTEGER NOT NULL DEFAULT 0,
+    disk_limit    INTEGER NOT NULL CHECK (disk_limit >= 0),
+    disk_spent    INTEGER NOT NULL DEFAULT 0 CHECK (disk_spent <= disk_limit),
+    expires_ms    INTEGER,
+    artifacts     TEXT NOT NULL,
+    revoked       INTEGER NOT NULL DEFAULT 0,
+    created_ms    INTEGER NOT NULL,
+    CHECK (fuel_spent + fuel_held <= fuel_limit)
+);
+CREATE INDEX IF NOT EXISTS sponsor_grants_by_beneficiary ON sponsor_grants(beneficiary);
+CREATE TABLE IF NOT EXISTS distributions (
+    id          TEXT PRIMARY KEY,
+    source      TEXT NOT NULL,
+    amount      INTEGER NOT NULL,
+    recipients  INTEGER NOT NULL,
+    per_agent   INTEGER NOT NULL,
+    remainder   INTEGER NOT NULL,
+    created_ms  INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO accounts (id, system, created_ms)
+    VALUES ('@mint', 1, 0), ('@consumed', 1, 0), ('@burn', 1, 0), ('@pool', 1, 0);
 "#;
 
 /// The open database. One connection behind a mutex: SQLite has one writer

@@ -22,7 +22,10 @@ use crate::db::Database;
 use crate::engine::{build_engine, EngineSettings, EpochTicker};
 use crate::error::{HostError, InvokeError, UploadError};
 use crate::invoke::{Invocation, InvocationReport};
-use crate::ledger::{Asset, Balances, Ledger, SqliteLedger, Transfer, TransferRequest};
+use crate::ledger::{
+    Asset, Balances, Distribution, Ledger, SponsorGrant, SponsorGrantStatus, SqliteLedger, Transfer, TransferRequest,
+    UbiSource,
+};
 use crate::manifest::Manifest;
 use crate::policy::{PluginLimits, PolicyChain, Verdict};
 use crate::registry::{ArtifactInfo, Registry};
@@ -193,6 +196,49 @@ impl Host {
     /// Move an asset between agents. Idempotent by `req.id`.
     pub fn transfer(&self, req: &TransferRequest) -> Result<Transfer, HostError> {
         Ok(self.inner.ledger.transfer(req)?)
+    }
+
+    /// Take scrip out of circulation: `agent` -> `@burn`. Idempotent by id.
+    pub fn burn(&self, transfer_id: &str, agent: &str, amount: u64) -> Result<Transfer, HostError> {
+        Ok(self.inner.ledger.burn(transfer_id, &AgentId::new(agent)?, amount)?)
+    }
+
+    /// Mint scrip into the public-goods pool. Privileged. Idempotent by id.
+    pub fn mint_to_pool(&self, transfer_id: &str, amount: u64) -> Result<Transfer, HostError> {
+        Ok(self.inner.ledger.mint_to_pool(transfer_id, amount)?)
+    }
+
+    /// An agent gives scrip to the public-goods pool. Idempotent by id.
+    pub fn deposit_to_pool(&self, transfer_id: &str, agent: &str, amount: u64) -> Result<Transfer, HostError> {
+        Ok(self.inner.ledger.deposit_to_pool(transfer_id, &AgentId::new(agent)?, amount)?)
+    }
+
+    /// Pay a grant from the public-goods pool. Privileged. Idempotent by id.
+    pub fn grant_from_pool(&self, transfer_id: &str, agent: &str, amount: u64) -> Result<Transfer, HostError> {
+        Ok(self.inner.ledger.grant_from_pool(transfer_id, &AgentId::new(agent)?, amount)?)
+    }
+
+    /// Split `amount` scrip equally over every agent; the remainder of the
+    /// division stays in the source. Privileged. Idempotent by id.
+    pub fn distribute_ubi(&self, id: &str, source: UbiSource, amount: u64) -> Result<Distribution, HostError> {
+        Ok(self.inner.ledger.distribute_ubi(id, source, amount)?)
+    }
+
+    /// Let `grant.sponsor` pay the resources of `grant.beneficiary`'s calls
+    /// to `caller_pays` artifacts, within the grant's limits. Idempotent by
+    /// `grant.id`.
+    pub fn grant_sponsorship(&self, grant: &SponsorGrant) -> Result<(), HostError> {
+        Ok(self.inner.ledger.grant_sponsorship(grant)?)
+    }
+
+    /// Stop a sponsor grant from paying for further calls.
+    pub fn revoke_sponsorship(&self, id: &str) -> Result<(), HostError> {
+        Ok(self.inner.ledger.revoke_sponsorship(id)?)
+    }
+
+    /// A sponsor grant and what it has paid so far.
+    pub fn sponsorship(&self, id: &str) -> Result<Option<SponsorGrantStatus>, HostError> {
+        Ok(self.inner.ledger.sponsorship(id)?)
     }
 
     /// An agent's balances.

@@ -27,7 +27,9 @@ use crate::bindings::artifact::fuelhost::host::ledger::CallContext;
 use crate::bindings::{Action, Attribute, RunError, Usage, WitResourcePolicy};
 use crate::error::InvokeError;
 use crate::host::HostInner;
-use crate::ledger::{Asset, LedgerError, Outcome, Reservation, ResourcesConsumed, Settlement, UsageRecord};
+use crate::ledger::{
+    Asset, LedgerError, Outcome, Reservation, ResourcesConsumed, Settlement, SponsorGrantStatus, UsageRecord,
+};
 use crate::manifest::ResourcePolicy;
 use crate::sandbox::{classify_trap, disk_usage, new_store, CallScope, GuestLimiter, Sandbox};
 
@@ -142,6 +144,31 @@ fn attr(key: &str, value: impl Into<String>) -> Attribute {
     Attribute { key: key.into(), value: value.into() }
 }
 
+/// Who pays for resources: the owner under `owner_pays`; under
+/// `caller_pays` the caller, unless a sponsor grant covers the caller for
+/// this artifact.
+fn resolve_payer(
+    host: &HostInner,
+    caller: &AgentId,
+    owner: &AgentId,
+    artifact: &str,
+    policy: ResourcePolicy,
+) -> Result<(Option<SponsorGrantStatus>, AgentId), InvokeError> {
+    Ok(match policy {
+        ResourcePolicy::OwnerPays => (None, owner.clone()),
+        ResourcePolicy::CallerPays if caller == owner => (None, caller.clone()),
+        ResourcePolicy::CallerPays => {
+            match host.ledger.sponsorship_for(caller, artifact).map_err(InvokeError::Ledger)? {
+                Some(grant) => {
+                    let sponsor = grant.grant.sponsor.clone();
+                    (Some(grant), sponsor)
+                }
+                None => (None, caller.clone()),
+            }
+        }
+    })
+}
+
 /// Run the pipeline. See the module docs.
 pub(crate) fn invoke(host: &HostInner, req: Invocation) -> Result<InvocationReport, InvokeError> {
     let caller = AgentId::new(req.caller.clone())?;
@@ -165,10 +192,8 @@ pub(crate) fn invoke(host: &HostInner, req: Invocation) -> Result<InvocationRepo
     let _enter = span.enter();
 
     let owner = manifest.owner.clone();
-    let payer = match manifest.resource_policy {
-        ResourcePolicy::CallerPays => caller.clone(),
-        ResourcePolicy::OwnerPays => owner.clone(),
-    };
+    let (mut sponsorship, mut payer) =
+        resolve_payer(host, &caller, &owner, &artifact.info.id, manifest.resource_policy)?;
     let fuel_limit = req.fuel_limit.unwrap_or(manifest.limits.fuel).min(manifest.limits.fuel);
     let memory_limit = manifest.limits.memory_bytes.min(host.settings.max_memory_bytes);
     let price = if caller == owner { 0 } else { manifest.price };
@@ -183,6 +208,7 @@ pub(crate) fn invoke(host: &HostInner, req: Invocation) -> Result<InvocationRepo
             attr("owner", owner.as_str()),
             attr("payer", payer.as_str()),
             attr("resource-policy", manifest.resource_policy.to_string()),
+            attr("sponsor-grant", sponsorship.as_ref().map(|g| g.grant.id.as_str()).unwrap_or("")),
         ],
         price,
         estimated: Usage {
@@ -200,27 +226,38 @@ pub(crate) fn invoke(host: &HostInner, req: Invocation) -> Result<InvocationRepo
         return Err(InvokeError::Denied(reason));
     }
 
-    // 2. Reserve.
-    let reservation = Reservation {
-        invocation_id: invocation_id.clone(),
-        artifact: artifact.info.id.clone(),
-        resource_policy: manifest.resource_policy,
-        caller: caller.clone(),
-        owner: owner.clone(),
-        payer: payer.clone(),
-        price,
-        fuel_limit,
+    // 2. Reserve. A sponsor grant used up by concurrent calls between
+    // resolving the payer and reserving sends us back to resolve again.
+    let mut attempts = 0;
+    let reserved = loop {
+        let reservation = Reservation {
+            invocation_id: invocation_id.clone(),
+            artifact: artifact.info.id.clone(),
+            resource_policy: manifest.resource_policy,
+            caller: caller.clone(),
+            owner: owner.clone(),
+            payer: payer.clone(),
+            price,
+            fuel_limit,
+            sponsor_grant: sponsorship.as_ref().map(|g| g.grant.id.clone()),
+        };
+        match host.ledger.reserve(&reservation) {
+            Ok(reserved) => break reserved,
+            Err(LedgerError::GrantUnavailable(_)) if attempts < 8 => {
+                attempts += 1;
+                (sponsorship, payer) =
+                    resolve_payer(host, &caller, &owner, &artifact.info.id, manifest.resource_policy)?;
+            }
+            Err(LedgerError::Insufficient { account, asset: Asset::Scrip, available, .. }) => {
+                return Err(InvokeError::InsufficientScrip { agent: account, available, price });
+            }
+            Err(LedgerError::Insufficient { account, asset, available, .. }) => {
+                return Err(InvokeError::InsufficientBudget { agent: account, asset, available });
+            }
+            Err(LedgerError::DuplicateInvocation(id)) => return Err(InvokeError::InProgress(id)),
+            Err(other) => return Err(InvokeError::Ledger(other)),
+        }
     };
-    let reserved = host.ledger.reserve(&reservation).map_err(|e| match e {
-        LedgerError::Insufficient { account, asset: Asset::Scrip, available, .. } => {
-            InvokeError::InsufficientScrip { agent: account, available, price }
-        }
-        LedgerError::Insufficient { account, asset, available, .. } => {
-            InvokeError::InsufficientBudget { agent: account, asset, available }
-        }
-        LedgerError::DuplicateInvocation(id) => InvokeError::InProgress(id),
-        other => InvokeError::Ledger(other),
-    })?;
 
     // 3. Run. From here on every path settles, so no hold outlives the call.
     let dir = host.agent_dir(&owner);

@@ -71,9 +71,9 @@ pub use error::{HostError, InvokeError, UploadError};
 pub use host::{Host, HostBuilder};
 pub use invoke::{Invocation, InvocationReport};
 pub use ledger::{
-    Asset, AssetBalance, Balances, GuestTransfer, Ledger, LedgerError, Outcome, Reservation, Reserved,
-    ResourcesConsumed, Settlement, SqliteLedger, Transfer, TransferRequest, UsageRecord, CONSUMED_ACCOUNT,
-    MINT_ACCOUNT,
+    Asset, AssetBalance, Balances, Distribution, GuestTransfer, Ledger, LedgerError, Outcome, Reservation, Reserved,
+    ResourcesConsumed, Settlement, SponsorGrant, SponsorGrantStatus, SqliteLedger, Transfer, TransferRequest,
+    UbiSource, UsageRecord, BURN_ACCOUNT, CONSUMED_ACCOUNT, MINT_ACCOUNT, POOL_ACCOUNT,
 };
 pub use manifest::{Limits, Manifest, ManifestError, ResourcePolicy};
 pub use policy::{PluginLimits, PolicyChain, Verdict};

@@ -3,6 +3,7 @@
 
 mod charging;
 mod durability;
+mod economy;
 mod filesystem;
 mod guest_ledger;
 mod ledger;
@@ -10,3 +11,4 @@ mod policy;
 mod python;
 mod registry;
 mod sandbox;
+mod sponsorship;

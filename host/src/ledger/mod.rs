@@ -66,6 +66,96 @@ impl std::fmt::Display for Asset {
 pub const MINT_ACCOUNT: &str = "@mint";
 /// The system account consumed resources are posted to.
 pub const CONSUMED_ACCOUNT: &str = "@consumed";
+/// The system account burned scrip goes to (taken out of circulation).
+pub const BURN_ACCOUNT: &str = "@burn";
+/// The public-goods pool: funded by minting or by agents, paid out as
+/// grants and UBI.
+pub const POOL_ACCOUNT: &str = "@pool";
+
+/// Where a UBI distribution is paid from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UbiSource {
+    /// Newly minted scrip.
+    Mint,
+    /// The public-goods pool.
+    Pool,
+}
+
+impl UbiSource {
+    fn account(self) -> &'static str {
+        match self {
+            UbiSource::Mint => MINT_ACCOUNT,
+            UbiSource::Pool => POOL_ACCOUNT,
+        }
+    }
+}
+
+/// A UBI distribution as it was applied.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Distribution {
+    /// Its id; replaying it returns this record.
+    pub id: String,
+    /// Where the scrip came from.
+    pub source: UbiSource,
+    /// The amount asked to distribute.
+    pub amount: u64,
+    /// How many agents received a share.
+    pub recipients: u64,
+    /// Each agent's share: `amount / recipients`, rounded down.
+    pub per_agent: u64,
+    /// `amount - per_agent * recipients`: never moved, it stays in the
+    /// source, so no unit is created or lost by rounding.
+    pub remainder: u64,
+}
+
+/// A sponsor's promise to pay the resources of another agent's calls
+/// (fee-grant style): up to a spend limit, until an expiry, optionally
+/// only for some artifacts. The price in scrip is still the caller's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SponsorGrant {
+    /// Idempotency key.
+    pub id: String,
+    /// Pays.
+    pub sponsor: AgentId,
+    /// Whose calls are paid for.
+    pub beneficiary: AgentId,
+    /// Most fuel the sponsor pays over the grant's life.
+    pub fuel_limit: u64,
+    /// Most disk bytes the sponsor pays over the grant's life.
+    #[serde(default)]
+    pub disk_limit: u64,
+    /// Unix ms after which the grant no longer applies; `None`: never.
+    #[serde(default)]
+    pub expires_at_ms: Option<i64>,
+    /// Artifact ids (`owner/name@version`) it applies to; empty: any.
+    #[serde(default)]
+    pub artifacts: Vec<String>,
+}
+
+/// A grant and how much of it is used.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SponsorGrantStatus {
+    /// The grant as made.
+    pub grant: SponsorGrant,
+    /// Fuel paid so far.
+    pub fuel_spent: u64,
+    /// Disk bytes paid so far.
+    pub disk_spent: u64,
+    /// Whether it was revoked.
+    pub revoked: bool,
+}
+
+impl SponsorGrantStatus {
+    /// Whether the grant pays for `beneficiary` calling `artifact` at `now_ms`.
+    pub fn covers(&self, artifact: &str, now_ms: i64) -> bool {
+        !self.revoked
+            && self.grant.expires_at_ms.is_none_or(|t| now_ms < t)
+            && self.fuel_spent < self.grant.fuel_limit
+            && (self.grant.artifacts.is_empty() || self.grant.artifacts.iter().any(|a| a == artifact))
+    }
+}
 
 /// One asset of one account.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -168,8 +258,11 @@ pub struct Reservation {
     /// Scrip held from the caller (0 when caller and owner are the same).
     pub price: u64,
     /// The most fuel the call may burn; the hold is this, capped by the
-    /// payer's available fuel.
+    /// payer's available fuel (and the sponsor grant's remaining limit).
     pub fuel_limit: u64,
+    /// The sponsor grant paying for this call, if any (the payer is then
+    /// the grant's sponsor).
+    pub sponsor_grant: Option<String>,
 }
 
 /// What [`Ledger::reserve`] granted.
@@ -366,6 +459,10 @@ pub enum LedgerError {
     /// The invocation already holds or was already settled.
     #[error("invocation `{0}` was already reserved or settled; use a new invocation id")]
     DuplicateInvocation(String),
+    /// The sponsor grant named in a reservation can no longer pay (used up
+    /// by concurrent calls, expired or revoked): resolve the payer again.
+    #[error("sponsor grant `{0}` can no longer pay for this call")]
+    GrantUnavailable(String),
     /// The invocation has no reservation to settle.
     #[error("invocation `{0}` has no reservation")]
     NoReservation(String),
@@ -411,4 +508,26 @@ pub trait Ledger: Send + Sync {
     fn abort_unsettled(&self) -> Result<Vec<UsageRecord>, LedgerError>;
     /// Holds not yet posted or voided (zero when nothing is running).
     fn pending_holds(&self) -> Result<u64, LedgerError>;
+
+    /// Take `amount` scrip out of circulation (to `@burn`). Idempotent by id.
+    fn burn(&self, id: &str, from: &AgentId, amount: u64) -> Result<Transfer, LedgerError>;
+    /// Move scrip from an agent into the public-goods pool. Idempotent by id.
+    fn deposit_to_pool(&self, id: &str, from: &AgentId, amount: u64) -> Result<Transfer, LedgerError>;
+    /// Mint scrip straight into the pool. Privileged. Idempotent by id.
+    fn mint_to_pool(&self, id: &str, amount: u64) -> Result<Transfer, LedgerError>;
+    /// Pay a grant from the pool to an agent. Privileged. Idempotent by id.
+    fn grant_from_pool(&self, id: &str, to: &AgentId, amount: u64) -> Result<Transfer, LedgerError>;
+    /// Split `amount` equally over every agent, from `source`; the
+    /// remainder stays in the source. One transaction; idempotent by id.
+    fn distribute_ubi(&self, id: &str, source: UbiSource, amount: u64) -> Result<Distribution, LedgerError>;
+
+    /// Record a sponsor grant. Idempotent by `grant.id`.
+    fn grant_sponsorship(&self, grant: &SponsorGrant) -> Result<(), LedgerError>;
+    /// Revoke a sponsor grant: it pays for no further call.
+    fn revoke_sponsorship(&self, id: &str) -> Result<(), LedgerError>;
+    /// A grant and its use.
+    fn sponsorship(&self, id: &str) -> Result<Option<SponsorGrantStatus>, LedgerError>;
+    /// The oldest grant that covers `beneficiary` calling `artifact` now.
+    fn sponsorship_for(&self, beneficiary: &AgentId, artifact: &str)
+        -> Result<Option<SponsorGrantStatus>, LedgerError>;
 }

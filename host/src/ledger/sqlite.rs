@@ -6,8 +6,9 @@ use std::sync::Arc;
 use rusqlite::{params, OptionalExtension, Transaction, TransactionBehavior};
 
 use super::{
-    Asset, AssetBalance, Balances, GuestTransfer, Ledger, LedgerError, Outcome, Reservation, Reserved,
-    ResourcesConsumed, Settlement, Transfer, TransferRequest, UsageRecord, CONSUMED_ACCOUNT, MINT_ACCOUNT,
+    Asset, AssetBalance, Balances, Distribution, GuestTransfer, Ledger, LedgerError, Outcome, Reservation, Reserved,
+    ResourcesConsumed, Settlement, SponsorGrant, SponsorGrantStatus, Transfer, TransferRequest, UbiSource, UsageRecord,
+    BURN_ACCOUNT, CONSUMED_ACCOUNT, MINT_ACCOUNT, POOL_ACCOUNT,
 };
 use crate::agent::AgentId;
 use crate::db::{now_ms, Database};
@@ -248,6 +249,58 @@ fn resolve_hold(tx: &Transaction<'_>, hold: &Hold, invocation: &str, post_amount
     Ok(())
 }
 
+fn read_grant(tx: &rusqlite::Connection, id: &str) -> Result<Option<SponsorGrantStatus>, LedgerError> {
+    Ok(tx
+        .query_row(
+            "SELECT sponsor, beneficiary, fuel_limit, fuel_spent, disk_limit, disk_spent, expires_ms, artifacts, revoked
+             FROM sponsor_grants WHERE id = ?1",
+            [id],
+            |r| {
+                let artifacts: String = r.get(7)?;
+                Ok(SponsorGrantStatus {
+                    grant: SponsorGrant {
+                        id: id.to_string(),
+                        sponsor: AgentId::trusted(r.get(0)?),
+                        beneficiary: AgentId::trusted(r.get(1)?),
+                        fuel_limit: r.get::<_, i64>(2)? as u64,
+                        disk_limit: r.get::<_, i64>(4)? as u64,
+                        expires_at_ms: r.get(6)?,
+                        artifacts: serde_json::from_str(&artifacts).unwrap_or_default(),
+                    },
+                    fuel_spent: r.get::<_, i64>(3)? as u64,
+                    disk_spent: r.get::<_, i64>(5)? as u64,
+                    revoked: r.get::<_, i64>(8)? != 0,
+                })
+            },
+        )
+        .optional()?)
+}
+
+impl SqliteLedger {
+    /// A posted transfer between any two accounts (system ones included),
+    /// idempotent by id.
+    #[allow(clippy::too_many_arguments)]
+    fn idempotent_post(
+        &self,
+        id: &str,
+        from: &str,
+        to: &str,
+        asset: Asset,
+        amount: u64,
+        kind: &str,
+        memo: &str,
+    ) -> Result<Transfer, LedgerError> {
+        self.write(|tx| {
+            if let Some(t) = existing_transfer(tx, id)? {
+                return replay(t, from, to, asset, amount);
+            }
+            require_account(tx, from)?;
+            require_account(tx, to)?;
+            post(tx, id, from, to, asset, amount, kind, memo, None)
+        })
+    }
+}
+
 fn policy_str(p: ResourcePolicy) -> &'static str {
     match p {
         ResourcePolicy::CallerPays => "caller_pays",
@@ -355,9 +408,19 @@ impl Ledger for SqliteLedger {
             }
             let inv = &r.invocation_id;
             let inserted = tx.execute(
-                "INSERT OR IGNORE INTO reservations (invocation_id, artifact, caller, owner, payer, resource_policy, created_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![inv, r.artifact, r.caller.as_str(), r.owner.as_str(), r.payer.as_str(), policy_str(r.resource_policy), now_ms()],
+                "INSERT OR IGNORE INTO reservations
+                    (invocation_id, artifact, caller, owner, payer, resource_policy, sponsor_grant, created_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    inv,
+                    r.artifact,
+                    r.caller.as_str(),
+                    r.owner.as_str(),
+                    r.payer.as_str(),
+                    policy_str(r.resource_policy),
+                    r.sponsor_grant,
+                    now_ms()
+                ],
             )?;
             if inserted == 0 {
                 return Err(LedgerError::DuplicateInvocation(inv.clone()));
@@ -376,7 +439,29 @@ impl Ledger for SqliteLedger {
                 )?;
             }
             let (p, h) = balance_row(tx, r.payer.as_str(), Asset::Fuel)?;
-            let fuel = r.fuel_limit.min(available(p, h));
+            let mut fuel = r.fuel_limit.min(available(p, h));
+            let mut disk_cap = u64::MAX;
+            if let Some(grant_id) = &r.sponsor_grant {
+                let unavailable = || LedgerError::GrantUnavailable(grant_id.clone());
+                let g = read_grant(tx, grant_id)?.ok_or_else(unavailable)?;
+                if g.grant.sponsor != r.payer || g.grant.beneficiary != r.caller || !g.covers(&r.artifact, now_ms()) {
+                    return Err(unavailable());
+                }
+                let held: i64 =
+                    tx.query_row("SELECT fuel_held FROM sponsor_grants WHERE id = ?1", [grant_id], |r| r.get(0))?;
+                let remaining = g.grant.fuel_limit.saturating_sub(g.fuel_spent).saturating_sub(held as u64);
+                fuel = fuel.min(remaining);
+                if remaining == 0 {
+                    return Err(unavailable());
+                }
+                disk_cap = g.grant.disk_limit.saturating_sub(g.disk_spent);
+                if fuel > 0 {
+                    tx.execute(
+                        "UPDATE sponsor_grants SET fuel_held = fuel_held + ?2 WHERE id = ?1",
+                        params![grant_id, fuel as i64],
+                    )?;
+                }
+            }
             if fuel == 0 {
                 return Err(LedgerError::Insufficient {
                     account: r.payer.to_string(),
@@ -397,7 +482,7 @@ impl Ledger for SqliteLedger {
                 "",
             )?;
             let (dp, dh) = balance_row(tx, r.payer.as_str(), Asset::DiskBytes)?;
-            Ok(Reserved { fuel, disk_bytes: available(dp, dh) })
+            Ok(Reserved { fuel, disk_bytes: available(dp, dh).min(disk_cap) })
         })
     }
 
@@ -467,8 +552,26 @@ impl Ledger for SqliteLedger {
                 }
                 resolve_hold(tx, hold, &s.invocation_id, post_amount)?;
             }
+            let grant: Option<String> = tx
+                .query_row("SELECT sponsor_grant FROM reservations WHERE invocation_id = ?1", [&s.invocation_id], |r| {
+                    r.get(0)
+                })
+                .optional()?
+                .flatten();
+            let fuel_held: u64 = holds.iter().filter(|h| h.kind == "fuel").map(|h| h.amount).sum();
             let (dp, dh) = balance_row(tx, s.payer.as_str(), Asset::DiskBytes)?;
-            let disk_charged = s.consumed.disk_bytes.min(available(dp, dh));
+            let mut disk_cap = available(dp, dh);
+            if let Some(g) = grant.as_deref().map(|id| read_grant(tx, id)).transpose()?.flatten() {
+                disk_cap = disk_cap.min(g.grant.disk_limit.saturating_sub(g.disk_spent));
+            }
+            let disk_charged = s.consumed.disk_bytes.min(disk_cap);
+            if let Some(id) = &grant {
+                tx.execute(
+                    "UPDATE sponsor_grants SET fuel_held = fuel_held - ?2, fuel_spent = fuel_spent + ?3,
+                        disk_spent = disk_spent + ?4 WHERE id = ?1",
+                    params![id, fuel_held as i64, fuel_charged as i64, disk_charged as i64],
+                )?;
+            }
             if disk_charged > 0 {
                 post(
                     tx,
@@ -576,6 +679,178 @@ impl Ledger for SqliteLedger {
         let conn = self.db.lock();
         let n: i64 = conn.query_row("SELECT COUNT(*) FROM holds WHERE state = 'pending'", [], |r| r.get(0))?;
         Ok(n as u64)
+    }
+
+    fn burn(&self, id: &str, from: &AgentId, amount: u64) -> Result<Transfer, LedgerError> {
+        self.idempotent_post(id, from.as_str(), BURN_ACCOUNT, Asset::Scrip, amount, "burn", "")
+    }
+
+    fn deposit_to_pool(&self, id: &str, from: &AgentId, amount: u64) -> Result<Transfer, LedgerError> {
+        self.idempotent_post(id, from.as_str(), POOL_ACCOUNT, Asset::Scrip, amount, "pool_deposit", "")
+    }
+
+    fn mint_to_pool(&self, id: &str, amount: u64) -> Result<Transfer, LedgerError> {
+        self.idempotent_post(id, MINT_ACCOUNT, POOL_ACCOUNT, Asset::Scrip, amount, "mint", "")
+    }
+
+    fn grant_from_pool(&self, id: &str, to: &AgentId, amount: u64) -> Result<Transfer, LedgerError> {
+        self.write(|tx| {
+            if let Some(t) = existing_transfer(tx, id)? {
+                return replay(t, POOL_ACCOUNT, to.as_str(), Asset::Scrip, amount);
+            }
+            require_account(tx, to.as_str())?;
+            // The pool is a system account, but it can only pay out what it has.
+            let (p, h) = balance_row(tx, POOL_ACCOUNT, Asset::Scrip)?;
+            if available(p, h) < amount {
+                return Err(LedgerError::Insufficient {
+                    account: POOL_ACCOUNT.into(),
+                    asset: Asset::Scrip,
+                    available: available(p, h),
+                    needed: amount,
+                });
+            }
+            post(tx, id, POOL_ACCOUNT, to.as_str(), Asset::Scrip, amount, "pool_grant", "", None)
+        })
+    }
+
+    fn distribute_ubi(&self, id: &str, source: UbiSource, amount: u64) -> Result<Distribution, LedgerError> {
+        self.write(|tx| {
+            let existing = tx
+                .query_row(
+                    "SELECT source, amount, recipients, per_agent, remainder FROM distributions WHERE id = ?1",
+                    [id],
+                    |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, i64>(1)? as u64,
+                            r.get::<_, i64>(2)? as u64,
+                            r.get::<_, i64>(3)? as u64,
+                            r.get::<_, i64>(4)? as u64,
+                        ))
+                    },
+                )
+                .optional()?;
+            if let Some((src, amt, recipients, per_agent, remainder)) = existing {
+                if src != source.account() || amt != amount {
+                    return Err(LedgerError::IdConflict(id.to_string()));
+                }
+                return Ok(Distribution { id: id.to_string(), source, amount, recipients, per_agent, remainder });
+            }
+            let agents: Vec<String> = {
+                let mut stmt = tx.prepare("SELECT id FROM accounts WHERE system = 0 ORDER BY id")?;
+                let rows = stmt.query_map([], |r| r.get(0))?;
+                rows.collect::<Result<_, _>>()?
+            };
+            if agents.is_empty() {
+                return Err(LedgerError::Invalid("no agents to distribute to".into()));
+            }
+            let recipients = agents.len() as u64;
+            let per_agent = amount / recipients;
+            let remainder = amount - per_agent * recipients;
+            let from = source.account();
+            if source == UbiSource::Pool {
+                let (p, h) = balance_row(tx, from, Asset::Scrip)?;
+                let needed = per_agent * recipients;
+                if available(p, h) < needed {
+                    return Err(LedgerError::Insufficient {
+                        account: from.into(),
+                        asset: Asset::Scrip,
+                        available: available(p, h),
+                        needed,
+                    });
+                }
+            }
+            if per_agent > 0 {
+                for agent in &agents {
+                    post(tx, &format!("{id}/{agent}"), from, agent, Asset::Scrip, per_agent, "ubi", "", None)?;
+                }
+            }
+            tx.execute(
+                "INSERT INTO distributions (id, source, amount, recipients, per_agent, remainder, created_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    id,
+                    from,
+                    to_db(amount, "amount")?,
+                    recipients as i64,
+                    per_agent as i64,
+                    remainder as i64,
+                    now_ms()
+                ],
+            )?;
+            Ok(Distribution { id: id.to_string(), source, amount, recipients, per_agent, remainder })
+        })
+    }
+
+    fn grant_sponsorship(&self, g: &SponsorGrant) -> Result<(), LedgerError> {
+        if g.sponsor == g.beneficiary {
+            return Err(LedgerError::Invalid(format!("`{}` cannot sponsor itself", g.sponsor)));
+        }
+        to_db(g.fuel_limit, "fuel_limit")?;
+        to_db(g.disk_limit, "disk_limit")?;
+        self.write(|tx| {
+            if let Some(existing) = read_grant(tx, &g.id)? {
+                return if existing.grant == *g { Ok(()) } else { Err(LedgerError::IdConflict(g.id.clone())) };
+            }
+            require_account(tx, g.sponsor.as_str())?;
+            require_account(tx, g.beneficiary.as_str())?;
+            let artifacts = serde_json::to_string(&g.artifacts).map_err(|e| LedgerError::Invalid(e.to_string()))?;
+            tx.execute(
+                "INSERT INTO sponsor_grants (id, sponsor, beneficiary, fuel_limit, disk_limit, expires_ms, artifacts, created_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    g.id,
+                    g.sponsor.as_str(),
+                    g.beneficiary.as_str(),
+                    g.fuel_limit as i64,
+                    g.disk_limit as i64,
+                    g.expires_at_ms,
+                    artifacts,
+                    now_ms()
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn revoke_sponsorship(&self, id: &str) -> Result<(), LedgerError> {
+        self.write(|tx| {
+            let n = tx.execute("UPDATE sponsor_grants SET revoked = 1 WHERE id = ?1", [id])?;
+            if n == 0 {
+                return Err(LedgerError::Invalid(format!("no sponsor grant `{id}`")));
+            }
+            Ok(())
+        })
+    }
+
+    fn sponsorship(&self, id: &str) -> Result<Option<SponsorGrantStatus>, LedgerError> {
+        read_grant(&self.db.lock(), id)
+    }
+
+    fn sponsorship_for(
+        &self,
+        beneficiary: &AgentId,
+        artifact: &str,
+    ) -> Result<Option<SponsorGrantStatus>, LedgerError> {
+        let conn = self.db.lock();
+        let ids: Vec<String> = {
+            let mut stmt = conn.prepare(
+                "SELECT id FROM sponsor_grants WHERE beneficiary = ?1 AND revoked = 0 ORDER BY created_ms, id",
+            )?;
+            let rows = stmt.query_map([beneficiary.as_str()], |r| r.get(0))?;
+            rows.collect::<Result<_, _>>()?
+        };
+        let now = now_ms();
+        for id in ids {
+            if let Some(g) = read_grant(&conn, &id)? {
+                let held: i64 =
+                    conn.query_row("SELECT fuel_held FROM sponsor_grants WHERE id = ?1", [&id], |r| r.get(0))?;
+                if g.covers(artifact, now) && g.fuel_spent + (held as u64) < g.grant.fuel_limit {
+                    return Ok(Some(g));
+                }
+            }
+        }
+        Ok(None)
     }
 
     fn transfers(&self) -> Result<Vec<Transfer>, LedgerError> {
