@@ -8,6 +8,7 @@ mod filesystem;
 mod guest_ledger;
 mod ledger;
 mod policy;
+mod properties;
 mod python;
 mod registry;
 mod sandbox;
