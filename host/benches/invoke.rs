@@ -9,7 +9,7 @@
 #![allow(missing_docs)]
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use fuelhost::{Asset, Host, Invocation, Limits, Manifest, ResourcePolicy};
+use fuelhost::{Asset, Durability, Host, Invocation, Limits, Manifest, ResourcePolicy};
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, Store};
 
@@ -63,29 +63,32 @@ fn instantiate_call(c: &mut Criterion) {
     let guests = std::env::var("FUELHOST_GUESTS")
         .unwrap_or_else(|_| format!("{}/.cache/fuelhost/guests", std::env::var("HOME").unwrap_or_default()));
     if let Ok(echo) = std::fs::read(format!("{guests}/rust-echo.wasm")) {
-        let dir = std::env::temp_dir().join(format!("fuelhost-bench-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let host = Host::builder().data_dir(&dir).build().unwrap();
-        host.create_agent("alice").unwrap();
-        host.create_agent("bob").unwrap();
-        host.mint("s", "bob", Asset::Scrip, 1 << 40).unwrap();
-        host.mint("f", "bob", Asset::Fuel, 1 << 60).unwrap();
-        let manifest = Manifest {
-            owner: "alice".try_into().unwrap(),
-            name: "echo".into(),
-            version: "1".into(),
-            price: 1,
-            resource_policy: ResourcePolicy::CallerPays,
-            description: String::new(),
-            limits: Limits::default(),
-        };
-        let id = host.upload(manifest, &echo).unwrap().id;
-        group.bench_function("fuelhost-charged-invoke-rust-echo", |b| {
-            b.iter(|| host.invoke(Invocation::new("bob", &id, "x")).unwrap())
-        });
-        let _ = std::fs::remove_dir_all(&dir);
+        for (id, durability) in [
+            ("fuelhost-charged-invoke-fsync", Durability::Full),
+            ("fuelhost-charged-invoke-no-fsync", Durability::Process),
+        ] {
+            let dir = std::env::temp_dir().join(format!("fuelhost-bench-{}-{id}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            let host = Host::builder().data_dir(&dir).durability(durability).build().unwrap();
+            host.create_agent("alice").unwrap();
+            host.create_agent("bob").unwrap();
+            host.mint("s", "bob", Asset::Scrip, 1 << 40).unwrap();
+            host.mint("f", "bob", Asset::Fuel, 1 << 60).unwrap();
+            let manifest = Manifest {
+                owner: "alice".try_into().unwrap(),
+                name: "echo".into(),
+                version: "1".into(),
+                price: 1,
+                resource_policy: ResourcePolicy::CallerPays,
+                description: String::new(),
+                limits: Limits::default(),
+            };
+            let artifact = host.upload(manifest, &echo).unwrap().id;
+            group.bench_function(id, |b| b.iter(|| host.invoke(Invocation::new("bob", &artifact, "x")).unwrap()));
+            let _ = std::fs::remove_dir_all(&dir);
+        }
     } else {
-        eprintln!("skipping fuelhost-charged-invoke-rust-echo: guests not built (run scripts/setup.sh)");
+        eprintln!("skipping the fuelhost invocations: guests not built (run scripts/setup.sh)");
     }
     group.finish();
 }

@@ -8,7 +8,7 @@ use rusqlite::params;
 use serde::Serialize;
 
 use crate::bindings::{Action, Decision};
-use crate::db::{now_ms, Database};
+use crate::db::{exec, now_ms, Database};
 use crate::policy::Verdict;
 
 /// One recorded decision.
@@ -54,7 +54,8 @@ impl AuditLog {
             Decision::Deny(r) => ("deny", Some(r.clone())),
             Decision::RequireApproval(who) => ("require_approval", Some(who.join(","))),
         };
-        let r = self.db.lock().execute(
+        let r = exec(
+            &self.db.lock(),
             "INSERT INTO audit (at_ms, invocation, kind, subject, target, decision, decided_by, reason, latency_us)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             params![
@@ -77,7 +78,7 @@ impl AuditLog {
     /// Every entry, oldest first.
     pub fn entries(&self) -> Result<Vec<AuditEntry>, rusqlite::Error> {
         let conn = self.db.lock();
-        let mut stmt = conn.prepare(
+        let mut stmt = conn.prepare_cached(
             "SELECT at_ms, invocation, kind, subject, target, decision, decided_by, reason, latency_us FROM audit ORDER BY seq",
         )?;
         let rows = stmt.query_map([], |r| {

@@ -134,6 +134,19 @@ INSERT OR IGNORE INTO accounts (id, system, created_ms)
     VALUES ('@mint', 1, 0), ('@consumed', 1, 0), ('@burn', 1, 0), ('@pool', 1, 0);
 "#;
 
+/// How hard each commit is pushed to disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// Every commit is fsynced before it returns (`synchronous=FULL`):
+    /// survives power loss. The default.
+    #[default]
+    Full,
+    /// Commits reach the OS before they return, fsynced at checkpoints
+    /// (`synchronous=NORMAL` in WAL mode): survives a crash or SIGKILL of
+    /// the host, may lose the last commits on power loss, never corrupts.
+    Process,
+}
+
 /// The open database. One connection behind a mutex: SQLite has one writer
 /// at a time anyway, and every operation here is a short transaction.
 pub struct Database {
@@ -143,13 +156,18 @@ pub struct Database {
 impl Database {
     /// Open (creating if needed) the database file and bring its schema up
     /// to date.
-    pub fn open(path: &Path) -> rusqlite::Result<Database> {
+    pub fn open(path: &Path, durability: Durability) -> rusqlite::Result<Database> {
         let conn = Connection::open(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
+        let synchronous = match durability {
+            Durability::Full => "FULL",
+            Durability::Process => "NORMAL",
+        };
+        conn.pragma_update(None, "synchronous", synchronous)?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         conn.execute_batch(SCHEMA)?;
+        conn.set_prepared_statement_cache_capacity(128);
         Ok(Database { conn: Mutex::new(conn) })
     }
 
@@ -159,6 +177,22 @@ impl Database {
     pub fn lock(&self) -> MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
+
+/// Run one statement through the connection's prepared-statement cache
+/// (parsing SQL costs more than running these statements).
+pub fn exec(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> rusqlite::Result<usize> {
+    conn.prepare_cached(sql)?.execute(params)
+}
+
+/// Query one row through the prepared-statement cache.
+pub fn one<T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    f: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    conn.prepare_cached(sql)?.query_row(params, f)
 }
 
 /// Milliseconds since the Unix epoch.

@@ -18,7 +18,7 @@ use wasmtime::Engine;
 use crate::agent::AgentId;
 use crate::audit::{AuditEntry, AuditLog};
 use crate::cache::{CacheStats, CodeCache};
-use crate::db::Database;
+use crate::db::{Database, Durability};
 use crate::engine::{build_engine, EngineSettings, EpochTicker};
 use crate::error::{HostError, InvokeError, UploadError};
 use crate::invoke::{Invocation, InvocationReport};
@@ -38,6 +38,7 @@ pub struct HostBuilder {
     engine: EngineSettings,
     max_component_bytes: usize,
     plugin_limits: PluginLimits,
+    durability: Durability,
 }
 
 impl Default for HostBuilder {
@@ -48,6 +49,7 @@ impl Default for HostBuilder {
             engine: EngineSettings::default(),
             max_component_bytes: 32 << 20,
             plugin_limits: PluginLimits::default(),
+            durability: Durability::default(),
         }
     }
 }
@@ -103,6 +105,13 @@ impl HostBuilder {
         self
     }
 
+    /// How hard each ledger commit is pushed to disk. Default:
+    /// [`Durability::Full`] (fsync per commit).
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
+    }
+
     /// Open the host: create or open the data directory and database, load
     /// every stored artifact and policy plugin.
     pub fn build(self) -> Result<Host, HostError> {
@@ -113,7 +122,7 @@ impl HostBuilder {
         std::fs::create_dir_all(&self.data_dir).map_err(dir_err(&self.data_dir))?;
         let agents = self.data_dir.join("agents");
         std::fs::create_dir_all(&agents).map_err(dir_err(&agents))?;
-        let db = Arc::new(Database::open(&self.data_dir.join("fuelhost.db"))?);
+        let db = Arc::new(Database::open(&self.data_dir.join("fuelhost.db"), self.durability)?);
         let engine = build_engine(&self.engine).map_err(|e| HostError::Engine(format!("{e:#}")))?;
         let ticker = EpochTicker::start(engine.clone(), self.engine.epoch_tick);
         let compiled = self.compile_cache_dir.clone().unwrap_or_else(|| self.data_dir.join("compiled"));

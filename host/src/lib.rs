@@ -66,6 +66,7 @@ pub use agent::{AgentId, InvalidAgentId};
 pub use audit::AuditEntry;
 pub use bindings::{Action, Attribute, Decision, Usage};
 pub use cache::CacheStats;
+pub use db::Durability;
 pub use engine::EngineSettings;
 pub use error::{HostError, InvokeError, UploadError};
 pub use host::{Host, HostBuilder};

@@ -11,7 +11,7 @@ use super::{
     BURN_ACCOUNT, CONSUMED_ACCOUNT, MINT_ACCOUNT, POOL_ACCOUNT,
 };
 use crate::agent::AgentId;
-use crate::db::{now_ms, Database};
+use crate::db::{exec, now_ms, one, Database};
 use crate::manifest::ResourcePolicy;
 
 /// The SQLite ledger. Cheap to clone; clones share the database.
@@ -56,7 +56,7 @@ impl SqliteLedger {
 }
 
 fn account_exists(tx: &Transaction<'_>, account: &str) -> Result<bool, LedgerError> {
-    Ok(tx.query_row("SELECT 1 FROM accounts WHERE id = ?1", [account], |_| Ok(())).optional()?.is_some())
+    Ok(one(tx, "SELECT 1 FROM accounts WHERE id = ?1", [account], |_| Ok(())).optional()?.is_some())
 }
 
 fn require_account(tx: &Transaction<'_>, account: &str) -> Result<(), LedgerError> {
@@ -69,18 +69,19 @@ fn require_account(tx: &Transaction<'_>, account: &str) -> Result<(), LedgerErro
 
 /// (posted, held) of one asset of one account; zero if never touched.
 fn balance_row(tx: &Transaction<'_>, account: &str, asset: Asset) -> Result<(i64, i64), LedgerError> {
-    Ok(tx
-        .query_row(
-            "SELECT posted, held FROM balances WHERE account = ?1 AND asset = ?2",
-            params![account, asset.as_str()],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?
-        .unwrap_or((0, 0)))
+    Ok(one(
+        tx,
+        "SELECT posted, held FROM balances WHERE account = ?1 AND asset = ?2",
+        params![account, asset.as_str()],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .optional()?
+    .unwrap_or((0, 0)))
 }
 
 fn write_balance(tx: &Transaction<'_>, account: &str, asset: Asset, posted: i64, held: i64) -> Result<(), LedgerError> {
-    tx.execute(
+    exec(
+        tx,
         "INSERT INTO balances (account, asset, posted, held) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (account, asset) DO UPDATE SET posted = excluded.posted, held = excluded.held",
         params![account, asset.as_str(), posted, held],
@@ -130,7 +131,8 @@ fn post(
         .ok_or_else(|| LedgerError::Overflow(format!("balance of `{credit}` would exceed {}", i64::MAX)))?;
     write_balance(tx, debit, asset, new_debit, dh)?;
     write_balance(tx, credit, asset, new_credit, ch)?;
-    tx.execute(
+    exec(
+        tx,
         "INSERT INTO transfers (id, debit, credit, asset, amount, kind, memo, invocation, created_ms)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         params![id, debit, credit, asset.as_str(), amt, kind, memo, invocation, now_ms()],
@@ -147,18 +149,17 @@ fn post(
 }
 
 fn existing_transfer(tx: &Transaction<'_>, id: &str) -> Result<Option<Transfer>, LedgerError> {
-    let row = tx
-        .query_row("SELECT debit, credit, asset, amount, kind, memo FROM transfers WHERE id = ?1", [id], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, i64>(3)?,
-                r.get::<_, String>(4)?,
-                r.get::<_, String>(5)?,
-            ))
-        })
-        .optional()?;
+    let row = one(tx, "SELECT debit, credit, asset, amount, kind, memo FROM transfers WHERE id = ?1", [id], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, i64>(3)?,
+            r.get::<_, String>(4)?,
+            r.get::<_, String>(5)?,
+        ))
+    })
+    .optional()?;
     Ok(row.map(|(from, to, asset, amount, kind, memo)| Transfer {
         id: id.to_string(),
         from,
@@ -202,7 +203,8 @@ fn place_hold(
             needed: amount,
         });
     }
-    let inserted = tx.execute(
+    let inserted = exec(
+        tx,
         "INSERT OR IGNORE INTO holds (id, invocation, debit, credit, asset, amount, kind, memo, state)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending')",
         params![id, invocation, debit, credit, asset.as_str(), amt, kind, memo],
@@ -242,7 +244,8 @@ fn resolve_hold(tx: &Transaction<'_>, hold: &Hold, invocation: &str, post_amount
             Some(invocation),
         )?;
     }
-    tx.execute(
+    exec(
+        tx,
         "UPDATE holds SET state = ?2, posted_amount = ?3 WHERE id = ?1",
         params![hold.id, if post_amount > 0 { "posted" } else { "voided" }, post_amount as i64],
     )?;
@@ -250,30 +253,30 @@ fn resolve_hold(tx: &Transaction<'_>, hold: &Hold, invocation: &str, post_amount
 }
 
 fn read_grant(tx: &rusqlite::Connection, id: &str) -> Result<Option<SponsorGrantStatus>, LedgerError> {
-    Ok(tx
-        .query_row(
-            "SELECT sponsor, beneficiary, fuel_limit, fuel_spent, disk_limit, disk_spent, expires_ms, artifacts, revoked
+    Ok(one(
+        tx,
+        "SELECT sponsor, beneficiary, fuel_limit, fuel_spent, disk_limit, disk_spent, expires_ms, artifacts, revoked
              FROM sponsor_grants WHERE id = ?1",
-            [id],
-            |r| {
-                let artifacts: String = r.get(7)?;
-                Ok(SponsorGrantStatus {
-                    grant: SponsorGrant {
-                        id: id.to_string(),
-                        sponsor: AgentId::trusted(r.get(0)?),
-                        beneficiary: AgentId::trusted(r.get(1)?),
-                        fuel_limit: r.get::<_, i64>(2)? as u64,
-                        disk_limit: r.get::<_, i64>(4)? as u64,
-                        expires_at_ms: r.get(6)?,
-                        artifacts: serde_json::from_str(&artifacts).unwrap_or_default(),
-                    },
-                    fuel_spent: r.get::<_, i64>(3)? as u64,
-                    disk_spent: r.get::<_, i64>(5)? as u64,
-                    revoked: r.get::<_, i64>(8)? != 0,
-                })
-            },
-        )
-        .optional()?)
+        [id],
+        |r| {
+            let artifacts: String = r.get(7)?;
+            Ok(SponsorGrantStatus {
+                grant: SponsorGrant {
+                    id: id.to_string(),
+                    sponsor: AgentId::trusted(r.get(0)?),
+                    beneficiary: AgentId::trusted(r.get(1)?),
+                    fuel_limit: r.get::<_, i64>(2)? as u64,
+                    disk_limit: r.get::<_, i64>(4)? as u64,
+                    expires_at_ms: r.get(6)?,
+                    artifacts: serde_json::from_str(&artifacts).unwrap_or_default(),
+                },
+                fuel_spent: r.get::<_, i64>(3)? as u64,
+                disk_spent: r.get::<_, i64>(5)? as u64,
+                revoked: r.get::<_, i64>(8)? != 0,
+            })
+        },
+    )
+    .optional()?)
 }
 
 impl SqliteLedger {
@@ -309,47 +312,48 @@ fn policy_str(p: ResourcePolicy) -> &'static str {
 }
 
 fn read_usage(tx: &rusqlite::Connection, id: &str) -> Result<Option<UsageRecord>, LedgerError> {
-    Ok(tx
-        .query_row(
-            "SELECT artifact, caller, owner, charged_to, resource_policy, outcome, fuel, memory_peak_bytes,
+    Ok(one(
+        tx,
+        "SELECT artifact, caller, owner, charged_to, resource_policy, outcome, fuel, memory_peak_bytes,
                     disk_bytes, wall_time_ns, price_paid, output, error, settled_ms
              FROM usage_records WHERE invocation_id = ?1",
-            [id],
-            |r| {
-                let policy: String = r.get(4)?;
-                let outcome: String = r.get(5)?;
-                Ok(UsageRecord {
-                    invocation_id: id.to_string(),
-                    artifact: r.get(0)?,
-                    caller: AgentId::trusted(r.get(1)?),
-                    owner: AgentId::trusted(r.get(2)?),
-                    charged_to: AgentId::trusted(r.get(3)?),
-                    resource_policy: if policy == "owner_pays" {
-                        ResourcePolicy::OwnerPays
-                    } else {
-                        ResourcePolicy::CallerPays
-                    },
-                    outcome: Outcome::parse(&outcome).unwrap_or(Outcome::Trap),
-                    consumed: ResourcesConsumed {
-                        fuel: r.get::<_, i64>(6)? as u64,
-                        memory_peak_bytes: r.get::<_, i64>(7)? as u64,
-                        disk_bytes: r.get::<_, i64>(8)? as u64,
-                        wall_time_ns: r.get::<_, i64>(9)? as u64,
-                    },
-                    price_paid: r.get::<_, i64>(10)? as u64,
-                    output: r.get(11)?,
-                    error: r.get(12)?,
-                    settled_at_ms: r.get(13)?,
-                })
-            },
-        )
-        .optional()?)
+        [id],
+        |r| {
+            let policy: String = r.get(4)?;
+            let outcome: String = r.get(5)?;
+            Ok(UsageRecord {
+                invocation_id: id.to_string(),
+                artifact: r.get(0)?,
+                caller: AgentId::trusted(r.get(1)?),
+                owner: AgentId::trusted(r.get(2)?),
+                charged_to: AgentId::trusted(r.get(3)?),
+                resource_policy: if policy == "owner_pays" {
+                    ResourcePolicy::OwnerPays
+                } else {
+                    ResourcePolicy::CallerPays
+                },
+                outcome: Outcome::parse(&outcome).unwrap_or(Outcome::Trap),
+                consumed: ResourcesConsumed {
+                    fuel: r.get::<_, i64>(6)? as u64,
+                    memory_peak_bytes: r.get::<_, i64>(7)? as u64,
+                    disk_bytes: r.get::<_, i64>(8)? as u64,
+                    wall_time_ns: r.get::<_, i64>(9)? as u64,
+                },
+                price_paid: r.get::<_, i64>(10)? as u64,
+                output: r.get(11)?,
+                error: r.get(12)?,
+                settled_at_ms: r.get(13)?,
+            })
+        },
+    )
+    .optional()?)
 }
 
 impl Ledger for SqliteLedger {
     fn open_account(&self, agent: &AgentId) -> Result<(), LedgerError> {
         self.write(|tx| {
-            let n = tx.execute(
+            let n = exec(
+                tx,
                 "INSERT OR IGNORE INTO accounts (id, system, created_ms) VALUES (?1, 0, ?2)",
                 params![agent.as_str(), now_ms()],
             )?;
@@ -362,7 +366,7 @@ impl Ledger for SqliteLedger {
 
     fn has_account(&self, agent: &str) -> Result<bool, LedgerError> {
         let conn = self.db.lock();
-        Ok(conn.query_row("SELECT 1 FROM accounts WHERE id = ?1", [agent], |_| Ok(())).optional()?.is_some())
+        Ok(one(&conn, "SELECT 1 FROM accounts WHERE id = ?1", [agent], |_| Ok(())).optional()?.is_some())
     }
 
     fn balances(&self, agent: &AgentId) -> Result<Balances, LedgerError> {
@@ -407,7 +411,8 @@ impl Ledger for SqliteLedger {
                 return Err(LedgerError::DuplicateInvocation(r.invocation_id.clone()));
             }
             let inv = &r.invocation_id;
-            let inserted = tx.execute(
+            let inserted = exec(
+                tx,
                 "INSERT OR IGNORE INTO reservations
                     (invocation_id, artifact, caller, owner, payer, resource_policy, sponsor_grant, created_ms)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -448,7 +453,7 @@ impl Ledger for SqliteLedger {
                     return Err(unavailable());
                 }
                 let held: i64 =
-                    tx.query_row("SELECT fuel_held FROM sponsor_grants WHERE id = ?1", [grant_id], |r| r.get(0))?;
+                    one(tx, "SELECT fuel_held FROM sponsor_grants WHERE id = ?1", [grant_id], |r| r.get(0))?;
                 let remaining = g.grant.fuel_limit.saturating_sub(g.fuel_spent).saturating_sub(held as u64);
                 fuel = fuel.min(remaining);
                 if remaining == 0 {
@@ -456,7 +461,8 @@ impl Ledger for SqliteLedger {
                 }
                 disk_cap = g.grant.disk_limit.saturating_sub(g.disk_spent);
                 if fuel > 0 {
-                    tx.execute(
+                    exec(
+                        tx,
                         "UPDATE sponsor_grants SET fuel_held = fuel_held + ?2 WHERE id = ?1",
                         params![grant_id, fuel as i64],
                     )?;
@@ -515,7 +521,7 @@ impl Ledger for SqliteLedger {
                 return Err(LedgerError::DuplicateInvocation(s.invocation_id.clone()));
             }
             let holds: Vec<Hold> = {
-                let mut stmt = tx.prepare(
+                let mut stmt = tx.prepare_cached(
                     "SELECT id, debit, credit, asset, amount, kind, memo FROM holds
                      WHERE invocation = ?1 AND state = 'pending' ORDER BY rowid",
                 )?;
@@ -552,8 +558,8 @@ impl Ledger for SqliteLedger {
                 }
                 resolve_hold(tx, hold, &s.invocation_id, post_amount)?;
             }
-            let grant: Option<String> = tx
-                .query_row("SELECT sponsor_grant FROM reservations WHERE invocation_id = ?1", [&s.invocation_id], |r| {
+            let grant: Option<String> =
+                one(tx, "SELECT sponsor_grant FROM reservations WHERE invocation_id = ?1", [&s.invocation_id], |r| {
                     r.get(0)
                 })
                 .optional()?
@@ -566,7 +572,8 @@ impl Ledger for SqliteLedger {
             }
             let disk_charged = s.consumed.disk_bytes.min(disk_cap);
             if let Some(id) = &grant {
-                tx.execute(
+                exec(
+                    tx,
                     "UPDATE sponsor_grants SET fuel_held = fuel_held - ?2, fuel_spent = fuel_spent + ?3,
                         disk_spent = disk_spent + ?4 WHERE id = ?1",
                     params![id, fuel_held as i64, fuel_charged as i64, disk_charged as i64],
@@ -586,9 +593,10 @@ impl Ledger for SqliteLedger {
                 )?;
             }
             let consumed = ResourcesConsumed { fuel: fuel_charged, disk_bytes: disk_charged, ..s.consumed };
-            tx.execute("UPDATE reservations SET settled = 1 WHERE invocation_id = ?1", [&s.invocation_id])?;
+            exec(tx, "UPDATE reservations SET settled = 1 WHERE invocation_id = ?1", [&s.invocation_id])?;
             let settled_ms = now_ms();
-            tx.execute(
+            exec(
+                tx,
                 "INSERT INTO usage_records (invocation_id, artifact, caller, owner, charged_to, resource_policy,
                     outcome, fuel, memory_peak_bytes, disk_bytes, wall_time_ns, price_paid, output, error, settled_ms)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
@@ -634,7 +642,7 @@ impl Ledger for SqliteLedger {
 
     fn asset_total(&self, asset: Asset) -> Result<i128, LedgerError> {
         let conn = self.db.lock();
-        let mut stmt = conn.prepare("SELECT posted FROM balances WHERE asset = ?1")?;
+        let mut stmt = conn.prepare_cached("SELECT posted FROM balances WHERE asset = ?1")?;
         let rows = stmt.query_map([asset.as_str()], |r| r.get::<_, i64>(0))?;
         let mut total: i128 = 0;
         for r in rows {
@@ -646,7 +654,7 @@ impl Ledger for SqliteLedger {
     fn abort_unsettled(&self) -> Result<Vec<UsageRecord>, LedgerError> {
         let open: Vec<Settlement> = {
             let conn = self.db.lock();
-            let mut stmt = conn.prepare(
+            let mut stmt = conn.prepare_cached(
                 "SELECT invocation_id, artifact, caller, owner, payer, resource_policy FROM reservations WHERE settled = 0",
             )?;
             let rows = stmt.query_map([], |r| {
@@ -677,7 +685,7 @@ impl Ledger for SqliteLedger {
 
     fn pending_holds(&self) -> Result<u64, LedgerError> {
         let conn = self.db.lock();
-        let n: i64 = conn.query_row("SELECT COUNT(*) FROM holds WHERE state = 'pending'", [], |r| r.get(0))?;
+        let n: i64 = one(&conn, "SELECT COUNT(*) FROM holds WHERE state = 'pending'", [], |r| r.get(0))?;
         Ok(n as u64)
     }
 
@@ -715,21 +723,21 @@ impl Ledger for SqliteLedger {
 
     fn distribute_ubi(&self, id: &str, source: UbiSource, amount: u64) -> Result<Distribution, LedgerError> {
         self.write(|tx| {
-            let existing = tx
-                .query_row(
-                    "SELECT source, amount, recipients, per_agent, remainder FROM distributions WHERE id = ?1",
-                    [id],
-                    |r| {
-                        Ok((
-                            r.get::<_, String>(0)?,
-                            r.get::<_, i64>(1)? as u64,
-                            r.get::<_, i64>(2)? as u64,
-                            r.get::<_, i64>(3)? as u64,
-                            r.get::<_, i64>(4)? as u64,
-                        ))
-                    },
-                )
-                .optional()?;
+            let existing = one(
+                tx,
+                "SELECT source, amount, recipients, per_agent, remainder FROM distributions WHERE id = ?1",
+                [id],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, i64>(1)? as u64,
+                        r.get::<_, i64>(2)? as u64,
+                        r.get::<_, i64>(3)? as u64,
+                        r.get::<_, i64>(4)? as u64,
+                    ))
+                },
+            )
+            .optional()?;
             if let Some((src, amt, recipients, per_agent, remainder)) = existing {
                 if src != source.account() || amt != amount {
                     return Err(LedgerError::IdConflict(id.to_string()));
@@ -737,7 +745,7 @@ impl Ledger for SqliteLedger {
                 return Ok(Distribution { id: id.to_string(), source, amount, recipients, per_agent, remainder });
             }
             let agents: Vec<String> = {
-                let mut stmt = tx.prepare("SELECT id FROM accounts WHERE system = 0 ORDER BY id")?;
+                let mut stmt = tx.prepare_cached("SELECT id FROM accounts WHERE system = 0 ORDER BY id")?;
                 let rows = stmt.query_map([], |r| r.get(0))?;
                 rows.collect::<Result<_, _>>()?
             };
@@ -765,7 +773,8 @@ impl Ledger for SqliteLedger {
                     post(tx, &format!("{id}/{agent}"), from, agent, Asset::Scrip, per_agent, "ubi", "", None)?;
                 }
             }
-            tx.execute(
+            exec(
+                tx,
                 "INSERT INTO distributions (id, source, amount, recipients, per_agent, remainder, created_ms)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 params![
@@ -795,7 +804,7 @@ impl Ledger for SqliteLedger {
             require_account(tx, g.sponsor.as_str())?;
             require_account(tx, g.beneficiary.as_str())?;
             let artifacts = serde_json::to_string(&g.artifacts).map_err(|e| LedgerError::Invalid(e.to_string()))?;
-            tx.execute(
+            exec(tx,
                 "INSERT INTO sponsor_grants (id, sponsor, beneficiary, fuel_limit, disk_limit, expires_ms, artifacts, created_ms)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 params![
@@ -815,7 +824,7 @@ impl Ledger for SqliteLedger {
 
     fn revoke_sponsorship(&self, id: &str) -> Result<(), LedgerError> {
         self.write(|tx| {
-            let n = tx.execute("UPDATE sponsor_grants SET revoked = 1 WHERE id = ?1", [id])?;
+            let n = exec(tx, "UPDATE sponsor_grants SET revoked = 1 WHERE id = ?1", [id])?;
             if n == 0 {
                 return Err(LedgerError::Invalid(format!("no sponsor grant `{id}`")));
             }
@@ -834,7 +843,7 @@ impl Ledger for SqliteLedger {
     ) -> Result<Option<SponsorGrantStatus>, LedgerError> {
         let conn = self.db.lock();
         let ids: Vec<String> = {
-            let mut stmt = conn.prepare(
+            let mut stmt = conn.prepare_cached(
                 "SELECT id FROM sponsor_grants WHERE beneficiary = ?1 AND revoked = 0 ORDER BY created_ms, id",
             )?;
             let rows = stmt.query_map([beneficiary.as_str()], |r| r.get(0))?;
@@ -843,8 +852,7 @@ impl Ledger for SqliteLedger {
         let now = now_ms();
         for id in ids {
             if let Some(g) = read_grant(&conn, &id)? {
-                let held: i64 =
-                    conn.query_row("SELECT fuel_held FROM sponsor_grants WHERE id = ?1", [&id], |r| r.get(0))?;
+                let held: i64 = one(&conn, "SELECT fuel_held FROM sponsor_grants WHERE id = ?1", [&id], |r| r.get(0))?;
                 if g.covers(artifact, now) && g.fuel_spent + (held as u64) < g.grant.fuel_limit {
                     return Ok(Some(g));
                 }
@@ -856,7 +864,7 @@ impl Ledger for SqliteLedger {
     fn transfers(&self) -> Result<Vec<Transfer>, LedgerError> {
         let conn = self.db.lock();
         let mut stmt =
-            conn.prepare("SELECT id, debit, credit, asset, amount, kind, memo FROM transfers ORDER BY seq")?;
+            conn.prepare_cached("SELECT id, debit, credit, asset, amount, kind, memo FROM transfers ORDER BY seq")?;
         let rows = stmt.query_map([], |r| {
             Ok(Transfer {
                 id: r.get(0)?,
