@@ -56,6 +56,7 @@ CREATE TABLE IF NOT EXISTS reservations (
     payer           TEXT NOT NULL,
     resource_policy TEXT NOT NULL,
     sponsor_grant   TEXT,
+    allocation      TEXT,
     created_ms      INTEGER NOT NULL,
     settled         INTEGER NOT NULL DEFAULT 0
 );
@@ -121,6 +122,52 @@ CREATE TABLE IF NOT EXISTS sponsor_grants (
     CHECK (fuel_spent + fuel_held <= fuel_limit)
 );
 CREATE INDEX IF NOT EXISTS sponsor_grants_by_beneficiary ON sponsor_grants(beneficiary);
+CREATE TABLE IF NOT EXISTS allocations (
+    id             TEXT PRIMARY KEY,
+    agent          TEXT NOT NULL REFERENCES accounts(id),
+    status         TEXT NOT NULL,
+    priority       INTEGER NOT NULL,
+    request        TEXT NOT NULL,
+    period_ms      INTEGER,
+    rollover       TEXT,
+    duration_ms    INTEGER,
+    soft_pct       INTEGER NOT NULL,
+    hard_pct       INTEGER NOT NULL,
+    activated_ms   INTEGER,
+    expires_ms     INTEGER,
+    period_index   INTEGER NOT NULL DEFAULT 0,
+    revoke_reason  TEXT,
+    created_ms     INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS allocations_by_agent ON allocations(agent);
+CREATE TABLE IF NOT EXISTS allocation_quotas (
+    allocation  TEXT NOT NULL REFERENCES allocations(id),
+    resource    TEXT NOT NULL,
+    quota       INTEGER NOT NULL,
+    carried     INTEGER NOT NULL DEFAULT 0,
+    used        INTEGER NOT NULL DEFAULT 0,
+    held        INTEGER NOT NULL DEFAULT 0 CHECK (held >= 0),
+    PRIMARY KEY (allocation, resource)
+);
+CREATE TABLE IF NOT EXISTS alerts (
+    seq           INTEGER PRIMARY KEY AUTOINCREMENT,
+    allocation    TEXT NOT NULL,
+    agent         TEXT NOT NULL,
+    resource      TEXT,
+    kind          TEXT NOT NULL,
+    period_index  INTEGER NOT NULL,
+    percent       INTEGER NOT NULL,
+    at_ms         INTEGER NOT NULL,
+    UNIQUE (allocation, kind, period_index)
+);
+CREATE TABLE IF NOT EXISTS external_usage (
+    id          TEXT PRIMARY KEY,
+    agent       TEXT NOT NULL,
+    resource    TEXT NOT NULL,
+    amount      INTEGER NOT NULL,
+    allocation  TEXT,
+    at_ms       INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS distributions (
     id          TEXT PRIMARY KEY,
     source      TEXT NOT NULL,

@@ -112,6 +112,10 @@ pub enum InvokeError {
         /// What was available.
         available: u64,
     },
+    /// The payer's allocation does not allow the charge (used up, expired,
+    /// revoked, or at its concurrency cap).
+    #[error("{0}: nothing was charged")]
+    AllocationRefused(String),
     /// This invocation id is being run right now.
     #[error("invocation `{0}` is already in progress")]
     InProgress(String),

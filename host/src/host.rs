@@ -23,8 +23,8 @@ use crate::engine::{build_engine, EngineSettings, EpochTicker};
 use crate::error::{HostError, InvokeError, UploadError};
 use crate::invoke::{Invocation, InvocationReport};
 use crate::ledger::{
-    Asset, Balances, Distribution, Ledger, SponsorGrant, SponsorGrantStatus, SqliteLedger, Transfer, TransferRequest,
-    UbiSource,
+    Alert, Allocation, AllocationRequest, Asset, Balances, Clock, Distribution, Ledger, Resource, SponsorGrant,
+    SponsorGrantStatus, SqliteLedger, SystemClock, Transfer, TransferRequest, UbiSource,
 };
 use crate::manifest::Manifest;
 use crate::policy::{PluginLimits, PolicyChain, Verdict};
@@ -39,6 +39,13 @@ pub struct HostBuilder {
     max_component_bytes: usize,
     plugin_limits: PluginLimits,
     durability: Durability,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for dyn Clock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Clock({})", self.now_ms())
+    }
 }
 
 impl Default for HostBuilder {
@@ -50,6 +57,7 @@ impl Default for HostBuilder {
             max_component_bytes: 32 << 20,
             plugin_limits: PluginLimits::default(),
             durability: Durability::default(),
+            clock: Arc::new(SystemClock),
         }
     }
 }
@@ -112,6 +120,13 @@ impl HostBuilder {
         self
     }
 
+    /// The clock the ledger reads for expiries and periods. Default: the
+    /// system clock; tests and simulations pass a `ManualClock`.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
     /// Open the host: create or open the data directory and database, load
     /// every stored artifact and policy plugin.
     pub fn build(self) -> Result<Host, HostError> {
@@ -133,7 +148,7 @@ impl HostBuilder {
         for plugin in registry.stored_plugins()? {
             policy.install(plugin);
         }
-        let ledger: Arc<dyn Ledger> = Arc::new(SqliteLedger::new(db.clone()));
+        let ledger: Arc<dyn Ledger> = Arc::new(SqliteLedger::with_clock(db.clone(), self.clock.clone()));
         let aborted = ledger.abort_unsettled()?;
         if !aborted.is_empty() {
             tracing::warn!(count = aborted.len(), "released the holds of invocations interrupted by a previous stop");
@@ -248,6 +263,54 @@ impl Host {
     /// A sponsor grant and what it has paid so far.
     pub fn sponsorship(&self, id: &str) -> Result<Option<SponsorGrantStatus>, HostError> {
         Ok(self.inner.ledger.sponsorship(id)?)
+    }
+
+    /// Request an allocation: quotas per resource, priority, duration,
+    /// period. Idempotent by `req.id`.
+    pub fn request_allocation(&self, req: &AllocationRequest) -> Result<Allocation, HostError> {
+        Ok(self.inner.ledger.request_allocation(req)?)
+    }
+
+    /// Approve a pending allocation.
+    pub fn approve_allocation(&self, id: &str) -> Result<Allocation, HostError> {
+        Ok(self.inner.ledger.approve_allocation(id)?)
+    }
+
+    /// Activate an approved allocation: its clock starts now.
+    pub fn activate_allocation(&self, id: &str) -> Result<Allocation, HostError> {
+        Ok(self.inner.ledger.activate_allocation(id)?)
+    }
+
+    /// Lengthen an allocation's duration.
+    pub fn extend_allocation(&self, id: &str, additional_ms: u64) -> Result<Allocation, HostError> {
+        Ok(self.inner.ledger.extend_allocation(id, additional_ms)?)
+    }
+
+    /// Revoke an allocation, saying why.
+    pub fn revoke_allocation(&self, id: &str, reason: &str) -> Result<Allocation, HostError> {
+        Ok(self.inner.ledger.revoke_allocation(id, reason)?)
+    }
+
+    /// An allocation with its usage this period.
+    pub fn allocation(&self, id: &str) -> Result<Option<Allocation>, HostError> {
+        Ok(self.inner.ledger.allocation(id)?)
+    }
+
+    /// Report usage metered outside the host (LLM tokens, money) against an
+    /// agent's active allocation. Idempotent by `id`.
+    pub fn record_usage(
+        &self,
+        id: &str,
+        agent: &str,
+        resource: Resource,
+        amount: u64,
+    ) -> Result<Allocation, HostError> {
+        Ok(self.inner.ledger.record_usage(id, &AgentId::new(agent)?, resource, amount)?)
+    }
+
+    /// Budget alerts, oldest first.
+    pub fn alerts(&self) -> Result<Vec<Alert>, HostError> {
+        Ok(self.inner.ledger.alerts(None)?)
     }
 
     /// An agent's balances.

@@ -255,6 +255,9 @@ pub(crate) fn invoke(host: &HostInner, req: Invocation) -> Result<InvocationRepo
                 return Err(InvokeError::InsufficientBudget { agent: account, asset, available });
             }
             Err(LedgerError::DuplicateInvocation(id)) => return Err(InvokeError::InProgress(id)),
+            Err(e @ LedgerError::AllocationRefused { .. }) => {
+                return Err(InvokeError::AllocationRefused(e.to_string()))
+            }
             Err(other) => return Err(InvokeError::Ledger(other)),
         }
     };
@@ -285,9 +288,11 @@ pub(crate) fn invoke(host: &HostInner, req: Invocation) -> Result<InvocationRepo
         transfers: 0,
     };
     let timeout = Duration::from_millis(manifest.limits.timeout_ms);
+    // The payer's allocation may cap memory below the artifact's own limit.
+    let memory_cap = reserved.memory_bytes.map_or(memory_limit, |cap| cap.min(memory_limit));
     let started = Instant::now();
     let run =
-        Sandbox::for_artifact(&dir, GuestLimiter::new(memory_limit), scope, format!("artifact {}", artifact.info.id))
+        Sandbox::for_artifact(&dir, GuestLimiter::new(memory_cap), scope, format!("artifact {}", artifact.info.id))
             .and_then(|sandbox| new_store(&host.engine, sandbox, reserved.fuel, timeout, host.settings.epoch_tick))
             .map(|mut store| {
                 let result =

@@ -72,9 +72,10 @@ pub use error::{HostError, InvokeError, UploadError};
 pub use host::{Host, HostBuilder};
 pub use invoke::{Invocation, InvocationReport};
 pub use ledger::{
-    Asset, AssetBalance, Balances, Distribution, GuestTransfer, Ledger, LedgerError, Outcome, Reservation, Reserved,
-    ResourcesConsumed, Settlement, SponsorGrant, SponsorGrantStatus, SqliteLedger, Transfer, TransferRequest,
-    UbiSource, UsageRecord, BURN_ACCOUNT, CONSUMED_ACCOUNT, MINT_ACCOUNT, POOL_ACCOUNT,
+    Alert, AlertKind, Allocation, AllocationRequest, AllocationStatus, Asset, AssetBalance, Balances, Clock,
+    Distribution, GuestTransfer, Ledger, LedgerError, ManualClock, Outcome, Period, QuotaUsage, Reservation, Reserved,
+    Resource, ResourcesConsumed, Rollover, Settlement, SponsorGrant, SponsorGrantStatus, SqliteLedger, SystemClock,
+    Transfer, TransferRequest, UbiSource, UsageRecord, BURN_ACCOUNT, CONSUMED_ACCOUNT, MINT_ACCOUNT, POOL_ACCOUNT,
 };
 pub use manifest::{Limits, Manifest, ManifestError, ResourcePolicy};
 pub use policy::{PluginLimits, PolicyChain, Verdict};

@@ -1,6 +1,7 @@
 //! fuelhost's integration tests: one binary, one module per feature, every
 //! guest a real component built from source by `scripts/build-guests.sh`.
 
+mod allocations;
 mod charging;
 mod durability;
 mod economy;

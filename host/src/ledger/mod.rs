@@ -16,9 +16,54 @@
 //! [`Ledger`] is the trait a backend implements; [`SqliteLedger`] is the
 //! embedded default.
 
+mod allocation;
 mod sqlite;
+mod sqlite_allocation;
 
+pub use allocation::{
+    Alert, AlertKind, Allocation, AllocationRequest, AllocationStatus, Period, QuotaUsage, Resource, Rollover,
+};
 pub use sqlite::SqliteLedger;
+
+/// Where the ledger reads the time for expiries and periods. The system
+/// clock by default; a [`ManualClock`] lets tests and simulations move
+/// time by hand.
+pub trait Clock: Send + Sync {
+    /// Unix time, milliseconds.
+    fn now_ms(&self) -> i64;
+}
+
+/// The system clock.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> i64 {
+        crate::db::now_ms()
+    }
+}
+
+/// A clock that moves only when told to. Clones share the time.
+#[derive(Debug, Clone, Default)]
+pub struct ManualClock(std::sync::Arc<std::sync::atomic::AtomicI64>);
+
+impl ManualClock {
+    /// A clock showing `ms`.
+    pub fn new(ms: i64) -> ManualClock {
+        ManualClock(std::sync::Arc::new(std::sync::atomic::AtomicI64::new(ms)))
+    }
+
+    /// Move the clock forward by `ms`.
+    pub fn advance(&self, ms: i64) {
+        self.0.fetch_add(ms, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now_ms(&self) -> i64 {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
 
 use serde::{Deserialize, Serialize};
 
@@ -266,12 +311,16 @@ pub struct Reservation {
 }
 
 /// What [`Ledger::reserve`] granted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reserved {
     /// Fuel held from the payer: the guest runs with exactly this much.
     pub fuel: u64,
     /// Disk bytes the payer has available for this run.
     pub disk_bytes: u64,
+    /// Memory cap from the payer's allocation, if it sets one.
+    pub memory_bytes: Option<u64>,
+    /// The allocation the call draws from, if the payer is governed.
+    pub allocation: Option<String>,
 }
 
 /// A scrip transfer a running guest asked for, held until settlement.
@@ -463,6 +512,17 @@ pub enum LedgerError {
     /// by concurrent calls, expired or revoked): resolve the payer again.
     #[error("sponsor grant `{0}` can no longer pay for this call")]
     GrantUnavailable(String),
+    /// The payer's allocations do not allow this charge.
+    #[error("`{agent}` may not be charged: {reason}")]
+    AllocationRefused {
+        /// The payer.
+        agent: String,
+        /// Which allocation and why.
+        reason: String,
+    },
+    /// No such allocation.
+    #[error("unknown allocation `{0}`")]
+    UnknownAllocation(String),
     /// The invocation has no reservation to settle.
     #[error("invocation `{0}` has no reservation")]
     NoReservation(String),
@@ -530,4 +590,33 @@ pub trait Ledger: Send + Sync {
     /// The oldest grant that covers `beneficiary` calling `artifact` now.
     fn sponsorship_for(&self, beneficiary: &AgentId, artifact: &str)
         -> Result<Option<SponsorGrantStatus>, LedgerError>;
+
+    /// Request an allocation (`pending`, or `approved` with
+    /// `auto_approve`). Idempotent by `req.id`.
+    fn request_allocation(&self, req: &AllocationRequest) -> Result<Allocation, LedgerError>;
+    /// `pending` -> `approved`.
+    fn approve_allocation(&self, id: &str) -> Result<Allocation, LedgerError>;
+    /// `approved` -> `active`: its periods and duration start now. An agent
+    /// has at most one active allocation.
+    fn activate_allocation(&self, id: &str) -> Result<Allocation, LedgerError>;
+    /// Lengthen its duration by `additional_ms`.
+    fn extend_allocation(&self, id: &str, additional_ms: u64) -> Result<Allocation, LedgerError>;
+    /// Cancel it, with a reason; no further charges draw from it.
+    fn revoke_allocation(&self, id: &str, reason: &str) -> Result<Allocation, LedgerError>;
+    /// An allocation, brought up to date (periods rolled, expiry applied).
+    fn allocation(&self, id: &str) -> Result<Option<Allocation>, LedgerError>;
+    /// Every allocation of an agent, up to date, oldest first.
+    fn allocations_of(&self, agent: &AgentId) -> Result<Vec<Allocation>, LedgerError>;
+    /// Report usage the host did not meter itself (LLM tokens, money spent
+    /// elsewhere, ...) against the agent's active allocation. Idempotent
+    /// by `id`.
+    fn record_usage(
+        &self,
+        id: &str,
+        agent: &AgentId,
+        resource: Resource,
+        amount: u64,
+    ) -> Result<Allocation, LedgerError>;
+    /// Budget alerts, oldest first; of one agent when given.
+    fn alerts(&self, agent: Option<&AgentId>) -> Result<Vec<Alert>, LedgerError>;
 }

@@ -5,10 +5,12 @@ use std::sync::Arc;
 
 use rusqlite::{params, OptionalExtension, Transaction, TransactionBehavior};
 
+use super::sqlite_allocation::{self as alloc, Governing};
 use super::{
-    Asset, AssetBalance, Balances, Distribution, GuestTransfer, Ledger, LedgerError, Outcome, Reservation, Reserved,
-    ResourcesConsumed, Settlement, SponsorGrant, SponsorGrantStatus, Transfer, TransferRequest, UbiSource, UsageRecord,
-    BURN_ACCOUNT, CONSUMED_ACCOUNT, MINT_ACCOUNT, POOL_ACCOUNT,
+    Alert, Allocation, AllocationRequest, Asset, AssetBalance, Balances, Clock, Distribution, GuestTransfer, Ledger,
+    LedgerError, Outcome, Reservation, Reserved, Resource, ResourcesConsumed, Settlement, SponsorGrant,
+    SponsorGrantStatus, SystemClock, Transfer, TransferRequest, UbiSource, UsageRecord, BURN_ACCOUNT, CONSUMED_ACCOUNT,
+    MINT_ACCOUNT, POOL_ACCOUNT,
 };
 use crate::agent::AgentId;
 use crate::db::{exec, now_ms, one, Database};
@@ -18,6 +20,7 @@ use crate::manifest::ResourcePolicy;
 #[derive(Clone)]
 pub struct SqliteLedger {
     db: Arc<Database>,
+    clock: Arc<dyn Clock>,
 }
 
 fn storage(e: rusqlite::Error) -> LedgerError {
@@ -43,7 +46,12 @@ fn is_system(account: &str) -> bool {
 impl SqliteLedger {
     /// A ledger on an open database.
     pub fn new(db: Arc<Database>) -> SqliteLedger {
-        SqliteLedger { db }
+        SqliteLedger { db, clock: Arc::new(SystemClock) }
+    }
+
+    /// A ledger that reads expiries and periods off `clock`.
+    pub fn with_clock(db: Arc<Database>, clock: Arc<dyn Clock>) -> SqliteLedger {
+        SqliteLedger { db, clock }
     }
 
     fn write<R>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<R, LedgerError>) -> Result<R, LedgerError> {
@@ -280,6 +288,29 @@ fn read_grant(tx: &rusqlite::Connection, id: &str) -> Result<Option<SponsorGrant
 }
 
 impl SqliteLedger {
+    fn lifecycle(
+        &self,
+        id: &str,
+        action: &str,
+        extra: Option<u64>,
+        reason: Option<&str>,
+    ) -> Result<Allocation, LedgerError> {
+        self.write(|tx| {
+            let a = alloc::load(tx, id)?.ok_or_else(|| LedgerError::UnknownAllocation(id.to_string()))?;
+            let now = self.clock.now_ms();
+            let a = alloc::refresh(tx, a, now)?;
+            if action == "activate" {
+                if let Governing::Active(other) = alloc::governing(tx, a.agent.as_str(), now)? {
+                    return Err(LedgerError::Invalid(format!(
+                        "`{}` already has active allocation `{}`; revoke it first",
+                        a.agent, other.id
+                    )));
+                }
+            }
+            alloc::transition(tx, a, action, now, extra, reason)
+        })
+    }
+
     /// A posted transfer between any two accounts (system ones included),
     /// idempotent by id.
     #[allow(clippy::too_many_arguments)]
@@ -403,6 +434,9 @@ impl Ledger for SqliteLedger {
     }
 
     fn reserve(&self, r: &Reservation) -> Result<Reserved, LedgerError> {
+        // A refusal by the allocations is returned from a committed
+        // transaction: the lazy transitions it found (expiry, a new
+        // period) and their alerts must persist. Any other error rolls back.
         self.write(|tx| {
             for a in [&r.caller, &r.owner, &r.payer] {
                 require_account(tx, a.as_str())?;
@@ -411,11 +445,28 @@ impl Ledger for SqliteLedger {
                 return Err(LedgerError::DuplicateInvocation(r.invocation_id.clone()));
             }
             let inv = &r.invocation_id;
+            let now = self.clock.now_ms();
+            let mut allocation_caps = None;
+            let mut allocation_id = None;
+            match alloc::governing(tx, r.payer.as_str(), now)? {
+                Governing::Ungoverned => {}
+                Governing::Blocked(reason) => {
+                    return Ok(Err(LedgerError::AllocationRefused { agent: r.payer.to_string(), reason }));
+                }
+                Governing::Active(mut a) => match alloc::hold_call(tx, &mut a, r.fuel_limit) {
+                    Ok(caps) => {
+                        allocation_caps = Some(caps);
+                        allocation_id = Some(a.id);
+                    }
+                    Err(refusal @ LedgerError::AllocationRefused { .. }) => return Ok(Err(refusal)),
+                    Err(other) => return Err(other),
+                },
+            }
             let inserted = exec(
                 tx,
                 "INSERT OR IGNORE INTO reservations
-                    (invocation_id, artifact, caller, owner, payer, resource_policy, sponsor_grant, created_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    (invocation_id, artifact, caller, owner, payer, resource_policy, sponsor_grant, allocation, created_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 params![
                     inv,
                     r.artifact,
@@ -424,6 +475,7 @@ impl Ledger for SqliteLedger {
                     r.payer.as_str(),
                     policy_str(r.resource_policy),
                     r.sponsor_grant,
+                    allocation_id,
                     now_ms()
                 ],
             )?;
@@ -445,11 +497,14 @@ impl Ledger for SqliteLedger {
             }
             let (p, h) = balance_row(tx, r.payer.as_str(), Asset::Fuel)?;
             let mut fuel = r.fuel_limit.min(available(p, h));
+            if let Some(caps) = &allocation_caps {
+                fuel = fuel.min(caps.fuel);
+            }
             let mut disk_cap = u64::MAX;
             if let Some(grant_id) = &r.sponsor_grant {
                 let unavailable = || LedgerError::GrantUnavailable(grant_id.clone());
                 let g = read_grant(tx, grant_id)?.ok_or_else(unavailable)?;
-                if g.grant.sponsor != r.payer || g.grant.beneficiary != r.caller || !g.covers(&r.artifact, now_ms()) {
+                if g.grant.sponsor != r.payer || g.grant.beneficiary != r.caller || !g.covers(&r.artifact, now) {
                     return Err(unavailable());
                 }
                 let held: i64 =
@@ -488,8 +543,25 @@ impl Ledger for SqliteLedger {
                 "",
             )?;
             let (dp, dh) = balance_row(tx, r.payer.as_str(), Asset::DiskBytes)?;
-            Ok(Reserved { fuel, disk_bytes: available(dp, dh).min(disk_cap) })
-        })
+            let allocation_disk = allocation_caps.as_ref().and_then(|c| c.disk_bytes).unwrap_or(u64::MAX);
+            if let Some(id) = &allocation_id {
+                // The allocation held what it allowed; hold only what the budget granted.
+                let held_extra = allocation_caps.as_ref().map(|c| c.fuel - fuel).unwrap_or(0);
+                if held_extra > 0 {
+                    exec(
+                        tx,
+                        "UPDATE allocation_quotas SET held = held - ?2 WHERE allocation = ?1 AND resource = 'fuel'",
+                        params![id, held_extra as i64],
+                    )?;
+                }
+            }
+            Ok(Ok(Reserved {
+                fuel,
+                disk_bytes: available(dp, dh).min(disk_cap).min(allocation_disk),
+                memory_bytes: allocation_caps.as_ref().and_then(|c| c.memory_bytes),
+                allocation: allocation_id,
+            }))
+        })?
     }
 
     fn hold_guest_transfer(&self, t: &GuestTransfer) -> Result<(), LedgerError> {
@@ -591,6 +663,16 @@ impl Ledger for SqliteLedger {
                     "",
                     Some(&s.invocation_id),
                 )?;
+            }
+            let allocation: Option<String> =
+                one(tx, "SELECT allocation FROM reservations WHERE invocation_id = ?1", [&s.invocation_id], |r| {
+                    r.get(0)
+                })
+                .optional()?
+                .flatten();
+            if let Some(id) = &allocation {
+                let served = s.outcome != Outcome::Aborted;
+                alloc::settle_call(tx, id, (fuel_held, fuel_charged, disk_charged), served, self.clock.now_ms())?;
             }
             let consumed = ResourcesConsumed { fuel: fuel_charged, disk_bytes: disk_charged, ..s.consumed };
             exec(tx, "UPDATE reservations SET settled = 1 WHERE invocation_id = ?1", [&s.invocation_id])?;
@@ -849,7 +931,7 @@ impl Ledger for SqliteLedger {
             let rows = stmt.query_map([beneficiary.as_str()], |r| r.get(0))?;
             rows.collect::<Result<_, _>>()?
         };
-        let now = now_ms();
+        let now = self.clock.now_ms();
         for id in ids {
             if let Some(g) = read_grant(&conn, &id)? {
                 let held: i64 = one(&conn, "SELECT fuel_held FROM sponsor_grants WHERE id = ?1", [&id], |r| r.get(0))?;
@@ -859,6 +941,106 @@ impl Ledger for SqliteLedger {
             }
         }
         Ok(None)
+    }
+
+    fn request_allocation(&self, req: &AllocationRequest) -> Result<Allocation, LedgerError> {
+        if let Some(problem) = req.problem() {
+            return Err(LedgerError::Invalid(format!("allocation request: {problem}")));
+        }
+        self.write(|tx| {
+            if let Some(existing) = alloc::stored_request(tx, &req.id)? {
+                if existing != *req {
+                    return Err(LedgerError::IdConflict(req.id.clone()));
+                }
+            } else {
+                require_account(tx, req.agent.as_str())?;
+                alloc::insert(tx, req, self.clock.now_ms())?;
+            }
+            alloc::load(tx, &req.id)?.ok_or_else(|| LedgerError::UnknownAllocation(req.id.clone()))
+        })
+    }
+
+    fn approve_allocation(&self, id: &str) -> Result<Allocation, LedgerError> {
+        self.lifecycle(id, "approve", None, None)
+    }
+
+    fn activate_allocation(&self, id: &str) -> Result<Allocation, LedgerError> {
+        self.lifecycle(id, "activate", None, None)
+    }
+
+    fn extend_allocation(&self, id: &str, additional_ms: u64) -> Result<Allocation, LedgerError> {
+        self.lifecycle(id, "extend", Some(additional_ms), None)
+    }
+
+    fn revoke_allocation(&self, id: &str, reason: &str) -> Result<Allocation, LedgerError> {
+        self.lifecycle(id, "revoke", None, Some(reason))
+    }
+
+    fn allocation(&self, id: &str) -> Result<Option<Allocation>, LedgerError> {
+        self.write(|tx| match alloc::load(tx, id)? {
+            Some(a) => Ok(Some(alloc::refresh(tx, a, self.clock.now_ms())?)),
+            None => Ok(None),
+        })
+    }
+
+    fn allocations_of(&self, agent: &AgentId) -> Result<Vec<Allocation>, LedgerError> {
+        self.write(|tx| {
+            let ids: Vec<String> = {
+                let mut stmt =
+                    tx.prepare_cached("SELECT id FROM allocations WHERE agent = ?1 ORDER BY created_ms, id")?;
+                let rows = stmt.query_map([agent.as_str()], |r| r.get(0))?;
+                rows.collect::<Result<_, _>>()?
+            };
+            let now = self.clock.now_ms();
+            let mut out = Vec::new();
+            for id in ids {
+                if let Some(a) = alloc::load(tx, &id)? {
+                    out.push(alloc::refresh(tx, a, now)?);
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    fn record_usage(
+        &self,
+        id: &str,
+        agent: &AgentId,
+        resource: Resource,
+        amount: u64,
+    ) -> Result<Allocation, LedgerError> {
+        to_db(amount, "amount")?;
+        self.write(|tx| {
+            let now = self.clock.now_ms();
+            let seen: Option<Option<String>> =
+                one(tx, "SELECT allocation FROM external_usage WHERE id = ?1", [id], |r| r.get(0)).optional()?;
+            if let Some(allocation) = seen {
+                let allocation = allocation.ok_or_else(|| LedgerError::IdConflict(id.to_string()))?;
+                let a = alloc::load(tx, &allocation)?.ok_or_else(|| LedgerError::UnknownAllocation(allocation.clone()))?;
+                return alloc::refresh(tx, a, now);
+            }
+            let mut a = match alloc::governing(tx, agent.as_str(), now)? {
+                Governing::Active(a) => a,
+                Governing::Blocked(reason) => return Err(LedgerError::AllocationRefused { agent: agent.to_string(), reason }),
+                Governing::Ungoverned => {
+                    return Err(LedgerError::AllocationRefused {
+                        agent: agent.to_string(),
+                        reason: format!("`{agent}` has no allocation to record usage against"),
+                    })
+                }
+            };
+            alloc::add_usage(tx, &mut a, resource, amount, now)?;
+            exec(
+                tx,
+                "INSERT INTO external_usage (id, agent, resource, amount, allocation, at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![id, agent.as_str(), resource.as_str(), amount as i64, a.id, now],
+            )?;
+            Ok(a)
+        })
+    }
+
+    fn alerts(&self, agent: Option<&AgentId>) -> Result<Vec<Alert>, LedgerError> {
+        alloc::alerts(&self.db.lock(), agent.map(AgentId::as_str))
     }
 
     fn transfers(&self) -> Result<Vec<Transfer>, LedgerError> {

@@ -1,0 +1,399 @@
+//! Allocations, after the Resource Allocation Protocol: an agent's quota
+//! envelope per resource and per period, with a lifecycle.
+//!
+//! Budgets (fuel, disk, scrip) stay ledger balances; an allocation limits
+//! how much of them, and of resources the host does not hold as balances
+//! (API calls, LLM tokens, a money budget), an agent may consume per
+//! period, and caps its memory and concurrent tasks.
+//!
+//! Lifecycle: `pending` -> `approved` -> `active` -> `exhausted` /
+//! `expired` / `revoked`. An agent with any allocation past `pending` is
+//! *governed*: it can be charged only while one of its allocations is
+//! active. An agent that never had one is limited by its budgets alone.
+//!
+//! Periods are computed lazily from the activation time: whenever an
+//! allocation is touched, the periods that ended since are rolled
+//! (`reset`: usage starts again from zero; `carry_over`: what was left
+//! unused is added to the next period's quota). An `exhausted` allocation
+//! becomes `active` again when a new period starts. Because it is derived
+//! from stored times, this is correct across restarts.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::agent::AgentId;
+
+/// What an allocation sets quotas on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Resource {
+    /// Fuel burned, per period.
+    Fuel,
+    /// Disk growth, bytes per period.
+    DiskBytes,
+    /// Invocations paid for, per period.
+    ApiCalls,
+    /// LLM tokens, per period (reported with `record_usage`).
+    LlmTokens,
+    /// Money, in micro-USD, per period (reported with `record_usage`, or
+    /// derived from fuel by the host's cost model).
+    BudgetUsdMicros,
+    /// Cap on a sandbox's linear memory, bytes (not consumed).
+    MemoryBytes,
+    /// Cap on invocations running at once (not consumed).
+    ConcurrentTasks,
+}
+
+impl Resource {
+    /// Every resource, in a fixed order.
+    pub const ALL: [Resource; 7] = [
+        Resource::Fuel,
+        Resource::DiskBytes,
+        Resource::ApiCalls,
+        Resource::LlmTokens,
+        Resource::BudgetUsdMicros,
+        Resource::MemoryBytes,
+        Resource::ConcurrentTasks,
+    ];
+
+    /// The stable snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Resource::Fuel => "fuel",
+            Resource::DiskBytes => "disk_bytes",
+            Resource::ApiCalls => "api_calls",
+            Resource::LlmTokens => "llm_tokens",
+            Resource::BudgetUsdMicros => "budget_usd_micros",
+            Resource::MemoryBytes => "memory_bytes",
+            Resource::ConcurrentTasks => "concurrent_tasks",
+        }
+    }
+
+    pub(crate) fn parse(s: &str) -> Option<Resource> {
+        Resource::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
+    /// A cap limits what is in use at once; it is never used up.
+    pub fn is_cap(self) -> bool {
+        matches!(self, Resource::MemoryBytes | Resource::ConcurrentTasks)
+    }
+}
+
+impl std::fmt::Display for Resource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What happens to unused quota when a period ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rollover {
+    /// Start the next period from the quota again.
+    Reset,
+    /// Add what was left unused to the next period's quota.
+    CarryOver,
+}
+
+/// A repeating accounting period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Period {
+    /// Length, milliseconds (at least one second).
+    pub length_ms: u64,
+    /// What unused quota does at the period's end.
+    pub rollover: Rollover,
+}
+
+/// Lifecycle state of an allocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AllocationStatus {
+    /// Waiting for approval.
+    Pending,
+    /// Approved, not yet active.
+    Approved,
+    /// In use: charges draw from it.
+    Active,
+    /// A quota hit its hard threshold: no further charges this period.
+    Exhausted,
+    /// Its duration ended.
+    Expired,
+    /// Cancelled, with a reason.
+    Revoked,
+}
+
+impl AllocationStatus {
+    /// The stable snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AllocationStatus::Pending => "pending",
+            AllocationStatus::Approved => "approved",
+            AllocationStatus::Active => "active",
+            AllocationStatus::Exhausted => "exhausted",
+            AllocationStatus::Expired => "expired",
+            AllocationStatus::Revoked => "revoked",
+        }
+    }
+
+    pub(crate) fn parse(s: &str) -> Option<AllocationStatus> {
+        [
+            AllocationStatus::Pending,
+            AllocationStatus::Approved,
+            AllocationStatus::Active,
+            AllocationStatus::Exhausted,
+            AllocationStatus::Expired,
+            AllocationStatus::Revoked,
+        ]
+        .into_iter()
+        .find(|x| x.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for AllocationStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+fn default_priority() -> u8 {
+    5
+}
+fn default_soft() -> u8 {
+    80
+}
+fn default_hard() -> u8 {
+    100
+}
+
+/// A request for an allocation. User-written (API, config), so serde with
+/// `deny_unknown_fields`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AllocationRequest {
+    /// Idempotency key and the allocation's id.
+    pub id: String,
+    /// The agent it is for.
+    pub agent: AgentId,
+    /// Quota per resource (per period, when there is a period).
+    pub quotas: BTreeMap<Resource, u64>,
+    /// 1 (lowest) to 10 (highest). Default 5.
+    #[serde(default = "default_priority")]
+    pub priority: u8,
+    /// How long it lasts once activated, ms; `None`: until revoked.
+    #[serde(default)]
+    pub duration_ms: Option<u64>,
+    /// Repeating period; `None`: one period for the whole life.
+    #[serde(default)]
+    pub period: Option<Period>,
+    /// Approve at once instead of waiting in `pending`.
+    #[serde(default)]
+    pub auto_approve: bool,
+    /// Usage percent at which an alert is raised, once per period.
+    /// Default 80.
+    #[serde(default = "default_soft")]
+    pub soft_threshold_percent: u8,
+    /// Usage percent at which charges are refused and the allocation is
+    /// `exhausted`. Default 100.
+    #[serde(default = "default_hard")]
+    pub hard_threshold_percent: u8,
+}
+
+impl AllocationRequest {
+    /// A request with the defaults: priority 5, no duration, no period,
+    /// pending, thresholds 80% / 100%.
+    pub fn new(id: impl Into<String>, agent: AgentId, quotas: BTreeMap<Resource, u64>) -> AllocationRequest {
+        AllocationRequest {
+            id: id.into(),
+            agent,
+            quotas,
+            priority: default_priority(),
+            duration_ms: None,
+            period: None,
+            auto_approve: false,
+            soft_threshold_percent: default_soft(),
+            hard_threshold_percent: default_hard(),
+        }
+    }
+
+    /// Why the request cannot be accepted, if it cannot.
+    pub fn problem(&self) -> Option<String> {
+        if self.id.is_empty() || self.id.len() > 128 {
+            return Some("id must be 1 to 128 characters".into());
+        }
+        if self.quotas.is_empty() {
+            return Some("quotas must name at least one resource".into());
+        }
+        if let Some((r, q)) = self.quotas.iter().find(|(_, q)| **q > i64::MAX as u64) {
+            return Some(format!("quota for {r} ({q}) exceeds {}", i64::MAX));
+        }
+        if !(1..=10).contains(&self.priority) {
+            return Some(format!("priority must be 1 to 10, not {}", self.priority));
+        }
+        if self.soft_threshold_percent == 0 || self.soft_threshold_percent > self.hard_threshold_percent {
+            return Some("soft threshold must be above 0 and at most the hard threshold".into());
+        }
+        if self.hard_threshold_percent == 0 || self.hard_threshold_percent > 100 {
+            return Some("hard threshold must be 1 to 100 percent".into());
+        }
+        if let Some(p) = self.period {
+            if p.length_ms < 1_000 {
+                return Some("period length must be at least 1000 ms".into());
+            }
+        }
+        if self.duration_ms == Some(0) {
+            return Some("duration must be above zero".into());
+        }
+        None
+    }
+}
+
+/// One quota and its use in the current period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuotaUsage {
+    /// The resource.
+    pub resource: Resource,
+    /// Quota per period.
+    pub quota: u64,
+    /// Unused quota carried into this period (carry-over only).
+    pub carried: u64,
+    /// Used this period (for caps: always 0).
+    pub used: u64,
+    /// Held by running invocations (for caps: what is in use now).
+    pub held: u64,
+}
+
+impl QuotaUsage {
+    /// This period's limit: quota plus carry.
+    pub fn limit(&self) -> u64 {
+        self.quota.saturating_add(self.carried)
+    }
+
+    /// Percent of this period's limit used (0 to 100+, rounded down).
+    pub fn percent_used(&self) -> u64 {
+        let limit = self.limit();
+        if limit == 0 {
+            return if self.used > 0 { 100 } else { 0 };
+        }
+        ((self.used as u128 * 100) / limit as u128) as u64
+    }
+
+    /// Limit at the hard threshold.
+    pub fn hard_limit(&self, hard_percent: u8) -> u64 {
+        ((self.limit() as u128 * hard_percent as u128) / 100) as u64
+    }
+}
+
+/// An allocation as stored, with its current period's usage.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Allocation {
+    /// Its id.
+    pub id: String,
+    /// Whose.
+    pub agent: AgentId,
+    /// Lifecycle state.
+    pub status: AllocationStatus,
+    /// 1 to 10.
+    pub priority: u8,
+    /// Quotas and usage this period.
+    pub quotas: Vec<QuotaUsage>,
+    /// The period, if it repeats.
+    pub period: Option<Period>,
+    /// Periods elapsed since activation (0 for the first).
+    pub period_index: u64,
+    /// Life after activation, ms.
+    pub duration_ms: Option<u64>,
+    /// When it was activated (Unix ms).
+    pub activated_at_ms: Option<i64>,
+    /// When it expires (Unix ms).
+    pub expires_at_ms: Option<i64>,
+    /// Alert threshold, percent.
+    pub soft_threshold_percent: u8,
+    /// Refusal threshold, percent.
+    pub hard_threshold_percent: u8,
+    /// Why it was revoked.
+    pub revoke_reason: Option<String>,
+}
+
+impl Allocation {
+    /// The quota on `resource`, if any.
+    pub fn quota(&self, resource: Resource) -> Option<&QuotaUsage> {
+        self.quotas.iter().find(|q| q.resource == resource)
+    }
+
+    /// Percent used of `resource` this period, if it has a quota.
+    pub fn usage_percent(&self, resource: Resource) -> Option<u64> {
+        self.quota(resource).map(QuotaUsage::percent_used)
+    }
+}
+
+/// What raised an alert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertKind {
+    /// Usage crossed the soft threshold.
+    SoftThreshold,
+    /// Usage reached the hard threshold: the allocation is exhausted.
+    Exhausted,
+    /// The allocation's duration ended.
+    Expired,
+}
+
+impl AlertKind {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            AlertKind::SoftThreshold => "soft_threshold",
+            AlertKind::Exhausted => "exhausted",
+            AlertKind::Expired => "expired",
+        }
+    }
+
+    pub(crate) fn parse(s: &str) -> Option<AlertKind> {
+        [AlertKind::SoftThreshold, AlertKind::Exhausted, AlertKind::Expired].into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// A budget alert: raised at most once per allocation, kind and period.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Alert {
+    /// The allocation.
+    pub allocation: String,
+    /// Its agent.
+    pub agent: AgentId,
+    /// The resource that crossed the threshold (none for expiry).
+    pub resource: Option<Resource>,
+    /// What happened.
+    pub kind: AlertKind,
+    /// The period it happened in.
+    pub period_index: u64,
+    /// Usage percent at the time.
+    pub percent: u64,
+    /// Unix ms.
+    pub at_ms: i64,
+}
+
+/// The state of an allocation's period at `now_ms`: how many periods have
+/// passed since activation.
+pub fn period_index(period: Option<Period>, activated_at_ms: i64, now_ms: i64) -> u64 {
+    match period {
+        Some(p) if now_ms > activated_at_ms => ((now_ms - activated_at_ms) as u64) / p.length_ms,
+        _ => 0,
+    }
+}
+
+/// Roll one quota forward by `periods` elapsed periods (at least one).
+pub fn roll_quota(q: &mut QuotaUsage, rollover: Rollover, periods: u64) {
+    if periods == 0 || q.resource.is_cap() {
+        return;
+    }
+    q.carried = match rollover {
+        Rollover::Reset => 0,
+        Rollover::CarryOver => {
+            let left = q.limit().saturating_sub(q.used);
+            // Each fully skipped period carries its whole quota.
+            left.saturating_add(q.quota.saturating_mul(periods - 1))
+        }
+    };
+    q.used = 0;
+}
