@@ -62,8 +62,15 @@ pub mod policy_types {
 /// The host's ledger, as seen by a running artifact.
 pub mod ledger {
     pub use crate::artifact_bindings::fuelhost::host::ledger::{
-        balance, context, fuel_left, transfer, AccountBalance, CallContext, LedgerError,
+        allocation, balance, context, fuel_left, sponsorship, transfer, AccountBalance, AllocationStatus, CallContext,
+        LedgerError, Quota, SponsorshipInfo,
     };
+}
+
+/// Invoke another artifact as this artifact's principal (its owner).
+pub mod invoke {
+    pub use crate::artifact_bindings::fuelhost::host::invoke::{invoke, InvokeError, InvokeResult};
+    pub use crate::artifact_bindings::fuelhost::host::types::Outcome;
 }
 
 /// Ask the host's policy chain about an action from inside an artifact.

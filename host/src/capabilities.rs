@@ -10,7 +10,7 @@ use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Engine, StoreContextMut};
 
 use crate::agent::AgentId;
-use crate::bindings::artifact::fuelhost::host::{ledger, log, policy, types};
+use crate::bindings::artifact::fuelhost::host::{invoke, ledger, log, policy, types};
 use crate::bindings::{Action, Attribute, Decision, Usage};
 use crate::ledger::{GuestTransfer, LedgerError as HostLedgerError};
 use crate::sandbox::Sandbox;
@@ -56,6 +56,46 @@ impl ledger::Host for Sandbox {
             .map_err(ledger_error))
     }
 
+    fn allocation(
+        &mut self,
+        agent: String,
+    ) -> wasmtime::Result<Result<Option<ledger::AllocationStatus>, ledger::LedgerError>> {
+        let call = self.call()?;
+        if !call.parties.iter().any(|p| p.as_str() == agent) {
+            return Ok(Err(ledger::LedgerError::NotPermitted(format!(
+                "`{agent}` is not a party of this call; an artifact may read only its caller's, owner's and payer's allocations"
+            ))));
+        }
+        let allocations = match call.ledger.allocations_of(&AgentId::trusted(agent)) {
+            Ok(a) => a,
+            Err(e) => return Ok(Err(ledger_error(e))),
+        };
+        let newest = allocations.into_iter().rev().find(|a| a.status != crate::ledger::AllocationStatus::Pending);
+        Ok(Ok(newest.map(|a| ledger::AllocationStatus {
+            id: a.id,
+            status: a.status.as_str().to_string(),
+            period_index: a.period_index,
+            quotas: a
+                .quotas
+                .iter()
+                .map(|q| ledger::Quota {
+                    resource: q.resource.as_str().to_string(),
+                    limit: q.limit(),
+                    used: q.used,
+                    held: q.held,
+                })
+                .collect(),
+        })))
+    }
+
+    fn sponsorship(&mut self) -> wasmtime::Result<Option<ledger::SponsorshipInfo>> {
+        Ok(self.call()?.sponsorship.clone().map(|(grant_id, sponsor, fuel_remaining)| ledger::SponsorshipInfo {
+            grant_id,
+            sponsor: sponsor.to_string(),
+            fuel_remaining,
+        }))
+    }
+
     fn transfer(
         &mut self,
         to: String,
@@ -94,6 +134,19 @@ impl ledger::Host for Sandbox {
             memo: memo.chars().take(256).collect(),
         };
         Ok(call.ledger.hold_guest_transfer(&t).map(|()| t.id).map_err(ledger_error))
+    }
+}
+
+impl invoke::Host for Sandbox {
+    fn invoke(
+        &mut self,
+        _artifact: String,
+        _input: Vec<u8>,
+        _fuel_limit: Option<u64>,
+    ) -> wasmtime::Result<Result<invoke::InvokeResult, invoke::InvokeError>> {
+        // Shadowed in `artifact_linker` by a function that reads and
+        // adjusts the store's fuel; this body is never reached.
+        Err(wasmtime::format_err!("invoke is answered by the linker"))
     }
 }
 
@@ -154,11 +207,26 @@ pub fn artifact_linker(engine: &Engine) -> wasmtime::Result<Linker<Sandbox>> {
     ledger::add_to_linker::<Sandbox, HasSelf<Sandbox>>(&mut linker, |s| s)?;
     policy::add_to_linker::<Sandbox, HasSelf<Sandbox>>(&mut linker, |s| s)?;
     log::add_to_linker::<Sandbox, HasSelf<Sandbox>>(&mut linker, |s| s)?;
-    // `fuel-left` needs the store, which generated host traits do not get.
+    invoke::add_to_linker::<Sandbox, HasSelf<Sandbox>>(&mut linker, |s| s)?;
+    // `fuel-left` and `invoke` need the store (to read and adjust fuel),
+    // which generated host traits do not get: answer them directly.
     linker.allow_shadowing(true);
     linker
         .instance("fuelhost:host/ledger@0.1.0")?
         .func_wrap("fuel-left", |store: StoreContextMut<'_, Sandbox>, (): ()| Ok((store.get_fuel().unwrap_or(0),)))?;
+    linker.instance("fuelhost:host/invoke@0.1.0")?.func_wrap(
+        "invoke",
+        |mut store: StoreContextMut<'_, Sandbox>, (artifact, input, fuel_limit): (String, Vec<u8>, Option<u64>)| {
+            let fuel_left = store.get_fuel().unwrap_or(0);
+            let call = store.data_mut().call.as_mut().ok_or_else(no_call)?;
+            let result = crate::invoke::nested(call, artifact, input, fuel_limit, fuel_left);
+            if let Ok(r) = &result {
+                call.nested_fuel += r.usage.fuel;
+                store.set_fuel(fuel_left.saturating_sub(r.usage.fuel))?;
+            }
+            Ok((result,))
+        },
+    )?;
     linker.allow_shadowing(false);
     Ok(linker)
 }

@@ -18,12 +18,15 @@
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
 use crate::agent::AgentId;
+use crate::bindings::artifact::fuelhost::host::invoke as wit_invoke;
 use crate::bindings::artifact::fuelhost::host::ledger::CallContext;
+use crate::bindings::artifact::fuelhost::host::types::Outcome as WitOutcome;
 use crate::bindings::{Action, Attribute, RunError, Usage, WitResourcePolicy};
 use crate::error::InvokeError;
 use crate::host::HostInner;
@@ -169,8 +172,83 @@ fn resolve_payer(
     })
 }
 
-/// Run the pipeline. See the module docs.
-pub(crate) fn invoke(host: &HostInner, req: Invocation) -> Result<InvocationReport, InvokeError> {
+/// How deep artifacts may invoke artifacts.
+pub const MAX_NESTING: u32 = 4;
+
+/// Answer a guest's `invoke` import: invoke `artifact` as the calling
+/// run's principal, with at most `fuel_left` fuel.
+pub(crate) fn nested(
+    scope: &mut CallScope,
+    artifact: String,
+    input: Vec<u8>,
+    fuel_limit: Option<u64>,
+    fuel_left: u64,
+) -> Result<wit_invoke::InvokeResult, wit_invoke::InvokeError> {
+    if scope.depth + 1 > MAX_NESTING {
+        return Err(wit_invoke::InvokeError::TooDeep(MAX_NESTING));
+    }
+    let fuel = fuel_limit.unwrap_or(u64::MAX).min(fuel_left);
+    if fuel == 0 {
+        return Err(wit_invoke::InvokeError::OutOfFuel);
+    }
+    scope.nested_calls += 1;
+    let req = Invocation {
+        caller: scope.principal.to_string(),
+        artifact,
+        input,
+        fuel_limit: Some(fuel),
+        id: Some(format!("{}/n{}", scope.context.invocation_id, scope.nested_calls)),
+    };
+    let host = scope.host.clone();
+    match invoke_at(&host, req, scope.depth + 1) {
+        Ok(r) => Ok(wit_invoke::InvokeResult {
+            outcome: wit_outcome(r.outcome),
+            output: r.output,
+            error: r.error,
+            usage: Usage {
+                fuel: r.resources_consumed.fuel,
+                memory_peak_bytes: r.resources_consumed.memory_peak_bytes,
+                disk_bytes: r.resources_consumed.disk_bytes,
+                llm_tokens: 0,
+                wall_time_ns: r.resources_consumed.wall_time_ns,
+            },
+            charged_to: r.charged_to.to_string(),
+            price_paid: r.price_paid,
+        }),
+        Err(e) => Err(match e {
+            InvokeError::UnknownArtifact(a) => wit_invoke::InvokeError::UnknownArtifact(a),
+            e @ (InvokeError::Denied(_) | InvokeError::AllocationRefused(_)) => {
+                wit_invoke::InvokeError::Denied(e.to_string())
+            }
+            e @ (InvokeError::InsufficientScrip { .. } | InvokeError::InsufficientBudget { .. }) => {
+                wit_invoke::InvokeError::InsufficientFunds(e.to_string())
+            }
+            other => wit_invoke::InvokeError::Unavailable(other.to_string()),
+        }),
+    }
+}
+
+fn wit_outcome(o: Outcome) -> WitOutcome {
+    match o {
+        Outcome::Success => WitOutcome::Success,
+        Outcome::RunError => WitOutcome::RunError,
+        Outcome::OutOfFuel => WitOutcome::OutOfFuel,
+        Outcome::MemoryLimit => WitOutcome::MemoryLimit,
+        Outcome::StackOverflow => WitOutcome::StackOverflow,
+        Outcome::Timeout => WitOutcome::Timeout,
+        Outcome::DiskLimit => WitOutcome::DiskLimit,
+        Outcome::Trap => WitOutcome::Trap,
+        Outcome::Aborted => WitOutcome::Aborted,
+    }
+}
+
+/// Run the pipeline for a call from outside the host.
+pub(crate) fn invoke(host: &Arc<HostInner>, req: Invocation) -> Result<InvocationReport, InvokeError> {
+    invoke_at(host, req, 0)
+}
+
+/// Run the pipeline at nesting `depth`. See the module docs.
+fn invoke_at(host: &Arc<HostInner>, req: Invocation, depth: u32) -> Result<InvocationReport, InvokeError> {
     let caller = AgentId::new(req.caller.clone())?;
     let artifact =
         host.registry.get(&req.artifact).ok_or_else(|| InvokeError::UnknownArtifact(req.artifact.clone()))?;
@@ -286,6 +364,22 @@ pub(crate) fn invoke(host: &HostInner, req: Invocation) -> Result<InvocationRepo
         policy: host.policy.clone(),
         audit: host.audit.clone(),
         transfers: 0,
+        host: host.clone(),
+        depth,
+        nested_calls: 0,
+        nested_fuel: 0,
+        sponsorship: sponsorship.as_ref().map(|g| {
+            (
+                g.grant.id.clone(),
+                g.grant.sponsor.clone(),
+                host.ledger
+                    .sponsorship(&g.grant.id)
+                    .ok()
+                    .flatten()
+                    .map(|s| s.grant.fuel_limit.saturating_sub(s.fuel_spent).saturating_sub(reserved.fuel))
+                    .unwrap_or(0),
+            )
+        }),
     };
     let timeout = Duration::from_millis(manifest.limits.timeout_ms);
     // The payer's allocation may cap memory below the artifact's own limit.
@@ -297,7 +391,9 @@ pub(crate) fn invoke(host: &HostInner, req: Invocation) -> Result<InvocationRepo
             .map(|mut store| {
                 let result =
                     artifact.pre.instantiate(&mut store).and_then(|inst| inst.call_run(&mut store, &req.input));
-                let fuel_used = reserved.fuel - store.get_fuel().unwrap_or(0);
+                // Nested calls' fuel left this store but is charged to their payers.
+                let nested_fuel = store.data().call.as_ref().map_or(0, |c| c.nested_fuel);
+                let fuel_used = (reserved.fuel - store.get_fuel().unwrap_or(0)).saturating_sub(nested_fuel);
                 let limiter = store.data().limiter.clone();
                 let console = store.data().console_tail(CONSOLE_TAIL);
                 if !console.is_empty() {

@@ -106,6 +106,18 @@ pub struct CallScope {
     pub audit: AuditLog,
     /// Transfers the guest made so far (numbers their ids).
     pub transfers: u32,
+    /// The host, for nested invocations.
+    pub host: std::sync::Arc<crate::host::HostInner>,
+    /// Nesting depth: 0 for a call from outside the host.
+    pub depth: u32,
+    /// Nested invocations made so far (numbers their ids).
+    pub nested_calls: u32,
+    /// Fuel burned by nested invocations (charged to their own payers,
+    /// taken out of this run's fuel, so not charged again here).
+    pub nested_fuel: u64,
+    /// The sponsor grant paying for this call, if any, and what it has
+    /// left after this call's hold.
+    pub sponsorship: Option<(String, AgentId, u64)>,
 }
 
 /// The data of one guest's [`Store`].

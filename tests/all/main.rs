@@ -8,6 +8,7 @@ mod economy;
 mod filesystem;
 mod guest_ledger;
 mod ledger;
+mod nesting;
 mod policy;
 mod properties;
 mod python;

@@ -110,6 +110,44 @@ impl Artifact for Probe {
                     Decision::RequireApproval(who) => format!("require-approval: {}", who.join(",")),
                 }
             }
+            "nested" | "nested-fuel" => {
+                // nested:<artifact>:<input>  or  nested-fuel:<fuel>:<artifact>:<input>
+                let (fuel, artifact, input) = if verb == "nested-fuel" {
+                    let (artifact, input) = b.split_once(':').unwrap_or((b, ""));
+                    (Some(a.parse::<u64>().map_err(failed)?), artifact, input)
+                } else {
+                    (None, a, b)
+                };
+                match fuelhost_guest::invoke::invoke(artifact, input.as_bytes(), fuel) {
+                    Ok(r) => format!(
+                        "outcome={:?} charged_to={} fuel={} price={} output={} error={}",
+                        r.outcome,
+                        r.charged_to,
+                        r.usage.fuel,
+                        r.price_paid,
+                        String::from_utf8_lossy(&r.output),
+                        r.error.unwrap_or_default()
+                    ),
+                    Err(e) => return Err(failed(format!("{e:?}"))),
+                }
+            }
+            "allocation" => match ledger::allocation(a).map_err(|e| failed(format!("{e:?}")))? {
+                Some(s) => format!(
+                    "{} {} {}",
+                    s.id,
+                    s.status,
+                    s.quotas
+                        .iter()
+                        .map(|q| format!("{}={}/{}", q.resource, q.used, q.limit))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                ),
+                None => "none".into(),
+            },
+            "sponsorship" => match ledger::sponsorship() {
+                Some(s) => format!("{} by {} ({} fuel left)", s.grant_id, s.sponsor, s.fuel_remaining),
+                None => "none".into(),
+            },
             "log" => {
                 log::warn(a);
                 "logged".into()
