@@ -73,10 +73,17 @@ CREATE TABLE IF NOT EXISTS usage_records (
     memory_peak_bytes INTEGER NOT NULL,
     disk_bytes        INTEGER NOT NULL,
     wall_time_ns      INTEGER NOT NULL,
+    cpu_time_ns       INTEGER NOT NULL,
+    cost_usd_micros   INTEGER NOT NULL,
     price_paid        INTEGER NOT NULL,
     output            BLOB NOT NULL,
     error             TEXT,
     settled_ms        INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS usage_by_time ON usage_records(settled_ms);
+CREATE TABLE IF NOT EXISTS settings (
+    key    TEXT PRIMARY KEY,
+    value  TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS artifacts (
     id          TEXT PRIMARY KEY,

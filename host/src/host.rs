@@ -18,13 +18,15 @@ use wasmtime::Engine;
 use crate::agent::AgentId;
 use crate::audit::{AuditEntry, AuditLog};
 use crate::cache::{CacheStats, CodeCache};
+use crate::cost::{Calibration, CostModel};
 use crate::db::{Database, Durability};
 use crate::engine::{build_engine, EngineSettings, EpochTicker};
 use crate::error::{HostError, InvokeError, UploadError};
 use crate::invoke::{Invocation, InvocationReport};
 use crate::ledger::{
-    Alert, Allocation, AllocationRequest, Asset, Balances, Clock, Distribution, Ledger, Resource, SponsorGrant,
-    SponsorGrantStatus, SqliteLedger, SystemClock, Transfer, TransferRequest, UbiSource,
+    Alert, Allocation, AllocationRequest, Asset, Balances, Clock, ConsumerStats, Distribution, Ledger, Resource,
+    ServiceStats, SponsorGrant, SponsorGrantStatus, SqliteLedger, SystemClock, Transfer, TransferRequest, UbiSource,
+    UsageQuery, UsageRecord,
 };
 use crate::manifest::Manifest;
 use crate::policy::{PluginLimits, PolicyChain, Verdict};
@@ -40,6 +42,7 @@ pub struct HostBuilder {
     plugin_limits: PluginLimits,
     durability: Durability,
     clock: Arc<dyn Clock>,
+    cost_model: Option<CostModel>,
 }
 
 impl std::fmt::Debug for dyn Clock {
@@ -58,6 +61,7 @@ impl Default for HostBuilder {
             plugin_limits: PluginLimits::default(),
             durability: Durability::default(),
             clock: Arc::new(SystemClock),
+            cost_model: None,
         }
     }
 }
@@ -127,6 +131,14 @@ impl HostBuilder {
         self
     }
 
+    /// The cost model (CPU time per fuel unit, prices). Default: what
+    /// `fuelhost calibrate` stored in the data directory, else
+    /// [`CostModel::default`].
+    pub fn cost_model(mut self, model: CostModel) -> Self {
+        self.cost_model = Some(model);
+        self
+    }
+
     /// Open the host: create or open the data directory and database, load
     /// every stored artifact and policy plugin.
     pub fn build(self) -> Result<Host, HostError> {
@@ -153,7 +165,18 @@ impl HostBuilder {
         if !aborted.is_empty() {
             tracing::warn!(count = aborted.len(), "released the holds of invocations interrupted by a previous stop");
         }
+        let cost_model = match self.cost_model {
+            Some(m) => m,
+            None => match ledger.setting(COST_MODEL_SETTING)? {
+                Some(json) => serde_json::from_str(&json).unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, "stored cost model unreadable; using the default");
+                    CostModel::default()
+                }),
+                None => CostModel::default(),
+            },
+        };
         let inner = HostInner {
+            cost_model: std::sync::RwLock::new(cost_model),
             ledger,
             audit: AuditLog::new(db),
             registry,
@@ -167,7 +190,11 @@ impl HostBuilder {
     }
 }
 
+/// Settings key of the stored cost model.
+const COST_MODEL_SETTING: &str = "cost_model";
+
 pub(crate) struct HostInner {
+    cost_model: std::sync::RwLock<CostModel>,
     pub(crate) engine: Engine,
     pub(crate) settings: EngineSettings,
     pub(crate) ledger: Arc<dyn Ledger>,
@@ -179,6 +206,10 @@ pub(crate) struct HostInner {
 }
 
 impl HostInner {
+    pub(crate) fn cost_model(&self) -> CostModel {
+        *self.cost_model.read().unwrap_or_else(|p| p.into_inner())
+    }
+
     pub(crate) fn agent_dir(&self, agent: &AgentId) -> PathBuf {
         self.agents_dir.join(agent.as_str())
     }
@@ -311,6 +342,43 @@ impl Host {
     /// Budget alerts, oldest first.
     pub fn alerts(&self) -> Result<Vec<Alert>, HostError> {
         Ok(self.inner.ledger.alerts(None)?)
+    }
+
+    /// Measure this machine's CPU time per fuel unit (`runs` runs of the
+    /// reference kernel), store it with the host's data and use it from now
+    /// on. Prices in the current cost model are kept.
+    pub fn calibrate(&self, runs: u32) -> Result<Calibration, HostError> {
+        let calibration = crate::cost::calibrate(runs).map_err(|e| HostError::Engine(format!("{e:#}")))?;
+        let mut model = self.inner.cost_model.write().unwrap_or_else(|p| p.into_inner());
+        model.picos_per_fuel = calibration.picos_per_fuel;
+        let json = serde_json::to_string(&*model).map_err(|e| HostError::Engine(e.to_string()))?;
+        self.inner.ledger.set_setting(COST_MODEL_SETTING, &json)?;
+        Ok(calibration)
+    }
+
+    /// The cost model in use.
+    pub fn cost_model(&self) -> CostModel {
+        self.inner.cost_model()
+    }
+
+    /// Usage records matching `q`, newest first.
+    pub fn usage_records(&self, q: &UsageQuery) -> Result<Vec<UsageRecord>, HostError> {
+        Ok(self.inner.ledger.usage_records(q)?)
+    }
+
+    /// The agents that paid for the most fuel in a period, most first.
+    pub fn top_consumers(
+        &self,
+        from_ms: Option<i64>,
+        to_ms: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<ConsumerStats>, HostError> {
+        Ok(self.inner.ledger.top_consumers(from_ms, to_ms, limit)?)
+    }
+
+    /// Service-wide statistics.
+    pub fn stats(&self) -> Result<ServiceStats, HostError> {
+        Ok(self.inner.ledger.stats()?)
     }
 
     /// An agent's balances.

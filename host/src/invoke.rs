@@ -92,6 +92,9 @@ pub struct InvocationReport {
     pub charged_to: AgentId,
     /// Scrip paid to the owner.
     pub price_paid: u64,
+    /// Money cost of the resources charged, micro-USD (0 unless the
+    /// operator priced CPU time or disk in the cost model).
+    pub cost_usd_micros: u64,
     /// True when this report was recorded by an earlier call with the same id.
     pub replayed: bool,
 }
@@ -108,6 +111,7 @@ impl InvocationReport {
             resources_consumed: r.consumed,
             charged_to: r.charged_to,
             price_paid: r.price_paid,
+            cost_usd_micros: r.cost_usd_micros,
             replayed,
         }
     }
@@ -444,7 +448,9 @@ fn invoke_at(host: &Arc<HostInner>, req: Invocation, depth: u32) -> Result<Invoc
             memory_peak_bytes: memory_peak,
             disk_bytes,
             wall_time_ns: wall.as_nanos() as u64,
+            cpu_time_ns: 0,
         },
+        cost_model: host.cost_model(),
         output,
         error,
     };

@@ -49,6 +49,7 @@ mod audit;
 mod bindings;
 mod cache;
 mod capabilities;
+mod cost;
 mod db;
 mod engine;
 mod error;
@@ -66,16 +67,18 @@ pub use agent::{AgentId, InvalidAgentId};
 pub use audit::AuditEntry;
 pub use bindings::{Action, Attribute, Decision, Usage};
 pub use cache::CacheStats;
+pub use cost::{calibrate, Calibration, CostModel};
 pub use db::Durability;
 pub use engine::EngineSettings;
 pub use error::{HostError, InvokeError, UploadError};
 pub use host::{Host, HostBuilder};
 pub use invoke::{Invocation, InvocationReport};
 pub use ledger::{
-    Alert, AlertKind, Allocation, AllocationRequest, AllocationStatus, Asset, AssetBalance, Balances, Clock,
-    Distribution, GuestTransfer, Ledger, LedgerError, ManualClock, Outcome, Period, QuotaUsage, Reservation, Reserved,
-    Resource, ResourcesConsumed, Rollover, Settlement, SponsorGrant, SponsorGrantStatus, SqliteLedger, SystemClock,
-    Transfer, TransferRequest, UbiSource, UsageRecord, BURN_ACCOUNT, CONSUMED_ACCOUNT, MINT_ACCOUNT, POOL_ACCOUNT,
+    contract_allocation, reputation_scaled, Alert, AlertKind, Allocation, AllocationRequest, AllocationStatus, Asset,
+    AssetBalance, Balances, Clock, ConsumerStats, Distribution, GuestTransfer, Ledger, LedgerError, ManualClock,
+    Outcome, Period, QuotaUsage, Reservation, Reserved, Resource, ResourcesConsumed, Rollover, ServiceStats,
+    Settlement, SponsorGrant, SponsorGrantStatus, SqliteLedger, SystemClock, Transfer, TransferRequest, UbiSource,
+    UsageQuery, UsageRecord, BURN_ACCOUNT, CONSUMED_ACCOUNT, MINT_ACCOUNT, MONTH_MS, POOL_ACCOUNT,
 };
 pub use manifest::{Limits, Manifest, ManifestError, ResourcePolicy};
 pub use policy::{PluginLimits, PolicyChain, Verdict};

@@ -79,6 +79,20 @@ enum Command {
         data_dir: PathBuf,
         agent: String,
     },
+    /// Measure this machine's CPU time per fuel unit and store it in the
+    /// data directory's cost model.
+    Calibrate {
+        #[arg(long, default_value = "fuelhost-data")]
+        data_dir: PathBuf,
+        /// Runs of the reference kernel (the fastest is kept).
+        #[arg(long, default_value_t = 10)]
+        runs: u32,
+    },
+    /// Service statistics and the top consumers, as JSON.
+    Stats {
+        #[arg(long, default_value = "fuelhost-data")]
+        data_dir: PathBuf,
+    },
     /// Print the policy audit log as JSON lines.
     Audit {
         #[arg(long, default_value = "fuelhost-data")]
@@ -184,6 +198,27 @@ fn main() -> Result<()> {
                 let a = b.get(asset);
                 println!("{:<11} {:>20} {:>20}", asset.as_str(), a.available(), a.held);
             }
+            Ok(())
+        }
+        Command::Calibrate { data_dir, runs } => {
+            let c = open(data_dir)?.calibrate(runs)?;
+            println!(
+                "{:.3} ns per fuel unit ({} fuel per run, best of {} runs: {:.2} ms); stored",
+                c.picos_per_fuel as f64 / 1000.0,
+                c.fuel_per_run,
+                c.runs,
+                c.best_run_ns as f64 / 1e6
+            );
+            Ok(())
+        }
+        Command::Stats { data_dir } => {
+            let host = open(data_dir)?;
+            let out = serde_json::json!({
+                "stats": host.stats()?,
+                "top_consumers": host.top_consumers(None, None, 10)?,
+                "cost_model": host.cost_model(),
+            });
+            println!("{}", serde_json::to_string_pretty(&out)?);
             Ok(())
         }
         Command::Audit { data_dir } => {

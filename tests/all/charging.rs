@@ -112,6 +112,7 @@ fn settling_an_invocation_twice_is_impossible() {
         consumed: record.consumed,
         output: vec![],
         error: None,
+        cost_model: Default::default(),
     });
     assert!(matches!(again, Err(LedgerError::DuplicateInvocation(_))), "{again:?}");
     // Settling an invocation that never reserved is refused too.
@@ -134,6 +135,7 @@ fn settlement_like(record: &fuelhost::UsageRecord) -> Settlement {
         consumed: record.consumed,
         output: vec![],
         error: None,
+        cost_model: Default::default(),
     }
 }
 

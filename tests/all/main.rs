@@ -2,6 +2,7 @@
 //! guest a real component built from source by `scripts/build-guests.sh`.
 
 mod allocations;
+mod analytics;
 mod charging;
 mod durability;
 mod economy;

@@ -397,3 +397,42 @@ pub fn roll_quota(q: &mut QuotaUsage, rollover: Rollover, periods: u64) {
     };
     q.used = 0;
 }
+
+/// Thirty days, the period of a contract's monthly cap.
+pub const MONTH_MS: u64 = 30 * 24 * 3_600_000;
+
+/// An allocation priced by a contract: a monthly money budget of
+/// `monthly_cap_usd_micros` and as many API calls as it buys at
+/// `per_request_usd_micros` each (rounded down), per 30-day period, reset
+/// monthly. A $0.15 per-request price with a $50 cap gives $50 and 333
+/// calls.
+pub fn contract_allocation(
+    id: impl Into<String>,
+    agent: AgentId,
+    per_request_usd_micros: u64,
+    monthly_cap_usd_micros: u64,
+) -> Result<AllocationRequest, String> {
+    if per_request_usd_micros == 0 {
+        return Err("per-request price must be above zero".into());
+    }
+    let calls = monthly_cap_usd_micros / per_request_usd_micros;
+    let quotas = BTreeMap::from([(Resource::BudgetUsdMicros, monthly_cap_usd_micros), (Resource::ApiCalls, calls)]);
+    let mut req = AllocationRequest::new(id, agent, quotas);
+    req.period = Some(Period { length_ms: MONTH_MS, rollover: Rollover::Reset });
+    Ok(req)
+}
+
+/// Scale `base` by an agent's reputation, given in permille (0 to 1000):
+/// priority = reputation / 100, clamped to 1..=10 (0.95 -> 9, 0.40 -> 4);
+/// every quota multiplied by 1.0 + (reputation - 0.5), clamped to
+/// 0.5..=1.5 (0.95 -> x1.45, 0.40 -> x0.90), rounded down.
+pub fn reputation_scaled(base: &AllocationRequest, reputation_permille: u16) -> AllocationRequest {
+    let rep = i64::from(reputation_permille.min(1000));
+    let multiplier_permille = (1000 + (rep - 500)).clamp(500, 1500) as u128;
+    let mut req = base.clone();
+    req.priority = (rep / 100).clamp(1, 10) as u8;
+    for quota in req.quotas.values_mut() {
+        *quota = ((*quota as u128 * multiplier_permille) / 1000).min(i64::MAX as u128) as u64;
+    }
+    req
+}

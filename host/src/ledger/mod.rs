@@ -21,7 +21,8 @@ mod sqlite;
 mod sqlite_allocation;
 
 pub use allocation::{
-    Alert, AlertKind, Allocation, AllocationRequest, AllocationStatus, Period, QuotaUsage, Resource, Rollover,
+    contract_allocation, reputation_scaled, Alert, AlertKind, Allocation, AllocationRequest, AllocationStatus, Period,
+    QuotaUsage, Resource, Rollover, MONTH_MS,
 };
 pub use sqlite::SqliteLedger;
 
@@ -419,6 +420,9 @@ pub struct ResourcesConsumed {
     pub disk_bytes: u64,
     /// Wall-clock time in the guest, nanoseconds (recorded, not billed).
     pub wall_time_ns: u64,
+    /// CPU time the fuel stands for, by the host's calibrated cost model,
+    /// nanoseconds (set at settlement).
+    pub cpu_time_ns: u64,
 }
 
 /// Everything settlement needs to know about a finished run.
@@ -444,6 +448,8 @@ pub struct Settlement {
     pub output: Vec<u8>,
     /// Message for a failed run.
     pub error: Option<String>,
+    /// Turns fuel into CPU time and resources into money.
+    pub cost_model: crate::cost::CostModel,
 }
 
 /// The durable record of one settled invocation, keyed by its id.
@@ -467,6 +473,8 @@ pub struct UsageRecord {
     pub consumed: ResourcesConsumed,
     /// Scrip paid caller -> owner (0 unless the run succeeded).
     pub price_paid: u64,
+    /// Money cost of the resources charged, micro-USD, by the cost model.
+    pub cost_usd_micros: u64,
     /// Output on success.
     pub output: Vec<u8>,
     /// Message for a failed run.
@@ -619,4 +627,73 @@ pub trait Ledger: Send + Sync {
     ) -> Result<Allocation, LedgerError>;
     /// Budget alerts, oldest first; of one agent when given.
     fn alerts(&self, agent: Option<&AgentId>) -> Result<Vec<Alert>, LedgerError>;
+
+    /// Usage records matching `q`, newest first.
+    fn usage_records(&self, q: &UsageQuery) -> Result<Vec<UsageRecord>, LedgerError>;
+    /// The agents that paid for the most fuel in `[from_ms, to_ms)`, most
+    /// first.
+    fn top_consumers(
+        &self,
+        from_ms: Option<i64>,
+        to_ms: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<ConsumerStats>, LedgerError>;
+    /// Service-wide statistics.
+    fn stats(&self) -> Result<ServiceStats, LedgerError>;
+    /// A stored setting (JSON text), such as the calibrated cost model.
+    fn setting(&self, key: &str) -> Result<Option<String>, LedgerError>;
+    /// Store a setting.
+    fn set_setting(&self, key: &str, value: &str) -> Result<(), LedgerError>;
+}
+
+/// Which usage records to return.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UsageQuery {
+    /// Records where this agent was the caller, the owner or the payer.
+    pub agent: Option<AgentId>,
+    /// Records of this artifact (`owner/name@version`).
+    pub artifact: Option<String>,
+    /// Settled at or after, Unix ms.
+    pub from_ms: Option<i64>,
+    /// Settled before, Unix ms.
+    pub to_ms: Option<i64>,
+    /// At most this many (default 100, at most 10,000).
+    pub limit: Option<usize>,
+}
+
+/// What one agent paid for, over a period.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsumerStats {
+    /// The payer.
+    pub agent: AgentId,
+    /// Invocations it paid resources for.
+    pub invocations: u64,
+    /// Fuel charged to it.
+    pub fuel: u64,
+    /// Disk bytes charged to it.
+    pub disk_bytes: u64,
+    /// Money cost of what was charged to it, micro-USD.
+    pub cost_usd_micros: u64,
+}
+
+/// Service-wide statistics (the fields of the RAP service's `get_stats`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceStats {
+    /// Allocations ever requested.
+    pub total_allocations: u64,
+    /// Allocations active now.
+    pub active_allocations: u64,
+    /// Usage records (settled invocations).
+    pub total_usage_records: u64,
+    /// Money cost of everything charged, micro-USD.
+    pub total_cost_usd_micros: u64,
+    /// Invocations served (API calls).
+    pub total_api_calls: u64,
+    /// Times an allocation reached its hard threshold.
+    pub budget_exceeded_count: u64,
+    /// Fuel charged, in all.
+    pub total_fuel: u64,
+    /// Settled invocations per outcome.
+    pub invocations_by_outcome: std::collections::BTreeMap<String, u64>,
 }

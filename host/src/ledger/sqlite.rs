@@ -12,6 +12,7 @@ use super::{
     SponsorGrantStatus, SystemClock, Transfer, TransferRequest, UbiSource, UsageRecord, BURN_ACCOUNT, CONSUMED_ACCOUNT,
     MINT_ACCOUNT, POOL_ACCOUNT,
 };
+use super::{ConsumerStats, ServiceStats, UsageQuery};
 use crate::agent::AgentId;
 use crate::db::{exec, now_ms, one, Database};
 use crate::manifest::ResourcePolicy;
@@ -342,42 +343,40 @@ fn policy_str(p: ResourcePolicy) -> &'static str {
     }
 }
 
-fn read_usage(tx: &rusqlite::Connection, id: &str) -> Result<Option<UsageRecord>, LedgerError> {
-    Ok(one(
-        tx,
-        "SELECT artifact, caller, owner, charged_to, resource_policy, outcome, fuel, memory_peak_bytes,
-                    disk_bytes, wall_time_ns, price_paid, output, error, settled_ms
-             FROM usage_records WHERE invocation_id = ?1",
-        [id],
-        |r| {
-            let policy: String = r.get(4)?;
-            let outcome: String = r.get(5)?;
-            Ok(UsageRecord {
-                invocation_id: id.to_string(),
-                artifact: r.get(0)?,
-                caller: AgentId::trusted(r.get(1)?),
-                owner: AgentId::trusted(r.get(2)?),
-                charged_to: AgentId::trusted(r.get(3)?),
-                resource_policy: if policy == "owner_pays" {
-                    ResourcePolicy::OwnerPays
-                } else {
-                    ResourcePolicy::CallerPays
-                },
-                outcome: Outcome::parse(&outcome).unwrap_or(Outcome::Trap),
-                consumed: ResourcesConsumed {
-                    fuel: r.get::<_, i64>(6)? as u64,
-                    memory_peak_bytes: r.get::<_, i64>(7)? as u64,
-                    disk_bytes: r.get::<_, i64>(8)? as u64,
-                    wall_time_ns: r.get::<_, i64>(9)? as u64,
-                },
-                price_paid: r.get::<_, i64>(10)? as u64,
-                output: r.get(11)?,
-                error: r.get(12)?,
-                settled_at_ms: r.get(13)?,
-            })
+/// The columns `usage_from_row` reads, in its order.
+const USAGE_COLUMNS: &str = "invocation_id, artifact, caller, owner, charged_to, resource_policy, outcome, fuel,
+    memory_peak_bytes, disk_bytes, wall_time_ns, cpu_time_ns, price_paid, cost_usd_micros, output, error, settled_ms";
+
+fn usage_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UsageRecord> {
+    let policy: String = r.get(5)?;
+    let outcome: String = r.get(6)?;
+    let n = |i: usize| r.get::<_, i64>(i).map(|v| v as u64);
+    Ok(UsageRecord {
+        invocation_id: r.get(0)?,
+        artifact: r.get(1)?,
+        caller: AgentId::trusted(r.get(2)?),
+        owner: AgentId::trusted(r.get(3)?),
+        charged_to: AgentId::trusted(r.get(4)?),
+        resource_policy: if policy == "owner_pays" { ResourcePolicy::OwnerPays } else { ResourcePolicy::CallerPays },
+        outcome: Outcome::parse(&outcome).unwrap_or(Outcome::Trap),
+        consumed: ResourcesConsumed {
+            fuel: n(7)?,
+            memory_peak_bytes: n(8)?,
+            disk_bytes: n(9)?,
+            wall_time_ns: n(10)?,
+            cpu_time_ns: n(11)?,
         },
-    )
-    .optional()?)
+        price_paid: n(12)?,
+        cost_usd_micros: n(13)?,
+        output: r.get(14)?,
+        error: r.get(15)?,
+        settled_at_ms: r.get(16)?,
+    })
+}
+
+fn read_usage(tx: &rusqlite::Connection, id: &str) -> Result<Option<UsageRecord>, LedgerError> {
+    Ok(one(tx, &format!("SELECT {USAGE_COLUMNS} FROM usage_records WHERE invocation_id = ?1"), [id], usage_from_row)
+        .optional()?)
 }
 
 impl Ledger for SqliteLedger {
@@ -672,16 +671,26 @@ impl Ledger for SqliteLedger {
                 .flatten();
             if let Some(id) = &allocation {
                 let served = s.outcome != Outcome::Aborted;
-                alloc::settle_call(tx, id, (fuel_held, fuel_charged, disk_charged), served, self.clock.now_ms())?;
+                let cost = s.cost_model.cost_usd_micros(fuel_charged, disk_charged);
+                let usage =
+                    alloc::CallUsage { fuel_held, fuel: fuel_charged, disk_bytes: disk_charged, cost_usd_micros: cost };
+                alloc::settle_call(tx, id, usage, served, self.clock.now_ms())?;
             }
-            let consumed = ResourcesConsumed { fuel: fuel_charged, disk_bytes: disk_charged, ..s.consumed };
+            let consumed = ResourcesConsumed {
+                fuel: fuel_charged,
+                disk_bytes: disk_charged,
+                cpu_time_ns: s.cost_model.cpu_time_ns(fuel_charged),
+                ..s.consumed
+            };
+            let cost_usd_micros = s.cost_model.cost_usd_micros(fuel_charged, disk_charged);
             exec(tx, "UPDATE reservations SET settled = 1 WHERE invocation_id = ?1", [&s.invocation_id])?;
             let settled_ms = now_ms();
             exec(
                 tx,
                 "INSERT INTO usage_records (invocation_id, artifact, caller, owner, charged_to, resource_policy,
-                    outcome, fuel, memory_peak_bytes, disk_bytes, wall_time_ns, price_paid, output, error, settled_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                    outcome, fuel, memory_peak_bytes, disk_bytes, wall_time_ns, cpu_time_ns, price_paid,
+                    cost_usd_micros, output, error, settled_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
                 params![
                     s.invocation_id,
                     s.artifact,
@@ -694,7 +703,9 @@ impl Ledger for SqliteLedger {
                     to_db(consumed.memory_peak_bytes, "memory")?,
                     to_db(consumed.disk_bytes, "disk")?,
                     to_db(consumed.wall_time_ns, "wall time")?,
+                    to_db(consumed.cpu_time_ns, "cpu time")?,
                     to_db(price_paid, "price")?,
+                    to_db(cost_usd_micros, "cost")?,
                     s.output,
                     s.error,
                     settled_ms,
@@ -710,6 +721,7 @@ impl Ledger for SqliteLedger {
                 outcome: s.outcome,
                 consumed,
                 price_paid,
+                cost_usd_micros,
                 output: s.output.clone(),
                 error: s.error.clone(),
                 settled_at_ms: settled_ms,
@@ -754,6 +766,7 @@ impl Ledger for SqliteLedger {
                     },
                     outcome: Outcome::Aborted,
                     consumed: ResourcesConsumed::default(),
+                    cost_model: crate::cost::CostModel::default(),
                     output: Vec::new(),
                     error: Some(
                         "aborted: the host stopped before this invocation settled; its holds were released".into(),
@@ -1041,6 +1054,83 @@ impl Ledger for SqliteLedger {
 
     fn alerts(&self, agent: Option<&AgentId>) -> Result<Vec<Alert>, LedgerError> {
         alloc::alerts(&self.db.lock(), agent.map(AgentId::as_str))
+    }
+
+    fn usage_records(&self, q: &UsageQuery) -> Result<Vec<UsageRecord>, LedgerError> {
+        let conn = self.db.lock();
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {USAGE_COLUMNS} FROM usage_records
+             WHERE (?1 IS NULL OR caller = ?1 OR owner = ?1 OR charged_to = ?1)
+               AND (?2 IS NULL OR artifact = ?2)
+               AND (?3 IS NULL OR settled_ms >= ?3)
+               AND (?4 IS NULL OR settled_ms < ?4)
+             ORDER BY settled_ms DESC, rowid DESC LIMIT ?5"
+        ))?;
+        let limit = q.limit.unwrap_or(100).min(10_000) as i64;
+        let rows = stmt.query_map(
+            params![q.agent.as_ref().map(AgentId::as_str), q.artifact, q.from_ms, q.to_ms, limit],
+            usage_from_row,
+        )?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn top_consumers(
+        &self,
+        from_ms: Option<i64>,
+        to_ms: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<ConsumerStats>, LedgerError> {
+        let conn = self.db.lock();
+        let mut stmt = conn.prepare_cached(
+            "SELECT charged_to, COUNT(*), SUM(fuel), SUM(disk_bytes), SUM(cost_usd_micros) FROM usage_records
+             WHERE (?1 IS NULL OR settled_ms >= ?1) AND (?2 IS NULL OR settled_ms < ?2)
+             GROUP BY charged_to ORDER BY SUM(fuel) DESC, charged_to LIMIT ?3",
+        )?;
+        let rows = stmt.query_map(params![from_ms, to_ms, limit.min(10_000) as i64], |r| {
+            Ok(ConsumerStats {
+                agent: AgentId::trusted(r.get(0)?),
+                invocations: r.get::<_, i64>(1)? as u64,
+                fuel: r.get::<_, i64>(2)? as u64,
+                disk_bytes: r.get::<_, i64>(3)? as u64,
+                cost_usd_micros: r.get::<_, i64>(4)? as u64,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn stats(&self) -> Result<ServiceStats, LedgerError> {
+        let conn = self.db.lock();
+        let count = |sql: &str| one(&conn, sql, [], |r| r.get::<_, i64>(0)).map(|v| v as u64);
+        let mut stats = ServiceStats {
+            total_allocations: count("SELECT COUNT(*) FROM allocations")?,
+            active_allocations: count("SELECT COUNT(*) FROM allocations WHERE status = 'active'")?,
+            total_usage_records: count("SELECT COUNT(*) FROM usage_records")?,
+            total_cost_usd_micros: count("SELECT COALESCE(SUM(cost_usd_micros), 0) FROM usage_records")?,
+            total_api_calls: count("SELECT COUNT(*) FROM usage_records WHERE outcome != 'aborted'")?,
+            budget_exceeded_count: count("SELECT COUNT(*) FROM alerts WHERE kind = 'exhausted'")?,
+            total_fuel: count("SELECT COALESCE(SUM(fuel), 0) FROM usage_records")?,
+            invocations_by_outcome: Default::default(),
+        };
+        let mut stmt = conn.prepare_cached("SELECT outcome, COUNT(*) FROM usage_records GROUP BY outcome")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64)))?;
+        for row in rows {
+            let (outcome, n) = row?;
+            stats.invocations_by_outcome.insert(outcome, n);
+        }
+        Ok(stats)
+    }
+
+    fn setting(&self, key: &str) -> Result<Option<String>, LedgerError> {
+        Ok(one(&self.db.lock(), "SELECT value FROM settings WHERE key = ?1", [key], |r| r.get(0)).optional()?)
+    }
+
+    fn set_setting(&self, key: &str, value: &str) -> Result<(), LedgerError> {
+        exec(
+            &self.db.lock(),
+            "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            params![key, value],
+        )?;
+        Ok(())
     }
 
     fn transfers(&self) -> Result<Vec<Transfer>, LedgerError> {

@@ -305,16 +305,28 @@ pub(super) fn hold_call(conn: &Connection, a: &mut Allocation, fuel_wanted: u64)
     Ok(caps)
 }
 
+/// What one invocation charged, for its allocation.
+pub(super) struct CallUsage {
+    /// Fuel held at reserve time.
+    pub fuel_held: u64,
+    /// Fuel charged.
+    pub fuel: u64,
+    /// Disk charged.
+    pub disk_bytes: u64,
+    /// Money cost of it.
+    pub cost_usd_micros: u64,
+}
+
 /// Turn an invocation's holds on allocation `id` into usage. `served` is
 /// false for an invocation aborted by a host stop: it counts no API call.
 pub(super) fn settle_call(
     conn: &Connection,
     id: &str,
-    usage: (u64, u64, u64),
+    usage: CallUsage,
     served: bool,
     now: i64,
 ) -> Result<(), LedgerError> {
-    let (fuel_held, fuel_used, disk_used) = usage;
+    let CallUsage { fuel_held, fuel: fuel_used, disk_bytes: disk_used, cost_usd_micros } = usage;
     let Some(mut a) = load(conn, id)? else { return Ok(()) };
     for q in &mut a.quotas {
         match q.resource {
@@ -328,6 +340,7 @@ pub(super) fn settle_call(
                 q.used += fuel_used;
             }
             Resource::DiskBytes => q.used += disk_used,
+            Resource::BudgetUsdMicros => q.used = q.used.saturating_add(cost_usd_micros),
             _ => {}
         }
     }
