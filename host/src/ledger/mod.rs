@@ -17,6 +17,7 @@
 //! embedded default.
 
 mod allocation;
+mod group_commit;
 mod sqlite;
 mod sqlite_allocation;
 

@@ -3,8 +3,9 @@
 
 use std::sync::Arc;
 
-use rusqlite::{params, OptionalExtension, Transaction, TransactionBehavior};
+use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 
+use super::group_commit::GroupCommit;
 use super::sqlite_allocation::{self as alloc, Governing};
 use super::{
     Alert, Allocation, AllocationRequest, Asset, AssetBalance, Balances, Clock, Distribution, GuestTransfer, Ledger,
@@ -22,6 +23,7 @@ use crate::manifest::ResourcePolicy;
 pub struct SqliteLedger {
     db: Arc<Database>,
     clock: Arc<dyn Clock>,
+    settles: Option<Arc<GroupCommit<Settlement, Result<UsageRecord, LedgerError>>>>,
 }
 
 fn storage(e: rusqlite::Error) -> LedgerError {
@@ -46,13 +48,53 @@ fn is_system(account: &str) -> bool {
 
 impl SqliteLedger {
     /// A ledger on an open database.
-    pub fn new(db: Arc<Database>) -> SqliteLedger {
-        SqliteLedger { db, clock: Arc::new(SystemClock) }
+    pub(crate) fn new(db: Arc<Database>) -> SqliteLedger {
+        SqliteLedger::with_clock(db, Arc::new(SystemClock))
     }
 
-    /// A ledger that reads expiries and periods off `clock`.
-    pub fn with_clock(db: Arc<Database>, clock: Arc<dyn Clock>) -> SqliteLedger {
-        SqliteLedger { db, clock }
+    /// A ledger that reads expiries and periods off `clock`, with group
+    /// commit of settlements on.
+    pub(crate) fn with_clock(db: Arc<Database>, clock: Arc<dyn Clock>) -> SqliteLedger {
+        SqliteLedger { db, clock, settles: Some(Arc::new(GroupCommit::default())) }
+    }
+
+    /// Open (or create) a ledger database file on its own, for embedders
+    /// and benchmarks that want the ledger without a host.
+    pub fn open(path: &std::path::Path, durability: crate::db::Durability) -> Result<SqliteLedger, LedgerError> {
+        Ok(SqliteLedger::new(Arc::new(Database::open(path, durability)?)))
+    }
+
+    /// Turn group commit of settlements on (the default) or off. With it,
+    /// settlements from concurrent threads share one transaction and one
+    /// fsync; each still returns only after its own commit.
+    pub fn group_commit(mut self, on: bool) -> SqliteLedger {
+        self.settles = on.then(|| Arc::new(GroupCommit::default()));
+        self
+    }
+
+    /// Apply a batch of settlements in one transaction, each in its own
+    /// savepoint so that one refused settlement does not undo the others.
+    fn settle_batch(&self, batch: Vec<Settlement>) -> Vec<Result<UsageRecord, LedgerError>> {
+        let n = batch.len();
+        let mut conn = self.db.lock();
+        let mut tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
+            Ok(tx) => tx,
+            Err(e) => return vec![Err(storage(e)); n],
+        };
+        let now = self.clock.now_ms();
+        let mut results = Vec::with_capacity(n);
+        for s in &batch {
+            let result = tx.savepoint().map_err(storage).and_then(|sp| {
+                let r = settle_in(&sp, s, now)?;
+                sp.commit()?;
+                Ok(r)
+            });
+            results.push(result);
+        }
+        match tx.commit() {
+            Ok(()) => results,
+            Err(e) => vec![Err(storage(e)); n],
+        }
     }
 
     fn write<R>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<R, LedgerError>) -> Result<R, LedgerError> {
@@ -64,11 +106,11 @@ impl SqliteLedger {
     }
 }
 
-fn account_exists(tx: &Transaction<'_>, account: &str) -> Result<bool, LedgerError> {
+fn account_exists(tx: &Connection, account: &str) -> Result<bool, LedgerError> {
     Ok(one(tx, "SELECT 1 FROM accounts WHERE id = ?1", [account], |_| Ok(())).optional()?.is_some())
 }
 
-fn require_account(tx: &Transaction<'_>, account: &str) -> Result<(), LedgerError> {
+fn require_account(tx: &Connection, account: &str) -> Result<(), LedgerError> {
     if account_exists(tx, account)? {
         Ok(())
     } else {
@@ -77,7 +119,7 @@ fn require_account(tx: &Transaction<'_>, account: &str) -> Result<(), LedgerErro
 }
 
 /// (posted, held) of one asset of one account; zero if never touched.
-fn balance_row(tx: &Transaction<'_>, account: &str, asset: Asset) -> Result<(i64, i64), LedgerError> {
+fn balance_row(tx: &Connection, account: &str, asset: Asset) -> Result<(i64, i64), LedgerError> {
     Ok(one(
         tx,
         "SELECT posted, held FROM balances WHERE account = ?1 AND asset = ?2",
@@ -88,7 +130,7 @@ fn balance_row(tx: &Transaction<'_>, account: &str, asset: Asset) -> Result<(i64
     .unwrap_or((0, 0)))
 }
 
-fn write_balance(tx: &Transaction<'_>, account: &str, asset: Asset, posted: i64, held: i64) -> Result<(), LedgerError> {
+fn write_balance(tx: &Connection, account: &str, asset: Asset, posted: i64, held: i64) -> Result<(), LedgerError> {
     exec(
         tx,
         "INSERT INTO balances (account, asset, posted, held) VALUES (?1, ?2, ?3, ?4)
@@ -106,7 +148,7 @@ fn available(posted: i64, held: i64) -> u64 {
 /// held amount; system accounts may go negative.
 #[allow(clippy::too_many_arguments)]
 fn post(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     id: &str,
     debit: &str,
     credit: &str,
@@ -157,7 +199,7 @@ fn post(
     })
 }
 
-fn existing_transfer(tx: &Transaction<'_>, id: &str) -> Result<Option<Transfer>, LedgerError> {
+fn existing_transfer(tx: &Connection, id: &str) -> Result<Option<Transfer>, LedgerError> {
     let row = one(tx, "SELECT debit, credit, asset, amount, kind, memo FROM transfers WHERE id = ?1", [id], |r| {
         Ok((
             r.get::<_, String>(0)?,
@@ -192,7 +234,7 @@ fn replay(existing: Transfer, from: &str, to: &str, asset: Asset, amount: u64) -
 
 #[allow(clippy::too_many_arguments)]
 fn place_hold(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     id: &str,
     invocation: &str,
     debit: &str,
@@ -236,7 +278,7 @@ struct Hold {
 
 /// Close a pending hold: release it, then post `post_amount` of it (zero
 /// voids it).
-fn resolve_hold(tx: &Transaction<'_>, hold: &Hold, invocation: &str, post_amount: u64) -> Result<(), LedgerError> {
+fn resolve_hold(tx: &Connection, hold: &Hold, invocation: &str, post_amount: u64) -> Result<(), LedgerError> {
     let (p, h) = balance_row(tx, &hold.debit, hold.asset)?;
     write_balance(tx, &hold.debit, hold.asset, p, h - hold.amount as i64)?;
     let post_amount = post_amount.min(hold.amount);
@@ -377,6 +419,145 @@ fn usage_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UsageRecord> {
 fn read_usage(tx: &rusqlite::Connection, id: &str) -> Result<Option<UsageRecord>, LedgerError> {
     Ok(one(tx, &format!("SELECT {USAGE_COLUMNS} FROM usage_records WHERE invocation_id = ?1"), [id], usage_from_row)
         .optional()?)
+}
+
+/// Settle one invocation inside the caller's transaction: post or release
+/// every hold, charge disk, update its sponsor grant and allocation, write
+/// the usage record.
+fn settle_in(tx: &Connection, s: &Settlement, now: i64) -> Result<UsageRecord, LedgerError> {
+    if read_usage(tx, &s.invocation_id)?.is_some() {
+        return Err(LedgerError::DuplicateInvocation(s.invocation_id.clone()));
+    }
+    let holds: Vec<Hold> = {
+        let mut stmt = tx.prepare_cached(
+            "SELECT id, debit, credit, asset, amount, kind, memo FROM holds
+                 WHERE invocation = ?1 AND state = 'pending' ORDER BY rowid",
+        )?;
+        let rows = stmt.query_map([&s.invocation_id], |r| {
+            Ok(Hold {
+                id: r.get(0)?,
+                debit: r.get(1)?,
+                credit: r.get(2)?,
+                asset: Asset::parse(&r.get::<_, String>(3)?).unwrap_or(Asset::Scrip),
+                amount: r.get::<_, i64>(4)? as u64,
+                kind: r.get(5)?,
+                memo: r.get(6)?,
+            })
+        })?;
+        rows.collect::<Result<_, _>>()?
+    };
+    if !holds.iter().any(|h| h.kind == "fuel") {
+        return Err(LedgerError::NoReservation(s.invocation_id.clone()));
+    }
+    let success = s.outcome == Outcome::Success;
+    let mut price_paid = 0;
+    let mut fuel_charged = 0;
+    for hold in &holds {
+        let post_amount = match hold.kind.as_str() {
+            "fuel" => s.consumed.fuel.min(hold.amount),
+            "price" | "guest_transfer" if success => hold.amount,
+            _ => 0,
+        };
+        if hold.kind == "price" {
+            price_paid = post_amount;
+        }
+        if hold.kind == "fuel" {
+            fuel_charged = post_amount;
+        }
+        resolve_hold(tx, hold, &s.invocation_id, post_amount)?;
+    }
+    let grant: Option<String> =
+        one(tx, "SELECT sponsor_grant FROM reservations WHERE invocation_id = ?1", [&s.invocation_id], |r| r.get(0))
+            .optional()?
+            .flatten();
+    let fuel_held: u64 = holds.iter().filter(|h| h.kind == "fuel").map(|h| h.amount).sum();
+    let (dp, dh) = balance_row(tx, s.payer.as_str(), Asset::DiskBytes)?;
+    let mut disk_cap = available(dp, dh);
+    if let Some(g) = grant.as_deref().map(|id| read_grant(tx, id)).transpose()?.flatten() {
+        disk_cap = disk_cap.min(g.grant.disk_limit.saturating_sub(g.disk_spent));
+    }
+    let disk_charged = s.consumed.disk_bytes.min(disk_cap);
+    if let Some(id) = &grant {
+        exec(
+            tx,
+            "UPDATE sponsor_grants SET fuel_held = fuel_held - ?2, fuel_spent = fuel_spent + ?3,
+                    disk_spent = disk_spent + ?4 WHERE id = ?1",
+            params![id, fuel_held as i64, fuel_charged as i64, disk_charged as i64],
+        )?;
+    }
+    if disk_charged > 0 {
+        post(
+            tx,
+            &format!("{}/disk", s.invocation_id),
+            s.payer.as_str(),
+            CONSUMED_ACCOUNT,
+            Asset::DiskBytes,
+            disk_charged,
+            "disk",
+            "",
+            Some(&s.invocation_id),
+        )?;
+    }
+    let allocation: Option<String> =
+        one(tx, "SELECT allocation FROM reservations WHERE invocation_id = ?1", [&s.invocation_id], |r| r.get(0))
+            .optional()?
+            .flatten();
+    if let Some(id) = &allocation {
+        let served = s.outcome != Outcome::Aborted;
+        let cost = s.cost_model.cost_usd_micros(fuel_charged, disk_charged);
+        let usage = alloc::CallUsage { fuel_held, fuel: fuel_charged, disk_bytes: disk_charged, cost_usd_micros: cost };
+        alloc::settle_call(tx, id, usage, served, now)?;
+    }
+    let consumed = ResourcesConsumed {
+        fuel: fuel_charged,
+        disk_bytes: disk_charged,
+        cpu_time_ns: s.cost_model.cpu_time_ns(fuel_charged),
+        ..s.consumed
+    };
+    let cost_usd_micros = s.cost_model.cost_usd_micros(fuel_charged, disk_charged);
+    exec(tx, "UPDATE reservations SET settled = 1 WHERE invocation_id = ?1", [&s.invocation_id])?;
+    let settled_ms = now_ms();
+    exec(
+        tx,
+        "INSERT INTO usage_records (invocation_id, artifact, caller, owner, charged_to, resource_policy,
+                outcome, fuel, memory_peak_bytes, disk_bytes, wall_time_ns, cpu_time_ns, price_paid,
+                cost_usd_micros, output, error, settled_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+        params![
+            s.invocation_id,
+            s.artifact,
+            s.caller.as_str(),
+            s.owner.as_str(),
+            s.payer.as_str(),
+            policy_str(s.resource_policy),
+            s.outcome.as_str(),
+            to_db(consumed.fuel, "fuel")?,
+            to_db(consumed.memory_peak_bytes, "memory")?,
+            to_db(consumed.disk_bytes, "disk")?,
+            to_db(consumed.wall_time_ns, "wall time")?,
+            to_db(consumed.cpu_time_ns, "cpu time")?,
+            to_db(price_paid, "price")?,
+            to_db(cost_usd_micros, "cost")?,
+            s.output,
+            s.error,
+            settled_ms,
+        ],
+    )?;
+    Ok(UsageRecord {
+        invocation_id: s.invocation_id.clone(),
+        artifact: s.artifact.clone(),
+        caller: s.caller.clone(),
+        owner: s.owner.clone(),
+        charged_to: s.payer.clone(),
+        resource_policy: s.resource_policy,
+        outcome: s.outcome,
+        consumed,
+        price_paid,
+        cost_usd_micros,
+        output: s.output.clone(),
+        error: s.error.clone(),
+        settled_at_ms: settled_ms,
+    })
 }
 
 impl Ledger for SqliteLedger {
@@ -587,146 +768,14 @@ impl Ledger for SqliteLedger {
     }
 
     fn settle(&self, s: &Settlement) -> Result<UsageRecord, LedgerError> {
-        self.write(|tx| {
-            if read_usage(tx, &s.invocation_id)?.is_some() {
-                return Err(LedgerError::DuplicateInvocation(s.invocation_id.clone()));
-            }
-            let holds: Vec<Hold> = {
-                let mut stmt = tx.prepare_cached(
-                    "SELECT id, debit, credit, asset, amount, kind, memo FROM holds
-                     WHERE invocation = ?1 AND state = 'pending' ORDER BY rowid",
-                )?;
-                let rows = stmt.query_map([&s.invocation_id], |r| {
-                    Ok(Hold {
-                        id: r.get(0)?,
-                        debit: r.get(1)?,
-                        credit: r.get(2)?,
-                        asset: Asset::parse(&r.get::<_, String>(3)?).unwrap_or(Asset::Scrip),
-                        amount: r.get::<_, i64>(4)? as u64,
-                        kind: r.get(5)?,
-                        memo: r.get(6)?,
-                    })
-                })?;
-                rows.collect::<Result<_, _>>()?
-            };
-            if !holds.iter().any(|h| h.kind == "fuel") {
-                return Err(LedgerError::NoReservation(s.invocation_id.clone()));
-            }
-            let success = s.outcome == Outcome::Success;
-            let mut price_paid = 0;
-            let mut fuel_charged = 0;
-            for hold in &holds {
-                let post_amount = match hold.kind.as_str() {
-                    "fuel" => s.consumed.fuel.min(hold.amount),
-                    "price" | "guest_transfer" if success => hold.amount,
-                    _ => 0,
-                };
-                if hold.kind == "price" {
-                    price_paid = post_amount;
-                }
-                if hold.kind == "fuel" {
-                    fuel_charged = post_amount;
-                }
-                resolve_hold(tx, hold, &s.invocation_id, post_amount)?;
-            }
-            let grant: Option<String> =
-                one(tx, "SELECT sponsor_grant FROM reservations WHERE invocation_id = ?1", [&s.invocation_id], |r| {
-                    r.get(0)
-                })
-                .optional()?
-                .flatten();
-            let fuel_held: u64 = holds.iter().filter(|h| h.kind == "fuel").map(|h| h.amount).sum();
-            let (dp, dh) = balance_row(tx, s.payer.as_str(), Asset::DiskBytes)?;
-            let mut disk_cap = available(dp, dh);
-            if let Some(g) = grant.as_deref().map(|id| read_grant(tx, id)).transpose()?.flatten() {
-                disk_cap = disk_cap.min(g.grant.disk_limit.saturating_sub(g.disk_spent));
-            }
-            let disk_charged = s.consumed.disk_bytes.min(disk_cap);
-            if let Some(id) = &grant {
-                exec(
-                    tx,
-                    "UPDATE sponsor_grants SET fuel_held = fuel_held - ?2, fuel_spent = fuel_spent + ?3,
-                        disk_spent = disk_spent + ?4 WHERE id = ?1",
-                    params![id, fuel_held as i64, fuel_charged as i64, disk_charged as i64],
-                )?;
-            }
-            if disk_charged > 0 {
-                post(
-                    tx,
-                    &format!("{}/disk", s.invocation_id),
-                    s.payer.as_str(),
-                    CONSUMED_ACCOUNT,
-                    Asset::DiskBytes,
-                    disk_charged,
-                    "disk",
-                    "",
-                    Some(&s.invocation_id),
-                )?;
-            }
-            let allocation: Option<String> =
-                one(tx, "SELECT allocation FROM reservations WHERE invocation_id = ?1", [&s.invocation_id], |r| {
-                    r.get(0)
-                })
-                .optional()?
-                .flatten();
-            if let Some(id) = &allocation {
-                let served = s.outcome != Outcome::Aborted;
-                let cost = s.cost_model.cost_usd_micros(fuel_charged, disk_charged);
-                let usage =
-                    alloc::CallUsage { fuel_held, fuel: fuel_charged, disk_bytes: disk_charged, cost_usd_micros: cost };
-                alloc::settle_call(tx, id, usage, served, self.clock.now_ms())?;
-            }
-            let consumed = ResourcesConsumed {
-                fuel: fuel_charged,
-                disk_bytes: disk_charged,
-                cpu_time_ns: s.cost_model.cpu_time_ns(fuel_charged),
-                ..s.consumed
-            };
-            let cost_usd_micros = s.cost_model.cost_usd_micros(fuel_charged, disk_charged);
-            exec(tx, "UPDATE reservations SET settled = 1 WHERE invocation_id = ?1", [&s.invocation_id])?;
-            let settled_ms = now_ms();
-            exec(
-                tx,
-                "INSERT INTO usage_records (invocation_id, artifact, caller, owner, charged_to, resource_policy,
-                    outcome, fuel, memory_peak_bytes, disk_bytes, wall_time_ns, cpu_time_ns, price_paid,
-                    cost_usd_micros, output, error, settled_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
-                params![
-                    s.invocation_id,
-                    s.artifact,
-                    s.caller.as_str(),
-                    s.owner.as_str(),
-                    s.payer.as_str(),
-                    policy_str(s.resource_policy),
-                    s.outcome.as_str(),
-                    to_db(consumed.fuel, "fuel")?,
-                    to_db(consumed.memory_peak_bytes, "memory")?,
-                    to_db(consumed.disk_bytes, "disk")?,
-                    to_db(consumed.wall_time_ns, "wall time")?,
-                    to_db(consumed.cpu_time_ns, "cpu time")?,
-                    to_db(price_paid, "price")?,
-                    to_db(cost_usd_micros, "cost")?,
-                    s.output,
-                    s.error,
-                    settled_ms,
-                ],
-            )?;
-            Ok(UsageRecord {
-                invocation_id: s.invocation_id.clone(),
-                artifact: s.artifact.clone(),
-                caller: s.caller.clone(),
-                owner: s.owner.clone(),
-                charged_to: s.payer.clone(),
-                resource_policy: s.resource_policy,
-                outcome: s.outcome,
-                consumed,
-                price_paid,
-                cost_usd_micros,
-                output: s.output.clone(),
-                error: s.error.clone(),
-                settled_at_ms: settled_ms,
-            })
-        })
+        match &self.settles {
+            Some(group) => group.submit(
+                s.clone(),
+                |batch| self.settle_batch(batch),
+                || Err(LedgerError::Storage("the settlement batch failed; nothing in it was applied".into())),
+            ),
+            None => self.write(|tx| settle_in(tx, s, self.clock.now_ms())),
+        }
     }
 
     fn usage_record(&self, invocation_id: &str) -> Result<Option<UsageRecord>, LedgerError> {
