@@ -1,13 +1,19 @@
 //! Property tests: random sequences of invocations, transfers, mints,
-//! burns, pool grants, UBI, sponsor grants and revocations, each operation
-//! replayed right after it. After every step: every asset sums to zero
-//! (scrip changes only by mint and burn, which are accounts too), no agent
-//! is below zero or holds anything, replaying changed nothing, and every
-//! accepted invocation was settled exactly once.
+//! burns, pool grants, UBI, sponsor grants, allocations, revocations and
+//! the passing of time, each operation replayed right after it. After
+//! every step: every asset sums to zero (scrip changes only by mint and
+//! burn, which are accounts too), no agent is below zero or holds
+//! anything, no allocation holds anything or used more than its period's
+//! limit, replaying changed nothing, and every accepted invocation was
+//! settled exactly once.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
 
-use fuelhost::{Asset, Balances, Host, Invocation, Limits, ResourcePolicy, SponsorGrant, TransferRequest, UbiSource};
+use fuelhost::{
+    AllocationRequest, Asset, Balances, Host, Invocation, Limits, ManualClock, Period, Resource, ResourcePolicy,
+    Rollover, SponsorGrant, TransferRequest, UbiSource,
+};
 use fuelhost_tests::{guest, manifest, shared_compile_cache};
 use proptest::prelude::*;
 
@@ -23,6 +29,9 @@ enum Op {
     Ubi { amount: u64, id: u8 },
     Sponsor { sponsor: usize, beneficiary: usize, fuel_limit: u64, expired: bool, id: u8 },
     Revoke { id: u8 },
+    Allocate { agent: usize, calls: u64, fuel: u64, hourly: bool, id: u8 },
+    RevokeAllocation { id: u8 },
+    Advance { ms: i64 },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -38,12 +47,16 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (agent.clone(), agent.clone(), 0..600_000u64, any::<bool>(), 0..3u8)
             .prop_map(|(sponsor, beneficiary, fuel_limit, expired, id)| Op::Sponsor { sponsor, beneficiary, fuel_limit, expired, id }),
         1 => (0..3u8).prop_map(|id| Op::Revoke { id }),
+        1 => (agent.clone(), 0..6u64, 0..900_000u64, any::<bool>(), 0..3u8)
+            .prop_map(|(agent, calls, fuel, hourly, id)| Op::Allocate { agent, calls, fuel, hourly, id }),
+        1 => (0..3u8).prop_map(|id| Op::RevokeAllocation { id }),
+        1 => (0..7_200_000i64).prop_map(|ms| Op::Advance { ms }),
     ]
 }
 
 const COMMANDS: [&str; 6] = ["echo:hi", "loop", "trap", "transfer:carol:5", "transfer-then-trap:bob:5", "spin:5000"];
 
-fn apply(host: &Host, op: &Op) {
+fn apply(host: &Host, clock: &ManualClock, op: &Op) {
     let a = |i: usize| AGENTS[i];
     match op {
         Op::Invoke { caller, owner_pays, command, id } => {
@@ -86,6 +99,19 @@ fn apply(host: &Host, op: &Op) {
         Op::Revoke { id } => {
             let _ = host.revoke_sponsorship(&format!("g-{id}"));
         }
+        Op::Allocate { agent, calls, fuel, hourly, id } => {
+            let quotas = BTreeMap::from([(Resource::ApiCalls, *calls), (Resource::Fuel, *fuel)]);
+            let mut req = AllocationRequest::new(format!("a-{id}"), a(*agent).try_into().unwrap(), quotas);
+            req.auto_approve = true;
+            req.period = hourly.then_some(Period { length_ms: 3_600_000, rollover: Rollover::Reset });
+            if host.request_allocation(&req).is_ok() {
+                let _ = host.activate_allocation(&req.id);
+            }
+        }
+        Op::RevokeAllocation { id } => {
+            let _ = host.revoke_allocation(&format!("a-{id}"), "property test");
+        }
+        Op::Advance { ms } => clock.advance(*ms),
     }
 }
 
@@ -93,9 +119,14 @@ fn snapshot(host: &Host) -> Vec<Balances> {
     AGENTS.iter().map(|a| host.balances(a).unwrap()).collect()
 }
 
-fn new_host(dir: &std::path::Path) -> Host {
-    let host =
-        Host::builder().data_dir(dir).compile_cache_dir(shared_compile_cache()).max_instances(4).build().unwrap();
+fn new_host(dir: &std::path::Path, clock: &ManualClock) -> Host {
+    let host = Host::builder()
+        .data_dir(dir)
+        .compile_cache_dir(shared_compile_cache())
+        .max_instances(4)
+        .clock(Arc::new(clock.clone()))
+        .build()
+        .unwrap();
     for agent in AGENTS {
         host.create_agent(agent).unwrap();
         fuelhost_tests::fund(&host, agent, 500, 3_000_000, 0);
@@ -114,13 +145,24 @@ proptest! {
     #[test]
     fn invariants_hold_and_replays_change_nothing(ops in proptest::collection::vec(op(), 1..24)) {
         let dir = tempfile::tempdir().unwrap();
-        let host = new_host(dir.path());
+        let clock = ManualClock::new(1_700_000_000_000);
+        let host = new_host(dir.path(), &clock);
         let mut invoked = HashSet::new();
         for op in &ops {
-            apply(&host, op);
+            apply(&host, &clock, op);
             let after = snapshot(&host);
-            apply(&host, op);
-            prop_assert_eq!(&snapshot(&host), &after, "replaying {:?} changed balances", op);
+            if !matches!(op, Op::Advance { .. }) {
+                apply(&host, &clock, op);
+                prop_assert_eq!(&snapshot(&host), &after, "replaying {:?} changed balances", op);
+            }
+            for agent in AGENTS {
+                for alloc in host.ledger().allocations_of(&agent.try_into().unwrap()).unwrap() {
+                    for q in &alloc.quotas {
+                        prop_assert_eq!(q.held, 0, "{} holds {} after {:?}", alloc.id, q.resource, op);
+                        prop_assert!(q.used <= q.limit(), "{} used {} of {} {} after {:?}", alloc.id, q.used, q.limit(), q.resource, op);
+                    }
+                }
+            }
             if let Op::Invoke { id, .. } = op {
                 if host.ledger().usage_record(&format!("inv-{id}")).unwrap().is_some() {
                     invoked.insert(*id);
