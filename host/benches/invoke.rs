@@ -9,7 +9,7 @@
 #![allow(missing_docs)]
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use fuelhost::{Asset, Durability, Host, Invocation, Limits, Manifest, ResourcePolicy};
+use fuelhost::{Asset, Durability, Host, Invocation, Limits, Manifest, ResourcePolicy, REFERENCE_KERNEL};
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, Store};
 
@@ -18,20 +18,6 @@ const TRIVIAL: &str = r#"(component
     (core module $m (func (export "f") (result i32) i32.const 42))
     (core instance $i (instantiate $m))
     (func (export "answer") (result u32) (canon lift (core func $i "f"))))"#;
-
-/// A component with a compute loop: `spin: func(n: u32) -> u32`.
-const SPIN: &str = r#"(component
-    (core module $m
-        (func (export "spin") (param $n i32) (result i32) (local $h i32)
-            (local.set $h (i32.const 2166136261))
-            (block $done (loop $next
-                (br_if $done (i32.eqz (local.get $n)))
-                (local.set $h (i32.mul (i32.xor (local.get $h) (local.get $n)) (i32.const 16777619)))
-                (local.set $n (i32.sub (local.get $n) (i32.const 1)))
-                (br $next)))
-            (local.get $h)))
-    (core instance $i (instantiate $m))
-    (func (export "spin") (param "n" u32) (result u32) (canon lift (core func $i "spin"))))"#;
 
 fn engine(fuel: bool) -> Engine {
     let mut config = Config::new();
@@ -97,7 +83,7 @@ fn fuel_metering(c: &mut Criterion) {
     let mut group = c.benchmark_group("fuel_metering_spin_100k");
     for (id, fuel) in [("no-fuel", false), ("fuel", true)] {
         let engine = engine(fuel);
-        let component = Component::new(&engine, SPIN).unwrap();
+        let component = Component::new(&engine, REFERENCE_KERNEL).unwrap();
         let pre = Linker::<()>::new(&engine).instantiate_pre(&component).unwrap();
         let mut store = Store::new(&engine, ());
         if fuel {

@@ -63,9 +63,10 @@ pub struct Calibration {
     pub runs: u32,
 }
 
-/// The reference kernel: an FNV-style hash loop, a mix of arithmetic,
-/// locals and branches like most guest code.
-const REFERENCE_KERNEL: &str = r#"(component
+/// The reference kernel, a component exporting `spin: func(n: u32) -> u32`:
+/// an FNV-style hash loop, a mix of arithmetic, locals and branches like
+/// most guest code. The benchmarks measure fuel overhead on it too.
+pub const REFERENCE_KERNEL: &str = r#"(component
     (core module $m
         (func (export "spin") (param $n i32) (result i32) (local $h i32)
             (local.set $h (i32.const 2166136261))

@@ -67,7 +67,7 @@ pub use agent::{AgentId, InvalidAgentId};
 pub use audit::AuditEntry;
 pub use bindings::{Action, Attribute, Decision, Usage};
 pub use cache::CacheStats;
-pub use cost::{calibrate, Calibration, CostModel};
+pub use cost::{calibrate, Calibration, CostModel, REFERENCE_KERNEL};
 pub use db::Durability;
 pub use engine::EngineSettings;
 pub use error::{HostError, InvokeError, UploadError};

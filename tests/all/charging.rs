@@ -101,19 +101,7 @@ fn settling_an_invocation_twice_is_impossible() {
     let r = t.host.invoke(Invocation::new("bob", &id, "x")).unwrap();
     let record = t.host.ledger().usage_record(&r.invocation_id).unwrap().unwrap();
     let before = t.host.balances("bob").unwrap();
-    let again = t.host.ledger().settle(&Settlement {
-        invocation_id: record.invocation_id.clone(),
-        artifact: record.artifact.clone(),
-        caller: record.caller.clone(),
-        owner: record.owner.clone(),
-        payer: record.charged_to.clone(),
-        resource_policy: record.resource_policy,
-        outcome: Outcome::Success,
-        consumed: record.consumed,
-        output: vec![],
-        error: None,
-        cost_model: Default::default(),
-    });
+    let again = t.host.ledger().settle(&settlement_like(&record));
     assert!(matches!(again, Err(LedgerError::DuplicateInvocation(_))), "{again:?}");
     // Settling an invocation that never reserved is refused too.
     let never =

@@ -199,27 +199,28 @@ fn post(
     })
 }
 
-fn existing_transfer(tx: &Connection, id: &str) -> Result<Option<Transfer>, LedgerError> {
-    let row = one(tx, "SELECT debit, credit, asset, amount, kind, memo FROM transfers WHERE id = ?1", [id], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, String>(2)?,
-            r.get::<_, i64>(3)?,
-            r.get::<_, String>(4)?,
-            r.get::<_, String>(5)?,
-        ))
+/// A transfer (or a hold, which has the same shape) from the columns
+/// `id, debit, credit, asset, amount, kind, memo`.
+fn transfer_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Transfer> {
+    Ok(Transfer {
+        id: r.get(0)?,
+        from: r.get(1)?,
+        to: r.get(2)?,
+        asset: Asset::parse(&r.get::<_, String>(3)?).unwrap_or(Asset::Scrip),
+        amount: r.get::<_, i64>(4)? as u64,
+        kind: r.get(5)?,
+        memo: r.get(6)?,
     })
-    .optional()?;
-    Ok(row.map(|(from, to, asset, amount, kind, memo)| Transfer {
-        id: id.to_string(),
-        from,
-        to,
-        asset: Asset::parse(&asset).unwrap_or(Asset::Scrip),
-        amount: amount as u64,
-        kind,
-        memo,
-    }))
+}
+
+fn existing_transfer(tx: &Connection, id: &str) -> Result<Option<Transfer>, LedgerError> {
+    Ok(one(
+        tx,
+        "SELECT id, debit, credit, asset, amount, kind, memo FROM transfers WHERE id = ?1",
+        [id],
+        transfer_from_row,
+    )
+    .optional()?)
 }
 
 /// Replay rule: the same id with the same parameters returns the first
@@ -266,34 +267,18 @@ fn place_hold(
     write_balance(tx, debit, asset, p, h + amt)
 }
 
-struct Hold {
-    id: String,
-    debit: String,
-    credit: String,
-    asset: Asset,
-    amount: u64,
-    kind: String,
-    memo: String,
-}
+/// A pending hold has the shape of the transfer it may become: `from` is
+/// debited (its `held` grows), `to` is credited when it is posted.
+type Hold = Transfer;
 
 /// Close a pending hold: release it, then post `post_amount` of it (zero
 /// voids it).
 fn resolve_hold(tx: &Connection, hold: &Hold, invocation: &str, post_amount: u64) -> Result<(), LedgerError> {
-    let (p, h) = balance_row(tx, &hold.debit, hold.asset)?;
-    write_balance(tx, &hold.debit, hold.asset, p, h - hold.amount as i64)?;
+    let (p, h) = balance_row(tx, &hold.from, hold.asset)?;
+    write_balance(tx, &hold.from, hold.asset, p, h - hold.amount as i64)?;
     let post_amount = post_amount.min(hold.amount);
     if post_amount > 0 {
-        post(
-            tx,
-            &hold.id,
-            &hold.debit,
-            &hold.credit,
-            hold.asset,
-            post_amount,
-            &hold.kind,
-            &hold.memo,
-            Some(invocation),
-        )?;
+        post(tx, &hold.id, &hold.from, &hold.to, hold.asset, post_amount, &hold.kind, &hold.memo, Some(invocation))?;
     }
     exec(
         tx,
@@ -433,17 +418,7 @@ fn settle_in(tx: &Connection, s: &Settlement, now: i64) -> Result<UsageRecord, L
             "SELECT id, debit, credit, asset, amount, kind, memo FROM holds
                  WHERE invocation = ?1 AND state = 'pending' ORDER BY rowid",
         )?;
-        let rows = stmt.query_map([&s.invocation_id], |r| {
-            Ok(Hold {
-                id: r.get(0)?,
-                debit: r.get(1)?,
-                credit: r.get(2)?,
-                asset: Asset::parse(&r.get::<_, String>(3)?).unwrap_or(Asset::Scrip),
-                amount: r.get::<_, i64>(4)? as u64,
-                kind: r.get(5)?,
-                memo: r.get(6)?,
-            })
-        })?;
+        let rows = stmt.query_map([&s.invocation_id], transfer_from_row)?;
         rows.collect::<Result<_, _>>()?
     };
     if !holds.iter().any(|h| h.kind == "fuel") {
@@ -1186,17 +1161,7 @@ impl Ledger for SqliteLedger {
         let conn = self.db.lock();
         let mut stmt =
             conn.prepare_cached("SELECT id, debit, credit, asset, amount, kind, memo FROM transfers ORDER BY seq")?;
-        let rows = stmt.query_map([], |r| {
-            Ok(Transfer {
-                id: r.get(0)?,
-                from: r.get(1)?,
-                to: r.get(2)?,
-                asset: Asset::parse(&r.get::<_, String>(3)?).unwrap_or(Asset::Scrip),
-                amount: r.get::<_, i64>(4)? as u64,
-                kind: r.get(5)?,
-                memo: r.get(6)?,
-            })
-        })?;
+        let rows = stmt.query_map([], transfer_from_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 }
