@@ -21,6 +21,12 @@ if ! has_wasip2_target; then
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
   done
 fi
+# componentize-py lives in a venv: Debian's python3 needs python3-venv for it.
+if ! command -v python3 >/dev/null 2>&1; then
+  missing+=(python3 python3-venv)
+elif ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+  missing+=(python3-venv)
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${missing[*]}"
   SUDO=""
