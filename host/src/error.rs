@@ -36,6 +36,9 @@ pub enum HostError {
     /// The ledger refused.
     #[error(transparent)]
     Ledger(#[from] LedgerError),
+    /// Policy rules that cannot be loaded.
+    #[error(transparent)]
+    Rules(#[from] crate::policy::rules::RulesError),
 }
 
 /// An upload (artifact or policy plugin) was refused. The registry is
@@ -71,6 +74,9 @@ pub enum UploadError {
     /// It does not export what the world requires.
     #[error("component does not fit the `{1}` world: {0}")]
     MissingExport(String, &'static str),
+    /// The policy chain refused the upload.
+    #[error("{0}")]
+    Denied(String),
     /// The bytes or metadata could not be stored.
     #[error("storing the upload failed: {0}")]
     Storage(String),

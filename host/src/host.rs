@@ -29,6 +29,7 @@ use crate::ledger::{
     UsageQuery, UsageRecord,
 };
 use crate::manifest::Manifest;
+use crate::policy::rules::{Rule, RuleSet};
 use crate::policy::{PluginLimits, PolicyChain, Verdict};
 use crate::registry::{ArtifactInfo, Registry};
 
@@ -175,6 +176,9 @@ impl HostBuilder {
                 None => CostModel::default(),
             },
         };
+        if let Some(text) = ledger.setting(RULES_SETTING)? {
+            policy.set_rules(RuleSet::from_toml(&text)?);
+        }
         let inner = HostInner {
             cost_model: std::sync::RwLock::new(cost_model),
             ledger,
@@ -192,6 +196,8 @@ impl HostBuilder {
 
 /// Settings key of the stored cost model.
 const COST_MODEL_SETTING: &str = "cost_model";
+/// Settings key of the declarative policy rules (TOML text).
+const RULES_SETTING: &str = "policy_rules";
 
 pub(crate) struct HostInner {
     cost_model: std::sync::RwLock<CostModel>,
@@ -392,8 +398,36 @@ impl Host {
         &*self.inner.ledger
     }
 
-    /// Upload an artifact component with its manifest.
+    /// Upload an artifact component with its manifest. The policy chain
+    /// judges the `upload` action (subject: the owner) first.
     pub fn upload(&self, manifest: Manifest, component: &[u8]) -> Result<ArtifactInfo, UploadError> {
+        manifest.validate()?;
+        let action = crate::bindings::Action {
+            kind: "upload".into(),
+            subject: manifest.owner.to_string(),
+            tenant: None,
+            target: manifest.artifact_id(),
+            attributes: vec![
+                crate::bindings::Attribute { key: "size".into(), value: component.len().to_string() },
+                crate::bindings::Attribute {
+                    key: "resource-policy".into(),
+                    value: manifest.resource_policy.to_string(),
+                },
+            ],
+            price: manifest.price,
+            estimated: crate::bindings::Usage {
+                fuel: manifest.limits.fuel,
+                memory_peak_bytes: manifest.limits.memory_bytes,
+                disk_bytes: 0,
+                llm_tokens: 0,
+                wall_time_ns: 0,
+            },
+        };
+        let verdict = self.inner.policy.check(&action);
+        self.inner.audit.record(None, &action, &verdict);
+        if let Some(reason) = verdict.refusal() {
+            return Err(UploadError::Denied(reason));
+        }
         let owner_exists =
             self.inner.ledger.has_account(manifest.owner.as_str()).map_err(|e| UploadError::Storage(e.to_string()))?;
         self.inner.registry.upload(manifest, component, owner_exists)
@@ -410,6 +444,30 @@ impl Host {
         let plugin = self.inner.registry.upload_plugin(name, component)?;
         self.inner.policy.install(plugin);
         Ok(())
+    }
+
+    /// Remove a policy plugin from the chain (and from storage); whether
+    /// there was one. Checks in flight finish on the old chain.
+    pub fn remove_policy_plugin(&self, name: &str) -> Result<bool, UploadError> {
+        let stored = self.inner.registry.remove_plugin(name)?;
+        let live = self.inner.policy.remove(name);
+        Ok(stored || live)
+    }
+
+    /// Replace the declarative policy rules with those in `toml` (see
+    /// [`RuleSet`]). The text is checked first: on an error
+    /// nothing changes, and the message names the line. Stored with the
+    /// host's data.
+    pub fn set_policy_rules(&self, toml: &str) -> Result<(), HostError> {
+        let rules = RuleSet::from_toml(toml)?;
+        self.inner.ledger.set_setting(RULES_SETTING, toml)?;
+        self.inner.policy.set_rules(rules);
+        Ok(())
+    }
+
+    /// The declarative policy rules in force, in the order they are tried.
+    pub fn policy_rules(&self) -> Vec<Rule> {
+        self.inner.policy.rules().rules().to_vec()
     }
 
     /// Names of the policy plugins, in chain order.

@@ -81,5 +81,6 @@ pub use ledger::{
     UsageQuery, UsageRecord, BURN_ACCOUNT, CONSUMED_ACCOUNT, MINT_ACCOUNT, MONTH_MS, POOL_ACCOUNT,
 };
 pub use manifest::{Limits, Manifest, ManifestError, ResourcePolicy};
+pub use policy::rules::{Condition, Effect, Rule, RuleSet, RulesError};
 pub use policy::{PluginLimits, PolicyChain, Verdict};
 pub use registry::ArtifactInfo;

@@ -280,6 +280,12 @@ impl Registry {
         Ok(plugin)
     }
 
+    /// Forget the stored plugin `name`; whether there was one.
+    pub fn remove_plugin(&self, name: &str) -> Result<bool, UploadError> {
+        let n = self.db.lock().execute("DELETE FROM policy_plugins WHERE name = ?1", [name]).map_err(storage)?;
+        Ok(n > 0)
+    }
+
     /// Every stored plugin, in chain order, ready to install.
     pub fn stored_plugins(&self) -> Result<Vec<PolicyPlugin>, HostError> {
         let stored: Vec<(String, String)> = {

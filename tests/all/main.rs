@@ -15,5 +15,6 @@ mod policy_languages;
 mod properties;
 mod python;
 mod registry;
+mod rules;
 mod sandbox;
 mod sponsorship;

@@ -1,19 +1,23 @@
-//! The policy chain: the registered policy plugins, asked in order about
-//! each action; the first verdict that is not `allow` wins.
+//! The policy chain: the declarative [`rules`] first, then the registered
+//! policy plugins in order; the first verdict that is not `allow` wins.
 //!
 //! Each plugin is compiled once and pre-instantiated; every check runs in a
 //! fresh instance with its own fuel, memory cap and deadline, so nothing
 //! leaks between checks. A plugin that traps, runs out of fuel or times
 //! out counts as `deny` (fail-closed) with the reason recorded.
 //!
-//! Replacing the chain swaps an `Arc`: a check in flight finishes on the
-//! version it started with.
+//! Rules and plugins form one immutable *version* of the chain; adding,
+//! replacing or removing a plugin, or replacing the rules, swaps in a new
+//! version: a check in flight finishes on the version it started with.
+
+pub mod rules;
 
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use wasmtime::Engine;
 
+use self::rules::RuleSet;
 use crate::bindings::policy_plugin::PolicyPluginPre;
 use crate::bindings::{Action, Decision};
 use crate::sandbox::{new_store, GuestLimiter, Sandbox};
@@ -72,45 +76,87 @@ impl Verdict {
     }
 }
 
-/// The ordered set of policy plugins.
+/// One consistent version of the chain.
+#[derive(Default)]
+struct Version {
+    rules: RuleSet,
+    plugins: Vec<Arc<PolicyPlugin>>,
+}
+
+/// The declarative rules and the ordered policy plugins.
 pub struct PolicyChain {
     engine: Engine,
     limits: PluginLimits,
     tick: Duration,
-    plugins: RwLock<Arc<Vec<Arc<PolicyPlugin>>>>,
+    current: RwLock<Arc<Version>>,
 }
 
 impl PolicyChain {
     /// An empty chain (which allows everything).
     pub fn new(engine: Engine, limits: PluginLimits, tick: Duration) -> PolicyChain {
-        PolicyChain { engine, limits, tick, plugins: RwLock::new(Arc::new(Vec::new())) }
+        PolicyChain { engine, limits, tick, current: RwLock::new(Arc::new(Version::default())) }
+    }
+
+    /// Make a new version from the current one.
+    fn update(&self, change: impl FnOnce(&Version) -> Version) {
+        let mut guard = self.current.write().unwrap_or_else(|p| p.into_inner());
+        *guard = Arc::new(change(&guard));
     }
 
     /// Add `plugin` at the end, or replace the plugin of the same name in
     /// place.
     pub fn install(&self, plugin: PolicyPlugin) {
-        let mut guard = self.plugins.write().unwrap_or_else(|p| p.into_inner());
-        let mut next: Vec<Arc<PolicyPlugin>> = guard.iter().cloned().collect();
-        match next.iter().position(|p| p.name == plugin.name) {
-            Some(i) => next[i] = Arc::new(plugin),
-            None => next.push(Arc::new(plugin)),
-        }
-        *guard = Arc::new(next);
+        let plugin = Arc::new(plugin);
+        self.update(|v| {
+            let mut plugins = v.plugins.clone();
+            match plugins.iter().position(|p| p.name == plugin.name) {
+                Some(i) => plugins[i] = plugin,
+                None => plugins.push(plugin),
+            }
+            Version { rules: v.rules.clone(), plugins }
+        });
+    }
+
+    /// Remove the plugin named `name`; whether there was one.
+    pub fn remove(&self, name: &str) -> bool {
+        let mut removed = false;
+        self.update(|v| {
+            let plugins: Vec<_> = v.plugins.iter().filter(|p| p.name != name).cloned().collect();
+            removed = plugins.len() != v.plugins.len();
+            Version { rules: v.rules.clone(), plugins }
+        });
+        removed
+    }
+
+    /// Replace the declarative rules.
+    pub fn set_rules(&self, rules: RuleSet) {
+        self.update(|v| Version { rules, plugins: v.plugins.clone() });
+    }
+
+    /// The declarative rules in force.
+    pub fn rules(&self) -> RuleSet {
+        self.snapshot().rules.clone()
     }
 
     /// Names of the plugins, in order.
     pub fn names(&self) -> Vec<String> {
-        self.snapshot().iter().map(|p| p.name.clone()).collect()
+        self.snapshot().plugins.iter().map(|p| p.name.clone()).collect()
     }
 
-    fn snapshot(&self) -> Arc<Vec<Arc<PolicyPlugin>>> {
-        self.plugins.read().unwrap_or_else(|p| p.into_inner()).clone()
+    fn snapshot(&self) -> Arc<Version> {
+        self.current.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    /// Put `action` to every plugin in order.
+    /// Put `action` to the rules, then to every plugin in order.
     pub fn check(&self, action: &Action) -> Verdict {
         let start = Instant::now();
-        for plugin in self.snapshot().iter() {
+        let version = self.snapshot();
+        if let Some((rule, decision)) = version.rules.decide(action) {
+            if !matches!(decision, Decision::Allow) {
+                return Verdict { decision, decided_by: Some(format!("rule {}", rule.name)), latency: start.elapsed() };
+            }
+        }
+        for plugin in version.plugins.iter() {
             let decision = self.run(plugin, action);
             if !matches!(decision, Decision::Allow) {
                 return Verdict { decision, decided_by: Some(plugin.name.clone()), latency: start.elapsed() };

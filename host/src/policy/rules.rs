@@ -1,0 +1,307 @@
+//! Declarative policy rules: allow, deny or require approval by glob
+//! patterns on an action's kind, subject and target, with conditions on its
+//! price and attributes, ordered by priority. Written in TOML (or JSON) by
+//! people, so parsed with `deny_unknown_fields` and checked, with errors
+//! that name the line.
+//!
+//! ```toml
+//! [[rule]]
+//! name = "no-expensive-calls"
+//! effect = "deny"
+//! action = "invoke"
+//! target = "alice/*"
+//! reason = "alice's artifacts are closed to calls over 50 scrip"
+//! when = [{ field = "price", greater_than = 50 }]
+//!
+//! [[rule]]
+//! name = "bob-may"
+//! effect = "allow"
+//! priority = 10
+//! subject = "bob"
+//! ```
+//!
+//! **How rules decide.** Of the rules that match an action, the one with
+//! the highest priority decides (on a tie, the one written first). `deny`
+//! and `require_approval` stop the action there; `allow` lets it past the
+//! rules (an exception to broader denies) on to the policy plugins, which
+//! still have their say. No matching rule: on to the plugins.
+//!
+//! **Globs**: `*` matches any run of characters (slashes included), `?`
+//! exactly one; everything else matches itself.
+
+use serde::{Deserialize, Serialize};
+
+use crate::bindings::{Action, Decision};
+
+/// What a matching rule does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Effect {
+    /// Let the action past the rules.
+    Allow,
+    /// Refuse it, with the rule's `reason`.
+    Deny,
+    /// Park it until one of the rule's `approvers` approves.
+    RequireApproval,
+}
+
+/// A condition on one field of the action. Exactly one test is given.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Condition {
+    /// `price`, `kind`, `subject`, `target`, `tenant`, or the key of an
+    /// attribute (`payer`, `owner`, `resource-policy`, ...).
+    pub field: String,
+    /// The field equals this text.
+    #[serde(default)]
+    pub equals: Option<String>,
+    /// The field matches this glob.
+    #[serde(default)]
+    pub matches: Option<String>,
+    /// The field, as an integer, is greater than this.
+    #[serde(default)]
+    pub greater_than: Option<u64>,
+    /// The field, as an integer, is less than this.
+    #[serde(default)]
+    pub less_than: Option<u64>,
+}
+
+/// One rule, as written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rule {
+    /// Unique name; audit records name the rule that decided.
+    pub name: String,
+    /// What a match does.
+    pub effect: Effect,
+    /// Glob on the action kind. Default `*`.
+    #[serde(default = "any")]
+    pub action: String,
+    /// Glob on the subject (the acting agent). Default `*`.
+    #[serde(default = "any")]
+    pub subject: String,
+    /// Glob on the target. Default `*`.
+    #[serde(default = "any")]
+    pub target: String,
+    /// All must hold. Default: none.
+    #[serde(default)]
+    pub when: Vec<Condition>,
+    /// Higher decides first. Default 0.
+    #[serde(default)]
+    pub priority: i32,
+    /// Why, for `deny` (required there).
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// Who may approve, for `require_approval` (required there).
+    #[serde(default)]
+    pub approvers: Vec<String>,
+}
+
+fn any() -> String {
+    "*".into()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TomlRules {
+    #[serde(default)]
+    rule: Vec<toml::Spanned<Rule>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JsonRules {
+    #[serde(default)]
+    rule: Vec<Rule>,
+}
+
+/// A rule set that cannot be loaded; the message names the line (TOML) or
+/// the rule, and what to change.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+#[error("policy rules: {0}")]
+pub struct RulesError(pub String);
+
+/// A checked, ordered set of rules.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RuleSet {
+    rules: Vec<Rule>,
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].bytes().filter(|b| *b == b'\n').count() + 1
+}
+
+fn check_rule(rule: &Rule) -> Result<(), String> {
+    if rule.name.is_empty() {
+        return Err("`name` must not be empty".into());
+    }
+    match rule.effect {
+        Effect::Deny if rule.reason.as_deref().unwrap_or("").is_empty() => {
+            return Err("a `deny` rule needs a `reason` the agent will read".into())
+        }
+        Effect::RequireApproval if rule.approvers.is_empty() => {
+            return Err("a `require_approval` rule needs `approvers`".into())
+        }
+        _ => {}
+    }
+    for c in &rule.when {
+        let tests = [c.equals.is_some(), c.matches.is_some(), c.greater_than.is_some(), c.less_than.is_some()]
+            .iter()
+            .filter(|t| **t)
+            .count();
+        if tests != 1 {
+            return Err(format!(
+                "the condition on `{}` must give exactly one of `equals`, `matches`, `greater_than`, `less_than`",
+                c.field
+            ));
+        }
+    }
+    Ok(())
+}
+
+impl RuleSet {
+    /// Parse and check rules written in TOML.
+    pub fn from_toml(text: &str) -> Result<RuleSet, RulesError> {
+        let parsed: TomlRules = toml::from_str(text).map_err(|e| RulesError(e.to_string()))?;
+        let mut rules = Vec::new();
+        for spanned in parsed.rule {
+            let line = line_of(text, spanned.span().start);
+            let rule = spanned.into_inner();
+            check_rule(&rule).map_err(|e| RulesError(format!("rule `{}` at line {line}: {e}", rule.name)))?;
+            rules.push(rule);
+        }
+        RuleSet::new(rules)
+    }
+
+    /// Parse and check rules written in JSON (`{"rule": [...]}`).
+    pub fn from_json(text: &str) -> Result<RuleSet, RulesError> {
+        let parsed: JsonRules = serde_json::from_str(text).map_err(|e| RulesError(e.to_string()))?;
+        for (i, rule) in parsed.rule.iter().enumerate() {
+            check_rule(rule).map_err(|e| RulesError(format!("rule #{} (`{}`): {e}", i + 1, rule.name)))?;
+        }
+        RuleSet::new(parsed.rule)
+    }
+
+    /// A rule set from rules already in memory (checked).
+    pub fn new(rules: Vec<Rule>) -> Result<RuleSet, RulesError> {
+        let mut seen = std::collections::HashSet::new();
+        for r in &rules {
+            check_rule(r).map_err(|e| RulesError(format!("rule `{}`: {e}", r.name)))?;
+            if !seen.insert(r.name.as_str()) {
+                return Err(RulesError(format!("two rules are named `{}`; names must be unique", r.name)));
+            }
+        }
+        let mut rules = rules;
+        // Stable: on equal priority, the rule written first decides.
+        rules.sort_by_key(|r| std::cmp::Reverse(r.priority));
+        Ok(RuleSet { rules })
+    }
+
+    /// The rules, in the order they are tried.
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    /// The rule that decides `action`, if any matches.
+    pub fn decide(&self, action: &Action) -> Option<(&Rule, Decision)> {
+        let rule = self.rules.iter().find(|r| r.matches(action))?;
+        let decision = match rule.effect {
+            Effect::Allow => Decision::Allow,
+            Effect::Deny => Decision::Deny(rule.reason.clone().unwrap_or_default()),
+            Effect::RequireApproval => Decision::RequireApproval(rule.approvers.clone()),
+        };
+        Some((rule, decision))
+    }
+}
+
+impl Rule {
+    /// Whether this rule applies to `action`.
+    pub fn matches(&self, action: &Action) -> bool {
+        glob(&self.action, &action.kind)
+            && glob(&self.subject, &action.subject)
+            && glob(&self.target, &action.target)
+            && self.when.iter().all(|c| c.holds(action))
+    }
+}
+
+impl Condition {
+    fn value(&self, action: &Action) -> Option<String> {
+        match self.field.as_str() {
+            "price" => Some(action.price.to_string()),
+            "kind" => Some(action.kind.clone()),
+            "subject" => Some(action.subject.clone()),
+            "target" => Some(action.target.clone()),
+            "tenant" => action.tenant.clone(),
+            key => action.attributes.iter().find(|a| a.key == key).map(|a| a.value.clone()),
+        }
+    }
+
+    /// Whether the condition holds for `action` (a missing field never
+    /// holds).
+    pub fn holds(&self, action: &Action) -> bool {
+        let Some(value) = self.value(action) else { return false };
+        if let Some(e) = &self.equals {
+            return &value == e;
+        }
+        if let Some(g) = &self.matches {
+            return glob(g, &value);
+        }
+        let Ok(n) = value.parse::<u64>() else { return false };
+        match (self.greater_than, self.less_than) {
+            (Some(gt), _) => n > gt,
+            (_, Some(lt)) => n < lt,
+            _ => false,
+        }
+    }
+}
+
+/// `*` matches any run of characters, `?` exactly one.
+pub fn glob(pattern: &str, text: &str) -> bool {
+    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    let (mut pi, mut ti) = (0, 0);
+    let (mut star, mut mark) = (None, 0);
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    while pi < p.len() && p[pi] == '*' {
+        pi += 1;
+    }
+    pi == p.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::glob;
+
+    /// Globs: `*` spans anything, `?` one character, the rest is literal.
+    #[test]
+    fn globs() {
+        for (p, t, m) in [
+            ("*", "", true),
+            ("*", "alice/echo@1", true),
+            ("alice/*", "alice/echo@1", true),
+            ("alice/*", "bob/echo@1", false),
+            ("*/echo@*", "alice/echo@0.1.0", true),
+            ("a?c", "abc", true),
+            ("a?c", "ac", false),
+            ("/data/**", "/data/x/y", true),
+            ("invoke", "invokes", false),
+            ("*.txt", "notes.txt.bak", false),
+        ] {
+            assert_eq!(glob(p, t), m, "{p} vs {t}");
+        }
+    }
+}

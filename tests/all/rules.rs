@@ -1,0 +1,175 @@
+//! Declarative policy rules: globs and conditions, priorities and allow
+//! exceptions, errors that name the bad line, persistence, the `upload`
+//! action, plugin removal, and live updates while checks run.
+
+use fuelhost::{
+    Action, Decision, Host, HostError, Invocation, InvokeError, Limits, ResourcePolicy, UploadError, Usage,
+};
+use fuelhost_tests::{guest, manifest, shared_compile_cache, test_host, upload};
+
+const RULES: &str = r#"
+[[rule]]
+name = "no-dear-calls-to-alice"
+effect = "deny"
+action = "invoke"
+target = "alice/*"
+reason = "alice's artifacts take no calls over 50 scrip"
+when = [{ field = "price", greater_than = 50 }]
+
+[[rule]]
+name = "bob-is-trusted"
+effect = "allow"
+priority = 10
+subject = "bob"
+when = [{ field = "resource-policy", equals = "caller_pays" }]
+
+[[rule]]
+name = "reports-need-a-nod"
+effect = "require_approval"
+action = "invoke"
+target = "*/report@*"
+approvers = ["carol"]
+"#;
+
+fn action(kind: &str, subject: &str, target: &str, price: u64, policy: &str) -> Action {
+    Action {
+        kind: kind.into(),
+        subject: subject.into(),
+        tenant: None,
+        target: target.into(),
+        attributes: vec![fuelhost::Attribute { key: "resource-policy".into(), value: policy.into() }],
+        price,
+        estimated: Usage { fuel: 0, memory_peak_bytes: 0, disk_bytes: 0, llm_tokens: 0, wall_time_ns: 0 },
+    }
+}
+
+#[test]
+fn rules_decide_by_priority_with_allow_exceptions() {
+    let t = test_host();
+    t.host.set_policy_rules(RULES).unwrap();
+    let check = |a: Action| t.host.check_policy(&a);
+    let v = check(action("invoke", "dave", "alice/echo@1", 51, "owner_pays"));
+    assert!(matches!(&v.decision, Decision::Deny(r) if r.contains("no calls over 50")), "{v:?}");
+    assert_eq!(v.decided_by.as_deref(), Some("rule no-dear-calls-to-alice"));
+    assert!(matches!(check(action("invoke", "dave", "alice/echo@1", 50, "owner_pays")).decision, Decision::Allow));
+    assert!(matches!(check(action("invoke", "dave", "bob/echo@1", 500, "owner_pays")).decision, Decision::Allow));
+    // bob's higher-priority allow is an exception to the deny...
+    assert!(matches!(check(action("invoke", "bob", "alice/echo@1", 51, "caller_pays")).decision, Decision::Allow));
+    // ...only where its condition holds.
+    assert!(matches!(check(action("invoke", "bob", "alice/echo@1", 51, "owner_pays")).decision, Decision::Deny(_)));
+    let v = check(action("invoke", "dave", "zed/report@2", 0, "owner_pays"));
+    assert!(matches!(&v.decision, Decision::RequireApproval(who) if who == &["carol".to_string()]), "{v:?}");
+    assert_eq!(t.host.policy_rules().first().map(|r| r.name.as_str()), Some("bob-is-trusted"), "priority order");
+
+    // An allow rule does not silence the plugins.
+    t.host.add_policy_plugin("spend-limit", &guest("rust-spend-limit")).unwrap();
+    let v = check(action("invoke", "bob", "alice/echo@1", 101, "caller_pays"));
+    assert_eq!(v.decided_by.as_deref(), Some("spend-limit"));
+
+    // In the pipeline: refused before anything is charged, and audited.
+    let dear = upload(&t.host, "rust-echo", "dear", 60, ResourcePolicy::OwnerPays, Limits::default());
+    let bob0 = t.host.balances("bob").unwrap();
+    t.host.create_agent("dave").unwrap();
+    fuelhost_tests::fund(&t.host, "dave", 100, 1_000_000, 0);
+    let err = t.host.invoke(Invocation::new("dave", &dear, "x")).unwrap_err();
+    assert!(matches!(err, InvokeError::Denied(_)));
+    assert!(err.to_string().contains("denied by policy `rule no-dear-calls-to-alice`"), "{err}");
+    assert_eq!(t.host.balances("bob").unwrap(), bob0);
+    let audit = t.host.audit_log().unwrap();
+    assert!(audit
+        .iter()
+        .any(|e| e.decided_by.as_deref() == Some("rule no-dear-calls-to-alice") && e.subject == "dave"));
+}
+
+#[test]
+fn bad_rules_are_refused_with_the_line_and_change_nothing() {
+    let t = test_host();
+    t.host.set_policy_rules(RULES).unwrap();
+    let cases = [
+        ("[[rule]]\nname = \"a\"\neffect = \"deny\"\nreason = \"r\"\nactoin = \"invoke\"\n", "line 5"),
+        ("[[rule]]\nname = \"a\"\neffect = \"forbid\"\n", "line 3"),
+        ("\n\n[[rule]]\nname = \"no-reason\"\neffect = \"deny\"\n", "rule `no-reason` at line 3: a `deny` rule needs a `reason`"),
+        ("[[rule]]\nname = \"x\"\neffect = \"require_approval\"\n", "needs `approvers`"),
+        (
+            "[[rule]]\nname = \"x\"\neffect = \"allow\"\nwhen = [{ field = \"price\", equals = \"1\", less_than = 2 }]\n",
+            "exactly one of",
+        ),
+        ("[[rule]]\nname = \"d\"\neffect = \"allow\"\n[[rule]]\nname = \"d\"\neffect = \"allow\"\n", "two rules are named `d`"),
+    ];
+    for (text, expected) in cases {
+        let err = t.host.set_policy_rules(text).unwrap_err();
+        assert!(matches!(err, HostError::Rules(_)), "{err:?}");
+        assert!(err.to_string().contains(expected), "{expected:?} not in: {err}");
+    }
+    assert_eq!(t.host.policy_rules().len(), 3, "the old rules still stand");
+}
+
+#[test]
+fn rules_survive_a_restart_and_uploads_are_judged() {
+    let dir = tempfile::tempdir().unwrap();
+    let open = || {
+        Host::builder().data_dir(dir.path()).compile_cache_dir(shared_compile_cache()).max_instances(4).build().unwrap()
+    };
+    {
+        let host = open();
+        host.create_agent("alice").unwrap();
+        host.set_policy_rules(
+            "[[rule]]\nname = \"no-free-lunch\"\neffect = \"deny\"\naction = \"upload\"\nreason = \"artifacts must have a price\"\nwhen = [{ field = \"price\", less_than = 1 }]\n",
+        )
+        .unwrap();
+    }
+    let host = open();
+    assert_eq!(host.policy_rules().len(), 1);
+    let err = host
+        .upload(manifest("free", 0, ResourcePolicy::CallerPays, Limits::default()), &guest("rust-echo"))
+        .unwrap_err();
+    assert!(matches!(err, UploadError::Denied(_)), "{err:?}");
+    assert!(err.to_string().contains("artifacts must have a price"));
+    assert!(host.artifacts().is_empty());
+    host.upload(manifest("priced", 1, ResourcePolicy::CallerPays, Limits::default()), &guest("rust-echo")).unwrap();
+    let kinds: Vec<_> = host.audit_log().unwrap().into_iter().map(|e| (e.kind, e.decision)).collect();
+    assert_eq!(kinds, vec![("upload".into(), "deny".into()), ("upload".into(), "allow".into())]);
+}
+
+#[test]
+fn plugins_and_rules_change_live_while_checks_run() {
+    let t = test_host();
+    let spend = guest("rust-spend-limit");
+    let dear = action("invoke", "bob", "alice/x@1", 500, "caller_pays");
+    let deny_all = "[[rule]]\nname = \"closed\"\neffect = \"deny\"\nreason = \"closed\"\n";
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let checkers: Vec<_> = (0..3)
+            .map(|_| {
+                let (host, dear, stop) = (&t.host, &dear, &stop);
+                s.spawn(move || {
+                    let mut n = 0;
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        let v = host.check_policy(dear);
+                        // Every verdict comes from one whole version: no
+                        // rule and no plugin, the plugin, or the rule.
+                        match (&v.decision, v.decided_by.as_deref()) {
+                            (Decision::Allow, None) => {}
+                            (Decision::Deny(r), Some("spend-limit")) => assert!(r.contains("over the limit of 100")),
+                            (Decision::Deny(r), Some("rule closed")) => assert_eq!(r, "closed"),
+                            other => panic!("inconsistent verdict {other:?}"),
+                        }
+                        n += 1;
+                    }
+                    n
+                })
+            })
+            .collect();
+        for _ in 0..5 {
+            t.host.add_policy_plugin("spend-limit", &spend).unwrap();
+            t.host.set_policy_rules(deny_all).unwrap();
+            t.host.set_policy_rules("").unwrap();
+            assert!(t.host.remove_policy_plugin("spend-limit").unwrap());
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let checks: usize = checkers.into_iter().map(|c| c.join().unwrap()).sum();
+        assert!(checks > 0);
+    });
+    assert!(t.host.policy_plugins().is_empty());
+    assert!(!t.host.remove_policy_plugin("spend-limit").unwrap(), "already gone");
+}
