@@ -175,6 +175,22 @@ CREATE TABLE IF NOT EXISTS external_usage (
     allocation  TEXT,
     at_ms       INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS pending_actions (
+    id           TEXT PRIMARY KEY,
+    kind         TEXT NOT NULL,
+    subject      TEXT NOT NULL,
+    target       TEXT NOT NULL,
+    approvers    TEXT NOT NULL,
+    required_by  TEXT,
+    state        TEXT NOT NULL CHECK (state IN ('pending', 'approved', 'rejected', 'expired')),
+    resolved_by  TEXT,
+    resolved_ms  INTEGER,
+    reason       TEXT,
+    created_ms   INTEGER NOT NULL,
+    expires_ms   INTEGER NOT NULL,
+    input        BLOB NOT NULL,
+    fuel_limit   INTEGER
+);
 CREATE TABLE IF NOT EXISTS distributions (
     id          TEXT PRIMARY KEY,
     source      TEXT NOT NULL,

@@ -118,6 +118,16 @@ pub enum InvokeError {
         /// What was available.
         available: u64,
     },
+    /// A policy requires approval: the invocation is parked under `id`
+    /// until one of the approvers approves it (then it runs once) or
+    /// rejects it. Nothing was charged.
+    #[error("needs approval by {approvers}: parked as pending action `{id}`; nothing was charged")]
+    PendingApproval {
+        /// The pending action (and the invocation id it will run under).
+        id: String,
+        /// Who may approve.
+        approvers: String,
+    },
     /// The payer's allocation does not allow the charge (used up, expired,
     /// revoked, or at its concurrency cap).
     #[error("{0}: nothing was charged")]

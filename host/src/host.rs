@@ -16,7 +16,9 @@ use std::time::Duration;
 use wasmtime::Engine;
 
 use crate::agent::AgentId;
+use crate::approvals::{ApprovalError, Approvals, PendingAction};
 use crate::audit::{AuditEntry, AuditLog};
+use crate::bindings::Decision;
 use crate::cache::{CacheStats, CodeCache};
 use crate::cost::{Calibration, CostModel};
 use crate::db::{Database, Durability};
@@ -44,6 +46,7 @@ pub struct HostBuilder {
     durability: Durability,
     clock: Arc<dyn Clock>,
     cost_model: Option<CostModel>,
+    approval_ttl: Duration,
 }
 
 impl std::fmt::Debug for dyn Clock {
@@ -63,6 +66,7 @@ impl Default for HostBuilder {
             durability: Durability::default(),
             clock: Arc::new(SystemClock),
             cost_model: None,
+            approval_ttl: Duration::from_secs(3_600),
         }
     }
 }
@@ -132,6 +136,13 @@ impl HostBuilder {
         self
     }
 
+    /// How long a parked action waits for approval before it expires.
+    /// Default: one hour.
+    pub fn approval_ttl(mut self, ttl: Duration) -> Self {
+        self.approval_ttl = ttl;
+        self
+    }
+
     /// The cost model (CPU time per fuel unit, prices). Default: what
     /// `fuelhost calibrate` stored in the data directory, else
     /// [`CostModel::default`].
@@ -179,7 +190,9 @@ impl HostBuilder {
         if let Some(text) = ledger.setting(RULES_SETTING)? {
             policy.set_rules(RuleSet::from_toml(&text)?);
         }
+        let approvals = Approvals::new(db.clone(), self.clock.clone(), self.approval_ttl.as_millis() as i64);
         let inner = HostInner {
+            approvals,
             cost_model: std::sync::RwLock::new(cost_model),
             ledger,
             audit: AuditLog::new(db),
@@ -200,6 +213,7 @@ const COST_MODEL_SETTING: &str = "cost_model";
 const RULES_SETTING: &str = "policy_rules";
 
 pub(crate) struct HostInner {
+    pub(crate) approvals: Approvals,
     cost_model: std::sync::RwLock<CostModel>,
     pub(crate) engine: Engine,
     pub(crate) settings: EngineSettings,
@@ -468,6 +482,61 @@ impl Host {
     /// The declarative policy rules in force, in the order they are tried.
     pub fn policy_rules(&self) -> Vec<Rule> {
         self.inner.policy.rules().rules().to_vec()
+    }
+
+    /// Actions waiting for approval, oldest first; only those `approver`
+    /// may decide when given.
+    pub fn pending_actions(&self, approver: Option<&str>) -> Result<Vec<PendingAction>, ApprovalError> {
+        self.inner.approvals.pending(approver)
+    }
+
+    /// A parked action, whatever its state.
+    pub fn pending_action(&self, id: &str) -> Result<Option<PendingAction>, ApprovalError> {
+        self.inner.approvals.get(id)
+    }
+
+    /// Approve the parked invocation `id` as `approver` (one of its
+    /// approvers; the approval is itself an `approve` action put to the
+    /// policy chain), then run it, once: approving it again, by anyone,
+    /// returns the recorded report without running it again.
+    pub fn approve(&self, id: &str, approver: &str) -> Result<InvocationReport, ApprovalError> {
+        let parked = self.inner.approvals.get(id)?.ok_or_else(|| ApprovalError::Unknown(id.to_string()))?;
+        let action = crate::bindings::Action {
+            kind: "approve".into(),
+            subject: approver.to_string(),
+            tenant: None,
+            target: id.to_string(),
+            attributes: vec![
+                crate::bindings::Attribute { key: "action-kind".into(), value: parked.kind.clone() },
+                crate::bindings::Attribute { key: "action-target".into(), value: parked.target.clone() },
+                crate::bindings::Attribute { key: "requested-by".into(), value: parked.subject.clone() },
+            ],
+            price: 0,
+            estimated: crate::bindings::Usage {
+                fuel: 0,
+                memory_peak_bytes: 0,
+                disk_bytes: 0,
+                llm_tokens: 0,
+                wall_time_ns: 0,
+            },
+        };
+        let verdict = self.inner.policy.check(&action);
+        self.inner.audit.record(Some(id), &action, &verdict);
+        if let Decision::Deny(_) = verdict.decision {
+            return Err(ApprovalError::Denied(verdict.refusal().unwrap_or_default()));
+        }
+        let approved = self.inner.approvals.decide(id, approver, None)?;
+        let mut invocation = Invocation::new(approved.subject, approved.target, approved.input);
+        invocation.fuel_limit = approved.fuel_limit;
+        invocation.id = Some(approved.id);
+        invocation.approved_by = approved.resolved_by;
+        Ok(self.invoke(invocation)?)
+    }
+
+    /// Reject the parked invocation `id` as `approver`, saying why. It will
+    /// never run.
+    pub fn reject(&self, id: &str, approver: &str, reason: &str) -> Result<PendingAction, ApprovalError> {
+        self.inner.approvals.decide(id, approver, Some(reason))
     }
 
     /// Names of the policy plugins, in chain order.

@@ -27,7 +27,7 @@ use crate::agent::AgentId;
 use crate::bindings::artifact::fuelhost::host::invoke as wit_invoke;
 use crate::bindings::artifact::fuelhost::host::ledger::CallContext;
 use crate::bindings::artifact::fuelhost::host::types::Outcome as WitOutcome;
-use crate::bindings::{Action, Attribute, RunError, Usage, WitResourcePolicy};
+use crate::bindings::{Action, Attribute, Decision, RunError, Usage, WitResourcePolicy};
 use crate::error::InvokeError;
 use crate::host::HostInner;
 use crate::ledger::{
@@ -49,12 +49,22 @@ pub struct Invocation {
     pub fuel_limit: Option<u64>,
     /// Idempotency key; generated when absent.
     pub id: Option<String>,
+    /// Set only by an approval: the approver whose approval satisfies a
+    /// `require_approval` verdict for this run.
+    pub(crate) approved_by: Option<String>,
 }
 
 impl Invocation {
     /// `caller` invokes `artifact` with `input`.
     pub fn new(caller: impl Into<String>, artifact: impl Into<String>, input: impl Into<Vec<u8>>) -> Invocation {
-        Invocation { caller: caller.into(), artifact: artifact.into(), input: input.into(), fuel_limit: None, id: None }
+        Invocation {
+            caller: caller.into(),
+            artifact: artifact.into(),
+            input: input.into(),
+            fuel_limit: None,
+            id: None,
+            approved_by: None,
+        }
     }
 
     /// Cap the fuel of this call.
@@ -202,6 +212,7 @@ pub(crate) fn nested(
         input,
         fuel_limit: Some(fuel),
         id: Some(format!("{}/n{}", scope.context.invocation_id, scope.nested_calls)),
+        approved_by: None,
     };
     let host = scope.host.clone();
     match invoke_at(&host, req, scope.depth + 1) {
@@ -221,7 +232,7 @@ pub(crate) fn nested(
         }),
         Err(e) => Err(match e {
             InvokeError::UnknownArtifact(a) => wit_invoke::InvokeError::UnknownArtifact(a),
-            e @ (InvokeError::Denied(_) | InvokeError::AllocationRefused(_)) => {
+            e @ (InvokeError::Denied(_) | InvokeError::AllocationRefused(_) | InvokeError::PendingApproval { .. }) => {
                 wit_invoke::InvokeError::Denied(e.to_string())
             }
             e @ (InvokeError::InsufficientScrip { .. } | InvokeError::InsufficientBudget { .. }) => {
@@ -303,9 +314,32 @@ fn invoke_at(host: &Arc<HostInner>, req: Invocation, depth: u32) -> Result<Invoc
     };
     let verdict = host.policy.check(&action);
     host.audit.record(Some(&invocation_id), &action, &verdict);
-    if let Some(reason) = verdict.refusal() {
-        tracing::info!(%reason, "invocation denied");
-        return Err(InvokeError::Denied(reason));
+    match &verdict.decision {
+        // Needs approval, and none given yet: park it, charge nothing.
+        Decision::RequireApproval(approvers) if req.approved_by.is_none() => {
+            let parked = host
+                .approvals
+                .park(
+                    &invocation_id,
+                    caller.as_str(),
+                    &artifact.info.id,
+                    approvers,
+                    verdict.decided_by.as_deref(),
+                    &req.input,
+                    req.fuel_limit,
+                )
+                .map_err(|e| InvokeError::Sandbox(e.to_string()))?;
+            tracing::info!(pending = %parked.id, "invocation parked for approval");
+            return Err(InvokeError::PendingApproval { id: parked.id, approvers: approvers.join(", ") });
+        }
+        // Approved: the approval satisfies `require_approval`, never a deny.
+        Decision::RequireApproval(_) => {}
+        _ => {
+            if let Some(reason) = verdict.refusal() {
+                tracing::info!(%reason, "invocation denied");
+                return Err(InvokeError::Denied(reason));
+            }
+        }
     }
 
     // 2. Reserve. A sponsor grant used up by concurrent calls between

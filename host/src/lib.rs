@@ -45,6 +45,7 @@
 //! ```
 
 mod agent;
+mod approvals;
 mod audit;
 mod bindings;
 mod cache;
@@ -64,6 +65,7 @@ mod sandbox;
 pub mod demo;
 
 pub use agent::{AgentId, InvalidAgentId};
+pub use approvals::{ApprovalError, PendingAction, PendingState};
 pub use audit::AuditEntry;
 pub use bindings::{Action, Attribute, Decision, Usage};
 pub use cache::CacheStats;

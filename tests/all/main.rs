@@ -3,6 +3,7 @@
 
 mod allocations;
 mod analytics;
+mod approvals;
 mod charging;
 mod durability;
 mod economy;

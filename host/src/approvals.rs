@@ -1,0 +1,285 @@
+//! Approvals: actions a policy said need approval, parked until one of
+//! their approvers approves or rejects them.
+//!
+//! A parked invocation keeps everything needed to run it later. Approving
+//! flips it to `approved` in one transaction, then runs it with the pending
+//! id as its invocation id: the run is idempotent by that id, so a second
+//! approval (by the same or another approver), or an approval retried after
+//! a crash, returns the one recorded result and never runs it twice.
+//! Rejecting flips it to `rejected`; a pending action past its time to live
+//! is `expired`, checked lazily. All state is in the database.
+
+use std::sync::Arc;
+
+use rusqlite::{params, OptionalExtension};
+use serde::Serialize;
+
+use crate::db::{exec, one, Database};
+use crate::ledger::Clock;
+
+/// Where a parked action stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PendingState {
+    /// Waiting for an approver.
+    Pending,
+    /// Approved; it runs (or ran) once.
+    Approved,
+    /// Rejected by an approver.
+    Rejected,
+    /// Nobody decided in time.
+    Expired,
+}
+
+impl PendingState {
+    fn as_str(self) -> &'static str {
+        match self {
+            PendingState::Pending => "pending",
+            PendingState::Approved => "approved",
+            PendingState::Rejected => "rejected",
+            PendingState::Expired => "expired",
+        }
+    }
+
+    fn parse(s: &str) -> PendingState {
+        match s {
+            "approved" => PendingState::Approved,
+            "rejected" => PendingState::Rejected,
+            "expired" => PendingState::Expired,
+            _ => PendingState::Pending,
+        }
+    }
+}
+
+/// An action waiting for (or past) approval.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PendingAction {
+    /// Its id (also the invocation id it runs under once approved).
+    pub id: String,
+    /// The action kind (`invoke`).
+    pub kind: String,
+    /// Who asked for it.
+    pub subject: String,
+    /// What it is aimed at.
+    pub target: String,
+    /// Who may approve it.
+    pub approvers: Vec<String>,
+    /// The rule or plugin that asked for approval.
+    pub required_by: Option<String>,
+    /// Where it stands.
+    pub state: PendingState,
+    /// The approver who approved or rejected it.
+    pub resolved_by: Option<String>,
+    /// Why it was rejected.
+    pub reason: Option<String>,
+    /// Unix ms.
+    pub created_at_ms: i64,
+    /// Unix ms after which it expires.
+    pub expires_at_ms: i64,
+    /// The invocation's input bytes.
+    #[serde(skip)]
+    pub input: Vec<u8>,
+    /// The invocation's fuel limit, if the caller set one.
+    pub fuel_limit: Option<u64>,
+}
+
+/// Why an approval or rejection did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum ApprovalError {
+    /// No such pending action.
+    #[error("no pending action `{0}`")]
+    Unknown(String),
+    /// The agent is not among its approvers.
+    #[error("`{agent}` may not decide on `{id}`: its approvers are {approvers}")]
+    NotAnApprover {
+        /// The pending action.
+        id: String,
+        /// Who tried.
+        agent: String,
+        /// Who may.
+        approvers: String,
+    },
+    /// It was already decided (or expired).
+    #[error("pending action `{id}` is already {state:?}{}", by.as_ref().map(|b| format!(" by {b}")).unwrap_or_default())]
+    AlreadyDecided {
+        /// The pending action.
+        id: String,
+        /// Its state.
+        state: PendingState,
+        /// Who decided.
+        by: Option<String>,
+    },
+    /// The policy chain refused the approval itself.
+    #[error("{0}")]
+    Denied(String),
+    /// Storage failed.
+    #[error("approvals storage: {0}")]
+    Storage(String),
+    /// The approved invocation could not run (it was refused again, or the
+    /// host failed around it).
+    #[error("the approved invocation did not run: {0}")]
+    Invocation(#[from] crate::error::InvokeError),
+}
+
+impl From<rusqlite::Error> for ApprovalError {
+    fn from(e: rusqlite::Error) -> Self {
+        ApprovalError::Storage(e.to_string())
+    }
+}
+
+/// The parked actions, in the database.
+pub struct Approvals {
+    db: Arc<Database>,
+    clock: Arc<dyn Clock>,
+    ttl_ms: i64,
+}
+
+const COLUMNS: &str = "id, kind, subject, target, approvers, required_by, state, resolved_by, reason, created_ms,
+    expires_ms, input, fuel_limit";
+
+fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PendingAction> {
+    let approvers: String = r.get(4)?;
+    Ok(PendingAction {
+        id: r.get(0)?,
+        kind: r.get(1)?,
+        subject: r.get(2)?,
+        target: r.get(3)?,
+        approvers: serde_json::from_str(&approvers).unwrap_or_default(),
+        required_by: r.get(5)?,
+        state: PendingState::parse(&r.get::<_, String>(6)?),
+        resolved_by: r.get(7)?,
+        reason: r.get(8)?,
+        created_at_ms: r.get(9)?,
+        expires_at_ms: r.get(10)?,
+        input: r.get(11)?,
+        fuel_limit: r.get::<_, Option<i64>>(12)?.map(|f| f as u64),
+    })
+}
+
+impl Approvals {
+    /// Parked actions in `db`, expiring `ttl_ms` after they are parked.
+    pub fn new(db: Arc<Database>, clock: Arc<dyn Clock>, ttl_ms: i64) -> Approvals {
+        Approvals { db, clock, ttl_ms }
+    }
+
+    /// Park an invocation. Idempotent by id.
+    #[allow(clippy::too_many_arguments)]
+    pub fn park(
+        &self,
+        id: &str,
+        subject: &str,
+        target: &str,
+        approvers: &[String],
+        required_by: Option<&str>,
+        input: &[u8],
+        fuel_limit: Option<u64>,
+    ) -> Result<PendingAction, ApprovalError> {
+        let now = self.clock.now_ms();
+        let conn = self.db.lock();
+        exec(
+            &conn,
+            "INSERT OR IGNORE INTO pending_actions (id, kind, subject, target, approvers, required_by, state, created_ms,
+                expires_ms, input, fuel_limit) VALUES (?1, 'invoke', ?2, ?3, ?4, ?5, 'pending', ?6, ?7, ?8, ?9)",
+            params![
+                id,
+                subject,
+                target,
+                serde_json::to_string(approvers).unwrap_or_else(|_| "[]".into()),
+                required_by,
+                now,
+                now.saturating_add(self.ttl_ms),
+                input,
+                fuel_limit.map(|f| f.min(i64::MAX as u64) as i64)
+            ],
+        )?;
+        let found = one(&conn, &format!("SELECT {COLUMNS} FROM pending_actions WHERE id = ?1"), [id], from_row)?;
+        Ok(found)
+    }
+
+    /// The action `id`, with expiry applied.
+    pub fn get(&self, id: &str) -> Result<Option<PendingAction>, ApprovalError> {
+        let conn = self.db.lock();
+        self.expire(&conn)?;
+        Ok(one(&conn, &format!("SELECT {COLUMNS} FROM pending_actions WHERE id = ?1"), [id], from_row).optional()?)
+    }
+
+    /// Actions still waiting, oldest first; only those `approver` may
+    /// decide when given.
+    pub fn pending(&self, approver: Option<&str>) -> Result<Vec<PendingAction>, ApprovalError> {
+        let conn = self.db.lock();
+        self.expire(&conn)?;
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM pending_actions WHERE state = 'pending' ORDER BY created_ms, id"
+        ))?;
+        let rows = stmt.query_map([], from_row)?;
+        let all: Vec<PendingAction> = rows.collect::<Result<_, _>>()?;
+        Ok(all.into_iter().filter(|p| approver.is_none_or(|a| p.approvers.iter().any(|x| x == a))).collect())
+    }
+
+    fn expire(&self, conn: &rusqlite::Connection) -> Result<(), ApprovalError> {
+        exec(
+            conn,
+            "UPDATE pending_actions SET state = 'expired' WHERE state = 'pending' AND expires_ms <= ?1",
+            [self.clock.now_ms()],
+        )?;
+        Ok(())
+    }
+
+    /// Decide on `id` as `agent`: approve (`reject = None`) or reject with a
+    /// reason. An approved action stays approved: deciding it again returns
+    /// it as it is, for the caller to (re)run idempotently.
+    pub fn decide(&self, id: &str, agent: &str, reject: Option<&str>) -> Result<PendingAction, ApprovalError> {
+        let mut conn = self.db.lock();
+        self.expire(&conn)?;
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let action = one(&tx, &format!("SELECT {COLUMNS} FROM pending_actions WHERE id = ?1"), [id], from_row)
+            .optional()?
+            .ok_or_else(|| ApprovalError::Unknown(id.to_string()))?;
+        if !action.approvers.iter().any(|a| a == agent) {
+            return Err(ApprovalError::NotAnApprover {
+                id: id.to_string(),
+                agent: agent.to_string(),
+                approvers: action.approvers.join(", "),
+            });
+        }
+        match (action.state, reject) {
+            (PendingState::Pending, None) => {
+                exec(
+                    &tx,
+                    "UPDATE pending_actions SET state = 'approved', resolved_by = ?2, resolved_ms = ?3 WHERE id = ?1",
+                    params![id, agent, self.clock.now_ms()],
+                )?;
+            }
+            (PendingState::Pending, Some(reason)) => {
+                exec(
+                    &tx,
+                    "UPDATE pending_actions SET state = 'rejected', resolved_by = ?2, resolved_ms = ?3, reason = ?4
+                     WHERE id = ?1",
+                    params![id, agent, self.clock.now_ms(), reason],
+                )?;
+            }
+            // Approving an approved action again: let the caller rerun it,
+            // which replays the one recorded result.
+            (PendingState::Approved, None) => return Ok(action),
+            (state, _) => {
+                return Err(ApprovalError::AlreadyDecided { id: id.to_string(), state, by: action.resolved_by })
+            }
+        }
+        let decided = one(&tx, &format!("SELECT {COLUMNS} FROM pending_actions WHERE id = ?1"), [id], from_row)?;
+        tx.commit()?;
+        Ok(decided)
+    }
+}
+
+impl std::fmt::Debug for Approvals {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Approvals").field("ttl_ms", &self.ttl_ms).finish()
+    }
+}
+
+/// The state's stable name.
+impl std::fmt::Display for PendingState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
