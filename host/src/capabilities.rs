@@ -107,7 +107,7 @@ impl ledger::Host for Sandbox {
             Ok(a) => a,
             Err(e) => return Ok(Err(ledger::LedgerError::InvalidRequest(e.to_string()))),
         };
-        let action = Action {
+        let mut action = Action {
             kind: "transfer".into(),
             subject: call.principal.to_string(),
             tenant: None,
@@ -119,6 +119,7 @@ impl ledger::Host for Sandbox {
             price: amount,
             estimated: Usage { fuel: 0, memory_peak_bytes: 0, disk_bytes: 0, llm_tokens: 0, wall_time_ns: 0 },
         };
+        call.host.memberships.stamp(&mut action);
         let verdict = call.policy.check(&action);
         call.audit.record(Some(&call.context.invocation_id), &action, &verdict);
         if let Some(reason) = verdict.refusal() {
@@ -157,6 +158,7 @@ impl policy::Host for Sandbox {
         action.subject = call.principal.to_string();
         action.attributes.retain(|a| a.key != "via-artifact");
         action.attributes.push(Attribute { key: "via-artifact".into(), value: call.context.artifact.clone() });
+        call.host.memberships.stamp(&mut action);
         let verdict = call.policy.check(&action);
         call.audit.record(Some(&call.context.invocation_id), &action, &verdict);
         Ok(verdict.decision)

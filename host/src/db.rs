@@ -175,6 +175,11 @@ CREATE TABLE IF NOT EXISTS external_usage (
     allocation  TEXT,
     at_ms       INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS agent_scopes (
+    agent      TEXT PRIMARY KEY REFERENCES accounts(id),
+    tenant     TEXT,
+    workspace  TEXT
+);
 CREATE TABLE IF NOT EXISTS pending_actions (
     id           TEXT PRIMARY KEY,
     kind         TEXT NOT NULL,

@@ -33,6 +33,9 @@ pub enum HostError {
     /// A malformed agent id.
     #[error(transparent)]
     InvalidAgent(#[from] InvalidAgentId),
+    /// A request that makes no sense; the message says what to change.
+    #[error("{0}")]
+    Invalid(String),
     /// The ledger refused.
     #[error(transparent)]
     Ledger(#[from] LedgerError),

@@ -31,6 +31,7 @@ use crate::ledger::{
     UsageQuery, UsageRecord,
 };
 use crate::manifest::Manifest;
+use crate::membership::{Membership, Memberships};
 use crate::policy::rules::{Rule, RuleSet};
 use crate::policy::{PluginLimits, PolicyChain, Verdict};
 use crate::registry::{ArtifactInfo, Registry};
@@ -190,8 +191,10 @@ impl HostBuilder {
         if let Some(text) = ledger.setting(RULES_SETTING)? {
             policy.set_rules(RuleSet::from_toml(&text)?);
         }
+        let memberships = Memberships::new(db.clone());
         let approvals = Approvals::new(db.clone(), self.clock.clone(), self.approval_ttl.as_millis() as i64);
         let inner = HostInner {
+            memberships,
             approvals,
             cost_model: std::sync::RwLock::new(cost_model),
             ledger,
@@ -213,6 +216,7 @@ const COST_MODEL_SETTING: &str = "cost_model";
 const RULES_SETTING: &str = "policy_rules";
 
 pub(crate) struct HostInner {
+    pub(crate) memberships: Memberships,
     pub(crate) approvals: Approvals,
     cost_model: std::sync::RwLock<CostModel>,
     pub(crate) engine: Engine,
@@ -247,6 +251,24 @@ impl Host {
     /// Start configuring a host.
     pub fn builder() -> HostBuilder {
         HostBuilder::default()
+    }
+
+    /// Put an agent in a tenant and a workspace, for scoped policy rules
+    /// (`tenant:NAME`, `workspace:TENANT/NAME`).
+    pub fn set_membership(&self, agent: &str, membership: &Membership) -> Result<(), HostError> {
+        let agent = AgentId::new(agent)?;
+        if !self.inner.ledger.has_account(agent.as_str())? {
+            return Err(HostError::Ledger(crate::ledger::LedgerError::UnknownAccount(agent.to_string())));
+        }
+        if membership.workspace.is_some() && membership.tenant.is_none() {
+            return Err(HostError::Invalid("a workspace belongs to a tenant: give the tenant too".into()));
+        }
+        Ok(self.inner.memberships.set(agent.as_str(), membership)?)
+    }
+
+    /// An agent's tenant and workspace.
+    pub fn membership(&self, agent: &str) -> Result<Membership, HostError> {
+        Ok(self.inner.memberships.get(AgentId::new(agent)?.as_str())?)
     }
 
     /// Register an agent: an account with zero balances and an empty
@@ -437,6 +459,8 @@ impl Host {
                 wall_time_ns: 0,
             },
         };
+        let mut action = action;
+        self.inner.memberships.stamp(&mut action);
         let verdict = self.inner.policy.check(&action);
         self.inner.audit.record(None, &action, &verdict);
         if let Some(reason) = verdict.refusal() {
@@ -520,6 +544,8 @@ impl Host {
                 wall_time_ns: 0,
             },
         };
+        let mut action = action;
+        self.inner.memberships.stamp(&mut action);
         let verdict = self.inner.policy.check(&action);
         self.inner.audit.record(Some(id), &action, &verdict);
         if let Decision::Deny(_) = verdict.decision {
@@ -545,7 +571,8 @@ impl Host {
     }
 
     /// Put an action to the policy chain without doing it (and without
-    /// auditing it).
+    /// auditing it), exactly as given: unlike the host's own checks, its
+    /// `tenant` and `workspace` are not replaced by the subject's.
     pub fn check_policy(&self, action: &crate::bindings::Action) -> Verdict {
         self.inner.policy.check(action)
     }

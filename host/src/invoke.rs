@@ -312,6 +312,8 @@ fn invoke_at(host: &Arc<HostInner>, req: Invocation, depth: u32) -> Result<Invoc
             wall_time_ns: 0,
         },
     };
+    let mut action = action;
+    host.memberships.stamp(&mut action);
     let verdict = host.policy.check(&action);
     host.audit.record(Some(&invocation_id), &action, &verdict);
     match &verdict.decision {

@@ -58,6 +58,7 @@ mod host;
 mod invoke;
 mod ledger;
 mod manifest;
+mod membership;
 mod policy;
 mod registry;
 mod sandbox;
@@ -83,6 +84,7 @@ pub use ledger::{
     UsageQuery, UsageRecord, BURN_ACCOUNT, CONSUMED_ACCOUNT, MINT_ACCOUNT, MONTH_MS, POOL_ACCOUNT,
 };
 pub use manifest::{Limits, Manifest, ManifestError, ResourcePolicy};
+pub use membership::Membership;
 pub use policy::rules::{Condition, Effect, Rule, RuleSet, RulesError};
 pub use policy::{PluginLimits, PolicyChain, Verdict};
 pub use registry::ArtifactInfo;

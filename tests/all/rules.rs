@@ -173,3 +173,74 @@ fn plugins_and_rules_change_live_while_checks_run() {
     assert!(t.host.policy_plugins().is_empty());
     assert!(!t.host.remove_policy_plugin("spend-limit").unwrap(), "already gone");
 }
+
+/// Rules scoped to a tenant, a workspace or an agent govern only their
+/// members' actions; across levels a deny wins, and a more specific allow
+/// cannot lift a broader deny; the host stamps the subject's membership, so
+/// a guest cannot borrow another tenant's rules.
+#[test]
+fn scoped_rules_inherit_tenant_to_workspace_to_agent_and_deny_wins() {
+    let t = test_host();
+    t.host.create_agent("dave").unwrap();
+    fuelhost_tests::fund(&t.host, "dave", 1_000, 100_000_000, 0);
+    let m = |tenant: &str, ws: &str| fuelhost::Membership { tenant: Some(tenant.into()), workspace: Some(ws.into()) };
+    t.host.set_membership("bob", &m("acme", "research")).unwrap();
+    t.host.set_membership("dave", &m("acme", "sales")).unwrap();
+    assert!(t.host.set_membership("bob", &fuelhost::Membership { tenant: None, workspace: Some("x".into()) }).is_err());
+    t.host
+        .set_policy_rules(
+            r#"
+[[rule]]
+name = "acme-no-dear-calls"
+scope = "tenant:acme"
+effect = "deny"
+action = "invoke"
+reason = "acme caps calls at 20 scrip"
+when = [{ field = "price", greater_than = 20 }]
+
+[[rule]]
+name = "research-may-spend"
+scope = "workspace:acme/research"
+effect = "allow"
+action = "invoke"
+
+[[rule]]
+name = "research-reports-need-a-nod"
+scope = "workspace:acme/research"
+effect = "require_approval"
+priority = 5
+target = "*/report@*"
+approvers = ["carol"]
+
+[[rule]]
+name = "dave-not-on-fridays"
+scope = "agent:dave"
+effect = "deny"
+action = "invoke"
+target = "*/echo@*"
+reason = "dave may not call echo"
+"#,
+        )
+        .unwrap();
+    let cheap = upload(&t.host, "rust-echo", "echo", 10, ResourcePolicy::CallerPays, Limits::default());
+    let dear = upload(&t.host, "rust-echo", "dear", 50, ResourcePolicy::CallerPays, Limits::default());
+    let report = upload(&t.host, "rust-echo", "report", 1, ResourcePolicy::CallerPays, Limits::default());
+    let call = |who: &str, id: &str| t.host.invoke(Invocation::new(who, id, "x"));
+    // The tenant's deny holds in every workspace: research's allow cannot lift it.
+    let err = call("bob", &dear).unwrap_err();
+    assert!(err.to_string().contains("acme caps calls at 20 scrip"), "{err}");
+    assert!(call("bob", &cheap).unwrap().success);
+    // A workspace rule binds its members only.
+    assert!(matches!(call("bob", &report).unwrap_err(), InvokeError::PendingApproval { .. }));
+    assert!(call("dave", &report).unwrap().success, "sales has no approval rule");
+    // An agent rule binds that agent only.
+    assert!(call("dave", &cheap).unwrap_err().to_string().contains("dave may not call echo"));
+    // alice is in no tenant: acme's rules do not apply to her.
+    assert!(call("alice", &dear).unwrap().success);
+    // The audit shows the stamped tenant's rule deciding.
+    let audit = t.host.audit_log().unwrap();
+    assert!(audit.iter().any(|e| e.subject == "bob" && e.decided_by.as_deref() == Some("rule acme-no-dear-calls")));
+    let err =
+        t.host.set_policy_rules("[[rule]]\nname = \"x\"\nscope = \"planet:mars\"\neffect = \"allow\"\n").unwrap_err();
+    assert!(err.to_string().contains("use `global`, `tenant:NAME`"), "{err}");
+}

@@ -20,11 +20,17 @@
 //! subject = "bob"
 //! ```
 //!
-//! **How rules decide.** Of the rules that match an action, the one with
-//! the highest priority decides (on a tie, the one written first). `deny`
-//! and `require_approval` stop the action there; `allow` lets it past the
-//! rules (an exception to broader denies) on to the policy plugins, which
-//! still have their say. No matching rule: on to the plugins.
+//! **How rules decide.** A rule has a `scope`: `global` (the default),
+//! `tenant:NAME`, `workspace:TENANT/NAME` or `agent:ID`; it applies only
+//! to actions whose subject is in that scope (the host fills in the
+//! subject's tenant and workspace). Within each level (global, tenant,
+//! workspace, agent), the matching rule with the highest priority decides
+//! (on a tie, the one written first), so an `allow` can be an exception to
+//! a broader `deny` of its own level. Across levels **deny wins**: a more
+//! specific level cannot allow what a broader one denies. Short of a deny,
+//! a `require_approval` from any level applies (the most general level's
+//! approvers). Otherwise the action goes past the rules on to the policy
+//! plugins, which still have their say.
 //!
 //! **Globs**: `*` matches any run of characters (slashes included), `?`
 //! exactly one; everything else matches itself.
@@ -95,6 +101,33 @@ pub struct Rule {
     /// Who may approve, for `require_approval` (required there).
     #[serde(default)]
     pub approvers: Vec<String>,
+    /// Whose actions it governs: `global` (default), `tenant:NAME`,
+    /// `workspace:TENANT/NAME` or `agent:ID`.
+    #[serde(default = "global")]
+    pub scope: String,
+}
+
+fn global() -> String {
+    "global".into()
+}
+
+/// The scope levels, from the most general.
+const LEVELS: [&str; 4] = ["global", "tenant", "workspace", "agent"];
+
+fn scope_level(scope: &str) -> Option<usize> {
+    if scope == "global" {
+        return Some(0);
+    }
+    let (level, name) = scope.split_once(':')?;
+    if name.is_empty() {
+        return None;
+    }
+    match level {
+        "tenant" => Some(1),
+        "workspace" if name.contains('/') => Some(2),
+        "agent" => Some(3),
+        _ => None,
+    }
 }
 
 fn any() -> String {
@@ -134,6 +167,12 @@ fn line_of(text: &str, offset: usize) -> usize {
 fn check_rule(rule: &Rule) -> Result<(), String> {
     if rule.name.is_empty() {
         return Err("`name` must not be empty".into());
+    }
+    if scope_level(&rule.scope).is_none() {
+        return Err(format!(
+            "`scope` is `{}`; use `global`, `tenant:NAME`, `workspace:TENANT/NAME` or `agent:ID`",
+            rule.scope
+        ));
     }
     match rule.effect {
         Effect::Deny if rule.reason.as_deref().unwrap_or("").is_empty() => {
@@ -202,9 +241,18 @@ impl RuleSet {
         &self.rules
     }
 
-    /// The rule that decides `action`, if any matches.
+    /// The rule that decides `action`, if any matches (see the module
+    /// docs for how levels combine).
     pub fn decide(&self, action: &Action) -> Option<(&Rule, Decision)> {
-        let rule = self.rules.iter().find(|r| r.matches(action))?;
+        // The deciding rule of each level, most general first.
+        let per_level: Vec<&Rule> = (0..LEVELS.len())
+            .filter_map(|level| self.rules.iter().find(|r| scope_level(&r.scope) == Some(level) && r.matches(action)))
+            .collect();
+        let rule = per_level
+            .iter()
+            .find(|r| r.effect == Effect::Deny)
+            .or_else(|| per_level.iter().find(|r| r.effect == Effect::RequireApproval))
+            .or_else(|| per_level.last())?;
         let decision = match rule.effect {
             Effect::Allow => Decision::Allow,
             Effect::Deny => Decision::Deny(rule.reason.clone().unwrap_or_default()),
@@ -217,10 +265,27 @@ impl RuleSet {
 impl Rule {
     /// Whether this rule applies to `action`.
     pub fn matches(&self, action: &Action) -> bool {
-        glob(&self.action, &action.kind)
+        self.in_scope(action)
+            && glob(&self.action, &action.kind)
             && glob(&self.subject, &action.subject)
             && glob(&self.target, &action.target)
             && self.when.iter().all(|c| c.holds(action))
+    }
+}
+
+impl Rule {
+    fn in_scope(&self, action: &Action) -> bool {
+        let Some((level, name)) = self.scope.split_once(':') else { return true };
+        let workspace = action.attributes.iter().find(|a| a.key == "workspace").map(|a| a.value.as_str());
+        match level {
+            "tenant" => action.tenant.as_deref() == Some(name),
+            "workspace" => {
+                let (tenant, ws) = name.split_once('/').unwrap_or((name, ""));
+                action.tenant.as_deref() == Some(tenant) && workspace == Some(ws)
+            }
+            "agent" => action.subject == name,
+            _ => false,
+        }
     }
 }
 
