@@ -1,7 +1,8 @@
 //! `fuelhost demo`: the main job on the embedded default, start to finish.
-//! Creates agents with budgets, installs a Rust policy plugin, uploads Rust
-//! and Python artifacts, makes calls under both payer policies, shows a
-//! denied call and an out-of-fuel call, and prints what each call cost and
+//! Creates agents with budgets, sets a policy rule and installs a Rust
+//! policy plugin, uploads Rust and Python artifacts, makes calls under both
+//! payer policies, shows a denied call, an out-of-fuel call and a call
+//! parked for approval then approved, and prints what each call cost and
 //! the balances that result.
 
 use std::fmt::Write as _;
@@ -48,7 +49,7 @@ pub fn run(config: &DemoConfig) -> Result<String> {
     }
     let host = builder.build()?;
 
-    for agent in ["alice", "bob"] {
+    for agent in ["alice", "bob", "carol"] {
         host.create_agent(agent)?;
     }
     host.mint("demo-bob-scrip", "bob", Asset::Scrip, 1_000)?;
@@ -56,10 +57,20 @@ pub fn run(config: &DemoConfig) -> Result<String> {
     host.mint("demo-bob-disk", "bob", Asset::DiskBytes, 4096)?;
     host.mint("demo-alice-fuel", "alice", Asset::Fuel, 2_000_000_000)?;
     host.mint("demo-alice-disk", "alice", Asset::DiskBytes, 1 << 20)?;
-    writeln!(out, "agents: alice (owns the artifacts), bob (calls them)")?;
+    writeln!(out, "agents: alice (owns the artifacts), bob (calls them), carol (approves reports)")?;
 
+    host.set_policy_rules(
+        r#"
+[[rule]]
+name = "reports-need-carol"
+effect = "require_approval"
+action = "invoke"
+target = "alice/report@*"
+approvers = ["carol"]
+"#,
+    )?;
     host.add_policy_plugin("spend-limit", &read_guest(&config.guests, "rust-spend-limit")?)?;
-    writeln!(out, "policy chain: {}", host.policy_plugins().join(", "))?;
+    writeln!(out, "policy chain: rule reports-need-carol, then plugin {}", host.policy_plugins().join(", "))?;
 
     let echo =
         host.upload(manifest("echo", 5, "caller_pays", 5_000_000)?, &read_guest(&config.guests, "rust-echo")?)?;
@@ -72,14 +83,17 @@ pub fn run(config: &DemoConfig) -> Result<String> {
         manifest("wordfreq", 10, "owner_pays", 1_000_000_000)?,
         &read_guest(&config.guests, "python-wordfreq")?,
     )?;
-    writeln!(out, "artifacts: {}, {}, {}, {}\n", echo.id, premium.id, probe.id, wordfreq.id)?;
+    let report =
+        host.upload(manifest("report", 3, "caller_pays", 5_000_000)?, &read_guest(&config.guests, "rust-echo")?)?;
+    writeln!(out, "artifacts: {}, {}, {}, {}, {}\n", echo.id, premium.id, probe.id, wordfreq.id, report.id)?;
 
-    let calls: [(&str, &str, &str); 5] = [
+    let calls: [(&str, &str, &str); 6] = [
         ("echo, caller pays", &echo.id, "hello, agents"),
         ("wordfreq (Python), owner pays", &wordfreq.id, "the cat and the hat and the bat"),
         ("premium-echo, over the spend limit", &premium.id, "hello"),
         ("probe: endless loop", &probe.id, "loop"),
         ("probe: a file in alice's directory", &probe.id, "write:notes.txt:kept by alice"),
+        ("report, needs carol's approval", &report.id, "quarterly numbers"),
     ];
     writeln!(out, "{:<38} {:<13} {:>11} {:<8} {:>6}  output / reason", "call", "outcome", "fuel", "payer", "price")?;
     for (label, artifact, input) in calls {
@@ -101,12 +115,30 @@ pub fn run(config: &DemoConfig) -> Result<String> {
             Err(e @ InvokeError::Denied(_)) => {
                 writeln!(out, "{:<38} {:<13} {:>11} {:<8} {:>6}  {}", label, "denied", 0, "-", 0, e)?;
             }
+            Err(InvokeError::PendingApproval { id, approvers }) => {
+                writeln!(
+                    out,
+                    "{:<38} {:<13} {:>11} {:<8} {:>6}  parked until {approvers} approves",
+                    label, "pending", 0, "-", 0
+                )?;
+                let r = host.approve(&id, "carol")?;
+                writeln!(
+                    out,
+                    "{:<38} {:<13} {:>11} {:<8} {:>6}  {}",
+                    "  ...carol approves: it runs once",
+                    r.outcome.as_str(),
+                    r.resources_consumed.fuel,
+                    r.charged_to.as_str(),
+                    r.price_paid,
+                    r.output_text()
+                )?;
+            }
             Err(e) => return Err(e.into()),
         }
     }
 
     writeln!(out, "\n{:<8} {:>8} {:>14} {:>12}", "agent", "scrip", "fuel budget", "disk budget")?;
-    for agent in ["alice", "bob"] {
+    for agent in ["alice", "bob", "carol"] {
         let b = host.balances(agent)?;
         writeln!(
             out,

@@ -5,6 +5,7 @@ mod allocations;
 mod analytics;
 mod approvals;
 mod charging;
+mod demo;
 mod durability;
 mod economy;
 mod filesystem;
