@@ -6,8 +6,10 @@
 //! settlement, and put to the policy chain as a `transfer` action), and its
 //! policy questions are asked in its principal's name.
 
-use wasmtime::component::{HasSelf, Linker};
+use wasmtime::component::{HasSelf, Linker, Resource};
 use wasmtime::{Engine, StoreContextMut};
+use wasmtime_wasi::filesystem::WasiFilesystemView;
+use wasmtime_wasi::p2::bindings::sync::filesystem::types as fs;
 
 use crate::agent::AgentId;
 use crate::bindings::artifact::fuelhost::host::{invoke, ledger, log, policy, types};
@@ -229,8 +231,67 @@ pub fn artifact_linker(engine: &Engine) -> wasmtime::Result<Linker<Sandbox>> {
             Ok((result,))
         },
     )?;
+    // Every file an artifact opens is put to the policy chain first.
+    linker.instance("wasi:filesystem/types@0.2.12")?.func_wrap(
+        "[method]descriptor.open-at",
+        |mut store: StoreContextMut<'_, Sandbox>,
+         (fd, path_flags, path, oflags, flags): (
+            Resource<fs::Descriptor>,
+            fs::PathFlags,
+            String,
+            fs::OpenFlags,
+            fs::DescriptorFlags,
+        )| {
+            if let Some(refusal) = store.data_mut().check_file_open(&path, oflags, flags) {
+                tracing::info!(path = %path, %refusal, "file open denied");
+                return Ok((Err(fs::ErrorCode::Access),));
+            }
+            let mut view = store.data_mut().filesystem();
+            match fs::HostDescriptor::open_at(&mut view, fd, path_flags, path, oflags, flags) {
+                Ok(descriptor) => Ok((Ok(descriptor),)),
+                Err(e) => {
+                    let code: wasmtime_wasi::p2::bindings::filesystem::types::ErrorCode = e.downcast()?;
+                    Ok((Err(fs::ErrorCode::from(code)),))
+                }
+            }
+        },
+    )?;
     linker.allow_shadowing(false);
     Ok(linker)
+}
+
+impl Sandbox {
+    /// Put a `file-open` action (target: the path as the guest gave it;
+    /// attribute `mode`: `read`, `write`, `create` or `truncate`) to the
+    /// policy chain; `Some(reason)` if it is refused.
+    fn check_file_open(&mut self, path: &str, oflags: fs::OpenFlags, flags: fs::DescriptorFlags) -> Option<String> {
+        let call = self.call.as_mut()?;
+        let mode = if oflags.contains(fs::OpenFlags::TRUNCATE) {
+            "truncate"
+        } else if oflags.contains(fs::OpenFlags::CREATE) {
+            "create"
+        } else if flags.contains(fs::DescriptorFlags::WRITE) {
+            "write"
+        } else {
+            "read"
+        };
+        let mut action = Action {
+            kind: "file-open".into(),
+            subject: call.principal.to_string(),
+            tenant: None,
+            target: path.to_string(),
+            attributes: vec![
+                Attribute { key: "mode".into(), value: mode.into() },
+                Attribute { key: "via-artifact".into(), value: call.context.artifact.clone() },
+            ],
+            price: 0,
+            estimated: Usage { fuel: 0, memory_peak_bytes: 0, disk_bytes: 0, llm_tokens: 0, wall_time_ns: 0 },
+        };
+        call.host.memberships.stamp(&mut action);
+        let verdict = call.policy.check(&action);
+        call.audit.record(Some(&call.context.invocation_id), &action, &verdict);
+        verdict.refusal()
+    }
 }
 
 /// The linker for policy plugins: an empty WASI and `log`.

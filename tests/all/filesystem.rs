@@ -90,3 +90,54 @@ fn disk_growth_is_charged_to_the_payer_and_capped_by_its_budget() {
     assert_eq!(t.host.balances("carol").unwrap().disk_bytes.available(), 0);
     fuelhost_tests::assert_conserved(&t.host);
 }
+
+/// Every file an artifact opens is a `file-open` action (target: the path,
+/// attribute `mode`: read, write, create or truncate) put to the policy
+/// chain: a rule can fence off paths and modes, for guests in any language,
+/// and the decisions are audited.
+#[test]
+fn file_opens_are_put_to_the_policy_chain() {
+    let (t, id) = setup();
+    let wordfreq = upload(&t.host, "python-wordfreq", "wordfreq", 0, ResourcePolicy::CallerPays, Limits::default());
+    t.host
+        .set_policy_rules(
+            r#"
+[[rule]]
+name = "no-secrets"
+effect = "deny"
+action = "file-open"
+target = "secrets/*"
+reason = "secrets are off limits"
+
+[[rule]]
+name = "totals-are-read-only"
+effect = "deny"
+action = "file-open"
+target = "wordfreq-total.txt"
+reason = "the running total is read-only"
+when = [{ field = "mode", equals = "truncate" }]
+"#,
+        )
+        .unwrap();
+    assert_eq!(run(&t, &id, "write:notes.txt:fine").outcome, Outcome::Success);
+    std::fs::create_dir_all(t.host.agent_dir("alice").unwrap().join("secrets")).unwrap();
+    std::fs::write(t.host.agent_dir("alice").unwrap().join("secrets/key"), "k").unwrap();
+    for cmd in ["write:secrets/new:x", "read:secrets/key", "read:/secrets/key"] {
+        let r = run(&t, &id, cmd);
+        assert_eq!(r.outcome, Outcome::RunError, "{cmd}");
+        assert!(r.error.unwrap().contains("ermission denied"), "{cmd}");
+    }
+    assert!(!t.host.agent_dir("alice").unwrap().join("secrets/new").exists());
+    // The Python artifact may read its total but not rewrite it: its
+    // `open(..., "w")` creates and truncates, which is mode `truncate`.
+    let r = t.host.invoke(Invocation::new("bob", &wordfreq, "one two")).unwrap();
+    assert_eq!(r.outcome, Outcome::RunError);
+    assert!(r.error.unwrap().contains("cannot record the running total"));
+    let audit = t.host.audit_log().unwrap();
+    let opens: Vec<_> = audit.iter().filter(|e| e.kind == "file-open").collect();
+    assert!(opens.iter().any(|e| e.target == "notes.txt" && e.decision == "allow" && e.subject == "alice"));
+    assert!(opens.iter().any(|e| e.target == "secrets/key" && e.decided_by.as_deref() == Some("rule no-secrets")));
+    assert!(opens
+        .iter()
+        .any(|e| e.target == "wordfreq-total.txt" && e.decided_by.as_deref() == Some("rule totals-are-read-only")));
+}
