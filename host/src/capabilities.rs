@@ -207,6 +207,8 @@ impl Sandbox {
 pub fn artifact_linker(engine: &Engine) -> wasmtime::Result<Linker<Sandbox>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+    // Outgoing HTTP, each request decided by the policy chain (see `egress`).
+    wasmtime_wasi_http::p2::add_only_http_to_linker_sync(&mut linker)?;
     types::add_to_linker::<Sandbox, HasSelf<Sandbox>>(&mut linker, |s| s)?;
     ledger::add_to_linker::<Sandbox, HasSelf<Sandbox>>(&mut linker, |s| s)?;
     policy::add_to_linker::<Sandbox, HasSelf<Sandbox>>(&mut linker, |s| s)?;

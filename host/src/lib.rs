@@ -52,6 +52,7 @@ mod cache;
 mod capabilities;
 mod cost;
 mod db;
+mod egress;
 mod engine;
 mod error;
 mod host;

@@ -131,6 +131,11 @@ pub struct Sandbox {
     /// Names the guest in log lines: `artifact owner/name@version` or
     /// `policy NAME`.
     pub log_source: String,
+    /// `wasi:http` state, and the hooks that put each outgoing request to
+    /// the policy chain.
+    pub http: wasmtime_wasi_http::WasiHttpCtx,
+    /// Decides each outgoing request.
+    pub egress: crate::egress::EgressHooks,
     /// What the guest wrote to stdout and stderr (bounded): logged, and its
     /// tail quoted when the guest traps (a Python traceback, a Rust panic
     /// message).
@@ -146,6 +151,12 @@ impl Sandbox {
         let bytes = self.console.contents();
         let start = bytes.len().saturating_sub(max);
         String::from_utf8_lossy(&bytes[start..]).trim().to_string()
+    }
+}
+
+impl wasmtime_wasi_http::WasiHttpView for Sandbox {
+    fn http(&mut self) -> wasmtime_wasi_http::WasiHttpCtxView<'_> {
+        wasmtime_wasi_http::WasiHttpCtxView { hooks: &mut self.egress, table: &mut self.table, ctx: &mut self.http }
     }
 }
 
@@ -173,14 +184,42 @@ impl Sandbox {
         b.preopened_dir(dir, "/", FsPerms::ReadWrite)?;
         let console = MemoryOutputPipe::new(CONSOLE_CAPACITY);
         b.stdout(console.clone()).stderr(console.clone());
-        Ok(Sandbox { wasi: b.build(), table: ResourceTable::new(), limiter, call: Some(call), log_source, console })
+        let egress = crate::egress::EgressHooks {
+            scope: Some(crate::egress::EgressScope {
+                principal: call.principal.clone(),
+                invocation: call.context.invocation_id.clone(),
+                artifact: call.context.artifact.clone(),
+                policy: call.policy.clone(),
+                audit: call.audit.clone(),
+                host: call.host.clone(),
+            }),
+        };
+        Ok(Sandbox {
+            wasi: b.build(),
+            table: ResourceTable::new(),
+            limiter,
+            call: Some(call),
+            log_source,
+            console,
+            http: wasmtime_wasi_http::WasiHttpCtx::new(),
+            egress,
+        })
     }
 
     /// A sandbox for a policy plugin: an empty WASI, no ledger.
     pub fn for_plugin(limiter: GuestLimiter, log_source: String) -> Sandbox {
         let console = MemoryOutputPipe::new(CONSOLE_CAPACITY);
         let wasi = closed_wasi().stdout(console.clone()).stderr(console.clone()).build();
-        Sandbox { wasi, table: ResourceTable::new(), limiter, call: None, log_source, console }
+        Sandbox {
+            wasi,
+            table: ResourceTable::new(),
+            limiter,
+            call: None,
+            log_source,
+            console,
+            http: wasmtime_wasi_http::WasiHttpCtx::new(),
+            egress: crate::egress::EgressHooks::default(),
+        }
     }
 }
 

@@ -8,6 +8,7 @@ mod charging;
 mod demo;
 mod durability;
 mod economy;
+mod egress;
 mod filesystem;
 mod guest_ledger;
 mod ledger;

@@ -57,6 +57,9 @@ pub struct Verdict {
     pub decision: Decision,
     /// The plugin whose verdict stood; `None` when all allowed.
     pub decided_by: Option<String>,
+    /// The rule that explicitly allowed the action, when one did (and
+    /// nothing after it said no). Outgoing network requests need one.
+    pub allowed_by: Option<String>,
     /// Time the whole chain took.
     pub latency: Duration,
 }
@@ -151,18 +154,22 @@ impl PolicyChain {
     pub fn check(&self, action: &Action) -> Verdict {
         let start = Instant::now();
         let version = self.snapshot();
+        let mut allowed_by = None;
         if let Some((rule, decision)) = version.rules.decide(action) {
             if !matches!(decision, Decision::Allow) {
-                return Verdict { decision, decided_by: Some(format!("rule {}", rule.name)), latency: start.elapsed() };
+                let decided_by = Some(format!("rule {}", rule.name));
+                return Verdict { decision, decided_by, allowed_by, latency: start.elapsed() };
             }
+            allowed_by = Some(format!("rule {}", rule.name));
         }
         for plugin in version.plugins.iter() {
             let decision = self.run(plugin, action);
             if !matches!(decision, Decision::Allow) {
-                return Verdict { decision, decided_by: Some(plugin.name.clone()), latency: start.elapsed() };
+                let decided_by = Some(plugin.name.clone());
+                return Verdict { decision, decided_by, allowed_by: None, latency: start.elapsed() };
             }
         }
-        Verdict { decision: Decision::Allow, decided_by: None, latency: start.elapsed() }
+        Verdict { decision: Decision::Allow, decided_by: None, allowed_by, latency: start.elapsed() }
     }
 
     fn run(&self, plugin: &PolicyPlugin, action: &Action) -> Decision {

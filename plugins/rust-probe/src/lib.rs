@@ -1,7 +1,8 @@
 //! rust-probe: a test fixture artifact that does, on request, everything an
 //! artifact may try: compute, loop forever, exhaust memory, recurse without
 //! end, trap, touch files, read the ledger, transfer scrip, ask the policy
-//! chain. The input is a command `verb:arg:arg...`; see `run` below.
+//! chain, make an HTTP request. The input is a command `verb:arg:arg...`
+//! (or `get:URL`); see `run` below.
 
 use std::hint::black_box;
 
@@ -24,9 +25,45 @@ fn recurse(n: u64, stop: u64) -> u64 {
     recurse(n + 1, stop).wrapping_mul(n | 1).rotate_left(7) ^ n
 }
 
+/// GET `url` (`http://host:port/path`) through `wasi:http`; returns the
+/// status and the body.
+fn http_get(url: &str) -> Result<String, String> {
+    use wasi::http::types::{Fields, Method, OutgoingRequest, Scheme};
+    let (scheme, rest) = url.split_once("://").ok_or("the url must look like http://host:port/path")?;
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let request = OutgoingRequest::new(Fields::new());
+    request.set_method(&Method::Get).map_err(|()| "method")?;
+    let scheme = if scheme == "https" { Scheme::Https } else { Scheme::Http };
+    request.set_scheme(Some(&scheme)).map_err(|()| "scheme")?;
+    request.set_authority(Some(authority)).map_err(|()| "authority")?;
+    request.set_path_with_query(Some(path)).map_err(|()| "path")?;
+    let pending = wasi::http::outgoing_handler::handle(request, None).map_err(|e| format!("{e:?}"))?;
+    pending.subscribe().block();
+    let response = pending.get().ok_or("no response")?.map_err(|()| "response taken")?.map_err(|e| format!("{e:?}"))?;
+    let status = response.status();
+    let body = response.consume().map_err(|()| "body")?;
+    let stream = body.stream().map_err(|()| "stream")?;
+    let mut bytes = Vec::new();
+    loop {
+        match stream.blocking_read(4096) {
+            Ok(chunk) => bytes.extend(chunk),
+            Err(wasi::io::streams::StreamError::Closed) => break,
+            Err(e) => return Err(format!("{e:?}")),
+        }
+    }
+    drop(stream);
+    Ok(format!("{status} {}", String::from_utf8_lossy(&bytes)))
+}
+
 impl Artifact for Probe {
     fn run(input: Vec<u8>) -> Result<Vec<u8>, RunError> {
         let text = String::from_utf8(input).map_err(|_| RunError::InvalidInput("utf-8 command expected".into()))?;
+        if let Some(url) = text.strip_prefix("get:") {
+            return http_get(url).map(String::into_bytes).map_err(RunError::Failed);
+        }
         let mut parts = text.splitn(3, ':');
         let verb = parts.next().unwrap_or_default();
         let a = parts.next().unwrap_or_default();
