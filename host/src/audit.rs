@@ -1,6 +1,8 @@
-//! The audit log: every policy decision (who, what, which plugin decided,
-//! the result, how long it took), written durably to the database and
-//! queryable. Actions carry no secrets, so nothing needs redacting.
+//! The audit log: every policy decision (who, what, which rule or plugin
+//! decided, the result, how long it took), written durably to the database
+//! and queryable. What is written is the action: never an invocation's input
+//! or output, and URLs lose their user info and query string before they
+//! get here (see `egress`).
 
 use std::sync::Arc;
 
@@ -32,6 +34,24 @@ pub struct AuditEntry {
     pub reason: Option<String>,
     /// Time the chain took, microseconds.
     pub latency_us: u64,
+}
+
+/// Which audit entries to return; every field narrows the query.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditQuery {
+    /// Entries of this subject (acting agent).
+    pub subject: Option<String>,
+    /// Entries of this action kind (`invoke`, `file-open`, ...).
+    pub kind: Option<String>,
+    /// `allow`, `deny` or `require_approval`.
+    pub decision: Option<String>,
+    /// Entries of this invocation.
+    pub invocation: Option<String>,
+    /// At or after this Unix ms.
+    pub since_ms: Option<i64>,
+    /// At most this many (default 1,000).
+    pub limit: Option<usize>,
 }
 
 /// Writes and reads the audit table. Cheap to clone.
@@ -77,11 +97,20 @@ impl AuditLog {
 
     /// Every entry, oldest first.
     pub fn entries(&self) -> Result<Vec<AuditEntry>, rusqlite::Error> {
+        self.query(&AuditQuery { limit: Some(usize::MAX), ..AuditQuery::default() })
+    }
+
+    /// The entries matching `q`, oldest first.
+    pub fn query(&self, q: &AuditQuery) -> Result<Vec<AuditEntry>, rusqlite::Error> {
         let conn = self.db.lock();
         let mut stmt = conn.prepare_cached(
-            "SELECT at_ms, invocation, kind, subject, target, decision, decided_by, reason, latency_us FROM audit ORDER BY seq",
+            "SELECT at_ms, invocation, kind, subject, target, decision, decided_by, reason, latency_us FROM audit
+             WHERE (?1 IS NULL OR subject = ?1) AND (?2 IS NULL OR kind = ?2) AND (?3 IS NULL OR decision = ?3)
+               AND (?4 IS NULL OR invocation = ?4) AND (?5 IS NULL OR at_ms >= ?5)
+             ORDER BY seq LIMIT ?6",
         )?;
-        let rows = stmt.query_map([], |r| {
+        let limit = q.limit.unwrap_or(1_000).min(i64::MAX as usize) as i64;
+        let rows = stmt.query_map(params![q.subject, q.kind, q.decision, q.invocation, q.since_ms, limit], |r| {
             Ok(AuditEntry {
                 at_ms: r.get(0)?,
                 invocation: r.get(1)?,

@@ -47,6 +47,16 @@ type SendResult = wasmtime_wasi_http::Result<(
     Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
 )>;
 
+/// The URL without what may be a secret: user info and the query string
+/// (tokens, keys) are replaced, so the audit log never holds them.
+pub fn redacted_url(uri: &http::Uri) -> String {
+    let scheme = uri.scheme_str().unwrap_or("http");
+    let host = uri.host().unwrap_or("");
+    let port = uri.port_u16().map(|p| format!(":{p}")).unwrap_or_default();
+    let query = if uri.query().is_some() { "?<redacted>" } else { "" };
+    format!("{scheme}://{host}{port}{}{query}", uri.path())
+}
+
 impl EgressHooks {
     /// Whether the request may go out.
     fn permits(&self, request: &http::Request<WasiBody>) -> bool {
@@ -61,7 +71,7 @@ impl EgressHooks {
             target,
             attributes: vec![
                 Attribute { key: "method".into(), value: request.method().to_string() },
-                Attribute { key: "url".into(), value: uri.to_string() },
+                Attribute { key: "url".into(), value: redacted_url(uri) },
                 Attribute { key: "via-artifact".into(), value: scope.artifact.clone() },
             ],
             price: 0,

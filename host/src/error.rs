@@ -36,6 +36,9 @@ pub enum HostError {
     /// A request that makes no sense; the message says what to change.
     #[error("{0}")]
     Invalid(String),
+    /// The policy chain refused the action; nothing changed.
+    #[error("{0}")]
+    Denied(String),
     /// The ledger refused.
     #[error(transparent)]
     Ledger(#[from] LedgerError),

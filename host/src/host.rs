@@ -17,7 +17,7 @@ use wasmtime::Engine;
 
 use crate::agent::AgentId;
 use crate::approvals::{ApprovalError, Approvals, PendingAction};
-use crate::audit::{AuditEntry, AuditLog};
+use crate::audit::{AuditEntry, AuditLog, AuditQuery};
 use crate::bindings::Decision;
 use crate::cache::{CacheStats, CodeCache};
 use crate::cost::{Calibration, CostModel};
@@ -290,8 +290,37 @@ impl Host {
         Ok(self.inner.ledger.mint(transfer_id, &agent, asset, amount)?)
     }
 
-    /// Move an asset between agents. Idempotent by `req.id`.
+    /// Move an asset between agents. Idempotent by `req.id`. The policy
+    /// chain judges the `transfer` action (subject: the sender) first; a
+    /// replay of a transfer already made returns it without judging again.
     pub fn transfer(&self, req: &TransferRequest) -> Result<Transfer, HostError> {
+        if self.inner.ledger.transfer_record(&req.id)?.is_some() {
+            return Ok(self.inner.ledger.transfer(req)?);
+        }
+        let mut action = crate::bindings::Action {
+            kind: "transfer".into(),
+            subject: req.from.to_string(),
+            tenant: None,
+            target: req.to.to_string(),
+            attributes: vec![
+                crate::bindings::Attribute { key: "asset".into(), value: req.asset.to_string() },
+                crate::bindings::Attribute { key: "transfer".into(), value: req.id.clone() },
+            ],
+            price: if req.asset == Asset::Scrip { req.amount } else { 0 },
+            estimated: crate::bindings::Usage {
+                fuel: 0,
+                memory_peak_bytes: 0,
+                disk_bytes: 0,
+                llm_tokens: 0,
+                wall_time_ns: 0,
+            },
+        };
+        self.inner.memberships.stamp(&mut action);
+        let verdict = self.inner.policy.check(&action);
+        self.inner.audit.record(None, &action, &verdict);
+        if let Some(reason) = verdict.refusal() {
+            return Err(HostError::Denied(reason));
+        }
         Ok(self.inner.ledger.transfer(req)?)
     }
 
@@ -590,6 +619,11 @@ impl Host {
     /// Every recorded policy decision, oldest first.
     pub fn audit_log(&self) -> Result<Vec<AuditEntry>, HostError> {
         Ok(self.inner.audit.entries()?)
+    }
+
+    /// The recorded policy decisions matching `q`, oldest first.
+    pub fn query_audit(&self, q: &AuditQuery) -> Result<Vec<AuditEntry>, HostError> {
+        Ok(self.inner.audit.query(q)?)
     }
 
     /// How often components were compiled, and loaded precompiled, since

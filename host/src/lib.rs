@@ -68,7 +68,7 @@ pub mod demo;
 
 pub use agent::{AgentId, InvalidAgentId};
 pub use approvals::{ApprovalError, PendingAction, PendingState};
-pub use audit::AuditEntry;
+pub use audit::{AuditEntry, AuditQuery};
 pub use bindings::{Action, Attribute, Decision, Usage};
 pub use cache::CacheStats;
 pub use cost::{calibrate, Calibration, CostModel, REFERENCE_KERNEL};

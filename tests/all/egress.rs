@@ -91,9 +91,17 @@ fn requests_go_out_only_to_hosts_a_rule_allows() {
     assert!(r.error.unwrap().contains("HttpRequestDenied"));
     assert_eq!(other.connections.load(Ordering::Relaxed), 0);
 
+    // A token in the query string reaches the server but never the audit log.
+    let r = t
+        .host
+        .invoke(Invocation::new("bob", &probe, format!("get:http://127.0.0.1:{}/hi?token=s3cr3t", server.port)))
+        .unwrap();
+    assert_eq!(r.output_text(), "200 hello");
     let audit = t.host.audit_log().unwrap();
+    let everything = format!("{audit:?}");
+    assert!(!everything.contains("s3cr3t"), "a secret reached the audit log");
     let requests: Vec<_> = audit.iter().filter(|e| e.kind == "http-request").collect();
-    assert_eq!(requests.len(), 3);
+    assert_eq!(requests.len(), 4);
     assert_eq!(requests[0].decided_by.as_deref(), Some("egress default"));
     assert_eq!(requests[1].decision, "allow");
     assert!(requests.iter().all(|e| e.subject == "alice"), "asked in the principal's name");

@@ -244,3 +244,55 @@ reason = "dave may not call echo"
         t.host.set_policy_rules("[[rule]]\nname = \"x\"\nscope = \"planet:mars\"\neffect = \"allow\"\n").unwrap_err();
     assert!(err.to_string().contains("use `global`, `tenant:NAME`"), "{err}");
 }
+
+/// Transfers an embedder makes for agents are judged too, and the audit
+/// log can be queried by subject, kind and decision.
+#[test]
+fn transfers_are_judged_and_the_audit_is_queryable() {
+    let t = test_host();
+    t.host
+        .set_policy_rules(
+            "[[rule]]\nname = \"small-transfers\"\neffect = \"deny\"\naction = \"transfer\"\nreason = \"transfers over 500 need a human\"\nwhen = [{ field = \"price\", greater_than = 500 }]\n",
+        )
+        .unwrap();
+    let transfer = |id: &str, amount: u64| fuelhost::TransferRequest {
+        id: id.into(),
+        from: "bob".try_into().unwrap(),
+        to: "alice".try_into().unwrap(),
+        asset: fuelhost::Asset::Scrip,
+        amount,
+        memo: String::new(),
+    };
+    let err = t.host.transfer(&transfer("big", 600)).unwrap_err();
+    assert!(matches!(err, HostError::Denied(_)), "{err:?}");
+    assert!(err.to_string().contains("transfers over 500 need a human"));
+    t.host.transfer(&transfer("small", 100)).unwrap();
+    assert_eq!(t.host.balances("alice").unwrap().scrip.posted, 1_100);
+    // Once made, a transfer replays whatever the rules say now.
+    t.host
+        .set_policy_rules(
+            "[[rule]]\nname = \"frozen\"\neffect = \"deny\"\naction = \"transfer\"\nreason = \"frozen\"\n",
+        )
+        .unwrap();
+    assert_eq!(t.host.transfer(&transfer("small", 100)).unwrap().amount, 100);
+    assert!(t.host.transfer(&transfer("new", 1)).is_err());
+    assert_eq!(t.host.balances("alice").unwrap().scrip.posted, 1_100);
+
+    let q = |subject: Option<&str>, kind: Option<&str>, decision: Option<&str>| {
+        t.host
+            .query_audit(&fuelhost::AuditQuery {
+                subject: subject.map(String::from),
+                kind: kind.map(String::from),
+                decision: decision.map(String::from),
+                ..fuelhost::AuditQuery::default()
+            })
+            .unwrap()
+    };
+    assert_eq!(q(Some("bob"), Some("transfer"), None).len(), 3);
+    let denied = q(None, None, Some("deny"));
+    assert_eq!(denied.len(), 2);
+    assert_eq!(denied[0].decided_by.as_deref(), Some("rule small-transfers"));
+    assert!(q(Some("alice"), None, None).is_empty());
+    let one = t.host.query_audit(&fuelhost::AuditQuery { limit: Some(1), ..Default::default() }).unwrap();
+    assert_eq!(one.len(), 1);
+}

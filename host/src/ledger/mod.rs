@@ -569,6 +569,8 @@ pub trait Ledger: Send + Sync {
     fn asset_total(&self, asset: Asset) -> Result<i128, LedgerError>;
     /// Every posted transfer, oldest first.
     fn transfers(&self) -> Result<Vec<Transfer>, LedgerError>;
+    /// The posted transfer with this id, if any.
+    fn transfer_record(&self, id: &str) -> Result<Option<Transfer>, LedgerError>;
     /// Settle, as [`Outcome::Aborted`], every reservation that was never
     /// settled: its holds are released and nothing is charged. Called when
     /// a host opens, before it serves, so a crash leaves no hold dangling.

@@ -1157,6 +1157,10 @@ impl Ledger for SqliteLedger {
         Ok(())
     }
 
+    fn transfer_record(&self, id: &str) -> Result<Option<Transfer>, LedgerError> {
+        existing_transfer(&self.db.lock(), id)
+    }
+
     fn transfers(&self) -> Result<Vec<Transfer>, LedgerError> {
         let conn = self.db.lock();
         let mut stmt =
