@@ -35,6 +35,10 @@ pub mod policy_plugin {
     });
 }
 
+/// No resources at all: the estimate of actions that consume none.
+pub(crate) const NO_USAGE: Usage =
+    Usage { fuel: 0, memory_peak_bytes: 0, disk_bytes: 0, llm_tokens: 0, wall_time_ns: 0 };
+
 pub use artifact::fuelhost::host::types::{
     Action, Attribute, Decision, ResourcePolicy as WitResourcePolicy, RunError, Usage,
 };

@@ -13,7 +13,7 @@ use wasmtime_wasi::p2::bindings::sync::filesystem::types as fs;
 
 use crate::agent::AgentId;
 use crate::bindings::artifact::fuelhost::host::{invoke, ledger, log, policy, types};
-use crate::bindings::{Action, Attribute, Decision, Usage};
+use crate::bindings::{Action, Attribute, Decision};
 use crate::ledger::{GuestTransfer, LedgerError as HostLedgerError};
 use crate::sandbox::Sandbox;
 
@@ -119,11 +119,9 @@ impl ledger::Host for Sandbox {
                 Attribute { key: "via-artifact".into(), value: call.context.artifact.clone() },
             ],
             price: amount,
-            estimated: Usage { fuel: 0, memory_peak_bytes: 0, disk_bytes: 0, llm_tokens: 0, wall_time_ns: 0 },
+            estimated: crate::bindings::NO_USAGE,
         };
-        call.host.memberships.stamp(&mut action);
-        let verdict = call.policy.check(&action);
-        call.audit.record(Some(&call.context.invocation_id), &action, &verdict);
+        let verdict = call.host.judge(Some(&call.context.invocation_id), &mut action);
         if let Some(reason) = verdict.refusal() {
             return Ok(Err(ledger::LedgerError::NotPermitted(reason)));
         }
@@ -160,9 +158,7 @@ impl policy::Host for Sandbox {
         action.subject = call.principal.to_string();
         action.attributes.retain(|a| a.key != "via-artifact");
         action.attributes.push(Attribute { key: "via-artifact".into(), value: call.context.artifact.clone() });
-        call.host.memberships.stamp(&mut action);
-        let verdict = call.policy.check(&action);
-        call.audit.record(Some(&call.context.invocation_id), &action, &verdict);
+        let verdict = call.host.judge(Some(&call.context.invocation_id), &mut action);
         Ok(verdict.decision)
     }
 }
@@ -287,11 +283,9 @@ impl Sandbox {
                 Attribute { key: "via-artifact".into(), value: call.context.artifact.clone() },
             ],
             price: 0,
-            estimated: Usage { fuel: 0, memory_peak_bytes: 0, disk_bytes: 0, llm_tokens: 0, wall_time_ns: 0 },
+            estimated: crate::bindings::NO_USAGE,
         };
-        call.host.memberships.stamp(&mut action);
-        let verdict = call.policy.check(&action);
-        call.audit.record(Some(&call.context.invocation_id), &action, &verdict);
+        let verdict = call.host.judge(Some(&call.context.invocation_id), &mut action);
         verdict.refusal()
     }
 }

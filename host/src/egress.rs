@@ -16,7 +16,7 @@ use wasmtime_wasi_http::{RequestOptions, WasiBody, WasiHttpHooks};
 
 use crate::agent::AgentId;
 use crate::audit::AuditLog;
-use crate::bindings::{Action, Attribute, Usage};
+use crate::bindings::{Action, Attribute};
 use crate::policy::PolicyChain;
 
 /// Who is asking, for the policy chain.
@@ -75,7 +75,7 @@ impl EgressHooks {
                 Attribute { key: "via-artifact".into(), value: scope.artifact.clone() },
             ],
             price: 0,
-            estimated: Usage { fuel: 0, memory_peak_bytes: 0, disk_bytes: 0, llm_tokens: 0, wall_time_ns: 0 },
+            estimated: crate::bindings::NO_USAGE,
         };
         scope.host.memberships.stamp(&mut action);
         let mut verdict = scope.policy.check(&action);

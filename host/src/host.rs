@@ -230,6 +230,16 @@ pub(crate) struct HostInner {
 }
 
 impl HostInner {
+    /// Put `action` to the policy chain the way the host does for every
+    /// action it mediates: stamp the subject's tenant and workspace, check,
+    /// audit (under `invocation` when there is one).
+    pub(crate) fn judge(&self, invocation: Option<&str>, action: &mut crate::bindings::Action) -> Verdict {
+        self.memberships.stamp(action);
+        let verdict = self.policy.check(action);
+        self.audit.record(invocation, action, &verdict);
+        verdict
+    }
+
     pub(crate) fn cost_model(&self) -> CostModel {
         *self.cost_model.read().unwrap_or_else(|p| p.into_inner())
     }
@@ -307,17 +317,9 @@ impl Host {
                 crate::bindings::Attribute { key: "transfer".into(), value: req.id.clone() },
             ],
             price: if req.asset == Asset::Scrip { req.amount } else { 0 },
-            estimated: crate::bindings::Usage {
-                fuel: 0,
-                memory_peak_bytes: 0,
-                disk_bytes: 0,
-                llm_tokens: 0,
-                wall_time_ns: 0,
-            },
+            estimated: crate::bindings::NO_USAGE,
         };
-        self.inner.memberships.stamp(&mut action);
-        let verdict = self.inner.policy.check(&action);
-        self.inner.audit.record(None, &action, &verdict);
+        let verdict = self.inner.judge(None, &mut action);
         if let Some(reason) = verdict.refusal() {
             return Err(HostError::Denied(reason));
         }
@@ -489,9 +491,7 @@ impl Host {
             },
         };
         let mut action = action;
-        self.inner.memberships.stamp(&mut action);
-        let verdict = self.inner.policy.check(&action);
-        self.inner.audit.record(None, &action, &verdict);
+        let verdict = self.inner.judge(None, &mut action);
         if let Some(reason) = verdict.refusal() {
             return Err(UploadError::Denied(reason));
         }
@@ -565,18 +565,10 @@ impl Host {
                 crate::bindings::Attribute { key: "requested-by".into(), value: parked.subject.clone() },
             ],
             price: 0,
-            estimated: crate::bindings::Usage {
-                fuel: 0,
-                memory_peak_bytes: 0,
-                disk_bytes: 0,
-                llm_tokens: 0,
-                wall_time_ns: 0,
-            },
+            estimated: crate::bindings::NO_USAGE,
         };
         let mut action = action;
-        self.inner.memberships.stamp(&mut action);
-        let verdict = self.inner.policy.check(&action);
-        self.inner.audit.record(Some(id), &action, &verdict);
+        let verdict = self.inner.judge(Some(id), &mut action);
         if let Decision::Deny(_) = verdict.decision {
             return Err(ApprovalError::Denied(verdict.refusal().unwrap_or_default()));
         }

@@ -313,9 +313,7 @@ fn invoke_at(host: &Arc<HostInner>, req: Invocation, depth: u32) -> Result<Invoc
         },
     };
     let mut action = action;
-    host.memberships.stamp(&mut action);
-    let verdict = host.policy.check(&action);
-    host.audit.record(Some(&invocation_id), &action, &verdict);
+    let verdict = host.judge(Some(&invocation_id), &mut action);
     match &verdict.decision {
         // Needs approval, and none given yet: park it, charge nothing.
         Decision::RequireApproval(approvers) if req.approved_by.is_none() => {
