@@ -180,6 +180,13 @@ CREATE TABLE IF NOT EXISTS agent_scopes (
     tenant     TEXT,
     workspace  TEXT
 );
+CREATE TABLE IF NOT EXISTS api_keys (
+    hash        TEXT PRIMARY KEY,
+    agent       TEXT,
+    admin       INTEGER NOT NULL,
+    created_ms  INTEGER NOT NULL,
+    revoked     INTEGER NOT NULL DEFAULT 0
+);
 CREATE TABLE IF NOT EXISTS pending_actions (
     id           TEXT PRIMARY KEY,
     kind         TEXT NOT NULL,

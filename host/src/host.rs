@@ -194,6 +194,7 @@ impl HostBuilder {
         let memberships = Memberships::new(db.clone());
         let approvals = Approvals::new(db.clone(), self.clock.clone(), self.approval_ttl.as_millis() as i64);
         let inner = HostInner {
+            db: db.clone(),
             memberships,
             approvals,
             cost_model: std::sync::RwLock::new(cost_model),
@@ -216,6 +217,7 @@ const COST_MODEL_SETTING: &str = "cost_model";
 const RULES_SETTING: &str = "policy_rules";
 
 pub(crate) struct HostInner {
+    db: Arc<Database>,
     pub(crate) memberships: Memberships,
     pub(crate) approvals: Approvals,
     cost_model: std::sync::RwLock<CostModel>,
@@ -258,6 +260,11 @@ pub struct Host {
 }
 
 impl Host {
+    /// The host's database (for the API's key table).
+    pub(crate) fn database(&self) -> Arc<Database> {
+        self.inner.db.clone()
+    }
+
     /// Start configuring a host.
     pub fn builder() -> HostBuilder {
         HostBuilder::default()

@@ -45,6 +45,7 @@
 //! ```
 
 mod agent;
+pub mod api;
 mod approvals;
 mod audit;
 mod bindings;

@@ -27,6 +27,18 @@ enum Command {
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
+    /// Serve the HTTP API on the embedded default (SQLite). On the first
+    /// start of a data directory, prints the bootstrap admin key once.
+    Serve {
+        #[arg(long, default_value = "fuelhost-data", env = "FUELHOST_DATA_DIR")]
+        data_dir: PathBuf,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080", env = "FUELHOST_LISTEN")]
+        listen: String,
+        /// Largest request body (a component upload), bytes.
+        #[arg(long, default_value_t = 33 << 20, env = "FUELHOST_MAX_BODY_BYTES")]
+        max_body_bytes: usize,
+    },
     /// Create an agent.
     CreateAgent {
         #[arg(long, default_value = "fuelhost-data")]
@@ -145,6 +157,28 @@ fn main() -> Result<()> {
             }
             let _ = std::fs::remove_dir_all(&data_dir);
             result.map(|_| ())
+        }
+        Command::Serve { data_dir, listen, max_body_bytes } => {
+            let host = open(data_dir)?;
+            let state = fuelhost::api::ApiState::new(host);
+            if let Some(key) = state.bootstrap_admin_key().map_err(anyhow::Error::msg)? {
+                println!("bootstrap admin key (shown once, keep it safe): {key}");
+            }
+            let runtime = tokio::runtime::Runtime::new()?;
+            runtime.block_on(async move {
+                let listener =
+                    tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("listening on {listen}"))?;
+                println!("fuelhost serving on http://{}", listener.local_addr()?);
+                let shutdown = async {
+                    let ctrl_c = tokio::signal::ctrl_c();
+                    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                        .expect("installing the SIGTERM handler");
+                    tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
+                    println!("shutting down: finishing requests in flight");
+                };
+                fuelhost::api::serve(listener, fuelhost::api::router(state, max_body_bytes), shutdown).await?;
+                Ok::<_, anyhow::Error>(())
+            })
         }
         Command::CreateAgent { data_dir, agent } => {
             open(data_dir)?.create_agent(&agent)?;

@@ -3,6 +3,7 @@
 
 mod allocations;
 mod analytics;
+mod api;
 mod approvals;
 mod charging;
 mod demo;

@@ -1,0 +1,155 @@
+//! One JSON shape for every error the API returns:
+//! `{"error": {"code": "stable_snake_case", "message": "what to fix"}}`,
+//! with the HTTP status that fits.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+
+use crate::approvals::ApprovalError;
+use crate::error::{HostError, InvokeError, UploadError};
+use crate::ledger::LedgerError;
+
+/// An error as the API reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// Stable, machine-readable code.
+    pub code: &'static str,
+    /// What went wrong and what to do about it.
+    pub message: String,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    error: Inner<'a>,
+}
+
+#[derive(Serialize)]
+struct Inner<'a> {
+    code: &'a str,
+    message: &'a str,
+}
+
+impl ApiError {
+    /// An error with this status, code and message.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError { status, code, message: message.into() }
+    }
+
+    /// 400: the request is malformed.
+    pub fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+
+    /// 403: authenticated, but not allowed.
+    pub fn forbidden(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+
+    /// 404: no such thing.
+    pub fn not_found(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    /// 500: the host failed; the message says where.
+    pub fn internal(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = Body { error: Inner { code: self.code, message: &self.message } };
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<LedgerError> for ApiError {
+    fn from(e: LedgerError) -> Self {
+        let message = e.to_string();
+        match e {
+            LedgerError::UnknownAccount(_) | LedgerError::UnknownAllocation(_) => {
+                ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
+            }
+            LedgerError::Insufficient { .. } => {
+                ApiError::new(StatusCode::PAYMENT_REQUIRED, "insufficient_funds", message)
+            }
+            LedgerError::IdConflict(_) | LedgerError::AccountExists(_) | LedgerError::DuplicateInvocation(_) => {
+                ApiError::new(StatusCode::CONFLICT, "conflict", message)
+            }
+            LedgerError::Invalid(_) | LedgerError::Overflow(_) => ApiError::bad_request(message),
+            LedgerError::AllocationRefused { .. } | LedgerError::GrantUnavailable(_) => {
+                ApiError::new(StatusCode::FORBIDDEN, "allocation_refused", message)
+            }
+            LedgerError::NoReservation(_) | LedgerError::Storage(_) => ApiError::internal(message),
+        }
+    }
+}
+
+impl From<HostError> for ApiError {
+    fn from(e: HostError) -> Self {
+        match e {
+            HostError::Ledger(l) => l.into(),
+            HostError::InvalidAgent(_) | HostError::Invalid(_) | HostError::Rules(_) => {
+                ApiError::bad_request(e.to_string())
+            }
+            HostError::Denied(m) => ApiError::new(StatusCode::FORBIDDEN, "denied", m),
+            other => ApiError::internal(other.to_string()),
+        }
+    }
+}
+
+impl From<InvokeError> for ApiError {
+    fn from(e: InvokeError) -> Self {
+        let message = e.to_string();
+        match e {
+            InvokeError::UnknownArtifact(_) | InvokeError::UnknownCaller(_) => ApiError::not_found(message),
+            InvokeError::InvalidAgent(_) => ApiError::bad_request(message),
+            InvokeError::Denied(_) => ApiError::new(StatusCode::FORBIDDEN, "denied", message),
+            InvokeError::PendingApproval { .. } => ApiError::new(StatusCode::ACCEPTED, "pending_approval", message),
+            InvokeError::InsufficientScrip { .. } | InvokeError::InsufficientBudget { .. } => {
+                ApiError::new(StatusCode::PAYMENT_REQUIRED, "insufficient_funds", message)
+            }
+            InvokeError::AllocationRefused(_) => ApiError::new(StatusCode::FORBIDDEN, "allocation_refused", message),
+            InvokeError::InProgress(_) => ApiError::new(StatusCode::CONFLICT, "in_progress", message),
+            InvokeError::Ledger(l) => l.into(),
+            InvokeError::Sandbox(_) => ApiError::internal(message),
+        }
+    }
+}
+
+impl From<UploadError> for ApiError {
+    fn from(e: UploadError) -> Self {
+        let message = e.to_string();
+        match e {
+            UploadError::TooLarge { .. } => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", message),
+            UploadError::Manifest(_) => ApiError::bad_request(message),
+            UploadError::UnknownOwner(_) => ApiError::not_found(message),
+            UploadError::AlreadyExists(_) => ApiError::new(StatusCode::CONFLICT, "conflict", message),
+            UploadError::NotAComponent(_)
+            | UploadError::Invalid(_)
+            | UploadError::UnsatisfiableImport(..)
+            | UploadError::MissingExport(..) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_component", message)
+            }
+            UploadError::Denied(_) => ApiError::new(StatusCode::FORBIDDEN, "denied", message),
+            UploadError::Storage(_) => ApiError::internal(message),
+        }
+    }
+}
+
+impl From<ApprovalError> for ApiError {
+    fn from(e: ApprovalError) -> Self {
+        let message = e.to_string();
+        match e {
+            ApprovalError::Unknown(_) => ApiError::not_found(message),
+            ApprovalError::NotAnApprover { .. } | ApprovalError::Denied(_) => ApiError::forbidden(message),
+            ApprovalError::AlreadyDecided { .. } => ApiError::new(StatusCode::CONFLICT, "already_decided", message),
+            ApprovalError::Invocation(i) => i.into(),
+            ApprovalError::Storage(_) => ApiError::internal(message),
+        }
+    }
+}

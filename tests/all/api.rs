@@ -1,0 +1,242 @@
+//! The HTTP API against a real server on a loopback port: agents, keys,
+//! upload, invoke, transfers, usage, audit, rules and approvals; every
+//! auth failure (no key, wrong key, another agent's data, non-admin on
+//! admin routes) and bad input gets the right status and one JSON error
+//! shape, and changes nothing.
+
+use std::time::Duration;
+
+use fuelhost::api::{router, serve, ApiState};
+use fuelhost::Host;
+use fuelhost_tests::{guest, shared_compile_cache};
+use serde_json::{json, Value};
+
+struct Server {
+    base: String,
+    admin: String,
+    host: Host,
+    _dir: tempfile::TempDir,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+fn start(max_body: usize) -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let host = Host::builder()
+        .data_dir(dir.path())
+        .compile_cache_dir(shared_compile_cache())
+        .max_instances(8)
+        .max_component_bytes(1 << 20)
+        .build()
+        .unwrap();
+    let state = ApiState::new(host.clone());
+    let admin = state.bootstrap_admin_key().unwrap().expect("a first start makes the admin key");
+    assert_eq!(state.bootstrap_admin_key().unwrap(), None, "shown once");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let (port_tx, port_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            port_tx.send(listener.local_addr().unwrap().port()).unwrap();
+            serve(listener, router(state, max_body), async {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+        });
+    });
+    let port = port_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    Server { base: format!("http://127.0.0.1:{port}"), admin, host, _dir: dir, stop: Some(stop) }
+}
+
+/// (status, JSON body) for any response, error statuses included.
+fn call(method: &str, url: &str, key: Option<&str>, body: Option<Value>) -> (u16, Value) {
+    let mut req = ureq::request(method, url).timeout(Duration::from_secs(60));
+    if let Some(k) = key {
+        req = req.set("Authorization", &format!("Bearer {k}"));
+    }
+    let res = match body {
+        Some(b) => req.send_json(b),
+        None => req.call(),
+    };
+    let res = match res {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("{method} {url}: {e}"),
+    };
+    let status = res.status();
+    let text = res.into_string().unwrap();
+    (status, serde_json::from_str(&text).unwrap_or_else(|_| panic!("{method} {url}: not JSON: {text}")))
+}
+
+fn upload(s: &Server, key: &str, manifest: Value, body: &[u8]) -> (u16, Value) {
+    let res = ureq::post(&format!("{}/v1/artifacts", s.base))
+        .set("Authorization", &format!("Bearer {key}"))
+        .set("Fuelhost-Manifest", &manifest.to_string())
+        .timeout(Duration::from_secs(120))
+        .send_bytes(body);
+    let res = match res {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("upload: {e}"),
+    };
+    let status = res.status();
+    (status, serde_json::from_str(&res.into_string().unwrap()).unwrap())
+}
+
+fn error_code(v: &Value) -> &str {
+    v["error"]["code"].as_str().unwrap_or_else(|| panic!("not an error body: {v}"))
+}
+
+#[test]
+fn the_api_end_to_end_with_auth_and_bad_input() {
+    let s = start(8 << 20);
+    let url = |p: &str| format!("{}{p}", s.base);
+    assert_eq!(call("GET", &url("/healthz"), None, None).0, 200);
+    assert_eq!(call("GET", &url("/readyz"), None, None).0, 200);
+
+    // Auth failures.
+    let (st, v) = call("GET", &url("/v1/artifacts"), None, None);
+    assert_eq!((st, error_code(&v)), (401, "unauthorized"));
+    assert!(v["error"]["message"].as_str().unwrap().contains("Bearer"));
+    assert_eq!(call("GET", &url("/v1/artifacts"), Some("fh_nope"), None).0, 401);
+
+    // Agents and keys (admin only).
+    let mut keys = std::collections::HashMap::new();
+    for id in ["alice", "bob", "carol"] {
+        let (st, v) = call("POST", &url("/v1/agents"), Some(&s.admin), Some(json!({"id": id})));
+        assert_eq!(st, 201, "{v}");
+        keys.insert(id, v["api_key"].as_str().unwrap().to_string());
+    }
+    let (alice, bob, carol) = (keys["alice"].clone(), keys["bob"].clone(), keys["carol"].clone());
+    let (st, v) = call("POST", &url("/v1/agents"), Some(&bob), Some(json!({"id": "mallory"})));
+    assert_eq!((st, error_code(&v)), (403, "forbidden"));
+    let (st, v) = call("POST", &url("/v1/agents"), Some(&s.admin), Some(json!({"id": "Bad Name"})));
+    assert_eq!((st, error_code(&v)), (400, "bad_request"));
+    assert_eq!(call("POST", &url("/v1/agents"), Some(&s.admin), Some(json!({"id": "alice"}))).0, 409);
+    for (asset, amount) in [("scrip", 1_000), ("fuel", 100_000_000)] {
+        let (st, v) = call(
+            "POST",
+            &url("/v1/mint"),
+            Some(&s.admin),
+            Some(json!({"id": format!("seed-{asset}"), "agent": "bob", "asset": asset, "amount": amount})),
+        );
+        assert_eq!(st, 200, "{v}");
+    }
+
+    // Upload: only as oneself; bad components refused, nothing stored.
+    let manifest =
+        json!({"owner": "alice", "name": "echo", "version": "1", "price": 5, "resource_policy": "caller_pays"});
+    let (st, v) = upload(&s, &bob, manifest.clone(), &guest("rust-echo"));
+    assert_eq!((st, error_code(&v)), (403, "forbidden"));
+    let (st, v) = upload(&s, &alice, manifest.clone(), b"not wasm");
+    assert_eq!((st, error_code(&v)), (422, "invalid_component"));
+    let (st, v) = upload(&s, &alice, manifest.clone(), &vec![0u8; 2 << 20]);
+    assert_eq!((st, error_code(&v)), (413, "too_large"));
+    let (st, v) = upload(
+        &s,
+        &alice,
+        json!({"owner": "alice", "name": "echo", "version": "1", "colour": "red", "resource_policy": "caller_pays"}),
+        &guest("rust-echo"),
+    );
+    assert_eq!(st, 400);
+    assert!(v["error"]["message"].as_str().unwrap().contains("colour"), "{v}");
+    assert!(s.host.artifacts().is_empty(), "failed uploads store nothing");
+    let (st, v) = upload(&s, &alice, manifest, &guest("rust-echo"));
+    assert_eq!(st, 201, "{v}");
+    assert_eq!(v["id"], "alice/echo@1");
+
+    // Invoke, as oneself.
+    let (st, v) =
+        call("POST", &url("/v1/invoke"), Some(&bob), Some(json!({"artifact": "alice/echo@1", "input": "hi there"})));
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(
+        (v["output_text"].as_str(), v["charged_to"].as_str(), v["price_paid"].as_u64()),
+        (Some("hi there"), Some("bob"), Some(5))
+    );
+    assert!(v["resources_consumed"]["fuel"].as_u64().unwrap() > 0);
+    let (st, v) = call("POST", &url("/v1/invoke"), Some(&bob), Some(json!({"artifact": "alice/nope@1"})));
+    assert_eq!((st, error_code(&v)), (404, "not_found"));
+    let (st, v) =
+        call("POST", &url("/v1/invoke"), Some(&carol), Some(json!({"artifact": "alice/echo@1", "input": "x"})));
+    assert_eq!((st, error_code(&v)), (402, "insufficient_funds"), "carol has no scrip");
+
+    // Bad JSON: malformed, unknown fields, negative amounts; nothing moves.
+    let bob0 = s.host.balances("bob").unwrap();
+    let res = ureq::post(&url("/v1/transfers"))
+        .set("Authorization", &format!("Bearer {bob}"))
+        .set("Content-Type", "application/json")
+        .send_string("{not json");
+    let Err(ureq::Error::Status(400, r)) = res else { panic!("malformed JSON must be a 400") };
+    assert_eq!(error_code(&serde_json::from_str(&r.into_string().unwrap()).unwrap()), "bad_request");
+    let (st, v) = call(
+        "POST",
+        &url("/v1/transfers"),
+        Some(&bob),
+        Some(json!({"id": "t1", "to": "alice", "amount": 10, "sneaky": true})),
+    );
+    assert!(st == 400 && v["error"]["message"].as_str().unwrap().contains("sneaky"), "{st} {v}");
+    let (st, _) =
+        call("POST", &url("/v1/transfers"), Some(&bob), Some(json!({"id": "t1", "to": "alice", "amount": -10})));
+    assert_eq!(st, 400);
+    let (st, v) =
+        call("POST", &url("/v1/transfers"), Some(&bob), Some(json!({"id": "t1", "to": "alice", "amount": 100_000})));
+    assert_eq!((st, error_code(&v)), (402, "insufficient_funds"));
+    assert_eq!(s.host.balances("bob").unwrap(), bob0);
+    let (st, v) =
+        call("POST", &url("/v1/transfers"), Some(&bob), Some(json!({"id": "t1", "to": "alice", "amount": 10})));
+    assert_eq!(st, 201, "{v}");
+    assert_eq!(bob0.scrip.posted - s.host.balances("bob").unwrap().scrip.posted, 10);
+
+    // Reading: oneself or admin only.
+    assert_eq!(call("GET", &url("/v1/agents/bob"), Some(&bob), None).0, 200);
+    let (st, v) = call("GET", &url("/v1/agents/alice"), Some(&bob), None);
+    assert_eq!((st, error_code(&v)), (403, "forbidden"));
+    let (st, v) = call("GET", &url("/v1/agents/alice"), Some(&s.admin), None);
+    assert_eq!(st, 200);
+    assert_eq!(v["balances"]["scrip"]["posted"], 15);
+    let (st, v) = call("GET", &url("/v1/usage"), Some(&bob), None);
+    assert_eq!((st, v["records"].as_array().unwrap().len()), (200, 1));
+    assert_eq!(call("GET", &url("/v1/usage?agent=alice"), Some(&bob), None).0, 403);
+    assert_eq!(call("GET", &url("/v1/audit"), Some(&bob), None).0, 403);
+    let (st, v) = call("GET", &url("/v1/audit?kind=invoke"), Some(&s.admin), None);
+    // bob's call and carol's (admitted, then short of scrip); the unknown
+    // artifact was refused before any policy was asked.
+    assert_eq!((st, v["entries"].as_array().unwrap().len()), (200, 2));
+
+    // Rules and approvals.
+    let rules = "[[rule]]\nname = \"nod\"\neffect = \"require_approval\"\naction = \"invoke\"\ntarget = \"alice/echo@*\"\napprovers = [\"carol\"]\n";
+    let put = |key: &str| match ureq::put(&url("/v1/policy/rules"))
+        .set("Authorization", &format!("Bearer {key}"))
+        .send_string(rules)
+    {
+        Ok(r) => r.status(),
+        Err(ureq::Error::Status(code, _)) => code,
+        Err(e) => panic!("{e}"),
+    };
+    assert_eq!(put(&bob), 403);
+    assert_eq!(put(&s.admin), 200);
+    let bad = ureq::put(&url("/v1/policy/rules"))
+        .set("Authorization", &format!("Bearer {}", s.admin))
+        .send_string("[[rule]]\nname = \"x\"\neffect = \"deny\"\n");
+    let Err(ureq::Error::Status(400, r)) = bad else { panic!("a bad rule set must be a 400") };
+    assert!(r.into_string().unwrap().contains("line 1"));
+    let (st, v) =
+        call("POST", &url("/v1/invoke"), Some(&bob), Some(json!({"artifact": "alice/echo@1", "input": "later"})));
+    assert_eq!((st, error_code(&v)), (202, "pending_approval"));
+    let (_, v) = call("GET", &url("/v1/approvals"), Some(&carol), None);
+    let pending = v["pending"][0]["id"].as_str().unwrap().to_string();
+    assert_eq!(call("POST", &url(&format!("/v1/approvals/{pending}/approve")), Some(&bob), None).0, 403);
+    let (st, v) = call("POST", &url(&format!("/v1/approvals/{pending}/approve")), Some(&carol), None);
+    assert_eq!((st, v["success"].as_bool()), (200, Some(true)), "{v}");
+    fuelhost_tests::assert_conserved(&s.host);
+    assert_eq!(call("GET", &url("/v1/nowhere"), Some(&bob), None).0, 404);
+}
