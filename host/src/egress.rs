@@ -88,6 +88,7 @@ impl EgressHooks {
             verdict.decided_by = Some("egress default".into());
         }
         scope.audit.record(Some(&scope.invocation), &action, &verdict);
+        scope.host.metrics.decision(verdict.decision_name());
         verdict.refusal().is_none()
     }
 }

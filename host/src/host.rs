@@ -195,6 +195,7 @@ impl HostBuilder {
         let approvals = Approvals::new(db.clone(), self.clock.clone(), self.approval_ttl.as_millis() as i64);
         let inner = HostInner {
             db: db.clone(),
+            metrics: Default::default(),
             memberships,
             approvals,
             cost_model: std::sync::RwLock::new(cost_model),
@@ -218,6 +219,7 @@ const RULES_SETTING: &str = "policy_rules";
 
 pub(crate) struct HostInner {
     db: Arc<Database>,
+    pub(crate) metrics: crate::telemetry::Metrics,
     pub(crate) memberships: Memberships,
     pub(crate) approvals: Approvals,
     cost_model: std::sync::RwLock<CostModel>,
@@ -239,6 +241,7 @@ impl HostInner {
         self.memberships.stamp(action);
         let verdict = self.policy.check(action);
         self.audit.record(invocation, action, &verdict);
+        self.metrics.decision(verdict.decision_name());
         verdict
     }
 
@@ -263,6 +266,11 @@ impl Host {
     /// The host's database (for the API's key table).
     pub(crate) fn database(&self) -> Arc<Database> {
         self.inner.db.clone()
+    }
+
+    /// The host's metrics in the Prometheus text format.
+    pub fn metrics_text(&self) -> String {
+        self.inner.metrics.render()
     }
 
     /// Start configuring a host.

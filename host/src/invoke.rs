@@ -491,6 +491,14 @@ fn invoke_at(host: &Arc<HostInner>, req: Invocation, depth: u32) -> Result<Invoc
     let record = host.ledger.settle(&settlement).map_err(InvokeError::Ledger)?;
 
     // 5. Report.
+    host.metrics.invocation(
+        record.caller.as_str(),
+        record.charged_to.as_str(),
+        &record.artifact,
+        record.outcome.as_str(),
+        record.consumed.fuel,
+        record.consumed.wall_time_ns as f64 / 1e9,
+    );
     tracing::info!(
         outcome = %record.outcome,
         fuel = record.consumed.fuel,

@@ -240,3 +240,58 @@ fn the_api_end_to_end_with_auth_and_bad_input() {
     fuelhost_tests::assert_conserved(&s.host);
     assert_eq!(call("GET", &url("/v1/nowhere"), Some(&bob), None).0, 404);
 }
+
+/// The value of the sample `name{labels}` in a Prometheus text page.
+fn sample(page: &str, series: &str) -> Option<f64> {
+    page.lines().find_map(|l| l.strip_prefix(series).and_then(|rest| rest.trim().parse().ok()))
+}
+
+#[test]
+fn metrics_count_exactly_what_happened() {
+    let s = start(8 << 20);
+    let url = |p: &str| format!("{}{p}", s.base);
+    let scrape = |key: &str| match ureq::get(&url("/metrics")).set("Authorization", &format!("Bearer {key}")).call() {
+        Ok(r) => (r.status(), r.into_string().unwrap()),
+        Err(ureq::Error::Status(c, r)) => (c, r.into_string().unwrap()),
+        Err(e) => panic!("{e}"),
+    };
+    let mut keys = std::collections::HashMap::new();
+    for id in ["alice", "bob"] {
+        let (_, v) = call("POST", &url("/v1/agents"), Some(&s.admin), Some(json!({"id": id})));
+        keys.insert(id, v["api_key"].as_str().unwrap().to_string());
+    }
+    call(
+        "POST",
+        &url("/v1/mint"),
+        Some(&s.admin),
+        Some(json!({"id": "f", "agent": "bob", "asset": "fuel", "amount": 50_000_000})),
+    );
+    let manifest = json!({"owner": "alice", "name": "probe", "version": "1", "resource_policy": "caller_pays", "limits": {"fuel": 1_000_000}});
+    assert_eq!(upload(&s, &keys["alice"], manifest, &guest("rust-probe")).0, 201);
+    assert_eq!(scrape(&keys["bob"]).0, 403, "metrics need an admin key");
+    let before = scrape(&s.admin).1;
+    assert_eq!(sample(&before, "fuelhost_tasks_total{agent_id=\"bob\",status=\"success\"}"), None);
+
+    let mut fuel = 0;
+    for input in ["echo:a", "echo:b", "loop"] {
+        let (st, v) = call(
+            "POST",
+            &url("/v1/invoke"),
+            Some(&keys["bob"]),
+            Some(json!({"artifact": "alice/probe@1", "input": input})),
+        );
+        assert_eq!(st, 200, "{v}");
+        fuel += v["resources_consumed"]["fuel"].as_u64().unwrap();
+    }
+    let page = scrape(&s.admin).1;
+    assert_eq!(sample(&page, "fuelhost_tasks_total{agent_id=\"bob\",status=\"success\"}"), Some(2.0));
+    assert_eq!(sample(&page, "fuelhost_tasks_total{agent_id=\"bob\",status=\"out_of_fuel\"}"), Some(1.0));
+    assert_eq!(sample(&page, "fuelhost_invocations_total{artifact=\"alice/probe@1\",outcome=\"success\"}"), Some(2.0));
+    assert_eq!(sample(&page, "fuelhost_fuel_total{agent_id=\"bob\"}"), Some(fuel as f64));
+    assert_eq!(sample(&page, "fuelhost_fuel_consumed_total{artifact=\"alice/probe@1\"}"), Some(fuel as f64));
+    // Three invocations and one upload were judged, all allowed.
+    assert_eq!(sample(&page, "fuelhost_policy_decisions_total{decision=\"allow\"}"), Some(4.0));
+    assert_eq!(sample(&page, "fuelhost_agents_active"), Some(1.0));
+    assert_eq!(sample(&page, "fuelhost_task_duration_seconds_count"), Some(3.0));
+    assert_eq!(sample(&page, "fuelhost_task_duration_seconds_bucket{le=\"+Inf\"}"), Some(3.0));
+}

@@ -63,6 +63,7 @@ pub fn router(state: ApiState, max_body_bytes: usize) -> Router {
     Router::new()
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/readyz", get(ready))
+        .route("/metrics", get(metrics))
         .route("/v1/agents", post(create_agent))
         .route("/v1/agents/{id}", get(show_agent))
         .route("/v1/agents/{id}/keys", post(create_key))
@@ -136,6 +137,11 @@ fn may_read(state: &ApiState, headers: &HeaderMap, whom: &str) -> ApiResult<()> 
 
 fn body<T>(json: Result<Json<T>, JsonRejection>) -> ApiResult<T> {
     json.map(|Json(t)| t).map_err(|e| ApiError::bad_request(e.body_text()))
+}
+
+async fn metrics(State(state): State<ApiState>, headers: HeaderMap) -> ApiResult<String> {
+    admin(&state, &headers)?;
+    Ok(state.host.metrics_text())
 }
 
 async fn ready(State(state): State<ApiState>) -> ApiResult<Json<Value>> {

@@ -65,6 +65,15 @@ pub struct Verdict {
 }
 
 impl Verdict {
+    /// `allow`, `deny` or `require_approval`.
+    pub fn decision_name(&self) -> &'static str {
+        match self.decision {
+            Decision::Allow => "allow",
+            Decision::Deny(_) => "deny",
+            Decision::RequireApproval(_) => "require_approval",
+        }
+    }
+
     /// `None` if the action may go ahead, else why not, for the agent.
     pub fn refusal(&self) -> Option<String> {
         let by = self.decided_by.as_deref().unwrap_or("the policy chain");

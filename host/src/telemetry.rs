@@ -1,0 +1,123 @@
+//! Metrics in the Prometheus text format: the Agent Fabric seed's
+//! `agent_fabric_*` metrics under the `fuelhost_` prefix, plus invocation
+//! outcomes and fuel per artifact. Counted in process, since the host
+//! started; rendered on demand (`GET /metrics`).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::sync::Mutex;
+
+/// Upper bounds of the task duration histogram, seconds.
+const BUCKETS: [f64; 12] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
+
+#[derive(Default)]
+struct Counts {
+    tasks: BTreeMap<(String, String), u64>,
+    invocations: BTreeMap<(String, String), u64>,
+    fuel_by_payer: BTreeMap<String, u64>,
+    fuel_by_artifact: BTreeMap<String, u64>,
+    decisions: BTreeMap<String, u64>,
+    agents: BTreeSet<String>,
+    duration_buckets: [u64; BUCKETS.len()],
+    duration_sum: f64,
+    duration_count: u64,
+}
+
+/// The host's counters.
+#[derive(Default)]
+pub struct Metrics {
+    counts: Mutex<Counts>,
+}
+
+fn escape(label: &str) -> String {
+    label.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+impl Metrics {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Counts> {
+        self.counts.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// One settled invocation.
+    pub fn invocation(&self, caller: &str, payer: &str, artifact: &str, outcome: &str, fuel: u64, seconds: f64) {
+        let mut c = self.lock();
+        *c.tasks.entry((caller.to_string(), outcome.to_string())).or_default() += 1;
+        *c.invocations.entry((artifact.to_string(), outcome.to_string())).or_default() += 1;
+        *c.fuel_by_payer.entry(payer.to_string()).or_default() += fuel;
+        *c.fuel_by_artifact.entry(artifact.to_string()).or_default() += fuel;
+        c.agents.insert(caller.to_string());
+        for (i, bound) in BUCKETS.iter().enumerate() {
+            if seconds <= *bound {
+                c.duration_buckets[i] += 1;
+            }
+        }
+        c.duration_sum += seconds;
+        c.duration_count += 1;
+    }
+
+    /// One policy decision (`allow`, `deny`, `require_approval`).
+    pub fn decision(&self, decision: &str) {
+        *self.lock().decisions.entry(decision.to_string()).or_default() += 1;
+    }
+
+    /// Everything, in the Prometheus text exposition format.
+    pub fn render(&self) -> String {
+        let c = self.lock();
+        let mut out = String::new();
+        let mut section = |name: &str, kind: &str, help: &str, rows: Vec<String>| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            for r in rows {
+                let _ = writeln!(out, "{name}{r}");
+            }
+        };
+        section(
+            "fuelhost_tasks_total",
+            "counter",
+            "Invocations settled, by calling agent and outcome.",
+            c.tasks
+                .iter()
+                .map(|((a, st), v)| format!("{{agent_id=\"{}\",status=\"{}\"}} {v}", escape(a), escape(st)))
+                .collect(),
+        );
+        section(
+            "fuelhost_invocations_total",
+            "counter",
+            "Invocations settled, by artifact and outcome.",
+            c.invocations
+                .iter()
+                .map(|((a, o), v)| format!("{{artifact=\"{}\",outcome=\"{}\"}} {v}", escape(a), escape(o)))
+                .collect(),
+        );
+        section(
+            "fuelhost_fuel_total",
+            "counter",
+            "Fuel charged, by paying agent.",
+            c.fuel_by_payer.iter().map(|(a, v)| format!("{{agent_id=\"{}\"}} {v}", escape(a))).collect(),
+        );
+        section(
+            "fuelhost_fuel_consumed_total",
+            "counter",
+            "Fuel charged, by artifact.",
+            c.fuel_by_artifact.iter().map(|(a, v)| format!("{{artifact=\"{}\"}} {v}", escape(a))).collect(),
+        );
+        section(
+            "fuelhost_policy_decisions_total",
+            "counter",
+            "Policy chain decisions, by result.",
+            c.decisions.iter().map(|(d, v)| format!("{{decision=\"{}\"}} {v}", escape(d))).collect(),
+        );
+        section(
+            "fuelhost_agents_active",
+            "gauge",
+            "Agents that invoked since the host started.",
+            vec![format!(" {}", c.agents.len())],
+        );
+        let mut rows: Vec<String> =
+            BUCKETS.iter().zip(c.duration_buckets.iter()).map(|(b, v)| format!("_bucket{{le=\"{b}\"}} {v}")).collect();
+        rows.push(format!("_bucket{{le=\"+Inf\"}} {}", c.duration_count));
+        rows.push(format!("_sum {}", c.duration_sum));
+        rows.push(format!("_count {}", c.duration_count));
+        section("fuelhost_task_duration_seconds", "histogram", "Wall-clock time of invocations in the guest.", rows);
+        out
+    }
+}
