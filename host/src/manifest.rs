@@ -16,12 +16,29 @@ pub enum ResourcePolicy {
     OwnerPays,
 }
 
-impl std::fmt::Display for ResourcePolicy {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
+impl ResourcePolicy {
+    /// The stable snake_case name, as in manifests and the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
             ResourcePolicy::CallerPays => "caller_pays",
             ResourcePolicy::OwnerPays => "owner_pays",
-        })
+        }
+    }
+
+    /// Read a name written by [`ResourcePolicy::as_str`]; anything else is
+    /// `caller_pays`, the policy that never charges a third party.
+    pub(crate) fn from_stored(s: &str) -> ResourcePolicy {
+        if s == "owner_pays" {
+            ResourcePolicy::OwnerPays
+        } else {
+            ResourcePolicy::CallerPays
+        }
+    }
+}
+
+impl std::fmt::Display for ResourcePolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

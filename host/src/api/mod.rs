@@ -174,10 +174,15 @@ async fn create_agent(
         if req.tenant.is_some() || req.workspace.is_some() {
             state.host.set_membership(id.as_str(), &Membership { tenant: req.tenant, workspace: req.workspace })?;
         }
-        let key = state.keys.create(Some(&id)).map_err(ApiError::internal)?;
-        Ok((StatusCode::CREATED, Json(json!({"id": id, "api_key": key}))))
+        issue_key(&state, &id)
     })
     .await
+}
+
+/// Make a key for `id` and answer with it: the only time it is shown.
+fn issue_key(state: &ApiState, id: &AgentId) -> ApiResult<(StatusCode, Json<Value>)> {
+    let key = state.keys.create(Some(id)).map_err(ApiError::internal)?;
+    Ok((StatusCode::CREATED, Json(json!({"id": id, "api_key": key}))))
 }
 
 async fn create_key(
@@ -191,8 +196,7 @@ async fn create_key(
         if !state.host.ledger().has_account(id.as_str())? {
             return Err(ApiError::not_found(format!("no agent `{id}`")));
         }
-        let key = state.keys.create(Some(&id)).map_err(ApiError::internal)?;
-        Ok((StatusCode::CREATED, Json(json!({"id": id, "api_key": key}))))
+        issue_key(&state, &id)
     })
     .await
 }

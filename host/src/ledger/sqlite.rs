@@ -363,13 +363,6 @@ impl SqliteLedger {
     }
 }
 
-fn policy_str(p: ResourcePolicy) -> &'static str {
-    match p {
-        ResourcePolicy::CallerPays => "caller_pays",
-        ResourcePolicy::OwnerPays => "owner_pays",
-    }
-}
-
 /// The columns `usage_from_row` reads, in its order.
 const USAGE_COLUMNS: &str = "invocation_id, artifact, caller, owner, charged_to, resource_policy, outcome, fuel,
     memory_peak_bytes, disk_bytes, wall_time_ns, cpu_time_ns, price_paid, cost_usd_micros, output, error, settled_ms";
@@ -384,7 +377,7 @@ fn usage_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UsageRecord> {
         caller: AgentId::trusted(r.get(2)?),
         owner: AgentId::trusted(r.get(3)?),
         charged_to: AgentId::trusted(r.get(4)?),
-        resource_policy: if policy == "owner_pays" { ResourcePolicy::OwnerPays } else { ResourcePolicy::CallerPays },
+        resource_policy: ResourcePolicy::from_stored(&policy),
         outcome: Outcome::parse(&outcome).unwrap_or(Outcome::Trap),
         consumed: ResourcesConsumed {
             fuel: n(7)?,
@@ -504,7 +497,7 @@ fn settle_in(tx: &Connection, s: &Settlement, now: i64) -> Result<UsageRecord, L
             s.caller.as_str(),
             s.owner.as_str(),
             s.payer.as_str(),
-            policy_str(s.resource_policy),
+            s.resource_policy.as_str(),
             s.outcome.as_str(),
             to_db(consumed.fuel, "fuel")?,
             to_db(consumed.memory_peak_bytes, "memory")?,
@@ -628,7 +621,7 @@ impl Ledger for SqliteLedger {
                     r.caller.as_str(),
                     r.owner.as_str(),
                     r.payer.as_str(),
-                    policy_str(r.resource_policy),
+                    r.resource_policy.as_str(),
                     r.sponsor_grant,
                     allocation_id,
                     now_ms()
@@ -783,11 +776,7 @@ impl Ledger for SqliteLedger {
                     caller: AgentId::trusted(r.get(2)?),
                     owner: AgentId::trusted(r.get(3)?),
                     payer: AgentId::trusted(r.get(4)?),
-                    resource_policy: if policy == "owner_pays" {
-                        ResourcePolicy::OwnerPays
-                    } else {
-                        ResourcePolicy::CallerPays
-                    },
+                    resource_policy: ResourcePolicy::from_stored(&policy),
                     outcome: Outcome::Aborted,
                     consumed: ResourcesConsumed::default(),
                     cost_model: crate::cost::CostModel::default(),
