@@ -1,0 +1,250 @@
+//! The CLI's side of the HTTP API: where the server is and which key to
+//! send (flags, then environment, then the config file), one request
+//! helper that turns the API's error shape into a message, and multipart
+//! uploads.
+
+use std::io::{IsTerminal, Read};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The client's config file (`~/.config/fuelhost/config.toml`, written by
+/// `fuelhost login`).
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientFile {
+    /// The server, e.g. `http://127.0.0.1:8080`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// The API key to send.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key: Option<String>,
+}
+
+/// Where the client config file lives: `--config`, `$FUELHOST_CONFIG`,
+/// `$XDG_CONFIG_HOME/fuelhost/config.toml` or `~/.config/fuelhost/config.toml`.
+pub fn config_path(flag: Option<&Path>) -> Option<PathBuf> {
+    if let Some(p) = flag {
+        return Some(p.to_path_buf());
+    }
+    if let Some(p) = std::env::var_os("FUELHOST_CONFIG") {
+        return Some(PathBuf::from(p));
+    }
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
+    Some(base.join("fuelhost/config.toml"))
+}
+
+impl ClientFile {
+    /// The file at `path`; an absent file is an empty config.
+    pub fn load(path: &Path) -> Result<ClientFile> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => toml::from_str(&text).with_context(|| format!("reading the client config {}", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(ClientFile::default()),
+            Err(e) => Err(e).with_context(|| format!("reading the client config {}", path.display())),
+        }
+    }
+
+    /// Write it to `path`, readable by its owner only (it holds a key).
+    pub fn save(&self, path: &Path) -> Result<()> {
+        use std::io::Write as _;
+        use std::os::unix::fs::OpenOptionsExt as _;
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(path)
+            .with_context(|| format!("writing {}", path.display()))?;
+        f.write_all(toml::to_string(self)?.as_bytes())?;
+        Ok(())
+    }
+}
+
+/// A connection to one server with one key.
+pub struct Client {
+    url: String,
+    key: Option<String>,
+    agent: ureq::Agent,
+}
+
+/// The default server when nothing names one.
+pub const DEFAULT_URL: &str = "http://127.0.0.1:8080";
+
+impl Client {
+    /// A client for `url` sending `key` (if any).
+    pub fn new(url: &str, key: Option<String>) -> Client {
+        let agent =
+            ureq::AgentBuilder::new().timeout_connect(Duration::from_secs(5)).timeout(Duration::from_secs(600)).build();
+        Client { url: url.trim_end_matches('/').to_string(), key, agent }
+    }
+
+    /// The server's base URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    fn request(&self, method: &str, path: &str) -> ureq::Request {
+        let mut req = self.agent.request(method, &format!("{}{}", self.url, path));
+        if let Some(k) = &self.key {
+            req = req.set("Authorization", &format!("Bearer {k}"));
+        }
+        req
+    }
+
+    fn finish(&self, method: &str, path: &str, res: Result<ureq::Response, ureq::Error>) -> Result<Value> {
+        let res = match res {
+            Ok(r) => r,
+            Err(ureq::Error::Status(status, r)) => {
+                let text = r.into_string().unwrap_or_default();
+                let parsed: Option<Value> = serde_json::from_str(&text).ok();
+                let (code, message) = match parsed.as_ref().and_then(|v| v.get("error")) {
+                    Some(e) => (cell(e.get("code")), cell(e.get("message"))),
+                    None => ("http_error".to_string(), text.trim().to_string()),
+                };
+                let hint = match status {
+                    401 if self.key.is_none() => {
+                        "\nhint: pass --api-key, set FUELHOST_API_KEY, or run `fuelhost login`".to_string()
+                    }
+                    _ => String::new(),
+                };
+                bail!("{message} ({code}, HTTP {status}){hint}");
+            }
+            Err(ureq::Error::Transport(t)) => bail!(
+                "cannot reach the server at {}: {t}\nhint: is `fuelhost serve` running? Set --url or FUELHOST_URL",
+                self.url
+            ),
+        };
+        let text = res.into_string().with_context(|| format!("reading the answer to {method} {path}"))?;
+        if text.trim().is_empty() {
+            return Ok(Value::Null);
+        }
+        // Every route answers JSON; keep anything else as text rather than fail.
+        Ok(serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    /// GET `path` (with `query` pairs whose value is set).
+    pub fn get(&self, path: &str, query: &[(&str, Option<String>)]) -> Result<Value> {
+        let mut req = self.request("GET", path);
+        for (k, v) in query {
+            if let Some(v) = v {
+                req = req.query(k, v);
+            }
+        }
+        self.finish("GET", path, req.call())
+    }
+
+    /// `method` on `path` with a JSON body.
+    pub fn send(&self, method: &str, path: &str, body: &Value) -> Result<Value> {
+        self.finish(method, path, self.request(method, path).send_json(body))
+    }
+
+    /// `method` on `path` without a body.
+    pub fn call(&self, method: &str, path: &str) -> Result<Value> {
+        self.finish(method, path, self.request(method, path).call())
+    }
+
+    /// `method` on `path` with a text body.
+    pub fn send_text(&self, method: &str, path: &str, text: &str) -> Result<Value> {
+        self.finish(method, path, self.request(method, path).set("Content-Type", "text/plain").send_string(text))
+    }
+
+    /// `method` on `path` with a `multipart/form-data` body of `parts`
+    /// (name, file name, bytes), showing `what` with a spinner while the
+    /// server works (it compiles the component before it answers).
+    pub fn send_multipart(
+        &self,
+        method: &str,
+        path: &str,
+        parts: &[(&str, Option<&str>, &[u8])],
+        what: &str,
+    ) -> Result<Value> {
+        let boundary = format!("fuelhost-{}", random_hex(12));
+        let mut body = Vec::new();
+        for (name, file, bytes) in parts {
+            body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+            match file {
+                Some(f) => body.extend_from_slice(
+                    format!(
+                        "Content-Disposition: form-data; name=\"{name}\"; filename=\"{f}\"\r\n\
+                         Content-Type: application/octet-stream\r\n\r\n"
+                    )
+                    .as_bytes(),
+                ),
+                None => body
+                    .extend_from_slice(format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n").as_bytes()),
+            }
+            body.extend_from_slice(bytes);
+            body.extend_from_slice(b"\r\n");
+        }
+        body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+        let req = self.request(method, path).set("Content-Type", &format!("multipart/form-data; boundary={boundary}"));
+        let spinner = Spinner::start(what);
+        let res = req.send_bytes(&body);
+        spinner.stop();
+        self.finish(method, path, res)
+    }
+}
+
+fn cell(v: Option<&Value>) -> String {
+    match v {
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+        None => String::new(),
+    }
+}
+
+/// `n` random bytes as hex, from the OS.
+pub fn random_hex(n: usize) -> String {
+    let mut bytes = vec![0u8; n];
+    if std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes)).is_err() {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        bytes = nanos.as_nanos().to_le_bytes()[..n.min(16)].to_vec();
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A progress line on stderr while a slow request runs (uploads compile
+/// the component before the server answers); silent when stderr is not a
+/// terminal, so scripts and logs stay clean.
+struct Spinner {
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Spinner {
+    fn start(what: &str) -> Spinner {
+        if !std::io::stderr().is_terminal() {
+            return Spinner { stop: None, thread: None };
+        }
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let what = what.to_string();
+        let thread = std::thread::spawn(move || {
+            let frames = ['|', '/', '-', '\\'];
+            let started = Instant::now();
+            let mut i = 0;
+            while stopped.recv_timeout(Duration::from_millis(120)).is_err() {
+                eprint!("\r{} {what} {:.1}s ", frames[i % frames.len()], started.elapsed().as_secs_f64());
+                i += 1;
+            }
+            eprint!("\r{}\r", " ".repeat(what.len() + 16));
+        });
+        Spinner { stop: Some(stop), thread: Some(thread) }
+    }
+
+    fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}

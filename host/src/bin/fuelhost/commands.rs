@@ -1,0 +1,780 @@
+//! The CLI's server commands: each turns its arguments into one or two API
+//! requests and prints the answer as a table (or the JSON, with `--json`).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use clap::Subcommand;
+use serde_json::{json, Value};
+
+use crate::client::{random_hex, Client};
+use crate::output::{cell, cols, field, record, rows, table};
+
+/// Commands that talk to a `fuelhost serve`.
+#[derive(Subcommand)]
+pub enum Remote {
+    /// Agents: create (admin; prints the new agent's API key) or show.
+    #[command(subcommand)]
+    Agent(AgentCmd),
+    /// API keys (admin): create for an agent, list, revoke.
+    #[command(subcommand)]
+    Key(KeyCmd),
+    /// Mint scrip or a resource budget for an agent (admin; idempotent by --id).
+    Mint {
+        agent: String,
+        /// scrip, fuel or disk_bytes
+        asset: String,
+        amount: u64,
+        /// Transfer id; reusing it never mints twice (default: a fresh one).
+        #[arg(long)]
+        id: Option<String>,
+    },
+    /// Upload a component with its manifest (TOML or JSON) as your agent.
+    Upload { manifest: PathBuf, component: PathBuf },
+    /// Artifacts: list, show, delete.
+    #[command(subcommand)]
+    Artifacts(ArtifactsCmd),
+    /// Invoke an artifact as your agent; prints its output and the bill.
+    Invoke {
+        /// owner/name@version
+        artifact: String,
+        /// The input, as text (or use --input-file).
+        input: Option<String>,
+        /// Read the input from this file (`-` for stdin).
+        #[arg(long, conflicts_with = "input")]
+        input_file: Option<PathBuf>,
+        /// Fuel limit for this call.
+        #[arg(long)]
+        fuel: Option<u64>,
+        /// Invocation id: a retry with the same id is not charged twice.
+        #[arg(long)]
+        id: Option<String>,
+    },
+    /// An agent's balances.
+    Balance { agent: String },
+    /// Send scrip (or a budget) from your agent to another.
+    Transfer {
+        to: String,
+        amount: u64,
+        /// scrip, fuel or disk_bytes
+        #[arg(long, default_value = "scrip")]
+        asset: String,
+        #[arg(long, default_value = "")]
+        memo: String,
+        /// Transfer id; a retry with the same id moves nothing twice (default: a fresh one).
+        #[arg(long)]
+        id: Option<String>,
+    },
+    /// Transfers you are party to (admin: all, or --agent's).
+    Transfers {
+        #[arg(long)]
+        agent: Option<String>,
+        #[arg(long)]
+        limit: Option<usize>,
+    },
+    /// Usage records: what each invocation consumed and who paid.
+    Usage {
+        #[arg(long)]
+        agent: Option<String>,
+        #[arg(long)]
+        artifact: Option<String>,
+        /// Only records at or after this time (ms since the epoch).
+        #[arg(long)]
+        from_ms: Option<i64>,
+        #[arg(long)]
+        to_ms: Option<i64>,
+        #[arg(long)]
+        limit: Option<usize>,
+    },
+    /// The top consumers (admin).
+    Top {
+        #[arg(long)]
+        limit: Option<usize>,
+        #[arg(long)]
+        since_ms: Option<i64>,
+        #[arg(long)]
+        until_ms: Option<i64>,
+    },
+    /// Service statistics and the cost model (admin).
+    Stats,
+    /// Resource allocations: request, list, show, approve, activate, extend, revoke.
+    #[command(subcommand)]
+    Allocations(AllocationsCmd),
+    /// Sponsor grants: pay for another agent's calls.
+    #[command(subcommand)]
+    Grants(GrantsCmd),
+    /// Policies (admin): rules and plugins; check a hypothetical action.
+    #[command(subcommand)]
+    Policy(PolicyCmd),
+    /// Actions waiting for your approval.
+    #[command(subcommand)]
+    Approvals(ApprovalsCmd),
+    /// The policy audit log (admin).
+    Audit {
+        #[arg(long)]
+        subject: Option<String>,
+        /// invoke, upload, transfer, file-open, http-request, approve
+        #[arg(long)]
+        kind: Option<String>,
+        /// allow, deny, require_approval
+        #[arg(long)]
+        decision: Option<String>,
+        #[arg(long)]
+        invocation: Option<String>,
+        #[arg(long)]
+        limit: Option<usize>,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum AgentCmd {
+    /// Create an agent and print its first API key (shown once).
+    Create {
+        id: String,
+        #[arg(long)]
+        tenant: Option<String>,
+        #[arg(long)]
+        workspace: Option<String>,
+    },
+    /// An agent's balances and membership.
+    Show { id: String },
+}
+
+#[derive(Subcommand)]
+pub enum KeyCmd {
+    /// Make another key for an agent (shown once).
+    Create { agent: String },
+    /// Every key: id, agent, created, revoked.
+    List,
+    /// Revoke a key by its id (`k_…`, from `key list`).
+    Revoke { key_id: String },
+}
+
+#[derive(Subcommand)]
+pub enum ArtifactsCmd {
+    /// Every artifact.
+    List,
+    /// One artifact: manifest, digest, size.
+    Show { id: String },
+    /// Delete one of your artifacts (admin: any).
+    Delete { id: String },
+}
+
+#[derive(Subcommand)]
+pub enum AllocationsCmd {
+    /// Allocations of an agent (default: yours).
+    List {
+        #[arg(long)]
+        agent: Option<String>,
+    },
+    /// One allocation with its quota usage.
+    Show { id: String },
+    /// Request an allocation described by a JSON file (`-` for stdin):
+    /// `{"id", "agent", "quotas": {"fuel": N, ...}, "priority", ...}`.
+    Request { file: PathBuf },
+    /// Approve a pending allocation (admin).
+    Approve { id: String },
+    /// Activate an approved allocation.
+    Activate { id: String },
+    /// Extend an allocation's duration (admin).
+    Extend {
+        id: String,
+        /// Extra time, milliseconds.
+        additional_ms: u64,
+    },
+    /// Revoke an allocation (admin).
+    Revoke {
+        id: String,
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum GrantsCmd {
+    /// Sponsor another agent's calls, as your agent.
+    Create {
+        /// Who may spend it.
+        beneficiary: String,
+        /// Most fuel the grant pays for.
+        #[arg(long, default_value_t = 0)]
+        fuel_limit: u64,
+        /// Most disk bytes the grant pays for.
+        #[arg(long, default_value_t = 0)]
+        disk_limit: u64,
+        /// When it lapses (ms since the epoch).
+        #[arg(long)]
+        expires_at_ms: Option<i64>,
+        /// Only these artifacts (repeat; default: any).
+        #[arg(long = "artifact")]
+        artifacts: Vec<String>,
+        /// Grant id (default: a fresh one).
+        #[arg(long)]
+        id: Option<String>,
+    },
+    /// A grant and what it has paid.
+    Show { id: String },
+    /// Revoke a grant.
+    Revoke { id: String },
+}
+
+#[derive(Subcommand)]
+pub enum PolicyCmd {
+    /// The rules and the plugin chain.
+    List,
+    /// Add (or replace) a policy plugin component.
+    Add { name: String, component: PathBuf },
+    /// Remove a policy plugin.
+    Remove { name: String },
+    /// Replace the declarative rules with a TOML file.
+    SetRules { file: PathBuf },
+    /// Judge a hypothetical action (a JSON file, `-` for stdin) without running it.
+    Check { action: PathBuf },
+}
+
+#[derive(Subcommand)]
+pub enum ApprovalsCmd {
+    /// Actions waiting for you.
+    List,
+    /// Approve: the parked action runs (once).
+    Approve { id: String },
+    /// Reject with a reason.
+    Reject {
+        id: String,
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+/// Read a file, or stdin for `-`.
+fn read_input(path: &Path) -> Result<Vec<u8>> {
+    if path == Path::new("-") {
+        let mut buf = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf).context("reading stdin")?;
+        return Ok(buf);
+    }
+    std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+}
+
+fn read_json(path: &Path) -> Result<Value> {
+    let bytes = read_input(path)?;
+    serde_json::from_slice(&bytes).with_context(|| format!("{} is not JSON", path.display()))
+}
+
+/// `owner/name@version` as the artifact route's path.
+fn artifact_path(id: &str) -> Result<String> {
+    match id.split_once('/') {
+        Some((owner, rest)) if !owner.is_empty() && rest.contains('@') && !rest.contains('/') => {
+            Ok(format!("/v1/artifacts/{owner}/{rest}"))
+        }
+        _ => bail!("`{id}` is not an artifact id: write owner/name@version"),
+    }
+}
+
+fn fresh_id(prefix: &str) -> String {
+    format!("{prefix}-{}", random_hex(8))
+}
+
+/// Run one command; returns what to print.
+pub fn run(client: &Client, cmd: Remote, json_out: bool) -> Result<String> {
+    let (value, human): (Value, Box<dyn Fn(&Value) -> String>) = match cmd {
+        Remote::Agent(AgentCmd::Create { id, tenant, workspace }) => (
+            client.send("POST", "/v1/agents", &json!({"id": id, "tenant": tenant, "workspace": workspace}))?,
+            Box::new(new_key),
+        ),
+        Remote::Agent(AgentCmd::Show { id }) => (client.get(&format!("/v1/agents/{id}"), &[])?, Box::new(agent)),
+        Remote::Key(KeyCmd::Create { agent }) => {
+            (client.call("POST", &format!("/v1/agents/{agent}/keys"))?, Box::new(new_key))
+        }
+        Remote::Key(KeyCmd::List) => (
+            client.get("/v1/keys", &[])?,
+            Box::new(|v| {
+                table(
+                    rows(v, "keys"),
+                    &cols(&[
+                        ("key id", "key_id"),
+                        ("agent", "agent"),
+                        ("created ms", "created_ms"),
+                        ("revoked ms", "revoked_ms"),
+                    ]),
+                )
+            }),
+        ),
+        Remote::Key(KeyCmd::Revoke { key_id }) => (
+            client.call("DELETE", &format!("/v1/keys/{key_id}"))?,
+            Box::new(|v| format!("revoked {}\n", cell(field(v, "key_id")))),
+        ),
+        Remote::Mint { agent, asset, amount, id } => {
+            let id = id.unwrap_or_else(|| fresh_id("mint"));
+            (
+                client.send(
+                    "POST",
+                    "/v1/mint",
+                    &json!({"id": id, "agent": agent, "asset": asset, "amount": amount}),
+                )?,
+                Box::new(transfer_line),
+            )
+        }
+        Remote::Upload { manifest, component } => {
+            let manifest_text = read_input(&manifest)?;
+            let bytes = read_input(&component)?;
+            let name = component.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let what = format!("uploading and compiling {name} ({:.1} MiB)", bytes.len() as f64 / (1 << 20) as f64);
+            (
+                client.send_multipart(
+                    "POST",
+                    "/v1/artifacts",
+                    &[("manifest", None, &manifest_text), ("component", Some(&name), &bytes)],
+                    &what,
+                )?,
+                Box::new(|v| {
+                    format!(
+                        "uploaded {} ({} bytes, sha256 {})\n",
+                        cell(field(v, "id")),
+                        cell(field(v, "size")),
+                        cell(field(v, "digest"))
+                    )
+                }),
+            )
+        }
+        Remote::Artifacts(ArtifactsCmd::List) => (
+            client.get("/v1/artifacts", &[])?,
+            Box::new(|v| {
+                table(
+                    rows(v, "artifacts"),
+                    &cols(&[
+                        ("id", "id"),
+                        ("price", "manifest.price"),
+                        ("payer", "manifest.resource_policy"),
+                        ("size", "size"),
+                        ("digest", "digest"),
+                    ]),
+                )
+            }),
+        ),
+        Remote::Artifacts(ArtifactsCmd::Show { id }) => (
+            client.get(&artifact_path(&id)?, &[])?,
+            Box::new(|v| {
+                let mut out = record(
+                    v,
+                    &[
+                        ("id", "id"),
+                        ("price", "manifest.price"),
+                        ("payer", "manifest.resource_policy"),
+                        ("size", "size"),
+                        ("digest", "digest"),
+                    ],
+                );
+                out.push_str(&format!("manifest  {}\n", field(v, "manifest")));
+                out
+            }),
+        ),
+        Remote::Artifacts(ArtifactsCmd::Delete { id }) => {
+            (client.call("DELETE", &artifact_path(&id)?)?, Box::new(move |_| format!("deleted {id}\n")))
+        }
+        Remote::Invoke { artifact, input, input_file, fuel, id } => {
+            let mut body = json!({"artifact": artifact, "fuel_limit": fuel, "id": id});
+            match (input, input_file) {
+                (Some(text), _) => body["input"] = json!(text),
+                (None, Some(path)) => {
+                    let bytes = read_input(&path)?;
+                    match String::from_utf8(bytes) {
+                        Ok(text) => body["input"] = json!(text),
+                        Err(e) => {
+                            use base64::Engine as _;
+                            body["input_base64"] = json!(base64::engine::general_purpose::STANDARD.encode(e.as_bytes()))
+                        }
+                    }
+                }
+                (None, None) => {}
+            }
+            (client.send("POST", "/v1/invoke", &body)?, Box::new(invocation))
+        }
+        Remote::Balance { agent } => (client.get(&format!("/v1/agents/{agent}"), &[])?, Box::new(agent_balances)),
+        Remote::Transfer { to, amount, asset, memo, id } => {
+            let id = id.unwrap_or_else(|| fresh_id("transfer"));
+            (
+                client.send(
+                    "POST",
+                    "/v1/transfers",
+                    &json!({"id": id, "to": to, "amount": amount, "asset": asset, "memo": memo}),
+                )?,
+                Box::new(transfer_line),
+            )
+        }
+        Remote::Transfers { agent, limit } => (
+            client.get("/v1/transfers", &[("agent", agent), ("limit", limit.map(|l| l.to_string()))])?,
+            Box::new(|v| {
+                table(
+                    rows(v, "transfers"),
+                    &cols(&[
+                        ("id", "id"),
+                        ("kind", "kind"),
+                        ("from", "from"),
+                        ("to", "to"),
+                        ("asset", "asset"),
+                        ("amount", "amount"),
+                        ("memo", "memo"),
+                    ]),
+                )
+            }),
+        ),
+        Remote::Usage { agent, artifact, from_ms, to_ms, limit } => (
+            client.get(
+                "/v1/usage",
+                &[
+                    ("agent", agent),
+                    ("artifact", artifact),
+                    ("from_ms", from_ms.map(|t| t.to_string())),
+                    ("to_ms", to_ms.map(|t| t.to_string())),
+                    ("limit", limit.map(|l| l.to_string())),
+                ],
+            )?,
+            Box::new(|v| {
+                table(
+                    rows(v, "records"),
+                    &cols(&[
+                        ("invocation", "invocation_id"),
+                        ("artifact", "artifact"),
+                        ("caller", "caller"),
+                        ("charged to", "charged_to"),
+                        ("outcome", "outcome"),
+                        ("fuel", "consumed.fuel"),
+                        ("price", "price_paid"),
+                        ("usd µ", "cost_usd_micros"),
+                    ]),
+                )
+            }),
+        ),
+        Remote::Top { limit, since_ms, until_ms } => (
+            client.get(
+                "/v1/top",
+                &[
+                    ("limit", limit.map(|l| l.to_string())),
+                    ("since_ms", since_ms.map(|t| t.to_string())),
+                    ("until_ms", until_ms.map(|t| t.to_string())),
+                ],
+            )?,
+            Box::new(|v| {
+                table(
+                    rows(v, "top"),
+                    &cols(&[
+                        ("agent", "agent"),
+                        ("invocations", "invocations"),
+                        ("fuel", "fuel"),
+                        ("usd µ", "cost_usd_micros"),
+                    ]),
+                )
+            }),
+        ),
+        Remote::Stats => (client.get("/v1/stats", &[])?, Box::new(stats)),
+        Remote::Allocations(cmd) => allocations(client, cmd)?,
+        Remote::Grants(cmd) => grants(client, cmd)?,
+        Remote::Policy(cmd) => policy(client, cmd)?,
+        Remote::Approvals(ApprovalsCmd::List) => (
+            client.get("/v1/approvals", &[])?,
+            Box::new(|v| {
+                table(
+                    rows(v, "pending"),
+                    &cols(&[
+                        ("id", "id"),
+                        ("kind", "kind"),
+                        ("subject", "subject"),
+                        ("target", "target"),
+                        ("approvers", "approvers"),
+                        ("state", "state"),
+                        ("expires ms", "expires_at_ms"),
+                    ]),
+                )
+            }),
+        ),
+        Remote::Approvals(ApprovalsCmd::Approve { id }) => {
+            (client.call("POST", &format!("/v1/approvals/{id}/approve"))?, Box::new(invocation))
+        }
+        Remote::Approvals(ApprovalsCmd::Reject { id, reason }) => (
+            client.send("POST", &format!("/v1/approvals/{id}/reject"), &json!({"reason": reason}))?,
+            Box::new(|v| format!("rejected {} ({})\n", cell(field(v, "id")), cell(field(v, "reason")))),
+        ),
+        Remote::Audit { subject, kind, decision, invocation, limit } => (
+            client.get(
+                "/v1/audit",
+                &[
+                    ("subject", subject),
+                    ("kind", kind),
+                    ("decision", decision),
+                    ("invocation", invocation),
+                    ("limit", limit.map(|l| l.to_string())),
+                ],
+            )?,
+            Box::new(|v| {
+                table(
+                    rows(v, "entries"),
+                    &cols(&[
+                        ("at ms", "at_ms"),
+                        ("kind", "kind"),
+                        ("subject", "subject"),
+                        ("target", "target"),
+                        ("decision", "decision"),
+                        ("by", "decided_by"),
+                        ("reason", "reason"),
+                        ("µs", "latency_us"),
+                    ]),
+                )
+            }),
+        ),
+    };
+    if json_out {
+        Ok(format!("{}\n", serde_json::to_string_pretty(&value)?))
+    } else {
+        Ok(human(&value))
+    }
+}
+
+type Rendered = (Value, Box<dyn Fn(&Value) -> String>);
+
+fn allocations(client: &Client, cmd: AllocationsCmd) -> Result<Rendered> {
+    let one: Box<dyn Fn(&Value) -> String> = Box::new(allocation);
+    Ok(match cmd {
+        AllocationsCmd::List { agent } => (
+            client.get("/v1/allocations", &[("agent", agent)])?,
+            Box::new(|v| {
+                table(
+                    rows(v, "allocations"),
+                    &cols(&[
+                        ("id", "id"),
+                        ("agent", "agent"),
+                        ("status", "status"),
+                        ("priority", "priority"),
+                        ("expires ms", "expires_at_ms"),
+                    ]),
+                )
+            }),
+        ),
+        AllocationsCmd::Show { id } => (client.get(&format!("/v1/allocations/{id}"), &[])?, one),
+        AllocationsCmd::Request { file } => (client.send("POST", "/v1/allocations", &read_json(&file)?)?, one),
+        AllocationsCmd::Approve { id } => (client.call("POST", &format!("/v1/allocations/{id}/approve"))?, one),
+        AllocationsCmd::Activate { id } => (client.call("POST", &format!("/v1/allocations/{id}/activate"))?, one),
+        AllocationsCmd::Extend { id, additional_ms } => (
+            client.send("POST", &format!("/v1/allocations/{id}/extend"), &json!({"additional_ms": additional_ms}))?,
+            one,
+        ),
+        AllocationsCmd::Revoke { id, reason } => {
+            (client.send("POST", &format!("/v1/allocations/{id}/revoke"), &json!({"reason": reason}))?, one)
+        }
+    })
+}
+
+fn grants(client: &Client, cmd: GrantsCmd) -> Result<Rendered> {
+    let one: Box<dyn Fn(&Value) -> String> = Box::new(|v| {
+        let g = if v.get("grant").is_some() { field(v, "grant") } else { v };
+        let mut out = record(
+            g,
+            &[
+                ("id", "id"),
+                ("sponsor", "sponsor"),
+                ("beneficiary", "beneficiary"),
+                ("fuel limit", "fuel_limit"),
+                ("disk limit", "disk_limit"),
+                ("expires ms", "expires_at_ms"),
+                ("artifacts", "artifacts"),
+            ],
+        );
+        if v.get("grant").is_some() {
+            out.push_str(&record(
+                v,
+                &[("fuel spent", "fuel_spent"), ("disk spent", "disk_spent"), ("revoked", "revoked")],
+            ));
+        }
+        out
+    });
+    Ok(match cmd {
+        GrantsCmd::Create { beneficiary, fuel_limit, disk_limit, expires_at_ms, artifacts, id } => {
+            let id = id.unwrap_or_else(|| fresh_id("grant"));
+            let body = json!({
+                "id": id, "beneficiary": beneficiary, "fuel_limit": fuel_limit, "disk_limit": disk_limit,
+                "expires_at_ms": expires_at_ms, "artifacts": artifacts,
+            });
+            (client.send("POST", "/v1/grants", &body)?, one)
+        }
+        GrantsCmd::Show { id } => (client.get(&format!("/v1/grants/{id}"), &[])?, one),
+        GrantsCmd::Revoke { id } => {
+            (client.call("DELETE", &format!("/v1/grants/{id}"))?, Box::new(move |_| format!("revoked grant {id}\n")))
+        }
+    })
+}
+
+fn policy(client: &Client, cmd: PolicyCmd) -> Result<Rendered> {
+    let plugins: Box<dyn Fn(&Value) -> String> = Box::new(|v| format!("policy chain: {}\n", cell(field(v, "plugins"))));
+    Ok(match cmd {
+        PolicyCmd::List => {
+            let rules = client.get("/v1/policy/rules", &[])?;
+            let chain = client.get("/v1/policy/plugins", &[])?;
+            (
+                json!({"rules": rules.get("rules").cloned().unwrap_or(Value::Null), "plugins": chain.get("plugins").cloned().unwrap_or(Value::Null)}),
+                Box::new(|v| {
+                    let mut out = table(
+                        rows(v, "rules"),
+                        &cols(&[
+                            ("rule", "name"),
+                            ("effect", "effect"),
+                            ("priority", "priority"),
+                            ("actions", "actions"),
+                            ("subjects", "subjects"),
+                            ("targets", "targets"),
+                        ]),
+                    );
+                    out.push_str(&format!("plugins: {}\n", cell(field(v, "plugins"))));
+                    out
+                }),
+            )
+        }
+        PolicyCmd::Add { name, component } => {
+            let bytes = read_input(&component)?;
+            let what = format!("uploading and compiling policy {name}");
+            (
+                client.send_multipart(
+                    "PUT",
+                    &format!("/v1/policy/plugins/{name}"),
+                    &[("component", Some(&name), &bytes)],
+                    &what,
+                )?,
+                plugins,
+            )
+        }
+        PolicyCmd::Remove { name } => (client.call("DELETE", &format!("/v1/policy/plugins/{name}"))?, plugins),
+        PolicyCmd::SetRules { file } => {
+            let text = String::from_utf8(read_input(&file)?).context("the rules file is not UTF-8")?;
+            (
+                client.send_text("PUT", "/v1/policy/rules", &text)?,
+                Box::new(|v| format!("{} rules in force\n", rows(v, "rules").len())),
+            )
+        }
+        PolicyCmd::Check { action } => (
+            client.send("POST", "/v1/policy/check", &read_json(&action)?)?,
+            Box::new(|v| {
+                let mut out = format!("{}\n", cell(field(v, "decision")));
+                for (label, path) in
+                    [("reason", "reason"), ("rule", "rule"), ("plugin", "plugin"), ("decided by", "decided_by")]
+                {
+                    if !field(v, path).is_null() {
+                        out.push_str(&format!("{label}: {}\n", cell(field(v, path))));
+                    }
+                }
+                out
+            }),
+        ),
+    })
+}
+
+fn new_key(v: &Value) -> String {
+    format!(
+        "agent    {}\nkey id   {}\napi key  {}\n(the key is shown only now: keep it safe)\n",
+        cell(field(v, "id")),
+        cell(field(v, "key_id")),
+        cell(field(v, "api_key"))
+    )
+}
+
+fn agent_balances(v: &Value) -> String {
+    let balances: Vec<Value> = ["scrip", "fuel", "disk_bytes"]
+        .iter()
+        .map(|asset| {
+            let b = field(v, &format!("balances.{asset}"));
+            let posted = b.get("posted").and_then(Value::as_u64).unwrap_or(0);
+            let held = b.get("held").and_then(Value::as_u64).unwrap_or(0);
+            json!({"asset": asset, "available": posted.saturating_sub(held), "held": held, "posted": posted})
+        })
+        .collect();
+    table(&balances, &cols(&[("asset", "asset"), ("available", "available"), ("held", "held"), ("posted", "posted")]))
+}
+
+fn agent(v: &Value) -> String {
+    let mut out = record(v, &[("agent", "id"), ("tenant", "tenant"), ("workspace", "workspace")]);
+    out.push_str(&agent_balances(v));
+    out
+}
+
+fn transfer_line(v: &Value) -> String {
+    format!(
+        "{} {} {} {} -> {} ({})\n",
+        cell(field(v, "kind")),
+        cell(field(v, "amount")),
+        cell(field(v, "asset")),
+        cell(field(v, "from")),
+        cell(field(v, "to")),
+        cell(field(v, "id"))
+    )
+}
+
+fn invocation(v: &Value) -> String {
+    let mut out = String::new();
+    let output = cell(field(v, "output_text"));
+    if !output.is_empty() {
+        out.push_str(&output);
+        if !output.ends_with('\n') {
+            out.push('\n');
+        }
+        out.push_str("---\n");
+    }
+    out.push_str(&record(
+        v,
+        &[
+            ("invocation", "invocation_id"),
+            ("artifact", "artifact"),
+            ("outcome", "outcome"),
+            ("error", "error"),
+            ("fuel", "resources_consumed.fuel"),
+            ("memory peak", "resources_consumed.memory_peak_bytes"),
+            ("wall ns", "resources_consumed.wall_time_ns"),
+            ("charged to", "charged_to"),
+            ("price paid", "price_paid"),
+            ("cost µUSD", "cost_usd_micros"),
+            ("replayed", "replayed"),
+        ],
+    ));
+    out
+}
+
+fn allocation(v: &Value) -> String {
+    let mut out = record(
+        v,
+        &[
+            ("id", "id"),
+            ("agent", "agent"),
+            ("status", "status"),
+            ("priority", "priority"),
+            ("activated ms", "activated_at_ms"),
+            ("expires ms", "expires_at_ms"),
+        ],
+    );
+    out.push_str(&table(
+        rows(v, "quotas"),
+        &cols(&[
+            ("resource", "resource"),
+            ("quota", "quota"),
+            ("carried", "carried"),
+            ("used", "used"),
+            ("held", "held"),
+        ]),
+    ));
+    out
+}
+
+fn stats(v: &Value) -> String {
+    let mut out = record(
+        v,
+        &[
+            ("allocations", "stats.total_allocations"),
+            ("active allocations", "stats.active_allocations"),
+            ("usage records", "stats.total_usage_records"),
+            ("total fuel", "stats.total_fuel"),
+            ("total cost µUSD", "stats.total_cost_usd_micros"),
+            ("budget exceeded", "stats.budget_exceeded_count"),
+        ],
+    );
+    if let Some(by) = field(v, "stats.invocations_by_outcome").as_object() {
+        let rows: Vec<Value> = by.iter().map(|(k, n)| json!({"outcome": k, "n": n})).collect();
+        out.push_str(&table(&rows, &cols(&[("outcome", "outcome"), ("invocations", "n")])));
+    }
+    out
+}

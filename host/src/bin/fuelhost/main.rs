@@ -1,0 +1,171 @@
+//! The `fuelhost` command. Local commands work on this machine: `demo`,
+//! `serve` (the HTTP API), `calibrate`. Every other command is a client of
+//! a running server: the URL and API key come from `--url`/`--api-key`,
+//! then `FUELHOST_URL`/`FUELHOST_API_KEY`, then the config file that
+//! `fuelhost login` writes. Output is a table; `--json` prints the server's
+//! JSON for scripts.
+
+mod client;
+mod commands;
+mod output;
+mod serve;
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+
+use crate::client::{config_path, Client, ClientFile, DEFAULT_URL};
+
+#[derive(Parser)]
+#[command(name = "fuelhost", version, about = "A WebAssembly component host for agent economies")]
+struct Cli {
+    #[command(flatten)]
+    conn: Connection,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Which server, as whom, and how to print.
+#[derive(Args)]
+struct Connection {
+    /// The server (default: the config file's, else http://127.0.0.1:8080).
+    #[arg(long, global = true, env = "FUELHOST_URL")]
+    url: Option<String>,
+    /// The API key to send.
+    #[arg(long, global = true, env = "FUELHOST_API_KEY", hide_env_values = true)]
+    api_key: Option<String>,
+    /// The client config file (default: ~/.config/fuelhost/config.toml).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Print the server's JSON instead of a table.
+    #[arg(long, global = true)]
+    json: bool,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the demo: agents, a policy, Rust and Python artifacts, both payer
+    /// policies, a denied and an out-of-fuel call, and the balances.
+    Demo {
+        /// Folder with the built guests (default: $FUELHOST_GUESTS or
+        /// ~/.cache/fuelhost/guests, where scripts/setup.sh puts them).
+        #[arg(long)]
+        guests: Option<PathBuf>,
+        /// Keep the demo's data directory here instead of a temporary one.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Serve the HTTP API on the embedded default (SQLite). On the first
+    /// start of a data directory, prints the bootstrap admin key once.
+    Serve(serve::ServeArgs),
+    /// Measure this machine's CPU time per fuel unit and store it in the
+    /// data directory's cost model.
+    Calibrate {
+        #[arg(long, default_value = "fuelhost-data", env = "FUELHOST_DATA_DIR")]
+        data_dir: PathBuf,
+        /// Runs of the reference kernel (the fastest is kept).
+        #[arg(long, default_value_t = 10)]
+        runs: u32,
+    },
+    /// Save the server URL and API key (from --url and --api-key) in the
+    /// client config file, after checking that the server accepts the key.
+    Login,
+    #[command(flatten)]
+    Remote(commands::Remote),
+}
+
+fn cache_dir() -> Option<PathBuf> {
+    std::env::var_os("FUELHOST_CACHE")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/fuelhost")))
+}
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("FUELHOST_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    if let Err(e) = run(Cli::parse()) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Demo { guests, data_dir } => demo(guests, data_dir),
+        Command::Serve(args) => serve::run(serve::ServeConfig::resolve(args, cache_dir().map(|c| c.join("compiled")))?),
+        Command::Calibrate { data_dir, runs } => {
+            let mut b = fuelhost::Host::builder().data_dir(data_dir);
+            if let Some(c) = cache_dir() {
+                b = b.compile_cache_dir(c.join("compiled"));
+            }
+            let c = b.build()?.calibrate(runs)?;
+            println!(
+                "{:.3} ns per fuel unit ({} fuel per run, best of {} runs: {:.2} ms); stored",
+                c.picos_per_fuel as f64 / 1000.0,
+                c.fuel_per_run,
+                c.runs,
+                c.best_run_ns as f64 / 1e6
+            );
+            Ok(())
+        }
+        Command::Login => login(cli.conn),
+        Command::Remote(cmd) => {
+            let json = cli.conn.json;
+            let client = connect(cli.conn)?;
+            print!("{}", commands::run(&client, cmd, json)?);
+            Ok(())
+        }
+    }
+}
+
+/// The client for the resolved URL and key.
+fn connect(conn: Connection) -> Result<Client> {
+    let path = config_path(conn.config.as_deref());
+    let file = match &path {
+        Some(p) => ClientFile::load(p)?,
+        None => ClientFile::default(),
+    };
+    let url = conn.url.or(file.url).unwrap_or_else(|| DEFAULT_URL.to_string());
+    Ok(Client::new(&url, conn.api_key.or(file.api_key)))
+}
+
+fn login(conn: Connection) -> Result<()> {
+    let path = config_path(conn.config.as_deref()).context("no config path: pass --config FILE or set HOME")?;
+    let url = conn.url.clone().context("pass --url (the server) to log in")?;
+    let key = conn.api_key.clone().context("pass --api-key (or set FUELHOST_API_KEY) to log in")?;
+    let client = Client::new(&url, Some(key.clone()));
+    client.get("/v1/artifacts", &[]).context("the server refused the key")?;
+    ClientFile { url: Some(url), api_key: Some(key) }.save(&path)?;
+    println!("logged in to {}; settings saved in {}", client.url(), path.display());
+    Ok(())
+}
+
+fn demo(guests: Option<PathBuf>, data_dir: Option<PathBuf>) -> Result<()> {
+    let guests = guests
+        .or_else(|| std::env::var_os("FUELHOST_GUESTS").map(PathBuf::from))
+        .or_else(|| cache_dir().map(|c| c.join("guests")))
+        .context("no guest folder: pass --guests DIR")?;
+    let temp;
+    let data_dir = match data_dir {
+        Some(d) => d,
+        None => {
+            temp = std::env::temp_dir().join(format!("fuelhost-demo-{}", std::process::id()));
+            temp.clone()
+        }
+    };
+    let _ = std::fs::remove_dir_all(&data_dir);
+    let config = fuelhost::demo::DemoConfig {
+        guests,
+        data_dir: data_dir.clone(),
+        compile_cache: cache_dir().map(|c| c.join("compiled")),
+    };
+    let result = fuelhost::demo::run(&config);
+    if let Ok(report) = &result {
+        print!("{report}");
+    }
+    let _ = std::fs::remove_dir_all(&data_dir);
+    result.map(|_| ())
+}

@@ -1,0 +1,172 @@
+//! `fuelhost serve`: the server's settings (a TOML file, then environment
+//! variables, then flags; the later wins) and running the API until SIGINT
+//! or SIGTERM, letting requests in flight finish.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use fuelhost::{Durability, Host};
+use serde::Deserialize;
+
+/// The flags (each also read from its environment variable).
+#[derive(Args)]
+pub struct ServeArgs {
+    /// A TOML file with the settings below (see docs/api.md for the keys).
+    #[arg(long, env = "FUELHOST_SERVE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Where the ledger, artifacts and agents' files live.
+    #[arg(long, env = "FUELHOST_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Address to listen on (default 127.0.0.1:8080).
+    #[arg(long, env = "FUELHOST_LISTEN")]
+    pub listen: Option<String>,
+    /// Largest request body (a component upload), bytes (default 32 MiB).
+    #[arg(long, env = "FUELHOST_MAX_BODY_BYTES")]
+    pub max_body_bytes: Option<usize>,
+    /// `full` (fsync every commit, the default) or `process` (survives a
+    /// crash of the host, not a power loss; faster).
+    #[arg(long, env = "FUELHOST_DURABILITY")]
+    pub durability: Option<String>,
+}
+
+/// The settings file. Every key is optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServeFile {
+    data_dir: Option<PathBuf>,
+    listen: Option<String>,
+    max_body_bytes: Option<usize>,
+    durability: Option<String>,
+    /// Guest instances alive at once.
+    max_instances: Option<u32>,
+    /// Linear memory cap per guest, bytes.
+    max_memory_bytes: Option<u64>,
+    /// Largest component accepted, bytes.
+    max_component_bytes: Option<usize>,
+    /// Where precompiled code is cached across restarts.
+    compile_cache_dir: Option<PathBuf>,
+}
+
+/// The settings in force.
+#[derive(Debug)]
+pub struct ServeConfig {
+    pub data_dir: PathBuf,
+    pub listen: String,
+    pub max_body_bytes: usize,
+    pub durability: Durability,
+    pub max_instances: Option<u32>,
+    pub max_memory_bytes: Option<u64>,
+    pub max_component_bytes: Option<usize>,
+    pub compile_cache_dir: Option<PathBuf>,
+}
+
+fn durability(name: &str) -> Result<Durability> {
+    match name {
+        "full" => Ok(Durability::Full),
+        "process" => Ok(Durability::Process),
+        other => bail!("unknown durability `{other}`: use `full` (fsync every commit) or `process`"),
+    }
+}
+
+impl ServeConfig {
+    /// Merge the file (if any) under the flags and environment.
+    pub fn resolve(args: ServeArgs, default_cache: Option<PathBuf>) -> Result<ServeConfig> {
+        let file = match &args.config {
+            Some(path) => load(path)?,
+            None => ServeFile::default(),
+        };
+        let max_body_bytes = args.max_body_bytes.or(file.max_body_bytes).unwrap_or(32 << 20);
+        Ok(ServeConfig {
+            data_dir: args.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from("fuelhost-data")),
+            listen: args.listen.or(file.listen).unwrap_or_else(|| "127.0.0.1:8080".to_string()),
+            max_body_bytes,
+            durability: durability(args.durability.or(file.durability).as_deref().unwrap_or("full"))?,
+            max_instances: file.max_instances,
+            max_memory_bytes: file.max_memory_bytes,
+            max_component_bytes: file.max_component_bytes,
+            compile_cache_dir: file.compile_cache_dir.or(default_cache),
+        })
+    }
+
+    /// The host these settings describe.
+    pub fn open_host(&self) -> Result<Host> {
+        let mut b = Host::builder().data_dir(&self.data_dir).durability(self.durability);
+        if let Some(dir) = &self.compile_cache_dir {
+            b = b.compile_cache_dir(dir);
+        }
+        if let Some(n) = self.max_instances {
+            b = b.max_instances(n);
+        }
+        if let Some(n) = self.max_memory_bytes {
+            b = b.max_memory_bytes(n);
+        }
+        if let Some(n) = self.max_component_bytes {
+            b = b.max_component_bytes(n);
+        }
+        Ok(b.build()?)
+    }
+}
+
+fn load(path: &Path) -> Result<ServeFile> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("{} is not a valid fuelhost serve config", path.display()))
+}
+
+/// Serve until SIGINT or SIGTERM.
+pub fn run(config: ServeConfig) -> Result<()> {
+    let host = config.open_host()?;
+    let state = fuelhost::api::ApiState::new(host);
+    if let Some(key) = state.bootstrap_admin_key().map_err(anyhow::Error::msg)? {
+        println!("bootstrap admin key (shown once, keep it safe): {key}");
+    }
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(&config.listen)
+            .await
+            .with_context(|| format!("listening on {}", config.listen))?;
+        println!("fuelhost serving on http://{}", listener.local_addr()?);
+        let shutdown = async {
+            let ctrl_c = tokio::signal::ctrl_c();
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .expect("installing the SIGTERM handler");
+            tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
+            println!("shutting down: finishing requests in flight");
+        };
+        fuelhost::api::serve(listener, fuelhost::api::router(state, config.max_body_bytes), shutdown).await?;
+        Ok::<_, anyhow::Error>(())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(config: Option<PathBuf>, listen: Option<&str>) -> ServeArgs {
+        ServeArgs { config, data_dir: None, listen: listen.map(String::from), max_body_bytes: None, durability: None }
+    }
+
+    #[test]
+    fn flags_win_over_the_file_and_the_file_over_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("serve.toml");
+        std::fs::write(&path, "listen = \"0.0.0.0:9000\"\nmax_body_bytes = 1024\ndurability = \"process\"\n").unwrap();
+        let c = ServeConfig::resolve(args(Some(path.clone()), None), None).unwrap();
+        assert_eq!((c.listen.as_str(), c.max_body_bytes, c.durability), ("0.0.0.0:9000", 1024, Durability::Process));
+        assert_eq!(c.data_dir, PathBuf::from("fuelhost-data"));
+        let c = ServeConfig::resolve(args(Some(path), Some("127.0.0.1:1")), None).unwrap();
+        assert_eq!(c.listen, "127.0.0.1:1");
+    }
+
+    #[test]
+    fn a_bad_file_says_what_is_wrong() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("serve.toml");
+        std::fs::write(&path, "listen_on = \"x\"\n").unwrap();
+        let e = format!("{:#}", ServeConfig::resolve(args(Some(path.clone()), None), None).unwrap_err());
+        assert!(e.contains("unknown field `listen_on`"), "{e}");
+        std::fs::write(&path, "durability = \"sometimes\"\n").unwrap();
+        let e = format!("{:#}", ServeConfig::resolve(args(Some(path), None), None).unwrap_err());
+        assert!(e.contains("unknown durability `sometimes`"), "{e}");
+    }
+}

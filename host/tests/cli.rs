@@ -1,0 +1,184 @@
+//! The `fuelhost` command end to end: `fuelhost serve` in a child process
+//! on a loopback port, and the client commands a user types against it:
+//! log in, create agents, mint, upload, invoke, look at the bill, as tables
+//! and as `--json`; errors say what to fix and exit non-zero; SIGTERM
+//! stops the server cleanly.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_fuelhost");
+
+fn guests_dir() -> PathBuf {
+    std::env::var_os("FUELHOST_GUESTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/fuelhost/guests"))
+}
+
+struct Server {
+    child: Child,
+    url: String,
+    admin_key: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve() -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("serve.toml");
+    std::fs::write(&config, format!("data_dir = {:?}\nlisten = \"127.0.0.1:0\"\n", dir.path().join("data"))).unwrap();
+    let mut child = Command::new(BIN)
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env_remove("FUELHOST_DATA_DIR")
+        .env_remove("FUELHOST_LISTEN")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut admin_key = None;
+    let url = loop {
+        let line = lines.next().expect("the server exited before listening").unwrap();
+        if let Some(k) = line.strip_prefix("bootstrap admin key (shown once, keep it safe): ") {
+            admin_key = Some(k.to_string());
+        }
+        if let Some(u) = line.strip_prefix("fuelhost serving on ") {
+            break u.to_string();
+        }
+    };
+    // Keep draining stdout so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Server { child, url, admin_key: admin_key.expect("a first start prints the admin key"), _dir: dir }
+}
+
+struct Run {
+    ok: bool,
+    stdout: String,
+    stderr: String,
+}
+
+/// `fuelhost ARGS` with the client config in `home`.
+fn fuelhost(home: &Path, args: &[&str]) -> Run {
+    let out = Command::new(BIN)
+        .args(args)
+        .env("HOME", home)
+        .env_remove("XDG_CONFIG_HOME")
+        .env_remove("FUELHOST_CONFIG")
+        .env_remove("FUELHOST_URL")
+        .env_remove("FUELHOST_API_KEY")
+        .output()
+        .unwrap();
+    Run {
+        ok: out.status.success(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn ok(home: &Path, args: &[&str]) -> String {
+    let r = fuelhost(home, args);
+    assert!(r.ok, "fuelhost {args:?} failed:\n{}\n{}", r.stdout, r.stderr);
+    r.stdout
+}
+
+fn json(home: &Path, args: &[&str]) -> Value {
+    let mut all = args.to_vec();
+    all.push("--json");
+    let out = ok(home, &all);
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("fuelhost {args:?} --json is not JSON ({e}):\n{out}"))
+}
+
+#[test]
+fn a_user_serves_uploads_invokes_and_reads_the_bill_from_the_command_line() {
+    let server = serve();
+    let admin_home = tempfile::tempdir().unwrap();
+    let alice_home = tempfile::tempdir().unwrap();
+    let bob_home = tempfile::tempdir().unwrap();
+    let admin = admin_home.path();
+
+    // Log in as the admin: the URL and key land in ~/.config/fuelhost/config.toml.
+    ok(admin, &["login", "--url", &server.url, "--api-key", &server.admin_key]);
+    let saved = std::fs::read_to_string(admin.join(".config/fuelhost/config.toml")).unwrap();
+    assert!(saved.contains(&server.url), "{saved}");
+    let alice_key = json(admin, &["agent", "create", "alice"])["api_key"].as_str().unwrap().to_string();
+    let bob_key = json(admin, &["agent", "create", "bob"])["api_key"].as_str().unwrap().to_string();
+    ok(admin, &["mint", "bob", "scrip", "1000", "--id", "seed-bob"]);
+    ok(admin, &["mint", "bob", "fuel", "1000000000", "--id", "seed-bob-fuel"]);
+    ok(alice_home.path(), &["login", "--url", &server.url, "--api-key", &alice_key]);
+
+    // Alice uploads an artifact (a manifest in TOML, a real component).
+    let manifest = alice_home.path().join("echo.toml");
+    std::fs::write(
+        &manifest,
+        "owner = \"alice\"\nname = \"echo\"\nversion = \"0.1.0\"\nprice = 7\nresource_policy = \"caller_pays\"\n",
+    )
+    .unwrap();
+    let component = guests_dir().join("rust-echo.wasm");
+    let out = ok(alice_home.path(), &["upload", manifest.to_str().unwrap(), component.to_str().unwrap()]);
+    assert!(out.starts_with("uploaded alice/echo@0.1.0"), "{out}");
+    let listed = ok(alice_home.path(), &["artifacts", "list"]);
+    assert!(listed.lines().any(|l| l.starts_with("alice/echo@0.1.0") && l.contains("caller_pays")), "{listed}");
+
+    // Bob invokes it with flags only (no config file), sees output and bill.
+    let bob = bob_home.path();
+    let conn = ["--url", server.url.as_str(), "--api-key", bob_key.as_str()];
+    let out = ok(bob, &[&conn[..], &["invoke", "alice/echo@0.1.0", "hello", "--id", "call-1"]].concat());
+    assert!(out.starts_with("hello\n---\n"), "{out}");
+    assert!(out.lines().any(|l| l.starts_with("charged to") && l.ends_with("bob")), "{out}");
+    assert!(out.lines().any(|l| l.starts_with("price paid") && l.ends_with(" 7")), "{out}");
+    let report = json(bob, &[&conn[..], &["invoke", "alice/echo@0.1.0", "hello", "--id", "call-1"]].concat());
+    assert_eq!(report["replayed"], true, "the same id is not charged twice: {report}");
+    assert_eq!(report["charged_to"], "bob");
+
+    // The bill: bob paid 7 scrip once; alice earned it.
+    let b = json(bob, &[&conn[..], &["balance", "bob"]].concat());
+    assert_eq!(b["balances"]["scrip"]["posted"], 993, "{b}");
+    let table = ok(bob, &[&conn[..], &["balance", "bob"]].concat());
+    assert!(table.lines().any(|l| l.split_whitespace().collect::<Vec<_>>() == ["scrip", "993", "0", "993"]), "{table}");
+    let usage = json(bob, &[&conn[..], &["usage"]].concat());
+    assert_eq!(usage["records"].as_array().unwrap().len(), 1, "{usage}");
+    let a = json(alice_home.path(), &["balance", "alice"]);
+    assert_eq!(a["balances"]["scrip"]["posted"], 7);
+
+    // Transfers move scrip and are idempotent by id.
+    ok(bob, &[&conn[..], &["transfer", "alice", "3", "--id", "tip-1"]].concat());
+    ok(bob, &[&conn[..], &["transfer", "alice", "3", "--id", "tip-1"]].concat());
+    assert_eq!(json(bob, &[&conn[..], &["balance", "bob"]].concat())["balances"]["scrip"]["posted"], 990);
+
+    // Errors name the problem and exit non-zero.
+    let denied = fuelhost(bob, &[&conn[..], &["balance", "alice"]].concat());
+    assert!(!denied.ok && denied.stderr.contains("may not read"), "{}", denied.stderr);
+    let nokey = fuelhost(bob, &["--url", &server.url, "balance", "bob"]);
+    assert!(!nokey.ok && nokey.stderr.contains("fuelhost login"), "{}", nokey.stderr);
+    let bad_id = fuelhost(bob, &[&conn[..], &["artifacts", "show", "echo"]].concat());
+    assert!(!bad_id.ok && bad_id.stderr.contains("owner/name@version"), "{}", bad_id.stderr);
+    let down = fuelhost(bob, &["--url", "http://127.0.0.1:9", "--api-key", "x", "balance", "bob"]);
+    assert!(!down.ok && down.stderr.contains("cannot reach the server"), "{}", down.stderr);
+
+    // The admin sees the audit log and the stats.
+    let audit = json(admin, &["audit", "--kind", "invoke"]);
+    assert!(!audit["entries"].as_array().unwrap().is_empty(), "{audit}");
+    let stats = ok(admin, &["stats"]);
+    assert!(stats.contains("usage records"), "{stats}");
+}
+
+#[test]
+fn sigterm_stops_the_server_cleanly() {
+    let mut server = serve();
+    let home = tempfile::tempdir().unwrap();
+    ok(home.path(), &["--url", &server.url, "--api-key", &server.admin_key, "key", "list"]);
+    let pid = server.child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let status = server.child.wait().unwrap();
+    assert!(status.success(), "graceful shutdown exits 0, got {status}");
+}
