@@ -277,7 +277,7 @@ fn fresh_id(prefix: &str) -> String {
 
 /// Run one command; returns what to print.
 pub fn run(client: &Client, cmd: Remote, json_out: bool) -> Result<String> {
-    let (value, human): (Value, Box<dyn Fn(&Value) -> String>) = match cmd {
+    let (value, human): Rendered = match cmd {
         Remote::Agent(AgentCmd::Create { id, tenant, workspace }) => (
             client.send("POST", "/v1/agents", &json!({"id": id, "tenant": tenant, "workspace": workspace}))?,
             Box::new(new_key),
