@@ -64,7 +64,7 @@ mod membership;
 mod policy;
 mod registry;
 mod sandbox;
-mod telemetry;
+pub mod telemetry;
 
 pub mod demo;
 
