@@ -23,7 +23,9 @@ use opentelemetry_sdk::trace::SdkTracerProvider;
 use opentelemetry_sdk::Resource;
 use serde::{Deserialize, Serialize};
 use tracing_subscriber::filter::{EnvFilter, LevelFilter};
+use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt as _;
 use tracing_subscriber::Layer as _;
 
@@ -168,18 +170,7 @@ pub fn init(config: &TelemetryConfig) -> Result<TelemetryGuard, TelemetryError> 
     let log_filter = log_filter(config)?;
     let provider = config.otlp_endpoint.as_deref().map(|e| tracer_provider(e, &config.service_name)).transpose()?;
 
-    let log_layer = match config.log_format {
-        LogFormat::Text => tracing_subscriber::fmt::layer()
-            .with_writer(std::io::stderr)
-            .with_ansi(std::io::stderr().is_terminal())
-            .boxed(),
-        LogFormat::Json => tracing_subscriber::fmt::layer()
-            .json()
-            .with_current_span(true)
-            .with_span_list(true)
-            .with_writer(std::io::stderr)
-            .boxed(),
-    };
+    let log_layer = log_layer(config.log_format, std::io::stderr, std::io::stderr().is_terminal());
     let span_layer = provider
         .as_ref()
         .map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer("fuelhost")).with_filter(LevelFilter::INFO));
@@ -191,6 +182,24 @@ pub fn init(config: &TelemetryConfig) -> Result<TelemetryGuard, TelemetryError> 
         return Err(TelemetryError::AlreadyInstalled);
     }
     Ok(TelemetryGuard { provider })
+}
+
+/// Log lines in `format` to `writer`, each with the fields of the spans it
+/// happened in (`spans` in JSON, `name{fields}:` prefixes in text).
+fn log_layer<S, W>(format: LogFormat, writer: W, ansi: bool) -> Box<dyn tracing_subscriber::Layer<S> + Send + Sync>
+where
+    S: ::tracing::Subscriber + for<'a> LookupSpan<'a>,
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    match format {
+        LogFormat::Text => tracing_subscriber::fmt::layer().with_writer(writer).with_ansi(ansi).boxed(),
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .with_current_span(true)
+            .with_span_list(true)
+            .with_writer(writer)
+            .boxed(),
+    }
 }
 
 /// `FUELHOST_LOG` when set (and not blank), else the configured filter.
@@ -243,7 +252,60 @@ fn tracer_provider(endpoint: &str, service_name: &str) -> Result<SdkTracerProvid
 
 #[cfg(test)]
 mod tests {
+    use std::sync::{Arc, Mutex};
+
     use super::*;
+
+    /// Log lines written by `format` while an event happens inside a
+    /// `request` span inside which an `invocation` span is entered too.
+    fn lines(format: LogFormat) -> Vec<String> {
+        #[derive(Clone, Default)]
+        struct Buffer(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Buffer {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(bytes);
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let buffer = Buffer::default();
+        let writer = buffer.clone();
+        let subscriber = tracing_subscriber::registry().with(log_layer(format, move || writer.clone(), false));
+        ::tracing::subscriber::with_default(subscriber, || {
+            let _request = ::tracing::info_span!("request", request_id = "req-7").entered();
+            ::tracing::info!("accepted");
+            let _invocation = ::tracing::info_span!("invocation", invocation_id = "inv-1").entered();
+            ::tracing::info!(fuel = 42, "invocation settled");
+        });
+        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        text.lines().map(str::to_string).collect()
+    }
+
+    #[test]
+    fn json_lines_carry_the_fields_of_every_enclosing_span() {
+        let lines = lines(LogFormat::Json);
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        for line in &lines {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            assert_eq!(v["spans"][0]["name"], "request", "{line}");
+            assert_eq!(v["spans"][0]["request_id"], "req-7", "{line}");
+        }
+        let last: serde_json::Value = serde_json::from_str(&lines[1]).unwrap();
+        assert_eq!(last["fields"]["message"], "invocation settled");
+        assert_eq!(last["fields"]["fuel"], 42);
+        assert_eq!(last["span"]["invocation_id"], "inv-1");
+        assert_eq!(last["spans"][1]["invocation_id"], "inv-1");
+    }
+
+    #[test]
+    fn text_lines_carry_the_fields_of_every_enclosing_span() {
+        let lines = lines(LogFormat::Text);
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert!(lines.iter().all(|l| l.contains("request{request_id=\"req-7\"}")), "{lines:?}");
+        assert!(lines[1].contains("invocation{invocation_id=\"inv-1\"}") && lines[1].contains("fuel=42"), "{lines:?}");
+    }
 
     #[test]
     fn the_traces_url_is_derived_from_the_collector_base_url() {
