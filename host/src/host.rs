@@ -270,7 +270,7 @@ impl Host {
 
     /// The host's metrics in the Prometheus text format.
     pub fn metrics_text(&self) -> String {
-        self.inner.metrics.render()
+        self.inner.metrics.render(&*self.inner.ledger)
     }
 
     /// Start configuring a host.

@@ -14,6 +14,10 @@
 //!
 //! A retry with the same invocation id returns the recorded report and runs
 //! nothing: an invocation is charged at most once.
+//!
+//! Each invocation runs in an `invocation` span and stages 1 to 4 in child
+//! spans named after them (`admit`, `reserve`, `run`, `settle`); see
+//! `telemetry` for the fields.
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
@@ -262,8 +266,61 @@ pub(crate) fn invoke(host: &Arc<HostInner>, req: Invocation) -> Result<Invocatio
     invoke_at(host, req, 0)
 }
 
-/// Run the pipeline at nesting `depth`. See the module docs.
+/// Run the pipeline at nesting `depth` inside an `invocation` span (a
+/// child of the current span: a nested invocation's is under its caller's
+/// `run`), and record how it ended on the span.
 fn invoke_at(host: &Arc<HostInner>, req: Invocation, depth: u32) -> Result<InvocationReport, InvokeError> {
+    let span = tracing::info_span!(
+        "invocation",
+        invocation_id = tracing::field::Empty,
+        caller = %req.caller,
+        artifact = %req.artifact,
+        depth,
+        payer = tracing::field::Empty,
+        price = tracing::field::Empty,
+        outcome = tracing::field::Empty,
+        fuel = tracing::field::Empty,
+    );
+    let _entered = span.enter();
+    let result = pipeline(host, req, depth, &span);
+    match &result {
+        Ok(report) => {
+            span.record("outcome", report.outcome.as_str());
+            span.record("fuel", report.resources_consumed.fuel);
+        }
+        Err(e) => {
+            span.record("outcome", refusal_outcome(e));
+        }
+    }
+    result
+}
+
+/// The `outcome` an invocation span records when the call was refused
+/// before it ran (nothing charged).
+fn refusal_outcome(e: &InvokeError) -> &'static str {
+    match e {
+        InvokeError::UnknownArtifact(_) => "unknown_artifact",
+        InvokeError::UnknownCaller(_) => "unknown_caller",
+        InvokeError::InvalidAgent(_) => "invalid_agent",
+        InvokeError::Denied(_) => "denied",
+        InvokeError::InsufficientScrip { .. } => "insufficient_scrip",
+        InvokeError::InsufficientBudget { .. } => "insufficient_budget",
+        InvokeError::PendingApproval { .. } => "pending_approval",
+        InvokeError::AllocationRefused(_) => "allocation_refused",
+        InvokeError::InProgress(_) => "in_progress",
+        InvokeError::Ledger(_) => "ledger_error",
+        InvokeError::Sandbox(_) => "sandbox_error",
+    }
+}
+
+/// The pipeline itself, each stage in its span (`admit`, `reserve`, `run`,
+/// `settle`) under `span`, the invocation's. See the module docs.
+fn pipeline(
+    host: &Arc<HostInner>,
+    req: Invocation,
+    depth: u32,
+    span: &tracing::Span,
+) -> Result<InvocationReport, InvokeError> {
     let caller = AgentId::new(req.caller.clone())?;
     let artifact =
         host.registry.get(&req.artifact).ok_or_else(|| InvokeError::UnknownArtifact(req.artifact.clone()))?;
@@ -280,9 +337,7 @@ fn invoke_at(host: &Arc<HostInner>, req: Invocation, depth: u32) -> Result<Invoc
         }
         None => new_invocation_id(),
     };
-    let span =
-        tracing::info_span!("invoke", invocation = %invocation_id, artifact = %artifact.info.id, caller = %caller);
-    let _enter = span.enter();
+    span.record("invocation_id", invocation_id.as_str());
 
     let owner = manifest.owner.clone();
     let (mut sponsorship, mut payer) =
@@ -290,8 +345,11 @@ fn invoke_at(host: &Arc<HostInner>, req: Invocation, depth: u32) -> Result<Invoc
     let fuel_limit = req.fuel_limit.unwrap_or(manifest.limits.fuel).min(manifest.limits.fuel);
     let memory_limit = manifest.limits.memory_bytes.min(host.settings.max_memory_bytes);
     let price = if caller == owner { 0 } else { manifest.price };
+    span.record("payer", payer.as_str());
+    span.record("price", price);
 
     // 1. Admit.
+    let admit = tracing::info_span!("admit").entered();
     let action = Action {
         kind: "invoke".into(),
         subject: caller.to_string(),
@@ -342,8 +400,11 @@ fn invoke_at(host: &Arc<HostInner>, req: Invocation, depth: u32) -> Result<Invoc
         }
     }
 
+    drop(admit);
+
     // 2. Reserve. A sponsor grant used up by concurrent calls between
     // resolving the payer and reserving sends us back to resolve again.
+    let reserve = tracing::info_span!("reserve").entered();
     let mut attempts = 0;
     let reserved = loop {
         let reservation = Reservation {
@@ -378,7 +439,11 @@ fn invoke_at(host: &Arc<HostInner>, req: Invocation, depth: u32) -> Result<Invoc
         }
     };
 
+    drop(reserve);
+    span.record("payer", payer.as_str());
+
     // 3. Run. From here on every path settles, so no hold outlives the call.
+    let run_span = tracing::info_span!("run").entered();
     let dir = host.agent_dir(&owner);
     let disk_before = disk_usage(&dir);
     let context = CallContext {
@@ -468,7 +533,10 @@ fn invoke_at(host: &Arc<HostInner>, req: Invocation, depth: u32) -> Result<Invoc
             (outcome, output, error)
         };
 
+    drop(run_span);
+
     // 4. Settle.
+    let _settle = tracing::info_span!("settle").entered();
     let settlement = Settlement {
         invocation_id: invocation_id.clone(),
         artifact: artifact.info.id.clone(),

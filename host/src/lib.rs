@@ -22,6 +22,9 @@
 //! - [`PolicyChain`] runs policy plugins, each check in a fresh instance.
 //! - `invoke` is the pipeline: admit, reserve, run, settle, report; its
 //!   result is an [`InvocationReport`].
+//! - [`telemetry`] names the pipeline's spans, installs the process-wide
+//!   log and OTLP subscriber ([`telemetry::init`]) and renders the
+//!   Prometheus metrics ([`Host::metrics_text`]).
 //!
 //! ```no_run
 //! use fuelhost::{Asset, Host, Invocation, Manifest};
@@ -64,7 +67,7 @@ mod membership;
 mod policy;
 mod registry;
 mod sandbox;
-mod telemetry;
+pub mod telemetry;
 
 pub mod demo;
 

@@ -22,3 +22,4 @@ mod registry;
 mod rules;
 mod sandbox;
 mod sponsorship;
+mod telemetry;

@@ -618,6 +618,13 @@ pub trait Ledger: Send + Sync {
     fn allocation(&self, id: &str) -> Result<Option<Allocation>, LedgerError>;
     /// Every allocation of an agent, up to date, oldest first.
     fn allocations_of(&self, agent: &AgentId) -> Result<Vec<Allocation>, LedgerError>;
+    /// Every allocation in force (`active` or `exhausted`), up to date, by
+    /// agent then oldest first.
+    fn allocations_in_force(&self) -> Result<Vec<Allocation>, LedgerError>;
+    /// Usage of `resource` reported with [`Ledger::record_usage`] since the
+    /// ledger began, summed per agent (each report once, however often it
+    /// was retried), by agent.
+    fn reported_usage(&self, resource: Resource) -> Result<Vec<(AgentId, u64)>, LedgerError>;
     /// Report usage the host did not meter itself (LLM tokens, money spent
     /// elsewhere, ...) against the agent's active allocation. Idempotent
     /// by `id`.

@@ -8,10 +8,10 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBe
 use super::group_commit::GroupCommit;
 use super::sqlite_allocation::{self as alloc, Governing};
 use super::{
-    Alert, Allocation, AllocationRequest, Asset, AssetBalance, Balances, Clock, Distribution, GuestTransfer, Ledger,
-    LedgerError, Outcome, Reservation, Reserved, Resource, ResourcesConsumed, Settlement, SponsorGrant,
-    SponsorGrantStatus, SystemClock, Transfer, TransferRequest, UbiSource, UsageRecord, BURN_ACCOUNT, CONSUMED_ACCOUNT,
-    MINT_ACCOUNT, POOL_ACCOUNT,
+    Alert, Allocation, AllocationRequest, AllocationStatus, Asset, AssetBalance, Balances, Clock, Distribution,
+    GuestTransfer, Ledger, LedgerError, Outcome, Reservation, Reserved, Resource, ResourcesConsumed, Settlement,
+    SponsorGrant, SponsorGrantStatus, SystemClock, Transfer, TransferRequest, UbiSource, UsageRecord, BURN_ACCOUNT,
+    CONSUMED_ACCOUNT, MINT_ACCOUNT, POOL_ACCOUNT,
 };
 use super::{ConsumerStats, ServiceStats, UsageQuery};
 use crate::agent::AgentId;
@@ -1026,6 +1026,40 @@ impl Ledger for SqliteLedger {
             }
             Ok(out)
         })
+    }
+
+    fn allocations_in_force(&self) -> Result<Vec<Allocation>, LedgerError> {
+        self.write(|tx| {
+            let ids: Vec<String> = {
+                let mut stmt = tx.prepare_cached(
+                    "SELECT id FROM allocations WHERE status IN ('active', 'exhausted') ORDER BY agent, created_ms, id",
+                )?;
+                let rows = stmt.query_map([], |r| r.get(0))?;
+                rows.collect::<Result<_, _>>()?
+            };
+            let now = self.clock.now_ms();
+            let mut out = Vec::new();
+            for id in ids {
+                if let Some(a) = alloc::load(tx, &id)? {
+                    let a = alloc::refresh(tx, a, now)?;
+                    if matches!(a.status, AllocationStatus::Active | AllocationStatus::Exhausted) {
+                        out.push(a);
+                    }
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    fn reported_usage(&self, resource: Resource) -> Result<Vec<(AgentId, u64)>, LedgerError> {
+        let conn = self.db.lock();
+        let mut stmt = conn.prepare_cached(
+            "SELECT agent, SUM(amount) FROM external_usage WHERE resource = ?1 AND allocation IS NOT NULL
+             GROUP BY agent ORDER BY agent",
+        )?;
+        let rows = stmt
+            .query_map([resource.as_str()], |r| Ok((AgentId::trusted(r.get(0)?), r.get::<_, i64>(1)?.max(0) as u64)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     fn record_usage(

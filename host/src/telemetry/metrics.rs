@@ -1,11 +1,19 @@
 //! Metrics in the Prometheus text format: the Agent Fabric seed's
 //! `agent_fabric_*` metrics under the `fuelhost_` prefix, plus invocation
-//! outcomes and fuel per artifact. Counted in process, since the host
-//! started; rendered on demand (`GET /metrics`).
+//! outcomes and fuel per artifact.
+//!
+//! Two sources. What the pipeline does (settled invocations, policy
+//! decisions) is counted in process, since the host started. What the
+//! ledger keeps (budget usage of the allocations in force, LLM tokens
+//! reported with `record_usage`) is read from the ledger at render time,
+//! so it is exact whoever changed it and survives restarts. Rendered on
+//! demand (`GET /metrics`, `Host::metrics_text`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::sync::Mutex;
+
+use crate::ledger::{Allocation, Ledger, Resource};
 
 /// Upper bounds of the task duration histogram, seconds.
 const BUCKETS: [f64; 12] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
@@ -60,8 +68,19 @@ impl Metrics {
         *self.lock().decisions.entry(decision.to_string()).or_default() += 1;
     }
 
-    /// Everything, in the Prometheus text exposition format.
-    pub fn render(&self) -> String {
+    /// Everything, in the Prometheus text exposition format; the
+    /// ledger-backed families are read from `ledger` now. If the ledger
+    /// cannot be read, those families are rendered without samples and the
+    /// failure is logged: a scrape still gets the in-process counters.
+    pub fn render(&self, ledger: &dyn Ledger) -> String {
+        let allocations = ledger.allocations_in_force().unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "metrics: reading the allocations in force failed");
+            Vec::new()
+        });
+        let llm_tokens = ledger.reported_usage(Resource::LlmTokens).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "metrics: reading the reported LLM tokens failed");
+            Vec::new()
+        });
         let c = self.lock();
         let mut out = String::new();
         let mut section = |name: &str, kind: &str, help: &str, rows: Vec<String>| {
@@ -101,6 +120,18 @@ impl Metrics {
             c.fuel_by_artifact.iter().map(|(a, v)| format!("{{artifact=\"{}\"}} {v}", escape(a))).collect(),
         );
         section(
+            "fuelhost_llm_tokens_total",
+            "counter",
+            "LLM tokens reported with record_usage, by agent (from the ledger: since it began).",
+            llm_tokens.iter().map(|(a, v)| format!("{{agent=\"{}\"}} {v}", escape(a.as_str()))).collect(),
+        );
+        section(
+            "fuelhost_budget_usage_ratio",
+            "gauge",
+            "Share of this period's quota used, per allocation in force and resource (caps: share in use now).",
+            allocations.iter().flat_map(budget_usage_rows).collect(),
+        );
+        section(
             "fuelhost_policy_decisions_total",
             "counter",
             "Policy chain decisions, by result.",
@@ -120,4 +151,29 @@ impl Metrics {
         section("fuelhost_task_duration_seconds", "histogram", "Wall-clock time of invocations in the guest.", rows);
         out
     }
+}
+
+/// One `{agent, allocation, resource} ratio` row per quota of `a`: used
+/// over this period's limit (quota plus carry), or for a cap (memory,
+/// concurrency) what is held now over the cap. A zero limit reads 1 once
+/// anything is used, like [`crate::ledger::QuotaUsage::percent_used`].
+fn budget_usage_rows(a: &Allocation) -> Vec<String> {
+    a.quotas
+        .iter()
+        .map(|q| {
+            let used = if q.resource.is_cap() { q.held } else { q.used };
+            let limit = q.limit();
+            let ratio = match (used, limit) {
+                (0, _) => 0.0,
+                (_, 0) => 1.0,
+                (used, limit) => used as f64 / limit as f64,
+            };
+            format!(
+                "{{agent=\"{}\",allocation=\"{}\",resource=\"{}\"}} {ratio}",
+                escape(a.agent.as_str()),
+                escape(&a.id),
+                q.resource
+            )
+        })
+        .collect()
 }
