@@ -82,10 +82,6 @@ fn cache_dir() -> Option<PathBuf> {
 }
 
 fn main() {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("FUELHOST_LOG").unwrap_or_else(|_| "warn".into()))
-        .with_writer(std::io::stderr)
-        .init();
     if let Err(e) = run(Cli::parse()) {
         eprintln!("error: {e:#}");
         std::process::exit(1);
@@ -93,6 +89,12 @@ fn main() {
 }
 
 fn run(cli: Cli) -> Result<()> {
+    // `serve` installs its own logging (its config chooses text or JSON,
+    // and OTLP); every other command logs warnings as text.
+    let _telemetry = match cli.command {
+        Command::Serve(_) => None,
+        _ => Some(fuelhost::telemetry::init(&fuelhost::telemetry::TelemetryConfig::default())?),
+    };
     match cli.command {
         Command::Demo { guests, data_dir } => demo(guests, data_dir),
         Command::Serve(args) => serve::run(serve::ServeConfig::resolve(args, cache_dir().map(|c| c.join("compiled")))?),

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
+use fuelhost::telemetry::{LogFormat, TelemetryConfig};
 use fuelhost::{Durability, Host};
 use serde::Deserialize;
 
@@ -28,6 +29,14 @@ pub struct ServeArgs {
     /// crash of the host, not a power loss; faster).
     #[arg(long, env = "FUELHOST_DURABILITY")]
     pub durability: Option<String>,
+    /// Log lines as `text` or `json` (default text; `FUELHOST_LOG` sets
+    /// the filter, default `info`).
+    #[arg(long, env = "FUELHOST_LOG_FORMAT")]
+    pub log_format: Option<String>,
+    /// Export a span per invocation stage over OTLP/HTTP to this collector
+    /// (e.g. `http://127.0.0.1:4318`).
+    #[arg(long, env = "FUELHOST_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
 }
 
 /// The settings file. Every key is optional.
@@ -46,6 +55,15 @@ pub struct ServeFile {
     max_component_bytes: Option<usize>,
     /// Where precompiled code is cached across restarts.
     compile_cache_dir: Option<PathBuf>,
+    /// Logs and traces: `log_format`, `log_filter`, `otlp_endpoint`,
+    /// `service_name`.
+    #[serde(default = "server_telemetry")]
+    telemetry: TelemetryConfig,
+}
+
+/// A server logs at `info` (one line per request) unless told otherwise.
+fn server_telemetry() -> TelemetryConfig {
+    TelemetryConfig { log_filter: "info".into(), ..TelemetryConfig::default() }
 }
 
 /// The settings in force.
@@ -59,6 +77,7 @@ pub struct ServeConfig {
     pub max_memory_bytes: Option<u64>,
     pub max_component_bytes: Option<usize>,
     pub compile_cache_dir: Option<PathBuf>,
+    pub telemetry: TelemetryConfig,
 }
 
 fn durability(name: &str) -> Result<Durability> {
@@ -74,8 +93,19 @@ impl ServeConfig {
     pub fn resolve(args: ServeArgs, default_cache: Option<PathBuf>) -> Result<ServeConfig> {
         let file = match &args.config {
             Some(path) => load(path)?,
-            None => ServeFile::default(),
+            None => ServeFile { telemetry: server_telemetry(), ..ServeFile::default() },
         };
+        let mut telemetry = file.telemetry;
+        if let Some(format) = args.log_format {
+            telemetry.log_format = match format.as_str() {
+                "text" => LogFormat::Text,
+                "json" => LogFormat::Json,
+                other => bail!("unknown log format `{other}`: use `text` or `json`"),
+            };
+        }
+        if let Some(endpoint) = args.otlp_endpoint {
+            telemetry.otlp_endpoint = Some(endpoint);
+        }
         let max_body_bytes = args.max_body_bytes.or(file.max_body_bytes).unwrap_or(32 << 20);
         Ok(ServeConfig {
             data_dir: args.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from("fuelhost-data")),
@@ -86,6 +116,7 @@ impl ServeConfig {
             max_memory_bytes: file.max_memory_bytes,
             max_component_bytes: file.max_component_bytes,
             compile_cache_dir: file.compile_cache_dir.or(default_cache),
+            telemetry,
         })
     }
 
@@ -115,6 +146,7 @@ fn load(path: &Path) -> Result<ServeFile> {
 
 /// Serve until SIGINT or SIGTERM.
 pub fn run(config: ServeConfig) -> Result<()> {
+    let _telemetry = fuelhost::telemetry::init(&config.telemetry)?;
     let host = config.open_host()?;
     let state = fuelhost::api::ApiState::new(host);
     if let Some(key) = state.bootstrap_admin_key().map_err(anyhow::Error::msg)? {
@@ -143,7 +175,15 @@ mod tests {
     use super::*;
 
     fn args(config: Option<PathBuf>, listen: Option<&str>) -> ServeArgs {
-        ServeArgs { config, data_dir: None, listen: listen.map(String::from), max_body_bytes: None, durability: None }
+        ServeArgs {
+            config,
+            data_dir: None,
+            listen: listen.map(String::from),
+            max_body_bytes: None,
+            durability: None,
+            log_format: None,
+            otlp_endpoint: None,
+        }
     }
 
     #[test]
@@ -154,6 +194,7 @@ mod tests {
         let c = ServeConfig::resolve(args(Some(path.clone()), None), None).unwrap();
         assert_eq!((c.listen.as_str(), c.max_body_bytes, c.durability), ("0.0.0.0:9000", 1024, Durability::Process));
         assert_eq!(c.data_dir, PathBuf::from("fuelhost-data"));
+        assert_eq!(c.telemetry.log_filter, "info", "a server logs requests by default");
         let c = ServeConfig::resolve(args(Some(path), Some("127.0.0.1:1")), None).unwrap();
         assert_eq!(c.listen, "127.0.0.1:1");
     }
@@ -165,6 +206,9 @@ mod tests {
         std::fs::write(&path, "listen_on = \"x\"\n").unwrap();
         let e = format!("{:#}", ServeConfig::resolve(args(Some(path.clone()), None), None).unwrap_err());
         assert!(e.contains("unknown field `listen_on`"), "{e}");
+        std::fs::write(&path, "[telemetry]\nlog_format = \"xml\"\n").unwrap();
+        let e = format!("{:#}", ServeConfig::resolve(args(Some(path.clone()), None), None).unwrap_err());
+        assert!(e.contains("unknown variant `xml`"), "{e}");
         std::fs::write(&path, "durability = \"sometimes\"\n").unwrap();
         let e = format!("{:#}", ServeConfig::resolve(args(Some(path), None), None).unwrap_err());
         assert!(e.contains("unknown durability `sometimes`"), "{e}");
