@@ -176,7 +176,12 @@ fn main() -> Result<()> {
                     tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
                     println!("shutting down: finishing requests in flight");
                 };
-                fuelhost::api::serve(listener, fuelhost::api::router(state, max_body_bytes), shutdown).await?;
+                fuelhost::api::serve(
+                    listener,
+                    fuelhost::api::router(state, &fuelhost::api::ApiConfig { max_body_bytes, ..Default::default() }),
+                    shutdown,
+                )
+                .await?;
                 Ok::<_, anyhow::Error>(())
             })
         }
