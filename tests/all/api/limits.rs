@@ -143,3 +143,20 @@ fn requests_carry_an_id_and_are_logged_without_keys() {
     assert!(!logs.to_lowercase().contains("authorization"), "{logs}");
     assert!(!logs.contains("Bearer"), "{logs}");
 }
+
+#[test]
+fn the_api_config_reads_from_a_server_config_and_refuses_mistakes() {
+    let parse = |v: serde_json::Value| serde_json::from_value::<ApiConfig>(v);
+    assert_eq!(parse(json!({})).unwrap(), ApiConfig::default());
+    assert_eq!(ApiConfig::default().rate_limit, None, "unlimited unless configured");
+    let c = parse(json!({"max_body_bytes": 1024, "rate_limit": {"per_second": 5, "burst": 10}})).unwrap();
+    assert_eq!(c, ApiConfig { max_body_bytes: 1024, rate_limit: Some(RateLimit { per_second: 5, burst: 10 }) });
+    let c = parse(json!({"rate_limit": {"burst": 7}})).unwrap();
+    assert_eq!(c.rate_limit, Some(RateLimit { burst: 7, ..RateLimit::default() }));
+    let err = parse(json!({"max_body": 1})).unwrap_err().to_string();
+    assert!(err.contains("max_body"), "{err}");
+    let err = parse(json!({"rate_limit": {"per_second": 1, "bursts": 2}})).unwrap_err().to_string();
+    assert!(err.contains("bursts"), "{err}");
+    let err = parse(json!({"rate_limit": {"per_second": 0}})).unwrap_err().to_string();
+    assert!(err.contains("per_second must be at least 1"), "{err}");
+}
