@@ -65,7 +65,7 @@ pub(super) async fn request_allocation(
     req: Result<Json<NewAllocation>, JsonRejection>,
 ) -> ApiResult<(StatusCode, Json<Allocation>)> {
     let req = body(&state, req)?;
-    let agent = match (caller.agent_or_admin(), req.agent) {
+    let agent = match (caller.acting_agent(), req.agent) {
         (Some(me), None) => me.clone(),
         (Some(me), Some(named)) if named == me.as_str() => me.clone(),
         (Some(me), Some(named)) => {
@@ -74,7 +74,7 @@ pub(super) async fn request_allocation(
         (None, Some(named)) => agent_id(named)?,
         (None, None) => return Err(ApiError::bad_request("name the `agent` the allocation is for")),
     };
-    if req.auto_approve && caller.agent_or_admin().is_some() {
+    if req.auto_approve && caller.acting_agent().is_some() {
         return Err(ApiError::forbidden(
             "only an admin may auto-approve an allocation; leave out auto_approve and ask an admin to approve it",
         ));
@@ -121,7 +121,7 @@ pub(super) async fn list_allocations(
     q: Result<Query<ListParams>, QueryRejection>,
 ) -> ApiResult<Json<Value>> {
     let q = query(q)?;
-    let agent = match (caller.agent_or_admin(), q.agent) {
+    let agent = match (caller.acting_agent(), q.agent) {
         (Some(me), None) => me.clone(),
         (_, Some(named)) => {
             caller.may_read(&named)?;

@@ -22,7 +22,8 @@ pub(super) struct ArtifactList {
     artifacts: Vec<ArtifactInfo>,
 }
 
-/// The multipart form of an upload.
+/// The multipart form of an upload, as the OpenAPI document describes it
+/// (it is read by [`uploads::read`]).
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub(super) struct UploadForm {

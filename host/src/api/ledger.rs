@@ -97,7 +97,8 @@ pub(super) async fn transfer(
     .await
 }
 
-/// `GET /v1/transfers` query.
+/// `GET /v1/transfers` query, as the OpenAPI document describes it (it is
+/// parsed as a [`TransferQuery`]).
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
@@ -245,7 +246,8 @@ pub(super) async fn revoke_grant(
     .await
 }
 
-/// `GET /v1/usage` query.
+/// `GET /v1/usage` query, as the OpenAPI document describes it (it is
+/// parsed as a [`UsageQuery`]).
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query)]
 #[allow(dead_code)]

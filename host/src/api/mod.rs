@@ -235,7 +235,7 @@ impl Caller {
     }
 
     /// The agent the key acts as, `None` for an admin key.
-    fn agent_or_admin(&self) -> Option<&AgentId> {
+    fn acting_agent(&self) -> Option<&AgentId> {
         match &self.principal {
             Principal::Agent(a) => Some(a),
             Principal::Admin => None,

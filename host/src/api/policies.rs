@@ -224,7 +224,8 @@ pub(super) async fn check(
     .await
 }
 
-/// `GET /v1/audit` query.
+/// `GET /v1/audit` query, as the OpenAPI document describes it (it is
+/// parsed as an [`AuditQuery`]).
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query)]
 #[allow(dead_code)]
