@@ -46,7 +46,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub use self::error::{ApiError, ErrorBody, ErrorDetail};
-pub use self::keys::{ApiKeys, Authenticated, KeyInfo, Principal};
+pub use self::keys::{ApiKeys, Authenticated, IssuedKey, KeyInfo, Principal, Revocation};
 pub use self::ratelimit::RateLimit;
 use self::ratelimit::RateLimiter;
 use self::request_id::KeyId;
