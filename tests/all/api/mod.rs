@@ -65,7 +65,16 @@ pub fn start_with(config: ApiConfig, logs: Option<tracing::Dispatch>) -> Server 
     assert_eq!(state.bootstrap_admin_key().unwrap(), None, "shown once");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let (port_tx, port_rx) = std::sync::mpsc::channel();
+    // tracing caches whether each callsite is enabled, process-wide. While
+    // one dispatcher is registered it asks only the dispatcher of the thread
+    // that reaches a callsite first, so another test's server (logging
+    // nowhere) could disable this server's spans and events for good. A
+    // second registered dispatcher, alive as long as the server, makes it
+    // ask every registered dispatcher instead.
+    let second = logs.as_ref().map(|_| tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default()));
     std::thread::spawn(move || {
+        let _second = second;
+        tracing::callsite::rebuild_interest_cache();
         let mut builder = tokio::runtime::Builder::new_multi_thread();
         builder.enable_all().worker_threads(2);
         if let Some(d) = logs.clone() {
