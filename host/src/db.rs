@@ -35,6 +35,8 @@ CREATE TABLE IF NOT EXISTS transfers (
     invocation  TEXT,
     created_ms  INTEGER NOT NULL
 );
+CREATE INDEX IF NOT EXISTS transfers_by_debit ON transfers(debit);
+CREATE INDEX IF NOT EXISTS transfers_by_credit ON transfers(credit);
 CREATE TABLE IF NOT EXISTS holds (
     id            TEXT PRIMARY KEY,
     invocation    TEXT NOT NULL,
@@ -185,6 +187,7 @@ CREATE TABLE IF NOT EXISTS api_keys (
     agent       TEXT,
     admin       INTEGER NOT NULL,
     created_ms  INTEGER NOT NULL,
+    -- 0 while the key is live; else when it was revoked, Unix ms.
     revoked     INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS pending_actions (

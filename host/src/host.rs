@@ -520,6 +520,20 @@ impl Host {
         self.inner.registry.list()
     }
 
+    /// The artifact `id` (`owner/name@version`), if it is uploaded.
+    pub fn artifact(&self, id: &str) -> Option<ArtifactInfo> {
+        self.inner.registry.get(id).map(|a| a.info.clone())
+    }
+
+    /// Delete the artifact `id`: no new invocation finds it, now or after a
+    /// restart; invocations already running finish. Its id may be uploaded
+    /// again. Not put to the policy chain: like minting, this is the
+    /// embedder's (or an admin's, or over the API the owner's) privilege.
+    /// Returns what was deleted, or `None` when there was no such artifact.
+    pub fn delete_artifact(&self, id: &str) -> Result<Option<ArtifactInfo>, HostError> {
+        self.inner.registry.delete(id)
+    }
+
     /// Add a policy plugin at the end of the chain, or replace the plugin of
     /// the same name in place. Checks in flight finish on the old chain.
     pub fn add_policy_plugin(&self, name: &str, component: &[u8]) -> Result<(), UploadError> {

@@ -86,8 +86,8 @@ pub use ledger::{
     contract_allocation, reputation_scaled, Alert, AlertKind, Allocation, AllocationRequest, AllocationStatus, Asset,
     AssetBalance, Balances, Clock, ConsumerStats, Distribution, GuestTransfer, Ledger, LedgerError, ManualClock,
     Outcome, Period, QuotaUsage, Reservation, Reserved, Resource, ResourcesConsumed, Rollover, ServiceStats,
-    Settlement, SponsorGrant, SponsorGrantStatus, SqliteLedger, SystemClock, Transfer, TransferRequest, UbiSource,
-    UsageQuery, UsageRecord, BURN_ACCOUNT, CONSUMED_ACCOUNT, MINT_ACCOUNT, MONTH_MS, POOL_ACCOUNT,
+    Settlement, SponsorGrant, SponsorGrantStatus, SqliteLedger, SystemClock, Transfer, TransferQuery, TransferRequest,
+    UbiSource, UsageQuery, UsageRecord, BURN_ACCOUNT, CONSUMED_ACCOUNT, MINT_ACCOUNT, MONTH_MS, POOL_ACCOUNT,
 };
 pub use manifest::{Limits, Manifest, ManifestError, ResourcePolicy};
 pub use membership::Membership;

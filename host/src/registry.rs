@@ -36,6 +36,8 @@ pub struct ArtifactInfo {
     pub digest: String,
     /// Size of the component, bytes.
     pub size: usize,
+    /// When it was uploaded, Unix ms.
+    pub uploaded_ms: i64,
 }
 
 /// An artifact ready to instantiate.
@@ -126,19 +128,20 @@ impl Registry {
             artifacts: RwLock::new(HashMap::new()),
             max_component_bytes,
         };
-        let stored: Vec<(String, String, String, i64)> = {
+        let stored: Vec<(String, String, String, i64, i64)> = {
             let conn = registry.db.lock();
-            let mut stmt = conn.prepare("SELECT id, manifest, digest, size FROM artifacts ORDER BY created_ms")?;
-            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+            let mut stmt =
+                conn.prepare("SELECT id, manifest, digest, size, created_ms FROM artifacts ORDER BY created_ms")?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?;
             rows.collect::<Result<_, _>>()?
         };
-        for (id, manifest, digest, size) in stored {
+        for (id, manifest, digest, size, uploaded_ms) in stored {
             let load = |reason: String| HostError::Load { id: id.clone(), reason };
             let manifest = Manifest::from_json(&manifest).map_err(|e| load(e.to_string()))?;
             let component =
                 registry.cache.component(&registry.engine, &digest, None).map_err(|e| load(format!("{e:#}")))?;
             let pre = registry.link_artifact(&component).map_err(|e| load(e.to_string()))?;
-            let info = ArtifactInfo { id: id.clone(), manifest, digest, size: size as usize };
+            let info = ArtifactInfo { id: id.clone(), manifest, digest, size: size as usize, uploaded_ms };
             registry
                 .artifacts
                 .write()
@@ -185,6 +188,7 @@ impl Registry {
         let pre = self.link_artifact(&component)?;
         self.cache.put_bytes(&digest, bytes).map_err(storage)?;
         let json = serde_json::to_string(&manifest).map_err(storage)?;
+        let uploaded_ms = now_ms();
         let inserted = self
             .db
             .lock()
@@ -199,14 +203,14 @@ impl Registry {
                     digest,
                     json,
                     bytes.len() as i64,
-                    now_ms()
+                    uploaded_ms
                 ],
             )
             .map_err(storage)?;
         if inserted == 0 {
             return Err(UploadError::AlreadyExists(id));
         }
-        let info = ArtifactInfo { id: id.clone(), manifest, digest, size: bytes.len() };
+        let info = ArtifactInfo { id: id.clone(), manifest, digest, size: bytes.len(), uploaded_ms };
         self.artifacts
             .write()
             .unwrap_or_else(|p| p.into_inner())
@@ -218,6 +222,22 @@ impl Registry {
     /// The artifact `id` (`owner/name@version`).
     pub fn get(&self, id: &str) -> Option<Arc<LoadedArtifact>> {
         self.artifacts.read().unwrap_or_else(|p| p.into_inner()).get(id).cloned()
+    }
+
+    /// Forget the artifact `id`: its row is deleted (so it stays gone after
+    /// a restart) and it leaves the in-memory table, so no new invocation
+    /// finds it; invocations already running hold their own reference and
+    /// finish. The component bytes stay in the content-addressed cache,
+    /// which other artifacts may share. Returns what was removed, or `None`
+    /// when there was no such artifact.
+    pub fn delete(&self, id: &str) -> Result<Option<ArtifactInfo>, HostError> {
+        let deleted = self.db.lock().execute("DELETE FROM artifacts WHERE id = ?1", [id])?;
+        let removed = self.artifacts.write().unwrap_or_else(|p| p.into_inner()).remove(id);
+        if deleted == 0 && removed.is_none() {
+            return Ok(None);
+        }
+        tracing::info!(artifact = %id, "artifact deleted");
+        Ok(removed.map(|a| a.info.clone()))
     }
 
     /// Every artifact, sorted by id.

@@ -145,3 +145,35 @@ fn precompiled_code_is_reused_after_a_restart() {
     assert_eq!(host.cache_stats().compilations, 0);
     let _ = shared_compile_cache();
 }
+
+#[test]
+fn a_deleted_artifact_stays_deleted_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let open = || {
+        Host::builder().data_dir(dir.path()).compile_cache_dir(shared_compile_cache()).max_instances(4).build().unwrap()
+    };
+    {
+        let host = open();
+        host.create_agent("alice").unwrap();
+        host.create_agent("bob").unwrap();
+        fuelhost_tests::fund(&host, "bob", 100, 10_000_000, 0);
+        for name in ["echo", "keep"] {
+            host.upload(manifest(name, 1, ResourcePolicy::CallerPays, Limits::default()), &guest("rust-echo")).unwrap();
+        }
+        let deleted = host.delete_artifact("alice/echo@0.1.0").unwrap().expect("it was there");
+        assert_eq!(deleted.id, "alice/echo@0.1.0");
+        assert!(deleted.uploaded_ms > 0);
+        assert_eq!(host.delete_artifact("alice/echo@0.1.0").unwrap(), None, "deleting twice finds nothing");
+        assert_eq!(host.artifact("alice/echo@0.1.0"), None);
+        let err = host.invoke(Invocation::new("bob", "alice/echo@0.1.0", "x")).unwrap_err();
+        assert!(matches!(err, fuelhost::InvokeError::UnknownArtifact(_)), "{err:?}");
+    }
+    let host = open();
+    assert_eq!(host.artifacts().iter().map(|a| a.id.as_str()).collect::<Vec<_>>(), ["alice/keep@0.1.0"]);
+    assert_eq!(count_rows(dir.path()), 1);
+    let err = host.invoke(Invocation::new("bob", "alice/echo@0.1.0", "x")).unwrap_err();
+    assert!(matches!(err, fuelhost::InvokeError::UnknownArtifact(_)), "{err:?}");
+    assert_eq!(host.invoke(Invocation::new("bob", "alice/keep@0.1.0", "still")).unwrap().output, b"still");
+    // The id is free again.
+    host.upload(manifest("echo", 1, ResourcePolicy::CallerPays, Limits::default()), &guest("rust-echo")).unwrap();
+}

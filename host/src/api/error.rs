@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::approvals::ApprovalError;
 use crate::error::{HostError, InvokeError, UploadError};
@@ -22,15 +23,23 @@ pub struct ApiError {
     pub message: String,
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
-    error: Inner<'a>,
+/// The body of every error response.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// What went wrong.
+    pub error: ErrorDetail,
 }
 
-#[derive(Serialize)]
-struct Inner<'a> {
-    code: &'a str,
-    message: &'a str,
+/// The error inside [`ErrorBody`].
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable, machine-readable, snake_case: `bad_request`, `unauthorized`,
+    /// `forbidden`, `not_found`, `conflict`, `too_large`,
+    /// `rate_limited`, ...
+    #[schema(example = "bad_request")]
+    pub code: String,
+    /// What was wrong and how to fix it.
+    pub message: String,
 }
 
 impl ApiError {
@@ -54,6 +63,29 @@ impl ApiError {
         ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
     }
 
+    /// 401: no key, or not a live one.
+    pub fn unauthorized(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+
+    /// 409: the request contradicts the state it would change.
+    pub fn conflict(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::CONFLICT, "conflict", message)
+    }
+
+    /// 413: the body is over the server's limit.
+    pub fn too_large(max_body_bytes: Option<usize>) -> ApiError {
+        let limit = match max_body_bytes {
+            Some(n) => format!("{n} bytes"),
+            None => "the server's size limit".into(),
+        };
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("the body is over {limit}; send less, or raise the server's max_body_bytes"),
+        )
+    }
+
     /// 500: the host failed; the message says where.
     pub fn internal(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
@@ -62,7 +94,7 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = Body { error: Inner { code: self.code, message: &self.message } };
+        let body = ErrorBody { error: ErrorDetail { code: self.code.to_string(), message: self.message } };
         (self.status, Json(body)).into_response()
     }
 }

@@ -1,13 +1,18 @@
 //! API keys: bearer tokens, one or more per agent, plus admin keys. Only a
 //! SHA-256 of each key is stored; the key itself is shown once, when it is
-//! made. The first start of a server on a data directory makes the
-//! bootstrap admin key.
+//! made. Each key has a public *key id* (`k_` and the first 12 hex digits
+//! of its hash) that names it in listings, logs and revocations without
+//! revealing it. The first start of a server on a data directory makes the
+//! bootstrap admin key. A revoked key stays listed, with when it was
+//! revoked, and authenticates nothing.
 
 use std::io::Read;
 use std::sync::Arc;
 
 use rusqlite::{params, OptionalExtension};
+use serde::Serialize;
 use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
 
 use crate::agent::AgentId;
 use crate::db::{exec, now_ms, one, Database};
@@ -21,6 +26,50 @@ pub enum Principal {
     Agent(AgentId),
 }
 
+/// A live key, resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authenticated {
+    /// Who it speaks for.
+    pub principal: Principal,
+    /// Its public id.
+    pub key_id: String,
+}
+
+/// A key just made: the secret (shown this once) and its public id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuedKey {
+    /// The bearer token.
+    pub key: String,
+    /// Its public id.
+    pub key_id: String,
+}
+
+/// A key as listed: never the secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct KeyInfo {
+    /// Public id (`k_` and 12 hex digits).
+    pub key_id: String,
+    /// The agent it acts as; `null` for an admin key.
+    #[schema(value_type = Option<String>)]
+    pub agent: Option<AgentId>,
+    /// When it was made, Unix ms.
+    pub created_ms: i64,
+    /// When it was revoked, Unix ms; `null` while it is live.
+    pub revoked_ms: Option<i64>,
+}
+
+/// What a revocation did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Revocation {
+    /// The key is revoked (now, or it already was).
+    Revoked,
+    /// No key has this id.
+    Unknown,
+    /// Refused: it is the last live admin key, and without one nobody
+    /// could create agents or keys again.
+    LastAdmin,
+}
+
 /// The key table.
 pub struct ApiKeys {
     db: Arc<Database>,
@@ -30,10 +79,25 @@ fn hash(key: &str) -> String {
     hex::encode(Sha256::digest(key.as_bytes()))
 }
 
+/// The public id of the key whose hash is `hash`.
+fn key_id(hash: &str) -> String {
+    format!("k_{}", &hash[..KEY_ID_HEX])
+}
+
+/// Hex digits of the hash in a key id.
+const KEY_ID_HEX: usize = 12;
+
 fn new_key() -> std::io::Result<String> {
     let mut bytes = [0u8; 24];
     std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
     Ok(format!("fh_{}", hex::encode(bytes)))
+}
+
+/// The hash prefix a key id names, if it is well formed.
+fn hash_prefix(key_id: &str) -> Option<&str> {
+    key_id
+        .strip_prefix("k_")
+        .filter(|h| h.len() == KEY_ID_HEX && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
 }
 
 impl ApiKeys {
@@ -43,19 +107,34 @@ impl ApiKeys {
     }
 
     /// Make a key for `agent` (`None`: an admin key). Returns the key, the
-    /// only time it is ever visible.
-    pub fn create(&self, agent: Option<&AgentId>) -> Result<String, String> {
-        let key = new_key().map_err(|e| format!("no randomness for a key: {e}"))?;
-        exec(
-            &self.db.lock(),
-            "INSERT INTO api_keys (hash, agent, admin, created_ms) VALUES (?1, ?2, ?3, ?4)",
-            params![hash(&key), agent.map(AgentId::as_str), agent.is_none(), now_ms()],
-        )
-        .map_err(|e| e.to_string())?;
-        Ok(key)
+    /// only time it is ever visible, and its id (unique: a key whose id
+    /// would repeat another's is drawn again).
+    pub fn create(&self, agent: Option<&AgentId>) -> Result<IssuedKey, String> {
+        let conn = self.db.lock();
+        loop {
+            let key = new_key().map_err(|e| format!("no randomness for a key: {e}"))?;
+            let hash = hash(&key);
+            let taken: i64 = one(
+                &conn,
+                "SELECT COUNT(*) FROM api_keys WHERE substr(hash, 1, ?2) = ?1",
+                params![&hash[..KEY_ID_HEX], KEY_ID_HEX as i64],
+                |r| r.get(0),
+            )
+            .map_err(|e| e.to_string())?;
+            if taken > 0 {
+                continue;
+            }
+            exec(
+                &conn,
+                "INSERT INTO api_keys (hash, agent, admin, created_ms) VALUES (?1, ?2, ?3, ?4)",
+                params![hash, agent.map(AgentId::as_str), agent.is_none(), now_ms()],
+            )
+            .map_err(|e| e.to_string())?;
+            return Ok(IssuedKey { key_id: key_id(&hash), key });
+        }
     }
 
-    /// Whether any admin key exists.
+    /// Whether any live admin key exists.
     pub fn has_admin(&self) -> Result<bool, String> {
         one(&self.db.lock(), "SELECT COUNT(*) FROM api_keys WHERE admin = 1 AND revoked = 0", [], |r| {
             r.get::<_, i64>(0)
@@ -65,20 +144,73 @@ impl ApiKeys {
     }
 
     /// Who `key` speaks for, if it is a live key.
-    pub fn principal(&self, key: &str) -> Option<Principal> {
-        let row: Option<(Option<String>, bool)> = one(
-            &self.db.lock(),
-            "SELECT agent, admin FROM api_keys WHERE hash = ?1 AND revoked = 0",
-            [hash(key)],
+    pub fn authenticate(&self, key: &str) -> Option<Authenticated> {
+        let hash = hash(key);
+        let row: Option<(Option<String>, bool)> =
+            one(&self.db.lock(), "SELECT agent, admin FROM api_keys WHERE hash = ?1 AND revoked = 0", [&hash], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()
+            .ok()
+            .flatten();
+        let principal = match row? {
+            (_, true) => Principal::Admin,
+            (Some(agent), false) => Principal::Agent(AgentId::trusted(agent)),
+            (None, false) => return None,
+        };
+        Some(Authenticated { principal, key_id: key_id(&hash) })
+    }
+
+    /// Every key, live and revoked, oldest first.
+    pub fn list(&self) -> Result<Vec<KeyInfo>, String> {
+        let conn = self.db.lock();
+        let mut stmt = conn
+            .prepare_cached("SELECT hash, agent, created_ms, revoked FROM api_keys ORDER BY created_ms, hash")
+            .map_err(|e| e.to_string())?;
+        let rows = stmt
+            .query_map([], |r| {
+                let hash: String = r.get(0)?;
+                let revoked: i64 = r.get(3)?;
+                Ok(KeyInfo {
+                    key_id: key_id(&hash),
+                    agent: r.get::<_, Option<String>>(1)?.map(AgentId::trusted),
+                    created_ms: r.get(2)?,
+                    revoked_ms: (revoked != 0).then_some(revoked),
+                })
+            })
+            .map_err(|e| e.to_string())?;
+        rows.collect::<Result<_, _>>().map_err(|e| e.to_string())
+    }
+
+    /// Revoke the key `key_id`, unless it is the last live admin key (one
+    /// statement, so two revocations at once cannot both pass that check).
+    pub fn revoke(&self, key_id: &str) -> Result<Revocation, String> {
+        let Some(prefix) = hash_prefix(key_id) else {
+            return Ok(Revocation::Unknown);
+        };
+        let conn = self.db.lock();
+        let changed = exec(
+            &conn,
+            "UPDATE api_keys SET revoked = ?2 WHERE substr(hash, 1, ?3) = ?1 AND revoked = 0
+               AND (admin = 0 OR (SELECT COUNT(*) FROM api_keys WHERE admin = 1 AND revoked = 0) > 1)",
+            params![prefix, now_ms().max(1), KEY_ID_HEX as i64],
+        )
+        .map_err(|e| e.to_string())?;
+        if changed > 0 {
+            return Ok(Revocation::Revoked);
+        }
+        let row: Option<(bool, i64)> = one(
+            &conn,
+            "SELECT admin, revoked FROM api_keys WHERE substr(hash, 1, ?2) = ?1",
+            params![prefix, KEY_ID_HEX as i64],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .optional()
-        .ok()
-        .flatten();
-        match row? {
-            (_, true) => Some(Principal::Admin),
-            (Some(agent), false) => Some(Principal::Agent(AgentId::trusted(agent))),
-            (None, false) => None,
-        }
+        .map_err(|e| e.to_string())?;
+        Ok(match row {
+            None => Revocation::Unknown,
+            Some((_, revoked)) if revoked != 0 => Revocation::Revoked,
+            Some(_) => Revocation::LastAdmin,
+        })
     }
 }

@@ -1,51 +1,97 @@
 //! The HTTP API (`fuelhost serve`): JSON in and out, a bearer API key on
-//! every request but the health checks, one error shape
-//! (`{"error": {"code", "message"}}`).
+//! every request but the health checks and the OpenAPI document, one
+//! error shape (`{"error": {"code", "message"}}`).
+//!
+//! This module owns the router (every route comes with its OpenAPI
+//! description, so the document at `/openapi.json` lists exactly the
+//! routes served), its configuration ([`ApiConfig`]) and authentication:
+//! a layer resolves the bearer key once per request, applies the key's
+//! rate limit and leaves a [`Caller`] for the handlers, which decide what
+//! that caller may do. The handlers live in one module per area.
 //!
 //! An agent's key acts as that agent only: it invokes as itself, transfers
 //! its own scrip, uploads only artifacts it owns, reads only its own
 //! balances, usage and approvals. Admin keys create agents and keys, mint,
-//! read the audit log and set the policy rules. The host's calls block
-//! (they run guests and commit to SQLite), so handlers run them on tokio's
-//! blocking pool.
+//! read the audit log and set the policies. The host's calls block (they
+//! run guests and commit to SQLite), so handlers run them on tokio's
+//! blocking pool, inside the request's span.
 
+mod agents;
+mod allocations;
+mod approvals;
+mod artifacts;
 mod error;
+mod health;
+mod invoke;
 mod keys;
+mod ledger;
+mod openapi;
+mod policies;
+mod ratelimit;
+mod request_id;
+mod uploads;
 
 use std::future::Future;
 use std::sync::Arc;
 
-use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, JsonRejection};
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::routing::{get, post};
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Query, Request, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::{from_fn, from_fn_with_state, Next};
+use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
-use base64::Engine as _;
-use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde::Deserialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub use self::error::ApiError;
-pub use self::keys::{ApiKeys, Principal};
+pub use self::error::{ApiError, ErrorBody, ErrorDetail};
+pub use self::keys::{ApiKeys, Authenticated, IssuedKey, KeyInfo, Principal, Revocation};
+pub use self::ratelimit::RateLimit;
+use self::ratelimit::RateLimiter;
+use self::request_id::KeyId;
+pub use self::request_id::REQUEST_ID_HEADER;
 use crate::agent::AgentId;
-use crate::audit::AuditQuery;
-use crate::ledger::{Asset, TransferRequest, UsageQuery};
-use crate::manifest::Manifest;
-use crate::membership::Membership;
-use crate::{Host, Invocation};
+use crate::Host;
+
+/// How the API serves: embeddable in the server's TOML configuration as
+/// `[api]` (and `[api.rate_limit]`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiConfig {
+    /// Largest request body (a component upload), bytes. Default 33 MiB.
+    pub max_body_bytes: usize,
+    /// Requests per API key; `None` (the default): unlimited.
+    pub rate_limit: Option<RateLimit>,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig { max_body_bytes: 33 << 20, rate_limit: None }
+    }
+}
 
 /// What the handlers share.
 #[derive(Clone)]
 pub struct ApiState {
     host: Host,
     keys: Arc<ApiKeys>,
+    limiter: Option<Arc<RateLimiter>>,
+    max_body_bytes: usize,
+    openapi: Arc<serde_json::Value>,
 }
 
 impl ApiState {
     /// The API over `host`.
     pub fn new(host: Host) -> ApiState {
         let keys = Arc::new(ApiKeys::new(host.database()));
-        ApiState { host, keys }
+        ApiState {
+            host,
+            keys,
+            limiter: None,
+            max_body_bytes: ApiConfig::default().max_body_bytes,
+            openapi: Arc::new(serde_json::Value::Null),
+        }
     }
 
     /// Make the bootstrap admin key if the data directory has none yet;
@@ -54,31 +100,72 @@ impl ApiState {
         if self.keys.has_admin()? {
             return Ok(None);
         }
-        self.keys.create(None).map(Some)
+        self.keys.create(None).map(|k| Some(k.key))
     }
 }
 
-/// The router, with request bodies capped at `max_body_bytes`.
-pub fn router(state: ApiState, max_body_bytes: usize) -> Router {
-    Router::new()
-        .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
-        .route("/readyz", get(ready))
-        .route("/metrics", get(metrics))
-        .route("/v1/agents", post(create_agent))
-        .route("/v1/agents/{id}", get(show_agent))
-        .route("/v1/agents/{id}/keys", post(create_key))
-        .route("/v1/mint", post(mint))
-        .route("/v1/artifacts", get(list_artifacts).post(upload))
-        .route("/v1/invoke", post(invoke))
-        .route("/v1/transfers", post(transfer))
-        .route("/v1/usage", get(usage))
-        .route("/v1/audit", get(audit))
-        .route("/v1/policy/rules", get(rules).put(set_rules))
-        .route("/v1/approvals", get(approvals))
-        .route("/v1/approvals/{id}/approve", post(approve))
-        .route("/v1/approvals/{id}/reject", post(reject))
-        .fallback(|| async { ApiError::not_found("no such route; see the README for the API") })
-        .layer(DefaultBodyLimit::max(max_body_bytes))
+/// Every route, each with its OpenAPI description.
+fn routes() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::with_openapi(openapi::base())
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .routes(routes!(health::metrics))
+        .routes(routes!(openapi::document))
+        .routes(routes!(agents::create_agent))
+        .routes(routes!(agents::show_agent))
+        .routes(routes!(agents::create_key))
+        .routes(routes!(agents::list_keys))
+        .routes(routes!(agents::revoke_key))
+        .routes(routes!(ledger::mint))
+        .routes(routes!(artifacts::list_artifacts, artifacts::upload))
+        .routes(routes!(artifacts::show_artifact, artifacts::delete_artifact))
+        .routes(routes!(invoke::invoke))
+        .routes(routes!(ledger::transfer, ledger::list_transfers))
+        .routes(routes!(ledger::create_grant))
+        .routes(routes!(ledger::show_grant, ledger::revoke_grant))
+        .routes(routes!(ledger::usage))
+        .routes(routes!(ledger::top))
+        .routes(routes!(ledger::stats))
+        .routes(routes!(allocations::request_allocation, allocations::list_allocations))
+        .routes(routes!(allocations::show_allocation))
+        .routes(routes!(allocations::approve_allocation))
+        .routes(routes!(allocations::activate_allocation))
+        .routes(routes!(allocations::extend_allocation))
+        .routes(routes!(allocations::revoke_allocation))
+        .routes(routes!(policies::rules, policies::set_rules))
+        .routes(routes!(policies::plugins))
+        .routes(routes!(policies::put_plugin, policies::delete_plugin))
+        .routes(routes!(policies::check))
+        .routes(routes!(policies::audit))
+        .routes(routes!(approvals::approvals))
+        .routes(routes!(approvals::approve))
+        .routes(routes!(approvals::reject))
+}
+
+/// The OpenAPI 3 document of every route [`router`] serves.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    routes().into_openapi()
+}
+
+/// The router, configured by `config`.
+pub fn router(state: ApiState, config: &ApiConfig) -> Router {
+    let (router, document) = routes().split_for_parts();
+    let mut state = state;
+    state.limiter = config.rate_limit.map(|l| Arc::new(RateLimiter::new(l)));
+    state.max_body_bytes = config.max_body_bytes;
+    state.openapi = Arc::new(serde_json::to_value(&document).unwrap_or_default());
+    router
+        .fallback(|| async { ApiError::not_found("no such route; the routes are listed at GET /openapi.json") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this route does not take that method; see GET /openapi.json",
+            )
+        })
+        .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        .layer(from_fn_with_state(state.clone(), authenticate))
+        .layer(from_fn(request_id::trace_requests))
         .with_state(state)
 }
 
@@ -94,349 +181,180 @@ pub async fn serve(
 
 type ApiResult<T> = Result<T, ApiError>;
 
-/// Run a blocking host call off the async workers.
+/// Run a blocking host call off the async workers, inside the request's
+/// span.
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> ApiResult<T> + Send + 'static) -> ApiResult<T> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| ApiError::internal(format!("the request's task failed: {e}")))?
+    let span = tracing::Span::current();
+    tokio::task::spawn_blocking(move || span.in_scope(f))
+        .await
+        .map_err(|e| ApiError::internal(format!("the request's task failed: {e}")))?
 }
 
-fn principal(state: &ApiState, headers: &HeaderMap) -> ApiResult<Principal> {
-    let unauthorized = |m: &str| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", m);
-    let value = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .ok_or_else(|| unauthorized("send an API key: `Authorization: Bearer <key>`"))?;
-    let key = value
-        .to_str()
-        .ok()
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or_else(|| unauthorized("the Authorization header must be `Bearer <key>`"))?;
-    state.keys.principal(key.trim()).ok_or_else(|| unauthorized("unknown or revoked API key"))
+/// The authenticated caller of a request; extracting it refuses requests
+/// without a live key (`401`).
+#[derive(Debug, Clone)]
+pub(crate) struct Caller {
+    principal: Principal,
 }
 
-fn admin(state: &ApiState, headers: &HeaderMap) -> ApiResult<()> {
-    match principal(state, headers)? {
-        Principal::Admin => Ok(()),
-        Principal::Agent(_) => Err(ApiError::forbidden("this route needs an admin key")),
+/// Why a request that sent an `Authorization` header is not authenticated.
+#[derive(Debug, Clone)]
+struct AuthProblem(&'static str);
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Caller, ApiError> {
+        if let Some(caller) = parts.extensions.get::<Caller>() {
+            return Ok(caller.clone());
+        }
+        let message = parts
+            .extensions
+            .get::<AuthProblem>()
+            .map(|p| p.0)
+            .unwrap_or("send an API key: `Authorization: Bearer <key>`");
+        Err(ApiError::unauthorized(message))
     }
 }
 
-fn agent(state: &ApiState, headers: &HeaderMap) -> ApiResult<AgentId> {
-    match principal(state, headers)? {
-        Principal::Agent(a) => Ok(a),
-        Principal::Admin => Err(ApiError::forbidden("this route acts as an agent: use that agent's key")),
+impl Caller {
+    /// Admin keys only.
+    fn admin(&self) -> ApiResult<()> {
+        match &self.principal {
+            Principal::Admin => Ok(()),
+            Principal::Agent(_) => Err(ApiError::forbidden("this route needs an admin key")),
+        }
+    }
+
+    /// Agent keys only: the agent the key acts as.
+    fn agent(&self) -> ApiResult<AgentId> {
+        match &self.principal {
+            Principal::Agent(a) => Ok(a.clone()),
+            Principal::Admin => Err(ApiError::forbidden("this route acts as an agent: use that agent's key")),
+        }
+    }
+
+    /// The agent the key acts as, `None` for an admin key.
+    fn acting_agent(&self) -> Option<&AgentId> {
+        match &self.principal {
+            Principal::Agent(a) => Some(a),
+            Principal::Admin => None,
+        }
+    }
+
+    /// Admins may read anyone's data; an agent only its own.
+    fn may_read(&self, whom: &str) -> ApiResult<()> {
+        match &self.principal {
+            Principal::Admin => Ok(()),
+            Principal::Agent(a) if a.as_str() == whom => Ok(()),
+            Principal::Agent(a) => Err(ApiError::forbidden(format!("`{a}` may not read `{whom}`'s data"))),
+        }
+    }
+
+    /// Admins may act for anyone; an agent only for itself. Says what
+    /// `what` was refused.
+    fn may_act_for(&self, whom: &str, what: &str) -> ApiResult<()> {
+        match &self.principal {
+            Principal::Admin => Ok(()),
+            Principal::Agent(a) if a.as_str() == whom => Ok(()),
+            Principal::Agent(a) => Err(ApiError::forbidden(format!("`{a}` may not {what} `{whom}`'s"))),
+        }
     }
 }
 
-/// Admins may read anyone; an agent only itself.
-fn may_read(state: &ApiState, headers: &HeaderMap, whom: &str) -> ApiResult<()> {
-    match principal(state, headers)? {
-        Principal::Admin => Ok(()),
-        Principal::Agent(a) if a.as_str() == whom => Ok(()),
-        Principal::Agent(a) => Err(ApiError::forbidden(format!("`{a}` may not read `{whom}`'s data"))),
-    }
+/// The bearer key in `headers`: `None` without an `Authorization` header.
+fn bearer(headers: &HeaderMap) -> Option<Result<&str, AuthProblem>> {
+    let value = headers.get(header::AUTHORIZATION)?;
+    Some(
+        value
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .ok_or(AuthProblem("the Authorization header must be `Bearer <key>`")),
+    )
 }
 
-fn body<T>(json: Result<Json<T>, JsonRejection>) -> ApiResult<T> {
-    json.map(|Json(t)| t).map_err(|e| ApiError::bad_request(e.body_text()))
-}
-
-async fn metrics(State(state): State<ApiState>, headers: HeaderMap) -> ApiResult<String> {
-    admin(&state, &headers)?;
-    Ok(state.host.metrics_text())
-}
-
-async fn ready(State(state): State<ApiState>) -> ApiResult<Json<Value>> {
-    blocking(move || {
-        state.host.stats()?;
-        Ok(Json(json!({"status": "ready"})))
-    })
-    .await
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewAgent {
-    id: String,
-    #[serde(default)]
-    tenant: Option<String>,
-    #[serde(default)]
-    workspace: Option<String>,
-}
-
-async fn create_agent(
-    State(state): State<ApiState>,
-    headers: HeaderMap,
-    req: Result<Json<NewAgent>, JsonRejection>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
-    admin(&state, &headers)?;
-    let req = body(req)?;
-    blocking(move || {
-        let id = state.host.create_agent(&req.id)?;
-        if req.tenant.is_some() || req.workspace.is_some() {
-            state.host.set_membership(id.as_str(), &Membership { tenant: req.tenant, workspace: req.workspace })?;
+/// The authentication layer: resolve the key, take a token from its
+/// bucket, leave the [`Caller`] for the handlers and the key id for the
+/// request log. Requests without a live key pass through uncounted (the
+/// routes that need a key refuse them).
+async fn authenticate(State(state): State<ApiState>, mut req: Request, next: Next) -> Response {
+    let auth = match bearer(req.headers()) {
+        None => None,
+        Some(Err(problem)) => {
+            req.extensions_mut().insert(problem);
+            None
         }
-        issue_key(&state, &id)
-    })
-    .await
-}
-
-/// Make a key for `id` and answer with it: the only time it is shown.
-fn issue_key(state: &ApiState, id: &AgentId) -> ApiResult<(StatusCode, Json<Value>)> {
-    let key = state.keys.create(Some(id)).map_err(ApiError::internal)?;
-    Ok((StatusCode::CREATED, Json(json!({"id": id, "api_key": key}))))
-}
-
-async fn create_key(
-    State(state): State<ApiState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
-    admin(&state, &headers)?;
-    blocking(move || {
-        let id = AgentId::new(id).map_err(|e| ApiError::bad_request(e.to_string()))?;
-        if !state.host.ledger().has_account(id.as_str())? {
-            return Err(ApiError::not_found(format!("no agent `{id}`")));
-        }
-        issue_key(&state, &id)
-    })
-    .await
-}
-
-async fn show_agent(
-    State(state): State<ApiState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
-    may_read(&state, &headers, &id)?;
-    blocking(move || {
-        let balances = state.host.balances(&id)?;
-        let m = state.host.membership(&id)?;
-        Ok(Json(json!({"id": id, "balances": balances, "tenant": m.tenant, "workspace": m.workspace})))
-    })
-    .await
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Mint {
-    id: String,
-    agent: String,
-    asset: Asset,
-    amount: u64,
-}
-
-async fn mint(
-    State(state): State<ApiState>,
-    headers: HeaderMap,
-    req: Result<Json<Mint>, JsonRejection>,
-) -> ApiResult<Json<Value>> {
-    admin(&state, &headers)?;
-    let req = body(req)?;
-    blocking(move || {
-        Ok(Json(serde_json::to_value(state.host.mint(&req.id, &req.agent, req.asset, req.amount)?).unwrap_or_default()))
-    })
-    .await
-}
-
-async fn list_artifacts(State(state): State<ApiState>, headers: HeaderMap) -> ApiResult<Json<Value>> {
-    principal(&state, &headers)?;
-    Ok(Json(json!({"artifacts": state.host.artifacts()})))
-}
-
-/// Upload: the body is the component; the manifest is JSON in the
-/// `Fuelhost-Manifest` header. The owner must be the key's agent.
-async fn upload(
-    State(state): State<ApiState>,
-    headers: HeaderMap,
-    component: Result<Bytes, BytesRejection>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
-    let me = agent(&state, &headers)?;
-    let component = component.map_err(|e| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "too_large",
-                "the body is over the server's size limit (--max-body-bytes)",
-            )
-        } else {
-            ApiError::bad_request(e.body_text())
-        }
-    })?;
-    let manifest = headers
-        .get("fuelhost-manifest")
-        .ok_or_else(|| ApiError::bad_request("send the manifest as JSON in the `Fuelhost-Manifest` header"))?
-        .to_str()
-        .map_err(|_| ApiError::bad_request("the `Fuelhost-Manifest` header must be UTF-8 JSON"))?;
-    let manifest = Manifest::from_json(manifest).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    if manifest.owner != me {
-        return Err(ApiError::forbidden(format!("`{me}` may not upload as `{}`", manifest.owner)));
-    }
-    blocking(move || {
-        Ok((
-            StatusCode::CREATED,
-            Json(serde_json::to_value(state.host.upload(manifest, &component)?).unwrap_or_default()),
-        ))
-    })
-    .await
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Invoke {
-    artifact: String,
-    #[serde(default)]
-    input: Option<String>,
-    #[serde(default)]
-    input_base64: Option<String>,
-    #[serde(default)]
-    fuel_limit: Option<u64>,
-    #[serde(default)]
-    id: Option<String>,
-}
-
-#[derive(Serialize)]
-struct InvokeReply {
-    #[serde(flatten)]
-    report: crate::InvocationReport,
-    output_text: String,
-    output_base64: String,
-}
-
-async fn invoke(
-    State(state): State<ApiState>,
-    headers: HeaderMap,
-    req: Result<Json<Invoke>, JsonRejection>,
-) -> ApiResult<Json<Value>> {
-    let me = agent(&state, &headers)?;
-    let req = body(req)?;
-    let input = match (req.input, req.input_base64) {
-        (Some(_), Some(_)) => return Err(ApiError::bad_request("give `input` or `input_base64`, not both")),
-        (Some(text), None) => text.into_bytes(),
-        (None, Some(b64)) => base64::engine::general_purpose::STANDARD
-            .decode(b64)
-            .map_err(|e| ApiError::bad_request(format!("`input_base64` is not base64: {e}")))?,
-        (None, None) => Vec::new(),
-    };
-    blocking(move || {
-        let mut inv = Invocation::new(me.to_string(), req.artifact, input);
-        inv.fuel_limit = req.fuel_limit;
-        inv.id = req.id;
-        let report = state.host.invoke(inv)?;
-        let reply = InvokeReply {
-            output_text: report.output_text(),
-            output_base64: base64::engine::general_purpose::STANDARD.encode(&report.output),
-            report,
-        };
-        let mut value = serde_json::to_value(reply).map_err(|e| ApiError::internal(e.to_string()))?;
-        if let Some(obj) = value.as_object_mut() {
-            obj.remove("output");
-        }
-        Ok(Json(value))
-    })
-    .await
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewTransfer {
-    id: String,
-    to: String,
-    amount: u64,
-    #[serde(default = "scrip")]
-    asset: Asset,
-    #[serde(default)]
-    memo: String,
-}
-
-fn scrip() -> Asset {
-    Asset::Scrip
-}
-
-async fn transfer(
-    State(state): State<ApiState>,
-    headers: HeaderMap,
-    req: Result<Json<NewTransfer>, JsonRejection>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
-    let me = agent(&state, &headers)?;
-    let req = body(req)?;
-    let to = AgentId::new(req.to).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    blocking(move || {
-        let t = state.host.transfer(&TransferRequest {
-            id: req.id,
-            from: me,
-            to,
-            asset: req.asset,
-            amount: req.amount,
-            memo: req.memo,
-        })?;
-        Ok((StatusCode::CREATED, Json(serde_json::to_value(t).unwrap_or_default())))
-    })
-    .await
-}
-
-async fn usage(
-    State(state): State<ApiState>,
-    headers: HeaderMap,
-    Query(mut q): Query<UsageQuery>,
-) -> ApiResult<Json<Value>> {
-    match principal(&state, &headers)? {
-        Principal::Admin => {}
-        Principal::Agent(me) => match &q.agent {
-            Some(a) if *a != me => return Err(ApiError::forbidden(format!("`{me}` may not read `{a}`'s usage"))),
-            _ => q.agent = Some(me),
+        Some(Ok(key)) => match state.keys.authenticate(key) {
+            Some(auth) => Some(auth),
+            None => {
+                req.extensions_mut().insert(AuthProblem("unknown or revoked API key"));
+                None
+            }
         },
+    };
+    let Some(auth) = auth else {
+        return next.run(req).await;
+    };
+    tracing::Span::current().record("key_id", auth.key_id.as_str());
+    let key_id = KeyId(auth.key_id.clone());
+    if let Some(limiter) = &state.limiter {
+        if let Err(wait) = limiter.take(&auth.key_id) {
+            let mut res = rate_limited(limiter.limit(), wait);
+            res.extensions_mut().insert(key_id);
+            return res;
+        }
     }
-    blocking(move || Ok(Json(json!({"records": state.host.usage_records(&q)?})))).await
+    req.extensions_mut().insert(Caller { principal: auth.principal });
+    let mut res = next.run(req).await;
+    res.extensions_mut().insert(key_id);
+    res
 }
 
-async fn audit(
-    State(state): State<ApiState>,
-    headers: HeaderMap,
-    Query(q): Query<AuditQuery>,
-) -> ApiResult<Json<Value>> {
-    admin(&state, &headers)?;
-    blocking(move || Ok(Json(json!({"entries": state.host.query_audit(&q)?})))).await
+/// `429 rate_limited`, saying the limit and when to retry, with
+/// `Retry-After` (whole seconds, at least one).
+fn rate_limited(limit: RateLimit, wait: std::time::Duration) -> Response {
+    let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+    let mut res = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+        format!(
+            "this API key is over its limit of {} requests per second (bursts of up to {}); retry in {secs} s",
+            limit.per_second, limit.burst
+        ),
+    )
+    .into_response();
+    res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    res
 }
 
-async fn rules(State(state): State<ApiState>, headers: HeaderMap) -> ApiResult<Json<Value>> {
-    admin(&state, &headers)?;
-    Ok(Json(json!({"rules": state.host.policy_rules()})))
+/// A rejected body or query as the API reports it: `413 too_large` for an
+/// oversize body, else `400 bad_request` with the parser's message.
+fn rejected(state: &ApiState, status: StatusCode, text: String) -> ApiError {
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::too_large(Some(state.max_body_bytes))
+    } else {
+        ApiError::bad_request(text)
+    }
 }
 
-async fn set_rules(State(state): State<ApiState>, headers: HeaderMap, text: String) -> ApiResult<Json<Value>> {
-    admin(&state, &headers)?;
-    blocking(move || {
-        state.host.set_policy_rules(&text)?;
-        Ok(Json(json!({"rules": state.host.policy_rules()})))
-    })
-    .await
+/// The JSON body, or why it cannot be read.
+fn body<T>(state: &ApiState, json: Result<Json<T>, JsonRejection>) -> ApiResult<T> {
+    json.map(|Json(t)| t).map_err(|e| rejected(state, e.status(), e.body_text()))
 }
 
-async fn approvals(State(state): State<ApiState>, headers: HeaderMap) -> ApiResult<Json<Value>> {
-    let me = agent(&state, &headers)?;
-    blocking(move || Ok(Json(json!({"pending": state.host.pending_actions(Some(me.as_str()))?})))).await
+/// The query string, or why it cannot be read.
+fn query<T>(q: Result<Query<T>, QueryRejection>) -> ApiResult<T> {
+    q.map(|Query(t)| t).map_err(|e| ApiError::bad_request(e.body_text()))
 }
 
-async fn approve(State(state): State<ApiState>, headers: HeaderMap, Path(id): Path<String>) -> ApiResult<Json<Value>> {
-    let me = agent(&state, &headers)?;
-    blocking(move || Ok(Json(serde_json::to_value(state.host.approve(&id, me.as_str())?).unwrap_or_default()))).await
+/// A JSON value of `t` (types the host serialises cannot fail).
+fn to_json<T: serde::Serialize>(t: T) -> ApiResult<Json<serde_json::Value>> {
+    serde_json::to_value(t).map(Json).map_err(|e| ApiError::internal(format!("serialising the answer: {e}")))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Reject {
-    reason: String,
-}
-
-async fn reject(
-    State(state): State<ApiState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    req: Result<Json<Reject>, JsonRejection>,
-) -> ApiResult<Json<Value>> {
-    let me = agent(&state, &headers)?;
-    let req = body(req)?;
-    blocking(move || {
-        Ok(Json(serde_json::to_value(state.host.reject(&id, me.as_str(), &req.reason)?).unwrap_or_default()))
-    })
-    .await
+/// A path segment that must be an agent id.
+fn agent_id(id: String) -> ApiResult<AgentId> {
+    AgentId::new(id).map_err(|e| ApiError::bad_request(e.to_string()))
 }

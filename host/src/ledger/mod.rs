@@ -647,7 +647,21 @@ pub trait Ledger: Send + Sync {
         from_ms: Option<i64>,
         to_ms: Option<i64>,
         limit: usize,
+    ) -> Result<Vec<ConsumerStats>, LedgerError> {
+        self.top_consumers_by(Asset::Fuel, from_ms, to_ms, limit)
+    }
+    /// The agents charged the most of `asset` in `[from_ms, to_ms)`, most
+    /// first. Payers are charged resources, so `asset` is `fuel` or
+    /// `disk_bytes`; `scrip` is refused as [`LedgerError::Invalid`].
+    fn top_consumers_by(
+        &self,
+        asset: Asset,
+        from_ms: Option<i64>,
+        to_ms: Option<i64>,
+        limit: usize,
     ) -> Result<Vec<ConsumerStats>, LedgerError>;
+    /// Posted transfers matching `q`, newest first.
+    fn transfers_matching(&self, q: &TransferQuery) -> Result<Vec<Transfer>, LedgerError>;
     /// Service-wide statistics.
     fn stats(&self) -> Result<ServiceStats, LedgerError>;
     /// A stored setting (JSON text), such as the calibrated cost model.
@@ -668,6 +682,16 @@ pub struct UsageQuery {
     pub from_ms: Option<i64>,
     /// Settled before, Unix ms.
     pub to_ms: Option<i64>,
+    /// At most this many (default 100, at most 10,000).
+    pub limit: Option<usize>,
+}
+
+/// Which posted transfers to return.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TransferQuery {
+    /// Transfers this agent sent or received.
+    pub agent: Option<AgentId>,
     /// At most this many (default 100, at most 10,000).
     pub limit: Option<usize>,
 }

@@ -13,7 +13,7 @@ use super::{
     SponsorGrant, SponsorGrantStatus, SystemClock, Transfer, TransferRequest, UbiSource, UsageRecord, BURN_ACCOUNT,
     CONSUMED_ACCOUNT, MINT_ACCOUNT, POOL_ACCOUNT,
 };
-use super::{ConsumerStats, ServiceStats, UsageQuery};
+use super::{ConsumerStats, ServiceStats, TransferQuery, UsageQuery};
 use crate::agent::AgentId;
 use crate::db::{exec, now_ms, one, Database};
 use crate::manifest::ResourcePolicy;
@@ -1121,18 +1121,32 @@ impl Ledger for SqliteLedger {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    fn top_consumers(
+    fn top_consumers_by(
         &self,
+        asset: Asset,
         from_ms: Option<i64>,
         to_ms: Option<i64>,
         limit: usize,
     ) -> Result<Vec<ConsumerStats>, LedgerError> {
+        let sql = match asset {
+            Asset::Fuel => {
+                "SELECT charged_to, COUNT(*), SUM(fuel), SUM(disk_bytes), SUM(cost_usd_micros) FROM usage_records
+                 WHERE (?1 IS NULL OR settled_ms >= ?1) AND (?2 IS NULL OR settled_ms < ?2)
+                 GROUP BY charged_to ORDER BY SUM(fuel) DESC, charged_to LIMIT ?3"
+            }
+            Asset::DiskBytes => {
+                "SELECT charged_to, COUNT(*), SUM(fuel), SUM(disk_bytes), SUM(cost_usd_micros) FROM usage_records
+                 WHERE (?1 IS NULL OR settled_ms >= ?1) AND (?2 IS NULL OR settled_ms < ?2)
+                 GROUP BY charged_to ORDER BY SUM(disk_bytes) DESC, charged_to LIMIT ?3"
+            }
+            Asset::Scrip => {
+                return Err(LedgerError::Invalid(
+                    "payers are ranked by the resources charged to them: use fuel or disk_bytes, not scrip".into(),
+                ))
+            }
+        };
         let conn = self.db.lock();
-        let mut stmt = conn.prepare_cached(
-            "SELECT charged_to, COUNT(*), SUM(fuel), SUM(disk_bytes), SUM(cost_usd_micros) FROM usage_records
-             WHERE (?1 IS NULL OR settled_ms >= ?1) AND (?2 IS NULL OR settled_ms < ?2)
-             GROUP BY charged_to ORDER BY SUM(fuel) DESC, charged_to LIMIT ?3",
-        )?;
+        let mut stmt = conn.prepare_cached(sql)?;
         let rows = stmt.query_map(params![from_ms, to_ms, limit.min(10_000) as i64], |r| {
             Ok(ConsumerStats {
                 agent: AgentId::trusted(r.get(0)?),
@@ -1182,6 +1196,17 @@ impl Ledger for SqliteLedger {
 
     fn transfer_record(&self, id: &str) -> Result<Option<Transfer>, LedgerError> {
         existing_transfer(&self.db.lock(), id)
+    }
+
+    fn transfers_matching(&self, q: &TransferQuery) -> Result<Vec<Transfer>, LedgerError> {
+        let conn = self.db.lock();
+        let mut stmt = conn.prepare_cached(
+            "SELECT id, debit, credit, asset, amount, kind, memo FROM transfers
+             WHERE (?1 IS NULL OR debit = ?1 OR credit = ?1) ORDER BY seq DESC LIMIT ?2",
+        )?;
+        let limit = q.limit.unwrap_or(100).min(10_000) as i64;
+        let rows = stmt.query_map(params![q.agent.as_ref().map(AgentId::as_str), limit], transfer_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     fn transfers(&self) -> Result<Vec<Transfer>, LedgerError> {

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
+use fuelhost::api::{ApiConfig, RateLimit};
 use fuelhost::telemetry::{LogFormat, TelemetryConfig};
 use fuelhost::{Durability, Host};
 use serde::Deserialize;
@@ -25,6 +26,14 @@ pub struct ServeArgs {
     /// Largest request body (a component upload), bytes (default 32 MiB).
     #[arg(long, env = "FUELHOST_MAX_BODY_BYTES")]
     pub max_body_bytes: Option<usize>,
+    /// Requests per second each API key may make (default: no limit; 0
+    /// turns a configured limit off).
+    #[arg(long, env = "FUELHOST_RATE_LIMIT")]
+    pub rate_limit: Option<u32>,
+    /// How many requests a key may make at once above its rate (default:
+    /// twice the rate).
+    #[arg(long, env = "FUELHOST_RATE_LIMIT_BURST")]
+    pub rate_limit_burst: Option<u32>,
     /// `full` (fsync every commit, the default) or `process` (survives a
     /// crash of the host, not a power loss; faster).
     #[arg(long, env = "FUELHOST_DURABILITY")]
@@ -45,7 +54,6 @@ pub struct ServeArgs {
 pub struct ServeFile {
     data_dir: Option<PathBuf>,
     listen: Option<String>,
-    max_body_bytes: Option<usize>,
     durability: Option<String>,
     /// Guest instances alive at once.
     max_instances: Option<u32>,
@@ -55,6 +63,10 @@ pub struct ServeFile {
     max_component_bytes: Option<usize>,
     /// Where precompiled code is cached across restarts.
     compile_cache_dir: Option<PathBuf>,
+    /// The API: `max_body_bytes`, and `[api.rate_limit]` with `per_second`
+    /// and `burst`.
+    #[serde(default)]
+    api: ApiConfig,
     /// Logs and traces: `log_format`, `log_filter`, `otlp_endpoint`,
     /// `service_name`.
     #[serde(default = "server_telemetry")]
@@ -71,7 +83,7 @@ fn server_telemetry() -> TelemetryConfig {
 pub struct ServeConfig {
     pub data_dir: PathBuf,
     pub listen: String,
-    pub max_body_bytes: usize,
+    pub api: ApiConfig,
     pub durability: Durability,
     pub max_instances: Option<u32>,
     pub max_memory_bytes: Option<u64>,
@@ -95,6 +107,27 @@ impl ServeConfig {
             Some(path) => load(path)?,
             None => ServeFile { telemetry: server_telemetry(), ..ServeFile::default() },
         };
+        let mut api = file.api;
+        if let Some(n) = args.max_body_bytes {
+            api.max_body_bytes = n;
+        }
+        match (args.rate_limit, args.rate_limit_burst) {
+            (Some(0), _) => api.rate_limit = None,
+            (None, None) => {}
+            (per_second, burst) => {
+                let current = api.rate_limit.unwrap_or_default();
+                let per_second = per_second.unwrap_or(current.per_second);
+                let burst = burst.unwrap_or(if args.rate_limit.is_some() {
+                    per_second.saturating_mul(2)
+                } else {
+                    current.burst
+                });
+                if burst == 0 {
+                    bail!("--rate-limit-burst must be at least 1");
+                }
+                api.rate_limit = Some(RateLimit { per_second, burst });
+            }
+        }
         let mut telemetry = file.telemetry;
         if let Some(format) = args.log_format {
             telemetry.log_format = match format.as_str() {
@@ -106,11 +139,10 @@ impl ServeConfig {
         if let Some(endpoint) = args.otlp_endpoint {
             telemetry.otlp_endpoint = Some(endpoint);
         }
-        let max_body_bytes = args.max_body_bytes.or(file.max_body_bytes).unwrap_or(32 << 20);
         Ok(ServeConfig {
             data_dir: args.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from("fuelhost-data")),
             listen: args.listen.or(file.listen).unwrap_or_else(|| "127.0.0.1:8080".to_string()),
-            max_body_bytes,
+            api,
             durability: durability(args.durability.or(file.durability).as_deref().unwrap_or("full"))?,
             max_instances: file.max_instances,
             max_memory_bytes: file.max_memory_bytes,
@@ -165,7 +197,7 @@ pub fn run(config: ServeConfig) -> Result<()> {
             tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
             println!("shutting down: finishing requests in flight");
         };
-        fuelhost::api::serve(listener, fuelhost::api::router(state, config.max_body_bytes), shutdown).await?;
+        fuelhost::api::serve(listener, fuelhost::api::router(state, &config.api), shutdown).await?;
         Ok::<_, anyhow::Error>(())
     })
 }
@@ -180,6 +212,8 @@ mod tests {
             data_dir: None,
             listen: listen.map(String::from),
             max_body_bytes: None,
+            rate_limit: None,
+            rate_limit_burst: None,
             durability: None,
             log_format: None,
             otlp_endpoint: None,
@@ -190,9 +224,18 @@ mod tests {
     fn flags_win_over_the_file_and_the_file_over_defaults() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("serve.toml");
-        std::fs::write(&path, "listen = \"0.0.0.0:9000\"\nmax_body_bytes = 1024\ndurability = \"process\"\n").unwrap();
+        std::fs::write(
+            &path,
+            "listen = \"0.0.0.0:9000\"\ndurability = \"process\"\n[api]\nmax_body_bytes = 1024\n\
+             [api.rate_limit]\nper_second = 5\nburst = 7\n",
+        )
+        .unwrap();
         let c = ServeConfig::resolve(args(Some(path.clone()), None), None).unwrap();
-        assert_eq!((c.listen.as_str(), c.max_body_bytes, c.durability), ("0.0.0.0:9000", 1024, Durability::Process));
+        assert_eq!(
+            (c.listen.as_str(), c.api.max_body_bytes, c.durability),
+            ("0.0.0.0:9000", 1024, Durability::Process)
+        );
+        assert_eq!(c.api.rate_limit, Some(RateLimit { per_second: 5, burst: 7 }));
         assert_eq!(c.data_dir, PathBuf::from("fuelhost-data"));
         assert_eq!(c.telemetry.log_filter, "info", "a server logs requests by default");
         let c = ServeConfig::resolve(args(Some(path), Some("127.0.0.1:1")), None).unwrap();

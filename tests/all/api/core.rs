@@ -1,100 +1,11 @@
-//! The HTTP API against a real server on a loopback port: agents, keys,
-//! upload, invoke, transfers, usage, audit, rules and approvals; every
-//! auth failure (no key, wrong key, another agent's data, non-admin on
-//! admin routes) and bad input gets the right status and one JSON error
-//! shape, and changes nothing.
+//! The API's core path end to end: agents, keys, upload, invoke,
+//! transfers, usage, audit, rules and approvals, with auth failures and
+//! bad input; and the metrics page counting exactly what happened.
 
-use std::time::Duration;
+use fuelhost_tests::guest;
+use serde_json::json;
 
-use fuelhost::api::{router, serve, ApiState};
-use fuelhost::Host;
-use fuelhost_tests::{guest, shared_compile_cache};
-use serde_json::{json, Value};
-
-struct Server {
-    base: String,
-    admin: String,
-    host: Host,
-    _dir: tempfile::TempDir,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-    }
-}
-
-fn start(max_body: usize) -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let host = Host::builder()
-        .data_dir(dir.path())
-        .compile_cache_dir(shared_compile_cache())
-        .max_instances(8)
-        .max_component_bytes(1 << 20)
-        .build()
-        .unwrap();
-    let state = ApiState::new(host.clone());
-    let admin = state.bootstrap_admin_key().unwrap().expect("a first start makes the admin key");
-    assert_eq!(state.bootstrap_admin_key().unwrap(), None, "shown once");
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let (port_tx, port_rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Runtime::new().unwrap();
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            port_tx.send(listener.local_addr().unwrap().port()).unwrap();
-            serve(listener, router(state, max_body), async {
-                let _ = stopped.await;
-            })
-            .await
-            .unwrap();
-        });
-    });
-    let port = port_rx.recv_timeout(Duration::from_secs(10)).unwrap();
-    Server { base: format!("http://127.0.0.1:{port}"), admin, host, _dir: dir, stop: Some(stop) }
-}
-
-/// (status, JSON body) for any response, error statuses included.
-fn call(method: &str, url: &str, key: Option<&str>, body: Option<Value>) -> (u16, Value) {
-    let mut req = ureq::request(method, url).timeout(Duration::from_secs(60));
-    if let Some(k) = key {
-        req = req.set("Authorization", &format!("Bearer {k}"));
-    }
-    let res = match body {
-        Some(b) => req.send_json(b),
-        None => req.call(),
-    };
-    let res = match res {
-        Ok(r) => r,
-        Err(ureq::Error::Status(_, r)) => r,
-        Err(e) => panic!("{method} {url}: {e}"),
-    };
-    let status = res.status();
-    let text = res.into_string().unwrap();
-    (status, serde_json::from_str(&text).unwrap_or_else(|_| panic!("{method} {url}: not JSON: {text}")))
-}
-
-fn upload(s: &Server, key: &str, manifest: Value, body: &[u8]) -> (u16, Value) {
-    let res = ureq::post(&format!("{}/v1/artifacts", s.base))
-        .set("Authorization", &format!("Bearer {key}"))
-        .set("Fuelhost-Manifest", &manifest.to_string())
-        .timeout(Duration::from_secs(120))
-        .send_bytes(body);
-    let res = match res {
-        Ok(r) => r,
-        Err(ureq::Error::Status(_, r)) => r,
-        Err(e) => panic!("upload: {e}"),
-    };
-    let status = res.status();
-    (status, serde_json::from_str(&res.into_string().unwrap()).unwrap())
-}
-
-fn error_code(v: &Value) -> &str {
-    v["error"]["code"].as_str().unwrap_or_else(|| panic!("not an error body: {v}"))
-}
+use super::{call, error_code, start, upload};
 
 #[test]
 fn the_api_end_to_end_with_auth_and_bad_input() {

@@ -1,0 +1,171 @@
+//! Agents and API keys: creating agents (with their first key), reading
+//! an agent, issuing, listing and revoking keys.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use utoipa::ToSchema;
+
+use super::keys::{KeyInfo, Revocation};
+use super::{agent_id, blocking, body, ApiError, ApiResult, ApiState, Caller, ErrorBody};
+use crate::agent::AgentId;
+use crate::membership::Membership;
+
+/// `POST /v1/agents`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct NewAgent {
+    /// 1 to 64 characters of a-z, 0-9, '-' and '_'.
+    id: String,
+    /// Tenant, for scoped policy rules.
+    #[serde(default)]
+    tenant: Option<String>,
+    /// Workspace within the tenant (needs the tenant).
+    #[serde(default)]
+    workspace: Option<String>,
+}
+
+/// A key just issued: shown this once.
+#[derive(Serialize, ToSchema)]
+pub(super) struct IssuedKeyReply {
+    /// The agent.
+    id: String,
+    /// The bearer token. Keep it: it is never shown again.
+    api_key: String,
+    /// The key's public id, for listing and revoking.
+    key_id: String,
+}
+
+/// `GET /v1/keys`.
+#[derive(Serialize, ToSchema)]
+pub(super) struct KeyList {
+    keys: Vec<KeyInfo>,
+}
+
+/// Create an agent and its first API key (admin).
+#[utoipa::path(post, path = "/v1/agents", tag = "agents", security(("api_key" = [])), request_body = NewAgent,
+    responses(
+        (status = 201, body = IssuedKeyReply),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 409, description = "the agent exists", body = ErrorBody),
+    ))]
+pub(super) async fn create_agent(
+    State(state): State<ApiState>,
+    caller: Caller,
+    req: Result<Json<NewAgent>, JsonRejection>,
+) -> ApiResult<(StatusCode, Json<IssuedKeyReply>)> {
+    caller.admin()?;
+    let req = body(&state, req)?;
+    let id = agent_id(req.id)?;
+    let membership = Membership { tenant: req.tenant, workspace: req.workspace };
+    if membership.workspace.is_some() && membership.tenant.is_none() {
+        return Err(ApiError::bad_request("a workspace belongs to a tenant: give the tenant too"));
+    }
+    blocking(move || {
+        state.host.create_agent(id.as_str())?;
+        if membership.tenant.is_some() {
+            state.host.set_membership(id.as_str(), &membership)?;
+        }
+        issue_key(&state, &id)
+    })
+    .await
+}
+
+/// Make a key for `id` and answer with it: the only time it is shown.
+fn issue_key(state: &ApiState, id: &AgentId) -> ApiResult<(StatusCode, Json<IssuedKeyReply>)> {
+    let key = state.keys.create(Some(id)).map_err(ApiError::internal)?;
+    Ok((StatusCode::CREATED, Json(IssuedKeyReply { id: id.to_string(), api_key: key.key, key_id: key.key_id })))
+}
+
+/// Another API key for an agent (admin).
+#[utoipa::path(post, path = "/v1/agents/{id}/keys", tag = "agents", security(("api_key" = [])),
+    params(("id" = String, Path, description = "the agent")),
+    responses(
+        (status = 201, body = IssuedKeyReply),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, description = "no such agent", body = ErrorBody),
+    ))]
+pub(super) async fn create_key(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<(StatusCode, Json<IssuedKeyReply>)> {
+    caller.admin()?;
+    let id = agent_id(id)?;
+    blocking(move || {
+        if !state.host.ledger().has_account(id.as_str())? {
+            return Err(ApiError::not_found(format!("no agent `{id}`: create it with POST /v1/agents")));
+        }
+        issue_key(&state, &id)
+    })
+    .await
+}
+
+/// An agent's balances and membership (that agent or admin).
+#[utoipa::path(get, path = "/v1/agents/{id}", tag = "agents", security(("api_key" = [])),
+    params(("id" = String, Path, description = "the agent")),
+    responses(
+        (status = 200, description = "`{id, balances, tenant, workspace}`", body = Value),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+    ))]
+pub(super) async fn show_agent(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    caller.may_read(&id)?;
+    blocking(move || {
+        let balances = state.host.balances(&id)?;
+        let m = state.host.membership(&id)?;
+        Ok(Json(json!({"id": id, "balances": balances, "tenant": m.tenant, "workspace": m.workspace})))
+    })
+    .await
+}
+
+/// Every API key, live and revoked, without the secrets (admin).
+#[utoipa::path(get, path = "/v1/keys", tag = "agents", security(("api_key" = [])),
+    responses(
+        (status = 200, body = KeyList),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+    ))]
+pub(super) async fn list_keys(State(state): State<ApiState>, caller: Caller) -> ApiResult<Json<KeyList>> {
+    caller.admin()?;
+    blocking(move || Ok(Json(KeyList { keys: state.keys.list().map_err(ApiError::internal)? }))).await
+}
+
+/// Revoke an API key by its id (admin). The last live admin key cannot be
+/// revoked.
+#[utoipa::path(delete, path = "/v1/keys/{key_id}", tag = "agents", security(("api_key" = [])),
+    params(("key_id" = String, Path, description = "the key's public id, `k_` and 12 hex digits")),
+    responses(
+        (status = 200, description = "`{key_id, revoked: true}`", body = Value),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, description = "no such key", body = ErrorBody),
+        (status = 409, description = "the last admin key", body = ErrorBody),
+    ))]
+pub(super) async fn revoke_key(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(key_id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    caller.admin()?;
+    blocking(move || match state.keys.revoke(&key_id).map_err(ApiError::internal)? {
+        Revocation::Revoked => {
+            if let Some(limiter) = &state.limiter {
+                limiter.forget(&key_id);
+            }
+            Ok(Json(json!({"key_id": key_id, "revoked": true})))
+        }
+        Revocation::Unknown => {
+            Err(ApiError::not_found(format!("no API key `{key_id}`; GET /v1/keys lists the key ids")))
+        }
+        Revocation::LastAdmin => Err(ApiError::conflict(format!(
+            "`{key_id}` is the last live admin key: without one nobody could create agents or keys; \
+             keep this one (it is the only way to administer the server)"
+        ))),
+    })
+    .await
+}

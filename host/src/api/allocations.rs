@@ -1,0 +1,257 @@
+//! Allocations over HTTP: requesting one, listing and reading them, and
+//! their lifecycle (approve, activate, extend, revoke).
+
+use std::collections::BTreeMap;
+
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use utoipa::{IntoParams, ToSchema};
+
+use super::{agent_id, blocking, body, query, ApiError, ApiResult, ApiState, Caller, ErrorBody};
+use crate::ledger::{Allocation, AllocationRequest, Period, Resource};
+
+/// `POST /v1/allocations`: the fields of an allocation request.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct NewAllocation {
+    /// Idempotency key and the allocation's id (1 to 128 characters).
+    id: String,
+    /// The agent it is for: an agent's key may leave it out or name
+    /// itself; an admin must name one.
+    #[serde(default)]
+    agent: Option<String>,
+    /// Quota per resource (`fuel`, `disk_bytes`, `api_calls`,
+    /// `llm_tokens`, `budget_usd_micros`, `memory_bytes`,
+    /// `concurrent_tasks`), per period.
+    #[schema(value_type = Object)]
+    quotas: BTreeMap<Resource, u64>,
+    /// 1 (lowest) to 10. Default 5.
+    #[serde(default)]
+    priority: Option<u8>,
+    /// Life once activated, ms. Default: until revoked.
+    #[serde(default)]
+    duration_ms: Option<u64>,
+    /// `{length_ms, rollover: "reset" | "carry_over"}`. Default: one period.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    period: Option<Period>,
+    /// Approve at once (admin only).
+    #[serde(default)]
+    auto_approve: bool,
+    /// Alert threshold, percent. Default 80.
+    #[serde(default)]
+    soft_threshold_percent: Option<u8>,
+    /// Refusal threshold, percent. Default 100.
+    #[serde(default)]
+    hard_threshold_percent: Option<u8>,
+}
+
+/// Request an allocation: an agent's key for itself (pending until an
+/// admin approves it), an admin's for any agent.
+#[utoipa::path(post, path = "/v1/allocations", tag = "allocations", security(("api_key" = [])),
+    request_body = NewAllocation,
+    responses(
+        (status = 201, description = "the allocation", body = Object),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+    ))]
+pub(super) async fn request_allocation(
+    State(state): State<ApiState>,
+    caller: Caller,
+    req: Result<Json<NewAllocation>, JsonRejection>,
+) -> ApiResult<(StatusCode, Json<Allocation>)> {
+    let req = body(&state, req)?;
+    let agent = match (caller.acting_agent(), req.agent) {
+        (Some(me), None) => me.clone(),
+        (Some(me), Some(named)) if named == me.as_str() => me.clone(),
+        (Some(me), Some(named)) => {
+            return Err(ApiError::forbidden(format!("`{me}` may not request an allocation for `{named}`")))
+        }
+        (None, Some(named)) => agent_id(named)?,
+        (None, None) => return Err(ApiError::bad_request("name the `agent` the allocation is for")),
+    };
+    if req.auto_approve && caller.acting_agent().is_some() {
+        return Err(ApiError::forbidden(
+            "only an admin may auto-approve an allocation; leave out auto_approve and ask an admin to approve it",
+        ));
+    }
+    let mut request = AllocationRequest::new(req.id, agent, req.quotas);
+    request.priority = req.priority.unwrap_or(request.priority);
+    request.duration_ms = req.duration_ms;
+    request.period = req.period;
+    request.auto_approve = req.auto_approve;
+    request.soft_threshold_percent = req.soft_threshold_percent.unwrap_or(request.soft_threshold_percent);
+    request.hard_threshold_percent = req.hard_threshold_percent.unwrap_or(request.hard_threshold_percent);
+    if let Some(problem) = request.problem() {
+        return Err(ApiError::bad_request(problem));
+    }
+    blocking(move || {
+        if !state.host.ledger().has_account(request.agent.as_str())? {
+            return Err(ApiError::not_found(format!("no agent `{}`", request.agent)));
+        }
+        Ok((StatusCode::CREATED, Json(state.host.request_allocation(&request)?)))
+    })
+    .await
+}
+
+/// `GET /v1/allocations` query.
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(super) struct ListParams {
+    /// Whose allocations: an agent's key may leave it out (itself); an
+    /// admin must name one.
+    agent: Option<String>,
+}
+
+/// An agent's allocations, oldest first (an agent: its own; admin: any).
+#[utoipa::path(get, path = "/v1/allocations", tag = "allocations", security(("api_key" = [])), params(ListParams),
+    responses(
+        (status = 200, description = "`{allocations: [...]}`", body = Object),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    ))]
+pub(super) async fn list_allocations(
+    State(state): State<ApiState>,
+    caller: Caller,
+    q: Result<Query<ListParams>, QueryRejection>,
+) -> ApiResult<Json<Value>> {
+    let q = query(q)?;
+    let agent = match (caller.acting_agent(), q.agent) {
+        (Some(me), None) => me.clone(),
+        (_, Some(named)) => {
+            caller.may_read(&named)?;
+            agent_id(named)?
+        }
+        (None, None) => return Err(ApiError::bad_request("name the agent: GET /v1/allocations?agent=NAME")),
+    };
+    blocking(move || {
+        if !state.host.ledger().has_account(agent.as_str())? {
+            return Err(ApiError::not_found(format!("no agent `{agent}`")));
+        }
+        Ok(Json(json!({"allocations": state.host.ledger().allocations_of(&agent)?})))
+    })
+    .await
+}
+
+/// The allocation `id`, if `caller` may read it (its agent, or admin).
+fn allocation_for(state: &ApiState, caller: &Caller, id: &str) -> ApiResult<Allocation> {
+    let a = state.host.allocation(id)?.ok_or_else(|| ApiError::not_found(format!("no allocation `{id}`")))?;
+    caller.may_read(a.agent.as_str())?;
+    Ok(a)
+}
+
+/// One allocation, with its usage this period (its agent, or admin).
+#[utoipa::path(get, path = "/v1/allocations/{id}", tag = "allocations", security(("api_key" = [])),
+    params(("id" = String, Path, description = "the allocation")),
+    responses(
+        (status = 200, description = "the allocation", body = Object),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+    ))]
+pub(super) async fn show_allocation(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Allocation>> {
+    blocking(move || Ok(Json(allocation_for(&state, &caller, &id)?))).await
+}
+
+/// Approve a pending allocation (admin).
+#[utoipa::path(post, path = "/v1/allocations/{id}/approve", tag = "allocations", security(("api_key" = [])),
+    params(("id" = String, Path, description = "the allocation")),
+    responses(
+        (status = 200, description = "the allocation, `approved`", body = Object),
+        (status = 400, description = "not pending", body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+    ))]
+pub(super) async fn approve_allocation(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Allocation>> {
+    caller.admin()?;
+    blocking(move || Ok(Json(state.host.approve_allocation(&id)?))).await
+}
+
+/// Activate an approved allocation: its clock starts now (admin, or the
+/// allocation's agent).
+#[utoipa::path(post, path = "/v1/allocations/{id}/activate", tag = "allocations", security(("api_key" = [])),
+    params(("id" = String, Path, description = "the allocation")),
+    responses(
+        (status = 200, description = "the allocation, `active`", body = Object),
+        (status = 400, description = "not approved", body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+    ))]
+pub(super) async fn activate_allocation(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Allocation>> {
+    blocking(move || {
+        let a = state.host.allocation(&id)?.ok_or_else(|| ApiError::not_found(format!("no allocation `{id}`")))?;
+        caller.may_act_for(a.agent.as_str(), "activate an allocation of")?;
+        Ok(Json(state.host.activate_allocation(&id)?))
+    })
+    .await
+}
+
+/// `POST /v1/allocations/{id}/extend`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Extend {
+    /// How much longer it lasts, ms (above zero).
+    additional_ms: u64,
+}
+
+/// Lengthen an allocation's duration (admin).
+#[utoipa::path(post, path = "/v1/allocations/{id}/extend", tag = "allocations", security(("api_key" = [])),
+    params(("id" = String, Path, description = "the allocation")), request_body = Extend,
+    responses(
+        (status = 200, description = "the allocation", body = Object),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+    ))]
+pub(super) async fn extend_allocation(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    req: Result<Json<Extend>, JsonRejection>,
+) -> ApiResult<Json<Allocation>> {
+    caller.admin()?;
+    let req = body(&state, req)?;
+    blocking(move || Ok(Json(state.host.extend_allocation(&id, req.additional_ms)?))).await
+}
+
+/// `POST /v1/allocations/{id}/revoke`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Revoke {
+    /// Why; recorded with the allocation.
+    reason: String,
+}
+
+/// Revoke an allocation, saying why (admin).
+#[utoipa::path(post, path = "/v1/allocations/{id}/revoke", tag = "allocations", security(("api_key" = [])),
+    params(("id" = String, Path, description = "the allocation")), request_body = Revoke,
+    responses(
+        (status = 200, description = "the allocation, `revoked`", body = Object),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+    ))]
+pub(super) async fn revoke_allocation(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    req: Result<Json<Revoke>, JsonRejection>,
+) -> ApiResult<Json<Allocation>> {
+    caller.admin()?;
+    let req = body(&state, req)?;
+    if req.reason.trim().is_empty() {
+        return Err(ApiError::bad_request("say why in `reason`"));
+    }
+    blocking(move || Ok(Json(state.host.revoke_allocation(&id, &req.reason)?))).await
+}

@@ -1,0 +1,67 @@
+//! Approvals over HTTP: the actions an agent may approve, and approving
+//! (which runs the action, once) or rejecting them.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use utoipa::ToSchema;
+
+use super::{blocking, body, to_json, ApiResult, ApiState, Caller, ErrorBody};
+
+/// Actions waiting for the key's agent to approve them, oldest first.
+#[utoipa::path(get, path = "/v1/approvals", tag = "approvals", security(("api_key" = [])),
+    responses(
+        (status = 200, description = "`{pending: [...]}`", body = Object),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+    ))]
+pub(super) async fn approvals(State(state): State<ApiState>, caller: Caller) -> ApiResult<Json<Value>> {
+    let me = caller.agent()?;
+    blocking(move || Ok(Json(json!({"pending": state.host.pending_actions(Some(me.as_str()))?})))).await
+}
+
+/// Approve a parked action as the key's agent (one of its approvers): it
+/// runs once, and the answer is its report.
+#[utoipa::path(post, path = "/v1/approvals/{id}/approve", tag = "approvals", security(("api_key" = [])),
+    params(("id" = String, Path, description = "the parked action")),
+    responses(
+        (status = 200, description = "the invocation's report", body = Object),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "already decided", body = ErrorBody),
+    ))]
+pub(super) async fn approve(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let me = caller.agent()?;
+    blocking(move || to_json(state.host.approve(&id, me.as_str())?)).await
+}
+
+/// `POST /v1/approvals/{id}/reject`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Reject {
+    /// Why; recorded with the action.
+    reason: String,
+}
+
+/// Reject a parked action as the key's agent: it never runs.
+#[utoipa::path(post, path = "/v1/approvals/{id}/reject", tag = "approvals", security(("api_key" = [])),
+    params(("id" = String, Path, description = "the parked action")), request_body = Reject,
+    responses(
+        (status = 200, description = "the parked action, `rejected`", body = Object),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+    ))]
+pub(super) async fn reject(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    req: Result<Json<Reject>, JsonRejection>,
+) -> ApiResult<Json<Value>> {
+    let me = caller.agent()?;
+    let req = body(&state, req)?;
+    blocking(move || to_json(state.host.reject(&id, me.as_str(), &req.reason)?)).await
+}

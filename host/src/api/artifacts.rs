@@ -1,0 +1,152 @@
+//! Artifacts: listing, uploading (raw body with a `Fuelhost-Manifest`
+//! header, or a multipart form), reading one, deleting one.
+
+use axum::extract::{Path, Request, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::{blocking, uploads, ApiError, ApiResult, ApiState, Caller, ErrorBody, Principal};
+use crate::manifest::Manifest;
+use crate::registry::ArtifactInfo;
+
+/// The header carrying the manifest (JSON) of a raw upload.
+const MANIFEST_HEADER: &str = "fuelhost-manifest";
+
+/// `GET /v1/artifacts`.
+#[derive(Serialize, ToSchema)]
+pub(super) struct ArtifactList {
+    /// Every artifact, sorted by id: `{id, manifest, digest, size, uploaded_ms}`.
+    #[schema(value_type = Vec<Object>)]
+    artifacts: Vec<ArtifactInfo>,
+}
+
+/// The multipart form of an upload, as the OpenAPI document describes it
+/// (it is read by [`uploads::read`]).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(super) struct UploadForm {
+    /// The manifest, JSON or TOML.
+    manifest: String,
+    /// The component (.wasm).
+    #[schema(content_media_type = "application/wasm")]
+    component: Vec<u8>,
+}
+
+/// Every artifact (any key).
+#[utoipa::path(get, path = "/v1/artifacts", tag = "artifacts", security(("api_key" = [])),
+    responses((status = 200, body = ArtifactList), (status = 401, body = ErrorBody)))]
+pub(super) async fn list_artifacts(State(state): State<ApiState>, _caller: Caller) -> Json<ArtifactList> {
+    Json(ArtifactList { artifacts: state.host.artifacts() })
+}
+
+/// Upload an artifact (the owner's key): the component as the body with
+/// the manifest as JSON in the `Fuelhost-Manifest` header, or a
+/// `multipart/form-data` body with parts `manifest` (JSON or TOML) and
+/// `component`.
+#[utoipa::path(post, path = "/v1/artifacts", tag = "artifacts", security(("api_key" = [])),
+    params(("Fuelhost-Manifest" = Option<String>, Header, description = "the manifest as JSON, for a raw body")),
+    request_body(content(
+        (Vec<u8> = "application/wasm"),
+        (inline(UploadForm) = "multipart/form-data"),
+    )),
+    responses(
+        (status = 201, description = "`{id, manifest, digest, size, uploaded_ms}`", body = Object),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, description = "not the owner, or a policy denied it", body = ErrorBody),
+        (status = 409, description = "the id exists", body = ErrorBody),
+        (status = 413, body = ErrorBody),
+        (status = 422, description = "not a valid artifact component", body = ErrorBody),
+    ))]
+pub(super) async fn upload(
+    State(state): State<ApiState>,
+    caller: Caller,
+    req: Request,
+) -> ApiResult<(StatusCode, Json<ArtifactInfo>)> {
+    let me = caller.agent()?;
+    let header = req
+        .headers()
+        .get(MANIFEST_HEADER)
+        .map(|v| v.to_str().map(str::to_string))
+        .transpose()
+        .map_err(|_| ApiError::bad_request("the `Fuelhost-Manifest` header must be UTF-8 JSON"))?;
+    let upload = uploads::read(&state, req, &["manifest", "component"]).await?;
+    let manifest = match (header, upload.manifest) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::bad_request("the manifest came twice (header and form part): send it one way"))
+        }
+        (Some(json), None) => Manifest::from_json(&json).map_err(|e| ApiError::bad_request(e.to_string()))?,
+        (None, Some(m)) => m,
+        (None, None) => {
+            return Err(ApiError::bad_request(
+                "send the manifest as JSON in the `Fuelhost-Manifest` header, or as the `manifest` part of a \
+                 multipart/form-data upload",
+            ))
+        }
+    };
+    if manifest.owner != me {
+        return Err(ApiError::forbidden(format!("`{me}` may not upload as `{}`", manifest.owner)));
+    }
+    blocking(move || Ok((StatusCode::CREATED, Json(state.host.upload(manifest, &upload.component)?)))).await
+}
+
+/// `owner/name@version` from the path, or why it is not one.
+fn artifact_id(owner: &str, name_version: &str) -> ApiResult<String> {
+    if !name_version.contains('@') {
+        return Err(ApiError::bad_request(format!(
+            "`{name_version}` is not `name@version`: address an artifact as /v1/artifacts/OWNER/NAME@VERSION"
+        )));
+    }
+    Ok(format!("{owner}/{name_version}"))
+}
+
+/// One artifact: its manifest, digest, size and upload time (any key).
+#[utoipa::path(get, path = "/v1/artifacts/{owner}/{name_version}", tag = "artifacts", security(("api_key" = [])),
+    params(
+        ("owner" = String, Path, description = "the owning agent"),
+        ("name_version" = String, Path, description = "`name@version`"),
+    ),
+    responses(
+        (status = 200, description = "`{id, manifest, digest, size, uploaded_ms}`", body = Object),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+    ))]
+pub(super) async fn show_artifact(
+    State(state): State<ApiState>,
+    _caller: Caller,
+    Path((owner, name_version)): Path<(String, String)>,
+) -> ApiResult<Json<ArtifactInfo>> {
+    let id = artifact_id(&owner, &name_version)?;
+    state.host.artifact(&id).map(Json).ok_or_else(|| ApiError::not_found(format!("no artifact `{id}`")))
+}
+
+/// Delete an artifact (its owner's key, or admin): no new invocation finds
+/// it; invocations already running finish.
+#[utoipa::path(delete, path = "/v1/artifacts/{owner}/{name_version}", tag = "artifacts", security(("api_key" = [])),
+    params(
+        ("owner" = String, Path, description = "the owning agent"),
+        ("name_version" = String, Path, description = "`name@version`"),
+    ),
+    responses(
+        (status = 200, description = "`{deleted: true, artifact: {...}}`", body = Object),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+    ))]
+pub(super) async fn delete_artifact(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path((owner, name_version)): Path<(String, String)>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let id = artifact_id(&owner, &name_version)?;
+    let info = state.host.artifact(&id).ok_or_else(|| ApiError::not_found(format!("no artifact `{id}`")))?;
+    if let Principal::Agent(me) = &caller.principal {
+        if *me != info.manifest.owner {
+            return Err(ApiError::forbidden(format!("`{me}` may not delete `{id}`: only its owner or an admin")));
+        }
+    }
+    blocking(move || match state.host.delete_artifact(&id)? {
+        Some(info) => Ok(Json(serde_json::json!({"deleted": true, "artifact": info}))),
+        None => Err(ApiError::not_found(format!("no artifact `{id}`"))),
+    })
+    .await
+}

@@ -1,0 +1,39 @@
+//! Service routes: liveness, readiness and the Prometheus metrics page.
+
+use axum::extract::State;
+use axum::Json;
+use serde_json::{json, Value};
+
+use super::{blocking, ApiResult, ApiState, Caller, ErrorBody};
+
+/// Liveness: the server answers.
+#[utoipa::path(get, path = "/healthz", tag = "service",
+    responses((status = 200, description = "`{\"status\": \"ok\"}`", body = Value)))]
+pub(super) async fn healthz() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+/// Readiness: the database answers.
+#[utoipa::path(get, path = "/readyz", tag = "service",
+    responses(
+        (status = 200, description = "`{\"status\": \"ready\"}`", body = Value),
+        (status = 500, description = "the database does not answer", body = ErrorBody),
+    ))]
+pub(super) async fn readyz(State(state): State<ApiState>) -> ApiResult<Json<Value>> {
+    blocking(move || {
+        state.host.stats()?;
+        Ok(Json(json!({"status": "ready"})))
+    })
+    .await
+}
+
+/// The host's metrics in the Prometheus text format (admin).
+#[utoipa::path(get, path = "/metrics", tag = "service", security(("api_key" = [])),
+    responses(
+        (status = 200, description = "Prometheus text", body = String, content_type = "text/plain"),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+    ))]
+pub(super) async fn metrics(State(state): State<ApiState>, caller: Caller) -> ApiResult<String> {
+    caller.admin()?;
+    Ok(state.host.metrics_text())
+}

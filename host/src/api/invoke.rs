@@ -1,0 +1,85 @@
+//! Invoking an artifact, as the key's agent.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::State;
+use axum::Json;
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use super::{blocking, body, ApiError, ApiResult, ApiState, Caller, ErrorBody};
+use crate::Invocation;
+
+/// `POST /v1/invoke`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Invoke {
+    /// `owner/name@version`.
+    artifact: String,
+    /// Input as text.
+    #[serde(default)]
+    input: Option<String>,
+    /// Input as base64 (instead of `input`).
+    #[serde(default)]
+    input_base64: Option<String>,
+    /// Most fuel the call may burn (default: the artifact's limit).
+    #[serde(default)]
+    fuel_limit: Option<u64>,
+    /// Invocation id, for idempotency (default: a fresh one).
+    #[serde(default)]
+    id: Option<String>,
+}
+
+#[derive(Serialize)]
+struct InvokeReply {
+    #[serde(flatten)]
+    report: crate::InvocationReport,
+    output_text: String,
+    output_base64: String,
+}
+
+/// Invoke an artifact as the key's agent.
+#[utoipa::path(post, path = "/v1/invoke", tag = "artifacts", security(("api_key" = [])), request_body = Invoke,
+    responses(
+        (status = 200, description = "the report: `outcome`, `output_text`, `output_base64`, \
+                                      `resources_consumed`, `charged_to`, `price_paid`, ...", body = Object),
+        (status = 202, description = "`pending_approval`: a policy parked it", body = ErrorBody),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 402, description = "not enough scrip or budget", body = ErrorBody),
+        (status = 403, description = "denied by a policy or an allocation", body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+    ))]
+pub(super) async fn invoke(
+    State(state): State<ApiState>,
+    caller: Caller,
+    req: Result<Json<Invoke>, JsonRejection>,
+) -> ApiResult<Json<Value>> {
+    let me = caller.agent()?;
+    let req = body(&state, req)?;
+    let input = match (req.input, req.input_base64) {
+        (Some(_), Some(_)) => return Err(ApiError::bad_request("give `input` or `input_base64`, not both")),
+        (Some(text), None) => text.into_bytes(),
+        (None, Some(b64)) => base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .map_err(|e| ApiError::bad_request(format!("`input_base64` is not base64: {e}")))?,
+        (None, None) => Vec::new(),
+    };
+    blocking(move || {
+        let mut inv = Invocation::new(me.to_string(), req.artifact, input);
+        inv.fuel_limit = req.fuel_limit;
+        inv.id = req.id;
+        let report = state.host.invoke(inv)?;
+        let reply = InvokeReply {
+            output_text: report.output_text(),
+            output_base64: base64::engine::general_purpose::STANDARD.encode(&report.output),
+            report,
+        };
+        let mut value = serde_json::to_value(reply).map_err(|e| ApiError::internal(e.to_string()))?;
+        if let Some(obj) = value.as_object_mut() {
+            obj.remove("output");
+        }
+        Ok(Json(value))
+    })
+    .await
+}

@@ -1,0 +1,339 @@
+//! The ledger over HTTP: minting, transfers, sponsor grants, usage
+//! records, top consumers and service statistics.
+
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use utoipa::{IntoParams, ToSchema};
+
+use super::{agent_id, blocking, body, query, to_json, ApiError, ApiResult, ApiState, Caller, ErrorBody, Principal};
+use crate::ledger::{Asset, SponsorGrant, SponsorGrantStatus, TransferQuery, TransferRequest, UsageQuery};
+
+/// `POST /v1/mint`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Mint {
+    /// Transfer id: minting again with it never mints twice.
+    id: String,
+    /// Who receives.
+    agent: String,
+    /// `scrip`, `fuel` or `disk_bytes`.
+    #[schema(value_type = String, example = "scrip")]
+    asset: Asset,
+    /// How much, above zero.
+    amount: u64,
+}
+
+/// Mint scrip or a resource budget for an agent (admin; idempotent by id).
+#[utoipa::path(post, path = "/v1/mint", tag = "ledger", security(("api_key" = [])), request_body = Mint,
+    responses(
+        (status = 200, description = "the transfer", body = Object),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+    ))]
+pub(super) async fn mint(
+    State(state): State<ApiState>,
+    caller: Caller,
+    req: Result<Json<Mint>, JsonRejection>,
+) -> ApiResult<Json<Value>> {
+    caller.admin()?;
+    let req = body(&state, req)?;
+    blocking(move || to_json(state.host.mint(&req.id, &req.agent, req.asset, req.amount)?)).await
+}
+
+/// `POST /v1/transfers`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct NewTransfer {
+    /// Idempotency key.
+    id: String,
+    /// The recipient.
+    to: String,
+    /// How much, above zero.
+    amount: u64,
+    /// Default `scrip`.
+    #[serde(default = "scrip")]
+    #[schema(value_type = String, example = "scrip")]
+    asset: Asset,
+    /// Free text.
+    #[serde(default)]
+    memo: String,
+}
+
+fn scrip() -> Asset {
+    Asset::Scrip
+}
+
+/// Transfer from the key's agent to another (judged by the policy chain;
+/// idempotent by id).
+#[utoipa::path(post, path = "/v1/transfers", tag = "ledger", security(("api_key" = [])), request_body = NewTransfer,
+    responses(
+        (status = 201, description = "the transfer", body = Object),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 402, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+    ))]
+pub(super) async fn transfer(
+    State(state): State<ApiState>,
+    caller: Caller,
+    req: Result<Json<NewTransfer>, JsonRejection>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let me = caller.agent()?;
+    let req = body(&state, req)?;
+    let to = agent_id(req.to)?;
+    blocking(move || {
+        let t = state.host.transfer(&TransferRequest {
+            id: req.id,
+            from: me,
+            to,
+            asset: req.asset,
+            amount: req.amount,
+            memo: req.memo,
+        })?;
+        Ok((StatusCode::CREATED, to_json(t)?))
+    })
+    .await
+}
+
+/// `GET /v1/transfers` query, as the OpenAPI document describes it (it is
+/// parsed as a [`TransferQuery`]).
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub(super) struct TransfersParams {
+    /// Transfers this agent sent or received (an agent's key: itself only).
+    agent: Option<String>,
+    /// At most this many, newest first (default 100, at most 10,000).
+    limit: Option<usize>,
+}
+
+/// Posted transfers, newest first: an agent sees those it is party to; an
+/// admin all, or one agent's.
+#[utoipa::path(get, path = "/v1/transfers", tag = "ledger", security(("api_key" = [])), params(TransfersParams),
+    responses(
+        (status = 200, description = "`{transfers: [...]}`", body = Object),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+    ))]
+pub(super) async fn list_transfers(
+    State(state): State<ApiState>,
+    caller: Caller,
+    q: Result<Query<TransferQuery>, QueryRejection>,
+) -> ApiResult<Json<Value>> {
+    let mut q = query(q)?;
+    if let Principal::Agent(me) = &caller.principal {
+        match &q.agent {
+            Some(a) if a != me => return Err(ApiError::forbidden(format!("`{me}` may not read `{a}`'s transfers"))),
+            _ => q.agent = Some(me.clone()),
+        }
+    }
+    blocking(move || Ok(Json(json!({"transfers": state.host.ledger().transfers_matching(&q)?})))).await
+}
+
+/// `POST /v1/grants`: a sponsor grant made by the key's agent.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct NewGrant {
+    /// Idempotency key and the grant's id (1 to 128 characters).
+    id: String,
+    /// Whose calls the sponsor pays the resources of.
+    beneficiary: String,
+    /// Most fuel paid over the grant's life.
+    fuel_limit: u64,
+    /// Most disk bytes paid over the grant's life (default 0).
+    #[serde(default)]
+    disk_limit: u64,
+    /// Unix ms after which it no longer applies (default: never).
+    #[serde(default)]
+    expires_at_ms: Option<i64>,
+    /// Artifact ids it applies to (default: any).
+    #[serde(default)]
+    artifacts: Vec<String>,
+}
+
+/// Sponsor another agent's calls (the sponsor's key; idempotent by id).
+#[utoipa::path(post, path = "/v1/grants", tag = "ledger", security(("api_key" = [])), request_body = NewGrant,
+    responses(
+        (status = 201, description = "the grant's status: `{grant, fuel_spent, disk_spent, revoked}`", body = Object),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+    ))]
+pub(super) async fn create_grant(
+    State(state): State<ApiState>,
+    caller: Caller,
+    req: Result<Json<NewGrant>, JsonRejection>,
+) -> ApiResult<(StatusCode, Json<SponsorGrantStatus>)> {
+    let me = caller.agent()?;
+    let req = body(&state, req)?;
+    if req.id.is_empty() || req.id.len() > 128 {
+        return Err(ApiError::bad_request("a grant id must be 1 to 128 characters"));
+    }
+    let grant = SponsorGrant {
+        id: req.id,
+        sponsor: me,
+        beneficiary: agent_id(req.beneficiary)?,
+        fuel_limit: req.fuel_limit,
+        disk_limit: req.disk_limit,
+        expires_at_ms: req.expires_at_ms,
+        artifacts: req.artifacts,
+    };
+    blocking(move || {
+        state.host.grant_sponsorship(&grant)?;
+        let status = state
+            .host
+            .sponsorship(&grant.id)?
+            .ok_or_else(|| ApiError::internal(format!("grant `{}` was recorded but cannot be read", grant.id)))?;
+        Ok((StatusCode::CREATED, Json(status)))
+    })
+    .await
+}
+
+/// The grant `id`, if `caller` may see it: its sponsor and beneficiary
+/// may, and admins; `revoke` narrows that to the sponsor and admins.
+fn grant_for(state: &ApiState, caller: &Caller, id: &str, revoke: bool) -> ApiResult<SponsorGrantStatus> {
+    let status = state.host.sponsorship(id)?.ok_or_else(|| ApiError::not_found(format!("no sponsor grant `{id}`")))?;
+    if let Principal::Agent(me) = &caller.principal {
+        let g = &status.grant;
+        let allowed = *me == g.sponsor || (!revoke && *me == g.beneficiary);
+        if !allowed {
+            let who = if revoke { "its sponsor" } else { "its sponsor and beneficiary" };
+            return Err(ApiError::forbidden(format!(
+                "`{me}` may not {} grant `{id}`: only {who} or an admin",
+                if revoke { "revoke" } else { "read" }
+            )));
+        }
+    }
+    Ok(status)
+}
+
+/// A sponsor grant and what it has paid (its sponsor, beneficiary or admin).
+#[utoipa::path(get, path = "/v1/grants/{id}", tag = "ledger", security(("api_key" = [])),
+    params(("id" = String, Path, description = "the grant")),
+    responses(
+        (status = 200, description = "`{grant, fuel_spent, disk_spent, revoked}`", body = Object),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+    ))]
+pub(super) async fn show_grant(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<SponsorGrantStatus>> {
+    blocking(move || Ok(Json(grant_for(&state, &caller, &id, false)?))).await
+}
+
+/// Revoke a sponsor grant: it pays for no further call (its sponsor or
+/// admin).
+#[utoipa::path(delete, path = "/v1/grants/{id}", tag = "ledger", security(("api_key" = [])),
+    params(("id" = String, Path, description = "the grant")),
+    responses(
+        (status = 200, description = "the grant's status, `revoked: true`", body = Object),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+    ))]
+pub(super) async fn revoke_grant(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<SponsorGrantStatus>> {
+    blocking(move || {
+        grant_for(&state, &caller, &id, true)?;
+        state.host.revoke_sponsorship(&id)?;
+        let status =
+            state.host.sponsorship(&id)?.ok_or_else(|| ApiError::not_found(format!("no sponsor grant `{id}`")))?;
+        Ok(Json(status))
+    })
+    .await
+}
+
+/// `GET /v1/usage` query, as the OpenAPI document describes it (it is
+/// parsed as a [`UsageQuery`]).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub(super) struct UsageParams {
+    /// Records where this agent was caller, owner or payer (an agent's
+    /// key: itself only).
+    agent: Option<String>,
+    /// Records of this artifact.
+    artifact: Option<String>,
+    /// Settled at or after, Unix ms.
+    from_ms: Option<i64>,
+    /// Settled before, Unix ms.
+    to_ms: Option<i64>,
+    /// At most this many (default 100, at most 10,000).
+    limit: Option<usize>,
+}
+
+/// Usage records, newest first (an agent: its own; admin: any).
+#[utoipa::path(get, path = "/v1/usage", tag = "ledger", security(("api_key" = [])), params(UsageParams),
+    responses(
+        (status = 200, description = "`{records: [...]}`", body = Object),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+    ))]
+pub(super) async fn usage(
+    State(state): State<ApiState>,
+    caller: Caller,
+    q: Result<Query<UsageQuery>, QueryRejection>,
+) -> ApiResult<Json<Value>> {
+    let mut q = query(q)?;
+    if let Principal::Agent(me) = &caller.principal {
+        match &q.agent {
+            Some(a) if a != me => return Err(ApiError::forbidden(format!("`{me}` may not read `{a}`'s usage"))),
+            _ => q.agent = Some(me.clone()),
+        }
+    }
+    blocking(move || Ok(Json(json!({"records": state.host.usage_records(&q)?})))).await
+}
+
+/// `GET /v1/top` query.
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(super) struct TopParams {
+    /// Rank by `fuel` (default) or `disk_bytes` charged.
+    #[param(value_type = Option<String>)]
+    asset: Option<Asset>,
+    /// Settled at or after, Unix ms.
+    since_ms: Option<i64>,
+    /// Settled before, Unix ms.
+    until_ms: Option<i64>,
+    /// At most this many (default 10, at most 10,000).
+    limit: Option<usize>,
+}
+
+/// The agents charged the most, most first (admin).
+#[utoipa::path(get, path = "/v1/top", tag = "ledger", security(("api_key" = [])), params(TopParams),
+    responses(
+        (status = 200, description = "`{top: [{agent, invocations, fuel, disk_bytes, cost_usd_micros}]}`", body = Object),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+    ))]
+pub(super) async fn top(
+    State(state): State<ApiState>,
+    caller: Caller,
+    q: Result<Query<TopParams>, QueryRejection>,
+) -> ApiResult<Json<Value>> {
+    caller.admin()?;
+    let q = query(q)?;
+    blocking(move || {
+        let top = state.host.ledger().top_consumers_by(
+            q.asset.unwrap_or(Asset::Fuel),
+            q.since_ms,
+            q.until_ms,
+            q.limit.unwrap_or(10),
+        )?;
+        Ok(Json(json!({"top": top})))
+    })
+    .await
+}
+
+/// Service-wide statistics and the cost model in use (admin).
+#[utoipa::path(get, path = "/v1/stats", tag = "ledger", security(("api_key" = [])),
+    responses(
+        (status = 200, description = "`{stats, cost_model}`", body = Object),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+    ))]
+pub(super) async fn stats(State(state): State<ApiState>, caller: Caller) -> ApiResult<Json<Value>> {
+    caller.admin()?;
+    blocking(move || Ok(Json(json!({"stats": state.host.stats()?, "cost_model": state.host.cost_model()})))).await
+}

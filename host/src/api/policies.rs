@@ -1,0 +1,261 @@
+//! Policies over HTTP (admin): the declarative rules, the plugin chain,
+//! dry-run checks of hypothetical actions, and the audit log of real
+//! decisions.
+
+use std::collections::BTreeMap;
+
+use axum::extract::rejection::{JsonRejection, QueryRejection, StringRejection};
+use axum::extract::{Path, Query, Request, State};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use utoipa::{IntoParams, ToSchema};
+
+use super::{blocking, body, query, uploads, ApiError, ApiResult, ApiState, Caller, ErrorBody};
+use crate::audit::AuditQuery;
+use crate::bindings::{Action, Attribute, Decision, Usage};
+
+/// Action kinds the host puts to the chain.
+const ACTION_KINDS: [&str; 6] = ["invoke", "upload", "transfer", "approve", "file-open", "http-request"];
+
+/// The declarative rules in force, in the order they are tried.
+#[utoipa::path(get, path = "/v1/policy/rules", tag = "policies", security(("api_key" = [])),
+    responses(
+        (status = 200, description = "`{rules: [...]}`", body = Object),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+    ))]
+pub(super) async fn rules(State(state): State<ApiState>, caller: Caller) -> ApiResult<Json<Value>> {
+    caller.admin()?;
+    Ok(Json(json!({"rules": state.host.policy_rules()})))
+}
+
+/// Replace the rules with the TOML body; on an error nothing changes and
+/// the message names the line.
+#[utoipa::path(put, path = "/v1/policy/rules", tag = "policies", security(("api_key" = [])),
+    request_body(content = String, content_type = "application/toml", description = "the rule set, TOML"),
+    responses(
+        (status = 200, description = "`{rules: [...]}`", body = Object),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+    ))]
+pub(super) async fn set_rules(
+    State(state): State<ApiState>,
+    caller: Caller,
+    text: Result<String, StringRejection>,
+) -> ApiResult<Json<Value>> {
+    caller.admin()?;
+    let text = text.map_err(|e| super::rejected(&state, e.status(), e.body_text()))?;
+    blocking(move || {
+        state.host.set_policy_rules(&text)?;
+        Ok(Json(json!({"rules": state.host.policy_rules()})))
+    })
+    .await
+}
+
+/// The policy plugins' names, in chain order.
+#[utoipa::path(get, path = "/v1/policy/plugins", tag = "policies", security(("api_key" = [])),
+    responses(
+        (status = 200, description = "`{plugins: [names]}`", body = Object),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+    ))]
+pub(super) async fn plugins(State(state): State<ApiState>, caller: Caller) -> ApiResult<Json<Value>> {
+    caller.admin()?;
+    Ok(Json(json!({"plugins": state.host.policy_plugins()})))
+}
+
+/// Add a policy plugin at the end of the chain, or replace the one of that
+/// name in place. Body: the component, raw or as the multipart part
+/// `component`.
+#[utoipa::path(put, path = "/v1/policy/plugins/{name}", tag = "policies", security(("api_key" = [])),
+    params(("name" = String, Path, description = "1 to 64 characters of a-z, 0-9, '-' and '_'")),
+    request_body(content(("application/wasm"), ("multipart/form-data"))),
+    responses(
+        (status = 200, description = "`{plugins: [names]}`", body = Object),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 422, body = ErrorBody),
+    ))]
+pub(super) async fn put_plugin(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    req: Request,
+) -> ApiResult<Json<Value>> {
+    caller.admin()?;
+    let upload = uploads::read(&state, req, &["component"]).await?;
+    blocking(move || {
+        state.host.add_policy_plugin(&name, &upload.component)?;
+        Ok(Json(json!({"plugins": state.host.policy_plugins()})))
+    })
+    .await
+}
+
+/// Remove a policy plugin from the chain.
+#[utoipa::path(delete, path = "/v1/policy/plugins/{name}", tag = "policies", security(("api_key" = [])),
+    params(("name" = String, Path, description = "the plugin")),
+    responses(
+        (status = 200, description = "`{plugins: [names]}`", body = Object),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+    ))]
+pub(super) async fn delete_plugin(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Value>> {
+    caller.admin()?;
+    blocking(move || {
+        if !state.host.remove_policy_plugin(&name)? {
+            return Err(ApiError::not_found(format!("no policy plugin `{name}`; GET /v1/policy/plugins lists them")));
+        }
+        Ok(Json(json!({"plugins": state.host.policy_plugins()})))
+    })
+    .await
+}
+
+/// Resources an action is expected to use.
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct Estimate {
+    fuel: u64,
+    memory_peak_bytes: u64,
+    disk_bytes: u64,
+    llm_tokens: u64,
+    wall_time_ns: u64,
+}
+
+/// `POST /v1/policy/check`: a hypothetical action.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct PolicyCheck {
+    /// `invoke`, `upload`, `transfer`, `approve`, `file-open` or `http-request`.
+    kind: String,
+    /// Who would act (an agent).
+    subject: String,
+    /// What it would act on (an artifact id, an agent, a path, a URL...).
+    target: String,
+    /// The subject's tenant. When neither tenant nor workspace is given,
+    /// the subject's stored membership is used, as in a real check.
+    #[serde(default)]
+    tenant: Option<String>,
+    /// The subject's workspace.
+    #[serde(default)]
+    workspace: Option<String>,
+    /// Attributes, as the host would send them (`asset`, `size`, `mode`...).
+    #[serde(default)]
+    attributes: BTreeMap<String, String>,
+    /// Price in scrip.
+    #[serde(default)]
+    price: u64,
+    /// Expected resources.
+    #[serde(default)]
+    estimated: Estimate,
+}
+
+/// Put a hypothetical action to the policy chain (rules, then plugins)
+/// without doing anything: nothing runs, and the decision is neither
+/// audited nor counted in the metrics.
+#[utoipa::path(post, path = "/v1/policy/check", tag = "policies", security(("api_key" = [])),
+    request_body = PolicyCheck,
+    responses(
+        (status = 200, description = "`{decision, reason, approvers, decided_by, allowed_by, latency_us, recorded: false}`; \
+                                      `decided_by` is `rule NAME` or a plugin's name", body = Object),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+    ))]
+pub(super) async fn check(
+    State(state): State<ApiState>,
+    caller: Caller,
+    req: Result<Json<PolicyCheck>, JsonRejection>,
+) -> ApiResult<Json<Value>> {
+    caller.admin()?;
+    let req = body(&state, req)?;
+    if !ACTION_KINDS.contains(&req.kind.as_str()) {
+        return Err(ApiError::bad_request(format!(
+            "unknown action kind `{}`: use one of {}",
+            req.kind,
+            ACTION_KINDS.join(", ")
+        )));
+    }
+    if req.attributes.contains_key("workspace") {
+        return Err(ApiError::bad_request("give the workspace as the `workspace` field, not as an attribute"));
+    }
+    blocking(move || {
+        let (tenant, workspace) = match (req.tenant, req.workspace) {
+            (None, None) => match state.host.membership(&req.subject) {
+                Ok(m) => (m.tenant, m.workspace),
+                Err(_) => (None, None),
+            },
+            given => given,
+        };
+        let mut attributes: Vec<Attribute> =
+            req.attributes.into_iter().map(|(key, value)| Attribute { key, value }).collect();
+        if let Some(ws) = workspace {
+            attributes.push(Attribute { key: "workspace".into(), value: ws });
+        }
+        let e = req.estimated;
+        let action = Action {
+            kind: req.kind,
+            subject: req.subject,
+            tenant,
+            target: req.target,
+            attributes,
+            price: req.price,
+            estimated: Usage {
+                fuel: e.fuel,
+                memory_peak_bytes: e.memory_peak_bytes,
+                disk_bytes: e.disk_bytes,
+                llm_tokens: e.llm_tokens,
+                wall_time_ns: e.wall_time_ns,
+            },
+        };
+        let verdict = state.host.check_policy(&action);
+        let (reason, approvers) = match &verdict.decision {
+            Decision::Allow => (None, None),
+            Decision::Deny(reason) => (Some(reason.clone()), None),
+            Decision::RequireApproval(who) => (None, Some(who.clone())),
+        };
+        Ok(Json(json!({
+            "decision": verdict.decision_name(),
+            "reason": reason,
+            "approvers": approvers,
+            "decided_by": verdict.decided_by,
+            "allowed_by": verdict.allowed_by,
+            "latency_us": verdict.latency.as_micros() as u64,
+            "recorded": false,
+        })))
+    })
+    .await
+}
+
+/// `GET /v1/audit` query, as the OpenAPI document describes it (it is
+/// parsed as an [`AuditQuery`]).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub(super) struct AuditParams {
+    /// Decisions about this subject.
+    subject: Option<String>,
+    /// Of this action kind.
+    kind: Option<String>,
+    /// `allow`, `deny` or `require_approval`.
+    decision: Option<String>,
+    /// Within this invocation.
+    invocation: Option<String>,
+    /// At or after, Unix ms.
+    since_ms: Option<i64>,
+    /// At most this many.
+    limit: Option<usize>,
+}
+
+/// Recorded policy decisions, oldest first (admin).
+#[utoipa::path(get, path = "/v1/audit", tag = "policies", security(("api_key" = [])), params(AuditParams),
+    responses(
+        (status = 200, description = "`{entries: [...]}`", body = Object),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+    ))]
+pub(super) async fn audit(
+    State(state): State<ApiState>,
+    caller: Caller,
+    q: Result<Query<AuditQuery>, QueryRejection>,
+) -> ApiResult<Json<Value>> {
+    caller.admin()?;
+    let q = query(q)?;
+    blocking(move || Ok(Json(json!({"entries": state.host.query_audit(&q)?})))).await
+}
