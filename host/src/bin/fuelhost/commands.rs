@@ -294,8 +294,8 @@ pub fn run(client: &Client, cmd: Remote, json_out: bool) -> Result<String> {
                     &cols(&[
                         ("key id", "key_id"),
                         ("agent", "agent"),
-                        ("created ms", "created_ms"),
-                        ("revoked ms", "revoked_ms"),
+                        ("created", "created_ms"),
+                        ("revoked", "revoked_ms"),
                     ]),
                 )
             }),
@@ -441,7 +441,7 @@ pub fn run(client: &Client, cmd: Remote, json_out: bool) -> Result<String> {
                         ("outcome", "outcome"),
                         ("fuel", "consumed.fuel"),
                         ("price", "price_paid"),
-                        ("usd µ", "cost_usd_micros"),
+                        ("µUSD", "cost_usd_micros"),
                     ]),
                 )
             }),
@@ -462,7 +462,7 @@ pub fn run(client: &Client, cmd: Remote, json_out: bool) -> Result<String> {
                         ("agent", "agent"),
                         ("invocations", "invocations"),
                         ("fuel", "fuel"),
-                        ("usd µ", "cost_usd_micros"),
+                        ("µUSD", "cost_usd_micros"),
                     ]),
                 )
             }),
@@ -483,7 +483,7 @@ pub fn run(client: &Client, cmd: Remote, json_out: bool) -> Result<String> {
                         ("target", "target"),
                         ("approvers", "approvers"),
                         ("state", "state"),
-                        ("expires ms", "expires_at_ms"),
+                        ("expires", "expires_at_ms"),
                     ]),
                 )
             }),
@@ -510,7 +510,7 @@ pub fn run(client: &Client, cmd: Remote, json_out: bool) -> Result<String> {
                 table(
                     rows(v, "entries"),
                     &cols(&[
-                        ("at ms", "at_ms"),
+                        ("at", "at_ms"),
                         ("kind", "kind"),
                         ("subject", "subject"),
                         ("target", "target"),
@@ -545,7 +545,7 @@ fn allocations(client: &Client, cmd: AllocationsCmd) -> Result<Rendered> {
                         ("agent", "agent"),
                         ("status", "status"),
                         ("priority", "priority"),
-                        ("expires ms", "expires_at_ms"),
+                        ("expires", "expires_at_ms"),
                     ]),
                 )
             }),
@@ -575,7 +575,7 @@ fn grants(client: &Client, cmd: GrantsCmd) -> Result<Rendered> {
                 ("beneficiary", "beneficiary"),
                 ("fuel limit", "fuel_limit"),
                 ("disk limit", "disk_limit"),
-                ("expires ms", "expires_at_ms"),
+                ("expires", "expires_at_ms"),
                 ("artifacts", "artifacts"),
             ],
         );
@@ -616,11 +616,12 @@ fn policy(client: &Client, cmd: PolicyCmd) -> Result<Rendered> {
                         rows(v, "rules"),
                         &cols(&[
                             ("rule", "name"),
+                            ("scope", "scope"),
                             ("effect", "effect"),
                             ("priority", "priority"),
-                            ("actions", "actions"),
-                            ("subjects", "subjects"),
-                            ("targets", "targets"),
+                            ("action", "action"),
+                            ("subject", "subject"),
+                            ("target", "target"),
                         ]),
                     );
                     out.push_str(&format!("plugins: {}\n", cell(field(v, "plugins"))));
@@ -743,8 +744,8 @@ fn allocation(v: &Value) -> String {
             ("agent", "agent"),
             ("status", "status"),
             ("priority", "priority"),
-            ("activated ms", "activated_at_ms"),
-            ("expires ms", "expires_at_ms"),
+            ("activated", "activated_at_ms"),
+            ("expires", "expires_at_ms"),
         ],
     );
     out.push_str(&table(

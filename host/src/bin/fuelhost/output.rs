@@ -29,6 +29,18 @@ pub fn field<'a>(v: &'a Value, path: &str) -> &'a Value {
 
 /// A value as a table cell: strings bare, null as `-`, lists joined.
 pub fn cell(v: &Value) -> String {
+    cell_at(v, "")
+}
+
+/// A cell for the field at `path`: timestamps (`*_ms` fields other than
+/// durations) as UTC times.
+fn cell_at(v: &Value, path: &str) -> String {
+    let is_time = ["at_ms", "created_ms", "revoked_ms", "uploaded_ms"].iter().any(|s| path.ends_with(s));
+    if let (true, Some(ms)) = (is_time, v.as_i64()) {
+        if ms > 0 {
+            return utc(ms);
+        }
+    }
     match v {
         Value::Null => "-".to_string(),
         Value::String(s) => s.clone(),
@@ -52,7 +64,9 @@ pub fn table(rows: &[Value], columns: &[Column]) -> String {
                 .iter()
                 .map(|c| {
                     let v = field(r, c.path);
-                    (cell(v), numeric(v))
+                    let text = cell_at(v, c.path);
+                    let right = numeric(v) && text.parse::<f64>().is_ok();
+                    (text, right)
                 })
                 .collect()
         })
@@ -81,7 +95,7 @@ pub fn table(rows: &[Value], columns: &[Column]) -> String {
         out.push_str(text.trim_end());
         out.push('\n');
     };
-    line(&mut out, columns.iter().map(|c| (c.heading.to_uppercase(), false)).collect());
+    line(&mut out, columns.iter().map(|c| (c.heading.to_ascii_uppercase(), false)).collect());
     if cells.is_empty() {
         out.push_str("(none)\n");
     }
@@ -99,7 +113,24 @@ pub fn rows<'a>(v: &'a Value, key: &str) -> &'a [Value] {
 /// `label: value` lines for the given fields of one object.
 pub fn record(v: &Value, fields: &[(&str, &str)]) -> String {
     let width = fields.iter().map(|(label, _)| label.len()).max().unwrap_or(0);
-    fields.iter().map(|(label, path)| format!("{label:<width$}  {}\n", cell(field(v, path)))).collect()
+    fields.iter().map(|(label, path)| format!("{label:<width$}  {}\n", cell_at(field(v, path), path))).collect()
+}
+
+/// Milliseconds since the epoch as `YYYY-MM-DD HH:MM:SS UTC`.
+pub fn utc(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
 #[cfg(test)]
@@ -113,6 +144,15 @@ mod tests {
         let t = table(&rows, &cols(&[("name", "a"), ("value", "n.v")]));
         assert_eq!(t, "NAME    VALUE\nx           5\nlonger  12345\n");
         assert_eq!(table(&[], &cols(&[("name", "a")])), "NAME\n(none)\n");
+    }
+
+    #[test]
+    fn timestamps_read_as_utc_times() {
+        assert_eq!(utc(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(utc(1_795_439_742_530), "2026-11-23 13:15:42 UTC");
+        assert_eq!(utc(951_782_400_000), "2000-02-29 00:00:00 UTC");
+        let t = table(&[json!({"created_ms": 0, "at_ms": 86_400_000})], &cols(&[("at", "at_ms")]));
+        assert_eq!(t, "AT\n1970-01-02 00:00:00 UTC\n");
     }
 
     #[test]
