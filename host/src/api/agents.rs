@@ -125,6 +125,36 @@ pub(super) async fn show_agent(
     .await
 }
 
+/// A new admin key, shown once. With it the bootstrap key can be rotated:
+/// make a new one, then revoke the old.
+#[derive(Serialize, ToSchema)]
+pub(super) struct AdminKeyReply {
+    /// The bearer token. Keep it: it is never shown again.
+    api_key: String,
+    /// The key's public id, for listing and revoking.
+    key_id: String,
+    /// Always true: the key administers the server.
+    admin: bool,
+}
+
+/// Another admin key (admin).
+#[utoipa::path(post, path = "/v1/keys", tag = "agents", security(("api_key" = [])),
+    responses(
+        (status = 201, body = AdminKeyReply),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+    ))]
+pub(super) async fn create_admin_key(
+    State(state): State<ApiState>,
+    caller: Caller,
+) -> ApiResult<(StatusCode, Json<AdminKeyReply>)> {
+    caller.admin()?;
+    blocking(move || {
+        let key = state.keys.create(None).map_err(ApiError::internal)?;
+        Ok((StatusCode::CREATED, Json(AdminKeyReply { api_key: key.key, key_id: key.key_id, admin: true })))
+    })
+    .await
+}
+
 /// Every API key, live and revoked, without the secrets (admin).
 #[utoipa::path(get, path = "/v1/keys", tag = "agents", security(("api_key" = [])),
     responses(
@@ -164,7 +194,7 @@ pub(super) async fn revoke_key(
         }
         Revocation::LastAdmin => Err(ApiError::conflict(format!(
             "`{key_id}` is the last live admin key: without one nobody could create agents or keys; \
-             keep this one (it is the only way to administer the server)"
+             make another first (POST /v1/keys), then revoke this one"
         ))),
     })
     .await

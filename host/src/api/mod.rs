@@ -114,7 +114,7 @@ fn routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(agents::create_agent))
         .routes(routes!(agents::show_agent))
         .routes(routes!(agents::create_key))
-        .routes(routes!(agents::list_keys))
+        .routes(routes!(agents::list_keys, agents::create_admin_key))
         .routes(routes!(agents::revoke_key))
         .routes(routes!(ledger::mint))
         .routes(routes!(artifacts::list_artifacts, artifacts::upload))
@@ -165,8 +165,41 @@ pub fn router(state: ApiState, config: &ApiConfig) -> Router {
         })
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .layer(from_fn_with_state(state.clone(), authenticate))
+        .layer(from_fn_with_state(state.clone(), read_body_first))
         .layer(from_fn(request_id::trace_requests))
         .with_state(state)
+}
+
+/// Read the whole request body before anything answers. A refusal that
+/// came before the body was read (a bad key, a forbidden upload) would
+/// make the server close the connection under a client still sending, and
+/// that client would see a broken pipe instead of the answer. A body over
+/// the limit is read on (and dropped) up to four times the limit so its
+/// sender gets the `413`; past that the connection is cut.
+async fn read_body_first(State(state): State<ApiState>, req: Request, next: Next) -> Response {
+    use http_body_util::BodyExt as _;
+    let (parts, mut body) = req.into_parts();
+    let limit = state.max_body_bytes;
+    let mut buf = Vec::new();
+    let mut dropped = 0usize;
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else {
+            return ApiError::bad_request("the request body could not be read to its end").into_response();
+        };
+        let Ok(chunk) = frame.into_data() else { continue };
+        if dropped > 0 || buf.len() + chunk.len() > limit {
+            dropped += chunk.len();
+            if dropped > limit.saturating_mul(4) {
+                break;
+            }
+        } else {
+            buf.extend_from_slice(&chunk);
+        }
+    }
+    if dropped > 0 {
+        return ApiError::too_large(Some(limit)).into_response();
+    }
+    next.run(Request::from_parts(parts, axum::body::Body::from(buf))).await
 }
 
 /// Serve `router` on `listener` until `shutdown` resolves; requests in

@@ -73,17 +73,30 @@ fn keys_are_issued_listed_and_revoked() {
     assert!(v["error"]["message"].as_str().unwrap().contains("last live admin key"), "{v}");
     assert_eq!(call("GET", &s.url("/v1/keys"), Some(&s.admin), None).0, 200, "the admin key still works");
 
+    // Rotation: a second admin key, then the first can go.
+    let (st, v) = call("POST", &s.url("/v1/keys"), Some(&bob), None);
+    assert_eq!((st, error_code(&v)), (403, "forbidden"), "agents make no admin keys");
+    let (st, v) = call("POST", &s.url("/v1/keys"), Some(&s.admin), None);
+    assert_eq!(st, 201, "{v}");
+    let admin2 = v["api_key"].as_str().unwrap().to_string();
+    assert_eq!(v["admin"], true);
+    assert_eq!(call("DELETE", &s.url(&format!("/v1/keys/{admin_id}")), Some(&admin2), None).0, 200);
+    assert_eq!(call("GET", &s.url("/v1/keys"), Some(&s.admin), None).0, 401, "the rotated key is refused");
+    let new_id = v["key_id"].as_str().unwrap().to_string();
+    let (st, _) = call("DELETE", &s.url(&format!("/v1/keys/{new_id}")), Some(&admin2), None);
+    assert_eq!(st, 409, "the new key is now the last admin key");
+
     // Keys for agents: admin only, and only for agents that exist.
     let (st, v) = call("POST", &s.url("/v1/agents/bob/keys"), Some(&bob), None);
     assert_eq!((st, error_code(&v)), (403, "forbidden"));
-    let (st, v) = call("POST", &s.url("/v1/agents/nobody/keys"), Some(&s.admin), None);
+    let (st, v) = call("POST", &s.url("/v1/agents/nobody/keys"), Some(&admin2), None);
     assert_eq!((st, error_code(&v)), (404, "not_found"));
-    let (st, v) = call("POST", &s.url("/v1/agents/Not%20Valid/keys"), Some(&s.admin), None);
+    let (st, v) = call("POST", &s.url("/v1/agents/Not%20Valid/keys"), Some(&admin2), None);
     assert_eq!((st, error_code(&v)), (400, "bad_request"));
     // A workspace without its tenant writes nothing.
-    let (st, v) = call("POST", &s.url("/v1/agents"), Some(&s.admin), Some(json!({"id": "carol", "workspace": "w"})));
+    let (st, v) = call("POST", &s.url("/v1/agents"), Some(&admin2), Some(json!({"id": "carol", "workspace": "w"})));
     assert_eq!((st, error_code(&v)), (400, "bad_request"));
     assert!(!s.host.ledger().has_account("carol").unwrap());
-    let (_, v) = call("GET", &s.url("/v1/keys"), Some(&s.admin), None);
-    assert_eq!(v["keys"].as_array().unwrap().len(), 4);
+    let (_, v) = call("GET", &s.url("/v1/keys"), Some(&admin2), None);
+    assert_eq!(v["keys"].as_array().unwrap().len(), 5, "two admin keys (one revoked) and three agent keys");
 }

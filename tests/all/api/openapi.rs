@@ -20,6 +20,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/agents/{id}"),
     ("post", "/v1/agents/{id}/keys"),
     ("get", "/v1/keys"),
+    ("post", "/v1/keys"),
     ("delete", "/v1/keys/{key_id}"),
     ("post", "/v1/mint"),
     ("get", "/v1/artifacts"),

@@ -144,6 +144,9 @@ pub enum AgentCmd {
 pub enum KeyCmd {
     /// Make another key for an agent (shown once).
     Create { agent: String },
+    /// Make another admin key (shown once): rotate the bootstrap key by
+    /// making a new one, then revoking the old.
+    CreateAdmin,
     /// Every key: id, agent, created, revoked.
     List,
     /// Revoke a key by its id (`k_…`, from `key list`).
@@ -286,6 +289,16 @@ pub fn run(client: &Client, cmd: Remote, json_out: bool) -> Result<String> {
         Remote::Key(KeyCmd::Create { agent }) => {
             (client.call("POST", &format!("/v1/agents/{agent}/keys"))?, Box::new(new_key))
         }
+        Remote::Key(KeyCmd::CreateAdmin) => (
+            client.call("POST", "/v1/keys")?,
+            Box::new(|v| {
+                format!(
+                    "admin key id  {}\napi key       {}\n(the key is shown only now: keep it safe)\n",
+                    cell(field(v, "key_id")),
+                    cell(field(v, "api_key"))
+                )
+            }),
+        ),
         Remote::Key(KeyCmd::List) => (
             client.get("/v1/keys", &[])?,
             Box::new(|v| {
