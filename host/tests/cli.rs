@@ -173,6 +173,49 @@ fn a_user_serves_uploads_invokes_and_reads_the_bill_from_the_command_line() {
 }
 
 #[test]
+fn sigterm_lets_a_call_in_flight_finish_then_stops() {
+    let mut server = serve();
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    ok(h, &["login", "--url", &server.url, "--api-key", &server.admin_key]);
+    let alice = json(h, &["agent", "create", "alice"])["api_key"].as_str().unwrap().to_string();
+    let bob = json(h, &["agent", "create", "bob"])["api_key"].as_str().unwrap().to_string();
+    ok(h, &["mint", "bob", "fuel", "100000000000", "--id", "f"]);
+    let manifest = h.join("probe.toml");
+    std::fs::write(&manifest, "owner = \"alice\"\nname = \"probe\"\nversion = \"1\"\nprice = 0\nresource_policy = \"caller_pays\"\n[limits]\nfuel = 100000000000\ntimeout_ms = 60000\n").unwrap();
+    let probe = guests_dir().join("rust-probe.wasm");
+    ok(h, &["--api-key", &alice, "upload", manifest.to_str().unwrap(), probe.to_str().unwrap()]);
+
+    // A call that spins for a while, started before the signal.
+    let call = Command::new(BIN)
+        .args(["--url", &server.url, "--api-key", &bob, "--json", "invoke", "alice/probe@1", "spin:300000000"])
+        .env("HOME", h)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the server has the call (its reservation is an open hold).
+    let started = std::time::Instant::now();
+    loop {
+        let b = json(h, &["balance", "bob"]);
+        if b["balances"]["fuel"]["held"].as_u64().unwrap() > 0 {
+            break;
+        }
+        assert!(started.elapsed().as_secs() < 60, "the call never started: {b}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let pid = server.child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+
+    let out = call.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "the call in flight was cut: {text}{}", String::from_utf8_lossy(&out.stderr));
+    let report: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(report["outcome"], "success", "{report}");
+    assert!(server.child.wait().unwrap().success(), "then the server exits 0");
+}
+
+#[test]
 fn sigterm_stops_the_server_cleanly() {
     let mut server = serve();
     let home = tempfile::tempdir().unwrap();
