@@ -62,6 +62,7 @@ mod error;
 mod host;
 mod invoke;
 mod ledger;
+pub mod loadgen;
 mod manifest;
 mod membership;
 mod policy;

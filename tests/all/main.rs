@@ -13,6 +13,7 @@ mod egress;
 mod filesystem;
 mod guest_ledger;
 mod ledger;
+mod loadgen;
 mod nesting;
 mod policy;
 mod policy_languages;

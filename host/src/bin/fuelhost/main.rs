@@ -68,6 +68,26 @@ enum Command {
         #[arg(long, default_value_t = 10)]
         runs: u32,
     },
+    /// Load-test an embedded host: threads invoking one artifact, each call
+    /// fully charged, for a fixed time; prints throughput, latency
+    /// percentiles and fuel per second.
+    Bench {
+        /// The artifact component (default: rust-echo from the guest folder).
+        #[arg(long)]
+        component: Option<PathBuf>,
+        /// The input of every call.
+        #[arg(long, default_value = "hello")]
+        input: String,
+        /// Threads invoking at once (default: the number of cores).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// How long to run.
+        #[arg(long, default_value_t = 10.0)]
+        seconds: f64,
+        /// `full` (fsync every commit) or `process`.
+        #[arg(long, default_value = "full")]
+        durability: String,
+    },
     /// Save the server URL and API key (from --url and --api-key) in the
     /// client config file, after checking that the server accepts the key.
     Login,
@@ -114,6 +134,9 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Login => login(cli.conn),
+        Command::Bench { component, input, threads, seconds, durability } => {
+            bench(component, input, threads, seconds, &durability, cli.conn.json)
+        }
         Command::Remote(cmd) => {
             let json = cli.conn.json;
             let client = connect(cli.conn)?;
@@ -143,6 +166,75 @@ fn login(conn: Connection) -> Result<()> {
     ClientFile { url: Some(url), api_key: Some(key) }.save(&path)?;
     println!("logged in to {}; settings saved in {}", client.url(), path.display());
     Ok(())
+}
+
+fn guests_dir() -> Option<PathBuf> {
+    std::env::var_os("FUELHOST_GUESTS").map(PathBuf::from).or_else(|| cache_dir().map(|c| c.join("guests")))
+}
+
+fn bench(
+    component: Option<PathBuf>,
+    input: String,
+    threads: Option<usize>,
+    seconds: f64,
+    durability: &str,
+    json: bool,
+) -> Result<()> {
+    use fuelhost::{Asset, Durability, Host, Limits, Manifest, ResourcePolicy};
+    let durability = match durability {
+        "full" => Durability::Full,
+        "process" => Durability::Process,
+        other => anyhow::bail!("unknown durability `{other}`: use `full` or `process`"),
+    };
+    let component = match component {
+        Some(c) => c,
+        None => guests_dir().context("no guest folder: pass --component FILE")?.join("rust-echo.wasm"),
+    };
+    let bytes = std::fs::read(&component)
+        .with_context(|| format!("reading {} (build the guests with scripts/setup.sh)", component.display()))?;
+    let dir = std::env::temp_dir().join(format!("fuelhost-bench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut b = Host::builder().data_dir(&dir).durability(durability);
+    if let Some(c) = cache_dir() {
+        b = b.compile_cache_dir(c.join("compiled"));
+    }
+    let host = b.build()?;
+    let setup = || -> Result<String> {
+        host.create_agent("owner")?;
+        host.create_agent("caller")?;
+        host.mint("bench-scrip", "caller", Asset::Scrip, 1 << 50)?;
+        host.mint("bench-fuel", "caller", Asset::Fuel, 1 << 60)?;
+        let manifest = Manifest {
+            owner: "owner".try_into()?,
+            name: "bench".into(),
+            version: "1".into(),
+            price: 1,
+            resource_policy: ResourcePolicy::CallerPays,
+            description: String::new(),
+            limits: Limits::default(),
+        };
+        Ok(host.upload(manifest, &bytes)?.id)
+    };
+    let result = setup().and_then(|artifact| {
+        let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
+        let config = fuelhost::loadgen::LoadConfig {
+            caller: "caller".into(),
+            artifact,
+            input: input.into_bytes(),
+            threads,
+            duration: std::time::Duration::from_secs_f64(seconds),
+        };
+        let report = fuelhost::loadgen::run(&host, &config);
+        if json {
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        } else {
+            print!("{report}");
+        }
+        Ok(())
+    });
+    drop(host);
+    let _ = std::fs::remove_dir_all(&dir);
+    result
 }
 
 fn demo(guests: Option<PathBuf>, data_dir: Option<PathBuf>) -> Result<()> {

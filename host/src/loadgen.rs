@@ -1,0 +1,161 @@
+//! The load generator behind `fuelhost bench`: N threads invoke one
+//! artifact back to back for a fixed time against an embedded host, each
+//! call fully charged; the report gives throughput, latency percentiles and
+//! fuel burned per second. Latencies are kept exactly (one `u64` per call)
+//! and sorted once at the end, so the percentiles are not estimates.
+
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::{Host, Invocation};
+
+/// What to drive.
+#[derive(Debug, Clone)]
+pub struct LoadConfig {
+    /// The calling agent (funded by the caller of [`run`]).
+    pub caller: String,
+    /// The artifact to invoke.
+    pub artifact: String,
+    /// Its input, the same for every call.
+    pub input: Vec<u8>,
+    /// Threads invoking at once.
+    pub threads: usize,
+    /// How long to keep invoking.
+    pub duration: Duration,
+}
+
+/// What a run measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct LoadReport {
+    /// Threads that invoked.
+    pub threads: usize,
+    /// Wall time from the first call to the last answer, seconds.
+    pub seconds: f64,
+    /// Calls that returned a report (whatever its outcome).
+    pub invocations: u64,
+    /// Of those, the successful ones.
+    pub successes: u64,
+    /// Calls the host refused (policy, budget, an error).
+    pub errors: u64,
+    /// The first refusal's message, if any.
+    pub first_error: Option<String>,
+    /// Invocations per second.
+    pub per_second: f64,
+    /// Latency percentiles of the invocations, microseconds.
+    pub p50_us: f64,
+    /// 90th percentile.
+    pub p90_us: f64,
+    /// 99th percentile.
+    pub p99_us: f64,
+    /// The slowest call.
+    pub max_us: f64,
+    /// Fuel the invocations burned, in total.
+    pub fuel: u64,
+    /// Fuel burned per second of wall time.
+    pub fuel_per_second: f64,
+}
+
+struct ThreadResult {
+    latencies_ns: Vec<u64>,
+    successes: u64,
+    errors: u64,
+    first_error: Option<String>,
+    fuel: u64,
+}
+
+/// The `q`th quantile (0..=1) of sorted `values`, nearest rank.
+fn quantile(sorted: &[u64], q: f64) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
+/// Drive `host` as `config` says and report.
+pub fn run(host: &Host, config: &LoadConfig) -> LoadReport {
+    let threads = config.threads.max(1);
+    let started = Instant::now();
+    let deadline = started + config.duration;
+    let results: Vec<ThreadResult> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut r =
+                        ThreadResult { latencies_ns: Vec::new(), successes: 0, errors: 0, first_error: None, fuel: 0 };
+                    while Instant::now() < deadline {
+                        let call = Instant::now();
+                        let inv = Invocation::new(config.caller.clone(), config.artifact.clone(), config.input.clone());
+                        match host.invoke(inv) {
+                            Ok(report) => {
+                                r.latencies_ns.push(call.elapsed().as_nanos() as u64);
+                                r.fuel += report.resources_consumed.fuel;
+                                r.successes += u64::from(report.success);
+                            }
+                            Err(e) => {
+                                r.errors += 1;
+                                r.first_error.get_or_insert_with(|| e.to_string());
+                            }
+                        }
+                    }
+                    r
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("a load thread panicked")).collect()
+    });
+    let seconds = started.elapsed().as_secs_f64();
+    let mut latencies: Vec<u64> = results.iter().flat_map(|r| r.latencies_ns.iter().copied()).collect();
+    latencies.sort_unstable();
+    let invocations = latencies.len() as u64;
+    let fuel: u64 = results.iter().map(|r| r.fuel).sum();
+    let us = |ns: u64| ns as f64 / 1000.0;
+    LoadReport {
+        threads,
+        seconds,
+        invocations,
+        successes: results.iter().map(|r| r.successes).sum(),
+        errors: results.iter().map(|r| r.errors).sum(),
+        first_error: results.iter().find_map(|r| r.first_error.clone()),
+        per_second: invocations as f64 / seconds,
+        p50_us: us(quantile(&latencies, 0.50)),
+        p90_us: us(quantile(&latencies, 0.90)),
+        p99_us: us(quantile(&latencies, 0.99)),
+        max_us: us(latencies.last().copied().unwrap_or(0)),
+        fuel,
+        fuel_per_second: fuel as f64 / seconds,
+    }
+}
+
+impl std::fmt::Display for LoadReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "threads          {}", self.threads)?;
+        writeln!(f, "seconds          {:.2}", self.seconds)?;
+        writeln!(f, "invocations      {} ({} successful, {} refused)", self.invocations, self.successes, self.errors)?;
+        writeln!(f, "per second       {:.0}", self.per_second)?;
+        writeln!(
+            f,
+            "latency          p50 {:.0} µs, p90 {:.0} µs, p99 {:.0} µs, max {:.0} µs",
+            self.p50_us, self.p90_us, self.p99_us, self.max_us
+        )?;
+        writeln!(f, "fuel per second  {:.0}", self.fuel_per_second)?;
+        if let Some(e) = &self.first_error {
+            writeln!(f, "first refusal    {e}")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::quantile;
+
+    #[test]
+    fn quantiles_are_nearest_rank() {
+        let v: Vec<u64> = (1..=100).collect();
+        assert_eq!((quantile(&v, 0.5), quantile(&v, 0.9), quantile(&v, 0.99), quantile(&v, 1.0)), (50, 90, 99, 100));
+        assert_eq!(quantile(&[7], 0.99), 7);
+        assert_eq!(quantile(&[], 0.5), 0);
+    }
+}
