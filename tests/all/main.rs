@@ -11,6 +11,7 @@ mod durability;
 mod economy;
 mod egress;
 mod filesystem;
+mod golden_fuel;
 mod guest_ledger;
 mod ledger;
 mod loadgen;
