@@ -73,6 +73,7 @@ pub fn manifest(name: &str, price: u64, policy: ResourcePolicy, limits: Limits) 
         resource_policy: policy,
         description: String::new(),
         limits,
+        metering: fuelhost::Metering::Fuel,
     }
 }
 

@@ -68,6 +68,7 @@ fn instantiate_call(c: &mut Criterion) {
                 resource_policy: ResourcePolicy::CallerPays,
                 description: String::new(),
                 limits: Limits::default(),
+                metering: fuelhost::Metering::Fuel,
             };
             let artifact = host.upload(manifest, &echo).unwrap().id;
             group.bench_function(id, |b| b.iter(|| host.invoke(Invocation::new("bob", &artifact, "x")).unwrap()));

@@ -1,7 +1,8 @@
 //! Metering overhead per kernel, every configuration side by side in one
 //! run: native Rust, wasm with no metering, wasmtime's fuel, epoch
-//! interruption, fuel plus epoch, and a fuelhost invocation (its metering,
-//! sandbox and ledger around the same guest). The kernels are the crate
+//! interruption, fuel plus epoch, and fuelhost invocations in both its
+//! metering modes (`fuel`, `cpu_time`; each with its sandbox and ledger
+//! around the same guest). The kernels are the crate
 //! `fuelhost-kernels`, natively and as the `rust-kernels` guest; each is
 //! sized to run for milliseconds so instantiation is noise.
 //!
@@ -13,7 +14,7 @@
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use fuelhost::{Asset, Durability, Host, Invocation, Limits, Manifest, ResourcePolicy};
+use fuelhost::{Asset, Durability, Host, Invocation, Limits, Manifest, Metering, ResourcePolicy};
 use wasmtime::component::{Component, Linker, ResourceTable, Val};
 use wasmtime::{Config, Engine, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -30,7 +31,7 @@ fn kernels() -> Vec<(&'static str, String)> {
 }
 
 #[derive(Clone, Copy)]
-struct Metering {
+struct RawMetering {
     fuel: bool,
     epoch: bool,
 }
@@ -51,11 +52,11 @@ impl WasiView for Ctx {
 struct Raw {
     engine: Engine,
     pre: wasmtime::component::InstancePre<Ctx>,
-    metering: Metering,
+    metering: RawMetering,
 }
 
 impl Raw {
-    fn new(bytes: &[u8], metering: Metering) -> Raw {
+    fn new(bytes: &[u8], metering: RawMetering) -> Raw {
         let mut config = Config::new();
         config.consume_fuel(metering.fuel).epoch_interruption(metering.epoch);
         let engine = Engine::new(&config).unwrap();
@@ -112,7 +113,7 @@ fn trap_fuelhost_imports(engine: &Engine, component: &Component, linker: &mut Li
 
 /// A host with the guest uploaded and a funded caller; no fsync per commit
 /// so the ledger's share is its CPU, not the disk.
-fn fuelhost(bytes: &[u8]) -> (Host, String, std::path::PathBuf) {
+fn fuelhost(bytes: &[u8]) -> (Host, [String; 2], std::path::PathBuf) {
     let dir = std::env::temp_dir().join(format!("fuelhost-bench-kernels-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let host = Host::builder().data_dir(&dir).durability(Durability::Process).build().unwrap();
@@ -120,17 +121,19 @@ fn fuelhost(bytes: &[u8]) -> (Host, String, std::path::PathBuf) {
     host.create_agent("bob").unwrap();
     host.mint("s", "bob", Asset::Scrip, 1 << 40).unwrap();
     host.mint("f", "bob", Asset::Fuel, 1 << 60).unwrap();
-    let manifest = Manifest {
+    let manifest = |name: &str, metering| Manifest {
         owner: "alice".try_into().unwrap(),
-        name: "kernels".into(),
+        name: name.into(),
         version: "1".into(),
         price: 0,
         resource_policy: ResourcePolicy::CallerPays,
         description: String::new(),
         limits: Limits { fuel: 1 << 40, timeout_ms: 60_000, ..Limits::default() },
+        metering,
     };
-    let id = host.upload(manifest, bytes).unwrap().id;
-    (host, id, dir)
+    let fuel = host.upload(manifest("kernels-fuel", Metering::Fuel), bytes).unwrap().id;
+    let cpu = host.upload(manifest("kernels-cpu", Metering::CpuTime), bytes).unwrap().id;
+    (host, [fuel, cpu], dir)
 }
 
 fn metering_overhead(c: &mut Criterion) {
@@ -141,13 +144,13 @@ fn metering_overhead(c: &mut Criterion) {
         return;
     };
     let configs = [
-        ("wasm", Metering { fuel: false, epoch: false }),
-        ("fuel", Metering { fuel: true, epoch: false }),
-        ("epoch", Metering { fuel: false, epoch: true }),
-        ("fuel+epoch", Metering { fuel: true, epoch: true }),
+        ("wasm", RawMetering { fuel: false, epoch: false }),
+        ("fuel", RawMetering { fuel: true, epoch: false }),
+        ("epoch", RawMetering { fuel: false, epoch: true }),
+        ("fuel+epoch", RawMetering { fuel: true, epoch: true }),
     ];
     let raws: Vec<(&str, Raw)> = configs.iter().map(|(id, m)| (*id, Raw::new(&bytes, *m))).collect();
-    let (host, artifact, dir) = fuelhost(&bytes);
+    let (host, [fuel_artifact, cpu_artifact], dir) = fuelhost(&bytes);
     for (kernel, command) in kernels() {
         let expected = fuelhost_kernels::run(&command).unwrap();
         let mut group = c.benchmark_group(format!("kernel_{kernel}"));
@@ -157,11 +160,13 @@ fn metering_overhead(c: &mut Criterion) {
             assert_eq!(raw.run(&command), expected.as_bytes(), "{id} computes what native does");
             group.bench_function(*id, |b| b.iter(|| raw.run(&command)));
         }
-        let report = host.invoke(Invocation::new("bob", &artifact, command.as_str())).unwrap();
-        assert_eq!(report.output, expected.as_bytes(), "fuelhost computes what native does");
-        group.bench_function("fuelhost-fuel", |b| {
-            b.iter(|| host.invoke(Invocation::new("bob", &artifact, command.as_str())).unwrap())
-        });
+        for (id, artifact) in [("fuelhost-fuel", &fuel_artifact), ("fuelhost-cpu-time", &cpu_artifact)] {
+            let report = host.invoke(Invocation::new("bob", artifact, command.as_str())).unwrap();
+            assert_eq!(report.output, expected.as_bytes(), "{id} computes what native does");
+            group.bench_function(id, |b| {
+                b.iter(|| host.invoke(Invocation::new("bob", artifact, command.as_str())).unwrap())
+            });
+        }
         group.finish();
     }
     let _ = std::fs::remove_dir_all(&dir);

@@ -22,7 +22,6 @@ pub fn digest(bytes: &[u8]) -> String {
 pub struct CodeCache {
     blobs: PathBuf,
     compiled: PathBuf,
-    engine_key: String,
     compilations: AtomicU64,
     hits: AtomicU64,
 }
@@ -45,21 +44,13 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
 }
 
 impl CodeCache {
-    /// A cache for `engine` keeping component bytes in `blobs` and compiled
-    /// code in `compiled` (created if missing).
-    pub fn open(engine: &Engine, blobs: PathBuf, compiled: PathBuf) -> io::Result<CodeCache> {
+    /// A cache keeping component bytes in `blobs` and compiled code in
+    /// `compiled` (created if missing), for any engine: compiled code is
+    /// filed under the settings of the engine that compiled it.
+    pub fn open(blobs: PathBuf, compiled: PathBuf) -> io::Result<CodeCache> {
         fs::create_dir_all(&blobs)?;
         fs::create_dir_all(&compiled)?;
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        engine.precompile_compatibility_hash().hash(&mut h);
-        env!("CARGO_PKG_VERSION").hash(&mut h);
-        Ok(CodeCache {
-            blobs,
-            compiled,
-            engine_key: format!("{:016x}", h.finish()),
-            compilations: AtomicU64::new(0),
-            hits: AtomicU64::new(0),
-        })
+        Ok(CodeCache { blobs, compiled, compilations: AtomicU64::new(0), hits: AtomicU64::new(0) })
     }
 
     /// Keep the component bytes (idempotent).
@@ -76,14 +67,17 @@ impl CodeCache {
         fs::read(self.blobs.join(format!("{digest}.wasm")))
     }
 
-    fn compiled_path(&self, digest: &str) -> PathBuf {
-        self.compiled.join(format!("{digest}-{}.cwasm", self.engine_key))
+    fn compiled_path(&self, engine: &Engine, digest: &str) -> PathBuf {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        engine.precompile_compatibility_hash().hash(&mut h);
+        env!("CARGO_PKG_VERSION").hash(&mut h);
+        self.compiled.join(format!("{digest}-{:016x}.cwasm", h.finish()))
     }
 
     /// The compiled component for `digest`: precompiled code when the cache
     /// has it, else compiled from `bytes` (or the stored bytes) and cached.
     pub fn component(&self, engine: &Engine, digest: &str, bytes: Option<&[u8]>) -> wasmtime::Result<Component> {
-        let path = self.compiled_path(digest);
+        let path = self.compiled_path(engine, digest);
         if path.exists() {
             match load_precompiled(engine, &path) {
                 Ok(c) => {

@@ -198,6 +198,14 @@ impl Sandbox {
     }
 }
 
+/// Fuel the running artifact has left, by its meter.
+fn fuel_left(store: &StoreContextMut<'_, Sandbox>) -> u64 {
+    match store.data().call.as_ref().and_then(|c| c.meter.cpu_fuel_left()) {
+        Some(left) => left,
+        None => store.get_fuel().unwrap_or(0),
+    }
+}
+
 /// The linker for artifacts: WASI 0.2 (granting only what the sandbox's
 /// WASI context grants), `ledger`, `policy` and `log`.
 pub fn artifact_linker(engine: &Engine) -> wasmtime::Result<Linker<Sandbox>> {
@@ -215,16 +223,20 @@ pub fn artifact_linker(engine: &Engine) -> wasmtime::Result<Linker<Sandbox>> {
     linker.allow_shadowing(true);
     linker
         .instance("fuelhost:host/ledger@0.1.0")?
-        .func_wrap("fuel-left", |store: StoreContextMut<'_, Sandbox>, (): ()| Ok((store.get_fuel().unwrap_or(0),)))?;
+        .func_wrap("fuel-left", |store: StoreContextMut<'_, Sandbox>, (): ()| Ok((fuel_left(&store),)))?;
     linker.instance("fuelhost:host/invoke@0.1.0")?.func_wrap(
         "invoke",
         |mut store: StoreContextMut<'_, Sandbox>, (artifact, input, fuel_limit): (String, Vec<u8>, Option<u64>)| {
-            let fuel_left = store.get_fuel().unwrap_or(0);
+            let fuel_left = fuel_left(&store);
             let call = store.data_mut().call.as_mut().ok_or_else(no_call)?;
             let result = crate::invoke::nested(call, artifact, input, fuel_limit, fuel_left);
             if let Ok(r) = &result {
                 call.nested_fuel += r.usage.fuel;
-                store.set_fuel(fuel_left.saturating_sub(r.usage.fuel))?;
+                // A fuel-metered caller pays the nested call's fuel out of its
+                // own counter; a CPU-metered one spent it as CPU time already.
+                if matches!(call.meter, crate::sandbox::Meter::Fuel) {
+                    store.set_fuel(fuel_left.saturating_sub(r.usage.fuel))?;
+                }
             }
             Ok((result,))
         },

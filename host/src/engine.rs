@@ -1,15 +1,20 @@
-//! The wasmtime engine every guest runs on, and the epoch ticker that gives
-//! invocations a wall-clock deadline.
+//! The wasmtime engines guests run on, and the epoch ticker that gives
+//! invocations a deadline.
 //!
-//! One [`Engine`] per host: fuel metering and epoch interruption on, the
-//! pooling instance allocator (instantiation in microseconds, a fixed
-//! number of slots), a bounded wasm stack.
+//! Two engines per host, one per [`Metering`] mode, alike but for fuel:
+//! epoch interruption on, the pooling instance allocator (instantiation in
+//! microseconds, a fixed number of slots), a bounded wasm stack. The fuel
+//! engine (also running policy plugins) compiles fuel checks into the
+//! code; the CPU-time engine does not, and is built on first use, so a host
+//! whose artifacts all meter fuel reserves one pool only.
 
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig};
+
+use crate::manifest::Metering;
 
 /// Engine settings an embedder may change. Every field documents its
 /// default.
@@ -40,8 +45,52 @@ impl Default for EngineSettings {
     }
 }
 
-/// Build the engine for `settings`.
-pub fn build_engine(settings: &EngineSettings) -> wasmtime::Result<Engine> {
+/// The host's engines: the fuel one, and the CPU-time one once needed.
+#[derive(Clone)]
+pub struct Engines {
+    fuel: Engine,
+    cpu_time: Arc<OnceLock<Engine>>,
+    settings: EngineSettings,
+}
+
+impl Engines {
+    /// Build the fuel engine now; the CPU-time engine waits for its first
+    /// artifact.
+    pub fn new(settings: &EngineSettings) -> wasmtime::Result<Engines> {
+        Ok(Engines {
+            fuel: build_engine(settings, Metering::Fuel)?,
+            cpu_time: Arc::new(OnceLock::new()),
+            settings: settings.clone(),
+        })
+    }
+
+    /// The fuel engine (artifacts metering fuel, and policy plugins).
+    pub fn fuel(&self) -> &Engine {
+        &self.fuel
+    }
+
+    /// The engine for artifacts metered by `metering`.
+    pub fn get(&self, metering: Metering) -> wasmtime::Result<&Engine> {
+        match metering {
+            Metering::Fuel => Ok(&self.fuel),
+            Metering::CpuTime => {
+                if let Some(e) = self.cpu_time.get() {
+                    return Ok(e);
+                }
+                let engine = build_engine(&self.settings, Metering::CpuTime)?;
+                Ok(self.cpu_time.get_or_init(|| engine))
+            }
+        }
+    }
+
+    /// Every engine built so far.
+    fn built(&self) -> impl Iterator<Item = &Engine> {
+        std::iter::once(&self.fuel).chain(self.cpu_time.get())
+    }
+}
+
+/// Build the engine for `settings` and `metering`.
+pub fn build_engine(settings: &EngineSettings, metering: Metering) -> wasmtime::Result<Engine> {
     let mut pool = PoolingAllocationConfig::default();
     let n = settings.max_instances.max(1);
     // A component built by componentize-py holds a dozen core instances,
@@ -61,7 +110,7 @@ pub fn build_engine(settings: &EngineSettings) -> wasmtime::Result<Engine> {
     let mut config = Config::new();
     config
         .wasm_component_model(true)
-        .consume_fuel(true)
+        .consume_fuel(metering == Metering::Fuel)
         .epoch_interruption(true)
         .max_wasm_stack(settings.max_wasm_stack)
         .cranelift_opt_level(OptLevel::Speed)
@@ -69,21 +118,22 @@ pub fn build_engine(settings: &EngineSettings) -> wasmtime::Result<Engine> {
     Engine::new(&config)
 }
 
-/// A thread that advances the engine's epoch every tick until dropped.
+/// A thread that advances the engines' epochs every tick until dropped.
 pub struct EpochTicker {
     stop: Option<mpsc::Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl EpochTicker {
-    /// Start ticking `engine` every `tick`.
-    pub fn start(engine: Engine, tick: Duration) -> EpochTicker {
+    /// Start ticking `engines` every `tick` (an engine built later is
+    /// ticked from its first tick on).
+    pub fn start(engines: Engines, tick: Duration) -> EpochTicker {
         let (stop, stopped) = mpsc::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("fuelhost-epoch".into())
             .spawn(move || {
                 while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(tick) {
-                    engine.increment_epoch();
+                    engines.built().for_each(Engine::increment_epoch);
                 }
             })
             .expect("spawning the epoch thread");

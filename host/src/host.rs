@@ -13,8 +13,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use wasmtime::Engine;
-
 use crate::agent::AgentId;
 use crate::approvals::{ApprovalError, Approvals, PendingAction};
 use crate::audit::{AuditEntry, AuditLog, AuditQuery};
@@ -22,7 +20,7 @@ use crate::bindings::Decision;
 use crate::cache::{CacheStats, CodeCache};
 use crate::cost::{Calibration, CostModel};
 use crate::db::{Database, Durability};
-use crate::engine::{build_engine, EngineSettings, EpochTicker};
+use crate::engine::{EngineSettings, Engines, EpochTicker};
 use crate::error::{HostError, InvokeError, UploadError};
 use crate::invoke::{Invocation, InvocationReport};
 use crate::ledger::{
@@ -163,13 +161,12 @@ impl HostBuilder {
         let agents = self.data_dir.join("agents");
         std::fs::create_dir_all(&agents).map_err(dir_err(&agents))?;
         let db = Arc::new(Database::open(&self.data_dir.join("fuelhost.db"), self.durability)?);
-        let engine = build_engine(&self.engine).map_err(|e| HostError::Engine(format!("{e:#}")))?;
-        let ticker = EpochTicker::start(engine.clone(), self.engine.epoch_tick);
+        let engines = Engines::new(&self.engine).map_err(|e| HostError::Engine(format!("{e:#}")))?;
+        let ticker = EpochTicker::start(engines.clone(), self.engine.epoch_tick);
         let compiled = self.compile_cache_dir.clone().unwrap_or_else(|| self.data_dir.join("compiled"));
-        let cache =
-            CodeCache::open(&engine, self.data_dir.join("blobs"), compiled.clone()).map_err(dir_err(&compiled))?;
-        let registry = Registry::open(engine.clone(), db.clone(), cache, self.max_component_bytes)?;
-        let policy = Arc::new(PolicyChain::new(engine.clone(), self.plugin_limits, self.engine.epoch_tick));
+        let cache = CodeCache::open(self.data_dir.join("blobs"), compiled.clone()).map_err(dir_err(&compiled))?;
+        let registry = Registry::open(engines.clone(), db.clone(), cache, self.max_component_bytes)?;
+        let policy = Arc::new(PolicyChain::new(engines.fuel().clone(), self.plugin_limits, self.engine.epoch_tick));
         for plugin in registry.stored_plugins()? {
             policy.install(plugin);
         }
@@ -203,7 +200,6 @@ impl HostBuilder {
             audit: AuditLog::new(db),
             registry,
             policy,
-            engine,
             settings: self.engine,
             agents_dir: agents,
             _ticker: ticker,
@@ -223,7 +219,6 @@ pub(crate) struct HostInner {
     pub(crate) memberships: Memberships,
     pub(crate) approvals: Approvals,
     cost_model: std::sync::RwLock<CostModel>,
-    pub(crate) engine: Engine,
     pub(crate) settings: EngineSettings,
     pub(crate) ledger: Arc<dyn Ledger>,
     pub(crate) registry: Registry,

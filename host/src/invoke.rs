@@ -37,8 +37,8 @@ use crate::host::HostInner;
 use crate::ledger::{
     Asset, LedgerError, Outcome, Reservation, ResourcesConsumed, Settlement, SponsorGrantStatus, UsageRecord,
 };
-use crate::manifest::ResourcePolicy;
-use crate::sandbox::{classify_trap, disk_usage, new_store, CallScope, GuestLimiter, Sandbox};
+use crate::manifest::{Metering, ResourcePolicy};
+use crate::sandbox::{classify_trap, disk_usage, new_store, CallScope, GuestLimiter, Meter, Sandbox};
 
 /// A request to invoke an artifact.
 #[derive(Debug, Clone)]
@@ -471,6 +471,10 @@ fn pipeline(
         depth,
         nested_calls: 0,
         nested_fuel: 0,
+        meter: match manifest.metering {
+            Metering::Fuel => Meter::Fuel,
+            Metering::CpuTime => Meter::cpu_time(host.cost_model().picos_per_fuel, reserved.fuel),
+        },
         sponsorship: sponsorship.as_ref().map(|g| {
             (
                 g.grant.id.clone(),
@@ -485,18 +489,35 @@ fn pipeline(
         }),
     };
     let timeout = Duration::from_millis(manifest.limits.timeout_ms);
+    // Fuel metering stops the run at the budget by itself; CPU-time
+    // metering stops it by a deadline at the budget's CPU time (CPU time
+    // never exceeds wall time, so the budget holds), or at the timeout.
+    let (store_fuel, deadline, budget_binds) = match manifest.metering {
+        Metering::Fuel => (Some(reserved.fuel), timeout, false),
+        Metering::CpuTime => {
+            let budget_time = Duration::from_nanos(host.cost_model().cpu_time_ns(reserved.fuel));
+            (None, timeout.min(budget_time), budget_time < timeout)
+        }
+    };
     // The payer's allocation may cap memory below the artifact's own limit.
     let memory_cap = reserved.memory_bytes.map_or(memory_limit, |cap| cap.min(memory_limit));
     let started = Instant::now();
     let run =
         Sandbox::for_artifact(&dir, GuestLimiter::new(memory_cap), scope, format!("artifact {}", artifact.info.id))
-            .and_then(|sandbox| new_store(&host.engine, sandbox, reserved.fuel, timeout, host.settings.epoch_tick))
+            .and_then(|sandbox| {
+                new_store(artifact.pre.engine(), sandbox, store_fuel, deadline, host.settings.epoch_tick)
+            })
             .map(|mut store| {
                 let result =
                     artifact.pre.instantiate(&mut store).and_then(|inst| inst.call_run(&mut store, &req.input));
-                // Nested calls' fuel left this store but is charged to their payers.
-                let nested_fuel = store.data().call.as_ref().map_or(0, |c| c.nested_fuel);
-                let fuel_used = (reserved.fuel - store.get_fuel().unwrap_or(0)).saturating_sub(nested_fuel);
+                // Nested calls' fuel is charged to their payers, not here.
+                let call = store.data().call.as_ref();
+                let nested_fuel = call.map_or(0, |c| c.nested_fuel);
+                let spent = match call.and_then(|c| c.meter.cpu_fuel_spent()) {
+                    Some(cpu) => cpu.min(reserved.fuel),
+                    None => reserved.fuel - store.get_fuel().unwrap_or(0),
+                };
+                let fuel_used = spent.saturating_sub(nested_fuel);
                 let limiter = store.data().limiter.clone();
                 let console = store.data().console_tail(CONSOLE_TAIL);
                 if !console.is_empty() {
@@ -511,7 +532,11 @@ fn pipeline(
             (Outcome::RunError, Vec::new(), Some(describe_run_error(&run_error)), fuel, limiter.memory_peak())
         }
         Ok((Err(trap), fuel, limiter, console)) => {
-            let outcome = classify_trap(&trap, limiter.memory_refused());
+            let outcome = match classify_trap(&trap, limiter.memory_refused()) {
+                // The CPU-time deadline was the budget's: the budget ran out.
+                Outcome::Timeout if budget_binds => Outcome::OutOfFuel,
+                other => other,
+            };
             let mut message = format!("{outcome}: {}", trap_message(&trap));
             if !console.is_empty() {
                 message.push_str("; guest output: ");

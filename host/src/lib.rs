@@ -90,7 +90,7 @@ pub use ledger::{
     Settlement, SponsorGrant, SponsorGrantStatus, SqliteLedger, SystemClock, Transfer, TransferQuery, TransferRequest,
     UbiSource, UsageQuery, UsageRecord, BURN_ACCOUNT, CONSUMED_ACCOUNT, MINT_ACCOUNT, MONTH_MS, POOL_ACCOUNT,
 };
-pub use manifest::{Limits, Manifest, ManifestError, ResourcePolicy};
+pub use manifest::{Limits, Manifest, ManifestError, Metering, ResourcePolicy};
 pub use membership::Membership;
 pub use policy::rules::{Condition, Effect, Rule, RuleSet, RulesError};
 pub use policy::{PluginLimits, PolicyChain, Verdict};

@@ -8,7 +8,7 @@
 //! [`ArtifactPre`] so an invocation only instantiates.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
@@ -20,8 +20,9 @@ use crate::bindings::artifact::ArtifactPre;
 use crate::bindings::policy_plugin::PolicyPluginPre;
 use crate::cache::{digest, CodeCache};
 use crate::db::{now_ms, Database};
+use crate::engine::Engines;
 use crate::error::{HostError, UploadError};
-use crate::manifest::Manifest;
+use crate::manifest::{Manifest, Metering};
 use crate::policy::PolicyPlugin;
 use crate::sandbox::Sandbox;
 
@@ -49,10 +50,12 @@ pub struct LoadedArtifact {
 
 /// Artifacts and plugins, compiled and linked.
 pub struct Registry {
-    engine: Engine,
+    engines: Engines,
     db: Arc<Database>,
     cache: CodeCache,
     artifact_linker: Linker<Sandbox>,
+    /// The artifact linker of the CPU-time engine, made with that engine.
+    cpu_time_linker: OnceLock<Linker<Sandbox>>,
     plugin_linker: Linker<Sandbox>,
     artifacts: RwLock<HashMap<String, Arc<LoadedArtifact>>>,
     max_component_bytes: usize,
@@ -110,17 +113,18 @@ impl Registry {
     /// Open the registry and load every stored artifact (from precompiled
     /// code when the cache has it).
     pub fn open(
-        engine: Engine,
+        engines: Engines,
         db: Arc<Database>,
         cache: CodeCache,
         max_component_bytes: usize,
     ) -> Result<Registry, HostError> {
         let artifact_linker =
-            crate::capabilities::artifact_linker(&engine).map_err(|e| HostError::Engine(e.to_string()))?;
+            crate::capabilities::artifact_linker(engines.fuel()).map_err(|e| HostError::Engine(e.to_string()))?;
         let plugin_linker =
-            crate::capabilities::plugin_linker(&engine).map_err(|e| HostError::Engine(e.to_string()))?;
+            crate::capabilities::plugin_linker(engines.fuel()).map_err(|e| HostError::Engine(e.to_string()))?;
         let registry = Registry {
-            engine,
+            engines,
+            cpu_time_linker: OnceLock::new(),
             db,
             cache,
             artifact_linker,
@@ -138,9 +142,9 @@ impl Registry {
         for (id, manifest, digest, size, uploaded_ms) in stored {
             let load = |reason: String| HostError::Load { id: id.clone(), reason };
             let manifest = Manifest::from_json(&manifest).map_err(|e| load(e.to_string()))?;
-            let component =
-                registry.cache.component(&registry.engine, &digest, None).map_err(|e| load(format!("{e:#}")))?;
-            let pre = registry.link_artifact(&component).map_err(|e| load(e.to_string()))?;
+            let engine = registry.engine(manifest.metering).map_err(|e| load(e.to_string()))?;
+            let component = registry.cache.component(engine, &digest, None).map_err(|e| load(format!("{e:#}")))?;
+            let pre = registry.link_artifact(&component, manifest.metering).map_err(|e| load(e.to_string()))?;
             let info = ArtifactInfo { id: id.clone(), manifest, digest, size: size as usize, uploaded_ms };
             registry
                 .artifacts
@@ -151,25 +155,45 @@ impl Registry {
         Ok(registry)
     }
 
-    fn compile(&self, bytes: &[u8]) -> Result<(String, Component), UploadError> {
+    /// The engine for artifacts metered by `metering`.
+    fn engine(&self, metering: Metering) -> Result<&Engine, UploadError> {
+        self.engines
+            .get(metering)
+            .map_err(|e| UploadError::Invalid(format!("building the {} engine: {e:#}", metering.as_str())))
+    }
+
+    /// The artifact linker for `metering`'s engine.
+    fn artifact_linker(&self, metering: Metering) -> Result<&Linker<Sandbox>, UploadError> {
+        match metering {
+            Metering::Fuel => Ok(&self.artifact_linker),
+            Metering::CpuTime => {
+                if let Some(l) = self.cpu_time_linker.get() {
+                    return Ok(l);
+                }
+                let linker = crate::capabilities::artifact_linker(self.engine(metering)?)
+                    .map_err(|e| UploadError::Invalid(format!("linking the cpu_time engine: {e:#}")))?;
+                Ok(self.cpu_time_linker.get_or_init(|| linker))
+            }
+        }
+    }
+
+    fn compile(&self, bytes: &[u8], engine: &Engine) -> Result<(String, Component), UploadError> {
         if bytes.len() > self.max_component_bytes {
             return Err(UploadError::TooLarge { size: bytes.len(), max: self.max_component_bytes });
         }
         check_component_header(bytes)?;
         let digest = digest(bytes);
-        let component = self
-            .cache
-            .component(&self.engine, &digest, Some(bytes))
-            .map_err(|e| UploadError::Invalid(format!("{e:#}")))?;
+        let component =
+            self.cache.component(engine, &digest, Some(bytes)).map_err(|e| UploadError::Invalid(format!("{e:#}")))?;
         Ok((digest, component))
     }
 
-    fn link_artifact(&self, component: &Component) -> Result<ArtifactPre<Sandbox>, UploadError> {
+    fn link_artifact(&self, component: &Component, metering: Metering) -> Result<ArtifactPre<Sandbox>, UploadError> {
         let pre = self
-            .artifact_linker
+            .artifact_linker(metering)?
             .instantiate_pre(component)
             .map_err(|e| UploadError::UnsatisfiableImport(format!("{e:#}"), "artifact"))?;
-        require_func_export(&self.engine, component, "run", "artifact")?;
+        require_func_export(self.engine(metering)?, component, "run", "artifact")?;
         ArtifactPre::new(pre).map_err(|e| UploadError::MissingExport(format!("{e:#}"), "artifact"))
     }
 
@@ -184,8 +208,8 @@ impl Registry {
         if self.get(&id).is_some() {
             return Err(UploadError::AlreadyExists(id));
         }
-        let (digest, component) = self.compile(bytes)?;
-        let pre = self.link_artifact(&component)?;
+        let (digest, component) = self.compile(bytes, self.engine(manifest.metering)?)?;
+        let pre = self.link_artifact(&component, manifest.metering)?;
         self.cache.put_bytes(&digest, bytes).map_err(storage)?;
         let json = serde_json::to_string(&manifest).map_err(storage)?;
         let uploaded_ms = now_ms();
@@ -249,9 +273,10 @@ impl Registry {
     }
 
     fn link_plugin(&self, name: &str, digest: String, component: &Component) -> Result<PolicyPlugin, UploadError> {
-        require_func_export(&self.engine, component, "fuelhost:host/policy@0.1.0", "policy-plugin").or_else(|_| {
+        let engine = self.engines.fuel();
+        require_func_export(engine, component, "fuelhost:host/policy@0.1.0", "policy-plugin").or_else(|_| {
             // The export is an interface (an instance), not a function.
-            let has = component.component_type().exports(&self.engine).any(|(n, item)| {
+            let has = component.component_type().exports(engine).any(|(n, item)| {
                 n == "fuelhost:host/policy@0.1.0" && matches!(item.ty, ComponentItem::ComponentInstance(_))
             });
             if has {
@@ -278,7 +303,7 @@ impl Registry {
                 problem: "use 1 to 64 characters of a-z, 0-9, '-' and '_'".into(),
             }));
         }
-        let (digest, component) = self.compile(bytes)?;
+        let (digest, component) = self.compile(bytes, self.engines.fuel())?;
         let plugin = self.link_plugin(name, digest.clone(), &component)?;
         self.cache.put_bytes(&digest, bytes).map_err(storage)?;
         let conn = self.db.lock();
@@ -319,7 +344,7 @@ impl Registry {
             .map(|(name, digest)| {
                 let load = |reason: String| HostError::Load { id: format!("policy {name}"), reason };
                 let component =
-                    self.cache.component(&self.engine, &digest, None).map_err(|e| load(format!("{e:#}")))?;
+                    self.cache.component(self.engines.fuel(), &digest, None).map_err(|e| load(format!("{e:#}")))?;
                 self.link_plugin(&name, digest, &component).map_err(|e| load(e.to_string()))
             })
             .collect()

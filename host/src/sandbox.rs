@@ -118,6 +118,58 @@ pub struct CallScope {
     /// The sponsor grant paying for this call, if any, and what it has
     /// left after this call's hold.
     pub sponsorship: Option<(String, AgentId, u64)>,
+    /// How this run's fuel is counted.
+    pub meter: Meter,
+}
+
+/// How a run's fuel is counted: by wasmtime in the store, or from the
+/// thread's CPU time (the artifact's [`crate::Metering`]).
+pub enum Meter {
+    /// The store's fuel counter.
+    Fuel,
+    /// CPU time of the calling thread since `started`, at `picos_per_fuel`
+    /// picoseconds a fuel unit, against a budget of `budget` fuel.
+    CpuTime {
+        /// The thread's CPU time when the run started (a run stays on its
+        /// thread from start to end).
+        started: Duration,
+        /// The cost model's rate.
+        picos_per_fuel: u64,
+        /// Fuel reserved for the run.
+        budget: u64,
+    },
+}
+
+impl Meter {
+    /// Start counting CPU time now.
+    pub fn cpu_time(picos_per_fuel: u64, budget: u64) -> Meter {
+        Meter::CpuTime {
+            started: cpu_time::ThreadTime::now().as_duration(),
+            picos_per_fuel: picos_per_fuel.max(1),
+            budget,
+        }
+    }
+
+    /// CPU time spent so far, as fuel; `None` when the store counts fuel.
+    pub fn cpu_fuel_spent(&self) -> Option<u64> {
+        match self {
+            Meter::Fuel => None,
+            Meter::CpuTime { started, picos_per_fuel, .. } => {
+                let elapsed = cpu_time::ThreadTime::now().as_duration().saturating_sub(*started);
+                let picos = elapsed.as_nanos().saturating_mul(1000);
+                Some((picos / *picos_per_fuel as u128).min(u64::MAX as u128) as u64)
+            }
+        }
+    }
+
+    /// Fuel left of the budget, by CPU time; `None` when the store counts
+    /// fuel.
+    pub fn cpu_fuel_left(&self) -> Option<u64> {
+        match self {
+            Meter::Fuel => None,
+            Meter::CpuTime { budget, .. } => self.cpu_fuel_spent().map(|spent| budget.saturating_sub(spent)),
+        }
+    }
 }
 
 /// The data of one guest's [`Store`].
@@ -227,13 +279,15 @@ impl Sandbox {
 pub fn new_store(
     engine: &Engine,
     sandbox: Sandbox,
-    fuel: u64,
+    fuel: Option<u64>,
     timeout: Duration,
     tick: Duration,
 ) -> wasmtime::Result<Store<Sandbox>> {
     let mut store = Store::new(engine, sandbox);
     store.limiter(|s| &mut s.limiter);
-    store.set_fuel(fuel)?;
+    if let Some(fuel) = fuel {
+        store.set_fuel(fuel)?;
+    }
     store.set_epoch_deadline(ticks_for(timeout, tick));
     store.epoch_deadline_trap();
     Ok(store)

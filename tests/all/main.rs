@@ -15,6 +15,7 @@ mod golden_fuel;
 mod guest_ledger;
 mod ledger;
 mod loadgen;
+mod metering;
 mod nesting;
 mod policy;
 mod policy_languages;

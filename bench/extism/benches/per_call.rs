@@ -72,6 +72,7 @@ fn per_call(c: &mut Criterion) {
         resource_policy: ResourcePolicy::CallerPays,
         description: String::new(),
         limits: Limits::default(),
+        metering: fuelhost::Metering::Fuel,
     };
     let artifact = host.upload(manifest, &echo).unwrap().id;
     group.bench_function("fuelhost-invoke", |b| b.iter(|| host.invoke(Invocation::new("bob", &artifact, "x")).unwrap()));

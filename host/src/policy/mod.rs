@@ -191,7 +191,7 @@ impl PolicyChain {
         };
         let sandbox =
             Sandbox::for_plugin(GuestLimiter::new(self.limits.memory_bytes), format!("policy {}", plugin.name));
-        let mut store = match new_store(&self.engine, sandbox, self.limits.fuel, self.limits.timeout, self.tick) {
+        let mut store = match new_store(&self.engine, sandbox, Some(self.limits.fuel), self.limits.timeout, self.tick) {
             Ok(store) => store,
             Err(e) => return fail_closed("sandbox setup", &e),
         };

@@ -212,6 +212,7 @@ fn bench(
             resource_policy: ResourcePolicy::CallerPays,
             description: String::new(),
             limits: Limits::default(),
+            metering: fuelhost::Metering::Fuel,
         };
         Ok(host.upload(manifest, &bytes)?.id)
     };
