@@ -36,4 +36,4 @@ end
 LUA
 echo "load test: ${duration}s, ${connections} connections, durability ${durability}, $(nproc) cores"
 wrk -t2 -c"$connections" -d"${duration}s" --latency -s "$work/invoke.lua" "http://127.0.0.1:$port/v1/invoke"
-echo "invocations settled: $(FUELHOST_API_KEY=$bob "$bin" usage --agent bob --limit 100000000 --json | grep -c '"invocation_id"')"
+echo "invocations settled: $("$bin" stats --json | grep -o '"total_usage_records": [0-9]*' | grep -o '[0-9]*$')"

@@ -13,6 +13,10 @@ use fuelhost::{Asset, Durability, Host, Invocation, Limits, Manifest, ResourcePo
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, Store};
 
+#[path = "common/raw_guest.rs"]
+mod raw_guest;
+use raw_guest::{Raw, RawMetering};
+
 /// A trivial component: `answer: func() -> u32`.
 const TRIVIAL: &str = r#"(component
     (core module $m (func (export "f") (result i32) i32.const 42))
@@ -80,6 +84,46 @@ fn instantiate_call(c: &mut Criterion) {
     group.finish();
 }
 
+/// The same real guest (rust-kernels, asked for a trivial `hash 1`) on raw
+/// wasmtime with the pooling allocator and fuel, and as a fully charged
+/// fuelhost invocation: what fuelhost adds around one call.
+fn same_guest(c: &mut Criterion) {
+    let guests = std::env::var("FUELHOST_GUESTS")
+        .unwrap_or_else(|_| format!("{}/.cache/fuelhost/guests", std::env::var("HOME").unwrap_or_default()));
+    let Ok(bytes) = std::fs::read(format!("{guests}/rust-kernels.wasm")) else {
+        eprintln!("skipping the same-guest group: guests not built (run scripts/setup.sh)");
+        return;
+    };
+    let mut group = c.benchmark_group("same_guest_hash_1");
+    let raw = Raw::new(&bytes, RawMetering { fuel: true, epoch: true, pooling: true });
+    group.bench_function("wasmtime-wasi-instantiate-call", |b| b.iter(|| raw.run("hash 1")));
+    for (id, durability) in
+        [("fuelhost-charged-fsync", Durability::Full), ("fuelhost-charged-no-fsync", Durability::Process)]
+    {
+        let dir = std::env::temp_dir().join(format!("fuelhost-bench-{}-{id}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let host = Host::builder().data_dir(&dir).durability(durability).build().unwrap();
+        host.create_agent("alice").unwrap();
+        host.create_agent("bob").unwrap();
+        host.mint("s", "bob", Asset::Scrip, 1 << 40).unwrap();
+        host.mint("f", "bob", Asset::Fuel, 1 << 60).unwrap();
+        let manifest = Manifest {
+            owner: "alice".try_into().unwrap(),
+            name: "kernels".into(),
+            version: "1".into(),
+            price: 1,
+            resource_policy: ResourcePolicy::CallerPays,
+            description: String::new(),
+            limits: Limits::default(),
+            metering: fuelhost::Metering::Fuel,
+        };
+        let artifact = host.upload(manifest, &bytes).unwrap().id;
+        group.bench_function(id, |b| b.iter(|| host.invoke(Invocation::new("bob", &artifact, "hash 1")).unwrap()));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    group.finish();
+}
+
 fn fuel_metering(c: &mut Criterion) {
     let mut group = c.benchmark_group("fuel_metering_spin_100k");
     for (id, fuel) in [("no-fuel", false), ("fuel", true)] {
@@ -97,5 +141,5 @@ fn fuel_metering(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, instantiate_call, fuel_metering);
+criterion_group!(benches, instantiate_call, same_guest, fuel_metering);
 criterion_main!(benches);
