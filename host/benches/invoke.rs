@@ -9,7 +9,8 @@
 #![allow(missing_docs)]
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use fuelhost::{Asset, Durability, Host, Invocation, Limits, Manifest, ResourcePolicy, REFERENCE_KERNEL};
+use fuelhost::loadgen::{prepare, CALLER};
+use fuelhost::{Durability, Host, Invocation, Metering, REFERENCE_KERNEL};
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, Store};
 
@@ -57,31 +58,24 @@ fn instantiate_call(c: &mut Criterion) {
             ("fuelhost-charged-invoke-fsync", Durability::Full),
             ("fuelhost-charged-invoke-no-fsync", Durability::Process),
         ] {
-            let dir = std::env::temp_dir().join(format!("fuelhost-bench-{}-{id}", std::process::id()));
-            let _ = std::fs::remove_dir_all(&dir);
-            let host = Host::builder().data_dir(&dir).durability(durability).build().unwrap();
-            host.create_agent("alice").unwrap();
-            host.create_agent("bob").unwrap();
-            host.mint("s", "bob", Asset::Scrip, 1 << 40).unwrap();
-            host.mint("f", "bob", Asset::Fuel, 1 << 60).unwrap();
-            let manifest = Manifest {
-                owner: "alice".try_into().unwrap(),
-                name: "echo".into(),
-                version: "1".into(),
-                price: 1,
-                resource_policy: ResourcePolicy::CallerPays,
-                description: String::new(),
-                limits: Limits::default(),
-                metering: fuelhost::Metering::Fuel,
-            };
-            let artifact = host.upload(manifest, &echo).unwrap().id;
-            group.bench_function(id, |b| b.iter(|| host.invoke(Invocation::new("bob", &artifact, "x")).unwrap()));
+            let (host, artifact, dir) = charged_host(id, durability, &echo);
+            group.bench_function(id, |b| b.iter(|| host.invoke(Invocation::new(CALLER, &artifact, "x")).unwrap()));
             let _ = std::fs::remove_dir_all(&dir);
         }
     } else {
         eprintln!("skipping the fuelhost invocations: guests not built (run scripts/setup.sh)");
     }
     group.finish();
+}
+
+/// A host in a fresh temporary directory with `component` uploaded and a
+/// funded caller (`loadgen::prepare`); remove the directory when done.
+fn charged_host(tag: &str, durability: Durability, component: &[u8]) -> (Host, String, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!("fuelhost-bench-{}-{tag}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let host = Host::builder().data_dir(&dir).durability(durability).build().unwrap();
+    let artifact = prepare(&host, "bench", component, Metering::Fuel).unwrap();
+    (host, artifact, dir)
 }
 
 /// The same real guest (rust-kernels, asked for a trivial `hash 1`) on raw
@@ -100,25 +94,8 @@ fn same_guest(c: &mut Criterion) {
     for (id, durability) in
         [("fuelhost-charged-fsync", Durability::Full), ("fuelhost-charged-no-fsync", Durability::Process)]
     {
-        let dir = std::env::temp_dir().join(format!("fuelhost-bench-{}-{id}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let host = Host::builder().data_dir(&dir).durability(durability).build().unwrap();
-        host.create_agent("alice").unwrap();
-        host.create_agent("bob").unwrap();
-        host.mint("s", "bob", Asset::Scrip, 1 << 40).unwrap();
-        host.mint("f", "bob", Asset::Fuel, 1 << 60).unwrap();
-        let manifest = Manifest {
-            owner: "alice".try_into().unwrap(),
-            name: "kernels".into(),
-            version: "1".into(),
-            price: 1,
-            resource_policy: ResourcePolicy::CallerPays,
-            description: String::new(),
-            limits: Limits::default(),
-            metering: fuelhost::Metering::Fuel,
-        };
-        let artifact = host.upload(manifest, &bytes).unwrap().id;
-        group.bench_function(id, |b| b.iter(|| host.invoke(Invocation::new("bob", &artifact, "hash 1")).unwrap()));
+        let (host, artifact, dir) = charged_host(id, durability, &bytes);
+        group.bench_function(id, |b| b.iter(|| host.invoke(Invocation::new(CALLER, &artifact, "hash 1")).unwrap()));
         let _ = std::fs::remove_dir_all(&dir);
     }
     group.finish();

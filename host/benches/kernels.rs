@@ -14,7 +14,8 @@
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use fuelhost::{Asset, Durability, Host, Invocation, Limits, Manifest, Metering, ResourcePolicy};
+use fuelhost::loadgen::{prepare, CALLER};
+use fuelhost::{Durability, Host, Invocation, Metering};
 
 #[path = "common/raw_guest.rs"]
 mod raw_guest;
@@ -37,22 +38,8 @@ fn fuelhost(bytes: &[u8]) -> (Host, [String; 2], std::path::PathBuf) {
     let dir = std::env::temp_dir().join(format!("fuelhost-bench-kernels-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let host = Host::builder().data_dir(&dir).durability(Durability::Process).build().unwrap();
-    host.create_agent("alice").unwrap();
-    host.create_agent("bob").unwrap();
-    host.mint("s", "bob", Asset::Scrip, 1 << 40).unwrap();
-    host.mint("f", "bob", Asset::Fuel, 1 << 60).unwrap();
-    let manifest = |name: &str, metering| Manifest {
-        owner: "alice".try_into().unwrap(),
-        name: name.into(),
-        version: "1".into(),
-        price: 0,
-        resource_policy: ResourcePolicy::CallerPays,
-        description: String::new(),
-        limits: Limits { fuel: 1 << 40, timeout_ms: 60_000, ..Limits::default() },
-        metering,
-    };
-    let fuel = host.upload(manifest("kernels-fuel", Metering::Fuel), bytes).unwrap().id;
-    let cpu = host.upload(manifest("kernels-cpu", Metering::CpuTime), bytes).unwrap().id;
+    let fuel = prepare(&host, "kernels-fuel", bytes, Metering::Fuel).unwrap();
+    let cpu = prepare(&host, "kernels-cpu", bytes, Metering::CpuTime).unwrap();
     (host, [fuel, cpu], dir)
 }
 
@@ -81,10 +68,10 @@ fn metering_overhead(c: &mut Criterion) {
             group.bench_function(*id, |b| b.iter(|| raw.run(&command)));
         }
         for (id, artifact) in [("fuelhost-fuel", &fuel_artifact), ("fuelhost-cpu-time", &cpu_artifact)] {
-            let report = host.invoke(Invocation::new("bob", artifact, command.as_str())).unwrap();
+            let report = host.invoke(Invocation::new(CALLER, artifact, command.as_str())).unwrap();
             assert_eq!(report.output, expected.as_bytes(), "{id} computes what native does");
             group.bench_function(id, |b| {
-                b.iter(|| host.invoke(Invocation::new("bob", artifact, command.as_str())).unwrap())
+                b.iter(|| host.invoke(Invocation::new(CALLER, artifact, command.as_str())).unwrap())
             });
         }
         group.finish();

@@ -8,7 +8,37 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::{Host, Invocation};
+use crate::{Asset, Host, Invocation, Limits, Manifest, Metering, ResourcePolicy};
+
+/// The agent [`prepare`] makes to own the artifact.
+pub const OWNER: &str = "owner";
+/// The agent [`prepare`] funds to call it.
+pub const CALLER: &str = "caller";
+
+/// Make `host` ready to be driven: agents [`OWNER`] and [`CALLER`] (the
+/// caller funded far beyond any run: each call holds its whole fuel limit
+/// while it runs), and `component` uploaded as `owner/NAME@1` at price 1,
+/// caller pays, metered by `metering`. Returns the artifact id.
+pub fn prepare(host: &Host, name: &str, component: &[u8], metering: Metering) -> Result<String, String> {
+    for agent in [OWNER, CALLER] {
+        if !host.ledger().has_account(agent).map_err(|e| e.to_string())? {
+            host.create_agent(agent).map_err(|e| e.to_string())?;
+        }
+    }
+    host.mint("prepare-scrip", CALLER, Asset::Scrip, 1 << 50).map_err(|e| e.to_string())?;
+    host.mint("prepare-fuel", CALLER, Asset::Fuel, 1 << 60).map_err(|e| e.to_string())?;
+    let manifest = Manifest {
+        owner: OWNER.try_into().map_err(|e: crate::InvalidAgentId| e.to_string())?,
+        name: name.into(),
+        version: "1".into(),
+        price: 1,
+        resource_policy: ResourcePolicy::CallerPays,
+        description: String::new(),
+        limits: Limits { fuel: 1 << 40, timeout_ms: 60_000, ..Limits::default() },
+        metering,
+    };
+    host.upload(manifest, component).map(|a| a.id).map_err(|e| e.to_string())
+}
 
 /// What to drive.
 #[derive(Debug, Clone)]

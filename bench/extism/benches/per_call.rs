@@ -14,7 +14,8 @@
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use extism::{CompiledPlugin, Manifest as ExtismManifest, Plugin, PluginBuilder, Wasm};
-use fuelhost::{Asset, Durability, Host, Invocation, Limits, Manifest, ResourcePolicy};
+use fuelhost::loadgen::{prepare, CALLER};
+use fuelhost::{Durability, Host, Invocation};
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, Store};
 
@@ -60,22 +61,8 @@ fn per_call(c: &mut Criterion) {
     let dir = std::env::temp_dir().join(format!("fuelhost-bench-extism-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let host = Host::builder().data_dir(&dir).durability(Durability::Process).build().unwrap();
-    host.create_agent("alice").unwrap();
-    host.create_agent("bob").unwrap();
-    host.mint("s", "bob", Asset::Scrip, 1 << 40).unwrap();
-    host.mint("f", "bob", Asset::Fuel, 1 << 60).unwrap();
-    let manifest = Manifest {
-        owner: "alice".try_into().unwrap(),
-        name: "echo".into(),
-        version: "1".into(),
-        price: 1,
-        resource_policy: ResourcePolicy::CallerPays,
-        description: String::new(),
-        limits: Limits::default(),
-        metering: fuelhost::Metering::Fuel,
-    };
-    let artifact = host.upload(manifest, &echo).unwrap().id;
-    group.bench_function("fuelhost-invoke", |b| b.iter(|| host.invoke(Invocation::new("bob", &artifact, "x")).unwrap()));
+    let artifact = prepare(&host, "echo", &echo, fuelhost::Metering::Fuel).unwrap();
+    group.bench_function("fuelhost-invoke", |b| b.iter(|| host.invoke(Invocation::new(CALLER, &artifact, "x")).unwrap()));
     group.finish();
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -95,6 +95,20 @@ enum Command {
     Remote(commands::Remote),
 }
 
+/// Write `text` to stdout. A reader that went away (`fuelhost audit | head`)
+/// ends the command quietly instead of with a panic.
+fn emit(text: &str) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: writing the output: {e}");
+        std::process::exit(1);
+    }
+}
+
 fn cache_dir() -> Option<PathBuf> {
     std::env::var_os("FUELHOST_CACHE")
         .map(PathBuf::from)
@@ -140,7 +154,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Remote(cmd) => {
             let json = cli.conn.json;
             let client = connect(cli.conn)?;
-            print!("{}", commands::run(&client, cmd, json)?);
+            emit(&commands::run(&client, cmd, json)?);
             Ok(())
         }
     }
@@ -180,7 +194,7 @@ fn bench(
     durability: &str,
     json: bool,
 ) -> Result<()> {
-    use fuelhost::{Asset, Durability, Host, Limits, Manifest, ResourcePolicy};
+    use fuelhost::{Durability, Host};
     let durability = match durability {
         "full" => Durability::Full,
         "process" => Durability::Process,
@@ -199,27 +213,12 @@ fn bench(
         b = b.compile_cache_dir(c.join("compiled"));
     }
     let host = b.build()?;
-    let setup = || -> Result<String> {
-        host.create_agent("owner")?;
-        host.create_agent("caller")?;
-        host.mint("bench-scrip", "caller", Asset::Scrip, 1 << 50)?;
-        host.mint("bench-fuel", "caller", Asset::Fuel, 1 << 60)?;
-        let manifest = Manifest {
-            owner: "owner".try_into()?,
-            name: "bench".into(),
-            version: "1".into(),
-            price: 1,
-            resource_policy: ResourcePolicy::CallerPays,
-            description: String::new(),
-            limits: Limits::default(),
-            metering: fuelhost::Metering::Fuel,
-        };
-        Ok(host.upload(manifest, &bytes)?.id)
-    };
+    let setup =
+        || fuelhost::loadgen::prepare(&host, "bench", &bytes, fuelhost::Metering::Fuel).map_err(anyhow::Error::msg);
     let result = setup().and_then(|artifact| {
         let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
         let config = fuelhost::loadgen::LoadConfig {
-            caller: "caller".into(),
+            caller: fuelhost::loadgen::CALLER.into(),
             artifact,
             input: input.into_bytes(),
             threads,
@@ -227,9 +226,9 @@ fn bench(
         };
         let report = fuelhost::loadgen::run(&host, &config);
         if json {
-            println!("{}", serde_json::to_string_pretty(&report)?);
+            emit(&format!("{}\n", serde_json::to_string_pretty(&report)?));
         } else {
-            print!("{report}");
+            emit(&report.to_string());
         }
         Ok(())
     });
@@ -259,7 +258,7 @@ fn demo(guests: Option<PathBuf>, data_dir: Option<PathBuf>) -> Result<()> {
     };
     let result = fuelhost::demo::run(&config);
     if let Ok(report) = &result {
-        print!("{report}");
+        emit(report);
     }
     let _ = std::fs::remove_dir_all(&data_dir);
     result.map(|_| ())
