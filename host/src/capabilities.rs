@@ -229,13 +229,20 @@ pub fn artifact_linker(engine: &Engine) -> wasmtime::Result<Linker<Sandbox>> {
         |mut store: StoreContextMut<'_, Sandbox>, (artifact, input, fuel_limit): (String, Vec<u8>, Option<u64>)| {
             let fuel_left = fuel_left(&store);
             let call = store.data_mut().call.as_mut().ok_or_else(no_call)?;
+            let cpu_before = call.meter.cpu_fuel_spent();
             let result = crate::invoke::nested(call, artifact, input, fuel_limit, fuel_left);
-            if let Ok(r) = &result {
-                call.nested_fuel += r.usage.fuel;
+            match (cpu_before, call.meter.cpu_fuel_spent()) {
+                // A CPU-metered caller: the whole nested call (its guest and
+                // the host's work for it) ran on this thread and is charged
+                // to the callee's payer, so none of it is the caller's.
+                (Some(before), Some(after)) => call.nested_fuel += after.saturating_sub(before),
                 // A fuel-metered caller pays the nested call's fuel out of its
-                // own counter; a CPU-metered one spent it as CPU time already.
-                if matches!(call.meter, crate::sandbox::Meter::Fuel) {
-                    store.set_fuel(fuel_left.saturating_sub(r.usage.fuel))?;
+                // own counter; it is charged to the callee's payer instead.
+                _ => {
+                    if let Ok(r) = &result {
+                        call.nested_fuel += r.usage.fuel;
+                        store.set_fuel(fuel_left.saturating_sub(r.usage.fuel))?;
+                    }
                 }
             }
             Ok((result,))

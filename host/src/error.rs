@@ -141,6 +141,11 @@ pub enum InvokeError {
     /// This invocation id is being run right now.
     #[error("invocation `{0}` is already in progress")]
     InProgress(String),
+    /// This invocation id was used by another caller or for another
+    /// artifact: ids are the caller's retry keys, not a way to read (or
+    /// pre-empt) someone else's call.
+    #[error("invocation id `{0}` belongs to another call: pick a fresh id (ids are retry keys, one per call)")]
+    IdTaken(String),
     /// The ledger failed.
     #[error(transparent)]
     Ledger(LedgerError),

@@ -32,6 +32,7 @@ use crate::bindings::artifact::fuelhost::host::invoke as wit_invoke;
 use crate::bindings::artifact::fuelhost::host::ledger::CallContext;
 use crate::bindings::artifact::fuelhost::host::types::Outcome as WitOutcome;
 use crate::bindings::{Action, Attribute, Decision, RunError, Usage, WitResourcePolicy};
+use crate::cost::CostModel;
 use crate::error::InvokeError;
 use crate::host::HostInner;
 use crate::ledger::{
@@ -297,6 +298,27 @@ fn invoke_at(host: &Arc<HostInner>, req: Invocation, depth: u32) -> Result<Invoc
 
 /// The `outcome` an invocation span records when the call was refused
 /// before it ran (nothing charged).
+/// Hold a CPU-time run to its budget: at each deadline, stop it if its
+/// wall-clock timeout passed (`timeout`) or less than one tick of CPU is
+/// left of its budget (`out_of_fuel`); else sleep again for the CPU left,
+/// rounded down to whole ticks, or until the timeout.
+fn cpu_time_watch(store: &mut wasmtime::Store<Sandbox>, cost: CostModel, tick: Duration, wall_deadline: Instant) {
+    store.epoch_deadline_callback(move |ctx| {
+        let now = Instant::now();
+        if now >= wall_deadline {
+            return Err(wasmtime::Trap::Interrupt.into());
+        }
+        let left_fuel = ctx.data().call.as_ref().and_then(|c| c.meter.cpu_fuel_left()).unwrap_or(0);
+        let left = Duration::from_nanos(cost.cpu_time_ns(left_fuel));
+        if left < tick {
+            return Err(wasmtime::Trap::OutOfFuel.into());
+        }
+        let by_budget = (left.as_nanos() / tick.as_nanos().max(1)) as u64;
+        let by_wall = crate::engine::ticks_for(wall_deadline - now, tick);
+        Ok(wasmtime::UpdateDeadline::Continue(by_budget.min(by_wall).max(1)))
+    });
+}
+
 fn refusal_outcome(e: &InvokeError) -> &'static str {
     match e {
         InvokeError::UnknownArtifact(_) => "unknown_artifact",
@@ -308,6 +330,7 @@ fn refusal_outcome(e: &InvokeError) -> &'static str {
         InvokeError::PendingApproval { .. } => "pending_approval",
         InvokeError::AllocationRefused(_) => "allocation_refused",
         InvokeError::InProgress(_) => "in_progress",
+        InvokeError::IdTaken(_) => "id_taken",
         InvokeError::Ledger(_) => "ledger_error",
         InvokeError::Sandbox(_) => "sandbox_error",
     }
@@ -331,6 +354,10 @@ fn pipeline(
     let invocation_id = match req.id {
         Some(id) => {
             if let Some(record) = host.ledger.usage_record(&id).map_err(InvokeError::Ledger)? {
+                // A retry replays its own call only.
+                if record.caller != caller || record.artifact != artifact.info.id {
+                    return Err(InvokeError::IdTaken(id));
+                }
                 return Ok(InvocationReport::from_record(record, true));
             }
             id
@@ -489,27 +516,41 @@ fn pipeline(
         }),
     };
     let timeout = Duration::from_millis(manifest.limits.timeout_ms);
-    // Fuel metering stops the run at the budget by itself; CPU-time
-    // metering stops it by a deadline at the budget's CPU time (CPU time
-    // never exceeds wall time, so the budget holds), or at the timeout.
-    let (store_fuel, deadline, budget_binds) = match manifest.metering {
-        Metering::Fuel => (Some(reserved.fuel), timeout, false),
+    // Fuel metering stops the run at the budget by itself. CPU-time
+    // metering checks the meter at every epoch tick (see `cpu_time_watch`);
+    // its first deadline is the budget's CPU time rounded down to whole
+    // ticks, so the run never passes its budget (CPU time never exceeds
+    // wall time). A budget under one tick cannot be enforced: such a call
+    // does not run.
+    let cost = host.cost_model();
+    let tick = host.settings.epoch_tick;
+    let (store_fuel, deadline) = match manifest.metering {
+        Metering::Fuel => (Some(reserved.fuel), timeout),
         Metering::CpuTime => {
-            let budget_time = Duration::from_nanos(host.cost_model().cpu_time_ns(reserved.fuel));
-            (None, timeout.min(budget_time), budget_time < timeout)
+            let budget = Duration::from_nanos(cost.cpu_time_ns(reserved.fuel));
+            let whole_ticks = tick * (budget.as_nanos() / tick.as_nanos().max(1)).min(u32::MAX as u128) as u32;
+            (None, if budget < timeout { whole_ticks } else { timeout })
         }
     };
+    let too_small = manifest.metering == Metering::CpuTime && deadline.is_zero();
     // The payer's allocation may cap memory below the artifact's own limit.
     let memory_cap = reserved.memory_bytes.map_or(memory_limit, |cap| cap.min(memory_limit));
     let started = Instant::now();
     let run =
         Sandbox::for_artifact(&dir, GuestLimiter::new(memory_cap), scope, format!("artifact {}", artifact.info.id))
-            .and_then(|sandbox| {
-                new_store(artifact.pre.engine(), sandbox, store_fuel, deadline, host.settings.epoch_tick)
-            })
+            .and_then(|sandbox| new_store(artifact.pre.engine(), sandbox, store_fuel, deadline, tick))
             .map(|mut store| {
-                let result =
-                    artifact.pre.instantiate(&mut store).and_then(|inst| inst.call_run(&mut store, &req.input));
+                if manifest.metering == Metering::CpuTime {
+                    cpu_time_watch(&mut store, cost, tick, started + timeout);
+                }
+                if let Some(call) = store.data_mut().call.as_mut() {
+                    call.meter.restart();
+                }
+                let result = if too_small {
+                    Err(wasmtime::Trap::OutOfFuel.into())
+                } else {
+                    artifact.pre.instantiate(&mut store).and_then(|inst| inst.call_run(&mut store, &req.input))
+                };
                 // Nested calls' fuel is charged to their payers, not here.
                 let call = store.data().call.as_ref();
                 let nested_fuel = call.map_or(0, |c| c.nested_fuel);
@@ -532,11 +573,7 @@ fn pipeline(
             (Outcome::RunError, Vec::new(), Some(describe_run_error(&run_error)), fuel, limiter.memory_peak())
         }
         Ok((Err(trap), fuel, limiter, console)) => {
-            let outcome = match classify_trap(&trap, limiter.memory_refused()) {
-                // The CPU-time deadline was the budget's: the budget ran out.
-                Outcome::Timeout if budget_binds => Outcome::OutOfFuel,
-                other => other,
-            };
+            let outcome = classify_trap(&trap, limiter.memory_refused());
             let mut message = format!("{outcome}: {}", trap_message(&trap));
             if !console.is_empty() {
                 message.push_str("; guest output: ");
@@ -545,6 +582,18 @@ fn pipeline(
             (outcome, Vec::new(), Some(message), fuel, limiter.memory_peak())
         }
         Err(setup) => (Outcome::Trap, Vec::new(), Some(format!("sandbox setup failed: {setup:#}")), 0, 0),
+    };
+    let (error, fuel_used) = if too_small {
+        let message = format!(
+            "out_of_fuel: the budget of {} fuel is {} µs of CPU, under one epoch tick ({} ms), the least a cpu_time \
+             artifact can be held to: nothing ran; give the call more fuel",
+            reserved.fuel,
+            cost.cpu_time_ns(reserved.fuel) / 1000,
+            tick.as_millis()
+        );
+        (Some(message), 0)
+    } else {
+        (error, fuel_used)
     };
     let disk_bytes = disk_usage(&dir).saturating_sub(disk_before);
     let (outcome, output, error) =

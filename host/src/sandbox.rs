@@ -150,6 +150,14 @@ impl Meter {
         }
     }
 
+    /// Start counting again from now (just before the guest runs, so the
+    /// host's own setup is not billed).
+    pub fn restart(&mut self) {
+        if let Meter::CpuTime { started, .. } = self {
+            *started = cpu_time::ThreadTime::now().as_duration();
+        }
+    }
+
     /// CPU time spent so far, as fuel; `None` when the store counts fuel.
     pub fn cpu_fuel_spent(&self) -> Option<u64> {
         match self {

@@ -95,6 +95,23 @@ fn a_retry_with_the_same_invocation_id_is_not_charged_twice() {
 }
 
 #[test]
+fn an_invocation_id_replays_only_for_its_own_caller_and_artifact() {
+    let t = test_host();
+    let echo = upload(&t.host, "rust-echo", "echo", 10, ResourcePolicy::CallerPays, Limits::default());
+    let other = upload(&t.host, "rust-echo", "echo2", 1, ResourcePolicy::CallerPays, Limits::default());
+    t.host.invoke(Invocation::new("bob", &echo, "bob's secret").id("job-17")).unwrap();
+    let before = (t.host.balances("alice").unwrap(), t.host.balances("bob").unwrap());
+    // Another caller with the same id neither reads bob's output nor runs.
+    let err = t.host.invoke(Invocation::new("alice", &echo, "x").id("job-17")).unwrap_err();
+    assert!(err.to_string().contains("belongs to another call"), "{err}");
+    // Nor does bob's id replay for another artifact.
+    let err = t.host.invoke(Invocation::new("bob", &other, "x").id("job-17")).unwrap_err();
+    assert!(matches!(err, fuelhost::InvokeError::IdTaken(_)), "{err}");
+    assert_eq!((t.host.balances("alice").unwrap(), t.host.balances("bob").unwrap()), before, "nothing moved");
+    assert_conserved(&t.host);
+}
+
+#[test]
 fn settling_an_invocation_twice_is_impossible() {
     let t = test_host();
     let id = upload(&t.host, "rust-echo", "echo", 1, ResourcePolicy::CallerPays, Limits::default());

@@ -58,6 +58,15 @@ fn cpu_time_stops_a_runaway_at_the_budget_and_charges_no_more() {
     assert_eq!(carol.fuel.held, 0, "the hold is released");
     assert_conserved(&t.host);
 
+    // A budget under one epoch tick (1 ms of CPU; ticks are 10 ms) cannot
+    // be enforced, so the call does not run and costs nothing.
+    t.host.create_agent("dave").unwrap();
+    fund(&t.host, "dave", 0, 1_000_000, 0);
+    let r = call(&t, "dave", &cpu, "echo:hi");
+    assert_eq!((r.outcome, r.resources_consumed.fuel), (Outcome::OutOfFuel, 0), "{r:?}");
+    assert!(r.error.as_deref().unwrap_or("").contains("under one epoch tick"), "{r:?}");
+    assert_eq!(t.host.balances("dave").unwrap().fuel.posted, 1_000_000);
+
     // A budget larger than the timeout's CPU time: the timeout ends it.
     let short =
         upload(&t, "rust-probe", "probe-cpu-short", Metering::CpuTime, Limits { timeout_ms: 50, ..Limits::default() });

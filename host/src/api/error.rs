@@ -147,6 +147,7 @@ impl From<InvokeError> for ApiError {
             }
             InvokeError::AllocationRefused(_) => ApiError::new(StatusCode::FORBIDDEN, "allocation_refused", message),
             InvokeError::InProgress(_) => ApiError::new(StatusCode::CONFLICT, "in_progress", message),
+            InvokeError::IdTaken(_) => ApiError::conflict(message),
             InvokeError::Ledger(l) => l.into(),
             InvokeError::Sandbox(_) => ApiError::internal(message),
         }

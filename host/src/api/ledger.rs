@@ -283,7 +283,20 @@ pub(super) async fn usage(
             _ => q.agent = Some(me.clone()),
         }
     }
-    blocking(move || Ok(Json(json!({"records": state.host.usage_records(&q)?})))).await
+    let reader = caller.acting_agent().cloned();
+    blocking(move || {
+        let mut records = state.host.usage_records(&q)?;
+        // An owner or payer sees what a call cost, not what its caller sent
+        // back: outputs and errors are the caller's alone.
+        if let Some(me) = reader {
+            for r in records.iter_mut().filter(|r| r.caller != me) {
+                r.output.clear();
+                r.error = None;
+            }
+        }
+        Ok(Json(json!({"records": records})))
+    })
+    .await
 }
 
 /// `GET /v1/top` query.

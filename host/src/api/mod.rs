@@ -164,8 +164,8 @@ pub fn router(state: ApiState, config: &ApiConfig) -> Router {
             )
         })
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
-        .layer(from_fn_with_state(state.clone(), authenticate))
         .layer(from_fn_with_state(state.clone(), read_body_first))
+        .layer(from_fn_with_state(state.clone(), authenticate))
         .layer(from_fn(request_id::trace_requests))
         .with_state(state)
 }
@@ -173,13 +173,23 @@ pub fn router(state: ApiState, config: &ApiConfig) -> Router {
 /// Read the whole request body before anything answers. A refusal that
 /// came before the body was read (a bad key, a forbidden upload) would
 /// make the server close the connection under a client still sending, and
-/// that client would see a broken pipe instead of the answer. A body over
-/// the limit is read on (and dropped) up to four times the limit so its
-/// sender gets the `413`; past that the connection is cut.
+/// that client would see a broken pipe instead of the answer. Runs after
+/// authentication: only a request with a live (and rate-limited) key has
+/// its body kept; any other body is read and dropped as it arrives, so an
+/// anonymous sender holds no memory. A body over the limit is read on (and
+/// dropped) up to four times the limit so its sender gets the `413`; past
+/// that the connection is cut. A `Content-Length` over four times the
+/// limit is refused at once.
 async fn read_body_first(State(state): State<ApiState>, req: Request, next: Next) -> Response {
     use http_body_util::BodyExt as _;
-    let (parts, mut body) = req.into_parts();
     let limit = state.max_body_bytes;
+    let declared =
+        req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit.saturating_mul(4)) {
+        return ApiError::too_large(Some(limit)).into_response();
+    }
+    let keep = req.extensions().get::<Caller>().is_some();
+    let (parts, mut body) = req.into_parts();
     let mut buf = Vec::new();
     let mut dropped = 0usize;
     while let Some(frame) = body.frame().await {
@@ -187,6 +197,13 @@ async fn read_body_first(State(state): State<ApiState>, req: Request, next: Next
             return ApiError::bad_request("the request body could not be read to its end").into_response();
         };
         let Ok(chunk) = frame.into_data() else { continue };
+        if !keep {
+            dropped += chunk.len();
+            if dropped > limit.saturating_mul(4) {
+                break;
+            }
+            continue;
+        }
         if dropped > 0 || buf.len() + chunk.len() > limit {
             dropped += chunk.len();
             if dropped > limit.saturating_mul(4) {
@@ -196,7 +213,7 @@ async fn read_body_first(State(state): State<ApiState>, req: Request, next: Next
             buf.extend_from_slice(&chunk);
         }
     }
-    if dropped > 0 {
+    if keep && dropped > 0 {
         return ApiError::too_large(Some(limit)).into_response();
     }
     next.run(Request::from_parts(parts, axum::body::Body::from(buf))).await

@@ -116,6 +116,15 @@ fn the_api_end_to_end_with_auth_and_bad_input() {
     assert_eq!(v["balances"]["scrip"]["posted"], 15);
     let (st, v) = call("GET", &url("/v1/usage"), Some(&bob), None);
     assert_eq!((st, v["records"].as_array().unwrap().len()), (200, 1));
+    assert!(!v["records"][0]["output"].as_array().unwrap().is_empty(), "the caller sees its output: {v}");
+    // The owner sees what bob's call cost, not what it returned to bob.
+    let (st, v) = call("GET", &url("/v1/usage"), Some(&alice), None);
+    assert_eq!((st, v["records"].as_array().unwrap().len()), (200, 1));
+    assert_eq!(
+        (v["records"][0]["output"].clone(), v["records"][0]["price_paid"].clone()),
+        (json!([]), json!(5)),
+        "{v}"
+    );
     assert_eq!(call("GET", &url("/v1/usage?agent=alice"), Some(&bob), None).0, 403);
     assert_eq!(call("GET", &url("/v1/audit"), Some(&bob), None).0, 403);
     let (st, v) = call("GET", &url("/v1/audit?kind=invoke"), Some(&s.admin), None);

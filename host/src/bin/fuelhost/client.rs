@@ -63,6 +63,10 @@ impl ClientFile {
             .mode(0o600)
             .open(path)
             .with_context(|| format!("writing {}", path.display()))?;
+        // `mode` applies only when the file is created: tighten an old one.
+        use std::os::unix::fs::PermissionsExt as _;
+        f.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .with_context(|| format!("making {} private", path.display()))?;
         f.write_all(toml::to_string(self)?.as_bytes())?;
         Ok(())
     }

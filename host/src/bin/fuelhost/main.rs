@@ -52,7 +52,8 @@ enum Command {
         /// ~/.cache/fuelhost/guests, where scripts/setup.sh puts them).
         #[arg(long)]
         guests: Option<PathBuf>,
-        /// Keep the demo's data directory here instead of a temporary one.
+        /// Keep the demo's data directory here (a new or empty one) instead
+        /// of a temporary one.
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
@@ -242,15 +243,22 @@ fn demo(guests: Option<PathBuf>, data_dir: Option<PathBuf>) -> Result<()> {
         .or_else(|| std::env::var_os("FUELHOST_GUESTS").map(PathBuf::from))
         .or_else(|| cache_dir().map(|c| c.join("guests")))
         .context("no guest folder: pass --guests DIR")?;
-    let temp;
+    // A directory the user names is kept, and must be new or empty: the
+    // demo never deletes what it did not make.
+    let keep = data_dir.is_some();
     let data_dir = match data_dir {
-        Some(d) => d,
+        Some(d) => {
+            if std::fs::read_dir(&d).map(|mut e| e.next().is_some()).unwrap_or(false) {
+                anyhow::bail!("{} is not empty: give the demo a new or empty directory", d.display());
+            }
+            d
+        }
         None => {
-            temp = std::env::temp_dir().join(format!("fuelhost-demo-{}", std::process::id()));
-            temp.clone()
+            let temp = std::env::temp_dir().join(format!("fuelhost-demo-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&temp);
+            temp
         }
     };
-    let _ = std::fs::remove_dir_all(&data_dir);
     let config = fuelhost::demo::DemoConfig {
         guests,
         data_dir: data_dir.clone(),
@@ -260,6 +268,8 @@ fn demo(guests: Option<PathBuf>, data_dir: Option<PathBuf>) -> Result<()> {
     if let Ok(report) = &result {
         emit(report);
     }
-    let _ = std::fs::remove_dir_all(&data_dir);
+    if !keep {
+        let _ = std::fs::remove_dir_all(&data_dir);
+    }
     result.map(|_| ())
 }

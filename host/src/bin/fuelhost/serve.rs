@@ -111,9 +111,15 @@ impl ServeConfig {
         if let Some(n) = args.max_body_bytes {
             api.max_body_bytes = n;
         }
+        if api.max_body_bytes == 0 {
+            bail!("max_body_bytes must be at least 1: with 0 every request with a body would be refused");
+        }
         match (args.rate_limit, args.rate_limit_burst) {
             (Some(0), _) => api.rate_limit = None,
             (None, None) => {}
+            (None, Some(_)) if api.rate_limit.is_none() => {
+                bail!("--rate-limit-burst needs a rate: set --rate-limit (requests per second) too")
+            }
             (per_second, burst) => {
                 let current = api.rate_limit.unwrap_or_default();
                 let per_second = per_second.unwrap_or(current.per_second);
