@@ -101,6 +101,41 @@ fn same_guest(c: &mut Criterion) {
     group.finish();
 }
 
+/// Fully charged invocations of rust-echo from 1, 2 and 8 threads at once
+/// (fsync per commit): the time per invocation is wall time over all the
+/// threads' calls, so its inverse is throughput.
+fn charged_concurrent(c: &mut Criterion) {
+    let guests = std::env::var("FUELHOST_GUESTS")
+        .unwrap_or_else(|_| format!("{}/.cache/fuelhost/guests", std::env::var("HOME").unwrap_or_default()));
+    let Ok(echo) = std::fs::read(format!("{guests}/rust-echo.wasm")) else {
+        eprintln!("skipping the concurrent group: guests not built (run scripts/setup.sh)");
+        return;
+    };
+    let mut group = c.benchmark_group("charged_concurrent_fsync");
+    group.sample_size(20);
+    let (host, artifact, dir) = charged_host("concurrent", Durability::Full, &echo);
+    for threads in [1u64, 2, 8] {
+        group.bench_function(format!("threads-{threads}"), |b| {
+            b.iter_custom(|iters| {
+                let per_thread = iters.div_ceil(threads);
+                let started = std::time::Instant::now();
+                std::thread::scope(|scope| {
+                    for _ in 0..threads {
+                        scope.spawn(|| {
+                            for _ in 0..per_thread {
+                                host.invoke(Invocation::new(CALLER, &artifact, "x")).unwrap();
+                            }
+                        });
+                    }
+                });
+                started.elapsed().mul_f64(iters as f64 / (per_thread * threads) as f64)
+            })
+        });
+    }
+    group.finish();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 fn fuel_metering(c: &mut Criterion) {
     let mut group = c.benchmark_group("fuel_metering_spin_100k");
     for (id, fuel) in [("no-fuel", false), ("fuel", true)] {
@@ -118,5 +153,5 @@ fn fuel_metering(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, instantiate_call, same_guest, fuel_metering);
+criterion_group!(benches, instantiate_call, same_guest, charged_concurrent, fuel_metering);
 criterion_main!(benches);

@@ -75,7 +75,8 @@ impl AuditLog {
             Decision::RequireApproval(who) => ("require_approval", Some(who.join(","))),
         };
         let r = exec(
-            &self.db.lock(),
+            // Deferred: fsynced with the next settlement or other durable commit.
+            &self.db.lock_deferred(),
             "INSERT INTO audit (at_ms, invocation, kind, subject, target, decision, decided_by, reason, latency_us)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             params![

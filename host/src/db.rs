@@ -222,8 +222,13 @@ INSERT OR IGNORE INTO accounts (id, system, created_ms)
 /// How hard each commit is pushed to disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Durability {
-    /// Every commit is fsynced before it returns (`synchronous=FULL`):
-    /// survives power loss. The default.
+    /// Every commit that moves money or records a settled call is fsynced
+    /// before it returns (`synchronous=FULL`): survives power loss. The
+    /// default. Two kinds of commit are *deferred* ([`Database::lock_deferred`]):
+    /// an invocation's reservation and its admission's audit record reach
+    /// the OS at once and are fsynced by the next fsynced commit (the WAL is
+    /// written in order), so a power loss can lose only those of calls that
+    /// had not yet settled, which had charged nothing.
     #[default]
     Full,
     /// Commits reach the OS before they return, fsynced at checkpoints
@@ -236,6 +241,37 @@ pub enum Durability {
 /// at a time anyway, and every operation here is a short transaction.
 pub struct Database {
     conn: Mutex<Connection>,
+    durability: Durability,
+}
+
+/// The connection, with its next commits deferred: not fsynced, but made
+/// durable by the next commit that is (see [`Durability::Full`]).
+pub struct Deferred<'a> {
+    guard: MutexGuard<'a, Connection>,
+    restore: bool,
+}
+
+impl std::ops::Deref for Deferred<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        &self.guard
+    }
+}
+
+impl std::ops::DerefMut for Deferred<'_> {
+    fn deref_mut(&mut self) -> &mut Connection {
+        &mut self.guard
+    }
+}
+
+impl Drop for Deferred<'_> {
+    fn drop(&mut self) {
+        if self.restore {
+            if let Err(e) = self.guard.pragma_update(None, "synchronous", "FULL") {
+                tracing::error!(error = %e, "restoring synchronous=FULL failed");
+            }
+        }
+    }
 }
 
 impl Database {
@@ -253,7 +289,7 @@ impl Database {
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         conn.execute_batch(SCHEMA)?;
         conn.set_prepared_statement_cache_capacity(128);
-        Ok(Database { conn: Mutex::new(conn) })
+        Ok(Database { conn: Mutex::new(conn), durability })
     }
 
     /// Exclusive use of the connection. A panic while holding it cannot
@@ -261,6 +297,22 @@ impl Database {
     /// poisoned lock is recovered.
     pub fn lock(&self) -> MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Exclusive use of the connection for commits that may be deferred:
+    /// with [`Durability::Full`] they reach the OS but are fsynced by the
+    /// next fsynced commit; everything else is as [`Database::lock`].
+    pub fn lock_deferred(&self) -> Deferred<'_> {
+        let guard = self.lock();
+        let restore = self.durability == Durability::Full
+            && match guard.pragma_update(None, "synchronous", "NORMAL") {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::error!(error = %e, "deferring commits failed; committing with fsync");
+                    false
+                }
+            };
+        Deferred { guard, restore }
     }
 }
 

@@ -104,6 +104,17 @@ impl SqliteLedger {
         tx.commit()?;
         Ok(r)
     }
+
+    /// [`Self::write`] with the commit deferred (`Database::lock_deferred`):
+    /// for reservations, which charge nothing until their settlement (an
+    /// fsynced commit) makes them durable too.
+    fn write_deferred<R>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<R, LedgerError>) -> Result<R, LedgerError> {
+        let mut conn = self.db.lock_deferred();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let r = f(&tx)?;
+        tx.commit()?;
+        Ok(r)
+    }
 }
 
 fn account_exists(tx: &Connection, account: &str) -> Result<bool, LedgerError> {
@@ -585,7 +596,7 @@ impl Ledger for SqliteLedger {
         // A refusal by the allocations is returned from a committed
         // transaction: the lazy transitions it found (expiry, a new
         // period) and their alerts must persist. Any other error rolls back.
-        self.write(|tx| {
+        self.write_deferred(|tx| {
             for a in [&r.caller, &r.owner, &r.payer] {
                 require_account(tx, a.as_str())?;
             }
