@@ -63,11 +63,14 @@ pub struct ApiConfig {
     pub max_body_bytes: usize,
     /// Requests per API key; `None` (the default): unlimited.
     pub rate_limit: Option<RateLimit>,
+    /// Longest a client may take to send a request's body, milliseconds;
+    /// a slower one gets `408` and its connection is freed. Default 60 s.
+    pub body_timeout_ms: u64,
 }
 
 impl Default for ApiConfig {
     fn default() -> Self {
-        ApiConfig { max_body_bytes: 33 << 20, rate_limit: None }
+        ApiConfig { max_body_bytes: 33 << 20, rate_limit: None, body_timeout_ms: 60_000 }
     }
 }
 
@@ -78,6 +81,7 @@ pub struct ApiState {
     keys: Arc<ApiKeys>,
     limiter: Option<Arc<RateLimiter>>,
     max_body_bytes: usize,
+    body_timeout: std::time::Duration,
     openapi: Arc<serde_json::Value>,
 }
 
@@ -90,6 +94,7 @@ impl ApiState {
             keys,
             limiter: None,
             max_body_bytes: ApiConfig::default().max_body_bytes,
+            body_timeout: std::time::Duration::from_millis(ApiConfig::default().body_timeout_ms),
             openapi: Arc::new(serde_json::Value::Null),
         }
     }
@@ -153,6 +158,7 @@ pub fn router(state: ApiState, config: &ApiConfig) -> Router {
     let mut state = state;
     state.limiter = config.rate_limit.map(|l| Arc::new(RateLimiter::new(l)));
     state.max_body_bytes = config.max_body_bytes;
+    state.body_timeout = std::time::Duration::from_millis(config.body_timeout_ms.max(1));
     state.openapi = Arc::new(serde_json::to_value(&document).unwrap_or_default());
     router
         .fallback(|| async { ApiError::not_found("no such route; the routes are listed at GET /openapi.json") })
@@ -192,7 +198,23 @@ async fn read_body_first(State(state): State<ApiState>, req: Request, next: Next
     let (parts, mut body) = req.into_parts();
     let mut buf = Vec::new();
     let mut dropped = 0usize;
-    while let Some(frame) = body.frame().await {
+    let deadline = tokio::time::Instant::now() + state.body_timeout;
+    loop {
+        let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
+            Ok(Some(frame)) => frame,
+            Ok(None) => break,
+            Err(_) => {
+                return ApiError::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "body_timeout",
+                    format!(
+                        "the request body did not arrive within {} ms; send it faster",
+                        state.body_timeout.as_millis()
+                    ),
+                )
+                .into_response()
+            }
+        };
         let Ok(frame) = frame else {
             return ApiError::bad_request("the request body could not be read to its end").into_response();
         };

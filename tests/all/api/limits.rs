@@ -15,8 +15,14 @@ use super::{agents, error_code, send, start_with};
 #[test]
 fn each_key_gets_its_burst_then_429_until_the_refill() {
     let burst = 3;
-    let s =
-        start_with(ApiConfig { max_body_bytes: 1 << 20, rate_limit: Some(RateLimit { per_second: 1, burst }) }, None);
+    let s = start_with(
+        ApiConfig {
+            max_body_bytes: 1 << 20,
+            rate_limit: Some(RateLimit { per_second: 1, burst }),
+            ..ApiConfig::default()
+        },
+        None,
+    );
     let keys = agents(&s, &["alice", "bob"]);
     let (alice, bob) = (&keys[0], &keys[1]);
     let url = s.url("/v1/artifacts");
@@ -85,8 +91,10 @@ fn requests_carry_an_id_and_are_logged_without_keys() {
         .with_ansi(false)
         .with_max_level(tracing::Level::DEBUG)
         .finish();
-    let s =
-        start_with(ApiConfig { max_body_bytes: 1 << 20, rate_limit: None }, Some(tracing::Dispatch::new(subscriber)));
+    let s = start_with(
+        ApiConfig { max_body_bytes: 1 << 20, rate_limit: None, ..ApiConfig::default() },
+        Some(tracing::Dispatch::new(subscriber)),
+    );
     let keys = agents(&s, &["alice"]);
     let alice = &keys[0];
 
@@ -150,7 +158,14 @@ fn the_api_config_reads_from_a_server_config_and_refuses_mistakes() {
     assert_eq!(parse(json!({})).unwrap(), ApiConfig::default());
     assert_eq!(ApiConfig::default().rate_limit, None, "unlimited unless configured");
     let c = parse(json!({"max_body_bytes": 1024, "rate_limit": {"per_second": 5, "burst": 10}})).unwrap();
-    assert_eq!(c, ApiConfig { max_body_bytes: 1024, rate_limit: Some(RateLimit { per_second: 5, burst: 10 }) });
+    assert_eq!(
+        c,
+        ApiConfig {
+            max_body_bytes: 1024,
+            rate_limit: Some(RateLimit { per_second: 5, burst: 10 }),
+            ..ApiConfig::default()
+        }
+    );
     let c = parse(json!({"rate_limit": {"burst": 7}})).unwrap();
     assert_eq!(c.rate_limit, Some(RateLimit { burst: 7, ..RateLimit::default() }));
     let err = parse(json!({"max_body": 1})).unwrap_err().to_string();
@@ -159,4 +174,28 @@ fn the_api_config_reads_from_a_server_config_and_refuses_mistakes() {
     assert!(err.contains("bursts"), "{err}");
     let err = parse(json!({"rate_limit": {"per_second": 0}})).unwrap_err().to_string();
     assert!(err.contains("per_second must be at least 1"), "{err}");
+}
+
+#[test]
+fn a_body_that_does_not_arrive_in_time_gets_408_and_frees_the_connection() {
+    use std::io::Read;
+    let s = start_with(ApiConfig { body_timeout_ms: 300, ..ApiConfig::default() }, None);
+    let keys = agents(&s, &["bob"]);
+    let addr = s.base.trim_start_matches("http://").to_string();
+    let mut conn = std::net::TcpStream::connect(&addr).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    // Promise 100 bytes, send 10, then stall.
+    write!(
+        conn,
+        "POST /v1/transfers HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"id\": \"x",
+        keys[0]
+    )
+    .unwrap();
+    let mut answer = String::new();
+    let _ = conn.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("body_timeout"), "{answer}");
+    // The server still serves.
+    assert_eq!(super::call("GET", &s.url("/v1/agents/bob"), Some(&keys[0]), None).0, 200);
 }

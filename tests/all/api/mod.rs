@@ -46,7 +46,7 @@ impl Server {
 
 /// A server with bodies capped at `max_body` and no rate limit.
 pub fn start(max_body: usize) -> Server {
-    start_with(ApiConfig { max_body_bytes: max_body, rate_limit: None }, None)
+    start_with(ApiConfig { max_body_bytes: max_body, rate_limit: None, ..ApiConfig::default() }, None)
 }
 
 /// A server configured by `config`; with `logs`, every thread of its
