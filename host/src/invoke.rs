@@ -39,7 +39,9 @@ use crate::ledger::{
     Asset, LedgerError, Outcome, Reservation, ResourcesConsumed, Settlement, SponsorGrantStatus, UsageRecord,
 };
 use crate::manifest::{Metering, ResourcePolicy};
-use crate::sandbox::{classify_trap, disk_usage, new_store, CallScope, GuestLimiter, Meter, Sandbox};
+use crate::sandbox::{
+    classify_trap, disk_usage, new_store, when_a_slot_is_free, CallScope, GuestLimiter, Meter, Sandbox,
+};
 
 /// A request to invoke an artifact.
 #[derive(Debug, Clone)]
@@ -549,7 +551,8 @@ fn pipeline(
                 let result = if too_small {
                     Err(wasmtime::Trap::OutOfFuel.into())
                 } else {
-                    artifact.pre.instantiate(&mut store).and_then(|inst| inst.call_run(&mut store, &req.input))
+                    when_a_slot_is_free(started + timeout, || artifact.pre.instantiate(&mut store))
+                        .and_then(|inst| inst.call_run(&mut store, &req.input))
                 };
                 // Nested calls' fuel is charged to their payers, not here.
                 let call = store.data().call.as_ref();

@@ -301,6 +301,29 @@ pub fn new_store(
     Ok(store)
 }
 
+/// Run `instantiate`, waiting while the instance pool is full (other calls
+/// hold every slot) until `deadline`: under load a call queues for a slot
+/// instead of failing. Any other error, or a full pool at the deadline, is
+/// returned as it is.
+pub fn when_a_slot_is_free<T>(
+    deadline: std::time::Instant,
+    mut instantiate: impl FnMut() -> wasmtime::Result<T>,
+) -> wasmtime::Result<T> {
+    let mut wait = Duration::from_millis(1);
+    loop {
+        match instantiate() {
+            Err(e)
+                if e.downcast_ref::<wasmtime::PoolConcurrencyLimitError>().is_some()
+                    && std::time::Instant::now() + wait < deadline =>
+            {
+                std::thread::sleep(wait);
+                wait = (wait * 2).min(Duration::from_millis(50));
+            }
+            other => return other,
+        }
+    }
+}
+
 /// The typed outcome of a call that failed with `err`.
 pub fn classify_trap(err: &wasmtime::Error, memory_refused: bool) -> Outcome {
     match err.downcast_ref::<Trap>() {

@@ -99,3 +99,29 @@ fn guests_get_no_environment_no_arguments() {
     let r = t.host.invoke(Invocation::new("bob", &id, "env")).unwrap();
     assert_eq!(r.output_text(), "vars=0 args=0");
 }
+
+#[test]
+fn more_calls_than_instance_slots_wait_for_a_slot_instead_of_failing() {
+    // Two slots; eight threads each spinning a guest: calls queue for a
+    // free slot, none fails for want of one.
+    let dir = tempfile::tempdir().unwrap();
+    let host = fuelhost::Host::builder()
+        .data_dir(dir.path())
+        .compile_cache_dir(fuelhost_tests::shared_compile_cache())
+        .max_instances(2)
+        .build()
+        .unwrap();
+    for agent in ["alice", "bob"] {
+        host.create_agent(agent).unwrap();
+    }
+    fuelhost_tests::fund(&host, "bob", 1_000, 1_000_000_000_000, 0);
+    let id = upload(&host, "rust-probe", "probe", 0, ResourcePolicy::CallerPays, Limits::default());
+    let outcomes: Vec<Outcome> = std::thread::scope(|scope| {
+        let calls: Vec<_> = (0..8)
+            .map(|_| scope.spawn(|| host.invoke(Invocation::new("bob", &id, "spin:3000000")).unwrap().outcome))
+            .collect();
+        calls.into_iter().map(|c| c.join().unwrap()).collect()
+    });
+    assert_eq!(outcomes, vec![Outcome::Success; 8]);
+    assert_conserved(&host);
+}

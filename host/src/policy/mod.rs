@@ -195,8 +195,10 @@ impl PolicyChain {
             Ok(store) => store,
             Err(e) => return fail_closed("sandbox setup", &e),
         };
-        let result =
-            plugin.pre.instantiate(&mut store).and_then(|i| i.fuelhost_host_policy().call_check(&mut store, action));
+        let result = crate::sandbox::when_a_slot_is_free(std::time::Instant::now() + self.limits.timeout, || {
+            plugin.pre.instantiate(&mut store)
+        })
+        .and_then(|i| i.fuelhost_host_policy().call_check(&mut store, action));
         result.unwrap_or_else(|e| {
             let outcome = crate::sandbox::classify_trap(&e, store.data().limiter.memory_refused());
             fail_closed(outcome.as_str(), &e)
