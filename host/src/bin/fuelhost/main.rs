@@ -88,6 +88,9 @@ enum Command {
         /// `full` (fsync every commit) or `process`.
         #[arg(long, default_value = "full")]
         durability: String,
+        /// How the artifact is metered: `fuel` or `cpu_time`.
+        #[arg(long, default_value = "fuel")]
+        metering: String,
     },
     /// Save the server URL and API key (from --url and --api-key) in the
     /// client config file, after checking that the server accepts the key.
@@ -149,8 +152,8 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Login => login(cli.conn),
-        Command::Bench { component, input, threads, seconds, durability } => {
-            bench(component, input, threads, seconds, &durability, cli.conn.json)
+        Command::Bench { component, input, threads, seconds, durability, metering } => {
+            bench(component, input, threads, seconds, &durability, &metering, cli.conn.json)
         }
         Command::Remote(cmd) => {
             let json = cli.conn.json;
@@ -193,8 +196,14 @@ fn bench(
     threads: Option<usize>,
     seconds: f64,
     durability: &str,
+    metering: &str,
     json: bool,
 ) -> Result<()> {
+    let metering = match metering {
+        "fuel" => fuelhost::Metering::Fuel,
+        "cpu_time" => fuelhost::Metering::CpuTime,
+        other => anyhow::bail!("unknown metering `{other}`: use `fuel` or `cpu_time`"),
+    };
     use fuelhost::{Durability, Host};
     let durability = match durability {
         "full" => Durability::Full,
@@ -214,8 +223,7 @@ fn bench(
         b = b.compile_cache_dir(c.join("compiled"));
     }
     let host = b.build()?;
-    let setup =
-        || fuelhost::loadgen::prepare(&host, "bench", &bytes, fuelhost::Metering::Fuel).map_err(anyhow::Error::msg);
+    let setup = || fuelhost::loadgen::prepare(&host, "bench", &bytes, metering).map_err(anyhow::Error::msg);
     let result = setup().and_then(|artifact| {
         let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
         let config = fuelhost::loadgen::LoadConfig {
