@@ -11,36 +11,8 @@
 use criterion::{criterion_group, criterion_main, Criterion};
 use fuelhost::{Action, Attribute, Host, Usage};
 
-const RULES: &str = r#"
-[[rule]]
-name = "no-dear-calls-to-alice"
-effect = "deny"
-action = "invoke"
-target = "alice/*"
-reason = "alice's artifacts take no calls over 50 scrip"
-when = [{ field = "price", greater_than = 50 }]
-
-[[rule]]
-name = "bob-is-trusted"
-effect = "allow"
-priority = 10
-subject = "bob"
-when = [{ field = "resource-policy", equals = "caller_pays" }]
-
-[[rule]]
-name = "reports-need-a-nod"
-effect = "require_approval"
-action = "invoke"
-target = "*/report@*"
-approvers = ["carol"]
-
-[[rule]]
-name = "no-egress-to-metadata"
-effect = "deny"
-action = "http-request"
-target = "169.254.169.254:*"
-reason = "the cloud metadata service is off limits"
-"#;
+/// The example rule set shipped in `examples/`.
+const RULES: &str = include_str!("../../examples/policy-rules.toml");
 
 fn action() -> Action {
     Action {

@@ -488,6 +488,8 @@ fn pipeline(
         price,
         fuel_limit: reserved.fuel,
     };
+    // One read of the cost model for the whole call: metering, deadline and settlement agree.
+    let cost = host.cost_model();
     let scope = CallScope {
         context,
         principal: owner.clone(),
@@ -502,7 +504,7 @@ fn pipeline(
         nested_fuel: 0,
         meter: match manifest.metering {
             Metering::Fuel => Meter::Fuel,
-            Metering::CpuTime => Meter::cpu_time(host.cost_model().picos_per_fuel, reserved.fuel),
+            Metering::CpuTime => Meter::cpu_time(cost.picos_per_fuel, reserved.fuel),
         },
         sponsorship: sponsorship.as_ref().map(|g| {
             (
@@ -524,7 +526,6 @@ fn pipeline(
     // ticks, so the run never passes its budget (CPU time never exceeds
     // wall time). A budget under one tick cannot be enforced: such a call
     // does not run.
-    let cost = host.cost_model();
     let tick = host.settings.epoch_tick;
     let (store_fuel, deadline) = match manifest.metering {
         Metering::Fuel => (Some(reserved.fuel), timeout),
@@ -629,7 +630,7 @@ fn pipeline(
             wall_time_ns: wall.as_nanos() as u64,
             cpu_time_ns: 0,
         },
-        cost_model: host.cost_model(),
+        cost_model: cost,
         output,
         error,
     };

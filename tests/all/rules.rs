@@ -296,3 +296,19 @@ fn transfers_are_judged_and_the_audit_is_queryable() {
     let one = t.host.query_audit(&fuelhost::AuditQuery { limit: Some(1), ..Default::default() }).unwrap();
     assert_eq!(one.len(), 1);
 }
+
+#[test]
+fn the_example_rules_file_is_valid_and_decides_as_it_says() {
+    let t = test_host();
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/policy-rules.toml")).unwrap();
+    t.host.set_policy_rules(&text).unwrap();
+    assert_eq!(t.host.policy_rules().len(), 4);
+    let v = t.host.check_policy(&action("http-request", "bob", "169.254.169.254:80", 0, "caller_pays"));
+    assert!(matches!(v.decision, Decision::Deny(ref r) if r.contains("metadata")), "{:?}", v.decision);
+    // bob's exception covers his calls, even dear ones to alice...
+    let v = t.host.check_policy(&action("invoke", "bob", "alice/echo@1", 500, "caller_pays"));
+    assert!(matches!(v.decision, Decision::Allow), "{:?}", v.decision);
+    // ...not anyone else's.
+    let v = t.host.check_policy(&action("invoke", "dave", "alice/echo@1", 500, "caller_pays"));
+    assert!(matches!(v.decision, Decision::Deny(_)), "{:?}", v.decision);
+}

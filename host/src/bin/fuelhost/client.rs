@@ -110,7 +110,7 @@ impl Client {
                 let text = r.into_string().unwrap_or_default();
                 let parsed: Option<Value> = serde_json::from_str(&text).ok();
                 let (code, message) = match parsed.as_ref().and_then(|v| v.get("error")) {
-                    Some(e) => (cell(e.get("code")), cell(e.get("message"))),
+                    Some(e) => (crate::output::cell(&e["code"]), crate::output::cell(&e["message"])),
                     None => ("http_error".to_string(), text.trim().to_string()),
                 };
                 let hint = match status {
@@ -194,14 +194,6 @@ impl Client {
         let res = req.send_bytes(&body);
         spinner.stop();
         self.finish(method, path, res)
-    }
-}
-
-fn cell(v: Option<&Value>) -> String {
-    match v {
-        Some(Value::String(s)) => s.clone(),
-        Some(other) => other.to_string(),
-        None => String::new(),
     }
 }
 
