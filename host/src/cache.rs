@@ -36,9 +36,13 @@ pub struct CacheStats {
 }
 
 /// Write `bytes` to `path` atomically (temp file, then rename), so a crash
-/// never leaves a truncated file under a valid name.
+/// never leaves a truncated file under a valid name. The temp name is unique
+/// per write: two threads (or processes) sharing one cache may compile the
+/// same component at once, and each must rename its own complete file.
 fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    static WRITES: AtomicU64 = AtomicU64::new(0);
+    let n = WRITES.fetch_add(1, Ordering::Relaxed);
+    let tmp = path.with_extension(format!("tmp{}-{n}", std::process::id()));
     fs::write(&tmp, bytes)?;
     fs::rename(&tmp, path)
 }
@@ -115,4 +119,31 @@ fn load_precompiled(engine: &Engine, path: &Path) -> wasmtime::Result<Component>
     // atomically into the host's own data directory; wasmtime further
     // checks its header and engine compatibility on load.
     unsafe { Component::deserialize_file(engine, path) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Tests share one compile cache, so two threads may write the same
+    /// compiled file at once; each write must still succeed and leave a
+    /// whole file.
+    #[test]
+    fn concurrent_writes_of_one_file_all_succeed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("same.cwasm");
+        let payload = vec![7u8; 256 * 1024];
+        std::thread::scope(|s| {
+            for _ in 0..8 {
+                s.spawn(|| {
+                    for _ in 0..50 {
+                        write_atomic(&path, &payload).unwrap();
+                    }
+                });
+            }
+        });
+        assert_eq!(fs::read(&path).unwrap(), payload);
+        let leftovers = fs::read_dir(dir.path()).unwrap().count();
+        assert_eq!(leftovers, 1, "no temp files left behind");
+    }
 }
