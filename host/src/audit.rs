@@ -74,9 +74,10 @@ impl AuditLog {
             Decision::Deny(r) => ("deny", Some(r.clone())),
             Decision::RequireApproval(who) => ("require_approval", Some(who.join(","))),
         };
-        let r = exec(
-            // Deferred: fsynced with the next settlement or other durable commit.
-            &self.db.lock_deferred(),
+        // Deferred: committed with the next settlement or other durable commit.
+        let r = self.db.deferred(|conn| {
+            exec(
+            conn,
             "INSERT INTO audit (at_ms, invocation, kind, subject, target, decision, decided_by, reason, latency_us)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             params![
@@ -90,7 +91,8 @@ impl AuditLog {
                 reason,
                 verdict.latency.as_micros() as i64
             ],
-        );
+            )
+        });
         if let Err(e) = r {
             tracing::error!(error = %e, "writing the audit log failed");
         }
@@ -103,7 +105,7 @@ impl AuditLog {
 
     /// The entries matching `q`, oldest first.
     pub fn query(&self, q: &AuditQuery) -> Result<Vec<AuditEntry>, rusqlite::Error> {
-        let conn = self.db.lock();
+        let conn = self.db.read();
         let mut stmt = conn.prepare_cached(
             "SELECT at_ms, invocation, kind, subject, target, decision, decided_by, reason, latency_us FROM audit
              WHERE (?1 IS NULL OR subject = ?1) AND (?2 IS NULL OR kind = ?2) AND (?3 IS NULL OR decision = ?3)

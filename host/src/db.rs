@@ -3,8 +3,10 @@
 //! opening it, its pragmas and its schema; the ledger, the registry and the
 //! audit log each own their tables' queries.
 
-use std::path::Path;
-use std::sync::{Mutex, MutexGuard};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 
@@ -222,53 +224,271 @@ INSERT OR IGNORE INTO accounts (id, system, created_ms)
 /// How hard each commit is pushed to disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Durability {
-    /// Every commit that moves money or records a settled call is fsynced
-    /// before it returns (`synchronous=FULL`): survives power loss. The
-    /// default. Two kinds of commit are *deferred* ([`Database::lock_deferred`]):
-    /// an invocation's reservation and its admission's audit record reach
-    /// the OS at once and are fsynced by the next fsynced commit (the WAL is
-    /// written in order), so a power loss can lose only those of calls that
-    /// had not yet settled, which had charged nothing.
+    /// Every commit that moves money or records a settled call is on disk
+    /// (the WAL fsynced) before it returns: survives power loss. The
+    /// default. Work that charges nothing by itself (an invocation's
+    /// reservation, its admission's audit record) is *deferred*
+    /// ([`Database::deferred`]): it joins the open write batch, which the
+    /// next durable commit (or the flusher, within [`FLUSH_AFTER`]) commits
+    /// along with its own work. A crash can lose only deferred work of
+    /// calls that had not settled, which had charged nothing.
     #[default]
     Full,
-    /// Commits reach the OS before they return, fsynced at checkpoints
-    /// (`synchronous=NORMAL` in WAL mode): survives a crash or SIGKILL of
-    /// the host, may lose the last commits on power loss, never corrupts.
+    /// The same batches, never fsynced by the host (SQLite syncs at
+    /// checkpoints): survives a crash or SIGKILL of the host except for
+    /// the open batch, may lose the last commits on power loss, never
+    /// corrupts.
     Process,
 }
 
+/// How long the checkpointer lets commits gather before copying them
+/// from the WAL into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(20);
+
+/// WAL pages after which a committing writer checkpoints by itself, in
+/// case the checkpointer falls behind (SQLite's own default is 1,000).
+const WAL_BACKSTOP_PAGES: i64 = 50_000;
+
+/// The longest deferred work waits for a commit when no durable commit
+/// comes along to take it.
+pub const FLUSH_AFTER: Duration = Duration::from_millis(5);
+
 /// The open database. One connection behind a mutex: SQLite has one writer
 /// at a time anyway, and every operation here is a short transaction.
+///
+/// Writes come in three kinds:
+///
+/// - [`Database::durable`]: a transaction committed (and with
+///   [`Durability::Full`] fsynced) before it returns;
+/// - [`Database::deferred`]: a transaction that joins the open *write
+///   batch* (one SQLite transaction left open) and returns without a
+///   commit. The next durable commit commits the batch with it, so a crowd
+///   of calls writes each page once per batch instead of once per call;
+/// - [`Database::lock`]: the connection itself, for code that runs its own
+///   statements or transactions. The open batch is committed first, and if
+///   anything was written through the guard the WAL is fsynced when it
+///   drops.
+///
+/// [`Database::read`] reads through the connection without committing
+/// anything, so it sees the open batch.
+///
+/// The connection runs with `synchronous=NORMAL`; durability comes from
+/// this type fsyncing the WAL after a durable commit, outside the lock, so
+/// other work proceeds during the fsync. Two threads serve it: the
+/// *flusher* commits a batch left open for [`FLUSH_AFTER`], and the
+/// *checkpointer* copies the WAL into the database file on a connection of
+/// its own, so no writer pays for a checkpoint while holding the lock.
 pub struct Database {
-    conn: Mutex<Connection>,
+    shared: Arc<Shared>,
+    flusher: Option<std::thread::JoinHandle<()>>,
+    checkpointer: Option<std::thread::JoinHandle<()>>,
+}
+
+struct Shared {
+    conn: Mutex<Conn>,
+    /// Signalled when a batch opens, and when the database closes.
+    batch_opened: Condvar,
+    /// Whether commits happened since the last checkpoint; the
+    /// checkpointer waits on `committed` for it.
+    checkpoint: Mutex<Checkpoint>,
+    committed: Condvar,
     durability: Durability,
+    wal_path: PathBuf,
 }
 
-/// The connection, with its next commits deferred: not fsynced, but made
-/// durable by the next commit that is (see [`Durability::Full`]).
-pub struct Deferred<'a> {
-    guard: MutexGuard<'a, Connection>,
-    restore: bool,
+#[derive(Default)]
+struct Checkpoint {
+    due: bool,
+    closing: bool,
 }
 
-impl std::ops::Deref for Deferred<'_> {
+struct Conn {
+    conn: Connection,
+    /// When the open batch began; `None`: no transaction is open.
+    batch: Option<Instant>,
+    /// Counts batches, so the flusher commits only the one it waited for.
+    generation: u64,
+    /// The WAL file, opened on first fsync.
+    wal: Option<Arc<File>>,
+    closing: bool,
+    /// Set by every commit, cleared when the checkpointer is told.
+    committed: bool,
+}
+
+impl Conn {
+    /// Commit the open batch, if any. On failure the batch is rolled back:
+    /// what it held was deferred work of calls whose settlement will then
+    /// fail, charging nothing.
+    fn commit_batch(&mut self) -> rusqlite::Result<()> {
+        if self.batch.take().is_none() {
+            return Ok(());
+        }
+        self.generation += 1;
+        self.committed = true;
+        let result = self.conn.execute_batch("COMMIT");
+        if result.is_err() && !self.conn.is_autocommit() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+        result
+    }
+
+    fn open_batch(&mut self) -> rusqlite::Result<bool> {
+        if self.batch.is_some() {
+            return Ok(false);
+        }
+        self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        self.batch = Some(Instant::now());
+        self.generation += 1;
+        Ok(true)
+    }
+
+    fn wal(&mut self, path: &Path) -> Option<Arc<File>> {
+        if self.wal.is_none() {
+            self.wal = File::open(path).ok().map(Arc::new);
+        }
+        self.wal.clone()
+    }
+}
+
+/// Run `f` inside a savepoint of the transaction open on `conn`: its
+/// changes are kept if it returns `Ok`, undone if it returns `Err` or
+/// panics, and the transaction goes on either way.
+pub fn in_savepoint<R, E: From<rusqlite::Error>>(
+    conn: &Connection,
+    f: impl FnOnce(&Connection) -> Result<R, E>,
+) -> Result<R, E> {
+    struct Undo<'a>(&'a Connection, bool);
+    impl Drop for Undo<'_> {
+        fn drop(&mut self) {
+            if self.1 {
+                let _ = self.0.execute_batch("ROLLBACK TO sp; RELEASE sp");
+            }
+        }
+    }
+    conn.prepare_cached("SAVEPOINT sp")?.execute([])?;
+    let mut undo = Undo(conn, true);
+    let r = f(conn)?;
+    conn.prepare_cached("RELEASE sp")?.execute([])?;
+    undo.1 = false;
+    Ok(r)
+}
+
+/// The connection with nothing committed on the way in or out: for reads.
+pub struct ReadGuard<'a>(MutexGuard<'a, Conn>);
+
+impl std::ops::Deref for ReadGuard<'_> {
     type Target = Connection;
     fn deref(&self) -> &Connection {
-        &self.guard
+        &self.0.conn
     }
 }
 
-impl std::ops::DerefMut for Deferred<'_> {
+/// The connection with no transaction open; what is written through it is
+/// fsynced when it drops (see [`Database::lock`]).
+pub struct WriteGuard<'a> {
+    guard: Option<MutexGuard<'a, Conn>>,
+    shared: &'a Shared,
+    changes: u64,
+}
+
+impl std::ops::Deref for WriteGuard<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        &self.guard.as_ref().expect("guard held until drop").conn
+    }
+}
+
+impl std::ops::DerefMut for WriteGuard<'_> {
     fn deref_mut(&mut self) -> &mut Connection {
-        &mut self.guard
+        &mut self.guard.as_mut().expect("guard held until drop").conn
     }
 }
 
-impl Drop for Deferred<'_> {
+impl Drop for WriteGuard<'_> {
     fn drop(&mut self) {
-        if self.restore {
-            if let Err(e) = self.guard.pragma_update(None, "synchronous", "FULL") {
-                tracing::error!(error = %e, "restoring synchronous=FULL failed");
+        let Some(mut guard) = self.guard.take() else { return };
+        if guard.conn.total_changes() == self.changes {
+            return;
+        }
+        guard.committed = true;
+        self.shared.note_commits(&mut guard);
+        if self.shared.durability != Durability::Full {
+            return;
+        }
+        let wal = guard.wal(&self.shared.wal_path);
+        drop(guard);
+        self.shared.sync(wal);
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Conn> {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Tell the checkpointer if `conn` committed since it was last told.
+    fn note_commits(&self, conn: &mut Conn) {
+        if std::mem::take(&mut conn.committed) {
+            let mut c = self.checkpoint.lock().unwrap_or_else(|p| p.into_inner());
+            if !c.due {
+                c.due = true;
+                self.committed.notify_one();
+            }
+        }
+    }
+
+    /// Copy committed pages from the WAL into the database file on a
+    /// connection of its own, off the writers' path: a `PASSIVE`
+    /// checkpoint never blocks them. Exits when the database closes.
+    fn checkpoint_loop(self: Arc<Shared>, conn: Connection) {
+        loop {
+            {
+                let mut c = self.checkpoint.lock().unwrap_or_else(|p| p.into_inner());
+                while !c.due && !c.closing {
+                    c = self.committed.wait(c).unwrap_or_else(|p| p.into_inner());
+                }
+                if c.closing {
+                    return;
+                }
+                c.due = false;
+            }
+            std::thread::sleep(CHECKPOINT_EVERY);
+            if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                tracing::warn!(error = %e, "background checkpoint failed; the next one retries");
+            }
+        }
+    }
+
+    /// Make what was committed so far durable.
+    fn sync(&self, wal: Option<Arc<File>>) {
+        if let Some(wal) = wal {
+            if let Err(e) = wal.sync_data() {
+                tracing::error!(error = %e, "fsync of the write-ahead log failed");
+            }
+        }
+    }
+
+    /// Commit a batch left open for [`FLUSH_AFTER`] with nobody to commit
+    /// it; exit when the database closes.
+    fn flush_loop(self: Arc<Shared>) {
+        let mut conn = self.lock();
+        loop {
+            while conn.batch.is_none() && !conn.closing {
+                conn = self.batch_opened.wait(conn).unwrap_or_else(|p| p.into_inner());
+            }
+            if conn.closing {
+                return;
+            }
+            let (opened, generation) = (conn.batch.expect("checked above"), conn.generation);
+            let due = opened + FLUSH_AFTER;
+            drop(conn);
+            std::thread::sleep(due.saturating_duration_since(Instant::now()));
+            conn = self.lock();
+            if conn.batch.is_some() && conn.generation == generation {
+                if let Err(e) = conn.commit_batch() {
+                    tracing::error!(error = %e, "committing deferred work failed; it was rolled back");
+                }
+                self.note_commits(&mut conn);
             }
         }
     }
@@ -279,40 +499,116 @@ impl Database {
     /// to date.
     pub fn open(path: &Path, durability: Durability) -> rusqlite::Result<Database> {
         let conn = Connection::open(path)?;
+        conn.pragma_update(None, "page_size", 1024)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
-        let synchronous = match durability {
-            Durability::Full => "FULL",
-            Durability::Process => "NORMAL",
-        };
-        conn.pragma_update(None, "synchronous", synchronous)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        // Checkpoints run on their own connection (see `checkpoint_loop`);
+        // this one checkpoints only if the WAL grows past the backstop.
+        conn.pragma_update(None, "wal_autocheckpoint", WAL_BACKSTOP_PAGES)?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         conn.execute_batch(SCHEMA)?;
         conn.set_prepared_statement_cache_capacity(128);
-        Ok(Database { conn: Mutex::new(conn), durability })
+        let mut wal_path = path.as_os_str().to_owned();
+        wal_path.push("-wal");
+        let shared = Arc::new(Shared {
+            conn: Mutex::new(Conn { conn, batch: None, generation: 0, wal: None, closing: false, committed: false }),
+            batch_opened: Condvar::new(),
+            checkpoint: Mutex::new(Checkpoint::default()),
+            committed: Condvar::new(),
+            durability,
+            wal_path: wal_path.into(),
+        });
+        let flusher = {
+            let shared = shared.clone();
+            std::thread::Builder::new()
+                .name("fuelhost-db-flush".into())
+                .spawn(move || shared.flush_loop())
+                .map_err(|e| rusqlite::Error::ToSqlConversionFailure(format!("starting the database flusher: {e}").into()))?
+        };
+        let checkpointer = {
+            let conn = Connection::open(path)?;
+            conn.pragma_update(None, "synchronous", "NORMAL")?;
+            conn.busy_timeout(std::time::Duration::from_secs(10))?;
+            let shared = shared.clone();
+            std::thread::Builder::new()
+                .name("fuelhost-db-checkpoint".into())
+                .spawn(move || shared.checkpoint_loop(conn))
+                .map_err(|e| rusqlite::Error::ToSqlConversionFailure(format!("starting the checkpointer: {e}").into()))?
+        };
+        Ok(Database { shared, flusher: Some(flusher), checkpointer: Some(checkpointer) })
     }
 
-    /// Exclusive use of the connection. A panic while holding it cannot
-    /// leave a half-applied change (transactions roll back on drop), so a
-    /// poisoned lock is recovered.
-    pub fn lock(&self) -> MutexGuard<'_, Connection> {
-        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    /// The connection for code that runs its own statements or
+    /// transactions: the open batch is committed first, and what is written
+    /// through the guard is fsynced when it drops ([`Durability::Full`]).
+    /// A panic while holding it cannot leave a half-applied change
+    /// (transactions roll back on drop), so a poisoned lock is recovered.
+    pub fn lock(&self) -> WriteGuard<'_> {
+        let mut guard = self.shared.lock();
+        if let Err(e) = guard.commit_batch() {
+            tracing::error!(error = %e, "committing deferred work failed; it was rolled back");
+        }
+        self.shared.note_commits(&mut guard);
+        let changes = guard.conn.total_changes();
+        WriteGuard { guard: Some(guard), shared: &self.shared, changes }
     }
 
-    /// Exclusive use of the connection for commits that may be deferred:
-    /// with [`Durability::Full`] they reach the OS but are fsynced by the
-    /// next fsynced commit; everything else is as [`Database::lock`].
-    pub fn lock_deferred(&self) -> Deferred<'_> {
-        let guard = self.lock();
-        let restore = self.durability == Durability::Full
-            && match guard.pragma_update(None, "synchronous", "NORMAL") {
-                Ok(()) => true,
-                Err(e) => {
-                    tracing::error!(error = %e, "deferring commits failed; committing with fsync");
-                    false
-                }
-            };
-        Deferred { guard, restore }
+    /// The connection for reads: commits nothing, sees the open batch.
+    /// Nothing may be written through it.
+    pub fn read(&self) -> ReadGuard<'_> {
+        ReadGuard(self.shared.lock())
+    }
+
+    /// Run `f` as a transaction of its own, joined to the open write batch
+    /// and left uncommitted: the next durable commit, or the flusher within
+    /// [`FLUSH_AFTER`], commits it. `Err` (or a panic) undoes `f`'s changes
+    /// only. For work that charges nothing until a durable commit follows.
+    pub fn deferred<R, E: From<rusqlite::Error>>(&self, f: impl FnOnce(&Connection) -> Result<R, E>) -> Result<R, E> {
+        let mut guard = self.shared.lock();
+        if guard.open_batch()? {
+            self.shared.batch_opened.notify_all();
+        }
+        in_savepoint(&guard.conn, f)
+    }
+
+    /// Run `f` as a transaction of its own and commit it, with the open
+    /// batch, before returning; with [`Durability::Full`] the WAL is
+    /// fsynced too (after the lock is released, so other work goes on).
+    /// `Err` (or a panic) undoes `f`'s changes only.
+    pub fn durable<R, E: From<rusqlite::Error>>(&self, f: impl FnOnce(&Connection) -> Result<R, E>) -> Result<R, E> {
+        let mut guard = self.shared.lock();
+        guard.open_batch()?;
+        let result = in_savepoint(&guard.conn, f);
+        guard.commit_batch()?;
+        self.shared.note_commits(&mut guard);
+        if result.is_err() || self.shared.durability != Durability::Full {
+            return result;
+        }
+        let wal = guard.wal(&self.shared.wal_path);
+        drop(guard);
+        self.shared.sync(wal);
+        result
+    }
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        let mut guard = self.shared.lock();
+        guard.closing = true;
+        if let Err(e) = guard.commit_batch() {
+            tracing::error!(error = %e, "committing deferred work at close failed");
+        }
+        drop(guard);
+        self.shared.batch_opened.notify_all();
+        if let Some(flusher) = self.flusher.take() {
+            let _ = flusher.join();
+        }
+        self.shared.checkpoint.lock().unwrap_or_else(|p| p.into_inner()).closing = true;
+        self.shared.committed.notify_all();
+        if let Some(checkpointer) = self.checkpointer.take() {
+            let _ = checkpointer.join();
+        }
     }
 }
 
@@ -335,4 +631,98 @@ pub fn one<T>(
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings_count(path: &Path) -> i64 {
+        let other = Connection::open(path).unwrap();
+        other.query_row("SELECT COUNT(*) FROM settings", [], |r| r.get(0)).unwrap()
+    }
+
+    fn put(conn: &Connection, key: &str) -> rusqlite::Result<usize> {
+        exec(conn, "INSERT INTO settings (key, value) VALUES (?1, 'v')", [key])
+    }
+
+    /// A durable commit is visible to another connection when it returns,
+    /// and takes the deferred work queued before it along.
+    #[test]
+    fn a_durable_commit_commits_the_open_batch_with_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let db = Database::open(&path, Durability::Full).unwrap();
+        db.deferred(|c| put(c, "deferred")).unwrap();
+        db.durable(|c| put(c, "durable")).unwrap();
+        assert_eq!(settings_count(&path), 2);
+    }
+
+    /// Deferred work nobody commits is committed by the flusher, and what
+    /// is still open when the database closes is committed at close.
+    #[test]
+    fn deferred_work_is_flushed_and_committed_at_close() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let db = Database::open(&path, Durability::Full).unwrap();
+        db.deferred(|c| put(c, "a")).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while settings_count(&path) < 1 {
+            assert!(Instant::now() < deadline, "the flusher never committed the deferred work");
+            std::thread::sleep(FLUSH_AFTER);
+        }
+        db.deferred(|c| put(c, "b")).unwrap();
+        drop(db);
+        assert_eq!(settings_count(&path), 2);
+    }
+
+    /// A failed or panicking transaction undoes its own changes only; the
+    /// batch it joined goes on and commits.
+    #[test]
+    fn a_failed_transaction_undoes_only_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let db = Database::open(&path, Durability::Process).unwrap();
+        db.deferred(|c| put(c, "kept")).unwrap();
+        let failed: Result<usize, rusqlite::Error> = db.deferred(|c| {
+            put(c, "undone")?;
+            put(c, "kept") // the key exists: fails, and `undone` goes with it
+        });
+        assert!(failed.is_err());
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _: Result<(), rusqlite::Error> = db.deferred(|c| {
+                put(c, "also undone")?;
+                panic!("a bug mid-transaction")
+            });
+        }));
+        assert!(panicked.is_err());
+        db.durable(|c| put(c, "last")).unwrap();
+        let other = Connection::open(&path).unwrap();
+        let mut keys: Vec<String> = other
+            .prepare("SELECT key FROM settings ORDER BY key")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        keys.sort();
+        assert_eq!(keys, ["kept", "last"]);
+    }
+
+    /// What is written through `lock()` is committed, and the batch open
+    /// before it is committed first.
+    #[test]
+    fn lock_commits_the_batch_before_handing_out_the_connection() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let db = Database::open(&path, Durability::Full).unwrap();
+        db.deferred(|c| put(c, "deferred")).unwrap();
+        {
+            let mut conn = db.lock();
+            let tx = conn.transaction().expect("no transaction is open under lock()");
+            put(&tx, "own").unwrap();
+            tx.commit().unwrap();
+        }
+        assert_eq!(settings_count(&path), 2);
+    }
 }

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
+use rusqlite::{params, Connection, OptionalExtension};
 
 use super::group_commit::GroupCommit;
 use super::sqlite_allocation::{self as alloc, Governing};
@@ -15,7 +15,7 @@ use super::{
 };
 use super::{ConsumerStats, ServiceStats, TransferQuery, UsageQuery};
 use crate::agent::AgentId;
-use crate::db::{exec, now_ms, one, Database};
+use crate::db::{exec, in_savepoint, now_ms, one, Database};
 use crate::manifest::ResourcePolicy;
 
 /// The SQLite ledger. Cheap to clone; clones share the database.
@@ -72,48 +72,30 @@ impl SqliteLedger {
         self
     }
 
-    /// Apply a batch of settlements in one transaction, each in its own
+    /// Apply a batch of settlements in one durable commit, each in its own
     /// savepoint so that one refused settlement does not undo the others.
     fn settle_batch(&self, batch: Vec<Settlement>) -> Vec<Result<UsageRecord, LedgerError>> {
         let n = batch.len();
-        let mut conn = self.db.lock();
-        let mut tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
-            Ok(tx) => tx,
-            Err(e) => return vec![Err(storage(e)); n],
-        };
         let now = self.clock.now_ms();
-        let mut results = Vec::with_capacity(n);
-        for s in &batch {
-            let result = tx.savepoint().map_err(storage).and_then(|sp| {
-                let r = settle_in(&sp, s, now)?;
-                sp.commit()?;
-                Ok(r)
-            });
-            results.push(result);
-        }
-        match tx.commit() {
-            Ok(()) => results,
-            Err(e) => vec![Err(storage(e)); n],
+        let applied = self.db.durable(|conn| -> Result<_, LedgerError> {
+            Ok(batch.iter().map(|s| in_savepoint(conn, |sp| settle_in(sp, s, now))).collect::<Vec<_>>())
+        });
+        match applied {
+            Ok(results) => results,
+            Err(e) => vec![Err(e); n],
         }
     }
 
-    fn write<R>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<R, LedgerError>) -> Result<R, LedgerError> {
-        let mut conn = self.db.lock();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let r = f(&tx)?;
-        tx.commit()?;
-        Ok(r)
+    /// One transaction, committed durably before it returns.
+    fn write<R>(&self, f: impl FnOnce(&Connection) -> Result<R, LedgerError>) -> Result<R, LedgerError> {
+        self.db.durable(f)
     }
 
-    /// [`Self::write`] with the commit deferred (`Database::lock_deferred`):
-    /// for reservations, which charge nothing until their settlement (an
-    /// fsynced commit) makes them durable too.
-    fn write_deferred<R>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<R, LedgerError>) -> Result<R, LedgerError> {
-        let mut conn = self.db.lock_deferred();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let r = f(&tx)?;
-        tx.commit()?;
-        Ok(r)
+    /// One transaction, deferred (`Database::deferred`): for reservations,
+    /// which charge nothing until their settlement (a durable commit)
+    /// commits them too.
+    fn write_deferred<R>(&self, f: impl FnOnce(&Connection) -> Result<R, LedgerError>) -> Result<R, LedgerError> {
+        self.db.deferred(f)
     }
 }
 
@@ -555,7 +537,7 @@ impl Ledger for SqliteLedger {
     }
 
     fn has_account(&self, agent: &str) -> Result<bool, LedgerError> {
-        let conn = self.db.lock();
+        let conn = self.db.read();
         Ok(one(&conn, "SELECT 1 FROM accounts WHERE id = ?1", [agent], |_| Ok(())).optional()?.is_some())
     }
 
@@ -758,12 +740,12 @@ impl Ledger for SqliteLedger {
     }
 
     fn usage_record(&self, invocation_id: &str) -> Result<Option<UsageRecord>, LedgerError> {
-        let conn = self.db.lock();
+        let conn = self.db.read();
         read_usage(&conn, invocation_id)
     }
 
     fn asset_total(&self, asset: Asset) -> Result<i128, LedgerError> {
-        let conn = self.db.lock();
+        let conn = self.db.read();
         let mut stmt = conn.prepare_cached("SELECT posted FROM balances WHERE asset = ?1")?;
         let rows = stmt.query_map([asset.as_str()], |r| r.get::<_, i64>(0))?;
         let mut total: i128 = 0;
@@ -775,7 +757,7 @@ impl Ledger for SqliteLedger {
 
     fn abort_unsettled(&self) -> Result<Vec<UsageRecord>, LedgerError> {
         let open: Vec<Settlement> = {
-            let conn = self.db.lock();
+            let conn = self.db.read();
             let mut stmt = conn.prepare_cached(
                 "SELECT invocation_id, artifact, caller, owner, payer, resource_policy FROM reservations WHERE settled = 0",
             )?;
@@ -803,7 +785,7 @@ impl Ledger for SqliteLedger {
     }
 
     fn pending_holds(&self) -> Result<u64, LedgerError> {
-        let conn = self.db.lock();
+        let conn = self.db.read();
         let n: i64 = one(&conn, "SELECT COUNT(*) FROM holds WHERE state = 'pending'", [], |r| r.get(0))?;
         Ok(n as u64)
     }
@@ -952,7 +934,7 @@ impl Ledger for SqliteLedger {
     }
 
     fn sponsorship(&self, id: &str) -> Result<Option<SponsorGrantStatus>, LedgerError> {
-        read_grant(&self.db.lock(), id)
+        read_grant(&self.db.read(), id)
     }
 
     fn sponsorship_for(
@@ -960,7 +942,7 @@ impl Ledger for SqliteLedger {
         beneficiary: &AgentId,
         artifact: &str,
     ) -> Result<Option<SponsorGrantStatus>, LedgerError> {
-        let conn = self.db.lock();
+        let conn = self.db.read();
         let ids: Vec<String> = {
             let mut stmt = conn.prepare_cached(
                 "SELECT id FROM sponsor_grants WHERE beneficiary = ?1 AND revoked = 0 ORDER BY created_ms, id",
@@ -1063,7 +1045,7 @@ impl Ledger for SqliteLedger {
     }
 
     fn reported_usage(&self, resource: Resource) -> Result<Vec<(AgentId, u64)>, LedgerError> {
-        let conn = self.db.lock();
+        let conn = self.db.read();
         let mut stmt = conn.prepare_cached(
             "SELECT agent, SUM(amount) FROM external_usage WHERE resource = ?1 AND allocation IS NOT NULL
              GROUP BY agent ORDER BY agent",
@@ -1111,11 +1093,11 @@ impl Ledger for SqliteLedger {
     }
 
     fn alerts(&self, agent: Option<&AgentId>) -> Result<Vec<Alert>, LedgerError> {
-        alloc::alerts(&self.db.lock(), agent.map(AgentId::as_str))
+        alloc::alerts(&self.db.read(), agent.map(AgentId::as_str))
     }
 
     fn usage_records(&self, q: &UsageQuery) -> Result<Vec<UsageRecord>, LedgerError> {
-        let conn = self.db.lock();
+        let conn = self.db.read();
         let mut stmt = conn.prepare_cached(&format!(
             "SELECT {USAGE_COLUMNS} FROM usage_records
              WHERE (?1 IS NULL OR caller = ?1 OR owner = ?1 OR charged_to = ?1)
@@ -1156,7 +1138,7 @@ impl Ledger for SqliteLedger {
                 ))
             }
         };
-        let conn = self.db.lock();
+        let conn = self.db.read();
         let mut stmt = conn.prepare_cached(sql)?;
         let rows = stmt.query_map(params![from_ms, to_ms, limit.min(10_000) as i64], |r| {
             Ok(ConsumerStats {
@@ -1171,7 +1153,7 @@ impl Ledger for SqliteLedger {
     }
 
     fn stats(&self) -> Result<ServiceStats, LedgerError> {
-        let conn = self.db.lock();
+        let conn = self.db.read();
         let count = |sql: &str| one(&conn, sql, [], |r| r.get::<_, i64>(0)).map(|v| v as u64);
         let mut stats = ServiceStats {
             total_allocations: count("SELECT COUNT(*) FROM allocations")?,
@@ -1193,7 +1175,7 @@ impl Ledger for SqliteLedger {
     }
 
     fn setting(&self, key: &str) -> Result<Option<String>, LedgerError> {
-        Ok(one(&self.db.lock(), "SELECT value FROM settings WHERE key = ?1", [key], |r| r.get(0)).optional()?)
+        Ok(one(&self.db.read(), "SELECT value FROM settings WHERE key = ?1", [key], |r| r.get(0)).optional()?)
     }
 
     fn set_setting(&self, key: &str, value: &str) -> Result<(), LedgerError> {
@@ -1206,11 +1188,11 @@ impl Ledger for SqliteLedger {
     }
 
     fn transfer_record(&self, id: &str) -> Result<Option<Transfer>, LedgerError> {
-        existing_transfer(&self.db.lock(), id)
+        existing_transfer(&self.db.read(), id)
     }
 
     fn transfers_matching(&self, q: &TransferQuery) -> Result<Vec<Transfer>, LedgerError> {
-        let conn = self.db.lock();
+        let conn = self.db.read();
         let mut stmt = conn.prepare_cached(
             "SELECT id, debit, credit, asset, amount, kind, memo FROM transfers
              WHERE (?1 IS NULL OR debit = ?1 OR credit = ?1) ORDER BY seq DESC LIMIT ?2",
@@ -1221,7 +1203,7 @@ impl Ledger for SqliteLedger {
     }
 
     fn transfers(&self) -> Result<Vec<Transfer>, LedgerError> {
-        let conn = self.db.lock();
+        let conn = self.db.read();
         let mut stmt =
             conn.prepare_cached("SELECT id, debit, credit, asset, amount, kind, memo FROM transfers ORDER BY seq")?;
         let rows = stmt.query_map([], transfer_from_row)?;
