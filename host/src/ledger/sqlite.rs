@@ -387,6 +387,11 @@ fn usage_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UsageRecord> {
     })
 }
 
+/// Whether `id` has a usage record (cheaper than reading it).
+fn usage_exists(tx: &Connection, id: &str) -> Result<bool, LedgerError> {
+    Ok(one(tx, "SELECT 1 FROM usage_records WHERE invocation_id = ?1", [id], |_| Ok(())).optional()?.is_some())
+}
+
 fn read_usage(tx: &rusqlite::Connection, id: &str) -> Result<Option<UsageRecord>, LedgerError> {
     Ok(one(tx, &format!("SELECT {USAGE_COLUMNS} FROM usage_records WHERE invocation_id = ?1"), [id], usage_from_row)
         .optional()?)
@@ -396,7 +401,7 @@ fn read_usage(tx: &rusqlite::Connection, id: &str) -> Result<Option<UsageRecord>
 /// every hold, charge disk, update its sponsor grant and allocation, write
 /// the usage record.
 fn settle_in(tx: &Connection, s: &Settlement, now: i64) -> Result<UsageRecord, LedgerError> {
-    if read_usage(tx, &s.invocation_id)?.is_some() {
+    if usage_exists(tx, &s.invocation_id)? {
         return Err(LedgerError::DuplicateInvocation(s.invocation_id.clone()));
     }
     let holds: Vec<Hold> = {
@@ -427,17 +432,25 @@ fn settle_in(tx: &Connection, s: &Settlement, now: i64) -> Result<UsageRecord, L
         }
         resolve_hold(tx, hold, &s.invocation_id, post_amount)?;
     }
-    let grant: Option<String> =
-        one(tx, "SELECT sponsor_grant FROM reservations WHERE invocation_id = ?1", [&s.invocation_id], |r| r.get(0))
-            .optional()?
-            .flatten();
+    let (grant, allocation): (Option<String>, Option<String>) = one(
+        tx,
+        "SELECT sponsor_grant, allocation FROM reservations WHERE invocation_id = ?1",
+        [&s.invocation_id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .optional()?
+    .unwrap_or((None, None));
     let fuel_held: u64 = holds.iter().filter(|h| h.kind == "fuel").map(|h| h.amount).sum();
-    let (dp, dh) = balance_row(tx, s.payer.as_str(), Asset::DiskBytes)?;
-    let mut disk_cap = available(dp, dh);
-    if let Some(g) = grant.as_deref().map(|id| read_grant(tx, id)).transpose()?.flatten() {
-        disk_cap = disk_cap.min(g.grant.disk_limit.saturating_sub(g.disk_spent));
-    }
-    let disk_charged = s.consumed.disk_bytes.min(disk_cap);
+    let disk_charged = if s.consumed.disk_bytes == 0 {
+        0
+    } else {
+        let (dp, dh) = balance_row(tx, s.payer.as_str(), Asset::DiskBytes)?;
+        let mut disk_cap = available(dp, dh);
+        if let Some(g) = grant.as_deref().map(|id| read_grant(tx, id)).transpose()?.flatten() {
+            disk_cap = disk_cap.min(g.grant.disk_limit.saturating_sub(g.disk_spent));
+        }
+        s.consumed.disk_bytes.min(disk_cap)
+    };
     if let Some(id) = &grant {
         exec(
             tx,
@@ -459,10 +472,6 @@ fn settle_in(tx: &Connection, s: &Settlement, now: i64) -> Result<UsageRecord, L
             Some(&s.invocation_id),
         )?;
     }
-    let allocation: Option<String> =
-        one(tx, "SELECT allocation FROM reservations WHERE invocation_id = ?1", [&s.invocation_id], |r| r.get(0))
-            .optional()?
-            .flatten();
     if let Some(id) = &allocation {
         let served = s.outcome != Outcome::Aborted;
         let cost = s.cost_model.cost_usd_micros(fuel_charged, disk_charged);
@@ -579,10 +588,15 @@ impl Ledger for SqliteLedger {
         // transaction: the lazy transitions it found (expiry, a new
         // period) and their alerts must persist. Any other error rolls back.
         self.write_deferred(|tx| {
-            for a in [&r.caller, &r.owner, &r.payer] {
-                require_account(tx, a.as_str())?;
+            // Each party once (the payer is usually the caller or the owner).
+            require_account(tx, r.caller.as_str())?;
+            if r.owner != r.caller {
+                require_account(tx, r.owner.as_str())?;
             }
-            if read_usage(tx, &r.invocation_id)?.is_some() {
+            if r.payer != r.caller && r.payer != r.owner {
+                require_account(tx, r.payer.as_str())?;
+            }
+            if usage_exists(tx, &r.invocation_id)? {
                 return Err(LedgerError::DuplicateInvocation(r.invocation_id.clone()));
             }
             let inv = &r.invocation_id;
