@@ -579,10 +579,13 @@ impl Database {
     pub fn durable<R, E: From<rusqlite::Error>>(&self, f: impl FnOnce(&Connection) -> Result<R, E>) -> Result<R, E> {
         let mut guard = self.shared.lock();
         guard.open_batch()?;
+        let changes = guard.conn.total_changes();
         let result = in_savepoint(&guard.conn, f);
+        let changed = guard.conn.total_changes() != changes;
         guard.commit_batch()?;
         self.shared.note_commits(&mut guard);
-        if result.is_err() || self.shared.durability != Durability::Full {
+        // Only what `f` changed needs the fsync; deferred work does not.
+        if result.is_err() || !changed || self.shared.durability != Durability::Full {
             return result;
         }
         let wal = guard.wal(&self.shared.wal_path);

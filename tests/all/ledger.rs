@@ -116,3 +116,62 @@ fn balances_survive_a_restart_and_the_mint_account_mirrors_issuance() {
         host.ledger().transfers().unwrap().iter().filter(|x| x.from == MINT_ACCOUNT).map(|x| x.amount).sum();
     assert_eq!(minted, 700);
 }
+
+/// A call nothing but balances governs (no allocation, no sponsor grant) is
+/// reserved in memory; its holds still bind every other spend: balances
+/// show them, the held scrip cannot be transferred away, the id cannot be
+/// reserved twice, and settlement posts exactly what was used.
+#[test]
+fn an_in_memory_reservation_binds_every_other_spend() {
+    use fuelhost::{Outcome, Reservation, ResourcePolicy, ResourcesConsumed, Settlement};
+    let t = test_host();
+    t.host.create_agent("carol").unwrap();
+    let ledger = t.host.ledger();
+    let agent = |a: &str| fuelhost::AgentId::new(a).unwrap();
+    let r = Reservation {
+        invocation_id: "inv-mem-1".into(),
+        artifact: "alice/x@0.1.0".into(),
+        resource_policy: ResourcePolicy::CallerPays,
+        caller: agent("bob"),
+        owner: agent("alice"),
+        payer: agent("bob"),
+        price: 600,
+        fuel_limit: 5_000,
+        sponsor_grant: None,
+    };
+    let reserved = ledger.reserve(&r).unwrap();
+    assert_eq!(reserved.fuel, 5_000);
+    let bob = t.host.balances("bob").unwrap();
+    assert_eq!((bob.scrip.held, bob.fuel.held), (600, 5_000));
+    assert_eq!(ledger.pending_holds().unwrap(), 2);
+
+    let err = ledger_err(t.host.transfer(&transfer("drain", "bob", "carol", 401)).unwrap_err());
+    assert_eq!(err, LedgerError::Insufficient { account: "bob".into(), asset: Asset::Scrip, available: 400, needed: 401 });
+    assert!(matches!(ledger.reserve(&r).unwrap_err(), LedgerError::DuplicateInvocation(_)));
+    t.host.transfer(&transfer("fits", "bob", "carol", 400)).unwrap();
+    assert_conserved(&t.host);
+
+    let record = ledger
+        .settle(&Settlement {
+            invocation_id: r.invocation_id.clone(),
+            artifact: r.artifact.clone(),
+            caller: r.caller.clone(),
+            owner: r.owner.clone(),
+            payer: r.payer.clone(),
+            resource_policy: r.resource_policy,
+            outcome: Outcome::Success,
+            consumed: ResourcesConsumed { fuel: 1_234, ..ResourcesConsumed::default() },
+            output: b"ok".to_vec(),
+            error: None,
+            cost_model: Default::default(),
+        })
+        .unwrap();
+    assert_eq!((record.price_paid, record.consumed.fuel), (600, 1_234));
+    let bob = t.host.balances("bob").unwrap();
+    assert_eq!((bob.scrip.posted, bob.scrip.held, bob.fuel.held), (0, 0, 0));
+    assert_eq!(bob.fuel.posted, 1_000_000_000 - 1_234);
+    assert_eq!(scrip(&t.host, "alice"), 1_600);
+    assert_eq!(ledger.pending_holds().unwrap(), 0);
+    assert!(matches!(ledger.reserve(&r).unwrap_err(), LedgerError::DuplicateInvocation(_)), "settled ids stay taken");
+    assert_conserved(&t.host);
+}

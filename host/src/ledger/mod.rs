@@ -18,6 +18,7 @@
 
 mod allocation;
 mod group_commit;
+mod hot;
 mod sqlite;
 mod sqlite_allocation;
 

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::group_commit::GroupCommit;
+use super::hot::{FastReservation, Hot};
 use super::sqlite_allocation::{self as alloc, Governing};
 use super::{
     Alert, Allocation, AllocationRequest, AllocationStatus, Asset, AssetBalance, Balances, Clock, Distribution,
@@ -24,6 +25,7 @@ pub struct SqliteLedger {
     db: Arc<Database>,
     clock: Arc<dyn Clock>,
     settles: Option<Arc<GroupCommit<Settlement, Result<UsageRecord, LedgerError>>>>,
+    hot: Arc<Hot>,
 }
 
 fn storage(e: rusqlite::Error) -> LedgerError {
@@ -55,7 +57,7 @@ impl SqliteLedger {
     /// A ledger that reads expiries and periods off `clock`, with group
     /// commit of settlements on.
     pub(crate) fn with_clock(db: Arc<Database>, clock: Arc<dyn Clock>) -> SqliteLedger {
-        SqliteLedger { db, clock, settles: Some(Arc::new(GroupCommit::default())) }
+        SqliteLedger { db, clock, settles: Some(Arc::new(GroupCommit::default())), hot: Arc::default() }
     }
 
     /// Open (or create) a ledger database file on its own, for embedders
@@ -78,7 +80,7 @@ impl SqliteLedger {
         let n = batch.len();
         let now = self.clock.now_ms();
         let applied = self.db.durable(|conn| -> Result<_, LedgerError> {
-            Ok(batch.iter().map(|s| in_savepoint(conn, |sp| settle_in(sp, s, now))).collect::<Vec<_>>())
+            Ok(batch.iter().map(|s| in_savepoint(conn, |sp| settle_in(sp, &self.hot, s, now))).collect::<Vec<_>>())
         });
         match applied {
             Ok(results) => results,
@@ -99,6 +101,68 @@ impl SqliteLedger {
     }
 }
 
+impl SqliteLedger {
+    /// Reserve in memory (see `hot`) when nothing but balances governs the
+    /// call: no sponsor grant (checked by the caller) and no allocation of
+    /// the payer's. `None`: the call needs the persisted path.
+    fn reserve_fast(&self, r: &Reservation) -> Result<Option<Reserved>, LedgerError> {
+        let conn = self.db.read();
+        let hot = &*self.hot;
+        let load = || -> Result<std::collections::HashSet<String>, LedgerError> {
+            let mut stmt = conn.prepare_cached("SELECT DISTINCT agent FROM allocations")?;
+            let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        };
+        if hot.allocated(r.payer.as_str(), load)? {
+            return Ok(None);
+        }
+        for account in [&r.caller, &r.owner, &r.payer] {
+            if !hot.knows_account(account.as_str()) {
+                require_account(&conn, account.as_str())?;
+                hot.note_account(account.as_str());
+            }
+        }
+        let inv = &r.invocation_id;
+        if hot.has(inv) || usage_exists(&conn, inv)? {
+            return Err(LedgerError::DuplicateInvocation(inv.clone()));
+        }
+        let price = if r.caller != r.owner { r.price } else { 0 };
+        if price > 0 {
+            let (p, h) = balance_row(&conn, hot, r.caller.as_str(), Asset::Scrip)?;
+            if available(p, h) < price {
+                return Err(LedgerError::Insufficient {
+                    account: r.caller.to_string(),
+                    asset: Asset::Scrip,
+                    available: available(p, h),
+                    needed: price,
+                });
+            }
+        }
+        let (p, h) = balance_row(&conn, hot, r.payer.as_str(), Asset::Fuel)?;
+        let fuel = r.fuel_limit.min(available(p, h));
+        if fuel == 0 {
+            return Err(LedgerError::Insufficient {
+                account: r.payer.to_string(),
+                asset: Asset::Fuel,
+                available: 0,
+                needed: r.fuel_limit.max(1),
+            });
+        }
+        let (dp, dh) = balance_row(&conn, hot, r.payer.as_str(), Asset::DiskBytes)?;
+        hot.insert(
+            inv,
+            FastReservation {
+                caller: r.caller.to_string(),
+                owner: r.owner.to_string(),
+                payer: r.payer.to_string(),
+                price,
+                fuel,
+            },
+        );
+        Ok(Some(Reserved { fuel, disk_bytes: available(dp, dh), memory_bytes: None, allocation: None }))
+    }
+}
+
 fn account_exists(tx: &Connection, account: &str) -> Result<bool, LedgerError> {
     Ok(one(tx, "SELECT 1 FROM accounts WHERE id = ?1", [account], |_| Ok(())).optional()?.is_some())
 }
@@ -112,7 +176,8 @@ fn require_account(tx: &Connection, account: &str) -> Result<(), LedgerError> {
 }
 
 /// (posted, held) of one asset of one account; zero if never touched.
-fn balance_row(tx: &Connection, account: &str, asset: Asset) -> Result<(i64, i64), LedgerError> {
+/// Held amounts include what fast reservations hold in memory (see `hot`).
+fn balance_row(tx: &Connection, hot: &Hot, account: &str, asset: Asset) -> Result<(i64, i64), LedgerError> {
     Ok(one(
         tx,
         "SELECT posted, held FROM balances WHERE account = ?1 AND asset = ?2",
@@ -120,10 +185,20 @@ fn balance_row(tx: &Connection, account: &str, asset: Asset) -> Result<(i64, i64
         |r| Ok((r.get(0)?, r.get(1)?)),
     )
     .optional()?
-    .unwrap_or((0, 0)))
+    .map_or((0, 0), |(p, h): (i64, i64)| (p, h + hot.held(account, asset) as i64)))
 }
 
-fn write_balance(tx: &Connection, account: &str, asset: Asset, posted: i64, held: i64) -> Result<(), LedgerError> {
+/// Store a balance read by [`balance_row`] and changed: the fast holds it
+/// included stay in memory.
+fn write_balance(
+    tx: &Connection,
+    hot: &Hot,
+    account: &str,
+    asset: Asset,
+    posted: i64,
+    held: i64,
+) -> Result<(), LedgerError> {
+    let held = held - hot.held(account, asset) as i64;
     exec(
         tx,
         "INSERT INTO balances (account, asset, posted, held) VALUES (?1, ?2, ?3, ?4)
@@ -142,6 +217,7 @@ fn available(posted: i64, held: i64) -> u64 {
 #[allow(clippy::too_many_arguments)]
 fn post(
     tx: &Connection,
+    hot: &Hot,
     id: &str,
     debit: &str,
     credit: &str,
@@ -158,7 +234,7 @@ fn post(
         return Err(LedgerError::Invalid(format!("`{debit}` cannot transfer to itself")));
     }
     let amt = to_db(amount, "amount")?;
-    let (dp, dh) = balance_row(tx, debit, asset)?;
+    let (dp, dh) = balance_row(tx, hot, debit, asset)?;
     if !is_system(debit) && available(dp, dh) < amount {
         return Err(LedgerError::Insufficient {
             account: debit.to_string(),
@@ -169,12 +245,12 @@ fn post(
     }
     let new_debit =
         dp.checked_sub(amt).ok_or_else(|| LedgerError::Overflow(format!("balance of `{debit}` would underflow")))?;
-    let (cp, ch) = balance_row(tx, credit, asset)?;
+    let (cp, ch) = balance_row(tx, hot, credit, asset)?;
     let new_credit = cp
         .checked_add(amt)
         .ok_or_else(|| LedgerError::Overflow(format!("balance of `{credit}` would exceed {}", i64::MAX)))?;
-    write_balance(tx, debit, asset, new_debit, dh)?;
-    write_balance(tx, credit, asset, new_credit, ch)?;
+    write_balance(tx, hot, debit, asset, new_debit, dh)?;
+    write_balance(tx, hot, credit, asset, new_credit, ch)?;
     exec(
         tx,
         "INSERT INTO transfers (id, debit, credit, asset, amount, kind, memo, invocation, created_ms)
@@ -229,6 +305,7 @@ fn replay(existing: Transfer, from: &str, to: &str, asset: Asset, amount: u64) -
 #[allow(clippy::too_many_arguments)]
 fn place_hold(
     tx: &Connection,
+    hot: &Hot,
     id: &str,
     invocation: &str,
     debit: &str,
@@ -239,7 +316,7 @@ fn place_hold(
     memo: &str,
 ) -> Result<(), LedgerError> {
     let amt = to_db(amount, "hold")?;
-    let (p, h) = balance_row(tx, debit, asset)?;
+    let (p, h) = balance_row(tx, hot, debit, asset)?;
     if available(p, h) < amount {
         return Err(LedgerError::Insufficient {
             account: debit.to_string(),
@@ -257,7 +334,7 @@ fn place_hold(
     if inserted == 0 {
         return Err(LedgerError::DuplicateInvocation(invocation.to_string()));
     }
-    write_balance(tx, debit, asset, p, h + amt)
+    write_balance(tx, hot, debit, asset, p, h + amt)
 }
 
 /// A pending hold has the shape of the transfer it may become: `from` is
@@ -266,12 +343,18 @@ type Hold = Transfer;
 
 /// Close a pending hold: release it, then post `post_amount` of it (zero
 /// voids it).
-fn resolve_hold(tx: &Connection, hold: &Hold, invocation: &str, post_amount: u64) -> Result<(), LedgerError> {
-    let (p, h) = balance_row(tx, &hold.from, hold.asset)?;
-    write_balance(tx, &hold.from, hold.asset, p, h - hold.amount as i64)?;
+fn resolve_hold(
+    tx: &Connection,
+    hot: &Hot,
+    hold: &Hold,
+    invocation: &str,
+    post_amount: u64,
+) -> Result<(), LedgerError> {
+    let (p, h) = balance_row(tx, hot, &hold.from, hold.asset)?;
+    write_balance(tx, hot, &hold.from, hold.asset, p, h - hold.amount as i64)?;
     let post_amount = post_amount.min(hold.amount);
     if post_amount > 0 {
-        post(tx, &hold.id, &hold.from, &hold.to, hold.asset, post_amount, &hold.kind, &hold.memo, Some(invocation))?;
+        post(tx, hot, &hold.id, &hold.from, &hold.to, hold.asset, post_amount, &hold.kind, &hold.memo, Some(invocation))?;
     }
     exec(
         tx,
@@ -351,7 +434,7 @@ impl SqliteLedger {
             }
             require_account(tx, from)?;
             require_account(tx, to)?;
-            post(tx, id, from, to, asset, amount, kind, memo, None)
+            post(tx, &self.hot, id, from, to, asset, amount, kind, memo, None)
         })
     }
 }
@@ -400,25 +483,32 @@ fn read_usage(tx: &rusqlite::Connection, id: &str) -> Result<Option<UsageRecord>
 /// Settle one invocation inside the caller's transaction: post or release
 /// every hold, charge disk, update its sponsor grant and allocation, write
 /// the usage record.
-fn settle_in(tx: &Connection, s: &Settlement, now: i64) -> Result<UsageRecord, LedgerError> {
+fn settle_in(tx: &Connection, hot: &Hot, s: &Settlement, now: i64) -> Result<UsageRecord, LedgerError> {
     if usage_exists(tx, &s.invocation_id)? {
         return Err(LedgerError::DuplicateInvocation(s.invocation_id.clone()));
     }
-    let holds: Vec<Hold> = {
+    // A fast reservation's holds are released here and posted below like
+    // persisted ones; they come first, as they were placed first.
+    let fast = hot.take(&s.invocation_id);
+    let mut holds: Vec<(Hold, bool)> =
+        fast.as_ref().map(|f| f.holds(&s.invocation_id)).unwrap_or_default().into_iter().map(|h| (h, true)).collect();
+    {
         let mut stmt = tx.prepare_cached(
             "SELECT id, debit, credit, asset, amount, kind, memo FROM holds
                  WHERE invocation = ?1 AND state = 'pending' ORDER BY rowid",
         )?;
         let rows = stmt.query_map([&s.invocation_id], transfer_from_row)?;
-        rows.collect::<Result<_, _>>()?
-    };
-    if !holds.iter().any(|h| h.kind == "fuel") {
+        for row in rows {
+            holds.push((row?, false));
+        }
+    }
+    if !holds.iter().any(|(h, _)| h.kind == "fuel") {
         return Err(LedgerError::NoReservation(s.invocation_id.clone()));
     }
     let success = s.outcome == Outcome::Success;
     let mut price_paid = 0;
     let mut fuel_charged = 0;
-    for hold in &holds {
+    for (hold, in_memory) in &holds {
         let post_amount = match hold.kind.as_str() {
             "fuel" => s.consumed.fuel.min(hold.amount),
             "price" | "guest_transfer" if success => hold.amount,
@@ -430,21 +520,29 @@ fn settle_in(tx: &Connection, s: &Settlement, now: i64) -> Result<UsageRecord, L
         if hold.kind == "fuel" {
             fuel_charged = post_amount;
         }
-        resolve_hold(tx, hold, &s.invocation_id, post_amount)?;
+        if !in_memory {
+            resolve_hold(tx, hot, hold, &s.invocation_id, post_amount)?;
+        } else if post_amount > 0 {
+            let inv = Some(s.invocation_id.as_str());
+            post(tx, hot, &hold.id, &hold.from, &hold.to, hold.asset, post_amount, &hold.kind, &hold.memo, inv)?;
+        }
     }
-    let (grant, allocation): (Option<String>, Option<String>) = one(
-        tx,
-        "SELECT sponsor_grant, allocation FROM reservations WHERE invocation_id = ?1",
-        [&s.invocation_id],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )
-    .optional()?
-    .unwrap_or((None, None));
-    let fuel_held: u64 = holds.iter().filter(|h| h.kind == "fuel").map(|h| h.amount).sum();
+    let (grant, allocation): (Option<String>, Option<String>) = match fast {
+        Some(_) => (None, None),
+        None => one(
+            tx,
+            "SELECT sponsor_grant, allocation FROM reservations WHERE invocation_id = ?1",
+            [&s.invocation_id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?
+        .unwrap_or((None, None)),
+    };
+    let fuel_held: u64 = holds.iter().filter(|(h, _)| h.kind == "fuel").map(|(h, _)| h.amount).sum();
     let disk_charged = if s.consumed.disk_bytes == 0 {
         0
     } else {
-        let (dp, dh) = balance_row(tx, s.payer.as_str(), Asset::DiskBytes)?;
+        let (dp, dh) = balance_row(tx, hot, s.payer.as_str(), Asset::DiskBytes)?;
         let mut disk_cap = available(dp, dh);
         if let Some(g) = grant.as_deref().map(|id| read_grant(tx, id)).transpose()?.flatten() {
             disk_cap = disk_cap.min(g.grant.disk_limit.saturating_sub(g.disk_spent));
@@ -462,6 +560,7 @@ fn settle_in(tx: &Connection, s: &Settlement, now: i64) -> Result<UsageRecord, L
     if disk_charged > 0 {
         post(
             tx,
+            hot,
             &format!("{}/disk", s.invocation_id),
             s.payer.as_str(),
             CONSUMED_ACCOUNT,
@@ -485,7 +584,9 @@ fn settle_in(tx: &Connection, s: &Settlement, now: i64) -> Result<UsageRecord, L
         ..s.consumed
     };
     let cost_usd_micros = s.cost_model.cost_usd_micros(fuel_charged, disk_charged);
-    exec(tx, "UPDATE reservations SET settled = 1 WHERE invocation_id = ?1", [&s.invocation_id])?;
+    if fast.is_none() {
+        exec(tx, "UPDATE reservations SET settled = 1 WHERE invocation_id = ?1", [&s.invocation_id])?;
+    }
     let settled_ms = now_ms();
     exec(
         tx,
@@ -551,15 +652,14 @@ impl Ledger for SqliteLedger {
     }
 
     fn balances(&self, agent: &AgentId) -> Result<Balances, LedgerError> {
-        self.write(|tx| {
-            require_account(tx, agent.as_str())?;
-            let mut b = Balances::default();
-            for asset in Asset::ALL {
-                let (posted, held) = balance_row(tx, agent.as_str(), asset)?;
-                *b.get_mut(asset) = AssetBalance { posted: posted.max(0) as u64, held: held as u64 };
-            }
-            Ok(b)
-        })
+        let conn = self.db.read();
+        require_account(&conn, agent.as_str())?;
+        let mut b = Balances::default();
+        for asset in Asset::ALL {
+            let (posted, held) = balance_row(&conn, &self.hot, agent.as_str(), asset)?;
+            *b.get_mut(asset) = AssetBalance { posted: posted.max(0) as u64, held: held as u64 };
+        }
+        Ok(b)
     }
 
     fn mint(&self, id: &str, to: &AgentId, asset: Asset, amount: u64) -> Result<Transfer, LedgerError> {
@@ -568,7 +668,7 @@ impl Ledger for SqliteLedger {
                 return replay(t, MINT_ACCOUNT, to.as_str(), asset, amount);
             }
             require_account(tx, to.as_str())?;
-            post(tx, id, MINT_ACCOUNT, to.as_str(), asset, amount, "mint", "", None)
+            post(tx, &self.hot, id, MINT_ACCOUNT, to.as_str(), asset, amount, "mint", "", None)
         })
     }
 
@@ -579,11 +679,16 @@ impl Ledger for SqliteLedger {
             }
             require_account(tx, req.from.as_str())?;
             require_account(tx, req.to.as_str())?;
-            post(tx, &req.id, req.from.as_str(), req.to.as_str(), req.asset, req.amount, "transfer", &req.memo, None)
+            post(tx, &self.hot, &req.id, req.from.as_str(), req.to.as_str(), req.asset, req.amount, "transfer", &req.memo, None)
         })
     }
 
     fn reserve(&self, r: &Reservation) -> Result<Reserved, LedgerError> {
+        if r.sponsor_grant.is_none() {
+            if let Some(reserved) = self.reserve_fast(r)? {
+                return Ok(reserved);
+            }
+        }
         // A refusal by the allocations is returned from a committed
         // transaction: the lazy transitions it found (expiry, a new
         // period) and their alerts must persist. Any other error rolls back.
@@ -640,6 +745,7 @@ impl Ledger for SqliteLedger {
             if r.price > 0 && r.caller != r.owner {
                 place_hold(
                     tx,
+                    &self.hot,
                     &format!("{inv}/price"),
                     inv,
                     r.caller.as_str(),
@@ -650,7 +756,7 @@ impl Ledger for SqliteLedger {
                     "",
                 )?;
             }
-            let (p, h) = balance_row(tx, r.payer.as_str(), Asset::Fuel)?;
+            let (p, h) = balance_row(tx, &self.hot, r.payer.as_str(), Asset::Fuel)?;
             let mut fuel = r.fuel_limit.min(available(p, h));
             if let Some(caps) = &allocation_caps {
                 fuel = fuel.min(caps.fuel);
@@ -688,6 +794,7 @@ impl Ledger for SqliteLedger {
             }
             place_hold(
                 tx,
+                &self.hot,
                 &format!("{inv}/fuel"),
                 inv,
                 r.payer.as_str(),
@@ -697,7 +804,7 @@ impl Ledger for SqliteLedger {
                 "fuel",
                 "",
             )?;
-            let (dp, dh) = balance_row(tx, r.payer.as_str(), Asset::DiskBytes)?;
+            let (dp, dh) = balance_row(tx, &self.hot, r.payer.as_str(), Asset::DiskBytes)?;
             let allocation_disk = allocation_caps.as_ref().and_then(|c| c.disk_bytes).unwrap_or(u64::MAX);
             if let Some(id) = &allocation_id {
                 // The allocation held what it allowed; hold only what the budget granted.
@@ -730,6 +837,7 @@ impl Ledger for SqliteLedger {
             require_account(tx, t.to.as_str())?;
             place_hold(
                 tx,
+                &self.hot,
                 &t.id,
                 &t.invocation_id,
                 t.from.as_str(),
@@ -749,7 +857,7 @@ impl Ledger for SqliteLedger {
                 |batch| self.settle_batch(batch),
                 || Err(LedgerError::Storage("the settlement batch failed; nothing in it was applied".into())),
             ),
-            None => self.write(|tx| settle_in(tx, s, self.clock.now_ms())),
+            None => self.write(|tx| settle_in(tx, &self.hot, s, self.clock.now_ms())),
         }
     }
 
@@ -795,13 +903,31 @@ impl Ledger for SqliteLedger {
             })?;
             rows.collect::<Result<_, _>>()?
         };
-        open.iter().map(|s| self.settle(s)).collect()
+        let aborted = open.iter().map(|s| self.settle(s)).collect::<Result<Vec<_>, _>>()?;
+        // A call reserved in memory leaves no reservation row; the guest
+        // transfers it held are persisted, so a crash orphans them. Void
+        // them (nothing was posted: the call never settled).
+        self.write(|tx| {
+            let orphans: Vec<(Hold, String)> = {
+                let mut stmt = tx.prepare_cached(
+                    "SELECT id, debit, credit, asset, amount, kind, memo, invocation FROM holds
+                     WHERE state = 'pending' AND invocation NOT IN (SELECT invocation_id FROM reservations)",
+                )?;
+                let rows = stmt.query_map([], |r| Ok((transfer_from_row(r)?, r.get::<_, String>(7)?)))?;
+                rows.collect::<Result<_, _>>()?
+            };
+            for (hold, invocation) in orphans.iter().filter(|(_, inv)| !self.hot.has(inv)) {
+                resolve_hold(tx, &self.hot, hold, invocation, 0)?;
+            }
+            Ok(())
+        })?;
+        Ok(aborted)
     }
 
     fn pending_holds(&self) -> Result<u64, LedgerError> {
         let conn = self.db.read();
         let n: i64 = one(&conn, "SELECT COUNT(*) FROM holds WHERE state = 'pending'", [], |r| r.get(0))?;
-        Ok(n as u64)
+        Ok(n as u64 + self.hot.open_holds())
     }
 
     fn burn(&self, id: &str, from: &AgentId, amount: u64) -> Result<Transfer, LedgerError> {
@@ -823,7 +949,7 @@ impl Ledger for SqliteLedger {
             }
             require_account(tx, to.as_str())?;
             // The pool is a system account, but it can only pay out what it has.
-            let (p, h) = balance_row(tx, POOL_ACCOUNT, Asset::Scrip)?;
+            let (p, h) = balance_row(tx, &self.hot, POOL_ACCOUNT, Asset::Scrip)?;
             if available(p, h) < amount {
                 return Err(LedgerError::Insufficient {
                     account: POOL_ACCOUNT.into(),
@@ -832,7 +958,7 @@ impl Ledger for SqliteLedger {
                     needed: amount,
                 });
             }
-            post(tx, id, POOL_ACCOUNT, to.as_str(), Asset::Scrip, amount, "pool_grant", "", None)
+            post(tx, &self.hot, id, POOL_ACCOUNT, to.as_str(), Asset::Scrip, amount, "pool_grant", "", None)
         })
     }
 
@@ -872,7 +998,7 @@ impl Ledger for SqliteLedger {
             let remainder = amount - per_agent * recipients;
             let from = source.account();
             if source == UbiSource::Pool {
-                let (p, h) = balance_row(tx, from, Asset::Scrip)?;
+                let (p, h) = balance_row(tx, &self.hot, from, Asset::Scrip)?;
                 let needed = per_agent * recipients;
                 if available(p, h) < needed {
                     return Err(LedgerError::Insufficient {
@@ -885,7 +1011,7 @@ impl Ledger for SqliteLedger {
             }
             if per_agent > 0 {
                 for agent in &agents {
-                    post(tx, &format!("{id}/{agent}"), from, agent, Asset::Scrip, per_agent, "ubi", "", None)?;
+                    post(tx, &self.hot, &format!("{id}/{agent}"), from, agent, Asset::Scrip, per_agent, "ubi", "", None)?;
                 }
             }
             exec(
@@ -988,6 +1114,8 @@ impl Ledger for SqliteLedger {
             } else {
                 require_account(tx, req.agent.as_str())?;
                 alloc::insert(tx, req, self.clock.now_ms())?;
+                // From now on the agent's calls take the persisted path, which enforces quotas.
+                self.hot.note_allocation(req.agent.as_str());
             }
             alloc::load(tx, &req.id)?.ok_or_else(|| LedgerError::UnknownAllocation(req.id.clone()))
         })

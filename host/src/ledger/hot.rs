@@ -1,0 +1,153 @@
+//! The fast path's in-memory state: reservations of calls in flight that no
+//! allocation and no sponsor grant governs.
+//!
+//! Such a call's holds (its price from the caller, its fuel from the payer)
+//! live here instead of in the `holds` and `reservations` tables, so
+//! reserving writes nothing to the database and settling writes only what
+//! the call really moved (its transfers and its usage record). Every read
+//! of a balance adds these holds (`SqliteLedger`'s `balance_row`), so no
+//! other operation can spend what a running call holds.
+//!
+//! A crash loses this state, which is exactly what recovery did with
+//! persisted holds of unsettled calls: release them, charging nothing.
+//!
+//! Lock order: the database connection first, then this; every access
+//! happens while the connection is held, so a balance read and the write
+//! that follows it see the same holds.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Mutex, MutexGuard};
+
+use super::Asset;
+
+/// One call's holds.
+#[derive(Debug, Clone)]
+pub(super) struct FastReservation {
+    pub caller: String,
+    pub owner: String,
+    pub payer: String,
+    /// Scrip held from the caller for the owner (0: none).
+    pub price: u64,
+    /// Fuel held from the payer.
+    pub fuel: u64,
+}
+
+impl FastReservation {
+    /// The holds, shaped as the transfers they become when posted.
+    pub fn holds(&self, invocation: &str) -> Vec<super::Transfer> {
+        let hold = |kind: &str, from: &str, to: &str, asset: Asset, amount: u64| super::Transfer {
+            id: format!("{invocation}/{kind}"),
+            from: from.to_string(),
+            to: to.to_string(),
+            asset,
+            amount,
+            kind: kind.to_string(),
+            memo: String::new(),
+        };
+        let mut holds = Vec::with_capacity(2);
+        if self.price > 0 {
+            holds.push(hold("price", &self.caller, &self.owner, Asset::Scrip, self.price));
+        }
+        holds.push(hold("fuel", &self.payer, super::CONSUMED_ACCOUNT, Asset::Fuel, self.fuel));
+        holds
+    }
+}
+
+#[derive(Default)]
+struct State {
+    /// Held by fast reservations, per account and asset.
+    held: HashMap<(String, Asset), u64>,
+    /// Fast reservations by invocation id.
+    reservations: HashMap<String, FastReservation>,
+    /// Accounts known to exist (accounts are never deleted).
+    accounts: HashSet<String>,
+    /// Agents that have ever had an allocation: their calls take the
+    /// persisted path, which enforces quotas. `None` until loaded.
+    allocated: Option<HashSet<String>>,
+}
+
+/// See the module docs.
+#[derive(Default)]
+pub(super) struct Hot(Mutex<State>);
+
+impl Hot {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// What fast reservations hold of `account`'s `asset`.
+    pub fn held(&self, account: &str, asset: Asset) -> u64 {
+        let state = self.lock();
+        if state.held.is_empty() {
+            return 0;
+        }
+        state.held.get(&(account.to_string(), asset)).copied().unwrap_or(0)
+    }
+
+    /// Whether `invocation` has a fast reservation.
+    pub fn has(&self, invocation: &str) -> bool {
+        self.lock().reservations.contains_key(invocation)
+    }
+
+    /// Keep `r` and its holds.
+    pub fn insert(&self, invocation: &str, r: FastReservation) {
+        let mut state = self.lock();
+        if r.price > 0 {
+            *state.held.entry((r.caller.clone(), Asset::Scrip)).or_default() += r.price;
+        }
+        *state.held.entry((r.payer.clone(), Asset::Fuel)).or_default() += r.fuel;
+        state.reservations.insert(invocation.to_string(), r);
+    }
+
+    /// Remove `invocation`'s reservation and release its holds.
+    pub fn take(&self, invocation: &str) -> Option<FastReservation> {
+        let mut state = self.lock();
+        let r = state.reservations.remove(invocation)?;
+        let mut release = |account: &str, asset: Asset, amount: u64| {
+            let key = (account.to_string(), asset);
+            if let Some(h) = state.held.get_mut(&key) {
+                *h = h.saturating_sub(amount);
+                if *h == 0 {
+                    state.held.remove(&key);
+                }
+            }
+        };
+        if r.price > 0 {
+            release(&r.caller, Asset::Scrip, r.price);
+        }
+        release(&r.payer, Asset::Fuel, r.fuel);
+        Some(r)
+    }
+
+    /// How many holds fast reservations have open.
+    pub fn open_holds(&self) -> u64 {
+        self.lock().reservations.values().map(|r| 1 + u64::from(r.price > 0)).sum()
+    }
+
+    /// Whether `account` is known to exist.
+    pub fn knows_account(&self, account: &str) -> bool {
+        self.lock().accounts.contains(account)
+    }
+
+    /// Remember that `account` exists.
+    pub fn note_account(&self, account: &str) {
+        self.lock().accounts.insert(account.to_string());
+    }
+
+    /// Whether `agent` ever had an allocation; `load` lists them the first
+    /// time.
+    pub fn allocated<E>(&self, agent: &str, load: impl FnOnce() -> Result<HashSet<String>, E>) -> Result<bool, E> {
+        let mut state = self.lock();
+        if state.allocated.is_none() {
+            state.allocated = Some(load()?);
+        }
+        Ok(state.allocated.as_ref().is_some_and(|s| s.contains(agent)))
+    }
+
+    /// Remember that `agent` has an allocation.
+    pub fn note_allocation(&self, agent: &str) {
+        if let Some(s) = self.lock().allocated.as_mut() {
+            s.insert(agent.to_string());
+        }
+    }
+}
