@@ -10,6 +10,11 @@ use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 
+// Write costs shape the schema: the tables every call appends to
+// (`transfers`, `audit`) number rows without AUTOINCREMENT (they are never
+// deleted from, so `seq` still only grows, and a commit is spared the
+// `sqlite_sequence` page), and `balances` is WITHOUT ROWID (one B-tree, not
+// a table plus its key's index). Databases created before keep their shape.
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS accounts (
     id          TEXT PRIMARY KEY,
@@ -24,9 +29,9 @@ CREATE TABLE IF NOT EXISTS balances (
     PRIMARY KEY (account, asset),
     CHECK (held >= 0),
     CHECK (account GLOB '@*' OR posted >= held)
-);
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS transfers (
-    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq         INTEGER PRIMARY KEY,
     id          TEXT NOT NULL UNIQUE,
     debit       TEXT NOT NULL REFERENCES accounts(id),
     credit      TEXT NOT NULL REFERENCES accounts(id),
@@ -106,7 +111,7 @@ CREATE TABLE IF NOT EXISTS policy_plugins (
     created_ms  INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS audit (
-    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq         INTEGER PRIMARY KEY,
     at_ms       INTEGER NOT NULL,
     invocation  TEXT,
     kind        TEXT NOT NULL,

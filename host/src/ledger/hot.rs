@@ -61,9 +61,20 @@ struct State {
     reservations: HashMap<String, FastReservation>,
     /// Accounts known to exist (accounts are never deleted).
     accounts: HashSet<String>,
-    /// Agents that have ever had an allocation: their calls take the
-    /// persisted path, which enforces quotas. `None` until loaded.
-    allocated: Option<HashSet<String>>,
+    /// Agents that have ever had an allocation, and agents that have ever
+    /// been a sponsor grant's beneficiary; `None` until loaded.
+    governed: [Option<HashSet<String>>; 2],
+}
+
+/// What may govern an agent's calls beyond its balances.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Governor {
+    /// An allocation of the payer's: its calls take the persisted path,
+    /// which enforces quotas.
+    Allocation = 0,
+    /// A sponsor grant to the caller: only such callers need the grants
+    /// looked up.
+    SponsorGrant = 1,
 }
 
 /// See the module docs.
@@ -134,19 +145,26 @@ impl Hot {
         self.lock().accounts.insert(account.to_string());
     }
 
-    /// Whether `agent` ever had an allocation; `load` lists them the first
-    /// time.
-    pub fn allocated<E>(&self, agent: &str, load: impl FnOnce() -> Result<HashSet<String>, E>) -> Result<bool, E> {
+    /// Whether a `governor` ever applied to `agent`; `load` lists the
+    /// agents it applied to the first time.
+    pub fn governed<E>(
+        &self,
+        governor: Governor,
+        agent: &str,
+        load: impl FnOnce() -> Result<HashSet<String>, E>,
+    ) -> Result<bool, E> {
         let mut state = self.lock();
-        if state.allocated.is_none() {
-            state.allocated = Some(load()?);
+        let set = &mut state.governed[governor as usize];
+        if set.is_none() {
+            *set = Some(load()?);
         }
-        Ok(state.allocated.as_ref().is_some_and(|s| s.contains(agent)))
+        Ok(set.as_ref().is_some_and(|s| s.contains(agent)))
     }
 
-    /// Remember that `agent` has an allocation.
-    pub fn note_allocation(&self, agent: &str) {
-        if let Some(s) = self.lock().allocated.as_mut() {
+    /// Remember that a `governor` applies to `agent` (kept even if the
+    /// transaction that made it rolls back: that only costs a lookup).
+    pub fn note_governed(&self, governor: Governor, agent: &str) {
+        if let Some(s) = self.lock().governed[governor as usize].as_mut() {
             s.insert(agent.to_string());
         }
     }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::group_commit::GroupCommit;
-use super::hot::{FastReservation, Hot};
+use super::hot::{FastReservation, Governor, Hot};
 use super::sqlite_allocation::{self as alloc, Governing};
 use super::{
     Alert, Allocation, AllocationRequest, AllocationStatus, Asset, AssetBalance, Balances, Clock, Distribution,
@@ -106,14 +106,14 @@ impl SqliteLedger {
     /// call: no sponsor grant (checked by the caller) and no allocation of
     /// the payer's. `None`: the call needs the persisted path.
     fn reserve_fast(&self, r: &Reservation) -> Result<Option<Reserved>, LedgerError> {
-        let conn = self.db.read();
+        // Inside the write batch the admission's audit record opened: its
+        // reads then take no locks of their own.
+        self.db.deferred(|conn| self.reserve_fast_in(conn, r))
+    }
+
+    fn reserve_fast_in(&self, conn: &Connection, r: &Reservation) -> Result<Option<Reserved>, LedgerError> {
         let hot = &*self.hot;
-        let load = || -> Result<std::collections::HashSet<String>, LedgerError> {
-            let mut stmt = conn.prepare_cached("SELECT DISTINCT agent FROM allocations")?;
-            let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
-            Ok(rows.collect::<Result<_, _>>()?)
-        };
-        if hot.allocated(r.payer.as_str(), load)? {
+        if hot.governed(Governor::Allocation, r.payer.as_str(), || agents(conn, "SELECT DISTINCT agent FROM allocations"))? {
             return Ok(None);
         }
         for account in [&r.caller, &r.owner, &r.payer] {
@@ -161,6 +161,13 @@ impl SqliteLedger {
         );
         Ok(Some(Reserved { fuel, disk_bytes: available(dp, dh), memory_bytes: None, allocation: None }))
     }
+}
+
+/// The agents one column of `sql` lists.
+fn agents(conn: &Connection, sql: &str) -> Result<std::collections::HashSet<String>, LedgerError> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }
 
 fn account_exists(tx: &Connection, account: &str) -> Result<bool, LedgerError> {
@@ -647,8 +654,14 @@ impl Ledger for SqliteLedger {
     }
 
     fn has_account(&self, agent: &str) -> Result<bool, LedgerError> {
-        let conn = self.db.read();
-        Ok(one(&conn, "SELECT 1 FROM accounts WHERE id = ?1", [agent], |_| Ok(())).optional()?.is_some())
+        if self.hot.knows_account(agent) {
+            return Ok(true);
+        }
+        let exists = account_exists(&self.db.read(), agent)?;
+        if exists {
+            self.hot.note_account(agent);
+        }
+        Ok(exists)
     }
 
     fn balances(&self, agent: &AgentId) -> Result<Balances, LedgerError> {
@@ -1059,6 +1072,7 @@ impl Ledger for SqliteLedger {
                     now_ms()
                 ],
             )?;
+            self.hot.note_governed(Governor::SponsorGrant, g.beneficiary.as_str());
             Ok(())
         })
     }
@@ -1083,6 +1097,10 @@ impl Ledger for SqliteLedger {
         artifact: &str,
     ) -> Result<Option<SponsorGrantStatus>, LedgerError> {
         let conn = self.db.read();
+        let load = || agents(&conn, "SELECT DISTINCT beneficiary FROM sponsor_grants");
+        if !self.hot.governed(Governor::SponsorGrant, beneficiary.as_str(), load)? {
+            return Ok(None);
+        }
         let ids: Vec<String> = {
             let mut stmt = conn.prepare_cached(
                 "SELECT id FROM sponsor_grants WHERE beneficiary = ?1 AND revoked = 0 ORDER BY created_ms, id",
@@ -1115,7 +1133,7 @@ impl Ledger for SqliteLedger {
                 require_account(tx, req.agent.as_str())?;
                 alloc::insert(tx, req, self.clock.now_ms())?;
                 // From now on the agent's calls take the persisted path, which enforces quotas.
-                self.hot.note_allocation(req.agent.as_str());
+                self.hot.note_governed(Governor::Allocation, req.agent.as_str());
             }
             alloc::load(tx, &req.id)?.ok_or_else(|| LedgerError::UnknownAllocation(req.id.clone()))
         })
