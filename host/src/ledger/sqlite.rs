@@ -141,12 +141,7 @@ impl SqliteLedger {
         let (p, h) = balance_row(&conn, hot, r.payer.as_str(), Asset::Fuel)?;
         let fuel = r.fuel_limit.min(available(p, h));
         if fuel == 0 {
-            return Err(LedgerError::Insufficient {
-                account: r.payer.to_string(),
-                asset: Asset::Fuel,
-                available: 0,
-                needed: r.fuel_limit.max(1),
-            });
+            return Err(no_fuel(r));
         }
         let (dp, dh) = balance_row(&conn, hot, r.payer.as_str(), Asset::DiskBytes)?;
         hot.insert(
@@ -160,6 +155,16 @@ impl SqliteLedger {
             },
         );
         Ok(Some(Reserved { fuel, disk_bytes: available(dp, dh), memory_bytes: None, allocation: None }))
+    }
+}
+
+/// The refusal of a call whose payer has no fuel left to hold.
+fn no_fuel(r: &Reservation) -> LedgerError {
+    LedgerError::Insufficient {
+        account: r.payer.to_string(),
+        asset: Asset::Fuel,
+        available: 0,
+        needed: r.fuel_limit.max(1),
     }
 }
 
@@ -798,12 +803,7 @@ impl Ledger for SqliteLedger {
                 }
             }
             if fuel == 0 {
-                return Err(LedgerError::Insufficient {
-                    account: r.payer.to_string(),
-                    asset: Asset::Fuel,
-                    available: 0,
-                    needed: r.fuel_limit.max(1),
-                });
+                return Err(no_fuel(r));
             }
             place_hold(
                 tx,
