@@ -77,20 +77,20 @@ impl AuditLog {
         // Deferred: committed with the next settlement or other durable commit.
         let r = self.db.deferred(|conn| {
             exec(
-            conn,
-            "INSERT INTO audit (at_ms, invocation, kind, subject, target, decision, decided_by, reason, latency_us)
+                conn,
+                "INSERT INTO audit (at_ms, invocation, kind, subject, target, decision, decided_by, reason, latency_us)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            params![
-                now_ms(),
-                invocation,
-                action.kind,
-                action.subject,
-                action.target,
-                decision,
-                verdict.decided_by,
-                reason,
-                verdict.latency.as_micros() as i64
-            ],
+                params![
+                    now_ms(),
+                    invocation,
+                    action.kind,
+                    action.subject,
+                    action.target,
+                    decision,
+                    verdict.decided_by,
+                    reason,
+                    verdict.latency.as_micros() as i64
+                ],
             )
         });
         if let Err(e) = r {

@@ -4,6 +4,7 @@
 //! audit log each own their tables' queries.
 
 use std::fs::File;
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -337,6 +338,16 @@ impl Conn {
         result
     }
 
+    /// Some errors (disk full, I/O) make SQLite roll back the whole
+    /// transaction: notice when the batch is gone.
+    fn resync(&mut self) {
+        if self.batch.is_some() && self.conn.is_autocommit() {
+            tracing::error!("the write batch was rolled back by SQLite after an error; its deferred work is lost");
+            self.batch = None;
+            self.generation += 1;
+        }
+    }
+
     fn open_batch(&mut self) -> rusqlite::Result<bool> {
         if self.batch.is_some() {
             return Ok(false);
@@ -347,11 +358,13 @@ impl Conn {
         Ok(true)
     }
 
-    fn wal(&mut self, path: &Path) -> Option<Arc<File>> {
-        if self.wal.is_none() {
-            self.wal = File::open(path).ok().map(Arc::new);
+    fn wal(&mut self, path: &Path) -> io::Result<Arc<File>> {
+        if let Some(wal) = &self.wal {
+            return Ok(wal.clone());
         }
-        self.wal.clone()
+        let wal = Arc::new(File::open(path)?);
+        self.wal = Some(wal.clone());
+        Ok(wal)
     }
 }
 
@@ -422,7 +435,11 @@ impl Drop for WriteGuard<'_> {
         }
         let wal = guard.wal(&self.shared.wal_path);
         drop(guard);
-        self.shared.sync(wal);
+        if let Err(e) = self.shared.sync(wal) {
+            // Nothing to return it to: the writes through the guard are
+            // committed but may not survive a power loss.
+            tracing::error!(error = %e, "a commit through Database::lock may not be durable");
+        }
     }
 }
 
@@ -465,12 +482,9 @@ impl Shared {
     }
 
     /// Make what was committed so far durable.
-    fn sync(&self, wal: Option<Arc<File>>) {
-        if let Some(wal) = wal {
-            if let Err(e) = wal.sync_data() {
-                tracing::error!(error = %e, "fsync of the write-ahead log failed");
-            }
-        }
+    fn sync(&self, wal: io::Result<Arc<File>>) -> io::Result<()> {
+        let wal = wal.map_err(|e| io::Error::new(e.kind(), format!("opening {}: {e}", self.wal_path.display())))?;
+        wal.sync_data().map_err(|e| io::Error::new(e.kind(), format!("fsync of {}: {e}", self.wal_path.display())))
     }
 
     /// Commit a batch left open for [`FLUSH_AFTER`] with nobody to commit
@@ -514,7 +528,7 @@ impl Database {
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         conn.execute_batch(SCHEMA)?;
         conn.set_prepared_statement_cache_capacity(128);
-        let mut wal_path = path.as_os_str().to_owned();
+        let mut wal_path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()).into_os_string();
         wal_path.push("-wal");
         let shared = Arc::new(Shared {
             conn: Mutex::new(Conn { conn, batch: None, generation: 0, wal: None, closing: false, committed: false }),
@@ -526,10 +540,9 @@ impl Database {
         });
         let flusher = {
             let shared = shared.clone();
-            std::thread::Builder::new()
-                .name("fuelhost-db-flush".into())
-                .spawn(move || shared.flush_loop())
-                .map_err(|e| rusqlite::Error::ToSqlConversionFailure(format!("starting the database flusher: {e}").into()))?
+            std::thread::Builder::new().name("fuelhost-db-flush".into()).spawn(move || shared.flush_loop()).map_err(
+                |e| rusqlite::Error::ToSqlConversionFailure(format!("starting the database flusher: {e}").into()),
+            )?
         };
         let checkpointer = {
             let conn = Connection::open(path)?;
@@ -539,7 +552,9 @@ impl Database {
             std::thread::Builder::new()
                 .name("fuelhost-db-checkpoint".into())
                 .spawn(move || shared.checkpoint_loop(conn))
-                .map_err(|e| rusqlite::Error::ToSqlConversionFailure(format!("starting the checkpointer: {e}").into()))?
+                .map_err(|e| {
+                    rusqlite::Error::ToSqlConversionFailure(format!("starting the checkpointer: {e}").into())
+                })?
         };
         Ok(Database { shared, flusher: Some(flusher), checkpointer: Some(checkpointer) })
     }
@@ -553,6 +568,10 @@ impl Database {
         let mut guard = self.shared.lock();
         if let Err(e) = guard.commit_batch() {
             tracing::error!(error = %e, "committing deferred work failed; it was rolled back");
+        }
+        if !guard.conn.is_autocommit() {
+            tracing::error!("a transaction is still open on the connection; rolling it back");
+            let _ = guard.conn.execute_batch("ROLLBACK");
         }
         self.shared.note_commits(&mut guard);
         let changes = guard.conn.total_changes();
@@ -574,7 +593,9 @@ impl Database {
         if guard.open_batch()? {
             self.shared.batch_opened.notify_all();
         }
-        in_savepoint(&guard.conn, f)
+        let result = in_savepoint(&guard.conn, f);
+        guard.resync();
+        result
     }
 
     /// Run `f` as a transaction of its own and commit it, with the open
@@ -587,6 +608,7 @@ impl Database {
         let changes = guard.conn.total_changes();
         let result = in_savepoint(&guard.conn, f);
         let changed = guard.conn.total_changes() != changes;
+        guard.resync();
         guard.commit_batch()?;
         self.shared.note_commits(&mut guard);
         // Only what `f` changed needs the fsync; deferred work does not.
@@ -595,7 +617,13 @@ impl Database {
         }
         let wal = guard.wal(&self.shared.wal_path);
         drop(guard);
-        self.shared.sync(wal);
+        if let Err(e) = self.shared.sync(wal) {
+            // Committed, but not known to be on disk: say so rather than
+            // promise durability. (A retry of the same id replays it.)
+            tracing::error!(error = %e, "a durable commit may not survive a power loss");
+            let code = rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_IOERR_FSYNC);
+            return Err(rusqlite::Error::SqliteFailure(code, Some(e.to_string())).into());
+        }
         result
     }
 }

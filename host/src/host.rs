@@ -202,7 +202,6 @@ impl HostBuilder {
             policy,
             settings: self.engine,
             agents_dir: agents,
-            disk_seen: Default::default(),
             _ticker: ticker,
         };
         Ok(Host { inner: Arc::new(inner) })
@@ -226,8 +225,6 @@ pub(crate) struct HostInner {
     pub(crate) policy: Arc<PolicyChain>,
     pub(crate) audit: AuditLog,
     agents_dir: PathBuf,
-    /// Each agent directory's size after the last call that measured it.
-    disk_seen: std::sync::Mutex<std::collections::HashMap<AgentId, u64>>,
     _ticker: EpochTicker,
 }
 
@@ -249,21 +246,6 @@ impl HostInner {
 
     pub(crate) fn agent_dir(&self, agent: &AgentId) -> PathBuf {
         self.agents_dir.join(agent.as_str())
-    }
-
-    /// The size of `agent`'s directory before a call: what the last call
-    /// measured after it ran (only guests of the agent write there), else
-    /// a walk of the directory. Saves one walk per call.
-    pub(crate) fn disk_before(&self, agent: &AgentId) -> u64 {
-        let seen = self.disk_seen.lock().unwrap_or_else(|p| p.into_inner()).get(agent).copied();
-        seen.unwrap_or_else(|| crate::sandbox::disk_usage(&self.agent_dir(agent)))
-    }
-
-    /// Measure `agent`'s directory after a call, and remember it.
-    pub(crate) fn disk_after(&self, agent: &AgentId) -> u64 {
-        let now = crate::sandbox::disk_usage(&self.agent_dir(agent));
-        self.disk_seen.lock().unwrap_or_else(|p| p.into_inner()).insert(agent.clone(), now);
-        now
     }
 }
 

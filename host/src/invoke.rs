@@ -40,7 +40,7 @@ use crate::ledger::{
 };
 use crate::manifest::{Metering, ResourcePolicy};
 use crate::sandbox::{
-    classify_trap, new_store, when_a_slot_is_free, CallScope, GuestLimiter, Meter, Sandbox,
+    classify_trap, disk_usage, new_store, when_a_slot_is_free, CallScope, GuestLimiter, Meter, Sandbox,
 };
 
 /// A request to invoke an artifact.
@@ -474,7 +474,7 @@ fn pipeline(
     // 3. Run. From here on every path settles, so no hold outlives the call.
     let run_span = tracing::info_span!("run").entered();
     let dir = host.agent_dir(&owner);
-    let disk_before = host.disk_before(&owner);
+    let disk_before = disk_usage(&dir);
     let context = CallContext {
         invocation_id: invocation_id.clone(),
         artifact: artifact.info.id.clone(),
@@ -599,7 +599,7 @@ fn pipeline(
     } else {
         (error, fuel_used)
     };
-    let disk_bytes = host.disk_after(&owner).saturating_sub(disk_before);
+    let disk_bytes = disk_usage(&dir).saturating_sub(disk_before);
     let (outcome, output, error) =
         if disk_bytes > reserved.disk_bytes && matches!(outcome, Outcome::Success | Outcome::RunError) {
             let message = format!(

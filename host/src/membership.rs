@@ -44,7 +44,7 @@ impl Memberships {
 
     /// An agent's membership (empty when never set).
     pub fn get(&self, agent: &str) -> rusqlite::Result<Membership> {
-        Ok(one(&self.db.lock(), "SELECT tenant, workspace FROM agent_scopes WHERE agent = ?1", [agent], |r| {
+        Ok(one(&self.db.read(), "SELECT tenant, workspace FROM agent_scopes WHERE agent = ?1", [agent], |r| {
             Ok(Membership { tenant: r.get(0)?, workspace: r.get(1)? })
         })
         .optional()?

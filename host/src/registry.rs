@@ -334,7 +334,7 @@ impl Registry {
     /// Every stored plugin, in chain order, ready to install.
     pub fn stored_plugins(&self) -> Result<Vec<PolicyPlugin>, HostError> {
         let stored: Vec<(String, String)> = {
-            let conn = self.db.lock();
+            let conn = self.db.read();
             let mut stmt = conn.prepare("SELECT name, digest FROM policy_plugins ORDER BY position")?;
             let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
             rows.collect::<Result<_, _>>()?

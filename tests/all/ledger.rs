@@ -117,6 +117,94 @@ fn balances_survive_a_restart_and_the_mint_account_mirrors_issuance() {
     assert_eq!(minted, 700);
 }
 
+fn reservation(id: &str, caller: &str, payer: &str, grant: Option<&str>) -> fuelhost::Reservation {
+    fuelhost::Reservation {
+        invocation_id: id.into(),
+        artifact: "alice/x@0.1.0".into(),
+        resource_policy: fuelhost::ResourcePolicy::CallerPays,
+        caller: caller.try_into().unwrap(),
+        owner: "alice".try_into().unwrap(),
+        payer: payer.try_into().unwrap(),
+        price: 100,
+        fuel_limit: 1_000,
+        sponsor_grant: grant.map(str::to_string),
+    }
+}
+
+fn settlement(r: &fuelhost::Reservation, memory_peak_bytes: u64) -> fuelhost::Settlement {
+    fuelhost::Settlement {
+        invocation_id: r.invocation_id.clone(),
+        artifact: r.artifact.clone(),
+        caller: r.caller.clone(),
+        owner: r.owner.clone(),
+        payer: r.payer.clone(),
+        resource_policy: r.resource_policy,
+        outcome: fuelhost::Outcome::Success,
+        consumed: fuelhost::ResourcesConsumed { fuel: 10, memory_peak_bytes, ..Default::default() },
+        output: Vec::new(),
+        error: None,
+        cost_model: Default::default(),
+    }
+}
+
+/// One invocation id is one reservation, whichever path each attempt
+/// takes: in memory (nothing but balances governs it) or persisted (a
+/// sponsor grant pays).
+#[test]
+fn an_invocation_id_is_reserved_once_across_both_paths() {
+    let t = test_host();
+    t.host.create_agent("carol").unwrap();
+    fuelhost_tests::fund(&t.host, "carol", 1_000, 1_000_000, 0);
+    let grant = fuelhost::SponsorGrant {
+        id: "g".into(),
+        sponsor: "carol".try_into().unwrap(),
+        beneficiary: "bob".try_into().unwrap(),
+        fuel_limit: 1_000_000,
+        disk_limit: 0,
+        expires_at_ms: None,
+        artifacts: vec![],
+    };
+    t.host.grant_sponsorship(&grant).unwrap();
+    let ledger = t.host.ledger();
+
+    let fast = reservation("same", "alice", "alice", None);
+    let fast = fuelhost::Reservation { owner: "bob".try_into().unwrap(), ..fast };
+    ledger.reserve(&fast).unwrap();
+    let persisted = reservation("same", "bob", "carol", Some("g"));
+    assert!(matches!(ledger.reserve(&persisted).unwrap_err(), LedgerError::DuplicateInvocation(_)));
+    ledger.settle(&settlement(&fast, 0)).unwrap();
+
+    ledger.reserve(&reservation("other", "bob", "carol", Some("g"))).unwrap();
+    let fast_again = reservation("other", "bob", "bob", None);
+    assert!(matches!(ledger.reserve(&fast_again).unwrap_err(), LedgerError::DuplicateInvocation(_)));
+    ledger.settle(&settlement(&reservation("other", "bob", "carol", Some("g")), 0)).unwrap();
+    assert_eq!(ledger.pending_holds().unwrap(), 0);
+    assert_conserved(&t.host);
+}
+
+/// A settlement that fails leaves the in-memory reservation as it was:
+/// its holds still bind, and a later settlement charges it exactly once.
+#[test]
+fn a_failed_settlement_keeps_the_in_memory_reservation() {
+    let t = test_host();
+    let ledger = t.host.ledger();
+    let r = reservation("inv-fail", "bob", "bob", None);
+    ledger.reserve(&r).unwrap();
+    // A memory peak beyond i64::MAX cannot be stored: the usage record
+    // fails after the price and fuel were posted, and all of it rolls back.
+    let err = ledger.settle(&settlement(&r, u64::MAX)).unwrap_err();
+    assert!(matches!(err, LedgerError::Overflow(_)), "{err:?}");
+    let bob = t.host.balances("bob").unwrap();
+    assert_eq!((bob.scrip.posted, bob.scrip.held, bob.fuel.held), (1_000, 100, 1_000));
+    assert_eq!(ledger.pending_holds().unwrap(), 2);
+    let record = ledger.settle(&settlement(&r, 1)).unwrap();
+    assert_eq!(record.price_paid, 100);
+    let bob = t.host.balances("bob").unwrap();
+    assert_eq!((bob.scrip.posted, bob.scrip.held, bob.fuel.held), (900, 0, 0));
+    assert_eq!(ledger.pending_holds().unwrap(), 0);
+    assert_conserved(&t.host);
+}
+
 /// A call nothing but balances governs (no allocation, no sponsor grant) is
 /// reserved in memory; its holds still bind every other spend: balances
 /// show them, the held scrip cannot be transferred away, the id cannot be
@@ -146,7 +234,10 @@ fn an_in_memory_reservation_binds_every_other_spend() {
     assert_eq!(ledger.pending_holds().unwrap(), 2);
 
     let err = ledger_err(t.host.transfer(&transfer("drain", "bob", "carol", 401)).unwrap_err());
-    assert_eq!(err, LedgerError::Insufficient { account: "bob".into(), asset: Asset::Scrip, available: 400, needed: 401 });
+    assert_eq!(
+        err,
+        LedgerError::Insufficient { account: "bob".into(), asset: Asset::Scrip, available: 400, needed: 401 }
+    );
     assert!(matches!(ledger.reserve(&r).unwrap_err(), LedgerError::DuplicateInvocation(_)));
     t.host.transfer(&transfer("fits", "bob", "carol", 400)).unwrap();
     assert_conserved(&t.host);

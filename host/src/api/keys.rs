@@ -136,7 +136,7 @@ impl ApiKeys {
 
     /// Whether any live admin key exists.
     pub fn has_admin(&self) -> Result<bool, String> {
-        one(&self.db.lock(), "SELECT COUNT(*) FROM api_keys WHERE admin = 1 AND revoked = 0", [], |r| {
+        one(&self.db.read(), "SELECT COUNT(*) FROM api_keys WHERE admin = 1 AND revoked = 0", [], |r| {
             r.get::<_, i64>(0)
         })
         .map(|n| n > 0)
@@ -147,7 +147,7 @@ impl ApiKeys {
     pub fn authenticate(&self, key: &str) -> Option<Authenticated> {
         let hash = hash(key);
         let row: Option<(Option<String>, bool)> =
-            one(&self.db.lock(), "SELECT agent, admin FROM api_keys WHERE hash = ?1 AND revoked = 0", [&hash], |r| {
+            one(&self.db.read(), "SELECT agent, admin FROM api_keys WHERE hash = ?1 AND revoked = 0", [&hash], |r| {
                 Ok((r.get(0)?, r.get(1)?))
             })
             .optional()
@@ -163,7 +163,7 @@ impl ApiKeys {
 
     /// Every key, live and revoked, oldest first.
     pub fn list(&self) -> Result<Vec<KeyInfo>, String> {
-        let conn = self.db.lock();
+        let conn = self.db.read();
         let mut stmt = conn
             .prepare_cached("SELECT hash, agent, created_ms, revoked FROM api_keys ORDER BY created_ms, hash")
             .map_err(|e| e.to_string())?;

@@ -59,6 +59,10 @@ struct State {
     held: HashMap<(String, Asset), u64>,
     /// Fast reservations by invocation id.
     reservations: HashMap<String, FastReservation>,
+    /// Reservations whose settlement is under way: their holds are
+    /// released (the settlement posts them), and they come back if the
+    /// settlement does not commit.
+    settling: HashMap<String, FastReservation>,
     /// Accounts known to exist (accounts are never deleted).
     accounts: HashSet<String>,
     /// Agents that have ever had an allocation, and agents that have ever
@@ -75,6 +79,31 @@ pub(super) enum Governor {
     /// A sponsor grant to the caller: only such callers need the grants
     /// looked up.
     SponsorGrant = 1,
+}
+
+impl State {
+    fn hold(&mut self, r: &FastReservation) {
+        if r.price > 0 {
+            *self.held.entry((r.caller.clone(), Asset::Scrip)).or_default() += r.price;
+        }
+        *self.held.entry((r.payer.clone(), Asset::Fuel)).or_default() += r.fuel;
+    }
+
+    fn release(&mut self, r: &FastReservation) {
+        let mut release = |account: &str, asset: Asset, amount: u64| {
+            let key = (account.to_string(), asset);
+            if let Some(h) = self.held.get_mut(&key) {
+                *h = h.saturating_sub(amount);
+                if *h == 0 {
+                    self.held.remove(&key);
+                }
+            }
+        };
+        if r.price > 0 {
+            release(&r.caller, Asset::Scrip, r.price);
+        }
+        release(&r.payer, Asset::Fuel, r.fuel);
+    }
 }
 
 /// See the module docs.
@@ -95,39 +124,43 @@ impl Hot {
         state.held.get(&(account.to_string(), asset)).copied().unwrap_or(0)
     }
 
-    /// Whether `invocation` has a fast reservation.
+    /// Whether `invocation` has a fast reservation (or one settling).
     pub fn has(&self, invocation: &str) -> bool {
-        self.lock().reservations.contains_key(invocation)
+        let state = self.lock();
+        state.reservations.contains_key(invocation) || state.settling.contains_key(invocation)
     }
 
     /// Keep `r` and its holds.
     pub fn insert(&self, invocation: &str, r: FastReservation) {
         let mut state = self.lock();
-        if r.price > 0 {
-            *state.held.entry((r.caller.clone(), Asset::Scrip)).or_default() += r.price;
-        }
-        *state.held.entry((r.payer.clone(), Asset::Fuel)).or_default() += r.fuel;
+        state.hold(&r);
         state.reservations.insert(invocation.to_string(), r);
     }
 
-    /// Remove `invocation`'s reservation and release its holds.
+    /// Start settling `invocation`: release its holds (the settlement
+    /// posts them) and return the reservation. Until [`Hot::settled`] or
+    /// [`Hot::unsettle`], the id stays taken.
     pub fn take(&self, invocation: &str) -> Option<FastReservation> {
         let mut state = self.lock();
         let r = state.reservations.remove(invocation)?;
-        let mut release = |account: &str, asset: Asset, amount: u64| {
-            let key = (account.to_string(), asset);
-            if let Some(h) = state.held.get_mut(&key) {
-                *h = h.saturating_sub(amount);
-                if *h == 0 {
-                    state.held.remove(&key);
-                }
-            }
-        };
-        if r.price > 0 {
-            release(&r.caller, Asset::Scrip, r.price);
-        }
-        release(&r.payer, Asset::Fuel, r.fuel);
+        state.release(&r);
+        state.settling.insert(invocation.to_string(), r.clone());
         Some(r)
+    }
+
+    /// The settlement of `invocation` committed: forget its reservation.
+    pub fn settled(&self, invocation: &str) {
+        self.lock().settling.remove(invocation);
+    }
+
+    /// The settlement of `invocation` did not commit: its reservation and
+    /// holds are back, as before [`Hot::take`].
+    pub fn unsettle(&self, invocation: &str) {
+        let mut state = self.lock();
+        if let Some(r) = state.settling.remove(invocation) {
+            state.hold(&r);
+            state.reservations.insert(invocation.to_string(), r);
+        }
     }
 
     /// How many holds fast reservations have open.

@@ -82,9 +82,29 @@ impl SqliteLedger {
         let applied = self.db.durable(|conn| -> Result<_, LedgerError> {
             Ok(batch.iter().map(|s| in_savepoint(conn, |sp| settle_in(sp, &self.hot, s, now))).collect::<Vec<_>>())
         });
+        self.settled(batch.iter().map(|s| s.invocation_id.as_str()), applied.is_ok());
         match applied {
             Ok(results) => results,
             Err(e) => vec![Err(e); n],
+        }
+    }
+
+    /// After the transaction that settled `invocations`: forget their fast
+    /// reservations, or, where it failed, put back each one whose usage
+    /// record is not there (the commit may have gone through and only the
+    /// fsync failed).
+    fn settled<'a>(&self, invocations: impl Iterator<Item = &'a str>, ok: bool) {
+        if ok {
+            invocations.for_each(|inv| self.hot.settled(inv));
+            return;
+        }
+        let conn = self.db.read();
+        for inv in invocations {
+            if usage_exists(&conn, inv).unwrap_or(false) {
+                self.hot.settled(inv);
+            } else {
+                self.hot.unsettle(inv);
+            }
         }
     }
 
@@ -107,28 +127,53 @@ impl SqliteLedger {
     /// the payer's. `None`: the call needs the persisted path.
     fn reserve_fast(&self, r: &Reservation) -> Result<Option<Reserved>, LedgerError> {
         // Inside the write batch the admission's audit record opened: its
-        // reads then take no locks of their own.
-        self.db.deferred(|conn| self.reserve_fast_in(conn, r))
+        // reads then take no locks of their own. The holds are kept under
+        // the same lock as the balances were checked, so no other
+        // reservation sees the balances without them.
+        let mut kept = false;
+        let result = self.db.deferred(|conn| {
+            let Some((reserved, fast)) = self.reserve_fast_in(conn, r)? else { return Ok(None) };
+            self.hot.insert(&r.invocation_id, fast);
+            kept = true;
+            Ok(Some(reserved))
+        });
+        if result.is_err() && kept {
+            // The savepoint failed after the holds were kept: drop them.
+            self.hot.take(&r.invocation_id);
+            self.hot.settled(&r.invocation_id);
+        }
+        result
     }
 
-    fn reserve_fast_in(&self, conn: &Connection, r: &Reservation) -> Result<Option<Reserved>, LedgerError> {
+    /// Check a fast reservation; `None` when the call needs the persisted
+    /// path.
+    fn reserve_fast_in(
+        &self,
+        conn: &Connection,
+        r: &Reservation,
+    ) -> Result<Option<(Reserved, FastReservation)>, LedgerError> {
         let hot = &*self.hot;
-        if hot.governed(Governor::Allocation, r.payer.as_str(), || agents(conn, "SELECT DISTINCT agent FROM allocations"))? {
+        if hot.governed(Governor::Allocation, r.payer.as_str(), || {
+            agents(conn, "SELECT DISTINCT agent FROM allocations")
+        })? {
             return Ok(None);
         }
         for account in [&r.caller, &r.owner, &r.payer] {
             if !hot.knows_account(account.as_str()) {
-                require_account(&conn, account.as_str())?;
+                require_account(conn, account.as_str())?;
                 hot.note_account(account.as_str());
             }
         }
         let inv = &r.invocation_id;
-        if hot.has(inv) || usage_exists(&conn, inv)? {
+        // Taken by a fast call, a persisted one, or a settled one.
+        let persisted =
+            one(conn, "SELECT 1 FROM reservations WHERE invocation_id = ?1", [inv], |_| Ok(())).optional()?.is_some();
+        if hot.has(inv) || persisted || usage_exists(conn, inv)? {
             return Err(LedgerError::DuplicateInvocation(inv.clone()));
         }
         let price = if r.caller != r.owner { r.price } else { 0 };
         if price > 0 {
-            let (p, h) = balance_row(&conn, hot, r.caller.as_str(), Asset::Scrip)?;
+            let (p, h) = balance_row(conn, hot, r.caller.as_str(), Asset::Scrip)?;
             if available(p, h) < price {
                 return Err(LedgerError::Insufficient {
                     account: r.caller.to_string(),
@@ -138,23 +183,21 @@ impl SqliteLedger {
                 });
             }
         }
-        let (p, h) = balance_row(&conn, hot, r.payer.as_str(), Asset::Fuel)?;
+        let (p, h) = balance_row(conn, hot, r.payer.as_str(), Asset::Fuel)?;
         let fuel = r.fuel_limit.min(available(p, h));
         if fuel == 0 {
             return Err(no_fuel(r));
         }
-        let (dp, dh) = balance_row(&conn, hot, r.payer.as_str(), Asset::DiskBytes)?;
-        hot.insert(
-            inv,
-            FastReservation {
-                caller: r.caller.to_string(),
-                owner: r.owner.to_string(),
-                payer: r.payer.to_string(),
-                price,
-                fuel,
-            },
-        );
-        Ok(Some(Reserved { fuel, disk_bytes: available(dp, dh), memory_bytes: None, allocation: None }))
+        let (dp, dh) = balance_row(conn, hot, r.payer.as_str(), Asset::DiskBytes)?;
+        let fast = FastReservation {
+            caller: r.caller.to_string(),
+            owner: r.owner.to_string(),
+            payer: r.payer.to_string(),
+            price,
+            fuel,
+        };
+        let reserved = Reserved { fuel, disk_bytes: available(dp, dh), memory_bytes: None, allocation: None };
+        Ok(Some((reserved, fast)))
     }
 }
 
@@ -366,7 +409,18 @@ fn resolve_hold(
     write_balance(tx, hot, &hold.from, hold.asset, p, h - hold.amount as i64)?;
     let post_amount = post_amount.min(hold.amount);
     if post_amount > 0 {
-        post(tx, hot, &hold.id, &hold.from, &hold.to, hold.asset, post_amount, &hold.kind, &hold.memo, Some(invocation))?;
+        post(
+            tx,
+            hot,
+            &hold.id,
+            &hold.from,
+            &hold.to,
+            hold.asset,
+            post_amount,
+            &hold.kind,
+            &hold.memo,
+            Some(invocation),
+        )?;
     }
     exec(
         tx,
@@ -495,6 +549,10 @@ fn read_usage(tx: &rusqlite::Connection, id: &str) -> Result<Option<UsageRecord>
 /// Settle one invocation inside the caller's transaction: post or release
 /// every hold, charge disk, update its sponsor grant and allocation, write
 /// the usage record.
+///
+/// A fast reservation is taken from memory here; if this settlement fails
+/// it is put back at once, and the caller puts it back if the transaction
+/// does not commit ([`SqliteLedger::settled`]).
 fn settle_in(tx: &Connection, hot: &Hot, s: &Settlement, now: i64) -> Result<UsageRecord, LedgerError> {
     if usage_exists(tx, &s.invocation_id)? {
         return Err(LedgerError::DuplicateInvocation(s.invocation_id.clone()));
@@ -502,8 +560,22 @@ fn settle_in(tx: &Connection, hot: &Hot, s: &Settlement, now: i64) -> Result<Usa
     // A fast reservation's holds are released here and posted below like
     // persisted ones; they come first, as they were placed first.
     let fast = hot.take(&s.invocation_id);
+    let result = settle_with(tx, hot, s, now, fast.as_ref());
+    if result.is_err() && fast.is_some() {
+        hot.unsettle(&s.invocation_id);
+    }
+    result
+}
+
+fn settle_with(
+    tx: &Connection,
+    hot: &Hot,
+    s: &Settlement,
+    now: i64,
+    fast: Option<&FastReservation>,
+) -> Result<UsageRecord, LedgerError> {
     let mut holds: Vec<(Hold, bool)> =
-        fast.as_ref().map(|f| f.holds(&s.invocation_id)).unwrap_or_default().into_iter().map(|h| (h, true)).collect();
+        fast.map(|f| f.holds(&s.invocation_id)).unwrap_or_default().into_iter().map(|h| (h, true)).collect();
     {
         let mut stmt = tx.prepare_cached(
             "SELECT id, debit, credit, asset, amount, kind, memo FROM holds
@@ -697,7 +769,18 @@ impl Ledger for SqliteLedger {
             }
             require_account(tx, req.from.as_str())?;
             require_account(tx, req.to.as_str())?;
-            post(tx, &self.hot, &req.id, req.from.as_str(), req.to.as_str(), req.asset, req.amount, "transfer", &req.memo, None)
+            post(
+                tx,
+                &self.hot,
+                &req.id,
+                req.from.as_str(),
+                req.to.as_str(),
+                req.asset,
+                req.amount,
+                "transfer",
+                &req.memo,
+                None,
+            )
         })
     }
 
@@ -719,7 +802,7 @@ impl Ledger for SqliteLedger {
             if r.payer != r.caller && r.payer != r.owner {
                 require_account(tx, r.payer.as_str())?;
             }
-            if usage_exists(tx, &r.invocation_id)? {
+            if usage_exists(tx, &r.invocation_id)? || self.hot.has(&r.invocation_id) {
                 return Err(LedgerError::DuplicateInvocation(r.invocation_id.clone()));
             }
             let inv = &r.invocation_id;
@@ -870,7 +953,11 @@ impl Ledger for SqliteLedger {
                 |batch| self.settle_batch(batch),
                 || Err(LedgerError::Storage("the settlement batch failed; nothing in it was applied".into())),
             ),
-            None => self.write(|tx| settle_in(tx, &self.hot, s, self.clock.now_ms())),
+            None => {
+                let result = self.write(|tx| settle_in(tx, &self.hot, s, self.clock.now_ms()));
+                self.settled(std::iter::once(s.invocation_id.as_str()), result.is_ok());
+                result
+            }
         }
     }
 
@@ -918,8 +1005,10 @@ impl Ledger for SqliteLedger {
         };
         let aborted = open.iter().map(|s| self.settle(s)).collect::<Result<Vec<_>, _>>()?;
         // A call reserved in memory leaves no reservation row; the guest
-        // transfers it held are persisted, so a crash orphans them. Void
-        // them (nothing was posted: the call never settled).
+        // transfers it held are persisted, so a crash orphans them. Release
+        // and delete them: nothing was posted (the call never settled), and
+        // like the call itself they leave no trace, so a retry under the
+        // same invocation id can hold them again.
         self.write(|tx| {
             let orphans: Vec<(Hold, String)> = {
                 let mut stmt = tx.prepare_cached(
@@ -929,8 +1018,10 @@ impl Ledger for SqliteLedger {
                 let rows = stmt.query_map([], |r| Ok((transfer_from_row(r)?, r.get::<_, String>(7)?)))?;
                 rows.collect::<Result<_, _>>()?
             };
-            for (hold, invocation) in orphans.iter().filter(|(_, inv)| !self.hot.has(inv)) {
-                resolve_hold(tx, &self.hot, hold, invocation, 0)?;
+            for (hold, _) in orphans.iter().filter(|(_, inv)| !self.hot.has(inv)) {
+                let (p, h) = balance_row(tx, &self.hot, &hold.from, hold.asset)?;
+                write_balance(tx, &self.hot, &hold.from, hold.asset, p, h - hold.amount as i64)?;
+                exec(tx, "DELETE FROM holds WHERE id = ?1", [&hold.id])?;
             }
             Ok(())
         })?;
@@ -1024,7 +1115,18 @@ impl Ledger for SqliteLedger {
             }
             if per_agent > 0 {
                 for agent in &agents {
-                    post(tx, &self.hot, &format!("{id}/{agent}"), from, agent, Asset::Scrip, per_agent, "ubi", "", None)?;
+                    post(
+                        tx,
+                        &self.hot,
+                        &format!("{id}/{agent}"),
+                        from,
+                        agent,
+                        Asset::Scrip,
+                        per_agent,
+                        "ubi",
+                        "",
+                        None,
+                    )?;
                 }
             }
             exec(
