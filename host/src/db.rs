@@ -300,6 +300,9 @@ struct Shared {
     committed: Condvar,
     durability: Durability,
     wal_path: PathBuf,
+    /// Set when an fsync of the WAL failed: from then on writes are
+    /// refused (the kernel may have dropped pages it could not write).
+    fsync_failed: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Default)]
@@ -383,6 +386,15 @@ pub fn in_savepoint<R, E: From<rusqlite::Error>>(
             }
         }
     }
+    if conn.is_autocommit() {
+        // The transaction this belongs to is gone (SQLite rolls it back on
+        // some I/O errors): a savepoint now would commit on its own.
+        return Err(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ABORT),
+            Some("the write batch was rolled back by an earlier error".into()),
+        )
+        .into());
+    }
     conn.prepare_cached("SAVEPOINT sp")?.execute([])?;
     let mut undo = Undo(conn, true);
     let r = f(conn)?;
@@ -438,7 +450,8 @@ impl Drop for WriteGuard<'_> {
         if let Err(e) = self.shared.sync(wal) {
             // Nothing to return it to: the writes through the guard are
             // committed but may not survive a power loss.
-            tracing::error!(error = %e, "a commit through Database::lock may not be durable");
+            self.shared.fsync_failed.store(true, std::sync::atomic::Ordering::SeqCst);
+            tracing::error!(error = %e, "fsync of the WAL failed: refusing further writes until a restart");
         }
     }
 }
@@ -479,6 +492,20 @@ impl Shared {
                 tracing::warn!(error = %e, "background checkpoint failed; the next one retries");
             }
         }
+    }
+
+    /// Refuse writes after a failed fsync.
+    fn writable(&self) -> rusqlite::Result<()> {
+        if !self.fsync_failed.load(std::sync::atomic::Ordering::SeqCst) {
+            return Ok(());
+        }
+        let code = rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_IOERR_FSYNC);
+        let message = format!(
+            "an fsync of {} failed earlier, so nothing written since could be known to be on disk; \
+             writes are refused: check the disk, then restart the host",
+            self.wal_path.display()
+        );
+        Err(rusqlite::Error::SqliteFailure(code, Some(message)))
     }
 
     /// Make what was committed so far durable.
@@ -528,7 +555,9 @@ impl Database {
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         conn.execute_batch(SCHEMA)?;
         conn.set_prepared_statement_cache_capacity(128);
-        let mut wal_path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()).into_os_string();
+        // The file exists now; SQLite names its WAL after the resolved path.
+        let resolved = std::fs::canonicalize(path).or_else(|_| std::path::absolute(path));
+        let mut wal_path = resolved.unwrap_or_else(|_| path.to_path_buf()).into_os_string();
         wal_path.push("-wal");
         let shared = Arc::new(Shared {
             conn: Mutex::new(Conn { conn, batch: None, generation: 0, wal: None, closing: false, committed: false }),
@@ -537,6 +566,7 @@ impl Database {
             committed: Condvar::new(),
             durability,
             wal_path: wal_path.into(),
+            fsync_failed: Default::default(),
         });
         let flusher = {
             let shared = shared.clone();
@@ -589,6 +619,7 @@ impl Database {
     /// [`FLUSH_AFTER`], commits it. `Err` (or a panic) undoes `f`'s changes
     /// only. For work that charges nothing until a durable commit follows.
     pub fn deferred<R, E: From<rusqlite::Error>>(&self, f: impl FnOnce(&Connection) -> Result<R, E>) -> Result<R, E> {
+        self.shared.writable()?;
         let mut guard = self.shared.lock();
         if guard.open_batch()? {
             self.shared.batch_opened.notify_all();
@@ -603,14 +634,36 @@ impl Database {
     /// fsynced too (after the lock is released, so other work goes on).
     /// `Err` (or a panic) undoes `f`'s changes only.
     pub fn durable<R, E: From<rusqlite::Error>>(&self, f: impl FnOnce(&Connection) -> Result<R, E>) -> Result<R, E> {
+        self.durable_then(f, |_, _| {})
+    }
+
+    /// [`Database::durable`], then `then(result, committed)` while the
+    /// connection is still held: `committed` says whether `f`'s changes
+    /// are in the database (`f` returned `Ok` and the commit succeeded).
+    /// For state kept beside the database that must follow the commit
+    /// exactly, with no other writer in between.
+    ///
+    /// After a failed fsync of the WAL, nothing written since can be known
+    /// to be on disk: the commit that saw it returns as committed (it is),
+    /// and every later write is refused until the host restarts.
+    pub fn durable_then<R, E: From<rusqlite::Error>>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<R, E>,
+        then: impl FnOnce(&Result<R, E>, bool),
+    ) -> Result<R, E> {
+        self.shared.writable()?;
         let mut guard = self.shared.lock();
         guard.open_batch()?;
         let changes = guard.conn.total_changes();
-        let result = in_savepoint(&guard.conn, f);
+        let mut result = in_savepoint(&guard.conn, f);
         let changed = guard.conn.total_changes() != changes;
         guard.resync();
-        guard.commit_batch()?;
+        let commit = guard.commit_batch();
         self.shared.note_commits(&mut guard);
+        if let (Err(e), true) = (commit, result.is_ok()) {
+            result = Err(e.into());
+        }
+        then(&result, result.is_ok());
         // Only what `f` changed needs the fsync; deferred work does not.
         if result.is_err() || !changed || self.shared.durability != Durability::Full {
             return result;
@@ -618,11 +671,8 @@ impl Database {
         let wal = guard.wal(&self.shared.wal_path);
         drop(guard);
         if let Err(e) = self.shared.sync(wal) {
-            // Committed, but not known to be on disk: say so rather than
-            // promise durability. (A retry of the same id replays it.)
-            tracing::error!(error = %e, "a durable commit may not survive a power loss");
-            let code = rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_IOERR_FSYNC);
-            return Err(rusqlite::Error::SqliteFailure(code, Some(e.to_string())).into());
+            self.shared.fsync_failed.store(true, std::sync::atomic::Ordering::SeqCst);
+            tracing::error!(error = %e, "fsync of the WAL failed: refusing further writes until a restart");
         }
         result
     }
@@ -743,6 +793,44 @@ mod tests {
             .unwrap();
         keys.sort();
         assert_eq!(keys, ["kept", "last"]);
+    }
+
+    /// A panic in the middle of a durable transaction with settlements in
+    /// savepoints of their own undoes all of it (not just the savepoint it
+    /// happened in), reports it as not committed, and leaves the batch's
+    /// earlier deferred work to commit.
+    #[test]
+    fn a_panic_undoes_the_whole_durable_transaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let db = Database::open(&path, Durability::Full).unwrap();
+        db.deferred(|c| put(c, "deferred")).unwrap();
+        let mut told = None;
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _: Result<(), rusqlite::Error> = db.durable_then(
+                |c| {
+                    in_savepoint(c, |sp| put(sp, "first item"))?;
+                    in_savepoint(c, |sp| -> rusqlite::Result<()> {
+                        put(sp, "second item")?;
+                        panic!("a bug in the second item")
+                    })
+                },
+                |_, committed| told = Some(committed),
+            );
+        }));
+        assert!(panicked.is_err());
+        assert_eq!(told, None, "a panic never reports a commit");
+        db.durable(|c| put(c, "after")).unwrap();
+        let other = Connection::open(&path).unwrap();
+        let mut keys: Vec<String> = other
+            .prepare("SELECT key FROM settings")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        keys.sort();
+        assert_eq!(keys, ["after", "deferred"]);
     }
 
     /// What is written through `lock()` is committed, and the batch open

@@ -158,6 +158,7 @@ impl HostBuilder {
             move |source| HostError::DataDir { path, source }
         };
         std::fs::create_dir_all(&self.data_dir).map_err(dir_err(&self.data_dir))?;
+        let data_dir_lock = lock_data_dir(&self.data_dir)?;
         let agents = self.data_dir.join("agents");
         std::fs::create_dir_all(&agents).map_err(dir_err(&agents))?;
         let db = Arc::new(Database::open(&self.data_dir.join("fuelhost.db"), self.durability)?);
@@ -203,8 +204,37 @@ impl HostBuilder {
             settings: self.engine,
             agents_dir: agents,
             _ticker: ticker,
+            _data_dir_lock: data_dir_lock,
         };
         Ok(Host { inner: Arc::new(inner) })
+    }
+}
+
+/// Take the data directory for this process. One host per directory: the
+/// ledger keeps in-flight holds in memory and recovery at open releases
+/// every hold it does not know, so a second host on the same files (a
+/// second `serve`, or `calibrate` pointed at a live server's directory)
+/// would spend or release what the first one holds. The lock is released
+/// when the host is dropped or its process dies.
+fn lock_data_dir(dir: &Path) -> Result<std::fs::File, HostError> {
+    let path = dir.join("fuelhost.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|source| HostError::DataDir { path: path.display().to_string(), source })?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(HostError::Invalid(format!(
+            "the data directory `{}` is in use by another fuelhost host (it holds `{}`); stop that host, or give \
+             this one another data directory",
+            dir.display(),
+            path.display()
+        ))),
+        Err(std::fs::TryLockError::Error(source)) => {
+            Err(HostError::DataDir { path: path.display().to_string(), source })
+        }
     }
 }
 
@@ -226,6 +256,8 @@ pub(crate) struct HostInner {
     pub(crate) audit: AuditLog,
     agents_dir: PathBuf,
     _ticker: EpochTicker,
+    /// Held while the host is open (see `lock_data_dir`).
+    _data_dir_lock: std::fs::File,
 }
 
 impl HostInner {

@@ -164,3 +164,21 @@ fn many_threads_charging_one_payer_never_overspend_its_budget() {
     assert_eq!((b.fuel.posted, b.fuel.held), (0, 0));
     assert_conserved(&host);
 }
+
+/// One host per data directory: a second one (a second `serve`, or
+/// `calibrate` aimed at a live server's directory) is refused with a
+/// message naming the directory, since its recovery would release the
+/// first one's holds; once the first is dropped, the directory opens.
+#[test]
+fn a_second_host_on_a_live_data_directory_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = open(dir.path());
+    let err = match Host::builder().data_dir(dir.path()).compile_cache_dir(shared_compile_cache()).build() {
+        Ok(_) => panic!("a second host opened the same data directory"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains("is in use by another fuelhost host"), "{err}");
+    assert!(err.contains(&dir.path().display().to_string()), "{err}");
+    drop(first);
+    open(dir.path());
+}

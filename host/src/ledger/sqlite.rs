@@ -79,32 +79,37 @@ impl SqliteLedger {
     fn settle_batch(&self, batch: Vec<Settlement>) -> Vec<Result<UsageRecord, LedgerError>> {
         let n = batch.len();
         let now = self.clock.now_ms();
-        let applied = self.db.durable(|conn| -> Result<_, LedgerError> {
-            Ok(batch.iter().map(|s| in_savepoint(conn, |sp| settle_in(sp, &self.hot, s, now))).collect::<Vec<_>>())
-        });
-        self.settled(batch.iter().map(|s| s.invocation_id.as_str()), applied.is_ok());
+        let unwinding = PutBackOnPanic { ledger: self, invocations: &batch };
+        let applied = self.db.durable_then(
+            |conn| -> Result<_, LedgerError> {
+                Ok(batch.iter().map(|s| in_savepoint(conn, |sp| settle_in(sp, &self.hot, s, now))).collect::<Vec<_>>())
+            },
+            // Under the connection lock, right after the commit: each fast
+            // reservation follows its own settlement's fate.
+            |applied, committed| match applied {
+                Ok(results) => {
+                    for (s, r) in batch.iter().zip(results) {
+                        self.settled(&s.invocation_id, committed && r.is_ok());
+                    }
+                }
+                Err(_) => batch.iter().for_each(|s| self.settled(&s.invocation_id, false)),
+            },
+        );
+        std::mem::forget(unwinding);
         match applied {
             Ok(results) => results,
             Err(e) => vec![Err(e); n],
         }
     }
 
-    /// After the transaction that settled `invocations`: forget their fast
-    /// reservations, or, where it failed, put back each one whose usage
-    /// record is not there (the commit may have gone through and only the
-    /// fsync failed).
-    fn settled<'a>(&self, invocations: impl Iterator<Item = &'a str>, ok: bool) {
-        if ok {
-            invocations.for_each(|inv| self.hot.settled(inv));
-            return;
-        }
-        let conn = self.db.read();
-        for inv in invocations {
-            if usage_exists(&conn, inv).unwrap_or(false) {
-                self.hot.settled(inv);
-            } else {
-                self.hot.unsettle(inv);
-            }
+    /// After the transaction that settled `invocation`, under the
+    /// connection lock: forget its fast reservation if the settlement is
+    /// in the database, else put it back.
+    fn settled(&self, invocation: &str, in_database: bool) {
+        if in_database {
+            self.hot.settled(invocation);
+        } else {
+            self.hot.unsettle(invocation);
         }
     }
 
@@ -138,7 +143,9 @@ impl SqliteLedger {
             Ok(Some(reserved))
         });
         if result.is_err() && kept {
-            // The savepoint failed after the holds were kept: drop them.
+            // The savepoint failed after the holds were kept: drop them,
+            // under the connection lock like every change to the holds.
+            let _conn = self.db.read();
             self.hot.take(&r.invocation_id);
             self.hot.settled(&r.invocation_id);
         }
@@ -216,6 +223,22 @@ fn agents(conn: &Connection, sql: &str) -> Result<std::collections::HashSet<Stri
     let mut stmt = conn.prepare_cached(sql)?;
     let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Puts back the fast reservations of settlements whose run panicked (the
+/// database rolled them back). Forgotten on the normal path.
+struct PutBackOnPanic<'a> {
+    ledger: &'a SqliteLedger,
+    invocations: &'a [Settlement],
+}
+
+impl Drop for PutBackOnPanic<'_> {
+    fn drop(&mut self) {
+        let _conn = self.ledger.db.read();
+        for s in self.invocations {
+            self.ledger.hot.unsettle(&s.invocation_id);
+        }
+    }
 }
 
 fn account_exists(tx: &Connection, account: &str) -> Result<bool, LedgerError> {
@@ -954,8 +977,12 @@ impl Ledger for SqliteLedger {
                 || Err(LedgerError::Storage("the settlement batch failed; nothing in it was applied".into())),
             ),
             None => {
-                let result = self.write(|tx| settle_in(tx, &self.hot, s, self.clock.now_ms()));
-                self.settled(std::iter::once(s.invocation_id.as_str()), result.is_ok());
+                let unwinding = PutBackOnPanic { ledger: self, invocations: std::slice::from_ref(s) };
+                let result = self.db.durable_then(
+                    |tx| settle_in(tx, &self.hot, s, self.clock.now_ms()),
+                    |_, committed| self.settled(&s.invocation_id, committed),
+                );
+                std::mem::forget(unwinding);
                 result
             }
         }
