@@ -728,6 +728,14 @@ mod tests {
         other.query_row("SELECT COUNT(*) FROM settings", [], |r| r.get(0)).unwrap()
     }
 
+    /// The committed settings keys, sorted, as another connection sees them.
+    fn keys(path: &Path) -> Vec<String> {
+        let other = Connection::open(path).unwrap();
+        let mut stmt = other.prepare("SELECT key FROM settings ORDER BY key").unwrap();
+        let rows = stmt.query_map([], |r| r.get(0)).unwrap();
+        rows.collect::<Result<_, _>>().unwrap()
+    }
+
     fn put(conn: &Connection, key: &str) -> rusqlite::Result<usize> {
         exec(conn, "INSERT INTO settings (key, value) VALUES (?1, 'v')", [key])
     }
@@ -783,16 +791,7 @@ mod tests {
         }));
         assert!(panicked.is_err());
         db.durable(|c| put(c, "last")).unwrap();
-        let other = Connection::open(&path).unwrap();
-        let mut keys: Vec<String> = other
-            .prepare("SELECT key FROM settings ORDER BY key")
-            .unwrap()
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
-        keys.sort();
-        assert_eq!(keys, ["kept", "last"]);
+        assert_eq!(keys(&path), ["kept", "last"]);
     }
 
     /// A panic in the middle of a durable transaction with settlements in
@@ -821,16 +820,7 @@ mod tests {
         assert!(panicked.is_err());
         assert_eq!(told, None, "a panic never reports a commit");
         db.durable(|c| put(c, "after")).unwrap();
-        let other = Connection::open(&path).unwrap();
-        let mut keys: Vec<String> = other
-            .prepare("SELECT key FROM settings")
-            .unwrap()
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
-        keys.sort();
-        assert_eq!(keys, ["after", "deferred"]);
+        assert_eq!(keys(&path), ["after", "deferred"]);
     }
 
     /// What is written through `lock()` is committed, and the batch open

@@ -211,22 +211,10 @@ fn a_failed_settlement_keeps_the_in_memory_reservation() {
 /// reserved twice, and settlement posts exactly what was used.
 #[test]
 fn an_in_memory_reservation_binds_every_other_spend() {
-    use fuelhost::{Outcome, Reservation, ResourcePolicy, ResourcesConsumed, Settlement};
     let t = test_host();
     t.host.create_agent("carol").unwrap();
     let ledger = t.host.ledger();
-    let agent = |a: &str| fuelhost::AgentId::new(a).unwrap();
-    let r = Reservation {
-        invocation_id: "inv-mem-1".into(),
-        artifact: "alice/x@0.1.0".into(),
-        resource_policy: ResourcePolicy::CallerPays,
-        caller: agent("bob"),
-        owner: agent("alice"),
-        payer: agent("bob"),
-        price: 600,
-        fuel_limit: 5_000,
-        sponsor_grant: None,
-    };
+    let r = fuelhost::Reservation { price: 600, fuel_limit: 5_000, ..reservation("inv-mem-1", "bob", "bob", None) };
     let reserved = ledger.reserve(&r).unwrap();
     assert_eq!(reserved.fuel, 5_000);
     let bob = t.host.balances("bob").unwrap();
@@ -242,21 +230,9 @@ fn an_in_memory_reservation_binds_every_other_spend() {
     t.host.transfer(&transfer("fits", "bob", "carol", 400)).unwrap();
     assert_conserved(&t.host);
 
-    let record = ledger
-        .settle(&Settlement {
-            invocation_id: r.invocation_id.clone(),
-            artifact: r.artifact.clone(),
-            caller: r.caller.clone(),
-            owner: r.owner.clone(),
-            payer: r.payer.clone(),
-            resource_policy: r.resource_policy,
-            outcome: Outcome::Success,
-            consumed: ResourcesConsumed { fuel: 1_234, ..ResourcesConsumed::default() },
-            output: b"ok".to_vec(),
-            error: None,
-            cost_model: Default::default(),
-        })
-        .unwrap();
+    let mut s = settlement(&r, 0);
+    s.consumed.fuel = 1_234;
+    let record = ledger.settle(&s).unwrap();
     assert_eq!((record.price_paid, record.consumed.fuel), (600, 1_234));
     let bob = t.host.balances("bob").unwrap();
     assert_eq!((bob.scrip.posted, bob.scrip.held, bob.fuel.held), (0, 0, 0));
