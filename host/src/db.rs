@@ -223,6 +223,22 @@ CREATE TABLE IF NOT EXISTS distributions (
     remainder   INTEGER NOT NULL,
     created_ms  INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS tasks (
+    id            TEXT PRIMARY KEY,
+    submitter     TEXT NOT NULL,
+    artifact      TEXT NOT NULL,
+    input         BLOB NOT NULL,
+    priority      TEXT NOT NULL,
+    fuel_limit    INTEGER,
+    state         TEXT NOT NULL CHECK (state IN ('pending', 'running', 'completed', 'failed', 'cancelled')),
+    attempts      INTEGER NOT NULL DEFAULT 0,
+    invocation_id TEXT,
+    error         TEXT,
+    created_ms    INTEGER NOT NULL,
+    started_ms    INTEGER,
+    finished_ms   INTEGER
+);
+CREATE INDEX IF NOT EXISTS tasks_open ON tasks(state) WHERE state IN ('pending', 'running');
 INSERT OR IGNORE INTO accounts (id, system, created_ms)
     VALUES ('@mint', 1, 0), ('@consumed', 1, 0), ('@burn', 1, 0), ('@pool', 1, 0);
 "#;

@@ -33,6 +33,7 @@ use crate::membership::{Membership, Memberships};
 use crate::policy::rules::{Rule, RuleSet};
 use crate::policy::{PluginLimits, PolicyChain, Verdict};
 use crate::registry::{ArtifactInfo, Registry};
+use crate::scheduler::{Scheduler, SchedulerSettings, Task, TaskError, TaskRequest};
 
 /// Configures and opens a [`Host`].
 #[derive(Debug, Clone)]
@@ -46,6 +47,7 @@ pub struct HostBuilder {
     clock: Arc<dyn Clock>,
     cost_model: Option<CostModel>,
     approval_ttl: Duration,
+    scheduler: SchedulerSettings,
 }
 
 impl std::fmt::Debug for dyn Clock {
@@ -66,11 +68,19 @@ impl Default for HostBuilder {
             clock: Arc::new(SystemClock),
             cost_model: None,
             approval_ttl: Duration::from_secs(3_600),
+            scheduler: SchedulerSettings::default(),
         }
     }
 }
 
 impl HostBuilder {
+    /// How tasks are scheduled: workers, aging, queue depth per agent.
+    /// Default: one worker per core.
+    pub fn scheduler(mut self, settings: SchedulerSettings) -> Self {
+        self.scheduler = settings;
+        self
+    }
+
     /// Where the database, components and agent directories live.
     /// Default: `./fuelhost-data`.
     pub fn data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
@@ -189,6 +199,9 @@ impl HostBuilder {
         if let Some(text) = ledger.setting(RULES_SETTING)? {
             policy.set_rules(RuleSet::from_toml(&text)?);
         }
+        let scheduler = Scheduler::open(db.clone(), &self.scheduler, &*ledger)
+            .map_err(|e| HostError::Invalid(format!("reopening the task queue: {e}")))?;
+        let scheduler = Arc::new(scheduler);
         let memberships = Memberships::new(db.clone());
         let approvals = Approvals::new(db.clone(), self.clock.clone(), self.approval_ttl.as_millis() as i64);
         let inner = HostInner {
@@ -205,8 +218,11 @@ impl HostBuilder {
             agents_dir: agents,
             _ticker: ticker,
             _data_dir_lock: data_dir_lock,
+            scheduler,
         };
-        Ok(Host { inner: Arc::new(inner) })
+        let inner = Arc::new(inner);
+        Scheduler::start_workers(&inner, self.scheduler.workers);
+        Ok(Host { inner })
     }
 }
 
@@ -258,6 +274,13 @@ pub(crate) struct HostInner {
     _ticker: EpochTicker,
     /// Held while the host is open (see `lock_data_dir`).
     _data_dir_lock: std::fs::File,
+    pub(crate) scheduler: Arc<Scheduler>,
+}
+
+impl Drop for HostInner {
+    fn drop(&mut self) {
+        self.scheduler.stop();
+    }
 }
 
 impl HostInner {
@@ -657,6 +680,41 @@ impl Host {
     /// Invoke an artifact: admit, reserve, run, settle, report.
     pub fn invoke(&self, invocation: Invocation) -> Result<InvocationReport, InvokeError> {
         crate::invoke::invoke(&self.inner, invocation)
+    }
+
+    /// Submit an invocation as a task: it is recorded durably, queued by
+    /// priority and run by a worker as `submitter`. Submitting the same id
+    /// again returns the task already accepted.
+    pub fn submit_task(&self, req: TaskRequest) -> Result<Task, TaskError> {
+        AgentId::new(req.submitter.clone()).map_err(|e| TaskError::Invalid(e.to_string()))?;
+        if !self.inner.ledger.has_account(&req.submitter).map_err(|e| TaskError::Invalid(e.to_string()))? {
+            return Err(TaskError::Invalid(format!("unknown agent `{}`; create it first", req.submitter)));
+        }
+        if self.inner.registry.get(&req.artifact).is_none() {
+            return Err(TaskError::Invalid(format!("unknown artifact `{}`; upload it first", req.artifact)));
+        }
+        self.inner.scheduler.submit(&req)
+    }
+
+    /// The task `id`.
+    pub fn task(&self, id: &str) -> Result<Task, TaskError> {
+        self.inner.scheduler.get(id)
+    }
+
+    /// Cancel task `id` if it is still pending.
+    pub fn cancel_task(&self, id: &str) -> Result<Task, TaskError> {
+        self.inner.scheduler.cancel(id)
+    }
+
+    /// Wait until task `id` is completed, failed or cancelled, or
+    /// `timeout` passes; returns it as it is then.
+    pub fn wait_task(&self, id: &str, timeout: Duration) -> Result<Task, TaskError> {
+        self.inner.scheduler.wait(id, timeout)
+    }
+
+    /// Start `n` more task workers (the builder starts its own).
+    pub fn start_task_workers(&self, n: usize) {
+        Scheduler::start_workers(&self.inner, n);
     }
 
     /// The directory an agent's artifacts see as `/`.

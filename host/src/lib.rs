@@ -68,6 +68,7 @@ mod membership;
 mod policy;
 mod registry;
 mod sandbox;
+pub mod scheduler;
 pub mod telemetry;
 
 pub mod demo;
@@ -95,3 +96,4 @@ pub use membership::Membership;
 pub use policy::rules::{Condition, Effect, Rule, RuleSet, RulesError};
 pub use policy::{PluginLimits, PolicyChain, Verdict};
 pub use registry::ArtifactInfo;
+pub use scheduler::{Priority, SchedulerSettings, Task, TaskError, TaskRequest, TaskState};

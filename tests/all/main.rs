@@ -24,5 +24,6 @@ mod python;
 mod registry;
 mod rules;
 mod sandbox;
+mod scheduler;
 mod sponsorship;
 mod telemetry;

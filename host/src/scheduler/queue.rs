@@ -1,0 +1,266 @@
+//! The run queue: which pending task runs next.
+//!
+//! The rule, in order:
+//!
+//! 1. **Priority, with aging.** A task's effective class is its priority
+//!    class (critical 0, high 1, normal 2, low 3) minus one for every
+//!    `aging_step` it has waited, down to critical. The best effective
+//!    class runs first, so a low task that has waited three steps competes
+//!    as critical: nothing starves.
+//! 2. **Agents take turns.** Among the tasks of the best effective class,
+//!    the agent served least recently goes first, so one agent flooding
+//!    the queue gets one turn per round like every other agent with work
+//!    at that class.
+//! 3. **First come, first served** within one agent and class.
+//!
+//! An agent may have at most `max_depth` tasks queued; beyond that `push`
+//! refuses. A caller-supplied predicate skips agents that may not start
+//! another task now (their concurrency cap).
+
+use std::collections::{HashMap, VecDeque};
+
+/// Four priority classes, most urgent first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Priority {
+    /// Runs before everything else.
+    Critical = 0,
+    /// Before normal and low.
+    High = 1,
+    /// The default.
+    Normal = 2,
+    /// When nothing more urgent waits (aging still brings it forward).
+    Low = 3,
+}
+
+impl Priority {
+    /// The name stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Priority::Critical => "critical",
+            Priority::High => "high",
+            Priority::Normal => "normal",
+            Priority::Low => "low",
+        }
+    }
+
+    pub(crate) fn parse(s: &str) -> Option<Priority> {
+        [Priority::Critical, Priority::High, Priority::Normal, Priority::Low].into_iter().find(|p| p.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    id: String,
+    queued_ms: i64,
+    seq: u64,
+}
+
+#[derive(Default)]
+struct AgentQueue {
+    classes: [VecDeque<Entry>; 4],
+}
+
+impl AgentQueue {
+    fn len(&self) -> usize {
+        self.classes.iter().map(VecDeque::len).sum()
+    }
+}
+
+/// Why a task was not queued.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueueFull {
+    /// The agent already has `max_depth` tasks queued.
+    Depth {
+        /// The agent.
+        agent: String,
+        /// Its limit.
+        max_depth: usize,
+    },
+}
+
+/// See the module docs.
+pub struct RunQueue {
+    agents: HashMap<String, AgentQueue>,
+    /// Task id → its agent, for removal.
+    owner: HashMap<String, String>,
+    /// The pop count when each agent was last served (absent: never);
+    /// kept while its queue is empty, so emptying it buys no extra turn.
+    served: HashMap<String, u64>,
+    aging_step_ms: i64,
+    max_depth: usize,
+    seq: u64,
+    pops: u64,
+}
+
+impl RunQueue {
+    /// An empty queue: tasks age one class per `aging_step_ms`, and an
+    /// agent may queue at most `max_depth` tasks.
+    pub fn new(aging_step_ms: i64, max_depth: usize) -> RunQueue {
+        RunQueue {
+            agents: HashMap::new(),
+            owner: HashMap::new(),
+            served: HashMap::new(),
+            aging_step_ms: aging_step_ms.max(1),
+            max_depth,
+            seq: 0,
+            pops: 0,
+        }
+    }
+
+    /// Queue task `id` of `agent`, waiting since `queued_ms`.
+    pub fn push(&mut self, agent: &str, id: &str, priority: Priority, queued_ms: i64) -> Result<(), QueueFull> {
+        if self.owner.contains_key(id) {
+            return Ok(());
+        }
+        let q = self.agents.entry(agent.to_string()).or_default();
+        if q.len() >= self.max_depth {
+            return Err(QueueFull::Depth { agent: agent.to_string(), max_depth: self.max_depth });
+        }
+        self.seq += 1;
+        q.classes[priority as usize].push_back(Entry { id: id.to_string(), queued_ms, seq: self.seq });
+        self.owner.insert(id.to_string(), agent.to_string());
+        Ok(())
+    }
+
+    /// Take the task that runs next at `now_ms`, among agents `may_start`
+    /// allows; `None` when there is none.
+    pub fn pop(&mut self, now_ms: i64, may_start: impl Fn(&str) -> bool) -> Option<(String, String)> {
+        let mut best: Option<((usize, u64, u64), &str, usize)> = None;
+        for (agent, q) in &self.agents {
+            if q.len() == 0 || !may_start(agent) {
+                continue;
+            }
+            for (class, entries) in q.classes.iter().enumerate() {
+                let Some(head) = entries.front() else { continue };
+                let aged = ((now_ms - head.queued_ms).max(0) / self.aging_step_ms) as usize;
+                let last_served = self.served.get(agent).copied().unwrap_or(0);
+                let key = (class.saturating_sub(aged), last_served, head.seq);
+                if best.as_ref().is_none_or(|(k, _, _)| key < *k) {
+                    best = Some((key, agent.as_str(), class));
+                }
+            }
+        }
+        let (_, agent, class) = best?;
+        let agent = agent.to_string();
+        self.pops += 1;
+        self.served.insert(agent.clone(), self.pops);
+        let q = self.agents.get_mut(&agent).expect("chosen above");
+        let entry = q.classes[class].pop_front().expect("chosen above");
+        if q.len() == 0 {
+            self.agents.remove(&agent);
+        }
+        self.owner.remove(&entry.id);
+        Some((agent, entry.id))
+    }
+
+    /// Take task `id` out of the queue; whether it was there.
+    pub fn remove(&mut self, id: &str) -> bool {
+        let Some(agent) = self.owner.remove(id) else { return false };
+        if let Some(q) = self.agents.get_mut(&agent) {
+            for entries in &mut q.classes {
+                entries.retain(|e| e.id != id);
+            }
+            if q.len() == 0 {
+                self.agents.remove(&agent);
+            }
+        }
+        true
+    }
+
+    /// Tasks queued.
+    pub fn len(&self) -> usize {
+        self.owner.len()
+    }
+
+    /// Whether no task is queued.
+    pub fn is_empty(&self) -> bool {
+        self.owner.is_empty()
+    }
+
+    /// Most tasks one agent may have queued.
+    pub fn max_depth(&self) -> usize {
+        self.max_depth
+    }
+
+    /// Tasks `agent` has queued.
+    pub fn depth(&self, agent: &str) -> usize {
+        self.agents.get(agent).map_or(0, AgentQueue::len)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn drain(q: &mut RunQueue, now: i64) -> Vec<String> {
+        std::iter::from_fn(|| q.pop(now, |_| true).map(|(_, id)| id)).collect()
+    }
+
+    #[test]
+    fn priority_decides_then_arrival() {
+        let mut q = RunQueue::new(1_000_000, 100);
+        q.push("a", "low", Priority::Low, 0).unwrap();
+        q.push("a", "normal-1", Priority::Normal, 0).unwrap();
+        q.push("a", "critical", Priority::Critical, 0).unwrap();
+        q.push("a", "normal-2", Priority::Normal, 0).unwrap();
+        assert_eq!(drain(&mut q, 0), ["critical", "normal-1", "normal-2", "low"]);
+    }
+
+    /// A low task that has waited three aging steps runs before a stream
+    /// of fresh critical work from others: it is never starved.
+    #[test]
+    fn aging_brings_a_waiting_low_task_forward() {
+        let mut q = RunQueue::new(100, 1_000);
+        q.push("patient", "old-low", Priority::Low, 0).unwrap();
+        let mut order = Vec::new();
+        for t in 0..10 {
+            let now = t * 50;
+            q.push("busy", &format!("crit-{t}"), Priority::Critical, now).unwrap();
+            order.push(q.pop(now, |_| true).unwrap().1);
+        }
+        let at = order.iter().position(|id| id == "old-low").expect("the low task ran");
+        assert!(at <= 7, "ran as {at}th: {order:?}");
+    }
+
+    /// One agent flooding the queue gets one turn per round: another
+    /// agent's task at the same class runs next, not after the flood.
+    #[test]
+    fn a_flooding_agent_gets_its_turn_and_no_more() {
+        let mut q = RunQueue::new(1_000_000, 1_000);
+        for i in 0..500 {
+            q.push("flood", &format!("f{i}"), Priority::Normal, 0).unwrap();
+        }
+        assert_eq!(q.pop(0, |_| true).unwrap().1, "f0");
+        q.push("quiet", "q0", Priority::Normal, 1).unwrap();
+        assert_eq!(q.pop(1, |_| true).unwrap().1, "q0");
+        q.push("quiet", "q1", Priority::Normal, 2).unwrap();
+        q.push("quiet", "q2", Priority::Normal, 2).unwrap();
+        let next: Vec<_> = (0..4).map(|_| q.pop(2, |_| true).unwrap().1).collect();
+        assert_eq!(next, ["f1", "q1", "f2", "q2"]);
+    }
+
+    #[test]
+    fn depth_is_limited_per_agent_and_removal_frees_room() {
+        let mut q = RunQueue::new(1_000, 2);
+        q.push("a", "1", Priority::Normal, 0).unwrap();
+        q.push("a", "2", Priority::Normal, 0).unwrap();
+        assert_eq!(q.push("a", "3", Priority::Normal, 0), Err(QueueFull::Depth { agent: "a".into(), max_depth: 2 }));
+        q.push("b", "4", Priority::Normal, 0).unwrap();
+        assert!(q.remove("1"));
+        assert!(!q.remove("1"));
+        q.push("a", "3", Priority::Normal, 0).unwrap();
+        assert_eq!((q.len(), q.depth("a")), (3, 2));
+    }
+
+    /// An agent at its concurrency cap is skipped, not blocking others.
+    #[test]
+    fn an_agent_that_may_not_start_is_skipped() {
+        let mut q = RunQueue::new(1_000, 10);
+        q.push("capped", "c", Priority::Critical, 0).unwrap();
+        q.push("free", "f", Priority::Low, 0).unwrap();
+        assert_eq!(q.pop(0, |a| a != "capped").unwrap().1, "f");
+        assert_eq!(q.pop(0, |a| a != "capped"), None);
+        assert_eq!(q.pop(0, |_| true).unwrap().1, "c");
+    }
+}

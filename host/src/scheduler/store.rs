@@ -1,0 +1,199 @@
+//! The `tasks` table: every accepted task and its state, in the ledger's
+//! database, so the queue survives a restart.
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+
+use super::queue::Priority;
+use crate::db::{exec, now_ms, one, Database};
+
+/// Where a task is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskState {
+    /// Queued, waiting for a worker.
+    Pending,
+    /// A worker is running its invocation.
+    Running,
+    /// Its invocation succeeded.
+    Completed,
+    /// Its invocation failed, was refused, or ran out of a limit.
+    Failed,
+    /// Cancelled before it ran.
+    Cancelled,
+}
+
+impl TaskState {
+    /// The name stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskState::Pending => "pending",
+            TaskState::Running => "running",
+            TaskState::Completed => "completed",
+            TaskState::Failed => "failed",
+            TaskState::Cancelled => "cancelled",
+        }
+    }
+
+    fn parse(s: &str) -> TaskState {
+        match s {
+            "pending" => TaskState::Pending,
+            "running" => TaskState::Running,
+            "completed" => TaskState::Completed,
+            "cancelled" => TaskState::Cancelled,
+            _ => TaskState::Failed,
+        }
+    }
+
+    /// Whether the task will not change any more.
+    pub fn is_final(self) -> bool {
+        matches!(self, TaskState::Completed | TaskState::Failed | TaskState::Cancelled)
+    }
+}
+
+/// A task as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Task {
+    /// Its id (the idempotency key when the submitter gave one).
+    pub id: String,
+    /// The agent that submitted it; the invocation's caller.
+    pub submitter: String,
+    /// `owner/name@version`.
+    pub artifact: String,
+    /// Its priority class.
+    pub priority: Priority,
+    /// Where it is.
+    pub state: TaskState,
+    /// How many times a worker started it.
+    pub attempts: u32,
+    /// The invocation that ran it (its usage record has the output).
+    pub invocation_id: Option<String>,
+    /// Why it failed, when it did.
+    pub error: Option<String>,
+    /// Unix ms of submission, start and end.
+    pub created_ms: i64,
+    /// When a worker last started it.
+    pub started_ms: Option<i64>,
+    /// When it reached a final state.
+    pub finished_ms: Option<i64>,
+}
+
+/// What a worker needs to run a task.
+pub(crate) struct Work {
+    pub submitter: String,
+    pub artifact: String,
+    pub input: Vec<u8>,
+    pub fuel_limit: Option<u64>,
+}
+
+const COLUMNS: &str =
+    "id, submitter, artifact, priority, state, attempts, invocation_id, error, created_ms, started_ms, finished_ms";
+
+fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Task> {
+    Ok(Task {
+        id: r.get(0)?,
+        submitter: r.get(1)?,
+        artifact: r.get(2)?,
+        priority: Priority::parse(&r.get::<_, String>(3)?).unwrap_or(Priority::Normal),
+        state: TaskState::parse(&r.get::<_, String>(4)?),
+        attempts: r.get::<_, i64>(5)? as u32,
+        invocation_id: r.get(6)?,
+        error: r.get(7)?,
+        created_ms: r.get(8)?,
+        started_ms: r.get(9)?,
+        finished_ms: r.get(10)?,
+    })
+}
+
+pub(crate) fn get(conn: &Connection, id: &str) -> rusqlite::Result<Option<Task>> {
+    one(conn, &format!("SELECT {COLUMNS} FROM tasks WHERE id = ?1"), [id], from_row).optional()
+}
+
+/// Tasks in `states`, oldest first.
+pub(crate) fn in_states(db: &Database, states: &[TaskState]) -> rusqlite::Result<Vec<Task>> {
+    let conn = db.read();
+    let list = states.iter().map(|s| format!("'{}'", s.as_str())).collect::<Vec<_>>().join(",");
+    let mut stmt =
+        conn.prepare(&format!("SELECT {COLUMNS} FROM tasks WHERE state IN ({list}) ORDER BY created_ms, id"))?;
+    let rows = stmt.query_map([], from_row)?;
+    rows.collect()
+}
+
+pub(crate) struct NewTask<'a> {
+    pub id: &'a str,
+    pub submitter: &'a str,
+    pub artifact: &'a str,
+    pub input: &'a [u8],
+    pub priority: Priority,
+    pub fuel_limit: Option<u64>,
+}
+
+/// Record a new pending task (durable before it returns).
+pub(crate) fn insert(db: &Database, t: &NewTask<'_>) -> rusqlite::Result<Task> {
+    db.durable(|conn| {
+        exec(
+            conn,
+            "INSERT INTO tasks (id, submitter, artifact, input, priority, fuel_limit, state, created_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7)",
+            params![
+                t.id,
+                t.submitter,
+                t.artifact,
+                t.input,
+                t.priority.as_str(),
+                t.fuel_limit.map(|f| f as i64),
+                now_ms()
+            ],
+        )?;
+        Ok(get(conn, t.id)?.expect("inserted above"))
+    })
+}
+
+/// Mark `id` running under `invocation_id` and return its work; `None` if
+/// it is no longer pending (cancelled meanwhile).
+pub(crate) fn start(db: &Database, id: &str, invocation_id: &str) -> rusqlite::Result<Option<Work>> {
+    db.durable(|conn| {
+        let n = exec(
+            conn,
+            "UPDATE tasks SET state = 'running', attempts = attempts + 1, started_ms = ?2, invocation_id = ?3
+             WHERE id = ?1 AND state = 'pending'",
+            params![id, now_ms(), invocation_id],
+        )?;
+        if n == 0 {
+            return Ok(None);
+        }
+        one(conn, "SELECT submitter, artifact, input, fuel_limit FROM tasks WHERE id = ?1", [id], |r| {
+            Ok(Work {
+                submitter: r.get(0)?,
+                artifact: r.get(1)?,
+                input: r.get(2)?,
+                fuel_limit: r.get::<_, Option<i64>>(3)?.map(|f| f as u64),
+            })
+        })
+        .map(Some)
+    })
+}
+
+/// Move `id` from `from` to the final `state`.
+pub(crate) fn finish(
+    db: &Database,
+    id: &str,
+    from: TaskState,
+    state: TaskState,
+    error: Option<&str>,
+) -> rusqlite::Result<bool> {
+    db.durable(|conn| {
+        exec(
+            conn,
+            "UPDATE tasks SET state = ?3, error = ?4, finished_ms = ?5 WHERE id = ?1 AND state = ?2",
+            params![id, from.as_str(), state.as_str(), error, now_ms()],
+        )
+        .map(|n| n > 0)
+    })
+}
+
+/// Put a task interrupted by a stop back in the queue.
+pub(crate) fn requeue(db: &Database, id: &str) -> rusqlite::Result<()> {
+    db.durable(|conn| exec(conn, "UPDATE tasks SET state = 'pending' WHERE id = ?1 AND state = 'running'", [id]))
+        .map(|_| ())
+}

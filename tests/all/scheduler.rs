@@ -1,0 +1,167 @@
+//! Tasks: submitted durably, run by workers as their submitter and charged
+//! like any invocation, ordered by priority with aging and by agents taking
+//! turns, limited in depth per agent, cancellable while pending, and
+//! neither lost nor run twice across a restart.
+
+use std::path::Path;
+use std::time::Duration;
+
+use fuelhost::{Host, Limits, Priority, ResourcePolicy, SchedulerSettings, TaskError, TaskRequest, TaskState};
+use fuelhost_tests::{assert_conserved, fund, shared_compile_cache, upload};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+fn open(dir: &Path, workers: usize, max_queued: usize) -> Host {
+    let settings = SchedulerSettings { workers, max_queued_per_agent: max_queued, ..SchedulerSettings::default() };
+    Host::builder().data_dir(dir).compile_cache_dir(shared_compile_cache()).scheduler(settings).build().unwrap()
+}
+
+/// A host with alice's echo (price 2) and funded agents bob and carol.
+fn setup(dir: &Path, workers: usize) -> (Host, String) {
+    let host = open(dir, workers, 1_000);
+    for agent in ["alice", "bob", "carol"] {
+        host.create_agent(agent).unwrap();
+        fund(&host, agent, 1_000, 1_000_000_000, 0);
+    }
+    let echo = upload(&host, "rust-echo", "echo", 2, ResourcePolicy::CallerPays, Limits::default());
+    (host, echo)
+}
+
+/// The order tasks ran in: their admissions in the audit log.
+fn run_order(host: &Host) -> Vec<String> {
+    host.audit_log()
+        .unwrap()
+        .into_iter()
+        .filter_map(|e| e.invocation)
+        .filter_map(|inv| inv.strip_prefix("task/").map(|rest| rest.rsplit_once('/').unwrap().0.to_string()))
+        .collect()
+}
+
+#[test]
+fn a_task_runs_as_its_submitter_and_is_charged_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (host, echo) = setup(dir.path(), 2);
+    let task = host.submit_task(TaskRequest::new("bob", &echo, "hi").id("t1")).unwrap();
+    assert_eq!(task.state, TaskState::Pending);
+    let again = host.submit_task(TaskRequest::new("bob", &echo, "hi").id("t1")).unwrap();
+    assert_eq!(again.id, "t1", "the same id is the same task");
+    let done = host.wait_task("t1", WAIT).unwrap();
+    assert_eq!(done.state, TaskState::Completed, "{done:?}");
+    assert_eq!(done.attempts, 1);
+    let record = host.ledger().usage_record(done.invocation_id.as_deref().unwrap()).unwrap().unwrap();
+    assert_eq!((record.caller.as_str(), record.price_paid), ("bob", 2));
+    assert_eq!(host.balances("bob").unwrap().scrip.posted, 998);
+    let other = host.submit_task(TaskRequest::new("carol", &echo, "hi").id("t1")).unwrap_err();
+    assert!(other.to_string().contains("already used by another task"), "{other}");
+    assert_conserved(&host);
+}
+
+#[test]
+fn bad_requests_are_refused_with_what_to_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let (host, echo) = setup(dir.path(), 0);
+    let err = host.submit_task(TaskRequest::new("nobody", &echo, "x")).unwrap_err();
+    assert!(err.to_string().contains("unknown agent `nobody`"), "{err}");
+    let err = host.submit_task(TaskRequest::new("bob", "alice/none@1.0.0", "x")).unwrap_err();
+    assert!(err.to_string().contains("unknown artifact `alice/none@1.0.0`"), "{err}");
+    assert!(matches!(host.task("missing").unwrap_err(), TaskError::Unknown(_)));
+}
+
+/// One worker, started after everything is queued: critical first, then
+/// agents take turns at the same class, low last.
+#[test]
+fn priority_first_then_agents_take_turns() {
+    let dir = tempfile::tempdir().unwrap();
+    let (host, echo) = setup(dir.path(), 0);
+    let submit = |agent: &str, id: &str, p: Priority| {
+        host.submit_task(TaskRequest::new(agent, &echo, "x").id(id).priority(p)).unwrap();
+    };
+    submit("bob", "bob-low", Priority::Low);
+    for i in 0..4 {
+        submit("bob", &format!("bob-{i}"), Priority::Normal);
+    }
+    submit("carol", "carol-0", Priority::Normal);
+    submit("carol", "carol-1", Priority::Normal);
+    submit("carol", "carol-critical", Priority::Critical);
+    host.start_task_workers(1);
+    host.wait_task("bob-low", WAIT).unwrap();
+    assert_eq!(
+        run_order(&host),
+        ["carol-critical", "bob-0", "carol-0", "bob-1", "carol-1", "bob-2", "bob-3", "bob-low"]
+    );
+}
+
+#[test]
+fn a_full_queue_refuses_and_cancelling_makes_room() {
+    let dir = tempfile::tempdir().unwrap();
+    let (host, echo) = setup(dir.path(), 0);
+    drop(host);
+    let host = open(dir.path(), 0, 2);
+    host.submit_task(TaskRequest::new("bob", &echo, "x").id("a")).unwrap();
+    host.submit_task(TaskRequest::new("bob", &echo, "x").id("b")).unwrap();
+    let err = host.submit_task(TaskRequest::new("bob", &echo, "x").id("c")).unwrap_err();
+    assert!(matches!(err, TaskError::QueueFull { max_depth: 2, .. }), "{err}");
+    assert!(err.to_string().contains("already has 2 tasks queued"), "{err}");
+    host.submit_task(TaskRequest::new("carol", &echo, "x").id("d")).unwrap();
+
+    let cancelled = host.cancel_task("a").unwrap();
+    assert_eq!(cancelled.state, TaskState::Cancelled);
+    host.submit_task(TaskRequest::new("bob", &echo, "x").id("c")).unwrap();
+    host.start_task_workers(1);
+    for id in ["b", "c", "d"] {
+        assert_eq!(host.wait_task(id, WAIT).unwrap().state, TaskState::Completed);
+    }
+    assert_eq!(host.task("a").unwrap().state, TaskState::Cancelled, "a cancelled task never runs");
+    let err = host.cancel_task("b").unwrap_err();
+    assert!(err.to_string().contains("only a pending task can be cancelled"), "{err}");
+    assert_eq!(host.ledger().usage_records(&Default::default()).unwrap().len(), 3);
+}
+
+/// Accepted tasks survive a stop: pending ones run after it, one that was
+/// running and had settled is finished from its usage record (not run
+/// again), one that was running and had not settled runs again.
+#[test]
+fn no_task_is_lost_or_run_twice_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (host, echo) = setup(dir.path(), 0);
+    for id in ["p1", "p2"] {
+        host.submit_task(TaskRequest::new("bob", &echo, "x").id(id)).unwrap();
+    }
+    host.submit_task(TaskRequest::new("carol", &echo, "x").id("settled")).unwrap();
+    host.submit_task(TaskRequest::new("carol", &echo, "x").id("interrupted")).unwrap();
+    host.cancel_task("p2").unwrap();
+    host.start_task_workers(1);
+    assert_eq!(host.wait_task("settled", WAIT).unwrap().state, TaskState::Completed);
+    for id in ["p1", "interrupted"] {
+        host.wait_task(id, WAIT).unwrap();
+    }
+    drop(host);
+
+    // As if the host had stopped mid-task: "settled" after its invocation
+    // settled, "interrupted" before (its invocation id never settled).
+    {
+        let conn = rusqlite::Connection::open(dir.path().join("fuelhost.db")).unwrap();
+        conn.execute("UPDATE tasks SET state = 'running', finished_ms = NULL WHERE id = 'settled'", []).unwrap();
+        conn.execute(
+            "UPDATE tasks SET state = 'running', finished_ms = NULL, invocation_id = 'task/interrupted/0' WHERE id = 'interrupted'",
+            [],
+        )
+        .unwrap();
+        conn.execute("UPDATE tasks SET state = 'pending', finished_ms = NULL WHERE id = 'p1'", []).unwrap();
+    }
+    let records_before = {
+        let host = open(dir.path(), 0, 1_000);
+        let settled = host.task("settled").unwrap();
+        assert_eq!((settled.state, settled.attempts), (TaskState::Completed, 1), "finished from its record");
+        assert_eq!(host.task("interrupted").unwrap().state, TaskState::Pending, "queued again");
+        assert_eq!(host.task("p2").unwrap().state, TaskState::Cancelled);
+        host.ledger().usage_records(&Default::default()).unwrap().len()
+    };
+    let host = open(dir.path(), 1, 1_000);
+    for id in ["p1", "interrupted"] {
+        let t = host.wait_task(id, WAIT).unwrap();
+        assert_eq!((t.state, t.attempts), (TaskState::Completed, 2), "{t:?}");
+    }
+    assert_eq!(host.ledger().usage_records(&Default::default()).unwrap().len(), records_before + 2);
+    assert_conserved(&host);
+}
