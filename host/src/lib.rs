@@ -18,10 +18,13 @@
 //!   cache keeps the precompiled code across restarts) and keeps an
 //!   `InstancePre` per artifact.
 //! - [`Ledger`] is the double-entry ledger; [`SqliteLedger`] the embedded
-//!   backend. An invocation holds, then settles, in one transaction each.
+//!   backend. An invocation holds, then settles; a call no allocation or
+//!   sponsor grant governs holds in memory and writes once, at settlement.
 //! - [`PolicyChain`] runs policy plugins, each check in a fresh instance.
 //! - `invoke` is the pipeline: admit, reserve, run, settle, report; its
 //!   result is an [`InvocationReport`].
+//! - [`scheduler`] runs invocations submitted as tasks ([`Host::submit_task`]):
+//!   durable, queued fairly, run by the host's workers.
 //! - [`telemetry`] names the pipeline's spans, installs the process-wide
 //!   log and OTLP subscriber ([`telemetry::init`]) and renders the
 //!   Prometheus metrics ([`Host::metrics_text`]).
