@@ -250,9 +250,9 @@ pub enum Durability {
     /// (the WAL fsynced) before it returns: survives power loss. The
     /// default. Work that charges nothing by itself (an invocation's
     /// reservation, its admission's audit record) is *deferred*
-    /// ([`Database::deferred`]): it joins the open write batch, which the
-    /// next durable commit (or the flusher, within [`FLUSH_AFTER`]) commits
-    /// along with its own work. A crash can lose only deferred work of
+    /// (`Database::deferred`): it joins the open write batch, which the
+    /// next durable commit (or the flusher, within 5 ms) commits along
+    /// with its own work. A crash can lose only deferred work of
     /// calls that had not settled, which had charged nothing.
     #[default]
     Full,

@@ -6,7 +6,7 @@
 //! description, so the document at `/openapi.json` lists exactly the
 //! routes served), its configuration ([`ApiConfig`]) and authentication:
 //! a layer resolves the bearer key once per request, applies the key's
-//! rate limit and leaves a [`Caller`] for the handlers, which decide what
+//! rate limit and leaves a `Caller` for the handlers, which decide what
 //! that caller may do. The handlers live in one module per area.
 //!
 //! An agent's key acts as that agent only: it invokes as itself, transfers
