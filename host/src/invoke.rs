@@ -59,6 +59,9 @@ pub struct Invocation {
     /// Set only by an approval: the approver whose approval satisfies a
     /// `require_approval` verdict for this run.
     pub(crate) approved_by: Option<String>,
+    /// Set only by the scheduler: raised to stop the run at the next
+    /// epoch tick (outcome `aborted`, charged for what it burned).
+    pub(crate) cancel: Option<Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl Invocation {
@@ -71,6 +74,7 @@ impl Invocation {
             fuel_limit: None,
             id: None,
             approved_by: None,
+            cancel: None,
         }
     }
 
@@ -220,6 +224,7 @@ pub(crate) fn nested(
         fuel_limit: Some(fuel),
         id: Some(format!("{}/n{}", scope.context.invocation_id, scope.nested_calls)),
         approved_by: None,
+        cancel: None,
     };
     let host = scope.host.clone();
     match invoke_at(&host, req, scope.depth + 1) {
@@ -300,14 +305,40 @@ fn invoke_at(host: &Arc<HostInner>, req: Invocation, depth: u32) -> Result<Invoc
 
 /// The `outcome` an invocation span records when the call was refused
 /// before it ran (nothing charged).
-/// Hold a CPU-time run to its budget: at each deadline, stop it if its
-/// wall-clock timeout passed (`timeout`) or less than one tick of CPU is
-/// left of its budget (`out_of_fuel`); else sleep again for the CPU left,
-/// rounded down to whole ticks, or until the timeout.
-fn cpu_time_watch(store: &mut wasmtime::Store<Sandbox>, cost: CostModel, tick: Duration, wall_deadline: Instant) {
+/// Watch a cancellable run of a fuel-metered artifact: at every epoch
+/// tick, stop it if it was cancelled or its wall-clock timeout passed.
+fn cancel_watch(
+    store: &mut wasmtime::Store<Sandbox>,
+    cancel: Arc<std::sync::atomic::AtomicBool>,
+    wall_deadline: Instant,
+) {
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(move |_| {
+        if cancel.load(Ordering::SeqCst) || Instant::now() >= wall_deadline {
+            return Err(wasmtime::Trap::Interrupt.into());
+        }
+        Ok(wasmtime::UpdateDeadline::Continue(1))
+    });
+}
+
+/// Hold a CPU-time run to its budget: at each deadline, stop it if it was
+/// cancelled or its wall-clock timeout passed (`timeout`) or less than one
+/// tick of CPU is left of its budget (`out_of_fuel`); else sleep again for
+/// the CPU left, rounded down to whole ticks (one tick when cancellable),
+/// or until the timeout.
+fn cpu_time_watch(
+    store: &mut wasmtime::Store<Sandbox>,
+    cost: CostModel,
+    tick: Duration,
+    wall_deadline: Instant,
+    cancel: Option<Arc<std::sync::atomic::AtomicBool>>,
+) {
+    if cancel.is_some() {
+        store.set_epoch_deadline(1);
+    }
     store.epoch_deadline_callback(move |ctx| {
         let now = Instant::now();
-        if now >= wall_deadline {
+        if now >= wall_deadline || cancel.as_ref().is_some_and(|c| c.load(Ordering::SeqCst)) {
             return Err(wasmtime::Trap::Interrupt.into());
         }
         let left_fuel = ctx.data().call.as_ref().and_then(|c| c.meter.cpu_fuel_left()).unwrap_or(0);
@@ -317,7 +348,8 @@ fn cpu_time_watch(store: &mut wasmtime::Store<Sandbox>, cost: CostModel, tick: D
         }
         let by_budget = (left.as_nanos() / tick.as_nanos().max(1)) as u64;
         let by_wall = crate::engine::ticks_for(wall_deadline - now, tick);
-        Ok(wasmtime::UpdateDeadline::Continue(by_budget.min(by_wall).max(1)))
+        let by_cancel = if cancel.is_some() { 1 } else { u64::MAX };
+        Ok(wasmtime::UpdateDeadline::Continue(by_budget.min(by_wall).min(by_cancel).max(1)))
     });
 }
 
@@ -543,8 +575,10 @@ fn pipeline(
         Sandbox::for_artifact(&dir, GuestLimiter::new(memory_cap), scope, format!("artifact {}", artifact.info.id))
             .and_then(|sandbox| new_store(artifact.pre.engine(), sandbox, store_fuel, deadline, tick))
             .map(|mut store| {
-                if manifest.metering == Metering::CpuTime {
-                    cpu_time_watch(&mut store, cost, tick, started + timeout);
+                match (manifest.metering, req.cancel.clone()) {
+                    (Metering::CpuTime, cancel) => cpu_time_watch(&mut store, cost, tick, started + timeout, cancel),
+                    (Metering::Fuel, Some(cancel)) => cancel_watch(&mut store, cancel, started + timeout),
+                    (Metering::Fuel, None) => {}
                 }
                 if let Some(call) = store.data_mut().call.as_mut() {
                     call.meter.restart();
@@ -577,8 +611,15 @@ fn pipeline(
             (Outcome::RunError, Vec::new(), Some(describe_run_error(&run_error)), fuel, limiter.memory_peak())
         }
         Ok((Err(trap), fuel, limiter, console)) => {
-            let outcome = classify_trap(&trap, limiter.memory_refused());
-            let mut message = format!("{outcome}: {}", trap_message(&trap));
+            let cancelled = req.cancel.as_ref().is_some_and(|c| c.load(Ordering::SeqCst));
+            let outcome = match classify_trap(&trap, limiter.memory_refused()) {
+                Outcome::Timeout if cancelled => Outcome::Aborted,
+                other => other,
+            };
+            let mut message = match outcome {
+                Outcome::Aborted => "aborted: cancelled while running; charged for the fuel it burned".to_string(),
+                _ => format!("{outcome}: {}", trap_message(&trap)),
+            };
             if !console.is_empty() {
                 message.push_str("; guest output: ");
                 message.push_str(&console);

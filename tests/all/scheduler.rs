@@ -113,7 +113,7 @@ fn a_full_queue_refuses_and_cancelling_makes_room() {
     }
     assert_eq!(host.task("a").unwrap().state, TaskState::Cancelled, "a cancelled task never runs");
     let err = host.cancel_task("b").unwrap_err();
-    assert!(err.to_string().contains("only a pending task can be cancelled"), "{err}");
+    assert!(err.to_string().contains("is already completed"), "{err}");
     assert_eq!(host.ledger().usage_records(&Default::default()).unwrap().len(), 3);
 }
 
@@ -163,5 +163,37 @@ fn no_task_is_lost_or_run_twice_across_a_restart() {
         assert_eq!((t.state, t.attempts), (TaskState::Completed, 2), "{t:?}");
     }
     assert_eq!(host.ledger().usage_records(&Default::default()).unwrap().len(), records_before + 2);
+    assert_conserved(&host);
+}
+
+/// Cancelling a running task stops its guest at the next epoch tick: the
+/// task ends `cancelled`, its invocation `aborted`, charged the fuel it
+/// burned and no price.
+#[test]
+fn cancelling_a_running_task_stops_it_and_charges_what_it_burned() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = open(dir.path(), 1, 1_000);
+    for agent in ["alice", "bob"] {
+        host.create_agent(agent).unwrap();
+    }
+    fund(&host, "bob", 1_000, 1_000_000_000_000, 0);
+    let limits = Limits { fuel: 1_000_000_000_000, timeout_ms: 120_000, ..Limits::default() };
+    let probe = upload(&host, "rust-probe", "probe", 3, ResourcePolicy::CallerPays, limits);
+    host.submit_task(TaskRequest::new("bob", &probe, "loop").id("spin")).unwrap();
+    let deadline = std::time::Instant::now() + WAIT;
+    while host.task("spin").unwrap().state != TaskState::Running {
+        assert!(std::time::Instant::now() < deadline, "the task never started");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(host.cancel_task("spin").unwrap().state, TaskState::Running, "it stops at the next tick");
+    let done = host.wait_task("spin", WAIT).unwrap();
+    assert_eq!(done.state, TaskState::Cancelled, "{done:?}");
+    let record = host.ledger().usage_record(done.invocation_id.as_deref().unwrap()).unwrap().unwrap();
+    assert_eq!((record.outcome, record.price_paid), (fuelhost::Outcome::Aborted, 0));
+    assert!(record.consumed.fuel > 0, "it burned fuel before it stopped");
+    let bob = host.balances("bob").unwrap();
+    assert_eq!((bob.scrip.posted, bob.fuel.posted), (1_000, 1_000_000_000_000 - record.consumed.fuel));
+    assert!(host.cancel_task("spin").unwrap_err().to_string().contains("is already cancelled"));
     assert_conserved(&host);
 }

@@ -13,9 +13,13 @@
 //! the host stopped is finished from its usage record if its invocation
 //! settled, and queued again otherwise (nothing was charged for it).
 //!
-//! Not built yet (see the closing notes): dependencies, retries with
-//! backoff, cancelling a running task, circuit breakers, handoff by
-//! capability, the HTTP API and CLI.
+//! Cancelling a running task raises its invocation's cancel flag, which
+//! the epoch callback checks at every tick: the guest stops, the
+//! invocation settles `aborted` (charged for the fuel it burned, no
+//! price) and the task ends `cancelled`.
+//!
+//! Not built yet: dependencies, retries with backoff, circuit breakers,
+//! handoff by capability, the HTTP API and CLI.
 
 pub mod queue;
 mod store;
@@ -93,8 +97,8 @@ pub enum TaskError {
     /// No task has this id.
     #[error("no task `{0}`")]
     Unknown(String),
-    /// Only pending tasks can be cancelled so far.
-    #[error("task `{0}` is {1}; only a pending task can be cancelled")]
+    /// The task already ended.
+    #[error("task `{0}` is already {1}; only a pending or running task can be cancelled")]
     NotCancellable(String, &'static str),
     /// The database failed; nothing changed.
     #[error("task storage: {0}")]
@@ -132,6 +136,8 @@ pub(crate) struct Scheduler {
     finished: Condvar,
     finished_lock: Mutex<()>,
     stopping: AtomicBool,
+    /// The cancel flag of each running task.
+    running: Mutex<std::collections::HashMap<String, Arc<AtomicBool>>>,
     workers: Mutex<Vec<std::thread::JoinHandle<()>>>,
     epoch: Instant,
     epoch_ms: i64,
@@ -152,6 +158,7 @@ impl Scheduler {
             finished: Condvar::new(),
             finished_lock: Mutex::new(()),
             stopping: AtomicBool::new(false),
+            running: Mutex::new(std::collections::HashMap::new()),
             workers: Mutex::new(Vec::new()),
             epoch: Instant::now(),
             epoch_ms: crate::db::now_ms(),
@@ -233,10 +240,19 @@ impl Scheduler {
         store::get(&self.db.read(), id)?.ok_or_else(|| TaskError::Unknown(id.to_string()))
     }
 
-    /// Cancel a pending task.
+    /// Cancel a task: a pending one is taken out of the queue; a running
+    /// one is stopped at the next epoch tick (it ends `cancelled`, its
+    /// invocation `aborted` and charged for the fuel it burned), and is
+    /// returned still running.
     pub(crate) fn cancel(&self, id: &str) -> Result<Task, TaskError> {
         let mut queue = self.lock_queue();
         let task = self.get(id)?;
+        if task.state == TaskState::Running {
+            if let Some(flag) = self.running.lock().unwrap_or_else(|p| p.into_inner()).get(id) {
+                flag.store(true, Ordering::SeqCst);
+            }
+            return Ok(task);
+        }
         if task.state != TaskState::Pending {
             return Err(TaskError::NotCancellable(id.to_string(), task.state.as_str()));
         }
@@ -331,15 +347,21 @@ impl Scheduler {
         if let Some(fuel) = work.fuel_limit {
             req = req.fuel_limit(fuel);
         }
-        let Some(strong) = host.upgrade() else { return };
-        let outcome = crate::invoke::invoke(&strong, req);
-        drop(strong);
+        let cancel = Arc::new(AtomicBool::new(false));
+        req.cancel = Some(cancel.clone());
+        self.running.lock().unwrap_or_else(|p| p.into_inner()).insert(id.to_string(), cancel);
+        let outcome = host.upgrade().map(|strong| crate::invoke::invoke(&strong, req));
+        self.running.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
         let (state, error) = match outcome {
-            Ok(report) => {
+            None => return, // the host is gone: the next open recovers it
+            Some(Ok(report)) if report.outcome == crate::ledger::Outcome::Aborted => {
+                (TaskState::Cancelled, report.error.clone())
+            }
+            Some(Ok(report)) => {
                 let (s, e) = outcome_state(report.success, report.error.as_deref());
                 (s, e.map(str::to_string))
             }
-            Err(e) => (TaskState::Failed, Some(e.to_string())),
+            Some(Err(e)) => (TaskState::Failed, Some(e.to_string())),
         };
         if let Err(e) = store::finish(&self.db, id, TaskState::Running, state, error.as_deref()) {
             tracing::error!(task = id, error = %e, "recording a task's end failed; it is finished at the next open");
