@@ -155,6 +155,21 @@ fn a_user_serves_uploads_invokes_and_reads_the_bill_from_the_command_line() {
     ok(bob, &[&conn[..], &["transfer", "alice", "3", "--id", "tip-1"]].concat());
     assert_eq!(json(bob, &[&conn[..], &["balance", "bob"]].concat())["balances"]["scrip"]["posted"], 990);
 
+    // A task runs the same call through the server's queue.
+    let submit = ["task", "submit", "alice/echo@0.1.0", "queued", "--priority", "high", "--id", "job-1"];
+    let t = json(bob, &[&conn[..], &submit].concat());
+    assert_eq!((t["id"].as_str(), t["priority"].as_str()), (Some("job-1"), Some("high")), "{t}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while json(bob, &[&conn[..], &["task", "show", "job-1"]].concat())["state"] != "completed" {
+        assert!(std::time::Instant::now() < deadline, "the task never completed");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let shown = ok(bob, &[&conn[..], &["task", "show", "job-1"]].concat());
+    assert!(shown.lines().any(|l| l.starts_with("job-1") && l.contains("completed")), "{shown}");
+    let late = fuelhost(bob, &[&conn[..], &["task", "cancel", "job-1"]].concat());
+    assert!(!late.ok && late.stderr.contains("already completed"), "{}", late.stderr);
+    assert_eq!(json(bob, &[&conn[..], &["balance", "bob"]].concat())["balances"]["scrip"]["posted"], 983);
+
     // Errors name the problem and exit non-zero.
     let denied = fuelhost(bob, &[&conn[..], &["balance", "alice"]].concat());
     assert!(!denied.ok && denied.stderr.contains("may not read"), "{}", denied.stderr);

@@ -29,6 +29,7 @@ mod openapi;
 mod policies;
 mod ratelimit;
 mod request_id;
+mod tasks;
 mod uploads;
 
 use std::future::Future;
@@ -145,6 +146,9 @@ fn routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(approvals::approvals))
         .routes(routes!(approvals::approve))
         .routes(routes!(approvals::reject))
+        .routes(routes!(tasks::submit))
+        .routes(routes!(tasks::show))
+        .routes(routes!(tasks::cancel))
 }
 
 /// The OpenAPI 3 document of every route [`router`] serves.

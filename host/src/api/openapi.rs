@@ -26,6 +26,7 @@ use super::ApiState;
         (name = "allocations", description = "quota envelopes and their lifecycle"),
         (name = "policies", description = "rules, plugins, dry-run checks and the audit log"),
         (name = "approvals", description = "actions parked for approval"),
+        (name = "tasks", description = "invocations submitted as tasks, queued and run by the host's workers"),
     )
 )]
 struct ApiDoc;

@@ -13,6 +13,7 @@ mod ledger;
 mod limits;
 mod openapi;
 mod policies;
+mod tasks;
 
 use std::time::Duration;
 

@@ -53,6 +53,9 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/approvals"),
     ("post", "/v1/approvals/{id}/approve"),
     ("post", "/v1/approvals/{id}/reject"),
+    ("post", "/v1/tasks"),
+    ("get", "/v1/tasks/{id}"),
+    ("post", "/v1/tasks/{id}/cancel"),
 ];
 
 const PUBLIC: &[&str] = &["/healthz", "/readyz", "/openapi.json"];

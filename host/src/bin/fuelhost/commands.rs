@@ -109,6 +109,9 @@ pub enum Remote {
     /// Actions waiting for your approval.
     #[command(subcommand)]
     Approvals(ApprovalsCmd),
+    /// Tasks: invocations queued and run by the server's workers.
+    #[command(subcommand)]
+    Task(TaskCmd),
     /// The policy audit log (admin).
     Audit {
         #[arg(long)]
@@ -236,6 +239,30 @@ pub enum PolicyCmd {
 }
 
 #[derive(Subcommand)]
+pub enum TaskCmd {
+    /// Queue an invocation of ARTIFACT as your agent.
+    Submit {
+        /// owner/name@version
+        artifact: String,
+        /// The input, as text.
+        input: Option<String>,
+        /// critical, high, normal or low.
+        #[arg(long, default_value = "normal")]
+        priority: String,
+        /// Fuel limit for its invocation.
+        #[arg(long)]
+        fuel: Option<u64>,
+        /// Task id: submitting the same id again returns the same task.
+        #[arg(long)]
+        id: Option<String>,
+    },
+    /// A task's state.
+    Show { id: String },
+    /// Cancel a pending task, or stop a running one.
+    Cancel { id: String },
+}
+
+#[derive(Subcommand)]
 pub enum ApprovalsCmd {
     /// Actions waiting for you.
     List,
@@ -247,6 +274,23 @@ pub enum ApprovalsCmd {
         #[arg(long)]
         reason: String,
     },
+}
+
+/// One task, as a table.
+fn task(v: &Value) -> String {
+    table(
+        std::slice::from_ref(v),
+        &cols(&[
+            ("id", "id"),
+            ("submitter", "submitter"),
+            ("artifact", "artifact"),
+            ("priority", "priority"),
+            ("state", "state"),
+            ("attempts", "attempts"),
+            ("invocation", "invocation_id"),
+            ("error", "error"),
+        ]),
+    )
 }
 
 /// Read a file, or stdin for `-`.
@@ -501,6 +545,18 @@ pub fn run(client: &Client, cmd: Remote, json_out: bool) -> Result<String> {
                 )
             }),
         ),
+        Remote::Task(TaskCmd::Submit { artifact, input, priority, fuel, id }) => (
+            client.send(
+                "POST",
+                "/v1/tasks",
+                &json!({"artifact": artifact, "input": input, "priority": priority, "fuel_limit": fuel, "id": id}),
+            )?,
+            Box::new(task),
+        ),
+        Remote::Task(TaskCmd::Show { id }) => (client.get(&format!("/v1/tasks/{id}"), &[])?, Box::new(task)),
+        Remote::Task(TaskCmd::Cancel { id }) => {
+            (client.call("POST", &format!("/v1/tasks/{id}/cancel"))?, Box::new(task))
+        }
         Remote::Approvals(ApprovalsCmd::Approve { id }) => {
             (client.call("POST", &format!("/v1/approvals/{id}/approve"))?, Box::new(invocation))
         }

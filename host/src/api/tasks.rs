@@ -1,0 +1,129 @@
+//! Tasks over HTTP: submit an invocation as a task (as the key's agent),
+//! read it, cancel it.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use base64::Engine as _;
+use serde::Deserialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use super::{blocking, body, to_json, ApiError, ApiResult, ApiState, Caller, ErrorBody};
+use crate::scheduler::{Priority, TaskError, TaskRequest};
+
+/// `POST /v1/tasks`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Submit {
+    /// `owner/name@version`.
+    artifact: String,
+    /// Input as text.
+    #[serde(default)]
+    input: Option<String>,
+    /// Input as base64 (instead of `input`).
+    #[serde(default)]
+    input_base64: Option<String>,
+    /// `critical`, `high`, `normal` (the default) or `low`.
+    #[serde(default)]
+    priority: Option<String>,
+    /// Most fuel the task's invocation may burn.
+    #[serde(default)]
+    fuel_limit: Option<u64>,
+    /// Task id, for idempotency (default: a fresh one).
+    #[serde(default)]
+    id: Option<String>,
+}
+
+impl From<TaskError> for ApiError {
+    fn from(e: TaskError) -> Self {
+        let message = e.to_string();
+        match e {
+            TaskError::QueueFull { .. } => ApiError::new(StatusCode::TOO_MANY_REQUESTS, "queue_full", message),
+            TaskError::Invalid(_) => ApiError::bad_request(message),
+            TaskError::Unknown(_) => ApiError::not_found(message),
+            TaskError::NotCancellable(..) => ApiError::new(StatusCode::CONFLICT, "not_cancellable", message),
+            TaskError::Storage(_) => ApiError::internal(message),
+        }
+    }
+}
+
+/// Submit an invocation as a task, run later by the host's workers as the
+/// key's agent.
+#[utoipa::path(post, path = "/v1/tasks", tag = "tasks", security(("api_key" = [])), request_body = Submit,
+    responses(
+        (status = 200, description = "the task: `id`, `state`, `priority`, ...", body = Object),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 429, description = "`queue_full`: the agent has the most tasks queued it may", body = ErrorBody),
+    ))]
+pub(super) async fn submit(
+    State(state): State<ApiState>,
+    caller: Caller,
+    req: Result<Json<Submit>, JsonRejection>,
+) -> ApiResult<Json<Value>> {
+    let me = caller.agent()?;
+    let req = body(&state, req)?;
+    let input = match (req.input, req.input_base64) {
+        (Some(_), Some(_)) => return Err(ApiError::bad_request("give `input` or `input_base64`, not both")),
+        (Some(text), None) => text.into_bytes(),
+        (None, Some(b64)) => base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .map_err(|e| ApiError::bad_request(format!("`input_base64` is not base64: {e}")))?,
+        (None, None) => Vec::new(),
+    };
+    let priority = match req.priority.as_deref() {
+        None => Priority::Normal,
+        Some(p) => Priority::parse(p)
+            .ok_or_else(|| ApiError::bad_request(format!("`priority` is `{p}`; use critical, high, normal or low")))?,
+    };
+    blocking(move || {
+        let mut task = TaskRequest::new(me.to_string(), req.artifact, input).priority(priority);
+        task.fuel_limit = req.fuel_limit;
+        task.id = req.id;
+        to_json(state.host.submit_task(task)?)
+    })
+    .await
+}
+
+/// A task: its submitter's key or an admin key.
+#[utoipa::path(get, path = "/v1/tasks/{id}", tag = "tasks", security(("api_key" = [])),
+    params(("id" = String, Path, description = "the task")),
+    responses(
+        (status = 200, description = "the task", body = Object),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+    ))]
+pub(super) async fn show(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    blocking(move || {
+        let task = state.host.task(&id)?;
+        caller.may_read(&task.submitter)?;
+        to_json(task)
+    })
+    .await
+}
+
+/// Cancel a task: a pending one never runs; a running one stops at the
+/// next epoch tick, charged for the fuel it burned.
+#[utoipa::path(post, path = "/v1/tasks/{id}/cancel", tag = "tasks", security(("api_key" = [])),
+    params(("id" = String, Path, description = "the task")),
+    responses(
+        (status = 200, description = "the task (`cancelled`, or still `running` until it stops)", body = Object),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "`not_cancellable`: it already ended", body = ErrorBody),
+    ))]
+pub(super) async fn cancel(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    blocking(move || {
+        let task = state.host.task(&id)?;
+        caller.may_act_for(&task.submitter, "cancel the tasks of")?;
+        to_json(state.host.cancel_task(&id)?)
+    })
+    .await
+}

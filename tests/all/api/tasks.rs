@@ -1,0 +1,61 @@
+//! Tasks over HTTP: submitted as the key's agent, read and cancelled by
+//! their submitter (or an admin), bad input refused.
+
+use serde_json::json;
+
+use super::{agents, call, error_code, mint, start, upload};
+
+#[test]
+fn tasks_are_submitted_read_and_cancelled_by_their_submitter() {
+    let s = start(8 << 20);
+    let url = |p: &str| s.url(p);
+    let keys = agents(&s, &["alice", "bob", "carol"]);
+    let (alice, bob, carol) = (&keys[0], &keys[1], &keys[2]);
+    mint(&s, "bob", "scrip", 1_000);
+    mint(&s, "bob", "fuel", 100_000_000);
+    let manifest =
+        json!({"owner": "alice", "name": "echo", "version": "1", "price": 2, "resource_policy": "caller_pays"});
+    let (st, v) = upload(&s, alice, manifest, &fuelhost_tests::guest("rust-echo"));
+    assert_eq!(st, 201, "{v}");
+
+    let (st, v) = call(
+        "POST",
+        &url("/v1/tasks"),
+        Some(bob),
+        Some(json!({"artifact": "alice/echo@1", "input": "hi", "priority": "high", "id": "job-1"})),
+    );
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(
+        (v["id"].as_str(), v["submitter"].as_str(), v["priority"].as_str()),
+        (Some("job-1"), Some("bob"), Some("high"))
+    );
+    let task = s.host.wait_task("job-1", std::time::Duration::from_secs(60)).unwrap();
+    assert_eq!(task.state, fuelhost::TaskState::Completed, "{task:?}");
+    let (st, v) = call("GET", &url("/v1/tasks/job-1"), Some(bob), None);
+    assert_eq!((st, v["state"].as_str()), (200, Some("completed")), "{v}");
+    assert_eq!(call("GET", &url("/v1/tasks/job-1"), Some(&s.admin), None).0, 200);
+    let (st, v) = call("GET", &url("/v1/tasks/job-1"), Some(carol), None);
+    assert_eq!((st, error_code(&v)), (403, "forbidden"));
+    let (st, v) = call("POST", &url("/v1/tasks/job-1/cancel"), Some(carol), None);
+    assert_eq!((st, error_code(&v)), (403, "forbidden"));
+    let (st, v) = call("POST", &url("/v1/tasks/job-1/cancel"), Some(bob), None);
+    assert_eq!((st, error_code(&v)), (409, "not_cancellable"));
+    let (st, v) = call("GET", &url("/v1/tasks/nope"), Some(bob), None);
+    assert_eq!((st, error_code(&v)), (404, "not_found"));
+
+    // Bad input: nothing accepted.
+    for (body, needle) in [
+        (json!({"artifact": "alice/echo@1", "priority": "urgent"}), "use critical, high, normal or low"),
+        (json!({"artifact": "alice/none@1"}), "unknown artifact"),
+        (json!({"artifact": "alice/echo@1", "input": "a", "input_base64": "YQ=="}), "not both"),
+        (json!({"artifact": "alice/echo@1", "surprise": 1}), "surprise"),
+    ] {
+        let (st, v) = call("POST", &url("/v1/tasks"), Some(bob), Some(body));
+        assert_eq!(st, 400, "{v}");
+        assert!(v["error"]["message"].as_str().unwrap().contains(needle), "{v}");
+    }
+    let (st, v) = call("POST", &url("/v1/tasks"), Some(&s.admin), Some(json!({"artifact": "alice/echo@1"})));
+    assert_eq!((st, error_code(&v)), (403, "forbidden"), "a task runs as an agent: {v}");
+    assert_eq!(call("POST", &url("/v1/tasks"), None, Some(json!({"artifact": "alice/echo@1"}))).0, 401);
+    fuelhost_tests::assert_conserved(&s.host);
+}
