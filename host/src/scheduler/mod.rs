@@ -18,8 +18,10 @@
 //! invocation settles `aborted` (charged for the fuel it burned, no
 //! price) and the task ends `cancelled`.
 //!
-//! Not built yet: dependencies, retries with backoff, circuit breakers,
-//! handoff by capability, the HTTP API and CLI.
+//! Tasks are reachable from the embedding API ([`crate::Host::submit_task`]),
+//! over HTTP (`/v1/tasks`) and from the CLI (`fuelhost task`). Not built
+//! yet: dependencies, retries with backoff, circuit breakers, handoff by
+//! capability, submitting from a guest.
 
 pub mod queue;
 mod store;
