@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use super::{blocking, body, ApiError, ApiResult, ApiState, Caller, ErrorBody};
+use super::{blocking, body, input_bytes, ApiError, ApiResult, ApiState, Caller, ErrorBody};
 use crate::Invocation;
 
 /// `POST /v1/invoke`.
@@ -57,14 +57,7 @@ pub(super) async fn invoke(
 ) -> ApiResult<Json<Value>> {
     let me = caller.agent()?;
     let req = body(&state, req)?;
-    let input = match (req.input, req.input_base64) {
-        (Some(_), Some(_)) => return Err(ApiError::bad_request("give `input` or `input_base64`, not both")),
-        (Some(text), None) => text.into_bytes(),
-        (None, Some(b64)) => base64::engine::general_purpose::STANDARD
-            .decode(b64)
-            .map_err(|e| ApiError::bad_request(format!("`input_base64` is not base64: {e}")))?,
-        (None, None) => Vec::new(),
-    };
+    let input = input_bytes(req.input, req.input_base64)?;
     blocking(move || {
         let mut inv = Invocation::new(me.to_string(), req.artifact, input);
         inv.fuel_limit = req.fuel_limit;

@@ -259,6 +259,19 @@ type ApiResult<T> = Result<T, ApiError>;
 
 /// Run a blocking host call off the async workers, inside the request's
 /// span.
+/// A guest's input given as text (`input`) or base64 (`input_base64`).
+fn input_bytes(input: Option<String>, input_base64: Option<String>) -> ApiResult<Vec<u8>> {
+    use base64::Engine as _;
+    match (input, input_base64) {
+        (Some(_), Some(_)) => Err(ApiError::bad_request("give `input` or `input_base64`, not both")),
+        (Some(text), None) => Ok(text.into_bytes()),
+        (None, Some(b64)) => base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .map_err(|e| ApiError::bad_request(format!("`input_base64` is not base64: {e}"))),
+        (None, None) => Ok(Vec::new()),
+    }
+}
+
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> ApiResult<T> + Send + 'static) -> ApiResult<T> {
     let span = tracing::Span::current();
     tokio::task::spawn_blocking(move || span.in_scope(f))

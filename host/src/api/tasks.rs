@@ -5,12 +5,11 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use super::{blocking, body, to_json, ApiError, ApiResult, ApiState, Caller, ErrorBody};
+use super::{blocking, body, input_bytes, to_json, ApiError, ApiResult, ApiState, Caller, ErrorBody};
 use crate::scheduler::{Priority, TaskError, TaskRequest};
 
 /// `POST /v1/tasks`.
@@ -64,14 +63,7 @@ pub(super) async fn submit(
 ) -> ApiResult<Json<Value>> {
     let me = caller.agent()?;
     let req = body(&state, req)?;
-    let input = match (req.input, req.input_base64) {
-        (Some(_), Some(_)) => return Err(ApiError::bad_request("give `input` or `input_base64`, not both")),
-        (Some(text), None) => text.into_bytes(),
-        (None, Some(b64)) => base64::engine::general_purpose::STANDARD
-            .decode(b64)
-            .map_err(|e| ApiError::bad_request(format!("`input_base64` is not base64: {e}")))?,
-        (None, None) => Vec::new(),
-    };
+    let input = input_bytes(req.input, req.input_base64)?;
     let priority = match req.priority.as_deref() {
         None => Priority::Normal,
         Some(p) => Priority::parse(p)
