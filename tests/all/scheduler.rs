@@ -197,3 +197,48 @@ fn cancelling_a_running_task_stops_it_and_charges_what_it_burned() {
     assert!(host.cancel_task("spin").unwrap_err().to_string().contains("is already cancelled"));
     assert_conserved(&host);
 }
+
+/// A failed attempt is retried after its backoff, up to the task's most
+/// attempts; each attempt is its own charged invocation.
+#[test]
+fn failed_attempts_are_retried_up_to_the_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let (host, _) = setup(dir.path(), 1);
+    let probe = upload(&host, "rust-probe", "probe", 0, ResourcePolicy::CallerPays, Limits::default());
+    let req = TaskRequest::new("bob", &probe, "trap").id("flaky").retries(3, Duration::from_millis(10));
+    host.submit_task(req).unwrap();
+    let done = host.wait_task("flaky", WAIT).unwrap();
+    assert_eq!((done.state, done.attempts, done.max_attempts), (TaskState::Failed, 3, 3), "{done:?}");
+    assert!(done.error.as_deref().unwrap_or("").contains("trap"), "{done:?}");
+    for attempt in 1..=3 {
+        let record = host.ledger().usage_record(&format!("task/flaky/{attempt}")).unwrap();
+        assert!(record.is_some_and(|r| r.outcome == fuelhost::Outcome::Trap), "attempt {attempt}");
+    }
+    assert_conserved(&host);
+}
+
+/// A retry runs after the cause of the failure went away: the task
+/// completes on its second attempt.
+#[test]
+fn a_retry_succeeds_once_the_cause_is_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let (host, _) = setup(dir.path(), 1);
+    let probe = upload(&host, "rust-probe", "probe", 0, ResourcePolicy::CallerPays, Limits::default());
+    let req = TaskRequest::new("bob", &probe, "read:later.txt").id("patient").retries(5, Duration::from_millis(300));
+    host.submit_task(req).unwrap();
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let t = host.task("patient").unwrap();
+        if t.attempts == 1 && t.state == TaskState::Pending {
+            assert!(t.next_attempt_ms.is_some(), "{t:?}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline && !t.state.is_final(), "{t:?}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::fs::write(host.agent_dir("alice").unwrap().join("later.txt"), "here now").unwrap();
+    let done = host.wait_task("patient", WAIT).unwrap();
+    assert_eq!((done.state, done.attempts), (TaskState::Completed, 2), "{done:?}");
+    let record = host.ledger().usage_record(done.invocation_id.as_deref().unwrap()).unwrap().unwrap();
+    assert_eq!(record.output, b"here now");
+}

@@ -33,6 +33,13 @@ pub(super) struct Submit {
     /// Task id, for idempotency (default: a fresh one).
     #[serde(default)]
     id: Option<String>,
+    /// The most attempts (default 1: no retry); a failed attempt is
+    /// retried after `backoff_ms`, doubled each time, with jitter.
+    #[serde(default)]
+    max_attempts: Option<u32>,
+    /// The first retry's delay, ms (default 1000).
+    #[serde(default)]
+    backoff_ms: Option<u64>,
 }
 
 impl From<TaskError> for ApiError {
@@ -73,6 +80,8 @@ pub(super) async fn submit(
         let mut task = TaskRequest::new(me.to_string(), req.artifact, input).priority(priority);
         task.fuel_limit = req.fuel_limit;
         task.id = req.id;
+        let backoff = std::time::Duration::from_millis(req.backoff_ms.unwrap_or(1_000));
+        task = task.retries(req.max_attempts.unwrap_or(1), backoff);
         to_json(state.host.submit_task(task)?)
     })
     .await

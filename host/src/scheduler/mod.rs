@@ -20,8 +20,12 @@
 //!
 //! Tasks are reachable from the embedding API ([`crate::Host::submit_task`]),
 //! over HTTP (`/v1/tasks`) and from the CLI (`fuelhost task`). Not built
-//! yet: dependencies, retries with backoff, circuit breakers, handoff by
-//! capability, submitting from a guest.
+//! yet: dependencies, circuit breakers, handoff by capability, submitting
+//! from a guest.
+//!
+//! A failed attempt with attempts left goes back to `pending` with a due
+//! time (`backoff` doubled per retry, ±20% jitter); the queue holds it
+//! until then, and a restart keeps the due time.
 
 pub mod queue;
 mod store;
@@ -53,6 +57,13 @@ pub struct TaskRequest {
     /// Idempotency key: submitting the same id again returns the task
     /// already accepted.
     pub id: Option<String>,
+    /// The most attempts (1, the default: no retry). A failed attempt
+    /// (a trap, a timeout, a run error, a refusal that may pass, such as
+    /// too little scrip) is retried after `backoff`, doubled each time,
+    /// with ±20% jitter; a denial or an unknown artifact is not.
+    pub max_attempts: u32,
+    /// The first retry's delay.
+    pub backoff: Duration,
 }
 
 impl TaskRequest {
@@ -65,7 +76,17 @@ impl TaskRequest {
             priority: Priority::Normal,
             fuel_limit: None,
             id: None,
+            max_attempts: 1,
+            backoff: Duration::from_secs(1),
         }
+    }
+
+    /// Retry a failed attempt, up to `max_attempts` in all, the first
+    /// retry after `backoff`.
+    pub fn retries(mut self, max_attempts: u32, backoff: Duration) -> TaskRequest {
+        self.max_attempts = max_attempts.max(1);
+        self.backoff = backoff;
+        self
     }
 
     /// Set the priority class.
@@ -183,7 +204,12 @@ impl Scheduler {
             let mut queue = scheduler.lock_queue();
             for task in store::in_states(&scheduler.db, &[TaskState::Pending])? {
                 // Accepted before the stop: queued whatever the depth limit says now.
-                let _ = queue.push(&task.submitter, &task.id, task.priority, task.created_ms);
+                match task.next_attempt_ms {
+                    Some(due) => queue.push_after(&task.submitter, &task.id, task.priority, due),
+                    None => {
+                        let _ = queue.push(&task.submitter, &task.id, task.priority, task.created_ms);
+                    }
+                }
             }
         }
         Ok(scheduler)
@@ -223,6 +249,8 @@ impl Scheduler {
                 input: &req.input,
                 priority: req.priority,
                 fuel_limit: req.fuel_limit,
+                max_attempts: req.max_attempts,
+                backoff_ms: req.backoff.as_millis().min(u64::MAX as u128) as u64,
             },
         )?;
         queue
@@ -325,9 +353,36 @@ impl Scheduler {
             if let Some((_, id)) = queue.pop(self.now_ms(), |_| true) {
                 return Some(id);
             }
-            // Woken by a submit or a stop; the timeout bounds how late a
-            // stop of a dropped host is noticed.
-            queue = self.queued.wait_timeout(queue, Duration::from_millis(200)).unwrap_or_else(|p| p.into_inner()).0;
+            // Woken by a submit or a stop, or when the next retry comes due.
+            let wait = match queue.next_due_ms() {
+                Some(due) => Duration::from_millis((due - self.now_ms()).clamp(1, 200) as u64),
+                None => Duration::from_millis(200),
+            };
+            queue = self.queued.wait_timeout(queue, wait).unwrap_or_else(|p| p.into_inner()).0;
+        }
+    }
+
+    /// Schedule the next attempt of failed task `id` if it has attempts
+    /// left; whether it did.
+    fn retry(&self, id: &str, error: Option<&str>) -> bool {
+        let Ok(task) = self.get(id) else { return false };
+        if task.attempts >= task.max_attempts {
+            return false;
+        }
+        let due = self.now_ms() + backoff_ms(task.backoff_ms, task.attempts);
+        let mut queue = self.lock_queue();
+        match store::retry(&self.db, id, due, error) {
+            Ok(true) => {
+                queue.push_after(&task.submitter, id, task.priority, due);
+                drop(queue);
+                self.queued.notify_one();
+                true
+            }
+            Ok(false) => false,
+            Err(e) => {
+                tracing::error!(task = id, error = %e, "scheduling a retry failed; the task ends failed");
+                false
+            }
         }
     }
 
@@ -354,22 +409,45 @@ impl Scheduler {
         self.running.lock().unwrap_or_else(|p| p.into_inner()).insert(id.to_string(), cancel);
         let outcome = host.upgrade().map(|strong| crate::invoke::invoke(&strong, req));
         self.running.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
-        let (state, error) = match outcome {
+        let (state, error, retryable) = match outcome {
             None => return, // the host is gone: the next open recovers it
             Some(Ok(report)) if report.outcome == crate::ledger::Outcome::Aborted => {
-                (TaskState::Cancelled, report.error.clone())
+                (TaskState::Cancelled, report.error.clone(), false)
             }
             Some(Ok(report)) => {
                 let (s, e) = outcome_state(report.success, report.error.as_deref());
-                (s, e.map(str::to_string))
+                (s, e.map(str::to_string), true)
             }
-            Some(Err(e)) => (TaskState::Failed, Some(e.to_string())),
+            Some(Err(e)) => {
+                use crate::error::InvokeError as E;
+                let permanent = matches!(
+                    e,
+                    E::Denied(_)
+                        | E::UnknownArtifact(_)
+                        | E::UnknownCaller(_)
+                        | E::InvalidAgent(_)
+                        | E::IdTaken(_)
+                        | E::PendingApproval { .. }
+                );
+                (TaskState::Failed, Some(e.to_string()), !permanent)
+            }
         };
+        if state == TaskState::Failed && retryable && self.retry(id, error.as_deref()) {
+            return;
+        }
         if let Err(e) = store::finish(&self.db, id, TaskState::Running, state, error.as_deref()) {
             tracing::error!(task = id, error = %e, "recording a task's end failed; it is finished at the next open");
         }
         self.notify_finished();
     }
+}
+
+/// The delay before the retry that follows attempt `attempt` (1-based):
+/// `base` doubled per earlier retry, ±20% jitter, at most an hour.
+fn backoff_ms(base: u64, attempt: u32) -> i64 {
+    let exp = base.saturating_mul(1u64 << attempt.saturating_sub(1).min(20)).min(3_600_000);
+    let jitter = 0.8 + 0.4 * (rand_u64() % 1_000) as f64 / 1_000.0;
+    (exp as f64 * jitter) as i64
 }
 
 fn outcome_state(success: bool, error: Option<&str>) -> (TaskState, Option<&str>) {

@@ -79,9 +79,20 @@ pub enum QueueFull {
     },
 }
 
+/// A task waiting out a retry's backoff before it may be queued.
+#[derive(Debug, Clone)]
+struct Delayed {
+    due_ms: i64,
+    agent: String,
+    id: String,
+    priority: Priority,
+}
+
 /// See the module docs.
 pub struct RunQueue {
     agents: HashMap<String, AgentQueue>,
+    /// Tasks that may not run before their due time (retries).
+    delayed: Vec<Delayed>,
     /// Task id → its agent, for removal.
     owner: HashMap<String, String>,
     /// The pop count when each agent was last served (absent: never);
@@ -99,6 +110,7 @@ impl RunQueue {
     pub fn new(aging_step_ms: i64, max_depth: usize) -> RunQueue {
         RunQueue {
             agents: HashMap::new(),
+            delayed: Vec::new(),
             owner: HashMap::new(),
             served: HashMap::new(),
             aging_step_ms: aging_step_ms.max(1),
@@ -123,9 +135,35 @@ impl RunQueue {
         Ok(())
     }
 
+    /// Queue task `id` of `agent` once `due_ms` has come (a retry after
+    /// its backoff); it ages from then. Never refused: the task was
+    /// accepted already.
+    pub fn push_after(&mut self, agent: &str, id: &str, priority: Priority, due_ms: i64) {
+        self.delayed.push(Delayed { due_ms, agent: agent.to_string(), id: id.to_string(), priority });
+    }
+
+    /// When the next delayed task comes due, if any.
+    pub fn next_due_ms(&self) -> Option<i64> {
+        self.delayed.iter().map(|d| d.due_ms).min()
+    }
+
+    fn release_due(&mut self, now_ms: i64) {
+        let (due, waiting): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut self.delayed).into_iter().partition(|d| d.due_ms <= now_ms);
+        self.delayed = waiting;
+        for d in due {
+            self.owner.remove(&d.id);
+            self.seq += 1;
+            let q = self.agents.entry(d.agent.clone()).or_default();
+            q.classes[d.priority as usize].push_back(Entry { id: d.id.clone(), queued_ms: d.due_ms, seq: self.seq });
+            self.owner.insert(d.id, d.agent);
+        }
+    }
+
     /// Take the task that runs next at `now_ms`, among agents `may_start`
     /// allows; `None` when there is none.
     pub fn pop(&mut self, now_ms: i64, may_start: impl Fn(&str) -> bool) -> Option<(String, String)> {
+        self.release_due(now_ms);
         let mut best: Option<((usize, u64, u64), &str, usize)> = None;
         for (agent, q) in &self.agents {
             if q.len() == 0 || !may_start(agent) {
@@ -156,6 +194,11 @@ impl RunQueue {
 
     /// Take task `id` out of the queue; whether it was there.
     pub fn remove(&mut self, id: &str) -> bool {
+        let delayed = self.delayed.len();
+        self.delayed.retain(|d| d.id != id);
+        if self.delayed.len() != delayed {
+            return true;
+        }
         let Some(agent) = self.owner.remove(id) else { return false };
         if let Some(q) = self.agents.get_mut(&agent) {
             for entries in &mut q.classes {
@@ -251,6 +294,22 @@ mod tests {
         assert!(!q.remove("1"));
         q.push("a", "3", Priority::Normal, 0).unwrap();
         assert_eq!((q.len(), q.depth("a")), (3, 2));
+    }
+
+    /// A retry waits out its backoff, then queues like any task; it can be
+    /// taken out while it waits.
+    #[test]
+    fn a_delayed_task_runs_only_once_due() {
+        let mut q = RunQueue::new(1_000, 10);
+        q.push_after("a", "retry", Priority::Critical, 100);
+        q.push_after("a", "dropped", Priority::Critical, 100);
+        assert!(q.remove("dropped"));
+        q.push("b", "now", Priority::Low, 0).unwrap();
+        assert_eq!(q.next_due_ms(), Some(100));
+        assert_eq!(q.pop(50, |_| true).unwrap().1, "now");
+        assert_eq!(q.pop(99, |_| true), None);
+        assert_eq!(q.pop(100, |_| true).unwrap().1, "retry");
+        assert_eq!((q.pop(200, |_| true), q.next_due_ms()), (None, None));
     }
 
     /// An agent at its concurrency cap is skipped, not blocking others.

@@ -66,6 +66,10 @@ pub struct Task {
     pub state: TaskState,
     /// How many times a worker started it.
     pub attempts: u32,
+    /// The most attempts it may have (1: no retry).
+    pub max_attempts: u32,
+    /// When a pending retry may start (Unix ms), if it waits out a backoff.
+    pub next_attempt_ms: Option<i64>,
     /// The invocation that ran it (its usage record has the output).
     pub invocation_id: Option<String>,
     /// Why it failed, when it did.
@@ -76,6 +80,8 @@ pub struct Task {
     pub started_ms: Option<i64>,
     /// When it reached a final state.
     pub finished_ms: Option<i64>,
+    /// The first retry's delay; each next one doubles it.
+    pub backoff_ms: u64,
 }
 
 /// What a worker needs to run a task.
@@ -86,8 +92,8 @@ pub(crate) struct Work {
     pub fuel_limit: Option<u64>,
 }
 
-const COLUMNS: &str =
-    "id, submitter, artifact, priority, state, attempts, invocation_id, error, created_ms, started_ms, finished_ms";
+const COLUMNS: &str = "id, submitter, artifact, priority, state, attempts, invocation_id, error, created_ms, \
+     started_ms, finished_ms, max_attempts, not_before_ms, backoff_ms";
 
 fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Task> {
     Ok(Task {
@@ -102,6 +108,9 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Task> {
         created_ms: r.get(8)?,
         started_ms: r.get(9)?,
         finished_ms: r.get(10)?,
+        max_attempts: r.get::<_, i64>(11)? as u32,
+        next_attempt_ms: r.get(12)?,
+        backoff_ms: r.get::<_, i64>(13)? as u64,
     })
 }
 
@@ -126,6 +135,8 @@ pub(crate) struct NewTask<'a> {
     pub input: &'a [u8],
     pub priority: Priority,
     pub fuel_limit: Option<u64>,
+    pub max_attempts: u32,
+    pub backoff_ms: u64,
 }
 
 /// Record a new pending task (durable before it returns).
@@ -133,8 +144,9 @@ pub(crate) fn insert(db: &Database, t: &NewTask<'_>) -> rusqlite::Result<Task> {
     db.durable(|conn| {
         exec(
             conn,
-            "INSERT INTO tasks (id, submitter, artifact, input, priority, fuel_limit, state, created_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7)",
+            "INSERT INTO tasks (id, submitter, artifact, input, priority, fuel_limit, state, created_ms,
+                max_attempts, backoff_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, ?8, ?9)",
             params![
                 t.id,
                 t.submitter,
@@ -142,7 +154,9 @@ pub(crate) fn insert(db: &Database, t: &NewTask<'_>) -> rusqlite::Result<Task> {
                 t.input,
                 t.priority.as_str(),
                 t.fuel_limit.map(|f| f as i64),
-                now_ms()
+                now_ms(),
+                t.max_attempts.max(1) as i64,
+                t.backoff_ms.min(i64::MAX as u64) as i64
             ],
         )?;
         Ok(get(conn, t.id)?.expect("inserted above"))
@@ -187,6 +201,19 @@ pub(crate) fn finish(
             conn,
             "UPDATE tasks SET state = ?3, error = ?4, finished_ms = ?5 WHERE id = ?1 AND state = ?2",
             params![id, from.as_str(), state.as_str(), error, now_ms()],
+        )
+        .map(|n| n > 0)
+    })
+}
+
+/// Put a failed attempt of `id` back as pending, not to start before
+/// `not_before_ms`.
+pub(crate) fn retry(db: &Database, id: &str, not_before_ms: i64, error: Option<&str>) -> rusqlite::Result<bool> {
+    db.durable(|conn| {
+        exec(
+            conn,
+            "UPDATE tasks SET state = 'pending', not_before_ms = ?2, error = ?3 WHERE id = ?1 AND state = 'running'",
+            params![id, not_before_ms, error],
         )
         .map(|n| n > 0)
     })

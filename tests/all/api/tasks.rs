@@ -29,6 +29,9 @@ fn tasks_are_submitted_read_and_cancelled_by_their_submitter() {
         (v["id"].as_str(), v["submitter"].as_str(), v["priority"].as_str()),
         (Some("job-1"), Some("bob"), Some("high"))
     );
+    let retried = json!({"artifact": "alice/echo@1", "max_attempts": 4, "backoff_ms": 50});
+    let (st, v) = call("POST", &url("/v1/tasks"), Some(bob), Some(retried));
+    assert_eq!((st, v["max_attempts"].as_u64(), v["backoff_ms"].as_u64()), (200, Some(4), Some(50)), "{v}");
     let task = s.host.wait_task("job-1", std::time::Duration::from_secs(60)).unwrap();
     assert_eq!(task.state, fuelhost::TaskState::Completed, "{task:?}");
     let (st, v) = call("GET", &url("/v1/tasks/job-1"), Some(bob), None);

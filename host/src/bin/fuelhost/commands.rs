@@ -255,6 +255,12 @@ pub enum TaskCmd {
         /// Task id: submitting the same id again returns the same task.
         #[arg(long)]
         id: Option<String>,
+        /// The most attempts: a failed one is retried with backoff.
+        #[arg(long, default_value_t = 1)]
+        attempts: u32,
+        /// The first retry's delay, ms (doubled each time, with jitter).
+        #[arg(long, default_value_t = 1_000)]
+        backoff_ms: u64,
     },
     /// A task's state.
     Show { id: String },
@@ -545,11 +551,12 @@ pub fn run(client: &Client, cmd: Remote, json_out: bool) -> Result<String> {
                 )
             }),
         ),
-        Remote::Task(TaskCmd::Submit { artifact, input, priority, fuel, id }) => (
+        Remote::Task(TaskCmd::Submit { artifact, input, priority, fuel, id, attempts, backoff_ms }) => (
             client.send(
                 "POST",
                 "/v1/tasks",
-                &json!({"artifact": artifact, "input": input, "priority": priority, "fuel_limit": fuel, "id": id}),
+                &json!({"artifact": artifact, "input": input, "priority": priority, "fuel_limit": fuel, "id": id,
+                        "max_attempts": attempts, "backoff_ms": backoff_ms}),
             )?,
             Box::new(task),
         ),
