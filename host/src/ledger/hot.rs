@@ -55,8 +55,9 @@ impl FastReservation {
 
 #[derive(Default)]
 struct State {
-    /// Held by fast reservations, per account and asset.
-    held: HashMap<(String, Asset), u64>,
+    /// Held by fast reservations, per account, by asset (`Asset as
+    /// usize`). Keyed by account alone so a lookup borrows the name.
+    held: HashMap<String, [u64; 3]>,
     /// Fast reservations by invocation id.
     reservations: HashMap<String, FastReservation>,
     /// Reservations whose settlement is under way: their holds are
@@ -84,18 +85,17 @@ pub(super) enum Governor {
 impl State {
     fn hold(&mut self, r: &FastReservation) {
         if r.price > 0 {
-            *self.held.entry((r.caller.clone(), Asset::Scrip)).or_default() += r.price;
+            self.held.entry(r.caller.clone()).or_default()[Asset::Scrip as usize] += r.price;
         }
-        *self.held.entry((r.payer.clone(), Asset::Fuel)).or_default() += r.fuel;
+        self.held.entry(r.payer.clone()).or_default()[Asset::Fuel as usize] += r.fuel;
     }
 
     fn release(&mut self, r: &FastReservation) {
         let mut release = |account: &str, asset: Asset, amount: u64| {
-            let key = (account.to_string(), asset);
-            if let Some(h) = self.held.get_mut(&key) {
-                *h = h.saturating_sub(amount);
-                if *h == 0 {
-                    self.held.remove(&key);
+            if let Some(h) = self.held.get_mut(account) {
+                h[asset as usize] = h[asset as usize].saturating_sub(amount);
+                if h.iter().all(|&a| a == 0) {
+                    self.held.remove(account);
                 }
             }
         };
@@ -117,11 +117,7 @@ impl Hot {
 
     /// What fast reservations hold of `account`'s `asset`.
     pub fn held(&self, account: &str, asset: Asset) -> u64 {
-        let state = self.lock();
-        if state.held.is_empty() {
-            return 0;
-        }
-        state.held.get(&(account.to_string(), asset)).copied().unwrap_or(0)
+        self.lock().held.get(account).map_or(0, |h| h[asset as usize])
     }
 
     /// Whether `invocation` has a fast reservation (or one settling).

@@ -128,6 +128,12 @@ pub enum TaskError {
     Storage(#[from] rusqlite::Error),
 }
 
+impl From<QueueFull> for TaskError {
+    fn from(QueueFull::Depth { agent, max_depth }: QueueFull) -> Self {
+        TaskError::QueueFull { agent, max_depth }
+    }
+}
+
 /// How the scheduler runs.
 #[derive(Debug, Clone, Copy)]
 pub struct SchedulerSettings {
@@ -237,8 +243,8 @@ impl Scheduler {
             }
             return Ok(existing);
         }
-        if queue.depth(&req.submitter) >= self.max_depth(&queue) {
-            return Err(TaskError::QueueFull { agent: req.submitter.clone(), max_depth: self.max_depth(&queue) });
+        if queue.depth(&req.submitter) >= queue.max_depth() {
+            return Err(QueueFull::Depth { agent: req.submitter.clone(), max_depth: queue.max_depth() }.into());
         }
         let task = store::insert(
             &self.db,
@@ -253,16 +259,10 @@ impl Scheduler {
                 backoff_ms: req.backoff.as_millis().min(u64::MAX as u128) as u64,
             },
         )?;
-        queue
-            .push(&req.submitter, &id, req.priority, self.now_ms())
-            .map_err(|QueueFull::Depth { agent, max_depth }| TaskError::QueueFull { agent, max_depth })?;
+        queue.push(&req.submitter, &id, req.priority, self.now_ms())?;
         drop(queue);
         self.queued.notify_one();
         Ok(task)
-    }
-
-    fn max_depth(&self, queue: &RunQueue) -> usize {
-        queue.max_depth()
     }
 
     /// The task `id`.
@@ -390,9 +390,7 @@ impl Scheduler {
     /// The host is held only while the invocation runs, and let go before
     /// the end is recorded and waiters are told.
     fn run(&self, host: &Weak<HostInner>, id: &str) {
-        let attempt = self.get(id).map(|t| t.attempts + 1).unwrap_or(1);
-        let invocation_id = format!("task/{id}/{attempt}");
-        let work = match store::start(&self.db, id, &invocation_id) {
+        let work = match store::start(&self.db, id) {
             Ok(Some(work)) => work,
             Ok(None) => return,
             Err(e) => {
@@ -400,7 +398,7 @@ impl Scheduler {
                 return;
             }
         };
-        let mut req = Invocation::new(work.submitter, work.artifact, work.input).id(invocation_id);
+        let mut req = Invocation::new(work.submitter, work.artifact, work.input).id(work.invocation_id);
         if let Some(fuel) = work.fuel_limit {
             req = req.fuel_limit(fuel);
         }

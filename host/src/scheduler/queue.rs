@@ -152,7 +152,6 @@ impl RunQueue {
             std::mem::take(&mut self.delayed).into_iter().partition(|d| d.due_ms <= now_ms);
         self.delayed = waiting;
         for d in due {
-            self.owner.remove(&d.id);
             self.seq += 1;
             let q = self.agents.entry(d.agent.clone()).or_default();
             q.classes[d.priority as usize].push_back(Entry { id: d.id.clone(), queued_ms: d.due_ms, seq: self.seq });

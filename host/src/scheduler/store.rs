@@ -86,6 +86,8 @@ pub struct Task {
 
 /// What a worker needs to run a task.
 pub(crate) struct Work {
+    /// `task/<id>/<attempt>`: each attempt is its own invocation.
+    pub invocation_id: String,
     pub submitter: String,
     pub artifact: String,
     pub input: Vec<u8>,
@@ -163,25 +165,28 @@ pub(crate) fn insert(db: &Database, t: &NewTask<'_>) -> rusqlite::Result<Task> {
     })
 }
 
-/// Mark `id` running under `invocation_id` and return its work; `None` if
-/// it is no longer pending (cancelled meanwhile).
-pub(crate) fn start(db: &Database, id: &str, invocation_id: &str) -> rusqlite::Result<Option<Work>> {
+/// Mark `id` running as its next attempt (invocation `task/<id>/<n>`) and
+/// return its work; `None` if it is no longer pending (cancelled
+/// meanwhile).
+pub(crate) fn start(db: &Database, id: &str) -> rusqlite::Result<Option<Work>> {
     db.durable(|conn| {
         let n = exec(
             conn,
-            "UPDATE tasks SET state = 'running', attempts = attempts + 1, started_ms = ?2, invocation_id = ?3
+            "UPDATE tasks SET state = 'running', attempts = attempts + 1, started_ms = ?2,
+                invocation_id = 'task/' || id || '/' || (attempts + 1)
              WHERE id = ?1 AND state = 'pending'",
-            params![id, now_ms(), invocation_id],
+            params![id, now_ms()],
         )?;
         if n == 0 {
             return Ok(None);
         }
-        one(conn, "SELECT submitter, artifact, input, fuel_limit FROM tasks WHERE id = ?1", [id], |r| {
+        one(conn, "SELECT submitter, artifact, input, fuel_limit, invocation_id FROM tasks WHERE id = ?1", [id], |r| {
             Ok(Work {
                 submitter: r.get(0)?,
                 artifact: r.get(1)?,
                 input: r.get(2)?,
                 fuel_limit: r.get::<_, Option<i64>>(3)?.map(|f| f as u64),
+                invocation_id: r.get(4)?,
             })
         })
         .map(Some)
