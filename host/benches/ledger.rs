@@ -39,6 +39,7 @@ fn reservation(id: &str) -> Reservation {
         price: 1,
         fuel_limit: 100_000,
         sponsor_grant: None,
+        fresh_id: false,
     }
 }
 

@@ -9,6 +9,7 @@
 use wasmtime::component::{HasSelf, Linker, Resource};
 use wasmtime::{Engine, StoreContextMut};
 use wasmtime_wasi::filesystem::WasiFilesystemView;
+use wasmtime_wasi::p2::bindings::sync::filesystem::preopens;
 use wasmtime_wasi::p2::bindings::sync::filesystem::types as fs;
 
 use crate::agent::AgentId;
@@ -246,6 +247,21 @@ pub fn artifact_linker(engine: &Engine) -> wasmtime::Result<Linker<Sandbox>> {
                 }
             }
             Ok((result,))
+        },
+    )?;
+    // The first time a guest asks for its directories, its principal's
+    // directory is measured, so the run is charged what it grew; a guest
+    // that never asks holds no descriptor and is not walked at all.
+    linker.instance("wasi:filesystem/preopens@0.2.12")?.func_wrap(
+        "get-directories",
+        |mut store: StoreContextMut<'_, Sandbox>, (): ()| {
+            if let Some(call) = store.data_mut().call.as_mut() {
+                if call.disk_before.is_none() {
+                    call.disk_before = Some(crate::sandbox::disk_usage(&call.dir));
+                }
+            }
+            let mut view = store.data_mut().filesystem();
+            Ok((preopens::Host::get_directories(&mut view)?,))
         },
     )?;
     // Every file an artifact opens is put to the policy chain first.

@@ -385,6 +385,7 @@ fn pipeline(
     if !host.ledger.has_account(caller.as_str()).map_err(InvokeError::Ledger)? {
         return Err(InvokeError::UnknownCaller(caller.to_string()));
     }
+    let fresh_id = req.id.is_none();
     let invocation_id = match req.id {
         Some(id) => {
             if let Some(record) = host.ledger.usage_record(&id).map_err(InvokeError::Ledger)? {
@@ -478,6 +479,7 @@ fn pipeline(
             price,
             fuel_limit,
             sponsor_grant: sponsorship.as_ref().map(|g| g.grant.id.clone()),
+            fresh_id,
         };
         match host.ledger.reserve(&reservation) {
             Ok(reserved) => break reserved,
@@ -506,7 +508,6 @@ fn pipeline(
     // 3. Run. From here on every path settles, so no hold outlives the call.
     let run_span = tracing::info_span!("run").entered();
     let dir = host.agent_dir(&owner);
-    let disk_before = disk_usage(&dir);
     let context = CallContext {
         invocation_id: invocation_id.clone(),
         artifact: artifact.info.id.clone(),
@@ -534,6 +535,8 @@ fn pipeline(
         depth,
         nested_calls: 0,
         nested_fuel: 0,
+        dir: dir.clone(),
+        disk_before: None,
         meter: match manifest.metering {
             Metering::Fuel => Meter::Fuel,
             Metering::CpuTime => Meter::cpu_time(cost.picos_per_fuel, reserved.fuel),
@@ -572,7 +575,7 @@ fn pipeline(
     let memory_cap = reserved.memory_bytes.map_or(memory_limit, |cap| cap.min(memory_limit));
     let started = Instant::now();
     let run =
-        Sandbox::for_artifact(&dir, GuestLimiter::new(memory_cap), scope, format!("artifact {}", artifact.info.id))
+        Sandbox::for_artifact(GuestLimiter::new(memory_cap), scope, format!("artifact {}", artifact.info.id))
             .and_then(|sandbox| new_store(artifact.pre.engine(), sandbox, store_fuel, deadline, tick))
             .map(|mut store| {
                 match (manifest.metering, req.cancel.clone()) {
@@ -597,13 +600,16 @@ fn pipeline(
                     None => reserved.fuel - store.get_fuel().unwrap_or(0),
                 };
                 let fuel_used = spent.saturating_sub(nested_fuel);
+                let disk_before = call.and_then(|c| c.disk_before);
                 let limiter = store.data().limiter.clone();
                 let console = store.data().console_tail(CONSOLE_TAIL);
                 if !console.is_empty() {
                     tracing::debug!(target: "fuelhost::guest", %console, "guest console output");
                 }
-                (result, fuel_used, limiter, console)
+                (result, fuel_used, limiter, console, disk_before)
             });
+    let disk_before = run.as_ref().ok().and_then(|r| r.4);
+    let run = run.map(|(result, fuel, limiter, console, _)| (result, fuel, limiter, console));
     let wall = started.elapsed();
     let (outcome, output, error, fuel_used, memory_peak) = match run {
         Ok((Ok(Ok(output)), fuel, limiter, _)) => (Outcome::Success, output, None, fuel, limiter.memory_peak()),
@@ -640,7 +646,8 @@ fn pipeline(
     } else {
         (error, fuel_used)
     };
-    let disk_bytes = disk_usage(&dir).saturating_sub(disk_before);
+    // Only a guest that asked for its directories can have grown one.
+    let disk_bytes = disk_before.map_or(0, |before| disk_usage(&dir).saturating_sub(before));
     let (outcome, output, error) =
         if disk_bytes > reserved.disk_bytes && matches!(outcome, Outcome::Success | Outcome::RunError) {
             let message = format!(

@@ -120,6 +120,12 @@ pub struct CallScope {
     pub sponsorship: Option<(String, AgentId, u64)>,
     /// How this run's fuel is counted.
     pub meter: Meter,
+    /// The principal's directory, which the guest sees as `/`.
+    pub dir: std::path::PathBuf,
+    /// Bytes under `dir` when the guest first asked for its directories;
+    /// `None` while it has not (it holds no descriptor, so it cannot have
+    /// changed anything, and the run is not walked for disk growth).
+    pub disk_before: Option<u64>,
 }
 
 /// How a run's fuel is counted: by wasmtime in the store, or from the
@@ -233,15 +239,15 @@ fn closed_wasi() -> WasiCtxBuilder {
 }
 
 impl Sandbox {
-    /// A sandbox for an artifact: the owner's directory at `/`, nothing else.
+    /// A sandbox for an artifact: the owner's directory (`call.dir`) at `/`,
+    /// nothing else.
     pub fn for_artifact(
-        dir: &Path,
         limiter: GuestLimiter,
         call: CallScope,
         log_source: String,
     ) -> wasmtime::Result<Sandbox> {
         let mut b = closed_wasi();
-        b.preopened_dir(dir, "/", FsPerms::ReadWrite)?;
+        b.preopened_dir(&call.dir, "/", FsPerms::ReadWrite)?;
         let console = MemoryOutputPipe::new(CONSOLE_CAPACITY);
         b.stdout(console.clone()).stderr(console.clone());
         let egress = crate::egress::EgressHooks {

@@ -128,6 +128,7 @@ fn reservation(id: &str, caller: &str, payer: &str, grant: Option<&str>) -> fuel
         price: 100,
         fuel_limit: 1_000,
         sponsor_grant: grant.map(str::to_string),
+        fresh_id: false,
     }
 }
 
@@ -179,6 +180,26 @@ fn an_invocation_id_is_reserved_once_across_both_paths() {
     assert!(matches!(ledger.reserve(&fast_again).unwrap_err(), LedgerError::DuplicateInvocation(_)));
     ledger.settle(&settlement(&reservation("other", "bob", "carol", Some("g")), 0)).unwrap();
     assert_eq!(ledger.pending_holds().unwrap(), 0);
+    assert_conserved(&t.host);
+}
+
+/// A host-made id is not looked up when reserving; should one ever repeat a
+/// settled id, the usage record's key refuses the second settlement and
+/// nothing is charged twice.
+#[test]
+fn a_repeated_fresh_id_is_never_charged_twice() {
+    let t = test_host();
+    let ledger = t.host.ledger();
+    let r = fuelhost::Reservation { fresh_id: true, ..reservation("inv-fresh", "bob", "bob", None) };
+    ledger.reserve(&r).unwrap();
+    ledger.settle(&settlement(&r, 0)).unwrap();
+    let before = t.host.balances("bob").unwrap();
+    ledger.reserve(&r).unwrap();
+    assert!(ledger.settle(&settlement(&r, 0)).is_err(), "a second settlement of one id must fail");
+    let after = t.host.balances("bob").unwrap();
+    assert_eq!(after.scrip.posted, before.scrip.posted);
+    assert_eq!(after.fuel.posted, before.fuel.posted);
+    assert_eq!(ledger.transfers().unwrap().iter().filter(|t| t.id == "inv-fresh/price").count(), 1);
     assert_conserved(&t.host);
 }
 

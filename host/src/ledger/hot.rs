@@ -30,6 +30,9 @@ pub(super) struct FastReservation {
     pub price: u64,
     /// Fuel held from the payer.
     pub fuel: u64,
+    /// Whether the guest placed transfers (persisted holds) during the
+    /// call: only then does settling look for them.
+    pub guest_holds: bool,
 }
 
 impl FastReservation {
@@ -156,6 +159,13 @@ impl Hot {
         if let Some(r) = state.settling.remove(invocation) {
             state.hold(&r);
             state.reservations.insert(invocation.to_string(), r);
+        }
+    }
+
+    /// Note that `invocation`'s guest placed a persisted hold.
+    pub fn note_guest_hold(&self, invocation: &str) {
+        if let Some(r) = self.lock().reservations.get_mut(invocation) {
+            r.guest_holds = true;
         }
     }
 

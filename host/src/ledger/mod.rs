@@ -311,6 +311,10 @@ pub struct Reservation {
     /// The sponsor grant paying for this call, if any (the payer is then
     /// the grant's sponsor).
     pub sponsor_grant: Option<String>,
+    /// The host made `invocation_id` for this call just now (time and a
+    /// random part), so no earlier call can have used it and the ledger
+    /// need not look; `false` for ids a caller chose, which are checked.
+    pub fresh_id: bool,
 }
 
 /// What [`Ledger::reserve`] granted.

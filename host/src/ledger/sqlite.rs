@@ -172,10 +172,9 @@ impl SqliteLedger {
             }
         }
         let inv = &r.invocation_id;
-        // Taken by a fast call, a persisted one, or a settled one.
-        let persisted =
-            one(conn, "SELECT 1 FROM reservations WHERE invocation_id = ?1", [inv], |_| Ok(())).optional()?.is_some();
-        if hot.has(inv) || persisted || usage_exists(conn, inv)? {
+        // Taken by a fast call, a persisted one, or a settled one (an id
+        // the host just made cannot be; the usage record's key backs that).
+        if hot.has(inv) || (!r.fresh_id && id_taken(conn, inv)?) {
             return Err(LedgerError::DuplicateInvocation(inv.clone()));
         }
         let price = if r.caller != r.owner { r.price } else { 0 };
@@ -202,6 +201,7 @@ impl SqliteLedger {
             payer: r.payer.to_string(),
             price,
             fuel,
+            guest_holds: false,
         };
         let reserved = Reserved { fuel, disk_bytes: available(dp, dh), memory_bytes: None, allocation: None };
         Ok(Some((reserved, fast)))
@@ -239,6 +239,13 @@ impl Drop for PutBackOnPanic<'_> {
             self.ledger.hot.unsettle(&s.invocation_id);
         }
     }
+}
+
+/// Whether a persisted reservation or a usage record has `invocation`.
+fn id_taken(conn: &Connection, invocation: &str) -> Result<bool, LedgerError> {
+    let persisted =
+        one(conn, "SELECT 1 FROM reservations WHERE invocation_id = ?1", [invocation], |_| Ok(())).optional()?.is_some();
+    Ok(persisted || usage_exists(conn, invocation)?)
 }
 
 fn account_exists(tx: &Connection, account: &str) -> Result<bool, LedgerError> {
@@ -577,12 +584,15 @@ fn read_usage(tx: &rusqlite::Connection, id: &str) -> Result<Option<UsageRecord>
 /// it is put back at once, and the caller puts it back if the transaction
 /// does not commit ([`SqliteLedger::settled`]).
 fn settle_in(tx: &Connection, hot: &Hot, s: &Settlement, now: i64) -> Result<UsageRecord, LedgerError> {
-    if usage_exists(tx, &s.invocation_id)? {
+    // A fast reservation's holds are released here and posted below like
+    // persisted ones; they come first, as they were placed first. A live
+    // fast reservation means the id has no usage record (reserving checked,
+    // and no other call can take the id meanwhile; the record's key backs
+    // it), so only a persisted one is looked up.
+    let fast = hot.take(&s.invocation_id);
+    if fast.is_none() && usage_exists(tx, &s.invocation_id)? {
         return Err(LedgerError::DuplicateInvocation(s.invocation_id.clone()));
     }
-    // A fast reservation's holds are released here and posted below like
-    // persisted ones; they come first, as they were placed first.
-    let fast = hot.take(&s.invocation_id);
     let result = settle_with(tx, hot, s, now, fast.as_ref());
     if result.is_err() && fast.is_some() {
         hot.unsettle(&s.invocation_id);
@@ -599,7 +609,7 @@ fn settle_with(
 ) -> Result<UsageRecord, LedgerError> {
     let mut holds: Vec<(Hold, bool)> =
         fast.map(|f| f.holds(&s.invocation_id)).unwrap_or_default().into_iter().map(|h| (h, true)).collect();
-    {
+    if fast.is_none_or(|f| f.guest_holds) {
         let mut stmt = tx.prepare_cached(
             "SELECT id, debit, credit, asset, amount, kind, memo FROM holds
                  WHERE invocation = ?1 AND state = 'pending' ORDER BY rowid",
@@ -965,7 +975,9 @@ impl Ledger for SqliteLedger {
                 t.amount,
                 "guest_transfer",
                 &t.memo,
-            )
+            )?;
+            self.hot.note_guest_hold(&t.invocation_id);
+            Ok(())
         })
     }
 
