@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 
 // Write costs shape the schema: the tables every call appends to
 // (`transfers`, `audit`) number rows without AUTOINCREMENT (they are never
@@ -230,11 +230,13 @@ CREATE TABLE IF NOT EXISTS tasks (
     input         BLOB NOT NULL,
     priority      TEXT NOT NULL,
     fuel_limit    INTEGER,
-    state         TEXT NOT NULL CHECK (state IN ('pending', 'running', 'completed', 'failed', 'cancelled')),
+    state         TEXT NOT NULL
+                  CHECK (state IN ('pending', 'running', 'completed', 'failed', 'cancelled', 'timed_out')),
     attempts      INTEGER NOT NULL DEFAULT 0,
     max_attempts  INTEGER NOT NULL DEFAULT 1,
     backoff_ms    INTEGER NOT NULL DEFAULT 1000,
     not_before_ms INTEGER,
+    timeout_ms    INTEGER,
     invocation_id TEXT,
     error         TEXT,
     created_ms    INTEGER NOT NULL,
@@ -242,6 +244,12 @@ CREATE TABLE IF NOT EXISTS tasks (
     finished_ms   INTEGER
 );
 CREATE INDEX IF NOT EXISTS tasks_open ON tasks(state) WHERE state IN ('pending', 'running');
+CREATE TABLE IF NOT EXISTS task_dependencies (
+    task        TEXT NOT NULL REFERENCES tasks(id),
+    depends_on  TEXT NOT NULL,
+    PRIMARY KEY (task, depends_on)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS task_dependants ON task_dependencies(depends_on);
 INSERT OR IGNORE INTO accounts (id, system, created_ms)
     VALUES ('@mint', 1, 0), ('@consumed', 1, 0), ('@burn', 1, 0), ('@pool', 1, 0);
 "#;
@@ -559,6 +567,31 @@ impl Shared {
     }
 }
 
+/// Create what is missing of the schema. A `tasks` table from before tasks
+/// could time out (no `timed_out` state, no `timeout_ms`) is rebuilt in the
+/// same transaction, its rows kept.
+fn upgrade_tasks(conn: &Connection) -> rusqlite::Result<()> {
+    let old_tasks: Option<String> = conn
+        .query_row("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'tasks'", [], |r| r.get(0))
+        .optional()?;
+    if old_tasks.is_none_or(|sql| sql.contains("timed_out")) {
+        return conn.execute_batch(SCHEMA);
+    }
+    conn.execute_batch(&format!(
+        "BEGIN IMMEDIATE;
+         DROP INDEX IF EXISTS tasks_open;
+         ALTER TABLE tasks RENAME TO tasks_before_timeouts;
+         {SCHEMA}
+         INSERT INTO tasks (id, submitter, artifact, input, priority, fuel_limit, state, attempts, max_attempts,
+                backoff_ms, not_before_ms, invocation_id, error, created_ms, started_ms, finished_ms)
+             SELECT id, submitter, artifact, input, priority, fuel_limit, state, attempts, max_attempts,
+                backoff_ms, not_before_ms, invocation_id, error, created_ms, started_ms, finished_ms
+             FROM tasks_before_timeouts;
+         DROP TABLE tasks_before_timeouts;
+         COMMIT;"
+    ))
+}
+
 impl Database {
     /// Open (creating if needed) the database file and bring its schema up
     /// to date.
@@ -572,7 +605,7 @@ impl Database {
         conn.pragma_update(None, "wal_autocheckpoint", WAL_BACKSTOP_PAGES)?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
-        conn.execute_batch(SCHEMA)?;
+        upgrade_tasks(&conn)?;
         conn.set_prepared_statement_cache_capacity(128);
         // The file exists now; SQLite names its WAL after the resolved path.
         let resolved = std::fs::canonicalize(path).or_else(|_| std::path::absolute(path));
@@ -757,6 +790,35 @@ mod tests {
 
     fn put(conn: &Connection, key: &str) -> rusqlite::Result<usize> {
         exec(conn, "INSERT INTO settings (key, value) VALUES (?1, 'v')", [key])
+    }
+
+    /// A `tasks` table from before tasks could time out is rebuilt with its
+    /// rows, and takes the new state and column.
+    #[test]
+    fn an_old_tasks_table_is_upgraded_with_its_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch(
+                "CREATE TABLE tasks (id TEXT PRIMARY KEY, submitter TEXT NOT NULL, artifact TEXT NOT NULL,
+                    input BLOB NOT NULL, priority TEXT NOT NULL, fuel_limit INTEGER,
+                    state TEXT NOT NULL CHECK (state IN ('pending', 'running', 'completed', 'failed', 'cancelled')),
+                    attempts INTEGER NOT NULL DEFAULT 0, max_attempts INTEGER NOT NULL DEFAULT 1,
+                    backoff_ms INTEGER NOT NULL DEFAULT 1000, not_before_ms INTEGER, invocation_id TEXT,
+                    error TEXT, created_ms INTEGER NOT NULL, started_ms INTEGER, finished_ms INTEGER);
+                 CREATE INDEX tasks_open ON tasks(state) WHERE state IN ('pending', 'running');
+                 INSERT INTO tasks (id, submitter, artifact, input, priority, state, created_ms)
+                     VALUES ('t', 'bob', 'alice/x@1', x'', 'normal', 'pending', 1);",
+            )
+            .unwrap();
+        let db = Database::open(&path, Durability::Full).unwrap();
+        db.durable(|c| exec(c, "UPDATE tasks SET state = 'timed_out', timeout_ms = 5 WHERE id = 't'", [])).unwrap();
+        drop(db);
+        let conn = Database::open(&path, Durability::Full).unwrap();
+        let row: (String, i64) =
+            conn.read().query_row("SELECT state, timeout_ms FROM tasks", [], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+        assert_eq!(row, ("timed_out".to_string(), 5));
     }
 
     /// A durable commit is visible to another connection when it returns,

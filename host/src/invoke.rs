@@ -56,6 +56,8 @@ pub struct Invocation {
     pub fuel_limit: Option<u64>,
     /// Idempotency key; generated when absent.
     pub id: Option<String>,
+    /// Wall-time cap for this call; the artifact's own timeout caps it too.
+    pub timeout: Option<std::time::Duration>,
     /// Set only by an approval: the approver whose approval satisfies a
     /// `require_approval` verdict for this run.
     pub(crate) approved_by: Option<String>,
@@ -73,6 +75,7 @@ impl Invocation {
             input: input.into(),
             fuel_limit: None,
             id: None,
+            timeout: None,
             approved_by: None,
             cancel: None,
         }
@@ -81,6 +84,14 @@ impl Invocation {
     /// Cap the fuel of this call.
     pub fn fuel_limit(mut self, fuel: u64) -> Invocation {
         self.fuel_limit = Some(fuel);
+        self
+    }
+
+    /// Stop this call after `timeout` of wall time, if that comes before
+    /// the artifact's own timeout (outcome `timeout`, charged for the fuel
+    /// it burned).
+    pub fn timeout(mut self, timeout: std::time::Duration) -> Invocation {
+        self.timeout = Some(timeout);
         self
     }
 
@@ -223,6 +234,7 @@ pub(crate) fn nested(
         input,
         fuel_limit: Some(fuel),
         id: Some(format!("{}/n{}", scope.context.invocation_id, scope.nested_calls)),
+        timeout: None,
         approved_by: None,
         cancel: None,
     };
@@ -554,7 +566,7 @@ fn pipeline(
             )
         }),
     };
-    let timeout = Duration::from_millis(manifest.limits.timeout_ms);
+    let timeout = Duration::from_millis(manifest.limits.timeout_ms).min(req.timeout.unwrap_or(Duration::MAX));
     // Fuel metering stops the run at the budget by itself. CPU-time
     // metering checks the meter at every epoch tick (see `cpu_time_watch`);
     // its first deadline is the budget's CPU time rounded down to whole
@@ -574,40 +586,39 @@ fn pipeline(
     // The payer's allocation may cap memory below the artifact's own limit.
     let memory_cap = reserved.memory_bytes.map_or(memory_limit, |cap| cap.min(memory_limit));
     let started = Instant::now();
-    let run =
-        Sandbox::for_artifact(GuestLimiter::new(memory_cap), scope, format!("artifact {}", artifact.info.id))
-            .and_then(|sandbox| new_store(artifact.pre.engine(), sandbox, store_fuel, deadline, tick))
-            .map(|mut store| {
-                match (manifest.metering, req.cancel.clone()) {
-                    (Metering::CpuTime, cancel) => cpu_time_watch(&mut store, cost, tick, started + timeout, cancel),
-                    (Metering::Fuel, Some(cancel)) => cancel_watch(&mut store, cancel, started + timeout),
-                    (Metering::Fuel, None) => {}
-                }
-                if let Some(call) = store.data_mut().call.as_mut() {
-                    call.meter.restart();
-                }
-                let result = if too_small {
-                    Err(wasmtime::Trap::OutOfFuel.into())
-                } else {
-                    when_a_slot_is_free(started + timeout, || artifact.pre.instantiate(&mut store))
-                        .and_then(|inst| inst.call_run(&mut store, &req.input))
-                };
-                // Nested calls' fuel is charged to their payers, not here.
-                let call = store.data().call.as_ref();
-                let nested_fuel = call.map_or(0, |c| c.nested_fuel);
-                let spent = match call.and_then(|c| c.meter.cpu_fuel_spent()) {
-                    Some(cpu) => cpu.min(reserved.fuel),
-                    None => reserved.fuel - store.get_fuel().unwrap_or(0),
-                };
-                let fuel_used = spent.saturating_sub(nested_fuel);
-                let disk_before = call.and_then(|c| c.disk_before);
-                let limiter = store.data().limiter.clone();
-                let console = store.data().console_tail(CONSOLE_TAIL);
-                if !console.is_empty() {
-                    tracing::debug!(target: "fuelhost::guest", %console, "guest console output");
-                }
-                (result, fuel_used, limiter, console, disk_before)
-            });
+    let run = Sandbox::for_artifact(GuestLimiter::new(memory_cap), scope, format!("artifact {}", artifact.info.id))
+        .and_then(|sandbox| new_store(artifact.pre.engine(), sandbox, store_fuel, deadline, tick))
+        .map(|mut store| {
+            match (manifest.metering, req.cancel.clone()) {
+                (Metering::CpuTime, cancel) => cpu_time_watch(&mut store, cost, tick, started + timeout, cancel),
+                (Metering::Fuel, Some(cancel)) => cancel_watch(&mut store, cancel, started + timeout),
+                (Metering::Fuel, None) => {}
+            }
+            if let Some(call) = store.data_mut().call.as_mut() {
+                call.meter.restart();
+            }
+            let result = if too_small {
+                Err(wasmtime::Trap::OutOfFuel.into())
+            } else {
+                when_a_slot_is_free(started + timeout, || artifact.pre.instantiate(&mut store))
+                    .and_then(|inst| inst.call_run(&mut store, &req.input))
+            };
+            // Nested calls' fuel is charged to their payers, not here.
+            let call = store.data().call.as_ref();
+            let nested_fuel = call.map_or(0, |c| c.nested_fuel);
+            let spent = match call.and_then(|c| c.meter.cpu_fuel_spent()) {
+                Some(cpu) => cpu.min(reserved.fuel),
+                None => reserved.fuel - store.get_fuel().unwrap_or(0),
+            };
+            let fuel_used = spent.saturating_sub(nested_fuel);
+            let disk_before = call.and_then(|c| c.disk_before);
+            let limiter = store.data().limiter.clone();
+            let console = store.data().console_tail(CONSOLE_TAIL);
+            if !console.is_empty() {
+                tracing::debug!(target: "fuelhost::guest", %console, "guest console output");
+            }
+            (result, fuel_used, limiter, console, disk_before)
+        });
     let disk_before = run.as_ref().ok().and_then(|r| r.4);
     let run = run.map(|(result, fuel, limiter, console, _)| (result, fuel, limiter, console));
     let wall = started.elapsed();

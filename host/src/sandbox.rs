@@ -241,11 +241,7 @@ fn closed_wasi() -> WasiCtxBuilder {
 impl Sandbox {
     /// A sandbox for an artifact: the owner's directory (`call.dir`) at `/`,
     /// nothing else.
-    pub fn for_artifact(
-        limiter: GuestLimiter,
-        call: CallScope,
-        log_source: String,
-    ) -> wasmtime::Result<Sandbox> {
+    pub fn for_artifact(limiter: GuestLimiter, call: CallScope, log_source: String) -> wasmtime::Result<Sandbox> {
         let mut b = closed_wasi();
         b.preopened_dir(&call.dir, "/", FsPerms::ReadWrite)?;
         let console = MemoryOutputPipe::new(CONSOLE_CAPACITY);

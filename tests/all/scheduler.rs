@@ -242,3 +242,128 @@ fn a_retry_succeeds_once_the_cause_is_gone() {
     let record = host.ledger().usage_record(done.invocation_id.as_deref().unwrap()).unwrap().unwrap();
     assert_eq!(record.output, b"here now");
 }
+
+/// A task waits for its dependencies, even ones submitted after it: it is
+/// not taken while they are pending, and starts only after they completed.
+#[test]
+fn a_task_runs_only_after_its_dependencies_completed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (host, echo) = setup(dir.path(), 2);
+    let last = host.submit_task(TaskRequest::new("bob", &echo, "x").id("last").after("first").after("second")).unwrap();
+    assert_eq!(last.depends_on, vec!["first".to_string(), "second".to_string()]);
+    host.submit_task(TaskRequest::new("bob", &echo, "x").id("first")).unwrap();
+    assert_eq!(host.wait_task("first", WAIT).unwrap().state, TaskState::Completed);
+    std::thread::sleep(Duration::from_millis(100));
+    let waiting = host.task("last").unwrap();
+    assert_eq!((waiting.state, waiting.attempts), (TaskState::Pending, 0), "`second` is not even submitted");
+    host.submit_task(TaskRequest::new("bob", &echo, "x").id("second")).unwrap();
+    let last = host.wait_task("last", WAIT).unwrap();
+    assert_eq!(last.state, TaskState::Completed, "{last:?}");
+    for dep in ["first", "second"] {
+        let dep = host.task(dep).unwrap();
+        assert!(last.started_ms.unwrap() >= dep.finished_ms.unwrap(), "{dep:?} ended after {last:?} started");
+    }
+    assert_conserved(&host);
+}
+
+/// A dependency that fails, or is cancelled, fails the tasks waiting for
+/// it, with the reason, down the chain; they never run or charge.
+#[test]
+fn a_failed_or_cancelled_dependency_fails_its_dependants() {
+    let dir = tempfile::tempdir().unwrap();
+    let (host, echo) = setup(dir.path(), 0);
+    let probe = upload(&host, "rust-probe", "probe", 0, ResourcePolicy::CallerPays, Limits::default());
+    host.submit_task(TaskRequest::new("bob", &probe, "trap").id("breaks")).unwrap();
+    host.submit_task(TaskRequest::new("bob", &echo, "x").id("child").after("breaks")).unwrap();
+    host.submit_task(TaskRequest::new("bob", &echo, "x").id("grandchild").after("child")).unwrap();
+    host.submit_task(TaskRequest::new("carol", &echo, "x").id("dropped")).unwrap();
+    host.submit_task(TaskRequest::new("carol", &echo, "x").id("orphan").after("dropped")).unwrap();
+    host.cancel_task("dropped").unwrap();
+    let orphan = host.task("orphan").unwrap();
+    assert_eq!(orphan.state, TaskState::Failed);
+    assert!(orphan.error.as_deref().unwrap().contains("dependency `dropped` ended cancelled"), "{orphan:?}");
+
+    host.start_task_workers(1);
+    assert_eq!(host.wait_task("breaks", WAIT).unwrap().state, TaskState::Failed);
+    let child = host.wait_task("child", WAIT).unwrap();
+    let grandchild = host.wait_task("grandchild", WAIT).unwrap();
+    assert_eq!((child.state, grandchild.state), (TaskState::Failed, TaskState::Failed));
+    assert!(child.error.as_deref().unwrap().contains("dependency `breaks` ended failed"), "{child:?}");
+    assert!(grandchild.error.as_deref().unwrap().contains("dependency `child` ended failed"), "{grandchild:?}");
+    assert_eq!((child.attempts, grandchild.attempts, orphan.attempts), (0, 0, 0), "none of them ran");
+    // Submitted after its dependency failed: failed at once.
+    let late = host.submit_task(TaskRequest::new("bob", &echo, "x").id("late").after("breaks")).unwrap();
+    assert_eq!(late.state, TaskState::Failed, "{late:?}");
+    // Another agent's task is not a dependency.
+    let foreign = host.submit_task(TaskRequest::new("carol", &echo, "x").id("foreign").after("child")).unwrap();
+    assert!(foreign.error.as_deref().unwrap().contains("another agent's task"), "{foreign:?}");
+    assert_eq!(host.ledger().usage_records(&Default::default()).unwrap().len(), 1, "only `breaks` ran");
+    assert_conserved(&host);
+}
+
+/// A dependency that would close a cycle is refused at submission, with
+/// the cycle; so is a task waiting for itself.
+#[test]
+fn a_dependency_cycle_is_refused_at_submission() {
+    let dir = tempfile::tempdir().unwrap();
+    let (host, echo) = setup(dir.path(), 0);
+    host.submit_task(TaskRequest::new("bob", &echo, "x").id("a").after("b")).unwrap();
+    host.submit_task(TaskRequest::new("bob", &echo, "x").id("b").after("c")).unwrap();
+    let err = host.submit_task(TaskRequest::new("bob", &echo, "x").id("c").after("a")).unwrap_err();
+    assert!(matches!(&err, TaskError::Cycle(path) if path == &["c", "a", "b", "c"]), "{err:?}");
+    assert!(err.to_string().contains("c -> a -> b -> c"), "{err}");
+    assert!(matches!(host.task("c").unwrap_err(), TaskError::Unknown(_)), "a refused task is not recorded");
+    let err = host.submit_task(TaskRequest::new("bob", &echo, "x").id("self").after("self")).unwrap_err();
+    assert!(err.to_string().contains("self -> self"), "{err}");
+    // Without the closing edge, `c` is accepted and the chain runs.
+    host.submit_task(TaskRequest::new("bob", &echo, "x").id("c")).unwrap();
+    host.start_task_workers(1);
+    assert_eq!(host.wait_task("a", WAIT).unwrap().state, TaskState::Completed);
+}
+
+/// A task's own timeout stops a run the artifact would let go on: the task
+/// ends `timed_out`, its invocation charged the fuel it burned.
+#[test]
+fn a_task_timeout_stops_the_run_and_charges_what_it_burned() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = open(dir.path(), 1, 1_000);
+    for agent in ["alice", "bob"] {
+        host.create_agent(agent).unwrap();
+    }
+    fund(&host, "bob", 1_000, 1_000_000_000_000, 0);
+    let limits = Limits { fuel: 1_000_000_000_000, timeout_ms: 120_000, ..Limits::default() };
+    let probe = upload(&host, "rust-probe", "probe", 3, ResourcePolicy::CallerPays, limits);
+    let req = TaskRequest::new("bob", &probe, "loop").id("slow").timeout(Duration::from_millis(200));
+    host.submit_task(req).unwrap();
+    let done = host.wait_task("slow", WAIT).unwrap();
+    assert_eq!((done.state, done.timeout_ms), (TaskState::TimedOut, Some(200)), "{done:?}");
+    assert!(done.finished_ms.unwrap() - done.started_ms.unwrap() < 60_000, "{done:?}");
+    let record = host.ledger().usage_record(done.invocation_id.as_deref().unwrap()).unwrap().unwrap();
+    assert_eq!((record.outcome, record.price_paid), (fuelhost::Outcome::Timeout, 0));
+    assert!(record.consumed.fuel > 0, "it burned fuel before it stopped");
+    assert_eq!(host.balances("bob").unwrap().fuel.posted, 1_000_000_000_000 - record.consumed.fuel);
+    assert_conserved(&host);
+}
+
+/// A task waiting for another survives a restart still waiting, and runs
+/// once its dependency completes after it.
+#[test]
+fn a_waiting_task_waits_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (host, echo) = setup(dir.path(), 0);
+    host.submit_task(TaskRequest::new("bob", &echo, "x").id("then").after("first")).unwrap();
+    host.submit_task(TaskRequest::new("bob", &echo, "x").id("never").after("doomed")).unwrap();
+    host.submit_task(TaskRequest::new("bob", &echo, "x").id("doomed")).unwrap();
+    drop(host);
+    {
+        let conn = rusqlite::Connection::open(dir.path().join("fuelhost.db")).unwrap();
+        conn.execute("UPDATE tasks SET state = 'failed', error = 'gone' WHERE id = 'doomed'", []).unwrap();
+    }
+    let host = open(dir.path(), 1, 1_000);
+    let never = host.task("never").unwrap();
+    assert_eq!(never.state, TaskState::Failed, "failed at open: its dependency had failed");
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(host.task("then").unwrap().state, TaskState::Pending);
+    host.submit_task(TaskRequest::new("bob", &echo, "x").id("first")).unwrap();
+    assert_eq!(host.wait_task("then", WAIT).unwrap().state, TaskState::Completed);
+}

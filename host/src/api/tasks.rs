@@ -40,6 +40,15 @@ pub(super) struct Submit {
     /// The first retry's delay, ms (default 1000).
     #[serde(default)]
     backoff_ms: Option<u64>,
+    /// Cap on each attempt's wall time, ms (the artifact's timeout still
+    /// caps it); an attempt stopped by it ends `timed_out`.
+    #[serde(default)]
+    timeout_ms: Option<u64>,
+    /// Ids of your tasks that must complete first (submitted before or
+    /// after this one); if one fails, is cancelled or times out, this one
+    /// fails. A cycle is refused (`dependency_cycle`).
+    #[serde(default)]
+    depends_on: Vec<String>,
 }
 
 impl From<TaskError> for ApiError {
@@ -48,6 +57,7 @@ impl From<TaskError> for ApiError {
         match e {
             TaskError::QueueFull { .. } => ApiError::new(StatusCode::TOO_MANY_REQUESTS, "queue_full", message),
             TaskError::Invalid(_) => ApiError::bad_request(message),
+            TaskError::Cycle(_) => ApiError::new(StatusCode::BAD_REQUEST, "dependency_cycle", message),
             TaskError::Unknown(_) => ApiError::not_found(message),
             TaskError::NotCancellable(..) => ApiError::new(StatusCode::CONFLICT, "not_cancellable", message),
             TaskError::Storage(_) => ApiError::internal(message),
@@ -82,6 +92,8 @@ pub(super) async fn submit(
         task.id = req.id;
         let backoff = std::time::Duration::from_millis(req.backoff_ms.unwrap_or(1_000));
         task = task.retries(req.max_attempts.unwrap_or(1), backoff);
+        task.timeout = req.timeout_ms.map(std::time::Duration::from_millis);
+        task.depends_on = req.depends_on;
         to_json(state.host.submit_task(task)?)
     })
     .await

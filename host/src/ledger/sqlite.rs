@@ -243,8 +243,9 @@ impl Drop for PutBackOnPanic<'_> {
 
 /// Whether a persisted reservation or a usage record has `invocation`.
 fn id_taken(conn: &Connection, invocation: &str) -> Result<bool, LedgerError> {
-    let persisted =
-        one(conn, "SELECT 1 FROM reservations WHERE invocation_id = ?1", [invocation], |_| Ok(())).optional()?.is_some();
+    let persisted = one(conn, "SELECT 1 FROM reservations WHERE invocation_id = ?1", [invocation], |_| Ok(()))
+        .optional()?
+        .is_some();
     Ok(persisted || usage_exists(conn, invocation)?)
 }
 

@@ -20,8 +20,18 @@
 //!
 //! Tasks are reachable from the embedding API ([`crate::Host::submit_task`]),
 //! over HTTP (`/v1/tasks`) and from the CLI (`fuelhost task`). Not built
-//! yet: dependencies, circuit breakers, handoff by capability, submitting
-//! from a guest.
+//! yet: circuit breakers, handoff by capability, submitting from a guest.
+//!
+//! **Dependencies.** A task may wait for other tasks of its submitter,
+//! named by id, submitted before or after it. It is parked (counted in its
+//! agent's depth, never taken) until all of them completed, then queued,
+//! aged from its submission. When one of them fails, is cancelled or times
+//! out, the task fails with that reason, and so on down its dependants. A
+//! submission that would close a cycle is refused with the cycle.
+//!
+//! **Timeouts.** A task may cap each attempt's wall time below its
+//! artifact's timeout; an attempt stopped by either ends `timed_out`
+//! (charged for the fuel it burned) and is retried like a failure.
 //!
 //! A failed attempt with attempts left goes back to `pending` with a due
 //! time (`backoff` doubled per retry, ±20% jitter); the queue holds it
@@ -35,6 +45,7 @@ use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 pub use queue::{Priority, QueueFull, RunQueue};
+use store::Readiness;
 pub use store::{Task, TaskState};
 
 use crate::db::Database;
@@ -64,6 +75,11 @@ pub struct TaskRequest {
     pub max_attempts: u32,
     /// The first retry's delay.
     pub backoff: Duration,
+    /// Cap on each attempt's wall time (the artifact's timeout still caps
+    /// it too).
+    pub timeout: Option<Duration>,
+    /// Tasks (of the same submitter, by id) that must complete first.
+    pub depends_on: Vec<String>,
 }
 
 impl TaskRequest {
@@ -78,7 +94,21 @@ impl TaskRequest {
             id: None,
             max_attempts: 1,
             backoff: Duration::from_secs(1),
+            timeout: None,
+            depends_on: Vec::new(),
         }
+    }
+
+    /// Run only after task `id` (the same submitter's) completed.
+    pub fn after(mut self, id: impl Into<String>) -> TaskRequest {
+        self.depends_on.push(id.into());
+        self
+    }
+
+    /// Stop each attempt after `timeout` of wall time.
+    pub fn timeout(mut self, timeout: Duration) -> TaskRequest {
+        self.timeout = Some(timeout);
+        self
     }
 
     /// Retry a failed attempt, up to `max_attempts` in all, the first
@@ -117,6 +147,9 @@ pub enum TaskError {
     /// id already used for another task.
     #[error("{0}")]
     Invalid(String),
+    /// Waiting for these dependencies would wait forever.
+    #[error("the dependencies make a cycle: {}; a task cannot wait for itself, even through others", .0.join(" -> "))]
+    Cycle(Vec<String>),
     /// No task has this id.
     #[error("no task `{0}`")]
     Unknown(String),
@@ -199,20 +232,46 @@ impl Scheduler {
             };
             match record {
                 Some(r) => {
-                    let (state, error) =
-                        outcome_state(r.outcome == crate::ledger::Outcome::Success, r.error.as_deref());
-                    store::finish(&scheduler.db, &task.id, TaskState::Running, state, error)?;
+                    let (state, error) = outcome_state(r.outcome, r.error.as_deref());
+                    let retry = matches!(state, TaskState::Failed | TaskState::TimedOut)
+                        && task.attempts < task.max_attempts
+                        && store::retry(&scheduler.db, &task.id, crate::db::now_ms(), error)?;
+                    if !retry {
+                        store::finish(&scheduler.db, &task.id, TaskState::Running, state, error)?;
+                    }
                 }
                 None => store::requeue(&scheduler.db, &task.id)?,
             }
         }
+        // A pending task whose dependency ended without completing fails,
+        // which may doom tasks waiting for it in turn: until none is left.
+        let pending = loop {
+            let mut waiting = Vec::new();
+            let mut doomed = false;
+            for task in store::in_states(&scheduler.db, &[TaskState::Pending])? {
+                let readiness = store::readiness(&scheduler.db.read(), &task.id, &task.submitter)?;
+                match readiness {
+                    Readiness::Doomed(why) => {
+                        store::finish(&scheduler.db, &task.id, TaskState::Pending, TaskState::Failed, Some(&why))?;
+                        doomed = true;
+                    }
+                    other => waiting.push((task, other)),
+                }
+            }
+            if !doomed {
+                break waiting;
+            }
+        };
         {
             let mut queue = scheduler.lock_queue();
-            for task in store::in_states(&scheduler.db, &[TaskState::Pending])? {
+            for (task, readiness) in pending {
                 // Accepted before the stop: queued whatever the depth limit says now.
-                match task.next_attempt_ms {
-                    Some(due) => queue.push_after(&task.submitter, &task.id, task.priority, due),
-                    None => {
+                match (readiness, task.next_attempt_ms) {
+                    (Readiness::Waiting, _) => {
+                        let _ = queue.park(&task.submitter, &task.id, task.priority, task.created_ms);
+                    }
+                    (_, Some(due)) => queue.push_after(&task.submitter, &task.id, task.priority, due),
+                    (_, None) => {
                         let _ = queue.push(&task.submitter, &task.id, task.priority, task.created_ms);
                     }
                 }
@@ -234,6 +293,7 @@ impl Scheduler {
     /// Accept `req` (already validated by the host): record it, queue it.
     pub(crate) fn submit(&self, req: &TaskRequest) -> Result<Task, TaskError> {
         let id = req.id.clone().unwrap_or_else(|| format!("task-{:x}-{:016x}", crate::db::now_ms(), rand_u64()));
+        let deps = checked_dependencies(&id, &req.depends_on)?;
         // The queue lock is held across the insert, so the depth check and
         // the push agree, and no worker sees the id before its row exists.
         let mut queue = self.lock_queue();
@@ -246,6 +306,9 @@ impl Scheduler {
         if queue.depth(&req.submitter) >= queue.max_depth() {
             return Err(QueueFull::Depth { agent: req.submitter.clone(), max_depth: queue.max_depth() }.into());
         }
+        if let Some(cycle) = store::cycle_through(&self.db.read(), &id, &deps)? {
+            return Err(TaskError::Cycle(cycle));
+        }
         let task = store::insert(
             &self.db,
             &store::NewTask {
@@ -257,12 +320,71 @@ impl Scheduler {
                 fuel_limit: req.fuel_limit,
                 max_attempts: req.max_attempts,
                 backoff_ms: req.backoff.as_millis().min(u64::MAX as u128) as u64,
+                timeout_ms: req.timeout.map(|t| t.as_millis().min(u64::MAX as u128) as u64),
+                depends_on: &deps,
             },
         )?;
-        queue.push(&req.submitter, &id, req.priority, self.now_ms())?;
+        let readiness =
+            if deps.is_empty() { Readiness::Ready } else { store::readiness(&self.db.read(), &id, &req.submitter)? };
+        let doomed = match readiness {
+            Readiness::Ready => queue.push(&req.submitter, &id, req.priority, self.now_ms()).map(|()| false)?,
+            Readiness::Waiting => queue.park(&req.submitter, &id, req.priority, self.now_ms()).map(|()| false)?,
+            Readiness::Doomed(why) => {
+                store::finish(&self.db, &id, TaskState::Pending, TaskState::Failed, Some(&why))?;
+                true
+            }
+        };
         drop(queue);
         self.queued.notify_one();
-        Ok(task)
+        // Tasks already waiting for this id (submitted before it) may now
+        // be doomed (if it is another agent's) or, if it failed, fail.
+        self.release_dependants(&id);
+        match doomed {
+            true => self.get(&id),
+            false => Ok(task),
+        }
+    }
+
+    /// Task `id` ended or was just submitted: queue the parked tasks that
+    /// waited only for it, and fail those it dooms, and theirs in turn.
+    fn release_dependants(&self, id: &str) {
+        let mut ended = vec![id.to_string()];
+        while let Some(id) = ended.pop() {
+            let mut queue = self.lock_queue();
+            let dependants = match store::pending_dependants(&self.db.read(), &id) {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::error!(task = %id, error = %e, "reading a task's dependants failed; they wait for the next open");
+                    continue;
+                }
+            };
+            for dependant in dependants {
+                if !queue.is_parked(&dependant) {
+                    continue;
+                }
+                let readiness =
+                    self.get(&dependant).and_then(|t| Ok(store::readiness(&self.db.read(), &dependant, &t.submitter)?));
+                match readiness {
+                    Ok(Readiness::Ready) => {
+                        queue.unpark(&dependant);
+                        self.queued.notify_one();
+                    }
+                    Ok(Readiness::Waiting) => {}
+                    Ok(Readiness::Doomed(why)) => {
+                        queue.remove(&dependant);
+                        let failed =
+                            store::finish(&self.db, &dependant, TaskState::Pending, TaskState::Failed, Some(&why));
+                        if let Err(e) = failed {
+                            tracing::error!(task = %dependant, error = %e, "failing a doomed task failed; it is failed at the next open");
+                        }
+                        ended.push(dependant);
+                    }
+                    Err(e) => tracing::error!(task = %dependant, error = %e, "checking a waiting task failed"),
+                }
+            }
+            drop(queue);
+            self.notify_finished();
+        }
     }
 
     /// The task `id`.
@@ -290,6 +412,7 @@ impl Scheduler {
         store::finish(&self.db, id, TaskState::Pending, TaskState::Cancelled, Some("cancelled by request"))?;
         drop(queue);
         self.notify_finished();
+        self.release_dependants(id);
         self.get(id)
     }
 
@@ -402,6 +525,9 @@ impl Scheduler {
         if let Some(fuel) = work.fuel_limit {
             req = req.fuel_limit(fuel);
         }
+        if let Some(ms) = work.timeout_ms {
+            req = req.timeout(Duration::from_millis(ms));
+        }
         let cancel = Arc::new(AtomicBool::new(false));
         req.cancel = Some(cancel.clone());
         self.running.lock().unwrap_or_else(|p| p.into_inner()).insert(id.to_string(), cancel);
@@ -409,12 +535,9 @@ impl Scheduler {
         self.running.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
         let (state, error, retryable) = match outcome {
             None => return, // the host is gone: the next open recovers it
-            Some(Ok(report)) if report.outcome == crate::ledger::Outcome::Aborted => {
-                (TaskState::Cancelled, report.error.clone(), false)
-            }
             Some(Ok(report)) => {
-                let (s, e) = outcome_state(report.success, report.error.as_deref());
-                (s, e.map(str::to_string), true)
+                let (s, e) = outcome_state(report.outcome, report.error.as_deref());
+                (s, e.map(str::to_string), s != TaskState::Cancelled)
             }
             Some(Err(e)) => {
                 use crate::error::InvokeError as E;
@@ -430,13 +553,16 @@ impl Scheduler {
                 (TaskState::Failed, Some(e.to_string()), !permanent)
             }
         };
-        if state == TaskState::Failed && retryable && self.retry(id, error.as_deref()) {
+        let failed = matches!(state, TaskState::Failed | TaskState::TimedOut);
+        if failed && retryable && self.retry(id, error.as_deref()) {
             return;
         }
         if let Err(e) = store::finish(&self.db, id, TaskState::Running, state, error.as_deref()) {
             tracing::error!(task = id, error = %e, "recording a task's end failed; it is finished at the next open");
+            return;
         }
         self.notify_finished();
+        self.release_dependants(id);
     }
 }
 
@@ -448,12 +574,41 @@ fn backoff_ms(base: u64, attempt: u32) -> i64 {
     (exp as f64 * jitter) as i64
 }
 
-fn outcome_state(success: bool, error: Option<&str>) -> (TaskState, Option<&str>) {
-    if success {
-        (TaskState::Completed, None)
-    } else {
-        (TaskState::Failed, Some(error.unwrap_or("the invocation failed")))
+/// The task state an invocation's `outcome` ends an attempt in, and why.
+fn outcome_state(outcome: crate::ledger::Outcome, error: Option<&str>) -> (TaskState, Option<&str>) {
+    use crate::ledger::Outcome;
+    match outcome {
+        Outcome::Success => (TaskState::Completed, None),
+        Outcome::Timeout => (TaskState::TimedOut, Some(error.unwrap_or("timed out"))),
+        Outcome::Aborted => (TaskState::Cancelled, Some(error.unwrap_or("cancelled while running"))),
+        _ => (TaskState::Failed, Some(error.unwrap_or("the invocation failed"))),
     }
+}
+
+/// Most tasks one task may wait for.
+const MAX_DEPENDENCIES: usize = 64;
+
+/// `deps` without repeats, refused if it names `id` itself or too many.
+fn checked_dependencies(id: &str, deps: &[String]) -> Result<Vec<String>, TaskError> {
+    let mut out: Vec<String> = Vec::with_capacity(deps.len());
+    for d in deps {
+        if d.is_empty() {
+            return Err(TaskError::Invalid("a dependency is an empty task id; name the task to wait for".into()));
+        }
+        if d == id {
+            return Err(TaskError::Cycle(vec![id.to_string(), id.to_string()]));
+        }
+        if !out.contains(d) {
+            out.push(d.clone());
+        }
+    }
+    if out.len() > MAX_DEPENDENCIES {
+        return Err(TaskError::Invalid(format!(
+            "a task may wait for at most {MAX_DEPENDENCIES} tasks, not {}; chain them through intermediate tasks",
+            out.len()
+        )));
+    }
+    Ok(out)
 }
 
 fn rand_u64() -> u64 {

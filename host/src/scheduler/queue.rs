@@ -13,8 +13,12 @@
 //!    at that class.
 //! 3. **First come, first served** within one agent and class.
 //!
-//! An agent may have at most `max_depth` tasks queued; beyond that `push`
-//! refuses. A caller-supplied predicate skips agents that may not start
+//! A task whose dependencies have not all completed is *parked*: it counts
+//! in its agent's depth but is never taken until `unpark` queues it, aged
+//! from when it was submitted.
+//!
+//! An agent may have at most `max_depth` tasks queued or parked; beyond
+//! that `push` and `park` refuse. A caller-supplied predicate skips agents that may not start
 //! another task now (their concurrency cap).
 
 use std::collections::{HashMap, VecDeque};
@@ -81,6 +85,12 @@ pub enum QueueFull {
 
 /// A task waiting out a retry's backoff before it may be queued.
 #[derive(Debug, Clone)]
+struct Parked {
+    agent: String,
+    priority: Priority,
+    queued_ms: i64,
+}
+
 struct Delayed {
     due_ms: i64,
     agent: String,
@@ -95,6 +105,10 @@ pub struct RunQueue {
     delayed: Vec<Delayed>,
     /// Task id → its agent, for removal.
     owner: HashMap<String, String>,
+    /// Tasks waiting for their dependencies, by id.
+    parked: HashMap<String, Parked>,
+    /// Parked tasks per agent.
+    parked_per_agent: HashMap<String, usize>,
     /// The pop count when each agent was last served (absent: never);
     /// kept while its queue is empty, so emptying it buys no extra turn.
     served: HashMap<String, u64>,
@@ -112,6 +126,8 @@ impl RunQueue {
             agents: HashMap::new(),
             delayed: Vec::new(),
             owner: HashMap::new(),
+            parked: HashMap::new(),
+            parked_per_agent: HashMap::new(),
             served: HashMap::new(),
             aging_step_ms: aging_step_ms.max(1),
             max_depth,
@@ -122,17 +138,58 @@ impl RunQueue {
 
     /// Queue task `id` of `agent`, waiting since `queued_ms`.
     pub fn push(&mut self, agent: &str, id: &str, priority: Priority, queued_ms: i64) -> Result<(), QueueFull> {
-        if self.owner.contains_key(id) {
+        if self.owner.contains_key(id) || self.parked.contains_key(id) {
             return Ok(());
         }
-        let q = self.agents.entry(agent.to_string()).or_default();
-        if q.len() >= self.max_depth {
+        if self.depth(agent) >= self.max_depth {
             return Err(QueueFull::Depth { agent: agent.to_string(), max_depth: self.max_depth });
         }
+        let q = self.agents.entry(agent.to_string()).or_default();
         self.seq += 1;
         q.classes[priority as usize].push_back(Entry { id: id.to_string(), queued_ms, seq: self.seq });
         self.owner.insert(id.to_string(), agent.to_string());
         Ok(())
+    }
+
+    /// Park task `id` of `agent` until its dependencies complete: it counts
+    /// in the agent's depth, and is refused like `push` when that is full.
+    pub fn park(&mut self, agent: &str, id: &str, priority: Priority, queued_ms: i64) -> Result<(), QueueFull> {
+        if self.owner.contains_key(id) || self.parked.contains_key(id) {
+            return Ok(());
+        }
+        if self.depth(agent) >= self.max_depth {
+            return Err(QueueFull::Depth { agent: agent.to_string(), max_depth: self.max_depth });
+        }
+        *self.parked_per_agent.entry(agent.to_string()).or_default() += 1;
+        self.parked.insert(id.to_string(), Parked { agent: agent.to_string(), priority, queued_ms });
+        Ok(())
+    }
+
+    /// Queue parked task `id` (its dependencies completed), aged from when
+    /// it was parked; whether it was parked.
+    pub fn unpark(&mut self, id: &str) -> bool {
+        let Some(p) = self.take_parked(id) else { return false };
+        self.seq += 1;
+        let q = self.agents.entry(p.agent.clone()).or_default();
+        q.classes[p.priority as usize].push_back(Entry { id: id.to_string(), queued_ms: p.queued_ms, seq: self.seq });
+        self.owner.insert(id.to_string(), p.agent);
+        true
+    }
+
+    fn take_parked(&mut self, id: &str) -> Option<Parked> {
+        let p = self.parked.remove(id)?;
+        if let Some(n) = self.parked_per_agent.get_mut(&p.agent) {
+            *n -= 1;
+            if *n == 0 {
+                self.parked_per_agent.remove(&p.agent);
+            }
+        }
+        Some(p)
+    }
+
+    /// Whether task `id` is parked.
+    pub fn is_parked(&self, id: &str) -> bool {
+        self.parked.contains_key(id)
     }
 
     /// Queue task `id` of `agent` once `due_ms` has come (a retry after
@@ -193,6 +250,9 @@ impl RunQueue {
 
     /// Take task `id` out of the queue; whether it was there.
     pub fn remove(&mut self, id: &str) -> bool {
+        if self.take_parked(id).is_some() {
+            return true;
+        }
         let delayed = self.delayed.len();
         self.delayed.retain(|d| d.id != id);
         if self.delayed.len() != delayed {
@@ -225,9 +285,9 @@ impl RunQueue {
         self.max_depth
     }
 
-    /// Tasks `agent` has queued.
+    /// Tasks `agent` has queued or parked.
     pub fn depth(&self, agent: &str) -> usize {
-        self.agents.get(agent).map_or(0, AgentQueue::len)
+        self.agents.get(agent).map_or(0, AgentQueue::len) + self.parked_per_agent.get(agent).copied().unwrap_or(0)
     }
 }
 
@@ -309,6 +369,24 @@ mod tests {
         assert_eq!(q.pop(99, |_| true), None);
         assert_eq!(q.pop(100, |_| true).unwrap().1, "retry");
         assert_eq!((q.pop(200, |_| true), q.next_due_ms()), (None, None));
+    }
+
+    /// A parked task counts in its agent's depth, is never taken while
+    /// parked, and once unparked competes aged from when it was parked.
+    #[test]
+    fn a_parked_task_waits_counts_and_keeps_its_age() {
+        let mut q = RunQueue::new(1_000, 2);
+        q.park("a", "later", Priority::Low, 0).unwrap();
+        q.push("a", "now", Priority::Normal, 5_000).unwrap();
+        assert_eq!(q.park("a", "x", Priority::Low, 0), Err(QueueFull::Depth { agent: "a".into(), max_depth: 2 }));
+        assert_eq!(q.pop(5_000, |_| true).unwrap().1, "now");
+        assert_eq!(q.pop(5_000, |_| true), None, "parked tasks are not taken");
+        q.push("b", "fresh", Priority::Normal, 5_000).unwrap();
+        assert!(q.is_parked("later") && q.unpark("later") && !q.unpark("later"));
+        assert_eq!(q.pop(5_000, |_| true).unwrap().1, "later", "five steps of waiting: low competes as critical");
+        q.park("a", "gone", Priority::Low, 0).unwrap();
+        assert!(q.remove("gone"));
+        assert_eq!(q.depth("a"), 0);
     }
 
     /// An agent at its concurrency cap is skipped, not blocking others.

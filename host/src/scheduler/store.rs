@@ -1,5 +1,6 @@
 //! The `tasks` table: every accepted task and its state, in the ledger's
-//! database, so the queue survives a restart.
+//! database, so the queue survives a restart; and `task_dependencies`, the
+//! edges from each task to the tasks it waits for.
 
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
@@ -19,8 +20,11 @@ pub enum TaskState {
     Completed,
     /// Its invocation failed, was refused, or ran out of a limit.
     Failed,
-    /// Cancelled before it ran.
+    /// Cancelled before it ran, or stopped while running.
     Cancelled,
+    /// Its invocation ran past its timeout (the task's or the artifact's,
+    /// whichever is shorter) and was stopped.
+    TimedOut,
 }
 
 impl TaskState {
@@ -32,6 +36,7 @@ impl TaskState {
             TaskState::Completed => "completed",
             TaskState::Failed => "failed",
             TaskState::Cancelled => "cancelled",
+            TaskState::TimedOut => "timed_out",
         }
     }
 
@@ -41,13 +46,14 @@ impl TaskState {
             "running" => TaskState::Running,
             "completed" => TaskState::Completed,
             "cancelled" => TaskState::Cancelled,
+            "timed_out" => TaskState::TimedOut,
             _ => TaskState::Failed,
         }
     }
 
     /// Whether the task will not change any more.
     pub fn is_final(self) -> bool {
-        matches!(self, TaskState::Completed | TaskState::Failed | TaskState::Cancelled)
+        matches!(self, TaskState::Completed | TaskState::Failed | TaskState::Cancelled | TaskState::TimedOut)
     }
 }
 
@@ -82,6 +88,11 @@ pub struct Task {
     pub finished_ms: Option<i64>,
     /// The first retry's delay; each next one doubles it.
     pub backoff_ms: u64,
+    /// The task's own cap on each attempt's wall time, if it set one.
+    pub timeout_ms: Option<u64>,
+    /// The tasks it waits for (the same submitter's), which must all
+    /// complete before it runs.
+    pub depends_on: Vec<String>,
 }
 
 /// What a worker needs to run a task.
@@ -92,10 +103,11 @@ pub(crate) struct Work {
     pub artifact: String,
     pub input: Vec<u8>,
     pub fuel_limit: Option<u64>,
+    pub timeout_ms: Option<u64>,
 }
 
 const COLUMNS: &str = "id, submitter, artifact, priority, state, attempts, invocation_id, error, created_ms, \
-     started_ms, finished_ms, max_attempts, not_before_ms, backoff_ms";
+     started_ms, finished_ms, max_attempts, not_before_ms, backoff_ms, timeout_ms";
 
 fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Task> {
     Ok(Task {
@@ -113,14 +125,121 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Task> {
         max_attempts: r.get::<_, i64>(11)? as u32,
         next_attempt_ms: r.get(12)?,
         backoff_ms: r.get::<_, i64>(13)? as u64,
+        timeout_ms: r.get::<_, Option<i64>>(14)?.map(|t| t as u64),
+        depends_on: Vec::new(),
     })
 }
 
 pub(crate) fn get(conn: &Connection, id: &str) -> rusqlite::Result<Option<Task>> {
-    one(conn, &format!("SELECT {COLUMNS} FROM tasks WHERE id = ?1"), [id], from_row).optional()
+    let Some(mut task) = one(conn, &format!("SELECT {COLUMNS} FROM tasks WHERE id = ?1"), [id], from_row).optional()?
+    else {
+        return Ok(None);
+    };
+    task.depends_on = dependencies(conn, id)?;
+    Ok(Some(task))
 }
 
-/// Tasks in `states`, oldest first.
+/// The tasks `id` waits for.
+pub(crate) fn dependencies(conn: &Connection, id: &str) -> rusqlite::Result<Vec<String>> {
+    let mut stmt =
+        conn.prepare_cached("SELECT depends_on FROM task_dependencies WHERE task = ?1 ORDER BY depends_on")?;
+    let rows = stmt.query_map([id], |r| r.get(0))?;
+    rows.collect()
+}
+
+/// The pending tasks that wait for `id`.
+pub(crate) fn pending_dependants(conn: &Connection, id: &str) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT d.task FROM task_dependencies d JOIN tasks t ON t.id = d.task
+         WHERE d.depends_on = ?1 AND t.state = 'pending' ORDER BY t.created_ms, t.id",
+    )?;
+    let rows = stmt.query_map([id], |r| r.get(0))?;
+    rows.collect()
+}
+
+/// Whether a task may run yet, by the states of the tasks it waits for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Readiness {
+    /// Every dependency completed (or it has none).
+    Ready,
+    /// Some dependency has not ended yet, or is not submitted yet.
+    Waiting,
+    /// A dependency ended without completing: the task cannot run; why.
+    Doomed(String),
+}
+
+/// Whether `id` (submitted by `submitter`) may run yet. A dependency
+/// submitted by another agent dooms it: a task waits only for its own
+/// submitter's tasks.
+pub(crate) fn readiness(conn: &Connection, id: &str, submitter: &str) -> rusqlite::Result<Readiness> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT d.depends_on, t.submitter, t.state, t.error FROM task_dependencies d
+         LEFT JOIN tasks t ON t.id = d.depends_on WHERE d.task = ?1 ORDER BY d.depends_on",
+    )?;
+    let mut rows = stmt.query([id])?;
+    let mut ready = Readiness::Ready;
+    while let Some(r) = rows.next()? {
+        let dep: String = r.get(0)?;
+        let Some(owner) = r.get::<_, Option<String>>(1)? else {
+            ready = Readiness::Waiting;
+            continue;
+        };
+        if owner != submitter {
+            return Ok(Readiness::Doomed(format!(
+                "dependency `{dep}` is another agent's task; a task may wait only for its submitter's tasks"
+            )));
+        }
+        let state = TaskState::parse(&r.get::<_, String>(2)?);
+        match state {
+            TaskState::Completed => {}
+            TaskState::Failed | TaskState::Cancelled | TaskState::TimedOut => {
+                let why = r.get::<_, Option<String>>(3)?.map(|e| format!(": {e}")).unwrap_or_default();
+                return Ok(Readiness::Doomed(format!("dependency `{dep}` ended {}{why}", state.as_str())));
+            }
+            TaskState::Pending | TaskState::Running => ready = Readiness::Waiting,
+        }
+    }
+    Ok(ready)
+}
+
+/// If `id` waiting for `deps` would close a cycle, the cycle, from `id`
+/// back to it (`a -> b -> a`); the graph is walked through the
+/// dependencies already recorded, including those on tasks not yet
+/// submitted.
+pub(crate) fn cycle_through(conn: &Connection, id: &str, deps: &[String]) -> rusqlite::Result<Option<Vec<String>>> {
+    let mut stmt = conn.prepare_cached("SELECT depends_on FROM task_dependencies WHERE task = ?1")?;
+    // Depth-first, each node once, remembering how it was reached.
+    let mut came_from: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+    let mut stack: Vec<String> = Vec::new();
+    for d in deps {
+        if came_from.insert(d.clone(), id.to_string()).is_none() {
+            stack.push(d.clone());
+        }
+    }
+    while let Some(node) = stack.pop() {
+        if node == id {
+            let mut path = vec![id.to_string()];
+            let mut at = came_from[id].clone();
+            while at != id {
+                path.push(at.clone());
+                at = came_from[&at].clone();
+            }
+            path.push(id.to_string());
+            path.reverse();
+            return Ok(Some(path));
+        }
+        let next: Vec<String> = stmt.query_map([&node], |r| r.get(0))?.collect::<Result<_, _>>()?;
+        for n in next {
+            if !came_from.contains_key(&n) {
+                came_from.insert(n.clone(), node.clone());
+                stack.push(n);
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Tasks in `states`, oldest first (their `depends_on` left empty).
 pub(crate) fn in_states(db: &Database, states: &[TaskState]) -> rusqlite::Result<Vec<Task>> {
     let conn = db.read();
     let list = states.iter().map(|s| format!("'{}'", s.as_str())).collect::<Vec<_>>().join(",");
@@ -139,16 +258,19 @@ pub(crate) struct NewTask<'a> {
     pub fuel_limit: Option<u64>,
     pub max_attempts: u32,
     pub backoff_ms: u64,
+    pub timeout_ms: Option<u64>,
+    pub depends_on: &'a [String],
 }
 
-/// Record a new pending task (durable before it returns).
+/// Record a new pending task and what it waits for (durable before it
+/// returns).
 pub(crate) fn insert(db: &Database, t: &NewTask<'_>) -> rusqlite::Result<Task> {
     db.durable(|conn| {
         exec(
             conn,
             "INSERT INTO tasks (id, submitter, artifact, input, priority, fuel_limit, state, created_ms,
-                max_attempts, backoff_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, ?8, ?9)",
+                max_attempts, backoff_ms, timeout_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, ?8, ?9, ?10)",
             params![
                 t.id,
                 t.submitter,
@@ -158,9 +280,13 @@ pub(crate) fn insert(db: &Database, t: &NewTask<'_>) -> rusqlite::Result<Task> {
                 t.fuel_limit.map(|f| f as i64),
                 now_ms(),
                 t.max_attempts.max(1) as i64,
-                t.backoff_ms.min(i64::MAX as u64) as i64
+                t.backoff_ms.min(i64::MAX as u64) as i64,
+                t.timeout_ms.map(|ms| ms.min(i64::MAX as u64) as i64),
             ],
         )?;
+        for dep in t.depends_on {
+            exec(conn, "INSERT OR IGNORE INTO task_dependencies (task, depends_on) VALUES (?1, ?2)", [t.id, dep])?;
+        }
         Ok(get(conn, t.id)?.expect("inserted above"))
     })
 }
@@ -180,13 +306,15 @@ pub(crate) fn start(db: &Database, id: &str) -> rusqlite::Result<Option<Work>> {
         if n == 0 {
             return Ok(None);
         }
-        one(conn, "SELECT submitter, artifact, input, fuel_limit, invocation_id FROM tasks WHERE id = ?1", [id], |r| {
+        let columns = "submitter, artifact, input, fuel_limit, invocation_id, timeout_ms";
+        one(conn, &format!("SELECT {columns} FROM tasks WHERE id = ?1"), [id], |r| {
             Ok(Work {
                 submitter: r.get(0)?,
                 artifact: r.get(1)?,
                 input: r.get(2)?,
                 fuel_limit: r.get::<_, Option<i64>>(3)?.map(|f| f as u64),
                 invocation_id: r.get(4)?,
+                timeout_ms: r.get::<_, Option<i64>>(5)?.map(|t| t as u64),
             })
         })
         .map(Some)

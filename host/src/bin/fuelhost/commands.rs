@@ -261,6 +261,12 @@ pub enum TaskCmd {
         /// The first retry's delay, ms (doubled each time, with jitter).
         #[arg(long, default_value_t = 1_000)]
         backoff_ms: u64,
+        /// Stop each attempt after this many ms (it ends timed_out).
+        #[arg(long)]
+        timeout_ms: Option<u64>,
+        /// Run only after your task ID completed (repeatable).
+        #[arg(long = "after", value_name = "ID")]
+        after: Vec<String>,
     },
     /// A task's state.
     Show { id: String },
@@ -551,12 +557,23 @@ pub fn run(client: &Client, cmd: Remote, json_out: bool) -> Result<String> {
                 )
             }),
         ),
-        Remote::Task(TaskCmd::Submit { artifact, input, priority, fuel, id, attempts, backoff_ms }) => (
+        Remote::Task(TaskCmd::Submit {
+            artifact,
+            input,
+            priority,
+            fuel,
+            id,
+            attempts,
+            backoff_ms,
+            timeout_ms,
+            after,
+        }) => (
             client.send(
                 "POST",
                 "/v1/tasks",
                 &json!({"artifact": artifact, "input": input, "priority": priority, "fuel_limit": fuel, "id": id,
-                        "max_attempts": attempts, "backoff_ms": backoff_ms}),
+                        "max_attempts": attempts, "backoff_ms": backoff_ms, "timeout_ms": timeout_ms,
+                        "depends_on": after}),
             )?,
             Box::new(task),
         ),
