@@ -320,7 +320,7 @@ impl Host {
 
     /// The host's metrics in the Prometheus text format.
     pub fn metrics_text(&self) -> String {
-        self.inner.metrics.render(&*self.inner.ledger)
+        self.inner.metrics.render(&*self.inner.ledger, &self.inner.scheduler.snapshot())
     }
 
     /// Start configuring a host.
@@ -710,6 +710,12 @@ impl Host {
     /// `timeout` passes; returns it as it is then.
     pub fn wait_task(&self, id: &str, timeout: Duration) -> Result<Task, TaskError> {
         self.inner.scheduler.wait(id, timeout)
+    }
+
+    /// Every artifact's circuit breaker that has seen a failed task since
+    /// the host started: closed, open (until when) or half-open.
+    pub fn circuit_breakers(&self) -> Vec<crate::scheduler::BreakerStatus> {
+        self.inner.scheduler.breakers()
     }
 
     /// Start `n` more task workers (the builder starts its own).

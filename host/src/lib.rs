@@ -99,4 +99,6 @@ pub use membership::Membership;
 pub use policy::rules::{Condition, Effect, Rule, RuleSet, RulesError};
 pub use policy::{PluginLimits, PolicyChain, Verdict};
 pub use registry::ArtifactInfo;
-pub use scheduler::{Priority, SchedulerSettings, Task, TaskError, TaskRequest, TaskState};
+pub use scheduler::{
+    BreakerState, BreakerStatus, Priority, SchedulerSettings, Task, TaskError, TaskRequest, TaskState,
+};

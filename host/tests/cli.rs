@@ -169,6 +169,19 @@ fn a_user_serves_uploads_invokes_and_reads_the_bill_from_the_command_line() {
     let late = fuelhost(bob, &[&conn[..], &["task", "cancel", "job-1"]].concat());
     assert!(!late.ok && late.stderr.contains("already completed"), "{}", late.stderr);
     assert_eq!(json(bob, &[&conn[..], &["balance", "bob"]].concat())["balances"]["scrip"]["posted"], 983);
+    // A task that waits for another; a cycle is refused; breakers list.
+    let waits =
+        ["task", "submit", "alice/echo@0.1.0", "x", "--id", "job-3", "--after", "job-2", "--timeout-ms", "9000"];
+    let t = json(bob, &[&conn[..], &waits].concat());
+    assert_eq!((t["depends_on"][0].as_str(), t["timeout_ms"].as_u64()), (Some("job-2"), Some(9000)), "{t}");
+    let cycle = fuelhost(
+        bob,
+        &[&conn[..], &["task", "submit", "alice/echo@0.1.0", "x", "--id", "job-2", "--after", "job-3"]].concat(),
+    );
+    assert!(!cycle.ok && cycle.stderr.contains("job-2 -> job-3 -> job-2"), "{}", cycle.stderr);
+    let breakers = ok(bob, &[&conn[..], &["task", "breakers"]].concat());
+    assert!(breakers.contains("ARTIFACT") && breakers.contains("TIMES OPENED"), "{breakers}");
+    ok(bob, &[&conn[..], &["task", "cancel", "job-3"]].concat());
 
     // Errors name the problem and exit non-zero.
     let denied = fuelhost(bob, &[&conn[..], &["balance", "alice"]].concat());

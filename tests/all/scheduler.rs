@@ -367,3 +367,57 @@ fn a_waiting_task_waits_across_a_restart() {
     host.submit_task(TaskRequest::new("bob", &echo, "x").id("first")).unwrap();
     assert_eq!(host.wait_task("then", WAIT).unwrap().state, TaskState::Completed);
 }
+
+/// An artifact that keeps failing opens its circuit breaker: its next task
+/// does not run (nor is charged) until the cool-down ends, then runs as the
+/// trial, and its success closes the breaker; all of it in the metrics.
+#[test]
+fn a_failing_artifact_opens_its_breaker_until_a_trial_succeeds() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = SchedulerSettings {
+        workers: 1,
+        breaker_failures: 2,
+        breaker_cool_down: Duration::from_secs(2),
+        ..SchedulerSettings::default()
+    };
+    let host = Host::builder()
+        .data_dir(dir.path())
+        .compile_cache_dir(shared_compile_cache())
+        .scheduler(settings)
+        .build()
+        .unwrap();
+    for agent in ["alice", "bob"] {
+        host.create_agent(agent).unwrap();
+        fund(&host, agent, 1_000, 1_000_000_000, 0);
+    }
+    let probe = upload(&host, "rust-probe", "probe", 0, ResourcePolicy::CallerPays, Limits::default());
+    for id in ["t1", "t2"] {
+        host.submit_task(TaskRequest::new("bob", &probe, "trap").id(id)).unwrap();
+        assert_eq!(host.wait_task(id, WAIT).unwrap().state, TaskState::Failed);
+    }
+    let breakers = host.circuit_breakers();
+    assert_eq!((breakers.len(), breakers[0].state, breakers[0].times_opened), (1, fuelhost::BreakerState::Open, 1));
+
+    host.submit_task(TaskRequest::new("bob", &probe, "echo:fine").id("t3").retries(3, Duration::from_millis(10)))
+        .unwrap();
+    let deadline = std::time::Instant::now() + WAIT;
+    let refused = loop {
+        let t = host.task("t3").unwrap();
+        if t.attempts == 1 && t.state == TaskState::Pending {
+            break t;
+        }
+        assert!(std::time::Instant::now() < deadline && !t.state.is_final(), "{t:?}");
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    assert!(refused.error.as_deref().unwrap().contains("circuit_open"), "{refused:?}");
+    assert!(refused.next_attempt_ms.unwrap() >= breakers[0].open_until_ms.unwrap(), "retried after the cool-down");
+    assert!(host.ledger().usage_record("task/t3/1").unwrap().is_none(), "the refused attempt did not run");
+    let done = host.wait_task("t3", WAIT).unwrap();
+    assert_eq!((done.state, done.attempts), (TaskState::Completed, 2), "{done:?}");
+    assert_eq!(host.circuit_breakers()[0].state, fuelhost::BreakerState::Closed);
+    let metrics = host.metrics_text();
+    assert!(metrics.contains(&format!("fuelhost_circuit_breaker_opened_total{{artifact=\"{probe}\"}} 1")), "{metrics}");
+    assert!(metrics.contains(&format!("fuelhost_circuit_breaker_state{{artifact=\"{probe}\"}} 0")), "{metrics}");
+    assert!(metrics.contains(&format!("fuelhost_task_retries_total{{artifact=\"{probe}\"}} 1")), "{metrics}");
+    assert_conserved(&host);
+}

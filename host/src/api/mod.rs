@@ -149,6 +149,7 @@ fn routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(tasks::submit))
         .routes(routes!(tasks::show))
         .routes(routes!(tasks::cancel))
+        .routes(routes!(tasks::breakers))
 }
 
 /// The OpenAPI 3 document of every route [`router`] serves.

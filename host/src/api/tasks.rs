@@ -140,3 +140,15 @@ pub(super) async fn cancel(
     })
     .await
 }
+
+/// The circuit breaker of every artifact whose tasks failed since the host
+/// started: `closed`, `open` (until `open_until_ms`) or `half_open`.
+#[utoipa::path(get, path = "/v1/breakers", tag = "tasks", security(("api_key" = [])),
+    responses(
+        (status = 200, description = "`breakers`: artifact, state, consecutive_failures, open_until_ms, times_opened",
+            body = Object),
+        (status = 401, body = ErrorBody),
+    ))]
+pub(super) async fn breakers(State(state): State<ApiState>, _caller: Caller) -> ApiResult<Json<Value>> {
+    Ok(Json(serde_json::json!({ "breakers": state.host.circuit_breakers() })))
+}

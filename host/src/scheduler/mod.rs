@@ -20,7 +20,12 @@
 //!
 //! Tasks are reachable from the embedding API ([`crate::Host::submit_task`]),
 //! over HTTP (`/v1/tasks`) and from the CLI (`fuelhost task`). Not built
-//! yet: circuit breakers, handoff by capability, submitting from a guest.
+//! yet: handoff by capability, submitting from a guest.
+//!
+//! **Circuit breakers** (`breaker`): an artifact whose attempts keep
+//! failing by its own fault stops being run for a cool-down; a task taken
+//! meanwhile fails that attempt `circuit_open` without running and is
+//! retried by its policy once the breaker lets a trial through.
 //!
 //! **Dependencies.** A task may wait for other tasks of its submitter,
 //! named by id, submitted before or after it. It is parked (counted in its
@@ -37,6 +42,7 @@
 //! time (`backoff` doubled per retry, ±20% jitter); the queue holds it
 //! until then, and a restart keeps the due time.
 
+mod breaker;
 pub mod queue;
 mod store;
 
@@ -44,6 +50,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::time::{Duration, Instant};
 
+use breaker::{Admission, Breakers};
+pub use breaker::{BreakerState, BreakerStatus};
 pub use queue::{Priority, QueueFull, RunQueue};
 use store::Readiness;
 pub use store::{Task, TaskState};
@@ -176,6 +184,10 @@ pub struct SchedulerSettings {
     pub aging_step: Duration,
     /// Most tasks one agent may have queued.
     pub max_queued_per_agent: usize,
+    /// Failures in a row (by the artifact's fault) that open its breaker.
+    pub breaker_failures: u32,
+    /// How long an open breaker refuses before letting a trial through.
+    pub breaker_cool_down: Duration,
 }
 
 impl Default for SchedulerSettings {
@@ -184,8 +196,22 @@ impl Default for SchedulerSettings {
             workers: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
             aging_step: Duration::from_secs(5),
             max_queued_per_agent: 10_000,
+            breaker_failures: 5,
+            breaker_cool_down: Duration::from_secs(30),
         }
     }
+}
+
+/// The scheduler's numbers, for the metrics.
+pub(crate) struct SchedulerSnapshot {
+    /// Tasks queued and ready to run (not parked, not waiting a backoff).
+    pub queued: usize,
+    /// Tasks running now.
+    pub running: usize,
+    /// Retries scheduled since the host started, by artifact.
+    pub retries: std::collections::BTreeMap<String, u64>,
+    /// The circuit breakers that have seen a failure.
+    pub breakers: Vec<BreakerStatus>,
 }
 
 /// The queue, its workers and the tasks' states.
@@ -201,6 +227,9 @@ pub(crate) struct Scheduler {
     /// The cancel flag of each running task.
     running: Mutex<std::collections::HashMap<String, Arc<AtomicBool>>>,
     workers: Mutex<Vec<std::thread::JoinHandle<()>>>,
+    breakers: Breakers,
+    /// Retries scheduled since the host started, by artifact.
+    retries: Mutex<std::collections::BTreeMap<String, u64>>,
     epoch: Instant,
     epoch_ms: i64,
 }
@@ -222,6 +251,8 @@ impl Scheduler {
             stopping: AtomicBool::new(false),
             running: Mutex::new(std::collections::HashMap::new()),
             workers: Mutex::new(Vec::new()),
+            breakers: Breakers::new(settings.breaker_failures, settings.breaker_cool_down.as_millis() as i64),
+            retries: Mutex::default(),
             epoch: Instant::now(),
             epoch_ms: crate::db::now_ms(),
         };
@@ -466,6 +497,21 @@ impl Scheduler {
         }
     }
 
+    /// Every artifact's circuit breaker that has seen a failure.
+    pub(crate) fn breakers(&self) -> Vec<BreakerStatus> {
+        self.breakers.statuses(self.now_ms())
+    }
+
+    /// What the metrics show of the scheduler now.
+    pub(crate) fn snapshot(&self) -> SchedulerSnapshot {
+        SchedulerSnapshot {
+            queued: self.lock_queue().len(),
+            running: self.running.lock().unwrap_or_else(|p| p.into_inner()).len(),
+            retries: self.retries.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+            breakers: self.breakers(),
+        }
+    }
+
     /// The next task to run, waiting for one; `None` when stopping.
     fn next(&self) -> Option<String> {
         let mut queue = self.lock_queue();
@@ -486,16 +532,18 @@ impl Scheduler {
     }
 
     /// Schedule the next attempt of failed task `id` if it has attempts
-    /// left; whether it did.
-    fn retry(&self, id: &str, error: Option<&str>) -> bool {
+    /// left, after its backoff and not before `not_before_ms`; whether it
+    /// did.
+    fn retry(&self, id: &str, error: Option<&str>, not_before_ms: Option<i64>) -> bool {
         let Ok(task) = self.get(id) else { return false };
         if task.attempts >= task.max_attempts {
             return false;
         }
-        let due = self.now_ms() + backoff_ms(task.backoff_ms, task.attempts);
+        let due = (self.now_ms() + backoff_ms(task.backoff_ms, task.attempts)).max(not_before_ms.unwrap_or(0));
         let mut queue = self.lock_queue();
         match store::retry(&self.db, id, due, error) {
             Ok(true) => {
+                *self.retries.lock().unwrap_or_else(|p| p.into_inner()).entry(task.artifact.clone()).or_default() += 1;
                 queue.push_after(&task.submitter, id, task.priority, due);
                 drop(queue);
                 self.queued.notify_one();
@@ -521,6 +569,16 @@ impl Scheduler {
                 return;
             }
         };
+        let artifact = work.artifact.clone();
+        let admission = self.breakers.admit(&artifact, self.now_ms());
+        if let Admission::Refuse { until_ms } = admission {
+            let error = format!(
+                "circuit_open: artifact `{artifact}` failed too often in a row; its breaker lets a trial through \
+                 at {until_ms} (Unix ms); this attempt did not run and was not charged"
+            );
+            self.end_attempt(id, TaskState::Failed, Some(error), true, Some(until_ms));
+            return;
+        }
         let mut req = Invocation::new(work.submitter, work.artifact, work.input).id(work.invocation_id);
         if let Some(fuel) = work.fuel_limit {
             req = req.fuel_limit(fuel);
@@ -533,6 +591,13 @@ impl Scheduler {
         self.running.lock().unwrap_or_else(|p| p.into_inner()).insert(id.to_string(), cancel);
         let outcome = host.upgrade().map(|strong| crate::invoke::invoke(&strong, req));
         self.running.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
+        let ran = match &outcome {
+            Some(Ok(report)) => Some(report.outcome),
+            _ => None,
+        };
+        if self.breakers.record(&artifact, admission, ran, self.now_ms()) {
+            tracing::warn!(artifact = %artifact, "circuit breaker opened: its tasks wait out the cool-down");
+        }
         let (state, error, retryable) = match outcome {
             None => return, // the host is gone: the next open recovers it
             Some(Ok(report)) => {
@@ -553,8 +618,22 @@ impl Scheduler {
                 (TaskState::Failed, Some(e.to_string()), !permanent)
             }
         };
+        self.end_attempt(id, state, error, retryable, None);
+    }
+
+    /// Record how an attempt of running task `id` ended: retried if it
+    /// failed, may be retried and has attempts left (not before
+    /// `not_before_ms`), else finished.
+    fn end_attempt(
+        &self,
+        id: &str,
+        state: TaskState,
+        error: Option<String>,
+        retryable: bool,
+        not_before_ms: Option<i64>,
+    ) {
         let failed = matches!(state, TaskState::Failed | TaskState::TimedOut);
-        if failed && retryable && self.retry(id, error.as_deref()) {
+        if failed && retryable && self.retry(id, error.as_deref(), not_before_ms) {
             return;
         }
         if let Err(e) = store::finish(&self.db, id, TaskState::Running, state, error.as_deref()) {

@@ -72,7 +72,7 @@ impl Metrics {
     /// ledger-backed families are read from `ledger` now. If the ledger
     /// cannot be read, those families are rendered without samples and the
     /// failure is logged: a scrape still gets the in-process counters.
-    pub fn render(&self, ledger: &dyn Ledger) -> String {
+    pub fn render(&self, ledger: &dyn Ledger, scheduler: &crate::scheduler::SchedulerSnapshot) -> String {
         let allocations = ledger.allocations_in_force().unwrap_or_else(|e| {
             tracing::warn!(error = %e, "metrics: reading the allocations in force failed");
             Vec::new()
@@ -149,6 +149,48 @@ impl Metrics {
         rows.push(format!("_sum {}", c.duration_sum));
         rows.push(format!("_count {}", c.duration_count));
         section("fuelhost_task_duration_seconds", "histogram", "Wall-clock time of invocations in the guest.", rows);
+        section(
+            "fuelhost_scheduler_tasks",
+            "gauge",
+            "Scheduled tasks now, by state (queued: ready to run).",
+            vec![
+                format!("{{state=\"queued\"}} {}", scheduler.queued),
+                format!("{{state=\"running\"}} {}", scheduler.running),
+            ],
+        );
+        section(
+            "fuelhost_task_retries_total",
+            "counter",
+            "Task retries scheduled since the host started, by artifact.",
+            scheduler.retries.iter().map(|(a, v)| format!("{{artifact=\"{}\"}} {v}", escape(a))).collect(),
+        );
+        section(
+            "fuelhost_circuit_breaker_state",
+            "gauge",
+            "Each artifact's circuit breaker: 0 closed, 1 half-open, 2 open.",
+            scheduler
+                .breakers
+                .iter()
+                .map(|b| {
+                    let v = match b.state {
+                        crate::scheduler::BreakerState::Closed => 0,
+                        crate::scheduler::BreakerState::HalfOpen => 1,
+                        crate::scheduler::BreakerState::Open => 2,
+                    };
+                    format!("{{artifact=\"{}\"}} {v}", escape(&b.artifact))
+                })
+                .collect(),
+        );
+        section(
+            "fuelhost_circuit_breaker_opened_total",
+            "counter",
+            "Times each artifact's circuit breaker opened since the host started.",
+            scheduler
+                .breakers
+                .iter()
+                .map(|b| format!("{{artifact=\"{}\"}} {}", escape(&b.artifact), b.times_opened))
+                .collect(),
+        );
         out
     }
 }

@@ -56,6 +56,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/tasks"),
     ("get", "/v1/tasks/{id}"),
     ("post", "/v1/tasks/{id}/cancel"),
+    ("get", "/v1/breakers"),
 ];
 
 const PUBLIC: &[&str] = &["/healthz", "/readyz", "/openapi.json"];

@@ -46,6 +46,32 @@ fn tasks_are_submitted_read_and_cancelled_by_their_submitter() {
     let (st, v) = call("GET", &url("/v1/tasks/nope"), Some(bob), None);
     assert_eq!((st, error_code(&v)), (404, "not_found"));
 
+    // A task that waits for another, with its own timeout; a cycle is refused.
+    let (st, v) = call(
+        "POST",
+        &url("/v1/tasks"),
+        Some(bob),
+        Some(
+            json!({"artifact": "alice/echo@1", "id": "job-2", "input": "x", "depends_on": ["job-3"], "timeout_ms": 5000}),
+        ),
+    );
+    assert_eq!((st, v["depends_on"][0].as_str(), v["timeout_ms"].as_u64()), (200, Some("job-3"), Some(5000)), "{v}");
+    let cycle = json!({"artifact": "alice/echo@1", "id": "job-3", "depends_on": ["job-2"]});
+    let (st, v) = call("POST", &url("/v1/tasks"), Some(bob), Some(cycle));
+    assert_eq!((st, error_code(&v)), (400, "dependency_cycle"), "{v}");
+    assert!(v["error"]["message"].as_str().unwrap().contains("job-3 -> job-2 -> job-3"), "{v}");
+    let (st, v) = call(
+        "POST",
+        &url("/v1/tasks"),
+        Some(bob),
+        Some(json!({"artifact": "alice/echo@1", "id": "job-3", "input": "x"})),
+    );
+    assert_eq!(st, 200, "{v}");
+    let task = s.host.wait_task("job-2", std::time::Duration::from_secs(60)).unwrap();
+    assert_eq!(task.state, fuelhost::TaskState::Completed, "{task:?}");
+    let (st, v) = call("GET", &url("/v1/breakers"), Some(bob), None);
+    assert_eq!((st, v["breakers"].as_array().map(Vec::len)), (200, Some(0)), "nothing failed: {v}");
+
     // Bad input: nothing accepted.
     for (body, needle) in [
         (json!({"artifact": "alice/echo@1", "priority": "urgent"}), "use critical, high, normal or low"),

@@ -272,6 +272,8 @@ pub enum TaskCmd {
     Show { id: String },
     /// Cancel a pending task, or stop a running one.
     Cancel { id: String },
+    /// Each artifact's circuit breaker that has seen a failed task.
+    Breakers,
 }
 
 #[derive(Subcommand)]
@@ -576,6 +578,21 @@ pub fn run(client: &Client, cmd: Remote, json_out: bool) -> Result<String> {
                         "depends_on": after}),
             )?,
             Box::new(task),
+        ),
+        Remote::Task(TaskCmd::Breakers) => (
+            client.get("/v1/breakers", &[])?,
+            Box::new(|v| {
+                table(
+                    rows(v, "breakers"),
+                    &cols(&[
+                        ("artifact", "artifact"),
+                        ("state", "state"),
+                        ("failures in a row", "consecutive_failures"),
+                        ("open until (ms)", "open_until_ms"),
+                        ("times opened", "times_opened"),
+                    ]),
+                )
+            }),
         ),
         Remote::Task(TaskCmd::Show { id }) => (client.get(&format!("/v1/tasks/{id}"), &[])?, Box::new(task)),
         Remote::Task(TaskCmd::Cancel { id }) => {
