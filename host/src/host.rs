@@ -199,7 +199,7 @@ impl HostBuilder {
         if let Some(text) = ledger.setting(RULES_SETTING)? {
             policy.set_rules(RuleSet::from_toml(&text)?);
         }
-        let scheduler = Scheduler::open(db.clone(), &self.scheduler, &*ledger)
+        let scheduler = Scheduler::open(db.clone(), &self.scheduler, ledger.clone())
             .map_err(|e| HostError::Invalid(format!("reopening the task queue: {e}")))?;
         let scheduler = Arc::new(scheduler);
         let memberships = Memberships::new(db.clone());

@@ -421,3 +421,35 @@ fn a_failing_artifact_opens_its_breaker_until_a_trial_succeeds() {
     assert!(metrics.contains(&format!("fuelhost_task_retries_total{{artifact=\"{probe}\"}} 1")), "{metrics}");
     assert_conserved(&host);
 }
+
+/// An agent's `concurrent_tasks` allocation caps how many of its tasks run
+/// at once: with two workers and a cap of one, its tasks run one after the
+/// other, and another agent's task is not held up behind them.
+#[test]
+fn the_concurrent_tasks_allocation_caps_an_agents_running_tasks() {
+    let dir = tempfile::tempdir().unwrap();
+    let (host, _) = setup(dir.path(), 0);
+    let limits = Limits { fuel: 100_000_000_000, timeout_ms: 120_000, ..Limits::default() };
+    let probe = upload(&host, "rust-probe", "probe", 0, ResourcePolicy::CallerPays, limits);
+    let quotas = [(fuelhost::Resource::ConcurrentTasks, 1)].into_iter().collect::<std::collections::BTreeMap<_, _>>();
+    let mut req = fuelhost::AllocationRequest::new("one-at-a-time", "bob".try_into().unwrap(), quotas);
+    req.auto_approve = true;
+    host.request_allocation(&req).unwrap();
+    host.activate_allocation("one-at-a-time").unwrap();
+    fund(&host, "bob", 0, 1_000_000_000_000, 0);
+    let ids = ["b1", "b2", "b3"];
+    for id in ids {
+        host.submit_task(TaskRequest::new("bob", &probe, "spin:30000000").id(id)).unwrap();
+    }
+    host.submit_task(TaskRequest::new("carol", &probe, "echo:free").id("c1")).unwrap();
+    host.start_task_workers(2);
+    let mut tasks: Vec<_> = ids.iter().map(|id| host.wait_task(id, WAIT).unwrap()).collect();
+    assert!(tasks.iter().all(|t| t.state == TaskState::Completed), "{tasks:?}");
+    tasks.sort_by_key(|t| t.started_ms);
+    for pair in tasks.windows(2) {
+        assert!(pair[1].started_ms.unwrap() >= pair[0].finished_ms.unwrap(), "ran at once: {pair:?}");
+    }
+    let carol = host.wait_task("c1", WAIT).unwrap();
+    assert_eq!(carol.state, TaskState::Completed);
+    assert!(carol.finished_ms.unwrap() <= tasks[2].started_ms.unwrap(), "carol waited behind bob's cap: {carol:?}");
+}

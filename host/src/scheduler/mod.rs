@@ -217,6 +217,11 @@ pub(crate) struct SchedulerSnapshot {
 /// The queue, its workers and the tasks' states.
 pub(crate) struct Scheduler {
     db: Arc<Database>,
+    ledger: Arc<dyn crate::ledger::Ledger>,
+    /// Tasks each agent has running (taken from the queue, not yet ended).
+    running_by_agent: Mutex<std::collections::HashMap<String, usize>>,
+    /// Each agent's `concurrent_tasks` cap, and when it was read.
+    caps: Mutex<std::collections::HashMap<String, (Option<u64>, Instant)>>,
     queue: Mutex<RunQueue>,
     /// Signalled when a task is queued or the scheduler stops.
     queued: Condvar,
@@ -240,10 +245,13 @@ impl Scheduler {
     pub(crate) fn open(
         db: Arc<Database>,
         settings: &SchedulerSettings,
-        ledger: &dyn crate::ledger::Ledger,
+        ledger: Arc<dyn crate::ledger::Ledger>,
     ) -> Result<Scheduler, TaskError> {
         let scheduler = Scheduler {
             db,
+            ledger: ledger.clone(),
+            running_by_agent: Mutex::default(),
+            caps: Mutex::default(),
             queue: Mutex::new(RunQueue::new(settings.aging_step.as_millis() as i64, settings.max_queued_per_agent)),
             queued: Condvar::new(),
             finished: Condvar::new(),
@@ -512,15 +520,62 @@ impl Scheduler {
         }
     }
 
-    /// The next task to run, waiting for one; `None` when stopping.
-    fn next(&self) -> Option<String> {
+    /// The `concurrent_tasks` cap of `agent`'s active allocations (the
+    /// smallest), read at most once a second.
+    fn concurrency_cap(&self, agent: &str) -> Option<u64> {
+        const FRESH: Duration = Duration::from_secs(1);
+        let mut caps = self.caps.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((cap, read)) = caps.get(agent) {
+            if read.elapsed() < FRESH {
+                return *cap;
+            }
+        }
+        let cap = crate::agent::AgentId::new(agent)
+            .ok()
+            .and_then(|a| self.ledger.allocations_of(&a).ok())
+            .unwrap_or_default()
+            .iter()
+            .filter(|a| a.status == crate::ledger::AllocationStatus::Active)
+            .filter_map(|a| a.quota(crate::ledger::Resource::ConcurrentTasks).map(|q| q.quota))
+            .min();
+        caps.insert(agent.to_string(), (cap, Instant::now()));
+        cap
+    }
+
+    /// Whether `agent` may start another task: under its cap.
+    fn may_start(&self, agent: &str) -> bool {
+        let running = self.running_by_agent.lock().unwrap_or_else(|p| p.into_inner()).get(agent).copied();
+        match running {
+            None | Some(0) => true,
+            Some(n) => self.concurrency_cap(agent).is_none_or(|cap| (n as u64) < cap),
+        }
+    }
+
+    /// A task of `agent` taken by [`Scheduler::next`] ended.
+    fn done_running(&self, agent: &str) {
+        let mut running = self.running_by_agent.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = running.get_mut(agent) {
+            *n -= 1;
+            if *n == 0 {
+                running.remove(agent);
+            }
+        }
+        drop(running);
+        // An agent at its cap may start another now.
+        self.queued.notify_one();
+    }
+
+    /// The next task to run and its agent, waiting for one; `None` when
+    /// stopping. An agent at its `concurrent_tasks` cap is passed over.
+    fn next(&self) -> Option<(String, String)> {
         let mut queue = self.lock_queue();
         loop {
             if self.stopping.load(Ordering::SeqCst) {
                 return None;
             }
-            if let Some((_, id)) = queue.pop(self.now_ms(), |_| true) {
-                return Some(id);
+            if let Some((agent, id)) = queue.pop(self.now_ms(), |agent| self.may_start(agent)) {
+                *self.running_by_agent.lock().unwrap_or_else(|p| p.into_inner()).entry(agent.clone()).or_default() += 1;
+                return Some((agent, id));
             }
             // Woken by a submit or a stop, or when the next retry comes due.
             let wait = match queue.next_due_ms() {
@@ -699,7 +754,8 @@ fn rand_u64() -> u64 {
 
 /// A worker: run tasks until the scheduler stops.
 fn work(host: Weak<HostInner>, scheduler: Arc<Scheduler>) {
-    while let Some(id) = scheduler.next() {
+    while let Some((agent, id)) = scheduler.next() {
         scheduler.run(&host, &id);
+        scheduler.done_running(&agent);
     }
 }
