@@ -718,6 +718,22 @@ impl Host {
         self.inner.scheduler.breakers()
     }
 
+    /// How long each of the latest tasks (up to about a million) waited
+    /// from being queued (at submission, or when its last dependency
+    /// completed) to a worker taking it; retries waiting out a backoff are
+    /// not counted.
+    pub fn task_start_delays(&self) -> Vec<Duration> {
+        self.inner.scheduler.start_delays()
+    }
+
+    /// Shut the scheduler down: no task starts any more; running tasks get
+    /// until `deadline` to end, then are interrupted (charged what they
+    /// burned) and put back as pending for the next open. Returns how many
+    /// were interrupted. Invocations outside tasks are not affected.
+    pub fn drain_tasks(&self, deadline: Duration) -> usize {
+        self.inner.scheduler.drain(deadline)
+    }
+
     /// Start `n` more task workers (the builder starts its own).
     pub fn start_task_workers(&self, n: usize) {
         Scheduler::start_workers(&self.inner, n);

@@ -1,7 +1,8 @@
 //! The load generator behind `fuelhost bench`: N threads invoke one
 //! artifact back to back for a fixed time against an embedded host, each
 //! call fully charged; the report gives throughput, latency percentiles and
-//! fuel burned per second. Latencies are kept exactly (one `u64` per call)
+//! fuel burned per second; [`run_tasks`] submits tasks at a steady rate
+//! instead and reports how long they waited to start. Latencies are kept exactly (one `u64` per call)
 //! and sorted once at the end, so the percentiles are not estimates.
 
 use std::time::{Duration, Instant};
@@ -174,6 +175,134 @@ impl std::fmt::Display for LoadReport {
             writeln!(f, "first refusal    {e}")?;
         }
         Ok(())
+    }
+}
+
+/// What to drive through the scheduler.
+#[derive(Debug, Clone)]
+pub struct TaskLoadConfig {
+    /// The submitting agent (funded by the caller of [`run_tasks`]).
+    pub caller: String,
+    /// The artifact each task invokes.
+    pub artifact: String,
+    /// Its input, the same for every task.
+    pub input: Vec<u8>,
+    /// Tasks submitted per second, steadily (open loop: a submitter that
+    /// falls behind catches up at once rather than slowing the rate).
+    pub rate: f64,
+    /// Threads submitting, each at `rate / submitters` (a submission waits
+    /// for its durable commit, so one thread alone caps the rate).
+    pub submitters: usize,
+    /// How long to keep submitting.
+    pub duration: Duration,
+}
+
+/// What a task run measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct TaskLoadReport {
+    /// The rate asked for, tasks per second.
+    pub rate: f64,
+    /// Tasks accepted.
+    pub submitted: u64,
+    /// Submissions refused (a full queue, an error).
+    pub refused: u64,
+    /// Tasks that completed, and that ended otherwise.
+    pub completed: u64,
+    /// Tasks that ended failed, cancelled or timed out.
+    pub failed: u64,
+    /// Wall time from the first submission to the last task's end, seconds.
+    pub seconds: f64,
+    /// Tasks ended per second over that time.
+    pub per_second: f64,
+    /// Delay from submission to a worker taking the task, microseconds.
+    pub start_p50_us: f64,
+    /// 90th percentile.
+    pub start_p90_us: f64,
+    /// 99th percentile.
+    pub start_p99_us: f64,
+    /// The longest.
+    pub start_max_us: f64,
+}
+
+/// Submit tasks to `host` (whose workers run them) at a steady rate, wait
+/// for all of them to end, and report throughput and start delays.
+pub fn run_tasks(host: &Host, config: &TaskLoadConfig) -> TaskLoadReport {
+    let submitters = config.submitters.max(1);
+    let per_thread = (config.rate / submitters as f64).max(0.001);
+    let interval = Duration::from_secs_f64(1.0 / per_thread);
+    let delays_before = host.task_start_delays().len();
+    let started = Instant::now();
+    let deadline = started + config.duration;
+    let outcomes: Vec<(Vec<String>, u64)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..submitters)
+            .map(|t| {
+                scope.spawn(move || {
+                    let (mut ids, mut refused) = (Vec::new(), 0);
+                    let mut next = started;
+                    let mut i = 0u64;
+                    while next < deadline {
+                        if let Some(wait) = next.checked_duration_since(Instant::now()) {
+                            std::thread::sleep(wait);
+                        }
+                        let id = format!("load-{}-{t}-{i}", started.elapsed().as_nanos());
+                        let req = crate::TaskRequest::new(
+                            config.caller.clone(),
+                            config.artifact.clone(),
+                            config.input.clone(),
+                        )
+                        .id(&id);
+                        match host.submit_task(req) {
+                            Ok(_) => ids.push(id),
+                            Err(_) => refused += 1,
+                        }
+                        i += 1;
+                        next += interval;
+                    }
+                    (ids, refused)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("a submitter panicked")).collect()
+    });
+    let (mut completed, mut failed) = (0, 0);
+    for id in outcomes.iter().flat_map(|(ids, _)| ids) {
+        match host.wait_task(id, Duration::from_secs(600)).map(|t| t.state) {
+            Ok(crate::TaskState::Completed) => completed += 1,
+            _ => failed += 1,
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let mut delays: Vec<u64> =
+        host.task_start_delays().into_iter().skip(delays_before).map(|d| d.as_nanos() as u64).collect();
+    delays.sort_unstable();
+    let us = |ns: u64| ns as f64 / 1000.0;
+    TaskLoadReport {
+        rate: config.rate,
+        submitted: outcomes.iter().map(|(ids, _)| ids.len() as u64).sum(),
+        refused: outcomes.iter().map(|(_, r)| r).sum(),
+        completed,
+        failed,
+        seconds,
+        per_second: (completed + failed) as f64 / seconds,
+        start_p50_us: us(quantile(&delays, 0.50)),
+        start_p90_us: us(quantile(&delays, 0.90)),
+        start_p99_us: us(quantile(&delays, 0.99)),
+        start_max_us: us(delays.last().copied().unwrap_or(0)),
+    }
+}
+
+impl std::fmt::Display for TaskLoadReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "rate asked       {:.0} tasks/s", self.rate)?;
+        writeln!(f, "submitted        {} ({} refused)", self.submitted, self.refused)?;
+        writeln!(f, "ended            {} completed, {} not", self.completed, self.failed)?;
+        writeln!(f, "seconds          {:.2}", self.seconds)?;
+        writeln!(f, "per second       {:.0}", self.per_second)?;
+        writeln!(
+            f,
+            "submit -> start  p50 {:.0} µs, p90 {:.0} µs, p99 {:.0} µs, max {:.0} µs",
+            self.start_p50_us, self.start_p90_us, self.start_p99_us, self.start_max_us
+        )
     }
 }
 

@@ -38,3 +38,33 @@ fn a_load_run_reports_what_the_ledger_recorded() {
     let bob = t.host.balances("bob").unwrap();
     assert_eq!(bob.scrip.posted, 1_001_000 - report.invocations, "each call paid its price once");
 }
+
+/// The task load generator submits at the asked rate, every task it
+/// reports ended, and the start delays come from the scheduler.
+#[test]
+fn a_task_load_run_submits_steadily_and_sees_every_task_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = fuelhost::SchedulerSettings { workers: 2, ..fuelhost::SchedulerSettings::default() };
+    let host = fuelhost::Host::builder()
+        .data_dir(dir.path())
+        .compile_cache_dir(fuelhost_tests::shared_compile_cache())
+        .scheduler(settings)
+        .build()
+        .unwrap();
+    let artifact = fuelhost::loadgen::prepare(&host, "echo", &guest("rust-echo"), fuelhost::Metering::Fuel).unwrap();
+    let config = fuelhost::loadgen::TaskLoadConfig {
+        caller: fuelhost::loadgen::CALLER.into(),
+        artifact,
+        input: b"task".to_vec(),
+        rate: 200.0,
+        submitters: 2,
+        duration: Duration::from_millis(500),
+    };
+    let report = fuelhost::loadgen::run_tasks(&host, &config);
+    // 100 asked for; a loaded machine may fall behind, never ahead.
+    assert!(report.submitted > 0 && report.submitted <= 102, "{report}");
+    assert_eq!((report.completed, report.failed, report.refused), (report.submitted, 0, 0), "{report}");
+    assert_eq!(host.task_start_delays().len() as u64, report.submitted, "one start delay per task");
+    assert!(report.start_p50_us <= report.start_p99_us && report.start_p99_us <= report.start_max_us, "{report}");
+    assert!(report.start_max_us > 0.0, "{report}");
+}

@@ -453,3 +453,40 @@ fn the_concurrent_tasks_allocation_caps_an_agents_running_tasks() {
     assert_eq!(carol.state, TaskState::Completed);
     assert!(carol.finished_ms.unwrap() <= tasks[2].started_ms.unwrap(), "carol waited behind bob's cap: {carol:?}");
 }
+
+/// Draining: no task starts any more; a task that ends within the deadline
+/// completes; one still running at the deadline is interrupted, charged
+/// what it burned, and is pending again for the next open.
+#[test]
+fn a_drain_lets_running_tasks_finish_until_its_deadline() {
+    let dir = tempfile::tempdir().unwrap();
+    let (host, echo) = setup(dir.path(), 0);
+    let limits = Limits { fuel: 1_000_000_000_000, timeout_ms: 120_000, ..Limits::default() };
+    let probe = upload(&host, "rust-probe", "probe", 0, ResourcePolicy::CallerPays, limits);
+    host.submit_task(TaskRequest::new("bob", &probe, "spin:100000000").id("short")).unwrap();
+    fund(&host, "bob", 0, 1_000_000_000_000, 0);
+    fund(&host, "carol", 0, 1_000_000_000_000, 0);
+    host.submit_task(TaskRequest::new("carol", &probe, "loop").id("endless")).unwrap();
+    host.start_task_workers(2);
+    let deadline = std::time::Instant::now() + WAIT;
+    while ["short", "endless"].iter().any(|id| host.task(id).unwrap().state == TaskState::Pending) {
+        assert!(std::time::Instant::now() < deadline, "the tasks never started");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    host.submit_task(TaskRequest::new("bob", &echo, "x").id("queued")).unwrap();
+    assert_eq!(host.drain_tasks(Duration::from_secs(3)), 1, "only the endless task was interrupted");
+    assert_eq!(host.task("short").unwrap().state, TaskState::Completed);
+    assert_eq!(host.task("queued").unwrap().state, TaskState::Pending, "nothing starts during a drain");
+    let endless = host.task("endless").unwrap();
+    assert_eq!((endless.state, endless.attempts), (TaskState::Pending, 1), "{endless:?}");
+    let record = host.ledger().usage_record("task/endless/1").unwrap().unwrap();
+    assert_eq!(record.outcome, fuelhost::Outcome::Aborted);
+    assert!(record.consumed.fuel > 0);
+    assert_conserved(&host);
+    drop(host);
+    let host = open(dir.path(), 0, 1_000);
+    assert_eq!(host.task("endless").unwrap().state, TaskState::Pending, "still pending after the restart");
+    host.cancel_task("endless").unwrap();
+    host.start_task_workers(1);
+    assert_eq!(host.wait_task("queued", WAIT).unwrap().state, TaskState::Completed);
+}

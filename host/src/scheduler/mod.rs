@@ -231,6 +231,14 @@ pub(crate) struct Scheduler {
     stopping: AtomicBool,
     /// The cancel flag of each running task.
     running: Mutex<std::collections::HashMap<String, Arc<AtomicBool>>>,
+    /// When each task queued straight from its submission (or from its
+    /// dependencies completing) was queued.
+    queued_at: Mutex<std::collections::HashMap<String, Instant>>,
+    /// Delays from queued to taken of the latest tasks, ns.
+    start_delays: Mutex<std::collections::VecDeque<u64>>,
+    /// Running tasks a drain interrupted: put back as pending, not
+    /// cancelled.
+    drained: Mutex<std::collections::HashSet<String>>,
     workers: Mutex<Vec<std::thread::JoinHandle<()>>>,
     breakers: Breakers,
     /// Retries scheduled since the host started, by artifact.
@@ -258,6 +266,9 @@ impl Scheduler {
             finished_lock: Mutex::new(()),
             stopping: AtomicBool::new(false),
             running: Mutex::new(std::collections::HashMap::new()),
+            drained: Mutex::default(),
+            queued_at: Mutex::default(),
+            start_delays: Mutex::default(),
             workers: Mutex::new(Vec::new()),
             breakers: Breakers::new(settings.breaker_failures, settings.breaker_cool_down.as_millis() as i64),
             retries: Mutex::default(),
@@ -366,7 +377,11 @@ impl Scheduler {
         let readiness =
             if deps.is_empty() { Readiness::Ready } else { store::readiness(&self.db.read(), &id, &req.submitter)? };
         let doomed = match readiness {
-            Readiness::Ready => queue.push(&req.submitter, &id, req.priority, self.now_ms()).map(|()| false)?,
+            Readiness::Ready => {
+                queue.push(&req.submitter, &id, req.priority, self.now_ms())?;
+                self.queued_at.lock().unwrap_or_else(|p| p.into_inner()).insert(id.clone(), Instant::now());
+                false
+            }
             Readiness::Waiting => queue.park(&req.submitter, &id, req.priority, self.now_ms()).map(|()| false)?,
             Readiness::Doomed(why) => {
                 store::finish(&self.db, &id, TaskState::Pending, TaskState::Failed, Some(&why))?;
@@ -406,6 +421,10 @@ impl Scheduler {
                 match readiness {
                     Ok(Readiness::Ready) => {
                         queue.unpark(&dependant);
+                        self.queued_at
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .insert(dependant.clone(), Instant::now());
                         self.queued.notify_one();
                     }
                     Ok(Readiness::Waiting) => {}
@@ -448,6 +467,7 @@ impl Scheduler {
             return Err(TaskError::NotCancellable(id.to_string(), task.state.as_str()));
         }
         queue.remove(id);
+        self.queued_at.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
         store::finish(&self.db, id, TaskState::Pending, TaskState::Cancelled, Some("cancelled by request"))?;
         drop(queue);
         self.notify_finished();
@@ -490,6 +510,32 @@ impl Scheduler {
         }
     }
 
+    /// Stop taking tasks, give the running ones until `deadline` to end,
+    /// then interrupt the rest at the next epoch tick (each charged the
+    /// fuel it burned and put back as pending, to run again at the next
+    /// open), and wait for the workers to exit. How many were interrupted.
+    pub(crate) fn drain(&self, deadline: Duration) -> usize {
+        self.stopping.store(true, Ordering::SeqCst);
+        drop(self.lock_queue());
+        self.queued.notify_all();
+        let until = Instant::now() + deadline;
+        let running = || self.running.lock().unwrap_or_else(|p| p.into_inner()).len();
+        while running() > 0 && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let interrupted = {
+            let running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+            let mut drained = self.drained.lock().unwrap_or_else(|p| p.into_inner());
+            for (id, flag) in running.iter() {
+                drained.insert(id.clone());
+                flag.store(true, Ordering::SeqCst);
+            }
+            running.len()
+        };
+        self.stop();
+        interrupted
+    }
+
     /// Start `n` workers for the host behind `host`. They hold it weakly:
     /// a dropped host stops them.
     pub(crate) fn start_workers(host: &Arc<HostInner>, n: usize) {
@@ -503,6 +549,11 @@ impl Scheduler {
                 Err(e) => tracing::error!(error = %e, "starting a task worker failed"),
             }
         }
+    }
+
+    /// How long the latest tasks waited from queued to taken by a worker.
+    pub(crate) fn start_delays(&self) -> Vec<Duration> {
+        self.start_delays.lock().unwrap_or_else(|p| p.into_inner()).iter().map(|&ns| Duration::from_nanos(ns)).collect()
     }
 
     /// Every artifact's circuit breaker that has seen a failure.
@@ -574,6 +625,13 @@ impl Scheduler {
                 return None;
             }
             if let Some((agent, id)) = queue.pop(self.now_ms(), |agent| self.may_start(agent)) {
+                if let Some(at) = self.queued_at.lock().unwrap_or_else(|p| p.into_inner()).remove(&id) {
+                    let mut delays = self.start_delays.lock().unwrap_or_else(|p| p.into_inner());
+                    if delays.len() == START_DELAYS_KEPT {
+                        delays.pop_front();
+                    }
+                    delays.push_back(at.elapsed().as_nanos() as u64);
+                }
                 *self.running_by_agent.lock().unwrap_or_else(|p| p.into_inner()).entry(agent.clone()).or_default() += 1;
                 return Some((agent, id));
             }
@@ -653,6 +711,16 @@ impl Scheduler {
         if self.breakers.record(&artifact, admission, ran, self.now_ms()) {
             tracing::warn!(artifact = %artifact, "circuit breaker opened: its tasks wait out the cool-down");
         }
+        let drained = self.drained.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
+        let aborted = matches!(&outcome, Some(Ok(r)) if r.outcome == crate::ledger::Outcome::Aborted);
+        if drained && aborted {
+            // Interrupted by a drain (not one that ended first): it runs
+            // again at the next open.
+            if let Err(e) = store::requeue(&self.db, id) {
+                tracing::error!(task = id, error = %e, "putting back a drained task failed; the next open does");
+            }
+            return;
+        }
         let (state, error, retryable) = match outcome {
             None => return, // the host is gone: the next open recovers it
             Some(Ok(report)) => {
@@ -718,6 +786,9 @@ fn outcome_state(outcome: crate::ledger::Outcome, error: Option<&str>) -> (TaskS
         _ => (TaskState::Failed, Some(error.unwrap_or("the invocation failed"))),
     }
 }
+
+/// How many start delays are kept (the latest).
+const START_DELAYS_KEPT: usize = 1 << 20;
 
 /// Most tasks one task may wait for.
 const MAX_DEPENDENCIES: usize = 64;

@@ -91,6 +91,10 @@ enum Command {
         /// How the artifact is metered: `fuel` or `cpu_time`.
         #[arg(long, default_value = "fuel")]
         metering: String,
+        /// Submit tasks at this steady rate instead (run by --threads
+        /// workers); prints throughput and the submit -> start delay.
+        #[arg(long)]
+        tasks_per_second: Option<f64>,
     },
     /// Save the server URL and API key (from --url and --api-key) in the
     /// client config file, after checking that the server accepts the key.
@@ -152,8 +156,9 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Login => login(cli.conn),
-        Command::Bench { component, input, threads, seconds, durability, metering } => {
-            bench(component, input, threads, seconds, &durability, &metering, cli.conn.json)
+        Command::Bench { component, input, threads, seconds, durability, metering, tasks_per_second } => {
+            let run = BenchRun { component, input, threads, seconds, tasks_per_second };
+            bench(run, &durability, &metering, cli.conn.json)
         }
         Command::Remote(cmd) => {
             let json = cli.conn.json;
@@ -190,15 +195,18 @@ fn guests_dir() -> Option<PathBuf> {
     std::env::var_os("FUELHOST_GUESTS").map(PathBuf::from).or_else(|| cache_dir().map(|c| c.join("guests")))
 }
 
-fn bench(
+/// What `fuelhost bench` drives.
+struct BenchRun {
     component: Option<PathBuf>,
     input: String,
     threads: Option<usize>,
     seconds: f64,
-    durability: &str,
-    metering: &str,
-    json: bool,
-) -> Result<()> {
+    tasks_per_second: Option<f64>,
+}
+
+fn bench(run: BenchRun, durability: &str, metering: &str, json: bool) -> Result<()> {
+    let BenchRun { component, input, threads, seconds, tasks_per_second } = run;
+    let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
     let metering = match metering {
         "fuel" => fuelhost::Metering::Fuel,
         "cpu_time" => fuelhost::Metering::CpuTime,
@@ -218,14 +226,28 @@ fn bench(
         .with_context(|| format!("reading {} (build the guests with scripts/setup.sh)", component.display()))?;
     let dir = std::env::temp_dir().join(format!("fuelhost-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let mut b = Host::builder().data_dir(&dir).durability(durability);
+    let workers = if tasks_per_second.is_some() { threads } else { 0 };
+    let scheduler = fuelhost::SchedulerSettings { workers, ..fuelhost::SchedulerSettings::default() };
+    let mut b = Host::builder().data_dir(&dir).durability(durability).scheduler(scheduler);
     if let Some(c) = cache_dir() {
         b = b.compile_cache_dir(c.join("compiled"));
     }
     let host = b.build()?;
     let setup = || fuelhost::loadgen::prepare(&host, "bench", &bytes, metering).map_err(anyhow::Error::msg);
     let result = setup().and_then(|artifact| {
-        let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
+        if let Some(rate) = tasks_per_second {
+            let config = fuelhost::loadgen::TaskLoadConfig {
+                caller: fuelhost::loadgen::CALLER.into(),
+                artifact,
+                input: input.into_bytes(),
+                rate,
+                submitters: 4,
+                duration: std::time::Duration::from_secs_f64(seconds),
+            };
+            let report = fuelhost::loadgen::run_tasks(&host, &config);
+            emit(&if json { format!("{}\n", serde_json::to_string_pretty(&report)?) } else { report.to_string() });
+            return Ok(());
+        }
         let config = fuelhost::loadgen::LoadConfig {
             caller: fuelhost::loadgen::CALLER.into(),
             artifact,

@@ -63,6 +63,9 @@ pub struct ServeFile {
     max_component_bytes: Option<usize>,
     /// Where precompiled code is cached across restarts.
     compile_cache_dir: Option<PathBuf>,
+    /// At shutdown, how long running tasks get to end before they are
+    /// interrupted and put back for the next start (default 30).
+    task_drain_seconds: Option<u64>,
     /// The API: `max_body_bytes`, and `[api.rate_limit]` with `per_second`
     /// and `burst`.
     #[serde(default)]
@@ -90,6 +93,7 @@ pub struct ServeConfig {
     pub max_component_bytes: Option<usize>,
     pub compile_cache_dir: Option<PathBuf>,
     pub telemetry: TelemetryConfig,
+    pub task_drain: std::time::Duration,
 }
 
 fn durability(name: &str) -> Result<Durability> {
@@ -155,6 +159,7 @@ impl ServeConfig {
             max_component_bytes: file.max_component_bytes,
             compile_cache_dir: file.compile_cache_dir.or(default_cache),
             telemetry,
+            task_drain: std::time::Duration::from_secs(file.task_drain_seconds.unwrap_or(30)),
         })
     }
 
@@ -186,7 +191,7 @@ fn load(path: &Path) -> Result<ServeFile> {
 pub fn run(config: ServeConfig) -> Result<()> {
     let _telemetry = fuelhost::telemetry::init(&config.telemetry)?;
     let host = config.open_host()?;
-    let state = fuelhost::api::ApiState::new(host);
+    let state = fuelhost::api::ApiState::new(host.clone());
     if let Some(key) = state.bootstrap_admin_key().map_err(anyhow::Error::msg)? {
         println!("bootstrap admin key (shown once, keep it safe): {key}");
     }
@@ -205,7 +210,13 @@ pub fn run(config: ServeConfig) -> Result<()> {
         };
         fuelhost::api::serve(listener, fuelhost::api::router(state, &config.api), shutdown).await?;
         Ok::<_, anyhow::Error>(())
-    })
+    })?;
+    // Requests are drained; now the tasks, up to the deadline.
+    let interrupted = host.drain_tasks(config.task_drain);
+    if interrupted > 0 {
+        println!("{interrupted} running tasks interrupted at the drain deadline; they run again at the next start");
+    }
+    Ok(())
 }
 
 #[cfg(test)]
