@@ -291,11 +291,18 @@ pub(crate) fn insert(db: &Database, t: &NewTask<'_>) -> rusqlite::Result<Task> {
     })
 }
 
+// A task's moves after its submission (start, end, retry) are deferred:
+// committed with the next durable commit, at the latest its invocation's
+// settlement, or by the flusher a few ms later. A crash that loses one is
+// safe: a start lost means the attempt runs again under the same
+// invocation id (`task/<id>/<n>`), which the ledger settles at most once;
+// an end or a retry lost is rebuilt at open from the usage record.
+
 /// Mark `id` running as its next attempt (invocation `task/<id>/<n>`) and
 /// return its work; `None` if it is no longer pending (cancelled
 /// meanwhile).
 pub(crate) fn start(db: &Database, id: &str) -> rusqlite::Result<Option<Work>> {
-    db.durable(|conn| {
+    db.deferred(|conn| {
         let n = exec(
             conn,
             "UPDATE tasks SET state = 'running', attempts = attempts + 1, started_ms = ?2,
@@ -329,7 +336,7 @@ pub(crate) fn finish(
     state: TaskState,
     error: Option<&str>,
 ) -> rusqlite::Result<bool> {
-    db.durable(|conn| {
+    db.deferred(|conn| {
         exec(
             conn,
             "UPDATE tasks SET state = ?3, error = ?4, finished_ms = ?5 WHERE id = ?1 AND state = ?2",
@@ -342,7 +349,7 @@ pub(crate) fn finish(
 /// Put a failed attempt of `id` back as pending, not to start before
 /// `not_before_ms`.
 pub(crate) fn retry(db: &Database, id: &str, not_before_ms: i64, error: Option<&str>) -> rusqlite::Result<bool> {
-    db.durable(|conn| {
+    db.deferred(|conn| {
         exec(
             conn,
             "UPDATE tasks SET state = 'pending', not_before_ms = ?2, error = ?3 WHERE id = ?1 AND state = 'running'",
@@ -354,6 +361,6 @@ pub(crate) fn retry(db: &Database, id: &str, not_before_ms: i64, error: Option<&
 
 /// Put a task interrupted by a stop back in the queue.
 pub(crate) fn requeue(db: &Database, id: &str) -> rusqlite::Result<()> {
-    db.durable(|conn| exec(conn, "UPDATE tasks SET state = 'pending' WHERE id = ?1 AND state = 'running'", [id]))
+    db.deferred(|conn| exec(conn, "UPDATE tasks SET state = 'pending' WHERE id = ?1 AND state = 'running'", [id]))
         .map(|_| ())
 }

@@ -79,7 +79,8 @@ enum Command {
         /// The input of every call.
         #[arg(long, default_value = "hello")]
         input: String,
-        /// Threads invoking at once (default: the number of cores).
+        /// Threads invoking at once, or task workers with
+        /// --tasks-per-second (default: the number of cores).
         #[arg(long)]
         threads: Option<usize>,
         /// How long to run.
