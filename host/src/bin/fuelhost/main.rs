@@ -79,8 +79,8 @@ enum Command {
         /// The input of every call.
         #[arg(long, default_value = "hello")]
         input: String,
-        /// Threads invoking at once, or task workers with
-        /// --tasks-per-second (default: the number of cores).
+        /// Threads invoking at once (default: the number of cores), or
+        /// task workers with --tasks-per-second (default: the scheduler's).
         #[arg(long)]
         threads: Option<usize>,
         /// How long to run.
@@ -207,6 +207,10 @@ struct BenchRun {
 
 fn bench(run: BenchRun, durability: &str, metering: &str, json: bool) -> Result<()> {
     let BenchRun { component, input, threads, seconds, tasks_per_second } = run;
+    let workers = match tasks_per_second {
+        Some(_) => threads.unwrap_or(fuelhost::SchedulerSettings::default().workers),
+        None => 0,
+    };
     let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
     let metering = match metering {
         "fuel" => fuelhost::Metering::Fuel,
@@ -227,7 +231,6 @@ fn bench(run: BenchRun, durability: &str, metering: &str, json: bool) -> Result<
         .with_context(|| format!("reading {} (build the guests with scripts/setup.sh)", component.display()))?;
     let dir = std::env::temp_dir().join(format!("fuelhost-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let workers = if tasks_per_second.is_some() { threads } else { 0 };
     let scheduler = fuelhost::SchedulerSettings { workers, ..fuelhost::SchedulerSettings::default() };
     let mut b = Host::builder().data_dir(&dir).durability(durability).scheduler(scheduler);
     if let Some(c) = cache_dir() {
