@@ -250,6 +250,12 @@ CREATE TABLE IF NOT EXISTS task_dependencies (
     PRIMARY KEY (task, depends_on)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS task_dependants ON task_dependencies(depends_on);
+CREATE TABLE IF NOT EXISTS agent_heartbeats (
+    agent   TEXT PRIMARY KEY REFERENCES accounts(id),
+    at_ms   INTEGER NOT NULL,
+    ttl_ms  INTEGER NOT NULL,
+    status  TEXT
+) WITHOUT ROWID;
 INSERT OR IGNORE INTO accounts (id, system, created_ms)
     VALUES ('@mint', 1, 0), ('@consumed', 1, 0), ('@burn', 1, 0), ('@pool', 1, 0);
 "#;

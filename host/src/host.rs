@@ -204,6 +204,7 @@ impl HostBuilder {
         let scheduler = Arc::new(scheduler);
         let memberships = Memberships::new(db.clone());
         let approvals = Approvals::new(db.clone(), self.clock.clone(), self.approval_ttl.as_millis() as i64);
+        let liveness = crate::liveness::Liveness::open(db.clone(), self.clock.clone())?;
         let inner = HostInner {
             db: db.clone(),
             metrics: Default::default(),
@@ -219,6 +220,7 @@ impl HostBuilder {
             _ticker: ticker,
             _data_dir_lock: data_dir_lock,
             scheduler,
+            liveness,
         };
         let inner = Arc::new(inner);
         Scheduler::start_workers(&inner, self.scheduler.workers);
@@ -275,6 +277,7 @@ pub(crate) struct HostInner {
     /// Held while the host is open (see `lock_data_dir`).
     _data_dir_lock: std::fs::File,
     pub(crate) scheduler: Arc<Scheduler>,
+    pub(crate) liveness: crate::liveness::Liveness,
 }
 
 impl Drop for HostInner {
@@ -320,7 +323,7 @@ impl Host {
 
     /// The host's metrics in the Prometheus text format.
     pub fn metrics_text(&self) -> String {
-        self.inner.metrics.render(&*self.inner.ledger, &self.inner.scheduler.snapshot())
+        self.inner.metrics.render(&*self.inner.ledger, &self.inner.scheduler.snapshot(), &self.inner.liveness.all())
     }
 
     /// Start configuring a host.
@@ -710,6 +713,35 @@ impl Host {
     /// `timeout` passes; returns it as it is then.
     pub fn wait_task(&self, id: &str, timeout: Duration) -> Result<Task, TaskError> {
         self.inner.scheduler.wait(id, timeout)
+    }
+
+    /// `agent` is alive, for `ttl` (default 30 s), doing `status`: its
+    /// health is `healthy` until the TTL passes without another heartbeat,
+    /// then `unhealthy`.
+    pub fn heartbeat(
+        &self,
+        agent: &str,
+        ttl: Option<Duration>,
+        status: Option<String>,
+    ) -> Result<crate::liveness::AgentHealth, HostError> {
+        let id = AgentId::new(agent)?;
+        if !self.inner.ledger.has_account(id.as_str())? {
+            return Err(HostError::Ledger(crate::ledger::LedgerError::UnknownAccount(agent.to_string())));
+        }
+        self.inner.liveness.beat(id.as_str(), ttl, status).map_err(|e| match e {
+            crate::liveness::HeartbeatError::Invalid(m) => HostError::Invalid(m),
+            crate::liveness::HeartbeatError::Storage(e) => HostError::Database(e),
+        })
+    }
+
+    /// `agent`'s health by its heartbeats (`unknown` if it never sent one).
+    pub fn agent_health(&self, agent: &str) -> crate::liveness::AgentHealth {
+        self.inner.liveness.health(agent)
+    }
+
+    /// The health of every agent that ever sent a heartbeat.
+    pub fn agents_health(&self) -> Vec<crate::liveness::AgentHealth> {
+        self.inner.liveness.all()
     }
 
     /// Every artifact's circuit breaker that has seen a failed task since

@@ -65,6 +65,7 @@ mod error;
 mod host;
 mod invoke;
 mod ledger;
+pub mod liveness;
 pub mod loadgen;
 mod manifest;
 mod membership;
@@ -94,6 +95,7 @@ pub use ledger::{
     Settlement, SponsorGrant, SponsorGrantStatus, SqliteLedger, SystemClock, Transfer, TransferQuery, TransferRequest,
     UbiSource, UsageQuery, UsageRecord, BURN_ACCOUNT, CONSUMED_ACCOUNT, MINT_ACCOUNT, MONTH_MS, POOL_ACCOUNT,
 };
+pub use liveness::{AgentHealth, Health};
 pub use manifest::{Limits, Manifest, ManifestError, Metering, ResourcePolicy};
 pub use membership::Membership;
 pub use policy::rules::{Condition, Effect, Rule, RuleSet, RulesError};

@@ -14,6 +14,7 @@ mod filesystem;
 mod golden_fuel;
 mod guest_ledger;
 mod ledger;
+mod lifecycle;
 mod loadgen;
 mod metering;
 mod nesting;

@@ -108,7 +108,7 @@ pub(super) async fn create_key(
 #[utoipa::path(get, path = "/v1/agents/{id}", tag = "agents", security(("api_key" = [])),
     params(("id" = String, Path, description = "the agent")),
     responses(
-        (status = 200, description = "`{id, balances, tenant, workspace}`", body = Value),
+        (status = 200, description = "`{id, balances, tenant, workspace, health}`", body = Value),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
     ))]
 pub(super) async fn show_agent(
@@ -120,9 +120,60 @@ pub(super) async fn show_agent(
     blocking(move || {
         let balances = state.host.balances(&id)?;
         let m = state.host.membership(&id)?;
-        Ok(Json(json!({"id": id, "balances": balances, "tenant": m.tenant, "workspace": m.workspace})))
+        let health = state.host.agent_health(&id);
+        Ok(Json(
+            json!({"id": id, "balances": balances, "tenant": m.tenant, "workspace": m.workspace, "health": health}),
+        ))
     })
     .await
+}
+
+/// `POST /v1/agents/{id}/heartbeat`.
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Heartbeat {
+    /// How long this heartbeat keeps the agent healthy, ms (default
+    /// 30000, at most a day).
+    #[serde(default)]
+    ttl_ms: Option<u64>,
+    /// What the agent is doing, shown with its health (at most 256 bytes).
+    #[serde(default)]
+    status: Option<String>,
+}
+
+/// The agent is alive (that agent's key, or an admin's): healthy until
+/// `ttl_ms` passes without another heartbeat, then unhealthy.
+#[utoipa::path(post, path = "/v1/agents/{id}/heartbeat", tag = "agents", security(("api_key" = [])),
+    params(("id" = String, Path, description = "the agent")), request_body = Heartbeat,
+    responses(
+        (status = 200, description = "`{agent, health, last_heartbeat_ms, ttl_ms, status}`", body = Value),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    ))]
+pub(super) async fn heartbeat(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    req: Result<Json<Heartbeat>, JsonRejection>,
+) -> ApiResult<Json<Value>> {
+    caller.may_act_for(&id, "send the heartbeats of")?;
+    let req = body(&state, req)?;
+    blocking(move || {
+        let ttl = req.ttl_ms.map(std::time::Duration::from_millis);
+        Ok(Json(json!(state.host.heartbeat(&id, ttl, req.status)?)))
+    })
+    .await
+}
+
+/// The health of every agent that ever sent a heartbeat (admin).
+#[utoipa::path(get, path = "/v1/health/agents", tag = "agents", security(("api_key" = [])),
+    responses(
+        (status = 200, description = "`{agents: [{agent, health, last_heartbeat_ms, ttl_ms, status}]}`", body = Value),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+    ))]
+pub(super) async fn agents_health(State(state): State<ApiState>, caller: Caller) -> ApiResult<Json<Value>> {
+    caller.admin()?;
+    Ok(Json(json!({"agents": state.host.agents_health()})))
 }
 
 /// A new admin key, shown once. With it the bootstrap key can be rotated:

@@ -150,6 +150,8 @@ fn routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(tasks::show))
         .routes(routes!(tasks::cancel))
         .routes(routes!(tasks::breakers))
+        .routes(routes!(agents::heartbeat))
+        .routes(routes!(agents::agents_health))
 }
 
 /// The OpenAPI 3 document of every route [`router`] serves.

@@ -72,7 +72,12 @@ impl Metrics {
     /// ledger-backed families are read from `ledger` now. If the ledger
     /// cannot be read, those families are rendered without samples and the
     /// failure is logged: a scrape still gets the in-process counters.
-    pub fn render(&self, ledger: &dyn Ledger, scheduler: &crate::scheduler::SchedulerSnapshot) -> String {
+    pub fn render(
+        &self,
+        ledger: &dyn Ledger,
+        scheduler: &crate::scheduler::SchedulerSnapshot,
+        agents: &[crate::liveness::AgentHealth],
+    ) -> String {
         let allocations = ledger.allocations_in_force().unwrap_or_else(|e| {
             tracing::warn!(error = %e, "metrics: reading the allocations in force failed");
             Vec::new()
@@ -189,6 +194,18 @@ impl Metrics {
                 .breakers
                 .iter()
                 .map(|b| format!("{{artifact=\"{}\"}} {}", escape(&b.artifact), b.times_opened))
+                .collect(),
+        );
+        section(
+            "fuelhost_agent_healthy",
+            "gauge",
+            "1 while an agent's last heartbeat is within its TTL, 0 after; agents that never sent one are absent.",
+            agents
+                .iter()
+                .map(|a| {
+                    let v = u8::from(a.health == crate::liveness::Health::Healthy);
+                    format!("{{agent=\"{}\"}} {v}", escape(&a.agent))
+                })
                 .collect(),
         );
         out

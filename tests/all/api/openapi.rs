@@ -57,6 +57,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/tasks/{id}"),
     ("post", "/v1/tasks/{id}/cancel"),
     ("get", "/v1/breakers"),
+    ("post", "/v1/agents/{id}/heartbeat"),
+    ("get", "/v1/health/agents"),
 ];
 
 const PUBLIC: &[&str] = &["/healthz", "/readyz", "/openapi.json"];

@@ -1,5 +1,6 @@
 //! Tasks over HTTP: submitted as the key's agent, read and cancelled by
-//! their submitter (or an admin), bad input refused.
+//! their submitter (or an admin), bad input refused; and the heartbeats of
+//! the agents that run them.
 
 use serde_json::json;
 
@@ -87,4 +88,32 @@ fn tasks_are_submitted_read_and_cancelled_by_their_submitter() {
     assert_eq!((st, error_code(&v)), (403, "forbidden"), "a task runs as an agent: {v}");
     assert_eq!(call("POST", &url("/v1/tasks"), None, Some(json!({"artifact": "alice/echo@1"}))).0, 401);
     fuelhost_tests::assert_conserved(&s.host);
+}
+
+/// Heartbeats over HTTP: an agent beats for itself (not for another), its
+/// health shows on the agent, and an admin lists everyone's.
+#[test]
+fn agents_send_heartbeats_and_admins_see_their_health() {
+    let s = start(8 << 20);
+    let url = |p: &str| s.url(p);
+    let keys = agents(&s, &["alice", "bob"]);
+    let (alice, bob) = (&keys[0], &keys[1]);
+    let beat = json!({"ttl_ms": 60000, "status": "indexing"});
+    let (st, v) = call("POST", &url("/v1/agents/alice/heartbeat"), Some(alice), Some(beat.clone()));
+    assert_eq!((st, v["health"].as_str(), v["status"].as_str()), (200, Some("healthy"), Some("indexing")), "{v}");
+    let (st, v) = call("POST", &url("/v1/agents/alice/heartbeat"), Some(bob), Some(beat));
+    assert_eq!((st, error_code(&v)), (403, "forbidden"), "{v}");
+    let (st, v) = call("POST", &url("/v1/agents/alice/heartbeat"), Some(alice), Some(json!({"ttl_ms": 0})));
+    assert_eq!(st, 400, "{v}");
+    let (st, v) = call("GET", &url("/v1/agents/alice"), Some(alice), None);
+    assert_eq!((st, v["health"]["health"].as_str()), (200, Some("healthy")), "{v}");
+    let (st, v) = call("GET", &url("/v1/agents/bob"), Some(bob), None);
+    assert_eq!(v["health"]["health"].as_str(), Some("unknown"), "{st} {v}");
+    let (st, v) = call("GET", &url("/v1/health/agents"), Some(alice), None);
+    assert_eq!((st, error_code(&v)), (403, "forbidden"));
+    let (st, v) = call("GET", &url("/v1/health/agents"), Some(&s.admin), None);
+    assert_eq!(
+        (st, v["agents"].as_array().map(Vec::len), v["agents"][0]["agent"].as_str()),
+        (200, Some(1), Some("alice"))
+    );
 }

@@ -139,8 +139,21 @@ pub enum AgentCmd {
         #[arg(long)]
         workspace: Option<String>,
     },
-    /// An agent's balances and membership.
+    /// An agent's balances, membership and health.
     Show { id: String },
+    /// Report that agent ID is alive (its key or an admin's): healthy
+    /// until the TTL passes without another heartbeat.
+    Heartbeat {
+        id: String,
+        /// How long this heartbeat holds, ms (default 30000).
+        #[arg(long)]
+        ttl_ms: Option<u64>,
+        /// What the agent is doing.
+        #[arg(long)]
+        status: Option<String>,
+    },
+    /// The health of every agent that sent heartbeats (admin).
+    Health,
 }
 
 #[derive(Subcommand)]
@@ -344,6 +357,13 @@ pub fn run(client: &Client, cmd: Remote, json_out: bool) -> Result<String> {
             Box::new(new_key),
         ),
         Remote::Agent(AgentCmd::Show { id }) => (client.get(&format!("/v1/agents/{id}"), &[])?, Box::new(agent)),
+        Remote::Agent(AgentCmd::Heartbeat { id, ttl_ms, status }) => (
+            client.send("POST", &format!("/v1/agents/{id}/heartbeat"), &json!({"ttl_ms": ttl_ms, "status": status}))?,
+            Box::new(health_table),
+        ),
+        Remote::Agent(AgentCmd::Health) => {
+            (client.get("/v1/health/agents", &[])?, Box::new(|v| health_rows(rows(v, "agents"))))
+        }
         Remote::Key(KeyCmd::Create { agent }) => {
             (client.call("POST", &format!("/v1/agents/{agent}/keys"))?, Box::new(new_key))
         }
@@ -801,8 +821,26 @@ fn agent_balances(v: &Value) -> String {
 
 fn agent(v: &Value) -> String {
     let mut out = record(v, &[("agent", "id"), ("tenant", "tenant"), ("workspace", "workspace")]);
+    out.push_str(&record(&v["health"], &[("health", "health"), ("status", "status")]));
     out.push_str(&agent_balances(v));
     out
+}
+
+fn health_table(v: &Value) -> String {
+    health_rows(std::slice::from_ref(v))
+}
+
+fn health_rows(list: &[Value]) -> String {
+    table(
+        list,
+        &cols(&[
+            ("agent", "agent"),
+            ("health", "health"),
+            ("last heartbeat", "last_heartbeat_ms"),
+            ("ttl ms", "ttl_ms"),
+            ("status", "status"),
+        ]),
+    )
 }
 
 fn transfer_line(v: &Value) -> String {
