@@ -73,6 +73,29 @@ pub mod invoke {
     pub use crate::artifact_bindings::fuelhost::host::types::Outcome;
 }
 
+/// Queue tasks as this artifact's principal (its owner), run later by the
+/// host's workers, and read their state.
+pub mod tasks {
+    pub use crate::artifact_bindings::fuelhost::host::tasks::{
+        status, submit, Priority, TaskError, TaskRequest, TaskState, TaskStatus,
+    };
+
+    /// A request for `artifact` on `input`: normal priority, one attempt,
+    /// no dependencies, the artifact's own limits.
+    pub fn request(artifact: &str, input: &[u8]) -> TaskRequest {
+        TaskRequest {
+            artifact: artifact.to_string(),
+            input: input.to_vec(),
+            priority: Priority::Normal,
+            fuel_limit: None,
+            id: None,
+            depends_on: Vec::new(),
+            max_attempts: 1,
+            timeout_ms: None,
+        }
+    }
+}
+
 /// Ask the host's policy chain about an action from inside an artifact.
 pub mod policy {
     pub use crate::artifact_bindings::fuelhost::host::policy::check;

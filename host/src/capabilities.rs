@@ -13,7 +13,7 @@ use wasmtime_wasi::p2::bindings::sync::filesystem::preopens;
 use wasmtime_wasi::p2::bindings::sync::filesystem::types as fs;
 
 use crate::agent::AgentId;
-use crate::bindings::artifact::fuelhost::host::{invoke, ledger, log, policy, types};
+use crate::bindings::artifact::fuelhost::host::{invoke, ledger, log, policy, tasks, types};
 use crate::bindings::{Action, Attribute, Decision};
 use crate::ledger::{GuestTransfer, LedgerError as HostLedgerError};
 use crate::sandbox::Sandbox;
@@ -152,6 +152,84 @@ impl invoke::Host for Sandbox {
     }
 }
 
+impl tasks::Host for Sandbox {
+    fn submit(&mut self, request: tasks::TaskRequest) -> wasmtime::Result<Result<String, tasks::TaskError>> {
+        let call = self.call()?;
+        let priority = match request.priority {
+            tasks::Priority::Critical => crate::Priority::Critical,
+            tasks::Priority::High => crate::Priority::High,
+            tasks::Priority::Normal => crate::Priority::Normal,
+            tasks::Priority::Low => crate::Priority::Low,
+        };
+        let mut action = Action {
+            kind: "task-submit".into(),
+            subject: call.principal.to_string(),
+            tenant: None,
+            target: request.artifact.clone(),
+            attributes: vec![
+                Attribute { key: "priority".into(), value: priority.as_str().into() },
+                Attribute { key: "via-artifact".into(), value: call.context.artifact.clone() },
+            ],
+            price: 0,
+            estimated: crate::bindings::NO_USAGE,
+        };
+        let verdict = call.host.judge(Some(&call.context.invocation_id), &mut action);
+        if let Some(refusal) = verdict.refusal() {
+            return Ok(Err(tasks::TaskError::Denied(refusal)));
+        }
+        let mut req = crate::TaskRequest::new(call.principal.to_string(), request.artifact, request.input)
+            .priority(priority)
+            .retries(request.max_attempts, std::time::Duration::from_secs(1));
+        req.fuel_limit = request.fuel_limit;
+        req.id = request.id;
+        req.depends_on = request.depends_on;
+        req.timeout = request.timeout_ms.map(std::time::Duration::from_millis);
+        Ok(match call.host.submit_task(req) {
+            Ok(task) => Ok(task.id),
+            Err(e) => Err(task_error(e)),
+        })
+    }
+
+    fn status(&mut self, id: String) -> wasmtime::Result<Result<tasks::TaskStatus, tasks::TaskError>> {
+        let call = self.call()?;
+        let task = match call.host.scheduler.get(&id) {
+            Ok(t) if t.submitter == call.principal.as_str() => t,
+            // Another agent's task is not this artifact's to see.
+            Ok(_) | Err(crate::TaskError::Unknown(_)) => {
+                return Ok(Err(tasks::TaskError::Unknown(format!("no task `{id}` submitted by `{}`", call.principal))))
+            }
+            Err(e) => return Ok(Err(task_error(e))),
+        };
+        let state = match task.state {
+            crate::TaskState::Pending => tasks::TaskState::Pending,
+            crate::TaskState::Running => tasks::TaskState::Running,
+            crate::TaskState::Completed => tasks::TaskState::Completed,
+            crate::TaskState::Failed => tasks::TaskState::Failed,
+            crate::TaskState::Cancelled => tasks::TaskState::Cancelled,
+            crate::TaskState::TimedOut => tasks::TaskState::TimedOut,
+        };
+        Ok(Ok(tasks::TaskStatus {
+            id: task.id,
+            state,
+            attempts: task.attempts,
+            invocation_id: task.invocation_id,
+            error: task.error,
+        }))
+    }
+}
+
+/// A scheduler refusal as the guest sees it.
+fn task_error(e: crate::TaskError) -> tasks::TaskError {
+    let message = e.to_string();
+    match e {
+        crate::TaskError::QueueFull { .. } => tasks::TaskError::QueueFull(message),
+        crate::TaskError::Invalid(_) => tasks::TaskError::Invalid(message),
+        crate::TaskError::Cycle(_) => tasks::TaskError::Cycle(message),
+        crate::TaskError::Unknown(_) => tasks::TaskError::Unknown(message),
+        crate::TaskError::NotCancellable(..) | crate::TaskError::Storage(_) => tasks::TaskError::Unavailable(message),
+    }
+}
+
 impl policy::Host for Sandbox {
     fn check(&mut self, mut action: Action) -> wasmtime::Result<Decision> {
         let call = self.call()?;
@@ -219,6 +297,7 @@ pub fn artifact_linker(engine: &Engine) -> wasmtime::Result<Linker<Sandbox>> {
     policy::add_to_linker::<Sandbox, HasSelf<Sandbox>>(&mut linker, |s| s)?;
     log::add_to_linker::<Sandbox, HasSelf<Sandbox>>(&mut linker, |s| s)?;
     invoke::add_to_linker::<Sandbox, HasSelf<Sandbox>>(&mut linker, |s| s)?;
+    tasks::add_to_linker::<Sandbox, HasSelf<Sandbox>>(&mut linker, |s| s)?;
     // `fuel-left` and `invoke` need the store (to read and adjust fuel),
     // which generated host traits do not get: answer them directly.
     linker.allow_shadowing(true);

@@ -302,6 +302,18 @@ impl HostInner {
         *self.cost_model.read().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Check `req`'s submitter and artifact exist, then queue it.
+    pub(crate) fn submit_task(&self, req: TaskRequest) -> Result<Task, TaskError> {
+        AgentId::new(req.submitter.clone()).map_err(|e| TaskError::Invalid(e.to_string()))?;
+        if !self.ledger.has_account(&req.submitter).map_err(|e| TaskError::Invalid(e.to_string()))? {
+            return Err(TaskError::Invalid(format!("unknown agent `{}`; create it first", req.submitter)));
+        }
+        if self.registry.get(&req.artifact).is_none() {
+            return Err(TaskError::Invalid(format!("unknown artifact `{}`; upload it first", req.artifact)));
+        }
+        self.scheduler.submit(&req)
+    }
+
     pub(crate) fn agent_dir(&self, agent: &AgentId) -> PathBuf {
         self.agents_dir.join(agent.as_str())
     }
@@ -689,14 +701,7 @@ impl Host {
     /// priority and run by a worker as `submitter`. Submitting the same id
     /// again returns the task already accepted.
     pub fn submit_task(&self, req: TaskRequest) -> Result<Task, TaskError> {
-        AgentId::new(req.submitter.clone()).map_err(|e| TaskError::Invalid(e.to_string()))?;
-        if !self.inner.ledger.has_account(&req.submitter).map_err(|e| TaskError::Invalid(e.to_string()))? {
-            return Err(TaskError::Invalid(format!("unknown agent `{}`; create it first", req.submitter)));
-        }
-        if self.inner.registry.get(&req.artifact).is_none() {
-            return Err(TaskError::Invalid(format!("unknown artifact `{}`; upload it first", req.artifact)));
-        }
-        self.inner.scheduler.submit(&req)
+        self.inner.submit_task(req)
     }
 
     /// The task `id`.

@@ -490,3 +490,35 @@ fn a_drain_lets_running_tasks_finish_until_its_deadline() {
     host.start_task_workers(1);
     assert_eq!(host.wait_task("queued", WAIT).unwrap().state, TaskState::Completed);
 }
+
+/// An artifact queues tasks through the `tasks` import, as its owner: the
+/// task runs and is charged as the owner's, the artifact can read its
+/// state (and no one else's), and a rule can forbid it.
+#[test]
+fn an_artifact_queues_tasks_as_its_owner() {
+    let dir = tempfile::tempdir().unwrap();
+    let (host, echo) = setup(dir.path(), 1);
+    let probe = upload(&host, "rust-probe", "probe", 0, ResourcePolicy::CallerPays, Limits::default());
+    let invoke = |input: String| host.invoke(fuelhost::Invocation::new("bob", &probe, input)).unwrap();
+    let report = invoke(format!("submit:{echo}:from a guest"));
+    assert!(report.success, "{report:?}");
+    let id = report.output_text().strip_prefix("task=").unwrap().to_string();
+    let task = host.wait_task(&id, WAIT).unwrap();
+    assert_eq!((task.state, task.submitter.as_str()), (TaskState::Completed, "alice"), "{task:?}");
+    let record = host.ledger().usage_record(task.invocation_id.as_deref().unwrap()).unwrap().unwrap();
+    assert_eq!((record.caller.as_str(), record.output.as_slice()), ("alice", &b"from a guest"[..]));
+    assert_eq!(invoke(format!("task-state:{id}")).output_text(), "state=TaskState::Completed attempts=1");
+
+    // Only the owner's tasks are visible.
+    host.submit_task(TaskRequest::new("carol", &echo, "x").id("carols")).unwrap();
+    let hidden = invoke("task-state:carols".into());
+    assert!(hidden.error.as_deref().unwrap().contains("Unknown"), "{hidden:?}");
+
+    host.set_policy_rules(
+        "[[rule]]\nname = \"no-guest-tasks\"\neffect = \"deny\"\naction = \"task-submit\"\nreason = \"not here\"\n",
+    )
+    .unwrap();
+    let denied = invoke(format!("submit:{echo}:again"));
+    assert!(!denied.success && denied.error.as_deref().unwrap().contains("not here"), "{denied:?}");
+    assert_conserved(&host);
+}

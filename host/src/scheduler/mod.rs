@@ -20,7 +20,8 @@
 //!
 //! Tasks are reachable from the embedding API ([`crate::Host::submit_task`]),
 //! over HTTP (`/v1/tasks`) and from the CLI (`fuelhost task`). Not built
-//! yet: handoff by capability, submitting from a guest.
+//! yet: handoff by capability. Guests submit through the `tasks` import
+//! (`capabilities`), as their owner.
 //!
 //! **Circuit breakers** (`breaker`): an artifact whose attempts keep
 //! failing by its own fault stops being run for a cool-down; a task taken

@@ -1,6 +1,6 @@
 //! rust-probe: a test fixture artifact that does, on request, everything an
 //! artifact may try: compute, loop forever, exhaust memory, recurse without
-//! end, trap, touch files, read the ledger, transfer scrip, ask the policy
+//! end, trap, touch files, read the ledger, transfer scrip, queue tasks, ask the policy
 //! chain, make an HTTP request. The input is a command `verb:arg:arg...`
 //! (or `get:URL`); see `run` below.
 
@@ -168,6 +168,18 @@ impl Artifact for Probe {
                     Err(e) => return Err(failed(format!("{e:?}"))),
                 }
             }
+            "submit" => {
+                // submit:<artifact>:<input>: queue a task as the owner.
+                let req = fuelhost_guest::tasks::request(a, b.as_bytes());
+                match fuelhost_guest::tasks::submit(&req) {
+                    Ok(id) => format!("task={id}"),
+                    Err(e) => return Err(failed(format!("{e:?}"))),
+                }
+            }
+            "task-state" => match fuelhost_guest::tasks::status(a) {
+                Ok(s) => format!("state={:?} attempts={}", s.state, s.attempts),
+                Err(e) => return Err(failed(format!("{e:?}"))),
+            },
             "allocation" => match ledger::allocation(a).map_err(|e| failed(format!("{e:?}")))? {
                 Some(s) => format!(
                     "{} {} {}",
