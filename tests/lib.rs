@@ -74,6 +74,8 @@ pub fn manifest(name: &str, price: u64, policy: ResourcePolicy, limits: Limits) 
         description: String::new(),
         limits,
         metering: fuelhost::Metering::Fuel,
+        capabilities: Vec::new(),
+        quality: None,
     }
 }
 

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use rusqlite::{Connection, OptionalExtension};
+use rusqlite::Connection;
 
 // Write costs shape the schema: the tables every call appends to
 // (`transfers`, `audit`) number rows without AUTOINCREMENT (they are never
@@ -237,6 +237,9 @@ CREATE TABLE IF NOT EXISTS tasks (
     backoff_ms    INTEGER NOT NULL DEFAULT 1000,
     not_before_ms INTEGER,
     timeout_ms    INTEGER,
+    capability    TEXT,
+    route_mode    TEXT,
+    max_price     INTEGER,
     invocation_id TEXT,
     error         TEXT,
     created_ms    INTEGER NOT NULL,
@@ -245,7 +248,7 @@ CREATE TABLE IF NOT EXISTS tasks (
 );
 CREATE INDEX IF NOT EXISTS tasks_open ON tasks(state) WHERE state IN ('pending', 'running');
 CREATE TABLE IF NOT EXISTS task_dependencies (
-    task        TEXT NOT NULL REFERENCES tasks(id),
+    task        TEXT NOT NULL,
     depends_on  TEXT NOT NULL,
     PRIMARY KEY (task, depends_on)
 ) WITHOUT ROWID;
@@ -573,29 +576,35 @@ impl Shared {
     }
 }
 
-/// Create what is missing of the schema. A `tasks` table from before tasks
-/// could time out (no `timed_out` state, no `timeout_ms`) is rebuilt in the
-/// same transaction, its rows kept.
+/// Create what is missing of the schema. A `tasks` table of an earlier
+/// shape (before tasks could time out or name a capability) is rebuilt in
+/// one transaction, every row and column it had kept.
 fn upgrade_tasks(conn: &Connection) -> rusqlite::Result<()> {
-    let old_tasks: Option<String> = conn
-        .query_row("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'tasks'", [], |r| r.get(0))
-        .optional()?;
-    if old_tasks.is_none_or(|sql| sql.contains("timed_out")) {
+    let columns: Vec<String> = {
+        let mut stmt = conn.prepare("SELECT name FROM pragma_table_info('tasks')")?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
+    if columns.is_empty() || columns.iter().any(|c| c == "capability") {
         return conn.execute_batch(SCHEMA);
     }
-    conn.execute_batch(&format!(
+    let kept = columns.join(", ");
+    // The rename must not rewrite references to `tasks` elsewhere.
+    conn.execute_batch("PRAGMA foreign_keys = OFF; PRAGMA legacy_alter_table = ON;")?;
+    let rebuilt = conn.execute_batch(&format!(
         "BEGIN IMMEDIATE;
          DROP INDEX IF EXISTS tasks_open;
-         ALTER TABLE tasks RENAME TO tasks_before_timeouts;
+         ALTER TABLE tasks RENAME TO tasks_before_upgrade;
          {SCHEMA}
-         INSERT INTO tasks (id, submitter, artifact, input, priority, fuel_limit, state, attempts, max_attempts,
-                backoff_ms, not_before_ms, invocation_id, error, created_ms, started_ms, finished_ms)
-             SELECT id, submitter, artifact, input, priority, fuel_limit, state, attempts, max_attempts,
-                backoff_ms, not_before_ms, invocation_id, error, created_ms, started_ms, finished_ms
-             FROM tasks_before_timeouts;
-         DROP TABLE tasks_before_timeouts;
+         INSERT INTO tasks ({kept}) SELECT {kept} FROM tasks_before_upgrade;
+         DROP TABLE tasks_before_upgrade;
          COMMIT;"
-    ))
+    ));
+    if rebuilt.is_err() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    conn.execute_batch("PRAGMA legacy_alter_table = OFF; PRAGMA foreign_keys = ON;")?;
+    rebuilt
 }
 
 impl Database {

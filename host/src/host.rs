@@ -302,16 +302,78 @@ impl HostInner {
         *self.cost_model.read().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Check `req`'s submitter and artifact exist, then queue it.
-    pub(crate) fn submit_task(&self, req: TaskRequest) -> Result<Task, TaskError> {
+    /// Check `req`'s submitter and artifact exist (choosing the artifact
+    /// when it names a capability), then queue it.
+    pub(crate) fn submit_task(&self, mut req: TaskRequest) -> Result<Task, TaskError> {
         AgentId::new(req.submitter.clone()).map_err(|e| TaskError::Invalid(e.to_string()))?;
         if !self.ledger.has_account(&req.submitter).map_err(|e| TaskError::Invalid(e.to_string()))? {
             return Err(TaskError::Invalid(format!("unknown agent `{}`; create it first", req.submitter)));
+        }
+        if let Some(capability) = &req.capability {
+            req.artifact = self.route(capability, req.route_mode, &req.submitter, req.max_price)?.artifact;
         }
         if self.registry.get(&req.artifact).is_none() {
             return Err(TaskError::Invalid(format!("unknown artifact `{}`; upload it first", req.artifact)));
         }
         self.scheduler.submit(&req)
+    }
+
+    /// The artifact a task of `submitter` naming `capability` goes to now,
+    /// by `mode` (see `scheduler::route`), within `max_price` and the
+    /// submitter's available scrip; artifacts whose circuit breaker is open
+    /// are passed over while any other is left.
+    pub(crate) fn route(
+        &self,
+        capability: &str,
+        mode: crate::scheduler::RouteMode,
+        submitter: &str,
+        max_price: Option<u64>,
+    ) -> Result<crate::scheduler::Choice, TaskError> {
+        let declaring: Vec<_> = self
+            .registry
+            .list()
+            .into_iter()
+            .filter(|a| a.manifest.capabilities.iter().any(|c| c == capability))
+            .collect();
+        if declaring.is_empty() {
+            return Err(TaskError::Invalid(format!(
+                "no artifact declares capability `{capability}`; upload one with it in its manifest's `capabilities`"
+            )));
+        }
+        let open: std::collections::HashSet<String> = self
+            .scheduler
+            .breakers()
+            .into_iter()
+            .filter(|b| b.state == crate::scheduler::BreakerState::Open)
+            .map(|b| b.artifact)
+            .collect();
+        let usable: Vec<_> = declaring.iter().filter(|a| !open.contains(&a.id)).collect();
+        let pool: Vec<_> = if usable.is_empty() { declaring.iter().collect() } else { usable };
+        let candidates: Vec<crate::scheduler::Candidate> = pool
+            .iter()
+            .map(|a| {
+                let q =
+                    crate::ledger::UsageQuery { artifact: Some(a.id.clone()), limit: Some(50), ..Default::default() };
+                let records = self.ledger.usage_records(&q).unwrap_or_default();
+                let judged: Vec<_> =
+                    records.iter().filter(|r| !matches!(r.outcome, crate::ledger::Outcome::Aborted)).collect();
+                let ok: Vec<_> = judged.iter().filter(|r| r.outcome == crate::ledger::Outcome::Success).collect();
+                crate::scheduler::Candidate {
+                    artifact: a.id.clone(),
+                    price: a.manifest.price,
+                    latency_ms: (!ok.is_empty()).then(|| {
+                        ok.iter().map(|r| r.consumed.wall_time_ns as f64 / 1e6).sum::<f64>() / ok.len() as f64
+                    }),
+                    quality: a.manifest.quality.unwrap_or(50),
+                    reliability: (!judged.is_empty()).then(|| ok.len() as f64 / judged.len() as f64),
+                }
+            })
+            .collect();
+        let available =
+            AgentId::new(submitter).ok().and_then(|a| self.ledger.balances(&a).ok()).map_or(0, |b| b.scrip.available());
+        let budget = available.min(max_price.unwrap_or(u64::MAX));
+        crate::scheduler::route_choose(&candidates, mode, budget)
+            .ok_or_else(|| TaskError::Invalid(format!("no artifact declares capability `{capability}`")))
     }
 
     pub(crate) fn agent_dir(&self, agent: &AgentId) -> PathBuf {

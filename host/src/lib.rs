@@ -102,5 +102,5 @@ pub use policy::rules::{Condition, Effect, Rule, RuleSet, RulesError};
 pub use policy::{PluginLimits, PolicyChain, Verdict};
 pub use registry::ArtifactInfo;
 pub use scheduler::{
-    BreakerState, BreakerStatus, Priority, SchedulerSettings, Task, TaskError, TaskRequest, TaskState,
+    BreakerState, BreakerStatus, Priority, RouteMode, SchedulerSettings, Task, TaskError, TaskRequest, TaskState,
 };

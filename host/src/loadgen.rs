@@ -37,6 +37,8 @@ pub fn prepare(host: &Host, name: &str, component: &[u8], metering: Metering) ->
         description: String::new(),
         limits: Limits { fuel: 1 << 40, timeout_ms: 60_000, ..Limits::default() },
         metering,
+        capabilities: Vec::new(),
+        quality: None,
     };
     host.upload(manifest, component).map(|a| a.id).map_err(|e| e.to_string())
 }

@@ -121,6 +121,15 @@ pub struct Manifest {
     /// How calls are metered: `fuel` (the default) or `cpu_time`.
     #[serde(default)]
     pub metering: Metering,
+    /// What the artifact can do (`summarize`, `translate`, ...): a task
+    /// that names a capability instead of an artifact is handed to one of
+    /// the artifacts declaring it. At most 16, each like a name.
+    #[serde(default)]
+    pub capabilities: Vec<String>,
+    /// The owner's claim of the artifact's quality, 0 to 100 (default 50),
+    /// one of the four things routing by capability weighs.
+    #[serde(default)]
+    pub quality: Option<u8>,
 }
 
 /// A manifest that cannot be accepted.
@@ -186,6 +195,12 @@ impl Manifest {
         }
         if self.limits.timeout_ms == 0 || self.limits.timeout_ms > 3_600_000 {
             return field("limits.timeout_ms", "must be between 1 and 3600000 (one hour)");
+        }
+        if self.capabilities.len() > 16 || !self.capabilities.iter().all(|c| valid_name(c)) {
+            return field("capabilities", "at most 16, each 1 to 64 characters of a-z, 0-9, '-' and '_'");
+        }
+        if self.quality.is_some_and(|q| q > 100) {
+            return field("quality", "must be between 0 and 100");
         }
         Ok(())
     }

@@ -28,6 +28,8 @@ fn manifest(name: &str, price: u64) -> Manifest {
         description: String::new(),
         limits: Limits { fuel: 10_000_000_000, timeout_ms: 60_000, ..Limits::default() },
         metering: Metering::Fuel,
+        capabilities: Vec::new(),
+        quality: None,
     }
 }
 

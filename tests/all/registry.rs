@@ -109,6 +109,13 @@ fn refuses_bad_manifests_unknown_owners_and_reused_versions() {
     )
     .unwrap_err();
     assert!(err.to_string().contains("limits.fuel"), "{err}");
+    let base = "owner = \"alice\"\nname = \"e\"\nversion = \"1\"\nresource_policy = \"owner_pays\"\n";
+    let err = Manifest::from_toml(&format!("{base}capabilities = [\"Sum Up\"]\n")).unwrap_err();
+    assert!(err.to_string().contains("capabilities"), "{err}");
+    let err = Manifest::from_toml(&format!("{base}quality = 101\n")).unwrap_err();
+    assert!(err.to_string().contains("between 0 and 100"), "{err}");
+    let ok = Manifest::from_toml(&format!("{base}capabilities = [\"sum-up\"]\nquality = 90\n")).unwrap();
+    assert_eq!((ok.capabilities, ok.quality), (vec!["sum-up".to_string()], Some(90)));
 
     let t = test_host();
     let mut m = manifest("echo", 0, ResourcePolicy::CallerPays, Limits::default());

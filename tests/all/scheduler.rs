@@ -522,3 +522,36 @@ fn an_artifact_queues_tasks_as_its_owner() {
     assert!(!denied.success && denied.error.as_deref().unwrap().contains("not here"), "{denied:?}");
     assert_conserved(&host);
 }
+
+/// A task that names a capability is handed to an artifact declaring it:
+/// the cheapest when cost matters most, the best when quality does, the
+/// best within the submitter's price cap; the task shows which ran.
+#[test]
+fn a_task_naming_a_capability_goes_to_the_artifact_its_mode_prefers() {
+    let dir = tempfile::tempdir().unwrap();
+    let (host, _) = setup(dir.path(), 1);
+    for (name, price, quality) in [("cheap", 1, 40), ("mid", 10, 70), ("premium", 50, 95)] {
+        let mut m = fuelhost_tests::manifest(name, price, ResourcePolicy::CallerPays, Limits::default());
+        m.capabilities = vec!["echo".into(), "repeat".into()];
+        m.quality = Some(quality);
+        host.upload(m, &fuelhost_tests::guest("rust-echo")).unwrap();
+    }
+    let submit = |id: &str, mode: fuelhost::RouteMode, max_price: Option<u64>| {
+        let mut req = TaskRequest::for_capability("bob", "echo", mode, "routed").id(id);
+        req.max_price = max_price;
+        host.submit_task(req).unwrap();
+        let t = host.wait_task(id, WAIT).unwrap();
+        assert_eq!((t.state, t.capability.as_deref()), (TaskState::Completed, Some("echo")), "{t:?}");
+        t.artifact
+    };
+    assert_eq!(submit("by-cost", fuelhost::RouteMode::CostOptimized, None), "alice/cheap@0.1.0");
+    assert_eq!(submit("by-quality", fuelhost::RouteMode::QualityOptimized, None), "alice/premium@0.1.0");
+    assert_eq!(submit("capped", fuelhost::RouteMode::QualityOptimized, Some(20)), "alice/mid@0.1.0");
+    assert_eq!(submit("too-tight", fuelhost::RouteMode::QualityOptimized, Some(0)), "alice/cheap@0.1.0", "fallback");
+    let record = host.ledger().usage_record("task/by-quality/1").unwrap().unwrap();
+    assert_eq!((record.artifact.as_str(), record.price_paid), ("alice/premium@0.1.0", 50));
+    let err =
+        host.submit_task(TaskRequest::for_capability("bob", "fly", fuelhost::RouteMode::Standard, "x")).unwrap_err();
+    assert!(err.to_string().contains("no artifact declares capability `fly`"), "{err}");
+    assert_conserved(&host);
+}

@@ -16,8 +16,20 @@ use crate::scheduler::{Priority, TaskError, TaskRequest};
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct Submit {
-    /// `owner/name@version`.
-    artifact: String,
+    /// `owner/name@version` (or give `capability` instead).
+    #[serde(default)]
+    artifact: Option<String>,
+    /// Hand the task to an artifact declaring this capability, chosen by
+    /// `route` within `max_price` and your scrip.
+    #[serde(default)]
+    capability: Option<String>,
+    /// `standard` (the default), `cost_optimized`, `latency_optimized` or
+    /// `quality_optimized`.
+    #[serde(default)]
+    route: Option<String>,
+    /// The most you will pay per attempt when handed over by capability.
+    #[serde(default)]
+    max_price: Option<u64>,
     /// Input as text.
     #[serde(default)]
     input: Option<String>,
@@ -86,8 +98,22 @@ pub(super) async fn submit(
         Some(p) => Priority::parse(p)
             .ok_or_else(|| ApiError::bad_request(format!("`priority` is `{p}`; use critical, high, normal or low")))?,
     };
+    let route = match req.route.as_deref() {
+        None => crate::scheduler::RouteMode::Standard,
+        Some(r) => crate::scheduler::RouteMode::parse(r).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "`route` is `{r}`; use standard, cost_optimized, latency_optimized or quality_optimized"
+            ))
+        })?,
+    };
+    let mut task = match (req.artifact, req.capability) {
+        (Some(artifact), None) => TaskRequest::new(me.to_string(), artifact, input),
+        (None, Some(capability)) => TaskRequest::for_capability(me.to_string(), capability, route, input),
+        _ => return Err(ApiError::bad_request("give either `artifact` or `capability`, not both")),
+    };
+    task.max_price = req.max_price;
     blocking(move || {
-        let mut task = TaskRequest::new(me.to_string(), req.artifact, input).priority(priority);
+        let mut task = task.priority(priority);
         task.fuel_limit = req.fuel_limit;
         task.id = req.id;
         let backoff = std::time::Duration::from_millis(req.backoff_ms.unwrap_or(1_000));

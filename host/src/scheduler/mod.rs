@@ -19,9 +19,12 @@
 //! price) and the task ends `cancelled`.
 //!
 //! Tasks are reachable from the embedding API ([`crate::Host::submit_task`]),
-//! over HTTP (`/v1/tasks`) and from the CLI (`fuelhost task`). Not built
-//! yet: handoff by capability. Guests submit through the `tasks` import
-//! (`capabilities`), as their owner.
+//! over HTTP (`/v1/tasks`) and from the CLI (`fuelhost task`). Guests
+//! submit through the `tasks` import (`capabilities`), as their owner.
+//!
+//! **Handoff** (`route`): a task may name a capability instead of an
+//! artifact; the artifact is chosen at submission and again at each
+//! attempt among those declaring it (breakers open passed over).
 //!
 //! **Circuit breakers** (`breaker`): an artifact whose attempts keep
 //! failing by its own fault stops being run for a cool-down; a task taken
@@ -45,6 +48,7 @@
 
 mod breaker;
 pub mod queue;
+mod route;
 mod store;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -54,6 +58,8 @@ use std::time::{Duration, Instant};
 use breaker::{Admission, Breakers};
 pub use breaker::{BreakerState, BreakerStatus};
 pub use queue::{Priority, QueueFull, RunQueue};
+pub use route::RouteMode;
+pub(crate) use route::{choose as route_choose, Candidate, Choice};
 use store::Readiness;
 pub use store::{Task, TaskState};
 
@@ -89,6 +95,15 @@ pub struct TaskRequest {
     pub timeout: Option<Duration>,
     /// Tasks (of the same submitter, by id) that must complete first.
     pub depends_on: Vec<String>,
+    /// Hand the task to an artifact declaring this capability instead of
+    /// `artifact` (which is then ignored): chosen at submission and again
+    /// at each attempt, by `route_mode`, within `max_price` and what the
+    /// submitter can pay.
+    pub capability: Option<String>,
+    /// How candidates for `capability` are weighed.
+    pub route_mode: RouteMode,
+    /// The most the submitter will pay per attempt when handed over.
+    pub max_price: Option<u64>,
 }
 
 impl TaskRequest {
@@ -105,7 +120,24 @@ impl TaskRequest {
             backoff: Duration::from_secs(1),
             timeout: None,
             depends_on: Vec::new(),
+            capability: None,
+            route_mode: RouteMode::Standard,
+            max_price: None,
         }
+    }
+
+    /// `submitter` asks for any artifact declaring `capability` to run on
+    /// `input`, chosen by `mode`.
+    pub fn for_capability(
+        submitter: impl Into<String>,
+        capability: impl Into<String>,
+        mode: RouteMode,
+        input: impl Into<Vec<u8>>,
+    ) -> TaskRequest {
+        let mut req = TaskRequest::new(submitter, String::new(), input);
+        req.capability = Some(capability.into());
+        req.route_mode = mode;
+        req
     }
 
     /// Run only after task `id` (the same submitter's) completed.
@@ -376,6 +408,9 @@ impl Scheduler {
                 backoff_ms: req.backoff.as_millis().min(u64::MAX as u128) as u64,
                 timeout_ms: req.timeout.map(|t| t.as_millis().min(u64::MAX as u128) as u64),
                 depends_on: &deps,
+                capability: req.capability.as_deref(),
+                route_mode: req.capability.as_ref().map(|_| req.route_mode),
+                max_price: req.max_price,
             },
         )?;
         let readiness =
@@ -688,7 +723,26 @@ impl Scheduler {
                 return;
             }
         };
-        let artifact = work.artifact.clone();
+        let mut artifact = work.artifact.clone();
+        if let (Some(capability), Some(strong)) = (&work.capability, host.upgrade()) {
+            // Handed over by capability: choose again for this attempt (an
+            // artifact whose breaker opened meanwhile is passed over).
+            let mode = work.route_mode.unwrap_or_default();
+            match strong.route(capability, mode, &work.submitter, work.max_price) {
+                Ok(choice) if choice.artifact != artifact => {
+                    if let Err(e) = store::set_artifact(&self.db, id, &choice.artifact) {
+                        tracing::warn!(task = id, error = %e, "recording the chosen artifact failed");
+                    }
+                    artifact = choice.artifact;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    drop(strong);
+                    self.end_attempt(id, TaskState::Failed, Some(e.to_string()), true, None);
+                    return;
+                }
+            }
+        }
         let admission = self.breakers.admit(&artifact, self.now_ms());
         if let Admission::Refuse { until_ms } = admission {
             let error = format!(
@@ -698,7 +752,7 @@ impl Scheduler {
             self.end_attempt(id, TaskState::Failed, Some(error), true, Some(until_ms));
             return;
         }
-        let mut req = Invocation::new(work.submitter, work.artifact, work.input).id(work.invocation_id);
+        let mut req = Invocation::new(work.submitter, artifact.clone(), work.input).id(work.invocation_id);
         if let Some(fuel) = work.fuel_limit {
             req = req.fuel_limit(fuel);
         }

@@ -93,6 +93,13 @@ pub struct Task {
     /// The tasks it waits for (the same submitter's), which must all
     /// complete before it runs.
     pub depends_on: Vec<String>,
+    /// The capability it was handed over by, if it named one instead of an
+    /// artifact: `artifact` is then the one chosen for its latest attempt.
+    pub capability: Option<String>,
+    /// How candidates for the capability are weighed.
+    pub route_mode: Option<super::RouteMode>,
+    /// The most the submitter will pay per attempt when handed over.
+    pub max_price: Option<u64>,
 }
 
 /// What a worker needs to run a task.
@@ -104,10 +111,13 @@ pub(crate) struct Work {
     pub input: Vec<u8>,
     pub fuel_limit: Option<u64>,
     pub timeout_ms: Option<u64>,
+    pub capability: Option<String>,
+    pub route_mode: Option<super::RouteMode>,
+    pub max_price: Option<u64>,
 }
 
 const COLUMNS: &str = "id, submitter, artifact, priority, state, attempts, invocation_id, error, created_ms, \
-     started_ms, finished_ms, max_attempts, not_before_ms, backoff_ms, timeout_ms";
+     started_ms, finished_ms, max_attempts, not_before_ms, backoff_ms, timeout_ms, capability, route_mode, max_price";
 
 fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Task> {
     Ok(Task {
@@ -127,6 +137,9 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Task> {
         backoff_ms: r.get::<_, i64>(13)? as u64,
         timeout_ms: r.get::<_, Option<i64>>(14)?.map(|t| t as u64),
         depends_on: Vec::new(),
+        capability: r.get(15)?,
+        route_mode: r.get::<_, Option<String>>(16)?.and_then(|m| super::RouteMode::parse(&m)),
+        max_price: r.get::<_, Option<i64>>(17)?.map(|p| p as u64),
     })
 }
 
@@ -260,6 +273,9 @@ pub(crate) struct NewTask<'a> {
     pub backoff_ms: u64,
     pub timeout_ms: Option<u64>,
     pub depends_on: &'a [String],
+    pub capability: Option<&'a str>,
+    pub route_mode: Option<super::RouteMode>,
+    pub max_price: Option<u64>,
 }
 
 /// Record a new pending task and what it waits for (durable before it
@@ -269,8 +285,8 @@ pub(crate) fn insert(db: &Database, t: &NewTask<'_>) -> rusqlite::Result<Task> {
         exec(
             conn,
             "INSERT INTO tasks (id, submitter, artifact, input, priority, fuel_limit, state, created_ms,
-                max_attempts, backoff_ms, timeout_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, ?8, ?9, ?10)",
+                max_attempts, backoff_ms, timeout_ms, capability, route_mode, max_price)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             params![
                 t.id,
                 t.submitter,
@@ -282,6 +298,9 @@ pub(crate) fn insert(db: &Database, t: &NewTask<'_>) -> rusqlite::Result<Task> {
                 t.max_attempts.max(1) as i64,
                 t.backoff_ms.min(i64::MAX as u64) as i64,
                 t.timeout_ms.map(|ms| ms.min(i64::MAX as u64) as i64),
+                t.capability,
+                t.route_mode.map(|m| m.as_str()),
+                t.max_price.map(|p| p.min(i64::MAX as u64) as i64),
             ],
         )?;
         for dep in t.depends_on {
@@ -313,7 +332,8 @@ pub(crate) fn start(db: &Database, id: &str) -> rusqlite::Result<Option<Work>> {
         if n == 0 {
             return Ok(None);
         }
-        let columns = "submitter, artifact, input, fuel_limit, invocation_id, timeout_ms";
+        let columns =
+            "submitter, artifact, input, fuel_limit, invocation_id, timeout_ms, capability, route_mode, max_price";
         one(conn, &format!("SELECT {columns} FROM tasks WHERE id = ?1"), [id], |r| {
             Ok(Work {
                 submitter: r.get(0)?,
@@ -322,10 +342,19 @@ pub(crate) fn start(db: &Database, id: &str) -> rusqlite::Result<Option<Work>> {
                 fuel_limit: r.get::<_, Option<i64>>(3)?.map(|f| f as u64),
                 invocation_id: r.get(4)?,
                 timeout_ms: r.get::<_, Option<i64>>(5)?.map(|t| t as u64),
+                capability: r.get(6)?,
+                route_mode: r.get::<_, Option<String>>(7)?.and_then(|m| super::RouteMode::parse(&m)),
+                max_price: r.get::<_, Option<i64>>(8)?.map(|p| p as u64),
             })
         })
         .map(Some)
     })
+}
+
+/// Record that `id`'s current attempt runs `artifact` (chosen by
+/// capability).
+pub(crate) fn set_artifact(db: &Database, id: &str, artifact: &str) -> rusqlite::Result<()> {
+    db.deferred(|conn| exec(conn, "UPDATE tasks SET artifact = ?2 WHERE id = ?1", [id, artifact])).map(|_| ())
 }
 
 /// Move `id` from `from` to the final `state`.

@@ -79,6 +79,9 @@ fn tasks_are_submitted_read_and_cancelled_by_their_submitter() {
         (json!({"artifact": "alice/none@1"}), "unknown artifact"),
         (json!({"artifact": "alice/echo@1", "input": "a", "input_base64": "YQ=="}), "not both"),
         (json!({"artifact": "alice/echo@1", "surprise": 1}), "surprise"),
+        (json!({"artifact": "alice/echo@1", "capability": "echo"}), "not both"),
+        (json!({"capability": "fly"}), "no artifact declares capability `fly`"),
+        (json!({"capability": "fly", "route": "fastest"}), "use standard, cost_optimized"),
     ] {
         let (st, v) = call("POST", &url("/v1/tasks"), Some(bob), Some(body));
         assert_eq!(st, 400, "{v}");
