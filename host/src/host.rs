@@ -782,6 +782,17 @@ impl Host {
         self.inner.scheduler.wait(id, timeout)
     }
 
+    /// Register `agent` with its configuration: create it (if new), mint
+    /// its budget, activate an allocation with its limits, put its rules in
+    /// force. Idempotent: see [`crate::registration`].
+    pub fn register_agent(
+        &self,
+        agent: &str,
+        config: &crate::registration::AgentConfig,
+    ) -> Result<crate::registration::Registration, HostError> {
+        crate::registration::register(self, agent, config)
+    }
+
     /// `agent` is alive, for `ttl` (default 30 s), doing `status`: its
     /// health is `healthy` until the TTL passes without another heartbeat,
     /// then `unhealthy`.

@@ -70,6 +70,7 @@ pub mod loadgen;
 mod manifest;
 mod membership;
 mod policy;
+pub mod registration;
 mod registry;
 mod sandbox;
 pub mod scheduler;

@@ -182,6 +182,15 @@ fn a_user_serves_uploads_invokes_and_reads_the_bill_from_the_command_line() {
     let breakers = ok(bob, &[&conn[..], &["task", "breakers"]].concat());
     assert!(breakers.contains("ARTIFACT") && breakers.contains("TIMES OPENED"), "{breakers}");
     ok(bob, &[&conn[..], &["task", "cancel", "job-3"]].concat());
+    let nobody = fuelhost(bob, &[&conn[..], &["task", "submit", "--capability", "fly", "x"]].concat());
+    assert!(!nobody.ok && nobody.stderr.contains("no artifact declares capability `fly`"), "{}", nobody.stderr);
+
+    // An agent registered with a configuration file.
+    let config = admin.join("carol.toml");
+    std::fs::write(&config, "[budget]\nscrip = 25\n[limits]\nconcurrent_tasks = 1\n").unwrap();
+    let carol = json(admin, &["agent", "create", "carol", "--agent-config", config.to_str().unwrap()]);
+    assert!(carol["api_key"].is_string(), "{carol}");
+    assert_eq!(json(admin, &["balance", "carol"])["balances"]["scrip"]["posted"], 25);
 
     // Errors name the problem and exit non-zero.
     let denied = fuelhost(bob, &[&conn[..], &["balance", "alice"]].concat());

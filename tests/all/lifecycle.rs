@@ -56,3 +56,54 @@ fn an_agent_is_healthy_while_it_beats_and_unhealthy_once_it_stops() {
     assert!(host.heartbeat("nobody", None, None).is_err(), "unknown agents cannot beat");
     assert_eq!(host.agent_health("idle").health, Health::Unknown);
 }
+
+/// Registering an agent with its configuration: budget minted, limits in an
+/// active allocation, rules scoped to it; registering again changes
+/// nothing, and new rules replace its old ones.
+#[test]
+fn an_agent_is_registered_with_its_budget_limits_and_rules() {
+    use fuelhost::registration::{AgentBudget, AgentConfig};
+    let t = fuelhost_tests::test_host();
+    let echo = fuelhost_tests::upload(
+        &t.host,
+        "rust-echo",
+        "echo",
+        1,
+        fuelhost::ResourcePolicy::CallerPays,
+        Default::default(),
+    );
+    let rules: fuelhost::RuleSet = fuelhost::RuleSet::from_toml(
+        "[[rule]]\nname = \"no-alice\"\neffect = \"deny\"\naction = \"invoke\"\ntarget = \"alice/*\"\nreason = \"not alice's\"\n",
+    )
+    .unwrap();
+    let config = AgentConfig {
+        budget: AgentBudget { scrip: 100, fuel: 1_000_000_000, disk_bytes: 0 },
+        limits: [(fuelhost::Resource::ApiCalls, 10), (fuelhost::Resource::ConcurrentTasks, 1)].into_iter().collect(),
+        rules: rules.rules().to_vec(),
+    };
+    let r = t.host.register_agent("worker", &config).unwrap();
+    assert!(r.created);
+    assert_eq!(r.rules, vec!["worker/no-alice".to_string()]);
+    let alloc = r.allocation.unwrap();
+    assert_eq!((alloc.status, alloc.quotas.len()), (fuelhost::AllocationStatus::Active, 2));
+    let b = t.host.balances("worker").unwrap();
+    assert_eq!((b.scrip.posted, b.fuel.posted), (100, 1_000_000_000));
+
+    // Its rule governs it, and only it.
+    let denied = t.host.invoke(fuelhost::Invocation::new("worker", &echo, "x")).unwrap_err();
+    assert!(denied.to_string().contains("not alice's"), "{denied}");
+    assert!(t.host.invoke(fuelhost::Invocation::new("bob", &echo, "x")).unwrap().success);
+
+    // Again: nothing changes.
+    let again = t.host.register_agent("worker", &config).unwrap();
+    assert!(!again.created);
+    assert_eq!(t.host.balances("worker").unwrap().scrip.posted, 100, "the budget is minted once");
+    assert_eq!(t.host.policy_rules().len(), 1);
+
+    // New rules replace its old ones.
+    let config = AgentConfig { rules: Vec::new(), ..config };
+    t.host.register_agent("worker", &config).unwrap();
+    assert!(t.host.policy_rules().is_empty());
+    assert!(t.host.invoke(fuelhost::Invocation::new("worker", &echo, "x")).unwrap().success);
+    fuelhost_tests::assert_conserved(&t.host);
+}

@@ -26,6 +26,13 @@ pub(super) struct NewAgent {
     /// Workspace within the tenant (needs the tenant).
     #[serde(default)]
     workspace: Option<String>,
+    /// Its configuration: `budget` `{scrip, fuel, disk_bytes}` minted now,
+    /// `limits` `{resource: quota}` of an allocation activated for it,
+    /// `rules` (policy rules, scoped to it). Registering again with the
+    /// same configuration changes nothing.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    config: Option<crate::registration::AgentConfig>,
 }
 
 /// A key just issued: shown this once.
@@ -65,7 +72,20 @@ pub(super) async fn create_agent(
         return Err(ApiError::bad_request("a workspace belongs to a tenant: give the tenant too"));
     }
     blocking(move || {
-        state.host.create_agent(id.as_str())?;
+        match &req.config {
+            None => {
+                state.host.create_agent(id.as_str())?;
+            }
+            Some(config) => {
+                if !state.host.register_agent(id.as_str(), config)?.created {
+                    return Err(ApiError::new(
+                        StatusCode::CONFLICT,
+                        "conflict",
+                        format!("agent `{id}` exists; its configuration is as asked"),
+                    ));
+                }
+            }
+        }
         if membership.tenant.is_some() {
             state.host.set_membership(id.as_str(), &membership)?;
         }

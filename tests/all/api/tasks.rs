@@ -120,3 +120,30 @@ fn agents_send_heartbeats_and_admins_see_their_health() {
         (200, Some(1), Some("alice"))
     );
 }
+
+/// An agent registered over HTTP with its configuration: budget, limits
+/// and rules in force from the start; a bad configuration changes nothing.
+#[test]
+fn an_agent_is_registered_with_its_configuration() {
+    let s = start(8 << 20);
+    let url = |p: &str| s.url(p);
+    let config = json!({
+        "budget": {"scrip": 50, "fuel": 1000000},
+        "limits": {"concurrent_tasks": 2},
+        "rules": [{"name": "quiet", "effect": "deny", "action": "transfer", "reason": "no transfers"}],
+    });
+    let (st, v) = call("POST", &url("/v1/agents"), Some(&s.admin), Some(json!({"id": "dora", "config": config})));
+    assert_eq!(st, 201, "{v}");
+    let key = v["api_key"].as_str().unwrap().to_string();
+    let (st, v) = call("GET", &url("/v1/agents/dora"), Some(&key), None);
+    assert_eq!((st, v["balances"]["scrip"]["posted"].as_u64()), (200, Some(50)), "{v}");
+    let alloc = s.host.allocation(&fuelhost::registration::allocation_id("dora")).unwrap().unwrap();
+    assert_eq!(alloc.status, fuelhost::AllocationStatus::Active);
+    assert_eq!(s.host.policy_rules()[0].name, "dora/quiet");
+    let (st, v) = call("POST", &url("/v1/agents"), Some(&s.admin), Some(json!({"id": "dora", "config": config})));
+    assert_eq!((st, error_code(&v)), (409, "conflict"), "{v}");
+    let bad = json!({"id": "eve", "config": {"rules": [{"name": "x", "effect": "deny"}]}});
+    let (st, v) = call("POST", &url("/v1/agents"), Some(&s.admin), Some(bad));
+    assert_eq!(st, 400, "a deny needs a reason: {v}");
+    assert!(!s.host.ledger().has_account("eve").unwrap(), "a refused registration creates nothing");
+}

@@ -138,6 +138,10 @@ pub enum AgentCmd {
         tenant: Option<String>,
         #[arg(long)]
         workspace: Option<String>,
+        /// Its configuration, a TOML file: `[budget]` (scrip, fuel,
+        /// disk_bytes), `[limits]` (resource = quota), `[[rules]]`.
+        #[arg(long = "agent-config", value_name = "FILE")]
+        agent_config: Option<std::path::PathBuf>,
     },
     /// An agent's balances, membership and health.
     Show { id: String },
@@ -253,12 +257,23 @@ pub enum PolicyCmd {
 
 #[derive(Subcommand)]
 pub enum TaskCmd {
-    /// Queue an invocation of ARTIFACT as your agent.
+    /// Queue an invocation of ARTIFACT as your agent (or, with
+    /// --capability CAP, of the artifact declaring CAP that --route prefers:
+    /// then the one argument is the input).
     Submit {
         /// owner/name@version
-        artifact: String,
+        artifact: Option<String>,
         /// The input, as text.
         input: Option<String>,
+        /// Hand the task to an artifact declaring this capability.
+        #[arg(long)]
+        capability: Option<String>,
+        /// standard, cost_optimized, latency_optimized or quality_optimized.
+        #[arg(long, requires = "capability")]
+        route: Option<String>,
+        /// The most you will pay per attempt when handed over.
+        #[arg(long, requires = "capability")]
+        max_price: Option<u64>,
         /// critical, high, normal or low.
         #[arg(long, default_value = "normal")]
         priority: String,
@@ -352,10 +367,20 @@ fn fresh_id(prefix: &str) -> String {
 /// Run one command; returns what to print.
 pub fn run(client: &Client, cmd: Remote, json_out: bool) -> Result<String> {
     let (value, human): Rendered = match cmd {
-        Remote::Agent(AgentCmd::Create { id, tenant, workspace }) => (
-            client.send("POST", "/v1/agents", &json!({"id": id, "tenant": tenant, "workspace": workspace}))?,
-            Box::new(new_key),
-        ),
+        Remote::Agent(AgentCmd::Create { id, tenant, workspace, agent_config }) => {
+            let config = match agent_config {
+                None => Value::Null,
+                Some(path) => {
+                    let text = std::fs::read_to_string(&path)
+                        .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
+                    let parsed: toml::Value =
+                        toml::from_str(&text).map_err(|e| anyhow::anyhow!("{} is not TOML: {e}", path.display()))?;
+                    serde_json::to_value(parsed)?
+                }
+            };
+            let body = json!({"id": id, "tenant": tenant, "workspace": workspace, "config": config});
+            (client.send("POST", "/v1/agents", &body)?, Box::new(new_key))
+        }
         Remote::Agent(AgentCmd::Show { id }) => (client.get(&format!("/v1/agents/{id}"), &[])?, Box::new(agent)),
         Remote::Agent(AgentCmd::Heartbeat { id, ttl_ms, status }) => (
             client.send("POST", &format!("/v1/agents/{id}/heartbeat"), &json!({"ttl_ms": ttl_ms, "status": status}))?,
@@ -582,6 +607,9 @@ pub fn run(client: &Client, cmd: Remote, json_out: bool) -> Result<String> {
         Remote::Task(TaskCmd::Submit {
             artifact,
             input,
+            capability,
+            route,
+            max_price,
             priority,
             fuel,
             id,
@@ -589,16 +617,18 @@ pub fn run(client: &Client, cmd: Remote, json_out: bool) -> Result<String> {
             backoff_ms,
             timeout_ms,
             after,
-        }) => (
-            client.send(
-                "POST",
-                "/v1/tasks",
-                &json!({"artifact": artifact, "input": input, "priority": priority, "fuel_limit": fuel, "id": id,
-                        "max_attempts": attempts, "backoff_ms": backoff_ms, "timeout_ms": timeout_ms,
-                        "depends_on": after}),
-            )?,
-            Box::new(task),
-        ),
+        }) => {
+            let (artifact, input) = match (&capability, artifact, input) {
+                (None, Some(artifact), input) => (Some(artifact), input),
+                (None, None, _) => bail!("name the ARTIFACT to run, or a --capability"),
+                (Some(_), first, None) | (Some(_), None, first) => (None, first),
+                (Some(_), Some(_), Some(_)) => bail!("with --capability, give only the input, not an artifact"),
+            };
+            let body = json!({"artifact": artifact, "capability": capability, "route": route, "max_price": max_price,
+                    "input": input, "priority": priority, "fuel_limit": fuel, "id": id, "max_attempts": attempts,
+                    "backoff_ms": backoff_ms, "timeout_ms": timeout_ms, "depends_on": after});
+            (client.send("POST", "/v1/tasks", &body)?, Box::new(task))
+        }
         Remote::Task(TaskCmd::Breakers) => (
             client.get("/v1/breakers", &[])?,
             Box::new(|v| {

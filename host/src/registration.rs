@@ -1,0 +1,127 @@
+//! Registering an agent with its configuration in one call: the account
+//! and its directory, a starting budget, limits (the quotas of an
+//! allocation activated for it) and policies (rules scoped to it).
+//!
+//! Every step is idempotent and keyed by the agent: the budget is minted
+//! under ids `register/<agent>/<asset>`, the allocation is
+//! `register/<agent>`, the rules are named `<agent>/<name>`. Registering
+//! again with the same configuration changes nothing, and finishes what an
+//! interrupted registration left undone; registering again with other
+//! rules replaces the agent's rules.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::HostError;
+use crate::ledger::{Allocation, AllocationRequest, AllocationStatus, Asset, LedgerError, Resource};
+use crate::policy::rules::{Rule, RuleSet};
+use crate::Host;
+
+/// What an agent is registered with.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentConfig {
+    /// Minted to the agent at registration.
+    #[serde(default)]
+    pub budget: AgentBudget,
+    /// Quotas per period of the agent's own allocation (`fuel`,
+    /// `api_calls`, `concurrent_tasks`, ...); none: no allocation.
+    #[serde(default)]
+    pub limits: BTreeMap<Resource, u64>,
+    /// Rules governing the agent's actions (their scope is set to the
+    /// agent; their names are prefixed with it).
+    #[serde(default)]
+    pub rules: Vec<Rule>,
+}
+
+/// A starting budget.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentBudget {
+    /// Scrip.
+    #[serde(default)]
+    pub scrip: u64,
+    /// Fuel.
+    #[serde(default)]
+    pub fuel: u64,
+    /// Disk bytes.
+    #[serde(default)]
+    pub disk_bytes: u64,
+}
+
+/// What registration did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Registration {
+    /// The agent.
+    pub agent: String,
+    /// Whether this call created it (false: it existed).
+    pub created: bool,
+    /// Its allocation, when it has limits.
+    pub allocation: Option<Allocation>,
+    /// The names of its rules in force.
+    pub rules: Vec<String>,
+}
+
+/// The id of the allocation registration makes for `agent`.
+pub fn allocation_id(agent: &str) -> String {
+    format!("register/{agent}")
+}
+
+/// Register `agent` with `config` on `host` (see the module docs).
+pub(crate) fn register(host: &Host, agent: &str, config: &AgentConfig) -> Result<Registration, HostError> {
+    // Check everything that can be checked before changing anything.
+    let scope = format!("agent:{agent}");
+    let own: Vec<Rule> = config
+        .rules
+        .iter()
+        .cloned()
+        .map(|mut r| {
+            if !r.name.starts_with(&format!("{agent}/")) {
+                r.name = format!("{agent}/{}", r.name);
+            }
+            r.scope = scope.clone();
+            r
+        })
+        .collect();
+    let mut merged: Vec<Rule> = host.policy_rules().into_iter().filter(|r| r.scope != scope).collect();
+    merged.extend(own.iter().cloned());
+    let rules = RuleSet::new(merged).map_err(HostError::Rules)?;
+
+    let created = match host.create_agent(agent) {
+        Ok(_) => true,
+        Err(HostError::Ledger(LedgerError::AccountExists(_))) => false,
+        Err(e) => return Err(e),
+    };
+    for (asset, amount) in [
+        (Asset::Scrip, config.budget.scrip),
+        (Asset::Fuel, config.budget.fuel),
+        (Asset::DiskBytes, config.budget.disk_bytes),
+    ] {
+        if amount > 0 {
+            host.mint(&format!("register/{agent}/{asset}"), agent, asset, amount)?;
+        }
+    }
+    let allocation = if config.limits.is_empty() {
+        None
+    } else {
+        let id = allocation_id(agent);
+        let mut req = AllocationRequest::new(&id, crate::AgentId::new(agent)?, config.limits.clone());
+        req.auto_approve = true;
+        let a = host.request_allocation(&req)?;
+        Some(match a.status {
+            AllocationStatus::Approved => host.activate_allocation(&id)?,
+            _ => a,
+        })
+    };
+    if !own.is_empty() || host.policy_rules().iter().any(|r| r.scope == scope) {
+        #[derive(Serialize)]
+        struct Rules<'a> {
+            rule: &'a [Rule],
+        }
+        let text = toml::to_string(&Rules { rule: rules.rules() })
+            .map_err(|e| HostError::Invalid(format!("writing the rules: {e}")))?;
+        host.set_policy_rules(&text)?;
+    }
+    Ok(Registration { agent: agent.to_string(), created, allocation, rules: own.into_iter().map(|r| r.name).collect() })
+}
