@@ -256,6 +256,7 @@ pub enum PolicyCmd {
 }
 
 #[derive(Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once per process
 pub enum TaskCmd {
     /// Queue an invocation of ARTIFACT as your agent (or, with
     /// --capability CAP, of the artifact declaring CAP that --route prefers:
