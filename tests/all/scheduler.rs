@@ -555,3 +555,38 @@ fn a_task_naming_a_capability_goes_to_the_artifact_its_mode_prefers() {
     assert!(err.to_string().contains("no artifact declares capability `fly`"), "{err}");
     assert_conserved(&host);
 }
+
+/// Low priority is never starved: a low task that has waited long enough
+/// competes as critical and runs before a flood of fresh high-priority
+/// tasks, even one agent's flood.
+#[test]
+fn a_waiting_low_task_is_not_starved_by_a_flood_of_high_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings =
+        SchedulerSettings { workers: 0, aging_step: Duration::from_millis(20), ..SchedulerSettings::default() };
+    let host = Host::builder()
+        .data_dir(dir.path())
+        .compile_cache_dir(shared_compile_cache())
+        .scheduler(settings)
+        .build()
+        .unwrap();
+    for agent in ["alice", "bob", "carol"] {
+        host.create_agent(agent).unwrap();
+        fund(&host, agent, 1_000, 1_000_000_000, 0);
+    }
+    let echo = upload(&host, "rust-echo", "echo", 0, ResourcePolicy::CallerPays, Limits::default());
+    host.submit_task(TaskRequest::new("carol", &echo, "x").id("patient").priority(Priority::Low)).unwrap();
+    // Three aging steps: low -> normal -> high -> critical.
+    std::thread::sleep(Duration::from_millis(80));
+    for i in 0..20 {
+        host.submit_task(TaskRequest::new("bob", &echo, "x").id(format!("flood-{i}")).priority(Priority::High))
+            .unwrap();
+    }
+    host.start_task_workers(1);
+    for i in 0..20 {
+        host.wait_task(&format!("flood-{i}"), WAIT).unwrap();
+    }
+    host.wait_task("patient", WAIT).unwrap();
+    let order = run_order(&host);
+    assert_eq!(order.first().map(String::as_str), Some("patient"), "{order:?}");
+}
