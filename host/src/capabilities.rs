@@ -336,7 +336,9 @@ pub fn artifact_linker(engine: &Engine) -> wasmtime::Result<Linker<Sandbox>> {
         |mut store: StoreContextMut<'_, Sandbox>, (): ()| {
             if let Some(call) = store.data_mut().call.as_mut() {
                 if call.disk_before.is_none() {
-                    call.disk_before = Some(crate::sandbox::disk_usage(&call.dir));
+                    // The host's work, not the guest's: not billed as CPU time.
+                    let dir = call.dir.clone();
+                    call.disk_before = Some(call.meter.exclude(|| crate::sandbox::disk_usage(&dir)));
                 }
             }
             let mut view = store.data_mut().filesystem();

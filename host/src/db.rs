@@ -240,6 +240,7 @@ CREATE TABLE IF NOT EXISTS tasks (
     capability    TEXT,
     route_mode    TEXT,
     max_price     INTEGER,
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
     invocation_id TEXT,
     error         TEXT,
     created_ms    INTEGER NOT NULL,
@@ -577,7 +578,8 @@ impl Shared {
 }
 
 /// Create what is missing of the schema. A `tasks` table of an earlier
-/// shape (before tasks could time out or name a capability) is rebuilt in
+/// shape (before tasks could time out, name a capability or record a
+/// cancel request) is rebuilt in
 /// one transaction, every row and column it had kept.
 fn upgrade_tasks(conn: &Connection) -> rusqlite::Result<()> {
     let columns: Vec<String> = {
@@ -585,7 +587,7 @@ fn upgrade_tasks(conn: &Connection) -> rusqlite::Result<()> {
         let rows = stmt.query_map([], |r| r.get(0))?;
         rows.collect::<rusqlite::Result<_>>()?
     };
-    if columns.is_empty() || columns.iter().any(|c| c == "capability") {
+    if columns.is_empty() || columns.iter().any(|c| c == "cancel_requested") {
         return conn.execute_batch(SCHEMA);
     }
     let kept = columns.join(", ");

@@ -309,10 +309,13 @@ impl HostInner {
         if !self.ledger.has_account(&req.submitter).map_err(|e| TaskError::Invalid(e.to_string()))? {
             return Err(TaskError::Invalid(format!("unknown agent `{}`; create it first", req.submitter)));
         }
-        if let Some(capability) = &req.capability {
+        // A resubmission (same id) returns the task accepted before, without
+        // choosing again.
+        let resubmitted = req.id.as_deref().is_some_and(|id| self.scheduler.get(id).is_ok());
+        if let (Some(capability), false) = (&req.capability, resubmitted) {
             req.artifact = self.route(capability, req.route_mode, &req.submitter, req.max_price)?.artifact;
         }
-        if self.registry.get(&req.artifact).is_none() {
+        if !resubmitted && self.registry.get(&req.artifact).is_none() {
             return Err(TaskError::Invalid(format!("unknown artifact `{}`; upload it first", req.artifact)));
         }
         self.scheduler.submit(&req)
@@ -369,10 +372,20 @@ impl HostInner {
                 }
             })
             .collect();
+        // The price cap is firm: candidates above it are out. Within it,
+        // what the submitter can pay decides, and when that is too little
+        // for all of them the cheapest is tried (its call says why it
+        // could not be paid).
+        let cap = max_price.unwrap_or(u64::MAX);
+        let candidates: Vec<_> = candidates.into_iter().filter(|c| c.price <= cap).collect();
+        if candidates.is_empty() {
+            return Err(TaskError::Invalid(format!(
+                "every artifact declaring capability `{capability}` costs more than the task's max_price of {cap}"
+            )));
+        }
         let available =
             AgentId::new(submitter).ok().and_then(|a| self.ledger.balances(&a).ok()).map_or(0, |b| b.scrip.available());
-        let budget = available.min(max_price.unwrap_or(u64::MAX));
-        crate::scheduler::route_choose(&candidates, mode, budget)
+        crate::scheduler::route_choose(&candidates, mode, available)
             .ok_or_else(|| TaskError::Invalid(format!("no artifact declares capability `{capability}`")))
     }
 

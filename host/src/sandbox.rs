@@ -164,6 +164,17 @@ impl Meter {
         }
     }
 
+    /// Do not bill `work` (host work done on the run's thread for it, such
+    /// as measuring its directory): count as if it had not happened.
+    pub fn exclude<R>(&mut self, work: impl FnOnce() -> R) -> R {
+        let before = cpu_time::ThreadTime::now().as_duration();
+        let result = work();
+        if let Meter::CpuTime { started, .. } = self {
+            *started += cpu_time::ThreadTime::now().as_duration().saturating_sub(before);
+        }
+        result
+    }
+
     /// CPU time spent so far, as fuel; `None` when the store counts fuel.
     pub fn cpu_fuel_spent(&self) -> Option<u64> {
         match self {

@@ -484,8 +484,23 @@ fn a_drain_lets_running_tasks_finish_until_its_deadline() {
     assert!(record.consumed.fuel > 0);
     assert_conserved(&host);
     drop(host);
+    // As if the put-back had been lost in a crash: the task is found
+    // running with an aborted record, which a stop made, not a cancel: it
+    // runs again. One whose cancel was asked for ends cancelled.
+    {
+        let conn = rusqlite::Connection::open(dir.path().join("fuelhost.db")).unwrap();
+        conn.execute("UPDATE tasks SET state = 'running' WHERE id = 'endless'", []).unwrap();
+    }
     let host = open(dir.path(), 0, 1_000);
     assert_eq!(host.task("endless").unwrap().state, TaskState::Pending, "still pending after the restart");
+    drop(host);
+    {
+        let conn = rusqlite::Connection::open(dir.path().join("fuelhost.db")).unwrap();
+        conn.execute("UPDATE tasks SET state = 'running', cancel_requested = 1 WHERE id = 'short'", []).unwrap();
+    }
+    let host = open(dir.path(), 0, 1_000);
+    assert_eq!(host.task("short").unwrap().state, TaskState::Cancelled, "its cancel was asked for");
+    assert_eq!(host.task("endless").unwrap().state, TaskState::Pending);
     host.cancel_task("endless").unwrap();
     host.start_task_workers(1);
     assert_eq!(host.wait_task("queued", WAIT).unwrap().state, TaskState::Completed);
@@ -547,7 +562,24 @@ fn a_task_naming_a_capability_goes_to_the_artifact_its_mode_prefers() {
     assert_eq!(submit("by-cost", fuelhost::RouteMode::CostOptimized, None), "alice/cheap@0.1.0");
     assert_eq!(submit("by-quality", fuelhost::RouteMode::QualityOptimized, None), "alice/premium@0.1.0");
     assert_eq!(submit("capped", fuelhost::RouteMode::QualityOptimized, Some(20)), "alice/mid@0.1.0");
-    assert_eq!(submit("too-tight", fuelhost::RouteMode::QualityOptimized, Some(0)), "alice/cheap@0.1.0", "fallback");
+    let mut tight = TaskRequest::for_capability("bob", "echo", fuelhost::RouteMode::QualityOptimized, "x");
+    tight.max_price = Some(0);
+    let err = host.submit_task(tight).unwrap_err();
+    assert!(err.to_string().contains("costs more than the task's max_price of 0"), "{err}");
+    // Too little scrip for any: the cheapest is tried, and says why it failed.
+    host.create_agent("dave").unwrap();
+    fund(&host, "dave", 0, 1_000_000_000, 0);
+    host.submit_task(
+        TaskRequest::for_capability("dave", "echo", fuelhost::RouteMode::QualityOptimized, "x").id("poor"),
+    )
+    .unwrap();
+    let poor = host.wait_task("poor", WAIT).unwrap();
+    assert_eq!((poor.state, poor.artifact.as_str()), (TaskState::Failed, "alice/cheap@0.1.0"), "{poor:?}");
+    assert!(poor.error.as_deref().unwrap().contains("scrip"), "{poor:?}");
+    // Submitting the same id again returns the same task.
+    let again =
+        TaskRequest::for_capability("bob", "echo", fuelhost::RouteMode::CostOptimized, "routed").id("by-quality");
+    assert_eq!(host.submit_task(again).unwrap().artifact, "alice/premium@0.1.0");
     let record = host.ledger().usage_record("task/by-quality/1").unwrap().unwrap();
     assert_eq!((record.artifact.as_str(), record.price_paid), ("alice/premium@0.1.0", 50));
     let err =

@@ -138,6 +138,9 @@ impl Breakers {
             b.trial_running = false;
         }
         match verdict {
+            // A success of a task let in before the breaker opened says
+            // nothing of the artifact now: only a trial closes it.
+            Some(false) if b.open_until_ms.is_some() && admission != Admission::Trial => false,
             Some(false) => {
                 let times_opened = b.times_opened;
                 *b = Breaker { times_opened, ..Breaker::default() };
@@ -204,6 +207,9 @@ mod tests {
         assert_eq!(b.admit("x", 500), Admission::Refuse { until_ms: 1_010 });
         assert_eq!(b.admit("other", 500), Admission::Run, "other artifacts are not affected");
         assert_eq!(b.statuses(500)[0].state, BreakerState::Open);
+        // A success of a task let in before it opened does not close it.
+        assert!(!b.record("x", Admission::Run, Some(Outcome::Success), 600));
+        assert_eq!(b.admit("x", 600), Admission::Refuse { until_ms: 1_010 });
 
         assert_eq!(b.admit("x", 1_010), Admission::Trial);
         assert_eq!(b.admit("x", 1_011), Admission::Refuse { until_ms: 1_010 }, "one trial at a time");

@@ -316,7 +316,15 @@ impl Scheduler {
                 Some(inv) => ledger.usage_record(inv).map_err(|e| TaskError::Invalid(e.to_string()))?,
                 None => None,
             };
+            let cancelled = Some("cancelled by request");
             match record {
+                _ if task.cancel_requested => {
+                    store::finish(&scheduler.db, &task.id, TaskState::Running, TaskState::Cancelled, cancelled)?;
+                }
+                // Stopped by the stop itself (recovery aborts unsettled
+                // calls, a drain interrupts running ones): not the task's
+                // doing, so it runs again.
+                Some(r) if r.outcome == crate::ledger::Outcome::Aborted => store::requeue(&scheduler.db, &task.id)?,
                 Some(r) => {
                     let (state, error) = outcome_state(r.outcome, r.error.as_deref());
                     let retry = matches!(state, TaskState::Failed | TaskState::TimedOut)
@@ -327,6 +335,18 @@ impl Scheduler {
                     }
                 }
                 None => store::requeue(&scheduler.db, &task.id)?,
+            }
+        }
+        // A cancel asked for while a task ran, whose retry was recorded.
+        for task in store::in_states(&scheduler.db, &[TaskState::Pending])? {
+            if task.cancel_requested {
+                store::finish(
+                    &scheduler.db,
+                    &task.id,
+                    TaskState::Pending,
+                    TaskState::Cancelled,
+                    Some("cancelled by request"),
+                )?;
             }
         }
         // A pending task whose dependency ended without completing fails,
@@ -354,12 +374,10 @@ impl Scheduler {
                 // Accepted before the stop: queued whatever the depth limit says now.
                 match (readiness, task.next_attempt_ms) {
                     (Readiness::Waiting, _) => {
-                        let _ = queue.park(&task.submitter, &task.id, task.priority, task.created_ms);
+                        queue.restore(&task.submitter, &task.id, task.priority, task.created_ms, true);
                     }
                     (_, Some(due)) => queue.push_after(&task.submitter, &task.id, task.priority, due),
-                    (_, None) => {
-                        let _ = queue.push(&task.submitter, &task.id, task.priority, task.created_ms);
-                    }
+                    (_, None) => queue.restore(&task.submitter, &task.id, task.priority, task.created_ms, false),
                 }
             }
         }
@@ -384,7 +402,11 @@ impl Scheduler {
         // the push agree, and no worker sees the id before its row exists.
         let mut queue = self.lock_queue();
         if let Some(existing) = store::get(&self.db.read(), &id)? {
-            if existing.submitter != req.submitter || existing.artifact != req.artifact {
+            let same_work = match &req.capability {
+                Some(capability) => existing.capability.as_ref() == Some(capability),
+                None => existing.capability.is_none() && existing.artifact == req.artifact,
+            };
+            if existing.submitter != req.submitter || !same_work {
                 return Err(TaskError::Invalid(format!("task id `{id}` is already used by another task")));
             }
             return Ok(existing);
@@ -497,19 +519,21 @@ impl Scheduler {
         let mut queue = self.lock_queue();
         let task = self.get(id)?;
         if task.state == TaskState::Running {
+            // Recorded first, so the task ends cancelled whatever its
+            // attempt is doing: about to start, running, or being retried.
+            store::request_cancel(&self.db, id)?;
             if let Some(flag) = self.running.lock().unwrap_or_else(|p| p.into_inner()).get(id) {
                 flag.store(true, Ordering::SeqCst);
             }
-            return Ok(task);
+            return self.get(id);
         }
         if task.state != TaskState::Pending {
             return Err(TaskError::NotCancellable(id.to_string(), task.state.as_str()));
         }
         queue.remove(id);
         self.queued_at.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
-        store::finish(&self.db, id, TaskState::Pending, TaskState::Cancelled, Some("cancelled by request"))?;
-        // The caller is told it is cancelled: make it so on disk.
-        self.db.durable(|_| Ok::<_, rusqlite::Error>(()))?;
+        // Durable before the caller is told.
+        store::cancel_pending(&self.db, id, "cancelled by request")?;
         drop(queue);
         self.notify_finished();
         self.release_dependants(id);
@@ -653,7 +677,9 @@ impl Scheduler {
             }
         }
         drop(running);
-        // An agent at its cap may start another now.
+        // An agent at its cap may start another now (told under the queue
+        // lock, so a worker about to wait cannot miss it).
+        let _queue = self.lock_queue();
         self.queued.notify_one();
     }
 
@@ -695,6 +721,11 @@ impl Scheduler {
         }
         let due = (self.now_ms() + backoff_ms(task.backoff_ms, task.attempts)).max(not_before_ms.unwrap_or(0));
         let mut queue = self.lock_queue();
+        // Under the queue lock, which a cancel holds: a cancel asked for
+        // before now ends the task; one after finds it pending.
+        if !matches!(self.get(id), Ok(t) if !t.cancel_requested) {
+            return false;
+        }
         match store::retry(&self.db, id, due, error) {
             Ok(true) => {
                 *self.retries.lock().unwrap_or_else(|p| p.into_inner()).entry(task.artifact.clone()).or_default() += 1;
@@ -715,6 +746,16 @@ impl Scheduler {
     /// The host is held only while the invocation runs, and let go before
     /// the end is recorded and waiters are told.
     fn run(&self, host: &Weak<HostInner>, id: &str) {
+        // Registered before the task is marked running, so that a cancel
+        // or a drain from then on finds its flag.
+        let cancel = Arc::new(AtomicBool::new(false));
+        self.running.lock().unwrap_or_else(|p| p.into_inner()).insert(id.to_string(), cancel.clone());
+        self.attempt(host, id, cancel);
+        self.running.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
+    }
+
+    /// One attempt of task `id`, with its cancel flag.
+    fn attempt(&self, host: &Weak<HostInner>, id: &str, cancel: Arc<AtomicBool>) {
         let work = match store::start(&self.db, id) {
             Ok(Some(work)) => work,
             Ok(None) => return,
@@ -723,6 +764,17 @@ impl Scheduler {
                 return;
             }
         };
+        if cancel.load(Ordering::SeqCst) {
+            // Cancelled or drained before it could start.
+            if self.drained.lock().unwrap_or_else(|p| p.into_inner()).remove(id) {
+                if let Err(e) = store::requeue(&self.db, id) {
+                    tracing::error!(task = id, error = %e, "putting back a drained task failed; the next open does");
+                }
+            } else {
+                self.end_attempt(id, TaskState::Cancelled, Some("cancelled by request".into()), false, None);
+            }
+            return;
+        }
         let mut artifact = work.artifact.clone();
         if let (Some(capability), Some(strong)) = (&work.capability, host.upgrade()) {
             // Handed over by capability: choose again for this attempt (an
@@ -759,11 +811,8 @@ impl Scheduler {
         if let Some(ms) = work.timeout_ms {
             req = req.timeout(Duration::from_millis(ms));
         }
-        let cancel = Arc::new(AtomicBool::new(false));
-        req.cancel = Some(cancel.clone());
-        self.running.lock().unwrap_or_else(|p| p.into_inner()).insert(id.to_string(), cancel);
+        req.cancel = Some(cancel);
         let outcome = host.upgrade().map(|strong| crate::invoke::invoke(&strong, req));
-        self.running.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
         let ran = match &outcome {
             Some(Ok(report)) => Some(report.outcome),
             _ => None,
@@ -819,6 +868,13 @@ impl Scheduler {
         if failed && retryable && self.retry(id, error.as_deref(), not_before_ms) {
             return;
         }
+        // A cancel asked for while it ran ends it cancelled, not failed.
+        let (state, error) = match self.get(id) {
+            Ok(t) if t.cancel_requested && state != TaskState::Completed => {
+                (TaskState::Cancelled, Some("cancelled by request".to_string()))
+            }
+            _ => (state, error),
+        };
         if let Err(e) = store::finish(&self.db, id, TaskState::Running, state, error.as_deref()) {
             tracing::error!(task = id, error = %e, "recording a task's end failed; it is finished at the next open");
             return;

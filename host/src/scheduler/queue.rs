@@ -151,6 +151,24 @@ impl RunQueue {
         Ok(())
     }
 
+    /// Put back task `id` of `agent`, accepted before a restart: queued (or
+    /// parked, if it waits for dependencies) whatever the depth limit says
+    /// now, since it was accepted under it.
+    pub fn restore(&mut self, agent: &str, id: &str, priority: Priority, queued_ms: i64, parked: bool) {
+        if self.owner.contains_key(id) || self.parked.contains_key(id) {
+            return;
+        }
+        if parked {
+            *self.parked_per_agent.entry(agent.to_string()).or_default() += 1;
+            self.parked.insert(id.to_string(), Parked { agent: agent.to_string(), priority, queued_ms });
+        } else {
+            self.seq += 1;
+            let q = self.agents.entry(agent.to_string()).or_default();
+            q.classes[priority as usize].push_back(Entry { id: id.to_string(), queued_ms, seq: self.seq });
+            self.owner.insert(id.to_string(), agent.to_string());
+        }
+    }
+
     /// Park task `id` of `agent` until its dependencies complete: it counts
     /// in the agent's depth, and is refused like `push` when that is full.
     pub fn park(&mut self, agent: &str, id: &str, priority: Priority, queued_ms: i64) -> Result<(), QueueFull> {

@@ -100,6 +100,9 @@ pub struct Task {
     pub route_mode: Option<super::RouteMode>,
     /// The most the submitter will pay per attempt when handed over.
     pub max_price: Option<u64>,
+    /// Someone asked to cancel it while it ran: it ends `cancelled`
+    /// instead of being retried or run again.
+    pub cancel_requested: bool,
 }
 
 /// What a worker needs to run a task.
@@ -117,7 +120,8 @@ pub(crate) struct Work {
 }
 
 const COLUMNS: &str = "id, submitter, artifact, priority, state, attempts, invocation_id, error, created_ms, \
-     started_ms, finished_ms, max_attempts, not_before_ms, backoff_ms, timeout_ms, capability, route_mode, max_price";
+     started_ms, finished_ms, max_attempts, not_before_ms, backoff_ms, timeout_ms, capability, route_mode, max_price, \
+     cancel_requested";
 
 fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Task> {
     Ok(Task {
@@ -140,6 +144,7 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Task> {
         capability: r.get(15)?,
         route_mode: r.get::<_, Option<String>>(16)?.and_then(|m| super::RouteMode::parse(&m)),
         max_price: r.get::<_, Option<i64>>(17)?.map(|p| p as u64),
+        cancel_requested: r.get::<_, i64>(18)? != 0,
     })
 }
 
@@ -355,6 +360,24 @@ pub(crate) fn start(db: &Database, id: &str) -> rusqlite::Result<Option<Work>> {
 /// capability).
 pub(crate) fn set_artifact(db: &Database, id: &str, artifact: &str) -> rusqlite::Result<()> {
     db.deferred(|conn| exec(conn, "UPDATE tasks SET artifact = ?2 WHERE id = ?1", [id, artifact])).map(|_| ())
+}
+
+/// Record, durably, that running task `id` is to be cancelled.
+pub(crate) fn request_cancel(db: &Database, id: &str) -> rusqlite::Result<()> {
+    db.durable(|conn| exec(conn, "UPDATE tasks SET cancel_requested = 1 WHERE id = ?1", [id])).map(|_| ())
+}
+
+/// Cancel pending task `id`, durably (the caller is told it is done);
+/// whether it was pending.
+pub(crate) fn cancel_pending(db: &Database, id: &str, why: &str) -> rusqlite::Result<bool> {
+    db.durable(|conn| {
+        exec(
+            conn,
+            "UPDATE tasks SET state = 'cancelled', error = ?2, finished_ms = ?3 WHERE id = ?1 AND state = 'pending'",
+            params![id, why, now_ms()],
+        )
+        .map(|n| n > 0)
+    })
 }
 
 /// Move `id` from `from` to the final `state`.
