@@ -77,7 +77,7 @@ pub mod invoke {
 /// host's workers, and read their state.
 pub mod tasks {
     pub use crate::artifact_bindings::fuelhost::host::tasks::{
-        status, submit, Priority, TaskError, TaskRequest, TaskState, TaskStatus,
+        status, submit, Priority, RouteMode, TaskError, TaskRequest, TaskState, TaskStatus,
     };
 
     /// A request for `artifact` on `input`: normal priority, one attempt,
@@ -85,6 +85,9 @@ pub mod tasks {
     pub fn request(artifact: &str, input: &[u8]) -> TaskRequest {
         TaskRequest {
             artifact: artifact.to_string(),
+            capability: None,
+            route: RouteMode::Standard,
+            max_price: None,
             input: input.to_vec(),
             priority: Priority::Normal,
             fuel_limit: None,
@@ -93,6 +96,12 @@ pub mod tasks {
             max_attempts: 1,
             timeout_ms: None,
         }
+    }
+
+    /// A request for whichever artifact declaring `capability` `route`
+    /// prefers, on `input`.
+    pub fn for_capability(capability: &str, route: RouteMode, input: &[u8]) -> TaskRequest {
+        TaskRequest { capability: Some(capability.to_string()), route, ..request("", input) }
     }
 }
 

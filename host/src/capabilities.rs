@@ -165,7 +165,7 @@ impl tasks::Host for Sandbox {
             kind: "task-submit".into(),
             subject: call.principal.to_string(),
             tenant: None,
-            target: request.artifact.clone(),
+            target: request.capability.as_ref().map_or_else(|| request.artifact.clone(), |c| format!("capability:{c}")),
             attributes: vec![
                 Attribute { key: "priority".into(), value: priority.as_str().into() },
                 Attribute { key: "via-artifact".into(), value: call.context.artifact.clone() },
@@ -177,9 +177,22 @@ impl tasks::Host for Sandbox {
         if let Some(refusal) = verdict.refusal() {
             return Ok(Err(tasks::TaskError::Denied(refusal)));
         }
-        let mut req = crate::TaskRequest::new(call.principal.to_string(), request.artifact, request.input)
-            .priority(priority)
-            .retries(request.max_attempts, std::time::Duration::from_secs(1));
+        let submitter = call.principal.to_string();
+        let mut req = match request.capability {
+            None => crate::TaskRequest::new(submitter, request.artifact, request.input),
+            Some(capability) => {
+                let mode = match request.route {
+                    tasks::RouteMode::Standard => crate::RouteMode::Standard,
+                    tasks::RouteMode::CostOptimized => crate::RouteMode::CostOptimized,
+                    tasks::RouteMode::LatencyOptimized => crate::RouteMode::LatencyOptimized,
+                    tasks::RouteMode::QualityOptimized => crate::RouteMode::QualityOptimized,
+                };
+                crate::TaskRequest::for_capability(submitter, capability, mode, request.input)
+            }
+        }
+        .priority(priority)
+        .retries(request.max_attempts, std::time::Duration::from_secs(1));
+        req.max_price = request.max_price;
         req.fuel_limit = request.fuel_limit;
         req.id = request.id;
         req.depends_on = request.depends_on;

@@ -576,6 +576,15 @@ fn a_task_naming_a_capability_goes_to_the_artifact_its_mode_prefers() {
     let poor = host.wait_task("poor", WAIT).unwrap();
     assert_eq!((poor.state, poor.artifact.as_str()), (TaskState::Failed, "alice/cheap@0.1.0"), "{poor:?}");
     assert!(poor.error.as_deref().unwrap().contains("scrip"), "{poor:?}");
+    // From inside a guest, as its owner (alice), cheapest first.
+    let probe = upload(&host, "rust-probe", "probe", 0, ResourcePolicy::CallerPays, Limits::default());
+    let report = host.invoke(fuelhost::Invocation::new("bob", &probe, "submit-capability:echo:via a guest")).unwrap();
+    let id = report.output_text().strip_prefix("task=").unwrap_or_else(|| panic!("{report:?}")).to_string();
+    let t = host.wait_task(&id, WAIT).unwrap();
+    assert_eq!(
+        (t.state, t.submitter.as_str(), t.artifact.as_str()),
+        (TaskState::Completed, "alice", "alice/cheap@0.1.0")
+    );
     // Submitting the same id again returns the same task.
     let again =
         TaskRequest::for_capability("bob", "echo", fuelhost::RouteMode::CostOptimized, "routed").id("by-quality");

@@ -176,6 +176,15 @@ impl Artifact for Probe {
                     Err(e) => return Err(failed(format!("{e:?}"))),
                 }
             }
+            "submit-capability" => {
+                // submit-capability:<capability>:<input>: cheapest first.
+                let route = fuelhost_guest::tasks::RouteMode::CostOptimized;
+                let req = fuelhost_guest::tasks::for_capability(a, route, b.as_bytes());
+                match fuelhost_guest::tasks::submit(&req) {
+                    Ok(id) => format!("task={id}"),
+                    Err(e) => return Err(failed(format!("{e:?}"))),
+                }
+            }
             "task-state" => match fuelhost_guest::tasks::status(a) {
                 Ok(s) => format!("state={:?} attempts={}", s.state, s.attempts),
                 Err(e) => return Err(failed(format!("{e:?}"))),
