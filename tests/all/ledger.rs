@@ -226,6 +226,25 @@ fn a_failed_settlement_keeps_the_in_memory_reservation() {
     assert_conserved(&t.host);
 }
 
+/// A settlement whose credit would pass i64::MAX fails, changes nothing
+/// and keeps the in-memory holds.
+#[test]
+fn settling_never_wraps_a_balance() {
+    let t = test_host();
+    let ledger = t.host.ledger();
+    // test_host minted 1,000 scrip each to alice and bob; `@mint` may reach i64::MIN.
+    t.host.mint("whale", "alice", Asset::Scrip, i64::MAX as u64 - 1_999).unwrap();
+    let r = fuelhost::Reservation { price: 1_000, ..reservation("inv-wrap", "bob", "bob", None) };
+    ledger.reserve(&r).unwrap();
+    let err = ledger.settle(&settlement(&r, 0)).unwrap_err();
+    assert!(matches!(err, LedgerError::Overflow(_)), "{err:?}");
+    assert_eq!(scrip(&t.host, "alice"), i64::MAX as u64 - 999);
+    let bob = t.host.balances("bob").unwrap();
+    assert_eq!((bob.scrip.posted, bob.scrip.held), (1_000, 1_000), "the hold is back");
+    assert_eq!(ledger.pending_holds().unwrap(), 2);
+    assert_conserved(&t.host);
+}
+
 /// A call nothing but balances governs (no allocation, no sponsor grant) is
 /// reserved in memory; its holds still bind every other spend: balances
 /// show them, the held scrip cannot be transferred away, the id cannot be
