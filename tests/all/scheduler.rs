@@ -27,6 +27,23 @@ fn setup(dir: &Path, workers: usize) -> (Host, String) {
     (host, echo)
 }
 
+/// A host with one worker, alice's probe (price 3) allowed to run for two
+/// minutes, and bob funded to run it that long.
+fn looping_setup(dir: &Path) -> (Host, String) {
+    let host = open(dir, 1, 1_000);
+    for agent in ["alice", "bob"] {
+        host.create_agent(agent).unwrap();
+    }
+    fund(&host, "bob", 1_000, 1_000_000_000_000, 0);
+    let probe = upload(&host, "rust-probe", "probe", 3, ResourcePolicy::CallerPays, long_limits());
+    (host, probe)
+}
+
+/// Limits that let a probe loop for two minutes.
+fn long_limits() -> Limits {
+    Limits { fuel: 1_000_000_000_000, timeout_ms: 120_000, ..Limits::default() }
+}
+
 /// The order tasks ran in: their admissions in the audit log.
 fn run_order(host: &Host) -> Vec<String> {
     host.audit_log()
@@ -172,13 +189,7 @@ fn no_task_is_lost_or_run_twice_across_a_restart() {
 #[test]
 fn cancelling_a_running_task_stops_it_and_charges_what_it_burned() {
     let dir = tempfile::tempdir().unwrap();
-    let host = open(dir.path(), 1, 1_000);
-    for agent in ["alice", "bob"] {
-        host.create_agent(agent).unwrap();
-    }
-    fund(&host, "bob", 1_000, 1_000_000_000_000, 0);
-    let limits = Limits { fuel: 1_000_000_000_000, timeout_ms: 120_000, ..Limits::default() };
-    let probe = upload(&host, "rust-probe", "probe", 3, ResourcePolicy::CallerPays, limits);
+    let (host, probe) = looping_setup(dir.path());
     host.submit_task(TaskRequest::new("bob", &probe, "loop").id("spin")).unwrap();
     let deadline = std::time::Instant::now() + WAIT;
     while host.task("spin").unwrap().state != TaskState::Running {
@@ -326,13 +337,7 @@ fn a_dependency_cycle_is_refused_at_submission() {
 #[test]
 fn a_task_timeout_stops_the_run_and_charges_what_it_burned() {
     let dir = tempfile::tempdir().unwrap();
-    let host = open(dir.path(), 1, 1_000);
-    for agent in ["alice", "bob"] {
-        host.create_agent(agent).unwrap();
-    }
-    fund(&host, "bob", 1_000, 1_000_000_000_000, 0);
-    let limits = Limits { fuel: 1_000_000_000_000, timeout_ms: 120_000, ..Limits::default() };
-    let probe = upload(&host, "rust-probe", "probe", 3, ResourcePolicy::CallerPays, limits);
+    let (host, probe) = looping_setup(dir.path());
     let req = TaskRequest::new("bob", &probe, "loop").id("slow").timeout(Duration::from_millis(200));
     host.submit_task(req).unwrap();
     let done = host.wait_task("slow", WAIT).unwrap();
@@ -429,8 +434,7 @@ fn a_failing_artifact_opens_its_breaker_until_a_trial_succeeds() {
 fn the_concurrent_tasks_allocation_caps_an_agents_running_tasks() {
     let dir = tempfile::tempdir().unwrap();
     let (host, _) = setup(dir.path(), 0);
-    let limits = Limits { fuel: 100_000_000_000, timeout_ms: 120_000, ..Limits::default() };
-    let probe = upload(&host, "rust-probe", "probe", 0, ResourcePolicy::CallerPays, limits);
+    let probe = upload(&host, "rust-probe", "probe", 0, ResourcePolicy::CallerPays, long_limits());
     let quotas = [(fuelhost::Resource::ConcurrentTasks, 1)].into_iter().collect::<std::collections::BTreeMap<_, _>>();
     let mut req = fuelhost::AllocationRequest::new("one-at-a-time", "bob".try_into().unwrap(), quotas);
     req.auto_approve = true;
@@ -461,8 +465,7 @@ fn the_concurrent_tasks_allocation_caps_an_agents_running_tasks() {
 fn a_drain_lets_running_tasks_finish_until_its_deadline() {
     let dir = tempfile::tempdir().unwrap();
     let (host, echo) = setup(dir.path(), 0);
-    let limits = Limits { fuel: 1_000_000_000_000, timeout_ms: 120_000, ..Limits::default() };
-    let probe = upload(&host, "rust-probe", "probe", 0, ResourcePolicy::CallerPays, limits);
+    let probe = upload(&host, "rust-probe", "probe", 0, ResourcePolicy::CallerPays, long_limits());
     host.submit_task(TaskRequest::new("bob", &probe, "spin:100000000").id("short")).unwrap();
     fund(&host, "bob", 0, 1_000_000_000_000, 0);
     fund(&host, "carol", 0, 1_000_000_000_000, 0);
