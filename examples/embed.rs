@@ -1,9 +1,12 @@
 //! Embed fuelhost in a Rust program: open a host, fund two agents, upload
-//! an artifact, invoke it and print the bill.
+//! an artifact, invoke it and print the bill; then queue two tasks, the
+//! second waiting for the first, and wait for both.
 //!
 //! Run: `scripts/setup.sh && cargo run -p fuelhost-examples --example embed`
 
-use fuelhost::{Asset, Host, Invocation, Manifest};
+use std::time::Duration;
+
+use fuelhost::{Asset, Host, Invocation, Manifest, TaskRequest};
 
 fn main() -> anyhow::Result<()> {
     let guests = std::env::var("FUELHOST_GUESTS")
@@ -31,6 +34,16 @@ fn main() -> anyhow::Result<()> {
     println!("fuel burned: {} (charged to {})", report.resources_consumed.fuel, report.charged_to);
     println!("price paid:  {} scrip to alice", report.price_paid);
     println!("bob now has: {} scrip", host.balances("bob")?.scrip.available());
+
+    // Tasks: queued durably, run by the host's workers as bob, charged the same way.
+    host.submit_task(TaskRequest::new("bob", &artifact.id, "first").id("job-1"))?;
+    host.submit_task(TaskRequest::new("bob", &artifact.id, "second").id("job-2").after("job-1"))?;
+    for id in ["job-1", "job-2"] {
+        let task = host.wait_task(id, Duration::from_secs(30))?;
+        println!("task {id}:   {:?} after {} attempt(s)", task.state, task.attempts);
+    }
+    println!("bob now has: {} scrip", host.balances("bob")?.scrip.available());
+    drop(host);
     std::fs::remove_dir_all(&data)?;
     Ok(())
 }
