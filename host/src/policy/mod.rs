@@ -81,7 +81,7 @@ impl Verdict {
             Decision::Allow => None,
             Decision::Deny(reason) => Some(format!("denied by policy `{by}`: {reason}")),
             Decision::RequireApproval(who) => Some(format!(
-                "policy `{by}` requires approval by {}; approvals are not yet supported, so the action is refused",
+                "policy `{by}` requires approval by {}; only invocations can wait for an approval, so this action is refused",
                 who.join(", ")
             )),
         }
