@@ -243,7 +243,7 @@ mod tests {
         let path = dir.path().join("serve.toml");
         std::fs::write(
             &path,
-            "listen = \"0.0.0.0:9000\"\ndurability = \"process\"\n[api]\nmax_body_bytes = 1024\n\
+            "listen = \"0.0.0.0:9000\"\ndurability = \"process\"\ntask_drain_seconds = 5\n[api]\nmax_body_bytes = 1024\n\
              [api.rate_limit]\nper_second = 5\nburst = 7\n",
         )
         .unwrap();
@@ -253,6 +253,7 @@ mod tests {
             ("0.0.0.0:9000", 1024, Durability::Process)
         );
         assert_eq!(c.api.rate_limit, Some(RateLimit { per_second: 5, burst: 7 }));
+        assert_eq!(c.task_drain, std::time::Duration::from_secs(5));
         assert_eq!(c.data_dir, PathBuf::from("fuelhost-data"));
         assert_eq!(c.telemetry.log_filter, "info", "a server logs requests by default");
         let c = ServeConfig::resolve(args(Some(path), Some("127.0.0.1:1")), None).unwrap();
