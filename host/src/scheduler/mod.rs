@@ -454,10 +454,11 @@ impl Scheduler {
         // Tasks already waiting for this id (submitted before it) may now
         // be doomed (if it is another agent's) or, if it failed, fail.
         self.release_dependants(&id);
-        match doomed {
-            true => self.get(&id),
-            false => Ok(task),
+        if doomed {
+            self.notify_finished();
+            return self.get(&id);
         }
+        Ok(task)
     }
 
     /// Task `id` ended or was just submitted: queue the parked tasks that
@@ -466,6 +467,12 @@ impl Scheduler {
         let mut ended = vec![id.to_string()];
         while let Some(id) = ended.pop() {
             let mut queue = self.lock_queue();
+            // Only a parked task can be waiting: with none, there is
+            // nothing to look up (the common case, on every submit and end).
+            if !queue.has_parked() {
+                return;
+            }
+            let mut failed_any = false;
             let dependants = match store::pending_dependants(&self.db.read(), &id) {
                 Ok(d) => d,
                 Err(e) => {
@@ -497,12 +504,15 @@ impl Scheduler {
                             tracing::error!(task = %dependant, error = %e, "failing a doomed task failed; it is failed at the next open");
                         }
                         ended.push(dependant);
+                        failed_any = true;
                     }
                     Err(e) => tracing::error!(task = %dependant, error = %e, "checking a waiting task failed"),
                 }
             }
             drop(queue);
-            self.notify_finished();
+            if failed_any {
+                self.notify_finished();
+            }
         }
     }
 
@@ -715,17 +725,14 @@ impl Scheduler {
     /// left, after its backoff and not before `not_before_ms`; whether it
     /// did.
     fn retry(&self, id: &str, error: Option<&str>, not_before_ms: Option<i64>) -> bool {
+        // Read under the queue lock, which a cancel holds: a cancel asked
+        // for before now ends the task; one after finds it pending.
+        let mut queue = self.lock_queue();
         let Ok(task) = self.get(id) else { return false };
-        if task.attempts >= task.max_attempts {
+        if task.cancel_requested || task.attempts >= task.max_attempts {
             return false;
         }
         let due = (self.now_ms() + backoff_ms(task.backoff_ms, task.attempts)).max(not_before_ms.unwrap_or(0));
-        let mut queue = self.lock_queue();
-        // Under the queue lock, which a cancel holds: a cancel asked for
-        // before now ends the task; one after finds it pending.
-        if !matches!(self.get(id), Ok(t) if !t.cancel_requested) {
-            return false;
-        }
         match store::retry(&self.db, id, due, error) {
             Ok(true) => {
                 *self.retries.lock().unwrap_or_else(|p| p.into_inner()).entry(task.artifact.clone()).or_default() += 1;

@@ -205,6 +205,11 @@ impl RunQueue {
         Some(p)
     }
 
+    /// Whether any task is parked.
+    pub fn has_parked(&self) -> bool {
+        !self.parked.is_empty()
+    }
+
     /// Whether task `id` is parked.
     pub fn is_parked(&self, id: &str) -> bool {
         self.parked.contains_key(id)
