@@ -88,9 +88,27 @@ CREATE TABLE IF NOT EXISTS usage_records (
     price_paid        INTEGER NOT NULL,
     output            BLOB NOT NULL,
     error             TEXT,
-    settled_ms        INTEGER NOT NULL
+    settled_ms        INTEGER NOT NULL,
+    postings          INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS usage_by_time ON usage_records(settled_ms);
+-- Every transfer, in the order posted: the `transfers` rows and the
+-- charges recorded by usage records with `postings = 1` (see the ledger's
+-- `journal`). `part` orders a record's charges after one another.
+CREATE VIEW IF NOT EXISTS ledger_transfers AS
+    SELECT seq, 0 AS part, id, debit, credit, asset, amount, kind, memo, invocation, created_ms FROM transfers
+    UNION ALL
+    SELECT rowid, 1, invocation_id || '/price', caller, owner, 'scrip', price_paid, 'price', '', invocation_id,
+           settled_ms
+      FROM usage_records WHERE postings = 1 AND price_paid > 0
+    UNION ALL
+    SELECT rowid, 2, invocation_id || '/fuel', charged_to, '@consumed', 'fuel', fuel, 'fuel', '', invocation_id,
+           settled_ms
+      FROM usage_records WHERE postings = 1 AND fuel > 0
+    UNION ALL
+    SELECT rowid, 3, invocation_id || '/disk', charged_to, '@consumed', 'disk_bytes', disk_bytes, 'disk', '',
+           invocation_id, settled_ms
+      FROM usage_records WHERE postings = 1 AND disk_bytes > 0;
 CREATE TABLE IF NOT EXISTS settings (
     key    TEXT PRIMARY KEY,
     value  TEXT NOT NULL
@@ -577,11 +595,26 @@ impl Shared {
     }
 }
 
+/// A `usage_records` table from before charges were recorded in it gets
+/// the `postings` column (0: its charges are `transfers` rows).
+fn upgrade_usage_records(conn: &Connection) -> rusqlite::Result<()> {
+    let columns: Vec<String> = {
+        let mut stmt = conn.prepare("SELECT name FROM pragma_table_info('usage_records')")?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
+    if columns.is_empty() || columns.iter().any(|c| c == "postings") {
+        return Ok(());
+    }
+    conn.execute_batch("ALTER TABLE usage_records ADD COLUMN postings INTEGER NOT NULL DEFAULT 0")
+}
+
 /// Create what is missing of the schema. A `tasks` table of an earlier
 /// shape (before tasks could time out, name a capability or record a
 /// cancel request) is rebuilt in
 /// one transaction, every row and column it had kept.
 fn upgrade_tasks(conn: &Connection) -> rusqlite::Result<()> {
+    upgrade_usage_records(conn)?;
     let columns: Vec<String> = {
         let mut stmt = conn.prepare("SELECT name FROM pragma_table_info('tasks')")?;
         let rows = stmt.query_map([], |r| r.get(0))?;
@@ -836,6 +869,36 @@ mod tests {
         let row: (String, i64) =
             conn.read().query_row("SELECT state, timeout_ms FROM tasks", [], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
         assert_eq!(row, ("timed_out".to_string(), 5));
+    }
+
+    /// A usage record from before charges were recorded in it keeps its
+    /// row and derives no transfer (its charges are `transfers` rows).
+    #[test]
+    fn an_old_usage_records_table_gains_the_postings_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch(
+                "CREATE TABLE usage_records (invocation_id TEXT PRIMARY KEY, artifact TEXT NOT NULL,
+                    caller TEXT NOT NULL, owner TEXT NOT NULL, charged_to TEXT NOT NULL,
+                    resource_policy TEXT NOT NULL, outcome TEXT NOT NULL, fuel INTEGER NOT NULL,
+                    memory_peak_bytes INTEGER NOT NULL, disk_bytes INTEGER NOT NULL, wall_time_ns INTEGER NOT NULL,
+                    cpu_time_ns INTEGER NOT NULL, cost_usd_micros INTEGER NOT NULL, price_paid INTEGER NOT NULL,
+                    output BLOB NOT NULL, error TEXT, settled_ms INTEGER NOT NULL);
+                 INSERT INTO usage_records VALUES
+                     ('old', 'alice/x@1', 'bob', 'alice', 'bob', 'caller_pays', 'success', 10, 0, 0, 0, 0, 0, 100,
+                      x'', NULL, 1);",
+            )
+            .unwrap();
+        let db = Database::open(&path, Durability::Full).unwrap();
+        let conn = db.read();
+        let kept: (String, i64) = conn
+            .query_row("SELECT invocation_id, postings FROM usage_records", [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap();
+        assert_eq!(kept, ("old".to_string(), 0));
+        let derived: i64 = conn.query_row("SELECT COUNT(*) FROM ledger_transfers", [], |r| r.get(0)).unwrap();
+        assert_eq!(derived, 0);
     }
 
     /// A durable commit is visible to another connection when it returns,

@@ -282,3 +282,68 @@ fn an_in_memory_reservation_binds_every_other_spend() {
     assert!(matches!(ledger.reserve(&r).unwrap_err(), LedgerError::DuplicateInvocation(_)), "settled ids stay taken");
     assert_conserved(&t.host);
 }
+
+/// A call's charges (price, fuel, disk) are recorded by its usage record
+/// alone, not as `transfers` rows, and still read as transfers: by id, in
+/// the listing in the order posted, and for replay of their ids.
+#[test]
+fn a_calls_charges_are_recorded_by_its_usage_record() {
+    let t = test_host();
+    let ledger = t.host.ledger();
+    let r = reservation("inv-j", "bob", "bob", None);
+    ledger.reserve(&r).unwrap();
+    let mut s = settlement(&r, 0);
+    s.consumed.disk_bytes = 7;
+    ledger.settle(&s).unwrap();
+    ledger.transfer(&transfer("after-j", "bob", "alice", 1)).unwrap();
+
+    let db = rusqlite::Connection::open(t.dir.path().join("fuelhost.db")).unwrap();
+    let rows: i64 =
+        db.query_row("SELECT COUNT(*) FROM transfers WHERE invocation = 'inv-j'", [], |r| r.get(0)).unwrap();
+    assert_eq!(rows, 0, "the charges must not be written twice");
+
+    let all = ledger.transfers().unwrap();
+    let ids: Vec<&str> = all.iter().map(|t| t.id.as_str()).collect();
+    let at = ids.iter().position(|id| *id == "inv-j/price").expect("the price is listed");
+    assert_eq!(&ids[at..], ["inv-j/price", "inv-j/fuel", "inv-j/disk", "after-j"]);
+    let charge = |id: &str| all.iter().find(|t| t.id == id).unwrap().clone();
+    assert_eq!((charge("inv-j/price").from.as_str(), charge("inv-j/price").to.as_str()), ("bob", "alice"));
+    assert_eq!((charge("inv-j/price").asset, charge("inv-j/price").amount), (Asset::Scrip, 100));
+    assert_eq!((charge("inv-j/fuel").to.as_str(), charge("inv-j/fuel").amount), ("@consumed", 10));
+    assert_eq!((charge("inv-j/disk").asset, charge("inv-j/disk").amount), (Asset::DiskBytes, 7));
+    assert_eq!(ledger.transfer_record("inv-j/fuel").unwrap(), Some(charge("inv-j/fuel")));
+    assert_eq!(ledger.transfer_record("inv-j/t0").unwrap(), None);
+
+    let q = fuelhost::TransferQuery { agent: Some("alice".try_into().unwrap()), limit: Some(2) };
+    let newest: Vec<String> = ledger.transfers_matching(&q).unwrap().into_iter().map(|t| t.id).collect();
+    assert_eq!(newest, ["after-j", "inv-j/price"]);
+
+    // A charge's id is taken: the same transfer replays, another is refused.
+    let before = t.host.balances("alice").unwrap().scrip.posted;
+    assert_eq!(ledger.transfer(&transfer("inv-j/price", "bob", "alice", 100)).unwrap(), charge("inv-j/price"));
+    let other = ledger.transfer(&transfer("inv-j/price", "bob", "alice", 5)).unwrap_err();
+    assert!(matches!(other, LedgerError::IdConflict(_)), "{other:?}");
+    assert_eq!(t.host.balances("alice").unwrap().scrip.posted, before);
+    assert_conserved(&t.host);
+}
+
+/// An explicit transfer that took a charge's id first keeps it: the
+/// invocation of that id cannot settle under it, and says why.
+#[test]
+fn an_explicit_transfer_holding_a_charge_id_refuses_that_settlement() {
+    let t = test_host();
+    let ledger = t.host.ledger();
+    ledger.transfer(&transfer("inv-k/price", "bob", "alice", 5)).unwrap();
+    let r = reservation("inv-k", "bob", "bob", None);
+    ledger.reserve(&r).unwrap();
+    let err = ledger.settle(&settlement(&r, 0)).unwrap_err().to_string();
+    assert!(err.contains("`inv-k/price` already exists") && err.contains("another invocation id"), "{err}");
+    assert_eq!(ledger.transfers().unwrap().iter().filter(|t| t.id.starts_with("inv-k/")).count(), 1);
+    assert_eq!(ledger.usage_record("inv-k").unwrap(), None);
+
+    // Other invocations settle as before.
+    let r = reservation("inv-l", "bob", "bob", None);
+    ledger.reserve(&r).unwrap();
+    ledger.settle(&settlement(&r, 0)).unwrap();
+    assert!(ledger.transfer_record("inv-l/price").unwrap().is_some());
+}

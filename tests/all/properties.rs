@@ -183,7 +183,7 @@ proptest! {
         let records: i64 = conn.query_row("SELECT COUNT(*) FROM usage_records", [], |r| r.get(0)).unwrap();
         prop_assert_eq!(records as usize, invoked.len());
         let price_transfers: i64 =
-            conn.query_row("SELECT COUNT(*) FROM transfers WHERE kind = 'price'", [], |r| r.get(0)).unwrap();
+            conn.query_row("SELECT COUNT(*) FROM ledger_transfers WHERE kind = 'price'", [], |r| r.get(0)).unwrap();
         let successes: i64 =
             conn.query_row("SELECT COUNT(*) FROM usage_records WHERE outcome = 'success' AND price_paid > 0", [], |r| r.get(0)).unwrap();
         prop_assert_eq!(price_transfers, successes, "one price per successful invocation");

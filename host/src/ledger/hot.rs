@@ -11,6 +11,10 @@
 //! A crash loses this state, which is exactly what recovery did with
 //! persisted holds of unsettled calls: release them, charging nothing.
 //!
+//! It also keeps the ledger's sequence (the next position in the order of
+//! transfers and charges, see `journal`) and whether any explicit transfer
+//! took an id shaped like a charge's, so settling need not look.
+//!
 //! Lock order: the database connection first, then this; every access
 //! happens while the connection is held, so a balance read and the write
 //! that follows it see the same holds.
@@ -72,6 +76,11 @@ struct State {
     /// Agents that have ever had an allocation, and agents that have ever
     /// been a sponsor grant's beneficiary; `None` until loaded.
     governed: [Option<HashSet<String>>; 2],
+    /// The last position handed out; `None` until loaded.
+    seq: Option<i64>,
+    /// Whether an explicit transfer has an id shaped like a charge's;
+    /// `None` until loaded.
+    charge_shaped_ids: Option<bool>,
 }
 
 /// What may govern an agent's calls beyond its balances.
@@ -198,6 +207,35 @@ impl Hot {
             *set = Some(load()?);
         }
         Ok(set.as_ref().is_some_and(|s| s.contains(agent)))
+    }
+
+    /// The next position in the ledger's order (`load` reads the last one
+    /// the first time). A position taken by a transaction that rolls back
+    /// is skipped, never reused.
+    pub fn next_seq<E>(&self, load: impl FnOnce() -> Result<i64, E>) -> Result<i64, E> {
+        let mut state = self.lock();
+        let last = match state.seq {
+            Some(last) => last,
+            None => load()?,
+        };
+        state.seq = Some(last + 1);
+        Ok(last + 1)
+    }
+
+    /// Whether an explicit transfer may have an id shaped like a charge's
+    /// (`load` looks the first time).
+    pub fn charge_shaped_ids<E>(&self, load: impl FnOnce() -> Result<bool, E>) -> Result<bool, E> {
+        let mut state = self.lock();
+        if state.charge_shaped_ids.is_none() {
+            state.charge_shaped_ids = Some(load()?);
+        }
+        Ok(state.charge_shaped_ids == Some(true))
+    }
+
+    /// Note an explicit transfer with an id shaped like a charge's (kept
+    /// even if its transaction rolls back: that only costs lookups).
+    pub fn note_charge_shaped_id(&self) {
+        self.lock().charge_shaped_ids = Some(true);
     }
 
     /// Remember that a `governor` applies to `agent` (kept even if the

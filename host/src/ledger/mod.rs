@@ -19,6 +19,7 @@
 mod allocation;
 mod group_commit;
 mod hot;
+mod journal;
 mod sqlite;
 mod sqlite_allocation;
 

@@ -7,6 +7,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::group_commit::GroupCommit;
 use super::hot::{FastReservation, Governor, Hot};
+use super::journal;
 use super::sqlite_allocation::{self as alloc, Governing};
 use super::{
     Alert, Allocation, AllocationRequest, AllocationStatus, Asset, AssetBalance, Balances, Clock, Distribution,
@@ -313,6 +314,39 @@ fn post(
     memo: &str,
     invocation: Option<&str>,
 ) -> Result<Transfer, LedgerError> {
+    move_balances(tx, hot, debit, credit, asset, amount)?;
+    if invocation.is_none() && journal::charge_id(id).is_some() {
+        hot.note_charge_shaped_id();
+    }
+    let seq = hot.next_seq(|| journal::last_seq(tx))?;
+    exec(
+        tx,
+        "INSERT INTO transfers (seq, id, debit, credit, asset, amount, kind, memo, invocation, created_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        params![seq, id, debit, credit, asset.as_str(), amount as i64, kind, memo, invocation, now_ms()],
+    )?;
+    Ok(Transfer {
+        id: id.to_string(),
+        from: debit.to_string(),
+        to: credit.to_string(),
+        asset,
+        amount,
+        kind: kind.to_string(),
+        memo: memo.to_string(),
+    })
+}
+
+/// The balances half of a posting: debit `debit`, credit `credit`. A
+/// transfer's record is then its `transfers` row, a call's charge its
+/// usage record (see `journal`).
+fn move_balances(
+    tx: &Connection,
+    hot: &Hot,
+    debit: &str,
+    credit: &str,
+    asset: Asset,
+    amount: u64,
+) -> Result<(), LedgerError> {
     if amount == 0 {
         return Err(LedgerError::Invalid("amount must be above zero".into()));
     }
@@ -336,22 +370,7 @@ fn post(
         .checked_add(amt)
         .ok_or_else(|| LedgerError::Overflow(format!("balance of `{credit}` would exceed {}", i64::MAX)))?;
     write_balance(tx, hot, debit, asset, new_debit, dh)?;
-    write_balance(tx, hot, credit, asset, new_credit, ch)?;
-    exec(
-        tx,
-        "INSERT INTO transfers (id, debit, credit, asset, amount, kind, memo, invocation, created_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        params![id, debit, credit, asset.as_str(), amt, kind, memo, invocation, now_ms()],
-    )?;
-    Ok(Transfer {
-        id: id.to_string(),
-        from: debit.to_string(),
-        to: credit.to_string(),
-        asset,
-        amount,
-        kind: kind.to_string(),
-        memo: memo.to_string(),
-    })
+    write_balance(tx, hot, credit, asset, new_credit, ch)
 }
 
 /// A transfer (or a hold, which has the same shape) from the columns
@@ -368,14 +387,20 @@ fn transfer_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Transfer> {
     })
 }
 
+/// The transfer with `id`: a `transfers` row, or a charge recorded by its
+/// usage record.
 fn existing_transfer(tx: &Connection, id: &str) -> Result<Option<Transfer>, LedgerError> {
-    Ok(one(
+    let row = one(
         tx,
         "SELECT id, debit, credit, asset, amount, kind, memo FROM transfers WHERE id = ?1",
         [id],
         transfer_from_row,
     )
-    .optional()?)
+    .optional()?;
+    match row {
+        Some(t) => Ok(Some(t)),
+        None => journal::charge(tx, id),
+    }
 }
 
 /// Replay rule: the same id with the same parameters returns the first
@@ -608,6 +633,13 @@ fn settle_with(
     now: i64,
     fast: Option<&FastReservation>,
 ) -> Result<UsageRecord, LedgerError> {
+    // A fast call's charges are recorded by its usage record (`journal`)
+    // when they are the ones that record describes.
+    let in_record = fast
+        .is_some_and(|f| f.caller == s.caller.as_str() && f.owner == s.owner.as_str() && f.payer == s.payer.as_str());
+    if in_record && hot.charge_shaped_ids(|| journal::any_charge_shaped_id(tx))? {
+        journal::refuse_taken_ids(tx, &s.invocation_id)?;
+    }
     let mut holds: Vec<(Hold, bool)> =
         fast.map(|f| f.holds(&s.invocation_id)).unwrap_or_default().into_iter().map(|h| (h, true)).collect();
     if fast.is_none_or(|f| f.guest_holds) {
@@ -640,6 +672,8 @@ fn settle_with(
         }
         if !in_memory {
             resolve_hold(tx, hot, hold, &s.invocation_id, post_amount)?;
+        } else if post_amount > 0 && in_record {
+            move_balances(tx, hot, &hold.from, &hold.to, hold.asset, post_amount)?;
         } else if post_amount > 0 {
             let inv = Some(s.invocation_id.as_str());
             post(tx, hot, &hold.id, &hold.from, &hold.to, hold.asset, post_amount, &hold.kind, &hold.memo, inv)?;
@@ -675,7 +709,9 @@ fn settle_with(
             params![id, fuel_held as i64, fuel_charged as i64, disk_charged as i64],
         )?;
     }
-    if disk_charged > 0 {
+    if disk_charged > 0 && in_record {
+        move_balances(tx, hot, s.payer.as_str(), CONSUMED_ACCOUNT, Asset::DiskBytes, disk_charged)?;
+    } else if disk_charged > 0 {
         post(
             tx,
             hot,
@@ -710,8 +746,8 @@ fn settle_with(
         tx,
         "INSERT INTO usage_records (invocation_id, artifact, caller, owner, charged_to, resource_policy,
                 outcome, fuel, memory_peak_bytes, disk_bytes, wall_time_ns, cpu_time_ns, price_paid,
-                cost_usd_micros, output, error, settled_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+                cost_usd_micros, output, error, settled_ms, rowid, postings)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
         params![
             s.invocation_id,
             s.artifact,
@@ -730,6 +766,8 @@ fn settle_with(
             s.output,
             s.error,
             settled_ms,
+            hot.next_seq(|| journal::last_seq(tx))?,
+            in_record,
         ],
     )?;
     Ok(UsageRecord {
@@ -1495,10 +1533,7 @@ impl Ledger for SqliteLedger {
 
     fn transfers_matching(&self, q: &TransferQuery) -> Result<Vec<Transfer>, LedgerError> {
         let conn = self.db.read();
-        let mut stmt = conn.prepare_cached(
-            "SELECT id, debit, credit, asset, amount, kind, memo FROM transfers
-             WHERE (?1 IS NULL OR debit = ?1 OR credit = ?1) ORDER BY seq DESC LIMIT ?2",
-        )?;
+        let mut stmt = conn.prepare_cached(journal::listing(true))?;
         let limit = q.limit.unwrap_or(100).min(10_000) as i64;
         let rows = stmt.query_map(params![q.agent.as_ref().map(AgentId::as_str), limit], transfer_from_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -1506,9 +1541,8 @@ impl Ledger for SqliteLedger {
 
     fn transfers(&self) -> Result<Vec<Transfer>, LedgerError> {
         let conn = self.db.read();
-        let mut stmt =
-            conn.prepare_cached("SELECT id, debit, credit, asset, amount, kind, memo FROM transfers ORDER BY seq")?;
-        let rows = stmt.query_map([], transfer_from_row)?;
+        let mut stmt = conn.prepare_cached(journal::listing(false))?;
+        let rows = stmt.query_map(params![None::<&str>, -1], transfer_from_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 }

@@ -1,0 +1,156 @@
+//! Charges recorded by their settlement: the postings of a fast-path call
+//! (its price, fuel and disk) are not `transfers` rows but columns of its
+//! usage record, flagged `postings = 1`.
+//!
+//! A charged call used to write two or three transfer rows, each into the
+//! `transfers` table and its three indexes; the usage record already
+//! carried every amount, so those rows repeated it. Now one row records the
+//! call and its charges, and the `ledger_transfers` view (see `db`) unions
+//! explicit transfers with the charges derived from usage records, in one
+//! order: both draw their position from one sequence (`transfers.seq`,
+//! `usage_records.rowid`), handed out by [`super::hot::Hot::next_seq`].
+//! Balances still move in the same transaction as the record, so
+//! conservation is unchanged.
+//!
+//! A charge keeps the id it had as a row (`<invocation>/price`, `/fuel`,
+//! `/disk`): [`charge`] finds it by that id, so an explicit transfer can
+//! never reuse it. The other way round, an explicit transfer that took
+//! such an id first makes the settlement of that invocation fail, as the
+//! row's unique id did before ([`refuse_taken_ids`]).
+
+use rusqlite::{Connection, OptionalExtension};
+
+use super::{Asset, LedgerError, Transfer, CONSUMED_ACCOUNT};
+use crate::db::one;
+
+/// The kinds of charge a usage record carries, with the asset each moves.
+const KINDS: [(&str, Asset); 3] = [("price", Asset::Scrip), ("fuel", Asset::Fuel), ("disk", Asset::DiskBytes)];
+
+/// `(invocation, kind)` if `id` has the shape of a charge's id.
+pub(super) fn charge_id(id: &str) -> Option<(&str, &'static str)> {
+    let (invocation, kind) = id.rsplit_once('/')?;
+    let kind = KINDS.iter().find(|(k, _)| *k == kind)?.0;
+    (!invocation.is_empty()).then_some((invocation, kind))
+}
+
+/// The charge recorded by a usage record under `id`, if there is one.
+pub(super) fn charge(tx: &Connection, id: &str) -> Result<Option<Transfer>, LedgerError> {
+    let Some((invocation, kind)) = charge_id(id) else {
+        return Ok(None);
+    };
+    let row = one(
+        tx,
+        "SELECT caller, owner, charged_to, price_paid, fuel, disk_bytes FROM usage_records
+         WHERE invocation_id = ?1 AND postings = 1",
+        [invocation],
+        |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                [r.get::<_, i64>(3)?, r.get::<_, i64>(4)?, r.get::<_, i64>(5)?],
+            ))
+        },
+    )
+    .optional()?;
+    let Some((caller, owner, payer, amounts)) = row else {
+        return Ok(None);
+    };
+    let i = KINDS.iter().position(|(k, _)| *k == kind).expect("kind comes from KINDS");
+    let amount = amounts[i] as u64;
+    if amount == 0 {
+        return Ok(None);
+    }
+    let (from, to) = if kind == "price" { (caller, owner) } else { (payer, CONSUMED_ACCOUNT.to_string()) };
+    Ok(Some(Transfer {
+        id: id.to_string(),
+        from,
+        to,
+        asset: KINDS[i].1,
+        amount,
+        kind: kind.to_string(),
+        memo: String::new(),
+    }))
+}
+
+/// Every transfer and charge, `?1` (an agent, or NULL for all) sent or
+/// received, with `ORDER BY` and `LIMIT` appended by [`listing`]. The same
+/// rows as the `ledger_transfers` view, written as one compound so SQLite
+/// merges its arms, each read in its own order, and stops at the limit.
+const LISTING: &str = "
+    SELECT id, debit, credit, asset, amount, kind, memo, seq, 0 FROM transfers
+     WHERE ?1 IS NULL OR debit = ?1 OR credit = ?1
+    UNION ALL
+    SELECT invocation_id || '/price', caller, owner, 'scrip', price_paid, 'price', '', rowid, 1 FROM usage_records
+     WHERE postings = 1 AND price_paid > 0 AND (?1 IS NULL OR caller = ?1 OR owner = ?1)
+    UNION ALL
+    SELECT invocation_id || '/fuel', charged_to, '@consumed', 'fuel', fuel, 'fuel', '', rowid, 2 FROM usage_records
+     WHERE postings = 1 AND fuel > 0 AND (?1 IS NULL OR charged_to = ?1 OR ?1 = '@consumed')
+    UNION ALL
+    SELECT invocation_id || '/disk', charged_to, '@consumed', 'disk_bytes', disk_bytes, 'disk', '', rowid, 3
+      FROM usage_records
+     WHERE postings = 1 AND disk_bytes > 0 AND (?1 IS NULL OR charged_to = ?1 OR ?1 = '@consumed')";
+
+/// The listing SQL: `?1` an agent or NULL, `?2` the limit (-1: none),
+/// newest first if `newest_first`. Columns as `transfers`'s `id, debit,
+/// credit, asset, amount, kind, memo`.
+pub(super) fn listing(newest_first: bool) -> &'static str {
+    static SQL: std::sync::OnceLock<[String; 2]> = std::sync::OnceLock::new();
+    let sql = SQL.get_or_init(|| {
+        [format!("{LISTING} ORDER BY 8, 9 LIMIT ?2"), format!("{LISTING} ORDER BY 8 DESC, 9 DESC LIMIT ?2")]
+    });
+    &sql[usize::from(newest_first)]
+}
+
+/// Whether any explicit transfer has an id shaped like a charge's (read
+/// once; [`super::hot::Hot`] then keeps it up to date).
+pub(super) fn any_charge_shaped_id(tx: &Connection) -> Result<bool, LedgerError> {
+    Ok(one(
+        tx,
+        "SELECT EXISTS (SELECT 1 FROM transfers WHERE invocation IS NULL
+             AND (id LIKE '%/price' OR id LIKE '%/fuel' OR id LIKE '%/disk'))",
+        [],
+        |r| r.get(0),
+    )?)
+}
+
+/// Refuse to record `invocation`'s charges when an explicit transfer
+/// already has one of their ids.
+pub(super) fn refuse_taken_ids(tx: &Connection, invocation: &str) -> Result<(), LedgerError> {
+    for (kind, _) in KINDS {
+        let id = format!("{invocation}/{kind}");
+        let taken = one(tx, "SELECT 1 FROM transfers WHERE id = ?1", [&id], |_| Ok(())).optional()?.is_some();
+        if taken {
+            return Err(LedgerError::Invalid(format!(
+                "transfer `{id}` already exists, so invocation `{invocation}` cannot record its charges under that \
+                 id; use another invocation id"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The last position handed out: where the sequence resumes at open.
+pub(super) fn last_seq(tx: &Connection) -> Result<i64, LedgerError> {
+    Ok(one(
+        tx,
+        "SELECT max(coalesce((SELECT max(seq) FROM transfers), 0), coalesce((SELECT max(rowid) FROM usage_records), 0))",
+        [],
+        |r| r.get(0),
+    )?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_three_charge_kinds_after_a_nonempty_invocation_are_charge_ids() {
+        assert_eq!(charge_id("inv-1/price"), Some(("inv-1", "price")));
+        assert_eq!(charge_id("task/7/2/fuel"), Some(("task/7/2", "fuel")));
+        assert_eq!(charge_id("inv-1/disk"), Some(("inv-1", "disk")));
+        assert_eq!(charge_id("inv-1/t0"), None);
+        assert_eq!(charge_id("/price"), None);
+        assert_eq!(charge_id("price"), None);
+    }
+}
