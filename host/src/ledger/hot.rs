@@ -238,6 +238,11 @@ impl Hot {
         self.lock().charge_shaped_ids = Some(true);
     }
 
+    /// [`Hot::governed`] without loading: `None` until loaded.
+    pub fn governed_if_known(&self, governor: Governor, agent: &str) -> Option<bool> {
+        self.lock().governed[governor as usize].as_ref().map(|s| s.contains(agent))
+    }
+
     /// Remember that a `governor` applies to `agent` (kept even if the
     /// transaction that made it rolls back: that only costs a lookup).
     pub fn note_governed(&self, governor: Governor, agent: &str) {

@@ -1276,6 +1276,11 @@ impl Ledger for SqliteLedger {
         beneficiary: &AgentId,
         artifact: &str,
     ) -> Result<Option<SponsorGrantStatus>, LedgerError> {
+        // Most callers were never a grant's beneficiary: answered from
+        // memory, without waiting for the connection.
+        if self.hot.governed_if_known(Governor::SponsorGrant, beneficiary.as_str()) == Some(false) {
+            return Ok(None);
+        }
         let conn = self.db.read();
         let load = || agents(&conn, "SELECT DISTINCT beneficiary FROM sponsor_grants");
         if !self.hot.governed(Governor::SponsorGrant, beneficiary.as_str(), load)? {
