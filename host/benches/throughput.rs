@@ -1,0 +1,121 @@
+//! Throughput side by side in one run: the same Rust guest (`rust-kernels`
+//! asked for `hash 1`, as in `invoke`'s `same_guest_hash_1` group) called
+//! back to back by 1, 2 and 8 threads, on raw wasmtime (pooling
+//! allocator, fuel and epoch, a WASI context per call: the floor any host
+//! pays) and fully charged by fuelhost, with and without an fsync per
+//! settlement. Prints calls per second and latency percentiles per row,
+//! and each fuelhost row's share of raw wasmtime's throughput at the same
+//! thread count.
+//!
+//! Run: `scripts/setup.sh && cargo bench -p fuelhost --bench throughput`
+//! (`FUELHOST_BENCH_SECONDS`, default 3, sets each row's duration).
+
+use std::time::{Duration, Instant};
+
+use fuelhost::loadgen::{prepare, run, LoadConfig, CALLER};
+use fuelhost::{Durability, Host, Metering};
+
+#[path = "common/raw_guest.rs"]
+mod raw_guest;
+use raw_guest::{Raw, RawMetering};
+
+/// Every call's input: one round of the hash kernel.
+const INPUT: &str = "hash 1";
+
+/// One row of the table.
+struct Row {
+    name: String,
+    threads: usize,
+    per_second: f64,
+    p50_us: f64,
+    p99_us: f64,
+}
+
+/// Raw wasmtime: `threads` threads calling `raw` for `duration`.
+fn raw_row(raw: &Raw, threads: usize, duration: Duration) -> Row {
+    let deadline = Instant::now() + duration;
+    let started = Instant::now();
+    let mut latencies: Vec<u64> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut l = Vec::new();
+                    while Instant::now() < deadline {
+                        let call = Instant::now();
+                        assert!(!raw.run(INPUT).is_empty());
+                        l.push(call.elapsed().as_nanos() as u64);
+                    }
+                    l
+                })
+            })
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+    });
+    let seconds = started.elapsed().as_secs_f64();
+    latencies.sort_unstable();
+    let at = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)] as f64 / 1000.0;
+    Row {
+        name: "raw wasmtime".into(),
+        threads,
+        per_second: latencies.len() as f64 / seconds,
+        p50_us: at(0.50),
+        p99_us: at(0.99),
+    }
+}
+
+/// fuelhost: a fresh embedded host, `threads` threads invoking for
+/// `duration`, every call charged.
+fn fuelhost_row(guest: &[u8], durability: Durability, threads: usize, duration: Duration) -> Row {
+    let dir = std::env::temp_dir().join(format!("fuelhost-throughput-{}-{threads}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let host = Host::builder().data_dir(&dir).durability(durability).build().unwrap();
+    let artifact = prepare(&host, "kernels", guest, Metering::Fuel).unwrap();
+    let config = LoadConfig { caller: CALLER.into(), artifact, input: INPUT.into(), threads, duration };
+    let report = run(&host, &config);
+    assert_eq!(report.errors, 0, "{:?}", report.first_error);
+    drop(host);
+    let _ = std::fs::remove_dir_all(&dir);
+    let name = match durability {
+        Durability::Full => "fuelhost, fsync per settlement",
+        Durability::Process => "fuelhost, no fsync",
+    };
+    Row { name: name.into(), threads, per_second: report.per_second, p50_us: report.p50_us, p99_us: report.p99_us }
+}
+
+fn main() {
+    // `cargo bench -- FILTER` passes the filter to every bench binary: run
+    // only when it names this one (or there is none).
+    let filters: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    if !filters.is_empty() && !filters.iter().any(|f| "throughput".contains(f.as_str())) {
+        return;
+    }
+    let guests = std::env::var("FUELHOST_GUESTS")
+        .unwrap_or_else(|_| format!("{}/.cache/fuelhost/guests", std::env::var("HOME").unwrap_or_default()));
+    let Ok(guest) = std::fs::read(format!("{guests}/rust-kernels.wasm")) else {
+        eprintln!("skipping the throughput table: guests not built (run scripts/setup.sh)");
+        return;
+    };
+    let seconds: f64 = std::env::var("FUELHOST_BENCH_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(3.0);
+    let duration = Duration::from_secs_f64(seconds);
+    let raw = Raw::new(&guest, RawMetering { fuel: true, epoch: true, pooling: true });
+    let mut rows = Vec::new();
+    for threads in [1, 2, 8] {
+        rows.push(raw_row(&raw, threads, duration));
+        rows.push(fuelhost_row(&guest, Durability::Process, threads, duration));
+        rows.push(fuelhost_row(&guest, Durability::Full, threads, duration));
+    }
+    println!("| configuration | threads | calls/s | p50 µs | p99 µs | of raw wasmtime's calls/s |");
+    println!("| --- | --- | --- | --- | --- | --- |");
+    for row in &rows {
+        let raw = rows.iter().find(|r| r.name == "raw wasmtime" && r.threads == row.threads).unwrap();
+        println!(
+            "| {} | {} | {:.0} | {:.0} | {:.0} | {:.0}% |",
+            row.name,
+            row.threads,
+            row.per_second,
+            row.p50_us,
+            row.p99_us,
+            100.0 * row.per_second / raw.per_second
+        );
+    }
+}
