@@ -328,22 +328,79 @@ fn a_calls_charges_are_recorded_by_its_usage_record() {
 }
 
 /// An explicit transfer that took a charge's id first keeps it: the
-/// invocation of that id cannot settle under it, and says why.
+/// invocation of that id is refused when it reserves, before it runs,
+/// and holds nothing.
 #[test]
-fn an_explicit_transfer_holding_a_charge_id_refuses_that_settlement() {
+fn an_explicit_transfer_holding_a_charge_id_refuses_that_invocation() {
     let t = test_host();
     let ledger = t.host.ledger();
-    ledger.transfer(&transfer("inv-k/price", "bob", "alice", 5)).unwrap();
-    let r = reservation("inv-k", "bob", "bob", None);
-    ledger.reserve(&r).unwrap();
-    let err = ledger.settle(&settlement(&r, 0)).unwrap_err().to_string();
-    assert!(err.contains("`inv-k/price` already exists") && err.contains("another invocation id"), "{err}");
-    assert_eq!(ledger.transfers().unwrap().iter().filter(|t| t.id.starts_with("inv-k/")).count(), 1);
+    ledger.transfer(&transfer("inv-k/disk", "bob", "alice", 5)).unwrap();
+    let before = t.host.balances("bob").unwrap();
+    let err = ledger.reserve(&reservation("inv-k", "bob", "bob", None)).unwrap_err().to_string();
+    assert!(err.contains("`inv-k/disk` already exists") && err.contains("another invocation id"), "{err}");
+    assert_eq!(ledger.pending_holds().unwrap(), 0);
+    assert_eq!(t.host.balances("bob").unwrap(), before);
     assert_eq!(ledger.usage_record("inv-k").unwrap(), None);
 
-    // Other invocations settle as before.
+    // Other invocations reserve and settle as before.
     let r = reservation("inv-l", "bob", "bob", None);
     ledger.reserve(&r).unwrap();
     ledger.settle(&settlement(&r, 0)).unwrap();
     assert!(ledger.transfer_record("inv-l/price").unwrap().is_some());
+    assert_conserved(&t.host);
+}
+
+/// No transfer takes a charge's id: not while its call runs, not after,
+/// and not through a distribution that names its transfers itself.
+#[test]
+fn no_transfer_takes_the_id_of_a_charge() {
+    let t = test_host();
+    let ledger = t.host.ledger();
+    let r = reservation("inv-m", "bob", "bob", None);
+    ledger.reserve(&r).unwrap();
+    let running = ledger.transfer(&transfer("inv-m/fuel", "bob", "alice", 1)).unwrap_err();
+    assert!(matches!(running, LedgerError::IdConflict(_)), "{running:?}");
+    ledger.settle(&settlement(&r, 0)).unwrap();
+
+    // A distribution `u1` gives agent `price` the transfer `u1/price`: the
+    // id of call `u1`'s price, so it is refused as a whole.
+    t.host.create_agent("price").unwrap();
+    let u1 = reservation("u1", "bob", "bob", None);
+    ledger.reserve(&u1).unwrap();
+    ledger.settle(&settlement(&u1, 0)).unwrap();
+    let ubi = ledger.distribute_ubi("u1", fuelhost::UbiSource::Mint, 30).unwrap_err();
+    assert!(matches!(ubi, LedgerError::IdConflict(ref id) if id == "u1/price"), "{ubi:?}");
+    let ids: Vec<String> = ledger.transfers().unwrap().into_iter().map(|t| t.id).collect();
+    for id in ["inv-m/fuel", "u1/price"] {
+        assert_eq!(ids.iter().filter(|i| *i == id).count(), 1, "{id} listed once");
+    }
+    assert_eq!(ledger.transfer_record("u1/price").unwrap().unwrap().from.as_str(), "bob");
+    assert_conserved(&t.host);
+}
+
+/// The order of transfers and charges goes on across a restart.
+#[test]
+fn the_order_of_transfers_and_charges_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let open = || {
+        Host::builder().data_dir(dir.path()).compile_cache_dir(fuelhost_tests::shared_compile_cache()).build().unwrap()
+    };
+    let host = open();
+    for agent in ["alice", "bob"] {
+        host.create_agent(agent).unwrap();
+        fuelhost_tests::fund(&host, agent, 1_000, 1_000_000, 0);
+    }
+    let r1 = reservation("r1", "bob", "bob", None);
+    host.ledger().reserve(&r1).unwrap();
+    host.ledger().settle(&settlement(&r1, 0)).unwrap();
+    drop(host);
+
+    let host = open();
+    host.ledger().transfer(&transfer("after-restart", "bob", "alice", 1)).unwrap();
+    let r2 = reservation("r2", "bob", "bob", None);
+    host.ledger().reserve(&r2).unwrap();
+    host.ledger().settle(&settlement(&r2, 0)).unwrap();
+    let ids: Vec<String> = host.ledger().transfers().unwrap().into_iter().map(|t| t.id).collect();
+    let at = ids.iter().position(|id| id == "r1/price").unwrap();
+    assert_eq!(&ids[at..], ["r1/price", "r1/fuel", "after-restart", "r2/price", "r2/fuel"]);
 }

@@ -3,7 +3,7 @@
 //! them), the metering a configuration asks for, and `run` called through
 //! the component ABI.
 
-use wasmtime::component::{Component, Linker, ResourceTable, Val};
+use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
@@ -60,18 +60,29 @@ impl Raw {
             store.set_epoch_deadline(u64::MAX / 2);
         }
         let instance = self.pre.instantiate(&mut store).unwrap();
-        let run = instance.get_func(&mut store, "run").expect("the artifact exports `run`");
-        let input = Val::List(command.bytes().map(Val::U8).collect());
-        let mut out = [Val::Bool(false)];
-        run.call(&mut store, &[input], &mut out).unwrap();
-        match &out[0] {
-            Val::Result(Ok(Some(v))) => match v.as_ref() {
-                Val::List(bytes) => bytes.iter().map(|b| if let Val::U8(b) = b { *b } else { 0 }).collect(),
-                other => panic!("unexpected output {other:?}"),
-            },
-            other => panic!("the kernel failed: {other:?}"),
+        // Typed, as fuelhost's bindings call it: the dynamic `Val` API
+        // would move a large input one boxed byte at a time.
+        let run = instance
+            .get_typed_func::<(&[u8],), (Result<Vec<u8>, RunError>,)>(&mut store, "run")
+            .expect("the artifact exports `run`");
+        match run.call(&mut store, (command.as_bytes(),)).unwrap().0 {
+            Ok(output) => output,
+            Err(e) => panic!("the kernel failed: {e:?}"),
         }
     }
+}
+
+/// The WIT `run-error` variant (`wit/types.wit`).
+#[derive(wasmtime::component::ComponentType, wasmtime::component::Lift, Debug)]
+#[component(variant)]
+#[allow(dead_code)] // read through `Debug` when a kernel fails
+pub enum RunError {
+    #[component(name = "invalid-input")]
+    InvalidInput(String),
+    #[component(name = "denied")]
+    Denied(String),
+    #[component(name = "failed")]
+    Failed(String),
 }
 
 /// Define every function of the guest's `fuelhost:host/*` imports as a

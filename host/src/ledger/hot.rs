@@ -16,7 +16,8 @@
 //! took an id shaped like a charge's, so settling need not look.
 //!
 //! Lock order: the database connection first, then this; every access
-//! happens while the connection is held, so a balance read and the write
+//! but a read of what is already loaded (`governed_if_known`) happens
+//! while the connection is held, so a balance read and the write
 //! that follows it see the same holds.
 
 use std::collections::{HashMap, HashSet};

@@ -13,10 +13,16 @@
 //! conservation is unchanged.
 //!
 //! A charge keeps the id it had as a row (`<invocation>/price`, `/fuel`,
-//! `/disk`): [`charge`] finds it by that id, so an explicit transfer can
-//! never reuse it. The other way round, an explicit transfer that took
-//! such an id first makes the settlement of that invocation fail, as the
-//! row's unique id did before ([`refuse_taken_ids`]).
+//! `/disk`), and ids stay unique across rows and charges: [`charge`] finds
+//! a charge by its id, and posting a transfer refuses an id that a charge
+//! has or that a running call will give one; the other way round, a call
+//! whose charge ids an explicit transfer took first is refused when it
+//! reserves, before it runs ([`refuse_taken_ids`]).
+//!
+//! The sequence lives in memory, so one host process writes a database
+//! file at a time (the host's data-directory lock sees to it). A usage
+//! record's position is its rowid: a copy made with the `sqlite3` shell's
+//! `.dump` needs `--preserve-rowids` to keep the order.
 
 use rusqlite::{Connection, OptionalExtension};
 
@@ -114,16 +120,16 @@ pub(super) fn any_charge_shaped_id(tx: &Connection) -> Result<bool, LedgerError>
     )?)
 }
 
-/// Refuse to record `invocation`'s charges when an explicit transfer
-/// already has one of their ids.
+/// Refuse a call whose charges could not be recorded under their ids: an
+/// explicit transfer already has one.
 pub(super) fn refuse_taken_ids(tx: &Connection, invocation: &str) -> Result<(), LedgerError> {
     for (kind, _) in KINDS {
         let id = format!("{invocation}/{kind}");
         let taken = one(tx, "SELECT 1 FROM transfers WHERE id = ?1", [&id], |_| Ok(())).optional()?.is_some();
         if taken {
             return Err(LedgerError::Invalid(format!(
-                "transfer `{id}` already exists, so invocation `{invocation}` cannot record its charges under that \
-                 id; use another invocation id"
+                "transfer `{id}` already exists, so invocation `{invocation}` could not record its charges under \
+                 their ids; use another invocation id"
             )));
         }
     }

@@ -178,6 +178,11 @@ impl SqliteLedger {
         if hot.has(inv) || (!r.fresh_id && id_taken(conn, inv)?) {
             return Err(LedgerError::DuplicateInvocation(inv.clone()));
         }
+        // Its charges will be recorded under `<inv>/price` etc.: refused
+        // now, before the guest runs, if an explicit transfer took one.
+        if hot.charge_shaped_ids(|| journal::any_charge_shaped_id(conn))? {
+            journal::refuse_taken_ids(conn, inv)?;
+        }
         let price = if r.caller != r.owner { r.price } else { 0 };
         if price > 0 {
             let (p, h) = balance_row(conn, hot, r.caller.as_str(), Asset::Scrip)?;
@@ -314,10 +319,15 @@ fn post(
     memo: &str,
     invocation: Option<&str>,
 ) -> Result<Transfer, LedgerError> {
-    move_balances(tx, hot, debit, credit, asset, amount)?;
-    if invocation.is_none() && journal::charge_id(id).is_some() {
+    // An explicit transfer may not take the id of a call's charge: one
+    // recorded by a usage record, or one a running call will record.
+    if let (None, Some((call, _))) = (invocation, journal::charge_id(id)) {
+        if hot.has(call) || journal::charge(tx, id)?.is_some() {
+            return Err(LedgerError::IdConflict(id.to_string()));
+        }
         hot.note_charge_shaped_id();
     }
+    move_balances(tx, hot, debit, credit, asset, amount)?;
     let seq = hot.next_seq(|| journal::last_seq(tx))?;
     exec(
         tx,
@@ -634,12 +644,13 @@ fn settle_with(
     fast: Option<&FastReservation>,
 ) -> Result<UsageRecord, LedgerError> {
     // A fast call's charges are recorded by its usage record (`journal`)
-    // when they are the ones that record describes.
+    // when they are the ones that record describes. (Their ids were
+    // checked free when reserving, and `post` refuses them to explicit
+    // transfers while the call runs.) The record takes its position first,
+    // so its charges list before the guest's transfers.
     let in_record = fast
         .is_some_and(|f| f.caller == s.caller.as_str() && f.owner == s.owner.as_str() && f.payer == s.payer.as_str());
-    if in_record && hot.charge_shaped_ids(|| journal::any_charge_shaped_id(tx))? {
-        journal::refuse_taken_ids(tx, &s.invocation_id)?;
-    }
+    let seq = hot.next_seq(|| journal::last_seq(tx))?;
     let mut holds: Vec<(Hold, bool)> =
         fast.map(|f| f.holds(&s.invocation_id)).unwrap_or_default().into_iter().map(|h| (h, true)).collect();
     if fast.is_none_or(|f| f.guest_holds) {
@@ -766,7 +777,7 @@ fn settle_with(
             s.output,
             s.error,
             settled_ms,
-            hot.next_seq(|| journal::last_seq(tx))?,
+            seq,
             in_record,
         ],
     )?;
