@@ -316,6 +316,8 @@ pub const FLUSH_AFTER: Duration = Duration::from_millis(5);
 
 /// The open database. One connection behind a mutex: SQLite has one writer
 /// at a time anyway, and every operation here is a short transaction.
+/// Beside it, a read-only connection for scans of committed data
+/// ([`Database::committed`]: listings, reports), and the checkpointer's.
 ///
 /// Writes come in three kinds:
 ///
@@ -341,6 +343,9 @@ pub const FLUSH_AFTER: Duration = Duration::from_millis(5);
 /// its own, so no writer pays for a checkpoint while holding the lock.
 pub struct Database {
     shared: Arc<Shared>,
+    /// A read-only connection for long reads of committed data (see
+    /// [`Database::committed`]).
+    reader: Mutex<Connection>,
     flusher: Option<std::thread::JoinHandle<()>>,
     checkpointer: Option<std::thread::JoinHandle<()>>,
 }
@@ -690,7 +695,12 @@ impl Database {
                     rusqlite::Error::ToSqlConversionFailure(format!("starting the checkpointer: {e}").into())
                 })?
         };
-        Ok(Database { shared, flusher: Some(flusher), checkpointer: Some(checkpointer) })
+        let reader = Connection::open_with_flags(
+            path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        reader.busy_timeout(std::time::Duration::from_secs(10))?;
+        Ok(Database { shared, reader: Mutex::new(reader), flusher: Some(flusher), checkpointer: Some(checkpointer) })
     }
 
     /// The connection for code that runs its own statements or
@@ -710,6 +720,15 @@ impl Database {
         self.shared.note_commits(&mut guard);
         let changes = guard.conn.total_changes();
         WriteGuard { guard: Some(guard), shared: &self.shared, changes }
+    }
+
+    /// A second, read-only connection for scans of committed data
+    /// (listings, reports): a long read on it neither waits for the
+    /// connection calls settle on nor holds it up. It does not see the
+    /// open write batch, so it is only for what is written by durable
+    /// commits (transfers, usage records).
+    pub fn committed(&self) -> MutexGuard<'_, Connection> {
+        self.reader.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The connection for reads: commits nothing, sees the open batch.
@@ -901,6 +920,26 @@ mod tests {
         assert_eq!(kept, ("old".to_string(), 0));
         let derived: i64 = conn.query_row("SELECT COUNT(*) FROM ledger_transfers", [], |r| r.get(0)).unwrap();
         assert_eq!(derived, 0);
+    }
+
+    /// A read of committed data goes on while the writer's connection is
+    /// held (by a settlement, say), and sees what was committed.
+    #[test]
+    fn committed_reads_do_not_wait_for_the_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::open(&dir.path().join("r.db"), Durability::Full).unwrap();
+        db.durable(|c| put(c, "committed")).unwrap();
+        let writer = db.lock();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let n: i64 = db.committed().query_row("SELECT COUNT(*) FROM settings", [], |r| r.get(0)).unwrap();
+                tx.send(n).unwrap();
+            });
+            let n = rx.recv_timeout(std::time::Duration::from_secs(10));
+            drop(writer);
+            assert_eq!(n, Ok(1), "the read waited for the writer");
+        });
     }
 
     /// A durable commit is visible to another connection when it returns,

@@ -1453,7 +1453,7 @@ impl Ledger for SqliteLedger {
     }
 
     fn usage_records(&self, q: &UsageQuery) -> Result<Vec<UsageRecord>, LedgerError> {
-        let conn = self.db.read();
+        let conn = self.db.committed();
         let mut stmt = conn.prepare_cached(&format!(
             "SELECT {USAGE_COLUMNS} FROM usage_records
              WHERE (?1 IS NULL OR caller = ?1 OR owner = ?1 OR charged_to = ?1)
@@ -1494,7 +1494,7 @@ impl Ledger for SqliteLedger {
                 ))
             }
         };
-        let conn = self.db.read();
+        let conn = self.db.committed();
         let mut stmt = conn.prepare_cached(sql)?;
         let rows = stmt.query_map(params![from_ms, to_ms, limit.min(10_000) as i64], |r| {
             Ok(ConsumerStats {
@@ -1548,7 +1548,8 @@ impl Ledger for SqliteLedger {
     }
 
     fn transfers_matching(&self, q: &TransferQuery) -> Result<Vec<Transfer>, LedgerError> {
-        let conn = self.db.read();
+        // Committed data only, off the connection calls settle on.
+        let conn = self.db.committed();
         let mut stmt = conn.prepare_cached(journal::listing(true))?;
         let limit = q.limit.unwrap_or(100).min(10_000) as i64;
         let rows = stmt.query_map(params![q.agent.as_ref().map(AgentId::as_str), limit], transfer_from_row)?;
@@ -1556,7 +1557,8 @@ impl Ledger for SqliteLedger {
     }
 
     fn transfers(&self) -> Result<Vec<Transfer>, LedgerError> {
-        let conn = self.db.read();
+        // Committed data only, off the connection calls settle on.
+        let conn = self.db.committed();
         let mut stmt = conn.prepare_cached(journal::listing(false))?;
         let rows = stmt.query_map(params![None::<&str>, -1], transfer_from_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
