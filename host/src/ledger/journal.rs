@@ -108,16 +108,39 @@ pub(super) fn listing(newest_first: bool) -> &'static str {
     &sql[usize::from(newest_first)]
 }
 
+/// The setting that remembers whether an explicit transfer has an id
+/// shaped like a charge's ("1" or "0"), so the question costs a scan of
+/// `transfers` once per database, not once per start.
+const CHARGE_SHAPED_SETTING: &str = "ledger.charge_shaped_transfer_ids";
+
 /// Whether any explicit transfer has an id shaped like a charge's (read
-/// once; [`super::hot::Hot`] then keeps it up to date).
+/// once per process; [`super::hot::Hot`] then keeps it up to date).
 pub(super) fn any_charge_shaped_id(tx: &Connection) -> Result<bool, LedgerError> {
-    Ok(one(
+    let known: Option<String> =
+        one(tx, "SELECT value FROM settings WHERE key = ?1", [CHARGE_SHAPED_SETTING], |r| r.get(0)).optional()?;
+    if let Some(v) = known {
+        return Ok(v == "1");
+    }
+    let found: bool = one(
         tx,
         "SELECT EXISTS (SELECT 1 FROM transfers WHERE invocation IS NULL
              AND (id LIKE '%/price' OR id LIKE '%/fuel' OR id LIKE '%/disk'))",
         [],
         |r| r.get(0),
-    )?)
+    )?;
+    remember_charge_shaped(tx, found)?;
+    Ok(found)
+}
+
+/// Record whether an explicit transfer has an id shaped like a charge's,
+/// in the transaction that made it so.
+pub(super) fn remember_charge_shaped(tx: &Connection, found: bool) -> Result<(), LedgerError> {
+    crate::db::exec(
+        tx,
+        "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        [CHARGE_SHAPED_SETTING, if found { "1" } else { "0" }],
+    )?;
+    Ok(())
 }
 
 /// Refuse a call whose charges could not be recorded under their ids: an

@@ -325,6 +325,7 @@ fn post(
         if hot.has(call) || journal::charge(tx, id)?.is_some() {
             return Err(LedgerError::IdConflict(id.to_string()));
         }
+        journal::remember_charge_shaped(tx, true)?;
         hot.note_charge_shaped_id();
     }
     move_balances(tx, hot, debit, credit, asset, amount)?;
