@@ -12,7 +12,7 @@
 
 use std::time::{Duration, Instant};
 
-use fuelhost::loadgen::{prepare, run, LoadConfig, CALLER};
+use fuelhost::loadgen::{prepare, quantile, run, LoadConfig, CALLER};
 use fuelhost::{Durability, Host, Metering};
 
 #[path = "common/raw_guest.rs"]
@@ -53,7 +53,7 @@ fn raw_row(raw: &Raw, threads: usize, duration: Duration) -> Row {
     });
     let seconds = started.elapsed().as_secs_f64();
     latencies.sort_unstable();
-    let at = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)] as f64 / 1000.0;
+    let at = |q: f64| quantile(&latencies, q) as f64 / 1000.0;
     Row {
         name: "raw wasmtime".into(),
         threads,

@@ -97,8 +97,10 @@ struct ThreadResult {
     fuel: u64,
 }
 
-/// The `q`th quantile (0..=1) of sorted `values`, nearest rank.
-fn quantile(sorted: &[u64], q: f64) -> u64 {
+/// The `q`th quantile (0..=1) of sorted `values`, nearest rank (0 when
+/// there are none). Public for benches that report percentiles the same
+/// way.
+pub fn quantile(sorted: &[u64], q: f64) -> u64 {
     if sorted.is_empty() {
         return 0;
     }
