@@ -15,8 +15,24 @@ import math
 import os
 import sys
 
-CONFIGS = ["native", "wasm", "fuel", "epoch", "fuel+epoch", "fuelhost-fuel", "fuelhost-cpu-time"]
-COLOURS = ["#4c72b0", "#8c8c8c", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860"]
+CONFIGS = [
+    "native",
+    "wasm",
+    "fuel",
+    "epoch",
+    "fuel+epoch",
+    "fuelhost-fuel",
+    "fuelhost-fuel-deterministic",
+    "fuelhost-cpu-time",
+]
+COLOURS = ["#4c72b0", "#8c8c8c", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#da8bc3", "#937860"]
+# Each fuelhost mode beside the wasmtime configuration that compiles the
+# same checks into the code: what fuelhost adds around them.
+COUNTERPARTS = [
+    ("fuelhost-fuel-deterministic", "fuel"),
+    ("fuelhost-fuel", "fuel+epoch"),
+    ("fuelhost-cpu-time", "epoch"),
+]
 
 
 def load(root):
@@ -68,6 +84,31 @@ def table(results):
     return "\n".join(lines)
 
 
+def counterparts(results):
+    """A table of each fuelhost mode over its wasmtime counterpart, per
+    kernel and as the geometric mean."""
+    kernels = sorted(results)
+    pairs = [(f, w) for f, w in COUNTERPARTS if any(f in results[k] and w in results[k] for k in kernels)]
+    lines = [
+        "| kernel | " + " | ".join(f"{f} / {w}" for f, w in pairs) + " |",
+        "| --- |" + " --- |" * len(pairs),
+    ]
+    logs = {p: [] for p in pairs}
+    for k in kernels:
+        cells = []
+        for f, w in pairs:
+            if f in results[k] and w in results[k]:
+                r = results[k][f] / results[k][w]
+                logs[(f, w)].append(math.log(r))
+                cells.append(f"x{r:.3f}")
+            else:
+                cells.append("-")
+        lines.append(f"| {k} | " + " | ".join(cells) + " |")
+    geo = [f"x{math.exp(sum(logs[p]) / len(logs[p])):.3f}" if logs[p] else "-" for p in pairs]
+    lines.append("| geometric mean | " + " | ".join(geo) + " |")
+    return "\n".join(lines)
+
+
 def svg(results, out):
     kernels = sorted(results)
     configs = [c for c in CONFIGS if c != "wasm" and any(c in results[k] for k in kernels)]
@@ -116,6 +157,8 @@ def main():
     if not results:
         sys.exit(f"no kernel results under {root}: run `cargo bench -p fuelhost --bench kernels` first")
     print(table(results))
+    print()
+    print(counterparts(results))
     svg(results, out)
     print(f"\nplot: {os.path.normpath(out)}")
 

@@ -1,10 +1,12 @@
 //! Metering overhead per kernel, every configuration side by side in one
 //! run: native Rust, wasm with no metering, wasmtime's fuel, epoch
-//! interruption, fuel plus epoch, and fuelhost invocations in both its
-//! metering modes (`fuel`, `cpu_time`; each with its sandbox and ledger
-//! around the same guest). The kernels are the crate
-//! `fuelhost-kernels`, natively and as the `rust-kernels` guest; each is
-//! sized to run for milliseconds so instantiation is noise.
+//! interruption, fuel plus epoch, and fuelhost invocations in its metering
+//! modes (`fuel` on the default engine, with epoch checks for wall-clock
+//! deadlines; `fuel` under deterministic fuel, on fuel alone; `cpu_time`;
+//! each with its sandbox and ledger around the same guest). The kernels
+//! are the crate `fuelhost-kernels`, natively and as the `rust-kernels`
+//! guest; each is sized to run for about 10 ms so that instantiating and
+//! charging a call (about 0.1 ms) is under 1% of it.
 //!
 //! Run: `scripts/setup.sh && cargo bench -p fuelhost --bench kernels`
 
@@ -23,21 +25,28 @@ use raw_guest::{Raw, RawMetering};
 
 /// The kernels and the commands that size them.
 fn kernels() -> Vec<(&'static str, String)> {
-    let text: String = (0..6000).map(|i| ["the ", "metered ", "agent ", "pays ", "fuel, ", "Fuel. "][i % 6]).collect();
+    let text: String =
+        (0..120_000).map(|i| ["the ", "metered ", "agent ", "pays ", "fuel, ", "Fuel. "][i % 6]).collect();
     vec![
-        ("hash", "hash 3000000".to_string()),
-        ("fib", "fib 27".to_string()),
-        ("mem", "mem 4194304 4".to_string()),
+        ("hash", "hash 4000000".to_string()),
+        ("fib", "fib 31".to_string()),
+        ("mem", "mem 4194304 5".to_string()),
         ("words", format!("words {text}")),
     ]
 }
 
-/// A host with the guest uploaded and a funded caller; no fsync per commit
-/// so the ledger's share is its CPU, not the disk.
-fn fuelhost(bytes: &[u8]) -> (Host, [String; 2], std::path::PathBuf) {
-    let dir = std::env::temp_dir().join(format!("fuelhost-bench-kernels-{}", std::process::id()));
+/// A host with the guest uploaded (fuel and CPU-time) and a funded caller;
+/// no fsync per commit so the ledger's share is its CPU, not the disk.
+/// Calls get a fuel budget and a timeout no kernel comes near.
+fn fuelhost(bytes: &[u8], deterministic_fuel: bool) -> (Host, [String; 2], std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!("fuelhost-bench-kernels-{}-{deterministic_fuel}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let host = Host::builder().data_dir(&dir).durability(Durability::Process).build().unwrap();
+    let host = Host::builder()
+        .data_dir(&dir)
+        .durability(Durability::Process)
+        .deterministic_fuel(deterministic_fuel)
+        .build()
+        .unwrap();
     let fuel = prepare(&host, "kernels-fuel", bytes, Metering::Fuel).unwrap();
     let cpu = prepare(&host, "kernels-cpu", bytes, Metering::CpuTime).unwrap();
     (host, [fuel, cpu], dir)
@@ -57,7 +66,8 @@ fn metering_overhead(c: &mut Criterion) {
         ("fuel+epoch", RawMetering { fuel: true, epoch: true, pooling: false }),
     ];
     let raws: Vec<(&str, Raw)> = configs.iter().map(|(id, m)| (*id, Raw::new(&bytes, *m))).collect();
-    let (host, [fuel_artifact, cpu_artifact], dir) = fuelhost(&bytes);
+    let (host, [fuel_artifact, cpu_artifact], dir) = fuelhost(&bytes, false);
+    let (deterministic, [deterministic_artifact, _], deterministic_dir) = fuelhost(&bytes, true);
     for (kernel, command) in kernels() {
         let expected = fuelhost_kernels::run(&command).unwrap();
         let mut group = c.benchmark_group(format!("kernel_{kernel}"));
@@ -67,7 +77,12 @@ fn metering_overhead(c: &mut Criterion) {
             assert_eq!(raw.run(&command), expected.as_bytes(), "{id} computes what native does");
             group.bench_function(*id, |b| b.iter(|| raw.run(&command)));
         }
-        for (id, artifact) in [("fuelhost-fuel", &fuel_artifact), ("fuelhost-cpu-time", &cpu_artifact)] {
+        let fuelhosts = [
+            ("fuelhost-fuel", &host, &fuel_artifact),
+            ("fuelhost-fuel-deterministic", &deterministic, &deterministic_artifact),
+            ("fuelhost-cpu-time", &host, &cpu_artifact),
+        ];
+        for (id, host, artifact) in fuelhosts {
             let report = host.invoke(Invocation::new(CALLER, artifact, command.as_str())).unwrap();
             assert_eq!(report.output, expected.as_bytes(), "{id} computes what native does");
             group.bench_function(id, |b| {
@@ -77,6 +92,7 @@ fn metering_overhead(c: &mut Criterion) {
         group.finish();
     }
     let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&deterministic_dir);
 }
 
 criterion_group!(benches, metering_overhead);

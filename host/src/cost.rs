@@ -41,6 +41,12 @@ impl CostModel {
         ((fuel as u128 * self.picos_per_fuel as u128) / 1_000).min(u64::MAX as u128) as u64
     }
 
+    /// Fuel that takes `time` of CPU, rounded down: how a deterministic
+    /// fuel run counts its timeout.
+    pub fn fuel_for(&self, time: std::time::Duration) -> u64 {
+        (time.as_nanos().saturating_mul(1_000) / self.picos_per_fuel.max(1) as u128).min(u64::MAX as u128) as u64
+    }
+
     /// Money cost of `fuel` and `disk_bytes`, micro-USD, rounded up.
     pub fn cost_usd_micros(&self, fuel: u64, disk_bytes: u64) -> u64 {
         let cpu = self.cpu_time_ns(fuel) as u128 * self.usd_micros_per_cpu_second as u128;

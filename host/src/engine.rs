@@ -1,12 +1,15 @@
 //! The wasmtime engines guests run on, and the epoch ticker that gives
 //! invocations a deadline.
 //!
-//! Two engines per host, one per [`Metering`] mode, alike but for fuel:
-//! epoch interruption on, the pooling instance allocator (instantiation in
+//! One engine per [`Metering`] mode, alike but for what they compile into
+//! the code: the pooling instance allocator (instantiation in
 //! microseconds, a fixed number of slots), a bounded wasm stack. The fuel
-//! engine (also running policy plugins) compiles fuel checks into the
-//! code; the CPU-time engine does not, and is built on first use, so a host
-//! whose artifacts all meter fuel reserves one pool only.
+//! engine compiles fuel checks, and epoch checks too unless
+//! [`EngineSettings::deterministic_fuel`] is on; the CPU-time engine
+//! compiles epoch checks only, and is built on first use, so a host whose
+//! artifacts all meter fuel reserves one pool only. Policy plugins run on
+//! the fuel engine with epoch checks (their wall-clock deadline): the fuel
+//! engine itself, or, under deterministic fuel, an engine of their own.
 
 use std::sync::{mpsc, Arc, OnceLock};
 use std::thread::JoinHandle;
@@ -32,6 +35,22 @@ pub struct EngineSettings {
     /// How often the epoch advances: the granularity of timeouts.
     /// Default: 10 ms.
     pub epoch_tick: Duration,
+    /// Run fuel-metered artifacts on fuel alone, without epoch checks.
+    /// Default: false.
+    ///
+    /// Off, a fuel-metered run also stops on the wall clock: at its
+    /// timeout, a task's cancel or a drain's deadline, at the next epoch
+    /// tick. The epoch checks cost what wasmtime's fuel plus epoch costs
+    /// over fuel alone (`docs/benchmarks.md`: up to x1.2 on compute).
+    ///
+    /// On, the run costs what wasmtime's bare fuel costs, and it ends only
+    /// when it returns or its fuel is spent, so its outcome and its bill
+    /// are the same on every machine. Its timeout is then counted in fuel
+    /// at the cost model's rate (`timeout` / `picos_per_fuel`), and a
+    /// cancel or a drain takes effect when the run ends, which that fuel
+    /// bounds. CPU-time artifacts and policy plugins keep their epoch
+    /// deadlines either way.
+    pub deterministic_fuel: bool,
 }
 
 impl Default for EngineSettings {
@@ -41,32 +60,43 @@ impl Default for EngineSettings {
             max_memory_bytes: 1 << 30,
             max_wasm_stack: 512 << 10,
             epoch_tick: Duration::from_millis(10),
+            deterministic_fuel: false,
         }
     }
 }
 
-/// The host's engines: the fuel one, and the CPU-time one once needed.
+/// The host's engines: the fuel one, the policy plugins' one (the fuel
+/// one unless fuel is deterministic), and the CPU-time one once needed.
 #[derive(Clone)]
 pub struct Engines {
     fuel: Engine,
+    policy: Engine,
     cpu_time: Arc<OnceLock<Engine>>,
     settings: EngineSettings,
 }
 
 impl Engines {
-    /// Build the fuel engine now; the CPU-time engine waits for its first
-    /// artifact.
+    /// Build the fuel and policy engines now; the CPU-time engine waits
+    /// for its first artifact.
     pub fn new(settings: &EngineSettings) -> wasmtime::Result<Engines> {
-        Ok(Engines {
-            fuel: build_engine(settings, Metering::Fuel)?,
-            cpu_time: Arc::new(OnceLock::new()),
-            settings: settings.clone(),
-        })
+        let fuel = build_engine(settings, Metering::Fuel)?;
+        let policy = if settings.deterministic_fuel {
+            let interruptible = EngineSettings { deterministic_fuel: false, ..settings.clone() };
+            build_engine(&interruptible, Metering::Fuel)?
+        } else {
+            fuel.clone()
+        };
+        Ok(Engines { fuel, policy, cpu_time: Arc::new(OnceLock::new()), settings: settings.clone() })
     }
 
-    /// The fuel engine (artifacts metering fuel, and policy plugins).
+    /// The engine of artifacts metering fuel.
     pub fn fuel(&self) -> &Engine {
         &self.fuel
+    }
+
+    /// The engine of policy plugins: fuel and epoch checks.
+    pub fn policy(&self) -> &Engine {
+        &self.policy
     }
 
     /// The engine for artifacts metered by `metering`.
@@ -83,9 +113,11 @@ impl Engines {
         }
     }
 
-    /// Every engine built so far.
-    fn built(&self) -> impl Iterator<Item = &Engine> {
-        std::iter::once(&self.fuel).chain(self.cpu_time.get())
+    /// Every engine built so far that has epoch checks.
+    fn ticked(&self) -> impl Iterator<Item = &Engine> {
+        let fuel = (!self.settings.deterministic_fuel).then_some(&self.fuel);
+        let policy = self.settings.deterministic_fuel.then_some(&self.policy);
+        fuel.into_iter().chain(policy).chain(self.cpu_time.get())
     }
 }
 
@@ -122,19 +154,19 @@ pub fn build_engine(settings: &EngineSettings, metering: Metering) -> wasmtime::
     config
         .wasm_component_model(true)
         .consume_fuel(metering == Metering::Fuel)
-        .epoch_interruption(true)
+        .epoch_interruption(metering == Metering::CpuTime || !settings.deterministic_fuel)
         .max_wasm_stack(settings.max_wasm_stack)
         .cranelift_opt_level(OptLevel::Speed)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     Engine::new(&config)
 }
 
-/// A thread that advances the engines' epochs every tick until dropped.
 /// Whether this kernel answers the `PAGEMAP_SCAN` ioctl (Linux 6.7+).
 fn pagemap_scan_available() -> bool {
     PoolingAllocationConfig::is_pagemap_scan_available()
 }
 
+/// A thread that advances the engines' epochs every tick until dropped.
 pub struct EpochTicker {
     stop: Option<mpsc::Sender<()>>,
     thread: Option<JoinHandle<()>>,
@@ -149,7 +181,7 @@ impl EpochTicker {
             .name("fuelhost-epoch".into())
             .spawn(move || {
                 while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(tick) {
-                    engines.built().for_each(Engine::increment_epoch);
+                    engines.ticked().for_each(Engine::increment_epoch);
                 }
             })
             .expect("spawning the epoch thread");

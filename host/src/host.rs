@@ -125,6 +125,14 @@ impl HostBuilder {
         self
     }
 
+    /// Run fuel-metered artifacts on fuel alone: cheaper, and the same
+    /// outcome and bill on every machine, but not stopped by the wall
+    /// clock (see [`EngineSettings::deterministic_fuel`]). Default: off.
+    pub fn deterministic_fuel(mut self, on: bool) -> Self {
+        self.engine.deterministic_fuel = on;
+        self
+    }
+
     /// Limits of each policy plugin check. Default: [`PluginLimits::default`].
     pub fn plugin_limits(mut self, limits: PluginLimits) -> Self {
         self.plugin_limits = limits;
@@ -177,7 +185,7 @@ impl HostBuilder {
         let compiled = self.compile_cache_dir.clone().unwrap_or_else(|| self.data_dir.join("compiled"));
         let cache = CodeCache::open(self.data_dir.join("blobs"), compiled.clone()).map_err(dir_err(&compiled))?;
         let registry = Registry::open(engines.clone(), db.clone(), cache, self.max_component_bytes)?;
-        let policy = Arc::new(PolicyChain::new(engines.fuel().clone(), self.plugin_limits, self.engine.epoch_tick));
+        let policy = Arc::new(PolicyChain::new(engines.policy().clone(), self.plugin_limits, self.engine.epoch_tick));
         for plugin in registry.stored_plugins()? {
             policy.install(plugin);
         }
@@ -784,7 +792,9 @@ impl Host {
         self.inner.scheduler.get(id)
     }
 
-    /// Cancel task `id` if it is still pending.
+    /// Cancel task `id`: a pending one at once, a running one at the next
+    /// epoch tick (see [`EngineSettings::deterministic_fuel`] for fuel runs
+    /// that have none).
     pub fn cancel_task(&self, id: &str) -> Result<Task, TaskError> {
         self.inner.scheduler.cancel(id)
     }
@@ -852,7 +862,10 @@ impl Host {
     /// Shut the scheduler down: no task starts any more; running tasks get
     /// until `deadline` to end, then are interrupted (charged what they
     /// burned) and put back as pending for the next open. Returns how many
-    /// were interrupted. Invocations outside tasks are not affected.
+    /// were still running at the deadline. Invocations outside tasks are
+    /// not affected. Under deterministic fuel a fuel-metered run cannot be
+    /// interrupted: the drain waits for it to end (its fuel and its
+    /// timeout, counted in fuel, bound how long).
     pub fn drain_tasks(&self, deadline: Duration) -> usize {
         self.inner.scheduler.drain(deadline)
     }

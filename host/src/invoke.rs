@@ -567,32 +567,39 @@ fn pipeline(
         }),
     };
     let timeout = Duration::from_millis(manifest.limits.timeout_ms).min(req.timeout.unwrap_or(Duration::MAX));
-    // Fuel metering stops the run at the budget by itself. CPU-time
-    // metering checks the meter at every epoch tick (see `cpu_time_watch`);
-    // its first deadline is the budget's CPU time rounded down to whole
+    // Fuel metering stops the run at the budget by itself; its timeout is
+    // an epoch deadline, or, with deterministic fuel, fuel too: the
+    // timeout's CPU time at the cost model's rate. CPU-time metering
+    // checks the meter at every epoch tick (see `cpu_time_watch`); its
+    // first deadline is the budget's CPU time rounded down to whole
     // ticks, so the run never passes its budget (CPU time never exceeds
     // wall time). A budget under one tick cannot be enforced: such a call
     // does not run.
     let tick = host.settings.epoch_tick;
+    let deterministic = manifest.metering == Metering::Fuel && host.settings.deterministic_fuel;
+    let timeout_fuel = deterministic.then(|| cost.fuel_for(timeout)).filter(|&f| f < reserved.fuel);
     let (store_fuel, deadline) = match manifest.metering {
-        Metering::Fuel => (Some(reserved.fuel), timeout),
+        Metering::Fuel if deterministic => (Some(timeout_fuel.unwrap_or(reserved.fuel)), None),
+        Metering::Fuel => (Some(reserved.fuel), Some(timeout)),
         Metering::CpuTime => {
             let budget = Duration::from_nanos(cost.cpu_time_ns(reserved.fuel));
             let whole_ticks = tick * (budget.as_nanos() / tick.as_nanos().max(1)).min(u32::MAX as u128) as u32;
-            (None, if budget < timeout { whole_ticks } else { timeout })
+            (None, Some(if budget < timeout { whole_ticks } else { timeout }))
         }
     };
-    let too_small = manifest.metering == Metering::CpuTime && deadline.is_zero();
+    let too_small = manifest.metering == Metering::CpuTime && deadline.is_some_and(|d| d.is_zero());
     // The payer's allocation may cap memory below the artifact's own limit.
     let memory_cap = reserved.memory_bytes.map_or(memory_limit, |cap| cap.min(memory_limit));
     let started = Instant::now();
     let run = Sandbox::for_artifact(GuestLimiter::new(memory_cap), scope, format!("artifact {}", artifact.info.id))
         .and_then(|sandbox| new_store(artifact.pre.engine(), sandbox, store_fuel, deadline, tick))
         .map(|mut store| {
+            // A deterministic fuel run is not watched: a cancel takes
+            // effect when it ends.
             match (manifest.metering, req.cancel.clone()) {
                 (Metering::CpuTime, cancel) => cpu_time_watch(&mut store, cost, tick, started + timeout, cancel),
-                (Metering::Fuel, Some(cancel)) => cancel_watch(&mut store, cancel, started + timeout),
-                (Metering::Fuel, None) => {}
+                (Metering::Fuel, Some(cancel)) if !deterministic => cancel_watch(&mut store, cancel, started + timeout),
+                (Metering::Fuel, _) => {}
             }
             if let Some(call) = store.data_mut().call.as_mut() {
                 call.meter.restart();
@@ -608,7 +615,7 @@ fn pipeline(
             let nested_fuel = call.map_or(0, |c| c.nested_fuel);
             let spent = match call.and_then(|c| c.meter.cpu_fuel_spent()) {
                 Some(cpu) => cpu.min(reserved.fuel),
-                None => reserved.fuel - store.get_fuel().unwrap_or(0),
+                None => store_fuel.unwrap_or(reserved.fuel).saturating_sub(store.get_fuel().unwrap_or(0)),
             };
             let fuel_used = spent.saturating_sub(nested_fuel);
             let disk_before = call.and_then(|c| c.disk_before);
@@ -631,10 +638,17 @@ fn pipeline(
             let cancelled = req.cancel.as_ref().is_some_and(|c| c.load(Ordering::SeqCst));
             let outcome = match classify_trap(&trap, limiter.memory_refused()) {
                 Outcome::Timeout if cancelled => Outcome::Aborted,
+                Outcome::OutOfFuel if timeout_fuel.is_some() => Outcome::Timeout,
                 other => other,
             };
-            let mut message = match outcome {
-                Outcome::Aborted => "aborted: cancelled while running; charged for the fuel it burned".to_string(),
+            let mut message = match (outcome, timeout_fuel) {
+                (Outcome::Aborted, _) => "aborted: cancelled while running; charged for the fuel it burned".to_string(),
+                (Outcome::Timeout, Some(fuel)) => format!(
+                    "timeout: the run spent its timeout of {} ms counted in fuel ({fuel} fuel at {} ps per fuel; \
+                     deterministic fuel runs are timed by fuel, not by the wall clock)",
+                    timeout.as_millis(),
+                    cost.picos_per_fuel
+                ),
                 _ => format!("{outcome}: {}", trap_message(&trap)),
             };
             if !console.is_empty() {

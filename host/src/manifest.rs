@@ -78,6 +78,9 @@ pub struct Limits {
     /// Default: 256 MiB.
     pub memory_bytes: u64,
     /// Wall-clock deadline of one call, in milliseconds. Default: 10,000.
+    /// Under deterministic fuel (`EngineSettings::deterministic_fuel`) a
+    /// fuel-metered call's timeout is counted in fuel instead, at the cost
+    /// model's rate.
     pub timeout_ms: u64,
 }
 

@@ -121,7 +121,7 @@ impl Registry {
         let artifact_linker =
             crate::capabilities::artifact_linker(engines.fuel()).map_err(|e| HostError::Engine(e.to_string()))?;
         let plugin_linker =
-            crate::capabilities::plugin_linker(engines.fuel()).map_err(|e| HostError::Engine(e.to_string()))?;
+            crate::capabilities::plugin_linker(engines.policy()).map_err(|e| HostError::Engine(e.to_string()))?;
         let registry = Registry {
             engines,
             cpu_time_linker: OnceLock::new(),
@@ -273,7 +273,7 @@ impl Registry {
     }
 
     fn link_plugin(&self, name: &str, digest: String, component: &Component) -> Result<PolicyPlugin, UploadError> {
-        let engine = self.engines.fuel();
+        let engine = self.engines.policy();
         require_func_export(engine, component, "fuelhost:host/policy@0.1.0", "policy-plugin").or_else(|_| {
             // The export is an interface (an instance), not a function.
             let has = component.component_type().exports(engine).any(|(n, item)| {
@@ -303,7 +303,7 @@ impl Registry {
                 problem: "use 1 to 64 characters of a-z, 0-9, '-' and '_'".into(),
             }));
         }
-        let (digest, component) = self.compile(bytes, self.engines.fuel())?;
+        let (digest, component) = self.compile(bytes, self.engines.policy())?;
         let plugin = self.link_plugin(name, digest.clone(), &component)?;
         self.cache.put_bytes(&digest, bytes).map_err(storage)?;
         let conn = self.db.lock();
@@ -344,7 +344,7 @@ impl Registry {
             .map(|(name, digest)| {
                 let load = |reason: String| HostError::Load { id: format!("policy {name}"), reason };
                 let component =
-                    self.cache.component(self.engines.fuel(), &digest, None).map_err(|e| load(format!("{e:#}")))?;
+                    self.cache.component(self.engines.policy(), &digest, None).map_err(|e| load(format!("{e:#}")))?;
                 self.link_plugin(&name, digest, &component).map_err(|e| load(e.to_string()))
             })
             .collect()

@@ -296,12 +296,13 @@ impl Sandbox {
     }
 }
 
-/// A store for one call: `fuel`, a deadline of `timeout`, the limiter.
+/// A store for one call: `fuel`, an epoch deadline `deadline` from now
+/// (none on an engine without epoch checks), the limiter.
 pub fn new_store(
     engine: &Engine,
     sandbox: Sandbox,
     fuel: Option<u64>,
-    timeout: Duration,
+    deadline: Option<Duration>,
     tick: Duration,
 ) -> wasmtime::Result<Store<Sandbox>> {
     let mut store = Store::new(engine, sandbox);
@@ -309,8 +310,10 @@ pub fn new_store(
     if let Some(fuel) = fuel {
         store.set_fuel(fuel)?;
     }
-    store.set_epoch_deadline(ticks_for(timeout, tick));
-    store.epoch_deadline_trap();
+    if let Some(deadline) = deadline {
+        store.set_epoch_deadline(ticks_for(deadline, tick));
+        store.epoch_deadline_trap();
+    }
     Ok(store)
 }
 

@@ -117,3 +117,65 @@ fn manifests_name_the_mode_and_refuse_unknown_ones() {
     .unwrap_err();
     assert!(err.to_string().contains("unknown variant `vibes`"), "{err}");
 }
+
+/// With deterministic fuel, a fuel-metered artifact runs on fuel alone (no
+/// epoch checks): its timeout is counted in fuel at the cost model's rate,
+/// so a runaway ends `timeout` having burned exactly that fuel, every time
+/// and on any machine. A call that returns costs the same fuel as on the
+/// default engine, and policy plugins keep their wall-clock deadline.
+#[test]
+fn deterministic_fuel_counts_the_timeout_in_fuel() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = fuelhost::Host::builder()
+        .data_dir(dir.path())
+        .compile_cache_dir(fuelhost_tests::shared_compile_cache())
+        .max_instances(8)
+        .deterministic_fuel(true)
+        .plugin_limits(fuelhost::PluginLimits {
+            fuel: 1_000_000_000_000,
+            timeout: std::time::Duration::from_millis(100),
+            ..Default::default()
+        })
+        .build()
+        .unwrap();
+    for agent in ["alice", "bob"] {
+        host.create_agent(agent).unwrap();
+        fund(&host, agent, 1_000, 1_000_000_000, 1 << 20);
+    }
+    let limits = Limits { timeout_ms: 50, ..Limits::default() };
+    let probe = fuelhost_tests::upload(&host, "rust-probe", "probe", 0, ResourcePolicy::CallerPays, limits);
+    let runs: Vec<_> = (0..2).map(|_| host.invoke(fuelhost::Invocation::new("bob", &probe, "loop")).unwrap()).collect();
+    let timeout_fuel = host.cost_model().fuel_for(std::time::Duration::from_millis(50));
+    for r in &runs {
+        assert_eq!((r.outcome, r.resources_consumed.fuel), (Outcome::Timeout, timeout_fuel), "{r:?}");
+        assert!(r.error.as_deref().unwrap_or("").contains("counted in fuel"), "{r:?}");
+    }
+    assert_eq!(host.balances("bob").unwrap().fuel.posted, 1_000_000_000 - 2 * timeout_fuel);
+
+    // The same program costs the same fuel with and without epoch checks.
+    let t = test_host();
+    let kernels = upload(&t, "rust-kernels", "kernels", Metering::Fuel, Limits::default());
+    let on_default = call(&t, "bob", &kernels, "fib 22");
+    let m = manifest("kernels", 0, ResourcePolicy::CallerPays, Limits::default());
+    let kernels = host.upload(m, &guest("rust-kernels")).unwrap().id;
+    let deterministic = host.invoke(fuelhost::Invocation::new("bob", &kernels, "fib 22")).unwrap();
+    assert_eq!(deterministic.output, b"17711");
+    assert_eq!(deterministic.resources_consumed.fuel, on_default.resources_consumed.fuel);
+
+    // A plugin with all the fuel it wants is still stopped by its deadline.
+    host.add_policy_plugin("faulty", &guest("rust-faulty-policy")).unwrap();
+    let action = fuelhost::Action {
+        kind: "invoke".into(),
+        subject: "bob".into(),
+        tenant: None,
+        target: "loop".into(),
+        attributes: vec![],
+        price: 0,
+        estimated: fuelhost::Usage { fuel: 0, memory_peak_bytes: 0, disk_bytes: 0, llm_tokens: 0, wall_time_ns: 0 },
+    };
+    let fuelhost::Decision::Deny(reason) = host.check_policy(&action).decision else {
+        panic!("a looping plugin denies")
+    };
+    assert!(reason.contains("timeout"), "{reason}");
+    assert_conserved(&host);
+}

@@ -191,10 +191,11 @@ impl PolicyChain {
         };
         let sandbox =
             Sandbox::for_plugin(GuestLimiter::new(self.limits.memory_bytes), format!("policy {}", plugin.name));
-        let mut store = match new_store(&self.engine, sandbox, Some(self.limits.fuel), self.limits.timeout, self.tick) {
-            Ok(store) => store,
-            Err(e) => return fail_closed("sandbox setup", &e),
-        };
+        let mut store =
+            match new_store(&self.engine, sandbox, Some(self.limits.fuel), Some(self.limits.timeout), self.tick) {
+                Ok(store) => store,
+                Err(e) => return fail_closed("sandbox setup", &e),
+            };
         let result = crate::sandbox::when_a_slot_is_free(std::time::Instant::now() + self.limits.timeout, || {
             plugin.pre.instantiate(&mut store)
         })

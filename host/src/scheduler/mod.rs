@@ -524,7 +524,9 @@ impl Scheduler {
     /// Cancel a task: a pending one is taken out of the queue; a running
     /// one is stopped at the next epoch tick (it ends `cancelled`, its
     /// invocation `aborted` and charged for the fuel it burned), and is
-    /// returned still running.
+    /// returned still running. Under deterministic fuel a fuel run is not
+    /// stopped: it ends as it would have, and is then `cancelled` unless it
+    /// completed.
     pub(crate) fn cancel(&self, id: &str) -> Result<Task, TaskError> {
         let mut queue = self.lock_queue();
         let task = self.get(id)?;

@@ -92,6 +92,10 @@ enum Command {
         /// How the artifact is metered: `fuel` or `cpu_time`.
         #[arg(long, default_value = "fuel")]
         metering: String,
+        /// Run fuel-metered calls on fuel alone, without wall-clock
+        /// deadlines (the host setting `deterministic_fuel`).
+        #[arg(long)]
+        deterministic_fuel: bool,
         /// Submit tasks at this steady rate instead (run by --threads
         /// workers); prints throughput and the submit -> start delay.
         #[arg(long)]
@@ -157,8 +161,17 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Login => login(cli.conn),
-        Command::Bench { component, input, threads, seconds, durability, metering, tasks_per_second } => {
-            let run = BenchRun { component, input, threads, seconds, tasks_per_second };
+        Command::Bench {
+            component,
+            input,
+            threads,
+            seconds,
+            durability,
+            metering,
+            deterministic_fuel,
+            tasks_per_second,
+        } => {
+            let run = BenchRun { component, input, threads, seconds, deterministic_fuel, tasks_per_second };
             bench(run, &durability, &metering, cli.conn.json)
         }
         Command::Remote(cmd) => {
@@ -202,11 +215,12 @@ struct BenchRun {
     input: String,
     threads: Option<usize>,
     seconds: f64,
+    deterministic_fuel: bool,
     tasks_per_second: Option<f64>,
 }
 
 fn bench(run: BenchRun, durability: &str, metering: &str, json: bool) -> Result<()> {
-    let BenchRun { component, input, threads, seconds, tasks_per_second } = run;
+    let BenchRun { component, input, threads, seconds, deterministic_fuel, tasks_per_second } = run;
     let workers = match tasks_per_second {
         Some(_) => threads.unwrap_or(fuelhost::SchedulerSettings::default().workers),
         None => 0,
@@ -232,7 +246,11 @@ fn bench(run: BenchRun, durability: &str, metering: &str, json: bool) -> Result<
     let dir = std::env::temp_dir().join(format!("fuelhost-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let scheduler = fuelhost::SchedulerSettings { workers, ..fuelhost::SchedulerSettings::default() };
-    let mut b = Host::builder().data_dir(&dir).durability(durability).scheduler(scheduler);
+    let mut b = Host::builder()
+        .data_dir(&dir)
+        .durability(durability)
+        .scheduler(scheduler)
+        .deterministic_fuel(deterministic_fuel);
     if let Some(c) = cache_dir() {
         b = b.compile_cache_dir(c.join("compiled"));
     }

@@ -63,6 +63,9 @@ pub struct ServeFile {
     max_component_bytes: Option<usize>,
     /// Where precompiled code is cached across restarts.
     compile_cache_dir: Option<PathBuf>,
+    /// Run fuel-metered artifacts on fuel alone (default false): cheaper
+    /// and deterministic, but not stopped by the wall clock.
+    deterministic_fuel: Option<bool>,
     /// At shutdown, how long running tasks get to end before they are
     /// interrupted and put back for the next start (default 30).
     task_drain_seconds: Option<u64>,
@@ -92,6 +95,7 @@ pub struct ServeConfig {
     pub max_memory_bytes: Option<u64>,
     pub max_component_bytes: Option<usize>,
     pub compile_cache_dir: Option<PathBuf>,
+    pub deterministic_fuel: bool,
     pub telemetry: TelemetryConfig,
     pub task_drain: std::time::Duration,
 }
@@ -158,6 +162,7 @@ impl ServeConfig {
             max_memory_bytes: file.max_memory_bytes,
             max_component_bytes: file.max_component_bytes,
             compile_cache_dir: file.compile_cache_dir.or(default_cache),
+            deterministic_fuel: file.deterministic_fuel.unwrap_or(false),
             telemetry,
             task_drain: std::time::Duration::from_secs(file.task_drain_seconds.unwrap_or(30)),
         })
@@ -165,7 +170,10 @@ impl ServeConfig {
 
     /// The host these settings describe.
     pub fn open_host(&self) -> Result<Host> {
-        let mut b = Host::builder().data_dir(&self.data_dir).durability(self.durability);
+        let mut b = Host::builder()
+            .data_dir(&self.data_dir)
+            .durability(self.durability)
+            .deterministic_fuel(self.deterministic_fuel);
         if let Some(dir) = &self.compile_cache_dir {
             b = b.compile_cache_dir(dir);
         }
