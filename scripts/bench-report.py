@@ -109,6 +109,32 @@ def counterparts(results):
     return "\n".join(lines)
 
 
+def paired(root):
+    """The bench's paired comparison (alternate runs, median ratio), as a
+    table; None when the bench wrote none."""
+    path = os.path.join(root, "paired-kernels.json")
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        rows = json.load(f)
+    kernels = sorted({r["kernel"] for r in rows})
+    pairs = [(f, w) for f, w in COUNTERPARTS if any(r["fuelhost"] == f for r in rows)]
+    ratio = {(r["kernel"], r["fuelhost"]): r["ratio"] for r in rows}
+    lines = [
+        "| kernel | " + " | ".join(f"{f} / {w}" for f, w in pairs) + " |",
+        "| --- |" + " --- |" * len(pairs),
+    ]
+    for k in kernels:
+        cells = [f"x{ratio[(k, f)]:.3f}" if (k, f) in ratio else "-" for f, _ in pairs]
+        lines.append(f"| {k} | " + " | ".join(cells) + " |")
+    geo = []
+    for f, _ in pairs:
+        rs = [ratio[(k, f)] for k in kernels if (k, f) in ratio]
+        geo.append(f"x{math.exp(sum(map(math.log, rs)) / len(rs)):.3f}" if rs else "-")
+    lines.append("| geometric mean | " + " | ".join(geo) + " |")
+    return "\n".join(lines)
+
+
 def svg(results, out):
     kernels = sorted(results)
     configs = [c for c in CONFIGS if c != "wasm" and any(c in results[k] for k in kernels)]
@@ -159,6 +185,10 @@ def main():
     print(table(results))
     print()
     print(counterparts(results))
+    pairs = paired(root)
+    if pairs:
+        print("\npaired runs (median of alternate runs):\n")
+        print(pairs)
     svg(results, out)
     print(f"\nplot: {os.path.normpath(out)}")
 

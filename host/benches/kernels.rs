@@ -5,15 +5,23 @@
 //! deadlines; `fuel` under deterministic fuel, on fuel alone; `cpu_time`;
 //! each with its sandbox and ledger around the same guest). The kernels
 //! are the crate `fuelhost-kernels`, natively and as the `rust-kernels`
-//! guest; each is sized to run for about 10 ms so that instantiating and
-//! charging a call (about 0.1 ms) is under 1% of it.
+//! guest; each is sized to run for 15 to 30 ms so that instantiating and
+//! charging a call (about 0.1 ms) is well under 1% of it.
+//!
+//! After criterion's groups, each fuelhost mode is also run in pairs with
+//! the wasmtime configuration that compiles the same checks (deterministic
+//! fuel with `fuel`, default fuel with `fuel+epoch`, CPU time with
+//! `epoch`): one run of each, alternately, so the machine's drift hits
+//! both alike. The median of the per-pair ratios is printed and written to
+//! `<target>/criterion/paired-kernels.json`, which `scripts/bench-report.py`
+//! reads.
 //!
 //! Run: `scripts/setup.sh && cargo bench -p fuelhost --bench kernels`
 
 // criterion_group! generates undocumented items.
 #![allow(missing_docs)]
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use fuelhost::loadgen::{prepare, CALLER};
@@ -26,11 +34,11 @@ use raw_guest::{Raw, RawMetering};
 /// The kernels and the commands that size them.
 fn kernels() -> Vec<(&'static str, String)> {
     let text: String =
-        (0..120_000).map(|i| ["the ", "metered ", "agent ", "pays ", "fuel, ", "Fuel. "][i % 6]).collect();
+        (0..300_000).map(|i| ["the ", "metered ", "agent ", "pays ", "fuel, ", "Fuel. "][i % 6]).collect();
     vec![
-        ("hash", "hash 4000000".to_string()),
-        ("fib", "fib 31".to_string()),
-        ("mem", "mem 4194304 5".to_string()),
+        ("hash", "hash 10000000".to_string()),
+        ("fib", "fib 33".to_string()),
+        ("mem", "mem 4194304 12".to_string()),
         ("words", format!("words {text}")),
     ]
 }
@@ -66,6 +74,8 @@ fn metering_overhead(c: &mut Criterion) {
         ("fuel+epoch", RawMetering { fuel: true, epoch: true, pooling: false }),
     ];
     let raws: Vec<(&str, Raw)> = configs.iter().map(|(id, m)| (*id, Raw::new(&bytes, *m))).collect();
+    let raw = |id: &str| &raws.iter().find(|(r, _)| *r == id).expect("a raw configuration").1;
+    let mut paired = Vec::new();
     let (host, [fuel_artifact, cpu_artifact], dir) = fuelhost(&bytes, false);
     let (deterministic, [deterministic_artifact, _], deterministic_dir) = fuelhost(&bytes, true);
     for (kernel, command) in kernels() {
@@ -90,9 +100,61 @@ fn metering_overhead(c: &mut Criterion) {
             });
         }
         group.finish();
+
+        let counterparts = [
+            ("fuelhost-fuel-deterministic", "fuel", &deterministic, &deterministic_artifact),
+            ("fuelhost-fuel", "fuel+epoch", &host, &fuel_artifact),
+            ("fuelhost-cpu-time", "epoch", &host, &cpu_artifact),
+        ];
+        for (id, raw_id, host, artifact) in counterparts {
+            let ratio = paired_ratio(
+                || raw(raw_id).run(&command),
+                || host.invoke(Invocation::new(CALLER, artifact, command.as_str())).unwrap(),
+            );
+            println!("paired {kernel}: {id} / {raw_id} = x{ratio:.3}");
+            paired.push(format!(r#"{{"kernel":"{kernel}","fuelhost":"{id}","wasmtime":"{raw_id}","ratio":{ratio}}}"#));
+        }
+    }
+    let out = std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.parent()?.parent()?.join("criterion/paired-kernels.json")));
+    if let Some(out) = out {
+        if let Err(e) = std::fs::write(&out, format!("[{}]\n", paired.join(",\n"))) {
+            eprintln!("writing {}: {e}", out.display());
+        }
     }
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_dir_all(&deterministic_dir);
+}
+
+/// Rounds of the paired comparison.
+const PAIRED_ROUNDS: usize = 41;
+
+/// Run `wasmtime` and `fuelhost` alternately (the order flipping each
+/// round) and return the median of fuelhost's time over wasmtime's.
+fn paired_ratio<A, B>(wasmtime: impl Fn() -> A, fuelhost: impl Fn() -> B) -> f64 {
+    let time = |f: &dyn Fn()| {
+        let start = Instant::now();
+        f();
+        start.elapsed().as_secs_f64()
+    };
+    let (w, f) = (|| drop(std::hint::black_box(wasmtime())), || drop(std::hint::black_box(fuelhost())));
+    w();
+    f();
+    let mut ratios: Vec<f64> = (0..PAIRED_ROUNDS)
+        .map(|round| {
+            let (tw, tf) = if round % 2 == 0 {
+                let tw = time(&w);
+                (tw, time(&f))
+            } else {
+                let tf = time(&f);
+                (time(&w), tf)
+            };
+            tf / tw
+        })
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    ratios[ratios.len() / 2]
 }
 
 criterion_group!(benches, metering_overhead);

@@ -251,7 +251,8 @@ mod tests {
         let path = dir.path().join("serve.toml");
         std::fs::write(
             &path,
-            "listen = \"0.0.0.0:9000\"\ndurability = \"process\"\ntask_drain_seconds = 5\n[api]\nmax_body_bytes = 1024\n\
+            "listen = \"0.0.0.0:9000\"\ndurability = \"process\"\ntask_drain_seconds = 5\ndeterministic_fuel = true\n\
+             [api]\nmax_body_bytes = 1024\n\
              [api.rate_limit]\nper_second = 5\nburst = 7\n",
         )
         .unwrap();
@@ -262,10 +263,12 @@ mod tests {
         );
         assert_eq!(c.api.rate_limit, Some(RateLimit { per_second: 5, burst: 7 }));
         assert_eq!(c.task_drain, std::time::Duration::from_secs(5));
+        assert!(c.deterministic_fuel);
         assert_eq!(c.data_dir, PathBuf::from("fuelhost-data"));
         assert_eq!(c.telemetry.log_filter, "info", "a server logs requests by default");
         let c = ServeConfig::resolve(args(Some(path), Some("127.0.0.1:1")), None).unwrap();
         assert_eq!(c.listen, "127.0.0.1:1");
+        assert!(!ServeConfig::resolve(args(None, None), None).unwrap().deterministic_fuel, "off by default");
     }
 
     #[test]
