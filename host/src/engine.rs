@@ -9,7 +9,8 @@
 //! compiles epoch checks only, and is built on first use, so a host whose
 //! artifacts all meter fuel reserves one pool only. Policy plugins run on
 //! the fuel engine with epoch checks (their wall-clock deadline): the fuel
-//! engine itself, or, under deterministic fuel, an engine of their own.
+//! engine itself, or, under deterministic fuel, an engine of their own
+//! (and a pool of its own).
 
 use std::sync::{mpsc, Arc, OnceLock};
 use std::thread::JoinHandle;
@@ -41,15 +42,21 @@ pub struct EngineSettings {
     /// Off, a fuel-metered run also stops on the wall clock: at its
     /// timeout, a task's cancel or a drain's deadline, at the next epoch
     /// tick. The epoch checks cost what wasmtime's fuel plus epoch costs
-    /// over fuel alone (`docs/benchmarks.md`: up to x1.2 on compute).
+    /// over fuel alone (`docs/benchmarks.md`: x1.25 as a geometric mean of
+    /// its kernels, x1.55 on call-heavy code).
     ///
-    /// On, the run costs what wasmtime's bare fuel costs, and it ends only
-    /// when it returns or its fuel is spent, so its outcome and its bill
-    /// are the same on every machine. Its timeout is then counted in fuel
-    /// at the cost model's rate (`timeout` / `picos_per_fuel`), and a
-    /// cancel or a drain takes effect when the run ends, which that fuel
-    /// bounds. CPU-time artifacts and policy plugins keep their epoch
-    /// deadlines either way.
+    /// On, the run costs what wasmtime's bare fuel costs. Its compute is
+    /// bounded by fuel alone: its timeout is counted in fuel at the cost
+    /// model's rate (`timeout` / `picos_per_fuel`), so a run that makes no
+    /// host call has the same outcome and bill on every host with the same
+    /// cost model. The wall clock (timeout, cancel, drain) is still checked
+    /// at every call into the host and return from it, which includes the
+    /// bulk memory instructions and memory growth (one fuel each, however
+    /// much they do), so a guest waiting in host calls or copying memory
+    /// still ends at its timeout. Policy plugins then run on an engine of
+    /// their own, with a second pool of `max_instances` slots (address
+    /// space, not memory). CPU-time artifacts and policy plugins keep
+    /// their epoch deadlines either way.
     pub deterministic_fuel: bool,
 }
 

@@ -126,8 +126,9 @@ impl HostBuilder {
     }
 
     /// Run fuel-metered artifacts on fuel alone: cheaper, and the same
-    /// outcome and bill on every machine, but not stopped by the wall
-    /// clock (see [`EngineSettings::deterministic_fuel`]). Default: off.
+    /// outcome and bill on every host with the same cost model, with the
+    /// wall clock checked only at calls into the host (see
+    /// [`EngineSettings::deterministic_fuel`]). Default: off.
     pub fn deterministic_fuel(mut self, on: bool) -> Self {
         self.engine.deterministic_fuel = on;
         self
@@ -863,9 +864,9 @@ impl Host {
     /// until `deadline` to end, then are interrupted (charged what they
     /// burned) and put back as pending for the next open. Returns how many
     /// were still running at the deadline. Invocations outside tasks are
-    /// not affected. Under deterministic fuel a fuel-metered run cannot be
-    /// interrupted: the drain waits for it to end (its fuel and its
-    /// timeout, counted in fuel, bound how long).
+    /// not affected. Under deterministic fuel a fuel-metered run is
+    /// interrupted at its next call into the host, else the drain waits
+    /// for it to end (its timeout, counted in fuel, bounds how long).
     pub fn drain_tasks(&self, deadline: Duration) -> usize {
         self.inner.scheduler.drain(deadline)
     }

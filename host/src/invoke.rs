@@ -333,6 +333,32 @@ fn cancel_watch(
     });
 }
 
+/// Watch a run under deterministic fuel, whose code has no epoch checks:
+/// at every call into the host and every return from it (WASI and
+/// fuelhost imports, and the bulk memory instructions and memory growth,
+/// which cost one fuel however much they do), stop it if it was cancelled
+/// or its wall-clock timeout passed. So a guest that waits in host calls
+/// or copies large memories still ends at its timeout; compute between
+/// host calls is bounded by fuel alone, the same on every host with the
+/// same cost model.
+fn host_call_watch(
+    store: &mut wasmtime::Store<Sandbox>,
+    cancel: Option<Arc<std::sync::atomic::AtomicBool>>,
+    wall_deadline: Instant,
+) {
+    store.call_hook(move |_, hook| {
+        // Not on a return to the host's own caller: that would discard
+        // a result the run finished in time.
+        let at_a_host_call = matches!(hook, wasmtime::CallHook::CallingHost | wasmtime::CallHook::ReturningFromHost);
+        if at_a_host_call
+            && (cancel.as_ref().is_some_and(|c| c.load(Ordering::SeqCst)) || Instant::now() >= wall_deadline)
+        {
+            return Err(wasmtime::Trap::Interrupt.into());
+        }
+        Ok(())
+    });
+}
+
 /// Hold a CPU-time run to its budget: at each deadline, stop it if it was
 /// cancelled or its wall-clock timeout passed (`timeout`) or less than one
 /// tick of CPU is left of its budget (`out_of_fuel`); else sleep again for
@@ -520,6 +546,13 @@ fn pipeline(
     // 3. Run. From here on every path settles, so no hold outlives the call.
     let run_span = tracing::info_span!("run").entered();
     let dir = host.agent_dir(&owner);
+    // One read of the cost model for the whole call: metering, deadline and settlement agree.
+    let cost = host.cost_model();
+    let timeout = Duration::from_millis(manifest.limits.timeout_ms).min(req.timeout.unwrap_or(Duration::MAX));
+    // Under deterministic fuel a fuel run's timeout is fuel too: the
+    // timeout's CPU time at the cost model's rate, when under its budget.
+    let deterministic = manifest.metering == Metering::Fuel && host.settings.deterministic_fuel;
+    let timeout_fuel = deterministic.then(|| cost.fuel_for(timeout)).filter(|&f| f < reserved.fuel);
     let context = CallContext {
         invocation_id: invocation_id.clone(),
         artifact: artifact.info.id.clone(),
@@ -531,10 +564,8 @@ fn pipeline(
             ResourcePolicy::OwnerPays => WitResourcePolicy::OwnerPays,
         },
         price,
-        fuel_limit: reserved.fuel,
+        fuel_limit: timeout_fuel.unwrap_or(reserved.fuel),
     };
-    // One read of the cost model for the whole call: metering, deadline and settlement agree.
-    let cost = host.cost_model();
     let scope = CallScope {
         context,
         principal: owner.clone(),
@@ -566,18 +597,15 @@ fn pipeline(
             )
         }),
     };
-    let timeout = Duration::from_millis(manifest.limits.timeout_ms).min(req.timeout.unwrap_or(Duration::MAX));
     // Fuel metering stops the run at the budget by itself; its timeout is
-    // an epoch deadline, or, with deterministic fuel, fuel too: the
-    // timeout's CPU time at the cost model's rate. CPU-time metering
+    // an epoch deadline, or, under deterministic fuel, its timeout fuel
+    // (and the wall clock at calls into the host). CPU-time metering
     // checks the meter at every epoch tick (see `cpu_time_watch`); its
     // first deadline is the budget's CPU time rounded down to whole
     // ticks, so the run never passes its budget (CPU time never exceeds
     // wall time). A budget under one tick cannot be enforced: such a call
     // does not run.
     let tick = host.settings.epoch_tick;
-    let deterministic = manifest.metering == Metering::Fuel && host.settings.deterministic_fuel;
-    let timeout_fuel = deterministic.then(|| cost.fuel_for(timeout)).filter(|&f| f < reserved.fuel);
     let (store_fuel, deadline) = match manifest.metering {
         Metering::Fuel if deterministic => (Some(timeout_fuel.unwrap_or(reserved.fuel)), None),
         Metering::Fuel => (Some(reserved.fuel), Some(timeout)),
@@ -594,12 +622,11 @@ fn pipeline(
     let run = Sandbox::for_artifact(GuestLimiter::new(memory_cap), scope, format!("artifact {}", artifact.info.id))
         .and_then(|sandbox| new_store(artifact.pre.engine(), sandbox, store_fuel, deadline, tick))
         .map(|mut store| {
-            // A deterministic fuel run is not watched: a cancel takes
-            // effect when it ends.
             match (manifest.metering, req.cancel.clone()) {
                 (Metering::CpuTime, cancel) => cpu_time_watch(&mut store, cost, tick, started + timeout, cancel),
-                (Metering::Fuel, Some(cancel)) if !deterministic => cancel_watch(&mut store, cancel, started + timeout),
-                (Metering::Fuel, _) => {}
+                (Metering::Fuel, cancel) if deterministic => host_call_watch(&mut store, cancel, started + timeout),
+                (Metering::Fuel, Some(cancel)) => cancel_watch(&mut store, cancel, started + timeout),
+                (Metering::Fuel, None) => {}
             }
             if let Some(call) = store.data_mut().call.as_mut() {
                 call.meter.restart();
@@ -634,18 +661,21 @@ fn pipeline(
         Ok((Ok(Err(run_error)), fuel, limiter, _)) => {
             (Outcome::RunError, Vec::new(), Some(describe_run_error(&run_error)), fuel, limiter.memory_peak())
         }
-        Ok((Err(trap), fuel, limiter, console)) => {
+        Ok((Err(trap), fuel_spent, limiter, console)) => {
             let cancelled = req.cancel.as_ref().is_some_and(|c| c.load(Ordering::SeqCst));
             let outcome = match classify_trap(&trap, limiter.memory_refused()) {
                 Outcome::Timeout if cancelled => Outcome::Aborted,
                 Outcome::OutOfFuel if timeout_fuel.is_some() => Outcome::Timeout,
                 other => other,
             };
+            // Spending the timeout fuel calls into the host, where the
+            // wall clock may be found past too: the fuel says which came
+            // first.
             let mut message = match (outcome, timeout_fuel) {
                 (Outcome::Aborted, _) => "aborted: cancelled while running; charged for the fuel it burned".to_string(),
-                (Outcome::Timeout, Some(fuel)) => format!(
+                (Outcome::Timeout, Some(fuel)) if fuel_spent >= fuel => format!(
                     "timeout: the run spent its timeout of {} ms counted in fuel ({fuel} fuel at {} ps per fuel; \
-                     deterministic fuel runs are timed by fuel, not by the wall clock)",
+                     under deterministic fuel, compute is timed by fuel, not by the wall clock)",
                     timeout.as_millis(),
                     cost.picos_per_fuel
                 ),
@@ -655,7 +685,7 @@ fn pipeline(
                 message.push_str("; guest output: ");
                 message.push_str(&console);
             }
-            (outcome, Vec::new(), Some(message), fuel, limiter.memory_peak())
+            (outcome, Vec::new(), Some(message), fuel_spent, limiter.memory_peak())
         }
         Err(setup) => (Outcome::Trap, Vec::new(), Some(format!("sandbox setup failed: {setup:#}")), 0, 0),
     };

@@ -121,7 +121,8 @@ fn manifests_name_the_mode_and_refuse_unknown_ones() {
 /// With deterministic fuel, a fuel-metered artifact runs on fuel alone (no
 /// epoch checks): its timeout is counted in fuel at the cost model's rate,
 /// so a runaway ends `timeout` having burned exactly that fuel, every time
-/// and on any machine. A call that returns costs the same fuel as on the
+/// and on any machine; one waiting in host calls still ends at its
+/// wall-clock timeout. A call that returns costs the same fuel as on the
 /// default engine, and policy plugins keep their wall-clock deadline.
 #[test]
 fn deterministic_fuel_counts_the_timeout_in_fuel() {
@@ -151,6 +152,16 @@ fn deterministic_fuel_counts_the_timeout_in_fuel() {
         assert!(r.error.as_deref().unwrap_or("").contains("counted in fuel"), "{r:?}");
     }
     assert_eq!(host.balances("bob").unwrap().fuel.posted, 1_000_000_000 - 2 * timeout_fuel);
+
+    // A guest sleeping in host calls burns next to no fuel: the wall
+    // clock, checked at every call into the host, still ends it at its
+    // timeout (without that check it would sleep for minutes).
+    let started = std::time::Instant::now();
+    let r = host.invoke(fuelhost::Invocation::new("bob", &probe, "nap")).unwrap();
+    assert_eq!(r.outcome, Outcome::Timeout, "{r:?}");
+    assert!(r.resources_consumed.fuel < timeout_fuel / 10, "{r:?}");
+    assert!(!r.error.as_deref().unwrap_or("").contains("counted in fuel"), "{r:?}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "{r:?}");
 
     // The same program costs the same fuel with and without epoch checks.
     let t = test_host();

@@ -146,7 +146,8 @@ pub(super) async fn show(
 }
 
 /// Cancel a task: a pending one never runs; a running one stops at the
-/// next epoch tick, charged for the fuel it burned.
+/// next epoch tick (under deterministic fuel, at its next call into the
+/// host, or when it ends), charged for the fuel it burned.
 #[utoipa::path(post, path = "/v1/tasks/{id}/cancel", tag = "tasks", security(("api_key" = [])),
     params(("id" = String, Path, description = "the task")),
     responses(

@@ -14,9 +14,10 @@
 //! settled, and queued again otherwise (nothing was charged for it).
 //!
 //! Cancelling a running task raises its invocation's cancel flag, which
-//! the epoch callback checks at every tick: the guest stops, the
-//! invocation settles `aborted` (charged for the fuel it burned, no
-//! price) and the task ends `cancelled`.
+//! the epoch callback checks at every tick (under deterministic fuel, at
+//! every call into the host instead): the guest stops, the invocation
+//! settles `aborted` (charged for the fuel it burned, no price) and the
+//! task ends `cancelled`.
 //!
 //! Tasks are reachable from the embedding API ([`crate::Host::submit_task`]),
 //! over HTTP (`/v1/tasks`) and from the CLI (`fuelhost task`). Guests
@@ -524,9 +525,9 @@ impl Scheduler {
     /// Cancel a task: a pending one is taken out of the queue; a running
     /// one is stopped at the next epoch tick (it ends `cancelled`, its
     /// invocation `aborted` and charged for the fuel it burned), and is
-    /// returned still running. Under deterministic fuel a fuel run is not
-    /// stopped: it ends as it would have, and is then `cancelled` unless it
-    /// completed.
+    /// returned still running. Under deterministic fuel a fuel run stops
+    /// at its next call into the host; one that makes none ends as it
+    /// would have, and is then `cancelled` unless it completed.
     pub(crate) fn cancel(&self, id: &str) -> Result<Task, TaskError> {
         let mut queue = self.lock_queue();
         let task = self.get(id)?;

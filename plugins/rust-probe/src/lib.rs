@@ -81,6 +81,10 @@ impl Artifact for Probe {
             "loop" => loop {
                 black_box(());
             },
+            // Sleeps in host calls forever, burning almost no fuel.
+            "nap" => loop {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            },
             "grow" => {
                 let mut chunks: Vec<Vec<u8>> = Vec::new();
                 loop {

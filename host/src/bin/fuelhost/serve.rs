@@ -64,7 +64,7 @@ pub struct ServeFile {
     /// Where precompiled code is cached across restarts.
     compile_cache_dir: Option<PathBuf>,
     /// Run fuel-metered artifacts on fuel alone (default false): cheaper
-    /// and deterministic, but not stopped by the wall clock.
+    /// and deterministic, the wall clock checked only at host calls.
     deterministic_fuel: Option<bool>,
     /// At shutdown, how long running tasks get to end before they are
     /// interrupted and put back for the next start (default 30).
@@ -220,9 +220,11 @@ pub fn run(config: ServeConfig) -> Result<()> {
         Ok::<_, anyhow::Error>(())
     })?;
     // Requests are drained; now the tasks, up to the deadline.
-    let interrupted = host.drain_tasks(config.task_drain);
-    if interrupted > 0 {
-        println!("{interrupted} running tasks interrupted at the drain deadline; they run again at the next start");
+    let late = host.drain_tasks(config.task_drain);
+    if late > 0 {
+        println!(
+            "{late} tasks were still running at the drain deadline; those interrupted run again at the next start"
+        );
     }
     Ok(())
 }
