@@ -27,8 +27,10 @@ CONFIGS = [
 ]
 COLOURS = ["#4c72b0", "#8c8c8c", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#da8bc3", "#937860"]
 # Each fuelhost mode beside the wasmtime configuration that compiles the
-# same checks into the code: what fuelhost adds around them.
+# same checks into the code: what fuelhost adds around them. The first pair
+# is the paired bench's control (the same configuration on two engines).
 COUNTERPARTS = [
+    ("fuel-again", "fuel"),
     ("fuelhost-fuel-deterministic", "fuel"),
     ("fuelhost-fuel", "fuel+epoch"),
     ("fuelhost-cpu-time", "epoch"),

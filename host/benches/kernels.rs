@@ -15,7 +15,8 @@
 //! `epoch`): one run of each, alternately, so the machine's drift hits
 //! both alike. The median of the per-pair ratios is printed and written to
 //! `<target>/criterion/paired-kernels.json`, which `scripts/bench-report.py`
-//! reads.
+//! reads. A control pair, wasmtime's fuel against the same configuration
+//! on a second engine, shows how far apart identical code reads here.
 //!
 //! Run: `scripts/setup.sh && cargo bench -p fuelhost --bench kernels`
 
@@ -77,6 +78,10 @@ fn metering_overhead(c: &mut Criterion) {
     let raws: Vec<(&str, Raw)> = configs.iter().map(|(id, m)| (*id, Raw::new(&bytes, *m))).collect();
     let raw = |id: &str| &raws.iter().find(|(r, _)| *r == id).expect("a raw configuration").1;
     let mut paired = Vec::new();
+    // The control pair: wasmtime's fuel against itself on a second engine
+    // (the same code, loaded elsewhere): how far apart two identical
+    // configurations read on this machine.
+    let fuel_again = Raw::new(&bytes, configs[1].1);
     let (host, [fuel_artifact, cpu_artifact], dir) = fuelhost(&bytes, false);
     let (deterministic, [deterministic_artifact, _], deterministic_dir) = fuelhost(&bytes, true);
     for (kernel, command) in kernels() {
@@ -107,6 +112,9 @@ fn metering_overhead(c: &mut Criterion) {
             ("fuelhost-fuel", "fuel+epoch", &host, &fuel_artifact),
             ("fuelhost-cpu-time", "epoch", &host, &cpu_artifact),
         ];
+        let control = paired_ratio(|| raw("fuel").run(&command), || fuel_again.run(&command));
+        println!("paired {kernel}: fuel-again / fuel = x{control:.3}");
+        paired.push(format!(r#"{{"kernel":"{kernel}","fuelhost":"fuel-again","wasmtime":"fuel","ratio":{control}}}"#));
         for (id, raw_id, host, artifact) in counterparts {
             let ratio = paired_ratio(
                 || raw(raw_id).run(&command),

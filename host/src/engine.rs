@@ -42,8 +42,8 @@ pub struct EngineSettings {
     /// Off, a fuel-metered run also stops on the wall clock: at its
     /// timeout, a task's cancel or a drain's deadline, at the next epoch
     /// tick. The epoch checks cost what wasmtime's fuel plus epoch costs
-    /// over fuel alone (`docs/benchmarks.md`: x1.25 as a geometric mean of
-    /// its kernels, x1.55 on call-heavy code).
+    /// over fuel alone (`docs/benchmarks.md`: x1.24 as a geometric mean of
+    /// its kernels, x1.54 on call-heavy code).
     ///
     /// On, the run costs what wasmtime's bare fuel costs. Its compute is
     /// bounded by fuel alone: its timeout is counted in fuel at the cost
