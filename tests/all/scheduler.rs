@@ -209,6 +209,41 @@ fn cancelling_a_running_task_stops_it_and_charges_what_it_burned() {
     assert_conserved(&host);
 }
 
+/// Under deterministic fuel a running task has no epoch checks to stop
+/// it: a cancel reaches it at its next call into the host. A task asleep
+/// in host calls ends `cancelled`, charged the little fuel it burned.
+#[test]
+fn under_deterministic_fuel_a_cancel_stops_a_task_at_its_next_host_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = SchedulerSettings { workers: 1, ..SchedulerSettings::default() };
+    let host = Host::builder()
+        .data_dir(dir.path())
+        .compile_cache_dir(shared_compile_cache())
+        .scheduler(settings)
+        .deterministic_fuel(true)
+        .build()
+        .unwrap();
+    for agent in ["alice", "bob"] {
+        host.create_agent(agent).unwrap();
+    }
+    fund(&host, "bob", 1_000, 1_000_000_000_000, 0);
+    let probe = upload(&host, "rust-probe", "probe", 3, ResourcePolicy::CallerPays, long_limits());
+    host.submit_task(TaskRequest::new("bob", &probe, "nap").id("sleepy")).unwrap();
+    let deadline = std::time::Instant::now() + WAIT;
+    while host.task("sleepy").unwrap().state != TaskState::Running {
+        assert!(std::time::Instant::now() < deadline, "the task never started");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    host.cancel_task("sleepy").unwrap();
+    let done = host.wait_task("sleepy", WAIT).unwrap();
+    assert_eq!(done.state, TaskState::Cancelled, "{done:?}");
+    let record = host.ledger().usage_record(done.invocation_id.as_deref().unwrap()).unwrap().unwrap();
+    assert_eq!((record.outcome, record.price_paid), (fuelhost::Outcome::Aborted, 0));
+    assert!(record.consumed.wall_time_ns < 30_000_000_000, "stopped long before its two-minute timeout");
+    assert_conserved(&host);
+}
+
 /// A failed attempt is retried after its backoff, up to the task's most
 /// attempts; each attempt is its own charged invocation.
 #[test]
