@@ -44,6 +44,15 @@ fn long_limits() -> Limits {
     Limits { fuel: 1_000_000_000_000, timeout_ms: 120_000, ..Limits::default() }
 }
 
+/// Wait (up to `WAIT`) until task `id` is running.
+fn wait_until_running(host: &Host, id: &str) {
+    let deadline = std::time::Instant::now() + WAIT;
+    while host.task(id).unwrap().state != TaskState::Running {
+        assert!(std::time::Instant::now() < deadline, "task {id} never started");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 /// The order tasks ran in: their admissions in the audit log.
 fn run_order(host: &Host) -> Vec<String> {
     host.audit_log()
@@ -191,11 +200,7 @@ fn cancelling_a_running_task_stops_it_and_charges_what_it_burned() {
     let dir = tempfile::tempdir().unwrap();
     let (host, probe) = looping_setup(dir.path());
     host.submit_task(TaskRequest::new("bob", &probe, "loop").id("spin")).unwrap();
-    let deadline = std::time::Instant::now() + WAIT;
-    while host.task("spin").unwrap().state != TaskState::Running {
-        assert!(std::time::Instant::now() < deadline, "the task never started");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_until_running(&host, "spin");
     std::thread::sleep(Duration::from_millis(50));
     assert_eq!(host.cancel_task("spin").unwrap().state, TaskState::Running, "it stops at the next tick");
     let done = host.wait_task("spin", WAIT).unwrap();
@@ -229,11 +234,7 @@ fn under_deterministic_fuel_a_cancel_stops_a_task_at_its_next_host_call() {
     fund(&host, "bob", 1_000, 1_000_000_000_000, 0);
     let probe = upload(&host, "rust-probe", "probe", 3, ResourcePolicy::CallerPays, long_limits());
     host.submit_task(TaskRequest::new("bob", &probe, "nap").id("sleepy")).unwrap();
-    let deadline = std::time::Instant::now() + WAIT;
-    while host.task("sleepy").unwrap().state != TaskState::Running {
-        assert!(std::time::Instant::now() < deadline, "the task never started");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_until_running(&host, "sleepy");
     std::thread::sleep(Duration::from_millis(50));
     host.cancel_task("sleepy").unwrap();
     let done = host.wait_task("sleepy", WAIT).unwrap();
