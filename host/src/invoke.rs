@@ -553,6 +553,7 @@ fn pipeline(
     // timeout's CPU time at the cost model's rate, when under its budget.
     let deterministic = manifest.metering == Metering::Fuel && host.settings.deterministic_fuel;
     let timeout_fuel = deterministic.then(|| cost.fuel_for(timeout)).filter(|&f| f < reserved.fuel);
+    let fuel_limit = timeout_fuel.unwrap_or(reserved.fuel);
     let context = CallContext {
         invocation_id: invocation_id.clone(),
         artifact: artifact.info.id.clone(),
@@ -564,7 +565,7 @@ fn pipeline(
             ResourcePolicy::OwnerPays => WitResourcePolicy::OwnerPays,
         },
         price,
-        fuel_limit: timeout_fuel.unwrap_or(reserved.fuel),
+        fuel_limit,
     };
     let scope = CallScope {
         context,
@@ -607,8 +608,7 @@ fn pipeline(
     // does not run.
     let tick = host.settings.epoch_tick;
     let (store_fuel, deadline) = match manifest.metering {
-        Metering::Fuel if deterministic => (Some(timeout_fuel.unwrap_or(reserved.fuel)), None),
-        Metering::Fuel => (Some(reserved.fuel), Some(timeout)),
+        Metering::Fuel => (Some(fuel_limit), (!deterministic).then_some(timeout)),
         Metering::CpuTime => {
             let budget = Duration::from_nanos(cost.cpu_time_ns(reserved.fuel));
             let whole_ticks = tick * (budget.as_nanos() / tick.as_nanos().max(1)).min(u32::MAX as u128) as u32;
