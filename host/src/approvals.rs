@@ -8,6 +8,11 @@
 //! a crash, returns the one recorded result and never runs it twice.
 //! Rejecting flips it to `rejected`; a pending action past its time to live
 //! is `expired`, checked lazily. All state is in the database.
+//!
+//! Approvals separate duties: the agent that asked for an action never
+//! decides on it, even when a rule lists it among the approvers; an
+//! administrator ([`Decider::Admin`]) sees and may decide every parked
+//! action.
 
 use std::sync::Arc;
 
@@ -83,6 +88,32 @@ pub struct PendingAction {
     pub fuel_limit: Option<u64>,
 }
 
+/// Who decides on a parked action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decider<'a> {
+    /// An agent, which must be one of the action's approvers and not the
+    /// agent that asked for it.
+    Agent(&'a str),
+    /// An administrator (an admin API key, or the embedding program): may
+    /// decide any parked action. Recorded as [`ADMIN_DECIDER`].
+    Admin,
+}
+
+/// How a decision by an administrator is recorded (`resolved_by`): not a
+/// valid agent id, so no agent can be mistaken for it.
+pub const ADMIN_DECIDER: &str = "@admin";
+
+impl Decider<'_> {
+    /// The name recorded as `resolved_by`, and the subject of the
+    /// `approve` action put to the policy chain.
+    pub fn name(&self) -> &str {
+        match self {
+            Decider::Agent(a) => a,
+            Decider::Admin => ADMIN_DECIDER,
+        }
+    }
+}
+
 /// Why an approval or rejection did not happen.
 #[derive(Debug, thiserror::Error)]
 pub enum ApprovalError {
@@ -97,6 +128,19 @@ pub enum ApprovalError {
         /// Who tried.
         agent: String,
         /// Who may.
+        approvers: String,
+    },
+    /// The agent asked for the action itself: separation of duties.
+    #[error(
+        "`{agent}` asked for `{id}` and may not decide on it: another of its approvers or an administrator must \
+         ({approvers})"
+    )]
+    OwnRequest {
+        /// The pending action.
+        id: String,
+        /// Who tried (the requester).
+        agent: String,
+        /// Its approvers.
         approvers: String,
     },
     /// It was already decided (or expired).
@@ -204,7 +248,8 @@ impl Approvals {
     }
 
     /// Actions still waiting, oldest first; only those `approver` may
-    /// decide when given.
+    /// decide when given (it is among their approvers and did not ask for
+    /// them), every one when `None`.
     pub fn pending(&self, approver: Option<&str>) -> Result<Vec<PendingAction>, ApprovalError> {
         let conn = self.db.lock();
         self.expire(&conn)?;
@@ -213,7 +258,7 @@ impl Approvals {
         ))?;
         let rows = stmt.query_map([], from_row)?;
         let all: Vec<PendingAction> = rows.collect::<Result<_, _>>()?;
-        Ok(all.into_iter().filter(|p| approver.is_none_or(|a| p.approvers.iter().any(|x| x == a))).collect())
+        Ok(all.into_iter().filter(|p| approver.is_none_or(|a| p.check_decider(a).is_ok())).collect())
     }
 
     fn expire(&self, conn: &rusqlite::Connection) -> Result<(), ApprovalError> {
@@ -225,22 +270,19 @@ impl Approvals {
         Ok(())
     }
 
-    /// Decide on `id` as `agent`: approve (`reject = None`) or reject with a
-    /// reason. An approved action stays approved: deciding it again returns
-    /// it as it is, for the caller to (re)run idempotently.
-    pub fn decide(&self, id: &str, agent: &str, reject: Option<&str>) -> Result<PendingAction, ApprovalError> {
+    /// Decide on `id` as `decider`: approve (`reject = None`) or reject
+    /// with a reason. An approved action stays approved: deciding it again
+    /// returns it as it is, for the caller to (re)run idempotently.
+    pub fn decide(&self, id: &str, decider: Decider<'_>, reject: Option<&str>) -> Result<PendingAction, ApprovalError> {
+        let agent = decider.name();
         let mut conn = self.db.lock();
         self.expire(&conn)?;
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let action = one(&tx, &format!("SELECT {COLUMNS} FROM pending_actions WHERE id = ?1"), [id], from_row)
             .optional()?
             .ok_or_else(|| ApprovalError::Unknown(id.to_string()))?;
-        if !action.approvers.iter().any(|a| a == agent) {
-            return Err(ApprovalError::NotAnApprover {
-                id: id.to_string(),
-                agent: agent.to_string(),
-                approvers: action.approvers.join(", "),
-            });
+        if let Decider::Agent(agent) = decider {
+            action.check_decider(agent)?;
         }
         match (action.state, reject) {
             (PendingState::Pending, None) => {
@@ -268,6 +310,29 @@ impl Approvals {
         let decided = one(&tx, &format!("SELECT {COLUMNS} FROM pending_actions WHERE id = ?1"), [id], from_row)?;
         tx.commit()?;
         Ok(decided)
+    }
+}
+
+impl PendingAction {
+    /// Whether `agent` may decide on this action: it is one of its
+    /// approvers, and not the agent that asked for it.
+    pub fn check_decider(&self, agent: &str) -> Result<(), ApprovalError> {
+        let approvers = || self.approvers.join(", ");
+        if !self.approvers.iter().any(|a| a == agent) {
+            return Err(ApprovalError::NotAnApprover {
+                id: self.id.clone(),
+                agent: agent.to_string(),
+                approvers: approvers(),
+            });
+        }
+        if agent == self.subject {
+            return Err(ApprovalError::OwnRequest {
+                id: self.id.clone(),
+                agent: agent.to_string(),
+                approvers: approvers(),
+            });
+        }
+        Ok(())
     }
 }
 

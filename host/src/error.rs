@@ -146,6 +146,23 @@ pub enum InvokeError {
     /// pre-empt) someone else's call.
     #[error("invocation id `{0}` belongs to another call: pick a fresh id (ids are retry keys, one per call)")]
     IdTaken(String),
+    /// A caller-chosen id that breaks the id grammar (see
+    /// [`crate::check_id`]).
+    #[error("{0}")]
+    InvalidId(String),
+    /// The input is larger than the artifact takes.
+    #[error(
+        "the input is {size} bytes, over `{artifact}`'s limit of {limit} bytes (`limits.input_bytes`): send less; \
+         nothing was charged"
+    )]
+    InputTooLarge {
+        /// The artifact.
+        artifact: String,
+        /// Size of the input.
+        size: u64,
+        /// Its limit.
+        limit: u64,
+    },
     /// The ledger failed.
     #[error(transparent)]
     Ledger(LedgerError),

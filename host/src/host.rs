@@ -14,14 +14,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::agent::AgentId;
-use crate::approvals::{ApprovalError, Approvals, PendingAction};
+use crate::approvals::{ApprovalError, Approvals, Decider, PendingAction};
 use crate::audit::{AuditEntry, AuditLog, AuditQuery};
 use crate::bindings::Decision;
 use crate::cache::{CacheStats, CodeCache};
 use crate::cost::{Calibration, CostModel};
 use crate::db::{Database, Durability};
+use crate::disk::AgentDirs;
 use crate::engine::{EngineSettings, Engines, EpochTicker};
 use crate::error::{HostError, InvokeError, UploadError};
+use crate::host_limits::HostLimits;
 use crate::invoke::{Invocation, InvocationReport};
 use crate::ledger::{
     Alert, Allocation, AllocationRequest, Asset, Balances, Clock, ConsumerStats, Distribution, Ledger, Resource,
@@ -48,6 +50,7 @@ pub struct HostBuilder {
     cost_model: Option<CostModel>,
     approval_ttl: Duration,
     scheduler: SchedulerSettings,
+    limits: HostLimits,
 }
 
 impl std::fmt::Debug for dyn Clock {
@@ -69,6 +72,7 @@ impl Default for HostBuilder {
             cost_model: None,
             approval_ttl: Duration::from_secs(3_600),
             scheduler: SchedulerSettings::default(),
+            limits: HostLimits::default(),
         }
     }
 }
@@ -78,6 +82,14 @@ impl HostBuilder {
     /// Default: one worker per core.
     pub fn scheduler(mut self, settings: SchedulerSettings) -> Self {
         self.scheduler = settings;
+        self
+    }
+
+    /// The most a manifest may ask for and a request may carry, and how
+    /// many calls each agent may run at once. Default:
+    /// [`HostLimits::default`].
+    pub fn limits(mut self, limits: HostLimits) -> Self {
+        self.limits = limits;
         self
     }
 
@@ -225,7 +237,8 @@ impl HostBuilder {
             registry,
             policy,
             settings: self.engine,
-            agents_dir: agents,
+            limits: self.limits,
+            agent_dirs: AgentDirs::new(agents, self.limits.max_dir_entries),
             _ticker: ticker,
             _data_dir_lock: data_dir_lock,
             scheduler,
@@ -277,11 +290,12 @@ pub(crate) struct HostInner {
     pub(crate) approvals: Approvals,
     cost_model: std::sync::RwLock<CostModel>,
     pub(crate) settings: EngineSettings,
+    pub(crate) limits: HostLimits,
     pub(crate) ledger: Arc<dyn Ledger>,
     pub(crate) registry: Registry,
     pub(crate) policy: Arc<PolicyChain>,
     pub(crate) audit: AuditLog,
-    agents_dir: PathBuf,
+    pub(crate) agent_dirs: AgentDirs,
     _ticker: EpochTicker,
     /// Held while the host is open (see `lock_data_dir`).
     _data_dir_lock: std::fs::File,
@@ -315,6 +329,9 @@ impl HostInner {
     /// when it names a capability), then queue it.
     pub(crate) fn submit_task(&self, mut req: TaskRequest) -> Result<Task, TaskError> {
         AgentId::new(req.submitter.clone()).map_err(|e| TaskError::Invalid(e.to_string()))?;
+        for id in req.id.iter().chain(&req.depends_on) {
+            crate::host_limits::check_id("task id", id).map_err(TaskError::Invalid)?;
+        }
         if !self.ledger.has_account(&req.submitter).map_err(|e| TaskError::Invalid(e.to_string()))? {
             return Err(TaskError::Invalid(format!("unknown agent `{}`; create it first", req.submitter)));
         }
@@ -399,7 +416,7 @@ impl HostInner {
     }
 
     pub(crate) fn agent_dir(&self, agent: &AgentId) -> PathBuf {
-        self.agents_dir.join(agent.as_str())
+        self.agent_dirs.path(agent)
     }
 }
 
@@ -633,6 +650,7 @@ impl Host {
     /// judges the `upload` action (subject: the owner) first.
     pub fn upload(&self, manifest: Manifest, component: &[u8]) -> Result<ArtifactInfo, UploadError> {
         manifest.validate()?;
+        manifest.validate_within(&self.inner.limits, self.inner.settings.max_memory_bytes)?;
         let action = crate::bindings::Action {
             kind: "upload".into(),
             subject: manifest.owner.to_string(),
@@ -715,8 +733,9 @@ impl Host {
         self.inner.policy.rules().rules().to_vec()
     }
 
-    /// Actions waiting for approval, oldest first; only those `approver`
-    /// may decide when given.
+    /// Actions waiting for approval, oldest first: those `approver` may
+    /// decide (it is among their approvers and did not ask for them), or
+    /// every one when `None` (what an administrator sees).
     pub fn pending_actions(&self, approver: Option<&str>) -> Result<Vec<PendingAction>, ApprovalError> {
         self.inner.approvals.pending(approver)
     }
@@ -727,14 +746,29 @@ impl Host {
     }
 
     /// Approve the parked invocation `id` as `approver` (one of its
-    /// approvers; the approval is itself an `approve` action put to the
-    /// policy chain), then run it, once: approving it again, by anyone,
-    /// returns the recorded report without running it again.
+    /// approvers, and not the agent that asked for it; the approval is
+    /// itself an `approve` action put to the policy chain), then run it,
+    /// once: approving it again, by anyone, returns the recorded report
+    /// without running it again.
     pub fn approve(&self, id: &str, approver: &str) -> Result<InvocationReport, ApprovalError> {
+        self.decide_approval(id, Decider::Agent(approver))
+    }
+
+    /// [`Host::approve`] as an administrator, who may decide any parked
+    /// action (recorded as approved by [`crate::ADMIN_DECIDER`]).
+    pub fn approve_as_admin(&self, id: &str) -> Result<InvocationReport, ApprovalError> {
+        self.decide_approval(id, Decider::Admin)
+    }
+
+    fn decide_approval(&self, id: &str, decider: Decider<'_>) -> Result<InvocationReport, ApprovalError> {
         let parked = self.inner.approvals.get(id)?.ok_or_else(|| ApprovalError::Unknown(id.to_string()))?;
+        if let Decider::Agent(agent) = decider {
+            // Refused before the policy chain is asked: not an approver.
+            parked.check_decider(agent)?;
+        }
         let action = crate::bindings::Action {
             kind: "approve".into(),
-            subject: approver.to_string(),
+            subject: decider.name().to_string(),
             tenant: None,
             target: id.to_string(),
             attributes: vec![
@@ -750,18 +784,23 @@ impl Host {
         if let Decision::Deny(_) = verdict.decision {
             return Err(ApprovalError::Denied(verdict.refusal().unwrap_or_default()));
         }
-        let approved = self.inner.approvals.decide(id, approver, None)?;
+        let approved = self.inner.approvals.decide(id, decider, None)?;
         let mut invocation = Invocation::new(approved.subject, approved.target, approved.input);
         invocation.fuel_limit = approved.fuel_limit;
         invocation.id = Some(approved.id);
         invocation.approved_by = approved.resolved_by;
-        Ok(self.invoke(invocation)?)
+        Ok(crate::invoke::invoke(&self.inner, invocation)?)
     }
 
-    /// Reject the parked invocation `id` as `approver`, saying why. It will
-    /// never run.
+    /// Reject the parked invocation `id` as `approver` (one of its
+    /// approvers, not its requester), saying why. It will never run.
     pub fn reject(&self, id: &str, approver: &str, reason: &str) -> Result<PendingAction, ApprovalError> {
-        self.inner.approvals.decide(id, approver, Some(reason))
+        self.inner.approvals.decide(id, Decider::Agent(approver), Some(reason))
+    }
+
+    /// [`Host::reject`] as an administrator.
+    pub fn reject_as_admin(&self, id: &str, reason: &str) -> Result<PendingAction, ApprovalError> {
+        self.inner.approvals.decide(id, Decider::Admin, Some(reason))
     }
 
     /// Names of the policy plugins, in chain order.
@@ -778,6 +817,9 @@ impl Host {
 
     /// Invoke an artifact: admit, reserve, run, settle, report.
     pub fn invoke(&self, invocation: Invocation) -> Result<InvocationReport, InvokeError> {
+        if let Some(id) = &invocation.id {
+            crate::host_limits::check_id("invocation id", id).map_err(InvokeError::InvalidId)?;
+        }
         crate::invoke::invoke(&self.inner, invocation)
     }
 

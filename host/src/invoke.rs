@@ -33,15 +33,14 @@ use crate::bindings::artifact::fuelhost::host::ledger::CallContext;
 use crate::bindings::artifact::fuelhost::host::types::Outcome as WitOutcome;
 use crate::bindings::{Action, Attribute, Decision, RunError, Usage, WitResourcePolicy};
 use crate::cost::CostModel;
+use crate::disk::DiskMeter;
 use crate::error::InvokeError;
 use crate::host::HostInner;
 use crate::ledger::{
     Asset, LedgerError, Outcome, Reservation, ResourcesConsumed, Settlement, SponsorGrantStatus, UsageRecord,
 };
 use crate::manifest::{Metering, ResourcePolicy};
-use crate::sandbox::{
-    classify_trap, disk_usage, new_store, when_a_slot_is_free, CallScope, GuestLimiter, Meter, Sandbox,
-};
+use crate::sandbox::{classify_trap, new_store, when_a_slot_is_free, CallScope, GuestLimiter, Meter, Sandbox};
 
 /// A request to invoke an artifact.
 #[derive(Debug, Clone)]
@@ -403,6 +402,8 @@ fn refusal_outcome(e: &InvokeError) -> &'static str {
         InvokeError::AllocationRefused(_) => "allocation_refused",
         InvokeError::InProgress(_) => "in_progress",
         InvokeError::IdTaken(_) => "id_taken",
+        InvokeError::InvalidId(_) => "invalid_id",
+        InvokeError::InputTooLarge { .. } => "input_too_large",
         InvokeError::Ledger(_) => "ledger_error",
         InvokeError::Sandbox(_) => "sandbox_error",
     }
@@ -420,6 +421,14 @@ fn pipeline(
     let artifact =
         host.registry.get(&req.artifact).ok_or_else(|| InvokeError::UnknownArtifact(req.artifact.clone()))?;
     let manifest = &artifact.info.manifest;
+    let limits = manifest.limits.within(&host.limits, host.settings.max_memory_bytes);
+    if req.input.len() as u64 > limits.input_bytes {
+        return Err(InvokeError::InputTooLarge {
+            artifact: artifact.info.id.clone(),
+            size: req.input.len() as u64,
+            limit: limits.input_bytes,
+        });
+    }
     if !host.ledger.has_account(caller.as_str()).map_err(InvokeError::Ledger)? {
         return Err(InvokeError::UnknownCaller(caller.to_string()));
     }
@@ -442,8 +451,8 @@ fn pipeline(
     let owner = manifest.owner.clone();
     let (mut sponsorship, mut payer) =
         resolve_payer(host, &caller, &owner, &artifact.info.id, manifest.resource_policy)?;
-    let fuel_limit = req.fuel_limit.unwrap_or(manifest.limits.fuel).min(manifest.limits.fuel);
-    let memory_limit = manifest.limits.memory_bytes.min(host.settings.max_memory_bytes);
+    let fuel_limit = req.fuel_limit.unwrap_or(limits.fuel).min(limits.fuel);
+    let memory_limit = limits.memory_bytes;
     let price = if caller == owner { 0 } else { manifest.price };
     span.record("payer", payer.as_str());
     span.record("price", price);
@@ -546,9 +555,16 @@ fn pipeline(
     // 3. Run. From here on every path settles, so no hold outlives the call.
     let run_span = tracing::info_span!("run").entered();
     let dir = host.agent_dir(&owner);
+    let disk = Arc::new(DiskMeter::new(
+        host.agent_dirs.get(&owner),
+        host.ledger.clone(),
+        &invocation_id,
+        payer.clone(),
+        reserved.disk_bytes,
+    ));
     // One read of the cost model for the whole call: metering, deadline and settlement agree.
     let cost = host.cost_model();
-    let timeout = Duration::from_millis(manifest.limits.timeout_ms).min(req.timeout.unwrap_or(Duration::MAX));
+    let timeout = Duration::from_millis(limits.timeout_ms).min(req.timeout.unwrap_or(Duration::MAX));
     // Under deterministic fuel a fuel run's timeout is fuel too: the
     // timeout's CPU time at the cost model's rate, when under its budget.
     let deterministic = manifest.metering == Metering::Fuel && host.settings.deterministic_fuel;
@@ -579,8 +595,8 @@ fn pipeline(
         depth,
         nested_calls: 0,
         nested_fuel: 0,
-        dir: dir.clone(),
-        disk_before: None,
+        dir,
+        disk: disk.clone(),
         meter: match manifest.metering {
             Metering::Fuel => Meter::Fuel,
             Metering::CpuTime => Meter::cpu_time(cost.picos_per_fuel, reserved.fuel),
@@ -645,16 +661,13 @@ fn pipeline(
                 None => store_fuel.unwrap_or(reserved.fuel).saturating_sub(store.get_fuel().unwrap_or(0)),
             };
             let fuel_used = spent.saturating_sub(nested_fuel);
-            let disk_before = call.and_then(|c| c.disk_before);
             let limiter = store.data().limiter.clone();
             let console = store.data().console_tail(CONSOLE_TAIL);
             if !console.is_empty() {
                 tracing::debug!(target: "fuelhost::guest", %console, "guest console output");
             }
-            (result, fuel_used, limiter, console, disk_before)
+            (result, fuel_used, limiter, console)
         });
-    let disk_before = run.as_ref().ok().and_then(|r| r.4);
-    let run = run.map(|(result, fuel, limiter, console, _)| (result, fuel, limiter, console));
     let wall = started.elapsed();
     let (outcome, output, error, fuel_used, memory_peak) = match run {
         Ok((Ok(Ok(output)), fuel, limiter, _)) => (Outcome::Success, output, None, fuel, limiter.memory_peak()),
@@ -701,18 +714,20 @@ fn pipeline(
     } else {
         (error, fuel_used)
     };
-    // Only a guest that asked for its directories can have grown one.
-    let disk_bytes = disk_before.map_or(0, |before| disk_usage(&dir).saturating_sub(before));
-    let (outcome, output, error) =
-        if disk_bytes > reserved.disk_bytes && matches!(outcome, Outcome::Success | Outcome::RunError) {
-            let message = format!(
-            "disk_limit: the run grew {}'s directory by {disk_bytes} bytes, payer {payer} has {} bytes of disk budget",
-            owner, reserved.disk_bytes
-        );
+    // Every write was checked as it happened: the run grew the directory
+    // by what its meter counted, and a run that met the quota and did not
+    // succeed ended because of it.
+    let disk_bytes = disk.grown();
+    let (outcome, output, error) = match disk.refused() {
+        Some(quota) if matches!(outcome, Outcome::RunError | Outcome::Trap) => {
+            let mut message = quota.to_string();
+            if let Some(guest) = error {
+                message.push_str(&format!("; the guest then reported: {guest}"));
+            }
             (Outcome::DiskLimit, Vec::new(), Some(message))
-        } else {
-            (outcome, output, error)
-        };
+        }
+        _ => (outcome, output, error),
+    };
 
     drop(run_span);
 

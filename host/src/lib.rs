@@ -59,10 +59,12 @@ mod cache;
 mod capabilities;
 mod cost;
 mod db;
+mod disk;
 mod egress;
 mod engine;
 mod error;
 mod host;
+mod host_limits;
 mod invoke;
 mod ledger;
 pub mod liveness;
@@ -79,7 +81,7 @@ pub mod telemetry;
 pub mod demo;
 
 pub use agent::{AgentId, InvalidAgentId};
-pub use approvals::{ApprovalError, PendingAction, PendingState};
+pub use approvals::{ApprovalError, Decider, PendingAction, PendingState, ADMIN_DECIDER};
 pub use audit::{AuditEntry, AuditQuery};
 pub use bindings::{Action, Attribute, Decision, Usage};
 pub use cache::CacheStats;
@@ -88,6 +90,7 @@ pub use db::Durability;
 pub use engine::EngineSettings;
 pub use error::{HostError, InvokeError, UploadError};
 pub use host::{Host, HostBuilder};
+pub use host_limits::{check_id, HostLimits, MAX_ID_LEN};
 pub use invoke::{Invocation, InvocationReport};
 pub use ledger::{
     contract_allocation, reputation_scaled, Alert, AlertKind, Allocation, AllocationRequest, AllocationStatus, Asset,

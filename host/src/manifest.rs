@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::agent::AgentId;
+use crate::host_limits::HostLimits;
 
 /// Who pays for the resources an invocation burns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -82,11 +83,53 @@ pub struct Limits {
     /// fuel-metered call's timeout is counted in fuel instead, at the cost
     /// model's rate.
     pub timeout_ms: u64,
+    /// Largest input one call takes, bytes; a larger one is refused before
+    /// anything is charged. Default: 1 MiB.
+    pub input_bytes: u64,
+    /// Largest output one call may return, bytes; a larger one ends the
+    /// call `output_limit` (charged what it burned, no price). Default:
+    /// 1 MiB.
+    pub output_bytes: u64,
+    /// Most bytes one call may log through the `log` import; past it the
+    /// call ends `log_limit`. Default: 64 KiB.
+    pub log_bytes: u64,
+    /// Most lines one call may log; past it the call ends `log_limit`.
+    /// Default: 1,000.
+    pub log_lines: u64,
+    /// Most nested invocations one call may make; past it the `invoke`
+    /// import answers `unavailable`. Default: 64.
+    pub nested_calls: u64,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { fuel: 1_000_000_000, memory_bytes: 256 << 20, timeout_ms: 10_000 }
+        Limits {
+            fuel: 1_000_000_000,
+            memory_bytes: 256 << 20,
+            timeout_ms: 10_000,
+            input_bytes: 1 << 20,
+            output_bytes: 1 << 20,
+            log_bytes: 64 << 10,
+            log_lines: 1_000,
+            nested_calls: 64,
+        }
+    }
+}
+
+impl Limits {
+    /// These limits held to the host's maxima (an artifact stored before a
+    /// maximum was lowered runs under the new one).
+    pub fn within(&self, host: &HostLimits, max_memory_bytes: u64) -> Limits {
+        Limits {
+            fuel: self.fuel.min(host.max_fuel),
+            memory_bytes: self.memory_bytes.min(max_memory_bytes),
+            timeout_ms: self.timeout_ms.min(host.max_timeout_ms),
+            input_bytes: self.input_bytes.min(host.max_input_bytes),
+            output_bytes: self.output_bytes.min(host.max_output_bytes),
+            log_bytes: self.log_bytes.min(host.max_log_bytes),
+            log_lines: self.log_lines.min(host.max_log_lines),
+            nested_calls: self.nested_calls.min(host.max_nested_calls),
+        }
     }
 }
 
@@ -206,6 +249,35 @@ impl Manifest {
             return field("quality", "must be between 0 and 100");
         }
         Ok(())
+    }
+
+    /// Check the manifest against what this host allows (`host`, and the
+    /// engine's largest memory): each field over its maximum is refused,
+    /// naming the maximum and the setting that raises it.
+    pub fn validate_within(&self, host: &HostLimits, max_memory_bytes: u64) -> Result<(), ManifestError> {
+        let over = |field: &'static str, asked: u64, max: u64, setting: &str| {
+            if asked > max {
+                Err(ManifestError::Field {
+                    field,
+                    problem: format!(
+                        "{asked} is over this host's maximum of {max}; ask for at most {max}, or have the operator \
+                         raise `{setting}`"
+                    ),
+                })
+            } else {
+                Ok(())
+            }
+        };
+        let l = &self.limits;
+        over("price", self.price, host.max_price, "max_price")?;
+        over("limits.fuel", l.fuel, host.max_fuel, "max_fuel")?;
+        over("limits.memory_bytes", l.memory_bytes, max_memory_bytes, "max_memory_bytes")?;
+        over("limits.timeout_ms", l.timeout_ms, host.max_timeout_ms, "max_timeout_ms")?;
+        over("limits.input_bytes", l.input_bytes, host.max_input_bytes, "max_input_bytes")?;
+        over("limits.output_bytes", l.output_bytes, host.max_output_bytes, "max_output_bytes")?;
+        over("limits.log_bytes", l.log_bytes, host.max_log_bytes, "max_log_bytes")?;
+        over("limits.log_lines", l.log_lines, host.max_log_lines, "max_log_lines")?;
+        over("limits.nested_calls", l.nested_calls, host.max_nested_calls, "max_nested_calls")
     }
 
     /// The artifact id: `owner/name@version`.

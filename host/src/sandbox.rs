@@ -6,11 +6,11 @@
 //! Which directory: the artifact's **owner**'s. The artifact is the owner's
 //! code acting as its principal, so it may keep the owner's state; the
 //! caller's files are never exposed to code the caller did not write.
-//! Disk growth is still charged to the payer.
+//! Disk growth is still charged to the payer, checked at each write (see
+//! `crate::disk`).
 //!
 //! This module also turns a trap into a typed [`Outcome`].
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -122,10 +122,9 @@ pub struct CallScope {
     pub meter: Meter,
     /// The principal's directory, which the guest sees as `/`.
     pub dir: std::path::PathBuf,
-    /// Bytes under `dir` when the guest first asked for its directories;
-    /// `None` while it has not (it holds no descriptor, so it cannot have
-    /// changed anything, and the run is not walked for disk growth).
-    pub disk_before: Option<u64>,
+    /// What the run's writes have grown `dir` by, checked at each write
+    /// against the payer's disk budget.
+    pub disk: Arc<crate::disk::DiskMeter>,
 }
 
 /// How a run's fuel is counted: by wasmtime in the store, or from the
@@ -162,17 +161,6 @@ impl Meter {
         if let Meter::CpuTime { started, .. } = self {
             *started = cpu_time::ThreadTime::now().as_duration();
         }
-    }
-
-    /// Do not bill `work` (host work done on the run's thread for it, such
-    /// as measuring its directory): count as if it had not happened.
-    pub fn exclude<R>(&mut self, work: impl FnOnce() -> R) -> R {
-        let before = cpu_time::ThreadTime::now().as_duration();
-        let result = work();
-        if let Meter::CpuTime { started, .. } = self {
-            *started += cpu_time::ThreadTime::now().as_duration().saturating_sub(before);
-        }
-        result
     }
 
     /// CPU time spent so far, as fuel; `None` when the store counts fuel.
@@ -348,29 +336,5 @@ pub fn classify_trap(err: &wasmtime::Error, memory_refused: bool) -> Outcome {
         Some(Trap::Interrupt) => Outcome::Timeout,
         _ if memory_refused => Outcome::MemoryLimit,
         _ => Outcome::Trap,
-    }
-}
-
-/// Bytes used by the files under `dir`, walked through a capability handle
-/// (symlinks are counted, never followed).
-pub fn disk_usage(dir: &Path) -> u64 {
-    fn walk(dir: &cap_std::fs::Dir) -> u64 {
-        let Ok(entries) = dir.entries() else { return 0 };
-        let mut total = 0;
-        for entry in entries.flatten() {
-            let Ok(meta) = entry.metadata() else { continue };
-            if meta.is_dir() {
-                if let Ok(sub) = entry.open_dir() {
-                    total += walk(&sub);
-                }
-            } else {
-                total += meta.len();
-            }
-        }
-        total
-    }
-    match cap_std::fs::Dir::open_ambient_dir(dir, cap_std::ambient_authority()) {
-        Ok(d) => walk(&d),
-        Err(_) => 0,
     }
 }

@@ -127,3 +127,40 @@ fn approvals_are_policy_checked_and_never_override_a_deny() {
     assert!(err.to_string().contains("reports are closed"), "{err}");
     assert!(host.ledger().usage_record(&pending).unwrap().is_none(), "nothing ran");
 }
+
+/// Separation of duties: an agent listed among the approvers of a rule
+/// still cannot approve (or reject, or see as its own to decide) an action
+/// it asked for itself; another approver can, and an administrator sees
+/// and decides every parked action.
+#[test]
+fn no_agent_decides_its_own_request_and_an_admin_decides_any() {
+    let (host, _clock, _dir, report) = world();
+    host.set_policy_rules(&RULES.replace(r#"["carol", "dave"]"#, r#"["bob", "carol"]"#)).unwrap();
+    let bob0 = host.balances("bob").unwrap();
+    let pending = match host.invoke(Invocation::new("bob", &report, "write:self.txt:ran")).unwrap_err() {
+        InvokeError::PendingApproval { id, .. } => id,
+        other => panic!("expected a pending approval, got {other}"),
+    };
+    let err = host.approve(&pending, "bob").unwrap_err();
+    assert!(matches!(err, ApprovalError::OwnRequest { .. }), "{err}");
+    assert!(err.to_string().contains("may not decide on it"), "{err}");
+    assert!(matches!(host.reject(&pending, "bob", "mine"), Err(ApprovalError::OwnRequest { .. })));
+    assert!(host.pending_actions(Some("bob")).unwrap().is_empty(), "bob has nothing of his own to decide");
+    assert_eq!(host.pending_actions(Some("carol")).unwrap().len(), 1);
+    assert!(!host.agent_dir("alice").unwrap().join("self.txt").exists(), "nothing ran");
+    assert_eq!(host.balances("bob").unwrap(), bob0, "nothing charged");
+
+    // An administrator sees every parked action and may decide any.
+    assert_eq!(host.pending_actions(None).unwrap().len(), 1);
+    let report1 = host.approve_as_admin(&pending).unwrap();
+    assert!(report1.success, "{:?}", report1.error);
+    let decided = host.pending_action(&pending).unwrap().unwrap();
+    assert_eq!(decided.resolved_by.as_deref(), Some(fuelhost::ADMIN_DECIDER));
+    let second = match host.invoke(Invocation::new("bob", &report, "echo:again")).unwrap_err() {
+        InvokeError::PendingApproval { id, .. } => id,
+        other => panic!("expected a pending approval, got {other}"),
+    };
+    let rejected = host.reject_as_admin(&second, "not today").unwrap();
+    assert_eq!(rejected.state, PendingState::Rejected);
+    assert_conserved(&host);
+}

@@ -81,13 +81,18 @@ fn disk_growth_is_charged_to_the_payer_and_capped_by_its_budget() {
     assert_eq!(r.resources_consumed.disk_bytes, 10);
     assert_eq!(before - t.host.balances("bob").unwrap().disk_bytes.available(), 10);
 
-    // carol has 5 bytes of disk budget: a 10-byte write is over it.
+    // carol has 5 bytes of disk budget: a 10-byte write is over it, so it
+    // fails as it is made (WASI's quota error), writes nothing and is
+    // charged nothing.
     t.host.create_agent("carol").unwrap();
     fuelhost_tests::fund(&t.host, "carol", 100, 10_000_000, 5);
     let r = t.host.invoke(Invocation::new("carol", &id, "write:big.txt:0123456789")).unwrap();
     assert_eq!(r.outcome, Outcome::DiskLimit, "{:?}", r.error);
-    assert_eq!(r.resources_consumed.disk_bytes, 5);
-    assert_eq!(t.host.balances("carol").unwrap().disk_bytes.available(), 0);
+    assert!(r.error.as_deref().unwrap().contains("payer carol has 5 left"), "{:?}", r.error);
+    assert_eq!(r.resources_consumed.disk_bytes, 0);
+    let on_disk = t.host.agent_dir("alice").unwrap().join("big.txt");
+    assert_eq!(std::fs::metadata(on_disk).map(|m| m.len()).unwrap_or(0), 0, "nothing over budget lands on disk");
+    assert_eq!(t.host.balances("carol").unwrap().disk_bytes.available(), 5);
     fuelhost_tests::assert_conserved(&t.host);
 }
 

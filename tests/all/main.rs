@@ -1,6 +1,7 @@
 //! fuelhost's integration tests: one binary, one module per feature, every
 //! guest a real component built from source by `scripts/build-guests.sh`.
 
+mod adversarial;
 mod allocations;
 mod analytics;
 mod api;

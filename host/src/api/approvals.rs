@@ -1,5 +1,7 @@
 //! Approvals over HTTP: the actions an agent may approve, and approving
-//! (which runs the action, once) or rejecting them.
+//! (which runs the action, once) or rejecting them. An agent never decides
+//! on what it asked for itself; an admin key sees and decides every parked
+//! action.
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
@@ -10,19 +12,21 @@ use utoipa::ToSchema;
 
 use super::{blocking, body, to_json, ApiResult, ApiState, Caller, ErrorBody};
 
-/// Actions waiting for the key's agent to approve them, oldest first.
+/// Actions waiting for the key's agent to approve them (with an admin key:
+/// every parked action), oldest first.
 #[utoipa::path(get, path = "/v1/approvals", tag = "approvals", security(("api_key" = [])),
     responses(
         (status = 200, description = "`{pending: [...]}`", body = Object),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
     ))]
 pub(super) async fn approvals(State(state): State<ApiState>, caller: Caller) -> ApiResult<Json<Value>> {
-    let me = caller.agent()?;
-    blocking(move || Ok(Json(json!({"pending": state.host.pending_actions(Some(me.as_str()))?})))).await
+    let me = caller.acting_agent().cloned();
+    blocking(move || Ok(Json(json!({"pending": state.host.pending_actions(me.as_ref().map(|a| a.as_str()))?})))).await
 }
 
-/// Approve a parked action as the key's agent (one of its approvers): it
-/// runs once, and the answer is its report.
+/// Approve a parked action as the key's agent (one of its approvers, not
+/// the agent that asked for it) or as an admin: it runs once, and the
+/// answer is its report.
 #[utoipa::path(post, path = "/v1/approvals/{id}/approve", tag = "approvals", security(("api_key" = [])),
     params(("id" = String, Path, description = "the parked action")),
     responses(
@@ -35,8 +39,12 @@ pub(super) async fn approve(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let me = caller.agent()?;
-    blocking(move || to_json(state.host.approve(&id, me.as_str())?)).await
+    let me = caller.acting_agent().cloned();
+    blocking(move || match me {
+        Some(me) => to_json(state.host.approve(&id, me.as_str())?),
+        None => to_json(state.host.approve_as_admin(&id)?),
+    })
+    .await
 }
 
 /// `POST /v1/approvals/{id}/reject`.
@@ -47,7 +55,8 @@ pub(super) struct Reject {
     reason: String,
 }
 
-/// Reject a parked action as the key's agent: it never runs.
+/// Reject a parked action as the key's agent (one of its approvers, not
+/// its requester) or as an admin: it never runs.
 #[utoipa::path(post, path = "/v1/approvals/{id}/reject", tag = "approvals", security(("api_key" = [])),
     params(("id" = String, Path, description = "the parked action")), request_body = Reject,
     responses(
@@ -61,7 +70,11 @@ pub(super) async fn reject(
     Path(id): Path<String>,
     req: Result<Json<Reject>, JsonRejection>,
 ) -> ApiResult<Json<Value>> {
-    let me = caller.agent()?;
+    let me = caller.acting_agent().cloned();
     let req = body(&state, req)?;
-    blocking(move || to_json(state.host.reject(&id, me.as_str(), &req.reason)?)).await
+    blocking(move || match me {
+        Some(me) => to_json(state.host.reject(&id, me.as_str(), &req.reason)?),
+        None => to_json(state.host.reject_as_admin(&id, &req.reason)?),
+    })
+    .await
 }

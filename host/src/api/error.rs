@@ -148,6 +148,8 @@ impl From<InvokeError> for ApiError {
             InvokeError::AllocationRefused(_) => ApiError::new(StatusCode::FORBIDDEN, "allocation_refused", message),
             InvokeError::InProgress(_) => ApiError::new(StatusCode::CONFLICT, "in_progress", message),
             InvokeError::IdTaken(_) => ApiError::conflict(message),
+            InvokeError::InvalidId(_) => ApiError::bad_request(message),
+            InvokeError::InputTooLarge { .. } => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", message),
             InvokeError::Ledger(l) => l.into(),
             InvokeError::Sandbox(_) => ApiError::internal(message),
         }
@@ -179,7 +181,9 @@ impl From<ApprovalError> for ApiError {
         let message = e.to_string();
         match e {
             ApprovalError::Unknown(_) => ApiError::not_found(message),
-            ApprovalError::NotAnApprover { .. } | ApprovalError::Denied(_) => ApiError::forbidden(message),
+            ApprovalError::NotAnApprover { .. } | ApprovalError::OwnRequest { .. } | ApprovalError::Denied(_) => {
+                ApiError::forbidden(message)
+            }
             ApprovalError::AlreadyDecided { .. } => ApiError::new(StatusCode::CONFLICT, "already_decided", message),
             ApprovalError::Invocation(i) => i.into(),
             ApprovalError::Storage(_) => ApiError::internal(message),

@@ -11,6 +11,12 @@
 //! A crash loses this state, which is exactly what recovery did with
 //! persisted holds of unsettled calls: release them, charging nothing.
 //!
+//! It also keeps every running call's disk hold, fast path or not: what
+//! the call's writes have grown its owner's directory by, held from the
+//! payer's disk budget write by write (see `crate::disk`), so concurrent
+//! calls of one payer share the budget exactly. Settling releases it
+//! before the disk charge is posted.
+//!
 //! It also keeps the ledger's sequence (the next position in the order of
 //! transfers and charges, see `journal`) and whether any explicit transfer
 //! took an id shaped like a charge's, so settling need not look.
@@ -72,6 +78,8 @@ struct State {
     /// released (the settlement posts them), and they come back if the
     /// settlement does not commit.
     settling: HashMap<String, FastReservation>,
+    /// Disk held by running calls, by invocation id: (payer, bytes).
+    disk: HashMap<String, (String, u64)>,
     /// Accounts known to exist (accounts are never deleted).
     accounts: HashSet<String>,
     /// Agents that have ever had an allocation, and agents that have ever
@@ -133,6 +141,28 @@ impl Hot {
         self.lock().held.get(account).map_or(0, |h| h[asset as usize])
     }
 
+    /// Hold `bytes` more of `payer`'s disk budget for `invocation` (the
+    /// caller checked the balance under the connection lock).
+    pub fn hold_disk(&self, invocation: &str, payer: &str, bytes: u64) {
+        let mut state = self.lock();
+        state.held.entry(payer.to_string()).or_default()[Asset::DiskBytes as usize] += bytes;
+        let held = state.disk.entry(invocation.to_string()).or_insert_with(|| (payer.to_string(), 0));
+        held.1 += bytes;
+    }
+
+    /// Release every byte of disk `invocation` holds; returns how many.
+    pub fn release_disk(&self, invocation: &str) -> u64 {
+        let mut state = self.lock();
+        let Some((payer, bytes)) = state.disk.remove(invocation) else { return 0 };
+        if let Some(h) = state.held.get_mut(&payer) {
+            h[Asset::DiskBytes as usize] = h[Asset::DiskBytes as usize].saturating_sub(bytes);
+            if h.iter().all(|&a| a == 0) {
+                state.held.remove(&payer);
+            }
+        }
+        bytes
+    }
+
     /// Whether `invocation` has a fast reservation (or one settling).
     pub fn has(&self, invocation: &str) -> bool {
         let state = self.lock();
@@ -179,9 +209,10 @@ impl Hot {
         }
     }
 
-    /// How many holds fast reservations have open.
+    /// How many holds fast reservations and running calls' disk have open.
     pub fn open_holds(&self) -> u64 {
-        self.lock().reservations.values().map(|r| 1 + u64::from(r.price > 0)).sum()
+        let state = self.lock();
+        state.reservations.values().map(|r| 1 + u64::from(r.price > 0)).sum::<u64>() + state.disk.len() as u64
     }
 
     /// Whether `account` is known to exist.

@@ -565,6 +565,12 @@ pub trait Ledger: Send + Sync {
     /// Hold a transfer a running guest asked for; posted or voided at
     /// settlement.
     fn hold_guest_transfer(&self, t: &GuestTransfer) -> Result<(), LedgerError>;
+    /// Hold `bytes` more of `payer`'s disk budget for the running
+    /// `invocation`, whose writes are about to grow a directory by that
+    /// much: [`LedgerError::Insufficient`] (nothing held) when the budget,
+    /// less what every running call holds, is short. Released when the
+    /// invocation settles, which charges what it really grew.
+    fn hold_disk(&self, invocation_id: &str, payer: &AgentId, bytes: u64) -> Result<(), LedgerError>;
     /// Post or release every hold of the invocation and write its usage
     /// record, in one transaction.
     fn settle(&self, s: &Settlement) -> Result<UsageRecord, LedgerError>;

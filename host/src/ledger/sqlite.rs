@@ -627,6 +627,11 @@ fn settle_in(tx: &Connection, hot: &Hot, s: &Settlement, now: i64) -> Result<Usa
     // and no other call can take the id meanwhile; the record's key backs
     // it), so only a persisted one is looked up.
     let fast = hot.take(&s.invocation_id);
+    // The disk the run held as it wrote is released first: what it grew
+    // is charged below, against the balance without the hold. (A
+    // settlement that then fails keeps the bytes uncharged and unheld: a
+    // storage failure, reported as such.)
+    hot.release_disk(&s.invocation_id);
     if fast.is_none() && usage_exists(tx, &s.invocation_id)? {
         return Err(LedgerError::DuplicateInvocation(s.invocation_id.clone()));
     }
@@ -1030,6 +1035,23 @@ impl Ledger for SqliteLedger {
             self.hot.note_guest_hold(&t.invocation_id);
             Ok(())
         })
+    }
+
+    fn hold_disk(&self, invocation_id: &str, payer: &AgentId, bytes: u64) -> Result<(), LedgerError> {
+        // Under the connection lock, like every change to the holds: the
+        // balance read and the hold see the same holds.
+        let conn = self.db.read();
+        let (p, h) = balance_row(&conn, &self.hot, payer.as_str(), Asset::DiskBytes)?;
+        if available(p, h) < bytes {
+            return Err(LedgerError::Insufficient {
+                account: payer.to_string(),
+                asset: Asset::DiskBytes,
+                available: available(p, h),
+                needed: bytes,
+            });
+        }
+        self.hot.hold_disk(invocation_id, payer.as_str(), bytes);
+        Ok(())
     }
 
     fn settle(&self, s: &Settlement) -> Result<UsageRecord, LedgerError> {

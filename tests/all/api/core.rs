@@ -155,8 +155,24 @@ fn the_api_end_to_end_with_auth_and_bad_input() {
     let (_, v) = call("GET", &url("/v1/approvals"), Some(&carol), None);
     let pending = v["pending"][0]["id"].as_str().unwrap().to_string();
     assert_eq!(call("POST", &url(&format!("/v1/approvals/{pending}/approve")), Some(&bob), None).0, 403);
+    // The admin key sees every parked action.
+    let (st, v) = call("GET", &url("/v1/approvals"), Some(&s.admin), None);
+    assert_eq!((st, v["pending"][0]["id"].as_str()), (200, Some(pending.as_str())), "{v}");
     let (st, v) = call("POST", &url(&format!("/v1/approvals/{pending}/approve")), Some(&carol), None);
     assert_eq!((st, v["success"].as_bool()), (200, Some(true)), "{v}");
+    // An admin decides any parked action.
+    let (st, v) =
+        call("POST", &url("/v1/invoke"), Some(&bob), Some(json!({"artifact": "alice/echo@1", "input": "again"})));
+    assert_eq!((st, error_code(&v)), (202, "pending_approval"));
+    let (_, v) = call("GET", &url("/v1/approvals"), Some(&s.admin), None);
+    let second = v["pending"][0]["id"].as_str().unwrap().to_string();
+    let (st, v) = call(
+        "POST",
+        &url(&format!("/v1/approvals/{second}/reject")),
+        Some(&s.admin),
+        Some(json!({"reason": "not now"})),
+    );
+    assert_eq!((st, v["state"].as_str(), v["resolved_by"].as_str()), (200, Some("rejected"), Some("@admin")), "{v}");
     fuelhost_tests::assert_conserved(&s.host);
     assert_eq!(call("GET", &url("/v1/nowhere"), Some(&bob), None).0, 404);
 }

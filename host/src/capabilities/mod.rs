@@ -1,22 +1,23 @@
 //! The host side of each WIT interface a guest imports (`ledger`, `policy`,
-//! `log`), and the two linkers that wire them, with WASI, into guests.
+//! `log`, `invoke`, `tasks`), and the two linkers that wire them, with
+//! WASI, into guests. `filesystem` mediates the WASI filesystem an
+//! artifact sees (policy checks on opens, disk quotas on writes).
 //!
 //! Everything a guest asks for is checked here: it reads only the balances
 //! of the call's parties, moves only its principal's scrip (held until
 //! settlement, and put to the policy chain as a `transfer` action), and its
 //! policy questions are asked in its principal's name.
 
-use wasmtime::component::{HasSelf, Linker, Resource};
+use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Engine, StoreContextMut};
-use wasmtime_wasi::filesystem::WasiFilesystemView;
-use wasmtime_wasi::p2::bindings::sync::filesystem::preopens;
-use wasmtime_wasi::p2::bindings::sync::filesystem::types as fs;
 
 use crate::agent::AgentId;
 use crate::bindings::artifact::fuelhost::host::{invoke, ledger, log, policy, tasks, types};
 use crate::bindings::{Action, Attribute, Decision};
 use crate::ledger::{GuestTransfer, LedgerError as HostLedgerError};
 use crate::sandbox::Sandbox;
+
+mod filesystem;
 
 impl types::Host for Sandbox {}
 
@@ -341,82 +342,9 @@ pub fn artifact_linker(engine: &Engine) -> wasmtime::Result<Linker<Sandbox>> {
             Ok((result,))
         },
     )?;
-    // The first time a guest asks for its directories, its principal's
-    // directory is measured, so the run is charged what it grew; a guest
-    // that never asks holds no descriptor and is not walked at all.
-    linker.instance("wasi:filesystem/preopens@0.2.12")?.func_wrap(
-        "get-directories",
-        |mut store: StoreContextMut<'_, Sandbox>, (): ()| {
-            if let Some(call) = store.data_mut().call.as_mut() {
-                if call.disk_before.is_none() {
-                    // The host's work, not the guest's: not billed as CPU time.
-                    let dir = call.dir.clone();
-                    call.disk_before = Some(call.meter.exclude(|| crate::sandbox::disk_usage(&dir)));
-                }
-            }
-            let mut view = store.data_mut().filesystem();
-            Ok((preopens::Host::get_directories(&mut view)?,))
-        },
-    )?;
-    // Every file an artifact opens is put to the policy chain first.
-    linker.instance("wasi:filesystem/types@0.2.12")?.func_wrap(
-        "[method]descriptor.open-at",
-        |mut store: StoreContextMut<'_, Sandbox>,
-         (fd, path_flags, path, oflags, flags): (
-            Resource<fs::Descriptor>,
-            fs::PathFlags,
-            String,
-            fs::OpenFlags,
-            fs::DescriptorFlags,
-        )| {
-            if let Some(refusal) = store.data_mut().check_file_open(&path, oflags, flags) {
-                tracing::info!(path = %path, %refusal, "file open denied");
-                return Ok((Err(fs::ErrorCode::Access),));
-            }
-            let mut view = store.data_mut().filesystem();
-            match fs::HostDescriptor::open_at(&mut view, fd, path_flags, path, oflags, flags) {
-                Ok(descriptor) => Ok((Ok(descriptor),)),
-                Err(e) => {
-                    let code: wasmtime_wasi::p2::bindings::filesystem::types::ErrorCode = e.downcast()?;
-                    Ok((Err(fs::ErrorCode::from(code)),))
-                }
-            }
-        },
-    )?;
+    filesystem::shadow(&mut linker)?;
     linker.allow_shadowing(false);
     Ok(linker)
-}
-
-impl Sandbox {
-    /// Put a `file-open` action (target: the path as the guest gave it;
-    /// attribute `mode`: `read`, `write`, `create` or `truncate`) to the
-    /// policy chain; `Some(reason)` if it is refused.
-    fn check_file_open(&mut self, path: &str, oflags: fs::OpenFlags, flags: fs::DescriptorFlags) -> Option<String> {
-        let call = self.call.as_mut()?;
-        let mode = if oflags.contains(fs::OpenFlags::TRUNCATE) {
-            "truncate"
-        } else if oflags.contains(fs::OpenFlags::CREATE) {
-            "create"
-        } else if flags.contains(fs::DescriptorFlags::WRITE) {
-            "write"
-        } else {
-            "read"
-        };
-        let mut action = Action {
-            kind: "file-open".into(),
-            subject: call.principal.to_string(),
-            tenant: None,
-            target: path.to_string(),
-            attributes: vec![
-                Attribute { key: "mode".into(), value: mode.into() },
-                Attribute { key: "via-artifact".into(), value: call.context.artifact.clone() },
-            ],
-            price: 0,
-            estimated: crate::bindings::NO_USAGE,
-        };
-        let verdict = call.host.judge(Some(&call.context.invocation_id), &mut action);
-        verdict.refusal()
-    }
 }
 
 /// The linker for policy plugins: an empty WASI and `log`.
