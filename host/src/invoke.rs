@@ -111,7 +111,9 @@ pub struct InvocationReport {
     pub artifact: String,
     /// Whether `run` returned output.
     pub success: bool,
-    /// The output (empty unless `success`).
+    /// The output (empty unless `success`; in JSON: `output` when UTF-8,
+    /// else `output_base64`).
+    #[serde(flatten, with = "crate::guest_output")]
     pub output: Vec<u8>,
     /// How it ended.
     pub outcome: Outcome,
@@ -172,6 +174,9 @@ fn describe_run_error(e: &RunError) -> String {
 }
 
 fn trap_message(e: &wasmtime::Error) -> String {
+    if let Some(cap) = e.downcast_ref::<crate::sandbox::CapReached>() {
+        return cap.to_string();
+    }
     match e.downcast_ref::<wasmtime::Trap>() {
         Some(t) => t.to_string(),
         None => e.to_string(),
@@ -211,16 +216,24 @@ fn resolve_payer(
 pub const MAX_NESTING: u32 = 4;
 
 /// Answer a guest's `invoke` import: invoke `artifact` as the calling
-/// run's principal, with at most `fuel_left` fuel.
+/// run's principal, with at most `fuel_left` fuel, ending by the calling
+/// run's `deadline`.
 pub(crate) fn nested(
     scope: &mut CallScope,
     artifact: String,
     input: Vec<u8>,
     fuel_limit: Option<u64>,
     fuel_left: u64,
+    deadline: Option<Instant>,
 ) -> Result<wit_invoke::InvokeResult, wit_invoke::InvokeError> {
     if scope.depth + 1 > MAX_NESTING {
         return Err(wit_invoke::InvokeError::TooDeep(MAX_NESTING));
+    }
+    if u64::from(scope.nested_calls) >= scope.limits.nested_calls {
+        return Err(wit_invoke::InvokeError::Unavailable(format!(
+            "nested_calls limit: this call already made {} nested invocations, its limit (limits.nested_calls)",
+            scope.nested_calls
+        )));
     }
     let fuel = fuel_limit.unwrap_or(u64::MAX).min(fuel_left);
     if fuel == 0 {
@@ -233,7 +246,7 @@ pub(crate) fn nested(
         input,
         fuel_limit: Some(fuel),
         id: Some(format!("{}/n{}", scope.context.invocation_id, scope.nested_calls)),
-        timeout: None,
+        timeout: deadline.map(|d| d.saturating_duration_since(Instant::now())),
         approved_by: None,
         cancel: None,
     };
@@ -275,6 +288,9 @@ fn wit_outcome(o: Outcome) -> WitOutcome {
         Outcome::StackOverflow => WitOutcome::StackOverflow,
         Outcome::Timeout => WitOutcome::Timeout,
         Outcome::DiskLimit => WitOutcome::DiskLimit,
+        // The contract's outcomes are frozen: a newer limit reads as a
+        // trap, its error says which.
+        Outcome::OutputLimit | Outcome::LogLimit => WitOutcome::Trap,
         Outcome::Trap => WitOutcome::Trap,
         Outcome::Aborted => WitOutcome::Aborted,
     }
@@ -329,32 +345,6 @@ fn cancel_watch(
             return Err(wasmtime::Trap::Interrupt.into());
         }
         Ok(wasmtime::UpdateDeadline::Continue(1))
-    });
-}
-
-/// Watch a run under deterministic fuel, whose code has no epoch checks:
-/// at every call into the host and every return from it (WASI and
-/// fuelhost imports, and the bulk memory instructions and memory growth,
-/// which cost one fuel however much they do), stop it if it was cancelled
-/// or its wall-clock timeout passed. So a guest that waits in host calls
-/// or copies large memories still ends at its timeout; compute between
-/// host calls is bounded by fuel alone, the same on every host with the
-/// same cost model.
-fn host_call_watch(
-    store: &mut wasmtime::Store<Sandbox>,
-    cancel: Option<Arc<std::sync::atomic::AtomicBool>>,
-    wall_deadline: Instant,
-) {
-    store.call_hook(move |_, hook| {
-        // Not on a return to the host's own caller: that would discard
-        // a result the run finished in time.
-        let at_a_host_call = matches!(hook, wasmtime::CallHook::CallingHost | wasmtime::CallHook::ReturningFromHost);
-        if at_a_host_call
-            && (cancel.as_ref().is_some_and(|c| c.load(Ordering::SeqCst)) || Instant::now() >= wall_deadline)
-        {
-            return Err(wasmtime::Trap::Interrupt.into());
-        }
-        Ok(())
     });
 }
 
@@ -597,6 +587,8 @@ fn pipeline(
         nested_fuel: 0,
         dir,
         disk: disk.clone(),
+        limits,
+        logged: (0, 0),
         meter: match manifest.metering {
             Metering::Fuel => Meter::Fuel,
             Metering::CpuTime => Meter::cpu_time(cost.picos_per_fuel, reserved.fuel),
@@ -640,10 +632,22 @@ fn pipeline(
         .map(|mut store| {
             match (manifest.metering, req.cancel.clone()) {
                 (Metering::CpuTime, cancel) => cpu_time_watch(&mut store, cost, tick, started + timeout, cancel),
-                (Metering::Fuel, cancel) if deterministic => host_call_watch(&mut store, cancel, started + timeout),
-                (Metering::Fuel, Some(cancel)) => cancel_watch(&mut store, cancel, started + timeout),
-                (Metering::Fuel, None) => {}
+                (Metering::Fuel, Some(cancel)) if !deterministic => cancel_watch(&mut store, cancel, started + timeout),
+                (Metering::Fuel, _) => {}
             }
+            // Host calls cost fuel, and under deterministic fuel the wall
+            // clock is read where the guest calls into the host; every
+            // wait in the host ends at the deadline.
+            crate::hostcall::install(
+                &mut store,
+                crate::hostcall::Boundary {
+                    fuel: manifest.metering == Metering::Fuel,
+                    deadline: deterministic.then_some(started + timeout),
+                    cancel: req.cancel.clone().filter(|_| deterministic),
+                },
+            );
+            store.data_mut().wait_limit =
+                Some(crate::capabilities::WaitLimit { deadline: started + timeout, cancel: req.cancel.clone() });
             if let Some(call) = store.data_mut().call.as_mut() {
                 call.meter.restart();
             }
@@ -670,6 +674,15 @@ fn pipeline(
         });
     let wall = started.elapsed();
     let (outcome, output, error, fuel_used, memory_peak) = match run {
+        Ok((Ok(Ok(output)), fuel, limiter, _)) if output.len() as u64 > limits.output_bytes => {
+            let message = format!(
+                "output_limit: the output was {} bytes, over the artifact's limit of {} bytes (limits.output_bytes); \
+                 it was dropped",
+                output.len(),
+                limits.output_bytes
+            );
+            (Outcome::OutputLimit, Vec::new(), Some(message), fuel, limiter.memory_peak())
+        }
         Ok((Ok(Ok(output)), fuel, limiter, _)) => (Outcome::Success, output, None, fuel, limiter.memory_peak()),
         Ok((Ok(Err(run_error)), fuel, limiter, _)) => {
             (Outcome::RunError, Vec::new(), Some(describe_run_error(&run_error)), fuel, limiter.memory_peak())
@@ -692,6 +705,8 @@ fn pipeline(
                     timeout.as_millis(),
                     cost.picos_per_fuel
                 ),
+                // A cap's message names its outcome already.
+                (Outcome::LogLimit, _) => trap_message(&trap),
                 _ => format!("{outcome}: {}", trap_message(&trap)),
             };
             if !console.is_empty() {

@@ -63,8 +63,10 @@ mod disk;
 mod egress;
 mod engine;
 mod error;
+mod guest_output;
 mod host;
 mod host_limits;
+mod hostcall;
 mod invoke;
 mod ledger;
 pub mod liveness;
@@ -91,6 +93,7 @@ pub use engine::EngineSettings;
 pub use error::{HostError, InvokeError, UploadError};
 pub use host::{Host, HostBuilder};
 pub use host_limits::{check_id, HostLimits, MAX_ID_LEN};
+pub use hostcall::CROSSING as HOST_CALL_CROSSING_FUEL;
 pub use invoke::{Invocation, InvocationReport};
 pub use ledger::{
     contract_allocation, reputation_scaled, Alert, AlertKind, Allocation, AllocationRequest, AllocationStatus, Asset,

@@ -125,6 +125,31 @@ pub struct CallScope {
     /// What the run's writes have grown `dir` by, checked at each write
     /// against the payer's disk budget.
     pub disk: Arc<crate::disk::DiskMeter>,
+    /// The call's limits (the manifest's, held to the host's maxima).
+    pub limits: crate::manifest::Limits,
+    /// Bytes and lines the guest logged so far.
+    pub logged: (u64, u64),
+}
+
+/// A per-call cap the guest ran into while it ran: it ends the run with an
+/// outcome of its own.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CapReached {
+    /// It logged more than `limits.log_bytes` or `limits.log_lines`.
+    #[error(
+        "log_limit: the guest logged {bytes} bytes in {lines} lines, over its limits of {max_bytes} bytes and \
+         {max_lines} lines (limits.log_bytes, limits.log_lines); it was stopped there"
+    )]
+    Log {
+        /// Bytes logged, the refused line included.
+        bytes: u64,
+        /// Lines logged, the refused line included.
+        lines: u64,
+        /// `limits.log_bytes`.
+        max_bytes: u64,
+        /// `limits.log_lines`.
+        max_lines: u64,
+    },
 }
 
 /// How a run's fuel is counted: by wasmtime in the store, or from the
@@ -205,6 +230,11 @@ pub struct Sandbox {
     /// tail quoted when the guest traps (a Python traceback, a Rust panic
     /// message).
     pub console: MemoryOutputPipe,
+    /// Fuel the running import owes for the host's work, taken as it
+    /// returns (see `crate::hostcall`).
+    pub host_fuel: u64,
+    /// When any wait in the host must end (see `capabilities::io`).
+    pub wait_limit: Option<crate::capabilities::WaitLimit>,
 }
 
 /// Bytes of stdout plus stderr kept per call; past it the streams close.
@@ -264,6 +294,8 @@ impl Sandbox {
             console,
             http: wasmtime_wasi_http::WasiHttpCtx::new(),
             egress,
+            host_fuel: 0,
+            wait_limit: None,
         })
     }
 
@@ -280,6 +312,8 @@ impl Sandbox {
             console,
             http: wasmtime_wasi_http::WasiHttpCtx::new(),
             egress: crate::egress::EgressHooks::default(),
+            host_fuel: 0,
+            wait_limit: None,
         }
     }
 }
@@ -330,6 +364,9 @@ pub fn when_a_slot_is_free<T>(
 
 /// The typed outcome of a call that failed with `err`.
 pub fn classify_trap(err: &wasmtime::Error, memory_refused: bool) -> Outcome {
+    if let Some(CapReached::Log { .. }) = err.downcast_ref::<CapReached>() {
+        return Outcome::LogLimit;
+    }
     match err.downcast_ref::<Trap>() {
         Some(Trap::OutOfFuel) => Outcome::OutOfFuel,
         Some(Trap::StackOverflow) => Outcome::StackOverflow,

@@ -166,3 +166,76 @@ fn manifests_and_inputs_are_held_to_the_hosts_maxima() {
     assert!(matches!(err, InvokeError::InputTooLarge { size: 2048, limit: 1024, .. }), "{err}");
     assert_eq!(host.balances("bob").unwrap(), bob0);
 }
+
+/// Host calls cost fuel: an endless loop of cheap host calls ends
+/// `out_of_fuel` within its budget, not at its timeout, and a bounded
+/// number of them costs what the cost model says.
+#[test]
+fn host_calls_cost_fuel() {
+    let limits = Limits { fuel: 20_000_000, timeout_ms: 60_000, ..Limits::default() };
+    let (host, _dir, id) = world(HostLimits::default(), MIB, limits);
+    let started = std::time::Instant::now();
+    let r = call(&host, &id, "hostcalls-forever");
+    assert_eq!(r.outcome, Outcome::OutOfFuel, "{:?}", r.error);
+    assert_eq!(r.resources_consumed.fuel, 20_000_000);
+    assert!(started.elapsed() < std::time::Duration::from_secs(30), "ended by its fuel, not its timeout");
+    // 1,000 more calls cost at least 1,000 crossings more.
+    let few = call(&host, &id, "hostcalls:10").resources_consumed.fuel;
+    let many = call(&host, &id, "hostcalls:1010").resources_consumed.fuel;
+    assert!(many - few >= 1_000 * fuelhost::HOST_CALL_CROSSING_FUEL, "{few} -> {many}");
+    assert_conserved(&host);
+}
+
+/// A guest logs within its limits; past them it is stopped `log_limit`
+/// at once, having written at most its limit to the host's log.
+#[test]
+fn logs_are_bounded_while_the_guest_runs() {
+    let limits = Limits { log_bytes: 64 << 10, log_lines: 100, ..Limits::default() };
+    let (host, _dir, id) = world(HostLimits::default(), MIB, limits);
+    assert_eq!(call(&host, &id, "logs:50:100").outcome, Outcome::Success);
+    let r = call(&host, &id, "logs:1000000:4096");
+    assert_eq!(r.outcome, Outcome::LogLimit, "{:?}", r.error);
+    assert!(r.error.as_deref().unwrap().contains("limits.log_bytes"), "{:?}", r.error);
+    let r = call(&host, &id, "logs:1000000:1");
+    assert_eq!(r.outcome, Outcome::LogLimit, "{:?}", r.error);
+    assert_eq!(r.price_paid, 0);
+    assert_conserved(&host);
+}
+
+/// An output over the artifact's limit is dropped, the call ends
+/// `output_limit`, charged what it burned and paying no price.
+#[test]
+fn outputs_are_bounded() {
+    let (host, _dir, id) = world(HostLimits::default(), MIB, Limits { output_bytes: MIB, ..Limits::default() });
+    let r = call(&host, &id, &format!("output:{MIB}"));
+    assert_eq!((r.outcome, r.output.len() as u64), (Outcome::Success, MIB));
+    let r = call(&host, &id, &format!("output:{}", 16 * MIB));
+    assert_eq!((r.outcome, r.output.len(), r.price_paid), (Outcome::OutputLimit, 0, 0), "{:?}", r.error);
+    assert!(r.resources_consumed.fuel > 0);
+    let recorded = host.ledger().usage_record(&r.invocation_id).unwrap().unwrap();
+    assert!(recorded.output.is_empty(), "the dropped output is not stored either");
+    assert_conserved(&host);
+}
+
+/// A guest asleep in a host wait is stopped at its deadline (charged what
+/// it used), not when it wakes.
+#[test]
+fn a_sleeping_guest_ends_at_its_timeout() {
+    let (host, _dir, id) = world(HostLimits::default(), MIB, Limits { timeout_ms: 300, ..Limits::default() });
+    let started = std::time::Instant::now();
+    let r = call(&host, &id, "sleep:20000");
+    assert_eq!(r.outcome, Outcome::Timeout, "{:?}", r.error);
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "took {:?}", started.elapsed());
+    assert_eq!(r.price_paid, 0);
+    assert!(call(&host, &id, "sleep:1").success);
+}
+
+/// A call makes at most `limits.nested_calls` nested invocations; past
+/// that the `invoke` import answers `unavailable`.
+#[test]
+fn nested_calls_are_bounded() {
+    let (host, _dir, id) = world(HostLimits::default(), MIB, Limits { nested_calls: 5, ..Limits::default() });
+    let r = call(&host, &id, &format!("nested:{id}:100"));
+    assert!(r.output_text().starts_with("nested 5 then InvokeError::Unavailable"), "{}", r.output_text());
+    assert!(r.output_text().contains("limits.nested_calls"), "{}", r.output_text());
+}

@@ -3,12 +3,10 @@
 use axum::extract::rejection::JsonRejection;
 use axum::extract::State;
 use axum::Json;
-use base64::Engine as _;
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::{blocking, body, input_bytes, ApiError, ApiResult, ApiState, Caller, ErrorBody};
+use super::{blocking, body, input_bytes, ApiResult, ApiState, Caller, ErrorBody};
 use crate::Invocation;
 
 /// `POST /v1/invoke`.
@@ -31,19 +29,12 @@ pub(super) struct Invoke {
     id: Option<String>,
 }
 
-#[derive(Serialize)]
-struct InvokeReply {
-    #[serde(flatten)]
-    report: crate::InvocationReport,
-    output_text: String,
-    output_base64: String,
-}
-
 /// Invoke an artifact as the key's agent.
 #[utoipa::path(post, path = "/v1/invoke", tag = "artifacts", security(("api_key" = [])), request_body = Invoke,
     responses(
-        (status = 200, description = "the report: `outcome`, `output_text`, `output_base64`, \
-                                      `resources_consumed`, `charged_to`, `price_paid`, ...", body = Object),
+        (status = 200, description = "the report: `outcome`, the output once (`output` when it is UTF-8 \
+                                      text, else `output_base64`), `resources_consumed`, `charged_to`, \
+                                      `price_paid`, ...", body = Object),
         (status = 202, description = "`pending_approval`: a policy parked it", body = ErrorBody),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 402, description = "not enough scrip or budget", body = ErrorBody),
@@ -54,7 +45,7 @@ pub(super) async fn invoke(
     State(state): State<ApiState>,
     caller: Caller,
     req: Result<Json<Invoke>, JsonRejection>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<crate::InvocationReport>> {
     let me = caller.agent()?;
     let req = body(&state, req)?;
     let input = input_bytes(req.input, req.input_base64)?;
@@ -62,17 +53,9 @@ pub(super) async fn invoke(
         let mut inv = Invocation::new(me.to_string(), req.artifact, input);
         inv.fuel_limit = req.fuel_limit;
         inv.id = req.id;
-        let report = state.host.invoke(inv)?;
-        let reply = InvokeReply {
-            output_text: report.output_text(),
-            output_base64: base64::engine::general_purpose::STANDARD.encode(&report.output),
-            report,
-        };
-        let mut value = serde_json::to_value(reply).map_err(|e| ApiError::internal(e.to_string()))?;
-        if let Some(obj) = value.as_object_mut() {
-            obj.remove("output");
-        }
-        Ok(Json(value))
+        // Serialised once, straight from the report: the output travels
+        // once, as text or as base64.
+        Ok(Json(state.host.invoke(inv)?))
     })
     .await
 }

@@ -25,6 +25,7 @@ use wasmtime_wasi::p2::{DynOutputStream, FsResult, OutputStream, Pollable, Strea
 
 use crate::bindings::{Action, Attribute};
 use crate::disk::{DiskMeter, DiskQuota};
+use crate::hostcall::{per_byte, CHEAP_IMPORT, FILE_OP, HOST_DECISION, PER_BYTE_MILLI};
 use crate::sandbox::Sandbox;
 
 /// The WASI filesystem interface whose functions are shadowed.
@@ -146,6 +147,7 @@ impl Sandbox {
             estimated: crate::bindings::NO_USAGE,
         };
         let verdict = call.host.judge(Some(&call.context.invocation_id), &mut action);
+        self.host_fuel = self.host_fuel.saturating_add(verdict.fuel);
         verdict.refusal()
     }
 }
@@ -157,7 +159,15 @@ type Fd = Resource<fs::Descriptor>;
 pub fn shadow(linker: &mut Linker<Sandbox>) -> wasmtime::Result<()> {
     let mut types = linker.instance(TYPES)?;
     types.func_wrap("[method]descriptor.open-at", open_at)?;
+    types.func_wrap("[method]descriptor.read", |mut store: Store<'_>, (fd, len, offset): (Fd, u64, u64)| {
+        let mut view = store.data_mut().filesystem();
+        let read = fs::HostDescriptor::read(&mut view, fd, len, offset);
+        let n = read.as_ref().map_or(0, |(bytes, _)| bytes.len());
+        store.data_mut().charge(FILE_OP + per_byte(n, PER_BYTE_MILLI));
+        answer(read)
+    })?;
     types.func_wrap("[method]descriptor.write", |mut store: Store<'_>, (fd, buf, offset): (Fd, Vec<u8>, u64)| {
+        store.data_mut().charge(FILE_OP + per_byte(buf.len(), PER_BYTE_MILLI));
         let disk = store.data().disk();
         let mut view = store.data_mut().filesystem();
         let (Some(disk), Some(file)) = (disk, file_of(&view, &fd)) else {
@@ -176,6 +186,7 @@ pub fn shadow(linker: &mut Linker<Sandbox>) -> wasmtime::Result<()> {
         answer(written)
     })?;
     types.func_wrap("[method]descriptor.set-size", |mut store: Store<'_>, (fd, size): (Fd, u64)| {
+        store.data_mut().charge(FILE_OP);
         let disk = store.data().disk();
         let mut view = store.data_mut().filesystem();
         let (Some(disk), Some(file)) = (disk, file_of(&view, &fd)) else {
@@ -218,6 +229,7 @@ pub fn shadow(linker: &mut Linker<Sandbox>) -> wasmtime::Result<()> {
     types.func_wrap(
         "[method]descriptor.rename-at",
         |mut store: Store<'_>, (fd, old_path, new_fd, new_path): (Fd, String, Fd, String)| {
+            store.data_mut().charge(FILE_OP);
             let disk = store.data().disk();
             let mut view = store.data_mut().filesystem();
             let Some(disk) = disk else {
@@ -237,6 +249,7 @@ pub fn shadow(linker: &mut Linker<Sandbox>) -> wasmtime::Result<()> {
         },
     )?;
     types.func_wrap("[method]descriptor.unlink-file-at", |mut store: Store<'_>, (fd, path): (Fd, String)| {
+        store.data_mut().charge(FILE_OP);
         let disk = store.data().disk();
         let mut view = store.data_mut().filesystem();
         let Some(disk) = disk else { return answer(fs::HostDescriptor::unlink_file_at(&mut view, fd, path)) };
@@ -250,6 +263,7 @@ pub fn shadow(linker: &mut Linker<Sandbox>) -> wasmtime::Result<()> {
         answer(result)
     })?;
     types.func_wrap("[method]descriptor.remove-directory-at", |mut store: Store<'_>, (fd, path): (Fd, String)| {
+        store.data_mut().charge(FILE_OP);
         let disk = store.data().disk();
         let mut view = store.data_mut().filesystem();
         let Some(disk) = disk else { return answer(fs::HostDescriptor::remove_directory_at(&mut view, fd, path)) };
@@ -260,6 +274,45 @@ pub fn shadow(linker: &mut Linker<Sandbox>) -> wasmtime::Result<()> {
         }
         answer(result)
     })?;
+    // The other operations that make a system call: priced, then served
+    // as wasmtime-wasi serves them.
+    macro_rules! priced {
+        ($name:literal, $method:ident, ($($arg:ident: $ty:ty),*)) => {
+            types.func_wrap($name, |mut store: Store<'_>, ($($arg,)*): ($($ty,)*)| {
+                store.data_mut().charge(FILE_OP);
+                answer(fs::HostDescriptor::$method(&mut store.data_mut().filesystem(), $($arg),*))
+            })?;
+        };
+    }
+    priced!("[method]descriptor.stat", stat, (fd: Fd));
+    priced!("[method]descriptor.stat-at", stat_at, (fd: Fd, flags: fs::PathFlags, path: String));
+    priced!("[method]descriptor.get-type", get_type, (fd: Fd));
+    priced!("[method]descriptor.get-flags", get_flags, (fd: Fd));
+    priced!("[method]descriptor.read-directory", read_directory, (fd: Fd));
+    priced!("[method]descriptor.readlink-at", readlink_at, (fd: Fd, path: String));
+    priced!("[method]descriptor.sync", sync, (fd: Fd));
+    priced!("[method]descriptor.sync-data", sync_data, (fd: Fd));
+    priced!("[method]descriptor.advise", advise, (fd: Fd, offset: u64, len: u64, advice: fs::Advice));
+    priced!("[method]descriptor.metadata-hash", metadata_hash, (fd: Fd));
+    priced!("[method]descriptor.metadata-hash-at", metadata_hash_at, (fd: Fd, flags: fs::PathFlags, path: String));
+    priced!("[method]descriptor.read-via-stream", read_via_stream, (fd: Fd, offset: u64));
+    priced!(
+        "[method]descriptor.set-times",
+        set_times,
+        (fd: Fd, atim: fs::NewTimestamp, mtim: fs::NewTimestamp)
+    );
+    priced!(
+        "[method]descriptor.set-times-at",
+        set_times_at,
+        (fd: Fd, flags: fs::PathFlags, path: String, atim: fs::NewTimestamp, mtim: fs::NewTimestamp)
+    );
+    types.func_wrap(
+        "[method]directory-entry-stream.read-directory-entry",
+        |mut store: Store<'_>, (entries,): (Resource<fs::DirectoryEntryStream>,)| {
+            store.data_mut().charge(CHEAP_IMPORT);
+            answer(fs::HostDirectoryEntryStream::read_directory_entry(&mut store.data_mut().filesystem(), entries))
+        },
+    )?;
     types.func_wrap("filesystem-error-code", |mut store: Store<'_>, (err,): (Resource<wasmtime::Error>,)| {
         let mut view = store.data_mut().filesystem();
         if view.table.get(&err)?.downcast_ref::<DiskQuota>().is_some() {
@@ -276,6 +329,7 @@ fn open_at(
     mut store: Store<'_>,
     (fd, path_flags, path, oflags, flags): (Fd, fs::PathFlags, String, fs::OpenFlags, fs::DescriptorFlags),
 ) -> wasmtime::Result<(Result<Fd, fs::ErrorCode>,)> {
+    store.data_mut().charge(HOST_DECISION + FILE_OP);
     if let Some(refusal) = store.data_mut().check_file_open(&path, oflags, flags) {
         tracing::info!(path = %path, %refusal, "file open denied");
         return Ok((Err(fs::ErrorCode::Access),));
@@ -309,6 +363,7 @@ fn new_entry(
     store: &mut Store<'_>,
     create: impl FnOnce(&mut WasiFilesystemCtxView<'_>) -> FsResult<()>,
 ) -> wasmtime::Result<(Result<(), fs::ErrorCode>,)> {
+    store.data_mut().charge(FILE_OP);
     let disk = store.data().disk();
     let mut view = store.data_mut().filesystem();
     let Some(disk) = disk else { return answer(create(&mut view)) };
@@ -330,6 +385,7 @@ fn metered_stream(
     fd: Fd,
     offset: Option<u64>,
 ) -> wasmtime::Result<(Result<Resource<DynOutputStream>, fs::ErrorCode>,)> {
+    store.data_mut().charge(CHEAP_IMPORT);
     let disk = store.data().disk();
     let mut view = store.data_mut().filesystem();
     let file = match (disk.as_ref(), view.table.get(&fd)) {

@@ -14,10 +14,16 @@ use wasmtime::{Engine, StoreContextMut};
 use crate::agent::AgentId;
 use crate::bindings::artifact::fuelhost::host::{invoke, ledger, log, policy, tasks, types};
 use crate::bindings::{Action, Attribute, Decision};
+use crate::hostcall::{
+    per_byte, CHEAP_IMPORT, HOST_DECISION, LEDGER_READ, LOG_BYTE_MILLI, LOG_LINE, NESTED_INVOKE, PER_BYTE_MILLI,
+};
 use crate::ledger::{GuestTransfer, LedgerError as HostLedgerError};
-use crate::sandbox::Sandbox;
+use crate::sandbox::{CapReached, Sandbox};
 
 mod filesystem;
+mod io;
+
+pub use io::WaitLimit;
 
 impl types::Host for Sandbox {}
 
@@ -32,6 +38,7 @@ fn ledger_error(e: HostLedgerError) -> ledger::LedgerError {
 
 impl ledger::Host for Sandbox {
     fn context(&mut self) -> wasmtime::Result<ledger::CallContext> {
+        self.charge(CHEAP_IMPORT);
         Ok(self.call()?.context.clone())
     }
 
@@ -42,6 +49,7 @@ impl ledger::Host for Sandbox {
     }
 
     fn balance(&mut self, agent: String) -> wasmtime::Result<Result<ledger::AccountBalance, ledger::LedgerError>> {
+        self.charge(LEDGER_READ);
         let call = self.call()?;
         if !call.parties.iter().any(|p| p.as_str() == agent) {
             return Ok(Err(ledger::LedgerError::NotPermitted(format!(
@@ -64,6 +72,7 @@ impl ledger::Host for Sandbox {
         &mut self,
         agent: String,
     ) -> wasmtime::Result<Result<Option<ledger::AllocationStatus>, ledger::LedgerError>> {
+        self.charge(LEDGER_READ);
         let call = self.call()?;
         if !call.parties.iter().any(|p| p.as_str() == agent) {
             return Ok(Err(ledger::LedgerError::NotPermitted(format!(
@@ -93,6 +102,7 @@ impl ledger::Host for Sandbox {
     }
 
     fn sponsorship(&mut self) -> wasmtime::Result<Option<ledger::SponsorshipInfo>> {
+        self.charge(CHEAP_IMPORT);
         Ok(self.call()?.sponsorship.clone().map(|(grant_id, sponsor, fuel_remaining)| ledger::SponsorshipInfo {
             grant_id,
             sponsor: sponsor.to_string(),
@@ -106,6 +116,7 @@ impl ledger::Host for Sandbox {
         amount: u64,
         memo: String,
     ) -> wasmtime::Result<Result<String, ledger::LedgerError>> {
+        self.charge(HOST_DECISION + per_byte(memo.len(), PER_BYTE_MILLI));
         let call = self.call.as_mut().ok_or_else(no_call)?;
         let to = match AgentId::new(to) {
             Ok(a) => a,
@@ -124,6 +135,7 @@ impl ledger::Host for Sandbox {
             estimated: crate::bindings::NO_USAGE,
         };
         let verdict = call.host.judge(Some(&call.context.invocation_id), &mut action);
+        self.host_fuel = self.host_fuel.saturating_add(verdict.fuel);
         if let Some(reason) = verdict.refusal() {
             return Ok(Err(ledger::LedgerError::NotPermitted(reason)));
         }
@@ -155,6 +167,7 @@ impl invoke::Host for Sandbox {
 
 impl tasks::Host for Sandbox {
     fn submit(&mut self, request: tasks::TaskRequest) -> wasmtime::Result<Result<String, tasks::TaskError>> {
+        self.charge(HOST_DECISION + per_byte(request.input.len(), PER_BYTE_MILLI));
         let call = self.call()?;
         let priority = match request.priority {
             tasks::Priority::Critical => crate::Priority::Critical,
@@ -175,7 +188,9 @@ impl tasks::Host for Sandbox {
             estimated: crate::bindings::NO_USAGE,
         };
         let verdict = call.host.judge(Some(&call.context.invocation_id), &mut action);
+        let plugin_fuel = verdict.fuel;
         if let Some(refusal) = verdict.refusal() {
+            self.charge(plugin_fuel);
             return Ok(Err(tasks::TaskError::Denied(refusal)));
         }
         let submitter = call.principal.to_string();
@@ -198,13 +213,16 @@ impl tasks::Host for Sandbox {
         req.id = request.id;
         req.depends_on = request.depends_on;
         req.timeout = request.timeout_ms.map(std::time::Duration::from_millis);
-        Ok(match call.host.submit_task(req) {
+        let submitted = match call.host.submit_task(req) {
             Ok(task) => Ok(task.id),
             Err(e) => Err(task_error(e)),
-        })
+        };
+        self.charge(plugin_fuel);
+        Ok(submitted)
     }
 
     fn status(&mut self, id: String) -> wasmtime::Result<Result<tasks::TaskStatus, tasks::TaskError>> {
+        self.charge(LEDGER_READ);
         let call = self.call()?;
         let task = match call.host.scheduler.get(&id) {
             Ok(t) if t.submitter == call.principal.as_str() => t,
@@ -246,12 +264,14 @@ fn task_error(e: crate::TaskError) -> tasks::TaskError {
 
 impl policy::Host for Sandbox {
     fn check(&mut self, mut action: Action) -> wasmtime::Result<Decision> {
+        self.charge(HOST_DECISION);
         let call = self.call()?;
         // A guest asks in its principal's name, never in anyone else's.
         action.subject = call.principal.to_string();
         action.attributes.retain(|a| a.key != "via-artifact");
         action.attributes.push(Attribute { key: "via-artifact".into(), value: call.context.artifact.clone() });
         let verdict = call.host.judge(Some(&call.context.invocation_id), &mut action);
+        self.charge(verdict.fuel);
         Ok(verdict.decision)
     }
 }
@@ -260,6 +280,15 @@ const MAX_LOG_LINE: usize = 4096;
 
 impl log::Host for Sandbox {
     fn log(&mut self, level: log::Level, message: String) -> wasmtime::Result<()> {
+        self.charge(LOG_LINE + per_byte(message.len(), PER_BYTE_MILLI + LOG_BYTE_MILLI));
+        if let Some(call) = self.call.as_mut() {
+            let (bytes, lines) = (call.logged.0 + message.len() as u64, call.logged.1 + 1);
+            call.logged = (bytes, lines);
+            let (max_bytes, max_lines) = (call.limits.log_bytes, call.limits.log_lines);
+            if bytes > max_bytes || lines > max_lines {
+                return Err(wasmtime::Error::new(CapReached::Log { bytes, lines, max_bytes, max_lines }));
+            }
+        }
         let mut message = message;
         if message.len() > MAX_LOG_LINE {
             let mut cut = MAX_LOG_LINE;
@@ -302,6 +331,7 @@ fn fuel_left(store: &StoreContextMut<'_, Sandbox>) -> u64 {
 /// The linker for artifacts: WASI 0.2 (granting only what the sandbox's
 /// WASI context grants), `ledger`, `policy` and `log`.
 pub fn artifact_linker(engine: &Engine) -> wasmtime::Result<Linker<Sandbox>> {
+    // (Every import also pays `hostcall::CROSSING` at the boundary.)
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
     // Outgoing HTTP, each request decided by the policy chain (see `egress`).
@@ -322,9 +352,11 @@ pub fn artifact_linker(engine: &Engine) -> wasmtime::Result<Linker<Sandbox>> {
         "invoke",
         |mut store: StoreContextMut<'_, Sandbox>, (artifact, input, fuel_limit): (String, Vec<u8>, Option<u64>)| {
             let fuel_left = fuel_left(&store);
+            store.data_mut().charge(NESTED_INVOKE + per_byte(input.len(), PER_BYTE_MILLI));
+            let deadline = store.data().wait_limit.as_ref().map(|w| w.deadline);
             let call = store.data_mut().call.as_mut().ok_or_else(no_call)?;
             let cpu_before = call.meter.cpu_fuel_spent();
-            let result = crate::invoke::nested(call, artifact, input, fuel_limit, fuel_left);
+            let result = crate::invoke::nested(call, artifact, input, fuel_limit, fuel_left, deadline);
             match (cpu_before, call.meter.cpu_fuel_spent()) {
                 // A CPU-metered caller: the whole nested call (its guest and
                 // the host's work for it) ran on this thread and is charged
@@ -343,6 +375,7 @@ pub fn artifact_linker(engine: &Engine) -> wasmtime::Result<Linker<Sandbox>> {
         },
     )?;
     filesystem::shadow(&mut linker)?;
+    io::shadow(&mut linker)?;
     linker.allow_shadowing(false);
     Ok(linker)
 }
@@ -353,5 +386,9 @@ pub fn plugin_linker(engine: &Engine) -> wasmtime::Result<Linker<Sandbox>> {
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
     types::add_to_linker::<Sandbox, HasSelf<Sandbox>>(&mut linker, |s| s)?;
     log::add_to_linker::<Sandbox, HasSelf<Sandbox>>(&mut linker, |s| s)?;
+    // A plugin's waits end at its deadline too.
+    linker.allow_shadowing(true);
+    io::shadow(&mut linker)?;
+    linker.allow_shadowing(false);
     Ok(linker)
 }

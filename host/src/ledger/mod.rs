@@ -364,10 +364,17 @@ pub enum Outcome {
     StackOverflow,
     /// The guest ran past its wall-clock deadline.
     Timeout,
-    /// The owner's directory grew by more than the payer's disk budget. The
-    /// budget is charged in full, the price is not paid. (Disk is measured
-    /// after the run: the files written stay until the owner removes them.)
+    /// A write would have grown the owner's directory past the payer's disk
+    /// budget (or its entries past the host's limit); the write failed with
+    /// WASI's `quota` error, and the run then failed. Charged what landed,
+    /// the price is not paid.
     DiskLimit,
+    /// The output was larger than the artifact's `limits.output_bytes`; it
+    /// was dropped. Charged what the run burned, the price is not paid.
+    OutputLimit,
+    /// The guest logged more than its `limits.log_bytes` or `log_lines`
+    /// and was stopped there. Charged what it burned, no price.
+    LogLimit,
     /// Any other trap.
     Trap,
     /// The host stopped (crashed, was killed) before the run settled. On
@@ -387,6 +394,8 @@ impl Outcome {
             Outcome::StackOverflow => "stack_overflow",
             Outcome::Timeout => "timeout",
             Outcome::DiskLimit => "disk_limit",
+            Outcome::OutputLimit => "output_limit",
+            Outcome::LogLimit => "log_limit",
             Outcome::Trap => "trap",
             Outcome::Aborted => "aborted",
         }
@@ -401,6 +410,8 @@ impl Outcome {
             Outcome::StackOverflow,
             Outcome::Timeout,
             Outcome::DiskLimit,
+            Outcome::OutputLimit,
+            Outcome::LogLimit,
             Outcome::Trap,
             Outcome::Aborted,
         ]
@@ -482,7 +493,9 @@ pub struct UsageRecord {
     pub price_paid: u64,
     /// Money cost of the resources charged, micro-USD, by the cost model.
     pub cost_usd_micros: u64,
-    /// Output on success.
+    /// Output on success (in JSON: `output` when UTF-8, else
+    /// `output_base64`).
+    #[serde(flatten, with = "crate::guest_output")]
     pub output: Vec<u8>,
     /// Message for a failed run.
     pub error: Option<String>,

@@ -62,6 +62,8 @@ pub struct Verdict {
     pub allowed_by: Option<String>,
     /// Time the whole chain took.
     pub latency: Duration,
+    /// Fuel the policy plugins burned deciding (a guest that asked pays it).
+    pub fuel: u64,
 }
 
 impl Verdict {
@@ -167,21 +169,24 @@ impl PolicyChain {
         if let Some((rule, decision)) = version.rules.decide(action) {
             if !matches!(decision, Decision::Allow) {
                 let decided_by = Some(format!("rule {}", rule.name));
-                return Verdict { decision, decided_by, allowed_by, latency: start.elapsed() };
+                return Verdict { decision, decided_by, allowed_by, latency: start.elapsed(), fuel: 0 };
             }
             allowed_by = Some(format!("rule {}", rule.name));
         }
+        let mut fuel = 0;
         for plugin in version.plugins.iter() {
-            let decision = self.run(plugin, action);
+            let (decision, burned) = self.run(plugin, action);
+            fuel += burned;
             if !matches!(decision, Decision::Allow) {
                 let decided_by = Some(plugin.name.clone());
-                return Verdict { decision, decided_by, allowed_by: None, latency: start.elapsed() };
+                return Verdict { decision, decided_by, allowed_by: None, latency: start.elapsed(), fuel };
             }
         }
-        Verdict { decision: Decision::Allow, decided_by: None, allowed_by, latency: start.elapsed() }
+        Verdict { decision: Decision::Allow, decided_by: None, allowed_by, latency: start.elapsed(), fuel }
     }
 
-    fn run(&self, plugin: &PolicyPlugin, action: &Action) -> Decision {
+    /// One plugin's decision, and the fuel it burned.
+    fn run(&self, plugin: &PolicyPlugin, action: &Action) -> (Decision, u64) {
         let fail_closed = |outcome: &str, error: &dyn std::fmt::Display| {
             tracing::warn!(plugin = %plugin.name, %outcome, %error, "policy plugin failed; denying");
             Decision::Deny(format!(
@@ -194,15 +199,19 @@ impl PolicyChain {
         let mut store =
             match new_store(&self.engine, sandbox, Some(self.limits.fuel), Some(self.limits.timeout), self.tick) {
                 Ok(store) => store,
-                Err(e) => return fail_closed("sandbox setup", &e),
+                Err(e) => return (fail_closed("sandbox setup", &e), 0),
             };
-        let result = crate::sandbox::when_a_slot_is_free(std::time::Instant::now() + self.limits.timeout, || {
-            plugin.pre.instantiate(&mut store)
-        })
-        .and_then(|i| i.fuelhost_host_policy().call_check(&mut store, action));
-        result.unwrap_or_else(|e| {
+        // Its host calls cost fuel, and its waits end at its deadline.
+        let deadline = std::time::Instant::now() + self.limits.timeout;
+        crate::hostcall::install(&mut store, crate::hostcall::Boundary { fuel: true, deadline: None, cancel: None });
+        store.data_mut().wait_limit = Some(crate::capabilities::WaitLimit { deadline, cancel: None });
+        let result = crate::sandbox::when_a_slot_is_free(deadline, || plugin.pre.instantiate(&mut store))
+            .and_then(|i| i.fuelhost_host_policy().call_check(&mut store, action));
+        let burned = self.limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0));
+        let decision = result.unwrap_or_else(|e| {
             let outcome = crate::sandbox::classify_trap(&e, store.data().limiter.memory_refused());
             fail_closed(outcome.as_str(), &e)
-        })
+        });
+        (decision, burned)
     }
 }

@@ -93,7 +93,12 @@ pub(crate) struct Breakers {
 fn counts_against(outcome: Outcome) -> Option<bool> {
     match outcome {
         Outcome::Success => Some(false),
-        Outcome::Trap | Outcome::StackOverflow | Outcome::MemoryLimit | Outcome::Timeout => Some(true),
+        Outcome::Trap
+        | Outcome::StackOverflow
+        | Outcome::MemoryLimit
+        | Outcome::Timeout
+        | Outcome::OutputLimit
+        | Outcome::LogLimit => Some(true),
         _ => None,
     }
 }

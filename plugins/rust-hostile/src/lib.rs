@@ -133,6 +133,76 @@ impl Artifact for Hostile {
                 }
                 format!("nested {ok}")
             }
+            // spin:N: N rounds of a hash loop (pure compute).
+            "spin" => {
+                let mut h: u64 = 0xcbf29ce484222325;
+                for i in 0..num(a)? {
+                    h = (h ^ i).wrapping_mul(0x100000001b3);
+                }
+                std::hint::black_box(h).to_string()
+            }
+            // balance:N: N reads of the caller's balance.
+            "balance" => {
+                let caller = ledger::context().caller;
+                for _ in 0..num(a)? {
+                    std::hint::black_box(ledger::balance(&caller).map_err(|e| failed(format!("{e:?}")))?);
+                }
+                "read".into()
+            }
+            // policy:N: N questions to the policy chain.
+            "policy" => {
+                let action = fuelhost_guest::Action {
+                    kind: "probe".into(),
+                    subject: String::new(),
+                    tenant: None,
+                    target: "x".into(),
+                    attributes: vec![],
+                    price: 0,
+                    estimated: fuelhost_guest::Usage {
+                        fuel: 0,
+                        memory_peak_bytes: 0,
+                        disk_bytes: 0,
+                        llm_tokens: 0,
+                        wall_time_ns: 0,
+                    },
+                };
+                for _ in 0..num(a)? {
+                    std::hint::black_box(fuelhost_guest::policy::check(&action));
+                }
+                "asked".into()
+            }
+            // rw:PATH:N:BYTES: write BYTES to PATH once, then N positional
+            // reads and N positional overwrites of it (no growth).
+            "rw" => {
+                use std::io::Read;
+                let (n, bytes) = b.split_once(':').ok_or_else(|| RunError::InvalidInput("rw:PATH:N:BYTES".into()))?;
+                let buf = vec![1u8; num(bytes)? as usize];
+                let mut file = std::fs::OpenOptions::new()
+                    .create(true)
+                    .truncate(false)
+                    .read(true)
+                    .write(true)
+                    .open(a)
+                    .map_err(failed)?;
+                file.write_all(&buf).map_err(failed)?;
+                let mut back = vec![0u8; buf.len()];
+                for _ in 0..num(n)? {
+                    file.seek(SeekFrom::Start(0)).map_err(failed)?;
+                    file.read_exact(&mut back).map_err(failed)?;
+                    file.seek(SeekFrom::Start(0)).map_err(failed)?;
+                    file.write_all(&back).map_err(failed)?;
+                }
+                "done".into()
+            }
+            // stdout:N:BYTES: N writes of BYTES to standard output.
+            "stdout" => {
+                let line = vec![b'y'; num(b)? as usize];
+                let mut out = std::io::stdout();
+                for _ in 0..num(a)? {
+                    let _ = out.write_all(&line);
+                }
+                "printed".into()
+            }
             "echo" => a.to_string(),
             other => return Err(RunError::InvalidInput(format!("unknown command `{other}`"))),
         };

@@ -70,7 +70,7 @@ fn the_api_end_to_end_with_auth_and_bad_input() {
         call("POST", &url("/v1/invoke"), Some(&bob), Some(json!({"artifact": "alice/echo@1", "input": "hi there"})));
     assert_eq!(st, 200, "{v}");
     assert_eq!(
-        (v["output_text"].as_str(), v["charged_to"].as_str(), v["price_paid"].as_u64()),
+        (v["output"].as_str(), v["charged_to"].as_str(), v["price_paid"].as_u64()),
         (Some("hi there"), Some("bob"), Some(5))
     );
     assert!(v["resources_consumed"]["fuel"].as_u64().unwrap() > 0);
@@ -116,13 +116,13 @@ fn the_api_end_to_end_with_auth_and_bad_input() {
     assert_eq!(v["balances"]["scrip"]["posted"], 15);
     let (st, v) = call("GET", &url("/v1/usage"), Some(&bob), None);
     assert_eq!((st, v["records"].as_array().unwrap().len()), (200, 1));
-    assert!(!v["records"][0]["output"].as_array().unwrap().is_empty(), "the caller sees its output: {v}");
+    assert!(!v["records"][0]["output"].as_str().unwrap().is_empty(), "the caller sees its output: {v}");
     // The owner sees what bob's call cost, not what it returned to bob.
     let (st, v) = call("GET", &url("/v1/usage"), Some(&alice), None);
     assert_eq!((st, v["records"].as_array().unwrap().len()), (200, 1));
     assert_eq!(
         (v["records"][0]["output"].clone(), v["records"][0]["price_paid"].clone()),
-        (json!([]), json!(5)),
+        (json!(""), json!(5)),
         "{v}"
     );
     assert_eq!(call("GET", &url("/v1/usage?agent=alice"), Some(&bob), None).0, 403);

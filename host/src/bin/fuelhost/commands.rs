@@ -888,7 +888,12 @@ fn transfer_line(v: &Value) -> String {
 
 fn invocation(v: &Value) -> String {
     let mut out = String::new();
-    let output = cell(field(v, "output_text"));
+    // The output travels once: as text, or as base64 when it is not UTF-8.
+    let output = match (v.get("output").and_then(Value::as_str), v.get("output_base64").and_then(Value::as_str)) {
+        (Some(text), _) => text.to_string(),
+        (None, Some(b64)) => format!("(not UTF-8; base64) {b64}"),
+        (None, None) => String::new(),
+    };
     if !output.is_empty() {
         out.push_str(&output);
         if !output.ends_with('\n') {
