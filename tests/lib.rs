@@ -45,6 +45,8 @@ pub fn test_host() -> TestHost {
         .data_dir(dir.path())
         .compile_cache_dir(shared_compile_cache())
         .max_instances(8)
+        // The tests' callers may use every slot.
+        .limits(fuelhost::HostLimits { max_calls_per_agent: 8, ..fuelhost::HostLimits::default() })
         .build()
         .expect("host opens");
     for agent in ["alice", "bob"] {

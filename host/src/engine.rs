@@ -8,9 +8,15 @@
 //! [`EngineSettings::deterministic_fuel`] is on; the CPU-time engine
 //! compiles epoch checks only, and is built on first use, so a host whose
 //! artifacts all meter fuel reserves one pool only. Policy plugins run on
-//! the fuel engine with epoch checks (their wall-clock deadline): the fuel
-//! engine itself, or, under deterministic fuel, an engine of their own
-//! (and a pool of its own).
+//! an engine of their own, with fuel and epoch checks (their wall-clock
+//! deadline), and a pool of their own: a host whose artifact slots are
+//! all taken still decides policy, and plugins never take an artifact's
+//! slot (see `crate::slots`).
+//!
+//! The pools are sized so that their component instances run out first:
+//! every other pool total (core instances, memories, tables) is the
+//! per-component maximum times the slots, so a call that holds a slot
+//! always finds the rest.
 
 use std::sync::{mpsc, Arc, OnceLock};
 use std::thread::JoinHandle;
@@ -53,10 +59,8 @@ pub struct EngineSettings {
     /// at every call into the host and return from it, which includes the
     /// bulk memory instructions and memory growth (one fuel each, however
     /// much they do), so a guest waiting in host calls or copying memory
-    /// still ends at its timeout. Policy plugins then run on an engine of
-    /// their own, with a second pool of `max_instances` slots (address
-    /// space, not memory). CPU-time artifacts and policy plugins keep
-    /// their epoch deadlines either way.
+    /// still ends at its timeout. CPU-time artifacts and policy plugins
+    /// keep their epoch deadlines either way.
     pub deterministic_fuel: bool,
 }
 
@@ -72,8 +76,8 @@ impl Default for EngineSettings {
     }
 }
 
-/// The host's engines: the fuel one, the policy plugins' one (the fuel
-/// one unless fuel is deterministic), and the CPU-time one once needed.
+/// The host's engines: the fuel one, the policy plugins' one, and the
+/// CPU-time one once needed.
 #[derive(Clone)]
 pub struct Engines {
     fuel: Engine,
@@ -87,12 +91,8 @@ impl Engines {
     /// for its first artifact.
     pub fn new(settings: &EngineSettings) -> wasmtime::Result<Engines> {
         let fuel = build_engine(settings, Metering::Fuel)?;
-        let policy = if settings.deterministic_fuel {
-            let interruptible = EngineSettings { deterministic_fuel: false, ..settings.clone() };
-            build_engine(&interruptible, Metering::Fuel)?
-        } else {
-            fuel.clone()
-        };
+        let interruptible = EngineSettings { deterministic_fuel: false, ..settings.clone() };
+        let policy = build_engine(&interruptible, Metering::Fuel)?;
         Ok(Engines { fuel, policy, cpu_time: Arc::new(OnceLock::new()), settings: settings.clone() })
     }
 
@@ -123,8 +123,7 @@ impl Engines {
     /// Every engine built so far that has epoch checks.
     fn ticked(&self) -> impl Iterator<Item = &Engine> {
         let fuel = (!self.settings.deterministic_fuel).then_some(&self.fuel);
-        let policy = self.settings.deterministic_fuel.then_some(&self.policy);
-        fuel.into_iter().chain(policy).chain(self.cpu_time.get())
+        fuel.into_iter().chain([&self.policy]).chain(self.cpu_time.get())
     }
 }
 
@@ -134,14 +133,20 @@ pub fn build_engine(settings: &EngineSettings, metering: Metering) -> wasmtime::
     let n = settings.max_instances.max(1);
     // A component built by componentize-py holds a dozen core instances,
     // several memories and a large function table: size slots for it.
+    // Every total is the per-component maximum times the slots, so that
+    // component instances run out first: a call holding a slot always
+    // instantiates (reserved address space, not memory).
+    const CORE_INSTANCES: u32 = 64;
+    const MEMORIES: u32 = 8;
+    const TABLES: u32 = 16;
     pool.total_component_instances(n)
-        .total_core_instances(n * 16)
-        .total_memories(n * 2)
-        .total_tables(n * 4)
+        .total_core_instances(n * CORE_INSTANCES)
+        .total_memories(n * MEMORIES)
+        .total_tables(n * TABLES)
         .total_stacks(n)
-        .max_core_instances_per_component(64)
-        .max_memories_per_component(8)
-        .max_tables_per_component(16)
+        .max_core_instances_per_component(CORE_INSTANCES)
+        .max_memories_per_component(MEMORIES)
+        .max_tables_per_component(TABLES)
         .max_memory_size(settings.max_memory_bytes as usize)
         .table_elements(100_000)
         .max_component_instance_size(1 << 20)

@@ -163,6 +163,10 @@ pub enum InvokeError {
         /// Its limit.
         limit: u64,
     },
+    /// No instance slot was free for the call (see `crate::slots`): it ran
+    /// nothing and was charged nothing; retry shortly.
+    #[error(transparent)]
+    Busy(#[from] crate::slots::Busy),
     /// The ledger failed.
     #[error(transparent)]
     Ledger(LedgerError),

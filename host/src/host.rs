@@ -36,6 +36,7 @@ use crate::policy::rules::{Rule, RuleSet};
 use crate::policy::{PluginLimits, PolicyChain, Verdict};
 use crate::registry::{ArtifactInfo, Registry};
 use crate::scheduler::{Scheduler, SchedulerSettings, Task, TaskError, TaskRequest};
+use crate::slots::Slots;
 
 /// Configures and opens a [`Host`].
 #[derive(Debug, Clone)]
@@ -236,6 +237,7 @@ impl HostBuilder {
             audit: AuditLog::new(db),
             registry,
             policy,
+            slots: Slots::new(self.engine.max_instances, self.limits.calls_per_agent(self.engine.max_instances)),
             settings: self.engine,
             limits: self.limits,
             agent_dirs: AgentDirs::new(agents, self.limits.max_dir_entries),
@@ -291,6 +293,7 @@ pub(crate) struct HostInner {
     cost_model: std::sync::RwLock<CostModel>,
     pub(crate) settings: EngineSettings,
     pub(crate) limits: HostLimits,
+    pub(crate) slots: Arc<Slots>,
     pub(crate) ledger: Arc<dyn Ledger>,
     pub(crate) registry: Registry,
     pub(crate) policy: Arc<PolicyChain>,

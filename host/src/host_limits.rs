@@ -41,8 +41,9 @@ pub struct HostLimits {
     pub max_dir_entries: u64,
     /// Most calls (nested ones included) one agent may have running at
     /// once; past it a call is refused `busy`, so no agent can hold every
-    /// instance slot. Default: a quarter of the instance slots, at least 1
-    /// (`0` here means that default).
+    /// instance slot: a quarter of them always stays for the others.
+    /// Default: three quarters of the instance slots, at least 1 (`0` here
+    /// means that default).
     pub max_calls_per_agent: u32,
 }
 
@@ -67,7 +68,7 @@ impl HostLimits {
     /// Calls one agent may run at once with `slots` instance slots.
     pub fn calls_per_agent(&self, slots: u32) -> u32 {
         match self.max_calls_per_agent {
-            0 => (slots / 4).max(1),
+            0 => (slots - slots / 4).max(1),
             n => n.min(slots).max(1),
         }
     }
@@ -114,9 +115,9 @@ mod tests {
     }
 
     #[test]
-    fn each_agent_gets_a_quarter_of_the_slots_by_default() {
+    fn one_agent_leaves_a_quarter_of_the_slots_to_the_others_by_default() {
         let l = HostLimits::default();
-        assert_eq!((l.calls_per_agent(64), l.calls_per_agent(2)), (16, 1));
+        assert_eq!((l.calls_per_agent(64), l.calls_per_agent(2), l.calls_per_agent(1)), (48, 2, 1));
         let l = HostLimits { max_calls_per_agent: 100, ..l };
         assert_eq!(l.calls_per_agent(8), 8);
     }

@@ -63,6 +63,9 @@ pub struct Invocation {
     /// Set only by the scheduler: raised to stop the run at the next
     /// epoch tick (outcome `aborted`, charged for what it burned).
     pub(crate) cancel: Option<Arc<std::sync::atomic::AtomicBool>>,
+    /// Set only for nested calls: the agent whose outermost call this one
+    /// runs within, whose share of instance slots it takes.
+    pub(crate) root: Option<AgentId>,
 }
 
 impl Invocation {
@@ -77,6 +80,7 @@ impl Invocation {
             timeout: None,
             approved_by: None,
             cancel: None,
+            root: None,
         }
     }
 
@@ -249,6 +253,7 @@ pub(crate) fn nested(
         timeout: deadline.map(|d| d.saturating_duration_since(Instant::now())),
         approved_by: None,
         cancel: None,
+        root: Some(scope.root.clone()),
     };
     let host = scope.host.clone();
     match invoke_at(&host, req, scope.depth + 1) {
@@ -394,6 +399,7 @@ fn refusal_outcome(e: &InvokeError) -> &'static str {
         InvokeError::IdTaken(_) => "id_taken",
         InvokeError::InvalidId(_) => "invalid_id",
         InvokeError::InputTooLarge { .. } => "input_too_large",
+        InvokeError::Busy(_) => "busy",
         InvokeError::Ledger(_) => "ledger_error",
         InvokeError::Sandbox(_) => "sandbox_error",
     }
@@ -437,6 +443,11 @@ fn pipeline(
         None => new_invocation_id(),
     };
     span.record("invocation_id", invocation_id.as_str());
+    // A slot before anything is decided or held: a busy host refuses the
+    // call here, charging nothing. A nested call holds its caller's slot
+    // meanwhile, so it does not wait for one.
+    let root = req.root.clone().unwrap_or_else(|| caller.clone());
+    let _slot = host.slots.acquire(root.as_str(), depth == 0)?;
 
     let owner = manifest.owner.clone();
     let (mut sponsorship, mut payer) =
@@ -587,6 +598,7 @@ fn pipeline(
         nested_fuel: 0,
         dir,
         disk: disk.clone(),
+        root,
         limits,
         logged: (0, 0),
         meter: match manifest.metering {

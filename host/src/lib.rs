@@ -78,6 +78,7 @@ pub mod registration;
 mod registry;
 mod sandbox;
 pub mod scheduler;
+mod slots;
 pub mod telemetry;
 
 pub mod demo;
@@ -111,3 +112,4 @@ pub use registry::ArtifactInfo;
 pub use scheduler::{
     BreakerState, BreakerStatus, Priority, RouteMode, SchedulerSettings, Task, TaskError, TaskRequest, TaskState,
 };
+pub use slots::Busy;

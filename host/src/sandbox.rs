@@ -125,6 +125,9 @@ pub struct CallScope {
     /// What the run's writes have grown `dir` by, checked at each write
     /// against the payer's disk budget.
     pub disk: Arc<crate::disk::DiskMeter>,
+    /// The agent whose outermost call this one runs within (the caller,
+    /// unless this is a nested call): its share of instance slots.
+    pub root: AgentId,
     /// The call's limits (the manifest's, held to the host's maxima).
     pub limits: crate::manifest::Limits,
     /// Bytes and lines the guest logged so far.

@@ -239,3 +239,35 @@ fn nested_calls_are_bounded() {
     assert!(r.output_text().starts_with("nested 5 then InvokeError::Unavailable"), "{}", r.output_text());
     assert!(r.output_text().contains("limits.nested_calls"), "{}", r.output_text());
 }
+
+/// One agent's sleeping calls cannot starve another's: it holds at most
+/// three quarters of the instance slots, its calls past that are refused
+/// `busy` at once (retryable, charged nothing, not a trap), and another
+/// agent's ordinary call gets a slot without waiting out the sleepers.
+#[test]
+fn sleepers_cannot_starve_another_agent() {
+    let (host, _dir, id) = world(HostLimits::default(), MIB, Limits { timeout_ms: 2_000, ..Limits::default() });
+    host.create_agent("mallory").unwrap();
+    fund(&host, "mallory", 1_000, 100_000_000_000, 0);
+    let mallory0 = host.balances("mallory").unwrap();
+    let (sleeping, refused) = std::thread::scope(|scope| {
+        let sleepers: Vec<_> =
+            (0..20).map(|_| scope.spawn(|| host.invoke(Invocation::new("mallory", &id, "sleep:60000")))).collect();
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        // Sixteen slots, twelve of them mallory's at most: bob is served.
+        let started = std::time::Instant::now();
+        let r = call(&host, &id, "echo:served");
+        assert_eq!((r.outcome, r.output_text().as_str()), (Outcome::Success, "served"));
+        assert!(started.elapsed() < std::time::Duration::from_secs(1), "bob waited {:?}", started.elapsed());
+        let results: Vec<_> = sleepers.into_iter().map(|s| s.join().unwrap()).collect();
+        let refused = results.iter().filter(|r| matches!(r, Err(InvokeError::Busy(_)))).count();
+        let sleeping: Vec<_> = results.into_iter().filter_map(Result::ok).collect();
+        (sleeping, refused)
+    });
+    assert_eq!((sleeping.len(), refused), (12, 8), "mallory holds 12 of 16 slots");
+    assert!(sleeping.iter().all(|r| r.outcome == Outcome::Timeout), "{:?}", sleeping[0]);
+    // Only the calls that ran were charged: the refused ones cost nothing.
+    let charged: u64 = sleeping.iter().map(|r| r.resources_consumed.fuel).sum();
+    assert_eq!(mallory0.fuel.posted - host.balances("mallory").unwrap().fuel.posted, charged);
+    assert_conserved(&host);
+}

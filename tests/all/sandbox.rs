@@ -101,14 +101,16 @@ fn guests_get_no_environment_no_arguments() {
 }
 
 #[test]
-fn more_calls_than_instance_slots_wait_for_a_slot_instead_of_failing() {
-    // Two slots; eight threads each spinning a guest: calls queue for a
-    // free slot, none fails for want of one.
+fn more_calls_than_instance_slots_are_told_busy_never_trap() {
+    // Two slots; eight threads each spinning a guest: a call waits briefly
+    // for a free slot, then is refused `busy` (retryable, charged
+    // nothing). None traps for want of a slot, and each retried call runs.
     let dir = tempfile::tempdir().unwrap();
     let host = fuelhost::Host::builder()
         .data_dir(dir.path())
         .compile_cache_dir(fuelhost_tests::shared_compile_cache())
         .max_instances(2)
+        .limits(fuelhost::HostLimits { max_calls_per_agent: 2, ..fuelhost::HostLimits::default() })
         .build()
         .unwrap();
     for agent in ["alice", "bob"] {
@@ -116,12 +118,27 @@ fn more_calls_than_instance_slots_wait_for_a_slot_instead_of_failing() {
     }
     fuelhost_tests::fund(&host, "bob", 1_000, 1_000_000_000_000, 0);
     let id = upload(&host, "rust-probe", "probe", 0, ResourcePolicy::CallerPays, Limits::default());
-    let outcomes: Vec<Outcome> = std::thread::scope(|scope| {
+    let fuel0 = host.balances("bob").unwrap().fuel.posted;
+    let (outcomes, busy): (Vec<Outcome>, Vec<u32>) = std::thread::scope(|scope| {
         let calls: Vec<_> = (0..8)
-            .map(|_| scope.spawn(|| host.invoke(Invocation::new("bob", &id, "spin:3000000")).unwrap().outcome))
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut busy = 0;
+                    loop {
+                        match host.invoke(Invocation::new("bob", &id, "spin:3000000")) {
+                            Ok(r) => return (r.outcome, busy),
+                            Err(fuelhost::InvokeError::Busy(_)) => busy += 1,
+                            Err(e) => panic!("only `busy` may refuse a call here: {e}"),
+                        }
+                    }
+                })
+            })
             .collect();
-        calls.into_iter().map(|c| c.join().unwrap()).collect()
+        calls.into_iter().map(|c| c.join().unwrap()).unzip()
     });
     assert_eq!(outcomes, vec![Outcome::Success; 8]);
+    let charged: u64 = host.usage_records(&Default::default()).unwrap().iter().map(|r| r.consumed.fuel).sum();
+    assert_eq!(fuel0 - host.balances("bob").unwrap().fuel.posted, charged, "busy refusals charged nothing");
+    assert_eq!(host.usage_records(&Default::default()).unwrap().len(), 8, "and left no record: {busy:?}");
     assert_conserved(&host);
 }

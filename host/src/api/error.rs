@@ -21,6 +21,9 @@ pub struct ApiError {
     pub code: &'static str,
     /// What went wrong and what to do about it.
     pub message: String,
+    /// Seconds after which a retry may succeed (`Retry-After`), for
+    /// refusals that are about load, not about the request.
+    pub retry_after: Option<u64>,
 }
 
 /// The body of every error response.
@@ -45,7 +48,13 @@ pub struct ErrorDetail {
 impl ApiError {
     /// An error with this status, code and message.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError { status, code, message: message.into() }
+        ApiError { status, code, message: message.into(), retry_after: None }
+    }
+
+    /// 503: the host is busy; retry after `seconds` (sent as
+    /// `Retry-After`).
+    pub fn busy(message: impl Into<String>, seconds: u64) -> ApiError {
+        ApiError { retry_after: Some(seconds), ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", message) }
     }
 
     /// 400: the request is malformed.
@@ -95,7 +104,11 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ErrorBody { error: ErrorDetail { code: self.code.to_string(), message: self.message } };
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
+        response
     }
 }
 
@@ -150,6 +163,7 @@ impl From<InvokeError> for ApiError {
             InvokeError::IdTaken(_) => ApiError::conflict(message),
             InvokeError::InvalidId(_) => ApiError::bad_request(message),
             InvokeError::InputTooLarge { .. } => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", message),
+            InvokeError::Busy(_) => ApiError::busy(message, 1),
             InvokeError::Ledger(l) => l.into(),
             InvokeError::Sandbox(_) => ApiError::internal(message),
         }

@@ -823,6 +823,12 @@ impl Scheduler {
         }
         req.cancel = Some(cancel);
         let outcome = host.upgrade().map(|strong| crate::invoke::invoke(&strong, req));
+        if let Some(Err(crate::error::InvokeError::Busy(busy))) = &outcome {
+            // Nothing ran, nothing was charged, and it is not the
+            // artifact's fault: try again shortly, the attempt not counted.
+            self.postpone(id, busy);
+            return;
+        }
         let ran = match &outcome {
             Some(Ok(report)) => Some(report.outcome),
             _ => None,
@@ -861,6 +867,24 @@ impl Scheduler {
             }
         };
         self.end_attempt(id, state, error, retryable, None);
+    }
+
+    /// Put task `id`, whose attempt found the host busy, back in the queue
+    /// for a little later, its attempt not counted.
+    fn postpone(&self, id: &str, busy: &crate::slots::Busy) {
+        let mut queue = self.lock_queue();
+        let Ok(task) = self.get(id) else { return };
+        let due = self.now_ms() + BUSY_RETRY_MS;
+        match store::postpone(&self.db, id, due) {
+            Ok(true) => {
+                tracing::debug!(task = id, reason = %busy, "the host was busy; the task runs again shortly");
+                queue.push_after(&task.submitter, id, task.priority, due);
+                drop(queue);
+                self.queued.notify_one();
+            }
+            Ok(false) => {}
+            Err(e) => tracing::error!(task = id, error = %e, "postponing a task failed; it is rerun at the next open"),
+        }
     }
 
     /// Record how an attempt of running task `id` ended: retried if it
@@ -912,6 +936,9 @@ fn outcome_state(outcome: crate::ledger::Outcome, error: Option<&str>) -> (TaskS
         _ => (TaskState::Failed, Some(error.unwrap_or("the invocation failed"))),
     }
 }
+
+/// How long a task whose attempt found the host busy waits, ms.
+const BUSY_RETRY_MS: i64 = 50;
 
 /// How many start delays are kept (the latest).
 const START_DELAYS_KEPT: usize = 1 << 20;

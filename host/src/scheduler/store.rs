@@ -411,6 +411,21 @@ pub(crate) fn retry(db: &Database, id: &str, not_before_ms: i64, error: Option<&
     })
 }
 
+/// Put a task whose attempt found the host busy (it ran nothing and was
+/// charged nothing) back as pending, due at `not_before_ms`, its attempt
+/// not counted.
+pub(crate) fn postpone(db: &Database, id: &str, not_before_ms: i64) -> rusqlite::Result<bool> {
+    db.deferred(|conn| {
+        exec(
+            conn,
+            "UPDATE tasks SET state = 'pending', not_before_ms = ?2, attempts = attempts - 1
+             WHERE id = ?1 AND state = 'running'",
+            params![id, not_before_ms],
+        )
+        .map(|n| n > 0)
+    })
+}
+
 /// Put a task interrupted by a stop back in the queue.
 pub(crate) fn requeue(db: &Database, id: &str) -> rusqlite::Result<()> {
     db.deferred(|conn| exec(conn, "UPDATE tasks SET state = 'pending' WHERE id = ?1 AND state = 'running'", [id]))
