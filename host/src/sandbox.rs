@@ -279,14 +279,14 @@ impl Sandbox {
         let console = MemoryOutputPipe::new(CONSOLE_CAPACITY);
         b.stdout(console.clone()).stderr(console.clone());
         let egress = crate::egress::EgressHooks {
-            scope: Some(crate::egress::EgressScope {
+            scope: Some(Arc::new(crate::egress::EgressScope {
                 principal: call.principal.clone(),
                 invocation: call.context.invocation_id.clone(),
                 artifact: call.context.artifact.clone(),
                 policy: call.policy.clone(),
                 audit: call.audit.clone(),
                 host: call.host.clone(),
-            }),
+            })),
         };
         Ok(Sandbox {
             wasi: b.build(),

@@ -75,9 +75,19 @@ fn requests_go_out_only_to_hosts_a_rule_allows() {
     assert!(r.error.unwrap().contains("HttpRequestDenied"));
     assert_eq!(server.connections.load(Ordering::Relaxed), 0, "a refused request never leaves the host");
 
+    // Allowing the host is not enough for an address on this machine:
+    // loopback must be allowed as an address too (`http-connect`).
+    let allow_host = format!(
+        "[[rule]]\nname = \"local-service\"\neffect = \"allow\"\naction = \"http-request\"\ntarget = \"127.0.0.1:{}\"\n",
+        server.port
+    );
+    t.host.set_policy_rules(&allow_host).unwrap();
+    let r = get(server.port);
+    assert!(r.error.unwrap().contains("DestinationIpProhibited"));
+    assert_eq!(server.connections.load(Ordering::Relaxed), 0, "a refused address is never connected to");
     t.host
         .set_policy_rules(&format!(
-            "[[rule]]\nname = \"local-service\"\neffect = \"allow\"\naction = \"http-request\"\ntarget = \"127.0.0.1:{}\"\n",
+            "{allow_host}[[rule]]\nname = \"local-address\"\neffect = \"allow\"\naction = \"http-connect\"\ntarget = \"127.0.0.1:{}\"\n",
             server.port
         ))
         .unwrap();
@@ -101,8 +111,50 @@ fn requests_go_out_only_to_hosts_a_rule_allows() {
     let everything = format!("{audit:?}");
     assert!(!everything.contains("s3cr3t"), "a secret reached the audit log");
     let requests: Vec<_> = audit.iter().filter(|e| e.kind == "http-request").collect();
-    assert_eq!(requests.len(), 4);
+    assert_eq!(requests.len(), 5);
     assert_eq!(requests[0].decided_by.as_deref(), Some("egress default"));
     assert_eq!(requests[1].decision, "allow");
+    let connects: Vec<_> = audit.iter().filter(|e| e.kind == "http-connect").collect();
+    assert_eq!(connects[0].decided_by.as_deref(), Some("egress default"));
+    assert_eq!(connects[1].decision, "allow");
     assert!(requests.iter().all(|e| e.subject == "alice"), "asked in the principal's name");
+}
+
+/// A permitted host name that resolves into the host's own network
+/// (loopback here; private, link-local and the cloud metadata address
+/// alike) reaches nothing unless that address is allowed explicitly: the
+/// name is resolved once, each address vetted, and only vetted addresses
+/// are connected to.
+#[test]
+fn a_permitted_name_resolving_to_loopback_reaches_nothing() {
+    let t = test_host();
+    let server = Server::start();
+    let probe = upload(&t.host, "rust-probe", "probe", 0, ResourcePolicy::CallerPays, Limits::default());
+    let get =
+        || t.host.invoke(Invocation::new("bob", &probe, format!("get:http://localhost:{}/", server.port))).unwrap();
+    let allow_name = format!(
+        "[[rule]]\nname = \"by-name\"\neffect = \"allow\"\naction = \"http-request\"\ntarget = \"localhost:{}\"\n",
+        server.port
+    );
+    t.host.set_policy_rules(&allow_name).unwrap();
+    let r = get();
+    assert!(r.error.as_deref().unwrap_or("").contains("DestinationIpProhibited"), "{r:?}");
+    assert_eq!(server.connections.load(Ordering::Relaxed), 0);
+    let refusal = t.host.audit_log().unwrap().into_iter().find(|e| e.kind == "http-connect").unwrap();
+    assert!(refusal.reason.as_deref().unwrap_or("").contains("loopback"), "{refusal:?}");
+    // A wildcard over names does not open addresses either; an explicit
+    // rule for the address does.
+    t.host
+        .set_policy_rules(&format!(
+            "{allow_name}[[rule]]\nname = \"any-name\"\neffect = \"allow\"\naction = \"http-request\"\ntarget = \"*\"\n"
+        ))
+        .unwrap();
+    assert!(get().error.as_deref().unwrap_or("").contains("DestinationIpProhibited"));
+    t.host
+        .set_policy_rules(&format!(
+            "{allow_name}[[rule]]\nname = \"loopback\"\neffect = \"allow\"\naction = \"http-connect\"\ntarget = \"127.0.0.1:*\"\n[[rule]]\nname = \"loopback6\"\neffect = \"allow\"\naction = \"http-connect\"\ntarget = \"[::1]:*\"\n"
+        ))
+        .unwrap();
+    let r = get();
+    assert_eq!(r.output_text(), "200 hello", "{:?}", r.error);
 }

@@ -1,0 +1,180 @@
+//! Egress: an artifact's outgoing HTTP requests (`wasi:http`), allowed only
+//! to hosts a policy explicitly allows, and only to the addresses those
+//! hosts resolve to that are safe to reach.
+//!
+//! 1. The request is an `http-request` action (target: `host:port`;
+//!    attributes `method`, `url`) put to the policy chain in the
+//!    artifact's principal's name. It goes on only if a rule **allowed**
+//!    it explicitly and no plugin denied it: with no rule naming the host,
+//!    the answer is no.
+//! 2. The host name is resolved once (`address`). Each address on the
+//!    public internet may be used; each that reaches into the host's own
+//!    network (loopback, private, link-local with the cloud metadata
+//!    service, reserved) only if an `http-connect` action for it (target
+//!    `ip:port`, attributes `host` and `address-class`) is allowed
+//!    explicitly by a rule: a permitted name that resolves to
+//!    `169.254.169.254` reaches nothing.
+//! 3. The connection goes to the vetted addresses only (`send`), never to
+//!    a second resolution of the name.
+//!
+//! A refused request fails inside the guest (`HTTP-request-denied`, or
+//! `destination-IP-prohibited` for addresses); every decision is audited.
+//! A redirect is a new request from the guest, checked the same way.
+//! Policy plugins get no network at all.
+
+mod address;
+mod send;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
+
+use crate::agent::AgentId;
+use crate::audit::AuditLog;
+use crate::bindings::{Action, Attribute};
+use crate::policy::PolicyChain;
+pub use address::{classify, AddressClass};
+
+/// Who is asking, for the policy chain.
+pub struct EgressScope {
+    /// The artifact's principal (its owner).
+    pub principal: AgentId,
+    /// The invocation.
+    pub invocation: String,
+    /// The artifact.
+    pub artifact: String,
+    /// The chain that decides.
+    pub policy: Arc<PolicyChain>,
+    /// Where decisions are recorded.
+    pub audit: AuditLog,
+    /// The host, for the principal's membership.
+    pub host: Arc<crate::host::HostInner>,
+}
+
+/// The `wasi:http` hooks of one sandbox: `None` scope denies everything.
+#[derive(Default)]
+pub struct EgressHooks {
+    /// Set for artifacts.
+    pub scope: Option<Arc<EgressScope>>,
+}
+
+type SendResult = wasmtime_wasi_http::Result<send::Sent>;
+
+/// The URL without what may be a secret: user info and the query string
+/// (tokens, keys) are replaced, so the audit log never holds them.
+pub fn redacted_url(uri: &http::Uri) -> String {
+    let scheme = uri.scheme_str().unwrap_or("http");
+    let host = uri.host().unwrap_or("");
+    let port = uri.port_u16().map(|p| format!(":{p}")).unwrap_or_default();
+    let query = if uri.query().is_some() { "?<redacted>" } else { "" };
+    format!("{scheme}://{host}{port}{}{query}", uri.path())
+}
+
+/// The host (without IPv6 brackets) and port a request goes to.
+fn destination(uri: &http::Uri) -> (String, u16) {
+    let host = uri.host().unwrap_or("").trim_start_matches('[').trim_end_matches(']').to_string();
+    let port = uri.port_u16().unwrap_or(if uri.scheme_str() == Some("https") { 443 } else { 80 });
+    (host, port)
+}
+
+impl EgressScope {
+    /// Put `action` to the chain as the host does, requiring an explicit
+    /// allow; `deny_default` says why when nothing allowed it.
+    fn decide(&self, mut action: Action, deny_default: String) -> bool {
+        self.host.memberships.stamp(&mut action);
+        let mut verdict = self.policy.check(&action);
+        if verdict.refusal().is_none() && verdict.allowed_by.is_none() {
+            // Deny by default: no rule named it.
+            verdict.decision = crate::bindings::Decision::Deny(deny_default);
+            verdict.decided_by = Some("egress default".into());
+        }
+        self.audit.record(Some(&self.invocation), &action, &verdict);
+        self.host.metrics.decision(verdict.decision_name());
+        verdict.refusal().is_none()
+    }
+
+    fn action(&self, kind: &str, target: String, attributes: Vec<(&str, String)>) -> Action {
+        let mut attributes: Vec<Attribute> =
+            attributes.into_iter().map(|(key, value)| Attribute { key: key.into(), value }).collect();
+        attributes.push(Attribute { key: "via-artifact".into(), value: self.artifact.clone() });
+        Action {
+            kind: kind.into(),
+            subject: self.principal.to_string(),
+            tenant: None,
+            target,
+            attributes,
+            price: 0,
+            estimated: crate::bindings::NO_USAGE,
+        }
+    }
+
+    /// Whether the request may go out to its host name (step 1).
+    fn permits(&self, request: &http::Request<WasiBody>) -> bool {
+        let uri = request.uri();
+        let (host, port) = destination(uri);
+        let target = if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };
+        let deny = format!("no rule allows requests to {target}; add an `allow` rule for action `http-request`");
+        let attributes = vec![("method", request.method().to_string()), ("url", redacted_url(uri))];
+        self.decide(self.action("http-request", target, attributes), deny)
+    }
+
+    /// Whether `address`, which `host` resolved to, may be connected to
+    /// (step 2).
+    fn permits_address(&self, host: &str, address: SocketAddr) -> bool {
+        let class = classify(address.ip());
+        if class == AddressClass::Public {
+            return true;
+        }
+        let deny = format!(
+            "`{host}` resolves to {address}, a {} address; requests into the host's own network need a rule \
+             allowing action `http-connect` to it",
+            class.as_str()
+        );
+        let attributes = vec![("host", host.to_string()), ("address-class", class.as_str().to_string())];
+        let allowed = self.decide(self.action("http-connect", address.to_string(), attributes), deny);
+        if !allowed {
+            tracing::info!(%host, %address, class = class.as_str(), "outgoing request to an address refused");
+        }
+        allowed
+    }
+
+    /// Resolve `host` and keep the addresses that may be reached.
+    async fn vetted(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>, Error> {
+        let resolved: Vec<SocketAddr> = match host.parse::<std::net::IpAddr>() {
+            Ok(ip) => vec![SocketAddr::new(ip, port)],
+            Err(_) => tokio::net::lookup_host((host, port))
+                .await
+                .map_err(|_| Error::DnsError { rcode: None, info_code: None })?
+                .collect(),
+        };
+        if resolved.is_empty() {
+            return Err(Error::DestinationNotFound);
+        }
+        let vetted: Vec<SocketAddr> = resolved.into_iter().filter(|a| self.permits_address(host, *a)).collect();
+        if vetted.is_empty() {
+            return Err(Error::DestinationIpProhibited);
+        }
+        Ok(vetted)
+    }
+}
+
+impl WasiHttpHooks for EgressHooks {
+    fn send_request(
+        &mut self,
+        request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+        fut: Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
+    ) -> Box<dyn Future<Output = SendResult> + Send> {
+        _ = fut;
+        let Some(scope) = self.scope.clone().filter(|s| s.permits(&request)) else {
+            return Box::new(async { Err(Error::HttpRequestDenied) });
+        };
+        Box::new(async move {
+            let (host, port) = destination(request.uri());
+            let addresses = scope.vetted(&host, port).await?;
+            send::send(request, options, host, addresses).await
+        })
+    }
+}
