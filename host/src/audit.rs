@@ -34,6 +34,9 @@ pub struct AuditEntry {
     pub reason: Option<String>,
     /// Time the chain took, microseconds.
     pub latency_us: u64,
+    /// Its position in the log: `after = seq` of the last entry of a page
+    /// asks for the next one.
+    pub seq: i64,
 }
 
 /// Which audit entries to return; every field narrows the query.
@@ -50,6 +53,8 @@ pub struct AuditQuery {
     pub invocation: Option<String>,
     /// At or after this Unix ms.
     pub since_ms: Option<i64>,
+    /// Entries after this position (the last `seq` of the previous page).
+    pub after: Option<i64>,
     /// At most this many (default 1,000).
     pub limit: Option<usize>,
 }
@@ -58,6 +63,35 @@ pub struct AuditQuery {
 #[derive(Clone)]
 pub struct AuditLog {
     db: Arc<Database>,
+}
+
+/// The SQL and parameters of the entries `q` asks for, oldest first:
+/// each filter a term, so that a subject's or an invocation's entries are
+/// read through their index.
+pub(crate) fn listing(q: &AuditQuery) -> (String, Vec<rusqlite::types::Value>) {
+    use rusqlite::types::Value;
+    let limit = q.limit.unwrap_or(1_000).min(i64::MAX as usize) as i64;
+    let mut filters = vec!["seq > ?1".to_string()];
+    let mut values = vec![Value::Integer(q.after.unwrap_or(i64::MIN)), Value::Integer(limit)];
+    let fields: [(&str, Option<Value>); 5] = [
+        ("subject = ", q.subject.clone().map(Value::Text)),
+        ("invocation = ", q.invocation.clone().map(Value::Text)),
+        ("kind = ", q.kind.clone().map(Value::Text)),
+        ("decision = ", q.decision.clone().map(Value::Text)),
+        ("at_ms >= ", q.since_ms.map(Value::Integer)),
+    ];
+    for (test, value) in fields {
+        if let Some(value) = value {
+            values.push(value);
+            filters.push(format!("{test}?{}", values.len()));
+        }
+    }
+    let sql = format!(
+        "SELECT at_ms, invocation, kind, subject, target, decision, decided_by, reason, latency_us, seq FROM audit
+         WHERE {} ORDER BY seq LIMIT ?2",
+        filters.join(" AND ")
+    );
+    (sql, values)
 }
 
 impl AuditLog {
@@ -103,17 +137,16 @@ impl AuditLog {
         self.query(&AuditQuery { limit: Some(usize::MAX), ..AuditQuery::default() })
     }
 
-    /// The entries matching `q`, oldest first.
+    /// The entries matching `q`, oldest first. Read on the committed
+    /// connection (the open write batch is committed first), never on the
+    /// one calls settle on; a subject's or an invocation's entries come
+    /// through their index.
     pub fn query(&self, q: &AuditQuery) -> Result<Vec<AuditEntry>, rusqlite::Error> {
-        let conn = self.db.read();
-        let mut stmt = conn.prepare_cached(
-            "SELECT at_ms, invocation, kind, subject, target, decision, decided_by, reason, latency_us FROM audit
-             WHERE (?1 IS NULL OR subject = ?1) AND (?2 IS NULL OR kind = ?2) AND (?3 IS NULL OR decision = ?3)
-               AND (?4 IS NULL OR invocation = ?4) AND (?5 IS NULL OR at_ms >= ?5)
-             ORDER BY seq LIMIT ?6",
-        )?;
-        let limit = q.limit.unwrap_or(1_000).min(i64::MAX as usize) as i64;
-        let rows = stmt.query_map(params![q.subject, q.kind, q.decision, q.invocation, q.since_ms, limit], |r| {
+        drop(self.db.lock());
+        let conn = self.db.committed();
+        let (sql, values) = listing(q);
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(values), |r| {
             Ok(AuditEntry {
                 at_ms: r.get(0)?,
                 invocation: r.get(1)?,
@@ -124,6 +157,7 @@ impl AuditLog {
                 decided_by: r.get(6)?,
                 reason: r.get(7)?,
                 latency_us: r.get::<_, i64>(8)? as u64,
+                seq: r.get(9)?,
             })
         })?;
         rows.collect()

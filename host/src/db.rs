@@ -92,6 +92,33 @@ CREATE TABLE IF NOT EXISTS usage_records (
     postings          INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS usage_by_time ON usage_records(settled_ms);
+-- An agent's records, newest first, for its listings (usage, and the
+-- charges among its transfers): one index per party.
+CREATE INDEX IF NOT EXISTS usage_by_caller ON usage_records(caller);
+CREATE INDEX IF NOT EXISTS usage_by_owner ON usage_records(owner);
+CREATE INDEX IF NOT EXISTS usage_by_payer ON usage_records(charged_to);
+-- The charges among an agent's transfers that many records lack (a price,
+-- a disk charge): partial indexes, so that listing them never reads the
+-- records that have none.
+CREATE INDEX IF NOT EXISTS usage_priced_by_caller ON usage_records(caller) WHERE postings = 1 AND price_paid > 0;
+CREATE INDEX IF NOT EXISTS usage_priced_by_owner ON usage_records(owner) WHERE postings = 1 AND price_paid > 0;
+CREATE INDEX IF NOT EXISTS usage_disk_by_payer ON usage_records(charged_to) WHERE postings = 1 AND disk_bytes > 0;
+-- Counters kept as records settle (see the ledger's `counters`).
+CREATE TABLE IF NOT EXISTS usage_totals (
+    outcome          TEXT PRIMARY KEY,
+    records          INTEGER NOT NULL,
+    fuel             INTEGER NOT NULL,
+    cost_usd_micros  INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS consumer_hours (
+    hour             INTEGER NOT NULL,
+    agent            TEXT NOT NULL,
+    invocations      INTEGER NOT NULL,
+    fuel             INTEGER NOT NULL,
+    disk_bytes       INTEGER NOT NULL,
+    cost_usd_micros  INTEGER NOT NULL,
+    PRIMARY KEY (hour, agent)
+) WITHOUT ROWID;
 -- Every transfer, in the order posted: the `transfers` rows and the
 -- charges recorded by usage records with `postings = 1` (see the ledger's
 -- `journal`). `part` orders a record's charges after one another.
@@ -141,6 +168,8 @@ CREATE TABLE IF NOT EXISTS audit (
     reason      TEXT,
     latency_us  INTEGER NOT NULL
 );
+CREATE INDEX IF NOT EXISTS audit_by_subject ON audit(subject);
+CREATE INDEX IF NOT EXISTS audit_by_invocation ON audit(invocation);
 CREATE TABLE IF NOT EXISTS sponsor_grants (
     id            TEXT PRIMARY KEY,
     sponsor       TEXT NOT NULL REFERENCES accounts(id),
@@ -216,6 +245,7 @@ CREATE TABLE IF NOT EXISTS api_keys (
     -- 0 while the key is live; else when it was revoked, Unix ms.
     revoked     INTEGER NOT NULL DEFAULT 0
 );
+CREATE INDEX IF NOT EXISTS api_keys_admin ON api_keys(admin, revoked) WHERE admin = 1;
 CREATE TABLE IF NOT EXISTS pending_actions (
     id           TEXT PRIMARY KEY,
     kind         TEXT NOT NULL,
@@ -663,6 +693,7 @@ impl Database {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         upgrade_tasks(&conn)?;
+        crate::ledger::counters::fill_once(&conn)?;
         conn.set_prepared_statement_cache_capacity(128);
         // The file exists now; SQLite names its WAL after the resolved path.
         let resolved = std::fs::canonicalize(path).or_else(|_| std::path::absolute(path));
@@ -701,6 +732,13 @@ impl Database {
         )?;
         reader.busy_timeout(std::time::Duration::from_secs(10))?;
         Ok(Database { shared, reader: Mutex::new(reader), flusher: Some(flusher), checkpointer: Some(checkpointer) })
+    }
+
+    /// Whether the database takes writes: `Err` (saying why) once an fsync
+    /// failed. Reads no table and takes no lock, so it answers at once
+    /// whatever the database is doing.
+    pub fn writable(&self) -> Result<(), String> {
+        self.shared.writable().map_err(|e| e.to_string())
     }
 
     /// The connection for code that runs its own statements or

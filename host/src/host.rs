@@ -633,6 +633,13 @@ impl Host {
         Ok(self.inner.ledger.top_consumers(from_ms, to_ms, limit)?)
     }
 
+    /// Whether the host can serve: `Err` (saying why) when its database
+    /// refuses writes. Constant time: it reads no table and waits for no
+    /// lock, so a readiness probe never holds up a call.
+    pub fn readiness(&self) -> Result<(), String> {
+        self.inner.db.writable()
+    }
+
     /// Service-wide statistics.
     pub fn stats(&self) -> Result<ServiceStats, HostError> {
         Ok(self.inner.ledger.stats()?)

@@ -314,7 +314,7 @@ fn a_calls_charges_are_recorded_by_its_usage_record() {
     assert_eq!(ledger.transfer_record("inv-j/fuel").unwrap(), Some(charge("inv-j/fuel")));
     assert_eq!(ledger.transfer_record("inv-j/t0").unwrap(), None);
 
-    let q = fuelhost::TransferQuery { agent: Some("alice".try_into().unwrap()), limit: Some(2) };
+    let q = fuelhost::TransferQuery { agent: Some("alice".try_into().unwrap()), limit: Some(2), ..Default::default() };
     let newest: Vec<String> = ledger.transfers_matching(&q).unwrap().into_iter().map(|t| t.id).collect();
     assert_eq!(newest, ["after-j", "inv-j/price"]);
 

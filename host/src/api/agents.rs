@@ -1,16 +1,16 @@
 //! Agents and API keys: creating agents (with their first key), reading
 //! an agent, issuing, listing and revoking keys.
 
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, State};
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 use super::keys::{KeyInfo, Revocation};
-use super::{agent_id, blocking, body, ApiError, ApiResult, ApiState, Caller, ErrorBody};
+use super::{agent_id, blocking, body, query, ApiError, ApiResult, ApiState, Caller, ErrorBody};
 use crate::agent::AgentId;
 use crate::membership::Membership;
 
@@ -49,7 +49,21 @@ pub(super) struct IssuedKeyReply {
 /// `GET /v1/keys`.
 #[derive(Serialize, ToSchema)]
 pub(super) struct KeyList {
+    /// The page of keys, in order of their ids.
     keys: Vec<KeyInfo>,
+    /// When set, the next page is `?after=<next>`.
+    next: Option<String>,
+}
+
+/// `GET /v1/keys` query.
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(super) struct KeysParams {
+    /// Keys after this key id (the `next` of the previous page).
+    after: Option<String>,
+    /// At most this many (default 100, at most 10,000).
+    limit: Option<usize>,
 }
 
 /// Create an agent and its first API key (admin).
@@ -226,15 +240,27 @@ pub(super) async fn create_admin_key(
     .await
 }
 
-/// Every API key, live and revoked, without the secrets (admin).
-#[utoipa::path(get, path = "/v1/keys", tag = "agents", security(("api_key" = [])),
+/// API keys, live and revoked, without the secrets, a page at a time
+/// (admin).
+#[utoipa::path(get, path = "/v1/keys", tag = "agents", security(("api_key" = [])), params(KeysParams),
     responses(
         (status = 200, body = KeyList),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
     ))]
-pub(super) async fn list_keys(State(state): State<ApiState>, caller: Caller) -> ApiResult<Json<KeyList>> {
+pub(super) async fn list_keys(
+    State(state): State<ApiState>,
+    caller: Caller,
+    q: Result<Query<KeysParams>, QueryRejection>,
+) -> ApiResult<Json<KeyList>> {
     caller.admin()?;
-    blocking(move || Ok(Json(KeyList { keys: state.keys.list().map_err(ApiError::internal)? }))).await
+    let q = query(q)?;
+    let limit = q.limit.unwrap_or(100).min(10_000);
+    blocking(move || {
+        let keys = state.keys.list(q.after.as_deref(), limit).map_err(ApiError::internal)?;
+        let next = (keys.len() >= limit).then(|| keys.last().map(|k| k.key_id.clone())).flatten();
+        Ok(Json(KeyList { keys, next }))
+    })
+    .await
 }
 
 /// Revoke an API key by its id (admin). The last live admin key cannot be

@@ -116,8 +116,8 @@ impl ApiKeys {
             let hash = hash(&key);
             let taken: i64 = one(
                 &conn,
-                "SELECT COUNT(*) FROM api_keys WHERE substr(hash, 1, ?2) = ?1",
-                params![&hash[..KEY_ID_HEX], KEY_ID_HEX as i64],
+                "SELECT COUNT(*) FROM api_keys WHERE hash >= ?1 AND hash < ?1 || 'g'",
+                params![&hash[..KEY_ID_HEX]],
                 |r| r.get(0),
             )
             .map_err(|e| e.to_string())?;
@@ -161,14 +161,19 @@ impl ApiKeys {
         Some(Authenticated { principal, key_id: key_id(&hash) })
     }
 
-    /// Every key, live and revoked, oldest first.
-    pub fn list(&self) -> Result<Vec<KeyInfo>, String> {
-        let conn = self.db.read();
+    /// Keys, live and revoked, in order of their ids: at most `limit`,
+    /// after the key `after` (the last id of the previous page).
+    pub fn list(&self, after: Option<&str>, limit: usize) -> Result<Vec<KeyInfo>, String> {
+        let conn = self.db.committed();
         let mut stmt = conn
-            .prepare_cached("SELECT hash, agent, created_ms, revoked FROM api_keys ORDER BY created_ms, hash")
+            .prepare_cached(
+                "SELECT hash, agent, created_ms, revoked FROM api_keys WHERE hash >= ?1 ORDER BY hash LIMIT ?2",
+            )
             .map_err(|e| e.to_string())?;
+        // Past every hash of the key `after` names.
+        let from = after.and_then(hash_prefix).map_or(String::new(), |p| format!("{p}g"));
         let rows = stmt
-            .query_map([], |r| {
+            .query_map(params![from, limit.min(10_000) as i64], |r| {
                 let hash: String = r.get(0)?;
                 let revoked: i64 = r.get(3)?;
                 Ok(KeyInfo {
@@ -191,9 +196,9 @@ impl ApiKeys {
         let conn = self.db.lock();
         let changed = exec(
             &conn,
-            "UPDATE api_keys SET revoked = ?2 WHERE substr(hash, 1, ?3) = ?1 AND revoked = 0
+            "UPDATE api_keys SET revoked = ?2 WHERE hash >= ?1 AND hash < ?1 || 'g' AND revoked = 0
                AND (admin = 0 OR (SELECT COUNT(*) FROM api_keys WHERE admin = 1 AND revoked = 0) > 1)",
-            params![prefix, now_ms().max(1), KEY_ID_HEX as i64],
+            params![prefix, now_ms().max(1)],
         )
         .map_err(|e| e.to_string())?;
         if changed > 0 {
@@ -201,8 +206,8 @@ impl ApiKeys {
         }
         let row: Option<(bool, i64)> = one(
             &conn,
-            "SELECT admin, revoked FROM api_keys WHERE substr(hash, 1, ?2) = ?1",
-            params![prefix, KEY_ID_HEX as i64],
+            "SELECT admin, revoked FROM api_keys WHERE hash >= ?1 AND hash < ?1 || 'g'",
+            params![prefix],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .optional()

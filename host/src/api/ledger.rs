@@ -106,6 +106,8 @@ pub(super) async fn transfer(
 pub(super) struct TransfersParams {
     /// Transfers this agent sent or received (an agent's key: itself only).
     agent: Option<String>,
+    /// Transfers before this position (the `next` of the previous page).
+    before: Option<i64>,
     /// At most this many, newest first (default 100, at most 10,000).
     limit: Option<usize>,
 }
@@ -114,7 +116,8 @@ pub(super) struct TransfersParams {
 /// admin all, or one agent's.
 #[utoipa::path(get, path = "/v1/transfers", tag = "ledger", security(("api_key" = [])), params(TransfersParams),
     responses(
-        (status = 200, description = "`{transfers: [...]}`", body = Object),
+        (status = 200, description = "`{transfers: [...], next}`: each transfer with its position `seq`; \
+                                      `next`, when set, asks for the following page (`before=next`)", body = Object),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
     ))]
 pub(super) async fn list_transfers(
@@ -129,7 +132,13 @@ pub(super) async fn list_transfers(
             _ => q.agent = Some(me.clone()),
         }
     }
-    blocking(move || Ok(Json(json!({"transfers": state.host.ledger().transfers_matching(&q)?})))).await
+    let limit = q.limit.unwrap_or(100).min(10_000);
+    blocking(move || {
+        let transfers = state.host.ledger().transfer_listing(&q)?;
+        let next = next_page(transfers.len(), limit, transfers.last().map(|t| t.seq));
+        Ok(Json(json!({"transfers": transfers, "next": next})))
+    })
+    .await
 }
 
 /// `POST /v1/grants`: a sponsor grant made by the key's agent.
@@ -261,6 +270,8 @@ pub(super) struct UsageParams {
     from_ms: Option<i64>,
     /// Settled before, Unix ms.
     to_ms: Option<i64>,
+    /// Records before this position (the `next` of the previous page).
+    before: Option<i64>,
     /// At most this many (default 100, at most 10,000).
     limit: Option<usize>,
 }
@@ -268,7 +279,8 @@ pub(super) struct UsageParams {
 /// Usage records, newest first (an agent: its own; admin: any).
 #[utoipa::path(get, path = "/v1/usage", tag = "ledger", security(("api_key" = [])), params(UsageParams),
     responses(
-        (status = 200, description = "`{records: [...]}`", body = Object),
+        (status = 200, description = "`{records: [...], next}`: each record with its position `seq`; \
+                                      `next`, when set, asks for the following page (`before=next`)", body = Object),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
     ))]
 pub(super) async fn usage(
@@ -284,8 +296,10 @@ pub(super) async fn usage(
         }
     }
     let reader = caller.acting_agent().cloned();
+    let limit = q.limit.unwrap_or(100).min(10_000);
     blocking(move || {
         let mut records = state.host.usage_records(&q)?;
+        let next = next_page(records.len(), limit, records.last().map(|r| r.seq));
         // An owner or payer sees what a call cost, not what its caller sent
         // back: outputs and errors are the caller's alone.
         if let Some(me) = reader {
@@ -294,7 +308,7 @@ pub(super) async fn usage(
                 r.error = None;
             }
         }
-        Ok(Json(json!({"records": records})))
+        Ok(Json(json!({"records": records, "next": next})))
     })
     .await
 }
@@ -349,4 +363,11 @@ pub(super) async fn top(
 pub(super) async fn stats(State(state): State<ApiState>, caller: Caller) -> ApiResult<Json<Value>> {
     caller.admin()?;
     blocking(move || Ok(Json(json!({"stats": state.host.stats()?, "cost_model": state.host.cost_model()})))).await
+}
+
+/// The cursor of the page after one that returned `returned` of at most
+/// `limit` items, the last at position `last`: `None` when it was the
+/// last page.
+fn next_page(returned: usize, limit: usize, last: Option<i64>) -> Option<i64> {
+    (returned >= limit).then_some(last).flatten()
 }

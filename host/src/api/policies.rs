@@ -240,14 +240,17 @@ pub(super) struct AuditParams {
     invocation: Option<String>,
     /// At or after, Unix ms.
     since_ms: Option<i64>,
-    /// At most this many.
+    /// After this position (the `next` of the previous page).
+    after: Option<i64>,
+    /// At most this many (default 1,000).
     limit: Option<usize>,
 }
 
 /// Recorded policy decisions, oldest first (admin).
 #[utoipa::path(get, path = "/v1/audit", tag = "policies", security(("api_key" = [])), params(AuditParams),
     responses(
-        (status = 200, description = "`{entries: [...]}`", body = Object),
+        (status = 200, description = "`{entries: [...], next}`: each entry with its position `seq`; `next`, \
+                                      when set, asks for the following page (`after=next`)", body = Object),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
     ))]
 pub(super) async fn audit(
@@ -257,5 +260,11 @@ pub(super) async fn audit(
 ) -> ApiResult<Json<Value>> {
     caller.admin()?;
     let q = query(q)?;
-    blocking(move || Ok(Json(json!({"entries": state.host.query_audit(&q)?})))).await
+    let limit = q.limit.unwrap_or(1_000);
+    blocking(move || {
+        let entries = state.host.query_audit(&q)?;
+        let next = (entries.len() >= limit).then(|| entries.last().map(|e| e.seq)).flatten();
+        Ok(Json(json!({"entries": entries, "next": next})))
+    })
+    .await
 }

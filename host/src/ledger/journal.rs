@@ -97,6 +97,21 @@ const LISTING: &str = "
       FROM usage_records
      WHERE postings = 1 AND disk_bytes > 0 AND (?1 IS NULL OR charged_to = ?1 OR ?1 = '@consumed')";
 
+/// [`LISTING`] before position `?3`.
+const LISTING_BEFORE: &str = "
+    SELECT id, debit, credit, asset, amount, kind, memo, seq, 0 FROM transfers
+     WHERE (?1 IS NULL OR debit = ?1 OR credit = ?1) AND seq < ?3
+    UNION ALL
+    SELECT invocation_id || '/price', caller, owner, 'scrip', price_paid, 'price', '', rowid, 1 FROM usage_records
+     WHERE postings = 1 AND price_paid > 0 AND (?1 IS NULL OR caller = ?1 OR owner = ?1) AND rowid < ?3
+    UNION ALL
+    SELECT invocation_id || '/fuel', charged_to, '@consumed', 'fuel', fuel, 'fuel', '', rowid, 2 FROM usage_records
+     WHERE postings = 1 AND fuel > 0 AND (?1 IS NULL OR charged_to = ?1 OR ?1 = '@consumed') AND rowid < ?3
+    UNION ALL
+    SELECT invocation_id || '/disk', charged_to, '@consumed', 'disk_bytes', disk_bytes, 'disk', '', rowid, 3
+      FROM usage_records
+     WHERE postings = 1 AND disk_bytes > 0 AND (?1 IS NULL OR charged_to = ?1 OR ?1 = '@consumed') AND rowid < ?3";
+
 /// The listing SQL: `?1` an agent or NULL, `?2` the limit (-1: none),
 /// newest first if `newest_first`. Columns as `transfers`'s `id, debit,
 /// credit, asset, amount, kind, memo`.
@@ -106,6 +121,46 @@ pub(super) fn listing(newest_first: bool) -> &'static str {
         [format!("{LISTING} ORDER BY 8, 9 LIMIT ?2"), format!("{LISTING} ORDER BY 8 DESC, 9 DESC LIMIT ?2")]
     });
     &sql[usize::from(newest_first)]
+}
+
+/// The listing of `agent`'s transfers and charges (`?1`; every one when
+/// `None` or a system account), `?2` at most, before position `?3`,
+/// newest first. An agent's listing reads each arm through the index of
+/// its party (`transfers`' debit and credit, the usage records' caller,
+/// owner and payer), each stopping at the limit, and merges them: it
+/// costs the page, not the ledger.
+pub(super) fn agent_listing(agent: Option<&str>) -> &'static str {
+    static SQL: std::sync::OnceLock<[String; 2]> = std::sync::OnceLock::new();
+    let sql = SQL.get_or_init(|| {
+        let arm = |select: &str, from: &str, filter: &str| {
+            format!("SELECT * FROM (SELECT {select} FROM {from} WHERE {filter} ORDER BY 8 DESC LIMIT ?2)")
+        };
+        let row = "id, debit, credit, asset, amount, kind, memo, seq, 0";
+        let charge = |kind: &str, payer: &str, payee: &str, asset: &str, amount: &str, order: u8| {
+            format!("invocation_id || '/{kind}', {payer}, {payee}, '{asset}', {amount}, '{kind}', '', rowid, {order}")
+        };
+        let price = charge("price", "caller", "owner", "scrip", "price_paid", 1);
+        let fuel = charge("fuel", "charged_to", "'@consumed'", "fuel", "fuel", 2);
+        let disk = charge("disk", "charged_to", "'@consumed'", "disk_bytes", "disk_bytes", 3);
+        let arms = [
+            arm(row, "transfers", "debit = ?1 AND seq < ?3"),
+            arm(row, "transfers", "credit = ?1 AND debit != ?1 AND seq < ?3"),
+            arm(&price, "usage_records", "caller = ?1 AND postings = 1 AND price_paid > 0 AND rowid < ?3"),
+            arm(
+                &price,
+                "usage_records",
+                "owner = ?1 AND caller != ?1 AND postings = 1 AND price_paid > 0 AND rowid < ?3",
+            ),
+            arm(&fuel, "usage_records", "charged_to = ?1 AND postings = 1 AND fuel > 0 AND rowid < ?3"),
+            arm(&disk, "usage_records", "charged_to = ?1 AND postings = 1 AND disk_bytes > 0 AND rowid < ?3"),
+        ];
+        let everyone = format!("{LISTING_BEFORE} ORDER BY 8 DESC, 9 DESC LIMIT ?2");
+        [format!("{} ORDER BY 8 DESC, 9 DESC LIMIT ?2", arms.join(" UNION ALL ")), everyone]
+    });
+    match agent {
+        Some(a) if !a.starts_with('@') => &sql[0],
+        _ => &sql[1],
+    }
 }
 
 /// The setting that remembers whether an explicit transfer has an id

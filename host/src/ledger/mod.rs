@@ -17,9 +17,12 @@
 //! embedded default.
 
 mod allocation;
+pub(crate) mod counters;
 mod group_commit;
 mod hot;
 mod journal;
+#[cfg(test)]
+mod listing_plans;
 mod sqlite;
 mod sqlite_allocation;
 
@@ -501,6 +504,10 @@ pub struct UsageRecord {
     pub error: Option<String>,
     /// Unix time, milliseconds.
     pub settled_at_ms: i64,
+    /// Its position in the ledger's order of transfers and charges: a
+    /// listing is newest first, and `before = seq` of its last record asks
+    /// for the next page.
+    pub seq: i64,
 }
 
 /// Why a ledger operation did not happen. Nothing was changed.
@@ -686,7 +693,12 @@ pub trait Ledger: Send + Sync {
         limit: usize,
     ) -> Result<Vec<ConsumerStats>, LedgerError>;
     /// Posted transfers matching `q`, newest first.
-    fn transfers_matching(&self, q: &TransferQuery) -> Result<Vec<Transfer>, LedgerError>;
+    fn transfers_matching(&self, q: &TransferQuery) -> Result<Vec<Transfer>, LedgerError> {
+        Ok(self.transfer_listing(q)?.into_iter().map(|l| l.item).collect())
+    }
+    /// Posted transfers matching `q`, newest first, each with its position
+    /// (for the next page).
+    fn transfer_listing(&self, q: &TransferQuery) -> Result<Vec<Listed<Transfer>>, LedgerError>;
     /// Service-wide statistics.
     fn stats(&self) -> Result<ServiceStats, LedgerError>;
     /// A stored setting (JSON text), such as the calibrated cost model.
@@ -707,6 +719,9 @@ pub struct UsageQuery {
     pub from_ms: Option<i64>,
     /// Settled before, Unix ms.
     pub to_ms: Option<i64>,
+    /// Records before this position in the ledger (a record's `seq`): the
+    /// next page of a listing, newest first.
+    pub before: Option<i64>,
     /// At most this many (default 100, at most 10,000).
     pub limit: Option<usize>,
 }
@@ -717,8 +732,22 @@ pub struct UsageQuery {
 pub struct TransferQuery {
     /// Transfers this agent sent or received.
     pub agent: Option<AgentId>,
+    /// Transfers before this position in the ledger (a listed transfer's
+    /// `seq`): the next page of a listing, newest first.
+    pub before: Option<i64>,
     /// At most this many (default 100, at most 10,000).
     pub limit: Option<usize>,
+}
+
+/// A listed item with its position in the ledger's order: `seq` of the
+/// last item of a page is where the next page starts (`before`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Listed<T> {
+    /// Position in the ledger's order of transfers and charges.
+    pub seq: i64,
+    /// The item.
+    #[serde(flatten)]
+    pub item: T,
 }
 
 /// What one agent paid for, over a period.

@@ -5,15 +5,16 @@ use std::sync::Arc;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
+use super::counters;
 use super::group_commit::GroupCommit;
 use super::hot::{FastReservation, Governor, Hot};
 use super::journal;
 use super::sqlite_allocation::{self as alloc, Governing};
 use super::{
     Alert, Allocation, AllocationRequest, AllocationStatus, Asset, AssetBalance, Balances, Clock, Distribution,
-    GuestTransfer, Ledger, LedgerError, Outcome, Reservation, Reserved, Resource, ResourcesConsumed, Settlement,
-    SponsorGrant, SponsorGrantStatus, SystemClock, Transfer, TransferRequest, UbiSource, UsageRecord, BURN_ACCOUNT,
-    CONSUMED_ACCOUNT, MINT_ACCOUNT, POOL_ACCOUNT,
+    GuestTransfer, Ledger, LedgerError, Listed, Outcome, Reservation, Reserved, Resource, ResourcesConsumed,
+    Settlement, SponsorGrant, SponsorGrantStatus, SystemClock, Transfer, TransferRequest, UbiSource, UsageRecord,
+    BURN_ACCOUNT, CONSUMED_ACCOUNT, MINT_ACCOUNT, POOL_ACCOUNT,
 };
 use super::{ConsumerStats, ServiceStats, TransferQuery, UsageQuery};
 use crate::agent::AgentId;
@@ -83,7 +84,10 @@ impl SqliteLedger {
         let unwinding = PutBackOnPanic { ledger: self, invocations: &batch };
         let applied = self.db.durable_then(
             |conn| -> Result<_, LedgerError> {
-                Ok(batch.iter().map(|s| in_savepoint(conn, |sp| settle_in(sp, &self.hot, s, now))).collect::<Vec<_>>())
+                let results: Vec<_> =
+                    batch.iter().map(|s| in_savepoint(conn, |sp| settle_in(sp, &self.hot, s, now))).collect();
+                counters::count(conn, results.iter().filter_map(|r| r.as_ref().ok()))?;
+                Ok(results)
             },
             // Under the connection lock, right after the commit: each fast
             // reservation follows its own settlement's fate.
@@ -574,7 +578,13 @@ impl SqliteLedger {
 
 /// The columns `usage_from_row` reads, in its order.
 const USAGE_COLUMNS: &str = "invocation_id, artifact, caller, owner, charged_to, resource_policy, outcome, fuel,
-    memory_peak_bytes, disk_bytes, wall_time_ns, cpu_time_ns, price_paid, cost_usd_micros, output, error, settled_ms";
+    memory_peak_bytes, disk_bytes, wall_time_ns, cpu_time_ns, price_paid, cost_usd_micros, output, error, settled_ms,
+    rowid";
+
+/// [`USAGE_COLUMNS`] as read from `usage_records u`, in a join.
+const USAGE_COLUMNS_OF_U: &str = "u.invocation_id, u.artifact, u.caller, u.owner, u.charged_to, u.resource_policy,
+    u.outcome, u.fuel, u.memory_peak_bytes, u.disk_bytes, u.wall_time_ns, u.cpu_time_ns, u.price_paid,
+    u.cost_usd_micros, u.output, u.error, u.settled_ms, u.rowid";
 
 fn usage_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UsageRecord> {
     let policy: String = r.get(5)?;
@@ -600,7 +610,74 @@ fn usage_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UsageRecord> {
         output: r.get(14)?,
         error: r.get(15)?,
         settled_at_ms: r.get(16)?,
+        seq: r.get(17)?,
     })
+}
+
+/// The SQL and parameters listing the usage records `q` asks for, newest
+/// first, each arm an index range scan that stops at the limit: an
+/// agent's records through the index of each party (caller, owner,
+/// payer), a period turned into a range of positions through the index
+/// on settlement time.
+pub(super) fn usage_listing(
+    conn: &Connection,
+    q: &UsageQuery,
+) -> Result<(String, Vec<rusqlite::types::Value>), LedgerError> {
+    use rusqlite::types::Value;
+    let limit = q.limit.unwrap_or(100).min(10_000) as i64;
+    // Positions are handed out in settlement order, so a period is a
+    // range of positions (its bounds found through `usage_by_time`).
+    let first_at = |ms: i64| -> Result<Option<i64>, LedgerError> {
+        Ok(one(
+            conn,
+            "SELECT rowid FROM usage_records WHERE settled_ms >= ?1 ORDER BY settled_ms, rowid LIMIT 1",
+            [ms],
+            |r| r.get(0),
+        )
+        .optional()?)
+    };
+    let low = match q.from_ms {
+        Some(ms) => first_at(ms)?.unwrap_or(i64::MAX),
+        None => i64::MIN,
+    };
+    let mut high = q.before.unwrap_or(i64::MAX);
+    if let Some(ms) = q.to_ms {
+        high = high.min(first_at(ms)?.unwrap_or(i64::MAX));
+    }
+    let mut filters = String::from("rowid >= ?2 AND rowid < ?3");
+    let mut params = vec![Value::Null, Value::Integer(low), Value::Integer(high), Value::Integer(limit)];
+    if let Some(artifact) = &q.artifact {
+        params.push(Value::Text(artifact.clone()));
+        filters.push_str(&format!(" AND artifact = ?{}", params.len()));
+    }
+    if let Some(ms) = q.from_ms {
+        params.push(Value::Integer(ms));
+        filters.push_str(&format!(" AND settled_ms >= ?{}", params.len()));
+    }
+    if let Some(ms) = q.to_ms {
+        params.push(Value::Integer(ms));
+        filters.push_str(&format!(" AND settled_ms < ?{}", params.len()));
+    }
+    let sql = match &q.agent {
+        None => format!("SELECT {USAGE_COLUMNS} FROM usage_records WHERE {filters} ORDER BY rowid DESC LIMIT ?4"),
+        Some(agent) => {
+            params[0] = Value::Text(agent.to_string());
+            let arm = |party: &str| {
+                format!(
+                    "SELECT * FROM (SELECT rowid AS seq FROM usage_records WHERE {party} = ?1 AND {filters}
+                     ORDER BY rowid DESC LIMIT ?4)"
+                )
+            };
+            format!(
+                "SELECT {USAGE_COLUMNS_OF_U} FROM ({} UNION {} UNION {}) AS mine
+                 JOIN usage_records u ON u.rowid = mine.seq ORDER BY mine.seq DESC LIMIT ?4",
+                arm("caller"),
+                arm("owner"),
+                arm("charged_to")
+            )
+        }
+    };
+    Ok((sql, params))
 }
 
 /// Whether `id` has a usage record (cheaper than reading it).
@@ -801,6 +878,7 @@ fn settle_with(
         output: s.output.clone(),
         error: s.error.clone(),
         settled_at_ms: settled_ms,
+        seq,
     })
 }
 
@@ -1064,7 +1142,11 @@ impl Ledger for SqliteLedger {
             None => {
                 let unwinding = PutBackOnPanic { ledger: self, invocations: std::slice::from_ref(s) };
                 let result = self.db.durable_then(
-                    |tx| settle_in(tx, &self.hot, s, self.clock.now_ms()),
+                    |tx| {
+                        let record = settle_in(tx, &self.hot, s, self.clock.now_ms())?;
+                        counters::count(tx, std::iter::once(&record))?;
+                        Ok(record)
+                    },
                     |_, committed| self.settled(&s.invocation_id, committed),
                 );
                 std::mem::forget(unwinding);
@@ -1477,19 +1559,9 @@ impl Ledger for SqliteLedger {
 
     fn usage_records(&self, q: &UsageQuery) -> Result<Vec<UsageRecord>, LedgerError> {
         let conn = self.db.committed();
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {USAGE_COLUMNS} FROM usage_records
-             WHERE (?1 IS NULL OR caller = ?1 OR owner = ?1 OR charged_to = ?1)
-               AND (?2 IS NULL OR artifact = ?2)
-               AND (?3 IS NULL OR settled_ms >= ?3)
-               AND (?4 IS NULL OR settled_ms < ?4)
-             ORDER BY settled_ms DESC, rowid DESC LIMIT ?5"
-        ))?;
-        let limit = q.limit.unwrap_or(100).min(10_000) as i64;
-        let rows = stmt.query_map(
-            params![q.agent.as_ref().map(AgentId::as_str), q.artifact, q.from_ms, q.to_ms, limit],
-            usage_from_row,
-        )?;
+        let (sql, params) = usage_listing(&conn, q)?;
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(params), usage_from_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -1500,56 +1572,26 @@ impl Ledger for SqliteLedger {
         to_ms: Option<i64>,
         limit: usize,
     ) -> Result<Vec<ConsumerStats>, LedgerError> {
-        let sql = match asset {
-            Asset::Fuel => {
-                "SELECT charged_to, COUNT(*), SUM(fuel), SUM(disk_bytes), SUM(cost_usd_micros) FROM usage_records
-                 WHERE (?1 IS NULL OR settled_ms >= ?1) AND (?2 IS NULL OR settled_ms < ?2)
-                 GROUP BY charged_to ORDER BY SUM(fuel) DESC, charged_to LIMIT ?3"
-            }
-            Asset::DiskBytes => {
-                "SELECT charged_to, COUNT(*), SUM(fuel), SUM(disk_bytes), SUM(cost_usd_micros) FROM usage_records
-                 WHERE (?1 IS NULL OR settled_ms >= ?1) AND (?2 IS NULL OR settled_ms < ?2)
-                 GROUP BY charged_to ORDER BY SUM(disk_bytes) DESC, charged_to LIMIT ?3"
-            }
-            Asset::Scrip => {
-                return Err(LedgerError::Invalid(
-                    "payers are ranked by the resources charged to them: use fuel or disk_bytes, not scrip".into(),
-                ))
-            }
-        };
-        let conn = self.db.committed();
-        let mut stmt = conn.prepare_cached(sql)?;
-        let rows = stmt.query_map(params![from_ms, to_ms, limit.min(10_000) as i64], |r| {
-            Ok(ConsumerStats {
-                agent: AgentId::trusted(r.get(0)?),
-                invocations: r.get::<_, i64>(1)? as u64,
-                fuel: r.get::<_, i64>(2)? as u64,
-                disk_bytes: r.get::<_, i64>(3)? as u64,
-                cost_usd_micros: r.get::<_, i64>(4)? as u64,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        counters::top_consumers(&self.db.committed(), asset, from_ms, to_ms, limit)
     }
 
     fn stats(&self) -> Result<ServiceStats, LedgerError> {
-        let conn = self.db.read();
+        // Counters and small tables, read on the committed connection: a
+        // statistics request never scans the records nor waits for the
+        // connection calls settle on.
+        let conn = self.db.committed();
         let count = |sql: &str| one(&conn, sql, [], |r| r.get::<_, i64>(0)).map(|v| v as u64);
         let mut stats = ServiceStats {
             total_allocations: count("SELECT COUNT(*) FROM allocations")?,
             active_allocations: count("SELECT COUNT(*) FROM allocations WHERE status = 'active'")?,
-            total_usage_records: count("SELECT COUNT(*) FROM usage_records")?,
-            total_cost_usd_micros: count("SELECT COALESCE(SUM(cost_usd_micros), 0) FROM usage_records")?,
-            total_api_calls: count("SELECT COUNT(*) FROM usage_records WHERE outcome != 'aborted'")?,
             budget_exceeded_count: count("SELECT COUNT(*) FROM alerts WHERE kind = 'exhausted'")?,
-            total_fuel: count("SELECT COALESCE(SUM(fuel), 0) FROM usage_records")?,
+            total_usage_records: 0,
+            total_cost_usd_micros: 0,
+            total_api_calls: 0,
+            total_fuel: 0,
             invocations_by_outcome: Default::default(),
         };
-        let mut stmt = conn.prepare_cached("SELECT outcome, COUNT(*) FROM usage_records GROUP BY outcome")?;
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64)))?;
-        for row in rows {
-            let (outcome, n) = row?;
-            stats.invocations_by_outcome.insert(outcome, n);
-        }
+        counters::usage_stats(&conn, &mut stats)?;
         Ok(stats)
     }
 
@@ -1570,12 +1612,15 @@ impl Ledger for SqliteLedger {
         existing_transfer(&self.db.read(), id)
     }
 
-    fn transfers_matching(&self, q: &TransferQuery) -> Result<Vec<Transfer>, LedgerError> {
+    fn transfer_listing(&self, q: &TransferQuery) -> Result<Vec<Listed<Transfer>>, LedgerError> {
         // Committed data only, off the connection calls settle on.
         let conn = self.db.committed();
-        let mut stmt = conn.prepare_cached(journal::listing(true))?;
         let limit = q.limit.unwrap_or(100).min(10_000) as i64;
-        let rows = stmt.query_map(params![q.agent.as_ref().map(AgentId::as_str), limit], transfer_from_row)?;
+        let agent = q.agent.as_ref().map(AgentId::as_str);
+        let mut stmt = conn.prepare_cached(journal::agent_listing(agent))?;
+        let rows = stmt.query_map(params![agent, limit, q.before.unwrap_or(i64::MAX)], |r| {
+            Ok(Listed { seq: r.get(7)?, item: transfer_from_row(r)? })
+        })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 

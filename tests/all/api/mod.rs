@@ -12,6 +12,7 @@ mod keys;
 mod ledger;
 mod limits;
 mod openapi;
+mod pages;
 mod policies;
 mod tasks;
 

@@ -73,6 +73,11 @@ pub struct ServeFile {
     /// and `burst`.
     #[serde(default)]
     api: ApiConfig,
+    /// `[limits]`: the most a manifest may ask for and a request carry,
+    /// the entries of an agent's directory, the calls per agent at once
+    /// (see `fuelhost::HostLimits`; `docs/security.md`).
+    #[serde(default)]
+    limits: fuelhost::HostLimits,
     /// Logs and traces: `log_format`, `log_filter`, `otlp_endpoint`,
     /// `service_name`.
     #[serde(default = "server_telemetry")]
@@ -98,6 +103,7 @@ pub struct ServeConfig {
     pub deterministic_fuel: bool,
     pub telemetry: TelemetryConfig,
     pub task_drain: std::time::Duration,
+    pub limits: fuelhost::HostLimits,
 }
 
 fn durability(name: &str) -> Result<Durability> {
@@ -165,6 +171,7 @@ impl ServeConfig {
             deterministic_fuel: file.deterministic_fuel.unwrap_or(false),
             telemetry,
             task_drain: std::time::Duration::from_secs(file.task_drain_seconds.unwrap_or(30)),
+            limits: file.limits,
         })
     }
 
@@ -173,7 +180,8 @@ impl ServeConfig {
         let mut b = Host::builder()
             .data_dir(&self.data_dir)
             .durability(self.durability)
-            .deterministic_fuel(self.deterministic_fuel);
+            .deterministic_fuel(self.deterministic_fuel)
+            .limits(self.limits);
         if let Some(dir) = &self.compile_cache_dir {
             b = b.compile_cache_dir(dir);
         }
@@ -255,7 +263,8 @@ mod tests {
             &path,
             "listen = \"0.0.0.0:9000\"\ndurability = \"process\"\ntask_drain_seconds = 5\ndeterministic_fuel = true\n\
              [api]\nmax_body_bytes = 1024\n\
-             [api.rate_limit]\nper_second = 5\nburst = 7\n",
+             [api.rate_limit]\nper_second = 5\nburst = 7\n\
+             [limits]\nmax_dir_entries = 500\nmax_calls_per_agent = 3\n",
         )
         .unwrap();
         let c = ServeConfig::resolve(args(Some(path.clone()), None), None).unwrap();
@@ -268,6 +277,8 @@ mod tests {
         assert!(c.deterministic_fuel);
         assert_eq!(c.data_dir, PathBuf::from("fuelhost-data"));
         assert_eq!(c.telemetry.log_filter, "info", "a server logs requests by default");
+        assert_eq!((c.limits.max_dir_entries, c.limits.max_calls_per_agent), (500, 3));
+        assert_eq!(c.limits.max_log_lines, fuelhost::HostLimits::default().max_log_lines, "the rest: defaults");
         let c = ServeConfig::resolve(args(Some(path), Some("127.0.0.1:1")), None).unwrap();
         assert_eq!(c.listen, "127.0.0.1:1");
         assert!(!ServeConfig::resolve(args(None, None), None).unwrap().deterministic_fuel, "off by default");
