@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use utoipa::{IntoParams, ToSchema};
 
 use super::keys::{KeyInfo, Revocation};
-use super::{agent_id, blocking, body, query, ApiError, ApiResult, ApiState, Caller, ErrorBody};
+use super::{agent_id, blocking, body, next_page, query, ApiError, ApiResult, ApiState, Caller, ErrorBody};
 use crate::agent::AgentId;
 use crate::membership::Membership;
 
@@ -257,7 +257,7 @@ pub(super) async fn list_keys(
     let limit = q.limit.unwrap_or(100).min(10_000);
     blocking(move || {
         let keys = state.keys.list(q.after.as_deref(), limit).map_err(ApiError::internal)?;
-        let next = (keys.len() >= limit).then(|| keys.last().map(|k| k.key_id.clone())).flatten();
+        let next = next_page(&keys, limit, |k| k.key_id.clone());
         Ok(Json(KeyList { keys, next }))
     })
     .await

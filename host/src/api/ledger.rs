@@ -9,7 +9,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{agent_id, blocking, body, query, to_json, ApiError, ApiResult, ApiState, Caller, ErrorBody, Principal};
+use super::{
+    agent_id, blocking, body, next_page, query, to_json, ApiError, ApiResult, ApiState, Caller, ErrorBody, Principal,
+};
 use crate::ledger::{Asset, SponsorGrant, SponsorGrantStatus, TransferQuery, TransferRequest, UsageQuery};
 
 /// `POST /v1/mint`.
@@ -135,7 +137,7 @@ pub(super) async fn list_transfers(
     let limit = q.limit.unwrap_or(100).min(10_000);
     blocking(move || {
         let transfers = state.host.ledger().transfer_listing(&q)?;
-        let next = next_page(transfers.len(), limit, transfers.last().map(|t| t.seq));
+        let next = next_page(&transfers, limit, |t| t.seq);
         Ok(Json(json!({"transfers": transfers, "next": next})))
     })
     .await
@@ -299,7 +301,7 @@ pub(super) async fn usage(
     let limit = q.limit.unwrap_or(100).min(10_000);
     blocking(move || {
         let mut records = state.host.usage_records(&q)?;
-        let next = next_page(records.len(), limit, records.last().map(|r| r.seq));
+        let next = next_page(&records, limit, |r| r.seq);
         // An owner or payer sees what a call cost, not what its caller sent
         // back: outputs and errors are the caller's alone.
         if let Some(me) = reader {
@@ -363,11 +365,4 @@ pub(super) async fn top(
 pub(super) async fn stats(State(state): State<ApiState>, caller: Caller) -> ApiResult<Json<Value>> {
     caller.admin()?;
     blocking(move || Ok(Json(json!({"stats": state.host.stats()?, "cost_model": state.host.cost_model()})))).await
-}
-
-/// The cursor of the page after one that returned `returned` of at most
-/// `limit` items, the last at position `last`: `None` when it was the
-/// last page.
-fn next_page(returned: usize, limit: usize, last: Option<i64>) -> Option<i64> {
-    (returned >= limit).then_some(last).flatten()
 }

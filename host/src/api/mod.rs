@@ -446,6 +446,15 @@ fn to_json<T: serde::Serialize>(t: T) -> ApiResult<Json<serde_json::Value>> {
     serde_json::to_value(t).map(Json).map_err(|e| ApiError::internal(format!("serialising the answer: {e}")))
 }
 
+/// The cursor of the page after `page` (asked for with `limit`), read from
+/// its last item by `cursor`: `None` when `page` was the last.
+fn next_page<T, C>(page: &[T], limit: usize, cursor: impl Fn(&T) -> C) -> Option<C> {
+    if page.len() < limit {
+        return None;
+    }
+    page.last().map(cursor)
+}
+
 /// A path segment that must be an agent id.
 fn agent_id(id: String) -> ApiResult<AgentId> {
     AgentId::new(id).map_err(|e| ApiError::bad_request(e.to_string()))

@@ -263,7 +263,7 @@ pub(super) async fn audit(
     let limit = q.limit.unwrap_or(1_000);
     blocking(move || {
         let entries = state.host.query_audit(&q)?;
-        let next = (entries.len() >= limit).then(|| entries.last().map(|e| e.seq)).flatten();
+        let next = super::next_page(&entries, limit, |e| e.seq);
         Ok(Json(json!({"entries": entries, "next": next})))
     })
     .await
