@@ -5,6 +5,9 @@
 //! transfers, its audit entries, the top consumers, the statistics and an
 //! agent's health.
 //!
+//! Then agent creation over the API (an agent and its key), timed for a
+//! thousand agents on a fresh host and again after a hundred thousand.
+//!
 //! Run: `scripts/setup.sh && cargo bench -p fuelhost --bench contention`
 //! (`FUELHOST_BENCH_RECORDS`, default 1,000,000; `FUELHOST_BENCH_SECONDS`,
 //! default 5 per phase).
@@ -178,4 +181,41 @@ fn main() {
     for (name, slot) in READS.iter().zip(&slowest) {
         println!("  {name:<40} {:>8} µs", slot.load(Ordering::Relaxed));
     }
+    agent_creation(env("FUELHOST_BENCH_AGENTS", 100_000));
+}
+
+/// Agents (and their first keys) created per second through the API: the
+/// first thousand, then a thousand more after `many`.
+fn agent_creation(many: u64) {
+    use tower::ServiceExt;
+    let dir = tempfile::tempdir().unwrap();
+    let host = Host::builder().data_dir(dir.path()).durability(Durability::Process).build().unwrap();
+    let state = fuelhost::api::ApiState::new(host);
+    let admin = state.bootstrap_admin_key().unwrap().unwrap();
+    let router = fuelhost::api::router(state, &fuelhost::api::ApiConfig::default());
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let mut made = 0u64;
+    let mut create = |n: u64| -> f64 {
+        let started = Instant::now();
+        for _ in 0..n {
+            let body = format!("{{\"id\": \"a{made}\"}}");
+            made += 1;
+            let req = axum::http::Request::post("/v1/agents")
+                .header("authorization", format!("Bearer {admin}"))
+                .header("content-type", "application/json")
+                .body(axum::body::Body::from(body))
+                .unwrap();
+            let res = runtime.block_on(router.clone().oneshot(req)).unwrap();
+            assert_eq!(res.status(), 201);
+        }
+        n as f64 / started.elapsed().as_secs_f64()
+    };
+    let first = create(1_000);
+    create(many);
+    let later = create(1_000);
+    println!(
+        "\nagents created over the API: {first:.0}/s for the first thousand, {later:.0}/s for a thousand after \
+         {many} more (x{:.2})",
+        later / first
+    );
 }

@@ -97,11 +97,9 @@ CREATE INDEX IF NOT EXISTS usage_by_time ON usage_records(settled_ms);
 CREATE INDEX IF NOT EXISTS usage_by_caller ON usage_records(caller);
 CREATE INDEX IF NOT EXISTS usage_by_owner ON usage_records(owner);
 CREATE INDEX IF NOT EXISTS usage_by_payer ON usage_records(charged_to);
--- The charges among an agent's transfers that many records lack (a price,
--- a disk charge): partial indexes, so that listing them never reads the
--- records that have none.
-CREATE INDEX IF NOT EXISTS usage_priced_by_caller ON usage_records(caller) WHERE postings = 1 AND price_paid > 0;
-CREATE INDEX IF NOT EXISTS usage_priced_by_owner ON usage_records(owner) WHERE postings = 1 AND price_paid > 0;
+-- The disk charges among an agent's transfers, which most records lack: a
+-- partial index, so that listing them never reads the records that have
+-- none (and costs a call nothing unless it is charged disk).
 CREATE INDEX IF NOT EXISTS usage_disk_by_payer ON usage_records(charged_to) WHERE postings = 1 AND disk_bytes > 0;
 -- Counters kept as records settle (see the ledger's `counters`).
 CREATE TABLE IF NOT EXISTS usage_totals (
@@ -119,6 +117,10 @@ CREATE TABLE IF NOT EXISTS consumer_hours (
     cost_usd_micros  INTEGER NOT NULL,
     PRIMARY KEY (hour, agent)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS counter_state (
+    id       INTEGER PRIMARY KEY CHECK (id = 1),
+    through  INTEGER NOT NULL
+);
 -- Every transfer, in the order posted: the `transfers` rows and the
 -- charges recorded by usage records with `postings = 1` (see the ledger's
 -- `journal`). `part` orders a record's charges after one another.
@@ -169,7 +171,6 @@ CREATE TABLE IF NOT EXISTS audit (
     latency_us  INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS audit_by_subject ON audit(subject);
-CREATE INDEX IF NOT EXISTS audit_by_invocation ON audit(invocation);
 CREATE TABLE IF NOT EXISTS sponsor_grants (
     id            TEXT PRIMARY KEY,
     sponsor       TEXT NOT NULL REFERENCES accounts(id),

@@ -146,3 +146,52 @@ fn contract_priced_and_reputation_scaled_allocations() {
     clock.advance(MONTH_MS as i64);
     assert!(host.invoke(Invocation::new("bob", &echo, "4")).unwrap().success);
 }
+
+/// Statistics and top consumers come from counters, folded into their
+/// tables about once a second inside a settlement's transaction: counted
+/// once each whether a record is in the tables or still in memory, and
+/// the same after a restart.
+#[test]
+fn counters_count_each_call_once_across_flushes_and_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let open = || {
+        Host::builder().data_dir(dir.path()).compile_cache_dir(shared_compile_cache()).max_instances(4).build().unwrap()
+    };
+    let totals = |host: &Host| {
+        let stats = host.stats().unwrap();
+        let top = host.top_consumers(None, None, 10).unwrap();
+        (
+            stats.total_usage_records,
+            stats.total_fuel,
+            top.iter().map(|c| (c.agent.to_string(), c.invocations)).collect::<Vec<_>>(),
+        )
+    };
+    let fuel_of =
+        |host: &Host| host.usage_records(&UsageQuery::default()).unwrap().iter().map(|r| r.consumed.fuel).sum::<u64>();
+    let (host, echo) = {
+        let host = open();
+        for a in ["alice", "bob"] {
+            host.create_agent(a).unwrap();
+            fund(&host, a, 1_000, 1_000_000_000, 0);
+        }
+        let echo = host
+            .upload(manifest("echo", 0, ResourcePolicy::CallerPays, Limits::default()), &guest("rust-echo"))
+            .unwrap()
+            .id;
+        (host, echo)
+    };
+    for _ in 0..3 {
+        host.invoke(Invocation::new("bob", &echo, "x")).unwrap();
+    }
+    assert_eq!(totals(&host), (3, fuel_of(&host), vec![("bob".into(), 3)]));
+    // A second later the next settlement folds the three into the tables.
+    std::thread::sleep(std::time::Duration::from_millis(1_100));
+    host.invoke(Invocation::new("alice", &echo, "x")).unwrap();
+    host.invoke(Invocation::new("bob", &echo, "x")).unwrap();
+    assert_eq!(totals(&host), (5, fuel_of(&host), vec![("bob".into(), 4), ("alice".into(), 1)]));
+    drop(host);
+    let host = open();
+    assert_eq!(totals(&host), (5, fuel_of(&host), vec![("bob".into(), 4), ("alice".into(), 1)]), "after a restart");
+    host.invoke(Invocation::new("alice", &echo, "x")).unwrap();
+    assert_eq!(totals(&host).0, 6);
+}

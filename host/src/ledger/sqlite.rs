@@ -28,6 +28,7 @@ pub struct SqliteLedger {
     clock: Arc<dyn Clock>,
     settles: Option<Arc<GroupCommit<Settlement, Result<UsageRecord, LedgerError>>>>,
     hot: Arc<Hot>,
+    counters: Arc<counters::Counters>,
 }
 
 fn storage(e: rusqlite::Error) -> LedgerError {
@@ -59,7 +60,13 @@ impl SqliteLedger {
     /// A ledger that reads expiries and periods off `clock`, with group
     /// commit of settlements on.
     pub(crate) fn with_clock(db: Arc<Database>, clock: Arc<dyn Clock>) -> SqliteLedger {
-        SqliteLedger { db, clock, settles: Some(Arc::new(GroupCommit::default())), hot: Arc::default() }
+        SqliteLedger {
+            db,
+            clock,
+            settles: Some(Arc::new(GroupCommit::default())),
+            hot: Arc::default(),
+            counters: Arc::default(),
+        }
     }
 
     /// Open (or create) a ledger database file on its own, for embedders
@@ -84,20 +91,26 @@ impl SqliteLedger {
         let unwinding = PutBackOnPanic { ledger: self, invocations: &batch };
         let applied = self.db.durable_then(
             |conn| -> Result<_, LedgerError> {
+                self.counters.load(conn)?;
                 let results: Vec<_> =
                     batch.iter().map(|s| in_savepoint(conn, |sp| settle_in(sp, &self.hot, s, now))).collect();
-                counters::count(conn, results.iter().filter_map(|r| r.as_ref().ok()))?;
+                self.counters.flush_if_due(conn)?;
                 Ok(results)
             },
             // Under the connection lock, right after the commit: each fast
-            // reservation follows its own settlement's fate.
+            // reservation follows its own settlement's fate, and the
+            // counters keep the records that committed.
             |applied, committed| match applied {
                 Ok(results) => {
                     for (s, r) in batch.iter().zip(results) {
                         self.settled(&s.invocation_id, committed && r.is_ok());
                     }
+                    self.counters.settled(results.iter().filter_map(|r| r.as_ref().ok()), committed);
                 }
-                Err(_) => batch.iter().for_each(|s| self.settled(&s.invocation_id, false)),
+                Err(_) => {
+                    batch.iter().for_each(|s| self.settled(&s.invocation_id, false));
+                    self.counters.settled(std::iter::empty(), false);
+                }
             },
         );
         std::mem::forget(unwinding);
@@ -1143,11 +1156,15 @@ impl Ledger for SqliteLedger {
                 let unwinding = PutBackOnPanic { ledger: self, invocations: std::slice::from_ref(s) };
                 let result = self.db.durable_then(
                     |tx| {
+                        self.counters.load(tx)?;
                         let record = settle_in(tx, &self.hot, s, self.clock.now_ms())?;
-                        counters::count(tx, std::iter::once(&record))?;
+                        self.counters.flush_if_due(tx)?;
                         Ok(record)
                     },
-                    |_, committed| self.settled(&s.invocation_id, committed),
+                    |record, committed| {
+                        self.settled(&s.invocation_id, committed);
+                        self.counters.settled(record.as_ref().ok().into_iter(), committed);
+                    },
                 );
                 std::mem::forget(unwinding);
                 result
@@ -1572,7 +1589,7 @@ impl Ledger for SqliteLedger {
         to_ms: Option<i64>,
         limit: usize,
     ) -> Result<Vec<ConsumerStats>, LedgerError> {
-        counters::top_consumers(&self.db.committed(), asset, from_ms, to_ms, limit)
+        self.counters.top_consumers(&self.db.committed(), asset, from_ms, to_ms, limit)
     }
 
     fn stats(&self) -> Result<ServiceStats, LedgerError> {
@@ -1591,7 +1608,7 @@ impl Ledger for SqliteLedger {
             total_fuel: 0,
             invocations_by_outcome: Default::default(),
         };
-        counters::usage_stats(&conn, &mut stats)?;
+        self.counters.usage_stats(&conn, &mut stats)?;
         Ok(stats)
     }
 
