@@ -140,11 +140,13 @@ impl EgressScope {
         allowed
     }
 
-    /// Resolve `host` and keep the addresses that may be reached.
-    async fn vetted(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>, Error> {
+    /// Resolve `host` and keep the addresses that may be reached. (The
+    /// checks run on a blocking thread: they may run policy plugins, which
+    /// block, and this runs on the runtime's workers.)
+    async fn vetted(self: Arc<Self>, host: String, port: u16) -> Result<Vec<SocketAddr>, Error> {
         let resolved: Vec<SocketAddr> = match host.parse::<std::net::IpAddr>() {
             Ok(ip) => vec![SocketAddr::new(ip, port)],
-            Err(_) => tokio::net::lookup_host((host, port))
+            Err(_) => tokio::net::lookup_host((host.as_str(), port))
                 .await
                 .map_err(|_| Error::DnsError { rcode: None, info_code: None })?
                 .collect(),
@@ -152,7 +154,11 @@ impl EgressScope {
         if resolved.is_empty() {
             return Err(Error::DestinationNotFound);
         }
-        let vetted: Vec<SocketAddr> = resolved.into_iter().filter(|a| self.permits_address(host, *a)).collect();
+        let vetted = tokio::task::spawn_blocking(move || {
+            resolved.into_iter().filter(|a| self.permits_address(&host, *a)).collect::<Vec<SocketAddr>>()
+        })
+        .await
+        .map_err(|e| Error::InternalError(Some(format!("vetting the addresses failed: {e}"))))?;
         if vetted.is_empty() {
             return Err(Error::DestinationIpProhibited);
         }
@@ -173,7 +179,7 @@ impl WasiHttpHooks for EgressHooks {
         };
         Box::new(async move {
             let (host, port) = destination(request.uri());
-            let addresses = scope.vetted(&host, port).await?;
+            let addresses = scope.vetted(host.clone(), port).await?;
             send::send(request, options, host, addresses).await
         })
     }
