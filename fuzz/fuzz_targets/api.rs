@@ -43,7 +43,7 @@ fn world() -> &'static World {
         host.create_agent("bob").unwrap();
         let state = ApiState::new(host);
         let admin = state.bootstrap_admin_key().unwrap().unwrap();
-        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         let router = router(state, &ApiConfig::default());
         // bob's key, made through the API itself.
         let req = Request::post("/v1/agents/bob/keys").header("authorization", format!("Bearer {admin}")).body(Body::empty());
