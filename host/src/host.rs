@@ -738,6 +738,21 @@ impl Host {
         Ok(())
     }
 
+    /// Replace the declarative policy rules with `rules` (checked already:
+    /// read from JSON, or built in code); kept as TOML like
+    /// [`Host::set_policy_rules`].
+    pub fn replace_policy_rules(&self, rules: RuleSet) -> Result<(), HostError> {
+        #[derive(serde::Serialize)]
+        struct Rules<'a> {
+            rule: &'a [Rule],
+        }
+        let toml = toml::to_string(&Rules { rule: rules.rules() })
+            .map_err(|e| HostError::Invalid(format!("writing the rules: {e}")))?;
+        self.inner.ledger.set_setting(RULES_SETTING, &toml)?;
+        self.inner.policy.set_rules(rules);
+        Ok(())
+    }
+
     /// The declarative policy rules in force, in the order they are tried.
     pub fn policy_rules(&self) -> Vec<Rule> {
         self.inner.policy.rules().rules().to_vec()

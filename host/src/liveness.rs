@@ -114,8 +114,8 @@ impl Liveness {
                 ttl.as_millis()
             )));
         }
-        if status.as_ref().is_some_and(|s| s.len() > MAX_STATUS) {
-            return Err(HeartbeatError::Invalid(format!("a heartbeat's status is at most {MAX_STATUS} bytes")));
+        if status.as_ref().is_some_and(|s| s.chars().count() > MAX_STATUS) {
+            return Err(HeartbeatError::Invalid(format!("a heartbeat's status is at most {MAX_STATUS} characters")));
         }
         let beat = Beat { at_ms: self.clock.now_ms(), ttl_ms: ttl.as_millis() as u64, status };
         self.db.deferred(|conn| {

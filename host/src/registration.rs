@@ -70,7 +70,10 @@ pub fn allocation_id(agent: &str) -> String {
 
 /// Register `agent` with `config` on `host` (see the module docs).
 pub(crate) fn register(host: &Host, agent: &str, config: &AgentConfig) -> Result<Registration, HostError> {
-    // Check everything that can be checked before changing anything.
+    // Check everything that can be checked before changing anything: the
+    // rules as written (a scope they give is replaced, but must be one),
+    // then merged with everyone else's.
+    RuleSet::new(config.rules.clone()).map_err(HostError::Rules)?;
     let scope = format!("agent:{agent}");
     let own: Vec<Rule> = config
         .rules
@@ -115,13 +118,7 @@ pub(crate) fn register(host: &Host, agent: &str, config: &AgentConfig) -> Result
         })
     };
     if !own.is_empty() || host.policy_rules().iter().any(|r| r.scope == scope) {
-        #[derive(Serialize)]
-        struct Rules<'a> {
-            rule: &'a [Rule],
-        }
-        let text = toml::to_string(&Rules { rule: rules.rules() })
-            .map_err(|e| HostError::Invalid(format!("writing the rules: {e}")))?;
-        host.set_policy_rules(&text)?;
+        host.replace_policy_rules(rules)?;
     }
     Ok(Registration { agent: agent.to_string(), created, allocation, rules: own.into_iter().map(|r| r.name).collect() })
 }

@@ -93,7 +93,7 @@ fn amounts_never_wrap() {
     t.host.mint("w1", "whale", Asset::Scrip, room).unwrap();
     // `@mint` may reach i64::MIN (one past -i64::MAX), not beyond.
     let err = ledger_err(t.host.mint("w2", "whale", Asset::Scrip, 2).unwrap_err());
-    assert!(matches!(err, LedgerError::Overflow(_)), "{err:?}");
+    assert!(matches!(err, LedgerError::Conflict(_)), "{err:?}");
     assert_eq!(scrip(&t.host, "whale"), room);
     assert_conserved(&t.host);
 }
@@ -237,7 +237,7 @@ fn settling_never_wraps_a_balance() {
     let r = fuelhost::Reservation { price: 1_000, ..reservation("inv-wrap", "bob", "bob", None) };
     ledger.reserve(&r).unwrap();
     let err = ledger.settle(&settlement(&r, 0)).unwrap_err();
-    assert!(matches!(err, LedgerError::Overflow(_)), "{err:?}");
+    assert!(matches!(err, LedgerError::Conflict(_)), "{err:?}");
     assert_eq!(scrip(&t.host, "alice"), i64::MAX as u64 - 999);
     let bob = t.host.balances("bob").unwrap();
     assert_eq!((bob.scrip.posted, bob.scrip.held), (1_000, 1_000), "the hold is back");

@@ -52,7 +52,7 @@ fn an_agent_is_healthy_while_it_beats_and_unhealthy_once_it_stops() {
     let err = host.heartbeat("worker", Some(Duration::ZERO), None).unwrap_err();
     assert!(err.to_string().contains("ttl must be between"), "{err}");
     let err = host.heartbeat("worker", None, Some("x".repeat(300))).unwrap_err();
-    assert!(err.to_string().contains("at most 256 bytes"), "{err}");
+    assert!(err.to_string().contains("at most 256 characters"), "{err}");
     assert!(host.heartbeat("nobody", None, None).is_err(), "unknown agents cannot beat");
     assert_eq!(host.agent_health("idle").health, Health::Unknown);
 }

@@ -1,7 +1,7 @@
 //! Agents and API keys: creating agents (with their first key), reading
 //! an agent, issuing, listing and revoking keys.
 
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use utoipa::{IntoParams, ToSchema};
 
 use super::keys::{KeyInfo, Revocation};
-use super::{agent_id, blocking, body, next_page, query, ApiError, ApiResult, ApiState, Caller, ErrorBody};
+use super::{agent_id, blocking, next_page, query, ApiError, ApiResult, ApiState, Caller, ErrorBody, JsonBody};
 use crate::agent::AgentId;
 use crate::membership::Membership;
 
@@ -19,7 +19,7 @@ use crate::membership::Membership;
 #[serde(deny_unknown_fields)]
 pub(super) struct NewAgent {
     /// 1 to 64 characters of a-z, 0-9, '-' and '_'.
-    id: String,
+    id: AgentId,
     /// Tenant, for scoped policy rules.
     #[serde(default)]
     tenant: Option<String>,
@@ -76,11 +76,10 @@ pub(super) struct KeysParams {
 pub(super) async fn create_agent(
     State(state): State<ApiState>,
     caller: Caller,
-    req: Result<Json<NewAgent>, JsonRejection>,
+    JsonBody(req): JsonBody<NewAgent>,
 ) -> ApiResult<(StatusCode, Json<IssuedKeyReply>)> {
     caller.admin()?;
-    let req = body(&state, req)?;
-    let id = agent_id(req.id)?;
+    let id = req.id;
     let membership = Membership { tenant: req.tenant, workspace: req.workspace };
     if membership.workspace.is_some() && membership.tenant.is_none() {
         return Err(ApiError::bad_request("a workspace belongs to a tenant: give the tenant too"));
@@ -188,10 +187,9 @@ pub(super) async fn heartbeat(
     State(state): State<ApiState>,
     caller: Caller,
     Path(id): Path<String>,
-    req: Result<Json<Heartbeat>, JsonRejection>,
+    JsonBody(req): JsonBody<Heartbeat>,
 ) -> ApiResult<Json<Value>> {
     caller.may_act_for(&id, "send the heartbeats of")?;
-    let req = body(&state, req)?;
     blocking(move || {
         let ttl = req.ttl_ms.map(std::time::Duration::from_millis);
         Ok(Json(json!(state.host.heartbeat(&id, ttl, req.status)?)))

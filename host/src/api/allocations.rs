@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
@@ -11,19 +11,19 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{agent_id, blocking, body, query, ApiError, ApiResult, ApiState, Caller, ErrorBody};
+use super::grammar::ClientId;
+use super::{agent_id, blocking, query, ApiError, ApiResult, ApiState, Caller, ErrorBody, JsonBody};
+use crate::agent::AgentId;
 use crate::ledger::{Allocation, AllocationRequest, Period, Resource};
 
 /// `POST /v1/allocations`: the fields of an allocation request.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct NewAllocation {
-    /// Idempotency key and the allocation's id (1 to 128 characters).
-    id: String,
-    /// The agent it is for: an agent's key may leave it out or name
-    /// itself; an admin must name one.
-    #[serde(default)]
-    agent: Option<String>,
+    /// Idempotency key and the allocation's id.
+    id: ClientId,
+    /// The agent it is for (an agent's key: itself).
+    agent: AgentId,
     /// Quota per resource (`fuel`, `disk_bytes`, `api_calls`,
     /// `llm_tokens`, `budget_usd_micros`, `memory_bytes`,
     /// `concurrent_tasks`), per period.
@@ -62,30 +62,31 @@ pub(super) struct NewAllocation {
 pub(super) async fn request_allocation(
     State(state): State<ApiState>,
     caller: Caller,
-    req: Result<Json<NewAllocation>, JsonRejection>,
+    JsonBody(req): JsonBody<NewAllocation>,
 ) -> ApiResult<(StatusCode, Json<Allocation>)> {
-    let req = body(&state, req)?;
-    let agent = match (caller.acting_agent(), req.agent) {
-        (Some(me), None) => me.clone(),
-        (Some(me), Some(named)) if named == me.as_str() => me.clone(),
-        (Some(me), Some(named)) => {
-            return Err(ApiError::forbidden(format!("`{me}` may not request an allocation for `{named}`")))
-        }
-        (None, Some(named)) => agent_id(named)?,
-        (None, None) => return Err(ApiError::bad_request("name the `agent` the allocation is for")),
-    };
+    let agent = req.agent;
+    if let Some(me) = caller.acting_agent().filter(|me| **me != agent) {
+        return Err(ApiError::forbidden(format!("`{me}` may not request an allocation for `{agent}`")));
+    }
     if req.auto_approve && caller.acting_agent().is_some() {
         return Err(ApiError::forbidden(
             "only an admin may auto-approve an allocation; leave out auto_approve and ask an admin to approve it",
         ));
     }
-    let mut request = AllocationRequest::new(req.id, agent, req.quotas);
+    let mut request = AllocationRequest::new(String::from(req.id), agent, req.quotas);
     request.priority = req.priority.unwrap_or(request.priority);
     request.duration_ms = req.duration_ms;
     request.period = req.period;
     request.auto_approve = req.auto_approve;
-    request.soft_threshold_percent = req.soft_threshold_percent.unwrap_or(request.soft_threshold_percent);
+    for (name, percent) in [("soft", req.soft_threshold_percent), ("hard", req.hard_threshold_percent)] {
+        if percent.is_some_and(|p| p == 0 || p > 100) {
+            return Err(ApiError::bad_request(format!("{name}_threshold_percent must be 1 to 100")));
+        }
+    }
     request.hard_threshold_percent = req.hard_threshold_percent.unwrap_or(request.hard_threshold_percent);
+    // An alert threshold above the refusal threshold alerts at the refusal.
+    request.soft_threshold_percent =
+        req.soft_threshold_percent.unwrap_or(request.soft_threshold_percent).min(request.hard_threshold_percent);
     if let Some(problem) = request.problem() {
         return Err(ApiError::bad_request(problem));
     }
@@ -104,11 +105,12 @@ pub(super) async fn request_allocation(
 #[into_params(parameter_in = Query)]
 pub(super) struct ListParams {
     /// Whose allocations: an agent's key may leave it out (itself); an
-    /// admin must name one.
+    /// admin who leaves it out gets every allocation in force.
     agent: Option<String>,
 }
 
-/// An agent's allocations, oldest first (an agent: its own; admin: any).
+/// An agent's allocations, oldest first (an agent: its own; admin: any
+/// agent's, or every allocation in force).
 #[utoipa::path(get, path = "/v1/allocations", tag = "allocations", security(("api_key" = [])), params(ListParams),
     responses(
         (status = 200, description = "`{allocations: [...]}`", body = Object),
@@ -127,7 +129,10 @@ pub(super) async fn list_allocations(
             caller.may_read(&named)?;
             agent_id(named)?
         }
-        (None, None) => return Err(ApiError::bad_request("name the agent: GET /v1/allocations?agent=NAME")),
+        (None, None) => {
+            return blocking(move || Ok(Json(json!({"allocations": state.host.ledger().allocations_in_force()?}))))
+                .await
+        }
     };
     blocking(move || {
         if !state.host.ledger().has_account(agent.as_str())? {
@@ -167,6 +172,7 @@ pub(super) async fn show_allocation(
         (status = 200, description = "the allocation, `approved`", body = Object),
         (status = 400, description = "not pending", body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "its status does not allow this", body = ErrorBody),
     ))]
 pub(super) async fn approve_allocation(
     State(state): State<ApiState>,
@@ -185,6 +191,7 @@ pub(super) async fn approve_allocation(
         (status = 200, description = "the allocation, `active`", body = Object),
         (status = 400, description = "not approved", body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "its status does not allow this", body = ErrorBody),
     ))]
 pub(super) async fn activate_allocation(
     State(state): State<ApiState>,
@@ -214,15 +221,15 @@ pub(super) struct Extend {
         (status = 200, description = "the allocation", body = Object),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "its status does not allow this", body = ErrorBody),
     ))]
 pub(super) async fn extend_allocation(
     State(state): State<ApiState>,
     caller: Caller,
     Path(id): Path<String>,
-    req: Result<Json<Extend>, JsonRejection>,
+    JsonBody(req): JsonBody<Extend>,
 ) -> ApiResult<Json<Allocation>> {
     caller.admin()?;
-    let req = body(&state, req)?;
     blocking(move || Ok(Json(state.host.extend_allocation(&id, req.additional_ms)?))).await
 }
 
@@ -241,15 +248,15 @@ pub(super) struct Revoke {
         (status = 200, description = "the allocation, `revoked`", body = Object),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "its status does not allow this", body = ErrorBody),
     ))]
 pub(super) async fn revoke_allocation(
     State(state): State<ApiState>,
     caller: Caller,
     Path(id): Path<String>,
-    req: Result<Json<Revoke>, JsonRejection>,
+    JsonBody(req): JsonBody<Revoke>,
 ) -> ApiResult<Json<Allocation>> {
     caller.admin()?;
-    let req = body(&state, req)?;
     if req.reason.trim().is_empty() {
         return Err(ApiError::bad_request("say why in `reason`"));
     }

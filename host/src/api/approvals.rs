@@ -3,14 +3,13 @@
 //! on what it asked for itself; an admin key sees and decides every parked
 //! action.
 
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use utoipa::ToSchema;
 
-use super::{blocking, body, to_json, ApiResult, ApiState, Caller, ErrorBody};
+use super::{blocking, to_json, ApiResult, ApiState, Caller, ErrorBody, JsonBody};
 
 /// Actions waiting for the key's agent to approve them (with an admin key:
 /// every parked action), oldest first.
@@ -68,10 +67,12 @@ pub(super) async fn reject(
     State(state): State<ApiState>,
     caller: Caller,
     Path(id): Path<String>,
-    req: Result<Json<Reject>, JsonRejection>,
+    JsonBody(req): JsonBody<Reject>,
 ) -> ApiResult<Json<Value>> {
     let me = caller.acting_agent().cloned();
-    let req = body(&state, req)?;
+    if req.reason.trim().is_empty() {
+        return Err(super::ApiError::bad_request("say why in `reason`"));
+    }
     blocking(move || match me {
         Some(me) => to_json(state.host.reject(&id, me.as_str(), &req.reason)?),
         None => to_json(state.host.reject_as_admin(&id, &req.reason)?),

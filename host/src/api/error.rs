@@ -122,9 +122,10 @@ impl From<LedgerError> for ApiError {
             LedgerError::Insufficient { .. } => {
                 ApiError::new(StatusCode::PAYMENT_REQUIRED, "insufficient_funds", message)
             }
-            LedgerError::IdConflict(_) | LedgerError::AccountExists(_) | LedgerError::DuplicateInvocation(_) => {
-                ApiError::new(StatusCode::CONFLICT, "conflict", message)
-            }
+            LedgerError::IdConflict(_)
+            | LedgerError::AccountExists(_)
+            | LedgerError::DuplicateInvocation(_)
+            | LedgerError::Conflict(_) => ApiError::new(StatusCode::CONFLICT, "conflict", message),
             LedgerError::Invalid(_) | LedgerError::Overflow(_) => ApiError::bad_request(message),
             LedgerError::AllocationRefused { .. } | LedgerError::GrantUnavailable(_) => {
                 ApiError::new(StatusCode::FORBIDDEN, "allocation_refused", message)

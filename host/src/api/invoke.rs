@@ -1,12 +1,11 @@
 //! Invoking an artifact, as the key's agent.
 
-use axum::extract::rejection::JsonRejection;
 use axum::extract::State;
 use axum::Json;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::{blocking, body, input_bytes, ApiResult, ApiState, Caller, ErrorBody};
+use super::{blocking, input_bytes, ApiResult, ApiState, Caller, ErrorBody, JsonBody};
 use crate::Invocation;
 
 /// `POST /v1/invoke`.
@@ -44,10 +43,9 @@ pub(super) struct Invoke {
 pub(super) async fn invoke(
     State(state): State<ApiState>,
     caller: Caller,
-    req: Result<Json<Invoke>, JsonRejection>,
+    JsonBody(req): JsonBody<Invoke>,
 ) -> ApiResult<Json<crate::InvocationReport>> {
     let me = caller.agent()?;
-    let req = body(&state, req)?;
     let input = input_bytes(req.input, req.input_base64)?;
     blocking(move || {
         let mut inv = Invocation::new(me.to_string(), req.artifact, input);

@@ -1,7 +1,7 @@
 //! The ledger over HTTP: minting, transfers, sponsor grants, usage
 //! records, top consumers and service statistics.
 
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
@@ -9,9 +9,11 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use utoipa::{IntoParams, ToSchema};
 
+use super::grammar::{ArtifactRef, ClientId};
 use super::{
-    agent_id, blocking, body, next_page, query, to_json, ApiError, ApiResult, ApiState, Caller, ErrorBody, Principal,
+    blocking, next_page, query, to_json, ApiError, ApiResult, ApiState, Caller, ErrorBody, JsonBody, Principal,
 };
+use crate::agent::AgentId;
 use crate::ledger::{Asset, SponsorGrant, SponsorGrantStatus, TransferQuery, TransferRequest, UsageQuery};
 
 /// `POST /v1/mint`.
@@ -19,13 +21,13 @@ use crate::ledger::{Asset, SponsorGrant, SponsorGrantStatus, TransferQuery, Tran
 #[serde(deny_unknown_fields)]
 pub(super) struct Mint {
     /// Transfer id: minting again with it never mints twice.
-    id: String,
+    id: ClientId,
     /// Who receives.
-    agent: String,
+    agent: AgentId,
     /// `scrip`, `fuel` or `disk_bytes`.
-    #[schema(value_type = String, example = "scrip")]
     asset: Asset,
     /// How much, above zero.
+    #[schema(minimum = 1)]
     amount: u64,
 }
 
@@ -39,11 +41,10 @@ pub(super) struct Mint {
 pub(super) async fn mint(
     State(state): State<ApiState>,
     caller: Caller,
-    req: Result<Json<Mint>, JsonRejection>,
+    JsonBody(req): JsonBody<Mint>,
 ) -> ApiResult<Json<Value>> {
     caller.admin()?;
-    let req = body(&state, req)?;
-    blocking(move || to_json(state.host.mint(&req.id, &req.agent, req.asset, req.amount)?)).await
+    blocking(move || to_json(state.host.mint(req.id.as_str(), req.agent.as_str(), req.asset, req.amount)?)).await
 }
 
 /// `POST /v1/transfers`.
@@ -51,14 +52,14 @@ pub(super) async fn mint(
 #[serde(deny_unknown_fields)]
 pub(super) struct NewTransfer {
     /// Idempotency key.
-    id: String,
+    id: ClientId,
     /// The recipient.
-    to: String,
+    to: AgentId,
     /// How much, above zero.
+    #[schema(minimum = 1)]
     amount: u64,
     /// Default `scrip`.
     #[serde(default = "scrip")]
-    #[schema(value_type = String, example = "scrip")]
     asset: Asset,
     /// Free text.
     #[serde(default)]
@@ -80,16 +81,14 @@ fn scrip() -> Asset {
 pub(super) async fn transfer(
     State(state): State<ApiState>,
     caller: Caller,
-    req: Result<Json<NewTransfer>, JsonRejection>,
+    JsonBody(req): JsonBody<NewTransfer>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let me = caller.agent()?;
-    let req = body(&state, req)?;
-    let to = agent_id(req.to)?;
     blocking(move || {
         let t = state.host.transfer(&TransferRequest {
-            id: req.id,
+            id: req.id.into(),
             from: me,
-            to,
+            to: req.to,
             asset: req.asset,
             amount: req.amount,
             memo: req.memo,
@@ -147,10 +146,10 @@ pub(super) async fn list_transfers(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct NewGrant {
-    /// Idempotency key and the grant's id (1 to 128 characters).
-    id: String,
+    /// Idempotency key and the grant's id.
+    id: ClientId,
     /// Whose calls the sponsor pays the resources of.
-    beneficiary: String,
+    beneficiary: AgentId,
     /// Most fuel paid over the grant's life.
     fuel_limit: u64,
     /// Most disk bytes paid over the grant's life (default 0).
@@ -161,7 +160,7 @@ pub(super) struct NewGrant {
     expires_at_ms: Option<i64>,
     /// Artifact ids it applies to (default: any).
     #[serde(default)]
-    artifacts: Vec<String>,
+    artifacts: Vec<ArtifactRef>,
 }
 
 /// Sponsor another agent's calls (the sponsor's key; idempotent by id).
@@ -174,21 +173,17 @@ pub(super) struct NewGrant {
 pub(super) async fn create_grant(
     State(state): State<ApiState>,
     caller: Caller,
-    req: Result<Json<NewGrant>, JsonRejection>,
+    JsonBody(req): JsonBody<NewGrant>,
 ) -> ApiResult<(StatusCode, Json<SponsorGrantStatus>)> {
     let me = caller.agent()?;
-    let req = body(&state, req)?;
-    if req.id.is_empty() || req.id.len() > 128 {
-        return Err(ApiError::bad_request("a grant id must be 1 to 128 characters"));
-    }
     let grant = SponsorGrant {
-        id: req.id,
+        id: req.id.into(),
         sponsor: me,
-        beneficiary: agent_id(req.beneficiary)?,
+        beneficiary: req.beneficiary,
         fuel_limit: req.fuel_limit,
         disk_limit: req.disk_limit,
         expires_at_ms: req.expires_at_ms,
-        artifacts: req.artifacts,
+        artifacts: req.artifacts.into_iter().map(String::from).collect(),
     };
     blocking(move || {
         state.host.grant_sponsorship(&grant)?;

@@ -4,19 +4,22 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::rejection::{JsonRejection, QueryRejection, StringRejection};
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::rejection::{QueryRejection, StringRejection};
+use axum::extract::{FromRequest, Path, Query, Request, State};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{blocking, body, query, uploads, ApiError, ApiResult, ApiState, Caller, ErrorBody};
+use super::{blocking, query, uploads, ApiError, ApiResult, ApiState, Caller, ErrorBody, JsonBody};
 use crate::audit::AuditQuery;
 use crate::bindings::{Action, Attribute, Decision, Usage};
+use crate::error::HostError;
+use crate::policy::rules::{Rule, RuleSet};
 
 /// Action kinds the host puts to the chain.
-const ACTION_KINDS: [&str; 6] = ["invoke", "upload", "transfer", "approve", "file-open", "http-request"];
+pub(super) const ACTION_KINDS: [&str; 8] =
+    ["invoke", "upload", "transfer", "approve", "file-open", "http-request", "http-connect", "task-submit"];
 
 /// The declarative rules in force, in the order they are tried.
 #[utoipa::path(get, path = "/v1/policy/rules", tag = "policies", security(("api_key" = [])),
@@ -29,26 +32,51 @@ pub(super) async fn rules(State(state): State<ApiState>, caller: Caller) -> ApiR
     Ok(Json(json!({"rules": state.host.policy_rules()})))
 }
 
-/// Replace the rules with the TOML body; on an error nothing changes and
-/// the message names the line.
+/// Replace the rules with the body, TOML (`[[rule]]` tables) or JSON
+/// (`{"rule": [...]}`, with `Content-Type: application/json`); on an error
+/// nothing changes and the message names the line or the rule.
 #[utoipa::path(put, path = "/v1/policy/rules", tag = "policies", security(("api_key" = [])),
-    request_body(content = String, content_type = "application/toml", description = "the rule set, TOML"),
+    request_body(content((String = "application/toml"), (RuleSetBody = "application/json")),
+        description = "the rule set: TOML `[[rule]]` tables, or JSON `{\"rule\": [...]}`; an empty one clears every rule"),
     responses(
         (status = 200, description = "`{rules: [...]}`", body = Object),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
     ))]
-pub(super) async fn set_rules(
-    State(state): State<ApiState>,
-    caller: Caller,
-    text: Result<String, StringRejection>,
-) -> ApiResult<Json<Value>> {
+pub(super) async fn set_rules(State(state): State<ApiState>, caller: Caller, req: Request) -> ApiResult<Json<Value>> {
     caller.admin()?;
-    let text = text.map_err(|e| super::rejected(&state, e.status(), e.body_text()))?;
+    let json = req
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("application/json"));
+    if json {
+        let JsonBody(body) = JsonBody::<RuleSetBody>::from_request(req, &state).await?;
+        let rules = RuleSet::new(body.rule).map_err(HostError::Rules)?;
+        return blocking(move || {
+            state.host.replace_policy_rules(rules)?;
+            Ok(Json(json!({"rules": state.host.policy_rules()})))
+        })
+        .await;
+    }
+    let text = String::from_request(req, &state)
+        .await
+        .map_err(|e: StringRejection| super::rejected(&state, e.status(), e.body_text()))?;
     blocking(move || {
         state.host.set_policy_rules(&text)?;
         Ok(Json(json!({"rules": state.host.policy_rules()})))
     })
     .await
+}
+
+/// `PUT /v1/policy/rules` as JSON (its schema is written out in the
+/// document, from `policy::rules`).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RuleSetBody {
+    /// The rules; none clears them.
+    #[serde(default)]
+    #[schema(value_type = Vec<Object>)]
+    rule: Vec<Rule>,
 }
 
 /// The policy plugins' names, in chain order.
@@ -162,10 +190,9 @@ pub(super) struct PolicyCheck {
 pub(super) async fn check(
     State(state): State<ApiState>,
     caller: Caller,
-    req: Result<Json<PolicyCheck>, JsonRejection>,
+    JsonBody(req): JsonBody<PolicyCheck>,
 ) -> ApiResult<Json<Value>> {
     caller.admin()?;
-    let req = body(&state, req)?;
     if !ACTION_KINDS.contains(&req.kind.as_str()) {
         return Err(ApiError::bad_request(format!(
             "unknown action kind `{}`: use one of {}",
@@ -173,8 +200,11 @@ pub(super) async fn check(
             ACTION_KINDS.join(", ")
         )));
     }
-    if req.attributes.contains_key("workspace") {
-        return Err(ApiError::bad_request("give the workspace as the `workspace` field, not as an attribute"));
+    let mut req = req;
+    // A workspace given as an attribute is the workspace (the field wins).
+    let named_workspace = req.attributes.remove("workspace");
+    if req.workspace.is_none() {
+        req.workspace = named_workspace;
     }
     blocking(move || {
         let (tenant, workspace) = match (req.tenant, req.workspace) {

@@ -1,7 +1,6 @@
 //! Tasks over HTTP: submit an invocation as a task (as the key's agent),
 //! read it, cancel it.
 
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
@@ -9,7 +8,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use super::{blocking, body, input_bytes, to_json, ApiError, ApiResult, ApiState, Caller, ErrorBody};
+use super::{blocking, input_bytes, to_json, ApiError, ApiResult, ApiState, Caller, ErrorBody, JsonBody};
 use crate::scheduler::{Priority, TaskError, TaskRequest};
 
 /// `POST /v1/tasks`.
@@ -88,10 +87,9 @@ impl From<TaskError> for ApiError {
 pub(super) async fn submit(
     State(state): State<ApiState>,
     caller: Caller,
-    req: Result<Json<Submit>, JsonRejection>,
+    JsonBody(req): JsonBody<Submit>,
 ) -> ApiResult<Json<Value>> {
     let me = caller.agent()?;
-    let req = body(&state, req)?;
     let input = input_bytes(req.input, req.input_base64)?;
     let priority = match req.priority.as_deref() {
         None => Priority::Normal,

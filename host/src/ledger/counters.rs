@@ -257,7 +257,7 @@ impl Counters {
             }
         };
         let first = from_ms.map_or(i64::MIN, |ms| ms.div_euclid(HOUR_MS));
-        let last = to_ms.map_or(i64::MAX, |ms| (ms - 1).div_euclid(HOUR_MS));
+        let last = to_ms.map_or(i64::MAX, |ms| ms.saturating_sub(1).div_euclid(HOUR_MS));
         let snapshot = self.snapshot();
         let tx = conn.unchecked_transaction()?;
         let through = position(&tx)?;

@@ -558,6 +558,11 @@ pub enum LedgerError {
     /// No such allocation.
     #[error("unknown allocation `{0}`")]
     UnknownAllocation(String),
+    /// The ledger's state does not allow the change asked for: an
+    /// allocation's status (approving an active one, extending a revoked
+    /// one, ...), a balance that would pass the 64-bit range.
+    #[error("{0}")]
+    Conflict(String),
     /// The invocation has no reservation to settle.
     #[error("invocation `{0}` has no reservation")]
     NoReservation(String),

@@ -391,12 +391,13 @@ fn move_balances(
             needed: amount,
         });
     }
-    let new_debit =
-        dp.checked_sub(amt).ok_or_else(|| LedgerError::Overflow(format!("balance of `{debit}` would underflow")))?;
+    // Only a system account goes negative, and no balance (so no total in
+    // circulation) may pass the 64-bit signed range.
+    let past =
+        |whose: String| LedgerError::Conflict(format!("{whose} {asset} would pass {} with {amount} more", i64::MAX));
+    let new_debit = dp.checked_sub(amt).ok_or_else(|| past(format!("the {asset} `{debit}` has given out in all")))?;
     let (cp, ch) = balance_row(tx, hot, credit, asset)?;
-    let new_credit = cp
-        .checked_add(amt)
-        .ok_or_else(|| LedgerError::Overflow(format!("balance of `{credit}` would exceed {}", i64::MAX)))?;
+    let new_credit = cp.checked_add(amt).ok_or_else(|| past(format!("`{credit}`'s")))?;
     write_balance(tx, hot, debit, asset, new_debit, dh)?;
     write_balance(tx, hot, credit, asset, new_credit, ch)
 }
@@ -555,7 +556,7 @@ impl SqliteLedger {
             let a = alloc::refresh(tx, a, now)?;
             if action == "activate" {
                 if let Governing::Active(other) = alloc::governing(tx, a.agent.as_str(), now)? {
-                    return Err(LedgerError::Invalid(format!(
+                    return Err(LedgerError::Conflict(format!(
                         "`{}` already has active allocation `{}`; revoke it first",
                         a.agent, other.id
                     )));
@@ -1466,6 +1467,12 @@ impl Ledger for SqliteLedger {
     }
 
     fn extend_allocation(&self, id: &str, additional_ms: u64) -> Result<Allocation, LedgerError> {
+        if additional_ms == 0 || additional_ms > i64::MAX as u64 {
+            return Err(LedgerError::Invalid(format!(
+                "additional_ms is {additional_ms}; give 1 to {} milliseconds",
+                i64::MAX
+            )));
+        }
         self.lifecycle(id, "extend", Some(additional_ms), None)
     }
 

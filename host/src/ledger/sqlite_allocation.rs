@@ -383,7 +383,7 @@ pub(super) fn transition(
 ) -> Result<Allocation, LedgerError> {
     use AllocationStatus::*;
     let bad =
-        |a: &Allocation| LedgerError::Invalid(format!("cannot {action} allocation `{}`: it is {}", a.id, a.status));
+        |a: &Allocation| LedgerError::Conflict(format!("cannot {action} allocation `{}`: it is {}", a.id, a.status));
     match action {
         "approve" if a.status == Pending => a.status = Approved,
         "activate" if a.status == Approved => {
@@ -394,7 +394,8 @@ pub(super) fn transition(
         }
         "extend" if matches!(a.status, Pending | Approved | Active | Exhausted) => {
             let more = extra.unwrap_or(0) as i64;
-            a.duration_ms = a.duration_ms.map(|d| d + more as u64);
+            // A duration past the 64-bit signed range is as good as none.
+            a.duration_ms = a.duration_ms.map(|d| d.saturating_add(more as u64).min(i64::MAX as u64));
             a.expires_at_ms = a.expires_at_ms.map(|t| t.saturating_add(more));
             exec(
                 conn,

@@ -7,6 +7,7 @@
 
 mod allocations;
 mod artifacts;
+mod contract;
 mod core;
 mod keys;
 mod ledger;
