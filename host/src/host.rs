@@ -345,7 +345,7 @@ impl HostInner {
             req.artifact = self.route(capability, req.route_mode, &req.submitter, req.max_price)?.artifact;
         }
         if !resubmitted && self.registry.get(&req.artifact).is_none() {
-            return Err(TaskError::Invalid(format!("unknown artifact `{}`; upload it first", req.artifact)));
+            return Err(TaskError::NoArtifact(format!("unknown artifact `{}`; upload it first", req.artifact)));
         }
         self.scheduler.submit(&req)
     }
@@ -368,7 +368,7 @@ impl HostInner {
             .filter(|a| a.manifest.capabilities.iter().any(|c| c == capability))
             .collect();
         if declaring.is_empty() {
-            return Err(TaskError::Invalid(format!(
+            return Err(TaskError::NoArtifact(format!(
                 "no artifact declares capability `{capability}`; upload one with it in its manifest's `capabilities`"
             )));
         }
@@ -408,14 +408,15 @@ impl HostInner {
         let cap = max_price.unwrap_or(u64::MAX);
         let candidates: Vec<_> = candidates.into_iter().filter(|c| c.price <= cap).collect();
         if candidates.is_empty() {
-            return Err(TaskError::Invalid(format!(
+            return Err(TaskError::OverMaxPrice(format!(
                 "every artifact declaring capability `{capability}` costs more than the task's max_price of {cap}"
             )));
         }
         let available =
             AgentId::new(submitter).ok().and_then(|a| self.ledger.balances(&a).ok()).map_or(0, |b| b.scrip.available());
-        crate::scheduler::route_choose(&candidates, mode, available)
-            .ok_or_else(|| TaskError::Invalid(format!("no artifact declares capability `{capability}`")))
+        crate::scheduler::route_choose(&candidates, mode, available).ok_or_else(|| {
+            TaskError::NoArtifact(format!("no artifact declaring capability `{capability}` can take it"))
+        })
     }
 
     pub(crate) fn agent_dir(&self, agent: &AgentId) -> PathBuf {
@@ -654,6 +655,12 @@ impl Host {
     /// The ledger, for queries (usage records, transfers, totals).
     pub fn ledger(&self) -> &dyn Ledger {
         &*self.inner.ledger
+    }
+
+    /// The maxima a manifest is held to: this host's limits, and the most
+    /// memory its engine gives an instance.
+    pub fn manifest_maxima(&self) -> (HostLimits, u64) {
+        (self.inner.limits, self.inner.settings.max_memory_bytes)
     }
 
     /// Upload an artifact component with its manifest. The policy chain

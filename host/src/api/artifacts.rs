@@ -46,11 +46,7 @@ pub(super) async fn list_artifacts(State(state): State<ApiState>, _caller: Calle
 /// `multipart/form-data` body with parts `manifest` (JSON or TOML) and
 /// `component`.
 #[utoipa::path(post, path = "/v1/artifacts", tag = "artifacts", security(("api_key" = [])),
-    params(("Fuelhost-Manifest" = Option<String>, Header, description = "the manifest as JSON, for a raw body")),
-    request_body(content(
-        (Vec<u8> = "application/wasm"),
-        (inline(UploadForm) = "multipart/form-data"),
-    )),
+    request_body(content((inline(UploadForm) = "multipart/form-data"))),
     responses(
         (status = 201, description = "`{id, manifest, digest, size, uploaded_ms}`", body = Object),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),

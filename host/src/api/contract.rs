@@ -12,6 +12,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Map, Value};
 
+use crate::HostLimits;
+
 use super::grammar::{is_artifact_id, AGENT_ID, ARTIFACT_ID, CLIENT_ID, KEY_ID, NAME_VERSION};
 use super::ApiError;
 
@@ -122,7 +124,7 @@ pub(super) async fn check_params(req: Request, next: Next) -> Response {
 
 /// Write the table into the document: each parameter's grammar, the
 /// statuses any route may answer besides its own, the links.
-pub(super) fn tighten(doc: &mut Value) {
+pub(super) fn tighten(doc: &mut Value, limits: &HostLimits, max_memory: u64) {
     let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else { return };
     for (template, item) in paths.iter_mut() {
         let Some(ops) = item.as_object_mut() else { continue };
@@ -161,30 +163,38 @@ pub(super) fn tighten(doc: &mut Value) {
     tighten_bodies(paths);
     if let Some(schemas) = doc.pointer_mut("/components/schemas").and_then(Value::as_object_mut) {
         tighten_schemas(schemas);
+        schemas.insert("Manifest".into(), manifest_schema(limits, max_memory));
     }
 }
 
 /// The bodies that are not JSON: components (bytes) and rules (TOML).
 fn tighten_bodies(paths: &mut Map<String, Value>) {
     let binary = json!({"type": "string", "format": "binary"});
-    for (path, method) in [("/v1/artifacts", "post"), ("/v1/policy/plugins/{name}", "put")] {
-        let Some(content) = paths.get_mut(path).and_then(|p| p.pointer_mut(&format!("/{method}/requestBody/content")))
-        else {
-            continue;
-        };
+    if let Some(content) =
+        paths.get_mut("/v1/policy/plugins/{name}").and_then(|p| p.pointer_mut("/put/requestBody/content"))
+    {
         content["application/wasm"] = json!({"schema": binary});
-        let mut form = json!({"type": "object", "required": ["component"], "additionalProperties": false,
-            "properties": {"component": binary}});
-        if path == "/v1/artifacts" {
-            form["required"] = json!(["manifest", "component"]);
-            form["properties"]["manifest"] = json!({"type": "string", "description": "The manifest, JSON or TOML."});
-        }
-        content["multipart/form-data"] = json!({"schema": form});
+        content["multipart/form-data"] = json!({"schema": {"type": "object", "required": ["component"],
+            "additionalProperties": false, "properties": {"component": binary}}});
+    }
+    // An upload is described as the form with the manifest as JSON; the
+    // raw body with the manifest in a header (docs/api.md) cannot be: no
+    // schema ties a header to a body's media type.
+    if let Some(body) = paths.get_mut("/v1/artifacts").and_then(|p| p.pointer_mut("/post/requestBody")) {
+        body["content"] = json!({"multipart/form-data": {
+            "schema": {"type": "object", "required": ["manifest", "component"], "additionalProperties": false,
+                "properties": {"manifest": {"$ref": "#/components/schemas/Manifest"}, "component": binary}},
+            "encoding": {"manifest": {"contentType": "application/json"}, "component": {"contentType": "application/wasm"}},
+        }});
     }
     if let Some(body) = paths.get_mut("/v1/policy/rules").and_then(|p| p.pointer_mut("/put/requestBody")) {
         body["required"] = json!(false);
     }
 }
+
+/// Standard padded base64 whose last symbol carries no stray bits (what
+/// the server's decoder takes).
+const BASE64: &str = "^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/][AQgw]==|[A-Za-z0-9+/]{2}[AEIMQUYcgkosw048]=)?$";
 
 /// The largest integer a request may carry (the ledger keeps 64-bit
 /// signed integers): `JsonBody` refuses a larger one anywhere in a body.
@@ -208,7 +218,7 @@ fn tighten_schemas(schemas: &mut Map<String, Value>) {
         }
     }
     rule_schemas(schemas);
-    let mut set = |schema: &str, property: &str, constraints: Value| {
+    let set = |schemas: &mut Map<String, Value>, schema: &str, property: &str, constraints: Value| {
         if let Some(p) = schemas.get_mut(schema).and_then(|s| s.pointer_mut(&format!("/properties/{property}"))) {
             if let (Some(p), Some(c)) = (p.as_object_mut(), constraints.as_object()) {
                 p.extend(c.clone());
@@ -216,30 +226,37 @@ fn tighten_schemas(schemas: &mut Map<String, Value>) {
         }
     };
     let non_blank = json!({"pattern": "\\S"});
-    set("Revoke", "reason", non_blank.clone());
-    set("Reject", "reason", non_blank);
-    set("Extend", "additional_ms", json!({"minimum": 1}));
-    set("Heartbeat", "ttl_ms", json!({"minimum": 1, "maximum": 86_400_000}));
-    set("Heartbeat", "status", json!({"maxLength": 256}));
-    set("PolicyCheck", "kind", json!({"enum": super::policies::ACTION_KINDS}));
-    set("NewAllocation", "priority", json!({"minimum": 1, "maximum": 10}));
-    set("NewAllocation", "soft_threshold_percent", json!({"minimum": 1, "maximum": 100}));
-    set("NewAllocation", "hard_threshold_percent", json!({"minimum": 1, "maximum": 100}));
-    set("NewAllocation", "duration_ms", json!({"minimum": 1}));
+    set(schemas, "Revoke", "reason", non_blank.clone());
+    set(schemas, "Reject", "reason", non_blank);
+    set(schemas, "Extend", "additional_ms", json!({"minimum": 1}));
+    set(schemas, "Heartbeat", "ttl_ms", json!({"minimum": 1, "maximum": 86_400_000}));
+    set(schemas, "Heartbeat", "status", json!({"maxLength": 256}));
+    set(schemas, "PolicyCheck", "kind", json!({"enum": super::policies::ACTION_KINDS}));
+    set(schemas, "NewAllocation", "priority", json!({"minimum": 1, "maximum": 10}));
+    set(schemas, "NewAllocation", "soft_threshold_percent", json!({"minimum": 1, "maximum": 100}));
+    set(schemas, "NewAllocation", "hard_threshold_percent", json!({"minimum": 1, "maximum": 100}));
+    set(schemas, "NewAllocation", "duration_ms", json!({"minimum": 1}));
     set(
+        schemas,
         "NewAllocation",
         "quotas",
         json!({"type": "object", "minProperties": 1, "propertyNames": {"enum": RESOURCES},
                "additionalProperties": {"type": "integer", "minimum": 0, "maximum": MAX_INTEGER}}),
     );
     set(
+        schemas,
         "NewAllocation",
         "period",
         json!({"type": ["object", "null"], "additionalProperties": false, "required": ["length_ms", "rollover"],
                "properties": {"length_ms": {"type": "integer", "minimum": 1000, "maximum": MAX_INTEGER},
                               "rollover": {"type": "string", "enum": ["reset", "carry_over"]}}}),
     );
-    set("NewAgent", "config", json!({"oneOf": [{"$ref": "#/components/schemas/AgentConfig"}, {"type": "null"}]}));
+    set(
+        schemas,
+        "NewAgent",
+        "config",
+        json!({"oneOf": [{"$ref": "#/components/schemas/AgentConfig"}, {"type": "null"}]}),
+    );
     if let Some(config) = schemas.get_mut("NewAgent").and_then(|s| s.pointer_mut("/properties/config")) {
         if let Some(c) = config.as_object_mut() {
             c.remove("type");
@@ -250,6 +267,27 @@ fn tighten_schemas(schemas: &mut Map<String, Value>) {
         s.insert("if".into(), json!({"required": ["workspace"], "properties": {"workspace": {"type": "string"}}}));
         s.insert("then".into(), json!({"required": ["tenant"], "properties": {"tenant": {"type": "string"}}}));
     }
+    // Base64 as the server decodes it: padded, canonical last symbol.
+    let base64 = json!({"pattern": BASE64, "contentEncoding": "base64"});
+    set(schemas, "Invoke", "input_base64", base64.clone());
+    set(schemas, "Submit", "input_base64", base64);
+    set(schemas, "Submit", "capability", json!({"pattern": "^[a-z0-9_-]{1,64}$"}));
+    set(schemas, "Submit", "priority", json!({"enum": ["critical", "high", "normal", "low", null]}));
+    set(
+        schemas,
+        "Submit",
+        "route",
+        json!({"enum": ["standard", "cost_optimized", "latency_optimized", "quality_optimized", null]}),
+    );
+    set(schemas, "Submit", "depends_on", json!({"uniqueItems": true, "maxItems": 64}));
+    // An artifact or a capability: exactly one, not null.
+    if let Some(s) = schemas.get_mut("Submit").and_then(Value::as_object_mut) {
+        s.insert(
+            "oneOf".into(),
+            json!([{"required": ["artifact"], "properties": {"artifact": {"type": "string"}}},
+                   {"required": ["capability"], "properties": {"capability": {"type": "string"}}}]),
+        );
+    }
     // Text or base64, not both.
     let one_input = json!({"not": {"required": ["input", "input_base64"],
         "properties": {"input": {"type": "string"}, "input_base64": {"type": "string"}}}});
@@ -258,6 +296,38 @@ fn tighten_schemas(schemas: &mut Map<String, Value>) {
             s.extend(one_input.as_object().cloned().unwrap_or_default());
         }
     }
+}
+
+/// An artifact's manifest, with this host's maxima (`Manifest::validate`
+/// and `validate_within`).
+fn manifest_schema(limits: &HostLimits, max_memory: u64) -> Value {
+    let name = json!({"type": "string", "pattern": "^[a-z0-9_-]{1,64}$"});
+    let up_to = |min: u64, max: u64| json!({"type": "integer", "minimum": min, "maximum": max.min(MAX_INTEGER as u64)});
+    json!({
+        "description": "What an uploader declares about an artifact (JSON here; a form part may also be TOML).",
+        "type": "object", "additionalProperties": false, "required": ["owner", "name", "version", "resource_policy"],
+        "properties": {
+            "owner": {"type": "string", "pattern": super::grammar::AGENT_ID},
+            "name": name,
+            "version": {"type": "string", "pattern": "^[A-Za-z0-9.+-]{1,32}$"},
+            "price": up_to(0, limits.max_price),
+            "resource_policy": {"type": "string", "enum": ["caller_pays", "owner_pays"]},
+            "description": {"type": "string"},
+            "limits": {"type": "object", "additionalProperties": false, "properties": {
+                "fuel": up_to(1, limits.max_fuel),
+                "memory_bytes": up_to(64 << 10, max_memory),
+                "timeout_ms": up_to(1, limits.max_timeout_ms.min(3_600_000)),
+                "input_bytes": up_to(0, limits.max_input_bytes),
+                "output_bytes": up_to(0, limits.max_output_bytes),
+                "log_bytes": up_to(0, limits.max_log_bytes),
+                "log_lines": up_to(0, limits.max_log_lines),
+                "nested_calls": up_to(0, limits.max_nested_calls),
+            }},
+            "metering": {"type": "string", "enum": ["fuel", "cpu_time"]},
+            "capabilities": {"type": "array", "maxItems": 16, "items": name},
+            "quality": {"type": ["integer", "null"], "minimum": 0, "maximum": 100},
+        },
+    })
 }
 
 /// The resources an allocation (or an agent's `limits`) may give a quota.

@@ -5,6 +5,7 @@ use axum::Json;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
+use super::grammar::{ArtifactRef, ClientId};
 use super::{blocking, input_bytes, ApiResult, ApiState, Caller, ErrorBody, JsonBody};
 use crate::Invocation;
 
@@ -13,7 +14,7 @@ use crate::Invocation;
 #[serde(deny_unknown_fields)]
 pub(super) struct Invoke {
     /// `owner/name@version`.
-    artifact: String,
+    artifact: ArtifactRef,
     /// Input as text.
     #[serde(default)]
     input: Option<String>,
@@ -25,7 +26,7 @@ pub(super) struct Invoke {
     fuel_limit: Option<u64>,
     /// Invocation id, for idempotency (default: a fresh one).
     #[serde(default)]
-    id: Option<String>,
+    id: Option<ClientId>,
 }
 
 /// Invoke an artifact as the key's agent.
@@ -48,9 +49,9 @@ pub(super) async fn invoke(
     let me = caller.agent()?;
     let input = input_bytes(req.input, req.input_base64)?;
     blocking(move || {
-        let mut inv = Invocation::new(me.to_string(), req.artifact, input);
+        let mut inv = Invocation::new(me.to_string(), String::from(req.artifact), input);
         inv.fuel_limit = req.fuel_limit;
-        inv.id = req.id;
+        inv.id = req.id.map(String::from);
         // Serialised once, straight from the report: the output travels
         // once, as text or as base64.
         Ok(Json(state.host.invoke(inv)?))

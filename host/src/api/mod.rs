@@ -158,13 +158,23 @@ fn routes() -> OpenApiRouter<ApiState> {
 
 /// The OpenAPI 3 document of every route [`router`] serves, as served:
 /// the handlers' descriptions made precise by the contract (`contract`).
+/// Manifest maxima are a default host's; a server's document states its
+/// host's ([`openapi_of`]).
 pub fn openapi() -> serde_json::Value {
-    document(routes().into_openapi())
+    let engine = crate::engine::EngineSettings::default();
+    document(routes().into_openapi(), crate::HostLimits::default(), engine.max_memory_bytes)
 }
 
-fn document(generated: utoipa::openapi::OpenApi) -> serde_json::Value {
+/// The document a server on `host` serves: [`openapi`] with the manifest
+/// maxima of `host`.
+pub fn openapi_of(host: &Host) -> serde_json::Value {
+    let (limits, max_memory) = host.manifest_maxima();
+    document(routes().into_openapi(), limits, max_memory)
+}
+
+fn document(generated: utoipa::openapi::OpenApi, limits: crate::HostLimits, max_memory: u64) -> serde_json::Value {
     let mut doc = serde_json::to_value(&generated).unwrap_or_default();
-    contract::tighten(&mut doc);
+    contract::tighten(&mut doc, &limits, max_memory);
     doc
 }
 
@@ -175,7 +185,8 @@ pub fn router(state: ApiState, config: &ApiConfig) -> Router {
     state.limiter = config.rate_limit.map(|l| Arc::new(RateLimiter::new(l)));
     state.max_body_bytes = config.max_body_bytes;
     state.body_timeout = std::time::Duration::from_millis(config.body_timeout_ms.max(1));
-    state.openapi = Arc::new(self::document(document));
+    let (limits, max_memory) = state.host.manifest_maxima();
+    state.openapi = Arc::new(self::document(document, limits, max_memory));
     router
         .fallback(|| async { ApiError::not_found("no such route; the routes are listed at GET /openapi.json") })
         .method_not_allowed_fallback(|| async {

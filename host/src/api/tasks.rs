@@ -8,6 +8,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
+use super::grammar::{ArtifactRef, ClientId};
 use super::{blocking, input_bytes, to_json, ApiError, ApiResult, ApiState, Caller, ErrorBody, JsonBody};
 use crate::scheduler::{Priority, TaskError, TaskRequest};
 
@@ -17,7 +18,7 @@ use crate::scheduler::{Priority, TaskError, TaskRequest};
 pub(super) struct Submit {
     /// `owner/name@version` (or give `capability` instead).
     #[serde(default)]
-    artifact: Option<String>,
+    artifact: Option<ArtifactRef>,
     /// Hand the task to an artifact declaring this capability, chosen by
     /// `route` within `max_price` and your scrip.
     #[serde(default)]
@@ -43,7 +44,7 @@ pub(super) struct Submit {
     fuel_limit: Option<u64>,
     /// Task id, for idempotency (default: a fresh one).
     #[serde(default)]
-    id: Option<String>,
+    id: Option<ClientId>,
     /// The most attempts (default 1: no retry); a failed attempt is
     /// retried after `backoff_ms`, doubled each time, with jitter.
     #[serde(default)]
@@ -59,7 +60,7 @@ pub(super) struct Submit {
     /// after this one); if one fails, is cancelled or times out, this one
     /// fails. A cycle is refused (`dependency_cycle`).
     #[serde(default)]
-    depends_on: Vec<String>,
+    depends_on: Vec<ClientId>,
 }
 
 impl From<TaskError> for ApiError {
@@ -69,7 +70,8 @@ impl From<TaskError> for ApiError {
             TaskError::QueueFull { .. } => ApiError::new(StatusCode::TOO_MANY_REQUESTS, "queue_full", message),
             TaskError::Invalid(_) => ApiError::bad_request(message),
             TaskError::Cycle(_) => ApiError::new(StatusCode::BAD_REQUEST, "dependency_cycle", message),
-            TaskError::Unknown(_) => ApiError::not_found(message),
+            TaskError::Unknown(_) | TaskError::NoArtifact(_) => ApiError::not_found(message),
+            TaskError::OverMaxPrice(_) => ApiError::new(StatusCode::PAYMENT_REQUIRED, "over_max_price", message),
             TaskError::NotCancellable(..) => ApiError::new(StatusCode::CONFLICT, "not_cancellable", message),
             TaskError::Storage(_) => ApiError::internal(message),
         }
@@ -82,6 +84,8 @@ impl From<TaskError> for ApiError {
     responses(
         (status = 200, description = "the task: `id`, `state`, `priority`, ...", body = Object),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 402, description = "`over_max_price`: every artifact with the capability costs more", body = ErrorBody),
+        (status = 404, description = "no such artifact, or none with the capability", body = ErrorBody),
         (status = 429, description = "`queue_full`: the agent has the most tasks queued it may", body = ErrorBody),
     ))]
 pub(super) async fn submit(
@@ -105,19 +109,25 @@ pub(super) async fn submit(
         })?,
     };
     let mut task = match (req.artifact, req.capability) {
-        (Some(artifact), None) => TaskRequest::new(me.to_string(), artifact, input),
+        (Some(artifact), None) => TaskRequest::new(me.to_string(), String::from(artifact), input),
+        (None, Some(capability)) if !crate::manifest::valid_name(&capability) => {
+            return Err(ApiError::bad_request(format!(
+                "`capability` is `{}`; a capability is 1 to 64 characters of a-z, 0-9, '-' and '_'",
+                capability.escape_debug()
+            )))
+        }
         (None, Some(capability)) => TaskRequest::for_capability(me.to_string(), capability, route, input),
-        _ => return Err(ApiError::bad_request("give either `artifact` or `capability`, not both")),
+        _ => return Err(ApiError::bad_request("give either `artifact` or `capability` (one of them, not both)")),
     };
     task.max_price = req.max_price;
     blocking(move || {
         let mut task = task.priority(priority);
         task.fuel_limit = req.fuel_limit;
-        task.id = req.id;
+        task.id = req.id.map(String::from);
         let backoff = std::time::Duration::from_millis(req.backoff_ms.unwrap_or(1_000));
         task = task.retries(req.max_attempts.unwrap_or(1), backoff);
         task.timeout = req.timeout_ms.map(std::time::Duration::from_millis);
-        task.depends_on = req.depends_on;
+        task.depends_on = req.depends_on.into_iter().map(String::from).collect();
         to_json(state.host.submit_task(task)?)
     })
     .await

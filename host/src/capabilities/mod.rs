@@ -255,7 +255,9 @@ fn task_error(e: crate::TaskError) -> tasks::TaskError {
     let message = e.to_string();
     match e {
         crate::TaskError::QueueFull { .. } => tasks::TaskError::QueueFull(message),
-        crate::TaskError::Invalid(_) => tasks::TaskError::Invalid(message),
+        crate::TaskError::Invalid(_) | crate::TaskError::NoArtifact(_) | crate::TaskError::OverMaxPrice(_) => {
+            tasks::TaskError::Invalid(message)
+        }
         crate::TaskError::Cycle(_) => tasks::TaskError::Cycle(message),
         crate::TaskError::Unknown(_) => tasks::TaskError::Unknown(message),
         crate::TaskError::NotCancellable(..) | crate::TaskError::Storage(_) => tasks::TaskError::Unavailable(message),

@@ -195,6 +195,14 @@ pub enum TaskError {
     /// No task has this id.
     #[error("no task `{0}`")]
     Unknown(String),
+    /// The task's artifact does not exist, or no artifact declares the
+    /// capability it asks for (or none that is usable).
+    #[error("{0}")]
+    NoArtifact(String),
+    /// Every artifact declaring the capability costs more than the task's
+    /// `max_price`.
+    #[error("{0}")]
+    OverMaxPrice(String),
     /// The task already ended.
     #[error("task `{0}` is already {1}; only a pending or running task can be cancelled")]
     NotCancellable(String, &'static str),
@@ -946,7 +954,8 @@ const START_DELAYS_KEPT: usize = 1 << 20;
 /// Most tasks one task may wait for.
 const MAX_DEPENDENCIES: usize = 64;
 
-/// `deps` without repeats, refused if it names `id` itself or too many.
+/// `deps`, refused if one is empty, named twice, `id` itself, or if there
+/// are too many.
 fn checked_dependencies(id: &str, deps: &[String]) -> Result<Vec<String>, TaskError> {
     let mut out: Vec<String> = Vec::with_capacity(deps.len());
     for d in deps {
@@ -956,9 +965,10 @@ fn checked_dependencies(id: &str, deps: &[String]) -> Result<Vec<String>, TaskEr
         if d == id {
             return Err(TaskError::Cycle(vec![id.to_string(), id.to_string()]));
         }
-        if !out.contains(d) {
-            out.push(d.clone());
+        if out.contains(d) {
+            return Err(TaskError::Invalid(format!("`{d}` is named twice in depends_on; name each task once")));
         }
+        out.push(d.clone());
     }
     if out.len() > MAX_DEPENDENCIES {
         return Err(TaskError::Invalid(format!(

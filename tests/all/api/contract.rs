@@ -77,5 +77,5 @@ fn the_api_keeps_to_its_openapi_document() {
     let agent = v["api_key"].as_str().unwrap().to_string();
     mint(&s, "tester", "disk_bytes", 1 << 20);
     check(&s.base, &s.admin, "admin");
-    let _ = agent;
+    check(&s.base, &agent, "agent");
 }

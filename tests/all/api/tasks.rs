@@ -76,15 +76,26 @@ fn tasks_are_submitted_read_and_cancelled_by_their_submitter() {
     // Bad input: nothing accepted.
     for (body, needle) in [
         (json!({"artifact": "alice/echo@1", "priority": "urgent"}), "use critical, high, normal or low"),
-        (json!({"artifact": "alice/none@1"}), "unknown artifact"),
         (json!({"artifact": "alice/echo@1", "input": "a", "input_base64": "YQ=="}), "not both"),
         (json!({"artifact": "alice/echo@1", "surprise": 1}), "surprise"),
         (json!({"artifact": "alice/echo@1", "capability": "echo"}), "not both"),
-        (json!({"capability": "fly"}), "no artifact declares capability `fly`"),
+        (json!({"capability": "Fly!"}), "a capability is 1 to 64 characters"),
         (json!({"capability": "fly", "route": "fastest"}), "use standard, cost_optimized"),
+        (json!({"artifact": "alice/echo@1", "depends_on": ["a", "a"]}), "named twice"),
+        (json!({"artifact": "alice/echo@1", "id": "a/b"}), "the id"),
+        (json!({"artifact": "alice"}), "not an artifact id"),
     ] {
         let (st, v) = call("POST", &url("/v1/tasks"), Some(bob), Some(body));
         assert_eq!(st, 400, "{v}");
+        assert!(v["error"]["message"].as_str().unwrap().contains(needle), "{v}");
+    }
+    // What does not exist is not found.
+    for (body, needle) in [
+        (json!({"artifact": "alice/none@1"}), "unknown artifact"),
+        (json!({"capability": "fly"}), "no artifact declares capability `fly`"),
+    ] {
+        let (st, v) = call("POST", &url("/v1/tasks"), Some(bob), Some(body));
+        assert_eq!((st, error_code(&v)), (404, "not_found"), "{v}");
         assert!(v["error"]["message"].as_str().unwrap().contains(needle), "{v}");
     }
     let (st, v) = call("POST", &url("/v1/tasks"), Some(&s.admin), Some(json!({"artifact": "alice/echo@1"})));
