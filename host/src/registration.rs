@@ -30,8 +30,9 @@ pub struct AgentConfig {
     #[serde(default)]
     pub limits: BTreeMap<Resource, u64>,
     /// Rules governing the agent's actions (their scope is set to the
-    /// agent; their names are prefixed with it).
-    #[serde(default)]
+    /// agent; their names are prefixed with it). Written as a map from
+    /// name to rule ([`crate::policy::rules::by_name`]).
+    #[serde(default, with = "crate::policy::rules::by_name")]
     pub rules: Vec<Rule>,
 }
 

@@ -187,10 +187,13 @@ fn a_user_serves_uploads_invokes_and_reads_the_bill_from_the_command_line() {
 
     // An agent registered with a configuration file.
     let config = admin.join("carol.toml");
-    std::fs::write(&config, "[budget]\nscrip = 25\n[limits]\nconcurrent_tasks = 1\n").unwrap();
+    let rules = "[rules.quiet]\neffect = \"deny\"\naction = \"transfer\"\nreason = \"carol keeps her scrip\"\n";
+    std::fs::write(&config, format!("[budget]\nscrip = 25\n[limits]\nconcurrent_tasks = 1\n{rules}")).unwrap();
     let carol = json(admin, &["agent", "create", "carol", "--agent-config", config.to_str().unwrap()]);
     assert!(carol["api_key"].is_string(), "{carol}");
     assert_eq!(json(admin, &["balance", "carol"])["balances"]["scrip"]["posted"], 25);
+    let rules = json(admin, &["policy", "list"]);
+    assert_eq!(rules["rules"][0]["name"], "carol/quiet", "{rules}");
 
     // Errors name the problem and exit non-zero.
     let denied = fuelhost(bob, &[&conn[..], &["balance", "alice"]].concat());

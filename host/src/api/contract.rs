@@ -225,7 +225,9 @@ fn tighten_schemas(schemas: &mut Map<String, Value>) {
             }
         }
     };
-    let non_blank = json!({"pattern": "\\S"});
+    // Not all white space, as Rust's `trim` sees it (Unicode White_Space;
+    // a regex's `\s` differs between dialects).
+    let non_blank = json!({"pattern": "[^\\u0009-\\u000d\\u0020\\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"});
     set(schemas, "Revoke", "reason", non_blank.clone());
     set(schemas, "Reject", "reason", non_blank);
     set(schemas, "Extend", "additional_ms", json!({"minimum": 1}));
@@ -377,9 +379,18 @@ fn rule_schemas(schemas: &mut Map<String, Value>) {
              "then": {"required": ["approvers"], "properties": {"approvers": {"minItems": 1}}}},
         ],
     }));
-    let rules = json!({"type": "array", "items": {"$ref": "#/components/schemas/Rule"},
-        "description": "Rule names are unique."});
-    if let Some(p) = schemas.get_mut("RuleSetBody").and_then(|s| s.pointer_mut("/properties/rule")) {
+    // Written by name (`policy::rules::by_name`): the fields but the name.
+    let mut fields = schemas["Rule"].clone();
+    fields["description"] = json!("A policy rule's fields; its name is its key.");
+    if let Some(props) = fields["properties"].as_object_mut() {
+        props.remove("name");
+    }
+    fields["required"] = json!(["effect"]);
+    schemas.insert("RuleFields".into(), fields);
+    let rules = json!({"type": "object", "propertyNames": {"minLength": 1},
+        "additionalProperties": {"$ref": "#/components/schemas/RuleFields"},
+        "description": "Rules by name; on equal priority the first name (in byte order) decides."});
+    if let Some(p) = schemas.get_mut("RuleSetBody").and_then(|s| s.pointer_mut("/properties/rules")) {
         *p = rules.clone();
     }
     schemas.insert("AgentConfig".into(), json!({

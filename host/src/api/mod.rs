@@ -25,6 +25,7 @@ mod error;
 mod grammar;
 mod health;
 mod invoke;
+mod json_body;
 mod keys;
 mod ledger;
 mod openapi;
@@ -49,6 +50,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub use self::error::{ApiError, ErrorBody, ErrorDetail};
+pub(crate) use self::json_body::JsonBody;
 pub use self::keys::{ApiKeys, Authenticated, IssuedKey, KeyInfo, Principal, Revocation};
 pub use self::ratelimit::RateLimit;
 use self::ratelimit::RateLimiter;
@@ -452,110 +454,6 @@ fn rejected(state: &ApiState, status: StatusCode, text: String) -> ApiError {
     }
 }
 
-/// A request's JSON body read as `T` (the body's size was already held to
-/// the limit by `read_body_first`). Like axum's `Json`, but a number
-/// written with a zero fraction (`360.0`) reads as the integer it is, as
-/// JSON means it, and a refusal is the API's `400` saying what was wrong.
-pub(crate) struct JsonBody<T>(pub T);
-
-impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequest<S> for JsonBody<T> {
-    type Rejection = ApiError;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let json =
-            req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| {
-                v.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
-            });
-        if !json {
-            return Err(ApiError::bad_request("send the body as JSON, with `Content-Type: application/json`"));
-        }
-        let bytes = axum::body::Bytes::from_request(req, state)
-            .await
-            .map_err(|_| ApiError::bad_request("the request body could not be read to its end"))?;
-        // Every request body is an object (serde would take a struct
-        // from an array of its fields in order).
-        if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
-            return Err(ApiError::bad_request("the body must be a JSON object: `{...}`"));
-        }
-        if let Some(n) = integer_beyond_i64(&bytes) {
-            return Err(ApiError::bad_request(format!(
-                "the body holds the number {n}, above {}: no amount, limit or time is that large",
-                contract::MAX_INTEGER
-            )));
-        }
-        let first = match serde_json::from_slice::<T>(&bytes) {
-            Ok(t) => return Ok(JsonBody(t)),
-            Err(e) => e,
-        };
-        let refused = || ApiError::bad_request(format!("the body is not a valid request: {first}"));
-        let mut value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|_| refused())?;
-        if !integral_floats_to_integers(&mut value) {
-            return Err(refused());
-        }
-        serde_json::from_value(value).map(JsonBody).map_err(|_| refused())
-    }
-}
-
-/// A number in the JSON text `bytes` (outside its strings) above
-/// `i64::MAX`, if there is one: a linear scan, no parse.
-fn integer_beyond_i64(bytes: &[u8]) -> Option<String> {
-    let (mut in_string, mut escaped, mut start) = (false, false, None::<usize>);
-    for (i, &b) in bytes.iter().chain(std::iter::once(&b' ')).enumerate() {
-        if in_string {
-            match (escaped, b) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        if b.is_ascii_digit() {
-            start.get_or_insert(i);
-            continue;
-        }
-        if let Some(s) = start.take() {
-            let digits = std::str::from_utf8(&bytes[s..i]).unwrap_or("");
-            // Only a number's integer part: not digits after a point or in
-            // an exponent, not an integer part followed by either.
-            let before = |k: usize| s.checked_sub(k).and_then(|j| bytes.get(j)).copied();
-            let after_point_or_exponent = matches!(before(1), Some(b'.' | b'e' | b'E'))
-                || (matches!(before(1), Some(b'+' | b'-')) && matches!(before(2), Some(b'e' | b'E')));
-            let followed_by_fraction = matches!(bytes.get(i), Some(b'.' | b'e' | b'E'));
-            let integer = !after_point_or_exponent && !followed_by_fraction;
-            let bound = if before(1) == Some(b'-') { i64::MIN.unsigned_abs() as u128 } else { i64::MAX as u128 };
-            if integer && digits.len() >= 19 && digits.parse::<u128>().map_or(true, |n| n > bound) {
-                return Some(digits.to_string());
-            }
-        }
-        in_string = b == b'"';
-    }
-    None
-}
-
-/// Turn every number in `v` written as a float with no fraction (and in
-/// range) into an integer; whether any was.
-fn integral_floats_to_integers(v: &mut serde_json::Value) -> bool {
-    use serde_json::Value;
-    match v {
-        Value::Number(n) if n.is_f64() => {
-            let f = n.as_f64().unwrap_or(f64::NAN);
-            if f.fract() == 0.0 && f >= 0.0 && f <= u64::MAX as f64 {
-                *v = Value::from(f as u64);
-                true
-            } else if f.fract() == 0.0 && f < 0.0 && f >= i64::MIN as f64 {
-                *v = Value::from(f as i64);
-                true
-            } else {
-                false
-            }
-        }
-        Value::Array(items) => items.iter_mut().fold(false, |any, i| integral_floats_to_integers(i) | any),
-        Value::Object(fields) => fields.values_mut().fold(false, |any, f| integral_floats_to_integers(f) | any),
-        _ => false,
-    }
-}
-
 /// The query string, or why it cannot be read.
 fn query<T>(q: Result<Query<T>, QueryRejection>) -> ApiResult<T> {
     q.map(|Query(t)| t).map_err(|e| ApiError::bad_request(e.body_text()))
@@ -578,28 +476,4 @@ fn next_page<T, C>(page: &[T], limit: usize, cursor: impl Fn(&T) -> C) -> Option
 /// A path segment that must be an agent id.
 fn agent_id(id: String) -> ApiResult<AgentId> {
     AgentId::new(id).map_err(|e| ApiError::bad_request(e.to_string()))
-}
-
-#[cfg(test)]
-mod json_body_tests {
-    use super::{integer_beyond_i64, integral_floats_to_integers};
-
-    #[test]
-    fn big_integers_are_found_outside_strings_only() {
-        assert_eq!(integer_beyond_i64(br#"{"a": 9223372036854775808}"#).as_deref(), Some("9223372036854775808"));
-        assert_eq!(integer_beyond_i64(br#"{"a": 9223372036854775807}"#), None);
-        assert_eq!(integer_beyond_i64(br#"{"a": "99999999999999999999"}"#), None);
-        assert_eq!(integer_beyond_i64(br#"{"a": "\"99999999999999999999"}"#), None);
-        assert_eq!(integer_beyond_i64(br#"{"a": 1.99999999999999999999, "b": 1e99999999999999999999}"#), None);
-        assert_eq!(integer_beyond_i64(br#"[-1, 2, 99999999999999999999]"#).as_deref(), Some("99999999999999999999"));
-        assert_eq!(integer_beyond_i64(br#"{"t": -9223372036854775808}"#), None);
-        assert_eq!(integer_beyond_i64(br#"{"t": -9223372036854775809}"#).as_deref(), Some("9223372036854775809"));
-    }
-
-    #[test]
-    fn integral_floats_read_as_integers() {
-        let mut v = serde_json::json!({"a": 360.0, "b": [1.5, 2.0], "c": "3.0"});
-        assert!(integral_floats_to_integers(&mut v));
-        assert_eq!(v, serde_json::json!({"a": 360, "b": [1.5, 2], "c": "3.0"}));
-    }
 }

@@ -33,11 +33,11 @@ pub(super) async fn rules(State(state): State<ApiState>, caller: Caller) -> ApiR
 }
 
 /// Replace the rules with the body, TOML (`[[rule]]` tables) or JSON
-/// (`{"rule": [...]}`, with `Content-Type: application/json`); on an error
-/// nothing changes and the message names the line or the rule.
+/// (`{"rules": {name: rule}}`, with `Content-Type: application/json`); on
+/// an error nothing changes and the message names the line or the rule.
 #[utoipa::path(put, path = "/v1/policy/rules", tag = "policies", security(("api_key" = [])),
     request_body(content((String = "application/toml"), (RuleSetBody = "application/json")),
-        description = "the rule set: TOML `[[rule]]` tables, or JSON `{\"rule\": [...]}`; an empty one clears every rule"),
+        description = "the rule set: TOML `[[rule]]` tables, or JSON `{\"rules\": {name: rule}}`; an empty one clears every rule"),
     responses(
         (status = 200, description = "`{rules: [...]}`", body = Object),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
@@ -51,7 +51,7 @@ pub(super) async fn set_rules(State(state): State<ApiState>, caller: Caller, req
         .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("application/json"));
     if json {
         let JsonBody(body) = JsonBody::<RuleSetBody>::from_request(req, &state).await?;
-        let rules = RuleSet::new(body.rule).map_err(HostError::Rules)?;
+        let rules = RuleSet::new(body.rules).map_err(HostError::Rules)?;
         return blocking(move || {
             state.host.replace_policy_rules(rules)?;
             Ok(Json(json!({"rules": state.host.policy_rules()})))
@@ -73,10 +73,10 @@ pub(super) async fn set_rules(State(state): State<ApiState>, caller: Caller, req
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RuleSetBody {
-    /// The rules; none clears them.
-    #[serde(default)]
-    #[schema(value_type = Vec<Object>)]
-    rule: Vec<Rule>,
+    /// The rules by name; none clears them.
+    #[serde(default, with = "crate::policy::rules::by_name")]
+    #[schema(value_type = Object)]
+    rules: Vec<Rule>,
 }
 
 /// The policy plugins' names, in chain order.

@@ -141,11 +141,50 @@ struct TomlRules {
     rule: Vec<toml::Spanned<Rule>>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct JsonRules {
-    #[serde(default)]
-    rule: Vec<Rule>,
+/// Rules written as a map from name to rule, the way JSON bodies and an
+/// agent's configuration write them: the name is the key, so two rules
+/// can never share one. They come out in name order, so on equal priority
+/// the first name decides. Use with `#[serde(with = "by_name")]` on a
+/// `Vec<Rule>`.
+pub mod by_name {
+    use std::collections::BTreeMap;
+
+    use serde::de::Error as _;
+    use serde::ser::{Error as _, SerializeMap};
+    use serde::{Deserialize, Deserializer, Serializer};
+    use serde_json::Value;
+
+    use super::Rule;
+
+    /// Write `rules` as `{name: {fields but the name}}`.
+    pub fn serialize<S: Serializer>(rules: &[Rule], s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(rules.len()))?;
+        for rule in rules {
+            let mut fields = serde_json::to_value(rule).map_err(S::Error::custom)?;
+            if let Some(f) = fields.as_object_mut() {
+                f.remove("name");
+            }
+            map.serialize_entry(&rule.name, &fields)?;
+        }
+        map.end()
+    }
+
+    /// Read `{name: {fields but the name}}`, in name order.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Rule>, D::Error> {
+        let map = BTreeMap::<String, Value>::deserialize(d)?;
+        map.into_iter()
+            .map(|(name, mut fields)| {
+                let Some(f) = fields.as_object_mut() else {
+                    return Err(D::Error::custom(format!("rule `{name}` must be an object of its fields")));
+                };
+                if f.contains_key("name") {
+                    return Err(D::Error::custom(format!("rule `{name}`: its name is its key; leave out `name`")));
+                }
+                f.insert("name".into(), Value::String(name.clone()));
+                serde_json::from_value::<Rule>(fields).map_err(|e| D::Error::custom(format!("rule `{name}`: {e}")))
+            })
+            .collect()
+    }
 }
 
 /// A rule set that cannot be loaded; the message names the line (TOML) or
@@ -210,15 +249,6 @@ impl RuleSet {
             rules.push(rule);
         }
         RuleSet::new(rules)
-    }
-
-    /// Parse and check rules written in JSON (`{"rule": [...]}`).
-    pub fn from_json(text: &str) -> Result<RuleSet, RulesError> {
-        let parsed: JsonRules = serde_json::from_str(text).map_err(|e| RulesError(e.to_string()))?;
-        for (i, rule) in parsed.rule.iter().enumerate() {
-            check_rule(rule).map_err(|e| RulesError(format!("rule #{} (`{}`): {e}", i + 1, rule.name)))?;
-        }
-        RuleSet::new(parsed.rule)
     }
 
     /// A rule set from rules already in memory (checked).

@@ -47,18 +47,20 @@ fn plugins_are_managed_and_actions_checked_without_a_trace() {
     let r = send("PUT", &s.url("/v1/policy/rules"), Some(&s.admin), &[], rules.as_bytes());
     assert_eq!(r.status, 200, "{}", r.text);
     // The same rules as JSON; a rule set with a problem changes nothing.
-    let json_rules = json!({"rule": [{"name": "closed", "effect": "deny", "action": "invoke",
-                                      "target": "alice/secret@*", "reason": "closed"}]});
+    let json_rules = json!({"rules": {"closed": {"effect": "deny", "action": "invoke",
+                                                 "target": "alice/secret@*", "reason": "closed"}}});
     let as_json = [("Content-Type", "application/json")];
     let r = send("PUT", &s.url("/v1/policy/rules"), Some(&s.admin), &as_json, json_rules.to_string().as_bytes());
     assert_eq!((r.status, r.body["rules"][0]["name"].as_str()), (200, Some("closed")), "{}", r.text);
     for bad in [
-        json!({"rule": [{"name": "x", "effect": "deny"}]}),
-        json!({"rule": [{"name": "x", "effect": "require_approval", "approvers": []}]}),
-        json!({"rule": [{"name": "x", "effect": "allow", "scope": "planet:mars"}]}),
-        json!({"rule": [{"name": "x", "effect": "allow"}, {"name": "x", "effect": "allow"}]}),
-        json!({"rule": [{"name": "x", "effect": "allow", "when": [{"field": "price"}]}]}),
-        json!({"rules": []}),
+        json!({"rules": {"x": {"effect": "deny"}}}),
+        json!({"rules": {"x": {"effect": "require_approval", "approvers": []}}}),
+        json!({"rules": {"x": {"effect": "allow", "scope": "planet:mars"}}}),
+        json!({"rules": {"x": {"effect": "allow", "name": "y"}}}),
+        json!({"rules": {"x": {"effect": "allow", "when": [{"field": "price"}]}}}),
+        json!({"rules": {"": {"effect": "allow"}}}),
+        json!({"rules": [{"name": "x", "effect": "allow"}]}),
+        json!({"rule": {}}),
         json!([{"name": "x", "effect": "allow"}]),
     ] {
         let r = send("PUT", &s.url("/v1/policy/rules"), Some(&s.admin), &as_json, bad.to_string().as_bytes());

@@ -141,7 +141,7 @@ fn an_agent_is_registered_with_its_configuration() {
     let config = json!({
         "budget": {"scrip": 50, "fuel": 1000000},
         "limits": {"concurrent_tasks": 2},
-        "rules": [{"name": "quiet", "effect": "deny", "action": "transfer", "reason": "no transfers"}],
+        "rules": {"quiet": {"effect": "deny", "action": "transfer", "reason": "no transfers"}},
     });
     let (st, v) = call("POST", &url("/v1/agents"), Some(&s.admin), Some(json!({"id": "dora", "config": config})));
     assert_eq!(st, 201, "{v}");
@@ -153,8 +153,16 @@ fn an_agent_is_registered_with_its_configuration() {
     assert_eq!(s.host.policy_rules()[0].name, "dora/quiet");
     let (st, v) = call("POST", &url("/v1/agents"), Some(&s.admin), Some(json!({"id": "dora", "config": config})));
     assert_eq!((st, error_code(&v)), (409, "conflict"), "{v}");
-    let bad = json!({"id": "eve", "config": {"rules": [{"name": "x", "effect": "deny"}]}});
-    let (st, v) = call("POST", &url("/v1/agents"), Some(&s.admin), Some(bad));
-    assert_eq!(st, 400, "a deny needs a reason: {v}");
+    for bad in [
+        json!({"rules": {"x": {"effect": "deny"}}}),
+        json!({"rules": {"": {"effect": "allow"}}}),
+        json!({"rules": {"x": {"effect": "allow", "scope": "moon"}}}),
+        json!({"rules": [{"name": "x", "effect": "allow"}]}),
+        json!({"limits": {"gold": 1}}),
+        json!({"budget": {"scrip": -1}}),
+    ] {
+        let (st, v) = call("POST", &url("/v1/agents"), Some(&s.admin), Some(json!({"id": "eve", "config": bad})));
+        assert_eq!(st, 400, "{v}");
+    }
     assert!(!s.host.ledger().has_account("eve").unwrap(), "a refused registration creates nothing");
 }

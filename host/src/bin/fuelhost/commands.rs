@@ -139,7 +139,7 @@ pub enum AgentCmd {
         #[arg(long)]
         workspace: Option<String>,
         /// Its configuration, a TOML file: `[budget]` (scrip, fuel,
-        /// disk_bytes), `[limits]` (resource = quota), `[[rules]]`.
+        /// disk_bytes), `[limits]` (resource = quota), `[rules.NAME]` (one table per rule).
         #[arg(long = "agent-config", value_name = "FILE")]
         agent_config: Option<std::path::PathBuf>,
     },
