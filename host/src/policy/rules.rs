@@ -251,6 +251,19 @@ impl RuleSet {
         RuleSet::new(rules)
     }
 
+    /// Parse and check rules written in JSON, by name:
+    /// `{"rules": {name: {effect, ...}}}` ([`by_name`]).
+    pub fn from_json(text: &str) -> Result<RuleSet, RulesError> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct JsonRules {
+            #[serde(default, with = "by_name")]
+            rules: Vec<Rule>,
+        }
+        let parsed: JsonRules = serde_json::from_str(text).map_err(|e| RulesError(e.to_string()))?;
+        RuleSet::new(parsed.rules)
+    }
+
     /// A rule set from rules already in memory (checked).
     pub fn new(rules: Vec<Rule>) -> Result<RuleSet, RulesError> {
         let mut seen = std::collections::HashSet::new();
@@ -379,7 +392,34 @@ pub fn glob(pattern: &str, text: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::glob;
+    use super::{glob, RuleSet};
+
+    /// JSON rules by name: the name is the key, order is by name, and
+    /// written back they read the same.
+    #[test]
+    fn rules_by_name() {
+        let set = RuleSet::from_json(
+            r#"{"rules": {"b": {"effect": "allow"}, "a": {"effect": "deny", "reason": "no", "priority": 2}}}"#,
+        )
+        .unwrap();
+        let names: Vec<_> = set.rules().iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["a", "b"]);
+        #[derive(serde::Serialize, serde::Deserialize)]
+        struct Rules {
+            #[serde(with = "super::by_name")]
+            rules: Vec<super::Rule>,
+        }
+        let text = serde_json::to_string(&Rules { rules: set.rules().to_vec() }).unwrap();
+        assert_eq!(RuleSet::from_json(&text).unwrap(), set);
+        for bad in [
+            r#"{"rules": {"a": {"name": "a", "effect": "allow"}}}"#,
+            r#"{"rules": {"a": 1}}"#,
+            r#"{"rules": [{"name": "a", "effect": "allow"}]}"#,
+            r#"{"rule": []}"#,
+        ] {
+            assert!(RuleSet::from_json(bad).is_err(), "{bad}");
+        }
+    }
 
     /// Globs: `*` spans anything, `?` one character, the rest is literal.
     #[test]
