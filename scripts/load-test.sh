@@ -10,7 +10,7 @@ duration=${1:-10}; connections=${2:-16}; durability=${3:-full}
 command -v wrk >/dev/null || { sudo=""; [ "$(id -u)" -ne 0 ] && sudo=sudo; $sudo apt-get install -y -q wrk >/dev/null; }
 [ -f "$FUELHOST_GUESTS/rust-echo.wasm" ] || bash scripts/build-guests.sh rust-echo
 export CARGO_TARGET_DIR="$FUELHOST_CACHE/target-bench"
-cargo build --quiet --release -p fuelhost --bin fuelhost
+cargo build --quiet --release -p fuelhost-cli --bin fuelhost
 bin="$CARGO_TARGET_DIR/release/fuelhost"
 work=$(mktemp -d); port=$((20000 + RANDOM % 20000))
 trap 'kill $server 2>/dev/null || true; wait $server 2>/dev/null || true; rm -rf "$work"' EXIT

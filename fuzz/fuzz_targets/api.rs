@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 
 use axum::body::Body;
 use axum::http::Request;
-use fuelhost::api::{router, ApiConfig, ApiState};
+use fuelhost_server::{router, ApiConfig, ApiState};
 use fuelhost::Host;
 use libfuzzer_sys::fuzz_target;
 use tower::ServiceExt;

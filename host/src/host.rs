@@ -433,9 +433,10 @@ pub struct Host {
 }
 
 impl Host {
-    /// The host's database (for the API's key table).
-    pub(crate) fn database(&self) -> Arc<Database> {
-        self.inner.db.clone()
+    /// The API keys, stored beside the ledger: who may speak for which
+    /// agent (the HTTP server authenticates every request against them).
+    pub fn api_keys(&self) -> crate::ApiKeys {
+        crate::ApiKeys::new(self.inner.db.clone())
     }
 
     /// The host's metrics in the Prometheus text format.

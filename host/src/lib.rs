@@ -51,7 +51,6 @@
 //! ```
 
 mod agent;
-pub mod api;
 mod approvals;
 mod audit;
 mod bindings;
@@ -68,6 +67,7 @@ mod host;
 mod host_limits;
 mod hostcall;
 mod invoke;
+mod keys;
 mod ledger;
 pub mod liveness;
 pub mod loadgen;
@@ -96,6 +96,7 @@ pub use host::{Host, HostBuilder};
 pub use host_limits::{check_id, HostLimits, MAX_ID_LEN};
 pub use hostcall::CROSSING as HOST_CALL_CROSSING_FUEL;
 pub use invoke::{Invocation, InvocationReport};
+pub use keys::{ApiKeys, Authenticated, IssuedKey, KeyInfo, Principal, Revocation};
 pub use ledger::{
     contract_allocation, reputation_scaled, Alert, AlertKind, Allocation, AllocationRequest, AllocationStatus, Asset,
     AssetBalance, Balances, Clock, ConsumerStats, Distribution, GuestTransfer, Ledger, LedgerError, ManualClock,
@@ -104,9 +105,9 @@ pub use ledger::{
     UbiSource, UsageQuery, UsageRecord, BURN_ACCOUNT, CONSUMED_ACCOUNT, MINT_ACCOUNT, MONTH_MS, POOL_ACCOUNT,
 };
 pub use liveness::{AgentHealth, Health};
-pub use manifest::{Limits, Manifest, ManifestError, Metering, ResourcePolicy};
+pub use manifest::{valid_name, Limits, Manifest, ManifestError, Metering, ResourcePolicy};
 pub use membership::Membership;
-pub use policy::rules::{Condition, Effect, Rule, RuleSet, RulesError};
+pub use policy::rules::{by_name as rules_by_name, Condition, Effect, Rule, RuleSet, RulesError};
 pub use policy::{PluginLimits, PolicyChain, Verdict};
 pub use registry::ArtifactInfo;
 pub use scheduler::{

@@ -196,7 +196,7 @@ pub enum ManifestError {
 
 /// Whether `s` is a name (an artifact's, a capability's): 1 to 64
 /// characters of `a-z`, `0-9`, `-`, `_`.
-pub(crate) fn valid_name(s: &str) -> bool {
+pub fn valid_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
         && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')

@@ -48,7 +48,8 @@ impl Priority {
         }
     }
 
-    pub(crate) fn parse(s: &str) -> Option<Priority> {
+    /// The priority named `s` (`critical`, `high`, `normal`, `low`).
+    pub fn parse(s: &str) -> Option<Priority> {
         [Priority::Critical, Priority::High, Priority::Normal, Priority::Low].into_iter().find(|p| p.as_str() == s)
     }
 }

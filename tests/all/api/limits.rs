@@ -7,7 +7,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use fuelhost::api::{ApiConfig, RateLimit};
+use fuelhost_server::{ApiConfig, RateLimit};
 use serde_json::json;
 
 use super::{agents, error_code, send, start_with};

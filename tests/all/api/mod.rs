@@ -19,8 +19,8 @@ mod tasks;
 
 use std::time::Duration;
 
-use fuelhost::api::{router, serve, ApiConfig, ApiState};
 use fuelhost::Host;
+use fuelhost_server::{router, serve, ApiConfig, ApiState};
 use fuelhost_tests::shared_compile_cache;
 use serde_json::{json, Value};
 

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 
-use fuelhost::api::openapi_of;
+use fuelhost_server::openapi_of;
 use serde_json::Value;
 
 use super::{send, start};

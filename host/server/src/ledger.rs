@@ -1,6 +1,7 @@
 //! The ledger over HTTP: minting, transfers, sponsor grants, usage
 //! records, top consumers and service statistics.
 
+use crate::grammar::{AgentIdSchema, AssetSchema};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -13,8 +14,8 @@ use super::grammar::{ArtifactRef, ClientId};
 use super::{
     blocking, next_page, query, to_json, ApiError, ApiResult, ApiState, Caller, ErrorBody, JsonBody, Principal,
 };
-use crate::agent::AgentId;
-use crate::ledger::{Asset, SponsorGrant, SponsorGrantStatus, TransferQuery, TransferRequest, UsageQuery};
+use fuelhost::AgentId;
+use fuelhost::{Asset, SponsorGrant, SponsorGrantStatus, TransferQuery, TransferRequest, UsageQuery};
 
 /// `POST /v1/mint`.
 #[derive(Deserialize, ToSchema)]
@@ -23,8 +24,10 @@ pub(super) struct Mint {
     /// Transfer id: minting again with it never mints twice.
     id: ClientId,
     /// Who receives.
+    #[schema(value_type = AgentIdSchema)]
     agent: AgentId,
     /// `scrip`, `fuel` or `disk_bytes`.
+    #[schema(value_type = AssetSchema)]
     asset: Asset,
     /// How much, above zero.
     #[schema(minimum = 1)]
@@ -54,12 +57,14 @@ pub(super) struct NewTransfer {
     /// Idempotency key.
     id: ClientId,
     /// The recipient.
+    #[schema(value_type = AgentIdSchema)]
     to: AgentId,
     /// How much, above zero.
     #[schema(minimum = 1)]
     amount: u64,
     /// Default `scrip`.
     #[serde(default = "scrip")]
+    #[schema(value_type = AssetSchema)]
     asset: Asset,
     /// Free text.
     #[serde(default)]
@@ -149,6 +154,7 @@ pub(super) struct NewGrant {
     /// Idempotency key and the grant's id.
     id: ClientId,
     /// Whose calls the sponsor pays the resources of.
+    #[schema(value_type = AgentIdSchema)]
     beneficiary: AgentId,
     /// Most fuel paid over the grant's life.
     fuel_limit: u64,

@@ -1,6 +1,7 @@
 //! Agents and API keys: creating agents (with their first key), reading
 //! an agent, issuing, listing and revoking keys.
 
+use crate::grammar::AgentIdSchema;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -9,16 +10,17 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use utoipa::{IntoParams, ToSchema};
 
-use super::keys::{KeyInfo, Revocation};
 use super::{agent_id, blocking, next_page, query, ApiError, ApiResult, ApiState, Caller, ErrorBody, JsonBody};
-use crate::agent::AgentId;
-use crate::membership::Membership;
+use fuelhost::AgentId;
+use fuelhost::Membership;
+use fuelhost::{KeyInfo, Revocation};
 
 /// `POST /v1/agents`.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct NewAgent {
     /// 1 to 64 characters of a-z, 0-9, '-' and '_'.
+    #[schema(value_type = AgentIdSchema)]
     id: AgentId,
     /// Tenant, for scoped policy rules.
     #[serde(default)]
@@ -32,7 +34,7 @@ pub(super) struct NewAgent {
     /// same configuration changes nothing.
     #[serde(default)]
     #[schema(value_type = Object)]
-    config: Option<crate::registration::AgentConfig>,
+    config: Option<fuelhost::registration::AgentConfig>,
 }
 
 /// A key just issued: shown this once.
@@ -50,9 +52,33 @@ pub(super) struct IssuedKeyReply {
 #[derive(Serialize, ToSchema)]
 pub(super) struct KeyList {
     /// The page of keys, in order of their ids.
-    keys: Vec<KeyInfo>,
+    keys: Vec<ListedKey>,
     /// When set, the next page is `?after=<next>`.
     next: Option<String>,
+}
+
+/// A key as listed: never the secret.
+#[derive(Serialize, ToSchema)]
+pub(super) struct ListedKey {
+    /// Public id (`k_` and 12 hex digits).
+    key_id: String,
+    /// The agent it acts as; `null` for an admin key.
+    agent: Option<String>,
+    /// When it was made, Unix ms.
+    created_ms: i64,
+    /// When it was revoked, Unix ms; `null` while it is live.
+    revoked_ms: Option<i64>,
+}
+
+impl From<KeyInfo> for ListedKey {
+    fn from(k: KeyInfo) -> ListedKey {
+        ListedKey {
+            key_id: k.key_id,
+            agent: k.agent.map(String::from),
+            created_ms: k.created_ms,
+            revoked_ms: k.revoked_ms,
+        }
+    }
 }
 
 /// `GET /v1/keys` query.
@@ -256,7 +282,7 @@ pub(super) async fn list_keys(
     blocking(move || {
         let keys = state.keys.list(q.after.as_deref(), limit).map_err(ApiError::internal)?;
         let next = next_page(&keys, limit, |k| k.key_id.clone());
-        Ok(Json(KeyList { keys, next }))
+        Ok(Json(KeyList { keys: keys.into_iter().map(ListedKey::from).collect(), next }))
     })
     .await
 }

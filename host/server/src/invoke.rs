@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 
 use super::grammar::{ArtifactRef, ClientId};
 use super::{blocking, input_bytes, ApiResult, ApiState, Caller, ErrorBody, JsonBody};
-use crate::Invocation;
+use fuelhost::Invocation;
 
 /// `POST /v1/invoke`.
 #[derive(Deserialize, ToSchema)]
@@ -45,7 +45,7 @@ pub(super) async fn invoke(
     State(state): State<ApiState>,
     caller: Caller,
     JsonBody(req): JsonBody<Invoke>,
-) -> ApiResult<Json<crate::InvocationReport>> {
+) -> ApiResult<Json<fuelhost::InvocationReport>> {
     let me = caller.agent()?;
     let input = input_bytes(req.input, req.input_base64)?;
     blocking(move || {

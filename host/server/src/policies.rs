@@ -12,10 +12,10 @@ use serde_json::{json, Value};
 use utoipa::{IntoParams, ToSchema};
 
 use super::{blocking, query, uploads, ApiError, ApiResult, ApiState, Caller, ErrorBody, JsonBody};
-use crate::audit::AuditQuery;
-use crate::bindings::{Action, Attribute, Decision, Usage};
-use crate::error::HostError;
-use crate::policy::rules::{Rule, RuleSet};
+use fuelhost::AuditQuery;
+use fuelhost::HostError;
+use fuelhost::{Action, Attribute, Decision, Usage};
+use fuelhost::{Rule, RuleSet};
 
 /// Action kinds the host puts to the chain.
 pub(super) const ACTION_KINDS: [&str; 8] =
@@ -74,7 +74,7 @@ pub(super) async fn set_rules(State(state): State<ApiState>, caller: Caller, req
 #[serde(deny_unknown_fields)]
 pub(super) struct RuleSetBody {
     /// The rules by name; none clears them.
-    #[serde(default, with = "crate::policy::rules::by_name")]
+    #[serde(default, with = "fuelhost::rules_by_name")]
     #[schema(value_type = Object)]
     rules: Vec<Rule>,
 }

@@ -4,6 +4,12 @@
 //! then `FUELHOST_URL`/`FUELHOST_API_KEY`, then the config file that
 //! `fuelhost login` writes. Output is a table; `--json` prints the server's
 //! JSON for scripts.
+//!
+//! This crate owns the command line only: arguments, the connection
+//! settings, how replies are shown. It serves through `fuelhost-server`
+//! and runs local commands through `fuelhost`'s public API; it knows
+//! nothing of either's insides. Start at `Command` below, then `commands`
+//! (one function per client command) and `serve`.
 
 mod client;
 mod commands;

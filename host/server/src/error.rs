@@ -8,9 +8,9 @@ use axum::Json;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::approvals::ApprovalError;
-use crate::error::{HostError, InvokeError, UploadError};
-use crate::ledger::LedgerError;
+use fuelhost::ApprovalError;
+use fuelhost::LedgerError;
+use fuelhost::{HostError, InvokeError, UploadError};
 
 /// An error as the API reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]

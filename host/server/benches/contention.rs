@@ -8,7 +8,7 @@
 //! Then agent creation over the API (an agent and its key), timed for a
 //! thousand agents on a fresh host and again after a hundred thousand.
 //!
-//! Run: `scripts/setup.sh && cargo bench -p fuelhost --bench contention`
+//! Run: `scripts/setup.sh && cargo bench -p fuelhost-server --bench contention`
 //! (`FUELHOST_BENCH_RECORDS`, default 1,000,000; `FUELHOST_BENCH_SECONDS`,
 //! default 5 per phase).
 
@@ -190,9 +190,9 @@ fn agent_creation(many: u64) {
     use tower::ServiceExt;
     let dir = tempfile::tempdir().unwrap();
     let host = Host::builder().data_dir(dir.path()).durability(Durability::Process).build().unwrap();
-    let state = fuelhost::api::ApiState::new(host);
+    let state = fuelhost_server::ApiState::new(host);
     let admin = state.bootstrap_admin_key().unwrap().unwrap();
-    let router = fuelhost::api::router(state, &fuelhost::api::ApiConfig::default());
+    let router = fuelhost_server::router(state, &fuelhost_server::ApiConfig::default());
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let mut made = 0u64;
     let mut create = |n: u64| -> f64 {

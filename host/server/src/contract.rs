@@ -12,7 +12,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Map, Value};
 
-use crate::HostLimits;
+use fuelhost::HostLimits;
 
 use super::grammar::{is_artifact_id, AGENT_ID, ARTIFACT_ID, CLIENT_ID, KEY_ID, NAME_VERSION};
 use super::ApiError;
@@ -29,11 +29,11 @@ enum Grammar {
 }
 
 fn agent_id(s: &str) -> bool {
-    crate::agent::AgentId::new(s).is_ok()
+    fuelhost::AgentId::new(s).is_ok()
 }
 
 fn client_id(s: &str) -> bool {
-    crate::check_id("", s).is_ok()
+    fuelhost::check_id("", s).is_ok()
 }
 
 fn name_version(s: &str) -> bool {

@@ -1,8 +1,10 @@
+//! # fuelhost-server
+//!
 //! The HTTP API (`fuelhost serve`): JSON in and out, a bearer API key on
 //! every request but the health checks and the OpenAPI document, one
 //! error shape (`{"error": {"code", "message"}}`).
 //!
-//! This module owns the router (every route comes with its OpenAPI
+//! **What it owns.** The router (every route comes with its OpenAPI
 //! description, so the document at `/openapi.json` lists exactly the
 //! routes served), its configuration ([`ApiConfig`]) and authentication:
 //! a layer resolves the bearer key once per request, applies the key's
@@ -15,6 +17,17 @@
 //! read the audit log and set the policies. The host's calls block (they
 //! run guests and commit to SQLite), so handlers run them on tokio's
 //! blocking pool, inside the request's span.
+//!
+//! **What it must not know.** The host's insides. It speaks to a
+//! [`fuelhost::Host`] through its public methods and types only, the
+//! same API an embedder uses: every charge it asks for goes through the
+//! host's policy chain, and the keys it checks are the host's
+//! ([`fuelhost::Host::api_keys`]).
+//!
+//! **Where to start reading.** `routes` lists every route; `Caller`
+//! and the `authenticate` layer say who is asking; `contract` makes the
+//! OpenAPI document exact (patterns, ranges, the host's own maxima);
+//! `error` maps the host's errors to statuses and codes.
 
 mod agents;
 mod allocations;
@@ -26,7 +39,6 @@ mod grammar;
 mod health;
 mod invoke;
 mod json_body;
-mod keys;
 mod ledger;
 mod openapi;
 mod policies;
@@ -51,13 +63,12 @@ use utoipa_axum::routes;
 
 pub use self::error::{ApiError, ErrorBody, ErrorDetail};
 pub(crate) use self::json_body::JsonBody;
-pub use self::keys::{ApiKeys, Authenticated, IssuedKey, KeyInfo, Principal, Revocation};
 pub use self::ratelimit::RateLimit;
 use self::ratelimit::RateLimiter;
 use self::request_id::KeyId;
 pub use self::request_id::REQUEST_ID_HEADER;
-use crate::agent::AgentId;
-use crate::Host;
+use fuelhost::AgentId;
+use fuelhost::{ApiKeys, Host, Principal};
 
 /// How the API serves: embeddable in the server's TOML configuration as
 /// `[api]` (and `[api.rate_limit]`).
@@ -93,7 +104,7 @@ pub struct ApiState {
 impl ApiState {
     /// The API over `host`.
     pub fn new(host: Host) -> ApiState {
-        let keys = Arc::new(ApiKeys::new(host.database()));
+        let keys = Arc::new(host.api_keys());
         ApiState {
             host,
             keys,
@@ -163,8 +174,8 @@ fn routes() -> OpenApiRouter<ApiState> {
 /// Manifest maxima are a default host's; a server's document states its
 /// host's ([`openapi_of`]).
 pub fn openapi() -> serde_json::Value {
-    let engine = crate::engine::EngineSettings::default();
-    document(routes().into_openapi(), crate::HostLimits::default(), engine.max_memory_bytes)
+    let engine = fuelhost::EngineSettings::default();
+    document(routes().into_openapi(), fuelhost::HostLimits::default(), engine.max_memory_bytes)
 }
 
 /// The document a server on `host` serves: [`openapi`] with the manifest
@@ -174,7 +185,7 @@ pub fn openapi_of(host: &Host) -> serde_json::Value {
     document(routes().into_openapi(), limits, max_memory)
 }
 
-fn document(generated: utoipa::openapi::OpenApi, limits: crate::HostLimits, max_memory: u64) -> serde_json::Value {
+fn document(generated: utoipa::openapi::OpenApi, limits: fuelhost::HostLimits, max_memory: u64) -> serde_json::Value {
     let mut doc = serde_json::to_value(&generated).unwrap_or_default();
     contract::tighten(&mut doc, &limits, max_memory);
     doc

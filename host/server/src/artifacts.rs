@@ -8,8 +8,8 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::{blocking, uploads, ApiError, ApiResult, ApiState, Caller, ErrorBody, Principal};
-use crate::manifest::Manifest;
-use crate::registry::ArtifactInfo;
+use fuelhost::ArtifactInfo;
+use fuelhost::Manifest;
 
 /// The header carrying the manifest (JSON) of a raw upload.
 const MANIFEST_HEADER: &str = "fuelhost-manifest";

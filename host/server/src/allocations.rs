@@ -1,6 +1,7 @@
 //! Allocations over HTTP: requesting one, listing and reading them, and
 //! their lifecycle (approve, activate, extend, revoke).
 
+use crate::grammar::AgentIdSchema;
 use std::collections::BTreeMap;
 
 use axum::extract::rejection::QueryRejection;
@@ -13,8 +14,8 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::grammar::ClientId;
 use super::{agent_id, blocking, query, ApiError, ApiResult, ApiState, Caller, ErrorBody, JsonBody};
-use crate::agent::AgentId;
-use crate::ledger::{Allocation, AllocationRequest, Period, Resource};
+use fuelhost::AgentId;
+use fuelhost::{Allocation, AllocationRequest, Period, Resource};
 
 /// `POST /v1/allocations`: the fields of an allocation request.
 #[derive(Deserialize, ToSchema)]
@@ -23,6 +24,7 @@ pub(super) struct NewAllocation {
     /// Idempotency key and the allocation's id.
     id: ClientId,
     /// The agent it is for (an agent's key: itself).
+    #[schema(value_type = AgentIdSchema)]
     agent: AgentId,
     /// Quota per resource (`fuel`, `disk_bytes`, `api_calls`,
     /// `llm_tokens`, `budget_usd_micros`, `memory_bytes`,

@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use fuelhost::api::{ApiConfig, RateLimit};
 use fuelhost::telemetry::{LogFormat, TelemetryConfig};
 use fuelhost::{Durability, Host};
+use fuelhost_server::{ApiConfig, RateLimit};
 use serde::Deserialize;
 
 /// The flags (each also read from its environment variable).
@@ -207,7 +207,7 @@ fn load(path: &Path) -> Result<ServeFile> {
 pub fn run(config: ServeConfig) -> Result<()> {
     let _telemetry = fuelhost::telemetry::init(&config.telemetry)?;
     let host = config.open_host()?;
-    let state = fuelhost::api::ApiState::new(host.clone());
+    let state = fuelhost_server::ApiState::new(host.clone());
     if let Some(key) = state.bootstrap_admin_key().map_err(anyhow::Error::msg)? {
         println!("bootstrap admin key (shown once, keep it safe): {key}");
     }
@@ -224,7 +224,7 @@ pub fn run(config: ServeConfig) -> Result<()> {
             tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
             println!("shutting down: finishing requests in flight");
         };
-        fuelhost::api::serve(listener, fuelhost::api::router(state, &config.api), shutdown).await?;
+        fuelhost_server::serve(listener, fuelhost_server::router(state, &config.api), shutdown).await?;
         Ok::<_, anyhow::Error>(())
     })?;
     // Requests are drained; now the tasks, up to the deadline.

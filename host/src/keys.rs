@@ -12,7 +12,6 @@ use std::sync::Arc;
 use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use utoipa::ToSchema;
 
 use crate::agent::AgentId;
 use crate::db::{exec, now_ms, one, Database};
@@ -45,12 +44,11 @@ pub struct IssuedKey {
 }
 
 /// A key as listed: never the secret.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct KeyInfo {
     /// Public id (`k_` and 12 hex digits).
     pub key_id: String,
     /// The agent it acts as; `null` for an admin key.
-    #[schema(value_type = Option<String>)]
     pub agent: Option<AgentId>,
     /// When it was made, Unix ms.
     pub created_ms: i64,
@@ -70,7 +68,7 @@ pub enum Revocation {
     LastAdmin,
 }
 
-/// The key table.
+/// The key table, in the host's database ([`Host::api_keys`](crate::Host::api_keys)).
 pub struct ApiKeys {
     db: Arc<Database>,
 }
@@ -102,7 +100,7 @@ fn hash_prefix(key_id: &str) -> Option<&str> {
 
 impl ApiKeys {
     /// The keys stored in `db`.
-    pub fn new(db: Arc<Database>) -> ApiKeys {
+    pub(crate) fn new(db: Arc<Database>) -> ApiKeys {
         ApiKeys { db }
     }
 

@@ -2,9 +2,9 @@
 //! each carrying both its check and its OpenAPI schema, so that the
 //! document and the server accept exactly the same values.
 //!
-//! - [`AgentId`], 1 to 64 characters of `a-z 0-9 - _`;
+//! - [`AgentId`](fuelhost::AgentId), 1 to 64 characters of `a-z 0-9 - _`;
 //! - [`ClientId`], an id a caller chooses (a transfer's, a grant's, an
-//!   invocation's, ...), see [`crate::check_id`];
+//!   invocation's, ...), see [`fuelhost::check_id`];
 //! - [`ArtifactRef`], `owner/name@version`.
 
 use std::borrow::Cow;
@@ -14,12 +14,10 @@ use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::openapi::RefOr;
 use utoipa::{PartialSchema, ToSchema};
 
-use crate::agent::AgentId;
-
 /// An agent id's pattern.
 pub const AGENT_ID: &str = "^[a-z0-9_-]{1,64}$";
 
-/// The pattern of an id a caller chooses ([`crate::check_id`]).
+/// The pattern of an id a caller chooses ([`fuelhost::check_id`]).
 pub const CLIENT_ID: &str = "^[A-Za-z0-9_:-][A-Za-z0-9._:-]{0,127}$";
 
 /// An artifact id's pattern: `owner/name@version`.
@@ -36,13 +34,16 @@ pub fn pattern(pattern: &str, description: &str) -> RefOr<Schema> {
     ObjectBuilder::new().schema_type(Type::String).pattern(Some(pattern)).description(Some(description)).into()
 }
 
-impl PartialSchema for AgentId {
+/// The schema of an [`AgentId`](fuelhost::AgentId) (a type of the host crate, described here).
+pub struct AgentIdSchema;
+
+impl PartialSchema for AgentIdSchema {
     fn schema() -> RefOr<Schema> {
         pattern(AGENT_ID, "An agent id: 1 to 64 characters of a-z, 0-9, '-' and '_'.")
     }
 }
 
-impl ToSchema for AgentId {
+impl ToSchema for AgentIdSchema {
     fn name() -> Cow<'static, str> {
         Cow::Borrowed("AgentId")
     }
@@ -64,7 +65,7 @@ impl ClientId {
 impl TryFrom<String> for ClientId {
     type Error = String;
     fn try_from(s: String) -> Result<Self, Self::Error> {
-        crate::check_id("the id", &s)?;
+        fuelhost::check_id("the id", &s)?;
         Ok(ClientId(s))
     }
 }
@@ -142,7 +143,10 @@ impl ToSchema for ArtifactRef {
     }
 }
 
-impl PartialSchema for crate::ledger::Asset {
+/// The schema of an [`Asset`](fuelhost::Asset).
+pub struct AssetSchema;
+
+impl PartialSchema for AssetSchema {
     fn schema() -> RefOr<Schema> {
         ObjectBuilder::new()
             .schema_type(Type::String)
@@ -152,7 +156,7 @@ impl PartialSchema for crate::ledger::Asset {
     }
 }
 
-impl ToSchema for crate::ledger::Asset {
+impl ToSchema for AssetSchema {
     fn name() -> Cow<'static, str> {
         Cow::Borrowed("Asset")
     }

@@ -9,7 +9,7 @@ use axum::http::header::CONTENT_TYPE;
 use axum::http::StatusCode;
 
 use super::{ApiError, ApiResult, ApiState};
-use crate::manifest::Manifest;
+use fuelhost::Manifest;
 
 /// What an upload request carried.
 pub(super) struct Upload {

@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 
 use super::grammar::{ArtifactRef, ClientId};
 use super::{blocking, input_bytes, to_json, ApiError, ApiResult, ApiState, Caller, ErrorBody, JsonBody};
-use crate::scheduler::{Priority, TaskError, TaskRequest};
+use fuelhost::{Priority, TaskError, TaskRequest};
 
 /// `POST /v1/tasks`.
 #[derive(Deserialize, ToSchema)]
@@ -101,8 +101,8 @@ pub(super) async fn submit(
             .ok_or_else(|| ApiError::bad_request(format!("`priority` is `{p}`; use critical, high, normal or low")))?,
     };
     let route = match req.route.as_deref() {
-        None => crate::scheduler::RouteMode::Standard,
-        Some(r) => crate::scheduler::RouteMode::parse(r).ok_or_else(|| {
+        None => fuelhost::RouteMode::Standard,
+        Some(r) => fuelhost::RouteMode::parse(r).ok_or_else(|| {
             ApiError::bad_request(format!(
                 "`route` is `{r}`; use standard, cost_optimized, latency_optimized or quality_optimized"
             ))
@@ -110,7 +110,7 @@ pub(super) async fn submit(
     };
     let mut task = match (req.artifact, req.capability) {
         (Some(artifact), None) => TaskRequest::new(me.to_string(), String::from(artifact), input),
-        (None, Some(capability)) if !crate::manifest::valid_name(&capability) => {
+        (None, Some(capability)) if !fuelhost::valid_name(&capability) => {
             return Err(ApiError::bad_request(format!(
                 "`capability` is `{}`; a capability is 1 to 64 characters of a-z, 0-9, '-' and '_'",
                 capability.escape_debug()
