@@ -19,8 +19,8 @@ use std::sync::Arc;
 use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 
-use crate::db::{exec, one, Database};
-use crate::ledger::Clock;
+use fuelhost_ledger::Clock;
+use fuelhost_sqlite::{exec, one, Database};
 
 /// Where a parked action stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

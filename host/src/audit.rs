@@ -10,8 +10,8 @@ use rusqlite::params;
 use serde::Serialize;
 
 use crate::bindings::{Action, Decision};
-use crate::db::{exec, now_ms, Database};
 use crate::policy::Verdict;
+use fuelhost_sqlite::{exec, now_ms, Database};
 
 /// One recorded decision.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -161,5 +161,30 @@ impl AuditLog {
             })
         })?;
         rows.collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every audit listing reads an index, never the whole log.
+    #[test]
+    fn audit_listings_read_through_an_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::open(&dir.path().join("p.db"), fuelhost_sqlite::Durability::Process).unwrap();
+        let queries = [
+            ("a subject's decisions", AuditQuery { subject: Some("bob".into()), ..Default::default() }),
+            ("an invocation's decisions", AuditQuery { invocation: Some("inv-1".into()), ..Default::default() }),
+            (
+                "a subject's denials",
+                AuditQuery { subject: Some("bob".into()), decision: Some("deny".into()), ..Default::default() },
+            ),
+            ("the next page", AuditQuery { after: Some(1_000), ..Default::default() }),
+        ];
+        for (what, q) in queries {
+            let (sql, params) = listing(&q);
+            fuelhost_sqlite::plans::assert_no_scan(what, &fuelhost_sqlite::plans::plan(&db, &sql, params));
+        }
     }
 }

@@ -25,8 +25,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::agent::AgentId;
-use crate::ledger::{Ledger, LedgerError};
+use fuelhost_ledger::AgentId;
+use fuelhost_ledger::{Ledger, LedgerError};
 
 /// Why a change to a directory was refused. Reported to the guest as WASI's
 /// `quota` error; the first one of a call is kept for its report.
@@ -261,7 +261,8 @@ impl DirChange<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ledger::{Asset, SqliteLedger};
+    use fuelhost_ledger::Asset;
+    use fuelhost_sqlite::SqliteLedger;
 
     fn world(disk: u64, max_entries: u64) -> (tempfile::TempDir, Arc<dyn Ledger>, AgentDirs) {
         let dir = tempfile::tempdir().unwrap();

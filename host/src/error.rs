@@ -1,9 +1,9 @@
 //! The errors fuelhost reports to the people and programs using it. Each
 //! variant names what failed and says what to do about it.
 
-use crate::agent::InvalidAgentId;
-use crate::ledger::{Asset, LedgerError};
 use crate::manifest::ManifestError;
+use fuelhost_ledger::InvalidAgentId;
+use fuelhost_ledger::{Asset, LedgerError};
 
 /// Opening the host or managing agents failed.
 #[derive(Debug, thiserror::Error)]

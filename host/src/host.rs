@@ -13,23 +13,16 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::agent::AgentId;
 use crate::approvals::{ApprovalError, Approvals, Decider, PendingAction};
 use crate::audit::{AuditEntry, AuditLog, AuditQuery};
 use crate::bindings::Decision;
 use crate::cache::{CacheStats, CodeCache};
 use crate::cost::{Calibration, CostModel};
-use crate::db::{Database, Durability};
 use crate::disk::AgentDirs;
 use crate::engine::{EngineSettings, Engines, EpochTicker};
 use crate::error::{HostError, InvokeError, UploadError};
 use crate::host_limits::HostLimits;
 use crate::invoke::{Invocation, InvocationReport};
-use crate::ledger::{
-    Alert, Allocation, AllocationRequest, Asset, Balances, Clock, ConsumerStats, Distribution, Ledger, Resource,
-    ServiceStats, SponsorGrant, SponsorGrantStatus, SqliteLedger, SystemClock, Transfer, TransferRequest, UbiSource,
-    UsageQuery, UsageRecord,
-};
 use crate::manifest::Manifest;
 use crate::membership::{Membership, Memberships};
 use crate::policy::rules::{Rule, RuleSet};
@@ -37,6 +30,14 @@ use crate::policy::{PluginLimits, PolicyChain, Verdict};
 use crate::registry::{ArtifactInfo, Registry};
 use crate::scheduler::{Scheduler, SchedulerSettings, Task, TaskError, TaskRequest};
 use crate::slots::Slots;
+use fuelhost_ledger::AgentId;
+use fuelhost_ledger::{
+    Alert, Allocation, AllocationRequest, Asset, Balances, Clock, ConsumerStats, Distribution, Ledger, Resource,
+    ServiceStats, SponsorGrant, SponsorGrantStatus, SystemClock, Transfer, TransferRequest, UbiSource, UsageQuery,
+    UsageRecord,
+};
+use fuelhost_sqlite::SqliteLedger;
+use fuelhost_sqlite::{Database, Durability};
 
 /// Configures and opens a [`Host`].
 #[derive(Debug, Clone)]
@@ -52,12 +53,6 @@ pub struct HostBuilder {
     approval_ttl: Duration,
     scheduler: SchedulerSettings,
     limits: HostLimits,
-}
-
-impl std::fmt::Debug for dyn Clock {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Clock({})", self.now_ms())
-    }
 }
 
 impl Default for HostBuilder {
@@ -385,11 +380,11 @@ impl HostInner {
             .iter()
             .map(|a| {
                 let q =
-                    crate::ledger::UsageQuery { artifact: Some(a.id.clone()), limit: Some(50), ..Default::default() };
+                    fuelhost_ledger::UsageQuery { artifact: Some(a.id.clone()), limit: Some(50), ..Default::default() };
                 let records = self.ledger.usage_records(&q).unwrap_or_default();
                 let judged: Vec<_> =
-                    records.iter().filter(|r| !matches!(r.outcome, crate::ledger::Outcome::Aborted)).collect();
-                let ok: Vec<_> = judged.iter().filter(|r| r.outcome == crate::ledger::Outcome::Success).collect();
+                    records.iter().filter(|r| !matches!(r.outcome, fuelhost_ledger::Outcome::Aborted)).collect();
+                let ok: Vec<_> = judged.iter().filter(|r| r.outcome == fuelhost_ledger::Outcome::Success).collect();
                 crate::scheduler::Candidate {
                     artifact: a.id.clone(),
                     price: a.manifest.price,
@@ -454,7 +449,7 @@ impl Host {
     pub fn set_membership(&self, agent: &str, membership: &Membership) -> Result<(), HostError> {
         let agent = AgentId::new(agent)?;
         if !self.inner.ledger.has_account(agent.as_str())? {
-            return Err(HostError::Ledger(crate::ledger::LedgerError::UnknownAccount(agent.to_string())));
+            return Err(HostError::Ledger(fuelhost_ledger::LedgerError::UnknownAccount(agent.to_string())));
         }
         if membership.workspace.is_some() && membership.tenant.is_none() {
             return Err(HostError::Invalid("a workspace belongs to a tenant: give the tenant too".into()));
@@ -903,7 +898,7 @@ impl Host {
     ) -> Result<crate::liveness::AgentHealth, HostError> {
         let id = AgentId::new(agent)?;
         if !self.inner.ledger.has_account(id.as_str())? {
-            return Err(HostError::Ledger(crate::ledger::LedgerError::UnknownAccount(agent.to_string())));
+            return Err(HostError::Ledger(fuelhost_ledger::LedgerError::UnknownAccount(agent.to_string())));
         }
         self.inner.liveness.beat(id.as_str(), ttl, status).map_err(|e| match e {
             crate::liveness::HeartbeatError::Invalid(m) => HostError::Invalid(m),

@@ -27,7 +27,6 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::agent::AgentId;
 use crate::bindings::artifact::fuelhost::host::invoke as wit_invoke;
 use crate::bindings::artifact::fuelhost::host::ledger::CallContext;
 use crate::bindings::artifact::fuelhost::host::types::Outcome as WitOutcome;
@@ -36,11 +35,12 @@ use crate::cost::CostModel;
 use crate::disk::DiskMeter;
 use crate::error::InvokeError;
 use crate::host::HostInner;
-use crate::ledger::{
-    Asset, LedgerError, Outcome, Reservation, ResourcesConsumed, Settlement, SponsorGrantStatus, UsageRecord,
-};
 use crate::manifest::{Metering, ResourcePolicy};
 use crate::sandbox::{classify_trap, new_store, when_a_slot_is_free, CallScope, GuestLimiter, Meter, Sandbox};
+use fuelhost_ledger::AgentId;
+use fuelhost_ledger::{
+    Asset, LedgerError, Outcome, Reservation, ResourcesConsumed, Settlement, SponsorGrantStatus, UsageRecord,
+};
 
 /// A request to invoke an artifact.
 #[derive(Debug, Clone)]
@@ -117,7 +117,7 @@ pub struct InvocationReport {
     pub success: bool,
     /// The output (empty unless `success`; in JSON: `output` when UTF-8,
     /// else `output_base64`).
-    #[serde(flatten, with = "crate::guest_output")]
+    #[serde(flatten, with = "fuelhost_ledger::guest_output")]
     pub output: Vec<u8>,
     /// How it ended.
     pub outcome: Outcome,
@@ -166,7 +166,7 @@ fn new_invocation_id() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let mut h = RandomState::new().build_hasher();
     h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
-    format!("inv-{:x}-{:016x}", crate::db::now_ms(), h.finish())
+    format!("inv-{:x}-{:016x}", fuelhost_sqlite::now_ms(), h.finish())
 }
 
 fn describe_run_error(e: &RunError) -> String {

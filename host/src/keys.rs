@@ -13,8 +13,8 @@ use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::agent::AgentId;
-use crate::db::{exec, now_ms, one, Database};
+use fuelhost_ledger::AgentId;
+use fuelhost_sqlite::{exec, now_ms, one, Database};
 
 /// Who a key speaks for.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -17,7 +17,8 @@
 //! - The registry compiles each uploaded component once (a content-addressed
 //!   cache keeps the precompiled code across restarts) and keeps an
 //!   `InstancePre` per artifact.
-//! - [`Ledger`] is the double-entry ledger; [`SqliteLedger`] the embedded
+//! - [`Ledger`] (crate `fuelhost-ledger`) is the double-entry ledger;
+//!   [`SqliteLedger`] (crate `fuelhost-sqlite`) the embedded
 //!   backend. An invocation holds, then settles; a call no allocation or
 //!   sponsor grant governs holds in memory and writes once, at settlement.
 //! - [`PolicyChain`] runs policy plugins, each check in a fresh instance.
@@ -50,25 +51,21 @@
 //! # Ok(()) }
 //! ```
 
-mod agent;
 mod approvals;
 mod audit;
 mod bindings;
 mod cache;
 mod capabilities;
 mod cost;
-mod db;
 mod disk;
 mod egress;
 mod engine;
 mod error;
-mod guest_output;
 mod host;
 mod host_limits;
 mod hostcall;
 mod invoke;
 mod keys;
-mod ledger;
 pub mod liveness;
 pub mod loadgen;
 mod manifest;
@@ -83,27 +80,27 @@ pub mod telemetry;
 
 pub mod demo;
 
-pub use agent::{AgentId, InvalidAgentId};
 pub use approvals::{ApprovalError, Decider, PendingAction, PendingState, ADMIN_DECIDER};
 pub use audit::{AuditEntry, AuditQuery};
 pub use bindings::{Action, Attribute, Decision, Usage};
 pub use cache::CacheStats;
 pub use cost::{calibrate, Calibration, CostModel, REFERENCE_KERNEL};
-pub use db::Durability;
 pub use engine::EngineSettings;
 pub use error::{HostError, InvokeError, UploadError};
+pub use fuelhost_ledger::{
+    contract_allocation, reputation_scaled, Alert, AlertKind, Allocation, AllocationRequest, AllocationStatus, Asset,
+    AssetBalance, Balances, Clock, ConsumerStats, Distribution, GuestTransfer, Ledger, LedgerError, ManualClock,
+    Outcome, Period, QuotaUsage, Reservation, Reserved, Resource, ResourcesConsumed, Rollover, ServiceStats,
+    Settlement, SponsorGrant, SponsorGrantStatus, SystemClock, Transfer, TransferQuery, TransferRequest, UbiSource,
+    UsageQuery, UsageRecord, BURN_ACCOUNT, CONSUMED_ACCOUNT, MINT_ACCOUNT, MONTH_MS, POOL_ACCOUNT,
+};
+pub use fuelhost_ledger::{AgentId, InvalidAgentId};
+pub use fuelhost_sqlite::{Durability, SqliteLedger};
 pub use host::{Host, HostBuilder};
 pub use host_limits::{check_id, HostLimits, MAX_ID_LEN};
 pub use hostcall::CROSSING as HOST_CALL_CROSSING_FUEL;
 pub use invoke::{Invocation, InvocationReport};
 pub use keys::{ApiKeys, Authenticated, IssuedKey, KeyInfo, Principal, Revocation};
-pub use ledger::{
-    contract_allocation, reputation_scaled, Alert, AlertKind, Allocation, AllocationRequest, AllocationStatus, Asset,
-    AssetBalance, Balances, Clock, ConsumerStats, Distribution, GuestTransfer, Ledger, LedgerError, ManualClock,
-    Outcome, Period, QuotaUsage, Reservation, Reserved, Resource, ResourcesConsumed, Rollover, ServiceStats,
-    Settlement, SponsorGrant, SponsorGrantStatus, SqliteLedger, SystemClock, Transfer, TransferQuery, TransferRequest,
-    UbiSource, UsageQuery, UsageRecord, BURN_ACCOUNT, CONSUMED_ACCOUNT, MINT_ACCOUNT, MONTH_MS, POOL_ACCOUNT,
-};
 pub use liveness::{AgentHealth, Health};
 pub use manifest::{valid_name, Limits, Manifest, ManifestError, Metering, ResourcePolicy};
 pub use membership::Membership;

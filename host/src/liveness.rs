@@ -15,8 +15,8 @@ use std::time::Duration;
 use rusqlite::params;
 use serde::Serialize;
 
-use crate::db::{exec, Database};
-use crate::ledger::Clock;
+use fuelhost_ledger::Clock;
+use fuelhost_sqlite::{exec, Database};
 
 /// How long a heartbeat stays good for when it does not say.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(30);

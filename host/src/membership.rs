@@ -10,7 +10,7 @@ use std::sync::{Arc, RwLock};
 use rusqlite::params;
 
 use crate::bindings::{Action, Attribute};
-use crate::db::{exec, Database};
+use fuelhost_sqlite::{exec, Database};
 
 /// An agent's place in the organisation.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -94,7 +94,7 @@ mod tests {
     #[test]
     fn a_membership_set_after_loading_is_seen_at_once_and_kept() {
         let dir = tempfile::tempdir().unwrap();
-        let db = Arc::new(Database::open(&dir.path().join("m.db"), crate::db::Durability::Full).unwrap());
+        let db = Arc::new(Database::open(&dir.path().join("m.db"), fuelhost_sqlite::Durability::Full).unwrap());
         db.durable(|c| exec(c, "INSERT INTO accounts (id, created_ms) VALUES ('bob', 0)", [])).unwrap();
         let memberships = Memberships::new(db.clone());
         assert_eq!(memberships.get("bob").unwrap(), Membership::default());

@@ -14,9 +14,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::error::HostError;
-use crate::ledger::{Allocation, AllocationRequest, AllocationStatus, Asset, LedgerError, Resource};
 use crate::policy::rules::{Rule, RuleSet};
 use crate::Host;
+use fuelhost_ledger::{Allocation, AllocationRequest, AllocationStatus, Asset, LedgerError, Resource};
 
 /// What an agent is registered with.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

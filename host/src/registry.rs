@@ -19,12 +19,12 @@ use wasmtime::Engine;
 use crate::bindings::artifact::ArtifactPre;
 use crate::bindings::policy_plugin::PolicyPluginPre;
 use crate::cache::{digest, CodeCache};
-use crate::db::{now_ms, Database};
 use crate::engine::Engines;
 use crate::error::{HostError, UploadError};
 use crate::manifest::{Manifest, Metering};
 use crate::policy::PolicyPlugin;
 use crate::sandbox::Sandbox;
+use fuelhost_sqlite::{now_ms, Database};
 
 /// What the registry knows about an uploaded artifact.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -297,7 +297,7 @@ impl Registry {
     /// Validate, compile and record a policy plugin named `name` (replacing
     /// a plugin of that name; a new name goes to the end of the chain).
     pub fn upload_plugin(&self, name: &str, bytes: &[u8]) -> Result<PolicyPlugin, UploadError> {
-        if crate::agent::AgentId::new(name).is_err() {
+        if fuelhost_ledger::AgentId::new(name).is_err() {
             return Err(UploadError::Manifest(crate::manifest::ManifestError::Field {
                 field: "name",
                 problem: "use 1 to 64 characters of a-z, 0-9, '-' and '_'".into(),

@@ -19,12 +19,12 @@ use wasmtime::{Engine, ResourceLimiter, Store, Trap};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
-use crate::agent::AgentId;
 use crate::audit::AuditLog;
 use crate::bindings::artifact::fuelhost::host::ledger::CallContext;
 use crate::engine::ticks_for;
-use crate::ledger::{Ledger, Outcome};
 use crate::policy::PolicyChain;
+use fuelhost_ledger::AgentId;
+use fuelhost_ledger::{Ledger, Outcome};
 
 /// Caps on what one guest instance may allocate.
 #[derive(Debug, Clone)]

@@ -11,14 +11,14 @@
 use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Engine, StoreContextMut};
 
-use crate::agent::AgentId;
 use crate::bindings::artifact::fuelhost::host::{invoke, ledger, log, policy, tasks, types};
 use crate::bindings::{Action, Attribute, Decision};
 use crate::hostcall::{
     per_byte, CHEAP_IMPORT, HOST_DECISION, LEDGER_READ, LOG_BYTE_MILLI, LOG_LINE, NESTED_INVOKE, PER_BYTE_MILLI,
 };
-use crate::ledger::{GuestTransfer, LedgerError as HostLedgerError};
 use crate::sandbox::{CapReached, Sandbox};
+use fuelhost_ledger::AgentId;
+use fuelhost_ledger::{GuestTransfer, LedgerError as HostLedgerError};
 
 mod filesystem;
 mod io;
@@ -83,7 +83,7 @@ impl ledger::Host for Sandbox {
             Ok(a) => a,
             Err(e) => return Ok(Err(ledger_error(e))),
         };
-        let newest = allocations.into_iter().rev().find(|a| a.status != crate::ledger::AllocationStatus::Pending);
+        let newest = allocations.into_iter().rev().find(|a| a.status != fuelhost_ledger::AllocationStatus::Pending);
         Ok(Ok(newest.map(|a| ledger::AllocationStatus {
             id: a.id,
             status: a.status.as_str().to_string(),

@@ -31,11 +31,11 @@ use std::sync::Arc;
 
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
-use crate::agent::AgentId;
 use crate::audit::AuditLog;
 use crate::bindings::{Action, Attribute};
 use crate::policy::PolicyChain;
 pub use address::{classify, AddressClass};
+use fuelhost_ledger::AgentId;
 
 /// Who is asking, for the policy chain.
 pub struct EgressScope {

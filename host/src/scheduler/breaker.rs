@@ -23,7 +23,7 @@ use std::sync::Mutex;
 
 use serde::Serialize;
 
-use crate::ledger::Outcome;
+use fuelhost_ledger::Outcome;
 
 /// Where a breaker is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -64,9 +64,9 @@ pub(crate) use route::{choose as route_choose, Candidate, Choice};
 use store::Readiness;
 pub use store::{Task, TaskState};
 
-use crate::db::Database;
 use crate::host::HostInner;
 use crate::invoke::Invocation;
+use fuelhost_sqlite::Database;
 
 /// A task to submit.
 #[derive(Debug, Clone)]
@@ -262,7 +262,7 @@ pub(crate) struct SchedulerSnapshot {
 /// The queue, its workers and the tasks' states.
 pub(crate) struct Scheduler {
     db: Arc<Database>,
-    ledger: Arc<dyn crate::ledger::Ledger>,
+    ledger: Arc<dyn fuelhost_ledger::Ledger>,
     /// Tasks each agent has running (taken from the queue, not yet ended).
     running_by_agent: Mutex<std::collections::HashMap<String, usize>>,
     /// Each agent's `concurrent_tasks` cap, and when it was read.
@@ -298,7 +298,7 @@ impl Scheduler {
     pub(crate) fn open(
         db: Arc<Database>,
         settings: &SchedulerSettings,
-        ledger: Arc<dyn crate::ledger::Ledger>,
+        ledger: Arc<dyn fuelhost_ledger::Ledger>,
     ) -> Result<Scheduler, TaskError> {
         let scheduler = Scheduler {
             db,
@@ -318,7 +318,7 @@ impl Scheduler {
             breakers: Breakers::new(settings.breaker_failures, settings.breaker_cool_down.as_millis() as i64),
             retries: Mutex::default(),
             epoch: Instant::now(),
-            epoch_ms: crate::db::now_ms(),
+            epoch_ms: fuelhost_sqlite::now_ms(),
         };
         for task in store::in_states(&scheduler.db, &[TaskState::Running])? {
             let record = match &task.invocation_id {
@@ -333,12 +333,12 @@ impl Scheduler {
                 // Stopped by the stop itself (recovery aborts unsettled
                 // calls, a drain interrupts running ones): not the task's
                 // doing, so it runs again.
-                Some(r) if r.outcome == crate::ledger::Outcome::Aborted => store::requeue(&scheduler.db, &task.id)?,
+                Some(r) if r.outcome == fuelhost_ledger::Outcome::Aborted => store::requeue(&scheduler.db, &task.id)?,
                 Some(r) => {
                     let (state, error) = outcome_state(r.outcome, r.error.as_deref());
                     let retry = matches!(state, TaskState::Failed | TaskState::TimedOut)
                         && task.attempts < task.max_attempts
-                        && store::retry(&scheduler.db, &task.id, crate::db::now_ms(), error)?;
+                        && store::retry(&scheduler.db, &task.id, fuelhost_sqlite::now_ms(), error)?;
                     if !retry {
                         store::finish(&scheduler.db, &task.id, TaskState::Running, state, error)?;
                     }
@@ -405,7 +405,7 @@ impl Scheduler {
 
     /// Accept `req` (already validated by the host): record it, queue it.
     pub(crate) fn submit(&self, req: &TaskRequest) -> Result<Task, TaskError> {
-        let id = req.id.clone().unwrap_or_else(|| format!("task-{:x}-{:016x}", crate::db::now_ms(), rand_u64()));
+        let id = req.id.clone().unwrap_or_else(|| format!("task-{:x}-{:016x}", fuelhost_sqlite::now_ms(), rand_u64()));
         let deps = checked_dependencies(&id, &req.depends_on)?;
         // The queue lock is held across the insert, so the depth check and
         // the push agree, and no worker sees the id before its row exists.
@@ -667,13 +667,13 @@ impl Scheduler {
                 return *cap;
             }
         }
-        let cap = crate::agent::AgentId::new(agent)
+        let cap = fuelhost_ledger::AgentId::new(agent)
             .ok()
             .and_then(|a| self.ledger.allocations_of(&a).ok())
             .unwrap_or_default()
             .iter()
-            .filter(|a| a.status == crate::ledger::AllocationStatus::Active)
-            .filter_map(|a| a.quota(crate::ledger::Resource::ConcurrentTasks).map(|q| q.quota))
+            .filter(|a| a.status == fuelhost_ledger::AllocationStatus::Active)
+            .filter_map(|a| a.quota(fuelhost_ledger::Resource::ConcurrentTasks).map(|q| q.quota))
             .min();
         caps.insert(agent.to_string(), (cap, Instant::now()));
         cap
@@ -845,7 +845,7 @@ impl Scheduler {
             tracing::warn!(artifact = %artifact, "circuit breaker opened: its tasks wait out the cool-down");
         }
         let drained = self.drained.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
-        let aborted = matches!(&outcome, Some(Ok(r)) if r.outcome == crate::ledger::Outcome::Aborted);
+        let aborted = matches!(&outcome, Some(Ok(r)) if r.outcome == fuelhost_ledger::Outcome::Aborted);
         if drained && aborted {
             // Interrupted by a drain (not one that ended first): it runs
             // again at the next open.
@@ -935,8 +935,8 @@ fn backoff_ms(base: u64, attempt: u32) -> i64 {
 }
 
 /// The task state an invocation's `outcome` ends an attempt in, and why.
-fn outcome_state(outcome: crate::ledger::Outcome, error: Option<&str>) -> (TaskState, Option<&str>) {
-    use crate::ledger::Outcome;
+fn outcome_state(outcome: fuelhost_ledger::Outcome, error: Option<&str>) -> (TaskState, Option<&str>) {
+    use fuelhost_ledger::Outcome;
     match outcome {
         Outcome::Success => (TaskState::Completed, None),
         Outcome::Timeout => (TaskState::TimedOut, Some(error.unwrap_or("timed out"))),

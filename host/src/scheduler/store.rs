@@ -6,7 +6,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
 use super::queue::Priority;
-use crate::db::{exec, now_ms, one, Database};
+use fuelhost_sqlite::{exec, now_ms, one, Database};
 
 /// Where a task is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::sync::Mutex;
 
-use crate::ledger::{Allocation, Ledger, Resource};
+use fuelhost_ledger::{Allocation, Ledger, Resource};
 
 /// Upper bounds of the task duration histogram, seconds.
 const BUCKETS: [f64; 12] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
@@ -215,7 +215,7 @@ impl Metrics {
 /// One `{agent, allocation, resource} ratio` row per quota of `a`: used
 /// over this period's limit (quota plus carry), or for a cap (memory,
 /// concurrency) what is held now over the cap. A zero limit reads 1 once
-/// anything is used, like [`crate::ledger::QuotaUsage::percent_used`].
+/// anything is used, like [`fuelhost_ledger::QuotaUsage::percent_used`].
 fn budget_usage_rows(a: &Allocation) -> Vec<String> {
     a.quotas
         .iter()

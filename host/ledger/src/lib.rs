@@ -1,5 +1,16 @@
-//! The ledger: accounts, balances, holds and settlement, in exact integer
-//! units with double entry.
+//! # fuelhost-ledger
+//!
+//! The ledger's model: accounts, balances, holds and settlement, in exact
+//! integer units with double entry; allocations of resources; the cost
+//! model; and [`Ledger`], the trait a storage backend implements.
+//!
+//! **What it must not know.** How anything is stored (`fuelhost-sqlite`
+//! is the embedded backend) or run: no SQL, no wasmtime, no policy. Types
+//! here are plain data that every layer above shares.
+//!
+//! **Where to start reading.** [`Ledger`] (what a backend does), then
+//! [`Reservation`] and [`Settlement`] (one invocation's hold and its
+//! settling), then `allocation` (quotas over periods).
 //!
 //! Every balance change is a [`Transfer`] from one account to another;
 //! nothing is ever edited. Money enters through the `@mint` system account
@@ -13,24 +24,22 @@
 //! writes the usage record, all in one transaction keyed by the invocation
 //! id, so settling twice is impossible.
 //!
-//! [`Ledger`] is the trait a backend implements; [`SqliteLedger`] is the
-//! embedded default.
+//! [`Ledger`] is the trait a backend implements; `fuelhost-sqlite`'s
+//! `SqliteLedger` is the embedded default.
 
+mod agent;
 mod allocation;
-pub(crate) mod counters;
-mod group_commit;
-mod hot;
-mod journal;
-#[cfg(test)]
-mod listing_plans;
-mod sqlite;
-mod sqlite_allocation;
+mod cost;
+pub mod guest_output;
+mod payer;
 
+pub use agent::{AgentId, InvalidAgentId};
 pub use allocation::{
-    contract_allocation, reputation_scaled, Alert, AlertKind, Allocation, AllocationRequest, AllocationStatus, Period,
-    QuotaUsage, Resource, Rollover, MONTH_MS,
+    contract_allocation, period_index, reputation_scaled, roll_quota, Alert, AlertKind, Allocation, AllocationRequest,
+    AllocationStatus, Period, QuotaUsage, Resource, Rollover, MONTH_MS,
 };
-pub use sqlite::SqliteLedger;
+pub use cost::CostModel;
+pub use payer::ResourcePolicy;
 
 /// Where the ledger reads the time for expiries and periods. The system
 /// clock by default; a [`ManualClock`] lets tests and simulations move
@@ -40,13 +49,24 @@ pub trait Clock: Send + Sync {
     fn now_ms(&self) -> i64;
 }
 
+/// Unix time now, milliseconds.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+impl std::fmt::Debug for dyn Clock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Clock({})", self.now_ms())
+    }
+}
+
 /// The system clock.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now_ms(&self) -> i64 {
-        crate::db::now_ms()
+        now_ms()
     }
 }
 
@@ -74,9 +94,6 @@ impl Clock for ManualClock {
 
 use serde::{Deserialize, Serialize};
 
-use crate::agent::AgentId;
-use crate::manifest::ResourcePolicy;
-
 /// What a balance is counted in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -102,7 +119,8 @@ impl Asset {
         }
     }
 
-    pub(crate) fn parse(s: &str) -> Option<Asset> {
+    /// The value named `s` (as written by `as_str`), if any.
+    pub fn parse(s: &str) -> Option<Asset> {
         Asset::ALL.into_iter().find(|a| a.as_str() == s)
     }
 }
@@ -135,7 +153,8 @@ pub enum UbiSource {
 }
 
 impl UbiSource {
-    fn account(self) -> &'static str {
+    /// The system account a distribution from this source draws on.
+    pub fn account(self) -> &'static str {
         match self {
             UbiSource::Mint => MINT_ACCOUNT,
             UbiSource::Pool => POOL_ACCOUNT,
@@ -246,7 +265,8 @@ impl Balances {
         }
     }
 
-    pub(crate) fn get_mut(&mut self, asset: Asset) -> &mut AssetBalance {
+    /// The balance of `asset`, to change.
+    pub fn get_mut(&mut self, asset: Asset) -> &mut AssetBalance {
         match asset {
             Asset::Scrip => &mut self.scrip,
             Asset::Fuel => &mut self.fuel,
@@ -404,7 +424,8 @@ impl Outcome {
         }
     }
 
-    pub(crate) fn parse(s: &str) -> Option<Outcome> {
+    /// The value named `s` (as written by `as_str`), if any.
+    pub fn parse(s: &str) -> Option<Outcome> {
         [
             Outcome::Success,
             Outcome::RunError,
@@ -470,7 +491,7 @@ pub struct Settlement {
     /// Message for a failed run.
     pub error: Option<String>,
     /// Turns fuel into CPU time and resources into money.
-    pub cost_model: crate::cost::CostModel,
+    pub cost_model: CostModel,
 }
 
 /// The durable record of one settled invocation, keyed by its id.

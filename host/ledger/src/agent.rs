@@ -28,8 +28,9 @@ impl AgentId {
         }
     }
 
-    /// An id read back from our own database, already validated on write.
-    pub(crate) fn trusted(id: String) -> AgentId {
+    /// An id read back from storage, validated when it was written (a
+    /// storage backend's use; anything else goes through [`AgentId::new`]).
+    pub fn trusted(id: String) -> AgentId {
         AgentId(id)
     }
 

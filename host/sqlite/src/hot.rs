@@ -29,7 +29,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
 
-use super::Asset;
+use fuelhost_ledger::Asset;
 
 /// One call's holds.
 #[derive(Debug, Clone)]
@@ -48,8 +48,8 @@ pub(super) struct FastReservation {
 
 impl FastReservation {
     /// The holds, shaped as the transfers they become when posted.
-    pub fn holds(&self, invocation: &str) -> Vec<super::Transfer> {
-        let hold = |kind: &str, from: &str, to: &str, asset: Asset, amount: u64| super::Transfer {
+    pub fn holds(&self, invocation: &str) -> Vec<fuelhost_ledger::Transfer> {
+        let hold = |kind: &str, from: &str, to: &str, asset: Asset, amount: u64| fuelhost_ledger::Transfer {
             id: format!("{invocation}/{kind}"),
             from: from.to_string(),
             to: to.to_string(),
@@ -62,7 +62,7 @@ impl FastReservation {
         if self.price > 0 {
             holds.push(hold("price", &self.caller, &self.owner, Asset::Scrip, self.price));
         }
-        holds.push(hold("fuel", &self.payer, super::CONSUMED_ACCOUNT, Asset::Fuel, self.fuel));
+        holds.push(hold("fuel", &self.payer, fuelhost_ledger::CONSUMED_ACCOUNT, Asset::Fuel, self.fuel));
         holds
     }
 }

@@ -22,9 +22,10 @@ use std::time::{Duration, Instant};
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::{Asset, ConsumerStats, LedgerError, Outcome, ServiceStats, UsageRecord};
-use crate::agent::AgentId;
-use crate::db::{exec, one};
+use crate::database::{exec, one};
+use crate::storage;
+use fuelhost_ledger::AgentId;
+use fuelhost_ledger::{Asset, ConsumerStats, LedgerError, Outcome, ServiceStats, UsageRecord};
 
 /// Milliseconds in a counted hour.
 pub(super) const HOUR_MS: i64 = 3_600_000;
@@ -88,28 +89,35 @@ impl Default for Counters {
 
 /// The position the tables include (0 when none).
 fn position(conn: &Connection) -> Result<i64, LedgerError> {
-    Ok(one(conn, "SELECT through FROM counter_state WHERE id = 1", [], |r| r.get(0)).optional()?.unwrap_or(0))
+    Ok(one(conn, "SELECT through FROM counter_state WHERE id = 1", [], |r| r.get(0))
+        .optional()
+        .map_err(storage)?
+        .unwrap_or(0))
 }
 
 /// The records past position `after`.
 fn entries_after(conn: &Connection, after: i64) -> Result<Vec<Entry>, LedgerError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT rowid, outcome, settled_ms, charged_to, fuel, disk_bytes, cost_usd_micros FROM usage_records
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT rowid, outcome, settled_ms, charged_to, fuel, disk_bytes, cost_usd_micros FROM usage_records
          WHERE rowid > ?1 ORDER BY rowid",
-    )?;
-    let rows = stmt.query_map([after], |r| {
-        let outcome: String = r.get(1)?;
-        Ok(Entry {
-            seq: r.get(0)?,
-            outcome: Outcome::parse(&outcome).unwrap_or(Outcome::Trap),
-            hour: r.get::<_, i64>(2)?.div_euclid(HOUR_MS),
-            payer: r.get(3)?,
-            fuel: r.get::<_, i64>(4)? as u64,
-            disk_bytes: r.get::<_, i64>(5)? as u64,
-            cost: r.get::<_, i64>(6)? as u64,
+        )
+        .map_err(storage)?;
+    let rows = stmt
+        .query_map([after], |r| {
+            let outcome: String = r.get(1)?;
+            Ok(Entry {
+                seq: r.get(0)?,
+                outcome: Outcome::parse(&outcome).unwrap_or(Outcome::Trap),
+                hour: r.get::<_, i64>(2)?.div_euclid(HOUR_MS),
+                payer: r.get(3)?,
+                fuel: r.get::<_, i64>(4)? as u64,
+                disk_bytes: r.get::<_, i64>(5)? as u64,
+                cost: r.get::<_, i64>(6)? as u64,
+            })
         })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+        .map_err(storage)?;
+    rows.collect::<Result<_, _>>().map_err(storage)
 }
 
 impl Counters {
@@ -198,20 +206,23 @@ impl Counters {
     /// them.
     pub(super) fn usage_stats(&self, conn: &Connection, stats: &mut ServiceStats) -> Result<(), LedgerError> {
         let snapshot = self.snapshot();
-        let tx = conn.unchecked_transaction()?;
+        let tx = conn.unchecked_transaction().map_err(storage)?;
         let through = position(&tx)?;
-        let mut stmt = tx.prepare_cached("SELECT outcome, records, fuel, cost_usd_micros FROM usage_totals")?;
-        let rows = stmt.query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, i64>(1)? as u64,
-                r.get::<_, i64>(2)? as u64,
-                r.get::<_, i64>(3)? as u64,
-            ))
-        })?;
+        let mut stmt =
+            tx.prepare_cached("SELECT outcome, records, fuel, cost_usd_micros FROM usage_totals").map_err(storage)?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)? as u64,
+                    r.get::<_, i64>(2)? as u64,
+                    r.get::<_, i64>(3)? as u64,
+                ))
+            })
+            .map_err(storage)?;
         let mut by_outcome: HashMap<String, [u64; 3]> = HashMap::new();
         for row in rows {
-            let (outcome, records, fuel, cost) = row?;
+            let (outcome, records, fuel, cost) = row.map_err(storage)?;
             by_outcome.insert(outcome, [records, fuel, cost]);
         }
         drop(stmt);
@@ -259,24 +270,28 @@ impl Counters {
         let first = from_ms.map_or(i64::MIN, |ms| ms.div_euclid(HOUR_MS));
         let last = to_ms.map_or(i64::MAX, |ms| ms.saturating_sub(1).div_euclid(HOUR_MS));
         let snapshot = self.snapshot();
-        let tx = conn.unchecked_transaction()?;
+        let tx = conn.unchecked_transaction().map_err(storage)?;
         let through = position(&tx)?;
-        let mut stmt = tx.prepare_cached(
-            "SELECT agent, SUM(invocations), SUM(fuel), SUM(disk_bytes), SUM(cost_usd_micros) FROM consumer_hours
+        let mut stmt = tx
+            .prepare_cached(
+                "SELECT agent, SUM(invocations), SUM(fuel), SUM(disk_bytes), SUM(cost_usd_micros) FROM consumer_hours
              WHERE hour >= ?1 AND hour <= ?2 GROUP BY agent",
-        )?;
-        let rows = stmt.query_map(params![first, last], |r| {
-            Ok(ConsumerStats {
-                agent: AgentId::trusted(r.get(0)?),
-                invocations: r.get::<_, i64>(1)? as u64,
-                fuel: r.get::<_, i64>(2)? as u64,
-                disk_bytes: r.get::<_, i64>(3)? as u64,
-                cost_usd_micros: r.get::<_, i64>(4)? as u64,
+            )
+            .map_err(storage)?;
+        let rows = stmt
+            .query_map(params![first, last], |r| {
+                Ok(ConsumerStats {
+                    agent: AgentId::trusted(r.get(0)?),
+                    invocations: r.get::<_, i64>(1)? as u64,
+                    fuel: r.get::<_, i64>(2)? as u64,
+                    disk_bytes: r.get::<_, i64>(3)? as u64,
+                    cost_usd_micros: r.get::<_, i64>(4)? as u64,
+                })
             })
-        })?;
+            .map_err(storage)?;
         let mut by_agent: HashMap<String, ConsumerStats> = HashMap::new();
         for row in rows {
-            let c = row?;
+            let c = row.map_err(storage)?;
             by_agent.insert(c.agent.to_string(), c);
         }
         drop(stmt);
@@ -327,7 +342,8 @@ fn write(tx: &Connection, entries: &[Entry], through: i64) -> Result<(), LedgerE
              ON CONFLICT (outcome) DO UPDATE SET records = records + excluded.records, fuel = fuel + excluded.fuel,
                  cost_usd_micros = cost_usd_micros + excluded.cost_usd_micros",
             params![outcome.as_str(), db(records), db(fuel), db(cost)],
-        )?;
+        )
+        .map_err(storage)?;
     }
     for ((hour, agent), [calls, fuel, disk, cost]) in hours {
         exec(
@@ -338,13 +354,14 @@ fn write(tx: &Connection, entries: &[Entry], through: i64) -> Result<(), LedgerE
                  fuel = fuel + excluded.fuel, disk_bytes = disk_bytes + excluded.disk_bytes,
                  cost_usd_micros = cost_usd_micros + excluded.cost_usd_micros",
             params![hour, agent, db(calls), db(fuel), db(disk), db(cost)],
-        )?;
+        )
+        .map_err(storage)?;
     }
     exec(
         tx,
         "INSERT INTO counter_state (id, through) VALUES (1, ?1) ON CONFLICT (id) DO UPDATE SET through = excluded.through",
         [through],
-    )?;
+    ).map_err(storage)?;
     Ok(())
 }
 

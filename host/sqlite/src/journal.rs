@@ -26,8 +26,9 @@
 
 use rusqlite::{Connection, OptionalExtension};
 
-use super::{Asset, LedgerError, Transfer, CONSUMED_ACCOUNT};
-use crate::db::one;
+use crate::database::one;
+use crate::storage;
+use fuelhost_ledger::{Asset, LedgerError, Transfer, CONSUMED_ACCOUNT};
 
 /// The kinds of charge a usage record carries, with the asset each moves.
 const KINDS: [(&str, Asset); 3] = [("price", Asset::Scrip), ("fuel", Asset::Fuel), ("disk", Asset::DiskBytes)];
@@ -58,7 +59,8 @@ pub(super) fn charge(tx: &Connection, id: &str) -> Result<Option<Transfer>, Ledg
             ))
         },
     )
-    .optional()?;
+    .optional()
+    .map_err(storage)?;
     let Some((caller, owner, payer, amounts)) = row else {
         return Ok(None);
     };
@@ -172,7 +174,9 @@ const CHARGE_SHAPED_SETTING: &str = "ledger.charge_shaped_transfer_ids";
 /// once per process; [`super::hot::Hot`] then keeps it up to date).
 pub(super) fn any_charge_shaped_id(tx: &Connection) -> Result<bool, LedgerError> {
     let known: Option<String> =
-        one(tx, "SELECT value FROM settings WHERE key = ?1", [CHARGE_SHAPED_SETTING], |r| r.get(0)).optional()?;
+        one(tx, "SELECT value FROM settings WHERE key = ?1", [CHARGE_SHAPED_SETTING], |r| r.get(0))
+            .optional()
+            .map_err(storage)?;
     if let Some(v) = known {
         return Ok(v == "1");
     }
@@ -182,7 +186,8 @@ pub(super) fn any_charge_shaped_id(tx: &Connection) -> Result<bool, LedgerError>
              AND (id LIKE '%/price' OR id LIKE '%/fuel' OR id LIKE '%/disk'))",
         [],
         |r| r.get(0),
-    )?;
+    )
+    .map_err(storage)?;
     remember_charge_shaped(tx, found)?;
     Ok(found)
 }
@@ -190,11 +195,12 @@ pub(super) fn any_charge_shaped_id(tx: &Connection) -> Result<bool, LedgerError>
 /// Record whether an explicit transfer has an id shaped like a charge's,
 /// in the transaction that made it so.
 pub(super) fn remember_charge_shaped(tx: &Connection, found: bool) -> Result<(), LedgerError> {
-    crate::db::exec(
+    crate::database::exec(
         tx,
         "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
         [CHARGE_SHAPED_SETTING, if found { "1" } else { "0" }],
-    )?;
+    )
+    .map_err(storage)?;
     Ok(())
 }
 
@@ -203,7 +209,8 @@ pub(super) fn remember_charge_shaped(tx: &Connection, found: bool) -> Result<(),
 pub(super) fn refuse_taken_ids(tx: &Connection, invocation: &str) -> Result<(), LedgerError> {
     for (kind, _) in KINDS {
         let id = format!("{invocation}/{kind}");
-        let taken = one(tx, "SELECT 1 FROM transfers WHERE id = ?1", [&id], |_| Ok(())).optional()?.is_some();
+        let taken =
+            one(tx, "SELECT 1 FROM transfers WHERE id = ?1", [&id], |_| Ok(())).optional().map_err(storage)?.is_some();
         if taken {
             return Err(LedgerError::Invalid(format!(
                 "transfer `{id}` already exists, so invocation `{invocation}` could not record its charges under \
@@ -216,12 +223,12 @@ pub(super) fn refuse_taken_ids(tx: &Connection, invocation: &str) -> Result<(), 
 
 /// The last position handed out: where the sequence resumes at open.
 pub(super) fn last_seq(tx: &Connection) -> Result<i64, LedgerError> {
-    Ok(one(
+    one(
         tx,
         "SELECT max(coalesce((SELECT max(seq) FROM transfers), 0), coalesce((SELECT max(rowid) FROM usage_records), 0))",
         [],
         |r| r.get(0),
-    )?)
+    ).map_err(storage)
 }
 
 #[cfg(test)]

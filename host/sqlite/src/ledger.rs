@@ -5,21 +5,22 @@ use std::sync::Arc;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::counters;
-use super::group_commit::GroupCommit;
-use super::hot::{FastReservation, Governor, Hot};
-use super::journal;
-use super::sqlite_allocation::{self as alloc, Governing};
-use super::{
+use crate::allocation::{self as alloc, Governing};
+use crate::counters;
+use crate::database::{exec, in_savepoint, now_ms, one, Database};
+use crate::group_commit::GroupCommit;
+use crate::hot::{FastReservation, Governor, Hot};
+use crate::journal;
+use crate::storage;
+use fuelhost_ledger::AgentId;
+use fuelhost_ledger::ResourcePolicy;
+use fuelhost_ledger::{
     Alert, Allocation, AllocationRequest, AllocationStatus, Asset, AssetBalance, Balances, Clock, Distribution,
     GuestTransfer, Ledger, LedgerError, Listed, Outcome, Reservation, Reserved, Resource, ResourcesConsumed,
     Settlement, SponsorGrant, SponsorGrantStatus, SystemClock, Transfer, TransferRequest, UbiSource, UsageRecord,
     BURN_ACCOUNT, CONSUMED_ACCOUNT, MINT_ACCOUNT, POOL_ACCOUNT,
 };
-use super::{ConsumerStats, ServiceStats, TransferQuery, UsageQuery};
-use crate::agent::AgentId;
-use crate::db::{exec, in_savepoint, now_ms, one, Database};
-use crate::manifest::ResourcePolicy;
+use fuelhost_ledger::{ConsumerStats, ServiceStats, TransferQuery, UsageQuery};
 
 /// The SQLite ledger. Cheap to clone; clones share the database.
 #[derive(Clone)]
@@ -29,16 +30,6 @@ pub struct SqliteLedger {
     settles: Option<Arc<GroupCommit<Settlement, Result<UsageRecord, LedgerError>>>>,
     hot: Arc<Hot>,
     counters: Arc<counters::Counters>,
-}
-
-fn storage(e: rusqlite::Error) -> LedgerError {
-    LedgerError::Storage(e.to_string())
-}
-
-impl From<rusqlite::Error> for LedgerError {
-    fn from(e: rusqlite::Error) -> Self {
-        storage(e)
-    }
 }
 
 /// Amounts are u64 in the API and i64 in SQLite: anything above i64::MAX is
@@ -53,13 +44,13 @@ fn is_system(account: &str) -> bool {
 
 impl SqliteLedger {
     /// A ledger on an open database.
-    pub(crate) fn new(db: Arc<Database>) -> SqliteLedger {
+    pub fn new(db: Arc<Database>) -> SqliteLedger {
         SqliteLedger::with_clock(db, Arc::new(SystemClock))
     }
 
     /// A ledger that reads expiries and periods off `clock`, with group
     /// commit of settlements on.
-    pub(crate) fn with_clock(db: Arc<Database>, clock: Arc<dyn Clock>) -> SqliteLedger {
+    pub fn with_clock(db: Arc<Database>, clock: Arc<dyn Clock>) -> SqliteLedger {
         SqliteLedger {
             db,
             clock,
@@ -71,8 +62,8 @@ impl SqliteLedger {
 
     /// Open (or create) a ledger database file on its own, for embedders
     /// and benchmarks that want the ledger without a host.
-    pub fn open(path: &std::path::Path, durability: crate::db::Durability) -> Result<SqliteLedger, LedgerError> {
-        Ok(SqliteLedger::new(Arc::new(Database::open(path, durability)?)))
+    pub fn open(path: &std::path::Path, durability: crate::database::Durability) -> Result<SqliteLedger, LedgerError> {
+        Ok(SqliteLedger::new(Arc::new(Database::open(path, durability).map_err(storage)?)))
     }
 
     /// Turn group commit of settlements on (the default) or off. With it,
@@ -243,9 +234,9 @@ fn no_fuel(r: &Reservation) -> LedgerError {
 
 /// The agents one column of `sql` lists.
 fn agents(conn: &Connection, sql: &str) -> Result<std::collections::HashSet<String>, LedgerError> {
-    let mut stmt = conn.prepare_cached(sql)?;
-    let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    let mut stmt = conn.prepare_cached(sql).map_err(storage)?;
+    let rows = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(storage)?;
+    rows.collect::<Result<_, _>>().map_err(storage)
 }
 
 /// Puts back the fast reservations of settlements whose run panicked (the
@@ -267,13 +258,14 @@ impl Drop for PutBackOnPanic<'_> {
 /// Whether a persisted reservation or a usage record has `invocation`.
 fn id_taken(conn: &Connection, invocation: &str) -> Result<bool, LedgerError> {
     let persisted = one(conn, "SELECT 1 FROM reservations WHERE invocation_id = ?1", [invocation], |_| Ok(()))
-        .optional()?
+        .optional()
+        .map_err(storage)?
         .is_some();
     Ok(persisted || usage_exists(conn, invocation)?)
 }
 
 fn account_exists(tx: &Connection, account: &str) -> Result<bool, LedgerError> {
-    Ok(one(tx, "SELECT 1 FROM accounts WHERE id = ?1", [account], |_| Ok(())).optional()?.is_some())
+    Ok(one(tx, "SELECT 1 FROM accounts WHERE id = ?1", [account], |_| Ok(())).optional().map_err(storage)?.is_some())
 }
 
 fn require_account(tx: &Connection, account: &str) -> Result<(), LedgerError> {
@@ -293,7 +285,8 @@ fn balance_row(tx: &Connection, hot: &Hot, account: &str, asset: Asset) -> Resul
         params![account, asset.as_str()],
         |r| Ok((r.get(0)?, r.get(1)?)),
     )
-    .optional()?
+    .optional()
+    .map_err(storage)?
     .map_or((0, 0), |(p, h): (i64, i64)| (p, h + hot.held(account, asset) as i64)))
 }
 
@@ -313,7 +306,8 @@ fn write_balance(
         "INSERT INTO balances (account, asset, posted, held) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (account, asset) DO UPDATE SET posted = excluded.posted, held = excluded.held",
         params![account, asset.as_str(), posted, held],
-    )?;
+    )
+    .map_err(storage)?;
     Ok(())
 }
 
@@ -352,7 +346,8 @@ fn post(
         "INSERT INTO transfers (seq, id, debit, credit, asset, amount, kind, memo, invocation, created_ms)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         params![seq, id, debit, credit, asset.as_str(), amount as i64, kind, memo, invocation, now_ms()],
-    )?;
+    )
+    .map_err(storage)?;
     Ok(Transfer {
         id: id.to_string(),
         from: debit.to_string(),
@@ -425,7 +420,8 @@ fn existing_transfer(tx: &Connection, id: &str) -> Result<Option<Transfer>, Ledg
         [id],
         transfer_from_row,
     )
-    .optional()?;
+    .optional()
+    .map_err(storage)?;
     match row {
         Some(t) => Ok(Some(t)),
         None => journal::charge(tx, id),
@@ -470,7 +466,8 @@ fn place_hold(
         "INSERT OR IGNORE INTO holds (id, invocation, debit, credit, asset, amount, kind, memo, state)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending')",
         params![id, invocation, debit, credit, asset.as_str(), amt, kind, memo],
-    )?;
+    )
+    .map_err(storage)?;
     if inserted == 0 {
         return Err(LedgerError::DuplicateInvocation(invocation.to_string()));
     }
@@ -511,12 +508,13 @@ fn resolve_hold(
         tx,
         "UPDATE holds SET state = ?2, posted_amount = ?3 WHERE id = ?1",
         params![hold.id, if post_amount > 0 { "posted" } else { "voided" }, post_amount as i64],
-    )?;
+    )
+    .map_err(storage)?;
     Ok(())
 }
 
 fn read_grant(tx: &rusqlite::Connection, id: &str) -> Result<Option<SponsorGrantStatus>, LedgerError> {
-    Ok(one(
+    one(
         tx,
         "SELECT sponsor, beneficiary, fuel_limit, fuel_spent, disk_limit, disk_spent, expires_ms, artifacts, revoked
              FROM sponsor_grants WHERE id = ?1",
@@ -539,7 +537,8 @@ fn read_grant(tx: &rusqlite::Connection, id: &str) -> Result<Option<SponsorGrant
             })
         },
     )
-    .optional()?)
+    .optional()
+    .map_err(storage)
 }
 
 impl SqliteLedger {
@@ -642,13 +641,14 @@ pub(super) fn usage_listing(
     // Positions are handed out in settlement order, so a period is a
     // range of positions (its bounds found through `usage_by_time`).
     let first_at = |ms: i64| -> Result<Option<i64>, LedgerError> {
-        Ok(one(
+        one(
             conn,
             "SELECT rowid FROM usage_records WHERE settled_ms >= ?1 ORDER BY settled_ms, rowid LIMIT 1",
             [ms],
             |r| r.get(0),
         )
-        .optional()?)
+        .optional()
+        .map_err(storage)
     };
     let low = match q.from_ms {
         Some(ms) => first_at(ms)?.unwrap_or(i64::MAX),
@@ -696,12 +696,16 @@ pub(super) fn usage_listing(
 
 /// Whether `id` has a usage record (cheaper than reading it).
 fn usage_exists(tx: &Connection, id: &str) -> Result<bool, LedgerError> {
-    Ok(one(tx, "SELECT 1 FROM usage_records WHERE invocation_id = ?1", [id], |_| Ok(())).optional()?.is_some())
+    Ok(one(tx, "SELECT 1 FROM usage_records WHERE invocation_id = ?1", [id], |_| Ok(()))
+        .optional()
+        .map_err(storage)?
+        .is_some())
 }
 
 fn read_usage(tx: &rusqlite::Connection, id: &str) -> Result<Option<UsageRecord>, LedgerError> {
-    Ok(one(tx, &format!("SELECT {USAGE_COLUMNS} FROM usage_records WHERE invocation_id = ?1"), [id], usage_from_row)
-        .optional()?)
+    one(tx, &format!("SELECT {USAGE_COLUMNS} FROM usage_records WHERE invocation_id = ?1"), [id], usage_from_row)
+        .optional()
+        .map_err(storage)
 }
 
 /// Settle one invocation inside the caller's transaction: post or release
@@ -751,13 +755,15 @@ fn settle_with(
     let mut holds: Vec<(Hold, bool)> =
         fast.map(|f| f.holds(&s.invocation_id)).unwrap_or_default().into_iter().map(|h| (h, true)).collect();
     if fast.is_none_or(|f| f.guest_holds) {
-        let mut stmt = tx.prepare_cached(
-            "SELECT id, debit, credit, asset, amount, kind, memo FROM holds
+        let mut stmt = tx
+            .prepare_cached(
+                "SELECT id, debit, credit, asset, amount, kind, memo FROM holds
                  WHERE invocation = ?1 AND state = 'pending' ORDER BY rowid",
-        )?;
-        let rows = stmt.query_map([&s.invocation_id], transfer_from_row)?;
+            )
+            .map_err(storage)?;
+        let rows = stmt.query_map([&s.invocation_id], transfer_from_row).map_err(storage)?;
         for row in rows {
-            holds.push((row?, false));
+            holds.push((row.map_err(storage)?, false));
         }
     }
     if !holds.iter().any(|(h, _)| h.kind == "fuel") {
@@ -795,7 +801,8 @@ fn settle_with(
             [&s.invocation_id],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
-        .optional()?
+        .optional()
+        .map_err(storage)?
         .unwrap_or((None, None)),
     };
     let fuel_held: u64 = holds.iter().filter(|(h, _)| h.kind == "fuel").map(|(h, _)| h.amount).sum();
@@ -815,7 +822,8 @@ fn settle_with(
             "UPDATE sponsor_grants SET fuel_held = fuel_held - ?2, fuel_spent = fuel_spent + ?3,
                     disk_spent = disk_spent + ?4 WHERE id = ?1",
             params![id, fuel_held as i64, fuel_charged as i64, disk_charged as i64],
-        )?;
+        )
+        .map_err(storage)?;
     }
     if disk_charged > 0 && in_record {
         move_balances(tx, hot, s.payer.as_str(), CONSUMED_ACCOUNT, Asset::DiskBytes, disk_charged)?;
@@ -847,7 +855,8 @@ fn settle_with(
     };
     let cost_usd_micros = s.cost_model.cost_usd_micros(fuel_charged, disk_charged);
     if fast.is_none() {
-        exec(tx, "UPDATE reservations SET settled = 1 WHERE invocation_id = ?1", [&s.invocation_id])?;
+        exec(tx, "UPDATE reservations SET settled = 1 WHERE invocation_id = ?1", [&s.invocation_id])
+            .map_err(storage)?;
     }
     let settled_ms = now_ms();
     exec(
@@ -877,7 +886,8 @@ fn settle_with(
             seq,
             in_record,
         ],
-    )?;
+    )
+    .map_err(storage)?;
     Ok(UsageRecord {
         invocation_id: s.invocation_id.clone(),
         artifact: s.artifact.clone(),
@@ -903,7 +913,8 @@ impl Ledger for SqliteLedger {
                 tx,
                 "INSERT OR IGNORE INTO accounts (id, system, created_ms) VALUES (?1, 0, ?2)",
                 params![agent.as_str(), now_ms()],
-            )?;
+            )
+            .map_err(storage)?;
             if n == 0 {
                 return Err(LedgerError::AccountExists(agent.to_string()));
             }
@@ -1020,7 +1031,7 @@ impl Ledger for SqliteLedger {
                     allocation_id,
                     now_ms()
                 ],
-            )?;
+            ).map_err(storage)?;
             if inserted == 0 {
                 return Err(LedgerError::DuplicateInvocation(inv.clone()));
             }
@@ -1051,7 +1062,7 @@ impl Ledger for SqliteLedger {
                     return Err(unavailable());
                 }
                 let held: i64 =
-                    one(tx, "SELECT fuel_held FROM sponsor_grants WHERE id = ?1", [grant_id], |r| r.get(0))?;
+                    one(tx, "SELECT fuel_held FROM sponsor_grants WHERE id = ?1", [grant_id], |r| r.get(0)).map_err(storage)?;
                 let remaining = g.grant.fuel_limit.saturating_sub(g.fuel_spent).saturating_sub(held as u64);
                 fuel = fuel.min(remaining);
                 if remaining == 0 {
@@ -1063,7 +1074,7 @@ impl Ledger for SqliteLedger {
                         tx,
                         "UPDATE sponsor_grants SET fuel_held = fuel_held + ?2 WHERE id = ?1",
                         params![grant_id, fuel as i64],
-                    )?;
+                    ).map_err(storage)?;
                 }
             }
             if fuel == 0 {
@@ -1091,7 +1102,7 @@ impl Ledger for SqliteLedger {
                         tx,
                         "UPDATE allocation_quotas SET held = held - ?2 WHERE allocation = ?1 AND resource = 'fuel'",
                         params![id, held_extra as i64],
-                    )?;
+                    ).map_err(storage)?;
                 }
             }
             Ok(Ok(Reserved {
@@ -1180,11 +1191,11 @@ impl Ledger for SqliteLedger {
 
     fn asset_total(&self, asset: Asset) -> Result<i128, LedgerError> {
         let conn = self.db.read();
-        let mut stmt = conn.prepare_cached("SELECT posted FROM balances WHERE asset = ?1")?;
-        let rows = stmt.query_map([asset.as_str()], |r| r.get::<_, i64>(0))?;
+        let mut stmt = conn.prepare_cached("SELECT posted FROM balances WHERE asset = ?1").map_err(storage)?;
+        let rows = stmt.query_map([asset.as_str()], |r| r.get::<_, i64>(0)).map_err(storage)?;
         let mut total: i128 = 0;
         for r in rows {
-            total += r? as i128;
+            total += r.map_err(storage)? as i128;
         }
         Ok(total)
     }
@@ -1194,26 +1205,28 @@ impl Ledger for SqliteLedger {
             let conn = self.db.read();
             let mut stmt = conn.prepare_cached(
                 "SELECT invocation_id, artifact, caller, owner, payer, resource_policy FROM reservations WHERE settled = 0",
-            )?;
-            let rows = stmt.query_map([], |r| {
-                let policy: String = r.get(5)?;
-                Ok(Settlement {
-                    invocation_id: r.get(0)?,
-                    artifact: r.get(1)?,
-                    caller: AgentId::trusted(r.get(2)?),
-                    owner: AgentId::trusted(r.get(3)?),
-                    payer: AgentId::trusted(r.get(4)?),
-                    resource_policy: ResourcePolicy::from_stored(&policy),
-                    outcome: Outcome::Aborted,
-                    consumed: ResourcesConsumed::default(),
-                    cost_model: crate::cost::CostModel::default(),
-                    output: Vec::new(),
-                    error: Some(
-                        "aborted: the host stopped before this invocation settled; its holds were released".into(),
-                    ),
+            ).map_err(storage)?;
+            let rows = stmt
+                .query_map([], |r| {
+                    let policy: String = r.get(5)?;
+                    Ok(Settlement {
+                        invocation_id: r.get(0)?,
+                        artifact: r.get(1)?,
+                        caller: AgentId::trusted(r.get(2)?),
+                        owner: AgentId::trusted(r.get(3)?),
+                        payer: AgentId::trusted(r.get(4)?),
+                        resource_policy: ResourcePolicy::from_stored(&policy),
+                        outcome: Outcome::Aborted,
+                        consumed: ResourcesConsumed::default(),
+                        cost_model: fuelhost_ledger::CostModel::default(),
+                        output: Vec::new(),
+                        error: Some(
+                            "aborted: the host stopped before this invocation settled; its holds were released".into(),
+                        ),
+                    })
                 })
-            })?;
-            rows.collect::<Result<_, _>>()?
+                .map_err(storage)?;
+            rows.collect::<Result<_, _>>().map_err(storage)?
         };
         let aborted = open.iter().map(|s| self.settle(s)).collect::<Result<Vec<_>, _>>()?;
         // A call reserved in memory leaves no reservation row; the guest
@@ -1223,17 +1236,20 @@ impl Ledger for SqliteLedger {
         // same invocation id can hold them again.
         self.write(|tx| {
             let orphans: Vec<(Hold, String)> = {
-                let mut stmt = tx.prepare_cached(
-                    "SELECT id, debit, credit, asset, amount, kind, memo, invocation FROM holds
+                let mut stmt = tx
+                    .prepare_cached(
+                        "SELECT id, debit, credit, asset, amount, kind, memo, invocation FROM holds
                      WHERE state = 'pending' AND invocation NOT IN (SELECT invocation_id FROM reservations)",
-                )?;
-                let rows = stmt.query_map([], |r| Ok((transfer_from_row(r)?, r.get::<_, String>(7)?)))?;
-                rows.collect::<Result<_, _>>()?
+                    )
+                    .map_err(storage)?;
+                let rows =
+                    stmt.query_map([], |r| Ok((transfer_from_row(r)?, r.get::<_, String>(7)?))).map_err(storage)?;
+                rows.collect::<Result<_, _>>().map_err(storage)?
             };
             for (hold, _) in orphans.iter().filter(|(_, inv)| !self.hot.has(inv)) {
                 let (p, h) = balance_row(tx, &self.hot, &hold.from, hold.asset)?;
                 write_balance(tx, &self.hot, &hold.from, hold.asset, p, h - hold.amount as i64)?;
-                exec(tx, "DELETE FROM holds WHERE id = ?1", [&hold.id])?;
+                exec(tx, "DELETE FROM holds WHERE id = ?1", [&hold.id]).map_err(storage)?;
             }
             Ok(())
         })?;
@@ -1242,7 +1258,8 @@ impl Ledger for SqliteLedger {
 
     fn pending_holds(&self) -> Result<u64, LedgerError> {
         let conn = self.db.read();
-        let n: i64 = one(&conn, "SELECT COUNT(*) FROM holds WHERE state = 'pending'", [], |r| r.get(0))?;
+        let n: i64 =
+            one(&conn, "SELECT COUNT(*) FROM holds WHERE state = 'pending'", [], |r| r.get(0)).map_err(storage)?;
         Ok(n as u64 + self.hot.open_holds())
     }
 
@@ -1294,7 +1311,8 @@ impl Ledger for SqliteLedger {
                     ))
                 },
             )
-            .optional()?;
+            .optional()
+            .map_err(storage)?;
             if let Some((src, amt, recipients, per_agent, remainder)) = existing {
                 if src != source.account() || amt != amount {
                     return Err(LedgerError::IdConflict(id.to_string()));
@@ -1302,9 +1320,10 @@ impl Ledger for SqliteLedger {
                 return Ok(Distribution { id: id.to_string(), source, amount, recipients, per_agent, remainder });
             }
             let agents: Vec<String> = {
-                let mut stmt = tx.prepare_cached("SELECT id FROM accounts WHERE system = 0 ORDER BY id")?;
-                let rows = stmt.query_map([], |r| r.get(0))?;
-                rows.collect::<Result<_, _>>()?
+                let mut stmt =
+                    tx.prepare_cached("SELECT id FROM accounts WHERE system = 0 ORDER BY id").map_err(storage)?;
+                let rows = stmt.query_map([], |r| r.get(0)).map_err(storage)?;
+                rows.collect::<Result<_, _>>().map_err(storage)?
             };
             if agents.is_empty() {
                 return Err(LedgerError::Invalid("no agents to distribute to".into()));
@@ -1354,7 +1373,8 @@ impl Ledger for SqliteLedger {
                     remainder as i64,
                     now_ms()
                 ],
-            )?;
+            )
+            .map_err(storage)?;
             Ok(Distribution { id: id.to_string(), source, amount, recipients, per_agent, remainder })
         })
     }
@@ -1385,7 +1405,7 @@ impl Ledger for SqliteLedger {
                     artifacts,
                     now_ms()
                 ],
-            )?;
+            ).map_err(storage)?;
             self.hot.note_governed(Governor::SponsorGrant, g.beneficiary.as_str());
             Ok(())
         })
@@ -1393,7 +1413,7 @@ impl Ledger for SqliteLedger {
 
     fn revoke_sponsorship(&self, id: &str) -> Result<(), LedgerError> {
         self.write(|tx| {
-            let n = exec(tx, "UPDATE sponsor_grants SET revoked = 1 WHERE id = ?1", [id])?;
+            let n = exec(tx, "UPDATE sponsor_grants SET revoked = 1 WHERE id = ?1", [id]).map_err(storage)?;
             if n == 0 {
                 return Err(LedgerError::Invalid(format!("no sponsor grant `{id}`")));
             }
@@ -1421,16 +1441,19 @@ impl Ledger for SqliteLedger {
             return Ok(None);
         }
         let ids: Vec<String> = {
-            let mut stmt = conn.prepare_cached(
-                "SELECT id FROM sponsor_grants WHERE beneficiary = ?1 AND revoked = 0 ORDER BY created_ms, id",
-            )?;
-            let rows = stmt.query_map([beneficiary.as_str()], |r| r.get(0))?;
-            rows.collect::<Result<_, _>>()?
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT id FROM sponsor_grants WHERE beneficiary = ?1 AND revoked = 0 ORDER BY created_ms, id",
+                )
+                .map_err(storage)?;
+            let rows = stmt.query_map([beneficiary.as_str()], |r| r.get(0)).map_err(storage)?;
+            rows.collect::<Result<_, _>>().map_err(storage)?
         };
         let now = self.clock.now_ms();
         for id in ids {
             if let Some(g) = read_grant(&conn, &id)? {
-                let held: i64 = one(&conn, "SELECT fuel_held FROM sponsor_grants WHERE id = ?1", [&id], |r| r.get(0))?;
+                let held: i64 = one(&conn, "SELECT fuel_held FROM sponsor_grants WHERE id = ?1", [&id], |r| r.get(0))
+                    .map_err(storage)?;
                 if g.covers(artifact, now) && g.fuel_spent + (held as u64) < g.grant.fuel_limit {
                     return Ok(Some(g));
                 }
@@ -1490,10 +1513,11 @@ impl Ledger for SqliteLedger {
     fn allocations_of(&self, agent: &AgentId) -> Result<Vec<Allocation>, LedgerError> {
         self.write(|tx| {
             let ids: Vec<String> = {
-                let mut stmt =
-                    tx.prepare_cached("SELECT id FROM allocations WHERE agent = ?1 ORDER BY created_ms, id")?;
-                let rows = stmt.query_map([agent.as_str()], |r| r.get(0))?;
-                rows.collect::<Result<_, _>>()?
+                let mut stmt = tx
+                    .prepare_cached("SELECT id FROM allocations WHERE agent = ?1 ORDER BY created_ms, id")
+                    .map_err(storage)?;
+                let rows = stmt.query_map([agent.as_str()], |r| r.get(0)).map_err(storage)?;
+                rows.collect::<Result<_, _>>().map_err(storage)?
             };
             let now = self.clock.now_ms();
             let mut out = Vec::new();
@@ -1511,9 +1535,9 @@ impl Ledger for SqliteLedger {
             let ids: Vec<String> = {
                 let mut stmt = tx.prepare_cached(
                     "SELECT id FROM allocations WHERE status IN ('active', 'exhausted') ORDER BY agent, created_ms, id",
-                )?;
-                let rows = stmt.query_map([], |r| r.get(0))?;
-                rows.collect::<Result<_, _>>()?
+                ).map_err(storage)?;
+                let rows = stmt.query_map([], |r| r.get(0)).map_err(storage)?;
+                rows.collect::<Result<_, _>>().map_err(storage)?
             };
             let now = self.clock.now_ms();
             let mut out = Vec::new();
@@ -1531,13 +1555,16 @@ impl Ledger for SqliteLedger {
 
     fn reported_usage(&self, resource: Resource) -> Result<Vec<(AgentId, u64)>, LedgerError> {
         let conn = self.db.read();
-        let mut stmt = conn.prepare_cached(
-            "SELECT agent, SUM(amount) FROM external_usage WHERE resource = ?1 AND allocation IS NOT NULL
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT agent, SUM(amount) FROM external_usage WHERE resource = ?1 AND allocation IS NOT NULL
              GROUP BY agent ORDER BY agent",
-        )?;
+            )
+            .map_err(storage)?;
         let rows = stmt
-            .query_map([resource.as_str()], |r| Ok((AgentId::trusted(r.get(0)?), r.get::<_, i64>(1)?.max(0) as u64)))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+            .query_map([resource.as_str()], |r| Ok((AgentId::trusted(r.get(0)?), r.get::<_, i64>(1)?.max(0) as u64)))
+            .map_err(storage)?;
+        rows.collect::<Result<_, _>>().map_err(storage)
     }
 
     fn record_usage(
@@ -1551,7 +1578,7 @@ impl Ledger for SqliteLedger {
         self.write(|tx| {
             let now = self.clock.now_ms();
             let seen: Option<Option<String>> =
-                one(tx, "SELECT allocation FROM external_usage WHERE id = ?1", [id], |r| r.get(0)).optional()?;
+                one(tx, "SELECT allocation FROM external_usage WHERE id = ?1", [id], |r| r.get(0)).optional().map_err(storage)?;
             if let Some(allocation) = seen {
                 let allocation = allocation.ok_or_else(|| LedgerError::IdConflict(id.to_string()))?;
                 let a = alloc::load(tx, &allocation)?.ok_or_else(|| LedgerError::UnknownAllocation(allocation.clone()))?;
@@ -1572,7 +1599,7 @@ impl Ledger for SqliteLedger {
                 tx,
                 "INSERT INTO external_usage (id, agent, resource, amount, allocation, at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![id, agent.as_str(), resource.as_str(), amount as i64, a.id, now],
-            )?;
+            ).map_err(storage)?;
             Ok(a)
         })
     }
@@ -1584,9 +1611,9 @@ impl Ledger for SqliteLedger {
     fn usage_records(&self, q: &UsageQuery) -> Result<Vec<UsageRecord>, LedgerError> {
         let conn = self.db.committed();
         let (sql, params) = usage_listing(&conn, q)?;
-        let mut stmt = conn.prepare_cached(&sql)?;
-        let rows = stmt.query_map(rusqlite::params_from_iter(params), usage_from_row)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let mut stmt = conn.prepare_cached(&sql).map_err(storage)?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(params), usage_from_row).map_err(storage)?;
+        rows.collect::<Result<_, _>>().map_err(storage)
     }
 
     fn top_consumers_by(
@@ -1606,9 +1633,9 @@ impl Ledger for SqliteLedger {
         let conn = self.db.committed();
         let count = |sql: &str| one(&conn, sql, [], |r| r.get::<_, i64>(0)).map(|v| v as u64);
         let mut stats = ServiceStats {
-            total_allocations: count("SELECT COUNT(*) FROM allocations")?,
-            active_allocations: count("SELECT COUNT(*) FROM allocations WHERE status = 'active'")?,
-            budget_exceeded_count: count("SELECT COUNT(*) FROM alerts WHERE kind = 'exhausted'")?,
+            total_allocations: count("SELECT COUNT(*) FROM allocations").map_err(storage)?,
+            active_allocations: count("SELECT COUNT(*) FROM allocations WHERE status = 'active'").map_err(storage)?,
+            budget_exceeded_count: count("SELECT COUNT(*) FROM alerts WHERE kind = 'exhausted'").map_err(storage)?,
             total_usage_records: 0,
             total_cost_usd_micros: 0,
             total_api_calls: 0,
@@ -1620,7 +1647,9 @@ impl Ledger for SqliteLedger {
     }
 
     fn setting(&self, key: &str) -> Result<Option<String>, LedgerError> {
-        Ok(one(&self.db.read(), "SELECT value FROM settings WHERE key = ?1", [key], |r| r.get(0)).optional()?)
+        one(&self.db.read(), "SELECT value FROM settings WHERE key = ?1", [key], |r| r.get(0))
+            .optional()
+            .map_err(storage)
     }
 
     fn set_setting(&self, key: &str, value: &str) -> Result<(), LedgerError> {
@@ -1628,7 +1657,8 @@ impl Ledger for SqliteLedger {
             &self.db.lock(),
             "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             params![key, value],
-        )?;
+        )
+        .map_err(storage)?;
         Ok(())
     }
 
@@ -1641,18 +1671,20 @@ impl Ledger for SqliteLedger {
         let conn = self.db.committed();
         let limit = q.limit.unwrap_or(100).min(10_000) as i64;
         let agent = q.agent.as_ref().map(AgentId::as_str);
-        let mut stmt = conn.prepare_cached(journal::agent_listing(agent))?;
-        let rows = stmt.query_map(params![agent, limit, q.before.unwrap_or(i64::MAX)], |r| {
-            Ok(Listed { seq: r.get(7)?, item: transfer_from_row(r)? })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let mut stmt = conn.prepare_cached(journal::agent_listing(agent)).map_err(storage)?;
+        let rows = stmt
+            .query_map(params![agent, limit, q.before.unwrap_or(i64::MAX)], |r| {
+                Ok(Listed { seq: r.get(7)?, item: transfer_from_row(r)? })
+            })
+            .map_err(storage)?;
+        rows.collect::<Result<_, _>>().map_err(storage)
     }
 
     fn transfers(&self) -> Result<Vec<Transfer>, LedgerError> {
         // Committed data only, off the connection calls settle on.
         let conn = self.db.committed();
-        let mut stmt = conn.prepare_cached(journal::listing(false))?;
-        let rows = stmt.query_map(params![None::<&str>, -1], transfer_from_row)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let mut stmt = conn.prepare_cached(journal::listing(false)).map_err(storage)?;
+        let rows = stmt.query_map(params![None::<&str>, -1], transfer_from_row).map_err(storage)?;
+        rows.collect::<Result<_, _>>().map_err(storage)
     }
 }

@@ -5,13 +5,14 @@
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::allocation::{
+use crate::database::{exec, one};
+use crate::storage;
+use fuelhost_ledger::AgentId;
+use fuelhost_ledger::LedgerError;
+use fuelhost_ledger::{
     period_index, roll_quota, Alert, AlertKind, Allocation, AllocationRequest, AllocationStatus, Period, QuotaUsage,
     Resource, Rollover,
 };
-use super::LedgerError;
-use crate::agent::AgentId;
-use crate::db::{exec, one};
 
 fn rollover_str(r: Rollover) -> &'static str {
     match r {
@@ -41,13 +42,15 @@ pub(super) fn insert(conn: &Connection, req: &AllocationRequest, now: i64) -> Re
             req.hard_threshold_percent,
             now
         ],
-    )?;
+    )
+    .map_err(storage)?;
     for (resource, quota) in &req.quotas {
         exec(
             conn,
             "INSERT INTO allocation_quotas (allocation, resource, quota) VALUES (?1, ?2, ?3)",
             params![req.id, resource.as_str(), *quota as i64],
-        )?;
+        )
+        .map_err(storage)?;
     }
     Ok(())
 }
@@ -55,7 +58,7 @@ pub(super) fn insert(conn: &Connection, req: &AllocationRequest, now: i64) -> Re
 /// The stored request of allocation `id` (for idempotent replays).
 pub(super) fn stored_request(conn: &Connection, id: &str) -> Result<Option<AllocationRequest>, LedgerError> {
     let json: Option<String> =
-        one(conn, "SELECT request FROM allocations WHERE id = ?1", [id], |r| r.get(0)).optional()?;
+        one(conn, "SELECT request FROM allocations WHERE id = ?1", [id], |r| r.get(0)).optional().map_err(storage)?;
     Ok(json.and_then(|j| serde_json::from_str(&j).ok()))
 }
 
@@ -93,15 +96,25 @@ pub(super) fn load(conn: &Connection, id: &str) -> Result<Option<Allocation>, Le
             })
         },
     )
-    .optional()?;
+    .optional()
+    .map_err(storage)?;
     let Some(mut a) = row else { return Ok(None) };
     let mut stmt = conn
-        .prepare_cached("SELECT resource, quota, carried, used, held FROM allocation_quotas WHERE allocation = ?1")?;
-    let rows = stmt.query_map([id], |r| {
-        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?, r.get::<_, i64>(4)?))
-    })?;
+        .prepare_cached("SELECT resource, quota, carried, used, held FROM allocation_quotas WHERE allocation = ?1")
+        .map_err(storage)?;
+    let rows = stmt
+        .query_map([id], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, i64>(3)?,
+                r.get::<_, i64>(4)?,
+            ))
+        })
+        .map_err(storage)?;
     for row in rows {
-        let (resource, quota, carried, used, held) = row?;
+        let (resource, quota, carried, used, held) = row.map_err(storage)?;
         if let Some(resource) = Resource::parse(&resource) {
             a.quotas.push(QuotaUsage {
                 resource,
@@ -123,13 +136,15 @@ fn save(conn: &Connection, a: &Allocation) -> Result<(), LedgerError> {
         "UPDATE allocations SET status = ?2, activated_ms = ?3, expires_ms = ?4, period_index = ?5, revoke_reason = ?6
          WHERE id = ?1",
         params![a.id, a.status.as_str(), a.activated_at_ms, a.expires_at_ms, a.period_index as i64, a.revoke_reason],
-    )?;
+    )
+    .map_err(storage)?;
     for q in &a.quotas {
         exec(
             conn,
             "UPDATE allocation_quotas SET carried = ?3, used = ?4, held = ?5 WHERE allocation = ?1 AND resource = ?2",
             params![a.id, q.resource.as_str(), q.carried as i64, q.used as i64, q.held as i64],
-        )?;
+        )
+        .map_err(storage)?;
     }
     Ok(())
 }
@@ -155,7 +170,8 @@ fn alert(
             percent as i64,
             now
         ],
-    )?;
+    )
+    .map_err(storage)?;
     if inserted > 0 {
         tracing::warn!(
             allocation = %a.id,
@@ -232,12 +248,14 @@ pub(super) enum Governing {
 /// highest priority (oldest first among equals).
 pub(super) fn governing(conn: &Connection, agent: &str, now: i64) -> Result<Governing, LedgerError> {
     let ids: Vec<(String, String)> = {
-        let mut stmt = conn.prepare_cached(
-            "SELECT id, status FROM allocations WHERE agent = ?1 AND status != 'pending'
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT id, status FROM allocations WHERE agent = ?1 AND status != 'pending'
              ORDER BY priority DESC, created_ms, id",
-        )?;
-        let rows = stmt.query_map([agent], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        rows.collect::<Result<_, _>>()?
+            )
+            .map_err(storage)?;
+        let rows = stmt.query_map([agent], |r| Ok((r.get(0)?, r.get(1)?))).map_err(storage)?;
+        rows.collect::<Result<_, _>>().map_err(storage)?
     };
     if ids.is_empty() {
         return Ok(Governing::Ungoverned);
@@ -401,7 +419,8 @@ pub(super) fn transition(
                 conn,
                 "UPDATE allocations SET duration_ms = ?2 WHERE id = ?1",
                 params![a.id, a.duration_ms.map(|d| d as i64)],
-            )?;
+            )
+            .map_err(storage)?;
         }
         "revoke" if !matches!(a.status, Revoked | Expired) => {
             a.status = Revoked;
@@ -415,21 +434,25 @@ pub(super) fn transition(
 
 /// Alerts, oldest first; of one agent when given.
 pub(super) fn alerts(conn: &Connection, agent: Option<&str>) -> Result<Vec<Alert>, LedgerError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT allocation, agent, resource, kind, period_index, percent, at_ms FROM alerts
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT allocation, agent, resource, kind, period_index, percent, at_ms FROM alerts
          WHERE ?1 IS NULL OR agent = ?1 ORDER BY seq",
-    )?;
-    let rows = stmt.query_map([agent], |r| {
-        let resource: Option<String> = r.get(2)?;
-        Ok(Alert {
-            allocation: r.get(0)?,
-            agent: AgentId::trusted(r.get(1)?),
-            resource: resource.as_deref().and_then(Resource::parse),
-            kind: AlertKind::parse(&r.get::<_, String>(3)?).unwrap_or(AlertKind::SoftThreshold),
-            period_index: r.get::<_, i64>(4)? as u64,
-            percent: r.get::<_, i64>(5)? as u64,
-            at_ms: r.get(6)?,
+        )
+        .map_err(storage)?;
+    let rows = stmt
+        .query_map([agent], |r| {
+            let resource: Option<String> = r.get(2)?;
+            Ok(Alert {
+                allocation: r.get(0)?,
+                agent: AgentId::trusted(r.get(1)?),
+                resource: resource.as_deref().and_then(Resource::parse),
+                kind: AlertKind::parse(&r.get::<_, String>(3)?).unwrap_or(AlertKind::SoftThreshold),
+                period_index: r.get::<_, i64>(4)? as u64,
+                percent: r.get::<_, i64>(5)? as u64,
+                at_ms: r.get(6)?,
+            })
         })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+        .map_err(storage)?;
+    rows.collect::<Result<_, _>>().map_err(storage)
 }

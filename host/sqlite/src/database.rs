@@ -464,13 +464,30 @@ impl Conn {
     }
 }
 
+/// An error type that can carry SQLite's own: what the transaction helpers
+/// ([`Database::durable`], [`Database::deferred`], [`in_savepoint`]) need
+/// of the errors their closures return.
+pub trait FromSqlite {
+    /// `e`, as this error.
+    fn from_sqlite(e: rusqlite::Error) -> Self;
+}
+
+impl FromSqlite for rusqlite::Error {
+    fn from_sqlite(e: rusqlite::Error) -> Self {
+        e
+    }
+}
+
+impl FromSqlite for fuelhost_ledger::LedgerError {
+    fn from_sqlite(e: rusqlite::Error) -> Self {
+        fuelhost_ledger::LedgerError::Storage(e.to_string())
+    }
+}
+
 /// Run `f` inside a savepoint of the transaction open on `conn`: its
 /// changes are kept if it returns `Ok`, undone if it returns `Err` or
 /// panics, and the transaction goes on either way.
-pub fn in_savepoint<R, E: From<rusqlite::Error>>(
-    conn: &Connection,
-    f: impl FnOnce(&Connection) -> Result<R, E>,
-) -> Result<R, E> {
+pub fn in_savepoint<R, E: FromSqlite>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<R, E>) -> Result<R, E> {
     struct Undo<'a>(&'a Connection, bool);
     impl Drop for Undo<'_> {
         fn drop(&mut self) {
@@ -482,16 +499,15 @@ pub fn in_savepoint<R, E: From<rusqlite::Error>>(
     if conn.is_autocommit() {
         // The transaction this belongs to is gone (SQLite rolls it back on
         // some I/O errors): a savepoint now would commit on its own.
-        return Err(rusqlite::Error::SqliteFailure(
+        return Err(E::from_sqlite(rusqlite::Error::SqliteFailure(
             rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ABORT),
             Some("the write batch was rolled back by an earlier error".into()),
-        )
-        .into());
+        )));
     }
-    conn.prepare_cached("SAVEPOINT sp")?.execute([])?;
+    conn.prepare_cached("SAVEPOINT sp").and_then(|mut s| s.execute([])).map_err(E::from_sqlite)?;
     let mut undo = Undo(conn, true);
     let r = f(conn)?;
-    conn.prepare_cached("RELEASE sp")?.execute([])?;
+    conn.prepare_cached("RELEASE sp").and_then(|mut s| s.execute([])).map_err(E::from_sqlite)?;
     undo.1 = false;
     Ok(r)
 }
@@ -694,7 +710,7 @@ impl Database {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         upgrade_tasks(&conn)?;
-        crate::ledger::counters::fill_once(&conn)?;
+        crate::counters::fill_once(&conn)?;
         conn.set_prepared_statement_cache_capacity(128);
         // The file exists now; SQLite names its WAL after the resolved path.
         let resolved = std::fs::canonicalize(path).or_else(|_| std::path::absolute(path));
@@ -780,10 +796,10 @@ impl Database {
     /// and left uncommitted: the next durable commit, or the flusher within
     /// [`FLUSH_AFTER`], commits it. `Err` (or a panic) undoes `f`'s changes
     /// only. For work that charges nothing until a durable commit follows.
-    pub fn deferred<R, E: From<rusqlite::Error>>(&self, f: impl FnOnce(&Connection) -> Result<R, E>) -> Result<R, E> {
-        self.shared.writable()?;
+    pub fn deferred<R, E: FromSqlite>(&self, f: impl FnOnce(&Connection) -> Result<R, E>) -> Result<R, E> {
+        self.shared.writable().map_err(E::from_sqlite)?;
         let mut guard = self.shared.lock();
-        if guard.open_batch()? {
+        if guard.open_batch().map_err(E::from_sqlite)? {
             self.shared.batch_opened.notify_all();
         }
         let result = in_savepoint(&guard.conn, f);
@@ -795,7 +811,7 @@ impl Database {
     /// batch, before returning; with [`Durability::Full`] the WAL is
     /// fsynced too (after the lock is released, so other work goes on).
     /// `Err` (or a panic) undoes `f`'s changes only.
-    pub fn durable<R, E: From<rusqlite::Error>>(&self, f: impl FnOnce(&Connection) -> Result<R, E>) -> Result<R, E> {
+    pub fn durable<R, E: FromSqlite>(&self, f: impl FnOnce(&Connection) -> Result<R, E>) -> Result<R, E> {
         self.durable_then(f, |_, _| {})
     }
 
@@ -808,14 +824,14 @@ impl Database {
     /// After a failed fsync of the WAL, nothing written since can be known
     /// to be on disk: the commit that saw it returns as committed (it is),
     /// and every later write is refused until the host restarts.
-    pub fn durable_then<R, E: From<rusqlite::Error>>(
+    pub fn durable_then<R, E: FromSqlite>(
         &self,
         f: impl FnOnce(&Connection) -> Result<R, E>,
         then: impl FnOnce(&Result<R, E>, bool),
     ) -> Result<R, E> {
-        self.shared.writable()?;
+        self.shared.writable().map_err(E::from_sqlite)?;
         let mut guard = self.shared.lock();
-        guard.open_batch()?;
+        guard.open_batch().map_err(E::from_sqlite)?;
         let changes = guard.conn.total_changes();
         let mut result = in_savepoint(&guard.conn, f);
         let changed = guard.conn.total_changes() != changes;
@@ -823,7 +839,7 @@ impl Database {
         let commit = guard.commit_batch();
         self.shared.note_commits(&mut guard);
         if let (Err(e), true) = (commit, result.is_ok()) {
-            result = Err(e.into());
+            result = Err(E::from_sqlite(e));
         }
         then(&result, result.is_ok());
         // Only what `f` changed needs the fsync; deferred work does not.

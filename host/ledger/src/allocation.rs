@@ -70,7 +70,8 @@ impl Resource {
         }
     }
 
-    pub(crate) fn parse(s: &str) -> Option<Resource> {
+    /// The value named `s` (as written by `as_str`), if any.
+    pub fn parse(s: &str) -> Option<Resource> {
         Resource::ALL.into_iter().find(|r| r.as_str() == s)
     }
 
@@ -137,7 +138,8 @@ impl AllocationStatus {
         }
     }
 
-    pub(crate) fn parse(s: &str) -> Option<AllocationStatus> {
+    /// The value named `s` (as written by `as_str`), if any.
+    pub fn parse(s: &str) -> Option<AllocationStatus> {
         [
             AllocationStatus::Pending,
             AllocationStatus::Approved,
@@ -341,7 +343,8 @@ pub enum AlertKind {
 }
 
 impl AlertKind {
-    pub(crate) fn as_str(self) -> &'static str {
+    /// The stable snake_case name, as stored.
+    pub fn as_str(self) -> &'static str {
         match self {
             AlertKind::SoftThreshold => "soft_threshold",
             AlertKind::Exhausted => "exhausted",
@@ -349,7 +352,8 @@ impl AlertKind {
         }
     }
 
-    pub(crate) fn parse(s: &str) -> Option<AlertKind> {
+    /// The value named `s` (as written by `as_str`), if any.
+    pub fn parse(s: &str) -> Option<AlertKind> {
         [AlertKind::SoftThreshold, AlertKind::Exhausted, AlertKind::Expired].into_iter().find(|k| k.as_str() == s)
     }
 }

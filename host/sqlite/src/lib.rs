@@ -1,0 +1,43 @@
+//! # fuelhost-sqlite
+//!
+//! The embedded storage: one SQLite file in WAL mode ([`Database`]) that
+//! holds the ledger, artifact metadata, policy plugins, tasks, API keys
+//! and the audit log, and the SQLite ledger backend ([`SqliteLedger`]).
+//!
+//! **What it owns.** Opening the file, its pragmas, its schema and how
+//! durable a commit is ([`Durability`]); every ledger operation as SQL,
+//! the in-memory fast path of calls no allocation governs (`hot`), group
+//! commit of settlements (`group_commit`), the charges a usage record
+//! carries (`journal`) and the statistics kept as records settle
+//! (`counters`).
+//!
+//! **What it must not know.** Wasm, policies, HTTP: it stores what the
+//! ledger model (`fuelhost-ledger`) describes. The host's other stores
+//! (registry, tasks, audit, keys) still write their own tables through
+//! [`Database`]; they move behind store traits as further backends come.
+//!
+//! **Where to start reading.** [`SqliteLedger`] (`ledger.rs`): `reserve`
+//! and `settle` are one invocation's two writes; then `database.rs` for the
+//! schema.
+
+mod allocation;
+mod counters;
+mod database;
+mod group_commit;
+mod hot;
+mod journal;
+mod ledger;
+#[cfg(test)]
+mod listing_plans;
+pub mod plans;
+
+pub use database::{
+    exec, in_savepoint, now_ms, one, Database, Durability, FromSqlite, ReadGuard, WriteGuard, FLUSH_AFTER,
+};
+
+/// SQLite's error as the ledger's: what `?` on a statement's result
+/// becomes inside the ledger backend.
+pub(crate) fn storage(e: rusqlite::Error) -> fuelhost_ledger::LedgerError {
+    fuelhost_ledger::LedgerError::Storage(e.to_string())
+}
+pub use ledger::SqliteLedger;
