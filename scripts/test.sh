@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test command (README, .ci/run): installs what is missing, builds every
-# guest from source, checks formatting and lints, runs the embedding
-# example, then every test; ends with one summary line.
+# guest from source, checks formatting, lints and the module layers, runs
+# the embedding example, then every test; ends with one summary line.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$FUELHOST_ROOT"
@@ -12,6 +12,10 @@ echo "== format and lints"
 cargo fmt --all -- --check
 cargo fmt --manifest-path plugins/Cargo.toml --all -- --check
 cargo clippy --quiet --workspace --all-targets -- -D warnings
+
+echo "== module layers"
+python3 scripts/check-layers.py --self-test
+python3 scripts/check-layers.py
 
 echo "== embedding example"
 cargo run --quiet -p fuelhost-examples --example embed

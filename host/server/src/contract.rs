@@ -14,7 +14,9 @@ use serde_json::{json, Map, Value};
 
 use fuelhost::HostLimits;
 
-use super::grammar::{is_artifact_id, AGENT_ID, ARTIFACT_ID, CLIENT_ID, KEY_ID, NAME_VERSION};
+use super::grammar::{
+    is_artifact_id, ACTION_KINDS, AGENT_ID, ARTIFACT_ID, CLIENT_ID, KEY_ID, MAX_INTEGER, NAME_VERSION,
+};
 use super::ApiError;
 
 /// What a parameter may be.
@@ -196,10 +198,6 @@ fn tighten_bodies(paths: &mut Map<String, Value>) {
 /// the server's decoder takes).
 const BASE64: &str = "^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/][AQgw]==|[A-Za-z0-9+/]{2}[AEIMQUYcgkosw048]=)?$";
 
-/// The largest integer a request may carry (the ledger keeps 64-bit
-/// signed integers): `JsonBody` refuses a larger one anywhere in a body.
-pub(super) const MAX_INTEGER: i64 = i64::MAX;
-
 /// The request bodies' constraints the derived schemas cannot say.
 fn tighten_schemas(schemas: &mut Map<String, Value>) {
     // Every integer is a 64-bit signed one at most.
@@ -233,7 +231,7 @@ fn tighten_schemas(schemas: &mut Map<String, Value>) {
     set(schemas, "Extend", "additional_ms", json!({"minimum": 1}));
     set(schemas, "Heartbeat", "ttl_ms", json!({"minimum": 1, "maximum": 86_400_000}));
     set(schemas, "Heartbeat", "status", json!({"maxLength": 256}));
-    set(schemas, "PolicyCheck", "kind", json!({"enum": super::policies::ACTION_KINDS}));
+    set(schemas, "PolicyCheck", "kind", json!({"enum": ACTION_KINDS}));
     set(schemas, "NewAllocation", "priority", json!({"minimum": 1, "maximum": 10}));
     set(schemas, "NewAllocation", "soft_threshold_percent", json!({"minimum": 1, "maximum": 100}));
     set(schemas, "NewAllocation", "hard_threshold_percent", json!({"minimum": 1, "maximum": 100}));

@@ -17,6 +17,14 @@ use utoipa::{PartialSchema, ToSchema};
 /// An agent id's pattern.
 pub const AGENT_ID: &str = "^[a-z0-9_-]{1,64}$";
 
+/// The largest integer a request may carry (the ledger keeps 64-bit
+/// signed integers): `JsonBody` refuses a larger one anywhere in a body.
+pub const MAX_INTEGER: i64 = i64::MAX;
+
+/// Action kinds the host puts to the policy chain.
+pub const ACTION_KINDS: [&str; 8] =
+    ["invoke", "upload", "transfer", "approve", "file-open", "http-request", "http-connect", "task-submit"];
+
 /// The pattern of an id a caller chooses ([`fuelhost::check_id`]).
 pub const CLIENT_ID: &str = "^[A-Za-z0-9_:-][A-Za-z0-9._:-]{0,127}$";
 

@@ -17,7 +17,8 @@ use std::ops::Range;
 use axum::extract::{FromRequest, Request};
 use axum::http::header;
 
-use super::{contract, ApiError};
+use super::ApiError;
+use crate::grammar::MAX_INTEGER;
 
 /// A request's JSON body read as `T`.
 pub(crate) struct JsonBody<T>(pub T);
@@ -49,7 +50,7 @@ pub(crate) fn read<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Ap
     if let Some(n) = integer_beyond_i64(&text) {
         return Err(ApiError::bad_request(format!(
             "the body holds the number {n}, beyond {}: no amount, limit or time is that large",
-            contract::MAX_INTEGER
+            MAX_INTEGER
         )));
     }
     serde_json::from_slice(&text).map_err(|e| ApiError::bad_request(format!("the body is not a valid request: {e}")))

@@ -17,9 +17,7 @@ use fuelhost::HostError;
 use fuelhost::{Action, Attribute, Decision, Usage};
 use fuelhost::{Rule, RuleSet};
 
-/// Action kinds the host puts to the chain.
-pub(super) const ACTION_KINDS: [&str; 8] =
-    ["invoke", "upload", "transfer", "approve", "file-open", "http-request", "http-connect", "task-submit"];
+use crate::grammar::ACTION_KINDS;
 
 /// The declarative rules in force, in the order they are tried.
 #[utoipa::path(get, path = "/v1/policy/rules", tag = "policies", security(("api_key" = [])),
