@@ -30,6 +30,12 @@ LAYERS = {
         ["agent", "payer", "cost", "guest_output"],
         ["allocation"],
     ],
+    "host/runtime": [
+        ["hostcall", "limiter", "meter", "wait", "cache", "slots"],
+        ["engine"],
+        ["guest"],
+        ["boundary", "io"],
+    ],
     "host/sqlite": [
         ["database", "plans"],
         ["group_commit", "hot", "journal", "counters"],

@@ -42,3 +42,15 @@ pub(crate) const NO_USAGE: Usage =
 pub use artifact::fuelhost::host::types::{
     Action, Attribute, Decision, ResourcePolicy as WitResourcePolicy, RunError, Usage,
 };
+
+/// A guest's log level as the host's log has it.
+pub(crate) fn tracing_level(level: artifact::fuelhost::host::log::Level) -> tracing::Level {
+    use artifact::fuelhost::host::log::Level;
+    match level {
+        Level::Trace => tracing::Level::TRACE,
+        Level::Debug => tracing::Level::DEBUG,
+        Level::Info => tracing::Level::INFO,
+        Level::Warn => tracing::Level::WARN,
+        Level::Error => tracing::Level::ERROR,
+    }
+}

@@ -166,7 +166,7 @@ pub enum InvokeError {
     /// No instance slot was free for the call (see `crate::slots`): it ran
     /// nothing and was charged nothing; retry shortly.
     #[error(transparent)]
-    Busy(#[from] crate::slots::Busy),
+    Busy(#[from] fuelhost_runtime::Busy),
     /// The ledger failed.
     #[error(transparent)]
     Ledger(LedgerError),

@@ -16,10 +16,8 @@ use std::time::Duration;
 use crate::approvals::{ApprovalError, Approvals, Decider, PendingAction};
 use crate::audit::{AuditEntry, AuditLog, AuditQuery};
 use crate::bindings::Decision;
-use crate::cache::{CacheStats, CodeCache};
 use crate::cost::{Calibration, CostModel};
 use crate::disk::AgentDirs;
-use crate::engine::{EngineSettings, Engines, EpochTicker};
 use crate::error::{HostError, InvokeError, UploadError};
 use crate::host_limits::HostLimits;
 use crate::invoke::{Invocation, InvocationReport};
@@ -29,13 +27,15 @@ use crate::policy::rules::{Rule, RuleSet};
 use crate::policy::{PluginLimits, PolicyChain, Verdict};
 use crate::registry::{ArtifactInfo, Registry};
 use crate::scheduler::{Scheduler, SchedulerSettings, Task, TaskError, TaskRequest};
-use crate::slots::Slots;
 use fuelhost_ledger::AgentId;
 use fuelhost_ledger::{
     Alert, Allocation, AllocationRequest, Asset, Balances, Clock, ConsumerStats, Distribution, Ledger, Resource,
     ServiceStats, SponsorGrant, SponsorGrantStatus, SystemClock, Transfer, TransferRequest, UbiSource, UsageQuery,
     UsageRecord,
 };
+use fuelhost_runtime::Slots;
+use fuelhost_runtime::{CacheStats, CodeCache};
+use fuelhost_runtime::{EngineSettings, Engines, EpochTicker};
 use fuelhost_sqlite::SqliteLedger;
 use fuelhost_sqlite::{Database, Durability};
 

@@ -36,11 +36,12 @@ use crate::disk::DiskMeter;
 use crate::error::InvokeError;
 use crate::host::HostInner;
 use crate::manifest::{Metering, ResourcePolicy};
-use crate::sandbox::{classify_trap, new_store, when_a_slot_is_free, CallScope, GuestLimiter, Meter, Sandbox};
+use crate::sandbox::{classify_trap, CallScope, Sandbox};
 use fuelhost_ledger::AgentId;
 use fuelhost_ledger::{
     Asset, LedgerError, Outcome, Reservation, ResourcesConsumed, Settlement, SponsorGrantStatus, UsageRecord,
 };
+use fuelhost_runtime::{new_store, when_a_slot_is_free, GuestLimiter, Meter};
 
 /// A request to invoke an artifact.
 #[derive(Debug, Clone)]
@@ -178,7 +179,7 @@ fn describe_run_error(e: &RunError) -> String {
 }
 
 fn trap_message(e: &wasmtime::Error) -> String {
-    if let Some(cap) = e.downcast_ref::<crate::sandbox::CapReached>() {
+    if let Some(cap) = e.downcast_ref::<fuelhost_runtime::CapReached>() {
         return cap.to_string();
     }
     match e.downcast_ref::<wasmtime::Trap>() {
@@ -373,13 +374,13 @@ fn cpu_time_watch(
         if now >= wall_deadline || cancel.as_ref().is_some_and(|c| c.load(Ordering::SeqCst)) {
             return Err(wasmtime::Trap::Interrupt.into());
         }
-        let left_fuel = ctx.data().call.as_ref().and_then(|c| c.meter.cpu_fuel_left()).unwrap_or(0);
+        let left_fuel = ctx.data().call.meter.cpu_fuel_left().unwrap_or(0);
         let left = Duration::from_nanos(cost.cpu_time_ns(left_fuel));
         if left < tick {
             return Err(wasmtime::Trap::OutOfFuel.into());
         }
         let by_budget = (left.as_nanos() / tick.as_nanos().max(1)) as u64;
-        let by_wall = crate::engine::ticks_for(wall_deadline - now, tick);
+        let by_wall = fuelhost_runtime::ticks_for(wall_deadline - now, tick);
         let by_cancel = if cancel.is_some() { 1 } else { u64::MAX };
         Ok(wasmtime::UpdateDeadline::Continue(by_budget.min(by_wall).min(by_cancel).max(1)))
     });
@@ -600,7 +601,6 @@ fn pipeline(
         disk: disk.clone(),
         root,
         limits,
-        logged: (0, 0),
         meter: match manifest.metering {
             Metering::Fuel => Meter::Fuel,
             Metering::CpuTime => Meter::cpu_time(cost.picos_per_fuel, reserved.fuel),
@@ -650,19 +650,17 @@ fn pipeline(
             // Host calls cost fuel, and under deterministic fuel the wall
             // clock is read where the guest calls into the host; every
             // wait in the host ends at the deadline.
-            crate::hostcall::install(
+            fuelhost_runtime::boundary::install(
                 &mut store,
-                crate::hostcall::Boundary {
+                fuelhost_runtime::boundary::Boundary {
                     fuel: manifest.metering == Metering::Fuel,
                     deadline: deterministic.then_some(started + timeout),
                     cancel: req.cancel.clone().filter(|_| deterministic),
                 },
             );
-            store.data_mut().wait_limit =
-                Some(crate::capabilities::WaitLimit { deadline: started + timeout, cancel: req.cancel.clone() });
-            if let Some(call) = store.data_mut().call.as_mut() {
-                call.meter.restart();
-            }
+            store.data_mut().guest.wait_limit =
+                Some(fuelhost_runtime::WaitLimit { deadline: started + timeout, cancel: req.cancel.clone() });
+            store.data_mut().call.meter.restart();
             let result = if too_small {
                 Err(wasmtime::Trap::OutOfFuel.into())
             } else {
@@ -670,15 +668,15 @@ fn pipeline(
                     .and_then(|inst| inst.call_run(&mut store, &req.input))
             };
             // Nested calls' fuel is charged to their payers, not here.
-            let call = store.data().call.as_ref();
-            let nested_fuel = call.map_or(0, |c| c.nested_fuel);
-            let spent = match call.and_then(|c| c.meter.cpu_fuel_spent()) {
+            let call = &store.data().call;
+            let nested_fuel = call.nested_fuel;
+            let spent = match call.meter.cpu_fuel_spent() {
                 Some(cpu) => cpu.min(reserved.fuel),
                 None => store_fuel.unwrap_or(reserved.fuel).saturating_sub(store.get_fuel().unwrap_or(0)),
             };
             let fuel_used = spent.saturating_sub(nested_fuel);
-            let limiter = store.data().limiter.clone();
-            let console = store.data().console_tail(CONSOLE_TAIL);
+            let limiter = store.data().guest.limiter.clone();
+            let console = store.data().guest.console_tail(CONSOLE_TAIL);
             if !console.is_empty() {
                 tracing::debug!(target: "fuelhost::guest", %console, "guest console output");
             }

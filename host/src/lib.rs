@@ -54,16 +54,13 @@
 mod approvals;
 mod audit;
 mod bindings;
-mod cache;
 mod capabilities;
 mod cost;
 mod disk;
 mod egress;
-mod engine;
 mod error;
 mod host;
 mod host_limits;
-mod hostcall;
 mod invoke;
 mod keys;
 pub mod liveness;
@@ -75,7 +72,6 @@ pub mod registration;
 mod registry;
 mod sandbox;
 pub mod scheduler;
-mod slots;
 pub mod telemetry;
 
 pub mod demo;
@@ -83,9 +79,7 @@ pub mod demo;
 pub use approvals::{ApprovalError, Decider, PendingAction, PendingState, ADMIN_DECIDER};
 pub use audit::{AuditEntry, AuditQuery};
 pub use bindings::{Action, Attribute, Decision, Usage};
-pub use cache::CacheStats;
 pub use cost::{calibrate, Calibration, CostModel, REFERENCE_KERNEL};
-pub use engine::EngineSettings;
 pub use error::{HostError, InvokeError, UploadError};
 pub use fuelhost_ledger::{
     contract_allocation, reputation_scaled, Alert, AlertKind, Allocation, AllocationRequest, AllocationStatus, Asset,
@@ -95,10 +89,13 @@ pub use fuelhost_ledger::{
     UsageQuery, UsageRecord, BURN_ACCOUNT, CONSUMED_ACCOUNT, MINT_ACCOUNT, MONTH_MS, POOL_ACCOUNT,
 };
 pub use fuelhost_ledger::{AgentId, InvalidAgentId};
+pub use fuelhost_runtime::hostcall::CROSSING as HOST_CALL_CROSSING_FUEL;
+pub use fuelhost_runtime::Busy;
+pub use fuelhost_runtime::CacheStats;
+pub use fuelhost_runtime::EngineSettings;
 pub use fuelhost_sqlite::{Durability, SqliteLedger};
 pub use host::{Host, HostBuilder};
 pub use host_limits::{check_id, HostLimits, MAX_ID_LEN};
-pub use hostcall::CROSSING as HOST_CALL_CROSSING_FUEL;
 pub use invoke::{Invocation, InvocationReport};
 pub use keys::{ApiKeys, Authenticated, IssuedKey, KeyInfo, Principal, Revocation};
 pub use liveness::{AgentHealth, Health};
@@ -110,4 +107,3 @@ pub use registry::ArtifactInfo;
 pub use scheduler::{
     BreakerState, BreakerStatus, Priority, RouteMode, SchedulerSettings, Task, TaskError, TaskRequest, TaskState,
 };
-pub use slots::Busy;

@@ -7,32 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::host_limits::HostLimits;
 use fuelhost_ledger::AgentId;
 pub use fuelhost_ledger::ResourcePolicy;
-
-/// How an artifact's calls are metered, chosen per artifact. Both modes
-/// charge the payer's fuel budget and stop a call at the budget.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Metering {
-    /// Deterministic fuel: wasmtime counts the instructions, so the same
-    /// call costs the same on any machine (reproducible bills). The default.
-    #[default]
-    Fuel,
-    /// CPU time: the calling thread's CPU time is measured around the call
-    /// and converted to fuel by the cost model (`fuelhost calibrate`); the
-    /// budget is enforced by an epoch deadline. The code carries no fuel
-    /// checks, so it runs faster, but bills vary a little from run to run.
-    CpuTime,
-}
-
-impl Metering {
-    /// The stable snake_case name, as in manifests.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Metering::Fuel => "fuel",
-            Metering::CpuTime => "cpu_time",
-        }
-    }
-}
+pub use fuelhost_runtime::Metering;
 
 /// Per-invocation limits an artifact declares. Every field has a default.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -18,12 +18,12 @@ use wasmtime::Engine;
 
 use crate::bindings::artifact::ArtifactPre;
 use crate::bindings::policy_plugin::PolicyPluginPre;
-use crate::cache::{digest, CodeCache};
-use crate::engine::Engines;
 use crate::error::{HostError, UploadError};
 use crate::manifest::{Manifest, Metering};
 use crate::policy::PolicyPlugin;
 use crate::sandbox::Sandbox;
+use fuelhost_runtime::Engines;
+use fuelhost_runtime::{digest, CodeCache};
 use fuelhost_sqlite::{now_ms, Database};
 
 /// What the registry knows about an uploaded artifact.
@@ -56,7 +56,7 @@ pub struct Registry {
     artifact_linker: Linker<Sandbox>,
     /// The artifact linker of the CPU-time engine, made with that engine.
     cpu_time_linker: OnceLock<Linker<Sandbox>>,
-    plugin_linker: Linker<Sandbox>,
+    plugin_linker: Linker<crate::policy::PluginStore>,
     artifacts: RwLock<HashMap<String, Arc<LoadedArtifact>>>,
     max_component_bytes: usize,
 }
@@ -121,7 +121,7 @@ impl Registry {
         let artifact_linker =
             crate::capabilities::artifact_linker(engines.fuel()).map_err(|e| HostError::Engine(e.to_string()))?;
         let plugin_linker =
-            crate::capabilities::plugin_linker(engines.policy()).map_err(|e| HostError::Engine(e.to_string()))?;
+            crate::policy::plugin_linker(engines.policy()).map_err(|e| HostError::Engine(e.to_string()))?;
         let registry = Registry {
             engines,
             cpu_time_linker: OnceLock::new(),
@@ -351,7 +351,7 @@ impl Registry {
     }
 
     /// Compile and cache counters.
-    pub fn cache_stats(&self) -> crate::cache::CacheStats {
+    pub fn cache_stats(&self) -> fuelhost_runtime::CacheStats {
         self.cache.stats()
     }
 }

@@ -25,8 +25,8 @@ use wasmtime_wasi::p2::{DynOutputStream, FsResult, OutputStream, Pollable, Strea
 
 use crate::bindings::{Action, Attribute};
 use crate::disk::{DiskMeter, DiskQuota};
-use crate::hostcall::{per_byte, CHEAP_IMPORT, FILE_OP, HOST_DECISION, PER_BYTE_MILLI};
 use crate::sandbox::Sandbox;
+use fuelhost_runtime::hostcall::{per_byte, CHEAP_IMPORT, FILE_OP, HOST_DECISION, PER_BYTE_MILLI};
 
 /// The WASI filesystem interface whose functions are shadowed.
 const TYPES: &str = "wasi:filesystem/types@0.2.12";
@@ -115,16 +115,16 @@ fn same_object(
 }
 
 impl Sandbox {
-    /// The running call's disk meter (artifacts only).
-    fn disk(&self) -> Option<Arc<DiskMeter>> {
-        self.call.as_ref().map(|c| c.disk.clone())
+    /// The running call's disk meter.
+    fn disk(&self) -> Arc<DiskMeter> {
+        self.call.disk.clone()
     }
 
     /// Put a `file-open` action (target: the path as the guest gave it;
     /// attribute `mode`: `read`, `write`, `create` or `truncate`) to the
     /// policy chain; `Some(reason)` if it is refused.
     fn check_file_open(&mut self, path: &str, oflags: fs::OpenFlags, flags: fs::DescriptorFlags) -> Option<String> {
-        let call = self.call.as_mut()?;
+        let call = &mut self.call;
         let mode = if oflags.contains(fs::OpenFlags::TRUNCATE) {
             "truncate"
         } else if oflags.contains(fs::OpenFlags::CREATE) {
@@ -147,7 +147,7 @@ impl Sandbox {
             estimated: crate::bindings::NO_USAGE,
         };
         let verdict = call.host.judge(Some(&call.context.invocation_id), &mut action);
-        self.host_fuel = self.host_fuel.saturating_add(verdict.fuel);
+        self.guest.charge(verdict.fuel);
         verdict.refusal()
     }
 }
@@ -163,14 +163,14 @@ pub fn shadow(linker: &mut Linker<Sandbox>) -> wasmtime::Result<()> {
         let mut view = store.data_mut().filesystem();
         let read = fs::HostDescriptor::read(&mut view, fd, len, offset);
         let n = read.as_ref().map_or(0, |(bytes, _)| bytes.len());
-        store.data_mut().charge(FILE_OP + per_byte(n, PER_BYTE_MILLI));
+        store.data_mut().guest.charge(FILE_OP + per_byte(n, PER_BYTE_MILLI));
         answer(read)
     })?;
     types.func_wrap("[method]descriptor.write", |mut store: Store<'_>, (fd, buf, offset): (Fd, Vec<u8>, u64)| {
-        store.data_mut().charge(FILE_OP + per_byte(buf.len(), PER_BYTE_MILLI));
+        store.data_mut().guest.charge(FILE_OP + per_byte(buf.len(), PER_BYTE_MILLI));
         let disk = store.data().disk();
         let mut view = store.data_mut().filesystem();
-        let (Some(disk), Some(file)) = (disk, file_of(&view, &fd)) else {
+        let Some(file) = file_of(&view, &fd) else {
             return answer(fs::HostDescriptor::write(&mut view, fd, buf, offset));
         };
         let mut change = disk.change();
@@ -186,10 +186,10 @@ pub fn shadow(linker: &mut Linker<Sandbox>) -> wasmtime::Result<()> {
         answer(written)
     })?;
     types.func_wrap("[method]descriptor.set-size", |mut store: Store<'_>, (fd, size): (Fd, u64)| {
-        store.data_mut().charge(FILE_OP);
+        store.data_mut().guest.charge(FILE_OP);
         let disk = store.data().disk();
         let mut view = store.data_mut().filesystem();
-        let (Some(disk), Some(file)) = (disk, file_of(&view, &fd)) else {
+        let Some(file) = file_of(&view, &fd) else {
             return answer(fs::HostDescriptor::set_size(&mut view, fd, size));
         };
         let mut change = disk.change();
@@ -229,12 +229,9 @@ pub fn shadow(linker: &mut Linker<Sandbox>) -> wasmtime::Result<()> {
     types.func_wrap(
         "[method]descriptor.rename-at",
         |mut store: Store<'_>, (fd, old_path, new_fd, new_path): (Fd, String, Fd, String)| {
-            store.data_mut().charge(FILE_OP);
+            store.data_mut().guest.charge(FILE_OP);
             let disk = store.data().disk();
             let mut view = store.data_mut().filesystem();
-            let Some(disk) = disk else {
-                return answer(fs::HostDescriptor::rename_at(&mut view, fd, old_path, new_fd, new_path));
-            };
             let mut change = disk.change();
             // A rename onto an existing entry removes it (unless both
             // name the same object, when nothing changes).
@@ -249,10 +246,9 @@ pub fn shadow(linker: &mut Linker<Sandbox>) -> wasmtime::Result<()> {
         },
     )?;
     types.func_wrap("[method]descriptor.unlink-file-at", |mut store: Store<'_>, (fd, path): (Fd, String)| {
-        store.data_mut().charge(FILE_OP);
+        store.data_mut().guest.charge(FILE_OP);
         let disk = store.data().disk();
         let mut view = store.data_mut().filesystem();
-        let Some(disk) = disk else { return answer(fs::HostDescriptor::unlink_file_at(&mut view, fd, path)) };
         let mut change = disk.change();
         let before = Existing::at(&mut view, &fd, fs::PathFlags::empty(), &path);
         let result = fs::HostDescriptor::unlink_file_at(&mut view, fd, path);
@@ -263,10 +259,9 @@ pub fn shadow(linker: &mut Linker<Sandbox>) -> wasmtime::Result<()> {
         answer(result)
     })?;
     types.func_wrap("[method]descriptor.remove-directory-at", |mut store: Store<'_>, (fd, path): (Fd, String)| {
-        store.data_mut().charge(FILE_OP);
+        store.data_mut().guest.charge(FILE_OP);
         let disk = store.data().disk();
         let mut view = store.data_mut().filesystem();
-        let Some(disk) = disk else { return answer(fs::HostDescriptor::remove_directory_at(&mut view, fd, path)) };
         let mut change = disk.change();
         let result = fs::HostDescriptor::remove_directory_at(&mut view, fd, path);
         if result.is_ok() {
@@ -279,7 +274,7 @@ pub fn shadow(linker: &mut Linker<Sandbox>) -> wasmtime::Result<()> {
     macro_rules! priced {
         ($name:literal, $method:ident, ($($arg:ident: $ty:ty),*)) => {
             types.func_wrap($name, |mut store: Store<'_>, ($($arg,)*): ($($ty,)*)| {
-                store.data_mut().charge(FILE_OP);
+                store.data_mut().guest.charge(FILE_OP);
                 answer(fs::HostDescriptor::$method(&mut store.data_mut().filesystem(), $($arg),*))
             })?;
         };
@@ -309,7 +304,7 @@ pub fn shadow(linker: &mut Linker<Sandbox>) -> wasmtime::Result<()> {
     types.func_wrap(
         "[method]directory-entry-stream.read-directory-entry",
         |mut store: Store<'_>, (entries,): (Resource<fs::DirectoryEntryStream>,)| {
-            store.data_mut().charge(CHEAP_IMPORT);
+            store.data_mut().guest.charge(CHEAP_IMPORT);
             answer(fs::HostDirectoryEntryStream::read_directory_entry(&mut store.data_mut().filesystem(), entries))
         },
     )?;
@@ -329,7 +324,7 @@ fn open_at(
     mut store: Store<'_>,
     (fd, path_flags, path, oflags, flags): (Fd, fs::PathFlags, String, fs::OpenFlags, fs::DescriptorFlags),
 ) -> wasmtime::Result<(Result<Fd, fs::ErrorCode>,)> {
-    store.data_mut().charge(HOST_DECISION + FILE_OP);
+    store.data_mut().guest.charge(HOST_DECISION + FILE_OP);
     if let Some(refusal) = store.data_mut().check_file_open(&path, oflags, flags) {
         tracing::info!(path = %path, %refusal, "file open denied");
         return Ok((Err(fs::ErrorCode::Access),));
@@ -337,7 +332,7 @@ fn open_at(
     let disk = store.data().disk();
     let mut view = store.data_mut().filesystem();
     let changes = oflags.intersects(fs::OpenFlags::CREATE | fs::OpenFlags::TRUNCATE);
-    let Some(disk) = disk.filter(|_| changes) else {
+    let Some(disk) = Some(disk).filter(|_| changes) else {
         return answer(fs::HostDescriptor::open_at(&mut view, fd, path_flags, path, oflags, flags));
     };
     let mut change = disk.change();
@@ -363,10 +358,9 @@ fn new_entry(
     store: &mut Store<'_>,
     create: impl FnOnce(&mut WasiFilesystemCtxView<'_>) -> FsResult<()>,
 ) -> wasmtime::Result<(Result<(), fs::ErrorCode>,)> {
-    store.data_mut().charge(FILE_OP);
+    store.data_mut().guest.charge(FILE_OP);
     let disk = store.data().disk();
     let mut view = store.data_mut().filesystem();
-    let Some(disk) = disk else { return answer(create(&mut view)) };
     let mut change = disk.change();
     if change.add_entry().is_err() {
         return quota();
@@ -385,14 +379,12 @@ fn metered_stream(
     fd: Fd,
     offset: Option<u64>,
 ) -> wasmtime::Result<(Result<Resource<DynOutputStream>, fs::ErrorCode>,)> {
-    store.data_mut().charge(CHEAP_IMPORT);
+    store.data_mut().guest.charge(CHEAP_IMPORT);
     let disk = store.data().disk();
     let mut view = store.data_mut().filesystem();
-    let file = match (disk.as_ref(), view.table.get(&fd)) {
-        (Some(_), Ok(Descriptor::File(f))) if f.perms.write_not_permitted() => {
-            return Ok((Err(fs::ErrorCode::NotPermitted),))
-        }
-        (Some(_), Ok(Descriptor::File(f))) => f.file.clone(),
+    let file = match view.table.get(&fd) {
+        Ok(Descriptor::File(f)) if f.perms.write_not_permitted() => return Ok((Err(fs::ErrorCode::NotPermitted),)),
+        Ok(Descriptor::File(f)) => f.file.clone(),
         _ => {
             return answer(match offset {
                 Some(offset) => fs::HostDescriptor::write_via_stream(&mut view, fd, offset),
@@ -400,7 +392,6 @@ fn metered_stream(
             })
         }
     };
-    let disk = disk.expect("matched above");
     let stream: DynOutputStream = Box::new(MeteredFile { file, offset, disk, closed: false });
     Ok((Ok(view.table.push(stream)?),))
 }

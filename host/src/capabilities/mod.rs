@@ -13,17 +13,12 @@ use wasmtime::{Engine, StoreContextMut};
 
 use crate::bindings::artifact::fuelhost::host::{invoke, ledger, log, policy, tasks, types};
 use crate::bindings::{Action, Attribute, Decision};
-use crate::hostcall::{
-    per_byte, CHEAP_IMPORT, HOST_DECISION, LEDGER_READ, LOG_BYTE_MILLI, LOG_LINE, NESTED_INVOKE, PER_BYTE_MILLI,
-};
-use crate::sandbox::{CapReached, Sandbox};
+use crate::sandbox::Sandbox;
 use fuelhost_ledger::AgentId;
 use fuelhost_ledger::{GuestTransfer, LedgerError as HostLedgerError};
+use fuelhost_runtime::hostcall::{per_byte, CHEAP_IMPORT, HOST_DECISION, LEDGER_READ, NESTED_INVOKE, PER_BYTE_MILLI};
 
 mod filesystem;
-mod io;
-
-pub use io::WaitLimit;
 
 impl types::Host for Sandbox {}
 
@@ -38,8 +33,8 @@ fn ledger_error(e: HostLedgerError) -> ledger::LedgerError {
 
 impl ledger::Host for Sandbox {
     fn context(&mut self) -> wasmtime::Result<ledger::CallContext> {
-        self.charge(CHEAP_IMPORT);
-        Ok(self.call()?.context.clone())
+        self.guest.charge(CHEAP_IMPORT);
+        Ok(self.call.context.clone())
     }
 
     fn fuel_left(&mut self) -> wasmtime::Result<u64> {
@@ -49,8 +44,8 @@ impl ledger::Host for Sandbox {
     }
 
     fn balance(&mut self, agent: String) -> wasmtime::Result<Result<ledger::AccountBalance, ledger::LedgerError>> {
-        self.charge(LEDGER_READ);
-        let call = self.call()?;
+        self.guest.charge(LEDGER_READ);
+        let call = &self.call;
         if !call.parties.iter().any(|p| p.as_str() == agent) {
             return Ok(Err(ledger::LedgerError::NotPermitted(format!(
                 "`{agent}` is not a party of this call; an artifact may read only its caller's, owner's and payer's balances"
@@ -72,8 +67,8 @@ impl ledger::Host for Sandbox {
         &mut self,
         agent: String,
     ) -> wasmtime::Result<Result<Option<ledger::AllocationStatus>, ledger::LedgerError>> {
-        self.charge(LEDGER_READ);
-        let call = self.call()?;
+        self.guest.charge(LEDGER_READ);
+        let call = &self.call;
         if !call.parties.iter().any(|p| p.as_str() == agent) {
             return Ok(Err(ledger::LedgerError::NotPermitted(format!(
                 "`{agent}` is not a party of this call; an artifact may read only its caller's, owner's and payer's allocations"
@@ -102,8 +97,8 @@ impl ledger::Host for Sandbox {
     }
 
     fn sponsorship(&mut self) -> wasmtime::Result<Option<ledger::SponsorshipInfo>> {
-        self.charge(CHEAP_IMPORT);
-        Ok(self.call()?.sponsorship.clone().map(|(grant_id, sponsor, fuel_remaining)| ledger::SponsorshipInfo {
+        self.guest.charge(CHEAP_IMPORT);
+        Ok(self.call.sponsorship.clone().map(|(grant_id, sponsor, fuel_remaining)| ledger::SponsorshipInfo {
             grant_id,
             sponsor: sponsor.to_string(),
             fuel_remaining,
@@ -116,8 +111,8 @@ impl ledger::Host for Sandbox {
         amount: u64,
         memo: String,
     ) -> wasmtime::Result<Result<String, ledger::LedgerError>> {
-        self.charge(HOST_DECISION + per_byte(memo.len(), PER_BYTE_MILLI));
-        let call = self.call.as_mut().ok_or_else(no_call)?;
+        self.guest.charge(HOST_DECISION + per_byte(memo.len(), PER_BYTE_MILLI));
+        let call = &mut self.call;
         let to = match AgentId::new(to) {
             Ok(a) => a,
             Err(e) => return Ok(Err(ledger::LedgerError::InvalidRequest(e.to_string()))),
@@ -135,7 +130,7 @@ impl ledger::Host for Sandbox {
             estimated: crate::bindings::NO_USAGE,
         };
         let verdict = call.host.judge(Some(&call.context.invocation_id), &mut action);
-        self.host_fuel = self.host_fuel.saturating_add(verdict.fuel);
+        self.guest.charge(verdict.fuel);
         if let Some(reason) = verdict.refusal() {
             return Ok(Err(ledger::LedgerError::NotPermitted(reason)));
         }
@@ -167,8 +162,8 @@ impl invoke::Host for Sandbox {
 
 impl tasks::Host for Sandbox {
     fn submit(&mut self, request: tasks::TaskRequest) -> wasmtime::Result<Result<String, tasks::TaskError>> {
-        self.charge(HOST_DECISION + per_byte(request.input.len(), PER_BYTE_MILLI));
-        let call = self.call()?;
+        self.guest.charge(HOST_DECISION + per_byte(request.input.len(), PER_BYTE_MILLI));
+        let call = &self.call;
         let priority = match request.priority {
             tasks::Priority::Critical => crate::Priority::Critical,
             tasks::Priority::High => crate::Priority::High,
@@ -190,7 +185,7 @@ impl tasks::Host for Sandbox {
         let verdict = call.host.judge(Some(&call.context.invocation_id), &mut action);
         let plugin_fuel = verdict.fuel;
         if let Some(refusal) = verdict.refusal() {
-            self.charge(plugin_fuel);
+            self.guest.charge(plugin_fuel);
             return Ok(Err(tasks::TaskError::Denied(refusal)));
         }
         let submitter = call.principal.to_string();
@@ -217,13 +212,13 @@ impl tasks::Host for Sandbox {
             Ok(task) => Ok(task.id),
             Err(e) => Err(task_error(e)),
         };
-        self.charge(plugin_fuel);
+        self.guest.charge(plugin_fuel);
         Ok(submitted)
     }
 
     fn status(&mut self, id: String) -> wasmtime::Result<Result<tasks::TaskStatus, tasks::TaskError>> {
-        self.charge(LEDGER_READ);
-        let call = self.call()?;
+        self.guest.charge(LEDGER_READ);
+        let call = &self.call;
         let task = match call.host.scheduler.get(&id) {
             Ok(t) if t.submitter == call.principal.as_str() => t,
             // Another agent's task is not this artifact's to see.
@@ -266,65 +261,27 @@ fn task_error(e: crate::TaskError) -> tasks::TaskError {
 
 impl policy::Host for Sandbox {
     fn check(&mut self, mut action: Action) -> wasmtime::Result<Decision> {
-        self.charge(HOST_DECISION);
-        let call = self.call()?;
+        self.guest.charge(HOST_DECISION);
+        let call = &self.call;
         // A guest asks in its principal's name, never in anyone else's.
         action.subject = call.principal.to_string();
         action.attributes.retain(|a| a.key != "via-artifact");
         action.attributes.push(Attribute { key: "via-artifact".into(), value: call.context.artifact.clone() });
         let verdict = call.host.judge(Some(&call.context.invocation_id), &mut action);
-        self.charge(verdict.fuel);
+        self.guest.charge(verdict.fuel);
         Ok(verdict.decision)
     }
 }
 
-const MAX_LOG_LINE: usize = 4096;
-
 impl log::Host for Sandbox {
     fn log(&mut self, level: log::Level, message: String) -> wasmtime::Result<()> {
-        self.charge(LOG_LINE + per_byte(message.len(), PER_BYTE_MILLI + LOG_BYTE_MILLI));
-        if let Some(call) = self.call.as_mut() {
-            let (bytes, lines) = (call.logged.0 + message.len() as u64, call.logged.1 + 1);
-            call.logged = (bytes, lines);
-            let (max_bytes, max_lines) = (call.limits.log_bytes, call.limits.log_lines);
-            if bytes > max_bytes || lines > max_lines {
-                return Err(wasmtime::Error::new(CapReached::Log { bytes, lines, max_bytes, max_lines }));
-            }
-        }
-        let mut message = message;
-        if message.len() > MAX_LOG_LINE {
-            let mut cut = MAX_LOG_LINE;
-            while !message.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            message.truncate(cut);
-        }
-        let invocation = self.call.as_ref().map(|c| c.context.invocation_id.as_str()).unwrap_or("");
-        let source = self.log_source.as_str();
-        match level {
-            log::Level::Trace => tracing::trace!(target: "fuelhost::guest", source, invocation, "{message}"),
-            log::Level::Debug => tracing::debug!(target: "fuelhost::guest", source, invocation, "{message}"),
-            log::Level::Info => tracing::info!(target: "fuelhost::guest", source, invocation, "{message}"),
-            log::Level::Warn => tracing::warn!(target: "fuelhost::guest", source, invocation, "{message}"),
-            log::Level::Error => tracing::error!(target: "fuelhost::guest", source, invocation, "{message}"),
-        }
-        Ok(())
-    }
-}
-
-fn no_call() -> wasmtime::Error {
-    wasmtime::format_err!("the ledger and policy imports are only available to artifacts")
-}
-
-impl Sandbox {
-    fn call(&self) -> wasmtime::Result<&crate::sandbox::CallScope> {
-        self.call.as_ref().ok_or_else(no_call)
+        self.guest.log(crate::bindings::tracing_level(level), message)
     }
 }
 
 /// Fuel the running artifact has left, by its meter.
 fn fuel_left(store: &StoreContextMut<'_, Sandbox>) -> u64 {
-    match store.data().call.as_ref().and_then(|c| c.meter.cpu_fuel_left()) {
+    match store.data().call.meter.cpu_fuel_left() {
         Some(left) => left,
         None => store.get_fuel().unwrap_or(0),
     }
@@ -354,9 +311,9 @@ pub fn artifact_linker(engine: &Engine) -> wasmtime::Result<Linker<Sandbox>> {
         "invoke",
         |mut store: StoreContextMut<'_, Sandbox>, (artifact, input, fuel_limit): (String, Vec<u8>, Option<u64>)| {
             let fuel_left = fuel_left(&store);
-            store.data_mut().charge(NESTED_INVOKE + per_byte(input.len(), PER_BYTE_MILLI));
-            let deadline = store.data().wait_limit.as_ref().map(|w| w.deadline);
-            let call = store.data_mut().call.as_mut().ok_or_else(no_call)?;
+            store.data_mut().guest.charge(NESTED_INVOKE + per_byte(input.len(), PER_BYTE_MILLI));
+            let deadline = store.data().guest.wait_limit.as_ref().map(|w| w.deadline);
+            let call = &mut store.data_mut().call;
             let cpu_before = call.meter.cpu_fuel_spent();
             let result = crate::invoke::nested(call, artifact, input, fuel_limit, fuel_left, deadline);
             match (cpu_before, call.meter.cpu_fuel_spent()) {
@@ -377,20 +334,7 @@ pub fn artifact_linker(engine: &Engine) -> wasmtime::Result<Linker<Sandbox>> {
         },
     )?;
     filesystem::shadow(&mut linker)?;
-    io::shadow(&mut linker)?;
-    linker.allow_shadowing(false);
-    Ok(linker)
-}
-
-/// The linker for policy plugins: an empty WASI and `log`.
-pub fn plugin_linker(engine: &Engine) -> wasmtime::Result<Linker<Sandbox>> {
-    let mut linker = Linker::new(engine);
-    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
-    types::add_to_linker::<Sandbox, HasSelf<Sandbox>>(&mut linker, |s| s)?;
-    log::add_to_linker::<Sandbox, HasSelf<Sandbox>>(&mut linker, |s| s)?;
-    // A plugin's waits end at its deadline too.
-    linker.allow_shadowing(true);
-    io::shadow(&mut linker)?;
+    fuelhost_runtime::io::shadow(&mut linker)?;
     linker.allow_shadowing(false);
     Ok(linker)
 }

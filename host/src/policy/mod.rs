@@ -17,10 +17,15 @@ use std::time::{Duration, Instant};
 
 use wasmtime::Engine;
 
+use fuelhost_runtime::boundary::{self, Boundary};
+use fuelhost_runtime::{closed_wasi, new_store, when_a_slot_is_free, Guest, GuestCtx, GuestLimiter, WaitLimit};
+use wasmtime::component::{HasSelf, Linker};
+use wasmtime_wasi::{WasiCtxView, WasiView};
+
 use self::rules::RuleSet;
+use crate::bindings::artifact::fuelhost::host::{log, types};
 use crate::bindings::policy_plugin::PolicyPluginPre;
 use crate::bindings::{Action, Decision};
-use crate::sandbox::{new_store, GuestLimiter, Sandbox};
 
 /// Limits of one policy check by one plugin. Every field documents its
 /// default.
@@ -47,7 +52,51 @@ pub struct PolicyPlugin {
     pub name: String,
     /// SHA-256 of its component bytes.
     pub digest: String,
-    pub(crate) pre: PolicyPluginPre<Sandbox>,
+    pub(crate) pre: PolicyPluginPre<PluginStore>,
+}
+
+/// The data of one policy check's store: the runtime's guest context and
+/// nothing else. A plugin imports `log` and an empty WASI; it has no
+/// call, no ledger, no outgoing HTTP.
+pub struct PluginStore {
+    guest: GuestCtx,
+}
+
+impl Guest for PluginStore {
+    fn guest(&mut self) -> &mut GuestCtx {
+        &mut self.guest
+    }
+
+    fn guest_ref(&self) -> &GuestCtx {
+        &self.guest
+    }
+}
+
+impl WasiView for PluginStore {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        self.guest.wasi()
+    }
+}
+
+impl types::Host for PluginStore {}
+
+impl log::Host for PluginStore {
+    fn log(&mut self, level: log::Level, message: String) -> wasmtime::Result<()> {
+        self.guest.log(crate::bindings::tracing_level(level), message)
+    }
+}
+
+/// The linker for policy plugins: an empty WASI and `log`; their waits end
+/// at the check's deadline, and their host calls cost fuel.
+pub fn plugin_linker(engine: &Engine) -> wasmtime::Result<Linker<PluginStore>> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+    types::add_to_linker::<PluginStore, HasSelf<PluginStore>>(&mut linker, |s| s)?;
+    log::add_to_linker::<PluginStore, HasSelf<PluginStore>>(&mut linker, |s| s)?;
+    linker.allow_shadowing(true);
+    fuelhost_runtime::io::shadow(&mut linker)?;
+    linker.allow_shadowing(false);
+    Ok(linker)
 }
 
 /// The chain's verdict on one action.
@@ -194,22 +243,26 @@ impl PolicyChain {
                 plugin.name
             ))
         };
-        let sandbox =
-            Sandbox::for_plugin(GuestLimiter::new(self.limits.memory_bytes), format!("policy {}", plugin.name));
+        let guest = GuestCtx::new(
+            closed_wasi(),
+            GuestLimiter::new(self.limits.memory_bytes),
+            format!("policy {}", plugin.name),
+        );
+        let data = PluginStore { guest };
         let mut store =
-            match new_store(&self.engine, sandbox, Some(self.limits.fuel), Some(self.limits.timeout), self.tick) {
+            match new_store(&self.engine, data, Some(self.limits.fuel), Some(self.limits.timeout), self.tick) {
                 Ok(store) => store,
                 Err(e) => return (fail_closed("sandbox setup", &e), 0),
             };
         // Its host calls cost fuel, and its waits end at its deadline.
         let deadline = std::time::Instant::now() + self.limits.timeout;
-        crate::hostcall::install(&mut store, crate::hostcall::Boundary { fuel: true, deadline: None, cancel: None });
-        store.data_mut().wait_limit = Some(crate::capabilities::WaitLimit { deadline, cancel: None });
-        let result = crate::sandbox::when_a_slot_is_free(deadline, || plugin.pre.instantiate(&mut store))
+        boundary::install(&mut store, Boundary { fuel: true, deadline: None, cancel: None });
+        store.data_mut().guest.wait_limit = Some(WaitLimit { deadline, cancel: None });
+        let result = when_a_slot_is_free(deadline, || plugin.pre.instantiate(&mut store))
             .and_then(|i| i.fuelhost_host_policy().call_check(&mut store, action));
         let burned = self.limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0));
         let decision = result.unwrap_or_else(|e| {
-            let outcome = crate::sandbox::classify_trap(&e, store.data().limiter.memory_refused());
+            let outcome = fuelhost_runtime::classify_trap(&e, store.data().guest.limiter.memory_refused());
             fail_closed(outcome.as_str(), &e)
         });
         (decision, burned)

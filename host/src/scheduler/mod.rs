@@ -879,7 +879,7 @@ impl Scheduler {
 
     /// Put task `id`, whose attempt found the host busy, back in the queue
     /// for a little later, its attempt not counted.
-    fn postpone(&self, id: &str, busy: &crate::slots::Busy) {
+    fn postpone(&self, id: &str, busy: &fuelhost_runtime::Busy) {
         let mut queue = self.lock_queue();
         let Ok(task) = self.get(id) else { return };
         let due = self.now_ms() + BUSY_RETRY_MS;

@@ -6,54 +6,22 @@
 //! reads a response body a server trickles out, would hold its instance
 //! slot and thread past its timeout, where no epoch or fuel check can
 //! reach it. These shadows run the same waits with the sandbox's deadline
-//! ([`Sandbox::wait_limit`]): at the deadline, or when the run is
+//! ([`GuestCtx::wait_limit`](crate::GuestCtx::wait_limit)): at the deadline, or when the run is
 //! cancelled, the call traps (`timeout`, or `aborted` for a cancel), and
 //! the caller is charged what it used. Data moved through any stream
 //! (files, standard output, HTTP bodies) costs fuel per byte
 //! ([`crate::hostcall`]).
 
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use wasmtime::component::{Linker, Resource, ResourceTable};
 use wasmtime::{StoreContextMut, Trap};
 use wasmtime_wasi::p2::bindings::io::{poll, streams};
 use wasmtime_wasi::p2::{DynInputStream, DynOutputStream, DynPollable, StreamResult};
-use wasmtime_wasi::WasiView;
 
+use crate::guest::Guest;
 use crate::hostcall::{per_byte, CHEAP_IMPORT, FILE_OP, PER_BYTE_MILLI};
-use crate::sandbox::Sandbox;
-
-/// When a wait must end: the deadline, and a cancel flag.
-#[derive(Clone)]
-pub struct WaitLimit {
-    /// The run's wall-clock deadline.
-    pub deadline: Instant,
-    /// Raised to stop the run early (a task's cancel, a drain).
-    pub cancel: Option<Arc<AtomicBool>>,
-}
-
-/// How often a wait looks at the cancel flag.
-const CANCEL_POLL: Duration = Duration::from_millis(10);
-
-impl WaitLimit {
-    /// Resolves when the wait must end.
-    async fn reached(&self) {
-        loop {
-            if self.cancel.as_ref().is_some_and(|c| c.load(Ordering::SeqCst)) {
-                return;
-            }
-            let now = Instant::now();
-            if now >= self.deadline {
-                return;
-            }
-            let step = if self.cancel.is_some() { CANCEL_POLL } else { self.deadline - now };
-            tokio::time::sleep(step.min(self.deadline - now)).await;
-        }
-    }
-}
+use crate::wait::WaitLimit;
 
 /// Run `wait` on the runtime that serves WASI, ending it (a trap the run
 /// reports as `timeout`) at `limit`.
@@ -67,12 +35,12 @@ fn bounded<F: Future>(limit: Option<WaitLimit>, wait: F) -> wasmtime::Result<F::
     })
 }
 
-type Store<'a> = StoreContextMut<'a, Sandbox>;
+type Store<'a, T> = StoreContextMut<'a, T>;
 
-/// The sandbox's resource table and its wait limit.
-fn parts<'a>(store: &'a mut Store<'_>) -> (&'a mut ResourceTable, Option<WaitLimit>) {
-    let limit = store.data().wait_limit.clone();
-    (store.data_mut().ctx().table, limit)
+/// The guest's resource table and its wait limit.
+fn parts<'a, T: Guest>(store: &'a mut Store<'_, T>) -> (&'a mut ResourceTable, Option<WaitLimit>) {
+    let limit = store.data().guest_ref().wait_limit.clone();
+    (store.data_mut().guest().table(), limit)
 }
 
 /// A stream result as the guest receives it.
@@ -85,8 +53,8 @@ fn answer<T>(table: &mut ResourceTable, r: StreamResult<T>) -> wasmtime::Result<
 
 /// Charge a stream operation that moved `n` bytes (a stream's read or
 /// write is a system call for files and sockets).
-fn charge_bytes(store: &mut Store<'_>, n: usize) {
-    store.data_mut().charge(FILE_OP + per_byte(n, PER_BYTE_MILLI));
+fn charge_bytes<T: Guest>(store: &mut Store<'_, T>, n: usize) {
+    store.data_mut().guest().charge(FILE_OP + per_byte(n, PER_BYTE_MILLI));
 }
 
 /// The `wasi:io` version whose functions are shadowed.
@@ -97,22 +65,22 @@ type In = Resource<DynInputStream>;
 type Out = Resource<DynOutputStream>;
 
 /// Shadow the waiting and data-moving functions of `wasi:io` in `linker`.
-pub fn shadow(linker: &mut Linker<Sandbox>) -> wasmtime::Result<()> {
+pub fn shadow<T: Guest>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
     let mut p = linker.instance(POLL)?;
-    p.func_wrap("poll", |mut store: Store<'_>, (list,): (Vec<Resource<DynPollable>>,)| {
-        store.data_mut().charge(CHEAP_IMPORT + CHEAP_IMPORT * list.len() as u64);
+    p.func_wrap("poll", |mut store: Store<'_, T>, (list,): (Vec<Resource<DynPollable>>,)| {
+        store.data_mut().guest().charge(CHEAP_IMPORT + CHEAP_IMPORT * list.len() as u64);
         let (table, limit) = parts(&mut store);
         Ok((bounded(limit, poll::Host::poll(table, list))??,))
     })?;
-    p.func_wrap("[method]pollable.block", |mut store: Store<'_>, (pollable,): (Resource<DynPollable>,)| {
-        store.data_mut().charge(CHEAP_IMPORT);
+    p.func_wrap("[method]pollable.block", |mut store: Store<'_, T>, (pollable,): (Resource<DynPollable>,)| {
+        store.data_mut().guest().charge(CHEAP_IMPORT);
         let (table, limit) = parts(&mut store);
         bounded(limit, poll::HostPollable::block(table, pollable))??;
         Ok(())
     })?;
 
     let mut s = linker.instance(STREAMS)?;
-    s.func_wrap("[method]input-stream.read", |mut store: Store<'_>, (stream, len): (In, u64)| {
+    s.func_wrap("[method]input-stream.read", |mut store: Store<'_, T>, (stream, len): (In, u64)| {
         let (table, _) = parts(&mut store);
         let read = streams::HostInputStream::read(table, stream, len);
         let n = read.as_ref().map_or(0, Vec::len);
@@ -120,7 +88,7 @@ pub fn shadow(linker: &mut Linker<Sandbox>) -> wasmtime::Result<()> {
         charge_bytes(&mut store, n);
         answer
     })?;
-    s.func_wrap("[method]input-stream.blocking-read", |mut store: Store<'_>, (stream, len): (In, u64)| {
+    s.func_wrap("[method]input-stream.blocking-read", |mut store: Store<'_, T>, (stream, len): (In, u64)| {
         let (table, limit) = parts(&mut store);
         let read = bounded(limit, streams::HostInputStream::blocking_read(table, stream, len))?;
         let n = read.as_ref().map_or(0, Vec::len);
@@ -128,13 +96,13 @@ pub fn shadow(linker: &mut Linker<Sandbox>) -> wasmtime::Result<()> {
         charge_bytes(&mut store, n);
         answer
     })?;
-    s.func_wrap("[method]input-stream.blocking-skip", |mut store: Store<'_>, (stream, len): (In, u64)| {
-        store.data_mut().charge(FILE_OP);
+    s.func_wrap("[method]input-stream.blocking-skip", |mut store: Store<'_, T>, (stream, len): (In, u64)| {
+        store.data_mut().guest().charge(FILE_OP);
         let (table, limit) = parts(&mut store);
         let skipped = bounded(limit, streams::HostInputStream::blocking_skip(table, stream, len))?;
         answer(table, skipped)
     })?;
-    s.func_wrap("[method]output-stream.write", |mut store: Store<'_>, (stream, bytes): (Out, Vec<u8>)| {
+    s.func_wrap("[method]output-stream.write", |mut store: Store<'_, T>, (stream, bytes): (Out, Vec<u8>)| {
         let n = bytes.len();
         let (table, _) = parts(&mut store);
         let written = streams::HostOutputStream::write(table, stream, bytes);
@@ -144,7 +112,7 @@ pub fn shadow(linker: &mut Linker<Sandbox>) -> wasmtime::Result<()> {
     })?;
     s.func_wrap(
         "[method]output-stream.blocking-write-and-flush",
-        |mut store: Store<'_>, (stream, bytes): (Out, Vec<u8>)| {
+        |mut store: Store<'_, T>, (stream, bytes): (Out, Vec<u8>)| {
             let n = bytes.len();
             let (table, limit) = parts(&mut store);
             let written = bounded(limit, streams::HostOutputStream::blocking_write_and_flush(table, stream, bytes))?;
@@ -155,7 +123,7 @@ pub fn shadow(linker: &mut Linker<Sandbox>) -> wasmtime::Result<()> {
     )?;
     s.func_wrap(
         "[method]output-stream.blocking-write-zeroes-and-flush",
-        |mut store: Store<'_>, (stream, len): (Out, u64)| {
+        |mut store: Store<'_, T>, (stream, len): (Out, u64)| {
             let (table, limit) = parts(&mut store);
             let written =
                 bounded(limit, streams::HostOutputStream::blocking_write_zeroes_and_flush(table, stream, len))?;
@@ -164,13 +132,13 @@ pub fn shadow(linker: &mut Linker<Sandbox>) -> wasmtime::Result<()> {
             answer
         },
     )?;
-    s.func_wrap("[method]output-stream.blocking-flush", |mut store: Store<'_>, (stream,): (Out,)| {
-        store.data_mut().charge(FILE_OP);
+    s.func_wrap("[method]output-stream.blocking-flush", |mut store: Store<'_, T>, (stream,): (Out,)| {
+        store.data_mut().guest().charge(FILE_OP);
         let (table, limit) = parts(&mut store);
         let flushed = bounded(limit, streams::HostOutputStream::blocking_flush(table, stream))?;
         answer(table, flushed)
     })?;
-    s.func_wrap("[method]output-stream.splice", |mut store: Store<'_>, (dest, src, len): (Out, In, u64)| {
+    s.func_wrap("[method]output-stream.splice", |mut store: Store<'_, T>, (dest, src, len): (Out, In, u64)| {
         let (table, _) = parts(&mut store);
         let spliced = streams::HostOutputStream::splice(table, dest, src, len);
         let n = spliced.as_ref().map_or(0, |&n| n as usize);
@@ -178,13 +146,16 @@ pub fn shadow(linker: &mut Linker<Sandbox>) -> wasmtime::Result<()> {
         charge_bytes(&mut store, n);
         answer
     })?;
-    s.func_wrap("[method]output-stream.blocking-splice", |mut store: Store<'_>, (dest, src, len): (Out, In, u64)| {
-        let (table, limit) = parts(&mut store);
-        let spliced = bounded(limit, streams::HostOutputStream::blocking_splice(table, dest, src, len))?;
-        let n = spliced.as_ref().map_or(0, |&n| n as usize);
-        let answer = answer(table, spliced);
-        charge_bytes(&mut store, n);
-        answer
-    })?;
+    s.func_wrap(
+        "[method]output-stream.blocking-splice",
+        |mut store: Store<'_, T>, (dest, src, len): (Out, In, u64)| {
+            let (table, limit) = parts(&mut store);
+            let spliced = bounded(limit, streams::HostOutputStream::blocking_splice(table, dest, src, len))?;
+            let n = spliced.as_ref().map_or(0, |&n| n as usize);
+            let answer = answer(table, spliced);
+            charge_bytes(&mut store, n);
+            answer
+        },
+    )?;
     Ok(())
 }

@@ -5,7 +5,7 @@
 //! holds it until it has settled, so an instance is always free when it
 //! instantiates, and:
 //!
-//! - no agent holds more than its share ([`crate::HostLimits::max_calls_per_agent`],
+//! - no agent holds more than its share (`HostLimits::max_calls_per_agent` in the host,
 //!   three quarters of the slots by default): a call past it is refused
 //!   at once, so one agent's sleeping or looping calls cannot starve the
 //!   others;

@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig};
 
-use crate::manifest::Metering;
+use crate::meter::Metering;
 
 /// Engine settings an embedder may change. Every field documents its
 /// default.

@@ -2,12 +2,13 @@
 //! is checked at the boundary.
 //!
 //! Fuel counts a guest's own instructions; the host's work for it would be
-//! free without this. Each store gets one call hook ([`install`]) that, at
+//! free without this. Each store gets one call hook
+//! ([`install`](crate::boundary::install)) that, at
 //! every crossing into the host (an import, WASI or fuelhost's, or one of
 //! the runtime's own calls: memory growth, bulk memory):
 //!
 //! - charges [`CROSSING`] fuel before the host works, and on the way back
-//!   what the import added for its work ([`Sandbox::charge`]: per byte
+//!   what the import added for its work ([`GuestCtx::charge`](crate::GuestCtx::charge): per byte
 //!   moved, or a fixed price for imports that ask the ledger, the policy
 //!   chain or the scheduler); a guest without the fuel to pay ends
 //!   `out_of_fuel`, so an endless loop of host calls ends within its
@@ -22,14 +23,6 @@
 //! fuelhost --bench hostcalls` measures both side by side and prints the
 //! ratio for each kind of call (`docs/benchmarks.md`). A CPU-time metered
 //! artifact pays its host calls as the CPU time they take on its thread.
-
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::Instant;
-
-use wasmtime::{CallHook, Store, StoreContextMut, Trap};
-
-use crate::sandbox::Sandbox;
 
 /// Fuel of every crossing into the host and back: an import, or one of
 /// the runtime's own calls (a bulk memory instruction, a memory growth),
@@ -73,69 +66,6 @@ pub const NESTED_INVOKE: u64 = 500_000;
 /// Fuel for moving `bytes` (rounded up), at `milli` thousandths a byte.
 pub fn per_byte(bytes: usize, milli: u64) -> u64 {
     (bytes as u64).saturating_mul(milli).div_ceil(1_000)
-}
-
-impl Sandbox {
-    /// Charge `fuel` for the host's work in the import running now: taken
-    /// from the guest's fuel as the import returns.
-    pub fn charge(&mut self, fuel: u64) {
-        self.host_fuel = self.host_fuel.saturating_add(fuel);
-    }
-}
-
-/// What the boundary checks for one store.
-pub struct Boundary {
-    /// Charge host calls in fuel (stores that count fuel; a CPU-time run
-    /// pays its host calls as CPU time).
-    pub fuel: bool,
-    /// Stop the run at this instant (under deterministic fuel, where the
-    /// code has no epoch checks).
-    pub deadline: Option<Instant>,
-    /// Stop the run when this is raised (with `deadline`).
-    pub cancel: Option<Arc<AtomicBool>>,
-}
-
-/// Take `fuel` from the store, or end the run `out_of_fuel`.
-fn pay(store: &mut StoreContextMut<'_, Sandbox>, fuel: u64) -> wasmtime::Result<()> {
-    if fuel == 0 {
-        return Ok(());
-    }
-    let left = store.get_fuel()?;
-    if left < fuel {
-        store.set_fuel(0)?;
-        return Err(Trap::OutOfFuel.into());
-    }
-    store.set_fuel(left - fuel)
-}
-
-/// Install the boundary's call hook on `store`; nothing when there is
-/// nothing to check.
-pub fn install(store: &mut Store<Sandbox>, boundary: Boundary) {
-    let Boundary { fuel, deadline, cancel } = boundary;
-    if !fuel && deadline.is_none() {
-        return;
-    }
-    store.call_hook(move |mut store, hook| {
-        let crossing = matches!(hook, CallHook::CallingHost | CallHook::ReturningFromHost);
-        if !crossing {
-            // Not on a return to the host's own caller: that would
-            // discard a result the run finished in time.
-            return Ok(());
-        }
-        if let Some(deadline) = deadline {
-            if cancel.as_ref().is_some_and(|c| c.load(Ordering::SeqCst)) || Instant::now() >= deadline {
-                return Err(Trap::Interrupt.into());
-            }
-        }
-        if fuel {
-            let owed = match hook {
-                CallHook::CallingHost => CROSSING,
-                _ => std::mem::take(&mut store.data_mut().host_fuel),
-            };
-            pay(&mut store, owed)?;
-        }
-        Ok(())
-    });
 }
 
 #[cfg(test)]
