@@ -20,13 +20,15 @@ use crate::cost::{Calibration, CostModel};
 use crate::disk::AgentDirs;
 use crate::error::{HostError, InvokeError, UploadError};
 use crate::host_limits::HostLimits;
-use crate::invoke::{Invocation, InvocationReport};
+use crate::invocation::{Invocation, InvocationReport};
 use crate::manifest::Manifest;
 use crate::membership::{Membership, Memberships};
 use crate::policy::rules::{Rule, RuleSet};
+use crate::policy::Judge as _;
 use crate::policy::{PluginLimits, PolicyChain, Verdict};
 use crate::registry::{ArtifactInfo, Registry};
 use crate::scheduler::{Scheduler, SchedulerSettings, Task, TaskError, TaskRequest};
+use crate::state::HostInner;
 use fuelhost_ledger::AgentId;
 use fuelhost_ledger::{
     Alert, Allocation, AllocationRequest, Asset, Balances, Clock, ConsumerStats, Distribution, Ledger, Resource,
@@ -242,7 +244,7 @@ impl HostBuilder {
             liveness,
         };
         let inner = Arc::new(inner);
-        Scheduler::start_workers(&inner, self.scheduler.workers);
+        Scheduler::start_workers(&inner.scheduler, runner(&inner), self.scheduler.workers);
         Ok(Host { inner })
     }
 }
@@ -279,145 +281,6 @@ fn lock_data_dir(dir: &Path) -> Result<std::fs::File, HostError> {
 const COST_MODEL_SETTING: &str = "cost_model";
 /// Settings key of the declarative policy rules (TOML text).
 const RULES_SETTING: &str = "policy_rules";
-
-pub(crate) struct HostInner {
-    db: Arc<Database>,
-    pub(crate) metrics: crate::telemetry::Metrics,
-    pub(crate) memberships: Memberships,
-    pub(crate) approvals: Approvals,
-    cost_model: std::sync::RwLock<CostModel>,
-    pub(crate) settings: EngineSettings,
-    pub(crate) limits: HostLimits,
-    pub(crate) slots: Arc<Slots>,
-    pub(crate) ledger: Arc<dyn Ledger>,
-    pub(crate) registry: Registry,
-    pub(crate) policy: Arc<PolicyChain>,
-    pub(crate) audit: AuditLog,
-    pub(crate) agent_dirs: AgentDirs,
-    _ticker: EpochTicker,
-    /// Held while the host is open (see `lock_data_dir`).
-    _data_dir_lock: std::fs::File,
-    pub(crate) scheduler: Arc<Scheduler>,
-    pub(crate) liveness: crate::liveness::Liveness,
-}
-
-impl Drop for HostInner {
-    fn drop(&mut self) {
-        self.scheduler.stop();
-    }
-}
-
-impl HostInner {
-    /// Put `action` to the policy chain the way the host does for every
-    /// action it mediates: stamp the subject's tenant and workspace, check,
-    /// audit (under `invocation` when there is one).
-    pub(crate) fn judge(&self, invocation: Option<&str>, action: &mut crate::bindings::Action) -> Verdict {
-        self.memberships.stamp(action);
-        let verdict = self.policy.check(action);
-        self.audit.record(invocation, action, &verdict);
-        self.metrics.decision(verdict.decision_name());
-        verdict
-    }
-
-    pub(crate) fn cost_model(&self) -> CostModel {
-        *self.cost_model.read().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Check `req`'s submitter and artifact exist (choosing the artifact
-    /// when it names a capability), then queue it.
-    pub(crate) fn submit_task(&self, mut req: TaskRequest) -> Result<Task, TaskError> {
-        AgentId::new(req.submitter.clone()).map_err(|e| TaskError::Invalid(e.to_string()))?;
-        for id in req.id.iter().chain(&req.depends_on) {
-            crate::host_limits::check_id("task id", id).map_err(TaskError::Invalid)?;
-        }
-        if !self.ledger.has_account(&req.submitter).map_err(|e| TaskError::Invalid(e.to_string()))? {
-            return Err(TaskError::Invalid(format!("unknown agent `{}`; create it first", req.submitter)));
-        }
-        // A resubmission (same id) returns the task accepted before, without
-        // choosing again.
-        let resubmitted = req.id.as_deref().is_some_and(|id| self.scheduler.get(id).is_ok());
-        if let (Some(capability), false) = (&req.capability, resubmitted) {
-            req.artifact = self.route(capability, req.route_mode, &req.submitter, req.max_price)?.artifact;
-        }
-        if !resubmitted && self.registry.get(&req.artifact).is_none() {
-            return Err(TaskError::NoArtifact(format!("unknown artifact `{}`; upload it first", req.artifact)));
-        }
-        self.scheduler.submit(&req)
-    }
-
-    /// The artifact a task of `submitter` naming `capability` goes to now,
-    /// by `mode` (see `scheduler::route`), within `max_price` and the
-    /// submitter's available scrip; artifacts whose circuit breaker is open
-    /// are passed over while any other is left.
-    pub(crate) fn route(
-        &self,
-        capability: &str,
-        mode: crate::scheduler::RouteMode,
-        submitter: &str,
-        max_price: Option<u64>,
-    ) -> Result<crate::scheduler::Choice, TaskError> {
-        let declaring: Vec<_> = self
-            .registry
-            .list()
-            .into_iter()
-            .filter(|a| a.manifest.capabilities.iter().any(|c| c == capability))
-            .collect();
-        if declaring.is_empty() {
-            return Err(TaskError::NoArtifact(format!(
-                "no artifact declares capability `{capability}`; upload one with it in its manifest's `capabilities`"
-            )));
-        }
-        let open: std::collections::HashSet<String> = self
-            .scheduler
-            .breakers()
-            .into_iter()
-            .filter(|b| b.state == crate::scheduler::BreakerState::Open)
-            .map(|b| b.artifact)
-            .collect();
-        let usable: Vec<_> = declaring.iter().filter(|a| !open.contains(&a.id)).collect();
-        let pool: Vec<_> = if usable.is_empty() { declaring.iter().collect() } else { usable };
-        let candidates: Vec<crate::scheduler::Candidate> = pool
-            .iter()
-            .map(|a| {
-                let q =
-                    fuelhost_ledger::UsageQuery { artifact: Some(a.id.clone()), limit: Some(50), ..Default::default() };
-                let records = self.ledger.usage_records(&q).unwrap_or_default();
-                let judged: Vec<_> =
-                    records.iter().filter(|r| !matches!(r.outcome, fuelhost_ledger::Outcome::Aborted)).collect();
-                let ok: Vec<_> = judged.iter().filter(|r| r.outcome == fuelhost_ledger::Outcome::Success).collect();
-                crate::scheduler::Candidate {
-                    artifact: a.id.clone(),
-                    price: a.manifest.price,
-                    latency_ms: (!ok.is_empty()).then(|| {
-                        ok.iter().map(|r| r.consumed.wall_time_ns as f64 / 1e6).sum::<f64>() / ok.len() as f64
-                    }),
-                    quality: a.manifest.quality.unwrap_or(50),
-                    reliability: (!judged.is_empty()).then(|| ok.len() as f64 / judged.len() as f64),
-                }
-            })
-            .collect();
-        // The price cap is firm: candidates above it are out. Within it,
-        // what the submitter can pay decides, and when that is too little
-        // for all of them the cheapest is tried (its call says why it
-        // could not be paid).
-        let cap = max_price.unwrap_or(u64::MAX);
-        let candidates: Vec<_> = candidates.into_iter().filter(|c| c.price <= cap).collect();
-        if candidates.is_empty() {
-            return Err(TaskError::OverMaxPrice(format!(
-                "every artifact declaring capability `{capability}` costs more than the task's max_price of {cap}"
-            )));
-        }
-        let available =
-            AgentId::new(submitter).ok().and_then(|a| self.ledger.balances(&a).ok()).map_or(0, |b| b.scrip.available());
-        crate::scheduler::route_choose(&candidates, mode, available).ok_or_else(|| {
-            TaskError::NoArtifact(format!("no artifact declaring capability `{capability}` can take it"))
-        })
-    }
-
-    pub(crate) fn agent_dir(&self, agent: &AgentId) -> PathBuf {
-        self.agent_dirs.path(agent)
-    }
-}
 
 /// A fuelhost: registry, ledger, policy chain and sandboxes behind one
 /// handle. Cheap to clone; clones share everything; safe to use from many
@@ -876,17 +739,6 @@ impl Host {
         self.inner.scheduler.wait(id, timeout)
     }
 
-    /// Register `agent` with its configuration: create it (if new), mint
-    /// its budget, activate an allocation with its limits, put its rules in
-    /// force. Idempotent: see [`crate::registration`].
-    pub fn register_agent(
-        &self,
-        agent: &str,
-        config: &crate::registration::AgentConfig,
-    ) -> Result<crate::registration::Registration, HostError> {
-        crate::registration::register(self, agent, config)
-    }
-
     /// `agent` is alive, for `ttl` (default 30 s), doing `status`: its
     /// health is `healthy` until the TTL passes without another heartbeat,
     /// then `unhealthy`.
@@ -943,7 +795,7 @@ impl Host {
 
     /// Start `n` more task workers (the builder starts its own).
     pub fn start_task_workers(&self, n: usize) {
-        Scheduler::start_workers(&self.inner, n);
+        Scheduler::start_workers(&self.inner.scheduler, runner(&self.inner), n);
     }
 
     /// The directory an agent's artifacts see as `/`.
@@ -966,4 +818,10 @@ impl Host {
     pub fn cache_stats(&self) -> CacheStats {
         self.inner.registry.cache_stats()
     }
+}
+
+/// The host as the scheduler's workers hold it: weakly.
+fn runner(inner: &Arc<HostInner>) -> std::sync::Weak<dyn crate::scheduler::TaskRunner> {
+    let weak: std::sync::Weak<HostInner> = Arc::downgrade(inner);
+    weak
 }

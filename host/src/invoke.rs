@@ -25,140 +25,19 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
-
-use crate::bindings::artifact::fuelhost::host::invoke as wit_invoke;
 use crate::bindings::artifact::fuelhost::host::ledger::CallContext;
-use crate::bindings::artifact::fuelhost::host::types::Outcome as WitOutcome;
 use crate::bindings::{Action, Attribute, Decision, RunError, Usage, WitResourcePolicy};
 use crate::cost::CostModel;
 use crate::disk::DiskMeter;
 use crate::error::InvokeError;
-use crate::host::HostInner;
+use crate::invocation::{Invocation, InvocationReport};
 use crate::manifest::{Metering, ResourcePolicy};
-use crate::sandbox::{classify_trap, CallScope, Sandbox};
+use crate::policy::Judge as _;
+use crate::sandbox::{classify_trap, CallScope, NestedInvoker, Sandbox};
+use crate::state::HostInner;
 use fuelhost_ledger::AgentId;
-use fuelhost_ledger::{
-    Asset, LedgerError, Outcome, Reservation, ResourcesConsumed, Settlement, SponsorGrantStatus, UsageRecord,
-};
+use fuelhost_ledger::{Asset, LedgerError, Outcome, Reservation, ResourcesConsumed, Settlement, SponsorGrantStatus};
 use fuelhost_runtime::{new_store, when_a_slot_is_free, GuestLimiter, Meter};
-
-/// A request to invoke an artifact.
-#[derive(Debug, Clone)]
-pub struct Invocation {
-    /// The invoking agent.
-    pub caller: String,
-    /// `owner/name@version`.
-    pub artifact: String,
-    /// Bytes passed to `run`.
-    pub input: Vec<u8>,
-    /// Fuel cap for this call; the artifact's own limit caps it too.
-    pub fuel_limit: Option<u64>,
-    /// Idempotency key; generated when absent.
-    pub id: Option<String>,
-    /// Wall-time cap for this call; the artifact's own timeout caps it too.
-    pub timeout: Option<std::time::Duration>,
-    /// Set only by an approval: the approver whose approval satisfies a
-    /// `require_approval` verdict for this run.
-    pub(crate) approved_by: Option<String>,
-    /// Set only by the scheduler: raised to stop the run at the next
-    /// epoch tick (outcome `aborted`, charged for what it burned).
-    pub(crate) cancel: Option<Arc<std::sync::atomic::AtomicBool>>,
-    /// Set only for nested calls: the agent whose outermost call this one
-    /// runs within, whose share of instance slots it takes.
-    pub(crate) root: Option<AgentId>,
-}
-
-impl Invocation {
-    /// `caller` invokes `artifact` with `input`.
-    pub fn new(caller: impl Into<String>, artifact: impl Into<String>, input: impl Into<Vec<u8>>) -> Invocation {
-        Invocation {
-            caller: caller.into(),
-            artifact: artifact.into(),
-            input: input.into(),
-            fuel_limit: None,
-            id: None,
-            timeout: None,
-            approved_by: None,
-            cancel: None,
-            root: None,
-        }
-    }
-
-    /// Cap the fuel of this call.
-    pub fn fuel_limit(mut self, fuel: u64) -> Invocation {
-        self.fuel_limit = Some(fuel);
-        self
-    }
-
-    /// Stop this call after `timeout` of wall time, if that comes before
-    /// the artifact's own timeout (outcome `timeout`, charged for the fuel
-    /// it burned).
-    pub fn timeout(mut self, timeout: std::time::Duration) -> Invocation {
-        self.timeout = Some(timeout);
-        self
-    }
-
-    /// Use `id` as the invocation id: a second call with the same id returns
-    /// the first one's report and is not charged again.
-    pub fn id(mut self, id: impl Into<String>) -> Invocation {
-        self.id = Some(id.into());
-        self
-    }
-}
-
-/// What an invocation did and what it cost.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct InvocationReport {
-    /// The invocation id.
-    pub invocation_id: String,
-    /// `owner/name@version`.
-    pub artifact: String,
-    /// Whether `run` returned output.
-    pub success: bool,
-    /// The output (empty unless `success`; in JSON: `output` when UTF-8,
-    /// else `output_base64`).
-    #[serde(flatten, with = "fuelhost_ledger::guest_output")]
-    pub output: Vec<u8>,
-    /// How it ended.
-    pub outcome: Outcome,
-    /// What went wrong, when it did.
-    pub error: Option<String>,
-    /// Resources charged.
-    pub resources_consumed: ResourcesConsumed,
-    /// Whose budget paid for them.
-    pub charged_to: AgentId,
-    /// Scrip paid to the owner.
-    pub price_paid: u64,
-    /// Money cost of the resources charged, micro-USD (0 unless the
-    /// operator priced CPU time or disk in the cost model).
-    pub cost_usd_micros: u64,
-    /// True when this report was recorded by an earlier call with the same id.
-    pub replayed: bool,
-}
-
-impl InvocationReport {
-    fn from_record(r: UsageRecord, replayed: bool) -> InvocationReport {
-        InvocationReport {
-            invocation_id: r.invocation_id,
-            artifact: r.artifact,
-            success: r.outcome == Outcome::Success,
-            output: r.output,
-            outcome: r.outcome,
-            error: r.error,
-            resources_consumed: r.consumed,
-            charged_to: r.charged_to,
-            price_paid: r.price_paid,
-            cost_usd_micros: r.cost_usd_micros,
-            replayed,
-        }
-    }
-
-    /// The output as UTF-8 text (lossy).
-    pub fn output_text(&self) -> String {
-        String::from_utf8_lossy(&self.output).into_owned()
-    }
-}
 
 /// Bytes of guest console output quoted in a trap's error.
 const CONSOLE_TAIL: usize = 1024;
@@ -217,88 +96,25 @@ fn resolve_payer(
     })
 }
 
-/// How deep artifacts may invoke artifacts.
-pub const MAX_NESTING: u32 = 4;
+impl crate::scheduler::TaskRunner for HostInner {
+    fn route(
+        &self,
+        capability: &str,
+        mode: crate::scheduler::RouteMode,
+        submitter: &str,
+        max_price: Option<u64>,
+    ) -> Result<crate::scheduler::Choice, crate::scheduler::TaskError> {
+        HostInner::route(self, capability, mode, submitter, max_price)
+    }
 
-/// Answer a guest's `invoke` import: invoke `artifact` as the calling
-/// run's principal, with at most `fuel_left` fuel, ending by the calling
-/// run's `deadline`.
-pub(crate) fn nested(
-    scope: &mut CallScope,
-    artifact: String,
-    input: Vec<u8>,
-    fuel_limit: Option<u64>,
-    fuel_left: u64,
-    deadline: Option<Instant>,
-) -> Result<wit_invoke::InvokeResult, wit_invoke::InvokeError> {
-    if scope.depth + 1 > MAX_NESTING {
-        return Err(wit_invoke::InvokeError::TooDeep(MAX_NESTING));
-    }
-    if u64::from(scope.nested_calls) >= scope.limits.nested_calls {
-        return Err(wit_invoke::InvokeError::Unavailable(format!(
-            "nested_calls limit: this call already made {} nested invocations, its limit (limits.nested_calls)",
-            scope.nested_calls
-        )));
-    }
-    let fuel = fuel_limit.unwrap_or(u64::MAX).min(fuel_left);
-    if fuel == 0 {
-        return Err(wit_invoke::InvokeError::OutOfFuel);
-    }
-    scope.nested_calls += 1;
-    let req = Invocation {
-        caller: scope.principal.to_string(),
-        artifact,
-        input,
-        fuel_limit: Some(fuel),
-        id: Some(format!("{}/n{}", scope.context.invocation_id, scope.nested_calls)),
-        timeout: deadline.map(|d| d.saturating_duration_since(Instant::now())),
-        approved_by: None,
-        cancel: None,
-        root: Some(scope.root.clone()),
-    };
-    let host = scope.host.clone();
-    match invoke_at(&host, req, scope.depth + 1) {
-        Ok(r) => Ok(wit_invoke::InvokeResult {
-            outcome: wit_outcome(r.outcome),
-            output: r.output,
-            error: r.error,
-            usage: Usage {
-                fuel: r.resources_consumed.fuel,
-                memory_peak_bytes: r.resources_consumed.memory_peak_bytes,
-                disk_bytes: r.resources_consumed.disk_bytes,
-                llm_tokens: 0,
-                wall_time_ns: r.resources_consumed.wall_time_ns,
-            },
-            charged_to: r.charged_to.to_string(),
-            price_paid: r.price_paid,
-        }),
-        Err(e) => Err(match e {
-            InvokeError::UnknownArtifact(a) => wit_invoke::InvokeError::UnknownArtifact(a),
-            e @ (InvokeError::Denied(_) | InvokeError::AllocationRefused(_) | InvokeError::PendingApproval { .. }) => {
-                wit_invoke::InvokeError::Denied(e.to_string())
-            }
-            e @ (InvokeError::InsufficientScrip { .. } | InvokeError::InsufficientBudget { .. }) => {
-                wit_invoke::InvokeError::InsufficientFunds(e.to_string())
-            }
-            other => wit_invoke::InvokeError::Unavailable(other.to_string()),
-        }),
+    fn run(self: Arc<Self>, req: Invocation) -> Result<InvocationReport, InvokeError> {
+        invoke(&self, req)
     }
 }
 
-fn wit_outcome(o: Outcome) -> WitOutcome {
-    match o {
-        Outcome::Success => WitOutcome::Success,
-        Outcome::RunError => WitOutcome::RunError,
-        Outcome::OutOfFuel => WitOutcome::OutOfFuel,
-        Outcome::MemoryLimit => WitOutcome::MemoryLimit,
-        Outcome::StackOverflow => WitOutcome::StackOverflow,
-        Outcome::Timeout => WitOutcome::Timeout,
-        Outcome::DiskLimit => WitOutcome::DiskLimit,
-        // The contract's outcomes are frozen: a newer limit reads as a
-        // trap, its error says which.
-        Outcome::OutputLimit | Outcome::LogLimit => WitOutcome::Trap,
-        Outcome::Trap => WitOutcome::Trap,
-        Outcome::Aborted => WitOutcome::Aborted,
+impl NestedInvoker for HostInner {
+    fn invoke_nested(self: Arc<Self>, req: Invocation, depth: u32) -> Result<InvocationReport, InvokeError> {
+        invoke_at(&self, req, depth)
     }
 }
 
@@ -590,10 +406,10 @@ fn pipeline(
         principal: owner.clone(),
         parties: [caller.clone(), owner.clone(), payer.clone()],
         ledger: host.ledger.clone(),
-        policy: host.policy.clone(),
-        audit: host.audit.clone(),
+        judge: host.clone(),
         transfers: 0,
-        host: host.clone(),
+        nested: host.clone(),
+        tasks: host.clone(),
         depth,
         nested_calls: 0,
         nested_fuel: 0,

@@ -69,8 +69,17 @@ pub fn allocation_id(agent: &str) -> String {
     format!("register/{agent}")
 }
 
+impl Host {
+    /// Register `agent` with its configuration: create it (if new), mint
+    /// its budget, activate an allocation with its limits, put its rules in
+    /// force. Idempotent: see [`crate::registration`].
+    pub fn register_agent(&self, agent: &str, config: &AgentConfig) -> Result<Registration, HostError> {
+        register(self, agent, config)
+    }
+}
+
 /// Register `agent` with `config` on `host` (see the module docs).
-pub(crate) fn register(host: &Host, agent: &str, config: &AgentConfig) -> Result<Registration, HostError> {
+fn register(host: &Host, agent: &str, config: &AgentConfig) -> Result<Registration, HostError> {
     // Check everything that can be checked before changing anything: the
     // rules as written (a scope they give is replaced, but must be one),
     // then merged with everyone else's.

@@ -17,9 +17,11 @@ use std::sync::Arc;
 use fuelhost_runtime::{closed_wasi, Guest, GuestCtx, GuestLimiter, LogCap, Meter, Stop};
 use wasmtime_wasi::{FsPerms, WasiCtxView, WasiView};
 
-use crate::audit::AuditLog;
 use crate::bindings::artifact::fuelhost::host::ledger::CallContext;
-use crate::policy::PolicyChain;
+use crate::error::InvokeError;
+use crate::invocation::{Invocation, InvocationReport};
+use crate::policy::Judge;
+use crate::scheduler::TaskDesk;
 use fuelhost_ledger::AgentId;
 use fuelhost_ledger::{Ledger, Outcome};
 
@@ -34,14 +36,15 @@ pub struct CallScope {
     pub parties: [AgentId; 3],
     /// The ledger.
     pub ledger: Arc<dyn Ledger>,
-    /// The policy chain answering the guest's `policy.check`.
-    pub policy: Arc<PolicyChain>,
-    /// Where decisions are recorded.
-    pub audit: AuditLog,
+    /// Decides what the guest asks about (`policy.check`, file opens,
+    /// outgoing requests, transfers).
+    pub judge: Arc<dyn Judge>,
     /// Transfers the guest made so far (numbers their ids).
     pub transfers: u32,
-    /// The host, for nested invocations.
-    pub host: std::sync::Arc<crate::host::HostInner>,
+    /// Runs the guest's nested invocations.
+    pub nested: Arc<dyn NestedInvoker>,
+    /// Queues and reads the tasks the guest submits as its principal.
+    pub tasks: Arc<dyn TaskDesk>,
     /// Nesting depth: 0 for a call from outside the host.
     pub depth: u32,
     /// Nested invocations made so far (numbers their ids).
@@ -66,7 +69,15 @@ pub struct CallScope {
     pub limits: crate::manifest::Limits,
 }
 
-/// The data of one artifact call's [`Store`]: the runtime's guest
+/// Runs a guest's nested invocation (the `invoke` import) through the
+/// host's pipeline, one level deeper. What the import holds instead of the
+/// host.
+pub trait NestedInvoker: Send + Sync {
+    /// Run `req` at nesting depth `depth`.
+    fn invoke_nested(self: Arc<Self>, req: Invocation, depth: u32) -> Result<InvocationReport, InvokeError>;
+}
+
+/// The data of one artifact call's `Store`: the runtime's guest
 /// context, the call's scope (what its `ledger`, `policy`, `invoke` and
 /// `tasks` imports reach), and outgoing HTTP.
 pub struct Sandbox {
@@ -118,9 +129,7 @@ impl Sandbox {
                 principal: call.principal.clone(),
                 invocation: call.context.invocation_id.clone(),
                 artifact: call.context.artifact.clone(),
-                policy: call.policy.clone(),
-                audit: call.audit.clone(),
-                host: call.host.clone(),
+                judge: call.judge.clone(),
             })),
         };
         Ok(Sandbox { guest, call, http: wasmtime_wasi_http::WasiHttpCtx::new(), egress })

@@ -5,7 +5,7 @@
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::database::{exec, one};
+use crate::sql::{exec, one};
 use crate::storage;
 use fuelhost_ledger::AgentId;
 use fuelhost_ledger::LedgerError;

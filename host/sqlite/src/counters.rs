@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::database::{exec, one};
+use crate::sql::{exec, one};
 use crate::storage;
 use fuelhost_ledger::AgentId;
 use fuelhost_ledger::{Asset, ConsumerStats, LedgerError, Outcome, ServiceStats, UsageRecord};

@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 
+pub use crate::sql::{exec, now_ms, one};
+
 // Write costs shape the schema: the tables every call appends to
 // (`transfers`, `audit`) number rows without AUTOINCREMENT (they are never
 // deleted from, so `seq` still only grows, and a commit is spared the
@@ -874,27 +876,6 @@ impl Drop for Database {
             let _ = checkpointer.join();
         }
     }
-}
-
-/// Run one statement through the connection's prepared-statement cache
-/// (parsing SQL costs more than running these statements).
-pub fn exec(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> rusqlite::Result<usize> {
-    conn.prepare_cached(sql)?.execute(params)
-}
-
-/// Query one row through the prepared-statement cache.
-pub fn one<T>(
-    conn: &Connection,
-    sql: &str,
-    params: impl rusqlite::Params,
-    f: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
-) -> rusqlite::Result<T> {
-    conn.prepare_cached(sql)?.query_row(params, f)
-}
-
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 #[cfg(test)]

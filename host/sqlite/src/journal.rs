@@ -26,7 +26,7 @@
 
 use rusqlite::{Connection, OptionalExtension};
 
-use crate::database::one;
+use crate::sql::one;
 use crate::storage;
 use fuelhost_ledger::{Asset, LedgerError, Transfer, CONSUMED_ACCOUNT};
 
@@ -195,7 +195,7 @@ pub(super) fn any_charge_shaped_id(tx: &Connection) -> Result<bool, LedgerError>
 /// Record whether an explicit transfer has an id shaped like a charge's,
 /// in the transaction that made it so.
 pub(super) fn remember_charge_shaped(tx: &Connection, found: bool) -> Result<(), LedgerError> {
-    crate::database::exec(
+    crate::sql::exec(
         tx,
         "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
         [CHARGE_SHAPED_SETTING, if found { "1" } else { "0" }],

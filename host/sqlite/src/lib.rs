@@ -30,6 +30,7 @@ mod ledger;
 #[cfg(test)]
 mod listing_plans;
 pub mod plans;
+mod sql;
 
 pub use database::{
     exec, in_savepoint, now_ms, one, Database, Durability, FromSqlite, ReadGuard, WriteGuard, FLUSH_AFTER,

@@ -146,7 +146,7 @@ impl Sandbox {
             price: 0,
             estimated: crate::bindings::NO_USAGE,
         };
-        let verdict = call.host.judge(Some(&call.context.invocation_id), &mut action);
+        let verdict = call.judge.judge(Some(&call.context.invocation_id), &mut action);
         self.guest.charge(verdict.fuel);
         verdict.refusal()
     }

@@ -19,6 +19,7 @@ use fuelhost_ledger::{GuestTransfer, LedgerError as HostLedgerError};
 use fuelhost_runtime::hostcall::{per_byte, CHEAP_IMPORT, HOST_DECISION, LEDGER_READ, NESTED_INVOKE, PER_BYTE_MILLI};
 
 mod filesystem;
+mod nested;
 
 impl types::Host for Sandbox {}
 
@@ -129,7 +130,7 @@ impl ledger::Host for Sandbox {
             price: amount,
             estimated: crate::bindings::NO_USAGE,
         };
-        let verdict = call.host.judge(Some(&call.context.invocation_id), &mut action);
+        let verdict = call.judge.judge(Some(&call.context.invocation_id), &mut action);
         self.guest.charge(verdict.fuel);
         if let Some(reason) = verdict.refusal() {
             return Ok(Err(ledger::LedgerError::NotPermitted(reason)));
@@ -182,7 +183,7 @@ impl tasks::Host for Sandbox {
             price: 0,
             estimated: crate::bindings::NO_USAGE,
         };
-        let verdict = call.host.judge(Some(&call.context.invocation_id), &mut action);
+        let verdict = call.judge.judge(Some(&call.context.invocation_id), &mut action);
         let plugin_fuel = verdict.fuel;
         if let Some(refusal) = verdict.refusal() {
             self.guest.charge(plugin_fuel);
@@ -208,7 +209,7 @@ impl tasks::Host for Sandbox {
         req.id = request.id;
         req.depends_on = request.depends_on;
         req.timeout = request.timeout_ms.map(std::time::Duration::from_millis);
-        let submitted = match call.host.submit_task(req) {
+        let submitted = match call.tasks.submit(req) {
             Ok(task) => Ok(task.id),
             Err(e) => Err(task_error(e)),
         };
@@ -219,7 +220,7 @@ impl tasks::Host for Sandbox {
     fn status(&mut self, id: String) -> wasmtime::Result<Result<tasks::TaskStatus, tasks::TaskError>> {
         self.guest.charge(LEDGER_READ);
         let call = &self.call;
-        let task = match call.host.scheduler.get(&id) {
+        let task = match call.tasks.task(&id) {
             Ok(t) if t.submitter == call.principal.as_str() => t,
             // Another agent's task is not this artifact's to see.
             Ok(_) | Err(crate::TaskError::Unknown(_)) => {
@@ -267,7 +268,7 @@ impl policy::Host for Sandbox {
         action.subject = call.principal.to_string();
         action.attributes.retain(|a| a.key != "via-artifact");
         action.attributes.push(Attribute { key: "via-artifact".into(), value: call.context.artifact.clone() });
-        let verdict = call.host.judge(Some(&call.context.invocation_id), &mut action);
+        let verdict = call.judge.judge(Some(&call.context.invocation_id), &mut action);
         self.guest.charge(verdict.fuel);
         Ok(verdict.decision)
     }
@@ -315,7 +316,7 @@ pub fn artifact_linker(engine: &Engine) -> wasmtime::Result<Linker<Sandbox>> {
             let deadline = store.data().guest.wait_limit.as_ref().map(|w| w.deadline);
             let call = &mut store.data_mut().call;
             let cpu_before = call.meter.cpu_fuel_spent();
-            let result = crate::invoke::nested(call, artifact, input, fuel_limit, fuel_left, deadline);
+            let result = nested::nested(call, artifact, input, fuel_limit, fuel_left, deadline);
             match (cpu_before, call.meter.cpu_fuel_spent()) {
                 // A CPU-metered caller: the whole nested call (its guest and
                 // the host's work for it) ran on this thread and is charged

@@ -31,9 +31,8 @@ use std::sync::Arc;
 
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
-use crate::audit::AuditLog;
 use crate::bindings::{Action, Attribute};
-use crate::policy::PolicyChain;
+use crate::policy::Judge;
 pub use address::{classify, AddressClass};
 use fuelhost_ledger::AgentId;
 
@@ -45,12 +44,8 @@ pub struct EgressScope {
     pub invocation: String,
     /// The artifact.
     pub artifact: String,
-    /// The chain that decides.
-    pub policy: Arc<PolicyChain>,
-    /// Where decisions are recorded.
-    pub audit: AuditLog,
-    /// The host, for the principal's membership.
-    pub host: Arc<crate::host::HostInner>,
+    /// Decides each request (deny unless a rule allowed it).
+    pub judge: Arc<dyn Judge>,
 }
 
 /// The `wasi:http` hooks of one sandbox: `None` scope denies everything.
@@ -83,15 +78,7 @@ impl EgressScope {
     /// Put `action` to the chain as the host does, requiring an explicit
     /// allow; `deny_default` says why when nothing allowed it.
     fn decide(&self, mut action: Action, deny_default: String) -> bool {
-        self.host.memberships.stamp(&mut action);
-        let mut verdict = self.policy.check(&action);
-        if verdict.refusal().is_none() && verdict.allowed_by.is_none() {
-            // Deny by default: no rule named it.
-            verdict.decision = crate::bindings::Decision::Deny(deny_default);
-            verdict.decided_by = Some("egress default".into());
-        }
-        self.audit.record(Some(&self.invocation), &action, &verdict);
-        self.host.metrics.decision(verdict.decision_name());
+        let verdict = self.judge.judge_explicit(Some(&self.invocation), &mut action, Some(deny_default));
         verdict.refusal().is_none()
     }
 

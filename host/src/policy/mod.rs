@@ -139,6 +139,24 @@ impl Verdict {
     }
 }
 
+/// Decides the actions a guest's imports ask about (a `policy.check`, a
+/// file open, an outgoing request, a transfer), the way the host decides
+/// every action it mediates: stamps the subject's tenant and workspace,
+/// asks the chain, records the decision in the audit log (under the
+/// invocation when there is one) and counts it. What an import holds
+/// instead of the host.
+pub trait Judge: Send + Sync {
+    /// The verdict on `action`, taken within `invocation`.
+    fn judge(&self, invocation: Option<&str>, action: &mut Action) -> Verdict {
+        self.judge_explicit(invocation, action, None)
+    }
+
+    /// [`Judge::judge`]; with `explicit`, an action that no rule allowed
+    /// by name is denied, for that reason (outgoing network requests are
+    /// denied by default).
+    fn judge_explicit(&self, invocation: Option<&str>, action: &mut Action, explicit: Option<String>) -> Verdict;
+}
+
 /// One consistent version of the chain.
 #[derive(Default)]
 struct Version {

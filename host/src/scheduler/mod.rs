@@ -64,9 +64,35 @@ pub(crate) use route::{choose as route_choose, Candidate, Choice};
 use store::Readiness;
 pub use store::{Task, TaskState};
 
-use crate::host::HostInner;
-use crate::invoke::Invocation;
+use crate::invocation::Invocation;
+use crate::invocation::InvocationReport;
 use fuelhost_sqlite::Database;
+
+/// What the scheduler's workers need of the host: a capability routed to
+/// an artifact, and an invocation run through the pipeline.
+pub(crate) trait TaskRunner: Send + Sync {
+    /// The artifact a task of `submitter` naming `capability` goes to now.
+    fn route(
+        &self,
+        capability: &str,
+        mode: RouteMode,
+        submitter: &str,
+        max_price: Option<u64>,
+    ) -> Result<Choice, TaskError>;
+    /// Run `req` as an invocation from outside the host.
+    fn run(self: Arc<Self>, req: Invocation) -> Result<InvocationReport, crate::error::InvokeError>;
+}
+
+/// What an artifact's `tasks` import reaches: it submits tasks (as its
+/// principal, which the import sets) and reads them. What the import holds
+/// instead of the host.
+pub(crate) trait TaskDesk: Send + Sync {
+    /// Check `req` (its submitter and artifact exist; a capability is
+    /// routed to an artifact), then queue it.
+    fn submit(&self, req: TaskRequest) -> Result<Task, TaskError>;
+    /// The task `id`.
+    fn task(&self, id: &str) -> Result<Task, TaskError>;
+}
 
 /// A task to submit.
 #[derive(Debug, Clone)]
@@ -622,16 +648,15 @@ impl Scheduler {
         interrupted
     }
 
-    /// Start `n` workers for the host behind `host`. They hold it weakly:
-    /// a dropped host stops them.
-    pub(crate) fn start_workers(host: &Arc<HostInner>, n: usize) {
-        let scheduler = host.scheduler.clone();
+    /// Start `n` workers of `scheduler` running tasks on `runner` (the
+    /// host). They hold it weakly: a dropped host stops them.
+    pub(crate) fn start_workers(scheduler: &Arc<Scheduler>, runner: Weak<dyn TaskRunner>, n: usize) {
         for i in 0..n {
-            let (weak, scheduler) = (Arc::downgrade(host), scheduler.clone());
+            let (weak, worker) = (runner.clone(), scheduler.clone());
             let spawned =
-                std::thread::Builder::new().name(format!("fuelhost-task-{i}")).spawn(move || work(weak, scheduler));
+                std::thread::Builder::new().name(format!("fuelhost-task-{i}")).spawn(move || work(weak, worker));
             match spawned {
-                Ok(handle) => host.scheduler.workers.lock().unwrap_or_else(|p| p.into_inner()).push(handle),
+                Ok(handle) => scheduler.workers.lock().unwrap_or_else(|p| p.into_inner()).push(handle),
                 Err(e) => tracing::error!(error = %e, "starting a task worker failed"),
             }
         }
@@ -763,7 +788,7 @@ impl Scheduler {
     /// Run task `id` on the host behind `host` and record how it ended.
     /// The host is held only while the invocation runs, and let go before
     /// the end is recorded and waiters are told.
-    fn run(&self, host: &Weak<HostInner>, id: &str) {
+    fn run(&self, host: &Weak<dyn TaskRunner>, id: &str) {
         // Registered before the task is marked running, so that a cancel
         // or a drain from then on finds its flag.
         let cancel = Arc::new(AtomicBool::new(false));
@@ -773,7 +798,7 @@ impl Scheduler {
     }
 
     /// One attempt of task `id`, with its cancel flag.
-    fn attempt(&self, host: &Weak<HostInner>, id: &str, cancel: Arc<AtomicBool>) {
+    fn attempt(&self, host: &Weak<dyn TaskRunner>, id: &str, cancel: Arc<AtomicBool>) {
         let work = match store::start(&self.db, id) {
             Ok(Some(work)) => work,
             Ok(None) => return,
@@ -830,7 +855,7 @@ impl Scheduler {
             req = req.timeout(Duration::from_millis(ms));
         }
         req.cancel = Some(cancel);
-        let outcome = host.upgrade().map(|strong| crate::invoke::invoke(&strong, req));
+        let outcome = host.upgrade().map(|strong| strong.run(req));
         if let Some(Err(crate::error::InvokeError::Busy(busy))) = &outcome {
             // Nothing ran, nothing was charged, and it is not the
             // artifact's fault: try again shortly, the attempt not counted.
@@ -987,7 +1012,7 @@ fn rand_u64() -> u64 {
 }
 
 /// A worker: run tasks until the scheduler stops.
-fn work(host: Weak<HostInner>, scheduler: Arc<Scheduler>) {
+fn work(host: Weak<dyn TaskRunner>, scheduler: Arc<Scheduler>) {
     while let Some((agent, id)) = scheduler.next() {
         scheduler.run(&host, &id);
         scheduler.done_running(&agent);

@@ -1,0 +1,126 @@
+//! An invocation as its caller sees it: the request ([`Invocation`]) and
+//! what came of it ([`InvocationReport`]). Plain data, shared by the
+//! pipeline that runs it (`invoke`), the scheduler that queues it and the
+//! host's API.
+
+use std::sync::Arc;
+
+use fuelhost_ledger::{AgentId, Outcome, ResourcesConsumed, UsageRecord};
+use serde::Serialize;
+
+/// A request to invoke an artifact.
+#[derive(Debug, Clone)]
+pub struct Invocation {
+    /// The invoking agent.
+    pub caller: String,
+    /// `owner/name@version`.
+    pub artifact: String,
+    /// Bytes passed to `run`.
+    pub input: Vec<u8>,
+    /// Fuel cap for this call; the artifact's own limit caps it too.
+    pub fuel_limit: Option<u64>,
+    /// Idempotency key; generated when absent.
+    pub id: Option<String>,
+    /// Wall-time cap for this call; the artifact's own timeout caps it too.
+    pub timeout: Option<std::time::Duration>,
+    /// Set only by an approval: the approver whose approval satisfies a
+    /// `require_approval` verdict for this run.
+    pub(crate) approved_by: Option<String>,
+    /// Set only by the scheduler: raised to stop the run at the next
+    /// epoch tick (outcome `aborted`, charged for what it burned).
+    pub(crate) cancel: Option<Arc<std::sync::atomic::AtomicBool>>,
+    /// Set only for nested calls: the agent whose outermost call this one
+    /// runs within, whose share of instance slots it takes.
+    pub(crate) root: Option<AgentId>,
+}
+
+impl Invocation {
+    /// `caller` invokes `artifact` with `input`.
+    pub fn new(caller: impl Into<String>, artifact: impl Into<String>, input: impl Into<Vec<u8>>) -> Invocation {
+        Invocation {
+            caller: caller.into(),
+            artifact: artifact.into(),
+            input: input.into(),
+            fuel_limit: None,
+            id: None,
+            timeout: None,
+            approved_by: None,
+            cancel: None,
+            root: None,
+        }
+    }
+
+    /// Cap the fuel of this call.
+    pub fn fuel_limit(mut self, fuel: u64) -> Invocation {
+        self.fuel_limit = Some(fuel);
+        self
+    }
+
+    /// Stop this call after `timeout` of wall time, if that comes before
+    /// the artifact's own timeout (outcome `timeout`, charged for the fuel
+    /// it burned).
+    pub fn timeout(mut self, timeout: std::time::Duration) -> Invocation {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Use `id` as the invocation id: a second call with the same id returns
+    /// the first one's report and is not charged again.
+    pub fn id(mut self, id: impl Into<String>) -> Invocation {
+        self.id = Some(id.into());
+        self
+    }
+}
+
+/// What an invocation did and what it cost.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InvocationReport {
+    /// The invocation id.
+    pub invocation_id: String,
+    /// `owner/name@version`.
+    pub artifact: String,
+    /// Whether `run` returned output.
+    pub success: bool,
+    /// The output (empty unless `success`; in JSON: `output` when UTF-8,
+    /// else `output_base64`).
+    #[serde(flatten, with = "fuelhost_ledger::guest_output")]
+    pub output: Vec<u8>,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// What went wrong, when it did.
+    pub error: Option<String>,
+    /// Resources charged.
+    pub resources_consumed: ResourcesConsumed,
+    /// Whose budget paid for them.
+    pub charged_to: AgentId,
+    /// Scrip paid to the owner.
+    pub price_paid: u64,
+    /// Money cost of the resources charged, micro-USD (0 unless the
+    /// operator priced CPU time or disk in the cost model).
+    pub cost_usd_micros: u64,
+    /// True when this report was recorded by an earlier call with the same id.
+    pub replayed: bool,
+}
+
+impl InvocationReport {
+    pub(crate) fn from_record(r: UsageRecord, replayed: bool) -> InvocationReport {
+        InvocationReport {
+            invocation_id: r.invocation_id,
+            artifact: r.artifact,
+            success: r.outcome == Outcome::Success,
+            output: r.output,
+            outcome: r.outcome,
+            error: r.error,
+            resources_consumed: r.consumed,
+            charged_to: r.charged_to,
+            price_paid: r.price_paid,
+            cost_usd_micros: r.cost_usd_micros,
+            replayed,
+        }
+    }
+
+    /// The output as UTF-8 text (lossy).
+    pub fn output_text(&self) -> String {
+        String::from_utf8_lossy(&self.output).into_owned()
+    }
+}
