@@ -28,7 +28,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LAYERS = {
     "host": [
         ["bindings", "cost", "disk", "host_limits", "invocation", "keys", "liveness"],
-        ["manifest", "membership", "policy"],
+        ["manifest", "membership"],
         ["audit", "egress", "error"],
         ["approvals", "scheduler"],
         ["sandbox", "telemetry"],
@@ -42,6 +42,10 @@ LAYERS = {
     "host/ledger": [
         ["agent", "payer", "cost", "guest_output"],
         ["allocation"],
+    ],
+    "host/policy": [
+        ["rules"],
+        ["chain"],
     ],
     "host/runtime": [
         ["hostcall", "limiter", "meter", "wait", "cache", "slots"],
@@ -270,6 +274,8 @@ def check_crate(crate, layers, problems, graph_out):
             for i, layer in enumerate(layers):
                 for m in layer:
                     rank[m] = i
+            for m in sorted(set(rank) - set(children)):
+                problems.append(f"{where}: module `{m}` is in LAYERS but not in the crate: remove it from scripts/check-layers.py")
             for m in children:
                 if m not in rank:
                     problems.append(f"{where}: module `{m}` has no layer: add it to LAYERS in scripts/check-layers.py")

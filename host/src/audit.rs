@@ -10,7 +10,7 @@ use rusqlite::params;
 use serde::Serialize;
 
 use crate::bindings::{Action, Decision};
-use crate::policy::Verdict;
+use fuelhost_policy::Verdict;
 use fuelhost_sqlite::{exec, now_ms, Database};
 
 /// One recorded decision.

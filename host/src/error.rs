@@ -44,7 +44,7 @@ pub enum HostError {
     Ledger(#[from] LedgerError),
     /// Policy rules that cannot be loaded.
     #[error(transparent)]
-    Rules(#[from] crate::policy::rules::RulesError),
+    Rules(#[from] fuelhost_policy::rules::RulesError),
 }
 
 /// An upload (artifact or policy plugin) was refused. The registry is

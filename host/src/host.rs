@@ -23,9 +23,6 @@ use crate::host_limits::HostLimits;
 use crate::invocation::{Invocation, InvocationReport};
 use crate::manifest::Manifest;
 use crate::membership::{Membership, Memberships};
-use crate::policy::rules::{Rule, RuleSet};
-use crate::policy::Judge as _;
-use crate::policy::{PluginLimits, PolicyChain, Verdict};
 use crate::registry::{ArtifactInfo, Registry};
 use crate::scheduler::{Scheduler, SchedulerSettings, Task, TaskError, TaskRequest};
 use crate::state::HostInner;
@@ -35,6 +32,9 @@ use fuelhost_ledger::{
     ServiceStats, SponsorGrant, SponsorGrantStatus, SystemClock, Transfer, TransferRequest, UbiSource, UsageQuery,
     UsageRecord,
 };
+use fuelhost_policy::rules::{Rule, RuleSet};
+use fuelhost_policy::Judge as _;
+use fuelhost_policy::{PluginLimits, PolicyChain, Verdict};
 use fuelhost_runtime::Slots;
 use fuelhost_runtime::{CacheStats, CodeCache};
 use fuelhost_runtime::{EngineSettings, Engines, EpochTicker};

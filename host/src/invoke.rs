@@ -32,11 +32,11 @@ use crate::disk::DiskMeter;
 use crate::error::InvokeError;
 use crate::invocation::{Invocation, InvocationReport};
 use crate::manifest::{Metering, ResourcePolicy};
-use crate::policy::Judge as _;
 use crate::sandbox::{classify_trap, CallScope, NestedInvoker, Sandbox};
 use crate::state::HostInner;
 use fuelhost_ledger::AgentId;
 use fuelhost_ledger::{Asset, LedgerError, Outcome, Reservation, ResourcesConsumed, Settlement, SponsorGrantStatus};
+use fuelhost_policy::Judge as _;
 use fuelhost_runtime::{new_store, when_a_slot_is_free, GuestLimiter, Meter};
 
 /// Bytes of guest console output quoted in a trap's error.

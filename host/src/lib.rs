@@ -68,7 +68,6 @@ pub mod liveness;
 pub mod loadgen;
 mod manifest;
 mod membership;
-mod policy;
 pub mod registration;
 mod registry;
 mod sandbox;
@@ -91,6 +90,8 @@ pub use fuelhost_ledger::{
     UsageQuery, UsageRecord, BURN_ACCOUNT, CONSUMED_ACCOUNT, MINT_ACCOUNT, MONTH_MS, POOL_ACCOUNT,
 };
 pub use fuelhost_ledger::{AgentId, InvalidAgentId};
+pub use fuelhost_policy::rules::{by_name as rules_by_name, Condition, Effect, Rule, RuleSet, RulesError};
+pub use fuelhost_policy::{PluginLimits, PolicyChain, Verdict};
 pub use fuelhost_runtime::hostcall::CROSSING as HOST_CALL_CROSSING_FUEL;
 pub use fuelhost_runtime::Busy;
 pub use fuelhost_runtime::CacheStats;
@@ -103,8 +104,6 @@ pub use keys::{ApiKeys, Authenticated, IssuedKey, KeyInfo, Principal, Revocation
 pub use liveness::{AgentHealth, Health};
 pub use manifest::{valid_name, Limits, Manifest, ManifestError, Metering, ResourcePolicy};
 pub use membership::Membership;
-pub use policy::rules::{by_name as rules_by_name, Condition, Effect, Rule, RuleSet, RulesError};
-pub use policy::{PluginLimits, PolicyChain, Verdict};
 pub use registry::ArtifactInfo;
 pub use scheduler::{
     BreakerState, BreakerStatus, Priority, RouteMode, SchedulerSettings, Task, TaskError, TaskRequest, TaskState,

@@ -14,9 +14,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::error::HostError;
-use crate::policy::rules::{Rule, RuleSet};
 use crate::Host;
 use fuelhost_ledger::{Allocation, AllocationRequest, AllocationStatus, Asset, LedgerError, Resource};
+use fuelhost_policy::rules::{Rule, RuleSet};
 
 /// What an agent is registered with.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,8 +31,8 @@ pub struct AgentConfig {
     pub limits: BTreeMap<Resource, u64>,
     /// Rules governing the agent's actions (their scope is set to the
     /// agent; their names are prefixed with it). Written as a map from
-    /// name to rule ([`crate::policy::rules::by_name`]).
-    #[serde(default, with = "crate::policy::rules::by_name")]
+    /// name to rule ([`fuelhost_policy::rules::by_name`]).
+    #[serde(default, with = "fuelhost_policy::rules::by_name")]
     pub rules: Vec<Rule>,
 }
 

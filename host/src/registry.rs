@@ -17,11 +17,11 @@ use wasmtime::component::{Component, Linker};
 use wasmtime::Engine;
 
 use crate::bindings::artifact::ArtifactPre;
-use crate::bindings::policy_plugin::PolicyPluginPre;
 use crate::error::{HostError, UploadError};
 use crate::manifest::{Manifest, Metering};
-use crate::policy::PolicyPlugin;
 use crate::sandbox::Sandbox;
+use fuelhost_policy::PolicyPlugin;
+use fuelhost_policy::PolicyPluginPre;
 use fuelhost_runtime::Engines;
 use fuelhost_runtime::{digest, CodeCache};
 use fuelhost_sqlite::{now_ms, Database};
@@ -56,7 +56,7 @@ pub struct Registry {
     artifact_linker: Linker<Sandbox>,
     /// The artifact linker of the CPU-time engine, made with that engine.
     cpu_time_linker: OnceLock<Linker<Sandbox>>,
-    plugin_linker: Linker<crate::policy::PluginStore>,
+    plugin_linker: Linker<fuelhost_policy::PluginStore>,
     artifacts: RwLock<HashMap<String, Arc<LoadedArtifact>>>,
     max_component_bytes: usize,
 }
@@ -121,7 +121,7 @@ impl Registry {
         let artifact_linker =
             crate::capabilities::artifact_linker(engines.fuel()).map_err(|e| HostError::Engine(e.to_string()))?;
         let plugin_linker =
-            crate::policy::plugin_linker(engines.policy()).map_err(|e| HostError::Engine(e.to_string()))?;
+            fuelhost_policy::plugin_linker(engines.policy()).map_err(|e| HostError::Engine(e.to_string()))?;
         let registry = Registry {
             engines,
             cpu_time_linker: OnceLock::new(),
@@ -291,7 +291,7 @@ impl Registry {
             .map_err(|e| UploadError::UnsatisfiableImport(format!("{e:#}"), "policy-plugin"))?;
         let pre =
             PolicyPluginPre::new(pre).map_err(|e| UploadError::MissingExport(format!("{e:#}"), "policy-plugin"))?;
-        Ok(PolicyPlugin { name: name.to_string(), digest, pre })
+        Ok(PolicyPlugin::new(name.to_string(), digest, pre))
     }
 
     /// Validate, compile and record a policy plugin named `name` (replacing

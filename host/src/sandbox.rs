@@ -20,10 +20,10 @@ use wasmtime_wasi::{FsPerms, WasiCtxView, WasiView};
 use crate::bindings::artifact::fuelhost::host::ledger::CallContext;
 use crate::error::InvokeError;
 use crate::invocation::{Invocation, InvocationReport};
-use crate::policy::Judge;
 use crate::scheduler::TaskDesk;
 use fuelhost_ledger::AgentId;
 use fuelhost_ledger::{Ledger, Outcome};
+use fuelhost_policy::Judge;
 
 /// What a running artifact may reach through the `ledger` and `policy`
 /// imports: the call's context, and the services answering them.

@@ -18,9 +18,9 @@ use crate::cost::CostModel;
 use crate::disk::AgentDirs;
 use crate::host_limits::HostLimits;
 use crate::membership::Memberships;
-use crate::policy::{PolicyChain, Verdict};
 use crate::registry::Registry;
 use crate::scheduler::{Scheduler, Task, TaskError, TaskRequest};
+use fuelhost_policy::{PolicyChain, Verdict};
 
 /// The state behind a [`Host`](crate::Host) and its clones.
 pub(crate) struct HostInner {
@@ -151,7 +151,7 @@ impl HostInner {
     }
 }
 
-impl crate::policy::Judge for HostInner {
+impl fuelhost_policy::Judge for HostInner {
     fn judge_explicit(
         &self,
         invocation: Option<&str>,

@@ -32,9 +32,9 @@ use std::sync::Arc;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
 use crate::bindings::{Action, Attribute};
-use crate::policy::Judge;
 pub use address::{classify, AddressClass};
 use fuelhost_ledger::AgentId;
+use fuelhost_policy::Judge;
 
 /// Who is asking, for the policy chain.
 pub struct EgressScope {

@@ -1,4 +1,4 @@
-//! The policy chain: the declarative [`rules`] first, then the registered
+//! The policy chain: the declarative [`rules`](crate::rules) first, then the registered
 //! policy plugins in order; the first verdict that is not `allow` wins.
 //!
 //! Each plugin is compiled once and pre-instantiated; every check runs in a
@@ -10,8 +10,6 @@
 //! replacing or removing a plugin, or replacing the rules, swaps in a new
 //! version: a check in flight finishes on the version it started with.
 
-pub mod rules;
-
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -22,10 +20,10 @@ use fuelhost_runtime::{closed_wasi, new_store, when_a_slot_is_free, Guest, Guest
 use wasmtime::component::{HasSelf, Linker};
 use wasmtime_wasi::{WasiCtxView, WasiView};
 
-use self::rules::RuleSet;
-use crate::bindings::artifact::fuelhost::host::{log, types};
-use crate::bindings::policy_plugin::PolicyPluginPre;
-use crate::bindings::{Action, Decision};
+use crate::bindings::fuelhost::host::{log, types};
+use crate::bindings::PolicyPluginPre;
+use crate::rules::RuleSet;
+use crate::{Action, Decision};
 
 /// Limits of one policy check by one plugin. Every field documents its
 /// default.
@@ -52,7 +50,7 @@ pub struct PolicyPlugin {
     pub name: String,
     /// SHA-256 of its component bytes.
     pub digest: String,
-    pub(crate) pre: PolicyPluginPre<PluginStore>,
+    pre: PolicyPluginPre<PluginStore>,
 }
 
 /// The data of one policy check's store: the runtime's guest context and
@@ -82,7 +80,7 @@ impl types::Host for PluginStore {}
 
 impl log::Host for PluginStore {
     fn log(&mut self, level: log::Level, message: String) -> wasmtime::Result<()> {
-        self.guest.log(crate::bindings::tracing_level(level), message)
+        self.guest.log(crate::tracing_level(level), message)
     }
 }
 
@@ -97,6 +95,14 @@ pub fn plugin_linker(engine: &Engine) -> wasmtime::Result<Linker<PluginStore>> {
     fuelhost_runtime::io::shadow(&mut linker)?;
     linker.allow_shadowing(false);
     Ok(linker)
+}
+
+impl PolicyPlugin {
+    /// A plugin named `name` (its component's SHA-256 `digest`), ready to
+    /// instantiate (`pre`, from [`plugin_linker`]).
+    pub fn new(name: String, digest: String, pre: PolicyPluginPre<PluginStore>) -> PolicyPlugin {
+        PolicyPlugin { name, digest, pre }
+    }
 }
 
 /// The chain's verdict on one action.

@@ -37,7 +37,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::bindings::{Action, Decision};
+use crate::{Action, Decision};
 
 /// What a matching rule does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
