@@ -28,9 +28,9 @@ use crate::scheduler::{Scheduler, SchedulerSettings, Task, TaskError, TaskReques
 use crate::state::HostInner;
 use fuelhost_ledger::AgentId;
 use fuelhost_ledger::{
-    Alert, Allocation, AllocationRequest, Asset, Balances, Clock, ConsumerStats, Distribution, Ledger, Resource,
-    ServiceStats, SponsorGrant, SponsorGrantStatus, SystemClock, Transfer, TransferRequest, UbiSource, UsageQuery,
-    UsageRecord,
+    Alert, Allocation, AllocationRequest, Asset, Balances, Clock, ConsumerStats, Distribution, Ledger, LedgerQuery,
+    Resource, ServiceStats, SponsorGrant, SponsorGrantStatus, SystemClock, Transfer, TransferRequest, UbiSource,
+    UsageQuery, UsageRecord,
 };
 use fuelhost_policy::rules::{Rule, RuleSet};
 use fuelhost_policy::Judge as _;
@@ -207,7 +207,7 @@ impl HostBuilder {
         }
         let cost_model = match self.cost_model {
             Some(m) => m,
-            None => match ledger.setting(COST_MODEL_SETTING)? {
+            None => match db.setting(COST_MODEL_SETTING)? {
                 Some(json) => serde_json::from_str(&json).unwrap_or_else(|e| {
                     tracing::warn!(error = %e, "stored cost model unreadable; using the default");
                     CostModel::default()
@@ -215,7 +215,7 @@ impl HostBuilder {
                 None => CostModel::default(),
             },
         };
-        if let Some(text) = ledger.setting(RULES_SETTING)? {
+        if let Some(text) = db.setting(RULES_SETTING)? {
             policy.set_rules(RuleSet::from_toml(&text)?);
         }
         let scheduler = Scheduler::open(db.clone(), &self.scheduler, ledger.clone())
@@ -469,7 +469,7 @@ impl Host {
         let mut model = self.inner.cost_model.write().unwrap_or_else(|p| p.into_inner());
         model.picos_per_fuel = calibration.picos_per_fuel;
         let json = serde_json::to_string(&*model).map_err(|e| HostError::Engine(e.to_string()))?;
-        self.inner.ledger.set_setting(COST_MODEL_SETTING, &json)?;
+        self.inner.db.set_setting(COST_MODEL_SETTING, &json)?;
         Ok(calibration)
     }
 
@@ -511,8 +511,10 @@ impl Host {
         Ok(self.inner.ledger.balances(&agent)?)
     }
 
-    /// The ledger, for queries (usage records, transfers, totals).
-    pub fn ledger(&self) -> &dyn Ledger {
+    /// The ledger, read-only: usage records, transfers, balances, totals.
+    /// Every change goes through the host's own methods (`mint`,
+    /// `transfer`, `invoke`, ...), which put it to the policy chain.
+    pub fn ledger(&self) -> &dyn LedgerQuery {
         &*self.inner.ledger
     }
 
@@ -599,7 +601,7 @@ impl Host {
     /// host's data.
     pub fn set_policy_rules(&self, toml: &str) -> Result<(), HostError> {
         let rules = RuleSet::from_toml(toml)?;
-        self.inner.ledger.set_setting(RULES_SETTING, toml)?;
+        self.inner.db.set_setting(RULES_SETTING, toml)?;
         self.inner.policy.set_rules(rules);
         Ok(())
     }
@@ -614,7 +616,7 @@ impl Host {
         }
         let toml = toml::to_string(&Rules { rule: rules.rules() })
             .map_err(|e| HostError::Invalid(format!("writing the rules: {e}")))?;
-        self.inner.ledger.set_setting(RULES_SETTING, &toml)?;
+        self.inner.db.set_setting(RULES_SETTING, &toml)?;
         self.inner.policy.set_rules(rules);
         Ok(())
     }

@@ -2,7 +2,7 @@
 //! success, rejection before running when funds are short, exactly-once
 //! settlement, and conservation across mixed runs.
 
-use fuelhost::{Asset, Invocation, InvokeError, LedgerError, Limits, Outcome, ResourcePolicy, Settlement};
+use fuelhost::{Asset, Invocation, InvokeError, Limits, Outcome, ResourcePolicy};
 use fuelhost_tests::{assert_conserved, fund, test_host, upload};
 
 #[test]
@@ -109,39 +109,6 @@ fn an_invocation_id_replays_only_for_its_own_caller_and_artifact() {
     assert!(matches!(err, fuelhost::InvokeError::IdTaken(_)), "{err}");
     assert_eq!((t.host.balances("alice").unwrap(), t.host.balances("bob").unwrap()), before, "nothing moved");
     assert_conserved(&t.host);
-}
-
-#[test]
-fn settling_an_invocation_twice_is_impossible() {
-    let t = test_host();
-    let id = upload(&t.host, "rust-echo", "echo", 1, ResourcePolicy::CallerPays, Limits::default());
-    let r = t.host.invoke(Invocation::new("bob", &id, "x")).unwrap();
-    let record = t.host.ledger().usage_record(&r.invocation_id).unwrap().unwrap();
-    let before = t.host.balances("bob").unwrap();
-    let again = t.host.ledger().settle(&settlement_like(&record));
-    assert!(matches!(again, Err(LedgerError::DuplicateInvocation(_))), "{again:?}");
-    // Settling an invocation that never reserved is refused too.
-    let never =
-        t.host.ledger().settle(&Settlement { invocation_id: "never-reserved".into(), ..settlement_like(&record) });
-    assert!(matches!(never, Err(LedgerError::NoReservation(_))), "{never:?}");
-    assert_eq!(t.host.balances("bob").unwrap(), before);
-    assert_conserved(&t.host);
-}
-
-fn settlement_like(record: &fuelhost::UsageRecord) -> Settlement {
-    Settlement {
-        invocation_id: record.invocation_id.clone(),
-        artifact: record.artifact.clone(),
-        caller: record.caller.clone(),
-        owner: record.owner.clone(),
-        payer: record.charged_to.clone(),
-        resource_policy: record.resource_policy,
-        outcome: Outcome::Success,
-        consumed: record.consumed,
-        output: vec![],
-        error: None,
-        cost_model: Default::default(),
-    }
 }
 
 #[test]

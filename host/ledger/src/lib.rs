@@ -8,7 +8,8 @@
 //! is the embedded backend) or run: no SQL, no wasmtime, no policy. Types
 //! here are plain data that every layer above shares.
 //!
-//! **Where to start reading.** [`Ledger`] (what a backend does), then
+//! **Where to start reading.** [`Ledger`] (what a backend writes) and
+//! [`LedgerQuery`] (what it reads), then
 //! [`Reservation`] and [`Settlement`] (one invocation's hold and its
 //! settling), then `allocation` (quotas over periods).
 //!
@@ -24,8 +25,8 @@
 //! writes the usage record, all in one transaction keyed by the invocation
 //! id, so settling twice is impossible.
 //!
-//! [`Ledger`] is the trait a backend implements; `fuelhost-sqlite`'s
-//! `SqliteLedger` is the embedded default.
+//! [`LedgerQuery`] and [`Ledger`] are the traits a backend implements;
+//! `fuelhost-sqlite`'s `SqliteLedger` is the embedded default.
 
 mod agent;
 mod allocation;
@@ -592,34 +593,14 @@ pub enum LedgerError {
     Storage(String),
 }
 
-/// A ledger backend. Every method is one atomic transaction: it applies
-/// whole or not at all.
-pub trait Ledger: Send + Sync {
-    /// Create an agent's account (all balances zero).
-    fn open_account(&self, agent: &AgentId) -> Result<(), LedgerError>;
+/// Reading the ledger: balances, transfers, usage records, allocations,
+/// statistics. Every method is a read; nothing here changes a balance.
+/// What `Host::ledger` hands out.
+pub trait LedgerQuery: Send + Sync {
     /// Whether an account exists.
     fn has_account(&self, agent: &str) -> Result<bool, LedgerError>;
     /// The balances of an agent.
     fn balances(&self, agent: &AgentId) -> Result<Balances, LedgerError>;
-    /// Create `amount` of `asset` for `to`, debiting `@mint`. Only the
-    /// embedder (or an admin) may call this. Idempotent by `id`.
-    fn mint(&self, id: &str, to: &AgentId, asset: Asset, amount: u64) -> Result<Transfer, LedgerError>;
-    /// Move an asset between two agents. Idempotent by `req.id`.
-    fn transfer(&self, req: &TransferRequest) -> Result<Transfer, LedgerError>;
-    /// Hold the price and the fuel of an invocation.
-    fn reserve(&self, r: &Reservation) -> Result<Reserved, LedgerError>;
-    /// Hold a transfer a running guest asked for; posted or voided at
-    /// settlement.
-    fn hold_guest_transfer(&self, t: &GuestTransfer) -> Result<(), LedgerError>;
-    /// Hold `bytes` more of `payer`'s disk budget for the running
-    /// `invocation`, whose writes are about to grow a directory by that
-    /// much: [`LedgerError::Insufficient`] (nothing held) when the budget,
-    /// less what every running call holds, is short. Released when the
-    /// invocation settles, which charges what it really grew.
-    fn hold_disk(&self, invocation_id: &str, payer: &AgentId, bytes: u64) -> Result<(), LedgerError>;
-    /// Post or release every hold of the invocation and write its usage
-    /// record, in one transaction.
-    fn settle(&self, s: &Settlement) -> Result<UsageRecord, LedgerError>;
     /// The usage record of a settled invocation.
     fn usage_record(&self, invocation_id: &str) -> Result<Option<UsageRecord>, LedgerError>;
     /// Sum of posted balances of `asset` over every account, system
@@ -629,49 +610,15 @@ pub trait Ledger: Send + Sync {
     fn transfers(&self) -> Result<Vec<Transfer>, LedgerError>;
     /// The posted transfer with this id, if any.
     fn transfer_record(&self, id: &str) -> Result<Option<Transfer>, LedgerError>;
-    /// Settle, as [`Outcome::Aborted`], every reservation that was never
-    /// settled: its holds are released and nothing is charged. Called when
-    /// a host opens, before it serves, so a crash leaves no hold dangling.
-    /// (With several hosts on one database this must only take the
-    /// reservations of hosts known to be dead.)
-    fn abort_unsettled(&self) -> Result<Vec<UsageRecord>, LedgerError>;
     /// Holds not yet posted or voided (zero when nothing is running).
     fn pending_holds(&self) -> Result<u64, LedgerError>;
 
-    /// Take `amount` scrip out of circulation (to `@burn`). Idempotent by id.
-    fn burn(&self, id: &str, from: &AgentId, amount: u64) -> Result<Transfer, LedgerError>;
-    /// Move scrip from an agent into the public-goods pool. Idempotent by id.
-    fn deposit_to_pool(&self, id: &str, from: &AgentId, amount: u64) -> Result<Transfer, LedgerError>;
-    /// Mint scrip straight into the pool. Privileged. Idempotent by id.
-    fn mint_to_pool(&self, id: &str, amount: u64) -> Result<Transfer, LedgerError>;
-    /// Pay a grant from the pool to an agent. Privileged. Idempotent by id.
-    fn grant_from_pool(&self, id: &str, to: &AgentId, amount: u64) -> Result<Transfer, LedgerError>;
-    /// Split `amount` equally over every agent, from `source`; the
-    /// remainder stays in the source. One transaction; idempotent by id.
-    fn distribute_ubi(&self, id: &str, source: UbiSource, amount: u64) -> Result<Distribution, LedgerError>;
-
-    /// Record a sponsor grant. Idempotent by `grant.id`.
-    fn grant_sponsorship(&self, grant: &SponsorGrant) -> Result<(), LedgerError>;
-    /// Revoke a sponsor grant: it pays for no further call.
-    fn revoke_sponsorship(&self, id: &str) -> Result<(), LedgerError>;
     /// A grant and its use.
     fn sponsorship(&self, id: &str) -> Result<Option<SponsorGrantStatus>, LedgerError>;
     /// The oldest grant that covers `beneficiary` calling `artifact` now.
     fn sponsorship_for(&self, beneficiary: &AgentId, artifact: &str)
         -> Result<Option<SponsorGrantStatus>, LedgerError>;
 
-    /// Request an allocation (`pending`, or `approved` with
-    /// `auto_approve`). Idempotent by `req.id`.
-    fn request_allocation(&self, req: &AllocationRequest) -> Result<Allocation, LedgerError>;
-    /// `pending` -> `approved`.
-    fn approve_allocation(&self, id: &str) -> Result<Allocation, LedgerError>;
-    /// `approved` -> `active`: its periods and duration start now. An agent
-    /// has at most one active allocation.
-    fn activate_allocation(&self, id: &str) -> Result<Allocation, LedgerError>;
-    /// Lengthen its duration by `additional_ms`.
-    fn extend_allocation(&self, id: &str, additional_ms: u64) -> Result<Allocation, LedgerError>;
-    /// Cancel it, with a reason; no further charges draw from it.
-    fn revoke_allocation(&self, id: &str, reason: &str) -> Result<Allocation, LedgerError>;
     /// An allocation, brought up to date (periods rolled, expiry applied).
     fn allocation(&self, id: &str) -> Result<Option<Allocation>, LedgerError>;
     /// Every allocation of an agent, up to date, oldest first.
@@ -683,16 +630,6 @@ pub trait Ledger: Send + Sync {
     /// ledger began, summed per agent (each report once, however often it
     /// was retried), by agent.
     fn reported_usage(&self, resource: Resource) -> Result<Vec<(AgentId, u64)>, LedgerError>;
-    /// Report usage the host did not meter itself (LLM tokens, money spent
-    /// elsewhere, ...) against the agent's active allocation. Idempotent
-    /// by `id`.
-    fn record_usage(
-        &self,
-        id: &str,
-        agent: &AgentId,
-        resource: Resource,
-        amount: u64,
-    ) -> Result<Allocation, LedgerError>;
     /// Budget alerts, oldest first; of one agent when given.
     fn alerts(&self, agent: Option<&AgentId>) -> Result<Vec<Alert>, LedgerError>;
 
@@ -727,10 +664,76 @@ pub trait Ledger: Send + Sync {
     fn transfer_listing(&self, q: &TransferQuery) -> Result<Vec<Listed<Transfer>>, LedgerError>;
     /// Service-wide statistics.
     fn stats(&self) -> Result<ServiceStats, LedgerError>;
-    /// A stored setting (JSON text), such as the calibrated cost model.
-    fn setting(&self, key: &str) -> Result<Option<String>, LedgerError>;
-    /// Store a setting.
-    fn set_setting(&self, key: &str, value: &str) -> Result<(), LedgerError>;
+}
+
+/// A ledger backend. Every method is one atomic transaction: it applies
+/// whole or not at all.
+pub trait Ledger: LedgerQuery {
+    /// Create an agent's account (all balances zero).
+    fn open_account(&self, agent: &AgentId) -> Result<(), LedgerError>;
+    /// Create `amount` of `asset` for `to`, debiting `@mint`. Only the
+    /// embedder (or an admin) may call this. Idempotent by `id`.
+    fn mint(&self, id: &str, to: &AgentId, asset: Asset, amount: u64) -> Result<Transfer, LedgerError>;
+    /// Move an asset between two agents. Idempotent by `req.id`.
+    fn transfer(&self, req: &TransferRequest) -> Result<Transfer, LedgerError>;
+    /// Hold the price and the fuel of an invocation.
+    fn reserve(&self, r: &Reservation) -> Result<Reserved, LedgerError>;
+    /// Hold a transfer a running guest asked for; posted or voided at
+    /// settlement.
+    fn hold_guest_transfer(&self, t: &GuestTransfer) -> Result<(), LedgerError>;
+    /// Hold `bytes` more of `payer`'s disk budget for the running
+    /// `invocation`, whose writes are about to grow a directory by that
+    /// much: [`LedgerError::Insufficient`] (nothing held) when the budget,
+    /// less what every running call holds, is short. Released when the
+    /// invocation settles, which charges what it really grew.
+    fn hold_disk(&self, invocation_id: &str, payer: &AgentId, bytes: u64) -> Result<(), LedgerError>;
+    /// Post or release every hold of the invocation and write its usage
+    /// record, in one transaction.
+    fn settle(&self, s: &Settlement) -> Result<UsageRecord, LedgerError>;
+    /// Settle, as [`Outcome::Aborted`], every reservation that was never
+    /// settled: its holds are released and nothing is charged. Called when
+    /// a host opens, before it serves, so a crash leaves no hold dangling.
+    /// (With several hosts on one database this must only take the
+    /// reservations of hosts known to be dead.)
+    fn abort_unsettled(&self) -> Result<Vec<UsageRecord>, LedgerError>;
+    /// Take `amount` scrip out of circulation (to `@burn`). Idempotent by id.
+    fn burn(&self, id: &str, from: &AgentId, amount: u64) -> Result<Transfer, LedgerError>;
+    /// Move scrip from an agent into the public-goods pool. Idempotent by id.
+    fn deposit_to_pool(&self, id: &str, from: &AgentId, amount: u64) -> Result<Transfer, LedgerError>;
+    /// Mint scrip straight into the pool. Privileged. Idempotent by id.
+    fn mint_to_pool(&self, id: &str, amount: u64) -> Result<Transfer, LedgerError>;
+    /// Pay a grant from the pool to an agent. Privileged. Idempotent by id.
+    fn grant_from_pool(&self, id: &str, to: &AgentId, amount: u64) -> Result<Transfer, LedgerError>;
+    /// Split `amount` equally over every agent, from `source`; the
+    /// remainder stays in the source. One transaction; idempotent by id.
+    fn distribute_ubi(&self, id: &str, source: UbiSource, amount: u64) -> Result<Distribution, LedgerError>;
+
+    /// Record a sponsor grant. Idempotent by `grant.id`.
+    fn grant_sponsorship(&self, grant: &SponsorGrant) -> Result<(), LedgerError>;
+    /// Revoke a sponsor grant: it pays for no further call.
+    fn revoke_sponsorship(&self, id: &str) -> Result<(), LedgerError>;
+    /// Request an allocation (`pending`, or `approved` with
+    /// `auto_approve`). Idempotent by `req.id`.
+    fn request_allocation(&self, req: &AllocationRequest) -> Result<Allocation, LedgerError>;
+    /// `pending` -> `approved`.
+    fn approve_allocation(&self, id: &str) -> Result<Allocation, LedgerError>;
+    /// `approved` -> `active`: its periods and duration start now. An agent
+    /// has at most one active allocation.
+    fn activate_allocation(&self, id: &str) -> Result<Allocation, LedgerError>;
+    /// Lengthen its duration by `additional_ms`.
+    fn extend_allocation(&self, id: &str, additional_ms: u64) -> Result<Allocation, LedgerError>;
+    /// Cancel it, with a reason; no further charges draw from it.
+    fn revoke_allocation(&self, id: &str, reason: &str) -> Result<Allocation, LedgerError>;
+    /// Report usage the host did not meter itself (LLM tokens, money spent
+    /// elsewhere, ...) against the agent's active allocation. Idempotent
+    /// by `id`.
+    fn record_usage(
+        &self,
+        id: &str,
+        agent: &AgentId,
+        resource: Resource,
+        amount: u64,
+    ) -> Result<Allocation, LedgerError>;
 }
 
 /// Which usage records to return.

@@ -16,9 +16,9 @@ use fuelhost_ledger::AgentId;
 use fuelhost_ledger::ResourcePolicy;
 use fuelhost_ledger::{
     Alert, Allocation, AllocationRequest, AllocationStatus, Asset, AssetBalance, Balances, Clock, Distribution,
-    GuestTransfer, Ledger, LedgerError, Listed, Outcome, Reservation, Reserved, Resource, ResourcesConsumed,
-    Settlement, SponsorGrant, SponsorGrantStatus, SystemClock, Transfer, TransferRequest, UbiSource, UsageRecord,
-    BURN_ACCOUNT, CONSUMED_ACCOUNT, MINT_ACCOUNT, POOL_ACCOUNT,
+    GuestTransfer, Ledger, LedgerError, LedgerQuery, Listed, Outcome, Reservation, Reserved, Resource,
+    ResourcesConsumed, Settlement, SponsorGrant, SponsorGrantStatus, SystemClock, Transfer, TransferRequest, UbiSource,
+    UsageRecord, BURN_ACCOUNT, CONSUMED_ACCOUNT, MINT_ACCOUNT, POOL_ACCOUNT,
 };
 use fuelhost_ledger::{ConsumerStats, ServiceStats, TransferQuery, UsageQuery};
 
@@ -906,22 +906,7 @@ fn settle_with(
     })
 }
 
-impl Ledger for SqliteLedger {
-    fn open_account(&self, agent: &AgentId) -> Result<(), LedgerError> {
-        self.write(|tx| {
-            let n = exec(
-                tx,
-                "INSERT OR IGNORE INTO accounts (id, system, created_ms) VALUES (?1, 0, ?2)",
-                params![agent.as_str(), now_ms()],
-            )
-            .map_err(storage)?;
-            if n == 0 {
-                return Err(LedgerError::AccountExists(agent.to_string()));
-            }
-            Ok(())
-        })
-    }
-
+impl LedgerQuery for SqliteLedger {
     fn has_account(&self, agent: &str) -> Result<bool, LedgerError> {
         if self.hot.knows_account(agent) {
             return Ok(true);
@@ -942,6 +927,219 @@ impl Ledger for SqliteLedger {
             *b.get_mut(asset) = AssetBalance { posted: posted.max(0) as u64, held: held as u64 };
         }
         Ok(b)
+    }
+
+    fn usage_record(&self, invocation_id: &str) -> Result<Option<UsageRecord>, LedgerError> {
+        let conn = self.db.read();
+        read_usage(&conn, invocation_id)
+    }
+
+    fn asset_total(&self, asset: Asset) -> Result<i128, LedgerError> {
+        let conn = self.db.read();
+        let mut stmt = conn.prepare_cached("SELECT posted FROM balances WHERE asset = ?1").map_err(storage)?;
+        let rows = stmt.query_map([asset.as_str()], |r| r.get::<_, i64>(0)).map_err(storage)?;
+        let mut total: i128 = 0;
+        for r in rows {
+            total += r.map_err(storage)? as i128;
+        }
+        Ok(total)
+    }
+
+    fn pending_holds(&self) -> Result<u64, LedgerError> {
+        let conn = self.db.read();
+        let n: i64 =
+            one(&conn, "SELECT COUNT(*) FROM holds WHERE state = 'pending'", [], |r| r.get(0)).map_err(storage)?;
+        Ok(n as u64 + self.hot.open_holds())
+    }
+
+    fn sponsorship(&self, id: &str) -> Result<Option<SponsorGrantStatus>, LedgerError> {
+        read_grant(&self.db.read(), id)
+    }
+
+    fn sponsorship_for(
+        &self,
+        beneficiary: &AgentId,
+        artifact: &str,
+    ) -> Result<Option<SponsorGrantStatus>, LedgerError> {
+        // Most callers were never a grant's beneficiary: answered from
+        // memory, without waiting for the connection.
+        if self.hot.governed_if_known(Governor::SponsorGrant, beneficiary.as_str()) == Some(false) {
+            return Ok(None);
+        }
+        let conn = self.db.read();
+        let load = || agents(&conn, "SELECT DISTINCT beneficiary FROM sponsor_grants");
+        if !self.hot.governed(Governor::SponsorGrant, beneficiary.as_str(), load)? {
+            return Ok(None);
+        }
+        let ids: Vec<String> = {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT id FROM sponsor_grants WHERE beneficiary = ?1 AND revoked = 0 ORDER BY created_ms, id",
+                )
+                .map_err(storage)?;
+            let rows = stmt.query_map([beneficiary.as_str()], |r| r.get(0)).map_err(storage)?;
+            rows.collect::<Result<_, _>>().map_err(storage)?
+        };
+        let now = self.clock.now_ms();
+        for id in ids {
+            if let Some(g) = read_grant(&conn, &id)? {
+                let held: i64 = one(&conn, "SELECT fuel_held FROM sponsor_grants WHERE id = ?1", [&id], |r| r.get(0))
+                    .map_err(storage)?;
+                if g.covers(artifact, now) && g.fuel_spent + (held as u64) < g.grant.fuel_limit {
+                    return Ok(Some(g));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    fn allocation(&self, id: &str) -> Result<Option<Allocation>, LedgerError> {
+        self.write(|tx| match alloc::load(tx, id)? {
+            Some(a) => Ok(Some(alloc::refresh(tx, a, self.clock.now_ms())?)),
+            None => Ok(None),
+        })
+    }
+
+    fn allocations_of(&self, agent: &AgentId) -> Result<Vec<Allocation>, LedgerError> {
+        self.write(|tx| {
+            let ids: Vec<String> = {
+                let mut stmt = tx
+                    .prepare_cached("SELECT id FROM allocations WHERE agent = ?1 ORDER BY created_ms, id")
+                    .map_err(storage)?;
+                let rows = stmt.query_map([agent.as_str()], |r| r.get(0)).map_err(storage)?;
+                rows.collect::<Result<_, _>>().map_err(storage)?
+            };
+            let now = self.clock.now_ms();
+            let mut out = Vec::new();
+            for id in ids {
+                if let Some(a) = alloc::load(tx, &id)? {
+                    out.push(alloc::refresh(tx, a, now)?);
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    fn allocations_in_force(&self) -> Result<Vec<Allocation>, LedgerError> {
+        self.write(|tx| {
+            let ids: Vec<String> = {
+                let mut stmt = tx.prepare_cached(
+                    "SELECT id FROM allocations WHERE status IN ('active', 'exhausted') ORDER BY agent, created_ms, id",
+                ).map_err(storage)?;
+                let rows = stmt.query_map([], |r| r.get(0)).map_err(storage)?;
+                rows.collect::<Result<_, _>>().map_err(storage)?
+            };
+            let now = self.clock.now_ms();
+            let mut out = Vec::new();
+            for id in ids {
+                if let Some(a) = alloc::load(tx, &id)? {
+                    let a = alloc::refresh(tx, a, now)?;
+                    if matches!(a.status, AllocationStatus::Active | AllocationStatus::Exhausted) {
+                        out.push(a);
+                    }
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    fn reported_usage(&self, resource: Resource) -> Result<Vec<(AgentId, u64)>, LedgerError> {
+        let conn = self.db.read();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT agent, SUM(amount) FROM external_usage WHERE resource = ?1 AND allocation IS NOT NULL
+             GROUP BY agent ORDER BY agent",
+            )
+            .map_err(storage)?;
+        let rows = stmt
+            .query_map([resource.as_str()], |r| Ok((AgentId::trusted(r.get(0)?), r.get::<_, i64>(1)?.max(0) as u64)))
+            .map_err(storage)?;
+        rows.collect::<Result<_, _>>().map_err(storage)
+    }
+
+    fn alerts(&self, agent: Option<&AgentId>) -> Result<Vec<Alert>, LedgerError> {
+        alloc::alerts(&self.db.read(), agent.map(AgentId::as_str))
+    }
+
+    fn usage_records(&self, q: &UsageQuery) -> Result<Vec<UsageRecord>, LedgerError> {
+        let conn = self.db.committed();
+        let (sql, params) = usage_listing(&conn, q)?;
+        let mut stmt = conn.prepare_cached(&sql).map_err(storage)?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(params), usage_from_row).map_err(storage)?;
+        rows.collect::<Result<_, _>>().map_err(storage)
+    }
+
+    fn top_consumers_by(
+        &self,
+        asset: Asset,
+        from_ms: Option<i64>,
+        to_ms: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<ConsumerStats>, LedgerError> {
+        self.counters.top_consumers(&self.db.committed(), asset, from_ms, to_ms, limit)
+    }
+
+    fn stats(&self) -> Result<ServiceStats, LedgerError> {
+        // Counters and small tables, read on the committed connection: a
+        // statistics request never scans the records nor waits for the
+        // connection calls settle on.
+        let conn = self.db.committed();
+        let count = |sql: &str| one(&conn, sql, [], |r| r.get::<_, i64>(0)).map(|v| v as u64);
+        let mut stats = ServiceStats {
+            total_allocations: count("SELECT COUNT(*) FROM allocations").map_err(storage)?,
+            active_allocations: count("SELECT COUNT(*) FROM allocations WHERE status = 'active'").map_err(storage)?,
+            budget_exceeded_count: count("SELECT COUNT(*) FROM alerts WHERE kind = 'exhausted'").map_err(storage)?,
+            total_usage_records: 0,
+            total_cost_usd_micros: 0,
+            total_api_calls: 0,
+            total_fuel: 0,
+            invocations_by_outcome: Default::default(),
+        };
+        self.counters.usage_stats(&conn, &mut stats)?;
+        Ok(stats)
+    }
+
+    fn transfer_record(&self, id: &str) -> Result<Option<Transfer>, LedgerError> {
+        existing_transfer(&self.db.read(), id)
+    }
+
+    fn transfer_listing(&self, q: &TransferQuery) -> Result<Vec<Listed<Transfer>>, LedgerError> {
+        // Committed data only, off the connection calls settle on.
+        let conn = self.db.committed();
+        let limit = q.limit.unwrap_or(100).min(10_000) as i64;
+        let agent = q.agent.as_ref().map(AgentId::as_str);
+        let mut stmt = conn.prepare_cached(journal::agent_listing(agent)).map_err(storage)?;
+        let rows = stmt
+            .query_map(params![agent, limit, q.before.unwrap_or(i64::MAX)], |r| {
+                Ok(Listed { seq: r.get(7)?, item: transfer_from_row(r)? })
+            })
+            .map_err(storage)?;
+        rows.collect::<Result<_, _>>().map_err(storage)
+    }
+
+    fn transfers(&self) -> Result<Vec<Transfer>, LedgerError> {
+        // Committed data only, off the connection calls settle on.
+        let conn = self.db.committed();
+        let mut stmt = conn.prepare_cached(journal::listing(false)).map_err(storage)?;
+        let rows = stmt.query_map(params![None::<&str>, -1], transfer_from_row).map_err(storage)?;
+        rows.collect::<Result<_, _>>().map_err(storage)
+    }
+}
+
+impl Ledger for SqliteLedger {
+    fn open_account(&self, agent: &AgentId) -> Result<(), LedgerError> {
+        self.write(|tx| {
+            let n = exec(
+                tx,
+                "INSERT OR IGNORE INTO accounts (id, system, created_ms) VALUES (?1, 0, ?2)",
+                params![agent.as_str(), now_ms()],
+            )
+            .map_err(storage)?;
+            if n == 0 {
+                return Err(LedgerError::AccountExists(agent.to_string()));
+            }
+            Ok(())
+        })
     }
 
     fn mint(&self, id: &str, to: &AgentId, asset: Asset, amount: u64) -> Result<Transfer, LedgerError> {
@@ -1184,22 +1382,6 @@ impl Ledger for SqliteLedger {
         }
     }
 
-    fn usage_record(&self, invocation_id: &str) -> Result<Option<UsageRecord>, LedgerError> {
-        let conn = self.db.read();
-        read_usage(&conn, invocation_id)
-    }
-
-    fn asset_total(&self, asset: Asset) -> Result<i128, LedgerError> {
-        let conn = self.db.read();
-        let mut stmt = conn.prepare_cached("SELECT posted FROM balances WHERE asset = ?1").map_err(storage)?;
-        let rows = stmt.query_map([asset.as_str()], |r| r.get::<_, i64>(0)).map_err(storage)?;
-        let mut total: i128 = 0;
-        for r in rows {
-            total += r.map_err(storage)? as i128;
-        }
-        Ok(total)
-    }
-
     fn abort_unsettled(&self) -> Result<Vec<UsageRecord>, LedgerError> {
         let open: Vec<Settlement> = {
             let conn = self.db.read();
@@ -1254,13 +1436,6 @@ impl Ledger for SqliteLedger {
             Ok(())
         })?;
         Ok(aborted)
-    }
-
-    fn pending_holds(&self) -> Result<u64, LedgerError> {
-        let conn = self.db.read();
-        let n: i64 =
-            one(&conn, "SELECT COUNT(*) FROM holds WHERE state = 'pending'", [], |r| r.get(0)).map_err(storage)?;
-        Ok(n as u64 + self.hot.open_holds())
     }
 
     fn burn(&self, id: &str, from: &AgentId, amount: u64) -> Result<Transfer, LedgerError> {
@@ -1421,47 +1596,6 @@ impl Ledger for SqliteLedger {
         })
     }
 
-    fn sponsorship(&self, id: &str) -> Result<Option<SponsorGrantStatus>, LedgerError> {
-        read_grant(&self.db.read(), id)
-    }
-
-    fn sponsorship_for(
-        &self,
-        beneficiary: &AgentId,
-        artifact: &str,
-    ) -> Result<Option<SponsorGrantStatus>, LedgerError> {
-        // Most callers were never a grant's beneficiary: answered from
-        // memory, without waiting for the connection.
-        if self.hot.governed_if_known(Governor::SponsorGrant, beneficiary.as_str()) == Some(false) {
-            return Ok(None);
-        }
-        let conn = self.db.read();
-        let load = || agents(&conn, "SELECT DISTINCT beneficiary FROM sponsor_grants");
-        if !self.hot.governed(Governor::SponsorGrant, beneficiary.as_str(), load)? {
-            return Ok(None);
-        }
-        let ids: Vec<String> = {
-            let mut stmt = conn
-                .prepare_cached(
-                    "SELECT id FROM sponsor_grants WHERE beneficiary = ?1 AND revoked = 0 ORDER BY created_ms, id",
-                )
-                .map_err(storage)?;
-            let rows = stmt.query_map([beneficiary.as_str()], |r| r.get(0)).map_err(storage)?;
-            rows.collect::<Result<_, _>>().map_err(storage)?
-        };
-        let now = self.clock.now_ms();
-        for id in ids {
-            if let Some(g) = read_grant(&conn, &id)? {
-                let held: i64 = one(&conn, "SELECT fuel_held FROM sponsor_grants WHERE id = ?1", [&id], |r| r.get(0))
-                    .map_err(storage)?;
-                if g.covers(artifact, now) && g.fuel_spent + (held as u64) < g.grant.fuel_limit {
-                    return Ok(Some(g));
-                }
-            }
-        }
-        Ok(None)
-    }
-
     fn request_allocation(&self, req: &AllocationRequest) -> Result<Allocation, LedgerError> {
         if let Some(problem) = req.problem() {
             return Err(LedgerError::Invalid(format!("allocation request: {problem}")));
@@ -1503,70 +1637,6 @@ impl Ledger for SqliteLedger {
         self.lifecycle(id, "revoke", None, Some(reason))
     }
 
-    fn allocation(&self, id: &str) -> Result<Option<Allocation>, LedgerError> {
-        self.write(|tx| match alloc::load(tx, id)? {
-            Some(a) => Ok(Some(alloc::refresh(tx, a, self.clock.now_ms())?)),
-            None => Ok(None),
-        })
-    }
-
-    fn allocations_of(&self, agent: &AgentId) -> Result<Vec<Allocation>, LedgerError> {
-        self.write(|tx| {
-            let ids: Vec<String> = {
-                let mut stmt = tx
-                    .prepare_cached("SELECT id FROM allocations WHERE agent = ?1 ORDER BY created_ms, id")
-                    .map_err(storage)?;
-                let rows = stmt.query_map([agent.as_str()], |r| r.get(0)).map_err(storage)?;
-                rows.collect::<Result<_, _>>().map_err(storage)?
-            };
-            let now = self.clock.now_ms();
-            let mut out = Vec::new();
-            for id in ids {
-                if let Some(a) = alloc::load(tx, &id)? {
-                    out.push(alloc::refresh(tx, a, now)?);
-                }
-            }
-            Ok(out)
-        })
-    }
-
-    fn allocations_in_force(&self) -> Result<Vec<Allocation>, LedgerError> {
-        self.write(|tx| {
-            let ids: Vec<String> = {
-                let mut stmt = tx.prepare_cached(
-                    "SELECT id FROM allocations WHERE status IN ('active', 'exhausted') ORDER BY agent, created_ms, id",
-                ).map_err(storage)?;
-                let rows = stmt.query_map([], |r| r.get(0)).map_err(storage)?;
-                rows.collect::<Result<_, _>>().map_err(storage)?
-            };
-            let now = self.clock.now_ms();
-            let mut out = Vec::new();
-            for id in ids {
-                if let Some(a) = alloc::load(tx, &id)? {
-                    let a = alloc::refresh(tx, a, now)?;
-                    if matches!(a.status, AllocationStatus::Active | AllocationStatus::Exhausted) {
-                        out.push(a);
-                    }
-                }
-            }
-            Ok(out)
-        })
-    }
-
-    fn reported_usage(&self, resource: Resource) -> Result<Vec<(AgentId, u64)>, LedgerError> {
-        let conn = self.db.read();
-        let mut stmt = conn
-            .prepare_cached(
-                "SELECT agent, SUM(amount) FROM external_usage WHERE resource = ?1 AND allocation IS NOT NULL
-             GROUP BY agent ORDER BY agent",
-            )
-            .map_err(storage)?;
-        let rows = stmt
-            .query_map([resource.as_str()], |r| Ok((AgentId::trusted(r.get(0)?), r.get::<_, i64>(1)?.max(0) as u64)))
-            .map_err(storage)?;
-        rows.collect::<Result<_, _>>().map_err(storage)
-    }
-
     fn record_usage(
         &self,
         id: &str,
@@ -1602,89 +1672,5 @@ impl Ledger for SqliteLedger {
             ).map_err(storage)?;
             Ok(a)
         })
-    }
-
-    fn alerts(&self, agent: Option<&AgentId>) -> Result<Vec<Alert>, LedgerError> {
-        alloc::alerts(&self.db.read(), agent.map(AgentId::as_str))
-    }
-
-    fn usage_records(&self, q: &UsageQuery) -> Result<Vec<UsageRecord>, LedgerError> {
-        let conn = self.db.committed();
-        let (sql, params) = usage_listing(&conn, q)?;
-        let mut stmt = conn.prepare_cached(&sql).map_err(storage)?;
-        let rows = stmt.query_map(rusqlite::params_from_iter(params), usage_from_row).map_err(storage)?;
-        rows.collect::<Result<_, _>>().map_err(storage)
-    }
-
-    fn top_consumers_by(
-        &self,
-        asset: Asset,
-        from_ms: Option<i64>,
-        to_ms: Option<i64>,
-        limit: usize,
-    ) -> Result<Vec<ConsumerStats>, LedgerError> {
-        self.counters.top_consumers(&self.db.committed(), asset, from_ms, to_ms, limit)
-    }
-
-    fn stats(&self) -> Result<ServiceStats, LedgerError> {
-        // Counters and small tables, read on the committed connection: a
-        // statistics request never scans the records nor waits for the
-        // connection calls settle on.
-        let conn = self.db.committed();
-        let count = |sql: &str| one(&conn, sql, [], |r| r.get::<_, i64>(0)).map(|v| v as u64);
-        let mut stats = ServiceStats {
-            total_allocations: count("SELECT COUNT(*) FROM allocations").map_err(storage)?,
-            active_allocations: count("SELECT COUNT(*) FROM allocations WHERE status = 'active'").map_err(storage)?,
-            budget_exceeded_count: count("SELECT COUNT(*) FROM alerts WHERE kind = 'exhausted'").map_err(storage)?,
-            total_usage_records: 0,
-            total_cost_usd_micros: 0,
-            total_api_calls: 0,
-            total_fuel: 0,
-            invocations_by_outcome: Default::default(),
-        };
-        self.counters.usage_stats(&conn, &mut stats)?;
-        Ok(stats)
-    }
-
-    fn setting(&self, key: &str) -> Result<Option<String>, LedgerError> {
-        one(&self.db.read(), "SELECT value FROM settings WHERE key = ?1", [key], |r| r.get(0))
-            .optional()
-            .map_err(storage)
-    }
-
-    fn set_setting(&self, key: &str, value: &str) -> Result<(), LedgerError> {
-        exec(
-            &self.db.lock(),
-            "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            params![key, value],
-        )
-        .map_err(storage)?;
-        Ok(())
-    }
-
-    fn transfer_record(&self, id: &str) -> Result<Option<Transfer>, LedgerError> {
-        existing_transfer(&self.db.read(), id)
-    }
-
-    fn transfer_listing(&self, q: &TransferQuery) -> Result<Vec<Listed<Transfer>>, LedgerError> {
-        // Committed data only, off the connection calls settle on.
-        let conn = self.db.committed();
-        let limit = q.limit.unwrap_or(100).min(10_000) as i64;
-        let agent = q.agent.as_ref().map(AgentId::as_str);
-        let mut stmt = conn.prepare_cached(journal::agent_listing(agent)).map_err(storage)?;
-        let rows = stmt
-            .query_map(params![agent, limit, q.before.unwrap_or(i64::MAX)], |r| {
-                Ok(Listed { seq: r.get(7)?, item: transfer_from_row(r)? })
-            })
-            .map_err(storage)?;
-        rows.collect::<Result<_, _>>().map_err(storage)
-    }
-
-    fn transfers(&self) -> Result<Vec<Transfer>, LedgerError> {
-        // Committed data only, off the connection calls settle on.
-        let conn = self.db.committed();
-        let mut stmt = conn.prepare_cached(journal::listing(false)).map_err(storage)?;
-        let rows = stmt.query_map(params![None::<&str>, -1], transfer_from_row).map_err(storage)?;
-        rows.collect::<Result<_, _>>().map_err(storage)
     }
 }
