@@ -86,8 +86,9 @@ pub use fuelhost_ledger::{
     contract_allocation, reputation_scaled, Alert, AlertKind, Allocation, AllocationRequest, AllocationStatus, Asset,
     AssetBalance, Balances, Clock, ConsumerStats, Distribution, GuestTransfer, Ledger, LedgerError, LedgerQuery,
     ManualClock, Outcome, Period, QuotaUsage, Reservation, Reserved, Resource, ResourcesConsumed, Rollover,
-    ServiceStats, Settlement, SponsorGrant, SponsorGrantStatus, SystemClock, Transfer, TransferQuery, TransferRequest,
-    UbiSource, UsageQuery, UsageRecord, BURN_ACCOUNT, CONSUMED_ACCOUNT, MINT_ACCOUNT, MONTH_MS, POOL_ACCOUNT,
+    ServiceStats, Settlement, SponsorGrant, SponsorGrantStatus, SystemClock, Transfer, TransferKind, TransferQuery,
+    TransferRequest, UbiSource, UsageQuery, UsageRecord, BURN_ACCOUNT, CONSUMED_ACCOUNT, MINT_ACCOUNT, MONTH_MS,
+    POOL_ACCOUNT,
 };
 pub use fuelhost_ledger::{AgentId, InvalidAgentId};
 pub use fuelhost_policy::rules::{by_name as rules_by_name, Condition, Effect, Rule, RuleSet, RulesError};

@@ -94,7 +94,7 @@ fn sigkill_mid_stream_leaves_no_hold_dangling() {
         // Every price paid to alice came from bob, and bob's scrip fell by
         // exactly the prices plus its transfers to carol.
         let transfers = host.ledger().transfers().unwrap();
-        let prices: u64 = transfers.iter().filter(|t| t.kind == "price").map(|t| t.amount).sum();
+        let prices: u64 = transfers.iter().filter(|t| t.kind == fuelhost::TransferKind::Price).map(|t| t.amount).sum();
         let bob_out: u64 =
             transfers.iter().filter(|t| t.from == "bob" && t.asset == Asset::Scrip).map(|t| t.amount).sum();
         assert_eq!(host.balances("bob").unwrap().scrip.posted, 1_000_000 - bob_out);

@@ -132,6 +132,88 @@ impl std::fmt::Display for Asset {
     }
 }
 
+/// Why a transfer moved what it moved. Settlement decides by kind what a
+/// hold posts (a call's price and a guest's transfers only on success, its
+/// fuel as burned, ...), never by a name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TransferKind {
+    /// New money or budget, from `@mint`.
+    Mint,
+    /// One agent paying another.
+    Transfer,
+    /// A call's price, caller to owner.
+    Price,
+    /// The fuel a call burned, payer to `@consumed`.
+    Fuel,
+    /// The disk a call grew, payer to `@consumed`.
+    Disk,
+    /// A transfer a running guest made as its principal.
+    GuestTransfer,
+    /// Scrip taken out of circulation, to `@burn`.
+    Burn,
+    /// Scrip put into the public-goods pool.
+    PoolDeposit,
+    /// A grant paid from the pool.
+    PoolGrant,
+    /// A share of a universal basic income distribution.
+    Ubi,
+}
+
+impl TransferKind {
+    /// Every kind, in a fixed order.
+    pub const ALL: [TransferKind; 10] = [
+        TransferKind::Mint,
+        TransferKind::Transfer,
+        TransferKind::Price,
+        TransferKind::Fuel,
+        TransferKind::Disk,
+        TransferKind::GuestTransfer,
+        TransferKind::Burn,
+        TransferKind::PoolDeposit,
+        TransferKind::PoolGrant,
+        TransferKind::Ubi,
+    ];
+
+    /// The stable snake_case name, as stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransferKind::Mint => "mint",
+            TransferKind::Transfer => "transfer",
+            TransferKind::Price => "price",
+            TransferKind::Fuel => "fuel",
+            TransferKind::Disk => "disk",
+            TransferKind::GuestTransfer => "guest_transfer",
+            TransferKind::Burn => "burn",
+            TransferKind::PoolDeposit => "pool_deposit",
+            TransferKind::PoolGrant => "pool_grant",
+            TransferKind::Ubi => "ubi",
+        }
+    }
+
+    /// The kind named `s` (as written by `as_str`), if any.
+    pub fn parse(s: &str) -> Option<TransferKind> {
+        TransferKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// What a hold of this kind posts when its call settles, of `held`:
+    /// fuel as burned (`fuel_burned`, at most the hold); a price or a
+    /// guest's transfer whole if the call succeeded; nothing otherwise.
+    pub fn settled_amount(self, held: u64, success: bool, fuel_burned: u64) -> u64 {
+        match self {
+            TransferKind::Fuel => fuel_burned.min(held),
+            TransferKind::Price | TransferKind::GuestTransfer if success => held,
+            _ => 0,
+        }
+    }
+}
+
+impl std::fmt::Display for TransferKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The system account money is minted from; its balance is minus the total
 /// minted.
 pub const MINT_ACCOUNT: &str = "@mint";
@@ -289,8 +371,8 @@ pub struct Transfer {
     pub asset: Asset,
     /// How much, in the asset's smallest unit; never zero.
     pub amount: u64,
-    /// Why: `mint`, `transfer`, `price`, `fuel`, `disk`, `guest_transfer`.
-    pub kind: String,
+    /// Why it moved.
+    pub kind: TransferKind,
     /// Free text from whoever made the transfer.
     pub memo: String,
 }

@@ -29,7 +29,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
 
-use fuelhost_ledger::Asset;
+use fuelhost_ledger::{Asset, TransferKind};
 
 /// One call's holds.
 #[derive(Debug, Clone)]
@@ -49,20 +49,20 @@ pub(super) struct FastReservation {
 impl FastReservation {
     /// The holds, shaped as the transfers they become when posted.
     pub fn holds(&self, invocation: &str) -> Vec<fuelhost_ledger::Transfer> {
-        let hold = |kind: &str, from: &str, to: &str, asset: Asset, amount: u64| fuelhost_ledger::Transfer {
+        let hold = |kind: TransferKind, from: &str, to: &str, asset: Asset, amount: u64| fuelhost_ledger::Transfer {
             id: format!("{invocation}/{kind}"),
             from: from.to_string(),
             to: to.to_string(),
             asset,
             amount,
-            kind: kind.to_string(),
+            kind,
             memo: String::new(),
         };
         let mut holds = Vec::with_capacity(2);
         if self.price > 0 {
-            holds.push(hold("price", &self.caller, &self.owner, Asset::Scrip, self.price));
+            holds.push(hold(TransferKind::Price, &self.caller, &self.owner, Asset::Scrip, self.price));
         }
-        holds.push(hold("fuel", &self.payer, fuelhost_ledger::CONSUMED_ACCOUNT, Asset::Fuel, self.fuel));
+        holds.push(hold(TransferKind::Fuel, &self.payer, fuelhost_ledger::CONSUMED_ACCOUNT, Asset::Fuel, self.fuel));
         holds
     }
 }

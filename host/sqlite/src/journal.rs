@@ -28,15 +28,16 @@ use rusqlite::{Connection, OptionalExtension};
 
 use crate::sql::one;
 use crate::storage;
-use fuelhost_ledger::{Asset, LedgerError, Transfer, CONSUMED_ACCOUNT};
+use fuelhost_ledger::{Asset, LedgerError, Transfer, TransferKind, CONSUMED_ACCOUNT};
 
 /// The kinds of charge a usage record carries, with the asset each moves.
-const KINDS: [(&str, Asset); 3] = [("price", Asset::Scrip), ("fuel", Asset::Fuel), ("disk", Asset::DiskBytes)];
+const KINDS: [(TransferKind, Asset); 3] =
+    [(TransferKind::Price, Asset::Scrip), (TransferKind::Fuel, Asset::Fuel), (TransferKind::Disk, Asset::DiskBytes)];
 
 /// `(invocation, kind)` if `id` has the shape of a charge's id.
-pub(super) fn charge_id(id: &str) -> Option<(&str, &'static str)> {
+pub(super) fn charge_id(id: &str) -> Option<(&str, TransferKind)> {
     let (invocation, kind) = id.rsplit_once('/')?;
-    let kind = KINDS.iter().find(|(k, _)| *k == kind)?.0;
+    let kind = KINDS.iter().find(|(k, _)| k.as_str() == kind)?.0;
     (!invocation.is_empty()).then_some((invocation, kind))
 }
 
@@ -69,16 +70,8 @@ pub(super) fn charge(tx: &Connection, id: &str) -> Result<Option<Transfer>, Ledg
     if amount == 0 {
         return Ok(None);
     }
-    let (from, to) = if kind == "price" { (caller, owner) } else { (payer, CONSUMED_ACCOUNT.to_string()) };
-    Ok(Some(Transfer {
-        id: id.to_string(),
-        from,
-        to,
-        asset: KINDS[i].1,
-        amount,
-        kind: kind.to_string(),
-        memo: String::new(),
-    }))
+    let (from, to) = if kind == TransferKind::Price { (caller, owner) } else { (payer, CONSUMED_ACCOUNT.to_string()) };
+    Ok(Some(Transfer { id: id.to_string(), from, to, asset: KINDS[i].1, amount, kind, memo: String::new() }))
 }
 
 /// Every transfer and charge, `?1` (an agent, or NULL for all) sent or
@@ -237,9 +230,9 @@ mod tests {
 
     #[test]
     fn only_the_three_charge_kinds_after_a_nonempty_invocation_are_charge_ids() {
-        assert_eq!(charge_id("inv-1/price"), Some(("inv-1", "price")));
-        assert_eq!(charge_id("task/7/2/fuel"), Some(("task/7/2", "fuel")));
-        assert_eq!(charge_id("inv-1/disk"), Some(("inv-1", "disk")));
+        assert_eq!(charge_id("inv-1/price"), Some(("inv-1", TransferKind::Price)));
+        assert_eq!(charge_id("task/7/2/fuel"), Some(("task/7/2", TransferKind::Fuel)));
+        assert_eq!(charge_id("inv-1/disk"), Some(("inv-1", TransferKind::Disk)));
         assert_eq!(charge_id("inv-1/t0"), None);
         assert_eq!(charge_id("/price"), None);
         assert_eq!(charge_id("price"), None);

@@ -12,8 +12,8 @@ use crate::group_commit::GroupCommit;
 use crate::hot::{FastReservation, Governor, Hot};
 use crate::journal;
 use crate::storage;
-use fuelhost_ledger::AgentId;
 use fuelhost_ledger::ResourcePolicy;
+use fuelhost_ledger::{AgentId, TransferKind};
 use fuelhost_ledger::{
     Alert, Allocation, AllocationRequest, AllocationStatus, Asset, AssetBalance, Balances, Clock, Distribution,
     GuestTransfer, Ledger, LedgerError, LedgerQuery, Listed, Outcome, Reservation, Reserved, Resource,
@@ -326,7 +326,7 @@ fn post(
     credit: &str,
     asset: Asset,
     amount: u64,
-    kind: &str,
+    kind: TransferKind,
     memo: &str,
     invocation: Option<&str>,
 ) -> Result<Transfer, LedgerError> {
@@ -345,7 +345,7 @@ fn post(
         tx,
         "INSERT INTO transfers (seq, id, debit, credit, asset, amount, kind, memo, invocation, created_ms)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-        params![seq, id, debit, credit, asset.as_str(), amount as i64, kind, memo, invocation, now_ms()],
+        params![seq, id, debit, credit, asset.as_str(), amount as i64, kind.as_str(), memo, invocation, now_ms()],
     )
     .map_err(storage)?;
     Ok(Transfer {
@@ -354,7 +354,7 @@ fn post(
         to: credit.to_string(),
         asset,
         amount,
-        kind: kind.to_string(),
+        kind,
         memo: memo.to_string(),
     })
 }
@@ -397,6 +397,18 @@ fn move_balances(
     write_balance(tx, hot, credit, asset, new_credit, ch)
 }
 
+/// A kind as stored; an unknown name (a newer host's) is an error, never
+/// a guess.
+fn stored_kind(name: &str) -> rusqlite::Result<TransferKind> {
+    TransferKind::parse(name).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            5,
+            rusqlite::types::Type::Text,
+            format!("unknown transfer kind `{name}` (written by a newer fuelhost?)").into(),
+        )
+    })
+}
+
 /// A transfer (or a hold, which has the same shape) from the columns
 /// `id, debit, credit, asset, amount, kind, memo`.
 fn transfer_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Transfer> {
@@ -406,7 +418,7 @@ fn transfer_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Transfer> {
         to: r.get(2)?,
         asset: Asset::parse(&r.get::<_, String>(3)?).unwrap_or(Asset::Scrip),
         amount: r.get::<_, i64>(4)? as u64,
-        kind: r.get(5)?,
+        kind: stored_kind(&r.get::<_, String>(5)?)?,
         memo: r.get(6)?,
     })
 }
@@ -448,7 +460,7 @@ fn place_hold(
     credit: &str,
     asset: Asset,
     amount: u64,
-    kind: &str,
+    kind: TransferKind,
     memo: &str,
 ) -> Result<(), LedgerError> {
     let amt = to_db(amount, "hold")?;
@@ -465,7 +477,7 @@ fn place_hold(
         tx,
         "INSERT OR IGNORE INTO holds (id, invocation, debit, credit, asset, amount, kind, memo, state)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending')",
-        params![id, invocation, debit, credit, asset.as_str(), amt, kind, memo],
+        params![id, invocation, debit, credit, asset.as_str(), amt, kind.as_str(), memo],
     )
     .map_err(storage)?;
     if inserted == 0 {
@@ -499,7 +511,7 @@ fn resolve_hold(
             &hold.to,
             hold.asset,
             post_amount,
-            &hold.kind,
+            hold.kind,
             &hold.memo,
             Some(invocation),
         )?;
@@ -575,7 +587,7 @@ impl SqliteLedger {
         to: &str,
         asset: Asset,
         amount: u64,
-        kind: &str,
+        kind: TransferKind,
         memo: &str,
     ) -> Result<Transfer, LedgerError> {
         self.write(|tx| {
@@ -766,23 +778,18 @@ fn settle_with(
             holds.push((row.map_err(storage)?, false));
         }
     }
-    if !holds.iter().any(|(h, _)| h.kind == "fuel") {
+    if !holds.iter().any(|(h, _)| h.kind == TransferKind::Fuel) {
         return Err(LedgerError::NoReservation(s.invocation_id.clone()));
     }
     let success = s.outcome == Outcome::Success;
     let mut price_paid = 0;
     let mut fuel_charged = 0;
     for (hold, in_memory) in &holds {
-        let post_amount = match hold.kind.as_str() {
-            "fuel" => s.consumed.fuel.min(hold.amount),
-            "price" | "guest_transfer" if success => hold.amount,
-            _ => 0,
-        };
-        if hold.kind == "price" {
-            price_paid = post_amount;
-        }
-        if hold.kind == "fuel" {
-            fuel_charged = post_amount;
+        let post_amount = hold.kind.settled_amount(hold.amount, success, s.consumed.fuel);
+        match hold.kind {
+            TransferKind::Price => price_paid = post_amount,
+            TransferKind::Fuel => fuel_charged = post_amount,
+            _ => {}
         }
         if !in_memory {
             resolve_hold(tx, hot, hold, &s.invocation_id, post_amount)?;
@@ -790,7 +797,7 @@ fn settle_with(
             move_balances(tx, hot, &hold.from, &hold.to, hold.asset, post_amount)?;
         } else if post_amount > 0 {
             let inv = Some(s.invocation_id.as_str());
-            post(tx, hot, &hold.id, &hold.from, &hold.to, hold.asset, post_amount, &hold.kind, &hold.memo, inv)?;
+            post(tx, hot, &hold.id, &hold.from, &hold.to, hold.asset, post_amount, hold.kind, &hold.memo, inv)?;
         }
     }
     let (grant, allocation): (Option<String>, Option<String>) = match fast {
@@ -805,7 +812,7 @@ fn settle_with(
         .map_err(storage)?
         .unwrap_or((None, None)),
     };
-    let fuel_held: u64 = holds.iter().filter(|(h, _)| h.kind == "fuel").map(|(h, _)| h.amount).sum();
+    let fuel_held: u64 = holds.iter().filter(|(h, _)| h.kind == TransferKind::Fuel).map(|(h, _)| h.amount).sum();
     let disk_charged = if s.consumed.disk_bytes == 0 {
         0
     } else {
@@ -836,7 +843,7 @@ fn settle_with(
             CONSUMED_ACCOUNT,
             Asset::DiskBytes,
             disk_charged,
-            "disk",
+            TransferKind::Disk,
             "",
             Some(&s.invocation_id),
         )?;
@@ -1148,7 +1155,7 @@ impl Ledger for SqliteLedger {
                 return replay(t, MINT_ACCOUNT, to.as_str(), asset, amount);
             }
             require_account(tx, to.as_str())?;
-            post(tx, &self.hot, id, MINT_ACCOUNT, to.as_str(), asset, amount, "mint", "", None)
+            post(tx, &self.hot, id, MINT_ACCOUNT, to.as_str(), asset, amount, TransferKind::Mint, "", None)
         })
     }
 
@@ -1167,7 +1174,7 @@ impl Ledger for SqliteLedger {
                 req.to.as_str(),
                 req.asset,
                 req.amount,
-                "transfer",
+                TransferKind::Transfer,
                 &req.memo,
                 None,
             )
@@ -1243,7 +1250,7 @@ impl Ledger for SqliteLedger {
                     r.owner.as_str(),
                     Asset::Scrip,
                     r.price,
-                    "price",
+                    TransferKind::Price,
                     "",
                 )?;
             }
@@ -1287,7 +1294,7 @@ impl Ledger for SqliteLedger {
                 CONSUMED_ACCOUNT,
                 Asset::Fuel,
                 fuel,
-                "fuel",
+                TransferKind::Fuel,
                 "",
             )?;
             let (dp, dh) = balance_row(tx, &self.hot, r.payer.as_str(), Asset::DiskBytes)?;
@@ -1330,7 +1337,7 @@ impl Ledger for SqliteLedger {
                 t.to.as_str(),
                 Asset::Scrip,
                 t.amount,
-                "guest_transfer",
+                TransferKind::GuestTransfer,
                 &t.memo,
             )?;
             self.hot.note_guest_hold(&t.invocation_id);
@@ -1439,15 +1446,15 @@ impl Ledger for SqliteLedger {
     }
 
     fn burn(&self, id: &str, from: &AgentId, amount: u64) -> Result<Transfer, LedgerError> {
-        self.idempotent_post(id, from.as_str(), BURN_ACCOUNT, Asset::Scrip, amount, "burn", "")
+        self.idempotent_post(id, from.as_str(), BURN_ACCOUNT, Asset::Scrip, amount, TransferKind::Burn, "")
     }
 
     fn deposit_to_pool(&self, id: &str, from: &AgentId, amount: u64) -> Result<Transfer, LedgerError> {
-        self.idempotent_post(id, from.as_str(), POOL_ACCOUNT, Asset::Scrip, amount, "pool_deposit", "")
+        self.idempotent_post(id, from.as_str(), POOL_ACCOUNT, Asset::Scrip, amount, TransferKind::PoolDeposit, "")
     }
 
     fn mint_to_pool(&self, id: &str, amount: u64) -> Result<Transfer, LedgerError> {
-        self.idempotent_post(id, MINT_ACCOUNT, POOL_ACCOUNT, Asset::Scrip, amount, "mint", "")
+        self.idempotent_post(id, MINT_ACCOUNT, POOL_ACCOUNT, Asset::Scrip, amount, TransferKind::Mint, "")
     }
 
     fn grant_from_pool(&self, id: &str, to: &AgentId, amount: u64) -> Result<Transfer, LedgerError> {
@@ -1466,7 +1473,7 @@ impl Ledger for SqliteLedger {
                     needed: amount,
                 });
             }
-            post(tx, &self.hot, id, POOL_ACCOUNT, to.as_str(), Asset::Scrip, amount, "pool_grant", "", None)
+            post(tx, &self.hot, id, POOL_ACCOUNT, to.as_str(), Asset::Scrip, amount, TransferKind::PoolGrant, "", None)
         })
     }
 
@@ -1529,7 +1536,7 @@ impl Ledger for SqliteLedger {
                         agent,
                         Asset::Scrip,
                         per_agent,
-                        "ubi",
+                        TransferKind::Ubi,
                         "",
                         None,
                     )?;
