@@ -1,0 +1,193 @@
+//! Stage 1, admit: the request checked (artifact, input size, caller,
+//! id), a replay answered from its record, an instance slot taken, the
+//! payer resolved, and the `invoke` action put to the policy chain. A deny
+//! or a pending approval ends the call here, nothing charged.
+
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use fuelhost_ledger::{AgentId, SponsorGrantStatus};
+use fuelhost_policy::Judge as _;
+use fuelhost_runtime::Slot;
+
+use super::payer::resolve_payer;
+use crate::bindings::{Action, Attribute, Decision, Usage};
+use crate::error::InvokeError;
+use crate::invocation::{Invocation, InvocationReport};
+use crate::manifest::Limits;
+use crate::registry::LoadedArtifact;
+use crate::state::HostInner;
+
+/// What admission decided: run the call, or answer a retry from its record.
+pub(super) enum Admission {
+    /// A retry of a settled call: its report, nothing run again.
+    Replay(InvocationReport),
+    /// A call to reserve and run.
+    Admitted(Box<Admitted>),
+}
+
+/// An admitted call: everything the later stages need.
+pub(super) struct Admitted {
+    /// The request (its input, timeout, cancel flag, approval).
+    pub req: Invocation,
+    /// The invoking agent.
+    pub caller: AgentId,
+    /// The artifact, compiled and linked.
+    pub artifact: Arc<LoadedArtifact>,
+    /// Its limits, held to the host's maxima.
+    pub limits: Limits,
+    /// The call's id (the caller's, or a fresh one).
+    pub invocation_id: String,
+    /// Whether the host made the id (no replay to look for).
+    pub fresh_id: bool,
+    /// The agent whose outermost call this one runs within.
+    pub root: AgentId,
+    /// The instance slot, held until the call ends.
+    pub _slot: Slot,
+    /// The artifact's owner.
+    pub owner: AgentId,
+    /// Who pays for resources, and the sponsor grant paying, if any.
+    pub payer: AgentId,
+    /// The grant that pays, if one does.
+    pub sponsorship: Option<SponsorGrantStatus>,
+    /// Fuel asked for: the request's, within the artifact's limit.
+    pub fuel_limit: u64,
+    /// The price the caller pays the owner on success.
+    pub price: u64,
+}
+
+pub(super) fn new_invocation_id() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut h = RandomState::new().build_hasher();
+    h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    format!("inv-{:x}-{:016x}", fuelhost_sqlite::now_ms(), h.finish())
+}
+
+fn attr(key: &str, value: impl Into<String>) -> Attribute {
+    Attribute { key: key.into(), value: value.into() }
+}
+
+/// Admit `req` at nesting `depth`; the invocation's `span` records its id,
+/// payer and price.
+pub(super) fn admit(
+    host: &HostInner,
+    req: Invocation,
+    depth: u32,
+    span: &tracing::Span,
+) -> Result<Admission, InvokeError> {
+    let caller = AgentId::new(req.caller.clone())?;
+    let artifact =
+        host.registry.get(&req.artifact).ok_or_else(|| InvokeError::UnknownArtifact(req.artifact.clone()))?;
+    let manifest = &artifact.info.manifest;
+    let limits = manifest.limits.within(&host.limits, host.settings.max_memory_bytes);
+    if req.input.len() as u64 > limits.input_bytes {
+        return Err(InvokeError::InputTooLarge {
+            artifact: artifact.info.id.clone(),
+            size: req.input.len() as u64,
+            limit: limits.input_bytes,
+        });
+    }
+    if !host.ledger.has_account(caller.as_str()).map_err(InvokeError::Ledger)? {
+        return Err(InvokeError::UnknownCaller(caller.to_string()));
+    }
+    let fresh_id = req.id.is_none();
+    let invocation_id = match req.id.clone() {
+        Some(id) => {
+            if let Some(record) = host.ledger.usage_record(&id).map_err(InvokeError::Ledger)? {
+                // A retry replays its own call only.
+                if record.caller != caller || record.artifact != artifact.info.id {
+                    return Err(InvokeError::IdTaken(id));
+                }
+                return Ok(Admission::Replay(InvocationReport::from_record(record, true)));
+            }
+            id
+        }
+        None => new_invocation_id(),
+    };
+    span.record("invocation_id", invocation_id.as_str());
+    // A slot before anything is decided or held: a busy host refuses the
+    // call here, charging nothing. A nested call holds its caller's slot
+    // meanwhile, so it does not wait for one.
+    let root = req.root.clone().unwrap_or_else(|| caller.clone());
+    let slot = host.slots.acquire(root.as_str(), depth == 0)?;
+
+    let owner = manifest.owner.clone();
+    let (sponsorship, payer) =
+        resolve_payer(&*host.ledger, &caller, &owner, &artifact.info.id, manifest.resource_policy)?;
+    let fuel_limit = req.fuel_limit.unwrap_or(limits.fuel).min(limits.fuel);
+    let memory_limit = limits.memory_bytes;
+    let price = if caller == owner { 0 } else { manifest.price };
+    span.record("payer", payer.as_str());
+    span.record("price", price);
+
+    // 1. Admit.
+    let admit = tracing::info_span!("admit").entered();
+    let action = Action {
+        kind: "invoke".into(),
+        subject: caller.to_string(),
+        tenant: None,
+        target: artifact.info.id.clone(),
+        attributes: vec![
+            attr("owner", owner.as_str()),
+            attr("payer", payer.as_str()),
+            attr("resource-policy", manifest.resource_policy.to_string()),
+            attr("sponsor-grant", sponsorship.as_ref().map(|g| g.grant.id.as_str()).unwrap_or("")),
+        ],
+        price,
+        estimated: Usage {
+            fuel: fuel_limit,
+            memory_peak_bytes: memory_limit,
+            disk_bytes: 0,
+            llm_tokens: 0,
+            wall_time_ns: 0,
+        },
+    };
+    let mut action = action;
+    let verdict = host.judge(Some(&invocation_id), &mut action);
+    match &verdict.decision {
+        // Needs approval, and none given yet: park it, charge nothing.
+        Decision::RequireApproval(approvers) if req.approved_by.is_none() => {
+            let parked = host
+                .approvals
+                .park(
+                    &invocation_id,
+                    caller.as_str(),
+                    &artifact.info.id,
+                    approvers,
+                    verdict.decided_by.as_deref(),
+                    &req.input,
+                    req.fuel_limit,
+                )
+                .map_err(|e| InvokeError::Sandbox(e.to_string()))?;
+            tracing::info!(pending = %parked.id, "invocation parked for approval");
+            return Err(InvokeError::PendingApproval { id: parked.id, approvers: approvers.join(", ") });
+        }
+        // Approved: the approval satisfies `require_approval`, never a deny.
+        Decision::RequireApproval(_) => {}
+        _ => {
+            if let Some(reason) = verdict.refusal() {
+                tracing::info!(%reason, "invocation denied");
+                return Err(InvokeError::Denied(reason));
+            }
+        }
+    }
+
+    drop(admit);
+    Ok(Admission::Admitted(Box::new(Admitted {
+        req,
+        caller,
+        artifact,
+        limits,
+        invocation_id,
+        fresh_id,
+        root,
+        _slot: slot,
+        owner,
+        payer,
+        sponsorship,
+        fuel_limit,
+        price,
+    })))
+}

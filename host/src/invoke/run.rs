@@ -1,0 +1,319 @@
+//! Stage 3, run: a fresh sandbox instantiates the artifact from its
+//! `InstancePre` and calls `run`, metered (fuel, or CPU time), capped
+//! (memory, stack, wall clock, disk at each write, logs, output) and
+//! cancellable; how it ended becomes an [`Outcome`] and an error message.
+//! From here on every path settles, so no hold outlives the call.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use fuelhost_ledger::Outcome;
+use fuelhost_runtime::{new_store, when_a_slot_is_free, GuestLimiter, Meter};
+
+use super::admit::Admitted;
+use super::reserve::Held;
+use crate::bindings::artifact::fuelhost::host::ledger::CallContext;
+use crate::bindings::{RunError, WitResourcePolicy};
+use crate::cost::CostModel;
+use crate::disk::DiskMeter;
+use crate::manifest::{Metering, ResourcePolicy};
+use crate::sandbox::{classify_trap, CallScope, Sandbox};
+use crate::state::HostInner;
+
+/// Bytes of guest console output quoted in a trap's error.
+const CONSOLE_TAIL: usize = 1024;
+
+/// How a run ended, and what it used: what settlement charges.
+pub(super) struct Ran {
+    /// How it ended.
+    pub outcome: Outcome,
+    /// Its output (empty unless it succeeded).
+    pub output: Vec<u8>,
+    /// Why it failed, for the caller.
+    pub error: Option<String>,
+    /// Fuel it burned (nested calls' fuel is their payers').
+    pub fuel_used: u64,
+    /// Highest total linear memory, bytes.
+    pub memory_peak: u64,
+    /// What its writes grew the owner's directory by.
+    pub disk_bytes: u64,
+    /// Wall time from the sandbox's setup to the run's end.
+    pub wall: Duration,
+    /// The cost model the run was metered by (settlement prices by it too).
+    pub cost: CostModel,
+}
+
+fn describe_run_error(e: &RunError) -> String {
+    match e {
+        RunError::InvalidInput(m) => format!("invalid input: {m}"),
+        RunError::Denied(m) => format!("denied: {m}"),
+        RunError::Failed(m) => format!("failed: {m}"),
+    }
+}
+
+fn trap_message(e: &wasmtime::Error) -> String {
+    if let Some(cap) = e.downcast_ref::<fuelhost_runtime::CapReached>() {
+        return cap.to_string();
+    }
+    match e.downcast_ref::<wasmtime::Trap>() {
+        Some(t) => t.to_string(),
+        None => e.to_string(),
+    }
+}
+
+/// Run the admitted, reserved `call` at nesting `depth`.
+pub(super) fn run(host: &Arc<HostInner>, call: &Admitted, held: &Held, depth: u32) -> Ran {
+    let Admitted { req, caller, artifact, limits, invocation_id, root, owner, price, .. } = call;
+    let Held { reserved, payer, sponsorship } = held;
+    let manifest = &artifact.info.manifest;
+    let memory_limit = limits.memory_bytes;
+    let _run = tracing::info_span!("run").entered();
+    let dir = host.agent_dir(owner);
+    let disk = Arc::new(DiskMeter::new(
+        host.agent_dirs.get(owner),
+        host.ledger.clone(),
+        invocation_id,
+        payer.clone(),
+        reserved.disk_bytes,
+    ));
+    // One read of the cost model for the whole call: metering, deadline and settlement agree.
+    let cost = host.cost_model();
+    let timeout = Duration::from_millis(limits.timeout_ms).min(req.timeout.unwrap_or(Duration::MAX));
+    // Under deterministic fuel a fuel run's timeout is fuel too: the
+    // timeout's CPU time at the cost model's rate, when under its budget.
+    let deterministic = manifest.metering == Metering::Fuel && host.settings.deterministic_fuel;
+    let timeout_fuel = deterministic.then(|| cost.fuel_for(timeout)).filter(|&f| f < reserved.fuel);
+    let fuel_limit = timeout_fuel.unwrap_or(reserved.fuel);
+    let context = CallContext {
+        invocation_id: invocation_id.clone(),
+        artifact: artifact.info.id.clone(),
+        caller: caller.to_string(),
+        owner: owner.to_string(),
+        payer: payer.to_string(),
+        resource_policy: match manifest.resource_policy {
+            ResourcePolicy::CallerPays => WitResourcePolicy::CallerPays,
+            ResourcePolicy::OwnerPays => WitResourcePolicy::OwnerPays,
+        },
+        price: *price,
+        fuel_limit,
+    };
+    let scope = CallScope {
+        context,
+        principal: owner.clone(),
+        parties: [caller.clone(), owner.clone(), payer.clone()],
+        ledger: host.ledger.clone(),
+        judge: host.clone(),
+        transfers: 0,
+        nested: host.clone(),
+        tasks: host.clone(),
+        depth,
+        nested_calls: 0,
+        nested_fuel: 0,
+        dir,
+        disk: disk.clone(),
+        root: root.clone(),
+        limits: *limits,
+        meter: match manifest.metering {
+            Metering::Fuel => Meter::Fuel,
+            Metering::CpuTime => Meter::cpu_time(cost.picos_per_fuel, reserved.fuel),
+        },
+        sponsorship: sponsorship.as_ref().map(|g| {
+            (
+                g.grant.id.clone(),
+                g.grant.sponsor.clone(),
+                host.ledger
+                    .sponsorship(&g.grant.id)
+                    .ok()
+                    .flatten()
+                    .map(|s| s.grant.fuel_limit.saturating_sub(s.fuel_spent).saturating_sub(reserved.fuel))
+                    .unwrap_or(0),
+            )
+        }),
+    };
+    // Fuel metering stops the run at the budget by itself; its timeout is
+    // an epoch deadline, or, under deterministic fuel, its timeout fuel
+    // (and the wall clock at calls into the host). CPU-time metering
+    // checks the meter at every epoch tick (see `cpu_time_watch`); its
+    // first deadline is the budget's CPU time rounded down to whole
+    // ticks, so the run never passes its budget (CPU time never exceeds
+    // wall time). A budget under one tick cannot be enforced: such a call
+    // does not run.
+    let tick = host.settings.epoch_tick;
+    let (store_fuel, deadline) = match manifest.metering {
+        Metering::Fuel => (Some(fuel_limit), (!deterministic).then_some(timeout)),
+        Metering::CpuTime => {
+            let budget = Duration::from_nanos(cost.cpu_time_ns(reserved.fuel));
+            let whole_ticks = tick * (budget.as_nanos() / tick.as_nanos().max(1)).min(u32::MAX as u128) as u32;
+            (None, Some(if budget < timeout { whole_ticks } else { timeout }))
+        }
+    };
+    let too_small = manifest.metering == Metering::CpuTime && deadline.is_some_and(|d| d.is_zero());
+    // The payer's allocation may cap memory below the artifact's own limit.
+    let memory_cap = reserved.memory_bytes.map_or(memory_limit, |cap| cap.min(memory_limit));
+    let started = Instant::now();
+    let run = Sandbox::for_artifact(GuestLimiter::new(memory_cap), scope, format!("artifact {}", artifact.info.id))
+        .and_then(|sandbox| new_store(artifact.pre.engine(), sandbox, store_fuel, deadline, tick))
+        .map(|mut store| {
+            match (manifest.metering, req.cancel.clone()) {
+                (Metering::CpuTime, cancel) => cpu_time_watch(&mut store, cost, tick, started + timeout, cancel),
+                (Metering::Fuel, Some(cancel)) if !deterministic => cancel_watch(&mut store, cancel, started + timeout),
+                (Metering::Fuel, _) => {}
+            }
+            // Host calls cost fuel, and under deterministic fuel the wall
+            // clock is read where the guest calls into the host; every
+            // wait in the host ends at the deadline.
+            fuelhost_runtime::boundary::install(
+                &mut store,
+                fuelhost_runtime::boundary::Boundary {
+                    fuel: manifest.metering == Metering::Fuel,
+                    deadline: deterministic.then_some(started + timeout),
+                    cancel: req.cancel.clone().filter(|_| deterministic),
+                },
+            );
+            store.data_mut().guest.wait_limit =
+                Some(fuelhost_runtime::WaitLimit { deadline: started + timeout, cancel: req.cancel.clone() });
+            store.data_mut().call.meter.restart();
+            let result = if too_small {
+                Err(wasmtime::Trap::OutOfFuel.into())
+            } else {
+                when_a_slot_is_free(started + timeout, || artifact.pre.instantiate(&mut store))
+                    .and_then(|inst| inst.call_run(&mut store, &req.input))
+            };
+            // Nested calls' fuel is charged to their payers, not here.
+            let call = &store.data().call;
+            let nested_fuel = call.nested_fuel;
+            let spent = match call.meter.cpu_fuel_spent() {
+                Some(cpu) => cpu.min(reserved.fuel),
+                None => store_fuel.unwrap_or(reserved.fuel).saturating_sub(store.get_fuel().unwrap_or(0)),
+            };
+            let fuel_used = spent.saturating_sub(nested_fuel);
+            let limiter = store.data().guest.limiter.clone();
+            let console = store.data().guest.console_tail(CONSOLE_TAIL);
+            if !console.is_empty() {
+                tracing::debug!(target: "fuelhost::guest", %console, "guest console output");
+            }
+            (result, fuel_used, limiter, console)
+        });
+    let wall = started.elapsed();
+    let (outcome, output, error, fuel_used, memory_peak) = match run {
+        Ok((Ok(Ok(output)), fuel, limiter, _)) if output.len() as u64 > limits.output_bytes => {
+            let message = format!(
+                "output_limit: the output was {} bytes, over the artifact's limit of {} bytes (limits.output_bytes); \
+                 it was dropped",
+                output.len(),
+                limits.output_bytes
+            );
+            (Outcome::OutputLimit, Vec::new(), Some(message), fuel, limiter.memory_peak())
+        }
+        Ok((Ok(Ok(output)), fuel, limiter, _)) => (Outcome::Success, output, None, fuel, limiter.memory_peak()),
+        Ok((Ok(Err(run_error)), fuel, limiter, _)) => {
+            (Outcome::RunError, Vec::new(), Some(describe_run_error(&run_error)), fuel, limiter.memory_peak())
+        }
+        Ok((Err(trap), fuel_spent, limiter, console)) => {
+            let cancelled = req.cancel.as_ref().is_some_and(|c| c.load(Ordering::SeqCst));
+            let outcome = match classify_trap(&trap, limiter.memory_refused()) {
+                Outcome::Timeout if cancelled => Outcome::Aborted,
+                Outcome::OutOfFuel if timeout_fuel.is_some() => Outcome::Timeout,
+                other => other,
+            };
+            // Spending the timeout fuel calls into the host, where the
+            // wall clock may be found past too: the fuel says which came
+            // first.
+            let mut message = match (outcome, timeout_fuel) {
+                (Outcome::Aborted, _) => "aborted: cancelled while running; charged for the fuel it burned".to_string(),
+                (Outcome::Timeout, Some(fuel)) if fuel_spent >= fuel => format!(
+                    "timeout: the run spent its timeout of {} ms counted in fuel ({fuel} fuel at {} ps per fuel; \
+                     under deterministic fuel, compute is timed by fuel, not by the wall clock)",
+                    timeout.as_millis(),
+                    cost.picos_per_fuel
+                ),
+                // A cap's message names its outcome already.
+                (Outcome::LogLimit, _) => trap_message(&trap),
+                _ => format!("{outcome}: {}", trap_message(&trap)),
+            };
+            if !console.is_empty() {
+                message.push_str("; guest output: ");
+                message.push_str(&console);
+            }
+            (outcome, Vec::new(), Some(message), fuel_spent, limiter.memory_peak())
+        }
+        Err(setup) => (Outcome::Trap, Vec::new(), Some(format!("sandbox setup failed: {setup:#}")), 0, 0),
+    };
+    let (error, fuel_used) = if too_small {
+        let message = format!(
+            "out_of_fuel: the budget of {} fuel is {} µs of CPU, under one epoch tick ({} ms), the least a cpu_time \
+             artifact can be held to: nothing ran; give the call more fuel",
+            reserved.fuel,
+            cost.cpu_time_ns(reserved.fuel) / 1000,
+            tick.as_millis()
+        );
+        (Some(message), 0)
+    } else {
+        (error, fuel_used)
+    };
+    // Every write was checked as it happened: the run grew the directory
+    // by what its meter counted, and a run that met the quota and did not
+    // succeed ended because of it.
+    let disk_bytes = disk.grown();
+    let (outcome, output, error) = match disk.refused() {
+        Some(quota) if matches!(outcome, Outcome::RunError | Outcome::Trap) => {
+            let mut message = quota.to_string();
+            if let Some(guest) = error {
+                message.push_str(&format!("; the guest then reported: {guest}"));
+            }
+            (Outcome::DiskLimit, Vec::new(), Some(message))
+        }
+        _ => (outcome, output, error),
+    };
+
+    Ran { outcome, output, error, fuel_used, memory_peak, disk_bytes, wall, cost }
+}
+
+/// Watch a cancellable run of a fuel-metered artifact: at every epoch
+/// tick, stop it if it was cancelled or its wall-clock timeout passed.
+fn cancel_watch(
+    store: &mut wasmtime::Store<Sandbox>,
+    cancel: Arc<std::sync::atomic::AtomicBool>,
+    wall_deadline: Instant,
+) {
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(move |_| {
+        if cancel.load(Ordering::SeqCst) || Instant::now() >= wall_deadline {
+            return Err(wasmtime::Trap::Interrupt.into());
+        }
+        Ok(wasmtime::UpdateDeadline::Continue(1))
+    });
+}
+
+/// Hold a CPU-time run to its budget: at each deadline, stop it if it was
+/// cancelled or its wall-clock timeout passed (`timeout`) or less than one
+/// tick of CPU is left of its budget (`out_of_fuel`); else sleep again for
+/// the CPU left, rounded down to whole ticks (one tick when cancellable),
+/// or until the timeout.
+fn cpu_time_watch(
+    store: &mut wasmtime::Store<Sandbox>,
+    cost: CostModel,
+    tick: Duration,
+    wall_deadline: Instant,
+    cancel: Option<Arc<std::sync::atomic::AtomicBool>>,
+) {
+    if cancel.is_some() {
+        store.set_epoch_deadline(1);
+    }
+    store.epoch_deadline_callback(move |ctx| {
+        let now = Instant::now();
+        if now >= wall_deadline || cancel.as_ref().is_some_and(|c| c.load(Ordering::SeqCst)) {
+            return Err(wasmtime::Trap::Interrupt.into());
+        }
+        let left_fuel = ctx.data().call.meter.cpu_fuel_left().unwrap_or(0);
+        let left = Duration::from_nanos(cost.cpu_time_ns(left_fuel));
+        if left < tick {
+            return Err(wasmtime::Trap::OutOfFuel.into());
+        }
+        let by_budget = (left.as_nanos() / tick.as_nanos().max(1)) as u64;
+        let by_wall = fuelhost_runtime::ticks_for(wall_deadline - now, tick);
+        let by_cancel = if cancel.is_some() { 1 } else { u64::MAX };
+        Ok(wasmtime::UpdateDeadline::Continue(by_budget.min(by_wall).min(by_cancel).max(1)))
+    });
+}

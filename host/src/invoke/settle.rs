@@ -1,0 +1,35 @@
+//! Stage 4, settle: one ledger transaction posts the fuel burned, releases
+//! the rest, charges disk growth, pays the price on success (releases it
+//! otherwise) and writes the usage record keyed by the invocation id.
+
+use fuelhost_ledger::{Ledger, ResourcesConsumed, Settlement, UsageRecord};
+
+use super::admit::Admitted;
+use super::reserve::Held;
+use super::run::Ran;
+use crate::error::InvokeError;
+
+/// Settle `call`, held as `held`, which ran as `ran`, on `ledger`.
+pub(super) fn settle(ledger: &dyn Ledger, call: &Admitted, held: &Held, ran: Ran) -> Result<UsageRecord, InvokeError> {
+    let _settle = tracing::info_span!("settle").entered();
+    let settlement = Settlement {
+        invocation_id: call.invocation_id.clone(),
+        artifact: call.artifact.info.id.clone(),
+        caller: call.caller.clone(),
+        owner: call.owner.clone(),
+        payer: held.payer.clone(),
+        resource_policy: call.artifact.info.manifest.resource_policy,
+        outcome: ran.outcome,
+        consumed: ResourcesConsumed {
+            fuel: ran.fuel_used,
+            memory_peak_bytes: ran.memory_peak,
+            disk_bytes: ran.disk_bytes,
+            wall_time_ns: ran.wall.as_nanos() as u64,
+            cpu_time_ns: 0,
+        },
+        cost_model: ran.cost,
+        output: ran.output,
+        error: ran.error,
+    };
+    ledger.settle(&settlement).map_err(InvokeError::Ledger)
+}
