@@ -10,6 +10,27 @@
 //! put to the **policy chain**: plugins of the `policy-plugin` world, in
 //! any language that builds a component.
 //!
+//! **What this crate owns.** The host itself: the registry of artifacts,
+//! the guest imports (`capabilities`, over an artifact's `sandbox`), the
+//! invocation pipeline (`invoke`, a module per stage), the scheduler, the
+//! audit log, approvals, and the [`Host`] facade over its state
+//! (`state::HostInner`). The layers below are crates of their own:
+//! `fuelhost-ledger` (the ledger's model and traits), `fuelhost-sqlite`
+//! (storage), `fuelhost-runtime` (engines, a guest's store context,
+//! meters, the fuel price of host calls), `fuelhost-policy` (rules,
+//! plugins, the chain); the HTTP server (`fuelhost-server`) and the
+//! command line (`fuelhost-cli`) sit above.
+//!
+//! **What it must not know.** HTTP, or how a reply is shown: those are the
+//! server's and the CLI's, which reach the host through this public API
+//! only. Below the facade nothing reaches up to the host: each guest
+//! import holds the narrow trait it needs (`Judge`, a task desk, a nested
+//! invoker), and the scheduler's workers a task runner.
+//!
+//! **Where to start reading.** [`Host`], then `invoke/mod.rs` (one
+//! invocation, stage by stage), then `capabilities` (what a guest may ask
+//! for). The module layers are written down in `scripts/check-layers.py`.
+//!
 //! The central types and how they meet:
 //!
 //! - [`Host`] (built by [`HostBuilder`]) is the embedding API; it owns
@@ -17,13 +38,16 @@
 //! - The registry compiles each uploaded component once (a content-addressed
 //!   cache keeps the precompiled code across restarts) and keeps an
 //!   `InstancePre` per artifact.
-//! - [`Ledger`] (crate `fuelhost-ledger`) is the double-entry ledger;
+//! - [`Ledger`] and [`LedgerQuery`] (crate `fuelhost-ledger`) are the
+//!   double-entry ledger's writes and reads; [`Host::ledger`] hands out
+//!   the reads only;
 //!   [`SqliteLedger`] (crate `fuelhost-sqlite`) the embedded
 //!   backend. An invocation holds, then settles; a call no allocation or
 //!   sponsor grant governs holds in memory and writes once, at settlement.
 //! - [`PolicyChain`] runs policy plugins, each check in a fresh instance.
-//! - `invoke` is the pipeline: admit, reserve, run, settle, report; its
-//!   result is an [`InvocationReport`].
+//! - `invoke` is the pipeline: admit, reserve, run, settle, report, each a
+//!   module returning a typed result to the next; its result is an
+//!   [`InvocationReport`].
 //! - [`scheduler`] runs invocations submitted as tasks ([`Host::submit_task`]):
 //!   durable, queued fairly, run by the host's workers.
 //! - [`telemetry`] names the pipeline's spans, installs the process-wide

@@ -16,7 +16,7 @@ use super::payer::resolve_payer;
 use crate::bindings::{Action, Attribute, Decision, Usage};
 use crate::error::InvokeError;
 use crate::invocation::{Invocation, InvocationReport};
-use crate::manifest::Limits;
+use crate::manifest::{Limits, ResourcePolicy};
 use crate::registry::LoadedArtifact;
 use crate::state::HostInner;
 
@@ -28,34 +28,46 @@ pub(super) enum Admission {
     Admitted(Box<Admitted>),
 }
 
-/// An admitted call: everything the later stages need.
-pub(super) struct Admitted {
-    /// The request (its input, timeout, cancel flag, approval).
-    pub req: Invocation,
-    /// The invoking agent.
-    pub caller: AgentId,
-    /// The artifact, compiled and linked.
-    pub artifact: Arc<LoadedArtifact>,
-    /// Its limits, held to the host's maxima.
-    pub limits: Limits,
+/// Who and what a call charges, as plain data: all the ledger stages
+/// (reserve, settle) need, so they can be tested on a ledger alone.
+#[derive(Debug, Clone)]
+pub(super) struct Charge {
     /// The call's id (the caller's, or a fresh one).
     pub invocation_id: String,
     /// Whether the host made the id (no replay to look for).
     pub fresh_id: bool,
+    /// The artifact's id.
+    pub artifact: String,
+    /// Who pays for resources, as the manifest says.
+    pub resource_policy: ResourcePolicy,
+    /// The invoking agent.
+    pub caller: AgentId,
+    /// The artifact's owner.
+    pub owner: AgentId,
+    /// Who pays for resources (after sponsorship).
+    pub payer: AgentId,
+    /// The sponsor grant paying, if one does.
+    pub sponsorship: Option<SponsorGrantStatus>,
+    /// The price the caller pays the owner on success.
+    pub price: u64,
+    /// Fuel asked for: the request's, within the artifact's limit.
+    pub fuel_limit: u64,
+}
+
+/// An admitted call: everything the later stages need.
+pub(super) struct Admitted {
+    /// Who and what it charges.
+    pub charge: Charge,
+    /// The request (its input, timeout, cancel flag, approval).
+    pub req: Invocation,
+    /// The artifact, compiled and linked.
+    pub artifact: Arc<LoadedArtifact>,
+    /// Its limits, held to the host's maxima.
+    pub limits: Limits,
     /// The agent whose outermost call this one runs within.
     pub root: AgentId,
     /// The instance slot, held until the call ends.
     pub _slot: Slot,
-    /// The artifact's owner.
-    pub owner: AgentId,
-    /// Who pays for resources, and the sponsor grant paying, if any.
-    pub payer: AgentId,
-    /// The grant that pays, if one does.
-    pub sponsorship: Option<SponsorGrantStatus>,
-    /// Fuel asked for: the request's, within the artifact's limit.
-    pub fuel_limit: u64,
-    /// The price the caller pays the owner on success.
-    pub price: u64,
 }
 
 pub(super) fn new_invocation_id() -> String {
@@ -175,19 +187,17 @@ pub(super) fn admit(
     }
 
     drop(admit);
-    Ok(Admission::Admitted(Box::new(Admitted {
-        req,
-        caller,
-        artifact,
-        limits,
+    let charge = Charge {
         invocation_id,
         fresh_id,
-        root,
-        _slot: slot,
+        artifact: artifact.info.id.clone(),
+        resource_policy: manifest.resource_policy,
+        caller,
         owner,
         payer,
         sponsorship,
-        fuel_limit,
         price,
-    })))
+        fuel_limit,
+    };
+    Ok(Admission::Admitted(Box::new(Admitted { charge, req, artifact, limits, root, _slot: slot })))
 }

@@ -28,6 +28,8 @@ mod report;
 mod reserve;
 mod run;
 mod settle;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 
@@ -127,9 +129,9 @@ fn pipeline(
         Admission::Replay(report) => return Ok(report),
         Admission::Admitted(call) => call,
     };
-    let held = reserve::reserve(&*host.ledger, &call)?;
+    let held = reserve::reserve(&*host.ledger, &call.charge)?;
     span.record("payer", held.payer.as_str());
     let ran = run::run(host, &call, &held, depth);
-    let record = settle::settle(&*host.ledger, &call, &held, ran)?;
+    let record = settle::settle(&*host.ledger, &call.charge, &held, ran)?;
     Ok(report::report(&host.metrics, record))
 }

@@ -6,7 +6,7 @@
 
 use fuelhost_ledger::{AgentId, Asset, Ledger, LedgerError, Reservation, Reserved, SponsorGrantStatus};
 
-use super::admit::Admitted;
+use super::admit::Charge;
 use super::payer::resolve_payer;
 use crate::error::InvokeError;
 
@@ -21,16 +21,15 @@ pub(super) struct Held {
 }
 
 /// Hold what `call` may spend on `ledger`.
-pub(super) fn reserve(ledger: &dyn Ledger, call: &Admitted) -> Result<Held, InvokeError> {
+pub(super) fn reserve(ledger: &dyn Ledger, call: &Charge) -> Result<Held, InvokeError> {
     let _reserve = tracing::info_span!("reserve").entered();
-    let manifest = &call.artifact.info.manifest;
     let (mut sponsorship, mut payer) = (call.sponsorship.clone(), call.payer.clone());
     let mut attempts = 0;
     loop {
         let reservation = Reservation {
             invocation_id: call.invocation_id.clone(),
-            artifact: call.artifact.info.id.clone(),
-            resource_policy: manifest.resource_policy,
+            artifact: call.artifact.clone(),
+            resource_policy: call.resource_policy,
             caller: call.caller.clone(),
             owner: call.owner.clone(),
             payer: payer.clone(),
@@ -44,7 +43,7 @@ pub(super) fn reserve(ledger: &dyn Ledger, call: &Admitted) -> Result<Held, Invo
             Err(LedgerError::GrantUnavailable(_)) if attempts < 8 => {
                 attempts += 1;
                 (sponsorship, payer) =
-                    resolve_payer(ledger, &call.caller, &call.owner, &call.artifact.info.id, manifest.resource_policy)?;
+                    resolve_payer(ledger, &call.caller, &call.owner, &call.artifact, call.resource_policy)?;
             }
             Err(LedgerError::Insufficient { account, asset: Asset::Scrip, available, .. }) => {
                 return Err(InvokeError::InsufficientScrip { agent: account, available, price: call.price });

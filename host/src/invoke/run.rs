@@ -64,7 +64,8 @@ fn trap_message(e: &wasmtime::Error) -> String {
 
 /// Run the admitted, reserved `call` at nesting `depth`.
 pub(super) fn run(host: &Arc<HostInner>, call: &Admitted, held: &Held, depth: u32) -> Ran {
-    let Admitted { req, caller, artifact, limits, invocation_id, root, owner, price, .. } = call;
+    let Admitted { charge, req, artifact, limits, root, .. } = call;
+    let (caller, owner, invocation_id, price) = (&charge.caller, &charge.owner, &charge.invocation_id, &charge.price);
     let Held { reserved, payer, sponsorship } = held;
     let manifest = &artifact.info.manifest;
     let memory_limit = limits.memory_bytes;

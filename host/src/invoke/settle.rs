@@ -4,21 +4,21 @@
 
 use fuelhost_ledger::{Ledger, ResourcesConsumed, Settlement, UsageRecord};
 
-use super::admit::Admitted;
+use super::admit::Charge;
 use super::reserve::Held;
 use super::run::Ran;
 use crate::error::InvokeError;
 
 /// Settle `call`, held as `held`, which ran as `ran`, on `ledger`.
-pub(super) fn settle(ledger: &dyn Ledger, call: &Admitted, held: &Held, ran: Ran) -> Result<UsageRecord, InvokeError> {
+pub(super) fn settle(ledger: &dyn Ledger, call: &Charge, held: &Held, ran: Ran) -> Result<UsageRecord, InvokeError> {
     let _settle = tracing::info_span!("settle").entered();
     let settlement = Settlement {
         invocation_id: call.invocation_id.clone(),
-        artifact: call.artifact.info.id.clone(),
+        artifact: call.artifact.clone(),
         caller: call.caller.clone(),
         owner: call.owner.clone(),
         payer: held.payer.clone(),
-        resource_policy: call.artifact.info.manifest.resource_policy,
+        resource_policy: call.resource_policy,
         outcome: ran.outcome,
         consumed: ResourcesConsumed {
             fuel: ran.fuel_used,

@@ -274,6 +274,7 @@ impl Default for SchedulerSettings {
 }
 
 /// The scheduler's numbers, for the metrics.
+#[derive(Default)]
 pub(crate) struct SchedulerSnapshot {
     /// Tasks queued and ready to run (not parked, not waiting a backoff).
     pub queued: usize,
