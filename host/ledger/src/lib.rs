@@ -681,42 +681,54 @@ pub enum LedgerError {
 pub trait LedgerQuery: Send + Sync {
     /// Whether an account exists.
     fn has_account(&self, agent: &str) -> Result<bool, LedgerError>;
+
     /// The balances of an agent.
     fn balances(&self, agent: &AgentId) -> Result<Balances, LedgerError>;
+
     /// The usage record of a settled invocation.
     fn usage_record(&self, invocation_id: &str) -> Result<Option<UsageRecord>, LedgerError>;
+
     /// Sum of posted balances of `asset` over every account, system
     /// accounts included. Zero unless conservation is broken.
     fn asset_total(&self, asset: Asset) -> Result<i128, LedgerError>;
+
     /// Every posted transfer, oldest first.
     fn transfers(&self) -> Result<Vec<Transfer>, LedgerError>;
+
     /// The posted transfer with this id, if any.
     fn transfer_record(&self, id: &str) -> Result<Option<Transfer>, LedgerError>;
+
     /// Holds not yet posted or voided (zero when nothing is running).
     fn pending_holds(&self) -> Result<u64, LedgerError>;
 
     /// A grant and its use.
     fn sponsorship(&self, id: &str) -> Result<Option<SponsorGrantStatus>, LedgerError>;
+
     /// The oldest grant that covers `beneficiary` calling `artifact` now.
     fn sponsorship_for(&self, beneficiary: &AgentId, artifact: &str)
         -> Result<Option<SponsorGrantStatus>, LedgerError>;
 
     /// An allocation, brought up to date (periods rolled, expiry applied).
     fn allocation(&self, id: &str) -> Result<Option<Allocation>, LedgerError>;
+
     /// Every allocation of an agent, up to date, oldest first.
     fn allocations_of(&self, agent: &AgentId) -> Result<Vec<Allocation>, LedgerError>;
+
     /// Every allocation in force (`active` or `exhausted`), up to date, by
     /// agent then oldest first.
     fn allocations_in_force(&self) -> Result<Vec<Allocation>, LedgerError>;
+
     /// Usage of `resource` reported with [`Ledger::record_usage`] since the
     /// ledger began, summed per agent (each report once, however often it
     /// was retried), by agent.
     fn reported_usage(&self, resource: Resource) -> Result<Vec<(AgentId, u64)>, LedgerError>;
+
     /// Budget alerts, oldest first; of one agent when given.
     fn alerts(&self, agent: Option<&AgentId>) -> Result<Vec<Alert>, LedgerError>;
 
     /// Usage records matching `q`, newest first.
     fn usage_records(&self, q: &UsageQuery) -> Result<Vec<UsageRecord>, LedgerError>;
+
     /// The agents that paid for the most fuel in `[from_ms, to_ms)`, most
     /// first.
     fn top_consumers(
@@ -727,6 +739,7 @@ pub trait LedgerQuery: Send + Sync {
     ) -> Result<Vec<ConsumerStats>, LedgerError> {
         self.top_consumers_by(Asset::Fuel, from_ms, to_ms, limit)
     }
+
     /// The agents charged the most of `asset` in `[from_ms, to_ms)`, most
     /// first. Payers are charged resources, so `asset` is `fuel` or
     /// `disk_bytes`; `scrip` is refused as [`LedgerError::Invalid`].
@@ -737,13 +750,16 @@ pub trait LedgerQuery: Send + Sync {
         to_ms: Option<i64>,
         limit: usize,
     ) -> Result<Vec<ConsumerStats>, LedgerError>;
+
     /// Posted transfers matching `q`, newest first.
     fn transfers_matching(&self, q: &TransferQuery) -> Result<Vec<Transfer>, LedgerError> {
         Ok(self.transfer_listing(q)?.into_iter().map(|l| l.item).collect())
     }
+
     /// Posted transfers matching `q`, newest first, each with its position
     /// (for the next page).
     fn transfer_listing(&self, q: &TransferQuery) -> Result<Vec<Listed<Transfer>>, LedgerError>;
+
     /// Service-wide statistics.
     fn stats(&self) -> Result<ServiceStats, LedgerError>;
 }
@@ -753,59 +769,78 @@ pub trait LedgerQuery: Send + Sync {
 pub trait Ledger: LedgerQuery {
     /// Create an agent's account (all balances zero).
     fn open_account(&self, agent: &AgentId) -> Result<(), LedgerError>;
+
     /// Create `amount` of `asset` for `to`, debiting `@mint`. Only the
     /// embedder (or an admin) may call this. Idempotent by `id`.
     fn mint(&self, id: &str, to: &AgentId, asset: Asset, amount: u64) -> Result<Transfer, LedgerError>;
+
     /// Move an asset between two agents. Idempotent by `req.id`.
     fn transfer(&self, req: &TransferRequest) -> Result<Transfer, LedgerError>;
+
     /// Hold the price and the fuel of an invocation.
     fn reserve(&self, r: &Reservation) -> Result<Reserved, LedgerError>;
+
     /// Hold a transfer a running guest asked for; posted or voided at
     /// settlement.
     fn hold_guest_transfer(&self, t: &GuestTransfer) -> Result<(), LedgerError>;
+
     /// Hold `bytes` more of `payer`'s disk budget for the running
     /// `invocation`, whose writes are about to grow a directory by that
     /// much: [`LedgerError::Insufficient`] (nothing held) when the budget,
     /// less what every running call holds, is short. Released when the
     /// invocation settles, which charges what it really grew.
     fn hold_disk(&self, invocation_id: &str, payer: &AgentId, bytes: u64) -> Result<(), LedgerError>;
+
     /// Post or release every hold of the invocation and write its usage
     /// record, in one transaction.
     fn settle(&self, s: &Settlement) -> Result<UsageRecord, LedgerError>;
+
     /// Settle, as [`Outcome::Aborted`], every reservation that was never
     /// settled: its holds are released and nothing is charged. Called when
     /// a host opens, before it serves, so a crash leaves no hold dangling.
     /// (With several hosts on one database this must only take the
     /// reservations of hosts known to be dead.)
     fn abort_unsettled(&self) -> Result<Vec<UsageRecord>, LedgerError>;
+
     /// Take `amount` scrip out of circulation (to `@burn`). Idempotent by id.
     fn burn(&self, id: &str, from: &AgentId, amount: u64) -> Result<Transfer, LedgerError>;
+
     /// Move scrip from an agent into the public-goods pool. Idempotent by id.
     fn deposit_to_pool(&self, id: &str, from: &AgentId, amount: u64) -> Result<Transfer, LedgerError>;
+
     /// Mint scrip straight into the pool. Privileged. Idempotent by id.
     fn mint_to_pool(&self, id: &str, amount: u64) -> Result<Transfer, LedgerError>;
+
     /// Pay a grant from the pool to an agent. Privileged. Idempotent by id.
     fn grant_from_pool(&self, id: &str, to: &AgentId, amount: u64) -> Result<Transfer, LedgerError>;
+
     /// Split `amount` equally over every agent, from `source`; the
     /// remainder stays in the source. One transaction; idempotent by id.
     fn distribute_ubi(&self, id: &str, source: UbiSource, amount: u64) -> Result<Distribution, LedgerError>;
 
     /// Record a sponsor grant. Idempotent by `grant.id`.
     fn grant_sponsorship(&self, grant: &SponsorGrant) -> Result<(), LedgerError>;
+
     /// Revoke a sponsor grant: it pays for no further call.
     fn revoke_sponsorship(&self, id: &str) -> Result<(), LedgerError>;
+
     /// Request an allocation (`pending`, or `approved` with
     /// `auto_approve`). Idempotent by `req.id`.
     fn request_allocation(&self, req: &AllocationRequest) -> Result<Allocation, LedgerError>;
+
     /// `pending` -> `approved`.
     fn approve_allocation(&self, id: &str) -> Result<Allocation, LedgerError>;
+
     /// `approved` -> `active`: its periods and duration start now. An agent
     /// has at most one active allocation.
     fn activate_allocation(&self, id: &str) -> Result<Allocation, LedgerError>;
+
     /// Lengthen its duration by `additional_ms`.
     fn extend_allocation(&self, id: &str, additional_ms: u64) -> Result<Allocation, LedgerError>;
+
     /// Cancel it, with a reason; no further charges draw from it.
     fn revoke_allocation(&self, id: &str, reason: &str) -> Result<Allocation, LedgerError>;
+
     /// Report usage the host did not meter itself (LLM tokens, money spent
     /// elsewhere, ...) against the agent's active allocation. Idempotent
     /// by `id`.
