@@ -85,7 +85,7 @@ fn attr(key: &str, value: impl Into<String>) -> Attribute {
 /// payer and price.
 pub(super) fn admit(
     host: &HostInner,
-    req: Invocation,
+    mut req: Invocation,
     depth: u32,
     span: &tracing::Span,
 ) -> Result<Admission, InvokeError> {
@@ -105,7 +105,7 @@ pub(super) fn admit(
         return Err(InvokeError::UnknownCaller(caller.to_string()));
     }
     let fresh_id = req.id.is_none();
-    let invocation_id = match req.id.clone() {
+    let invocation_id = match req.id.take() {
         Some(id) => {
             if let Some(record) = host.ledger.usage_record(&id).map_err(InvokeError::Ledger)? {
                 // A retry replays its own call only.

@@ -132,6 +132,8 @@ fn pipeline(
     let held = reserve::reserve(&*host.ledger, &call.charge)?;
     span.record("payer", held.payer.as_str());
     let ran = run::run(host, &call, &held, depth);
-    let record = settle::settle(&*host.ledger, &call.charge, &held, ran)?;
+    // The slot is held until the call has settled.
+    let admit::Admitted { charge, _slot, .. } = *call;
+    let record = settle::settle(&*host.ledger, charge, held, ran)?;
     Ok(report::report(&host.metrics, record))
 }

@@ -9,15 +9,16 @@ use super::reserve::Held;
 use super::run::Ran;
 use crate::error::InvokeError;
 
-/// Settle `call`, held as `held`, which ran as `ran`, on `ledger`.
-pub(super) fn settle(ledger: &dyn Ledger, call: &Charge, held: &Held, ran: Ran) -> Result<UsageRecord, InvokeError> {
+/// Settle `call`, held as `held`, which ran as `ran`, on `ledger` (the
+/// last stage to need them: it takes them).
+pub(super) fn settle(ledger: &dyn Ledger, call: Charge, held: Held, ran: Ran) -> Result<UsageRecord, InvokeError> {
     let _settle = tracing::info_span!("settle").entered();
     let settlement = Settlement {
-        invocation_id: call.invocation_id.clone(),
-        artifact: call.artifact.clone(),
-        caller: call.caller.clone(),
-        owner: call.owner.clone(),
-        payer: held.payer.clone(),
+        invocation_id: call.invocation_id,
+        artifact: call.artifact,
+        caller: call.caller,
+        owner: call.owner,
+        payer: held.payer,
         resource_policy: call.resource_policy,
         outcome: ran.outcome,
         consumed: ResourcesConsumed {

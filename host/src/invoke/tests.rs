@@ -118,12 +118,12 @@ fn settle_charges_the_fuel_burned_and_the_price_only_on_success() {
     let (_dir, ledger) = ledger();
     let ok = charge("inv-ok", 100, 5_000);
     let held = reserve(&ledger, &ok).unwrap();
-    let record = settle(&ledger, &ok, &held, ran(Outcome::Success, 1_234)).unwrap();
+    let record = settle(&ledger, ok.clone(), held, ran(Outcome::Success, 1_234)).unwrap();
     assert_eq!((record.price_paid, record.consumed.fuel, record.charged_to.as_str()), (100, 1_234, "bob"));
 
     let failed = charge("inv-trap", 100, 5_000);
     let held = reserve(&ledger, &failed).unwrap();
-    let record = settle(&ledger, &failed, &held, ran(Outcome::Trap, 700)).unwrap();
+    let record = settle(&ledger, failed, held, ran(Outcome::Trap, 700)).unwrap();
     assert_eq!((record.price_paid, record.consumed.fuel), (0, 700));
 
     let bob = ledger.balances(&id("bob")).unwrap();
@@ -131,7 +131,9 @@ fn settle_charges_the_fuel_burned_and_the_price_only_on_success() {
     assert_eq!(bob.fuel.posted, 1_000_000 - 1_234 - 700);
     assert_eq!(ledger.balances(&id("alice")).unwrap().scrip.posted, 1_100);
     // Settling again is refused: a call is charged once.
-    assert!(settle(&ledger, &ok, &held, ran(Outcome::Success, 1)).is_err());
+    let reserved = fuelhost_ledger::Reserved { fuel: 1, disk_bytes: 0, memory_bytes: None, allocation: None };
+    let held_again = super::reserve::Held { reserved, payer: id("bob"), sponsorship: None };
+    assert!(settle(&ledger, ok, held_again, ran(Outcome::Success, 1)).is_err());
     conserved(&ledger);
 }
 
@@ -140,7 +142,7 @@ fn report_answers_the_record_and_counts_it() {
     let (_dir, ledger) = ledger();
     let call = charge("inv-r", 5, 100);
     let held = reserve(&ledger, &call).unwrap();
-    let record = settle(&ledger, &call, &held, ran(Outcome::Success, 42)).unwrap();
+    let record = settle(&ledger, call, held, ran(Outcome::Success, 42)).unwrap();
     let metrics = Metrics::default();
     let report = report(&metrics, record);
     assert!(report.success && !report.replayed);
