@@ -159,12 +159,7 @@ impl fuelhost_policy::Judge for HostInner {
         explicit: Option<String>,
     ) -> Verdict {
         self.memberships.stamp(action);
-        let mut verdict = self.policy.check(action);
-        if let Some(reason) = explicit.filter(|_| verdict.refusal().is_none() && verdict.allowed_by.is_none()) {
-            // Denied by default: no rule named it.
-            verdict.decision = crate::bindings::Decision::Deny(reason);
-            verdict.decided_by = Some("egress default".into());
-        }
+        let verdict = self.policy.check_explicit(action, explicit);
         self.audit.record(invocation, action, &verdict);
         self.metrics.decision(verdict.decision_name());
         verdict

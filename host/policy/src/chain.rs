@@ -163,6 +163,15 @@ pub trait Judge: Send + Sync {
     fn judge_explicit(&self, invocation: Option<&str>, action: &mut Action, explicit: Option<String>) -> Verdict;
 }
 
+/// The chain on its own judges without recording: for an embedder of the
+/// policy crate alone, and for tests. The host's judge also stamps
+/// memberships and writes the audit log.
+impl Judge for PolicyChain {
+    fn judge_explicit(&self, _invocation: Option<&str>, action: &mut Action, explicit: Option<String>) -> Verdict {
+        self.check_explicit(action, explicit)
+    }
+}
+
 /// One consistent version of the chain.
 #[derive(Default)]
 struct Version {
@@ -232,6 +241,17 @@ impl PolicyChain {
 
     fn snapshot(&self) -> Arc<Version> {
         self.current.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// [`PolicyChain::check`]; with `explicit`, an action no rule allowed
+    /// by name is denied, for that reason (the egress default).
+    pub fn check_explicit(&self, action: &Action, explicit: Option<String>) -> Verdict {
+        let mut verdict = self.check(action);
+        if let Some(reason) = explicit.filter(|_| verdict.refusal().is_none() && verdict.allowed_by.is_none()) {
+            verdict.decision = Decision::Deny(reason);
+            verdict.decided_by = Some("egress default".into());
+        }
+        verdict
     }
 
     /// Put `action` to the rules, then to every plugin in order.

@@ -131,7 +131,7 @@ fn pipeline(
     };
     let held = reserve::reserve(&*host.ledger, &call.charge)?;
     span.record("payer", held.payer.as_str());
-    let ran = run::run(host, &call, &held, depth);
+    let ran = run::run(run::RunEnv::of(host, &call.charge.owner), &call, &held, depth);
     // The slot is held until the call has settled.
     let admit::Admitted { charge, _slot, .. } = *call;
     let record = settle::settle(&*host.ledger, charge, held, ran)?;

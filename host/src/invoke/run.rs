@@ -16,10 +16,16 @@ use super::reserve::Held;
 use crate::bindings::artifact::fuelhost::host::ledger::CallContext;
 use crate::bindings::{RunError, WitResourcePolicy};
 use crate::cost::CostModel;
+use crate::disk::AgentDir;
 use crate::disk::DiskMeter;
 use crate::manifest::{Metering, ResourcePolicy};
+use crate::sandbox::NestedInvoker;
 use crate::sandbox::{classify_trap, CallScope, Sandbox};
+use crate::scheduler::TaskDesk;
 use crate::state::HostInner;
+use fuelhost_ledger::{AgentId, Ledger};
+use fuelhost_policy::Judge;
+use std::path::PathBuf;
 
 /// Bytes of guest console output quoted in a trap's error.
 const CONSOLE_TAIL: usize = 1024;
@@ -62,28 +68,63 @@ fn trap_message(e: &wasmtime::Error) -> String {
     }
 }
 
-/// Run the admitted, reserved `call` at nesting `depth`.
-pub(super) fn run(host: &Arc<HostInner>, call: &Admitted, held: &Held, depth: u32) -> Ran {
+/// What the run stage needs of the host: where the owner's files are, how
+/// the call is metered, and the services its imports reach. Built from
+/// the host by [`RunEnv::of`]; a test builds one from parts.
+pub(super) struct RunEnv {
+    /// The owner's directory, which the guest sees as `/`.
+    pub dir: PathBuf,
+    /// Its entry count and lock, for the disk meter.
+    pub agent_dir: Arc<AgentDir>,
+    /// The ledger (disk holds, the guest's reads and transfers).
+    pub ledger: Arc<dyn Ledger>,
+    /// Decides what the guest asks about.
+    pub judge: Arc<dyn Judge>,
+    /// Runs its nested invocations.
+    pub nested: Arc<dyn NestedInvoker>,
+    /// Queues its tasks.
+    pub tasks: Arc<dyn TaskDesk>,
+    /// The cost model, read once for the whole call.
+    pub cost: CostModel,
+    /// Whether fuel runs are timed by fuel alone (`deterministic_fuel`).
+    pub deterministic_fuel: bool,
+    /// The engines' epoch tick.
+    pub tick: Duration,
+}
+
+impl RunEnv {
+    /// The environment `host` gives a call of `owner`'s artifact.
+    pub(super) fn of(host: &Arc<HostInner>, owner: &AgentId) -> RunEnv {
+        RunEnv {
+            dir: host.agent_dir(owner),
+            agent_dir: host.agent_dirs.get(owner),
+            ledger: host.ledger.clone(),
+            judge: host.clone(),
+            nested: host.clone(),
+            tasks: host.clone(),
+            // One read of the cost model for the whole call: metering,
+            // deadline and settlement agree.
+            cost: host.cost_model(),
+            deterministic_fuel: host.settings.deterministic_fuel,
+            tick: host.settings.epoch_tick,
+        }
+    }
+}
+
+/// Run the admitted, reserved `call` at nesting `depth` in `env`.
+pub(super) fn run(env: RunEnv, call: &Admitted, held: &Held, depth: u32) -> Ran {
     let Admitted { charge, req, artifact, limits, root, .. } = call;
     let (caller, owner, invocation_id, price) = (&charge.caller, &charge.owner, &charge.invocation_id, &charge.price);
     let Held { reserved, payer, sponsorship } = held;
     let manifest = &artifact.info.manifest;
     let memory_limit = limits.memory_bytes;
     let _run = tracing::info_span!("run").entered();
-    let dir = host.agent_dir(owner);
-    let disk = Arc::new(DiskMeter::new(
-        host.agent_dirs.get(owner),
-        host.ledger.clone(),
-        invocation_id,
-        payer.clone(),
-        reserved.disk_bytes,
-    ));
-    // One read of the cost model for the whole call: metering, deadline and settlement agree.
-    let cost = host.cost_model();
+    let RunEnv { dir, agent_dir, ledger, judge, nested, tasks, cost, deterministic_fuel, tick } = env;
+    let disk = Arc::new(DiskMeter::new(agent_dir, ledger.clone(), invocation_id, payer.clone(), reserved.disk_bytes));
     let timeout = Duration::from_millis(limits.timeout_ms).min(req.timeout.unwrap_or(Duration::MAX));
     // Under deterministic fuel a fuel run's timeout is fuel too: the
     // timeout's CPU time at the cost model's rate, when under its budget.
-    let deterministic = manifest.metering == Metering::Fuel && host.settings.deterministic_fuel;
+    let deterministic = manifest.metering == Metering::Fuel && deterministic_fuel;
     let timeout_fuel = deterministic.then(|| cost.fuel_for(timeout)).filter(|&f| f < reserved.fuel);
     let fuel_limit = timeout_fuel.unwrap_or(reserved.fuel);
     let context = CallContext {
@@ -103,11 +144,11 @@ pub(super) fn run(host: &Arc<HostInner>, call: &Admitted, held: &Held, depth: u3
         context,
         principal: owner.clone(),
         parties: [caller.clone(), owner.clone(), payer.clone()],
-        ledger: host.ledger.clone(),
-        judge: host.clone(),
+        ledger: ledger.clone(),
+        judge,
         transfers: 0,
-        nested: host.clone(),
-        tasks: host.clone(),
+        nested,
+        tasks,
         depth,
         nested_calls: 0,
         nested_fuel: 0,
@@ -123,7 +164,7 @@ pub(super) fn run(host: &Arc<HostInner>, call: &Admitted, held: &Held, depth: u3
             (
                 g.grant.id.clone(),
                 g.grant.sponsor.clone(),
-                host.ledger
+                ledger
                     .sponsorship(&g.grant.id)
                     .ok()
                     .flatten()
@@ -140,7 +181,6 @@ pub(super) fn run(host: &Arc<HostInner>, call: &Admitted, held: &Held, depth: u3
     // ticks, so the run never passes its budget (CPU time never exceeds
     // wall time). A budget under one tick cannot be enforced: such a call
     // does not run.
-    let tick = host.settings.epoch_tick;
     let (store_fuel, deadline) = match manifest.metering {
         Metering::Fuel => (Some(fuel_limit), (!deterministic).then_some(timeout)),
         Metering::CpuTime => {

@@ -151,3 +151,131 @@ fn report_answers_the_record_and_counts_it() {
     let text = metrics.render(&ledger, &Default::default(), &[]);
     assert!(text.contains("outcome=\"success\""), "{text}");
 }
+
+/// A component of the artifact world, in WAT: `run` echoes its input,
+/// traps on an input starting with `t`, and loops forever on an empty one.
+const GUEST: &str = r#"(component
+  (core module $m
+    (memory (export "memory") 1)
+    (global $bump (mut i32) (i32.const 1024))
+    (func (export "realloc") (param i32 i32 i32 i32) (result i32)
+      (local $p i32)
+      (local.set $p (global.get $bump))
+      (global.set $bump (i32.add (global.get $bump) (local.get 3)))
+      (local.get $p))
+    (func (export "run") (param $ptr i32) (param $len i32) (result i32)
+      (if (i32.eqz (local.get $len)) (then (loop $forever (br $forever))))
+      (if (i32.eq (i32.load8_u (local.get $ptr)) (i32.const 116)) (then unreachable))
+      (i32.store8 (i32.const 0) (i32.const 0))
+      (i32.store (i32.const 4) (local.get $ptr))
+      (i32.store (i32.const 8) (local.get $len))
+      (i32.const 0)))
+  (core instance $i (instantiate $m))
+  (type $error (variant (case "invalid-input" string) (case "denied" string) (case "failed" string)))
+  (export $run-error "run-error" (type $error))
+  (func $run (param "input" (list u8)) (result (result (list u8) (error $run-error)))
+    (canon lift (core func $i "run") (memory (core memory $i "memory")) (realloc (core func $i "realloc"))))
+  (export "run" (func $run)))"#;
+
+/// What a guest that needs neither nested calls nor tasks is given for
+/// them: a refusal.
+struct NoNesting;
+
+impl crate::sandbox::NestedInvoker for NoNesting {
+    fn invoke_nested(
+        self: std::sync::Arc<Self>,
+        _: crate::invocation::Invocation,
+        _: u32,
+    ) -> Result<crate::invocation::InvocationReport, InvokeError> {
+        Err(InvokeError::Sandbox("no nested calls in this test".into()))
+    }
+}
+
+impl crate::scheduler::TaskDesk for NoNesting {
+    fn submit(&self, _: crate::scheduler::TaskRequest) -> Result<crate::scheduler::Task, crate::scheduler::TaskError> {
+        Err(crate::scheduler::TaskError::Invalid("no tasks in this test".into()))
+    }
+
+    fn task(&self, id: &str) -> Result<crate::scheduler::Task, crate::scheduler::TaskError> {
+        Err(crate::scheduler::TaskError::Unknown(id.into()))
+    }
+}
+
+/// Run `input` through the run stage: the WAT guest compiled and linked
+/// with the artifact linker, bob's call of alice's artifact holding
+/// `fuel`, on a ledger on a temporary file; no host.
+fn run_guest(input: &[u8], fuel: u64) -> Ran {
+    use std::sync::Arc;
+
+    let (dir, ledger) = ledger();
+    let ledger: Arc<dyn Ledger> = Arc::new(ledger);
+    let engines = fuelhost_runtime::Engines::new(&fuelhost_runtime::EngineSettings::default()).unwrap();
+    let engine = engines.fuel();
+    let component = wasmtime::component::Component::new(engine, GUEST).unwrap();
+    let linker = crate::capabilities::artifact_linker(engine).unwrap();
+    let pre = crate::bindings::artifact::ArtifactPre::new(linker.instantiate_pre(&component).unwrap()).unwrap();
+    let manifest = crate::Manifest::from_toml(
+        "owner = \"alice\"\nname = \"echo\"\nversion = \"0.1.0\"\nprice = 0\nresource_policy = \"caller_pays\"",
+    )
+    .unwrap();
+    let limits = manifest.limits.within(&crate::HostLimits::default(), 1 << 30);
+    let info = crate::registry::ArtifactInfo {
+        id: "alice/echo@0.1.0".into(),
+        manifest,
+        digest: String::new(),
+        size: GUEST.len(),
+        uploaded_ms: 0,
+    };
+    let artifact = Arc::new(crate::registry::LoadedArtifact { info, pre });
+    let slots = fuelhost_runtime::Slots::new(2, 2);
+    let call = super::admit::Admitted {
+        charge: charge("inv-run", 0, fuel),
+        req: crate::Invocation::new("bob", "alice/echo@0.1.0", input.to_vec()),
+        artifact,
+        limits,
+        root: id("bob"),
+        _slot: slots.acquire("bob", false).unwrap(),
+    };
+    let held = reserve(&*ledger, &call.charge).unwrap();
+    let dirs = crate::disk::AgentDirs::new(dir.path().join("agents"), 1_000);
+    let owner_dir = dirs.path(&id("alice"));
+    std::fs::create_dir_all(&owner_dir).unwrap();
+    let no = Arc::new(NoNesting);
+    let env = super::run::RunEnv {
+        dir: owner_dir,
+        agent_dir: dirs.get(&id("alice")),
+        ledger: ledger.clone(),
+        judge: Arc::new(fuelhost_policy::PolicyChain::new(
+            engine.clone(),
+            fuelhost_policy::PluginLimits::default(),
+            Duration::from_millis(10),
+        )),
+        nested: no.clone(),
+        tasks: no,
+        cost: Default::default(),
+        deterministic_fuel: false,
+        tick: Duration::from_millis(10),
+    };
+    let _ticker = fuelhost_runtime::EpochTicker::start(engines.clone(), Duration::from_millis(10));
+    super::run::run(env, &call, &held, 0)
+}
+
+#[test]
+fn run_answers_the_guests_output_and_the_fuel_it_burned() {
+    let ran = run_guest(b"hello", 1_000_000);
+    assert_eq!((ran.outcome, ran.output.as_slice(), ran.error.as_deref()), (Outcome::Success, &b"hello"[..], None));
+    assert!(ran.fuel_used > 0 && ran.fuel_used < 1_000_000, "{}", ran.fuel_used);
+    assert_eq!(ran.disk_bytes, 0);
+}
+
+#[test]
+fn run_classifies_a_trap_and_running_out_of_fuel() {
+    let trap = run_guest(b"trap", 1_000_000);
+    assert_eq!(trap.outcome, Outcome::Trap);
+    assert!(trap.output.is_empty());
+    assert!(trap.error.as_deref().is_some_and(|e| e.starts_with("trap:")), "{:?}", trap.error);
+
+    let endless = run_guest(b"", 50_000);
+    assert_eq!(endless.outcome, Outcome::OutOfFuel, "{:?}", endless.error);
+    assert_eq!(endless.fuel_used, 50_000, "an endless loop burns exactly what was held");
+}
