@@ -8,13 +8,15 @@ use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use fuelhost_ledger::{AgentId, SponsorGrantStatus};
-use fuelhost_policy::Judge as _;
-use fuelhost_runtime::Slot;
+use fuelhost_ledger::{AgentId, LedgerQuery, SponsorGrantStatus};
+use fuelhost_policy::Judge;
+use fuelhost_runtime::{Slot, Slots};
 
 use super::payer::resolve_payer;
+use crate::approvals::Approvals;
 use crate::bindings::{Action, Attribute, Decision, Usage};
 use crate::error::InvokeError;
+use crate::host_limits::HostLimits;
 use crate::invocation::{Invocation, InvocationReport};
 use crate::manifest::{Limits, ResourcePolicy};
 use crate::registry::LoadedArtifact;
@@ -81,19 +83,55 @@ fn attr(key: &str, value: impl Into<String>) -> Attribute {
     Attribute { key: key.into(), value: value.into() }
 }
 
+/// What admission needs of the host: the artifacts, the ledger's reads,
+/// the judge, where approvals wait, the instance slots and the host's
+/// limits. Built from the host by [`AdmitEnv::of`]; a test builds one from
+/// parts.
+pub(super) struct AdmitEnv<'a> {
+    /// Finds an artifact by id.
+    pub artifacts: &'a dyn Fn(&str) -> Option<Arc<LoadedArtifact>>,
+    /// The ledger, read only.
+    pub ledger: &'a dyn LedgerQuery,
+    /// Decides the `invoke` action.
+    pub judge: &'a dyn Judge,
+    /// Where a call that needs approval waits.
+    pub approvals: &'a Approvals,
+    /// The instance slots.
+    pub slots: &'a Arc<Slots>,
+    /// The most a manifest may ask for.
+    pub limits: &'a HostLimits,
+    /// The engines' memory cap.
+    pub max_memory_bytes: u64,
+}
+
+impl<'a> AdmitEnv<'a> {
+    /// Admission on `host`, finding artifacts with `artifacts` (the host's
+    /// registry).
+    pub(super) fn of(host: &'a HostInner, artifacts: &'a dyn Fn(&str) -> Option<Arc<LoadedArtifact>>) -> Self {
+        AdmitEnv {
+            artifacts,
+            ledger: &*host.ledger,
+            judge: host,
+            approvals: &host.approvals,
+            slots: &host.slots,
+            limits: &host.limits,
+            max_memory_bytes: host.settings.max_memory_bytes,
+        }
+    }
+}
+
 /// Admit `req` at nesting `depth`; the invocation's `span` records its id,
 /// payer and price.
 pub(super) fn admit(
-    host: &HostInner,
+    host: &AdmitEnv<'_>,
     mut req: Invocation,
     depth: u32,
     span: &tracing::Span,
 ) -> Result<Admission, InvokeError> {
     let caller = AgentId::new(req.caller.clone())?;
-    let artifact =
-        host.registry.get(&req.artifact).ok_or_else(|| InvokeError::UnknownArtifact(req.artifact.clone()))?;
+    let artifact = (host.artifacts)(&req.artifact).ok_or_else(|| InvokeError::UnknownArtifact(req.artifact.clone()))?;
     let manifest = &artifact.info.manifest;
-    let limits = manifest.limits.within(&host.limits, host.settings.max_memory_bytes);
+    let limits = manifest.limits.within(host.limits, host.max_memory_bytes);
     if req.input.len() as u64 > limits.input_bytes {
         return Err(InvokeError::InputTooLarge {
             artifact: artifact.info.id.clone(),
@@ -127,7 +165,7 @@ pub(super) fn admit(
 
     let owner = manifest.owner.clone();
     let (sponsorship, payer) =
-        resolve_payer(&*host.ledger, &caller, &owner, &artifact.info.id, manifest.resource_policy)?;
+        resolve_payer(host.ledger, &caller, &owner, &artifact.info.id, manifest.resource_policy)?;
     let fuel_limit = req.fuel_limit.unwrap_or(limits.fuel).min(limits.fuel);
     let memory_limit = limits.memory_bytes;
     let price = if caller == owner { 0 } else { manifest.price };
@@ -157,7 +195,7 @@ pub(super) fn admit(
         },
     };
     let mut action = action;
-    let verdict = host.judge(Some(&invocation_id), &mut action);
+    let verdict = host.judge.judge(Some(&invocation_id), &mut action);
     match &verdict.decision {
         // Needs approval, and none given yet: park it, charge nothing.
         Decision::RequireApproval(approvers) if req.approved_by.is_none() => {

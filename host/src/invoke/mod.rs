@@ -125,7 +125,8 @@ fn pipeline(
     depth: u32,
     span: &tracing::Span,
 ) -> Result<InvocationReport, InvokeError> {
-    let call = match admit::admit(host, req, depth, span)? {
+    let artifacts = |id: &str| host.registry.get(id);
+    let call = match admit::admit(&admit::AdmitEnv::of(host, &artifacts), req, depth, span)? {
         Admission::Replay(report) => return Ok(report),
         Admission::Admitted(call) => call,
     };

@@ -209,24 +209,9 @@ fn run_guest(input: &[u8], fuel: u64) -> Ran {
 
     let (dir, ledger) = ledger();
     let ledger: Arc<dyn Ledger> = Arc::new(ledger);
-    let engines = fuelhost_runtime::Engines::new(&fuelhost_runtime::EngineSettings::default()).unwrap();
+    let (engines, artifact) = echo_artifact();
     let engine = engines.fuel();
-    let component = wasmtime::component::Component::new(engine, GUEST).unwrap();
-    let linker = crate::capabilities::artifact_linker(engine).unwrap();
-    let pre = crate::bindings::artifact::ArtifactPre::new(linker.instantiate_pre(&component).unwrap()).unwrap();
-    let manifest = crate::Manifest::from_toml(
-        "owner = \"alice\"\nname = \"echo\"\nversion = \"0.1.0\"\nprice = 0\nresource_policy = \"caller_pays\"",
-    )
-    .unwrap();
-    let limits = manifest.limits.within(&crate::HostLimits::default(), 1 << 30);
-    let info = crate::registry::ArtifactInfo {
-        id: "alice/echo@0.1.0".into(),
-        manifest,
-        digest: String::new(),
-        size: GUEST.len(),
-        uploaded_ms: 0,
-    };
-    let artifact = Arc::new(crate::registry::LoadedArtifact { info, pre });
+    let limits = artifact.info.manifest.limits.within(&crate::HostLimits::default(), 1 << 30);
     let slots = fuelhost_runtime::Slots::new(2, 2);
     let call = super::admit::Admitted {
         charge: charge("inv-run", 0, fuel),
@@ -278,4 +263,109 @@ fn run_classifies_a_trap_and_running_out_of_fuel() {
     let endless = run_guest(b"", 50_000);
     assert_eq!(endless.outcome, Outcome::OutOfFuel, "{:?}", endless.error);
     assert_eq!(endless.fuel_used, 50_000, "an endless loop burns exactly what was held");
+}
+
+/// The WAT guest as alice's artifact `alice/echo@0.1.0` (price 5),
+/// compiled and linked with the artifact linker.
+fn echo_artifact() -> (fuelhost_runtime::Engines, std::sync::Arc<crate::registry::LoadedArtifact>) {
+    let engines = fuelhost_runtime::Engines::new(&fuelhost_runtime::EngineSettings::default()).unwrap();
+    let engine = engines.fuel();
+    let component = wasmtime::component::Component::new(engine, GUEST).unwrap();
+    let linker = crate::capabilities::artifact_linker(engine).unwrap();
+    let pre = crate::bindings::artifact::ArtifactPre::new(linker.instantiate_pre(&component).unwrap()).unwrap();
+    let manifest = crate::Manifest::from_toml(
+        "owner = \"alice\"\nname = \"echo\"\nversion = \"0.1.0\"\nprice = 5\nresource_policy = \"caller_pays\"",
+    )
+    .unwrap();
+    let info = crate::registry::ArtifactInfo {
+        id: "alice/echo@0.1.0".into(),
+        manifest,
+        digest: String::new(),
+        size: GUEST.len(),
+        uploaded_ms: 0,
+    };
+    (engines, std::sync::Arc::new(crate::registry::LoadedArtifact { info, pre }))
+}
+
+/// Admit `req` with the echo artifact, on `ledger`, judged by `rules`;
+/// approvals wait in a database of their own.
+fn admit_with(
+    ledger: &SqliteLedger,
+    rules: &str,
+    req: crate::Invocation,
+) -> Result<super::admit::Admission, InvokeError> {
+    use std::sync::Arc;
+
+    let (engines, artifact) = echo_artifact();
+    let chain = fuelhost_policy::PolicyChain::new(
+        engines.policy().clone(),
+        fuelhost_policy::PluginLimits::default(),
+        Duration::from_millis(10),
+    );
+    chain.set_rules(crate::RuleSet::from_toml(rules).unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let db = Arc::new(fuelhost_sqlite::Database::open(&dir.path().join("a.db"), Durability::Process).unwrap());
+    let approvals = crate::approvals::Approvals::new(db, Arc::new(fuelhost_ledger::SystemClock), 60_000);
+    let slots = fuelhost_runtime::Slots::new(2, 2);
+    let lookup = |id: &str| (id == artifact.info.id).then(|| artifact.clone());
+    let env = super::admit::AdmitEnv {
+        artifacts: &lookup,
+        ledger,
+        judge: &chain,
+        approvals: &approvals,
+        slots: &slots,
+        limits: &crate::HostLimits::default(),
+        max_memory_bytes: 1 << 30,
+    };
+    super::admit::admit(&env, req, 0, &tracing::Span::none())
+}
+
+#[test]
+fn admit_refuses_what_it_cannot_run_and_charges_nothing() {
+    let (_dir, ledger) = ledger();
+    let unknown = admit_with(&ledger, "", crate::Invocation::new("bob", "alice/nope@1", "x")).err().unwrap();
+    assert!(matches!(unknown, InvokeError::UnknownArtifact(_)), "{unknown:?}");
+    let stranger = admit_with(&ledger, "", crate::Invocation::new("dave", "alice/echo@0.1.0", "x")).err().unwrap();
+    assert!(matches!(stranger, InvokeError::UnknownCaller(_)), "{stranger:?}");
+    let big = vec![0u8; (crate::HostLimits::default().max_input_bytes + 1) as usize];
+    let too_big = admit_with(&ledger, "", crate::Invocation::new("bob", "alice/echo@0.1.0", big)).err().unwrap();
+    assert!(matches!(too_big, InvokeError::InputTooLarge { .. }), "{too_big:?}");
+    assert_eq!(ledger.pending_holds().unwrap(), 0);
+}
+
+#[test]
+fn admit_decides_payer_price_and_policy() {
+    let (_dir, ledger) = ledger();
+    let call = match admit_with(&ledger, "", crate::Invocation::new("bob", "alice/echo@0.1.0", "x").id("inv-a")) {
+        Ok(super::admit::Admission::Admitted(call)) => call,
+        _ => panic!("admitted"),
+    };
+    let c = &call.charge;
+    assert_eq!((c.invocation_id.as_str(), c.payer.as_str(), c.owner.as_str(), c.price), ("inv-a", "bob", "alice", 5));
+    assert!(!c.fresh_id);
+
+    let deny =
+        "[[rule]]\nname = \"no\"\neffect = \"deny\"\naction = \"invoke\"\ntarget = \"alice/*\"\nreason = \"closed\"\n";
+    let denied = admit_with(&ledger, deny, crate::Invocation::new("bob", "alice/echo@0.1.0", "x")).err().unwrap();
+    assert!(matches!(denied, InvokeError::Denied(ref r) if r.contains("closed")), "{denied:?}");
+
+    let nod = "[[rule]]\nname = \"nod\"\neffect = \"require_approval\"\naction = \"invoke\"\ntarget = \"alice/*\"\napprovers = [\"carol\"]\n";
+    let parked = admit_with(&ledger, nod, crate::Invocation::new("bob", "alice/echo@0.1.0", "x")).err().unwrap();
+    assert!(matches!(parked, InvokeError::PendingApproval { ref approvers, .. } if approvers == "carol"), "{parked:?}");
+    assert_eq!(ledger.pending_holds().unwrap(), 0, "refused and parked calls hold nothing");
+}
+
+#[test]
+fn admit_answers_a_settled_id_from_its_record() {
+    let (_dir, ledger) = ledger();
+    let call = charge("inv-done", 5, 1_000);
+    let held = reserve(&ledger, &call).unwrap();
+    settle(&ledger, call, held, ran(Outcome::Success, 10)).unwrap();
+    match admit_with(&ledger, "", crate::Invocation::new("bob", "alice/echo@0.1.0", "x").id("inv-done")) {
+        Ok(super::admit::Admission::Replay(report)) => assert!(report.replayed && report.success),
+        _ => panic!("a replay"),
+    }
+    // Another caller's retry of that id is refused, not answered.
+    let other = admit_with(&ledger, "", crate::Invocation::new("carol", "alice/echo@0.1.0", "x").id("inv-done"));
+    assert!(matches!(other, Err(InvokeError::IdTaken(_))), "{:?}", other.err());
 }
