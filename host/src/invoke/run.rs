@@ -111,162 +111,199 @@ impl RunEnv {
     }
 }
 
-/// Run the admitted, reserved `call` at nesting `depth` in `env`.
-pub(super) fn run(env: RunEnv, call: &Admitted, held: &Held, depth: u32) -> Ran {
-    let Admitted { charge, req, artifact, limits, root, .. } = call;
-    let (caller, owner, invocation_id, price) = (&charge.caller, &charge.owner, &charge.invocation_id, &charge.price);
-    let Held { reserved, payer, sponsorship } = held;
-    let manifest = &artifact.info.manifest;
-    let memory_limit = limits.memory_bytes;
-    let _run = tracing::info_span!("run").entered();
-    let RunEnv { dir, agent_dir, ledger, judge, nested, tasks, cost, deterministic_fuel, tick } = env;
-    let disk = Arc::new(DiskMeter::new(agent_dir, ledger.clone(), invocation_id, payer.clone(), reserved.disk_bytes));
-    let timeout = Duration::from_millis(limits.timeout_ms).min(req.timeout.unwrap_or(Duration::MAX));
+/// How a run is held to its time and fuel, decided before it starts.
+struct Plan {
+    /// The wall-clock limit: the artifact's, within the request's.
+    timeout: Duration,
+    /// A fuel run timed by fuel alone (`deterministic_fuel`).
+    deterministic: bool,
+    /// Under deterministic fuel, the timeout counted in fuel, when under
+    /// the budget.
+    timeout_fuel: Option<u64>,
+    /// Fuel the guest is told it has: the budget, or the timeout's fuel.
+    fuel_limit: u64,
+    /// Fuel set in the store (fuel metering only).
+    store_fuel: Option<u64>,
+    /// The first epoch deadline, if the engine checks epochs.
+    deadline: Option<Duration>,
+    /// A CPU-time budget under one epoch tick: it cannot be enforced, so
+    /// the call does not run.
+    too_small: bool,
+}
+
+/// Fuel metering stops the run at the budget by itself; its timeout is an
+/// epoch deadline, or, under deterministic fuel, its timeout fuel (and the
+/// wall clock at calls into the host). CPU-time metering checks the meter
+/// at every epoch tick (see `cpu_time_watch`); its first deadline is the
+/// budget's CPU time rounded down to whole ticks, so the run never passes
+/// its budget (CPU time never exceeds wall time). A budget under one tick
+/// cannot be enforced: such a call does not run.
+fn plan(metering: Metering, budget_fuel: u64, timeout: Duration, env: &RunEnv) -> Plan {
     // Under deterministic fuel a fuel run's timeout is fuel too: the
     // timeout's CPU time at the cost model's rate, when under its budget.
-    let deterministic = manifest.metering == Metering::Fuel && deterministic_fuel;
-    let timeout_fuel = deterministic.then(|| cost.fuel_for(timeout)).filter(|&f| f < reserved.fuel);
-    let fuel_limit = timeout_fuel.unwrap_or(reserved.fuel);
+    let deterministic = metering == Metering::Fuel && env.deterministic_fuel;
+    let timeout_fuel = deterministic.then(|| env.cost.fuel_for(timeout)).filter(|&f| f < budget_fuel);
+    let fuel_limit = timeout_fuel.unwrap_or(budget_fuel);
+    let tick = env.tick;
+    let (store_fuel, deadline) = match metering {
+        Metering::Fuel => (Some(fuel_limit), (!deterministic).then_some(timeout)),
+        Metering::CpuTime => {
+            let budget = Duration::from_nanos(env.cost.cpu_time_ns(budget_fuel));
+            let whole_ticks = tick * (budget.as_nanos() / tick.as_nanos().max(1)).min(u32::MAX as u128) as u32;
+            (None, Some(if budget < timeout { whole_ticks } else { timeout }))
+        }
+    };
+    let too_small = metering == Metering::CpuTime && deadline.is_some_and(|d| d.is_zero());
+    Plan { timeout, deterministic, timeout_fuel, fuel_limit, store_fuel, deadline, too_small }
+}
+
+/// What the call's imports reach: its context, its parties, the services.
+fn call_scope(env: RunEnv, call: &Admitted, held: &Held, plan: &Plan, disk: Arc<DiskMeter>, depth: u32) -> CallScope {
+    let Admitted { charge, artifact, limits, root, .. } = call;
+    let (reserved, payer) = (&held.reserved, &held.payer);
+    let manifest = &artifact.info.manifest;
     let context = CallContext {
-        invocation_id: invocation_id.clone(),
+        invocation_id: charge.invocation_id.clone(),
         artifact: artifact.info.id.clone(),
-        caller: caller.to_string(),
-        owner: owner.to_string(),
+        caller: charge.caller.to_string(),
+        owner: charge.owner.to_string(),
         payer: payer.to_string(),
         resource_policy: match manifest.resource_policy {
             ResourcePolicy::CallerPays => WitResourcePolicy::CallerPays,
             ResourcePolicy::OwnerPays => WitResourcePolicy::OwnerPays,
         },
-        price: *price,
-        fuel_limit,
+        price: charge.price,
+        fuel_limit: plan.fuel_limit,
     };
-    let scope = CallScope {
+    let sponsorship = held.sponsorship.as_ref().map(|g| {
+        let left = env.ledger.sponsorship(&g.grant.id).ok().flatten();
+        let left = left.map(|s| s.grant.fuel_limit.saturating_sub(s.fuel_spent).saturating_sub(reserved.fuel));
+        (g.grant.id.clone(), g.grant.sponsor.clone(), left.unwrap_or(0))
+    });
+    CallScope {
         context,
-        principal: owner.clone(),
-        parties: [caller.clone(), owner.clone(), payer.clone()],
-        ledger: ledger.clone(),
-        judge,
+        principal: charge.owner.clone(),
+        parties: [charge.caller.clone(), charge.owner.clone(), payer.clone()],
+        ledger: env.ledger,
+        judge: env.judge,
         transfers: 0,
-        nested,
-        tasks,
+        nested: env.nested,
+        tasks: env.tasks,
         depth,
         nested_calls: 0,
         nested_fuel: 0,
-        dir,
-        disk: disk.clone(),
+        dir: env.dir,
+        disk,
         root: root.clone(),
         limits: *limits,
         meter: match manifest.metering {
             Metering::Fuel => Meter::Fuel,
-            Metering::CpuTime => Meter::cpu_time(cost.picos_per_fuel, reserved.fuel),
+            Metering::CpuTime => Meter::cpu_time(env.cost.picos_per_fuel, reserved.fuel),
         },
-        sponsorship: sponsorship.as_ref().map(|g| {
-            (
-                g.grant.id.clone(),
-                g.grant.sponsor.clone(),
-                ledger
-                    .sponsorship(&g.grant.id)
-                    .ok()
-                    .flatten()
-                    .map(|s| s.grant.fuel_limit.saturating_sub(s.fuel_spent).saturating_sub(reserved.fuel))
-                    .unwrap_or(0),
-            )
-        }),
+        sponsorship,
+    }
+}
+
+/// What a run that got a store left: its result, the fuel it burned, its
+/// limiter, the tail of its console.
+struct Executed {
+    result: wasmtime::Result<Result<Vec<u8>, RunError>>,
+    fuel_used: u64,
+    limiter: GuestLimiter,
+    console: String,
+}
+
+/// Build the store for `sandbox`, install its watches and boundary (the
+/// run ends by `ends`), and call `run`.
+fn execute(
+    sandbox: Sandbox,
+    call: &Admitted,
+    held: &Held,
+    plan: &Plan,
+    (cost, tick, ends): (CostModel, Duration, Instant),
+) -> wasmtime::Result<Executed> {
+    let (req, artifact) = (&call.req, &call.artifact);
+    let metering = artifact.info.manifest.metering;
+    let budget_fuel = held.reserved.fuel;
+    let mut store = new_store(artifact.pre.engine(), sandbox, plan.store_fuel, plan.deadline, tick)?;
+    match (metering, req.cancel.clone()) {
+        (Metering::CpuTime, cancel) => cpu_time_watch(&mut store, cost, tick, ends, cancel),
+        (Metering::Fuel, Some(cancel)) if !plan.deterministic => cancel_watch(&mut store, cancel, ends),
+        (Metering::Fuel, _) => {}
+    }
+    // Host calls cost fuel, and under deterministic fuel the wall clock is
+    // read where the guest calls into the host; every wait in the host
+    // ends at the deadline.
+    let boundary = fuelhost_runtime::boundary::Boundary {
+        fuel: metering == Metering::Fuel,
+        deadline: plan.deterministic.then_some(ends),
+        cancel: req.cancel.clone().filter(|_| plan.deterministic),
     };
-    // Fuel metering stops the run at the budget by itself; its timeout is
-    // an epoch deadline, or, under deterministic fuel, its timeout fuel
-    // (and the wall clock at calls into the host). CPU-time metering
-    // checks the meter at every epoch tick (see `cpu_time_watch`); its
-    // first deadline is the budget's CPU time rounded down to whole
-    // ticks, so the run never passes its budget (CPU time never exceeds
-    // wall time). A budget under one tick cannot be enforced: such a call
-    // does not run.
-    let (store_fuel, deadline) = match manifest.metering {
-        Metering::Fuel => (Some(fuel_limit), (!deterministic).then_some(timeout)),
-        Metering::CpuTime => {
-            let budget = Duration::from_nanos(cost.cpu_time_ns(reserved.fuel));
-            let whole_ticks = tick * (budget.as_nanos() / tick.as_nanos().max(1)).min(u32::MAX as u128) as u32;
-            (None, Some(if budget < timeout { whole_ticks } else { timeout }))
-        }
+    fuelhost_runtime::boundary::install(&mut store, boundary);
+    store.data_mut().guest.wait_limit =
+        Some(fuelhost_runtime::WaitLimit { deadline: ends, cancel: req.cancel.clone() });
+    store.data_mut().call.meter.restart();
+    let result = if plan.too_small {
+        Err(wasmtime::Trap::OutOfFuel.into())
+    } else {
+        when_a_slot_is_free(ends, || artifact.pre.instantiate(&mut store))
+            .and_then(|inst| inst.call_run(&mut store, &req.input))
     };
-    let too_small = manifest.metering == Metering::CpuTime && deadline.is_some_and(|d| d.is_zero());
-    // The payer's allocation may cap memory below the artifact's own limit.
-    let memory_cap = reserved.memory_bytes.map_or(memory_limit, |cap| cap.min(memory_limit));
-    let started = Instant::now();
-    let run = Sandbox::for_artifact(GuestLimiter::new(memory_cap), scope, format!("artifact {}", artifact.info.id))
-        .and_then(|sandbox| new_store(artifact.pre.engine(), sandbox, store_fuel, deadline, tick))
-        .map(|mut store| {
-            match (manifest.metering, req.cancel.clone()) {
-                (Metering::CpuTime, cancel) => cpu_time_watch(&mut store, cost, tick, started + timeout, cancel),
-                (Metering::Fuel, Some(cancel)) if !deterministic => cancel_watch(&mut store, cancel, started + timeout),
-                (Metering::Fuel, _) => {}
-            }
-            // Host calls cost fuel, and under deterministic fuel the wall
-            // clock is read where the guest calls into the host; every
-            // wait in the host ends at the deadline.
-            fuelhost_runtime::boundary::install(
-                &mut store,
-                fuelhost_runtime::boundary::Boundary {
-                    fuel: manifest.metering == Metering::Fuel,
-                    deadline: deterministic.then_some(started + timeout),
-                    cancel: req.cancel.clone().filter(|_| deterministic),
-                },
-            );
-            store.data_mut().guest.wait_limit =
-                Some(fuelhost_runtime::WaitLimit { deadline: started + timeout, cancel: req.cancel.clone() });
-            store.data_mut().call.meter.restart();
-            let result = if too_small {
-                Err(wasmtime::Trap::OutOfFuel.into())
-            } else {
-                when_a_slot_is_free(started + timeout, || artifact.pre.instantiate(&mut store))
-                    .and_then(|inst| inst.call_run(&mut store, &req.input))
-            };
-            // Nested calls' fuel is charged to their payers, not here.
-            let call = &store.data().call;
-            let nested_fuel = call.nested_fuel;
-            let spent = match call.meter.cpu_fuel_spent() {
-                Some(cpu) => cpu.min(reserved.fuel),
-                None => store_fuel.unwrap_or(reserved.fuel).saturating_sub(store.get_fuel().unwrap_or(0)),
-            };
-            let fuel_used = spent.saturating_sub(nested_fuel);
-            let limiter = store.data().guest.limiter.clone();
-            let console = store.data().guest.console_tail(CONSOLE_TAIL);
-            if !console.is_empty() {
-                tracing::debug!(target: "fuelhost::guest", %console, "guest console output");
-            }
-            (result, fuel_used, limiter, console)
-        });
-    let wall = started.elapsed();
-    let (outcome, output, error, fuel_used, memory_peak) = match run {
-        Ok((Ok(Ok(output)), fuel, limiter, _)) if output.len() as u64 > limits.output_bytes => {
+    // Nested calls' fuel is charged to their payers, not here.
+    let scope = &store.data().call;
+    let spent = match scope.meter.cpu_fuel_spent() {
+        Some(cpu) => cpu.min(budget_fuel),
+        None => plan.store_fuel.unwrap_or(budget_fuel).saturating_sub(store.get_fuel().unwrap_or(0)),
+    };
+    let fuel_used = spent.saturating_sub(scope.nested_fuel);
+    let limiter = store.data().guest.limiter.clone();
+    let console = store.data().guest.console_tail(CONSOLE_TAIL);
+    if !console.is_empty() {
+        tracing::debug!(target: "fuelhost::guest", %console, "guest console output");
+    }
+    Ok(Executed { result, fuel_used, limiter, console })
+}
+
+/// How the run ended, from what `execute` returned: the outcome, the
+/// output, the error for the caller, the fuel burned, the memory peak.
+fn ending(
+    run: wasmtime::Result<Executed>,
+    call: &Admitted,
+    plan: &Plan,
+    cost: CostModel,
+) -> (Outcome, Vec<u8>, Option<String>, u64, u64) {
+    let output_bytes = call.limits.output_bytes;
+    match run {
+        Ok(Executed { result: Ok(Ok(output)), fuel_used, limiter, .. }) if output.len() as u64 > output_bytes => {
             let message = format!(
-                "output_limit: the output was {} bytes, over the artifact's limit of {} bytes (limits.output_bytes); \
-                 it was dropped",
+                "output_limit: the output was {} bytes, over the artifact's limit of {output_bytes} bytes \
+                 (limits.output_bytes); it was dropped",
                 output.len(),
-                limits.output_bytes
             );
-            (Outcome::OutputLimit, Vec::new(), Some(message), fuel, limiter.memory_peak())
+            (Outcome::OutputLimit, Vec::new(), Some(message), fuel_used, limiter.memory_peak())
         }
-        Ok((Ok(Ok(output)), fuel, limiter, _)) => (Outcome::Success, output, None, fuel, limiter.memory_peak()),
-        Ok((Ok(Err(run_error)), fuel, limiter, _)) => {
-            (Outcome::RunError, Vec::new(), Some(describe_run_error(&run_error)), fuel, limiter.memory_peak())
+        Ok(Executed { result: Ok(Ok(output)), fuel_used, limiter, .. }) => {
+            (Outcome::Success, output, None, fuel_used, limiter.memory_peak())
         }
-        Ok((Err(trap), fuel_spent, limiter, console)) => {
-            let cancelled = req.cancel.as_ref().is_some_and(|c| c.load(Ordering::SeqCst));
+        Ok(Executed { result: Ok(Err(run_error)), fuel_used, limiter, .. }) => {
+            (Outcome::RunError, Vec::new(), Some(describe_run_error(&run_error)), fuel_used, limiter.memory_peak())
+        }
+        Ok(Executed { result: Err(trap), fuel_used, limiter, console }) => {
+            let cancelled = call.req.cancel.as_ref().is_some_and(|c| c.load(Ordering::SeqCst));
             let outcome = match classify_trap(&trap, limiter.memory_refused()) {
                 Outcome::Timeout if cancelled => Outcome::Aborted,
-                Outcome::OutOfFuel if timeout_fuel.is_some() => Outcome::Timeout,
+                Outcome::OutOfFuel if plan.timeout_fuel.is_some() => Outcome::Timeout,
                 other => other,
             };
             // Spending the timeout fuel calls into the host, where the
             // wall clock may be found past too: the fuel says which came
             // first.
-            let mut message = match (outcome, timeout_fuel) {
+            let mut message = match (outcome, plan.timeout_fuel) {
                 (Outcome::Aborted, _) => "aborted: cancelled while running; charged for the fuel it burned".to_string(),
-                (Outcome::Timeout, Some(fuel)) if fuel_spent >= fuel => format!(
+                (Outcome::Timeout, Some(fuel)) if fuel_used >= fuel => format!(
                     "timeout: the run spent its timeout of {} ms counted in fuel ({fuel} fuel at {} ps per fuel; \
                      under deterministic fuel, compute is timed by fuel, not by the wall clock)",
-                    timeout.as_millis(),
+                    plan.timeout.as_millis(),
                     cost.picos_per_fuel
                 ),
                 // A cap's message names its outcome already.
@@ -277,11 +314,37 @@ pub(super) fn run(env: RunEnv, call: &Admitted, held: &Held, depth: u32) -> Ran 
                 message.push_str("; guest output: ");
                 message.push_str(&console);
             }
-            (outcome, Vec::new(), Some(message), fuel_spent, limiter.memory_peak())
+            (outcome, Vec::new(), Some(message), fuel_used, limiter.memory_peak())
         }
         Err(setup) => (Outcome::Trap, Vec::new(), Some(format!("sandbox setup failed: {setup:#}")), 0, 0),
-    };
-    let (error, fuel_used) = if too_small {
+    }
+}
+
+/// Run the admitted, reserved `call` at nesting `depth` in `env`.
+pub(super) fn run(env: RunEnv, call: &Admitted, held: &Held, depth: u32) -> Ran {
+    let _run = tracing::info_span!("run").entered();
+    let (cost, tick, reserved) = (env.cost, env.tick, &held.reserved);
+    let manifest = &call.artifact.info.manifest;
+    let timeout = Duration::from_millis(call.limits.timeout_ms).min(call.req.timeout.unwrap_or(Duration::MAX));
+    let plan = plan(manifest.metering, reserved.fuel, timeout, &env);
+    let disk = Arc::new(DiskMeter::new(
+        env.agent_dir.clone(),
+        env.ledger.clone(),
+        &call.charge.invocation_id,
+        held.payer.clone(),
+        reserved.disk_bytes,
+    ));
+    let scope = call_scope(env, call, held, &plan, disk.clone(), depth);
+    // The payer's allocation may cap memory below the artifact's own limit.
+    let memory_limit = call.limits.memory_bytes;
+    let memory_cap = reserved.memory_bytes.map_or(memory_limit, |cap| cap.min(memory_limit));
+    let started = Instant::now();
+    let run =
+        Sandbox::for_artifact(GuestLimiter::new(memory_cap), scope, format!("artifact {}", call.artifact.info.id))
+            .and_then(|sandbox| execute(sandbox, call, held, &plan, (cost, tick, started + timeout)));
+    let wall = started.elapsed();
+    let (outcome, output, error, fuel_used, memory_peak) = ending(run, call, &plan, cost);
+    let (error, fuel_used) = if plan.too_small {
         let message = format!(
             "out_of_fuel: the budget of {} fuel is {} µs of CPU, under one epoch tick ({} ms), the least a cpu_time \
              artifact can be held to: nothing ran; give the call more fuel",
@@ -307,7 +370,6 @@ pub(super) fn run(env: RunEnv, call: &Admitted, held: &Held, depth: u32) -> Ran 
         }
         _ => (outcome, output, error),
     };
-
     Ran { outcome, output, error, fuel_used, memory_peak, disk_bytes, wall, cost }
 }
 
