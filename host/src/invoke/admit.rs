@@ -144,16 +144,10 @@ pub(super) fn admit(
     }
     let fresh_id = req.id.is_none();
     let invocation_id = match req.id.take() {
-        Some(id) => {
-            if let Some(record) = host.ledger.usage_record(&id).map_err(InvokeError::Ledger)? {
-                // A retry replays its own call only.
-                if record.caller != caller || record.artifact != artifact.info.id {
-                    return Err(InvokeError::IdTaken(id));
-                }
-                return Ok(Admission::Replay(InvocationReport::from_record(record, true)));
-            }
-            id
-        }
+        Some(id) => match replay(host, id, &caller, &artifact.info.id)? {
+            Ok(report) => return Ok(Admission::Replay(report)),
+            Err(id) => id,
+        },
         None => new_invocation_id(),
     };
     span.record("invocation_id", invocation_id.as_str());
@@ -166,65 +160,9 @@ pub(super) fn admit(
     let owner = manifest.owner.clone();
     let (sponsorship, payer) =
         resolve_payer(host.ledger, &caller, &owner, &artifact.info.id, manifest.resource_policy)?;
-    let fuel_limit = req.fuel_limit.unwrap_or(limits.fuel).min(limits.fuel);
-    let memory_limit = limits.memory_bytes;
     let price = if caller == owner { 0 } else { manifest.price };
     span.record("payer", payer.as_str());
     span.record("price", price);
-
-    // 1. Admit.
-    let admit = tracing::info_span!("admit").entered();
-    let action = Action {
-        kind: "invoke".into(),
-        subject: caller.to_string(),
-        tenant: None,
-        target: artifact.info.id.clone(),
-        attributes: vec![
-            attr("owner", owner.as_str()),
-            attr("payer", payer.as_str()),
-            attr("resource-policy", manifest.resource_policy.to_string()),
-            attr("sponsor-grant", sponsorship.as_ref().map(|g| g.grant.id.as_str()).unwrap_or("")),
-        ],
-        price,
-        estimated: Usage {
-            fuel: fuel_limit,
-            memory_peak_bytes: memory_limit,
-            disk_bytes: 0,
-            llm_tokens: 0,
-            wall_time_ns: 0,
-        },
-    };
-    let mut action = action;
-    let verdict = host.judge.judge(Some(&invocation_id), &mut action);
-    match &verdict.decision {
-        // Needs approval, and none given yet: park it, charge nothing.
-        Decision::RequireApproval(approvers) if req.approved_by.is_none() => {
-            let parked = host
-                .approvals
-                .park(
-                    &invocation_id,
-                    caller.as_str(),
-                    &artifact.info.id,
-                    approvers,
-                    verdict.decided_by.as_deref(),
-                    &req.input,
-                    req.fuel_limit,
-                )
-                .map_err(|e| InvokeError::Sandbox(e.to_string()))?;
-            tracing::info!(pending = %parked.id, "invocation parked for approval");
-            return Err(InvokeError::PendingApproval { id: parked.id, approvers: approvers.join(", ") });
-        }
-        // Approved: the approval satisfies `require_approval`, never a deny.
-        Decision::RequireApproval(_) => {}
-        _ => {
-            if let Some(reason) = verdict.refusal() {
-                tracing::info!(%reason, "invocation denied");
-                return Err(InvokeError::Denied(reason));
-            }
-        }
-    }
-
-    drop(admit);
     let charge = Charge {
         invocation_id,
         fresh_id,
@@ -235,7 +173,85 @@ pub(super) fn admit(
         payer,
         sponsorship,
         price,
-        fuel_limit,
+        fuel_limit: req.fuel_limit.unwrap_or(limits.fuel).min(limits.fuel),
     };
+    decide(host, &charge, &req, limits.memory_bytes)?;
     Ok(Admission::Admitted(Box::new(Admitted { charge, req, artifact, limits, root, _slot: slot })))
+}
+
+/// The record of a settled call `id` as its replay (`Ok`), if it is
+/// `caller`'s call of `artifact`; `Err(id)` when no call settled under
+/// that id yet. Another caller's or artifact's id is refused.
+fn replay(
+    host: &AdmitEnv<'_>,
+    id: String,
+    caller: &AgentId,
+    artifact: &str,
+) -> Result<Result<InvocationReport, String>, InvokeError> {
+    match host.ledger.usage_record(&id).map_err(InvokeError::Ledger)? {
+        // A retry replays its own call only.
+        Some(record) if record.caller != *caller || record.artifact != artifact => Err(InvokeError::IdTaken(id)),
+        Some(record) => Ok(Ok(InvocationReport::from_record(record, true))),
+        None => Ok(Err(id)),
+    }
+}
+
+/// The `invoke` action of `charge`, as the policy chain sees it.
+fn invoke_action(charge: &Charge, memory_limit: u64) -> Action {
+    Action {
+        kind: "invoke".into(),
+        subject: charge.caller.to_string(),
+        tenant: None,
+        target: charge.artifact.clone(),
+        attributes: vec![
+            attr("owner", charge.owner.as_str()),
+            attr("payer", charge.payer.as_str()),
+            attr("resource-policy", charge.resource_policy.to_string()),
+            attr("sponsor-grant", charge.sponsorship.as_ref().map(|g| g.grant.id.as_str()).unwrap_or("")),
+        ],
+        price: charge.price,
+        estimated: Usage {
+            fuel: charge.fuel_limit,
+            memory_peak_bytes: memory_limit,
+            disk_bytes: 0,
+            llm_tokens: 0,
+            wall_time_ns: 0,
+        },
+    }
+}
+
+/// Put the call to the judge (in the `admit` span): a deny refuses it, a
+/// `require_approval` parks it until an approver decides (an approved
+/// call passes); nothing is charged either way.
+fn decide(host: &AdmitEnv<'_>, charge: &Charge, req: &Invocation, memory_limit: u64) -> Result<(), InvokeError> {
+    let _admit = tracing::info_span!("admit").entered();
+    let mut action = invoke_action(charge, memory_limit);
+    let verdict = host.judge.judge(Some(&charge.invocation_id), &mut action);
+    match &verdict.decision {
+        Decision::RequireApproval(approvers) if req.approved_by.is_none() => {
+            let parked = host
+                .approvals
+                .park(
+                    &charge.invocation_id,
+                    charge.caller.as_str(),
+                    &charge.artifact,
+                    approvers,
+                    verdict.decided_by.as_deref(),
+                    &req.input,
+                    req.fuel_limit,
+                )
+                .map_err(|e| InvokeError::Sandbox(e.to_string()))?;
+            tracing::info!(pending = %parked.id, "invocation parked for approval");
+            Err(InvokeError::PendingApproval { id: parked.id, approvers: approvers.join(", ") })
+        }
+        // Approved: the approval satisfies `require_approval`, never a deny.
+        Decision::RequireApproval(_) => Ok(()),
+        _ => match verdict.refusal() {
+            Some(reason) => {
+                tracing::info!(%reason, "invocation denied");
+                Err(InvokeError::Denied(reason))
+            }
+            None => Ok(()),
+        },
+    }
 }
