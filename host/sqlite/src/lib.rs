@@ -17,7 +17,9 @@
 //! [`Database`]; they move behind store traits as further backends come.
 //!
 //! **Where to start reading.** [`SqliteLedger`] (`ledger.rs`): `reserve`
-//! and `settle` are one invocation's two writes; then `database.rs` for the
+//! and `settle` are one invocation's two writes; `rows.rs` has the tables
+//! row by row (balances, transfers, holds, grants), `usage.rs` the usage
+//! records, `settlement.rs` what settling does; then `database.rs` for the
 //! schema.
 
 mod allocation;
@@ -30,7 +32,10 @@ mod ledger;
 #[cfg(test)]
 mod listing_plans;
 pub mod plans;
+mod rows;
+mod settlement;
 mod sql;
+mod usage;
 
 pub use database::{
     exec, in_savepoint, now_ms, one, Database, Durability, FromSqlite, ReadGuard, WriteGuard, FLUSH_AFTER,

@@ -32,7 +32,7 @@ fn usage_listings_read_through_an_index() {
         ("everyone's period", UsageQuery { from_ms: Some(5), ..Default::default() }),
     ];
     for (what, q) in queries {
-        let (sql, params) = crate::ledger::usage_listing(&db.committed(), &q).unwrap();
+        let (sql, params) = crate::usage::usage_listing(&db.committed(), &q).unwrap();
         assert_no_scan(what, &plan(&db, &sql, params));
     }
 }

@@ -1,0 +1,210 @@
+//! Settling a call: every hold of the invocation posted (what was used)
+//! or released, disk growth charged, the usage record written, in one
+//! transaction; the in-memory path and the persisted path alike.
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::allocation::{self as alloc};
+use crate::database::{exec, now_ms, one};
+use crate::hot::{FastReservation, Hot};
+use crate::journal;
+use crate::rows::{
+    available, balance_row, move_balances, post, read_grant, resolve_hold, to_db, transfer_from_row, Hold,
+};
+use crate::storage;
+use crate::usage::usage_exists;
+use fuelhost_ledger::TransferKind;
+use fuelhost_ledger::{Asset, LedgerError, Outcome, ResourcesConsumed, Settlement, UsageRecord, CONSUMED_ACCOUNT};
+
+/// Settle one invocation inside the caller's transaction: post or release
+/// every hold, charge disk, update its sponsor grant and allocation, write
+/// the usage record.
+///
+/// A fast reservation is taken from memory here; if this settlement fails
+/// it is put back at once, and the caller puts it back if the transaction
+/// does not commit ([`SqliteLedger::settled`]).
+pub(crate) fn settle_in(tx: &Connection, hot: &Hot, s: &Settlement, now: i64) -> Result<UsageRecord, LedgerError> {
+    // A fast reservation's holds are released here and posted below like
+    // persisted ones; they come first, as they were placed first. A live
+    // fast reservation means the id has no usage record (reserving checked,
+    // and no other call can take the id meanwhile; the record's key backs
+    // it), so only a persisted one is looked up.
+    let fast = hot.take(&s.invocation_id);
+    // The disk the run held as it wrote is released first: what it grew
+    // is charged below, against the balance without the hold. (A
+    // settlement that then fails keeps the bytes uncharged and unheld: a
+    // storage failure, reported as such.)
+    hot.release_disk(&s.invocation_id);
+    if fast.is_none() && usage_exists(tx, &s.invocation_id)? {
+        return Err(LedgerError::DuplicateInvocation(s.invocation_id.clone()));
+    }
+    let result = settle_with(tx, hot, s, now, fast.as_ref());
+    if result.is_err() && fast.is_some() {
+        hot.unsettle(&s.invocation_id);
+    }
+    result
+}
+
+pub(crate) fn settle_with(
+    tx: &Connection,
+    hot: &Hot,
+    s: &Settlement,
+    now: i64,
+    fast: Option<&FastReservation>,
+) -> Result<UsageRecord, LedgerError> {
+    // A fast call's charges are recorded by its usage record (`journal`)
+    // when they are the ones that record describes. (Their ids were
+    // checked free when reserving, and `post` refuses them to explicit
+    // transfers while the call runs.) The record takes its position first,
+    // so its charges list before the guest's transfers.
+    let in_record = fast
+        .is_some_and(|f| f.caller == s.caller.as_str() && f.owner == s.owner.as_str() && f.payer == s.payer.as_str());
+    let seq = hot.next_seq(|| journal::last_seq(tx))?;
+    let mut holds: Vec<(Hold, bool)> =
+        fast.map(|f| f.holds(&s.invocation_id)).unwrap_or_default().into_iter().map(|h| (h, true)).collect();
+    if fast.is_none_or(|f| f.guest_holds) {
+        let mut stmt = tx
+            .prepare_cached(
+                "SELECT id, debit, credit, asset, amount, kind, memo FROM holds
+                 WHERE invocation = ?1 AND state = 'pending' ORDER BY rowid",
+            )
+            .map_err(storage)?;
+        let rows = stmt.query_map([&s.invocation_id], transfer_from_row).map_err(storage)?;
+        for row in rows {
+            holds.push((row.map_err(storage)?, false));
+        }
+    }
+    if !holds.iter().any(|(h, _)| h.kind == TransferKind::Fuel) {
+        return Err(LedgerError::NoReservation(s.invocation_id.clone()));
+    }
+    let success = s.outcome == Outcome::Success;
+    let mut price_paid = 0;
+    let mut fuel_charged = 0;
+    for (hold, in_memory) in &holds {
+        let post_amount = hold.kind.settled_amount(hold.amount, success, s.consumed.fuel);
+        match hold.kind {
+            TransferKind::Price => price_paid = post_amount,
+            TransferKind::Fuel => fuel_charged = post_amount,
+            _ => {}
+        }
+        if !in_memory {
+            resolve_hold(tx, hot, hold, &s.invocation_id, post_amount)?;
+        } else if post_amount > 0 && in_record {
+            move_balances(tx, hot, &hold.from, &hold.to, hold.asset, post_amount)?;
+        } else if post_amount > 0 {
+            let inv = Some(s.invocation_id.as_str());
+            post(tx, hot, &hold.id, &hold.from, &hold.to, hold.asset, post_amount, hold.kind, &hold.memo, inv)?;
+        }
+    }
+    let (grant, allocation): (Option<String>, Option<String>) = match fast {
+        Some(_) => (None, None),
+        None => one(
+            tx,
+            "SELECT sponsor_grant, allocation FROM reservations WHERE invocation_id = ?1",
+            [&s.invocation_id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()
+        .map_err(storage)?
+        .unwrap_or((None, None)),
+    };
+    let fuel_held: u64 = holds.iter().filter(|(h, _)| h.kind == TransferKind::Fuel).map(|(h, _)| h.amount).sum();
+    let disk_charged = if s.consumed.disk_bytes == 0 {
+        0
+    } else {
+        let (dp, dh) = balance_row(tx, hot, s.payer.as_str(), Asset::DiskBytes)?;
+        let mut disk_cap = available(dp, dh);
+        if let Some(g) = grant.as_deref().map(|id| read_grant(tx, id)).transpose()?.flatten() {
+            disk_cap = disk_cap.min(g.grant.disk_limit.saturating_sub(g.disk_spent));
+        }
+        s.consumed.disk_bytes.min(disk_cap)
+    };
+    if let Some(id) = &grant {
+        exec(
+            tx,
+            "UPDATE sponsor_grants SET fuel_held = fuel_held - ?2, fuel_spent = fuel_spent + ?3,
+                    disk_spent = disk_spent + ?4 WHERE id = ?1",
+            params![id, fuel_held as i64, fuel_charged as i64, disk_charged as i64],
+        )
+        .map_err(storage)?;
+    }
+    if disk_charged > 0 && in_record {
+        move_balances(tx, hot, s.payer.as_str(), CONSUMED_ACCOUNT, Asset::DiskBytes, disk_charged)?;
+    } else if disk_charged > 0 {
+        post(
+            tx,
+            hot,
+            &format!("{}/disk", s.invocation_id),
+            s.payer.as_str(),
+            CONSUMED_ACCOUNT,
+            Asset::DiskBytes,
+            disk_charged,
+            TransferKind::Disk,
+            "",
+            Some(&s.invocation_id),
+        )?;
+    }
+    if let Some(id) = &allocation {
+        let served = s.outcome != Outcome::Aborted;
+        let cost = s.cost_model.cost_usd_micros(fuel_charged, disk_charged);
+        let usage = alloc::CallUsage { fuel_held, fuel: fuel_charged, disk_bytes: disk_charged, cost_usd_micros: cost };
+        alloc::settle_call(tx, id, usage, served, now)?;
+    }
+    let consumed = ResourcesConsumed {
+        fuel: fuel_charged,
+        disk_bytes: disk_charged,
+        cpu_time_ns: s.cost_model.cpu_time_ns(fuel_charged),
+        ..s.consumed
+    };
+    let cost_usd_micros = s.cost_model.cost_usd_micros(fuel_charged, disk_charged);
+    if fast.is_none() {
+        exec(tx, "UPDATE reservations SET settled = 1 WHERE invocation_id = ?1", [&s.invocation_id])
+            .map_err(storage)?;
+    }
+    let settled_ms = now_ms();
+    exec(
+        tx,
+        "INSERT INTO usage_records (invocation_id, artifact, caller, owner, charged_to, resource_policy,
+                outcome, fuel, memory_peak_bytes, disk_bytes, wall_time_ns, cpu_time_ns, price_paid,
+                cost_usd_micros, output, error, settled_ms, rowid, postings)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
+        params![
+            s.invocation_id,
+            s.artifact,
+            s.caller.as_str(),
+            s.owner.as_str(),
+            s.payer.as_str(),
+            s.resource_policy.as_str(),
+            s.outcome.as_str(),
+            to_db(consumed.fuel, "fuel")?,
+            to_db(consumed.memory_peak_bytes, "memory")?,
+            to_db(consumed.disk_bytes, "disk")?,
+            to_db(consumed.wall_time_ns, "wall time")?,
+            to_db(consumed.cpu_time_ns, "cpu time")?,
+            to_db(price_paid, "price")?,
+            to_db(cost_usd_micros, "cost")?,
+            s.output,
+            s.error,
+            settled_ms,
+            seq,
+            in_record,
+        ],
+    )
+    .map_err(storage)?;
+    Ok(UsageRecord {
+        invocation_id: s.invocation_id.clone(),
+        artifact: s.artifact.clone(),
+        caller: s.caller.clone(),
+        owner: s.owner.clone(),
+        charged_to: s.payer.clone(),
+        resource_policy: s.resource_policy,
+        outcome: s.outcome,
+        consumed,
+        price_paid,
+        cost_usd_micros,
+        output: s.output.clone(),
+        error: s.error.clone(),
+        settled_at_ms: settled_ms,
+        seq,
+    })
+}
