@@ -163,7 +163,7 @@ pub enum InvokeError {
         /// Its limit.
         limit: u64,
     },
-    /// No instance slot was free for the call (see `crate::slots`): it ran
+    /// No instance slot was free for the call (see `fuelhost_runtime::Slots`): it ran
     /// nothing and was charged nothing; retry shortly.
     #[error(transparent)]
     Busy(#[from] fuelhost_runtime::Busy),
