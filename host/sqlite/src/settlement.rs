@@ -60,6 +60,44 @@ pub(crate) fn settle_with(
     let in_record = fast
         .is_some_and(|f| f.caller == s.caller.as_str() && f.owner == s.owner.as_str() && f.payer == s.payer.as_str());
     let seq = hot.next_seq(|| journal::last_seq(tx))?;
+    let holds = holds_of(tx, s, fast)?;
+    let (price_paid, fuel_charged) = post_holds(tx, hot, s, &holds, in_record)?;
+    let (grant, allocation) = governing(tx, s, fast)?;
+    let fuel_held: u64 = holds.iter().filter(|(h, _)| h.kind == TransferKind::Fuel).map(|(h, _)| h.amount).sum();
+    let disk_charged = disk_to_charge(tx, hot, s, grant.as_deref())?;
+    if let Some(id) = &grant {
+        exec(
+            tx,
+            "UPDATE sponsor_grants SET fuel_held = fuel_held - ?2, fuel_spent = fuel_spent + ?3,
+                    disk_spent = disk_spent + ?4 WHERE id = ?1",
+            params![id, fuel_held as i64, fuel_charged as i64, disk_charged as i64],
+        )
+        .map_err(storage)?;
+    }
+    charge_disk(tx, hot, s, disk_charged, in_record)?;
+    if let Some(id) = &allocation {
+        let served = s.outcome != Outcome::Aborted;
+        let cost = s.cost_model.cost_usd_micros(fuel_charged, disk_charged);
+        let usage = alloc::CallUsage { fuel_held, fuel: fuel_charged, disk_bytes: disk_charged, cost_usd_micros: cost };
+        alloc::settle_call(tx, id, usage, served, now)?;
+    }
+    if fast.is_none() {
+        exec(tx, "UPDATE reservations SET settled = 1 WHERE invocation_id = ?1", [&s.invocation_id])
+            .map_err(storage)?;
+    }
+    let consumed = ResourcesConsumed {
+        fuel: fuel_charged,
+        disk_bytes: disk_charged,
+        cpu_time_ns: s.cost_model.cpu_time_ns(fuel_charged),
+        ..s.consumed
+    };
+    write_record(tx, s, consumed, price_paid, seq, in_record)
+}
+
+/// The invocation's holds, each with whether it lives in memory (a fast
+/// reservation's) rather than in the `holds` table. None holding fuel: it
+/// never reserved.
+fn holds_of(tx: &Connection, s: &Settlement, fast: Option<&FastReservation>) -> Result<Vec<(Hold, bool)>, LedgerError> {
     let mut holds: Vec<(Hold, bool)> =
         fast.map(|f| f.holds(&s.invocation_id)).unwrap_or_default().into_iter().map(|h| (h, true)).collect();
     if fast.is_none_or(|f| f.guest_holds) {
@@ -77,10 +115,21 @@ pub(crate) fn settle_with(
     if !holds.iter().any(|(h, _)| h.kind == TransferKind::Fuel) {
         return Err(LedgerError::NoReservation(s.invocation_id.clone()));
     }
+    Ok(holds)
+}
+
+/// Post what each hold's kind says it posts (the rest is released);
+/// returns the price paid and the fuel charged.
+fn post_holds(
+    tx: &Connection,
+    hot: &Hot,
+    s: &Settlement,
+    holds: &[(Hold, bool)],
+    in_record: bool,
+) -> Result<(u64, u64), LedgerError> {
     let success = s.outcome == Outcome::Success;
-    let mut price_paid = 0;
-    let mut fuel_charged = 0;
-    for (hold, in_memory) in &holds {
+    let (mut price_paid, mut fuel_charged) = (0, 0);
+    for (hold, in_memory) in holds {
         let post_amount = hold.kind.settled_amount(hold.amount, success, s.consumed.fuel);
         match hold.kind {
             TransferKind::Price => price_paid = post_amount,
@@ -96,41 +145,50 @@ pub(crate) fn settle_with(
             post(tx, hot, &hold.id, &hold.from, &hold.to, hold.asset, post_amount, hold.kind, &hold.memo, inv)?;
         }
     }
-    let (grant, allocation): (Option<String>, Option<String>) = match fast {
-        Some(_) => (None, None),
-        None => one(
-            tx,
-            "SELECT sponsor_grant, allocation FROM reservations WHERE invocation_id = ?1",
-            [&s.invocation_id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()
-        .map_err(storage)?
-        .unwrap_or((None, None)),
-    };
-    let fuel_held: u64 = holds.iter().filter(|(h, _)| h.kind == TransferKind::Fuel).map(|(h, _)| h.amount).sum();
-    let disk_charged = if s.consumed.disk_bytes == 0 {
-        0
-    } else {
-        let (dp, dh) = balance_row(tx, hot, s.payer.as_str(), Asset::DiskBytes)?;
-        let mut disk_cap = available(dp, dh);
-        if let Some(g) = grant.as_deref().map(|id| read_grant(tx, id)).transpose()?.flatten() {
-            disk_cap = disk_cap.min(g.grant.disk_limit.saturating_sub(g.disk_spent));
-        }
-        s.consumed.disk_bytes.min(disk_cap)
-    };
-    if let Some(id) = &grant {
-        exec(
-            tx,
-            "UPDATE sponsor_grants SET fuel_held = fuel_held - ?2, fuel_spent = fuel_spent + ?3,
-                    disk_spent = disk_spent + ?4 WHERE id = ?1",
-            params![id, fuel_held as i64, fuel_charged as i64, disk_charged as i64],
-        )
-        .map_err(storage)?;
+    Ok((price_paid, fuel_charged))
+}
+
+/// The sponsor grant and the allocation a persisted reservation drew on
+/// (a fast one draws on neither).
+fn governing(
+    tx: &Connection,
+    s: &Settlement,
+    fast: Option<&FastReservation>,
+) -> Result<(Option<String>, Option<String>), LedgerError> {
+    if fast.is_some() {
+        return Ok((None, None));
     }
-    if disk_charged > 0 && in_record {
-        move_balances(tx, hot, s.payer.as_str(), CONSUMED_ACCOUNT, Asset::DiskBytes, disk_charged)?;
-    } else if disk_charged > 0 {
+    Ok(one(
+        tx,
+        "SELECT sponsor_grant, allocation FROM reservations WHERE invocation_id = ?1",
+        [&s.invocation_id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .optional()
+    .map_err(storage)?
+    .unwrap_or((None, None)))
+}
+
+/// The disk growth to charge: what the run grew, within what the payer
+/// (and the sponsor grant paying, if any) has left.
+fn disk_to_charge(tx: &Connection, hot: &Hot, s: &Settlement, grant: Option<&str>) -> Result<u64, LedgerError> {
+    if s.consumed.disk_bytes == 0 {
+        return Ok(0);
+    }
+    let (dp, dh) = balance_row(tx, hot, s.payer.as_str(), Asset::DiskBytes)?;
+    let mut disk_cap = available(dp, dh);
+    if let Some(g) = grant.map(|id| read_grant(tx, id)).transpose()?.flatten() {
+        disk_cap = disk_cap.min(g.grant.disk_limit.saturating_sub(g.disk_spent));
+    }
+    Ok(s.consumed.disk_bytes.min(disk_cap))
+}
+
+/// Charge `disk` bytes to the payer: in the usage record's charges, or as
+/// a transfer of its own (`<invocation>/disk`).
+fn charge_disk(tx: &Connection, hot: &Hot, s: &Settlement, disk: u64, in_record: bool) -> Result<(), LedgerError> {
+    if disk > 0 && in_record {
+        move_balances(tx, hot, s.payer.as_str(), CONSUMED_ACCOUNT, Asset::DiskBytes, disk)?;
+    } else if disk > 0 {
         post(
             tx,
             hot,
@@ -138,29 +196,26 @@ pub(crate) fn settle_with(
             s.payer.as_str(),
             CONSUMED_ACCOUNT,
             Asset::DiskBytes,
-            disk_charged,
+            disk,
             TransferKind::Disk,
             "",
             Some(&s.invocation_id),
         )?;
     }
-    if let Some(id) = &allocation {
-        let served = s.outcome != Outcome::Aborted;
-        let cost = s.cost_model.cost_usd_micros(fuel_charged, disk_charged);
-        let usage = alloc::CallUsage { fuel_held, fuel: fuel_charged, disk_bytes: disk_charged, cost_usd_micros: cost };
-        alloc::settle_call(tx, id, usage, served, now)?;
-    }
-    let consumed = ResourcesConsumed {
-        fuel: fuel_charged,
-        disk_bytes: disk_charged,
-        cpu_time_ns: s.cost_model.cpu_time_ns(fuel_charged),
-        ..s.consumed
-    };
-    let cost_usd_micros = s.cost_model.cost_usd_micros(fuel_charged, disk_charged);
-    if fast.is_none() {
-        exec(tx, "UPDATE reservations SET settled = 1 WHERE invocation_id = ?1", [&s.invocation_id])
-            .map_err(storage)?;
-    }
+    Ok(())
+}
+
+/// Write the usage record of `s` at position `seq` (`in_record`: it
+/// carries the call's charges) and return it.
+fn write_record(
+    tx: &Connection,
+    s: &Settlement,
+    consumed: ResourcesConsumed,
+    price_paid: u64,
+    seq: i64,
+    in_record: bool,
+) -> Result<UsageRecord, LedgerError> {
+    let cost_usd_micros = s.cost_model.cost_usd_micros(consumed.fuel, consumed.disk_bytes);
     let settled_ms = now_ms();
     exec(
         tx,
