@@ -41,7 +41,7 @@ LAYERS = {
     ],
     "host/ledger": [
         ["agent", "payer", "cost", "guest_output"],
-        ["allocation"],
+        ["allocation", "transfer"],
     ],
     "host/policy": [
         ["rules"],

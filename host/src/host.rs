@@ -28,9 +28,9 @@ use crate::scheduler::{Scheduler, SchedulerSettings, Task, TaskError, TaskReques
 use crate::state::HostInner;
 use fuelhost_ledger::AgentId;
 use fuelhost_ledger::{
-    Alert, Allocation, AllocationRequest, Asset, Balances, Clock, ConsumerStats, Distribution, Ledger, LedgerQuery,
-    Resource, ServiceStats, SponsorGrant, SponsorGrantStatus, SystemClock, Transfer, TransferRequest, UbiSource,
-    UsageQuery, UsageRecord,
+    Alert, Allocation, AllocationRequest, AllocationTransition, Asset, Balances, Clock, ConsumerStats, Distribution,
+    Ledger, LedgerQuery, Posting, Resource, ServiceStats, SponsorGrant, SponsorGrantStatus, SystemClock, Transfer,
+    TransferRequest, UbiSource, UsageQuery, UsageRecord,
 };
 use fuelhost_policy::rules::{Rule, RuleSet};
 use fuelhost_policy::Judge as _;
@@ -341,7 +341,7 @@ impl Host {
     /// `transfer_id`.
     pub fn mint(&self, transfer_id: &str, agent: &str, asset: Asset, amount: u64) -> Result<Transfer, HostError> {
         let agent = AgentId::new(agent)?;
-        Ok(self.inner.ledger.mint(transfer_id, &agent, asset, amount)?)
+        Ok(self.inner.ledger.post_one(Posting::mint(transfer_id, &agent, asset, amount))?)
     }
 
     /// Move an asset between agents. Idempotent by `req.id`. The policy
@@ -349,7 +349,7 @@ impl Host {
     /// replay of a transfer already made returns it without judging again.
     pub fn transfer(&self, req: &TransferRequest) -> Result<Transfer, HostError> {
         if self.inner.ledger.transfer_record(&req.id)?.is_some() {
-            return Ok(self.inner.ledger.transfer(req)?);
+            return Ok(self.inner.ledger.post_one(Posting::transfer(req))?);
         }
         let mut action = crate::bindings::Action {
             kind: "transfer".into(),
@@ -367,27 +367,27 @@ impl Host {
         if let Some(reason) = verdict.refusal() {
             return Err(HostError::Denied(reason));
         }
-        Ok(self.inner.ledger.transfer(req)?)
+        Ok(self.inner.ledger.post_one(Posting::transfer(req))?)
     }
 
     /// Take scrip out of circulation: `agent` -> `@burn`. Idempotent by id.
     pub fn burn(&self, transfer_id: &str, agent: &str, amount: u64) -> Result<Transfer, HostError> {
-        Ok(self.inner.ledger.burn(transfer_id, &AgentId::new(agent)?, amount)?)
+        Ok(self.inner.ledger.post_one(Posting::burn(transfer_id, &AgentId::new(agent)?, amount))?)
     }
 
     /// Mint scrip into the public-goods pool. Privileged. Idempotent by id.
     pub fn mint_to_pool(&self, transfer_id: &str, amount: u64) -> Result<Transfer, HostError> {
-        Ok(self.inner.ledger.mint_to_pool(transfer_id, amount)?)
+        Ok(self.inner.ledger.post_one(Posting::mint_to_pool(transfer_id, amount))?)
     }
 
     /// An agent gives scrip to the public-goods pool. Idempotent by id.
     pub fn deposit_to_pool(&self, transfer_id: &str, agent: &str, amount: u64) -> Result<Transfer, HostError> {
-        Ok(self.inner.ledger.deposit_to_pool(transfer_id, &AgentId::new(agent)?, amount)?)
+        Ok(self.inner.ledger.post_one(Posting::pool_deposit(transfer_id, &AgentId::new(agent)?, amount))?)
     }
 
     /// Pay a grant from the public-goods pool. Privileged. Idempotent by id.
     pub fn grant_from_pool(&self, transfer_id: &str, agent: &str, amount: u64) -> Result<Transfer, HostError> {
-        Ok(self.inner.ledger.grant_from_pool(transfer_id, &AgentId::new(agent)?, amount)?)
+        Ok(self.inner.ledger.post_one(Posting::pool_grant(transfer_id, &AgentId::new(agent)?, amount))?)
     }
 
     /// Split `amount` scrip equally over every agent; the remainder of the
@@ -421,22 +421,22 @@ impl Host {
 
     /// Approve a pending allocation.
     pub fn approve_allocation(&self, id: &str) -> Result<Allocation, HostError> {
-        Ok(self.inner.ledger.approve_allocation(id)?)
+        Ok(self.inner.ledger.transition_allocation(id, &AllocationTransition::Approve)?)
     }
 
     /// Activate an approved allocation: its clock starts now.
     pub fn activate_allocation(&self, id: &str) -> Result<Allocation, HostError> {
-        Ok(self.inner.ledger.activate_allocation(id)?)
+        Ok(self.inner.ledger.transition_allocation(id, &AllocationTransition::Activate)?)
     }
 
     /// Lengthen an allocation's duration.
     pub fn extend_allocation(&self, id: &str, additional_ms: u64) -> Result<Allocation, HostError> {
-        Ok(self.inner.ledger.extend_allocation(id, additional_ms)?)
+        Ok(self.inner.ledger.transition_allocation(id, &AllocationTransition::Extend { additional_ms })?)
     }
 
     /// Revoke an allocation, saying why.
     pub fn revoke_allocation(&self, id: &str, reason: &str) -> Result<Allocation, HostError> {
-        Ok(self.inner.ledger.revoke_allocation(id, reason)?)
+        Ok(self.inner.ledger.transition_allocation(id, &AllocationTransition::Revoke { reason: reason.to_string() })?)
     }
 
     /// An allocation with its usage this period.

@@ -330,6 +330,71 @@ impl Allocation {
     }
 }
 
+/// A step in an allocation's lifecycle that someone asks for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AllocationTransition {
+    /// `pending` -> `approved`.
+    Approve,
+    /// `approved` -> `active`: its periods and duration start now. An
+    /// agent has at most one active allocation.
+    Activate,
+    /// Lengthen its duration (and expiry) by `additional_ms`; allowed
+    /// until it expires or is revoked.
+    Extend {
+        /// Milliseconds more.
+        additional_ms: u64,
+    },
+    /// Cancel it, with a reason (kept to 500 characters); no further
+    /// charge draws from it.
+    Revoke {
+        /// Why.
+        reason: String,
+    },
+}
+
+impl AllocationTransition {
+    /// The verb, as in "cannot approve allocation `a`".
+    pub fn verb(&self) -> &'static str {
+        match self {
+            AllocationTransition::Approve => "approve",
+            AllocationTransition::Activate => "activate",
+            AllocationTransition::Extend { .. } => "extend",
+            AllocationTransition::Revoke { .. } => "revoke",
+        }
+    }
+
+    /// `a` after this transition at `now_ms`, or why its status does not
+    /// allow it. (That an agent has one active allocation at most is the
+    /// backend's to check: it needs the agent's other allocations.)
+    pub fn apply(&self, mut a: Allocation, now_ms: i64) -> Result<Allocation, String> {
+        use AllocationStatus::*;
+        match self {
+            AllocationTransition::Approve if a.status == Pending => a.status = Approved,
+            AllocationTransition::Activate if a.status == Approved => {
+                a.status = Active;
+                a.activated_at_ms = Some(now_ms);
+                a.expires_at_ms = a.duration_ms.map(|d| now_ms.saturating_add(d as i64));
+                a.period_index = 0;
+            }
+            AllocationTransition::Extend { additional_ms }
+                if matches!(a.status, Pending | Approved | Active | Exhausted) =>
+            {
+                let more = (*additional_ms).min(i64::MAX as u64);
+                // A duration past the 64-bit signed range is as good as none.
+                a.duration_ms = a.duration_ms.map(|d| d.saturating_add(more).min(i64::MAX as u64));
+                a.expires_at_ms = a.expires_at_ms.map(|t| t.saturating_add(more as i64));
+            }
+            AllocationTransition::Revoke { reason } if !matches!(a.status, Revoked | Expired) => {
+                a.status = Revoked;
+                a.revoke_reason = Some(reason.chars().take(500).collect());
+            }
+            _ => return Err(format!("cannot {} allocation `{}`: it is {}", self.verb(), a.id, a.status)),
+        }
+        Ok(a)
+    }
+}
+
 /// What raised an alert.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -439,4 +504,59 @@ pub fn reputation_scaled(base: &AllocationRequest, reputation_permille: u16) -> 
         *quota = ((*quota as u128 * multiplier_permille) / 1000).min(i64::MAX as u128) as u64;
     }
     req
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn allocation(status: AllocationStatus) -> Allocation {
+        Allocation {
+            id: "a1".into(),
+            agent: AgentId::new("alice").unwrap(),
+            status,
+            priority: 5,
+            quotas: Vec::new(),
+            period: None,
+            period_index: 3,
+            duration_ms: Some(1_000),
+            activated_at_ms: None,
+            expires_at_ms: None,
+            soft_threshold_percent: 80,
+            hard_threshold_percent: 100,
+            revoke_reason: None,
+        }
+    }
+
+    #[test]
+    fn the_lifecycle_moves_one_allowed_step_at_a_time() {
+        use AllocationStatus::*;
+        let approved = AllocationTransition::Approve.apply(allocation(Pending), 0).unwrap();
+        assert_eq!(approved.status, Approved);
+        let active = AllocationTransition::Activate.apply(approved, 500).unwrap();
+        assert_eq!(
+            (active.status, active.activated_at_ms, active.expires_at_ms, active.period_index),
+            (Active, Some(500), Some(1_500), 0)
+        );
+        let longer = AllocationTransition::Extend { additional_ms: 250 }.apply(active, 600).unwrap();
+        assert_eq!((longer.duration_ms, longer.expires_at_ms), (Some(1_250), Some(1_750)));
+        let revoked = AllocationTransition::Revoke { reason: "x".repeat(600) }.apply(longer, 700).unwrap();
+        assert_eq!((revoked.status, revoked.revoke_reason.as_ref().map(String::len)), (Revoked, Some(500)));
+
+        let refused = AllocationTransition::Activate.apply(allocation(Pending), 0).unwrap_err();
+        assert_eq!(refused, "cannot activate allocation `a1`: it is pending");
+        for t in
+            [AllocationTransition::Extend { additional_ms: 1 }, AllocationTransition::Revoke { reason: String::new() }]
+        {
+            assert!(t.apply(allocation(Revoked), 0).is_err(), "{t:?} of a revoked allocation");
+        }
+    }
+
+    #[test]
+    fn an_extension_past_the_signed_range_saturates() {
+        let mut a = allocation(AllocationStatus::Active);
+        a.expires_at_ms = Some(i64::MAX - 10);
+        let a = AllocationTransition::Extend { additional_ms: u64::MAX }.apply(a, 0).unwrap();
+        assert_eq!((a.duration_ms, a.expires_at_ms), (Some(i64::MAX as u64), Some(i64::MAX)));
+    }
 }

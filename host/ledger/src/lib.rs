@@ -33,14 +33,19 @@ mod allocation;
 mod cost;
 pub mod guest_output;
 mod payer;
+mod transfer;
 
 pub use agent::{AgentId, InvalidAgentId};
 pub use allocation::{
     contract_allocation, period_index, reputation_scaled, roll_quota, Alert, AlertKind, Allocation, AllocationRequest,
-    AllocationStatus, Period, QuotaUsage, Resource, Rollover, MONTH_MS,
+    AllocationStatus, AllocationTransition, Period, QuotaUsage, Resource, Rollover, MONTH_MS,
 };
 pub use cost::CostModel;
 pub use payer::ResourcePolicy;
+pub use transfer::{
+    is_system_account, may_overdraw, Posting, Transfer, TransferKind, TransferPhase, TransferRequest, BURN_ACCOUNT,
+    CONSUMED_ACCOUNT, MINT_ACCOUNT, POOL_ACCOUNT,
+};
 
 /// Where the ledger reads the time for expiries and periods. The system
 /// clock by default; a [`ManualClock`] lets tests and simulations move
@@ -131,99 +136,6 @@ impl std::fmt::Display for Asset {
         f.write_str(self.as_str())
     }
 }
-
-/// Why a transfer moved what it moved. Settlement decides by kind what a
-/// hold posts (a call's price and a guest's transfers only on success, its
-/// fuel as burned, ...), never by a name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TransferKind {
-    /// New money or budget, from `@mint`.
-    Mint,
-    /// One agent paying another.
-    Transfer,
-    /// A call's price, caller to owner.
-    Price,
-    /// The fuel a call burned, payer to `@consumed`.
-    Fuel,
-    /// The disk a call grew, payer to `@consumed`.
-    Disk,
-    /// A transfer a running guest made as its principal.
-    GuestTransfer,
-    /// Scrip taken out of circulation, to `@burn`.
-    Burn,
-    /// Scrip put into the public-goods pool.
-    PoolDeposit,
-    /// A grant paid from the pool.
-    PoolGrant,
-    /// A share of a universal basic income distribution.
-    Ubi,
-}
-
-impl TransferKind {
-    /// Every kind, in a fixed order.
-    pub const ALL: [TransferKind; 10] = [
-        TransferKind::Mint,
-        TransferKind::Transfer,
-        TransferKind::Price,
-        TransferKind::Fuel,
-        TransferKind::Disk,
-        TransferKind::GuestTransfer,
-        TransferKind::Burn,
-        TransferKind::PoolDeposit,
-        TransferKind::PoolGrant,
-        TransferKind::Ubi,
-    ];
-
-    /// The stable snake_case name, as stored and shown.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TransferKind::Mint => "mint",
-            TransferKind::Transfer => "transfer",
-            TransferKind::Price => "price",
-            TransferKind::Fuel => "fuel",
-            TransferKind::Disk => "disk",
-            TransferKind::GuestTransfer => "guest_transfer",
-            TransferKind::Burn => "burn",
-            TransferKind::PoolDeposit => "pool_deposit",
-            TransferKind::PoolGrant => "pool_grant",
-            TransferKind::Ubi => "ubi",
-        }
-    }
-
-    /// The kind named `s` (as written by `as_str`), if any.
-    pub fn parse(s: &str) -> Option<TransferKind> {
-        TransferKind::ALL.into_iter().find(|k| k.as_str() == s)
-    }
-
-    /// What a hold of this kind posts when its call settles, of `held`:
-    /// fuel as burned (`fuel_burned`, at most the hold); a price or a
-    /// guest's transfer whole if the call succeeded; nothing otherwise.
-    pub fn settled_amount(self, held: u64, success: bool, fuel_burned: u64) -> u64 {
-        match self {
-            TransferKind::Fuel => fuel_burned.min(held),
-            TransferKind::Price | TransferKind::GuestTransfer if success => held,
-            _ => 0,
-        }
-    }
-}
-
-impl std::fmt::Display for TransferKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// The system account money is minted from; its balance is minus the total
-/// minted.
-pub const MINT_ACCOUNT: &str = "@mint";
-/// The system account consumed resources are posted to.
-pub const CONSUMED_ACCOUNT: &str = "@consumed";
-/// The system account burned scrip goes to (taken out of circulation).
-pub const BURN_ACCOUNT: &str = "@burn";
-/// The public-goods pool: funded by minting or by agents, paid out as
-/// grants and UBI.
-pub const POOL_ACCOUNT: &str = "@pool";
 
 /// Where a UBI distribution is paid from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -356,43 +268,6 @@ impl Balances {
             Asset::DiskBytes => &mut self.disk_bytes,
         }
     }
-}
-
-/// A posted, immutable movement of one asset between two accounts.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Transfer {
-    /// Unique id: replaying a transfer with the same id returns this record.
-    pub id: String,
-    /// Account debited.
-    pub from: String,
-    /// Account credited.
-    pub to: String,
-    /// What moved.
-    pub asset: Asset,
-    /// How much, in the asset's smallest unit; never zero.
-    pub amount: u64,
-    /// Why it moved.
-    pub kind: TransferKind,
-    /// Free text from whoever made the transfer.
-    pub memo: String,
-}
-
-/// A request to move scrip (or a resource budget) between two agents.
-#[derive(Debug, Clone)]
-pub struct TransferRequest {
-    /// Idempotency key: the same id is applied once; the same id with other
-    /// parameters is rejected.
-    pub id: String,
-    /// Account debited.
-    pub from: AgentId,
-    /// Account credited.
-    pub to: AgentId,
-    /// What moves.
-    pub asset: Asset,
-    /// How much; must be above zero.
-    pub amount: u64,
-    /// Free text.
-    pub memo: String,
 }
 
 /// What an invocation holds before its guest runs.
@@ -770,12 +645,17 @@ pub trait Ledger: LedgerQuery {
     /// Create an agent's account (all balances zero).
     fn open_account(&self, agent: &AgentId) -> Result<(), LedgerError>;
 
-    /// Create `amount` of `asset` for `to`, debiting `@mint`. Only the
-    /// embedder (or an admin) may call this. Idempotent by `id`.
-    fn mint(&self, id: &str, to: &AgentId, asset: Asset, amount: u64) -> Result<Transfer, LedgerError>;
+    /// Post a batch of transfers, all or none, each idempotent by its id
+    /// (a replay returns the transfer as first posted). Each must pass
+    /// [`Posting::problem`]; no account but `@mint` may go below what it
+    /// holds (see [`may_overdraw`]).
+    fn post(&self, batch: &[Posting]) -> Result<Vec<Transfer>, LedgerError>;
 
-    /// Move an asset between two agents. Idempotent by `req.id`.
-    fn transfer(&self, req: &TransferRequest) -> Result<Transfer, LedgerError>;
+    /// [`Ledger::post`] of one transfer.
+    fn post_one(&self, posting: Posting) -> Result<Transfer, LedgerError> {
+        let mut posted = self.post(std::slice::from_ref(&posting))?;
+        posted.pop().ok_or_else(|| LedgerError::Storage("a posted batch of one came back empty".into()))
+    }
 
     /// Hold the price and the fuel of an invocation.
     fn reserve(&self, r: &Reservation) -> Result<Reserved, LedgerError>;
@@ -802,18 +682,6 @@ pub trait Ledger: LedgerQuery {
     /// reservations of hosts known to be dead.)
     fn abort_unsettled(&self) -> Result<Vec<UsageRecord>, LedgerError>;
 
-    /// Take `amount` scrip out of circulation (to `@burn`). Idempotent by id.
-    fn burn(&self, id: &str, from: &AgentId, amount: u64) -> Result<Transfer, LedgerError>;
-
-    /// Move scrip from an agent into the public-goods pool. Idempotent by id.
-    fn deposit_to_pool(&self, id: &str, from: &AgentId, amount: u64) -> Result<Transfer, LedgerError>;
-
-    /// Mint scrip straight into the pool. Privileged. Idempotent by id.
-    fn mint_to_pool(&self, id: &str, amount: u64) -> Result<Transfer, LedgerError>;
-
-    /// Pay a grant from the pool to an agent. Privileged. Idempotent by id.
-    fn grant_from_pool(&self, id: &str, to: &AgentId, amount: u64) -> Result<Transfer, LedgerError>;
-
     /// Split `amount` equally over every agent, from `source`; the
     /// remainder stays in the source. One transaction; idempotent by id.
     fn distribute_ubi(&self, id: &str, source: UbiSource, amount: u64) -> Result<Distribution, LedgerError>;
@@ -828,18 +696,10 @@ pub trait Ledger: LedgerQuery {
     /// `auto_approve`). Idempotent by `req.id`.
     fn request_allocation(&self, req: &AllocationRequest) -> Result<Allocation, LedgerError>;
 
-    /// `pending` -> `approved`.
-    fn approve_allocation(&self, id: &str) -> Result<Allocation, LedgerError>;
-
-    /// `approved` -> `active`: its periods and duration start now. An agent
-    /// has at most one active allocation.
-    fn activate_allocation(&self, id: &str) -> Result<Allocation, LedgerError>;
-
-    /// Lengthen its duration by `additional_ms`.
-    fn extend_allocation(&self, id: &str, additional_ms: u64) -> Result<Allocation, LedgerError>;
-
-    /// Cancel it, with a reason; no further charges draw from it.
-    fn revoke_allocation(&self, id: &str, reason: &str) -> Result<Allocation, LedgerError>;
+    /// Move an allocation through its lifecycle (approve, activate,
+    /// extend, revoke); a transition its status does not allow is
+    /// [`LedgerError::Conflict`].
+    fn transition_allocation(&self, id: &str, t: &AllocationTransition) -> Result<Allocation, LedgerError>;
 
     /// Report usage the host did not meter itself (LLM tokens, money spent
     /// elsewhere, ...) against the agent's active allocation. Idempotent

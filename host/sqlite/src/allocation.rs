@@ -10,8 +10,8 @@ use crate::storage;
 use fuelhost_ledger::AgentId;
 use fuelhost_ledger::LedgerError;
 use fuelhost_ledger::{
-    period_index, roll_quota, Alert, AlertKind, Allocation, AllocationRequest, AllocationStatus, Period, QuotaUsage,
-    Resource, Rollover,
+    period_index, roll_quota, Alert, AlertKind, Allocation, AllocationRequest, AllocationStatus, AllocationTransition,
+    Period, QuotaUsage, Resource, Rollover,
 };
 
 fn rollover_str(r: Rollover) -> &'static str {
@@ -393,40 +393,18 @@ pub(super) fn add_usage(
 /// Move `a` through its lifecycle, checking the transition is allowed.
 pub(super) fn transition(
     conn: &Connection,
-    mut a: Allocation,
-    action: &str,
+    a: Allocation,
+    t: &AllocationTransition,
     now: i64,
-    extra: Option<u64>,
-    reason: Option<&str>,
 ) -> Result<Allocation, LedgerError> {
-    use AllocationStatus::*;
-    let bad =
-        |a: &Allocation| LedgerError::Conflict(format!("cannot {action} allocation `{}`: it is {}", a.id, a.status));
-    match action {
-        "approve" if a.status == Pending => a.status = Approved,
-        "activate" if a.status == Approved => {
-            a.status = Active;
-            a.activated_at_ms = Some(now);
-            a.expires_at_ms = a.duration_ms.map(|d| now.saturating_add(d as i64));
-            a.period_index = 0;
-        }
-        "extend" if matches!(a.status, Pending | Approved | Active | Exhausted) => {
-            let more = extra.unwrap_or(0) as i64;
-            // A duration past the 64-bit signed range is as good as none.
-            a.duration_ms = a.duration_ms.map(|d| d.saturating_add(more as u64).min(i64::MAX as u64));
-            a.expires_at_ms = a.expires_at_ms.map(|t| t.saturating_add(more));
-            exec(
-                conn,
-                "UPDATE allocations SET duration_ms = ?2 WHERE id = ?1",
-                params![a.id, a.duration_ms.map(|d| d as i64)],
-            )
-            .map_err(storage)?;
-        }
-        "revoke" if !matches!(a.status, Revoked | Expired) => {
-            a.status = Revoked;
-            a.revoke_reason = Some(reason.unwrap_or("").chars().take(500).collect());
-        }
-        _ => return Err(bad(&a)),
+    let a = t.apply(a, now).map_err(LedgerError::Conflict)?;
+    if let AllocationTransition::Extend { .. } = t {
+        exec(
+            conn,
+            "UPDATE allocations SET duration_ms = ?2 WHERE id = ?1",
+            params![a.id, a.duration_ms.map(|d| d as i64)],
+        )
+        .map_err(storage)?;
     }
     save(conn, &a)?;
     Ok(a)

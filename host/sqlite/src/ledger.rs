@@ -15,16 +15,16 @@ use crate::storage;
 use fuelhost_ledger::ResourcePolicy;
 use fuelhost_ledger::{AgentId, TransferKind};
 use fuelhost_ledger::{
-    Alert, Allocation, AllocationRequest, AllocationStatus, Asset, AssetBalance, Balances, Clock, Distribution,
-    GuestTransfer, Ledger, LedgerError, LedgerQuery, Listed, Outcome, Reservation, Reserved, Resource,
-    ResourcesConsumed, Settlement, SponsorGrant, SponsorGrantStatus, SystemClock, Transfer, TransferRequest, UbiSource,
-    UsageRecord, BURN_ACCOUNT, CONSUMED_ACCOUNT, MINT_ACCOUNT, POOL_ACCOUNT,
+    Alert, Allocation, AllocationRequest, AllocationStatus, AllocationTransition, Asset, AssetBalance, Balances, Clock,
+    Distribution, GuestTransfer, Ledger, LedgerError, LedgerQuery, Listed, Outcome, Posting, Reservation, Reserved,
+    Resource, ResourcesConsumed, Settlement, SponsorGrant, SponsorGrantStatus, SystemClock, Transfer, UbiSource,
+    UsageRecord, CONSUMED_ACCOUNT,
 };
 use fuelhost_ledger::{ConsumerStats, ServiceStats, TransferQuery, UsageQuery};
 
 use crate::rows::{
-    account_exists, available, balance_row, existing_transfer, place_hold, post, read_grant, replay, require_account,
-    to_db, transfer_from_row, write_balance, Hold,
+    account_exists, available, balance_row, existing_transfer, place_hold, post, read_grant, require_account, to_db,
+    transfer_from_row, write_balance, Hold,
 };
 use crate::settlement::settle_in;
 use crate::usage::{id_taken, read_usage, usage_exists, usage_from_row, usage_listing};
@@ -253,50 +253,16 @@ impl Drop for PutBackOnPanic<'_> {
 }
 
 impl SqliteLedger {
-    fn lifecycle(
-        &self,
-        id: &str,
-        action: &str,
-        extra: Option<u64>,
-        reason: Option<&str>,
-    ) -> Result<Allocation, LedgerError> {
-        self.write(|tx| {
-            let a = alloc::load(tx, id)?.ok_or_else(|| LedgerError::UnknownAllocation(id.to_string()))?;
-            let now = self.clock.now_ms();
-            let a = alloc::refresh(tx, a, now)?;
-            if action == "activate" {
-                if let Governing::Active(other) = alloc::governing(tx, a.agent.as_str(), now)? {
-                    return Err(LedgerError::Conflict(format!(
-                        "`{}` already has active allocation `{}`; revoke it first",
-                        a.agent, other.id
-                    )));
-                }
-            }
-            alloc::transition(tx, a, action, now, extra, reason)
-        })
-    }
-
-    /// A posted transfer between any two accounts (system ones included),
-    /// idempotent by id.
-    #[allow(clippy::too_many_arguments)]
-    fn idempotent_post(
-        &self,
-        id: &str,
-        from: &str,
-        to: &str,
-        asset: Asset,
-        amount: u64,
-        kind: TransferKind,
-        memo: &str,
-    ) -> Result<Transfer, LedgerError> {
-        self.write(|tx| {
-            if let Some(t) = existing_transfer(tx, id)? {
-                return replay(t, from, to, asset, amount);
-            }
-            require_account(tx, from)?;
-            require_account(tx, to)?;
-            post(tx, &self.hot, id, from, to, asset, amount, kind, memo, None)
-        })
+    /// Post one transfer inside `tx`: a replay returns the transfer as
+    /// first posted, a conflict or a broken rule refuses the whole batch.
+    fn post_in(&self, tx: &Connection, p: &Posting) -> Result<Transfer, LedgerError> {
+        p.check()?;
+        if let Some(t) = existing_transfer(tx, &p.id)? {
+            return if p.replays(&t) { Ok(t) } else { Err(LedgerError::IdConflict(p.id.clone())) };
+        }
+        require_account(tx, &p.from)?;
+        require_account(tx, &p.to)?;
+        post(tx, &self.hot, &p.id, &p.from, &p.to, p.asset, p.amount, p.kind, &p.memo, None)
     }
 }
 
@@ -536,36 +502,8 @@ impl Ledger for SqliteLedger {
         })
     }
 
-    fn mint(&self, id: &str, to: &AgentId, asset: Asset, amount: u64) -> Result<Transfer, LedgerError> {
-        self.write(|tx| {
-            if let Some(t) = existing_transfer(tx, id)? {
-                return replay(t, MINT_ACCOUNT, to.as_str(), asset, amount);
-            }
-            require_account(tx, to.as_str())?;
-            post(tx, &self.hot, id, MINT_ACCOUNT, to.as_str(), asset, amount, TransferKind::Mint, "", None)
-        })
-    }
-
-    fn transfer(&self, req: &TransferRequest) -> Result<Transfer, LedgerError> {
-        self.write(|tx| {
-            if let Some(t) = existing_transfer(tx, &req.id)? {
-                return replay(t, req.from.as_str(), req.to.as_str(), req.asset, req.amount);
-            }
-            require_account(tx, req.from.as_str())?;
-            require_account(tx, req.to.as_str())?;
-            post(
-                tx,
-                &self.hot,
-                &req.id,
-                req.from.as_str(),
-                req.to.as_str(),
-                req.asset,
-                req.amount,
-                TransferKind::Transfer,
-                &req.memo,
-                None,
-            )
-        })
+    fn post(&self, batch: &[Posting]) -> Result<Vec<Transfer>, LedgerError> {
+        self.write(|tx| batch.iter().map(|p| self.post_in(tx, p)).collect())
     }
 
     fn reserve(&self, r: &Reservation) -> Result<Reserved, LedgerError> {
@@ -832,38 +770,6 @@ impl Ledger for SqliteLedger {
         Ok(aborted)
     }
 
-    fn burn(&self, id: &str, from: &AgentId, amount: u64) -> Result<Transfer, LedgerError> {
-        self.idempotent_post(id, from.as_str(), BURN_ACCOUNT, Asset::Scrip, amount, TransferKind::Burn, "")
-    }
-
-    fn deposit_to_pool(&self, id: &str, from: &AgentId, amount: u64) -> Result<Transfer, LedgerError> {
-        self.idempotent_post(id, from.as_str(), POOL_ACCOUNT, Asset::Scrip, amount, TransferKind::PoolDeposit, "")
-    }
-
-    fn mint_to_pool(&self, id: &str, amount: u64) -> Result<Transfer, LedgerError> {
-        self.idempotent_post(id, MINT_ACCOUNT, POOL_ACCOUNT, Asset::Scrip, amount, TransferKind::Mint, "")
-    }
-
-    fn grant_from_pool(&self, id: &str, to: &AgentId, amount: u64) -> Result<Transfer, LedgerError> {
-        self.write(|tx| {
-            if let Some(t) = existing_transfer(tx, id)? {
-                return replay(t, POOL_ACCOUNT, to.as_str(), Asset::Scrip, amount);
-            }
-            require_account(tx, to.as_str())?;
-            // The pool is a system account, but it can only pay out what it has.
-            let (p, h) = balance_row(tx, &self.hot, POOL_ACCOUNT, Asset::Scrip)?;
-            if available(p, h) < amount {
-                return Err(LedgerError::Insufficient {
-                    account: POOL_ACCOUNT.into(),
-                    asset: Asset::Scrip,
-                    available: available(p, h),
-                    needed: amount,
-                });
-            }
-            post(tx, &self.hot, id, POOL_ACCOUNT, to.as_str(), Asset::Scrip, amount, TransferKind::PoolGrant, "", None)
-        })
-    }
-
     fn distribute_ubi(&self, id: &str, source: UbiSource, amount: u64) -> Result<Distribution, LedgerError> {
         self.write(|tx| {
             let existing = one(
@@ -915,18 +821,7 @@ impl Ledger for SqliteLedger {
             }
             if per_agent > 0 {
                 for agent in &agents {
-                    post(
-                        tx,
-                        &self.hot,
-                        &format!("{id}/{agent}"),
-                        from,
-                        agent,
-                        Asset::Scrip,
-                        per_agent,
-                        TransferKind::Ubi,
-                        "",
-                        None,
-                    )?;
+                    self.post_in(tx, &Posting::ubi_share(&format!("{id}/{agent}"), from, agent, per_agent))?;
                 }
             }
             exec(
@@ -1009,26 +904,29 @@ impl Ledger for SqliteLedger {
         })
     }
 
-    fn approve_allocation(&self, id: &str) -> Result<Allocation, LedgerError> {
-        self.lifecycle(id, "approve", None, None)
-    }
-
-    fn activate_allocation(&self, id: &str) -> Result<Allocation, LedgerError> {
-        self.lifecycle(id, "activate", None, None)
-    }
-
-    fn extend_allocation(&self, id: &str, additional_ms: u64) -> Result<Allocation, LedgerError> {
-        if additional_ms == 0 || additional_ms > i64::MAX as u64 {
-            return Err(LedgerError::Invalid(format!(
-                "additional_ms is {additional_ms}; give 1 to {} milliseconds",
-                i64::MAX
-            )));
+    fn transition_allocation(&self, id: &str, t: &AllocationTransition) -> Result<Allocation, LedgerError> {
+        if let AllocationTransition::Extend { additional_ms } = t {
+            if *additional_ms == 0 || *additional_ms > i64::MAX as u64 {
+                return Err(LedgerError::Invalid(format!(
+                    "additional_ms is {additional_ms}; give 1 to {} milliseconds",
+                    i64::MAX
+                )));
+            }
         }
-        self.lifecycle(id, "extend", Some(additional_ms), None)
-    }
-
-    fn revoke_allocation(&self, id: &str, reason: &str) -> Result<Allocation, LedgerError> {
-        self.lifecycle(id, "revoke", None, Some(reason))
+        self.write(|tx| {
+            let a = alloc::load(tx, id)?.ok_or_else(|| LedgerError::UnknownAllocation(id.to_string()))?;
+            let now = self.clock.now_ms();
+            let a = alloc::refresh(tx, a, now)?;
+            if *t == AllocationTransition::Activate {
+                if let Governing::Active(other) = alloc::governing(tx, a.agent.as_str(), now)? {
+                    return Err(LedgerError::Conflict(format!(
+                        "`{}` already has active allocation `{}`; revoke it first",
+                        a.agent, other.id
+                    )));
+                }
+            }
+            alloc::transition(tx, a, t, now)
+        })
     }
 
     fn record_usage(

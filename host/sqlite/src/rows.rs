@@ -9,17 +9,13 @@ use crate::database::{exec, now_ms, one};
 use crate::hot::Hot;
 use crate::journal;
 use crate::storage;
-use fuelhost_ledger::{AgentId, TransferKind};
+use fuelhost_ledger::{may_overdraw, AgentId, TransferKind, TransferPhase};
 use fuelhost_ledger::{Asset, LedgerError, SponsorGrant, SponsorGrantStatus, Transfer};
 
 /// Amounts are u64 in the API and i64 in SQLite: anything above i64::MAX is
 /// refused rather than wrapped.
 pub(crate) fn to_db(amount: u64, what: &str) -> Result<i64, LedgerError> {
     i64::try_from(amount).map_err(|_| LedgerError::Overflow(format!("{what} {amount} exceeds {}", i64::MAX)))
-}
-
-pub(crate) fn is_system(account: &str) -> bool {
-    account.starts_with('@')
 }
 
 pub(crate) fn account_exists(tx: &Connection, account: &str) -> Result<bool, LedgerError> {
@@ -136,7 +132,7 @@ pub(crate) fn move_balances(
     }
     let amt = to_db(amount, "amount")?;
     let (dp, dh) = balance_row(tx, hot, debit, asset)?;
-    if !is_system(debit) && available(dp, dh) < amount {
+    if !may_overdraw(debit) && available(dp, dh) < amount {
         return Err(LedgerError::Insufficient {
             account: debit.to_string(),
             asset,
@@ -198,22 +194,6 @@ pub(crate) fn existing_transfer(tx: &Connection, id: &str) -> Result<Option<Tran
     }
 }
 
-/// Replay rule: the same id with the same parameters returns the first
-/// result; with other parameters it is refused.
-pub(crate) fn replay(
-    existing: Transfer,
-    from: &str,
-    to: &str,
-    asset: Asset,
-    amount: u64,
-) -> Result<Transfer, LedgerError> {
-    if existing.from == from && existing.to == to && existing.asset == asset && existing.amount == amount {
-        Ok(existing)
-    } else {
-        Err(LedgerError::IdConflict(existing.id))
-    }
-}
-
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn place_hold(
     tx: &Connection,
@@ -240,8 +220,18 @@ pub(crate) fn place_hold(
     let inserted = exec(
         tx,
         "INSERT OR IGNORE INTO holds (id, invocation, debit, credit, asset, amount, kind, memo, state)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending')",
-        params![id, invocation, debit, credit, asset.as_str(), amt, kind.as_str(), memo],
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![
+            id,
+            invocation,
+            debit,
+            credit,
+            asset.as_str(),
+            amt,
+            kind.as_str(),
+            memo,
+            TransferPhase::Pending.as_str()
+        ],
     )
     .map_err(storage)?;
     if inserted == 0 {
@@ -283,7 +273,7 @@ pub(crate) fn resolve_hold(
     exec(
         tx,
         "UPDATE holds SET state = ?2, posted_amount = ?3 WHERE id = ?1",
-        params![hold.id, if post_amount > 0 { "posted" } else { "voided" }, post_amount as i64],
+        params![hold.id, TransferPhase::settled(post_amount).as_str(), post_amount as i64],
     )
     .map_err(storage)?;
     Ok(())

@@ -26,8 +26,12 @@ fn ledger() -> (tempfile::TempDir, SqliteLedger) {
     let ledger = SqliteLedger::open(&dir.path().join("l.db"), Durability::Process).unwrap();
     for agent in ["alice", "bob", "carol"] {
         ledger.open_account(&id(agent)).unwrap();
-        ledger.mint(&format!("{agent}-scrip"), &id(agent), Asset::Scrip, 1_000).unwrap();
-        ledger.mint(&format!("{agent}-fuel"), &id(agent), Asset::Fuel, 1_000_000).unwrap();
+        ledger
+            .post_one(fuelhost_ledger::Posting::mint(&format!("{agent}-scrip"), &id(agent), Asset::Scrip, 1_000))
+            .unwrap();
+        ledger
+            .post_one(fuelhost_ledger::Posting::mint(&format!("{agent}-fuel"), &id(agent), Asset::Fuel, 1_000_000))
+            .unwrap();
     }
     (dir, ledger)
 }
