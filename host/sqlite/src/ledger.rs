@@ -18,16 +18,17 @@ use fuelhost_ledger::{
     Alert, Allocation, AllocationRequest, AllocationStatus, AllocationTransition, Asset, AssetBalance, Balances, Clock,
     Distribution, GuestTransfer, Ledger, LedgerError, LedgerQuery, Listed, Outcome, Posting, Reservation, Reserved,
     Resource, ResourcesConsumed, Settlement, SponsorGrant, SponsorGrantStatus, SystemClock, Transfer, UbiSource,
-    UsageRecord, CONSUMED_ACCOUNT,
+    UsageRecord,
 };
 use fuelhost_ledger::{ConsumerStats, ServiceStats, TransferQuery, UsageQuery};
 
+use crate::reservation::{no_fuel, reserve_in};
 use crate::rows::{
     account_exists, available, balance_row, existing_transfer, place_hold, post, read_grant, require_account, to_db,
     transfer_from_row, write_balance, Hold,
 };
 use crate::settlement::settle_in;
-use crate::usage::{id_taken, read_usage, usage_exists, usage_from_row, usage_listing};
+use crate::usage::{id_taken, read_usage, usage_from_row, usage_listing};
 
 /// The SQLite ledger. Cheap to clone; clones share the database.
 #[derive(Clone)]
@@ -216,16 +217,6 @@ impl SqliteLedger {
         };
         let reserved = Reserved { fuel, disk_bytes: available(dp, dh), memory_bytes: None, allocation: None };
         Ok(Some((reserved, fast)))
-    }
-}
-
-/// The refusal of a call whose payer has no fuel left to hold.
-fn no_fuel(r: &Reservation) -> LedgerError {
-    LedgerError::Insufficient {
-        account: r.payer.to_string(),
-        asset: Asset::Fuel,
-        available: 0,
-        needed: r.fuel_limit.max(1),
     }
 }
 
@@ -513,135 +504,8 @@ impl Ledger for SqliteLedger {
             }
         }
         // A refusal by the allocations is returned from a committed
-        // transaction: the lazy transitions it found (expiry, a new
-        // period) and their alerts must persist. Any other error rolls back.
-        self.write_deferred(|tx| {
-            // Each party once (the payer is usually the caller or the owner).
-            require_account(tx, r.caller.as_str())?;
-            if r.owner != r.caller {
-                require_account(tx, r.owner.as_str())?;
-            }
-            if r.payer != r.caller && r.payer != r.owner {
-                require_account(tx, r.payer.as_str())?;
-            }
-            if usage_exists(tx, &r.invocation_id)? || self.hot.has(&r.invocation_id) {
-                return Err(LedgerError::DuplicateInvocation(r.invocation_id.clone()));
-            }
-            let inv = &r.invocation_id;
-            let now = self.clock.now_ms();
-            let mut allocation_caps = None;
-            let mut allocation_id = None;
-            match alloc::governing(tx, r.payer.as_str(), now)? {
-                Governing::Ungoverned => {}
-                Governing::Blocked(reason) => {
-                    return Ok(Err(LedgerError::AllocationRefused { agent: r.payer.to_string(), reason }));
-                }
-                Governing::Active(mut a) => match alloc::hold_call(tx, &mut a, r.fuel_limit) {
-                    Ok(caps) => {
-                        allocation_caps = Some(caps);
-                        allocation_id = Some(a.id);
-                    }
-                    Err(refusal @ LedgerError::AllocationRefused { .. }) => return Ok(Err(refusal)),
-                    Err(other) => return Err(other),
-                },
-            }
-            let inserted = exec(
-                tx,
-                "INSERT OR IGNORE INTO reservations
-                    (invocation_id, artifact, caller, owner, payer, resource_policy, sponsor_grant, allocation, created_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                params![
-                    inv,
-                    r.artifact,
-                    r.caller.as_str(),
-                    r.owner.as_str(),
-                    r.payer.as_str(),
-                    r.resource_policy.as_str(),
-                    r.sponsor_grant,
-                    allocation_id,
-                    now_ms()
-                ],
-            ).map_err(storage)?;
-            if inserted == 0 {
-                return Err(LedgerError::DuplicateInvocation(inv.clone()));
-            }
-            if r.price > 0 && r.caller != r.owner {
-                place_hold(
-                    tx,
-                    &self.hot,
-                    &format!("{inv}/price"),
-                    inv,
-                    r.caller.as_str(),
-                    r.owner.as_str(),
-                    Asset::Scrip,
-                    r.price,
-                    TransferKind::Price,
-                    "",
-                )?;
-            }
-            let (p, h) = balance_row(tx, &self.hot, r.payer.as_str(), Asset::Fuel)?;
-            let mut fuel = r.fuel_limit.min(available(p, h));
-            if let Some(caps) = &allocation_caps {
-                fuel = fuel.min(caps.fuel);
-            }
-            let mut disk_cap = u64::MAX;
-            if let Some(grant_id) = &r.sponsor_grant {
-                let unavailable = || LedgerError::GrantUnavailable(grant_id.clone());
-                let g = read_grant(tx, grant_id)?.ok_or_else(unavailable)?;
-                if g.grant.sponsor != r.payer || g.grant.beneficiary != r.caller || !g.covers(&r.artifact, now) {
-                    return Err(unavailable());
-                }
-                let held: i64 =
-                    one(tx, "SELECT fuel_held FROM sponsor_grants WHERE id = ?1", [grant_id], |r| r.get(0)).map_err(storage)?;
-                let remaining = g.grant.fuel_limit.saturating_sub(g.fuel_spent).saturating_sub(held as u64);
-                fuel = fuel.min(remaining);
-                if remaining == 0 {
-                    return Err(unavailable());
-                }
-                disk_cap = g.grant.disk_limit.saturating_sub(g.disk_spent);
-                if fuel > 0 {
-                    exec(
-                        tx,
-                        "UPDATE sponsor_grants SET fuel_held = fuel_held + ?2 WHERE id = ?1",
-                        params![grant_id, fuel as i64],
-                    ).map_err(storage)?;
-                }
-            }
-            if fuel == 0 {
-                return Err(no_fuel(r));
-            }
-            place_hold(
-                tx,
-                &self.hot,
-                &format!("{inv}/fuel"),
-                inv,
-                r.payer.as_str(),
-                CONSUMED_ACCOUNT,
-                Asset::Fuel,
-                fuel,
-                TransferKind::Fuel,
-                "",
-            )?;
-            let (dp, dh) = balance_row(tx, &self.hot, r.payer.as_str(), Asset::DiskBytes)?;
-            let allocation_disk = allocation_caps.as_ref().and_then(|c| c.disk_bytes).unwrap_or(u64::MAX);
-            if let Some(id) = &allocation_id {
-                // The allocation held what it allowed; hold only what the budget granted.
-                let held_extra = allocation_caps.as_ref().map(|c| c.fuel - fuel).unwrap_or(0);
-                if held_extra > 0 {
-                    exec(
-                        tx,
-                        "UPDATE allocation_quotas SET held = held - ?2 WHERE allocation = ?1 AND resource = 'fuel'",
-                        params![id, held_extra as i64],
-                    ).map_err(storage)?;
-                }
-            }
-            Ok(Ok(Reserved {
-                fuel,
-                disk_bytes: available(dp, dh).min(disk_cap).min(allocation_disk),
-                memory_bytes: allocation_caps.as_ref().and_then(|c| c.memory_bytes),
-                allocation: allocation_id,
-            }))
-        })?
+        // transaction (see `reserve_in`); any other error rolls back.
+        self.write_deferred(|tx| reserve_in(tx, &self.hot, r, self.clock.now_ms()))?
     }
 
     fn hold_guest_transfer(&self, t: &GuestTransfer) -> Result<(), LedgerError> {

@@ -32,7 +32,9 @@ mod ledger;
 #[cfg(test)]
 mod listing_plans;
 pub mod plans;
+mod reservation;
 mod rows;
+mod schema;
 mod settlement;
 mod sql;
 mod usage;

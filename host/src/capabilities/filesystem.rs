@@ -35,7 +35,7 @@ const TYPES: &str = "wasi:filesystem/types@0.2.12";
 const STREAM_WRITE_CAPACITY: usize = 1 << 20;
 
 /// A WASI filesystem result as the guest receives it.
-fn answer<T>(r: FsResult<T>) -> wasmtime::Result<(Result<T, fs::ErrorCode>,)> {
+fn answer<T>(r: FsResult<T>) -> Answer<T> {
     match r {
         Ok(t) => Ok((Ok(t),)),
         Err(e) => {
@@ -46,7 +46,7 @@ fn answer<T>(r: FsResult<T>) -> wasmtime::Result<(Result<T, fs::ErrorCode>,)> {
 }
 
 /// What a refused change answers.
-fn quota<T>() -> wasmtime::Result<(Result<T, fs::ErrorCode>,)> {
+fn quota<T>() -> Answer<T> {
     Ok((Err(fs::ErrorCode::Quota),))
 }
 
@@ -154,57 +154,16 @@ impl Sandbox {
 
 type Store<'a> = StoreContextMut<'a, Sandbox>;
 type Fd = Resource<fs::Descriptor>;
+/// What a shadowed import returns: WASI's answer, or a trap.
+type Answer<T> = wasmtime::Result<(Result<T, fs::ErrorCode>,)>;
 
 /// Shadow the filesystem functions of `linker` (see the module docs).
 pub fn shadow(linker: &mut Linker<Sandbox>) -> wasmtime::Result<()> {
     let mut types = linker.instance(TYPES)?;
     types.func_wrap("[method]descriptor.open-at", open_at)?;
-    types.func_wrap("[method]descriptor.read", |mut store: Store<'_>, (fd, len, offset): (Fd, u64, u64)| {
-        let mut view = store.data_mut().filesystem();
-        let read = fs::HostDescriptor::read(&mut view, fd, len, offset);
-        let n = read.as_ref().map_or(0, |(bytes, _)| bytes.len());
-        store.data_mut().guest.charge(FILE_OP + per_byte(n, PER_BYTE_MILLI));
-        answer(read)
-    })?;
-    types.func_wrap("[method]descriptor.write", |mut store: Store<'_>, (fd, buf, offset): (Fd, Vec<u8>, u64)| {
-        store.data_mut().guest.charge(FILE_OP + per_byte(buf.len(), PER_BYTE_MILLI));
-        let disk = store.data().disk();
-        let mut view = store.data_mut().filesystem();
-        let Some(file) = file_of(&view, &fd) else {
-            return answer(fs::HostDescriptor::write(&mut view, fd, buf, offset));
-        };
-        let mut change = disk.change();
-        let Some(before) = size_of(&file) else { return answer(fs::HostDescriptor::write(&mut view, fd, buf, offset)) };
-        let growth = offset.saturating_add(buf.len() as u64).saturating_sub(before);
-        if change.grow(growth).is_err() {
-            return quota();
-        }
-        let written = fs::HostDescriptor::write(&mut view, fd, buf, offset);
-        // What the write did not grow (it failed, or wrote less) is given back.
-        let grew = size_of(&file).unwrap_or(before).saturating_sub(before);
-        change.shrink(growth.saturating_sub(grew));
-        answer(written)
-    })?;
-    types.func_wrap("[method]descriptor.set-size", |mut store: Store<'_>, (fd, size): (Fd, u64)| {
-        store.data_mut().guest.charge(FILE_OP);
-        let disk = store.data().disk();
-        let mut view = store.data_mut().filesystem();
-        let Some(file) = file_of(&view, &fd) else {
-            return answer(fs::HostDescriptor::set_size(&mut view, fd, size));
-        };
-        let mut change = disk.change();
-        let Some(before) = size_of(&file) else { return answer(fs::HostDescriptor::set_size(&mut view, fd, size)) };
-        if change.grow(size.saturating_sub(before)).is_err() {
-            return quota();
-        }
-        let result = fs::HostDescriptor::set_size(&mut view, fd, size);
-        let after = size_of(&file).unwrap_or(before);
-        // Account what really changed: give back growth that did not
-        // happen, and count a shrink.
-        change.shrink(size.saturating_sub(before).saturating_sub(after.saturating_sub(before)));
-        change.shrink(before.saturating_sub(after));
-        answer(result)
-    })?;
+    types.func_wrap("[method]descriptor.read", read)?;
+    types.func_wrap("[method]descriptor.write", write)?;
+    types.func_wrap("[method]descriptor.set-size", set_size)?;
     types.func_wrap("[method]descriptor.write-via-stream", |mut store: Store<'_>, (fd, offset): (Fd, u64)| {
         metered_stream(&mut store, fd, Some(offset))
     })?;
@@ -226,49 +185,9 @@ pub fn shadow(linker: &mut Linker<Sandbox>) -> wasmtime::Result<()> {
             new_entry(&mut store, |view| fs::HostDescriptor::link_at(view, fd, flags, old_path, new_fd, new_path))
         },
     )?;
-    types.func_wrap(
-        "[method]descriptor.rename-at",
-        |mut store: Store<'_>, (fd, old_path, new_fd, new_path): (Fd, String, Fd, String)| {
-            store.data_mut().guest.charge(FILE_OP);
-            let disk = store.data().disk();
-            let mut view = store.data_mut().filesystem();
-            let mut change = disk.change();
-            // A rename onto an existing entry removes it (unless both
-            // name the same object, when nothing changes).
-            let replaced = Existing::at(&mut view, &new_fd, fs::PathFlags::empty(), &new_path)
-                .filter(|_| !same_object(&mut view, (&fd, &old_path), (&new_fd, &new_path)));
-            let result = fs::HostDescriptor::rename_at(&mut view, fd, old_path, new_fd, new_path);
-            if let (Ok(()), Some(replaced)) = (&result, replaced) {
-                change.remove_entry();
-                change.shrink(replaced.freed());
-            }
-            answer(result)
-        },
-    )?;
-    types.func_wrap("[method]descriptor.unlink-file-at", |mut store: Store<'_>, (fd, path): (Fd, String)| {
-        store.data_mut().guest.charge(FILE_OP);
-        let disk = store.data().disk();
-        let mut view = store.data_mut().filesystem();
-        let mut change = disk.change();
-        let before = Existing::at(&mut view, &fd, fs::PathFlags::empty(), &path);
-        let result = fs::HostDescriptor::unlink_file_at(&mut view, fd, path);
-        if result.is_ok() {
-            change.remove_entry();
-            change.shrink(before.map_or(0, |e| e.freed()));
-        }
-        answer(result)
-    })?;
-    types.func_wrap("[method]descriptor.remove-directory-at", |mut store: Store<'_>, (fd, path): (Fd, String)| {
-        store.data_mut().guest.charge(FILE_OP);
-        let disk = store.data().disk();
-        let mut view = store.data_mut().filesystem();
-        let mut change = disk.change();
-        let result = fs::HostDescriptor::remove_directory_at(&mut view, fd, path);
-        if result.is_ok() {
-            change.remove_entry();
-        }
-        answer(result)
-    })?;
+    types.func_wrap("[method]descriptor.rename-at", rename_at)?;
+    types.func_wrap("[method]descriptor.unlink-file-at", unlink_file_at)?;
+    types.func_wrap("[method]descriptor.remove-directory-at", remove_directory_at)?;
     // The other operations that make a system call: priced, then served
     // as wasmtime-wasi serves them.
     macro_rules! priced {
@@ -318,12 +237,111 @@ pub fn shadow(linker: &mut Linker<Sandbox>) -> wasmtime::Result<()> {
     Ok(())
 }
 
+/// `read`, priced by the bytes read.
+fn read(mut store: Store<'_>, (fd, len, offset): (Fd, u64, u64)) -> Answer<(Vec<u8>, bool)> {
+    let mut view = store.data_mut().filesystem();
+    let read = fs::HostDescriptor::read(&mut view, fd, len, offset);
+    let n = read.as_ref().map_or(0, |(bytes, _)| bytes.len());
+    store.data_mut().guest.charge(FILE_OP + per_byte(n, PER_BYTE_MILLI));
+    answer(read)
+}
+
+/// `write`: the growth past the file's end is asked of the disk meter
+/// first; over the budget, nothing is written (`quota`).
+fn write(mut store: Store<'_>, (fd, buf, offset): (Fd, Vec<u8>, u64)) -> Answer<u64> {
+    store.data_mut().guest.charge(FILE_OP + per_byte(buf.len(), PER_BYTE_MILLI));
+    let disk = store.data().disk();
+    let mut view = store.data_mut().filesystem();
+    let Some(file) = file_of(&view, &fd) else {
+        return answer(fs::HostDescriptor::write(&mut view, fd, buf, offset));
+    };
+    let mut change = disk.change();
+    let Some(before) = size_of(&file) else { return answer(fs::HostDescriptor::write(&mut view, fd, buf, offset)) };
+    let growth = offset.saturating_add(buf.len() as u64).saturating_sub(before);
+    if change.grow(growth).is_err() {
+        return quota();
+    }
+    let written = fs::HostDescriptor::write(&mut view, fd, buf, offset);
+    // What the write did not grow (it failed, or wrote less) is given back.
+    let grew = size_of(&file).unwrap_or(before).saturating_sub(before);
+    change.shrink(growth.saturating_sub(grew));
+    answer(written)
+}
+
+/// `set-size`: growth asked of the disk meter first, a shrink given back.
+fn set_size(mut store: Store<'_>, (fd, size): (Fd, u64)) -> Answer<()> {
+    store.data_mut().guest.charge(FILE_OP);
+    let disk = store.data().disk();
+    let mut view = store.data_mut().filesystem();
+    let Some(file) = file_of(&view, &fd) else {
+        return answer(fs::HostDescriptor::set_size(&mut view, fd, size));
+    };
+    let mut change = disk.change();
+    let Some(before) = size_of(&file) else { return answer(fs::HostDescriptor::set_size(&mut view, fd, size)) };
+    if change.grow(size.saturating_sub(before)).is_err() {
+        return quota();
+    }
+    let result = fs::HostDescriptor::set_size(&mut view, fd, size);
+    let after = size_of(&file).unwrap_or(before);
+    // Account what really changed: give back growth that did not
+    // happen, and count a shrink.
+    change.shrink(size.saturating_sub(before).saturating_sub(after.saturating_sub(before)));
+    change.shrink(before.saturating_sub(after));
+    answer(result)
+}
+
+/// `rename-at`: renaming onto an existing entry frees it.
+fn rename_at(mut store: Store<'_>, (fd, old_path, new_fd, new_path): (Fd, String, Fd, String)) -> Answer<()> {
+    store.data_mut().guest.charge(FILE_OP);
+    let disk = store.data().disk();
+    let mut view = store.data_mut().filesystem();
+    let mut change = disk.change();
+    // A rename onto an existing entry removes it (unless both
+    // name the same object, when nothing changes).
+    let replaced = Existing::at(&mut view, &new_fd, fs::PathFlags::empty(), &new_path)
+        .filter(|_| !same_object(&mut view, (&fd, &old_path), (&new_fd, &new_path)));
+    let result = fs::HostDescriptor::rename_at(&mut view, fd, old_path, new_fd, new_path);
+    if let (Ok(()), Some(replaced)) = (&result, replaced) {
+        change.remove_entry();
+        change.shrink(replaced.freed());
+    }
+    answer(result)
+}
+
+/// `unlink-file-at`: the entry and its bytes are given back.
+fn unlink_file_at(mut store: Store<'_>, (fd, path): (Fd, String)) -> Answer<()> {
+    store.data_mut().guest.charge(FILE_OP);
+    let disk = store.data().disk();
+    let mut view = store.data_mut().filesystem();
+    let mut change = disk.change();
+    let before = Existing::at(&mut view, &fd, fs::PathFlags::empty(), &path);
+    let result = fs::HostDescriptor::unlink_file_at(&mut view, fd, path);
+    if result.is_ok() {
+        change.remove_entry();
+        change.shrink(before.map_or(0, |e| e.freed()));
+    }
+    answer(result)
+}
+
+/// `remove-directory-at`: the entry is given back.
+fn remove_directory_at(mut store: Store<'_>, (fd, path): (Fd, String)) -> Answer<()> {
+    store.data_mut().guest.charge(FILE_OP);
+    let disk = store.data().disk();
+    let mut view = store.data_mut().filesystem();
+    let mut change = disk.change();
+    let result = fs::HostDescriptor::remove_directory_at(&mut view, fd, path);
+    if result.is_ok() {
+        change.remove_entry();
+    }
+    answer(result)
+}
+
 /// `open-at`, put to the policy chain, and counted when it creates an
 /// entry or truncates a file.
 fn open_at(
     mut store: Store<'_>,
     (fd, path_flags, path, oflags, flags): (Fd, fs::PathFlags, String, fs::OpenFlags, fs::DescriptorFlags),
-) -> wasmtime::Result<(Result<Fd, fs::ErrorCode>,)> {
+) -> Answer<Fd> {
     store.data_mut().guest.charge(HOST_DECISION + FILE_OP);
     if let Some(refusal) = store.data_mut().check_file_open(&path, oflags, flags) {
         tracing::info!(path = %path, %refusal, "file open denied");
@@ -354,10 +372,7 @@ fn open_at(
 
 /// A change that creates one entry: counted (and refused at the limit)
 /// first, uncounted if it fails.
-fn new_entry(
-    store: &mut Store<'_>,
-    create: impl FnOnce(&mut WasiFilesystemCtxView<'_>) -> FsResult<()>,
-) -> wasmtime::Result<(Result<(), fs::ErrorCode>,)> {
+fn new_entry(store: &mut Store<'_>, create: impl FnOnce(&mut WasiFilesystemCtxView<'_>) -> FsResult<()>) -> Answer<()> {
     store.data_mut().guest.charge(FILE_OP);
     let disk = store.data().disk();
     let mut view = store.data_mut().filesystem();
@@ -374,11 +389,7 @@ fn new_entry(
 
 /// `write-via-stream` (`offset`) or `append-via-stream` (`None`): a
 /// stream whose every write is accounted by the call's disk meter.
-fn metered_stream(
-    store: &mut Store<'_>,
-    fd: Fd,
-    offset: Option<u64>,
-) -> wasmtime::Result<(Result<Resource<DynOutputStream>, fs::ErrorCode>,)> {
+fn metered_stream(store: &mut Store<'_>, fd: Fd, offset: Option<u64>) -> Answer<Resource<DynOutputStream>> {
     store.data_mut().guest.charge(CHEAP_IMPORT);
     let disk = store.data().disk();
     let mut view = store.data_mut().filesystem();

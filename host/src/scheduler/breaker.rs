@@ -26,7 +26,7 @@ use serde::Serialize;
 use fuelhost_ledger::Outcome;
 
 /// Where a breaker is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BreakerState {
     /// Tasks run.
@@ -49,7 +49,7 @@ impl BreakerState {
 }
 
 /// One artifact's breaker, as shown.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct BreakerStatus {
     /// `owner/name@version`.
     pub artifact: String,

@@ -9,7 +9,7 @@ use super::queue::Priority;
 use fuelhost_sqlite::{exec, now_ms, one, Database};
 
 /// Where a task is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TaskState {
     /// Queued, waiting for a worker.
@@ -58,7 +58,7 @@ impl TaskState {
 }
 
 /// A task as stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Task {
     /// Its id (the idempotency key when the submitter gave one).
     pub id: String,
