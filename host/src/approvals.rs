@@ -23,7 +23,7 @@ use fuelhost_ledger::Clock;
 use fuelhost_sqlite::{exec, one, Database};
 
 /// Where a parked action stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PendingState {
     /// Waiting for an approver.
@@ -57,7 +57,7 @@ impl PendingState {
 }
 
 /// An action waiting for (or past) approval.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct PendingAction {
     /// Its id (also the invocation id it runs under once approved).
     pub id: String,

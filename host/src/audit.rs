@@ -14,7 +14,7 @@ use fuelhost_policy::Verdict;
 use fuelhost_sqlite::{exec, now_ms, Database};
 
 /// One recorded decision.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct AuditEntry {
     /// Unix time, milliseconds.
     pub at_ms: i64,

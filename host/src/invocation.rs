@@ -73,7 +73,7 @@ impl Invocation {
 }
 
 /// What an invocation did and what it cost.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct InvocationReport {
     /// The invocation id.
     pub invocation_id: String,

@@ -109,7 +109,7 @@ pub use error::{HostError, InvokeError, UploadError};
 pub use fuelhost_ledger::{
     contract_allocation, reputation_scaled, Alert, AlertKind, Allocation, AllocationRequest, AllocationStatus, Asset,
     AssetBalance, Balances, Clock, ConsumerStats, Distribution, GuestTransfer, Ledger, LedgerError, LedgerQuery,
-    ManualClock, Outcome, Period, QuotaUsage, Reservation, Reserved, Resource, ResourcesConsumed, Rollover,
+    Listed, ManualClock, Outcome, Period, QuotaUsage, Reservation, Reserved, Resource, ResourcesConsumed, Rollover,
     ServiceStats, Settlement, SponsorGrant, SponsorGrantStatus, SystemClock, Transfer, TransferKind, TransferQuery,
     TransferRequest, UbiSource, UsageQuery, UsageRecord, BURN_ACCOUNT, CONSUMED_ACCOUNT, MINT_ACCOUNT, MONTH_MS,
     POOL_ACCOUNT,

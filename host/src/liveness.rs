@@ -26,7 +26,7 @@ pub const MAX_TTL: Duration = Duration::from_secs(24 * 3600);
 const MAX_STATUS: usize = 256;
 
 /// Whether an agent is alive, by its heartbeats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Health {
     /// Its last heartbeat is within its TTL.
@@ -38,7 +38,7 @@ pub enum Health {
 }
 
 /// An agent's health and its last heartbeat.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct AgentHealth {
     /// The agent.
     pub agent: String,

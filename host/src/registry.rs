@@ -27,7 +27,7 @@ use fuelhost_runtime::{digest, CodeCache};
 use fuelhost_sqlite::{now_ms, Database};
 
 /// What the registry knows about an uploaded artifact.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct ArtifactInfo {
     /// `owner/name@version`.
     pub id: String,

@@ -1,13 +1,15 @@
 //! The CLI's side of the HTTP API: where the server is and which key to
 //! send (flags, then environment, then the config file), one request
-//! helper that turns the API's error shape into a message, and multipart
-//! uploads.
+//! helper that turns the API's error shape into a message, multipart
+//! uploads, and the [`Reply`]: a successful answer as received, read into
+//! its API type on demand.
 
 use std::io::{IsTerminal, Read};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -72,6 +74,34 @@ impl ClientFile {
     }
 }
 
+/// A successful answer: the JSON as the server sent it, and which request
+/// it answers.
+pub struct Reply {
+    /// `METHOD /path` of the request, for messages.
+    pub route: String,
+    /// The HTTP status (a 2xx: an error status never becomes a reply).
+    pub status: u16,
+    /// The body (`null` when empty, a string when it is not JSON).
+    pub json: Value,
+}
+
+impl Reply {
+    /// The body read as `T`; a body of another shape is an error naming
+    /// the request and what did not fit.
+    pub fn parse<T: DeserializeOwned>(&self) -> Result<T> {
+        T::deserialize(&self.json).map_err(|e| anyhow!("the server's reply to {} did not parse: {e}", self.route))
+    }
+}
+
+/// A JSON value as one line of text: a string bare, `null` as `-`.
+fn shown(v: &Value) -> String {
+    match v {
+        Value::Null => "-".to_string(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
 /// A connection to one server with one key.
 pub struct Client {
     url: String,
@@ -103,14 +133,14 @@ impl Client {
         req
     }
 
-    fn finish(&self, method: &str, path: &str, res: Result<ureq::Response, ureq::Error>) -> Result<Value> {
+    fn finish(&self, method: &str, path: &str, res: Result<ureq::Response, ureq::Error>) -> Result<Reply> {
         let res = match res {
             Ok(r) => r,
             Err(ureq::Error::Status(status, r)) => {
                 let text = r.into_string().unwrap_or_default();
                 let parsed: Option<Value> = serde_json::from_str(&text).ok();
                 let (code, message) = match parsed.as_ref().and_then(|v| v.get("error")) {
-                    Some(e) => (crate::output::cell(&e["code"]), crate::output::cell(&e["message"])),
+                    Some(e) => (shown(&e["code"]), shown(&e["message"])),
                     None => ("http_error".to_string(), text.trim().to_string()),
                 };
                 let hint = match status {
@@ -126,16 +156,19 @@ impl Client {
                 self.url
             ),
         };
+        let status = res.status();
         let text = res.into_string().with_context(|| format!("reading the answer to {method} {path}"))?;
-        if text.trim().is_empty() {
-            return Ok(Value::Null);
-        }
-        // Every route answers JSON; keep anything else as text rather than fail.
-        Ok(serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        let json = if text.trim().is_empty() {
+            Value::Null
+        } else {
+            // Every route answers JSON; keep anything else as text rather than fail.
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        Ok(Reply { route: format!("{method} {path}"), status, json })
     }
 
     /// GET `path` (with `query` pairs whose value is set).
-    pub fn get(&self, path: &str, query: &[(&str, Option<String>)]) -> Result<Value> {
+    pub fn get(&self, path: &str, query: &[(&str, Option<String>)]) -> Result<Reply> {
         let mut req = self.request("GET", path);
         for (k, v) in query {
             if let Some(v) = v {
@@ -145,18 +178,18 @@ impl Client {
         self.finish("GET", path, req.call())
     }
 
-    /// `method` on `path` with a JSON body.
-    pub fn send(&self, method: &str, path: &str, body: &Value) -> Result<Value> {
+    /// `method` on `path` with `body` as JSON.
+    pub fn send(&self, method: &str, path: &str, body: &impl Serialize) -> Result<Reply> {
         self.finish(method, path, self.request(method, path).send_json(body))
     }
 
     /// `method` on `path` without a body.
-    pub fn call(&self, method: &str, path: &str) -> Result<Value> {
+    pub fn call(&self, method: &str, path: &str) -> Result<Reply> {
         self.finish(method, path, self.request(method, path).call())
     }
 
     /// `method` on `path` with a text body.
-    pub fn send_text(&self, method: &str, path: &str, text: &str) -> Result<Value> {
+    pub fn send_text(&self, method: &str, path: &str, text: &str) -> Result<Reply> {
         self.finish(method, path, self.request(method, path).set("Content-Type", "text/plain").send_string(text))
     }
 
@@ -169,7 +202,7 @@ impl Client {
         path: &str,
         parts: &[(&str, Option<&str>, &[u8])],
         what: &str,
-    ) -> Result<Value> {
+    ) -> Result<Reply> {
         let boundary = format!("fuelhost-{}", random_hex(12));
         let mut body = Vec::new();
         for (name, file, bytes) in parts {
@@ -242,5 +275,20 @@ impl Spinner {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fuelhost_api::replies::TransferPage;
+
+    #[test]
+    fn a_reply_of_another_shape_is_an_error_naming_the_route() {
+        let reply = Reply { route: "GET /v1/transfers".into(), status: 200, json: serde_json::json!({"transfers": 5}) };
+        let e = reply.parse::<TransferPage>().map(|_| ()).unwrap_err().to_string();
+        assert!(e.starts_with("the server's reply to GET /v1/transfers did not parse: invalid type"), "{e}");
+        let fits = Reply { json: serde_json::json!({"transfers": [], "next": null}), ..reply };
+        assert!(fits.parse::<TransferPage>().is_ok_and(|p| p.transfers.is_empty()));
     }
 }

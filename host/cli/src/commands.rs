@@ -1,14 +1,29 @@
-//! The CLI's server commands: each turns its arguments into one or two API
-//! requests and prints the answer as a table (or the JSON, with `--json`).
+//! The CLI's server commands: the arguments a user types (`Remote` and
+//! its subcommands) and where each goes. One module per command group
+//! turns the arguments into the API's typed request bodies
+//! (`fuelhost_api::requests`), sends them, and reads the reply into its
+//! API type to show it as a table; with `--json` the reply is printed as
+//! the server sent it.
 
-use std::path::{Path, PathBuf};
+mod agents;
+mod allocations;
+mod approvals;
+mod artifacts;
+mod audit;
+mod grants;
+mod input;
+mod ledger;
+mod policy;
+mod tasks;
 
-use anyhow::{bail, Context, Result};
+use std::path::PathBuf;
+
+use anyhow::Result;
 use clap::Subcommand;
-use serde_json::{json, Value};
+use serde::de::DeserializeOwned;
 
-use crate::client::{random_hex, Client};
-use crate::output::{cell, cols, field, record, rows, table};
+use crate::client::{Client, Reply};
+use crate::output;
 
 /// Commands that talk to a `fuelhost serve`.
 #[derive(Subcommand)]
@@ -319,647 +334,78 @@ pub enum ApprovalsCmd {
     },
 }
 
-/// One task, as a table.
-fn task(v: &Value) -> String {
-    table(
-        std::slice::from_ref(v),
-        &cols(&[
-            ("id", "id"),
-            ("submitter", "submitter"),
-            ("artifact", "artifact"),
-            ("priority", "priority"),
-            ("state", "state"),
-            ("attempts", "attempts"),
-            ("invocation", "invocation_id"),
-            ("error", "error"),
-        ]),
-    )
+/// How a command's answer is printed: the JSON as the server sent it
+/// (`--json`), or the reply read into its API type and shown for people.
+#[derive(Clone, Copy)]
+struct Printer {
+    json: bool,
 }
 
-/// Read a file, or stdin for `-`.
-fn read_input(path: &Path) -> Result<Vec<u8>> {
-    if path == Path::new("-") {
-        let mut buf = Vec::new();
-        std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf).context("reading stdin")?;
-        return Ok(buf);
-    }
-    std::fs::read(path).with_context(|| format!("reading {}", path.display()))
-}
-
-fn read_json(path: &Path) -> Result<Value> {
-    let bytes = read_input(path)?;
-    serde_json::from_slice(&bytes).with_context(|| format!("{} is not JSON", path.display()))
-}
-
-/// `owner/name@version` as the artifact route's path.
-fn artifact_path(id: &str) -> Result<String> {
-    match id.split_once('/') {
-        Some((owner, rest)) if !owner.is_empty() && rest.contains('@') && !rest.contains('/') => {
-            Ok(format!("/v1/artifacts/{owner}/{rest}"))
+impl Printer {
+    /// `reply` as received, or read as `T` and shown by `human`.
+    fn show<T: DeserializeOwned>(self, reply: Reply, human: impl FnOnce(&T) -> String) -> Result<String> {
+        if self.json {
+            return output::json(&reply.json);
         }
-        _ => bail!("`{id}` is not an artifact id: write owner/name@version"),
+        Ok(human(&reply.parse()?))
     }
-}
-
-fn fresh_id(prefix: &str) -> String {
-    format!("{prefix}-{}", random_hex(8))
 }
 
 /// Run one command; returns what to print.
 pub fn run(client: &Client, cmd: Remote, json_out: bool) -> Result<String> {
-    let (value, human): Rendered = match cmd {
-        Remote::Agent(AgentCmd::Create { id, tenant, workspace, agent_config }) => {
-            let config = match agent_config {
-                None => Value::Null,
-                Some(path) => {
-                    let text = std::fs::read_to_string(&path)
-                        .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
-                    let parsed: toml::Value =
-                        toml::from_str(&text).map_err(|e| anyhow::anyhow!("{} is not TOML: {e}", path.display()))?;
-                    serde_json::to_value(parsed)?
-                }
-            };
-            let body = json!({"id": id, "tenant": tenant, "workspace": workspace, "config": config});
-            (client.send("POST", "/v1/agents", &body)?, Box::new(new_key))
-        }
-        Remote::Agent(AgentCmd::Show { id }) => (client.get(&format!("/v1/agents/{id}"), &[])?, Box::new(agent)),
-        Remote::Agent(AgentCmd::Heartbeat { id, ttl_ms, status }) => (
-            client.send("POST", &format!("/v1/agents/{id}/heartbeat"), &json!({"ttl_ms": ttl_ms, "status": status}))?,
-            Box::new(health_table),
-        ),
-        Remote::Agent(AgentCmd::Health) => {
-            (client.get("/v1/health/agents", &[])?, Box::new(|v| health_rows(rows(v, "agents"))))
-        }
-        Remote::Key(KeyCmd::Create { agent }) => {
-            (client.call("POST", &format!("/v1/agents/{agent}/keys"))?, Box::new(new_key))
-        }
-        Remote::Key(KeyCmd::CreateAdmin) => (
-            client.call("POST", "/v1/keys")?,
-            Box::new(|v| {
-                format!(
-                    "admin key id  {}\napi key       {}\n(the key is shown only now: keep it safe)\n",
-                    cell(field(v, "key_id")),
-                    cell(field(v, "api_key"))
-                )
-            }),
-        ),
-        Remote::Key(KeyCmd::List) => (
-            client.get("/v1/keys", &[])?,
-            Box::new(|v| {
-                table(
-                    rows(v, "keys"),
-                    &cols(&[
-                        ("key id", "key_id"),
-                        ("agent", "agent"),
-                        ("created", "created_ms"),
-                        ("revoked", "revoked_ms"),
-                    ]),
-                )
-            }),
-        ),
-        Remote::Key(KeyCmd::Revoke { key_id }) => (
-            client.call("DELETE", &format!("/v1/keys/{key_id}"))?,
-            Box::new(|v| format!("revoked {}\n", cell(field(v, "key_id")))),
-        ),
-        Remote::Mint { agent, asset, amount, id } => {
-            let id = id.unwrap_or_else(|| fresh_id("mint"));
-            (
-                client.send(
-                    "POST",
-                    "/v1/mint",
-                    &json!({"id": id, "agent": agent, "asset": asset, "amount": amount}),
-                )?,
-                Box::new(transfer_line),
-            )
-        }
-        Remote::Upload { manifest, component } => {
-            let manifest_text = read_input(&manifest)?;
-            let bytes = read_input(&component)?;
-            let name = component.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            let what = format!("uploading and compiling {name} ({:.1} MiB)", bytes.len() as f64 / (1 << 20) as f64);
-            (
-                client.send_multipart(
-                    "POST",
-                    "/v1/artifacts",
-                    &[("manifest", None, &manifest_text), ("component", Some(&name), &bytes)],
-                    &what,
-                )?,
-                Box::new(|v| {
-                    format!(
-                        "uploaded {} ({} bytes, sha256 {})\n",
-                        cell(field(v, "id")),
-                        cell(field(v, "size")),
-                        cell(field(v, "digest"))
-                    )
-                }),
-            )
-        }
-        Remote::Artifacts(ArtifactsCmd::List) => (
-            client.get("/v1/artifacts", &[])?,
-            Box::new(|v| {
-                table(
-                    rows(v, "artifacts"),
-                    &cols(&[
-                        ("id", "id"),
-                        ("price", "manifest.price"),
-                        ("payer", "manifest.resource_policy"),
-                        ("size", "size"),
-                        ("digest", "digest"),
-                    ]),
-                )
-            }),
-        ),
-        Remote::Artifacts(ArtifactsCmd::Show { id }) => (
-            client.get(&artifact_path(&id)?, &[])?,
-            Box::new(|v| {
-                let mut out = record(
-                    v,
-                    &[
-                        ("id", "id"),
-                        ("price", "manifest.price"),
-                        ("payer", "manifest.resource_policy"),
-                        ("size", "size"),
-                        ("digest", "digest"),
-                    ],
-                );
-                out.push_str(&format!("manifest  {}\n", field(v, "manifest")));
-                out
-            }),
-        ),
-        Remote::Artifacts(ArtifactsCmd::Delete { id }) => {
-            (client.call("DELETE", &artifact_path(&id)?)?, Box::new(move |_| format!("deleted {id}\n")))
-        }
-        Remote::Invoke { artifact, input, input_file, fuel, id } => {
-            let mut body = json!({"artifact": artifact, "fuel_limit": fuel, "id": id});
-            match (input, input_file) {
-                (Some(text), _) => body["input"] = json!(text),
-                (None, Some(path)) => {
-                    let bytes = read_input(&path)?;
-                    match String::from_utf8(bytes) {
-                        Ok(text) => body["input"] = json!(text),
-                        Err(e) => {
-                            use base64::Engine as _;
-                            body["input_base64"] = json!(base64::engine::general_purpose::STANDARD.encode(e.as_bytes()))
-                        }
-                    }
-                }
-                (None, None) => {}
-            }
-            (client.send("POST", "/v1/invoke", &body)?, Box::new(invocation))
-        }
-        Remote::Balance { agent } => (client.get(&format!("/v1/agents/{agent}"), &[])?, Box::new(agent_balances)),
+    let out = Printer { json: json_out };
+    match cmd {
+        Remote::Agent(cmd) => agents::agent(client, out, cmd),
+        Remote::Key(cmd) => agents::key(client, out, cmd),
+        Remote::Balance { agent } => agents::balance(client, out, &agent),
+        Remote::Mint { agent, asset, amount, id } => ledger::mint(client, out, agent, &asset, amount, id),
         Remote::Transfer { to, amount, asset, memo, id } => {
-            let id = id.unwrap_or_else(|| fresh_id("transfer"));
-            (
-                client.send(
-                    "POST",
-                    "/v1/transfers",
-                    &json!({"id": id, "to": to, "amount": amount, "asset": asset, "memo": memo}),
-                )?,
-                Box::new(transfer_line),
-            )
+            ledger::transfer(client, out, ledger::Sent { to, amount, asset, memo, id })
         }
-        Remote::Transfers { agent, limit } => (
-            client.get("/v1/transfers", &[("agent", agent), ("limit", limit.map(|l| l.to_string()))])?,
-            Box::new(|v| {
-                table(
-                    rows(v, "transfers"),
-                    &cols(&[
-                        ("id", "id"),
-                        ("kind", "kind"),
-                        ("from", "from"),
-                        ("to", "to"),
-                        ("asset", "asset"),
-                        ("amount", "amount"),
-                        ("memo", "memo"),
-                    ]),
-                )
-            }),
-        ),
-        Remote::Usage { agent, artifact, from_ms, to_ms, limit } => (
-            client.get(
-                "/v1/usage",
-                &[
-                    ("agent", agent),
-                    ("artifact", artifact),
-                    ("from_ms", from_ms.map(|t| t.to_string())),
-                    ("to_ms", to_ms.map(|t| t.to_string())),
-                    ("limit", limit.map(|l| l.to_string())),
-                ],
-            )?,
-            Box::new(|v| {
-                table(
-                    rows(v, "records"),
-                    &cols(&[
-                        ("invocation", "invocation_id"),
-                        ("artifact", "artifact"),
-                        ("caller", "caller"),
-                        ("charged to", "charged_to"),
-                        ("outcome", "outcome"),
-                        ("fuel", "consumed.fuel"),
-                        ("price", "price_paid"),
-                        ("µUSD", "cost_usd_micros"),
-                    ]),
-                )
-            }),
-        ),
-        Remote::Top { limit, since_ms, until_ms } => (
-            client.get(
-                "/v1/top",
-                &[
-                    ("limit", limit.map(|l| l.to_string())),
-                    ("since_ms", since_ms.map(|t| t.to_string())),
-                    ("until_ms", until_ms.map(|t| t.to_string())),
-                ],
-            )?,
-            Box::new(|v| {
-                table(
-                    rows(v, "top"),
-                    &cols(&[
-                        ("agent", "agent"),
-                        ("invocations", "invocations"),
-                        ("fuel", "fuel"),
-                        ("µUSD", "cost_usd_micros"),
-                    ]),
-                )
-            }),
-        ),
-        Remote::Stats => (client.get("/v1/stats", &[])?, Box::new(stats)),
-        Remote::Allocations(cmd) => allocations(client, cmd)?,
-        Remote::Grants(cmd) => grants(client, cmd)?,
-        Remote::Policy(cmd) => policy(client, cmd)?,
-        Remote::Approvals(ApprovalsCmd::List) => (
-            client.get("/v1/approvals", &[])?,
-            Box::new(|v| {
-                table(
-                    rows(v, "pending"),
-                    &cols(&[
-                        ("id", "id"),
-                        ("kind", "kind"),
-                        ("subject", "subject"),
-                        ("target", "target"),
-                        ("approvers", "approvers"),
-                        ("state", "state"),
-                        ("expires", "expires_at_ms"),
-                    ]),
-                )
-            }),
-        ),
-        Remote::Task(TaskCmd::Submit {
-            artifact,
-            input,
-            capability,
-            route,
-            max_price,
-            priority,
-            fuel,
-            id,
-            attempts,
-            backoff_ms,
-            timeout_ms,
-            after,
-        }) => {
-            let (artifact, input) = match (&capability, artifact, input) {
-                (None, Some(artifact), input) => (Some(artifact), input),
-                (None, None, _) => bail!("name the ARTIFACT to run, or a --capability"),
-                (Some(_), first, None) | (Some(_), None, first) => (None, first),
-                (Some(_), Some(_), Some(_)) => bail!("with --capability, give only the input, not an artifact"),
-            };
-            let body = json!({"artifact": artifact, "capability": capability, "route": route, "max_price": max_price,
-                    "input": input, "priority": priority, "fuel_limit": fuel, "id": id, "max_attempts": attempts,
-                    "backoff_ms": backoff_ms, "timeout_ms": timeout_ms, "depends_on": after});
-            (client.send("POST", "/v1/tasks", &body)?, Box::new(task))
+        Remote::Transfers { agent, limit } => ledger::transfers(client, out, agent, limit),
+        Remote::Usage { agent, artifact, from_ms, to_ms, limit } => {
+            ledger::usage(client, out, ledger::UsageFilter { agent, artifact, from_ms, to_ms, limit })
         }
-        Remote::Task(TaskCmd::Breakers) => (
-            client.get("/v1/breakers", &[])?,
-            Box::new(|v| {
-                table(
-                    rows(v, "breakers"),
-                    &cols(&[
-                        ("artifact", "artifact"),
-                        ("state", "state"),
-                        ("failures in a row", "consecutive_failures"),
-                        ("open until (ms)", "open_until_ms"),
-                        ("times opened", "times_opened"),
-                    ]),
-                )
-            }),
-        ),
-        Remote::Task(TaskCmd::Show { id }) => (client.get(&format!("/v1/tasks/{id}"), &[])?, Box::new(task)),
-        Remote::Task(TaskCmd::Cancel { id }) => {
-            (client.call("POST", &format!("/v1/tasks/{id}/cancel"))?, Box::new(task))
+        Remote::Top { limit, since_ms, until_ms } => ledger::top(client, out, limit, since_ms, until_ms),
+        Remote::Stats => ledger::stats(client, out),
+        Remote::Upload { manifest, component } => artifacts::upload(client, out, &manifest, &component),
+        Remote::Artifacts(cmd) => artifacts::artifacts(client, out, cmd),
+        Remote::Invoke { artifact, input, input_file, fuel, id } => {
+            artifacts::invoke(client, out, artifacts::Call { artifact, input, input_file, fuel, id })
         }
-        Remote::Approvals(ApprovalsCmd::Approve { id }) => {
-            (client.call("POST", &format!("/v1/approvals/{id}/approve"))?, Box::new(invocation))
+        Remote::Allocations(cmd) => allocations::run(client, out, cmd),
+        Remote::Grants(cmd) => grants::run(client, out, cmd),
+        Remote::Policy(cmd) => policy::run(client, out, cmd),
+        Remote::Approvals(cmd) => approvals::run(client, out, cmd),
+        Remote::Task(cmd) => tasks::run(client, out, cmd),
+        Remote::Audit { subject, kind, decision, invocation, limit } => {
+            audit::run(client, out, audit::Filter { subject, kind, decision, invocation, limit })
         }
-        Remote::Approvals(ApprovalsCmd::Reject { id, reason }) => (
-            client.send("POST", &format!("/v1/approvals/{id}/reject"), &json!({"reason": reason}))?,
-            Box::new(|v| format!("rejected {} ({})\n", cell(field(v, "id")), cell(field(v, "reason")))),
-        ),
-        Remote::Audit { subject, kind, decision, invocation, limit } => (
-            client.get(
-                "/v1/audit",
-                &[
-                    ("subject", subject),
-                    ("kind", kind),
-                    ("decision", decision),
-                    ("invocation", invocation),
-                    ("limit", limit.map(|l| l.to_string())),
-                ],
-            )?,
-            Box::new(|v| {
-                table(
-                    rows(v, "entries"),
-                    &cols(&[
-                        ("at", "at_ms"),
-                        ("kind", "kind"),
-                        ("subject", "subject"),
-                        ("target", "target"),
-                        ("decision", "decision"),
-                        ("by", "decided_by"),
-                        ("reason", "reason"),
-                        ("µs", "latency_us"),
-                    ]),
-                )
-            }),
-        ),
-    };
-    if json_out {
-        Ok(format!("{}\n", serde_json::to_string_pretty(&value)?))
-    } else {
-        Ok(human(&value))
     }
 }
 
-type Rendered = (Value, Box<dyn Fn(&Value) -> String>);
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fuelhost_api::replies::PluginList;
+    use serde_json::json;
 
-fn allocations(client: &Client, cmd: AllocationsCmd) -> Result<Rendered> {
-    let one: Box<dyn Fn(&Value) -> String> = Box::new(allocation);
-    Ok(match cmd {
-        AllocationsCmd::List { agent } => (
-            client.get("/v1/allocations", &[("agent", agent)])?,
-            Box::new(|v| {
-                table(
-                    rows(v, "allocations"),
-                    &cols(&[
-                        ("id", "id"),
-                        ("agent", "agent"),
-                        ("status", "status"),
-                        ("priority", "priority"),
-                        ("expires", "expires_at_ms"),
-                    ]),
-                )
-            }),
-        ),
-        AllocationsCmd::Show { id } => (client.get(&format!("/v1/allocations/{id}"), &[])?, one),
-        AllocationsCmd::Request { file } => (client.send("POST", "/v1/allocations", &read_json(&file)?)?, one),
-        AllocationsCmd::Approve { id } => (client.call("POST", &format!("/v1/allocations/{id}/approve"))?, one),
-        AllocationsCmd::Activate { id } => (client.call("POST", &format!("/v1/allocations/{id}/activate"))?, one),
-        AllocationsCmd::Extend { id, additional_ms } => (
-            client.send("POST", &format!("/v1/allocations/{id}/extend"), &json!({"additional_ms": additional_ms}))?,
-            one,
-        ),
-        AllocationsCmd::Revoke { id, reason } => {
-            (client.send("POST", &format!("/v1/allocations/{id}/revoke"), &json!({"reason": reason}))?, one)
-        }
-    })
-}
-
-fn grants(client: &Client, cmd: GrantsCmd) -> Result<Rendered> {
-    let one: Box<dyn Fn(&Value) -> String> = Box::new(|v| {
-        let g = if v.get("grant").is_some() { field(v, "grant") } else { v };
-        let mut out = record(
-            g,
-            &[
-                ("id", "id"),
-                ("sponsor", "sponsor"),
-                ("beneficiary", "beneficiary"),
-                ("fuel limit", "fuel_limit"),
-                ("disk limit", "disk_limit"),
-                ("expires", "expires_at_ms"),
-                ("artifacts", "artifacts"),
-            ],
-        );
-        if v.get("grant").is_some() {
-            out.push_str(&record(
-                v,
-                &[("fuel spent", "fuel_spent"), ("disk spent", "disk_spent"), ("revoked", "revoked")],
-            ));
-        }
-        out
-    });
-    Ok(match cmd {
-        GrantsCmd::Create { beneficiary, fuel_limit, disk_limit, expires_at_ms, artifacts, id } => {
-            let id = id.unwrap_or_else(|| fresh_id("grant"));
-            let body = json!({
-                "id": id, "beneficiary": beneficiary, "fuel_limit": fuel_limit, "disk_limit": disk_limit,
-                "expires_at_ms": expires_at_ms, "artifacts": artifacts,
-            });
-            (client.send("POST", "/v1/grants", &body)?, one)
-        }
-        GrantsCmd::Show { id } => (client.get(&format!("/v1/grants/{id}"), &[])?, one),
-        GrantsCmd::Revoke { id } => {
-            (client.call("DELETE", &format!("/v1/grants/{id}"))?, Box::new(move |_| format!("revoked grant {id}\n")))
-        }
-    })
-}
-
-fn policy(client: &Client, cmd: PolicyCmd) -> Result<Rendered> {
-    let plugins: Box<dyn Fn(&Value) -> String> = Box::new(|v| format!("policy chain: {}\n", cell(field(v, "plugins"))));
-    Ok(match cmd {
-        PolicyCmd::List => {
-            let rules = client.get("/v1/policy/rules", &[])?;
-            let chain = client.get("/v1/policy/plugins", &[])?;
-            (
-                json!({"rules": rules.get("rules").cloned().unwrap_or(Value::Null), "plugins": chain.get("plugins").cloned().unwrap_or(Value::Null)}),
-                Box::new(|v| {
-                    let mut out = table(
-                        rows(v, "rules"),
-                        &cols(&[
-                            ("rule", "name"),
-                            ("scope", "scope"),
-                            ("effect", "effect"),
-                            ("priority", "priority"),
-                            ("action", "action"),
-                            ("subject", "subject"),
-                            ("target", "target"),
-                        ]),
-                    );
-                    out.push_str(&format!("plugins: {}\n", cell(field(v, "plugins"))));
-                    out
-                }),
-            )
-        }
-        PolicyCmd::Add { name, component } => {
-            let bytes = read_input(&component)?;
-            let what = format!("uploading and compiling policy {name}");
-            (
-                client.send_multipart(
-                    "PUT",
-                    &format!("/v1/policy/plugins/{name}"),
-                    &[("component", Some(&name), &bytes)],
-                    &what,
-                )?,
-                plugins,
-            )
-        }
-        PolicyCmd::Remove { name } => (client.call("DELETE", &format!("/v1/policy/plugins/{name}"))?, plugins),
-        PolicyCmd::SetRules { file } => {
-            let text = String::from_utf8(read_input(&file)?).context("the rules file is not UTF-8")?;
-            (
-                client.send_text("PUT", "/v1/policy/rules", &text)?,
-                Box::new(|v| format!("{} rules in force\n", rows(v, "rules").len())),
-            )
-        }
-        PolicyCmd::Check { action } => (
-            client.send("POST", "/v1/policy/check", &read_json(&action)?)?,
-            Box::new(|v| {
-                let mut out = format!("{}\n", cell(field(v, "decision")));
-                for (label, path) in
-                    [("reason", "reason"), ("rule", "rule"), ("plugin", "plugin"), ("decided by", "decided_by")]
-                {
-                    if !field(v, path).is_null() {
-                        out.push_str(&format!("{label}: {}\n", cell(field(v, path))));
-                    }
-                }
-                out
-            }),
-        ),
-    })
-}
-
-fn new_key(v: &Value) -> String {
-    format!(
-        "agent    {}\nkey id   {}\napi key  {}\n(the key is shown only now: keep it safe)\n",
-        cell(field(v, "id")),
-        cell(field(v, "key_id")),
-        cell(field(v, "api_key"))
-    )
-}
-
-fn agent_balances(v: &Value) -> String {
-    let balances: Vec<Value> = ["scrip", "fuel", "disk_bytes"]
-        .iter()
-        .map(|asset| {
-            let b = field(v, &format!("balances.{asset}"));
-            let posted = b.get("posted").and_then(Value::as_u64).unwrap_or(0);
-            let held = b.get("held").and_then(Value::as_u64).unwrap_or(0);
-            json!({"asset": asset, "available": posted.saturating_sub(held), "held": held, "posted": posted})
-        })
-        .collect();
-    table(&balances, &cols(&[("asset", "asset"), ("available", "available"), ("held", "held"), ("posted", "posted")]))
-}
-
-fn agent(v: &Value) -> String {
-    let mut out = record(v, &[("agent", "id"), ("tenant", "tenant"), ("workspace", "workspace")]);
-    out.push_str(&record(&v["health"], &[("health", "health"), ("status", "status")]));
-    out.push_str(&agent_balances(v));
-    out
-}
-
-fn health_table(v: &Value) -> String {
-    health_rows(std::slice::from_ref(v))
-}
-
-fn health_rows(list: &[Value]) -> String {
-    table(
-        list,
-        &cols(&[
-            ("agent", "agent"),
-            ("health", "health"),
-            ("last heartbeat", "last_heartbeat_ms"),
-            ("ttl ms", "ttl_ms"),
-            ("status", "status"),
-        ]),
-    )
-}
-
-fn transfer_line(v: &Value) -> String {
-    format!(
-        "{} {} {} {} -> {} ({})\n",
-        cell(field(v, "kind")),
-        cell(field(v, "amount")),
-        cell(field(v, "asset")),
-        cell(field(v, "from")),
-        cell(field(v, "to")),
-        cell(field(v, "id"))
-    )
-}
-
-fn invocation(v: &Value) -> String {
-    let mut out = String::new();
-    // The output travels once: as text, or as base64 when it is not UTF-8.
-    let output = match (v.get("output").and_then(Value::as_str), v.get("output_base64").and_then(Value::as_str)) {
-        (Some(text), _) => text.to_string(),
-        (None, Some(b64)) => format!("(not UTF-8; base64) {b64}"),
-        (None, None) => String::new(),
-    };
-    if !output.is_empty() {
-        out.push_str(&output);
-        if !output.ends_with('\n') {
-            out.push('\n');
-        }
-        out.push_str("---\n");
+    fn reply(json: serde_json::Value) -> Reply {
+        Reply { route: "GET /v1/policy/plugins".into(), status: 200, json }
     }
-    out.push_str(&record(
-        v,
-        &[
-            ("invocation", "invocation_id"),
-            ("artifact", "artifact"),
-            ("outcome", "outcome"),
-            ("error", "error"),
-            ("fuel", "resources_consumed.fuel"),
-            ("memory peak", "resources_consumed.memory_peak_bytes"),
-            ("wall ns", "resources_consumed.wall_time_ns"),
-            ("charged to", "charged_to"),
-            ("price paid", "price_paid"),
-            ("cost µUSD", "cost_usd_micros"),
-            ("replayed", "replayed"),
-        ],
-    ));
-    out
-}
 
-fn allocation(v: &Value) -> String {
-    let mut out = record(
-        v,
-        &[
-            ("id", "id"),
-            ("agent", "agent"),
-            ("status", "status"),
-            ("priority", "priority"),
-            ("activated", "activated_at_ms"),
-            ("expires", "expires_at_ms"),
-        ],
-    );
-    out.push_str(&table(
-        rows(v, "quotas"),
-        &cols(&[
-            ("resource", "resource"),
-            ("quota", "quota"),
-            ("carried", "carried"),
-            ("used", "used"),
-            ("held", "held"),
-        ]),
-    ));
-    out
-}
-
-fn stats(v: &Value) -> String {
-    let mut out = record(
-        v,
-        &[
-            ("allocations", "stats.total_allocations"),
-            ("active allocations", "stats.active_allocations"),
-            ("usage records", "stats.total_usage_records"),
-            ("total fuel", "stats.total_fuel"),
-            ("total cost µUSD", "stats.total_cost_usd_micros"),
-            ("budget exceeded", "stats.budget_exceeded_count"),
-        ],
-    );
-    if let Some(by) = field(v, "stats.invocations_by_outcome").as_object() {
-        let rows: Vec<Value> = by.iter().map(|(k, n)| json!({"outcome": k, "n": n})).collect();
-        out.push_str(&table(&rows, &cols(&[("outcome", "outcome"), ("invocations", "n")])));
+    #[test]
+    fn json_output_is_the_reply_as_sent_and_tables_read_the_typed_reply() {
+        let chain = |p: &PluginList| p.plugins.join(",");
+        let sent = json!({"plugins": ["a", "b"], "added_later": 1});
+        let raw = Printer { json: true }.show(reply(sent.clone()), chain).unwrap();
+        assert_eq!(serde_json::from_str::<serde_json::Value>(&raw).unwrap(), sent);
+        assert_eq!(Printer { json: false }.show(reply(sent), chain).unwrap(), "a,b");
+        // A reply that does not fit its type is an error for the table
+        // only; the JSON is still printed as sent.
+        let odd = json!({"plugins": "a"});
+        assert!(Printer { json: true }.show(reply(odd.clone()), chain).is_ok());
+        let e = Printer { json: false }.show(reply(odd), chain).unwrap_err().to_string();
+        assert!(e.contains("reply to GET /v1/policy/plugins did not parse"), "{e}");
     }
-    out
 }

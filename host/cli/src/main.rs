@@ -9,7 +9,7 @@
 //! settings, how replies are shown. It serves through `fuelhost-server`
 //! and runs local commands through `fuelhost`'s public API; it knows
 //! nothing of either's insides. Start at `Command` below, then `commands`
-//! (one function per client command) and `serve`.
+//! (one module per command group) and `serve`.
 
 mod client;
 mod commands;

@@ -1,119 +1,131 @@
 //! How the CLI prints what the server answers: aligned tables and
-//! `key: value` blocks for people, the JSON as received for scripts
-//! (`--json`).
+//! `label  value` blocks for people, made of [`Cell`]s taken from the
+//! typed replies; the JSON as received for scripts (`--json`).
 
+use std::fmt::Display;
+
+use anyhow::Result;
+use serde::Serialize;
 use serde_json::Value;
 
-/// One column: its heading and the dotted path of the field it shows
-/// (`resources_consumed.fuel`).
-pub struct Column {
-    pub heading: &'static str,
-    pub path: &'static str,
+/// One value as shown: text (left-aligned in a table) or a number
+/// (right-aligned). A missing value shows as `-`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cell {
+    text: String,
+    number: bool,
 }
 
-/// Shorthand for a column list.
-pub fn cols(spec: &[(&'static str, &'static str)]) -> Vec<Column> {
-    spec.iter().map(|(heading, path)| Column { heading, path }).collect()
-}
+impl Cell {
+    /// Text, shown as it is.
+    pub fn text(v: impl Display) -> Cell {
+        Cell { text: v.to_string(), number: false }
+    }
 
-/// The field at `path` in `v` (dotted; array indexes are numbers).
-pub fn field<'a>(v: &'a Value, path: &str) -> &'a Value {
-    path.split('.')
-        .try_fold(v, |v, part| match v {
-            Value::Object(map) => map.get(part),
-            Value::Array(items) => part.parse::<usize>().ok().and_then(|i| items.get(i)),
-            _ => None,
-        })
-        .unwrap_or(&Value::Null)
-}
+    /// A number, right-aligned in a table.
+    pub fn num(n: impl Display) -> Cell {
+        Cell { text: n.to_string(), number: true }
+    }
 
-/// A value as a table cell: strings bare, null as `-`, lists joined.
-pub fn cell(v: &Value) -> String {
-    cell_at(v, "")
-}
+    /// A value the reply does not have: `-`.
+    pub fn missing() -> Cell {
+        Cell::text("-")
+    }
 
-/// A cell for the field at `path`: timestamps (`*_ms` fields other than
-/// durations) as UTC times.
-fn cell_at(v: &Value, path: &str) -> String {
-    let is_time = ["at_ms", "created_ms", "revoked_ms", "uploaded_ms"].iter().any(|s| path.ends_with(s));
-    if let (true, Some(ms)) = (is_time, v.as_i64()) {
+    /// Text, or `-` when there is none.
+    pub fn opt_text(v: Option<impl Display>) -> Cell {
+        v.map_or_else(Cell::missing, Cell::text)
+    }
+
+    /// A number, or `-` when there is none.
+    pub fn opt_num(n: Option<impl Display>) -> Cell {
+        n.map_or_else(Cell::missing, Cell::num)
+    }
+
+    /// A time in milliseconds since the epoch, as a UTC time (a time not
+    /// after the epoch stays the number it is).
+    pub fn time(ms: i64) -> Cell {
         if ms > 0 {
-            return utc(ms);
+            Cell::text(utc(ms))
+        } else {
+            Cell::num(ms)
         }
     }
-    match v {
-        Value::Null => "-".to_string(),
-        Value::String(s) => s.clone(),
-        Value::Array(items) if items.iter().all(|i| !i.is_object()) => {
-            items.iter().map(cell).collect::<Vec<_>>().join(",")
+
+    /// A time, or `-` when there is none.
+    pub fn opt_time(ms: Option<i64>) -> Cell {
+        ms.map_or_else(Cell::missing, Cell::time)
+    }
+
+    /// Items joined with `,` (an empty list shows as nothing).
+    pub fn list<T: Display>(items: impl IntoIterator<Item = T>) -> Cell {
+        Cell::text(items.into_iter().map(|i| i.to_string()).collect::<Vec<_>>().join(","))
+    }
+
+    /// A value by the name it has on the wire: an enum's snake_case name.
+    pub fn wire(v: &impl Serialize) -> Cell {
+        match serde_json::to_value(v) {
+            Ok(Value::String(s)) => Cell::text(s),
+            Ok(Value::Null) | Err(_) => Cell::missing(),
+            Ok(other) => Cell::text(other),
         }
-        other => other.to_string(),
+    }
+
+    /// The text shown.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    fn width(&self) -> usize {
+        self.text.chars().count()
     }
 }
 
-fn numeric(v: &Value) -> bool {
-    v.is_number()
-}
-
-/// `rows` as an aligned table with `columns`; numbers right-aligned.
-pub fn table(rows: &[Value], columns: &[Column]) -> String {
-    let cells: Vec<Vec<(String, bool)>> = rows
-        .iter()
-        .map(|r| {
-            columns
-                .iter()
-                .map(|c| {
-                    let v = field(r, c.path);
-                    let text = cell_at(v, c.path);
-                    let right = numeric(v) && text.parse::<f64>().is_ok();
-                    (text, right)
-                })
-                .collect()
-        })
-        .collect();
-    let widths: Vec<usize> = columns
+/// `rows` as an aligned table under `headings` (in ASCII capitals); numbers
+/// right-aligned, text left; `(none)` under the headings when empty.
+pub fn table(headings: &[&str], rows: Vec<Vec<Cell>>) -> String {
+    let heads: Vec<Cell> = headings.iter().map(|h| Cell::text(h.to_ascii_uppercase())).collect();
+    let widths: Vec<usize> = heads
         .iter()
         .enumerate()
-        .map(|(i, c)| cells.iter().map(|r| r[i].0.chars().count()).chain([c.heading.len()]).max().unwrap_or(0))
+        .map(|(i, h)| rows.iter().filter_map(|r| r.get(i)).map(Cell::width).chain([h.width()]).max().unwrap_or(0))
         .collect();
-    let mut out = String::new();
-    let line = |out: &mut String, parts: Vec<(String, bool)>| {
+    let line = |cells: &[Cell]| {
         let mut text = String::new();
-        for (i, (s, right)) in parts.into_iter().enumerate() {
+        for (i, (cell, width)) in cells.iter().zip(&widths).enumerate() {
             if i > 0 {
                 text.push_str("  ");
             }
-            let pad = widths[i].saturating_sub(s.chars().count());
-            if right {
-                text.push_str(&" ".repeat(pad));
-                text.push_str(&s);
+            let pad = " ".repeat(width.saturating_sub(cell.width()));
+            if cell.number {
+                text.push_str(&pad);
+                text.push_str(&cell.text);
             } else {
-                text.push_str(&s);
-                text.push_str(&" ".repeat(pad));
+                text.push_str(&cell.text);
+                text.push_str(&pad);
             }
         }
-        out.push_str(text.trim_end());
-        out.push('\n');
+        format!("{}\n", text.trim_end())
     };
-    line(&mut out, columns.iter().map(|c| (c.heading.to_ascii_uppercase(), false)).collect());
-    if cells.is_empty() {
+    let mut out = line(&heads);
+    if rows.is_empty() {
         out.push_str("(none)\n");
     }
-    for row in cells {
-        line(&mut out, row);
+    for row in &rows {
+        out.push_str(&line(row));
     }
     out
 }
 
-/// The rows of `v[key]` (an empty list when absent).
-pub fn rows<'a>(v: &'a Value, key: &str) -> &'a [Value] {
-    v.get(key).and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[])
+/// `label  value` lines, the values lined up after the longest label.
+pub fn record(fields: &[(&str, Cell)]) -> String {
+    let width = fields.iter().map(|(label, _)| label.chars().count()).max().unwrap_or(0);
+    fields.iter().map(|(label, cell)| format!("{label:<width$}  {}\n", cell.as_str())).collect()
 }
 
-/// `label: value` lines for the given fields of one object.
-pub fn record(v: &Value, fields: &[(&str, &str)]) -> String {
-    let width = fields.iter().map(|(label, _)| label.len()).max().unwrap_or(0);
-    fields.iter().map(|(label, path)| format!("{label:<width$}  {}\n", cell_at(field(v, path), path))).collect()
+/// The server's JSON, pretty-printed, for `--json`.
+pub fn json(v: &Value) -> Result<String> {
+    Ok(format!("{}\n", serde_json::to_string_pretty(v)?))
 }
 
 /// Milliseconds since the epoch as `YYYY-MM-DD HH:MM:SS UTC`.
@@ -136,14 +148,21 @@ pub fn utc(ms: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
     fn tables_align_text_left_and_numbers_right() {
-        let rows = [json!({"a": "x", "n": {"v": 5}}), json!({"a": "longer", "n": {"v": 12345}})];
-        let t = table(&rows, &cols(&[("name", "a"), ("value", "n.v")]));
-        assert_eq!(t, "NAME    VALUE\nx           5\nlonger  12345\n");
-        assert_eq!(table(&[], &cols(&[("name", "a")])), "NAME\n(none)\n");
+        let rows = vec![vec![Cell::text("x"), Cell::num(5)], vec![Cell::text("longer"), Cell::num(12345)]];
+        assert_eq!(table(&["name", "value"], rows), "NAME    VALUE\nx           5\nlonger  12345\n");
+        assert_eq!(table(&["name"], Vec::new()), "NAME\n(none)\n");
+        // Widths count characters, not bytes: `µ` is one column.
+        let rows = vec![vec![Cell::text("bob"), Cell::num(0)]];
+        assert_eq!(table(&["agent", "µUSD"], rows), "AGENT  µUSD\nbob       0\n");
+    }
+
+    #[test]
+    fn records_line_up_their_values() {
+        let r = record(&[("id", Cell::text("g-1")), ("fuel limit", Cell::num(5000))]);
+        assert_eq!(r, "id          g-1\nfuel limit  5000\n");
     }
 
     #[test]
@@ -151,13 +170,26 @@ mod tests {
         assert_eq!(utc(0), "1970-01-01 00:00:00 UTC");
         assert_eq!(utc(1_795_439_742_530), "2026-11-23 13:15:42 UTC");
         assert_eq!(utc(951_782_400_000), "2000-02-29 00:00:00 UTC");
-        let t = table(&[json!({"created_ms": 0, "at_ms": 86_400_000})], &cols(&[("at", "at_ms")]));
+        let t = table(&["at"], vec![vec![Cell::time(86_400_000)]]);
         assert_eq!(t, "AT\n1970-01-02 00:00:00 UTC\n");
+        assert_eq!(Cell::time(0), Cell::num(0));
+        assert_eq!(Cell::opt_time(Some(1_000)).as_str(), "1970-01-01 00:00:01 UTC");
     }
 
     #[test]
-    fn missing_fields_show_as_a_dash() {
-        assert_eq!(cell(field(&json!({"a": 1}), "b.c")), "-");
-        assert_eq!(cell(&json!(["x", "y"])), "x,y");
+    fn missing_values_show_as_a_dash() {
+        assert_eq!(Cell::opt_text(None::<&str>).as_str(), "-");
+        assert_eq!(Cell::opt_num(None::<u64>).as_str(), "-");
+        assert_eq!(Cell::opt_time(None).as_str(), "-");
+        assert_eq!(Cell::list(["x", "y"]).as_str(), "x,y");
+        let t = table(&["n", "s"], vec![vec![Cell::opt_num(None::<u64>), Cell::text("a")]]);
+        assert_eq!(t, "N  S\n-  a\n");
+    }
+
+    #[test]
+    fn enums_show_their_wire_names() {
+        assert_eq!(Cell::wire(&fuelhost::Health::Healthy).as_str(), "healthy");
+        assert_eq!(Cell::wire(&fuelhost::Effect::RequireApproval).as_str(), "require_approval");
+        assert_eq!(Cell::wire(&None::<String>).as_str(), "-");
     }
 }

@@ -1,85 +1,20 @@
 //! Agents and API keys: creating agents (with their first key), reading
 //! an agent, issuing, listing and revoking keys.
 
-use crate::grammar::AgentIdSchema;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
-use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
-use utoipa::{IntoParams, ToSchema};
+use fuelhost::AgentHealth;
+use fuelhost_api::replies::{AdminKeyReply, AgentReply, AgentsHealth, IssuedKeyReply, KeyList, KeyRevoked, ListedKey};
+use fuelhost_api::requests::{Heartbeat, NewAgent};
+use serde::Deserialize;
+use utoipa::IntoParams;
 
 use super::{agent_id, blocking, next_page, query, ApiError, ApiResult, ApiState, Caller, ErrorBody, JsonBody};
 use fuelhost::AgentId;
 use fuelhost::Membership;
-use fuelhost::{KeyInfo, Revocation};
-
-/// `POST /v1/agents`.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(super) struct NewAgent {
-    /// 1 to 64 characters of a-z, 0-9, '-' and '_'.
-    #[schema(value_type = AgentIdSchema)]
-    id: AgentId,
-    /// Tenant, for scoped policy rules.
-    #[serde(default)]
-    tenant: Option<String>,
-    /// Workspace within the tenant (needs the tenant).
-    #[serde(default)]
-    workspace: Option<String>,
-    /// Its configuration: `budget` `{scrip, fuel, disk_bytes}` minted now,
-    /// `limits` `{resource: quota}` of an allocation activated for it,
-    /// `rules` (policy rules, scoped to it). Registering again with the
-    /// same configuration changes nothing.
-    #[serde(default)]
-    #[schema(value_type = Object)]
-    config: Option<fuelhost::registration::AgentConfig>,
-}
-
-/// A key just issued: shown this once.
-#[derive(Serialize, ToSchema)]
-pub(super) struct IssuedKeyReply {
-    /// The agent.
-    id: String,
-    /// The bearer token. Keep it: it is never shown again.
-    api_key: String,
-    /// The key's public id, for listing and revoking.
-    key_id: String,
-}
-
-/// `GET /v1/keys`.
-#[derive(Serialize, ToSchema)]
-pub(super) struct KeyList {
-    /// The page of keys, in order of their ids.
-    keys: Vec<ListedKey>,
-    /// When set, the next page is `?after=<next>`.
-    next: Option<String>,
-}
-
-/// A key as listed: never the secret.
-#[derive(Serialize, ToSchema)]
-pub(super) struct ListedKey {
-    /// Public id (`k_` and 12 hex digits).
-    key_id: String,
-    /// The agent it acts as; `null` for an admin key.
-    agent: Option<String>,
-    /// When it was made, Unix ms.
-    created_ms: i64,
-    /// When it was revoked, Unix ms; `null` while it is live.
-    revoked_ms: Option<i64>,
-}
-
-impl From<KeyInfo> for ListedKey {
-    fn from(k: KeyInfo) -> ListedKey {
-        ListedKey {
-            key_id: k.key_id,
-            agent: k.agent.map(String::from),
-            created_ms: k.created_ms,
-            revoked_ms: k.revoked_ms,
-        }
-    }
-}
+use fuelhost::Revocation;
 
 /// `GET /v1/keys` query.
 #[derive(Deserialize, IntoParams)]
@@ -167,37 +102,22 @@ pub(super) async fn create_key(
 #[utoipa::path(get, path = "/v1/agents/{id}", tag = "agents", security(("api_key" = [])),
     params(("id" = String, Path, description = "the agent")),
     responses(
-        (status = 200, description = "`{id, balances, tenant, workspace, health}`", body = Value),
+        (status = 200, body = AgentReply),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
     ))]
 pub(super) async fn show_agent(
     State(state): State<ApiState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<AgentReply>> {
     caller.may_read(&id)?;
     blocking(move || {
         let balances = state.host.balances(&id)?;
         let m = state.host.membership(&id)?;
         let health = state.host.agent_health(&id);
-        Ok(Json(
-            json!({"id": id, "balances": balances, "tenant": m.tenant, "workspace": m.workspace, "health": health}),
-        ))
+        Ok(Json(AgentReply { id, balances, tenant: m.tenant, workspace: m.workspace, health }))
     })
     .await
-}
-
-/// `POST /v1/agents/{id}/heartbeat`.
-#[derive(Deserialize, ToSchema, Default)]
-#[serde(deny_unknown_fields)]
-pub(super) struct Heartbeat {
-    /// How long this heartbeat keeps the agent healthy, ms (default
-    /// 30000, at most a day).
-    #[serde(default)]
-    ttl_ms: Option<u64>,
-    /// What the agent is doing, shown with its health (at most 256 bytes).
-    #[serde(default)]
-    status: Option<String>,
 }
 
 /// The agent is alive (that agent's key, or an admin's): healthy until
@@ -205,7 +125,7 @@ pub(super) struct Heartbeat {
 #[utoipa::path(post, path = "/v1/agents/{id}/heartbeat", tag = "agents", security(("api_key" = [])),
     params(("id" = String, Path, description = "the agent")), request_body = Heartbeat,
     responses(
-        (status = 200, description = "`{agent, health, last_heartbeat_ms, ttl_ms, status}`", body = Value),
+        (status = 200, description = "`{agent, health, last_heartbeat_ms, ttl_ms, status}`", body = Object),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody),
     ))]
@@ -214,11 +134,11 @@ pub(super) async fn heartbeat(
     caller: Caller,
     Path(id): Path<String>,
     JsonBody(req): JsonBody<Heartbeat>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<AgentHealth>> {
     caller.may_act_for(&id, "send the heartbeats of")?;
     blocking(move || {
         let ttl = req.ttl_ms.map(std::time::Duration::from_millis);
-        Ok(Json(json!(state.host.heartbeat(&id, ttl, req.status)?)))
+        Ok(Json(state.host.heartbeat(&id, ttl, req.status)?))
     })
     .await
 }
@@ -226,24 +146,12 @@ pub(super) async fn heartbeat(
 /// The health of every agent that ever sent a heartbeat (admin).
 #[utoipa::path(get, path = "/v1/health/agents", tag = "agents", security(("api_key" = [])),
     responses(
-        (status = 200, description = "`{agents: [{agent, health, last_heartbeat_ms, ttl_ms, status}]}`", body = Value),
+        (status = 200, body = AgentsHealth),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
     ))]
-pub(super) async fn agents_health(State(state): State<ApiState>, caller: Caller) -> ApiResult<Json<Value>> {
+pub(super) async fn agents_health(State(state): State<ApiState>, caller: Caller) -> ApiResult<Json<AgentsHealth>> {
     caller.admin()?;
-    Ok(Json(json!({"agents": state.host.agents_health()})))
-}
-
-/// A new admin key, shown once. With it the bootstrap key can be rotated:
-/// make a new one, then revoke the old.
-#[derive(Serialize, ToSchema)]
-pub(super) struct AdminKeyReply {
-    /// The bearer token. Keep it: it is never shown again.
-    api_key: String,
-    /// The key's public id, for listing and revoking.
-    key_id: String,
-    /// Always true: the key administers the server.
-    admin: bool,
+    Ok(Json(AgentsHealth { agents: state.host.agents_health() }))
 }
 
 /// Another admin key (admin).
@@ -292,7 +200,7 @@ pub(super) async fn list_keys(
 #[utoipa::path(delete, path = "/v1/keys/{key_id}", tag = "agents", security(("api_key" = [])),
     params(("key_id" = String, Path, description = "the key's public id, `k_` and 12 hex digits")),
     responses(
-        (status = 200, description = "`{key_id, revoked: true}`", body = Value),
+        (status = 200, body = KeyRevoked),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, description = "no such key", body = ErrorBody),
         (status = 409, description = "the last admin key", body = ErrorBody),
@@ -301,14 +209,14 @@ pub(super) async fn revoke_key(
     State(state): State<ApiState>,
     caller: Caller,
     Path(key_id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<KeyRevoked>> {
     caller.admin()?;
     blocking(move || match state.keys.revoke(&key_id).map_err(ApiError::internal)? {
         Revocation::Revoked => {
             if let Some(limiter) = &state.limiter {
                 limiter.forget(&key_id);
             }
-            Ok(Json(json!({"key_id": key_id, "revoked": true})))
+            Ok(Json(KeyRevoked { key_id, revoked: true }))
         }
         Revocation::Unknown => {
             Err(ApiError::not_found(format!("no API key `{key_id}`; GET /v1/keys lists the key ids")))

@@ -1,56 +1,18 @@
 //! Allocations over HTTP: requesting one, listing and reading them, and
 //! their lifecycle (approve, activate, extend, revoke).
 
-use crate::grammar::AgentIdSchema;
-use std::collections::BTreeMap;
+use fuelhost_api::replies::AllocationList;
+use fuelhost_api::requests::{Extend, NewAllocation, Revoke};
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
-use serde_json::{json, Value};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::IntoParams;
 
-use super::grammar::ClientId;
 use super::{agent_id, blocking, query, ApiError, ApiResult, ApiState, Caller, ErrorBody, JsonBody};
-use fuelhost::AgentId;
-use fuelhost::{Allocation, AllocationRequest, Period, Resource};
-
-/// `POST /v1/allocations`: the fields of an allocation request.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(super) struct NewAllocation {
-    /// Idempotency key and the allocation's id.
-    id: ClientId,
-    /// The agent it is for (an agent's key: itself).
-    #[schema(value_type = AgentIdSchema)]
-    agent: AgentId,
-    /// Quota per resource (`fuel`, `disk_bytes`, `api_calls`,
-    /// `llm_tokens`, `budget_usd_micros`, `memory_bytes`,
-    /// `concurrent_tasks`), per period.
-    #[schema(value_type = Object)]
-    quotas: BTreeMap<Resource, u64>,
-    /// 1 (lowest) to 10. Default 5.
-    #[serde(default)]
-    priority: Option<u8>,
-    /// Life once activated, ms. Default: until revoked.
-    #[serde(default)]
-    duration_ms: Option<u64>,
-    /// `{length_ms, rollover: "reset" | "carry_over"}`. Default: one period.
-    #[serde(default)]
-    #[schema(value_type = Option<Object>)]
-    period: Option<Period>,
-    /// Approve at once (admin only).
-    #[serde(default)]
-    auto_approve: bool,
-    /// Alert threshold, percent. Default 80.
-    #[serde(default)]
-    soft_threshold_percent: Option<u8>,
-    /// Refusal threshold, percent. Default 100.
-    #[serde(default)]
-    hard_threshold_percent: Option<u8>,
-}
+use fuelhost::{Allocation, AllocationRequest};
 
 /// Request an allocation: an agent's key for itself (pending until an
 /// admin approves it), an admin's for any agent.
@@ -115,7 +77,7 @@ pub(super) struct ListParams {
 /// agent's, or every allocation in force).
 #[utoipa::path(get, path = "/v1/allocations", tag = "allocations", security(("api_key" = [])), params(ListParams),
     responses(
-        (status = 200, description = "`{allocations: [...]}`", body = Object),
+        (status = 200, body = AllocationList),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody),
     ))]
@@ -123,7 +85,7 @@ pub(super) async fn list_allocations(
     State(state): State<ApiState>,
     caller: Caller,
     q: Result<Query<ListParams>, QueryRejection>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<AllocationList>> {
     let q = query(q)?;
     let agent = match (caller.acting_agent(), q.agent) {
         (Some(me), None) => me.clone(),
@@ -132,15 +94,17 @@ pub(super) async fn list_allocations(
             agent_id(named)?
         }
         (None, None) => {
-            return blocking(move || Ok(Json(json!({"allocations": state.host.ledger().allocations_in_force()?}))))
-                .await
+            return blocking(move || {
+                Ok(Json(AllocationList { allocations: state.host.ledger().allocations_in_force()? }))
+            })
+            .await
         }
     };
     blocking(move || {
         if !state.host.ledger().has_account(agent.as_str())? {
             return Err(ApiError::not_found(format!("no agent `{agent}`")));
         }
-        Ok(Json(json!({"allocations": state.host.ledger().allocations_of(&agent)?})))
+        Ok(Json(AllocationList { allocations: state.host.ledger().allocations_of(&agent)? }))
     })
     .await
 }
@@ -208,14 +172,6 @@ pub(super) async fn activate_allocation(
     .await
 }
 
-/// `POST /v1/allocations/{id}/extend`.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(super) struct Extend {
-    /// How much longer it lasts, ms (above zero).
-    additional_ms: u64,
-}
-
 /// Lengthen an allocation's duration (admin).
 #[utoipa::path(post, path = "/v1/allocations/{id}/extend", tag = "allocations", security(("api_key" = [])),
     params(("id" = String, Path, description = "the allocation")), request_body = Extend,
@@ -233,14 +189,6 @@ pub(super) async fn extend_allocation(
 ) -> ApiResult<Json<Allocation>> {
     caller.admin()?;
     blocking(move || Ok(Json(state.host.extend_allocation(&id, req.additional_ms)?))).await
-}
-
-/// `POST /v1/allocations/{id}/revoke`.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(super) struct Revoke {
-    /// Why; recorded with the allocation.
-    reason: String,
 }
 
 /// Revoke an allocation, saying why (admin).

@@ -5,22 +5,23 @@
 
 use axum::extract::{Path, State};
 use axum::Json;
-use serde::Deserialize;
-use serde_json::{json, Value};
-use utoipa::ToSchema;
+use fuelhost::{InvocationReport, PendingAction};
+use fuelhost_api::replies::PendingList;
+use fuelhost_api::requests::Reject;
 
-use super::{blocking, to_json, ApiResult, ApiState, Caller, ErrorBody, JsonBody};
+use super::{blocking, ApiResult, ApiState, Caller, ErrorBody, JsonBody};
 
 /// Actions waiting for the key's agent to approve them (with an admin key:
 /// every parked action), oldest first.
 #[utoipa::path(get, path = "/v1/approvals", tag = "approvals", security(("api_key" = [])),
     responses(
-        (status = 200, description = "`{pending: [...]}`", body = Object),
+        (status = 200, body = PendingList),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
     ))]
-pub(super) async fn approvals(State(state): State<ApiState>, caller: Caller) -> ApiResult<Json<Value>> {
+pub(super) async fn approvals(State(state): State<ApiState>, caller: Caller) -> ApiResult<Json<PendingList>> {
     let me = caller.acting_agent().cloned();
-    blocking(move || Ok(Json(json!({"pending": state.host.pending_actions(me.as_ref().map(|a| a.as_str()))?})))).await
+    blocking(move || Ok(Json(PendingList { pending: state.host.pending_actions(me.as_ref().map(|a| a.as_str()))? })))
+        .await
 }
 
 /// Approve a parked action as the key's agent (one of its approvers, not
@@ -37,21 +38,13 @@ pub(super) async fn approve(
     State(state): State<ApiState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<InvocationReport>> {
     let me = caller.acting_agent().cloned();
     blocking(move || match me {
-        Some(me) => to_json(state.host.approve(&id, me.as_str())?),
-        None => to_json(state.host.approve_as_admin(&id)?),
+        Some(me) => Ok(Json(state.host.approve(&id, me.as_str())?)),
+        None => Ok(Json(state.host.approve_as_admin(&id)?)),
     })
     .await
-}
-
-/// `POST /v1/approvals/{id}/reject`.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(super) struct Reject {
-    /// Why; recorded with the action.
-    reason: String,
 }
 
 /// Reject a parked action as the key's agent (one of its approvers, not
@@ -68,14 +61,14 @@ pub(super) async fn reject(
     caller: Caller,
     Path(id): Path<String>,
     JsonBody(req): JsonBody<Reject>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<PendingAction>> {
     let me = caller.acting_agent().cloned();
     if req.reason.trim().is_empty() {
         return Err(super::ApiError::bad_request("say why in `reason`"));
     }
     blocking(move || match me {
-        Some(me) => to_json(state.host.reject(&id, me.as_str(), &req.reason)?),
-        None => to_json(state.host.reject_as_admin(&id, &req.reason)?),
+        Some(me) => Ok(Json(state.host.reject(&id, me.as_str(), &req.reason)?)),
+        None => Ok(Json(state.host.reject_as_admin(&id, &req.reason)?)),
     })
     .await
 }

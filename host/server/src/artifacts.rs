@@ -4,7 +4,7 @@
 use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
 use axum::Json;
-use serde::Serialize;
+use fuelhost_api::replies::{ArtifactDeleted, ArtifactList};
 use utoipa::ToSchema;
 
 use super::{blocking, uploads, ApiError, ApiResult, ApiState, Caller, ErrorBody, Principal};
@@ -13,14 +13,6 @@ use fuelhost::Manifest;
 
 /// The header carrying the manifest (JSON) of a raw upload.
 const MANIFEST_HEADER: &str = "fuelhost-manifest";
-
-/// `GET /v1/artifacts`.
-#[derive(Serialize, ToSchema)]
-pub(super) struct ArtifactList {
-    /// Every artifact, sorted by id: `{id, manifest, digest, size, uploaded_ms}`.
-    #[schema(value_type = Vec<Object>)]
-    artifacts: Vec<ArtifactInfo>,
-}
 
 /// The multipart form of an upload, as the OpenAPI document describes it
 /// (it is read by [`uploads::read`]).
@@ -124,7 +116,7 @@ pub(super) async fn show_artifact(
         ("name_version" = String, Path, description = "`name@version`"),
     ),
     responses(
-        (status = 200, description = "`{deleted: true, artifact: {...}}`", body = Object),
+        (status = 200, body = ArtifactDeleted),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
     ))]
@@ -132,7 +124,7 @@ pub(super) async fn delete_artifact(
     State(state): State<ApiState>,
     caller: Caller,
     Path((owner, name_version)): Path<(String, String)>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<ArtifactDeleted>> {
     let id = artifact_id(&owner, &name_version)?;
     let info = state.host.artifact(&id).ok_or_else(|| ApiError::not_found(format!("no artifact `{id}`")))?;
     if let Principal::Agent(me) = &caller.principal {
@@ -141,7 +133,7 @@ pub(super) async fn delete_artifact(
         }
     }
     blocking(move || match state.host.delete_artifact(&id)? {
-        Some(info) => Ok(Json(serde_json::json!({"deleted": true, "artifact": info}))),
+        Some(artifact) => Ok(Json(ArtifactDeleted { deleted: true, artifact })),
         None => Err(ApiError::not_found(format!("no artifact `{id}`"))),
     })
     .await

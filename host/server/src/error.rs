@@ -5,8 +5,8 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Serialize;
-use utoipa::ToSchema;
+
+pub use fuelhost_api::replies::{ErrorBody, ErrorDetail};
 
 use fuelhost::ApprovalError;
 use fuelhost::LedgerError;
@@ -24,25 +24,6 @@ pub struct ApiError {
     /// Seconds after which a retry may succeed (`Retry-After`), for
     /// refusals that are about load, not about the request.
     pub retry_after: Option<u64>,
-}
-
-/// The body of every error response.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorBody {
-    /// What went wrong.
-    pub error: ErrorDetail,
-}
-
-/// The error inside [`ErrorBody`].
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorDetail {
-    /// Stable, machine-readable, snake_case: `bad_request`, `unauthorized`,
-    /// `forbidden`, `not_found`, `conflict`, `too_large`,
-    /// `rate_limited`, ...
-    #[schema(example = "bad_request")]
-    pub code: String,
-    /// What was wrong and how to fix it.
-    pub message: String,
 }
 
 impl ApiError {

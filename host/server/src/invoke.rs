@@ -2,32 +2,10 @@
 
 use axum::extract::State;
 use axum::Json;
-use serde::Deserialize;
-use utoipa::ToSchema;
+use fuelhost_api::requests::Invoke;
 
-use super::grammar::{ArtifactRef, ClientId};
 use super::{blocking, input_bytes, ApiResult, ApiState, Caller, ErrorBody, JsonBody};
 use fuelhost::Invocation;
-
-/// `POST /v1/invoke`.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(super) struct Invoke {
-    /// `owner/name@version`.
-    artifact: ArtifactRef,
-    /// Input as text.
-    #[serde(default)]
-    input: Option<String>,
-    /// Input as base64 (instead of `input`).
-    #[serde(default)]
-    input_base64: Option<String>,
-    /// Most fuel the call may burn (default: the artifact's limit).
-    #[serde(default)]
-    fuel_limit: Option<u64>,
-    /// Invocation id, for idempotency (default: a fresh one).
-    #[serde(default)]
-    id: Option<ClientId>,
-}
 
 /// Invoke an artifact as the key's agent.
 #[utoipa::path(post, path = "/v1/invoke", tag = "artifacts", security(("api_key" = [])), request_body = Invoke,

@@ -1,38 +1,18 @@
 //! The ledger over HTTP: minting, transfers, sponsor grants, usage
 //! records, top consumers and service statistics.
 
-use crate::grammar::{AgentIdSchema, AssetSchema};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
+use fuelhost::Transfer;
+use fuelhost_api::replies::{StatsReply, TopConsumers, TransferPage, UsagePage};
+use fuelhost_api::requests::{Mint, NewGrant, NewTransfer};
 use serde::Deserialize;
-use serde_json::{json, Value};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::IntoParams;
 
-use super::grammar::{ArtifactRef, ClientId};
-use super::{
-    blocking, next_page, query, to_json, ApiError, ApiResult, ApiState, Caller, ErrorBody, JsonBody, Principal,
-};
-use fuelhost::AgentId;
+use super::{blocking, next_page, query, ApiError, ApiResult, ApiState, Caller, ErrorBody, JsonBody, Principal};
 use fuelhost::{Asset, SponsorGrant, SponsorGrantStatus, TransferQuery, TransferRequest, UsageQuery};
-
-/// `POST /v1/mint`.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(super) struct Mint {
-    /// Transfer id: minting again with it never mints twice.
-    id: ClientId,
-    /// Who receives.
-    #[schema(value_type = AgentIdSchema)]
-    agent: AgentId,
-    /// `scrip`, `fuel` or `disk_bytes`.
-    #[schema(value_type = AssetSchema)]
-    asset: Asset,
-    /// How much, above zero.
-    #[schema(minimum = 1)]
-    amount: u64,
-}
 
 /// Mint scrip or a resource budget for an agent (admin; idempotent by id).
 #[utoipa::path(post, path = "/v1/mint", tag = "ledger", security(("api_key" = [])), request_body = Mint,
@@ -45,34 +25,9 @@ pub(super) async fn mint(
     State(state): State<ApiState>,
     caller: Caller,
     JsonBody(req): JsonBody<Mint>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Transfer>> {
     caller.admin()?;
-    blocking(move || to_json(state.host.mint(req.id.as_str(), req.agent.as_str(), req.asset, req.amount)?)).await
-}
-
-/// `POST /v1/transfers`.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(super) struct NewTransfer {
-    /// Idempotency key.
-    id: ClientId,
-    /// The recipient.
-    #[schema(value_type = AgentIdSchema)]
-    to: AgentId,
-    /// How much, above zero.
-    #[schema(minimum = 1)]
-    amount: u64,
-    /// Default `scrip`.
-    #[serde(default = "scrip")]
-    #[schema(value_type = AssetSchema)]
-    asset: Asset,
-    /// Free text.
-    #[serde(default)]
-    memo: String,
-}
-
-fn scrip() -> Asset {
-    Asset::Scrip
+    blocking(move || Ok(Json(state.host.mint(req.id.as_str(), req.agent.as_str(), req.asset, req.amount)?))).await
 }
 
 /// Transfer from the key's agent to another (judged by the policy chain;
@@ -87,7 +42,7 @@ pub(super) async fn transfer(
     State(state): State<ApiState>,
     caller: Caller,
     JsonBody(req): JsonBody<NewTransfer>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<Transfer>)> {
     let me = caller.agent()?;
     blocking(move || {
         let t = state.host.transfer(&TransferRequest {
@@ -98,7 +53,7 @@ pub(super) async fn transfer(
             amount: req.amount,
             memo: req.memo,
         })?;
-        Ok((StatusCode::CREATED, to_json(t)?))
+        Ok((StatusCode::CREATED, Json(t)))
     })
     .await
 }
@@ -123,14 +78,14 @@ pub(super) struct TransfersParams {
 #[utoipa::path(get, path = "/v1/transfers", tag = "ledger", security(("api_key" = [])), params(TransfersParams),
     responses(
         (status = 200, description = "`{transfers: [...], next}`: each transfer with its position `seq`; \
-                                      `next`, when set, asks for the following page (`before=next`)", body = Object),
+                                      `next`, when set, asks for the following page (`before=next`)", body = TransferPage),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
     ))]
 pub(super) async fn list_transfers(
     State(state): State<ApiState>,
     caller: Caller,
     q: Result<Query<TransferQuery>, QueryRejection>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<TransferPage>> {
     let mut q = query(q)?;
     if let Principal::Agent(me) = &caller.principal {
         match &q.agent {
@@ -142,31 +97,9 @@ pub(super) async fn list_transfers(
     blocking(move || {
         let transfers = state.host.ledger().transfer_listing(&q)?;
         let next = next_page(&transfers, limit, |t| t.seq);
-        Ok(Json(json!({"transfers": transfers, "next": next})))
+        Ok(Json(TransferPage { transfers, next }))
     })
     .await
-}
-
-/// `POST /v1/grants`: a sponsor grant made by the key's agent.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(super) struct NewGrant {
-    /// Idempotency key and the grant's id.
-    id: ClientId,
-    /// Whose calls the sponsor pays the resources of.
-    #[schema(value_type = AgentIdSchema)]
-    beneficiary: AgentId,
-    /// Most fuel paid over the grant's life.
-    fuel_limit: u64,
-    /// Most disk bytes paid over the grant's life (default 0).
-    #[serde(default)]
-    disk_limit: u64,
-    /// Unix ms after which it no longer applies (default: never).
-    #[serde(default)]
-    expires_at_ms: Option<i64>,
-    /// Artifact ids it applies to (default: any).
-    #[serde(default)]
-    artifacts: Vec<ArtifactRef>,
 }
 
 /// Sponsor another agent's calls (the sponsor's key; idempotent by id).
@@ -283,14 +216,14 @@ pub(super) struct UsageParams {
 #[utoipa::path(get, path = "/v1/usage", tag = "ledger", security(("api_key" = [])), params(UsageParams),
     responses(
         (status = 200, description = "`{records: [...], next}`: each record with its position `seq`; \
-                                      `next`, when set, asks for the following page (`before=next`)", body = Object),
+                                      `next`, when set, asks for the following page (`before=next`)", body = UsagePage),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
     ))]
 pub(super) async fn usage(
     State(state): State<ApiState>,
     caller: Caller,
     q: Result<Query<UsageQuery>, QueryRejection>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<UsagePage>> {
     let mut q = query(q)?;
     if let Principal::Agent(me) = &caller.principal {
         match &q.agent {
@@ -311,7 +244,7 @@ pub(super) async fn usage(
                 r.error = None;
             }
         }
-        Ok(Json(json!({"records": records, "next": next})))
+        Ok(Json(UsagePage { records, next }))
     })
     .await
 }
@@ -335,14 +268,14 @@ pub(super) struct TopParams {
 /// The agents charged the most, most first (admin).
 #[utoipa::path(get, path = "/v1/top", tag = "ledger", security(("api_key" = [])), params(TopParams),
     responses(
-        (status = 200, description = "`{top: [{agent, invocations, fuel, disk_bytes, cost_usd_micros}]}`", body = Object),
+        (status = 200, description = "`{top: [{agent, invocations, fuel, disk_bytes, cost_usd_micros}]}`", body = TopConsumers),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
     ))]
 pub(super) async fn top(
     State(state): State<ApiState>,
     caller: Caller,
     q: Result<Query<TopParams>, QueryRejection>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<TopConsumers>> {
     caller.admin()?;
     let q = query(q)?;
     blocking(move || {
@@ -352,7 +285,7 @@ pub(super) async fn top(
             q.until_ms,
             q.limit.unwrap_or(10),
         )?;
-        Ok(Json(json!({"top": top})))
+        Ok(Json(TopConsumers { top }))
     })
     .await
 }
@@ -360,10 +293,10 @@ pub(super) async fn top(
 /// Service-wide statistics and the cost model in use (admin).
 #[utoipa::path(get, path = "/v1/stats", tag = "ledger", security(("api_key" = [])),
     responses(
-        (status = 200, description = "`{stats, cost_model}`", body = Object),
+        (status = 200, body = StatsReply),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
     ))]
-pub(super) async fn stats(State(state): State<ApiState>, caller: Caller) -> ApiResult<Json<Value>> {
+pub(super) async fn stats(State(state): State<ApiState>, caller: Caller) -> ApiResult<Json<StatsReply>> {
     caller.admin()?;
-    blocking(move || Ok(Json(json!({"stats": state.host.stats()?, "cost_model": state.host.cost_model()})))).await
+    blocking(move || Ok(Json(StatsReply { stats: state.host.stats()?, cost_model: state.host.cost_model() }))).await
 }

@@ -35,7 +35,7 @@ mod approvals;
 mod artifacts;
 mod contract;
 mod error;
-mod grammar;
+use fuelhost_api::grammar;
 mod health;
 mod invoke;
 mod json_body;
@@ -56,7 +56,7 @@ use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{from_fn, from_fn_with_state, Next};
 use axum::response::{IntoResponse, Response};
-use axum::{Json, Router};
+use axum::Router;
 use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -468,11 +468,6 @@ fn rejected(state: &ApiState, status: StatusCode, text: String) -> ApiError {
 /// The query string, or why it cannot be read.
 fn query<T>(q: Result<Query<T>, QueryRejection>) -> ApiResult<T> {
     q.map(|Query(t)| t).map_err(|e| ApiError::bad_request(e.body_text()))
-}
-
-/// A JSON value of `t` (types the host serialises cannot fail).
-fn to_json<T: serde::Serialize>(t: T) -> ApiResult<Json<serde_json::Value>> {
-    serde_json::to_value(t).map(Json).map_err(|e| ApiError::internal(format!("serialising the answer: {e}")))
 }
 
 /// The cursor of the page after `page` (asked for with `limit`), read from

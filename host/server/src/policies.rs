@@ -2,13 +2,13 @@
 //! dry-run checks of hypothetical actions, and the audit log of real
 //! decisions.
 
-use std::collections::BTreeMap;
+use fuelhost_api::replies::{AuditPage, PluginList, PolicyDecision, RuleList};
+use fuelhost_api::requests::PolicyCheck;
 
 use axum::extract::rejection::{QueryRejection, StringRejection};
 use axum::extract::{FromRequest, Path, Query, Request, State};
 use axum::Json;
 use serde::Deserialize;
-use serde_json::{json, Value};
 use utoipa::{IntoParams, ToSchema};
 
 use super::{blocking, query, uploads, ApiError, ApiResult, ApiState, Caller, ErrorBody, JsonBody};
@@ -22,12 +22,12 @@ use crate::grammar::ACTION_KINDS;
 /// The declarative rules in force, in the order they are tried.
 #[utoipa::path(get, path = "/v1/policy/rules", tag = "policies", security(("api_key" = [])),
     responses(
-        (status = 200, description = "`{rules: [...]}`", body = Object),
+        (status = 200, body = RuleList),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
     ))]
-pub(super) async fn rules(State(state): State<ApiState>, caller: Caller) -> ApiResult<Json<Value>> {
+pub(super) async fn rules(State(state): State<ApiState>, caller: Caller) -> ApiResult<Json<RuleList>> {
     caller.admin()?;
-    Ok(Json(json!({"rules": state.host.policy_rules()})))
+    Ok(Json(RuleList { rules: state.host.policy_rules() }))
 }
 
 /// Replace the rules with the body, TOML (`[[rule]]` tables) or JSON
@@ -37,10 +37,14 @@ pub(super) async fn rules(State(state): State<ApiState>, caller: Caller) -> ApiR
     request_body(content((String = "application/toml"), (RuleSetBody = "application/json")),
         description = "the rule set: TOML `[[rule]]` tables, or JSON `{\"rules\": {name: rule}}`; an empty one clears every rule"),
     responses(
-        (status = 200, description = "`{rules: [...]}`", body = Object),
+        (status = 200, body = RuleList),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
     ))]
-pub(super) async fn set_rules(State(state): State<ApiState>, caller: Caller, req: Request) -> ApiResult<Json<Value>> {
+pub(super) async fn set_rules(
+    State(state): State<ApiState>,
+    caller: Caller,
+    req: Request,
+) -> ApiResult<Json<RuleList>> {
     caller.admin()?;
     let json = req
         .headers()
@@ -52,7 +56,7 @@ pub(super) async fn set_rules(State(state): State<ApiState>, caller: Caller, req
         let rules = RuleSet::new(body.rules).map_err(HostError::Rules)?;
         return blocking(move || {
             state.host.replace_policy_rules(rules)?;
-            Ok(Json(json!({"rules": state.host.policy_rules()})))
+            Ok(Json(RuleList { rules: state.host.policy_rules() }))
         })
         .await;
     }
@@ -61,7 +65,7 @@ pub(super) async fn set_rules(State(state): State<ApiState>, caller: Caller, req
         .map_err(|e: StringRejection| super::rejected(&state, e.status(), e.body_text()))?;
     blocking(move || {
         state.host.set_policy_rules(&text)?;
-        Ok(Json(json!({"rules": state.host.policy_rules()})))
+        Ok(Json(RuleList { rules: state.host.policy_rules() }))
     })
     .await
 }
@@ -80,12 +84,12 @@ pub(super) struct RuleSetBody {
 /// The policy plugins' names, in chain order.
 #[utoipa::path(get, path = "/v1/policy/plugins", tag = "policies", security(("api_key" = [])),
     responses(
-        (status = 200, description = "`{plugins: [names]}`", body = Object),
+        (status = 200, body = PluginList),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
     ))]
-pub(super) async fn plugins(State(state): State<ApiState>, caller: Caller) -> ApiResult<Json<Value>> {
+pub(super) async fn plugins(State(state): State<ApiState>, caller: Caller) -> ApiResult<Json<PluginList>> {
     caller.admin()?;
-    Ok(Json(json!({"plugins": state.host.policy_plugins()})))
+    Ok(Json(PluginList { plugins: state.host.policy_plugins() }))
 }
 
 /// Add a policy plugin at the end of the chain, or replace the one of that
@@ -95,7 +99,7 @@ pub(super) async fn plugins(State(state): State<ApiState>, caller: Caller) -> Ap
     params(("name" = String, Path, description = "1 to 64 characters of a-z, 0-9, '-' and '_'")),
     request_body(content(("application/wasm"), ("multipart/form-data"))),
     responses(
-        (status = 200, description = "`{plugins: [names]}`", body = Object),
+        (status = 200, body = PluginList),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 413, body = ErrorBody), (status = 422, body = ErrorBody),
     ))]
@@ -104,12 +108,12 @@ pub(super) async fn put_plugin(
     caller: Caller,
     Path(name): Path<String>,
     req: Request,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<PluginList>> {
     caller.admin()?;
     let upload = uploads::read(&state, req, &["component"]).await?;
     blocking(move || {
         state.host.add_policy_plugin(&name, &upload.component)?;
-        Ok(Json(json!({"plugins": state.host.policy_plugins()})))
+        Ok(Json(PluginList { plugins: state.host.policy_plugins() }))
     })
     .await
 }
@@ -118,61 +122,22 @@ pub(super) async fn put_plugin(
 #[utoipa::path(delete, path = "/v1/policy/plugins/{name}", tag = "policies", security(("api_key" = [])),
     params(("name" = String, Path, description = "the plugin")),
     responses(
-        (status = 200, description = "`{plugins: [names]}`", body = Object),
+        (status = 200, body = PluginList),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
     ))]
 pub(super) async fn delete_plugin(
     State(state): State<ApiState>,
     caller: Caller,
     Path(name): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<PluginList>> {
     caller.admin()?;
     blocking(move || {
         if !state.host.remove_policy_plugin(&name)? {
             return Err(ApiError::not_found(format!("no policy plugin `{name}`; GET /v1/policy/plugins lists them")));
         }
-        Ok(Json(json!({"plugins": state.host.policy_plugins()})))
+        Ok(Json(PluginList { plugins: state.host.policy_plugins() }))
     })
     .await
-}
-
-/// Resources an action is expected to use.
-#[derive(Deserialize, ToSchema, Default)]
-#[serde(deny_unknown_fields, default)]
-pub(super) struct Estimate {
-    fuel: u64,
-    memory_peak_bytes: u64,
-    disk_bytes: u64,
-    llm_tokens: u64,
-    wall_time_ns: u64,
-}
-
-/// `POST /v1/policy/check`: a hypothetical action.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(super) struct PolicyCheck {
-    /// `invoke`, `upload`, `transfer`, `approve`, `file-open` or `http-request`.
-    kind: String,
-    /// Who would act (an agent).
-    subject: String,
-    /// What it would act on (an artifact id, an agent, a path, a URL...).
-    target: String,
-    /// The subject's tenant. When neither tenant nor workspace is given,
-    /// the subject's stored membership is used, as in a real check.
-    #[serde(default)]
-    tenant: Option<String>,
-    /// The subject's workspace.
-    #[serde(default)]
-    workspace: Option<String>,
-    /// Attributes, as the host would send them (`asset`, `size`, `mode`...).
-    #[serde(default)]
-    attributes: BTreeMap<String, String>,
-    /// Price in scrip.
-    #[serde(default)]
-    price: u64,
-    /// Expected resources.
-    #[serde(default)]
-    estimated: Estimate,
 }
 
 /// Put a hypothetical action to the policy chain (rules, then plugins)
@@ -182,14 +147,14 @@ pub(super) struct PolicyCheck {
     request_body = PolicyCheck,
     responses(
         (status = 200, description = "`{decision, reason, approvers, decided_by, allowed_by, latency_us, recorded: false}`; \
-                                      `decided_by` is `rule NAME` or a plugin's name", body = Object),
+                                      `decided_by` is `rule NAME` or a plugin's name", body = PolicyDecision),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
     ))]
 pub(super) async fn check(
     State(state): State<ApiState>,
     caller: Caller,
     JsonBody(req): JsonBody<PolicyCheck>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<PolicyDecision>> {
     caller.admin()?;
     if !ACTION_KINDS.contains(&req.kind.as_str()) {
         return Err(ApiError::bad_request(format!(
@@ -239,15 +204,15 @@ pub(super) async fn check(
             Decision::Deny(reason) => (Some(reason.clone()), None),
             Decision::RequireApproval(who) => (None, Some(who.clone())),
         };
-        Ok(Json(json!({
-            "decision": verdict.decision_name(),
-            "reason": reason,
-            "approvers": approvers,
-            "decided_by": verdict.decided_by,
-            "allowed_by": verdict.allowed_by,
-            "latency_us": verdict.latency.as_micros() as u64,
-            "recorded": false,
-        })))
+        Ok(Json(PolicyDecision {
+            decision: verdict.decision_name().to_string(),
+            reason,
+            approvers,
+            decided_by: verdict.decided_by,
+            allowed_by: verdict.allowed_by,
+            latency_us: verdict.latency.as_micros() as u64,
+            recorded: false,
+        }))
     })
     .await
 }
@@ -278,21 +243,21 @@ pub(super) struct AuditParams {
 #[utoipa::path(get, path = "/v1/audit", tag = "policies", security(("api_key" = [])), params(AuditParams),
     responses(
         (status = 200, description = "`{entries: [...], next}`: each entry with its position `seq`; `next`, \
-                                      when set, asks for the following page (`after=next`)", body = Object),
+                                      when set, asks for the following page (`after=next`)", body = AuditPage),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
     ))]
 pub(super) async fn audit(
     State(state): State<ApiState>,
     caller: Caller,
     q: Result<Query<AuditQuery>, QueryRejection>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<AuditPage>> {
     caller.admin()?;
     let q = query(q)?;
     let limit = q.limit.unwrap_or(1_000);
     blocking(move || {
         let entries = state.host.query_audit(&q)?;
         let next = super::next_page(&entries, limit, |e| e.seq);
-        Ok(Json(json!({"entries": entries, "next": next})))
+        Ok(Json(AuditPage { entries, next }))
     })
     .await
 }

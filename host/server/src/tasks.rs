@@ -4,64 +4,12 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use serde::Deserialize;
-use serde_json::Value;
-use utoipa::ToSchema;
+use fuelhost::Task;
+use fuelhost_api::replies::BreakerList;
+use fuelhost_api::requests::Submit;
 
-use super::grammar::{ArtifactRef, ClientId};
-use super::{blocking, input_bytes, to_json, ApiError, ApiResult, ApiState, Caller, ErrorBody, JsonBody};
+use super::{blocking, input_bytes, ApiError, ApiResult, ApiState, Caller, ErrorBody, JsonBody};
 use fuelhost::{Priority, TaskError, TaskRequest};
-
-/// `POST /v1/tasks`.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(super) struct Submit {
-    /// `owner/name@version` (or give `capability` instead).
-    #[serde(default)]
-    artifact: Option<ArtifactRef>,
-    /// Hand the task to an artifact declaring this capability, chosen by
-    /// `route` within `max_price` and your scrip.
-    #[serde(default)]
-    capability: Option<String>,
-    /// `standard` (the default), `cost_optimized`, `latency_optimized` or
-    /// `quality_optimized`.
-    #[serde(default)]
-    route: Option<String>,
-    /// The most you will pay per attempt when handed over by capability.
-    #[serde(default)]
-    max_price: Option<u64>,
-    /// Input as text.
-    #[serde(default)]
-    input: Option<String>,
-    /// Input as base64 (instead of `input`).
-    #[serde(default)]
-    input_base64: Option<String>,
-    /// `critical`, `high`, `normal` (the default) or `low`.
-    #[serde(default)]
-    priority: Option<String>,
-    /// Most fuel the task's invocation may burn.
-    #[serde(default)]
-    fuel_limit: Option<u64>,
-    /// Task id, for idempotency (default: a fresh one).
-    #[serde(default)]
-    id: Option<ClientId>,
-    /// The most attempts (default 1: no retry); a failed attempt is
-    /// retried after `backoff_ms`, doubled each time, with jitter.
-    #[serde(default)]
-    max_attempts: Option<u32>,
-    /// The first retry's delay, ms (default 1000).
-    #[serde(default)]
-    backoff_ms: Option<u64>,
-    /// Cap on each attempt's wall time, ms (the artifact's timeout still
-    /// caps it); an attempt stopped by it ends `timed_out`.
-    #[serde(default)]
-    timeout_ms: Option<u64>,
-    /// Ids of your tasks that must complete first (submitted before or
-    /// after this one); if one fails, is cancelled or times out, this one
-    /// fails. A cycle is refused (`dependency_cycle`).
-    #[serde(default)]
-    depends_on: Vec<ClientId>,
-}
 
 impl From<TaskError> for ApiError {
     fn from(e: TaskError) -> Self {
@@ -92,7 +40,7 @@ pub(super) async fn submit(
     State(state): State<ApiState>,
     caller: Caller,
     JsonBody(req): JsonBody<Submit>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Task>> {
     let me = caller.agent()?;
     let input = input_bytes(req.input, req.input_base64)?;
     let priority = match req.priority.as_deref() {
@@ -128,7 +76,7 @@ pub(super) async fn submit(
         task = task.retries(req.max_attempts.unwrap_or(1), backoff);
         task.timeout = req.timeout_ms.map(std::time::Duration::from_millis);
         task.depends_on = req.depends_on.into_iter().map(String::from).collect();
-        to_json(state.host.submit_task(task)?)
+        Ok(Json(state.host.submit_task(task)?))
     })
     .await
 }
@@ -144,11 +92,11 @@ pub(super) async fn show(
     State(state): State<ApiState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Task>> {
     blocking(move || {
         let task = state.host.task(&id)?;
         caller.may_read(&task.submitter)?;
-        to_json(task)
+        Ok(Json(task))
     })
     .await
 }
@@ -167,11 +115,11 @@ pub(super) async fn cancel(
     State(state): State<ApiState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Task>> {
     blocking(move || {
         let task = state.host.task(&id)?;
         caller.may_act_for(&task.submitter, "cancel the tasks of")?;
-        to_json(state.host.cancel_task(&id)?)
+        Ok(Json(state.host.cancel_task(&id)?))
     })
     .await
 }
@@ -181,9 +129,9 @@ pub(super) async fn cancel(
 #[utoipa::path(get, path = "/v1/breakers", tag = "tasks", security(("api_key" = [])),
     responses(
         (status = 200, description = "`breakers`: artifact, state, consecutive_failures, open_until_ms, times_opened",
-            body = Object),
+            body = BreakerList),
         (status = 401, body = ErrorBody),
     ))]
-pub(super) async fn breakers(State(state): State<ApiState>, _caller: Caller) -> ApiResult<Json<Value>> {
-    Ok(Json(serde_json::json!({ "breakers": state.host.circuit_breakers() })))
+pub(super) async fn breakers(State(state): State<ApiState>, _caller: Caller) -> ApiResult<Json<BreakerList>> {
+    Ok(Json(BreakerList { breakers: state.host.circuit_breakers() }))
 }
