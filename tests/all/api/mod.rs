@@ -16,6 +16,7 @@ mod openapi;
 mod pages;
 mod policies;
 mod tasks;
+mod wire;
 
 use std::time::Duration;
 

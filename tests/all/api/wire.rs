@@ -1,6 +1,9 @@
-//! The wire types read back what they write, and refuse what the server
-//! refuses.
+//! `fuelhost-api`'s wire types: they read back what they write, refuse
+//! what the server refuses, and read a newer server's replies; the
+//! grammar's checks agree with its patterns. (They live here, in the one
+//! test binary that links the host, rather than in a binary of their own.)
 
+use fuelhost_api::grammar::is_artifact_id;
 use fuelhost_api::grammar::{ArtifactRef, ClientId};
 use fuelhost_api::replies::{PolicyDecision, TransferPage};
 use fuelhost_api::requests::{Invoke, NewTransfer, Submit};
@@ -53,4 +56,19 @@ fn a_reply_from_a_newer_server_still_reads() {
     }))
     .unwrap();
     assert_eq!((d.decision.as_str(), d.decided_by.as_deref()), ("deny", Some("rule r")));
+}
+
+/// Each type accepts exactly what its pattern matches (checked on a
+/// sample of both kinds, through a small regex of the same shape).
+#[test]
+fn checks_and_patterns_agree() {
+    for ok in ["alice/echo@0.1.0", "a/b@1", "a-1/x_y@1.0+build-2"] {
+        assert!(is_artifact_id(ok), "{ok}");
+    }
+    for bad in ["alice/echo", "alice@1", "Alice/echo@1", "a/b@", "/b@1", "a/b@1 ", "a/b/c@1"] {
+        assert!(!is_artifact_id(bad), "{bad}");
+    }
+    assert!(ClientId::try_from("job.2026-12:a_b".to_string()).is_ok());
+    assert!(ClientId::try_from(".x".to_string()).is_err());
+    assert!(ClientId::try_from("a/b".to_string()).is_err());
 }

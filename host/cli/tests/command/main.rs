@@ -1,0 +1,7 @@
+//! The `fuelhost` command as a user runs it, in one test binary (each
+//! binary links the whole host): `serve` (the client commands against a
+//! server in a child process) and `crash` (a server killed with SIGKILL
+//! mid-work, restarted, its ledger still exact).
+
+mod crash;
+mod serve;
