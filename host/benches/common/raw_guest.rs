@@ -41,7 +41,13 @@ impl Raw {
         if metering.pooling {
             config.allocation_strategy(InstanceAllocationStrategy::pooling());
         }
-        let engine = Engine::new(&config).unwrap();
+        Raw::on(Engine::new(&config).unwrap(), bytes, metering)
+    }
+
+    /// The guest on an engine configured elsewhere (fuelhost's own, say);
+    /// `metering` says which meters that engine compiled in.
+    #[allow(dead_code)] // not every bench builds its own engine
+    pub fn on(engine: Engine, bytes: &[u8], metering: RawMetering) -> Raw {
         let component = Component::new(&engine, bytes).unwrap();
         let mut linker = Linker::<Ctx>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).unwrap();

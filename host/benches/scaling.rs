@@ -1,0 +1,100 @@
+//! How calls scale from one thread to two (and more), one layer at a
+//! time: raw wasmtime on its default pooling allocator, raw wasmtime on
+//! the engine fuelhost builds (`fuelhost_runtime::build_engine`: the same
+//! pools, resets and meters), and fuelhost without fsync, each row with
+//! its calls per second and the ratio of N threads to one. The guest and
+//! its input are the throughput bench's (`rust-kernels`, `hash 1`).
+//!
+//! Run: `cargo bench -p fuelhost --bench scaling` (`FUELHOST_BENCH_SECONDS`,
+//! default 3, sets each row's duration; `FUELHOST_BENCH_THREADS`, default
+//! `1,2`, the thread counts).
+
+use std::time::{Duration, Instant};
+
+use fuelhost::loadgen::{prepare, run, LoadConfig, CALLER};
+use fuelhost::{Durability, EngineSettings, Host, Metering};
+
+#[path = "common/raw_guest.rs"]
+mod raw_guest;
+use raw_guest::{Raw, RawMetering};
+
+const INPUT: &str = "hash 1";
+
+/// Calls per second of `threads` threads calling `raw` for `duration`.
+fn raw_rate(raw: &Raw, threads: usize, duration: Duration) -> f64 {
+    let deadline = Instant::now() + duration;
+    let started = Instant::now();
+    let calls: usize = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut n = 0;
+                    while Instant::now() < deadline {
+                        assert!(!raw.run(INPUT).is_empty());
+                        n += 1;
+                    }
+                    n
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).sum()
+    });
+    calls as f64 / started.elapsed().as_secs_f64()
+}
+
+/// Calls per second of a fresh embedded host without fsync.
+fn fuelhost_rate(guest: &[u8], threads: usize, duration: Duration) -> f64 {
+    let dir = std::env::temp_dir().join(format!("fuelhost-scaling-{}-{threads}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let host = Host::builder().data_dir(&dir).durability(Durability::Process).build().unwrap();
+    let artifact = prepare(&host, "kernels", guest, Metering::Fuel).unwrap();
+    let config = LoadConfig { caller: CALLER.into(), artifact, input: INPUT.into(), threads, duration };
+    let report = run(&host, &config);
+    assert_eq!(report.errors, 0, "{:?}", report.first_error);
+    drop(host);
+    let _ = std::fs::remove_dir_all(&dir);
+    report.per_second
+}
+
+fn main() {
+    let filters: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    if !filters.is_empty() && !filters.iter().any(|f| "scaling".contains(f.as_str())) {
+        return;
+    }
+    let guests = std::env::var("FUELHOST_GUESTS")
+        .unwrap_or_else(|_| format!("{}/.cache/fuelhost/guests", std::env::var("HOME").unwrap_or_default()));
+    let Ok(guest) = std::fs::read(format!("{guests}/rust-kernels.wasm")) else {
+        eprintln!("skipping the scaling table: guests not built (run scripts/setup.sh)");
+        return;
+    };
+    let seconds: f64 = std::env::var("FUELHOST_BENCH_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(3.0);
+    let duration = Duration::from_secs_f64(seconds);
+    let threads: Vec<usize> = std::env::var("FUELHOST_BENCH_THREADS")
+        .unwrap_or_else(|_| "1,2".into())
+        .split(',')
+        .filter_map(|t| t.trim().parse().ok())
+        .collect();
+    let metering = RawMetering { fuel: true, epoch: true, pooling: true };
+    let default_pool = Raw::new(&guest, metering);
+    let engine = fuelhost_runtime_engine();
+    let fuelhost_pool = Raw::on(engine, &guest, metering);
+    println!("| configuration | threads | calls/s | of one thread's |");
+    println!("| --- | --- | --- | --- |");
+    let table = |name: &str, rate: &dyn Fn(usize) -> f64| {
+        let one = rate(1);
+        println!("| {name} | 1 | {one:.0} | 1.00 |");
+        for &n in threads.iter().filter(|&&n| n != 1) {
+            let r = rate(n);
+            println!("| {name} | {n} | {r:.0} | {:.2} |", r / one);
+        }
+    };
+    table("raw wasmtime, default pooling", &|n| raw_rate(&default_pool, n, duration));
+    table("raw wasmtime, fuelhost's engine", &|n| raw_rate(&fuelhost_pool, n, duration));
+    table("fuelhost, no fsync", &|n| fuelhost_rate(&guest, n, duration));
+}
+
+/// The engine fuelhost builds for fuel-metered artifacts, with its
+/// default settings.
+fn fuelhost_runtime_engine() -> wasmtime::Engine {
+    fuelhost_runtime::build_engine(&EngineSettings::default(), fuelhost_runtime::Metering::Fuel).unwrap()
+}
