@@ -23,8 +23,8 @@ fn ledger(dir: &std::path::Path, group_commit: bool) -> SqliteLedger {
         ledger.open_account(&AgentId::new(agent).unwrap()).unwrap();
     }
     let bob = AgentId::new("bob").unwrap();
-    ledger.post_one(fuelhost_ledger::Posting::mint("scrip", &bob, Asset::Scrip, 1 << 50)).unwrap();
-    ledger.post_one(fuelhost_ledger::Posting::mint("fuel", &bob, Asset::Fuel, 1 << 60)).unwrap();
+    ledger.post_one(fuelhost_ledger::Transfer::mint("scrip", &bob, Asset::Scrip, 1 << 50)).unwrap();
+    ledger.post_one(fuelhost_ledger::Transfer::mint("fuel", &bob, Asset::Fuel, 1 << 60)).unwrap();
     ledger
 }
 

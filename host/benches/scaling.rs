@@ -16,6 +16,8 @@ use fuelhost::{Durability, EngineSettings, Host, Metering};
 
 #[path = "common/raw_guest.rs"]
 mod raw_guest;
+#[path = "common/table_bench.rs"]
+mod table_bench;
 use raw_guest::{Raw, RawMetering};
 
 const INPUT: &str = "hash 1";
@@ -57,18 +59,11 @@ fn fuelhost_rate(guest: &[u8], threads: usize, duration: Duration) -> f64 {
 }
 
 fn main() {
-    let filters: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
-    if !filters.is_empty() && !filters.iter().any(|f| "scaling".contains(f.as_str())) {
+    if !table_bench::selected("scaling") {
         return;
     }
-    let guests = std::env::var("FUELHOST_GUESTS")
-        .unwrap_or_else(|_| format!("{}/.cache/fuelhost/guests", std::env::var("HOME").unwrap_or_default()));
-    let Ok(guest) = std::fs::read(format!("{guests}/rust-kernels.wasm")) else {
-        eprintln!("skipping the scaling table: guests not built (run scripts/setup.sh)");
-        return;
-    };
-    let seconds: f64 = std::env::var("FUELHOST_BENCH_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(3.0);
-    let duration = Duration::from_secs_f64(seconds);
+    let Some(guest) = table_bench::kernels_guest("scaling") else { return };
+    let duration = table_bench::row_duration();
     let threads: Vec<usize> = std::env::var("FUELHOST_BENCH_THREADS")
         .unwrap_or_else(|_| "1,2".into())
         .split(',')

@@ -17,6 +17,8 @@ use fuelhost::{Durability, Host, Metering};
 
 #[path = "common/raw_guest.rs"]
 mod raw_guest;
+#[path = "common/table_bench.rs"]
+mod table_bench;
 use raw_guest::{Raw, RawMetering};
 
 /// Every call's input: one round of the hash kernel.
@@ -83,20 +85,11 @@ fn fuelhost_row(guest: &[u8], durability: Durability, threads: usize, duration: 
 }
 
 fn main() {
-    // `cargo bench -- FILTER` passes the filter to every bench binary: run
-    // only when it names this one (or there is none).
-    let filters: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
-    if !filters.is_empty() && !filters.iter().any(|f| "throughput".contains(f.as_str())) {
+    if !table_bench::selected("throughput") {
         return;
     }
-    let guests = std::env::var("FUELHOST_GUESTS")
-        .unwrap_or_else(|_| format!("{}/.cache/fuelhost/guests", std::env::var("HOME").unwrap_or_default()));
-    let Ok(guest) = std::fs::read(format!("{guests}/rust-kernels.wasm")) else {
-        eprintln!("skipping the throughput table: guests not built (run scripts/setup.sh)");
-        return;
-    };
-    let seconds: f64 = std::env::var("FUELHOST_BENCH_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(3.0);
-    let duration = Duration::from_secs_f64(seconds);
+    let Some(guest) = table_bench::kernels_guest("throughput") else { return };
+    let duration = table_bench::row_duration();
     let raw = Raw::new(&guest, RawMetering { fuel: true, epoch: true, pooling: true });
     let mut rows = Vec::new();
     for threads in [1, 2, 8] {

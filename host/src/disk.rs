@@ -270,7 +270,7 @@ mod tests {
         let bob = AgentId::new("bob").unwrap();
         ledger.open_account(&bob).unwrap();
         if disk > 0 {
-            ledger.post_one(fuelhost_ledger::Posting::mint("m", &bob, Asset::DiskBytes, disk)).unwrap();
+            ledger.post_one(fuelhost_ledger::Transfer::mint("m", &bob, Asset::DiskBytes, disk)).unwrap();
         }
         let dirs = AgentDirs::new(dir.path().join("agents"), max_entries);
         std::fs::create_dir_all(dirs.path(&bob)).unwrap();

@@ -29,7 +29,7 @@ use crate::state::HostInner;
 use fuelhost_ledger::AgentId;
 use fuelhost_ledger::{
     Alert, Allocation, AllocationRequest, AllocationTransition, Asset, Balances, Clock, ConsumerStats, Distribution,
-    Ledger, LedgerQuery, Posting, Resource, ServiceStats, SponsorGrant, SponsorGrantStatus, SystemClock, Transfer,
+    Ledger, LedgerQuery, Resource, ServiceStats, SponsorGrant, SponsorGrantStatus, SystemClock, Transfer,
     TransferRequest, UbiSource, UsageQuery, UsageRecord,
 };
 use fuelhost_policy::rules::{Rule, RuleSet};
@@ -341,7 +341,7 @@ impl Host {
     /// `transfer_id`.
     pub fn mint(&self, transfer_id: &str, agent: &str, asset: Asset, amount: u64) -> Result<Transfer, HostError> {
         let agent = AgentId::new(agent)?;
-        Ok(self.inner.ledger.post_one(Posting::mint(transfer_id, &agent, asset, amount))?)
+        Ok(self.inner.ledger.post_one(Transfer::mint(transfer_id, &agent, asset, amount))?)
     }
 
     /// Move an asset between agents. Idempotent by `req.id`. The policy
@@ -349,7 +349,7 @@ impl Host {
     /// replay of a transfer already made returns it without judging again.
     pub fn transfer(&self, req: &TransferRequest) -> Result<Transfer, HostError> {
         if self.inner.ledger.transfer_record(&req.id)?.is_some() {
-            return Ok(self.inner.ledger.post_one(Posting::transfer(req))?);
+            return Ok(self.inner.ledger.post_one(Transfer::requested(req))?);
         }
         let mut action = crate::bindings::Action {
             kind: "transfer".into(),
@@ -367,27 +367,27 @@ impl Host {
         if let Some(reason) = verdict.refusal() {
             return Err(HostError::Denied(reason));
         }
-        Ok(self.inner.ledger.post_one(Posting::transfer(req))?)
+        Ok(self.inner.ledger.post_one(Transfer::requested(req))?)
     }
 
     /// Take scrip out of circulation: `agent` -> `@burn`. Idempotent by id.
     pub fn burn(&self, transfer_id: &str, agent: &str, amount: u64) -> Result<Transfer, HostError> {
-        Ok(self.inner.ledger.post_one(Posting::burn(transfer_id, &AgentId::new(agent)?, amount))?)
+        Ok(self.inner.ledger.post_one(Transfer::burn(transfer_id, &AgentId::new(agent)?, amount))?)
     }
 
     /// Mint scrip into the public-goods pool. Privileged. Idempotent by id.
     pub fn mint_to_pool(&self, transfer_id: &str, amount: u64) -> Result<Transfer, HostError> {
-        Ok(self.inner.ledger.post_one(Posting::mint_to_pool(transfer_id, amount))?)
+        Ok(self.inner.ledger.post_one(Transfer::mint_to_pool(transfer_id, amount))?)
     }
 
     /// An agent gives scrip to the public-goods pool. Idempotent by id.
     pub fn deposit_to_pool(&self, transfer_id: &str, agent: &str, amount: u64) -> Result<Transfer, HostError> {
-        Ok(self.inner.ledger.post_one(Posting::pool_deposit(transfer_id, &AgentId::new(agent)?, amount))?)
+        Ok(self.inner.ledger.post_one(Transfer::pool_deposit(transfer_id, &AgentId::new(agent)?, amount))?)
     }
 
     /// Pay a grant from the public-goods pool. Privileged. Idempotent by id.
     pub fn grant_from_pool(&self, transfer_id: &str, agent: &str, amount: u64) -> Result<Transfer, HostError> {
-        Ok(self.inner.ledger.post_one(Posting::pool_grant(transfer_id, &AgentId::new(agent)?, amount))?)
+        Ok(self.inner.ledger.post_one(Transfer::pool_grant(transfer_id, &AgentId::new(agent)?, amount))?)
     }
 
     /// Split `amount` scrip equally over every agent; the remainder of the

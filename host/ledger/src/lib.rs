@@ -43,7 +43,7 @@ pub use allocation::{
 pub use cost::CostModel;
 pub use payer::ResourcePolicy;
 pub use transfer::{
-    is_system_account, may_overdraw, Posting, Transfer, TransferKind, TransferPhase, TransferRequest, BURN_ACCOUNT,
+    is_system_account, may_overdraw, Transfer, TransferKind, TransferPhase, TransferRequest, BURN_ACCOUNT,
     CONSUMED_ACCOUNT, MINT_ACCOUNT, POOL_ACCOUNT,
 };
 
@@ -647,13 +647,13 @@ pub trait Ledger: LedgerQuery {
 
     /// Post a batch of transfers, all or none, each idempotent by its id
     /// (a replay returns the transfer as first posted). Each must pass
-    /// [`Posting::problem`]; no account but `@mint` may go below what it
+    /// [`Transfer::problem`]; no account but `@mint` may go below what it
     /// holds (see [`may_overdraw`]).
-    fn post(&self, batch: &[Posting]) -> Result<Vec<Transfer>, LedgerError>;
+    fn post(&self, batch: &[Transfer]) -> Result<Vec<Transfer>, LedgerError>;
 
     /// [`Ledger::post`] of one transfer.
-    fn post_one(&self, posting: Posting) -> Result<Transfer, LedgerError> {
-        let mut posted = self.post(std::slice::from_ref(&posting))?;
+    fn post_one(&self, transfer: Transfer) -> Result<Transfer, LedgerError> {
+        let mut posted = self.post(std::slice::from_ref(&transfer))?;
         posted.pop().ok_or_else(|| LedgerError::Storage("a posted batch of one came back empty".into()))
     }
 

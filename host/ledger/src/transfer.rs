@@ -1,7 +1,7 @@
 //! Transfers: why value moves ([`TransferKind`]), the system accounts it
-//! moves between, a transfer as posted ([`Transfer`]), one asked to be
-//! posted ([`Posting`], with the rules of each kind), and where a call's
-//! two-phase transfer stands ([`TransferPhase`]).
+//! moves between, a transfer ([`Transfer`]: as asked to be posted, made by
+//! its kind's constructor and checked by its kind's rules, and as posted),
+//! and where a call's two-phase transfer stands ([`TransferPhase`]).
 //!
 //! Like TigerBeetle's, a transfer is either posted at once or two-phase: a
 //! hold is *pending* while its call runs (the debit account's `held` grows),
@@ -141,32 +141,13 @@ pub struct TransferRequest {
     pub memo: String,
 }
 
-/// A transfer to post: what moves between which accounts, and why. Made
-/// by its kind's constructor ([`Posting::mint`], [`Posting::transfer`],
-/// ...); [`Posting::problem`] says what breaks the kind's rules, and
-/// every backend refuses such a posting, so a rule is written once, here.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Posting {
-    /// Idempotency key: posting the same id again returns the transfer as
-    /// first posted; the same id with other parameters is refused.
-    pub id: String,
-    /// Account debited (an agent, or a system account such as `@mint`).
-    pub from: String,
-    /// Account credited.
-    pub to: String,
-    /// What moves.
-    pub asset: Asset,
-    /// How much; above zero.
-    pub amount: u64,
-    /// Why.
-    pub kind: TransferKind,
-    /// Free text.
-    pub memo: String,
-}
-
-impl Posting {
-    fn new(id: &str, from: &str, to: &str, asset: Asset, amount: u64, kind: TransferKind) -> Posting {
-        Posting {
+/// Transfers to post are made by their kind's constructor
+/// ([`Transfer::mint`], [`Transfer::requested`], ...), never by hand;
+/// [`Transfer::problem`] says what breaks the kind's rules, and every
+/// backend refuses such a transfer, so a rule is written once, here.
+impl Transfer {
+    fn new(id: &str, from: &str, to: &str, asset: Asset, amount: u64, kind: TransferKind) -> Transfer {
+        Transfer {
             id: id.to_string(),
             from: from.to_string(),
             to: to.to_string(),
@@ -178,41 +159,41 @@ impl Posting {
     }
 
     /// Create `amount` of `asset` for `to`, from `@mint`.
-    pub fn mint(id: &str, to: &AgentId, asset: Asset, amount: u64) -> Posting {
-        Posting::new(id, MINT_ACCOUNT, to.as_str(), asset, amount, TransferKind::Mint)
+    pub fn mint(id: &str, to: &AgentId, asset: Asset, amount: u64) -> Transfer {
+        Transfer::new(id, MINT_ACCOUNT, to.as_str(), asset, amount, TransferKind::Mint)
     }
 
-    /// One agent paying another.
-    pub fn transfer(req: &TransferRequest) -> Posting {
-        Posting {
+    /// The transfer an agent asked for: one agent paying another.
+    pub fn requested(req: &TransferRequest) -> Transfer {
+        Transfer {
             memo: req.memo.clone(),
-            ..Posting::new(&req.id, req.from.as_str(), req.to.as_str(), req.asset, req.amount, TransferKind::Transfer)
+            ..Transfer::new(&req.id, req.from.as_str(), req.to.as_str(), req.asset, req.amount, TransferKind::Transfer)
         }
     }
 
     /// Take scrip out of circulation, to `@burn`.
-    pub fn burn(id: &str, from: &AgentId, amount: u64) -> Posting {
-        Posting::new(id, from.as_str(), BURN_ACCOUNT, Asset::Scrip, amount, TransferKind::Burn)
+    pub fn burn(id: &str, from: &AgentId, amount: u64) -> Transfer {
+        Transfer::new(id, from.as_str(), BURN_ACCOUNT, Asset::Scrip, amount, TransferKind::Burn)
     }
 
     /// Scrip from an agent into the public-goods pool.
-    pub fn pool_deposit(id: &str, from: &AgentId, amount: u64) -> Posting {
-        Posting::new(id, from.as_str(), POOL_ACCOUNT, Asset::Scrip, amount, TransferKind::PoolDeposit)
+    pub fn pool_deposit(id: &str, from: &AgentId, amount: u64) -> Transfer {
+        Transfer::new(id, from.as_str(), POOL_ACCOUNT, Asset::Scrip, amount, TransferKind::PoolDeposit)
     }
 
     /// New scrip straight into the pool.
-    pub fn mint_to_pool(id: &str, amount: u64) -> Posting {
-        Posting::new(id, MINT_ACCOUNT, POOL_ACCOUNT, Asset::Scrip, amount, TransferKind::Mint)
+    pub fn mint_to_pool(id: &str, amount: u64) -> Transfer {
+        Transfer::new(id, MINT_ACCOUNT, POOL_ACCOUNT, Asset::Scrip, amount, TransferKind::Mint)
     }
 
     /// A grant paid from the pool; the pool pays only what it has.
-    pub fn pool_grant(id: &str, to: &AgentId, amount: u64) -> Posting {
-        Posting::new(id, POOL_ACCOUNT, to.as_str(), Asset::Scrip, amount, TransferKind::PoolGrant)
+    pub fn pool_grant(id: &str, to: &AgentId, amount: u64) -> Transfer {
+        Transfer::new(id, POOL_ACCOUNT, to.as_str(), Asset::Scrip, amount, TransferKind::PoolGrant)
     }
 
     /// A share of a UBI distribution, from `source` (`@mint` or `@pool`).
-    pub fn ubi_share(id: &str, source: &str, to: &str, amount: u64) -> Posting {
-        Posting::new(id, source, to, Asset::Scrip, amount, TransferKind::Ubi)
+    pub fn ubi_share(id: &str, source: &str, to: &str, amount: u64) -> Transfer {
+        Transfer::new(id, source, to, Asset::Scrip, amount, TransferKind::Ubi)
     }
 
     /// What breaks its kind's rules, if anything: a zero amount, a
@@ -243,26 +224,13 @@ impl Posting {
         (!fits).then(|| format!("a `{}` of {} cannot go from `{}` to `{}`", self.kind, self.asset, self.from, self.to))
     }
 
-    /// [`Posting::problem`] as the ledger's error.
+    /// [`Transfer::problem`] as the ledger's error.
     pub fn check(&self) -> Result<(), LedgerError> {
         self.problem().map_or(Ok(()), |p| Err(LedgerError::Invalid(p)))
     }
 
-    /// The transfer this posting records.
-    pub fn posted(&self) -> Transfer {
-        Transfer {
-            id: self.id.clone(),
-            from: self.from.clone(),
-            to: self.to.clone(),
-            asset: self.asset,
-            amount: self.amount,
-            kind: self.kind,
-            memo: self.memo.clone(),
-        }
-    }
-
-    /// Whether `existing`, posted under this id, is this same posting (so
-    /// posting it again is a replay, not a conflict).
+    /// Whether `existing`, posted under this id, moved what this transfer
+    /// moves (so posting it again is a replay, not a conflict).
     pub fn replays(&self, existing: &Transfer) -> bool {
         existing.from == self.from
             && existing.to == self.to
@@ -335,7 +303,7 @@ mod tests {
     }
 
     #[test]
-    fn every_constructor_makes_a_posting_its_kind_allows() {
+    fn every_constructor_makes_a_transfer_its_kind_allows() {
         let req = TransferRequest {
             id: "t".into(),
             from: agent("a"),
@@ -345,32 +313,32 @@ mod tests {
             memo: "m".into(),
         };
         for p in [
-            Posting::mint("m", &agent("a"), Asset::DiskBytes, 1),
-            Posting::transfer(&req),
-            Posting::burn("b", &agent("a"), 1),
-            Posting::pool_deposit("d", &agent("a"), 1),
-            Posting::mint_to_pool("mp", 1),
-            Posting::pool_grant("g", &agent("a"), 1),
-            Posting::ubi_share("u/a", POOL_ACCOUNT, "a", 1),
+            Transfer::mint("m", &agent("a"), Asset::DiskBytes, 1),
+            Transfer::requested(&req),
+            Transfer::burn("b", &agent("a"), 1),
+            Transfer::pool_deposit("d", &agent("a"), 1),
+            Transfer::mint_to_pool("mp", 1),
+            Transfer::pool_grant("g", &agent("a"), 1),
+            Transfer::ubi_share("u/a", POOL_ACCOUNT, "a", 1),
         ] {
             assert_eq!(p.problem(), None, "{p:?}");
         }
     }
 
     #[test]
-    fn a_posting_against_its_kinds_rules_says_what_is_wrong() {
+    fn a_transfer_against_its_kinds_rules_says_what_is_wrong() {
         let a = agent("a");
         let cases = [
-            (Posting { amount: 0, ..Posting::burn("x", &a, 1) }, "above zero"),
-            (Posting { to: "a".into(), ..Posting::pool_deposit("x", &a, 1) }, "to itself"),
-            (Posting { asset: Asset::Fuel, ..Posting::burn("x", &a, 1) }, "a `burn` of fuel"),
-            (Posting { from: POOL_ACCOUNT.into(), ..Posting::mint("x", &a, Asset::Scrip, 1) }, "`mint`"),
-            (Posting { to: CONSUMED_ACCOUNT.into(), ..Posting::pool_grant("x", &a, 1) }, "`pool_grant`"),
-            (Posting { kind: TransferKind::Fuel, ..Posting::burn("x", &a, 1) }, "settling a call"),
+            (Transfer { amount: 0, ..Transfer::burn("x", &a, 1) }, "above zero"),
+            (Transfer { to: "a".into(), ..Transfer::pool_deposit("x", &a, 1) }, "to itself"),
+            (Transfer { asset: Asset::Fuel, ..Transfer::burn("x", &a, 1) }, "a `burn` of fuel"),
+            (Transfer { from: POOL_ACCOUNT.into(), ..Transfer::mint("x", &a, Asset::Scrip, 1) }, "`mint`"),
+            (Transfer { to: CONSUMED_ACCOUNT.into(), ..Transfer::pool_grant("x", &a, 1) }, "`pool_grant`"),
+            (Transfer { kind: TransferKind::Fuel, ..Transfer::burn("x", &a, 1) }, "settling a call"),
             (
-                Posting {
+                Transfer {
                     from: "@pool".into(),
-                    ..Posting::transfer(&TransferRequest {
+                    ..Transfer::requested(&TransferRequest {
                         id: "x".into(),
                         from: a.clone(),
                         to: agent("b"),

@@ -16,9 +16,8 @@ use fuelhost_ledger::ResourcePolicy;
 use fuelhost_ledger::{AgentId, TransferKind};
 use fuelhost_ledger::{
     Alert, Allocation, AllocationRequest, AllocationStatus, AllocationTransition, Asset, AssetBalance, Balances, Clock,
-    Distribution, GuestTransfer, Ledger, LedgerError, LedgerQuery, Listed, Outcome, Posting, Reservation, Reserved,
-    Resource, ResourcesConsumed, Settlement, SponsorGrant, SponsorGrantStatus, SystemClock, Transfer, UbiSource,
-    UsageRecord,
+    Distribution, GuestTransfer, Ledger, LedgerError, LedgerQuery, Listed, Outcome, Reservation, Reserved, Resource,
+    ResourcesConsumed, Settlement, SponsorGrant, SponsorGrantStatus, SystemClock, Transfer, UbiSource, UsageRecord,
 };
 use fuelhost_ledger::{ConsumerStats, ServiceStats, TransferQuery, UsageQuery};
 
@@ -246,7 +245,7 @@ impl Drop for PutBackOnPanic<'_> {
 impl SqliteLedger {
     /// Post one transfer inside `tx`: a replay returns the transfer as
     /// first posted, a conflict or a broken rule refuses the whole batch.
-    fn post_in(&self, tx: &Connection, p: &Posting) -> Result<Transfer, LedgerError> {
+    fn post_in(&self, tx: &Connection, p: &Transfer) -> Result<Transfer, LedgerError> {
         p.check()?;
         if let Some(t) = existing_transfer(tx, &p.id)? {
             return if p.replays(&t) { Ok(t) } else { Err(LedgerError::IdConflict(p.id.clone())) };
@@ -493,7 +492,7 @@ impl Ledger for SqliteLedger {
         })
     }
 
-    fn post(&self, batch: &[Posting]) -> Result<Vec<Transfer>, LedgerError> {
+    fn post(&self, batch: &[Transfer]) -> Result<Vec<Transfer>, LedgerError> {
         self.write(|tx| batch.iter().map(|p| self.post_in(tx, p)).collect())
     }
 
@@ -685,7 +684,7 @@ impl Ledger for SqliteLedger {
             }
             if per_agent > 0 {
                 for agent in &agents {
-                    self.post_in(tx, &Posting::ubi_share(&format!("{id}/{agent}"), from, agent, per_agent))?;
+                    self.post_in(tx, &Transfer::ubi_share(&format!("{id}/{agent}"), from, agent, per_agent))?;
                 }
             }
             exec(

@@ -310,11 +310,7 @@ INSERT OR IGNORE INTO accounts (id, system, created_ms)
 /// A `usage_records` table from before charges were recorded in it gets
 /// the `postings` column (0: its charges are `transfers` rows).
 fn upgrade_usage_records(conn: &Connection) -> rusqlite::Result<()> {
-    let columns: Vec<String> = {
-        let mut stmt = conn.prepare("SELECT name FROM pragma_table_info('usage_records')")?;
-        let rows = stmt.query_map([], |r| r.get(0))?;
-        rows.collect::<rusqlite::Result<_>>()?
-    };
+    let columns = columns(conn, "usage_records")?;
     if columns.is_empty() || columns.iter().any(|c| c == "postings") {
         return Ok(());
     }
@@ -327,11 +323,7 @@ fn upgrade_usage_records(conn: &Connection) -> rusqlite::Result<()> {
 /// one transaction, every row and column it had kept.
 pub(crate) fn create_or_upgrade(conn: &Connection) -> rusqlite::Result<()> {
     upgrade_usage_records(conn)?;
-    let columns: Vec<String> = {
-        let mut stmt = conn.prepare("SELECT name FROM pragma_table_info('tasks')")?;
-        let rows = stmt.query_map([], |r| r.get(0))?;
-        rows.collect::<rusqlite::Result<_>>()?
-    };
+    let columns = columns(conn, "tasks")?;
     if columns.is_empty() || columns.iter().any(|c| c == "cancel_requested") {
         return conn.execute_batch(SCHEMA);
     }
@@ -352,4 +344,11 @@ pub(crate) fn create_or_upgrade(conn: &Connection) -> rusqlite::Result<()> {
     }
     conn.execute_batch("PRAGMA legacy_alter_table = OFF; PRAGMA foreign_keys = ON;")?;
     rebuilt
+}
+
+/// The column names of `table` (none when it does not exist yet).
+fn columns(conn: &Connection, table: &str) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = conn.prepare("SELECT name FROM pragma_table_info(?1)")?;
+    let rows = stmt.query_map([table], |r| r.get(0))?;
+    rows.collect()
 }

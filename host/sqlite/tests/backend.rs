@@ -4,7 +4,7 @@
 //! and conservation as a query.
 
 use fuelhost_ledger::{
-    AgentId, Asset, Balances, Ledger, LedgerError, LedgerQuery, Posting, TransferKind, TransferRequest,
+    AgentId, Asset, Balances, Ledger, LedgerError, LedgerQuery, Transfer, TransferKind, TransferRequest,
 };
 use fuelhost_sqlite::{Durability, SqliteLedger};
 
@@ -54,7 +54,7 @@ impl Backend {
         asset: Asset,
         amount: u64,
     ) -> Result<fuelhost_ledger::Transfer, LedgerError> {
-        self.ledger.post_one(Posting::mint(tid, &id(agent), asset, amount))
+        self.ledger.post_one(Transfer::mint(tid, &id(agent), asset, amount))
     }
 
     fn balances(&self, agent: &str) -> Result<Balances, LedgerError> {
@@ -229,13 +229,13 @@ fn an_in_memory_reservation_binds_every_other_spend() {
     assert_eq!((bob.scrip.held, bob.fuel.held), (600, 5_000));
     assert_eq!(ledger.pending_holds().unwrap(), 2);
 
-    let err = t.ledger.post_one(Posting::transfer(&transfer("drain", "bob", "carol", 401))).unwrap_err();
+    let err = t.ledger.post_one(Transfer::requested(&transfer("drain", "bob", "carol", 401))).unwrap_err();
     assert_eq!(
         err,
         LedgerError::Insufficient { account: "bob".into(), asset: Asset::Scrip, available: 400, needed: 401 }
     );
     assert!(matches!(ledger.reserve(&r).unwrap_err(), LedgerError::DuplicateInvocation(_)));
-    t.ledger.post_one(Posting::transfer(&transfer("fits", "bob", "carol", 400))).unwrap();
+    t.ledger.post_one(Transfer::requested(&transfer("fits", "bob", "carol", 400))).unwrap();
     assert_conserved(&t.ledger);
 
     let mut s = settlement(&r, 0);
@@ -263,7 +263,7 @@ fn a_calls_charges_are_recorded_by_its_usage_record() {
     let mut s = settlement(&r, 0);
     s.consumed.disk_bytes = 7;
     ledger.settle(&s).unwrap();
-    ledger.post_one(Posting::transfer(&transfer("after-j", "bob", "alice", 1))).unwrap();
+    ledger.post_one(Transfer::requested(&transfer("after-j", "bob", "alice", 1))).unwrap();
 
     let db = rusqlite::Connection::open(t.path()).unwrap();
     let rows: i64 =
@@ -293,10 +293,10 @@ fn a_calls_charges_are_recorded_by_its_usage_record() {
     // A charge's id is taken: the same transfer replays, another is refused.
     let before = t.balances("alice").unwrap().scrip.posted;
     assert_eq!(
-        ledger.post_one(Posting::transfer(&transfer("inv-j/price", "bob", "alice", 100))).unwrap(),
+        ledger.post_one(Transfer::requested(&transfer("inv-j/price", "bob", "alice", 100))).unwrap(),
         charge("inv-j/price")
     );
-    let other = ledger.post_one(Posting::transfer(&transfer("inv-j/price", "bob", "alice", 5))).unwrap_err();
+    let other = ledger.post_one(Transfer::requested(&transfer("inv-j/price", "bob", "alice", 5))).unwrap_err();
     assert!(matches!(other, LedgerError::IdConflict(_)), "{other:?}");
     assert_eq!(t.balances("alice").unwrap().scrip.posted, before);
     assert_conserved(&t.ledger);
@@ -309,7 +309,7 @@ fn a_calls_charges_are_recorded_by_its_usage_record() {
 fn an_explicit_transfer_holding_a_charge_id_refuses_that_invocation() {
     let t = backend();
     let ledger = &t.ledger;
-    ledger.post_one(Posting::transfer(&transfer("inv-k/disk", "bob", "alice", 5))).unwrap();
+    ledger.post_one(Transfer::requested(&transfer("inv-k/disk", "bob", "alice", 5))).unwrap();
     let before = t.balances("bob").unwrap();
     let err = ledger.reserve(&reservation("inv-k", "bob", "bob", None)).unwrap_err().to_string();
     assert!(err.contains("`inv-k/disk` already exists") && err.contains("another invocation id"), "{err}");
@@ -333,7 +333,7 @@ fn no_transfer_takes_the_id_of_a_charge() {
     let ledger = &t.ledger;
     let r = reservation("inv-m", "bob", "bob", None);
     ledger.reserve(&r).unwrap();
-    let running = ledger.post_one(Posting::transfer(&transfer("inv-m/fuel", "bob", "alice", 1))).unwrap_err();
+    let running = ledger.post_one(Transfer::requested(&transfer("inv-m/fuel", "bob", "alice", 1))).unwrap_err();
     assert!(matches!(running, LedgerError::IdConflict(_)), "{running:?}");
     ledger.settle(&settlement(&r, 0)).unwrap();
 
@@ -365,7 +365,7 @@ fn the_order_of_transfers_and_charges_survives_a_restart() {
     drop(t.ledger);
 
     let ledger = SqliteLedger::open(&path, Durability::Process).unwrap();
-    ledger.post_one(Posting::transfer(&transfer("after-restart", "bob", "alice", 1))).unwrap();
+    ledger.post_one(Transfer::requested(&transfer("after-restart", "bob", "alice", 1))).unwrap();
     let r2 = reservation("r2", "bob", "bob", None);
     ledger.reserve(&r2).unwrap();
     ledger.settle(&settlement(&r2, 0)).unwrap();
@@ -399,14 +399,14 @@ fn a_batch_posts_whole_or_not_at_all() {
     t.create_agent("carol").unwrap();
     // The second posting overdraws bob: neither lands.
     let batch = [
-        Posting::transfer(&transfer("b-1", "alice", "carol", 10)),
-        Posting::transfer(&transfer("b-2", "bob", "carol", 1_001)),
+        Transfer::requested(&transfer("b-1", "alice", "carol", 10)),
+        Transfer::requested(&transfer("b-2", "bob", "carol", 1_001)),
     ];
     assert!(matches!(t.ledger.post(&batch), Err(LedgerError::Insufficient { .. })));
     assert_eq!((t.scrip("alice"), t.scrip("carol")), (1_000, 0));
     assert_eq!(t.ledger.transfer_record("b-1").unwrap(), None);
 
-    let fits = [Posting::transfer(&transfer("b-1", "alice", "carol", 10)), Posting::burn("b-3", &id("bob"), 1)];
+    let fits = [Transfer::requested(&transfer("b-1", "alice", "carol", 10)), Transfer::burn("b-3", &id("bob"), 1)];
     let posted = t.ledger.post(&fits).unwrap();
     assert_eq!(posted.iter().map(|p| p.kind).collect::<Vec<_>>(), [TransferKind::Transfer, TransferKind::Burn]);
     // A replay returns what was posted and moves nothing more.
@@ -419,16 +419,16 @@ fn a_batch_posts_whole_or_not_at_all() {
 fn each_kind_keeps_its_rules_in_every_backend() {
     let t = backend();
     // Settlement's kinds cannot be posted by hand.
-    let price = Posting { kind: TransferKind::Price, ..Posting::transfer(&transfer("p", "alice", "bob", 1)) };
+    let price = Transfer { kind: TransferKind::Price, ..Transfer::requested(&transfer("p", "alice", "bob", 1)) };
     assert!(matches!(t.ledger.post_one(price), Err(LedgerError::Invalid(m)) if m.contains("settling a call")));
     // A mint must come from `@mint`.
-    let forged = Posting { from: "alice".into(), ..Posting::mint("f", &id("bob"), Asset::Scrip, 5) };
+    let forged = Transfer { from: "alice".into(), ..Transfer::mint("f", &id("bob"), Asset::Scrip, 5) };
     assert!(matches!(t.ledger.post_one(forged), Err(LedgerError::Invalid(_))));
     // The pool pays only what it has, though it is a system account.
-    t.ledger.post_one(Posting::mint_to_pool("pool", 50)).unwrap();
-    let err = t.ledger.post_one(Posting::pool_grant("g", &id("alice"), 51)).unwrap_err();
+    t.ledger.post_one(Transfer::mint_to_pool("pool", 50)).unwrap();
+    let err = t.ledger.post_one(Transfer::pool_grant("g", &id("alice"), 51)).unwrap_err();
     assert!(matches!(err, LedgerError::Insufficient { available: 50, needed: 51, .. }), "{err}");
-    t.ledger.post_one(Posting::pool_grant("g", &id("alice"), 50)).unwrap();
+    t.ledger.post_one(Transfer::pool_grant("g", &id("alice"), 50)).unwrap();
     assert_eq!(t.scrip("alice"), 1_050);
     assert_conserved(&t.ledger);
 }

@@ -27,10 +27,10 @@ fn ledger() -> (tempfile::TempDir, SqliteLedger) {
     for agent in ["alice", "bob", "carol"] {
         ledger.open_account(&id(agent)).unwrap();
         ledger
-            .post_one(fuelhost_ledger::Posting::mint(&format!("{agent}-scrip"), &id(agent), Asset::Scrip, 1_000))
+            .post_one(fuelhost_ledger::Transfer::mint(&format!("{agent}-scrip"), &id(agent), Asset::Scrip, 1_000))
             .unwrap();
         ledger
-            .post_one(fuelhost_ledger::Posting::mint(&format!("{agent}-fuel"), &id(agent), Asset::Fuel, 1_000_000))
+            .post_one(fuelhost_ledger::Transfer::mint(&format!("{agent}-fuel"), &id(agent), Asset::Fuel, 1_000_000))
             .unwrap();
     }
     (dir, ledger)

@@ -1,0 +1,30 @@
+//! What the table benches (`throughput`, `scaling`) share: whether `cargo
+//! bench -- FILTER` asks for them, the guest they call, and how long each
+//! row runs.
+
+use std::time::Duration;
+
+/// Whether the command line's filters (if any) name the bench `name`:
+/// `cargo bench -- FILTER` hands the filter to every bench binary.
+pub fn selected(name: &str) -> bool {
+    let filters: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str()))
+}
+
+/// The `rust-kernels` guest, or `None` (saying so) when the guests are not
+/// built.
+pub fn kernels_guest(table: &str) -> Option<Vec<u8>> {
+    let guests = std::env::var("FUELHOST_GUESTS")
+        .unwrap_or_else(|_| format!("{}/.cache/fuelhost/guests", std::env::var("HOME").unwrap_or_default()));
+    let guest = std::fs::read(format!("{guests}/rust-kernels.wasm")).ok();
+    if guest.is_none() {
+        eprintln!("skipping the {table} table: guests not built (run scripts/setup.sh)");
+    }
+    guest
+}
+
+/// How long each row runs: `FUELHOST_BENCH_SECONDS`, default 3.
+pub fn row_duration() -> Duration {
+    let seconds: f64 = std::env::var("FUELHOST_BENCH_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(3.0);
+    Duration::from_secs_f64(seconds)
+}
