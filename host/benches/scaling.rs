@@ -7,7 +7,8 @@
 //!
 //! Run: `cargo bench -p fuelhost --bench scaling` (`FUELHOST_BENCH_SECONDS`,
 //! default 3, sets each row's duration; `FUELHOST_BENCH_THREADS`, default
-//! `1,2`, the thread counts).
+//! `1,2`, the thread counts; `FUELHOST_SCALING_ROWS`, default
+//! `default,engine,fuelhost`, which rows).
 
 use std::time::{Duration, Instant};
 
@@ -83,9 +84,16 @@ fn main() {
             println!("| {name} | {n} | {r:.0} | {:.2} |", r / one);
         }
     };
-    table("raw wasmtime, default pooling", &|n| raw_rate(&default_pool, n, duration));
-    table("raw wasmtime, fuelhost's engine", &|n| raw_rate(&fuelhost_pool, n, duration));
-    table("fuelhost, no fsync", &|n| fuelhost_rate(&guest, n, duration));
+    let rows = std::env::var("FUELHOST_SCALING_ROWS").unwrap_or_else(|_| "default,engine,fuelhost".into());
+    if rows.contains("default") {
+        table("raw wasmtime, default pooling", &|n| raw_rate(&default_pool, n, duration));
+    }
+    if rows.contains("engine") {
+        table("raw wasmtime, fuelhost's engine", &|n| raw_rate(&fuelhost_pool, n, duration));
+    }
+    if rows.contains("fuelhost") {
+        table("fuelhost, no fsync", &|n| fuelhost_rate(&guest, n, duration));
+    }
 }
 
 /// The engine fuelhost builds for fuel-metered artifacts, with its
