@@ -63,7 +63,7 @@ fn main() {
     if !table_bench::selected("scaling") {
         return;
     }
-    let Some(guest) = table_bench::kernels_guest("scaling") else { return };
+    let Some(guest) = table_bench::guest("rust-kernels", "scaling") else { return };
     let duration = table_bench::row_duration();
     let threads: Vec<usize> = std::env::var("FUELHOST_BENCH_THREADS")
         .unwrap_or_else(|_| "1,2".into())

@@ -88,7 +88,7 @@ fn main() {
     if !table_bench::selected("throughput") {
         return;
     }
-    let Some(guest) = table_bench::kernels_guest("throughput") else { return };
+    let Some(guest) = table_bench::guest("rust-kernels", "throughput") else { return };
     let duration = table_bench::row_duration();
     let raw = Raw::new(&guest, RawMetering { fuel: true, epoch: true, pooling: true });
     let mut rows = Vec::new();

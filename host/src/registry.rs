@@ -8,7 +8,7 @@
 //! [`ArtifactPre`] so an invocation only instantiates.
 
 use std::collections::HashMap;
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
 
 use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
@@ -45,8 +45,14 @@ pub struct ArtifactInfo {
 pub struct LoadedArtifact {
     /// Its metadata.
     pub info: ArtifactInfo,
-    pub(crate) pre: ArtifactPre<Sandbox>,
+    /// Its compiled and linked code, shared with every other artifact of
+    /// the same bytes and metering.
+    pub(crate) pre: Arc<ArtifactPre<Sandbox>>,
 }
+
+/// Which compiled code an artifact runs: its bytes' digest, on the engine
+/// of its metering.
+type CodeKey = (String, Metering);
 
 /// Artifacts and plugins, compiled and linked.
 pub struct Registry {
@@ -58,6 +64,9 @@ pub struct Registry {
     cpu_time_linker: OnceLock<Linker<Sandbox>>,
     plugin_linker: Linker<fuelhost_policy::PluginStore>,
     artifacts: RwLock<HashMap<String, Arc<LoadedArtifact>>>,
+    /// The linked code of each digest in use: a second artifact of the same
+    /// bytes maps no code of its own and links nothing again.
+    linked: Mutex<HashMap<CodeKey, Weak<ArtifactPre<Sandbox>>>>,
     max_component_bytes: usize,
 }
 
@@ -130,6 +139,7 @@ impl Registry {
             artifact_linker,
             plugin_linker,
             artifacts: RwLock::new(HashMap::new()),
+            linked: Mutex::new(HashMap::new()),
             max_component_bytes,
         };
         let stored: Vec<(String, String, String, i64, i64)> = {
@@ -142,9 +152,7 @@ impl Registry {
         for (id, manifest, digest, size, uploaded_ms) in stored {
             let load = |reason: String| HostError::Load { id: id.clone(), reason };
             let manifest = Manifest::from_json(&manifest).map_err(|e| load(e.to_string()))?;
-            let engine = registry.engine(manifest.metering).map_err(|e| load(e.to_string()))?;
-            let component = registry.cache.component(engine, &digest, None).map_err(|e| load(format!("{e:#}")))?;
-            let pre = registry.link_artifact(&component, manifest.metering).map_err(|e| load(e.to_string()))?;
+            let pre = registry.linked(&digest, manifest.metering, None).map_err(|e| load(e.to_string()))?;
             let info = ArtifactInfo { id: id.clone(), manifest, digest, size: size as usize, uploaded_ms };
             registry
                 .artifacts
@@ -177,15 +185,41 @@ impl Registry {
         }
     }
 
-    fn compile(&self, bytes: &[u8], engine: &Engine) -> Result<(String, Component), UploadError> {
+    /// The digest of an uploaded component, once its size and header pass.
+    fn checked_digest(&self, bytes: &[u8]) -> Result<String, UploadError> {
         if bytes.len() > self.max_component_bytes {
             return Err(UploadError::TooLarge { size: bytes.len(), max: self.max_component_bytes });
         }
         check_component_header(bytes)?;
-        let digest = digest(bytes);
-        let component =
-            self.cache.component(engine, &digest, Some(bytes)).map_err(|e| UploadError::Invalid(format!("{e:#}")))?;
-        Ok((digest, component))
+        Ok(digest(bytes))
+    }
+
+    /// The linked code of `digest` for `metering`: the code another
+    /// artifact of the same bytes already runs, else loaded from the cache
+    /// (compiled from `bytes` when the cache lacks it) and linked now.
+    fn linked(
+        &self,
+        digest: &str,
+        metering: Metering,
+        bytes: Option<&[u8]>,
+    ) -> Result<Arc<ArtifactPre<Sandbox>>, UploadError> {
+        let key = (digest.to_string(), metering);
+        if let Some(pre) = self.linked.lock().unwrap_or_else(|p| p.into_inner()).get(&key).and_then(Weak::upgrade) {
+            return Ok(pre);
+        }
+        // Compiled and linked outside the lock; two uploads of new bytes at
+        // once may both link them, and the later one's is kept.
+        let component = self
+            .cache
+            .component(self.engine(metering)?, digest, bytes)
+            .map_err(|e| UploadError::Invalid(format!("{e:#}")))?;
+        let pre = Arc::new(self.link_artifact(&component, metering)?);
+        let mut linked = self.linked.lock().unwrap_or_else(|p| p.into_inner());
+        if linked.len() >= 64 && linked.len().is_power_of_two() {
+            linked.retain(|_, code| code.strong_count() > 0);
+        }
+        linked.insert(key, Arc::downgrade(&pre));
+        Ok(pre)
     }
 
     fn link_artifact(&self, component: &Component, metering: Metering) -> Result<ArtifactPre<Sandbox>, UploadError> {
@@ -208,8 +242,8 @@ impl Registry {
         if self.get(&id).is_some() {
             return Err(UploadError::AlreadyExists(id));
         }
-        let (digest, component) = self.compile(bytes, self.engine(manifest.metering)?)?;
-        let pre = self.link_artifact(&component, manifest.metering)?;
+        let digest = self.checked_digest(bytes)?;
+        let pre = self.linked(&digest, manifest.metering, Some(bytes))?;
         self.cache.put_bytes(&digest, bytes).map_err(storage)?;
         let json = serde_json::to_string(&manifest).map_err(storage)?;
         let uploaded_ms = now_ms();
@@ -303,7 +337,11 @@ impl Registry {
                 problem: "use 1 to 64 characters of a-z, 0-9, '-' and '_'".into(),
             }));
         }
-        let (digest, component) = self.compile(bytes, self.engines.policy())?;
+        let digest = self.checked_digest(bytes)?;
+        let component = self
+            .cache
+            .component(self.engines.policy(), &digest, Some(bytes))
+            .map_err(|e| UploadError::Invalid(format!("{e:#}")))?;
         let plugin = self.link_plugin(name, digest.clone(), &component)?;
         self.cache.put_bytes(&digest, bytes).map_err(storage)?;
         let conn = self.db.lock();

@@ -154,6 +154,36 @@ fn precompiled_code_is_reused_after_a_restart() {
 }
 
 #[test]
+fn artifacts_of_the_same_bytes_share_their_compiled_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("compiled");
+    let open = || Host::builder().data_dir(dir.path()).compile_cache_dir(&cache).max_instances(4).build().unwrap();
+    let names = ["echo", "echo-2", "echo-3"];
+    {
+        let host = open();
+        host.create_agent("alice").unwrap();
+        host.create_agent("bob").unwrap();
+        fuelhost_tests::fund(&host, "bob", 100, 10_000_000, 0);
+        for name in names {
+            host.upload(manifest(name, 1, ResourcePolicy::CallerPays, Limits::default()), &guest("rust-echo")).unwrap();
+        }
+        // Compiled once, and the second and third never asked the cache.
+        assert_eq!((host.cache_stats().compilations, host.cache_stats().hits), (1, 0));
+        // Deleting the first leaves the others' code running.
+        host.delete_artifact("alice/echo@0.1.0").unwrap().expect("it was there");
+        let report = host.invoke(Invocation::new("bob", "alice/echo-3@0.1.0", "shared")).unwrap();
+        assert_eq!(report.output, b"shared");
+    }
+    // After a restart the two left load their code once between them.
+    let host = open();
+    assert_eq!((host.cache_stats().compilations, host.cache_stats().hits), (0, 1));
+    for name in &names[1..] {
+        let report = host.invoke(Invocation::new("bob", format!("alice/{name}@0.1.0"), "again")).unwrap();
+        assert_eq!(report.output, b"again");
+    }
+}
+
+#[test]
 fn a_deleted_artifact_stays_deleted_after_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let open = || {

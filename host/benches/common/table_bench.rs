@@ -1,4 +1,4 @@
-//! What the table benches (`throughput`, `scaling`) share: whether `cargo
+//! What the table benches (`throughput`, `scaling`, `registry`) share: whether `cargo
 //! bench -- FILTER` asks for them, the guest they call, and how long each
 //! row runs.
 
@@ -11,12 +11,12 @@ pub fn selected(name: &str) -> bool {
     filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str()))
 }
 
-/// The `rust-kernels` guest, or `None` (saying so) when the guests are not
-/// built.
-pub fn kernels_guest(table: &str) -> Option<Vec<u8>> {
+/// The guest `name` (`rust-kernels`, ...), or `None` (saying so) when the
+/// guests are not built.
+pub fn guest(name: &str, table: &str) -> Option<Vec<u8>> {
     let guests = std::env::var("FUELHOST_GUESTS")
         .unwrap_or_else(|_| format!("{}/.cache/fuelhost/guests", std::env::var("HOME").unwrap_or_default()));
-    let guest = std::fs::read(format!("{guests}/rust-kernels.wasm")).ok();
+    let guest = std::fs::read(format!("{guests}/{name}.wasm")).ok();
     if guest.is_none() {
         eprintln!("skipping the {table} table: guests not built (run scripts/setup.sh)");
     }
@@ -24,6 +24,7 @@ pub fn kernels_guest(table: &str) -> Option<Vec<u8>> {
 }
 
 /// How long each row runs: `FUELHOST_BENCH_SECONDS`, default 3.
+#[allow(dead_code)] // the registry bench's rows are counts, not times
 pub fn row_duration() -> Duration {
     let seconds: f64 = std::env::var("FUELHOST_BENCH_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(3.0);
     Duration::from_secs_f64(seconds)

@@ -288,7 +288,7 @@ fn echo_artifact() -> (fuelhost_runtime::Engines, std::sync::Arc<crate::registry
         size: GUEST.len(),
         uploaded_ms: 0,
     };
-    (engines, std::sync::Arc::new(crate::registry::LoadedArtifact { info, pre }))
+    (engines, std::sync::Arc::new(crate::registry::LoadedArtifact { info, pre: std::sync::Arc::new(pre) }))
 }
 
 /// Admit `req` with the echo artifact, on `ledger`, judged by `rules`;

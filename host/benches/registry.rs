@@ -1,0 +1,96 @@
+//! What each artifact costs the host to hold: `N` artifacts uploaded
+//! from the same component bytes (the `rust-echo` guest), then the host
+//! reopened on them. For each `N`, the process's resident memory and
+//! memory mappings after the uploads and after the restart, the time the
+//! restart took, and the growth per artifact past the first. Each `N` runs
+//! in a fresh host and directory; the process's baseline is measured
+//! before each.
+//!
+//! Run: `cargo bench -p fuelhost --bench registry`
+//! (`FUELHOST_REGISTRY_COUNTS`, default `1,1000`, the `N`s).
+
+use std::time::Instant;
+
+use fuelhost::loadgen::CALLER;
+use fuelhost::{Host, Limits, Manifest, Metering, ResourcePolicy};
+
+#[path = "common/table_bench.rs"]
+mod table_bench;
+
+/// Resident memory of this process, bytes (`VmRSS`).
+fn rss() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// Memory mappings of this process.
+fn mappings() -> usize {
+    std::fs::read_to_string("/proc/self/maps").map_or(0, |m| m.lines().count())
+}
+
+fn manifest(i: usize) -> Manifest {
+    Manifest {
+        owner: "alice".try_into().unwrap(),
+        name: format!("echo-{i}"),
+        version: "1".into(),
+        price: 0,
+        resource_policy: ResourcePolicy::CallerPays,
+        description: String::new(),
+        limits: Limits::default(),
+        metering: Metering::Fuel,
+        capabilities: Vec::new(),
+        quality: None,
+    }
+}
+
+fn main() {
+    if !table_bench::selected("registry") {
+        return;
+    }
+    let Some(guest) = table_bench::guest("rust-echo", "registry") else { return };
+    let counts: Vec<usize> = std::env::var("FUELHOST_REGISTRY_COUNTS")
+        .unwrap_or_else(|_| "1,1000".into())
+        .split(',')
+        .filter_map(|n| n.trim().parse().ok())
+        .collect();
+    println!("| same-digest artifacts | RSS after upload | mappings | RSS after restart | mappings | restart | per artifact past the first |");
+    println!("| --- | --- | --- | --- | --- | --- | --- |");
+    for n in counts {
+        let dir = std::env::temp_dir().join(format!("fuelhost-registry-bench-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let open = || Host::builder().data_dir(&dir).build().unwrap();
+        let (base_rss, base_maps) = (rss(), mappings());
+        let (up_rss, up_maps) = {
+            let host = open();
+            host.create_agent("alice").unwrap();
+            host.create_agent(CALLER).unwrap();
+            for i in 0..n {
+                host.upload(manifest(i), &guest).unwrap();
+            }
+            (rss(), mappings())
+        };
+        let (base2_rss, base2_maps) = (rss(), mappings());
+        let started = Instant::now();
+        let host = open();
+        let restart = started.elapsed();
+        assert_eq!(host.artifacts().len(), n);
+        let (re_rss, re_maps) = (rss(), mappings());
+        drop(host);
+        let _ = std::fs::remove_dir_all(&dir);
+        let mib = |b: u64| b as f64 / (1 << 20) as f64;
+        let grown = re_rss.saturating_sub(base2_rss);
+        let per = if n > 1 { format!("{:.1} KiB", grown as f64 / n as f64 / 1024.0) } else { "-".into() };
+        println!(
+            "| {n} | +{:.1} MiB | +{} | +{:.1} MiB | +{} | {:.0} ms | {per} |",
+            mib(up_rss.saturating_sub(base_rss)),
+            up_maps as i64 - base_maps as i64,
+            mib(grown),
+            re_maps as i64 - base2_maps as i64,
+            restart.as_secs_f64() * 1000.0,
+        );
+    }
+}
