@@ -6,6 +6,11 @@
 //! in a fresh host and directory; the process's baseline is measured
 //! before each.
 //!
+//! Then a cold start: `FUELHOST_REGISTRY_DISTINCT` (default 100) artifacts
+//! of distinct bytes (the same guest, each with a custom section of its
+//! own), the host reopened with its compile cache emptied, so every one
+//! is compiled again before it serves; the time that takes.
+//!
 //! Run: `cargo bench -p fuelhost --bench registry`
 //! (`FUELHOST_REGISTRY_COUNTS`, default `1,1000`, the `N`s).
 
@@ -45,6 +50,48 @@ fn manifest(i: usize) -> Manifest {
         capabilities: Vec::new(),
         quality: None,
     }
+}
+
+/// `component` with a custom section naming `i` appended: other bytes,
+/// the same code.
+fn distinct(component: &[u8], i: usize) -> Vec<u8> {
+    let name = b"fuelhost-bench";
+    let payload = i.to_le_bytes();
+    let mut section = vec![name.len() as u8];
+    section.extend_from_slice(name);
+    section.extend_from_slice(&payload);
+    let mut out = component.to_vec();
+    out.push(0); // a custom section
+    out.push(section.len() as u8); // its size, one LEB128 byte
+    out.extend_from_slice(&section);
+    out
+}
+
+/// Upload `n` artifacts of distinct bytes, empty the compile cache, and
+/// time the host's start.
+fn cold_start(guest: &[u8], n: usize) {
+    let dir = std::env::temp_dir().join(format!("fuelhost-registry-cold-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let open = || Host::builder().data_dir(&dir).build().unwrap();
+    {
+        let host = open();
+        host.create_agent("alice").unwrap();
+        for i in 0..n {
+            host.upload(manifest(i), &distinct(guest, i)).unwrap();
+        }
+    }
+    std::fs::remove_dir_all(dir.join("compiled")).unwrap();
+    let started = Instant::now();
+    let host = open();
+    let start = started.elapsed();
+    assert_eq!(host.artifacts().len(), n);
+    let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+    println!(
+        "\n{n} artifacts of distinct bytes, compile cache emptied: the host started in {:.2} s ({cores} cores)",
+        start.as_secs_f64()
+    );
+    drop(host);
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 fn main() {
@@ -92,5 +139,10 @@ fn main() {
             re_maps as i64 - base2_maps as i64,
             restart.as_secs_f64() * 1000.0,
         );
+    }
+    let distinct_n: usize =
+        std::env::var("FUELHOST_REGISTRY_DISTINCT").ok().and_then(|n| n.parse().ok()).unwrap_or(100);
+    if distinct_n > 0 {
+        cold_start(&guest, distinct_n);
     }
 }
