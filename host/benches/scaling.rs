@@ -12,8 +12,7 @@
 
 use std::time::{Duration, Instant};
 
-use fuelhost::loadgen::{prepare, run, LoadConfig, CALLER};
-use fuelhost::{Durability, EngineSettings, Host, Metering};
+use fuelhost::{Durability, EngineSettings};
 
 #[path = "common/raw_guest.rs"]
 mod raw_guest;
@@ -47,16 +46,7 @@ fn raw_rate(raw: &Raw, threads: usize, duration: Duration) -> f64 {
 
 /// Calls per second of a fresh embedded host without fsync.
 fn fuelhost_rate(guest: &[u8], threads: usize, duration: Duration) -> f64 {
-    let dir = std::env::temp_dir().join(format!("fuelhost-scaling-{}-{threads}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let host = Host::builder().data_dir(&dir).durability(Durability::Process).build().unwrap();
-    let artifact = prepare(&host, "kernels", guest, Metering::Fuel).unwrap();
-    let config = LoadConfig { caller: CALLER.into(), artifact, input: INPUT.into(), threads, duration };
-    let report = run(&host, &config);
-    assert_eq!(report.errors, 0, "{:?}", report.first_error);
-    drop(host);
-    let _ = std::fs::remove_dir_all(&dir);
-    report.per_second
+    table_bench::fuelhost_load("scaling", guest, INPUT, Durability::Process, threads, duration).per_second
 }
 
 fn main() {

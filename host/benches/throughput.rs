@@ -12,8 +12,8 @@
 
 use std::time::{Duration, Instant};
 
-use fuelhost::loadgen::{prepare, quantile, run, LoadConfig, CALLER};
-use fuelhost::{Durability, Host, Metering};
+use fuelhost::loadgen::quantile;
+use fuelhost::Durability;
 
 #[path = "common/raw_guest.rs"]
 mod raw_guest;
@@ -68,15 +68,7 @@ fn raw_row(raw: &Raw, threads: usize, duration: Duration) -> Row {
 /// fuelhost: a fresh embedded host, `threads` threads invoking for
 /// `duration`, every call charged.
 fn fuelhost_row(guest: &[u8], durability: Durability, threads: usize, duration: Duration) -> Row {
-    let dir = std::env::temp_dir().join(format!("fuelhost-throughput-{}-{threads}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let host = Host::builder().data_dir(&dir).durability(durability).build().unwrap();
-    let artifact = prepare(&host, "kernels", guest, Metering::Fuel).unwrap();
-    let config = LoadConfig { caller: CALLER.into(), artifact, input: INPUT.into(), threads, duration };
-    let report = run(&host, &config);
-    assert_eq!(report.errors, 0, "{:?}", report.first_error);
-    drop(host);
-    let _ = std::fs::remove_dir_all(&dir);
+    let report = table_bench::fuelhost_load("throughput", guest, INPUT, durability, threads, duration);
     let name = match durability {
         Durability::Full => "fuelhost, fsync per settlement",
         Durability::Process => "fuelhost, no fsync",

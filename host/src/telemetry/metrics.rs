@@ -86,15 +86,40 @@ impl Metrics {
             tracing::warn!(error = %e, "metrics: reading the reported LLM tokens failed");
             Vec::new()
         });
-        let c = self.lock();
-        let mut out = String::new();
-        let mut section = |name: &str, kind: &str, help: &str, rows: Vec<String>| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-            for r in rows {
-                let _ = writeln!(out, "{name}{r}");
-            }
-        };
-        section(
+        let mut out = Exposition::default();
+        self.lock().families(&mut out, &llm_tokens, &allocations);
+        scheduler_families(&mut out, scheduler);
+        agent_families(&mut out, agents);
+        out.0
+    }
+}
+
+/// The Prometheus text exposition being written.
+#[derive(Default)]
+struct Exposition(String);
+
+impl Exposition {
+    /// One metric family: its help, its type, its samples (`rows`, each
+    /// the labels and value that follow the name).
+    fn family(&mut self, name: &str, kind: &str, help: &str, rows: Vec<String>) {
+        let _ = writeln!(self.0, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for r in rows {
+            let _ = writeln!(self.0, "{name}{r}");
+        }
+    }
+}
+
+impl Counts {
+    /// The families of settled invocations, fuel, tokens, budgets, policy
+    /// decisions and call durations.
+    fn families(
+        &self,
+        out: &mut Exposition,
+        llm_tokens: &[(fuelhost_ledger::AgentId, u64)],
+        allocations: &[Allocation],
+    ) {
+        let c = self;
+        out.family(
             "fuelhost_tasks_total",
             "counter",
             "Invocations settled, by calling agent and outcome.",
@@ -103,7 +128,7 @@ impl Metrics {
                 .map(|((a, st), v)| format!("{{agent_id=\"{}\",status=\"{}\"}} {v}", escape(a), escape(st)))
                 .collect(),
         );
-        section(
+        out.family(
             "fuelhost_invocations_total",
             "counter",
             "Invocations settled, by artifact and outcome.",
@@ -112,37 +137,37 @@ impl Metrics {
                 .map(|((a, o), v)| format!("{{artifact=\"{}\",outcome=\"{}\"}} {v}", escape(a), escape(o)))
                 .collect(),
         );
-        section(
+        out.family(
             "fuelhost_fuel_total",
             "counter",
             "Fuel charged, by paying agent.",
             c.fuel_by_payer.iter().map(|(a, v)| format!("{{agent_id=\"{}\"}} {v}", escape(a))).collect(),
         );
-        section(
+        out.family(
             "fuelhost_fuel_consumed_total",
             "counter",
             "Fuel charged, by artifact.",
             c.fuel_by_artifact.iter().map(|(a, v)| format!("{{artifact=\"{}\"}} {v}", escape(a))).collect(),
         );
-        section(
+        out.family(
             "fuelhost_llm_tokens_total",
             "counter",
             "LLM tokens reported with record_usage, by agent (from the ledger: since it began).",
             llm_tokens.iter().map(|(a, v)| format!("{{agent=\"{}\"}} {v}", escape(a.as_str()))).collect(),
         );
-        section(
+        out.family(
             "fuelhost_budget_usage_ratio",
             "gauge",
             "Share of this period's quota used, per allocation in force and resource (caps: share in use now).",
             allocations.iter().flat_map(budget_usage_rows).collect(),
         );
-        section(
+        out.family(
             "fuelhost_policy_decisions_total",
             "counter",
             "Policy chain decisions, by result.",
             c.decisions.iter().map(|(d, v)| format!("{{decision=\"{}\"}} {v}", escape(d))).collect(),
         );
-        section(
+        out.family(
             "fuelhost_agents_active",
             "gauge",
             "Agents that invoked since the host started.",
@@ -153,63 +178,70 @@ impl Metrics {
         rows.push(format!("_bucket{{le=\"+Inf\"}} {}", c.duration_count));
         rows.push(format!("_sum {}", c.duration_sum));
         rows.push(format!("_count {}", c.duration_count));
-        section("fuelhost_task_duration_seconds", "histogram", "Wall-clock time of invocations in the guest.", rows);
-        section(
-            "fuelhost_scheduler_tasks",
-            "gauge",
-            "Scheduled tasks now, by state (queued: ready to run).",
-            vec![
-                format!("{{state=\"queued\"}} {}", scheduler.queued),
-                format!("{{state=\"running\"}} {}", scheduler.running),
-            ],
-        );
-        section(
-            "fuelhost_task_retries_total",
-            "counter",
-            "Task retries scheduled since the host started, by artifact.",
-            scheduler.retries.iter().map(|(a, v)| format!("{{artifact=\"{}\"}} {v}", escape(a))).collect(),
-        );
-        section(
-            "fuelhost_circuit_breaker_state",
-            "gauge",
-            "Each artifact's circuit breaker: 0 closed, 1 half-open, 2 open.",
-            scheduler
-                .breakers
-                .iter()
-                .map(|b| {
-                    let v = match b.state {
-                        crate::scheduler::BreakerState::Closed => 0,
-                        crate::scheduler::BreakerState::HalfOpen => 1,
-                        crate::scheduler::BreakerState::Open => 2,
-                    };
-                    format!("{{artifact=\"{}\"}} {v}", escape(&b.artifact))
-                })
-                .collect(),
-        );
-        section(
-            "fuelhost_circuit_breaker_opened_total",
-            "counter",
-            "Times each artifact's circuit breaker opened since the host started.",
-            scheduler
-                .breakers
-                .iter()
-                .map(|b| format!("{{artifact=\"{}\"}} {}", escape(&b.artifact), b.times_opened))
-                .collect(),
-        );
-        section(
-            "fuelhost_agent_healthy",
-            "gauge",
-            "1 while an agent's last heartbeat is within its TTL, 0 after; agents that never sent one are absent.",
-            agents
-                .iter()
-                .map(|a| {
-                    let v = u8::from(a.health == crate::liveness::Health::Healthy);
-                    format!("{{agent=\"{}\"}} {v}", escape(&a.agent))
-                })
-                .collect(),
-        );
-        out
+        out.family("fuelhost_task_duration_seconds", "histogram", "Wall-clock time of invocations in the guest.", rows);
     }
+}
+
+/// The scheduler's families: tasks by state, retries, circuit breakers.
+fn scheduler_families(out: &mut Exposition, scheduler: &crate::scheduler::SchedulerSnapshot) {
+    out.family(
+        "fuelhost_scheduler_tasks",
+        "gauge",
+        "Scheduled tasks now, by state (queued: ready to run).",
+        vec![
+            format!("{{state=\"queued\"}} {}", scheduler.queued),
+            format!("{{state=\"running\"}} {}", scheduler.running),
+        ],
+    );
+    out.family(
+        "fuelhost_task_retries_total",
+        "counter",
+        "Task retries scheduled since the host started, by artifact.",
+        scheduler.retries.iter().map(|(a, v)| format!("{{artifact=\"{}\"}} {v}", escape(a))).collect(),
+    );
+    out.family(
+        "fuelhost_circuit_breaker_state",
+        "gauge",
+        "Each artifact's circuit breaker: 0 closed, 1 half-open, 2 open.",
+        scheduler
+            .breakers
+            .iter()
+            .map(|b| {
+                let v = match b.state {
+                    crate::scheduler::BreakerState::Closed => 0,
+                    crate::scheduler::BreakerState::HalfOpen => 1,
+                    crate::scheduler::BreakerState::Open => 2,
+                };
+                format!("{{artifact=\"{}\"}} {v}", escape(&b.artifact))
+            })
+            .collect(),
+    );
+    out.family(
+        "fuelhost_circuit_breaker_opened_total",
+        "counter",
+        "Times each artifact's circuit breaker opened since the host started.",
+        scheduler
+            .breakers
+            .iter()
+            .map(|b| format!("{{artifact=\"{}\"}} {}", escape(&b.artifact), b.times_opened))
+            .collect(),
+    );
+}
+
+/// Each agent's health by its heartbeats.
+fn agent_families(out: &mut Exposition, agents: &[crate::liveness::AgentHealth]) {
+    out.family(
+        "fuelhost_agent_healthy",
+        "gauge",
+        "1 while an agent's last heartbeat is within its TTL, 0 after; agents that never sent one are absent.",
+        agents
+            .iter()
+            .map(|a| {
+                let v = u8::from(a.health == crate::liveness::Health::Healthy);
+                format!("{{agent=\"{}\"}} {v}", escape(&a.agent))
+            })
+            .collect(),
+    );
 }
 
 /// One `{agent, allocation, resource} ratio` row per quota of `a`: used
