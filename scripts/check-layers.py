@@ -54,10 +54,10 @@ LAYERS = {
         ["boundary", "io"],
     ],
     "host/sqlite": [
-        ["sql", "schema"],
+        ["sql", "projection", "schema"],
         ["group_commit", "hot", "journal", "counters"],
         ["database"],
-        ["plans", "allocation", "rows"],
+        ["plans", "allocation", "rows", "projector"],
         ["usage"],
         ["settlement", "reservation"],
         ["ledger"],

@@ -302,6 +302,14 @@ impl Host {
         self.inner.metrics.render(&*self.inner.ledger, &self.inner.scheduler.snapshot(), &self.inner.liveness.all())
     }
 
+    /// The wall time of each pipeline stage, summed over the calls settled
+    /// since the host started: the difference of two snapshots
+    /// ([`crate::telemetry::StageBudget::since`]) is the per-call budget
+    /// of the calls in between.
+    pub fn stage_budget(&self) -> crate::telemetry::StageBudget {
+        self.inner.metrics.stages.snapshot()
+    }
+
     /// Start configuring a host.
     pub fn builder() -> HostBuilder {
         HostBuilder::default()

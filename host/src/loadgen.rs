@@ -1,7 +1,7 @@
 //! The load generator behind `fuelhost bench`: N threads invoke one
 //! artifact back to back for a fixed time against an embedded host, each
 //! call fully charged; the report gives throughput, latency percentiles and
-//! fuel burned per second; [`run_tasks`] submits tasks at a steady rate
+//! fuel burned per second and the per-call stage budget; [`run_tasks`] submits tasks at a steady rate
 //! instead and reports how long they waited to start. Latencies are kept exactly (one `u64` per call)
 //! and sorted once at the end, so the percentiles are not estimates.
 
@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use crate::telemetry::{Stage, StageBudget};
 use crate::{Asset, Host, Invocation, Limits, Manifest, Metering, ResourcePolicy};
 
 /// The agent [`prepare`] makes to own the artifact.
@@ -87,6 +88,21 @@ pub struct LoadReport {
     pub fuel: u64,
     /// Fuel burned per second of wall time.
     pub fuel_per_second: f64,
+    /// Where the settled calls' time went, stage by stage.
+    #[serde(serialize_with = "stage_budget_us")]
+    pub stages: StageBudget,
+}
+
+/// A stage budget as JSON: calls, and mean µs per call by stage.
+fn stage_budget_us<S: serde::Serializer>(budget: &StageBudget, s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut map = s.serialize_map(Some(Stage::ALL.len() + 2))?;
+    map.serialize_entry("calls", &budget.calls)?;
+    for stage in Stage::ALL {
+        map.serialize_entry(&format!("{}_us", stage.as_str()), &budget.per_call_us(stage))?;
+    }
+    map.serialize_entry("total_us", &budget.total_per_call_us())?;
+    map.end()
 }
 
 struct ThreadResult {
@@ -111,6 +127,7 @@ pub fn quantile(sorted: &[u64], q: f64) -> u64 {
 /// Drive `host` as `config` says and report.
 pub fn run(host: &Host, config: &LoadConfig) -> LoadReport {
     let threads = config.threads.max(1);
+    let stages_before = host.stage_budget();
     let started = Instant::now();
     let deadline = started + config.duration;
     let results: Vec<ThreadResult> = std::thread::scope(|scope| {
@@ -160,6 +177,7 @@ pub fn run(host: &Host, config: &LoadConfig) -> LoadReport {
         max_us: us(latencies.last().copied().unwrap_or(0)),
         fuel,
         fuel_per_second: fuel as f64 / seconds,
+        stages: host.stage_budget().since(&stages_before),
     }
 }
 
@@ -175,6 +193,7 @@ impl std::fmt::Display for LoadReport {
             self.p50_us, self.p90_us, self.p99_us, self.max_us
         )?;
         writeln!(f, "fuel per second  {:.0}", self.fuel_per_second)?;
+        writeln!(f, "per call         {}", self.stages)?;
         if let Some(e) = &self.first_error {
             writeln!(f, "first refusal    {e}")?;
         }

@@ -537,6 +537,12 @@ impl Drop for Database {
         if let Err(e) = guard.commit_batch() {
             tracing::error!(error = %e, "committing deferred work at close failed");
         }
+        // A clean close leaves the settlement journal empty (the ledger
+        // that journaled into it is gone); a crash leaves it to the next
+        // open.
+        if let Err(e) = schema::project_leftovers(&guard.conn) {
+            tracing::error!(error = %e, "projecting the settlement journal at close failed; the next open will");
+        }
         drop(guard);
         self.shared.batch_opened.notify_all();
         if let Some(flusher) = self.flusher.take() {

@@ -17,6 +17,12 @@
 //! calls of one payer share the budget exactly. Settling releases it
 //! before the disk charge is posted.
 //!
+//! It also keeps the settlement journal's charges not yet projected (see
+//! `projection`): per account and asset, what journaled settlements moved,
+//! which every balance read adds to the stored balance (and every balance
+//! write takes out again), and the ids of those settlements, so that a
+//! reservation or a replay under one of them sees it.
+//!
 //! It also keeps the ledger's sequence (the next position in the order of
 //! transfers and charges, see `journal`) and whether any explicit transfer
 //! took an id shaped like a charge's, so settling need not look.
@@ -90,6 +96,37 @@ struct State {
     /// Whether an explicit transfer has an id shaped like a charge's;
     /// `None` until loaded.
     charge_shaped_ids: Option<bool>,
+    /// The journal's charges not yet projected.
+    journaled: Journaled,
+}
+
+/// Charges in the settlement journal, not yet in the tables.
+#[derive(Default)]
+pub(super) struct Journaled {
+    /// Posted amounts moved, per account, by asset (`Asset as usize`).
+    posted: HashMap<String, [i64; 3]>,
+    /// The moves of each journaled settlement, by invocation id.
+    moves: HashMap<String, Vec<Move>>,
+    /// When the oldest of them was journaled.
+    since: Option<std::time::Instant>,
+}
+
+/// A balance move: `(debit, credit, asset, amount)`.
+pub(super) type Move = (String, String, Asset, u64);
+
+impl Journaled {
+    fn apply(&mut self, moves: &[Move], sign: i64) {
+        for (debit, credit, asset, amount) in moves {
+            let amount = *amount as i64 * sign;
+            self.posted.entry(debit.clone()).or_default()[*asset as usize] -= amount;
+            self.posted.entry(credit.clone()).or_default()[*asset as usize] += amount;
+        }
+        for account in moves.iter().flat_map(|(d, c, _, _)| [d, c]) {
+            if self.posted.get(account).is_some_and(|p| p.iter().all(|&a| a == 0)) {
+                self.posted.remove(account);
+            }
+        }
+    }
 }
 
 /// What may govern an agent's calls beyond its balances.
@@ -136,9 +173,80 @@ impl Hot {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// What fast reservations hold of `account`'s `asset`.
-    pub fn held(&self, account: &str, asset: Asset) -> u64 {
-        self.lock().held.get(account).map_or(0, |h| h[asset as usize])
+    /// What the journal's charges not yet projected moved of `account`'s
+    /// posted `asset`, and what fast reservations hold of it: what a
+    /// balance read adds to the stored row.
+    pub fn adjustments(&self, account: &str, asset: Asset) -> (i64, u64) {
+        let state = self.lock();
+        let posted = state.journaled.posted.get(account).map_or(0, |p| p[asset as usize]);
+        (posted, state.held.get(account).map_or(0, |h| h[asset as usize]))
+    }
+
+    /// The settlement of `invocation` was journaled with `moves`: balance
+    /// reads include them until they are projected (or the settlement
+    /// does not commit, [`Hot::unjournal`]).
+    pub fn journal(&self, invocation: &str, moves: Vec<Move>) {
+        let mut state = self.lock();
+        let journaled = &mut state.journaled;
+        journaled.apply(&moves, 1);
+        journaled.moves.insert(invocation.to_string(), moves);
+        journaled.since.get_or_insert_with(std::time::Instant::now);
+    }
+
+    /// The journaled settlement of `invocation` did not commit: forget
+    /// its moves. Returns whether it was journaled.
+    pub fn unjournal(&self, invocation: &str) -> bool {
+        let mut state = self.lock();
+        let journaled = &mut state.journaled;
+        let Some(moves) = journaled.moves.remove(invocation) else { return false };
+        journaled.apply(&moves, -1);
+        if journaled.moves.is_empty() {
+            journaled.since = None;
+        }
+        true
+    }
+
+    /// Whether `invocation` settled into the journal, not yet projected.
+    pub fn is_journaled(&self, invocation: &str) -> bool {
+        self.lock().journaled.moves.contains_key(invocation)
+    }
+
+    /// How many journaled settlements wait, and since when.
+    pub fn journal_waiting(&self) -> (usize, Option<std::time::Instant>) {
+        let state = self.lock();
+        (state.journaled.moves.len(), state.journaled.since)
+    }
+
+    /// Take every journaled charge: the projection, under the connection
+    /// lock, is moving them into the tables. Put back with
+    /// [`Hot::restore_journal`] if its transaction does not commit.
+    pub fn take_journal(&self) -> Journaled {
+        std::mem::take(&mut self.lock().journaled)
+    }
+
+    /// A projection did not commit: its charges are journaled again.
+    pub fn restore_journal(&self, taken: Journaled) {
+        let mut state = self.lock();
+        let journaled = &mut state.journaled;
+        for (invocation, moves) in taken.moves {
+            journaled.apply(&moves, 1);
+            journaled.moves.insert(invocation, moves);
+        }
+        journaled.since = match (journaled.since, taken.since) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+    }
+
+    /// Whether `invocation`'s settlement of `caller`'s call of `owner`'s
+    /// artifact charged to `payer` can be journaled: it has a fast
+    /// reservation of those parties, and its guest placed no persisted
+    /// holds.
+    pub fn journalable(&self, invocation: &str, caller: &str, owner: &str, payer: &str) -> bool {
+        self.lock()
+            .reservations
+            .get(invocation)
+            .is_some_and(|r| !r.guest_holds && r.caller == caller && r.owner == owner && r.payer == payer)
     }
 
     /// Hold `bytes` more of `payer`'s disk budget for `invocation` (the

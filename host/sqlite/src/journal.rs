@@ -218,10 +218,12 @@ pub(super) fn refuse_taken_ids(tx: &Connection, invocation: &str) -> Result<(), 
 pub(super) fn last_seq(tx: &Connection) -> Result<i64, LedgerError> {
     one(
         tx,
-        "SELECT max(coalesce((SELECT max(seq) FROM transfers), 0), coalesce((SELECT max(rowid) FROM usage_records), 0))",
+        "SELECT max(coalesce((SELECT max(seq) FROM transfers), 0), coalesce((SELECT max(rowid) FROM usage_records), 0),
+                    coalesce((SELECT max(seq) FROM settlement_journal), 0))",
         [],
         |r| r.get(0),
-    ).map_err(storage)
+    )
+    .map_err(storage)
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! The embedded ledger backend: every [`Ledger`] operation is one
 //! `BEGIN IMMEDIATE` transaction on the shared SQLite database.
 
+use std::cell::RefCell;
 use std::sync::Arc;
 
 use rusqlite::{params, Connection, OptionalExtension};
@@ -9,8 +10,10 @@ use crate::allocation::{self as alloc, Governing};
 use crate::counters;
 use crate::database::{exec, in_savepoint, now_ms, one, Database};
 use crate::group_commit::GroupCommit;
-use crate::hot::{FastReservation, Governor, Hot};
+use crate::hot::{FastReservation, Governor, Hot, Journaled};
 use crate::journal;
+use crate::projection;
+use crate::projector;
 use crate::storage;
 use fuelhost_ledger::ResourcePolicy;
 use fuelhost_ledger::{AgentId, TransferKind};
@@ -48,13 +51,16 @@ impl SqliteLedger {
     /// A ledger that reads expiries and periods off `clock`, with group
     /// commit of settlements on.
     pub fn with_clock(db: Arc<Database>, clock: Arc<dyn Clock>) -> SqliteLedger {
-        SqliteLedger {
-            db,
-            clock,
-            settles: Some(Arc::new(GroupCommit::default())),
-            hot: Arc::default(),
-            counters: Arc::default(),
+        let hot: Arc<Hot> = Arc::default();
+        let (weak_db, weak_hot) = (Arc::downgrade(&db), Arc::downgrade(&hot));
+        let spawned = std::thread::Builder::new()
+            .name("fuelhost-journal".into())
+            .spawn(move || projector::project_when_due(&weak_db, &weak_hot));
+        if let Err(e) = spawned {
+            // Reads and writes still project what they need first.
+            tracing::warn!(error = %e, "starting the journal's projector failed; projecting on demand only");
         }
+        SqliteLedger { db, clock, settles: Some(Arc::new(GroupCommit::default())), hot, counters: Arc::default() }
     }
 
     /// Open (or create) a ledger database file on its own, for embedders
@@ -76,28 +82,41 @@ impl SqliteLedger {
     fn settle_batch(&self, batch: Vec<Settlement>) -> Vec<Result<UsageRecord, LedgerError>> {
         let n = batch.len();
         let now = self.clock.now_ms();
-        let unwinding = PutBackOnPanic { ledger: self, invocations: &batch };
+        let moved = Moved::default();
+        let unwinding = PutBackOnPanic { ledger: self, invocations: &batch, moved: &moved };
         let applied = self.db.durable_then(
             |conn| -> Result<_, LedgerError> {
+                self.project_unless_journalable(conn, &batch, &moved)?;
                 self.counters.load(conn)?;
-                let results: Vec<_> =
-                    batch.iter().map(|s| in_savepoint(conn, |sp| settle_in(sp, &self.hot, s, now))).collect();
+                let results: Vec<_> = batch
+                    .iter()
+                    .map(|s| {
+                        let r = in_savepoint(conn, |sp| settle_in(sp, &self.hot, s, now));
+                        if r.is_ok() && self.hot.is_journaled(&s.invocation_id) {
+                            moved.journaled.borrow_mut().push(s.invocation_id.clone());
+                        }
+                        r
+                    })
+                    .collect();
                 self.counters.flush_if_due(conn)?;
                 Ok(results)
             },
             // Under the connection lock, right after the commit: each fast
             // reservation follows its own settlement's fate, and the
             // counters keep the records that committed.
-            |applied, committed| match applied {
-                Ok(results) => {
-                    for (s, r) in batch.iter().zip(results) {
-                        self.settled(&s.invocation_id, committed && r.is_ok());
+            |applied, committed| {
+                self.moved(&moved, committed);
+                match applied {
+                    Ok(results) => {
+                        for (s, r) in batch.iter().zip(results) {
+                            self.settled(&s.invocation_id, committed && r.is_ok());
+                        }
+                        self.counters.settled(results.iter().filter_map(|r| r.as_ref().ok()), committed);
                     }
-                    self.counters.settled(results.iter().filter_map(|r| r.as_ref().ok()), committed);
-                }
-                Err(_) => {
-                    batch.iter().for_each(|s| self.settled(&s.invocation_id, false));
-                    self.counters.settled(std::iter::empty(), false);
+                    Err(_) => {
+                        batch.iter().for_each(|s| self.settled(&s.invocation_id, false));
+                        self.counters.settled(std::iter::empty(), false);
+                    }
                 }
             },
         );
@@ -119,15 +138,65 @@ impl SqliteLedger {
         }
     }
 
-    /// One transaction, committed durably before it returns.
+    /// Inside a settlement transaction: project the journal first unless
+    /// every settlement of `batch` will be journaled too (the others write
+    /// balances and look records up in the tables, which must hold every
+    /// journaled record first). What was projected is kept in `moved` for
+    /// [`SqliteLedger::moved`].
+    fn project_unless_journalable(
+        &self,
+        conn: &Connection,
+        batch: &[Settlement],
+        moved: &Moved,
+    ) -> Result<(), LedgerError> {
+        let journalable = |s: &Settlement| {
+            self.hot.journalable(&s.invocation_id, s.caller.as_str(), s.owner.as_str(), s.payer.as_str())
+        };
+        if self.hot.journal_waiting().0 == 0 || batch.iter().all(journalable) {
+            return Ok(());
+        }
+        *moved.projected.borrow_mut() = Some(self.hot.take_journal());
+        projection::project_in(conn)?;
+        Ok(())
+    }
+
+    /// After a settlement transaction, under the connection lock: if it
+    /// did not commit, what it projected is journaled again and what it
+    /// journaled is forgotten.
+    fn moved(&self, moved: &Moved, committed: bool) {
+        if committed {
+            return;
+        }
+        if let Some(taken) = moved.projected.borrow_mut().take() {
+            self.hot.restore_journal(taken);
+        }
+        for invocation in moved.journaled.borrow_mut().drain(..) {
+            self.hot.unjournal(&invocation);
+        }
+    }
+
+    /// Project the journal now if anything waits in it: before an
+    /// operation that reads the tables it projects into, or writes
+    /// balances other than by journaling.
+    fn caught_up(&self) -> Result<(), LedgerError> {
+        if self.hot.journal_waiting().0 == 0 {
+            return Ok(());
+        }
+        projector::project_journal(&self.db, &self.hot).map(|_| ())
+    }
+
+    /// One transaction, committed durably before it returns (the journal
+    /// projected first).
     fn write<R>(&self, f: impl FnOnce(&Connection) -> Result<R, LedgerError>) -> Result<R, LedgerError> {
+        self.caught_up()?;
         self.db.durable(f)
     }
 
     /// One transaction, deferred (`Database::deferred`): for reservations,
     /// which charge nothing until their settlement (a durable commit)
-    /// commits them too.
+    /// commits them too (the journal projected first).
     fn write_deferred<R>(&self, f: impl FnOnce(&Connection) -> Result<R, LedgerError>) -> Result<R, LedgerError> {
+        self.caught_up()?;
         self.db.deferred(f)
     }
 }
@@ -180,7 +249,7 @@ impl SqliteLedger {
         let inv = &r.invocation_id;
         // Taken by a fast call, a persisted one, or a settled one (an id
         // the host just made cannot be; the usage record's key backs that).
-        if hot.has(inv) || (!r.fresh_id && id_taken(conn, inv)?) {
+        if hot.has(inv) || (!r.fresh_id && (hot.is_journaled(inv) || id_taken(conn, inv)?)) {
             return Err(LedgerError::DuplicateInvocation(inv.clone()));
         }
         // Its charges will be recorded under `<inv>/price` etc.: refused
@@ -231,15 +300,26 @@ fn agents(conn: &Connection, sql: &str) -> Result<std::collections::HashSet<Stri
 struct PutBackOnPanic<'a> {
     ledger: &'a SqliteLedger,
     invocations: &'a [Settlement],
+    moved: &'a Moved,
 }
 
 impl Drop for PutBackOnPanic<'_> {
     fn drop(&mut self) {
         let _conn = self.ledger.db.read();
+        self.ledger.moved(self.moved, false);
         for s in self.invocations {
-            self.ledger.hot.unsettle(&s.invocation_id);
+            self.ledger.settled(&s.invocation_id, false);
         }
     }
+}
+
+/// What a settlement transaction did to the journal, undone if it does
+/// not commit: the charges it took to project, the settlements it
+/// journaled.
+#[derive(Default)]
+struct Moved {
+    projected: RefCell<Option<Journaled>>,
+    journaled: RefCell<Vec<String>>,
 }
 
 impl SqliteLedger {
@@ -280,11 +360,15 @@ impl LedgerQuery for SqliteLedger {
     }
 
     fn usage_record(&self, invocation_id: &str) -> Result<Option<UsageRecord>, LedgerError> {
+        if self.hot.is_journaled(invocation_id) {
+            self.caught_up()?;
+        }
         let conn = self.db.read();
         read_usage(&conn, invocation_id)
     }
 
     fn asset_total(&self, asset: Asset) -> Result<i128, LedgerError> {
+        self.caught_up()?;
         let conn = self.db.read();
         let mut stmt = conn.prepare_cached("SELECT posted FROM balances WHERE asset = ?1").map_err(storage)?;
         let rows = stmt.query_map([asset.as_str()], |r| r.get::<_, i64>(0)).map_err(storage)?;
@@ -412,6 +496,7 @@ impl LedgerQuery for SqliteLedger {
     }
 
     fn usage_records(&self, q: &UsageQuery) -> Result<Vec<UsageRecord>, LedgerError> {
+        self.caught_up()?;
         let conn = self.db.committed();
         let (sql, params) = usage_listing(&conn, q)?;
         let mut stmt = conn.prepare_cached(&sql).map_err(storage)?;
@@ -426,6 +511,7 @@ impl LedgerQuery for SqliteLedger {
         to_ms: Option<i64>,
         limit: usize,
     ) -> Result<Vec<ConsumerStats>, LedgerError> {
+        self.caught_up()?;
         self.counters.top_consumers(&self.db.committed(), asset, from_ms, to_ms, limit)
     }
 
@@ -433,6 +519,7 @@ impl LedgerQuery for SqliteLedger {
         // Counters and small tables, read on the committed connection: a
         // statistics request never scans the records nor waits for the
         // connection calls settle on.
+        self.caught_up()?;
         let conn = self.db.committed();
         let count = |sql: &str| one(&conn, sql, [], |r| r.get::<_, i64>(0)).map(|v| v as u64);
         let mut stats = ServiceStats {
@@ -450,11 +537,13 @@ impl LedgerQuery for SqliteLedger {
     }
 
     fn transfer_record(&self, id: &str) -> Result<Option<Transfer>, LedgerError> {
+        self.caught_up()?;
         existing_transfer(&self.db.read(), id)
     }
 
     fn transfer_listing(&self, q: &TransferQuery) -> Result<Vec<Listed<Transfer>>, LedgerError> {
         // Committed data only, off the connection calls settle on.
+        self.caught_up()?;
         let conn = self.db.committed();
         let limit = q.limit.unwrap_or(100).min(10_000) as i64;
         let agent = q.agent.as_ref().map(AgentId::as_str);
@@ -469,6 +558,7 @@ impl LedgerQuery for SqliteLedger {
 
     fn transfers(&self) -> Result<Vec<Transfer>, LedgerError> {
         // Committed data only, off the connection calls settle on.
+        self.caught_up()?;
         let conn = self.db.committed();
         let mut stmt = conn.prepare_cached(journal::listing(false)).map_err(storage)?;
         let rows = stmt.query_map(params![None::<&str>, -1], transfer_from_row).map_err(storage)?;
@@ -557,23 +647,10 @@ impl Ledger for SqliteLedger {
                 |batch| self.settle_batch(batch),
                 || Err(LedgerError::Storage("the settlement batch failed; nothing in it was applied".into())),
             ),
-            None => {
-                let unwinding = PutBackOnPanic { ledger: self, invocations: std::slice::from_ref(s) };
-                let result = self.db.durable_then(
-                    |tx| {
-                        self.counters.load(tx)?;
-                        let record = settle_in(tx, &self.hot, s, self.clock.now_ms())?;
-                        self.counters.flush_if_due(tx)?;
-                        Ok(record)
-                    },
-                    |record, committed| {
-                        self.settled(&s.invocation_id, committed);
-                        self.counters.settled(record.as_ref().ok().into_iter(), committed);
-                    },
-                );
-                std::mem::forget(unwinding);
-                result
-            }
+            // Without group commit, a batch of one.
+            None => self.settle_batch(vec![s.clone()]).pop().unwrap_or_else(|| {
+                Err(LedgerError::Storage("the settlement batch failed; nothing in it was applied".into()))
+            }),
         }
     }
 

@@ -7,7 +7,8 @@
 //! **What it owns.** Opening the file, its pragmas, its schema and how
 //! durable a commit is ([`Durability`]); every ledger operation as SQL,
 //! the in-memory fast path of calls no allocation governs (`hot`), group
-//! commit of settlements (`group_commit`), the charges a usage record
+//! commit of settlements (`group_commit`), the settlement journal and its
+//! projection into the tables (`projection`), the charges a usage record
 //! carries (`journal`) and the statistics kept as records settle
 //! (`counters`).
 //!
@@ -32,6 +33,8 @@ mod ledger;
 #[cfg(test)]
 mod listing_plans;
 pub mod plans;
+mod projection;
+mod projector;
 mod reservation;
 mod rows;
 mod schema;

@@ -31,9 +31,10 @@ pub(crate) fn require_account(tx: &Connection, account: &str) -> Result<(), Ledg
 }
 
 /// (posted, held) of one asset of one account; zero if never touched.
-/// Held amounts include what fast reservations hold in memory (see `hot`).
+/// Held amounts include what fast reservations hold in memory, posted
+/// amounts what journaled settlements moved (see `hot`).
 pub(crate) fn balance_row(tx: &Connection, hot: &Hot, account: &str, asset: Asset) -> Result<(i64, i64), LedgerError> {
-    Ok(one(
+    let row = one(
         tx,
         "SELECT posted, held FROM balances WHERE account = ?1 AND asset = ?2",
         params![account, asset.as_str()],
@@ -41,11 +42,13 @@ pub(crate) fn balance_row(tx: &Connection, hot: &Hot, account: &str, asset: Asse
     )
     .optional()
     .map_err(storage)?
-    .map_or((0, 0), |(p, h): (i64, i64)| (p, h + hot.held(account, asset) as i64)))
+    .map_or((0, 0), |(p, h): (i64, i64)| (p, h));
+    let (journaled, held) = hot.adjustments(account, asset);
+    Ok((row.0 + journaled, row.1 + held as i64))
 }
 
-/// Store a balance read by [`balance_row`] and changed: the fast holds it
-/// included stay in memory.
+/// Store a balance read by [`balance_row`] and changed: the fast holds and
+/// journaled charges it included stay in memory.
 pub(crate) fn write_balance(
     tx: &Connection,
     hot: &Hot,
@@ -54,7 +57,8 @@ pub(crate) fn write_balance(
     posted: i64,
     held: i64,
 ) -> Result<(), LedgerError> {
-    let held = held - hot.held(account, asset) as i64;
+    let (journaled, fast_held) = hot.adjustments(account, asset);
+    let (posted, held) = (posted - journaled, held - fast_held as i64);
     exec(
         tx,
         "INSERT INTO balances (account, asset, posted, held) VALUES (?1, ?2, ?3, ?4)
@@ -124,6 +128,22 @@ pub(crate) fn move_balances(
     asset: Asset,
     amount: u64,
 ) -> Result<(), LedgerError> {
+    let [(new_debit, dh), (new_credit, ch)] = checked_move(tx, hot, debit, credit, asset, amount)?;
+    write_balance(tx, hot, debit, asset, new_debit, dh)?;
+    write_balance(tx, hot, credit, asset, new_credit, ch)
+}
+
+/// The balances `(posted, held)` of `debit` and `credit` after moving
+/// `amount` of `asset`, checked as [`move_balances`] checks them, without
+/// writing them.
+fn checked_move(
+    tx: &Connection,
+    hot: &Hot,
+    debit: &str,
+    credit: &str,
+    asset: Asset,
+    amount: u64,
+) -> Result<[(i64, i64); 2], LedgerError> {
     if amount == 0 {
         return Err(LedgerError::Invalid("amount must be above zero".into()));
     }
@@ -147,8 +167,7 @@ pub(crate) fn move_balances(
     let new_debit = dp.checked_sub(amt).ok_or_else(|| past(format!("the {asset} `{debit}` has given out in all")))?;
     let (cp, ch) = balance_row(tx, hot, credit, asset)?;
     let new_credit = cp.checked_add(amt).ok_or_else(|| past(format!("`{credit}`'s")))?;
-    write_balance(tx, hot, debit, asset, new_debit, dh)?;
-    write_balance(tx, hot, credit, asset, new_credit, ch)
+    Ok([(new_debit, dh), (new_credit, ch)])
 }
 
 /// A kind as stored; an unknown name (a newer host's) is an error, never

@@ -322,6 +322,26 @@ fn upgrade_usage_records(conn: &Connection) -> rusqlite::Result<()> {
 /// cancel request) is rebuilt in
 /// one transaction, every row and column it had kept.
 pub(crate) fn create_or_upgrade(conn: &Connection) -> rusqlite::Result<()> {
+    create_or_upgrade_tables(conn)?;
+    conn.execute_batch(crate::projection::TABLE)?;
+    project_leftovers(conn)
+}
+
+/// Project what the settlement journal holds: at open, what a crash left
+/// there; at close, what the ledger journaled since the last projection.
+pub(crate) fn project_leftovers(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    match crate::projection::project(conn) {
+        Ok(_) => conn.execute_batch("COMMIT"),
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(e)
+        }
+    }
+}
+
+/// The tables, created, or upgraded from an older shape.
+fn create_or_upgrade_tables(conn: &Connection) -> rusqlite::Result<()> {
     upgrade_usage_records(conn)?;
     let columns = columns(conn, "tasks")?;
     if columns.is_empty() || columns.iter().any(|c| c == "cancel_requested") {

@@ -1,11 +1,15 @@
 //! Settling a call: every hold of the invocation posted (what was used)
 //! or released, disk growth charged, the usage record written, in one
-//! transaction; the in-memory path and the persisted path alike.
+//! transaction; the in-memory path and the persisted path alike. A
+//! fast-path call whose guest placed no holds is journaled instead: its
+//! record goes to the settlement journal and its balance moves stay in
+//! memory until projected (see `projection`).
 
 use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::allocation::{self as alloc};
 use crate::database::{exec, now_ms, one};
+use crate::hot::Move;
 use crate::hot::{FastReservation, Hot};
 use crate::journal;
 use crate::rows::{
@@ -25,17 +29,20 @@ use fuelhost_ledger::{Asset, LedgerError, Outcome, ResourcesConsumed, Settlement
 /// does not commit ([`SqliteLedger::settled`]).
 pub(crate) fn settle_in(tx: &Connection, hot: &Hot, s: &Settlement, now: i64) -> Result<UsageRecord, LedgerError> {
     // A fast reservation's holds are released here and posted below like
-    // persisted ones; they come first, as they were placed first. A live
-    // fast reservation means the id has no usage record (reserving checked,
-    // and no other call can take the id meanwhile; the record's key backs
-    // it), so only a persisted one is looked up.
+    // persisted ones; they come first, as they were placed first.
     let fast = hot.take(&s.invocation_id);
     // The disk the run held as it wrote is released first: what it grew
     // is charged below, against the balance without the hold. (A
     // settlement that then fails keeps the bytes uncharged and unheld: a
     // storage failure, reported as such.)
     hot.release_disk(&s.invocation_id);
-    if fast.is_none() && usage_exists(tx, &s.invocation_id)? {
+    // A journaled record has no key to refuse a second one, and a fresh
+    // id is not looked up when reserving: a settled id is looked for
+    // here, in the journal and in the records.
+    if hot.is_journaled(&s.invocation_id) || usage_exists(tx, &s.invocation_id)? {
+        if fast.is_some() {
+            hot.unsettle(&s.invocation_id);
+        }
         return Err(LedgerError::DuplicateInvocation(s.invocation_id.clone()));
     }
     let result = settle_with(tx, hot, s, now, fast.as_ref());
@@ -59,9 +66,12 @@ pub(crate) fn settle_with(
     // so its charges list before the guest's transfers.
     let in_record = fast
         .is_some_and(|f| f.caller == s.caller.as_str() && f.owner == s.owner.as_str() && f.payer == s.payer.as_str());
+    // Journaled: nothing but the fast holds to post (the guest placed
+    // none), so the record and its moves are the whole settlement.
+    let mut journaled: Option<Vec<Move>> = (in_record && fast.is_some_and(|f| !f.guest_holds)).then(Vec::new);
     let seq = hot.next_seq(|| journal::last_seq(tx))?;
     let holds = holds_of(tx, s, fast)?;
-    let (price_paid, fuel_charged) = post_holds(tx, hot, s, &holds, in_record)?;
+    let (price_paid, fuel_charged) = post_holds(tx, hot, s, &holds, in_record, &mut journaled)?;
     let (grant, allocation) = governing(tx, s, fast)?;
     let fuel_held: u64 = holds.iter().filter(|(h, _)| h.kind == TransferKind::Fuel).map(|(h, _)| h.amount).sum();
     let disk_charged = disk_to_charge(tx, hot, s, grant.as_deref())?;
@@ -74,7 +84,7 @@ pub(crate) fn settle_with(
         )
         .map_err(storage)?;
     }
-    charge_disk(tx, hot, s, disk_charged, in_record)?;
+    charge_disk(tx, hot, s, disk_charged, in_record, &mut journaled)?;
     if let Some(id) = &allocation {
         let served = s.outcome != Outcome::Aborted;
         let cost = s.cost_model.cost_usd_micros(fuel_charged, disk_charged);
@@ -91,7 +101,38 @@ pub(crate) fn settle_with(
         cpu_time_ns: s.cost_model.cpu_time_ns(fuel_charged),
         ..s.consumed
     };
-    write_record(tx, s, consumed, price_paid, seq, in_record)
+    let record = write_record(tx, s, consumed, price_paid, seq, in_record, journaled.is_some())?;
+    if let Some(moves) = journaled {
+        hot.journal(&s.invocation_id, moves);
+    }
+    Ok(record)
+}
+
+/// Move `amount` of `asset` from `debit` to `credit`: in the balances, or,
+/// for a journaled settlement (`journaled` is `Some`), kept among its
+/// moves. A journaled move posts at most what its call held from `debit`
+/// (or, for disk, what `debit` had available), so only the credit is
+/// checked: that it stays in SQLite's range.
+fn move_or_journal(
+    tx: &Connection,
+    hot: &Hot,
+    (debit, credit, asset, amount): (&str, &str, Asset, u64),
+    journaled: &mut Option<Vec<Move>>,
+) -> Result<(), LedgerError> {
+    match journaled {
+        Some(moves) => {
+            let (posted, _) = balance_row(tx, hot, credit, asset)?;
+            if posted.checked_add(to_db(amount, "amount")?).is_none() {
+                return Err(LedgerError::Conflict(format!(
+                    "`{credit}`'s {asset} would pass {} with {amount} more",
+                    i64::MAX
+                )));
+            }
+            moves.push((debit.to_string(), credit.to_string(), asset, amount));
+            Ok(())
+        }
+        None => move_balances(tx, hot, debit, credit, asset, amount),
+    }
 }
 
 /// The invocation's holds, each with whether it lives in memory (a fast
@@ -126,6 +167,7 @@ fn post_holds(
     s: &Settlement,
     holds: &[(Hold, bool)],
     in_record: bool,
+    journaled: &mut Option<Vec<Move>>,
 ) -> Result<(u64, u64), LedgerError> {
     let success = s.outcome == Outcome::Success;
     let (mut price_paid, mut fuel_charged) = (0, 0);
@@ -139,7 +181,7 @@ fn post_holds(
         if !in_memory {
             resolve_hold(tx, hot, hold, &s.invocation_id, post_amount)?;
         } else if post_amount > 0 && in_record {
-            move_balances(tx, hot, &hold.from, &hold.to, hold.asset, post_amount)?;
+            move_or_journal(tx, hot, (&hold.from, &hold.to, hold.asset, post_amount), journaled)?;
         } else if post_amount > 0 {
             let inv = Some(s.invocation_id.as_str());
             post(tx, hot, &hold.id, &hold.from, &hold.to, hold.asset, post_amount, hold.kind, &hold.memo, inv)?;
@@ -185,9 +227,16 @@ fn disk_to_charge(tx: &Connection, hot: &Hot, s: &Settlement, grant: Option<&str
 
 /// Charge `disk` bytes to the payer: in the usage record's charges, or as
 /// a transfer of its own (`<invocation>/disk`).
-fn charge_disk(tx: &Connection, hot: &Hot, s: &Settlement, disk: u64, in_record: bool) -> Result<(), LedgerError> {
+fn charge_disk(
+    tx: &Connection,
+    hot: &Hot,
+    s: &Settlement,
+    disk: u64,
+    in_record: bool,
+    journaled: &mut Option<Vec<Move>>,
+) -> Result<(), LedgerError> {
     if disk > 0 && in_record {
-        move_balances(tx, hot, s.payer.as_str(), CONSUMED_ACCOUNT, Asset::DiskBytes, disk)?;
+        move_or_journal(tx, hot, (s.payer.as_str(), CONSUMED_ACCOUNT, Asset::DiskBytes, disk), journaled)?;
     } else if disk > 0 {
         post(
             tx,
@@ -205,8 +254,23 @@ fn charge_disk(tx: &Connection, hot: &Hot, s: &Settlement, disk: u64, in_record:
     Ok(())
 }
 
+/// The statements that write a usage record: into the table, or into the
+/// settlement journal (which has no `postings` column: every journaled
+/// record carries its charges).
+const WRITE_RECORD: [&str; 2] = [
+    "INSERT INTO usage_records (invocation_id, artifact, caller, owner, charged_to, resource_policy,
+            outcome, fuel, memory_peak_bytes, disk_bytes, wall_time_ns, cpu_time_ns, price_paid,
+            cost_usd_micros, output, error, settled_ms, rowid, postings)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
+    "INSERT INTO settlement_journal (invocation_id, artifact, caller, owner, charged_to, resource_policy,
+            outcome, fuel, memory_peak_bytes, disk_bytes, wall_time_ns, cpu_time_ns, price_paid,
+            cost_usd_micros, output, error, settled_ms, seq)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+];
+
 /// Write the usage record of `s` at position `seq` (`in_record`: it
-/// carries the call's charges) and return it.
+/// carries the call's charges), into the settlement journal if
+/// `journaled`, and return it.
 fn write_record(
     tx: &Connection,
     s: &Settlement,
@@ -214,38 +278,34 @@ fn write_record(
     price_paid: u64,
     seq: i64,
     in_record: bool,
+    journaled: bool,
 ) -> Result<UsageRecord, LedgerError> {
     let cost_usd_micros = s.cost_model.cost_usd_micros(consumed.fuel, consumed.disk_bytes);
     let settled_ms = now_ms();
-    exec(
-        tx,
-        "INSERT INTO usage_records (invocation_id, artifact, caller, owner, charged_to, resource_policy,
-                outcome, fuel, memory_peak_bytes, disk_bytes, wall_time_ns, cpu_time_ns, price_paid,
-                cost_usd_micros, output, error, settled_ms, rowid, postings)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
-        params![
-            s.invocation_id,
-            s.artifact,
-            s.caller.as_str(),
-            s.owner.as_str(),
-            s.payer.as_str(),
-            s.resource_policy.as_str(),
-            s.outcome.as_str(),
-            to_db(consumed.fuel, "fuel")?,
-            to_db(consumed.memory_peak_bytes, "memory")?,
-            to_db(consumed.disk_bytes, "disk")?,
-            to_db(consumed.wall_time_ns, "wall time")?,
-            to_db(consumed.cpu_time_ns, "cpu time")?,
-            to_db(price_paid, "price")?,
-            to_db(cost_usd_micros, "cost")?,
-            s.output,
-            s.error,
-            settled_ms,
-            seq,
-            in_record,
-        ],
-    )
-    .map_err(storage)?;
+    let values = params![
+        s.invocation_id,
+        s.artifact,
+        s.caller.as_str(),
+        s.owner.as_str(),
+        s.payer.as_str(),
+        s.resource_policy.as_str(),
+        s.outcome.as_str(),
+        to_db(consumed.fuel, "fuel")?,
+        to_db(consumed.memory_peak_bytes, "memory")?,
+        to_db(consumed.disk_bytes, "disk")?,
+        to_db(consumed.wall_time_ns, "wall time")?,
+        to_db(consumed.cpu_time_ns, "cpu time")?,
+        to_db(price_paid, "price")?,
+        to_db(cost_usd_micros, "cost")?,
+        s.output,
+        s.error,
+        settled_ms,
+        seq,
+        in_record,
+    ];
+    // The journal's statement binds one parameter fewer: no `postings`.
+    let values = if journaled { &values[..18] } else { values };
+    exec(tx, WRITE_RECORD[usize::from(journaled)], values).map_err(storage)?;
     Ok(UsageRecord {
         invocation_id: s.invocation_id.clone(),
         artifact: s.artifact.clone(),

@@ -20,7 +20,9 @@
 //! result to the next; none calls back into an earlier one. The driver,
 //! [`pipeline`], reads top to bottom. Each invocation runs in an
 //! `invocation` span and stages 1 to 4 in child spans named after them;
-//! see `telemetry` for the fields.
+//! see `telemetry` for the fields. A [`StageClock`] times the stages (the
+//! run split into setup, instantiate, call and teardown) for the host's
+//! stage budget.
 
 mod admit;
 mod payer;
@@ -38,6 +40,7 @@ use crate::error::InvokeError;
 use crate::invocation::{Invocation, InvocationReport};
 use crate::sandbox::NestedInvoker;
 use crate::state::HostInner;
+use crate::telemetry::{Stage, StageClock};
 
 impl crate::scheduler::TaskRunner for HostInner {
     fn route(
@@ -125,16 +128,24 @@ fn pipeline(
     depth: u32,
     span: &tracing::Span,
 ) -> Result<InvocationReport, InvokeError> {
+    let mut clock = StageClock::start();
     let artifacts = |id: &str| host.registry.get(id);
     let call = match admit::admit(&admit::AdmitEnv::of(host, &artifacts), req, depth, span)? {
         Admission::Replay(report) => return Ok(report),
         Admission::Admitted(call) => call,
     };
+    clock.mark(Stage::Admit);
     let held = reserve::reserve(&*host.ledger, &call.charge)?;
     span.record("payer", held.payer.as_str());
-    let ran = run::run(run::RunEnv::of(host, &call.charge.owner), &call, &held, depth);
+    clock.mark(Stage::Reserve);
+    let ran = run::run(run::RunEnv::of(host, &call.charge.owner), &call, &held, depth, &mut clock);
+    clock.mark(Stage::Teardown);
     // The slot is held until the call has settled.
     let admit::Admitted { charge, _slot, .. } = *call;
     let record = settle::settle(&*host.ledger, charge, held, ran)?;
-    Ok(report::report(&host.metrics, record))
+    clock.mark(Stage::Settle);
+    let report = report::report(&host.metrics, record);
+    clock.mark(Stage::Report);
+    host.metrics.stages.add(&clock);
+    Ok(report)
 }

@@ -23,6 +23,7 @@ use crate::sandbox::NestedInvoker;
 use crate::sandbox::{classify_trap, CallScope, Sandbox};
 use crate::scheduler::TaskDesk;
 use crate::state::HostInner;
+use crate::telemetry::{Stage, StageClock};
 use fuelhost_ledger::{AgentId, Ledger};
 use fuelhost_policy::Judge;
 use std::path::PathBuf;
@@ -221,6 +222,7 @@ fn execute(
     held: &Held,
     plan: &Plan,
     (cost, tick, ends): (CostModel, Duration, Instant),
+    clock: &mut StageClock,
 ) -> wasmtime::Result<Executed> {
     let (req, artifact) = (&call.req, &call.artifact);
     let metering = artifact.info.manifest.metering;
@@ -243,12 +245,15 @@ fn execute(
     store.data_mut().guest.wait_limit =
         Some(fuelhost_runtime::WaitLimit { deadline: ends, cancel: req.cancel.clone() });
     store.data_mut().call.meter.restart();
+    clock.mark(Stage::Setup);
     let result = if plan.too_small {
         Err(wasmtime::Trap::OutOfFuel.into())
     } else {
-        when_a_slot_is_free(ends, || artifact.pre.instantiate(&mut store))
-            .and_then(|inst| inst.call_run(&mut store, &req.input))
+        let instance = when_a_slot_is_free(ends, || artifact.pre.instantiate(&mut store));
+        clock.mark(Stage::Instantiate);
+        instance.and_then(|inst| inst.call_run(&mut store, &req.input))
     };
+    clock.mark(Stage::Call);
     // Nested calls' fuel is charged to their payers, not here.
     let scope = &store.data().call;
     let spent = match scope.meter.cpu_fuel_spent() {
@@ -320,8 +325,10 @@ fn ending(
     }
 }
 
-/// Run the admitted, reserved `call` at nesting `depth` in `env`.
-pub(super) fn run(env: RunEnv, call: &Admitted, held: &Held, depth: u32) -> Ran {
+/// Run the admitted, reserved `call` at nesting `depth` in `env`, marking
+/// its setup, instantiation and call on `clock` (the teardown is what is
+/// left when it returns).
+pub(super) fn run(env: RunEnv, call: &Admitted, held: &Held, depth: u32, clock: &mut StageClock) -> Ran {
     let _run = tracing::info_span!("run").entered();
     let (cost, tick, reserved) = (env.cost, env.tick, &held.reserved);
     let manifest = &call.artifact.info.manifest;
@@ -341,7 +348,7 @@ pub(super) fn run(env: RunEnv, call: &Admitted, held: &Held, depth: u32) -> Ran 
     let started = Instant::now();
     let run =
         Sandbox::for_artifact(GuestLimiter::new(memory_cap), scope, format!("artifact {}", call.artifact.info.id))
-            .and_then(|sandbox| execute(sandbox, call, held, &plan, (cost, tick, started + timeout)));
+            .and_then(|sandbox| execute(sandbox, call, held, &plan, (cost, tick, started + timeout), clock));
     let wall = started.elapsed();
     let (outcome, output, error, fuel_used, memory_peak) = ending(run, call, &plan, cost);
     let (error, fuel_used) = if plan.too_small {

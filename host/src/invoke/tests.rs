@@ -246,7 +246,7 @@ fn run_guest(input: &[u8], fuel: u64) -> Ran {
         tick: Duration::from_millis(10),
     };
     let _ticker = fuelhost_runtime::EpochTicker::start(engines.clone(), Duration::from_millis(10));
-    super::run::run(env, &call, &held, 0)
+    super::run::run(env, &call, &held, 0, &mut crate::telemetry::StageClock::start())
 }
 
 #[test]

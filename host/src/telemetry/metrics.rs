@@ -35,6 +35,8 @@ struct Counts {
 #[derive(Default)]
 pub struct Metrics {
     counts: Mutex<Counts>,
+    /// Time per pipeline stage, summed over settled calls.
+    pub(crate) stages: super::StageTotals,
 }
 
 fn escape(label: &str) -> String {
@@ -88,6 +90,7 @@ impl Metrics {
         });
         let mut out = Exposition::default();
         self.lock().families(&mut out, &llm_tokens, &allocations);
+        stage_family(&mut out, &self.stages.snapshot());
         scheduler_families(&mut out, scheduler);
         agent_families(&mut out, agents);
         out.0
@@ -183,6 +186,26 @@ impl Counts {
 }
 
 /// The scheduler's families: tasks by state, retries, circuit breakers.
+/// Seconds spent in each pipeline stage by the calls settled, and how
+/// many calls that is.
+fn stage_family(out: &mut Exposition, budget: &super::StageBudget) {
+    out.family(
+        "fuelhost_invocation_stage_seconds_total",
+        "counter",
+        "Wall time spent in each pipeline stage by settled invocations.",
+        super::Stage::ALL
+            .iter()
+            .map(|&s| format!("{{stage=\"{}\"}} {}", s.as_str(), budget.nanos[s as usize] as f64 / 1e9))
+            .collect(),
+    );
+    out.family(
+        "fuelhost_invocation_stage_calls_total",
+        "counter",
+        "Settled invocations whose stages are counted in fuelhost_invocation_stage_seconds_total.",
+        vec![format!(" {}", budget.calls)],
+    );
+}
+
 fn scheduler_families(out: &mut Exposition, scheduler: &crate::scheduler::SchedulerSnapshot) {
     out.family(
         "fuelhost_scheduler_tasks",

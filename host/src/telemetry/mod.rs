@@ -11,6 +11,9 @@
 //!   optionally every span exported over OTLP/HTTP.
 //! - **Metrics** (`metrics`): Prometheus text, counted in process and
 //!   read from the ledger, rendered by [`crate::Host::metrics_text`].
+//! - **Stage budget** (`stages`): the wall time of each pipeline stage,
+//!   summed over settled calls ([`crate::Host::stage_budget`]): where a
+//!   call's microseconds go.
 //!
 //! ```no_run
 //! # fn main() -> Result<(), fuelhost::telemetry::TelemetryError> {
@@ -27,7 +30,10 @@
 //! ```
 
 mod metrics;
+mod stages;
 mod tracing;
 
 pub(crate) use self::metrics::Metrics;
+pub use self::stages::{Stage, StageBudget};
+pub(crate) use self::stages::{StageClock, StageTotals};
 pub use self::tracing::{init, LogFormat, TelemetryConfig, TelemetryError, TelemetryGuard, LOG_FILTER_ENV};
