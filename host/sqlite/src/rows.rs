@@ -42,7 +42,7 @@ pub(crate) fn balance_row(tx: &Connection, hot: &Hot, account: &str, asset: Asse
     )
     .optional()
     .map_err(storage)?
-    .map_or((0, 0), |(p, h): (i64, i64)| (p, h));
+    .unwrap_or((0, 0));
     let (journaled, held) = hot.adjustments(account, asset);
     Ok((row.0 + journaled, row.1 + held as i64))
 }
@@ -128,22 +128,6 @@ pub(crate) fn move_balances(
     asset: Asset,
     amount: u64,
 ) -> Result<(), LedgerError> {
-    let [(new_debit, dh), (new_credit, ch)] = checked_move(tx, hot, debit, credit, asset, amount)?;
-    write_balance(tx, hot, debit, asset, new_debit, dh)?;
-    write_balance(tx, hot, credit, asset, new_credit, ch)
-}
-
-/// The balances `(posted, held)` of `debit` and `credit` after moving
-/// `amount` of `asset`, checked as [`move_balances`] checks them, without
-/// writing them.
-fn checked_move(
-    tx: &Connection,
-    hot: &Hot,
-    debit: &str,
-    credit: &str,
-    asset: Asset,
-    amount: u64,
-) -> Result<[(i64, i64); 2], LedgerError> {
     if amount == 0 {
         return Err(LedgerError::Invalid("amount must be above zero".into()));
     }
@@ -167,7 +151,8 @@ fn checked_move(
     let new_debit = dp.checked_sub(amt).ok_or_else(|| past(format!("the {asset} `{debit}` has given out in all")))?;
     let (cp, ch) = balance_row(tx, hot, credit, asset)?;
     let new_credit = cp.checked_add(amt).ok_or_else(|| past(format!("`{credit}`'s")))?;
-    Ok([(new_debit, dh), (new_credit, ch)])
+    write_balance(tx, hot, debit, asset, new_debit, dh)?;
+    write_balance(tx, hot, credit, asset, new_credit, ch)
 }
 
 /// A kind as stored; an unknown name (a newer host's) is an error, never
