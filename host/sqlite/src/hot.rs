@@ -391,3 +391,45 @@ impl Hot {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn moves(price: u64, fuel: u64) -> Vec<Move> {
+        let mut m = vec![("caller".to_string(), "owner".to_string(), Asset::Scrip, price)];
+        if fuel > 0 {
+            m.push(("caller".to_string(), "@consumed".to_string(), Asset::Fuel, fuel));
+        }
+        m
+    }
+
+    #[test]
+    fn journaled_moves_are_read_until_projected_and_come_back_if_the_projection_does_not_commit() {
+        let hot = Hot::default();
+        hot.journal("a", moves(3, 7));
+        hot.journal("b", moves(3, 0));
+        assert_eq!(hot.adjustments("caller", Asset::Scrip).0, -6);
+        assert_eq!(hot.adjustments("owner", Asset::Scrip).0, 6);
+        assert_eq!(hot.adjustments("@consumed", Asset::Fuel).0, 7);
+        assert_eq!(hot.journal_waiting().0, 2);
+        // A projection takes them all; reads see the stored rows alone.
+        let taken = hot.take_journal();
+        assert_eq!(hot.adjustments("caller", Asset::Scrip).0, 0);
+        assert!(!hot.is_journaled("a"));
+        assert_eq!(hot.journal_waiting(), (0, None));
+        // It did not commit: they are back, exactly.
+        hot.restore_journal(taken);
+        assert_eq!(hot.adjustments("caller", Asset::Fuel).0, -7);
+        assert_eq!(hot.adjustments("owner", Asset::Scrip).0, 6);
+        assert!(hot.is_journaled("a") && hot.is_journaled("b"));
+        // A settlement that did not commit forgets its own moves only.
+        assert!(hot.unjournal("b"));
+        assert!(!hot.unjournal("b"));
+        assert_eq!(hot.adjustments("owner", Asset::Scrip).0, 3);
+        assert_eq!(hot.journal_waiting().0, 1);
+        assert!(hot.unjournal("a"));
+        assert_eq!(hot.adjustments("caller", Asset::Scrip).0, 0);
+        assert_eq!(hot.journal_waiting(), (0, None));
+    }
+}
