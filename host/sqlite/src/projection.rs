@@ -68,6 +68,16 @@ CREATE TABLE IF NOT EXISTS settlement_journal (
     settled_ms        INTEGER NOT NULL
 );";
 
+/// The columns a usage record and a journal row share, in the order their
+/// writes bind them (`settlement`).
+macro_rules! record_columns {
+    () => {
+        "invocation_id, artifact, caller, owner, charged_to, resource_policy, outcome, fuel, memory_peak_bytes, \
+         disk_bytes, wall_time_ns, cpu_time_ns, price_paid, cost_usd_micros, output, error, settled_ms"
+    };
+}
+pub(crate) use record_columns;
+
 /// The balance moves of the journaled charges (price from caller to
 /// owner, fuel and disk from the payer to `@consumed`), one row per side.
 macro_rules! moves {
@@ -97,13 +107,13 @@ const PROJECT: [&str; 4] = [
         moves!(),
         ") GROUP BY account, asset) AS moved WHERE balances.account = moved.account AND balances.asset = moved.asset"
     ),
-    "INSERT INTO usage_records (rowid, invocation_id, artifact, caller, owner, charged_to, resource_policy, outcome,
-         fuel, memory_peak_bytes, disk_bytes, wall_time_ns, cpu_time_ns, price_paid, cost_usd_micros, output, error,
-         settled_ms, postings)
-     SELECT seq, invocation_id, artifact, caller, owner, charged_to, resource_policy, outcome,
-         fuel, memory_peak_bytes, disk_bytes, wall_time_ns, cpu_time_ns, price_paid, cost_usd_micros, output, error,
-         settled_ms, 1
-       FROM settlement_journal ORDER BY seq",
+    concat!(
+        "INSERT INTO usage_records (rowid, ",
+        record_columns!(),
+        ", postings) SELECT seq, ",
+        record_columns!(),
+        ", 1 FROM settlement_journal ORDER BY seq"
+    ),
     "DELETE FROM settlement_journal",
 ];
 

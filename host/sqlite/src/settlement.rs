@@ -12,6 +12,7 @@ use crate::database::{exec, now_ms, one};
 use crate::hot::Move;
 use crate::hot::{FastReservation, Hot};
 use crate::journal;
+use crate::projection::record_columns;
 use crate::rows::{
     available, balance_row, move_balances, post, read_grant, resolve_hold, to_db, transfer_from_row, Hold,
 };
@@ -258,14 +259,16 @@ fn charge_disk(
 /// settlement journal (which has no `postings` column: every journaled
 /// record carries its charges).
 const WRITE_RECORD: [&str; 2] = [
-    "INSERT INTO usage_records (invocation_id, artifact, caller, owner, charged_to, resource_policy,
-            outcome, fuel, memory_peak_bytes, disk_bytes, wall_time_ns, cpu_time_ns, price_paid,
-            cost_usd_micros, output, error, settled_ms, rowid, postings)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
-    "INSERT INTO settlement_journal (invocation_id, artifact, caller, owner, charged_to, resource_policy,
-            outcome, fuel, memory_peak_bytes, disk_bytes, wall_time_ns, cpu_time_ns, price_paid,
-            cost_usd_micros, output, error, settled_ms, seq)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+    concat!(
+        "INSERT INTO usage_records (",
+        record_columns!(),
+        ", rowid, postings) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)"
+    ),
+    concat!(
+        "INSERT INTO settlement_journal (",
+        record_columns!(),
+        ", seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)"
+    ),
 ];
 
 /// Write the usage record of `s` at position `seq` (`in_record`: it
