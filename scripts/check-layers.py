@@ -54,7 +54,7 @@ LAYERS = {
         ["boundary", "io"],
     ],
     "host/sqlite": [
-        ["sql", "projection", "schema"],
+        ["sql", "projection", "schema", "stored_rows"],
         ["group_commit", "hot", "journal", "counters"],
         ["database"],
         ["plans", "allocation", "rows", "projector"],

@@ -6,12 +6,11 @@
 
 use std::sync::Arc;
 
-use rusqlite::params;
 use serde::Serialize;
 
 use crate::bindings::{Action, Decision};
 use fuelhost_policy::Verdict;
-use fuelhost_sqlite::{exec, now_ms, Database};
+use fuelhost_sqlite::{now_ms, Database};
 
 /// One recorded decision.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -108,25 +107,25 @@ impl AuditLog {
             Decision::Deny(r) => ("deny", Some(r.clone())),
             Decision::RequireApproval(who) => ("require_approval", Some(who.join(","))),
         };
-        // Deferred: committed with the next settlement or other durable commit.
-        let r = self.db.deferred(|conn| {
-            exec(
-                conn,
-                "INSERT INTO audit (at_ms, invocation, kind, subject, target, decision, decided_by, reason, latency_us)
+        // Appended: written with the next commit (a call's, with its
+        // settlement), without taking the connection now.
+        use rusqlite::types::Value;
+        let text = |s: &str| Value::Text(s.to_string());
+        let r = self.db.append(
+            "INSERT INTO audit (at_ms, invocation, kind, subject, target, decision, decided_by, reason, latency_us)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                params![
-                    now_ms(),
-                    invocation,
-                    action.kind,
-                    action.subject,
-                    action.target,
-                    decision,
-                    verdict.decided_by,
-                    reason,
-                    verdict.latency.as_micros() as i64
-                ],
-            )
-        });
+            vec![
+                Value::Integer(now_ms()),
+                invocation.map_or(Value::Null, text),
+                text(&action.kind),
+                text(&action.subject),
+                text(&action.target),
+                text(decision),
+                verdict.decided_by.as_deref().map_or(Value::Null, text),
+                reason.map_or(Value::Null, Value::Text),
+                Value::Integer(verdict.latency.as_micros().min(i64::MAX as u128) as i64),
+            ],
+        );
         if let Err(e) = r {
             tracing::error!(error = %e, "writing the audit log failed");
         }

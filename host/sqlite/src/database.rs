@@ -21,10 +21,10 @@ pub enum Durability {
     /// Every commit that moves money or records a settled call is on disk
     /// (the WAL fsynced) before it returns: survives power loss. The
     /// default. Work that charges nothing by itself (an invocation's
-    /// reservation, its admission's audit record) is *deferred*
-    /// (`Database::deferred`): it joins the open write batch, which the
-    /// next durable commit (or the flusher, within 5 ms) commits along
-    /// with its own work. A crash can lose only deferred work of
+    /// reservation, its admission's audit record) is *deferred* or
+    /// *appended* (`Database::deferred`, `Database::append`): it joins the
+    /// open write batch, which the next durable commit (or the flusher,
+    /// within 5 ms) commits along with its own work. A crash can lose only deferred work of
     /// calls that had not settled, which had charged nothing.
     #[default]
     Full,
@@ -52,7 +52,7 @@ pub const FLUSH_AFTER: Duration = Duration::from_millis(5);
 /// Beside it, a read-only connection for scans of committed data
 /// ([`Database::committed`]: listings, reports), and the checkpointer's.
 ///
-/// Writes come in three kinds:
+/// Writes come in four kinds:
 ///
 /// - [`Database::durable`]: a transaction committed (and with
 ///   [`Durability::Full`] fsynced) before it returns;
@@ -60,6 +60,9 @@ pub const FLUSH_AFTER: Duration = Duration::from_millis(5);
 ///   batch* (one SQLite transaction left open) and returns without a
 ///   commit. The next durable commit commits the batch with it, so a crowd
 ///   of calls writes each page once per batch instead of once per call;
+/// - [`Database::append`]: an insert queued in memory without taking the
+///   connection, written just before the next commit (for the audit log:
+///   a call then takes the connection to settle, not to be audited);
 /// - [`Database::lock`]: the connection itself, for code that runs its own
 ///   statements or transactions. The open batch is committed first, and if
 ///   anything was written through the guard the WAL is fsynced when it
@@ -71,7 +74,8 @@ pub const FLUSH_AFTER: Duration = Duration::from_millis(5);
 /// The connection runs with `synchronous=NORMAL`; durability comes from
 /// this type fsyncing the WAL after a durable commit, outside the lock, so
 /// other work proceeds during the fsync. Two threads serve it: the
-/// *flusher* commits a batch left open for [`FLUSH_AFTER`], and the
+/// *flusher* commits a batch left open, or rows appended, for
+/// [`FLUSH_AFTER`], and the
 /// *checkpointer* copies the WAL into the database file on a connection of
 /// its own, so no writer pays for a checkpoint while holding the lock.
 pub struct Database {
@@ -85,8 +89,12 @@ pub struct Database {
 
 struct Shared {
     conn: Mutex<Conn>,
-    /// Signalled when a batch opens, and when the database closes.
-    batch_opened: Condvar,
+    /// Rows appended ([`Database::append`]) and not yet written, and what
+    /// the flusher waits for.
+    pending: Mutex<Pending>,
+    /// Signalled when work starts waiting for a commit (a batch opens, a
+    /// row is appended), and when the database closes.
+    waiting: Condvar,
     /// Whether commits happened since the last checkpoint; the
     /// checkpointer waits on `committed` for it.
     checkpoint: Mutex<Checkpoint>,
@@ -104,6 +112,31 @@ struct Checkpoint {
     closing: bool,
 }
 
+/// What waits for a commit without holding the connection.
+#[derive(Default)]
+struct Pending {
+    /// Rows appended, in order.
+    rows: Vec<Appended>,
+    /// When work began waiting for a commit with none waiting before
+    /// (a batch opened, or a row was appended); the flusher takes it.
+    since: Option<Instant>,
+    closing: bool,
+}
+
+/// One appended row: an insert and its values.
+struct Appended {
+    sql: &'static str,
+    values: Vec<rusqlite::types::Value>,
+}
+
+impl Pending {
+    fn waiting_from(&mut self, at: Instant) -> bool {
+        let first = self.since.is_none();
+        self.since.get_or_insert(at);
+        first
+    }
+}
+
 struct Conn {
     conn: Connection,
     /// When the open batch began; `None`: no transaction is open.
@@ -118,10 +151,23 @@ struct Conn {
 }
 
 impl Conn {
-    /// Commit the open batch, if any. On failure the batch is rolled back:
-    /// what it held was deferred work of calls whose settlement will then
-    /// fail, charging nothing.
-    fn commit_batch(&mut self) -> rusqlite::Result<()> {
+    /// Commit the open batch, if any, with `rows` (appended rows) written
+    /// first; a batch is opened for rows alone. On failure the batch is
+    /// rolled back: what it held was deferred work of calls whose
+    /// settlement will then fail, charging nothing, and appended rows
+    /// (which record, never charge).
+    fn commit_batch(&mut self, rows: Vec<Appended>) -> rusqlite::Result<()> {
+        if self.batch.is_none() && (rows.is_empty() || !self.open_batch()?) {
+            return Ok(());
+        }
+        for row in rows {
+            let written =
+                self.conn.prepare_cached(row.sql).and_then(|mut s| s.execute(rusqlite::params_from_iter(row.values)));
+            if let Err(e) = written {
+                tracing::error!(error = %e, "writing an appended row failed; it is lost");
+            }
+        }
+        self.resync();
         if self.batch.take().is_none() {
             return Ok(());
         }
@@ -325,28 +371,46 @@ impl Shared {
         wal.sync_data().map_err(|e| io::Error::new(e.kind(), format!("fsync of {}: {e}", self.wal_path.display())))
     }
 
-    /// Commit a batch left open for [`FLUSH_AFTER`] with nobody to commit
-    /// it; exit when the database closes.
+    /// Commit the open batch and the appended rows (see
+    /// [`Conn::commit_batch`]).
+    fn commit(&self, conn: &mut Conn) -> rusqlite::Result<()> {
+        let rows = std::mem::take(&mut self.pending.lock().unwrap_or_else(|p| p.into_inner()).rows);
+        conn.commit_batch(rows)
+    }
+
+    /// Tell the flusher that work waits for a commit since `at`, unless it
+    /// knows already.
+    fn waiting_from(&self, at: Instant) {
+        if self.pending.lock().unwrap_or_else(|p| p.into_inner()).waiting_from(at) {
+            self.waiting.notify_all();
+        }
+    }
+
+    /// Commit work that waited [`FLUSH_AFTER`] with nobody to commit it (a
+    /// batch left open, rows appended); exit when the database closes.
+    /// Whatever is open then is committed, so work that began waiting
+    /// meanwhile may go sooner, never later.
     fn flush_loop(self: Arc<Shared>) {
-        let mut conn = self.lock();
         loop {
-            while conn.batch.is_none() && !conn.closing {
-                conn = self.batch_opened.wait(conn).unwrap_or_else(|p| p.into_inner());
-            }
+            let since = {
+                let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+                while pending.since.is_none() && !pending.closing {
+                    pending = self.waiting.wait(pending).unwrap_or_else(|p| p.into_inner());
+                }
+                if pending.closing {
+                    return;
+                }
+                pending.since.take().expect("checked above")
+            };
+            std::thread::sleep((since + FLUSH_AFTER).saturating_duration_since(Instant::now()));
+            let mut conn = self.lock();
             if conn.closing {
                 return;
             }
-            let (opened, generation) = (conn.batch.expect("checked above"), conn.generation);
-            let due = opened + FLUSH_AFTER;
-            drop(conn);
-            std::thread::sleep(due.saturating_duration_since(Instant::now()));
-            conn = self.lock();
-            if conn.batch.is_some() && conn.generation == generation {
-                if let Err(e) = conn.commit_batch() {
-                    tracing::error!(error = %e, "committing deferred work failed; it was rolled back");
-                }
-                self.note_commits(&mut conn);
+            if let Err(e) = self.commit(&mut conn) {
+                tracing::error!(error = %e, "committing deferred work failed; it was rolled back");
             }
+            self.note_commits(&mut conn);
         }
     }
 }
@@ -373,7 +437,8 @@ impl Database {
         wal_path.push("-wal");
         let shared = Arc::new(Shared {
             conn: Mutex::new(Conn { conn, batch: None, generation: 0, wal: None, closing: false, committed: false }),
-            batch_opened: Condvar::new(),
+            pending: Mutex::default(),
+            waiting: Condvar::new(),
             checkpoint: Mutex::new(Checkpoint::default()),
             committed: Condvar::new(),
             durability,
@@ -439,7 +504,7 @@ impl Database {
     /// (transactions roll back on drop), so a poisoned lock is recovered.
     pub fn lock(&self) -> WriteGuard<'_> {
         let mut guard = self.shared.lock();
-        if let Err(e) = guard.commit_batch() {
+        if let Err(e) = self.shared.commit(&mut guard) {
             tracing::error!(error = %e, "committing deferred work failed; it was rolled back");
         }
         if !guard.conn.is_autocommit() {
@@ -474,11 +539,32 @@ impl Database {
         self.shared.writable().map_err(E::from_sqlite)?;
         let mut guard = self.shared.lock();
         if guard.open_batch().map_err(E::from_sqlite)? {
-            self.shared.batch_opened.notify_all();
+            self.shared.waiting_from(Instant::now());
         }
         let result = in_savepoint(&guard.conn, f);
         guard.resync();
         result
+    }
+
+    /// Queue an insert that reads nothing and charges nothing (an audit
+    /// record) without taking the connection: it is written just before
+    /// the next commit (a durable one, or the flusher's within
+    /// [`FLUSH_AFTER`]), in the order appended, so a call's record commits
+    /// with its settlement. Like deferred work, a crash before that commit
+    /// loses it. [`Database::lock`] commits it first; [`Database::read`]
+    /// does not see it. A row that fails to insert is logged and lost.
+    pub fn append(&self, sql: &'static str, values: Vec<rusqlite::types::Value>) -> rusqlite::Result<()> {
+        self.shared.writable()?;
+        let now = Instant::now();
+        let first = {
+            let mut pending = self.shared.pending.lock().unwrap_or_else(|p| p.into_inner());
+            pending.rows.push(Appended { sql, values });
+            pending.waiting_from(now)
+        };
+        if first {
+            self.shared.waiting.notify_all();
+        }
+        Ok(())
     }
 
     /// Run `f` as a transaction of its own and commit it, with the open
@@ -510,7 +596,7 @@ impl Database {
         let mut result = in_savepoint(&guard.conn, f);
         let changed = guard.conn.total_changes() != changes;
         guard.resync();
-        let commit = guard.commit_batch();
+        let commit = self.shared.commit(&mut guard);
         self.shared.note_commits(&mut guard);
         if let (Err(e), true) = (commit, result.is_ok()) {
             result = Err(E::from_sqlite(e));
@@ -534,7 +620,7 @@ impl Drop for Database {
     fn drop(&mut self) {
         let mut guard = self.shared.lock();
         guard.closing = true;
-        if let Err(e) = guard.commit_batch() {
+        if let Err(e) = self.shared.commit(&mut guard) {
             tracing::error!(error = %e, "committing deferred work at close failed");
         }
         // A clean close leaves the settlement journal empty (the ledger
@@ -544,7 +630,8 @@ impl Drop for Database {
             tracing::error!(error = %e, "projecting the settlement journal at close failed; the next open will");
         }
         drop(guard);
-        self.shared.batch_opened.notify_all();
+        self.shared.pending.lock().unwrap_or_else(|p| p.into_inner()).closing = true;
+        self.shared.waiting.notify_all();
         if let Some(flusher) = self.flusher.take() {
             let _ = flusher.join();
         }
@@ -684,6 +771,47 @@ mod tests {
         db.deferred(|c| put(c, "b")).unwrap();
         drop(db);
         assert_eq!(settings_count(&path), 2);
+    }
+
+    fn append(db: &Database, key: &str) {
+        use rusqlite::types::Value;
+        let values = vec![Value::Text(key.into()), Value::Text("v".into())];
+        db.append("INSERT INTO settings (key, value) VALUES (?1, ?2)", values).unwrap();
+    }
+
+    /// An appended row commits with the next durable commit, before that
+    /// commit's own work; alone, the flusher commits it; what is queued at
+    /// close is committed then; `lock` commits it before handing out the
+    /// connection; a row that fails to insert loses only itself.
+    #[test]
+    fn appended_rows_commit_with_the_next_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let db = Database::open(&path, Durability::Full).unwrap();
+        append(&db, "a1");
+        db.durable(|c| {
+            // Not written yet: queued rows go in at the commit.
+            assert_eq!(c.query_row("SELECT COUNT(*) FROM settings", [], |r| r.get::<_, i64>(0)).unwrap(), 0);
+            put(c, "d1")
+        })
+        .unwrap();
+        assert_eq!(keys(&path), ["a1", "d1"]);
+
+        append(&db, "a2");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while keys(&path).len() < 3 {
+            assert!(Instant::now() < deadline, "the flusher never committed the appended row");
+            std::thread::sleep(FLUSH_AFTER);
+        }
+
+        append(&db, "a1"); // a duplicate key: fails alone
+        append(&db, "a3");
+        let seen: i64 = db.lock().query_row("SELECT COUNT(*) FROM settings", [], |r| r.get(0)).unwrap();
+        assert_eq!(seen, 4);
+
+        append(&db, "a4");
+        drop(db);
+        assert_eq!(keys(&path), ["a1", "a2", "a3", "a4", "d1"]);
     }
 
     /// A failed or panicking transaction undoes its own changes only; the

@@ -23,19 +23,33 @@
 //! write takes out again), and the ids of those settlements, so that a
 //! reservation or a replay under one of them sees it.
 //!
+//! It also keeps the balance rows as stored, for the accounts fast
+//! reservations read (`stored_rows`), so that a reservation whose parties
+//! and rows are all known here checks and holds under this lock alone,
+//! without the database connection ([`Hot::reserve`]). For that, no
+//! balance may ever read higher here than it is: a settlement releases a
+//! call's holds in the same step as it journals what the call spent
+//! ([`Hot::journal`]), or claims the accounts it will post to before it
+//! releases them ([`Hot::release_for_posting`]); undoing a settlement puts
+//! the holds back before it takes the spending out.
+//!
 //! It also keeps the ledger's sequence (the next position in the order of
 //! transfers and charges, see `journal`) and whether any explicit transfer
 //! took an id shaped like a charge's, so settling need not look.
 //!
-//! Lock order: the database connection first, then this; every access
-//! but a read of what is already loaded (`governed_if_known`) happens
-//! while the connection is held, so a balance read and the write
-//! that follows it see the same holds.
+//! Lock order: the database connection first, then this. Every access but
+//! a read of what is already loaded (`governed_if_known`) and a
+//! reservation from what is kept ([`Hot::reserve`] without rows) happens
+//! while the connection is held, so a balance read and the write that
+//! follows it see the same holds; an account about to be written is
+//! claimed first, so no reservation from memory slips in between.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
 
-use fuelhost_ledger::{Asset, TransferKind};
+use fuelhost_ledger::{Asset, LedgerError, Reserved, TransferKind};
+
+use crate::stored_rows::{Row, StoredRows};
 
 /// One call's holds.
 #[derive(Debug, Clone)]
@@ -73,6 +87,38 @@ impl FastReservation {
     }
 }
 
+/// What a fast reservation asks for.
+pub(super) struct FastRequest<'a> {
+    pub invocation: &'a str,
+    pub caller: &'a str,
+    pub owner: &'a str,
+    pub payer: &'a str,
+    /// Scrip to hold from the caller for the owner (0: none).
+    pub price: u64,
+    /// The most fuel to hold from the payer.
+    pub fuel_limit: u64,
+    /// Whether the host made the id (no settled call can have it).
+    pub fresh_id: bool,
+}
+
+/// The stored rows a fast reservation reads: the caller's scrip (when it
+/// pays a price), the payer's fuel and disk.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct FastRows {
+    pub caller_scrip: Option<Row>,
+    pub payer_fuel: Row,
+    pub payer_disk: Row,
+}
+
+/// What [`Hot::reserve`] did.
+pub(super) enum FastAttempt {
+    /// Held, or refused for want of budget (or a duplicate id).
+    Done(Result<Reserved, LedgerError>),
+    /// Something it needs is not known here: ask again with rows read
+    /// under the connection lock.
+    NeedsDatabase,
+}
+
 #[derive(Default)]
 struct State {
     /// Held by fast reservations, per account, by asset (`Asset as
@@ -80,10 +126,10 @@ struct State {
     held: HashMap<String, [u64; 3]>,
     /// Fast reservations by invocation id.
     reservations: HashMap<String, FastReservation>,
-    /// Reservations whose settlement is under way: their holds are
-    /// released (the settlement posts them), and they come back if the
-    /// settlement does not commit.
-    settling: HashMap<String, FastReservation>,
+    /// Reservations whose settlement is under way, and whether their
+    /// holds were released yet (in the step that posts them); they come
+    /// back if the settlement does not commit.
+    settling: HashMap<String, (FastReservation, bool)>,
     /// Disk held by running calls, by invocation id: (payer, bytes).
     disk: HashMap<String, (String, u64)>,
     /// Accounts known to exist (accounts are never deleted).
@@ -98,6 +144,8 @@ struct State {
     charge_shaped_ids: Option<bool>,
     /// The journal's charges not yet projected.
     journaled: Journaled,
+    /// Balance rows as stored.
+    stored: StoredRows,
 }
 
 /// Charges in the settlement journal, not yet in the tables.
@@ -141,6 +189,27 @@ pub(super) enum Governor {
 }
 
 impl State {
+    /// `account`'s `asset` from its stored `row`: posted with the journal's
+    /// charges, held with the fast holds.
+    fn available(&self, account: &str, asset: Asset, row: Row) -> u64 {
+        let posted = row.0 + self.journaled.posted.get(account).map_or(0, |p| p[asset as usize]);
+        let held = row.1 + self.held.get(account).map_or(0, |h| h[asset as usize]) as i64;
+        (posted - held).max(0) as u64
+    }
+
+    /// What a reservation from memory needs and this state does not know
+    /// (so the connection must be asked): whether an allocation governs
+    /// the payer, whether the parties exist, whether an id the caller chose
+    /// is taken, whether an explicit transfer took a charge-shaped id.
+    fn needs_database(&self, req: &FastRequest<'_>) -> bool {
+        let governed = &self.governed[Governor::Allocation as usize];
+        governed.as_ref().is_none_or(|g| g.contains(req.payer))
+            || [req.caller, req.owner, req.payer].iter().any(|a| !self.accounts.contains(*a))
+            || !req.fresh_id
+            || self.charge_shaped_ids != Some(false)
+            || [req.caller, req.payer].iter().any(|a| self.stored.is_claimed(a))
+    }
+
     fn hold(&mut self, r: &FastReservation) {
         if r.price > 0 {
             self.held.entry(r.caller.clone()).or_default()[Asset::Scrip as usize] += r.price;
@@ -182,15 +251,115 @@ impl Hot {
         (posted, state.held.get(account).map_or(0, |h| h[asset as usize]))
     }
 
+    /// The stored row of `account`'s `asset`, if it is kept (see
+    /// `stored_rows`).
+    pub fn stored(&self, account: &str, asset: Asset) -> Option<Row> {
+        self.lock().stored.get(account, asset)
+    }
+
+    /// Keep `row`, just read from the table (see `stored_rows`).
+    pub fn keep_stored(&self, account: &str, asset: Asset, row: Row) {
+        self.lock().stored.keep(account, asset, row);
+    }
+
+    /// The open transaction may write `account`'s rows: claim it (see
+    /// `stored_rows`), returning the kept row of `asset` if there was one.
+    pub fn claim(&self, account: &str, asset: Asset) -> Option<Row> {
+        let mut state = self.lock();
+        let kept = state.stored.get(account, asset);
+        state.stored.claim(account);
+        kept
+    }
+
+    /// The transaction open on the connection committed or rolled back.
+    pub fn transaction_ended(&self) {
+        self.lock().stored.transaction_ended();
+    }
+
+    /// Check and hold a fast reservation in one step. Without `rows`, from
+    /// what is kept here, taking no other lock: [`FastAttempt::NeedsDatabase`]
+    /// when something is not known (see `State::needs_database`). With
+    /// `rows`, read from the table under the connection lock by a caller
+    /// that made those checks itself, which are kept for the next call.
+    pub fn reserve(&self, req: &FastRequest<'_>, rows: Option<FastRows>) -> FastAttempt {
+        let mut state = self.lock();
+        let rows = match rows {
+            Some(rows) => {
+                if let Some(row) = rows.caller_scrip {
+                    state.stored.keep(req.caller, Asset::Scrip, row);
+                }
+                state.stored.keep(req.payer, Asset::Fuel, rows.payer_fuel);
+                state.stored.keep(req.payer, Asset::DiskBytes, rows.payer_disk);
+                rows
+            }
+            None => {
+                if state.needs_database(req) {
+                    return FastAttempt::NeedsDatabase;
+                }
+                let kept = |account, asset| state.stored.get(account, asset);
+                let caller_scrip = if req.price > 0 { kept(req.caller, Asset::Scrip) } else { Some((0, 0)) };
+                match (caller_scrip, kept(req.payer, Asset::Fuel), kept(req.payer, Asset::DiskBytes)) {
+                    (Some(caller_scrip), Some(payer_fuel), Some(payer_disk)) => {
+                        FastRows { caller_scrip: Some(caller_scrip), payer_fuel, payer_disk }
+                    }
+                    _ => return FastAttempt::NeedsDatabase,
+                }
+            }
+        };
+        if state.reservations.contains_key(req.invocation) || state.settling.contains_key(req.invocation) {
+            return FastAttempt::Done(Err(LedgerError::DuplicateInvocation(req.invocation.to_string())));
+        }
+        if req.price > 0 {
+            let available = state.available(req.caller, Asset::Scrip, rows.caller_scrip.unwrap_or((0, 0)));
+            if available < req.price {
+                return FastAttempt::Done(Err(LedgerError::Insufficient {
+                    account: req.caller.to_string(),
+                    asset: Asset::Scrip,
+                    available,
+                    needed: req.price,
+                }));
+            }
+        }
+        let fuel = req.fuel_limit.min(state.available(req.payer, Asset::Fuel, rows.payer_fuel));
+        if fuel == 0 {
+            return FastAttempt::Done(Err(LedgerError::Insufficient {
+                account: req.payer.to_string(),
+                asset: Asset::Fuel,
+                available: 0,
+                needed: req.fuel_limit.max(1),
+            }));
+        }
+        let disk_bytes = state.available(req.payer, Asset::DiskBytes, rows.payer_disk);
+        let r = FastReservation {
+            caller: req.caller.to_string(),
+            owner: req.owner.to_string(),
+            payer: req.payer.to_string(),
+            price: req.price,
+            fuel,
+            guest_holds: false,
+        };
+        state.hold(&r);
+        state.reservations.insert(req.invocation.to_string(), r);
+        FastAttempt::Done(Ok(Reserved { fuel, disk_bytes, memory_bytes: None, allocation: None }))
+    }
+
     /// The settlement of `invocation` was journaled with `moves`: balance
     /// reads include them until they are projected (or the settlement
     /// does not commit, [`Hot::unjournal`]).
+    /// Its fast holds, if it has any, are released in the same step: a
+    /// journaled move spends at most what its call held.
     pub fn journal(&self, invocation: &str, moves: Vec<Move>) {
         let mut state = self.lock();
-        let journaled = &mut state.journaled;
-        journaled.apply(&moves, 1);
-        journaled.moves.insert(invocation.to_string(), moves);
-        journaled.since.get_or_insert_with(std::time::Instant::now);
+        let state = &mut *state;
+        state.journaled.apply(&moves, 1);
+        state.journaled.moves.insert(invocation.to_string(), moves);
+        state.journaled.since.get_or_insert_with(std::time::Instant::now);
+        if let Some((r, released)) = state.settling.get_mut(invocation) {
+            if !std::mem::replace(released, true) {
+                let r = r.clone();
+                state.release(&r);
+            }
+        }
     }
 
     /// The journaled settlement of `invocation` did not commit: forget
@@ -221,12 +390,16 @@ impl Hot {
     /// lock, is moving them into the tables. Put back with
     /// [`Hot::restore_journal`] if its transaction does not commit.
     pub fn take_journal(&self) -> Journaled {
-        std::mem::take(&mut self.lock().journaled)
+        let mut state = self.lock();
+        let taken = std::mem::take(&mut state.journaled);
+        state.stored.shift(&taken.posted, 1);
+        taken
     }
 
     /// A projection did not commit: its charges are journaled again.
     pub fn restore_journal(&self, taken: Journaled) {
         let mut state = self.lock();
+        state.stored.shift(&taken.posted, -1);
         let journaled = &mut state.journaled;
         for (invocation, moves) in taken.moves {
             journaled.apply(&moves, 1);
@@ -277,35 +450,52 @@ impl Hot {
         state.reservations.contains_key(invocation) || state.settling.contains_key(invocation)
     }
 
-    /// Keep `r` and its holds.
-    pub fn insert(&self, invocation: &str, r: FastReservation) {
-        let mut state = self.lock();
-        state.hold(&r);
-        state.reservations.insert(invocation.to_string(), r);
-    }
-
-    /// Start settling `invocation`: release its holds (the settlement
-    /// posts them) and return the reservation. Until [`Hot::settled`] or
+    /// Start settling `invocation`: return its reservation, whose holds
+    /// stay until the settlement posts them ([`Hot::journal`],
+    /// [`Hot::release_for_posting`]). Until [`Hot::settled`] or
     /// [`Hot::unsettle`], the id stays taken.
     pub fn take(&self, invocation: &str) -> Option<FastReservation> {
         let mut state = self.lock();
         let r = state.reservations.remove(invocation)?;
-        state.release(&r);
-        state.settling.insert(invocation.to_string(), r.clone());
+        state.settling.insert(invocation.to_string(), (r.clone(), false));
         Some(r)
+    }
+
+    /// The settlement of `invocation` is about to post its holds through
+    /// the tables: release them, and claim the accounts they hold from (in
+    /// the same step), so that no reservation from memory counts the
+    /// released amounts before the posting is in.
+    pub fn release_for_posting(&self, invocation: &str) {
+        let mut state = self.lock();
+        let state = &mut *state;
+        let Some((r, released)) = state.settling.get_mut(invocation) else { return };
+        if !std::mem::replace(released, true) {
+            state.stored.claim(&r.caller);
+            state.stored.claim(&r.payer);
+            let r = r.clone();
+            state.release(&r);
+        }
     }
 
     /// The settlement of `invocation` committed: forget its reservation.
     pub fn settled(&self, invocation: &str) {
-        self.lock().settling.remove(invocation);
+        let mut state = self.lock();
+        if let Some((r, false)) = state.settling.remove(invocation) {
+            // Committed without posting through here: nothing to keep.
+            state.release(&r);
+        }
     }
 
     /// The settlement of `invocation` did not commit: its reservation and
-    /// holds are back, as before [`Hot::take`].
+    /// holds are back, as before [`Hot::take`]. Called before its journaled
+    /// moves are taken out ([`Hot::unjournal`]), so its balances read low,
+    /// never high, in between.
     pub fn unsettle(&self, invocation: &str) {
         let mut state = self.lock();
-        if let Some(r) = state.settling.remove(invocation) {
-            state.hold(&r);
+        if let Some((r, released)) = state.settling.remove(invocation) {
+            if released {
+                state.hold(&r);
+            }
             state.reservations.insert(invocation.to_string(), r);
         }
     }

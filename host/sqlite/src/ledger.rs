@@ -10,7 +10,7 @@ use crate::allocation::{self as alloc, Governing};
 use crate::counters;
 use crate::database::{exec, in_savepoint, now_ms, one, Database};
 use crate::group_commit::GroupCommit;
-use crate::hot::{FastReservation, Governor, Hot, Journaled};
+use crate::hot::{FastAttempt, FastRequest, FastRows, Governor, Hot, Journaled};
 use crate::journal;
 use crate::projection;
 use crate::projector;
@@ -24,10 +24,10 @@ use fuelhost_ledger::{
 };
 use fuelhost_ledger::{ConsumerStats, ServiceStats, TransferQuery, UsageQuery};
 
-use crate::reservation::{no_fuel, reserve_in};
+use crate::reservation::reserve_in;
 use crate::rows::{
-    account_exists, available, balance_row, existing_transfer, place_hold, post, read_grant, require_account, to_db,
-    transfer_from_row, write_balance, Hold,
+    account_exists, available, balance_peek, balance_row, existing_transfer, place_hold, post, read_grant,
+    require_account, stored_row, to_db, transfer_from_row, write_balance, Hold,
 };
 use crate::settlement::settle_in;
 use crate::usage::{id_taken, read_usage, usage_from_row, usage_listing};
@@ -102,10 +102,10 @@ impl SqliteLedger {
                 Ok(results)
             },
             // Under the connection lock, right after the commit: each fast
-            // reservation follows its own settlement's fate, and the
-            // counters keep the records that committed.
+            // reservation follows its own settlement's fate (its holds back
+            // before its journaled moves go, see `hot`), and the counters
+            // keep the records that committed.
             |applied, committed| {
-                self.moved(&moved, committed);
                 match applied {
                     Ok(results) => {
                         for (s, r) in batch.iter().zip(results) {
@@ -118,6 +118,8 @@ impl SqliteLedger {
                         self.counters.settled(std::iter::empty(), false);
                     }
                 }
+                self.moved(&moved, committed);
+                self.hot.transaction_ended();
             },
         );
         std::mem::forget(unwinding);
@@ -189,7 +191,7 @@ impl SqliteLedger {
     /// projected first).
     fn write<R>(&self, f: impl FnOnce(&Connection) -> Result<R, LedgerError>) -> Result<R, LedgerError> {
         self.caught_up()?;
-        self.db.durable(f)
+        self.db.durable_then(f, |_, _| self.hot.transaction_ended())
     }
 
     /// One transaction, deferred (`Database::deferred`): for reservations,
@@ -205,35 +207,38 @@ impl SqliteLedger {
     /// Reserve in memory (see `hot`) when nothing but balances governs the
     /// call: no sponsor grant (checked by the caller) and no allocation of
     /// the payer's. `None`: the call needs the persisted path.
+    ///
+    /// When everything the check needs is in memory (the parties, the
+    /// rows of the balances it reads, and a fresh id), it takes no
+    /// database lock at all; otherwise it reads what is missing under the
+    /// connection lock, and the check and the holds are still one step.
     fn reserve_fast(&self, r: &Reservation) -> Result<Option<Reserved>, LedgerError> {
-        // Inside the write batch the admission's audit record opened: its
-        // reads then take no locks of their own. The holds are kept under
-        // the same lock as the balances were checked, so no other
-        // reservation sees the balances without them.
-        let mut kept = false;
-        let result = self.db.deferred(|conn| {
-            let Some((reserved, fast)) = self.reserve_fast_in(conn, r)? else { return Ok(None) };
-            self.hot.insert(&r.invocation_id, fast);
-            kept = true;
-            Ok(Some(reserved))
-        });
-        if result.is_err() && kept {
-            // The savepoint failed after the holds were kept: drop them,
-            // under the connection lock like every change to the holds.
-            let _conn = self.db.read();
-            self.hot.take(&r.invocation_id);
-            self.hot.settled(&r.invocation_id);
+        let price = if r.caller != r.owner { r.price } else { 0 };
+        let req = FastRequest {
+            invocation: &r.invocation_id,
+            caller: r.caller.as_str(),
+            owner: r.owner.as_str(),
+            payer: r.payer.as_str(),
+            price,
+            fuel_limit: r.fuel_limit,
+            fresh_id: r.fresh_id,
+        };
+        if let FastAttempt::Done(done) = self.hot.reserve(&req, None) {
+            return done.map(Some);
         }
-        result
+        let conn = self.db.read();
+        let Some(rows) = self.fast_rows(&conn, r, price)? else { return Ok(None) };
+        match self.hot.reserve(&req, Some(rows)) {
+            FastAttempt::Done(done) => done.map(Some),
+            FastAttempt::NeedsDatabase => unreachable!("a reservation given its rows needs nothing else"),
+        }
     }
 
-    /// Check a fast reservation; `None` when the call needs the persisted
-    /// path.
-    fn reserve_fast_in(
-        &self,
-        conn: &Connection,
-        r: &Reservation,
-    ) -> Result<Option<(Reserved, FastReservation)>, LedgerError> {
+    /// Under the connection lock, what a fast reservation needs that memory
+    /// may not know: that no allocation governs the payer (`None` if one
+    /// does: the persisted path), that the parties exist, that the id is
+    /// free, and the stored rows of the balances it checks.
+    fn fast_rows(&self, conn: &Connection, r: &Reservation, price: u64) -> Result<Option<FastRows>, LedgerError> {
         let hot = &*self.hot;
         if hot.governed(Governor::Allocation, r.payer.as_str(), || {
             agents(conn, "SELECT DISTINCT agent FROM allocations")
@@ -257,34 +262,12 @@ impl SqliteLedger {
         if hot.charge_shaped_ids(|| journal::any_charge_shaped_id(conn))? {
             journal::refuse_taken_ids(conn, inv)?;
         }
-        let price = if r.caller != r.owner { r.price } else { 0 };
-        if price > 0 {
-            let (p, h) = balance_row(conn, hot, r.caller.as_str(), Asset::Scrip)?;
-            if available(p, h) < price {
-                return Err(LedgerError::Insufficient {
-                    account: r.caller.to_string(),
-                    asset: Asset::Scrip,
-                    available: available(p, h),
-                    needed: price,
-                });
-            }
-        }
-        let (p, h) = balance_row(conn, hot, r.payer.as_str(), Asset::Fuel)?;
-        let fuel = r.fuel_limit.min(available(p, h));
-        if fuel == 0 {
-            return Err(no_fuel(r));
-        }
-        let (dp, dh) = balance_row(conn, hot, r.payer.as_str(), Asset::DiskBytes)?;
-        let fast = FastReservation {
-            caller: r.caller.to_string(),
-            owner: r.owner.to_string(),
-            payer: r.payer.to_string(),
-            price,
-            fuel,
-            guest_holds: false,
-        };
-        let reserved = Reserved { fuel, disk_bytes: available(dp, dh), memory_bytes: None, allocation: None };
-        Ok(Some((reserved, fast)))
+        let caller_scrip = if price > 0 { Some(stored_row(conn, hot, r.caller.as_str(), Asset::Scrip)?) } else { None };
+        Ok(Some(FastRows {
+            caller_scrip,
+            payer_fuel: stored_row(conn, hot, r.payer.as_str(), Asset::Fuel)?,
+            payer_disk: stored_row(conn, hot, r.payer.as_str(), Asset::DiskBytes)?,
+        }))
     }
 }
 
@@ -306,10 +289,10 @@ struct PutBackOnPanic<'a> {
 impl Drop for PutBackOnPanic<'_> {
     fn drop(&mut self) {
         let _conn = self.ledger.db.read();
-        self.ledger.moved(self.moved, false);
         for s in self.invocations {
             self.ledger.settled(&s.invocation_id, false);
         }
+        self.ledger.moved(self.moved, false);
     }
 }
 
@@ -353,7 +336,7 @@ impl LedgerQuery for SqliteLedger {
         require_account(&conn, agent.as_str())?;
         let mut b = Balances::default();
         for asset in Asset::ALL {
-            let (posted, held) = balance_row(&conn, &self.hot, agent.as_str(), asset)?;
+            let (posted, held) = balance_peek(&conn, &self.hot, agent.as_str(), asset)?;
             *b.get_mut(asset) = AssetBalance { posted: posted.max(0) as u64, held: held as u64 };
         }
         Ok(b)
@@ -627,7 +610,7 @@ impl Ledger for SqliteLedger {
         // Under the connection lock, like every change to the holds: the
         // balance read and the hold see the same holds.
         let conn = self.db.read();
-        let (p, h) = balance_row(&conn, &self.hot, payer.as_str(), Asset::DiskBytes)?;
+        let (p, h) = balance_peek(&conn, &self.hot, payer.as_str(), Asset::DiskBytes)?;
         if available(p, h) < bytes {
             return Err(LedgerError::Insufficient {
                 account: payer.to_string(),

@@ -6,7 +6,8 @@
 //!
 //! **What it owns.** Opening the file, its pragmas, its schema and how
 //! durable a commit is ([`Durability`]); every ledger operation as SQL,
-//! the in-memory fast path of calls no allocation governs (`hot`), group
+//! the in-memory fast path of calls no allocation governs (`hot`, with
+//! the balance rows it reads kept in `stored_rows`), group
 //! commit of settlements (`group_commit`), the settlement journal and its
 //! projection into the tables (`projection`), the charges a usage record
 //! carries (`journal`) and the statistics kept as records settle
@@ -40,6 +41,7 @@ mod rows;
 mod schema;
 mod settlement;
 mod sql;
+mod stored_rows;
 mod usage;
 
 pub use database::{

@@ -32,6 +32,7 @@ pub(crate) fn project_journal(db: &Database, hot: &Hot) -> Result<usize, LedgerE
             if let (Some(t), false) = (taken.borrow_mut().take(), committed) {
                 hot.restore_journal(t);
             }
+            hot.transaction_ended();
         },
     )
 }

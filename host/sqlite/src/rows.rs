@@ -30,11 +30,20 @@ pub(crate) fn require_account(tx: &Connection, account: &str) -> Result<(), Ledg
     }
 }
 
-/// (posted, held) of one asset of one account; zero if never touched.
-/// Held amounts include what fast reservations hold in memory, posted
-/// amounts what journaled settlements moved (see `hot`).
-pub(crate) fn balance_row(tx: &Connection, hot: &Hot, account: &str, asset: Asset) -> Result<(i64, i64), LedgerError> {
-    let row = one(
+/// (posted, held) of one asset of one account as the table stores it;
+/// zero if never touched. Served from the rows `hot` keeps when it has
+/// it, kept there when read (unless the account is claimed).
+pub(crate) fn stored_row(tx: &Connection, hot: &Hot, account: &str, asset: Asset) -> Result<(i64, i64), LedgerError> {
+    if let Some(row) = hot.stored(account, asset) {
+        return Ok(row);
+    }
+    let row = select_row(tx, account, asset)?;
+    hot.keep_stored(account, asset, row);
+    Ok(row)
+}
+
+fn select_row(tx: &Connection, account: &str, asset: Asset) -> Result<(i64, i64), LedgerError> {
+    Ok(one(
         tx,
         "SELECT posted, held FROM balances WHERE account = ?1 AND asset = ?2",
         params![account, asset.as_str()],
@@ -42,7 +51,26 @@ pub(crate) fn balance_row(tx: &Connection, hot: &Hot, account: &str, asset: Asse
     )
     .optional()
     .map_err(storage)?
-    .unwrap_or((0, 0));
+    .unwrap_or((0, 0)))
+}
+
+/// (posted, held) of one asset of one account, for a check that writes
+/// nothing: held amounts include what fast reservations hold in memory,
+/// posted amounts what journaled settlements moved (see `hot`).
+pub(crate) fn balance_peek(tx: &Connection, hot: &Hot, account: &str, asset: Asset) -> Result<(i64, i64), LedgerError> {
+    let row = stored_row(tx, hot, account, asset)?;
+    let (journaled, held) = hot.adjustments(account, asset);
+    Ok((row.0 + journaled, row.1 + held as i64))
+}
+
+/// [`balance_peek`] for a balance this transaction may then write (with
+/// [`write_balance`]): the account is claimed first (see `stored_rows`),
+/// so no reservation from memory changes it until the transaction ends.
+pub(crate) fn balance_row(tx: &Connection, hot: &Hot, account: &str, asset: Asset) -> Result<(i64, i64), LedgerError> {
+    let row = match hot.claim(account, asset) {
+        Some(row) => row,
+        None => select_row(tx, account, asset)?,
+    };
     let (journaled, held) = hot.adjustments(account, asset);
     Ok((row.0 + journaled, row.1 + held as i64))
 }
@@ -57,6 +85,7 @@ pub(crate) fn write_balance(
     posted: i64,
     held: i64,
 ) -> Result<(), LedgerError> {
+    hot.claim(account, asset);
     let (journaled, fast_held) = hot.adjustments(account, asset);
     let (posted, held) = (posted - journaled, held - fast_held as i64);
     exec(

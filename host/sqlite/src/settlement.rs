@@ -14,7 +14,7 @@ use crate::hot::{FastReservation, Hot};
 use crate::journal;
 use crate::projection::record_columns;
 use crate::rows::{
-    available, balance_row, move_balances, post, read_grant, resolve_hold, to_db, transfer_from_row, Hold,
+    available, balance_peek, move_balances, post, read_grant, resolve_hold, to_db, transfer_from_row, Hold,
 };
 use crate::storage;
 use crate::usage::usage_exists;
@@ -25,8 +25,8 @@ use fuelhost_ledger::{Asset, LedgerError, Outcome, ResourcesConsumed, Settlement
 /// every hold, charge disk, update its sponsor grant and allocation, write
 /// the usage record.
 ///
-/// A fast reservation is taken from memory here; if this settlement fails
-/// it is put back at once, and the caller puts it back if the transaction
+/// A fast reservation is taken from memory here (its holds released as
+/// they are posted); if this settlement fails it is put back at once, and the caller puts it back if the transaction
 /// does not commit ([`SqliteLedger::settled`]).
 pub(crate) fn settle_in(tx: &Connection, hot: &Hot, s: &Settlement, now: i64) -> Result<UsageRecord, LedgerError> {
     // A fast reservation's holds are released here and posted below like
@@ -71,6 +71,11 @@ pub(crate) fn settle_with(
     // none), so the record and its moves are the whole settlement.
     let mut journaled: Option<Vec<Move>> = (in_record && fast.is_some_and(|f| !f.guest_holds)).then(Vec::new);
     let seq = hot.next_seq(|| journal::last_seq(tx))?;
+    if journaled.is_none() && fast.is_some() {
+        // Posted through the tables: the holds go as the accounts are
+        // claimed. (A journaled settlement releases them as it journals.)
+        hot.release_for_posting(&s.invocation_id);
+    }
     let holds = holds_of(tx, s, fast)?;
     let (price_paid, fuel_charged) = post_holds(tx, hot, s, &holds, in_record, &mut journaled)?;
     let (grant, allocation) = governing(tx, s, fast)?;
@@ -122,7 +127,7 @@ fn move_or_journal(
 ) -> Result<(), LedgerError> {
     match journaled {
         Some(moves) => {
-            let (posted, _) = balance_row(tx, hot, credit, asset)?;
+            let (posted, _) = balance_peek(tx, hot, credit, asset)?;
             if posted.checked_add(to_db(amount, "amount")?).is_none() {
                 return Err(LedgerError::Conflict(format!(
                     "`{credit}`'s {asset} would pass {} with {amount} more",
@@ -218,7 +223,9 @@ fn disk_to_charge(tx: &Connection, hot: &Hot, s: &Settlement, grant: Option<&str
     if s.consumed.disk_bytes == 0 {
         return Ok(0);
     }
-    let (dp, dh) = balance_row(tx, hot, s.payer.as_str(), Asset::DiskBytes)?;
+    // A check only: a journaled disk charge is a move in memory, and
+    // disk is held and charged under the connection lock alone.
+    let (dp, dh) = balance_peek(tx, hot, s.payer.as_str(), Asset::DiskBytes)?;
     let mut disk_cap = available(dp, dh);
     if let Some(g) = grant.map(|id| read_grant(tx, id)).transpose()?.flatten() {
         disk_cap = disk_cap.min(g.grant.disk_limit.saturating_sub(g.disk_spent));

@@ -432,3 +432,95 @@ fn each_kind_keeps_its_rules_in_every_backend() {
     assert_eq!(t.scrip("alice"), 1_050);
     assert_conserved(&t.ledger);
 }
+
+/// Reservations checked from memory, without the connection, never hold
+/// more than a balance has, whatever runs beside them: settlements
+/// releasing holds and journaling what they spent, explicit transfers
+/// draining the payer, mints refilling it, projections of the journal.
+/// A watcher reads the payer's balances throughout; at the end every
+/// asset is conserved and the payer's fuel is exactly what was minted
+/// less what the records charged.
+#[test]
+fn reservations_from_memory_never_overdraw() {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    let t = backend();
+    t.create_agent("carol").unwrap();
+    t.fund("carol", 5_000, 20_000, 1 << 10);
+    let (ledger, stop, charged, minted) = (&t.ledger, AtomicBool::new(false), AtomicU64::new(0), AtomicU64::new(0));
+    /// Stops the feeder and the watcher however the scope ends.
+    struct StopOnDrop<'a>(&'a AtomicBool);
+    impl Drop for StopOnDrop<'_> {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+    std::thread::scope(|scope| {
+        let _stop = StopOnDrop(&stop);
+        let callers: Vec<_> = (0..3)
+            .map(|thread| {
+                let (charged, t) = (&charged, &t);
+                scope.spawn(move || {
+                    let (mut settled, deadline) = (0, std::time::Instant::now() + std::time::Duration::from_secs(60));
+                    for i in 0.. {
+                        if settled == 300 {
+                            break;
+                        }
+                        assert!(std::time::Instant::now() < deadline, "only {settled} calls settled in a minute");
+                        let r = fuelhost_ledger::Reservation {
+                            price: 7,
+                            fuel_limit: 1_000,
+                            fresh_id: true,
+                            ..reservation(&format!("c{thread}-{i}"), "carol", "carol", None)
+                        };
+                        match t.ledger.reserve(&r) {
+                            Ok(reserved) => {
+                                let mut s = settlement(&r, 0);
+                                s.consumed.fuel = reserved.fuel.saturating_sub((i % 3) as u64);
+                                let record = t.ledger.settle(&s).unwrap();
+                                charged.fetch_add(record.consumed.fuel, Ordering::SeqCst);
+                                settled += 1;
+                            }
+                            Err(LedgerError::Insufficient { .. }) => std::thread::yield_now(),
+                            Err(e) => panic!("reserving {}: {e}", r.invocation_id),
+                        }
+                    }
+                })
+            })
+            .collect();
+        let feeder = scope.spawn(|| {
+            for i in 0.. {
+                if stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                if t.mint(&format!("refill-{i}"), "carol", Asset::Fuel, 1_500).is_ok() {
+                    minted.fetch_add(1_500, Ordering::SeqCst);
+                }
+                t.mint(&format!("pocket-money-{i}"), "carol", Asset::Scrip, 10).unwrap();
+                // Spend what the calls would: the balance is checked under
+                // the connection, racing the reservations from memory.
+                let _ = t.ledger.post_one(Transfer::requested(&transfer(&format!("drain-{i}"), "carol", "bob", 3)));
+                std::thread::sleep(std::time::Duration::from_micros(50));
+            }
+        });
+        let watcher = scope.spawn(|| {
+            while !stop.load(Ordering::SeqCst) {
+                let b = t.balances("carol").unwrap();
+                assert!(b.fuel.held <= b.fuel.posted, "fuel held past the balance: {:?}", b.fuel);
+                assert!(b.scrip.held <= b.scrip.posted, "scrip held past the balance: {:?}", b.scrip);
+                std::thread::sleep(std::time::Duration::from_micros(20));
+            }
+        });
+        for caller in callers {
+            caller.join().unwrap();
+        }
+        stop.store(true, Ordering::SeqCst);
+        feeder.join().unwrap();
+        watcher.join().unwrap();
+    });
+    let carol = t.balances("carol").unwrap();
+    assert_eq!((carol.fuel.held, carol.scrip.held), (0, 0));
+    let expected = 20_000 + minted.load(Ordering::SeqCst) - charged.load(Ordering::SeqCst);
+    assert_eq!(carol.fuel.posted, expected);
+    assert_eq!(ledger.pending_holds().unwrap(), 0);
+    assert_conserved(ledger);
+}
