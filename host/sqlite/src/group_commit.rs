@@ -9,26 +9,50 @@
 //! after its batch committed, so durability per call is unchanged.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// How long a waiting thread watches for the batch under way to end
+/// before it sleeps: about one commit. Waking a sleeping thread on
+/// another core costs tens of microseconds, which with few threads is on
+/// every call's path.
+const WATCH_FOR: Duration = Duration::from_micros(60);
 
 struct Queue<J, R> {
     next_ticket: u64,
     waiting: Vec<(u64, J)>,
     finished: HashMap<u64, R>,
     leading: bool,
+    /// Threads watching for the end of the batch (see [`WATCH_FOR`]).
+    watching: usize,
 }
 
 /// Batches jobs of type `J` into runs that yield one `R` per job.
 pub struct GroupCommit<J, R> {
     queue: Mutex<Queue<J, R>>,
     done: Condvar,
+    /// Counts batches that ended: what watching threads look at.
+    ended: AtomicU64,
+    /// How many threads may watch at once: one fewer than the cores, so
+    /// that watching never takes a core from the batch's leader.
+    watchers: usize,
 }
 
 impl<J, R> Default for GroupCommit<J, R> {
     fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         GroupCommit {
-            queue: Mutex::new(Queue { next_ticket: 0, waiting: Vec::new(), finished: HashMap::new(), leading: false }),
+            queue: Mutex::new(Queue {
+                next_ticket: 0,
+                waiting: Vec::new(),
+                finished: HashMap::new(),
+                leading: false,
+                watching: 0,
+            }),
             done: Condvar::new(),
+            ended: AtomicU64::new(0),
+            watchers: cores.saturating_sub(1),
         }
     }
 }
@@ -51,6 +75,21 @@ impl<J, R> GroupCommit<J, R> {
             if let Some(result) = queue.finished.remove(&ticket) {
                 return result;
             }
+            if queue.leading && queue.watching < self.watchers {
+                // Watch for the batch to end instead of sleeping at once.
+                let seen = self.ended.load(Ordering::Acquire);
+                queue.watching += 1;
+                drop(queue);
+                let since = Instant::now();
+                while self.ended.load(Ordering::Acquire) == seen && since.elapsed() < WATCH_FOR {
+                    std::hint::spin_loop();
+                }
+                queue = self.lock();
+                queue.watching -= 1;
+                if self.ended.load(Ordering::Acquire) != seen {
+                    continue;
+                }
+            }
             if queue.leading {
                 queue = self.done.wait(queue).unwrap_or_else(|p| p.into_inner());
                 continue;
@@ -70,6 +109,7 @@ impl<J, R> GroupCommit<J, R> {
                 queue.finished.insert(t, r.take().unwrap_or_else(&failed));
             }
             queue.leading = false;
+            self.ended.fetch_add(1, Ordering::Release);
             self.done.notify_all();
         }
     }
