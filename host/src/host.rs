@@ -245,7 +245,31 @@ impl HostBuilder {
         };
         let inner = Arc::new(inner);
         Scheduler::start_workers(&inner.scheduler, runner(&inner), self.scheduler.workers);
+        warm_in_background(&inner);
         Ok(Host { inner })
+    }
+}
+
+/// Compile the artifacts the compile cache lacked at start, one after
+/// another (wasmtime compiles each one's functions on every core), on a
+/// thread of its own while the host serves; a call to one not reached yet
+/// compiles it first. Ends when none is left or the host is gone.
+fn warm_in_background(inner: &Arc<HostInner>) {
+    if inner.registry.warming().is_none() {
+        return;
+    }
+    let host = Arc::downgrade(inner);
+    let spawned = std::thread::Builder::new().name("fuelhost-warm".into()).spawn(move || {
+        let started = std::time::Instant::now();
+        while let Some(inner) = host.upgrade() {
+            if !inner.registry.warm_one() {
+                tracing::info!(ms = started.elapsed().as_millis() as u64, "every artifact is compiled");
+                return;
+            }
+        }
+    });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "starting the background compiler failed; artifacts compile on their first call");
     }
 }
 
@@ -508,6 +532,13 @@ impl Host {
         self.inner.db.writable()
     }
 
+    /// How many artifacts still wait for their code to be compiled (a start
+    /// whose compile cache lacked them), `None` when none does. The host
+    /// serves meanwhile; a call to one of them compiles it first.
+    pub fn warming(&self) -> Option<usize> {
+        self.inner.registry.warming()
+    }
+
     /// Service-wide statistics.
     pub fn stats(&self) -> Result<ServiceStats, HostError> {
         Ok(self.inner.ledger.stats()?)
@@ -575,7 +606,7 @@ impl Host {
 
     /// The artifact `id` (`owner/name@version`), if it is uploaded.
     pub fn artifact(&self, id: &str) -> Option<ArtifactInfo> {
-        self.inner.registry.get(id).map(|a| a.info.clone())
+        self.inner.registry.info(id)
     }
 
     /// Delete the artifact `id`: no new invocation finds it, now or after a

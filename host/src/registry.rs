@@ -6,8 +6,16 @@
 //! the right type) and only then recorded in the database. A refused
 //! upload leaves the registry as it was. Each artifact keeps an
 //! [`ArtifactPre`] so an invocation only instantiates.
+//!
+//! At start, a stored artifact whose precompiled code is in the cache is
+//! loaded at once; one whose code must be compiled is held *cold*: the
+//! host compiles it in the background once it serves ([`Registry::warm_one`]),
+//! or its first call does ([`Registry::get`]), so a start with a cold
+//! compile cache serves at once instead of compiling every artifact
+//! first. [`Registry::warming`] says how many are left.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
 
 use rusqlite::{params, OptionalExtension};
@@ -50,6 +58,23 @@ pub struct LoadedArtifact {
     pub(crate) pre: Arc<ArtifactPre<Sandbox>>,
 }
 
+/// An artifact as the registry holds it.
+enum Entry {
+    /// Compiled and linked.
+    Ready(Arc<LoadedArtifact>),
+    /// Stored, its code not compiled yet (see the module docs).
+    Cold(Box<ArtifactInfo>),
+}
+
+impl Entry {
+    fn info(&self) -> &ArtifactInfo {
+        match self {
+            Entry::Ready(a) => &a.info,
+            Entry::Cold(info) => info,
+        }
+    }
+}
+
 /// Which compiled code an artifact runs: its bytes' digest, on the engine
 /// of its metering.
 type CodeKey = (String, Metering);
@@ -63,7 +88,12 @@ pub struct Registry {
     /// The artifact linker of the CPU-time engine, made with that engine.
     cpu_time_linker: OnceLock<Linker<Sandbox>>,
     plugin_linker: Linker<fuelhost_policy::PluginStore>,
-    artifacts: RwLock<HashMap<String, Arc<LoadedArtifact>>>,
+    artifacts: RwLock<HashMap<String, Entry>>,
+    /// How many artifacts are cold.
+    cold: AtomicUsize,
+    /// Held while a cold artifact's code is compiled: the background and a
+    /// first call never compile the same code twice.
+    compiling: Mutex<()>,
     /// The linked code of each digest in use: a second artifact of the same
     /// bytes maps no code of its own and links nothing again.
     linked: Mutex<HashMap<CodeKey, Weak<ArtifactPre<Sandbox>>>>,
@@ -139,6 +169,8 @@ impl Registry {
             artifact_linker,
             plugin_linker,
             artifacts: RwLock::new(HashMap::new()),
+            cold: AtomicUsize::new(0),
+            compiling: Mutex::new(()),
             linked: Mutex::new(HashMap::new()),
             max_component_bytes,
         };
@@ -152,15 +184,77 @@ impl Registry {
         for (id, manifest, digest, size, uploaded_ms) in stored {
             let load = |reason: String| HostError::Load { id: id.clone(), reason };
             let manifest = Manifest::from_json(&manifest).map_err(|e| load(e.to_string()))?;
-            let pre = registry.linked(&digest, manifest.metering, None).map_err(|e| load(e.to_string()))?;
             let info = ArtifactInfo { id: id.clone(), manifest, digest, size: size as usize, uploaded_ms };
-            registry
-                .artifacts
-                .write()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(id, Arc::new(LoadedArtifact { info, pre }));
+            let entry = if registry.compiled(&info).map_err(|e| load(e.to_string()))? {
+                let pre =
+                    registry.linked(&info.digest, info.manifest.metering, None).map_err(|e| load(e.to_string()))?;
+                Entry::Ready(Arc::new(LoadedArtifact { info, pre }))
+            } else {
+                registry.cold.fetch_add(1, Ordering::SeqCst);
+                Entry::Cold(Box::new(info))
+            };
+            registry.artifacts.write().unwrap_or_else(|p| p.into_inner()).insert(id, entry);
+        }
+        if registry.cold.load(Ordering::SeqCst) > 0 {
+            tracing::info!(
+                cold = registry.cold.load(Ordering::SeqCst),
+                "artifacts without precompiled code: compiled in the background, or on their first call"
+            );
         }
         Ok(registry)
+    }
+
+    /// Whether `info`'s code needs no compiling: another artifact of its
+    /// bytes runs it, or the cache has it precompiled.
+    fn compiled(&self, info: &ArtifactInfo) -> Result<bool, UploadError> {
+        let key = (info.digest.clone(), info.manifest.metering);
+        if self.linked.lock().unwrap_or_else(|p| p.into_inner()).get(&key).is_some_and(|c| c.strong_count() > 0) {
+            return Ok(true);
+        }
+        Ok(self.cache.has_compiled(self.engine(info.manifest.metering)?, &info.digest))
+    }
+
+    /// How many artifacts still wait for their code to be compiled; `None`
+    /// when none does.
+    pub fn warming(&self) -> Option<usize> {
+        Some(self.cold.load(Ordering::SeqCst)).filter(|&n| n > 0)
+    }
+
+    /// Compile one cold artifact, if any is left; returns whether one was.
+    /// The host calls it from a thread of its own until it returns false.
+    pub fn warm_one(&self) -> bool {
+        let cold = self.artifacts.read().unwrap_or_else(|p| p.into_inner()).iter().find_map(|(id, e)| match e {
+            Entry::Cold(_) => Some(id.clone()),
+            Entry::Ready(_) => None,
+        });
+        match cold {
+            Some(id) => {
+                self.get(&id);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Compile and link a cold artifact and hold it ready.
+    fn load_cold(&self, info: ArtifactInfo) -> Result<Arc<LoadedArtifact>, UploadError> {
+        let _compiling = self.compiling.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(Entry::Ready(a)) = self.artifacts.read().unwrap_or_else(|p| p.into_inner()).get(&info.id) {
+            return Ok(a.clone());
+        }
+        let started = std::time::Instant::now();
+        let pre = self.linked(&info.digest, info.manifest.metering, None)?;
+        let loaded = Arc::new(LoadedArtifact { info, pre });
+        let mut artifacts = self.artifacts.write().unwrap_or_else(|p| p.into_inner());
+        // Deleted meanwhile (or replaced): a call that found it still runs.
+        if let Some(entry @ Entry::Cold(_)) = artifacts.get_mut(&loaded.info.id) {
+            if entry.info().digest == loaded.info.digest {
+                *entry = Entry::Ready(loaded.clone());
+                self.cold.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+        tracing::info!(artifact = %loaded.info.id, ms = started.elapsed().as_millis() as u64, "artifact compiled");
+        Ok(loaded)
     }
 
     /// The engine for artifacts metered by `metering`.
@@ -239,7 +333,7 @@ impl Registry {
             return Err(UploadError::UnknownOwner(manifest.owner.to_string()));
         }
         let id = manifest.artifact_id();
-        if self.get(&id).is_some() {
+        if self.info(&id).is_some() {
             return Err(UploadError::AlreadyExists(id));
         }
         let digest = self.checked_digest(bytes)?;
@@ -272,14 +366,31 @@ impl Registry {
         self.artifacts
             .write()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(id, Arc::new(LoadedArtifact { info: info.clone(), pre }));
+            .insert(id, Entry::Ready(Arc::new(LoadedArtifact { info: info.clone(), pre })));
         tracing::info!(artifact = %info.id, digest = %info.digest, size = info.size, "artifact uploaded");
         Ok(info)
     }
 
-    /// The artifact `id` (`owner/name@version`).
+    /// The artifact `id` (`owner/name@version`), ready to instantiate: a
+    /// cold one is compiled now. `None` if there is no such artifact, or
+    /// its stored code cannot be compiled (logged, with the reason).
     pub fn get(&self, id: &str) -> Option<Arc<LoadedArtifact>> {
-        self.artifacts.read().unwrap_or_else(|p| p.into_inner()).get(id).cloned()
+        let info = match self.artifacts.read().unwrap_or_else(|p| p.into_inner()).get(id)? {
+            Entry::Ready(a) => return Some(a.clone()),
+            Entry::Cold(info) => (**info).clone(),
+        };
+        match self.load_cold(info) {
+            Ok(loaded) => Some(loaded),
+            Err(e) => {
+                tracing::error!(artifact = %id, error = %e, "compiling a stored artifact failed");
+                None
+            }
+        }
+    }
+
+    /// What the registry knows about artifact `id`, compiled or not.
+    pub fn info(&self, id: &str) -> Option<ArtifactInfo> {
+        self.artifacts.read().unwrap_or_else(|p| p.into_inner()).get(id).map(|e| e.info().clone())
     }
 
     /// Forget the artifact `id`: its row is deleted (so it stays gone after
@@ -294,14 +405,17 @@ impl Registry {
         if deleted == 0 && removed.is_none() {
             return Ok(None);
         }
+        if let Some(Entry::Cold(_)) = removed {
+            self.cold.fetch_sub(1, Ordering::SeqCst);
+        }
         tracing::info!(artifact = %id, "artifact deleted");
-        Ok(removed.map(|a| a.info.clone()))
+        Ok(removed.map(|e| e.info().clone()))
     }
 
     /// Every artifact, sorted by id.
     pub fn list(&self) -> Vec<ArtifactInfo> {
         let mut v: Vec<ArtifactInfo> =
-            self.artifacts.read().unwrap_or_else(|p| p.into_inner()).values().map(|a| a.info.clone()).collect();
+            self.artifacts.read().unwrap_or_else(|p| p.into_inner()).values().map(|e| e.info().clone()).collect();
         v.sort_by(|a, b| a.id.cmp(&b.id));
         v
     }

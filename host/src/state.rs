@@ -71,7 +71,7 @@ impl HostInner {
         if let (Some(capability), false) = (&req.capability, resubmitted) {
             req.artifact = self.route(capability, req.route_mode, &req.submitter, req.max_price)?.artifact;
         }
-        if !resubmitted && self.registry.get(&req.artifact).is_none() {
+        if !resubmitted && self.registry.info(&req.artifact).is_none() {
             return Err(TaskError::NoArtifact(format!("unknown artifact `{}`; upload it first", req.artifact)));
         }
         self.scheduler.submit(&req)

@@ -153,6 +153,41 @@ fn precompiled_code_is_reused_after_a_restart() {
     let _ = shared_compile_cache();
 }
 
+/// A start whose compile cache lost its code lists every artifact and
+/// serves at once: what the background has not compiled yet, a call
+/// compiles first, and no code is compiled twice between them.
+#[test]
+fn a_start_without_compiled_code_serves_while_it_compiles() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("compiled");
+    let open = || Host::builder().data_dir(dir.path()).compile_cache_dir(&cache).max_instances(4).build().unwrap();
+    let artifacts = [("echo", "rust-echo"), ("echo-2", "rust-echo"), ("probe", "rust-probe")];
+    {
+        let host = open();
+        host.create_agent("alice").unwrap();
+        host.create_agent("bob").unwrap();
+        fuelhost_tests::fund(&host, "bob", 100, 10_000_000, 0);
+        for (name, guest_name) in artifacts {
+            host.upload(manifest(name, 1, ResourcePolicy::CallerPays, Limits::default()), &guest(guest_name)).unwrap();
+        }
+        assert_eq!(host.warming(), None, "uploads are compiled as they come");
+    }
+    std::fs::remove_dir_all(&cache).unwrap();
+    let host = open();
+    assert_eq!(host.artifacts().len(), 3, "every artifact is listed before it is compiled");
+    let report = host.invoke(Invocation::new("bob", "alice/echo-2@0.1.0", "first")).unwrap();
+    assert_eq!(report.output, b"first");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while let Some(left) = host.warming() {
+        assert!(std::time::Instant::now() < deadline, "{left} artifacts still not compiled after two minutes");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(host.cache_stats().compilations, 2, "each digest is compiled once");
+    let report = host.invoke(Invocation::new("bob", "alice/echo@0.1.0", "second")).unwrap();
+    assert_eq!(report.output, b"second");
+    assert_eq!(host.cache_stats().compilations, 2);
+}
+
 #[test]
 fn artifacts_of_the_same_bytes_share_their_compiled_code() {
     let dir = tempfile::tempdir().unwrap();

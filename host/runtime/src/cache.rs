@@ -78,6 +78,11 @@ impl CodeCache {
         self.compiled.join(format!("{digest}-{:016x}.cwasm", h.finish()))
     }
 
+    /// Whether the cache has `digest` precompiled for `engine`.
+    pub fn has_compiled(&self, engine: &Engine, digest: &str) -> bool {
+        self.compiled_path(engine, digest).exists()
+    }
+
     /// The compiled component for `digest`: precompiled code when the cache
     /// has it, else compiled from `bytes` (or the stored bytes) and cached.
     pub fn component(&self, engine: &Engine, digest: &str, bytes: Option<&[u8]>) -> wasmtime::Result<Component> {

@@ -14,16 +14,20 @@ pub(super) async fn healthz() -> Json<Value> {
 }
 
 /// Readiness: the host can serve (its database takes writes). Answered in
-/// constant time, off the database: a probe never holds up a call.
+/// constant time, off the database: a probe never holds up a call. While
+/// artifacts the compile cache lacked at start are compiled in the
+/// background, the status is `warming`, with how many are left: the host
+/// serves meanwhile, and a call to one of them compiles it first.
 #[utoipa::path(get, path = "/readyz", tag = "service",
     responses(
-        (status = 200, description = "`{\"status\": \"ready\"}`", body = Value),
+        (status = 200, description = "`{\"status\": \"ready\"}`, or `{\"status\": \"warming\", \"compiling\": n}`", body = Value),
         (status = 503, description = "the database refuses writes; the message says why", body = ErrorBody),
     ))]
 pub(super) async fn readyz(State(state): State<ApiState>) -> ApiResult<Json<Value>> {
-    match state.host.readiness() {
-        Ok(()) => Ok(Json(json!({"status": "ready"}))),
-        Err(why) => Err(ApiError::new(axum::http::StatusCode::SERVICE_UNAVAILABLE, "not_ready", why)),
+    match (state.host.readiness(), state.host.warming()) {
+        (Ok(()), None) => Ok(Json(json!({"status": "ready"}))),
+        (Ok(()), Some(left)) => Ok(Json(json!({"status": "warming", "compiling": left}))),
+        (Err(why), _) => Err(ApiError::new(axum::http::StatusCode::SERVICE_UNAVAILABLE, "not_ready", why)),
     }
 }
 

@@ -26,6 +26,10 @@ struct Queue<J, R> {
     leading: bool,
     /// Threads watching for the end of the batch (see [`WATCH_FOR`]).
     watching: usize,
+    /// How many jobs the last batch took: more than one, and batches form
+    /// by themselves (threads outnumber what one commit serves), so a
+    /// waiting thread sleeps rather than take a core from them.
+    last_batch: usize,
 }
 
 /// Batches jobs of type `J` into runs that yield one `R` per job.
@@ -49,6 +53,7 @@ impl<J, R> Default for GroupCommit<J, R> {
                 finished: HashMap::new(),
                 leading: false,
                 watching: 0,
+                last_batch: 0,
             }),
             done: Condvar::new(),
             ended: AtomicU64::new(0),
@@ -75,7 +80,7 @@ impl<J, R> GroupCommit<J, R> {
             if let Some(result) = queue.finished.remove(&ticket) {
                 return result;
             }
-            if queue.leading && queue.watching < self.watchers {
+            if queue.leading && queue.watching < self.watchers && queue.last_batch <= 1 {
                 // Watch for the batch to end instead of sleeping at once.
                 let seen = self.ended.load(Ordering::Acquire);
                 queue.watching += 1;
@@ -97,6 +102,7 @@ impl<J, R> GroupCommit<J, R> {
             // Lead: our own job is in the batch, so we lead at most once.
             queue.leading = true;
             let (tickets, jobs): (Vec<u64>, Vec<J>) = std::mem::take(&mut queue.waiting).into_iter().unzip();
+            let batch_size = jobs.len();
             drop(queue);
             let run = run.take().expect("a thread leads at most one batch");
             let results = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(jobs)));
@@ -109,6 +115,7 @@ impl<J, R> GroupCommit<J, R> {
                 queue.finished.insert(t, r.take().unwrap_or_else(&failed));
             }
             queue.leading = false;
+            queue.last_batch = batch_size;
             self.ended.fetch_add(1, Ordering::Release);
             self.done.notify_all();
         }
