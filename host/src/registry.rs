@@ -91,6 +91,10 @@ pub struct Registry {
     artifacts: RwLock<HashMap<String, Entry>>,
     /// How many artifacts are cold.
     cold: AtomicUsize,
+    /// The ids of the artifacts held cold at start, for the background to
+    /// compile, each once (one whose code fails to compile is not tried
+    /// again until its next call).
+    to_warm: Mutex<Vec<String>>,
     /// Held while a cold artifact's code is compiled: the background and a
     /// first call never compile the same code twice.
     compiling: Mutex<()>,
@@ -170,6 +174,7 @@ impl Registry {
             plugin_linker,
             artifacts: RwLock::new(HashMap::new()),
             cold: AtomicUsize::new(0),
+            to_warm: Mutex::new(Vec::new()),
             compiling: Mutex::new(()),
             linked: Mutex::new(HashMap::new()),
             max_component_bytes,
@@ -191,6 +196,7 @@ impl Registry {
                 Entry::Ready(Arc::new(LoadedArtifact { info, pre }))
             } else {
                 registry.cold.fetch_add(1, Ordering::SeqCst);
+                registry.to_warm.lock().unwrap_or_else(|p| p.into_inner()).push(id.clone());
                 Entry::Cold(Box::new(info))
             };
             registry.artifacts.write().unwrap_or_else(|p| p.into_inner()).insert(id, entry);
@@ -220,20 +226,13 @@ impl Registry {
         Some(self.cold.load(Ordering::SeqCst)).filter(|&n| n > 0)
     }
 
-    /// Compile one cold artifact, if any is left; returns whether one was.
-    /// The host calls it from a thread of its own until it returns false.
+    /// Compile the next artifact held cold at start, if any is left;
+    /// returns whether one was. The host calls it from a thread of its own
+    /// until it returns false.
     pub fn warm_one(&self) -> bool {
-        let cold = self.artifacts.read().unwrap_or_else(|p| p.into_inner()).iter().find_map(|(id, e)| match e {
-            Entry::Cold(_) => Some(id.clone()),
-            Entry::Ready(_) => None,
-        });
-        match cold {
-            Some(id) => {
-                self.get(&id);
-                true
-            }
-            None => false,
-        }
+        let Some(id) = self.to_warm.lock().unwrap_or_else(|p| p.into_inner()).pop() else { return false };
+        self.get(&id);
+        true
     }
 
     /// Compile and link a cold artifact and hold it ready.

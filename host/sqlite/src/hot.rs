@@ -279,19 +279,12 @@ impl Hot {
     /// Check and hold a fast reservation in one step. Without `rows`, from
     /// what is kept here, taking no other lock: [`FastAttempt::NeedsDatabase`]
     /// when something is not known (see `State::needs_database`). With
-    /// `rows`, read from the table under the connection lock by a caller
-    /// that made those checks itself, which are kept for the next call.
+    /// `rows`, read (and kept, `rows::stored_row`) under the connection
+    /// lock by a caller that made those checks itself.
     pub fn reserve(&self, req: &FastRequest<'_>, rows: Option<FastRows>) -> FastAttempt {
         let mut state = self.lock();
         let rows = match rows {
-            Some(rows) => {
-                if let Some(row) = rows.caller_scrip {
-                    state.stored.keep(req.caller, Asset::Scrip, row);
-                }
-                state.stored.keep(req.payer, Asset::Fuel, rows.payer_fuel);
-                state.stored.keep(req.payer, Asset::DiskBytes, rows.payer_disk);
-                rows
-            }
+            Some(rows) => rows,
             None => {
                 if state.needs_database(req) {
                     return FastAttempt::NeedsDatabase;

@@ -44,12 +44,12 @@ pub(crate) const PROJECT_AT: usize = 512;
 /// Project when the oldest record has waited this long.
 pub(crate) const PROJECT_AFTER: Duration = Duration::from_millis(20);
 
-/// The journal: a usage record's columns (all of them but `postings`,
-/// which every journaled record has), keyed by its position.
-pub(crate) const TABLE: &str = "
-CREATE TABLE IF NOT EXISTS settlement_journal (
-    seq               INTEGER PRIMARY KEY,
-    invocation_id     TEXT NOT NULL,
+/// The definitions of the columns a usage record and a journal row share
+/// after its id, written once for both tables (`usage_records` in
+/// `schema`).
+macro_rules! record_column_defs {
+    () => {
+        "
     artifact          TEXT NOT NULL,
     caller            TEXT NOT NULL,
     owner             TEXT NOT NULL,
@@ -65,8 +65,22 @@ CREATE TABLE IF NOT EXISTS settlement_journal (
     price_paid        INTEGER NOT NULL,
     output            BLOB NOT NULL,
     error             TEXT,
-    settled_ms        INTEGER NOT NULL
-);";
+    settled_ms        INTEGER NOT NULL"
+    };
+}
+pub(crate) use record_column_defs;
+
+/// The journal: a usage record's columns (all of them but `postings`,
+/// which every journaled record has), keyed by its position.
+pub(crate) const TABLE: &str = concat!(
+    "
+CREATE TABLE IF NOT EXISTS settlement_journal (
+    seq               INTEGER PRIMARY KEY,
+    invocation_id     TEXT NOT NULL,",
+    record_column_defs!(),
+    "
+);"
+);
 
 /// The columns a usage record and a journal row share, in the order their
 /// writes bind them (`settlement`).

@@ -10,7 +10,8 @@ use rusqlite::Connection;
 // deleted from, so `seq` still only grows, and a commit is spared the
 // `sqlite_sequence` page), and `balances` is WITHOUT ROWID (one B-tree, not
 // a table plus its key's index). Databases created before keep their shape.
-const SCHEMA: &str = r#"
+const SCHEMA: &str = concat!(
+    r#"
 CREATE TABLE IF NOT EXISTS accounts (
     id          TEXT PRIMARY KEY,
     system      INTEGER NOT NULL DEFAULT 0,
@@ -66,23 +67,9 @@ CREATE TABLE IF NOT EXISTS reservations (
 );
 CREATE INDEX IF NOT EXISTS reservations_open ON reservations(settled) WHERE settled = 0;
 CREATE TABLE IF NOT EXISTS usage_records (
-    invocation_id     TEXT PRIMARY KEY,
-    artifact          TEXT NOT NULL,
-    caller            TEXT NOT NULL,
-    owner             TEXT NOT NULL,
-    charged_to        TEXT NOT NULL,
-    resource_policy   TEXT NOT NULL,
-    outcome           TEXT NOT NULL,
-    fuel              INTEGER NOT NULL,
-    memory_peak_bytes INTEGER NOT NULL,
-    disk_bytes        INTEGER NOT NULL,
-    wall_time_ns      INTEGER NOT NULL,
-    cpu_time_ns       INTEGER NOT NULL,
-    cost_usd_micros   INTEGER NOT NULL,
-    price_paid        INTEGER NOT NULL,
-    output            BLOB NOT NULL,
-    error             TEXT,
-    settled_ms        INTEGER NOT NULL,
+    invocation_id     TEXT PRIMARY KEY,"#,
+    crate::projection::record_column_defs!(),
+    r#",
     postings          INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS usage_by_time ON usage_records(settled_ms);
@@ -305,7 +292,8 @@ CREATE TABLE IF NOT EXISTS agent_heartbeats (
 ) WITHOUT ROWID;
 INSERT OR IGNORE INTO accounts (id, system, created_ms)
     VALUES ('@mint', 1, 0), ('@consumed', 1, 0), ('@burn', 1, 0), ('@pool', 1, 0);
-"#;
+"#
+);
 
 /// A `usage_records` table from before charges were recorded in it gets
 /// the `postings` column (0: its charges are `transfers` rows).
