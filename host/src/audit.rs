@@ -2,15 +2,24 @@
 //! decided, the result, how long it took), written durably to the database
 //! and queryable. What is written is the action: never an invocation's input
 //! or output, and URLs lose their user info and query string before they
-//! get here (see `egress`).
+//! get here (see `egress`). Entries older than a horizon move to archive
+//! files ([`AuditLog::archive_before`], see `retention`).
 
-use std::sync::Arc;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
 use crate::bindings::{Action, Decision};
 use fuelhost_policy::Verdict;
+use fuelhost_sqlite::archive::{ArchiveError, ArchiveFile, HOUR_MS};
 use fuelhost_sqlite::{now_ms, Database};
+
+/// Entries moved per transaction (see [`AuditLog::archive_before`]).
+const ARCHIVE_CHUNK: i64 = 2_000;
+
+/// The columns of an entry, in [`AuditEntry`]'s order.
+const COLUMNS: &str = "at_ms, invocation, kind, subject, target, decision, decided_by, reason, latency_us, seq";
 
 /// One recorded decision.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -62,6 +71,17 @@ pub struct AuditQuery {
 #[derive(Clone)]
 pub struct AuditLog {
     db: Arc<Database>,
+    /// Held by the one move to the archive at a time.
+    archiving: Arc<Mutex<()>>,
+}
+
+/// What one move of audit entries to the archive did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct AuditArchived {
+    /// Entries moved.
+    pub entries: u64,
+    /// The files written to, relative to the archive directory.
+    pub files: Vec<String>,
 }
 
 /// The SQL and parameters of the entries `q` asks for, oldest first:
@@ -85,18 +105,14 @@ pub(crate) fn listing(q: &AuditQuery) -> (String, Vec<rusqlite::types::Value>) {
             filters.push(format!("{test}?{}", values.len()));
         }
     }
-    let sql = format!(
-        "SELECT at_ms, invocation, kind, subject, target, decision, decided_by, reason, latency_us, seq FROM audit
-         WHERE {} ORDER BY seq LIMIT ?2",
-        filters.join(" AND ")
-    );
+    let sql = format!("SELECT {COLUMNS} FROM audit WHERE {} ORDER BY seq LIMIT ?2", filters.join(" AND "));
     (sql, values)
 }
 
 impl AuditLog {
     /// The audit log in `db`.
     pub fn new(db: Arc<Database>) -> AuditLog {
-        AuditLog { db }
+        AuditLog { db, archiving: Arc::default() }
     }
 
     /// Record one decision. A failure to write is logged, not propagated:
@@ -145,22 +161,74 @@ impl AuditLog {
         let conn = self.db.committed();
         let (sql, values) = listing(q);
         let mut stmt = conn.prepare_cached(&sql)?;
-        let rows = stmt.query_map(rusqlite::params_from_iter(values), |r| {
-            Ok(AuditEntry {
-                at_ms: r.get(0)?,
-                invocation: r.get(1)?,
-                kind: r.get(2)?,
-                subject: r.get(3)?,
-                target: r.get(4)?,
-                decision: r.get(5)?,
-                decided_by: r.get(6)?,
-                reason: r.get(7)?,
-                latency_us: r.get::<_, i64>(8)? as u64,
-                seq: r.get(9)?,
-            })
-        })?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(values), entry_from_row)?;
         rows.collect()
     }
+
+    /// Move the entries decided before `before_ms` to JSON-lines files
+    /// under `dir` (`audit/<YYYY-MM-DD>T<HH>.jsonl`, one line per entry as
+    /// the API shows it), fsynced before they are deleted; safe to
+    /// interrupt anywhere (see `fuelhost_sqlite::archive`). Entries go in
+    /// the order written, up to the first one at or past the horizon.
+    pub fn archive_before(&self, before_ms: i64, dir: &Path) -> Result<AuditArchived, ArchiveError> {
+        let _one_mover = self.archiving.lock().unwrap_or_else(|p| p.into_inner());
+        drop(self.db.lock());
+        let mut done = AuditArchived::default();
+        loop {
+            let entries = self.oldest(before_ms)?;
+            let (Some(first), Some(last)) = (entries.first(), entries.last()) else { return Ok(done) };
+            let file = ArchiveFile::of_hour(dir, "audit", first.at_ms);
+            let recorded = file.recorded_length(&self.db.committed())?;
+            let mut lines = Vec::with_capacity(entries.len() * 200);
+            for e in &entries {
+                serde_json::to_writer(&mut lines, e)?;
+                lines.push(b'\n');
+            }
+            let length = file.append(recorded, &lines)?;
+            self.db.durable(|tx| {
+                fuelhost_sqlite::exec(tx, "DELETE FROM audit WHERE seq BETWEEN ?1 AND ?2", [first.seq, last.seq])?;
+                file.commit(tx, length)
+            })?;
+            done.entries += entries.len() as u64;
+            if done.files.last() != Some(&file.name) {
+                done.files.push(file.name);
+            }
+        }
+    }
+
+    /// The oldest entries, in order, up to the first decided at or after
+    /// `before_ms` or in a later hour than the first: at most
+    /// [`ARCHIVE_CHUNK`].
+    fn oldest(&self, before_ms: i64) -> Result<Vec<AuditEntry>, rusqlite::Error> {
+        let conn = self.db.committed();
+        let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM audit ORDER BY seq LIMIT ?1"))?;
+        let mut rows = stmt.query([ARCHIVE_CHUNK])?;
+        let mut entries: Vec<AuditEntry> = Vec::new();
+        while let Some(row) = rows.next()? {
+            let e = entry_from_row(row)?;
+            let hour = |ms: i64| ms.div_euclid(HOUR_MS);
+            if e.at_ms >= before_ms || entries.first().is_some_and(|f| hour(f.at_ms) != hour(e.at_ms)) {
+                break;
+            }
+            entries.push(e);
+        }
+        Ok(entries)
+    }
+}
+
+fn entry_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditEntry> {
+    Ok(AuditEntry {
+        at_ms: r.get(0)?,
+        invocation: r.get(1)?,
+        kind: r.get(2)?,
+        subject: r.get(3)?,
+        target: r.get(4)?,
+        decision: r.get(5)?,
+        decided_by: r.get(6)?,
+        reason: r.get(7)?,
+        latency_us: r.get::<_, i64>(8)? as u64,
+        seq: r.get(9)?,
+    })
 }
 
 #[cfg(test)]

@@ -55,6 +55,7 @@ pub struct HostBuilder {
     approval_ttl: Duration,
     scheduler: SchedulerSettings,
     limits: HostLimits,
+    retention: crate::retention::Retention,
 }
 
 impl Default for HostBuilder {
@@ -71,11 +72,20 @@ impl Default for HostBuilder {
             approval_ttl: Duration::from_secs(3_600),
             scheduler: SchedulerSettings::default(),
             limits: HostLimits::default(),
+            retention: crate::retention::Retention::default(),
         }
     }
 }
 
 impl HostBuilder {
+    /// How long call history and the audit log stay in the database
+    /// before they move to archive files (default: forever). See
+    /// [`crate::Retention`].
+    pub fn retention(mut self, retention: crate::retention::Retention) -> Self {
+        self.retention = retention;
+        self
+    }
+
     /// How tasks are scheduled: workers, aging, queue depth per agent.
     /// Default: one worker per core.
     pub fn scheduler(mut self, settings: SchedulerSettings) -> Self {
@@ -186,6 +196,7 @@ impl HostBuilder {
             let path = path.display().to_string();
             move |source| HostError::DataDir { path, source }
         };
+        self.retention.check()?;
         std::fs::create_dir_all(&self.data_dir).map_err(dir_err(&self.data_dir))?;
         let data_dir_lock = lock_data_dir(&self.data_dir)?;
         let agents = self.data_dir.join("agents");
@@ -242,10 +253,16 @@ impl HostBuilder {
             _data_dir_lock: data_dir_lock,
             scheduler,
             liveness,
+            retention: crate::retention::Retainer {
+                dir: self.retention.archive_dir.clone().unwrap_or_else(|| self.data_dir.join("archive")),
+                settings: self.retention,
+                clock: self.clock.clone(),
+            },
         };
         let inner = Arc::new(inner);
         Scheduler::start_workers(&inner.scheduler, runner(&inner), self.scheduler.workers);
         warm_in_background(&inner);
+        archive_in_background(&inner);
         Ok(Host { inner })
     }
 }
@@ -270,6 +287,35 @@ fn warm_in_background(inner: &Arc<HostInner>) {
     });
     if let Err(e) = spawned {
         tracing::warn!(error = %e, "starting the background compiler failed; artifacts compile on their first call");
+    }
+}
+
+/// When a retention horizon is set: move what is past it to the archive
+/// at start, then every `every_minutes`, on a thread of its own, until the
+/// host is gone (it holds the host only while it moves).
+fn archive_in_background(inner: &Arc<HostInner>) {
+    if !inner.retention.settings.archives() {
+        return;
+    }
+    let host = Arc::downgrade(inner);
+    let every = inner.retention.every();
+    let spawned = std::thread::Builder::new().name("fuelhost-archive".into()).spawn(move || loop {
+        match host.upgrade() {
+            Some(inner) => crate::retention::log(inner.retention.archive(inner.ledger.as_ref(), &inner.audit)),
+            None => return,
+        }
+        // A second at a time, so the thread ends soon after the host.
+        let mut waited = Duration::ZERO;
+        while waited < every {
+            std::thread::sleep(Duration::from_secs(1).min(every - waited));
+            waited += Duration::from_secs(1);
+            if host.strong_count() == 0 {
+                return;
+            }
+        }
+    });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "starting the archive mover failed; history is kept until the next start");
     }
 }
 
@@ -315,6 +361,14 @@ pub struct Host {
 }
 
 impl Host {
+    /// Move the history past the retention horizons (see
+    /// [`HostBuilder::retention`]) to the archive now, as the background
+    /// mover does every `every_minutes`. Nothing moves when no horizon is
+    /// set.
+    pub fn archive_history(&self) -> Result<crate::ArchiveReport, HostError> {
+        self.inner.retention.archive(self.inner.ledger.as_ref(), &self.inner.audit)
+    }
+
     /// The API keys, stored beside the ledger: who may speak for which
     /// agent (the HTTP server authenticates every request against them).
     pub fn api_keys(&self) -> crate::ApiKeys {

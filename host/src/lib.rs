@@ -94,6 +94,7 @@ mod manifest;
 mod membership;
 pub mod registration;
 mod registry;
+mod retention;
 mod sandbox;
 pub mod scheduler;
 mod state;
@@ -102,17 +103,17 @@ pub mod telemetry;
 pub mod demo;
 
 pub use approvals::{ApprovalError, Decider, PendingAction, PendingState, ADMIN_DECIDER};
-pub use audit::{AuditEntry, AuditQuery};
+pub use audit::{AuditArchived, AuditEntry, AuditQuery};
 pub use bindings::{Action, Attribute, Decision, Usage};
 pub use cost::{calibrate, Calibration, CostModel, REFERENCE_KERNEL};
 pub use error::{HostError, InvokeError, UploadError};
 pub use fuelhost_ledger::{
-    contract_allocation, reputation_scaled, Alert, AlertKind, Allocation, AllocationRequest, AllocationStatus, Asset,
-    AssetBalance, Balances, Clock, ConsumerStats, Distribution, GuestTransfer, Ledger, LedgerError, LedgerQuery,
-    Listed, ManualClock, Outcome, Period, QuotaUsage, Reservation, Reserved, Resource, ResourcesConsumed, Rollover,
-    ServiceStats, Settlement, SponsorGrant, SponsorGrantStatus, SystemClock, Transfer, TransferKind, TransferQuery,
-    TransferRequest, UbiSource, UsageQuery, UsageRecord, BURN_ACCOUNT, CONSUMED_ACCOUNT, MINT_ACCOUNT, MONTH_MS,
-    POOL_ACCOUNT,
+    contract_allocation, reputation_scaled, Alert, AlertKind, Allocation, AllocationRequest, AllocationStatus,
+    Archived, Asset, AssetBalance, Balances, Clock, ConsumerStats, Distribution, GuestTransfer, Ledger, LedgerError,
+    LedgerQuery, Listed, ManualClock, Outcome, Period, QuotaUsage, Reservation, Reserved, Resource, ResourcesConsumed,
+    Rollover, ServiceStats, Settlement, SponsorGrant, SponsorGrantStatus, SystemClock, Transfer, TransferKind,
+    TransferQuery, TransferRequest, UbiSource, UsageQuery, UsageRecord, ARCHIVED_PREFIX, BURN_ACCOUNT,
+    CONSUMED_ACCOUNT, MINT_ACCOUNT, MONTH_MS, POOL_ACCOUNT,
 };
 pub use fuelhost_ledger::{AgentId, InvalidAgentId};
 pub use fuelhost_policy::rules::{by_name as rules_by_name, Condition, Effect, Rule, RuleSet, RulesError};
@@ -130,6 +131,7 @@ pub use liveness::{AgentHealth, Health};
 pub use manifest::{valid_name, Limits, Manifest, ManifestError, Metering, ResourcePolicy};
 pub use membership::Membership;
 pub use registry::ArtifactInfo;
+pub use retention::{ArchiveReport, Retention};
 pub use scheduler::{
     BreakerState, BreakerStatus, Priority, RouteMode, SchedulerSettings, Task, TaskError, TaskRequest, TaskState,
 };

@@ -42,6 +42,7 @@ pub(crate) struct HostInner {
     pub(crate) _data_dir_lock: std::fs::File,
     pub(crate) scheduler: Arc<Scheduler>,
     pub(crate) liveness: crate::liveness::Liveness,
+    pub(crate) retention: crate::retention::Retainer,
 }
 
 impl Drop for HostInner {

@@ -24,6 +24,7 @@ mod policy_languages;
 mod properties;
 mod python;
 mod registry;
+mod retention;
 mod rules;
 mod sandbox;
 mod scheduler;

@@ -78,6 +78,10 @@ pub struct ServeFile {
     /// (see `fuelhost::HostLimits`; `docs/security.md`).
     #[serde(default)]
     limits: fuelhost::HostLimits,
+    /// `[retention]`: `usage_days`, `audit_days`, `archive_dir`,
+    /// `every_minutes` (see `fuelhost::Retention`; default: keep forever).
+    #[serde(default)]
+    retention: fuelhost::Retention,
     /// Logs and traces: `log_format`, `log_filter`, `otlp_endpoint`,
     /// `service_name`.
     #[serde(default = "server_telemetry")]
@@ -104,6 +108,7 @@ pub struct ServeConfig {
     pub telemetry: TelemetryConfig,
     pub task_drain: std::time::Duration,
     pub limits: fuelhost::HostLimits,
+    pub retention: fuelhost::Retention,
 }
 
 fn durability(name: &str) -> Result<Durability> {
@@ -172,6 +177,7 @@ impl ServeConfig {
             telemetry,
             task_drain: std::time::Duration::from_secs(file.task_drain_seconds.unwrap_or(30)),
             limits: file.limits,
+            retention: file.retention,
         })
     }
 
@@ -181,7 +187,8 @@ impl ServeConfig {
             .data_dir(&self.data_dir)
             .durability(self.durability)
             .deterministic_fuel(self.deterministic_fuel)
-            .limits(self.limits);
+            .limits(self.limits)
+            .retention(self.retention.clone());
         if let Some(dir) = &self.compile_cache_dir {
             b = b.compile_cache_dir(dir);
         }
@@ -264,7 +271,8 @@ mod tests {
             "listen = \"0.0.0.0:9000\"\ndurability = \"process\"\ntask_drain_seconds = 5\ndeterministic_fuel = true\n\
              [api]\nmax_body_bytes = 1024\n\
              [api.rate_limit]\nper_second = 5\nburst = 7\n\
-             [limits]\nmax_dir_entries = 500\nmax_calls_per_agent = 3\n",
+             [limits]\nmax_dir_entries = 500\nmax_calls_per_agent = 3\n\
+             [retention]\nusage_days = 30\naudit_days = 90\n",
         )
         .unwrap();
         let c = ServeConfig::resolve(args(Some(path.clone()), None), None).unwrap();
@@ -279,9 +287,31 @@ mod tests {
         assert_eq!(c.telemetry.log_filter, "info", "a server logs requests by default");
         assert_eq!((c.limits.max_dir_entries, c.limits.max_calls_per_agent), (500, 3));
         assert_eq!(c.limits.max_log_lines, fuelhost::HostLimits::default().max_log_lines, "the rest: defaults");
+        assert_eq!(
+            (c.retention.usage_days, c.retention.audit_days, c.retention.every_minutes),
+            (Some(30), Some(90), 60)
+        );
         let c = ServeConfig::resolve(args(Some(path), Some("127.0.0.1:1")), None).unwrap();
         assert_eq!(c.listen, "127.0.0.1:1");
         assert!(!ServeConfig::resolve(args(None, None), None).unwrap().deterministic_fuel, "off by default");
+    }
+
+    /// The README's `serve.toml` is a file `serve` takes as it is.
+    #[test]
+    fn the_readme_example_is_a_valid_file() {
+        let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md")).unwrap();
+        let example = readme
+            .split("```toml\n")
+            .skip(1)
+            .filter_map(|b| b.split("```").next())
+            .find(|b| b.contains("task_drain_seconds"))
+            .expect("the README shows a serve.toml");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("serve.toml");
+        std::fs::write(&path, example).unwrap();
+        let c = ServeConfig::resolve(args(Some(path), None), None).unwrap();
+        assert_eq!(c.listen, "127.0.0.1:8080", "the example listens on loopback only");
+        assert_eq!(c.retention.usage_days, Some(30));
     }
 
     #[test]

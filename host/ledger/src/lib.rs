@@ -43,8 +43,8 @@ pub use allocation::{
 pub use cost::CostModel;
 pub use payer::ResourcePolicy;
 pub use transfer::{
-    is_system_account, may_overdraw, Transfer, TransferKind, TransferPhase, TransferRequest, BURN_ACCOUNT,
-    CONSUMED_ACCOUNT, MINT_ACCOUNT, POOL_ACCOUNT,
+    is_system_account, may_overdraw, Transfer, TransferKind, TransferPhase, TransferRequest, ARCHIVED_PREFIX,
+    BURN_ACCOUNT, CONSUMED_ACCOUNT, MINT_ACCOUNT, POOL_ACCOUNT,
 };
 
 /// Where the ledger reads the time for expiries and periods. The system
@@ -711,6 +711,28 @@ pub trait Ledger: LedgerQuery {
         resource: Resource,
         amount: u64,
     ) -> Result<Allocation, LedgerError>;
+
+    /// Move the usage records of calls settled before `before_ms` out of
+    /// the ledger into JSON-lines files under `dir`, one per kind and UTC
+    /// hour (each line a record with its charges), written and fsynced
+    /// before anything is deleted. Their charges stay, summed into one
+    /// transfer per hour, kind, debit and credit (ids beginning
+    /// [`ARCHIVED_PREFIX`]), so every balance is still the sum of the
+    /// ledger's transfers. An invocation id is idempotent for as long as
+    /// its record is kept. Safe to interrupt anywhere and run again: no
+    /// record is lost or archived twice.
+    fn archive_settled(&self, before_ms: i64, dir: &std::path::Path) -> Result<Archived, LedgerError>;
+}
+
+/// What one pass of [`Ledger::archive_settled`] moved out of the ledger.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Archived {
+    /// Usage records moved into archive files.
+    pub records: u64,
+    /// Their charges, now counted in hourly summary transfers.
+    pub charges: u64,
+    /// The files written to, relative to the archive directory.
+    pub files: Vec<String>,
 }
 
 /// Which usage records to return.

@@ -98,6 +98,11 @@ impl std::fmt::Display for TransferKind {
 pub const MINT_ACCOUNT: &str = "@mint";
 /// The system account consumed resources are posted to.
 pub const CONSUMED_ACCOUNT: &str = "@consumed";
+
+/// How the ids of the summaries of archived charges begin (`archived:` then
+/// the hour, the kind, the debit and the credit); no other transfer may
+/// take such an id.
+pub const ARCHIVED_PREFIX: &str = "archived:";
 /// The system account burned scrip goes to (taken out of circulation).
 pub const BURN_ACCOUNT: &str = "@burn";
 /// The public-goods pool: funded by minting or by agents, paid out as
@@ -202,6 +207,12 @@ impl Transfer {
     /// transfer).
     pub fn problem(&self) -> Option<String> {
         use TransferKind::*;
+        if self.id.starts_with(ARCHIVED_PREFIX) {
+            return Some(format!(
+                "transfer ids beginning `{ARCHIVED_PREFIX}` are kept for the summaries of archived charges; choose \
+                 another id"
+            ));
+        }
         if self.amount == 0 {
             return Some("amount must be above zero".into());
         }

@@ -300,3 +300,17 @@ pub(super) async fn stats(State(state): State<ApiState>, caller: Caller) -> ApiR
     caller.admin()?;
     blocking(move || Ok(Json(StatsReply { stats: state.host.stats()?, cost_model: state.host.cost_model() }))).await
 }
+
+/// Move the history past the retention horizons (`[retention]` in
+/// `serve.toml`) to the archive now, as the server does on its own every
+/// `every_minutes` (admin). Without a horizon nothing moves.
+#[utoipa::path(post, path = "/v1/archive", tag = "ledger", security(("api_key" = [])),
+    responses(
+        (status = 200, description = "what moved: `usage` (records, charges, files), `audit` (entries, files)",
+            body = Object),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 500, body = ErrorBody),
+    ))]
+pub(super) async fn archive(State(state): State<ApiState>, caller: Caller) -> ApiResult<Json<fuelhost::ArchiveReport>> {
+    caller.admin()?;
+    blocking(move || Ok(Json(state.host.archive_history()?))).await
+}

@@ -147,6 +147,7 @@ fn routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(ledger::usage))
         .routes(routes!(ledger::top))
         .routes(routes!(ledger::stats))
+        .routes(routes!(ledger::archive))
         .routes(routes!(allocations::request_allocation, allocations::list_allocations))
         .routes(routes!(allocations::show_allocation))
         .routes(routes!(allocations::approve_allocation))

@@ -144,8 +144,18 @@ impl Counters {
     /// is time, fold the records kept in memory (from earlier
     /// transactions) into the tables.
     pub(super) fn flush_if_due(&self, tx: &Connection) -> Result<(), LedgerError> {
+        self.flush(tx, false)
+    }
+
+    /// [`Counters::flush_if_due`], due or not: for a move that needs every
+    /// record settled so far in the tables (see `retention`).
+    pub(super) fn fold(&self, tx: &Connection) -> Result<(), LedgerError> {
+        self.flush(tx, true)
+    }
+
+    fn flush(&self, tx: &Connection, now: bool) -> Result<(), LedgerError> {
         let mut pending = self.lock();
-        let due = pending.last_flush.elapsed() >= FLUSH_EVERY;
+        let due = now || pending.last_flush.elapsed() >= FLUSH_EVERY;
         let entries = Self::loaded(&mut pending, tx)?;
         if entries.is_empty() || !(due || entries.len() >= FLUSH_AT) {
             return Ok(());

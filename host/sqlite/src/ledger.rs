@@ -22,7 +22,7 @@ use fuelhost_ledger::{
     Distribution, GuestTransfer, Ledger, LedgerError, LedgerQuery, Listed, Outcome, Reservation, Reserved, Resource,
     ResourcesConsumed, Settlement, SponsorGrant, SponsorGrantStatus, SystemClock, Transfer, UbiSource, UsageRecord,
 };
-use fuelhost_ledger::{ConsumerStats, ServiceStats, TransferQuery, UsageQuery};
+use fuelhost_ledger::{Archived, ConsumerStats, ServiceStats, TransferQuery, UsageQuery};
 
 use crate::reservation::reserve_in;
 use crate::rows::{
@@ -40,6 +40,8 @@ pub struct SqliteLedger {
     settles: Option<Arc<GroupCommit<Settlement, Result<UsageRecord, LedgerError>>>>,
     hot: Arc<Hot>,
     counters: Arc<counters::Counters>,
+    /// Held by the one retention move at a time (see `retention`).
+    archiving: Arc<std::sync::Mutex<()>>,
 }
 
 impl SqliteLedger {
@@ -60,7 +62,14 @@ impl SqliteLedger {
             // Reads and writes still project what they need first.
             tracing::warn!(error = %e, "starting the journal's projector failed; projecting on demand only");
         }
-        SqliteLedger { db, clock, settles: Some(Arc::new(GroupCommit::default())), hot, counters: Arc::default() }
+        SqliteLedger {
+            db,
+            clock,
+            settles: Some(Arc::new(GroupCommit::default())),
+            hot,
+            counters: Arc::default(),
+            archiving: Arc::default(),
+        }
     }
 
     /// Open (or create) a ledger database file on its own, for embedders
@@ -887,5 +896,18 @@ impl Ledger for SqliteLedger {
             ).map_err(storage)?;
             Ok(a)
         })
+    }
+
+    fn archive_settled(&self, before_ms: i64, dir: &std::path::Path) -> Result<Archived, LedgerError> {
+        let _one_mover = self.archiving.lock().unwrap_or_else(|p| p.into_inner());
+        // Every record to archive projected from the journal, and counted
+        // in the counters' tables (a record they do not include yet would
+        // be read back at the next start, and must still be there).
+        self.caught_up()?;
+        self.db.durable_then(
+            |tx| self.counters.fold(tx),
+            |_, committed| self.counters.settled(std::iter::empty(), committed),
+        )?;
+        crate::retention::archive_settled(&self.db, &self.hot, before_ms, dir)
     }
 }

@@ -10,8 +10,9 @@
 //! the balance rows it reads kept in `stored_rows`), group
 //! commit of settlements (`group_commit`), the settlement journal and its
 //! projection into the tables (`projection`), the charges a usage record
-//! carries (`journal`) and the statistics kept as records settle
-//! (`counters`).
+//! carries (`journal`), the statistics kept as records settle
+//! (`counters`), and history past a horizon moved to archive files
+//! (`retention`, through `archive`).
 //!
 //! **What it must not know.** Wasm, policies, HTTP: it stores what the
 //! ledger model (`fuelhost-ledger`) describes. The host's other stores
@@ -25,6 +26,7 @@
 //! schema.
 
 mod allocation;
+pub mod archive;
 mod counters;
 mod database;
 mod group_commit;
@@ -37,6 +39,7 @@ pub mod plans;
 mod projection;
 mod projector;
 mod reservation;
+mod retention;
 mod rows;
 mod schema;
 mod settlement;

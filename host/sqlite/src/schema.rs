@@ -119,6 +119,12 @@ CREATE VIEW IF NOT EXISTS ledger_transfers AS
     SELECT rowid, 3, invocation_id || '/disk', charged_to, '@consumed', 'disk_bytes', disk_bytes, 'disk', '',
            invocation_id, settled_ms
       FROM usage_records WHERE postings = 1 AND disk_bytes > 0;
+-- Archive files (see `archive`): each one's length as of the last move
+-- committed, so a move interrupted after writing cuts its lines off again.
+CREATE TABLE IF NOT EXISTS archive_files (
+    file   TEXT PRIMARY KEY,
+    bytes  INTEGER NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS settings (
     key    TEXT PRIMARY KEY,
     value  TEXT NOT NULL

@@ -154,6 +154,12 @@ fn top_consumers_and_stats_for_admins() {
     let (st, v) = call("GET", &s.url("/v1/stats"), Some(&keys[2]), None);
     assert_eq!((st, error_code(&v)), (403, "forbidden"));
 
+    // Archiving on demand: admin only; with no horizon set, nothing moves.
+    let v = assert_needs_key(&s, "POST", "/v1/archive", &s.admin, 200);
+    assert_eq!((v["usage"]["records"].as_u64(), v["audit"]["entries"].as_u64()), (Some(0), Some(0)), "{v}");
+    let (st, v) = call("POST", &s.url("/v1/archive"), Some(&keys[2]), None);
+    assert_eq!((st, error_code(&v)), (403, "forbidden"));
+
     // Minting: admin only; bad amounts mint nothing.
     let before = s.host.balances("bob").unwrap();
     for body in [

@@ -36,6 +36,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/usage"),
     ("get", "/v1/top"),
     ("get", "/v1/stats"),
+    ("post", "/v1/archive"),
     ("post", "/v1/allocations"),
     ("get", "/v1/allocations"),
     ("get", "/v1/allocations/{id}"),

@@ -1,0 +1,180 @@
+//! Archive files: history moved out of the database (usage records, audit
+//! rows) into JSON-lines files, one per kind and hour, each line written
+//! exactly once however often a move is interrupted.
+//!
+//! A move is two steps. [`ArchiveFile::append`] cuts the file back to the
+//! length the database last recorded for it (dropping what an interrupted
+//! move wrote), appends the new lines and fsyncs them. Then one
+//! transaction deletes the rows the lines hold and records the file's new
+//! length ([`ArchiveFile::commit`]). A crash before that commit leaves the
+//! rows in the database and the file's extra tail, which the next move cuts
+//! off and writes again; a crash after it has nothing left to do. So a row
+//! is never lost (its line is on disk before it is deleted) and never
+//! archived twice.
+//!
+//! The lengths live in the `archive_files` table. A file shorter than its
+//! recorded length was changed outside fuelhost, and no more is written to
+//! it until an operator looks.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OptionalExtension};
+
+use crate::sql::{exec, one};
+
+/// Milliseconds in an archive file's hour.
+pub const HOUR_MS: i64 = 3_600_000;
+
+/// One archive file: `<dir>/<kind>/<YYYY-MM-DD>T<HH>.jsonl`, the rows of
+/// `kind` from one UTC hour.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchiveFile {
+    /// Its name relative to the archive directory (how the database and
+    /// summaries name it).
+    pub name: String,
+    path: PathBuf,
+}
+
+/// Why an archive file could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum ArchiveError {
+    /// The file system refused.
+    #[error("writing the archive file `{path}`: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// What the file system said.
+        source: std::io::Error,
+    },
+    /// The file is shorter than the database recorded.
+    #[error(
+        "the archive file `{path}` holds {found} bytes but {recorded} were written to it: it was truncated or replaced \
+         outside fuelhost; restore it (or move it aside and delete its row from `archive_files` to start it anew) \
+         before archiving more"
+    )]
+    Shortened {
+        /// The file.
+        path: String,
+        /// Its length now.
+        found: u64,
+        /// The length recorded when its last lines were committed.
+        recorded: u64,
+    },
+    /// The database refused.
+    #[error("the database: {0}")]
+    Database(#[from] rusqlite::Error),
+    /// A row could not be written as JSON.
+    #[error("writing a row as JSON: {0}")]
+    Encode(#[from] serde_json::Error),
+}
+
+/// `YYYY-MM-DDTHH` of the UTC hour holding `ms` (Unix milliseconds).
+pub fn hour_name(ms: i64) -> String {
+    let hours = ms.div_euclid(HOUR_MS);
+    let (days, hour) = (hours.div_euclid(24), hours.rem_euclid(24));
+    let (y, m, d) = civil_from_days(days);
+    format!("{y:04}-{m:02}-{d:02}T{hour:02}")
+}
+
+/// The proleptic Gregorian date of `days` since 1970-01-01 (Howard
+/// Hinnant's `civil_from_days`).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+impl ArchiveFile {
+    /// The file of `kind`'s rows from the hour holding `ms`, under `dir`.
+    pub fn of_hour(dir: &Path, kind: &str, ms: i64) -> ArchiveFile {
+        let name = format!("{kind}/{}.jsonl", hour_name(ms));
+        ArchiveFile { path: dir.join(&name), name }
+    }
+
+    /// The length recorded for this file by the last committed move (0
+    /// for a new file).
+    pub fn recorded_length(&self, conn: &Connection) -> rusqlite::Result<u64> {
+        let bytes: Option<i64> =
+            one(conn, "SELECT bytes FROM archive_files WHERE file = ?1", [&self.name], |r| r.get(0)).optional()?;
+        Ok(bytes.unwrap_or(0) as u64)
+    }
+
+    /// Cut the file back to `recorded` bytes, append `lines` (each ending
+    /// in a newline) and fsync it (and its directory, when the file is
+    /// new). Returns the length to record once the rows are deleted.
+    pub fn append(&self, recorded: u64, lines: &[u8]) -> Result<u64, ArchiveError> {
+        let io = |source| ArchiveError::Io { path: self.path.display().to_string(), source };
+        let parent = self.path.parent().expect("an archive file is inside its kind's directory");
+        std::fs::create_dir_all(parent).map_err(io)?;
+        let existed = self.path.exists();
+        let mut file = OpenOptions::new().create(true).truncate(false).write(true).open(&self.path).map_err(io)?;
+        let found = file.metadata().map_err(io)?.len();
+        if found < recorded {
+            return Err(ArchiveError::Shortened { path: self.path.display().to_string(), found, recorded });
+        }
+        if found > recorded {
+            // An interrupted move's lines: their rows are still in the
+            // database and are about to be written again.
+            file.set_len(recorded).map_err(io)?;
+        }
+        use std::io::Seek as _;
+        file.seek(std::io::SeekFrom::Start(recorded)).map_err(io)?;
+        file.write_all(lines).map_err(io)?;
+        file.sync_all().map_err(io)?;
+        if !existed {
+            File::open(parent).and_then(|d| d.sync_all()).map_err(io)?;
+        }
+        Ok(recorded + lines.len() as u64)
+    }
+
+    /// In the transaction that deletes the rows appended: record the
+    /// file's new length.
+    pub fn commit(&self, tx: &Connection, length: u64) -> rusqlite::Result<()> {
+        exec(
+            tx,
+            "INSERT INTO archive_files (file, bytes) VALUES (?1, ?2)
+             ON CONFLICT (file) DO UPDATE SET bytes = excluded.bytes",
+            rusqlite::params![self.name, length as i64],
+        )
+        .map(drop)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hours_are_named_in_utc() {
+        assert_eq!(hour_name(0), "1970-01-01T00");
+        // 2026-12-07 06:38:56 UTC.
+        assert_eq!(hour_name(1_796_625_536_000), "2026-12-07T06");
+        // 2024-02-29 23:59:59.999 UTC, a leap day.
+        assert_eq!(hour_name(1_709_251_199_999), "2024-02-29T23");
+        assert_eq!(hour_name(1_709_251_200_000), "2024-03-01T00");
+        assert_eq!(hour_name(-1), "1969-12-31T23");
+    }
+
+    #[test]
+    fn a_tail_past_the_recorded_length_is_cut_and_a_shortened_file_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = ArchiveFile::of_hour(dir.path(), "usage", 0);
+        assert_eq!(file.name, "usage/1970-01-01T00.jsonl");
+        let len = file.append(0, b"one\n").unwrap();
+        // An interrupted move: written, never committed.
+        file.append(len, b"lost\n").unwrap();
+        let len = file.append(len, b"two\n").unwrap();
+        assert_eq!(std::fs::read_to_string(dir.path().join(&file.name)).unwrap(), "one\ntwo\n");
+        assert_eq!(len, 8);
+        let err = file.append(100, b"three\n").unwrap_err();
+        assert!(err.to_string().contains("holds 8 bytes but 100 were written"), "{err}");
+    }
+}

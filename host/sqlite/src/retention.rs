@@ -1,0 +1,270 @@
+//! Retention of call history: the usage records of calls settled before a
+//! horizon moved out of the database into archive files (`archive`), their
+//! charges kept as hourly summary transfers, so that every balance is
+//! still the sum of the ledger's transfers and conservation still checks.
+//!
+//! What leaves with a record: the charges a call posted as `transfers`
+//! rows (a call reserved through the tables, whose record has
+//! `postings = 0`), its settled `reservations` row and its posted or
+//! voided `holds`. What stays: balances, every explicit transfer (mints,
+//! payments, guest transfers), the statistics' counters (`counters`, which
+//! must include a record before it may go), and per hour, kind, debit and
+//! credit one summary transfer (id `archived:<hour>:<kind>:<debit>:<credit>`,
+//! no invocation) that the charges of later moves of the same hour add to.
+//!
+//! A move takes at most [`CHUNK`] records of one hour: their lines are
+//! appended to the hour's file and fsynced, then one transaction deletes
+//! them and adds their charges to the summaries (see `archive` for why an
+//! interruption anywhere loses and doubles nothing).
+//!
+//! An invocation id is idempotent for as long as its record is kept: a
+//! call replayed with an archived id is a new call.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde_json::json;
+
+use crate::archive::{hour_name, ArchiveError, ArchiveFile, HOUR_MS};
+use crate::hot::Hot;
+use crate::sql::{exec, one};
+use crate::storage;
+use crate::usage::{usage_from_row, USAGE_COLUMNS};
+use crate::Database;
+use fuelhost_ledger::{Archived, Asset, LedgerError, TransferKind, UsageRecord, CONSUMED_ACCOUNT};
+
+/// Records moved per transaction: small enough that the deletes hold the
+/// connection for milliseconds, not seconds.
+pub(crate) const CHUNK: usize = 2_000;
+
+/// The archive files' folder for usage records.
+const KIND: &str = "usage";
+
+/// One charge of an archived call.
+struct Charge {
+    id: String,
+    debit: String,
+    credit: String,
+    asset: Asset,
+    amount: u64,
+    kind: TransferKind,
+    /// A `transfers` row of its own (deleted with the record), rather than
+    /// columns of the record.
+    row: bool,
+}
+
+/// A record about to be archived, with its charges.
+struct Record {
+    record: UsageRecord,
+    charges: Vec<Charge>,
+}
+
+/// Up to [`CHUNK`] records settled in one hour, oldest first.
+struct Batch {
+    hour_ms: i64,
+    records: Vec<Record>,
+}
+
+fn archive_error(e: ArchiveError) -> LedgerError {
+    LedgerError::Storage(e.to_string())
+}
+
+/// Move every record settled before `before_ms` that the counters include
+/// into the archive under `dir`, [`CHUNK`] at a time. Reads go through
+/// the committed-data connection; only the deletes take the connection
+/// calls settle on. One mover at a time (the caller's lock).
+pub(crate) fn archive_settled(db: &Database, hot: &Hot, before_ms: i64, dir: &Path) -> Result<Archived, LedgerError> {
+    let mut done = Archived::default();
+    loop {
+        let batch = next_batch(&db.committed(), before_ms)?;
+        let Some(batch) = batch else { return Ok(done) };
+        let file = ArchiveFile::of_hour(dir, KIND, batch.hour_ms);
+        let recorded = file.recorded_length(&db.committed()).map_err(storage)?;
+        let length = file.append(recorded, &batch.lines()?).map_err(archive_error)?;
+        db.durable_then(|tx| batch.remove(tx, hot, &file, length), |_, _| hot.transaction_ended())?;
+        done.records += batch.records.len() as u64;
+        done.charges += batch.records.iter().map(|r| r.charges.len() as u64).sum::<u64>();
+        if done.files.last() != Some(&file.name) {
+            done.files.push(file.name);
+        }
+    }
+}
+
+/// The oldest records settled before `before_ms`, all of one hour and all
+/// included in the counters, or `None` when there are none.
+fn next_batch(conn: &Connection, before_ms: i64) -> Result<Option<Batch>, LedgerError> {
+    let through: i64 =
+        one(conn, "SELECT coalesce((SELECT through FROM counter_state WHERE id = 1), 0)", [], |r| r.get(0))
+            .map_err(storage)?;
+    let mut stmt = conn
+        .prepare_cached(&format!(
+            "SELECT {USAGE_COLUMNS}, postings FROM usage_records WHERE settled_ms < ?1 AND rowid <= ?2
+             ORDER BY settled_ms, rowid LIMIT ?3"
+        ))
+        .map_err(storage)?;
+    let rows = stmt
+        .query_map(params![before_ms, through, CHUNK as i64], |r| Ok((usage_from_row(r)?, r.get::<_, bool>(18)?)))
+        .map_err(storage)?;
+    let mut batch: Option<Batch> = None;
+    for row in rows {
+        let (record, postings) = row.map_err(storage)?;
+        let hour_ms = record.settled_at_ms.div_euclid(HOUR_MS) * HOUR_MS;
+        let b = batch.get_or_insert_with(|| Batch { hour_ms, records: Vec::new() });
+        if hour_ms != b.hour_ms {
+            break;
+        }
+        let charges = if postings { charges_in_record(&record) } else { charge_rows(conn, &record.invocation_id)? };
+        b.records.push(Record { record, charges });
+    }
+    Ok(batch)
+}
+
+/// The charges a record carries in its columns (`postings = 1`), as the
+/// `ledger_transfers` view derives them.
+fn charges_in_record(r: &UsageRecord) -> Vec<Charge> {
+    let inv = &r.invocation_id;
+    let payer = r.charged_to.as_str();
+    [
+        (TransferKind::Price, Asset::Scrip, r.caller.as_str(), r.owner.as_str(), r.price_paid),
+        (TransferKind::Fuel, Asset::Fuel, payer, CONSUMED_ACCOUNT, r.consumed.fuel),
+        (TransferKind::Disk, Asset::DiskBytes, payer, CONSUMED_ACCOUNT, r.consumed.disk_bytes),
+    ]
+    .into_iter()
+    .filter(|c| c.4 > 0)
+    .map(|(kind, asset, debit, credit, amount)| Charge {
+        id: format!("{inv}/{}", kind.as_str()),
+        debit: debit.to_string(),
+        credit: credit.to_string(),
+        asset,
+        amount,
+        kind,
+        row: false,
+    })
+    .collect()
+}
+
+/// The charges a call posted as `transfers` rows of their own.
+fn charge_rows(conn: &Connection, invocation: &str) -> Result<Vec<Charge>, LedgerError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT id, debit, credit, asset, amount, kind FROM transfers
+             WHERE id IN (?1 || '/price', ?1 || '/fuel', ?1 || '/disk') AND invocation = ?1 ORDER BY seq",
+        )
+        .map_err(storage)?;
+    let rows = stmt
+        .query_map([invocation], |r| {
+            let (asset, kind): (String, String) = (r.get(3)?, r.get(5)?);
+            Ok(Charge {
+                id: r.get(0)?,
+                debit: r.get(1)?,
+                credit: r.get(2)?,
+                asset: Asset::parse(&asset).unwrap_or(Asset::Scrip),
+                amount: r.get::<_, i64>(4)? as u64,
+                kind: TransferKind::parse(&kind).unwrap_or(TransferKind::Price),
+                row: true,
+            })
+        })
+        .map_err(storage)?;
+    rows.collect::<Result<_, _>>().map_err(storage)
+}
+
+impl Batch {
+    /// One JSON line per record: the record as the API shows it, with its
+    /// charges.
+    fn lines(&self) -> Result<Vec<u8>, LedgerError> {
+        let mut out = Vec::with_capacity(self.records.len() * 512);
+        for r in &self.records {
+            let mut line = serde_json::to_value(&r.record).map_err(|e| LedgerError::Storage(e.to_string()))?;
+            let charges: Vec<_> = r
+                .charges
+                .iter()
+                .map(|c| {
+                    json!({"id": c.id, "from": c.debit, "to": c.credit, "asset": c.asset.as_str(),
+                           "amount": c.amount, "kind": c.kind.as_str()})
+                })
+                .collect();
+            line["charges"] = serde_json::Value::Array(charges);
+            serde_json::to_writer(&mut out, &line).map_err(|e| LedgerError::Storage(e.to_string()))?;
+            out.push(b'\n');
+        }
+        Ok(out)
+    }
+
+    /// In one transaction: delete the records and what leaves with them,
+    /// add their charges to the hour's summaries, record the file's length.
+    fn remove(&self, tx: &Connection, hot: &Hot, file: &ArchiveFile, length: u64) -> Result<(), LedgerError> {
+        // By kind, debit and credit (a kind moves one asset), in a fixed
+        // order so that a move's new summaries take their positions alike.
+        let mut sums: BTreeMap<(&str, &str, &str), (TransferKind, Asset, u64)> = BTreeMap::new();
+        for r in &self.records {
+            let inv = &r.record.invocation_id;
+            let deleted = exec(
+                tx,
+                "DELETE FROM usage_records WHERE rowid = ?1 AND invocation_id = ?2",
+                params![r.record.seq, inv],
+            )
+            .map_err(storage)?;
+            if deleted != 1 {
+                return Err(LedgerError::Conflict(format!("the usage record of `{inv}` was archived by another move")));
+            }
+            for c in &r.charges {
+                if c.row {
+                    exec(tx, "DELETE FROM transfers WHERE id = ?1", [&c.id]).map_err(storage)?;
+                }
+                sums.entry((c.kind.as_str(), &c.debit, &c.credit)).or_insert((c.kind, c.asset, 0)).2 += c.amount;
+            }
+            exec(tx, "DELETE FROM holds WHERE invocation = ?1 AND state <> 'pending'", [inv]).map_err(storage)?;
+            exec(tx, "DELETE FROM reservations WHERE invocation_id = ?1 AND settled = 1", [inv]).map_err(storage)?;
+        }
+        for ((_, debit, credit), (kind, asset, amount)) in sums {
+            self.add_to_summary(tx, hot, file, kind, debit, credit, asset, amount)?;
+        }
+        file.commit(tx, length).map_err(storage)
+    }
+
+    /// Add `amount` to the hour's summary of `kind` charges from `debit`
+    /// to `credit`, creating it (at the next position in the ledger's
+    /// order, dated at the hour's start) the first time.
+    #[allow(clippy::too_many_arguments)]
+    fn add_to_summary(
+        &self,
+        tx: &Connection,
+        hot: &Hot,
+        file: &ArchiveFile,
+        kind: TransferKind,
+        debit: &str,
+        credit: &str,
+        asset: Asset,
+        amount: u64,
+    ) -> Result<(), LedgerError> {
+        let hour = hour_name(self.hour_ms);
+        let id = format!("{}{hour}:{}:{debit}:{credit}", fuelhost_ledger::ARCHIVED_PREFIX, kind.as_str());
+        let found: Option<(String, String, String, Option<String>)> =
+            one(tx, "SELECT kind, debit, credit, invocation FROM transfers WHERE id = ?1", [&id], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
+            .optional()
+            .map_err(storage)?;
+        let amount = i64::try_from(amount).map_err(|_| LedgerError::Invalid("an hour's charges overflow".into()))?;
+        match found {
+            None => {
+                let seq = hot.next_seq(|| crate::journal::last_seq(tx))?;
+                let memo = format!("charges of calls settled in the hour from {hour}:00Z, archived in {}", file.name);
+                exec(
+                    tx,
+                    "INSERT INTO transfers (seq, id, debit, credit, asset, amount, kind, memo, invocation, created_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, NULL, ?9)",
+                    params![seq, id, debit, credit, asset.as_str(), amount, kind.as_str(), memo, self.hour_ms],
+                )
+                .map_err(storage)?;
+            }
+            Some((k, d, c, None)) if k == kind.as_str() && d == debit && c == credit => {
+                exec(tx, "UPDATE transfers SET amount = amount + ?2 WHERE id = ?1", params![id, amount])
+                    .map_err(storage)?;
+            }
+            Some(_) => return Err(LedgerError::IdConflict(id)),
+        }
+        Ok(())
+    }
+}

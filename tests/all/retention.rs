@@ -1,0 +1,93 @@
+//! Retention through the host: past their horizons, usage records and
+//! audit entries move to archive files; balances, totals and conservation
+//! stay; settings that would break idempotency are refused.
+
+use std::sync::Arc;
+
+use fuelhost::{Host, Invocation, Limits, ManualClock, ResourcePolicy, Retention, UsageQuery};
+use fuelhost_tests::{assert_conserved, fund, shared_compile_cache, upload};
+
+const DAY_MS: i64 = 86_400_000;
+
+fn host(dir: &std::path::Path, clock: &ManualClock, retention: Retention) -> Result<Host, fuelhost::HostError> {
+    Host::builder()
+        .data_dir(dir)
+        .compile_cache_dir(shared_compile_cache())
+        .max_instances(4)
+        .clock(Arc::new(clock.clone()))
+        .retention(retention)
+        .build()
+}
+
+fn lines(dir: &std::path::Path) -> Vec<serde_json::Value> {
+    let Ok(files) = std::fs::read_dir(dir) else { return Vec::new() };
+    files
+        .flat_map(|f| {
+            std::fs::read_to_string(f.unwrap().path()).unwrap().lines().map(str::to_string).collect::<Vec<_>>()
+        })
+        .map(|l| serde_json::from_str(&l).unwrap())
+        .collect()
+}
+
+#[test]
+fn history_past_its_horizon_moves_to_the_archive_and_the_money_stays() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64,
+    );
+    let retention = Retention { usage_days: Some(30), audit_days: Some(7), ..Retention::default() };
+    let host = host(dir.path(), &clock, retention).unwrap();
+    for agent in ["alice", "bob"] {
+        host.create_agent(agent).unwrap();
+        fund(&host, agent, 1_000, 1_000_000_000, 1 << 20);
+    }
+    let id = upload(&host, "rust-echo", "echo", 3, ResourcePolicy::CallerPays, Limits::default());
+    for i in 0..20 {
+        assert!(host.invoke(Invocation::new("bob", &id, format!("call-{i}"))).unwrap().success);
+    }
+    let (bob, alice, stats) = (host.balances("bob").unwrap(), host.balances("alice").unwrap(), host.stats().unwrap());
+
+    // Inside the horizons, nothing moves.
+    let none = host.archive_history().unwrap();
+    assert_eq!((none.usage.records, none.audit.entries), (0, 0));
+    assert_eq!(host.usage_records(&UsageQuery::default()).unwrap().len(), 20);
+
+    clock.advance(31 * DAY_MS);
+    let report = host.archive_history().unwrap();
+    assert_eq!(report.archive_dir, dir.path().join("archive"));
+    // (The background mover may have taken some first.)
+    let usage = lines(&dir.path().join("archive/usage"));
+    assert_eq!(usage.len(), 20, "every record archived once");
+    assert!(usage.iter().all(|l| l["caller"] == "bob" && l["price_paid"] == 3), "{usage:?}");
+    assert!(!lines(&dir.path().join("archive/audit")).is_empty(), "the invocations' audit entries are archived");
+    assert!(host.usage_records(&UsageQuery::default()).unwrap().is_empty());
+    assert!(host.audit_log().unwrap().is_empty());
+
+    // The money is where it was, and the totals still count every call.
+    assert_eq!((host.balances("bob").unwrap(), host.balances("alice").unwrap()), (bob, alice));
+    assert_eq!(host.stats().unwrap(), stats);
+    assert_conserved(&host);
+    let price: u64 = host
+        .ledger()
+        .transfers()
+        .unwrap()
+        .iter()
+        .filter(|t| t.id.starts_with(fuelhost::ARCHIVED_PREFIX) && t.kind == fuelhost::TransferKind::Price)
+        .map(|t| t.amount)
+        .sum();
+    assert_eq!(price, 60, "the hour's summary carries every price paid");
+
+    // Calls go on after the move.
+    assert!(host.invoke(Invocation::new("bob", &id, "after")).unwrap().success);
+    assert_conserved(&host);
+}
+
+#[test]
+fn a_horizon_that_would_forget_replays_at_once_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(0);
+    let err = host(dir.path(), &clock, Retention { usage_days: Some(0), ..Retention::default() }).err().unwrap();
+    assert!(err.to_string().contains("usage_days must be at least 1"), "{err}");
+    let err = host(dir.path(), &clock, Retention { every_minutes: 0, ..Retention::default() }).err().unwrap();
+    assert!(err.to_string().contains("every_minutes"), "{err}");
+}
