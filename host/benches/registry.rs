@@ -12,6 +12,15 @@
 //! start took (the host serves from then on) and how long its background
 //! thread took to compile them all.
 //!
+//! Then artifacts of distinct code (`FUELHOST_REGISTRY_DISTINCT_CURVE`,
+//! default `1,1000`; `0` skips): `N` small artifacts, each a WAT component
+//! with a constant of its own (a digest and code of its own, compiled in
+//! about a millisecond), uploaded, the host restarted on them with its
+//! compile cache: the restart's time, memory and mappings, how many are
+//! loaded (at most `max_loaded_artifacts`), then calls to up to 2,000 of
+//! them, most not loaded: the mean first call (loading code from the
+//! cache) and the memory after.
+//!
 //! Run: `cargo bench -p fuelhost --bench registry`
 //! (`FUELHOST_REGISTRY_COUNTS`, default `1,1000`, the `N`s).
 
@@ -66,6 +75,87 @@ fn distinct(component: &[u8], i: usize) -> Vec<u8> {
     out.push(section.len() as u8); // its size, one LEB128 byte
     out.extend_from_slice(&section);
     out
+}
+
+/// A small artifact whose code is its own: `run` answers its input with
+/// the constant `i` in its first byte's place.
+fn tiny(i: usize) -> Vec<u8> {
+    let wat = format!(
+        r#"(component
+  (core module $m
+    (memory (export "memory") 1)
+    (global $bump (mut i32) (i32.const 1024))
+    (func (export "realloc") (param i32 i32 i32 i32) (result i32)
+      (local $p i32)
+      (local.set $p (global.get $bump))
+      (global.set $bump (i32.add (global.get $bump) (local.get 3)))
+      (local.get $p))
+    (func (export "run") (param $ptr i32) (param $len i32) (result i32)
+      (if (local.get $len) (then (i32.store8 (local.get $ptr) (i32.const {}))))
+      (i32.store8 (i32.const 0) (i32.const 0))
+      (i32.store (i32.const 4) (local.get $ptr))
+      (i32.store (i32.const 8) (local.get $len))
+      (i32.add (i32.const 0) (i32.const {i}))
+      drop
+      (i32.const 0)))
+  (core instance $i (instantiate $m))
+  (type $error (variant (case "invalid-input" string) (case "denied" string) (case "failed" string)))
+  (export $run-error "run-error" (type $error))
+  (func $run (param "input" (list u8)) (result (result (list u8) (error $run-error)))
+    (canon lift (core func $i "run") (memory (core memory $i "memory")) (realloc (core func $i "realloc"))))
+  (export "run" (func $run)))"#,
+        i % 256
+    );
+    wat::parse_str(wat).expect("the template is valid WAT")
+}
+
+/// `n` artifacts of distinct code: upload, restart, first calls.
+fn distinct_curve(n: usize) {
+    let dir = std::env::temp_dir().join(format!("fuelhost-registry-distinct-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let open = || Host::builder().data_dir(&dir).durability(fuelhost::Durability::Process).build().unwrap();
+    let started = Instant::now();
+    {
+        let host = open();
+        host.create_agent("alice").unwrap();
+        host.create_agent(CALLER).unwrap();
+        host.mint("fund", CALLER, fuelhost::Asset::Fuel, 1 << 50).unwrap();
+        for i in 0..n {
+            host.upload(manifest(i), &tiny(i)).unwrap();
+        }
+    }
+    let upload = started.elapsed();
+    let (base_rss, base_maps) = (rss(), mappings());
+    let started = Instant::now();
+    let host = open();
+    let restart = started.elapsed();
+    let (re_rss, re_maps, loaded) = (rss(), mappings(), host.loaded_artifacts());
+    // Calls to artifacts spread over all of them: past the ones loaded at
+    // start, each first call loads its code from the cache.
+    let calls = n.min(2_000);
+    let step = (n / calls).max(1);
+    let started = Instant::now();
+    for k in 0..calls {
+        let i = (n - 1) - (k * step) % n;
+        let r = host.invoke(fuelhost::Invocation::new(CALLER, format!("alice/echo-{i}@1"), "x")).unwrap();
+        assert!(r.success, "{:?}", r.error);
+        assert_eq!(r.output, [(i % 256) as u8]);
+    }
+    let per_call = started.elapsed() / calls as u32;
+    let mib = |b: u64| b as f64 / (1 << 20) as f64;
+    println!(
+        "| {n} | {:.1} s | {:.0} ms | +{:.1} MiB | +{} | {loaded} | {calls} | {:.0} µs | +{:.1} MiB | +{} | {} |",
+        upload.as_secs_f64(),
+        restart.as_secs_f64() * 1000.0,
+        mib(re_rss.saturating_sub(base_rss)),
+        re_maps as i64 - base_maps as i64,
+        per_call.as_secs_f64() * 1e6,
+        mib(rss().saturating_sub(base_rss)),
+        mappings() as i64 - base_maps as i64,
+        host.loaded_artifacts(),
+    );
+    drop(host);
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Upload `n` artifacts of distinct bytes, empty the compile cache, and
@@ -149,6 +239,20 @@ fn main() {
             re_maps as i64 - base2_maps as i64,
             restart.as_secs_f64() * 1000.0,
         );
+    }
+    let curve: Vec<usize> = std::env::var("FUELHOST_REGISTRY_DISTINCT_CURVE")
+        .unwrap_or_else(|_| "1,1000".into())
+        .split(',')
+        .filter_map(|n| n.trim().parse().ok())
+        .filter(|&n| n > 0)
+        .collect();
+    if !curve.is_empty() {
+        println!();
+        println!("| distinct artifacts | upload | restart | RSS after restart | mappings | loaded | calls | per call, mostly first calls | RSS after the calls | mappings | loaded |");
+        println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+        for n in curve {
+            distinct_curve(n);
+        }
     }
     let distinct_n: usize =
         std::env::var("FUELHOST_REGISTRY_DISTINCT").ok().and_then(|n| n.parse().ok()).unwrap_or(100);

@@ -48,6 +48,7 @@ pub struct HostBuilder {
     compile_cache_dir: Option<PathBuf>,
     engine: EngineSettings,
     max_component_bytes: usize,
+    max_loaded_artifacts: usize,
     plugin_limits: PluginLimits,
     durability: Durability,
     clock: Arc<dyn Clock>,
@@ -65,6 +66,7 @@ impl Default for HostBuilder {
             compile_cache_dir: None,
             engine: EngineSettings::default(),
             max_component_bytes: 32 << 20,
+            max_loaded_artifacts: DEFAULT_MAX_LOADED_ARTIFACTS,
             plugin_limits: PluginLimits::default(),
             durability: Durability::default(),
             clock: Arc::new(SystemClock),
@@ -112,6 +114,18 @@ impl HostBuilder {
     /// on one machine may share it). Default: `DATA/compiled`.
     pub fn compile_cache_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.compile_cache_dir = Some(dir.into());
+        self
+    }
+
+    /// The most artifacts whose code is held loaded at once (default
+    /// 4,096). Past it, the ones called least recently are unloaded and
+    /// loaded again from the compile cache by their next call, so a host
+    /// may hold any number of artifacts: loaded code costs about 210 KiB
+    /// and 3 memory mappings per distinct component (far more for an
+    /// interpreter's), and a process stops near 65,000 mappings.
+    /// Artifacts of the same bytes share their code.
+    pub fn max_loaded_artifacts(mut self, n: usize) -> Self {
+        self.max_loaded_artifacts = n;
         self
     }
 
@@ -206,7 +220,11 @@ impl HostBuilder {
         let ticker = EpochTicker::start(engines.clone(), self.engine.epoch_tick);
         let compiled = self.compile_cache_dir.clone().unwrap_or_else(|| self.data_dir.join("compiled"));
         let cache = CodeCache::open(self.data_dir.join("blobs"), compiled.clone()).map_err(dir_err(&compiled))?;
-        let registry = Registry::open(engines.clone(), db.clone(), cache, self.max_component_bytes)?;
+        if self.max_loaded_artifacts == 0 {
+            return Err(HostError::Invalid("max_loaded_artifacts must be at least 1 (the default is 4096)".into()));
+        }
+        let registry =
+            Registry::open(engines.clone(), db.clone(), cache, self.max_component_bytes, self.max_loaded_artifacts)?;
         let policy = Arc::new(PolicyChain::new(engines.policy().clone(), self.plugin_limits, self.engine.epoch_tick));
         for plugin in registry.stored_plugins()? {
             policy.install(plugin);
@@ -346,6 +364,9 @@ fn lock_data_dir(dir: &Path) -> Result<std::fs::File, HostError> {
         }
     }
 }
+
+/// How many artifacts' code a host holds loaded unless told otherwise.
+pub const DEFAULT_MAX_LOADED_ARTIFACTS: usize = 4_096;
 
 /// Settings key of the stored cost model.
 const COST_MODEL_SETTING: &str = "cost_model";
@@ -591,6 +612,12 @@ impl Host {
     /// serves meanwhile; a call to one of them compiles it first.
     pub fn warming(&self) -> Option<usize> {
         self.inner.registry.warming()
+    }
+
+    /// How many artifacts have their code loaded now (at most
+    /// [`HostBuilder::max_loaded_artifacts`]).
+    pub fn loaded_artifacts(&self) -> usize {
+        self.inner.registry.loaded()
     }
 
     /// Service-wide statistics.

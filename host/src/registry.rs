@@ -13,9 +13,17 @@
 //! or its first call does ([`Registry::get`]), so a start with a cold
 //! compile cache serves at once instead of compiling every artifact
 //! first. [`Registry::warming`] says how many are left.
+//!
+//! Loaded code costs memory and mappings (about 210 KiB and 3 mappings for
+//! a small Rust artifact; `vm.max_map_count` stops a process near 65,000
+//! mappings), so at most `max_loaded` artifacts are held loaded. Past
+//! that, the ones called least recently are unloaded (held cold again,
+//! their code still in the compile cache) and loaded again, from the
+//! cache, by their next call. Artifacts of the same bytes share their code
+//! ([`Registry::linked`]), so only distinct code is costly.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
 
 use rusqlite::{params, OptionalExtension};
@@ -62,17 +70,25 @@ pub struct LoadedArtifact {
 enum Entry {
     /// Compiled and linked.
     Ready(Arc<LoadedArtifact>),
-    /// Stored, its code not compiled yet (see the module docs).
-    Cold(Box<ArtifactInfo>),
+    /// Stored, its code not loaded (see the module docs): `compiled` when
+    /// the compile cache has it (unloaded to bound the code held), not
+    /// when it is still to be compiled.
+    Cold { info: Box<ArtifactInfo>, compiled: bool },
 }
 
 impl Entry {
     fn info(&self) -> &ArtifactInfo {
         match self {
             Entry::Ready(a) => &a.info,
-            Entry::Cold(info) => info,
+            Entry::Cold { info, .. } => info,
         }
     }
+}
+
+/// An entry and when it was last called (a tick of [`Registry::tick`]).
+struct Slot {
+    entry: Entry,
+    used: AtomicU64,
 }
 
 /// Which compiled code an artifact runs: its bytes' digest, on the engine
@@ -88,9 +104,14 @@ pub struct Registry {
     /// The artifact linker of the CPU-time engine, made with that engine.
     cpu_time_linker: OnceLock<Linker<Sandbox>>,
     plugin_linker: Linker<fuelhost_policy::PluginStore>,
-    artifacts: RwLock<HashMap<String, Entry>>,
-    /// How many artifacts are cold.
+    artifacts: RwLock<HashMap<String, Slot>>,
+    /// How many artifacts are cold because their code is not compiled yet.
     cold: AtomicUsize,
+    /// How many artifacts are loaded, and the most that may be.
+    loaded: AtomicUsize,
+    max_loaded: usize,
+    /// Counts calls, to date each slot's last use.
+    tick: AtomicU64,
     /// The ids of the artifacts held cold at start, for the background to
     /// compile, each once (one whose code fails to compile is not tried
     /// again until its next call).
@@ -148,6 +169,12 @@ fn require_func_export(
     }
 }
 
+impl Slot {
+    fn new(entry: Entry) -> Slot {
+        Slot { entry, used: AtomicU64::new(0) }
+    }
+}
+
 fn storage(e: impl std::fmt::Display) -> UploadError {
     UploadError::Storage(e.to_string())
 }
@@ -160,6 +187,7 @@ impl Registry {
         db: Arc<Database>,
         cache: CodeCache,
         max_component_bytes: usize,
+        max_loaded: usize,
     ) -> Result<Registry, HostError> {
         let artifact_linker =
             crate::capabilities::artifact_linker(engines.fuel()).map_err(|e| HostError::Engine(e.to_string()))?;
@@ -174,6 +202,9 @@ impl Registry {
             plugin_linker,
             artifacts: RwLock::new(HashMap::new()),
             cold: AtomicUsize::new(0),
+            loaded: AtomicUsize::new(0),
+            max_loaded: max_loaded.max(1),
+            tick: AtomicU64::new(0),
             to_warm: Mutex::new(Vec::new()),
             compiling: Mutex::new(()),
             linked: Mutex::new(HashMap::new()),
@@ -190,16 +221,20 @@ impl Registry {
             let load = |reason: String| HostError::Load { id: id.clone(), reason };
             let manifest = Manifest::from_json(&manifest).map_err(|e| load(e.to_string()))?;
             let info = ArtifactInfo { id: id.clone(), manifest, digest, size: size as usize, uploaded_ms };
-            let entry = if registry.compiled(&info).map_err(|e| load(e.to_string()))? {
+            let compiled = registry.compiled(&info).map_err(|e| load(e.to_string()))?;
+            let entry = if compiled && registry.loaded.load(Ordering::SeqCst) < registry.max_loaded {
                 let pre =
                     registry.linked(&info.digest, info.manifest.metering, None).map_err(|e| load(e.to_string()))?;
+                registry.loaded.fetch_add(1, Ordering::SeqCst);
                 Entry::Ready(Arc::new(LoadedArtifact { info, pre }))
             } else {
-                registry.cold.fetch_add(1, Ordering::SeqCst);
-                registry.to_warm.lock().unwrap_or_else(|p| p.into_inner()).push(id.clone());
-                Entry::Cold(Box::new(info))
+                if !compiled {
+                    registry.cold.fetch_add(1, Ordering::SeqCst);
+                    registry.to_warm.lock().unwrap_or_else(|p| p.into_inner()).push(id.clone());
+                }
+                Entry::Cold { info: Box::new(info), compiled }
             };
-            registry.artifacts.write().unwrap_or_else(|p| p.into_inner()).insert(id, entry);
+            registry.artifacts.write().unwrap_or_else(|p| p.into_inner()).insert(id, Slot::new(entry));
         }
         if registry.cold.load(Ordering::SeqCst) > 0 {
             tracing::info!(
@@ -235,10 +270,14 @@ impl Registry {
         true
     }
 
-    /// Compile and link a cold artifact and hold it ready.
+    /// Load a cold artifact's code (compiling it if the cache lacks it),
+    /// link it and hold it ready, unloading the least recently called
+    /// artifacts if that makes too many loaded.
     fn load_cold(&self, info: ArtifactInfo) -> Result<Arc<LoadedArtifact>, UploadError> {
         let _compiling = self.compiling.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(Entry::Ready(a)) = self.artifacts.read().unwrap_or_else(|p| p.into_inner()).get(&info.id) {
+        if let Some(Slot { entry: Entry::Ready(a), .. }) =
+            self.artifacts.read().unwrap_or_else(|p| p.into_inner()).get(&info.id)
+        {
             return Ok(a.clone());
         }
         let started = std::time::Instant::now();
@@ -246,14 +285,59 @@ impl Registry {
         let loaded = Arc::new(LoadedArtifact { info, pre });
         let mut artifacts = self.artifacts.write().unwrap_or_else(|p| p.into_inner());
         // Deleted meanwhile (or replaced): a call that found it still runs.
-        if let Some(entry @ Entry::Cold(_)) = artifacts.get_mut(&loaded.info.id) {
-            if entry.info().digest == loaded.info.digest {
-                *entry = Entry::Ready(loaded.clone());
-                self.cold.fetch_sub(1, Ordering::SeqCst);
+        if let Some(slot) = artifacts.get_mut(&loaded.info.id) {
+            if let Entry::Cold { info, compiled } = &slot.entry {
+                if info.digest == loaded.info.digest {
+                    if !compiled {
+                        self.cold.fetch_sub(1, Ordering::SeqCst);
+                        tracing::info!(artifact = %loaded.info.id, ms = started.elapsed().as_millis() as u64, "artifact compiled");
+                    }
+                    slot.entry = Entry::Ready(loaded.clone());
+                    slot.used.store(self.tick.fetch_add(1, Ordering::Relaxed), Ordering::Relaxed);
+                    self.loaded.fetch_add(1, Ordering::SeqCst);
+                    self.unload_over_max(&mut artifacts);
+                }
             }
         }
-        tracing::info!(artifact = %loaded.info.id, ms = started.elapsed().as_millis() as u64, "artifact compiled");
         Ok(loaded)
+    }
+
+    /// With more than `max_loaded` artifacts loaded, unload the least
+    /// recently called down to seven eighths of it (so that a host calling
+    /// more artifacts than it may hold sorts its table once every
+    /// `max_loaded / 8` loads, not at each). A call running one holds its
+    /// code until it ends.
+    fn unload_over_max(&self, artifacts: &mut HashMap<String, Slot>) {
+        let loaded = self.loaded.load(Ordering::SeqCst);
+        if loaded <= self.max_loaded {
+            return;
+        }
+        let keep = self.max_loaded - self.max_loaded / 8;
+        let mut ready: Vec<(u64, &String)> = artifacts
+            .iter()
+            .filter(|(_, slot)| matches!(slot.entry, Entry::Ready(_)))
+            .map(|(id, slot)| (slot.used.load(Ordering::Relaxed), id))
+            .collect();
+        ready.sort_unstable();
+        let oldest: Vec<String> =
+            ready[..ready.len().saturating_sub(keep)].iter().map(|(_, id)| (*id).clone()).collect();
+        for id in &oldest {
+            if let Some(slot) = artifacts.get_mut(id) {
+                let info = Box::new(slot.entry.info().clone());
+                slot.entry = Entry::Cold { info, compiled: true };
+            }
+        }
+        self.loaded.fetch_sub(oldest.len(), Ordering::SeqCst);
+        tracing::debug!(
+            unloaded = oldest.len(),
+            max_loaded = self.max_loaded,
+            "unloaded the artifacts called least recently"
+        );
+    }
+
+    /// How many artifacts are loaded now (at most `max_loaded`).
+    pub fn loaded(&self) -> usize {
+        self.loaded.load(Ordering::SeqCst)
     }
 
     /// The engine for artifacts metered by `metering`.
@@ -362,10 +446,13 @@ impl Registry {
             return Err(UploadError::AlreadyExists(id));
         }
         let info = ArtifactInfo { id: id.clone(), manifest, digest, size: bytes.len(), uploaded_ms };
-        self.artifacts
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(id, Entry::Ready(Arc::new(LoadedArtifact { info: info.clone(), pre })));
+        let mut artifacts = self.artifacts.write().unwrap_or_else(|p| p.into_inner());
+        let slot = Slot::new(Entry::Ready(Arc::new(LoadedArtifact { info: info.clone(), pre })));
+        slot.used.store(self.tick.fetch_add(1, Ordering::Relaxed), Ordering::Relaxed);
+        artifacts.insert(id, slot);
+        self.loaded.fetch_add(1, Ordering::SeqCst);
+        self.unload_over_max(&mut artifacts);
+        drop(artifacts);
         tracing::info!(artifact = %info.id, digest = %info.digest, size = info.size, "artifact uploaded");
         Ok(info)
     }
@@ -374,9 +461,16 @@ impl Registry {
     /// cold one is compiled now. `None` if there is no such artifact, or
     /// its stored code cannot be compiled (logged, with the reason).
     pub fn get(&self, id: &str) -> Option<Arc<LoadedArtifact>> {
-        let info = match self.artifacts.read().unwrap_or_else(|p| p.into_inner()).get(id)? {
-            Entry::Ready(a) => return Some(a.clone()),
-            Entry::Cold(info) => (**info).clone(),
+        let info = {
+            let artifacts = self.artifacts.read().unwrap_or_else(|p| p.into_inner());
+            let slot = artifacts.get(id)?;
+            match &slot.entry {
+                Entry::Ready(a) => {
+                    slot.used.store(self.tick.fetch_add(1, Ordering::Relaxed), Ordering::Relaxed);
+                    return Some(a.clone());
+                }
+                Entry::Cold { info, .. } => (**info).clone(),
+            }
         };
         match self.load_cold(info) {
             Ok(loaded) => Some(loaded),
@@ -389,7 +483,7 @@ impl Registry {
 
     /// What the registry knows about artifact `id`, compiled or not.
     pub fn info(&self, id: &str) -> Option<ArtifactInfo> {
-        self.artifacts.read().unwrap_or_else(|p| p.into_inner()).get(id).map(|e| e.info().clone())
+        self.artifacts.read().unwrap_or_else(|p| p.into_inner()).get(id).map(|s| s.entry.info().clone())
     }
 
     /// Forget the artifact `id`: its row is deleted (so it stays gone after
@@ -404,17 +498,19 @@ impl Registry {
         if deleted == 0 && removed.is_none() {
             return Ok(None);
         }
-        if let Some(Entry::Cold(_)) = removed {
-            self.cold.fetch_sub(1, Ordering::SeqCst);
+        match removed.as_ref().map(|s| &s.entry) {
+            Some(Entry::Cold { compiled: false, .. }) => drop(self.cold.fetch_sub(1, Ordering::SeqCst)),
+            Some(Entry::Ready(_)) => drop(self.loaded.fetch_sub(1, Ordering::SeqCst)),
+            _ => {}
         }
         tracing::info!(artifact = %id, "artifact deleted");
-        Ok(removed.map(|e| e.info().clone()))
+        Ok(removed.map(|s| s.entry.info().clone()))
     }
 
     /// Every artifact, sorted by id.
     pub fn list(&self) -> Vec<ArtifactInfo> {
         let mut v: Vec<ArtifactInfo> =
-            self.artifacts.read().unwrap_or_else(|p| p.into_inner()).values().map(|e| e.info().clone()).collect();
+            self.artifacts.read().unwrap_or_else(|p| p.into_inner()).values().map(|s| s.entry.info().clone()).collect();
         v.sort_by(|a, b| a.id.cmp(&b.id));
         v
     }

@@ -218,6 +218,65 @@ fn artifacts_of_the_same_bytes_share_their_compiled_code() {
     }
 }
 
+/// `component` with a custom section naming `i` appended: other bytes
+/// (another digest, so code of its own), the same behaviour.
+fn distinct(component: &[u8], i: u8) -> Vec<u8> {
+    let mut out = component.to_vec();
+    out.extend_from_slice(&[0, 7, 5, b'i', b'n', b'd', b'e', b'x', i]);
+    out
+}
+
+/// A host holds at most `max_loaded_artifacts` loaded: past it, the ones
+/// called least recently are unloaded, and their next call loads them
+/// again from the compile cache, never compiling anything twice; a
+/// restart loads no more than the maximum either.
+#[test]
+fn loaded_code_is_bounded_and_reloaded_on_demand() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("compiled");
+    let open = || {
+        Host::builder()
+            .data_dir(dir.path())
+            .compile_cache_dir(&cache)
+            .max_instances(4)
+            .max_loaded_artifacts(2)
+            .build()
+            .unwrap()
+    };
+    let echo = guest("rust-echo");
+    let host = open();
+    host.create_agent("alice").unwrap();
+    host.create_agent("bob").unwrap();
+    fuelhost_tests::fund(&host, "bob", 1_000, 100_000_000, 0);
+    for i in 0..4u8 {
+        let m = manifest(&format!("echo-{i}"), 1, ResourcePolicy::CallerPays, Limits::default());
+        host.upload(m, &distinct(&echo, i)).unwrap();
+        assert!(host.loaded_artifacts() <= 2, "{} loaded after upload {i}", host.loaded_artifacts());
+    }
+    assert_eq!(host.cache_stats().compilations, 4);
+    for round in 0..3 {
+        for i in 0..4 {
+            let input = format!("round {round}, echo {i}");
+            let report = host.invoke(Invocation::new("bob", format!("alice/echo-{i}@0.1.0"), input.clone())).unwrap();
+            assert_eq!(report.output, input.as_bytes());
+            assert!(host.loaded_artifacts() <= 2, "{} loaded", host.loaded_artifacts());
+        }
+    }
+    assert_eq!(host.cache_stats().compilations, 4, "unloaded code is loaded again, not compiled");
+    assert!(host.cache_stats().hits >= 8, "{:?}", host.cache_stats());
+    assert_eq!(host.artifacts().len(), 4, "unloaded artifacts are still listed");
+    drop(host);
+
+    let host = open();
+    assert!(host.loaded_artifacts() <= 2);
+    assert_eq!(host.warming(), None, "unloaded is not uncompiled");
+    for i in 0..4 {
+        let report = host.invoke(Invocation::new("bob", format!("alice/echo-{i}@0.1.0"), "again")).unwrap();
+        assert_eq!(report.output, b"again");
+    }
+    assert_eq!(host.cache_stats().compilations, 0);
+}
+
 #[test]
 fn a_deleted_artifact_stays_deleted_after_a_restart() {
     let dir = tempfile::tempdir().unwrap();

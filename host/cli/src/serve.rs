@@ -61,6 +61,9 @@ pub struct ServeFile {
     max_memory_bytes: Option<u64>,
     /// Largest component accepted, bytes.
     max_component_bytes: Option<usize>,
+    /// The most artifacts whose code is held loaded (default 4096; the
+    /// least recently called are unloaded past it).
+    max_loaded_artifacts: Option<usize>,
     /// Where precompiled code is cached across restarts.
     compile_cache_dir: Option<PathBuf>,
     /// Run fuel-metered artifacts on fuel alone (default false): cheaper
@@ -103,6 +106,7 @@ pub struct ServeConfig {
     pub max_instances: Option<u32>,
     pub max_memory_bytes: Option<u64>,
     pub max_component_bytes: Option<usize>,
+    pub max_loaded_artifacts: Option<usize>,
     pub compile_cache_dir: Option<PathBuf>,
     pub deterministic_fuel: bool,
     pub telemetry: TelemetryConfig,
@@ -172,6 +176,7 @@ impl ServeConfig {
             max_instances: file.max_instances,
             max_memory_bytes: file.max_memory_bytes,
             max_component_bytes: file.max_component_bytes,
+            max_loaded_artifacts: file.max_loaded_artifacts,
             compile_cache_dir: file.compile_cache_dir.or(default_cache),
             deterministic_fuel: file.deterministic_fuel.unwrap_or(false),
             telemetry,
@@ -200,6 +205,9 @@ impl ServeConfig {
         }
         if let Some(n) = self.max_component_bytes {
             b = b.max_component_bytes(n);
+        }
+        if let Some(n) = self.max_loaded_artifacts {
+            b = b.max_loaded_artifacts(n);
         }
         Ok(b.build()?)
     }
