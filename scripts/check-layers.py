@@ -54,10 +54,10 @@ LAYERS = {
         ["boundary", "io"],
     ],
     "host/sqlite": [
-        ["sql", "projection", "schema", "stored_rows", "archive"],
+        ["sql", "projection", "schema", "stored_rows"],
         ["group_commit", "hot", "journal", "counters"],
         ["database"],
-        ["plans", "allocation", "rows", "projector"],
+        ["plans", "allocation", "rows", "projector", "archive"],
         ["usage"],
         ["settlement", "reservation", "retention"],
         ["ledger"],

@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::bindings::{Action, Decision};
 use fuelhost_policy::Verdict;
-use fuelhost_sqlite::archive::{ArchiveError, ArchiveFile, HOUR_MS};
+use fuelhost_sqlite::archive::{archive_id, ArchiveError, ArchiveFile, HOUR_MS};
 use fuelhost_sqlite::{now_ms, Database};
 
 /// Entries moved per transaction (see [`AuditLog::archive_before`]).
@@ -174,10 +174,11 @@ impl AuditLog {
         let _one_mover = self.archiving.lock().unwrap_or_else(|p| p.into_inner());
         drop(self.db.lock());
         let mut done = AuditArchived::default();
+        let id = archive_id(&self.db)?;
         loop {
             let entries = self.oldest(before_ms)?;
             let (Some(first), Some(last)) = (entries.first(), entries.last()) else { return Ok(done) };
-            let file = ArchiveFile::of_hour(dir, "audit", first.at_ms);
+            let file = ArchiveFile::of_hour(dir, "audit", first.at_ms, &id);
             let recorded = file.recorded_length(&self.db.committed())?;
             let mut lines = Vec::with_capacity(entries.len() * 200);
             for e in &entries {
@@ -198,10 +199,15 @@ impl AuditLog {
 
     /// The oldest entries, in order, up to the first decided at or after
     /// `before_ms` or in a later hour than the first: at most
-    /// [`ARCHIVE_CHUNK`].
+    /// [`ARCHIVE_CHUNK`]. Never the newest entry of all: the table numbers
+    /// its rows from the last one it holds, and an emptied table would
+    /// number the next entry 1 again, under the positions readers have
+    /// paged past.
     fn oldest(&self, before_ms: i64) -> Result<Vec<AuditEntry>, rusqlite::Error> {
         let conn = self.db.committed();
-        let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM audit ORDER BY seq LIMIT ?1"))?;
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM audit WHERE seq < (SELECT max(seq) FROM audit) ORDER BY seq LIMIT ?1"
+        ))?;
         let mut rows = stmt.query([ARCHIVE_CHUNK])?;
         let mut entries: Vec<AuditEntry> = Vec::new();
         while let Some(row) = rows.next()? {

@@ -45,6 +45,10 @@ pub enum HostError {
     /// Policy rules that cannot be loaded.
     #[error(transparent)]
     Rules(#[from] fuelhost_policy::rules::RulesError),
+    /// Moving history to the archive failed; what did not move stays in
+    /// the database.
+    #[error("archiving: {0}")]
+    Archive(String),
 }
 
 /// An upload (artifact or policy plugin) was refused. The registry is

@@ -98,18 +98,30 @@ impl Retainer {
         Duration::from_secs(u64::from(self.settings.every_minutes) * 60)
     }
 
-    /// Archive what is past each horizon now.
+    /// Archive what is past each horizon now: usage records, then audit
+    /// entries, the second tried even when the first failed.
     pub(crate) fn archive(&self, ledger: &dyn Ledger, audit: &AuditLog) -> Result<ArchiveReport, HostError> {
         let now = self.clock.now_ms();
         let horizon = |days: Option<u32>| days.map(|d| now - i64::from(d) * DAY_MS);
         let mut report = ArchiveReport { archive_dir: self.dir.clone(), ..ArchiveReport::default() };
+        let mut failed = Vec::new();
         if let Some(before) = horizon(self.settings.usage_days) {
-            report.usage = ledger.archive_settled(before, &self.dir)?;
+            match ledger.archive_settled(before, &self.dir) {
+                Ok(usage) => report.usage = usage,
+                Err(e) => failed.push(format!("usage records: {e}")),
+            }
         }
         if let Some(before) = horizon(self.settings.audit_days) {
-            report.audit = audit.archive_before(before, &self.dir).map_err(|e| HostError::Invalid(e.to_string()))?;
+            match audit.archive_before(before, &self.dir) {
+                Ok(entries) => report.audit = entries,
+                Err(e) => failed.push(format!("audit entries: {e}")),
+            }
         }
-        Ok(report)
+        if failed.is_empty() {
+            Ok(report)
+        } else {
+            Err(HostError::Archive(failed.join("; ")))
+        }
     }
 }
 

@@ -207,12 +207,6 @@ impl Transfer {
     /// transfer).
     pub fn problem(&self) -> Option<String> {
         use TransferKind::*;
-        if self.id.starts_with(ARCHIVED_PREFIX) {
-            return Some(format!(
-                "transfer ids beginning `{ARCHIVED_PREFIX}` are kept for the summaries of archived charges; choose \
-                 another id"
-            ));
-        }
         if self.amount == 0 {
             return Some("amount must be above zero".into());
         }

@@ -14,7 +14,10 @@
 //!
 //! The lengths live in the `archive_files` table. A file shorter than its
 //! recorded length was changed outside fuelhost, and no more is written to
-//! it until an operator looks.
+//! it until an operator looks. File names carry the database's archive id
+//! (made at its first move, kept in `settings`), so two databases sharing
+//! an archive directory, or a new database given an old one, never cut
+//! each other's lines.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write as _;
@@ -27,8 +30,8 @@ use crate::sql::{exec, one};
 /// Milliseconds in an archive file's hour.
 pub const HOUR_MS: i64 = 3_600_000;
 
-/// One archive file: `<dir>/<kind>/<YYYY-MM-DD>T<HH>.jsonl`, the rows of
-/// `kind` from one UTC hour.
+/// One archive file: `<dir>/<kind>/<YYYY-MM-DD>T<HH>-<archive id>.jsonl`,
+/// the rows of `kind` from one UTC hour.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ArchiveFile {
     /// Its name relative to the archive directory (how the database and
@@ -92,10 +95,25 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
+/// The database's archive id: made at the first call (from the time and
+/// the process), then read back.
+pub fn archive_id(db: &crate::Database) -> rusqlite::Result<String> {
+    let conn = db.lock();
+    if let Some(id) = one(&conn, "SELECT value FROM settings WHERE key = 'archive_id'", [], |r| r.get(0)).optional()? {
+        return Ok(id);
+    }
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    let mixed = (nanos as u64) ^ (u64::from(std::process::id()) << 40) ^ ((nanos >> 64) as u64);
+    let id = format!("{:012x}", mixed & 0xffff_ffff_ffff);
+    exec(&conn, "INSERT INTO settings (key, value) VALUES ('archive_id', ?1)", [&id])?;
+    Ok(id)
+}
+
 impl ArchiveFile {
-    /// The file of `kind`'s rows from the hour holding `ms`, under `dir`.
-    pub fn of_hour(dir: &Path, kind: &str, ms: i64) -> ArchiveFile {
-        let name = format!("{kind}/{}.jsonl", hour_name(ms));
+    /// The file of `kind`'s rows from the hour holding `ms`, under `dir`,
+    /// of the database whose archive id is `id`.
+    pub fn of_hour(dir: &Path, kind: &str, ms: i64, id: &str) -> ArchiveFile {
+        let name = format!("{kind}/{}-{id}.jsonl", hour_name(ms));
         ArchiveFile { path: dir.join(&name), name }
     }
 
@@ -108,13 +126,14 @@ impl ArchiveFile {
     }
 
     /// Cut the file back to `recorded` bytes, append `lines` (each ending
-    /// in a newline) and fsync it (and its directory, when the file is
-    /// new). Returns the length to record once the rows are deleted.
+    /// in a newline) and fsync it; while nothing is recorded for it, its
+    /// directory and theirs too (the file, or the directories, may be new
+    /// to the disk). Returns the length to record once the rows are
+    /// deleted.
     pub fn append(&self, recorded: u64, lines: &[u8]) -> Result<u64, ArchiveError> {
         let io = |source| ArchiveError::Io { path: self.path.display().to_string(), source };
         let parent = self.path.parent().expect("an archive file is inside its kind's directory");
         std::fs::create_dir_all(parent).map_err(io)?;
-        let existed = self.path.exists();
         let mut file = OpenOptions::new().create(true).truncate(false).write(true).open(&self.path).map_err(io)?;
         let found = file.metadata().map_err(io)?.len();
         if found < recorded {
@@ -129,8 +148,13 @@ impl ArchiveFile {
         file.seek(std::io::SeekFrom::Start(recorded)).map_err(io)?;
         file.write_all(lines).map_err(io)?;
         file.sync_all().map_err(io)?;
-        if !existed {
-            File::open(parent).and_then(|d| d.sync_all()).map_err(io)?;
+        if recorded == 0 {
+            // The file's entry in its kind's directory, that one's in the
+            // archive directory, and the archive directory's in its parent.
+            for dir in parent.ancestors().take(3) {
+                let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+                File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
+            }
         }
         Ok(recorded + lines.len() as u64)
     }
@@ -166,8 +190,8 @@ mod tests {
     #[test]
     fn a_tail_past_the_recorded_length_is_cut_and_a_shortened_file_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let file = ArchiveFile::of_hour(dir.path(), "usage", 0);
-        assert_eq!(file.name, "usage/1970-01-01T00.jsonl");
+        let file = ArchiveFile::of_hour(dir.path(), "usage", 0, "abc");
+        assert_eq!(file.name, "usage/1970-01-01T00-abc.jsonl");
         let len = file.append(0, b"one\n").unwrap();
         // An interrupted move: written, never committed.
         file.append(len, b"lost\n").unwrap();

@@ -215,11 +215,15 @@ pub(super) fn refuse_taken_ids(tx: &Connection, invocation: &str) -> Result<(), 
 }
 
 /// The last position handed out: where the sequence resumes at open.
+/// Records archived away (see `retention`) took positions no row shows any
+/// more; the counters' position covers every one of them (only records the
+/// counters include are archived), so the sequence never goes back.
 pub(super) fn last_seq(tx: &Connection) -> Result<i64, LedgerError> {
     one(
         tx,
         "SELECT max(coalesce((SELECT max(seq) FROM transfers), 0), coalesce((SELECT max(rowid) FROM usage_records), 0),
-                    coalesce((SELECT max(seq) FROM settlement_journal), 0))",
+                    coalesce((SELECT max(seq) FROM settlement_journal), 0),
+                    coalesce((SELECT through FROM counter_state WHERE id = 1), 0))",
         [],
         |r| r.get(0),
     )

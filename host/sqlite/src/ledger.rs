@@ -322,6 +322,12 @@ impl SqliteLedger {
         if let Some(t) = existing_transfer(tx, &p.id)? {
             return if p.replays(&t) { Ok(t) } else { Err(LedgerError::IdConflict(p.id.clone())) };
         }
+        if p.id.starts_with(fuelhost_ledger::ARCHIVED_PREFIX) {
+            return Err(LedgerError::Invalid(format!(
+                "transfer ids beginning `{}` are kept for the summaries of archived charges; choose another id",
+                fuelhost_ledger::ARCHIVED_PREFIX
+            )));
+        }
         require_account(tx, &p.from)?;
         require_account(tx, &p.to)?;
         post(tx, &self.hot, &p.id, &p.from, &p.to, p.asset, p.amount, p.kind, &p.memo, None)

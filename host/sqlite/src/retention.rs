@@ -8,14 +8,17 @@
 //! `postings = 0`), its settled `reservations` row and its posted or
 //! voided `holds`. What stays: balances, every explicit transfer (mints,
 //! payments, guest transfers), the statistics' counters (`counters`, which
-//! must include a record before it may go), and per hour, kind, debit and
-//! credit one summary transfer (id `archived:<hour>:<kind>:<debit>:<credit>`,
-//! no invocation) that the charges of later moves of the same hour add to.
+//! must include a record before it may go), and for each move, per kind,
+//! debit and credit, one summary transfer of the charges it archived (id
+//! `archived:<hour>:<first position>:<kind>:<debit>:<credit>`, no
+//! invocation, dated at the start of the hour; like every transfer, never
+//! changed once written).
 //!
 //! A move takes at most [`CHUNK`] records of one hour: their lines are
 //! appended to the hour's file and fsynced, then one transaction deletes
-//! them and adds their charges to the summaries (see `archive` for why an
-//! interruption anywhere loses and doubles nothing).
+//! them and writes their summaries (see `archive` for why an interruption
+//! anywhere loses and doubles nothing). The positions of the records
+//! deleted are never handed out again (`journal::last_seq`).
 //!
 //! An invocation id is idempotent for as long as its record is kept: a
 //! call replayed with an archived id is a new call.
@@ -23,10 +26,10 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection};
 use serde_json::json;
 
-use crate::archive::{hour_name, ArchiveError, ArchiveFile, HOUR_MS};
+use crate::archive::{archive_id, hour_name, ArchiveError, ArchiveFile, HOUR_MS};
 use crate::hot::Hot;
 use crate::sql::{exec, one};
 use crate::storage;
@@ -60,6 +63,14 @@ struct Record {
     charges: Vec<Charge>,
 }
 
+/// A move's charges of one kind from one debit to one credit.
+struct Sum {
+    kind: TransferKind,
+    asset: Asset,
+    amount: u64,
+    charges: u64,
+}
+
 /// Up to [`CHUNK`] records settled in one hour, oldest first.
 struct Batch {
     hour_ms: i64,
@@ -76,10 +87,11 @@ fn archive_error(e: ArchiveError) -> LedgerError {
 /// calls settle on. One mover at a time (the caller's lock).
 pub(crate) fn archive_settled(db: &Database, hot: &Hot, before_ms: i64, dir: &Path) -> Result<Archived, LedgerError> {
     let mut done = Archived::default();
+    let id = archive_id(db).map_err(storage)?;
     loop {
         let batch = next_batch(&db.committed(), before_ms)?;
         let Some(batch) = batch else { return Ok(done) };
-        let file = ArchiveFile::of_hour(dir, KIND, batch.hour_ms);
+        let file = ArchiveFile::of_hour(dir, KIND, batch.hour_ms, &id);
         let recorded = file.recorded_length(&db.committed()).map_err(storage)?;
         let length = file.append(recorded, &batch.lines()?).map_err(archive_error)?;
         db.durable_then(|tx| batch.remove(tx, hot, &file, length), |_, _| hot.transaction_ended())?;
@@ -195,8 +207,8 @@ impl Batch {
     /// add their charges to the hour's summaries, record the file's length.
     fn remove(&self, tx: &Connection, hot: &Hot, file: &ArchiveFile, length: u64) -> Result<(), LedgerError> {
         // By kind, debit and credit (a kind moves one asset), in a fixed
-        // order so that a move's new summaries take their positions alike.
-        let mut sums: BTreeMap<(&str, &str, &str), (TransferKind, Asset, u64)> = BTreeMap::new();
+        // order so that a move's summaries take their positions alike.
+        let mut sums: BTreeMap<(&str, &str, &str), Sum> = BTreeMap::new();
         for r in &self.records {
             let inv = &r.record.invocation_id;
             let deleted = exec(
@@ -212,58 +224,58 @@ impl Batch {
                 if c.row {
                     exec(tx, "DELETE FROM transfers WHERE id = ?1", [&c.id]).map_err(storage)?;
                 }
-                sums.entry((c.kind.as_str(), &c.debit, &c.credit)).or_insert((c.kind, c.asset, 0)).2 += c.amount;
+                let sum = sums.entry((c.kind.as_str(), &c.debit, &c.credit)).or_insert(Sum {
+                    kind: c.kind,
+                    asset: c.asset,
+                    amount: 0,
+                    charges: 0,
+                });
+                sum.amount += c.amount;
+                sum.charges += 1;
             }
             exec(tx, "DELETE FROM holds WHERE invocation = ?1 AND state <> 'pending'", [inv]).map_err(storage)?;
             exec(tx, "DELETE FROM reservations WHERE invocation_id = ?1 AND settled = 1", [inv]).map_err(storage)?;
         }
-        for ((_, debit, credit), (kind, asset, amount)) in sums {
-            self.add_to_summary(tx, hot, file, kind, debit, credit, asset, amount)?;
+        for ((_, debit, credit), sum) in sums {
+            self.write_summary(tx, hot, file, debit, credit, &sum)?;
         }
         file.commit(tx, length).map_err(storage)
     }
 
-    /// Add `amount` to the hour's summary of `kind` charges from `debit`
-    /// to `credit`, creating it (at the next position in the ledger's
-    /// order, dated at the hour's start) the first time.
-    #[allow(clippy::too_many_arguments)]
-    fn add_to_summary(
+    /// Write this move's summary of `sum`'s charges from `debit` to
+    /// `credit`, at the next position in the ledger's order, dated at the
+    /// hour's start.
+    fn write_summary(
         &self,
         tx: &Connection,
         hot: &Hot,
         file: &ArchiveFile,
-        kind: TransferKind,
         debit: &str,
         credit: &str,
-        asset: Asset,
-        amount: u64,
+        sum: &Sum,
     ) -> Result<(), LedgerError> {
         let hour = hour_name(self.hour_ms);
-        let id = format!("{}{hour}:{}:{debit}:{credit}", fuelhost_ledger::ARCHIVED_PREFIX, kind.as_str());
-        let found: Option<(String, String, String, Option<String>)> =
-            one(tx, "SELECT kind, debit, credit, invocation FROM transfers WHERE id = ?1", [&id], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-            })
-            .optional()
-            .map_err(storage)?;
-        let amount = i64::try_from(amount).map_err(|_| LedgerError::Invalid("an hour's charges overflow".into()))?;
-        match found {
-            None => {
-                let seq = hot.next_seq(|| crate::journal::last_seq(tx))?;
-                let memo = format!("charges of calls settled in the hour from {hour}:00Z, archived in {}", file.name);
-                exec(
-                    tx,
-                    "INSERT INTO transfers (seq, id, debit, credit, asset, amount, kind, memo, invocation, created_ms)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, NULL, ?9)",
-                    params![seq, id, debit, credit, asset.as_str(), amount, kind.as_str(), memo, self.hour_ms],
-                )
-                .map_err(storage)?;
-            }
-            Some((k, d, c, None)) if k == kind.as_str() && d == debit && c == credit => {
-                exec(tx, "UPDATE transfers SET amount = amount + ?2 WHERE id = ?1", params![id, amount])
-                    .map_err(storage)?;
-            }
-            Some(_) => return Err(LedgerError::IdConflict(id)),
+        let (first, last) = (self.records[0].record.seq, self.records[self.records.len() - 1].record.seq);
+        let kind = sum.kind.as_str();
+        let id = format!("{}{hour}:{first}:{kind}:{debit}:{credit}", fuelhost_ledger::ARCHIVED_PREFIX);
+        let amount = i64::try_from(sum.amount).map_err(|_| LedgerError::Invalid("a move's charges overflow".into()))?;
+        let memo = format!(
+            "{} {kind} charges of calls settled in the hour from {hour}:00Z (positions {first} to {last}), archived \
+             in {}",
+            sum.charges, file.name
+        );
+        let seq = hot.next_seq(|| crate::journal::last_seq(tx))?;
+        let written = exec(
+            tx,
+            "INSERT OR IGNORE INTO transfers (seq, id, debit, credit, asset, amount, kind, memo, invocation, created_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, NULL, ?9)",
+            params![seq, id, debit, credit, sum.asset.as_str(), amount, kind, memo, self.hour_ms],
+        )
+        .map_err(storage)?;
+        if written != 1 {
+            // The records of a move are deleted with its summaries, so a
+            // second summary of the same move cannot be.
+            return Err(LedgerError::IdConflict(id));
         }
         Ok(())
     }

@@ -182,7 +182,9 @@ fn archiving_keeps_every_balance_the_sum_of_the_ledger() {
     // A second pass finds nothing; the summaries' ids are no one else's.
     assert_eq!(ledger.archive_settled(now_ms() + 1, &archive).unwrap().records, 0);
     let taken = ledger.post_one(Transfer::requested(&request(&summaries[0].id, "bob", "carol", 1))).unwrap_err();
-    assert!(matches!(&taken, LedgerError::Invalid(m) if m.contains("archived:")), "{taken:?}");
+    assert!(matches!(&taken, LedgerError::IdConflict(_)), "{taken:?}");
+    let kept = ledger.post_one(Transfer::requested(&request("archived:mine", "bob", "carol", 1))).unwrap_err();
+    assert!(matches!(&kept, LedgerError::Invalid(m) if m.contains("archived:")), "{kept:?}");
 
     // Reopened, the ledger goes on: new calls, listed after the summaries.
     drop(ledger);
@@ -216,7 +218,11 @@ fn an_interrupted_move_is_redone_and_the_horizon_kept() {
     // What a move that died between its write and its commit leaves: lines
     // past the length the database recorded: here more than the move will
     // write again, ending in half a line.
-    let file = std::fs::read_dir(archive.join("usage")).unwrap().next().unwrap().unwrap().path();
+    let file = std::fs::read_dir(archive.join("usage"))
+        .unwrap()
+        .map(|f| f.unwrap().path())
+        .find(|f| std::fs::read_to_string(f).unwrap().contains("\"old-0\""))
+        .unwrap();
     let mut f = std::fs::OpenOptions::new().append(true).open(&file).unwrap();
     let tail = format!("{}{{\"invocation_id\": \"new-0\", \"half", "{\"invocation_id\": \"new-0\"}\n".repeat(500));
     std::io::Write::write_all(&mut f, tail.as_bytes()).unwrap();
@@ -240,6 +246,94 @@ fn an_interrupted_move_is_redone_and_the_horizon_kept() {
     let err = ledger.archive_settled(now_ms() + 1, &archive).unwrap_err();
     assert!(err.to_string().contains("truncated or replaced outside fuelhost"), "{err}");
     assert_eq!(count(&path, "SELECT COUNT(*) FROM usage_records"), 1, "nothing deleted");
+}
+
+/// The positions of archived records are never handed out again, so the
+/// statistics, which count records by position, miss none: not when a
+/// move is the first thing a reopened ledger does (its summaries then take
+/// the first positions it hands out), nor when the newest records moved
+/// carried no charge (and left no summary behind).
+#[test]
+fn archived_positions_are_never_handed_out_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (path, archive) = (tmp.path().join("ledger.db"), tmp.path().join("archive"));
+    let ledger = ledger(&path);
+    for i in 0..6 {
+        call(&ledger, &format!("a-{i}"), "bob", i);
+    }
+    // The newest records charge nothing: aborted calls of an owner.
+    for i in 0..3 {
+        let r = Reservation {
+            invocation_id: format!("free-{i}"),
+            artifact: "alice/x@0.1.0".into(),
+            resource_policy: ResourcePolicy::CallerPays,
+            caller: id("alice"),
+            owner: id("alice"),
+            payer: id("alice"),
+            price: 0,
+            fuel_limit: 1_000,
+            sponsor_grant: None,
+            fresh_id: false,
+        };
+        ledger.reserve(&r).unwrap();
+        let mut s = settlement_of(&r);
+        s.outcome = fuelhost_ledger::Outcome::Aborted;
+        ledger.settle(&s).unwrap();
+    }
+    let calls = |l: &SqliteLedger| l.stats().unwrap().total_usage_records;
+    assert_eq!(calls(&ledger), 9);
+    drop(ledger);
+
+    // Reopened, and archiving before anything else.
+    let ledger = SqliteLedger::open(&path, Durability::Process).unwrap();
+    assert_eq!(ledger.archive_settled(now_ms() + 1, &archive).unwrap().records, 9);
+    call(&ledger, "b-0", "bob", 0);
+    let b0 = ledger.usage_record("b-0").unwrap().unwrap().seq;
+    let archived_max = archived_lines(&archive).iter().map(|l| l["seq"].as_i64().unwrap()).max().unwrap();
+    assert!(b0 > archived_max, "a new record took position {b0}, at or below the archived {archived_max}");
+    assert_eq!(calls(&ledger), 10);
+    drop(ledger);
+
+    let ledger = SqliteLedger::open(&path, Durability::Process).unwrap();
+    assert_eq!(calls(&ledger), 10, "no record is lost to the counters across a reopen");
+    call(&ledger, "b-1", "bob", 1);
+    assert!(ledger.usage_record("b-1").unwrap().unwrap().seq > b0);
+    assert_eq!(calls(&ledger), 11);
+    drop(ledger);
+    let ledger = SqliteLedger::open(&path, Durability::Process).unwrap();
+    assert_eq!(calls(&ledger), 11);
+    assert_eq!(sums_of_transfers(&ledger), balances(&path));
+
+    // Within the horizon a replayed id is still answered.
+    let again = ledger.reserve(&Reservation {
+        invocation_id: "b-1".into(),
+        artifact: "alice/x@0.1.0".into(),
+        resource_policy: ResourcePolicy::CallerPays,
+        caller: id("bob"),
+        owner: id("alice"),
+        payer: id("bob"),
+        price: 7,
+        fuel_limit: 1_000,
+        sponsor_grant: None,
+        fresh_id: false,
+    });
+    assert!(matches!(again, Err(LedgerError::DuplicateInvocation(_))), "{again:?}");
+}
+
+fn settlement_of(r: &Reservation) -> Settlement {
+    Settlement {
+        invocation_id: r.invocation_id.clone(),
+        artifact: r.artifact.clone(),
+        caller: r.caller.clone(),
+        owner: r.owner.clone(),
+        payer: r.payer.clone(),
+        resource_policy: r.resource_policy,
+        outcome: fuelhost_ledger::Outcome::Success,
+        consumed: ResourcesConsumed::default(),
+        output: Vec::new(),
+        error: None,
+        cost_model: Default::default(),
+    }
 }
 
 fn request(tid: &str, from: &str, to: &str, amount: u64) -> TransferRequest {
