@@ -76,6 +76,7 @@ LAYERS = {
     ],
     "host/cli": [
         ["output", "client"],
+        ["exit"],
         ["commands", "serve"],
     ],
 }

@@ -61,8 +61,16 @@ pub struct AuditQuery {
     pub invocation: Option<String>,
     /// At or after this Unix ms.
     pub since_ms: Option<i64>,
-    /// Entries after this position (the last `seq` of the previous page).
+    /// Before this Unix ms.
+    pub until_ms: Option<i64>,
+    /// Newest first (default: oldest first).
+    pub newest_first: bool,
+    /// Oldest first: entries after this position (the last `seq` of the
+    /// previous page).
     pub after: Option<i64>,
+    /// Newest first: entries before this position (the last `seq` of the
+    /// previous page).
+    pub before: Option<i64>,
     /// At most this many (default 1,000).
     pub limit: Option<usize>,
 }
@@ -84,20 +92,25 @@ pub struct AuditArchived {
     pub files: Vec<String>,
 }
 
-/// The SQL and parameters of the entries `q` asks for, oldest first:
-/// each filter a term, so that a subject's or an invocation's entries are
-/// read through their index.
+/// The SQL and parameters of the entries `q` asks for, oldest first (or
+/// newest): each filter a term, so that a subject's or an invocation's
+/// entries are read through their index.
 pub(crate) fn listing(q: &AuditQuery) -> (String, Vec<rusqlite::types::Value>) {
     use rusqlite::types::Value;
     let limit = q.limit.unwrap_or(1_000).min(i64::MAX as usize) as i64;
-    let mut filters = vec!["seq > ?1".to_string()];
-    let mut values = vec![Value::Integer(q.after.unwrap_or(i64::MIN)), Value::Integer(limit)];
-    let fields: [(&str, Option<Value>); 5] = [
+    let (position, from, order) = match q.newest_first {
+        false => ("seq > ?1", q.after.unwrap_or(i64::MIN), "seq"),
+        true => ("seq < ?1", q.before.unwrap_or(i64::MAX), "seq DESC"),
+    };
+    let mut filters = vec![position.to_string()];
+    let mut values = vec![Value::Integer(from), Value::Integer(limit)];
+    let fields: [(&str, Option<Value>); 6] = [
         ("subject = ", q.subject.clone().map(Value::Text)),
         ("invocation = ", q.invocation.clone().map(Value::Text)),
         ("kind = ", q.kind.clone().map(Value::Text)),
         ("decision = ", q.decision.clone().map(Value::Text)),
         ("at_ms >= ", q.since_ms.map(Value::Integer)),
+        ("at_ms < ", q.until_ms.map(Value::Integer)),
     ];
     for (test, value) in fields {
         if let Some(value) = value {
@@ -105,7 +118,7 @@ pub(crate) fn listing(q: &AuditQuery) -> (String, Vec<rusqlite::types::Value>) {
             filters.push(format!("{test}?{}", values.len()));
         }
     }
-    let sql = format!("SELECT {COLUMNS} FROM audit WHERE {} ORDER BY seq LIMIT ?2", filters.join(" AND "));
+    let sql = format!("SELECT {COLUMNS} FROM audit WHERE {} ORDER BY {order} LIMIT ?2", filters.join(" AND "));
     (sql, values)
 }
 
@@ -254,6 +267,11 @@ mod tests {
                 AuditQuery { subject: Some("bob".into()), decision: Some("deny".into()), ..Default::default() },
             ),
             ("the next page", AuditQuery { after: Some(1_000), ..Default::default() }),
+            ("the newest", AuditQuery { newest_first: true, until_ms: Some(5), ..Default::default() }),
+            (
+                "a subject's newest",
+                AuditQuery { subject: Some("bob".into()), newest_first: true, before: Some(9), ..Default::default() },
+            ),
         ];
         for (what, q) in queries {
             let (sql, params) = listing(&q);

@@ -8,7 +8,7 @@ use std::io::{IsTerminal, Read};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, Context, Result};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -93,6 +93,35 @@ impl Reply {
     }
 }
 
+/// A request the server refused (`status` set, with the API's error
+/// `code` and `message`), or that reached no server (`status: None`).
+#[derive(Debug)]
+pub struct Failure {
+    /// The HTTP status of the answer; `None` when nothing answered.
+    pub status: Option<u16>,
+    /// The API's error code (`insufficient_scrip`, `not_found`, ...).
+    pub code: String,
+    /// What was wrong, as the server said it.
+    pub message: String,
+    /// What to try, for people (empty when there is nothing to add).
+    pub hint: String,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.status {
+            Some(status) => write!(f, "{} ({}, HTTP {status})", self.message, self.code)?,
+            None => write!(f, "{}", self.message)?,
+        }
+        if !self.hint.is_empty() {
+            write!(f, "\nhint: {}", self.hint)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Failure {}
+
 /// A JSON value as one line of text: a string bare, `null` as `-`.
 fn shown(v: &Value) -> String {
     match v {
@@ -144,17 +173,20 @@ impl Client {
                     None => ("http_error".to_string(), text.trim().to_string()),
                 };
                 let hint = match status {
-                    401 if self.key.is_none() => {
-                        "\nhint: pass --api-key, set FUELHOST_API_KEY, or run `fuelhost login`".to_string()
-                    }
-                    _ => String::new(),
+                    401 if self.key.is_none() => "pass --api-key, set FUELHOST_API_KEY, or run `fuelhost login`",
+                    _ => "",
                 };
-                bail!("{message} ({code}, HTTP {status}){hint}");
+                return Err(Failure { status: Some(status), code, message, hint: hint.into() }.into());
             }
-            Err(ureq::Error::Transport(t)) => bail!(
-                "cannot reach the server at {}: {t}\nhint: is `fuelhost serve` running? Set --url or FUELHOST_URL",
-                self.url
-            ),
+            Err(ureq::Error::Transport(t)) => {
+                return Err(Failure {
+                    status: None,
+                    code: "unreachable".into(),
+                    message: format!("cannot reach the server at {}: {t}", self.url),
+                    hint: "is `fuelhost serve` running? Set --url or FUELHOST_URL".into(),
+                }
+                .into())
+            }
         };
         let status = res.status();
         let text = res.into_string().with_context(|| format!("reading the answer to {method} {path}"))?;

@@ -11,7 +11,7 @@ mod approvals;
 mod artifacts;
 mod audit;
 mod grants;
-mod input;
+pub mod input;
 mod ledger;
 mod policy;
 mod tasks;
@@ -23,7 +23,11 @@ use clap::Subcommand;
 use serde::de::DeserializeOwned;
 
 use crate::client::{Client, Reply};
+use crate::exit::Exit;
 use crate::output;
+
+/// The assets, as typed (a typo is answered with these).
+const ASSETS: [&str; 3] = ["scrip", "fuel", "disk_bytes"];
 
 /// Commands that talk to a `fuelhost serve`.
 #[derive(Subcommand)]
@@ -37,7 +41,7 @@ pub enum Remote {
     /// Mint scrip or a resource budget for an agent (admin; idempotent by --id).
     Mint {
         agent: String,
-        /// scrip, fuel or disk_bytes
+        #[arg(value_parser = ASSETS)]
         asset: String,
         amount: u64,
         /// Transfer id; reusing it never mints twice (default: a fresh one).
@@ -71,8 +75,7 @@ pub enum Remote {
     Transfer {
         to: String,
         amount: u64,
-        /// scrip, fuel or disk_bytes
-        #[arg(long, default_value = "scrip")]
+        #[arg(long, default_value = "scrip", value_parser = ASSETS)]
         asset: String,
         #[arg(long, default_value = "")]
         memo: String,
@@ -87,17 +90,19 @@ pub enum Remote {
         #[arg(long)]
         limit: Option<usize>,
     },
-    /// Usage records: what each invocation consumed and who paid.
+    /// Usage records, newest first: what each invocation consumed and who paid.
     Usage {
         #[arg(long)]
         agent: Option<String>,
         #[arg(long)]
         artifact: Option<String>,
-        /// Only records at or after this time (ms since the epoch).
-        #[arg(long)]
-        from_ms: Option<i64>,
-        #[arg(long)]
-        to_ms: Option<i64>,
+        /// Only records settled at or after this time: an age (30m, 2h,
+        /// 7d), a UTC date or time (2026-12-07T06:30:00Z), or ms since the epoch.
+        #[arg(long, alias = "from-ms", value_parser = input::parse_time)]
+        since: Option<i64>,
+        /// Only records settled before this time (as --since).
+        #[arg(long, alias = "to-ms", value_parser = input::parse_time)]
+        until: Option<i64>,
         #[arg(long)]
         limit: Option<usize>,
     },
@@ -105,10 +110,12 @@ pub enum Remote {
     Top {
         #[arg(long)]
         limit: Option<usize>,
-        #[arg(long)]
-        since_ms: Option<i64>,
-        #[arg(long)]
-        until_ms: Option<i64>,
+        /// From the hour holding this time (an age, a UTC time, or ms).
+        #[arg(long, alias = "since-ms", value_parser = input::parse_time)]
+        since: Option<i64>,
+        /// Up to the hour before this time (as --since).
+        #[arg(long, alias = "until-ms", value_parser = input::parse_time)]
+        until: Option<i64>,
     },
     /// Service statistics and the cost model (admin).
     Stats,
@@ -127,18 +134,27 @@ pub enum Remote {
     /// Tasks: invocations queued and run by the server's workers.
     #[command(subcommand)]
     Task(TaskCmd),
-    /// The policy audit log (admin).
+    /// The policy audit log, newest first (admin).
     Audit {
         #[arg(long)]
         subject: Option<String>,
-        /// invoke, upload, transfer, file-open, http-request, approve
-        #[arg(long)]
+        #[arg(long, value_parser = ["invoke", "upload", "transfer", "file-open", "http-request", "approve"])]
         kind: Option<String>,
-        /// allow, deny, require_approval
-        #[arg(long)]
+        #[arg(long, value_parser = ["allow", "deny", "require_approval"])]
         decision: Option<String>,
         #[arg(long)]
         invocation: Option<String>,
+        /// Only decisions at or after this time: an age (30m, 2h, 7d), a
+        /// UTC date or time, or ms since the epoch.
+        #[arg(long, value_parser = input::parse_time)]
+        since: Option<i64>,
+        /// Only decisions before this time (as --since).
+        #[arg(long, value_parser = input::parse_time)]
+        until: Option<i64>,
+        /// The oldest first.
+        #[arg(long)]
+        oldest_first: bool,
+        /// At most this many (default 100).
         #[arg(long)]
         limit: Option<usize>,
     },
@@ -284,14 +300,14 @@ pub enum TaskCmd {
         /// Hand the task to an artifact declaring this capability.
         #[arg(long)]
         capability: Option<String>,
-        /// standard, cost_optimized, latency_optimized or quality_optimized.
-        #[arg(long, requires = "capability")]
+        /// How to choose among the artifacts declaring the capability.
+        #[arg(long, requires = "capability",
+              value_parser = ["standard", "cost_optimized", "latency_optimized", "quality_optimized"])]
         route: Option<String>,
         /// The most you will pay per attempt when handed over.
         #[arg(long, requires = "capability")]
         max_price: Option<u64>,
-        /// critical, high, normal or low.
-        #[arg(long, default_value = "normal")]
+        #[arg(long, default_value = "normal", value_parser = ["critical", "high", "normal", "low"])]
         priority: String,
         /// Fuel limit for its invocation.
         #[arg(long)]
@@ -351,10 +367,22 @@ impl Printer {
     }
 }
 
-/// Run one command; returns what to print.
-pub fn run(client: &Client, cmd: Remote, json_out: bool) -> Result<String> {
+/// What a command prints, and the exit code it ends with.
+pub struct Shown {
+    pub text: String,
+    pub exit: Exit,
+}
+
+impl From<String> for Shown {
+    fn from(text: String) -> Shown {
+        Shown { text, exit: Exit::Ok }
+    }
+}
+
+/// Run one command; returns what to print and how to exit.
+pub fn run(client: &Client, cmd: Remote, json_out: bool) -> Result<Shown> {
     let out = Printer { json: json_out };
-    match cmd {
+    let text = match cmd {
         Remote::Agent(cmd) => agents::agent(client, out, cmd),
         Remote::Key(cmd) => agents::key(client, out, cmd),
         Remote::Balance { agent } => agents::balance(client, out, &agent),
@@ -363,25 +391,27 @@ pub fn run(client: &Client, cmd: Remote, json_out: bool) -> Result<String> {
             ledger::transfer(client, out, ledger::Sent { to, amount, asset, memo, id })
         }
         Remote::Transfers { agent, limit } => ledger::transfers(client, out, agent, limit),
-        Remote::Usage { agent, artifact, from_ms, to_ms, limit } => {
-            ledger::usage(client, out, ledger::UsageFilter { agent, artifact, from_ms, to_ms, limit })
+        Remote::Usage { agent, artifact, since, until, limit } => {
+            ledger::usage(client, out, ledger::UsageFilter { agent, artifact, from_ms: since, to_ms: until, limit })
         }
-        Remote::Top { limit, since_ms, until_ms } => ledger::top(client, out, limit, since_ms, until_ms),
+        Remote::Top { limit, since, until } => ledger::top(client, out, limit, since, until),
         Remote::Stats => ledger::stats(client, out),
         Remote::Upload { manifest, component } => artifacts::upload(client, out, &manifest, &component),
         Remote::Artifacts(cmd) => artifacts::artifacts(client, out, cmd),
         Remote::Invoke { artifact, input, input_file, fuel, id } => {
-            artifacts::invoke(client, out, artifacts::Call { artifact, input, input_file, fuel, id })
+            return artifacts::invoke(client, out, artifacts::Call { artifact, input, input_file, fuel, id });
         }
         Remote::Allocations(cmd) => allocations::run(client, out, cmd),
         Remote::Grants(cmd) => grants::run(client, out, cmd),
         Remote::Policy(cmd) => policy::run(client, out, cmd),
-        Remote::Approvals(cmd) => approvals::run(client, out, cmd),
+        Remote::Approvals(cmd) => return approvals::run(client, out, cmd),
         Remote::Task(cmd) => tasks::run(client, out, cmd),
-        Remote::Audit { subject, kind, decision, invocation, limit } => {
-            audit::run(client, out, audit::Filter { subject, kind, decision, invocation, limit })
+        Remote::Audit { subject, kind, decision, invocation, since, until, oldest_first, limit } => {
+            let f = audit::Filter { subject, kind, decision, invocation, since, until, oldest_first, limit };
+            audit::run(client, out, f)
         }
-    }
+    };
+    text.map(Shown::from)
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@
 
 mod client;
 mod commands;
+mod exit;
 mod output;
 mod serve;
 
@@ -110,6 +111,13 @@ enum Command {
     /// Save the server URL and API key (from --url and --api-key) in the
     /// client config file, after checking that the server accepts the key.
     Login,
+    /// Print a completion script for SHELL: `fuelhost completions bash >
+    /// ~/.local/share/bash-completion/completions/fuelhost` (zsh, fish,
+    /// elvish and powershell too).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
     #[command(flatten)]
     Remote(commands::Remote),
 }
@@ -135,13 +143,37 @@ fn cache_dir() -> Option<PathBuf> {
 }
 
 fn main() {
-    if let Err(e) = run(Cli::parse()) {
-        eprintln!("error: {e:#}");
-        std::process::exit(1);
-    }
+    let cli = Cli::parse();
+    let json = cli.conn.json;
+    let exit = run(cli).unwrap_or_else(|e| {
+        exit::print_error(&e, json);
+        exit::Exit::of_error(&e)
+    });
+    std::process::exit(exit.code());
 }
 
-fn run(cli: Cli) -> Result<()> {
+/// Run the command; returns the exit code it ends with (see `exit`).
+fn run(cli: Cli) -> Result<exit::Exit> {
+    let local = match &cli.command {
+        Command::Demo { .. } => Some("demo"),
+        Command::Serve(_) => Some("serve"),
+        Command::Calibrate { .. } => Some("calibrate"),
+        Command::Bench { .. } => Some("bench"),
+        Command::Completions { .. } => Some("completions"),
+        Command::Login | Command::Remote(_) => None,
+    };
+    if let Some(name) = local {
+        // Set on the command line, not from the environment (which a
+        // shell that also runs client commands may well export).
+        let typed = |flag: &str| std::env::args().any(|a| a == flag || a.starts_with(&format!("{flag}=")));
+        if let Some(flag) = ["--url", "--api-key"].into_iter().find(|f| typed(f)) {
+            return Err(exit::Usage(format!(
+                "{flag} is for the commands that talk to a server; `fuelhost {name}` runs on this machine{}",
+                if name == "serve" { " (it listens on --listen)" } else { "" }
+            ))
+            .into());
+        }
+    }
     // `serve` installs its own logging (its config chooses text or JSON,
     // and OTLP); every other command logs warnings as text.
     let _telemetry = match cli.command {
@@ -167,6 +199,12 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Login => login(cli.conn),
+        Command::Completions { shell } => {
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut <Cli as clap::CommandFactory>::command(), "fuelhost", &mut script);
+            emit(&String::from_utf8_lossy(&script));
+            Ok(())
+        }
         Command::Bench {
             component,
             input,
@@ -183,10 +221,12 @@ fn run(cli: Cli) -> Result<()> {
         Command::Remote(cmd) => {
             let json = cli.conn.json;
             let client = connect(cli.conn)?;
-            emit(&commands::run(&client, cmd, json)?);
-            Ok(())
+            let shown = commands::run(&client, cmd, json)?;
+            emit(&shown.text);
+            return Ok(shown.exit);
         }
     }
+    .map(|()| exit::Exit::Ok)
 }
 
 /// The client for the resolved URL and key.

@@ -52,6 +52,40 @@ impl Cell {
         }
     }
 
+    /// A number of bytes for people: `512 B`, `1.5 KiB`, `2.0 MiB`
+    /// (right-aligned; `--json` keeps the exact number).
+    pub fn bytes(n: u64) -> Cell {
+        const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+        if n < 1024 {
+            return Cell::num(format!("{n} B"));
+        }
+        let mut v = n as f64 / 1024.0;
+        let mut unit = 0;
+        while v >= 1024.0 && unit < UNITS.len() - 1 {
+            v /= 1024.0;
+            unit += 1;
+        }
+        Cell::num(format!("{v:.1} {}", UNITS[unit]))
+    }
+
+    /// A duration in nanoseconds for people: `850 ns`, `12.3 µs`,
+    /// `4.56 ms`, `1.20 s`.
+    pub fn nanos(ns: u64) -> Cell {
+        let text = match ns {
+            0..=999 => format!("{ns} ns"),
+            1_000..=999_999 => format!("{:.1} µs", ns as f64 / 1e3),
+            1_000_000..=999_999_999 => format!("{:.2} ms", ns as f64 / 1e6),
+            _ => format!("{:.2} s", ns as f64 / 1e9),
+        };
+        Cell::num(text)
+    }
+
+    /// A SHA-256 digest shortened for a table (its first 12 characters;
+    /// `show` and `--json` give it whole).
+    pub fn digest(d: &str) -> Cell {
+        Cell::text(d.get(..12).unwrap_or(d))
+    }
+
     /// A time, or `-` when there is none.
     pub fn opt_time(ms: Option<i64>) -> Cell {
         ms.map_or_else(Cell::missing, Cell::time)
@@ -174,6 +208,21 @@ mod tests {
         assert_eq!(t, "AT\n1970-01-02 00:00:00 UTC\n");
         assert_eq!(Cell::time(0), Cell::num(0));
         assert_eq!(Cell::opt_time(Some(1_000)).as_str(), "1970-01-01 00:00:01 UTC");
+    }
+
+    #[test]
+    fn sizes_and_durations_read_for_people() {
+        assert_eq!(Cell::bytes(0).as_str(), "0 B");
+        assert_eq!(Cell::bytes(1023).as_str(), "1023 B");
+        assert_eq!(Cell::bytes(1536).as_str(), "1.5 KiB");
+        assert_eq!(Cell::bytes(3 << 20).as_str(), "3.0 MiB");
+        assert_eq!(Cell::bytes(u64::MAX).as_str(), "16384.0 PiB");
+        assert_eq!(Cell::nanos(850).as_str(), "850 ns");
+        assert_eq!(Cell::nanos(12_345).as_str(), "12.3 µs");
+        assert_eq!(Cell::nanos(4_560_000).as_str(), "4.56 ms");
+        assert_eq!(Cell::nanos(1_200_000_000).as_str(), "1.20 s");
+        assert_eq!(Cell::digest("0123456789abcdef0123").as_str(), "0123456789ab");
+        assert_eq!(Cell::digest("short").as_str(), "short");
     }
 
     #[test]

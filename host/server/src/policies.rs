@@ -233,17 +233,25 @@ pub(super) struct AuditParams {
     invocation: Option<String>,
     /// At or after, Unix ms.
     since_ms: Option<i64>,
-    /// After this position (the `next` of the previous page).
+    /// Before, Unix ms.
+    until_ms: Option<i64>,
+    /// Newest first (default false: oldest first).
+    newest_first: Option<bool>,
+    /// Oldest first: after this position (the `next` of the previous page).
     after: Option<i64>,
+    /// Newest first: before this position (the `next` of the previous page).
+    before: Option<i64>,
     /// At most this many (default 1,000).
     limit: Option<usize>,
 }
 
-/// Recorded policy decisions, oldest first (admin).
+/// Recorded policy decisions, oldest first, or newest first with
+/// `newest_first=true` (admin).
 #[utoipa::path(get, path = "/v1/audit", tag = "policies", security(("api_key" = [])), params(AuditParams),
     responses(
         (status = 200, description = "`{entries: [...], next}`: each entry with its position `seq`; `next`, \
-                                      when set, asks for the following page (`after=next`)", body = AuditPage),
+                                      when set, asks for the following page (`after=next`, or `before=next` \
+                                      newest first)", body = AuditPage),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
     ))]
 pub(super) async fn audit(

@@ -4,7 +4,7 @@
 use anyhow::Result;
 
 use super::artifacts::show_invocation;
-use super::{ApprovalsCmd, Printer};
+use super::{ApprovalsCmd, Printer, Shown};
 use crate::client::Client;
 use crate::output::{table, Cell};
 use fuelhost_api::replies::PendingList;
@@ -12,9 +12,9 @@ use fuelhost_api::requests::Reject;
 use fuelhost_api::PendingAction;
 
 /// `fuelhost approvals ...`.
-pub(super) fn run(client: &Client, out: Printer, cmd: ApprovalsCmd) -> Result<String> {
+pub(super) fn run(client: &Client, out: Printer, cmd: ApprovalsCmd) -> Result<Shown> {
     match cmd {
-        ApprovalsCmd::List => out.show(client.get("/v1/approvals", &[])?, pending),
+        ApprovalsCmd::List => out.show(client.get("/v1/approvals", &[])?, pending).map(Shown::from),
         ApprovalsCmd::Approve { id } => {
             show_invocation(out, client.call("POST", &format!("/v1/approvals/{id}/approve"))?)
         }
@@ -23,6 +23,7 @@ pub(super) fn run(client: &Client, out: Printer, cmd: ApprovalsCmd) -> Result<St
             out.show(reply, |a: &PendingAction| {
                 format!("rejected {} ({})\n", a.id, Cell::opt_text(a.reason.as_ref()).as_str())
             })
+            .map(Shown::from)
         }
     }
 }

@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 
 use super::input::{artifact_path, artifact_ref, client_id, read_input};
-use super::{ArtifactsCmd, Printer};
+use super::{ArtifactsCmd, Printer, Shown};
 use crate::client::{Client, Reply};
+use crate::exit::Exit;
 use crate::output::{record, table, Cell};
 use fuelhost_api::replies::{ArtifactDeleted, ArtifactList, ErrorBody};
 use fuelhost_api::requests::Invoke;
@@ -39,8 +40,8 @@ pub(super) fn artifacts(client: &Client, out: Printer, cmd: ArtifactsCmd) -> Res
                         Cell::text(&a.id),
                         Cell::num(a.manifest.price),
                         Cell::text(a.manifest.resource_policy.as_str()),
-                        Cell::num(a.size),
-                        Cell::text(&a.digest),
+                        Cell::bytes(a.size as u64),
+                        Cell::digest(&a.digest),
                     ]
                 })
                 .collect();
@@ -63,7 +64,7 @@ pub(super) struct Call {
 }
 
 /// `fuelhost invoke ARTIFACT [INPUT] ...`.
-pub(super) fn invoke(client: &Client, out: Printer, call: Call) -> Result<String> {
+pub(super) fn invoke(client: &Client, out: Printer, call: Call) -> Result<Shown> {
     let mut body = Invoke {
         artifact: artifact_ref(call.artifact)?,
         input: None,
@@ -85,12 +86,16 @@ pub(super) fn invoke(client: &Client, out: Printer, call: Call) -> Result<String
     show_invocation(out, client.send("POST", "/v1/invoke", &body)?)
 }
 
-/// The answer to a call that ran (its report) or was parked.
-pub(super) fn show_invocation(out: Printer, reply: Reply) -> Result<String> {
+/// The answer to a call that ran (its report), with the exit code its
+/// outcome gives, or that was parked (waiting for an approval).
+pub(super) fn show_invocation(out: Printer, reply: Reply) -> Result<Shown> {
     if reply.status == 202 {
-        return out.show(reply, |p: &ErrorBody| format!("{} ({})\n", p.error.message, p.error.code));
+        let text = out.show(reply, |p: &ErrorBody| format!("{} ({})\n", p.error.message, p.error.code))?;
+        return Ok(Shown { text, exit: Exit::Parked });
     }
-    out.show(reply, invocation)
+    let report: InvocationReport = reply.parse()?;
+    let exit = if report.success { Exit::Ok } else { Exit::RunFailed };
+    Ok(Shown { text: out.show(reply, invocation)?, exit })
 }
 
 /// An invocation's output, then its bill.
@@ -118,8 +123,8 @@ fn invocation(r: &InvocationReport) -> String {
         ("outcome", Cell::text(r.outcome.as_str())),
         ("error", Cell::opt_text(r.error.as_ref())),
         ("fuel", Cell::num(used.fuel)),
-        ("memory peak", Cell::num(used.memory_peak_bytes)),
-        ("wall ns", Cell::num(used.wall_time_ns)),
+        ("memory peak", Cell::bytes(used.memory_peak_bytes)),
+        ("wall time", Cell::nanos(used.wall_time_ns)),
         ("charged to", Cell::text(&r.charged_to)),
         ("price paid", Cell::num(r.price_paid)),
         ("cost µUSD", Cell::num(r.cost_usd_micros)),
@@ -135,7 +140,7 @@ fn artifact(a: &ArtifactInfo) -> String {
         ("id", Cell::text(&a.id)),
         ("price", Cell::num(a.manifest.price)),
         ("payer", Cell::text(a.manifest.resource_policy.as_str())),
-        ("size", Cell::num(a.size)),
+        ("size", Cell::bytes(a.size as u64)),
         ("digest", Cell::text(&a.digest)),
         ("manifest", Cell::text(manifest)),
     ])

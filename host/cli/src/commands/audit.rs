@@ -13,6 +13,9 @@ pub(super) struct Filter {
     pub kind: Option<String>,
     pub decision: Option<String>,
     pub invocation: Option<String>,
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+    pub oldest_first: bool,
     pub limit: Option<usize>,
 }
 
@@ -23,7 +26,10 @@ pub(super) fn run(client: &Client, out: Printer, f: Filter) -> Result<String> {
         ("kind", f.kind),
         ("decision", f.decision),
         ("invocation", f.invocation),
-        ("limit", f.limit.map(|l| l.to_string())),
+        ("since_ms", f.since.map(|t| t.to_string())),
+        ("until_ms", f.until.map(|t| t.to_string())),
+        ("newest_first", Some((!f.oldest_first).to_string())),
+        ("limit", Some(f.limit.unwrap_or(100).to_string())),
     ];
     out.show(client.get("/v1/audit", &query)?, entries)
 }

@@ -75,6 +75,72 @@ pub(super) fn artifact_path(id: String) -> Result<String> {
     Ok(format!("/v1/artifacts/{}", artifact_ref(id)?.as_str()))
 }
 
+/// A time the user typed, as Unix milliseconds: an age (`90s`, `30m`,
+/// `2h`, `7d`: that long ago), a UTC date or time (`2026-12-07`,
+/// `2026-12-07T06:30:00Z`, `2026-12-07 06:30`), or milliseconds since the
+/// epoch. The value parser of `--since` and `--until`.
+pub fn parse_time(s: &str) -> std::result::Result<i64, String> {
+    let now = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+    let s = s.trim();
+    let wrong = || {
+        format!(
+            "`{s}` is not a time: give an age (90s, 30m, 2h, 7d), a UTC date or time (2026-12-07, \
+             2026-12-07T06:30:00Z), or milliseconds since the epoch"
+        )
+    };
+    if let Ok(ms) = s.parse::<i64>() {
+        return Ok(ms);
+    }
+    let age = s.char_indices().last().and_then(|(i, unit)| Some((s[..i].parse::<i64>().ok()?, unit)));
+    if let Some((n, unit)) = age {
+        let ms = match unit {
+            's' => 1_000,
+            'm' => 60_000,
+            'h' => 3_600_000,
+            'd' => 86_400_000,
+            'w' => 7 * 86_400_000,
+            _ => return Err(wrong()),
+        };
+        return Ok(now() - n.checked_mul(ms).ok_or_else(wrong)?);
+    }
+    let (date, time) = match s.split_once(['T', ' ']) {
+        Some((d, t)) => (d, t.trim_end_matches('Z')),
+        None => (s, ""),
+    };
+    let num = |t: &str| t.parse::<i64>().map_err(|_| wrong());
+    let d: Vec<&str> = date.split('-').collect();
+    let [y, m, day] = d[..] else { return Err(wrong()) };
+    let (y, m, day) = (num(y)?, num(m)?, num(day)?);
+    if !(1..=12).contains(&m) || !(1..=31).contains(&day) {
+        return Err(wrong());
+    }
+    let t: Vec<&str> = if time.is_empty() { Vec::new() } else { time.split(':').collect() };
+    if t.len() > 3 {
+        return Err(wrong());
+    }
+    let part = |i: usize, max: i64| -> std::result::Result<i64, String> {
+        let v = t.get(i).map_or(Ok(0), |p| num(p))?;
+        if (0..max).contains(&v) {
+            Ok(v)
+        } else {
+            Err(wrong())
+        }
+    };
+    let secs = part(0, 24)? * 3_600 + part(1, 60)? * 60 + part(2, 61)?;
+    Ok((days_from_civil(y, m, day) * 86_400 + secs) * 1_000)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
+/// `days_from_civil`).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,5 +170,21 @@ mod tests {
             e.starts_with(&format!("{} is not an allocation request: unknown field `quota`", path.display())),
             "{e}"
         );
+    }
+
+    #[test]
+    fn times_are_ages_dates_or_milliseconds() {
+        assert_eq!(parse_time("1796625536000"), Ok(1_796_625_536_000));
+        assert_eq!(parse_time("2026-12-07T06:38:56Z"), Ok(1_796_625_536_000));
+        assert_eq!(parse_time("2026-12-07 06:38:56"), Ok(1_796_625_536_000));
+        assert_eq!(parse_time("1970-01-02"), Ok(86_400_000));
+        assert_eq!(parse_time("2024-02-29T23:59"), Ok(1_709_251_140_000));
+        let hour_ago = parse_time("1h").unwrap();
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+        assert!((now - 3_600_000 - hour_ago).abs() < 5_000, "{hour_ago}");
+        for bad in ["yesterday", "2026-13-01", "12h30", "2026-12-07T25:00", "5y"] {
+            let e = parse_time(bad).unwrap_err();
+            assert!(e.contains("is not a time: give an age"), "{bad}: {e}");
+        }
     }
 }

@@ -63,6 +63,7 @@ fn serve() -> Server {
 
 struct Run {
     ok: bool,
+    code: i32,
     stdout: String,
     stderr: String,
 }
@@ -80,6 +81,7 @@ fn fuelhost(home: &Path, args: &[&str]) -> Run {
         .unwrap();
     Run {
         ok: out.status.success(),
+        code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
@@ -210,6 +212,86 @@ fn a_user_serves_uploads_invokes_and_reads_the_bill_from_the_command_line() {
     assert!(!audit["entries"].as_array().unwrap().is_empty(), "{audit}");
     let stats = ok(admin, &["stats"]);
     assert!(stats.contains("usage records"), "{stats}");
+}
+
+/// What a script sees: an exit code per kind of outcome, errors as JSON
+/// under `--json`, the newest audit entries first, tables for people.
+#[test]
+fn scripts_read_the_exit_code_and_json_errors() {
+    let server = serve();
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    ok(h, &["login", "--url", &server.url, "--api-key", &server.admin_key]);
+    let alice = json(h, &["agent", "create", "alice"])["api_key"].as_str().unwrap().to_string();
+    let bob = json(h, &["agent", "create", "bob"])["api_key"].as_str().unwrap().to_string();
+    ok(h, &["mint", "bob", "scrip", "10", "--id", "s"]);
+    ok(h, &["mint", "bob", "fuel", "1000000000", "--id", "f"]);
+    let upload = |name: &str, guest: &str, price: u64, fuel: u64| {
+        let manifest = h.join(format!("{name}.toml"));
+        std::fs::write(
+            &manifest,
+            format!(
+                "owner = \"alice\"\nname = \"{name}\"\nversion = \"1\"\nprice = {price}\nresource_policy = \"caller_pays\"\n[limits]\nfuel = {fuel}\n"
+            ),
+        )
+        .unwrap();
+        let component = guests_dir().join(format!("{guest}.wasm"));
+        ok(h, &["--api-key", &alice, "upload", manifest.to_str().unwrap(), component.to_str().unwrap()]);
+    };
+    upload("probe", "rust-probe", 0, 100_000);
+    upload("dear", "rust-echo", 100, 1_000_000);
+    let as_bob = |args: &[&str]| fuelhost(h, &[&["--api-key", bob.as_str()][..], args].concat());
+
+    let ran = as_bob(&["invoke", "alice/probe@1", "spin:100000000"]);
+    assert_eq!(ran.code, 5, "a call that ran out of fuel: {}{}", ran.stdout, ran.stderr);
+    assert!(ran.stdout.lines().any(|l| l.starts_with("outcome") && l.ends_with("out_of_fuel")), "{}", ran.stdout);
+    let ran = as_bob(&["--json", "invoke", "alice/probe@1", "spin:100000000"]);
+    let report: Value = serde_json::from_str(&ran.stdout).unwrap();
+    assert_eq!((ran.code, report["outcome"].as_str()), (5, Some("out_of_fuel")), "{report}");
+
+    let poor = as_bob(&["invoke", "alice/dear@1", "x"]);
+    assert_eq!(poor.code, 4, "{}", poor.stderr);
+    assert!(poor.stderr.starts_with("error: ") && poor.stderr.contains("HTTP 402"), "{}", poor.stderr);
+    let poor = as_bob(&["--json", "invoke", "alice/dear@1", "x"]);
+    let e: Value = serde_json::from_str(&poor.stdout).unwrap_or_else(|e| panic!("{e}: {}", poor.stdout));
+    assert_eq!((e["error"]["status"].as_u64(), e["error"]["exit_code"].as_u64()), (Some(402), Some(4)), "{e}");
+    assert!(e["error"]["code"].as_str().unwrap().starts_with("insufficient"), "{e}");
+    assert_eq!(poor.code, 4);
+
+    assert_eq!(as_bob(&["invoke", "alice/none@1", "x"]).code, 8);
+    assert_eq!(as_bob(&["balance", "alice"]).code, 3);
+    assert_eq!(fuelhost(h, &["--url", &server.url, "--api-key", "nope", "balance", "bob"]).code, 7);
+    let down = fuelhost(h, &["--url", "http://127.0.0.1:9", "--json", "balance", "bob"]);
+    let e: Value = serde_json::from_str(&down.stdout).unwrap();
+    assert_eq!((down.code, e["error"]["code"].as_str()), (6, Some("unreachable")), "{e}");
+    let typo = fuelhost(h, &["mint", "bob", "scrips", "1"]);
+    assert_eq!(typo.code, 2);
+    assert!(typo.stderr.contains("a similar value exists: 'scrip'"), "{}", typo.stderr);
+    assert_eq!(as_bob(&["invoke", "alice/probe@1", "echo:ok"]).code, 0);
+    let local = fuelhost(h, &["serve", "--url", "http://127.0.0.1:1"]);
+    assert_eq!(local.code, 2, "a client flag on a local command: {}", local.stderr);
+    assert!(local.stderr.contains("--url is for the commands that talk to a server"), "{}", local.stderr);
+
+    // The audit log, newest first by default; a time filter.
+    let all = json(h, &["audit", "--oldest-first", "--limit", "1000"]);
+    let newest = all["entries"].as_array().unwrap().last().unwrap()["seq"].clone();
+    let first = json(h, &["audit", "--limit", "1"]);
+    assert_eq!(first["entries"][0]["seq"], newest, "{first}");
+    let none = json(h, &["audit", "--until", "2000-01-01"]);
+    assert!(none["entries"].as_array().unwrap().is_empty(), "{none}");
+    let recent = json(h, &["audit", "--since", "1h", "--kind", "invoke"]);
+    assert!(!recent["entries"].as_array().unwrap().is_empty(), "{recent}");
+
+    // Completions for the shells.
+    let bash = ok(h, &["completions", "bash"]);
+    assert!(bash.contains("complete") && bash.contains("fuelhost") && bash.contains("invoke"), "{bash}");
+
+    // Tables for people: sizes in units, digests short.
+    let listed = ok(h, &["artifacts", "list"]);
+    let row = listed.lines().find(|l| l.starts_with("alice/dear@1")).unwrap();
+    assert!(row.contains(" KiB") || row.contains(" MiB"), "{listed}");
+    let digest = json(h, &["artifacts", "show", "alice/dear@1"])["digest"].as_str().unwrap().to_string();
+    assert!(row.ends_with(&digest[..12]), "{listed}");
 }
 
 #[test]
