@@ -266,40 +266,84 @@ impl Registry {
     /// until it returns false.
     pub fn warm_one(&self) -> bool {
         let Some(id) = self.to_warm.lock().unwrap_or_else(|p| p.into_inner()).pop() else { return false };
-        self.get(&id);
+        let info = match self.artifacts.read().unwrap_or_else(|p| p.into_inner()).get(&id).map(|s| &s.entry) {
+            Some(Entry::Cold { info, compiled: false }) => (**info).clone(),
+            _ => return true,
+        };
+        // With the loaded set full, compile into the cache only: loading it
+        // would unload an artifact that calls are using.
+        let result = if self.loaded.load(Ordering::SeqCst) >= self.max_loaded {
+            self.compile_only(&info)
+        } else {
+            self.load_cold(info, false).map(drop)
+        };
+        if let Err(e) = result {
+            tracing::error!(artifact = %id, error = %e, "compiling a stored artifact failed");
+        }
         true
     }
 
-    /// Load a cold artifact's code (compiling it if the cache lacks it),
-    /// link it and hold it ready, unloading the least recently called
-    /// artifacts if that makes too many loaded.
-    fn load_cold(&self, info: ArtifactInfo) -> Result<Arc<LoadedArtifact>, UploadError> {
+    /// Compile a cold artifact's code into the compile cache and mark it
+    /// compiled, without loading it.
+    fn compile_only(&self, info: &ArtifactInfo) -> Result<(), UploadError> {
         let _compiling = self.compiling.lock().unwrap_or_else(|p| p.into_inner());
+        if !self.compiled(info)? {
+            let engine = self.engine(info.manifest.metering)?;
+            drop(self.cache.component(engine, &info.digest, None).map_err(|e| UploadError::Invalid(format!("{e:#}")))?);
+        }
+        let mut artifacts = self.artifacts.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(slot) = artifacts.get_mut(&info.id) {
+            if let Entry::Cold { info: held, compiled } = &mut slot.entry {
+                if **held == *info && !*compiled {
+                    *compiled = true;
+                    self.cold.fetch_sub(1, Ordering::SeqCst);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Load a cold artifact's code (compiling it when `compiled` is false:
+    /// then under the `compiling` lock, so no code is compiled twice), link
+    /// it and hold it ready, unloading the least recently called artifacts
+    /// if that makes too many loaded. `Ok(None)`: the artifact was deleted
+    /// meanwhile; one uploaded again under its id is the one returned.
+    fn load_cold(&self, info: ArtifactInfo, compiled: bool) -> Result<Option<Arc<LoadedArtifact>>, UploadError> {
+        let _compiling = (!compiled).then(|| self.compiling.lock().unwrap_or_else(|p| p.into_inner()));
         if let Some(Slot { entry: Entry::Ready(a), .. }) =
             self.artifacts.read().unwrap_or_else(|p| p.into_inner()).get(&info.id)
         {
-            return Ok(a.clone());
+            return Ok(Some(a.clone()));
         }
         let started = std::time::Instant::now();
         let pre = self.linked(&info.digest, info.manifest.metering, None)?;
         let loaded = Arc::new(LoadedArtifact { info, pre });
         let mut artifacts = self.artifacts.write().unwrap_or_else(|p| p.into_inner());
-        // Deleted meanwhile (or replaced): a call that found it still runs.
-        if let Some(slot) = artifacts.get_mut(&loaded.info.id) {
-            if let Entry::Cold { info, compiled } = &slot.entry {
-                if info.digest == loaded.info.digest {
-                    if !compiled {
-                        self.cold.fetch_sub(1, Ordering::SeqCst);
-                        tracing::info!(artifact = %loaded.info.id, ms = started.elapsed().as_millis() as u64, "artifact compiled");
-                    }
-                    slot.entry = Entry::Ready(loaded.clone());
-                    slot.used.store(self.tick.fetch_add(1, Ordering::Relaxed), Ordering::Relaxed);
-                    self.loaded.fetch_add(1, Ordering::SeqCst);
-                    self.unload_over_max(&mut artifacts);
-                }
-            }
+        let Some(slot) = artifacts.get_mut(&loaded.info.id) else { return Ok(None) };
+        let (held, was_compiled) = match &slot.entry {
+            // Loaded meanwhile (by another call, or uploaded again).
+            Entry::Ready(a) => return Ok(Some(a.clone())),
+            Entry::Cold { info, compiled } => (info, *compiled),
+        };
+        if **held != loaded.info {
+            // Deleted and uploaded again meanwhile: load what is there now.
+            let info = (**held).clone();
+            drop(artifacts);
+            drop(_compiling);
+            return self.load_cold(info, was_compiled);
         }
-        Ok(loaded)
+        if !was_compiled {
+            self.cold.fetch_sub(1, Ordering::SeqCst);
+            tracing::info!(artifact = %loaded.info.id, ms = started.elapsed().as_millis() as u64, "artifact compiled");
+        }
+        slot.entry = Entry::Ready(loaded.clone());
+        slot.used.store(self.tick.fetch_add(1, Ordering::Relaxed) + 1, Ordering::Relaxed);
+        self.loaded.fetch_add(1, Ordering::SeqCst);
+        let unloaded = self.unload_over_max(&mut artifacts);
+        drop(artifacts);
+        // The unloaded code is unmapped here, not under the lock.
+        drop(unloaded);
+        Ok(Some(loaded))
     }
 
     /// With more than `max_loaded` artifacts loaded, unload the least
@@ -307,10 +351,12 @@ impl Registry {
     /// more artifacts than it may hold sorts its table once every
     /// `max_loaded / 8` loads, not at each). A call running one holds its
     /// code until it ends.
-    fn unload_over_max(&self, artifacts: &mut HashMap<String, Slot>) {
+    /// Returns the unloaded code, for the caller to drop once it has let
+    /// the table go.
+    fn unload_over_max(&self, artifacts: &mut HashMap<String, Slot>) -> Vec<Entry> {
         let loaded = self.loaded.load(Ordering::SeqCst);
         if loaded <= self.max_loaded {
-            return;
+            return Vec::new();
         }
         let keep = self.max_loaded - self.max_loaded / 8;
         let mut ready: Vec<(u64, &String)> = artifacts
@@ -321,18 +367,20 @@ impl Registry {
         ready.sort_unstable();
         let oldest: Vec<String> =
             ready[..ready.len().saturating_sub(keep)].iter().map(|(_, id)| (*id).clone()).collect();
+        let mut unloaded = Vec::with_capacity(oldest.len());
         for id in &oldest {
             if let Some(slot) = artifacts.get_mut(id) {
                 let info = Box::new(slot.entry.info().clone());
-                slot.entry = Entry::Cold { info, compiled: true };
+                unloaded.push(std::mem::replace(&mut slot.entry, Entry::Cold { info, compiled: true }));
             }
         }
-        self.loaded.fetch_sub(oldest.len(), Ordering::SeqCst);
+        self.loaded.fetch_sub(unloaded.len(), Ordering::SeqCst);
         tracing::debug!(
-            unloaded = oldest.len(),
+            unloaded = unloaded.len(),
             max_loaded = self.max_loaded,
             "unloaded the artifacts called least recently"
         );
+        unloaded
     }
 
     /// How many artifacts are loaded now (at most `max_loaded`).
@@ -448,37 +496,52 @@ impl Registry {
         let info = ArtifactInfo { id: id.clone(), manifest, digest, size: bytes.len(), uploaded_ms };
         let mut artifacts = self.artifacts.write().unwrap_or_else(|p| p.into_inner());
         let slot = Slot::new(Entry::Ready(Arc::new(LoadedArtifact { info: info.clone(), pre })));
-        slot.used.store(self.tick.fetch_add(1, Ordering::Relaxed), Ordering::Relaxed);
-        artifacts.insert(id, slot);
-        self.loaded.fetch_add(1, Ordering::SeqCst);
-        self.unload_over_max(&mut artifacts);
+        slot.used.store(self.tick.fetch_add(1, Ordering::Relaxed) + 1, Ordering::Relaxed);
+        let replaced = artifacts.insert(id, slot);
+        // Only a delete racing this upload can have left a slot here; its
+        // counts go with it.
+        match replaced.as_ref().map(|s| &s.entry) {
+            Some(Entry::Ready(_)) => {}
+            Some(Entry::Cold { compiled, .. }) => {
+                if !compiled {
+                    self.cold.fetch_sub(1, Ordering::SeqCst);
+                }
+                self.loaded.fetch_add(1, Ordering::SeqCst);
+            }
+            None => drop(self.loaded.fetch_add(1, Ordering::SeqCst)),
+        }
+        let unloaded = self.unload_over_max(&mut artifacts);
         drop(artifacts);
+        drop((replaced, unloaded));
         tracing::info!(artifact = %info.id, digest = %info.digest, size = info.size, "artifact uploaded");
         Ok(info)
     }
 
     /// The artifact `id` (`owner/name@version`), ready to instantiate: a
-    /// cold one is compiled now. `None` if there is no such artifact, or
-    /// its stored code cannot be compiled (logged, with the reason).
-    pub fn get(&self, id: &str) -> Option<Arc<LoadedArtifact>> {
-        let info = {
+    /// cold one is loaded (compiled, if it never was) now. `Ok(None)` if
+    /// there is no such artifact; `Err` if its stored code cannot be
+    /// loaded (logged, with the reason).
+    pub fn get(&self, id: &str) -> Result<Option<Arc<LoadedArtifact>>, UploadError> {
+        let (info, compiled) = {
             let artifacts = self.artifacts.read().unwrap_or_else(|p| p.into_inner());
-            let slot = artifacts.get(id)?;
+            let Some(slot) = artifacts.get(id) else { return Ok(None) };
             match &slot.entry {
                 Entry::Ready(a) => {
-                    slot.used.store(self.tick.fetch_add(1, Ordering::Relaxed), Ordering::Relaxed);
-                    return Some(a.clone());
+                    // Dated by the last load: every artifact called since
+                    // then is as recent as any other, and a busy artifact's
+                    // slot is written once per load, not once per call.
+                    let now = self.tick.load(Ordering::Relaxed);
+                    if slot.used.load(Ordering::Relaxed) != now {
+                        slot.used.store(now, Ordering::Relaxed);
+                    }
+                    return Ok(Some(a.clone()));
                 }
-                Entry::Cold { info, .. } => (**info).clone(),
+                Entry::Cold { info, compiled } => ((**info).clone(), *compiled),
             }
         };
-        match self.load_cold(info) {
-            Ok(loaded) => Some(loaded),
-            Err(e) => {
-                tracing::error!(artifact = %id, error = %e, "compiling a stored artifact failed");
-                None
-            }
-        }
+        self.load_cold(info, compiled).inspect_err(|e| {
+            tracing::error!(artifact = %id, error = %e, "loading a stored artifact's code failed");
+        })
     }
 
     /// What the registry knows about artifact `id`, compiled or not.

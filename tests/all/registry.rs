@@ -275,6 +275,25 @@ fn loaded_code_is_bounded_and_reloaded_on_demand() {
         assert_eq!(report.output, b"again");
     }
     assert_eq!(host.cache_stats().compilations, 0);
+    drop(host);
+
+    // Without the compile cache: the background compiles every one once,
+    // loading no more than the maximum (past it, into the cache only).
+    std::fs::remove_dir_all(&cache).unwrap();
+    let host = open();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while let Some(left) = host.warming() {
+        assert!(std::time::Instant::now() < deadline, "{left} artifacts still not compiled after two minutes");
+        assert!(host.loaded_artifacts() <= 2, "{} loaded while warming", host.loaded_artifacts());
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert_eq!(host.cache_stats().compilations, 4);
+    for i in 0..4 {
+        let report = host.invoke(Invocation::new("bob", format!("alice/echo-{i}@0.1.0"), "warm")).unwrap();
+        assert_eq!(report.output, b"warm");
+    }
+    assert_eq!(host.cache_stats().compilations, 4, "compiled once, by the background");
+    assert!(host.loaded_artifacts() <= 2);
 }
 
 #[test]

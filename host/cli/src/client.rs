@@ -189,6 +189,17 @@ impl Client {
             }
         };
         let status = res.status();
+        if !(200..300).contains(&status) {
+            // A redirect (an HTTP-to-HTTPS proxy, say): nothing was done.
+            let location = res.header("location").unwrap_or("nowhere").to_string();
+            return Err(Failure {
+                status: Some(status),
+                code: "redirected".into(),
+                message: format!("the server answered {method} {path} with a redirect to {location}"),
+                hint: "point --url (or FUELHOST_URL) at the address the server is really on".into(),
+            }
+            .into());
+        }
         let text = res.into_string().with_context(|| format!("reading the answer to {method} {path}"))?;
         let json = if text.trim().is_empty() {
             Value::Null

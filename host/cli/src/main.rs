@@ -275,13 +275,13 @@ fn bench(run: BenchRun, durability: &str, metering: &str, json: bool) -> Result<
     let metering = match metering {
         "fuel" => fuelhost::Metering::Fuel,
         "cpu_time" => fuelhost::Metering::CpuTime,
-        other => anyhow::bail!("unknown metering `{other}`: use `fuel` or `cpu_time`"),
+        other => return Err(exit::Usage(format!("unknown metering `{other}`: use `fuel` or `cpu_time`")).into()),
     };
     use fuelhost::{Durability, Host};
     let durability = match durability {
         "full" => Durability::Full,
         "process" => Durability::Process,
-        other => anyhow::bail!("unknown durability `{other}`: use `full` or `process`"),
+        other => return Err(exit::Usage(format!("unknown durability `{other}`: use `full` or `process`")).into()),
     };
     let component = match component {
         Some(c) => c,
@@ -347,7 +347,8 @@ fn demo(guests: Option<PathBuf>, data_dir: Option<PathBuf>) -> Result<()> {
     let data_dir = match data_dir {
         Some(d) => {
             if std::fs::read_dir(&d).map(|mut e| e.next().is_some()).unwrap_or(false) {
-                anyhow::bail!("{} is not empty: give the demo a new or empty directory", d.display());
+                let message = format!("{} is not empty: give the demo a new or empty directory", d.display());
+                return Err(exit::Usage(message).into());
             }
             d
         }

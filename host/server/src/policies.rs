@@ -237,9 +237,9 @@ pub(super) struct AuditParams {
     until_ms: Option<i64>,
     /// Newest first (default false: oldest first).
     newest_first: Option<bool>,
-    /// Oldest first: after this position (the `next` of the previous page).
+    /// After this position (oldest first, the `next` of the previous page).
     after: Option<i64>,
-    /// Newest first: before this position (the `next` of the previous page).
+    /// Before this position (newest first, the `next` of the previous page).
     before: Option<i64>,
     /// At most this many (default 1,000).
     limit: Option<usize>,

@@ -83,13 +83,17 @@ fn attr(key: &str, value: impl Into<String>) -> Attribute {
     Attribute { key: key.into(), value: value.into() }
 }
 
+/// Finds an artifact by id, loading its code if it is not loaded:
+/// `Ok(None)` when there is no such artifact.
+pub(super) type FindArtifact<'a> = dyn Fn(&str) -> Result<Option<Arc<LoadedArtifact>>, InvokeError> + 'a;
+
 /// What admission needs of the host: the artifacts, the ledger's reads,
 /// the judge, where approvals wait, the instance slots and the host's
 /// limits. Built from the host by [`AdmitEnv::of`]; a test builds one from
 /// parts.
 pub(super) struct AdmitEnv<'a> {
     /// Finds an artifact by id.
-    pub artifacts: &'a dyn Fn(&str) -> Option<Arc<LoadedArtifact>>,
+    pub artifacts: &'a FindArtifact<'a>,
     /// The ledger, read only.
     pub ledger: &'a dyn LedgerQuery,
     /// Decides the `invoke` action.
@@ -107,7 +111,7 @@ pub(super) struct AdmitEnv<'a> {
 impl<'a> AdmitEnv<'a> {
     /// Admission on `host`, finding artifacts with `artifacts` (the host's
     /// registry).
-    pub(super) fn of(host: &'a HostInner, artifacts: &'a dyn Fn(&str) -> Option<Arc<LoadedArtifact>>) -> Self {
+    pub(super) fn of(host: &'a HostInner, artifacts: &'a FindArtifact<'a>) -> Self {
         AdmitEnv {
             artifacts,
             ledger: &*host.ledger,
@@ -129,7 +133,8 @@ pub(super) fn admit(
     span: &tracing::Span,
 ) -> Result<Admission, InvokeError> {
     let caller = AgentId::new(req.caller.clone())?;
-    let artifact = (host.artifacts)(&req.artifact).ok_or_else(|| InvokeError::UnknownArtifact(req.artifact.clone()))?;
+    let artifact =
+        (host.artifacts)(&req.artifact)?.ok_or_else(|| InvokeError::UnknownArtifact(req.artifact.clone()))?;
     let manifest = &artifact.info.manifest;
     let limits = manifest.limits.within(host.limits, host.max_memory_bytes);
     if req.input.len() as u64 > limits.input_bytes {

@@ -129,7 +129,11 @@ fn pipeline(
     span: &tracing::Span,
 ) -> Result<InvocationReport, InvokeError> {
     let mut clock = StageClock::start();
-    let artifacts = |id: &str| host.registry.get(id);
+    let artifacts = |id: &str| {
+        host.registry.get(id).map_err(|e| {
+            InvokeError::Sandbox(format!("loading the code of `{id}` failed ({e}); nothing was charged, try again"))
+        })
+    };
     let call = match admit::admit(&admit::AdmitEnv::of(host, &artifacts), req, depth, span)? {
         Admission::Replay(report) => return Ok(report),
         Admission::Admitted(call) => call,

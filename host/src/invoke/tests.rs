@@ -311,7 +311,7 @@ fn admit_with(
     let db = Arc::new(fuelhost_sqlite::Database::open(&dir.path().join("a.db"), Durability::Process).unwrap());
     let approvals = crate::approvals::Approvals::new(db, Arc::new(fuelhost_ledger::SystemClock), 60_000);
     let slots = fuelhost_runtime::Slots::new(2, 2);
-    let lookup = |id: &str| (id == artifact.info.id).then(|| artifact.clone());
+    let lookup = |id: &str| Ok((id == artifact.info.id).then(|| artifact.clone()));
     let env = super::admit::AdmitEnv {
         artifacts: &lookup,
         ledger,

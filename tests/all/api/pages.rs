@@ -64,6 +64,28 @@ fn every_listing_pages_to_the_end_without_repeats() {
     assert!(seqs.windows(2).all(|w| w[0] >= w[1]), "{seqs:?}");
     let audit = all_pages(&s, &s.admin, "/v1/audit?subject=bob", "entries", "after", 2);
     assert_eq!(audit.len(), 7, "one invoke decision per call");
+    let newest = all_pages(&s, &s.admin, "/v1/audit?subject=bob&newest_first=true", "entries", "before", 2);
+    let seqs = |v: &[Value]| v.iter().map(|e| e["seq"].as_i64().unwrap()).collect::<Vec<_>>();
+    let mut oldest_first = seqs(&audit);
+    oldest_first.reverse();
+    assert_eq!(seqs(&newest), oldest_first, "newest first is the same entries the other way round");
+    // A period, through positions: the entries at or after the fourth's time.
+    let at = audit[3]["at_ms"].as_i64().unwrap();
+    let since = all_pages(&s, &s.admin, &format!("/v1/audit?subject=bob&since_ms={at}"), "entries", "after", 2);
+    assert!(since.iter().all(|e| e["at_ms"].as_i64().unwrap() >= at));
+    assert_eq!(since.len(), audit.iter().filter(|e| e["at_ms"].as_i64().unwrap() >= at).count());
+    let until = all_pages(&s, &s.admin, &format!("/v1/audit?subject=bob&until_ms={at}"), "entries", "after", 2);
+    assert_eq!(since.len() + until.len(), 7, "a period and the time before it cover the log");
+    // `after` and `before` bound a window of positions in either order.
+    let (a, b) = (oldest_first[5], oldest_first[1]);
+    for order in ["false", "true"] {
+        let url = format!("/v1/audit?subject=bob&after={a}&before={b}&newest_first={order}");
+        let (st, v) = call("GET", &s.url(&url), Some(&s.admin), None);
+        assert_eq!(st, 200, "{v}");
+        let mut window = seqs(v["entries"].as_array().unwrap());
+        window.sort();
+        assert_eq!(window, seqs(&audit)[2..5], "{url}: {v}");
+    }
     let keys = all_pages(&s, &s.admin, "/v1/keys", "keys", "after", 1);
     assert_eq!(keys.len(), 3, "the admin's and the two agents'");
 }

@@ -5,12 +5,17 @@
 
 use std::path::Path;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{Context, Result};
 use serde::de::DeserializeOwned;
 
 use crate::client::random_hex;
 use fuelhost_api::grammar::{ArtifactRef, ClientId};
 use fuelhost_api::{AgentId, Asset};
+
+/// What the user typed, refused before anything was sent (exit 2).
+pub(super) fn usage(message: String) -> anyhow::Error {
+    crate::exit::Usage(message).into()
+}
 
 /// A file's bytes, or stdin's for `-`.
 pub(super) fn read_input(path: &Path) -> Result<Vec<u8>> {
@@ -35,34 +40,34 @@ fn name_of(path: &Path) -> String {
 /// `what` says what it should hold, for the message when it does not.
 pub(super) fn read_json<T: DeserializeOwned>(path: &Path, what: &str) -> Result<T> {
     let bytes = read_input(path)?;
-    serde_json::from_slice(&bytes).map_err(|e| anyhow!("{} is not {what}: {e}", name_of(path)))
+    serde_json::from_slice(&bytes).map_err(|e| usage(format!("{} is not {what}: {e}", name_of(path))))
 }
 
 /// The TOML file at `path` read as `T` (`what` as for [`read_json`]).
 pub(super) fn read_toml<T: DeserializeOwned>(path: &Path, what: &str) -> Result<T> {
-    let text = String::from_utf8(read_input(path)?).map_err(|_| anyhow!("{} is not UTF-8", name_of(path)))?;
-    toml::from_str(&text).map_err(|e| anyhow!("{} is not {what}: {e}", name_of(path)))
+    let text = String::from_utf8(read_input(path)?).map_err(|_| usage(format!("{} is not UTF-8", name_of(path))))?;
+    toml::from_str(&text).map_err(|e| usage(format!("{} is not {what}: {e}", name_of(path))))
 }
 
 /// `id` as an id a caller chooses, or what is wrong with it.
 pub(super) fn client_id(id: String) -> Result<ClientId> {
-    ClientId::try_from(id).map_err(|e| anyhow!(e))
+    ClientId::try_from(id).map_err(|e| usage(e.to_string()))
 }
 
 /// `id` as an artifact id (`owner/name@version`), or what is wrong with it.
 pub(super) fn artifact_ref(id: String) -> Result<ArtifactRef> {
-    ArtifactRef::try_from(id).map_err(|e| anyhow!(e))
+    ArtifactRef::try_from(id).map_err(|e| usage(e.to_string()))
 }
 
 /// `id` as an agent id, or what is wrong with it.
 pub(super) fn agent_id(id: String) -> Result<AgentId> {
-    AgentId::try_from(id).map_err(|e| anyhow!(e))
+    AgentId::try_from(id).map_err(|e| usage(e.to_string()))
 }
 
 /// The asset named `name`.
 pub(super) fn asset(name: &str) -> Result<Asset> {
     Asset::parse(name)
-        .ok_or_else(|| anyhow!("`{}` is not an asset: use scrip, fuel or disk_bytes", name.escape_debug()))
+        .ok_or_else(|| usage(format!("`{}` is not an asset: use scrip, fuel or disk_bytes", name.escape_debug())))
 }
 
 /// `id`, or a fresh one starting with `prefix` (`mint-3f09a1c2e4b5d6f7`).
@@ -93,6 +98,9 @@ pub fn parse_time(s: &str) -> std::result::Result<i64, String> {
     }
     let age = s.char_indices().last().and_then(|(i, unit)| Some((s[..i].parse::<i64>().ok()?, unit)));
     if let Some((n, unit)) = age {
+        if n < 0 {
+            return Err(wrong());
+        }
         let ms = match unit {
             's' => 1_000,
             'm' => 60_000,
@@ -101,7 +109,7 @@ pub fn parse_time(s: &str) -> std::result::Result<i64, String> {
             'w' => 7 * 86_400_000,
             _ => return Err(wrong()),
         };
-        return Ok(now() - n.checked_mul(ms).ok_or_else(wrong)?);
+        return n.checked_mul(ms).and_then(|ago| now().checked_sub(ago)).ok_or_else(wrong);
     }
     let (date, time) = match s.split_once(['T', ' ']) {
         Some((d, t)) => (d, t.trim_end_matches('Z')),
@@ -111,7 +119,9 @@ pub fn parse_time(s: &str) -> std::result::Result<i64, String> {
     let d: Vec<&str> = date.split('-').collect();
     let [y, m, day] = d[..] else { return Err(wrong()) };
     let (y, m, day) = (num(y)?, num(m)?, num(day)?);
-    if !(1..=12).contains(&m) || !(1..=31).contains(&day) {
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let days_in_month = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+    if !(1..=9999).contains(&y) || !(1..=12).contains(&m) || !(1..=days_in_month[(m - 1) as usize]).contains(&day) {
         return Err(wrong());
     }
     let t: Vec<&str> = if time.is_empty() { Vec::new() } else { time.split(':').collect() };
@@ -182,7 +192,9 @@ mod tests {
         let hour_ago = parse_time("1h").unwrap();
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
         assert!((now - 3_600_000 - hour_ago).abs() < 5_000, "{hour_ago}");
-        for bad in ["yesterday", "2026-13-01", "12h30", "2026-12-07T25:00", "5y"] {
+        for bad in
+            ["yesterday", "2026-13-01", "12h30", "2026-12-07T25:00", "5y", "2026-02-29", "-2h", "99999999999-01-01"]
+        {
             let e = parse_time(bad).unwrap_err();
             assert!(e.contains("is not a time: give an age"), "{bad}: {e}");
         }

@@ -2,9 +2,9 @@
 //! by capability), showing and cancelling a task, and the artifacts'
 //! circuit breakers.
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 
-use super::input::{artifact_ref, client_id};
+use super::input::{artifact_ref, client_id, usage};
 use super::{Printer, TaskCmd};
 use crate::client::Client;
 use crate::output::{table, Cell};
@@ -31,9 +31,11 @@ pub(super) fn run(client: &Client, out: Printer, cmd: TaskCmd) -> Result<String>
         } => {
             let (artifact, input) = match (&capability, artifact, input) {
                 (None, Some(artifact), input) => (Some(artifact), input),
-                (None, None, _) => bail!("name the ARTIFACT to run, or a --capability"),
+                (None, None, _) => return Err(usage("name the ARTIFACT to run, or a --capability".into())),
                 (Some(_), first, None) | (Some(_), None, first) => (None, first),
-                (Some(_), Some(_), Some(_)) => bail!("with --capability, give only the input, not an artifact"),
+                (Some(_), Some(_), Some(_)) => {
+                    return Err(usage("with --capability, give only the input, not an artifact".into()))
+                }
             };
             let body = Submit {
                 artifact: artifact.map(artifact_ref).transpose()?,
