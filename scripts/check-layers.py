@@ -28,6 +28,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LAYERS = {
     "host": [
         ["bindings", "cost", "disk", "host_limits", "invocation", "keys", "liveness"],
+        ["actions"],
         ["manifest", "membership"],
         ["audit", "egress", "error"],
         ["approvals", "scheduler", "retention"],

@@ -458,18 +458,13 @@ impl Host {
         if self.inner.ledger.transfer_record(&req.id)?.is_some() {
             return Ok(self.inner.ledger.post_one(Transfer::requested(req))?);
         }
-        let mut action = crate::bindings::Action {
-            kind: "transfer".into(),
-            subject: req.from.to_string(),
-            tenant: None,
-            target: req.to.to_string(),
-            attributes: vec![
-                crate::bindings::Attribute { key: "asset".into(), value: req.asset.to_string() },
-                crate::bindings::Attribute { key: "transfer".into(), value: req.id.clone() },
-            ],
-            price: if req.asset == Asset::Scrip { req.amount } else { 0 },
-            estimated: crate::bindings::NO_USAGE,
-        };
+        let mut action = crate::actions::TRANSFER.action(
+            req.from.to_string(),
+            req.to.to_string(),
+            vec![("asset", req.asset.to_string()), ("transfer", req.id.clone())],
+            if req.asset == Asset::Scrip { req.amount } else { 0 },
+            crate::bindings::NO_USAGE,
+        );
         let verdict = self.inner.judge(None, &mut action);
         if let Some(reason) = verdict.refusal() {
             return Err(HostError::Denied(reason));
@@ -649,28 +644,19 @@ impl Host {
     pub fn upload(&self, manifest: Manifest, component: &[u8]) -> Result<ArtifactInfo, UploadError> {
         manifest.validate()?;
         manifest.validate_within(&self.inner.limits, self.inner.settings.max_memory_bytes)?;
-        let action = crate::bindings::Action {
-            kind: "upload".into(),
-            subject: manifest.owner.to_string(),
-            tenant: None,
-            target: manifest.artifact_id(),
-            attributes: vec![
-                crate::bindings::Attribute { key: "size".into(), value: component.len().to_string() },
-                crate::bindings::Attribute {
-                    key: "resource-policy".into(),
-                    value: manifest.resource_policy.to_string(),
-                },
-            ],
-            price: manifest.price,
-            estimated: crate::bindings::Usage {
+        let mut action = crate::actions::UPLOAD.action(
+            manifest.owner.to_string(),
+            manifest.artifact_id(),
+            vec![("size", component.len().to_string()), ("resource-policy", manifest.resource_policy.to_string())],
+            manifest.price,
+            crate::bindings::Usage {
                 fuel: manifest.limits.fuel,
                 memory_peak_bytes: manifest.limits.memory_bytes,
                 disk_bytes: 0,
                 llm_tokens: 0,
                 wall_time_ns: 0,
             },
-        };
-        let mut action = action;
+        );
         let verdict = self.inner.judge(None, &mut action);
         if let Some(reason) = verdict.refusal() {
             return Err(UploadError::Denied(reason));
@@ -779,19 +765,17 @@ impl Host {
             // Refused before the policy chain is asked: not an approver.
             parked.check_decider(agent)?;
         }
-        let action = crate::bindings::Action {
-            kind: "approve".into(),
-            subject: decider.name().to_string(),
-            tenant: None,
-            target: id.to_string(),
-            attributes: vec![
-                crate::bindings::Attribute { key: "action-kind".into(), value: parked.kind.clone() },
-                crate::bindings::Attribute { key: "action-target".into(), value: parked.target.clone() },
-                crate::bindings::Attribute { key: "requested-by".into(), value: parked.subject.clone() },
+        let action = crate::actions::APPROVE.action(
+            decider.name().to_string(),
+            id.to_string(),
+            vec![
+                ("action-kind", parked.kind.clone()),
+                ("action-target", parked.target.clone()),
+                ("requested-by", parked.subject.clone()),
             ],
-            price: 0,
-            estimated: crate::bindings::NO_USAGE,
-        };
+            0,
+            crate::bindings::NO_USAGE,
+        );
         let mut action = action;
         let verdict = self.inner.judge(Some(id), &mut action);
         if let Decision::Deny(_) = verdict.decision {

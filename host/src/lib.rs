@@ -75,6 +75,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod actions;
 mod approvals;
 mod audit;
 mod bindings;

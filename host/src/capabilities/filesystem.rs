@@ -23,7 +23,6 @@ use wasmtime_wasi::filesystem::{Descriptor, WasiFilesystemCtxView, WasiFilesyste
 use wasmtime_wasi::p2::bindings::sync::filesystem::types as fs;
 use wasmtime_wasi::p2::{DynOutputStream, FsResult, OutputStream, Pollable, StreamError, StreamResult};
 
-use crate::bindings::{Action, Attribute};
 use crate::disk::{DiskMeter, DiskQuota};
 use crate::sandbox::Sandbox;
 use fuelhost_runtime::hostcall::{per_byte, CHEAP_IMPORT, FILE_OP, HOST_DECISION, PER_BYTE_MILLI};
@@ -134,18 +133,13 @@ impl Sandbox {
         } else {
             "read"
         };
-        let mut action = Action {
-            kind: "file-open".into(),
-            subject: call.principal.to_string(),
-            tenant: None,
-            target: path.to_string(),
-            attributes: vec![
-                Attribute { key: "mode".into(), value: mode.into() },
-                Attribute { key: "via-artifact".into(), value: call.context.artifact.clone() },
-            ],
-            price: 0,
-            estimated: crate::bindings::NO_USAGE,
-        };
+        let mut action = crate::actions::FILE_OPEN.action(
+            call.principal.to_string(),
+            path.to_string(),
+            vec![("mode", mode.into()), ("via-artifact", call.context.artifact.clone())],
+            0,
+            crate::bindings::NO_USAGE,
+        );
         let verdict = call.judge.judge(Some(&call.context.invocation_id), &mut action);
         self.guest.charge(verdict.fuel);
         verdict.refusal()

@@ -118,18 +118,13 @@ impl ledger::Host for Sandbox {
             Ok(a) => a,
             Err(e) => return Ok(Err(ledger::LedgerError::InvalidRequest(e.to_string()))),
         };
-        let mut action = Action {
-            kind: "transfer".into(),
-            subject: call.principal.to_string(),
-            tenant: None,
-            target: to.to_string(),
-            attributes: vec![
-                Attribute { key: "invocation".into(), value: call.context.invocation_id.clone() },
-                Attribute { key: "via-artifact".into(), value: call.context.artifact.clone() },
-            ],
-            price: amount,
-            estimated: crate::bindings::NO_USAGE,
-        };
+        let mut action = crate::actions::TRANSFER.action(
+            call.principal.to_string(),
+            to.to_string(),
+            vec![("invocation", call.context.invocation_id.clone()), ("via-artifact", call.context.artifact.clone())],
+            amount,
+            crate::bindings::NO_USAGE,
+        );
         let verdict = call.judge.judge(Some(&call.context.invocation_id), &mut action);
         self.guest.charge(verdict.fuel);
         if let Some(reason) = verdict.refusal() {
@@ -171,18 +166,13 @@ impl tasks::Host for Sandbox {
             tasks::Priority::Normal => crate::Priority::Normal,
             tasks::Priority::Low => crate::Priority::Low,
         };
-        let mut action = Action {
-            kind: "task-submit".into(),
-            subject: call.principal.to_string(),
-            tenant: None,
-            target: request.capability.as_ref().map_or_else(|| request.artifact.clone(), |c| format!("capability:{c}")),
-            attributes: vec![
-                Attribute { key: "priority".into(), value: priority.as_str().into() },
-                Attribute { key: "via-artifact".into(), value: call.context.artifact.clone() },
-            ],
-            price: 0,
-            estimated: crate::bindings::NO_USAGE,
-        };
+        let mut action = crate::actions::TASK_SUBMIT.action(
+            call.principal.to_string(),
+            request.capability.as_ref().map_or_else(|| request.artifact.clone(), |c| format!("capability:{c}")),
+            vec![("priority", priority.as_str().into()), ("via-artifact", call.context.artifact.clone())],
+            0,
+            crate::bindings::NO_USAGE,
+        );
         let verdict = call.judge.judge(Some(&call.context.invocation_id), &mut action);
         let plugin_fuel = verdict.fuel;
         if let Some(refusal) = verdict.refusal() {

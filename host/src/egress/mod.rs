@@ -31,7 +31,7 @@ use std::sync::Arc;
 
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
-use crate::bindings::{Action, Attribute};
+use crate::bindings::Action;
 pub use address::{classify, AddressClass};
 use fuelhost_ledger::AgentId;
 use fuelhost_policy::Judge;
@@ -82,19 +82,9 @@ impl EgressScope {
         verdict.refusal().is_none()
     }
 
-    fn action(&self, kind: &str, target: String, attributes: Vec<(&str, String)>) -> Action {
-        let mut attributes: Vec<Attribute> =
-            attributes.into_iter().map(|(key, value)| Attribute { key: key.into(), value }).collect();
-        attributes.push(Attribute { key: "via-artifact".into(), value: self.artifact.clone() });
-        Action {
-            kind: kind.into(),
-            subject: self.principal.to_string(),
-            tenant: None,
-            target,
-            attributes,
-            price: 0,
-            estimated: crate::bindings::NO_USAGE,
-        }
+    fn action(&self, kind: &crate::actions::ActionKind, target: String, mut attributes: Vec<(&str, String)>) -> Action {
+        attributes.push(("via-artifact", self.artifact.clone()));
+        kind.action(self.principal.to_string(), target, attributes, 0, crate::bindings::NO_USAGE)
     }
 
     /// Whether the request may go out to its host name (step 1).
@@ -104,7 +94,7 @@ impl EgressScope {
         let target = if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };
         let deny = format!("no rule allows requests to {target}; add an `allow` rule for action `http-request`");
         let attributes = vec![("method", request.method().to_string()), ("url", redacted_url(uri))];
-        self.decide(self.action("http-request", target, attributes), deny)
+        self.decide(self.action(&crate::actions::HTTP_REQUEST, target, attributes), deny)
     }
 
     /// Whether `address`, which `host` resolved to, may be connected to
@@ -120,7 +110,7 @@ impl EgressScope {
             class.as_str()
         );
         let attributes = vec![("host", host.to_string()), ("address-class", class.as_str().to_string())];
-        let allowed = self.decide(self.action("http-connect", address.to_string(), attributes), deny);
+        let allowed = self.decide(self.action(&crate::actions::HTTP_CONNECT, address.to_string(), attributes), deny);
         if !allowed {
             tracing::info!(%host, %address, class = class.as_str(), "outgoing request to an address refused");
         }

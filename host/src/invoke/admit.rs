@@ -14,7 +14,7 @@ use fuelhost_runtime::{Slot, Slots};
 
 use super::payer::resolve_payer;
 use crate::approvals::Approvals;
-use crate::bindings::{Action, Attribute, Decision, Usage};
+use crate::bindings::{Action, Decision, Usage};
 use crate::error::InvokeError;
 use crate::host_limits::HostLimits;
 use crate::invocation::{Invocation, InvocationReport};
@@ -77,10 +77,6 @@ pub(super) fn new_invocation_id() -> String {
     let mut h = RandomState::new().build_hasher();
     h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
     format!("inv-{:x}-{:016x}", fuelhost_sqlite::now_ms(), h.finish())
-}
-
-fn attr(key: &str, value: impl Into<String>) -> Attribute {
-    Attribute { key: key.into(), value: value.into() }
 }
 
 /// Finds an artifact by id, loading its code if it is not loaded:
@@ -202,27 +198,28 @@ fn replay(
 }
 
 /// The `invoke` action of `charge`, as the policy chain sees it.
-fn invoke_action(charge: &Charge, memory_limit: u64) -> Action {
-    Action {
-        kind: "invoke".into(),
-        subject: charge.caller.to_string(),
-        tenant: None,
-        target: charge.artifact.clone(),
-        attributes: vec![
-            attr("owner", charge.owner.as_str()),
-            attr("payer", charge.payer.as_str()),
-            attr("resource-policy", charge.resource_policy.to_string()),
-            attr("sponsor-grant", charge.sponsorship.as_ref().map(|g| g.grant.id.as_str()).unwrap_or("")),
+fn invoke_action(charge: &Charge, input_bytes: usize, memory_limit: u64) -> Action {
+    let grant = charge.sponsorship.as_ref().map(|g| g.grant.id.clone()).unwrap_or_default();
+    crate::actions::INVOKE.action(
+        charge.caller.to_string(),
+        charge.artifact.clone(),
+        vec![
+            ("owner", charge.owner.to_string()),
+            ("payer", charge.payer.to_string()),
+            ("resource-policy", charge.resource_policy.to_string()),
+            ("sponsor-grant", grant),
+            ("input-bytes", input_bytes.to_string()),
+            ("export", "run".into()),
         ],
-        price: charge.price,
-        estimated: Usage {
+        charge.price,
+        Usage {
             fuel: charge.fuel_limit,
             memory_peak_bytes: memory_limit,
             disk_bytes: 0,
             llm_tokens: 0,
             wall_time_ns: 0,
         },
-    }
+    )
 }
 
 /// Put the call to the judge (in the `admit` span): a deny refuses it, a
@@ -230,7 +227,7 @@ fn invoke_action(charge: &Charge, memory_limit: u64) -> Action {
 /// call passes); nothing is charged either way.
 fn decide(host: &AdmitEnv<'_>, charge: &Charge, req: &Invocation, memory_limit: u64) -> Result<(), InvokeError> {
     let _admit = tracing::info_span!("admit").entered();
-    let mut action = invoke_action(charge, memory_limit);
+    let mut action = invoke_action(charge, req.input.len(), memory_limit);
     let verdict = host.judge.judge(Some(&charge.invocation_id), &mut action);
     match &verdict.decision {
         Decision::RequireApproval(approvers) if req.approved_by.is_none() => {
