@@ -57,6 +57,7 @@ fn settlement(id: &str) -> Settlement {
         output: b"ok".to_vec(),
         error: None,
         cost_model: CostModel::default(),
+        admission: None,
     }
 }
 

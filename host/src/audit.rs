@@ -94,17 +94,15 @@ pub struct AuditArchived {
 
 /// The SQL and parameters of the entries `q` asks for, oldest first (or
 /// newest): each filter a term, so that a subject's or an invocation's
-/// entries are read through their index. `span`: the positions a period
-/// covers (see [`first_at`]), which bound the read; the times are checked
-/// too.
-pub(crate) fn listing(q: &AuditQuery, span: (i64, i64)) -> (String, Vec<rusqlite::types::Value>) {
+/// entries are read through their index (a period through `audit_by_time`).
+pub(crate) fn listing(q: &AuditQuery) -> (String, Vec<rusqlite::types::Value>) {
     use rusqlite::types::Value;
     let limit = q.limit.unwrap_or(1_000).min(i64::MAX as usize) as i64;
     // `after` and `before` bound the positions in either order; a pager
     // sends the one its order moves towards.
     let order = if q.newest_first { "seq DESC" } else { "seq" };
-    let low = span.0.max(q.after.map_or(i64::MIN, |a| a.saturating_add(1)));
-    let high = span.1.min(q.before.unwrap_or(i64::MAX));
+    let low = q.after.map_or(i64::MIN, |a| a.saturating_add(1));
+    let high = q.before.unwrap_or(i64::MAX);
     let mut filters = vec!["seq >= ?1".to_string(), "seq < ?3".into()];
     let mut values = vec![Value::Integer(low), Value::Integer(limit), Value::Integer(high)];
     let fields: [(&str, Option<Value>); 6] = [
@@ -163,6 +161,38 @@ impl AuditLog {
         }
     }
 
+    /// Record the decision that admitted a call (`invoke` of `artifact` by
+    /// `caller`), when its settlement did not (see
+    /// `fuelhost_ledger::Settlement::admission`).
+    pub fn record_admission(
+        &self,
+        invocation: &str,
+        caller: &str,
+        artifact: &str,
+        a: &fuelhost_ledger::AdmissionRecord,
+    ) {
+        use rusqlite::types::Value;
+        let text = |s: &str| Value::Text(s.to_string());
+        let r = self.db.append(
+            "INSERT INTO audit (at_ms, invocation, kind, subject, target, decision, decided_by, reason, latency_us)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            vec![
+                Value::Integer(a.at_ms),
+                text(invocation),
+                text("invoke"),
+                text(caller),
+                text(artifact),
+                text(&a.decision),
+                a.decided_by.as_deref().map_or(Value::Null, text),
+                a.reason.as_deref().map_or(Value::Null, text),
+                Value::Integer(a.latency_us.min(i64::MAX as u64) as i64),
+            ],
+        );
+        if let Err(e) = r {
+            tracing::error!(error = %e, "writing the audit log failed");
+        }
+    }
+
     /// Every entry, oldest first.
     pub fn entries(&self) -> Result<Vec<AuditEntry>, rusqlite::Error> {
         self.query(&AuditQuery { limit: Some(usize::MAX), ..AuditQuery::default() })
@@ -175,9 +205,7 @@ impl AuditLog {
     pub fn query(&self, q: &AuditQuery) -> Result<Vec<AuditEntry>, rusqlite::Error> {
         drop(self.db.lock());
         let conn = self.db.committed();
-        let low = q.since_ms.map(|ms| first_at(&conn, ms)).transpose()?.unwrap_or(i64::MIN);
-        let high = q.until_ms.map(|ms| first_at(&conn, ms)).transpose()?.unwrap_or(i64::MAX);
-        let (sql, values) = listing(q, (low, high));
+        let (sql, values) = listing(q);
         let mut stmt = conn.prepare_cached(&sql)?;
         let rows = stmt.query_map(rusqlite::params_from_iter(values), entry_from_row)?;
         rows.collect()
@@ -240,30 +268,6 @@ impl AuditLog {
     }
 }
 
-/// The first position whose entry was decided at or after `ms` (one past
-/// the last when none was). Entries are written in the order decided, so
-/// positions follow time: a bisection through the primary key finds it in
-/// about forty reads, with no index on the time. (Should the clock step
-/// back, the entries around the step may fall outside a period they are
-/// in.)
-fn first_at(conn: &rusqlite::Connection, ms: i64) -> Result<i64, rusqlite::Error> {
-    let (first, last): (Option<i64>, Option<i64>) =
-        conn.query_row("SELECT min(seq), max(seq) FROM audit", [], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    let (Some(mut lo), Some(last)) = (first, last) else { return Ok(i64::MAX) };
-    let mut hi = last + 1;
-    let mut stmt = conn.prepare_cached("SELECT seq, at_ms FROM audit WHERE seq >= ?1 ORDER BY seq LIMIT 1")?;
-    while lo < hi {
-        let mid = lo + (hi - lo) / 2;
-        let (seq, at): (i64, i64) = stmt.query_row([mid], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        if at >= ms {
-            hi = mid;
-        } else {
-            lo = seq + 1;
-        }
-    }
-    Ok(lo)
-}
-
 fn entry_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditEntry> {
     Ok(AuditEntry {
         at_ms: r.get(0)?,
@@ -296,14 +300,15 @@ mod tests {
                 AuditQuery { subject: Some("bob".into()), decision: Some("deny".into()), ..Default::default() },
             ),
             ("the next page", AuditQuery { after: Some(1_000), ..Default::default() }),
-            ("the newest", AuditQuery { newest_first: true, until_ms: Some(5), ..Default::default() }),
+            ("the newest", AuditQuery { newest_first: true, ..Default::default() }),
+            ("a period", AuditQuery { since_ms: Some(5), until_ms: Some(9), ..Default::default() }),
             (
                 "a subject's newest",
                 AuditQuery { subject: Some("bob".into()), newest_first: true, before: Some(9), ..Default::default() },
             ),
         ];
         for (what, q) in queries {
-            let (sql, params) = listing(&q, (0, 100));
+            let (sql, params) = listing(&q);
             fuelhost_sqlite::plans::assert_no_scan(what, &fuelhost_sqlite::plans::plan(&db, &sql, params));
         }
     }

@@ -911,11 +911,15 @@ impl Host {
 
     /// Every recorded policy decision, oldest first.
     pub fn audit_log(&self) -> Result<Vec<AuditEntry>, HostError> {
+        // Admitted calls' decisions are written with their settlements'
+        // projection: that first.
+        self.inner.ledger.catch_up()?;
         Ok(self.inner.audit.entries()?)
     }
 
     /// The recorded policy decisions matching `q`, oldest first.
     pub fn query_audit(&self, q: &AuditQuery) -> Result<Vec<AuditEntry>, HostError> {
+        self.inner.ledger.catch_up()?;
         Ok(self.inner.audit.query(q)?)
     }
 

@@ -159,9 +159,26 @@ impl fuelhost_policy::Judge for HostInner {
         action: &mut crate::bindings::Action,
         explicit: Option<String>,
     ) -> Verdict {
+        let verdict = self.judge_unrecorded_explicit(action, explicit);
+        self.audit.record(invocation, action, &verdict);
+        verdict
+    }
+
+    fn judge_unrecorded(&self, _invocation: Option<&str>, action: &mut crate::bindings::Action) -> Verdict {
+        self.judge_unrecorded_explicit(action, None)
+    }
+
+    fn record(&self, invocation: Option<&str>, action: &crate::bindings::Action, verdict: &Verdict) {
+        self.audit.record(invocation, action, verdict);
+    }
+}
+
+impl HostInner {
+    /// The chain's verdict on `action` (its subject's memberships stamped
+    /// on it first), counted in the metrics, not yet in the audit log.
+    fn judge_unrecorded_explicit(&self, action: &mut crate::bindings::Action, explicit: Option<String>) -> Verdict {
         self.memberships.stamp(action);
         let verdict = self.policy.check_explicit(action, explicit);
-        self.audit.record(invocation, action, &verdict);
         self.metrics.decision(verdict.decision_name());
         verdict
     }

@@ -121,3 +121,75 @@ fn a_plugin_that_traps_loops_or_exhausts_memory_fails_closed() {
     assert!(audit.iter().any(|e| e.decision == "allow" && e.target == id));
     assert_conserved(&t.host);
 }
+
+/// An admitted call's decision is written with its settlement (journaled,
+/// or through the tables when a sponsor pays), or on its own when the call
+/// never settles (its reservation refused): once each way, with the
+/// decision's time and latency, and still there after a restart.
+#[test]
+fn every_admission_is_audited_once_whichever_way_the_call_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let open = || {
+        fuelhost::Host::builder()
+            .data_dir(dir.path())
+            .compile_cache_dir(fuelhost_tests::shared_compile_cache())
+            .max_instances(4)
+            .build()
+            .unwrap()
+    };
+    let host = open();
+    for agent in ["alice", "bob", "carol", "dave"] {
+        host.create_agent(agent).unwrap();
+    }
+    fuelhost_tests::fund(&host, "bob", 1_000, 1_000_000_000, 0);
+    fuelhost_tests::fund(&host, "carol", 1_000, 1_000_000_000, 0);
+    fuelhost_tests::fund(&host, "dave", 1_000, 0, 0);
+    let echo = upload(&host, "rust-echo", "echo", 1, ResourcePolicy::CallerPays, Limits::default());
+    let grant = fuelhost::SponsorGrant {
+        id: "g".into(),
+        sponsor: "carol".try_into().unwrap(),
+        beneficiary: "dave".try_into().unwrap(),
+        fuel_limit: 1_000_000_000,
+        disk_limit: 0,
+        expires_at_ms: None,
+        artifacts: vec![],
+    };
+    host.grant_sponsorship(&grant).unwrap();
+    let before = now_ms();
+    let fast = host.invoke(with_id("bob", &echo, "a", "fast-1")).unwrap();
+    let sponsored = host.invoke(with_id("dave", &echo, "b", "sponsored-1")).unwrap();
+    assert_eq!(sponsored.charged_to.as_str(), "carol");
+    host.revoke_sponsorship("g").unwrap();
+    let refused = host.invoke(with_id("dave", &echo, "c", "refused-1"));
+    assert!(matches!(refused, Err(InvokeError::InsufficientBudget { .. })), "{refused:?}");
+    // A replay is answered from the record: no second decision.
+    assert!(host.invoke(with_id("bob", &echo, "a", "fast-1")).unwrap().replayed);
+
+    let check = |host: &fuelhost::Host| {
+        let audit: Vec<_> = host.audit_log().unwrap().into_iter().filter(|e| e.kind == "invoke").collect();
+        let ids: Vec<_> = audit.iter().map(|e| e.invocation.as_deref().unwrap()).collect();
+        let mut sorted = ids.clone();
+        sorted.sort();
+        assert_eq!(sorted, ["fast-1", "refused-1", "sponsored-1"], "{audit:?}");
+        for e in &audit {
+            assert_eq!((e.decision.as_str(), e.target.as_str()), ("allow", echo.as_str()), "{e:?}");
+            assert!(e.at_ms >= before && e.at_ms <= now_ms(), "{e:?}");
+        }
+        let bob = audit.iter().find(|e| e.invocation.as_deref() == Some("fast-1")).unwrap();
+        assert_eq!(bob.subject, "bob");
+    };
+    check(&host);
+    assert_eq!(fast.price_paid, 1);
+    drop(host);
+    check(&open());
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
+}
+
+fn with_id(caller: &str, artifact: &str, input: &str, id: &str) -> Invocation {
+    let mut call = Invocation::new(caller, artifact, input);
+    call.id = Some(id.into());
+    call
+}

@@ -450,6 +450,26 @@ pub struct Settlement {
     pub error: Option<String>,
     /// Turns fuel into CPU time and resources into money.
     pub cost_model: CostModel,
+    /// The policy decision that admitted the call, for the audit log: the
+    /// settlement records it in its own commit (`None`: recorded already,
+    /// or not to be).
+    pub admission: Option<AdmissionRecord>,
+}
+
+/// The policy chain's decision admitting a call, as the audit log keeps it
+/// (the kind is `invoke`, the subject the caller, the target the artifact).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AdmissionRecord {
+    /// When it was decided, Unix ms.
+    pub at_ms: i64,
+    /// `allow` (or `require_approval`, for an approved call).
+    pub decision: String,
+    /// The rule or plugin that decided, if one did.
+    pub decided_by: Option<String>,
+    /// The reason given, or the approvers.
+    pub reason: Option<String>,
+    /// Time the chain took, microseconds.
+    pub latency_us: u64,
 }
 
 /// The durable record of one settled invocation, keyed by its id.
@@ -722,6 +742,14 @@ pub trait Ledger: LedgerQuery {
     /// its record is kept. Safe to interrupt anywhere and run again: no
     /// record is lost or archived twice.
     fn archive_settled(&self, before_ms: i64, dir: &std::path::Path) -> Result<Archived, LedgerError>;
+
+    /// Write out what the backend keeps back to write in bulk (settlements
+    /// journaled, with their admissions' audit records), so that a reader of
+    /// the tables beside the ledger (the audit log) sees every call
+    /// settled so far. A backend that keeps nothing back does nothing.
+    fn catch_up(&self) -> Result<(), LedgerError> {
+        Ok(())
+    }
 }
 
 /// What one pass of [`Ledger::archive_settled`] moved out of the ledger.

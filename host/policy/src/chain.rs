@@ -161,6 +161,17 @@ pub trait Judge: Send + Sync {
     /// by name is denied, for that reason (outgoing network requests are
     /// denied by default).
     fn judge_explicit(&self, invocation: Option<&str>, action: &mut Action, explicit: Option<String>) -> Verdict;
+
+    /// [`Judge::judge`], leaving the verdict unrecorded: for a caller that
+    /// records it with what it decided (an admitted call's, by its
+    /// settlement) or by [`Judge::record`]. A judge that records nothing
+    /// judges as ever.
+    fn judge_unrecorded(&self, invocation: Option<&str>, action: &mut Action) -> Verdict {
+        self.judge(invocation, action)
+    }
+
+    /// Record a verdict [`Judge::judge_unrecorded`] gave.
+    fn record(&self, _invocation: Option<&str>, _action: &Action, _verdict: &Verdict) {}
 }
 
 /// The chain on its own judges without recording: for an embedder of the

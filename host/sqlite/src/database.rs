@@ -695,6 +695,47 @@ mod tests {
 
     /// A usage record from before charges were recorded in it keeps its
     /// row and derives no transfer (its charges are `transfers` rows).
+    /// A journal written before it carried admissions keeps its rows: they
+    /// are projected at open (their decisions were audited on their own), and
+    /// the journal gains the columns.
+    #[test]
+    fn an_old_journal_is_projected_and_gains_the_admission_columns() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        drop(Database::open(&path, Durability::Full).unwrap());
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "DROP TABLE settlement_journal;
+             CREATE TABLE settlement_journal (seq INTEGER PRIMARY KEY, invocation_id TEXT NOT NULL,
+                artifact TEXT NOT NULL, caller TEXT NOT NULL, owner TEXT NOT NULL, charged_to TEXT NOT NULL,
+                resource_policy TEXT NOT NULL, outcome TEXT NOT NULL, fuel INTEGER NOT NULL,
+                memory_peak_bytes INTEGER NOT NULL, disk_bytes INTEGER NOT NULL, wall_time_ns INTEGER NOT NULL,
+                cpu_time_ns INTEGER NOT NULL, cost_usd_micros INTEGER NOT NULL, price_paid INTEGER NOT NULL,
+                output BLOB NOT NULL, error TEXT, settled_ms INTEGER NOT NULL);
+             INSERT INTO accounts (id, created_ms) VALUES ('alice', 0), ('bob', 0);
+             INSERT INTO settlement_journal VALUES
+                 (7, 'old', 'alice/x@1', 'bob', 'alice', 'bob', 'caller_pays', 'success', 0, 0, 0, 0, 0, 0, 0,
+                  x'', NULL, 1);",
+        )
+        .unwrap();
+        drop(conn);
+        let db = Database::open(&path, Durability::Full).unwrap();
+        let conn = db.read();
+        let projected: i64 =
+            conn.query_row("SELECT rowid FROM usage_records WHERE invocation_id = 'old'", [], |r| r.get(0)).unwrap();
+        assert_eq!(projected, 7);
+        let audited: i64 = conn.query_row("SELECT COUNT(*) FROM audit", [], |r| r.get(0)).unwrap();
+        assert_eq!(audited, 0, "its admission was recorded when it ran");
+        let columns: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM pragma_table_info('settlement_journal') WHERE name LIKE 'audit_%'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(columns, 5);
+    }
+
     #[test]
     fn an_old_usage_records_table_gains_the_postings_column() {
         let dir = tempfile::tempdir().unwrap();

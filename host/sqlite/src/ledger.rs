@@ -671,6 +671,7 @@ impl Ledger for SqliteLedger {
                         outcome: Outcome::Aborted,
                         consumed: ResourcesConsumed::default(),
                         cost_model: fuelhost_ledger::CostModel::default(),
+                        admission: None,
                         output: Vec::new(),
                         error: Some(
                             "aborted: the host stopped before this invocation settled; its holds were released".into(),
@@ -902,6 +903,10 @@ impl Ledger for SqliteLedger {
             ).map_err(storage)?;
             Ok(a)
         })
+    }
+
+    fn catch_up(&self) -> Result<(), LedgerError> {
+        self.caught_up()
     }
 
     fn archive_settled(&self, before_ms: i64, dir: &std::path::Path) -> Result<Archived, LedgerError> {

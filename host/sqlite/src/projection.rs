@@ -25,6 +25,11 @@
 //! - when the database opens, for what a crash left ([`project`] is plain
 //!   SQL, so recovery needs nothing from memory).
 //!
+//! A journal row also carries the policy decision that admitted the call
+//! (`audit_*`, NULL when it was recorded on its own): the projection writes
+//! those into the audit log, many to a page, where a call used to write its
+//! admission's audit row, and its index entry, in its own commit.
+//!
 //! Exactly once: a journaled id is known in memory until projected (a
 //! reservation or a replay under it sees it), and after that by its usage
 //! record, as before. Durable before acknowledged: the journal row commits
@@ -71,16 +76,32 @@ macro_rules! record_column_defs {
 pub(crate) use record_column_defs;
 
 /// The journal: a usage record's columns (all of them but `postings`,
-/// which every journaled record has), keyed by its position.
+/// which every journaled record has), keyed by its position, and the
+/// admission's audit record ([`AUDIT_COLUMNS`]).
 pub(crate) const TABLE: &str = concat!(
     "
 CREATE TABLE IF NOT EXISTS settlement_journal (
     seq               INTEGER PRIMARY KEY,
     invocation_id     TEXT NOT NULL,",
     record_column_defs!(),
-    "
+    ",
+    audit_at_ms       INTEGER,
+    audit_decision    TEXT,
+    audit_decided_by  TEXT,
+    audit_reason      TEXT,
+    audit_latency_us  INTEGER
 );"
 );
+
+/// The journal's columns of the admission's audit record, with their
+/// types: a journal of an earlier version gains them (`schema`).
+pub(crate) const AUDIT_COLUMNS: [(&str, &str); 5] = [
+    ("audit_at_ms", "INTEGER"),
+    ("audit_decision", "TEXT"),
+    ("audit_decided_by", "TEXT"),
+    ("audit_reason", "TEXT"),
+    ("audit_latency_us", "INTEGER"),
+];
 
 /// The columns a usage record and a journal row share, in the order their
 /// writes bind them (`settlement`).
@@ -110,7 +131,7 @@ macro_rules! moves {
 /// a debit, against the balance's `CHECK` before updating); the moves
 /// summed into them; the records copied at their positions; the journal
 /// emptied.
-const PROJECT: [&str; 4] = [
+const PROJECT: [&str; 5] = [
     concat!(
         "INSERT OR IGNORE INTO balances (account, asset, posted, held) SELECT DISTINCT account, asset, 0, 0 FROM (",
         moves!(),
@@ -128,16 +149,22 @@ const PROJECT: [&str; 4] = [
         record_columns!(),
         ", 1 FROM settlement_journal ORDER BY seq"
     ),
+    "INSERT INTO audit (at_ms, invocation, kind, subject, target, decision, decided_by, reason, latency_us)
+     SELECT audit_at_ms, invocation_id, 'invoke', caller, artifact, audit_decision, audit_decided_by, audit_reason,
+            audit_latency_us
+       FROM settlement_journal WHERE audit_at_ms IS NOT NULL ORDER BY seq",
     "DELETE FROM settlement_journal",
 ];
 
-/// Move every journaled record into `balances` and `usage_records`,
-/// inside the caller's transaction; returns how many moved.
+/// Move every journaled record into `balances`, `usage_records` and (its
+/// admission) `audit`, inside the caller's transaction; returns how many
+/// moved.
 pub(crate) fn project(tx: &Connection) -> rusqlite::Result<usize> {
     exec(tx, PROJECT[0], [])?;
     exec(tx, PROJECT[1], [])?;
     let moved = exec(tx, PROJECT[2], [])?;
     exec(tx, PROJECT[3], [])?;
+    exec(tx, PROJECT[4], [])?;
     Ok(moved)
 }
 

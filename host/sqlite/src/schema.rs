@@ -158,6 +158,9 @@ CREATE TABLE IF NOT EXISTS audit (
     latency_us  INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS audit_by_subject ON audit(subject);
+-- Periods of the log. Admissions are written in bulk by the journal's
+-- projection, after decisions taken later, so positions do not follow time.
+CREATE INDEX IF NOT EXISTS audit_by_time ON audit(at_ms);
 CREATE TABLE IF NOT EXISTS sponsor_grants (
     id            TEXT PRIMARY KEY,
     sponsor       TEXT NOT NULL REFERENCES accounts(id),
@@ -311,6 +314,19 @@ fn upgrade_usage_records(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute_batch("ALTER TABLE usage_records ADD COLUMN postings INTEGER NOT NULL DEFAULT 0")
 }
 
+/// A settlement journal from before it carried the admission's audit
+/// record gets its columns (NULL in the rows it holds: their admissions
+/// were recorded on their own).
+fn upgrade_journal(conn: &Connection) -> rusqlite::Result<()> {
+    let columns = columns(conn, "settlement_journal")?;
+    for (name, kind) in crate::projection::AUDIT_COLUMNS {
+        if !columns.iter().any(|c| c == name) {
+            conn.execute_batch(&format!("ALTER TABLE settlement_journal ADD COLUMN {name} {kind}"))?;
+        }
+    }
+    Ok(())
+}
+
 /// Create what is missing of the schema. A `tasks` table of an earlier
 /// shape (before tasks could time out, name a capability or record a
 /// cancel request) is rebuilt in
@@ -318,6 +334,7 @@ fn upgrade_usage_records(conn: &Connection) -> rusqlite::Result<()> {
 pub(crate) fn create_or_upgrade(conn: &Connection) -> rusqlite::Result<()> {
     create_or_upgrade_tables(conn)?;
     conn.execute_batch(crate::projection::TABLE)?;
+    upgrade_journal(conn)?;
     project_leftovers(conn)
 }
 

@@ -274,13 +274,16 @@ const WRITE_RECORD: [&str; 2] = [
     concat!(
         "INSERT INTO settlement_journal (",
         record_columns!(),
-        ", seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)"
+        ", seq, audit_at_ms, audit_decision, audit_decided_by, audit_reason, audit_latency_us) VALUES (?1, ?2, ?3, \
+         ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)"
     ),
 ];
 
 /// Write the usage record of `s` at position `seq` (`in_record`: it
 /// carries the call's charges), into the settlement journal if
-/// `journaled`, and return it.
+/// `journaled` (with the admission's audit record, which the projection
+/// writes), and return it. Not journaled, the admission's audit record is
+/// written now, in the same transaction.
 fn write_record(
     tx: &Connection,
     s: &Settlement,
@@ -313,9 +316,41 @@ fn write_record(
         seq,
         in_record,
     ];
-    // The journal's statement binds one parameter fewer: no `postings`.
-    let values = if journaled { &values[..18] } else { values };
-    exec(tx, WRITE_RECORD[usize::from(journaled)], values).map_err(storage)?;
+    if journaled {
+        // The record's columns and position (not `postings`, the table's
+        // own), then the admission's.
+        let a = s.admission.as_ref();
+        let latency = a.map(|a| to_db(a.latency_us, "latency")).transpose()?;
+        let audit = params![
+            a.map(|a| a.at_ms),
+            a.map(|a| a.decision.as_str()),
+            a.and_then(|a| a.decided_by.as_deref()),
+            a.and_then(|a| a.reason.as_deref()),
+            latency,
+        ];
+        let all = values[..18].iter().chain(audit.iter()).copied();
+        exec(tx, WRITE_RECORD[1], rusqlite::params_from_iter(all)).map_err(storage)?;
+    } else {
+        exec(tx, WRITE_RECORD[0], values).map_err(storage)?;
+        if let Some(a) = &s.admission {
+            exec(
+                tx,
+                "INSERT INTO audit (at_ms, invocation, kind, subject, target, decision, decided_by, reason, latency_us)
+                 VALUES (?1, ?2, 'invoke', ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    a.at_ms,
+                    s.invocation_id,
+                    s.caller.as_str(),
+                    s.artifact,
+                    a.decision,
+                    a.decided_by,
+                    a.reason,
+                    to_db(a.latency_us, "latency")?
+                ],
+            )
+            .map_err(storage)?;
+        }
+    }
     Ok(UsageRecord {
         invocation_id: s.invocation_id.clone(),
         artifact: s.artifact.clone(),

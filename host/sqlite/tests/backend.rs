@@ -101,6 +101,7 @@ fn settlement(r: &fuelhost_ledger::Reservation, memory_peak_bytes: u64) -> fuelh
         output: Vec::new(),
         error: None,
         cost_model: Default::default(),
+        admission: None,
     }
 }
 

@@ -66,6 +66,7 @@ fn settle_until_killed() {
                             output: Vec::new(),
                             error: None,
                             cost_model: Default::default(),
+                            admission: None,
                         })
                         .unwrap();
                     println!("{id}");

@@ -69,6 +69,7 @@ fn call(ledger: &SqliteLedger, inv: &str, caller: &str, i: u64) {
             output: format!("out-{i}").into_bytes(),
             error: None,
             cost_model: Default::default(),
+            admission: None,
         })
         .unwrap();
 }
@@ -333,6 +334,7 @@ fn settlement_of(r: &Reservation) -> Settlement {
         output: Vec::new(),
         error: None,
         cost_model: Default::default(),
+        admission: None,
     }
 }
 

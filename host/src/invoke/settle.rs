@@ -29,6 +29,7 @@ pub(super) fn settle(ledger: &dyn Ledger, call: Charge, held: Held, ran: Ran) ->
             cpu_time_ns: 0,
         },
         cost_model: ran.cost,
+        admission: call.admission,
         output: ran.output,
         error: ran.error,
     };

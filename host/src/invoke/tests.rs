@@ -49,6 +49,7 @@ fn charge(invocation: &str, price: u64, fuel_limit: u64) -> Charge {
         sponsorship: None,
         price,
         fuel_limit,
+        admission: None,
     }
 }
 
