@@ -4,16 +4,42 @@
 //! or output, and URLs lose their user info and query string before they
 //! get here (see `egress`). Entries older than a horizon move to archive
 //! files ([`AuditLog::archive_before`], see `retention`).
+//!
+//! **Admissions ride with settlements.** The decision allowing a call is
+//! kept back ([`AuditLog::defer_admission`]) for the call's settlement to
+//! write in its own commit (in the journal row, which the projection turns
+//! into the audit row), instead of costing the commit a row of its own.
+//! It is written on its own, appended as any other decision, as soon as
+//! the call does not settle (its reservation or settlement failed), the
+//! call is judged on anything else (so a call's decisions keep their
+//! order), or it has waited [`KEEP_BACK`]: a crash loses no more of it than
+//! of any decision appended.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
 use crate::bindings::{Action, Decision};
+use fuelhost_ledger::AdmissionRecord;
 use fuelhost_policy::Verdict;
 use fuelhost_sqlite::archive::{archive_id, ArchiveError, ArchiveFile, HOUR_MS};
 use fuelhost_sqlite::{now_ms, Database};
+
+/// How long an admission may be kept back for its settlement.
+const KEEP_BACK: Duration = Duration::from_millis(5);
+
+/// An allowed call's admission, kept back for its settlement.
+#[derive(Debug, Clone)]
+pub(crate) struct KeptAdmission {
+    caller: String,
+    artifact: String,
+    since: Instant,
+    /// The decision, as the settlement records it.
+    pub(crate) record: AdmissionRecord,
+}
 
 /// Entries moved per transaction (see [`AuditLog::archive_before`]).
 const ARCHIVE_CHUNK: i64 = 2_000;
@@ -81,6 +107,8 @@ pub struct AuditLog {
     db: Arc<Database>,
     /// Held by the one move to the archive at a time.
     archiving: Arc<Mutex<()>>,
+    /// Admissions kept back for their calls' settlements, by invocation.
+    kept: Arc<Mutex<HashMap<String, KeptAdmission>>>,
 }
 
 /// What one move of audit entries to the archive did.
@@ -94,15 +122,17 @@ pub struct AuditArchived {
 
 /// The SQL and parameters of the entries `q` asks for, oldest first (or
 /// newest): each filter a term, so that a subject's or an invocation's
-/// entries are read through their index (a period through `audit_by_time`).
-pub(crate) fn listing(q: &AuditQuery) -> (String, Vec<rusqlite::types::Value>) {
+/// entries are read through their index. `span`: the positions a period
+/// covers (see [`first_at`]), which bound the read; the times are checked
+/// too.
+pub(crate) fn listing(q: &AuditQuery, span: (i64, i64)) -> (String, Vec<rusqlite::types::Value>) {
     use rusqlite::types::Value;
     let limit = q.limit.unwrap_or(1_000).min(i64::MAX as usize) as i64;
     // `after` and `before` bound the positions in either order; a pager
     // sends the one its order moves towards.
     let order = if q.newest_first { "seq DESC" } else { "seq" };
-    let low = q.after.map_or(i64::MIN, |a| a.saturating_add(1));
-    let high = q.before.unwrap_or(i64::MAX);
+    let low = span.0.max(q.after.map_or(i64::MIN, |a| a.saturating_add(1)));
+    let high = span.1.min(q.before.unwrap_or(i64::MAX));
     let mut filters = vec!["seq >= ?1".to_string(), "seq < ?3".into()];
     let mut values = vec![Value::Integer(low), Value::Integer(limit), Value::Integer(high)];
     let fields: [(&str, Option<Value>); 6] = [
@@ -126,7 +156,69 @@ pub(crate) fn listing(q: &AuditQuery) -> (String, Vec<rusqlite::types::Value>) {
 impl AuditLog {
     /// The audit log in `db`.
     pub fn new(db: Arc<Database>) -> AuditLog {
-        AuditLog { db, archiving: Arc::default() }
+        let log = AuditLog { db, archiving: Arc::default(), kept: Arc::default() };
+        // Writes the admissions kept back too long; ends with the log.
+        let (kept, db) = (Arc::downgrade(&log.kept), Arc::downgrade(&log.db));
+        let spawned = std::thread::Builder::new().name("fuelhost-audit".into()).spawn(move || loop {
+            std::thread::sleep(KEEP_BACK);
+            let (Some(kept), Some(db)) = (kept.upgrade(), db.upgrade()) else { return };
+            let log = AuditLog { db, archiving: Arc::default(), kept };
+            log.flush_kept_back(KEEP_BACK);
+        });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "starting the audit log's writer failed; admissions are written as decided");
+        }
+        log
+    }
+
+    fn kept(&self) -> std::sync::MutexGuard<'_, HashMap<String, KeptAdmission>> {
+        self.kept.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Keep the allow admitting call `invocation` back for its settlement
+    /// (see the module docs).
+    pub(crate) fn defer_admission(&self, invocation: &str, action: &Action, verdict: &Verdict) {
+        let record = AdmissionRecord {
+            at_ms: now_ms(),
+            decision: "allow".into(),
+            decided_by: verdict.decided_by.clone(),
+            reason: None,
+            latency_us: verdict.latency.as_micros().min(u64::MAX as u128) as u64,
+        };
+        let kept = KeptAdmission {
+            caller: action.subject.clone(),
+            artifact: action.target.clone(),
+            since: Instant::now(),
+            record,
+        };
+        self.kept().insert(invocation.to_string(), kept);
+    }
+
+    /// The admission of `invocation`, if still kept back: for its
+    /// settlement to record (or, should that fail, [`AuditLog::record_admission`]).
+    pub(crate) fn take_admission(&self, invocation: &str) -> Option<KeptAdmission> {
+        self.kept().remove(invocation)
+    }
+
+    /// Write the admission of `invocation` on its own now, if it is still
+    /// kept back.
+    pub(crate) fn flush_admission(&self, invocation: &str) {
+        if let Some(kept) = self.take_admission(invocation) {
+            self.record_admission(invocation, &kept);
+        }
+    }
+
+    /// Write on its own every admission kept back `older` than this.
+    fn flush_kept_back(&self, older: Duration) {
+        let due: Vec<(String, KeptAdmission)> = {
+            let mut kept = self.kept();
+            let ids: Vec<String> =
+                kept.iter().filter(|(_, k)| k.since.elapsed() >= older).map(|(id, _)| id.clone()).collect();
+            ids.into_iter().filter_map(|id| kept.remove(&id).map(|k| (id, k))).collect()
+        };
+        for (id, kept) in due {
+            self.record_admission(&id, &kept);
+        }
     }
 
     /// Record one decision. A failure to write is logged, not propagated:
@@ -164,13 +256,8 @@ impl AuditLog {
     /// Record the decision that admitted a call (`invoke` of `artifact` by
     /// `caller`), when its settlement did not (see
     /// `fuelhost_ledger::Settlement::admission`).
-    pub fn record_admission(
-        &self,
-        invocation: &str,
-        caller: &str,
-        artifact: &str,
-        a: &fuelhost_ledger::AdmissionRecord,
-    ) {
+    pub(crate) fn record_admission(&self, invocation: &str, kept: &KeptAdmission) {
+        let (caller, artifact, a) = (kept.caller.as_str(), kept.artifact.as_str(), &kept.record);
         use rusqlite::types::Value;
         let text = |s: &str| Value::Text(s.to_string());
         let r = self.db.append(
@@ -205,7 +292,12 @@ impl AuditLog {
     pub fn query(&self, q: &AuditQuery) -> Result<Vec<AuditEntry>, rusqlite::Error> {
         drop(self.db.lock());
         let conn = self.db.committed();
-        let (sql, values) = listing(q);
+        // Positions follow time to within how long an admission waits for
+        // its settlement's projection: a period's positions, widened by
+        // [`OUT_OF_ORDER`], bound the read.
+        let low = q.since_ms.map(|ms| first_at(&conn, ms.saturating_sub(OUT_OF_ORDER))).transpose()?;
+        let high = q.until_ms.map(|ms| first_at(&conn, ms.saturating_add(OUT_OF_ORDER))).transpose()?;
+        let (sql, values) = listing(q, (low.unwrap_or(i64::MIN), high.unwrap_or(i64::MAX)));
         let mut stmt = conn.prepare_cached(&sql)?;
         let rows = stmt.query_map(rusqlite::params_from_iter(values), entry_from_row)?;
         rows.collect()
@@ -268,6 +360,33 @@ impl AuditLog {
     }
 }
 
+/// How far out of time order an entry may be written: an admission is
+/// written when its call's settlement is projected (milliseconds later,
+/// normally; after a crash, when the host opens again, so a period query
+/// may miss the admissions of calls a crash interrupted for longer).
+const OUT_OF_ORDER: i64 = 60_000;
+
+/// The first position whose entry was decided at or after `ms` (one past
+/// the last when none was), by bisection through the primary key (about
+/// forty reads, no index on time), as if positions followed time.
+fn first_at(conn: &rusqlite::Connection, ms: i64) -> Result<i64, rusqlite::Error> {
+    let (first, last): (Option<i64>, Option<i64>) =
+        conn.query_row("SELECT min(seq), max(seq) FROM audit", [], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let (Some(mut lo), Some(last)) = (first, last) else { return Ok(i64::MAX) };
+    let mut hi = last + 1;
+    let mut stmt = conn.prepare_cached("SELECT seq, at_ms FROM audit WHERE seq >= ?1 ORDER BY seq LIMIT 1")?;
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        let (seq, at): (i64, i64) = stmt.query_row([mid], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        if at >= ms {
+            hi = mid;
+        } else {
+            lo = seq + 1;
+        }
+    }
+    Ok(lo)
+}
+
 fn entry_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditEntry> {
     Ok(AuditEntry {
         at_ms: r.get(0)?,
@@ -308,7 +427,7 @@ mod tests {
             ),
         ];
         for (what, q) in queries {
-            let (sql, params) = listing(&q);
+            let (sql, params) = listing(&q, (0, 100));
             fuelhost_sqlite::plans::assert_no_scan(what, &fuelhost_sqlite::plans::plan(&db, &sql, params));
         }
     }

@@ -160,16 +160,23 @@ impl fuelhost_policy::Judge for HostInner {
         explicit: Option<String>,
     ) -> Verdict {
         let verdict = self.judge_unrecorded_explicit(action, explicit);
+        if let Some(id) = invocation {
+            // A decision within a call comes after the one admitting it.
+            self.audit.flush_admission(id);
+        }
         self.audit.record(invocation, action, &verdict);
         verdict
     }
 
-    fn judge_unrecorded(&self, _invocation: Option<&str>, action: &mut crate::bindings::Action) -> Verdict {
-        self.judge_unrecorded_explicit(action, None)
-    }
-
-    fn record(&self, invocation: Option<&str>, action: &crate::bindings::Action, verdict: &Verdict) {
-        self.audit.record(invocation, action, verdict);
+    fn judge_admission(&self, invocation: &str, action: &mut crate::bindings::Action) -> Verdict {
+        let verdict = self.judge_unrecorded_explicit(action, None);
+        if matches!(verdict.decision, crate::bindings::Decision::Allow) {
+            // Kept back for the call's settlement (see `audit`).
+            self.audit.defer_admission(invocation, action, &verdict);
+        } else {
+            self.audit.record(Some(invocation), action, &verdict);
+        }
+        verdict
     }
 }
 

@@ -141,10 +141,11 @@ fn every_admission_is_audited_once_whichever_way_the_call_ends() {
     for agent in ["alice", "bob", "carol", "dave"] {
         host.create_agent(agent).unwrap();
     }
-    fuelhost_tests::fund(&host, "bob", 1_000, 1_000_000_000, 0);
+    fuelhost_tests::fund(&host, "bob", 1_000, 1_000_000_000, 1 << 20);
     fuelhost_tests::fund(&host, "carol", 1_000, 1_000_000_000, 0);
     fuelhost_tests::fund(&host, "dave", 1_000, 0, 0);
     let echo = upload(&host, "rust-echo", "echo", 1, ResourcePolicy::CallerPays, Limits::default());
+    let probe = upload(&host, "rust-probe", "probe", 0, ResourcePolicy::CallerPays, Limits::default());
     let grant = fuelhost::SponsorGrant {
         id: "g".into(),
         sponsor: "carol".try_into().unwrap(),
@@ -162,11 +163,26 @@ fn every_admission_is_audited_once_whichever_way_the_call_ends() {
     host.revoke_sponsorship("g").unwrap();
     let refused = host.invoke(with_id("dave", &echo, "c", "refused-1"));
     assert!(matches!(refused, Err(InvokeError::InsufficientBudget { .. })), "{refused:?}");
+    // A call judged on something else within it: its admission comes first.
+    assert!(host.invoke(with_id("bob", &probe, "write:f.txt:x", "writes-1")).unwrap().success);
     // A replay is answered from the record: no second decision.
     assert!(host.invoke(with_id("bob", &echo, "a", "fast-1")).unwrap().replayed);
 
     let check = |host: &fuelhost::Host| {
-        let audit: Vec<_> = host.audit_log().unwrap().into_iter().filter(|e| e.kind == "invoke").collect();
+        let kinds: Vec<_> = host
+            .audit_log()
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.invocation.as_deref() == Some("writes-1"))
+            .map(|e| e.kind)
+            .collect();
+        assert_eq!(kinds, ["invoke", "file-open"], "a call's decisions in the order taken");
+        let audit: Vec<_> = host
+            .audit_log()
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.kind == "invoke" && e.invocation.as_deref() != Some("writes-1"))
+            .collect();
         let ids: Vec<_> = audit.iter().map(|e| e.invocation.as_deref().unwrap()).collect();
         let mut sorted = ids.clone();
         sorted.sort();
@@ -192,4 +208,29 @@ fn with_id(caller: &str, artifact: &str, input: &str, id: &str) -> Invocation {
     let mut call = Invocation::new(caller, artifact, input);
     call.id = Some(id.into());
     call
+}
+
+/// A call that runs on has its admission written while it runs (after a
+/// few milliseconds kept back for its settlement), so a crash in the
+/// middle of a long call does not lose the decision that let it run.
+#[test]
+fn a_long_call_is_audited_while_it_runs() {
+    let t = test_host();
+    let slow = upload(&t.host, "rust-hostile", "slow", 0, ResourcePolicy::CallerPays, Limits::default());
+    let host = t.host.clone();
+    let call = std::thread::spawn(move || host.invoke(with_id("bob", &slow, "sleep:1500", "slow-1")));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    loop {
+        let seen = t.host.audit_log().unwrap().iter().any(|e| e.invocation.as_deref() == Some("slow-1"));
+        if seen {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the running call's admission was not written within a second");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(!call.is_finished(), "the call was still running when its admission was read");
+    assert!(call.join().unwrap().unwrap().success);
+    let entries: Vec<_> =
+        t.host.audit_log().unwrap().into_iter().filter(|e| e.invocation.as_deref() == Some("slow-1")).collect();
+    assert_eq!(entries.len(), 1, "written once: {entries:?}");
 }

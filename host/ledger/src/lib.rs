@@ -462,7 +462,7 @@ pub struct Settlement {
 pub struct AdmissionRecord {
     /// When it was decided, Unix ms.
     pub at_ms: i64,
-    /// `allow` (or `require_approval`, for an approved call).
+    /// `allow`.
     pub decision: String,
     /// The rule or plugin that decided, if one did.
     pub decided_by: Option<String>,
@@ -692,7 +692,9 @@ pub trait Ledger: LedgerQuery {
     fn hold_disk(&self, invocation_id: &str, payer: &AgentId, bytes: u64) -> Result<(), LedgerError>;
 
     /// Post or release every hold of the invocation and write its usage
-    /// record, in one transaction.
+    /// record, in one transaction; with its `admission`, which a backend
+    /// must record in the audit log in the same transaction (or in one that
+    /// cannot commit without it).
     fn settle(&self, s: &Settlement) -> Result<UsageRecord, LedgerError>;
 
     /// Settle, as [`Outcome::Aborted`], every reservation that was never

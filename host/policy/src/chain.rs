@@ -162,16 +162,13 @@ pub trait Judge: Send + Sync {
     /// denied by default).
     fn judge_explicit(&self, invocation: Option<&str>, action: &mut Action, explicit: Option<String>) -> Verdict;
 
-    /// [`Judge::judge`], leaving the verdict unrecorded: for a caller that
-    /// records it with what it decided (an admitted call's, by its
-    /// settlement) or by [`Judge::record`]. A judge that records nothing
-    /// judges as ever.
-    fn judge_unrecorded(&self, invocation: Option<&str>, action: &mut Action) -> Verdict {
-        self.judge(invocation, action)
+    /// [`Judge::judge`] of the action admitting call `invocation`. A judge
+    /// that records its verdicts may keep an allow back, for the call's
+    /// settlement to record in its own commit; by default it is recorded
+    /// as any other.
+    fn judge_admission(&self, invocation: &str, action: &mut Action) -> Verdict {
+        self.judge(Some(invocation), action)
     }
-
-    /// Record a verdict [`Judge::judge_unrecorded`] gave.
-    fn record(&self, _invocation: Option<&str>, _action: &Action, _verdict: &Verdict) {}
 }
 
 /// The chain on its own judges without recording: for an embedder of the

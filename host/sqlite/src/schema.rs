@@ -158,9 +158,6 @@ CREATE TABLE IF NOT EXISTS audit (
     latency_us  INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS audit_by_subject ON audit(subject);
--- Periods of the log. Admissions are written in bulk by the journal's
--- projection, after decisions taken later, so positions do not follow time.
-CREATE INDEX IF NOT EXISTS audit_by_time ON audit(at_ms);
 CREATE TABLE IF NOT EXISTS sponsor_grants (
     id            TEXT PRIMARY KEY,
     sponsor       TEXT NOT NULL REFERENCES accounts(id),

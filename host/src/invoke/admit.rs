@@ -8,7 +8,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use fuelhost_ledger::{AdmissionRecord, AgentId, LedgerQuery, SponsorGrantStatus};
+use fuelhost_ledger::{AgentId, LedgerQuery, SponsorGrantStatus};
 use fuelhost_policy::Judge;
 use fuelhost_runtime::{Slot, Slots};
 
@@ -54,10 +54,6 @@ pub(super) struct Charge {
     pub price: u64,
     /// Fuel asked for: the request's, within the artifact's limit.
     pub fuel_limit: u64,
-    /// The policy decision that admitted it, recorded in the audit log by
-    /// its settlement (or, should it never settle, by `record_admission`);
-    /// `None` once recorded.
-    pub admission: Option<AdmissionRecord>,
 }
 
 /// An admitted call: everything the later stages need.
@@ -179,10 +175,8 @@ pub(super) fn admit(
         sponsorship,
         price,
         fuel_limit: req.fuel_limit.unwrap_or(limits.fuel).min(limits.fuel),
-        admission: None,
     };
-    let mut charge = charge;
-    charge.admission = decide(host, &charge, &req, limits.memory_bytes)?;
+    decide(host, &charge, &req, limits.memory_bytes)?;
     Ok(Admission::Admitted(Box::new(Admitted { charge, req, artifact, limits, root, _slot: slot })))
 }
 
@@ -231,27 +225,12 @@ fn invoke_action(charge: &Charge, input_bytes: usize, memory_limit: u64) -> Acti
 /// Put the call to the judge (in the `admit` span): a deny refuses it, a
 /// `require_approval` parks it until an approver decides (an approved
 /// call passes); nothing is charged either way.
-fn decide(
-    host: &AdmitEnv<'_>,
-    charge: &Charge,
-    req: &Invocation,
-    memory_limit: u64,
-) -> Result<Option<AdmissionRecord>, InvokeError> {
+fn decide(host: &AdmitEnv<'_>, charge: &Charge, req: &Invocation, memory_limit: u64) -> Result<(), InvokeError> {
     let _admit = tracing::info_span!("admit").entered();
     let mut action = invoke_action(charge, req.input.len(), memory_limit);
-    // An allowed call's decision is recorded by its settlement, in the same
-    // commit (see `fuelhost_ledger::Settlement::admission`); any other now.
-    let verdict = host.judge.judge_unrecorded(Some(&charge.invocation_id), &mut action);
-    if matches!(verdict.decision, Decision::Allow) {
-        return Ok(Some(AdmissionRecord {
-            at_ms: fuelhost_sqlite::now_ms(),
-            decision: "allow".into(),
-            decided_by: verdict.decided_by,
-            reason: None,
-            latency_us: verdict.latency.as_micros().min(u64::MAX as u128) as u64,
-        }));
-    }
-    host.judge.record(Some(&charge.invocation_id), &action, &verdict);
+    // An allow is recorded by the call's settlement, in the same commit
+    // (see `audit`); any other decision now.
+    let verdict = host.judge.judge_admission(&charge.invocation_id, &mut action);
     match &verdict.decision {
         Decision::RequireApproval(approvers) if req.approved_by.is_none() => {
             let parked = host
@@ -270,13 +249,13 @@ fn decide(
             Err(InvokeError::PendingApproval { id: parked.id, approvers: approvers.join(", ") })
         }
         // Approved: the approval satisfies `require_approval`, never a deny.
-        Decision::RequireApproval(_) => Ok(None),
+        Decision::RequireApproval(_) => Ok(()),
         _ => match verdict.refusal() {
             Some(reason) => {
                 tracing::info!(%reason, "invocation denied");
                 Err(InvokeError::Denied(reason))
             }
-            None => Ok(None),
+            None => Ok(()),
         },
     }
 }

@@ -35,7 +35,7 @@ mod tests;
 
 use std::sync::Arc;
 
-use self::admit::{Admission, Charge};
+use self::admit::Admission;
 use crate::error::InvokeError;
 use crate::invocation::{Invocation, InvocationReport};
 use crate::sandbox::NestedInvoker;
@@ -139,28 +139,27 @@ fn pipeline(
         Admission::Admitted(call) => call,
     };
     clock.mark(Stage::Admit);
-    let held = reserve::reserve(&*host.ledger, &call.charge).inspect_err(|_| record_admission(host, &call.charge))?;
+    let held = reserve::reserve(&*host.ledger, &call.charge)
+        .inspect_err(|_| host.audit.flush_admission(&call.charge.invocation_id))?;
     span.record("payer", held.payer.as_str());
     clock.mark(Stage::Reserve);
     let ran = run::run(run::RunEnv::of(host, &call.charge.owner), &call, &held, depth, &mut clock);
     clock.mark(Stage::Teardown);
     // The slot is held until the call has settled.
     let admit::Admitted { charge, _slot, .. } = *call;
-    // Should the settlement fail, its admission is recorded on its own.
-    let unsettled = charge.admission.is_some().then(|| charge.clone());
-    let record = settle::settle(&*host.ledger, charge, held, ran)
-        .inspect_err(|_| unsettled.iter().for_each(|c| record_admission(host, c)))?;
+    // The admission, if still kept back, goes with the settlement (or, should
+    // that fail, on its own).
+    let kept = host.audit.take_admission(&charge.invocation_id);
+    let id = charge.invocation_id.clone();
+    let record = settle::settle(&*host.ledger, charge, held, ran, kept.as_ref().map(|k| k.record.clone()))
+        .inspect_err(|_| {
+            if let Some(k) = &kept {
+                host.audit.record_admission(&id, k);
+            }
+        })?;
     clock.mark(Stage::Settle);
     let report = report::report(&host.metrics, record);
     clock.mark(Stage::Report);
     host.metrics.stages.add(&clock);
     Ok(report)
-}
-
-/// Record the admission of a call that will not settle (its reservation or
-/// its settlement failed) in the audit log on its own.
-fn record_admission(host: &HostInner, charge: &Charge) {
-    if let Some(a) = &charge.admission {
-        host.audit.record_admission(&charge.invocation_id, charge.caller.as_str(), &charge.artifact, a);
-    }
 }

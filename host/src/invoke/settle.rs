@@ -2,7 +2,7 @@
 //! the rest, charges disk growth, pays the price on success (releases it
 //! otherwise) and writes the usage record keyed by the invocation id.
 
-use fuelhost_ledger::{Ledger, ResourcesConsumed, Settlement, UsageRecord};
+use fuelhost_ledger::{AdmissionRecord, Ledger, ResourcesConsumed, Settlement, UsageRecord};
 
 use super::admit::Charge;
 use super::reserve::Held;
@@ -11,7 +11,15 @@ use crate::error::InvokeError;
 
 /// Settle `call`, held as `held`, which ran as `ran`, on `ledger` (the
 /// last stage to need them: it takes them).
-pub(super) fn settle(ledger: &dyn Ledger, call: Charge, held: Held, ran: Ran) -> Result<UsageRecord, InvokeError> {
+/// `admission`: the decision admitting it, for the audit log, if it was
+/// kept back for the settlement.
+pub(super) fn settle(
+    ledger: &dyn Ledger,
+    call: Charge,
+    held: Held,
+    ran: Ran,
+    admission: Option<AdmissionRecord>,
+) -> Result<UsageRecord, InvokeError> {
     let _settle = tracing::info_span!("settle").entered();
     let settlement = Settlement {
         invocation_id: call.invocation_id,
@@ -29,7 +37,7 @@ pub(super) fn settle(ledger: &dyn Ledger, call: Charge, held: Held, ran: Ran) ->
             cpu_time_ns: 0,
         },
         cost_model: ran.cost,
-        admission: call.admission,
+        admission,
         output: ran.output,
         error: ran.error,
     };

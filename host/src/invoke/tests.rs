@@ -49,7 +49,6 @@ fn charge(invocation: &str, price: u64, fuel_limit: u64) -> Charge {
         sponsorship: None,
         price,
         fuel_limit,
-        admission: None,
     }
 }
 
@@ -123,12 +122,12 @@ fn settle_charges_the_fuel_burned_and_the_price_only_on_success() {
     let (_dir, ledger) = ledger();
     let ok = charge("inv-ok", 100, 5_000);
     let held = reserve(&ledger, &ok).unwrap();
-    let record = settle(&ledger, ok.clone(), held, ran(Outcome::Success, 1_234)).unwrap();
+    let record = settle(&ledger, ok.clone(), held, ran(Outcome::Success, 1_234), None).unwrap();
     assert_eq!((record.price_paid, record.consumed.fuel, record.charged_to.as_str()), (100, 1_234, "bob"));
 
     let failed = charge("inv-trap", 100, 5_000);
     let held = reserve(&ledger, &failed).unwrap();
-    let record = settle(&ledger, failed, held, ran(Outcome::Trap, 700)).unwrap();
+    let record = settle(&ledger, failed, held, ran(Outcome::Trap, 700), None).unwrap();
     assert_eq!((record.price_paid, record.consumed.fuel), (0, 700));
 
     let bob = ledger.balances(&id("bob")).unwrap();
@@ -138,7 +137,7 @@ fn settle_charges_the_fuel_burned_and_the_price_only_on_success() {
     // Settling again is refused: a call is charged once.
     let reserved = fuelhost_ledger::Reserved { fuel: 1, disk_bytes: 0, memory_bytes: None, allocation: None };
     let held_again = super::reserve::Held { reserved, payer: id("bob"), sponsorship: None };
-    assert!(settle(&ledger, ok, held_again, ran(Outcome::Success, 1)).is_err());
+    assert!(settle(&ledger, ok, held_again, ran(Outcome::Success, 1), None).is_err());
     conserved(&ledger);
 }
 
@@ -147,7 +146,7 @@ fn report_answers_the_record_and_counts_it() {
     let (_dir, ledger) = ledger();
     let call = charge("inv-r", 5, 100);
     let held = reserve(&ledger, &call).unwrap();
-    let record = settle(&ledger, call, held, ran(Outcome::Success, 42)).unwrap();
+    let record = settle(&ledger, call, held, ran(Outcome::Success, 42), None).unwrap();
     let metrics = Metrics::default();
     let report = report(&metrics, record);
     assert!(report.success && !report.replayed);
@@ -365,7 +364,7 @@ fn admit_answers_a_settled_id_from_its_record() {
     let (_dir, ledger) = ledger();
     let call = charge("inv-done", 5, 1_000);
     let held = reserve(&ledger, &call).unwrap();
-    settle(&ledger, call, held, ran(Outcome::Success, 10)).unwrap();
+    settle(&ledger, call, held, ran(Outcome::Success, 10), None).unwrap();
     match admit_with(&ledger, "", crate::Invocation::new("bob", "alice/echo@0.1.0", "x").id("inv-done")) {
         Ok(super::admit::Admission::Replay(report)) => assert!(report.replayed && report.success),
         _ => panic!("a replay"),
