@@ -39,39 +39,34 @@ fn ledger(path: &Path) -> SqliteLedger {
     ledger
 }
 
-/// One call of `caller`, settled: fuel 10 + i, disk i % 3, price 7.
-fn call(ledger: &SqliteLedger, inv: &str, caller: &str, i: u64) {
+/// A reservation of `caller`'s call of `alice/x@0.1.0` at `price`;
+/// `carol`'s calls are paid by `dave`'s grant.
+fn reservation(inv: &str, caller: &str, price: u64) -> Reservation {
     let sponsored = caller == "carol";
-    let payer = if sponsored { "dave" } else { caller };
-    let r = Reservation {
+    Reservation {
         invocation_id: inv.into(),
         artifact: "alice/x@0.1.0".into(),
         resource_policy: ResourcePolicy::CallerPays,
         caller: id(caller),
         owner: id("alice"),
-        payer: id(payer),
-        price: 7,
+        payer: id(if sponsored { "dave" } else { caller }),
+        price,
         fuel_limit: 1_000,
         sponsor_grant: sponsored.then(|| "g".to_string()),
         fresh_id: false,
-    };
+    }
+}
+
+/// One call of `caller`, settled: fuel 10 + i, disk i % 3, price 7.
+fn call(ledger: &SqliteLedger, inv: &str, caller: &str, i: u64) {
+    let r = reservation(inv, caller, 7);
     ledger.reserve(&r).unwrap();
-    ledger
-        .settle(&Settlement {
-            invocation_id: r.invocation_id.clone(),
-            artifact: r.artifact.clone(),
-            caller: r.caller.clone(),
-            owner: r.owner.clone(),
-            payer: r.payer.clone(),
-            resource_policy: r.resource_policy,
-            outcome: fuelhost_ledger::Outcome::Success,
-            consumed: ResourcesConsumed { fuel: 10 + i, disk_bytes: i % 3, ..Default::default() },
-            output: format!("out-{i}").into_bytes(),
-            error: None,
-            cost_model: Default::default(),
-            admission: None,
-        })
-        .unwrap();
+    let s = Settlement {
+        consumed: ResourcesConsumed { fuel: 10 + i, disk_bytes: i % 3, ..Default::default() },
+        output: format!("out-{i}").into_bytes(),
+        ..settlement_of(&r)
+    };
+    ledger.settle(&s).unwrap();
 }
 
 /// Every account's balance of every asset, from the table.
@@ -264,18 +259,7 @@ fn archived_positions_are_never_handed_out_again() {
     }
     // The newest records charge nothing: aborted calls of an owner.
     for i in 0..3 {
-        let r = Reservation {
-            invocation_id: format!("free-{i}"),
-            artifact: "alice/x@0.1.0".into(),
-            resource_policy: ResourcePolicy::CallerPays,
-            caller: id("alice"),
-            owner: id("alice"),
-            payer: id("alice"),
-            price: 0,
-            fuel_limit: 1_000,
-            sponsor_grant: None,
-            fresh_id: false,
-        };
+        let r = reservation(&format!("free-{i}"), "alice", 0);
         ledger.reserve(&r).unwrap();
         let mut s = settlement_of(&r);
         s.outcome = fuelhost_ledger::Outcome::Aborted;
@@ -306,18 +290,7 @@ fn archived_positions_are_never_handed_out_again() {
     assert_eq!(sums_of_transfers(&ledger), balances(&path));
 
     // Within the horizon a replayed id is still answered.
-    let again = ledger.reserve(&Reservation {
-        invocation_id: "b-1".into(),
-        artifact: "alice/x@0.1.0".into(),
-        resource_policy: ResourcePolicy::CallerPays,
-        caller: id("bob"),
-        owner: id("alice"),
-        payer: id("bob"),
-        price: 7,
-        fuel_limit: 1_000,
-        sponsor_grant: None,
-        fresh_id: false,
-    });
+    let again = ledger.reserve(&reservation("b-1", "bob", 7));
     assert!(matches!(again, Err(LedgerError::DuplicateInvocation(_))), "{again:?}");
 }
 
