@@ -78,6 +78,7 @@ LAYERS = {
     "host/cli": [
         ["output", "client"],
         ["exit"],
+        ["project"],
         ["commands", "serve"],
     ],
 }

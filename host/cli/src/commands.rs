@@ -48,8 +48,15 @@ pub enum Remote {
         #[arg(long)]
         id: Option<String>,
     },
-    /// Upload a component with its manifest (TOML or JSON) as your agent.
-    Upload { manifest: PathBuf, component: PathBuf },
+    /// Upload a component with its manifest (TOML or JSON) as your agent;
+    /// or a project folder (`fuelhost upload DIR`): built, then uploaded
+    /// with its `manifest.toml`.
+    Upload {
+        /// The manifest, or a project folder.
+        manifest: PathBuf,
+        /// The component (not with a folder).
+        component: Option<PathBuf>,
+    },
     /// Artifacts: list, show, delete.
     #[command(subcommand)]
     Artifacts(ArtifactsCmd),
@@ -276,7 +283,8 @@ pub enum GrantsCmd {
 pub enum PolicyCmd {
     /// The rules and the plugin chain.
     List,
-    /// Add (or replace) a policy plugin component.
+    /// Add (or replace) a policy plugin: a component, or a project folder
+    /// (built first).
     Add { name: String, component: PathBuf },
     /// Remove a policy plugin.
     Remove { name: String },
@@ -396,7 +404,20 @@ pub fn run(client: &Client, cmd: Remote, json_out: bool) -> Result<Shown> {
         }
         Remote::Top { limit, since, until } => ledger::top(client, out, limit, since, until),
         Remote::Stats => ledger::stats(client, out),
-        Remote::Upload { manifest, component } => artifacts::upload(client, out, &manifest, &component),
+        Remote::Upload { manifest, component } => {
+            let (manifest, component) = match component {
+                Some(component) => (manifest, component),
+                None if manifest.is_dir() => (manifest.join("manifest.toml"), crate::project::build(&manifest)?),
+                None => {
+                    return Err(crate::exit::Usage(format!(
+                        "give the component after the manifest, or a project folder instead of {}",
+                        manifest.display()
+                    ))
+                    .into())
+                }
+            };
+            artifacts::upload(client, out, &manifest, &component)
+        }
         Remote::Artifacts(cmd) => artifacts::artifacts(client, out, cmd),
         Remote::Invoke { artifact, input, input_file, fuel, id } => {
             return artifacts::invoke(client, out, artifacts::Call { artifact, input, input_file, fuel, id });

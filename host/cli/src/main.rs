@@ -15,6 +15,7 @@ mod client;
 mod commands;
 mod exit;
 mod output;
+mod project;
 mod serve;
 
 use std::path::PathBuf;
@@ -111,6 +112,26 @@ enum Command {
     /// Save the server URL and API key (from --url and --api-key) in the
     /// client config file, after checking that the server accepts the key.
     Login,
+    /// Make a project for an artifact or a policy plugin in DIR (a new
+    /// folder, whose name becomes the artifact's): the template, the WIT
+    /// contract and, for Rust, the guest SDK, ready for `fuelhost build`.
+    New {
+        /// `artifact` or `policy`.
+        #[arg(value_enum)]
+        kind: project::Kind,
+        /// `rust`, `python` or `js`.
+        #[arg(value_enum)]
+        lang: project::Lang,
+        /// The new folder.
+        dir: PathBuf,
+        /// The agent that owns the artifact (its manifest's `owner`).
+        #[arg(long, default_value = "alice")]
+        owner: String,
+    },
+    /// Build the component of a project folder (default: this one) with
+    /// the toolchain scripts/setup.sh installs: Rust, Python, JavaScript or
+    /// WAT. Writes DIR/<folder name>.wasm.
+    Build { dir: Option<PathBuf> },
     /// Print a completion script for SHELL: `fuelhost completions bash >
     /// ~/.local/share/bash-completion/completions/fuelhost` (zsh, fish,
     /// elvish and powershell too).
@@ -160,6 +181,8 @@ fn run(cli: Cli) -> Result<exit::Exit> {
         Command::Calibrate { .. } => Some("calibrate"),
         Command::Bench { .. } => Some("bench"),
         Command::Completions { .. } => Some("completions"),
+        Command::New { .. } => Some("new"),
+        Command::Build { .. } => Some("build"),
         Command::Login | Command::Remote(_) => None,
     };
     if let Some(name) = local {
@@ -199,6 +222,16 @@ fn run(cli: Cli) -> Result<exit::Exit> {
             Ok(())
         }
         Command::Login => login(cli.conn),
+        Command::New { kind, lang, dir, owner } => {
+            emit(&project::new(&dir, kind, lang, &owner)?);
+            Ok(())
+        }
+        Command::Build { dir } => {
+            let built = project::build(&dir.unwrap_or_else(|| PathBuf::from(".")))?;
+            let size = std::fs::metadata(&built).map(|m| m.len()).unwrap_or(0);
+            emit(&format!("built {} ({:.1} KiB)\n", built.display(), size as f64 / 1024.0));
+            Ok(())
+        }
         Command::Completions { shell } => {
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut <Cli as clap::CommandFactory>::command(), "fuelhost", &mut script);

@@ -27,6 +27,7 @@ pub(super) fn run(client: &Client, out: Printer, cmd: PolicyCmd) -> Result<Strin
             Ok(text)
         }
         PolicyCmd::Add { name, component } => {
+            let component = if component.is_dir() { crate::project::build(&component)? } else { component };
             let bytes = read_input(&component)?;
             let what = format!("uploading and compiling policy {name}");
             let path = format!("/v1/policy/plugins/{name}");

@@ -70,8 +70,13 @@ struct Run {
 
 /// `fuelhost ARGS` with the client config in `home`.
 fn fuelhost(home: &Path, args: &[&str]) -> Run {
+    // The toolchains `fuelhost build` uses are in the real home's cache.
+    let cache = std::env::var_os("FUELHOST_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/fuelhost"));
     let out = Command::new(BIN)
         .args(args)
+        .env("FUELHOST_CACHE", cache)
         .env("HOME", home)
         .env_remove("XDG_CONFIG_HOME")
         .env_remove("FUELHOST_CONFIG")
@@ -346,4 +351,54 @@ fn sigterm_stops_the_server_cleanly() {
     assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
     let status = server.child.wait().unwrap();
     assert!(status.success(), "graceful shutdown exits 0, got {status}");
+}
+
+/// From nothing to a charged call in each language: `fuelhost new`, then
+/// `fuelhost upload DIR` (which builds), then `invoke`; and a policy plugin
+/// project added with `policy add NAME DIR` judges the next call.
+#[test]
+fn a_new_project_builds_uploads_and_runs_in_each_language() {
+    let server = serve();
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    ok(h, &["login", "--url", &server.url, "--api-key", &server.admin_key]);
+    let alice = json(h, &["agent", "create", "alice"])["api_key"].as_str().unwrap().to_string();
+    let bob = json(h, &["agent", "create", "bob"])["api_key"].as_str().unwrap().to_string();
+    ok(h, &["mint", "bob", "scrip", "1000", "--id", "s"]);
+    ok(h, &["mint", "bob", "fuel", "100000000000", "--id", "f"]);
+    let work = tempfile::tempdir().unwrap();
+    for lang in ["rust", "python", "js"] {
+        let dir = work.path().join(format!("hello-{lang}"));
+        let made = ok(h, &["new", "artifact", lang, dir.to_str().unwrap()]);
+        assert!(made.contains("next: fuelhost build"), "{made}");
+        let up = ok(h, &["--api-key", &alice, "upload", dir.to_str().unwrap()]);
+        assert!(up.starts_with(&format!("uploaded alice/hello-{lang}@0.1.0")), "{up}");
+        let out = ok(h, &["--api-key", &bob, "invoke", &format!("alice/hello-{lang}@0.1.0"), "world"]);
+        assert!(out.starts_with("hello, world\n---\n"), "{lang}: {out}");
+    }
+    // A policy plugin project: built and added; it denies a dear call.
+    let dir = work.path().join("limit");
+    ok(h, &["new", "policy", "python", dir.to_str().unwrap()]);
+    ok(h, &["policy", "add", "limit", dir.to_str().unwrap()]);
+    let manifest = work.path().join("dear.toml");
+    std::fs::write(
+        &manifest,
+        "owner = \"alice\"\nname = \"dear\"\nversion = \"1\"\nprice = 101\nresource_policy = \"caller_pays\"\n",
+    )
+    .unwrap();
+    let echo = guests_dir().join("rust-echo.wasm");
+    ok(h, &["--api-key", &alice, "upload", manifest.to_str().unwrap(), echo.to_str().unwrap()]);
+    let denied = fuelhost(h, &["--api-key", &bob, "invoke", "alice/dear@1", "x"]);
+    assert_eq!(denied.code, 3, "{}", denied.stderr);
+    assert!(denied.stderr.contains("limit: alice/dear@1 costs 101 scrip"), "{}", denied.stderr);
+
+    // What is wrong is said: an existing folder, a folder with no project.
+    let again = fuelhost(h, &["new", "artifact", "rust", work.path().join("hello-rust").to_str().unwrap()]);
+    assert_eq!(again.code, 2);
+    assert!(again.stderr.contains("exists and is not empty"), "{}", again.stderr);
+    let empty = work.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let nothing = fuelhost(h, &["build", empty.to_str().unwrap()]);
+    assert_eq!(nothing.code, 2);
+    assert!(nothing.stderr.contains("holds no project fuelhost knows"), "{}", nothing.stderr);
 }

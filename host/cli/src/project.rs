@@ -1,0 +1,409 @@
+//! Guest projects: `fuelhost new` writes one from a template (an artifact or
+//! a policy plugin in Rust, Python or JavaScript, with the WIT contract and,
+//! for Rust, the guest SDK vendored, so it builds outside the repository),
+//! and `fuelhost build` turns a project folder into a component with the
+//! toolchain `scripts/setup.sh` installed, saying what is missing and how to
+//! get it when it is not there.
+//!
+//! A folder's language is read from its files: `Cargo.toml` (Rust),
+//! `app.py` (Python), `app.js` (JavaScript), `*.c` (C), `plugin.wat` (WAT);
+//! its world from a file `world` (`artifact` when there is none). The
+//! component is written to `<folder>/<folder name>.wasm`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+
+use crate::exit::Usage;
+
+/// What a project makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Kind {
+    /// An artifact: `run(input) -> output`, invoked and charged.
+    Artifact,
+    /// A policy plugin: `check(action) -> decision`.
+    Policy,
+}
+
+impl Kind {
+    fn world(self) -> &'static str {
+        match self {
+            Kind::Artifact => "artifact",
+            Kind::Policy => "policy-plugin",
+        }
+    }
+}
+
+/// The languages `fuelhost new` has templates for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Lang {
+    Rust,
+    Python,
+    #[value(alias = "javascript")]
+    Js,
+}
+
+/// The WIT contract, vendored into every project.
+const WIT: [(&str, &str); 9] = [
+    ("wit/worlds.wit", include_str!("../../../wit/worlds.wit")),
+    ("wit/types.wit", include_str!("../../../wit/types.wit")),
+    ("wit/ledger.wit", include_str!("../../../wit/ledger.wit")),
+    ("wit/policy.wit", include_str!("../../../wit/policy.wit")),
+    ("wit/invoke.wit", include_str!("../../../wit/invoke.wit")),
+    ("wit/tasks.wit", include_str!("../../../wit/tasks.wit")),
+    ("wit/deps/filesystem/filesystem.wit", include_str!("../../../wit/deps/filesystem/filesystem.wit")),
+    ("wit/deps/clocks/clocks.wit", include_str!("../../../wit/deps/clocks/clocks.wit")),
+    ("wit/deps/io/io.wit", include_str!("../../../wit/deps/io/io.wit")),
+];
+
+/// The Rust guest SDK, vendored into Rust projects (it generates its
+/// bindings from `../wit`, the project's copy).
+const GUEST_SDK: [(&str, &str); 2] = [
+    ("fuelhost-guest/Cargo.toml", include_str!("../../../guest-sdk/Cargo.toml")),
+    ("fuelhost-guest/src/lib.rs", include_str!("../../../guest-sdk/src/lib.rs")),
+];
+
+/// `fuelhost new KIND LANG NAME`: the project's files, written into a new
+/// folder `dir`; returns what to tell the user.
+pub fn new(dir: &Path, kind: Kind, lang: Lang, owner: &str) -> Result<String> {
+    let name = dir.file_name().and_then(|n| n.to_str()).context("name the project's folder")?.to_string();
+    if !fuelhost::valid_name(&name) {
+        return Err(Usage(format!(
+            "`{name}` cannot name an artifact: use lowercase letters, digits and '-' (it becomes the artifact's name)"
+        ))
+        .into());
+    }
+    if dir.exists() && std::fs::read_dir(dir).map(|mut e| e.next().is_some()).unwrap_or(true) {
+        return Err(Usage(format!("{} exists and is not empty: choose a new folder", dir.display())).into());
+    }
+    let mut files: Vec<(String, String)> = WIT.iter().map(|(p, t)| (p.to_string(), t.to_string())).collect();
+    files.push(("world".into(), format!("{}\n", kind.world())));
+    let readme = readme(&name, kind, lang);
+    files.push(("README.md".into(), readme));
+    if kind == Kind::Artifact {
+        files.push(("manifest.toml".into(), manifest(&name, owner)));
+    }
+    match lang {
+        Lang::Rust => {
+            files.extend(GUEST_SDK.iter().map(|(p, t)| (p.to_string(), t.to_string())));
+            files.push(("Cargo.toml".into(), rust_manifest(&name)));
+            files.push(("src/lib.rs".into(), rust_source(&name, kind)));
+        }
+        Lang::Python => files.push(("app.py".into(), python_source(&name, kind))),
+        Lang::Js => files.push(("app.js".into(), js_source(&name, kind))),
+    }
+    for (path, text) in &files {
+        let path = dir.join(path);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+        }
+        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    }
+    let next = match kind {
+        Kind::Artifact => format!("fuelhost upload {}", dir.display()),
+        Kind::Policy => format!("fuelhost policy add {name} {}", dir.display()),
+    };
+    Ok(format!(
+        "made {} ({} {}, {} files)\nnext: fuelhost build {}, then {next}\n",
+        dir.display(),
+        lang_name(lang),
+        kind.world(),
+        files.len(),
+        dir.display()
+    ))
+}
+
+fn lang_name(lang: Lang) -> &'static str {
+    match lang {
+        Lang::Rust => "Rust",
+        Lang::Python => "Python",
+        Lang::Js => "JavaScript",
+    }
+}
+
+fn readme(name: &str, kind: Kind, lang: Lang) -> String {
+    let what = match kind {
+        Kind::Artifact => "A fuelhost artifact: `run` gets the caller's input and returns the answer; each call is metered and charged.",
+        Kind::Policy => "A fuelhost policy plugin: `check` judges each action the host puts to the policy chain (see the host's docs/actions.md for what each kind carries).",
+    };
+    let then = match kind {
+        Kind::Artifact => format!("    fuelhost upload .            # builds, then uploads with manifest.toml\n    fuelhost invoke OWNER/{name}@0.1.0 \"hello\""),
+        Kind::Policy => format!("    fuelhost policy add {name} .  # builds, then adds it to the chain (admin key)"),
+    };
+    format!(
+        "# {name}\n\n{what} Written in {}.\n\n    fuelhost build               # writes {name}.wasm\n{then}\n\n`wit/` is the host's WIT \
+         contract, vendored: keep it as it is.\n",
+        lang_name(lang)
+    )
+}
+
+fn manifest(name: &str, owner: &str) -> String {
+    format!(
+        "# The artifact's manifest: who owns it, what a call costs, who pays the resources.\n\
+         owner = \"{owner}\"              # your agent's id: it receives the price\n\
+         name = \"{name}\"\n\
+         version = \"0.1.0\"              # a version is immutable once uploaded: raise it for the next upload\n\
+         price = 1                      # scrip per successful call, caller -> owner\n\
+         resource_policy = \"caller_pays\" # or \"owner_pays\"\n\
+         [limits]\n\
+         fuel = 100_000_000\n"
+    )
+}
+
+fn rust_manifest(name: &str) -> String {
+    format!(
+        "[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2021\"\npublish = false\n\n[lib]\n\
+         crate-type = [\"cdylib\"]\n\n[dependencies]\nfuelhost-guest = {{ path = \"fuelhost-guest\" }}\n\n\
+         [profile.release]\nopt-level = \"s\"\nlto = true\ncodegen-units = 1\npanic = \"abort\"\n\
+         strip = \"debuginfo\"\n\n# A project of its own, not a member of an enclosing workspace.\n[workspace]\n"
+    )
+}
+
+fn rust_source(name: &str, kind: Kind) -> String {
+    match kind {
+        Kind::Artifact => format!(
+            "//! {name}: a fuelhost artifact. Answers `hello, <input>` and logs who called.\n\n\
+             use fuelhost_guest::{{ledger, log, Artifact, RunError}};\n\n\
+             struct App;\n\n\
+             impl Artifact for App {{\n    \
+                 fn run(input: Vec<u8>) -> Result<Vec<u8>, RunError> {{\n        \
+                     if input.is_empty() {{\n            \
+                         return Err(RunError::InvalidInput(\"send some text\".into()));\n        \
+                     }}\n        \
+                     let caller = ledger::context().caller;\n        \
+                     log::info(&format!(\"{name} called by {{caller}}\"));\n        \
+                     let mut out = b\"hello, \".to_vec();\n        \
+                     out.extend_from_slice(&input);\n        \
+                     Ok(out)\n    \
+                 }}\n\
+             }}\n\n\
+             fuelhost_guest::export_artifact!(App);\n"
+        ),
+        Kind::Policy => format!(
+            "//! {name}: a fuelhost policy plugin. Denies invocations priced above 100 scrip.\n\n\
+             use fuelhost_guest::policy_types::{{Action, Decision}};\n\
+             use fuelhost_guest::Policy;\n\n\
+             struct App;\n\n\
+             impl Policy for App {{\n    \
+                 fn check(action: Action) -> Decision {{\n        \
+                     if action.kind == \"invoke\" && action.price > 100 {{\n            \
+                         return Decision::Deny(format!(\"{name}: {{}} costs {{}} scrip, over 100\", action.target, action.price));\n        \
+                     }}\n        \
+                     Decision::Allow\n    \
+                 }}\n\
+             }}\n\n\
+             fuelhost_guest::export_policy!(App);\n"
+        ),
+    }
+}
+
+fn python_source(name: &str, kind: Kind) -> String {
+    match kind {
+        Kind::Artifact => format!(
+            "\"\"\"{name}: a fuelhost artifact in Python. Answers `hello, <input>` and logs who called.\"\"\"\n\n\
+             import wit_world\n\
+             from wit_world.imports import ledger, log\n\
+             from wit_world.imports.fuelhost_host_types import RunError_InvalidInput\n\
+             from componentize_py_types import Err\n\n\n\
+             class WitWorld(wit_world.WitWorld):\n    \
+                 def run(self, input: bytes) -> bytes:\n        \
+                     if not input:\n            \
+                         raise Err(RunError_InvalidInput(\"send some text\"))\n        \
+                     log.log(log.Level.INFO, f\"{name} called by {{ledger.context().caller}}\")\n        \
+                     return b\"hello, \" + input\n"
+        ),
+        Kind::Policy => format!(
+            "\"\"\"{name}: a fuelhost policy plugin in Python. Denies invocations priced above 100 scrip.\"\"\"\n\n\
+             from wit_world import exports\n\
+             from wit_world.imports.types import Action, Decision, Decision_Allow, Decision_Deny\n\n\n\
+             class Policy(exports.Policy):\n    \
+                 def check(self, action: Action) -> Decision:\n        \
+                     if action.kind == \"invoke\" and action.price > 100:\n            \
+                         return Decision_Deny(f\"{name}: {{action.target}} costs {{action.price}} scrip, over 100\")\n        \
+                     return Decision_Allow()\n"
+        ),
+    }
+}
+
+fn js_source(name: &str, kind: Kind) -> String {
+    match kind {
+        Kind::Artifact => format!(
+            "// {name}: a fuelhost artifact in JavaScript. Answers `hello, <input>`.\n\
+             // The input arrives as a Uint8Array; return one.\n\n\
+             export function run(input) {{\n  \
+                 const text = new TextDecoder().decode(input);\n  \
+                 return new TextEncoder().encode(`hello, ${{text}}`);\n\
+             }}\n"
+        ),
+        Kind::Policy => format!(
+            "// {name}: a fuelhost policy plugin in JavaScript. Denies invocations\n\
+             // priced above 100 scrip. Prices are u64, so they arrive as BigInt.\n\n\
+             export const policy = {{\n  \
+                 check(action) {{\n    \
+                     if (action.kind === \"invoke\" && action.price > 100n) {{\n      \
+                         return {{ tag: \"deny\", val: `{name}: ${{action.target}} costs ${{action.price}} scrip, over 100` }};\n    \
+                     }}\n    \
+                     return {{ tag: \"allow\" }};\n  \
+                 }},\n\
+             }};\n"
+        ),
+    }
+}
+
+/// Where the toolchains `scripts/setup.sh` installs live.
+fn cache_dir() -> PathBuf {
+    std::env::var_os("FUELHOST_CACHE")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/fuelhost")))
+        .unwrap_or_else(|| PathBuf::from(".cache/fuelhost"))
+}
+
+/// What `scripts/setup.sh` would install, and how to get it otherwise.
+fn missing(what: &str, path: &Path, otherwise: &str) -> anyhow::Error {
+    anyhow::anyhow!(
+        "{what} is not installed (looked for {}): run scripts/setup.sh from the fuelhost repository, which \
+         installs it there, or {otherwise}",
+        path.display()
+    )
+}
+
+/// The WIT folder a project builds against: its own `wit/`, else the
+/// nearest one above it (a folder of the fuelhost repository).
+fn wit_dir(dir: &Path) -> Result<PathBuf> {
+    let dir = dir.canonicalize().with_context(|| format!("reading {}", dir.display()))?;
+    dir.ancestors().map(|d| d.join("wit")).find(|w| w.join("worlds.wit").is_file()).ok_or_else(|| {
+        Usage(format!("{} has no wit/ folder (with worlds.wit) in it or above it", dir.display())).into()
+    })
+}
+
+/// Run `cmd`, failing with its output when it fails.
+fn run(mut cmd: Command, what: &str) -> Result<()> {
+    let out = cmd.output().with_context(|| format!("starting {what}"))?;
+    if !out.status.success() {
+        bail!(
+            "{what} failed ({}):\n{}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(())
+}
+
+/// `fuelhost build [DIR]`: the folder's component, built; returns its path.
+pub fn build(dir: &Path) -> Result<PathBuf> {
+    if !dir.is_dir() {
+        return Err(Usage(format!(
+            "{} is not a folder: give a project folder (fuelhost new makes one)",
+            dir.display()
+        ))
+        .into());
+    }
+    let dir = dir.canonicalize()?;
+    let name = dir.file_name().and_then(|n| n.to_str()).context("the folder has no name")?.to_string();
+    let world =
+        std::fs::read_to_string(dir.join("world")).map_or_else(|_| "artifact".to_string(), |w| w.trim().to_string());
+    let out = dir.join(format!("{name}.wasm"));
+    let cache = cache_dir();
+    let has = |f: &str| dir.join(f).is_file();
+    if has("Cargo.toml") {
+        build_rust(&dir, &cache, &out)?;
+    } else if has("app.py") {
+        let cpy = cache.join("venv/bin/componentize-py");
+        if !cpy.is_file() {
+            return Err(missing("componentize-py", &cpy, "`pip install componentize-py==0.25` and put it on PATH"));
+        }
+        let mut cmd = Command::new(&cpy);
+        cmd.current_dir(&dir)
+            .arg("-d")
+            .arg(wit_dir(&dir)?)
+            .args(["-w", &world, "componentize", "-p", ".", "app", "-o"])
+            .arg(&out);
+        run(cmd, "componentize-py")?;
+    } else if has("app.js") {
+        let cjs = cache.join("js/node_modules/.bin/componentize-js");
+        if !cjs.is_file() {
+            return Err(missing("componentize-js", &cjs, "`npm install @bytecodealliance/componentize-js@0.23`"));
+        }
+        let mut cmd = Command::new(&cjs);
+        cmd.arg(dir.join("app.js"))
+            .arg("-w")
+            .arg(wit_dir(&dir)?)
+            .args(["-n", &world, "-d", "http", "fetch-event", "-o"])
+            .arg(&out);
+        run(cmd, "componentize-js")?;
+    } else if has("plugin.wat") {
+        let tools = cache.join("venv/bin/wasm-tools");
+        if !tools.is_file() {
+            return Err(missing("wasm-tools", &tools, "`cargo install wasm-tools`"));
+        }
+        let core = dir.join(format!("{name}.core.wasm"));
+        let mut embed = Command::new(&tools);
+        embed
+            .args(["component", "embed"])
+            .arg(wit_dir(&dir)?)
+            .args(["--world", &world])
+            .arg(dir.join("plugin.wat"))
+            .arg("-o")
+            .arg(&core);
+        run(embed, "wasm-tools component embed")?;
+        let mut new = Command::new(&tools);
+        new.args(["component", "new"]).arg(&core).arg("-o").arg(&out);
+        run(new, "wasm-tools component new")?;
+        let _ = std::fs::remove_file(core);
+    } else if std::fs::read_dir(&dir)?.flatten().any(|e| e.path().extension().is_some_and(|x| x == "c")) {
+        bail!(
+            "C projects build with wit-bindgen c, clang and the preview-1 adapter: `scripts/build-guests.sh` in the \
+             fuelhost repository builds the C plugins under plugins/; `fuelhost build` does not yet"
+        );
+    } else {
+        return Err(Usage(format!(
+            "{} holds no project fuelhost knows: Cargo.toml (Rust), app.py (Python), app.js (JavaScript) or \
+             plugin.wat; `fuelhost new` makes one",
+            dir.display()
+        ))
+        .into());
+    }
+    Ok(out)
+}
+
+/// A Rust project, for wasm32-wasip2: rustup's target when installed, else
+/// Debian's rustc with the standard library rebuilt (into a target folder
+/// shared by every project, so it is built once).
+fn build_rust(dir: &Path, cache: &Path, out: &Path) -> Result<()> {
+    let target_dir = cache.join("guest-target");
+    let rustup_target = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).lines().any(|l| l.trim() == "wasm32-wasip2"));
+    let mut cmd;
+    if rustup_target {
+        cmd = Command::new("cargo");
+        cmd.args(["build", "--quiet", "--release", "--target", "wasm32-wasip2"]);
+    } else if Path::new("/usr/bin/cargo").is_file() && Path::new("/usr/lib/rustlib/src/rust/library").is_dir() {
+        cmd = Command::new("/usr/bin/cargo");
+        cmd.env("RUSTC", "/usr/bin/rustc")
+            .env("RUSTDOC", "/usr/bin/rustdoc")
+            .env("RUSTC_BOOTSTRAP", "1")
+            .env("CARGO_TARGET_WASM32_WASIP2_RUSTFLAGS", "-L/usr/lib/wasm32-wasi")
+            .args(["build", "--quiet", "--release", "--target", "wasm32-wasip2", "-Zbuild-std=std,panic_abort"]);
+    } else {
+        bail!(
+            "no Rust toolchain for wasm32-wasip2: `rustup target add wasm32-wasip2`, or on Debian run \
+             scripts/setup.sh from the fuelhost repository (it installs rustc-web, rust-web-src and wasi-libc)"
+        );
+    }
+    cmd.current_dir(dir).arg("--manifest-path").arg(dir.join("Cargo.toml")).arg("--target-dir").arg(&target_dir);
+    run(cmd, "cargo build")?;
+    let manifest = std::fs::read_to_string(dir.join("Cargo.toml"))?;
+    let package = manifest
+        .lines()
+        .find_map(|l| {
+            l.trim().strip_prefix("name").map(|v| v.trim_start_matches([' ', '=']).trim().trim_matches('"').to_string())
+        })
+        .context("Cargo.toml names no package")?;
+    let built = target_dir.join(format!("wasm32-wasip2/release/{}.wasm", package.replace('-', "_")));
+    std::fs::copy(&built, out).with_context(|| format!("copying {}", built.display()))?;
+    Ok(())
+}
