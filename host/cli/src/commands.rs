@@ -407,7 +407,18 @@ pub fn run(client: &Client, cmd: Remote, json_out: bool) -> Result<Shown> {
         Remote::Upload { manifest, component } => {
             let (manifest, component) = match component {
                 Some(component) => (manifest, component),
-                None if manifest.is_dir() => (manifest.join("manifest.toml"), crate::project::build(&manifest)?),
+                None if manifest.is_dir() => {
+                    let path = manifest.join("manifest.toml");
+                    if !path.is_file() {
+                        return Err(crate::exit::Usage(format!(
+                            "{} has no manifest.toml: an artifact project has one (a policy plugin is added with \
+                             `fuelhost policy add NAME DIR`)",
+                            manifest.display()
+                        ))
+                        .into());
+                    }
+                    (path, crate::project::build(&manifest)?)
+                }
                 None => {
                     return Err(crate::exit::Usage(format!(
                         "give the component after the manifest, or a project folder instead of {}",

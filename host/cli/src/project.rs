@@ -74,11 +74,23 @@ pub fn new(dir: &Path, kind: Kind, lang: Lang, owner: &str) -> Result<String> {
         ))
         .into());
     }
+    if lang == Lang::Rust && name.starts_with(|c: char| c.is_ascii_digit()) {
+        return Err(
+            Usage(format!("`{name}` cannot name a Rust package (it starts with a digit): choose another")).into()
+        );
+    }
+    if fuelhost::AgentId::new(owner).is_err() {
+        return Err(Usage(format!(
+            "`{owner}` is not an agent id (--owner): use 1 to 64 characters of a-z, 0-9, '-' and '_'"
+        ))
+        .into());
+    }
     if dir.exists() && std::fs::read_dir(dir).map(|mut e| e.next().is_some()).unwrap_or(true) {
         return Err(Usage(format!("{} exists and is not empty: choose a new folder", dir.display())).into());
     }
     let mut files: Vec<(String, String)> = WIT.iter().map(|(p, t)| (p.to_string(), t.to_string())).collect();
     files.push(("world".into(), format!("{}\n", kind.world())));
+    files.push((".gitignore".into(), "*.wasm\ntarget/\n__pycache__/\nnode_modules/\n".into()));
     let readme = readme(&name, kind, lang);
     files.push(("README.md".into(), readme));
     if kind == Kind::Artifact {
@@ -88,6 +100,8 @@ pub fn new(dir: &Path, kind: Kind, lang: Lang, owner: &str) -> Result<String> {
         Lang::Rust => {
             files.extend(GUEST_SDK.iter().map(|(p, t)| (p.to_string(), t.to_string())));
             files.push(("Cargo.toml".into(), rust_manifest(&name)));
+            // The versions the repository's guests build with.
+            files.push(("Cargo.lock".into(), include_str!("../../../plugins/Cargo.lock").into()));
             files.push(("src/lib.rs".into(), rust_source(&name, kind)));
         }
         Lang::Python => files.push(("app.py".into(), python_source(&name, kind))),
@@ -105,7 +119,7 @@ pub fn new(dir: &Path, kind: Kind, lang: Lang, owner: &str) -> Result<String> {
         Kind::Policy => format!("fuelhost policy add {name} {}", dir.display()),
     };
     Ok(format!(
-        "made {} ({} {}, {} files)\nnext: fuelhost build {}, then {next}\n",
+        "made {} ({} {}, {} files)\nnext: {next} (builds it first; `fuelhost build {}` builds alone)\n",
         dir.display(),
         lang_name(lang),
         kind.world(),
@@ -232,6 +246,10 @@ fn js_source(name: &str, kind: Kind) -> String {
             "// {name}: a fuelhost artifact in JavaScript. Answers `hello, <input>`.\n\
              // The input arrives as a Uint8Array; return one.\n\n\
              export function run(input) {{\n  \
+                 if (input.length === 0) {{\n    \
+                     // Thrown, a `run-error` case: the call ends `run_error`.\n    \
+                     throw {{ tag: \"invalid-input\", val: \"send some text\" }};\n  \
+                 }}\n  \
                  const text = new TextDecoder().decode(input);\n  \
                  return new TextEncoder().encode(`hello, ${{text}}`);\n\
              }}\n"
@@ -251,21 +269,26 @@ fn js_source(name: &str, kind: Kind) -> String {
     }
 }
 
-/// Where the toolchains `scripts/setup.sh` installs live.
-fn cache_dir() -> PathBuf {
-    std::env::var_os("FUELHOST_CACHE")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/fuelhost")))
-        .unwrap_or_else(|| PathBuf::from(".cache/fuelhost"))
+/// A tool: where `scripts/setup.sh` puts it (`installed`), else the
+/// project's own `node_modules/.bin`, else `PATH`.
+fn find_tool(name: &str, installed: Option<PathBuf>, dir: &Path) -> Option<PathBuf> {
+    installed
+        .into_iter()
+        .chain([dir.join("node_modules/.bin").join(name)])
+        .chain(std::env::var_os("PATH").iter().flat_map(std::env::split_paths).map(|p| p.join(name)))
+        .find(|p| p.is_file())
 }
 
-/// What `scripts/setup.sh` would install, and how to get it otherwise.
-fn missing(what: &str, path: &Path, otherwise: &str) -> anyhow::Error {
-    anyhow::anyhow!(
-        "{what} is not installed (looked for {}): run scripts/setup.sh from the fuelhost repository, which \
-         installs it there, or {otherwise}",
-        path.display()
-    )
+/// A tool `fuelhost build` needs, or what to do to have it.
+fn tool(name: &str, installed: &str, dir: &Path, install: &str) -> Result<PathBuf> {
+    let cached = crate::cache_dir().map(|c| c.join(installed));
+    find_tool(name, cached.clone(), dir).ok_or_else(|| {
+        anyhow::anyhow!(
+            "{name} is not installed (looked in {}, node_modules/.bin and PATH): run scripts/setup.sh from the \
+             fuelhost repository, or {install}",
+            cached.map_or_else(|| "~/.cache/fuelhost".into(), |c| c.display().to_string())
+        )
+    })
 }
 
 /// The WIT folder a project builds against: its own `wit/`, else the
@@ -305,15 +328,13 @@ pub fn build(dir: &Path) -> Result<PathBuf> {
     let world =
         std::fs::read_to_string(dir.join("world")).map_or_else(|_| "artifact".to_string(), |w| w.trim().to_string());
     let out = dir.join(format!("{name}.wasm"));
-    let cache = cache_dir();
     let has = |f: &str| dir.join(f).is_file();
     if has("Cargo.toml") {
-        build_rust(&dir, &cache, &out)?;
+        eprintln!("building {} (Rust; a first build on Debian's rustc compiles std: minutes)", dir.display());
+        build_rust(&dir, &out)?;
     } else if has("app.py") {
-        let cpy = cache.join("venv/bin/componentize-py");
-        if !cpy.is_file() {
-            return Err(missing("componentize-py", &cpy, "`pip install componentize-py==0.25` and put it on PATH"));
-        }
+        let cpy = tool("componentize-py", "venv/bin/componentize-py", &dir, "`pip install componentize-py==0.25`")?;
+        eprintln!("building {} (componentize-py)", dir.display());
         let mut cmd = Command::new(&cpy);
         cmd.current_dir(&dir)
             .arg("-d")
@@ -322,10 +343,13 @@ pub fn build(dir: &Path) -> Result<PathBuf> {
             .arg(&out);
         run(cmd, "componentize-py")?;
     } else if has("app.js") {
-        let cjs = cache.join("js/node_modules/.bin/componentize-js");
-        if !cjs.is_file() {
-            return Err(missing("componentize-js", &cjs, "`npm install @bytecodealliance/componentize-js@0.23`"));
-        }
+        let cjs = tool(
+            "componentize-js",
+            "js/node_modules/.bin/componentize-js",
+            &dir,
+            "`npm install @bytecodealliance/componentize-js@0.23` in the project",
+        )?;
+        eprintln!("building {} (componentize-js)", dir.display());
         let mut cmd = Command::new(&cjs);
         cmd.arg(dir.join("app.js"))
             .arg("-w")
@@ -334,10 +358,7 @@ pub fn build(dir: &Path) -> Result<PathBuf> {
             .arg(&out);
         run(cmd, "componentize-js")?;
     } else if has("plugin.wat") {
-        let tools = cache.join("venv/bin/wasm-tools");
-        if !tools.is_file() {
-            return Err(missing("wasm-tools", &tools, "`cargo install wasm-tools`"));
-        }
+        let tools = tool("wasm-tools", "venv/bin/wasm-tools", &dir, "`cargo install wasm-tools`")?;
         let core = dir.join(format!("{name}.core.wasm"));
         let mut embed = Command::new(&tools);
         embed
@@ -371,9 +392,10 @@ pub fn build(dir: &Path) -> Result<PathBuf> {
 /// A Rust project, for wasm32-wasip2: rustup's target when installed, else
 /// Debian's rustc with the standard library rebuilt (into a target folder
 /// shared by every project, so it is built once).
-fn build_rust(dir: &Path, cache: &Path, out: &Path) -> Result<()> {
-    let target_dir = cache.join("guest-target");
+fn build_rust(dir: &Path, out: &Path) -> Result<()> {
+    let target_dir = crate::cache_dir().unwrap_or_else(|| dir.join("target")).join("guest-target");
     let rustup_target = Command::new("rustup")
+        .current_dir(dir)
         .args(["target", "list", "--installed"])
         .output()
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).lines().any(|l| l.trim() == "wasm32-wasip2"));
@@ -396,14 +418,76 @@ fn build_rust(dir: &Path, cache: &Path, out: &Path) -> Result<()> {
     }
     cmd.current_dir(dir).arg("--manifest-path").arg(dir.join("Cargo.toml")).arg("--target-dir").arg(&target_dir);
     run(cmd, "cargo build")?;
-    let manifest = std::fs::read_to_string(dir.join("Cargo.toml"))?;
-    let package = manifest
-        .lines()
-        .find_map(|l| {
-            l.trim().strip_prefix("name").map(|v| v.trim_start_matches([' ', '=']).trim().trim_matches('"').to_string())
-        })
-        .context("Cargo.toml names no package")?;
-    let built = target_dir.join(format!("wasm32-wasip2/release/{}.wasm", package.replace('-', "_")));
+    let built = target_dir.join(format!("wasm32-wasip2/release/{}.wasm", library_name(&dir.join("Cargo.toml"))?));
     std::fs::copy(&built, out).with_context(|| format!("copying {}", built.display()))?;
     Ok(())
+}
+
+/// The file name cargo gives the library of the package at `manifest`:
+/// `[lib] name`, else the package's name with `-` as `_`.
+fn library_name(manifest: &Path) -> Result<String> {
+    let text = std::fs::read_to_string(manifest).with_context(|| format!("reading {}", manifest.display()))?;
+    let doc: toml::Value = toml::from_str(&text).with_context(|| format!("{} is not TOML", manifest.display()))?;
+    let name = doc
+        .get("lib")
+        .and_then(|l| l.get("name"))
+        .or_else(|| doc.get("package").and_then(|p| p.get("name")))
+        .and_then(|n| n.as_str())
+        .with_context(|| format!("{} names no package", manifest.display()))?;
+    Ok(name.replace('-', "_"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every file of `wit/` and `guest-sdk/` is vendored into projects:
+    /// one added there and not here would leave new projects behind.
+    #[test]
+    fn the_vendored_files_are_every_file_of_the_contract_and_the_sdk() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let mut found = Vec::new();
+        for top in ["wit", "guest-sdk"] {
+            let mut stack = vec![root.join(top)];
+            while let Some(d) = stack.pop() {
+                for e in std::fs::read_dir(&d).unwrap().flatten() {
+                    let p = e.path();
+                    if p.is_dir() {
+                        if p.file_name().is_some_and(|n| n != "target") {
+                            stack.push(p);
+                        }
+                    } else if p.extension().is_some_and(|x| x == "wit" || x == "rs" || x == "toml") {
+                        found.push(
+                            p.strip_prefix(&root).unwrap().to_string_lossy().replace("guest-sdk/", "fuelhost-guest/"),
+                        );
+                    }
+                }
+            }
+        }
+        found.sort();
+        let mut vendored: Vec<String> = WIT.iter().chain(GUEST_SDK.iter()).map(|(p, _)| p.to_string()).collect();
+        vendored.sort();
+        assert_eq!(found, vendored);
+    }
+
+    #[test]
+    fn the_library_file_is_named_as_cargo_names_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("Cargo.toml");
+        std::fs::write(&path, "[lib]\ncrate-type = [\"cdylib\"]\n[package]\nname = 'my-app'  # a comment\n").unwrap();
+        assert_eq!(library_name(&path).unwrap(), "my_app");
+        std::fs::write(&path, "[package]\nname = \"my-app\"\n[lib]\nname = \"other\"\n").unwrap();
+        assert_eq!(library_name(&path).unwrap(), "other");
+    }
+
+    #[test]
+    fn names_cargo_or_the_registry_would_refuse_are_refused_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = new(&dir.path().join("2fa"), Kind::Artifact, Lang::Rust, "alice").unwrap_err().to_string();
+        assert!(e.contains("starts with a digit"), "{e}");
+        let e = new(&dir.path().join("Hello"), Kind::Artifact, Lang::Python, "alice").unwrap_err().to_string();
+        assert!(e.contains("cannot name an artifact"), "{e}");
+        let e = new(&dir.path().join("ok"), Kind::Artifact, Lang::Python, "a\"b").unwrap_err().to_string();
+        assert!(e.contains("is not an agent id"), "{e}");
+    }
 }

@@ -370,11 +370,19 @@ fn a_new_project_builds_uploads_and_runs_in_each_language() {
     for lang in ["rust", "python", "js"] {
         let dir = work.path().join(format!("hello-{lang}"));
         let made = ok(h, &["new", "artifact", lang, dir.to_str().unwrap()]);
-        assert!(made.contains("next: fuelhost build"), "{made}");
+        assert!(made.contains("next: fuelhost upload"), "{made}");
         let up = ok(h, &["--api-key", &alice, "upload", dir.to_str().unwrap()]);
         assert!(up.starts_with(&format!("uploaded alice/hello-{lang}@0.1.0")), "{up}");
         let out = ok(h, &["--api-key", &bob, "invoke", &format!("alice/hello-{lang}@0.1.0"), "world"]);
         assert!(out.starts_with("hello, world\n---\n"), "{lang}: {out}");
+        // The template's own error: an empty input is a `run-error`.
+        let empty = fuelhost(h, &["--api-key", &bob, "invoke", &format!("alice/hello-{lang}@0.1.0"), ""]);
+        assert_eq!(empty.code, 5, "{lang}: {}{}", empty.stdout, empty.stderr);
+        assert!(
+            empty.stdout.lines().any(|l| l.starts_with("outcome") && l.ends_with("run_error")),
+            "{lang}: {}",
+            empty.stdout
+        );
     }
     // A policy plugin project: built and added; it denies a dear call.
     let dir = work.path().join("limit");
@@ -391,6 +399,11 @@ fn a_new_project_builds_uploads_and_runs_in_each_language() {
     let denied = fuelhost(h, &["--api-key", &bob, "invoke", "alice/dear@1", "x"]);
     assert_eq!(denied.code, 3, "{}", denied.stderr);
     assert!(denied.stderr.contains("limit: alice/dear@1 costs 101 scrip"), "{}", denied.stderr);
+
+    // A policy project is not an artifact: said before anything is built.
+    let policy = fuelhost(h, &["--api-key", &alice, "upload", dir.to_str().unwrap()]);
+    assert_eq!(policy.code, 2);
+    assert!(policy.stderr.contains("has no manifest.toml"), "{}", policy.stderr);
 
     // What is wrong is said: an existing folder, a folder with no project.
     let again = fuelhost(h, &["new", "artifact", "rust", work.path().join("hello-rust").to_str().unwrap()]);
