@@ -374,19 +374,97 @@ pub fn build(dir: &Path) -> Result<PathBuf> {
         run(new, "wasm-tools component new")?;
         let _ = std::fs::remove_file(core);
     } else if std::fs::read_dir(&dir)?.flatten().any(|e| e.path().extension().is_some_and(|x| x == "c")) {
-        bail!(
-            "C projects build with wit-bindgen c, clang and the preview-1 adapter: `scripts/build-guests.sh` in the \
-             fuelhost repository builds the C plugins under plugins/; `fuelhost build` does not yet"
-        );
+        build_c(&dir, &world, &out)?;
     } else {
         return Err(Usage(format!(
-            "{} holds no project fuelhost knows: Cargo.toml (Rust), app.py (Python), app.js (JavaScript) or \
-             plugin.wat; `fuelhost new` makes one",
+            "{} holds no project fuelhost knows: Cargo.toml (Rust), app.py (Python), app.js (JavaScript), C \
+             sources or plugin.wat; `fuelhost new` makes one",
             dir.display()
         ))
         .into());
     }
     Ok(out)
+}
+
+/// A C project: bindings from `wit-bindgen c`, compiled with clang
+/// against wasi-libc as a reactor, made a component with the WASI
+/// preview-1 adapter (the one wasmtime 48 ships).
+fn build_c(dir: &Path, world: &str, out: &Path) -> Result<()> {
+    let wbg = tool("wit-bindgen", "tools/bin/wit-bindgen", dir, "`cargo install wit-bindgen-cli@0.63`")?;
+    let tools = tool("wasm-tools", "venv/bin/wasm-tools", dir, "`cargo install wasm-tools`")?;
+    let clang = find_tool("clang", None, dir)
+        .context("clang is not installed: `apt-get install clang lld wasi-libc libclang-rt-dev-wasm32`")?;
+    let adapter = preview1_adapter().context(
+        "the WASI preview-1 adapter is missing: run scripts/setup.sh from the fuelhost repository (cargo fetches \
+         wasi-preview1-component-adapter-provider 48 into ~/.cargo/registry)",
+    )?;
+    eprintln!("building {} (wit-bindgen c + clang)", dir.display());
+    let scratch = tempfile_dir(dir)?;
+    let mut bind = Command::new(&wbg);
+    bind.arg("c").arg(wit_dir(dir)?).args(["--world", world, "--out-dir"]).arg(&scratch);
+    run(bind, "wit-bindgen c")?;
+    let sources = |d: &Path, ext: &str| -> Result<Vec<PathBuf>> {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(d)?
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                p.extension().is_some_and(|x| x == ext)
+                    || (ext == "o" && p.to_string_lossy().ends_with("_component_type.o"))
+            })
+            .collect();
+        v.sort();
+        Ok(v)
+    };
+    let core = scratch.join("core.wasm");
+    let mut cc = Command::new(clang);
+    cc.args(["--target=wasm32-wasi", "--sysroot=/usr", "-O2", "-mexec-model=reactor", "-I"])
+        .arg(&scratch)
+        .args(sources(dir, "c")?)
+        .args(sources(&scratch, "c")?)
+        .args(sources(&scratch, "o")?)
+        .arg("-o")
+        .arg(&core);
+    run(cc, "clang")?;
+    let mut new = Command::new(&tools);
+    new.args(["component", "new"])
+        .arg(&core)
+        .arg("--adapt")
+        .arg(format!("wasi_snapshot_preview1={}", adapter.display()))
+        .arg("-o")
+        .arg(out);
+    run(new, "wasm-tools component new")?;
+    let _ = std::fs::remove_dir_all(&scratch);
+    Ok(())
+}
+
+/// A scratch folder for a build's intermediate files.
+fn tempfile_dir(dir: &Path) -> Result<PathBuf> {
+    let scratch = std::env::temp_dir().join(format!(
+        "fuelhost-build-{}-{}",
+        dir.file_name().and_then(|n| n.to_str()).unwrap_or("project"),
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&scratch);
+    std::fs::create_dir_all(&scratch).with_context(|| format!("creating {}", scratch.display()))?;
+    Ok(scratch)
+}
+
+/// The WASI preview-1 reactor adapter of wasmtime 48, from cargo's
+/// registry (the newest 48.x fetched).
+fn preview1_adapter() -> Option<PathBuf> {
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))?;
+    let mut found: Vec<PathBuf> = std::fs::read_dir(cargo_home.join("registry/src"))
+        .ok()?
+        .flatten()
+        .flat_map(|index| std::fs::read_dir(index.path()).into_iter().flatten().flatten())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("wasi-preview1-component-adapter-provider-48."))
+        .map(|e| e.path().join("artefacts/wasi_snapshot_preview1.reactor.wasm"))
+        .filter(|p| p.is_file())
+        .collect();
+    found.sort();
+    found.pop()
 }
 
 /// A Rust project, for wasm32-wasip2: rustup's target when installed, else
