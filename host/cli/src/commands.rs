@@ -180,6 +180,10 @@ pub enum AgentCmd {
         /// disk_bytes), `[limits]` (resource = quota), `[rules.NAME]` (one table per rule).
         #[arg(long = "agent-config", value_name = "FILE")]
         agent_config: Option<std::path::PathBuf>,
+        /// Print the new API key alone, for a shell variable:
+        /// `ALICE=$(fuelhost agent create alice --key-only)`.
+        #[arg(long, conflicts_with = "json")]
+        key_only: bool,
     },
     /// An agent's balances, membership and health.
     Show { id: String },

@@ -46,6 +46,11 @@ pub struct ServeArgs {
     /// (e.g. `http://127.0.0.1:4318`).
     #[arg(long, env = "FUELHOST_OTLP_ENDPOINT")]
     pub otlp_endpoint: Option<String>,
+    /// On the first start of a data directory, also write the bootstrap
+    /// admin key to this file (readable by its owner only), once the
+    /// server listens: a script waits for the file, then logs in.
+    #[arg(long)]
+    pub admin_key_file: Option<PathBuf>,
 }
 
 /// The settings file. Every key is optional.
@@ -113,6 +118,7 @@ pub struct ServeConfig {
     pub task_drain: std::time::Duration,
     pub limits: fuelhost::HostLimits,
     pub retention: fuelhost::Retention,
+    pub admin_key_file: Option<PathBuf>,
 }
 
 fn durability(name: &str) -> Result<Durability> {
@@ -183,6 +189,7 @@ impl ServeConfig {
             task_drain: std::time::Duration::from_secs(file.task_drain_seconds.unwrap_or(30)),
             limits: file.limits,
             retention: file.retention,
+            admin_key_file: args.admin_key_file,
         })
     }
 
@@ -218,12 +225,27 @@ fn load(path: &Path) -> Result<ServeFile> {
     toml::from_str(&text).with_context(|| format!("{} is not a valid fuelhost serve config", path.display()))
 }
 
+/// Write `text` to a new file at `path` readable by its owner only.
+fn write_private(path: &Path, text: &str) -> Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("writing the admin key to {}", path.display()))?;
+    f.write_all(text.as_bytes()).with_context(|| format!("writing the admin key to {}", path.display()))
+}
+
 /// Serve until SIGINT or SIGTERM.
 pub fn run(config: ServeConfig) -> Result<()> {
     let _telemetry = fuelhost::telemetry::init(&config.telemetry)?;
     let host = config.open_host()?;
     let state = fuelhost_server::ApiState::new(host.clone());
-    if let Some(key) = state.bootstrap_admin_key().map_err(anyhow::Error::msg)? {
+    let bootstrap = state.bootstrap_admin_key().map_err(anyhow::Error::msg)?;
+    if let Some(key) = &bootstrap {
         println!("bootstrap admin key (shown once, keep it safe): {key}");
     }
     let runtime = tokio::runtime::Runtime::new()?;
@@ -232,6 +254,9 @@ pub fn run(config: ServeConfig) -> Result<()> {
             .await
             .with_context(|| format!("listening on {}", config.listen))?;
         println!("fuelhost serving on http://{}", listener.local_addr()?);
+        if let (Some(key), Some(path)) = (&bootstrap, &config.admin_key_file) {
+            write_private(path, &format!("{key}\n"))?;
+        }
         let shutdown = async {
             let ctrl_c = tokio::signal::ctrl_c();
             let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
@@ -267,6 +292,7 @@ mod tests {
             durability: None,
             log_format: None,
             otlp_endpoint: None,
+            admin_key_file: None,
         }
     }
 

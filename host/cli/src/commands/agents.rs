@@ -16,13 +16,17 @@ use fuelhost_api::{AgentHealth, Asset, Balances};
 /// `fuelhost agent ...`.
 pub(super) fn agent(client: &Client, out: Printer, cmd: AgentCmd) -> Result<String> {
     match cmd {
-        AgentCmd::Create { id, tenant, workspace, agent_config } => {
+        AgentCmd::Create { id, tenant, workspace, agent_config, key_only } => {
             let config = match agent_config {
                 Some(path) => Some(read_toml::<AgentConfig>(&path, "an agent configuration")?),
                 None => None,
             };
             let body = NewAgent { id: agent_id(id)?, tenant, workspace, config };
-            out.show(client.send("POST", "/v1/agents", &body)?, new_key)
+            let reply = client.send("POST", "/v1/agents", &body)?;
+            if key_only {
+                return Ok(format!("{}\n", reply.parse::<IssuedKeyReply>()?.api_key));
+            }
+            out.show(reply, new_key)
         }
         AgentCmd::Show { id } => out.show(client.get(&format!("/v1/agents/{id}"), &[])?, agent_view),
         AgentCmd::Heartbeat { id, ttl_ms, status } => {
