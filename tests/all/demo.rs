@@ -24,4 +24,15 @@ fn the_demo_runs_and_shows_every_kind_of_call() {
     ] {
         assert!(out.contains(expected), "the demo lacks {expected:?}:\n{out}");
     }
+    // The README shows the demo's table: each of its rows is the demo's,
+    // up to where the README cuts the output short (`...`).
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let shown = readme.split("$ scripts/demo.sh\n").nth(1).and_then(|b| b.split("```").next()).unwrap();
+    for row in shown.lines().filter(|l| !l.trim().is_empty()) {
+        let kept = row.split("...").next().unwrap();
+        assert!(
+            out.lines().any(|l| l.starts_with(kept)),
+            "the README shows a row the demo does not print:\n{row}\n\n{out}"
+        );
+    }
 }
