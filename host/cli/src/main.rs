@@ -119,7 +119,7 @@ enum Command {
         /// `artifact` or `policy`.
         #[arg(value_enum)]
         kind: project::Kind,
-        /// `rust`, `python` or `js`.
+        /// `rust`, `python`, `js` or `ts`.
         #[arg(value_enum)]
         lang: project::Lang,
         /// The new folder.

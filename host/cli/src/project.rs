@@ -6,7 +6,8 @@
 //! get it when it is not there.
 //!
 //! A folder's language is read from its files: `Cargo.toml` (Rust),
-//! `app.py` (Python), `app.js` (JavaScript), `*.c` (C), `plugin.wat` (WAT);
+//! `app.py` (Python), `app.js` (JavaScript), `app.ts` (TypeScript), `*.c`
+//! (C), `plugin.wat` (WAT);
 //! its world from a file `world` (`artifact` when there is none). The
 //! component is written to `<folder>/<folder name>.wasm`.
 
@@ -42,6 +43,8 @@ pub enum Lang {
     Python,
     #[value(alias = "javascript")]
     Js,
+    #[value(alias = "typescript")]
+    Ts,
 }
 
 /// The WIT contract, vendored into every project.
@@ -106,6 +109,7 @@ pub fn new(dir: &Path, kind: Kind, lang: Lang, owner: &str) -> Result<String> {
         }
         Lang::Python => files.push(("app.py".into(), python_source(&name, kind))),
         Lang::Js => files.push(("app.js".into(), js_source(&name, kind))),
+        Lang::Ts => files.push(("app.ts".into(), ts_source(&name, kind))),
     }
     for (path, text) in &files {
         let path = dir.join(path);
@@ -133,6 +137,7 @@ fn lang_name(lang: Lang) -> &'static str {
         Lang::Rust => "Rust",
         Lang::Python => "Python",
         Lang::Js => "JavaScript",
+        Lang::Ts => "TypeScript",
     }
 }
 
@@ -269,6 +274,37 @@ fn js_source(name: &str, kind: Kind) -> String {
     }
 }
 
+fn ts_source(name: &str, kind: Kind) -> String {
+    match kind {
+        Kind::Artifact => format!(
+            "// {name}: a fuelhost artifact in TypeScript. Answers `hello, <input>`.\n\
+             // `fuelhost build` strips the types and builds it as JavaScript.\n\n\
+             export function run(input: Uint8Array): Uint8Array {{\n  \
+                 if (input.length === 0) {{\n    \
+                     // Thrown, a `run-error` case: the call ends `run_error`.\n    \
+                     throw {{ tag: \"invalid-input\", val: \"send some text\" }};\n  \
+                 }}\n  \
+                 const text: string = new TextDecoder().decode(input);\n  \
+                 return new TextEncoder().encode(`hello, ${{text}}`);\n\
+             }}\n"
+        ),
+        Kind::Policy => format!(
+            "// {name}: a fuelhost policy plugin in TypeScript. Denies invocations\n\
+             // priced above 100 scrip. Prices are u64, so they arrive as bigint.\n\n\
+             interface Action {{\n  kind: string;\n  subject: string;\n  target: string;\n  price: bigint;\n}}\n\n\
+             type Decision = {{ tag: \"allow\" }} | {{ tag: \"deny\"; val: string }};\n\n\
+             export const policy = {{\n  \
+                 check(action: Action): Decision {{\n    \
+                     if (action.kind === \"invoke\" && action.price > 100n) {{\n      \
+                         return {{ tag: \"deny\", val: `{name}: ${{action.target}} costs ${{action.price}} scrip, over 100` }};\n    \
+                     }}\n    \
+                     return {{ tag: \"allow\" }};\n  \
+                 }},\n\
+             }};\n"
+        ),
+    }
+}
+
 /// A tool: where `scripts/setup.sh` puts it (`installed`), else the
 /// project's own `node_modules/.bin`, else `PATH`.
 fn find_tool(name: &str, installed: Option<PathBuf>, dir: &Path) -> Option<PathBuf> {
@@ -342,7 +378,24 @@ pub fn build(dir: &Path) -> Result<PathBuf> {
             .args(["-w", &world, "componentize", "-p", ".", "app", "-o"])
             .arg(&out);
         run(cmd, "componentize-py")?;
-    } else if has("app.js") {
+    } else if has("app.js") || has("app.ts") {
+        // TypeScript: its types stripped by rolldown (which componentize-js
+        // brings along), then built as JavaScript.
+        let source = if has("app.js") {
+            dir.join("app.js")
+        } else {
+            let rolldown = tool(
+                "rolldown",
+                "js/node_modules/.bin/rolldown",
+                &dir,
+                "`npm install @bytecodealliance/componentize-js@0.23` in the project (it brings rolldown)",
+            )?;
+            let js = tempfile_dir(&dir)?.join("app.js");
+            let mut cmd = Command::new(&rolldown);
+            cmd.current_dir(&dir).args(["app.ts", "-f", "esm", "-p", "neutral", "-o"]).arg(&js);
+            run(cmd, "rolldown (TypeScript to JavaScript)")?;
+            js
+        };
         let cjs = tool(
             "componentize-js",
             "js/node_modules/.bin/componentize-js",
@@ -351,7 +404,7 @@ pub fn build(dir: &Path) -> Result<PathBuf> {
         )?;
         eprintln!("building {} (componentize-js)", dir.display());
         let mut cmd = Command::new(&cjs);
-        cmd.arg(dir.join("app.js"))
+        cmd.arg(&source)
             .arg("-w")
             .arg(wit_dir(&dir)?)
             .args(["-n", &world, "-d", "http", "fetch-event", "-o"])

@@ -367,7 +367,7 @@ fn a_new_project_builds_uploads_and_runs_in_each_language() {
     ok(h, &["mint", "bob", "scrip", "1000", "--id", "s"]);
     ok(h, &["mint", "bob", "fuel", "100000000000", "--id", "f"]);
     let work = tempfile::tempdir().unwrap();
-    for lang in ["rust", "python", "js"] {
+    for lang in ["rust", "python", "js", "ts"] {
         let dir = work.path().join(format!("hello-{lang}"));
         let made = ok(h, &["new", "artifact", lang, dir.to_str().unwrap()]);
         assert!(made.contains("next: fuelhost upload"), "{made}");
