@@ -126,6 +126,10 @@ pub enum Remote {
     },
     /// Service statistics and the cost model (admin).
     Stats,
+    /// Move the history past the server's `[retention]` horizons to its
+    /// archive files now (admin; the server also does it every
+    /// `every_minutes`).
+    Archive,
     /// Resource allocations: request, list, show, approve, activate, extend, revoke.
     #[command(subcommand)]
     Allocations(AllocationsCmd),
@@ -408,6 +412,7 @@ pub fn run(client: &Client, cmd: Remote, json_out: bool) -> Result<Shown> {
         }
         Remote::Top { limit, since, until } => ledger::top(client, out, limit, since, until),
         Remote::Stats => ledger::stats(client, out),
+        Remote::Archive => ledger::archive(client, out),
         Remote::Upload { manifest, component } => {
             let (manifest, component) = match component {
                 Some(component) => (manifest, component),

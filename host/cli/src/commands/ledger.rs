@@ -156,3 +156,17 @@ pub(super) fn stats(client: &Client, out: Printer) -> Result<String> {
 fn transfer_line(t: &Transfer) -> String {
     format!("{} {} {} {} -> {} ({})\n", t.kind, t.amount, t.asset, t.from, t.to, t.id)
 }
+
+/// `fuelhost archive`: what the move took out of the database.
+pub(super) fn archive(client: &Client, out: Printer) -> Result<String> {
+    out.show(client.call("POST", "/v1/archive")?, |r: &fuelhost::ArchiveReport| {
+        let files = r.usage.files.iter().chain(&r.audit.files).count();
+        record(&[
+            ("archive", Cell::text(r.archive_dir.display())),
+            ("usage records", Cell::num(r.usage.records)),
+            ("their charges", Cell::num(r.usage.charges)),
+            ("audit entries", Cell::num(r.audit.entries)),
+            ("files written", Cell::num(files)),
+        ])
+    })
+}

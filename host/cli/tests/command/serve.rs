@@ -287,6 +287,11 @@ fn scripts_read_the_exit_code_and_json_errors() {
     let recent = json(h, &["audit", "--since", "1h", "--kind", "invoke"]);
     assert!(!recent["entries"].as_array().unwrap().is_empty(), "{recent}");
 
+    // Archiving on demand: with no horizon set, nothing moves.
+    let archived = ok(h, &["archive"]);
+    assert!(archived.lines().any(|l| l.starts_with("usage records") && l.ends_with(" 0")), "{archived}");
+    assert_eq!(as_bob(&["archive"]).code, 3, "admin only");
+
     // Completions for the shells.
     let bash = ok(h, &["completions", "bash"]);
     assert!(bash.contains("complete") && bash.contains("fuelhost") && bash.contains("invoke"), "{bash}");
