@@ -219,6 +219,17 @@ fn a_user_serves_uploads_invokes_and_reads_the_bill_from_the_command_line() {
     assert!(stats.contains("usage records"), "{stats}");
 }
 
+/// Log in as the admin (client config in `h`), create `alice` and `bob`,
+/// fund bob with `scrip` and plenty of fuel; their API keys.
+fn alice_and_bob(server: &Server, h: &Path, scrip: u64) -> (String, String) {
+    ok(h, &["login", "--url", &server.url, "--api-key", &server.admin_key]);
+    let alice = json(h, &["agent", "create", "alice"])["api_key"].as_str().unwrap().to_string();
+    let bob = json(h, &["agent", "create", "bob"])["api_key"].as_str().unwrap().to_string();
+    ok(h, &["mint", "bob", "scrip", &scrip.to_string(), "--id", "s"]);
+    ok(h, &["mint", "bob", "fuel", "100000000000", "--id", "f"]);
+    (alice, bob)
+}
+
 /// What a script sees: an exit code per kind of outcome, errors as JSON
 /// under `--json`, the newest audit entries first, tables for people.
 #[test]
@@ -226,11 +237,7 @@ fn scripts_read_the_exit_code_and_json_errors() {
     let server = serve();
     let home = tempfile::tempdir().unwrap();
     let h = home.path();
-    ok(h, &["login", "--url", &server.url, "--api-key", &server.admin_key]);
-    let alice = json(h, &["agent", "create", "alice"])["api_key"].as_str().unwrap().to_string();
-    let bob = json(h, &["agent", "create", "bob"])["api_key"].as_str().unwrap().to_string();
-    ok(h, &["mint", "bob", "scrip", "10", "--id", "s"]);
-    ok(h, &["mint", "bob", "fuel", "1000000000", "--id", "f"]);
+    let (alice, bob) = alice_and_bob(&server, h, 10);
     let upload = |name: &str, guest: &str, price: u64, fuel: u64| {
         let manifest = h.join(format!("{name}.toml"));
         std::fs::write(
@@ -366,11 +373,7 @@ fn a_new_project_builds_uploads_and_runs_in_each_language() {
     let server = serve();
     let home = tempfile::tempdir().unwrap();
     let h = home.path();
-    ok(h, &["login", "--url", &server.url, "--api-key", &server.admin_key]);
-    let alice = json(h, &["agent", "create", "alice"])["api_key"].as_str().unwrap().to_string();
-    let bob = json(h, &["agent", "create", "bob"])["api_key"].as_str().unwrap().to_string();
-    ok(h, &["mint", "bob", "scrip", "1000", "--id", "s"]);
-    ok(h, &["mint", "bob", "fuel", "100000000000", "--id", "f"]);
+    let (alice, bob) = alice_and_bob(&server, h, 1_000);
     let work = tempfile::tempdir().unwrap();
     for lang in ["rust", "python", "js", "ts"] {
         let dir = work.path().join(format!("hello-{lang}"));
