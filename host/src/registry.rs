@@ -388,6 +388,11 @@ impl Registry {
         self.loaded.load(Ordering::SeqCst)
     }
 
+    /// How many artifacts there are.
+    pub fn len(&self) -> usize {
+        self.artifacts.read().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
     /// The engine for artifacts metered by `metering`.
     fn engine(&self, metering: Metering) -> Result<&Engine, UploadError> {
         self.engines

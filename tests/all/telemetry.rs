@@ -188,6 +188,9 @@ fn metrics_show_exact_counts_budget_usage_and_reported_tokens() {
         sample(&page, r#"fuelhost_budget_usage_ratio{agent="bob",allocation="bob-q1",resource="api_calls"}"#),
         Some(0.0)
     );
+    assert_eq!(sample(&page, r#"fuelhost_artifacts{state="registered"}"#), Some(1.0));
+    assert_eq!(sample(&page, r#"fuelhost_artifacts{state="loaded"}"#), Some(1.0));
+    assert_eq!(sample(&page, r#"fuelhost_artifacts{state="compiling"}"#), Some(0.0));
     assert_eq!(sample(&page, r#"fuelhost_llm_tokens_total{agent="bob"}"#), None, "no tokens reported yet");
 
     let mut fuel = 0;
