@@ -398,23 +398,14 @@ impl Host {
 
     /// The host's metrics in the Prometheus text format.
     pub fn metrics_text(&self) -> String {
-        let mut page = self.inner.metrics.render(
-            &*self.inner.ledger,
-            &self.inner.scheduler.snapshot(),
-            &self.inner.liveness.all(),
-        );
         let registry = &self.inner.registry;
-        page.push_str(&format!(
-            "# HELP fuelhost_artifacts Artifacts registered, with their code loaded, and still to compile.\n\
-             # TYPE fuelhost_artifacts gauge\n\
-             fuelhost_artifacts{{state=\"registered\"}} {}\n\
-             fuelhost_artifacts{{state=\"loaded\"}} {}\n\
-             fuelhost_artifacts{{state=\"compiling\"}} {}\n",
-            registry.len(),
-            registry.loaded(),
-            registry.warming().unwrap_or(0)
-        ));
-        page
+        let artifacts = crate::telemetry::ArtifactCounts {
+            registered: registry.len(),
+            loaded: registry.loaded(),
+            compiling: registry.warming().unwrap_or(0),
+        };
+        let (scheduler, agents) = (self.inner.scheduler.snapshot(), self.inner.liveness.all());
+        self.inner.metrics.render(&*self.inner.ledger, &scheduler, &agents, artifacts)
     }
 
     /// The wall time of each pipeline stage, summed over the calls settled

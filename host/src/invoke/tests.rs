@@ -152,7 +152,7 @@ fn report_answers_the_record_and_counts_it() {
     assert!(report.success && !report.replayed);
     assert_eq!((report.invocation_id.as_str(), report.output_text().as_str()), ("inv-r", "out"));
     assert_eq!(report.resources_consumed.fuel, 42);
-    let text = metrics.render(&ledger, &Default::default(), &[]);
+    let text = metrics.render(&ledger, &Default::default(), &[], Default::default());
     assert!(text.contains("outcome=\"success\""), "{text}");
 }
 

@@ -79,6 +79,7 @@ impl Metrics {
         ledger: &dyn Ledger,
         scheduler: &crate::scheduler::SchedulerSnapshot,
         agents: &[crate::liveness::AgentHealth],
+        artifacts: ArtifactCounts,
     ) -> String {
         let allocations = ledger.allocations_in_force().unwrap_or_else(|e| {
             tracing::warn!(error = %e, "metrics: reading the allocations in force failed");
@@ -93,8 +94,29 @@ impl Metrics {
         stage_family(&mut out, &self.stages.snapshot());
         scheduler_families(&mut out, scheduler);
         agent_families(&mut out, agents);
+        out.family(
+            "fuelhost_artifacts",
+            "gauge",
+            "Artifacts registered, with their code loaded, and still to compile.",
+            vec![
+                format!("{{state=\"registered\"}} {}", artifacts.registered),
+                format!("{{state=\"loaded\"}} {}", artifacts.loaded),
+                format!("{{state=\"compiling\"}} {}", artifacts.compiling),
+            ],
+        );
         out.0
     }
+}
+
+/// The registry's counts, for `fuelhost_artifacts`.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct ArtifactCounts {
+    /// Artifacts registered.
+    pub registered: usize,
+    /// With their code loaded.
+    pub loaded: usize,
+    /// Still to compile (after a start with a cold compile cache).
+    pub compiling: usize,
 }
 
 /// The Prometheus text exposition being written.

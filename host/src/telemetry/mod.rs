@@ -33,7 +33,7 @@ mod metrics;
 mod stages;
 mod tracing;
 
-pub(crate) use self::metrics::Metrics;
+pub(crate) use self::metrics::{ArtifactCounts, Metrics};
 pub use self::stages::{Stage, StageBudget};
 pub(crate) use self::stages::{StageClock, StageTotals};
 pub use self::tracing::{init, LogFormat, TelemetryConfig, TelemetryError, TelemetryGuard, LOG_FILTER_ENV};
