@@ -53,25 +53,30 @@ impl ClientFile {
 
     /// Write it to `path`, readable by its owner only (it holds a key).
     pub fn save(&self, path: &Path) -> Result<()> {
-        use std::io::Write as _;
-        use std::os::unix::fs::OpenOptionsExt as _;
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(path)
-            .with_context(|| format!("writing {}", path.display()))?;
-        // `mode` applies only when the file is created: tighten an old one.
-        use std::os::unix::fs::PermissionsExt as _;
-        f.set_permissions(std::fs::Permissions::from_mode(0o600))
-            .with_context(|| format!("making {} private", path.display()))?;
-        f.write_all(toml::to_string(self)?.as_bytes())?;
-        Ok(())
+        write_private(path, toml::to_string(self)?.as_bytes())
     }
+}
+
+/// Write `bytes` to `path`, readable and writable by its owner only (it
+/// holds a key), whether the file is new or not.
+pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    use std::os::unix::fs::PermissionsExt as _;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    // `mode` applies only when the file is created: tighten an old one.
+    f.set_permissions(std::fs::Permissions::from_mode(0o600))
+        .with_context(|| format!("making {} private", path.display()))?;
+    f.write_all(bytes).with_context(|| format!("writing {}", path.display()))
 }
 
 /// A successful answer: the JSON as the server sent it, and which request

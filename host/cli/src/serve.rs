@@ -225,20 +225,6 @@ fn load(path: &Path) -> Result<ServeFile> {
     toml::from_str(&text).with_context(|| format!("{} is not a valid fuelhost serve config", path.display()))
 }
 
-/// Write `text` to a new file at `path` readable by its owner only.
-fn write_private(path: &Path, text: &str) -> Result<()> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("writing the admin key to {}", path.display()))?;
-    f.write_all(text.as_bytes()).with_context(|| format!("writing the admin key to {}", path.display()))
-}
-
 /// Serve until SIGINT or SIGTERM.
 pub fn run(config: ServeConfig) -> Result<()> {
     let _telemetry = fuelhost::telemetry::init(&config.telemetry)?;
@@ -255,7 +241,7 @@ pub fn run(config: ServeConfig) -> Result<()> {
             .with_context(|| format!("listening on {}", config.listen))?;
         println!("fuelhost serving on http://{}", listener.local_addr()?);
         if let (Some(key), Some(path)) = (&bootstrap, &config.admin_key_file) {
-            write_private(path, &format!("{key}\n"))?;
+            crate::client::write_private(path, format!("{key}\n").as_bytes())?;
         }
         let shutdown = async {
             let ctrl_c = tokio::signal::ctrl_c();
