@@ -16,7 +16,7 @@ fn main() -> anyhow::Result<()> {
 
     host.create_agent("alice")?; // owns the artifact
     host.create_agent("bob")?; // calls it
-    host.mint("seed-bob-scrip", "bob", Asset::Scrip, 100)?;
+    host.mint("seed-bob-scrip", "bob", Asset::Scrip, 100)?; // idempotent by its id
     host.mint("seed-bob-fuel", "bob", Asset::Fuel, 10_000_000)?;
 
     let manifest = Manifest::from_toml(

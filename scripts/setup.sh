@@ -33,6 +33,8 @@ for p in clang lld wasi-libc libclang-rt-dev-wasm32; do
   dpkg -s "$p" >/dev/null 2>&1 || case " ${missing[*]} " in *" $p "*) ;; *) missing+=("$p") ;; esac
 done
 command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
+# The docs' HTTP examples, which the tests run, use curl.
+command -v curl >/dev/null 2>&1 || missing+=(curl)
 # componentize-py lives in a venv: Debian's python3 needs python3-venv for it.
 if ! command -v python3 >/dev/null 2>&1; then
   missing+=(python3 python3-venv)

@@ -23,6 +23,7 @@ mod policy;
 mod policy_languages;
 mod properties;
 mod python;
+mod readme_examples;
 mod registry;
 mod retention;
 mod rules;

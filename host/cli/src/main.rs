@@ -229,7 +229,7 @@ fn run(cli: Cli) -> Result<exit::Exit> {
         Command::Build { dir } => {
             let built = project::build(&dir.unwrap_or_else(|| PathBuf::from(".")))?;
             let size = std::fs::metadata(&built).map(|m| m.len()).unwrap_or(0);
-            emit(&format!("built {} ({:.1} KiB)\n", built.display(), size as f64 / 1024.0));
+            emit(&format!("built {} ({})\n", built.display(), output::Cell::bytes(size).as_str()));
             Ok(())
         }
         Command::Completions { shell } => {

@@ -51,6 +51,10 @@ pub struct ServeArgs {
     /// server listens: a script waits for the file, then logs in.
     #[arg(long)]
     pub admin_key_file: Option<PathBuf>,
+    /// Check the settings and print what they resolve to, then exit
+    /// without opening the data directory or listening.
+    #[arg(long)]
+    pub check: bool,
 }
 
 /// The settings file. Every key is optional.
@@ -119,6 +123,8 @@ pub struct ServeConfig {
     pub limits: fuelhost::HostLimits,
     pub retention: fuelhost::Retention,
     pub admin_key_file: Option<PathBuf>,
+    /// Only check the settings (`--check`).
+    pub check_only: bool,
 }
 
 fn durability(name: &str) -> Result<Durability> {
@@ -190,6 +196,7 @@ impl ServeConfig {
             limits: file.limits,
             retention: file.retention,
             admin_key_file: args.admin_key_file,
+            check_only: args.check,
         })
     }
 
@@ -220,13 +227,37 @@ impl ServeConfig {
     }
 }
 
+/// `serve --check`: what a host opened with these settings would check
+/// before it touches the data directory, then the settings in effect.
+fn check(config: &ServeConfig) -> Result<()> {
+    config.retention.check()?;
+    let rate = match &config.api.rate_limit {
+        Some(r) => format!("{} per second per key, bursts of {}", r.per_second, r.burst),
+        None => "none".into(),
+    };
+    let horizon = |days: Option<u32>| days.map_or("forever".to_string(), |d| format!("{d} days"));
+    println!("settings ok");
+    println!("data_dir       {}", config.data_dir.display());
+    println!("listen         {}", config.listen);
+    println!("durability     {:?}", config.durability);
+    println!("max_body_bytes {}", config.api.max_body_bytes);
+    println!("rate limit     {rate}");
+    println!("usage kept     {}", horizon(config.retention.usage_days));
+    println!("audit kept     {}", horizon(config.retention.audit_days));
+    Ok(())
+}
+
 fn load(path: &Path) -> Result<ServeFile> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     toml::from_str(&text).with_context(|| format!("{} is not a valid fuelhost serve config", path.display()))
 }
 
-/// Serve until SIGINT or SIGTERM.
+/// Serve until SIGINT or SIGTERM (with `--check`: check the settings,
+/// print them, and return).
 pub fn run(config: ServeConfig) -> Result<()> {
+    if config.check_only {
+        return check(&config);
+    }
     let _telemetry = fuelhost::telemetry::init(&config.telemetry)?;
     let host = config.open_host()?;
     let state = fuelhost_server::ApiState::new(host.clone());
@@ -279,6 +310,7 @@ mod tests {
             log_format: None,
             otlp_endpoint: None,
             admin_key_file: None,
+            check: false,
         }
     }
 

@@ -1,9 +1,9 @@
 //! The `fuelhost` command as a user runs it, in one test binary (each
 //! binary links the whole host): `serve` (the client commands against a
 //! server in a child process), `crash` (a server killed with SIGKILL
-//! mid-work, restarted, its ledger still exact) and `readme` (the README's
-//! quick start, run as written).
+//! mid-work, restarted, its ledger still exact) and `docs` (every code
+//! block of the README and `docs/` run or checked).
 
 mod crash;
-mod readme;
+mod docs;
 mod serve;
