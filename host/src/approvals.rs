@@ -1,11 +1,15 @@
 //! Approvals: actions a policy said need approval, parked until one of
 //! their approvers approves or rejects them.
 //!
-//! A parked invocation keeps everything needed to run it later. Approving
-//! flips it to `approved` in one transaction, then runs it with the pending
-//! id as its invocation id: the run is idempotent by that id, so a second
-//! approval (by the same or another approver), or an approval retried after
-//! a crash, returns the one recorded result and never runs it twice.
+//! Three kinds of action can wait: an invocation, a transfer an agent asks
+//! for, and an upload. A parked action keeps everything needed to do it
+//! later (an invocation's input, a transfer's request, an upload's
+//! manifest and component). Approving flips it to `approved` in one
+//! transaction, then does it under an id fixed when it was parked (the
+//! invocation id, the transfer id, the artifact id), each idempotent by
+//! that id: a second approval (by the same or another approver), or an
+//! approval retried after a crash, returns the one recorded result and
+//! never does it twice.
 //! Rejecting flips it to `rejected`; a pending action past its time to live
 //! is `expired`, checked lazily. All state is in the database.
 //!
@@ -59,9 +63,10 @@ impl PendingState {
 /// An action waiting for (or past) approval.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct PendingAction {
-    /// Its id (also the invocation id it runs under once approved).
+    /// Its id: an invocation's id; `transfer:` and the transfer's id;
+    /// `upload:` and the artifact's `owner:name@version`.
     pub id: String,
-    /// The action kind (`invoke`).
+    /// The action kind: `invoke`, `transfer` or `upload`.
     pub kind: String,
     /// Who asked for it.
     pub subject: String,
@@ -81,11 +86,48 @@ pub struct PendingAction {
     pub created_at_ms: i64,
     /// Unix ms after which it expires.
     pub expires_at_ms: i64,
-    /// The invocation's input bytes.
+    /// The invocation's input bytes, or the upload's component (empty
+    /// once it is uploaded, and in listings).
     #[serde(skip)]
     pub input: Vec<u8>,
     /// The invocation's fuel limit, if the caller set one.
     pub fuel_limit: Option<u64>,
+    /// What an approver should see besides the target: a transfer's
+    /// request (`{id, from, to, asset, amount, memo}`), an upload's
+    /// manifest with the component's `size` and `sha256`. `null` for an
+    /// invocation.
+    pub details: Option<serde_json::Value>,
+}
+
+/// What a parked action needs to be done later, by kind.
+#[derive(Debug, Clone)]
+pub enum Parked<'a> {
+    /// An invocation: its input and fuel limit.
+    Invoke {
+        /// The input bytes.
+        input: &'a [u8],
+        /// The caller's fuel limit.
+        fuel_limit: Option<u64>,
+    },
+    /// A transfer an agent asked for.
+    Transfer(&'a fuelhost_ledger::TransferRequest),
+    /// An upload: the manifest and the component.
+    Upload {
+        /// The manifest, as the uploader gave it.
+        manifest: &'a crate::Manifest,
+        /// The component's bytes.
+        component: &'a [u8],
+    },
+}
+
+impl Parked<'_> {
+    fn kind(&self) -> &'static str {
+        match self {
+            Parked::Invoke { .. } => "invoke",
+            Parked::Transfer(_) => "transfer",
+            Parked::Upload { .. } => "upload",
+        }
+    }
 }
 
 /// Who decides on a parked action.
@@ -163,6 +205,26 @@ pub enum ApprovalError {
     /// host failed around it).
     #[error("the approved invocation did not run: {0}")]
     Invocation(#[from] crate::error::InvokeError),
+    /// The approved transfer was not made (refused again, or not enough
+    /// left to send).
+    #[error("the approved transfer was not made: {0}")]
+    Transfer(crate::error::HostError),
+    /// The approved upload was not made (refused again, or the component
+    /// does not compile).
+    #[error("the approved upload was not made: {0}")]
+    Upload(crate::error::UploadError),
+    /// The id names a parked action of another kind, subject or target.
+    #[error("`{id}` already names a parked {kind} by `{subject}` of `{target}`: choose another id for this action")]
+    IdTaken {
+        /// The id.
+        id: String,
+        /// The kind of the action parked under it.
+        kind: String,
+        /// Who asked for it.
+        subject: String,
+        /// What it was aimed at.
+        target: String,
+    },
 }
 
 impl From<rusqlite::Error> for ApprovalError {
@@ -179,7 +241,11 @@ pub struct Approvals {
 }
 
 const COLUMNS: &str = "id, kind, subject, target, approvers, required_by, state, resolved_by, reason, created_ms,
-    expires_ms, input, fuel_limit";
+    expires_ms, input, fuel_limit, payload";
+
+/// [`COLUMNS`] without the input, which may be a whole component.
+const LISTED: &str = "id, kind, subject, target, approvers, required_by, state, resolved_by, reason, created_ms,
+    expires_ms, x'', fuel_limit, payload";
 
 fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PendingAction> {
     let approvers: String = r.get(4)?;
@@ -197,7 +263,23 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PendingAction> {
         expires_at_ms: r.get(10)?,
         input: r.get(11)?,
         fuel_limit: r.get::<_, Option<i64>>(12)?.map(|f| f as u64),
+        details: r.get::<_, Option<String>>(13)?.and_then(|p| serde_json::from_str(&p).ok()),
     })
+}
+
+/// The JSON kept with a parked action (and shown to approvers).
+fn payload(action: &Parked<'_>) -> Option<serde_json::Value> {
+    match action {
+        Parked::Invoke { .. } => None,
+        Parked::Transfer(req) => serde_json::to_value(req).ok(),
+        Parked::Upload { manifest, component } => {
+            use sha2::Digest;
+            let mut value = serde_json::to_value(manifest).ok()?;
+            value["size"] = component.len().into();
+            value["sha256"] = hex::encode(sha2::Sha256::digest(component)).into();
+            Some(value)
+        }
+    }
 }
 
 impl Approvals {
@@ -206,8 +288,9 @@ impl Approvals {
         Approvals { db, clock, ttl_ms }
     }
 
-    /// Park an invocation. Idempotent by id.
-    #[allow(clippy::too_many_arguments)]
+    /// Park an action. Idempotent by id: parking an id again returns the
+    /// action parked first, whatever its state; an id parked for another
+    /// kind of action, or by another agent, is refused.
     pub fn park(
         &self,
         id: &str,
@@ -215,17 +298,22 @@ impl Approvals {
         target: &str,
         approvers: &[String],
         required_by: Option<&str>,
-        input: &[u8],
-        fuel_limit: Option<u64>,
+        action: Parked<'_>,
     ) -> Result<PendingAction, ApprovalError> {
         let now = self.clock.now_ms();
+        let (input, fuel_limit) = match &action {
+            Parked::Invoke { input, fuel_limit } => (*input, *fuel_limit),
+            Parked::Upload { component, .. } => (*component, None),
+            Parked::Transfer(_) => (&[][..], None),
+        };
         let conn = self.db.lock();
         exec(
             &conn,
             "INSERT OR IGNORE INTO pending_actions (id, kind, subject, target, approvers, required_by, state, created_ms,
-                expires_ms, input, fuel_limit) VALUES (?1, 'invoke', ?2, ?3, ?4, ?5, 'pending', ?6, ?7, ?8, ?9)",
+                expires_ms, input, fuel_limit, payload) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, ?8, ?9, ?10, ?11)",
             params![
                 id,
+                action.kind(),
                 subject,
                 target,
                 serde_json::to_string(approvers).unwrap_or_else(|_| "[]".into()),
@@ -233,11 +321,28 @@ impl Approvals {
                 now,
                 now.saturating_add(self.ttl_ms),
                 input,
-                fuel_limit.map(|f| f.min(i64::MAX as u64) as i64)
+                fuel_limit.map(|f| f.min(i64::MAX as u64) as i64),
+                payload(&action).map(|p| p.to_string()),
             ],
         )?;
         let found = one(&conn, &format!("SELECT {COLUMNS} FROM pending_actions WHERE id = ?1"), [id], from_row)?;
+        if found.kind != action.kind() || found.subject != subject || found.target != target {
+            return Err(ApprovalError::IdTaken {
+                id: id.to_string(),
+                kind: found.kind,
+                subject: found.subject,
+                target: found.target,
+            });
+        }
         Ok(found)
+    }
+
+    /// An uploaded component is not kept twice: once the approved upload
+    /// is made, its parked copy is dropped.
+    pub fn drop_component(&self, id: &str) -> Result<(), ApprovalError> {
+        let conn = self.db.lock();
+        exec(&conn, "UPDATE pending_actions SET input = x'' WHERE id = ?1 AND kind = 'upload'", [id])?;
+        Ok(())
     }
 
     /// The action `id`, with expiry applied.
@@ -254,7 +359,7 @@ impl Approvals {
         let conn = self.db.lock();
         self.expire(&conn)?;
         let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM pending_actions WHERE state = 'pending' ORDER BY created_ms, id"
+            "SELECT {LISTED} FROM pending_actions WHERE state = 'pending' ORDER BY created_ms, id"
         ))?;
         let rows = stmt.query_map([], from_row)?;
         let all: Vec<PendingAction> = rows.collect::<Result<_, _>>()?;

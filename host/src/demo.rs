@@ -121,7 +121,7 @@ approvers = ["carol"]
                     "{:<38} {:<13} {:>11} {:<8} {:>6}  parked until {approvers} approves",
                     label, "pending", 0, "-", 0
                 )?;
-                let r = host.approve(&id, "carol")?;
+                let r = host.approve(&id, "carol")?.into_report().context("an approved invocation has a report")?;
                 writeln!(
                     out,
                     "{:<38} {:<13} {:>11} {:<8} {:>6}  {}",

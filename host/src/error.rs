@@ -49,6 +49,18 @@ pub enum HostError {
     /// the database.
     #[error("archiving: {0}")]
     Archive(String),
+    /// Parking an action for approval failed in storage.
+    #[error("approvals storage: {0}")]
+    Approvals(String),
+    /// A policy parked the transfer until one of its approvers approves it
+    /// (then it is made once) or rejects it. Nothing moved.
+    #[error("needs approval by {approvers}: parked as pending action `{id}`; nothing moved yet")]
+    PendingApproval {
+        /// The pending action (`transfer:` and the transfer's id).
+        id: String,
+        /// Who may approve.
+        approvers: String,
+    },
 }
 
 /// An upload (artifact or policy plugin) was refused. The registry is
@@ -87,6 +99,15 @@ pub enum UploadError {
     /// The policy chain refused the upload.
     #[error("{0}")]
     Denied(String),
+    /// A policy parked the upload until one of its approvers approves it
+    /// (then it is uploaded once) or rejects it.
+    #[error("needs approval by {approvers}: parked as pending action `{id}`; not uploaded yet")]
+    PendingApproval {
+        /// The pending action (`upload:` and `owner:name@version`).
+        id: String,
+        /// Who may approve.
+        approvers: String,
+    },
     /// The bytes or metadata could not be stored.
     #[error("storing the upload failed: {0}")]
     Storage(String),

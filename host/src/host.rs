@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::approvals::{ApprovalError, Approvals, Decider, PendingAction};
+use crate::approvals::{ApprovalError, Approvals, Decider, Parked, PendingAction, PendingState};
 use crate::audit::{AuditEntry, AuditLog, AuditQuery};
 use crate::bindings::Decision;
 use crate::cost::{Calibration, CostModel};
@@ -381,6 +381,29 @@ pub struct Host {
     inner: Arc<HostInner>,
 }
 
+/// What approving a parked action did (as JSON: the report, the
+/// transfer or the artifact itself).
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(untagged)]
+pub enum Approved {
+    /// The invocation ran: its report.
+    Invocation(InvocationReport),
+    /// The transfer was made.
+    Transfer(Transfer),
+    /// The artifact was uploaded.
+    Upload(ArtifactInfo),
+}
+
+impl Approved {
+    /// The report, when an invocation was approved.
+    pub fn into_report(self) -> Option<InvocationReport> {
+        match self {
+            Approved::Invocation(report) => Some(report),
+            _ => None,
+        }
+    }
+}
+
 impl Host {
     /// Move the history past the retention horizons (see
     /// [`HostBuilder::retention`]) to the archive now, as the background
@@ -461,7 +484,16 @@ impl Host {
     /// Move an asset between agents. Idempotent by `req.id`. The policy
     /// chain judges the `transfer` action (subject: the sender) first; a
     /// replay of a transfer already made returns it without judging again.
+    /// A `require_approval` verdict parks it as pending action
+    /// `transfer:<id>` ([`HostError::PendingApproval`]); approving it makes
+    /// it, once.
     pub fn transfer(&self, req: &TransferRequest) -> Result<Transfer, HostError> {
+        self.transfer_approved(req, None)
+    }
+
+    /// [`Host::transfer`]; `approved_by` set when an approver let it through,
+    /// which satisfies `require_approval` (never a deny).
+    fn transfer_approved(&self, req: &TransferRequest, approved_by: Option<&str>) -> Result<Transfer, HostError> {
         if self.inner.ledger.transfer_record(&req.id)?.is_some() {
             return Ok(self.inner.ledger.post_one(Transfer::requested(req))?);
         }
@@ -473,10 +505,47 @@ impl Host {
             crate::bindings::NO_USAGE,
         );
         let verdict = self.inner.judge(None, &mut action);
-        if let Some(reason) = verdict.refusal() {
-            return Err(HostError::Denied(reason));
+        match &verdict.decision {
+            Decision::RequireApproval(approvers) if approved_by.is_none() => {
+                let id = format!("transfer:{}", req.id);
+                let parked =
+                    self.park(&id, req.from.as_str(), req.to.as_str(), approvers, &verdict, Parked::Transfer(req));
+                return Err(match parked {
+                    Ok((id, approvers)) => HostError::PendingApproval { id, approvers },
+                    Err(e @ ApprovalError::AlreadyDecided { .. }) => HostError::Denied(e.to_string()),
+                    Err(e @ ApprovalError::IdTaken { .. }) => HostError::Invalid(e.to_string()),
+                    Err(e) => HostError::Approvals(e.to_string()),
+                });
+            }
+            Decision::RequireApproval(_) | Decision::Allow => {}
+            Decision::Deny(_) => return Err(HostError::Denied(verdict.refusal().unwrap_or_default())),
         }
         Ok(self.inner.ledger.post_one(Transfer::requested(req))?)
+    }
+
+    /// Park an action a policy wants approved: the error that says so, or
+    /// why it cannot wait (its id names another parked action, or it was
+    /// already rejected or expired under this id).
+    fn park(
+        &self,
+        id: &str,
+        subject: &str,
+        target: &str,
+        approvers: &[String],
+        verdict: &Verdict,
+        action: Parked<'_>,
+    ) -> Result<(String, String), ApprovalError> {
+        let parked =
+            self.inner.approvals.park(id, subject, target, approvers, verdict.decided_by.as_deref(), action)?;
+        match parked.state {
+            PendingState::Pending => {
+                tracing::info!(pending = %parked.id, kind = %parked.kind, "parked for approval");
+                Ok((parked.id, approvers.join(", ")))
+            }
+            // Approved: its approval is making it right now, or failed to;
+            // the caller replays by approving it again.
+            state => Err(ApprovalError::AlreadyDecided { id: parked.id, state, by: parked.resolved_by }),
+        }
     }
 
     /// Take scrip out of circulation: `agent` -> `@burn`. Idempotent by id.
@@ -647,8 +716,21 @@ impl Host {
     }
 
     /// Upload an artifact component with its manifest. The policy chain
-    /// judges the `upload` action (subject: the owner) first.
+    /// judges the `upload` action (subject: the owner) first. A
+    /// `require_approval` verdict parks it, component and all, as pending
+    /// action `upload:<owner>:<name>@<version>`
+    /// ([`UploadError::PendingApproval`]); approving it uploads it, once.
     pub fn upload(&self, manifest: Manifest, component: &[u8]) -> Result<ArtifactInfo, UploadError> {
+        self.upload_approved(manifest, component, None)
+    }
+
+    /// [`Host::upload`]; `approved_by` set when an approver let it through.
+    fn upload_approved(
+        &self,
+        manifest: Manifest,
+        component: &[u8],
+        approved_by: Option<&str>,
+    ) -> Result<ArtifactInfo, UploadError> {
         manifest.validate()?;
         manifest.validate_within(&self.inner.limits, self.inner.settings.max_memory_bytes)?;
         let mut action = crate::actions::UPLOAD.action(
@@ -665,8 +747,29 @@ impl Host {
             },
         );
         let verdict = self.inner.judge(None, &mut action);
-        if let Some(reason) = verdict.refusal() {
-            return Err(UploadError::Denied(reason));
+        match &verdict.decision {
+            Decision::RequireApproval(approvers) if approved_by.is_none() => {
+                if self.artifact(&manifest.artifact_id()).is_some() {
+                    return Err(UploadError::AlreadyExists(manifest.artifact_id()));
+                }
+                let id = format!("upload:{}", manifest.artifact_id().replacen('/', ":", 1));
+                let target = manifest.artifact_id();
+                let parked = self.park(
+                    &id,
+                    manifest.owner.as_str(),
+                    &target,
+                    approvers,
+                    &verdict,
+                    Parked::Upload { manifest: &manifest, component },
+                );
+                return Err(match parked {
+                    Ok((id, approvers)) => UploadError::PendingApproval { id, approvers },
+                    Err(e @ ApprovalError::AlreadyDecided { .. }) => UploadError::Denied(e.to_string()),
+                    Err(e) => UploadError::Storage(e.to_string()),
+                });
+            }
+            Decision::RequireApproval(_) | Decision::Allow => {}
+            Decision::Deny(_) => return Err(UploadError::Denied(verdict.refusal().unwrap_or_default())),
         }
         let owner_exists =
             self.inner.ledger.has_account(manifest.owner.as_str()).map_err(|e| UploadError::Storage(e.to_string()))?;
@@ -751,22 +854,24 @@ impl Host {
         self.inner.approvals.get(id)
     }
 
-    /// Approve the parked invocation `id` as `approver` (one of its
-    /// approvers, and not the agent that asked for it; the approval is
-    /// itself an `approve` action put to the policy chain), then run it,
-    /// once: approving it again, by anyone, returns the recorded report
-    /// without running it again.
-    pub fn approve(&self, id: &str, approver: &str) -> Result<InvocationReport, ApprovalError> {
+    /// Approve the parked action `id` as `approver` (one of its approvers,
+    /// and not the agent that asked for it; the approval is itself an
+    /// `approve` action put to the policy chain), then do it, once: run the
+    /// invocation, make the transfer, upload the artifact. Approving it
+    /// again, by anyone, returns what was done without doing it again.
+    /// The action is put to the policy chain once more as it is done: a
+    /// deny still refuses it; `require_approval` is satisfied.
+    pub fn approve(&self, id: &str, approver: &str) -> Result<Approved, ApprovalError> {
         self.decide_approval(id, Decider::Agent(approver))
     }
 
     /// [`Host::approve`] as an administrator, who may decide any parked
     /// action (recorded as approved by [`crate::ADMIN_DECIDER`]).
-    pub fn approve_as_admin(&self, id: &str) -> Result<InvocationReport, ApprovalError> {
+    pub fn approve_as_admin(&self, id: &str) -> Result<Approved, ApprovalError> {
         self.decide_approval(id, Decider::Admin)
     }
 
-    fn decide_approval(&self, id: &str, decider: Decider<'_>) -> Result<InvocationReport, ApprovalError> {
+    fn decide_approval(&self, id: &str, decider: Decider<'_>) -> Result<Approved, ApprovalError> {
         let parked = self.inner.approvals.get(id)?.ok_or_else(|| ApprovalError::Unknown(id.to_string()))?;
         if let Decider::Agent(agent) = decider {
             // Refused before the policy chain is asked: not an approver.
@@ -789,11 +894,40 @@ impl Host {
             return Err(ApprovalError::Denied(verdict.refusal().unwrap_or_default()));
         }
         let approved = self.inner.approvals.decide(id, decider, None)?;
-        let mut invocation = Invocation::new(approved.subject, approved.target, approved.input);
-        invocation.fuel_limit = approved.fuel_limit;
-        invocation.id = Some(approved.id);
-        invocation.approved_by = approved.resolved_by;
-        Ok(crate::invoke::invoke(&self.inner, invocation)?)
+        let by = approved.resolved_by.clone();
+        match approved.kind.as_str() {
+            "transfer" => {
+                let req: TransferRequest = approved
+                    .details
+                    .and_then(|d| serde_json::from_value(d).ok())
+                    .ok_or_else(|| ApprovalError::Storage(format!("the parked transfer `{id}` lost its request")))?;
+                self.transfer_approved(&req, by.as_deref()).map(Approved::Transfer).map_err(ApprovalError::Transfer)
+            }
+            "upload" => {
+                let mut details = approved.details.unwrap_or_default();
+                let sha256 = details["sha256"].as_str().unwrap_or_default().to_string();
+                if let Some(made) = self.artifact(&approved.target).filter(|a| a.digest == sha256) {
+                    return Ok(Approved::Upload(made)); // approved again: made already
+                }
+                if let Some(fields) = details.as_object_mut() {
+                    fields.remove("size");
+                    fields.remove("sha256");
+                }
+                let manifest: Manifest = serde_json::from_value(details)
+                    .map_err(|e| ApprovalError::Storage(format!("the parked upload `{id}` lost its manifest: {e}")))?;
+                let made =
+                    self.upload_approved(manifest, &approved.input, by.as_deref()).map_err(ApprovalError::Upload)?;
+                self.inner.approvals.drop_component(id)?;
+                Ok(Approved::Upload(made))
+            }
+            _ => {
+                let mut invocation = Invocation::new(approved.subject, approved.target, approved.input);
+                invocation.fuel_limit = approved.fuel_limit;
+                invocation.id = Some(approved.id);
+                invocation.approved_by = by;
+                Ok(Approved::Invocation(crate::invoke::invoke(&self.inner, invocation)?))
+            }
+        }
     }
 
     /// Reject the parked invocation `id` as `approver` (one of its

@@ -124,7 +124,7 @@ pub use fuelhost_runtime::Busy;
 pub use fuelhost_runtime::CacheStats;
 pub use fuelhost_runtime::EngineSettings;
 pub use fuelhost_sqlite::{Durability, SqliteLedger};
-pub use host::{Host, HostBuilder};
+pub use host::{Approved, Host, HostBuilder};
 pub use host_limits::{check_id, HostLimits, MAX_ID_LEN};
 pub use invocation::{Invocation, InvocationReport};
 pub use keys::{ApiKeys, Authenticated, IssuedKey, KeyInfo, Principal, Revocation};

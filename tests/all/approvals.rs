@@ -66,12 +66,12 @@ fn an_approved_action_runs_exactly_once() {
     );
     assert!(host.pending_actions(Some("alice")).unwrap().is_empty(), "alice approves nothing");
 
-    let report1 = host.approve(&pending, "carol").unwrap();
+    let report1 = host.approve(&pending, "carol").unwrap().into_report().unwrap();
     assert!(report1.success, "{:?}", report1.error);
     assert_eq!(report1.invocation_id, pending);
     assert_eq!(bob0.scrip.posted - host.balances("bob").unwrap().scrip.posted, 7, "charged once");
     // A second approval, by the same or another approver, replays.
-    let report2 = host.approve(&pending, "dave").unwrap();
+    let report2 = host.approve(&pending, "dave").unwrap().into_report().unwrap();
     assert!(report2.replayed);
     assert_eq!(report2.resources_consumed, report1.resources_consumed);
     assert_eq!(bob0.scrip.posted - host.balances("bob").unwrap().scrip.posted, 7, "still once");
@@ -152,7 +152,7 @@ fn no_agent_decides_its_own_request_and_an_admin_decides_any() {
 
     // An administrator sees every parked action and may decide any.
     assert_eq!(host.pending_actions(None).unwrap().len(), 1);
-    let report1 = host.approve_as_admin(&pending).unwrap();
+    let report1 = host.approve_as_admin(&pending).unwrap().into_report().unwrap();
     assert!(report1.success, "{:?}", report1.error);
     let decided = host.pending_action(&pending).unwrap().unwrap();
     assert_eq!(decided.resolved_by.as_deref(), Some(fuelhost::ADMIN_DECIDER));
@@ -163,4 +163,118 @@ fn no_agent_decides_its_own_request_and_an_admin_decides_any() {
     let rejected = host.reject_as_admin(&second, "not today").unwrap();
     assert_eq!(rejected.state, PendingState::Rejected);
     assert_conserved(&host);
+}
+
+/// Rules that park big transfers and alice's uploads for carol.
+const MONEY_RULES: &str = r#"
+[[rule]]
+name = "big-transfers-need-a-nod"
+effect = "require_approval"
+action = "transfer"
+approvers = ["carol"]
+when = [{ field = "price", greater_than = 100 }]
+
+[[rule]]
+name = "uploads-need-a-nod"
+effect = "require_approval"
+action = "upload"
+target = "alice/*"
+approvers = ["carol"]
+"#;
+
+fn transfer(id: &str, amount: u64) -> fuelhost::TransferRequest {
+    fuelhost::TransferRequest {
+        id: id.into(),
+        from: "bob".try_into().unwrap(),
+        to: "alice".try_into().unwrap(),
+        asset: fuelhost::Asset::Scrip,
+        amount,
+        memo: "for the report".into(),
+    }
+}
+
+#[test]
+fn a_parked_transfer_is_made_once_when_approved_and_never_when_rejected() {
+    let (host, _clock, _dir, _report) = world();
+    host.set_policy_rules(&format!("{RULES}{MONEY_RULES}")).unwrap();
+    let scrip = |agent: &str| host.balances(agent).unwrap().scrip.available();
+    let (bob0, alice0) = (scrip("bob"), scrip("alice"));
+
+    // Small transfers pass; a big one waits, and asking again waits too.
+    host.transfer(&transfer("t-small", 50)).unwrap();
+    for _ in 0..2 {
+        match host.transfer(&transfer("t-big", 500)).unwrap_err() {
+            fuelhost::HostError::PendingApproval { id, approvers } => {
+                assert_eq!((id.as_str(), approvers.as_str()), ("transfer:t-big", "carol"));
+            }
+            other => panic!("expected a pending approval, got {other}"),
+        }
+    }
+    assert_eq!((scrip("bob"), scrip("alice")), (bob0 - 50, alice0 + 50), "nothing moved while parked");
+    let listed = host.pending_actions(Some("carol")).unwrap();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(
+        (listed[0].kind.as_str(), listed[0].subject.as_str(), listed[0].target.as_str()),
+        ("transfer", "bob", "alice")
+    );
+    assert_eq!(listed[0].details.as_ref().unwrap()["amount"], 500, "the approver sees the amount");
+
+    // The sender may not approve its own transfer; carol may, once.
+    assert!(matches!(host.approve("transfer:t-big", "bob"), Err(ApprovalError::NotAnApprover { .. })));
+    let made = match host.approve("transfer:t-big", "carol").unwrap() {
+        fuelhost::Approved::Transfer(t) => t,
+        other => panic!("expected the transfer, got {other:?}"),
+    };
+    assert_eq!((made.id.as_str(), made.amount), ("t-big", 500));
+    for _ in 0..2 {
+        assert!(
+            matches!(host.approve_as_admin("transfer:t-big").unwrap(), fuelhost::Approved::Transfer(t) if t.id == "t-big")
+        );
+        host.transfer(&transfer("t-big", 500)).unwrap(); // a replay of the transfer made
+    }
+    assert_eq!((scrip("bob"), scrip("alice")), (bob0 - 550, alice0 + 550), "moved exactly once");
+
+    // Rejected: never made, and asking again under its id is refused.
+    assert!(host.transfer(&transfer("t-no", 200)).is_err());
+    host.reject("transfer:t-no", "carol", "too much").unwrap();
+    let again = host.transfer(&transfer("t-no", 200)).unwrap_err().to_string();
+    assert!(again.contains("already Rejected by carol"), "{again}");
+    assert_eq!(scrip("bob"), bob0 - 550);
+    assert_conserved(&host);
+}
+
+#[test]
+fn a_parked_upload_is_uploaded_once_when_approved() {
+    let (host, _clock, _dir, _report) = world();
+    host.set_policy_rules(&format!("{RULES}{MONEY_RULES}")).unwrap();
+    let component = guest("rust-echo");
+    let gated = || manifest("gated", 3, ResourcePolicy::CallerPays, Limits::default());
+    let id = match host.upload(gated(), &component).unwrap_err() {
+        fuelhost::UploadError::PendingApproval { id, approvers } => {
+            assert_eq!(approvers, "carol");
+            id
+        }
+        other => panic!("expected a pending approval, got {other}"),
+    };
+    assert_eq!(id, "upload:alice:gated@0.1.0");
+    assert!(host.artifact("alice/gated@0.1.0").is_none(), "not uploaded while parked");
+    let parked = host.pending_action(&id).unwrap().unwrap();
+    let details = parked.details.unwrap();
+    assert_eq!((details["name"].as_str(), details["size"].as_u64()), (Some("gated"), Some(component.len() as u64)));
+
+    let made = match host.approve(&id, "carol").unwrap() {
+        fuelhost::Approved::Upload(info) => info,
+        other => panic!("expected the artifact, got {other:?}"),
+    };
+    assert_eq!(made.id, "alice/gated@0.1.0");
+    assert_eq!(details["sha256"].as_str(), Some(made.digest.as_str()), "the approver saw what was uploaded");
+    assert!(host.pending_action(&id).unwrap().unwrap().input.is_empty(), "the parked copy is dropped");
+    match host.approve_as_admin(&id).unwrap() {
+        fuelhost::Approved::Upload(again) => assert_eq!(again.digest, made.digest),
+        other => panic!("expected the artifact, got {other:?}"),
+    }
+    let report = host.invoke(Invocation::new("bob", &made.id, "hello")).unwrap();
+    assert!(report.success, "{:?}", report.error);
+    // Uploading it again is a conflict, not another parking.
+    assert!(matches!(host.upload(gated(), &component), Err(fuelhost::UploadError::AlreadyExists(_))));
 }

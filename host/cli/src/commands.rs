@@ -25,6 +25,7 @@ use serde::de::DeserializeOwned;
 use crate::client::{Client, Reply};
 use crate::exit::Exit;
 use crate::output;
+use fuelhost_api::replies::ErrorBody;
 
 /// The assets, as typed (a typo is answered with these).
 const ASSETS: [&str; 3] = ["scrip", "fuel", "disk_bytes"];
@@ -381,6 +382,16 @@ impl Printer {
         }
         Ok(human(&reply.parse()?))
     }
+
+    /// [`Printer::show`], unless a policy parked the action (`202`): then
+    /// its message, and [`Exit::Parked`].
+    fn done_or_parked<T: DeserializeOwned>(self, reply: Reply, human: impl FnOnce(&T) -> String) -> Result<Shown> {
+        if reply.status == 202 {
+            let text = self.show(reply, |p: &ErrorBody| format!("{} ({})\n", p.error.message, p.error.code))?;
+            return Ok(Shown { text, exit: Exit::Parked });
+        }
+        self.show(reply, human).map(Shown::from)
+    }
 }
 
 /// What a command prints, and the exit code it ends with.
@@ -404,7 +415,7 @@ pub fn run(client: &Client, cmd: Remote, json_out: bool) -> Result<Shown> {
         Remote::Balance { agent } => agents::balance(client, out, &agent),
         Remote::Mint { agent, asset, amount, id } => ledger::mint(client, out, agent, &asset, amount, id),
         Remote::Transfer { to, amount, asset, memo, id } => {
-            ledger::transfer(client, out, ledger::Sent { to, amount, asset, memo, id })
+            return ledger::transfer(client, out, ledger::Sent { to, amount, asset, memo, id });
         }
         Remote::Transfers { agent, limit } => ledger::transfers(client, out, agent, limit),
         Remote::Usage { agent, artifact, since, until, limit } => {
@@ -436,7 +447,7 @@ pub fn run(client: &Client, cmd: Remote, json_out: bool) -> Result<Shown> {
                     .into())
                 }
             };
-            artifacts::upload(client, out, &manifest, &component)
+            return artifacts::upload(client, out, &manifest, &component);
         }
         Remote::Artifacts(cmd) => artifacts::artifacts(client, out, cmd),
         Remote::Invoke { artifact, input, input_file, fuel, id } => {

@@ -129,7 +129,7 @@ pub struct Transfer {
 }
 
 /// A request to move scrip (or a resource budget) between two agents.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TransferRequest {
     /// Idempotency key: the same id is applied once; the same id with other
     /// parameters is rejected.

@@ -138,7 +138,8 @@ impl Verdict {
             Decision::Allow => None,
             Decision::Deny(reason) => Some(format!("denied by policy `{by}`: {reason}")),
             Decision::RequireApproval(who) => Some(format!(
-                "policy `{by}` requires approval by {}; only invocations can wait for an approval, so this action is refused",
+                "policy `{by}` requires approval by {}; this action cannot wait for one (invocations, transfers and \
+                 uploads asked of the host can; actions inside a running guest cannot), so it is refused",
                 who.join(", ")
             )),
         }

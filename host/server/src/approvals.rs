@@ -5,7 +5,7 @@
 
 use axum::extract::{Path, State};
 use axum::Json;
-use fuelhost::{InvocationReport, PendingAction};
+use fuelhost::{Approved, PendingAction};
 use fuelhost_api::replies::PendingList;
 use fuelhost_api::requests::Reject;
 
@@ -25,12 +25,13 @@ pub(super) async fn approvals(State(state): State<ApiState>, caller: Caller) -> 
 }
 
 /// Approve a parked action as the key's agent (one of its approvers, not
-/// the agent that asked for it) or as an admin: it runs once, and the
-/// answer is its report.
+/// the agent that asked for it) or as an admin: it is done once, and the
+/// answer is what was done: an invocation's report, the transfer, or the
+/// artifact uploaded.
 #[utoipa::path(post, path = "/v1/approvals/{id}/approve", tag = "approvals", security(("api_key" = [])),
     params(("id" = String, Path, description = "the parked action")),
     responses(
-        (status = 200, description = "the invocation's report", body = Object),
+        (status = 200, description = "what was done: an invocation's report, a transfer, or an artifact", body = Object),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, description = "already decided", body = ErrorBody),
     ))]
@@ -38,7 +39,7 @@ pub(super) async fn approve(
     State(state): State<ApiState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> ApiResult<Json<InvocationReport>> {
+) -> ApiResult<Json<Approved>> {
     let me = caller.acting_agent().cloned();
     blocking(move || match me {
         Some(me) => Ok(Json(state.host.approve(&id, me.as_str())?)),

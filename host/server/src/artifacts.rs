@@ -41,6 +41,8 @@ pub(super) async fn list_artifacts(State(state): State<ApiState>, _caller: Calle
     request_body(content((inline(UploadForm) = "multipart/form-data"))),
     responses(
         (status = 201, description = "`{id, manifest, digest, size, uploaded_ms}`", body = Object),
+        (status = 202, description = "`pending_approval`: a policy parked it as pending action \
+            `upload:<owner>:<name>@<version>`; uploaded once an approver approves it", body = ErrorBody),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, description = "not the owner, or a policy denied it", body = ErrorBody),
         (status = 409, description = "the id exists", body = ErrorBody),

@@ -124,6 +124,7 @@ impl From<HostError> for ApiError {
                 ApiError::bad_request(e.to_string())
             }
             HostError::Denied(m) => ApiError::new(StatusCode::FORBIDDEN, "denied", m),
+            HostError::PendingApproval { .. } => ApiError::new(StatusCode::ACCEPTED, "pending_approval", e.to_string()),
             other => ApiError::internal(other.to_string()),
         }
     }
@@ -167,6 +168,7 @@ impl From<UploadError> for ApiError {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_component", message)
             }
             UploadError::Denied(_) => ApiError::new(StatusCode::FORBIDDEN, "denied", message),
+            UploadError::PendingApproval { .. } => ApiError::new(StatusCode::ACCEPTED, "pending_approval", message),
             UploadError::Storage(_) => ApiError::internal(message),
         }
     }
@@ -182,6 +184,11 @@ impl From<ApprovalError> for ApiError {
             }
             ApprovalError::AlreadyDecided { .. } => ApiError::new(StatusCode::CONFLICT, "already_decided", message),
             ApprovalError::Invocation(i) => i.into(),
+            // What refused the approved transfer or upload decides the
+            // status; the message says it was the approved one.
+            ApprovalError::Transfer(h) => ApiError { message, ..h.into() },
+            ApprovalError::Upload(u) => ApiError { message, ..u.into() },
+            ApprovalError::IdTaken { .. } => ApiError::conflict(message),
             ApprovalError::Storage(_) => ApiError::internal(message),
         }
     }

@@ -35,6 +35,8 @@ pub(super) async fn mint(
 #[utoipa::path(post, path = "/v1/transfers", tag = "ledger", security(("api_key" = [])), request_body = NewTransfer,
     responses(
         (status = 201, description = "the transfer", body = Object),
+        (status = 202, description = "`pending_approval`: a policy parked it as pending action `transfer:<id>`; \
+            nothing moved until an approver approves it", body = ErrorBody),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 402, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
     ))]

@@ -247,8 +247,12 @@ CREATE TABLE IF NOT EXISTS pending_actions (
     reason       TEXT,
     created_ms   INTEGER NOT NULL,
     expires_ms   INTEGER NOT NULL,
+    -- An invocation's input, an upload's component (emptied once made).
     input        BLOB NOT NULL,
-    fuel_limit   INTEGER
+    fuel_limit   INTEGER,
+    -- What else the action needs to be done, as JSON: a transfer's
+    -- request, an upload's manifest. NULL for an invocation.
+    payload      TEXT
 );
 CREATE TABLE IF NOT EXISTS distributions (
     id          TEXT PRIMARY KEY,
@@ -332,7 +336,17 @@ pub(crate) fn create_or_upgrade(conn: &Connection) -> rusqlite::Result<()> {
     create_or_upgrade_tables(conn)?;
     conn.execute_batch(crate::projection::TABLE)?;
     upgrade_journal(conn)?;
+    upgrade_pending_actions(conn)?;
     project_leftovers(conn)
+}
+
+/// A `pending_actions` table from before transfers and uploads could be
+/// parked gets the `payload` column (NULL: its rows are invocations).
+fn upgrade_pending_actions(conn: &Connection) -> rusqlite::Result<()> {
+    if columns(conn, "pending_actions")?.iter().any(|c| c == "payload") {
+        return Ok(());
+    }
+    conn.execute_batch("ALTER TABLE pending_actions ADD COLUMN payload TEXT")
 }
 
 /// Project what the settlement journal holds: at open, what a crash left

@@ -13,7 +13,7 @@ use fuelhost_policy::Judge;
 use fuelhost_runtime::{Slot, Slots};
 
 use super::payer::resolve_payer;
-use crate::approvals::Approvals;
+use crate::approvals::{ApprovalError, Approvals, Parked};
 use crate::bindings::{Action, Decision, Usage};
 use crate::error::InvokeError;
 use crate::host_limits::HostLimits;
@@ -241,10 +241,12 @@ fn decide(host: &AdmitEnv<'_>, charge: &Charge, req: &Invocation, memory_limit: 
                     &charge.artifact,
                     approvers,
                     verdict.decided_by.as_deref(),
-                    &req.input,
-                    req.fuel_limit,
+                    Parked::Invoke { input: &req.input, fuel_limit: req.fuel_limit },
                 )
-                .map_err(|e| InvokeError::Sandbox(e.to_string()))?;
+                .map_err(|e| match e {
+                    ApprovalError::IdTaken { id, .. } => InvokeError::IdTaken(id),
+                    e => InvokeError::Sandbox(e.to_string()),
+                })?;
             tracing::info!(pending = %parked.id, "invocation parked for approval");
             Err(InvokeError::PendingApproval { id: parked.id, approvers: approvers.join(", ") })
         }

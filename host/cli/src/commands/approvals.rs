@@ -1,9 +1,11 @@
-//! Approvals: the parked actions waiting for you, approving one (it runs,
-//! and its report is shown as a call's) and rejecting one.
+//! Approvals: the parked actions waiting for you, approving one (it is
+//! done, and shown as the invocation, transfer or upload would have been)
+//! and rejecting one.
 
 use anyhow::Result;
 
-use super::artifacts::show_invocation;
+use super::artifacts::{show_invocation, uploaded};
+use super::ledger::transfer_line;
 use super::{ApprovalsCmd, Printer, Shown};
 use crate::client::Client;
 use crate::output::{table, Cell};
@@ -16,7 +18,15 @@ pub(super) fn run(client: &Client, out: Printer, cmd: ApprovalsCmd) -> Result<Sh
     match cmd {
         ApprovalsCmd::List => out.show(client.get("/v1/approvals", &[])?, pending).map(Shown::from),
         ApprovalsCmd::Approve { id } => {
-            show_invocation(out, client.call("POST", &format!("/v1/approvals/{id}/approve"))?)
+            let reply = client.call("POST", &format!("/v1/approvals/{id}/approve"))?;
+            // What was done, told apart by its shape.
+            if reply.json.get("invocation_id").is_some() {
+                show_invocation(out, reply)
+            } else if reply.json.get("digest").is_some() {
+                out.show(reply, uploaded).map(Shown::from)
+            } else {
+                out.show(reply, transfer_line).map(Shown::from)
+            }
         }
         ApprovalsCmd::Reject { id, reason } => {
             let reply = client.send("POST", &format!("/v1/approvals/{id}/reject"), &Reject { reason })?;

@@ -11,21 +11,24 @@ use super::{ArtifactsCmd, Printer, Shown};
 use crate::client::{Client, Reply};
 use crate::exit::Exit;
 use crate::output::{record, table, Cell};
-use fuelhost_api::replies::{ArtifactDeleted, ArtifactList, ErrorBody};
+use fuelhost_api::replies::{ArtifactDeleted, ArtifactList};
 use fuelhost_api::requests::Invoke;
 use fuelhost_api::{ArtifactInfo, InvocationReport};
 
 /// `fuelhost upload MANIFEST COMPONENT`.
-pub(super) fn upload(client: &Client, out: Printer, manifest: &Path, component: &Path) -> Result<String> {
+pub(super) fn upload(client: &Client, out: Printer, manifest: &Path, component: &Path) -> Result<Shown> {
     let manifest_text = read_input(manifest)?;
     let bytes = read_input(component)?;
     let name = component.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let what = format!("uploading and compiling {name} ({:.1} MiB)", bytes.len() as f64 / (1 << 20) as f64);
     let parts: [(&str, Option<&str>, &[u8]); 2] =
         [("manifest", None, &manifest_text), ("component", Some(&name), &bytes)];
-    out.show(client.send_multipart("POST", "/v1/artifacts", &parts, &what)?, |a: &ArtifactInfo| {
-        format!("uploaded {} ({} bytes, sha256 {})\n", a.id, a.size, a.digest)
-    })
+    out.done_or_parked(client.send_multipart("POST", "/v1/artifacts", &parts, &what)?, uploaded)
+}
+
+/// What an upload made.
+pub(super) fn uploaded(a: &ArtifactInfo) -> String {
+    format!("uploaded {} ({} bytes, sha256 {})\n", a.id, a.size, a.digest)
 }
 
 /// `fuelhost artifacts ...`.
@@ -90,8 +93,7 @@ pub(super) fn invoke(client: &Client, out: Printer, call: Call) -> Result<Shown>
 /// outcome gives, or that was parked (waiting for an approval).
 pub(super) fn show_invocation(out: Printer, reply: Reply) -> Result<Shown> {
     if reply.status == 202 {
-        let text = out.show(reply, |p: &ErrorBody| format!("{} ({})\n", p.error.message, p.error.code))?;
-        return Ok(Shown { text, exit: Exit::Parked });
+        return out.done_or_parked(reply, |_: &serde_json::Value| String::new());
     }
     let report: InvocationReport = reply.parse()?;
     let exit = if report.success { Exit::Ok } else { Exit::RunFailed };

@@ -4,7 +4,7 @@
 use anyhow::Result;
 
 use super::input::{agent_id, asset, id_or_fresh};
-use super::Printer;
+use super::{Printer, Shown};
 use crate::client::Client;
 use crate::output::{record, table, Cell};
 use fuelhost_api::replies::{StatsReply, TopConsumers, TransferPage, UsagePage};
@@ -34,7 +34,7 @@ pub(super) struct Sent {
 }
 
 /// `fuelhost transfer TO AMOUNT ...`.
-pub(super) fn transfer(client: &Client, out: Printer, sent: Sent) -> Result<String> {
+pub(super) fn transfer(client: &Client, out: Printer, sent: Sent) -> Result<Shown> {
     let body = NewTransfer {
         id: id_or_fresh(sent.id, "transfer")?,
         to: agent_id(sent.to)?,
@@ -42,7 +42,7 @@ pub(super) fn transfer(client: &Client, out: Printer, sent: Sent) -> Result<Stri
         asset: asset(&sent.asset)?,
         memo: sent.memo,
     };
-    out.show(client.send("POST", "/v1/transfers", &body)?, transfer_line)
+    out.done_or_parked(client.send("POST", "/v1/transfers", &body)?, transfer_line)
 }
 
 /// `fuelhost transfers [--agent A] [--limit N]`.
@@ -153,7 +153,7 @@ pub(super) fn stats(client: &Client, out: Printer) -> Result<String> {
 }
 
 /// One transfer on one line: `mint 1000 scrip @mint -> bob (seed-1)`.
-fn transfer_line(t: &Transfer) -> String {
+pub(super) fn transfer_line(t: &Transfer) -> String {
     format!("{} {} {} {} -> {} ({})\n", t.kind, t.amount, t.asset, t.from, t.to, t.id)
 }
 

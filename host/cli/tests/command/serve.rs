@@ -303,6 +303,29 @@ fn scripts_read_the_exit_code_and_json_errors() {
     let bash = ok(h, &["completions", "bash"]);
     assert!(bash.contains("complete") && bash.contains("fuelhost") && bash.contains("invoke"), "{bash}");
 
+    // A transfer a policy wants approved: parked (exit 11, nothing moved),
+    // then made once by its approver.
+    let rules = h.join("rules.toml");
+    std::fs::write(
+        &rules,
+        "[[rule]]\nname = \"big-transfers\"\neffect = \"require_approval\"\naction = \"transfer\"\n\
+         approvers = [\"alice\"]\nwhen = [{ field = \"price\", greater_than = 5 }]\n",
+    )
+    .unwrap();
+    ok(h, &["policy", "set-rules", rules.to_str().unwrap()]);
+    let parked = as_bob(&["transfer", "alice", "8", "--id", "big-1"]);
+    assert_eq!(parked.code, 11, "{}{}", parked.stdout, parked.stderr);
+    assert!(
+        parked.stdout.contains("`transfer:big-1`") && parked.stdout.contains("pending_approval"),
+        "{}",
+        parked.stdout
+    );
+    assert!(ok(h, &["approvals", "list"]).contains("transfer:big-1"), "the admin sees it");
+    let made = fuelhost(h, &["--api-key", &alice, "approvals", "approve", "transfer:big-1"]);
+    assert!(made.ok && made.stdout.contains("8 scrip bob -> alice (big-1)"), "{}{}", made.stdout, made.stderr);
+    let bob_scrip = json(h, &["balance", "bob"])["balances"]["scrip"]["posted"].as_u64();
+    assert_eq!(bob_scrip, Some(2), "moved once");
+
     // Tables for people: sizes in units, digests short.
     let listed = ok(h, &["artifacts", "list"]);
     let row = listed.lines().find(|l| l.starts_with("alice/dear@1")).unwrap();
