@@ -119,7 +119,7 @@ enum Command {
         /// `artifact` or `policy`.
         #[arg(value_enum)]
         kind: project::Kind,
-        /// `rust`, `python`, `js` or `ts`.
+        /// `rust`, `python`, `js`, `ts` or `c`.
         #[arg(value_enum)]
         lang: project::Lang,
         /// The new folder.
@@ -129,8 +129,8 @@ enum Command {
         owner: String,
     },
     /// Build the component of a project folder (default: this one) with
-    /// the toolchain scripts/setup.sh installs: Rust, Python, JavaScript or
-    /// WAT. Writes DIR/<folder name>.wasm.
+    /// the toolchain scripts/setup.sh installs: Rust, Python, JavaScript,
+    /// TypeScript, C or WAT. Writes DIR/<folder name>.wasm.
     Build { dir: Option<PathBuf> },
     /// Print a completion script for SHELL: `fuelhost completions bash >
     /// ~/.local/share/bash-completion/completions/fuelhost` (zsh, fish,

@@ -1,9 +1,9 @@
 //! Guest projects: `fuelhost new` writes one from a template (an artifact or
-//! a policy plugin in Rust, Python or JavaScript, with the WIT contract and,
-//! for Rust, the guest SDK vendored, so it builds outside the repository),
-//! and `fuelhost build` turns a project folder into a component with the
-//! toolchain `scripts/setup.sh` installed, saying what is missing and how to
-//! get it when it is not there.
+//! a policy plugin in Rust, Python, JavaScript, TypeScript or C, with the
+//! WIT contract and, for Rust, the guest SDK vendored, so it builds outside
+//! the repository), and `fuelhost build` turns a project folder into a
+//! component with the toolchain `scripts/setup.sh` installed, saying what
+//! is missing and how to get it when it is not there.
 //!
 //! A folder's language is read from its files: `Cargo.toml` (Rust),
 //! `app.py` (Python), `app.js` (JavaScript), `app.ts` (TypeScript), `*.c`
@@ -45,6 +45,7 @@ pub enum Lang {
     Js,
     #[value(alias = "typescript")]
     Ts,
+    C,
 }
 
 /// The WIT contract, vendored into every project.
@@ -110,6 +111,7 @@ pub fn new(dir: &Path, kind: Kind, lang: Lang, owner: &str) -> Result<String> {
         Lang::Python => files.push(("app.py".into(), python_source(&name, kind))),
         Lang::Js => files.push(("app.js".into(), js_source(&name, kind))),
         Lang::Ts => files.push(("app.ts".into(), ts_source(&name, kind))),
+        Lang::C => files.push(("app.c".into(), c_source(&name, kind))),
     }
     for (path, text) in &files {
         let path = dir.join(path);
@@ -138,6 +140,7 @@ fn lang_name(lang: Lang) -> &'static str {
         Lang::Python => "Python",
         Lang::Js => "JavaScript",
         Lang::Ts => "TypeScript",
+        Lang::C => "C",
     }
 }
 
@@ -146,14 +149,41 @@ fn readme(name: &str, kind: Kind, lang: Lang) -> String {
         Kind::Artifact => "A fuelhost artifact: `run` gets the caller's input and returns the answer; each call is metered and charged.",
         Kind::Policy => "A fuelhost policy plugin: `check` judges each action the host puts to the policy chain (see the host's docs/actions.md for what each kind carries).",
     };
+    let source = match lang {
+        Lang::Rust => "src/lib.rs",
+        Lang::Python => "app.py",
+        Lang::Js => "app.js",
+        Lang::Ts => "app.ts",
+        Lang::C => "app.c",
+    };
     let then = match kind {
         Kind::Artifact => format!("    fuelhost upload .            # builds, then uploads with manifest.toml\n    fuelhost invoke OWNER/{name}@0.1.0 \"hello\""),
         Kind::Policy => format!("    fuelhost policy add {name} .  # builds, then adds it to the chain (admin key)"),
     };
+    let notes = if lang == Lang::C { c_readme(kind) } else { String::new() };
     format!(
-        "# {name}\n\n{what} Written in {}.\n\n    fuelhost build               # writes {name}.wasm\n{then}\n\n`wit/` is the host's WIT \
-         contract, vendored: keep it as it is.\n",
+        "# {name}\n\n{what} Written in {}: edit `{source}`.\n\n    fuelhost build               # writes {name}.wasm\n{then}\n\n\
+         {notes}`wit/` is the host's WIT contract, vendored: keep it as it is.\n",
         lang_name(lang)
+    )
+}
+
+/// What a C project's README adds: how it is built, and who frees what.
+fn c_readme(kind: Kind) -> String {
+    let (header, entry) = match kind {
+        Kind::Artifact => ("artifact", "exports_artifact_run"),
+        Kind::Policy => ("policy_plugin", "exports_fuelhost_host_policy_check"),
+    };
+    format!(
+        "`fuelhost build` generates the bindings (`{header}.h`, `{header}.c`) from `wit/` with `wit-bindgen c` in a \
+         scratch folder, compiles them and every `.c` file of this folder with clang against wasi-libc, and makes \
+         the component with the WASI preview-1 adapter; `scripts/setup.sh` of the fuelhost repository installs \
+         these tools. Keep generated bindings out of this folder: a `.c` file here is compiled, a header here is \
+         included before the build's own.\n\n\
+         Memory follows the canonical ABI: the arguments of `{entry}` are yours to free (the template frees them); \
+         what it returns is freed by the generated code after the call, so allocate it (`malloc`, `*_string_dup`), \
+         never point it at a literal or the stack. What an import returns is yours to free; what you pass to one \
+         is only borrowed.\n\n"
     )
 }
 
@@ -301,6 +331,81 @@ fn ts_source(name: &str, kind: Kind) -> String {
                      return {{ tag: \"allow\" }};\n  \
                  }},\n\
              }};\n"
+        ),
+    }
+}
+
+/// The C templates, for the bindings `wit-bindgen c` generates: they free
+/// their arguments and allocate what they return, as the canonical ABI and
+/// the generated post-return functions expect.
+fn c_source(name: &str, kind: Kind) -> String {
+    match kind {
+        Kind::Artifact => format!(
+            "// {name}: a fuelhost artifact in C. Answers `hello, <input>` and logs who called.\n\
+             // `fuelhost build` generates artifact.h from wit/ (README.md says who frees what).\n\n\
+             #include <stdio.h>\n\
+             #include <stdlib.h>\n\
+             #include <string.h>\n\n\
+             #include \"artifact.h\"\n\n\
+             bool exports_artifact_run(artifact_list_u8_t *input, artifact_list_u8_t *ret, artifact_run_error_t *err) {{\n  \
+                 if (input->len == 0) {{\n    \
+                     // A `run-error` case: the call ends `run_error`. The string is freed\n    \
+                     // after the call, so it is a copy, not the literal.\n    \
+                     err->tag = FUELHOST_HOST_TYPES_RUN_ERROR_INVALID_INPUT;\n    \
+                     artifact_string_dup(&err->val.invalid_input, \"send some text\");\n    \
+                     artifact_list_u8_free(input);\n    \
+                     return false;\n  \
+                 }}\n\n  \
+                 // The context the host returns is ours to free; the line logged is only lent.\n  \
+                 fuelhost_host_ledger_call_context_t context;\n  \
+                 fuelhost_host_ledger_context(&context);\n  \
+                 char line[256];\n  \
+                 snprintf(line, sizeof line, \"{name} called by %.*s\", (int)context.caller.len,\n           \
+                          (const char *)context.caller.ptr);\n  \
+                 artifact_string_t message;\n  \
+                 artifact_string_set(&message, line);\n  \
+                 fuelhost_host_log_log(FUELHOST_HOST_LOG_LEVEL_INFO, &message);\n  \
+                 fuelhost_host_ledger_call_context_free(&context);\n\n  \
+                 // The output is freed after the call: allocated here.\n  \
+                 static const char hello[] = \"hello, \";\n  \
+                 size_t prefix = sizeof hello - 1;\n  \
+                 ret->len = prefix + input->len;\n  \
+                 ret->ptr = malloc(ret->len);\n  \
+                 if (ret->ptr == NULL) {{\n    \
+                     abort();\n  \
+                 }}\n  \
+                 memcpy(ret->ptr, hello, prefix);\n  \
+                 memcpy(ret->ptr + prefix, input->ptr, input->len);\n  \
+                 artifact_list_u8_free(input);\n  \
+                 return true;\n\
+             }}\n"
+        ),
+        Kind::Policy => format!(
+            "// {name}: a fuelhost policy plugin in C. Denies invocations priced above 100 scrip.\n\
+             // `fuelhost build` generates policy_plugin.h from wit/ (README.md says who frees what).\n\n\
+             #include <inttypes.h>\n\
+             #include <stdio.h>\n\
+             #include <string.h>\n\n\
+             #include \"policy_plugin.h\"\n\n\
+             static bool is(const policy_plugin_string_t *s, const char *text) {{\n  \
+                 size_t n = strlen(text);\n  \
+                 return s->len == n && memcmp(s->ptr, text, n) == 0;\n\
+             }}\n\n\
+             void exports_fuelhost_host_policy_check(exports_fuelhost_host_policy_action_t *action,\n                                        \
+                                                     exports_fuelhost_host_policy_decision_t *ret) {{\n  \
+                 if (is(&action->kind, \"invoke\") && action->price > 100) {{\n    \
+                     char reason[1024];  // a longer reason is cut short\n    \
+                     snprintf(reason, sizeof reason, \"{name}: %.*s costs %\" PRIu64 \" scrip, over 100\",\n             \
+                              (int)action->target.len, (const char *)action->target.ptr, action->price);\n    \
+                     // Freed after the call: a copy, not the buffer on the stack.\n    \
+                     ret->tag = FUELHOST_HOST_TYPES_DECISION_DENY;\n    \
+                     policy_plugin_string_dup(&ret->val.deny, reason);\n  \
+                 }} else {{\n    \
+                     ret->tag = FUELHOST_HOST_TYPES_DECISION_ALLOW;\n  \
+                 }}\n  \
+                 // The action is ours to free.\n  \
+                 exports_fuelhost_host_policy_action_free(action);\n\
+             }}\n"
         ),
     }
 }
@@ -609,6 +714,31 @@ mod tests {
         assert_eq!(library_name(&path).unwrap(), "my_app");
         std::fs::write(&path, "[package]\nname = \"my-app\"\n[lib]\nname = \"other\"\n").unwrap();
         assert_eq!(library_name(&path).unwrap(), "other");
+    }
+
+    /// A C project is `app.c` next to the world file `build_c` reads, with
+    /// nothing of Rust's; its README says what to edit and what frees what.
+    #[test]
+    fn a_c_project_is_one_source_file_and_a_readme_that_says_how_it_builds() {
+        let dir = tempfile::tempdir().unwrap();
+        for (kind, world, header) in
+            [(Kind::Artifact, "artifact", "artifact.h"), (Kind::Policy, "policy-plugin", "policy_plugin.h")]
+        {
+            let project = dir.path().join(format!("my-{world}"));
+            new(&project, kind, Lang::C, "alice").unwrap();
+            let read = |f: &str| std::fs::read_to_string(project.join(f)).unwrap();
+            assert_eq!(read("world"), format!("{world}\n"));
+            let source = read("app.c");
+            assert!(source.contains(&format!("#include \"{header}\"")), "{source}");
+            assert!(source.contains(&format!("my-{world}")), "{source}");
+            let readme = read("README.md");
+            assert!(
+                readme.contains("Written in C: edit `app.c`") && readme.contains(&format!("`{header}`")),
+                "{readme}"
+            );
+            assert!(!project.join("Cargo.toml").exists() && !project.join("fuelhost-guest").exists());
+            assert_eq!(project.join("manifest.toml").exists(), kind == Kind::Artifact);
+        }
     }
 
     #[test]

@@ -389,8 +389,9 @@ fn sigterm_stops_the_server_cleanly() {
 }
 
 /// From nothing to a charged call in each language: `fuelhost new`, then
-/// `fuelhost upload DIR` (which builds), then `invoke`; and a policy plugin
-/// project added with `policy add NAME DIR` judges the next call.
+/// `fuelhost upload DIR` (which builds), then `invoke`; and policy plugin
+/// projects (Python, then C) added with `policy add NAME DIR` judge the
+/// next calls.
 #[test]
 fn a_new_project_builds_uploads_and_runs_in_each_language() {
     let server = serve();
@@ -398,7 +399,7 @@ fn a_new_project_builds_uploads_and_runs_in_each_language() {
     let h = home.path();
     let (alice, bob) = alice_and_bob(&server, h, 1_000);
     let work = tempfile::tempdir().unwrap();
-    for lang in ["rust", "python", "js", "ts"] {
+    for lang in ["rust", "python", "js", "ts", "c"] {
         let dir = work.path().join(format!("hello-{lang}"));
         let made = ok(h, &["new", "artifact", lang, dir.to_str().unwrap()]);
         assert!(made.contains("next: fuelhost upload"), "{made}");
@@ -430,6 +431,18 @@ fn a_new_project_builds_uploads_and_runs_in_each_language() {
     let denied = fuelhost(h, &["--api-key", &bob, "invoke", "alice/dear@1", "x"]);
     assert_eq!(denied.code, 3, "{}", denied.stderr);
     assert!(denied.stderr.contains("limit: alice/dear@1 costs 101 scrip"), "{}", denied.stderr);
+
+    // The C policy template, in the Python one's place: it denies the same
+    // call with its own name, and lets a cheap one through.
+    ok(h, &["policy", "remove", "limit"]);
+    let c_dir = work.path().join("c-limit");
+    ok(h, &["new", "policy", "c", c_dir.to_str().unwrap()]);
+    ok(h, &["policy", "add", "c-limit", c_dir.to_str().unwrap()]);
+    let denied = fuelhost(h, &["--api-key", &bob, "invoke", "alice/dear@1", "x"]);
+    assert_eq!(denied.code, 3, "{}", denied.stderr);
+    assert!(denied.stderr.contains("c-limit: alice/dear@1 costs 101 scrip, over 100"), "{}", denied.stderr);
+    let cheap = ok(h, &["--api-key", &bob, "invoke", "alice/hello-c@0.1.0", "again"]);
+    assert!(cheap.starts_with("hello, again\n---\n"), "{cheap}");
 
     // A policy project is not an artifact: said before anything is built.
     let policy = fuelhost(h, &["--api-key", &alice, "upload", dir.to_str().unwrap()]);
