@@ -5,4 +5,5 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$FUELHOST_ROOT"
 "$FUELHOST_ROOT/scripts/setup.sh"
-cargo run --quiet -p fuelhost-cli -- demo "$@"
+link_fuelhost
+"$FUELHOST_CACHE/bin/fuelhost" demo "$@"

@@ -5,3 +5,11 @@ export FUELHOST_CACHE="${FUELHOST_CACHE:-$HOME/.cache/fuelhost}"
 export FUELHOST_GUESTS="${FUELHOST_GUESTS:-$FUELHOST_CACHE/guests}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$FUELHOST_CACHE/target}"
 FUELHOST_VENV="$FUELHOST_CACHE/venv"
+
+# Build the `fuelhost` command and link it as $FUELHOST_CACHE/bin/fuelhost,
+# the one the README's quick start puts on the PATH.
+link_fuelhost() {
+  cargo build --quiet -p fuelhost-cli
+  mkdir -p "$FUELHOST_CACHE/bin"
+  ln -sf "$CARGO_TARGET_DIR/debug/fuelhost" "$FUELHOST_CACHE/bin/fuelhost"
+}

@@ -7,6 +7,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$FUELHOST_ROOT"
 
 "$FUELHOST_ROOT/scripts/setup.sh"
+link_fuelhost
 
 echo "== format and lints"
 cargo fmt --all -- --check

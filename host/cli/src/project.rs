@@ -607,9 +607,14 @@ fn tempfile_dir(dir: &Path) -> Result<PathBuf> {
     Ok(scratch)
 }
 
-/// The WASI preview-1 reactor adapter of wasmtime 48, from cargo's
-/// registry (the newest 48.x fetched).
+/// The WASI preview-1 reactor adapter of wasmtime 48: the copy the setup
+/// keeps with the tools, else the newest 48.x in cargo's registry.
 fn preview1_adapter() -> Option<PathBuf> {
+    // The setup keeps a copy with the other tools.
+    let kept = crate::cache_dir().map(|c| c.join("tools/wasi_snapshot_preview1.reactor.wasm"));
+    if let Some(kept) = kept.filter(|k| k.is_file()) {
+        return Some(kept);
+    }
     let cargo_home = std::env::var_os("CARGO_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))?;
