@@ -11,5 +11,5 @@ FUELHOST_VENV="$FUELHOST_CACHE/venv"
 link_fuelhost() {
   cargo build --quiet -p fuelhost-cli
   mkdir -p "$FUELHOST_CACHE/bin"
-  ln -sf "$CARGO_TARGET_DIR/debug/fuelhost" "$FUELHOST_CACHE/bin/fuelhost"
+  ln -sf "$(cd "$CARGO_TARGET_DIR" && pwd)/debug/fuelhost" "$FUELHOST_CACHE/bin/fuelhost"
 }

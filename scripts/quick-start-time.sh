@@ -23,7 +23,14 @@ ${block//fuelhost new artifact python hello/fuelhost new artifact $l hello}
 wait"
     script=${script//8080/$port}
     start=$(date +%s%N)
-    if (cd "$work" && HOME="$work" FUELHOST_CACHE="$FUELHOST_CACHE" bash -c "$script" >"$work/out.log" 2>&1); then
+    # A fresh HOME (no saved login), the caller's FUELHOST_* settings
+    # dropped; Rust's homes stay where they are.
+    if (cd "$work" &&
+      env -u FUELHOST_URL -u FUELHOST_API_KEY -u FUELHOST_CONFIG -u XDG_CONFIG_HOME -u FUELHOST_DATA_DIR \
+        -u FUELHOST_LISTEN -u FUELHOST_SERVE_CONFIG \
+        HOME="$work" FUELHOST_CACHE="$FUELHOST_CACHE" \
+        CARGO_HOME="${CARGO_HOME:-$HOME/.cargo}" RUSTUP_HOME="${RUSTUP_HOME:-$HOME/.rustup}" \
+        timeout 900 bash -c "$script" >"$work/out.log" 2>&1); then
       tenths=$(( ($(date +%s%N) - start) / 100000000 ))
       printf '%-7s first charged call in %d.%d s (from an empty folder: serve, agents, new, build, upload, invoke)\n' \
         "$l" $((tenths / 10)) $((tenths % 10))

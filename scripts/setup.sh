@@ -84,7 +84,7 @@ fi
 (cd "$FUELHOST_ROOT" && cargo fetch --quiet)
 # A copy beside the other tools, so `fuelhost build` finds it whatever the
 # user's Cargo home.
-adapter=$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/wasi-preview1-component-adapter-provider-48.*/artefacts/wasi_snapshot_preview1.reactor.wasm 2>/dev/null | sort | tail -n 1)
+adapter=$( (ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/wasi-preview1-component-adapter-provider-48.*/artefacts/wasi_snapshot_preview1.reactor.wasm 2>/dev/null || true) | sort -V | tail -n 1)
 if [ -n "$adapter" ]; then
   mkdir -p "$FUELHOST_CACHE/tools"
   cmp -s "$adapter" "$FUELHOST_CACHE/tools/wasi_snapshot_preview1.reactor.wasm" \

@@ -141,6 +141,10 @@ pub enum Decider<'a> {
     Admin,
 }
 
+/// How many uploads one agent may have waiting for approval at once: each
+/// keeps its component in the database until it is decided.
+pub const MAX_PARKED_UPLOADS: i64 = 8;
+
 /// How a decision by an administrator is recorded (`resolved_by`): not a
 /// valid agent id, so no agent can be mistaken for it.
 pub const ADMIN_DECIDER: &str = "@admin";
@@ -213,6 +217,36 @@ pub enum ApprovalError {
     /// does not compile).
     #[error("the approved upload was not made: {0}")]
     Upload(crate::error::UploadError),
+    /// The id names a parked action of this kind with other content
+    /// (another amount, other bytes, another input).
+    #[error(
+        "`{id}` is already parked ({state}) with other content: wait until it is decided, or use another id \
+         (for an upload, another version)"
+    )]
+    Differs {
+        /// The id.
+        id: String,
+        /// Where the parked action stands.
+        state: PendingState,
+    },
+    /// An agent has as many uploads waiting as it may.
+    #[error("`{subject}` has {max} uploads waiting for approval, the most one agent may: wait until they are decided")]
+    TooManyParked {
+        /// The uploader.
+        subject: String,
+        /// The limit.
+        max: i64,
+    },
+    /// The agent receives the transfer it would approve.
+    #[error("`{agent}` receives `{id}` and may not decide on it: another of its approvers or an administrator must ({approvers})")]
+    Beneficiary {
+        /// The pending action.
+        id: String,
+        /// Who tried (the recipient).
+        agent: String,
+        /// Its approvers.
+        approvers: String,
+    },
     /// The id names a parked action of another kind, subject or target.
     #[error("`{id}` already names a parked {kind} by `{subject}` of `{target}`: choose another id for this action")]
     IdTaken {
@@ -288,9 +322,13 @@ impl Approvals {
         Approvals { db, clock, ttl_ms }
     }
 
-    /// Park an action. Idempotent by id: parking an id again returns the
-    /// action parked first, whatever its state; an id parked for another
-    /// kind of action, or by another agent, is refused.
+    /// Park an action. Idempotent by id: parking the same action under
+    /// its id again returns it as parked first, whatever its state;
+    /// another action under the id is refused ([`ApprovalError::IdTaken`],
+    /// [`ApprovalError::Differs`]). An upload whose earlier parking was
+    /// decided (rejected, expired, or approved and since deleted: the host
+    /// checked the artifact does not exist) is parked afresh, and an agent
+    /// parks at most [`MAX_PARKED_UPLOADS`] uploads at once.
     pub fn park(
         &self,
         id: &str,
@@ -306,10 +344,45 @@ impl Approvals {
             Parked::Upload { component, .. } => (*component, None),
             Parked::Transfer(_) => (&[][..], None),
         };
-        let conn = self.db.lock();
+        let details = payload(&action);
+        let is_upload = matches!(action, Parked::Upload { .. });
+        let mut conn = self.db.lock();
+        self.expire(&conn)?;
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let select = format!("SELECT {COLUMNS} FROM pending_actions WHERE id = ?1");
+        if let Some(found) = one(&tx, &select, [id], from_row).optional()? {
+            if found.kind != action.kind() || found.subject != subject || found.target != target {
+                return Err(ApprovalError::IdTaken {
+                    id: id.to_string(),
+                    kind: found.kind,
+                    subject: found.subject,
+                    target: found.target,
+                });
+            }
+            if !(is_upload && found.state != PendingState::Pending) {
+                let same =
+                    found.details == details && (is_upload || (found.input == input && found.fuel_limit == fuel_limit));
+                if !same {
+                    return Err(ApprovalError::Differs { id: id.to_string(), state: found.state });
+                }
+                return Ok(found);
+            }
+            exec(&tx, "DELETE FROM pending_actions WHERE id = ?1", [id])?;
+        }
+        if is_upload {
+            let parked: i64 = one(
+                &tx,
+                "SELECT COUNT(*) FROM pending_actions WHERE kind = 'upload' AND subject = ?1 AND state = 'pending'",
+                [subject],
+                |r| r.get(0),
+            )?;
+            if parked >= MAX_PARKED_UPLOADS {
+                return Err(ApprovalError::TooManyParked { subject: subject.to_string(), max: MAX_PARKED_UPLOADS });
+            }
+        }
         exec(
-            &conn,
-            "INSERT OR IGNORE INTO pending_actions (id, kind, subject, target, approvers, required_by, state, created_ms,
+            &tx,
+            "INSERT INTO pending_actions (id, kind, subject, target, approvers, required_by, state, created_ms,
                 expires_ms, input, fuel_limit, payload) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, ?8, ?9, ?10, ?11)",
             params![
                 id,
@@ -322,19 +395,27 @@ impl Approvals {
                 now.saturating_add(self.ttl_ms),
                 input,
                 fuel_limit.map(|f| f.min(i64::MAX as u64) as i64),
-                payload(&action).map(|p| p.to_string()),
+                details.map(|p| p.to_string()),
             ],
         )?;
-        let found = one(&conn, &format!("SELECT {COLUMNS} FROM pending_actions WHERE id = ?1"), [id], from_row)?;
-        if found.kind != action.kind() || found.subject != subject || found.target != target {
-            return Err(ApprovalError::IdTaken {
-                id: id.to_string(),
-                kind: found.kind,
-                subject: found.subject,
-                target: found.target,
-            });
-        }
-        Ok(found)
+        let parked = one(&tx, &select, [id], from_row)?;
+        tx.commit()?;
+        Ok(parked)
+    }
+
+    /// An approved transfer or upload that could not be made (not enough
+    /// to send, refused again, a component that does not compile) waits
+    /// again, saying why: its approvers may approve it once more, or
+    /// reject it.
+    pub fn reopen(&self, id: &str, why: &str) -> Result<(), ApprovalError> {
+        let conn = self.db.lock();
+        exec(
+            &conn,
+            "UPDATE pending_actions SET state = 'pending', resolved_by = NULL, resolved_ms = NULL, reason = ?2
+             WHERE id = ?1 AND state = 'approved' AND kind IN ('transfer', 'upload')",
+            params![id, why],
+        )?;
+        Ok(())
     }
 
     /// An uploaded component is not kept twice: once the approved upload
@@ -369,7 +450,8 @@ impl Approvals {
     fn expire(&self, conn: &rusqlite::Connection) -> Result<(), ApprovalError> {
         exec(
             conn,
-            "UPDATE pending_actions SET state = 'expired' WHERE state = 'pending' AND expires_ms <= ?1",
+            "UPDATE pending_actions SET state = 'expired', input = CASE kind WHEN 'upload' THEN x'' ELSE input END
+             WHERE state = 'pending' AND expires_ms <= ?1",
             [self.clock.now_ms()],
         )?;
         Ok(())
@@ -400,7 +482,8 @@ impl Approvals {
             (PendingState::Pending, Some(reason)) => {
                 exec(
                     &tx,
-                    "UPDATE pending_actions SET state = 'rejected', resolved_by = ?2, resolved_ms = ?3, reason = ?4
+                    "UPDATE pending_actions SET state = 'rejected', resolved_by = ?2, resolved_ms = ?3, reason = ?4,
+                        input = CASE kind WHEN 'upload' THEN x'' ELSE input END
                      WHERE id = ?1",
                     params![id, agent, self.clock.now_ms(), reason],
                 )?;
@@ -432,6 +515,13 @@ impl PendingAction {
         }
         if agent == self.subject {
             return Err(ApprovalError::OwnRequest {
+                id: self.id.clone(),
+                agent: agent.to_string(),
+                approvers: approvers(),
+            });
+        }
+        if self.kind == "transfer" && agent == self.target {
+            return Err(ApprovalError::Beneficiary {
                 id: self.id.clone(),
                 agent: agent.to_string(),
                 approvers: approvers(),

@@ -99,6 +99,10 @@ pub enum UploadError {
     /// The policy chain refused the upload.
     #[error("{0}")]
     Denied(String),
+    /// The artifact id is parked for approval with other bytes or another
+    /// manifest.
+    #[error("`{0}` is waiting for approval with other bytes or another manifest: wait until it is decided, or upload another version")]
+    ParkedWithOtherBytes(String),
     /// A policy parked the upload until one of its approvers approves it
     /// (then it is uploaded once) or rejects it.
     #[error("needs approval by {approvers}: parked as pending action `{id}`; not uploaded yet")]

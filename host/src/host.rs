@@ -513,7 +513,9 @@ impl Host {
                 return Err(match parked {
                     Ok((id, approvers)) => HostError::PendingApproval { id, approvers },
                     Err(e @ ApprovalError::AlreadyDecided { .. }) => HostError::Denied(e.to_string()),
-                    Err(e @ ApprovalError::IdTaken { .. }) => HostError::Invalid(e.to_string()),
+                    Err(e @ (ApprovalError::IdTaken { .. } | ApprovalError::Differs { .. })) => {
+                        HostError::Ledger(fuelhost_ledger::LedgerError::IdConflict(e.to_string()))
+                    }
                     Err(e) => HostError::Approvals(e.to_string()),
                 });
             }
@@ -733,6 +735,8 @@ impl Host {
     ) -> Result<ArtifactInfo, UploadError> {
         manifest.validate()?;
         manifest.validate_within(&self.inner.limits, self.inner.settings.max_memory_bytes)?;
+        let owner_exists =
+            || self.inner.ledger.has_account(manifest.owner.as_str()).map_err(|e| UploadError::Storage(e.to_string()));
         let mut action = crate::actions::UPLOAD.action(
             manifest.owner.to_string(),
             manifest.artifact_id(),
@@ -749,9 +753,9 @@ impl Host {
         let verdict = self.inner.judge(None, &mut action);
         match &verdict.decision {
             Decision::RequireApproval(approvers) if approved_by.is_none() => {
-                if self.artifact(&manifest.artifact_id()).is_some() {
-                    return Err(UploadError::AlreadyExists(manifest.artifact_id()));
-                }
+                // What the upload itself would refuse is refused now, not
+                // after an approver approved it.
+                self.inner.registry.check_upload(&manifest, component, owner_exists()?)?;
                 let id = format!("upload:{}", manifest.artifact_id().replacen('/', ":", 1));
                 let target = manifest.artifact_id();
                 let parked = self.park(
@@ -764,15 +768,15 @@ impl Host {
                 );
                 return Err(match parked {
                     Ok((id, approvers)) => UploadError::PendingApproval { id, approvers },
-                    Err(e @ ApprovalError::AlreadyDecided { .. }) => UploadError::Denied(e.to_string()),
+                    Err(ApprovalError::Differs { id, .. }) => UploadError::ParkedWithOtherBytes(id),
+                    Err(e @ ApprovalError::TooManyParked { .. }) => UploadError::Denied(e.to_string()),
                     Err(e) => UploadError::Storage(e.to_string()),
                 });
             }
             Decision::RequireApproval(_) | Decision::Allow => {}
             Decision::Deny(_) => return Err(UploadError::Denied(verdict.refusal().unwrap_or_default())),
         }
-        let owner_exists =
-            self.inner.ledger.has_account(manifest.owner.as_str()).map_err(|e| UploadError::Storage(e.to_string()))?;
+        let owner_exists = owner_exists()?;
         self.inner.registry.upload(manifest, component, owner_exists)
     }
 
@@ -901,12 +905,20 @@ impl Host {
                     .details
                     .and_then(|d| serde_json::from_value(d).ok())
                     .ok_or_else(|| ApprovalError::Storage(format!("the parked transfer `{id}` lost its request")))?;
-                self.transfer_approved(&req, by.as_deref()).map(Approved::Transfer).map_err(ApprovalError::Transfer)
+                match self.transfer_approved(&req, by.as_deref()) {
+                    Ok(made) => Ok(Approved::Transfer(made)),
+                    Err(e) => {
+                        self.inner.approvals.reopen(id, &format!("the approved transfer was not made: {e}"))?;
+                        Err(ApprovalError::Transfer(e))
+                    }
+                }
             }
             "upload" => {
                 let mut details = approved.details.unwrap_or_default();
                 let sha256 = details["sha256"].as_str().unwrap_or_default().to_string();
-                if let Some(made) = self.artifact(&approved.target).filter(|a| a.digest == sha256) {
+                let made_already = || self.artifact(&approved.target).filter(|a| a.digest == sha256);
+                if let Some(made) = made_already() {
+                    self.inner.approvals.drop_component(id)?;
                     return Ok(Approved::Upload(made)); // approved again: made already
                 }
                 if let Some(fields) = details.as_object_mut() {
@@ -915,8 +927,15 @@ impl Host {
                 }
                 let manifest: Manifest = serde_json::from_value(details)
                     .map_err(|e| ApprovalError::Storage(format!("the parked upload `{id}` lost its manifest: {e}")))?;
-                let made =
-                    self.upload_approved(manifest, &approved.input, by.as_deref()).map_err(ApprovalError::Upload)?;
+                let made = match self.upload_approved(manifest, &approved.input, by.as_deref()) {
+                    Ok(made) => made,
+                    // Another approval of it made it meanwhile.
+                    Err(UploadError::AlreadyExists(_)) if made_already().is_some() => made_already().unwrap(),
+                    Err(e) => {
+                        self.inner.approvals.reopen(id, &format!("the approved upload was not made: {e}"))?;
+                        return Err(ApprovalError::Upload(e));
+                    }
+                };
                 self.inner.approvals.drop_component(id)?;
                 Ok(Approved::Upload(made))
             }
@@ -957,6 +976,14 @@ impl Host {
     pub fn invoke(&self, invocation: Invocation) -> Result<InvocationReport, InvokeError> {
         if let Some(id) = &invocation.id {
             crate::host_limits::check_id("invocation id", id).map_err(InvokeError::InvalidId)?;
+            // Parked transfers and uploads are named by these prefixes; an
+            // invocation parked under one would block them.
+            if let Some(prefix) = ["transfer:", "upload:"].into_iter().find(|p| id.starts_with(p)) {
+                return Err(InvokeError::InvalidId(format!(
+                    "invocation id `{id}` starts with `{prefix}`, which names parked {}s: choose another id",
+                    prefix.trim_end_matches(':')
+                )));
+            }
         }
         crate::invoke::invoke(&self.inner, invocation)
     }

@@ -103,7 +103,7 @@ pub mod telemetry;
 
 pub mod demo;
 
-pub use approvals::{ApprovalError, Decider, PendingAction, PendingState, ADMIN_DECIDER};
+pub use approvals::{ApprovalError, Decider, PendingAction, PendingState, ADMIN_DECIDER, MAX_PARKED_UPLOADS};
 pub use audit::{AuditArchived, AuditEntry, AuditQuery};
 pub use bindings::{Action, Attribute, Decision, Usage};
 pub use cost::{calibrate, Calibration, CostModel, REFERENCE_KERNEL};

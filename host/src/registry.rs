@@ -415,6 +415,21 @@ impl Registry {
         }
     }
 
+    /// What an upload must pass before anything is compiled (or parked for
+    /// an approval): the manifest, a known owner, a free id, the size and
+    /// the header. The component's digest when it passes.
+    pub fn check_upload(&self, manifest: &Manifest, bytes: &[u8], owner_exists: bool) -> Result<String, UploadError> {
+        manifest.validate()?;
+        if !owner_exists {
+            return Err(UploadError::UnknownOwner(manifest.owner.to_string()));
+        }
+        let id = manifest.artifact_id();
+        if self.info(&id).is_some() {
+            return Err(UploadError::AlreadyExists(id));
+        }
+        self.checked_digest(bytes)
+    }
+
     /// The digest of an uploaded component, once its size and header pass.
     fn checked_digest(&self, bytes: &[u8]) -> Result<String, UploadError> {
         if bytes.len() > self.max_component_bytes {
@@ -464,15 +479,8 @@ impl Registry {
     /// Validate, compile and record an artifact. `owner_exists` is the
     /// ledger's answer for the manifest's owner.
     pub fn upload(&self, manifest: Manifest, bytes: &[u8], owner_exists: bool) -> Result<ArtifactInfo, UploadError> {
-        manifest.validate()?;
-        if !owner_exists {
-            return Err(UploadError::UnknownOwner(manifest.owner.to_string()));
-        }
+        let digest = self.check_upload(&manifest, bytes, owner_exists)?;
         let id = manifest.artifact_id();
-        if self.info(&id).is_some() {
-            return Err(UploadError::AlreadyExists(id));
-        }
-        let digest = self.checked_digest(bytes)?;
         let pre = self.linked(&digest, manifest.metering, Some(bytes))?;
         self.cache.put_bytes(&digest, bytes).map_err(storage)?;
         let json = serde_json::to_string(&manifest).map_err(storage)?;

@@ -171,7 +171,7 @@ const MONEY_RULES: &str = r#"
 name = "big-transfers-need-a-nod"
 effect = "require_approval"
 action = "transfer"
-approvers = ["carol"]
+approvers = ["carol", "alice"]
 when = [{ field = "price", greater_than = 100 }]
 
 [[rule]]
@@ -205,7 +205,7 @@ fn a_parked_transfer_is_made_once_when_approved_and_never_when_rejected() {
     for _ in 0..2 {
         match host.transfer(&transfer("t-big", 500)).unwrap_err() {
             fuelhost::HostError::PendingApproval { id, approvers } => {
-                assert_eq!((id.as_str(), approvers.as_str()), ("transfer:t-big", "carol"));
+                assert_eq!((id.as_str(), approvers.as_str()), ("transfer:t-big", "carol, alice"));
             }
             other => panic!("expected a pending approval, got {other}"),
         }
@@ -219,8 +219,20 @@ fn a_parked_transfer_is_made_once_when_approved_and_never_when_rejected() {
     );
     assert_eq!(listed[0].details.as_ref().unwrap()["amount"], 500, "the approver sees the amount");
 
-    // The sender may not approve its own transfer; carol may, once.
+    // The same id for another amount is a conflict, not another parking.
+    let other = host.transfer(&transfer("t-big", 5_000)).unwrap_err();
+    assert!(other.to_string().contains("with other content"), "{other}");
+    assert!(
+        matches!(
+            host.invoke(Invocation::new("bob", &_report, "x").id("transfer:t-big")),
+            Err(InvokeError::InvalidId(_))
+        ),
+        "an invocation may not take a parked transfer's name"
+    );
+
+    // Neither the sender nor the recipient may approve it; carol may, once.
     assert!(matches!(host.approve("transfer:t-big", "bob"), Err(ApprovalError::NotAnApprover { .. })));
+    assert!(matches!(host.approve("transfer:t-big", "alice"), Err(ApprovalError::Beneficiary { .. })));
     let made = match host.approve("transfer:t-big", "carol").unwrap() {
         fuelhost::Approved::Transfer(t) => t,
         other => panic!("expected the transfer, got {other:?}"),
@@ -239,6 +251,17 @@ fn a_parked_transfer_is_made_once_when_approved_and_never_when_rejected() {
     host.reject("transfer:t-no", "carol", "too much").unwrap();
     let again = host.transfer(&transfer("t-no", 200)).unwrap_err().to_string();
     assert!(again.contains("already Rejected by carol"), "{again}");
+    assert_eq!(scrip("bob"), bob0 - 550);
+
+    // Approved, but bob cannot pay: it waits again, saying why, and can be
+    // rejected; nothing moved.
+    assert!(host.transfer(&transfer("t-dear", 1_000_000)).is_err());
+    let failed = host.approve("transfer:t-dear", "carol").unwrap_err();
+    assert!(matches!(failed, ApprovalError::Transfer(_)), "{failed}");
+    let waiting = host.pending_action("transfer:t-dear").unwrap().unwrap();
+    assert_eq!(waiting.state, PendingState::Pending);
+    assert!(waiting.reason.unwrap().contains("was not made"));
+    host.reject("transfer:t-dear", "carol", "no").unwrap();
     assert_eq!(scrip("bob"), bob0 - 550);
     assert_conserved(&host);
 }
@@ -277,4 +300,38 @@ fn a_parked_upload_is_uploaded_once_when_approved() {
     assert!(report.success, "{:?}", report.error);
     // Uploading it again is a conflict, not another parking.
     assert!(matches!(host.upload(gated(), &component), Err(fuelhost::UploadError::AlreadyExists(_))));
+}
+
+#[test]
+fn a_parked_upload_is_checked_first_and_bounded() {
+    let (host, _clock, _dir, _report) = world();
+    host.set_policy_rules(&format!("{RULES}{MONEY_RULES}")).unwrap();
+    let version = |n: u32| {
+        let mut m = manifest("gated", 3, ResourcePolicy::CallerPays, Limits::default());
+        m.version = format!("0.{n}.0");
+        m
+    };
+    // What the upload would refuse is refused before parking.
+    assert!(matches!(host.upload(version(0), b"junk"), Err(fuelhost::UploadError::NotAComponent(_))));
+    assert!(host.pending_actions(None).unwrap().is_empty(), "nothing parked");
+
+    // Other bytes under a parked version: a conflict. Rejected: parked afresh.
+    let echo = guest("rust-echo");
+    let probe = guest("rust-probe");
+    assert!(matches!(host.upload(version(1), &echo), Err(fuelhost::UploadError::PendingApproval { .. })));
+    assert!(matches!(host.upload(version(1), &probe), Err(fuelhost::UploadError::ParkedWithOtherBytes(_))));
+    host.reject("upload:alice:gated@0.1.0", "carol", "not this one").unwrap();
+    assert!(host.pending_action("upload:alice:gated@0.1.0").unwrap().unwrap().input.is_empty(), "dropped");
+    assert!(matches!(host.upload(version(1), &probe), Err(fuelhost::UploadError::PendingApproval { .. })));
+    match host.approve("upload:alice:gated@0.1.0", "carol").unwrap() {
+        fuelhost::Approved::Upload(made) => assert_eq!(made.digest, host.artifact("alice/gated@0.1.0").unwrap().digest),
+        other => panic!("expected the artifact, got {other:?}"),
+    }
+
+    // At most MAX_PARKED_UPLOADS wait at once per agent.
+    for n in 2..2 + fuelhost::MAX_PARKED_UPLOADS as u32 {
+        assert!(matches!(host.upload(version(n), &echo), Err(fuelhost::UploadError::PendingApproval { .. })));
+    }
+    let over = host.upload(version(99), &echo).unwrap_err().to_string();
+    assert!(over.contains("uploads waiting for approval"), "{over}");
 }

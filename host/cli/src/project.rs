@@ -626,7 +626,12 @@ fn preview1_adapter() -> Option<PathBuf> {
         .map(|e| e.path().join("artefacts/wasi_snapshot_preview1.reactor.wasm"))
         .filter(|p| p.is_file())
         .collect();
-    found.sort();
+    // By version, as numbers: 48.0.10 after 48.0.9.
+    found.sort_by_key(|p| {
+        let crate_dir = p.ancestors().nth(2).and_then(|d| d.file_name()).map(|n| n.to_string_lossy().into_owned());
+        let version = crate_dir.as_deref().and_then(|n| n.rsplit('-').next()).unwrap_or("").to_string();
+        version.split('.').map(|n| n.parse::<u64>().unwrap_or(0)).collect::<Vec<_>>()
+    });
     found.pop()
 }
 

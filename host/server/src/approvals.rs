@@ -32,8 +32,13 @@ pub(super) async fn approvals(State(state): State<ApiState>, caller: Caller) -> 
     params(("id" = String, Path, description = "the parked action")),
     responses(
         (status = 200, description = "what was done: an invocation's report, a transfer, or an artifact", body = Object),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 402, description = "the approved transfer or invocation cannot be paid for: it waits again", body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, description = "already decided", body = ErrorBody),
+        (status = 413, body = ErrorBody),
+        (status = 422, description = "the approved upload does not compile: it waits again", body = ErrorBody),
+        (status = 429, body = ErrorBody), (status = 503, body = ErrorBody),
     ))]
 pub(super) async fn approve(
     State(state): State<ApiState>,

@@ -169,6 +169,7 @@ impl From<UploadError> for ApiError {
             }
             UploadError::Denied(_) => ApiError::new(StatusCode::FORBIDDEN, "denied", message),
             UploadError::PendingApproval { .. } => ApiError::new(StatusCode::ACCEPTED, "pending_approval", message),
+            UploadError::ParkedWithOtherBytes(_) => ApiError::conflict(message),
             UploadError::Storage(_) => ApiError::internal(message),
         }
     }
@@ -179,16 +180,20 @@ impl From<ApprovalError> for ApiError {
         let message = e.to_string();
         match e {
             ApprovalError::Unknown(_) => ApiError::not_found(message),
-            ApprovalError::NotAnApprover { .. } | ApprovalError::OwnRequest { .. } | ApprovalError::Denied(_) => {
-                ApiError::forbidden(message)
-            }
+            ApprovalError::NotAnApprover { .. }
+            | ApprovalError::OwnRequest { .. }
+            | ApprovalError::Beneficiary { .. }
+            | ApprovalError::Denied(_) => ApiError::forbidden(message),
             ApprovalError::AlreadyDecided { .. } => ApiError::new(StatusCode::CONFLICT, "already_decided", message),
             ApprovalError::Invocation(i) => i.into(),
             // What refused the approved transfer or upload decides the
             // status; the message says it was the approved one.
             ApprovalError::Transfer(h) => ApiError { message, ..h.into() },
             ApprovalError::Upload(u) => ApiError { message, ..u.into() },
-            ApprovalError::IdTaken { .. } => ApiError::conflict(message),
+            ApprovalError::IdTaken { .. } | ApprovalError::Differs { .. } => ApiError::conflict(message),
+            ApprovalError::TooManyParked { .. } => {
+                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_parked", message)
+            }
             ApprovalError::Storage(_) => ApiError::internal(message),
         }
     }

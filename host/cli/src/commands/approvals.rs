@@ -48,11 +48,27 @@ fn pending(list: &PendingList) -> String {
                 Cell::text(&a.kind),
                 Cell::text(&a.subject),
                 Cell::text(&a.target),
+                Cell::text(asked(a)),
                 Cell::list(&a.approvers),
                 Cell::text(a.state),
                 Cell::time(a.expires_at_ms),
             ]
         })
         .collect();
-    table(&["id", "kind", "subject", "target", "approvers", "state", "expires"], rows)
+    table(&["id", "kind", "subject", "target", "asked", "approvers", "state", "expires"], rows)
+}
+
+/// What a parked transfer or upload would do, for the approver: the amount,
+/// or the component's size and digest.
+fn asked(a: &PendingAction) -> String {
+    let Some(d) = &a.details else { return String::new() };
+    match a.kind.as_str() {
+        "transfer" => format!("{} {}", d["amount"], d["asset"].as_str().unwrap_or_default()),
+        "upload" => format!(
+            "{} sha256 {}",
+            Cell::bytes(d["size"].as_u64().unwrap_or(0)).as_str(),
+            d["sha256"].as_str().unwrap_or_default().get(..12).unwrap_or_default()
+        ),
+        _ => String::new(),
+    }
 }

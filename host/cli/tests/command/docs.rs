@@ -66,7 +66,9 @@ fn blocks_of(path: &Path) -> Vec<Block> {
     let mut blocks = Vec::new();
     let mut open: Option<Block> = None;
     for (n, line) in text.lines().enumerate() {
-        match (&mut open, line.strip_prefix("```")) {
+        // A fence may be indented (in a list) and made of tildes.
+        let fence = line.trim_start().strip_prefix("```").or_else(|| line.trim_start().strip_prefix("~~~"));
+        match (&mut open, fence) {
             (None, Some(info)) => {
                 let lang = info.split([' ', ',']).next().unwrap_or("").to_string();
                 open = Some(Block { at: format!("{}:{}", relative(path), n + 1), lang, body: String::new() });
@@ -123,7 +125,7 @@ fn commands(body: &str) -> Vec<(String, Vec<String>)> {
             continued = line.ends_with('\\');
             continue;
         }
-        if let Some(shown) = line.strip_prefix("# ").or(if line == "#" { Some("") } else { None }) {
+        if let Some(shown) = line.strip_prefix("# ").filter(|shown| !shown.trim().is_empty()) {
             if expecting {
                 steps.last_mut().unwrap().1.push(shown.to_string());
             }
@@ -164,9 +166,14 @@ fn run_shell(block: &Block) {
     let cache = std::env::var_os("FUELHOST_CACHE")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/fuelhost"));
-    let mut cmd = Command::new("bash");
-    cmd.arg("-c").arg(&script).current_dir(work.path()).env("PATH", path).env("HOME", home.path());
+    // A server that never came up must fail the test, not hang it.
+    let mut cmd = Command::new("timeout");
+    cmd.args(["600", "bash", "-c"]).arg(&script).current_dir(work.path()).env("PATH", path).env("HOME", home.path());
     cmd.env("FUELHOST_CACHE", cache);
+    // Rust's own homes stay where they are when HOME moves.
+    let home_dir = PathBuf::from(std::env::var_os("HOME").unwrap_or_default());
+    cmd.env("CARGO_HOME", std::env::var_os("CARGO_HOME").map(PathBuf::from).unwrap_or(home_dir.join(".cargo")));
+    cmd.env("RUSTUP_HOME", std::env::var_os("RUSTUP_HOME").map(PathBuf::from).unwrap_or(home_dir.join(".rustup")));
     for var in [
         "FUELHOST_URL",
         "FUELHOST_API_KEY",
@@ -175,12 +182,18 @@ fn run_shell(block: &Block) {
         "FUELHOST_DATA_DIR",
         "FUELHOST_LISTEN",
         "FUELHOST_SERVE_CONFIG",
+        "FUELHOST_LOG",
     ] {
         cmd.env_remove(var);
     }
     let out = cmd.output().unwrap();
     let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "the block at {} failed ({}):\n{stdout}\n{stderr}", block.at, out.status);
+    assert!(
+        out.status.success(),
+        "the block at {} failed ({}; 124: still running after 600 s):\n{stdout}\n{stderr}",
+        block.at,
+        out.status
+    );
     let outputs: Vec<&str> = stdout.split(STEP_MARK).collect();
     assert!(outputs.len() > steps.len(), "{}: not every command ran:\n{stdout}\n{stderr}", block.at);
     for ((cmd, shown), output) in steps.iter().zip(&outputs) {
@@ -215,6 +228,7 @@ fn check_rust(block: &Block) {
         text.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect()
     };
     let shown = lines(&block.body);
+    assert!(shown.len() >= 3, "{}: a Rust block this short would match almost anywhere; show more", block.at);
     let found = RUST_SOURCES.iter().any(|file| {
         let source = lines(&std::fs::read_to_string(root().join(file)).unwrap());
         source.windows(shown.len()).any(|w| w == shown.as_slice())
@@ -275,13 +289,22 @@ fn check_plain(block: &Block) {
         let in_parens: Vec<&str> =
             line.split('(').skip(1).filter_map(|p| p.split(')').next()).filter(|p| !p.contains(' ')).collect();
         if !in_parens.is_empty() {
-            paths.extend(in_parens);
+            paths.extend(in_parens.into_iter().map(String::from));
         } else if !line.starts_with(' ') && !line.is_empty() {
-            paths.push(line.split_whitespace().next().unwrap());
+            let mut words = line.split_whitespace();
+            let dir = words.next().unwrap();
+            paths.push(dir.to_string());
+            // The files a folder's line names: `scripts/  setup.sh, demo.sh`.
+            if dir.ends_with('/') {
+                let files = words
+                    .map(|w| w.trim_matches(|c: char| matches!(c, ',' | ':' | ';' | '(' | ')')))
+                    .filter(|w| [".sh", ".py", ".rs", ".toml"].iter().any(|ext| w.ends_with(ext)) && !w.contains('/'));
+                paths.extend(files.map(|f| format!("{dir}{f}")));
+            }
         }
     }
     assert!(!paths.is_empty(), "{}: a block without a language that is neither the demo nor a tree", block.at);
-    for path in paths {
+    for path in &paths {
         assert!(root().join(path).exists(), "{}: `{path}` does not exist", block.at);
     }
 }
@@ -316,14 +339,14 @@ fn every_repository_path_the_docs_name_exists() {
     let tops: Vec<String> = std::fs::read_dir(&root)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| !n.starts_with('.') && n != "target")
+        .filter(|n| n != ".git" && n != "target")
         .collect();
     let mut missing = Vec::new();
     for doc in documents() {
         let text = std::fs::read_to_string(&doc).unwrap();
         for (n, line) in text.lines().enumerate() {
             for quoted in line.split('`').skip(1).step_by(2) {
-                let path = quoted.split_whitespace().next().unwrap_or("");
+                let path = quoted.split_whitespace().next().unwrap_or("").trim_start_matches("./");
                 let top = path.split('/').next().unwrap_or("");
                 let looks_like_path = path.contains('/')
                     && tops.iter().any(|t| t == top)

@@ -320,9 +320,12 @@ fn scripts_read_the_exit_code_and_json_errors() {
         "{}",
         parked.stdout
     );
-    assert!(ok(h, &["approvals", "list"]).contains("transfer:big-1"), "the admin sees it");
-    let made = fuelhost(h, &["--api-key", &alice, "approvals", "approve", "transfer:big-1"]);
-    assert!(made.ok && made.stdout.contains("8 scrip bob -> alice (big-1)"), "{}{}", made.stdout, made.stderr);
+    let listed = ok(h, &["approvals", "list"]);
+    assert!(listed.contains("transfer:big-1") && listed.contains("8 scrip"), "the admin sees it: {listed}");
+    let own = fuelhost(h, &["--api-key", &alice, "approvals", "approve", "transfer:big-1"]);
+    assert_eq!(own.code, 3, "the recipient may not approve: {}", own.stderr);
+    let made = ok(h, &["approvals", "approve", "transfer:big-1"]);
+    assert!(made.contains("8 scrip bob -> alice (big-1)"), "{made}");
     let bob_scrip = json(h, &["balance", "bob"])["balances"]["scrip"]["posted"].as_u64();
     assert_eq!(bob_scrip, Some(2), "moved once");
 
