@@ -64,6 +64,11 @@ LAYERS = {
         ["ledger"],
         ["listing_plans"],
     ],
+    "host/postgres": [
+        ["scratch"],
+        ["connect"],
+        ["ledger"],
+    ],
     "host/api": [
         ["grammar"],
         ["requests", "replies"],

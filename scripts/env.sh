@@ -13,3 +13,8 @@ link_fuelhost() {
   mkdir -p "$FUELHOST_CACHE/bin"
   ln -sf "$(cd "$CARGO_TARGET_DIR" && pwd)/debug/fuelhost" "$FUELHOST_CACHE/bin/fuelhost"
 }
+
+# No incremental compilation state: every fresh clone (CI) would add its
+# own to the shared target directory, gigabytes each time; a clean build
+# is not slower without it.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"

@@ -35,6 +35,9 @@ done
 command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 # The docs' HTTP examples, which the tests run, use curl.
 command -v curl >/dev/null 2>&1 || missing+=(curl)
+# The PostgreSQL backend's tests start a throwaway server of their own from
+# Debian's server binaries (nothing is configured or left running).
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
 # componentize-py lives in a venv: Debian's python3 needs python3-venv for it.
 if ! command -v python3 >/dev/null 2>&1; then
   missing+=(python3 python3-venv)

@@ -1,0 +1,181 @@
+//! Connecting to PostgreSQL: a pool of connections ([`Database`]), the
+//! schema brought up to date at open (`migrations/`, versioned with
+//! refinery), transactions retried when PostgreSQL asks for it, and errors
+//! that name the database without its password.
+
+use std::time::Duration;
+
+use postgres::error::SqlState;
+use postgres::{NoTls, Transaction};
+use r2d2_postgres::PostgresConnectionManager;
+
+use fuelhost_ledger::LedgerError;
+
+mod embedded {
+    refinery::embed_migrations!("migrations");
+}
+
+/// A pool of connections to one PostgreSQL database.
+#[derive(Clone)]
+pub struct Database {
+    pool: r2d2::Pool<PostgresConnectionManager<NoTls>>,
+    shown: String,
+}
+
+/// Why the database could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// The URL is not a PostgreSQL connection URL.
+    #[error("`{url}` is not a PostgreSQL URL ({reason}): use postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE")]
+    BadUrl {
+        /// The URL, password hidden.
+        url: String,
+        /// What the parser said.
+        reason: String,
+    },
+    /// No connection could be made.
+    #[error(
+        "cannot connect to the database at {url}: {reason}; check that PostgreSQL runs there and takes \
+         connections, and the host, port, user, password and database name in the URL"
+    )]
+    Unreachable {
+        /// The URL, password hidden.
+        url: String,
+        /// What the driver said.
+        reason: String,
+    },
+    /// The schema could not be brought up to date.
+    #[error("bringing the schema of {url} up to date failed: {reason}")]
+    Migration {
+        /// The URL, password hidden.
+        url: String,
+        /// What failed.
+        reason: String,
+    },
+}
+
+/// `url` with its password (if any) replaced by `***`.
+pub fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
+    let (authority, tail) = match rest.find(['/', '?']) {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
+            let hidden = if userinfo.contains(':') { ":***" } else { "" };
+            format!("{scheme}://{user}{hidden}@{host}{tail}")
+        }
+        None => url.to_string(),
+    }
+}
+
+impl Database {
+    /// Connect to `url` (at most `max_connections` at once) and bring the
+    /// schema up to date.
+    pub fn open(url: &str, max_connections: u32) -> Result<Database, OpenError> {
+        let shown = redact(url);
+        let config: postgres::Config = url
+            .parse()
+            .map_err(|e: postgres::Error| OpenError::BadUrl { url: shown.clone(), reason: e.to_string() })?;
+        // One connection now, so a wrong URL or a server that is down is
+        // refused at once, with the driver's reason; it runs the migrations.
+        let mut first = config.connect(NoTls).map_err(|e| OpenError::Unreachable {
+            url: shown.clone(),
+            reason: e.as_db_error().map_or_else(|| e.to_string(), |db| db.message().to_string()),
+        })?;
+        embedded::migrations::runner()
+            .run(&mut first)
+            .map_err(|e| OpenError::Migration { url: shown.clone(), reason: e.to_string() })?;
+        drop(first);
+        let pool = r2d2::Pool::builder()
+            .max_size(max_connections.max(1))
+            .min_idle(Some(0))
+            .connection_timeout(Duration::from_secs(10))
+            .error_handler(Box::new(r2d2::NopErrorHandler))
+            .build_unchecked(PostgresConnectionManager::new(config, NoTls));
+        Ok(Database { pool, shown })
+    }
+
+    /// The URL it was opened with, password hidden.
+    pub fn url(&self) -> &str {
+        &self.shown
+    }
+
+    /// Run `f` in one transaction and commit. When PostgreSQL refuses the
+    /// transaction for another's sake (a serialization failure, a deadlock,
+    /// or a unique key another transaction just took), it is rolled back
+    /// and `f` runs again, at most three times in all.
+    pub fn write<T>(
+        &self,
+        mut f: impl FnMut(&mut Transaction<'_>) -> Result<T, LedgerError>,
+    ) -> Result<T, LedgerError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut conn = self.pool.get().map_err(|e| self.unreachable(e))?;
+            let mut tx = conn.transaction().map_err(|e| self.failed(e))?;
+            let result = f(&mut tx).and_then(|v| tx.commit().map(|_| v).map_err(|e| self.failed(e)));
+            match result {
+                Err(LedgerError::Storage(m)) if m.starts_with(RETRY) => {
+                    if attempt < 3 {
+                        continue;
+                    }
+                    return Err(LedgerError::Storage(m[RETRY.len()..].to_string()));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Run `f` on a connection, outside any transaction of its own.
+    pub fn read<T>(&self, f: impl FnOnce(&mut postgres::Client) -> Result<T, LedgerError>) -> Result<T, LedgerError> {
+        let mut conn = self.pool.get().map_err(|e| self.unreachable(e))?;
+        f(&mut conn)
+    }
+
+    /// A driver error as the ledger's: one to retry is marked so that
+    /// [`Database::write`] retries it.
+    pub fn failed(&self, e: postgres::Error) -> LedgerError {
+        let retry = e.code().is_some_and(|c| {
+            *c == SqlState::T_R_SERIALIZATION_FAILURE
+                || *c == SqlState::T_R_DEADLOCK_DETECTED
+                || *c == SqlState::UNIQUE_VIOLATION
+        });
+        if retry {
+            return LedgerError::Storage(format!("{RETRY}{e}"));
+        }
+        match e.as_db_error() {
+            Some(db) => LedgerError::Storage(format!("{} ({})", db.message(), db.code().code())),
+            None => LedgerError::Storage(format!("the database at {}: {e}", self.shown)),
+        }
+    }
+
+    fn unreachable(&self, e: r2d2::Error) -> LedgerError {
+        LedgerError::Storage(format!("no connection to the database at {} ({e}); retry once it is back", self.shown))
+    }
+}
+
+/// How [`Database::failed`] marks an error [`Database::write`] retries.
+const RETRY: &str = "retry: ";
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Database").field("url", &self.shown).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn a_password_never_shows() {
+        assert_eq!(redact("postgres://u:secret@db:5432/x"), "postgres://u:***@db:5432/x");
+        assert_eq!(redact("postgres://u@db/x?sslmode=disable"), "postgres://u@db/x?sslmode=disable");
+        assert_eq!(redact("postgres://u:p@ss@db/x"), "postgres://u:***@db/x");
+        assert_eq!(redact("postgres://db"), "postgres://db");
+        assert!(!redact("postgresql://a:b%40c@h/d").contains("b%40c"));
+    }
+}

@@ -1,0 +1,299 @@
+//! The ledger on PostgreSQL: accounts, balances and posted transfers,
+//! each change one transaction that PostgreSQL makes safe across any
+//! number of hosts.
+//!
+//! Every posting locks the balance rows it moves (`SELECT ... FOR
+//! UPDATE`, in one order, so two postings never wait on each other in a
+//! cycle), checks what the debit may spend, writes both rows and the
+//! transfer. Two hosts posting the same transfer id at once: the second
+//! waits on the id's key, is refused, and runs again, finding the first's
+//! transfer (a replay) or a conflict. So no balance below zero (but
+//! `@mint`'s), no transfer twice, under any interleaving.
+//!
+//! What is here so far: accounts, batches of transfers, balances,
+//! conservation and listings. Reservations, settlement and the rest of
+//! [`fuelhost_ledger::Ledger`] follow.
+
+use postgres::types::ToSql;
+use postgres::Transaction;
+
+use fuelhost_ledger::{
+    may_overdraw, AgentId, Asset, AssetBalance, Balances, LedgerError, Listed, Transfer, TransferKind, TransferQuery,
+    ARCHIVED_PREFIX,
+};
+
+use crate::connect::Database;
+
+/// The ledger of one PostgreSQL database.
+#[derive(Debug, Clone)]
+pub struct PgLedger {
+    db: Database,
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+/// An amount as stored: at most `i64::MAX`.
+fn to_db(amount: u64, what: &str) -> Result<i64, LedgerError> {
+    i64::try_from(amount).map_err(|_| LedgerError::Invalid(format!("{what} {amount} is over {}", i64::MAX)))
+}
+
+/// Columns of a transfer, in [`transfer_from_row`]'s order.
+const TRANSFER_COLUMNS: &str = "id, debit, credit, asset, amount, kind, memo";
+
+fn transfer_from_row(r: &postgres::Row) -> Result<Transfer, LedgerError> {
+    let kind: String = r.get(5);
+    let asset: String = r.get(3);
+    Ok(Transfer {
+        id: r.get(0),
+        from: r.get(1),
+        to: r.get(2),
+        asset: Asset::parse(&asset)
+            .ok_or_else(|| LedgerError::Storage(format!("unknown asset `{asset}` (written by a newer fuelhost?)")))?,
+        amount: r.get::<_, i64>(4) as u64,
+        kind: TransferKind::parse(&kind).ok_or_else(|| {
+            LedgerError::Storage(format!("unknown transfer kind `{kind}` (written by a newer fuelhost?)"))
+        })?,
+        memo: r.get(6),
+    })
+}
+
+impl PgLedger {
+    /// The ledger in `db` (its schema brought up to date when `db` was
+    /// opened).
+    pub fn new(db: Database) -> PgLedger {
+        PgLedger { db }
+    }
+
+    /// Open `url` with a pool of `max_connections`.
+    pub fn open(url: &str, max_connections: u32) -> Result<PgLedger, crate::OpenError> {
+        Ok(PgLedger::new(Database::open(url, max_connections)?))
+    }
+
+    /// The database, for the stores beside the ledger.
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
+
+    /// Create an agent's account, all balances zero;
+    /// [`LedgerError::AccountExists`] when it has one.
+    pub fn open_account(&self, agent: &AgentId) -> Result<(), LedgerError> {
+        self.db.write(|tx| {
+            let n = tx
+                .execute(
+                    "INSERT INTO accounts (id, system, created_ms) VALUES ($1, FALSE, $2) ON CONFLICT DO NOTHING",
+                    &[&agent.as_str(), &now_ms()],
+                )
+                .map_err(|e| self.db.failed(e))?;
+            if n == 0 {
+                return Err(LedgerError::AccountExists(agent.to_string()));
+            }
+            Ok(())
+        })
+    }
+
+    /// Post a batch of transfers, all or none, each idempotent by its id
+    /// (a replay returns the transfer as first posted; the same id for
+    /// another transfer is [`LedgerError::IdConflict`]).
+    pub fn post(&self, batch: &[Transfer]) -> Result<Vec<Transfer>, LedgerError> {
+        self.db.write(|tx| batch.iter().map(|t| self.post_in(tx, t)).collect())
+    }
+
+    /// [`PgLedger::post`] of one transfer.
+    pub fn post_one(&self, transfer: Transfer) -> Result<Transfer, LedgerError> {
+        let mut posted = self.post(std::slice::from_ref(&transfer))?;
+        posted.pop().ok_or_else(|| LedgerError::Storage("a posted batch of one came back empty".into()))
+    }
+
+    fn post_in(&self, tx: &mut Transaction<'_>, t: &Transfer) -> Result<Transfer, LedgerError> {
+        t.check()?;
+        if let Some(existing) = self.transfer_in(tx, &t.id)? {
+            return if t.replays(&existing) { Ok(existing) } else { Err(LedgerError::IdConflict(t.id.clone())) };
+        }
+        if t.id.starts_with(ARCHIVED_PREFIX) {
+            return Err(LedgerError::Invalid(format!(
+                "transfer ids beginning `{ARCHIVED_PREFIX}` are kept for the summaries of archived charges; choose another id"
+            )));
+        }
+        self.move_balances(tx, &t.from, &t.to, t.asset, t.amount)?;
+        tx.execute(
+            "INSERT INTO transfers (id, debit, credit, asset, amount, kind, memo, invocation, created_ms)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, $8)",
+            &[
+                &t.id,
+                &t.from,
+                &t.to,
+                &t.asset.as_str(),
+                &to_db(t.amount, "amount")?,
+                &t.kind.as_str(),
+                &t.memo,
+                &now_ms(),
+            ],
+        )
+        .map_err(|e| self.db.failed(e))?;
+        Ok(t.clone())
+    }
+
+    /// Debit `debit`, credit `credit`: both balance rows locked in one
+    /// order, the debit's spendable amount checked, no balance past the
+    /// 64-bit range.
+    fn move_balances(
+        &self,
+        tx: &mut Transaction<'_>,
+        debit: &str,
+        credit: &str,
+        asset: Asset,
+        amount: u64,
+    ) -> Result<(), LedgerError> {
+        let amt = to_db(amount, "amount")?;
+        for account in [debit, credit] {
+            let known = tx
+                .query_opt("SELECT 1 FROM accounts WHERE id = $1", &[&account])
+                .map_err(|e| self.db.failed(e))?
+                .is_some();
+            if !known {
+                return Err(LedgerError::UnknownAccount(account.to_string()));
+            }
+        }
+        let mut accounts = [debit, credit];
+        accounts.sort_unstable();
+        for account in accounts {
+            tx.execute(
+                "INSERT INTO balances (account, asset) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                &[&account, &asset.as_str()],
+            )
+            .map_err(|e| self.db.failed(e))?;
+        }
+        let rows = tx
+            .query(
+                "SELECT account, posted, held FROM balances WHERE asset = $1 AND account = ANY($2)
+                 ORDER BY account FOR UPDATE",
+                &[&asset.as_str(), &&accounts[..]],
+            )
+            .map_err(|e| self.db.failed(e))?;
+        let row_of = |who: &str| -> Result<(i64, i64), LedgerError> {
+            rows.iter()
+                .find(|r| r.get::<_, &str>(0) == who)
+                .map(|r| (r.get(1), r.get(2)))
+                .ok_or_else(|| LedgerError::Storage(format!("no {asset} balance row for `{who}`")))
+        };
+        let (dp, dh) = row_of(debit)?;
+        let available = (dp - dh).max(0) as u64;
+        if !may_overdraw(debit) && available < amount {
+            return Err(LedgerError::Insufficient { account: debit.to_string(), asset, available, needed: amount });
+        }
+        let past = |whose: String| {
+            LedgerError::Conflict(format!("{whose} {asset} would pass {} with {amount} more", i64::MAX))
+        };
+        dp.checked_sub(amt).ok_or_else(|| past(format!("the {asset} `{debit}` has given out in all")))?;
+        let (cp, _) = row_of(credit)?;
+        cp.checked_add(amt).ok_or_else(|| past(format!("`{credit}`'s")))?;
+        let update = "UPDATE balances SET posted = posted + $3 WHERE account = $1 AND asset = $2";
+        tx.execute(update, &[&debit, &asset.as_str(), &-amt]).map_err(|e| self.db.failed(e))?;
+        tx.execute(update, &[&credit, &asset.as_str(), &amt]).map_err(|e| self.db.failed(e))?;
+        Ok(())
+    }
+
+    fn transfer_in(&self, tx: &mut Transaction<'_>, id: &str) -> Result<Option<Transfer>, LedgerError> {
+        let row = tx
+            .query_opt(&format!("SELECT {TRANSFER_COLUMNS} FROM transfers WHERE id = $1"), &[&id])
+            .map_err(|e| self.db.failed(e))?;
+        row.as_ref().map(transfer_from_row).transpose()
+    }
+
+    /// Whether an account exists.
+    pub fn has_account(&self, agent: &str) -> Result<bool, LedgerError> {
+        self.db.read(|c| {
+            Ok(c.query_opt("SELECT 1 FROM accounts WHERE id = $1", &[&agent]).map_err(|e| self.db.failed(e))?.is_some())
+        })
+    }
+
+    /// The balances of an agent; [`LedgerError::UnknownAccount`] when it
+    /// has no account.
+    pub fn balances(&self, agent: &AgentId) -> Result<Balances, LedgerError> {
+        if !self.has_account(agent.as_str())? {
+            return Err(LedgerError::UnknownAccount(agent.to_string()));
+        }
+        let rows = self.db.read(|c| {
+            c.query("SELECT asset, posted, held FROM balances WHERE account = $1", &[&agent.as_str()])
+                .map_err(|e| self.db.failed(e))
+        })?;
+        let mut b = Balances::default();
+        for r in rows {
+            if let Some(asset) = Asset::parse(r.get::<_, &str>(0)) {
+                *b.get_mut(asset) =
+                    AssetBalance { posted: r.get::<_, i64>(1).max(0) as u64, held: r.get::<_, i64>(2) as u64 };
+            }
+        }
+        Ok(b)
+    }
+
+    /// Sum of posted balances of `asset` over every account, system
+    /// accounts included: zero unless conservation is broken.
+    pub fn asset_total(&self, asset: Asset) -> Result<i128, LedgerError> {
+        // NUMERIC: a sum of BIGINTs cannot overflow on the way.
+        let total: String = self.db.read(|c| {
+            c.query_one("SELECT COALESCE(SUM(posted), 0)::TEXT FROM balances WHERE asset = $1", &[&asset.as_str()])
+                .map(|r| r.get(0))
+                .map_err(|e| self.db.failed(e))
+        })?;
+        total.parse().map_err(|e| LedgerError::Storage(format!("the total of {asset} `{total}`: {e}")))
+    }
+
+    /// The posted transfer with this id.
+    pub fn transfer_record(&self, id: &str) -> Result<Option<Transfer>, LedgerError> {
+        self.db.write(|tx| self.transfer_in(tx, id))
+    }
+
+    /// Every posted transfer, oldest first.
+    pub fn transfers(&self) -> Result<Vec<Transfer>, LedgerError> {
+        let rows = self.db.read(|c| {
+            c.query(&format!("SELECT {TRANSFER_COLUMNS} FROM transfers ORDER BY seq"), &[])
+                .map_err(|e| self.db.failed(e))
+        })?;
+        rows.iter().map(transfer_from_row).collect()
+    }
+
+    /// Posted transfers matching `q`, newest first, each with its position.
+    pub fn transfer_listing(&self, q: &TransferQuery) -> Result<Vec<Listed<Transfer>>, LedgerError> {
+        let limit = q.limit.unwrap_or(100).clamp(1, 10_000) as i64;
+        let before = q.before.unwrap_or(i64::MAX);
+        let agent = q.agent.as_ref().map(|a| a.to_string());
+        let (sql, params): (String, Vec<&(dyn ToSql + Sync)>) = match &agent {
+            // Each side through its own index, then merged.
+            Some(agent) => (
+                format!(
+                    "SELECT seq, {TRANSFER_COLUMNS} FROM (
+                        (SELECT * FROM transfers WHERE debit = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3)
+                        UNION
+                        (SELECT * FROM transfers WHERE credit = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3)
+                     ) t ORDER BY seq DESC LIMIT $3"
+                ),
+                vec![agent, &before, &limit],
+            ),
+            None => (
+                format!("SELECT seq, {TRANSFER_COLUMNS} FROM transfers WHERE seq < $1 ORDER BY seq DESC LIMIT $2"),
+                vec![&before, &limit],
+            ),
+        };
+        let rows = self.db.read(|c| c.query(&sql, &params).map_err(|e| self.db.failed(e)))?;
+        rows.iter()
+            .map(|r| {
+                // The transfer's columns follow `seq`.
+                let seq: i64 = r.get(0);
+                let t = Transfer {
+                    id: r.get(1),
+                    from: r.get(2),
+                    to: r.get(3),
+                    asset: Asset::parse(r.get::<_, &str>(4)).unwrap_or(Asset::Scrip),
+                    amount: r.get::<_, i64>(5) as u64,
+                    kind: TransferKind::parse(r.get::<_, &str>(6))
+                        .ok_or_else(|| LedgerError::Storage("unknown transfer kind".into()))?,
+                    memo: r.get(7),
+                };
+                Ok(Listed { seq, item: t })
+            })
+            .collect()
+    }
+}

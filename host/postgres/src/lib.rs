@@ -1,0 +1,31 @@
+//! # fuelhost-postgres
+//!
+//! fuelhost on PostgreSQL, for deployments of several stateless hosts
+//! over one database (SQLite, `fuelhost-sqlite`, stays the embedded
+//! default).
+//!
+//! **What it owns.** Connecting ([`Database`]: a pool, errors that name
+//! the database without its password, transactions retried when
+//! PostgreSQL asks for it), the schema as versioned migrations
+//! (`migrations/V*.sql`, run at open with refinery), the ledger as SQL
+//! ([`PgLedger`]), and [`ScratchServer`], a throwaway server the tests
+//! start from Debian's `postgresql` package.
+//!
+//! **What it must not know.** Wasm, policies, HTTP: like
+//! `fuelhost-sqlite`, it stores what the ledger model (`fuelhost-ledger`)
+//! describes.
+//!
+//! **Status.** The ledger's accounts, transfers, balances and listings;
+//! reservations, settlement and the host's other stores are still to come,
+//! so no host runs on it yet.
+//!
+//! **Where to start reading.** `connect.rs`, then `ledger.rs`; the schema
+//! is `migrations/`.
+
+mod connect;
+mod ledger;
+pub mod scratch;
+
+pub use connect::{redact, Database, OpenError};
+pub use ledger::PgLedger;
+pub use scratch::{ScratchError, ScratchServer};
