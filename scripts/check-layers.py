@@ -68,6 +68,7 @@ LAYERS = {
         ["scratch"],
         ["connect"],
         ["ledger"],
+        ["economy"],
     ],
     "host/api": [
         ["grammar"],

@@ -30,12 +30,12 @@ pub struct PgLedger {
     db: Database,
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 /// An amount as stored: at most `i64::MAX`.
-fn to_db(amount: u64, what: &str) -> Result<i64, LedgerError> {
+pub(crate) fn to_db(amount: u64, what: &str) -> Result<i64, LedgerError> {
     i64::try_from(amount).map_err(|_| LedgerError::Invalid(format!("{what} {amount} is over {}", i64::MAX)))
 }
 
@@ -106,7 +106,7 @@ impl PgLedger {
         posted.pop().ok_or_else(|| LedgerError::Storage("a posted batch of one came back empty".into()))
     }
 
-    fn post_in(&self, tx: &mut Transaction<'_>, t: &Transfer) -> Result<Transfer, LedgerError> {
+    pub(crate) fn post_in(&self, tx: &mut Transaction<'_>, t: &Transfer) -> Result<Transfer, LedgerError> {
         t.check()?;
         if let Some(existing) = self.transfer_in(tx, &t.id)? {
             return if t.replays(&existing) { Ok(existing) } else { Err(LedgerError::IdConflict(t.id.clone())) };
@@ -148,13 +148,7 @@ impl PgLedger {
     ) -> Result<(), LedgerError> {
         let amt = to_db(amount, "amount")?;
         for account in [debit, credit] {
-            let known = tx
-                .query_opt("SELECT 1 FROM accounts WHERE id = $1", &[&account])
-                .map_err(|e| self.db.failed(e))?
-                .is_some();
-            if !known {
-                return Err(LedgerError::UnknownAccount(account.to_string()));
-            }
+            self.require_account(tx, account)?;
         }
         let mut accounts = [debit, credit];
         accounts.sort_unstable();
@@ -193,6 +187,38 @@ impl PgLedger {
         tx.execute(update, &[&debit, &asset.as_str(), &-amt]).map_err(|e| self.db.failed(e))?;
         tx.execute(update, &[&credit, &asset.as_str(), &amt]).map_err(|e| self.db.failed(e))?;
         Ok(())
+    }
+
+    /// [`LedgerError::UnknownAccount`] unless `account` exists.
+    pub(crate) fn require_account(&self, tx: &mut Transaction<'_>, account: &str) -> Result<(), LedgerError> {
+        let known =
+            tx.query_opt("SELECT 1 FROM accounts WHERE id = $1", &[&account]).map_err(|e| self.db.failed(e))?.is_some();
+        if !known {
+            return Err(LedgerError::UnknownAccount(account.to_string()));
+        }
+        Ok(())
+    }
+
+    /// What `account` may spend of `asset` (posted less held), its balance
+    /// row locked until the transaction ends.
+    pub(crate) fn available_locked(
+        &self,
+        tx: &mut Transaction<'_>,
+        account: &str,
+        asset: Asset,
+    ) -> Result<u64, LedgerError> {
+        tx.execute(
+            "INSERT INTO balances (account, asset) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            &[&account, &asset.as_str()],
+        )
+        .map_err(|e| self.db.failed(e))?;
+        let r = tx
+            .query_one(
+                "SELECT posted, held FROM balances WHERE account = $1 AND asset = $2 FOR UPDATE",
+                &[&account, &asset.as_str()],
+            )
+            .map_err(|e| self.db.failed(e))?;
+        Ok((r.get::<_, i64>(0) - r.get::<_, i64>(1)).max(0) as u64)
     }
 
     fn transfer_in(&self, tx: &mut Transaction<'_>, id: &str) -> Result<Option<Transfer>, LedgerError> {

@@ -15,14 +15,15 @@
 //! `fuelhost-sqlite`, it stores what the ledger model (`fuelhost-ledger`)
 //! describes.
 //!
-//! **Status.** The ledger's accounts, transfers, balances and listings;
-//! reservations, settlement and the host's other stores are still to come,
-//! so no host runs on it yet.
+//! **Status.** The ledger's accounts, transfers, balances and listings,
+//! sponsor grants and UBI (`economy.rs`); reservations, settlement and the
+//! host's other stores are still to come, so no host runs on it yet.
 //!
 //! **Where to start reading.** `connect.rs`, then `ledger.rs`; the schema
 //! is `migrations/`.
 
 mod connect;
+mod economy;
 mod ledger;
 pub mod scratch;
 

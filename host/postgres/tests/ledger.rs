@@ -7,7 +7,10 @@
 
 use std::sync::Arc;
 
-use fuelhost_ledger::{AgentId, Asset, Ledger, LedgerError, Transfer, TransferKind, TransferQuery};
+use fuelhost_ledger::{
+    AgentId, Asset, Distribution, Ledger, LedgerError, LedgerQuery, SponsorGrant, SponsorGrantStatus, Transfer,
+    TransferKind, TransferQuery, UbiSource,
+};
 use fuelhost_postgres::{PgLedger, ScratchServer};
 use fuelhost_sqlite::{Durability, SqliteLedger};
 
@@ -18,6 +21,11 @@ trait Backend {
     fn available(&self, agent: &str, asset: Asset) -> u64;
     fn total(&self, asset: Asset) -> i128;
     fn listing(&self, q: &TransferQuery) -> Vec<(i64, String)>;
+    fn grant(&self, g: &SponsorGrant) -> Result<(), LedgerError>;
+    fn revoke(&self, id: &str) -> Result<(), LedgerError>;
+    fn grant_status(&self, id: &str) -> Option<SponsorGrantStatus>;
+    fn grant_for(&self, beneficiary: &str, artifact: &str) -> Option<String>;
+    fn ubi(&self, id: &str, source: UbiSource, amount: u64) -> Result<Distribution, LedgerError>;
 }
 
 fn id(agent: &str) -> AgentId {
@@ -41,6 +49,21 @@ impl Backend for SqliteLedger {
         let listed = fuelhost_ledger::LedgerQuery::transfer_listing(self, q).unwrap();
         listed.into_iter().map(|l| (l.seq, l.item.id)).collect()
     }
+    fn grant(&self, g: &SponsorGrant) -> Result<(), LedgerError> {
+        Ledger::grant_sponsorship(self, g)
+    }
+    fn revoke(&self, id: &str) -> Result<(), LedgerError> {
+        Ledger::revoke_sponsorship(self, id)
+    }
+    fn grant_status(&self, id: &str) -> Option<SponsorGrantStatus> {
+        LedgerQuery::sponsorship(self, id).unwrap()
+    }
+    fn grant_for(&self, beneficiary: &str, artifact: &str) -> Option<String> {
+        LedgerQuery::sponsorship_for(self, &id(beneficiary), artifact).unwrap().map(|g| g.grant.id)
+    }
+    fn ubi(&self, id: &str, source: UbiSource, amount: u64) -> Result<Distribution, LedgerError> {
+        Ledger::distribute_ubi(self, id, source, amount)
+    }
 }
 
 impl Backend for PgLedger {
@@ -58,6 +81,21 @@ impl Backend for PgLedger {
     }
     fn listing(&self, q: &TransferQuery) -> Vec<(i64, String)> {
         self.transfer_listing(q).unwrap().into_iter().map(|l| (l.seq, l.item.id)).collect()
+    }
+    fn grant(&self, g: &SponsorGrant) -> Result<(), LedgerError> {
+        self.grant_sponsorship(g)
+    }
+    fn revoke(&self, id: &str) -> Result<(), LedgerError> {
+        self.revoke_sponsorship(id)
+    }
+    fn grant_status(&self, id: &str) -> Option<SponsorGrantStatus> {
+        self.sponsorship(id).unwrap()
+    }
+    fn grant_for(&self, beneficiary: &str, artifact: &str) -> Option<String> {
+        self.sponsorship_for(&id(beneficiary), artifact).unwrap().map(|g| g.grant.id)
+    }
+    fn ubi(&self, id: &str, source: UbiSource, amount: u64) -> Result<Distribution, LedgerError> {
+        self.distribute_ubi(id, source, amount)
     }
 }
 
@@ -142,12 +180,56 @@ fn scenarios(l: &dyn Backend) {
     }
 }
 
+/// Sponsor grants and UBI, on one backend (after [`scenarios`]).
+fn economy(l: &dyn Backend) {
+    let grant = |gid: &str, artifacts: Vec<String>| SponsorGrant {
+        id: gid.into(),
+        sponsor: id("carol"),
+        beneficiary: id("bob"),
+        fuel_limit: 1_000,
+        disk_limit: 0,
+        expires_at_ms: None,
+        artifacts,
+    };
+    let echo = vec!["alice/echo@1".to_string()];
+    l.grant(&grant("g1", echo.clone())).unwrap();
+    l.grant(&grant("g1", echo.clone())).unwrap(); // a replay
+    assert!(matches!(l.grant(&grant("g1", vec![])), Err(LedgerError::IdConflict(_))));
+    let selfish = SponsorGrant { beneficiary: id("carol"), ..grant("g2", vec![]) };
+    assert!(matches!(l.grant(&selfish), Err(LedgerError::Invalid(_))));
+    let stranger = SponsorGrant { beneficiary: id("dave"), ..grant("g3", vec![]) };
+    assert!(matches!(l.grant(&stranger), Err(LedgerError::UnknownAccount(_))));
+    assert_eq!(l.grant_for("bob", "alice/echo@1").as_deref(), Some("g1"));
+    assert_eq!(l.grant_for("bob", "alice/other@1"), None, "not an artifact it names");
+    assert_eq!(l.grant_for("alice", "alice/echo@1"), None, "not its beneficiary");
+    l.revoke("g1").unwrap();
+    assert!(l.grant_status("g1").unwrap().revoked);
+    assert_eq!(l.grant_for("bob", "alice/echo@1"), None, "revoked");
+    assert!(matches!(l.revoke("nope"), Err(LedgerError::Invalid(_))));
+
+    // UBI: an equal share each, the remainder left in the source, once.
+    let before: Vec<u64> = ["alice", "bob", "carol"].iter().map(|a| l.available(a, Asset::Scrip)).collect();
+    let d = l.ubi("ubi-1", UbiSource::Mint, 100).unwrap();
+    assert_eq!((d.recipients, d.per_agent, d.remainder), (3, 33, 1));
+    assert_eq!(l.ubi("ubi-1", UbiSource::Mint, 100).unwrap(), d, "a replay");
+    assert!(matches!(l.ubi("ubi-1", UbiSource::Mint, 99), Err(LedgerError::IdConflict(_))));
+    let after: Vec<u64> = ["alice", "bob", "carol"].iter().map(|a| l.available(a, Asset::Scrip)).collect();
+    assert_eq!(after, before.iter().map(|b| b + 33).collect::<Vec<_>>());
+    let e = l.ubi("ubi-2", UbiSource::Pool, 30).unwrap_err();
+    assert!(matches!(e, LedgerError::Insufficient { ref account, needed: 30, .. } if account == "@pool"), "{e}");
+    for asset in Asset::ALL {
+        assert_eq!(l.total(asset), 0, "{asset} is conserved");
+    }
+}
+
 #[test]
 fn the_scenarios_end_the_same_on_sqlite_and_postgresql() {
     let (_dir, sqlite) = sqlite();
     scenarios(&sqlite);
+    economy(&sqlite);
     let (_server, pg) = postgres("scenarios");
     scenarios(&pg);
+    economy(&pg);
 }
 
 /// Four "hosts" (each its own pool) post at once between four agents,
@@ -235,5 +317,11 @@ fn migrations_run_once_and_are_recorded() {
         .iter()
         .map(|r| r.get(0))
         .collect();
-    assert_eq!(versions, [1]);
+    let mut files: Vec<i32> = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter_map(|n| n.strip_prefix('V')?.split("__").next()?.parse().ok())
+        .collect();
+    files.sort();
+    assert_eq!(versions, files, "each migration once");
 }
