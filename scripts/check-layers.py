@@ -69,6 +69,7 @@ LAYERS = {
         ["connect"],
         ["ledger"],
         ["economy"],
+        ["calls"],
     ],
     "host/api": [
         ["grammar"],

@@ -16,9 +16,12 @@ CREATE TABLE balances (
     PRIMARY KEY (account, asset)
 );
 
--- seq is the position in the ledger's order (listings page by it).
+-- Positions in the ledger's order, shared by transfers and usage records
+-- (listings page by them).
+CREATE SEQUENCE ledger_positions;
+
 CREATE TABLE transfers (
-    seq         BIGINT GENERATED ALWAYS AS IDENTITY UNIQUE,
+    seq         BIGINT NOT NULL DEFAULT nextval('ledger_positions') UNIQUE,
     id          TEXT PRIMARY KEY,
     debit       TEXT NOT NULL REFERENCES accounts(id),
     credit      TEXT NOT NULL REFERENCES accounts(id),

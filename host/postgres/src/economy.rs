@@ -34,7 +34,11 @@ fn grant_from_row(r: &postgres::Row) -> SponsorGrantStatus {
 }
 
 impl PgLedger {
-    fn grant_in(&self, tx: &mut Transaction<'_>, id: &str) -> Result<Option<SponsorGrantStatus>, LedgerError> {
+    pub(crate) fn sponsorship_in(
+        &self,
+        tx: &mut Transaction<'_>,
+        id: &str,
+    ) -> Result<Option<SponsorGrantStatus>, LedgerError> {
         let row = tx
             .query_opt(&format!("SELECT {GRANT_COLUMNS} FROM sponsor_grants WHERE id = $1"), &[&id])
             .map_err(|e| self.database().failed(e))?;
@@ -51,7 +55,7 @@ impl PgLedger {
         let disk_limit = to_db(g.disk_limit, "disk_limit")?;
         let artifacts = serde_json::to_string(&g.artifacts).map_err(|e| LedgerError::Invalid(e.to_string()))?;
         self.database().write(|tx| {
-            if let Some(existing) = self.grant_in(tx, &g.id)? {
+            if let Some(existing) = self.sponsorship_in(tx, &g.id)? {
                 return if existing.grant == *g { Ok(()) } else { Err(LedgerError::IdConflict(g.id.clone())) };
             }
             for agent in [&g.sponsor, &g.beneficiary] {
@@ -91,7 +95,7 @@ impl PgLedger {
 
     /// A grant and its use.
     pub fn sponsorship(&self, id: &str) -> Result<Option<SponsorGrantStatus>, LedgerError> {
-        self.database().write(|tx| self.grant_in(tx, id))
+        self.database().write(|tx| self.sponsorship_in(tx, id))
     }
 
     /// The oldest grant that covers `beneficiary` calling `artifact` now,
@@ -111,7 +115,7 @@ impl PgLedger {
             )
             .map_err(|e| self.database().failed(e))
         })?;
-        let now = now_ms();
+        let now = self.clock_ms();
         Ok(rows.iter().find_map(|r| {
             let g = grant_from_row(r);
             let held = r.get::<_, i64>(10) as u64;

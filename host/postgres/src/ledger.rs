@@ -17,17 +17,26 @@
 use postgres::types::ToSql;
 use postgres::Transaction;
 
+use std::sync::Arc;
+
 use fuelhost_ledger::{
-    may_overdraw, AgentId, Asset, AssetBalance, Balances, LedgerError, Listed, Transfer, TransferKind, TransferQuery,
-    ARCHIVED_PREFIX,
+    may_overdraw, AgentId, Asset, AssetBalance, Balances, Clock, LedgerError, Listed, SystemClock, Transfer,
+    TransferKind, TransferQuery, ARCHIVED_PREFIX,
 };
 
 use crate::connect::Database;
 
 /// The ledger of one PostgreSQL database.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct PgLedger {
     db: Database,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for PgLedger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgLedger").field("db", &self.db).finish()
+    }
 }
 
 pub(crate) fn now_ms() -> i64 {
@@ -42,7 +51,7 @@ pub(crate) fn to_db(amount: u64, what: &str) -> Result<i64, LedgerError> {
 /// Columns of a transfer, in [`transfer_from_row`]'s order.
 const TRANSFER_COLUMNS: &str = "id, debit, credit, asset, amount, kind, memo";
 
-fn transfer_from_row(r: &postgres::Row) -> Result<Transfer, LedgerError> {
+pub(crate) fn transfer_from_row(r: &postgres::Row) -> Result<Transfer, LedgerError> {
     let kind: String = r.get(5);
     let asset: String = r.get(3);
     Ok(Transfer {
@@ -63,7 +72,18 @@ impl PgLedger {
     /// The ledger in `db` (its schema brought up to date when `db` was
     /// opened).
     pub fn new(db: Database) -> PgLedger {
-        PgLedger { db }
+        PgLedger { db, clock: Arc::new(SystemClock) }
+    }
+
+    /// The same ledger, telling time by `clock` (grants' expiry); records
+    /// are stamped by the system clock, as in every backend.
+    pub fn with_clock(self, clock: Arc<dyn Clock>) -> PgLedger {
+        PgLedger { clock, ..self }
+    }
+
+    /// Now, by the ledger's clock.
+    pub(crate) fn clock_ms(&self) -> i64 {
+        self.clock.now_ms()
     }
 
     /// Open `url` with a pool of `max_connections`.
@@ -116,10 +136,32 @@ impl PgLedger {
                 "transfer ids beginning `{ARCHIVED_PREFIX}` are kept for the summaries of archived charges; choose another id"
             )));
         }
+        // An explicit transfer may not take the id of a charge a running
+        // call will record (`{invocation}/price`, `/fuel`, `/disk`).
+        if let Some((call, "price" | "fuel" | "disk")) = t.id.rsplit_once('/').filter(|(call, _)| !call.is_empty()) {
+            let running = tx
+                .query_opt("SELECT 1 FROM reservations WHERE invocation_id = $1 AND NOT settled", &[&call])
+                .map_err(|e| self.db.failed(e))?;
+            if running.is_some() {
+                return Err(LedgerError::IdConflict(t.id.clone()));
+            }
+        }
         self.move_balances(tx, &t.from, &t.to, t.asset, t.amount)?;
+        self.insert_transfer(tx, t, None)?;
+        Ok(t.clone())
+    }
+
+    /// The `transfers` row of `t` (its balances already moved), at the
+    /// next position; `invocation` names the call whose charge it is.
+    pub(crate) fn insert_transfer(
+        &self,
+        tx: &mut Transaction<'_>,
+        t: &Transfer,
+        invocation: Option<&str>,
+    ) -> Result<(), LedgerError> {
         tx.execute(
             "INSERT INTO transfers (id, debit, credit, asset, amount, kind, memo, invocation, created_ms)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, $8)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             &[
                 &t.id,
                 &t.from,
@@ -128,17 +170,18 @@ impl PgLedger {
                 &to_db(t.amount, "amount")?,
                 &t.kind.as_str(),
                 &t.memo,
+                &invocation,
                 &now_ms(),
             ],
         )
         .map_err(|e| self.db.failed(e))?;
-        Ok(t.clone())
+        Ok(())
     }
 
     /// Debit `debit`, credit `credit`: both balance rows locked in one
     /// order, the debit's spendable amount checked, no balance past the
     /// 64-bit range.
-    fn move_balances(
+    pub(crate) fn move_balances(
         &self,
         tx: &mut Transaction<'_>,
         debit: &str,
@@ -219,6 +262,11 @@ impl PgLedger {
             )
             .map_err(|e| self.db.failed(e))?;
         Ok((r.get::<_, i64>(0) - r.get::<_, i64>(1)).max(0) as u64)
+    }
+
+    /// Whether a transfer (a charge included) holds `id`.
+    pub(crate) fn transfer_exists(&self, tx: &mut Transaction<'_>, id: &str) -> Result<bool, LedgerError> {
+        Ok(tx.query_opt("SELECT 1 FROM transfers WHERE id = $1", &[&id]).map_err(|e| self.db.failed(e))?.is_some())
     }
 
     fn transfer_in(&self, tx: &mut Transaction<'_>, id: &str) -> Result<Option<Transfer>, LedgerError> {

@@ -15,13 +15,19 @@
 //! `fuelhost-sqlite`, it stores what the ledger model (`fuelhost-ledger`)
 //! describes.
 //!
-//! **Status.** The ledger's accounts, transfers, balances and listings,
-//! sponsor grants and UBI (`economy.rs`); reservations, settlement and the
-//! host's other stores are still to come, so no host runs on it yet.
+//! **Status.** The ledger's accounts, transfers, balances and listings
+//! (`ledger.rs`), sponsor grants and UBI (`economy.rs`), and a call's
+//! reservation, holds and settlement with its usage record and admission
+//! audit (`calls.rs`), each held to the SQLite backend by the same
+//! scenarios. Still to come: allocations, archiving and statistics, host
+//! leases (so a host takes over only a dead host's reservations), the
+//! `Ledger` trait itself, and the host's other stores; no host runs on it
+//! yet.
 //!
-//! **Where to start reading.** `connect.rs`, then `ledger.rs`; the schema
-//! is `migrations/`.
+//! **Where to start reading.** `connect.rs`, then `ledger.rs`, then
+//! `calls.rs`; the schema is `migrations/`.
 
+mod calls;
 mod connect;
 mod economy;
 mod ledger;

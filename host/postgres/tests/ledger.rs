@@ -8,8 +8,9 @@
 use std::sync::Arc;
 
 use fuelhost_ledger::{
-    AgentId, Asset, Distribution, Ledger, LedgerError, LedgerQuery, SponsorGrant, SponsorGrantStatus, Transfer,
-    TransferKind, TransferQuery, UbiSource,
+    AgentId, Asset, Balances, Distribution, GuestTransfer, Ledger, LedgerError, LedgerQuery, Outcome, Reservation,
+    Reserved, ResourcePolicy, ResourcesConsumed, Settlement, SponsorGrant, SponsorGrantStatus, Transfer, TransferKind,
+    TransferQuery, UbiSource, UsageRecord,
 };
 use fuelhost_postgres::{PgLedger, ScratchServer};
 use fuelhost_sqlite::{Durability, SqliteLedger};
@@ -26,6 +27,14 @@ trait Backend {
     fn grant_status(&self, id: &str) -> Option<SponsorGrantStatus>;
     fn grant_for(&self, beneficiary: &str, artifact: &str) -> Option<String>;
     fn ubi(&self, id: &str, source: UbiSource, amount: u64) -> Result<Distribution, LedgerError>;
+    fn reserve(&self, r: &Reservation) -> Result<Reserved, LedgerError>;
+    fn hold_guest(&self, t: &GuestTransfer) -> Result<(), LedgerError>;
+    fn hold_disk(&self, inv: &str, payer: &str, bytes: u64) -> Result<(), LedgerError>;
+    fn settle(&self, s: &Settlement) -> Result<UsageRecord, LedgerError>;
+    fn abort(&self) -> Vec<UsageRecord>;
+    fn record(&self, inv: &str) -> Option<UsageRecord>;
+    fn holds(&self) -> u64;
+    fn all(&self, agent: &str) -> Balances;
 }
 
 fn id(agent: &str) -> AgentId {
@@ -64,6 +73,30 @@ impl Backend for SqliteLedger {
     fn ubi(&self, id: &str, source: UbiSource, amount: u64) -> Result<Distribution, LedgerError> {
         Ledger::distribute_ubi(self, id, source, amount)
     }
+    fn reserve(&self, r: &Reservation) -> Result<Reserved, LedgerError> {
+        Ledger::reserve(self, r)
+    }
+    fn hold_guest(&self, t: &GuestTransfer) -> Result<(), LedgerError> {
+        Ledger::hold_guest_transfer(self, t)
+    }
+    fn hold_disk(&self, inv: &str, payer: &str, bytes: u64) -> Result<(), LedgerError> {
+        Ledger::hold_disk(self, inv, &id(payer), bytes)
+    }
+    fn settle(&self, s: &Settlement) -> Result<UsageRecord, LedgerError> {
+        Ledger::settle(self, s)
+    }
+    fn abort(&self) -> Vec<UsageRecord> {
+        Ledger::abort_unsettled(self).unwrap()
+    }
+    fn record(&self, inv: &str) -> Option<UsageRecord> {
+        LedgerQuery::usage_record(self, inv).unwrap()
+    }
+    fn holds(&self) -> u64 {
+        LedgerQuery::pending_holds(self).unwrap()
+    }
+    fn all(&self, agent: &str) -> Balances {
+        LedgerQuery::balances(self, &id(agent)).unwrap()
+    }
 }
 
 impl Backend for PgLedger {
@@ -96,6 +129,30 @@ impl Backend for PgLedger {
     }
     fn ubi(&self, id: &str, source: UbiSource, amount: u64) -> Result<Distribution, LedgerError> {
         self.distribute_ubi(id, source, amount)
+    }
+    fn reserve(&self, r: &Reservation) -> Result<Reserved, LedgerError> {
+        PgLedger::reserve(self, r)
+    }
+    fn hold_guest(&self, t: &GuestTransfer) -> Result<(), LedgerError> {
+        self.hold_guest_transfer(t)
+    }
+    fn hold_disk(&self, inv: &str, payer: &str, bytes: u64) -> Result<(), LedgerError> {
+        PgLedger::hold_disk(self, inv, &id(payer), bytes)
+    }
+    fn settle(&self, s: &Settlement) -> Result<UsageRecord, LedgerError> {
+        PgLedger::settle(self, s)
+    }
+    fn abort(&self) -> Vec<UsageRecord> {
+        self.abort_unsettled().unwrap()
+    }
+    fn record(&self, inv: &str) -> Option<UsageRecord> {
+        self.usage_record(inv).unwrap()
+    }
+    fn holds(&self) -> u64 {
+        self.pending_holds().unwrap()
+    }
+    fn all(&self, agent: &str) -> Balances {
+        self.balances(&id(agent)).unwrap()
     }
 }
 
@@ -222,14 +279,158 @@ fn economy(l: &dyn Backend) {
     }
 }
 
+fn reservation(inv: &str, payer: &str, price: u64, fuel_limit: u64, grant: Option<&str>) -> Reservation {
+    Reservation {
+        invocation_id: inv.into(),
+        artifact: "alice/echo@1".into(),
+        resource_policy: if payer == "bob" { ResourcePolicy::CallerPays } else { ResourcePolicy::OwnerPays },
+        caller: id("bob"),
+        owner: id("alice"),
+        payer: id(payer),
+        price,
+        fuel_limit,
+        sponsor_grant: grant.map(String::from),
+        fresh_id: false,
+    }
+}
+
+fn settlement(r: &Reservation, outcome: Outcome, fuel: u64, disk: u64) -> Settlement {
+    Settlement {
+        invocation_id: r.invocation_id.clone(),
+        artifact: r.artifact.clone(),
+        caller: r.caller.clone(),
+        owner: r.owner.clone(),
+        payer: r.payer.clone(),
+        resource_policy: r.resource_policy,
+        outcome,
+        consumed: ResourcesConsumed {
+            fuel,
+            memory_peak_bytes: 1 << 20,
+            disk_bytes: disk,
+            wall_time_ns: 5,
+            cpu_time_ns: 0,
+        },
+        output: b"out".to_vec(),
+        error: None,
+        cost_model: Default::default(),
+        admission: None,
+    }
+}
+
+/// Calls: reserve, holds while running, settle for what was used, on one
+/// backend (after [`scenarios`] and [`economy`]).
+fn calls(l: &dyn Backend) {
+    for (tid, agent, asset, amount) in [
+        ("f-bob", "bob", Asset::Fuel, 1_000_000),
+        ("d-bob", "bob", Asset::DiskBytes, 1_000),
+        ("f-carol", "carol", Asset::Fuel, 500_000),
+    ] {
+        l.post(&[Transfer::mint(tid, &id(agent), asset, amount)]).unwrap();
+    }
+    let scrip = |a: &str| l.available(a, Asset::Scrip);
+    let (bob0, alice0, carol0) = (scrip("bob"), scrip("alice"), scrip("carol"));
+
+    // Success: the price, the fuel burned, the disk grown, the guest's
+    // transfer; every hold released.
+    let r = reservation("c1", "bob", 5, 100_000, None);
+    assert_eq!(l.reserve(&r).unwrap().fuel, 100_000);
+    let guest = |gid: &str, inv: &str, amount| GuestTransfer {
+        id: gid.into(),
+        invocation_id: inv.into(),
+        from: id("alice"),
+        to: id("carol"),
+        amount,
+        memo: "tip".into(),
+    };
+    l.hold_guest(&guest("c1/t1", "c1", 3)).unwrap();
+    l.hold_disk("c1", "bob", 100).unwrap();
+    let bob = l.all("bob");
+    assert_eq!((bob.scrip.held, bob.fuel.held, bob.disk_bytes.held), (5, 100_000, 100));
+    assert!(matches!(l.hold_disk("c1", "bob", 901), Err(LedgerError::Insufficient { available: 900, .. })));
+    let rec = l.settle(&settlement(&r, Outcome::Success, 40_000, 60)).unwrap();
+    assert_eq!((rec.price_paid, rec.consumed.fuel, rec.consumed.disk_bytes), (5, 40_000, 60));
+    assert_eq!((rec.charged_to.as_str(), rec.outcome, rec.output.as_slice()), ("bob", Outcome::Success, &b"out"[..]));
+    assert_eq!(l.record("c1").unwrap(), rec);
+    let bob = l.all("bob");
+    assert_eq!((bob.scrip.held, bob.fuel.held, bob.disk_bytes.held), (0, 0, 0), "every hold released");
+    assert_eq!((bob.fuel.posted, bob.disk_bytes.posted), (1_000_000 - 40_000, 1_000 - 60));
+    assert_eq!((scrip("bob"), scrip("alice"), scrip("carol")), (bob0 - 5, alice0 + 5 - 3, carol0 + 3));
+    assert!(matches!(l.settle(&settlement(&r, Outcome::Success, 1, 0)), Err(LedgerError::DuplicateInvocation(_))));
+    assert!(matches!(l.reserve(&r), Err(LedgerError::DuplicateInvocation(_))), "an id settled is not reserved again");
+    let never = reservation("never", "bob", 1, 1, None);
+    assert!(matches!(l.settle(&settlement(&never, Outcome::Success, 1, 0)), Err(LedgerError::NoReservation(_))));
+
+    // A failed run: charged the fuel it burned, no price, the guest's
+    // transfer released.
+    let r2 = reservation("c2", "bob", 5, 100_000, None);
+    l.reserve(&r2).unwrap();
+    l.hold_guest(&guest("c2/t1", "c2", 4)).unwrap();
+    let rec = l.settle(&settlement(&r2, Outcome::RunError, 10, 0)).unwrap();
+    assert_eq!((rec.price_paid, rec.consumed.fuel), (0, 10));
+    assert_eq!((scrip("bob"), scrip("alice"), scrip("carol")), (bob0 - 5, alice0 + 2, carol0 + 3));
+
+    // Refusals: not enough scrip; a charge's id taken by a transfer; a
+    // running call's charge id refused to a transfer.
+    let dear = reservation("c3", "bob", 1_000_000, 10, None);
+    assert!(matches!(l.reserve(&dear), Err(LedgerError::Insufficient { asset: Asset::Scrip, .. })));
+    l.post(&[pay("c6/fuel", "bob", "alice", 1)]).unwrap();
+    assert!(matches!(l.reserve(&reservation("c6", "bob", 1, 10, None)), Err(LedgerError::Invalid(_))));
+    let r5 = reservation("c5", "bob", 1, 10, None);
+    l.reserve(&r5).unwrap();
+    assert!(matches!(l.post(&[pay("c5/price", "bob", "alice", 1)]), Err(LedgerError::IdConflict(_))));
+    l.settle(&settlement(&r5, Outcome::Success, 10, 0)).unwrap();
+
+    // A sponsor pays the fuel, within its grant.
+    l.grant(&SponsorGrant {
+        id: "g-fuel".into(),
+        sponsor: id("carol"),
+        beneficiary: id("bob"),
+        fuel_limit: 50_000,
+        disk_limit: 0,
+        expires_at_ms: None,
+        artifacts: vec![],
+    })
+    .unwrap();
+    let r7 = Reservation { caller: id("bob"), ..reservation("c7", "carol", 2, 80_000, Some("g-fuel")) };
+    assert_eq!(l.reserve(&r7).unwrap().fuel, 50_000, "at most what the grant has left");
+    let rec = l.settle(&settlement(&r7, Outcome::Success, 30_000, 0)).unwrap();
+    assert_eq!((rec.charged_to.as_str(), rec.consumed.fuel), ("carol", 30_000));
+    let g = l.grant_status("g-fuel").unwrap();
+    assert_eq!(g.fuel_spent, 30_000);
+    assert_eq!(l.all("carol").fuel.posted, 500_000 - 30_000);
+    let wrong = Reservation { caller: id("alice"), ..reservation("c8", "carol", 0, 10, Some("g-fuel")) };
+    assert!(matches!(l.reserve(&wrong), Err(LedgerError::GrantUnavailable(_))), "not its beneficiary");
+
+    // A host that stopped: what it reserved is settled as aborted,
+    // nothing charged, nothing left held.
+    let r9 = reservation("c9", "bob", 5, 1_000, Some("g-fuel"));
+    let r9 = Reservation { payer: id("carol"), ..r9 };
+    l.reserve(&r9).unwrap();
+    l.hold_guest(&guest("c9/t1", "c9", 1)).unwrap();
+    let posted = || (l.all("bob").scrip.posted, l.all("carol").fuel.posted);
+    let before = posted();
+    let aborted = l.abort();
+    assert_eq!(aborted.iter().map(|r| r.invocation_id.as_str()).collect::<Vec<_>>(), ["c9"]);
+    assert_eq!((aborted[0].outcome, aborted[0].price_paid, aborted[0].consumed.fuel), (Outcome::Aborted, 0, 0));
+    assert_eq!(posted(), before, "nothing charged");
+    assert_eq!((l.all("bob").scrip.held, l.all("carol").fuel.held), (0, 0), "nothing held");
+    assert_eq!(l.holds(), 0, "nothing held");
+    assert_eq!(l.grant_status("g-fuel").unwrap().fuel_spent, 30_000);
+    for asset in Asset::ALL {
+        assert_eq!(l.total(asset), 0, "{asset} is conserved");
+    }
+}
+
 #[test]
 fn the_scenarios_end_the_same_on_sqlite_and_postgresql() {
     let (_dir, sqlite) = sqlite();
     scenarios(&sqlite);
     economy(&sqlite);
+    calls(&sqlite);
     let (_server, pg) = postgres("scenarios");
     scenarios(&pg);
     economy(&pg);
+    calls(&pg);
 }
 
 /// Four "hosts" (each its own pool) post at once between four agents,
@@ -324,4 +525,74 @@ fn migrations_run_once_and_are_recorded() {
         .collect();
     files.sort();
     assert_eq!(versions, files, "each migration once");
+}
+
+/// Four hosts reserve and settle calls at once against one payer's small
+/// fuel budget and one sponsor's grant: nothing is spent twice, nobody
+/// goes below zero, the grant never pays past its limit, and every call
+/// reserved has exactly one record.
+#[test]
+fn many_hosts_running_calls_at_once_never_overspend() {
+    let (server, first) = postgres("calls");
+    let url = format!("postgres://fuelhost@127.0.0.1:{}/calls", server.port());
+    for agent in ["alice", "bob", "carol"] {
+        first.open_account(&id(agent)).unwrap();
+    }
+    first.post_one(mint("bob-scrip", "bob", 300)).unwrap();
+    first.post_one(Transfer::mint("bob-fuel", &id("bob"), Asset::Fuel, 200_000)).unwrap();
+    first.post_one(Transfer::mint("carol-fuel", &id("carol"), Asset::Fuel, 1_000_000)).unwrap();
+    first
+        .grant_sponsorship(&SponsorGrant {
+            id: "g".into(),
+            sponsor: id("carol"),
+            beneficiary: id("bob"),
+            fuel_limit: 150_000,
+            disk_limit: 0,
+            expires_at_ms: None,
+            artifacts: vec![],
+        })
+        .unwrap();
+    let hosts: Vec<PgLedger> = (0..4).map(|_| PgLedger::open(&url, 4).unwrap()).collect();
+    let reserved = std::sync::atomic::AtomicU32::new(0);
+    std::thread::scope(|s| {
+        for (h, host) in hosts.iter().enumerate() {
+            let reserved = &reserved;
+            s.spawn(move || {
+                for n in 0..60 {
+                    let inv = format!("h{h}-{n}");
+                    let r = match n % 2 {
+                        0 => reservation(&inv, "bob", 3, 20_000, None),
+                        _ => Reservation { payer: id("carol"), ..reservation(&inv, "carol", 3, 20_000, Some("g")) },
+                    };
+                    match host.reserve(&r) {
+                        Ok(got) => {
+                            reserved.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            let outcome = if n % 3 == 0 { Outcome::RunError } else { Outcome::Success };
+                            host.settle(&settlement(&r, outcome, got.fuel.min(15_000), 0)).unwrap();
+                        }
+                        Err(LedgerError::Insufficient { .. } | LedgerError::GrantUnavailable(_)) => {}
+                        Err(e) => panic!("{inv}: {e}"),
+                    }
+                }
+            });
+        }
+    });
+    let records =
+        first.usage_records(&fuelhost_ledger::UsageQuery { limit: Some(10_000), ..Default::default() }).unwrap();
+    assert_eq!(records.len() as u32, reserved.into_inner(), "one record per call reserved");
+    for agent in ["alice", "bob", "carol"] {
+        let b = first.balances(&id(agent)).unwrap();
+        assert_eq!((b.scrip.held, b.fuel.held), (0, 0), "{agent} holds nothing once every call settled");
+    }
+    let grant = first.sponsorship("g").unwrap().unwrap();
+    let paid_by_carol: u64 = records.iter().filter(|r| r.charged_to.as_str() == "carol").map(|r| r.consumed.fuel).sum();
+    assert_eq!(grant.fuel_spent, paid_by_carol);
+    assert!(grant.fuel_spent <= 150_000, "the grant paid {} of its 150,000", grant.fuel_spent);
+    let paid_by_bob: u64 = records.iter().filter(|r| r.charged_to.as_str() == "bob").map(|r| r.consumed.fuel).sum();
+    assert_eq!(first.balances(&id("bob")).unwrap().fuel.posted, 200_000 - paid_by_bob);
+    let prices: u64 = records.iter().map(|r| r.price_paid).sum();
+    assert_eq!(first.balances(&id("bob")).unwrap().scrip.posted, 300 - prices);
+    for asset in Asset::ALL {
+        assert_eq!(first.asset_total(asset).unwrap(), 0, "{asset} is conserved");
+    }
 }

@@ -1,0 +1,537 @@
+//! A call's two writes on PostgreSQL: reserving (its price and fuel held,
+//! in one transaction, with its reservation row) and settling (every hold
+//! posted for what was used or released, disk growth charged, its sponsor
+//! grant updated, its usage record and its admission's audit record
+//! written, in one transaction), and what a host that stopped left
+//! reserved.
+//!
+//! Unlike the SQLite backend, nothing is kept in memory: every
+//! reservation and every hold (the disk a running call's writes hold
+//! included) is a row, so any host sees what every other holds, and a
+//! balance is never spent twice across hosts. Charges are `transfers` rows
+//! tagged with their invocation, at positions after their record's.
+
+use postgres::Transaction;
+
+use fuelhost_ledger::{
+    AgentId, Asset, GuestTransfer, LedgerError, Outcome, Reservation, Reserved, ResourcePolicy, ResourcesConsumed,
+    Settlement, Transfer, TransferKind, UsageQuery, UsageRecord, CONSUMED_ACCOUNT,
+};
+
+use crate::ledger::{now_ms, to_db, PgLedger};
+
+/// The error every aborted record carries.
+const ABORTED: &str = "aborted: the host stopped before this invocation settled; its holds were released";
+
+/// Columns of a usage record, in [`record_from_row`]'s order.
+const RECORD_COLUMNS: &str = "invocation_id, artifact, caller, owner, charged_to, resource_policy, outcome, fuel,
+    memory_peak_bytes, disk_bytes, wall_time_ns, cpu_time_ns, cost_usd_micros, price_paid, output, error, settled_ms, seq";
+
+fn record_from_row(r: &postgres::Row) -> UsageRecord {
+    let n = |i: usize| r.get::<_, i64>(i) as u64;
+    UsageRecord {
+        invocation_id: r.get(0),
+        artifact: r.get(1),
+        caller: AgentId::trusted(r.get(2)),
+        owner: AgentId::trusted(r.get(3)),
+        charged_to: AgentId::trusted(r.get(4)),
+        resource_policy: ResourcePolicy::from_stored(r.get(5)),
+        outcome: Outcome::parse(r.get(6)).unwrap_or(Outcome::Trap),
+        consumed: ResourcesConsumed {
+            fuel: n(7),
+            memory_peak_bytes: n(8),
+            disk_bytes: n(9),
+            wall_time_ns: n(10),
+            cpu_time_ns: n(11),
+        },
+        cost_usd_micros: n(12),
+        price_paid: n(13),
+        output: r.get(14),
+        error: r.get(15),
+        settled_at_ms: r.get(16),
+        seq: r.get(17),
+    }
+}
+
+/// A pending hold, as settlement reads it.
+struct Hold {
+    transfer: Transfer,
+}
+
+impl PgLedger {
+    /// Hold `amount` of `debit`'s `asset` for `invocation` under `id`:
+    /// [`LedgerError::Insufficient`] when it has less to spend (no account
+    /// is exempt), [`LedgerError::DuplicateInvocation`] when the id holds
+    /// already.
+    #[allow(clippy::too_many_arguments)]
+    fn place_hold(
+        &self,
+        tx: &mut Transaction<'_>,
+        id: &str,
+        invocation: &str,
+        debit: &str,
+        credit: &str,
+        asset: Asset,
+        amount: u64,
+        kind: TransferKind,
+        memo: &str,
+    ) -> Result<(), LedgerError> {
+        let amt = to_db(amount, "hold")?;
+        let available = self.available_locked(tx, debit, asset)?;
+        if available < amount {
+            return Err(LedgerError::Insufficient { account: debit.to_string(), asset, available, needed: amount });
+        }
+        let placed = tx
+            .execute(
+                "INSERT INTO holds (id, invocation, debit, credit, asset, amount, kind, memo, state)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending') ON CONFLICT (id) DO NOTHING",
+                &[&id, &invocation, &debit, &credit, &asset.as_str(), &amt, &kind.as_str(), &memo],
+            )
+            .map_err(|e| self.database().failed(e))?;
+        if placed == 0 {
+            return Err(LedgerError::DuplicateInvocation(invocation.to_string()));
+        }
+        self.add_held(tx, debit, asset, amt)
+    }
+
+    fn add_held(&self, tx: &mut Transaction<'_>, account: &str, asset: Asset, delta: i64) -> Result<(), LedgerError> {
+        tx.execute(
+            "UPDATE balances SET held = held + $3 WHERE account = $1 AND asset = $2",
+            &[&account, &asset.as_str(), &delta],
+        )
+        .map_err(|e| self.database().failed(e))?;
+        Ok(())
+    }
+
+    /// Hold the price and the fuel of an invocation, with its reservation
+    /// row, in one transaction.
+    pub fn reserve(&self, r: &Reservation) -> Result<Reserved, LedgerError> {
+        let inv = r.invocation_id.as_str();
+        self.database().write(|tx| {
+            for (agent, needed) in [(&r.caller, true), (&r.owner, r.owner != r.caller), (&r.payer, true)] {
+                if needed {
+                    self.require_account(tx, agent.as_str())?;
+                }
+            }
+            let taken = tx
+                .query_opt(
+                    "SELECT 1 WHERE EXISTS (SELECT 1 FROM usage_records WHERE invocation_id = $1)
+                        OR EXISTS (SELECT 1 FROM reservations WHERE invocation_id = $1)",
+                    &[&inv],
+                )
+                .map_err(|e| self.database().failed(e))?;
+            if taken.is_some() {
+                return Err(LedgerError::DuplicateInvocation(inv.to_string()));
+            }
+            for charge in ["price", "fuel", "disk"] {
+                let id = format!("{inv}/{charge}");
+                if self.transfer_exists(tx, &id)? {
+                    return Err(LedgerError::Invalid(format!(
+                        "transfer `{id}` already exists, so invocation `{inv}` could not record its charges under \
+                         their ids; use another invocation id"
+                    )));
+                }
+            }
+            tx.execute(
+                "INSERT INTO reservations (invocation_id, artifact, caller, owner, payer, resource_policy, sponsor_grant,
+                    created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                &[
+                    &inv,
+                    &r.artifact,
+                    &r.caller.as_str(),
+                    &r.owner.as_str(),
+                    &r.payer.as_str(),
+                    &r.resource_policy.as_str(),
+                    &r.sponsor_grant,
+                    &now_ms(),
+                ],
+            )
+            .map_err(|e| self.database().failed(e))?;
+            let price = if r.caller != r.owner { r.price } else { 0 };
+            if price > 0 {
+                let id = format!("{inv}/price");
+                let (caller, owner) = (r.caller.as_str(), r.owner.as_str());
+                self.place_hold(tx, &id, inv, caller, owner, Asset::Scrip, price, TransferKind::Price, "")?;
+            }
+            let payer = r.payer.as_str();
+            let mut fuel = r.fuel_limit.min(self.available_locked(tx, payer, Asset::Fuel)?);
+            let mut disk_cap = u64::MAX;
+            if let Some(grant) = &r.sponsor_grant {
+                let row = tx
+                    .query_opt(
+                        "SELECT sponsor, beneficiary, fuel_limit, fuel_spent, fuel_held, disk_limit, disk_spent
+                         FROM sponsor_grants WHERE id = $1 FOR UPDATE",
+                        &[grant],
+                    )
+                    .map_err(|e| self.database().failed(e))?;
+                let status = self.sponsorship_in(tx, grant)?;
+                let (Some(row), Some(status)) = (row, status) else {
+                    return Err(LedgerError::GrantUnavailable(grant.clone()));
+                };
+                let n = |i: usize| row.get::<_, i64>(i) as u64;
+                if status.grant.sponsor != r.payer
+                    || status.grant.beneficiary != r.caller
+                    || !status.covers(&r.artifact, self.clock_ms())
+                {
+                    return Err(LedgerError::GrantUnavailable(grant.clone()));
+                }
+                let remaining = n(2).saturating_sub(n(3)).saturating_sub(n(4));
+                if remaining == 0 {
+                    return Err(LedgerError::GrantUnavailable(grant.clone()));
+                }
+                fuel = fuel.min(remaining);
+                disk_cap = n(5).saturating_sub(n(6));
+                tx.execute("UPDATE sponsor_grants SET fuel_held = fuel_held + $2 WHERE id = $1", &[grant, &(fuel as i64)])
+                    .map_err(|e| self.database().failed(e))?;
+            }
+            if fuel == 0 {
+                return Err(LedgerError::Insufficient {
+                    account: payer.to_string(),
+                    asset: Asset::Fuel,
+                    available: 0,
+                    needed: r.fuel_limit.max(1),
+                });
+            }
+            let id = format!("{inv}/fuel");
+            self.place_hold(tx, &id, inv, payer, CONSUMED_ACCOUNT, Asset::Fuel, fuel, TransferKind::Fuel, "")?;
+            let disk = self.available_locked(tx, payer, Asset::DiskBytes)?.min(disk_cap);
+            Ok(Reserved { fuel, disk_bytes: disk, memory_bytes: None, allocation: None })
+        })
+    }
+
+    /// Hold a transfer a running guest asked for; posted at settlement if
+    /// the call succeeds, else released.
+    pub fn hold_guest_transfer(&self, t: &GuestTransfer) -> Result<(), LedgerError> {
+        if t.amount == 0 {
+            return Err(LedgerError::Invalid("amount must be above zero".into()));
+        }
+        if t.from == t.to {
+            return Err(LedgerError::Invalid(format!("`{}` cannot transfer to itself", t.from)));
+        }
+        self.database().write(|tx| {
+            self.require_account(tx, t.to.as_str())?;
+            if self.require_account(tx, t.from.as_str()).is_err() {
+                // Nothing to spend: as short as any empty account.
+                return Err(LedgerError::Insufficient {
+                    account: t.from.to_string(),
+                    asset: Asset::Scrip,
+                    available: 0,
+                    needed: t.amount,
+                });
+            }
+            let (from, to) = (t.from.as_str(), t.to.as_str());
+            let kind = TransferKind::GuestTransfer;
+            self.place_hold(tx, &t.id, &t.invocation_id, from, to, Asset::Scrip, t.amount, kind, &t.memo)
+        })
+    }
+
+    /// Hold `bytes` more of `payer`'s disk budget for the running
+    /// `invocation`; released when it settles.
+    pub fn hold_disk(&self, invocation_id: &str, payer: &AgentId, bytes: u64) -> Result<(), LedgerError> {
+        let amount = to_db(bytes, "disk hold")?;
+        self.database().write(|tx| {
+            let available = match self.require_account(tx, payer.as_str()) {
+                Ok(()) => self.available_locked(tx, payer.as_str(), Asset::DiskBytes)?,
+                Err(_) => 0,
+            };
+            if available < bytes {
+                return Err(LedgerError::Insufficient {
+                    account: payer.to_string(),
+                    asset: Asset::DiskBytes,
+                    available,
+                    needed: bytes,
+                });
+            }
+            if bytes == 0 {
+                return Ok(());
+            }
+            tx.execute(
+                "INSERT INTO disk_holds (invocation, payer, bytes) VALUES ($1, $2, $3)
+                 ON CONFLICT (invocation, payer) DO UPDATE SET bytes = disk_holds.bytes + EXCLUDED.bytes",
+                &[&invocation_id, &payer.as_str(), &amount],
+            )
+            .map_err(|e| self.database().failed(e))?;
+            self.add_held(tx, payer.as_str(), Asset::DiskBytes, amount)
+        })
+    }
+
+    /// Post or release every hold of the invocation, charge its disk
+    /// growth, update its grant, write its usage record and its admission's
+    /// audit record: one transaction.
+    pub fn settle(&self, s: &Settlement) -> Result<UsageRecord, LedgerError> {
+        self.database().write(|tx| self.settle_in(tx, s))
+    }
+
+    fn settle_in(&self, tx: &mut Transaction<'_>, s: &Settlement) -> Result<UsageRecord, LedgerError> {
+        let inv = s.invocation_id.as_str();
+        // What its writes held while it ran is released first; what they
+        // grew is charged below.
+        let disk_held = tx
+            .query("DELETE FROM disk_holds WHERE invocation = $1 RETURNING payer, bytes", &[&inv])
+            .map_err(|e| self.database().failed(e))?;
+        for row in &disk_held {
+            self.add_held(tx, row.get(0), Asset::DiskBytes, -row.get::<_, i64>(1))?;
+        }
+        let settled = tx
+            .query_opt("SELECT 1 FROM usage_records WHERE invocation_id = $1", &[&inv])
+            .map_err(|e| self.database().failed(e))?;
+        if settled.is_some() {
+            return Err(LedgerError::DuplicateInvocation(inv.to_string()));
+        }
+        let reservation = tx
+            .query_opt("SELECT sponsor_grant FROM reservations WHERE invocation_id = $1 FOR UPDATE", &[&inv])
+            .map_err(|e| self.database().failed(e))?;
+        let grant: Option<String> = reservation.as_ref().and_then(|r| r.get(0));
+        // The record's position comes before its charges'.
+        let seq: i64 =
+            tx.query_one("SELECT nextval('ledger_positions')", &[]).map_err(|e| self.database().failed(e))?.get(0);
+        let holds: Vec<Hold> = tx
+            .query(
+                "SELECT id, debit, credit, asset, amount, kind, memo FROM holds
+                 WHERE invocation = $1 AND state = 'pending' ORDER BY n",
+                &[&inv],
+            )
+            .map_err(|e| self.database().failed(e))?
+            .iter()
+            .map(|r| crate::ledger::transfer_from_row(r).map(|transfer| Hold { transfer }))
+            .collect::<Result<_, _>>()?;
+        if !holds.iter().any(|h| h.transfer.kind == TransferKind::Fuel) {
+            return Err(LedgerError::NoReservation(inv.to_string()));
+        }
+        let success = s.outcome == Outcome::Success;
+        let (mut price_paid, mut fuel_charged, mut fuel_held) = (0, 0, 0);
+        for hold in &holds {
+            let t = &hold.transfer;
+            let posted = t.kind.settled_amount(t.amount, success, s.consumed.fuel);
+            self.add_held(tx, &t.from, t.asset, -to_db(t.amount, "hold")?)?;
+            if posted > 0 {
+                self.move_balances(tx, &t.from, &t.to, t.asset, posted)?;
+                self.insert_transfer(tx, &Transfer { amount: posted, ..t.clone() }, Some(inv))?;
+            }
+            tx.execute(
+                "UPDATE holds SET state = $2, posted_amount = $3 WHERE id = $1",
+                &[&t.id, &if posted > 0 { "posted" } else { "voided" }, &(posted as i64)],
+            )
+            .map_err(|e| self.database().failed(e))?;
+            match t.kind {
+                TransferKind::Price => price_paid = posted,
+                TransferKind::Fuel => {
+                    fuel_charged = posted;
+                    fuel_held += t.amount;
+                }
+                _ => {}
+            }
+        }
+        let payer = s.payer.as_str();
+        let mut disk_charged = 0;
+        if s.consumed.disk_bytes > 0 {
+            disk_charged = s.consumed.disk_bytes.min(self.available_locked(tx, payer, Asset::DiskBytes)?);
+            if let Some(g) = &grant {
+                if let Some(status) = self.sponsorship_in(tx, g)? {
+                    disk_charged = disk_charged.min(status.grant.disk_limit.saturating_sub(status.disk_spent));
+                }
+            }
+        }
+        if let Some(g) = &grant {
+            tx.execute(
+                "UPDATE sponsor_grants SET fuel_held = fuel_held - $2, fuel_spent = fuel_spent + $3,
+                    disk_spent = disk_spent + $4 WHERE id = $1",
+                &[g, &(fuel_held as i64), &(fuel_charged as i64), &(disk_charged as i64)],
+            )
+            .map_err(|e| self.database().failed(e))?;
+        }
+        if disk_charged > 0 {
+            let disk = Transfer {
+                id: format!("{inv}/disk"),
+                from: payer.to_string(),
+                to: CONSUMED_ACCOUNT.to_string(),
+                asset: Asset::DiskBytes,
+                amount: disk_charged,
+                kind: TransferKind::Disk,
+                memo: String::new(),
+            };
+            self.move_balances(tx, payer, CONSUMED_ACCOUNT, Asset::DiskBytes, disk_charged)?;
+            self.insert_transfer(tx, &disk, Some(inv))?;
+        }
+        tx.execute("UPDATE reservations SET settled = TRUE WHERE invocation_id = $1", &[&inv])
+            .map_err(|e| self.database().failed(e))?;
+        let record = UsageRecord {
+            invocation_id: s.invocation_id.clone(),
+            artifact: s.artifact.clone(),
+            caller: s.caller.clone(),
+            owner: s.owner.clone(),
+            charged_to: s.payer.clone(),
+            resource_policy: s.resource_policy,
+            outcome: s.outcome,
+            consumed: ResourcesConsumed {
+                fuel: fuel_charged,
+                memory_peak_bytes: s.consumed.memory_peak_bytes,
+                disk_bytes: disk_charged,
+                wall_time_ns: s.consumed.wall_time_ns,
+                cpu_time_ns: s.cost_model.cpu_time_ns(fuel_charged),
+            },
+            price_paid,
+            cost_usd_micros: s.cost_model.cost_usd_micros(fuel_charged, disk_charged),
+            output: s.output.clone(),
+            error: s.error.clone(),
+            settled_at_ms: now_ms(),
+            seq,
+        };
+        let c = &record.consumed;
+        tx.execute(
+            &format!(
+                "INSERT INTO usage_records ({RECORD_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,
+                    $12, $13, $14, $15, $16, $17, $18)"
+            ),
+            &[
+                &record.invocation_id,
+                &record.artifact,
+                &record.caller.as_str(),
+                &record.owner.as_str(),
+                &record.charged_to.as_str(),
+                &record.resource_policy.as_str(),
+                &record.outcome.as_str(),
+                &to_db(c.fuel, "fuel")?,
+                &to_db(c.memory_peak_bytes, "memory")?,
+                &to_db(c.disk_bytes, "disk")?,
+                &to_db(c.wall_time_ns, "wall time")?,
+                &to_db(c.cpu_time_ns, "cpu time")?,
+                &to_db(record.cost_usd_micros, "cost")?,
+                &to_db(record.price_paid, "price")?,
+                &record.output,
+                &record.error,
+                &record.settled_at_ms,
+                &record.seq,
+            ],
+        )
+        .map_err(|e| self.database().failed(e))?;
+        if let Some(a) = &s.admission {
+            tx.execute(
+                "INSERT INTO audit (at_ms, invocation, kind, subject, target, decision, decided_by, reason, latency_us)
+                 VALUES ($1, $2, 'invoke', $3, $4, $5, $6, $7, $8)",
+                &[
+                    &a.at_ms,
+                    &inv,
+                    &s.caller.as_str(),
+                    &s.artifact,
+                    &a.decision,
+                    &a.decided_by,
+                    &a.reason,
+                    &(a.latency_us.min(i64::MAX as u64) as i64),
+                ],
+            )
+            .map_err(|e| self.database().failed(e))?;
+        }
+        Ok(record)
+    }
+
+    /// Settle, as [`Outcome::Aborted`], every reservation never settled
+    /// (its holds released, nothing charged), then release holds that
+    /// belong to no reservation. For a host starting on a database no
+    /// other host uses: with several hosts, only the reservations of hosts
+    /// known to be dead may be taken (host leases are still to come).
+    pub fn abort_unsettled(&self) -> Result<Vec<UsageRecord>, LedgerError> {
+        let open = self.database().read(|c| {
+            c.query(
+                "SELECT invocation_id, artifact, caller, owner, payer, resource_policy FROM reservations
+                 WHERE NOT settled ORDER BY created_ms, invocation_id",
+                &[],
+            )
+            .map_err(|e| self.database().failed(e))
+        })?;
+        let mut records = Vec::new();
+        for r in &open {
+            let s = Settlement {
+                invocation_id: r.get(0),
+                artifact: r.get(1),
+                caller: AgentId::trusted(r.get(2)),
+                owner: AgentId::trusted(r.get(3)),
+                payer: AgentId::trusted(r.get(4)),
+                resource_policy: ResourcePolicy::from_stored(r.get(5)),
+                outcome: Outcome::Aborted,
+                consumed: ResourcesConsumed::default(),
+                output: Vec::new(),
+                error: Some(ABORTED.to_string()),
+                cost_model: Default::default(),
+                admission: None,
+            };
+            records.push(self.settle(&s)?);
+        }
+        self.database().write(|tx| {
+            let orphans = tx
+                .query(
+                    "DELETE FROM holds h WHERE state = 'pending'
+                     AND NOT EXISTS (SELECT 1 FROM reservations r WHERE r.invocation_id = h.invocation)
+                     RETURNING debit, asset, amount",
+                    &[],
+                )
+                .map_err(|e| self.database().failed(e))?;
+            for o in &orphans {
+                let asset = Asset::parse(o.get(1)).unwrap_or(Asset::Scrip);
+                self.add_held(tx, o.get(0), asset, -o.get::<_, i64>(2))?;
+            }
+            let disk = tx
+                .query(
+                    "DELETE FROM disk_holds d WHERE NOT EXISTS
+                        (SELECT 1 FROM reservations r WHERE r.invocation_id = d.invocation AND NOT r.settled)
+                     RETURNING payer, bytes",
+                    &[],
+                )
+                .map_err(|e| self.database().failed(e))?;
+            for d in &disk {
+                self.add_held(tx, d.get(0), Asset::DiskBytes, -d.get::<_, i64>(1))?;
+            }
+            Ok(())
+        })?;
+        Ok(records)
+    }
+
+    /// The usage record of a settled invocation.
+    pub fn usage_record(&self, invocation_id: &str) -> Result<Option<UsageRecord>, LedgerError> {
+        let row = self.database().read(|c| {
+            c.query_opt(
+                &format!("SELECT {RECORD_COLUMNS} FROM usage_records WHERE invocation_id = $1"),
+                &[&invocation_id],
+            )
+            .map_err(|e| self.database().failed(e))
+        })?;
+        Ok(row.as_ref().map(record_from_row))
+    }
+
+    /// Usage records matching `q`, newest first.
+    pub fn usage_records(&self, q: &UsageQuery) -> Result<Vec<UsageRecord>, LedgerError> {
+        let limit = q.limit.unwrap_or(100).min(10_000) as i64;
+        let agent = q.agent.as_ref().map(|a| a.to_string());
+        let rows = self.database().read(|c| {
+            c.query(
+                &format!(
+                    "SELECT {RECORD_COLUMNS} FROM usage_records
+                     WHERE ($1::TEXT IS NULL OR caller = $1 OR owner = $1 OR charged_to = $1)
+                       AND ($2::TEXT IS NULL OR artifact = $2)
+                       AND ($3::BIGINT IS NULL OR settled_ms >= $3)
+                       AND ($4::BIGINT IS NULL OR settled_ms < $4)
+                       AND ($5::BIGINT IS NULL OR seq < $5)
+                     ORDER BY seq DESC LIMIT $6"
+                ),
+                &[&agent, &q.artifact, &q.from_ms, &q.to_ms, &q.before, &limit],
+            )
+            .map_err(|e| self.database().failed(e))
+        })?;
+        Ok(rows.iter().map(record_from_row).collect())
+    }
+
+    /// Holds not yet posted or voided, with the disk running calls hold.
+    pub fn pending_holds(&self) -> Result<u64, LedgerError> {
+        self.database().read(|c| {
+            let n: i64 = c
+                .query_one(
+                    "SELECT (SELECT COUNT(*) FROM holds WHERE state = 'pending')
+                          + (SELECT COUNT(DISTINCT invocation) FROM disk_holds)",
+                    &[],
+                )
+                .map_err(|e| self.database().failed(e))?
+                .get(0);
+            Ok(n as u64)
+        })
+    }
+}
