@@ -68,7 +68,7 @@ LAYERS = {
         ["scratch"],
         ["connect"],
         ["ledger"],
-        ["economy"],
+        ["economy", "allocations"],
         ["calls"],
     ],
     "host/api": [

@@ -18,6 +18,7 @@ use fuelhost_ledger::{
     Settlement, Transfer, TransferKind, UsageQuery, UsageRecord, CONSUMED_ACCOUNT,
 };
 
+use crate::allocations::{CallUsage, Governing};
 use crate::ledger::{now_ms, to_db, PgLedger};
 
 /// The error every aborted record carries.
@@ -105,9 +106,13 @@ impl PgLedger {
 
     /// Hold the price and the fuel of an invocation, with its reservation
     /// row, in one transaction.
+    ///
+    /// A refusal by the payer's allocations is returned from a committed
+    /// transaction, so what finding it changed (a new period, an expiry,
+    /// their alerts) is kept; any other error changes nothing.
     pub fn reserve(&self, r: &Reservation) -> Result<Reserved, LedgerError> {
         let inv = r.invocation_id.as_str();
-        self.database().write(|tx| {
+        self.database().write(|tx| -> Result<Result<Reserved, LedgerError>, LedgerError> {
             for (agent, needed) in [(&r.caller, true), (&r.owner, r.owner != r.caller), (&r.payer, true)] {
                 if needed {
                     self.require_account(tx, agent.as_str())?;
@@ -132,9 +137,21 @@ impl PgLedger {
                     )));
                 }
             }
+            let governed = match self.governing(tx, r.payer.as_str())? {
+                Governing::Ungoverned => None,
+                Governing::Blocked(reason) => {
+                    return Ok(Err(LedgerError::AllocationRefused { agent: r.payer.to_string(), reason }))
+                }
+                Governing::Active(mut a) => match self.hold_call(tx, &mut a, r.fuel_limit) {
+                    Ok(caps) => Some((a.id, caps)),
+                    Err(refusal @ LedgerError::AllocationRefused { .. }) => return Ok(Err(refusal)),
+                    Err(other) => return Err(other),
+                },
+            };
+            let allocation = governed.as_ref().map(|(id, _)| id.as_str());
             tx.execute(
                 "INSERT INTO reservations (invocation_id, artifact, caller, owner, payer, resource_policy, sponsor_grant,
-                    created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    allocation, created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                 &[
                     &inv,
                     &r.artifact,
@@ -143,6 +160,7 @@ impl PgLedger {
                     &r.payer.as_str(),
                     &r.resource_policy.as_str(),
                     &r.sponsor_grant,
+                    &allocation,
                     &now_ms(),
                 ],
             )
@@ -155,6 +173,9 @@ impl PgLedger {
             }
             let payer = r.payer.as_str();
             let mut fuel = r.fuel_limit.min(self.available_locked(tx, payer, Asset::Fuel)?);
+            if let Some((_, caps)) = &governed {
+                fuel = fuel.min(caps.fuel);
+            }
             let mut disk_cap = u64::MAX;
             if let Some(grant) = &r.sponsor_grant {
                 let row = tx
@@ -194,9 +215,18 @@ impl PgLedger {
             }
             let id = format!("{inv}/fuel");
             self.place_hold(tx, &id, inv, payer, CONSUMED_ACCOUNT, Asset::Fuel, fuel, TransferKind::Fuel, "")?;
-            let disk = self.available_locked(tx, payer, Asset::DiskBytes)?.min(disk_cap);
-            Ok(Reserved { fuel, disk_bytes: disk, memory_bytes: None, allocation: None })
-        })
+            if let Some((id, caps)) = &governed {
+                self.release_unheld_fuel(tx, id, caps.fuel - fuel)?;
+            }
+            let allocation_disk = governed.as_ref().and_then(|(_, caps)| caps.disk_bytes).unwrap_or(u64::MAX);
+            let disk = self.available_locked(tx, payer, Asset::DiskBytes)?.min(disk_cap).min(allocation_disk);
+            Ok(Ok(Reserved {
+                fuel,
+                disk_bytes: disk,
+                memory_bytes: governed.as_ref().and_then(|(_, caps)| caps.memory_bytes),
+                allocation: governed.map(|(id, _)| id),
+            }))
+        })?
     }
 
     /// Hold a transfer a running guest asked for; posted at settlement if
@@ -279,9 +309,13 @@ impl PgLedger {
             return Err(LedgerError::DuplicateInvocation(inv.to_string()));
         }
         let reservation = tx
-            .query_opt("SELECT sponsor_grant FROM reservations WHERE invocation_id = $1 FOR UPDATE", &[&inv])
+            .query_opt(
+                "SELECT sponsor_grant, allocation FROM reservations WHERE invocation_id = $1 FOR UPDATE",
+                &[&inv],
+            )
             .map_err(|e| self.database().failed(e))?;
         let grant: Option<String> = reservation.as_ref().and_then(|r| r.get(0));
+        let allocation: Option<String> = reservation.as_ref().and_then(|r| r.get(1));
         // The record's position comes before its charges'.
         let seq: i64 =
             tx.query_one("SELECT nextval('ledger_positions')", &[]).map_err(|e| self.database().failed(e))?.get(0);
@@ -353,6 +387,11 @@ impl PgLedger {
             self.move_balances(tx, payer, CONSUMED_ACCOUNT, Asset::DiskBytes, disk_charged)?;
             self.insert_transfer(tx, &disk, Some(inv))?;
         }
+        let cost = s.cost_model.cost_usd_micros(fuel_charged, disk_charged);
+        if let Some(id) = &allocation {
+            let usage = CallUsage { fuel_held, fuel: fuel_charged, disk_bytes: disk_charged, cost_usd_micros: cost };
+            self.settle_call(tx, id, usage, s.outcome != Outcome::Aborted)?;
+        }
         tx.execute("UPDATE reservations SET settled = TRUE WHERE invocation_id = $1", &[&inv])
             .map_err(|e| self.database().failed(e))?;
         let record = UsageRecord {
@@ -371,7 +410,7 @@ impl PgLedger {
                 cpu_time_ns: s.cost_model.cpu_time_ns(fuel_charged),
             },
             price_paid,
-            cost_usd_micros: s.cost_model.cost_usd_micros(fuel_charged, disk_charged),
+            cost_usd_micros: cost,
             output: s.output.clone(),
             error: s.error.clone(),
             settled_at_ms: now_ms(),

@@ -16,10 +16,11 @@
 //! describes.
 //!
 //! **Status.** The ledger's accounts, transfers, balances and listings
-//! (`ledger.rs`), sponsor grants and UBI (`economy.rs`), and a call's
-//! reservation, holds and settlement with its usage record and admission
-//! audit (`calls.rs`), each held to the SQLite backend by the same
-//! scenarios. Still to come: allocations, archiving and statistics, host
+//! (`ledger.rs`), sponsor grants and UBI (`economy.rs`), allocations
+//! (`allocations.rs`), and a call's reservation, holds and settlement with
+//! its usage record and admission audit (`calls.rs`), each held to the
+//! SQLite backend by the same scenarios. Still to come: archiving and
+//! statistics, host
 //! leases (so a host takes over only a dead host's reservations), the
 //! `Ledger` trait itself, and the host's other stores; no host runs on it
 //! yet.
@@ -27,6 +28,7 @@
 //! **Where to start reading.** `connect.rs`, then `ledger.rs`, then
 //! `calls.rs`; the schema is `migrations/`.
 
+mod allocations;
 mod calls;
 mod connect;
 mod economy;

@@ -7,9 +7,12 @@
 
 use std::sync::Arc;
 
+use std::collections::BTreeMap;
+
 use fuelhost_ledger::{
-    AgentId, Asset, Balances, Distribution, GuestTransfer, Ledger, LedgerError, LedgerQuery, Outcome, Reservation,
-    Reserved, ResourcePolicy, ResourcesConsumed, Settlement, SponsorGrant, SponsorGrantStatus, Transfer, TransferKind,
+    AgentId, AlertKind, Allocation, AllocationRequest, AllocationStatus, AllocationTransition, Asset, Balances,
+    Distribution, GuestTransfer, Ledger, LedgerError, LedgerQuery, Outcome, Reservation, Reserved, Resource,
+    ResourcePolicy, ResourcesConsumed, Settlement, SponsorGrant, SponsorGrantStatus, Transfer, TransferKind,
     TransferQuery, UbiSource, UsageRecord,
 };
 use fuelhost_postgres::{PgLedger, ScratchServer};
@@ -35,6 +38,11 @@ trait Backend {
     fn record(&self, inv: &str) -> Option<UsageRecord>;
     fn holds(&self) -> u64;
     fn all(&self, agent: &str) -> Balances;
+    fn request(&self, req: &AllocationRequest) -> Result<Allocation, LedgerError>;
+    fn transition(&self, id: &str, t: &AllocationTransition) -> Result<Allocation, LedgerError>;
+    fn report(&self, rid: &str, agent: &str, resource: Resource, amount: u64) -> Result<Allocation, LedgerError>;
+    fn allocation(&self, id: &str) -> Allocation;
+    fn alert_kinds(&self, agent: &str) -> Vec<AlertKind>;
 }
 
 fn id(agent: &str) -> AgentId {
@@ -97,6 +105,21 @@ impl Backend for SqliteLedger {
     fn all(&self, agent: &str) -> Balances {
         LedgerQuery::balances(self, &id(agent)).unwrap()
     }
+    fn request(&self, req: &AllocationRequest) -> Result<Allocation, LedgerError> {
+        Ledger::request_allocation(self, req)
+    }
+    fn transition(&self, aid: &str, t: &AllocationTransition) -> Result<Allocation, LedgerError> {
+        Ledger::transition_allocation(self, aid, t)
+    }
+    fn report(&self, rid: &str, agent: &str, resource: Resource, amount: u64) -> Result<Allocation, LedgerError> {
+        Ledger::record_usage(self, rid, &id(agent), resource, amount)
+    }
+    fn allocation(&self, aid: &str) -> Allocation {
+        LedgerQuery::allocation(self, aid).unwrap().unwrap()
+    }
+    fn alert_kinds(&self, agent: &str) -> Vec<AlertKind> {
+        LedgerQuery::alerts(self, Some(&id(agent))).unwrap().into_iter().map(|a| a.kind).collect()
+    }
 }
 
 impl Backend for PgLedger {
@@ -153,6 +176,21 @@ impl Backend for PgLedger {
     }
     fn all(&self, agent: &str) -> Balances {
         self.balances(&id(agent)).unwrap()
+    }
+    fn request(&self, req: &AllocationRequest) -> Result<Allocation, LedgerError> {
+        self.request_allocation(req)
+    }
+    fn transition(&self, aid: &str, t: &AllocationTransition) -> Result<Allocation, LedgerError> {
+        self.transition_allocation(aid, t)
+    }
+    fn report(&self, rid: &str, agent: &str, resource: Resource, amount: u64) -> Result<Allocation, LedgerError> {
+        self.record_usage(rid, &id(agent), resource, amount)
+    }
+    fn allocation(&self, aid: &str) -> Allocation {
+        PgLedger::allocation(self, aid).unwrap().unwrap()
+    }
+    fn alert_kinds(&self, agent: &str) -> Vec<AlertKind> {
+        self.alerts(Some(&id(agent))).unwrap().into_iter().map(|a| a.kind).collect()
     }
 }
 
@@ -421,16 +459,72 @@ fn calls(l: &dyn Backend) {
     }
 }
 
+/// Allocations: quotas a call reserves against and settles into, usage
+/// reported from outside, alerts, the lifecycle; on one backend, last
+/// (bob is governed from here on).
+fn allocations(l: &dyn Backend) {
+    let mut req = AllocationRequest::new(
+        "bob-daily",
+        id("bob"),
+        BTreeMap::from([(Resource::ApiCalls, 2), (Resource::Fuel, 50_000), (Resource::LlmTokens, 100)]),
+    );
+    req.auto_approve = true;
+    assert_eq!(l.request(&req).unwrap().status, AllocationStatus::Approved);
+    assert_eq!(l.request(&req).unwrap().status, AllocationStatus::Approved, "a replay");
+    let other = AllocationRequest { priority: 9, ..req.clone() };
+    assert!(matches!(l.request(&other), Err(LedgerError::IdConflict(_))));
+    assert!(matches!(l.transition("nope", &AllocationTransition::Activate), Err(LedgerError::UnknownAllocation(_))));
+    assert_eq!(l.transition("bob-daily", &AllocationTransition::Activate).unwrap().status, AllocationStatus::Active);
+
+    // Two calls fit its two API calls; its fuel quota caps what each holds.
+    for (inv, burn) in [("a1", 20_000), ("a2", 40_000)] {
+        let r = reservation(inv, "bob", 1, 100_000, None);
+        let got = l.reserve(&r).unwrap();
+        assert_eq!(got.allocation.as_deref(), Some("bob-daily"));
+        assert!(got.fuel <= 50_000, "{}", got.fuel);
+        l.settle(&settlement(&r, Outcome::Success, burn.min(got.fuel), 0)).unwrap();
+    }
+    let refused = l.reserve(&reservation("a3", "bob", 1, 100, None)).unwrap_err();
+    assert!(matches!(refused, LedgerError::AllocationRefused { .. }), "{refused}");
+    let a = l.allocation("bob-daily");
+    let used = |r: Resource| a.quotas.iter().find(|q| q.resource == r).map(|q| (q.used, q.held));
+    assert_eq!(used(Resource::ApiCalls), Some((2, 0)));
+    assert_eq!(used(Resource::Fuel), Some((50_000, 0)), "20,000 and what was left of the quota");
+    assert!(l.alert_kinds("bob").contains(&AlertKind::Exhausted), "{:?}", l.alert_kinds("bob"));
+
+    // Usage reported from elsewhere, once by its id.
+    let after = l.report("tokens-1", "bob", Resource::LlmTokens, 90);
+    assert!(after.is_err(), "an exhausted allocation governs nothing: {after:?}");
+    l.transition("bob-daily", &AllocationTransition::Revoke { reason: "over".into() }).unwrap();
+    let blocked = l.reserve(&reservation("a4", "bob", 1, 100, None)).unwrap_err();
+    assert!(
+        matches!(blocked, LedgerError::AllocationRefused { ref reason, .. } if reason.contains("no active allocation"))
+    );
+    let mut fresh = AllocationRequest::new("bob-2", id("bob"), BTreeMap::from([(Resource::LlmTokens, 100)]));
+    fresh.auto_approve = true;
+    l.request(&fresh).unwrap();
+    l.transition("bob-2", &AllocationTransition::Activate).unwrap();
+    let a = l.report("tokens-2", "bob", Resource::LlmTokens, 90).unwrap();
+    assert_eq!(a.quotas[0].used, 90);
+    assert_eq!(l.report("tokens-2", "bob", Resource::LlmTokens, 90).unwrap().quotas[0].used, 90, "once");
+    assert!(l.alert_kinds("bob").contains(&AlertKind::SoftThreshold));
+    for asset in Asset::ALL {
+        assert_eq!(l.total(asset), 0, "{asset} is conserved");
+    }
+}
+
 #[test]
 fn the_scenarios_end_the_same_on_sqlite_and_postgresql() {
     let (_dir, sqlite) = sqlite();
     scenarios(&sqlite);
     economy(&sqlite);
     calls(&sqlite);
+    allocations(&sqlite);
     let (_server, pg) = postgres("scenarios");
     scenarios(&pg);
     economy(&pg);
     calls(&pg);
+    allocations(&pg);
 }
 
 /// Four "hosts" (each its own pool) post at once between four agents,
