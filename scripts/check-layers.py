@@ -68,7 +68,7 @@ LAYERS = {
         ["scratch"],
         ["connect"],
         ["ledger"],
-        ["economy", "allocations"],
+        ["economy", "allocations", "counters"],
         ["calls"],
     ],
     "host/api": [

@@ -444,6 +444,7 @@ impl PgLedger {
             ],
         )
         .map_err(|e| self.database().failed(e))?;
+        self.count(tx, &record)?;
         if let Some(a) = &s.admission {
             tx.execute(
                 "INSERT INTO audit (at_ms, invocation, kind, subject, target, decision, decided_by, reason, latency_us)

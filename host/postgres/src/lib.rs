@@ -19,8 +19,8 @@
 //! (`ledger.rs`), sponsor grants and UBI (`economy.rs`), allocations
 //! (`allocations.rs`), and a call's reservation, holds and settlement with
 //! its usage record and admission audit (`calls.rs`), each held to the
-//! SQLite backend by the same scenarios. Still to come: archiving and
-//! statistics, host
+//! SQLite backend by the same scenarios, and statistics kept as records
+//! settle (`counters.rs`). Still to come: archiving, host
 //! leases (so a host takes over only a dead host's reservations), the
 //! `Ledger` trait itself, and the host's other stores; no host runs on it
 //! yet.
@@ -31,6 +31,7 @@
 mod allocations;
 mod calls;
 mod connect;
+mod counters;
 mod economy;
 mod ledger;
 pub mod scratch;

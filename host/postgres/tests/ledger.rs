@@ -12,8 +12,8 @@ use std::collections::BTreeMap;
 use fuelhost_ledger::{
     AgentId, AlertKind, Allocation, AllocationRequest, AllocationStatus, AllocationTransition, Asset, Balances,
     Distribution, GuestTransfer, Ledger, LedgerError, LedgerQuery, Outcome, Reservation, Reserved, Resource,
-    ResourcePolicy, ResourcesConsumed, Settlement, SponsorGrant, SponsorGrantStatus, Transfer, TransferKind,
-    TransferQuery, UbiSource, UsageRecord,
+    ResourcePolicy, ResourcesConsumed, ServiceStats, Settlement, SponsorGrant, SponsorGrantStatus, Transfer,
+    TransferKind, TransferQuery, UbiSource, UsageRecord,
 };
 use fuelhost_postgres::{PgLedger, ScratchServer};
 use fuelhost_sqlite::{Durability, SqliteLedger};
@@ -43,6 +43,12 @@ trait Backend {
     fn report(&self, rid: &str, agent: &str, resource: Resource, amount: u64) -> Result<Allocation, LedgerError>;
     fn allocation(&self, id: &str) -> Allocation;
     fn alert_kinds(&self, agent: &str) -> Vec<AlertKind>;
+    fn service_stats(&self) -> ServiceStats;
+    fn top(&self, asset: Asset) -> Result<Vec<(String, u64, u64, u64)>, LedgerError>;
+}
+
+fn ranked(top: Vec<fuelhost_ledger::ConsumerStats>) -> Vec<(String, u64, u64, u64)> {
+    top.into_iter().map(|c| (c.agent.to_string(), c.invocations, c.fuel, c.disk_bytes)).collect()
 }
 
 fn id(agent: &str) -> AgentId {
@@ -120,6 +126,12 @@ impl Backend for SqliteLedger {
     fn alert_kinds(&self, agent: &str) -> Vec<AlertKind> {
         LedgerQuery::alerts(self, Some(&id(agent))).unwrap().into_iter().map(|a| a.kind).collect()
     }
+    fn service_stats(&self) -> ServiceStats {
+        LedgerQuery::stats(self).unwrap()
+    }
+    fn top(&self, asset: Asset) -> Result<Vec<(String, u64, u64, u64)>, LedgerError> {
+        LedgerQuery::top_consumers_by(self, asset, None, None, 10).map(ranked)
+    }
 }
 
 impl Backend for PgLedger {
@@ -191,6 +203,12 @@ impl Backend for PgLedger {
     }
     fn alert_kinds(&self, agent: &str) -> Vec<AlertKind> {
         self.alerts(Some(&id(agent))).unwrap().into_iter().map(|a| a.kind).collect()
+    }
+    fn service_stats(&self) -> ServiceStats {
+        self.stats().unwrap()
+    }
+    fn top(&self, asset: Asset) -> Result<Vec<(String, u64, u64, u64)>, LedgerError> {
+        self.top_consumers_by(asset, None, None, 10).map(ranked)
     }
 }
 
@@ -525,6 +543,14 @@ fn the_scenarios_end_the_same_on_sqlite_and_postgresql() {
     economy(&pg);
     calls(&pg);
     allocations(&pg);
+
+    // The same history, the same statistics.
+    let (stats, pg_stats) = (sqlite.service_stats(), pg.service_stats());
+    assert_eq!(stats, pg_stats);
+    assert!(stats.total_usage_records == 7 && stats.invocations_by_outcome.contains_key("aborted"), "{stats:?}");
+    assert_eq!(sqlite.top(Asset::Fuel).unwrap(), pg.top(Asset::Fuel).unwrap());
+    assert_eq!(sqlite.top(Asset::DiskBytes).unwrap(), pg.top(Asset::DiskBytes).unwrap());
+    assert!(matches!(pg.top(Asset::Scrip), Err(LedgerError::Invalid(_))));
 }
 
 /// Four "hosts" (each its own pool) post at once between four agents,
