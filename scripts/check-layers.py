@@ -70,6 +70,7 @@ LAYERS = {
         ["ledger"],
         ["economy", "allocations", "counters"],
         ["calls"],
+        ["backend"],
     ],
     "host/api": [
         ["grammar"],

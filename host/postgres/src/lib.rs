@@ -20,15 +20,16 @@
 //! (`allocations.rs`), and a call's reservation, holds and settlement with
 //! its usage record and admission audit (`calls.rs`), each held to the
 //! SQLite backend by the same scenarios, and statistics kept as records
-//! settle (`counters.rs`). Still to come: archiving, host
-//! leases (so a host takes over only a dead host's reservations), the
-//! `Ledger` trait itself, and the host's other stores; no host runs on it
-//! yet.
+//! settle (`counters.rs`); it implements the ledger traits (`backend.rs`).
+//! Still to come: archiving (refused, saying so), host
+//! leases (so a host takes over only a dead host's reservations), and
+//! the host's other stores; no host runs on it yet.
 //!
 //! **Where to start reading.** `connect.rs`, then `ledger.rs`, then
 //! `calls.rs`; the schema is `migrations/`.
 
 mod allocations;
+mod backend;
 mod calls;
 mod connect;
 mod counters;

@@ -55,7 +55,8 @@ fn id(agent: &str) -> AgentId {
     AgentId::new(agent).unwrap()
 }
 
-impl Backend for SqliteLedger {
+/// Both backends, through the ledger traits.
+impl<T: Ledger> Backend for T {
     fn open_account(&self, agent: &str) -> Result<(), LedgerError> {
         Ledger::open_account(self, &id(agent))
     }
@@ -131,84 +132,6 @@ impl Backend for SqliteLedger {
     }
     fn top(&self, asset: Asset) -> Result<Vec<(String, u64, u64, u64)>, LedgerError> {
         LedgerQuery::top_consumers_by(self, asset, None, None, 10).map(ranked)
-    }
-}
-
-impl Backend for PgLedger {
-    fn open_account(&self, agent: &str) -> Result<(), LedgerError> {
-        PgLedger::open_account(self, &id(agent))
-    }
-    fn post(&self, batch: &[Transfer]) -> Result<Vec<Transfer>, LedgerError> {
-        PgLedger::post(self, batch)
-    }
-    fn available(&self, agent: &str, asset: Asset) -> u64 {
-        self.balances(&id(agent)).unwrap().get(asset).available()
-    }
-    fn total(&self, asset: Asset) -> i128 {
-        self.asset_total(asset).unwrap()
-    }
-    fn listing(&self, q: &TransferQuery) -> Vec<(i64, String)> {
-        self.transfer_listing(q).unwrap().into_iter().map(|l| (l.seq, l.item.id)).collect()
-    }
-    fn grant(&self, g: &SponsorGrant) -> Result<(), LedgerError> {
-        self.grant_sponsorship(g)
-    }
-    fn revoke(&self, id: &str) -> Result<(), LedgerError> {
-        self.revoke_sponsorship(id)
-    }
-    fn grant_status(&self, id: &str) -> Option<SponsorGrantStatus> {
-        self.sponsorship(id).unwrap()
-    }
-    fn grant_for(&self, beneficiary: &str, artifact: &str) -> Option<String> {
-        self.sponsorship_for(&id(beneficiary), artifact).unwrap().map(|g| g.grant.id)
-    }
-    fn ubi(&self, id: &str, source: UbiSource, amount: u64) -> Result<Distribution, LedgerError> {
-        self.distribute_ubi(id, source, amount)
-    }
-    fn reserve(&self, r: &Reservation) -> Result<Reserved, LedgerError> {
-        PgLedger::reserve(self, r)
-    }
-    fn hold_guest(&self, t: &GuestTransfer) -> Result<(), LedgerError> {
-        self.hold_guest_transfer(t)
-    }
-    fn hold_disk(&self, inv: &str, payer: &str, bytes: u64) -> Result<(), LedgerError> {
-        PgLedger::hold_disk(self, inv, &id(payer), bytes)
-    }
-    fn settle(&self, s: &Settlement) -> Result<UsageRecord, LedgerError> {
-        PgLedger::settle(self, s)
-    }
-    fn abort(&self) -> Vec<UsageRecord> {
-        self.abort_unsettled().unwrap()
-    }
-    fn record(&self, inv: &str) -> Option<UsageRecord> {
-        self.usage_record(inv).unwrap()
-    }
-    fn holds(&self) -> u64 {
-        self.pending_holds().unwrap()
-    }
-    fn all(&self, agent: &str) -> Balances {
-        self.balances(&id(agent)).unwrap()
-    }
-    fn request(&self, req: &AllocationRequest) -> Result<Allocation, LedgerError> {
-        self.request_allocation(req)
-    }
-    fn transition(&self, aid: &str, t: &AllocationTransition) -> Result<Allocation, LedgerError> {
-        self.transition_allocation(aid, t)
-    }
-    fn report(&self, rid: &str, agent: &str, resource: Resource, amount: u64) -> Result<Allocation, LedgerError> {
-        self.record_usage(rid, &id(agent), resource, amount)
-    }
-    fn allocation(&self, aid: &str) -> Allocation {
-        PgLedger::allocation(self, aid).unwrap().unwrap()
-    }
-    fn alert_kinds(&self, agent: &str) -> Vec<AlertKind> {
-        self.alerts(Some(&id(agent))).unwrap().into_iter().map(|a| a.kind).collect()
-    }
-    fn service_stats(&self) -> ServiceStats {
-        self.stats().unwrap()
-    }
-    fn top(&self, asset: Asset) -> Result<Vec<(String, u64, u64, u64)>, LedgerError> {
-        self.top_consumers_by(asset, None, None, 10).map(ranked)
     }
 }
 
