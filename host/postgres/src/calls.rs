@@ -95,6 +95,18 @@ impl PgLedger {
         self.add_held(tx, debit, asset, amt)
     }
 
+    /// [`LedgerError::NoReservation`] unless `invocation` is reserved and
+    /// not settled: a hold outside a running call would never be released.
+    fn require_running(&self, tx: &mut Transaction<'_>, invocation: &str) -> Result<(), LedgerError> {
+        let running = tx
+            .query_opt("SELECT 1 FROM reservations WHERE invocation_id = $1 AND NOT settled", &[&invocation])
+            .map_err(|e| self.database().failed(e))?;
+        match running {
+            Some(_) => Ok(()),
+            None => Err(LedgerError::NoReservation(invocation.to_string())),
+        }
+    }
+
     fn add_held(&self, tx: &mut Transaction<'_>, account: &str, asset: Asset, delta: i64) -> Result<(), LedgerError> {
         tx.execute(
             "UPDATE balances SET held = held + $3 WHERE account = $1 AND asset = $2",
@@ -113,6 +125,9 @@ impl PgLedger {
     pub fn reserve(&self, r: &Reservation) -> Result<Reserved, LedgerError> {
         let inv = r.invocation_id.as_str();
         self.database().write(|tx| -> Result<Result<Reserved, LedgerError>, LedgerError> {
+            // Locks, in the order every transaction takes them: the id,
+            // the payer's allocations (`governing`), the grant, balances.
+            self.lock_ids(tx, &[inv])?;
             for (agent, needed) in [(&r.caller, true), (&r.owner, r.owner != r.caller), (&r.payer, true)] {
                 if needed {
                     self.require_account(tx, agent.as_str())?;
@@ -165,6 +180,12 @@ impl PgLedger {
                 ],
             )
             .map_err(|e| self.database().failed(e))?;
+            if let Some(grant) = &r.sponsor_grant {
+                tx.execute("SELECT 1 FROM sponsor_grants WHERE id = $1 FOR UPDATE", &[grant])
+                    .map_err(|e| self.database().failed(e))?;
+            }
+            let (caller, payer) = (r.caller.as_str(), r.payer.as_str());
+            self.lock_balances(tx, &[(caller, Asset::Scrip), (payer, Asset::Fuel), (payer, Asset::DiskBytes)])?;
             let price = if r.caller != r.owner { r.price } else { 0 };
             if price > 0 {
                 let id = format!("{inv}/price");
@@ -239,8 +260,14 @@ impl PgLedger {
             return Err(LedgerError::Invalid(format!("`{}` cannot transfer to itself", t.from)));
         }
         self.database().write(|tx| {
+            // Settling the call waits for this, and this for a settling.
+            self.lock_ids(tx, &[&t.invocation_id, &t.id])?;
+            self.require_running(tx, &t.invocation_id)?;
+            if self.transfer_exists(tx, &t.id)? {
+                return Err(LedgerError::IdConflict(t.id.clone()));
+            }
             self.require_account(tx, t.to.as_str())?;
-            if self.require_account(tx, t.from.as_str()).is_err() {
+            if let Err(LedgerError::UnknownAccount(_)) = self.require_account(tx, t.from.as_str()) {
                 // Nothing to spend: as short as any empty account.
                 return Err(LedgerError::Insufficient {
                     account: t.from.to_string(),
@@ -250,6 +277,7 @@ impl PgLedger {
                 });
             }
             let (from, to) = (t.from.as_str(), t.to.as_str());
+            self.lock_balances(tx, &[(from, Asset::Scrip)])?;
             let kind = TransferKind::GuestTransfer;
             self.place_hold(tx, &t.id, &t.invocation_id, from, to, Asset::Scrip, t.amount, kind, &t.memo)
         })
@@ -260,9 +288,15 @@ impl PgLedger {
     pub fn hold_disk(&self, invocation_id: &str, payer: &AgentId, bytes: u64) -> Result<(), LedgerError> {
         let amount = to_db(bytes, "disk hold")?;
         self.database().write(|tx| {
+            self.lock_ids(tx, &[invocation_id])?;
+            self.require_running(tx, invocation_id)?;
             let available = match self.require_account(tx, payer.as_str()) {
-                Ok(()) => self.available_locked(tx, payer.as_str(), Asset::DiskBytes)?,
-                Err(_) => 0,
+                Ok(()) => {
+                    self.lock_balances(tx, &[(payer.as_str(), Asset::DiskBytes)])?;
+                    self.available_locked(tx, payer.as_str(), Asset::DiskBytes)?
+                }
+                Err(LedgerError::UnknownAccount(_)) => 0,
+                Err(other) => return Err(other),
             };
             if available < bytes {
                 return Err(LedgerError::Insufficient {
@@ -294,14 +328,9 @@ impl PgLedger {
 
     fn settle_in(&self, tx: &mut Transaction<'_>, s: &Settlement) -> Result<UsageRecord, LedgerError> {
         let inv = s.invocation_id.as_str();
-        // What its writes held while it ran is released first; what they
-        // grew is charged below.
-        let disk_held = tx
-            .query("DELETE FROM disk_holds WHERE invocation = $1 RETURNING payer, bytes", &[&inv])
-            .map_err(|e| self.database().failed(e))?;
-        for row in &disk_held {
-            self.add_held(tx, row.get(0), Asset::DiskBytes, -row.get::<_, i64>(1))?;
-        }
+        // Locks, in the order every transaction takes them: the id, the
+        // reservation, its allocation and grant, then every balance row.
+        self.lock_ids(tx, &[inv])?;
         let settled = tx
             .query_opt("SELECT 1 FROM usage_records WHERE invocation_id = $1", &[&inv])
             .map_err(|e| self.database().failed(e))?;
@@ -316,9 +345,14 @@ impl PgLedger {
             .map_err(|e| self.database().failed(e))?;
         let grant: Option<String> = reservation.as_ref().and_then(|r| r.get(0));
         let allocation: Option<String> = reservation.as_ref().and_then(|r| r.get(1));
-        // The record's position comes before its charges'.
-        let seq: i64 =
-            tx.query_one("SELECT nextval('ledger_positions')", &[]).map_err(|e| self.database().failed(e))?.get(0);
+        if let Some(id) = &allocation {
+            tx.execute("SELECT 1 FROM allocations WHERE id = $1 FOR UPDATE", &[id])
+                .map_err(|e| self.database().failed(e))?;
+        }
+        if let Some(id) = &grant {
+            tx.execute("SELECT 1 FROM sponsor_grants WHERE id = $1 FOR UPDATE", &[id])
+                .map_err(|e| self.database().failed(e))?;
+        }
         let holds: Vec<Hold> = tx
             .query(
                 "SELECT id, debit, credit, asset, amount, kind, memo FROM holds
@@ -329,6 +363,25 @@ impl PgLedger {
             .iter()
             .map(|r| crate::ledger::transfer_from_row(r).map(|transfer| Hold { transfer }))
             .collect::<Result<_, _>>()?;
+        let disk_held = tx
+            .query("SELECT payer, bytes FROM disk_holds WHERE invocation = $1", &[&inv])
+            .map_err(|e| self.database().failed(e))?;
+        let mut rows: Vec<(&str, Asset)> = holds
+            .iter()
+            .flat_map(|h| [(h.transfer.from.as_str(), h.transfer.asset), (h.transfer.to.as_str(), h.transfer.asset)])
+            .collect();
+        rows.extend(disk_held.iter().map(|r| (r.get::<_, &str>(0), Asset::DiskBytes)));
+        rows.extend([(s.payer.as_str(), Asset::DiskBytes), (CONSUMED_ACCOUNT, Asset::DiskBytes)]);
+        self.lock_balances(tx, &rows)?;
+        // What its writes held while it ran is released first; what they
+        // grew is charged below.
+        tx.execute("DELETE FROM disk_holds WHERE invocation = $1", &[&inv]).map_err(|e| self.database().failed(e))?;
+        for row in &disk_held {
+            self.add_held(tx, row.get(0), Asset::DiskBytes, -row.get::<_, i64>(1))?;
+        }
+        // The record's position comes before its charges'.
+        let seq: i64 =
+            tx.query_one("SELECT nextval('ledger_positions')", &[]).map_err(|e| self.database().failed(e))?.get(0);
         if !holds.iter().any(|h| h.transfer.kind == TransferKind::Fuel) {
             return Err(LedgerError::NoReservation(inv.to_string()));
         }
@@ -495,7 +548,12 @@ impl PgLedger {
                 cost_model: Default::default(),
                 admission: None,
             };
-            records.push(self.settle(&s)?);
+            // Settled meanwhile (by its own host): nothing left to abort.
+            match self.settle(&s) {
+                Ok(record) => records.push(record),
+                Err(LedgerError::DuplicateInvocation(_) | LedgerError::NoReservation(_)) => {}
+                Err(e) => return Err(e),
+            }
         }
         self.database().write(|tx| {
             let orphans = tx

@@ -92,7 +92,7 @@ impl Database {
         let pool = r2d2::Pool::builder()
             .max_size(max_connections.max(1))
             .min_idle(Some(0))
-            .connection_timeout(Duration::from_secs(10))
+            .connection_timeout(Duration::from_secs(5))
             .error_handler(Box::new(r2d2::NopErrorHandler))
             .build_unchecked(PostgresConnectionManager::new(config, NoTls));
         Ok(Database { pool, shown })
@@ -120,6 +120,11 @@ impl Database {
             match result {
                 Err(LedgerError::Storage(m)) if m.starts_with(RETRY) => {
                     if attempt < 3 {
+                        // Another host's transaction won; give it a moment.
+                        let jitter = std::time::SystemTime::now()
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .map_or(0, |d| d.subsec_nanos() % 5_000_000);
+                        std::thread::sleep(Duration::from_nanos(u64::from(jitter) + 1_000_000 * attempt));
                         continue;
                     }
                     return Err(LedgerError::Storage(m[RETRY.len()..].to_string()));
@@ -143,13 +148,11 @@ impl Database {
                 || *c == SqlState::T_R_DEADLOCK_DETECTED
                 || *c == SqlState::UNIQUE_VIOLATION
         });
-        if retry {
-            return LedgerError::Storage(format!("{RETRY}{e}"));
-        }
-        match e.as_db_error() {
-            Some(db) => LedgerError::Storage(format!("{} ({})", db.message(), db.code().code())),
-            None => LedgerError::Storage(format!("the database at {}: {e}", self.shown)),
-        }
+        let said = match e.as_db_error() {
+            Some(db) => format!("{} ({})", db.message(), db.code().code()),
+            None => format!("the database at {}: {e}", self.shown),
+        };
+        LedgerError::Storage(if retry { format!("{RETRY}{said}") } else { said })
     }
 
     fn unreachable(&self, e: r2d2::Error) -> LedgerError {

@@ -55,6 +55,7 @@ impl PgLedger {
         let disk_limit = to_db(g.disk_limit, "disk_limit")?;
         let artifacts = serde_json::to_string(&g.artifacts).map_err(|e| LedgerError::Invalid(e.to_string()))?;
         self.database().write(|tx| {
+            self.lock_ids(tx, &[&g.id])?;
             if let Some(existing) = self.sponsorship_in(tx, &g.id)? {
                 return if existing.grant == *g { Ok(()) } else { Err(LedgerError::IdConflict(g.id.clone())) };
             }
@@ -128,6 +129,7 @@ impl PgLedger {
     pub fn distribute_ubi(&self, id: &str, source: UbiSource, amount: u64) -> Result<Distribution, LedgerError> {
         let amount_db = to_db(amount, "amount")?;
         self.database().write(|tx| {
+            self.lock_ids(tx, &[id])?;
             let existing = tx
                 .query_opt(
                     "SELECT source, amount, recipients, per_agent, remainder FROM distributions WHERE id = $1",
@@ -161,6 +163,12 @@ impl PgLedger {
             let per_agent = amount / recipients;
             let remainder = amount - per_agent * recipients;
             let from = source.account();
+            let shares: Vec<Transfer> = if per_agent > 0 {
+                agents.iter().map(|a| Transfer::ubi_share(&format!("{id}/{a}"), from, a, per_agent)).collect()
+            } else {
+                Vec::new()
+            };
+            self.lock_for_posting(tx, &shares)?;
             if source == UbiSource::Pool {
                 let available = self.available_locked(tx, from, Asset::Scrip)?;
                 let needed = per_agent * recipients;
@@ -173,10 +181,8 @@ impl PgLedger {
                     });
                 }
             }
-            if per_agent > 0 {
-                for agent in &agents {
-                    self.post_in(tx, &Transfer::ubi_share(&format!("{id}/{agent}"), from, agent, per_agent))?;
-                }
+            for share in &shares {
+                self.post_in(tx, share)?;
             }
             tx.execute(
                 "INSERT INTO distributions (id, source, amount, recipients, per_agent, remainder, created_ms)

@@ -48,6 +48,12 @@ pub(crate) fn to_db(amount: u64, what: &str) -> Result<i64, LedgerError> {
     i64::try_from(amount).map_err(|_| LedgerError::Invalid(format!("{what} {amount} is over {}", i64::MAX)))
 }
 
+/// The call and the charge an id would name, when it has the shape of a
+/// charge's (`{invocation}/price`, `/fuel`, `/disk`).
+pub(crate) fn charge_of(id: &str) -> Option<(&str, &str)> {
+    id.rsplit_once('/').filter(|(call, charge)| !call.is_empty() && matches!(*charge, "price" | "fuel" | "disk"))
+}
+
 /// Columns of a transfer, in [`transfer_from_row`]'s order.
 const TRANSFER_COLUMNS: &str = "id, debit, credit, asset, amount, kind, memo";
 
@@ -117,7 +123,26 @@ impl PgLedger {
     /// (a replay returns the transfer as first posted; the same id for
     /// another transfer is [`LedgerError::IdConflict`]).
     pub fn post(&self, batch: &[Transfer]) -> Result<Vec<Transfer>, LedgerError> {
-        self.db.write(|tx| batch.iter().map(|t| self.post_in(tx, t)).collect())
+        self.db.write(|tx| {
+            self.lock_for_posting(tx, batch)?;
+            batch.iter().map(|t| self.post_in(tx, t)).collect()
+        })
+    }
+
+    /// What posting `batch` locks, first: its ids (and the calls whose
+    /// charge ids they look like), then its balance rows.
+    pub(crate) fn lock_for_posting(&self, tx: &mut Transaction<'_>, batch: &[Transfer]) -> Result<(), LedgerError> {
+        let mut ids: Vec<&str> = Vec::new();
+        for t in batch {
+            ids.push(&t.id);
+            if let Some((call, _)) = charge_of(&t.id) {
+                ids.push(call);
+            }
+        }
+        self.lock_ids(tx, &ids)?;
+        let rows: Vec<(&str, Asset)> =
+            batch.iter().flat_map(|t| [(t.from.as_str(), t.asset), (t.to.as_str(), t.asset)]).collect();
+        self.lock_balances(tx, &rows)
     }
 
     /// [`PgLedger::post`] of one transfer.
@@ -136,9 +161,17 @@ impl PgLedger {
                 "transfer ids beginning `{ARCHIVED_PREFIX}` are kept for the summaries of archived charges; choose another id"
             )));
         }
-        // An explicit transfer may not take the id of a charge a running
-        // call will record (`{invocation}/price`, `/fuel`, `/disk`).
-        if let Some((call, "price" | "fuel" | "disk")) = t.id.rsplit_once('/').filter(|(call, _)| !call.is_empty()) {
+        // Holds and transfers share one id space: an id a running call
+        // holds under (its price, fuel, a guest's transfer) is not free.
+        let held = tx
+            .query_opt("SELECT 1 FROM holds WHERE id = $1 AND state = 'pending'", &[&t.id])
+            .map_err(|e| self.db.failed(e))?;
+        if held.is_some() {
+            return Err(LedgerError::IdConflict(t.id.clone()));
+        }
+        // Nor the id of a charge a running call will record
+        // (`{invocation}/price`, `/fuel`, `/disk`).
+        if let Some((call, _)) = charge_of(&t.id) {
             let running = tx
                 .query_opt("SELECT 1 FROM reservations WHERE invocation_id = $1 AND NOT settled", &[&call])
                 .map_err(|e| self.db.failed(e))?;
@@ -229,6 +262,48 @@ impl PgLedger {
         let update = "UPDATE balances SET posted = posted + $3 WHERE account = $1 AND asset = $2";
         tx.execute(update, &[&debit, &asset.as_str(), &-amt]).map_err(|e| self.db.failed(e))?;
         tx.execute(update, &[&credit, &asset.as_str(), &amt]).map_err(|e| self.db.failed(e))?;
+        Ok(())
+    }
+
+    /// Serialize, across hosts, every transaction about `keys` (transfer,
+    /// hold, invocation ids: one id space) until it ends. Taken first in a
+    /// transaction, in one order, so two never wait on each other.
+    pub(crate) fn lock_ids(&self, tx: &mut Transaction<'_>, keys: &[&str]) -> Result<(), LedgerError> {
+        let mut keys = keys.to_vec();
+        keys.sort_unstable();
+        keys.dedup();
+        for key in keys {
+            tx.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", &[&key])
+                .map_err(|e| self.db.failed(e))?;
+        }
+        Ok(())
+    }
+
+    /// Lock the balance rows of `rows` (account, asset), made if missing,
+    /// in one global order (asset, then account, byte order), before the
+    /// transaction reads or moves any: no two transactions lock balances
+    /// in opposite orders. Unknown accounts are skipped (their checks fail
+    /// later, as they should).
+    pub(crate) fn lock_balances(&self, tx: &mut Transaction<'_>, rows: &[(&str, Asset)]) -> Result<(), LedgerError> {
+        let mut rows: Vec<(&str, &str)> = rows.iter().map(|(a, asset)| (*a, asset.as_str())).collect();
+        rows.sort_unstable_by(|x, y| (x.1, x.0).cmp(&(y.1, y.0)));
+        rows.dedup();
+        let (accounts, assets): (Vec<&str>, Vec<&str>) = rows.into_iter().unzip();
+        tx.execute(
+            "INSERT INTO balances (account, asset)
+             SELECT t.account, t.asset FROM UNNEST($1::TEXT[], $2::TEXT[]) AS t(account, asset)
+             WHERE EXISTS (SELECT 1 FROM accounts WHERE id = t.account)
+             ORDER BY t.asset, t.account COLLATE \"C\" ON CONFLICT DO NOTHING",
+            &[&accounts, &assets],
+        )
+        .map_err(|e| self.db.failed(e))?;
+        tx.execute(
+            "SELECT 1 FROM balances b JOIN UNNEST($1::TEXT[], $2::TEXT[]) AS t(account, asset)
+                ON b.account = t.account AND b.asset = t.asset
+             ORDER BY b.asset, b.account COLLATE \"C\" FOR UPDATE OF b",
+            &[&accounts, &assets],
+        )
+        .map_err(|e| self.db.failed(e))?;
         Ok(())
     }
 

@@ -70,25 +70,44 @@ impl ScratchServer {
         let mut initdb = server_command(as_postgres, &bin.join("initdb"));
         initdb.arg("-D").arg(&data).args(["-U", USER, "--auth=trust", "-E", "UTF8", "--no-sync", "--no-instructions"]);
         run(&mut initdb, "initdb")?;
-        let port = free_port().map_err(|e| step("finding a free port", e))?;
-        let log = std::fs::File::create(dir.path().join("server.log")).map_err(|e| step("creating the log", e))?;
-        let log_err = log.try_clone().map_err(|e| step("creating the log", e))?;
+        // A port found free may be taken before the server binds it (by
+        // another test run's server): then it exits, and another is tried.
+        let mut server = ScratchServer { child: None, dir, port: 0, url: String::new() };
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            server.port = free_port().map_err(|e| step("finding a free port", e))?;
+            server.url = format!("postgres://{USER}@127.0.0.1:{}/postgres", server.port);
+            server.child = Some(server.spawn(&bin, as_postgres)?);
+            match server.wait_ready(Duration::from_secs(30)) {
+                Ok(()) => return Ok(server),
+                Err(e) if attempt >= 3 => return Err(e),
+                Err(_) => continue,
+            }
+        }
+    }
+
+    /// Start `postgres` on the data directory and port, its output
+    /// appended to the log.
+    fn spawn(&self, bin: &Path, as_postgres: bool) -> Result<Child, ScratchError> {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("server.log"))
+            .map_err(|e| step("opening the log", e))?;
+        let log_err = log.try_clone().map_err(|e| step("opening the log", e))?;
         let mut postgres = server_command(as_postgres, &bin.join("postgres"));
         postgres
             .arg("-D")
-            .arg(&data)
-            .args(["-p", &port.to_string(), "-k"])
-            .arg(dir.path())
+            .arg(self.dir.path().join("data"))
+            .args(["-p", &self.port.to_string(), "-k"])
+            .arg(self.dir.path())
             .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off"])
             .args(["-c", "full_page_writes=off", "-c", "max_connections=200"])
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log_err);
-        let child = postgres.spawn().map_err(|e| step("starting postgres", e))?;
-        let url = format!("postgres://{USER}@127.0.0.1:{port}/postgres");
-        let mut server = ScratchServer { child: Some(child), dir, port, url };
-        server.wait_ready(Duration::from_secs(30))?;
-        Ok(server)
+        postgres.spawn().map_err(|e| step("starting postgres", e))
     }
 
     /// One server for the tests running at once: the first caller starts
@@ -144,39 +163,26 @@ impl ScratchServer {
         let _ = child.wait();
     }
 
-    /// Kill it with SIGKILL and start it again on the same port and data:
-    /// what a database restart under load looks like to its clients.
+    /// Stop it (sessions end at once) and start it again on the same port
+    /// and data: what a database restart under load looks like to its
+    /// clients.
     pub fn restart(&mut self) -> Result<(), ScratchError> {
         self.stop();
-        let bin = bin_dir()?;
-        let as_postgres = running_as_root();
-        let log = std::fs::OpenOptions::new()
-            .append(true)
-            .open(self.dir.path().join("server.log"))
-            .map_err(|e| step("opening the log", e))?;
-        let log_err = log.try_clone().map_err(|e| step("opening the log", e))?;
-        let mut postgres = server_command(as_postgres, &bin.join("postgres"));
-        postgres
-            .arg("-D")
-            .arg(self.dir.path().join("data"))
-            .args(["-p", &self.port.to_string(), "-k"])
-            .arg(self.dir.path())
-            .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off"])
-            .args(["-c", "full_page_writes=off", "-c", "max_connections=200"])
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(log_err);
-        self.child = Some(postgres.spawn().map_err(|e| step("restarting postgres", e))?);
+        self.child = Some(self.spawn(&bin_dir()?, running_as_root())?);
         self.wait_ready(Duration::from_secs(30))
     }
 
+    /// Wait until this server (asked through the socket in its own
+    /// directory, so never another one on the port) takes connections.
     fn wait_ready(&mut self, within: Duration) -> Result<(), ScratchError> {
         let deadline = Instant::now() + within;
+        let mut own = postgres::Config::new();
+        own.host_path(self.dir.path()).port(self.port).user(USER).dbname("postgres");
         loop {
-            if postgres::Client::connect(&self.url, postgres::NoTls).is_ok() {
+            let exited = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten());
+            if exited.is_none() && own.connect(postgres::NoTls).is_ok() {
                 return Ok(());
             }
-            let exited = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten());
             if exited.is_some() || Instant::now() >= deadline {
                 let log = std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default();
                 let what = match exited {

@@ -524,6 +524,7 @@ fn many_hosts_posting_at_once_lose_and_double_nothing() {
     ids.sort_unstable();
     ids.dedup();
     assert_eq!(ids.len(), count, "no id twice");
+    assert!(count > 4 + 20, "transfers were made: {count}");
     for agent in agents {
         let b = first.balances(&id(agent)).unwrap().scrip;
         let received: i64 = transfers.iter().filter(|t| t.to == agent).map(|t| t.amount as i64).sum();
@@ -597,9 +598,10 @@ fn many_hosts_running_calls_at_once_never_overspend() {
         .unwrap();
     let hosts: Vec<PgLedger> = (0..4).map(|_| PgLedger::open(&url, 4).unwrap()).collect();
     let reserved = std::sync::atomic::AtomicU32::new(0);
+    let grant_ran_out = std::sync::atomic::AtomicBool::new(false);
     std::thread::scope(|s| {
         for (h, host) in hosts.iter().enumerate() {
-            let reserved = &reserved;
+            let (reserved, grant_ran_out) = (&reserved, &grant_ran_out);
             s.spawn(move || {
                 for n in 0..60 {
                     let inv = format!("h{h}-{n}");
@@ -613,7 +615,10 @@ fn many_hosts_running_calls_at_once_never_overspend() {
                             let outcome = if n % 3 == 0 { Outcome::RunError } else { Outcome::Success };
                             host.settle(&settlement(&r, outcome, got.fuel.min(15_000), 0)).unwrap();
                         }
-                        Err(LedgerError::Insufficient { .. } | LedgerError::GrantUnavailable(_)) => {}
+                        Err(LedgerError::GrantUnavailable(_)) => {
+                            grant_ran_out.store(true, std::sync::atomic::Ordering::Relaxed)
+                        }
+                        Err(LedgerError::Insufficient { .. }) => {}
                         Err(e) => panic!("{inv}: {e}"),
                     }
                 }
@@ -622,7 +627,16 @@ fn many_hosts_running_calls_at_once_never_overspend() {
     });
     let records =
         first.usage_records(&fuelhost_ledger::UsageQuery { limit: Some(10_000), ..Default::default() }).unwrap();
-    assert_eq!(records.len() as u32, reserved.into_inner(), "one record per call reserved");
+    let reserved = reserved.into_inner();
+    assert!(reserved >= 20, "calls ran: {reserved}");
+    assert!(grant_ran_out.into_inner(), "the grant ran out, so its limit was raced");
+    assert_eq!(records.len() as u32, reserved, "one record per call reserved");
+    let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let fuel_held: i64 = c.query_one("SELECT fuel_held FROM sponsor_grants WHERE id = 'g'", &[]).unwrap().get(0);
+    assert_eq!(fuel_held, 0, "the grant holds nothing once every call settled");
+    let deadlocks: i64 =
+        c.query_one("SELECT deadlocks FROM pg_stat_database WHERE datname = 'calls'", &[]).unwrap().get(0);
+    assert_eq!(deadlocks, 0, "every transaction locks in one order");
     for agent in ["alice", "bob", "carol"] {
         let b = first.balances(&id(agent)).unwrap();
         assert_eq!((b.scrip.held, b.fuel.held), (0, 0), "{agent} holds nothing once every call settled");
@@ -638,4 +652,107 @@ fn many_hosts_running_calls_at_once_never_overspend() {
     for asset in Asset::ALL {
         assert_eq!(first.asset_total(asset).unwrap(), 0, "{asset} is conserved");
     }
+}
+
+/// What several hosts must not break: ids shared by holds and transfers,
+/// a call settled by two hosts at once, calls in both directions at once,
+/// holds after a call settled.
+#[test]
+fn ids_settles_and_holds_stay_single_across_hosts() {
+    let (server, first) = postgres("races");
+    let url = format!("postgres://fuelhost@127.0.0.1:{}/races", server.port());
+    for agent in ["alice", "bob", "carol"] {
+        first.open_account(&id(agent)).unwrap();
+        first.post_one(mint(&format!("s-{agent}"), agent, 10_000)).unwrap();
+        first.post_one(Transfer::mint(&format!("f-{agent}"), &id(agent), Asset::Fuel, 100_000_000)).unwrap();
+    }
+    let guest = |gid: &str, inv: &str| GuestTransfer {
+        id: gid.into(),
+        invocation_id: inv.into(),
+        from: id("alice"),
+        to: id("carol"),
+        amount: 1,
+        memo: String::new(),
+    };
+    // One id space: a transfer's id is not a guest's to hold, nor a held
+    // id a transfer's.
+    first.post_one(pay("g1/t1", "bob", "carol", 1)).unwrap();
+    let r1 = reservation("g1", "bob", 1, 1_000, None);
+    first.reserve(&r1).unwrap();
+    assert!(matches!(first.hold_guest_transfer(&guest("g1/t1", "g1")), Err(LedgerError::IdConflict(_))));
+    first.hold_guest_transfer(&guest("g1/t2", "g1")).unwrap();
+    assert!(matches!(first.post_one(pay("g1/t2", "bob", "carol", 1)), Err(LedgerError::IdConflict(_))));
+    first.settle(&settlement(&r1, Outcome::Success, 10, 0)).unwrap();
+    // After it settled, no hold is taken for it.
+    assert!(matches!(first.hold_guest_transfer(&guest("g1/t3", "g1")), Err(LedgerError::NoReservation(_))));
+    assert!(matches!(first.hold_disk("g1", &id("bob"), 7), Err(LedgerError::NoReservation(_))));
+    assert_eq!(first.pending_holds().unwrap(), 0);
+
+    // Two hosts settle one call at once: one settles it, the other is
+    // told it is settled.
+    let hosts: Vec<PgLedger> = (0..2).map(|_| PgLedger::open(&url, 2).unwrap()).collect();
+    for n in 0..10 {
+        let r = reservation(&format!("twice-{n}"), "bob", 2, 1_000, None);
+        first.reserve(&r).unwrap();
+        let results: Vec<Result<UsageRecord, LedgerError>> = std::thread::scope(|s| {
+            let handles: Vec<_> =
+                hosts.iter().map(|h| s.spawn(|| h.settle(&settlement(&r, Outcome::Success, 100, 0)))).collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1, "{results:?}");
+        assert!(results.iter().any(|r| matches!(r, Err(LedgerError::DuplicateInvocation(_)))), "{results:?}");
+    }
+
+    // Calls in both directions at once (bob calls alice's artifact, alice
+    // bob's), with guest transfers back: no deadlock, every hold released.
+    std::thread::scope(|s| {
+        for (h, host) in hosts.iter().enumerate() {
+            s.spawn(move || {
+                for n in 0..40 {
+                    let inv = format!("x{h}-{n}");
+                    let (caller, owner) = if (n + h) % 2 == 0 { ("bob", "alice") } else { ("alice", "bob") };
+                    let r = Reservation {
+                        caller: id(caller),
+                        owner: id(owner),
+                        payer: id(caller),
+                        ..reservation(&inv, "bob", 3, 1_000, None)
+                    };
+                    host.reserve(&r).unwrap();
+                    let g = GuestTransfer { from: id(owner), to: id(caller), ..guest(&format!("{inv}/t1"), &inv) };
+                    host.hold_guest_transfer(&g).unwrap();
+                    host.hold_disk(&inv, &id(caller), 0).unwrap();
+                    host.settle(&settlement(&r, Outcome::Success, 50, 0)).unwrap();
+                }
+            });
+        }
+    });
+    let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let deadlocks: i64 =
+        c.query_one("SELECT deadlocks FROM pg_stat_database WHERE datname = 'races'", &[]).unwrap().get(0);
+    assert_eq!(deadlocks, 0);
+    assert_eq!(first.pending_holds().unwrap(), 0);
+    for asset in Asset::ALL {
+        assert_eq!(first.asset_total(asset).unwrap(), 0, "{asset} is conserved");
+    }
+}
+
+/// The database restarts under a host: what it asked while the database
+/// was down fails with an error that says to retry, nothing half-done;
+/// once the database is back, the same ledger serves again without being
+/// opened anew.
+#[test]
+fn a_restarted_database_is_served_again_without_a_restart_of_the_host() {
+    let mut server = ScratchServer::start().unwrap();
+    let url = server.fresh_database("restart").unwrap();
+    let ledger = PgLedger::open(&url, 2).unwrap();
+    ledger.open_account(&id("bob")).unwrap();
+    ledger.post_one(mint("before", "bob", 5)).unwrap();
+    server.stop();
+    let down = ledger.post_one(mint("during", "bob", 5)).unwrap_err();
+    assert!(matches!(down, LedgerError::Storage(_)), "{down}");
+    assert!(down.to_string().contains("retry"), "{down}");
+    server.restart().unwrap();
+    ledger.post_one(mint("after", "bob", 5)).unwrap();
+    assert!(ledger.transfer_record("during").unwrap().is_none(), "what failed did not happen");
+    assert_eq!(ledger.balances(&id("bob")).unwrap().scrip.posted, 10);
 }
