@@ -67,6 +67,7 @@ LAYERS = {
     "host/postgres": [
         ["scratch"],
         ["connect"],
+        ["leases"],
         ["ledger"],
         ["economy", "allocations", "counters"],
         ["calls"],

@@ -166,7 +166,7 @@ impl PgLedger {
             let allocation = governed.as_ref().map(|(id, _)| id.as_str());
             tx.execute(
                 "INSERT INTO reservations (invocation_id, artifact, caller, owner, payer, resource_policy, sponsor_grant,
-                    allocation, created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                    allocation, created_ms, host) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
                 &[
                     &inv,
                     &r.artifact,
@@ -177,6 +177,7 @@ impl PgLedger {
                     &r.sponsor_grant,
                     &allocation,
                     &now_ms(),
+                    &self.host_id(),
                 ],
             )
             .map_err(|e| self.database().failed(e))?;
@@ -519,16 +520,30 @@ impl PgLedger {
     }
 
     /// Settle, as [`Outcome::Aborted`], every reservation never settled
-    /// (its holds released, nothing charged), then release holds that
-    /// belong to no reservation. For a host starting on a database no
-    /// other host uses: with several hosts, only the reservations of hosts
-    /// known to be dead may be taken (host leases are still to come).
+    /// that no live host holds: this host's own (it calls this when it
+    /// opens, before it serves, so it has none in flight) and those of
+    /// hosts whose lease ran out. Their holds are released and nothing is
+    /// charged; then holds that belong to no reservation are released.
     pub fn abort_unsettled(&self) -> Result<Vec<UsageRecord>, LedgerError> {
+        self.abort_where(true)
+    }
+
+    /// [`PgLedger::abort_unsettled`] for a host that serves: only what
+    /// hosts whose lease ran out left, never this host's calls in flight.
+    /// A host calls it now and again to take over from dead hosts.
+    pub fn take_over_dead_hosts(&self) -> Result<Vec<UsageRecord>, LedgerError> {
+        self.abort_where(false)
+    }
+
+    fn abort_where(&self, own_too: bool) -> Result<Vec<UsageRecord>, LedgerError> {
+        let now = fuelhost_ledger::now_ms();
         let open = self.database().read(|c| {
             c.query(
-                "SELECT invocation_id, artifact, caller, owner, payer, resource_policy FROM reservations
-                 WHERE NOT settled ORDER BY created_ms, invocation_id",
-                &[],
+                "SELECT invocation_id, artifact, caller, owner, payer, resource_policy FROM reservations r
+                 WHERE NOT settled AND (host IS NULL OR ($3 AND host = $1) OR (host <> $1 AND NOT EXISTS
+                    (SELECT 1 FROM host_leases l WHERE l.host = r.host AND l.expires_ms > $2)))
+                 ORDER BY created_ms, invocation_id",
+                &[&self.host_id(), &now, &own_too],
             )
             .map_err(|e| self.database().failed(e))
         })?;

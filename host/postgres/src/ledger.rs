@@ -26,16 +26,18 @@ use fuelhost_ledger::{
 
 use crate::connect::Database;
 
-/// The ledger of one PostgreSQL database.
+/// The ledger of one PostgreSQL database, as one host uses it: the host
+/// holds a lease (`leases.rs`) while any clone of it lives.
 #[derive(Clone)]
 pub struct PgLedger {
     db: Database,
     clock: Arc<dyn Clock>,
+    pub(crate) lease: Arc<crate::leases::Lease>,
 }
 
 impl std::fmt::Debug for PgLedger {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PgLedger").field("db", &self.db).finish()
+        f.debug_struct("PgLedger").field("db", &self.db).field("host", &self.lease.host).finish()
     }
 }
 
@@ -45,7 +47,7 @@ pub(crate) fn now_ms() -> i64 {
 
 /// An amount as stored: at most `i64::MAX`.
 pub(crate) fn to_db(amount: u64, what: &str) -> Result<i64, LedgerError> {
-    i64::try_from(amount).map_err(|_| LedgerError::Invalid(format!("{what} {amount} is over {}", i64::MAX)))
+    i64::try_from(amount).map_err(|_| LedgerError::Overflow(format!("{what} {amount} exceeds {}", i64::MAX)))
 }
 
 /// The call and the charge an id would name, when it has the shape of a
@@ -76,9 +78,11 @@ pub(crate) fn transfer_from_row(r: &postgres::Row) -> Result<Transfer, LedgerErr
 
 impl PgLedger {
     /// The ledger in `db` (its schema brought up to date when `db` was
-    /// opened).
-    pub fn new(db: Database) -> PgLedger {
-        PgLedger { db, clock: Arc::new(SystemClock) }
+    /// opened), for a host holding a lease of `lease` (renewed in the
+    /// background while a clone of this ledger lives).
+    pub fn new(db: Database, lease: std::time::Duration) -> Result<PgLedger, LedgerError> {
+        let lease = crate::leases::Lease::take(&db, lease)?;
+        Ok(PgLedger { db, clock: Arc::new(SystemClock), lease })
     }
 
     /// The same ledger, telling time by `clock` (grants' expiry); records
@@ -92,9 +96,27 @@ impl PgLedger {
         self.clock.now_ms()
     }
 
-    /// Open `url` with a pool of `max_connections`.
+    /// Open `url` with a pool of `max_connections`, holding a lease of
+    /// [`crate::DEFAULT_LEASE`].
     pub fn open(url: &str, max_connections: u32) -> Result<PgLedger, crate::OpenError> {
-        Ok(PgLedger::new(Database::open(url, max_connections)?))
+        PgLedger::open_with_lease(url, max_connections, crate::DEFAULT_LEASE)
+    }
+
+    /// [`PgLedger::open`] with a lease of `lease`: a host that stops
+    /// renewing it is taken for dead once it has run out.
+    pub fn open_with_lease(
+        url: &str,
+        max_connections: u32,
+        lease: std::time::Duration,
+    ) -> Result<PgLedger, crate::OpenError> {
+        let db = Database::open(url, max_connections)?;
+        let shown = db.url().to_string();
+        PgLedger::new(db, lease).map_err(|e| crate::OpenError::Unreachable { url: shown, reason: e.to_string() })
+    }
+
+    /// The id of the host this ledger serves (its lease's).
+    pub fn host_id(&self) -> &str {
+        &self.lease.host
     }
 
     /// The database, for the stores beside the ledger.

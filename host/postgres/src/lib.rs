@@ -21,9 +21,9 @@
 //! its usage record and admission audit (`calls.rs`), each held to the
 //! SQLite backend by the same scenarios, and statistics kept as records
 //! settle (`counters.rs`); it implements the ledger traits (`backend.rs`).
-//! Still to come: archiving (refused, saying so), host
-//! leases (so a host takes over only a dead host's reservations), and
-//! the host's other stores; no host runs on it yet.
+//! Each host holds a lease (`leases.rs`), so a host takes over only
+//! a dead host's reservations. Still to come: archiving (refused, saying
+//! so) and the host's other stores; no host runs on it yet.
 //!
 //! **Where to start reading.** `connect.rs`, then `ledger.rs`, then
 //! `calls.rs`; the schema is `migrations/`.
@@ -34,9 +34,14 @@ mod calls;
 mod connect;
 mod counters;
 mod economy;
+mod leases;
 mod ledger;
 pub mod scratch;
 
 pub use connect::{redact, Database, OpenError};
+
+/// How long a host's lease lasts unless renewed: a host that stopped is
+/// taken for dead this long after its last renewal.
+pub const DEFAULT_LEASE: std::time::Duration = std::time::Duration::from_secs(30);
 pub use ledger::PgLedger;
 pub use scratch::{ScratchError, ScratchServer};

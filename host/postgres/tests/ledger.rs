@@ -756,3 +756,35 @@ fn a_restarted_database_is_served_again_without_a_restart_of_the_host() {
     assert!(ledger.transfer_record("during").unwrap().is_none(), "what failed did not happen");
     assert_eq!(ledger.balances(&id("bob")).unwrap().scrip.posted, 10);
 }
+
+/// A host takes over only what a dead host left: while the host that
+/// reserved a call renews its lease, another host's `abort_unsettled`
+/// leaves the call alone (and no serving host aborts its own calls);
+/// once that host is gone and its lease ran out, its call is aborted,
+/// nothing charged, nothing left held.
+#[test]
+fn only_a_dead_hosts_calls_are_taken_over() {
+    let (server, _first) = postgres("leases");
+    let url = format!("postgres://fuelhost@127.0.0.1:{}/leases", server.port());
+    let lease = std::time::Duration::from_millis(600);
+    let (a, b) =
+        (PgLedger::open_with_lease(&url, 2, lease).unwrap(), PgLedger::open_with_lease(&url, 2, lease).unwrap());
+    assert_ne!(a.host_id(), b.host_id());
+    for agent in ["alice", "bob"] {
+        a.open_account(&id(agent)).unwrap();
+    }
+    a.post_one(mint("s", "bob", 100)).unwrap();
+    a.post_one(Transfer::mint("f", &id("bob"), Asset::Fuel, 1_000_000)).unwrap();
+    let r = reservation("held-by-a", "bob", 5, 1_000, None);
+    a.reserve(&r).unwrap();
+    std::thread::sleep(lease * 2); // a renews meanwhile
+    assert!(b.take_over_dead_hosts().unwrap().is_empty(), "a is alive");
+    assert!(a.take_over_dead_hosts().unwrap().is_empty(), "a's own call is in flight");
+    drop(a); // the host dies: its lease is no longer renewed
+    std::thread::sleep(lease * 2);
+    let aborted = b.take_over_dead_hosts().unwrap();
+    assert_eq!(aborted.iter().map(|r| r.invocation_id.as_str()).collect::<Vec<_>>(), ["held-by-a"]);
+    assert_eq!(aborted[0].outcome, Outcome::Aborted);
+    let bob = b.balances(&id("bob")).unwrap();
+    assert_eq!((bob.scrip.posted, bob.scrip.held, bob.fuel.held), (100, 0, 0), "nothing charged, nothing held");
+}

@@ -1,0 +1,65 @@
+//! Host leases: each host (each [`crate::PgLedger`] opened) holds a lease
+//! in `host_leases`, renewed by a background thread every third of its
+//! length while a clone of the ledger lives. A reservation names its
+//! host; another host aborts it only once that host's lease has run out,
+//! so a live host's calls are never taken from under it.
+
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use fuelhost_ledger::LedgerError;
+
+use crate::connect::Database;
+use fuelhost_ledger::now_ms;
+
+/// One host's lease.
+#[derive(Debug)]
+pub(crate) struct Lease {
+    /// The host's id: unique per process and open.
+    pub host: String,
+    /// How long a renewal lasts.
+    pub length: Duration,
+}
+
+impl Lease {
+    /// Take a lease for a new host id and keep it renewed while the
+    /// returned `Arc` (held by every clone of the ledger) lives.
+    pub fn take(db: &Database, length: Duration) -> Result<Arc<Lease>, LedgerError> {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        let lease = Arc::new(Lease { host: format!("host-{}-{:x}", std::process::id(), nanos), length });
+        lease.renew(db)?;
+        let (weak, db) = (Arc::downgrade(&lease), db.clone());
+        std::thread::Builder::new()
+            .name("fuelhost-pg-lease".into())
+            .spawn(move || renew_while_alive(&weak, &db))
+            .map_err(|e| LedgerError::Storage(format!("starting the lease thread: {e}")))?;
+        Ok(lease)
+    }
+
+    /// Extend it to a full length from now.
+    pub fn renew(&self, db: &Database) -> Result<(), LedgerError> {
+        let expires = now_ms().saturating_add(self.length.as_millis() as i64);
+        db.write(|tx| {
+            tx.execute(
+                "INSERT INTO host_leases (host, expires_ms) VALUES ($1, $2)
+                 ON CONFLICT (host) DO UPDATE SET expires_ms = EXCLUDED.expires_ms",
+                &[&self.host, &expires],
+            )
+            .map_err(|e| db.failed(e))?;
+            Ok(())
+        })
+    }
+}
+
+fn renew_while_alive(lease: &Weak<Lease>, db: &Database) {
+    loop {
+        let Some(length) = lease.upgrade().map(|l| l.length) else { return };
+        std::thread::sleep(length / 3);
+        let Some(lease) = lease.upgrade() else { return };
+        if let Err(e) = lease.renew(db) {
+            // The database may be restarting: the next renewal tries again,
+            // well before the lease runs out.
+            tracing::warn!(host = %lease.host, error = %e, "renewing the host lease failed");
+        }
+    }
+}
