@@ -318,7 +318,148 @@ pub struct Allocation {
     pub revoke_reason: Option<String>,
 }
 
+/// What an allocation lets one call use (see [`Allocation::hold_call`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallCaps {
+    /// Fuel it may burn.
+    pub fuel: u64,
+    /// Disk it may grow by (None: no quota).
+    pub disk_bytes: Option<u64>,
+    /// Memory cap (None: no quota).
+    pub memory_bytes: Option<u64>,
+}
+
+/// What one call charged, for its allocation (see
+/// [`Allocation::settle_call`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallUsage {
+    /// Fuel held for it when it reserved.
+    pub fuel_held: u64,
+    /// Fuel charged.
+    pub fuel: u64,
+    /// Disk charged.
+    pub disk_bytes: u64,
+    /// Money cost of it.
+    pub cost_usd_micros: u64,
+}
+
+/// An alert an allocation raises (see [`Allocation::thresholds`]); a
+/// backend records each once per allocation, kind and period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Raised {
+    /// Which.
+    pub kind: AlertKind,
+    /// On which quota (none for an expiry).
+    pub resource: Option<Resource>,
+    /// Percent used then.
+    pub percent: u64,
+}
+
+fn remaining(q: &QuotaUsage, hard: u8) -> u64 {
+    q.hard_limit(hard).saturating_sub(q.used).saturating_sub(q.held)
+}
+
 impl Allocation {
+    /// Bring it up to `now_ms`: roll the periods that ended (an exhausted
+    /// allocation is active again in a new period), expire it. Whether it
+    /// changed, and the alert its expiry raises.
+    pub fn refresh(&mut self, now_ms: i64) -> (bool, Option<Raised>) {
+        if !matches!(self.status, AllocationStatus::Active | AllocationStatus::Exhausted) {
+            return (false, None);
+        }
+        let Some(activated) = self.activated_at_ms else { return (false, None) };
+        let mut changed = false;
+        let index = period_index(self.period, activated, now_ms);
+        if index > self.period_index {
+            let rollover = self.period.map(|p| p.rollover).unwrap_or(Rollover::Reset);
+            for q in &mut self.quotas {
+                roll_quota(q, rollover, index - self.period_index);
+            }
+            self.period_index = index;
+            if self.status == AllocationStatus::Exhausted {
+                self.status = AllocationStatus::Active;
+            }
+            changed = true;
+        }
+        if self.expires_at_ms.is_some_and(|t| now_ms >= t) {
+            self.status = AllocationStatus::Expired;
+            return (true, Some(Raised { kind: AlertKind::Expired, resource: None, percent: 0 }));
+        }
+        (changed, None)
+    }
+
+    /// Take one call's share: an API call, a concurrent task, and up to
+    /// `fuel_wanted` fuel, held until it settles. The refusal's reason
+    /// when a quota is used up or the concurrency cap reached.
+    pub fn hold_call(&mut self, fuel_wanted: u64) -> Result<CallCaps, String> {
+        let refuse = |what: String| format!("allocation `{}`: {what}", self.id);
+        let hard = self.hard_threshold_percent;
+        let mut caps = CallCaps { fuel: fuel_wanted, disk_bytes: None, memory_bytes: None };
+        for q in &self.quotas {
+            let left = remaining(q, hard);
+            match q.resource {
+                Resource::ApiCalls if left == 0 => return Err(refuse("API call quota used up this period".into())),
+                Resource::Fuel if left == 0 => return Err(refuse("fuel quota used up this period".into())),
+                Resource::Fuel => caps.fuel = caps.fuel.min(left),
+                Resource::LlmTokens | Resource::BudgetUsdMicros if left == 0 => {
+                    return Err(refuse(format!("{} quota used up this period", q.resource)))
+                }
+                Resource::DiskBytes => caps.disk_bytes = Some(left),
+                Resource::MemoryBytes => caps.memory_bytes = Some(q.quota),
+                Resource::ConcurrentTasks if q.held >= q.quota => {
+                    return Err(refuse(format!("{} invocations already running, the cap is {}", q.held, q.quota)))
+                }
+                _ => {}
+            }
+        }
+        for q in &mut self.quotas {
+            match q.resource {
+                Resource::ApiCalls | Resource::ConcurrentTasks => q.held += 1,
+                Resource::Fuel => q.held += caps.fuel,
+                _ => {}
+            }
+        }
+        Ok(caps)
+    }
+
+    /// Turn a call's holds into use. `served` is false for a call a
+    /// stopped host left: it counts no API call.
+    pub fn settle_call(&mut self, usage: &CallUsage, served: bool) {
+        for q in &mut self.quotas {
+            match q.resource {
+                Resource::ApiCalls => {
+                    q.held = q.held.saturating_sub(1);
+                    q.used += u64::from(served);
+                }
+                Resource::ConcurrentTasks => q.held = q.held.saturating_sub(1),
+                Resource::Fuel => {
+                    q.held = q.held.saturating_sub(usage.fuel_held);
+                    q.used += usage.fuel;
+                }
+                Resource::DiskBytes => q.used += usage.disk_bytes,
+                Resource::BudgetUsdMicros => q.used = q.used.saturating_add(usage.cost_usd_micros),
+                _ => {}
+            }
+        }
+    }
+
+    /// Apply the thresholds after use changed: an alert at the soft one,
+    /// `exhausted` (and its alert) at the hard one.
+    pub fn thresholds(&mut self) -> Vec<Raised> {
+        let mut raised = Vec::new();
+        for q in self.quotas.clone().iter().filter(|q| !q.resource.is_cap()) {
+            let percent = q.percent_used();
+            if percent >= self.soft_threshold_percent as u64 {
+                raised.push(Raised { kind: AlertKind::SoftThreshold, resource: Some(q.resource), percent });
+            }
+            if q.used >= q.hard_limit(self.hard_threshold_percent) && self.status == AllocationStatus::Active {
+                self.status = AllocationStatus::Exhausted;
+                raised.push(Raised { kind: AlertKind::Exhausted, resource: Some(q.resource), percent });
+            }
+        }
+        raised
+    }
+
     /// The quota on `resource`, if any.
     pub fn quota(&self, resource: Resource) -> Option<&QuotaUsage> {
         self.quotas.iter().find(|q| q.resource == resource)

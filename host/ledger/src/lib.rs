@@ -38,7 +38,8 @@ mod transfer;
 pub use agent::{AgentId, InvalidAgentId};
 pub use allocation::{
     contract_allocation, period_index, reputation_scaled, roll_quota, Alert, AlertKind, Allocation, AllocationRequest,
-    AllocationStatus, AllocationTransition, Period, QuotaUsage, Resource, Rollover, MONTH_MS,
+    AllocationStatus, AllocationTransition, CallCaps, CallUsage, Period, QuotaUsage, Raised, Resource, Rollover,
+    MONTH_MS,
 };
 pub use cost::CostModel;
 pub use payer::ResourcePolicy;

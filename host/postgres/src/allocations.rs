@@ -8,9 +8,10 @@
 use postgres::Transaction;
 
 use fuelhost_ledger::{
-    period_index, roll_quota, AgentId, Alert, AlertKind, Allocation, AllocationRequest, AllocationStatus,
-    AllocationTransition, LedgerError, Period, QuotaUsage, Resource, Rollover,
+    AgentId, Alert, AlertKind, Allocation, AllocationRequest, AllocationStatus, AllocationTransition, LedgerError,
+    Period, QuotaUsage, Resource, Rollover,
 };
+pub(crate) use fuelhost_ledger::{CallCaps, CallUsage};
 
 use crate::ledger::{to_db, PgLedger};
 
@@ -24,33 +25,11 @@ pub(crate) enum Governing {
     Blocked(String),
 }
 
-/// What an allocation lets one call use.
-pub(crate) struct CallCaps {
-    /// Fuel it may burn.
-    pub fuel: u64,
-    /// Disk it may grow by (None: no quota).
-    pub disk_bytes: Option<u64>,
-    /// Memory cap (None: no quota).
-    pub memory_bytes: Option<u64>,
-}
-
-/// What one call charged, for its allocation.
-pub(crate) struct CallUsage {
-    pub fuel_held: u64,
-    pub fuel: u64,
-    pub disk_bytes: u64,
-    pub cost_usd_micros: u64,
-}
-
 fn rollover_str(r: Rollover) -> &'static str {
     match r {
         Rollover::Reset => "reset",
         Rollover::CarryOver => "carry_over",
     }
-}
-
-fn remaining(q: &QuotaUsage, hard: u8) -> u64 {
-    q.hard_limit(hard).saturating_sub(q.used).saturating_sub(q.held)
 }
 
 impl PgLedger {
@@ -204,28 +183,9 @@ impl PgLedger {
         tx: &mut Transaction<'_>,
         mut a: Allocation,
     ) -> Result<Allocation, LedgerError> {
-        if !matches!(a.status, AllocationStatus::Active | AllocationStatus::Exhausted) {
-            return Ok(a);
-        }
-        let Some(activated) = a.activated_at_ms else { return Ok(a) };
-        let now = self.clock_ms();
-        let mut changed = false;
-        let index = period_index(a.period, activated, now);
-        if index > a.period_index {
-            let rollover = a.period.map(|p| p.rollover).unwrap_or(Rollover::Reset);
-            for q in &mut a.quotas {
-                roll_quota(q, rollover, index - a.period_index);
-            }
-            a.period_index = index;
-            if a.status == AllocationStatus::Exhausted {
-                a.status = AllocationStatus::Active;
-            }
-            changed = true;
-        }
-        if a.expires_at_ms.is_some_and(|t| now >= t) {
-            a.status = AllocationStatus::Expired;
-            self.alert(tx, &a, AlertKind::Expired, None, 0)?;
-            changed = true;
+        let (changed, raised) = a.refresh(self.clock_ms());
+        if let Some(r) = raised {
+            self.alert(tx, &a, r.kind, r.resource, r.percent)?;
         }
         if changed {
             self.save_allocation(tx, &a)?;
@@ -235,15 +195,8 @@ impl PgLedger {
 
     /// Alert at the soft threshold, exhaust at the hard one.
     fn check_thresholds(&self, tx: &mut Transaction<'_>, a: &mut Allocation) -> Result<(), LedgerError> {
-        for q in a.quotas.clone().iter().filter(|q| !q.resource.is_cap()) {
-            let percent = q.percent_used();
-            if percent >= a.soft_threshold_percent as u64 {
-                self.alert(tx, a, AlertKind::SoftThreshold, Some(q.resource), percent)?;
-            }
-            if q.used >= q.hard_limit(a.hard_threshold_percent) && a.status == AllocationStatus::Active {
-                a.status = AllocationStatus::Exhausted;
-                self.alert(tx, a, AlertKind::Exhausted, Some(q.resource), percent)?;
-            }
+        for r in a.thresholds() {
+            self.alert(tx, a, r.kind, r.resource, r.percent)?;
         }
         Ok(())
     }
@@ -284,36 +237,9 @@ impl PgLedger {
         a: &mut Allocation,
         fuel_wanted: u64,
     ) -> Result<CallCaps, LedgerError> {
-        let refuse = |a: &Allocation, what: String| LedgerError::AllocationRefused {
-            agent: a.agent.to_string(),
-            reason: format!("allocation `{}`: {what}", a.id),
-        };
-        let hard = a.hard_threshold_percent;
-        let mut caps = CallCaps { fuel: fuel_wanted, disk_bytes: None, memory_bytes: None };
-        for q in &a.quotas {
-            let left = remaining(q, hard);
-            match q.resource {
-                Resource::ApiCalls if left == 0 => return Err(refuse(a, "API call quota used up this period".into())),
-                Resource::Fuel if left == 0 => return Err(refuse(a, "fuel quota used up this period".into())),
-                Resource::Fuel => caps.fuel = caps.fuel.min(left),
-                Resource::LlmTokens | Resource::BudgetUsdMicros if left == 0 => {
-                    return Err(refuse(a, format!("{} quota used up this period", q.resource)))
-                }
-                Resource::DiskBytes => caps.disk_bytes = Some(left),
-                Resource::MemoryBytes => caps.memory_bytes = Some(q.quota),
-                Resource::ConcurrentTasks if q.held >= q.quota => {
-                    return Err(refuse(a, format!("{} invocations already running, the cap is {}", q.held, q.quota)))
-                }
-                _ => {}
-            }
-        }
-        for q in &mut a.quotas {
-            match q.resource {
-                Resource::ApiCalls | Resource::ConcurrentTasks => q.held += 1,
-                Resource::Fuel => q.held += caps.fuel,
-                _ => {}
-            }
-        }
+        let caps = a
+            .hold_call(fuel_wanted)
+            .map_err(|reason| LedgerError::AllocationRefused { agent: a.agent.to_string(), reason })?;
         self.save_allocation(tx, a)?;
         Ok(caps)
     }
@@ -346,22 +272,7 @@ impl PgLedger {
         served: bool,
     ) -> Result<(), LedgerError> {
         let Some(mut a) = self.load_allocation(tx, id)? else { return Ok(()) };
-        for q in &mut a.quotas {
-            match q.resource {
-                Resource::ApiCalls => {
-                    q.held = q.held.saturating_sub(1);
-                    q.used += u64::from(served);
-                }
-                Resource::ConcurrentTasks => q.held = q.held.saturating_sub(1),
-                Resource::Fuel => {
-                    q.held = q.held.saturating_sub(usage.fuel_held);
-                    q.used += usage.fuel;
-                }
-                Resource::DiskBytes => q.used += usage.disk_bytes,
-                Resource::BudgetUsdMicros => q.used = q.used.saturating_add(usage.cost_usd_micros),
-                _ => {}
-            }
-        }
+        a.settle_call(&usage, served);
         self.check_thresholds(tx, &mut a)?;
         self.save_allocation(tx, &a)?;
         // A period may have ended while the call ran.

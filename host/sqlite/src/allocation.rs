@@ -10,9 +10,10 @@ use crate::storage;
 use fuelhost_ledger::AgentId;
 use fuelhost_ledger::LedgerError;
 use fuelhost_ledger::{
-    period_index, roll_quota, Alert, AlertKind, Allocation, AllocationRequest, AllocationStatus, AllocationTransition,
-    Period, QuotaUsage, Resource, Rollover,
+    Alert, AlertKind, Allocation, AllocationRequest, AllocationStatus, AllocationTransition, Period, QuotaUsage,
+    Resource, Rollover,
 };
+pub(super) use fuelhost_ledger::{CallCaps, CallUsage};
 
 fn rollover_str(r: Rollover) -> &'static str {
     match r {
@@ -189,28 +190,9 @@ fn alert(
 /// Bring `a` up to `now`: expire it, roll the periods that ended, revive
 /// an exhausted allocation in a new period. Persists any change.
 pub(super) fn refresh(conn: &Connection, mut a: Allocation, now: i64) -> Result<Allocation, LedgerError> {
-    if !matches!(a.status, AllocationStatus::Active | AllocationStatus::Exhausted) {
-        return Ok(a);
-    }
-    let Some(activated) = a.activated_at_ms else { return Ok(a) };
-    let mut changed = false;
-    let index = period_index(a.period, activated, now);
-    if index > a.period_index {
-        let periods = index - a.period_index;
-        let rollover = a.period.map(|p| p.rollover).unwrap_or(Rollover::Reset);
-        for q in &mut a.quotas {
-            roll_quota(q, rollover, periods);
-        }
-        a.period_index = index;
-        if a.status == AllocationStatus::Exhausted {
-            a.status = AllocationStatus::Active;
-        }
-        changed = true;
-    }
-    if a.expires_at_ms.is_some_and(|t| now >= t) {
-        a.status = AllocationStatus::Expired;
-        alert(conn, &a, AlertKind::Expired, None, 0, now)?;
-        changed = true;
+    let (changed, raised) = a.refresh(now);
+    if let Some(r) = raised {
+        alert(conn, &a, r.kind, r.resource, r.percent, now)?;
     }
     if changed {
         save(conn, &a)?;
@@ -221,15 +203,8 @@ pub(super) fn refresh(conn: &Connection, mut a: Allocation, now: i64) -> Result<
 /// Apply the thresholds after usage changed: alert at the soft one, flip to
 /// `exhausted` at the hard one.
 fn check_thresholds(conn: &Connection, a: &mut Allocation, now: i64) -> Result<(), LedgerError> {
-    for q in a.quotas.clone().iter().filter(|q| !q.resource.is_cap()) {
-        let percent = q.percent_used();
-        if percent >= a.soft_threshold_percent as u64 {
-            alert(conn, a, AlertKind::SoftThreshold, Some(q.resource), percent, now)?;
-        }
-        if q.used >= q.hard_limit(a.hard_threshold_percent) && a.status == AllocationStatus::Active {
-            a.status = AllocationStatus::Exhausted;
-            alert(conn, a, AlertKind::Exhausted, Some(q.resource), percent, now)?;
-        }
+    for r in a.thresholds() {
+        alert(conn, a, r.kind, r.resource, r.percent, now)?;
     }
     Ok(())
 }
@@ -272,67 +247,14 @@ pub(super) fn governing(conn: &Connection, agent: &str, now: i64) -> Result<Gove
     Ok(Governing::Blocked(format!("`{agent}` has no active allocation ({})", why.join(", "))))
 }
 
-/// What an allocation lets one invocation use.
-pub(super) struct CallCaps {
-    /// Fuel it may burn.
-    pub fuel: u64,
-    /// Disk it may grow by (None: no quota).
-    pub disk_bytes: Option<u64>,
-    /// Memory cap (None: no quota).
-    pub memory_bytes: Option<u64>,
-}
-
-fn remaining(q: &QuotaUsage, hard: u8) -> u64 {
-    q.hard_limit(hard).saturating_sub(q.used).saturating_sub(q.held)
-}
-
 /// Reserve one invocation's share of `a`: one API call, one concurrent
 /// task, and up to `fuel_wanted` fuel, all held until settlement.
 pub(super) fn hold_call(conn: &Connection, a: &mut Allocation, fuel_wanted: u64) -> Result<CallCaps, LedgerError> {
-    let refuse = |a: &Allocation, what: String| LedgerError::AllocationRefused {
-        agent: a.agent.to_string(),
-        reason: format!("allocation `{}`: {what}", a.id),
-    };
-    let hard = a.hard_threshold_percent;
-    let mut caps = CallCaps { fuel: fuel_wanted, disk_bytes: None, memory_bytes: None };
-    for q in &a.quotas {
-        let left = remaining(q, hard);
-        match q.resource {
-            Resource::ApiCalls if left == 0 => return Err(refuse(a, "API call quota used up this period".into())),
-            Resource::Fuel if left == 0 => return Err(refuse(a, "fuel quota used up this period".into())),
-            Resource::Fuel => caps.fuel = caps.fuel.min(left),
-            Resource::LlmTokens | Resource::BudgetUsdMicros if left == 0 => {
-                return Err(refuse(a, format!("{} quota used up this period", q.resource)))
-            }
-            Resource::DiskBytes => caps.disk_bytes = Some(left),
-            Resource::MemoryBytes => caps.memory_bytes = Some(q.quota),
-            Resource::ConcurrentTasks if q.held >= q.quota => {
-                return Err(refuse(a, format!("{} invocations already running, the cap is {}", q.held, q.quota)))
-            }
-            _ => {}
-        }
-    }
-    for q in &mut a.quotas {
-        match q.resource {
-            Resource::ApiCalls | Resource::ConcurrentTasks => q.held += 1,
-            Resource::Fuel => q.held += caps.fuel,
-            _ => {}
-        }
-    }
+    let caps = a
+        .hold_call(fuel_wanted)
+        .map_err(|reason| LedgerError::AllocationRefused { agent: a.agent.to_string(), reason })?;
     save(conn, a)?;
     Ok(caps)
-}
-
-/// What one invocation charged, for its allocation.
-pub(super) struct CallUsage {
-    /// Fuel held at reserve time.
-    pub fuel_held: u64,
-    /// Fuel charged.
-    pub fuel: u64,
-    /// Disk charged.
-    pub disk_bytes: u64,
-    /// Money cost of it.
-    pub cost_usd_micros: u64,
 }
 
 /// Turn an invocation's holds on allocation `id` into usage. `served` is
@@ -344,24 +266,8 @@ pub(super) fn settle_call(
     served: bool,
     now: i64,
 ) -> Result<(), LedgerError> {
-    let CallUsage { fuel_held, fuel: fuel_used, disk_bytes: disk_used, cost_usd_micros } = usage;
     let Some(mut a) = load(conn, id)? else { return Ok(()) };
-    for q in &mut a.quotas {
-        match q.resource {
-            Resource::ApiCalls => {
-                q.held = q.held.saturating_sub(1);
-                q.used += u64::from(served);
-            }
-            Resource::ConcurrentTasks => q.held = q.held.saturating_sub(1),
-            Resource::Fuel => {
-                q.held = q.held.saturating_sub(fuel_held);
-                q.used += fuel_used;
-            }
-            Resource::DiskBytes => q.used += disk_used,
-            Resource::BudgetUsdMicros => q.used = q.used.saturating_add(cost_usd_micros),
-            _ => {}
-        }
-    }
+    a.settle_call(&usage, served);
     check_thresholds(conn, &mut a, now)?;
     save(conn, &a)?;
     // A period may have ended while the call ran.
