@@ -59,6 +59,20 @@ struct Hold {
     transfer: Transfer,
 }
 
+/// What a settlement locked and reads.
+struct Settling {
+    grant: Option<String>,
+    allocation: Option<String>,
+    holds: Vec<Hold>,
+}
+
+/// What a settlement's holds posted.
+struct Posted {
+    price_paid: u64,
+    fuel_charged: u64,
+    fuel_held: u64,
+}
+
 impl PgLedger {
     /// Hold `amount` of `debit`'s `asset` for `invocation` under `id`:
     /// [`LedgerError::Insufficient`] when it has less to spend (no account
@@ -200,32 +214,7 @@ impl PgLedger {
             }
             let mut disk_cap = u64::MAX;
             if let Some(grant) = &r.sponsor_grant {
-                let row = tx
-                    .query_opt(
-                        "SELECT sponsor, beneficiary, fuel_limit, fuel_spent, fuel_held, disk_limit, disk_spent
-                         FROM sponsor_grants WHERE id = $1 FOR UPDATE",
-                        &[grant],
-                    )
-                    .map_err(|e| self.database().failed(e))?;
-                let status = self.sponsorship_in(tx, grant)?;
-                let (Some(row), Some(status)) = (row, status) else {
-                    return Err(LedgerError::GrantUnavailable(grant.clone()));
-                };
-                let n = |i: usize| row.get::<_, i64>(i) as u64;
-                if status.grant.sponsor != r.payer
-                    || status.grant.beneficiary != r.caller
-                    || !status.covers(&r.artifact, self.clock_ms())
-                {
-                    return Err(LedgerError::GrantUnavailable(grant.clone()));
-                }
-                let remaining = n(2).saturating_sub(n(3)).saturating_sub(n(4));
-                if remaining == 0 {
-                    return Err(LedgerError::GrantUnavailable(grant.clone()));
-                }
-                fuel = fuel.min(remaining);
-                disk_cap = n(5).saturating_sub(n(6));
-                tx.execute("UPDATE sponsor_grants SET fuel_held = fuel_held + $2 WHERE id = $1", &[grant, &(fuel as i64)])
-                    .map_err(|e| self.database().failed(e))?;
+                (fuel, disk_cap) = self.hold_from_grant(tx, r, grant, fuel)?;
             }
             if fuel == 0 {
                 return Err(LedgerError::Insufficient {
@@ -249,6 +238,39 @@ impl PgLedger {
                 allocation: governed.map(|(id, _)| id),
             }))
         })?
+    }
+
+    /// Hold up to `fuel` of the sponsor grant `grant` for the call `r`:
+    /// the fuel it may burn (at most what the grant has left) and the disk
+    /// it may grow by; [`LedgerError::GrantUnavailable`] when the grant is
+    /// not the payer's for this caller and artifact, or is used up.
+    fn hold_from_grant(
+        &self,
+        tx: &mut Transaction<'_>,
+        r: &Reservation,
+        grant: &str,
+        fuel: u64,
+    ) -> Result<(u64, u64), LedgerError> {
+        let unavailable = || LedgerError::GrantUnavailable(grant.to_string());
+        let row = tx
+            .query_opt("SELECT fuel_held FROM sponsor_grants WHERE id = $1 FOR UPDATE", &[&grant])
+            .map_err(|e| self.database().failed(e))?;
+        let (Some(row), Some(status)) = (row, self.sponsorship_in(tx, grant)?) else { return Err(unavailable()) };
+        let held = row.get::<_, i64>(0) as u64;
+        if status.grant.sponsor != r.payer
+            || status.grant.beneficiary != r.caller
+            || !status.covers(&r.artifact, self.clock_ms())
+        {
+            return Err(unavailable());
+        }
+        let remaining = status.grant.fuel_limit.saturating_sub(status.fuel_spent).saturating_sub(held);
+        if remaining == 0 {
+            return Err(unavailable());
+        }
+        let fuel = fuel.min(remaining);
+        tx.execute("UPDATE sponsor_grants SET fuel_held = fuel_held + $2 WHERE id = $1", &[&grant, &(fuel as i64)])
+            .map_err(|e| self.database().failed(e))?;
+        Ok((fuel, status.grant.disk_limit.saturating_sub(status.disk_spent)))
     }
 
     /// Hold a transfer a running guest asked for; posted at settlement if
@@ -329,8 +351,85 @@ impl PgLedger {
 
     fn settle_in(&self, tx: &mut Transaction<'_>, s: &Settlement) -> Result<UsageRecord, LedgerError> {
         let inv = s.invocation_id.as_str();
-        // Locks, in the order every transaction takes them: the id, the
-        // reservation, its allocation and grant, then every balance row.
+        let call = self.lock_for_settling(tx, s)?;
+        // The record's position comes before its charges'.
+        let seq: i64 =
+            tx.query_one("SELECT nextval('ledger_positions')", &[]).map_err(|e| self.database().failed(e))?.get(0);
+        if !call.holds.iter().any(|h| h.transfer.kind == TransferKind::Fuel) {
+            return Err(LedgerError::NoReservation(inv.to_string()));
+        }
+        let posted = self.post_holds(tx, s, &call.holds)?;
+        let disk_charged = self.charge_disk(tx, s, call.grant.as_deref())?;
+        let cost = s.cost_model.cost_usd_micros(posted.fuel_charged, disk_charged);
+        if let Some(g) = &call.grant {
+            tx.execute(
+                "UPDATE sponsor_grants SET fuel_held = fuel_held - $2, fuel_spent = fuel_spent + $3,
+                    disk_spent = disk_spent + $4 WHERE id = $1",
+                &[g, &(posted.fuel_held as i64), &(posted.fuel_charged as i64), &(disk_charged as i64)],
+            )
+            .map_err(|e| self.database().failed(e))?;
+        }
+        if let Some(id) = &call.allocation {
+            let usage = CallUsage {
+                fuel_held: posted.fuel_held,
+                fuel: posted.fuel_charged,
+                disk_bytes: disk_charged,
+                cost_usd_micros: cost,
+            };
+            self.settle_call(tx, id, usage, s.outcome != Outcome::Aborted)?;
+        }
+        tx.execute("UPDATE reservations SET settled = TRUE WHERE invocation_id = $1", &[&inv])
+            .map_err(|e| self.database().failed(e))?;
+        let record = UsageRecord {
+            invocation_id: s.invocation_id.clone(),
+            artifact: s.artifact.clone(),
+            caller: s.caller.clone(),
+            owner: s.owner.clone(),
+            charged_to: s.payer.clone(),
+            resource_policy: s.resource_policy,
+            outcome: s.outcome,
+            consumed: ResourcesConsumed {
+                fuel: posted.fuel_charged,
+                memory_peak_bytes: s.consumed.memory_peak_bytes,
+                disk_bytes: disk_charged,
+                wall_time_ns: s.consumed.wall_time_ns,
+                cpu_time_ns: s.cost_model.cpu_time_ns(posted.fuel_charged),
+            },
+            price_paid: posted.price_paid,
+            cost_usd_micros: cost,
+            output: s.output.clone(),
+            error: s.error.clone(),
+            settled_at_ms: now_ms(),
+            seq,
+        };
+        self.write_record(tx, &record)?;
+        self.count(tx, &record)?;
+        if let Some(a) = &s.admission {
+            tx.execute(
+                "INSERT INTO audit (at_ms, invocation, kind, subject, target, decision, decided_by, reason, latency_us)
+                 VALUES ($1, $2, 'invoke', $3, $4, $5, $6, $7, $8)",
+                &[
+                    &a.at_ms,
+                    &inv,
+                    &s.caller.as_str(),
+                    &s.artifact,
+                    &a.decision,
+                    &a.decided_by,
+                    &a.reason,
+                    &(a.latency_us.min(i64::MAX as u64) as i64),
+                ],
+            )
+            .map_err(|e| self.database().failed(e))?;
+        }
+        Ok(record)
+    }
+
+    /// Take a settlement's locks, in the order every transaction takes
+    /// them (the id, the reservation, its allocation and grant, then every
+    /// balance row), refuse a call settled already, release the disk its
+    /// writes held, and read what it holds.
+    fn lock_for_settling(&self, tx: &mut Transaction<'_>, s: &Settlement) -> Result<Settling, LedgerError> {
+        let inv = s.invocation_id.as_str();
         self.lock_ids(tx, &[inv])?;
         let settled = tx
             .query_opt("SELECT 1 FROM usage_records WHERE invocation_id = $1", &[&inv])
@@ -365,7 +464,7 @@ impl PgLedger {
             .map(|r| crate::ledger::transfer_from_row(r).map(|transfer| Hold { transfer }))
             .collect::<Result<_, _>>()?;
         let disk_held = tx
-            .query("SELECT payer, bytes FROM disk_holds WHERE invocation = $1", &[&inv])
+            .query("DELETE FROM disk_holds WHERE invocation = $1 RETURNING payer, bytes", &[&inv])
             .map_err(|e| self.database().failed(e))?;
         let mut rows: Vec<(&str, Asset)> = holds
             .iter()
@@ -375,26 +474,25 @@ impl PgLedger {
         rows.extend([(s.payer.as_str(), Asset::DiskBytes), (CONSUMED_ACCOUNT, Asset::DiskBytes)]);
         self.lock_balances(tx, &rows)?;
         // What its writes held while it ran is released first; what they
-        // grew is charged below.
-        tx.execute("DELETE FROM disk_holds WHERE invocation = $1", &[&inv]).map_err(|e| self.database().failed(e))?;
+        // grew is charged after.
         for row in &disk_held {
             self.add_held(tx, row.get(0), Asset::DiskBytes, -row.get::<_, i64>(1))?;
         }
-        // The record's position comes before its charges'.
-        let seq: i64 =
-            tx.query_one("SELECT nextval('ledger_positions')", &[]).map_err(|e| self.database().failed(e))?.get(0);
-        if !holds.iter().any(|h| h.transfer.kind == TransferKind::Fuel) {
-            return Err(LedgerError::NoReservation(inv.to_string()));
-        }
+        Ok(Settling { grant, allocation, holds })
+    }
+
+    /// Post each hold for what the call used (the fuel it burned; the
+    /// price and the guest's transfers on success only) or release it.
+    fn post_holds(&self, tx: &mut Transaction<'_>, s: &Settlement, holds: &[Hold]) -> Result<Posted, LedgerError> {
         let success = s.outcome == Outcome::Success;
-        let (mut price_paid, mut fuel_charged, mut fuel_held) = (0, 0, 0);
-        for hold in &holds {
+        let mut posted_all = Posted { price_paid: 0, fuel_charged: 0, fuel_held: 0 };
+        for hold in holds {
             let t = &hold.transfer;
             let posted = t.kind.settled_amount(t.amount, success, s.consumed.fuel);
             self.add_held(tx, &t.from, t.asset, -to_db(t.amount, "hold")?)?;
             if posted > 0 {
                 self.move_balances(tx, &t.from, &t.to, t.asset, posted)?;
-                self.insert_transfer(tx, &Transfer { amount: posted, ..t.clone() }, Some(inv))?;
+                self.insert_transfer(tx, &Transfer { amount: posted, ..t.clone() }, Some(&s.invocation_id))?;
             }
             tx.execute(
                 "UPDATE holds SET state = $2, posted_amount = $3 WHERE id = $1",
@@ -402,74 +500,45 @@ impl PgLedger {
             )
             .map_err(|e| self.database().failed(e))?;
             match t.kind {
-                TransferKind::Price => price_paid = posted,
+                TransferKind::Price => posted_all.price_paid = posted,
                 TransferKind::Fuel => {
-                    fuel_charged = posted;
-                    fuel_held += t.amount;
+                    posted_all.fuel_charged = posted;
+                    posted_all.fuel_held += t.amount;
                 }
                 _ => {}
             }
         }
+        Ok(posted_all)
+    }
+
+    /// Charge the disk the call grew, within what the payer (and the grant
+    /// paying, if any) has left: a transfer `{invocation}/disk`.
+    fn charge_disk(&self, tx: &mut Transaction<'_>, s: &Settlement, grant: Option<&str>) -> Result<u64, LedgerError> {
+        if s.consumed.disk_bytes == 0 {
+            return Ok(0);
+        }
         let payer = s.payer.as_str();
-        let mut disk_charged = 0;
-        if s.consumed.disk_bytes > 0 {
-            disk_charged = s.consumed.disk_bytes.min(self.available_locked(tx, payer, Asset::DiskBytes)?);
-            if let Some(g) = &grant {
-                if let Some(status) = self.sponsorship_in(tx, g)? {
-                    disk_charged = disk_charged.min(status.grant.disk_limit.saturating_sub(status.disk_spent));
-                }
-            }
+        let mut charged = s.consumed.disk_bytes.min(self.available_locked(tx, payer, Asset::DiskBytes)?);
+        if let Some(status) = grant.map(|g| self.sponsorship_in(tx, g)).transpose()?.flatten() {
+            charged = charged.min(status.grant.disk_limit.saturating_sub(status.disk_spent));
         }
-        if let Some(g) = &grant {
-            tx.execute(
-                "UPDATE sponsor_grants SET fuel_held = fuel_held - $2, fuel_spent = fuel_spent + $3,
-                    disk_spent = disk_spent + $4 WHERE id = $1",
-                &[g, &(fuel_held as i64), &(fuel_charged as i64), &(disk_charged as i64)],
-            )
-            .map_err(|e| self.database().failed(e))?;
-        }
-        if disk_charged > 0 {
+        if charged > 0 {
             let disk = Transfer {
-                id: format!("{inv}/disk"),
+                id: format!("{}/disk", s.invocation_id),
                 from: payer.to_string(),
                 to: CONSUMED_ACCOUNT.to_string(),
                 asset: Asset::DiskBytes,
-                amount: disk_charged,
+                amount: charged,
                 kind: TransferKind::Disk,
                 memo: String::new(),
             };
-            self.move_balances(tx, payer, CONSUMED_ACCOUNT, Asset::DiskBytes, disk_charged)?;
-            self.insert_transfer(tx, &disk, Some(inv))?;
+            self.move_balances(tx, payer, CONSUMED_ACCOUNT, Asset::DiskBytes, charged)?;
+            self.insert_transfer(tx, &disk, Some(&s.invocation_id))?;
         }
-        let cost = s.cost_model.cost_usd_micros(fuel_charged, disk_charged);
-        if let Some(id) = &allocation {
-            let usage = CallUsage { fuel_held, fuel: fuel_charged, disk_bytes: disk_charged, cost_usd_micros: cost };
-            self.settle_call(tx, id, usage, s.outcome != Outcome::Aborted)?;
-        }
-        tx.execute("UPDATE reservations SET settled = TRUE WHERE invocation_id = $1", &[&inv])
-            .map_err(|e| self.database().failed(e))?;
-        let record = UsageRecord {
-            invocation_id: s.invocation_id.clone(),
-            artifact: s.artifact.clone(),
-            caller: s.caller.clone(),
-            owner: s.owner.clone(),
-            charged_to: s.payer.clone(),
-            resource_policy: s.resource_policy,
-            outcome: s.outcome,
-            consumed: ResourcesConsumed {
-                fuel: fuel_charged,
-                memory_peak_bytes: s.consumed.memory_peak_bytes,
-                disk_bytes: disk_charged,
-                wall_time_ns: s.consumed.wall_time_ns,
-                cpu_time_ns: s.cost_model.cpu_time_ns(fuel_charged),
-            },
-            price_paid,
-            cost_usd_micros: cost,
-            output: s.output.clone(),
-            error: s.error.clone(),
-            settled_at_ms: now_ms(),
-            seq,
-        };
+        Ok(charged)
+    }
+
+    fn write_record(&self, tx: &mut Transaction<'_>, record: &UsageRecord) -> Result<(), LedgerError> {
         let c = &record.consumed;
         tx.execute(
             &format!(
@@ -498,25 +567,7 @@ impl PgLedger {
             ],
         )
         .map_err(|e| self.database().failed(e))?;
-        self.count(tx, &record)?;
-        if let Some(a) = &s.admission {
-            tx.execute(
-                "INSERT INTO audit (at_ms, invocation, kind, subject, target, decision, decided_by, reason, latency_us)
-                 VALUES ($1, $2, 'invoke', $3, $4, $5, $6, $7, $8)",
-                &[
-                    &a.at_ms,
-                    &inv,
-                    &s.caller.as_str(),
-                    &s.artifact,
-                    &a.decision,
-                    &a.decided_by,
-                    &a.reason,
-                    &(a.latency_us.min(i64::MAX as u64) as i64),
-                ],
-            )
-            .map_err(|e| self.database().failed(e))?;
-        }
-        Ok(record)
+        Ok(())
     }
 
     /// Settle, as [`Outcome::Aborted`], every reservation never settled
