@@ -94,6 +94,10 @@ impl Database {
             .min_idle(Some(0))
             .connection_timeout(Duration::from_secs(5))
             .error_handler(Box::new(r2d2::NopErrorHandler))
+            // No test query on every checkout (a round trip per
+            // transaction): a connection the server closed fails its
+            // transaction, which is retried on a fresh one (`failed`).
+            .test_on_check_out(false)
             .build_unchecked(PostgresConnectionManager::new(config, NoTls));
         Ok(Database { pool, shown })
     }
@@ -143,11 +147,13 @@ impl Database {
     /// A driver error as the ledger's: one to retry is marked so that
     /// [`Database::write`] retries it.
     pub fn failed(&self, e: postgres::Error) -> LedgerError {
-        let retry = e.code().is_some_and(|c| {
-            *c == SqlState::T_R_SERIALIZATION_FAILURE
-                || *c == SqlState::T_R_DEADLOCK_DETECTED
-                || *c == SqlState::UNIQUE_VIOLATION
-        });
+        let retry = e.is_closed()
+            || e.code().is_some_and(|c| {
+                *c == SqlState::T_R_SERIALIZATION_FAILURE
+                    || *c == SqlState::T_R_DEADLOCK_DETECTED
+                    || *c == SqlState::UNIQUE_VIOLATION
+                    || *c == SqlState::ADMIN_SHUTDOWN
+            });
         let said = match e.as_db_error() {
             Some(db) => format!("{} ({})", db.message(), db.code().code()),
             None => format!("the database at {}: {e}", self.shown),

@@ -9,7 +9,7 @@
 //! process this module starts is the server itself). Durability is off
 //! (`fsync`, `synchronous_commit`): a scratch server outlives no crash of
 //! its machine, and tests of fuelhost's own crashes kill the host, never
-//! the database.
+//! the database; benchmarks start it durable ([`ScratchServer::start_with`]).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -46,6 +46,7 @@ pub struct ScratchServer {
     dir: tempfile::TempDir,
     port: u16,
     url: String,
+    durable: bool,
 }
 
 /// The user and database of a scratch server.
@@ -53,7 +54,14 @@ const USER: &str = "fuelhost";
 
 impl ScratchServer {
     /// `initdb`, start, and wait until it takes connections (at most 30 s).
+    /// Durability off: for tests.
     pub fn start() -> Result<ScratchServer, ScratchError> {
+        ScratchServer::start_with(false)
+    }
+
+    /// [`ScratchServer::start`]; `durable`: every commit fsynced, as a
+    /// production server commits (for benchmarks).
+    pub fn start_with(durable: bool) -> Result<ScratchServer, ScratchError> {
         let bin = bin_dir()?;
         let dir = tempfile::Builder::new()
             .prefix("fuelhost-pg-")
@@ -72,7 +80,7 @@ impl ScratchServer {
         run(&mut initdb, "initdb")?;
         // A port found free may be taken before the server binds it (by
         // another test run's server): then it exits, and another is tried.
-        let mut server = ScratchServer { child: None, dir, port: 0, url: String::new() };
+        let mut server = ScratchServer { child: None, dir, port: 0, url: String::new(), durable };
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -102,11 +110,11 @@ impl ScratchServer {
             .arg(self.dir.path().join("data"))
             .args(["-p", &self.port.to_string(), "-k"])
             .arg(self.dir.path())
-            .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off"])
-            .args(["-c", "full_page_writes=off", "-c", "max_connections=200"])
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(log_err);
+            .args(["-c", "listen_addresses=127.0.0.1", "-c", "max_connections=200"]);
+        if !self.durable {
+            postgres.args(["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]);
+        }
+        postgres.stdin(Stdio::null()).stdout(log).stderr(log_err);
         postgres.spawn().map_err(|e| step("starting postgres", e))
     }
 
