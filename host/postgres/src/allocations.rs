@@ -5,7 +5,7 @@
 //! backend's; what is PostgreSQL's own is that an allocation is read
 //! `FOR UPDATE`, so two hosts never both take its last API call.
 
-use postgres::Transaction;
+use crate::connect::Tx;
 
 use fuelhost_ledger::{
     AgentId, Alert, AlertKind, Allocation, AllocationRequest, AllocationStatus, AllocationTransition, LedgerError,
@@ -38,7 +38,7 @@ impl PgLedger {
     }
 
     /// Insert a new allocation (its request already checked).
-    fn insert_allocation(&self, tx: &mut Transaction<'_>, req: &AllocationRequest) -> Result<(), LedgerError> {
+    fn insert_allocation(&self, tx: &mut Tx<'_>, req: &AllocationRequest) -> Result<(), LedgerError> {
         let status = if req.auto_approve { AllocationStatus::Approved } else { AllocationStatus::Pending };
         let json = serde_json::to_string(req).map_err(|e| LedgerError::Invalid(e.to_string()))?;
         let duration = req.duration_ms.map(|d| to_db(d, "duration")).transpose()?;
@@ -72,11 +72,7 @@ impl PgLedger {
 
     /// Allocation `id` as stored (not rolled), its row locked until the
     /// transaction ends.
-    pub(crate) fn load_allocation(
-        &self,
-        tx: &mut Transaction<'_>,
-        id: &str,
-    ) -> Result<Option<Allocation>, LedgerError> {
+    pub(crate) fn load_allocation(&self, tx: &mut Tx<'_>, id: &str) -> Result<Option<Allocation>, LedgerError> {
         let Some(r) = tx
             .query_opt(
                 "SELECT agent, status, priority, period_ms, rollover, duration_ms, soft_pct, hard_pct, activated_ms,
@@ -121,7 +117,7 @@ impl PgLedger {
     }
 
     /// Write back status, period, expiry and every quota's use.
-    fn save_allocation(&self, tx: &mut Transaction<'_>, a: &Allocation) -> Result<(), LedgerError> {
+    fn save_allocation(&self, tx: &mut Tx<'_>, a: &Allocation) -> Result<(), LedgerError> {
         tx.execute(
             "UPDATE allocations SET status = $2, activated_ms = $3, expires_ms = $4, period_index = $5,
                 revoke_reason = $6, duration_ms = $7 WHERE id = $1",
@@ -149,7 +145,7 @@ impl PgLedger {
 
     fn alert(
         &self,
-        tx: &mut Transaction<'_>,
+        tx: &mut Tx<'_>,
         a: &Allocation,
         kind: AlertKind,
         resource: Option<Resource>,
@@ -178,11 +174,7 @@ impl PgLedger {
 
     /// Bring `a` up to now: expire it, roll the periods that ended, revive
     /// an exhausted allocation in a new period; any change saved.
-    pub(crate) fn refresh_allocation(
-        &self,
-        tx: &mut Transaction<'_>,
-        mut a: Allocation,
-    ) -> Result<Allocation, LedgerError> {
+    pub(crate) fn refresh_allocation(&self, tx: &mut Tx<'_>, mut a: Allocation) -> Result<Allocation, LedgerError> {
         let (changed, raised) = a.refresh(self.clock_ms());
         if let Some(r) = raised {
             self.alert(tx, &a, r.kind, r.resource, r.percent)?;
@@ -194,7 +186,7 @@ impl PgLedger {
     }
 
     /// Alert at the soft threshold, exhaust at the hard one.
-    fn check_thresholds(&self, tx: &mut Transaction<'_>, a: &mut Allocation) -> Result<(), LedgerError> {
+    fn check_thresholds(&self, tx: &mut Tx<'_>, a: &mut Allocation) -> Result<(), LedgerError> {
         for r in a.thresholds() {
             self.alert(tx, a, r.kind, r.resource, r.percent)?;
         }
@@ -203,7 +195,7 @@ impl PgLedger {
 
     /// The allocation that governs `agent` now: its active allocation of
     /// highest priority (oldest first among equals).
-    pub(crate) fn governing(&self, tx: &mut Transaction<'_>, agent: &str) -> Result<Governing, LedgerError> {
+    pub(crate) fn governing(&self, tx: &mut Tx<'_>, agent: &str) -> Result<Governing, LedgerError> {
         let ids: Vec<String> = tx
             .query(
                 "SELECT id FROM allocations WHERE agent = $1 AND status <> 'pending'
@@ -233,7 +225,7 @@ impl PgLedger {
     /// up to `fuel_wanted` fuel, until it settles.
     pub(crate) fn hold_call(
         &self,
-        tx: &mut Transaction<'_>,
+        tx: &mut Tx<'_>,
         a: &mut Allocation,
         fuel_wanted: u64,
     ) -> Result<CallCaps, LedgerError> {
@@ -246,12 +238,7 @@ impl PgLedger {
 
     /// Give back to allocation `id`'s fuel quota what a call held but did
     /// not get (its payer had less).
-    pub(crate) fn release_unheld_fuel(
-        &self,
-        tx: &mut Transaction<'_>,
-        id: &str,
-        unheld: u64,
-    ) -> Result<(), LedgerError> {
+    pub(crate) fn release_unheld_fuel(&self, tx: &mut Tx<'_>, id: &str, unheld: u64) -> Result<(), LedgerError> {
         if unheld > 0 {
             tx.execute(
                 "UPDATE allocation_quotas SET held = GREATEST(held - $2, 0) WHERE allocation = $1 AND resource = 'fuel'",
@@ -266,7 +253,7 @@ impl PgLedger {
     /// for a call a stopped host left: it counts no API call.
     pub(crate) fn settle_call(
         &self,
-        tx: &mut Transaction<'_>,
+        tx: &mut Tx<'_>,
         id: &str,
         usage: CallUsage,
         served: bool,

@@ -11,7 +11,7 @@
 //! balance is never spent twice across hosts. Charges are `transfers` rows
 //! tagged with their invocation, at positions after their record's.
 
-use postgres::Transaction;
+use crate::connect::Tx;
 
 use fuelhost_ledger::{
     AgentId, Asset, GuestTransfer, LedgerError, Outcome, Reservation, Reserved, ResourcePolicy, ResourcesConsumed,
@@ -81,7 +81,7 @@ impl PgLedger {
     #[allow(clippy::too_many_arguments)]
     fn place_hold(
         &self,
-        tx: &mut Transaction<'_>,
+        tx: &mut Tx<'_>,
         id: &str,
         invocation: &str,
         debit: &str,
@@ -111,7 +111,7 @@ impl PgLedger {
 
     /// [`LedgerError::NoReservation`] unless `invocation` is reserved and
     /// not settled: a hold outside a running call would never be released.
-    fn require_running(&self, tx: &mut Transaction<'_>, invocation: &str) -> Result<(), LedgerError> {
+    fn require_running(&self, tx: &mut Tx<'_>, invocation: &str) -> Result<(), LedgerError> {
         let running = tx
             .query_opt("SELECT 1 FROM reservations WHERE invocation_id = $1 AND NOT settled", &[&invocation])
             .map_err(|e| self.database().failed(e))?;
@@ -121,7 +121,7 @@ impl PgLedger {
         }
     }
 
-    fn add_held(&self, tx: &mut Transaction<'_>, account: &str, asset: Asset, delta: i64) -> Result<(), LedgerError> {
+    fn add_held(&self, tx: &mut Tx<'_>, account: &str, asset: Asset, delta: i64) -> Result<(), LedgerError> {
         tx.execute(
             "UPDATE balances SET held = held + $3 WHERE account = $1 AND asset = $2",
             &[&account, &asset.as_str(), &delta],
@@ -246,7 +246,7 @@ impl PgLedger {
     /// not the payer's for this caller and artifact, or is used up.
     fn hold_from_grant(
         &self,
-        tx: &mut Transaction<'_>,
+        tx: &mut Tx<'_>,
         r: &Reservation,
         grant: &str,
         fuel: u64,
@@ -349,7 +349,7 @@ impl PgLedger {
         self.database().write(|tx| self.settle_in(tx, s))
     }
 
-    fn settle_in(&self, tx: &mut Transaction<'_>, s: &Settlement) -> Result<UsageRecord, LedgerError> {
+    fn settle_in(&self, tx: &mut Tx<'_>, s: &Settlement) -> Result<UsageRecord, LedgerError> {
         let inv = s.invocation_id.as_str();
         let call = self.lock_for_settling(tx, s)?;
         // The record's position comes before its charges'.
@@ -428,7 +428,7 @@ impl PgLedger {
     /// them (the id, the reservation, its allocation and grant, then every
     /// balance row), refuse a call settled already, release the disk its
     /// writes held, and read what it holds.
-    fn lock_for_settling(&self, tx: &mut Transaction<'_>, s: &Settlement) -> Result<Settling, LedgerError> {
+    fn lock_for_settling(&self, tx: &mut Tx<'_>, s: &Settlement) -> Result<Settling, LedgerError> {
         let inv = s.invocation_id.as_str();
         self.lock_ids(tx, &[inv])?;
         let settled = tx
@@ -483,7 +483,7 @@ impl PgLedger {
 
     /// Post each hold for what the call used (the fuel it burned; the
     /// price and the guest's transfers on success only) or release it.
-    fn post_holds(&self, tx: &mut Transaction<'_>, s: &Settlement, holds: &[Hold]) -> Result<Posted, LedgerError> {
+    fn post_holds(&self, tx: &mut Tx<'_>, s: &Settlement, holds: &[Hold]) -> Result<Posted, LedgerError> {
         let success = s.outcome == Outcome::Success;
         let mut posted_all = Posted { price_paid: 0, fuel_charged: 0, fuel_held: 0 };
         for hold in holds {
@@ -513,7 +513,7 @@ impl PgLedger {
 
     /// Charge the disk the call grew, within what the payer (and the grant
     /// paying, if any) has left: a transfer `{invocation}/disk`.
-    fn charge_disk(&self, tx: &mut Transaction<'_>, s: &Settlement, grant: Option<&str>) -> Result<u64, LedgerError> {
+    fn charge_disk(&self, tx: &mut Tx<'_>, s: &Settlement, grant: Option<&str>) -> Result<u64, LedgerError> {
         if s.consumed.disk_bytes == 0 {
             return Ok(0);
         }
@@ -538,7 +538,7 @@ impl PgLedger {
         Ok(charged)
     }
 
-    fn write_record(&self, tx: &mut Transaction<'_>, record: &UsageRecord) -> Result<(), LedgerError> {
+    fn write_record(&self, tx: &mut Tx<'_>, record: &UsageRecord) -> Result<(), LedgerError> {
         let c = &record.consumed;
         tx.execute(
             &format!(

@@ -5,8 +5,11 @@
 
 use std::time::Duration;
 
+use std::collections::HashMap;
+
 use postgres::error::SqlState;
-use postgres::{NoTls, Transaction};
+use postgres::types::ToSql;
+use postgres::{NoTls, Row, Statement, Transaction};
 use r2d2_postgres::PostgresConnectionManager;
 
 use fuelhost_ledger::LedgerError;
@@ -18,8 +21,77 @@ mod embedded {
 /// A pool of connections to one PostgreSQL database.
 #[derive(Clone)]
 pub struct Database {
-    pool: r2d2::Pool<PostgresConnectionManager<NoTls>>,
+    pool: r2d2::Pool<Manager>,
     shown: String,
+}
+
+/// A pooled connection with the statements prepared on it, so a
+/// statement costs one round trip, not two (prepare, then execute).
+pub struct Conn {
+    client: postgres::Client,
+    prepared: HashMap<String, Statement>,
+}
+
+/// The pool's manager: the driver's, with a statement cache per
+/// connection.
+struct Manager(PostgresConnectionManager<NoTls>);
+
+impl r2d2::ManageConnection for Manager {
+    type Connection = Conn;
+    type Error = postgres::Error;
+
+    fn connect(&self) -> Result<Conn, postgres::Error> {
+        Ok(Conn { client: self.0.connect()?, prepared: HashMap::new() })
+    }
+
+    fn is_valid(&self, conn: &mut Conn) -> Result<(), postgres::Error> {
+        self.0.is_valid(&mut conn.client)
+    }
+
+    fn has_broken(&self, conn: &mut Conn) -> bool {
+        self.0.has_broken(&mut conn.client)
+    }
+}
+
+/// A transaction whose statements are prepared once per connection.
+pub struct Tx<'a> {
+    tx: Transaction<'a>,
+    prepared: &'a mut HashMap<String, Statement>,
+}
+
+impl Tx<'_> {
+    fn statement(&mut self, sql: &str) -> Result<Statement, postgres::Error> {
+        if let Some(statement) = self.prepared.get(sql) {
+            return Ok(statement.clone());
+        }
+        let statement = self.tx.prepare(sql)?;
+        self.prepared.insert(sql.to_string(), statement.clone());
+        Ok(statement)
+    }
+
+    /// Run `sql`; the rows it changed.
+    pub fn execute(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, postgres::Error> {
+        let statement = self.statement(sql)?;
+        self.tx.execute(&statement, params)
+    }
+
+    /// The rows of `sql`.
+    pub fn query(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>, postgres::Error> {
+        let statement = self.statement(sql)?;
+        self.tx.query(&statement, params)
+    }
+
+    /// The row of `sql`, if any (more than one is an error).
+    pub fn query_opt(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Option<Row>, postgres::Error> {
+        let statement = self.statement(sql)?;
+        self.tx.query_opt(&statement, params)
+    }
+
+    /// The one row of `sql`.
+    pub fn query_one(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Row, postgres::Error> {
+        let statement = self.statement(sql)?;
+        self.tx.query_one(&statement, params)
+    }
 }
 
 /// Why the database could not be opened.
@@ -98,7 +170,7 @@ impl Database {
             // transaction): a connection the server closed fails its
             // transaction, which is retried on a fresh one (`failed`).
             .test_on_check_out(false)
-            .build_unchecked(PostgresConnectionManager::new(config, NoTls));
+            .build_unchecked(Manager(PostgresConnectionManager::new(config, NoTls)));
         Ok(Database { pool, shown })
     }
 
@@ -111,16 +183,15 @@ impl Database {
     /// transaction for another's sake (a serialization failure, a deadlock,
     /// or a unique key another transaction just took), it is rolled back
     /// and `f` runs again, at most three times in all.
-    pub fn write<T>(
-        &self,
-        mut f: impl FnMut(&mut Transaction<'_>) -> Result<T, LedgerError>,
-    ) -> Result<T, LedgerError> {
+    pub fn write<T>(&self, mut f: impl FnMut(&mut Tx<'_>) -> Result<T, LedgerError>) -> Result<T, LedgerError> {
         let mut attempt = 0;
         loop {
             attempt += 1;
             let mut conn = self.pool.get().map_err(|e| self.unreachable(e))?;
-            let mut tx = conn.transaction().map_err(|e| self.failed(e))?;
-            let result = f(&mut tx).and_then(|v| tx.commit().map(|_| v).map_err(|e| self.failed(e)));
+            let Conn { client, prepared } = &mut *conn;
+            let tx = client.transaction().map_err(|e| self.failed(e))?;
+            let mut tx = Tx { tx, prepared };
+            let result = f(&mut tx).and_then(|v| tx.tx.commit().map(|_| v).map_err(|e| self.failed(e)));
             match result {
                 Err(LedgerError::Storage(m)) if m.starts_with(RETRY) => {
                     if attempt < 3 {
@@ -141,7 +212,7 @@ impl Database {
     /// Run `f` on a connection, outside any transaction of its own.
     pub fn read<T>(&self, f: impl FnOnce(&mut postgres::Client) -> Result<T, LedgerError>) -> Result<T, LedgerError> {
         let mut conn = self.pool.get().map_err(|e| self.unreachable(e))?;
-        f(&mut conn)
+        f(&mut conn.client)
     }
 
     /// A driver error as the ledger's: one to retry is marked so that

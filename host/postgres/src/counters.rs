@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use postgres::Transaction;
+use crate::connect::Tx;
 
 use fuelhost_ledger::{AgentId, Asset, ConsumerStats, LedgerError, Outcome, ServiceStats, UsageRecord};
 
@@ -15,7 +15,7 @@ const HOUR_MS: i64 = 3_600_000;
 
 impl PgLedger {
     /// Count a settled record.
-    pub(crate) fn count(&self, tx: &mut Transaction<'_>, r: &UsageRecord) -> Result<(), LedgerError> {
+    pub(crate) fn count(&self, tx: &mut Tx<'_>, r: &UsageRecord) -> Result<(), LedgerError> {
         let n = |v: u64| v.min(i64::MAX as u64) as i64;
         let (fuel, disk, cost) = (n(r.consumed.fuel), n(r.consumed.disk_bytes), n(r.cost_usd_micros));
         tx.execute(

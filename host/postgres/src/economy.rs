@@ -3,7 +3,7 @@
 //! equal share of scrip to every agent (one transaction; the remainder of
 //! the division stays in the source).
 
-use postgres::Transaction;
+use crate::connect::Tx;
 
 use fuelhost_ledger::{
     AgentId, Asset, Distribution, LedgerError, SponsorGrant, SponsorGrantStatus, Transfer, UbiSource,
@@ -34,11 +34,7 @@ fn grant_from_row(r: &postgres::Row) -> SponsorGrantStatus {
 }
 
 impl PgLedger {
-    pub(crate) fn sponsorship_in(
-        &self,
-        tx: &mut Transaction<'_>,
-        id: &str,
-    ) -> Result<Option<SponsorGrantStatus>, LedgerError> {
+    pub(crate) fn sponsorship_in(&self, tx: &mut Tx<'_>, id: &str) -> Result<Option<SponsorGrantStatus>, LedgerError> {
         let row = tx
             .query_opt(&format!("SELECT {GRANT_COLUMNS} FROM sponsor_grants WHERE id = $1"), &[&id])
             .map_err(|e| self.database().failed(e))?;

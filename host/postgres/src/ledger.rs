@@ -14,8 +14,8 @@
 //! conservation and listings. Reservations, settlement and the rest of
 //! [`fuelhost_ledger::Ledger`] follow.
 
+use crate::connect::Tx;
 use postgres::types::ToSql;
-use postgres::Transaction;
 
 use std::sync::Arc;
 
@@ -153,7 +153,7 @@ impl PgLedger {
 
     /// What posting `batch` locks, first: its ids (and the calls whose
     /// charge ids they look like), then its balance rows.
-    pub(crate) fn lock_for_posting(&self, tx: &mut Transaction<'_>, batch: &[Transfer]) -> Result<(), LedgerError> {
+    pub(crate) fn lock_for_posting(&self, tx: &mut Tx<'_>, batch: &[Transfer]) -> Result<(), LedgerError> {
         let mut ids: Vec<&str> = Vec::new();
         for t in batch {
             ids.push(&t.id);
@@ -173,7 +173,7 @@ impl PgLedger {
         posted.pop().ok_or_else(|| LedgerError::Storage("a posted batch of one came back empty".into()))
     }
 
-    pub(crate) fn post_in(&self, tx: &mut Transaction<'_>, t: &Transfer) -> Result<Transfer, LedgerError> {
+    pub(crate) fn post_in(&self, tx: &mut Tx<'_>, t: &Transfer) -> Result<Transfer, LedgerError> {
         t.check()?;
         if let Some(existing) = self.transfer_in(tx, &t.id)? {
             return if t.replays(&existing) { Ok(existing) } else { Err(LedgerError::IdConflict(t.id.clone())) };
@@ -210,7 +210,7 @@ impl PgLedger {
     /// next position; `invocation` names the call whose charge it is.
     pub(crate) fn insert_transfer(
         &self,
-        tx: &mut Transaction<'_>,
+        tx: &mut Tx<'_>,
         t: &Transfer,
         invocation: Option<&str>,
     ) -> Result<(), LedgerError> {
@@ -238,7 +238,7 @@ impl PgLedger {
     /// 64-bit range.
     pub(crate) fn move_balances(
         &self,
-        tx: &mut Transaction<'_>,
+        tx: &mut Tx<'_>,
         debit: &str,
         credit: &str,
         asset: Asset,
@@ -290,7 +290,7 @@ impl PgLedger {
     /// Serialize, across hosts, every transaction about `keys` (transfer,
     /// hold, invocation ids: one id space) until it ends. Taken first in a
     /// transaction, in one order, so two never wait on each other.
-    pub(crate) fn lock_ids(&self, tx: &mut Transaction<'_>, keys: &[&str]) -> Result<(), LedgerError> {
+    pub(crate) fn lock_ids(&self, tx: &mut Tx<'_>, keys: &[&str]) -> Result<(), LedgerError> {
         let mut keys = keys.to_vec();
         keys.sort_unstable();
         keys.dedup();
@@ -306,7 +306,7 @@ impl PgLedger {
     /// transaction reads or moves any: no two transactions lock balances
     /// in opposite orders. Unknown accounts are skipped (their checks fail
     /// later, as they should).
-    pub(crate) fn lock_balances(&self, tx: &mut Transaction<'_>, rows: &[(&str, Asset)]) -> Result<(), LedgerError> {
+    pub(crate) fn lock_balances(&self, tx: &mut Tx<'_>, rows: &[(&str, Asset)]) -> Result<(), LedgerError> {
         let mut rows: Vec<(&str, &str)> = rows.iter().map(|(a, asset)| (*a, asset.as_str())).collect();
         rows.sort_unstable_by(|x, y| (x.1, x.0).cmp(&(y.1, y.0)));
         rows.dedup();
@@ -330,7 +330,7 @@ impl PgLedger {
     }
 
     /// [`LedgerError::UnknownAccount`] unless `account` exists.
-    pub(crate) fn require_account(&self, tx: &mut Transaction<'_>, account: &str) -> Result<(), LedgerError> {
+    pub(crate) fn require_account(&self, tx: &mut Tx<'_>, account: &str) -> Result<(), LedgerError> {
         let known =
             tx.query_opt("SELECT 1 FROM accounts WHERE id = $1", &[&account]).map_err(|e| self.db.failed(e))?.is_some();
         if !known {
@@ -341,12 +341,7 @@ impl PgLedger {
 
     /// What `account` may spend of `asset` (posted less held), its balance
     /// row locked until the transaction ends.
-    pub(crate) fn available_locked(
-        &self,
-        tx: &mut Transaction<'_>,
-        account: &str,
-        asset: Asset,
-    ) -> Result<u64, LedgerError> {
+    pub(crate) fn available_locked(&self, tx: &mut Tx<'_>, account: &str, asset: Asset) -> Result<u64, LedgerError> {
         tx.execute(
             "INSERT INTO balances (account, asset) VALUES ($1, $2) ON CONFLICT DO NOTHING",
             &[&account, &asset.as_str()],
@@ -362,11 +357,11 @@ impl PgLedger {
     }
 
     /// Whether a transfer (a charge included) holds `id`.
-    pub(crate) fn transfer_exists(&self, tx: &mut Transaction<'_>, id: &str) -> Result<bool, LedgerError> {
+    pub(crate) fn transfer_exists(&self, tx: &mut Tx<'_>, id: &str) -> Result<bool, LedgerError> {
         Ok(tx.query_opt("SELECT 1 FROM transfers WHERE id = $1", &[&id]).map_err(|e| self.db.failed(e))?.is_some())
     }
 
-    fn transfer_in(&self, tx: &mut Transaction<'_>, id: &str) -> Result<Option<Transfer>, LedgerError> {
+    fn transfer_in(&self, tx: &mut Tx<'_>, id: &str) -> Result<Option<Transfer>, LedgerError> {
         let row = tx
             .query_opt(&format!("SELECT {TRANSFER_COLUMNS} FROM transfers WHERE id = $1"), &[&id])
             .map_err(|e| self.db.failed(e))?;
