@@ -191,7 +191,18 @@ impl Database {
             let Conn { client, prepared } = &mut *conn;
             let tx = client.transaction().map_err(|e| self.failed(e))?;
             let mut tx = Tx { tx, prepared };
-            let result = f(&mut tx).and_then(|v| tx.tx.commit().map(|_| v).map_err(|e| self.failed(e)));
+            // A connection lost during COMMIT may have committed: that is
+            // never retried (a retry could apply it twice), and says so.
+            let result = f(&mut tx).and_then(|v| {
+                tx.tx.commit().map(|_| v).map_err(|e| match e.is_closed() {
+                    true => LedgerError::Storage(format!(
+                        "the connection to the database at {} closed while committing: whether this change was \
+                         made is unknown; read it back before trying again",
+                        self.shown
+                    )),
+                    false => self.failed(e),
+                })
+            });
             match result {
                 Err(LedgerError::Storage(m)) if m.starts_with(RETRY) => {
                     if attempt < 3 {
