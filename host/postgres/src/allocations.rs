@@ -70,17 +70,29 @@ impl PgLedger {
         Ok(())
     }
 
+    /// Lock every allocation of `agent`, in id order: what each transaction
+    /// that changes an agent's allocations does first, so two never lock
+    /// them in opposite orders.
+    pub(crate) fn lock_allocations_of(&self, tx: &mut Tx<'_>, agent: &str) -> Result<(), LedgerError> {
+        tx.query("SELECT 1 FROM allocations WHERE agent = $1 ORDER BY id FOR UPDATE", &[&agent])
+            .map_err(self.fail())?;
+        Ok(())
+    }
+
     /// Allocation `id` as stored (not rolled), its row locked until the
     /// transaction ends.
     pub(crate) fn load_allocation(&self, tx: &mut Tx<'_>, id: &str) -> Result<Option<Allocation>, LedgerError> {
-        let Some(r) = tx
-            .query_opt(
-                "SELECT agent, status, priority, period_ms, rollover, duration_ms, soft_pct, hard_pct, activated_ms,
-                    expires_ms, period_index, revoke_reason FROM allocations WHERE id = $1 FOR UPDATE",
-                &[&id],
-            )
-            .map_err(self.fail())?
-        else {
+        self.read_allocation(tx, id, true)
+    }
+
+    /// Allocation `id` as stored; its row locked when `lock`.
+    fn read_allocation(&self, tx: &mut Tx<'_>, id: &str, lock: bool) -> Result<Option<Allocation>, LedgerError> {
+        let sql = format!(
+            "SELECT agent, status, priority, period_ms, rollover, duration_ms, soft_pct, hard_pct, activated_ms,
+                expires_ms, period_index, revoke_reason FROM allocations WHERE id = $1{}",
+            if lock { " FOR UPDATE" } else { "" }
+        );
+        let Some(r) = tx.query_opt(&sql, &[&id]).map_err(self.fail())? else {
             return Ok(None);
         };
         let period_ms: Option<i64> = r.get(3);
@@ -196,6 +208,7 @@ impl PgLedger {
     /// The allocation that governs `agent` now: its active allocation of
     /// highest priority (oldest first among equals).
     pub(crate) fn governing(&self, tx: &mut Tx<'_>, agent: &str) -> Result<Governing, LedgerError> {
+        self.lock_allocations_of(tx, agent)?;
         let ids: Vec<String> = tx
             .query(
                 "SELECT id FROM allocations WHERE agent = $1 AND status <> 'pending'
@@ -302,6 +315,12 @@ impl PgLedger {
             }
         }
         self.database().write(|tx| {
+            let agent: Option<String> = tx
+                .query_opt("SELECT agent FROM allocations WHERE id = $1", &[&id])
+                .map_err(self.fail())?
+                .map(|r| r.get(0));
+            let agent = agent.ok_or_else(|| LedgerError::UnknownAllocation(id.to_string()))?;
+            self.lock_allocations_of(tx, &agent)?;
             let a = self.load_allocation(tx, id)?.ok_or_else(|| LedgerError::UnknownAllocation(id.to_string()))?;
             let a = self.refresh_allocation(tx, a)?;
             if *t == AllocationTransition::Activate {
@@ -404,10 +423,13 @@ impl PgLedger {
                 .iter()
                 .map(|r| r.get(0))
                 .collect();
+            // Read, not locked: a listing brought up to date in memory
+            // never holds up the calls that charge these allocations (the
+            // next change to each saves what rolled or expired).
             let mut out = Vec::new();
             for id in ids {
-                if let Some(a) = self.load_allocation(tx, &id)? {
-                    let a = self.refresh_allocation(tx, a)?;
+                if let Some(mut a) = self.read_allocation(tx, &id, false)? {
+                    a.refresh(self.clock_ms());
                     if !in_force || matches!(a.status, AllocationStatus::Active | AllocationStatus::Exhausted) {
                         out.push(a);
                     }

@@ -286,7 +286,7 @@ impl PgLedger {
             // Settling the call waits for this, and this for a settling.
             self.lock_ids(tx, &[&t.invocation_id, &t.id])?;
             self.require_running(tx, &t.invocation_id)?;
-            if self.transfer_exists(tx, &t.id)? {
+            if self.transfer_exists(tx, &t.id)? || crate::ledger::charge_of(&t.id).is_some() {
                 return Err(LedgerError::IdConflict(t.id.clone()));
             }
             self.require_account(tx, t.to.as_str())?;
@@ -571,10 +571,11 @@ impl PgLedger {
     }
 
     /// Settle, as [`Outcome::Aborted`], every reservation never settled
-    /// that no live host holds: this host's own (it calls this when it
-    /// opens, before it serves, so it has none in flight) and those of
-    /// hosts whose lease ran out. Their holds are released and nothing is
-    /// charged; then holds that belong to no reservation are released.
+    /// that no live host holds: this run's and earlier runs' of this
+    /// host's name (it calls this when it opens, before it serves, so it
+    /// has none in flight, and a restarted host takes back at once what it
+    /// left) and those of hosts whose lease ran out. Their holds are released and nothing is charged; then holds
+    /// that belong to no reservation are released.
     pub fn abort_unsettled(&self) -> Result<Vec<UsageRecord>, LedgerError> {
         self.abort_where(true)
     }
@@ -586,15 +587,21 @@ impl PgLedger {
         self.abort_where(false)
     }
 
-    fn abort_where(&self, own_too: bool) -> Result<Vec<UsageRecord>, LedgerError> {
-        let now = fuelhost_ledger::now_ms();
+    fn abort_where(&self, at_open: bool) -> Result<Vec<UsageRecord>, LedgerError> {
+        let (host, name) = (self.host_id(), self.lease.name.as_str());
         let open = self.database().read(|c| {
             c.query(
-                "SELECT invocation_id, artifact, caller, owner, payer, resource_policy FROM reservations r
-                 WHERE NOT settled AND (host IS NULL OR ($3 AND host = $1) OR (host <> $1 AND NOT EXISTS
-                    (SELECT 1 FROM host_leases l WHERE l.host = r.host AND l.expires_ms > $2)))
-                 ORDER BY created_ms, invocation_id",
-                &[&self.host_id(), &now, &own_too],
+                &format!(
+                    "SELECT invocation_id, artifact, caller, owner, payer, resource_policy FROM reservations r
+                     WHERE NOT settled AND (host IS NULL
+                        OR ($3 AND (host = $1
+                            OR EXISTS (SELECT 1 FROM host_leases l WHERE l.host = r.host AND l.name = $2)))
+                        OR (host <> $1 AND NOT EXISTS
+                            (SELECT 1 FROM host_leases l WHERE l.host = r.host AND l.expires_ms > {now})))
+                     ORDER BY created_ms, invocation_id",
+                    now = crate::leases::DB_NOW_MS
+                ),
+                &[&host, &name, &at_open],
             )
             .map_err(|e| self.database().failed(e))
         })?;

@@ -187,30 +187,18 @@ impl Database {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let mut conn = self.pool.get().map_err(|e| self.unreachable(e))?;
-            let Conn { client, prepared } = &mut *conn;
-            let tx = client.transaction().map_err(|e| self.failed(e))?;
-            let mut tx = Tx { tx, prepared };
-            // A connection lost during COMMIT may have committed: that is
-            // never retried (a retry could apply it twice), and says so.
-            let result = f(&mut tx).and_then(|v| {
-                tx.tx.commit().map(|_| v).map_err(|e| match e.is_closed() {
-                    true => LedgerError::Storage(format!(
-                        "the connection to the database at {} closed while committing: whether this change was \
-                         made is unknown; read it back before trying again",
-                        self.shown
-                    )),
-                    false => self.failed(e),
-                })
-            });
+            let result = self.attempt(&mut f);
             match result {
                 Err(LedgerError::Storage(m)) if m.starts_with(RETRY) => {
-                    if attempt < 3 {
-                        // Another host's transaction won; give it a moment.
+                    // Enough tries for every pooled connection to be found
+                    // stale after a restart, and then three more.
+                    if attempt < 4 + self.pool.max_size() {
+                        // Another host's transaction won, or the connection
+                        // was stale: give it a moment, on a fresh one.
                         let jitter = std::time::SystemTime::now()
                             .duration_since(std::time::UNIX_EPOCH)
                             .map_or(0, |d| d.subsec_nanos() % 5_000_000);
-                        std::thread::sleep(Duration::from_nanos(u64::from(jitter) + 1_000_000 * attempt));
+                        std::thread::sleep(Duration::from_nanos(u64::from(jitter) + 1_000_000 * u64::from(attempt)));
                         continue;
                     }
                     return Err(LedgerError::Storage(m[RETRY.len()..].to_string()));
@@ -220,10 +208,79 @@ impl Database {
         }
     }
 
-    /// Run `f` on a connection, outside any transaction of its own.
-    pub fn read<T>(&self, f: impl FnOnce(&mut postgres::Client) -> Result<T, LedgerError>) -> Result<T, LedgerError> {
+    /// One attempt of [`Database::write`]. A COMMIT whose answer was lost
+    /// (the connection closed, or any error but the two that guarantee a
+    /// rollback) is looked up by its transaction id on a fresh connection:
+    /// committed is success, aborted is retried, anything else is an error
+    /// that says the outcome is unknown. Never applied twice.
+    fn attempt<T>(&self, f: &mut impl FnMut(&mut Tx<'_>) -> Result<T, LedgerError>) -> Result<T, LedgerError> {
         let mut conn = self.pool.get().map_err(|e| self.unreachable(e))?;
-        f(&mut conn.client)
+        let (value, xid, committed) = {
+            let Conn { client, prepared } = &mut *conn;
+            let tx = client.transaction().map_err(|e| self.failed(e))?;
+            let mut tx = Tx { tx, prepared };
+            let value = match f(&mut tx) {
+                Ok(value) => value,
+                Err(e) => {
+                    // A statement prepared before a schema change (or
+                    // dropped by the server) is prepared again next time.
+                    if let LedgerError::Storage(m) = &e {
+                        if m.contains("(26000)") || m.contains("(0A000)") {
+                            tx.prepared.clear();
+                            return Err(LedgerError::Storage(format!("{RETRY}{m}")));
+                        }
+                    }
+                    return Err(e);
+                }
+            };
+            let xid: String =
+                tx.query_one("SELECT pg_current_xact_id()::TEXT", &[]).map_err(|e| self.failed(e))?.get(0);
+            (value, xid, tx.tx.commit())
+        };
+        let Err(e) = committed else { return Ok(value) };
+        let rolled_back = e
+            .code()
+            .is_some_and(|c| *c == SqlState::T_R_SERIALIZATION_FAILURE || *c == SqlState::T_R_DEADLOCK_DETECTED);
+        if rolled_back {
+            return Err(self.failed(e));
+        }
+        drop(conn);
+        let status: Option<String> = self
+            .pool
+            .get()
+            .ok()
+            .and_then(|mut c| c.client.query_one("SELECT pg_xact_status($1::TEXT::xid8)", &[&xid]).ok())
+            .and_then(|r| r.get(0));
+        match status.as_deref() {
+            Some("committed") => Ok(value),
+            Some("aborted") => Err(LedgerError::Storage(format!("{RETRY}the commit was lost and rolled back: {e}"))),
+            _ => Err(LedgerError::Storage(format!(
+                "the connection to the database at {} failed while committing ({e}), and whether this change was \
+                 made could not be read back: read it back before trying again",
+                self.shown
+            ))),
+        }
+    }
+
+    /// Run `f` on a connection, outside any transaction of its own.
+    /// A read on a connection the server closed (a restart) is tried again,
+    /// as often as the pool hands out such connections.
+    pub fn read<T>(
+        &self,
+        mut f: impl FnMut(&mut postgres::Client) -> Result<T, LedgerError>,
+    ) -> Result<T, LedgerError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut conn = self.pool.get().map_err(|e| self.unreachable(e))?;
+            match f(&mut conn.client) {
+                Err(LedgerError::Storage(m)) if m.starts_with(RETRY) && attempt <= self.pool.max_size() => continue,
+                Err(LedgerError::Storage(m)) if m.starts_with(RETRY) => {
+                    return Err(LedgerError::Storage(m[RETRY.len()..].to_string()))
+                }
+                other => return other,
+            }
+        }
     }
 
     /// A driver error as the ledger's: one to retry is marked so that

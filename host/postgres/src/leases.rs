@@ -10,23 +10,30 @@ use std::time::Duration;
 use fuelhost_ledger::LedgerError;
 
 use crate::connect::Database;
-use fuelhost_ledger::now_ms;
 
-/// One host's lease.
+/// One host run's lease.
 #[derive(Debug)]
 pub(crate) struct Lease {
-    /// The host's id: unique per process and open.
+    /// The run's id: unique per process and open.
     pub host: String,
+    /// The host's name, the same across its restarts: at open, reservations
+    /// of earlier runs of this name are taken over at once.
+    pub name: String,
     /// How long a renewal lasts.
     pub length: Duration,
 }
 
+/// The database's clock, in Unix ms (every lease is read and written by
+/// it, so hosts' clocks may disagree).
+pub(crate) const DB_NOW_MS: &str = "(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT";
+
 impl Lease {
     /// Take a lease for a new host id and keep it renewed while the
     /// returned `Arc` (held by every clone of the ledger) lives.
-    pub fn take(db: &Database, length: Duration) -> Result<Arc<Lease>, LedgerError> {
+    pub fn take(db: &Database, name: &str, length: Duration) -> Result<Arc<Lease>, LedgerError> {
         let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-        let lease = Arc::new(Lease { host: format!("host-{}-{:x}", std::process::id(), nanos), length });
+        let host = format!("{name}-{}-{:x}", std::process::id(), nanos);
+        let lease = Arc::new(Lease { host, name: name.to_string(), length });
         lease.renew(db)?;
         let (weak, db) = (Arc::downgrade(&lease), db.clone());
         std::thread::Builder::new()
@@ -38,12 +45,14 @@ impl Lease {
 
     /// Extend it to a full length from now.
     pub fn renew(&self, db: &Database) -> Result<(), LedgerError> {
-        let expires = now_ms().saturating_add(self.length.as_millis() as i64);
+        let length = self.length.as_millis().min(i64::MAX as u128) as i64;
         db.write(|tx| {
             tx.execute(
-                "INSERT INTO host_leases (host, expires_ms) VALUES ($1, $2)
-                 ON CONFLICT (host) DO UPDATE SET expires_ms = EXCLUDED.expires_ms",
-                &[&self.host, &expires],
+                &format!(
+                    "INSERT INTO host_leases (host, name, expires_ms) VALUES ($1, $2, {DB_NOW_MS} + $3)
+                     ON CONFLICT (host) DO UPDATE SET expires_ms = EXCLUDED.expires_ms"
+                ),
+                &[&self.host, &self.name, &length],
             )
             .map_err(|e| db.failed(e))?;
             Ok(())

@@ -41,6 +41,17 @@ impl std::fmt::Debug for PgLedger {
     }
 }
 
+/// This machine's host name (`/etc/hostname`, else `HOSTNAME`), the
+/// default name of the host a ledger serves.
+fn machine_name() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|n| n.trim().to_string())
+        .filter(|n| !n.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "host".to_string())
+}
+
 pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
@@ -80,8 +91,8 @@ impl PgLedger {
     /// The ledger in `db` (its schema brought up to date when `db` was
     /// opened), for a host holding a lease of `lease` (renewed in the
     /// background while a clone of this ledger lives).
-    pub fn new(db: Database, lease: std::time::Duration) -> Result<PgLedger, LedgerError> {
-        let lease = crate::leases::Lease::take(&db, lease)?;
+    pub fn new(db: Database, name: &str, lease: std::time::Duration) -> Result<PgLedger, LedgerError> {
+        let lease = crate::leases::Lease::take(&db, name, lease)?;
         Ok(PgLedger { db, clock: Arc::new(SystemClock), lease })
     }
 
@@ -96,22 +107,27 @@ impl PgLedger {
         self.clock.now_ms()
     }
 
-    /// Open `url` with a pool of `max_connections`, holding a lease of
-    /// [`crate::DEFAULT_LEASE`].
+    /// Open `url` with a pool of `max_connections`, as a host named by
+    /// this machine's host name, holding a lease of
+    /// [`crate::DEFAULT_LEASE`]. Several hosts on one machine need names
+    /// of their own ([`PgLedger::open_as`]).
     pub fn open(url: &str, max_connections: u32) -> Result<PgLedger, crate::OpenError> {
-        PgLedger::open_with_lease(url, max_connections, crate::DEFAULT_LEASE)
+        PgLedger::open_as(url, max_connections, &machine_name(), crate::DEFAULT_LEASE)
     }
 
-    /// [`PgLedger::open`] with a lease of `lease`: a host that stops
-    /// renewing it is taken for dead once it has run out.
-    pub fn open_with_lease(
+    /// [`PgLedger::open`] as the host `name` (the same across its
+    /// restarts, distinct from every other host's), with a lease of
+    /// `lease`: a host that stops renewing it is taken for dead once it
+    /// has run out.
+    pub fn open_as(
         url: &str,
         max_connections: u32,
+        name: &str,
         lease: std::time::Duration,
     ) -> Result<PgLedger, crate::OpenError> {
         let db = Database::open(url, max_connections)?;
         let shown = db.url().to_string();
-        PgLedger::new(db, lease).map_err(|e| crate::OpenError::Unreachable { url: shown, reason: e.to_string() })
+        PgLedger::new(db, name, lease).map_err(|e| crate::OpenError::Unreachable { url: shown, reason: e.to_string() })
     }
 
     /// The id of the host this ledger serves (its lease's).

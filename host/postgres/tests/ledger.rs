@@ -744,17 +744,35 @@ fn ids_settles_and_holds_stay_single_across_hosts() {
 fn a_restarted_database_is_served_again_without_a_restart_of_the_host() {
     let mut server = ScratchServer::start().unwrap();
     let url = server.fresh_database("restart").unwrap();
-    let ledger = PgLedger::open(&url, 2).unwrap();
+    let ledger = PgLedger::open(&url, 8).unwrap();
     ledger.open_account(&id("bob")).unwrap();
     ledger.post_one(mint("before", "bob", 5)).unwrap();
+    // Every pooled connection used once, so each is idle when the server
+    // goes: each must be found stale and replaced, not handed out broken.
+    std::thread::scope(|s| {
+        for n in 0..8 {
+            let ledger = &ledger;
+            s.spawn(move || ledger.post_one(mint(&format!("fill-{n}"), "bob", 1)).unwrap());
+        }
+    });
     server.stop();
     let down = ledger.post_one(mint("during", "bob", 5)).unwrap_err();
     assert!(matches!(down, LedgerError::Storage(_)), "{down}");
     assert!(down.to_string().contains("retry"), "{down}");
     server.restart().unwrap();
     ledger.post_one(mint("after", "bob", 5)).unwrap();
+    for _ in 0..10 {
+        ledger.balances(&id("bob")).unwrap();
+    }
     assert!(ledger.transfer_record("during").unwrap().is_none(), "what failed did not happen");
-    assert_eq!(ledger.balances(&id("bob")).unwrap().scrip.posted, 10);
+    assert_eq!(ledger.balances(&id("bob")).unwrap().scrip.posted, 18);
+
+    // A schema change under prepared statements: they are prepared again.
+    let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    admin.batch_execute("ALTER TABLE transfers ALTER COLUMN memo TYPE VARCHAR(300)").unwrap();
+    for _ in 0..10 {
+        assert!(ledger.transfer_record("after").unwrap().is_some());
+    }
 }
 
 /// A host takes over only what a dead host left: while the host that
@@ -767,8 +785,8 @@ fn only_a_dead_hosts_calls_are_taken_over() {
     let (server, _first) = postgres("leases");
     let url = format!("postgres://fuelhost@127.0.0.1:{}/leases", server.port());
     let lease = std::time::Duration::from_millis(600);
-    let (a, b) =
-        (PgLedger::open_with_lease(&url, 2, lease).unwrap(), PgLedger::open_with_lease(&url, 2, lease).unwrap());
+    let a = PgLedger::open_as(&url, 2, "host-a", lease).unwrap();
+    let b = PgLedger::open_as(&url, 2, "host-b", lease).unwrap();
     assert_ne!(a.host_id(), b.host_id());
     for agent in ["alice", "bob"] {
         a.open_account(&id(agent)).unwrap();
@@ -787,4 +805,17 @@ fn only_a_dead_hosts_calls_are_taken_over() {
     assert_eq!(aborted[0].outcome, Outcome::Aborted);
     let bob = b.balances(&id("bob")).unwrap();
     assert_eq!((bob.scrip.posted, bob.scrip.held, bob.fuel.held), (100, 0, 0), "nothing charged, nothing held");
+
+    // A host that restarts (the same name) takes back what its earlier
+    // run left at once, at open, without waiting for the lease; another
+    // host's calls in flight are left alone.
+    let r = reservation("held-by-b", "bob", 5, 1_000, None);
+    b.reserve(&r).unwrap();
+    let c = PgLedger::open_as(&url, 2, "host-c", lease).unwrap();
+    c.reserve(&reservation("held-by-c", "bob", 5, 1_000, None)).unwrap();
+    drop(b);
+    let b_again = PgLedger::open_as(&url, 2, "host-b", lease).unwrap();
+    let taken = b_again.abort_unsettled().unwrap();
+    assert_eq!(taken.iter().map(|r| r.invocation_id.as_str()).collect::<Vec<_>>(), ["held-by-b"]);
+    assert!(c.usage_record("held-by-c").unwrap().is_none(), "c's call is c's");
 }
