@@ -22,6 +22,7 @@ mod embedded {
 #[derive(Clone)]
 pub struct Database {
     pool: r2d2::Pool<Manager>,
+    config: postgres::Config,
     shown: String,
 }
 
@@ -170,8 +171,16 @@ impl Database {
             // transaction): a connection the server closed fails its
             // transaction, which is retried on a fresh one (`failed`).
             .test_on_check_out(false)
-            .build_unchecked(Manager(PostgresConnectionManager::new(config, NoTls)));
-        Ok(Database { pool, shown })
+            .build_unchecked(Manager(PostgresConnectionManager::new(config.clone(), NoTls)));
+        Ok(Database { pool, config, shown })
+    }
+
+    /// A connection of its own, outside the pool (for what must not wait
+    /// behind the pool: a host's lease).
+    pub(crate) fn connect_alone(&self) -> Result<postgres::Client, LedgerError> {
+        self.config
+            .connect(NoTls)
+            .map_err(|e| LedgerError::Storage(format!("no connection to the database at {}: {e}", self.shown)))
     }
 
     /// The URL it was opened with, password hidden.

@@ -1,6 +1,6 @@
 //! Host leases: each host (each [`crate::PgLedger`] opened) holds a lease
-//! in `host_leases`, renewed by a background thread every third of its
-//! length while a clone of the ledger lives. A reservation names its
+//! in `host_leases`, renewed by a background thread, on a connection of
+//! its own, every third of its length while a clone of the ledger lives. A reservation names its
 //! host; another host aborts it only once that host's lease has run out,
 //! so a live host's calls are never taken from under it.
 
@@ -45,9 +45,16 @@ impl Lease {
 
     /// Extend it to a full length from now.
     pub fn renew(&self, db: &Database) -> Result<(), LedgerError> {
+        let mut client = db.connect_alone()?;
+        self.renew_on(&mut client, db)
+    }
+
+    /// [`Lease::renew`] on `client`, the lease's own connection: a pool
+    /// busy with calls never lets a lease lapse.
+    fn renew_on(&self, client: &mut postgres::Client, db: &Database) -> Result<(), LedgerError> {
         let length = self.length.as_millis().min(i64::MAX as u128) as i64;
-        db.write(|tx| {
-            tx.execute(
+        client
+            .execute(
                 &format!(
                     "INSERT INTO host_leases (host, name, expires_ms) VALUES ($1, $2, {DB_NOW_MS} + $3)
                      ON CONFLICT (host) DO UPDATE SET expires_ms = EXCLUDED.expires_ms"
@@ -55,19 +62,27 @@ impl Lease {
                 &[&self.host, &self.name, &length],
             )
             .map_err(|e| db.failed(e))?;
-            Ok(())
-        })
+        Ok(())
     }
 }
 
 fn renew_while_alive(lease: &Weak<Lease>, db: &Database) {
+    let mut client: Option<postgres::Client> = None;
     loop {
         let Some(length) = lease.upgrade().map(|l| l.length) else { return };
         std::thread::sleep(length / 3);
         let Some(lease) = lease.upgrade() else { return };
-        if let Err(e) = lease.renew(db) {
+        if client.as_ref().is_none_or(postgres::Client::is_closed) {
+            client = db.connect_alone().ok();
+        }
+        let renewed = match client.as_mut() {
+            Some(c) => lease.renew_on(c, db),
+            None => Err(LedgerError::Storage("no connection for the lease".into())),
+        };
+        if let Err(e) = renewed {
             // The database may be restarting: the next renewal tries again,
-            // well before the lease runs out.
+            // on a new connection, well before the lease runs out.
+            client = None;
             tracing::warn!(host = %lease.host, error = %e, "renewing the host lease failed");
         }
     }
