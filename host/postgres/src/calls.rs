@@ -581,7 +581,8 @@ impl PgLedger {
     }
 
     /// [`PgLedger::abort_unsettled`] for a host that serves: only what
-    /// hosts whose lease ran out left, never this host's calls in flight.
+    /// hosts whose lease ran out (a whole lease length ago) left, never
+    /// this host's calls in flight.
     /// A host calls it now and again to take over from dead hosts.
     pub fn take_over_dead_hosts(&self) -> Result<Vec<UsageRecord>, LedgerError> {
         self.abort_where(false)
@@ -589,6 +590,10 @@ impl PgLedger {
 
     fn abort_where(&self, at_open: bool) -> Result<Vec<UsageRecord>, LedgerError> {
         let (host, name) = (self.host_id(), self.lease.name.as_str());
+        // A lease counts as run out only a whole lease length after it
+        // expired: after an outage of the database, every host's lease
+        // lapsed, and the live ones renew within a third of that.
+        let grace = self.lease.length.as_millis().min(i64::MAX as u128) as i64;
         let open = self.database().read(|c| {
             c.query(
                 &format!(
@@ -597,11 +602,11 @@ impl PgLedger {
                         OR ($3 AND (host = $1
                             OR EXISTS (SELECT 1 FROM host_leases l WHERE l.host = r.host AND l.name = $2)))
                         OR (host <> $1 AND NOT EXISTS
-                            (SELECT 1 FROM host_leases l WHERE l.host = r.host AND l.expires_ms > {now})))
+                            (SELECT 1 FROM host_leases l WHERE l.host = r.host AND l.expires_ms + $4 > {now})))
                      ORDER BY created_ms, invocation_id",
                     now = crate::leases::DB_NOW_MS
                 ),
-                &[&host, &name, &at_open],
+                &[&host, &name, &at_open, &grace],
             )
             .map_err(|e| self.database().failed(e))
         })?;

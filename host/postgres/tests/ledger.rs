@@ -799,6 +799,8 @@ fn only_a_dead_hosts_calls_are_taken_over() {
     assert!(b.take_over_dead_hosts().unwrap().is_empty(), "a is alive");
     assert!(a.take_over_dead_hosts().unwrap().is_empty(), "a's own call is in flight");
     drop(a); // the host dies: its lease is no longer renewed
+    std::thread::sleep(lease + lease / 2);
+    assert!(b.take_over_dead_hosts().unwrap().is_empty(), "a lease just run out may be an outage's: wait");
     std::thread::sleep(lease * 2);
     let aborted = b.take_over_dead_hosts().unwrap();
     assert_eq!(aborted.iter().map(|r| r.invocation_id.as_str()).collect::<Vec<_>>(), ["held-by-a"]);
