@@ -171,6 +171,73 @@ impl ActionKind {
     }
 }
 
+/// The fields every action has, beside its kind's attributes.
+pub const FIELDS: [&str; 5] = ["price", "kind", "subject", "target", "tenant"];
+
+/// Check rules against the action kinds: a rule whose `action` names no
+/// kind but is a near miss of one (`transfers`), or a condition on a field
+/// no kind it matches has (`amount` on a transfer, whose amount is its
+/// `price`), would silently never apply: refused, naming what exists.
+/// Rules for kinds only guests ask about (spelled unlike any built-in
+/// kind) are left alone.
+pub fn check_rules(rules: &[fuelhost_policy::rules::Rule]) -> Result<(), String> {
+    use fuelhost_policy::rules::glob;
+    for rule in rules {
+        let kinds: Vec<&ActionKind> = ALL.iter().copied().filter(|k| glob(&rule.action, k.kind)).collect();
+        if kinds.is_empty() {
+            if let Some(near) = ALL.iter().find(|k| edit_distance(&rule.action, k.kind) <= 2) {
+                return Err(format!(
+                    "rule `{}`: action `{}` is no action kind; did you mean `{}`? (kinds: {})",
+                    rule.name,
+                    rule.action,
+                    near.kind,
+                    ALL.iter().map(|k| k.kind).collect::<Vec<_>>().join(", ")
+                ));
+            }
+            continue;
+        }
+        for condition in &rule.when {
+            let field = condition.field.as_str();
+            let known = FIELDS.contains(&field)
+                || field == WORKSPACE.0
+                || kinds.iter().any(|k| k.attributes.iter().any(|(key, _)| *key == field));
+            if !known {
+                let mut valid: Vec<&str> = FIELDS.to_vec();
+                valid.push(WORKSPACE.0);
+                for key in kinds.iter().flat_map(|k| k.attributes.iter().map(|(key, _)| *key)) {
+                    if !valid.contains(&key) {
+                        valid.push(key);
+                    }
+                }
+                let hint = if field == "amount" { " (an amount of scrip is the action's `price`)" } else { "" };
+                return Err(format!(
+                    "rule `{}`: `{field}` is no field of a `{}` action{hint}; its fields: {} (docs/actions.md)",
+                    rule.name,
+                    rule.action,
+                    valid.join(", ")
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Levenshtein distance, for near misses.
+pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1).min(row[j] + 1).min(diagonal + usize::from(ca != *cb));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
 /// `docs/actions.md`: every kind as a section with its attributes' table.
 pub fn document() -> String {
     let mut out = String::from(
@@ -203,6 +270,35 @@ pub fn document() -> String {
 
 #[cfg(test)]
 mod tests {
+
+    fn rules(toml: &str) -> Vec<fuelhost_policy::rules::Rule> {
+        fuelhost_policy::rules::RuleSet::from_toml(toml).unwrap().rules().to_vec()
+    }
+
+    #[test]
+    fn rules_that_could_never_apply_are_refused_naming_what_exists() {
+        let amount = check_rules(&rules(
+            "[[rule]]\nname = \"big\"\neffect = \"require_approval\"\naction = \"transfer\"\napprovers = [\"carol\"]\n\
+             when = [{ field = \"amount\", greater_than = 5 }]\n",
+        ))
+        .unwrap_err();
+        assert!(
+            amount.contains("`amount` is no field") && amount.contains("`price`") && amount.contains("asset"),
+            "{amount}"
+        );
+        let typo =
+            check_rules(&rules("[[rule]]\nname = \"t\"\neffect = \"deny\"\naction = \"transfers\"\nreason = \"no\"\n"))
+                .unwrap_err();
+        assert!(typo.contains("did you mean `transfer`"), "{typo}");
+        // Fields of any kind the glob matches, and kinds only guests ask about.
+        check_rules(&rules(
+            "[[rule]]\nname = \"a\"\neffect = \"deny\"\naction = \"*\"\nreason = \"no\"\n\
+             when = [{ field = \"payer\", equals = \"bob\" }]\n\
+             [[rule]]\nname = \"b\"\neffect = \"deny\"\naction = \"summarize-request\"\nreason = \"no\"\n\
+             when = [{ field = \"words\", greater_than = 5 }]\n",
+        ))
+        .unwrap();
+    }
     use super::*;
 
     #[test]

@@ -542,7 +542,16 @@ impl Host {
         match parked.state {
             PendingState::Pending => {
                 tracing::info!(pending = %parked.id, kind = %parked.kind, "parked for approval");
-                Ok((parked.id, approvers.join(", ")))
+                // Say so when none of its approvers may decide on it.
+                let may_decide = approvers.iter().any(|a| parked.check_decider(a).is_ok());
+                let who = match may_decide {
+                    true => approvers.join(", "),
+                    false => format!(
+                        "an administrator (its approvers, {}, asked for it or receive it, and may not decide on it)",
+                        approvers.join(", ")
+                    ),
+                };
+                Ok((parked.id, who))
             }
             // Approved: its approval is making it right now, or failed to;
             // the caller replays by approving it again.
@@ -821,6 +830,7 @@ impl Host {
     /// host's data.
     pub fn set_policy_rules(&self, toml: &str) -> Result<(), HostError> {
         let rules = RuleSet::from_toml(toml)?;
+        crate::actions::check_rules(rules.rules()).map_err(HostError::Invalid)?;
         self.inner.db.set_setting(RULES_SETTING, toml)?;
         self.inner.policy.set_rules(rules);
         Ok(())
@@ -830,6 +840,7 @@ impl Host {
     /// read from JSON, or built in code); kept as TOML like
     /// [`Host::set_policy_rules`].
     pub fn replace_policy_rules(&self, rules: RuleSet) -> Result<(), HostError> {
+        crate::actions::check_rules(rules.rules()).map_err(HostError::Invalid)?;
         #[derive(serde::Serialize)]
         struct Rules<'a> {
             rule: &'a [Rule],

@@ -471,7 +471,7 @@ pub fn build(dir: &Path) -> Result<PathBuf> {
     let out = dir.join(format!("{name}.wasm"));
     let has = |f: &str| dir.join(f).is_file();
     if has("Cargo.toml") {
-        eprintln!("building {} (Rust; a first build on Debian's rustc compiles std: minutes)", dir.display());
+        eprintln!("building {} (Rust)", dir.display());
         build_rust(&dir, &out)?;
     } else if has("app.py") {
         let cpy = tool("componentize-py", "venv/bin/componentize-py", &dir, "`pip install componentize-py==0.25`")?;
@@ -535,8 +535,8 @@ pub fn build(dir: &Path) -> Result<PathBuf> {
         build_c(&dir, &world, &out)?;
     } else {
         return Err(Usage(format!(
-            "{} holds no project fuelhost knows: Cargo.toml (Rust), app.py (Python), app.js (JavaScript), C \
-             sources or plugin.wat; `fuelhost new` makes one",
+            "{} holds no project fuelhost knows: Cargo.toml (Rust), app.py (Python), app.js (JavaScript), \
+             app.ts (TypeScript), C sources or plugin.wat; `fuelhost new` makes one",
             dir.display()
         ))
         .into());
@@ -650,6 +650,9 @@ fn build_rust(dir: &Path, out: &Path) -> Result<()> {
         cmd = Command::new("cargo");
         cmd.args(["build", "--quiet", "--release", "--target", "wasm32-wasip2"]);
     } else if Path::new("/usr/bin/cargo").is_file() && Path::new("/usr/lib/rustlib/src/rust/library").is_dir() {
+        if !target_dir.join("wasm32-wasip2").is_dir() {
+            eprintln!("(the first Rust build compiles the standard library for wasm32-wasip2 once: minutes)");
+        }
         cmd = Command::new("/usr/bin/cargo");
         cmd.env("RUSTC", "/usr/bin/rustc")
             .env("RUSTDOC", "/usr/bin/rustdoc")

@@ -357,7 +357,10 @@ impl Caller {
     fn agent(&self) -> ApiResult<AgentId> {
         match &self.principal {
             Principal::Agent(a) => Ok(a.clone()),
-            Principal::Admin => Err(ApiError::forbidden("this route acts as an agent: use that agent's key")),
+            Principal::Admin => Err(ApiError::forbidden(
+                "this route acts as an agent: use that agent's key (it was shown once, when the agent was made; an admin \
+                 makes another with `fuelhost key create AGENT` or POST /v1/agents/{id}/keys)",
+            )),
         }
     }
 
