@@ -210,7 +210,13 @@ pub enum AgentCmd {
 #[derive(Subcommand)]
 pub enum KeyCmd {
     /// Make another key for an agent (shown once).
-    Create { agent: String },
+    Create {
+        agent: String,
+        /// Print the new API key alone, for a shell variable:
+        /// `BOB=$(fuelhost key create bob --key-only)`.
+        #[arg(long, conflicts_with = "json")]
+        key_only: bool,
+    },
     /// Make another admin key (shown once): rotate the bootstrap key by
     /// making a new one, then revoking the old.
     CreateAdmin,

@@ -40,7 +40,13 @@ pub(super) fn agent(client: &Client, out: Printer, cmd: AgentCmd) -> Result<Stri
 /// `fuelhost key ...`.
 pub(super) fn key(client: &Client, out: Printer, cmd: KeyCmd) -> Result<String> {
     match cmd {
-        KeyCmd::Create { agent } => out.show(client.call("POST", &format!("/v1/agents/{agent}/keys"))?, new_key),
+        KeyCmd::Create { agent, key_only } => {
+            let reply = client.call("POST", &format!("/v1/agents/{agent}/keys"))?;
+            if key_only {
+                return Ok(format!("{}\n", reply.parse::<IssuedKeyReply>()?.api_key));
+            }
+            out.show(reply, new_key)
+        }
         KeyCmd::CreateAdmin => out.show(client.call("POST", "/v1/keys")?, |k: &AdminKeyReply| {
             format!(
                 "admin key id  {}\napi key       {}\n(the key is shown only now: keep it safe)\n",

@@ -73,10 +73,39 @@ fn rule_table(list: &RuleList) -> String {
                 Cell::text(&r.action),
                 Cell::text(&r.subject),
                 Cell::text(&r.target),
+                Cell::text(conditions(r)),
             ]
         })
         .collect();
-    table(&["rule", "scope", "effect", "priority", "action", "subject", "target"], rows)
+    table(&["rule", "scope", "effect", "priority", "action", "subject", "target", "when / approvers"], rows)
+}
+
+/// A rule's conditions and approvers, short: `price>5; approvers carol`.
+fn conditions(r: &fuelhost_api::Rule) -> String {
+    let mut parts: Vec<String> = r
+        .when
+        .iter()
+        .map(|c| {
+            let mut tests = Vec::new();
+            if let Some(v) = &c.equals {
+                tests.push(format!("{}={v}", c.field));
+            }
+            if let Some(v) = &c.matches {
+                tests.push(format!("{}~{v}", c.field));
+            }
+            if let Some(v) = c.greater_than {
+                tests.push(format!("{}>{v}", c.field));
+            }
+            if let Some(v) = c.less_than {
+                tests.push(format!("{}<{v}", c.field));
+            }
+            tests.join(" ")
+        })
+        .collect();
+    if !r.approvers.is_empty() {
+        parts.push(format!("approvers {}", r.approvers.join(",")));
+    }
+    parts.join("; ")
 }
 
 fn chain(list: &PluginList) -> String {

@@ -313,6 +313,21 @@ fn scripts_read_the_exit_code_and_json_errors() {
     )
     .unwrap();
     ok(h, &["policy", "set-rules", rules.to_str().unwrap()]);
+    let listed = ok(h, &["policy", "list"]);
+    assert!(listed.contains("price>5; approvers alice"), "the table shows when a rule applies: {listed}");
+    let wrong = h.join("wrong-rules.toml");
+    std::fs::write(
+        &wrong,
+        "[[rule]]\nname = \"big\"\neffect = \"require_approval\"\naction = \"transfer\"\n\
+         approvers = [\"alice\"]\nwhen = [{ field = \"amount\", greater_than = 5 }]\n",
+    )
+    .unwrap();
+    let refused = fuelhost(h, &["policy", "set-rules", wrong.to_str().unwrap()]);
+    assert_eq!(refused.code, 2, "a rule that could never apply: {}", refused.stderr);
+    assert!(refused.stderr.contains("`amount` is no field") && refused.stderr.contains("price"), "{}", refused.stderr);
+    assert!(ok(h, &["policy", "list"]).contains("price>5"), "the rules in force are unchanged");
+    let key = ok(h, &["key", "create", "bob", "--key-only"]);
+    assert!(key.starts_with("fh_") && key.lines().count() == 1, "{key}");
     let parked = as_bob(&["transfer", "alice", "8", "--id", "big-1"]);
     assert_eq!(parked.code, 11, "{}{}", parked.stdout, parked.stderr);
     assert!(
