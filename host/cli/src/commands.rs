@@ -412,6 +412,30 @@ impl From<String> for Shown {
     }
 }
 
+/// Before a project is built for an upload: a version already uploaded is
+/// refused now (exit 9), naming the file to change, not after a build of
+/// seconds. Anything else (no server, no key, a manifest that does not
+/// parse) is left for the upload to report.
+fn refuse_an_uploaded_version(client: &Client, manifest: &std::path::Path) -> Result<()> {
+    let Some(m) = std::fs::read_to_string(manifest).ok().and_then(|t| fuelhost::Manifest::from_toml(&t).ok()) else {
+        return Ok(());
+    };
+    let id = m.artifact_id();
+    if client.get(&format!("/v1/artifacts/{}/{}@{}", m.owner, m.name, m.version), &[]).is_ok() {
+        return Err(crate::client::Failure {
+            status: Some(409),
+            code: "conflict".into(),
+            message: format!(
+                "`{id}` is already uploaded, and versions are immutable: raise `version` in {}",
+                manifest.display()
+            ),
+            hint: String::new(),
+        }
+        .into());
+    }
+    Ok(())
+}
+
 /// Run one command; returns what to print and how to exit.
 pub fn run(client: &Client, cmd: Remote, json_out: bool) -> Result<Shown> {
     let out = Printer { json: json_out };
@@ -443,6 +467,7 @@ pub fn run(client: &Client, cmd: Remote, json_out: bool) -> Result<Shown> {
                         ))
                         .into());
                     }
+                    refuse_an_uploaded_version(client, &path)?;
                     (path, crate::project::build(&manifest)?)
                 }
                 None => {

@@ -434,6 +434,12 @@ fn a_new_project_builds_uploads_and_runs_in_each_language() {
             empty.stdout
         );
     }
+    // Uploading a version again is refused before anything is built,
+    // naming the file to change.
+    let again = fuelhost(h, &["--api-key", &alice, "upload", work.path().join("hello-python").to_str().unwrap()]);
+    assert_eq!(again.code, 9, "{}", again.stderr);
+    assert!(again.stderr.contains("raise `version`") && again.stderr.contains("manifest.toml"), "{}", again.stderr);
+    assert!(!again.stderr.contains("building"), "nothing was built: {}", again.stderr);
     // A policy plugin project: built and added; it denies a dear call.
     let dir = work.path().join("limit");
     ok(h, &["new", "policy", "python", dir.to_str().unwrap()]);
