@@ -443,6 +443,23 @@ impl Allocation {
         }
     }
 
+    /// Add usage reported from outside the host (LLM tokens, money, ...)
+    /// to its quota on `resource`; then [`Allocation::thresholds`]. Why
+    /// not, when it has no such quota or the resource is a cap.
+    pub fn add_usage(&mut self, resource: Resource, amount: u64) -> Result<(), String> {
+        let id = self.id.clone();
+        let q = self
+            .quotas
+            .iter_mut()
+            .find(|q| q.resource == resource)
+            .ok_or_else(|| format!("allocation `{id}` has no {resource} quota"))?;
+        if resource.is_cap() {
+            return Err(format!("{resource} is a cap, not a consumable"));
+        }
+        q.used = q.used.saturating_add(amount);
+        Ok(())
+    }
+
     /// Apply the thresholds after use changed: an alert at the soft one,
     /// `exhausted` (and its alert) at the hard one.
     pub fn thresholds(&mut self) -> Vec<Raised> {

@@ -370,15 +370,7 @@ impl PgLedger {
                     })
                 }
             };
-            let q = a
-                .quotas
-                .iter_mut()
-                .find(|q| q.resource == resource)
-                .ok_or_else(|| LedgerError::Invalid(format!("allocation `{}` has no {resource} quota", a.id)))?;
-            if resource.is_cap() {
-                return Err(LedgerError::Invalid(format!("{resource} is a cap, not a consumable")));
-            }
-            q.used = q.used.saturating_add(amount);
+            a.add_usage(resource, amount).map_err(LedgerError::Invalid)?;
             self.check_thresholds(tx, &mut a)?;
             self.save_allocation(tx, &a)?;
             tx.execute(

@@ -446,7 +446,7 @@ impl PgLedger {
             // Each side through its own index, then merged.
             Some(agent) => (
                 format!(
-                    "SELECT seq, {TRANSFER_COLUMNS} FROM (
+                    "SELECT {TRANSFER_COLUMNS}, seq FROM (
                         (SELECT * FROM transfers WHERE debit = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3)
                         UNION
                         (SELECT * FROM transfers WHERE credit = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3)
@@ -455,27 +455,12 @@ impl PgLedger {
                 vec![agent, &before, &limit],
             ),
             None => (
-                format!("SELECT seq, {TRANSFER_COLUMNS} FROM transfers WHERE seq < $1 ORDER BY seq DESC LIMIT $2"),
+                format!("SELECT {TRANSFER_COLUMNS}, seq FROM transfers WHERE seq < $1 ORDER BY seq DESC LIMIT $2"),
                 vec![&before, &limit],
             ),
         };
         let rows = self.db.read(|c| c.query(&sql, &params).map_err(|e| self.db.failed(e)))?;
-        rows.iter()
-            .map(|r| {
-                // The transfer's columns follow `seq`.
-                let seq: i64 = r.get(0);
-                let t = Transfer {
-                    id: r.get(1),
-                    from: r.get(2),
-                    to: r.get(3),
-                    asset: Asset::parse(r.get::<_, &str>(4)).unwrap_or(Asset::Scrip),
-                    amount: r.get::<_, i64>(5) as u64,
-                    kind: TransferKind::parse(r.get::<_, &str>(6))
-                        .ok_or_else(|| LedgerError::Storage("unknown transfer kind".into()))?,
-                    memo: r.get(7),
-                };
-                Ok(Listed { seq, item: t })
-            })
-            .collect()
+        // `seq` follows the transfer's columns.
+        rows.iter().map(|r| Ok(Listed { seq: r.get(7), item: transfer_from_row(r)? })).collect()
     }
 }

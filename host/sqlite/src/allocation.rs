@@ -283,15 +283,7 @@ pub(super) fn add_usage(
     amount: u64,
     now: i64,
 ) -> Result<(), LedgerError> {
-    let q = a
-        .quotas
-        .iter_mut()
-        .find(|q| q.resource == resource)
-        .ok_or_else(|| LedgerError::Invalid(format!("allocation `{}` has no {resource} quota", a.id)))?;
-    if resource.is_cap() {
-        return Err(LedgerError::Invalid(format!("{resource} is a cap, not a consumable")));
-    }
-    q.used = q.used.saturating_add(amount);
+    a.add_usage(resource, amount).map_err(LedgerError::Invalid)?;
     check_thresholds(conn, a, now)?;
     save(conn, a)
 }
