@@ -36,9 +36,13 @@ LAYERS = {
         ["capabilities"],
         ["registry"],
         ["state"],
-        ["invoke"],
+        ["invoke", "changes"],
         ["host"],
         ["registration", "demo", "loadgen"],
+    ],
+    "host/store": [
+        ["value"],
+        ["settings"],
     ],
     "host/ledger": [
         ["agent", "payer", "cost", "guest_output"],
@@ -58,6 +62,7 @@ LAYERS = {
         ["sql", "projection", "schema", "stored_rows"],
         ["group_commit", "hot", "journal", "counters"],
         ["database"],
+        ["store"],
         ["plans", "allocation", "rows", "projector", "archive"],
         ["usage"],
         ["settlement", "reservation", "retention"],
@@ -67,7 +72,8 @@ LAYERS = {
     "host/postgres": [
         ["scratch"],
         ["connect"],
-        ["leases"],
+        ["store", "leases"],
+        ["changes"],
         ["ledger"],
         ["economy", "allocations", "counters"],
         ["calls"],

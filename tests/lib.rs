@@ -37,13 +37,104 @@ pub fn shared_compile_cache() -> PathBuf {
     std::env::temp_dir().join(format!("fuelhost-test-compiled-{}", env!("CARGO_PKG_VERSION")))
 }
 
+/// The PostgreSQL server the suite runs on, when it runs on one:
+/// `FUELHOST_TEST_DATABASE_URL` (a URL of the server's `postgres`
+/// database, as `scripts/test.sh` sets it for the suite's second run).
+/// Unset, every host keeps its ledger in its data directory's SQLite file.
+pub fn postgres_server() -> Option<String> {
+    std::env::var("FUELHOST_TEST_DATABASE_URL").ok().filter(|u| !u.is_empty())
+}
+
+/// The database a host of data directory `dir` keeps everything in on the
+/// suite's PostgreSQL server: its own, made on first use and the same
+/// each time the directory is opened again (a restart).
+pub fn postgres_database(server: &str, dir: &std::path::Path) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    let _ = std::fs::create_dir_all(dir);
+    std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf()).hash(&mut h);
+    let name = format!("t{:016x}", h.finish());
+    let mut client = postgres_client(server);
+    let made = client.batch_execute(&format!("CREATE DATABASE {name}"));
+    if let Err(e) = made {
+        let exists = e.as_db_error().is_some_and(|d| d.code().code() == "42P04");
+        assert!(exists, "making a database on the suite's PostgreSQL server at {server}: {e}");
+    }
+    let (base, _) = server.rsplit_once('/').expect("a URL ending in /DATABASE");
+    format!("{base}/{name}")
+}
+
+fn postgres_client(url: &str) -> postgres::Client {
+    postgres::Client::connect(url, postgres::NoTls)
+        .unwrap_or_else(|e| panic!("the suite's PostgreSQL server at {url} is not reachable: {e}"))
+}
+
+/// `Host::builder()` for data directory `dir`, sharing the tests' compile
+/// cache, on the suite's database: the data directory's SQLite file, or a
+/// database of its own on the suite's PostgreSQL server.
+pub fn builder(dir: &std::path::Path) -> fuelhost::HostBuilder {
+    let b = Host::builder().data_dir(dir).compile_cache_dir(shared_compile_cache());
+    match postgres_server() {
+        Some(server) => b.database(postgres_database(&server, dir)),
+        None => b,
+    }
+}
+
+/// The database of the host of data directory `dir`, for a test to look
+/// at its tables (or change them, as a crash would have left them)
+/// whichever database the suite runs on. SQL in the dialect both accept.
+pub enum Tables {
+    /// The data directory's SQLite file.
+    Sqlite(rusqlite::Connection),
+    /// The host's database on the suite's PostgreSQL server.
+    Postgres(Box<postgres::Client>),
+}
+
+/// [`Tables`] of the host of `dir`.
+pub fn tables(dir: &std::path::Path) -> Tables {
+    match postgres_server() {
+        Some(server) => Tables::Postgres(Box::new(postgres_client(&postgres_database(&server, dir)))),
+        None => {
+            let conn = rusqlite::Connection::open(dir.join("fuelhost.db")).expect("the host's SQLite file opens");
+            conn.busy_timeout(std::time::Duration::from_secs(5)).expect("busy timeout");
+            Tables::Sqlite(conn)
+        }
+    }
+}
+
+impl Tables {
+    /// The one integer `sql` returns (a count).
+    pub fn count(&mut self, sql: &str) -> i64 {
+        match self {
+            Tables::Sqlite(c) => c.query_row(sql, [], |r| r.get(0)).unwrap_or_else(|e| panic!("{sql}: {e}")),
+            Tables::Postgres(c) => c.query_one(sql, &[]).map(|r| r.get(0)).unwrap_or_else(|e| panic!("{sql}: {e}")),
+        }
+    }
+
+    /// Run `sql`; the rows it changed.
+    pub fn execute(&mut self, sql: &str) -> u64 {
+        match self {
+            Tables::Sqlite(c) => c.execute(sql, []).unwrap_or_else(|e| panic!("{sql}: {e}")) as u64,
+            Tables::Postgres(c) => c.execute(sql, &[]).unwrap_or_else(|e| panic!("{sql}: {e}")),
+        }
+    }
+}
+
+/// Whether the suite runs on PostgreSQL: tests of what only the SQLite
+/// file does (its crash recovery, archive files) say so and pass over it.
+pub fn on_postgres(test: &str) -> bool {
+    let on = postgres_server().is_some();
+    if on {
+        eprintln!("{test}: tests the embedded SQLite file alone; not run on PostgreSQL");
+    }
+    on
+}
+
 /// A fresh host with agents `alice` (owns artifacts) and `bob` (calls
 /// them), each funded with 1,000 scrip, 1e9 fuel and 1 MiB of disk.
 pub fn test_host() -> TestHost {
     let dir = tempfile::tempdir().expect("temp dir");
-    let host = Host::builder()
-        .data_dir(dir.path())
-        .compile_cache_dir(shared_compile_cache())
+    let host = builder(dir.path())
         .max_instances(8)
         // The tests' callers may use every slot.
         .limits(fuelhost::HostLimits { max_calls_per_agent: 8, ..fuelhost::HostLimits::default() })

@@ -20,11 +20,10 @@
 
 use std::sync::Arc;
 
-use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 
 use fuelhost_ledger::Clock;
-use fuelhost_sqlite::{exec, one, Database};
+use fuelhost_store::{self as store, params, Commit, Row, Sql, StoreError, Tx};
 
 /// Where a parked action stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -261,27 +260,37 @@ pub enum ApprovalError {
     },
 }
 
-impl From<rusqlite::Error> for ApprovalError {
-    fn from(e: rusqlite::Error) -> Self {
+impl From<StoreError> for ApprovalError {
+    fn from(e: StoreError) -> Self {
         ApprovalError::Storage(e.to_string())
     }
 }
 
 /// The parked actions, in the database.
 pub struct Approvals {
-    db: Arc<Database>,
+    db: Arc<dyn Sql>,
     clock: Arc<dyn Clock>,
     ttl_ms: i64,
 }
+
+/// An empty blob: what an upload's component becomes once it is decided.
+const NOTHING: &[u8] = &[];
 
 const COLUMNS: &str = "id, kind, subject, target, approvers, required_by, state, resolved_by, reason, created_ms,
     expires_ms, input, fuel_limit, payload";
 
 /// [`COLUMNS`] without the input, which may be a whole component.
 const LISTED: &str = "id, kind, subject, target, approvers, required_by, state, resolved_by, reason, created_ms,
-    expires_ms, x'', fuel_limit, payload";
+    expires_ms, NULL, fuel_limit, payload";
 
-fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PendingAction> {
+/// The one action of `id`, if any.
+fn find(tx: &mut dyn Tx, id: &str) -> Result<Option<PendingAction>, StoreError> {
+    tx.query_opt(&format!("SELECT {COLUMNS} FROM pending_actions WHERE id = ?1"), params![id])?
+        .map(|r| from_row(&r))
+        .transpose()
+}
+
+fn from_row(r: &Row) -> Result<PendingAction, StoreError> {
     let approvers: String = r.get(4)?;
     Ok(PendingAction {
         id: r.get(0)?,
@@ -290,14 +299,14 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PendingAction> {
         target: r.get(3)?,
         approvers: serde_json::from_str(&approvers).unwrap_or_default(),
         required_by: r.get(5)?,
-        state: PendingState::parse(&r.get::<_, String>(6)?),
+        state: PendingState::parse(&r.get::<String>(6)?),
         resolved_by: r.get(7)?,
         reason: r.get(8)?,
         created_at_ms: r.get(9)?,
         expires_at_ms: r.get(10)?,
-        input: r.get(11)?,
-        fuel_limit: r.get::<_, Option<i64>>(12)?.map(|f| f as u64),
-        details: r.get::<_, Option<String>>(13)?.and_then(|p| serde_json::from_str(&p).ok()),
+        input: r.get::<Option<Vec<u8>>>(11)?.unwrap_or_default(),
+        fuel_limit: r.get(12)?,
+        details: r.get::<Option<String>>(13)?.and_then(|p| serde_json::from_str(&p).ok()),
     })
 }
 
@@ -318,7 +327,7 @@ fn payload(action: &Parked<'_>) -> Option<serde_json::Value> {
 
 impl Approvals {
     /// Parked actions in `db`, expiring `ttl_ms` after they are parked.
-    pub fn new(db: Arc<Database>, clock: Arc<dyn Clock>, ttl_ms: i64) -> Approvals {
+    pub fn new(db: Arc<dyn Sql>, clock: Arc<dyn Clock>, ttl_ms: i64) -> Approvals {
         Approvals { db, clock, ttl_ms }
     }
 
@@ -346,61 +355,60 @@ impl Approvals {
         };
         let details = payload(&action);
         let is_upload = matches!(action, Parked::Upload { .. });
-        let mut conn = self.db.lock();
-        self.expire(&conn)?;
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let select = format!("SELECT {COLUMNS} FROM pending_actions WHERE id = ?1");
-        if let Some(found) = one(&tx, &select, [id], from_row).optional()? {
-            if found.kind != action.kind() || found.subject != subject || found.target != target {
-                return Err(ApprovalError::IdTaken {
-                    id: id.to_string(),
-                    kind: found.kind,
-                    subject: found.subject,
-                    target: found.target,
-                });
-            }
-            if !(is_upload && found.state != PendingState::Pending) {
-                let same =
-                    found.details == details && (is_upload || (found.input == input && found.fuel_limit == fuel_limit));
-                if !same {
-                    return Err(ApprovalError::Differs { id: id.to_string(), state: found.state });
+        let approvers = serde_json::to_string(approvers).unwrap_or_else(|_| "[]".into());
+        let details_text = details.as_ref().map(|p| p.to_string());
+        store::write(&*self.db, Commit::Durable, |tx| {
+            self.expire(tx)?;
+            if let Some(found) = find(tx, id)? {
+                if found.kind != action.kind() || found.subject != subject || found.target != target {
+                    return Err(ApprovalError::IdTaken {
+                        id: id.to_string(),
+                        kind: found.kind,
+                        subject: found.subject,
+                        target: found.target,
+                    });
                 }
-                return Ok(found);
+                if !(is_upload && found.state != PendingState::Pending) {
+                    let same = found.details == details
+                        && (is_upload || (found.input == input && found.fuel_limit == fuel_limit));
+                    if !same {
+                        return Err(ApprovalError::Differs { id: id.to_string(), state: found.state });
+                    }
+                    return Ok(found);
+                }
+                tx.execute("DELETE FROM pending_actions WHERE id = ?1", params![id])?;
             }
-            exec(&tx, "DELETE FROM pending_actions WHERE id = ?1", [id])?;
-        }
-        if is_upload {
-            let parked: i64 = one(
-                &tx,
-                "SELECT COUNT(*) FROM pending_actions WHERE kind = 'upload' AND subject = ?1 AND state = 'pending'",
-                [subject],
-                |r| r.get(0),
+            if is_upload {
+                let parked: i64 = tx
+                    .query_one(
+                        "SELECT COUNT(*) FROM pending_actions WHERE kind = 'upload' AND subject = ?1 AND state = 'pending'",
+                        params![subject],
+                    )?
+                    .get(0)?;
+                if parked >= MAX_PARKED_UPLOADS {
+                    return Err(ApprovalError::TooManyParked { subject: subject.to_string(), max: MAX_PARKED_UPLOADS });
+                }
+            }
+            tx.execute(
+                "INSERT INTO pending_actions (id, kind, subject, target, approvers, required_by, state, created_ms,
+                    expires_ms, input, fuel_limit, payload)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, ?8, ?9, ?10, ?11)",
+                params![
+                    id,
+                    action.kind(),
+                    subject,
+                    target,
+                    &approvers,
+                    required_by,
+                    now,
+                    now.saturating_add(self.ttl_ms),
+                    input,
+                    fuel_limit,
+                    &details_text,
+                ],
             )?;
-            if parked >= MAX_PARKED_UPLOADS {
-                return Err(ApprovalError::TooManyParked { subject: subject.to_string(), max: MAX_PARKED_UPLOADS });
-            }
-        }
-        exec(
-            &tx,
-            "INSERT INTO pending_actions (id, kind, subject, target, approvers, required_by, state, created_ms,
-                expires_ms, input, fuel_limit, payload) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, ?8, ?9, ?10, ?11)",
-            params![
-                id,
-                action.kind(),
-                subject,
-                target,
-                serde_json::to_string(approvers).unwrap_or_else(|_| "[]".into()),
-                required_by,
-                now,
-                now.saturating_add(self.ttl_ms),
-                input,
-                fuel_limit.map(|f| f.min(i64::MAX as u64) as i64),
-                details.map(|p| p.to_string()),
-            ],
-        )?;
-        let parked = one(&tx, &select, [id], from_row)?;
-        tx.commit()?;
-        Ok(parked)
+            Ok(find(tx, id)?.ok_or_else(|| StoreError::Storage(format!("the parked action `{id}` was not stored")))?)
+        })
     }
 
     /// An approved transfer or upload that could not be made (not enough
@@ -408,51 +416,55 @@ impl Approvals {
     /// again, saying why: its approvers may approve it once more, or
     /// reject it.
     pub fn reopen(&self, id: &str, why: &str) -> Result<(), ApprovalError> {
-        let conn = self.db.lock();
-        exec(
-            &conn,
-            "UPDATE pending_actions SET state = 'pending', resolved_by = NULL, resolved_ms = NULL, reason = ?2
-             WHERE id = ?1 AND state = 'approved' AND kind IN ('transfer', 'upload')",
-            params![id, why],
-        )?;
+        store::write(&*self.db, Commit::Durable, |tx| {
+            tx.execute(
+                "UPDATE pending_actions SET state = 'pending', resolved_by = NULL, resolved_ms = NULL, reason = ?2
+                 WHERE id = ?1 AND state = 'approved' AND kind IN ('transfer', 'upload')",
+                params![id, why],
+            )
+        })?;
         Ok(())
     }
 
     /// An uploaded component is not kept twice: once the approved upload
     /// is made, its parked copy is dropped.
     pub fn drop_component(&self, id: &str) -> Result<(), ApprovalError> {
-        let conn = self.db.lock();
-        exec(&conn, "UPDATE pending_actions SET input = x'' WHERE id = ?1 AND kind = 'upload'", [id])?;
+        store::write(&*self.db, Commit::Durable, |tx| {
+            tx.execute("UPDATE pending_actions SET input = ?2 WHERE id = ?1 AND kind = 'upload'", params![id, NOTHING])
+        })?;
         Ok(())
     }
 
     /// The action `id`, with expiry applied.
     pub fn get(&self, id: &str) -> Result<Option<PendingAction>, ApprovalError> {
-        let conn = self.db.lock();
-        self.expire(&conn)?;
-        Ok(one(&conn, &format!("SELECT {COLUMNS} FROM pending_actions WHERE id = ?1"), [id], from_row).optional()?)
+        store::write(&*self.db, Commit::Durable, |tx| {
+            self.expire(tx)?;
+            Ok(find(tx, id)?)
+        })
     }
 
     /// Actions still waiting, oldest first; only those `approver` may
     /// decide when given (it is among their approvers and did not ask for
     /// them), every one when `None`.
     pub fn pending(&self, approver: Option<&str>) -> Result<Vec<PendingAction>, ApprovalError> {
-        let conn = self.db.lock();
-        self.expire(&conn)?;
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {LISTED} FROM pending_actions WHERE state = 'pending' ORDER BY created_ms, id"
-        ))?;
-        let rows = stmt.query_map([], from_row)?;
-        let all: Vec<PendingAction> = rows.collect::<Result<_, _>>()?;
+        let all: Vec<PendingAction> = store::write(&*self.db, Commit::Durable, |tx| {
+            self.expire(tx)?;
+            tx.query(
+                &format!("SELECT {LISTED} FROM pending_actions WHERE state = 'pending' ORDER BY created_ms, id"),
+                params![],
+            )?
+            .iter()
+            .map(from_row)
+            .collect::<Result<Vec<_>, StoreError>>()
+        })?;
         Ok(all.into_iter().filter(|p| approver.is_none_or(|a| p.check_decider(a).is_ok())).collect())
     }
 
-    fn expire(&self, conn: &rusqlite::Connection) -> Result<(), ApprovalError> {
-        exec(
-            conn,
-            "UPDATE pending_actions SET state = 'expired', input = CASE kind WHEN 'upload' THEN x'' ELSE input END
+    fn expire(&self, tx: &mut dyn Tx) -> Result<(), StoreError> {
+        tx.execute(
+            "UPDATE pending_actions SET state = 'expired', input = CASE kind WHEN 'upload' THEN ?2 ELSE input END
              WHERE state = 'pending' AND expires_ms <= ?1",
-            [self.clock.now_ms()],
+            params![self.clock.now_ms(), NOTHING],
         )?;
         Ok(())
     }
@@ -462,42 +474,40 @@ impl Approvals {
     /// returns it as it is, for the caller to (re)run idempotently.
     pub fn decide(&self, id: &str, decider: Decider<'_>, reject: Option<&str>) -> Result<PendingAction, ApprovalError> {
         let agent = decider.name();
-        let mut conn = self.db.lock();
-        self.expire(&conn)?;
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let action = one(&tx, &format!("SELECT {COLUMNS} FROM pending_actions WHERE id = ?1"), [id], from_row)
-            .optional()?
-            .ok_or_else(|| ApprovalError::Unknown(id.to_string()))?;
-        if let Decider::Agent(agent) = decider {
-            action.check_decider(agent)?;
-        }
-        match (action.state, reject) {
-            (PendingState::Pending, None) => {
-                exec(
-                    &tx,
-                    "UPDATE pending_actions SET state = 'approved', resolved_by = ?2, resolved_ms = ?3 WHERE id = ?1",
-                    params![id, agent, self.clock.now_ms()],
-                )?;
+        store::write(&*self.db, Commit::Durable, |tx| {
+            self.expire(tx)?;
+            let action = find(tx, id)?.ok_or_else(|| ApprovalError::Unknown(id.to_string()))?;
+            if let Decider::Agent(agent) = decider {
+                action.check_decider(agent)?;
             }
-            (PendingState::Pending, Some(reason)) => {
-                exec(
-                    &tx,
-                    "UPDATE pending_actions SET state = 'rejected', resolved_by = ?2, resolved_ms = ?3, reason = ?4,
-                        input = CASE kind WHEN 'upload' THEN x'' ELSE input END
-                     WHERE id = ?1",
-                    params![id, agent, self.clock.now_ms(), reason],
-                )?;
+            match (action.state, reject) {
+                (PendingState::Pending, None) => {
+                    tx.execute(
+                        "UPDATE pending_actions SET state = 'approved', resolved_by = ?2, resolved_ms = ?3 WHERE id = ?1",
+                        params![id, agent, self.clock.now_ms()],
+                    )?;
+                }
+                (PendingState::Pending, Some(reason)) => {
+                    tx.execute(
+                        "UPDATE pending_actions SET state = 'rejected', resolved_by = ?2, resolved_ms = ?3, reason = ?4,
+                            input = CASE kind WHEN 'upload' THEN ?5 ELSE input END
+                         WHERE id = ?1",
+                        params![id, agent, self.clock.now_ms(), reason, NOTHING],
+                    )?;
+                }
+                // Approving an approved action again: let the caller rerun it,
+                // which replays the one recorded result.
+                (PendingState::Approved, None) => return Ok(action),
+                (state, _) => {
+                    return Err(ApprovalError::AlreadyDecided {
+                        id: id.to_string(),
+                        state,
+                        by: action.resolved_by.clone(),
+                    })
+                }
             }
-            // Approving an approved action again: let the caller rerun it,
-            // which replays the one recorded result.
-            (PendingState::Approved, None) => return Ok(action),
-            (state, _) => {
-                return Err(ApprovalError::AlreadyDecided { id: id.to_string(), state, by: action.resolved_by })
-            }
-        }
-        let decided = one(&tx, &format!("SELECT {COLUMNS} FROM pending_actions WHERE id = ?1"), [id], from_row)?;
-        tx.commit()?;
-        Ok(decided)
+            find(tx, id)?.ok_or_else(|| ApprovalError::Unknown(id.to_string()))
+        })
     }
 }
 

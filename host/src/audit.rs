@@ -23,10 +23,12 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::bindings::{Action, Decision};
+use fuelhost_ledger::now_ms;
 use fuelhost_ledger::AdmissionRecord;
 use fuelhost_policy::Verdict;
 use fuelhost_sqlite::archive::{archive_id, ArchiveError, ArchiveFile, HOUR_MS};
-use fuelhost_sqlite::{now_ms, Database};
+use fuelhost_sqlite::Database;
+use fuelhost_store::{self as store, params, Commit, Row, Sql, StoreError, Tx, Value};
 
 /// How long an admission may be kept back for its settlement.
 const KEEP_BACK: Duration = Duration::from_millis(5);
@@ -101,10 +103,20 @@ pub struct AuditQuery {
     pub limit: Option<usize>,
 }
 
+/// Where the audit table is.
+#[derive(Clone)]
+enum Table {
+    /// In the host's SQLite file: written by appending to its next commit,
+    /// read on its second connection, archived to files.
+    Sqlite(Arc<Database>),
+    /// In a database other hosts share: each entry its own insert.
+    Shared(Arc<dyn Sql>),
+}
+
 /// Writes and reads the audit table. Cheap to clone.
 #[derive(Clone)]
 pub struct AuditLog {
-    db: Arc<Database>,
+    table: Table,
     /// Held by the one move to the archive at a time.
     archiving: Arc<Mutex<()>>,
     /// Admissions kept back for their calls' settlements, by invocation.
@@ -125,8 +137,7 @@ pub struct AuditArchived {
 /// entries are read through their index. `span`: the positions a period
 /// covers (see [`first_at`]), which bound the read; the times are checked
 /// too.
-pub(crate) fn listing(q: &AuditQuery, span: (i64, i64)) -> (String, Vec<rusqlite::types::Value>) {
-    use rusqlite::types::Value;
+pub(crate) fn listing(q: &AuditQuery, span: (i64, i64)) -> (String, Vec<Value>) {
     let limit = q.limit.unwrap_or(1_000).min(i64::MAX as usize) as i64;
     // `after` and `before` bound the positions in either order; a pager
     // sends the one its order moves towards.
@@ -153,22 +164,69 @@ pub(crate) fn listing(q: &AuditQuery, span: (i64, i64)) -> (String, Vec<rusqlite
     (sql, values)
 }
 
+/// The insert of one entry, in [`AuditEntry`]'s column order less `seq`.
+const INSERT: &str =
+    "INSERT INTO audit (at_ms, invocation, kind, subject, target, decision, decided_by, reason, latency_us)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+
 impl AuditLog {
-    /// The audit log in `db`.
+    /// The audit log in the host's SQLite file.
     pub fn new(db: Arc<Database>) -> AuditLog {
-        let log = AuditLog { db, archiving: Arc::default(), kept: Arc::default() };
+        AuditLog::on(Table::Sqlite(db))
+    }
+
+    /// The audit log in a database other hosts share.
+    pub fn shared(db: Arc<dyn Sql>) -> AuditLog {
+        AuditLog::on(Table::Shared(db))
+    }
+
+    fn on(table: Table) -> AuditLog {
+        let log = AuditLog { table, archiving: Arc::default(), kept: Arc::default() };
         // Writes the admissions kept back too long; ends with the log.
-        let (kept, db) = (Arc::downgrade(&log.kept), Arc::downgrade(&log.db));
+        let kept = Arc::downgrade(&log.kept);
+        let table = log.table.clone();
         let spawned = std::thread::Builder::new().name("fuelhost-audit".into()).spawn(move || loop {
             std::thread::sleep(KEEP_BACK);
-            let (Some(kept), Some(db)) = (kept.upgrade(), db.upgrade()) else { return };
-            let log = AuditLog { db, archiving: Arc::default(), kept };
+            let Some(kept) = kept.upgrade() else { return };
+            let log = AuditLog { table: table.clone(), archiving: Arc::default(), kept };
             log.flush_kept_back(KEEP_BACK);
         });
         if let Err(e) = spawned {
             tracing::warn!(error = %e, "starting the audit log's writer failed; admissions are written as decided");
         }
         log
+    }
+
+    /// Write one entry (its columns as [`INSERT`] takes them). On SQLite
+    /// it is appended: written with the next commit (a call's, with its
+    /// settlement), without taking the connection now. A failure is
+    /// logged, not propagated: the decision itself stands.
+    fn append(&self, values: Vec<Value>) {
+        let written = match &self.table {
+            Table::Sqlite(db) => db.append(INSERT, fuelhost_sqlite::sqlite_values(&values)).map_err(|e| e.to_string()),
+            Table::Shared(db) => store::write(&**db, Commit::Deferred, |tx| tx.execute(INSERT, &values))
+                .map(drop)
+                .map_err(|e| e.to_string()),
+        };
+        if let Err(e) = written {
+            tracing::error!(error = %e, "writing the audit log failed");
+        }
+    }
+
+    /// Run `f`'s reads of the log: on SQLite on the committed connection
+    /// (the open write batch committed first), never on the one calls
+    /// settle on.
+    fn read<T: Send>(&self, f: impl FnOnce(&mut dyn Tx) -> Result<T, StoreError> + Send) -> Result<T, StoreError> {
+        match &self.table {
+            Table::Sqlite(db) => fuelhost_sqlite::read_committed(db, f),
+            Table::Shared(db) => {
+                let mut f = Some(f);
+                store::read(&**db, |tx| {
+                    let f = f.take().ok_or_else(|| StoreError::Storage("the audit read ran twice".into()))?;
+                    f(tx)
+                })
+            }
+        }
     }
 
     fn kept(&self) -> std::sync::MutexGuard<'_, HashMap<String, KeptAdmission>> {
@@ -229,28 +287,20 @@ impl AuditLog {
             Decision::Deny(r) => ("deny", Some(r.clone())),
             Decision::RequireApproval(who) => ("require_approval", Some(who.join(","))),
         };
-        // Appended: written with the next commit (a call's, with its
-        // settlement), without taking the connection now.
-        use rusqlite::types::Value;
-        let text = |s: &str| Value::Text(s.to_string());
-        let r = self.db.append(
-            "INSERT INTO audit (at_ms, invocation, kind, subject, target, decision, decided_by, reason, latency_us)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            vec![
-                Value::Integer(now_ms()),
-                invocation.map_or(Value::Null, text),
-                text(&action.kind),
-                text(&action.subject),
-                text(&action.target),
-                text(decision),
-                verdict.decided_by.as_deref().map_or(Value::Null, text),
-                reason.map_or(Value::Null, Value::Text),
-                Value::Integer(verdict.latency.as_micros().min(i64::MAX as u128) as i64),
-            ],
+        self.append(
+            params![
+                now_ms(),
+                invocation,
+                &action.kind,
+                &action.subject,
+                &action.target,
+                decision,
+                &verdict.decided_by,
+                reason,
+                verdict.latency.as_micros().min(i64::MAX as u128) as i64,
+            ]
+            .to_vec(),
         );
-        if let Err(e) = r {
-            tracing::error!(error = %e, "writing the audit log failed");
-        }
     }
 
     /// Record the decision that admitted a call (`invoke` of `artifact` by
@@ -258,49 +308,40 @@ impl AuditLog {
     /// `fuelhost_ledger::Settlement::admission`).
     pub(crate) fn record_admission(&self, invocation: &str, kept: &KeptAdmission) {
         let (caller, artifact, a) = (kept.caller.as_str(), kept.artifact.as_str(), &kept.record);
-        use rusqlite::types::Value;
-        let text = |s: &str| Value::Text(s.to_string());
-        let r = self.db.append(
-            "INSERT INTO audit (at_ms, invocation, kind, subject, target, decision, decided_by, reason, latency_us)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            vec![
-                Value::Integer(a.at_ms),
-                text(invocation),
-                text("invoke"),
-                text(caller),
-                text(artifact),
-                text(&a.decision),
-                a.decided_by.as_deref().map_or(Value::Null, text),
-                a.reason.as_deref().map_or(Value::Null, text),
-                Value::Integer(a.latency_us.min(i64::MAX as u64) as i64),
-            ],
+        self.append(
+            params![
+                a.at_ms,
+                invocation,
+                "invoke",
+                caller,
+                artifact,
+                &a.decision,
+                &a.decided_by,
+                &a.reason,
+                a.latency_us
+            ]
+            .to_vec(),
         );
-        if let Err(e) = r {
-            tracing::error!(error = %e, "writing the audit log failed");
-        }
     }
 
     /// Every entry, oldest first.
-    pub fn entries(&self) -> Result<Vec<AuditEntry>, rusqlite::Error> {
+    pub fn entries(&self) -> Result<Vec<AuditEntry>, StoreError> {
         self.query(&AuditQuery { limit: Some(usize::MAX), ..AuditQuery::default() })
     }
 
-    /// The entries matching `q`, oldest first. Read on the committed
-    /// connection (the open write batch is committed first), never on the
-    /// one calls settle on; a subject's or an invocation's entries come
-    /// through their index.
-    pub fn query(&self, q: &AuditQuery) -> Result<Vec<AuditEntry>, rusqlite::Error> {
-        drop(self.db.lock());
-        let conn = self.db.committed();
-        // Positions follow time to within how long an admission waits for
-        // its settlement's projection: a period's positions, widened by
-        // [`OUT_OF_ORDER`], bound the read.
-        let low = q.since_ms.map(|ms| first_at(&conn, ms.saturating_sub(OUT_OF_ORDER))).transpose()?;
-        let high = q.until_ms.map(|ms| first_at(&conn, ms.saturating_add(OUT_OF_ORDER))).transpose()?;
-        let (sql, values) = listing(q, (low.unwrap_or(i64::MIN), high.unwrap_or(i64::MAX)));
-        let mut stmt = conn.prepare_cached(&sql)?;
-        let rows = stmt.query_map(rusqlite::params_from_iter(values), entry_from_row)?;
-        rows.collect()
+    /// The entries matching `q`, oldest first (see [`AuditLog::read`]
+    /// for where they are read); a subject's or an invocation's entries
+    /// come through their index.
+    pub fn query(&self, q: &AuditQuery) -> Result<Vec<AuditEntry>, StoreError> {
+        self.read(|tx| {
+            // Positions follow time to within how long an admission waits
+            // for its settlement's projection: a period's positions,
+            // widened by [`OUT_OF_ORDER`], bound the read.
+            let low = q.since_ms.map(|ms| first_at(tx, ms.saturating_sub(OUT_OF_ORDER))).transpose()?;
+            let high = q.until_ms.map(|ms| first_at(tx, ms.saturating_add(OUT_OF_ORDER))).transpose()?;
+            let (sql, values) = listing(q, (low.unwrap_or(i64::MIN), high.unwrap_or(i64::MAX)));
+            tx.query(&sql, &values)?.iter().map(entry_from_row).collect()
+        })
     }
 
     /// Move the entries decided before `before_ms` to JSON-lines files
@@ -309,22 +350,27 @@ impl AuditLog {
     /// interrupt anywhere (see `fuelhost_sqlite::archive`). Entries go in
     /// the order written, up to the first one at or past the horizon.
     pub fn archive_before(&self, before_ms: i64, dir: &Path) -> Result<AuditArchived, ArchiveError> {
+        let Table::Sqlite(db) = &self.table else {
+            return Err(ArchiveError::Refused(
+                "moving the audit log to archive files is not done on PostgreSQL yet; leave [retention] unset".into(),
+            ));
+        };
         let _one_mover = self.archiving.lock().unwrap_or_else(|p| p.into_inner());
-        drop(self.db.lock());
+        drop(db.lock());
         let mut done = AuditArchived::default();
-        let id = archive_id(&self.db)?;
+        let id = archive_id(db)?;
         loop {
-            let entries = self.oldest(before_ms)?;
+            let entries = self.oldest(before_ms).map_err(|e| ArchiveError::Store(e.to_string()))?;
             let (Some(first), Some(last)) = (entries.first(), entries.last()) else { return Ok(done) };
             let file = ArchiveFile::of_hour(dir, "audit", first.at_ms, &id);
-            let recorded = file.recorded_length(&self.db.committed())?;
+            let recorded = file.recorded_length(&db.committed())?;
             let mut lines = Vec::with_capacity(entries.len() * 200);
             for e in &entries {
                 serde_json::to_writer(&mut lines, e)?;
                 lines.push(b'\n');
             }
             let length = file.append(recorded, &lines)?;
-            self.db.durable(|tx| {
+            db.durable(|tx| {
                 fuelhost_sqlite::exec(tx, "DELETE FROM audit WHERE seq BETWEEN ?1 AND ?2", [first.seq, last.seq])?;
                 file.commit(tx, length)
             })?;
@@ -341,14 +387,15 @@ impl AuditLog {
     /// its rows from the last one it holds, and an emptied table would
     /// number the next entry 1 again, under the positions readers have
     /// paged past.
-    fn oldest(&self, before_ms: i64) -> Result<Vec<AuditEntry>, rusqlite::Error> {
-        let conn = self.db.committed();
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM audit WHERE seq < (SELECT max(seq) FROM audit) ORDER BY seq LIMIT ?1"
-        ))?;
-        let mut rows = stmt.query([ARCHIVE_CHUNK])?;
+    fn oldest(&self, before_ms: i64) -> Result<Vec<AuditEntry>, StoreError> {
+        let rows = self.read(|tx| {
+            tx.query(
+                &format!("SELECT {COLUMNS} FROM audit WHERE seq < (SELECT max(seq) FROM audit) ORDER BY seq LIMIT ?1"),
+                params![ARCHIVE_CHUNK],
+            )
+        })?;
         let mut entries: Vec<AuditEntry> = Vec::new();
-        while let Some(row) = rows.next()? {
+        for row in &rows {
             let e = entry_from_row(row)?;
             let hour = |ms: i64| ms.div_euclid(HOUR_MS);
             if e.at_ms >= before_ms || entries.first().is_some_and(|f| hour(f.at_ms) != hour(e.at_ms)) {
@@ -369,15 +416,16 @@ const OUT_OF_ORDER: i64 = 60_000;
 /// The first position whose entry was decided at or after `ms` (one past
 /// the last when none was), by bisection through the primary key (about
 /// forty reads, no index on time), as if positions followed time.
-fn first_at(conn: &rusqlite::Connection, ms: i64) -> Result<i64, rusqlite::Error> {
-    let (first, last): (Option<i64>, Option<i64>) =
-        conn.query_row("SELECT min(seq), max(seq) FROM audit", [], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    let (Some(mut lo), Some(last)) = (first, last) else { return Ok(i64::MAX) };
+fn first_at(tx: &mut dyn Tx, ms: i64) -> Result<i64, StoreError> {
+    let bounds = tx.query_one("SELECT min(seq), max(seq) FROM audit", params![])?;
+    let (Some(mut lo), Some(last)) = (bounds.get::<Option<i64>>(0)?, bounds.get::<Option<i64>>(1)?) else {
+        return Ok(i64::MAX);
+    };
     let mut hi = last + 1;
-    let mut stmt = conn.prepare_cached("SELECT seq, at_ms FROM audit WHERE seq >= ?1 ORDER BY seq LIMIT 1")?;
     while lo < hi {
         let mid = lo + (hi - lo) / 2;
-        let (seq, at): (i64, i64) = stmt.query_row([mid], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        let r = tx.query_one("SELECT seq, at_ms FROM audit WHERE seq >= ?1 ORDER BY seq LIMIT 1", params![mid])?;
+        let (seq, at): (i64, i64) = (r.get(0)?, r.get(1)?);
         if at >= ms {
             hi = mid;
         } else {
@@ -387,7 +435,7 @@ fn first_at(conn: &rusqlite::Connection, ms: i64) -> Result<i64, rusqlite::Error
     Ok(lo)
 }
 
-fn entry_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditEntry> {
+fn entry_from_row(r: &Row) -> Result<AuditEntry, StoreError> {
     Ok(AuditEntry {
         at_ms: r.get(0)?,
         invocation: r.get(1)?,
@@ -397,7 +445,7 @@ fn entry_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditEntry> {
         decision: r.get(5)?,
         decided_by: r.get(6)?,
         reason: r.get(7)?,
-        latency_us: r.get::<_, i64>(8)? as u64,
+        latency_us: r.get(8)?,
         seq: r.get(9)?,
     })
 }
@@ -428,7 +476,10 @@ mod tests {
         ];
         for (what, q) in queries {
             let (sql, params) = listing(&q, (0, 100));
-            fuelhost_sqlite::plans::assert_no_scan(what, &fuelhost_sqlite::plans::plan(&db, &sql, params));
+            fuelhost_sqlite::plans::assert_no_scan(
+                what,
+                &fuelhost_sqlite::plans::plan(&db, &sql, fuelhost_sqlite::sqlite_values(&params)),
+            );
         }
     }
 }

@@ -78,11 +78,16 @@ impl AgentDirs {
         self.root.join(agent.as_str())
     }
 
-    /// `agent`'s directory, with its lock and count.
+    /// `agent`'s directory, with its lock and count. The first time, the
+    /// directory is made if it is missing: an agent created through
+    /// another host on a shared database has none here yet.
     pub fn get(&self, agent: &AgentId) -> Arc<AgentDir> {
         let mut dirs = self.dirs.lock().unwrap_or_else(|p| p.into_inner());
         dirs.entry(agent.to_string())
             .or_insert_with(|| {
+                if let Err(e) = std::fs::create_dir_all(self.path(agent)) {
+                    tracing::error!(agent = %agent, error = %e, "making the agent's directory failed");
+                }
                 Arc::new(AgentDir {
                     owner: agent.to_string(),
                     path: self.path(agent),

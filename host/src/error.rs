@@ -19,6 +19,9 @@ pub enum HostError {
     /// The database could not be opened or migrated.
     #[error("database: {0}")]
     Database(#[from] rusqlite::Error),
+    /// A store (keys, settings, approvals, ...) failed; nothing changed.
+    #[error("database: {0}")]
+    Store(#[from] fuelhost_store::StoreError),
     /// The wasmtime engine could not be configured.
     #[error("engine: {0}")]
     Engine(String),

@@ -40,6 +40,7 @@ use fuelhost_runtime::{CacheStats, CodeCache};
 use fuelhost_runtime::{EngineSettings, Engines, EpochTicker};
 use fuelhost_sqlite::SqliteLedger;
 use fuelhost_sqlite::{Database, Durability};
+use fuelhost_store::settings;
 
 /// Configures and opens a [`Host`].
 #[derive(Debug, Clone)]
@@ -57,6 +58,8 @@ pub struct HostBuilder {
     scheduler: SchedulerSettings,
     limits: HostLimits,
     retention: crate::retention::Retention,
+    database: Option<String>,
+    host_name: Option<String>,
 }
 
 impl Default for HostBuilder {
@@ -75,11 +78,33 @@ impl Default for HostBuilder {
             scheduler: SchedulerSettings::default(),
             limits: HostLimits::default(),
             retention: crate::retention::Retention::default(),
+            database: None,
+            host_name: None,
         }
     }
 }
 
 impl HostBuilder {
+    /// Keep the ledger and every store in the PostgreSQL database at `url`
+    /// (`postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE`), which any
+    /// number of hosts may share, instead of the data directory's SQLite
+    /// file. The data directory still holds this host's caches (component
+    /// bytes, compiled code) and the agents' directories. See
+    /// `docs/architecture.md`, "Several hosts over one database".
+    pub fn database(mut self, url: impl Into<String>) -> Self {
+        self.database = Some(url.into());
+        self
+    }
+
+    /// The name this host goes by on a shared database: the same across
+    /// its restarts, and no other host's (a host that opens takes over at
+    /// once what earlier runs of its name left in flight). Default: the
+    /// machine's name and the data directory's path.
+    pub fn host_name(mut self, name: impl Into<String>) -> Self {
+        self.host_name = Some(name.into());
+        self
+    }
+
     /// How long call history and the audit log stay in the database
     /// before they move to archive files (default: forever). See
     /// [`crate::Retention`].
@@ -215,7 +240,21 @@ impl HostBuilder {
         let data_dir_lock = lock_data_dir(&self.data_dir)?;
         let agents = self.data_dir.join("agents");
         std::fs::create_dir_all(&agents).map_err(dir_err(&agents))?;
-        let db = Arc::new(Database::open(&self.data_dir.join("fuelhost.db"), self.durability)?);
+        let storage = match &self.database {
+            None => Storage::open_file(&self.data_dir, self.durability, self.clock.clone())?,
+            Some(url) => {
+                if self.retention.archives() {
+                    return Err(HostError::Invalid(
+                        "history is not moved to archive files on PostgreSQL yet: leave [retention] unset with \
+                         `database`"
+                            .into(),
+                    ));
+                }
+                let name = self.host_name.clone().unwrap_or_else(|| default_host_name(&self.data_dir));
+                Storage::open_shared(url, &name, self.engine.max_instances, self.clock.clone())?
+            }
+        };
+        let store = storage.store.clone();
         let engines = Engines::new(&self.engine).map_err(|e| HostError::Engine(format!("{e:#}")))?;
         let ticker = EpochTicker::start(engines.clone(), self.engine.epoch_tick);
         let compiled = self.compile_cache_dir.clone().unwrap_or_else(|| self.data_dir.join("compiled"));
@@ -224,19 +263,19 @@ impl HostBuilder {
             return Err(HostError::Invalid("max_loaded_artifacts must be at least 1 (the default is 4096)".into()));
         }
         let registry =
-            Registry::open(engines.clone(), db.clone(), cache, self.max_component_bytes, self.max_loaded_artifacts)?;
+            Registry::open(engines.clone(), store.clone(), cache, self.max_component_bytes, self.max_loaded_artifacts)?;
         let policy = Arc::new(PolicyChain::new(engines.policy().clone(), self.plugin_limits, self.engine.epoch_tick));
         for plugin in registry.stored_plugins()? {
             policy.install(plugin);
         }
-        let ledger: Arc<dyn Ledger> = Arc::new(SqliteLedger::with_clock(db.clone(), self.clock.clone()));
+        let ledger = storage.ledger.clone();
         let aborted = ledger.abort_unsettled()?;
         if !aborted.is_empty() {
             tracing::warn!(count = aborted.len(), "released the holds of invocations interrupted by a previous stop");
         }
         let cost_model = match self.cost_model {
             Some(m) => m,
-            None => match db.setting(COST_MODEL_SETTING)? {
+            None => match settings::get(&*store, COST_MODEL_SETTING)? {
                 Some(json) => serde_json::from_str(&json).unwrap_or_else(|e| {
                     tracing::warn!(error = %e, "stored cost model unreadable; using the default");
                     CostModel::default()
@@ -244,23 +283,25 @@ impl HostBuilder {
                 None => CostModel::default(),
             },
         };
-        if let Some(text) = db.setting(RULES_SETTING)? {
+        if let Some(text) = settings::get(&*store, RULES_SETTING)? {
             policy.set_rules(RuleSet::from_toml(&text)?);
         }
-        let scheduler = Scheduler::open(db.clone(), &self.scheduler, ledger.clone())
+        let scheduler = Scheduler::open(store.clone(), &self.scheduler, ledger.clone())
             .map_err(|e| HostError::Invalid(format!("reopening the task queue: {e}")))?;
         let scheduler = Arc::new(scheduler);
-        let memberships = Memberships::new(db.clone());
-        let approvals = Approvals::new(db.clone(), self.clock.clone(), self.approval_ttl.as_millis() as i64);
-        let liveness = crate::liveness::Liveness::open(db.clone(), self.clock.clone())?;
+        let memberships = Memberships::new(store.clone());
+        let approvals = Approvals::new(store.clone(), self.clock.clone(), self.approval_ttl.as_millis() as i64);
+        let liveness = crate::liveness::Liveness::open(store.clone(), self.clock.clone())?;
         let inner = HostInner {
-            db: db.clone(),
+            db: storage.file.clone(),
+            store,
+            shared: storage.shared,
             metrics: Default::default(),
             memberships,
             approvals,
             cost_model: std::sync::RwLock::new(cost_model),
             ledger,
-            audit: AuditLog::new(db),
+            audit: storage.audit,
             registry,
             policy,
             slots: Slots::new(self.engine.max_instances, self.limits.calls_per_agent(self.engine.max_instances)),
@@ -278,11 +319,69 @@ impl HostBuilder {
             },
         };
         let inner = Arc::new(inner);
+        crate::changes::follow(&inner);
         Scheduler::start_workers(&inner.scheduler, runner(&inner), self.scheduler.workers);
         warm_in_background(&inner);
         archive_in_background(&inner);
         Ok(Host { inner })
     }
+}
+
+/// Where a host keeps its ledger and stores.
+struct Storage {
+    /// The data directory's SQLite file, when that is where.
+    file: Option<Arc<Database>>,
+    store: Arc<dyn fuelhost_store::Sql>,
+    ledger: Arc<dyn Ledger>,
+    audit: AuditLog,
+    /// The database other hosts share, when that is where.
+    shared: Option<crate::state::Shared>,
+}
+
+impl Storage {
+    /// The data directory's SQLite file.
+    fn open_file(data_dir: &Path, durability: Durability, clock: Arc<dyn Clock>) -> Result<Storage, HostError> {
+        let db = Arc::new(Database::open(&data_dir.join("fuelhost.db"), durability)?);
+        Ok(Storage {
+            file: Some(db.clone()),
+            store: db.clone(),
+            ledger: Arc::new(SqliteLedger::with_clock(db.clone(), clock)),
+            audit: AuditLog::new(db),
+            shared: None,
+        })
+    }
+
+    /// The PostgreSQL database at `url`, as the host `name`: a pool of a
+    /// connection per call slot and a few more, and this host's lease.
+    fn open_shared(url: &str, name: &str, slots: u32, clock: Arc<dyn Clock>) -> Result<Storage, HostError> {
+        let opened = |e: fuelhost_postgres::OpenError| HostError::Invalid(e.to_string());
+        let db = fuelhost_postgres::Database::open(url, slots.clamp(4, 64) + 4).map_err(opened)?;
+        let ledger = fuelhost_postgres::PgLedger::new(db.clone(), name, fuelhost_postgres::DEFAULT_LEASE)
+            .map_err(|e| HostError::Invalid(format!("taking this host's lease in {}: {e}", db.url())))?
+            .with_clock(clock);
+        let store: Arc<dyn fuelhost_store::Sql> = Arc::new(db.clone());
+        Ok(Storage {
+            file: None,
+            store: store.clone(),
+            ledger: Arc::new(ledger),
+            audit: AuditLog::shared(store),
+            shared: Some(crate::state::Shared::new(db)),
+        })
+    }
+}
+
+/// The name a host goes by on a shared database unless told: this
+/// machine's name and the data directory's path, which no other host on
+/// the machine has (the directory is locked) and a restart keeps.
+fn default_host_name(data_dir: &Path) -> String {
+    let machine = std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|n| n.trim().to_string())
+        .filter(|n| !n.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "host".to_string());
+    let dir = std::fs::canonicalize(data_dir).unwrap_or_else(|_| data_dir.to_path_buf());
+    format!("{machine}:{}", dir.display())
 }
 
 /// Compile the artifacts the compile cache lacked at start, one after
@@ -368,10 +467,7 @@ fn lock_data_dir(dir: &Path) -> Result<std::fs::File, HostError> {
 /// How many artifacts' code a host holds loaded unless told otherwise.
 pub const DEFAULT_MAX_LOADED_ARTIFACTS: usize = 4_096;
 
-/// Settings key of the stored cost model.
-const COST_MODEL_SETTING: &str = "cost_model";
-/// Settings key of the declarative policy rules (TOML text).
-const RULES_SETTING: &str = "policy_rules";
+use crate::state::{COST_MODEL_SETTING, RULES_SETTING};
 
 /// A fuelhost: registry, ledger, policy chain and sandboxes behind one
 /// handle. Cheap to clone; clones share everything; safe to use from many
@@ -416,7 +512,7 @@ impl Host {
     /// The API keys, stored beside the ledger: who may speak for which
     /// agent (the HTTP server authenticates every request against them).
     pub fn api_keys(&self) -> crate::ApiKeys {
-        crate::ApiKeys::new(self.inner.db.clone())
+        crate::ApiKeys::new(self.inner.store.clone())
     }
 
     /// The host's metrics in the Prometheus text format.
@@ -658,7 +754,7 @@ impl Host {
         let mut model = self.inner.cost_model.write().unwrap_or_else(|p| p.into_inner());
         model.picos_per_fuel = calibration.picos_per_fuel;
         let json = serde_json::to_string(&*model).map_err(|e| HostError::Engine(e.to_string()))?;
-        self.inner.db.set_setting(COST_MODEL_SETTING, &json)?;
+        settings::set(&*self.inner.store, COST_MODEL_SETTING, &json)?;
         Ok(calibration)
     }
 
@@ -686,7 +782,10 @@ impl Host {
     /// refuses writes. Constant time: it reads no table and waits for no
     /// lock, so a readiness probe never holds up a call.
     pub fn readiness(&self) -> Result<(), String> {
-        self.inner.db.writable()
+        match &self.inner.db {
+            Some(db) => db.writable(),
+            None => Ok(()),
+        }
     }
 
     /// How many artifacts still wait for their code to be compiled (a start
@@ -831,7 +930,7 @@ impl Host {
     pub fn set_policy_rules(&self, toml: &str) -> Result<(), HostError> {
         let rules = RuleSet::from_toml(toml)?;
         crate::actions::check_rules(rules.rules()).map_err(HostError::Invalid)?;
-        self.inner.db.set_setting(RULES_SETTING, toml)?;
+        settings::set(&*self.inner.store, RULES_SETTING, toml)?;
         self.inner.policy.set_rules(rules);
         Ok(())
     }
@@ -847,7 +946,7 @@ impl Host {
         }
         let toml = toml::to_string(&Rules { rule: rules.rules() })
             .map_err(|e| HostError::Invalid(format!("writing the rules: {e}")))?;
-        self.inner.db.set_setting(RULES_SETTING, &toml)?;
+        settings::set(&*self.inner.store, RULES_SETTING, &toml)?;
         self.inner.policy.set_rules(rules);
         Ok(())
     }
@@ -1039,7 +1138,7 @@ impl Host {
         }
         self.inner.liveness.beat(id.as_str(), ttl, status).map_err(|e| match e {
             crate::liveness::HeartbeatError::Invalid(m) => HostError::Invalid(m),
-            crate::liveness::HeartbeatError::Storage(e) => HostError::Database(e),
+            crate::liveness::HeartbeatError::Storage(e) => HostError::Store(e),
         })
     }
 

@@ -9,12 +9,12 @@
 use std::io::Read;
 use std::sync::Arc;
 
-use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use fuelhost_ledger::now_ms;
 use fuelhost_ledger::AgentId;
-use fuelhost_sqlite::{exec, now_ms, one, Database};
+use fuelhost_store::{self as store, params, Commit, Sql, StoreError};
 
 /// Who a key speaks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,7 +70,7 @@ pub enum Revocation {
 
 /// The key table, in the host's database ([`Host::api_keys`](crate::Host::api_keys)).
 pub struct ApiKeys {
-    db: Arc<Database>,
+    db: Arc<dyn Sql>,
 }
 
 fn hash(key: &str) -> String {
@@ -100,7 +100,7 @@ fn hash_prefix(key_id: &str) -> Option<&str> {
 
 impl ApiKeys {
     /// The keys stored in `db`.
-    pub(crate) fn new(db: Arc<Database>) -> ApiKeys {
+    pub(crate) fn new(db: Arc<dyn Sql>) -> ApiKeys {
         ApiKeys { db }
     }
 
@@ -108,49 +108,52 @@ impl ApiKeys {
     /// only time it is ever visible, and its id (unique: a key whose id
     /// would repeat another's is drawn again).
     pub fn create(&self, agent: Option<&AgentId>) -> Result<IssuedKey, String> {
-        let conn = self.db.lock();
         loop {
             let key = new_key().map_err(|e| format!("no randomness for a key: {e}"))?;
             let hash = hash(&key);
-            let taken: i64 = one(
-                &conn,
-                "SELECT COUNT(*) FROM api_keys WHERE hash >= ?1 AND hash < ?1 || 'g'",
-                params![&hash[..KEY_ID_HEX]],
-                |r| r.get(0),
-            )
+            let made = store::write(&*self.db, Commit::Durable, |tx| {
+                let taken: i64 = tx
+                    .query_one(
+                        "SELECT COUNT(*) FROM api_keys WHERE hash >= ?1 AND hash < ?1 || 'g'",
+                        params![&hash[..KEY_ID_HEX]],
+                    )?
+                    .get(0)?;
+                if taken > 0 {
+                    return Ok(false);
+                }
+                tx.execute(
+                    "INSERT INTO api_keys (hash, agent, admin, created_ms) VALUES (?1, ?2, ?3, ?4)",
+                    params![&hash, agent.map(AgentId::as_str), agent.is_none(), now_ms()],
+                )?;
+                Ok::<_, StoreError>(true)
+            })
             .map_err(|e| e.to_string())?;
-            if taken > 0 {
-                continue;
+            if made {
+                return Ok(IssuedKey { key_id: key_id(&hash), key });
             }
-            exec(
-                &conn,
-                "INSERT INTO api_keys (hash, agent, admin, created_ms) VALUES (?1, ?2, ?3, ?4)",
-                params![hash, agent.map(AgentId::as_str), agent.is_none(), now_ms()],
-            )
-            .map_err(|e| e.to_string())?;
-            return Ok(IssuedKey { key_id: key_id(&hash), key });
         }
     }
 
     /// Whether any live admin key exists.
     pub fn has_admin(&self) -> Result<bool, String> {
-        one(&self.db.read(), "SELECT COUNT(*) FROM api_keys WHERE admin = 1 AND revoked = 0", [], |r| {
-            r.get::<_, i64>(0)
+        store::read(&*self.db, |tx| {
+            tx.query_one("SELECT COUNT(*) FROM api_keys WHERE admin = 1 AND revoked = 0", params![])?.get::<i64>(0)
         })
         .map(|n| n > 0)
-        .map_err(|e| e.to_string())
+        .map_err(|e: StoreError| e.to_string())
     }
 
     /// Who `key` speaks for, if it is a live key.
     pub fn authenticate(&self, key: &str) -> Option<Authenticated> {
         let hash = hash(key);
-        let row: Option<(Option<String>, bool)> =
-            one(&self.db.read(), "SELECT agent, admin FROM api_keys WHERE hash = ?1 AND revoked = 0", [&hash], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
-            .optional()
-            .ok()
-            .flatten();
+        let row = store::read(&*self.db, |tx| {
+            match tx.query_opt("SELECT agent, admin FROM api_keys WHERE hash = ?1 AND revoked = 0", params![&hash])? {
+                Some(r) => Ok::<_, StoreError>(Some((r.get::<Option<String>>(0)?, r.get::<bool>(1)?))),
+                None => Ok(None),
+            }
+        })
+        .ok()
+        .flatten();
         let principal = match row? {
             (_, true) => Principal::Admin,
             (Some(agent), false) => Principal::Agent(AgentId::trusted(agent)),
@@ -162,58 +165,54 @@ impl ApiKeys {
     /// Keys, live and revoked, in order of their ids: at most `limit`,
     /// after the key `after` (the last id of the previous page).
     pub fn list(&self, after: Option<&str>, limit: usize) -> Result<Vec<KeyInfo>, String> {
-        let conn = self.db.committed();
-        let mut stmt = conn
-            .prepare_cached(
-                "SELECT hash, agent, created_ms, revoked FROM api_keys WHERE hash >= ?1 ORDER BY hash LIMIT ?2",
-            )
-            .map_err(|e| e.to_string())?;
         // Past every hash of the key `after` names.
         let from = after.and_then(hash_prefix).map_or(String::new(), |p| format!("{p}g"));
-        let rows = stmt
-            .query_map(params![from, limit.min(10_000) as i64], |r| {
-                let hash: String = r.get(0)?;
-                let revoked: i64 = r.get(3)?;
-                Ok(KeyInfo {
-                    key_id: key_id(&hash),
-                    agent: r.get::<_, Option<String>>(1)?.map(AgentId::trusted),
-                    created_ms: r.get(2)?,
-                    revoked_ms: (revoked != 0).then_some(revoked),
+        store::read(&*self.db, |tx| {
+            let rows = tx.query(
+                "SELECT hash, agent, created_ms, revoked FROM api_keys WHERE hash >= ?1 ORDER BY hash LIMIT ?2",
+                params![&from, limit.min(10_000)],
+            )?;
+            rows.iter()
+                .map(|r| {
+                    let hash: String = r.get(0)?;
+                    let revoked: i64 = r.get(3)?;
+                    Ok(KeyInfo {
+                        key_id: key_id(&hash),
+                        agent: r.get::<Option<String>>(1)?.map(AgentId::trusted),
+                        created_ms: r.get(2)?,
+                        revoked_ms: (revoked != 0).then_some(revoked),
+                    })
                 })
-            })
-            .map_err(|e| e.to_string())?;
-        rows.collect::<Result<_, _>>().map_err(|e| e.to_string())
+                .collect::<Result<Vec<_>, StoreError>>()
+        })
+        .map_err(|e| e.to_string())
     }
 
     /// Revoke the key `key_id`, unless it is the last live admin key (one
-    /// statement, so two revocations at once cannot both pass that check).
+    /// transaction, so two revocations at once cannot both pass that check).
     pub fn revoke(&self, key_id: &str) -> Result<Revocation, String> {
         let Some(prefix) = hash_prefix(key_id) else {
             return Ok(Revocation::Unknown);
         };
-        let conn = self.db.lock();
-        let changed = exec(
-            &conn,
-            "UPDATE api_keys SET revoked = ?2 WHERE hash >= ?1 AND hash < ?1 || 'g' AND revoked = 0
-               AND (admin = 0 OR (SELECT COUNT(*) FROM api_keys WHERE admin = 1 AND revoked = 0) > 1)",
-            params![prefix, now_ms().max(1)],
-        )
-        .map_err(|e| e.to_string())?;
-        if changed > 0 {
-            return Ok(Revocation::Revoked);
-        }
-        let row: Option<(bool, i64)> = one(
-            &conn,
-            "SELECT admin, revoked FROM api_keys WHERE hash >= ?1 AND hash < ?1 || 'g'",
-            params![prefix],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()
-        .map_err(|e| e.to_string())?;
-        Ok(match row {
-            None => Revocation::Unknown,
-            Some((_, revoked)) if revoked != 0 => Revocation::Revoked,
-            Some(_) => Revocation::LastAdmin,
+        store::write(&*self.db, Commit::Durable, |tx| {
+            let changed = tx.execute(
+                "UPDATE api_keys SET revoked = ?2 WHERE hash >= ?1 AND hash < ?1 || 'g' AND revoked = 0
+                   AND (admin = 0 OR (SELECT COUNT(*) FROM api_keys WHERE admin = 1 AND revoked = 0) > 1)",
+                params![prefix, now_ms().max(1)],
+            )?;
+            if changed > 0 {
+                return Ok(Revocation::Revoked);
+            }
+            let row = tx.query_opt(
+                "SELECT admin, revoked FROM api_keys WHERE hash >= ?1 AND hash < ?1 || 'g'",
+                params![prefix],
+            )?;
+            Ok::<_, StoreError>(match row {
+                None => Revocation::Unknown,
+                Some(r) if r.get::<i64>(1)? != 0 => Revocation::Revoked,
+                Some(_) => Revocation::LastAdmin,
+            })
         })
+        .map_err(|e| e.to_string())
     }
 }

@@ -80,6 +80,7 @@ mod approvals;
 mod audit;
 mod bindings;
 mod capabilities;
+mod changes;
 mod cost;
 mod disk;
 mod egress;

@@ -12,11 +12,14 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rusqlite::params;
 use serde::Serialize;
 
 use fuelhost_ledger::Clock;
-use fuelhost_sqlite::{exec, Database};
+use fuelhost_store::{self as store, params, Commit, Row, Sql, StoreError};
+
+/// The topic of heartbeats (see `fuelhost_store::Tx::notify`): the key is
+/// the agent.
+pub(crate) const TOPIC: &str = "heartbeats";
 
 /// How long a heartbeat stays good for when it does not say.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(30);
@@ -67,31 +70,65 @@ pub enum HeartbeatError {
     Invalid(String),
     /// The database failed; nothing changed.
     #[error("storing the heartbeat: {0}")]
-    Storage(#[from] rusqlite::Error),
+    Storage(#[from] StoreError),
 }
 
 /// Every agent's latest heartbeat.
 pub(crate) struct Liveness {
-    db: Arc<Database>,
+    db: Arc<dyn Sql>,
     clock: Arc<dyn Clock>,
     beats: Mutex<HashMap<String, Beat>>,
 }
 
 impl Liveness {
     /// The heartbeats recorded in `db`.
-    pub(crate) fn open(db: Arc<Database>, clock: Arc<dyn Clock>) -> rusqlite::Result<Liveness> {
-        let beats = {
-            let conn = db.read();
-            let mut stmt = conn.prepare("SELECT agent, at_ms, ttl_ms, status FROM agent_heartbeats")?;
-            let rows = stmt.query_map([], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    Beat { at_ms: r.get(1)?, ttl_ms: r.get::<_, i64>(2)? as u64, status: r.get(3)? },
-                ))
-            })?;
-            rows.collect::<rusqlite::Result<HashMap<_, _>>>()?
-        };
+    pub(crate) fn open(db: Arc<dyn Sql>, clock: Arc<dyn Clock>) -> Result<Liveness, StoreError> {
+        let beats = store::read(&*db, |tx| {
+            tx.query("SELECT agent, at_ms, ttl_ms, status FROM agent_heartbeats", params![])?
+                .iter()
+                .map(|r| Ok((r.get::<String>(0)?, beat(r)?)))
+                .collect::<Result<HashMap<_, _>, StoreError>>()
+        })?;
         Ok(Liveness { db, clock, beats: Mutex::new(beats) })
+    }
+
+    /// Read every heartbeat again (another host's may have been missed),
+    /// keeping the newer of each.
+    pub(crate) fn reload_all(&self) -> Result<(), StoreError> {
+        let stored = store::read(&*self.db, |tx| {
+            tx.query("SELECT agent, at_ms, ttl_ms, status FROM agent_heartbeats", params![])?
+                .iter()
+                .map(|r| Ok((r.get::<String>(0)?, beat(r)?)))
+                .collect::<Result<Vec<_>, StoreError>>()
+        })?;
+        let mut beats = self.lock();
+        for (agent, b) in stored {
+            if beats.get(&agent).is_none_or(|mine| mine.at_ms <= b.at_ms) {
+                beats.insert(agent, b);
+            }
+        }
+        Ok(())
+    }
+
+    /// Read `agent`'s latest heartbeat again (another host took it).
+    pub(crate) fn reload(&self, agent: &str) -> Result<(), StoreError> {
+        let found = store::read(&*self.db, |tx| {
+            tx.query_opt("SELECT agent, at_ms, ttl_ms, status FROM agent_heartbeats WHERE agent = ?1", params![agent])?
+                .map(|r| beat(&r))
+                .transpose()
+        })?;
+        let mut beats = self.lock();
+        match found {
+            // Never older than what this host took itself.
+            Some(b) if beats.get(agent).is_none_or(|mine| mine.at_ms <= b.at_ms) => {
+                beats.insert(agent.to_string(), b);
+            }
+            Some(_) => {}
+            None => {
+                beats.remove(agent);
+            }
+        }
+        Ok(())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Beat>> {
@@ -118,14 +155,14 @@ impl Liveness {
             return Err(HeartbeatError::Invalid(format!("a heartbeat's status is at most {MAX_STATUS} characters")));
         }
         let beat = Beat { at_ms: self.clock.now_ms(), ttl_ms: ttl.as_millis() as u64, status };
-        self.db.deferred(|conn| {
-            exec(
-                conn,
+        store::write(&*self.db, Commit::Deferred, |tx| {
+            tx.execute(
                 "INSERT INTO agent_heartbeats (agent, at_ms, ttl_ms, status) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (agent) DO UPDATE SET at_ms = excluded.at_ms, ttl_ms = excluded.ttl_ms,
                      status = excluded.status",
-                params![agent, beat.at_ms, beat.ttl_ms as i64, beat.status],
-            )
+                params![agent, beat.at_ms, beat.ttl_ms, &beat.status],
+            )?;
+            tx.notify(TOPIC, agent)
         })?;
         self.lock().insert(agent.to_string(), beat);
         Ok(self.health(agent))
@@ -146,6 +183,11 @@ impl Liveness {
         out.sort_by(|a, b| a.agent.cmp(&b.agent));
         out
     }
+}
+
+/// A heartbeat row (`agent, at_ms, ttl_ms, status`) as a [`Beat`].
+fn beat(r: &Row) -> Result<Beat, StoreError> {
+    Ok(Beat { at_ms: r.get(1)?, ttl_ms: r.get(2)?, status: r.get(3)? })
 }
 
 fn describe(agent: &str, beat: Option<&Beat>, now_ms: i64) -> AgentHealth {

@@ -26,7 +26,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
 
-use rusqlite::{params, OptionalExtension};
+use fuelhost_store::{self as store, params, Backend, Commit, Sql, StoreError};
 use serde::Serialize;
 use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{Component, Linker};
@@ -36,11 +36,11 @@ use crate::bindings::artifact::ArtifactPre;
 use crate::error::{HostError, UploadError};
 use crate::manifest::{Manifest, Metering};
 use crate::sandbox::Sandbox;
+use fuelhost_ledger::now_ms;
 use fuelhost_policy::PolicyPlugin;
 use fuelhost_policy::PolicyPluginPre;
 use fuelhost_runtime::Engines;
 use fuelhost_runtime::{digest, CodeCache};
-use fuelhost_sqlite::{now_ms, Database};
 
 /// What the registry knows about an uploaded artifact.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -98,7 +98,7 @@ type CodeKey = (String, Metering);
 /// Artifacts and plugins, compiled and linked.
 pub struct Registry {
     engines: Engines,
-    db: Arc<Database>,
+    db: Arc<dyn Sql>,
     cache: CodeCache,
     artifact_linker: Linker<Sandbox>,
     /// The artifact linker of the CPU-time engine, made with that engine.
@@ -175,6 +175,42 @@ impl Slot {
     }
 }
 
+/// The topic of changes to artifacts (see `fuelhost_store::Tx::notify`):
+/// the key is the artifact's id.
+pub(crate) const ARTIFACTS: &str = "artifacts";
+/// The topic of changes to policy plugins: the key is the plugin's name.
+pub(crate) const PLUGINS: &str = "plugins";
+
+/// The columns [`StoredArtifact::from_row`] reads.
+const ARTIFACT_COLUMNS: &str = "id, manifest, digest, size, created_ms";
+
+/// An artifact's row.
+struct StoredArtifact {
+    id: String,
+    manifest: String,
+    digest: String,
+    size: usize,
+    uploaded_ms: i64,
+}
+
+impl StoredArtifact {
+    fn from_row(r: &fuelhost_store::Row) -> Result<StoredArtifact, StoreError> {
+        Ok(StoredArtifact {
+            id: r.get(0)?,
+            manifest: r.get(1)?,
+            digest: r.get(2)?,
+            size: r.get(3)?,
+            uploaded_ms: r.get(4)?,
+        })
+    }
+
+    /// What the registry knows of it, or why its manifest is unreadable.
+    fn info(self) -> Result<ArtifactInfo, String> {
+        let manifest = Manifest::from_json(&self.manifest).map_err(|e| e.to_string())?;
+        Ok(ArtifactInfo { id: self.id, manifest, digest: self.digest, size: self.size, uploaded_ms: self.uploaded_ms })
+    }
+}
+
 fn storage(e: impl std::fmt::Display) -> UploadError {
     UploadError::Storage(e.to_string())
 }
@@ -184,7 +220,7 @@ impl Registry {
     /// code when the cache has it).
     pub fn open(
         engines: Engines,
-        db: Arc<Database>,
+        db: Arc<dyn Sql>,
         cache: CodeCache,
         max_component_bytes: usize,
         max_loaded: usize,
@@ -210,17 +246,16 @@ impl Registry {
             linked: Mutex::new(HashMap::new()),
             max_component_bytes,
         };
-        let stored: Vec<(String, String, String, i64, i64)> = {
-            let conn = registry.db.lock();
-            let mut stmt =
-                conn.prepare("SELECT id, manifest, digest, size, created_ms FROM artifacts ORDER BY created_ms")?;
-            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?;
-            rows.collect::<Result<_, _>>()?
-        };
-        for (id, manifest, digest, size, uploaded_ms) in stored {
+        let stored: Vec<StoredArtifact> = store::read(&*registry.db, |tx| {
+            tx.query(&format!("SELECT {ARTIFACT_COLUMNS} FROM artifacts ORDER BY created_ms"), params![])?
+                .iter()
+                .map(StoredArtifact::from_row)
+                .collect::<Result<_, StoreError>>()
+        })?;
+        for stored in stored {
+            let id = stored.id.clone();
+            let info = stored.info().map_err(|reason| HostError::Load { id: id.clone(), reason })?;
             let load = |reason: String| HostError::Load { id: id.clone(), reason };
-            let manifest = Manifest::from_json(&manifest).map_err(|e| load(e.to_string()))?;
-            let info = ArtifactInfo { id: id.clone(), manifest, digest, size: size as usize, uploaded_ms };
             let compiled = registry.compiled(&info).map_err(|e| load(e.to_string()))?;
             let entry = if compiled && registry.loaded.load(Ordering::SeqCst) < registry.max_loaded {
                 let pre =
@@ -289,7 +324,7 @@ impl Registry {
         let _compiling = self.compiling.lock().unwrap_or_else(|p| p.into_inner());
         if !self.compiled(info)? {
             let engine = self.engine(info.manifest.metering)?;
-            drop(self.cache.component(engine, &info.digest, None).map_err(|e| UploadError::Invalid(format!("{e:#}")))?);
+            drop(self.component(engine, &info.digest, None)?);
         }
         let mut artifacts = self.artifacts.write().unwrap_or_else(|p| p.into_inner());
         if let Some(slot) = artifacts.get_mut(&info.id) {
@@ -454,10 +489,7 @@ impl Registry {
         }
         // Compiled and linked outside the lock; two uploads of new bytes at
         // once may both link them, and the later one's is kept.
-        let component = self
-            .cache
-            .component(self.engine(metering)?, digest, bytes)
-            .map_err(|e| UploadError::Invalid(format!("{e:#}")))?;
+        let component = self.component(self.engine(metering)?, digest, bytes)?;
         let pre = Arc::new(self.link_artifact(&component, metering)?);
         let mut linked = self.linked.lock().unwrap_or_else(|p| p.into_inner());
         if linked.len() >= 64 && linked.len().is_power_of_two() {
@@ -485,24 +517,26 @@ impl Registry {
         self.cache.put_bytes(&digest, bytes).map_err(storage)?;
         let json = serde_json::to_string(&manifest).map_err(storage)?;
         let uploaded_ms = now_ms();
-        let inserted = self
-            .db
-            .lock()
-            .execute(
-                "INSERT OR IGNORE INTO artifacts (id, owner, name, version, digest, manifest, size, created_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        let inserted = store::write(&*self.db, Commit::Durable, |tx| {
+            self.keep_bytes(tx, &digest, bytes)?;
+            let inserted = tx.execute(
+                "INSERT INTO artifacts (id, owner, name, version, digest, manifest, size, created_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (id) DO NOTHING",
                 params![
-                    id,
+                    &id,
                     manifest.owner.as_str(),
-                    manifest.name,
-                    manifest.version,
-                    digest,
-                    json,
-                    bytes.len() as i64,
+                    &manifest.name,
+                    &manifest.version,
+                    &digest,
+                    &json,
+                    bytes.len(),
                     uploaded_ms
                 ],
-            )
-            .map_err(storage)?;
+            )?;
+            tx.notify(ARTIFACTS, &id)?;
+            Ok::<_, StoreError>(inserted)
+        })
+        .map_err(storage)?;
         if inserted == 0 {
             return Err(UploadError::AlreadyExists(id));
         }
@@ -569,18 +603,87 @@ impl Registry {
     /// which other artifacts may share. Returns what was removed, or `None`
     /// when there was no such artifact.
     pub fn delete(&self, id: &str) -> Result<Option<ArtifactInfo>, HostError> {
-        let deleted = self.db.lock().execute("DELETE FROM artifacts WHERE id = ?1", [id])?;
-        let removed = self.artifacts.write().unwrap_or_else(|p| p.into_inner()).remove(id);
+        let deleted = store::write(&*self.db, Commit::Durable, |tx| {
+            let n = tx.execute("DELETE FROM artifacts WHERE id = ?1", params![id])?;
+            tx.notify(ARTIFACTS, id)?;
+            Ok::<_, StoreError>(n)
+        })?;
+        let removed = self.forget(id);
         if deleted == 0 && removed.is_none() {
             return Ok(None);
         }
+        tracing::info!(artifact = %id, "artifact deleted");
+        Ok(removed)
+    }
+
+    /// Take `id` out of the in-memory table (its counts with it); what it
+    /// was.
+    fn forget(&self, id: &str) -> Option<ArtifactInfo> {
+        let removed = self.artifacts.write().unwrap_or_else(|p| p.into_inner()).remove(id);
         match removed.as_ref().map(|s| &s.entry) {
             Some(Entry::Cold { compiled: false, .. }) => drop(self.cold.fetch_sub(1, Ordering::SeqCst)),
             Some(Entry::Ready(_)) => drop(self.loaded.fetch_sub(1, Ordering::SeqCst)),
             _ => {}
         }
-        tracing::info!(artifact = %id, "artifact deleted");
-        Ok(removed.map(|s| s.entry.info().clone()))
+        removed.map(|s| s.entry.info().clone())
+    }
+
+    /// Make the in-memory table agree with the database on `id` (another
+    /// host uploaded or deleted it): a new artifact is held cold, loaded
+    /// by its first call here; one gone is forgotten.
+    pub(crate) fn refresh(&self, id: &str) -> Result<(), HostError> {
+        let stored = store::read(&*self.db, |tx| {
+            tx.query_opt(&format!("SELECT {ARTIFACT_COLUMNS} FROM artifacts WHERE id = ?1"), params![id])?
+                .map(|r| StoredArtifact::from_row(&r))
+                .transpose()
+        })?;
+        self.agree(id, stored)
+    }
+
+    /// [`Registry::refresh`] for every artifact (changes may have been
+    /// missed).
+    pub(crate) fn refresh_all(&self) -> Result<(), HostError> {
+        let stored: Vec<StoredArtifact> = store::read(&*self.db, |tx| {
+            tx.query(&format!("SELECT {ARTIFACT_COLUMNS} FROM artifacts"), params![])?
+                .iter()
+                .map(StoredArtifact::from_row)
+                .collect::<Result<_, StoreError>>()
+        })?;
+        let known: Vec<String> = self.artifacts.read().unwrap_or_else(|p| p.into_inner()).keys().cloned().collect();
+        let kept: std::collections::HashSet<&str> = stored.iter().map(|a| a.id.as_str()).collect();
+        for gone in known.iter().filter(|id| !kept.contains(id.as_str())) {
+            self.forget(gone);
+        }
+        for artifact in stored {
+            let id = artifact.id.clone();
+            self.agree(&id, Some(artifact))?;
+        }
+        Ok(())
+    }
+
+    /// Hold `stored` as artifact `id` (or forget `id`, when it is gone),
+    /// unless the table has it already.
+    fn agree(&self, id: &str, stored: Option<StoredArtifact>) -> Result<(), HostError> {
+        let Some(stored) = stored else {
+            if self.forget(id).is_some() {
+                tracing::info!(artifact = %id, "artifact deleted by another host");
+            }
+            return Ok(());
+        };
+        let info = stored.info().map_err(|reason| HostError::Load { id: id.to_string(), reason })?;
+        if self.info(id).is_some_and(|held| held.digest == info.digest && held.uploaded_ms == info.uploaded_ms) {
+            return Ok(());
+        }
+        let compiled =
+            self.compiled(&info).map_err(|e| HostError::Load { id: id.to_string(), reason: e.to_string() })?;
+        drop(self.forget(id));
+        if !compiled {
+            self.cold.fetch_add(1, Ordering::SeqCst);
+        }
+        let entry = Entry::Cold { info: Box::new(info), compiled };
+        self.artifacts.write().unwrap_or_else(|p| p.into_inner()).insert(id.to_string(), Slot::new(entry));
+        tracing::info!(artifact = %id, "artifact uploaded through another host");
+        Ok(())
     }
 
     /// Every artifact, sorted by id.
@@ -623,54 +726,105 @@ impl Registry {
             }));
         }
         let digest = self.checked_digest(bytes)?;
-        let component = self
-            .cache
-            .component(self.engines.policy(), &digest, Some(bytes))
-            .map_err(|e| UploadError::Invalid(format!("{e:#}")))?;
+        let component = self.component(self.engines.policy(), &digest, Some(bytes))?;
         let plugin = self.link_plugin(name, digest.clone(), &component)?;
         self.cache.put_bytes(&digest, bytes).map_err(storage)?;
-        let conn = self.db.lock();
-        let position: i64 = conn
-            .query_row("SELECT position FROM policy_plugins WHERE name = ?1", [name], |r| r.get(0))
-            .optional()
-            .map_err(storage)?
-            .map(Ok)
-            .unwrap_or_else(|| {
-                conn.query_row("SELECT COALESCE(MAX(position), 0) + 1 FROM policy_plugins", [], |r| r.get(0))
-            })
-            .map_err(storage)?;
-        conn.execute(
-            "INSERT INTO policy_plugins (name, position, digest, created_ms) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (name) DO UPDATE SET digest = excluded.digest",
-            params![name, position, digest, now_ms()],
-        )
+        store::write(&*self.db, Commit::Durable, |tx| {
+            self.keep_bytes(tx, &digest, bytes)?;
+            let position: i64 = match tx
+                .query_opt("SELECT position FROM policy_plugins WHERE name = ?1", params![name])?
+            {
+                Some(r) => r.get(0)?,
+                None => tx.query_one("SELECT COALESCE(MAX(position), 0) + 1 FROM policy_plugins", params![])?.get(0)?,
+            };
+            tx.execute(
+                "INSERT INTO policy_plugins (name, position, digest, created_ms) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (name) DO UPDATE SET digest = excluded.digest",
+                params![name, position, &digest, now_ms()],
+            )?;
+            tx.notify(PLUGINS, name)
+        })
         .map_err(storage)?;
         Ok(plugin)
     }
 
     /// Forget the stored plugin `name`; whether there was one.
     pub fn remove_plugin(&self, name: &str) -> Result<bool, UploadError> {
-        let n = self.db.lock().execute("DELETE FROM policy_plugins WHERE name = ?1", [name]).map_err(storage)?;
+        let n = store::write(&*self.db, Commit::Durable, |tx| {
+            let n = tx.execute("DELETE FROM policy_plugins WHERE name = ?1", params![name])?;
+            tx.notify(PLUGINS, name)?;
+            Ok::<_, StoreError>(n)
+        })
+        .map_err(storage)?;
         Ok(n > 0)
+    }
+
+    /// The stored plugin `name`, ready to install; `None` if there is none.
+    pub fn stored_plugin(&self, name: &str) -> Result<Option<PolicyPlugin>, HostError> {
+        let digest: Option<String> = store::read(&*self.db, |tx| {
+            tx.query_opt("SELECT digest FROM policy_plugins WHERE name = ?1", params![name])?
+                .map(|r| r.get(0))
+                .transpose()
+        })?;
+        let Some(digest) = digest else { return Ok(None) };
+        let load = |reason: String| HostError::Load { id: format!("policy {name}"), reason };
+        let component = self.component(self.engines.policy(), &digest, None).map_err(|e| load(e.to_string()))?;
+        self.link_plugin(name, digest, &component).map(Some).map_err(|e| load(e.to_string()))
     }
 
     /// Every stored plugin, in chain order, ready to install.
     pub fn stored_plugins(&self) -> Result<Vec<PolicyPlugin>, HostError> {
-        let stored: Vec<(String, String)> = {
-            let conn = self.db.read();
-            let mut stmt = conn.prepare("SELECT name, digest FROM policy_plugins ORDER BY position")?;
-            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-            rows.collect::<Result<_, _>>()?
-        };
+        let stored: Vec<(String, String)> = store::read(&*self.db, |tx| {
+            tx.query("SELECT name, digest FROM policy_plugins ORDER BY position", params![])?
+                .iter()
+                .map(|r| Ok((r.get(0)?, r.get(1)?)))
+                .collect::<Result<_, StoreError>>()
+        })?;
         stored
             .into_iter()
             .map(|(name, digest)| {
                 let load = |reason: String| HostError::Load { id: format!("policy {name}"), reason };
                 let component =
-                    self.cache.component(self.engines.policy(), &digest, None).map_err(|e| load(format!("{e:#}")))?;
+                    self.component(self.engines.policy(), &digest, None).map_err(|e| load(e.to_string()))?;
                 self.link_plugin(&name, digest, &component).map_err(|e| load(e.to_string()))
             })
             .collect()
+    }
+
+    /// The compiled component of `digest` for `engine`: from the compile
+    /// cache, else compiled from `bytes`, else from the kept bytes. A host
+    /// on a shared database that never had them (another host took the
+    /// upload) fetches them from it into its own cache first.
+    fn component(&self, engine: &Engine, digest: &str, bytes: Option<&[u8]>) -> Result<Component, UploadError> {
+        if bytes.is_none() && !self.cache.has_compiled(engine, digest) && !self.cache.has_bytes(digest) {
+            let stored: Option<Vec<u8>> = match self.db.backend() {
+                Backend::Sqlite => None,
+                Backend::Postgres => store::read(&*self.db, |tx| {
+                    tx.query_opt("SELECT bytes FROM components WHERE digest = ?1", params![digest])?
+                        .map(|r| r.get(0))
+                        .transpose()
+                })
+                .map_err(storage)?,
+            };
+            let stored = stored.ok_or_else(|| {
+                UploadError::Storage(format!("the bytes of component {digest} are missing; upload it again"))
+            })?;
+            self.cache.put_bytes(digest, &stored).map_err(storage)?;
+        }
+        self.cache.component(engine, digest, bytes).map_err(|e| UploadError::Invalid(format!("{e:#}")))
+    }
+
+    /// Keep a component's bytes where every host can fetch them: on a
+    /// shared database, in its `components` table (content-addressed, so
+    /// kept once); SQLite's host keeps them in its own cache alone.
+    fn keep_bytes(&self, tx: &mut dyn store::Tx, digest: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        if self.db.backend() == Backend::Postgres {
+            tx.execute(
+                "INSERT INTO components (digest, bytes, created_ms) VALUES (?1, ?2, ?3) ON CONFLICT (digest) DO NOTHING",
+                params![digest, bytes, now_ms()],
+            )?;
+        }
+        Ok(())
     }
 
     /// Compile and cache counters.

@@ -22,9 +22,35 @@ use crate::registry::Registry;
 use crate::scheduler::{Scheduler, Task, TaskError, TaskRequest};
 use fuelhost_policy::{PolicyChain, Verdict};
 
+/// Settings key of the stored cost model.
+pub(crate) const COST_MODEL_SETTING: &str = "cost_model";
+/// Settings key of the declarative policy rules (TOML text).
+pub(crate) const RULES_SETTING: &str = "policy_rules";
+
+/// A host's link to the database it shares with other hosts (see
+/// `changes`).
+pub(crate) struct Shared {
+    pub(crate) db: fuelhost_postgres::Database,
+    /// Hears the other hosts' notices while the host lives.
+    pub(crate) listener: std::sync::OnceLock<fuelhost_postgres::Listener>,
+}
+
+impl Shared {
+    /// The link to `db`, not yet listening (`changes::follow` starts it).
+    pub(crate) fn new(db: fuelhost_postgres::Database) -> Shared {
+        Shared { db, listener: std::sync::OnceLock::new() }
+    }
+}
+
 /// The state behind a [`Host`](crate::Host) and its clones.
 pub(crate) struct HostInner {
-    pub(crate) db: Arc<Database>,
+    /// The data directory's SQLite file, unless the host keeps everything
+    /// in a database other hosts share.
+    pub(crate) db: Option<Arc<Database>>,
+    /// The stores' database (the same file as `db` on SQLite).
+    pub(crate) store: Arc<dyn fuelhost_store::Sql>,
+    /// The database other hosts share, when the host is on one.
+    pub(crate) shared: Option<Shared>,
     pub(crate) metrics: crate::telemetry::Metrics,
     pub(crate) memberships: Memberships,
     pub(crate) approvals: Approvals,

@@ -4,7 +4,7 @@
 //! outputs, sleeps, nesting); ids and approvals are attacked from outside.
 
 use fuelhost::{Host, HostLimits, Invocation, InvocationReport, InvokeError, Limits, Outcome, ResourcePolicy};
-use fuelhost_tests::{assert_conserved, fund, guest, manifest, shared_compile_cache};
+use fuelhost_tests::{assert_conserved, fund, guest, manifest};
 
 const MIB: u64 = 1 << 20;
 
@@ -12,13 +12,7 @@ const MIB: u64 = 1 << 20;
 /// (calls it) have 1,000 scrip, 1e10 fuel and `disk` bytes of disk.
 fn world(limits: HostLimits, disk: u64, artifact_limits: Limits) -> (Host, tempfile::TempDir, String) {
     let dir = tempfile::tempdir().unwrap();
-    let host = Host::builder()
-        .data_dir(dir.path())
-        .compile_cache_dir(shared_compile_cache())
-        .max_instances(16)
-        .limits(limits)
-        .build()
-        .unwrap();
+    let host = fuelhost_tests::builder(dir.path()).max_instances(16).limits(limits).build().unwrap();
     for agent in ["alice", "bob"] {
         host.create_agent(agent).unwrap();
         fund(&host, agent, 1_000, 10_000_000_000, disk);

@@ -11,7 +11,7 @@ use fuelhost::{
     AlertKind, AllocationRequest, AllocationStatus, Host, HostError, Invocation, InvokeError, Limits, ManualClock,
     Outcome, Period, Resource, ResourcePolicy, Rollover,
 };
-use fuelhost_tests::{assert_conserved, fund, guest, manifest, shared_compile_cache};
+use fuelhost_tests::{assert_conserved, fund, guest, manifest};
 
 const HOUR: i64 = 3_600_000;
 
@@ -23,13 +23,7 @@ struct World {
 }
 
 fn open(dir: &std::path::Path, clock: &ManualClock) -> Host {
-    Host::builder()
-        .data_dir(dir)
-        .compile_cache_dir(shared_compile_cache())
-        .max_instances(8)
-        .clock(Arc::new(clock.clone()))
-        .build()
-        .unwrap()
+    fuelhost_tests::builder(dir).max_instances(8).clock(Arc::new(clock.clone())).build().unwrap()
 }
 
 fn world() -> World {

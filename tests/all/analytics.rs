@@ -10,7 +10,7 @@ use fuelhost::{
     contract_allocation, reputation_scaled, AllocationRequest, AllocationStatus, CostModel, Host, Invocation, Limits,
     ManualClock, Resource, ResourcePolicy, UsageQuery, MONTH_MS,
 };
-use fuelhost_tests::{fund, guest, manifest, shared_compile_cache, test_host, upload};
+use fuelhost_tests::{fund, guest, manifest, test_host, upload};
 
 #[test]
 fn usage_records_filter_by_agent_artifact_and_period() {
@@ -50,13 +50,7 @@ fn the_cost_model_prices_fuel_and_draws_down_a_money_budget() {
     let dir = tempfile::tempdir().unwrap();
     let model =
         CostModel { picos_per_fuel: 2_000, usd_micros_per_cpu_second: 1_000_000_000, usd_micros_per_disk_mib: 0 };
-    let host = Host::builder()
-        .data_dir(dir.path())
-        .compile_cache_dir(shared_compile_cache())
-        .max_instances(4)
-        .cost_model(model)
-        .build()
-        .unwrap();
+    let host = fuelhost_tests::builder(dir.path()).max_instances(4).cost_model(model).build().unwrap();
     for a in ["alice", "bob"] {
         host.create_agent(a).unwrap();
         fund(&host, a, 100, 1_000_000_000, 0);
@@ -90,7 +84,7 @@ fn the_cost_model_prices_fuel_and_draws_down_a_money_budget() {
 #[test]
 fn calibration_is_stored_and_used_after_a_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let open = || Host::builder().data_dir(dir.path()).max_instances(2).build().unwrap();
+    let open = || fuelhost_tests::builder(dir.path()).max_instances(2).build().unwrap();
     let measured = {
         let host = open();
         assert_eq!(host.cost_model(), CostModel::default());
@@ -121,13 +115,7 @@ fn contract_priced_and_reputation_scaled_allocations() {
     // A contract allocation in use: its monthly period resets the calls.
     let clock = ManualClock::new(0);
     let dir = tempfile::tempdir().unwrap();
-    let host = Host::builder()
-        .data_dir(dir.path())
-        .compile_cache_dir(shared_compile_cache())
-        .max_instances(2)
-        .clock(Arc::new(clock.clone()))
-        .build()
-        .unwrap();
+    let host = fuelhost_tests::builder(dir.path()).max_instances(2).clock(Arc::new(clock.clone())).build().unwrap();
     for a in ["alice", "bob"] {
         host.create_agent(a).unwrap();
         fund(&host, a, 100, 100_000_000, 0);
@@ -154,9 +142,7 @@ fn contract_priced_and_reputation_scaled_allocations() {
 #[test]
 fn counters_count_each_call_once_across_flushes_and_restarts() {
     let dir = tempfile::tempdir().unwrap();
-    let open = || {
-        Host::builder().data_dir(dir.path()).compile_cache_dir(shared_compile_cache()).max_instances(4).build().unwrap()
-    };
+    let open = || fuelhost_tests::builder(dir.path()).max_instances(4).build().unwrap();
     let totals = |host: &Host| {
         let stats = host.stats().unwrap();
         let top = host.top_consumers(None, None, 10).unwrap();

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use fuelhost::{ApprovalError, Host, Invocation, InvokeError, Limits, ManualClock, PendingState, ResourcePolicy};
-use fuelhost_tests::{assert_conserved, fund, guest, manifest, shared_compile_cache};
+use fuelhost_tests::{assert_conserved, fund, guest, manifest};
 
 const RULES: &str = r#"
 [[rule]]
@@ -21,9 +21,7 @@ approvers = ["carol", "dave"]
 fn world() -> (Host, ManualClock, tempfile::TempDir, String) {
     let dir = tempfile::tempdir().unwrap();
     let clock = ManualClock::new(1_700_000_000_000);
-    let host = Host::builder()
-        .data_dir(dir.path())
-        .compile_cache_dir(shared_compile_cache())
+    let host = fuelhost_tests::builder(dir.path())
         .max_instances(4)
         .clock(Arc::new(clock.clone()))
         .approval_ttl(std::time::Duration::from_secs(60))

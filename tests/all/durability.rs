@@ -7,18 +7,16 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fuelhost::{Asset, Host, Invocation, InvokeError, Limits, Outcome, ResourcePolicy, TransferRequest};
-use fuelhost_tests::{assert_conserved, fund, guest, manifest, shared_compile_cache};
+use fuelhost_tests::{assert_conserved, fund, guest, manifest};
 
 const CHILD_ENV: &str = "FUELHOST_KILL_TEST_DIR";
 
 fn open(dir: &Path) -> Host {
-    Host::builder().data_dir(dir).compile_cache_dir(shared_compile_cache()).max_instances(4).build().unwrap()
+    fuelhost_tests::builder(dir).max_instances(4).build().unwrap()
 }
 
 fn usage_count(dir: &Path) -> i64 {
-    let conn = rusqlite::Connection::open(dir.join("fuelhost.db")).unwrap();
-    conn.busy_timeout(Duration::from_secs(5)).unwrap();
-    conn.query_row("SELECT COUNT(*) FROM usage_records", [], |r| r.get(0)).unwrap_or(0)
+    fuelhost_tests::tables(dir).count("SELECT COUNT(*) FROM usage_records")
 }
 
 /// Not a test on its own: the child process of the SIGKILL test. It
@@ -107,21 +105,15 @@ fn sigkill_mid_stream_leaves_no_hold_dangling() {
         settled_before = usage_count(dir.path());
     }
     assert!(settled_before >= 20);
-    let conn = rusqlite::Connection::open(dir.path().join("fuelhost.db")).unwrap();
-    let aborted: i64 =
-        conn.query_row("SELECT COUNT(*) FROM usage_records WHERE outcome = 'aborted'", [], |r| r.get(0)).unwrap();
+    let aborted =
+        fuelhost_tests::tables(dir.path()).count("SELECT COUNT(*) FROM usage_records WHERE outcome = 'aborted'");
     eprintln!("{settled_before} invocations settled, {aborted} of them aborted by a kill and released on restart");
 }
 
 #[test]
 fn many_threads_charging_one_payer_never_overspend_its_budget() {
     let dir = tempfile::tempdir().unwrap();
-    let host = Host::builder()
-        .data_dir(dir.path())
-        .compile_cache_dir(shared_compile_cache())
-        .max_instances(16)
-        .build()
-        .unwrap();
+    let host = fuelhost_tests::builder(dir.path()).max_instances(16).build().unwrap();
     for agent in ["alice", "bob"] {
         host.create_agent(agent).unwrap();
     }
@@ -173,7 +165,7 @@ fn many_threads_charging_one_payer_never_overspend_its_budget() {
 fn a_second_host_on_a_live_data_directory_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let first = open(dir.path());
-    let err = match Host::builder().data_dir(dir.path()).compile_cache_dir(shared_compile_cache()).build() {
+    let err = match fuelhost_tests::builder(dir.path()).build() {
         Ok(_) => panic!("a second host opened the same data directory"),
         Err(e) => e.to_string(),
     };

@@ -101,7 +101,7 @@ fn amounts_never_wrap() {
 #[test]
 fn balances_survive_a_restart_and_the_mint_account_mirrors_issuance() {
     let dir = tempfile::tempdir().unwrap();
-    let open = || Host::builder().data_dir(dir.path()).max_instances(2).build().unwrap();
+    let open = || fuelhost_tests::builder(dir.path()).max_instances(2).build().unwrap();
     {
         let host = open();
         host.create_agent("bob").unwrap();

@@ -6,15 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fuelhost::{Health, Host, ManualClock};
-use fuelhost_tests::shared_compile_cache;
 
 fn open(dir: &std::path::Path, clock: &ManualClock) -> Host {
-    Host::builder()
-        .data_dir(dir)
-        .compile_cache_dir(shared_compile_cache())
-        .clock(Arc::new(clock.clone()))
-        .build()
-        .unwrap()
+    fuelhost_tests::builder(dir).clock(Arc::new(clock.clone())).build().unwrap()
 }
 
 #[test]

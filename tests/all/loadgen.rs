@@ -45,12 +45,7 @@ fn a_load_run_reports_what_the_ledger_recorded() {
 fn a_task_load_run_submits_steadily_and_sees_every_task_end() {
     let dir = tempfile::tempdir().unwrap();
     let settings = fuelhost::SchedulerSettings { workers: 2, ..fuelhost::SchedulerSettings::default() };
-    let host = fuelhost::Host::builder()
-        .data_dir(dir.path())
-        .compile_cache_dir(fuelhost_tests::shared_compile_cache())
-        .scheduler(settings)
-        .build()
-        .unwrap();
+    let host = fuelhost_tests::builder(dir.path()).scheduler(settings).build().unwrap();
     let artifact = fuelhost::loadgen::prepare(&host, "echo", &guest("rust-echo"), fuelhost::Metering::Fuel).unwrap();
     let config = fuelhost::loadgen::TaskLoadConfig {
         caller: fuelhost::loadgen::CALLER.into(),

@@ -91,12 +91,7 @@ fn modes_mix_in_one_chain_and_survive_a_restart() {
     let dir = t.dir.path().to_path_buf();
     let TestHost { host, dir: keep } = t;
     drop(host);
-    let host = fuelhost::Host::builder()
-        .data_dir(&dir)
-        .compile_cache_dir(fuelhost_tests::shared_compile_cache())
-        .max_instances(8)
-        .build()
-        .unwrap();
+    let host = fuelhost_tests::builder(&dir).max_instances(8).build().unwrap();
     let info = host.artifacts().into_iter().find(|a| a.id == probe).unwrap();
     assert_eq!(info.manifest.metering, Metering::CpuTime, "the mode is stored with the artifact");
     let r = host.invoke(fuelhost::Invocation::new("bob", &probe, "echo:again")).unwrap();
@@ -127,9 +122,7 @@ fn manifests_name_the_mode_and_refuse_unknown_ones() {
 #[test]
 fn deterministic_fuel_counts_the_timeout_in_fuel() {
     let dir = tempfile::tempdir().unwrap();
-    let host = fuelhost::Host::builder()
-        .data_dir(dir.path())
-        .compile_cache_dir(fuelhost_tests::shared_compile_cache())
+    let host = fuelhost_tests::builder(dir.path())
         .max_instances(8)
         .deterministic_fuel(true)
         .plugin_limits(fuelhost::PluginLimits {

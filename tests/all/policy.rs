@@ -60,14 +60,7 @@ fn guest_transfers_are_put_to_the_chain() {
 #[test]
 fn checks_without_plugins_allow_and_plugins_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let open = || {
-        fuelhost::Host::builder()
-            .data_dir(dir.path())
-            .compile_cache_dir(fuelhost_tests::shared_compile_cache())
-            .max_instances(4)
-            .build()
-            .unwrap()
-    };
+    let open = || fuelhost_tests::builder(dir.path()).max_instances(4).build().unwrap();
     let action = Action {
         kind: "invoke".into(),
         subject: "bob".into(),
@@ -129,14 +122,7 @@ fn a_plugin_that_traps_loops_or_exhausts_memory_fails_closed() {
 #[test]
 fn every_admission_is_audited_once_whichever_way_the_call_ends() {
     let dir = tempfile::tempdir().unwrap();
-    let open = || {
-        fuelhost::Host::builder()
-            .data_dir(dir.path())
-            .compile_cache_dir(fuelhost_tests::shared_compile_cache())
-            .max_instances(4)
-            .build()
-            .unwrap()
-    };
+    let open = || fuelhost_tests::builder(dir.path()).max_instances(4).build().unwrap();
     let host = open();
     for agent in ["alice", "bob", "carol", "dave"] {
         host.create_agent(agent).unwrap();

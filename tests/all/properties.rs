@@ -14,7 +14,7 @@ use fuelhost::{
     AllocationRequest, Asset, Balances, Host, Invocation, Limits, ManualClock, Period, Resource, ResourcePolicy,
     Rollover, SponsorGrant, TransferRequest, UbiSource,
 };
-use fuelhost_tests::{guest, manifest, shared_compile_cache};
+use fuelhost_tests::{guest, manifest};
 use proptest::prelude::*;
 
 const AGENTS: [&str; 3] = ["alice", "bob", "carol"];
@@ -120,13 +120,7 @@ fn snapshot(host: &Host) -> Vec<Balances> {
 }
 
 fn new_host(dir: &std::path::Path, clock: &ManualClock) -> Host {
-    let host = Host::builder()
-        .data_dir(dir)
-        .compile_cache_dir(shared_compile_cache())
-        .max_instances(4)
-        .clock(Arc::new(clock.clone()))
-        .build()
-        .unwrap();
+    let host = fuelhost_tests::builder(dir).max_instances(4).clock(Arc::new(clock.clone())).build().unwrap();
     for agent in AGENTS {
         host.create_agent(agent).unwrap();
         fuelhost_tests::fund(&host, agent, 500, 3_000_000, 0);
@@ -179,13 +173,11 @@ proptest! {
             }
         }
         // Each accepted invocation id has exactly one usage record.
-        let conn = rusqlite::Connection::open(dir.path().join("fuelhost.db")).unwrap();
-        let records: i64 = conn.query_row("SELECT COUNT(*) FROM usage_records", [], |r| r.get(0)).unwrap();
+        let mut tables = fuelhost_tests::tables(dir.path());
+        let records = tables.count("SELECT COUNT(*) FROM usage_records");
         prop_assert_eq!(records as usize, invoked.len());
-        let price_transfers: i64 =
-            conn.query_row("SELECT COUNT(*) FROM ledger_transfers WHERE kind = 'price'", [], |r| r.get(0)).unwrap();
-        let successes: i64 =
-            conn.query_row("SELECT COUNT(*) FROM usage_records WHERE outcome = 'success' AND price_paid > 0", [], |r| r.get(0)).unwrap();
+        let price_transfers = tables.count("SELECT COUNT(*) FROM ledger_transfers WHERE kind = 'price'");
+        let successes = tables.count("SELECT COUNT(*) FROM usage_records WHERE outcome = 'success' AND price_paid > 0");
         prop_assert_eq!(price_transfers, successes, "one price per successful invocation");
     }
 }

@@ -1,12 +1,11 @@
 //! Uploads: validation against the artifact world, clear refusals that
 //! leave the registry unchanged, and the precompiled cache across restarts.
 
-use fuelhost::{Host, Invocation, Limits, Manifest, ResourcePolicy, UploadError};
+use fuelhost::{Invocation, Limits, Manifest, ResourcePolicy, UploadError};
 use fuelhost_tests::{guest, manifest, shared_compile_cache, test_host};
 
 fn count_rows(dir: &std::path::Path) -> i64 {
-    let conn = rusqlite::Connection::open(dir.join("fuelhost.db")).unwrap();
-    conn.query_row("SELECT COUNT(*) FROM artifacts", [], |r| r.get(0)).unwrap()
+    fuelhost_tests::tables(dir).count("SELECT COUNT(*) FROM artifacts")
 }
 
 fn assert_unchanged(t: &fuelhost_tests::TestHost) {
@@ -78,8 +77,7 @@ fn refuses_core_modules_garbage_and_oversize_uploads() {
     assert!(matches!(t.host.upload(m(), &broken).unwrap_err(), UploadError::Invalid(_)));
     assert_unchanged(&t);
 
-    let small = Host::builder()
-        .data_dir(t.dir.path().join("small"))
+    let small = fuelhost_tests::builder(&t.dir.path().join("small"))
         .max_component_bytes(1024)
         .max_instances(2)
         .build()
@@ -134,7 +132,7 @@ fn refuses_bad_manifests_unknown_owners_and_reused_versions() {
 fn precompiled_code_is_reused_after_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("compiled");
-    let open = || Host::builder().data_dir(dir.path()).compile_cache_dir(&cache).max_instances(4).build().unwrap();
+    let open = || fuelhost_tests::builder(dir.path()).compile_cache_dir(&cache).max_instances(4).build().unwrap();
     {
         let host = open();
         host.create_agent("alice").unwrap();
@@ -160,7 +158,7 @@ fn precompiled_code_is_reused_after_a_restart() {
 fn a_start_without_compiled_code_serves_while_it_compiles() {
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("compiled");
-    let open = || Host::builder().data_dir(dir.path()).compile_cache_dir(&cache).max_instances(4).build().unwrap();
+    let open = || fuelhost_tests::builder(dir.path()).compile_cache_dir(&cache).max_instances(4).build().unwrap();
     let artifacts = [("echo", "rust-echo"), ("echo-2", "rust-echo"), ("probe", "rust-probe")];
     {
         let host = open();
@@ -192,7 +190,7 @@ fn a_start_without_compiled_code_serves_while_it_compiles() {
 fn artifacts_of_the_same_bytes_share_their_compiled_code() {
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("compiled");
-    let open = || Host::builder().data_dir(dir.path()).compile_cache_dir(&cache).max_instances(4).build().unwrap();
+    let open = || fuelhost_tests::builder(dir.path()).compile_cache_dir(&cache).max_instances(4).build().unwrap();
     let names = ["echo", "echo-2", "echo-3"];
     {
         let host = open();
@@ -235,8 +233,7 @@ fn loaded_code_is_bounded_and_reloaded_on_demand() {
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("compiled");
     let open = || {
-        Host::builder()
-            .data_dir(dir.path())
+        fuelhost_tests::builder(dir.path())
             .compile_cache_dir(&cache)
             .max_instances(4)
             .max_loaded_artifacts(2)
@@ -299,9 +296,7 @@ fn loaded_code_is_bounded_and_reloaded_on_demand() {
 #[test]
 fn a_deleted_artifact_stays_deleted_after_a_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let open = || {
-        Host::builder().data_dir(dir.path()).compile_cache_dir(shared_compile_cache()).max_instances(4).build().unwrap()
-    };
+    let open = || fuelhost_tests::builder(dir.path()).max_instances(4).build().unwrap();
     {
         let host = open();
         host.create_agent("alice").unwrap();

@@ -2,10 +2,8 @@
 //! exceptions, errors that name the bad line, persistence, the `upload`
 //! action, plugin removal, and live updates while checks run.
 
-use fuelhost::{
-    Action, Decision, Host, HostError, Invocation, InvokeError, Limits, ResourcePolicy, UploadError, Usage,
-};
-use fuelhost_tests::{guest, manifest, shared_compile_cache, test_host, upload};
+use fuelhost::{Action, Decision, HostError, Invocation, InvokeError, Limits, ResourcePolicy, UploadError, Usage};
+use fuelhost_tests::{guest, manifest, test_host, upload};
 
 const RULES: &str = r#"
 [[rule]]
@@ -107,9 +105,7 @@ fn bad_rules_are_refused_with_the_line_and_change_nothing() {
 #[test]
 fn rules_survive_a_restart_and_uploads_are_judged() {
     let dir = tempfile::tempdir().unwrap();
-    let open = || {
-        Host::builder().data_dir(dir.path()).compile_cache_dir(shared_compile_cache()).max_instances(4).build().unwrap()
-    };
+    let open = || fuelhost_tests::builder(dir.path()).max_instances(4).build().unwrap();
     {
         let host = open();
         host.create_agent("alice").unwrap();

@@ -106,9 +106,7 @@ fn more_calls_than_instance_slots_are_told_busy_never_trap() {
     // for a free slot, then is refused `busy` (retryable, charged
     // nothing). None traps for want of a slot, and each retried call runs.
     let dir = tempfile::tempdir().unwrap();
-    let host = fuelhost::Host::builder()
-        .data_dir(dir.path())
-        .compile_cache_dir(fuelhost_tests::shared_compile_cache())
+    let host = fuelhost_tests::builder(dir.path())
         .max_instances(2)
         .limits(fuelhost::HostLimits { max_calls_per_agent: 2, ..fuelhost::HostLimits::default() })
         .build()

@@ -7,13 +7,13 @@ use std::path::Path;
 use std::time::Duration;
 
 use fuelhost::{Host, Limits, Priority, ResourcePolicy, SchedulerSettings, TaskError, TaskRequest, TaskState};
-use fuelhost_tests::{assert_conserved, fund, shared_compile_cache, upload};
+use fuelhost_tests::{assert_conserved, fund, upload};
 
 const WAIT: Duration = Duration::from_secs(60);
 
 fn open(dir: &Path, workers: usize, max_queued: usize) -> Host {
     let settings = SchedulerSettings { workers, max_queued_per_agent: max_queued, ..SchedulerSettings::default() };
-    Host::builder().data_dir(dir).compile_cache_dir(shared_compile_cache()).scheduler(settings).build().unwrap()
+    fuelhost_tests::builder(dir).scheduler(settings).build().unwrap()
 }
 
 /// A host with alice's echo (price 2) and funded agents bob and carol.
@@ -166,14 +166,12 @@ fn no_task_is_lost_or_run_twice_across_a_restart() {
     // As if the host had stopped mid-task: "settled" after its invocation
     // settled, "interrupted" before (its invocation id never settled).
     {
-        let conn = rusqlite::Connection::open(dir.path().join("fuelhost.db")).unwrap();
-        conn.execute("UPDATE tasks SET state = 'running', finished_ms = NULL WHERE id = 'settled'", []).unwrap();
-        conn.execute(
+        let mut tables = fuelhost_tests::tables(dir.path());
+        tables.execute("UPDATE tasks SET state = 'running', finished_ms = NULL WHERE id = 'settled'");
+        tables.execute(
             "UPDATE tasks SET state = 'running', finished_ms = NULL, invocation_id = 'task/interrupted/0' WHERE id = 'interrupted'",
-            [],
-        )
-        .unwrap();
-        conn.execute("UPDATE tasks SET state = 'pending', finished_ms = NULL WHERE id = 'p1'", []).unwrap();
+        );
+        tables.execute("UPDATE tasks SET state = 'pending', finished_ms = NULL WHERE id = 'p1'");
     }
     let records_before = {
         let host = open(dir.path(), 0, 1_000);
@@ -221,13 +219,7 @@ fn cancelling_a_running_task_stops_it_and_charges_what_it_burned() {
 fn under_deterministic_fuel_a_cancel_stops_a_task_at_its_next_host_call() {
     let dir = tempfile::tempdir().unwrap();
     let settings = SchedulerSettings { workers: 1, ..SchedulerSettings::default() };
-    let host = Host::builder()
-        .data_dir(dir.path())
-        .compile_cache_dir(shared_compile_cache())
-        .scheduler(settings)
-        .deterministic_fuel(true)
-        .build()
-        .unwrap();
+    let host = fuelhost_tests::builder(dir.path()).scheduler(settings).deterministic_fuel(true).build().unwrap();
     for agent in ["alice", "bob"] {
         host.create_agent(agent).unwrap();
     }
@@ -397,8 +389,8 @@ fn a_waiting_task_waits_across_a_restart() {
     host.submit_task(TaskRequest::new("bob", &echo, "x").id("doomed")).unwrap();
     drop(host);
     {
-        let conn = rusqlite::Connection::open(dir.path().join("fuelhost.db")).unwrap();
-        conn.execute("UPDATE tasks SET state = 'failed', error = 'gone' WHERE id = 'doomed'", []).unwrap();
+        fuelhost_tests::tables(dir.path())
+            .execute("UPDATE tasks SET state = 'failed', error = 'gone' WHERE id = 'doomed'");
     }
     let host = open(dir.path(), 1, 1_000);
     let never = host.task("never").unwrap();
@@ -421,12 +413,7 @@ fn a_failing_artifact_opens_its_breaker_until_a_trial_succeeds() {
         breaker_cool_down: Duration::from_secs(2),
         ..SchedulerSettings::default()
     };
-    let host = Host::builder()
-        .data_dir(dir.path())
-        .compile_cache_dir(shared_compile_cache())
-        .scheduler(settings)
-        .build()
-        .unwrap();
+    let host = fuelhost_tests::builder(dir.path()).scheduler(settings).build().unwrap();
     for agent in ["alice", "bob"] {
         host.create_agent(agent).unwrap();
         fund(&host, agent, 1_000, 1_000_000_000, 0);
@@ -527,15 +514,14 @@ fn a_drain_lets_running_tasks_finish_until_its_deadline() {
     // running with an aborted record, which a stop made, not a cancel: it
     // runs again. One whose cancel was asked for ends cancelled.
     {
-        let conn = rusqlite::Connection::open(dir.path().join("fuelhost.db")).unwrap();
-        conn.execute("UPDATE tasks SET state = 'running' WHERE id = 'endless'", []).unwrap();
+        fuelhost_tests::tables(dir.path()).execute("UPDATE tasks SET state = 'running' WHERE id = 'endless'");
     }
     let host = open(dir.path(), 0, 1_000);
     assert_eq!(host.task("endless").unwrap().state, TaskState::Pending, "still pending after the restart");
     drop(host);
     {
-        let conn = rusqlite::Connection::open(dir.path().join("fuelhost.db")).unwrap();
-        conn.execute("UPDATE tasks SET state = 'running', cancel_requested = 1 WHERE id = 'short'", []).unwrap();
+        fuelhost_tests::tables(dir.path())
+            .execute("UPDATE tasks SET state = 'running', cancel_requested = 1 WHERE id = 'short'");
     }
     let host = open(dir.path(), 0, 1_000);
     assert_eq!(host.task("short").unwrap().state, TaskState::Cancelled, "its cancel was asked for");
@@ -644,12 +630,7 @@ fn a_waiting_low_task_is_not_starved_by_a_flood_of_high_ones() {
     let dir = tempfile::tempdir().unwrap();
     let settings =
         SchedulerSettings { workers: 0, aging_step: Duration::from_millis(20), ..SchedulerSettings::default() };
-    let host = Host::builder()
-        .data_dir(dir.path())
-        .compile_cache_dir(shared_compile_cache())
-        .scheduler(settings)
-        .build()
-        .unwrap();
+    let host = fuelhost_tests::builder(dir.path()).scheduler(settings).build().unwrap();
     for agent in ["alice", "bob", "carol"] {
         host.create_agent(agent).unwrap();
         fund(&host, agent, 1_000, 1_000_000_000, 0);

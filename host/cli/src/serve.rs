@@ -20,6 +20,16 @@ pub struct ServeArgs {
     /// Where the ledger, artifacts and agents' files live.
     #[arg(long, env = "FUELHOST_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Keep the ledger and every store in this PostgreSQL database
+    /// (`postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE`), shared by any
+    /// number of hosts, instead of the data directory's SQLite file.
+    #[arg(long, env = "FUELHOST_DATABASE_URL")]
+    pub database: Option<String>,
+    /// This host's name on a shared database: the same across restarts,
+    /// no other host's (default: the machine's name and the data
+    /// directory's path).
+    #[arg(long, env = "FUELHOST_HOST_NAME")]
+    pub host_name: Option<String>,
     /// Address to listen on (default 127.0.0.1:8080).
     #[arg(long, env = "FUELHOST_LISTEN")]
     pub listen: Option<String>,
@@ -62,6 +72,11 @@ pub struct ServeArgs {
 #[serde(deny_unknown_fields)]
 pub struct ServeFile {
     data_dir: Option<PathBuf>,
+    /// A PostgreSQL URL: the ledger and stores live there, shared by
+    /// every host given it (default: the data directory's SQLite file).
+    database: Option<String>,
+    /// This host's name on a shared database.
+    host_name: Option<String>,
     listen: Option<String>,
     durability: Option<String>,
     /// Guest instances alive at once.
@@ -109,6 +124,8 @@ fn server_telemetry() -> TelemetryConfig {
 #[derive(Debug)]
 pub struct ServeConfig {
     pub data_dir: PathBuf,
+    pub database: Option<String>,
+    pub host_name: Option<String>,
     pub listen: String,
     pub api: ApiConfig,
     pub durability: Durability,
@@ -182,6 +199,8 @@ impl ServeConfig {
         }
         Ok(ServeConfig {
             data_dir: args.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from("fuelhost-data")),
+            database: args.database.or(file.database),
+            host_name: args.host_name.or(file.host_name),
             listen: args.listen.or(file.listen).unwrap_or_else(|| "127.0.0.1:8080".to_string()),
             api,
             durability: durability(args.durability.or(file.durability).as_deref().unwrap_or("full"))?,
@@ -211,6 +230,12 @@ impl ServeConfig {
         if let Some(dir) = &self.compile_cache_dir {
             b = b.compile_cache_dir(dir);
         }
+        if let Some(url) = &self.database {
+            b = b.database(url);
+        }
+        if let Some(name) = &self.host_name {
+            b = b.host_name(name);
+        }
         if let Some(n) = self.max_instances {
             b = b.max_instances(n);
         }
@@ -231,6 +256,9 @@ impl ServeConfig {
 /// before it touches the data directory, then the settings in effect.
 fn check(config: &ServeConfig) -> Result<()> {
     config.retention.check()?;
+    if config.database.is_some() && config.retention.archives() {
+        bail!("history is not moved to archive files on PostgreSQL yet: leave [retention] unset with `database`");
+    }
     let rate = match &config.api.rate_limit {
         Some(r) => format!("{} per second per key, bursts of {}", r.per_second, r.burst),
         None => "none".into(),
@@ -238,6 +266,10 @@ fn check(config: &ServeConfig) -> Result<()> {
     let horizon = |days: Option<u32>| days.map_or("forever".to_string(), |d| format!("{d} days"));
     println!("settings ok");
     println!("data_dir       {}", config.data_dir.display());
+    match &config.database {
+        Some(url) => println!("database       {}", fuelhost_postgres::redact(url)),
+        None => println!("database       {} (SQLite)", config.data_dir.join("fuelhost.db").display()),
+    }
     println!("listen         {}", config.listen);
     println!("durability     {:?}", config.durability);
     println!("max_body_bytes {}", config.api.max_body_bytes);
@@ -302,6 +334,8 @@ mod tests {
         ServeArgs {
             config,
             data_dir: None,
+            database: None,
+            host_name: None,
             listen: listen.map(String::from),
             max_body_bytes: None,
             rate_limit: None,

@@ -705,6 +705,23 @@ pub trait Ledger: LedgerQuery {
     /// reservations of hosts known to be dead.)
     fn abort_unsettled(&self) -> Result<Vec<UsageRecord>, LedgerError>;
 
+    /// Settle as [`Outcome::Aborted`] what hosts that died left unsettled,
+    /// while this one serves (never its own calls in flight): a backend
+    /// several hosts share is asked this now and again. The embedded one,
+    /// alone with its file, has nothing to take over.
+    fn take_over_dead_hosts(&self) -> Result<Vec<UsageRecord>, LedgerError> {
+        Ok(Vec::new())
+    }
+
+    /// Whether a live host other than this one holds the call
+    /// `invocation_id` reserved and not yet settled: it is running there,
+    /// and is not this host's to take over. Never, for a ledger only one
+    /// host uses.
+    fn held_elsewhere(&self, invocation_id: &str) -> Result<bool, LedgerError> {
+        let _ = invocation_id;
+        Ok(false)
+    }
+
     /// Split `amount` equally over every agent, from `source`; the
     /// remainder stays in the source. One transaction; idempotent by id.
     fn distribute_ubi(&self, id: &str, source: UbiSource, amount: u64) -> Result<Distribution, LedgerError>;

@@ -243,6 +243,11 @@ impl PolicyChain {
         self.snapshot().rules.clone()
     }
 
+    /// The digest of the plugin named `name`, if it is in the chain.
+    pub fn plugin_digest(&self, name: &str) -> Option<String> {
+        self.snapshot().plugins.iter().find(|p| p.name == name).map(|p| p.digest.clone())
+    }
+
     /// Names of the plugins, in order.
     pub fn names(&self) -> Vec<String> {
         self.snapshot().plugins.iter().map(|p| p.name.clone()).collect()

@@ -100,6 +100,12 @@ impl Ledger for PgLedger {
     fn abort_unsettled(&self) -> Result<Vec<UsageRecord>, LedgerError> {
         PgLedger::abort_unsettled(self)
     }
+    fn take_over_dead_hosts(&self) -> Result<Vec<UsageRecord>, LedgerError> {
+        PgLedger::take_over_dead_hosts(self)
+    }
+    fn held_elsewhere(&self, invocation_id: &str) -> Result<bool, LedgerError> {
+        PgLedger::held_elsewhere(self, invocation_id)
+    }
     fn distribute_ubi(&self, id: &str, source: UbiSource, amount: u64) -> Result<Distribution, LedgerError> {
         PgLedger::distribute_ubi(self, id, source, amount)
     }

@@ -588,6 +588,26 @@ impl PgLedger {
         self.abort_where(false)
     }
 
+    /// Whether a live host other than this one (its lease not run out by
+    /// more than a lease length, as [`PgLedger::take_over_dead_hosts`]
+    /// counts it) holds `invocation_id` reserved and unsettled.
+    pub fn held_elsewhere(&self, invocation_id: &str) -> Result<bool, LedgerError> {
+        let grace = self.lease.length.as_millis().min(i64::MAX as u128) as i64;
+        self.database().read(|c| {
+            c.query_one(
+                &format!(
+                    "SELECT EXISTS (SELECT 1 FROM reservations r WHERE r.invocation_id = $1 AND NOT r.settled
+                        AND r.host <> $2
+                        AND EXISTS (SELECT 1 FROM host_leases l WHERE l.host = r.host AND l.expires_ms + $3 > {now}))",
+                    now = crate::leases::DB_NOW_MS
+                ),
+                &[&invocation_id, &self.host_id(), &grace],
+            )
+            .map(|r| r.get(0))
+            .map_err(|e| self.database().failed(e))
+        })
+    }
+
     fn abort_where(&self, at_open: bool) -> Result<Vec<UsageRecord>, LedgerError> {
         let (host, name) = (self.host_id(), self.lease.name.as_str());
         // A lease counts as run out only a whole lease length after it

@@ -24,6 +24,9 @@ pub struct Database {
     pool: r2d2::Pool<Manager>,
     config: postgres::Config,
     shown: String,
+    /// Who sends this pool's change notices (unique per open), so that its
+    /// own listener passes over them (see `changes.rs`).
+    origin: std::sync::Arc<str>,
 }
 
 /// A pooled connection with the statements prepared on it, so a
@@ -88,11 +91,32 @@ impl Tx<'_> {
         self.tx.query_opt(&statement, params)
     }
 
+    /// Run `sql` (statements without parameters) through the simple
+    /// protocol: one round trip, nothing prepared.
+    pub fn batch(&mut self, sql: &str) -> Result<(), postgres::Error> {
+        self.tx.batch_execute(sql)
+    }
+
     /// The one row of `sql`.
     pub fn query_one(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Row, postgres::Error> {
         let statement = self.statement(sql)?;
         self.tx.query_one(&statement, params)
     }
+}
+
+/// Run `f` where the driver may block. The driver drives its connections
+/// on a runtime of its own and blocks on it, which tokio forbids on a
+/// thread already inside a runtime (an API handler, a guest's host call
+/// under WASI's runtime): there `f` runs on a thread of its own, and this
+/// one waits for it.
+pub(crate) fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return f();
+    }
+    std::thread::scope(|s| match s.spawn(f).join() {
+        Ok(value) => value,
+        Err(panic) => std::panic::resume_unwind(panic),
+    })
 }
 
 /// Why the database could not be opened.
@@ -127,6 +151,18 @@ pub enum OpenError {
     },
 }
 
+/// `e` and what caused it (the driver says "error connecting to server";
+/// its source says "Connection refused").
+fn with_sources(e: &dyn std::error::Error) -> String {
+    let mut said = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        said = format!("{said}: {s}");
+        source = s.source();
+    }
+    said
+}
+
 /// `url` with its password (if any) replaced by `***`.
 pub fn redact(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
@@ -148,6 +184,10 @@ impl Database {
     /// Connect to `url` (at most `max_connections` at once) and bring the
     /// schema up to date.
     pub fn open(url: &str, max_connections: u32) -> Result<Database, OpenError> {
+        off_runtime(|| Database::open_here(url, max_connections))
+    }
+
+    fn open_here(url: &str, max_connections: u32) -> Result<Database, OpenError> {
         let shown = redact(url);
         let config: postgres::Config = url
             .parse()
@@ -156,7 +196,7 @@ impl Database {
         // refused at once, with the driver's reason; it runs the migrations.
         let mut first = config.connect(NoTls).map_err(|e| OpenError::Unreachable {
             url: shown.clone(),
-            reason: e.as_db_error().map_or_else(|| e.to_string(), |db| db.message().to_string()),
+            reason: e.as_db_error().map_or_else(|| with_sources(&e), |db| db.message().to_string()),
         })?;
         embedded::migrations::runner()
             .run(&mut first)
@@ -172,15 +212,23 @@ impl Database {
             // transaction, which is retried on a fresh one (`failed`).
             .test_on_check_out(false)
             .build_unchecked(Manager(PostgresConnectionManager::new(config.clone(), NoTls)));
-        Ok(Database { pool, config, shown })
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        static OPENS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = OPENS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let origin = format!("{}-{nanos:x}-{n}", std::process::id()).into();
+        Ok(Database { pool, config, shown, origin })
     }
 
     /// A connection of its own, outside the pool (for what must not wait
     /// behind the pool: a host's lease).
     pub(crate) fn connect_alone(&self) -> Result<postgres::Client, LedgerError> {
-        self.config
-            .connect(NoTls)
+        off_runtime(|| self.config.connect(NoTls))
             .map_err(|e| LedgerError::Storage(format!("no connection to the database at {}: {e}", self.shown)))
+    }
+
+    /// Who this pool's change notices come from (see `changes.rs`).
+    pub(crate) fn origin(&self) -> &str {
+        &self.origin
     }
 
     /// The URL it was opened with, password hidden.
@@ -192,7 +240,14 @@ impl Database {
     /// transaction for another's sake (a serialization failure, a deadlock,
     /// or a unique key another transaction just took), it is rolled back
     /// and `f` runs again, at most three times in all.
-    pub fn write<T>(&self, mut f: impl FnMut(&mut Tx<'_>) -> Result<T, LedgerError>) -> Result<T, LedgerError> {
+    pub fn write<T: Send>(
+        &self,
+        mut f: impl FnMut(&mut Tx<'_>) -> Result<T, LedgerError> + Send,
+    ) -> Result<T, LedgerError> {
+        off_runtime(|| self.write_here(&mut f))
+    }
+
+    fn write_here<T>(&self, mut f: impl FnMut(&mut Tx<'_>) -> Result<T, LedgerError>) -> Result<T, LedgerError> {
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -274,15 +329,27 @@ impl Database {
     /// Run `f` on a connection, outside any transaction of its own.
     /// A read on a connection the server closed (a restart) is tried again,
     /// as often as the pool hands out such connections.
-    pub fn read<T>(
+    pub fn read<T: Send>(
         &self,
-        mut f: impl FnMut(&mut postgres::Client) -> Result<T, LedgerError>,
+        mut f: impl FnMut(&mut postgres::Client) -> Result<T, LedgerError> + Send,
     ) -> Result<T, LedgerError> {
+        self.read_with(|conn| f(&mut conn.client))
+    }
+
+    /// [`Database::read`] on a pooled connection and its statements.
+    fn read_with<T: Send>(
+        &self,
+        mut f: impl FnMut(&mut Conn) -> Result<T, LedgerError> + Send,
+    ) -> Result<T, LedgerError> {
+        off_runtime(|| self.read_here(&mut f))
+    }
+
+    fn read_here<T>(&self, mut f: impl FnMut(&mut Conn) -> Result<T, LedgerError>) -> Result<T, LedgerError> {
         let mut attempt = 0;
         loop {
             attempt += 1;
             let mut conn = self.pool.get().map_err(|e| self.unreachable(e))?;
-            match f(&mut conn.client) {
+            match f(&mut conn) {
                 Err(LedgerError::Storage(m)) if m.starts_with(RETRY) && attempt <= self.pool.max_size() => continue,
                 Err(LedgerError::Storage(m)) if m.starts_with(RETRY) => {
                     return Err(LedgerError::Storage(m[RETRY.len()..].to_string()))
@@ -290,6 +357,29 @@ impl Database {
                 other => return other,
             }
         }
+    }
+
+    /// Run `f` in a read-only transaction (it sees one snapshot per
+    /// statement, as any transaction of the default level does). Tried
+    /// again, as [`Database::read`] is, on a connection the server closed.
+    pub fn read_only<T: Send>(
+        &self,
+        mut f: impl FnMut(&mut Tx<'_>) -> Result<T, LedgerError> + Send,
+    ) -> Result<T, LedgerError> {
+        self.read_with(|conn| {
+            let Conn { client, prepared } = conn;
+            let tx = client.build_transaction().read_only(true).start().map_err(|e| self.failed(e))?;
+            let mut tx = Tx { tx, prepared };
+            let value = match f(&mut tx) {
+                Err(LedgerError::Storage(m)) if m.contains("(26000)") || m.contains("(0A000)") => {
+                    tx.prepared.clear();
+                    return Err(LedgerError::Storage(format!("{RETRY}{m}")));
+                }
+                other => other?,
+            };
+            tx.tx.commit().map_err(|e| self.failed(e))?;
+            Ok(value)
+        })
     }
 
     /// A driver error as the ledger's: one to retry is marked so that
@@ -315,7 +405,7 @@ impl Database {
 }
 
 /// How [`Database::failed`] marks an error [`Database::write`] retries.
-const RETRY: &str = "retry: ";
+pub(crate) const RETRY: &str = "retry: ";
 
 impl std::fmt::Debug for Database {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

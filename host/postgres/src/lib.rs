@@ -22,8 +22,9 @@
 //! SQLite backend by the same scenarios, and statistics kept as records
 //! settle (`counters.rs`); it implements the ledger traits (`backend.rs`).
 //! Each host holds a lease (`leases.rs`), so a host takes over only
-//! a dead host's reservations. Still to come: archiving (refused, saying
-//! so) and the host's other stores; no host runs on it yet.
+//! a dead host's reservations. The host's other stores run on it through
+//! `fuelhost-store` (`store.rs`: the shared SQL's placeholders and
+//! values). Still to come: archiving (refused, saying so).
 //!
 //! **Where to start reading.** `connect.rs`, then `ledger.rs`, then
 //! `calls.rs`; the schema is `migrations/`.
@@ -31,14 +32,18 @@
 mod allocations;
 mod backend;
 mod calls;
+mod changes;
 mod connect;
 mod counters;
 mod economy;
 mod leases;
 mod ledger;
 pub mod scratch;
+mod store;
 
+pub use changes::{Change, Listener};
 pub use connect::{redact, Database, OpenError};
+pub use store::CHANNEL;
 
 /// How long a host's lease lasts unless renewed: a host that stopped is
 /// taken for dead this long after its last renewal.

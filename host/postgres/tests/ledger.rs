@@ -769,7 +769,14 @@ fn a_restarted_database_is_served_again_without_a_restart_of_the_host() {
 
     // A schema change under prepared statements: they are prepared again.
     let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
-    admin.batch_execute("ALTER TABLE transfers ALTER COLUMN memo TYPE VARCHAR(300)").unwrap();
+    admin
+        .batch_execute(
+            "BEGIN; DROP VIEW ledger_transfers; ALTER TABLE transfers ALTER COLUMN memo TYPE VARCHAR(300);
+             CREATE VIEW ledger_transfers AS
+                 SELECT seq, id, debit, credit, asset, amount, kind, memo, invocation, created_ms FROM transfers;
+             COMMIT",
+        )
+        .unwrap();
     for _ in 0..10 {
         assert!(ledger.transfer_record("after").unwrap().is_some());
     }

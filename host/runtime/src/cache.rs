@@ -66,6 +66,11 @@ impl CodeCache {
         write_atomic(&path, bytes)
     }
 
+    /// Whether the bytes of `digest` are kept here.
+    pub fn has_bytes(&self, digest: &str) -> bool {
+        self.blobs.join(format!("{digest}.wasm")).exists()
+    }
+
     /// The component bytes stored under `digest`.
     pub fn get_bytes(&self, digest: &str) -> io::Result<Vec<u8>> {
         fs::read(self.blobs.join(format!("{digest}.wasm")))

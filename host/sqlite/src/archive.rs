@@ -68,6 +68,12 @@ pub enum ArchiveError {
     /// The database refused.
     #[error("the database: {0}")]
     Database(#[from] rusqlite::Error),
+    /// A store's read failed (what it said).
+    #[error("the database: {0}")]
+    Store(String),
+    /// Archiving is not done where the history is kept; what to do.
+    #[error("{0}")]
+    Refused(String),
     /// A row could not be written as JSON.
     #[error("writing a row as JSON: {0}")]
     Encode(#[from] serde_json::Error),

@@ -471,25 +471,6 @@ impl Database {
         Ok(Database { shared, reader: Mutex::new(reader), flusher: Some(flusher), checkpointer: Some(checkpointer) })
     }
 
-    /// The host setting `key` (the cost model, the policy rules, ...), if
-    /// it was set.
-    pub fn setting(&self, key: &str) -> rusqlite::Result<Option<String>> {
-        use rusqlite::OptionalExtension as _;
-        crate::sql::one(&self.read(), "SELECT value FROM settings WHERE key = ?1", [key], |r| r.get(0)).optional()
-    }
-
-    /// Set the host setting `key` to `value`, durably.
-    pub fn set_setting(&self, key: &str, value: &str) -> rusqlite::Result<()> {
-        self.durable(|conn| {
-            crate::sql::exec(
-                conn,
-                "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                rusqlite::params![key, value],
-            )
-            .map(drop)
-        })
-    }
-
     /// Whether the database takes writes: `Err` (saying why) once an fsync
     /// failed. Reads no table and takes no lock, so it answers at once
     /// whatever the database is doing.

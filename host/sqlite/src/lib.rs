@@ -16,8 +16,8 @@
 //!
 //! **What it must not know.** Wasm, policies, HTTP: it stores what the
 //! ledger model (`fuelhost-ledger`) describes. The host's other stores
-//! (registry, tasks, audit, keys) still write their own tables through
-//! [`Database`]; they move behind store traits as further backends come.
+//! (registry, tasks, audit, keys, ...) run on [`Database`] through
+//! `fuelhost_store::Sql` (`store.rs`), in SQL PostgreSQL accepts too.
 //!
 //! **Where to start reading.** [`SqliteLedger`] (`ledger.rs`): `reserve`
 //! and `settle` are one invocation's two writes; `rows.rs` has the tables
@@ -44,6 +44,7 @@ mod rows;
 mod schema;
 mod settlement;
 mod sql;
+mod store;
 mod stored_rows;
 mod usage;
 
@@ -57,3 +58,4 @@ pub(crate) fn storage(e: rusqlite::Error) -> fuelhost_ledger::LedgerError {
     fuelhost_ledger::LedgerError::Storage(e.to_string())
 }
 pub use ledger::SqliteLedger;
+pub use store::{bind as sqlite_values, read_committed};

@@ -74,7 +74,7 @@ use worker::{outcome_state, rand_u64};
 
 use crate::invocation::Invocation;
 use crate::invocation::InvocationReport;
-use fuelhost_sqlite::Database;
+use fuelhost_store::Sql;
 
 /// What the scheduler's workers need of the host: a capability routed to
 /// an artifact, and an invocation run through the pipeline.
@@ -147,7 +147,7 @@ pub(crate) struct SchedulerSnapshot {
 
 /// The queue, its workers and the tasks' states.
 pub(crate) struct Scheduler {
-    db: Arc<Database>,
+    db: Arc<dyn Sql>,
     ledger: Arc<dyn fuelhost_ledger::Ledger>,
     /// Tasks each agent has running (taken from the queue, not yet ended).
     running_by_agent: Mutex<std::collections::HashMap<String, usize>>,
@@ -182,7 +182,7 @@ impl Scheduler {
     /// A scheduler on `db`, with every pending task (and every task a stop
     /// interrupted) queued again.
     pub(crate) fn open(
-        db: Arc<Database>,
+        db: Arc<dyn Sql>,
         settings: &SchedulerSettings,
         ledger: Arc<dyn fuelhost_ledger::Ledger>,
     ) -> Result<Scheduler, TaskError> {
@@ -204,39 +204,14 @@ impl Scheduler {
             breakers: Breakers::new(settings.breaker_failures, settings.breaker_cool_down.as_millis() as i64),
             retries: Mutex::default(),
             epoch: Instant::now(),
-            epoch_ms: fuelhost_sqlite::now_ms(),
+            epoch_ms: fuelhost_ledger::now_ms(),
         };
-        for task in store::in_states(&scheduler.db, &[TaskState::Running])? {
-            let record = match &task.invocation_id {
-                Some(inv) => ledger.usage_record(inv).map_err(|e| TaskError::Invalid(e.to_string()))?,
-                None => None,
-            };
-            let cancelled = Some("cancelled by request");
-            match record {
-                _ if task.cancel_requested => {
-                    store::finish(&scheduler.db, &task.id, TaskState::Running, TaskState::Cancelled, cancelled)?;
-                }
-                // Stopped by the stop itself (recovery aborts unsettled
-                // calls, a drain interrupts running ones): not the task's
-                // doing, so it runs again.
-                Some(r) if r.outcome == fuelhost_ledger::Outcome::Aborted => store::requeue(&scheduler.db, &task.id)?,
-                Some(r) => {
-                    let (state, error) = outcome_state(r.outcome, r.error.as_deref());
-                    let retry = matches!(state, TaskState::Failed | TaskState::TimedOut)
-                        && task.attempts < task.max_attempts
-                        && store::retry(&scheduler.db, &task.id, fuelhost_sqlite::now_ms(), error)?;
-                    if !retry {
-                        store::finish(&scheduler.db, &task.id, TaskState::Running, state, error)?;
-                    }
-                }
-                None => store::requeue(&scheduler.db, &task.id)?,
-            }
-        }
+        scheduler.settle_interrupted()?;
         // A cancel asked for while a task ran, whose retry was recorded.
-        for task in store::in_states(&scheduler.db, &[TaskState::Pending])? {
+        for task in store::in_states(&*scheduler.db, &[TaskState::Pending])? {
             if task.cancel_requested {
                 store::finish(
-                    &scheduler.db,
+                    &*scheduler.db,
                     &task.id,
                     TaskState::Pending,
                     TaskState::Cancelled,
@@ -249,11 +224,12 @@ impl Scheduler {
         let pending = loop {
             let mut waiting = Vec::new();
             let mut doomed = false;
-            for task in store::in_states(&scheduler.db, &[TaskState::Pending])? {
-                let readiness = store::readiness(&scheduler.db.read(), &task.id, &task.submitter)?;
+            for task in store::in_states(&*scheduler.db, &[TaskState::Pending])? {
+                let readiness =
+                    fuelhost_store::read(&*scheduler.db, |tx| store::readiness(tx, &task.id, &task.submitter))?;
                 match readiness {
                     Readiness::Doomed(why) => {
-                        store::finish(&scheduler.db, &task.id, TaskState::Pending, TaskState::Failed, Some(&why))?;
+                        store::finish(&*scheduler.db, &task.id, TaskState::Pending, TaskState::Failed, Some(&why))?;
                         doomed = true;
                     }
                     other => waiting.push((task, other)),
@@ -279,6 +255,70 @@ impl Scheduler {
         Ok(scheduler)
     }
 
+    /// Put each running task whose run was interrupted (its host stopped
+    /// or died; its call settled as aborted, or never reserved) back as
+    /// pending, or end it as its call ended; the ids put back. A task whose
+    /// call another live host still runs is that host's, and left alone.
+    fn settle_interrupted(&self) -> Result<Vec<String>, TaskError> {
+        let mut requeued = Vec::new();
+        for task in store::in_states(&*self.db, &[TaskState::Running])? {
+            let record = match &task.invocation_id {
+                Some(inv) if self.ledger.held_elsewhere(inv).map_err(|e| TaskError::Invalid(e.to_string()))? => {
+                    continue
+                }
+                Some(inv) => self.ledger.usage_record(inv).map_err(|e| TaskError::Invalid(e.to_string()))?,
+                None => None,
+            };
+            let cancelled = Some("cancelled by request");
+            match record {
+                _ if task.cancel_requested => {
+                    store::finish(&*self.db, &task.id, TaskState::Running, TaskState::Cancelled, cancelled)?;
+                }
+                // Stopped by the stop itself (recovery aborts unsettled
+                // calls, a drain interrupts running ones): not the task's
+                // doing, so it runs again.
+                Some(r) if r.outcome == fuelhost_ledger::Outcome::Aborted => {
+                    store::requeue(&*self.db, &task.id)?;
+                    requeued.push(task.id);
+                }
+                Some(r) => {
+                    let (state, error) = outcome_state(r.outcome, r.error.as_deref());
+                    let retry = matches!(state, TaskState::Failed | TaskState::TimedOut)
+                        && task.attempts < task.max_attempts
+                        && store::retry(&*self.db, &task.id, fuelhost_ledger::now_ms(), error)?;
+                    if !retry {
+                        store::finish(&*self.db, &task.id, TaskState::Running, state, error)?;
+                    } else {
+                        requeued.push(task.id);
+                    }
+                }
+                None => {
+                    store::requeue(&*self.db, &task.id)?;
+                    requeued.push(task.id);
+                }
+            }
+        }
+        Ok(requeued)
+    }
+
+    /// Take over the tasks of hosts that died (on a database several hosts
+    /// share): what [`Scheduler::settle_interrupted`] puts back is queued
+    /// here. Called now and again, after the ledger took over their calls.
+    pub(crate) fn take_over_interrupted(&self) -> Result<usize, TaskError> {
+        let requeued = self.settle_interrupted()?;
+        for id in &requeued {
+            let Some(task) = fuelhost_store::read(&*self.db, |tx| store::get(tx, id))? else { continue };
+            if task.state == TaskState::Pending {
+                let due = task.next_attempt_ms.unwrap_or_else(|| self.now_ms());
+                self.lock_queue().push_after(&task.submitter, &task.id, task.priority, due);
+            }
+        }
+        if !requeued.is_empty() {
+            self.queued.notify_all();
+        }
+        Ok(requeued.len())
+    }
+
     fn lock_queue(&self) -> std::sync::MutexGuard<'_, RunQueue> {
         self.queue.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -291,12 +331,12 @@ impl Scheduler {
 
     /// Accept `req` (already validated by the host): record it, queue it.
     pub(crate) fn submit(&self, req: &TaskRequest) -> Result<Task, TaskError> {
-        let id = req.id.clone().unwrap_or_else(|| format!("task-{:x}-{:016x}", fuelhost_sqlite::now_ms(), rand_u64()));
+        let id = req.id.clone().unwrap_or_else(|| format!("task-{:x}-{:016x}", fuelhost_ledger::now_ms(), rand_u64()));
         let deps = checked_dependencies(&id, &req.depends_on)?;
         // The queue lock is held across the insert, so the depth check and
         // the push agree, and no worker sees the id before its row exists.
         let mut queue = self.lock_queue();
-        if let Some(existing) = store::get(&self.db.read(), &id)? {
+        if let Some(existing) = fuelhost_store::read(&*self.db, |tx| store::get(tx, &id))? {
             let same_work = match &req.capability {
                 Some(capability) => existing.capability.as_ref() == Some(capability),
                 None => existing.capability.is_none() && existing.artifact == req.artifact,
@@ -309,11 +349,11 @@ impl Scheduler {
         if queue.depth(&req.submitter) >= queue.max_depth() {
             return Err(QueueFull::Depth { agent: req.submitter.clone(), max_depth: queue.max_depth() }.into());
         }
-        if let Some(cycle) = store::cycle_through(&self.db.read(), &id, &deps)? {
+        if let Some(cycle) = fuelhost_store::read(&*self.db, |tx| store::cycle_through(tx, &id, &deps))? {
             return Err(TaskError::Cycle(cycle));
         }
         let task = store::insert(
-            &self.db,
+            &*self.db,
             &store::NewTask {
                 id: &id,
                 submitter: &req.submitter,
@@ -330,8 +370,11 @@ impl Scheduler {
                 max_price: req.max_price,
             },
         )?;
-        let readiness =
-            if deps.is_empty() { Readiness::Ready } else { store::readiness(&self.db.read(), &id, &req.submitter)? };
+        let readiness = if deps.is_empty() {
+            Readiness::Ready
+        } else {
+            fuelhost_store::read(&*self.db, |tx| store::readiness(tx, &id, &req.submitter))?
+        };
         let doomed = match readiness {
             Readiness::Ready => {
                 queue.push(&req.submitter, &id, req.priority, self.now_ms())?;
@@ -340,7 +383,7 @@ impl Scheduler {
             }
             Readiness::Waiting => queue.park(&req.submitter, &id, req.priority, self.now_ms()).map(|()| false)?,
             Readiness::Doomed(why) => {
-                store::finish(&self.db, &id, TaskState::Pending, TaskState::Failed, Some(&why))?;
+                store::finish(&*self.db, &id, TaskState::Pending, TaskState::Failed, Some(&why))?;
                 true
             }
         };
@@ -368,7 +411,7 @@ impl Scheduler {
                 return;
             }
             let mut failed_any = false;
-            let dependants = match store::pending_dependants(&self.db.read(), &id) {
+            let dependants = match fuelhost_store::read(&*self.db, |tx| store::pending_dependants(tx, &id)) {
                 Ok(d) => d,
                 Err(e) => {
                     tracing::error!(task = %id, error = %e, "reading a task's dependants failed; they wait for the next open");
@@ -379,8 +422,9 @@ impl Scheduler {
                 if !queue.is_parked(&dependant) {
                     continue;
                 }
-                let readiness =
-                    self.get(&dependant).and_then(|t| Ok(store::readiness(&self.db.read(), &dependant, &t.submitter)?));
+                let readiness = self.get(&dependant).and_then(|t| {
+                    Ok(fuelhost_store::read(&*self.db, |tx| store::readiness(tx, &dependant, &t.submitter))?)
+                });
                 match readiness {
                     Ok(Readiness::Ready) => {
                         queue.unpark(&dependant);
@@ -394,7 +438,7 @@ impl Scheduler {
                     Ok(Readiness::Doomed(why)) => {
                         queue.remove(&dependant);
                         let failed =
-                            store::finish(&self.db, &dependant, TaskState::Pending, TaskState::Failed, Some(&why));
+                            store::finish(&*self.db, &dependant, TaskState::Pending, TaskState::Failed, Some(&why));
                         if let Err(e) = failed {
                             tracing::error!(task = %dependant, error = %e, "failing a doomed task failed; it is failed at the next open");
                         }
@@ -413,7 +457,7 @@ impl Scheduler {
 
     /// The task `id`.
     pub(crate) fn get(&self, id: &str) -> Result<Task, TaskError> {
-        store::get(&self.db.read(), id)?.ok_or_else(|| TaskError::Unknown(id.to_string()))
+        fuelhost_store::read(&*self.db, |tx| store::get(tx, id))?.ok_or_else(|| TaskError::Unknown(id.to_string()))
     }
 
     /// Cancel a task: a pending one is taken out of the queue; a running
@@ -428,7 +472,7 @@ impl Scheduler {
         if task.state == TaskState::Running {
             // Recorded first, so the task ends cancelled whatever its
             // attempt is doing: about to start, running, or being retried.
-            store::request_cancel(&self.db, id)?;
+            store::request_cancel(&*self.db, id)?;
             if let Some(flag) = self.running.lock().unwrap_or_else(|p| p.into_inner()).get(id) {
                 flag.store(true, Ordering::SeqCst);
             }
@@ -440,7 +484,7 @@ impl Scheduler {
         queue.remove(id);
         self.queued_at.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
         // Durable before the caller is told.
-        store::cancel_pending(&self.db, id, "cancelled by request")?;
+        store::cancel_pending(&*self.db, id, "cancelled by request")?;
         drop(queue);
         self.notify_finished();
         self.release_dependants(id);

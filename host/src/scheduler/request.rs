@@ -146,7 +146,7 @@ pub enum TaskError {
     NotCancellable(String, &'static str),
     /// The database failed; nothing changed.
     #[error("task storage: {0}")]
-    Storage(#[from] rusqlite::Error),
+    Storage(#[from] fuelhost_store::StoreError),
 }
 
 impl From<QueueFull> for TaskError {

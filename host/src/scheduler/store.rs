@@ -2,11 +2,11 @@
 //! database, so the queue survives a restart; and `task_dependencies`, the
 //! edges from each task to the tasks it waits for.
 
-use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
 use super::queue::Priority;
-use fuelhost_sqlite::{exec, now_ms, one, Database};
+use fuelhost_ledger::now_ms;
+use fuelhost_store::{self as sql, params, Commit, Row, Sql, StoreError, Tx};
 
 /// Where a task is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -123,56 +123,53 @@ const COLUMNS: &str = "id, submitter, artifact, priority, state, attempts, invoc
      started_ms, finished_ms, max_attempts, not_before_ms, backoff_ms, timeout_ms, capability, route_mode, max_price, \
      cancel_requested";
 
-fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Task> {
+fn from_row(r: &Row) -> Result<Task, StoreError> {
     Ok(Task {
         id: r.get(0)?,
         submitter: r.get(1)?,
         artifact: r.get(2)?,
-        priority: Priority::parse(&r.get::<_, String>(3)?).unwrap_or(Priority::Normal),
-        state: TaskState::parse(&r.get::<_, String>(4)?),
-        attempts: r.get::<_, i64>(5)? as u32,
+        priority: Priority::parse(&r.get::<String>(3)?).unwrap_or(Priority::Normal),
+        state: TaskState::parse(&r.get::<String>(4)?),
+        attempts: r.get(5)?,
         invocation_id: r.get(6)?,
         error: r.get(7)?,
         created_ms: r.get(8)?,
         started_ms: r.get(9)?,
         finished_ms: r.get(10)?,
-        max_attempts: r.get::<_, i64>(11)? as u32,
+        max_attempts: r.get(11)?,
         next_attempt_ms: r.get(12)?,
-        backoff_ms: r.get::<_, i64>(13)? as u64,
-        timeout_ms: r.get::<_, Option<i64>>(14)?.map(|t| t as u64),
+        backoff_ms: r.get(13)?,
+        timeout_ms: r.get(14)?,
         depends_on: Vec::new(),
         capability: r.get(15)?,
-        route_mode: r.get::<_, Option<String>>(16)?.and_then(|m| super::RouteMode::parse(&m)),
-        max_price: r.get::<_, Option<i64>>(17)?.map(|p| p as u64),
-        cancel_requested: r.get::<_, i64>(18)? != 0,
+        route_mode: r.get::<Option<String>>(16)?.and_then(|m| super::RouteMode::parse(&m)),
+        max_price: r.get(17)?,
+        cancel_requested: r.get(18)?,
     })
 }
 
-pub(crate) fn get(conn: &Connection, id: &str) -> rusqlite::Result<Option<Task>> {
-    let Some(mut task) = one(conn, &format!("SELECT {COLUMNS} FROM tasks WHERE id = ?1"), [id], from_row).optional()?
-    else {
+/// The first column of each row of `sql`, as text.
+fn texts(tx: &mut dyn Tx, sql: &str, id: &str) -> Result<Vec<String>, StoreError> {
+    tx.query(sql, params![id])?.iter().map(|r| r.get(0)).collect()
+}
+
+pub(crate) fn get(tx: &mut dyn Tx, id: &str) -> Result<Option<Task>, StoreError> {
+    let Some(row) = tx.query_opt(&format!("SELECT {COLUMNS} FROM tasks WHERE id = ?1"), params![id])? else {
         return Ok(None);
     };
-    task.depends_on = dependencies(conn, id)?;
+    let mut task = from_row(&row)?;
+    task.depends_on = texts(tx, "SELECT depends_on FROM task_dependencies WHERE task = ?1 ORDER BY depends_on", id)?;
     Ok(Some(task))
 }
 
-/// The tasks `id` waits for.
-pub(crate) fn dependencies(conn: &Connection, id: &str) -> rusqlite::Result<Vec<String>> {
-    let mut stmt =
-        conn.prepare_cached("SELECT depends_on FROM task_dependencies WHERE task = ?1 ORDER BY depends_on")?;
-    let rows = stmt.query_map([id], |r| r.get(0))?;
-    rows.collect()
-}
-
 /// The pending tasks that wait for `id`.
-pub(crate) fn pending_dependants(conn: &Connection, id: &str) -> rusqlite::Result<Vec<String>> {
-    let mut stmt = conn.prepare_cached(
+pub(crate) fn pending_dependants(tx: &mut dyn Tx, id: &str) -> Result<Vec<String>, StoreError> {
+    texts(
+        tx,
         "SELECT d.task FROM task_dependencies d JOIN tasks t ON t.id = d.task
          WHERE d.depends_on = ?1 AND t.state = 'pending' ORDER BY t.created_ms, t.id",
-    )?;
-    let rows = stmt.query_map([id], |r| r.get(0))?;
-    rows.collect()
+        id,
+    )
 }
 
 /// Whether a task may run yet, by the states of the tasks it waits for.
@@ -189,16 +186,16 @@ pub(crate) enum Readiness {
 /// Whether `id` (submitted by `submitter`) may run yet. A dependency
 /// submitted by another agent dooms it: a task waits only for its own
 /// submitter's tasks.
-pub(crate) fn readiness(conn: &Connection, id: &str, submitter: &str) -> rusqlite::Result<Readiness> {
-    let mut stmt = conn.prepare_cached(
+pub(crate) fn readiness(tx: &mut dyn Tx, id: &str, submitter: &str) -> Result<Readiness, StoreError> {
+    let rows = tx.query(
         "SELECT d.depends_on, t.submitter, t.state, t.error FROM task_dependencies d
          LEFT JOIN tasks t ON t.id = d.depends_on WHERE d.task = ?1 ORDER BY d.depends_on",
+        params![id],
     )?;
-    let mut rows = stmt.query([id])?;
     let mut ready = Readiness::Ready;
-    while let Some(r) = rows.next()? {
+    for r in &rows {
         let dep: String = r.get(0)?;
-        let Some(owner) = r.get::<_, Option<String>>(1)? else {
+        let Some(owner) = r.get::<Option<String>>(1)? else {
             ready = Readiness::Waiting;
             continue;
         };
@@ -207,11 +204,11 @@ pub(crate) fn readiness(conn: &Connection, id: &str, submitter: &str) -> rusqlit
                 "dependency `{dep}` is another agent's task; a task may wait only for its submitter's tasks"
             )));
         }
-        let state = TaskState::parse(&r.get::<_, String>(2)?);
+        let state = TaskState::parse(&r.get::<String>(2)?);
         match state {
             TaskState::Completed => {}
             TaskState::Failed | TaskState::Cancelled | TaskState::TimedOut => {
-                let why = r.get::<_, Option<String>>(3)?.map(|e| format!(": {e}")).unwrap_or_default();
+                let why = r.get::<Option<String>>(3)?.map(|e| format!(": {e}")).unwrap_or_default();
                 return Ok(Readiness::Doomed(format!("dependency `{dep}` ended {}{why}", state.as_str())));
             }
             TaskState::Pending | TaskState::Running => ready = Readiness::Waiting,
@@ -224,8 +221,7 @@ pub(crate) fn readiness(conn: &Connection, id: &str, submitter: &str) -> rusqlit
 /// back to it (`a -> b -> a`); the graph is walked through the
 /// dependencies already recorded, including those on tasks not yet
 /// submitted.
-pub(crate) fn cycle_through(conn: &Connection, id: &str, deps: &[String]) -> rusqlite::Result<Option<Vec<String>>> {
-    let mut stmt = conn.prepare_cached("SELECT depends_on FROM task_dependencies WHERE task = ?1")?;
+pub(crate) fn cycle_through(tx: &mut dyn Tx, id: &str, deps: &[String]) -> Result<Option<Vec<String>>, StoreError> {
     // Depth-first, each node once, remembering how it was reached.
     let mut came_from: std::collections::HashMap<String, String> = std::collections::HashMap::new();
     let mut stack: Vec<String> = Vec::new();
@@ -246,7 +242,7 @@ pub(crate) fn cycle_through(conn: &Connection, id: &str, deps: &[String]) -> rus
             path.reverse();
             return Ok(Some(path));
         }
-        let next: Vec<String> = stmt.query_map([&node], |r| r.get(0))?.collect::<Result<_, _>>()?;
+        let next = texts(tx, "SELECT depends_on FROM task_dependencies WHERE task = ?1", &node)?;
         for n in next {
             if !came_from.contains_key(&n) {
                 came_from.insert(n.clone(), node.clone());
@@ -258,13 +254,14 @@ pub(crate) fn cycle_through(conn: &Connection, id: &str, deps: &[String]) -> rus
 }
 
 /// Tasks in `states`, oldest first (their `depends_on` left empty).
-pub(crate) fn in_states(db: &Database, states: &[TaskState]) -> rusqlite::Result<Vec<Task>> {
-    let conn = db.read();
+pub(crate) fn in_states(db: &dyn Sql, states: &[TaskState]) -> Result<Vec<Task>, StoreError> {
     let list = states.iter().map(|s| format!("'{}'", s.as_str())).collect::<Vec<_>>().join(",");
-    let mut stmt =
-        conn.prepare(&format!("SELECT {COLUMNS} FROM tasks WHERE state IN ({list}) ORDER BY created_ms, id"))?;
-    let rows = stmt.query_map([], from_row)?;
-    rows.collect()
+    sql::read(db, |tx| {
+        tx.query(&format!("SELECT {COLUMNS} FROM tasks WHERE state IN ({list}) ORDER BY created_ms, id"), params![])?
+            .iter()
+            .map(from_row)
+            .collect()
+    })
 }
 
 pub(crate) struct NewTask<'a> {
@@ -285,10 +282,9 @@ pub(crate) struct NewTask<'a> {
 
 /// Record a new pending task and what it waits for (durable before it
 /// returns).
-pub(crate) fn insert(db: &Database, t: &NewTask<'_>) -> rusqlite::Result<Task> {
-    db.durable(|conn| {
-        exec(
-            conn,
+pub(crate) fn insert(db: &dyn Sql, t: &NewTask<'_>) -> Result<Task, StoreError> {
+    sql::write(db, Commit::Durable, |tx| {
+        tx.execute(
             "INSERT INTO tasks (id, submitter, artifact, input, priority, fuel_limit, state, created_ms,
                 max_attempts, backoff_ms, timeout_ms, capability, route_mode, max_price)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
@@ -298,20 +294,23 @@ pub(crate) fn insert(db: &Database, t: &NewTask<'_>) -> rusqlite::Result<Task> {
                 t.artifact,
                 t.input,
                 t.priority.as_str(),
-                t.fuel_limit.map(|f| f as i64),
+                t.fuel_limit,
                 now_ms(),
-                t.max_attempts.max(1) as i64,
-                t.backoff_ms.min(i64::MAX as u64) as i64,
-                t.timeout_ms.map(|ms| ms.min(i64::MAX as u64) as i64),
+                t.max_attempts.max(1),
+                t.backoff_ms,
+                t.timeout_ms,
                 t.capability,
                 t.route_mode.map(|m| m.as_str()),
-                t.max_price.map(|p| p.min(i64::MAX as u64) as i64),
+                t.max_price,
             ],
         )?;
         for dep in t.depends_on {
-            exec(conn, "INSERT OR IGNORE INTO task_dependencies (task, depends_on) VALUES (?1, ?2)", [t.id, dep])?;
+            tx.execute(
+                "INSERT INTO task_dependencies (task, depends_on) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+                params![t.id, dep],
+            )?;
         }
-        Ok(get(conn, t.id)?.expect("inserted above"))
+        get(tx, t.id)?.ok_or_else(|| StoreError::Storage(format!("the task `{}` was not stored", t.id)))
     })
 }
 
@@ -325,10 +324,9 @@ pub(crate) fn insert(db: &Database, t: &NewTask<'_>) -> rusqlite::Result<Task> {
 /// Mark `id` running as its next attempt (invocation `task/<id>/<n>`) and
 /// return its work; `None` if it is no longer pending (cancelled
 /// meanwhile).
-pub(crate) fn start(db: &Database, id: &str) -> rusqlite::Result<Option<Work>> {
-    db.deferred(|conn| {
-        let n = exec(
-            conn,
+pub(crate) fn start(db: &dyn Sql, id: &str) -> Result<Option<Work>, StoreError> {
+    sql::write(db, Commit::Deferred, |tx| {
+        let n = tx.execute(
             "UPDATE tasks SET state = 'running', attempts = attempts + 1, started_ms = ?2,
                 invocation_id = 'task/' || id || '/' || (attempts + 1)
              WHERE id = ?1 AND state = 'pending'",
@@ -339,95 +337,90 @@ pub(crate) fn start(db: &Database, id: &str) -> rusqlite::Result<Option<Work>> {
         }
         let columns =
             "submitter, artifact, input, fuel_limit, invocation_id, timeout_ms, capability, route_mode, max_price";
-        one(conn, &format!("SELECT {columns} FROM tasks WHERE id = ?1"), [id], |r| {
-            Ok(Work {
-                submitter: r.get(0)?,
-                artifact: r.get(1)?,
-                input: r.get(2)?,
-                fuel_limit: r.get::<_, Option<i64>>(3)?.map(|f| f as u64),
-                invocation_id: r.get(4)?,
-                timeout_ms: r.get::<_, Option<i64>>(5)?.map(|t| t as u64),
-                capability: r.get(6)?,
-                route_mode: r.get::<_, Option<String>>(7)?.and_then(|m| super::RouteMode::parse(&m)),
-                max_price: r.get::<_, Option<i64>>(8)?.map(|p| p as u64),
-            })
-        })
-        .map(Some)
+        let r = tx.query_one(&format!("SELECT {columns} FROM tasks WHERE id = ?1"), params![id])?;
+        Ok(Some(Work {
+            submitter: r.get(0)?,
+            artifact: r.get(1)?,
+            input: r.get(2)?,
+            fuel_limit: r.get(3)?,
+            invocation_id: r.get(4)?,
+            timeout_ms: r.get(5)?,
+            capability: r.get(6)?,
+            route_mode: r.get::<Option<String>>(7)?.and_then(|m| super::RouteMode::parse(&m)),
+            max_price: r.get(8)?,
+        }))
     })
+}
+
+/// Run one statement as a write of its own; whether it changed a row.
+fn change(db: &dyn Sql, commit: Commit, sql: &str, params: &[fuelhost_store::Value]) -> Result<bool, StoreError> {
+    sql::write(db, commit, |tx| tx.execute(sql, params)).map(|n| n > 0)
 }
 
 /// Record that `id`'s current attempt runs `artifact` (chosen by
 /// capability).
-pub(crate) fn set_artifact(db: &Database, id: &str, artifact: &str) -> rusqlite::Result<()> {
-    db.deferred(|conn| exec(conn, "UPDATE tasks SET artifact = ?2 WHERE id = ?1", [id, artifact])).map(|_| ())
+pub(crate) fn set_artifact(db: &dyn Sql, id: &str, artifact: &str) -> Result<(), StoreError> {
+    change(db, Commit::Deferred, "UPDATE tasks SET artifact = ?2 WHERE id = ?1", params![id, artifact]).map(drop)
 }
 
 /// Record, durably, that running task `id` is to be cancelled.
-pub(crate) fn request_cancel(db: &Database, id: &str) -> rusqlite::Result<()> {
-    db.durable(|conn| exec(conn, "UPDATE tasks SET cancel_requested = 1 WHERE id = ?1", [id])).map(|_| ())
+pub(crate) fn request_cancel(db: &dyn Sql, id: &str) -> Result<(), StoreError> {
+    change(db, Commit::Durable, "UPDATE tasks SET cancel_requested = 1 WHERE id = ?1", params![id]).map(drop)
 }
 
 /// Cancel pending task `id`, durably (the caller is told it is done);
 /// whether it was pending.
-pub(crate) fn cancel_pending(db: &Database, id: &str, why: &str) -> rusqlite::Result<bool> {
-    db.durable(|conn| {
-        exec(
-            conn,
-            "UPDATE tasks SET state = 'cancelled', error = ?2, finished_ms = ?3 WHERE id = ?1 AND state = 'pending'",
-            params![id, why, now_ms()],
-        )
-        .map(|n| n > 0)
-    })
+pub(crate) fn cancel_pending(db: &dyn Sql, id: &str, why: &str) -> Result<bool, StoreError> {
+    change(
+        db,
+        Commit::Durable,
+        "UPDATE tasks SET state = 'cancelled', error = ?2, finished_ms = ?3 WHERE id = ?1 AND state = 'pending'",
+        params![id, why, now_ms()],
+    )
 }
 
 /// Move `id` from `from` to the final `state`.
 pub(crate) fn finish(
-    db: &Database,
+    db: &dyn Sql,
     id: &str,
     from: TaskState,
     state: TaskState,
     error: Option<&str>,
-) -> rusqlite::Result<bool> {
-    db.deferred(|conn| {
-        exec(
-            conn,
-            "UPDATE tasks SET state = ?3, error = ?4, finished_ms = ?5 WHERE id = ?1 AND state = ?2",
-            params![id, from.as_str(), state.as_str(), error, now_ms()],
-        )
-        .map(|n| n > 0)
-    })
+) -> Result<bool, StoreError> {
+    change(
+        db,
+        Commit::Deferred,
+        "UPDATE tasks SET state = ?3, error = ?4, finished_ms = ?5 WHERE id = ?1 AND state = ?2",
+        params![id, from.as_str(), state.as_str(), error, now_ms()],
+    )
 }
 
 /// Put a failed attempt of `id` back as pending, not to start before
 /// `not_before_ms`.
-pub(crate) fn retry(db: &Database, id: &str, not_before_ms: i64, error: Option<&str>) -> rusqlite::Result<bool> {
-    db.deferred(|conn| {
-        exec(
-            conn,
-            "UPDATE tasks SET state = 'pending', not_before_ms = ?2, error = ?3 WHERE id = ?1 AND state = 'running'",
-            params![id, not_before_ms, error],
-        )
-        .map(|n| n > 0)
-    })
+pub(crate) fn retry(db: &dyn Sql, id: &str, not_before_ms: i64, error: Option<&str>) -> Result<bool, StoreError> {
+    change(
+        db,
+        Commit::Deferred,
+        "UPDATE tasks SET state = 'pending', not_before_ms = ?2, error = ?3 WHERE id = ?1 AND state = 'running'",
+        params![id, not_before_ms, error],
+    )
 }
 
 /// Put a task whose attempt found the host busy (it ran nothing and was
 /// charged nothing) back as pending, due at `not_before_ms`, its attempt
 /// not counted.
-pub(crate) fn postpone(db: &Database, id: &str, not_before_ms: i64) -> rusqlite::Result<bool> {
-    db.deferred(|conn| {
-        exec(
-            conn,
-            "UPDATE tasks SET state = 'pending', not_before_ms = ?2, attempts = attempts - 1
-             WHERE id = ?1 AND state = 'running'",
-            params![id, not_before_ms],
-        )
-        .map(|n| n > 0)
-    })
+pub(crate) fn postpone(db: &dyn Sql, id: &str, not_before_ms: i64) -> Result<bool, StoreError> {
+    change(
+        db,
+        Commit::Deferred,
+        "UPDATE tasks SET state = 'pending', not_before_ms = ?2, attempts = attempts - 1
+         WHERE id = ?1 AND state = 'running'",
+        params![id, not_before_ms],
+    )
 }
 
 /// Put a task interrupted by a stop back in the queue.
-pub(crate) fn requeue(db: &Database, id: &str) -> rusqlite::Result<()> {
-    db.deferred(|conn| exec(conn, "UPDATE tasks SET state = 'pending' WHERE id = ?1 AND state = 'running'", [id]))
-        .map(|_| ())
+pub(crate) fn requeue(db: &dyn Sql, id: &str) -> Result<(), StoreError> {
+    change(db, Commit::Deferred, "UPDATE tasks SET state = 'pending' WHERE id = ?1 AND state = 'running'", params![id])
+        .map(drop)
 }

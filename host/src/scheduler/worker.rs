@@ -115,7 +115,7 @@ impl Scheduler {
             return false;
         }
         let due = (self.now_ms() + backoff_ms(task.backoff_ms, task.attempts)).max(not_before_ms.unwrap_or(0));
-        match store::retry(&self.db, id, due, error) {
+        match store::retry(&*self.db, id, due, error) {
             Ok(true) => {
                 *self.retries.lock().unwrap_or_else(|p| p.into_inner()).entry(task.artifact.clone()).or_default() += 1;
                 queue.push_after(&task.submitter, id, task.priority, due);
@@ -145,7 +145,7 @@ impl Scheduler {
 
     /// One attempt of task `id`, with its cancel flag.
     fn attempt(&self, host: &Weak<dyn TaskRunner>, id: &str, cancel: Arc<AtomicBool>) {
-        let work = match store::start(&self.db, id) {
+        let work = match store::start(&*self.db, id) {
             Ok(Some(work)) => work,
             Ok(None) => return,
             Err(e) => {
@@ -156,7 +156,7 @@ impl Scheduler {
         if cancel.load(Ordering::SeqCst) {
             // Cancelled or drained before it could start.
             if self.drained.lock().unwrap_or_else(|p| p.into_inner()).remove(id) {
-                if let Err(e) = store::requeue(&self.db, id) {
+                if let Err(e) = store::requeue(&*self.db, id) {
                     tracing::error!(task = id, error = %e, "putting back a drained task failed; the next open does");
                 }
             } else {
@@ -171,7 +171,7 @@ impl Scheduler {
             let mode = work.route_mode.unwrap_or_default();
             match strong.route(capability, mode, &work.submitter, work.max_price) {
                 Ok(choice) if choice.artifact != artifact => {
-                    if let Err(e) = store::set_artifact(&self.db, id, &choice.artifact) {
+                    if let Err(e) = store::set_artifact(&*self.db, id, &choice.artifact) {
                         tracing::warn!(task = id, error = %e, "recording the chosen artifact failed");
                     }
                     artifact = choice.artifact;
@@ -220,7 +220,7 @@ impl Scheduler {
         if drained && aborted {
             // Interrupted by a drain (not one that ended first): it runs
             // again at the next open.
-            if let Err(e) = store::requeue(&self.db, id) {
+            if let Err(e) = store::requeue(&*self.db, id) {
                 tracing::error!(task = id, error = %e, "putting back a drained task failed; the next open does");
             }
             return;
@@ -254,7 +254,7 @@ impl Scheduler {
         let mut queue = self.lock_queue();
         let Ok(task) = self.get(id) else { return };
         let due = self.now_ms() + BUSY_RETRY_MS;
-        match store::postpone(&self.db, id, due) {
+        match store::postpone(&*self.db, id, due) {
             Ok(true) => {
                 tracing::debug!(task = id, reason = %busy, "the host was busy; the task runs again shortly");
                 queue.push_after(&task.submitter, id, task.priority, due);
@@ -288,7 +288,7 @@ impl Scheduler {
             }
             _ => (state, error),
         };
-        if let Err(e) = store::finish(&self.db, id, TaskState::Running, state, error.as_deref()) {
+        if let Err(e) = store::finish(&*self.db, id, TaskState::Running, state, error.as_deref()) {
             tracing::error!(task = id, error = %e, "recording a task's end failed; it is finished at the next open");
             return;
         }

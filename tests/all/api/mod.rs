@@ -22,7 +22,6 @@ use std::time::Duration;
 
 use fuelhost::Host;
 use fuelhost_server::{router, serve, ApiConfig, ApiState};
-use fuelhost_tests::shared_compile_cache;
 use serde_json::{json, Value};
 
 /// A server on a loopback port; stops when dropped.
@@ -57,13 +56,7 @@ pub fn start(max_body: usize) -> Server {
 /// runtime (blocking pool included) logs to that dispatcher.
 pub fn start_with(config: ApiConfig, logs: Option<tracing::Dispatch>) -> Server {
     let dir = tempfile::tempdir().unwrap();
-    let host = Host::builder()
-        .data_dir(dir.path())
-        .compile_cache_dir(shared_compile_cache())
-        .max_instances(8)
-        .max_component_bytes(1 << 20)
-        .build()
-        .unwrap();
+    let host = fuelhost_tests::builder(dir.path()).max_instances(8).max_component_bytes(1 << 20).build().unwrap();
     let state = ApiState::new(host.clone());
     let admin = state.bootstrap_admin_key().unwrap().expect("a first start makes the admin key");
     assert_eq!(state.bootstrap_admin_key().unwrap(), None, "shown once");

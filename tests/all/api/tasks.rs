@@ -13,7 +13,8 @@ fn tasks_are_submitted_read_and_cancelled_by_their_submitter() {
     let keys = agents(&s, &["alice", "bob", "carol"]);
     let (alice, bob, carol) = (&keys[0], &keys[1], &keys[2]);
     mint(&s, "bob", "scrip", 1_000);
-    mint(&s, "bob", "fuel", 100_000_000);
+    // Enough for calls running at once to each hold their limit (1e9).
+    mint(&s, "bob", "fuel", 10_000_000_000);
     let manifest =
         json!({"owner": "alice", "name": "echo", "version": "1", "price": 2, "resource_policy": "caller_pays"});
     let (st, v) = upload(&s, alice, manifest, &fuelhost_tests::guest("rust-echo"));
