@@ -31,7 +31,7 @@ LAYERS = {
         ["actions"],
         ["manifest", "membership"],
         ["audit", "egress", "error"],
-        ["approvals", "scheduler", "retention"],
+        ["approvals", "scheduler", "retention", "data_dir"],
         ["sandbox", "telemetry"],
         ["capabilities"],
         ["registry"],

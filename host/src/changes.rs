@@ -56,6 +56,7 @@ fn apply(inner: &HostInner, change: Change) {
             settings::TOPIC => reload_setting(inner, key),
             crate::registry::ARTIFACTS => inner.registry.refresh(key),
             crate::registry::PLUGINS => reload_plugin(inner, key),
+            crate::scheduler::TOPIC => inner.scheduler.follow(key).map_err(|e| HostError::Invalid(e.to_string())),
             // A topic of a newer fuelhost: nothing kept here.
             _ => Ok(()),
         },
@@ -77,7 +78,7 @@ fn reload_all(inner: &HostInner) -> Result<(), HostError> {
     for name in inner.policy.names().into_iter().chain(stored) {
         reload_plugin(inner, &name)?;
     }
-    Ok(())
+    inner.scheduler.follow_all().map_err(|e| HostError::Invalid(e.to_string()))
 }
 
 /// The setting `key`, in force again as stored.

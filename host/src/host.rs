@@ -237,7 +237,7 @@ impl HostBuilder {
         };
         self.retention.check()?;
         std::fs::create_dir_all(&self.data_dir).map_err(dir_err(&self.data_dir))?;
-        let data_dir_lock = lock_data_dir(&self.data_dir)?;
+        let data_dir_lock = crate::data_dir::lock(&self.data_dir)?;
         let agents = self.data_dir.join("agents");
         std::fs::create_dir_all(&agents).map_err(dir_err(&agents))?;
         let storage = match &self.database {
@@ -433,34 +433,6 @@ fn archive_in_background(inner: &Arc<HostInner>) {
     });
     if let Err(e) = spawned {
         tracing::warn!(error = %e, "starting the archive mover failed; history is kept until the next start");
-    }
-}
-
-/// Take the data directory for this process. One host per directory: the
-/// ledger keeps in-flight holds in memory and recovery at open releases
-/// every hold it does not know, so a second host on the same files (a
-/// second `serve`, or `calibrate` pointed at a live server's directory)
-/// would spend or release what the first one holds. The lock is released
-/// when the host is dropped or its process dies.
-fn lock_data_dir(dir: &Path) -> Result<std::fs::File, HostError> {
-    let path = dir.join("fuelhost.lock");
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|source| HostError::DataDir { path: path.display().to_string(), source })?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => Err(HostError::Invalid(format!(
-            "the data directory `{}` is in use by another fuelhost host (it holds `{}`); stop that host, or give \
-             this one another data directory",
-            dir.display(),
-            path.display()
-        ))),
-        Err(std::fs::TryLockError::Error(source)) => {
-            Err(HostError::DataDir { path: path.display().to_string(), source })
-        }
     }
 }
 

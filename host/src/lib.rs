@@ -82,6 +82,7 @@ mod bindings;
 mod capabilities;
 mod changes;
 mod cost;
+mod data_dir;
 mod disk;
 mod egress;
 mod error;

@@ -64,8 +64,8 @@ pub(crate) struct HostInner {
     pub(crate) audit: AuditLog,
     pub(crate) agent_dirs: AgentDirs,
     pub(crate) _ticker: EpochTicker,
-    /// Held while the host is open (see `lock_data_dir`).
-    pub(crate) _data_dir_lock: std::fs::File,
+    /// Held while the host is open (see `data_dir`).
+    pub(crate) _data_dir_lock: crate::data_dir::DataDirLock,
     pub(crate) scheduler: Arc<Scheduler>,
     pub(crate) liveness: crate::liveness::Liveness,
     pub(crate) retention: crate::retention::Retainer,

@@ -80,6 +80,16 @@ impl ApiError {
     pub fn internal(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
     }
+
+    /// 503: the database failed or could not be reached (restarting, or
+    /// refusing writes); nothing was done, and the same request may be
+    /// sent again (`Retry-After: 1`).
+    pub fn unavailable(message: impl Into<String>) -> ApiError {
+        ApiError {
+            retry_after: Some(1),
+            ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable", message)
+        }
+    }
 }
 
 impl IntoResponse for ApiError {
@@ -111,7 +121,8 @@ impl From<LedgerError> for ApiError {
             LedgerError::AllocationRefused { .. } | LedgerError::GrantUnavailable(_) => {
                 ApiError::new(StatusCode::FORBIDDEN, "allocation_refused", message)
             }
-            LedgerError::NoReservation(_) | LedgerError::Storage(_) => ApiError::internal(message),
+            LedgerError::NoReservation(_) => ApiError::internal(message),
+            LedgerError::Storage(_) => ApiError::unavailable(message),
         }
     }
 }
@@ -125,6 +136,7 @@ impl From<HostError> for ApiError {
             }
             HostError::Denied(m) => ApiError::new(StatusCode::FORBIDDEN, "denied", m),
             HostError::PendingApproval { .. } => ApiError::new(StatusCode::ACCEPTED, "pending_approval", e.to_string()),
+            HostError::Store(_) => ApiError::unavailable(e.to_string()),
             other => ApiError::internal(other.to_string()),
         }
     }
@@ -170,7 +182,7 @@ impl From<UploadError> for ApiError {
             UploadError::Denied(_) => ApiError::new(StatusCode::FORBIDDEN, "denied", message),
             UploadError::PendingApproval { .. } => ApiError::new(StatusCode::ACCEPTED, "pending_approval", message),
             UploadError::ParkedWithOtherBytes(_) => ApiError::conflict(message),
-            UploadError::Storage(_) => ApiError::internal(message),
+            UploadError::Storage(_) => ApiError::unavailable(message),
         }
     }
 }
@@ -194,7 +206,7 @@ impl From<ApprovalError> for ApiError {
             ApprovalError::TooManyParked { .. } => {
                 ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_parked", message)
             }
-            ApprovalError::Storage(_) => ApiError::internal(message),
+            ApprovalError::Storage(_) => ApiError::unavailable(message),
         }
     }
 }

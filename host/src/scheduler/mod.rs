@@ -69,6 +69,7 @@ pub use request::{TaskError, TaskRequest};
 pub use route::RouteMode;
 pub(crate) use route::{choose as route_choose, Candidate, Choice};
 use store::Readiness;
+pub(crate) use store::TOPIC;
 pub use store::{Task, TaskState};
 use worker::{outcome_state, rand_u64};
 
@@ -317,6 +318,87 @@ impl Scheduler {
             self.queued.notify_all();
         }
         Ok(requeued.len())
+    }
+
+    /// Another host changed task `id` (on a database hosts share): it is
+    /// queued here too while it waits to run (whichever host starts it
+    /// first runs it: starting is one conditional update), dropped from
+    /// this queue once it runs or ended elsewhere, and those waiting here
+    /// for its end are woken.
+    pub(crate) fn follow(&self, id: &str) -> Result<(), TaskError> {
+        match fuelhost_store::read(&*self.db, |tx| store::get(tx, id))? {
+            Some(task) => self.hold_as_stored(&task),
+            None => Ok(()),
+        }
+    }
+
+    /// [`Scheduler::follow`] for every task (changes may have been missed).
+    pub(crate) fn follow_all(&self) -> Result<(), TaskError> {
+        let pending = store::in_states(&*self.db, &[TaskState::Pending])?;
+        let waiting: std::collections::HashSet<&str> = pending.iter().map(|t| t.id.as_str()).collect();
+        let gone: Vec<String> =
+            self.lock_queue().ids().into_iter().filter(|id| !waiting.contains(id.as_str())).collect();
+        for id in gone {
+            self.follow(&id)?;
+        }
+        for task in &pending {
+            let deps = fuelhost_store::read(&*self.db, |tx| store::get(tx, &task.id))?;
+            if let Some(task) = deps {
+                self.hold_as_stored(&task)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Hold `task` in this host's queue as its stored state says.
+    fn hold_as_stored(&self, task: &Task) -> Result<(), TaskError> {
+        match task.state {
+            TaskState::Pending => {
+                let readiness = if task.depends_on.is_empty() {
+                    Readiness::Ready
+                } else {
+                    fuelhost_store::read(&*self.db, |tx| store::readiness(tx, &task.id, &task.submitter))?
+                };
+                let mut queue = self.lock_queue();
+                if self.running.lock().unwrap_or_else(|p| p.into_inner()).contains_key(&task.id) {
+                    return Ok(());
+                }
+                if queue.contains(&task.id) {
+                    if readiness == Readiness::Ready && queue.unpark(&task.id) {
+                        drop(queue);
+                        self.queued.notify_one();
+                    }
+                    return Ok(());
+                }
+                match (readiness, task.next_attempt_ms) {
+                    (Readiness::Waiting, _) => {
+                        queue.restore(&task.submitter, &task.id, task.priority, task.created_ms, true)
+                    }
+                    // The host that sees it end fails it.
+                    (Readiness::Doomed(_), _) => return Ok(()),
+                    (Readiness::Ready, Some(due)) => queue.push_after(&task.submitter, &task.id, task.priority, due),
+                    (Readiness::Ready, None) => {
+                        queue.restore(&task.submitter, &task.id, task.priority, task.created_ms, false)
+                    }
+                }
+                drop(queue);
+                self.queued.notify_one();
+            }
+            TaskState::Running => {
+                self.lock_queue().remove(&task.id);
+                if task.cancel_requested {
+                    if let Some(flag) = self.running.lock().unwrap_or_else(|p| p.into_inner()).get(&task.id) {
+                        flag.store(true, Ordering::SeqCst);
+                    }
+                }
+            }
+            _ => {
+                self.lock_queue().remove(&task.id);
+                self.notify_finished();
+                self.release_dependants(&task.id);
+            }
+        }
+        Ok(())
     }
 
     fn lock_queue(&self) -> std::sync::MutexGuard<'_, RunQueue> {

@@ -272,6 +272,18 @@ impl RunQueue {
         Some((agent, entry.id))
     }
 
+    /// Whether task `id` is in the queue (waiting its turn, its backoff,
+    /// or its dependencies).
+    pub fn contains(&self, id: &str) -> bool {
+        self.owner.contains_key(id) || self.parked.contains_key(id) || self.delayed.iter().any(|d| d.id == id)
+    }
+
+    /// Every task in the queue, in no order.
+    pub fn ids(&self) -> Vec<String> {
+        let delayed = self.delayed.iter().map(|d| d.id.clone());
+        self.owner.keys().cloned().chain(self.parked.keys().cloned()).chain(delayed).collect()
+    }
+
     /// Take task `id` out of the queue; whether it was there.
     pub fn remove(&mut self, id: &str) -> bool {
         if self.take_parked(id).is_some() {

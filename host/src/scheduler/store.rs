@@ -8,6 +8,11 @@ use super::queue::Priority;
 use fuelhost_ledger::now_ms;
 use fuelhost_store::{self as sql, params, Commit, Row, Sql, StoreError, Tx};
 
+/// The topic of changes to tasks (see `fuelhost_store::Tx::notify`): the
+/// key is the task's id. Every write of a task's row tells it, so hosts
+/// sharing a database queue, drop and wait for each other's tasks.
+pub(crate) const TOPIC: &str = "tasks";
+
 /// Where a task is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -310,6 +315,7 @@ pub(crate) fn insert(db: &dyn Sql, t: &NewTask<'_>) -> Result<Task, StoreError> 
                 params![t.id, dep],
             )?;
         }
+        tx.notify(TOPIC, t.id)?;
         get(tx, t.id)?.ok_or_else(|| StoreError::Storage(format!("the task `{}` was not stored", t.id)))
     })
 }
@@ -335,6 +341,7 @@ pub(crate) fn start(db: &dyn Sql, id: &str) -> Result<Option<Work>, StoreError> 
         if n == 0 {
             return Ok(None);
         }
+        tx.notify(TOPIC, id)?;
         let columns =
             "submitter, artifact, input, fuel_limit, invocation_id, timeout_ms, capability, route_mode, max_price";
         let r = tx.query_one(&format!("SELECT {columns} FROM tasks WHERE id = ?1"), params![id])?;
@@ -352,20 +359,33 @@ pub(crate) fn start(db: &dyn Sql, id: &str) -> Result<Option<Work>, StoreError> 
     })
 }
 
-/// Run one statement as a write of its own; whether it changed a row.
-fn change(db: &dyn Sql, commit: Commit, sql: &str, params: &[fuelhost_store::Value]) -> Result<bool, StoreError> {
-    sql::write(db, commit, |tx| tx.execute(sql, params)).map(|n| n > 0)
+/// Run one statement on task `id` as a write of its own, telling the
+/// other hosts; whether it changed a row.
+fn change(
+    db: &dyn Sql,
+    commit: Commit,
+    id: &str,
+    sql: &str,
+    params: &[fuelhost_store::Value],
+) -> Result<bool, StoreError> {
+    sql::write(db, commit, |tx| {
+        let n = tx.execute(sql, params)?;
+        if n > 0 {
+            tx.notify(TOPIC, id)?;
+        }
+        Ok(n > 0)
+    })
 }
 
 /// Record that `id`'s current attempt runs `artifact` (chosen by
 /// capability).
 pub(crate) fn set_artifact(db: &dyn Sql, id: &str, artifact: &str) -> Result<(), StoreError> {
-    change(db, Commit::Deferred, "UPDATE tasks SET artifact = ?2 WHERE id = ?1", params![id, artifact]).map(drop)
+    change(db, Commit::Deferred, id, "UPDATE tasks SET artifact = ?2 WHERE id = ?1", params![id, artifact]).map(drop)
 }
 
 /// Record, durably, that running task `id` is to be cancelled.
 pub(crate) fn request_cancel(db: &dyn Sql, id: &str) -> Result<(), StoreError> {
-    change(db, Commit::Durable, "UPDATE tasks SET cancel_requested = 1 WHERE id = ?1", params![id]).map(drop)
+    change(db, Commit::Durable, id, "UPDATE tasks SET cancel_requested = 1 WHERE id = ?1", params![id]).map(drop)
 }
 
 /// Cancel pending task `id`, durably (the caller is told it is done);
@@ -374,6 +394,7 @@ pub(crate) fn cancel_pending(db: &dyn Sql, id: &str, why: &str) -> Result<bool, 
     change(
         db,
         Commit::Durable,
+        id,
         "UPDATE tasks SET state = 'cancelled', error = ?2, finished_ms = ?3 WHERE id = ?1 AND state = 'pending'",
         params![id, why, now_ms()],
     )
@@ -390,6 +411,7 @@ pub(crate) fn finish(
     change(
         db,
         Commit::Deferred,
+        id,
         "UPDATE tasks SET state = ?3, error = ?4, finished_ms = ?5 WHERE id = ?1 AND state = ?2",
         params![id, from.as_str(), state.as_str(), error, now_ms()],
     )
@@ -401,6 +423,7 @@ pub(crate) fn retry(db: &dyn Sql, id: &str, not_before_ms: i64, error: Option<&s
     change(
         db,
         Commit::Deferred,
+        id,
         "UPDATE tasks SET state = 'pending', not_before_ms = ?2, error = ?3 WHERE id = ?1 AND state = 'running'",
         params![id, not_before_ms, error],
     )
@@ -413,6 +436,7 @@ pub(crate) fn postpone(db: &dyn Sql, id: &str, not_before_ms: i64) -> Result<boo
     change(
         db,
         Commit::Deferred,
+        id,
         "UPDATE tasks SET state = 'pending', not_before_ms = ?2, attempts = attempts - 1
          WHERE id = ?1 AND state = 'running'",
         params![id, not_before_ms],
@@ -421,6 +445,12 @@ pub(crate) fn postpone(db: &dyn Sql, id: &str, not_before_ms: i64) -> Result<boo
 
 /// Put a task interrupted by a stop back in the queue.
 pub(crate) fn requeue(db: &dyn Sql, id: &str) -> Result<(), StoreError> {
-    change(db, Commit::Deferred, "UPDATE tasks SET state = 'pending' WHERE id = ?1 AND state = 'running'", params![id])
-        .map(drop)
+    change(
+        db,
+        Commit::Deferred,
+        id,
+        "UPDATE tasks SET state = 'pending' WHERE id = ?1 AND state = 'running'",
+        params![id],
+    )
+    .map(drop)
 }

@@ -386,3 +386,48 @@ fn an_unreachable_database_is_named_without_its_password() {
     assert!(said.contains("Connection refused") && said.contains("check that PostgreSQL runs there"), "{said}");
     assert!(!said.contains("hunter2"), "{said}");
 }
+
+/// An embedded host on the shared database with `workers` task workers.
+fn host_with_workers(url: &str, data: &Path, name: &str, workers: usize) -> Host {
+    let settings = fuelhost::SchedulerSettings { workers, ..fuelhost::SchedulerSettings::default() };
+    Host::builder().data_dir(data).database(url).host_name(name).max_instances(8).scheduler(settings).build().unwrap()
+}
+
+#[test]
+fn tasks_queued_through_one_host_are_run_by_another() {
+    let s = setup(1_000_000);
+    let dir = s.dir.path();
+    let worker = host_with_workers(&s.url, &dir.join("worker"), "worker", 2);
+    let front = host_with_workers(&s.url, &dir.join("front"), "front", 0);
+    // Through a host that runs no task itself: the other runs them, and
+    // the one they were submitted through sees them end.
+    let echo = "alice/echo@0.1.0";
+    for i in 0..10 {
+        front.submit_task(fuelhost::TaskRequest::new("bob", echo, "x").id(format!("t{i}"))).unwrap();
+    }
+    // One waiting for another submitted after it.
+    front.submit_task(fuelhost::TaskRequest::new("bob", echo, "x").id("second").after("first")).unwrap();
+    front.submit_task(fuelhost::TaskRequest::new("bob", echo, "x").id("first")).unwrap();
+    for id in (0..10).map(|i| format!("t{i}")).chain(["first".to_string(), "second".to_string()]) {
+        let t = front.wait_task(&id, Duration::from_secs(30)).unwrap();
+        assert_eq!(t.state, fuelhost::TaskState::Completed, "{t:?}");
+    }
+    // A host that goes away with tasks queued leaves them to the others.
+    let gone = host_with_workers(&s.url, &dir.join("gone"), "gone", 0);
+    for i in 0..5 {
+        gone.submit_task(fuelhost::TaskRequest::new("bob", echo, "x").id(format!("g{i}"))).unwrap();
+    }
+    drop(gone);
+    for i in 0..5 {
+        let t = front.wait_task(&format!("g{i}"), Duration::from_secs(30)).unwrap();
+        assert_eq!(t.state, fuelhost::TaskState::Completed, "{t:?}");
+    }
+    drop((worker, front));
+    let all = fuelhost::UsageQuery { limit: Some(10_000), ..Default::default() };
+    let check = host_on(&s.url, &dir.join("check"), "check");
+    let records = check.ledger().usage_records(&all).unwrap();
+    assert_eq!(records.len(), 17, "each task ran once: {records:?}");
+    assert!(records.iter().all(|r| r.outcome == Outcome::Success));
+    drop(check);
+    check_ledger(&s.url, dir, &[], 1_000_000);
+}
