@@ -301,6 +301,7 @@ impl HostBuilder {
             approvals,
             cost_model: std::sync::RwLock::new(cost_model),
             ledger,
+            unsettled: Default::default(),
             audit: storage.audit,
             registry,
             policy,

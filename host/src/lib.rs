@@ -102,6 +102,7 @@ mod sandbox;
 pub mod scheduler;
 mod state;
 pub mod telemetry;
+mod unsettled;
 
 pub mod demo;
 

@@ -59,6 +59,8 @@ pub(crate) struct HostInner {
     pub(crate) limits: HostLimits,
     pub(crate) slots: Arc<Slots>,
     pub(crate) ledger: Arc<dyn Ledger>,
+    /// Settlements the ledger's database refused, tried again.
+    pub(crate) unsettled: crate::unsettled::Unsettled,
     pub(crate) registry: Registry,
     pub(crate) policy: Arc<PolicyChain>,
     pub(crate) audit: AuditLog,
@@ -74,6 +76,7 @@ pub(crate) struct HostInner {
 impl Drop for HostInner {
     fn drop(&mut self) {
         self.scheduler.stop();
+        self.unsettled.settle_now(&*self.ledger);
     }
 }
 

@@ -57,6 +57,34 @@ impl r2d2::ManageConnection for Manager {
     }
 }
 
+impl Conn {
+    fn statement(&mut self, sql: &str) -> Result<Statement, postgres::Error> {
+        if let Some(statement) = self.prepared.get(sql) {
+            return Ok(statement.clone());
+        }
+        let statement = self.client.prepare(sql)?;
+        self.prepared.insert(sql.to_string(), statement.clone());
+        Ok(statement)
+    }
+
+    /// Run `sql` on its own (autocommit); the rows it changed.
+    pub(crate) fn execute(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, postgres::Error> {
+        let statement = self.statement(sql)?;
+        self.client.execute(&statement, params)
+    }
+
+    /// The rows of `sql`, run on its own.
+    pub(crate) fn query(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>, postgres::Error> {
+        let statement = self.statement(sql)?;
+        self.client.query(&statement, params)
+    }
+
+    /// Forget the statements prepared (the server dropped them).
+    pub(crate) fn forget_statements(&mut self) {
+        self.prepared.clear();
+    }
+}
+
 /// A transaction whose statements are prepared once per connection.
 pub struct Tx<'a> {
     tx: Transaction<'a>,
@@ -198,7 +226,24 @@ impl Database {
             url: shown.clone(),
             reason: e.as_db_error().map_or_else(|| with_sources(&e), |db| db.message().to_string()),
         })?;
-        embedded::migrations::runner()
+        let runner = embedded::migrations::runner();
+        let known = runner.get_migrations().iter().map(|m| i64::from(m.version())).max().unwrap_or(0);
+        let recorded: Option<i64> = first
+            .query_opt("SELECT MAX(version)::BIGINT FROM refinery_schema_history", &[])
+            .ok()
+            .flatten()
+            .and_then(|r| r.get(0));
+        if let Some(version) = recorded.filter(|v| *v > known) {
+            return Err(OpenError::Migration {
+                url: shown.clone(),
+                reason: format!(
+                    "a newer fuelhost migrated this database (its schema is at version {version}; this release knows \
+                     versions up to {known}): run that release or a later one"
+                ),
+            });
+        }
+        runner
+            .set_abort_missing(true)
             .run(&mut first)
             .map_err(|e| OpenError::Migration { url: shown.clone(), reason: e.to_string() })?;
         drop(first);
@@ -337,7 +382,7 @@ impl Database {
     }
 
     /// [`Database::read`] on a pooled connection and its statements.
-    fn read_with<T: Send>(
+    pub(crate) fn read_with<T: Send>(
         &self,
         mut f: impl FnMut(&mut Conn) -> Result<T, LedgerError> + Send,
     ) -> Result<T, LedgerError> {
@@ -357,29 +402,6 @@ impl Database {
                 other => return other,
             }
         }
-    }
-
-    /// Run `f` in a read-only transaction (it sees one snapshot per
-    /// statement, as any transaction of the default level does). Tried
-    /// again, as [`Database::read`] is, on a connection the server closed.
-    pub fn read_only<T: Send>(
-        &self,
-        mut f: impl FnMut(&mut Tx<'_>) -> Result<T, LedgerError> + Send,
-    ) -> Result<T, LedgerError> {
-        self.read_with(|conn| {
-            let Conn { client, prepared } = conn;
-            let tx = client.build_transaction().read_only(true).start().map_err(|e| self.failed(e))?;
-            let mut tx = Tx { tx, prepared };
-            let value = match f(&mut tx) {
-                Err(LedgerError::Storage(m)) if m.contains("(26000)") || m.contains("(0A000)") => {
-                    tx.prepared.clear();
-                    return Err(LedgerError::Storage(format!("{RETRY}{m}")));
-                }
-                other => other?,
-            };
-            tx.tx.commit().map_err(|e| self.failed(e))?;
-            Ok(value)
-        })
     }
 
     /// A driver error as the ledger's: one to retry is marked so that

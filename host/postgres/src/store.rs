@@ -4,8 +4,8 @@
 //! [`Value`] is encoded as the type PostgreSQL expects of its parameter
 //! (an integer for a `BIGINT`, `INTEGER` or `BOOLEAN`, text, bytes), read
 //! back the same way. A write runs `SERIALIZABLE` and is tried again when
-//! another transaction won ([`Database::write`]); a read runs in a
-//! read-only transaction.
+//! another transaction won ([`Database::write`]); a read's statements run
+//! each on its own, on one pooled connection.
 
 use std::error::Error;
 
@@ -86,10 +86,17 @@ impl<'a> FromSql<'a> for Column {
     }
 }
 
-/// Statements of one transaction; the first error that calls for the
-/// whole transaction to run again is kept for [`Database::write`].
+/// Where statements run: in a transaction, or each on its own.
+enum On<'t, 'c> {
+    Tx(&'t mut PgTx<'c>),
+    Alone(&'t mut crate::connect::Conn),
+}
+
+/// Statements of one transaction (or a read's, each on its own); the
+/// first error that calls for the whole to run again is kept for
+/// [`Database::write`] (or [`Database::read_with`]).
 struct Statements<'t, 'c> {
-    tx: &'t mut PgTx<'c>,
+    on: On<'t, 'c>,
     db: &'t Database,
     retry: Option<LedgerError>,
 }
@@ -110,13 +117,21 @@ impl Tx for Statements<'_, '_> {
     fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, StoreError> {
         let params: Vec<Param<'_>> = params.iter().map(Param).collect();
         let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
-        self.tx.execute(&numbered(sql), &refs).map_err(|e| self.failed(e))
+        let done = match &mut self.on {
+            On::Tx(tx) => tx.execute(&numbered(sql), &refs),
+            On::Alone(conn) => conn.execute(&numbered(sql), &refs),
+        };
+        done.map_err(|e| self.failed(e))
     }
 
     fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>, StoreError> {
         let params: Vec<Param<'_>> = params.iter().map(Param).collect();
         let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
-        let rows = self.tx.query(&numbered(sql), &refs).map_err(|e| self.failed(e))?;
+        let rows = match &mut self.on {
+            On::Tx(tx) => tx.query(&numbered(sql), &refs),
+            On::Alone(conn) => conn.query(&numbered(sql), &refs),
+        };
+        let rows = rows.map_err(|e| self.failed(e))?;
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
             let mut values = Vec::with_capacity(row.len());
@@ -144,16 +159,16 @@ pub const CHANNEL: &str = "fuelhost_changes";
 const OWN_FAILURE: &str = "the store's work failed";
 
 impl Database {
-    /// Run `f` in `tx`: `Err` carries the error to retry on, if a
-    /// statement needs the transaction to run again, else `OWN_FAILURE`
-    /// with `f`'s error in `failure`.
+    /// Run `f`'s statements `on` a transaction or a connection: `Err`
+    /// carries the error to retry on, if a statement needs the whole to run
+    /// again, else `OWN_FAILURE` with `f`'s error in `failure`.
     fn run_store(
         &self,
-        tx: &mut PgTx<'_>,
+        on: On<'_, '_>,
         f: &mut (dyn FnMut(&mut dyn Tx) -> Result<(), StoreError> + Send),
         failure: &mut Option<StoreError>,
     ) -> Result<(), LedgerError> {
-        let mut statements = Statements { tx, db: self, retry: None };
+        let mut statements = Statements { on, db: self, retry: None };
         match f(&mut statements) {
             Ok(()) => Ok(()),
             Err(e) => match statements.retry.take() {
@@ -188,7 +203,7 @@ impl Sql for Database {
         let done = self.write(|tx| {
             failure = None;
             tx.batch("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE").map_err(|e| self.failed(e))?;
-            self.run_store(tx, f, &mut failure)
+            self.run_store(On::Tx(tx), f, &mut failure)
         });
         match (done, failure) {
             (Ok(()), _) => Ok(()),
@@ -199,9 +214,18 @@ impl Sql for Database {
 
     fn read_dyn(&self, f: &mut (dyn FnMut(&mut dyn Tx) -> Result<(), StoreError> + Send)) -> Result<(), StoreError> {
         let mut failure = None;
-        let done = self.read_only(|tx| {
+        // Each statement on its own: a store's read is one statement, or
+        // a few that need no common snapshot, and a transaction around
+        // them would cost two more round trips.
+        let done = self.read_with(|conn| {
             failure = None;
-            self.run_store(tx, f, &mut failure)
+            let done = self.run_store(On::Alone(conn), f, &mut failure);
+            if let Err(LedgerError::Storage(m)) = &done {
+                if m.contains("(26000)") || m.contains("(0A000)") {
+                    conn.forget_statements();
+                }
+            }
+            done
         });
         match (done, failure) {
             (Ok(()), _) => Ok(()),

@@ -828,3 +828,22 @@ fn only_a_dead_hosts_calls_are_taken_over() {
     assert_eq!(taken.iter().map(|r| r.invocation_id.as_str()).collect::<Vec<_>>(), ["held-by-b"]);
     assert!(c.usage_record("held-by-c").unwrap().is_none(), "c's call is c's");
 }
+
+/// The schema's versions are refinery's: a database a newer release
+/// migrated further is refused at open, saying so, and left as it was.
+#[test]
+fn a_database_a_newer_release_migrated_is_refused() {
+    let (server, _ledger) = postgres("newer");
+    let url = format!("postgres://fuelhost@127.0.0.1:{}/newer", server.port());
+    let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    admin
+        .batch_execute(
+            "INSERT INTO refinery_schema_history (version, name, applied_on, checksum)
+             VALUES (999, 'from_a_newer_release', '2030-01-01T00:00:00Z', '1')",
+        )
+        .unwrap();
+    let refused = fuelhost_postgres::Database::open(&url, 2).expect_err("refused").to_string();
+    assert!(refused.contains("a newer fuelhost migrated this database (its schema is at version 999"), "{refused}");
+    let kept: i64 = admin.query_one("SELECT COUNT(*) FROM refinery_schema_history", &[]).unwrap().get(0);
+    assert_eq!(kept, 8, "seven migrations and the newer one, untouched");
+}

@@ -419,7 +419,7 @@ impl Database {
     /// Open (creating if needed) the database file and bring its schema up
     /// to date.
     pub fn open(path: &Path, durability: Durability) -> rusqlite::Result<Database> {
-        let conn = Connection::open(path)?;
+        let mut conn = Connection::open(path)?;
         conn.pragma_update(None, "page_size", 1024)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
@@ -428,7 +428,7 @@ impl Database {
         conn.pragma_update(None, "wal_autocheckpoint", WAL_BACKSTOP_PAGES)?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
-        schema::create_or_upgrade(&conn)?;
+        schema::create_or_upgrade(&mut conn)?;
         crate::counters::fill_once(&conn)?;
         conn.set_prepared_statement_cache_capacity(128);
         // The file exists now; SQLite names its WAL after the resolved path.
@@ -643,6 +643,48 @@ mod tests {
 
     fn put(conn: &Connection, key: &str) -> rusqlite::Result<usize> {
         exec(conn, "INSERT INTO settings (key, value) VALUES (?1, 'v')", [key])
+    }
+
+    /// The schema's version is recorded (1, the baseline, on a new file and
+    /// on one a release before versioning wrote, brought up to it); a file
+    /// a newer release migrated further is refused, saying so, and left as
+    /// it was.
+    #[test]
+    fn the_schema_version_is_recorded_and_a_newer_one_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let version = |path: &std::path::Path| -> Vec<i64> {
+            let conn = Connection::open(path).unwrap();
+            let mut stmt = conn.prepare("SELECT version FROM refinery_schema_history ORDER BY version").unwrap();
+            stmt.query_map([], |r| r.get(0)).unwrap().collect::<Result<_, _>>().unwrap()
+        };
+        let new = dir.path().join("new.db");
+        drop(Database::open(&new, Durability::Full).unwrap());
+        drop(Database::open(&new, Durability::Full).unwrap());
+        assert_eq!(version(&new), [1]);
+
+        let old = dir.path().join("old.db");
+        Connection::open(&old)
+            .unwrap()
+            .execute_batch(
+                "CREATE TABLE pending_actions (id TEXT PRIMARY KEY, kind TEXT NOT NULL, subject TEXT NOT NULL,
+                    target TEXT NOT NULL, approvers TEXT NOT NULL, required_by TEXT, state TEXT NOT NULL,
+                    resolved_by TEXT, resolved_ms INTEGER, reason TEXT, created_ms INTEGER NOT NULL,
+                    expires_ms INTEGER NOT NULL, input BLOB NOT NULL, fuel_limit INTEGER);",
+            )
+            .unwrap();
+        drop(Database::open(&old, Durability::Full).unwrap());
+        assert_eq!(version(&old), [1]);
+
+        Connection::open(&new)
+            .unwrap()
+            .execute_batch(
+                "INSERT INTO refinery_schema_history (version, name, applied_on, checksum)
+                 VALUES (2, 'from_a_newer_release', '2030-01-01T00:00:00Z', '1')",
+            )
+            .unwrap();
+        let refused = Database::open(&new, Durability::Full).err().expect("refused").to_string();
+        assert!(refused.contains("a newer fuelhost wrote this database (its schema is at version 2"), "{refused}");
+        assert_eq!(version(&new), [1, 2]);
     }
 
     /// A `tasks` table from before tasks could time out is rebuilt with its

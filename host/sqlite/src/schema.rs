@@ -332,12 +332,48 @@ fn upgrade_journal(conn: &Connection) -> rusqlite::Result<()> {
 /// shape (before tasks could time out, name a capability or record a
 /// cancel request) is rebuilt in
 /// one transaction, every row and column it had kept.
-pub(crate) fn create_or_upgrade(conn: &Connection) -> rusqlite::Result<()> {
+pub(crate) fn create_or_upgrade(conn: &mut Connection) -> rusqlite::Result<()> {
     create_or_upgrade_tables(conn)?;
     conn.execute_batch(crate::projection::TABLE)?;
     upgrade_journal(conn)?;
     upgrade_pending_actions(conn)?;
+    versioned(conn)?;
     project_leftovers(conn)
+}
+
+/// The schema's versions, as refinery records them in
+/// `refinery_schema_history` (PostgreSQL's are `fuelhost-postgres`'s
+/// `migrations/`). Version 1 is the baseline: every table as this release
+/// creates it, which the upgrades above bring a file of any earlier
+/// release to (so on any file it creates nothing; it is recorded). A
+/// change of the schema from now on is a migration of its own, added here
+/// as `V2__...`; refinery refuses to open a file whose recorded baseline
+/// differs from this one, or that a newer release has migrated further.
+fn migrations() -> Result<Vec<refinery::Migration>, refinery::Error> {
+    let baseline = format!("{SCHEMA}\n{}", crate::projection::TABLE);
+    Ok(vec![refinery::Migration::unapplied("V1__baseline", &baseline)?])
+}
+
+/// Record (and, from version 2, apply) the versioned migrations.
+fn versioned(conn: &mut Connection) -> rusqlite::Result<()> {
+    let failed = |e: refinery::Error| {
+        rusqlite::Error::ToSqlConversionFailure(format!("bringing the schema up to date: {e}").into())
+    };
+    let migrations = migrations().map_err(failed)?;
+    let known = migrations.len() as i64;
+    let recorded: Option<i64> =
+        conn.query_row("SELECT MAX(version) FROM refinery_schema_history", [], |r| r.get(0)).ok().flatten();
+    if let Some(version) = recorded.filter(|v| *v > known) {
+        return Err(rusqlite::Error::ToSqlConversionFailure(
+            format!(
+                "bringing the schema up to date: a newer fuelhost wrote this database (its schema is at version \
+                 {version}; this release knows versions up to {known}): open it with that release or a later one"
+            )
+            .into(),
+        ));
+    }
+    refinery::Runner::new(&migrations).set_abort_missing(true).run(conn).map_err(failed)?;
+    Ok(())
 }
 
 /// A `pending_actions` table from before transfers and uploads could be

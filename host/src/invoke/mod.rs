@@ -151,12 +151,13 @@ fn pipeline(
     // that fail, on its own).
     let kept = host.audit.take_admission(&charge.invocation_id);
     let id = charge.invocation_id.clone();
-    let record = settle::settle(&*host.ledger, charge, held, ran, kept.as_ref().map(|k| k.record.clone()))
-        .inspect_err(|_| {
-            if let Some(k) = &kept {
-                host.audit.record_admission(&id, k);
-            }
-        })?;
+    let record =
+        settle::settle(&host.ledger, &host.unsettled, charge, held, ran, kept.as_ref().map(|k| k.record.clone()))
+            .inspect_err(|_| {
+                if let Some(k) = &kept {
+                    host.audit.record_admission(&id, k);
+                }
+            })?;
     clock.mark(Stage::Settle);
     let report = report::report(&host.metrics, record);
     clock.mark(Stage::Report);

@@ -2,7 +2,9 @@
 //! the rest, charges disk growth, pays the price on success (releases it
 //! otherwise) and writes the usage record keyed by the invocation id.
 
-use fuelhost_ledger::{AdmissionRecord, Ledger, ResourcesConsumed, Settlement, UsageRecord};
+use std::sync::Arc;
+
+use fuelhost_ledger::{AdmissionRecord, Ledger, LedgerError, ResourcesConsumed, Settlement, UsageRecord};
 
 use super::admit::Charge;
 use super::reserve::Held;
@@ -12,9 +14,13 @@ use crate::error::InvokeError;
 /// Settle `call`, held as `held`, which ran as `ran`, on `ledger` (the
 /// last stage to need them: it takes them).
 /// `admission`: the decision admitting it, for the audit log, if it was
-/// kept back for the settlement.
+/// kept back for the settlement. A settlement the ledger's database
+/// refused is kept in `later` to be tried again (without the admission,
+/// which the caller then records on its own), and the call answers the
+/// database's error.
 pub(super) fn settle(
-    ledger: &dyn Ledger,
+    ledger: &Arc<dyn Ledger>,
+    later: &crate::unsettled::Unsettled,
     call: Charge,
     held: Held,
     ran: Ran,
@@ -41,5 +47,15 @@ pub(super) fn settle(
         output: ran.output,
         error: ran.error,
     };
-    ledger.settle(&settlement).map_err(InvokeError::Ledger)
+    match ledger.settle(&settlement) {
+        Err(LedgerError::Storage(e)) => {
+            let id = settlement.invocation_id.clone();
+            later.keep(ledger, Settlement { admission: None, ..settlement });
+            Err(InvokeError::Ledger(LedgerError::Storage(format!(
+                "{e}; the call ran, and its settlement is tried again until the database takes it: ask again \
+                 under the id `{id}` for its report"
+            ))))
+        }
+        other => other.map_err(InvokeError::Ledger),
+    }
 }

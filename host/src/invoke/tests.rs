@@ -10,10 +10,21 @@ use super::admit::Charge;
 use super::report::report;
 use super::reserve::reserve;
 use super::run::Ran;
-use super::settle::settle;
 use crate::error::InvokeError;
 use crate::manifest::ResourcePolicy;
 use crate::telemetry::Metrics;
+
+/// The settle stage on `ledger`, with nothing kept to settle later.
+fn settle(
+    ledger: &SqliteLedger,
+    call: Charge,
+    held: super::reserve::Held,
+    ran: Ran,
+    admission: Option<fuelhost_ledger::AdmissionRecord>,
+) -> Result<fuelhost_ledger::UsageRecord, InvokeError> {
+    let ledger: std::sync::Arc<dyn Ledger> = std::sync::Arc::new(ledger.clone());
+    super::settle::settle(&ledger, &Default::default(), call, held, ran, admission)
+}
 
 fn id(agent: &str) -> AgentId {
     AgentId::new(agent).unwrap()

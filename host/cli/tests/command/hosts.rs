@@ -364,6 +364,16 @@ fn the_hosts_serve_again_on_their_own_after_the_database_restarts() {
     // The same processes serve again: calls are acknowledged after it.
     load.wait_for(20, Duration::from_secs(60));
     let acknowledged = load.finish();
+    // A call whose settlement the restart refused is settled by its host
+    // once the database is back, while it serves: no hold is left.
+    {
+        let watcher = host_on(&s.url, &s.dir.path().join("watch"), "watch");
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while watcher.ledger().pending_holds().unwrap() > 0 {
+            assert!(Instant::now() < deadline, "holds outlived their calls while the hosts served");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
     for h in hosts {
         h.stop();
     }
@@ -430,4 +440,74 @@ fn tasks_queued_through_one_host_are_run_by_another() {
     assert!(records.iter().all(|r| r.outcome == Outcome::Success));
     drop(check);
     check_ledger(&s.url, dir, &[], 1_000_000);
+}
+
+#[test]
+fn a_call_whose_settlement_the_database_refused_is_settled_once_it_is_back() {
+    let mut s = setup(1_000_000);
+    {
+        let host = host_on(&s.url, &s.dir.path().join("upload"), "upload");
+        let manifest = Manifest {
+            owner: "alice".try_into().unwrap(),
+            name: "nap".into(),
+            version: "0.1.0".into(),
+            price: PRICE,
+            resource_policy: ResourcePolicy::CallerPays,
+            description: String::new(),
+            limits: Limits { timeout_ms: 1_500, ..Limits::default() },
+            metering: Metering::Fuel,
+            capabilities: Vec::new(),
+            quality: None,
+        };
+        host.upload(manifest, &guest("rust-probe")).unwrap();
+    }
+    let served = serve(&s.url, s.dir.path(), "a");
+    // Status, Retry-After and body of a call of `alice/nap` under `id`.
+    let call = |id: &str| -> (u16, Option<String>, String) {
+        let body = serde_json::json!({"artifact": "alice/nap@0.1.0", "input": "nap", "id": id});
+        let answer = ureq::post(&format!("{}/v1/invoke", served.url))
+            .set("Authorization", &format!("Bearer {}", s.bob_key))
+            .timeout(Duration::from_secs(30))
+            .send_json(body);
+        match answer {
+            Ok(r) => (r.status(), None, r.into_string().unwrap()),
+            Err(ureq::Error::Status(code, r)) => {
+                (code, r.header("Retry-After").map(String::from), r.into_string().unwrap_or_default())
+            }
+            Err(e) => panic!("{e}"),
+        }
+    };
+    // The call runs until its timeout; the database stops meanwhile, so
+    // its settlement is refused: a retryable 503, the call's id named.
+    let watcher = host_on(&s.url, &s.dir.path().join("watch"), "watch");
+    let (status, retry_after, body) = std::thread::scope(|scope| {
+        let running = scope.spawn(|| call("napping"));
+        // Stopped once the call holds its budget: it runs.
+        while watcher.ledger().pending_holds().unwrap() == 0 {
+            assert!(!running.is_finished(), "the call ended before it was seen running");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        s.server.stop();
+        running.join().unwrap()
+    });
+    drop(watcher);
+    assert_eq!((status, retry_after.as_deref()), (503, Some("1")), "{body}");
+    assert!(body.contains("storage_unavailable") && body.contains("napping"), "{body}");
+    s.server.restart().expect("the database starts again");
+    // Settled in the background once it is back: the same id then answers
+    // the call's one report, charged once, nothing held.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let report: serde_json::Value = loop {
+        match call("napping") {
+            (200, _, body) => break serde_json::from_str(&body).unwrap(),
+            (409 | 503, _, _) => {}
+            other => panic!("{other:?}"),
+        }
+        assert!(Instant::now() < deadline, "the call was not settled after the database came back");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!((report["outcome"].as_str(), report["replayed"].as_bool()), (Some("timeout"), Some(true)), "{report}");
+    assert!(report["resources_consumed"]["fuel"].as_u64().unwrap() > 0, "what it burned is charged: {report}");
+    served.stop();
+    check_ledger(&s.url, s.dir.path(), &[], 1_000_000);
 }
