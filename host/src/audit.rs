@@ -121,6 +121,10 @@ pub struct AuditLog {
     archiving: Arc<Mutex<()>>,
     /// Admissions kept back for their calls' settlements, by invocation.
     kept: Arc<Mutex<HashMap<String, KeptAdmission>>>,
+    /// Held while kept admissions are taken out and written on their own,
+    /// so a call's next decision waits for its admission being written
+    /// by the background and lands after it.
+    writing: Arc<Mutex<()>>,
 }
 
 /// What one move of audit entries to the archive did.
@@ -181,14 +185,14 @@ impl AuditLog {
     }
 
     fn on(table: Table) -> AuditLog {
-        let log = AuditLog { table, archiving: Arc::default(), kept: Arc::default() };
+        let log = AuditLog { table, archiving: Arc::default(), kept: Arc::default(), writing: Arc::default() };
         // Writes the admissions kept back too long; ends with the log.
         let kept = Arc::downgrade(&log.kept);
-        let table = log.table.clone();
+        let (table, writing) = (log.table.clone(), log.writing.clone());
         let spawned = std::thread::Builder::new().name("fuelhost-audit".into()).spawn(move || loop {
             std::thread::sleep(KEEP_BACK);
             let Some(kept) = kept.upgrade() else { return };
-            let log = AuditLog { table: table.clone(), archiving: Arc::default(), kept };
+            let log = AuditLog { table: table.clone(), archiving: Arc::default(), kept, writing: writing.clone() };
             log.flush_kept_back(KEEP_BACK);
         });
         if let Err(e) = spawned {
@@ -261,6 +265,7 @@ impl AuditLog {
     /// Write the admission of `invocation` on its own now, if it is still
     /// kept back.
     pub(crate) fn flush_admission(&self, invocation: &str) {
+        let _writing = self.writing.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(kept) = self.take_admission(invocation) {
             self.record_admission(invocation, &kept);
         }
@@ -268,6 +273,7 @@ impl AuditLog {
 
     /// Write on its own every admission kept back `older` than this.
     fn flush_kept_back(&self, older: Duration) {
+        let _writing = self.writing.lock().unwrap_or_else(|p| p.into_inner());
         let due: Vec<(String, KeptAdmission)> = {
             let mut kept = self.kept();
             let ids: Vec<String> =

@@ -1,7 +1,7 @@
 //! Several hosts over one database: what a host keeps in memory (policy
 //! rules and plugins, the cost model, artifacts, memberships, heartbeats)
-//! follows the changes other hosts make, and a host takes over what dead
-//! hosts left.
+//! follows the changes other hosts make (circuit breakers and tasks
+//! included), and a host takes over what dead hosts left.
 //!
 //! Every store write sends a notice in its transaction
 //! (`fuelhost_store::Tx::notify`: a topic, such as `plugins`, and a key,
@@ -57,6 +57,9 @@ fn apply(inner: &HostInner, change: Change) {
             crate::registry::ARTIFACTS => inner.registry.refresh(key),
             crate::registry::PLUGINS => reload_plugin(inner, key),
             crate::scheduler::TOPIC => inner.scheduler.follow(key).map_err(|e| HostError::Invalid(e.to_string())),
+            crate::scheduler::BREAKERS => {
+                inner.scheduler.follow_breakers(Some(key)).map_err(|e| HostError::Invalid(e.to_string()))
+            }
             // A topic of a newer fuelhost: nothing kept here.
             _ => Ok(()),
         },
@@ -78,6 +81,7 @@ fn reload_all(inner: &HostInner) -> Result<(), HostError> {
     for name in inner.policy.names().into_iter().chain(stored) {
         reload_plugin(inner, &name)?;
     }
+    inner.scheduler.follow_breakers(None).map_err(|e| HostError::Invalid(e.to_string()))?;
     inner.scheduler.follow_all().map_err(|e| HostError::Invalid(e.to_string()))
 }
 

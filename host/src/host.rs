@@ -6,7 +6,8 @@
 //! DATA/fuelhost.db     SQLite (WAL): ledger, artifacts, plugins, audit
 //! DATA/blobs/          component bytes, by SHA-256
 //! DATA/compiled/       precompiled code, by SHA-256 and engine settings
-//! DATA/agents/NAME/    each agent's own directory (an artifact's `/`)
+//! DATA/agents/NAME/    each agent's own directory (an artifact's `/`;
+//!                      elsewhere with `HostBuilder::agents_dir`)
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -60,6 +61,7 @@ pub struct HostBuilder {
     retention: crate::retention::Retention,
     database: Option<String>,
     host_name: Option<String>,
+    agents_dir: Option<PathBuf>,
 }
 
 impl Default for HostBuilder {
@@ -80,6 +82,7 @@ impl Default for HostBuilder {
             retention: crate::retention::Retention::default(),
             database: None,
             host_name: None,
+            agents_dir: None,
         }
     }
 }
@@ -102,6 +105,16 @@ impl HostBuilder {
     /// machine's name and the data directory's path.
     pub fn host_name(mut self, name: impl Into<String>) -> Self {
         self.host_name = Some(name.into());
+        self
+    }
+
+    /// Keep the agents' directories (each artifact's `/`) here instead of
+    /// `DATA/agents`: hosts sharing a database give it one shared
+    /// filesystem, so a file one host's call writes is there for the
+    /// next call on any host. (An agent's entry cap is then counted by
+    /// each host as it sees its own writes.)
+    pub fn agents_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.agents_dir = Some(dir.into());
         self
     }
 
@@ -238,7 +251,7 @@ impl HostBuilder {
         self.retention.check()?;
         std::fs::create_dir_all(&self.data_dir).map_err(dir_err(&self.data_dir))?;
         let data_dir_lock = crate::data_dir::lock(&self.data_dir)?;
-        let agents = self.data_dir.join("agents");
+        let agents = self.agents_dir.clone().unwrap_or_else(|| self.data_dir.join("agents"));
         std::fs::create_dir_all(&agents).map_err(dir_err(&agents))?;
         let storage = match &self.database {
             None => Storage::open_file(&self.data_dir, self.durability, self.clock.clone())?,

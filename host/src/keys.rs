@@ -143,8 +143,9 @@ impl ApiKeys {
         .map_err(|e: StoreError| e.to_string())
     }
 
-    /// Who `key` speaks for, if it is a live key.
-    pub fn authenticate(&self, key: &str) -> Option<Authenticated> {
+    /// Who `key` speaks for, if it is a live key; `Err` when the database
+    /// could not be read (it is not known whether the key is live).
+    pub fn authenticate(&self, key: &str) -> Result<Option<Authenticated>, String> {
         let hash = hash(key);
         let row = store::read(&*self.db, |tx| {
             match tx.query_opt("SELECT agent, admin FROM api_keys WHERE hash = ?1 AND revoked = 0", params![&hash])? {
@@ -152,14 +153,14 @@ impl ApiKeys {
                 None => Ok(None),
             }
         })
-        .ok()
-        .flatten();
-        let principal = match row? {
-            (_, true) => Principal::Admin,
-            (Some(agent), false) => Principal::Agent(AgentId::trusted(agent)),
-            (None, false) => return None,
+        .map_err(|e| e.to_string())?;
+        let principal = match row {
+            None => return Ok(None),
+            Some((_, true)) => Principal::Admin,
+            Some((Some(agent), false)) => Principal::Agent(AgentId::trusted(agent)),
+            Some((None, false)) => return Ok(None),
         };
-        Some(Authenticated { principal, key_id: key_id(&hash) })
+        Ok(Some(Authenticated { principal, key_id: key_id(&hash) }))
     }
 
     /// Keys, live and revoked, in order of their ids: at most `limit`,

@@ -425,6 +425,11 @@ fn a_failing_artifact_opens_its_breaker_until_a_trial_succeeds() {
     }
     let breakers = host.circuit_breakers();
     assert_eq!((breakers.len(), breakers[0].state, breakers[0].times_opened), (1, fuelhost::BreakerState::Open, 1));
+    // Kept: a restart finds it open as it was.
+    drop(host);
+    let host = fuelhost_tests::builder(dir.path()).scheduler(settings).build().unwrap();
+    let reopened = host.circuit_breakers();
+    assert_eq!((reopened[0].open_until_ms, reopened[0].times_opened), (breakers[0].open_until_ms, 1));
 
     host.submit_task(TaskRequest::new("bob", &probe, "echo:fine").id("t3").retries(3, Duration::from_millis(10)))
         .unwrap();

@@ -77,6 +77,9 @@ pub struct ServeFile {
     database: Option<String>,
     /// This host's name on a shared database.
     host_name: Option<String>,
+    /// The agents' directories (default `DATA/agents`): hosts sharing a
+    /// database give it one shared filesystem.
+    agents_dir: Option<PathBuf>,
     listen: Option<String>,
     durability: Option<String>,
     /// Guest instances alive at once.
@@ -126,6 +129,7 @@ pub struct ServeConfig {
     pub data_dir: PathBuf,
     pub database: Option<String>,
     pub host_name: Option<String>,
+    pub agents_dir: Option<PathBuf>,
     pub listen: String,
     pub api: ApiConfig,
     pub durability: Durability,
@@ -201,6 +205,7 @@ impl ServeConfig {
             data_dir: args.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from("fuelhost-data")),
             database: args.database.or(file.database),
             host_name: args.host_name.or(file.host_name),
+            agents_dir: file.agents_dir,
             listen: args.listen.or(file.listen).unwrap_or_else(|| "127.0.0.1:8080".to_string()),
             api,
             durability: durability(args.durability.or(file.durability).as_deref().unwrap_or("full"))?,
@@ -235,6 +240,9 @@ impl ServeConfig {
         }
         if let Some(name) = &self.host_name {
             b = b.host_name(name);
+        }
+        if let Some(dir) = &self.agents_dir {
+            b = b.agents_dir(dir);
         }
         if let Some(n) = self.max_instances {
             b = b.max_instances(n);

@@ -416,13 +416,22 @@ async fn authenticate(State(state): State<ApiState>, mut req: Request, next: Nex
             req.extensions_mut().insert(problem);
             None
         }
-        Some(Ok(key)) => match state.keys.authenticate(key) {
-            Some(auth) => Some(auth),
-            None => {
-                req.extensions_mut().insert(AuthProblem("unknown or revoked API key"));
-                None
+        Some(Ok(key)) => {
+            // Off the async workers: the key table may be a database's.
+            let (keys, key) = (state.keys.clone(), key.to_string());
+            let found = tokio::task::spawn_blocking(move || keys.authenticate(&key))
+                .await
+                .unwrap_or_else(|e| Err(format!("the authentication task failed: {e}")));
+            match found {
+                Ok(Some(auth)) => Some(auth),
+                Ok(None) => {
+                    req.extensions_mut().insert(AuthProblem("unknown or revoked API key"));
+                    None
+                }
+                // Not known whether the key is live: not a 401.
+                Err(e) => return ApiError::unavailable(format!("checking the API key: {e}")).into_response(),
             }
-        },
+        }
     };
     let Some(auth) = auth else {
         return next.run(req).await;

@@ -351,10 +351,22 @@ pub(crate) fn create_or_upgrade(conn: &mut Connection) -> rusqlite::Result<()> {
 /// differs from this one, or that a newer release has migrated further.
 fn migrations() -> Result<Vec<refinery::Migration>, refinery::Error> {
     let baseline = format!("{SCHEMA}\n{}", crate::projection::TABLE);
-    Ok(vec![refinery::Migration::unapplied("V1__baseline", &baseline)?])
+    Ok(vec![
+        refinery::Migration::unapplied("V1__baseline", &baseline)?,
+        refinery::Migration::unapplied("V2__breakers", V2_BREAKERS)?,
+    ])
 }
 
-/// Record (and, from version 2, apply) the versioned migrations.
+/// Version 2: circuit breakers kept, so an opened breaker stays open across
+/// a restart and on every host sharing a database.
+const V2_BREAKERS: &str = "
+CREATE TABLE IF NOT EXISTS breakers (
+    artifact       TEXT PRIMARY KEY,
+    open_until_ms  INTEGER,
+    times_opened   INTEGER NOT NULL
+);";
+
+/// Record the baseline and apply the migrations after it.
 fn versioned(conn: &mut Connection) -> rusqlite::Result<()> {
     let failed = |e: refinery::Error| {
         rusqlite::Error::ToSqlConversionFailure(format!("bringing the schema up to date: {e}").into())

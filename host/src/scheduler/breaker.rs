@@ -15,8 +15,11 @@
 //! (the caller's budget), a refusal by policy or ledger and a cancellation
 //! do not count, and do not reset the count either.
 //!
-//! Breakers live in memory: a restart closes them all, which costs at most
-//! `failures` more failed attempts per broken artifact.
+//! Breakers live in memory, and what of them is shared (open until when,
+//! times opened) is kept in the `breakers` table: a breaker stays open
+//! across a restart, and one a host opens is open on every host sharing
+//! its database (each host hears of it, see `changes`). Failure counts and
+//! a half-open breaker's trial are each host's own.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -59,7 +62,8 @@ pub struct BreakerStatus {
     pub consecutive_failures: u32,
     /// When an open breaker lets a trial through (Unix ms).
     pub open_until_ms: Option<i64>,
-    /// How many times it opened since the host started.
+    /// How many times it opened (kept across restarts and shared by the
+    /// hosts of one database).
     pub times_opened: u64,
 }
 
@@ -164,6 +168,29 @@ impl Breakers {
             // A failure of a task admitted before the breaker opened.
             Some(true) => false,
             None => false,
+        }
+    }
+
+    /// What of `artifact`'s breaker is shared: open until when (`None`:
+    /// closed), and how many times it opened.
+    pub(crate) fn shared(&self, artifact: &str) -> (Option<i64>, u64) {
+        self.lock().get(artifact).map_or((None, 0), |b| (b.open_until_ms, b.times_opened))
+    }
+
+    /// Take `artifact`'s breaker as another host (or an earlier run) left
+    /// it: opened (until `open_until_ms`) or closed (its failures
+    /// forgotten), `times_opened` in all.
+    pub(crate) fn adopt(&self, artifact: &str, open_until_ms: Option<i64>, times_opened: u64) {
+        let mut map = self.lock();
+        let b = map.entry(artifact.to_string()).or_default();
+        b.times_opened = b.times_opened.max(times_opened);
+        match open_until_ms {
+            Some(until) => b.open_until_ms = Some(until),
+            None if b.open_until_ms.is_some() => {
+                b.open_until_ms = None;
+                b.failures = 0;
+            }
+            None => {}
         }
     }
 

@@ -69,8 +69,8 @@ pub use request::{TaskError, TaskRequest};
 pub use route::RouteMode;
 pub(crate) use route::{choose as route_choose, Candidate, Choice};
 use store::Readiness;
-pub(crate) use store::TOPIC;
 pub use store::{Task, TaskState};
+pub(crate) use store::{BREAKERS, TOPIC};
 use worker::{outcome_state, rand_u64};
 
 use crate::invocation::Invocation;
@@ -207,6 +207,7 @@ impl Scheduler {
             epoch: Instant::now(),
             epoch_ms: fuelhost_ledger::now_ms(),
         };
+        scheduler.follow_breakers(None)?;
         scheduler.settle_interrupted()?;
         // A cancel asked for while a task ran, whose retry was recorded.
         for task in store::in_states(&*scheduler.db, &[TaskState::Pending])? {
@@ -254,6 +255,15 @@ impl Scheduler {
             }
         }
         Ok(scheduler)
+    }
+
+    /// Take the breaker of `artifact` (every kept breaker, when `None`) as
+    /// stored: another host opened or closed it (or an earlier run did).
+    pub(crate) fn follow_breakers(&self, artifact: Option<&str>) -> Result<(), TaskError> {
+        for (artifact, open_until_ms, times_opened) in store::breakers(&*self.db, artifact)? {
+            self.breakers.adopt(&artifact, open_until_ms, times_opened);
+        }
+        Ok(())
     }
 
     /// Put each running task whose run was interrupted (its host stopped

@@ -13,6 +13,9 @@ use fuelhost_store::{self as sql, params, Commit, Row, Sql, StoreError, Tx};
 /// sharing a database queue, drop and wait for each other's tasks.
 pub(crate) const TOPIC: &str = "tasks";
 
+/// The topic of changes to circuit breakers: the key is the artifact.
+pub(crate) const BREAKERS: &str = "breakers";
+
 /// Where a task is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -453,4 +456,37 @@ pub(crate) fn requeue(db: &dyn Sql, id: &str) -> Result<(), StoreError> {
         params![id],
     )
     .map(drop)
+}
+
+/// Keep what of `artifact`'s breaker is shared (see `breaker`), and tell
+/// the other hosts.
+pub(crate) fn save_breaker(
+    db: &dyn Sql,
+    artifact: &str,
+    open_until_ms: Option<i64>,
+    times_opened: u64,
+) -> Result<(), StoreError> {
+    sql::write(db, Commit::Durable, |tx| {
+        tx.execute(
+            "INSERT INTO breakers (artifact, open_until_ms, times_opened) VALUES (?1, ?2, ?3)
+             ON CONFLICT (artifact) DO UPDATE SET open_until_ms = excluded.open_until_ms,
+                 times_opened = excluded.times_opened",
+            params![artifact, open_until_ms, times_opened],
+        )?;
+        tx.notify(BREAKERS, artifact)
+    })
+}
+
+/// The kept breakers (of `artifact` alone, when given): artifact, open
+/// until when, times opened.
+pub(crate) fn breakers(db: &dyn Sql, artifact: Option<&str>) -> Result<Vec<(String, Option<i64>, u64)>, StoreError> {
+    sql::read(db, |tx| {
+        let rows = match artifact {
+            Some(a) => {
+                tx.query("SELECT artifact, open_until_ms, times_opened FROM breakers WHERE artifact = ?1", params![a])?
+            }
+            None => tx.query("SELECT artifact, open_until_ms, times_opened FROM breakers", params![])?,
+        };
+        rows.iter().map(|r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).collect()
+    })
 }

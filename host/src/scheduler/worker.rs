@@ -212,8 +212,15 @@ impl Scheduler {
             Some(Ok(report)) => Some(report.outcome),
             _ => None,
         };
+        let before = self.breakers.shared(&artifact);
         if self.breakers.record(&artifact, admission, ran, self.now_ms()) {
             tracing::warn!(artifact = %artifact, "circuit breaker opened: its tasks wait out the cool-down");
+        }
+        let (open_until_ms, times_opened) = self.breakers.shared(&artifact);
+        if (open_until_ms, times_opened) != before {
+            if let Err(e) = store::save_breaker(&*self.db, &artifact, open_until_ms, times_opened) {
+                tracing::error!(artifact = %artifact, error = %e, "keeping a circuit breaker failed; other hosts count for themselves");
+            }
         }
         let drained = self.drained.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
         let aborted = matches!(&outcome, Some(Ok(r)) if r.outcome == fuelhost_ledger::Outcome::Aborted);

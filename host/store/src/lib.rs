@@ -122,34 +122,27 @@ const ABORTED: &str = "the transaction's own work failed";
 pub fn write<T: Send, E: From<StoreError> + Send>(
     db: &dyn Sql,
     commit: Commit,
-    mut f: impl FnMut(&mut dyn Tx) -> Result<T, E> + Send,
+    f: impl FnMut(&mut dyn Tx) -> Result<T, E> + Send,
 ) -> Result<T, E> {
-    let mut out: Option<Result<T, E>> = None;
-    let done = db.write_dyn(commit, &mut |tx| match f(tx) {
-        Ok(v) => {
-            out = Some(Ok(v));
-            Ok(())
-        }
-        Err(e) => {
-            out = Some(Err(e));
-            Err(StoreError::Storage(ABORTED.into()))
-        }
-    });
-    match (done, out) {
-        (Ok(()), Some(Ok(v))) => Ok(v),
-        (Err(StoreError::Storage(m)), Some(Err(e))) if m == ABORTED => Err(e),
-        (Err(e), _) => Err(e.into()),
-        (Ok(()), _) => Err(StoreError::Storage("the transaction committed without running its work".into()).into()),
-    }
+    carry(|g| db.write_dyn(commit, g), f)
 }
 
 /// Run `f`'s reads on `db` (see [`Sql::read_dyn`]).
 pub fn read<T: Send, E: From<StoreError> + Send>(
     db: &dyn Sql,
+    f: impl FnMut(&mut dyn Tx) -> Result<T, E> + Send,
+) -> Result<T, E> {
+    carry(|g| db.read_dyn(g), f)
+}
+
+/// Hand `f` to `run` (a backend's entry point, which sees only `()` or a
+/// [`StoreError`]) and carry `f`'s own value or error back out.
+fn carry<T: Send, E: From<StoreError> + Send>(
+    run: impl FnOnce(&mut (dyn FnMut(&mut dyn Tx) -> Result<(), StoreError> + Send)) -> Result<(), StoreError>,
     mut f: impl FnMut(&mut dyn Tx) -> Result<T, E> + Send,
 ) -> Result<T, E> {
     let mut out: Option<Result<T, E>> = None;
-    let done = db.read_dyn(&mut |tx| match f(tx) {
+    let done = run(&mut |tx| match f(tx) {
         Ok(v) => {
             out = Some(Ok(v));
             Ok(())
@@ -163,7 +156,7 @@ pub fn read<T: Send, E: From<StoreError> + Send>(
         (Ok(()), Some(Ok(v))) => Ok(v),
         (Err(StoreError::Storage(m)), Some(Err(e))) if m == ABORTED => Err(e),
         (Err(e), _) => Err(e.into()),
-        (Ok(()), _) => Err(StoreError::Storage("the read returned without running".into()).into()),
+        (Ok(()), _) => Err(StoreError::Storage("the database returned without running the work".into()).into()),
     }
 }
 

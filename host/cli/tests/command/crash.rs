@@ -3,34 +3,19 @@
 //! twice, no call is charged twice, and the ledger stays balanced.
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use fuelhost::{Asset, Host, Limits, Manifest, Metering, ResourcePolicy, SchedulerSettings, TaskRequest, TaskState};
+use fuelhost::{Asset, Host, Limits, Manifest, SchedulerSettings, TaskRequest, TaskState};
+
+use super::guest;
 
 const BIN: &str = env!("CARGO_BIN_EXE_fuelhost");
 
-fn guest(name: &str) -> Vec<u8> {
-    let dir = std::env::var_os("FUELHOST_GUESTS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/fuelhost/guests"));
-    std::fs::read(dir.join(format!("{name}.wasm"))).unwrap_or_else(|e| panic!("{name}.wasm: {e}; run scripts/setup.sh"))
-}
-
+/// A manifest of alice's with room for the spinning tasks.
 fn manifest(name: &str, price: u64) -> Manifest {
-    Manifest {
-        owner: "alice".try_into().unwrap(),
-        name: name.into(),
-        version: "0.1.0".into(),
-        price,
-        resource_policy: ResourcePolicy::CallerPays,
-        description: String::new(),
-        limits: Limits { fuel: 10_000_000_000, timeout_ms: 60_000, ..Limits::default() },
-        metering: Metering::Fuel,
-        capabilities: Vec::new(),
-        quality: None,
-    }
+    super::manifest(name, price, Limits { fuel: 10_000_000_000, timeout_ms: 60_000, ..Limits::default() })
 }
 
 /// `fuelhost serve` on `config`, once it listens.

@@ -8,24 +8,19 @@
 //! asset summing to zero, no payer below zero, no hold left.
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use fuelhost::{AgentId, Asset, Host, Limits, Manifest, Metering, Outcome, ResourcePolicy};
+use fuelhost::{AgentId, Asset, Host, Limits, Outcome};
+
+use super::{guest, manifest};
 use fuelhost_postgres::ScratchServer;
 
 const BIN: &str = env!("CARGO_BIN_EXE_fuelhost");
 const PRICE: u64 = 3;
-
-fn guest(name: &str) -> Vec<u8> {
-    let dir = std::env::var_os("FUELHOST_GUESTS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/fuelhost/guests"));
-    std::fs::read(dir.join(format!("{name}.wasm"))).unwrap_or_else(|e| panic!("{name}.wasm: {e}; run scripts/setup.sh"))
-}
 
 /// A database on a fresh scratch server, agents `alice` (owning
 /// `alice/echo@0.1.0`, price 3, caller pays) and `bob` (funded with
@@ -48,18 +43,7 @@ fn setup(scrip: u64) -> Setup {
     }
     host.mint("seed-scrip", "bob", Asset::Scrip, scrip).unwrap();
     host.mint("seed-fuel", "bob", Asset::Fuel, 1 << 50).unwrap();
-    let manifest = Manifest {
-        owner: "alice".try_into().unwrap(),
-        name: "echo".into(),
-        version: "0.1.0".into(),
-        price: PRICE,
-        resource_policy: ResourcePolicy::CallerPays,
-        description: String::new(),
-        limits: Limits::default(),
-        metering: Metering::Fuel,
-        capabilities: Vec::new(),
-        quality: None,
-    };
+    let manifest = manifest("echo", PRICE, Limits::default());
     host.upload(manifest, &guest("rust-echo")).unwrap();
     let bob_key = host.api_keys().create(Some(&AgentId::new("bob").unwrap())).unwrap().key;
     let admin_key = host.api_keys().create(None).unwrap().key;
@@ -447,18 +431,7 @@ fn a_call_whose_settlement_the_database_refused_is_settled_once_it_is_back() {
     let mut s = setup(1_000_000);
     {
         let host = host_on(&s.url, &s.dir.path().join("upload"), "upload");
-        let manifest = Manifest {
-            owner: "alice".try_into().unwrap(),
-            name: "nap".into(),
-            version: "0.1.0".into(),
-            price: PRICE,
-            resource_policy: ResourcePolicy::CallerPays,
-            description: String::new(),
-            limits: Limits { timeout_ms: 1_500, ..Limits::default() },
-            metering: Metering::Fuel,
-            capabilities: Vec::new(),
-            quality: None,
-        };
+        let manifest = manifest("nap", PRICE, Limits { timeout_ms: 1_500, ..Limits::default() });
         host.upload(manifest, &guest("rust-probe")).unwrap();
     }
     let served = serve(&s.url, s.dir.path(), "a");
@@ -510,4 +483,38 @@ fn a_call_whose_settlement_the_database_refused_is_settled_once_it_is_back() {
     assert!(report["resources_consumed"]["fuel"].as_u64().unwrap() > 0, "what it burned is charged: {report}");
     served.stop();
     check_ledger(&s.url, s.dir.path(), &[], 1_000_000);
+}
+
+#[test]
+fn a_breaker_one_host_opens_is_open_on_the_others() {
+    let s = setup(1_000_000);
+    let dir = s.dir.path();
+    let settings = fuelhost::SchedulerSettings {
+        workers: 1,
+        breaker_failures: 2,
+        breaker_cool_down: Duration::from_secs(60),
+        ..fuelhost::SchedulerSettings::default()
+    };
+    let open = |name: &str| {
+        Host::builder().data_dir(dir.join(name)).database(&s.url).host_name(name).scheduler(settings).build().unwrap()
+    };
+    let (a, b) = (open("a"), open("b"));
+    let manifest = manifest("probe", 0, Limits::default());
+    let probe = a.upload(manifest, &guest("rust-probe")).unwrap().id;
+    for id in ["t1", "t2"] {
+        a.submit_task(fuelhost::TaskRequest::new("bob", &probe, "trap").id(id)).unwrap();
+        assert_eq!(a.wait_task(id, Duration::from_secs(30)).unwrap().state, fuelhost::TaskState::Failed);
+    }
+    let opened = a.circuit_breakers();
+    assert_eq!(opened[0].state, fuelhost::BreakerState::Open);
+    let deadline = Instant::now() + Duration::from_secs(1);
+    loop {
+        let seen = b.circuit_breakers();
+        if seen.first().is_some_and(|x| x.state == fuelhost::BreakerState::Open) {
+            assert_eq!(seen[0].open_until_ms, opened[0].open_until_ms);
+            break;
+        }
+        assert!(Instant::now() < deadline, "host b does not see the breaker host a opened: {seen:?}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }

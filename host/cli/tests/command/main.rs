@@ -9,3 +9,31 @@ mod crash;
 mod docs;
 mod hosts;
 mod serve;
+
+use std::path::PathBuf;
+
+use fuelhost::{Limits, Manifest, Metering, ResourcePolicy};
+
+/// The bytes of guest `name`, built from source by `scripts/setup.sh`.
+fn guest(name: &str) -> Vec<u8> {
+    let dir = std::env::var_os("FUELHOST_GUESTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/fuelhost/guests"));
+    std::fs::read(dir.join(format!("{name}.wasm"))).unwrap_or_else(|e| panic!("{name}.wasm: {e}; run scripts/setup.sh"))
+}
+
+/// A manifest of alice's: `name` at 0.1.0, caller pays.
+fn manifest(name: &str, price: u64, limits: Limits) -> Manifest {
+    Manifest {
+        owner: "alice".try_into().unwrap(),
+        name: name.into(),
+        version: "0.1.0".into(),
+        price,
+        resource_policy: ResourcePolicy::CallerPays,
+        description: String::new(),
+        limits,
+        metering: Metering::Fuel,
+        capabilities: Vec::new(),
+        quality: None,
+    }
+}
