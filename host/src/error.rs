@@ -205,4 +205,8 @@ pub enum InvokeError {
     /// The sandbox could not be set up (not the guest's fault).
     #[error("setting up the sandbox failed: {0}")]
     Sandbox(String),
+    /// The call ran, and the database refused its settlement: it is tried
+    /// again until taken (ask again under the same id for the report).
+    #[error("{0}")]
+    SettlementPending(String),
 }

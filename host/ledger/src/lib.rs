@@ -713,6 +713,21 @@ pub trait Ledger: LedgerQuery {
         Ok(Vec::new())
     }
 
+    /// The id of this host's run on a database several hosts share (what
+    /// a task it starts is marked with); `None` for a ledger only one host
+    /// uses.
+    fn host_run(&self) -> Option<String> {
+        None
+    }
+
+    /// Whether the host run `run` is gone: no live host holds it (its
+    /// lease ran out a whole lease ago, or it is an earlier run of this
+    /// host's name). Always, for a ledger only one host uses.
+    fn host_gone(&self, run: &str) -> Result<bool, LedgerError> {
+        let _ = run;
+        Ok(true)
+    }
+
     /// Whether a live host other than this one holds the call
     /// `invocation_id` reserved and not yet settled: it is running there,
     /// and is not this host's to take over. Never, for a ledger only one

@@ -106,6 +106,12 @@ impl Ledger for PgLedger {
     fn held_elsewhere(&self, invocation_id: &str) -> Result<bool, LedgerError> {
         PgLedger::held_elsewhere(self, invocation_id)
     }
+    fn host_run(&self) -> Option<String> {
+        Some(self.host_id().to_string())
+    }
+    fn host_gone(&self, run: &str) -> Result<bool, LedgerError> {
+        PgLedger::host_gone(self, run)
+    }
     fn distribute_ubi(&self, id: &str, source: UbiSource, amount: u64) -> Result<Distribution, LedgerError> {
         PgLedger::distribute_ubi(self, id, source, amount)
     }

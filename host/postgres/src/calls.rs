@@ -608,6 +608,29 @@ impl PgLedger {
         })
     }
 
+    /// Whether the host run `run` is gone: its lease ran out more than a
+    /// lease ago (or was never taken), or it is an earlier run of this
+    /// host's name (this host restarted).
+    pub fn host_gone(&self, run: &str) -> Result<bool, LedgerError> {
+        if run == self.host_id() {
+            return Ok(false);
+        }
+        let grace = self.lease.length.as_millis().min(i64::MAX as u128) as i64;
+        let name = self.lease.name.clone();
+        self.database().read(|c| {
+            c.query_one(
+                &format!(
+                    "SELECT NOT EXISTS (SELECT 1 FROM host_leases l WHERE l.host = $1 AND l.expires_ms + $2 > {now})
+                        OR EXISTS (SELECT 1 FROM host_leases l WHERE l.host = $1 AND l.name = $3)",
+                    now = crate::leases::DB_NOW_MS
+                ),
+                &[&run, &grace, &name],
+            )
+            .map(|r| r.get(0))
+            .map_err(|e| self.database().failed(e))
+        })
+    }
+
     fn abort_where(&self, at_open: bool) -> Result<Vec<UsageRecord>, LedgerError> {
         let (host, name) = (self.host_id(), self.lease.name.as_str());
         // A lease counts as run out only a whole lease length after it

@@ -161,6 +161,7 @@ impl From<InvokeError> for ApiError {
             InvokeError::Busy(_) => ApiError::busy(message, 1),
             InvokeError::Ledger(l) => l.into(),
             InvokeError::Sandbox(_) => ApiError::internal(message),
+            InvokeError::SettlementPending(_) => ApiError::unavailable(message),
         }
     }
 }

@@ -354,6 +354,7 @@ fn migrations() -> Result<Vec<refinery::Migration>, refinery::Error> {
     Ok(vec![
         refinery::Migration::unapplied("V1__baseline", &baseline)?,
         refinery::Migration::unapplied("V2__breakers", V2_BREAKERS)?,
+        refinery::Migration::unapplied("V3__task_hosts", V3_TASK_HOSTS)?,
     ])
 }
 
@@ -365,6 +366,10 @@ CREATE TABLE IF NOT EXISTS breakers (
     open_until_ms  INTEGER,
     times_opened   INTEGER NOT NULL
 );";
+
+/// Version 3: the host run that started a running task, so that hosts
+/// sharing a database take over only a gone host's tasks.
+const V3_TASK_HOSTS: &str = "ALTER TABLE tasks ADD COLUMN host TEXT;";
 
 /// Record the baseline and apply the migrations after it.
 fn versioned(conn: &mut Connection) -> rusqlite::Result<()> {

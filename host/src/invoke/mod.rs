@@ -117,6 +117,7 @@ fn refusal_outcome(e: &InvokeError) -> &'static str {
         InvokeError::Busy(_) => "busy",
         InvokeError::Ledger(_) => "ledger_error",
         InvokeError::Sandbox(_) => "sandbox_error",
+        InvokeError::SettlementPending(_) => "settlement_pending",
     }
 }
 

@@ -51,10 +51,10 @@ pub(super) fn settle(
         Err(LedgerError::Storage(e)) => {
             let id = settlement.invocation_id.clone();
             later.keep(ledger, Settlement { admission: None, ..settlement });
-            Err(InvokeError::Ledger(LedgerError::Storage(format!(
+            Err(InvokeError::SettlementPending(format!(
                 "{e}; the call ran, and its settlement is tried again until the database takes it: ask again \
                  under the id `{id}` for its report"
-            ))))
+            )))
         }
         other => other.map_err(InvokeError::Ledger),
     }

@@ -163,6 +163,10 @@ pub(crate) struct Scheduler {
     stopping: AtomicBool,
     /// The cancel flag of each running task.
     running: Mutex<std::collections::HashMap<String, Arc<AtomicBool>>>,
+    /// Tasks whose attempt ran here and whose settlement the database
+    /// refused (tried again in the background): they stay running until
+    /// their usage record says how they ended.
+    settling: Mutex<std::collections::HashSet<String>>,
     /// When each task queued straight from its submission (or from its
     /// dependencies completing) was queued.
     queued_at: Mutex<std::collections::HashMap<String, Instant>>,
@@ -198,6 +202,7 @@ impl Scheduler {
             finished_lock: Mutex::new(()),
             stopping: AtomicBool::new(false),
             running: Mutex::new(std::collections::HashMap::new()),
+            settling: Mutex::default(),
             drained: Mutex::default(),
             queued_at: Mutex::default(),
             start_delays: Mutex::default(),
@@ -271,15 +276,37 @@ impl Scheduler {
     /// pending, or end it as its call ended; the ids put back. A task whose
     /// call another live host still runs is that host's, and left alone.
     fn settle_interrupted(&self) -> Result<Vec<String>, TaskError> {
+        let ledger_error = |e: fuelhost_ledger::LedgerError| TaskError::Invalid(e.to_string());
         let mut requeued = Vec::new();
+        let started_by = store::running_hosts(&*self.db)?;
+        let this_run = self.ledger.host_run();
         for task in store::in_states(&*self.db, &[TaskState::Running])? {
-            let record = match &task.invocation_id {
-                Some(inv) if self.ledger.held_elsewhere(inv).map_err(|e| TaskError::Invalid(e.to_string()))? => {
-                    continue
+            // Running here now: not interrupted.
+            if self.running.lock().unwrap_or_else(|p| p.into_inner()).contains_key(&task.id) {
+                continue;
+            }
+            // Started by another host run that is still alive: its own.
+            if let Some(Some(run)) = started_by.get(&task.id) {
+                if this_run.as_ref() != Some(run) && !self.ledger.host_gone(run).map_err(ledger_error)? {
+                    continue;
                 }
-                Some(inv) => self.ledger.usage_record(inv).map_err(|e| TaskError::Invalid(e.to_string()))?,
+            }
+            let record = match &task.invocation_id {
+                Some(inv) if self.ledger.held_elsewhere(inv).map_err(ledger_error)? => continue,
+                Some(inv) => self.ledger.usage_record(inv).map_err(ledger_error)?,
                 None => None,
             };
+            // Ran here, its settlement still tried again: it ends from its
+            // usage record once there is one.
+            {
+                let mut settling = self.settling.lock().unwrap_or_else(|p| p.into_inner());
+                if settling.contains(&task.id) {
+                    if record.is_none() {
+                        continue;
+                    }
+                    settling.remove(&task.id);
+                }
+            }
             let cancelled = Some("cancelled by request");
             match record {
                 _ if task.cancel_requested => {
@@ -575,8 +602,12 @@ impl Scheduler {
         }
         queue.remove(id);
         self.queued_at.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
-        // Durable before the caller is told.
-        store::cancel_pending(&*self.db, id, "cancelled by request")?;
+        // Durable before the caller is told. Another host may have started
+        // it meanwhile: then it is cancelled as a running task is.
+        if !store::cancel_pending(&*self.db, id, "cancelled by request")? && self.get(id)?.state == TaskState::Running {
+            store::request_cancel(&*self.db, id)?;
+            return self.get(id);
+        }
         drop(queue);
         self.notify_finished();
         self.release_dependants(id);

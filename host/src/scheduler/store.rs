@@ -333,13 +333,13 @@ pub(crate) fn insert(db: &dyn Sql, t: &NewTask<'_>) -> Result<Task, StoreError> 
 /// Mark `id` running as its next attempt (invocation `task/<id>/<n>`) and
 /// return its work; `None` if it is no longer pending (cancelled
 /// meanwhile).
-pub(crate) fn start(db: &dyn Sql, id: &str) -> Result<Option<Work>, StoreError> {
+pub(crate) fn start(db: &dyn Sql, id: &str, host: Option<&str>) -> Result<Option<Work>, StoreError> {
     sql::write(db, Commit::Deferred, |tx| {
         let n = tx.execute(
-            "UPDATE tasks SET state = 'running', attempts = attempts + 1, started_ms = ?2,
+            "UPDATE tasks SET state = 'running', attempts = attempts + 1, started_ms = ?2, host = ?3,
                 invocation_id = 'task/' || id || '/' || (attempts + 1)
              WHERE id = ?1 AND state = 'pending'",
-            params![id, now_ms()],
+            params![id, now_ms(), host],
         )?;
         if n == 0 {
             return Ok(None);
@@ -488,5 +488,16 @@ pub(crate) fn breakers(db: &dyn Sql, artifact: Option<&str>) -> Result<Vec<(Stri
             None => tx.query("SELECT artifact, open_until_ms, times_opened FROM breakers", params![])?,
         };
         rows.iter().map(|r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).collect()
+    })
+}
+
+/// The host run that started each running task (none: a task started by
+/// a host alone with its database, or before runs were recorded).
+pub(crate) fn running_hosts(db: &dyn Sql) -> Result<std::collections::HashMap<String, Option<String>>, StoreError> {
+    sql::read(db, |tx| {
+        tx.query("SELECT id, host FROM tasks WHERE state = 'running'", params![])?
+            .iter()
+            .map(|r| Ok((r.get(0)?, r.get(1)?)))
+            .collect()
     })
 }

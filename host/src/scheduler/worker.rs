@@ -145,7 +145,8 @@ impl Scheduler {
 
     /// One attempt of task `id`, with its cancel flag.
     fn attempt(&self, host: &Weak<dyn TaskRunner>, id: &str, cancel: Arc<AtomicBool>) {
-        let work = match store::start(&*self.db, id) {
+        let run = self.ledger.host_run();
+        let work = match store::start(&*self.db, id, run.as_deref()) {
             Ok(Some(work)) => work,
             Ok(None) => return,
             Err(e) => {
@@ -206,6 +207,13 @@ impl Scheduler {
             // Nothing ran, nothing was charged, and it is not the
             // artifact's fault: try again shortly, the attempt not counted.
             self.postpone(id, busy);
+            return;
+        }
+        if let Some(Err(crate::error::InvokeError::SettlementPending(_))) = &outcome {
+            // It ran; its settlement is tried again in the background. The
+            // task stays running until its usage record says how it ended
+            // (`Scheduler::settle_interrupted`): never a second attempt.
+            self.settling.lock().unwrap_or_else(|p| p.into_inner()).insert(id.to_string());
             return;
         }
         let ran = match &outcome {

@@ -495,10 +495,13 @@ fn a_breaker_one_host_opens_is_open_on_the_others() {
         breaker_cool_down: Duration::from_secs(60),
         ..fuelhost::SchedulerSettings::default()
     };
-    let open = |name: &str| {
+    // Tasks run on whichever host starts them: only a runs any here, so
+    // its own count opens the breaker.
+    let open = |name: &str, workers: usize| {
+        let settings = fuelhost::SchedulerSettings { workers, ..settings };
         Host::builder().data_dir(dir.join(name)).database(&s.url).host_name(name).scheduler(settings).build().unwrap()
     };
-    let (a, b) = (open("a"), open("b"));
+    let (a, b) = (open("a", 1), open("b", 0));
     let manifest = manifest("probe", 0, Limits::default());
     let probe = a.upload(manifest, &guest("rust-probe")).unwrap().id;
     for id in ["t1", "t2"] {
@@ -517,4 +520,22 @@ fn a_breaker_one_host_opens_is_open_on_the_others() {
         assert!(Instant::now() < deadline, "host b does not see the breaker host a opened: {seen:?}");
         std::thread::sleep(Duration::from_millis(10));
     }
+}
+
+#[test]
+fn a_task_running_past_a_take_over_round_runs_once() {
+    let s = setup(1_000_000);
+    let dir = s.dir.path();
+    let host = host_with_workers(&s.url, &dir.join("a"), "a", 1);
+    let nap = manifest("nap", 0, Limits { timeout_ms: 11_000, ..Limits::default() });
+    let nap = host.upload(nap, &guest("rust-probe")).unwrap().id;
+    // Runs past the host's first look for dead hosts' work (10 s in):
+    // its own running task is not taken for another's.
+    host.submit_task(fuelhost::TaskRequest::new("bob", &nap, "nap").id("long")).unwrap();
+    let t = host.wait_task("long", Duration::from_secs(60)).unwrap();
+    assert_eq!((t.state, t.attempts), (fuelhost::TaskState::TimedOut, 1), "{t:?}");
+    let all = fuelhost::UsageQuery { limit: Some(100), ..Default::default() };
+    let records = host.ledger().usage_records(&all).unwrap();
+    let runs: Vec<_> = records.iter().filter(|r| r.invocation_id.starts_with("task/long/")).collect();
+    assert_eq!(runs.len(), 1, "{runs:?}");
 }
