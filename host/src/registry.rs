@@ -533,7 +533,10 @@ impl Registry {
                     uploaded_ms
                 ],
             )?;
-            tx.notify(ARTIFACTS, &id)?;
+            // Refused (the id is taken): nothing for other hosts to load.
+            if inserted > 0 {
+                tx.notify(ARTIFACTS, &id)?;
+            }
             Ok::<_, StoreError>(inserted)
         })
         .map_err(storage)?;
