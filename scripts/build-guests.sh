@@ -14,10 +14,11 @@ want() {
   local w; for w in "${wanted[@]}"; do [ "$w" = "$1" ] && return 0; done; return 1
 }
 
-# Content hash of a plugin folder plus the WIT contract: a cached build is
-# reused while neither changed.
+# Content hash of a plugin folder plus the WIT contract and the Python
+# guests' compiler version: a cached build is reused while none changed.
 inputs_hash() {
-  (cd "$FUELHOST_ROOT" && find "$1" wit -type f ! -name '*.wasm' ! -path '*/__pycache__/*' -print0 | sort -z | xargs -0 sha256sum) | sha256sum | cut -c1-16
+  { (cd "$FUELHOST_ROOT" && find "$1" wit -type f ! -name '*.wasm' ! -path '*/__pycache__/*' -print0 | sort -z | xargs -0 sha256sum)
+    echo "componentize-py $FUELHOST_COMPONENTIZE_PY"; } | sha256sum | cut -c1-16
 }
 
 # Every guest is built by `fuelhost build` (host/cli/src/project.rs), the

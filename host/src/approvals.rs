@@ -201,9 +201,14 @@ pub enum ApprovalError {
     /// The policy chain refused the approval itself.
     #[error("{0}")]
     Denied(String),
-    /// Storage failed.
+    /// The database could not be reached or could not commit; the same
+    /// request may succeed later.
     #[error("approvals storage: {0}")]
     Storage(String),
+    /// The database refused what fuelhost asked of it, or a parked action
+    /// is not as fuelhost stored it: a fault of fuelhost's.
+    #[error("approvals storage: {0}")]
+    Internal(String),
     /// The approved invocation could not run (it was refused again, or the
     /// host failed around it).
     #[error("the approved invocation did not run: {0}")]
@@ -262,7 +267,11 @@ pub enum ApprovalError {
 
 impl From<StoreError> for ApprovalError {
     fn from(e: StoreError) -> Self {
-        ApprovalError::Storage(e.to_string())
+        if e.is_unavailable() {
+            ApprovalError::Storage(e.to_string())
+        } else {
+            ApprovalError::Internal(e.to_string())
+        }
     }
 }
 
@@ -407,7 +416,7 @@ impl Approvals {
                     &details_text,
                 ],
             )?;
-            Ok(find(tx, id)?.ok_or_else(|| StoreError::Storage(format!("the parked action `{id}` was not stored")))?)
+            Ok(find(tx, id)?.ok_or_else(|| StoreError::Refused(format!("the parked action `{id}` was not stored")))?)
         })
     }
 
@@ -437,21 +446,32 @@ impl Approvals {
 
     /// The action `id`, with expiry applied.
     pub fn get(&self, id: &str) -> Result<Option<PendingAction>, ApprovalError> {
-        store::write(&*self.db, Commit::Durable, |tx| {
-            self.expire(tx)?;
-            Ok(find(tx, id)?)
-        })
+        let found = store::read(&*self.db, |tx| find(tx, id))?;
+        Ok(found.map(|action| self.as_of_now(action)))
+    }
+
+    /// `action` as it stands now: one still pending past its deadline is
+    /// expired (so written by the next decision or parking; a read writes
+    /// nothing).
+    fn as_of_now(&self, mut action: PendingAction) -> PendingAction {
+        if action.state == PendingState::Pending && action.expires_at_ms <= self.clock.now_ms() {
+            action.state = PendingState::Expired;
+        }
+        action
     }
 
     /// Actions still waiting, oldest first; only those `approver` may
     /// decide when given (it is among their approvers and did not ask for
     /// them), every one when `None`.
     pub fn pending(&self, approver: Option<&str>) -> Result<Vec<PendingAction>, ApprovalError> {
-        let all: Vec<PendingAction> = store::write(&*self.db, Commit::Durable, |tx| {
-            self.expire(tx)?;
+        let now = self.clock.now_ms();
+        let all: Vec<PendingAction> = store::read(&*self.db, |tx| {
             tx.query(
-                &format!("SELECT {LISTED} FROM pending_actions WHERE state = 'pending' ORDER BY created_ms, id"),
-                params![],
+                &format!(
+                    "SELECT {LISTED} FROM pending_actions WHERE state = 'pending' AND expires_ms > ?1
+                     ORDER BY created_ms, id"
+                ),
+                params![now],
             )?
             .iter()
             .map(from_row)

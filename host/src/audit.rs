@@ -226,7 +226,7 @@ impl AuditLog {
             Table::Shared(db) => {
                 let mut f = Some(f);
                 store::read(&**db, |tx| {
-                    let f = f.take().ok_or_else(|| StoreError::Storage("the audit read ran twice".into()))?;
+                    let f = f.take().ok_or_else(|| StoreError::Refused("the audit read ran twice".into()))?;
                     f(tx)
                 })
             }

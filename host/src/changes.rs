@@ -87,6 +87,7 @@ fn reload_all(inner: &HostInner) -> Result<(), HostError> {
 
 /// The setting `key`, in force again as stored.
 fn reload_setting(inner: &HostInner, key: &str) -> Result<(), HostError> {
+    let _in_step = inner.registry.in_step();
     let value = settings::get(&*inner.store, key)?;
     match key {
         RULES_SETTING => {
@@ -111,6 +112,7 @@ fn reload_setting(inner: &HostInner, key: &str) -> Result<(), HostError> {
 /// The plugin `name` in the chain as stored: installed (or replaced, if
 /// its code changed), or removed.
 fn reload_plugin(inner: &HostInner, name: &str) -> Result<(), HostError> {
+    let _in_step = inner.registry.in_step();
     match inner.registry.stored_plugin(name)? {
         Some(plugin) if inner.policy.plugin_digest(name).as_deref() != Some(plugin.digest.as_str()) => {
             inner.policy.install(plugin);

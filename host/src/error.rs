@@ -115,9 +115,25 @@ pub enum UploadError {
         /// Who may approve.
         approvers: String,
     },
-    /// The bytes or metadata could not be stored.
+    /// The bytes or metadata could not be stored: the database or the
+    /// disk failed, and the same upload may succeed later.
     #[error("storing the upload failed: {0}")]
     Storage(String),
+    /// The database refused what fuelhost asked of it, or what it holds is
+    /// not what fuelhost wrote: a fault of fuelhost's, not the upload's;
+    /// sending it again will not help.
+    #[error("storing the upload failed: {0}")]
+    Internal(String),
+}
+
+impl From<fuelhost_store::StoreError> for UploadError {
+    fn from(e: fuelhost_store::StoreError) -> Self {
+        if e.is_unavailable() {
+            UploadError::Storage(e.to_string())
+        } else {
+            UploadError::Internal(e.to_string())
+        }
+    }
 }
 
 /// An invocation was refused before its guest ran (nothing was charged), or

@@ -737,10 +737,12 @@ impl Host {
     /// on. Prices in the current cost model are kept.
     pub fn calibrate(&self, runs: u32) -> Result<Calibration, HostError> {
         let calibration = crate::cost::calibrate(runs).map_err(|e| HostError::Engine(format!("{e:#}")))?;
-        let mut model = self.inner.cost_model.write().unwrap_or_else(|p| p.into_inner());
+        let _in_step = self.inner.registry.in_step();
+        let mut model = self.inner.cost_model();
         model.picos_per_fuel = calibration.picos_per_fuel;
-        let json = serde_json::to_string(&*model).map_err(|e| HostError::Engine(e.to_string()))?;
+        let json = serde_json::to_string(&model).map_err(|e| HostError::Engine(e.to_string()))?;
         settings::set(&*self.inner.store, COST_MODEL_SETTING, &json)?;
+        *self.inner.cost_model.write().unwrap_or_else(|p| p.into_inner()) = model;
         Ok(calibration)
     }
 
@@ -864,7 +866,8 @@ impl Host {
                     Ok((id, approvers)) => UploadError::PendingApproval { id, approvers },
                     Err(ApprovalError::Differs { id, .. }) => UploadError::ParkedWithOtherBytes(id),
                     Err(e @ ApprovalError::TooManyParked { .. }) => UploadError::Denied(e.to_string()),
-                    Err(e) => UploadError::Storage(e.to_string()),
+                    Err(e @ ApprovalError::Storage(_)) => UploadError::Storage(e.to_string()),
+                    Err(e) => UploadError::Internal(e.to_string()),
                 });
             }
             Decision::RequireApproval(_) | Decision::Allow => {}
@@ -896,16 +899,14 @@ impl Host {
     /// Add a policy plugin at the end of the chain, or replace the plugin of
     /// the same name in place. Checks in flight finish on the old chain.
     pub fn add_policy_plugin(&self, name: &str, component: &[u8]) -> Result<(), UploadError> {
-        let plugin = self.inner.registry.upload_plugin(name, component)?;
-        self.inner.policy.install(plugin);
-        Ok(())
+        self.inner.registry.upload_plugin(name, component, |plugin| self.inner.policy.install(plugin))
     }
 
     /// Remove a policy plugin from the chain (and from storage); whether
     /// there was one. Checks in flight finish on the old chain.
     pub fn remove_policy_plugin(&self, name: &str) -> Result<bool, UploadError> {
-        let stored = self.inner.registry.remove_plugin(name)?;
-        let live = self.inner.policy.remove(name);
+        let mut live = false;
+        let stored = self.inner.registry.remove_plugin(name, || live = self.inner.policy.remove(name))?;
         Ok(stored || live)
     }
 
@@ -916,6 +917,7 @@ impl Host {
     pub fn set_policy_rules(&self, toml: &str) -> Result<(), HostError> {
         let rules = RuleSet::from_toml(toml)?;
         crate::actions::check_rules(rules.rules()).map_err(HostError::Invalid)?;
+        let _in_step = self.inner.registry.in_step();
         settings::set(&*self.inner.store, RULES_SETTING, toml)?;
         self.inner.policy.set_rules(rules);
         Ok(())
@@ -932,6 +934,7 @@ impl Host {
         }
         let toml = toml::to_string(&Rules { rule: rules.rules() })
             .map_err(|e| HostError::Invalid(format!("writing the rules: {e}")))?;
+        let _in_step = self.inner.registry.in_step();
         settings::set(&*self.inner.store, RULES_SETTING, &toml)?;
         self.inner.policy.set_rules(rules);
         Ok(())
@@ -1000,7 +1003,7 @@ impl Host {
                 let req: TransferRequest = approved
                     .details
                     .and_then(|d| serde_json::from_value(d).ok())
-                    .ok_or_else(|| ApprovalError::Storage(format!("the parked transfer `{id}` lost its request")))?;
+                    .ok_or_else(|| ApprovalError::Internal(format!("the parked transfer `{id}` lost its request")))?;
                 match self.transfer_approved(&req, by.as_deref()) {
                     Ok(made) => Ok(Approved::Transfer(made)),
                     Err(e) => {
@@ -1022,7 +1025,7 @@ impl Host {
                     fields.remove("sha256");
                 }
                 let manifest: Manifest = serde_json::from_value(details)
-                    .map_err(|e| ApprovalError::Storage(format!("the parked upload `{id}` lost its manifest: {e}")))?;
+                    .map_err(|e| ApprovalError::Internal(format!("the parked upload `{id}` lost its manifest: {e}")))?;
                 let made = match self.upload_approved(manifest, &approved.input, by.as_deref()) {
                     Ok(made) => made,
                     // Another approval of it made it meanwhile.

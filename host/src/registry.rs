@@ -123,6 +123,12 @@ pub struct Registry {
     /// bytes maps no code of its own and links nothing again.
     linked: Mutex<HashMap<CodeKey, Weak<ArtifactPre<Sandbox>>>>,
     max_component_bytes: usize,
+    /// Held from a change's database write (an upload, a delete, a plugin
+    /// stored or removed) until what this host holds agrees with it, and
+    /// from a refresh's read until it is applied: a refresh that read the
+    /// row before a change here cannot apply it after, which would bring
+    /// back an artifact just deleted or a plugin just replaced.
+    in_step: Mutex<()>,
 }
 
 /// Refuse what is not a component, with a hint for the common mistakes.
@@ -245,6 +251,7 @@ impl Registry {
             compiling: Mutex::new(()),
             linked: Mutex::new(HashMap::new()),
             max_component_bytes,
+            in_step: Mutex::new(()),
         };
         let stored: Vec<StoredArtifact> = store::read(&*registry.db, |tx| {
             tx.query(&format!("SELECT {ARTIFACT_COLUMNS} FROM artifacts ORDER BY created_ms"), params![])?
@@ -517,6 +524,7 @@ impl Registry {
         self.cache.put_bytes(&digest, bytes).map_err(storage)?;
         let json = serde_json::to_string(&manifest).map_err(storage)?;
         let uploaded_ms = now_ms();
+        let _in_step = self.in_step();
         let inserted = store::write(&*self.db, Commit::Durable, |tx| {
             self.keep_bytes(tx, &digest, bytes)?;
             let inserted = tx.execute(
@@ -538,8 +546,7 @@ impl Registry {
                 tx.notify(ARTIFACTS, &id)?;
             }
             Ok::<_, StoreError>(inserted)
-        })
-        .map_err(storage)?;
+        })?;
         if inserted == 0 {
             return Err(UploadError::AlreadyExists(id));
         }
@@ -562,6 +569,7 @@ impl Registry {
         }
         let unloaded = self.unload_over_max(&mut artifacts);
         drop(artifacts);
+        drop(_in_step);
         drop((replaced, unloaded));
         tracing::info!(artifact = %info.id, digest = %info.digest, size = info.size, "artifact uploaded");
         Ok(info)
@@ -606,6 +614,7 @@ impl Registry {
     /// which other artifacts may share. Returns what was removed, or `None`
     /// when there was no such artifact.
     pub fn delete(&self, id: &str) -> Result<Option<ArtifactInfo>, HostError> {
+        let _in_step = self.in_step();
         let deleted = store::write(&*self.db, Commit::Durable, |tx| {
             let n = tx.execute("DELETE FROM artifacts WHERE id = ?1", params![id])?;
             tx.notify(ARTIFACTS, id)?;
@@ -635,6 +644,7 @@ impl Registry {
     /// host uploaded or deleted it): a new artifact is held cold, loaded
     /// by its first call here; one gone is forgotten.
     pub(crate) fn refresh(&self, id: &str) -> Result<(), HostError> {
+        let _in_step = self.in_step();
         let stored = store::read(&*self.db, |tx| {
             tx.query_opt(&format!("SELECT {ARTIFACT_COLUMNS} FROM artifacts WHERE id = ?1"), params![id])?
                 .map(|r| StoredArtifact::from_row(&r))
@@ -646,6 +656,7 @@ impl Registry {
     /// [`Registry::refresh`] for every artifact (changes may have been
     /// missed).
     pub(crate) fn refresh_all(&self) -> Result<(), HostError> {
+        let _in_step = self.in_step();
         let stored: Vec<StoredArtifact> = store::read(&*self.db, |tx| {
             tx.query(&format!("SELECT {ARTIFACT_COLUMNS} FROM artifacts"), params![])?
                 .iter()
@@ -689,6 +700,13 @@ impl Registry {
         Ok(())
     }
 
+    /// Hold off other changes to what this host keeps of artifacts and
+    /// plugins (see the field): for a plugin, from its write or its read
+    /// until the policy chain has it.
+    pub(crate) fn in_step(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.in_step.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Every artifact, sorted by id.
     pub fn list(&self) -> Vec<ArtifactInfo> {
         let mut v: Vec<ArtifactInfo> =
@@ -721,7 +739,14 @@ impl Registry {
 
     /// Validate, compile and record a policy plugin named `name` (replacing
     /// a plugin of that name; a new name goes to the end of the chain).
-    pub fn upload_plugin(&self, name: &str, bytes: &[u8]) -> Result<PolicyPlugin, UploadError> {
+    /// `install` puts it in force (in the policy chain) before another
+    /// change to plugins is applied here.
+    pub fn upload_plugin(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        install: impl FnOnce(PolicyPlugin),
+    ) -> Result<(), UploadError> {
         if fuelhost_ledger::AgentId::new(name).is_err() {
             return Err(UploadError::Manifest(crate::manifest::ManifestError::Field {
                 field: "name",
@@ -732,6 +757,7 @@ impl Registry {
         let component = self.component(self.engines.policy(), &digest, Some(bytes))?;
         let plugin = self.link_plugin(name, digest.clone(), &component)?;
         self.cache.put_bytes(&digest, bytes).map_err(storage)?;
+        let _in_step = self.in_step();
         store::write(&*self.db, Commit::Durable, |tx| {
             self.keep_bytes(tx, &digest, bytes)?;
             let position: i64 = match tx
@@ -746,19 +772,22 @@ impl Registry {
                 params![name, position, &digest, now_ms()],
             )?;
             tx.notify(PLUGINS, name)
-        })
-        .map_err(storage)?;
-        Ok(plugin)
+        })?;
+        install(plugin);
+        Ok(())
     }
 
     /// Forget the stored plugin `name`; whether there was one.
-    pub fn remove_plugin(&self, name: &str) -> Result<bool, UploadError> {
+    /// `remove` takes it out of force before another change to plugins
+    /// is applied here.
+    pub fn remove_plugin(&self, name: &str, remove: impl FnOnce()) -> Result<bool, UploadError> {
+        let _in_step = self.in_step();
         let n = store::write(&*self.db, Commit::Durable, |tx| {
             let n = tx.execute("DELETE FROM policy_plugins WHERE name = ?1", params![name])?;
             tx.notify(PLUGINS, name)?;
             Ok::<_, StoreError>(n)
-        })
-        .map_err(storage)?;
+        })?;
+        remove();
         Ok(n > 0)
     }
 
@@ -806,11 +835,10 @@ impl Registry {
                     tx.query_opt("SELECT bytes FROM components WHERE digest = ?1", params![digest])?
                         .map(|r| r.get(0))
                         .transpose()
-                })
-                .map_err(storage)?,
+                })?,
             };
             let stored = stored.ok_or_else(|| {
-                UploadError::Storage(format!("the bytes of component {digest} are missing; upload it again"))
+                UploadError::Internal(format!("the bytes of component {digest} are missing; upload it again"))
             })?;
             self.cache.put_bytes(digest, &stored).map_err(storage)?;
         }

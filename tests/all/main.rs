@@ -14,6 +14,7 @@ mod egress;
 mod filesystem;
 mod golden_fuel;
 mod guest_ledger;
+mod hosts;
 mod ledger;
 mod lifecycle;
 mod loadgen;

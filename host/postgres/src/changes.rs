@@ -18,7 +18,7 @@ use crate::connect::Database;
 use crate::store::CHANNEL;
 
 /// What another host changed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Change {
     /// `key` of `topic` (a plugin's name, an artifact's id, ...; empty for
     /// the whole topic).
@@ -46,6 +46,18 @@ impl Drop for Listener {
 
 /// How often the thread looks whether it should stop.
 const POLL: Duration = Duration::from_millis(200);
+
+/// After this long without a notice, the listening connection is asked a
+/// question (`SELECT 1`): one the server lost without closing it (a
+/// database that was restarted behind a proxy, a network partition) then
+/// fails and is made again, rather than waiting in silence for notices
+/// that will never come.
+const PROBE_AFTER: Duration = Duration::from_secs(5);
+
+/// The most notices handed on from one read: more waiting than this means
+/// this host fell behind, and one [`Change::Missed`] (reload everything)
+/// costs less than applying them one by one.
+const MOST_AT_ONCE: usize = 4_096;
 
 impl Database {
     /// Listen for other hosts' changes and hand each to `on`, from a thread
@@ -85,38 +97,81 @@ impl Database {
         Ok(Listener { stop })
     }
 
-    /// A connection listening on the channel.
+    /// A connection listening on the channel, with TCP keepalives that
+    /// find a silent, dead peer within about 20 s.
     fn subscribe(&self) -> Result<postgres::Client, LedgerError> {
-        let mut client = self.connect_alone()?;
+        let mut client = self.connect_listening()?;
         client.batch_execute(&format!("LISTEN {CHANNEL}")).map_err(|e| self.failed(e))?;
         Ok(client)
     }
 
     /// Hand notices to `on` until the connection fails or `stop` is set.
+    /// Every notice waiting is read before any is handed on, and each
+    /// change named twice or more is handed on once (a task that moved ten
+    /// times is read again once).
     fn deliver(&self, client: &mut postgres::Client, stop: &AtomicBool, on: &mut impl FnMut(Change)) {
+        let mut quiet = Duration::ZERO;
         while !stop.load(Ordering::SeqCst) {
+            let mut heard: Vec<postgres::Notification> = Vec::new();
             let mut notices = client.notifications();
-            let mut heard = notices.timeout_iter(POLL);
-            loop {
-                match heard.next() {
-                    Ok(None) => break,
-                    Err(e) => {
-                        tracing::debug!(error = %e, "the change listener's connection failed");
-                        return;
-                    }
-                    Ok(Some(n)) => {
-                        let mut parts = n.payload().splitn(3, ' ');
-                        let (origin, topic, key) = (parts.next(), parts.next(), parts.next());
-                        if let (Some(origin), Some(topic)) = (origin, topic) {
-                            if origin != self.origin() {
-                                on(Change::One { topic: topic.to_string(), key: key.unwrap_or("").to_string() });
+            let mut missed = false;
+            let first = notices.timeout_iter(POLL).next();
+            match first {
+                Ok(None) => {}
+                Ok(Some(n)) => {
+                    heard.push(n);
+                    // Whatever else has arrived, without waiting.
+                    let mut rest = notices.iter();
+                    loop {
+                        match rest.next() {
+                            Ok(Some(n)) => heard.push(n),
+                            Ok(None) => break,
+                            Err(e) => {
+                                tracing::debug!(error = %e, "the change listener's connection failed");
+                                return;
                             }
+                        }
+                        if heard.len() > MOST_AT_ONCE {
+                            missed = true;
+                            break;
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "the change listener's connection failed");
+                    return;
+                }
+            }
+            let mut batch: Vec<Change> = Vec::new();
+            let mut seen = std::collections::HashSet::new();
+            for n in &heard {
+                let mut parts = n.payload().splitn(3, ' ');
+                let (origin, topic, key) = (parts.next(), parts.next(), parts.next());
+                if let (Some(origin), Some(topic)) = (origin, topic) {
+                    if origin != self.origin() {
+                        let change = Change::One { topic: topic.to_string(), key: key.unwrap_or("").to_string() };
+                        if seen.insert(change.clone()) {
+                            batch.push(change);
                         }
                     }
                 }
             }
-            drop(heard);
             drop(notices);
+            if missed {
+                on(Change::Missed);
+            } else if heard.is_empty() {
+                quiet += POLL;
+                if quiet >= PROBE_AFTER {
+                    quiet = Duration::ZERO;
+                    if let Err(e) = client.batch_execute("SELECT 1") {
+                        tracing::debug!(error = %e, "the change listener's connection did not answer");
+                        return;
+                    }
+                }
+            } else {
+                quiet = Duration::ZERO;
+                batch.into_iter().for_each(&mut *on);
+            }
             if client.is_closed() {
                 return;
             }

@@ -271,6 +271,20 @@ impl Database {
             .map_err(|e| LedgerError::Storage(format!("no connection to the database at {}: {e}", self.shown)))
     }
 
+    /// A connection of its own, outside the pool, for listening: TCP
+    /// keepalives every 5 s of silence, and 3 probes 5 s apart unanswered
+    /// close it (a peer gone without a word is found within about 20 s).
+    pub(crate) fn connect_listening(&self) -> Result<postgres::Client, LedgerError> {
+        let mut config = self.config.clone();
+        config
+            .keepalives(true)
+            .keepalives_idle(Duration::from_secs(5))
+            .keepalives_interval(Duration::from_secs(5))
+            .keepalives_retries(3);
+        off_runtime(|| config.connect(NoTls))
+            .map_err(|e| LedgerError::Storage(format!("no connection to the database at {}: {e}", self.shown)))
+    }
+
     /// Who this pool's change notices come from (see `changes.rs`).
     pub(crate) fn origin(&self) -> &str {
         &self.origin

@@ -103,6 +103,12 @@ struct Statements<'t, 'c> {
 
 impl Statements<'_, '_> {
     fn failed(&mut self, e: postgres::Error) -> StoreError {
+        if refused(&e) {
+            return StoreError::Refused(match e.as_db_error() {
+                Some(db) => format!("{} ({})", db.message(), db.code().code()),
+                None => format!("{e}: {}", e.source().map(ToString::to_string).unwrap_or_default()),
+            });
+        }
         let e = self.db.failed(e);
         let LedgerError::Storage(m) = &e else { return StoreError::Storage(e.to_string()) };
         let said = StoreError::Storage(m.strip_prefix(crate::connect::RETRY).unwrap_or(m).to_string());
@@ -110,6 +116,22 @@ impl Statements<'_, '_> {
             self.retry.get_or_insert(e);
         }
         said
+    }
+}
+
+/// Whether PostgreSQL refused the statement for what it says or holds
+/// (SQLSTATE class 22, data exception; 23, a constraint, a unique key
+/// included; 42, a statement it cannot run), or a value could not be
+/// converted on the way in or out: sending it again gives the same answer.
+/// Anything else (a lost connection, a shutdown, a serialization failure)
+/// is the database's availability.
+fn refused(e: &postgres::Error) -> bool {
+    match e.code() {
+        Some(code) => matches!(code.code().get(..2), Some("22" | "23" | "42")),
+        None => {
+            !e.is_closed()
+                && e.source().is_some_and(|s| s.downcast_ref::<std::io::Error>().is_none() && e.as_db_error().is_none())
+        }
     }
 }
 
@@ -136,7 +158,10 @@ impl Tx for Statements<'_, '_> {
         for row in rows {
             let mut values = Vec::with_capacity(row.len());
             for i in 0..row.len() {
-                let Column(v) = row.try_get(i).map_err(|e| StoreError::Column { column: i, problem: e.to_string() })?;
+                let Column(v) = row.try_get(i).map_err(|e| StoreError::Column {
+                    column: i,
+                    problem: format!("{e}: {}", e.source().map(ToString::to_string).unwrap_or_default()),
+                })?;
                 values.push(v);
             }
             out.push(Row(values));

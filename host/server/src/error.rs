@@ -136,7 +136,7 @@ impl From<HostError> for ApiError {
             }
             HostError::Denied(m) => ApiError::new(StatusCode::FORBIDDEN, "denied", m),
             HostError::PendingApproval { .. } => ApiError::new(StatusCode::ACCEPTED, "pending_approval", e.to_string()),
-            HostError::Store(_) => ApiError::unavailable(e.to_string()),
+            HostError::Store(ref s) if s.is_unavailable() => ApiError::unavailable(e.to_string()),
             other => ApiError::internal(other.to_string()),
         }
     }
@@ -184,6 +184,7 @@ impl From<UploadError> for ApiError {
             UploadError::PendingApproval { .. } => ApiError::new(StatusCode::ACCEPTED, "pending_approval", message),
             UploadError::ParkedWithOtherBytes(_) => ApiError::conflict(message),
             UploadError::Storage(_) => ApiError::unavailable(message),
+            UploadError::Internal(_) => ApiError::internal(message),
         }
     }
 }
@@ -208,6 +209,7 @@ impl From<ApprovalError> for ApiError {
                 ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_parked", message)
             }
             ApprovalError::Storage(_) => ApiError::unavailable(message),
+            ApprovalError::Internal(_) => ApiError::internal(message),
         }
     }
 }

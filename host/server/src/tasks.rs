@@ -21,6 +21,7 @@ impl From<TaskError> for ApiError {
             TaskError::Unknown(_) | TaskError::NoArtifact(_) => ApiError::not_found(message),
             TaskError::OverMaxPrice(_) => ApiError::new(StatusCode::PAYMENT_REQUIRED, "over_max_price", message),
             TaskError::NotCancellable(..) => ApiError::new(StatusCode::CONFLICT, "not_cancellable", message),
+            TaskError::Storage(ref s) if s.is_unavailable() => ApiError::unavailable(message),
             TaskError::Storage(_) => ApiError::internal(message),
         }
     }

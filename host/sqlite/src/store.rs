@@ -13,7 +13,7 @@ use crate::Database;
 
 impl crate::FromSqlite for StoreError {
     fn from_sqlite(e: rusqlite::Error) -> Self {
-        StoreError::Storage(e.to_string())
+        storage(e)
     }
 }
 
@@ -33,8 +33,32 @@ pub fn bind(params: &[Value]) -> Vec<Lite> {
         .collect()
 }
 
+/// What went wrong, as the stores see it: the file busy, locked, full,
+/// unreadable or unwritable is [`StoreError::Storage`] (it may pass);
+/// anything else (a constraint, a statement SQLite cannot run, a value it
+/// cannot bind) is [`StoreError::Refused`].
 fn storage(e: rusqlite::Error) -> StoreError {
-    StoreError::Storage(e.to_string())
+    use rusqlite::ErrorCode as C;
+    let unavailable = matches!(
+        e.sqlite_error_code(),
+        Some(
+            C::DatabaseBusy
+                | C::DatabaseLocked
+                | C::SystemIoFailure
+                | C::DiskFull
+                | C::CannotOpen
+                | C::OutOfMemory
+                | C::ReadOnly
+                | C::FileLockingProtocolFailed
+                | C::DatabaseCorrupt
+                | C::NotADatabase
+        )
+    );
+    if unavailable {
+        StoreError::Storage(e.to_string())
+    } else {
+        StoreError::Refused(e.to_string())
+    }
 }
 
 impl Tx for LiteTx<'_> {
@@ -107,5 +131,32 @@ impl Sql for Database {
     fn read_dyn(&self, f: &mut (dyn FnMut(&mut dyn Tx) -> Result<(), StoreError> + Send)) -> Result<(), StoreError> {
         let conn = self.read();
         f(&mut LiteTx(&conn))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use fuelhost_store::{params, Commit, StoreError, Value};
+
+    use crate::{Database, Durability};
+
+    /// A statement SQLite refuses for what it says is refused, not
+    /// "unavailable": an API answers 503 (try again) only for what may pass.
+    #[test]
+    fn a_refused_statement_is_not_unavailable() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::open(&dir.path().join("f.db"), Durability::Process).unwrap();
+        let insert = |value: Value| {
+            fuelhost_store::write(&db, Commit::Durable, |tx| {
+                tx.execute("INSERT INTO settings (key, value) VALUES ('k', ?1)", std::slice::from_ref(&value)).map(drop)
+            })
+        };
+        let null = insert(Value::Null).unwrap_err();
+        assert!(matches!(null, StoreError::Refused(_)), "NOT NULL: {null:?}");
+        insert(Value::from("1")).unwrap();
+        let twice = insert(Value::from("2")).unwrap_err();
+        assert!(matches!(&twice, StoreError::Refused(m) if m.contains("UNIQUE")), "{twice:?}");
+        let syntax = fuelhost_store::read(&db, |tx| tx.query("SELECT FROM WHERE", params![]).map(drop)).unwrap_err();
+        assert!(!syntax.is_unavailable(), "{syntax:?}");
     }
 }

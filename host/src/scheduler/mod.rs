@@ -69,6 +69,27 @@ pub use request::{TaskError, TaskRequest};
 pub use route::RouteMode;
 pub(crate) use route::{choose as route_choose, Candidate, Choice};
 use store::Readiness;
+
+/// What [`Scheduler::record`] found.
+enum Recorded {
+    /// The task it recorded, and whether it may run yet.
+    New(Task, Readiness),
+    /// The task an earlier submit recorded under the id.
+    Existing(Task),
+}
+
+/// `task`, stored under the id `req` asks for, if it is the same work of
+/// the same submitter (a submit sent again); else the id is taken.
+fn same_work(task: Task, req: &TaskRequest) -> Result<Task, TaskError> {
+    let same = match &req.capability {
+        Some(capability) => task.capability.as_ref() == Some(capability),
+        None => task.capability.is_none() && task.artifact == req.artifact,
+    };
+    if task.submitter != req.submitter || !same {
+        return Err(TaskError::Invalid(format!("task id `{}` is already used by another task", task.id)));
+    }
+    Ok(task)
+}
 pub use store::{Task, TaskState};
 pub(crate) use store::{BREAKERS, TOPIC};
 use worker::{outcome_state, rand_u64};
@@ -159,7 +180,10 @@ pub(crate) struct Scheduler {
     queued: Condvar,
     /// Signalled when a task reaches a final state.
     finished: Condvar,
-    finished_lock: Mutex<()>,
+    /// How many times [`Scheduler::notify_finished`] was called: a
+    /// waiter reads the task outside the lock, then waits only if no task
+    /// ended meanwhile.
+    finished_lock: Mutex<u64>,
     stopping: AtomicBool,
     /// The cancel flag of each running task.
     running: Mutex<std::collections::HashMap<String, Arc<AtomicBool>>>,
@@ -199,7 +223,7 @@ impl Scheduler {
             queue: Mutex::new(RunQueue::new(settings.aging_step.as_millis() as i64, settings.max_queued_per_agent)),
             queued: Condvar::new(),
             finished: Condvar::new(),
-            finished_lock: Mutex::new(()),
+            finished_lock: Mutex::new(0),
             stopping: AtomicBool::new(false),
             running: Mutex::new(std::collections::HashMap::new()),
             settling: Mutex::default(),
@@ -452,29 +476,64 @@ impl Scheduler {
     pub(crate) fn submit(&self, req: &TaskRequest) -> Result<Task, TaskError> {
         let id = req.id.clone().unwrap_or_else(|| format!("task-{:x}-{:016x}", fuelhost_ledger::now_ms(), rand_u64()));
         let deps = checked_dependencies(&id, &req.depends_on)?;
-        // The queue lock is held across the insert, so the depth check and
-        // the push agree, and no worker sees the id before its row exists.
-        let mut queue = self.lock_queue();
-        if let Some(existing) = fuelhost_store::read(&*self.db, |tx| store::get(tx, &id))? {
-            let same_work = match &req.capability {
-                Some(capability) => existing.capability.as_ref() == Some(capability),
-                None => existing.capability.is_none() && existing.artifact == req.artifact,
+        // A place in the submitter's depth is held while the task is
+        // recorded (the queue's lock is not held across the database's
+        // round trips); the task is queued only once its row exists, so no
+        // worker sees the id before.
+        let reserved = self.lock_queue().reserve(&req.submitter);
+        if let Err(full) = reserved {
+            // A submit sent again (its answer lost) is answered even so.
+            return match fuelhost_store::read(&*self.db, |tx| store::get(tx, &id))? {
+                Some(task) => same_work(task, req),
+                None => Err(full.into()),
             };
-            if existing.submitter != req.submitter || !same_work {
-                return Err(TaskError::Invalid(format!("task id `{id}` is already used by another task")));
+        }
+        let recorded = self.record(&id, &deps, req);
+        let mut queue = self.lock_queue();
+        queue.unreserve(&req.submitter);
+        let (task, readiness) = match recorded? {
+            Recorded::New(task, readiness) => (task, readiness),
+            Recorded::Existing(task) => return Ok(task),
+        };
+        let doomed = match readiness {
+            Readiness::Ready => {
+                queue.restore(&req.submitter, &id, req.priority, self.now_ms(), false);
+                self.queued_at.lock().unwrap_or_else(|p| p.into_inner()).insert(id.clone(), Instant::now());
+                None
             }
-            return Ok(existing);
+            Readiness::Waiting => {
+                queue.restore(&req.submitter, &id, req.priority, self.now_ms(), true);
+                None
+            }
+            Readiness::Doomed(why) => Some(why),
+        };
+        drop(queue);
+        if let Some(why) = &doomed {
+            store::finish(&*self.db, &id, TaskState::Pending, TaskState::Failed, Some(why))?;
         }
-        if queue.depth(&req.submitter) >= queue.max_depth() {
-            return Err(QueueFull::Depth { agent: req.submitter.clone(), max_depth: queue.max_depth() }.into());
+        self.queued.notify_one();
+        // Tasks already waiting for this id (submitted before it) may now
+        // be doomed (if it is another agent's) or, if it failed, fail.
+        self.release_dependants(&id);
+        if doomed.is_some() {
+            self.notify_finished();
+            return self.get(&id);
         }
-        if let Some(cycle) = fuelhost_store::read(&*self.db, |tx| store::cycle_through(tx, &id, &deps))? {
+        Ok(task)
+    }
+
+    /// Record task `id` of `req` (waiting for `deps`), with what it waits
+    /// for; or, if an earlier submit (through any host) took the id, the
+    /// task stored under it, when it is the same work of the same
+    /// submitter (a retried submit), else an error.
+    fn record(&self, id: &str, deps: &[String], req: &TaskRequest) -> Result<Recorded, TaskError> {
+        if let Some(cycle) = fuelhost_store::read(&*self.db, |tx| store::cycle_through(tx, id, deps))? {
             return Err(TaskError::Cycle(cycle));
         }
-        let task = store::insert(
+        let (task, inserted) = store::insert(
             &*self.db,
             &store::NewTask {
-                id: &id,
+                id,
                 submitter: &req.submitter,
                 artifact: &req.artifact,
                 input: &req.input,
@@ -483,39 +542,21 @@ impl Scheduler {
                 max_attempts: req.max_attempts,
                 backoff_ms: req.backoff.as_millis().min(u64::MAX as u128) as u64,
                 timeout_ms: req.timeout.map(|t| t.as_millis().min(u64::MAX as u128) as u64),
-                depends_on: &deps,
+                depends_on: deps,
                 capability: req.capability.as_deref(),
                 route_mode: req.capability.as_ref().map(|_| req.route_mode),
                 max_price: req.max_price,
             },
         )?;
+        if !inserted {
+            return same_work(task, req).map(Recorded::Existing);
+        }
         let readiness = if deps.is_empty() {
             Readiness::Ready
         } else {
-            fuelhost_store::read(&*self.db, |tx| store::readiness(tx, &id, &req.submitter))?
+            fuelhost_store::read(&*self.db, |tx| store::readiness(tx, id, &req.submitter))?
         };
-        let doomed = match readiness {
-            Readiness::Ready => {
-                queue.push(&req.submitter, &id, req.priority, self.now_ms())?;
-                self.queued_at.lock().unwrap_or_else(|p| p.into_inner()).insert(id.clone(), Instant::now());
-                false
-            }
-            Readiness::Waiting => queue.park(&req.submitter, &id, req.priority, self.now_ms()).map(|()| false)?,
-            Readiness::Doomed(why) => {
-                store::finish(&*self.db, &id, TaskState::Pending, TaskState::Failed, Some(&why))?;
-                true
-            }
-        };
-        drop(queue);
-        self.queued.notify_one();
-        // Tasks already waiting for this id (submitted before it) may now
-        // be doomed (if it is another agent's) or, if it failed, fail.
-        self.release_dependants(&id);
-        if doomed {
-            self.notify_finished();
-            return self.get(&id);
-        }
-        Ok(task)
+        Ok(Recorded::New(task, readiness))
     }
 
     /// Task `id` ended or was just submitted: queue the parked tasks that
@@ -523,10 +564,12 @@ impl Scheduler {
     fn release_dependants(&self, id: &str) {
         let mut ended = vec![id.to_string()];
         while let Some(id) = ended.pop() {
-            let mut queue = self.lock_queue();
             // Only a parked task can be waiting: with none, there is
             // nothing to look up (the common case, on every submit and end).
-            if !queue.has_parked() {
+            // The queue's lock is taken for each look and move alone, never
+            // across a read: a task moved meanwhile (cancelled, unparked by
+            // another release) is passed over.
+            if !self.lock_queue().has_parked() {
                 return;
             }
             let mut failed_any = false;
@@ -538,7 +581,7 @@ impl Scheduler {
                 }
             };
             for dependant in dependants {
-                if !queue.is_parked(&dependant) {
+                if !self.lock_queue().is_parked(&dependant) {
                     continue;
                 }
                 let readiness = self.get(&dependant).and_then(|t| {
@@ -546,16 +589,19 @@ impl Scheduler {
                 });
                 match readiness {
                     Ok(Readiness::Ready) => {
-                        queue.unpark(&dependant);
-                        self.queued_at
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .insert(dependant.clone(), Instant::now());
-                        self.queued.notify_one();
+                        if self.lock_queue().unpark(&dependant) {
+                            self.queued_at
+                                .lock()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .insert(dependant.clone(), Instant::now());
+                            self.queued.notify_one();
+                        }
                     }
                     Ok(Readiness::Waiting) => {}
                     Ok(Readiness::Doomed(why)) => {
-                        queue.remove(&dependant);
+                        if !self.lock_queue().remove(&dependant) {
+                            continue;
+                        }
                         let failed =
                             store::finish(&*self.db, &dependant, TaskState::Pending, TaskState::Failed, Some(&why));
                         if let Err(e) = failed {
@@ -567,7 +613,6 @@ impl Scheduler {
                     Err(e) => tracing::error!(task = %dependant, error = %e, "checking a waiting task failed"),
                 }
             }
-            drop(queue);
             if failed_any {
                 self.notify_finished();
             }
@@ -586,50 +631,65 @@ impl Scheduler {
     /// at its next call into the host; one that makes none ends as it
     /// would have, and is then `cancelled` unless it completed.
     pub(crate) fn cancel(&self, id: &str) -> Result<Task, TaskError> {
-        let mut queue = self.lock_queue();
-        let task = self.get(id)?;
-        if task.state == TaskState::Running {
-            // Recorded first, so the task ends cancelled whatever its
-            // attempt is doing: about to start, running, or being retried.
-            store::request_cancel(&*self.db, id)?;
-            if let Some(flag) = self.running.lock().unwrap_or_else(|p| p.into_inner()).get(id) {
-                flag.store(true, Ordering::SeqCst);
+        // Each move is one conditional statement on the task's row, so a
+        // cancel racing an attempt's start, end or retry (on this host or
+        // another) finds the state it acts on, or looks again: a few times
+        // at most, since every look follows a move of the task's.
+        for _ in 0..16 {
+            let task = self.get(id)?;
+            match task.state {
+                TaskState::Running => {
+                    // Recorded first, so the task ends cancelled whatever its
+                    // attempt is doing: about to start, running, or ending.
+                    if !store::request_cancel(&*self.db, id)? {
+                        continue;
+                    }
+                    if let Some(flag) = self.running.lock().unwrap_or_else(|p| p.into_inner()).get(id) {
+                        flag.store(true, Ordering::SeqCst);
+                    }
+                    return self.get(id);
+                }
+                TaskState::Pending => {
+                    // Durable before the caller is told.
+                    if !store::cancel_pending(&*self.db, id, "cancelled by request")? {
+                        continue;
+                    }
+                    self.lock_queue().remove(id);
+                    self.queued_at.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
+                    self.notify_finished();
+                    self.release_dependants(id);
+                    return self.get(id);
+                }
+                state => return Err(TaskError::NotCancellable(id.to_string(), state.as_str())),
             }
-            return self.get(id);
         }
-        if task.state != TaskState::Pending {
-            return Err(TaskError::NotCancellable(id.to_string(), task.state.as_str()));
-        }
-        queue.remove(id);
-        self.queued_at.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
-        // Durable before the caller is told. Another host may have started
-        // it meanwhile: then it is cancelled as a running task is.
-        if !store::cancel_pending(&*self.db, id, "cancelled by request")? && self.get(id)?.state == TaskState::Running {
-            store::request_cancel(&*self.db, id)?;
-            return self.get(id);
-        }
-        drop(queue);
-        self.notify_finished();
-        self.release_dependants(id);
-        self.get(id)
+        Err(TaskError::Storage(fuelhost_store::StoreError::Storage(format!(
+            "task `{id}` kept changing state while being cancelled; try again"
+        ))))
     }
 
     /// Wait until task `id` reaches a final state, or `timeout` passes.
     pub(crate) fn wait(&self, id: &str, timeout: Duration) -> Result<Task, TaskError> {
         let deadline = Instant::now() + timeout;
-        let mut guard = self.finished_lock.lock().unwrap_or_else(|p| p.into_inner());
         loop {
+            let seen = *self.finished_lock.lock().unwrap_or_else(|p| p.into_inner());
             let task = self.get(id)?;
-            let now = Instant::now();
-            if task.state.is_final() || now >= deadline {
+            if task.state.is_final() || Instant::now() >= deadline {
                 return Ok(task);
             }
-            guard = self.finished.wait_timeout(guard, deadline - now).unwrap_or_else(|p| p.into_inner()).0;
+            let mut ended = self.finished_lock.lock().unwrap_or_else(|p| p.into_inner());
+            while *ended == seen {
+                let now = Instant::now();
+                if now >= deadline {
+                    break;
+                }
+                ended = self.finished.wait_timeout(ended, deadline - now).unwrap_or_else(|p| p.into_inner()).0;
+            }
         }
     }
 
     fn notify_finished(&self) {
-        let _guard = self.finished_lock.lock().unwrap_or_else(|p| p.into_inner());
+        *self.finished_lock.lock().unwrap_or_else(|p| p.into_inner()) += 1;
         self.finished.notify_all();
     }
 

@@ -110,6 +110,8 @@ pub struct RunQueue {
     parked: HashMap<String, Parked>,
     /// Parked tasks per agent.
     parked_per_agent: HashMap<String, usize>,
+    /// Places held per agent for tasks being recorded ([`RunQueue::reserve`]).
+    reserved: HashMap<String, usize>,
     /// The pop count when each agent was last served (absent: never);
     /// kept while its queue is empty, so emptying it buys no extra turn.
     served: HashMap<String, u64>,
@@ -129,11 +131,35 @@ impl RunQueue {
             owner: HashMap::new(),
             parked: HashMap::new(),
             parked_per_agent: HashMap::new(),
+            reserved: HashMap::new(),
             served: HashMap::new(),
             aging_step_ms: aging_step_ms.max(1),
             max_depth,
             seq: 0,
             pops: 0,
+        }
+    }
+
+    /// Hold a place in `agent`'s depth for a task about to be recorded
+    /// (without the queue's lock, which is not held across a database round
+    /// trip); refused like [`RunQueue::push`] when the depth is full. Given
+    /// back by [`RunQueue::unreserve`], before the task is queued with
+    /// [`RunQueue::restore`] or its recording failed.
+    pub fn reserve(&mut self, agent: &str) -> Result<(), QueueFull> {
+        if self.depth(agent) >= self.max_depth {
+            return Err(QueueFull::Depth { agent: agent.to_string(), max_depth: self.max_depth });
+        }
+        *self.reserved.entry(agent.to_string()).or_default() += 1;
+        Ok(())
+    }
+
+    /// Give back a place [`RunQueue::reserve`] held.
+    pub fn unreserve(&mut self, agent: &str) {
+        if let Some(n) = self.reserved.get_mut(agent) {
+            *n -= 1;
+            if *n == 0 {
+                self.reserved.remove(agent);
+            }
         }
     }
 
@@ -152,9 +178,10 @@ impl RunQueue {
         Ok(())
     }
 
-    /// Put back task `id` of `agent`, accepted before a restart: queued (or
-    /// parked, if it waits for dependencies) whatever the depth limit says
-    /// now, since it was accepted under it.
+    /// Put back task `id` of `agent`, accepted already (before a restart,
+    /// by another host, or under a place [`RunQueue::reserve`] held):
+    /// queued (or parked, if it waits for dependencies) whatever the depth
+    /// limit says now, since it was accepted under it.
     pub fn restore(&mut self, agent: &str, id: &str, priority: Priority, queued_ms: i64, parked: bool) {
         if self.owner.contains_key(id) || self.parked.contains_key(id) {
             return;
@@ -323,7 +350,9 @@ impl RunQueue {
 
     /// Tasks `agent` has queued or parked.
     pub fn depth(&self, agent: &str) -> usize {
-        self.agents.get(agent).map_or(0, AgentQueue::len) + self.parked_per_agent.get(agent).copied().unwrap_or(0)
+        self.agents.get(agent).map_or(0, AgentQueue::len)
+            + self.parked_per_agent.get(agent).copied().unwrap_or(0)
+            + self.reserved.get(agent).copied().unwrap_or(0)
     }
 }
 
@@ -376,6 +405,20 @@ mod tests {
         q.push("quiet", "q2", Priority::Normal, 2).unwrap();
         let next: Vec<_> = (0..4).map(|_| q.pop(2, |_| true).unwrap().1).collect();
         assert_eq!(next, ["f1", "q1", "f2", "q2"]);
+    }
+
+    #[test]
+    fn a_reserved_place_counts_in_the_depth_until_given_back() {
+        let mut q = RunQueue::new(1_000, 2);
+        q.reserve("a").unwrap();
+        q.push("a", "1", Priority::Normal, 0).unwrap();
+        assert_eq!(q.reserve("a"), Err(QueueFull::Depth { agent: "a".into(), max_depth: 2 }));
+        assert_eq!(q.push("a", "2", Priority::Normal, 0), Err(QueueFull::Depth { agent: "a".into(), max_depth: 2 }));
+        q.unreserve("a");
+        q.restore("a", "2", Priority::Normal, 0, false);
+        assert_eq!(q.depth("a"), 2);
+        q.unreserve("a");
+        assert_eq!(q.depth("a"), 2, "nothing to give back: the count stays");
     }
 
     #[test]

@@ -289,13 +289,16 @@ pub(crate) struct NewTask<'a> {
 }
 
 /// Record a new pending task and what it waits for (durable before it
-/// returns).
-pub(crate) fn insert(db: &dyn Sql, t: &NewTask<'_>) -> Result<Task, StoreError> {
+/// returns): `(task, true)`; or, if its id is taken (by an earlier submit
+/// through any host), the task stored under it and `false`, nothing
+/// written.
+pub(crate) fn insert(db: &dyn Sql, t: &NewTask<'_>) -> Result<(Task, bool), StoreError> {
     sql::write(db, Commit::Durable, |tx| {
-        tx.execute(
+        let inserted = tx.execute(
             "INSERT INTO tasks (id, submitter, artifact, input, priority, fuel_limit, state, created_ms,
                 max_attempts, backoff_ms, timeout_ms, capability, route_mode, max_price)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+             ON CONFLICT (id) DO NOTHING",
             params![
                 t.id,
                 t.submitter,
@@ -311,15 +314,18 @@ pub(crate) fn insert(db: &dyn Sql, t: &NewTask<'_>) -> Result<Task, StoreError> 
                 t.route_mode.map(|m| m.as_str()),
                 t.max_price,
             ],
-        )?;
-        for dep in t.depends_on {
-            tx.execute(
-                "INSERT INTO task_dependencies (task, depends_on) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
-                params![t.id, dep],
-            )?;
+        )? > 0;
+        if inserted {
+            for dep in t.depends_on {
+                tx.execute(
+                    "INSERT INTO task_dependencies (task, depends_on) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+                    params![t.id, dep],
+                )?;
+            }
+            tx.notify(TOPIC, t.id)?;
         }
-        tx.notify(TOPIC, t.id)?;
-        get(tx, t.id)?.ok_or_else(|| StoreError::Storage(format!("the task `{}` was not stored", t.id)))
+        let task = get(tx, t.id)?.ok_or_else(|| StoreError::Refused(format!("the task `{}` was not stored", t.id)))?;
+        Ok((task, inserted))
     })
 }
 
@@ -386,9 +392,16 @@ pub(crate) fn set_artifact(db: &dyn Sql, id: &str, artifact: &str) -> Result<(),
     change(db, Commit::Deferred, id, "UPDATE tasks SET artifact = ?2 WHERE id = ?1", params![id, artifact]).map(drop)
 }
 
-/// Record, durably, that running task `id` is to be cancelled.
-pub(crate) fn request_cancel(db: &dyn Sql, id: &str) -> Result<(), StoreError> {
-    change(db, Commit::Durable, id, "UPDATE tasks SET cancel_requested = 1 WHERE id = ?1", params![id]).map(drop)
+/// Record, durably, that running task `id` is to be cancelled; whether it
+/// was running.
+pub(crate) fn request_cancel(db: &dyn Sql, id: &str) -> Result<bool, StoreError> {
+    change(
+        db,
+        Commit::Durable,
+        id,
+        "UPDATE tasks SET cancel_requested = 1 WHERE id = ?1 AND state = 'running'",
+        params![id],
+    )
 }
 
 /// Cancel pending task `id`, durably (the caller is told it is done);
@@ -421,13 +434,14 @@ pub(crate) fn finish(
 }
 
 /// Put a failed attempt of `id` back as pending, not to start before
-/// `not_before_ms`.
+/// `not_before_ms`; whether it did (not if a cancel was asked for).
 pub(crate) fn retry(db: &dyn Sql, id: &str, not_before_ms: i64, error: Option<&str>) -> Result<bool, StoreError> {
     change(
         db,
         Commit::Deferred,
         id,
-        "UPDATE tasks SET state = 'pending', not_before_ms = ?2, error = ?3 WHERE id = ?1 AND state = 'running'",
+        "UPDATE tasks SET state = 'pending', not_before_ms = ?2, error = ?3
+         WHERE id = ?1 AND state = 'running' AND cancel_requested = 0",
         params![id, not_before_ms, error],
     )
 }
@@ -441,7 +455,7 @@ pub(crate) fn postpone(db: &dyn Sql, id: &str, not_before_ms: i64) -> Result<boo
         Commit::Deferred,
         id,
         "UPDATE tasks SET state = 'pending', not_before_ms = ?2, attempts = attempts - 1
-         WHERE id = ?1 AND state = 'running'",
+         WHERE id = ?1 AND state = 'running' AND cancel_requested = 0",
         params![id, not_before_ms],
     )
 }

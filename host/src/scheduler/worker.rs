@@ -107,19 +107,18 @@ impl Scheduler {
     /// left, after its backoff and not before `not_before_ms`; whether it
     /// did.
     fn retry(&self, id: &str, error: Option<&str>, not_before_ms: Option<i64>) -> bool {
-        // Read under the queue lock, which a cancel holds: a cancel asked
-        // for before now ends the task; one after finds it pending.
-        let mut queue = self.lock_queue();
         let Ok(task) = self.get(id) else { return false };
         if task.cancel_requested || task.attempts >= task.max_attempts {
             return false;
         }
         let due = (self.now_ms() + backoff_ms(task.backoff_ms, task.attempts)).max(not_before_ms.unwrap_or(0));
+        // Only a running task no cancel was asked for moves (one statement):
+        // a cancel asked for before ends it cancelled; one after finds it
+        // pending.
         match store::retry(&*self.db, id, due, error) {
             Ok(true) => {
                 *self.retries.lock().unwrap_or_else(|p| p.into_inner()).entry(task.artifact.clone()).or_default() += 1;
-                queue.push_after(&task.submitter, id, task.priority, due);
-                drop(queue);
+                self.lock_queue().push_after(&task.submitter, id, task.priority, due);
                 self.queued.notify_one();
                 true
             }
@@ -266,17 +265,16 @@ impl Scheduler {
     /// Put task `id`, whose attempt found the host busy, back in the queue
     /// for a little later, its attempt not counted.
     fn postpone(&self, id: &str, busy: &fuelhost_runtime::Busy) {
-        let mut queue = self.lock_queue();
         let Ok(task) = self.get(id) else { return };
         let due = self.now_ms() + BUSY_RETRY_MS;
         match store::postpone(&*self.db, id, due) {
             Ok(true) => {
                 tracing::debug!(task = id, reason = %busy, "the host was busy; the task runs again shortly");
-                queue.push_after(&task.submitter, id, task.priority, due);
-                drop(queue);
+                self.lock_queue().push_after(&task.submitter, id, task.priority, due);
                 self.queued.notify_one();
             }
-            Ok(false) => {}
+            // A cancel was asked for: it ends cancelled, having run nothing.
+            Ok(false) => self.end_attempt(id, TaskState::Cancelled, Some("cancelled by request".into()), false, None),
             Err(e) => tracing::error!(task = id, error = %e, "postponing a task failed; it is rerun at the next open"),
         }
     }

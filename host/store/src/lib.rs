@@ -36,9 +36,18 @@ pub use value::{FromValue, Row, Value};
 /// Why a statement or transaction failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {
-    /// The database refused or could not be reached; what it said.
+    /// The database could not be reached, or could not commit the work
+    /// (restarting, out of connections, a conflict it gave up retrying):
+    /// nothing was done, and the same work may succeed later. What it said.
     #[error("{0}")]
     Storage(String),
+    /// The database refused the statement for what it says or holds (a
+    /// constraint, a value of the wrong type, a statement it cannot run),
+    /// or answered what the store cannot make sense of: running it again
+    /// gives the same answer. A fault of the store's, not of the database's
+    /// availability. What it said.
+    #[error("{0}")]
+    Refused(String),
     /// A column held something other than what the store reads from it.
     #[error("column {column}: {problem}")]
     Column {
@@ -47,6 +56,14 @@ pub enum StoreError {
         /// What was wrong.
         problem: String,
     },
+}
+
+impl StoreError {
+    /// Whether the work may succeed if sent again later (the database was
+    /// unreachable or busy), rather than being refused for what it is.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, StoreError::Storage(_))
+    }
 }
 
 /// How soon a write must be on disk.
@@ -90,7 +107,7 @@ impl dyn Tx + '_ {
 
     /// The first row of `sql`; none is an error naming the statement.
     pub fn query_one(&mut self, sql: &str, params: &[Value]) -> Result<Row, StoreError> {
-        self.query_opt(sql, params)?.ok_or_else(|| StoreError::Storage(format!("no row returned by `{}`", sql.trim())))
+        self.query_opt(sql, params)?.ok_or_else(|| StoreError::Refused(format!("no row returned by `{}`", sql.trim())))
     }
 }
 
@@ -149,14 +166,14 @@ fn carry<T: Send, E: From<StoreError> + Send>(
         }
         Err(e) => {
             out = Some(Err(e));
-            Err(StoreError::Storage(ABORTED.into()))
+            Err(StoreError::Refused(ABORTED.into()))
         }
     });
     match (done, out) {
         (Ok(()), Some(Ok(v))) => Ok(v),
-        (Err(StoreError::Storage(m)), Some(Err(e))) if m == ABORTED => Err(e),
+        (Err(StoreError::Refused(m)), Some(Err(e))) if m == ABORTED => Err(e),
         (Err(e), _) => Err(e.into()),
-        (Ok(()), _) => Err(StoreError::Storage("the database returned without running the work".into()).into()),
+        (Ok(()), _) => Err(StoreError::Refused("the database returned without running the work".into()).into()),
     }
 }
 
