@@ -26,8 +26,8 @@ use crate::bindings::{Action, Decision};
 use fuelhost_ledger::now_ms;
 use fuelhost_ledger::AdmissionRecord;
 use fuelhost_policy::Verdict;
-use fuelhost_sqlite::archive::{archive_id, ArchiveError, ArchiveFile, HOUR_MS};
 use fuelhost_sqlite::Database;
+use fuelhost_store::archive::{archive_id, host_archive_id, ArchiveError, ArchiveFile, HOUR_MS};
 use fuelhost_store::{self as store, params, Commit, Row, Sql, StoreError, Tx, Value};
 
 /// How long an admission may be kept back for its settlement.
@@ -109,8 +109,14 @@ enum Table {
     /// In the host's SQLite file: written by appending to its next commit,
     /// read on its second connection, archived to files.
     Sqlite(Arc<Database>),
-    /// In a database other hosts share: each entry its own insert.
-    Shared(Arc<dyn Sql>),
+    /// In a database other hosts share: each entry its own insert; this
+    /// host's archive files named after `host`.
+    Shared {
+        /// The database.
+        db: Arc<dyn Sql>,
+        /// The host's name.
+        host: Arc<str>,
+    },
 }
 
 /// Writes and reads the audit table. Cheap to clone.
@@ -179,9 +185,9 @@ impl AuditLog {
         AuditLog::on(Table::Sqlite(db))
     }
 
-    /// The audit log in a database other hosts share.
-    pub fn shared(db: Arc<dyn Sql>) -> AuditLog {
-        AuditLog::on(Table::Shared(db))
+    /// The audit log in a database other hosts share, kept by host `host`.
+    pub fn shared(db: Arc<dyn Sql>, host: &str) -> AuditLog {
+        AuditLog::on(Table::Shared { db, host: host.into() })
     }
 
     fn on(table: Table) -> AuditLog {
@@ -208,7 +214,7 @@ impl AuditLog {
     fn append(&self, values: Vec<Value>) {
         let written = match &self.table {
             Table::Sqlite(db) => db.append(INSERT, fuelhost_sqlite::sqlite_values(&values)).map_err(|e| e.to_string()),
-            Table::Shared(db) => store::write(&**db, Commit::Deferred, |tx| tx.execute(INSERT, &values))
+            Table::Shared { db, .. } => store::write(&**db, Commit::Deferred, |tx| tx.execute(INSERT, &values))
                 .map(drop)
                 .map_err(|e| e.to_string()),
         };
@@ -223,7 +229,7 @@ impl AuditLog {
     fn read<T: Send>(&self, f: impl FnOnce(&mut dyn Tx) -> Result<T, StoreError> + Send) -> Result<T, StoreError> {
         match &self.table {
             Table::Sqlite(db) => fuelhost_sqlite::read_committed(db, f),
-            Table::Shared(db) => {
+            Table::Shared { db, .. } => {
                 let mut f = Some(f);
                 store::read(&**db, |tx| {
                     let f = f.take().ok_or_else(|| StoreError::Refused("the audit read ran twice".into()))?;
@@ -351,35 +357,56 @@ impl AuditLog {
     }
 
     /// Move the entries decided before `before_ms` to JSON-lines files
-    /// under `dir` (`audit/<YYYY-MM-DD>T<HH>.jsonl`, one line per entry as
-    /// the API shows it), fsynced before they are deleted; safe to
-    /// interrupt anywhere (see `fuelhost_sqlite::archive`). Entries go in
-    /// the order written, up to the first one at or past the horizon.
+    /// under `dir` (`audit/<YYYY-MM-DD>T<HH>-<archive id>.jsonl`, one line
+    /// per entry as the API shows it), fsynced before they are deleted;
+    /// safe to interrupt anywhere (see `fuelhost_store::archive`). Entries
+    /// go in the order written, up to the first one at or past the
+    /// horizon. On a shared database, hosts moving at once never move an
+    /// entry twice: each batch's delete takes exactly its entries or
+    /// nothing, and the host that finds them gone stops.
     pub fn archive_before(&self, before_ms: i64, dir: &Path) -> Result<AuditArchived, ArchiveError> {
-        let Table::Sqlite(db) = &self.table else {
-            return Err(ArchiveError::Refused(
-                "moving the audit log to archive files is not done on PostgreSQL yet; leave [retention] unset".into(),
-            ));
-        };
         let _one_mover = self.archiving.lock().unwrap_or_else(|p| p.into_inner());
-        drop(db.lock());
+        let (db, host): (&dyn Sql, Option<&str>) = match &self.table {
+            Table::Sqlite(db) => {
+                // The open write batch's entries committed first.
+                drop(db.lock());
+                (&**db, None)
+            }
+            Table::Shared { db, host } => (&**db, Some(host)),
+        };
         let mut done = AuditArchived::default();
-        let id = archive_id(db)?;
+        let id = match host {
+            Some(host) => host_archive_id(&archive_id(db)?, host),
+            None => archive_id(db)?,
+        };
         loop {
-            let entries = self.oldest(before_ms).map_err(|e| ArchiveError::Store(e.to_string()))?;
+            let entries = self.oldest(before_ms)?;
             let (Some(first), Some(last)) = (entries.first(), entries.last()) else { return Ok(done) };
             let file = ArchiveFile::of_hour(dir, "audit", first.at_ms, &id);
-            let recorded = file.recorded_length(&db.committed())?;
+            let recorded = self.read(|tx| file.recorded_length(tx))?;
             let mut lines = Vec::with_capacity(entries.len() * 200);
             for e in &entries {
                 serde_json::to_writer(&mut lines, e)?;
                 lines.push(b'\n');
             }
             let length = file.append(recorded, &lines)?;
-            db.durable(|tx| {
-                fuelhost_sqlite::exec(tx, "DELETE FROM audit WHERE seq BETWEEN ?1 AND ?2", [first.seq, last.seq])?;
-                file.commit(tx, length)
-            })?;
+            // Exactly these entries, or nothing: another host moving the
+            // same ones at once took them first, and this move stops.
+            let moved = store::write(db, Commit::Durable, |tx| {
+                let n = tx.execute("DELETE FROM audit WHERE seq BETWEEN ?1 AND ?2", params![first.seq, last.seq])?;
+                if n != entries.len() as u64 {
+                    return Err(ArchiveError::Taken);
+                }
+                Ok(file.commit(tx, length)?)
+            });
+            match moved {
+                Ok(()) => {}
+                Err(ArchiveError::Taken) => {
+                    file.cut_back(recorded)?;
+                    return Ok(done);
+                }
+                Err(e) => return Err(e),
+            }
             done.entries += entries.len() as u64;
             if done.files.last() != Some(&file.name) {
                 done.files.push(file.name);

@@ -256,13 +256,6 @@ impl HostBuilder {
         let storage = match &self.database {
             None => Storage::open_file(&self.data_dir, self.durability, self.clock.clone())?,
             Some(url) => {
-                if self.retention.archives() {
-                    return Err(HostError::Invalid(
-                        "history is not moved to archive files on PostgreSQL yet: leave [retention] unset with \
-                         `database`"
-                            .into(),
-                    ));
-                }
                 let name = self.host_name.clone().unwrap_or_else(|| default_host_name(&self.data_dir));
                 Storage::open_shared(url, &name, self.engine.max_instances, self.clock.clone())?
             }
@@ -378,7 +371,7 @@ impl Storage {
             file: None,
             store: store.clone(),
             ledger: Arc::new(ledger),
-            audit: AuditLog::shared(store),
+            audit: AuditLog::shared(store, name),
             shared: Some(crate::state::Shared::new(db)),
         })
     }

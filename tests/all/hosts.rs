@@ -9,19 +9,28 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use fuelhost::{Host, Limits, ResourcePolicy, TaskError, TaskRequest};
+use fuelhost::{Host, Invocation, Limits, ManualClock, ResourcePolicy, Retention, TaskError, TaskRequest, UsageQuery};
 use fuelhost_tests::{fund, guest, manifest, postgres_database, postgres_server, shared_compile_cache, tables};
 
 /// Two hosts (`a`, `b`) of one fresh database, with `alice` and `bob`
 /// funded; `None` when the suite runs on SQLite.
 fn two_hosts(test: &str, dir: &Path) -> Option<(Host, Host)> {
+    two_hosts_with(test, dir, |b| b)
+}
+
+/// [`two_hosts`], each host's builder given to `configure` first.
+fn two_hosts_with(
+    test: &str,
+    dir: &Path,
+    configure: impl Fn(fuelhost::HostBuilder) -> fuelhost::HostBuilder,
+) -> Option<(Host, Host)> {
     let Some(server) = postgres_server() else {
         eprintln!("{test}: needs several hosts over one PostgreSQL database; run on the suite's PostgreSQL pass");
         return None;
     };
     let url = postgres_database(&server, &dir.join("a"));
     let open = |name: &str| {
-        Host::builder()
+        configure(Host::builder())
             .data_dir(dir.join(name))
             .compile_cache_dir(shared_compile_cache())
             .database(url.clone())
@@ -107,4 +116,75 @@ fn a_delete_is_not_undone_by_the_notice_of_the_upload_before_it() {
     let back: Vec<&String> = ids.iter().filter(|id| a.artifact(id).is_some()).collect();
     assert!(back.is_empty(), "deleted on host a, yet held there again: {back:?}");
     eventually("host b hears of the deletes", || ids.iter().all(|id| b.artifact(id).is_none()));
+}
+
+/// Every line of the archive files of `kind` under each host's archive
+/// directory.
+fn archived(dir: &Path, kind: &str) -> Vec<serde_json::Value> {
+    ["a", "b"]
+        .iter()
+        .flat_map(|host| std::fs::read_dir(dir.join(host).join("archive").join(kind)).into_iter().flatten())
+        .flat_map(|f| {
+            std::fs::read_to_string(f.unwrap().path()).unwrap().lines().map(str::to_string).collect::<Vec<_>>()
+        })
+        .map(|l| serde_json::from_str(&l).unwrap())
+        .collect()
+}
+
+/// Two hosts moving the same history past its horizon at once, each to
+/// its own archive directory, several times over: every usage record and
+/// audit entry is archived exactly once, by one host or the other, and the
+/// money stays where it was.
+#[test]
+fn two_hosts_archiving_at_once_archive_every_record_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let clock = ManualClock::new(now);
+    let retention = Retention { usage_days: Some(30), audit_days: Some(7), ..Retention::default() };
+    let Some((a, b)) = two_hosts_with("two_hosts_archiving_at_once_archive_every_record_once", dir.path(), |builder| {
+        builder.clock(Arc::new(clock.clone())).retention(retention.clone())
+    }) else {
+        return;
+    };
+    let echo =
+        a.upload(manifest("echo", 3, ResourcePolicy::CallerPays, Limits::default()), &guest("rust-echo")).unwrap().id;
+    eventually("host b holds the upload", || b.artifact(&echo).is_some());
+    let (a, b) = (Arc::new(a), Arc::new(b));
+    let mut calls = 0;
+    for round in 0..3 {
+        for i in 0..30 {
+            let host = if i % 2 == 0 { &a } else { &b };
+            assert!(host.invoke(Invocation::new("bob", &echo, format!("r{round}-{i}"))).unwrap().success);
+            calls += 1;
+        }
+        let (bob, alice) = (a.balances("bob").unwrap(), a.balances("alice").unwrap());
+        clock.advance(31 * 86_400_000);
+        let movers: Vec<_> =
+            [a.clone(), b.clone()].into_iter().map(|host| std::thread::spawn(move || host.archive_history())).collect();
+        for mover in movers {
+            mover.join().unwrap().unwrap();
+        }
+        assert!(a.usage_records(&UsageQuery::default()).unwrap().is_empty(), "round {round}: every record moved");
+        assert_eq!((a.balances("bob").unwrap(), a.balances("alice").unwrap()), (bob, alice), "round {round}");
+        fuelhost_tests::assert_conserved(&a);
+    }
+    let usage = archived(dir.path(), "usage");
+    let mut ids: Vec<&str> = usage.iter().map(|l| l["invocation_id"].as_str().unwrap()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!((usage.len(), ids.len()), (calls, calls), "every record archived once");
+    let audit = archived(dir.path(), "audit");
+    let mut seqs: Vec<i64> = audit.iter().map(|l| l["seq"].as_i64().unwrap()).collect();
+    seqs.sort_unstable();
+    seqs.dedup();
+    assert_eq!(seqs.len(), audit.len(), "no audit entry archived twice");
+    let price: u64 = a
+        .ledger()
+        .transfers()
+        .unwrap()
+        .iter()
+        .filter(|t| t.id.starts_with(fuelhost::ARCHIVED_PREFIX) && t.kind == fuelhost::TransferKind::Price)
+        .map(|t| t.amount)
+        .sum();
+    assert_eq!(price, 3 * calls as u64, "the summaries carry every price paid");
 }

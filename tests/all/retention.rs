@@ -30,12 +30,6 @@ fn history_past_its_horizon_moves_to_the_archive_and_the_money_stays() {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64,
     );
     let retention = Retention { usage_days: Some(30), audit_days: Some(7), ..Retention::default() };
-    if fuelhost_tests::postgres_server().is_some() {
-        // Not on PostgreSQL yet: refused when the host opens, saying so.
-        let e = host(dir.path(), &clock, retention).err().expect("refused").to_string();
-        assert!(e.contains("not moved to archive files on PostgreSQL yet"), "{e}");
-        return;
-    }
     let host = host(dir.path(), &clock, retention).unwrap();
     for agent in ["alice", "bob"] {
         host.create_agent(agent).unwrap();

@@ -264,9 +264,6 @@ impl ServeConfig {
 /// before it touches the data directory, then the settings in effect.
 fn check(config: &ServeConfig) -> Result<()> {
     config.retention.check()?;
-    if config.database.is_some() && config.retention.archives() {
-        bail!("history is not moved to archive files on PostgreSQL yet: leave [retention] unset with `database`");
-    }
     let rate = match &config.api.rate_limit {
         Some(r) => format!("{} per second per key, bursts of {}", r.per_second, r.burst),
         None => "none".into(),

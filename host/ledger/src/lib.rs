@@ -876,3 +876,39 @@ pub struct ServiceStats {
     /// Settled invocations per outcome.
     pub invocations_by_outcome: std::collections::BTreeMap<String, u64>,
 }
+
+/// A charge of an archived call (price, fuel or disk), as its line in the
+/// usage archive lists it and as the hour's summary transfer counts it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchivedCharge {
+    /// The charge's transfer id (`<invocation>/price`, `/fuel`, `/disk`).
+    pub id: String,
+    /// Who paid it.
+    pub debit: String,
+    /// Who received it.
+    pub credit: String,
+    /// What was charged.
+    pub asset: Asset,
+    /// How much.
+    pub amount: u64,
+    /// Which charge.
+    pub kind: TransferKind,
+}
+
+/// One line of a usage archive file (ending in a newline): the record as
+/// the API shows it, with its `charges`. The same on every backend.
+pub fn usage_archive_line(record: &UsageRecord, charges: &[ArchivedCharge]) -> Result<Vec<u8>, LedgerError> {
+    let encode = |e: serde_json::Error| LedgerError::Storage(format!("writing a usage record as JSON: {e}"));
+    let mut line = serde_json::to_value(record).map_err(encode)?;
+    let charges: Vec<_> = charges
+        .iter()
+        .map(|c| {
+            serde_json::json!({"id": c.id, "from": c.debit, "to": c.credit, "asset": c.asset.as_str(),
+                               "amount": c.amount, "kind": c.kind.as_str()})
+        })
+        .collect();
+    line["charges"] = serde_json::Value::Array(charges);
+    let mut out = serde_json::to_vec(&line).map_err(encode)?;
+    out.push(b'\n');
+    Ok(out)
+}

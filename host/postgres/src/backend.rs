@@ -137,9 +137,7 @@ impl Ledger for PgLedger {
         PgLedger::record_usage(self, id, agent, resource, amount)
     }
     /// Not yet on PostgreSQL: refused, saying so, and nothing moves.
-    fn archive_settled(&self, _before_ms: i64, _dir: &std::path::Path) -> Result<Archived, LedgerError> {
-        Err(LedgerError::Invalid(
-            "archiving usage records is not available on PostgreSQL yet: leave [retention] usage_days unset".into(),
-        ))
+    fn archive_settled(&self, before_ms: i64, dir: &std::path::Path) -> Result<Archived, LedgerError> {
+        self.archive_settled_here(before_ms, dir)
     }
 }

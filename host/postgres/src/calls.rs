@@ -25,10 +25,10 @@ use crate::ledger::{now_ms, to_db, PgLedger};
 const ABORTED: &str = "aborted: the host stopped before this invocation settled; its holds were released";
 
 /// Columns of a usage record, in [`record_from_row`]'s order.
-const RECORD_COLUMNS: &str = "invocation_id, artifact, caller, owner, charged_to, resource_policy, outcome, fuel,
+pub(crate) const RECORD_COLUMNS: &str = "invocation_id, artifact, caller, owner, charged_to, resource_policy, outcome, fuel,
     memory_peak_bytes, disk_bytes, wall_time_ns, cpu_time_ns, cost_usd_micros, price_paid, output, error, settled_ms, seq";
 
-fn record_from_row(r: &postgres::Row) -> UsageRecord {
+pub(crate) fn record_from_row(r: &postgres::Row) -> UsageRecord {
     let n = |i: usize| r.get::<_, i64>(i) as u64;
     UsageRecord {
         invocation_id: r.get(0),

@@ -33,6 +33,9 @@ pub struct PgLedger {
     db: Database,
     clock: Arc<dyn Clock>,
     pub(crate) lease: Arc<crate::leases::Lease>,
+    /// Held by a move to the archive: one at a time per host (the
+    /// background mover and one asked for), each host its own files.
+    pub(crate) archiving: Arc<std::sync::Mutex<()>>,
 }
 
 impl std::fmt::Debug for PgLedger {
@@ -93,7 +96,7 @@ impl PgLedger {
     /// background while a clone of this ledger lives).
     pub fn new(db: Database, name: &str, lease: std::time::Duration) -> Result<PgLedger, LedgerError> {
         let lease = crate::leases::Lease::take(&db, name, lease)?;
-        Ok(PgLedger { db, clock: Arc::new(SystemClock), lease })
+        Ok(PgLedger { db, clock: Arc::new(SystemClock), lease, archiving: Arc::default() })
     }
 
     /// The same ledger, telling time by `clock` (grants' expiry); records

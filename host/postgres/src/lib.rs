@@ -38,6 +38,7 @@ mod counters;
 mod economy;
 mod leases;
 mod ledger;
+mod retention;
 pub mod scratch;
 mod store;
 

@@ -207,6 +207,21 @@ impl Database {
     }
 }
 
+/// Run the stores' statements `f` inside the ledger's transaction `tx`
+/// (`Database::write`'s): a failure that calls for the whole to run again
+/// comes back as the error `Database::write` retries on.
+pub(crate) fn in_tx<T>(
+    db: &Database,
+    tx: &mut PgTx<'_>,
+    f: impl FnOnce(&mut dyn Tx) -> Result<T, StoreError>,
+) -> Result<T, LedgerError> {
+    let mut statements = Statements { on: On::Tx(tx), db, retry: None };
+    match f(&mut statements) {
+        Ok(v) => Ok(v),
+        Err(e) => Err(statements.retry.take().unwrap_or_else(|| LedgerError::Storage(e.to_string()))),
+    }
+}
+
 fn store_error(e: LedgerError) -> StoreError {
     match e {
         LedgerError::Storage(m) => StoreError::Storage(m),

@@ -12,7 +12,7 @@
 //! projection into the tables (`projection`), the charges a usage record
 //! carries (`journal`), the statistics kept as records settle
 //! (`counters`), and history past a horizon moved to archive files
-//! (`retention`, through `archive`).
+//! (`retention`, through `fuelhost_store::archive`).
 //!
 //! **What it must not know.** Wasm, policies, HTTP: it stores what the
 //! ledger model (`fuelhost-ledger`) describes. The host's other stores
@@ -26,7 +26,6 @@
 //! schema.
 
 mod allocation;
-pub mod archive;
 mod counters;
 mod database;
 mod group_commit;

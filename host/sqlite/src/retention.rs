@@ -27,15 +27,17 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use rusqlite::{params, Connection};
-use serde_json::json;
 
-use crate::archive::{archive_id, hour_name, ArchiveError, ArchiveFile, HOUR_MS};
 use crate::hot::Hot;
 use crate::sql::{exec, one};
 use crate::storage;
+use crate::store::LiteTx;
 use crate::usage::{usage_from_row, USAGE_COLUMNS};
 use crate::Database;
-use fuelhost_ledger::{Archived, Asset, LedgerError, TransferKind, UsageRecord, CONSUMED_ACCOUNT};
+use fuelhost_ledger::{
+    usage_archive_line, Archived, ArchivedCharge, Asset, LedgerError, TransferKind, UsageRecord, CONSUMED_ACCOUNT,
+};
+use fuelhost_store::archive::{archive_id, hour_name, ArchiveError, ArchiveFile, HOUR_MS};
 
 /// Records moved per transaction: small enough that the deletes hold the
 /// connection for milliseconds, not seconds.
@@ -87,12 +89,13 @@ fn archive_error(e: ArchiveError) -> LedgerError {
 /// calls settle on. One mover at a time (the caller's lock).
 pub(crate) fn archive_settled(db: &Database, hot: &Hot, before_ms: i64, dir: &Path) -> Result<Archived, LedgerError> {
     let mut done = Archived::default();
-    let id = archive_id(db).map_err(storage)?;
+    let id = archive_id(db).map_err(|e| LedgerError::Storage(e.to_string()))?;
     loop {
         let batch = next_batch(&db.committed(), before_ms)?;
         let Some(batch) = batch else { return Ok(done) };
         let file = ArchiveFile::of_hour(dir, KIND, batch.hour_ms, &id);
-        let recorded = file.recorded_length(&db.committed()).map_err(storage)?;
+        let recorded =
+            file.recorded_length(&mut LiteTx(&db.committed())).map_err(|e| LedgerError::Storage(e.to_string()))?;
         let length = file.append(recorded, &batch.lines()?).map_err(archive_error)?;
         db.durable_then(|tx| batch.remove(tx, hot, &file, length), |_, _| hot.transaction_ended())?;
         done.records += batch.records.len() as u64;
@@ -187,18 +190,19 @@ impl Batch {
     fn lines(&self) -> Result<Vec<u8>, LedgerError> {
         let mut out = Vec::with_capacity(self.records.len() * 512);
         for r in &self.records {
-            let mut line = serde_json::to_value(&r.record).map_err(|e| LedgerError::Storage(e.to_string()))?;
-            let charges: Vec<_> = r
+            let charges: Vec<ArchivedCharge> = r
                 .charges
                 .iter()
-                .map(|c| {
-                    json!({"id": c.id, "from": c.debit, "to": c.credit, "asset": c.asset.as_str(),
-                           "amount": c.amount, "kind": c.kind.as_str()})
+                .map(|c| ArchivedCharge {
+                    id: c.id.clone(),
+                    debit: c.debit.clone(),
+                    credit: c.credit.clone(),
+                    asset: c.asset,
+                    amount: c.amount,
+                    kind: c.kind,
                 })
                 .collect();
-            line["charges"] = serde_json::Value::Array(charges);
-            serde_json::to_writer(&mut out, &line).map_err(|e| LedgerError::Storage(e.to_string()))?;
-            out.push(b'\n');
+            out.extend(usage_archive_line(&r.record, &charges)?);
         }
         Ok(out)
     }
@@ -239,7 +243,7 @@ impl Batch {
         for ((_, debit, credit), sum) in sums {
             self.write_summary(tx, hot, file, debit, credit, &sum)?;
         }
-        file.commit(tx, length).map_err(storage)
+        file.commit(&mut LiteTx(tx), length).map_err(|e| LedgerError::Storage(e.to_string()))
     }
 
     /// Write this move's summary of `sum`'s charges from `debit` to

@@ -17,8 +17,9 @@ impl crate::FromSqlite for StoreError {
     }
 }
 
-/// Statements on the connection a [`Database`] guard holds.
-struct LiteTx<'a>(&'a Connection);
+/// Statements on the connection a [`Database`] guard holds (or one of the
+/// crate's transactions).
+pub(crate) struct LiteTx<'a>(pub(crate) &'a Connection);
 
 /// The stores' values as SQLite's.
 pub fn bind(params: &[Value]) -> Vec<Lite> {

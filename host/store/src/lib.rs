@@ -28,6 +28,7 @@
 //! batch (for what charges nothing and can be lost by a crash with the
 //! work it belongs to); PostgreSQL commits every write.
 
+pub mod archive;
 pub mod settings;
 mod value;
 

@@ -12,20 +12,21 @@
 //! is never lost (its line is on disk before it is deleted) and never
 //! archived twice.
 //!
-//! The lengths live in the `archive_files` table. A file shorter than its
+//! The lengths live in the `archive_files` table (on SQLite and PostgreSQL
+//! alike; the statements are the stores' SQL). A file shorter than its
 //! recorded length was changed outside fuelhost, and no more is written to
 //! it until an operator looks. File names carry the database's archive id
 //! (made at its first move, kept in `settings`), so two databases sharing
 //! an archive directory, or a new database given an old one, never cut
-//! each other's lines.
+//! each other's lines; on a database several hosts share, the id also
+//! names the host that moves (see [`host_archive_id`]), so each host's
+//! files, and their lengths, are its own.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use rusqlite::{Connection, OptionalExtension};
-
-use crate::sql::{exec, one};
+use crate::{params, Commit, Sql, StoreError, Tx};
 
 /// Milliseconds in an archive file's hour.
 pub const HOUR_MS: i64 = 3_600_000;
@@ -65,12 +66,14 @@ pub enum ArchiveError {
         /// The length recorded when its last lines were committed.
         recorded: u64,
     },
-    /// The database refused.
+    /// The database failed or refused (what it said).
     #[error("the database: {0}")]
-    Database(#[from] rusqlite::Error),
-    /// A store's read failed (what it said).
-    #[error("the database: {0}")]
-    Store(String),
+    Store(#[from] StoreError),
+    /// Another host moving the same rows at once (on a database several
+    /// hosts share) took them first: nothing of this move was deleted,
+    /// and it stops there.
+    #[error("another host archived these rows first")]
+    Taken,
     /// Archiving is not done where the history is kept; what to do.
     #[error("{0}")]
     Refused(String),
@@ -102,17 +105,29 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 }
 
 /// The database's archive id: made at the first call (from the time and
-/// the process), then read back.
-pub fn archive_id(db: &crate::Database) -> rusqlite::Result<String> {
-    let conn = db.lock();
-    if let Some(id) = one(&conn, "SELECT value FROM settings WHERE key = 'archive_id'", [], |r| r.get(0)).optional()? {
-        return Ok(id);
-    }
+/// the process), then read back (a second host making one at once keeps
+/// the first).
+pub fn archive_id(db: &dyn Sql) -> Result<String, StoreError> {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
     let mixed = (nanos as u64) ^ (u64::from(std::process::id()) << 40) ^ ((nanos >> 64) as u64);
-    let id = format!("{:012x}", mixed & 0xffff_ffff_ffff);
-    exec(&conn, "INSERT INTO settings (key, value) VALUES ('archive_id', ?1)", [&id])?;
-    Ok(id)
+    let made = format!("{:012x}", mixed & 0xffff_ffff_ffff);
+    crate::write(db, Commit::Durable, |tx| {
+        tx.execute(
+            "INSERT INTO settings (key, value) VALUES ('archive_id', ?1) ON CONFLICT (key) DO NOTHING",
+            params![&made],
+        )?;
+        tx.query_one("SELECT value FROM settings WHERE key = 'archive_id'", params![])?.get(0)
+    })
+}
+
+/// The archive id a host of a shared database writes its files under:
+/// the database's, and a tag of the host's name (so hosts moving at once,
+/// each to its own archive directory or to one shared, never write or cut
+/// each other's files).
+pub fn host_archive_id(database_id: &str, host: &str) -> String {
+    // FNV-1a: stable across releases and machines, unlike std's hasher.
+    let tag = host.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+    format!("{database_id}-{:08x}", tag as u32)
 }
 
 impl ArchiveFile {
@@ -125,9 +140,11 @@ impl ArchiveFile {
 
     /// The length recorded for this file by the last committed move (0
     /// for a new file).
-    pub fn recorded_length(&self, conn: &Connection) -> rusqlite::Result<u64> {
-        let bytes: Option<i64> =
-            one(conn, "SELECT bytes FROM archive_files WHERE file = ?1", [&self.name], |r| r.get(0)).optional()?;
+    pub fn recorded_length(&self, tx: &mut dyn Tx) -> Result<u64, StoreError> {
+        let bytes: Option<i64> = tx
+            .query_opt("SELECT bytes FROM archive_files WHERE file = ?1", params![&self.name])?
+            .map(|r| r.get(0))
+            .transpose()?;
         Ok(bytes.unwrap_or(0) as u64)
     }
 
@@ -165,14 +182,24 @@ impl ArchiveFile {
         Ok(recorded + lines.len() as u64)
     }
 
+    /// Cut the file back to `recorded` bytes: the lines a move appended
+    /// are dropped at once when its rows turned out to be taken (another
+    /// host moved them first), rather than left for the next move to this
+    /// file, which may never come.
+    pub fn cut_back(&self, recorded: u64) -> Result<(), ArchiveError> {
+        let io = |source| ArchiveError::Io { path: self.path.display().to_string(), source };
+        let file = OpenOptions::new().write(true).open(&self.path).map_err(io)?;
+        file.set_len(recorded).map_err(io)?;
+        file.sync_all().map_err(io)
+    }
+
     /// In the transaction that deletes the rows appended: record the
     /// file's new length.
-    pub fn commit(&self, tx: &Connection, length: u64) -> rusqlite::Result<()> {
-        exec(
-            tx,
+    pub fn commit(&self, tx: &mut dyn Tx, length: u64) -> Result<(), StoreError> {
+        tx.execute(
             "INSERT INTO archive_files (file, bytes) VALUES (?1, ?2)
              ON CONFLICT (file) DO UPDATE SET bytes = excluded.bytes",
-            rusqlite::params![self.name, length as i64],
+            params![&self.name, length],
         )
         .map(drop)
     }
@@ -204,6 +231,9 @@ mod tests {
         let len = file.append(len, b"two\n").unwrap();
         assert_eq!(std::fs::read_to_string(dir.path().join(&file.name)).unwrap(), "one\ntwo\n");
         assert_eq!(len, 8);
+        file.append(len, b"taken\n").unwrap();
+        file.cut_back(len).unwrap();
+        assert_eq!(std::fs::read_to_string(dir.path().join(&file.name)).unwrap(), "one\ntwo\n");
         let err = file.append(100, b"three\n").unwrap_err();
         assert!(err.to_string().contains("holds 8 bytes but 100 were written"), "{err}");
     }
