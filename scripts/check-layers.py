@@ -42,7 +42,7 @@ LAYERS = {
     ],
     "host/store": [
         ["value"],
-        ["settings"],
+        ["settings", "archive"],
     ],
     "host/ledger": [
         ["agent", "payer", "cost", "guest_output"],
@@ -63,7 +63,7 @@ LAYERS = {
         ["group_commit", "hot", "journal", "counters"],
         ["database"],
         ["store"],
-        ["plans", "allocation", "rows", "projector", "archive"],
+        ["plans", "allocation", "rows", "projector"],
         ["usage"],
         ["settlement", "reservation", "retention"],
         ["ledger"],
@@ -77,6 +77,7 @@ LAYERS = {
         ["ledger"],
         ["economy", "allocations", "counters"],
         ["calls"],
+        ["retention"],
         ["backend"],
     ],
     "host/api": [
