@@ -379,9 +379,10 @@ impl AuditLog {
             Some(host) => host_archive_id(&archive_id(db)?, host),
             None => archive_id(db)?,
         };
+        ArchiveFile::cut_unrecorded_tails(db, dir, "audit", &id)?;
         loop {
             let entries = self.oldest(before_ms)?;
-            let (Some(first), Some(last)) = (entries.first(), entries.last()) else { return Ok(done) };
+            let Some(first) = entries.first() else { return Ok(done) };
             let file = ArchiveFile::of_hour(dir, "audit", first.at_ms, &id);
             let recorded = self.read(|tx| file.recorded_length(tx))?;
             let mut lines = Vec::with_capacity(entries.len() * 200);
@@ -392,8 +393,16 @@ impl AuditLog {
             let length = file.append(recorded, &lines)?;
             // Exactly these entries, or nothing: another host moving the
             // same ones at once took them first, and this move stops.
+            // Exactly the entries read, by position: on a shared database
+            // positions are taken at insert and committed in any order, so
+            // a range could take an entry committed since, never written.
+            let seqs: Vec<Value> = entries.iter().map(|e| Value::from(e.seq)).collect();
             let moved = store::write(db, Commit::Durable, |tx| {
-                let n = tx.execute("DELETE FROM audit WHERE seq BETWEEN ?1 AND ?2", params![first.seq, last.seq])?;
+                let mut n = 0;
+                for chunk in seqs.chunks(500) {
+                    let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("?{i}")).collect();
+                    n += tx.execute(&format!("DELETE FROM audit WHERE seq IN ({})", marks.join(", ")), chunk)?;
+                }
                 if n != entries.len() as u64 {
                     return Err(ArchiveError::Taken);
                 }
@@ -405,7 +414,11 @@ impl AuditLog {
                     file.cut_back(recorded)?;
                     return Ok(done);
                 }
-                Err(e) => return Err(e),
+                Err(e) => {
+                    // The lines go now (else at the next move's start).
+                    let _ = file.cut_back(recorded);
+                    return Err(e);
+                }
             }
             done.entries += entries.len() as u64;
             if done.files.last() != Some(&file.name) {

@@ -272,15 +272,18 @@ impl Database {
     }
 
     /// A connection of its own, outside the pool, for listening: TCP
-    /// keepalives every 5 s of silence, and 3 probes 5 s apart unanswered
-    /// close it (a peer gone without a word is found within about 20 s).
+    /// keepalives after 5 s of silence, 3 probes 5 s apart unanswered close
+    /// it, and so does data (the listener's own `SELECT 1`) unacknowledged
+    /// for 20 s, which keepalives alone would not cover: a peer gone
+    /// without a word is found within about 20 s either way.
     pub(crate) fn connect_listening(&self) -> Result<postgres::Client, LedgerError> {
         let mut config = self.config.clone();
         config
             .keepalives(true)
             .keepalives_idle(Duration::from_secs(5))
             .keepalives_interval(Duration::from_secs(5))
-            .keepalives_retries(3);
+            .keepalives_retries(3)
+            .tcp_user_timeout(Duration::from_secs(20));
         off_runtime(|| config.connect(NoTls))
             .map_err(|e| LedgerError::Storage(format!("no connection to the database at {}: {e}", self.shown)))
     }
@@ -419,7 +422,11 @@ impl Database {
     }
 
     /// A driver error as the ledger's: one to retry is marked so that
-    /// [`Database::write`] retries it.
+    /// [`Database::write`] retries it. (The stores' statements are
+    /// classified first in `store.rs`: there a unique key taken is refused,
+    /// not retried; a store that may meet one says `ON CONFLICT`, or reads
+    /// the key first, where `SERIALIZABLE` reports a serialization failure
+    /// instead.)
     pub fn failed(&self, e: postgres::Error) -> LedgerError {
         let retry = e.is_closed()
             || e.code().is_some_and(|c| {

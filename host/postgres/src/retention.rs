@@ -8,7 +8,8 @@
 //! balance is still the sum of the ledger's transfers.
 //!
 //! Several hosts may move at once: each writes files of its own (their
-//! names carry a tag of its host name, [`host_archive_id`]), and the
+//! names carry a tag of its host name, [`host_archive_id`], and each move
+//! first cuts its files' unrecorded tails), and the
 //! transaction that deletes a batch deletes exactly its records or
 //! nothing; a host that finds another moved them first stops its move
 //! there, and the next one cuts its file's unrecorded tail.
@@ -54,7 +55,8 @@ impl PgLedger {
     pub(crate) fn archive_settled_here(&self, before_ms: i64, dir: &Path) -> Result<Archived, LedgerError> {
         let _one_mover = self.archiving.lock().unwrap_or_else(|p| p.into_inner());
         let db = self.database();
-        let id = host_archive_id(&archive_id(db).map_err(store_error)?, &self.lease.host);
+        let id = host_archive_id(&archive_id(db).map_err(store_error)?, &self.lease.name);
+        ArchiveFile::cut_unrecorded_tails(db, dir, KIND, &id).map_err(store_error)?;
         let mut done = Archived::default();
         loop {
             let Some(batch) = next_batch(db, before_ms)? else { return Ok(done) };
@@ -73,7 +75,11 @@ impl PgLedger {
                     file.cut_back(recorded).map_err(store_error)?;
                     return Ok(done);
                 }
-                Err(e) => return Err(e),
+                Err(e) => {
+                    // The lines go now (else at the next move's start).
+                    let _ = file.cut_back(recorded);
+                    return Err(e);
+                }
             }
             done.records += batch.records.len() as u64;
             done.charges += batch.records.iter().map(|(_, c)| c.len() as u64).sum::<u64>();

@@ -90,6 +90,7 @@ fn archive_error(e: ArchiveError) -> LedgerError {
 pub(crate) fn archive_settled(db: &Database, hot: &Hot, before_ms: i64, dir: &Path) -> Result<Archived, LedgerError> {
     let mut done = Archived::default();
     let id = archive_id(db).map_err(|e| LedgerError::Storage(e.to_string()))?;
+    ArchiveFile::cut_unrecorded_tails(db, dir, KIND, &id).map_err(archive_error)?;
     loop {
         let batch = next_batch(&db.committed(), before_ms)?;
         let Some(batch) = batch else { return Ok(done) };

@@ -314,3 +314,26 @@ fn settlement_of(r: &Reservation) -> Settlement {
 fn request(tid: &str, from: &str, to: &str, amount: u64) -> TransferRequest {
     TransferRequest { id: tid.into(), from: id(from), to: id(to), asset: Asset::Scrip, amount, memo: String::new() }
 }
+
+/// Lines a move wrote and never committed, in a file no later move writes
+/// to (their records went another way, or their hour is over), are cut at
+/// the next move's start, even one with nothing to move: no archive file
+/// keeps a line its database did not record.
+#[test]
+fn an_uncommitted_tail_no_move_revisits_is_cut_all_the_same() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (path, archive) = (tmp.path().join("ledger.db"), tmp.path().join("archive"));
+    let ledger = ledger(&path);
+    for i in 0..3 {
+        call(&ledger, &format!("c-{i}"), "bob", i);
+    }
+    assert_eq!(ledger.archive_settled(now_ms() + 1, &archive).unwrap().records, 3);
+    let file = std::fs::read_dir(archive.join("usage")).unwrap().next().unwrap().unwrap().path();
+    let committed = std::fs::read(&file).unwrap();
+    let mut f = std::fs::OpenOptions::new().append(true).open(&file).unwrap();
+    std::io::Write::write_all(&mut f, b"{\"invocation_id\": \"ghost\"}\n").unwrap();
+    drop(f);
+    assert_eq!(ledger.archive_settled(now_ms() + 1, &archive).unwrap().records, 0);
+    assert_eq!(std::fs::read(&file).unwrap(), committed, "the tail is gone, the committed lines kept");
+    assert_eq!(archived_lines(&archive).len(), 3);
+}

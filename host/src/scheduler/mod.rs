@@ -512,10 +512,14 @@ impl Scheduler {
             store::finish(&*self.db, &id, TaskState::Pending, TaskState::Failed, Some(why))?;
         }
         self.queued.notify_one();
+        // What it waits for may have ended between the read that found it
+        // waiting and its parking (or it was cancelled meanwhile): the end's
+        // release could not see it parked, so it is looked at once more.
+        let doomed = doomed.is_some() || self.reconsider(&id);
         // Tasks already waiting for this id (submitted before it) may now
         // be doomed (if it is another agent's) or, if it failed, fail.
         self.release_dependants(&id);
-        if doomed.is_some() {
+        if doomed {
             self.notify_finished();
             return self.get(&id);
         }
@@ -581,42 +585,53 @@ impl Scheduler {
                 }
             };
             for dependant in dependants {
-                if !self.lock_queue().is_parked(&dependant) {
-                    continue;
-                }
-                let readiness = self.get(&dependant).and_then(|t| {
-                    Ok(fuelhost_store::read(&*self.db, |tx| store::readiness(tx, &dependant, &t.submitter))?)
-                });
-                match readiness {
-                    Ok(Readiness::Ready) => {
-                        if self.lock_queue().unpark(&dependant) {
-                            self.queued_at
-                                .lock()
-                                .unwrap_or_else(|p| p.into_inner())
-                                .insert(dependant.clone(), Instant::now());
-                            self.queued.notify_one();
-                        }
-                    }
-                    Ok(Readiness::Waiting) => {}
-                    Ok(Readiness::Doomed(why)) => {
-                        if !self.lock_queue().remove(&dependant) {
-                            continue;
-                        }
-                        let failed =
-                            store::finish(&*self.db, &dependant, TaskState::Pending, TaskState::Failed, Some(&why));
-                        if let Err(e) = failed {
-                            tracing::error!(task = %dependant, error = %e, "failing a doomed task failed; it is failed at the next open");
-                        }
-                        ended.push(dependant);
-                        failed_any = true;
-                    }
-                    Err(e) => tracing::error!(task = %dependant, error = %e, "checking a waiting task failed"),
+                if self.reconsider(&dependant) {
+                    ended.push(dependant);
+                    failed_any = true;
                 }
             }
             if failed_any {
                 self.notify_finished();
             }
         }
+    }
+
+    /// Look again at parked task `id`: queued if every task it waits for
+    /// completed, failed if one ended otherwise (then `true`: its own
+    /// dependants are to be looked at in turn), dropped from the queue if
+    /// it is no longer pending (cancelled meanwhile).
+    fn reconsider(&self, id: &str) -> bool {
+        if !self.lock_queue().is_parked(id) {
+            return false;
+        }
+        let readiness = self.get(id).and_then(|t| {
+            if t.state != TaskState::Pending {
+                return Ok(None);
+            }
+            Ok(Some(fuelhost_store::read(&*self.db, |tx| store::readiness(tx, id, &t.submitter))?))
+        });
+        match readiness {
+            Ok(None) => drop(self.lock_queue().remove(id)),
+            Ok(Some(Readiness::Ready)) => {
+                if self.lock_queue().unpark(id) {
+                    self.queued_at.lock().unwrap_or_else(|p| p.into_inner()).insert(id.to_string(), Instant::now());
+                    self.queued.notify_one();
+                }
+            }
+            Ok(Some(Readiness::Waiting)) => {}
+            Ok(Some(Readiness::Doomed(why))) => {
+                if !self.lock_queue().remove(id) {
+                    return false;
+                }
+                let failed = store::finish(&*self.db, id, TaskState::Pending, TaskState::Failed, Some(&why));
+                if let Err(e) = failed {
+                    tracing::error!(task = %id, error = %e, "failing a doomed task failed; it is failed at the next open");
+                }
+                return true;
+            }
+            Err(e) => tracing::error!(task = %id, error = %e, "checking a waiting task failed"),
+        }
+        false
     }
 
     /// The task `id`.

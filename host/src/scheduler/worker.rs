@@ -28,34 +28,46 @@ impl Scheduler {
         }
     }
 
-    /// The `concurrent_tasks` cap of `agent`'s active allocations (the
-    /// smallest), read at most once a second.
-    fn concurrency_cap(&self, agent: &str) -> Option<u64> {
+    /// Read again, at most once a second each, the `concurrent_tasks` caps
+    /// of the agents running tasks now (the only ones [`Scheduler::may_start`]
+    /// asks about): before the queue's lock is taken, never under it, since
+    /// a read is a round trip to the database.
+    fn refresh_caps(&self) {
         const FRESH: Duration = Duration::from_secs(1);
-        let mut caps = self.caps.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((cap, read)) = caps.get(agent) {
-            if read.elapsed() < FRESH {
-                return *cap;
+        let agents: Vec<String> =
+            self.running_by_agent.lock().unwrap_or_else(|p| p.into_inner()).keys().cloned().collect();
+        for agent in agents {
+            let fresh = self
+                .caps
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(&agent)
+                .is_some_and(|(_, read)| read.elapsed() < FRESH);
+            if fresh {
+                continue;
             }
+            let cap = fuelhost_ledger::AgentId::new(&agent)
+                .ok()
+                .and_then(|a| self.ledger.allocations_of(&a).ok())
+                .unwrap_or_default()
+                .iter()
+                .filter(|a| a.status == fuelhost_ledger::AllocationStatus::Active)
+                .filter_map(|a| a.quota(fuelhost_ledger::Resource::ConcurrentTasks).map(|q| q.quota))
+                .min();
+            self.caps.lock().unwrap_or_else(|p| p.into_inner()).insert(agent, (cap, Instant::now()));
         }
-        let cap = fuelhost_ledger::AgentId::new(agent)
-            .ok()
-            .and_then(|a| self.ledger.allocations_of(&a).ok())
-            .unwrap_or_default()
-            .iter()
-            .filter(|a| a.status == fuelhost_ledger::AllocationStatus::Active)
-            .filter_map(|a| a.quota(fuelhost_ledger::Resource::ConcurrentTasks).map(|q| q.quota))
-            .min();
-        caps.insert(agent.to_string(), (cap, Instant::now()));
-        cap
     }
 
-    /// Whether `agent` may start another task: under its cap.
+    /// Whether `agent` may start another task: under its `concurrent_tasks`
+    /// cap (the smallest of its active allocations'), as last read.
     fn may_start(&self, agent: &str) -> bool {
         let running = self.running_by_agent.lock().unwrap_or_else(|p| p.into_inner()).get(agent).copied();
         match running {
             None | Some(0) => true,
-            Some(n) => self.concurrency_cap(agent).is_none_or(|cap| (n as u64) < cap),
+            Some(n) => {
+                let cap = self.caps.lock().unwrap_or_else(|p| p.into_inner()).get(agent).and_then(|(cap, _)| *cap);
+                cap.is_none_or(|cap| (n as u64) < cap)
+            }
         }
     }
 
@@ -78,6 +90,7 @@ impl Scheduler {
     /// The next task to run and its agent, waiting for one; `None` when
     /// stopping. An agent at its `concurrent_tasks` cap is passed over.
     fn next(&self) -> Option<(String, String)> {
+        self.refresh_caps();
         let mut queue = self.lock_queue();
         loop {
             if self.stopping.load(Ordering::SeqCst) {

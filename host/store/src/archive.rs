@@ -121,9 +121,11 @@ pub fn archive_id(db: &dyn Sql) -> Result<String, StoreError> {
 }
 
 /// The archive id a host of a shared database writes its files under:
-/// the database's, and a tag of the host's name (so hosts moving at once,
-/// each to its own archive directory or to one shared, never write or cut
-/// each other's files).
+/// the database's, and a tag of the host's name (the same across its
+/// restarts, as a host's name must be, and distinct from every other
+/// host's), so hosts moving at once, each to its own archive directory or
+/// to one shared, never write or cut each other's files, and a host cuts
+/// its own files' unrecorded tails after a restart.
 pub fn host_archive_id(database_id: &str, host: &str) -> String {
     // FNV-1a: stable across releases and machines, unlike std's hasher.
     let tag = host.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
@@ -191,6 +193,41 @@ impl ArchiveFile {
         let file = OpenOptions::new().write(true).open(&self.path).map_err(io)?;
         file.set_len(recorded).map_err(io)?;
         file.sync_all().map_err(io)
+    }
+
+    /// Cut back every file of `kind` under `dir` written under archive id
+    /// `id` to the length its last committed move recorded: the lines of
+    /// moves that died (or failed, or found their rows taken by another
+    /// host) before their commit, whose rows are still in the database or
+    /// were archived by someone else, and whose file no later move of
+    /// this id may touch again. Run at the start of each move, by the one
+    /// mover of this id.
+    pub fn cut_unrecorded_tails(db: &dyn Sql, dir: &Path, kind: &str, id: &str) -> Result<(), ArchiveError> {
+        let suffix = format!("-{id}.jsonl");
+        let Ok(entries) = std::fs::read_dir(dir.join(kind)) else { return Ok(()) };
+        let recorded: std::collections::HashMap<String, i64> = crate::read(db, |tx| {
+            tx.query("SELECT file, bytes FROM archive_files WHERE file LIKE ?1", params![format!("{kind}/%{suffix}")])?
+                .iter()
+                .map(|r| Ok((r.get::<String>(0)?, r.get::<i64>(1)?)))
+                .collect::<Result<_, StoreError>>()
+        })?;
+        for entry in entries.flatten() {
+            let file_name = entry.file_name().to_string_lossy().into_owned();
+            if !file_name.ends_with(&suffix) {
+                continue;
+            }
+            let name = format!("{kind}/{file_name}");
+            let file = ArchiveFile { path: dir.join(&name), name };
+            let length = recorded.get(&file.name).copied().unwrap_or(0).max(0) as u64;
+            let found = entry
+                .metadata()
+                .map_err(|source| ArchiveError::Io { path: file.path.display().to_string(), source })?
+                .len();
+            if found > length {
+                file.cut_back(length)?;
+            }
+        }
+        Ok(())
     }
 
     /// In the transaction that deletes the rows appended: record the
