@@ -31,8 +31,34 @@ fn the_demo_runs_and_shows_every_kind_of_call() {
     for row in shown.lines().filter(|l| !l.trim().is_empty()) {
         let kept = row.split("...").next().unwrap();
         assert!(
-            out.lines().any(|l| l.starts_with(kept)),
+            out.lines().any(|l| same_row(l, kept)),
             "the README shows a row the demo does not print:\n{row}\n\n{out}"
         );
     }
+}
+
+/// Whether the demo's `printed` row is the README's `shown` one (cut short
+/// where the README cuts it). The Python artifact's fuel varies a little
+/// from one build of it to the next (componentize-py's snapshot of the
+/// interpreter is not byte for byte the same each time): in its row, the
+/// fuel may differ by up to 2%; every other column, and every other row,
+/// must be the same.
+fn same_row(printed: &str, shown: &str) -> bool {
+    if printed.starts_with(shown) {
+        return true;
+    }
+    if !shown.contains("(Python)") {
+        return false;
+    }
+    let (printed, shown): (Vec<&str>, Vec<&str>) =
+        (printed.split_whitespace().collect(), shown.split_whitespace().collect());
+    let fuel = shown.iter().position(|t| t.parse::<u64>().is_ok());
+    shown.iter().enumerate().all(|(i, want)| {
+        let Some(got) = printed.get(i) else { return false };
+        match (Some(i) == fuel, want.parse::<f64>(), got.parse::<f64>()) {
+            (true, Ok(want), Ok(got)) => (got - want).abs() <= want * 0.02,
+            _ if i + 1 == shown.len() => got.starts_with(want),
+            _ => got == want,
+        }
+    })
 }
