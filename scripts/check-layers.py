@@ -27,7 +27,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # (never higher), and no cycle may form, within a layer either.
 LAYERS = {
     "host": [
-        ["bindings", "cost", "disk", "host_limits", "invocation", "keys", "liveness", "unsettled"],
+        ["bindings", "cost", "disk", "host_limits", "invocation", "keys", "liveness", "unsettled", "typed"],
         ["actions"],
         ["manifest", "membership"],
         ["audit", "egress", "error"],

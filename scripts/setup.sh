@@ -61,8 +61,11 @@ fi
 # guests' code, and so the fuel they burn (which the README's demo output
 # shows), depends on its version.
 COMPONENTIZE_PY="$FUELHOST_COMPONENTIZE_PY"
+installed_py=""
+[ -x "$FUELHOST_VENV/bin/pip" ] &&
+  installed_py=$("$FUELHOST_VENV/bin/pip" show componentize-py 2>/dev/null | sed -n 's/^Version: //p')
 if [ ! -x "$FUELHOST_VENV/bin/componentize-py" ] || [ ! -x "$FUELHOST_VENV/bin/wasm-tools" ] ||
-  ! "$FUELHOST_VENV/bin/pip" show componentize-py 2>/dev/null | grep -qx "Version: $COMPONENTIZE_PY"; then
+  [ "$installed_py" != "$COMPONENTIZE_PY" ]; then
   echo "setup: creating Python venv with componentize-py $COMPONENTIZE_PY and wasm-tools in $FUELHOST_VENV"
   python3 -m venv "$FUELHOST_VENV"
   "$FUELHOST_VENV/bin/pip" install -q --upgrade pip >/dev/null

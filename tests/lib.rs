@@ -184,3 +184,31 @@ pub fn assert_conserved(host: &Host) {
         assert_eq!(host.ledger().asset_total(asset).unwrap(), 0, "{asset} is not conserved");
     }
 }
+
+/// Every line of the archive files in each of `dirs` (a folder of one kind,
+/// such as `archive/usage`), as JSON; none for a folder that is not there.
+pub fn archive_lines(dirs: &[std::path::PathBuf]) -> Vec<serde_json::Value> {
+    dirs.iter()
+        .flat_map(|dir| std::fs::read_dir(dir).into_iter().flatten())
+        .flat_map(|f| {
+            std::fs::read_to_string(f.expect("an archive file").path())
+                .expect("an archive file reads")
+                .lines()
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .map(|l| serde_json::from_str(&l).unwrap_or_else(|e| panic!("an archive line is not JSON ({e}): {l}")))
+        .collect()
+}
+
+/// The price charges `host`'s archive moves summed up: the amounts of its
+/// `archived:` summary transfers of kind `price`.
+pub fn archived_prices(host: &Host) -> u64 {
+    host.ledger()
+        .transfers()
+        .expect("the ledger lists its transfers")
+        .iter()
+        .filter(|t| t.id.starts_with(fuelhost::ARCHIVED_PREFIX) && t.kind == fuelhost::TransferKind::Price)
+        .map(|t| t.amount)
+        .sum()
+}

@@ -211,6 +211,16 @@ pub enum InvokeError {
         /// Its limit.
         limit: u64,
     },
+    /// The artifact is called by function, and the input did not name one
+    /// of its exports with arguments of the right types: nothing was
+    /// charged.
+    #[error("invalid arguments for `{artifact}`: {problem}")]
+    InvalidArguments {
+        /// The artifact.
+        artifact: String,
+        /// What was wrong, and what to send.
+        problem: String,
+    },
     /// No instance slot was free for the call (see `fuelhost_runtime::Slots`): it ran
     /// nothing and was charged nothing; retry shortly.
     #[error(transparent)]

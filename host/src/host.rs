@@ -880,6 +880,17 @@ impl Host {
         self.inner.registry.info(id)
     }
 
+    /// The functions artifact `id` is called by, with
+    /// [`Invocation::export`] (none for an artifact of the `artifact`
+    /// world, called through `run`); `None` if there is no such artifact.
+    /// Its code is loaded (compiled, if it never was) when no call loaded
+    /// it yet.
+    pub fn artifact_exports(&self, id: &str) -> Result<Option<Vec<crate::ExportedFunction>>, HostError> {
+        let loaded =
+            self.inner.registry.get(id).map_err(|e| HostError::Load { id: id.to_string(), reason: e.to_string() })?;
+        Ok(loaded.map(|a| a.exports().to_vec()))
+    }
+
     /// Delete the artifact `id`: no new invocation finds it, now or after a
     /// restart; invocations already running finish. Its id may be uploaded
     /// again. Not put to the policy chain: like minting, this is the

@@ -50,6 +50,21 @@ impl Invocation {
         }
     }
 
+    /// `caller` calls function `export` of `artifact` (one of its typed
+    /// exports: `add`, or `<interface>#<function>`) with `args`, a JSON
+    /// array in parameter order or an object by parameter name. The input
+    /// is `{"export": ..., "args": ...}` (see [`crate::TypedInput`]), as a
+    /// nested call or a task passes it too; the output is the function's
+    /// result as JSON.
+    pub fn export(
+        caller: impl Into<String>,
+        artifact: impl Into<String>,
+        export: &str,
+        args: serde_json::Value,
+    ) -> Invocation {
+        Invocation::new(caller, artifact, crate::TypedInput::encode(export, args))
+    }
+
     /// Cap the fuel of this call.
     pub fn fuel_limit(mut self, fuel: u64) -> Invocation {
         self.fuel_limit = Some(fuel);

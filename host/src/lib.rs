@@ -102,6 +102,7 @@ mod sandbox;
 pub mod scheduler;
 mod state;
 pub mod telemetry;
+mod typed;
 mod unsettled;
 
 pub mod demo;
@@ -139,3 +140,4 @@ pub use retention::{ArchiveReport, Retention};
 pub use scheduler::{
     BreakerState, BreakerStatus, Priority, RouteMode, SchedulerSettings, Task, TaskError, TaskRequest, TaskState,
 };
+pub use typed::{ArgError, ExportedFunction, TypedInput, TypedParam};

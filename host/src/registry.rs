@@ -29,13 +29,14 @@ use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
 use fuelhost_store::{self as store, params, Backend, Commit, Sql, StoreError};
 use serde::Serialize;
 use wasmtime::component::types::ComponentItem;
-use wasmtime::component::{Component, Linker};
+use wasmtime::component::{Component, InstancePre, Linker};
 use wasmtime::Engine;
 
 use crate::bindings::artifact::ArtifactPre;
 use crate::error::{HostError, UploadError};
 use crate::manifest::{Manifest, Metering};
 use crate::sandbox::Sandbox;
+use crate::typed::ExportedFunction;
 use fuelhost_ledger::now_ms;
 use fuelhost_policy::PolicyPlugin;
 use fuelhost_policy::PolicyPluginPre;
@@ -63,7 +64,42 @@ pub struct LoadedArtifact {
     pub info: ArtifactInfo,
     /// Its compiled and linked code, shared with every other artifact of
     /// the same bytes and metering.
-    pub(crate) pre: Arc<ArtifactPre<Sandbox>>,
+    pub(crate) pre: Arc<Code>,
+}
+
+impl LoadedArtifact {
+    /// The functions it exports to be called by name with JSON arguments
+    /// (none for an artifact of the `artifact` world, called through `run`).
+    pub fn exports(&self) -> &[ExportedFunction] {
+        match &*self.pre {
+            Code::Run(_) => &[],
+            Code::Exports { functions, .. } => functions,
+        }
+    }
+}
+
+/// An artifact's linked code, and how an invocation calls it.
+pub(crate) enum Code {
+    /// Of the `artifact` world: `run(input)` returns the output.
+    Run(ArtifactPre<Sandbox>),
+    /// Functions of its own interfaces (or top-level ones), called by name
+    /// with JSON arguments, their results returned as JSON (see `typed`).
+    Exports {
+        /// Linked, ready to instantiate.
+        pre: InstancePre<Sandbox>,
+        /// The functions, in the order the component declares them.
+        functions: Vec<ExportedFunction>,
+    },
+}
+
+impl Code {
+    /// The engine it was compiled for.
+    pub(crate) fn engine(&self) -> &Engine {
+        match self {
+            Code::Run(pre) => pre.engine(),
+            Code::Exports { pre, .. } => pre.engine(),
+        }
+    }
 }
 
 /// An artifact as the registry holds it.
@@ -121,7 +157,7 @@ pub struct Registry {
     compiling: Mutex<()>,
     /// The linked code of each digest in use: a second artifact of the same
     /// bytes maps no code of its own and links nothing again.
-    linked: Mutex<HashMap<CodeKey, Weak<ArtifactPre<Sandbox>>>>,
+    linked: Mutex<HashMap<CodeKey, Weak<Code>>>,
     max_component_bytes: usize,
     /// Held from a change's database write (an upload, a delete, a plugin
     /// stored or removed) until what this host holds agrees with it, and
@@ -484,12 +520,7 @@ impl Registry {
     /// The linked code of `digest` for `metering`: the code another
     /// artifact of the same bytes already runs, else loaded from the cache
     /// (compiled from `bytes` when the cache lacks it) and linked now.
-    fn linked(
-        &self,
-        digest: &str,
-        metering: Metering,
-        bytes: Option<&[u8]>,
-    ) -> Result<Arc<ArtifactPre<Sandbox>>, UploadError> {
+    fn linked(&self, digest: &str, metering: Metering, bytes: Option<&[u8]>) -> Result<Arc<Code>, UploadError> {
         let key = (digest.to_string(), metering);
         if let Some(pre) = self.linked.lock().unwrap_or_else(|p| p.into_inner()).get(&key).and_then(Weak::upgrade) {
             return Ok(pre);
@@ -506,13 +537,22 @@ impl Registry {
         Ok(pre)
     }
 
-    fn link_artifact(&self, component: &Component, metering: Metering) -> Result<ArtifactPre<Sandbox>, UploadError> {
+    /// Link `component` as an artifact: of the `artifact` world when it
+    /// exports `run`, else by the functions it exports (at least one).
+    fn link_artifact(&self, component: &Component, metering: Metering) -> Result<Code, UploadError> {
         let pre = self
             .artifact_linker(metering)?
             .instantiate_pre(component)
             .map_err(|e| UploadError::UnsatisfiableImport(format!("{e:#}"), "artifact"))?;
-        require_func_export(self.engine(metering)?, component, "run", "artifact")?;
-        ArtifactPre::new(pre).map_err(|e| UploadError::MissingExport(format!("{e:#}"), "artifact"))
+        let engine = self.engine(metering)?;
+        if component.component_type().get_export(engine, "run").is_none() {
+            let functions = crate::typed::exported_functions(engine, component);
+            if !functions.is_empty() {
+                return Ok(Code::Exports { pre, functions });
+            }
+        }
+        require_func_export(engine, component, "run", "artifact")?;
+        ArtifactPre::new(pre).map(Code::Run).map_err(|e| UploadError::MissingExport(format!("{e:#}"), "artifact"))
     }
 
     /// Validate, compile and record an artifact. `owner_exists` is the

@@ -121,14 +121,7 @@ fn a_delete_is_not_undone_by_the_notice_of_the_upload_before_it() {
 /// Every line of the archive files of `kind` under each host's archive
 /// directory.
 fn archived(dir: &Path, kind: &str) -> Vec<serde_json::Value> {
-    ["a", "b"]
-        .iter()
-        .flat_map(|host| std::fs::read_dir(dir.join(host).join("archive").join(kind)).into_iter().flatten())
-        .flat_map(|f| {
-            std::fs::read_to_string(f.unwrap().path()).unwrap().lines().map(str::to_string).collect::<Vec<_>>()
-        })
-        .map(|l| serde_json::from_str(&l).unwrap())
-        .collect()
+    fuelhost_tests::archive_lines(&["a", "b"].map(|host| dir.join(host).join("archive").join(kind)))
 }
 
 /// Two hosts moving the same history past its horizon at once, each to
@@ -178,13 +171,6 @@ fn two_hosts_archiving_at_once_archive_every_record_once() {
     seqs.sort_unstable();
     seqs.dedup();
     assert_eq!(seqs.len(), audit.len(), "no audit entry archived twice");
-    let price: u64 = a
-        .ledger()
-        .transfers()
-        .unwrap()
-        .iter()
-        .filter(|t| t.id.starts_with(fuelhost::ARCHIVED_PREFIX) && t.kind == fuelhost::TransferKind::Price)
-        .map(|t| t.amount)
-        .sum();
+    let price = fuelhost_tests::archived_prices(&a);
     assert_eq!(price, 3 * calls as u64, "the summaries carry every price paid");
 }

@@ -32,3 +32,4 @@ mod sandbox;
 mod scheduler;
 mod sponsorship;
 mod telemetry;
+mod typed_exports;

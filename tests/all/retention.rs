@@ -14,13 +14,7 @@ fn host(dir: &std::path::Path, clock: &ManualClock, retention: Retention) -> Res
 }
 
 fn lines(dir: &std::path::Path) -> Vec<serde_json::Value> {
-    let Ok(files) = std::fs::read_dir(dir) else { return Vec::new() };
-    files
-        .flat_map(|f| {
-            std::fs::read_to_string(f.unwrap().path()).unwrap().lines().map(str::to_string).collect::<Vec<_>>()
-        })
-        .map(|l| serde_json::from_str(&l).unwrap())
-        .collect()
+    fuelhost_tests::archive_lines(&[dir.to_path_buf()])
 }
 
 #[test]
@@ -65,14 +59,7 @@ fn history_past_its_horizon_moves_to_the_archive_and_the_money_stays() {
     assert_eq!((host.balances("bob").unwrap(), host.balances("alice").unwrap()), (bob, alice));
     assert_eq!(host.stats().unwrap(), stats);
     assert_conserved(&host);
-    let price: u64 = host
-        .ledger()
-        .transfers()
-        .unwrap()
-        .iter()
-        .filter(|t| t.id.starts_with(fuelhost::ARCHIVED_PREFIX) && t.kind == fuelhost::TransferKind::Price)
-        .map(|t| t.amount)
-        .sum();
+    let price = fuelhost_tests::archived_prices(&host);
     assert_eq!(price, 60, "the hour's summary carries every price paid");
 
     // Calls go on after the move, and their entries are numbered after

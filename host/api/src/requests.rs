@@ -128,6 +128,16 @@ pub struct Invoke {
     /// Invocation id, for idempotency (default: a fresh one).
     #[serde(default)]
     pub id: Option<ClientId>,
+    /// For an artifact called by function (its typed exports, listed by
+    /// `GET /v1/artifacts/{id}`): the function to call (`add`, or
+    /// `<interface>#<function>`), instead of `input`.
+    #[serde(default)]
+    pub export: Option<String>,
+    /// With `export`: its arguments, a JSON array in parameter order (or an
+    /// object by parameter name), checked against the function's types.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub args: Option<serde_json::Value>,
 }
 
 /// `POST /v1/tasks`.

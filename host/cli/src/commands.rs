@@ -76,6 +76,15 @@ pub enum Remote {
         /// Invocation id: a retry with the same id is not charged twice.
         #[arg(long)]
         id: Option<String>,
+        /// Call this function of an artifact called by function (its typed
+        /// exports, shown by `fuelhost artifacts show`): `add`, or
+        /// `INTERFACE#FUNCTION`.
+        #[arg(long, conflicts_with_all = ["input", "input_file"])]
+        export: Option<String>,
+        /// The function's arguments, as a JSON array (`'[1, 2]'`) or an
+        /// object by parameter name.
+        #[arg(long, requires = "export")]
+        args: Option<String>,
     },
     /// An agent's balances.
     Balance { agent: String },
@@ -481,8 +490,9 @@ pub fn run(client: &Client, cmd: Remote, json_out: bool) -> Result<Shown> {
             return artifacts::upload(client, out, &manifest, &component);
         }
         Remote::Artifacts(cmd) => artifacts::artifacts(client, out, cmd),
-        Remote::Invoke { artifact, input, input_file, fuel, id } => {
-            return artifacts::invoke(client, out, artifacts::Call { artifact, input, input_file, fuel, id });
+        Remote::Invoke { artifact, input, input_file, fuel, id, export, args } => {
+            let call = artifacts::Call { artifact, input, input_file, fuel, id, export, args };
+            return artifacts::invoke(client, out, call);
         }
         Remote::Allocations(cmd) => allocations::run(client, out, cmd),
         Remote::Grants(cmd) => grants::run(client, out, cmd),

@@ -336,7 +336,8 @@ impl Database {
 
     /// One attempt of [`Database::write`]. A COMMIT whose answer was lost
     /// (the connection closed, or any error but the two that guarantee a
-    /// rollback) is looked up by its transaction id on a fresh connection:
+    /// rollback) is looked up by its transaction id on a fresh connection,
+    /// asked again while the server does not answer (up to 30 s):
     /// committed is success, aborted is retried, anything else is an error
     /// that says the outcome is unknown. Never applied twice.
     fn attempt<T>(&self, f: &mut impl FnMut(&mut Tx<'_>) -> Result<T, LedgerError>) -> Result<T, LedgerError> {
@@ -371,12 +372,24 @@ impl Database {
             return Err(self.failed(e));
         }
         drop(conn);
-        let status: Option<String> = self
-            .pool
-            .get()
-            .ok()
-            .and_then(|mut c| c.client.query_one("SELECT pg_xact_status($1::TEXT::xid8)", &[&xid]).ok())
-            .and_then(|r| r.get(0));
+        // The server is likely restarting: ask until it answers, for up to
+        // half a minute (a reservation whose commit went unanswered would
+        // otherwise hold a live host's budget until it restarts).
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let mut wait = Duration::from_millis(50);
+        let status: Option<String> = loop {
+            let asked = self.pool.get().ok().and_then(|mut c| {
+                c.client.query_one("SELECT pg_xact_status($1::TEXT::xid8)", &[&xid]).ok().map(|r| r.get(0))
+            });
+            match asked {
+                Some(status) => break status,
+                None if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(wait);
+                    wait = (wait * 2).min(Duration::from_secs(1));
+                }
+                None => break None,
+            }
+        };
         match status.as_deref() {
             Some("committed") => Ok(value),
             Some("aborted") => Err(LedgerError::Storage(format!("{RETRY}the commit was lost and rolled back: {e}"))),

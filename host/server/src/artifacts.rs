@@ -98,16 +98,38 @@ fn artifact_id(owner: &str, name_version: &str) -> ApiResult<String> {
         ("name_version" = String, Path, description = "`name@version`"),
     ),
     responses(
-        (status = 200, description = "`{id, manifest, digest, size, uploaded_ms}`", body = Object),
+        (status = 200, description = "`{id, manifest, digest, size, uploaded_ms}`, and `exports` (each \
+                                      function's `name`, `params`, `results`, `args_schema` and \
+                                      `result_schema`) for an artifact called by function", body = Object),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
     ))]
 pub(super) async fn show_artifact(
     State(state): State<ApiState>,
     _caller: Caller,
     Path((owner, name_version)): Path<(String, String)>,
-) -> ApiResult<Json<ArtifactInfo>> {
+) -> ApiResult<Json<ArtifactShown>> {
     let id = artifact_id(&owner, &name_version)?;
-    state.host.artifact(&id).map(Json).ok_or_else(|| ApiError::not_found(format!("no artifact `{id}`")))
+    // Its exports are read from its code, loaded (compiled, if it never
+    // was) here when no call loaded it yet.
+    blocking(move || {
+        let info = state.host.artifact(&id).ok_or_else(|| ApiError::not_found(format!("no artifact `{id}`")))?;
+        let exports = state.host.artifact_exports(&id)?.unwrap_or_default();
+        Ok(Json(ArtifactShown { info, exports }))
+    })
+    .await
+}
+
+/// One artifact as `GET /v1/artifacts/{owner}/{name_version}` shows it.
+#[derive(serde::Serialize)]
+pub(super) struct ArtifactShown {
+    #[serde(flatten)]
+    info: ArtifactInfo,
+    /// The functions it is called by, with `export` and `args` (empty for
+    /// an artifact of the `artifact` world, called with `input`): each
+    /// one's name, parameters and results in WIT, and the JSON Schema of
+    /// its arguments and result.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    exports: Vec<fuelhost::ExportedFunction>,
 }
 
 /// Delete an artifact (its owner's key, or admin): no new invocation finds

@@ -288,6 +288,20 @@ fn tighten_schemas(schemas: &mut Map<String, Value>) {
                    {"required": ["capability"], "properties": {"capability": {"type": "string"}}}]),
         );
     }
+    // A function (with its arguments) or an input, not both; arguments
+    // only with a function.
+    if let Some(s) = schemas.get_mut("Invoke").and_then(Value::as_object_mut) {
+        let both = |other: &str| {
+            json!({"not": {"required": ["export", other],
+                "properties": {"export": {"type": "string"}, other: {"type": "string"}}}})
+        };
+        s.insert(
+            "allOf".into(),
+            json!([both("input"), both("input_base64"),
+                   {"if": {"required": ["args"], "properties": {"args": {"not": {"type": "null"}}}},
+                    "then": {"required": ["export"], "properties": {"export": {"type": "string"}}}}]),
+        );
+    }
     // Text or base64, not both.
     let one_input = json!({"not": {"required": ["input", "input_base64"],
         "properties": {"input": {"type": "string"}, "input_base64": {"type": "string"}}}});

@@ -158,6 +158,9 @@ impl From<InvokeError> for ApiError {
             InvokeError::IdTaken(_) => ApiError::conflict(message),
             InvokeError::InvalidId(_) => ApiError::bad_request(message),
             InvokeError::InputTooLarge { .. } => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", message),
+            InvokeError::InvalidArguments { .. } => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_arguments", message)
+            }
             InvokeError::Busy(_) => ApiError::busy(message, 1),
             InvokeError::Ledger(l) => l.into(),
             InvokeError::Sandbox(_) => ApiError::internal(message),

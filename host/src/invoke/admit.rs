@@ -19,8 +19,9 @@ use crate::error::InvokeError;
 use crate::host_limits::HostLimits;
 use crate::invocation::{Invocation, InvocationReport};
 use crate::manifest::{Limits, ResourcePolicy};
-use crate::registry::LoadedArtifact;
+use crate::registry::{Code, LoadedArtifact};
 use crate::state::HostInner;
+use crate::typed::TypedCall;
 
 /// What admission decided: run the call, or answer a retry from its record.
 pub(super) enum Admission {
@@ -68,6 +69,9 @@ pub(super) struct Admitted {
     pub limits: Limits,
     /// The agent whose outermost call this one runs within.
     pub root: AgentId,
+    /// For an artifact called by function (its typed exports): the
+    /// function and its arguments, checked against its types.
+    pub typed: Option<TypedCall>,
     /// The instance slot, held until the call ends.
     pub _slot: Slot,
 }
@@ -140,6 +144,15 @@ pub(super) fn admit(
             limit: limits.input_bytes,
         });
     }
+    // An artifact of typed exports takes `{"export": ..., "args": ...}`,
+    // checked here, before anything is charged.
+    let typed = match &*artifact.pre {
+        Code::Run(_) => None,
+        Code::Exports { pre, functions } => Some(
+            crate::typed::prepare(pre.component(), functions, &req.input)
+                .map_err(|problem| InvokeError::InvalidArguments { artifact: artifact.info.id.clone(), problem })?,
+        ),
+    };
     if !host.ledger.has_account(caller.as_str()).map_err(InvokeError::Ledger)? {
         return Err(InvokeError::UnknownCaller(caller.to_string()));
     }
@@ -177,7 +190,7 @@ pub(super) fn admit(
         fuel_limit: req.fuel_limit.unwrap_or(limits.fuel).min(limits.fuel),
     };
     decide(host, &charge, &req, limits.memory_bytes)?;
-    Ok(Admission::Admitted(Box::new(Admitted { charge, req, artifact, limits, root, _slot: slot })))
+    Ok(Admission::Admitted(Box::new(Admitted { charge, req, artifact, limits, root, typed, _slot: slot })))
 }
 
 /// The record of a settled call `id` as its replay (`Ok`), if it is

@@ -114,6 +114,7 @@ fn refusal_outcome(e: &InvokeError) -> &'static str {
         InvokeError::IdTaken(_) => "id_taken",
         InvokeError::InvalidId(_) => "invalid_id",
         InvokeError::InputTooLarge { .. } => "input_too_large",
+        InvokeError::InvalidArguments { .. } => "invalid_arguments",
         InvokeError::Busy(_) => "busy",
         InvokeError::Ledger(_) => "ledger_error",
         InvokeError::Sandbox(_) => "sandbox_error",

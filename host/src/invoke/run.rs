@@ -19,11 +19,13 @@ use crate::cost::CostModel;
 use crate::disk::AgentDir;
 use crate::disk::DiskMeter;
 use crate::manifest::{Metering, ResourcePolicy};
+use crate::registry::Code;
 use crate::sandbox::NestedInvoker;
 use crate::sandbox::{classify_trap, CallScope, Sandbox};
 use crate::scheduler::TaskDesk;
 use crate::state::HostInner;
 use crate::telemetry::{Stage, StageClock};
+use crate::typed::TypedCall;
 use fuelhost_ledger::{AgentId, Ledger};
 use fuelhost_policy::Judge;
 use std::path::PathBuf;
@@ -249,9 +251,21 @@ fn execute(
     let result = if plan.too_small {
         Err(wasmtime::Trap::OutOfFuel.into())
     } else {
-        let instance = when_a_slot_is_free(ends, || artifact.pre.instantiate(&mut store));
-        clock.mark(Stage::Instantiate);
-        instance.and_then(|inst| inst.call_run(&mut store, &req.input))
+        match (&*artifact.pre, &call.typed) {
+            (Code::Run(pre), _) => {
+                let instance = when_a_slot_is_free(ends, || pre.instantiate(&mut store));
+                clock.mark(Stage::Instantiate);
+                instance.and_then(|inst| inst.call_run(&mut store, &req.input))
+            }
+            (Code::Exports { pre, .. }, Some(typed)) => {
+                let instance = when_a_slot_is_free(ends, || pre.instantiate(&mut store));
+                clock.mark(Stage::Instantiate);
+                instance.and_then(|inst| call_typed(&mut store, &inst, typed))
+            }
+            (Code::Exports { .. }, None) => {
+                Err(wasmtime::format_err!("a call by function was not checked at admission"))
+            }
+        }
     };
     clock.mark(Stage::Call);
     // Nested calls' fuel is charged to their payers, not here.
@@ -267,6 +281,21 @@ fn execute(
         tracing::debug!(target: "fuelhost::guest", %console, "guest console output");
     }
     Ok(Executed { result, fuel_used, limiter, console })
+}
+
+/// Call the typed export `typed` of `instance`; its results as JSON, the
+/// call's output.
+fn call_typed(
+    store: &mut wasmtime::Store<Sandbox>,
+    instance: &wasmtime::component::Instance,
+    typed: &TypedCall,
+) -> wasmtime::Result<Result<Vec<u8>, RunError>> {
+    let func = instance
+        .get_func(&mut *store, typed.index)
+        .ok_or_else(|| wasmtime::format_err!("the export checked at admission is not a function of the instance"))?;
+    let mut results = vec![wasmtime::component::Val::Bool(false); typed.results];
+    func.call(&mut *store, &typed.params, &mut results)?;
+    Ok(Ok(serde_json::to_vec(&crate::typed::results_json(&results))?))
 }
 
 /// How the run ended, from what `execute` returned: the outcome, the

@@ -234,6 +234,7 @@ fn run_guest(input: &[u8], fuel: u64) -> Ran {
         artifact,
         limits,
         root: id("bob"),
+        typed: None,
         _slot: slots.acquire("bob", false).unwrap(),
     };
     let held = reserve(&*ledger, &call.charge).unwrap();
@@ -299,7 +300,13 @@ fn echo_artifact() -> (fuelhost_runtime::Engines, std::sync::Arc<crate::registry
         size: GUEST.len(),
         uploaded_ms: 0,
     };
-    (engines, std::sync::Arc::new(crate::registry::LoadedArtifact { info, pre: std::sync::Arc::new(pre) }))
+    (
+        engines,
+        std::sync::Arc::new(crate::registry::LoadedArtifact {
+            info,
+            pre: std::sync::Arc::new(crate::registry::Code::Run(pre)),
+        }),
+    )
 }
 
 /// Admit `req` with the echo artifact, on `ledger`, judged by `rules`;

@@ -266,6 +266,7 @@ impl Scheduler {
                         | E::UnknownArtifact(_)
                         | E::UnknownCaller(_)
                         | E::InvalidAgent(_)
+                        | E::InvalidArguments { .. }
                         | E::IdTaken(_)
                         | E::PendingApproval { .. }
                 );

@@ -102,3 +102,50 @@ fn artifacts_upload_as_forms_read_and_delete() {
     assert_eq!(call("DELETE", &s.url("/v1/artifacts/alice/raw@1"), Some(&s.admin), None).0, 200);
     assert_eq!(s.host.artifacts().len(), 1);
 }
+
+/// An artifact called by function over HTTP: its exports and their JSON
+/// Schemas are shown with it, `POST /v1/invoke` takes `export` and `args`,
+/// and arguments of the wrong type are a 400 that says which and why.
+#[test]
+fn an_artifact_called_by_function_over_http() {
+    let s = start(4 << 20);
+    let keys = agents(&s, &["alice", "bob"]);
+    let (alice, bob) = (&keys[0], &keys[1]);
+    mint(&s, "bob", "scrip", 100);
+    mint(&s, "bob", "fuel", 50_000_000);
+    let manifest =
+        json!({"owner": "alice", "name": "adder", "version": "1", "price": 3, "resource_policy": "caller_pays"});
+    let (st, v) = upload(&s, alice, manifest, &guest("rust-adder"));
+    assert_eq!(st, 201, "{v}");
+
+    let v = assert_needs_key(&s, "GET", "/v1/artifacts/alice/adder@1", bob, 200);
+    let add = &v["exports"][0];
+    assert_eq!((add["name"].as_str(), add["interface"].as_str()), (Some("add"), Some("docs:adder/add@0.1.0")));
+    assert_eq!(add["params"], json!([{"name": "a", "wit": "u32"}, {"name": "b", "wit": "u32"}]));
+    assert_eq!(add["args_schema"]["prefixItems"][0]["type"], "integer");
+
+    let invoke = |body: serde_json::Value| call("POST", &s.url("/v1/invoke"), Some(bob), Some(body));
+    let (st, v) = invoke(json!({"artifact": "alice/adder@1", "export": "add", "args": [20, 22]}));
+    assert_eq!((st, v["output"].as_str(), v["price_paid"].as_u64()), (200, Some("42"), Some(3)), "{v}");
+    let (st, v) = invoke(json!({"artifact": "alice/adder@1", "export": "add", "args": [1, "x"]}));
+    assert_eq!((st, error_code(&v)), (422, "invalid_arguments"), "{v}");
+    assert!(v["error"]["message"].as_str().unwrap().contains(r#"argument b: expected u32, got "x""#), "{v}");
+    let (st, v) = invoke(json!({"artifact": "alice/adder@1", "args": [1, 2]}));
+    assert!(st == 400 && v["error"]["message"].as_str().unwrap().contains("`args` needs `export`"), "{v}");
+    let (st, v) = invoke(json!({"artifact": "alice/adder@1", "export": "add", "input": "x"}));
+    assert_eq!(st, 400, "{v}");
+    // An artifact of the `artifact` world is called with `input`.
+    let (st, _) = upload(
+        &s,
+        alice,
+        json!({"owner": "alice", "name": "echo", "version": "1",
+                                           "resource_policy": "caller_pays"}),
+        &guest("rust-echo"),
+    );
+    assert_eq!(st, 201);
+    let (st, v) = invoke(json!({"artifact": "alice/echo@1", "export": "run", "args": ["x"]}));
+    assert!(st == 422 && v["error"]["message"].as_str().unwrap().contains("called with `input`"), "{v}");
+    // Only the successful call was charged.
+    let (_, b) = call("GET", &s.url("/v1/agents/bob"), Some(bob), None);
+    assert_eq!(b["balances"]["scrip"]["posted"].as_u64(), Some(97), "{b}");
+}

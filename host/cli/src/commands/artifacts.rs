@@ -64,6 +64,8 @@ pub(super) struct Call {
     pub input_file: Option<PathBuf>,
     pub fuel: Option<u64>,
     pub id: Option<String>,
+    pub export: Option<String>,
+    pub args: Option<String>,
 }
 
 /// `fuelhost invoke ARTIFACT [INPUT] ...`.
@@ -74,7 +76,15 @@ pub(super) fn invoke(client: &Client, out: Printer, call: Call) -> Result<Shown>
         input_base64: None,
         fuel_limit: call.fuel,
         id: call.id.map(client_id).transpose()?,
+        export: call.export,
+        args: None,
     };
+    if let Some(args) = call.args {
+        let args: serde_json::Value = serde_json::from_str(&args).map_err(|e| {
+            anyhow::anyhow!("--args is not JSON ({e}): give the arguments as an array, such as --args '[1, 2]'")
+        })?;
+        body.args = Some(args);
+    }
     match (call.input, call.input_file) {
         (Some(text), _) => body.input = Some(text),
         (None, Some(path)) => match String::from_utf8(read_input(&path)?) {

@@ -252,7 +252,16 @@ fn scripts_read_the_exit_code_and_json_errors() {
     };
     upload("probe", "rust-probe", 0, 100_000);
     upload("dear", "rust-echo", 100, 1_000_000);
+    upload("adder", "rust-adder", 0, 1_000_000);
     let as_bob = |args: &[&str]| fuelhost(h, &[&["--api-key", bob.as_str()][..], args].concat());
+
+    // A component of its own interfaces, called by function.
+    let sum = as_bob(&["invoke", "alice/adder@1", "--export", "add", "--args", "[1, 2]"]);
+    assert!(sum.ok && sum.stdout.starts_with("3\n---\n"), "{}{}", sum.stdout, sum.stderr);
+    let bad = as_bob(&["invoke", "alice/adder@1", "--export", "add", "--args", r#"[1, "x"]"#]);
+    assert!(!bad.ok && bad.stderr.contains(r#"argument b: expected u32, got "x""#), "{}", bad.stderr);
+    let bad = as_bob(&["invoke", "alice/adder@1", "--export", "add", "--args", "[1,"]);
+    assert!(!bad.ok && bad.stderr.contains("--args is not JSON"), "{}", bad.stderr);
 
     let ran = as_bob(&["invoke", "alice/probe@1", "spin:100000000"]);
     assert_eq!(ran.code, 5, "a call that ran out of fuel: {}{}", ran.stdout, ran.stderr);

@@ -1,0 +1,583 @@
+//! Typed exports: the functions a component exports (its own interfaces'
+//! or top-level ones), their WIT types written as WIT and as JSON Schema,
+//! and JSON arguments checked against those types and turned into
+//! component values, with results turned back into JSON.
+//!
+//! **How values look in JSON.** `bool` a boolean; integers numbers (range
+//! checked); `f32`/`f64` numbers; `char` a one-character string; `string`
+//! a string; `list<T>` and `tuple<...>` arrays; a `record` an object of
+//! its fields (an `option` field may be left out); an `enum` its case's
+//! name; a `variant` `{"case": payload}`, or the case's name when it has
+//! no payload; `option<T>` `null` or the value; `result<T, E>`
+//! `{"ok": T}` or `{"err": E}`; `flags` an array of the names set.
+//! Resources, futures and streams cannot be passed as JSON: a function
+//! taking one is listed, and a call to it refused, saying so.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value as Json};
+use wasmtime::component::types::{ComponentFunc, ComponentItem, Type};
+use wasmtime::component::{Component, Val};
+use wasmtime::Engine;
+
+/// One parameter of an exported function.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TypedParam {
+    /// Its name in the WIT.
+    pub name: String,
+    /// Its type, written as WIT (`u32`, `list<string>`, `record { ... }`).
+    pub wit: String,
+}
+
+/// A function a component exports, as an invocation names and calls it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExportedFunction {
+    /// What an invocation names: the function alone (`add`) when it is
+    /// top-level or the only one of its name, else
+    /// `<interface>#<function>` (`docs:adder/add@0.1.0#add`). Both forms
+    /// are always accepted.
+    pub name: String,
+    /// The exported interface it belongs to, if any.
+    pub interface: Option<String>,
+    /// The function's own name.
+    pub function: String,
+    /// Its parameters, in order.
+    pub params: Vec<TypedParam>,
+    /// Its results' types, written as WIT (none, or one).
+    pub results: Vec<String>,
+    /// The JSON Schema of its arguments: an array, one item per parameter.
+    pub args_schema: Json,
+    /// The JSON Schema of its result (`null` when it returns nothing).
+    pub result_schema: Json,
+}
+
+/// Every function `component` exports, top-level ones first, then each
+/// exported interface's in the order it declares them.
+pub fn exported_functions(engine: &Engine, component: &Component) -> Vec<ExportedFunction> {
+    let mut found = Vec::new();
+    for (name, item) in component.component_type().exports(engine) {
+        match item.ty {
+            ComponentItem::ComponentFunc(f) if in_json(&f) => found.push(describe(None, name, &f)),
+            // fuelhost's own interfaces (a policy plugin's `policy`) are
+            // not an artifact's functions.
+            ComponentItem::ComponentInstance(_) if name.starts_with("fuelhost:") => {}
+            ComponentItem::ComponentInstance(instance) => {
+                for (function, item) in instance.exports(engine) {
+                    match item.ty {
+                        ComponentItem::ComponentFunc(f) if in_json(&f) => {
+                            found.push(describe(Some(name), function, &f))
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    // A function named alone when no other has its name.
+    let counts = found.iter().fold(std::collections::HashMap::new(), |mut m, f| {
+        *m.entry(f.function.clone()).or_insert(0) += 1;
+        m
+    });
+    for f in &mut found {
+        if f.interface.is_some() && counts[&f.function] > 1 {
+            f.name = format!("{}#{}", f.interface.as_deref().unwrap_or_default(), f.function);
+        }
+    }
+    found
+}
+
+/// Whether every parameter and result of `f` can be written as JSON (no
+/// resource, future or stream anywhere in it), and it is not async: only
+/// such a function is called by name.
+fn in_json(f: &ComponentFunc) -> bool {
+    fn plain(ty: &Type) -> bool {
+        match ty {
+            Type::List(l) => plain(&l.ty()),
+            Type::FixedLengthList(l) => plain(&l.ty()),
+            Type::Map(m) => plain(&m.key()) && plain(&m.value()),
+            Type::Record(r) => r.fields().all(|f| plain(&f.ty)),
+            Type::Tuple(t) => t.types().all(|t| plain(&t)),
+            Type::Variant(v) => v.cases().all(|c| c.ty.as_ref().is_none_or(plain)),
+            Type::Option(o) => plain(&o.ty()),
+            Type::Result(r) => r.ok().as_ref().is_none_or(plain) && r.err().as_ref().is_none_or(plain),
+            Type::Own(_) | Type::Borrow(_) | Type::Future(_) | Type::Stream(_) | Type::ErrorContext => false,
+            _ => true,
+        }
+    }
+    !f.async_() && f.params().all(|(_, t)| plain(&t)) && f.results().all(|t| plain(&t))
+}
+
+fn describe(interface: Option<&str>, function: &str, f: &ComponentFunc) -> ExportedFunction {
+    let params: Vec<(String, Type)> = f.params().map(|(n, t)| (n.to_string(), t)).collect();
+    let results: Vec<Type> = f.results().collect();
+    ExportedFunction {
+        name: function.to_string(),
+        interface: interface.map(str::to_string),
+        function: function.to_string(),
+        params: params.iter().map(|(name, ty)| TypedParam { name: name.clone(), wit: wit(ty) }).collect(),
+        results: results.iter().map(wit).collect(),
+        args_schema: json!({
+            "type": "array",
+            "prefixItems": params.iter().map(|(name, ty)| {
+                let mut s = schema(ty);
+                s["title"] = json!(name);
+                s
+            }).collect::<Vec<_>>(),
+            "minItems": params.len(),
+            "maxItems": params.len(),
+        }),
+        result_schema: results.first().map_or(Json::Null, schema),
+    }
+}
+
+impl ExportedFunction {
+    /// Whether an invocation's `export` names this function: its `name`,
+    /// its `<interface>#<function>`, or its bare function name.
+    pub fn is_named(&self, asked: &str) -> bool {
+        asked == self.name
+            || asked == self.function && !self.name.contains('#')
+            || self.interface.as_deref().is_some_and(|i| asked == format!("{i}#{}", self.function))
+    }
+}
+
+/// `ty` written as WIT.
+pub fn wit(ty: &Type) -> String {
+    match ty {
+        Type::Bool => "bool".into(),
+        Type::S8 => "s8".into(),
+        Type::U8 => "u8".into(),
+        Type::S16 => "s16".into(),
+        Type::U16 => "u16".into(),
+        Type::S32 => "s32".into(),
+        Type::U32 => "u32".into(),
+        Type::S64 => "s64".into(),
+        Type::U64 => "u64".into(),
+        Type::Float32 => "f32".into(),
+        Type::Float64 => "f64".into(),
+        Type::Char => "char".into(),
+        Type::String => "string".into(),
+        Type::List(l) => format!("list<{}>", wit(&l.ty())),
+        Type::FixedLengthList(l) => format!("list<{}, {}>", wit(&l.ty()), l.len()),
+        Type::Map(m) => format!("map<{}, {}>", wit(&m.key()), wit(&m.value())),
+        Type::Record(r) => {
+            let fields: Vec<String> = r.fields().map(|f| format!("{}: {}", f.name, wit(&f.ty))).collect();
+            format!("record {{ {} }}", fields.join(", "))
+        }
+        Type::Tuple(t) => format!("tuple<{}>", t.types().map(|t| wit(&t)).collect::<Vec<_>>().join(", ")),
+        Type::Variant(v) => {
+            let cases: Vec<String> = v
+                .cases()
+                .map(|c| match &c.ty {
+                    Some(t) => format!("{}({})", c.name, wit(t)),
+                    None => c.name.to_string(),
+                })
+                .collect();
+            format!("variant {{ {} }}", cases.join(", "))
+        }
+        Type::Enum(e) => format!("enum {{ {} }}", e.names().collect::<Vec<_>>().join(", ")),
+        Type::Option(o) => format!("option<{}>", wit(&o.ty())),
+        Type::Result(r) => match (r.ok(), r.err()) {
+            (None, None) => "result".into(),
+            (Some(ok), None) => format!("result<{}>", wit(&ok)),
+            (None, Some(err)) => format!("result<_, {}>", wit(&err)),
+            (Some(ok), Some(err)) => format!("result<{}, {}>", wit(&ok), wit(&err)),
+        },
+        Type::Flags(f) => format!("flags {{ {} }}", f.names().collect::<Vec<_>>().join(", ")),
+        Type::Own(_) => "own<resource>".into(),
+        Type::Borrow(_) => "borrow<resource>".into(),
+        Type::Future(_) => "future".into(),
+        Type::Stream(_) => "stream".into(),
+        Type::ErrorContext => "error-context".into(),
+    }
+}
+
+/// The JSON Schema of a value of `ty` (see the module docs).
+pub fn schema(ty: &Type) -> Json {
+    let int = |min: i128, max: i128| json!({"type": "integer", "minimum": min, "maximum": max});
+    match ty {
+        Type::Bool => json!({"type": "boolean"}),
+        Type::S8 => int(i8::MIN.into(), i8::MAX.into()),
+        Type::U8 => int(0, u8::MAX.into()),
+        Type::S16 => int(i16::MIN.into(), i16::MAX.into()),
+        Type::U16 => int(0, u16::MAX.into()),
+        Type::S32 => int(i32::MIN.into(), i32::MAX.into()),
+        Type::U32 => int(0, u32::MAX.into()),
+        Type::S64 => int(i64::MIN.into(), i64::MAX.into()),
+        Type::U64 => int(0, u64::MAX.into()),
+        Type::Float32 | Type::Float64 => json!({"type": "number"}),
+        Type::Char => json!({"type": "string", "minLength": 1, "maxLength": 1}),
+        Type::String => json!({"type": "string"}),
+        Type::List(l) => json!({"type": "array", "items": schema(&l.ty())}),
+        Type::FixedLengthList(l) => {
+            json!({"type": "array", "items": schema(&l.ty()), "minItems": l.len(), "maxItems": l.len()})
+        }
+        Type::Map(m) => json!({"type": "array", "items": {
+            "type": "array", "prefixItems": [schema(&m.key()), schema(&m.value())], "minItems": 2, "maxItems": 2}}),
+        Type::Record(r) => {
+            let mut properties = Map::new();
+            let mut required = Vec::new();
+            for f in r.fields() {
+                properties.insert(f.name.to_string(), schema(&f.ty));
+                if !matches!(f.ty, Type::Option(_)) {
+                    required.push(json!(f.name));
+                }
+            }
+            json!({"type": "object", "properties": properties, "required": required, "additionalProperties": false})
+        }
+        Type::Tuple(t) => {
+            let items: Vec<Json> = t.types().map(|t| schema(&t)).collect();
+            json!({"type": "array", "prefixItems": items, "minItems": items.len(), "maxItems": items.len()})
+        }
+        Type::Variant(v) => {
+            let cases: Vec<Json> = v
+                .cases()
+                .map(|c| match &c.ty {
+                    Some(t) => json!({"type": "object", "properties": {c.name: schema(t)}, "required": [c.name],
+                                      "additionalProperties": false}),
+                    None => json!({"const": c.name}),
+                })
+                .collect();
+            json!({"oneOf": cases})
+        }
+        Type::Enum(e) => json!({"enum": e.names().collect::<Vec<_>>()}),
+        Type::Option(o) => json!({"anyOf": [{"type": "null"}, schema(&o.ty())]}),
+        Type::Result(r) => {
+            let side = |name: &str, t: Option<Type>| {
+                json!({"type": "object", "properties": {name: t.as_ref().map_or(json!({"type": "null"}), schema)},
+                       "required": [name], "additionalProperties": false})
+            };
+            json!({"oneOf": [side("ok", r.ok()), side("err", r.err())]})
+        }
+        Type::Flags(f) => {
+            json!({"type": "array", "items": {"enum": f.names().collect::<Vec<_>>()}, "uniqueItems": true})
+        }
+        Type::Own(_) | Type::Borrow(_) | Type::Future(_) | Type::Stream(_) | Type::ErrorContext => {
+            json!({"not": {}, "description": "cannot be passed as JSON"})
+        }
+    }
+}
+
+/// What was wrong with an argument, said as where and what.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("argument {path}: {problem}")]
+pub struct ArgError {
+    /// Which argument, and where inside it (`b`, `point.x`, `items[2]`).
+    pub path: String,
+    /// What was expected and what came.
+    pub problem: String,
+}
+
+/// `args` (a JSON array of one value per parameter, or an object by
+/// parameter name) as the values `params` take, each checked against its
+/// type.
+pub fn arguments(params: &[(String, Type)], args: &Json) -> Result<Vec<Val>, ArgError> {
+    let whole = |problem: String| ArgError { path: "list".into(), problem };
+    match args {
+        Json::Array(items) => {
+            if items.len() != params.len() {
+                return Err(whole(format!(
+                    "expected {} argument{} ({}), got {}",
+                    params.len(),
+                    if params.len() == 1 { "" } else { "s" },
+                    params.iter().map(|(n, t)| format!("{n}: {}", wit(t))).collect::<Vec<_>>().join(", "),
+                    items.len()
+                )));
+            }
+            params.iter().zip(items).map(|((name, ty), v)| value(ty, v, name)).collect()
+        }
+        Json::Object(by_name) => {
+            if let Some(extra) = by_name.keys().find(|k| !params.iter().any(|(n, _)| n == *k)) {
+                return Err(ArgError { path: extra.clone(), problem: "no parameter has this name".into() });
+            }
+            params
+                .iter()
+                .map(|(name, ty)| match by_name.get(name) {
+                    Some(v) => value(ty, v, name),
+                    None if matches!(ty, Type::Option(_)) => Ok(Val::Option(None)),
+                    None => Err(ArgError { path: name.clone(), problem: format!("missing (a {})", wit(ty)) }),
+                })
+                .collect()
+        }
+        Json::Null if params.is_empty() => Ok(Vec::new()),
+        other => Err(whole(format!("expected an array of arguments (or an object by name), got {}", shown(other)))),
+    }
+}
+
+/// A JSON value as an error shows it: short.
+fn shown(v: &Json) -> String {
+    let s = v.to_string();
+    if s.chars().count() > 40 {
+        format!("{}...", s.chars().take(40).collect::<String>())
+    } else {
+        s
+    }
+}
+
+/// `v` as a value of `ty`, `path` saying where it is.
+fn value(ty: &Type, v: &Json, path: &str) -> Result<Val, ArgError> {
+    let wrong = || ArgError { path: path.to_string(), problem: format!("expected {}, got {}", wit(ty), shown(v)) };
+    let int = |min: i128, max: i128| -> Result<i128, ArgError> {
+        let n = v.as_i64().map(i128::from).or_else(|| v.as_u64().map(i128::from)).ok_or_else(wrong)?;
+        if n < min || n > max {
+            return Err(ArgError { path: path.to_string(), problem: format!("{n} is out of range for {}", wit(ty)) });
+        }
+        Ok(n)
+    };
+    Ok(match ty {
+        Type::Bool => Val::Bool(v.as_bool().ok_or_else(wrong)?),
+        Type::S8 => Val::S8(int(i8::MIN.into(), i8::MAX.into())? as i8),
+        Type::U8 => Val::U8(int(0, u8::MAX.into())? as u8),
+        Type::S16 => Val::S16(int(i16::MIN.into(), i16::MAX.into())? as i16),
+        Type::U16 => Val::U16(int(0, u16::MAX.into())? as u16),
+        Type::S32 => Val::S32(int(i32::MIN.into(), i32::MAX.into())? as i32),
+        Type::U32 => Val::U32(int(0, u32::MAX.into())? as u32),
+        Type::S64 => Val::S64(int(i64::MIN.into(), i64::MAX.into())? as i64),
+        Type::U64 => Val::U64(int(0, u64::MAX.into())? as u64),
+        Type::Float32 => Val::Float32(v.as_f64().ok_or_else(wrong)? as f32),
+        Type::Float64 => Val::Float64(v.as_f64().ok_or_else(wrong)?),
+        Type::Char => {
+            let s = v.as_str().ok_or_else(wrong)?;
+            let mut chars = s.chars();
+            match (chars.next(), chars.next()) {
+                (Some(c), None) => Val::Char(c),
+                _ => return Err(wrong()),
+            }
+        }
+        Type::String => Val::String(v.as_str().ok_or_else(wrong)?.to_string()),
+        Type::List(l) => {
+            let items = v.as_array().ok_or_else(wrong)?;
+            let t = l.ty();
+            Val::List(
+                items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, x)| value(&t, x, &format!("{path}[{i}]")))
+                    .collect::<Result<_, _>>()?,
+            )
+        }
+        Type::FixedLengthList(l) => {
+            let items = v.as_array().filter(|a| a.len() == l.len() as usize).ok_or_else(wrong)?;
+            let t = l.ty();
+            Val::FixedLengthList(
+                items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, x)| value(&t, x, &format!("{path}[{i}]")))
+                    .collect::<Result<_, _>>()?,
+            )
+        }
+        Type::Map(m) => {
+            let pairs = v.as_array().ok_or_else(wrong)?;
+            let (k, val) = (m.key(), m.value());
+            let mut out = Vec::with_capacity(pairs.len());
+            for (i, pair) in pairs.iter().enumerate() {
+                let [key, item] = pair.as_array().map(Vec::as_slice).unwrap_or_default() else { return Err(wrong()) };
+                out.push((value(&k, key, &format!("{path}[{i}][0]"))?, value(&val, item, &format!("{path}[{i}][1]"))?));
+            }
+            Val::Map(out)
+        }
+        Type::Record(r) => {
+            let fields = v.as_object().ok_or_else(wrong)?;
+            if let Some(extra) = fields.keys().find(|k| !r.fields().any(|f| f.name == k.as_str())) {
+                return Err(ArgError {
+                    path: format!("{path}.{extra}"),
+                    problem: format!("{} has no such field", wit(ty)),
+                });
+            }
+            let mut out = Vec::new();
+            for f in r.fields() {
+                let at = format!("{path}.{}", f.name);
+                out.push((
+                    f.name.to_string(),
+                    match fields.get(f.name) {
+                        Some(x) => value(&f.ty, x, &at)?,
+                        None if matches!(f.ty, Type::Option(_)) => Val::Option(None),
+                        None => return Err(ArgError { path: at, problem: format!("missing (a {})", wit(&f.ty)) }),
+                    },
+                ));
+            }
+            Val::Record(out)
+        }
+        Type::Tuple(t) => {
+            let items = v.as_array().filter(|a| a.len() == t.types().len()).ok_or_else(wrong)?;
+            Val::Tuple(
+                t.types()
+                    .zip(items)
+                    .enumerate()
+                    .map(|(i, (t, x))| value(&t, x, &format!("{path}[{i}]")))
+                    .collect::<Result<_, _>>()?,
+            )
+        }
+        Type::Variant(variant) => {
+            let (case, payload) = one_case(v).ok_or_else(wrong)?;
+            let c = variant.cases().find(|c| c.name == case).ok_or_else(wrong)?;
+            match (&c.ty, payload) {
+                (None, None) => Val::Variant(case, None),
+                (Some(t), Some(p)) => {
+                    let at = format!("{path}.{case}");
+                    Val::Variant(case, Some(Box::new(value(t, p, &at)?)))
+                }
+                _ => return Err(wrong()),
+            }
+        }
+        Type::Enum(e) => {
+            let s = v.as_str().filter(|s| e.names().any(|n| n == *s)).ok_or_else(wrong)?;
+            Val::Enum(s.to_string())
+        }
+        Type::Option(o) => match v {
+            Json::Null => Val::Option(None),
+            x => Val::Option(Some(Box::new(value(&o.ty(), x, path)?))),
+        },
+        Type::Result(r) => {
+            let (side, payload) = one_case(v).ok_or_else(wrong)?;
+            let t = match side.as_str() {
+                "ok" => r.ok(),
+                "err" => r.err(),
+                _ => return Err(wrong()),
+            };
+            let inner = match (t, payload) {
+                (None, None | Some(Json::Null)) => None,
+                (Some(t), Some(p)) => Some(Box::new(value(&t, p, &format!("{path}.{side}"))?)),
+                _ => return Err(wrong()),
+            };
+            Val::Result(if side == "ok" { Ok(inner) } else { Err(inner) })
+        }
+        Type::Flags(f) => {
+            let names = v.as_array().ok_or_else(wrong)?;
+            let mut set = Vec::new();
+            for n in names {
+                let s = n.as_str().filter(|s| f.names().any(|name| name == *s)).ok_or_else(wrong)?;
+                set.push(s.to_string());
+            }
+            Val::Flags(set)
+        }
+        Type::Own(_) | Type::Borrow(_) | Type::Future(_) | Type::Stream(_) | Type::ErrorContext => {
+            return Err(ArgError {
+                path: path.to_string(),
+                problem: format!(
+                    "a {} cannot be passed as JSON: this function cannot be invoked with arguments",
+                    wit(ty)
+                ),
+            })
+        }
+    })
+}
+
+/// A variant's (or result's) case and payload: `"name"`, or an object of
+/// one key.
+fn one_case(v: &Json) -> Option<(String, Option<&Json>)> {
+    match v {
+        Json::String(s) => Some((s.clone(), None)),
+        Json::Object(m) if m.len() == 1 => m.iter().next().map(|(k, p)| (k.clone(), Some(p))),
+        _ => None,
+    }
+}
+
+/// A function's results as JSON: `null` for none, the value for one.
+pub fn results_json(vals: &[Val]) -> Json {
+    match vals {
+        [] => Json::Null,
+        [one] => to_json(one),
+        many => Json::Array(many.iter().map(to_json).collect()),
+    }
+}
+
+/// A component value as JSON (see the module docs).
+pub fn to_json(v: &Val) -> Json {
+    match v {
+        Val::Bool(b) => json!(b),
+        Val::S8(n) => json!(n),
+        Val::U8(n) => json!(n),
+        Val::S16(n) => json!(n),
+        Val::U16(n) => json!(n),
+        Val::S32(n) => json!(n),
+        Val::U32(n) => json!(n),
+        Val::S64(n) => json!(n),
+        Val::U64(n) => json!(n),
+        Val::Float32(x) => json!(x),
+        Val::Float64(x) => json!(x),
+        Val::Char(c) => json!(c.to_string()),
+        Val::String(s) => json!(s),
+        Val::List(items) | Val::Tuple(items) | Val::FixedLengthList(items) => {
+            Json::Array(items.iter().map(to_json).collect())
+        }
+        Val::Map(pairs) => Json::Array(pairs.iter().map(|(k, v)| json!([to_json(k), to_json(v)])).collect()),
+        Val::Record(fields) => Json::Object(fields.iter().map(|(k, v)| (k.clone(), to_json(v))).collect()),
+        Val::Variant(case, None) | Val::Enum(case) => json!(case),
+        Val::Variant(case, Some(p)) => json!({ case: to_json(p) }),
+        Val::Option(None) => Json::Null,
+        Val::Option(Some(x)) => to_json(x),
+        Val::Result(Ok(x)) => json!({"ok": x.as_deref().map_or(Json::Null, to_json)}),
+        Val::Result(Err(x)) => json!({"err": x.as_deref().map_or(Json::Null, to_json)}),
+        Val::Flags(names) => json!(names),
+        Val::Resource(_) | Val::Future(_) | Val::Stream(_) | Val::ErrorContext(_) => json!(null),
+    }
+}
+
+/// What an invocation of a typed export sends as its input: the function
+/// and its arguments, as JSON (`{"export": "add", "args": [1, 2]}`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TypedInput {
+    /// The function (see [`ExportedFunction::name`]).
+    pub export: String,
+    /// Its arguments: an array in parameter order, or an object by name.
+    #[serde(default)]
+    pub args: Json,
+}
+
+impl TypedInput {
+    /// The input bytes that call `export` with `args`.
+    pub fn encode(export: &str, args: Json) -> Vec<u8> {
+        serde_json::to_vec(&TypedInput { export: export.to_string(), args }).unwrap_or_default()
+    }
+}
+
+/// A call of one typed export, checked and ready: the function's place in
+/// the component, its arguments as values, how many results it returns.
+#[derive(Debug, Clone)]
+pub(crate) struct TypedCall {
+    /// Where the function is among the component's exports.
+    pub index: wasmtime::component::ComponentExportIndex,
+    /// Its arguments.
+    pub params: Vec<Val>,
+    /// How many values it returns.
+    pub results: usize,
+}
+
+/// Check `input` (a [`TypedInput`]) against the exports `functions` of
+/// `component` and make it a [`TypedCall`]; what is wrong, said as what
+/// to send instead.
+pub(crate) fn prepare(
+    component: &Component,
+    functions: &[ExportedFunction],
+    input: &[u8],
+) -> Result<TypedCall, String> {
+    let names = || functions.iter().map(|f| f.name.as_str()).collect::<Vec<_>>().join(", ");
+    let asked: TypedInput = serde_json::from_slice(input).map_err(|e| {
+        format!(
+            "this artifact is called by function: send {{\"export\": NAME, \"args\": [...]}} as the input \
+             (its exports: {}); the input was not that: {e}",
+            names()
+        )
+    })?;
+    let f = functions
+        .iter()
+        .find(|f| f.is_named(&asked.export))
+        .ok_or_else(|| format!("no export `{}` (its exports: {})", asked.export, names()))?;
+    let gone = || format!("the export `{}` is not in the component", f.name);
+    let (ty, index) = match &f.interface {
+        None => component.get_export(None, f.function.as_str()).ok_or_else(gone)?,
+        Some(interface) => {
+            let (_, instance) = component.get_export(None, interface.as_str()).ok_or_else(gone)?;
+            component.get_export(Some(&instance), f.function.as_str()).ok_or_else(gone)?
+        }
+    };
+    let ComponentItem::ComponentFunc(func) = ty else {
+        return Err(format!("the export `{}` is not a function", f.name));
+    };
+    let params: Vec<(String, Type)> = func.params().map(|(n, t)| (n.to_string(), t)).collect();
+    let values = arguments(&params, &asked.args).map_err(|e| format!("{}: {e}", f.name))?;
+    let results = func.results().len();
+    Ok(TypedCall { index, params: values, results })
+}
