@@ -169,6 +169,7 @@ pub fn manifest(name: &str, price: u64, policy: ResourcePolicy, limits: Limits) 
         metering: fuelhost::Metering::Fuel,
         capabilities: Vec::new(),
         quality: None,
+        command: Default::default(),
     }
 }
 

@@ -67,6 +67,7 @@ fn main() {
         metering: fuelhost::Metering::Fuel,
         capabilities: Vec::new(),
         quality: None,
+        command: Default::default(),
     };
     let id = host.upload(manifest, &hostile).unwrap().id;
     let measure = |cmd: &str| -> (Duration, u64) {

@@ -59,6 +59,7 @@ fn manifest(i: usize) -> Manifest {
         metering: Metering::Fuel,
         capabilities: Vec::new(),
         quality: None,
+        command: Default::default(),
     }
 }
 

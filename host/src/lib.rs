@@ -133,7 +133,7 @@ pub use host_limits::{check_id, HostLimits, MAX_ID_LEN};
 pub use invocation::{Invocation, InvocationReport};
 pub use keys::{ApiKeys, Authenticated, IssuedKey, KeyInfo, Principal, Revocation};
 pub use liveness::{AgentHealth, Health};
-pub use manifest::{valid_name, Limits, Manifest, ManifestError, Metering, ResourcePolicy};
+pub use manifest::{valid_name, CommandStart, Limits, Manifest, ManifestError, Metering, ResourcePolicy};
 pub use membership::Membership;
 pub use registry::ArtifactInfo;
 pub use retention::{ArchiveReport, Retention};

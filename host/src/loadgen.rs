@@ -40,6 +40,7 @@ pub fn prepare(host: &Host, name: &str, component: &[u8], metering: Metering) ->
         metering,
         capabilities: Vec::new(),
         quality: None,
+        command: Default::default(),
     };
     host.upload(manifest, component).map(|a| a.id).map_err(|e| e.to_string())
 }

@@ -116,6 +116,38 @@ pub struct Manifest {
     /// one of the four things routing by capability weighs.
     #[serde(default)]
     pub quality: Option<u8>,
+    /// For a `wasi:cli/command` artifact: the arguments and environment
+    /// its `main` starts with (`[command]`).
+    #[serde(default, skip_serializing_if = "CommandStart::is_empty")]
+    pub command: CommandStart,
+}
+
+/// What a `wasi:cli/command` artifact starts with: the arguments after
+/// its name (`args`) and its environment (`env`). Nothing of the host's
+/// own environment reaches it.
+///
+/// ```toml
+/// [command]
+/// args = ["--verbose"]
+/// env = { LANG = "C" }
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommandStart {
+    /// Arguments after the program's name (at most 64, each at most 4 KiB).
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// Environment variables (at most 64; names without `=`, values at
+    /// most 4 KiB).
+    #[serde(default)]
+    pub env: std::collections::BTreeMap<String, String>,
+}
+
+impl CommandStart {
+    /// Whether it sets nothing (then the manifest does not show it).
+    pub fn is_empty(&self) -> bool {
+        self.args.is_empty() && self.env.is_empty()
+    }
 }
 
 /// A manifest that cannot be accepted.
@@ -189,6 +221,16 @@ impl Manifest {
         }
         if self.quality.is_some_and(|q| q > 100) {
             return field("quality", "must be between 0 and 100");
+        }
+        if self.command.args.len() > 64 || self.command.args.iter().any(|a| a.len() > 4096) {
+            return field("command.args", "at most 64 arguments, each at most 4096 bytes");
+        }
+        let bad_name = |k: &str| k.is_empty() || k.contains('=') || k.contains('\0');
+        if self.command.env.len() > 64 || self.command.env.iter().any(|(k, v)| bad_name(k) || v.len() > 4096) {
+            return field(
+                "command.env",
+                "at most 64 variables, each named without '=' (and not empty), each value at most 4096 bytes",
+            );
         }
         Ok(())
     }

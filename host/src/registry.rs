@@ -31,6 +31,7 @@ use serde::Serialize;
 use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{Component, InstancePre, Linker};
 use wasmtime::Engine;
+use wasmtime_wasi::p2::bindings::sync::CommandPre;
 
 use crate::bindings::artifact::ArtifactPre;
 use crate::error::{HostError, UploadError};
@@ -72,7 +73,7 @@ impl LoadedArtifact {
     /// (none for an artifact of the `artifact` world, called through `run`).
     pub fn exports(&self) -> &[ExportedFunction] {
         match &*self.pre {
-            Code::Run(_) => &[],
+            Code::Run(_) | Code::Command(_) => &[],
             Code::Exports { functions, .. } => functions,
         }
     }
@@ -90,6 +91,9 @@ pub(crate) enum Code {
         /// The functions, in the order the component declares them.
         functions: Vec<ExportedFunction>,
     },
+    /// A `wasi:cli/command`: its `main` runs with the input as stdin and
+    /// its stdout as the output; exit code 0 is success.
+    Command(CommandPre<Sandbox>),
 }
 
 impl Code {
@@ -98,6 +102,7 @@ impl Code {
         match self {
             Code::Run(pre) => pre.engine(),
             Code::Exports { pre, .. } => pre.engine(),
+            Code::Command(pre) => pre.engine(),
         }
     }
 }
@@ -538,13 +543,20 @@ impl Registry {
     }
 
     /// Link `component` as an artifact: of the `artifact` world when it
-    /// exports `run`, else by the functions it exports (at least one).
+    /// exports `run`, a command when it exports `wasi:cli/run`, else by the
+    /// functions it exports (at least one).
     fn link_artifact(&self, component: &Component, metering: Metering) -> Result<Code, UploadError> {
         let pre = self
             .artifact_linker(metering)?
             .instantiate_pre(component)
             .map_err(|e| UploadError::UnsatisfiableImport(format!("{e:#}"), "artifact"))?;
         let engine = self.engine(metering)?;
+        let exports: Vec<String> = component.component_type().exports(engine).map(|(n, _)| n.to_string()).collect();
+        if !exports.iter().any(|n| n == "run") && exports.iter().any(|n| n.starts_with("wasi:cli/run@0.2.")) {
+            return CommandPre::new(pre).map(Code::Command).map_err(|e| {
+                UploadError::MissingExport(format!("a `wasi:cli/command` that does not link: {e:#}"), "artifact")
+            });
+        }
         if component.component_type().get_export(engine, "run").is_none() {
             let functions = crate::typed::exported_functions(engine, component);
             if !functions.is_empty() {

@@ -15,6 +15,7 @@
 use std::sync::Arc;
 
 use fuelhost_runtime::{closed_wasi, Guest, GuestCtx, GuestLimiter, LogCap, Meter, Stop};
+use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
 use wasmtime_wasi::{FsPerms, WasiCtxView, WasiView};
 
 use crate::bindings::artifact::fuelhost::host::ledger::CallContext;
@@ -114,14 +115,40 @@ impl WasiView for Sandbox {
     }
 }
 
+/// What a `wasi:cli/command` artifact's call starts with, and where its
+/// output goes.
+pub struct CommandIo {
+    /// Its standard input: the call's input.
+    pub stdin: Vec<u8>,
+    /// Its standard output: the call's output (capped a byte past the
+    /// artifact's output limit, so that going over it shows).
+    pub stdout: MemoryOutputPipe,
+    /// Its arguments, its own name first.
+    pub args: Vec<String>,
+    /// Its environment.
+    pub env: Vec<(String, String)>,
+}
+
 impl Sandbox {
     /// A sandbox for an artifact: the owner's directory (`call.dir`) at `/`,
     /// nothing else; its log lines name the call's invocation and count
     /// against the manifest's log limits.
-    pub fn for_artifact(limiter: GuestLimiter, call: CallScope, log_source: String) -> wasmtime::Result<Sandbox> {
+    /// A `wasi:cli/command` artifact's call (`command`) gets its input as
+    /// stdin, its output captured from stdout, and its arguments and
+    /// environment from the manifest.
+    pub fn for_artifact(
+        limiter: GuestLimiter,
+        call: CallScope,
+        log_source: String,
+        command: Option<CommandIo>,
+    ) -> wasmtime::Result<Sandbox> {
         let mut wasi = closed_wasi();
         wasi.preopened_dir(&call.dir, "/", FsPerms::ReadWrite)?;
-        let mut guest = GuestCtx::new(wasi, limiter, log_source);
+        let stdout = command.map(|io| {
+            wasi.stdin(MemoryInputPipe::new(io.stdin)).args(&io.args).envs(&io.env);
+            io.stdout
+        });
+        let mut guest = GuestCtx::with_stdout(wasi, limiter, log_source, stdout);
         guest.invocation = call.context.invocation_id.clone();
         guest.log_cap = Some(LogCap { max_bytes: call.limits.log_bytes, max_lines: call.limits.log_lines });
         let egress = crate::egress::EgressHooks {

@@ -7,6 +7,7 @@ mod analytics;
 mod api;
 mod approvals;
 mod charging;
+mod commands;
 mod demo;
 mod durability;
 mod economy;

@@ -79,9 +79,21 @@ pub fn closed_wasi() -> WasiCtxBuilder {
 impl GuestCtx {
     /// A guest context over the WASI `wasi` builds (its stdout and stderr
     /// are captured here), with `limiter`'s caps.
-    pub fn new(mut wasi: WasiCtxBuilder, limiter: GuestLimiter, log_source: String) -> GuestCtx {
+    pub fn new(wasi: WasiCtxBuilder, limiter: GuestLimiter, log_source: String) -> GuestCtx {
+        GuestCtx::with_stdout(wasi, limiter, log_source, None)
+    }
+
+    /// [`GuestCtx::new`], with the guest's stdout going to `stdout` (a
+    /// command's output) instead of the console, when given; stderr always
+    /// goes to the console.
+    pub fn with_stdout(
+        mut wasi: WasiCtxBuilder,
+        limiter: GuestLimiter,
+        log_source: String,
+        stdout: Option<MemoryOutputPipe>,
+    ) -> GuestCtx {
         let console = MemoryOutputPipe::new(CONSOLE_CAPACITY);
-        wasi.stdout(console.clone()).stderr(console.clone());
+        wasi.stdout(stdout.unwrap_or_else(|| console.clone())).stderr(console.clone());
         GuestCtx {
             wasi: wasi.build(),
             table: ResourceTable::new(),

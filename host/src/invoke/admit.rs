@@ -147,7 +147,7 @@ pub(super) fn admit(
     // An artifact of typed exports takes `{"export": ..., "args": ...}`,
     // checked here, before anything is charged.
     let typed = match &*artifact.pre {
-        Code::Run(_) => None,
+        Code::Run(_) | Code::Command(_) => None,
         Code::Exports { pre, functions } => Some(
             crate::typed::prepare(pre.component(), functions, &req.input)
                 .map_err(|problem| InvokeError::InvalidArguments { artifact: artifact.info.id.clone(), problem })?,

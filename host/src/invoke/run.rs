@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use fuelhost_ledger::Outcome;
 use fuelhost_runtime::{new_store, when_a_slot_is_free, GuestLimiter, Meter};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 
 use super::admit::Admitted;
 use super::reserve::Held;
@@ -21,7 +22,7 @@ use crate::disk::DiskMeter;
 use crate::manifest::{Metering, ResourcePolicy};
 use crate::registry::Code;
 use crate::sandbox::NestedInvoker;
-use crate::sandbox::{classify_trap, CallScope, Sandbox};
+use crate::sandbox::{classify_trap, CallScope, CommandIo, Sandbox};
 use crate::scheduler::TaskDesk;
 use crate::state::HostInner;
 use crate::telemetry::{Stage, StageClock};
@@ -225,6 +226,7 @@ fn execute(
     plan: &Plan,
     (cost, tick, ends): (CostModel, Duration, Instant),
     clock: &mut StageClock,
+    stdout: Option<&MemoryOutputPipe>,
 ) -> wasmtime::Result<Executed> {
     let (req, artifact) = (&call.req, &call.artifact);
     let metering = artifact.info.manifest.metering;
@@ -265,6 +267,15 @@ fn execute(
             (Code::Exports { .. }, None) => {
                 Err(wasmtime::format_err!("a call by function was not checked at admission"))
             }
+            (Code::Command(pre), _) => {
+                let instance = when_a_slot_is_free(ends, || pre.instantiate(&mut store));
+                clock.mark(Stage::Instantiate);
+                instance.and_then(|command| {
+                    let ran = command.wasi_cli_run().call_run(&mut store);
+                    let stderr = store.data().guest.console_tail(CONSOLE_TAIL);
+                    command_ended(ran, stdout, call.limits.output_bytes, &stderr)
+                })
+            }
         }
     };
     clock.mark(Stage::Call);
@@ -296,6 +307,40 @@ fn call_typed(
     let mut results = vec![wasmtime::component::Val::Bool(false); typed.results];
     func.call(&mut *store, &typed.params, &mut results)?;
     Ok(Ok(serde_json::to_vec(&crate::typed::results_json(&results))?))
+}
+
+/// What a command's run returns: its stdout when it exited with code 0,
+/// else a failure naming the code and quoting the end of its stderr. Its
+/// stdout past `limit` (the pipe holds a byte more) is returned as it is,
+/// for [`ending`] to refuse as over the output limit, whatever the
+/// command did after.
+fn command_ended(
+    ran: wasmtime::Result<Result<(), ()>>,
+    stdout: Option<&MemoryOutputPipe>,
+    limit: u64,
+    stderr: &str,
+) -> wasmtime::Result<Result<Vec<u8>, RunError>> {
+    let out = stdout.map(|s| s.contents().to_vec()).unwrap_or_default();
+    if out.len() as u64 > limit {
+        return Ok(Ok(out));
+    }
+    let code = match ran {
+        Ok(Ok(())) => 0,
+        Ok(Err(())) => 1,
+        Err(e) => match e.downcast_ref::<wasmtime_wasi::I32Exit>() {
+            Some(exit) => exit.0,
+            None => return Err(e),
+        },
+    };
+    if code == 0 {
+        return Ok(Ok(out));
+    }
+    let mut why = format!("the command exited with code {code}");
+    if !stderr.is_empty() {
+        why.push_str("; stderr: ");
+        why.push_str(stderr.trim_end());
+    }
+    Ok(Err(RunError::Failed(why)))
 }
 
 /// How the run ended, from what `execute` returned: the outcome, the
@@ -375,9 +420,20 @@ pub(super) fn run(env: RunEnv, call: &Admitted, held: &Held, depth: u32, clock: 
     let memory_limit = call.limits.memory_bytes;
     let memory_cap = reserved.memory_bytes.map_or(memory_limit, |cap| cap.min(memory_limit));
     let started = Instant::now();
-    let run =
-        Sandbox::for_artifact(GuestLimiter::new(memory_cap), scope, format!("artifact {}", call.artifact.info.id))
-            .and_then(|sandbox| execute(sandbox, call, held, &plan, (cost, tick, started + timeout), clock));
+    // A command reads the input from stdin, and its stdout is the output.
+    let command = matches!(&*call.artifact.pre, Code::Command(_)).then(|| CommandIo {
+        stdin: call.req.input.clone(),
+        stdout: MemoryOutputPipe::new(
+            usize::try_from(call.limits.output_bytes.saturating_add(1)).unwrap_or(usize::MAX),
+        ),
+        args: std::iter::once(manifest.name.clone()).chain(manifest.command.args.iter().cloned()).collect(),
+        env: manifest.command.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+    });
+    let stdout = command.as_ref().map(|c| c.stdout.clone());
+    let log_source = format!("artifact {}", call.artifact.info.id);
+    let run = Sandbox::for_artifact(GuestLimiter::new(memory_cap), scope, log_source, command).and_then(|sandbox| {
+        execute(sandbox, call, held, &plan, (cost, tick, started + timeout), clock, stdout.as_ref())
+    });
     let wall = started.elapsed();
     let (outcome, output, error, fuel_used, memory_peak) = ending(run, call, &plan, cost);
     let (error, fuel_used) = if plan.too_small {

@@ -35,5 +35,6 @@ fn manifest(name: &str, price: u64, limits: Limits) -> Manifest {
         metering: Metering::Fuel,
         capabilities: Vec::new(),
         quality: None,
+        command: Default::default(),
     }
 }
