@@ -54,9 +54,10 @@ pub struct ExportedFunction {
 /// exported interface's in the order it declares them.
 pub fn exported_functions(engine: &Engine, component: &Component) -> Vec<ExportedFunction> {
     let mut found = Vec::new();
+    let mut spent = 0;
     for (name, item) in component.component_type().exports(engine) {
         match item.ty {
-            ComponentItem::ComponentFunc(f) if in_json(&f) => found.push(describe(None, name, &f)),
+            ComponentItem::ComponentFunc(f) if in_json(&f) => found.push(describe(None, name, &f, &mut spent)),
             // fuelhost's own interfaces (a policy plugin's `policy`) are
             // not an artifact's functions.
             ComponentItem::ComponentInstance(_) if name.starts_with("fuelhost:") => {}
@@ -64,7 +65,7 @@ pub fn exported_functions(engine: &Engine, component: &Component) -> Vec<Exporte
                 for (function, item) in instance.exports(engine) {
                     match item.ty {
                         ComponentItem::ComponentFunc(f) if in_json(&f) => {
-                            found.push(describe(Some(name), function, &f))
+                            found.push(describe(Some(name), function, &f, &mut spent))
                         }
                         _ => {}
                     }
@@ -107,26 +108,50 @@ fn in_json(f: &ComponentFunc) -> bool {
     !f.async_() && f.params().all(|(_, t)| plain(&t)) && f.results().all(|t| plain(&t))
 }
 
-fn describe(interface: Option<&str>, function: &str, f: &ComponentFunc) -> ExportedFunction {
+/// Bytes of types one component's functions are described in, all told:
+/// past it, the rest of its functions' types are elided (`…`).
+const DESCRIBED_MAX: usize = 1 << 20;
+
+/// `f` as an invocation calls it, its types described while `spent` (the
+/// component's bytes of description so far) is under [`DESCRIBED_MAX`].
+fn describe(interface: Option<&str>, function: &str, f: &ComponentFunc, spent: &mut usize) -> ExportedFunction {
     let params: Vec<(String, Type)> = f.params().map(|(n, t)| (n.to_string(), t)).collect();
     let results: Vec<Type> = f.results().collect();
+    let mut wit_of = |ty: &Type| -> String {
+        if *spent > DESCRIBED_MAX {
+            return "…".into();
+        }
+        let w = wit(ty);
+        *spent += w.len();
+        w
+    };
+    let typed_params = params.iter().map(|(name, ty)| TypedParam { name: name.clone(), wit: wit_of(ty) }).collect();
+    let typed_results = results.iter().map(&mut wit_of).collect();
+    let mut schema_of = |ty: &Type| -> Json {
+        if *spent > DESCRIBED_MAX {
+            return json!({"description": "(too large to show)"});
+        }
+        let s = schema(ty);
+        *spent += s.to_string().len();
+        s
+    };
+    let items: Vec<Json> = params
+        .iter()
+        .map(|(name, ty)| {
+            let mut s = schema_of(ty);
+            s["title"] = json!(name);
+            s
+        })
+        .collect();
+    let result_schema = results.first().map_or(Json::Null, &mut schema_of);
     ExportedFunction {
         name: function.to_string(),
         interface: interface.map(str::to_string),
         function: function.to_string(),
-        params: params.iter().map(|(name, ty)| TypedParam { name: name.clone(), wit: wit(ty) }).collect(),
-        results: results.iter().map(wit).collect(),
-        args_schema: json!({
-            "type": "array",
-            "prefixItems": params.iter().map(|(name, ty)| {
-                let mut s = schema(ty);
-                s["title"] = json!(name);
-                s
-            }).collect::<Vec<_>>(),
-            "minItems": params.len(),
-            "maxItems": params.len(),
-        }),
-        result_schema: results.first().map_or(Json::Null, schema),
+        params: typed_params,
+        results: typed_results,
+        args_schema: json!({"type": "array", "prefixItems": items, "minItems": params.len(), "maxItems": params.len()}),
+        result_schema,
     }
 }
 
@@ -140,59 +165,170 @@ impl ExportedFunction {
     }
 }
 
-/// `ty` written as WIT.
+/// The most bytes a type is written out in, as WIT or as JSON Schema; past
+/// it the rest is elided (`…`). A component shares its types by reference,
+/// so a small one can declare a type that, written out in full, would be
+/// gigabytes.
+const SHOWN_MAX: usize = 16 << 10;
+
+/// `ty` written as WIT (elided past [`SHOWN_MAX`] bytes).
 pub fn wit(ty: &Type) -> String {
+    let mut out = String::new();
+    write_wit(ty, &mut out);
+    if out.len() > SHOWN_MAX {
+        let mut cut = SHOWN_MAX;
+        while !out.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        out.truncate(cut);
+        out.push('…');
+    }
+    out
+}
+
+/// Append `ty` as WIT to `out`, stopping once `out` is past
+/// [`SHOWN_MAX`].
+fn write_wit(ty: &Type, out: &mut String) {
+    if out.len() > SHOWN_MAX {
+        return;
+    }
+    // Each part of a list of them (fields, cases, names, types), until
+    // `out` is full.
+    fn parts<I>(out: &mut String, items: I, mut each: impl FnMut(&mut String, I::Item))
+    where
+        I: Iterator,
+    {
+        for (i, item) in items.enumerate() {
+            if out.len() > SHOWN_MAX {
+                return;
+            }
+            if i > 0 {
+                out.push_str(", ");
+            }
+            each(out, item);
+        }
+    }
+    let name = |out: &mut String, n: &str| out.push_str(&n[..n.len().min(SHOWN_MAX)]);
     match ty {
-        Type::Bool => "bool".into(),
-        Type::S8 => "s8".into(),
-        Type::U8 => "u8".into(),
-        Type::S16 => "s16".into(),
-        Type::U16 => "u16".into(),
-        Type::S32 => "s32".into(),
-        Type::U32 => "u32".into(),
-        Type::S64 => "s64".into(),
-        Type::U64 => "u64".into(),
-        Type::Float32 => "f32".into(),
-        Type::Float64 => "f64".into(),
-        Type::Char => "char".into(),
-        Type::String => "string".into(),
-        Type::List(l) => format!("list<{}>", wit(&l.ty())),
-        Type::FixedLengthList(l) => format!("list<{}, {}>", wit(&l.ty()), l.len()),
-        Type::Map(m) => format!("map<{}, {}>", wit(&m.key()), wit(&m.value())),
+        Type::Bool => out.push_str("bool"),
+        Type::S8 => out.push_str("s8"),
+        Type::U8 => out.push_str("u8"),
+        Type::S16 => out.push_str("s16"),
+        Type::U16 => out.push_str("u16"),
+        Type::S32 => out.push_str("s32"),
+        Type::U32 => out.push_str("u32"),
+        Type::S64 => out.push_str("s64"),
+        Type::U64 => out.push_str("u64"),
+        Type::Float32 => out.push_str("f32"),
+        Type::Float64 => out.push_str("f64"),
+        Type::Char => out.push_str("char"),
+        Type::String => out.push_str("string"),
+        Type::List(l) => {
+            out.push_str("list<");
+            write_wit(&l.ty(), out);
+            out.push('>');
+        }
+        Type::FixedLengthList(l) => {
+            out.push_str("list<");
+            write_wit(&l.ty(), out);
+            out.push_str(&format!(", {}>", l.len()));
+        }
+        Type::Map(m) => {
+            out.push_str("map<");
+            write_wit(&m.key(), out);
+            out.push_str(", ");
+            write_wit(&m.value(), out);
+            out.push('>');
+        }
         Type::Record(r) => {
-            let fields: Vec<String> = r.fields().map(|f| format!("{}: {}", f.name, wit(&f.ty))).collect();
-            format!("record {{ {} }}", fields.join(", "))
+            out.push_str("record { ");
+            parts(out, r.fields(), |out, f| {
+                name(out, f.name);
+                out.push_str(": ");
+                write_wit(&f.ty, out);
+            });
+            out.push_str(" }");
         }
-        Type::Tuple(t) => format!("tuple<{}>", t.types().map(|t| wit(&t)).collect::<Vec<_>>().join(", ")),
+        Type::Tuple(t) => {
+            out.push_str("tuple<");
+            parts(out, t.types(), |out, t| write_wit(&t, out));
+            out.push('>');
+        }
         Type::Variant(v) => {
-            let cases: Vec<String> = v
-                .cases()
-                .map(|c| match &c.ty {
-                    Some(t) => format!("{}({})", c.name, wit(t)),
-                    None => c.name.to_string(),
-                })
-                .collect();
-            format!("variant {{ {} }}", cases.join(", "))
+            out.push_str("variant { ");
+            parts(out, v.cases(), |out, c| {
+                name(out, c.name);
+                if let Some(t) = &c.ty {
+                    out.push('(');
+                    write_wit(t, out);
+                    out.push(')');
+                }
+            });
+            out.push_str(" }");
         }
-        Type::Enum(e) => format!("enum {{ {} }}", e.names().collect::<Vec<_>>().join(", ")),
-        Type::Option(o) => format!("option<{}>", wit(&o.ty())),
+        Type::Enum(e) => {
+            out.push_str("enum { ");
+            parts(out, e.names(), name);
+            out.push_str(" }");
+        }
+        Type::Option(o) => {
+            out.push_str("option<");
+            write_wit(&o.ty(), out);
+            out.push('>');
+        }
         Type::Result(r) => match (r.ok(), r.err()) {
-            (None, None) => "result".into(),
-            (Some(ok), None) => format!("result<{}>", wit(&ok)),
-            (None, Some(err)) => format!("result<_, {}>", wit(&err)),
-            (Some(ok), Some(err)) => format!("result<{}, {}>", wit(&ok), wit(&err)),
+            (None, None) => out.push_str("result"),
+            (ok, err) => {
+                out.push_str("result<");
+                match &ok {
+                    Some(ok) => write_wit(ok, out),
+                    None => out.push('_'),
+                }
+                if let Some(err) = &err {
+                    out.push_str(", ");
+                    write_wit(err, out);
+                }
+                out.push('>');
+            }
         },
-        Type::Flags(f) => format!("flags {{ {} }}", f.names().collect::<Vec<_>>().join(", ")),
-        Type::Own(_) => "own<resource>".into(),
-        Type::Borrow(_) => "borrow<resource>".into(),
-        Type::Future(_) => "future".into(),
-        Type::Stream(_) => "stream".into(),
-        Type::ErrorContext => "error-context".into(),
+        Type::Flags(f) => {
+            out.push_str("flags { ");
+            parts(out, f.names(), name);
+            out.push_str(" }");
+        }
+        Type::Own(_) => out.push_str("own<resource>"),
+        Type::Borrow(_) => out.push_str("borrow<resource>"),
+        Type::Future(_) => out.push_str("future"),
+        Type::Stream(_) => out.push_str("stream"),
+        Type::ErrorContext => out.push_str("error-context"),
     }
 }
 
-/// The JSON Schema of a value of `ty` (see the module docs).
+/// The JSON Schema of a value of `ty` (see the module docs), elided past
+/// about [`SHOWN_MAX`] bytes (a part left out accepts anything, saying so).
 pub fn schema(ty: &Type) -> Json {
+    let mut left = SHOWN_MAX;
+    schema_within(ty, &mut left)
+}
+
+/// [`schema`], spending `left` bytes (roughly: names and one per node).
+fn schema_within(ty: &Type, left: &mut usize) -> Json {
+    if *left == 0 {
+        return json!({"description": "(too large to show)"});
+    }
+    *left -= 1;
+    // Names, as many as fit.
+    let names = |all: &mut dyn Iterator<Item = &str>, left: &mut usize| -> Vec<String> {
+        let mut kept = Vec::new();
+        for n in all {
+            if *left == 0 {
+                break;
+            }
+            *left = left.saturating_sub(n.len());
+            kept.push(n.to_string());
+        }
+        kept
+    };
     let int = |min: i128, max: i128| json!({"type": "integer", "minimum": min, "maximum": max});
     match ty {
         Type::Bool => json!({"type": "boolean"}),
@@ -207,17 +343,23 @@ pub fn schema(ty: &Type) -> Json {
         Type::Float32 | Type::Float64 => json!({"type": "number"}),
         Type::Char => json!({"type": "string", "minLength": 1, "maxLength": 1}),
         Type::String => json!({"type": "string"}),
-        Type::List(l) => json!({"type": "array", "items": schema(&l.ty())}),
+        Type::List(l) => json!({"type": "array", "items": schema_within(&l.ty(), left)}),
         Type::FixedLengthList(l) => {
-            json!({"type": "array", "items": schema(&l.ty()), "minItems": l.len(), "maxItems": l.len()})
+            json!({"type": "array", "items": schema_within(&l.ty(), left), "minItems": l.len(), "maxItems": l.len()})
         }
-        Type::Map(m) => json!({"type": "array", "items": {
-            "type": "array", "prefixItems": [schema(&m.key()), schema(&m.value())], "minItems": 2, "maxItems": 2}}),
+        Type::Map(m) => {
+            let (k, v) = (schema_within(&m.key(), left), schema_within(&m.value(), left));
+            json!({"type": "array", "items": {"type": "array", "prefixItems": [k, v], "minItems": 2, "maxItems": 2}})
+        }
         Type::Record(r) => {
             let mut properties = Map::new();
             let mut required = Vec::new();
             for f in r.fields() {
-                properties.insert(f.name.to_string(), schema(&f.ty));
+                if *left == 0 {
+                    return json!({"type": "object", "description": "(too large to show)"});
+                }
+                *left = left.saturating_sub(f.name.len());
+                properties.insert(f.name.to_string(), schema_within(&f.ty, left));
                 if !matches!(f.ty, Type::Option(_)) {
                     required.push(json!(f.name));
                 }
@@ -225,31 +367,38 @@ pub fn schema(ty: &Type) -> Json {
             json!({"type": "object", "properties": properties, "required": required, "additionalProperties": false})
         }
         Type::Tuple(t) => {
-            let items: Vec<Json> = t.types().map(|t| schema(&t)).collect();
+            let items: Vec<Json> = t.types().map(|t| schema_within(&t, left)).collect();
             json!({"type": "array", "prefixItems": items, "minItems": items.len(), "maxItems": items.len()})
         }
         Type::Variant(v) => {
-            let cases: Vec<Json> = v
-                .cases()
-                .map(|c| match &c.ty {
-                    Some(t) => json!({"type": "object", "properties": {c.name: schema(t)}, "required": [c.name],
-                                      "additionalProperties": false}),
+            let mut cases = Vec::new();
+            for c in v.cases() {
+                if *left == 0 {
+                    return json!({"description": "(too large to show)"});
+                }
+                *left = left.saturating_sub(c.name.len());
+                cases.push(match &c.ty {
+                    Some(t) => json!({"type": "object", "properties": {c.name: schema_within(t, left)},
+                                      "required": [c.name], "additionalProperties": false}),
                     None => json!({"const": c.name}),
-                })
-                .collect();
+                });
+            }
             json!({"oneOf": cases})
         }
-        Type::Enum(e) => json!({"enum": e.names().collect::<Vec<_>>()}),
-        Type::Option(o) => json!({"anyOf": [{"type": "null"}, schema(&o.ty())]}),
+        Type::Enum(e) => json!({"enum": names(&mut e.names(), left)}),
+        Type::Option(o) => json!({"anyOf": [{"type": "null"}, schema_within(&o.ty(), left)]}),
         Type::Result(r) => {
-            let side = |name: &str, t: Option<Type>| {
-                json!({"type": "object", "properties": {name: t.as_ref().map_or(json!({"type": "null"}), schema)},
-                       "required": [name], "additionalProperties": false})
+            let mut side = |name: &str, t: Option<Type>| {
+                let inner = match &t {
+                    Some(t) => schema_within(t, left),
+                    None => json!({"type": "null"}),
+                };
+                json!({"type": "object", "properties": {name: inner}, "required": [name], "additionalProperties": false})
             };
             json!({"oneOf": [side("ok", r.ok()), side("err", r.err())]})
         }
         Type::Flags(f) => {
-            json!({"type": "array", "items": {"enum": f.names().collect::<Vec<_>>()}, "uniqueItems": true})
+            json!({"type": "array", "items": {"enum": names(&mut f.names(), left)}, "uniqueItems": true})
         }
         Type::Own(_) | Type::Borrow(_) | Type::Future(_) | Type::Stream(_) | Type::ErrorContext => {
             json!({"not": {}, "description": "cannot be passed as JSON"})
@@ -271,6 +420,7 @@ pub struct ArgError {
 /// parameter name) as the values `params` take, each checked against its
 /// type.
 pub fn arguments(params: &[(String, Type)], args: &Json) -> Result<Vec<Val>, ArgError> {
+    let budget = &Budget(std::cell::Cell::new(ARGUMENTS_MAX));
     let whole = |problem: String| ArgError { path: "list".into(), problem };
     match args {
         Json::Array(items) => {
@@ -283,7 +433,7 @@ pub fn arguments(params: &[(String, Type)], args: &Json) -> Result<Vec<Val>, Arg
                     items.len()
                 )));
             }
-            params.iter().zip(items).map(|((name, ty), v)| value(ty, v, name)).collect()
+            params.iter().zip(items).map(|((name, ty), v)| value(ty, v, name, budget)).collect()
         }
         Json::Object(by_name) => {
             if let Some(extra) = by_name.keys().find(|k| !params.iter().any(|(n, _)| n == *k)) {
@@ -292,7 +442,7 @@ pub fn arguments(params: &[(String, Type)], args: &Json) -> Result<Vec<Val>, Arg
             params
                 .iter()
                 .map(|(name, ty)| match by_name.get(name) {
-                    Some(v) => value(ty, v, name),
+                    Some(v) => value(ty, v, name, budget),
                     None if matches!(ty, Type::Option(_)) => Ok(Val::Option(None)),
                     None => Err(ArgError { path: name.clone(), problem: format!("missing (a {})", wit(ty)) }),
                 })
@@ -300,6 +450,30 @@ pub fn arguments(params: &[(String, Type)], args: &Json) -> Result<Vec<Val>, Arg
         }
         Json::Null if params.is_empty() => Ok(Vec::new()),
         other => Err(whole(format!("expected an array of arguments (or an object by name), got {}", shown(other)))),
+    }
+}
+
+/// The most bytes of values one call's arguments may become: JSON as
+/// short as `{}` can stand for a record of thousands of fields, each left
+/// out and so filled in.
+const ARGUMENTS_MAX: usize = 64 << 20;
+
+/// What is left of [`ARGUMENTS_MAX`] for the arguments being made.
+struct Budget(std::cell::Cell<usize>);
+
+impl Budget {
+    /// Take `bytes`, or refuse the arguments as too large.
+    fn spend(&self, bytes: usize, path: &str) -> Result<(), ArgError> {
+        match self.0.get().checked_sub(bytes) {
+            Some(left) => {
+                self.0.set(left);
+                Ok(())
+            }
+            None => Err(ArgError {
+                path: path.to_string(),
+                problem: format!("the arguments make more than {} MiB of values; send less", ARGUMENTS_MAX >> 20),
+            }),
+        }
     }
 }
 
@@ -314,10 +488,13 @@ fn shown(v: &Json) -> String {
 }
 
 /// `v` as a value of `ty`, `path` saying where it is.
-fn value(ty: &Type, v: &Json, path: &str) -> Result<Val, ArgError> {
+fn value(ty: &Type, v: &Json, path: &str, budget: &Budget) -> Result<Val, ArgError> {
+    budget.spend(std::mem::size_of::<Val>(), path)?;
     let wrong = || ArgError { path: path.to_string(), problem: format!("expected {}, got {}", wit(ty), shown(v)) };
     let int = |min: i128, max: i128| -> Result<i128, ArgError> {
-        let n = v.as_i64().map(i128::from).or_else(|| v.as_u64().map(i128::from)).ok_or_else(wrong)?;
+        // `3` or `3.0` (JSON Schema's integers), never `3.5`.
+        let whole = || v.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 1e19).map(|f| f as i128);
+        let n = v.as_i64().map(i128::from).or_else(|| v.as_u64().map(i128::from)).or_else(whole).ok_or_else(wrong)?;
         if n < min || n > max {
             return Err(ArgError { path: path.to_string(), problem: format!("{n} is out of range for {}", wit(ty)) });
         }
@@ -333,7 +510,13 @@ fn value(ty: &Type, v: &Json, path: &str) -> Result<Val, ArgError> {
         Type::U32 => Val::U32(int(0, u32::MAX.into())? as u32),
         Type::S64 => Val::S64(int(i64::MIN.into(), i64::MAX.into())? as i64),
         Type::U64 => Val::U64(int(0, u64::MAX.into())? as u64),
-        Type::Float32 => Val::Float32(v.as_f64().ok_or_else(wrong)? as f32),
+        Type::Float32 => {
+            let x = v.as_f64().ok_or_else(wrong)?;
+            if (x as f32).is_infinite() {
+                return Err(ArgError { path: path.to_string(), problem: format!("{x} is out of range for f32") });
+            }
+            Val::Float32(x as f32)
+        }
         Type::Float64 => Val::Float64(v.as_f64().ok_or_else(wrong)?),
         Type::Char => {
             let s = v.as_str().ok_or_else(wrong)?;
@@ -343,7 +526,11 @@ fn value(ty: &Type, v: &Json, path: &str) -> Result<Val, ArgError> {
                 _ => return Err(wrong()),
             }
         }
-        Type::String => Val::String(v.as_str().ok_or_else(wrong)?.to_string()),
+        Type::String => {
+            let text = v.as_str().ok_or_else(wrong)?;
+            budget.spend(text.len(), path)?;
+            Val::String(text.to_string())
+        }
         Type::List(l) => {
             let items = v.as_array().ok_or_else(wrong)?;
             let t = l.ty();
@@ -351,7 +538,7 @@ fn value(ty: &Type, v: &Json, path: &str) -> Result<Val, ArgError> {
                 items
                     .iter()
                     .enumerate()
-                    .map(|(i, x)| value(&t, x, &format!("{path}[{i}]")))
+                    .map(|(i, x)| value(&t, x, &format!("{path}[{i}]"), budget))
                     .collect::<Result<_, _>>()?,
             )
         }
@@ -362,7 +549,7 @@ fn value(ty: &Type, v: &Json, path: &str) -> Result<Val, ArgError> {
                 items
                     .iter()
                     .enumerate()
-                    .map(|(i, x)| value(&t, x, &format!("{path}[{i}]")))
+                    .map(|(i, x)| value(&t, x, &format!("{path}[{i}]"), budget))
                     .collect::<Result<_, _>>()?,
             )
         }
@@ -372,13 +559,17 @@ fn value(ty: &Type, v: &Json, path: &str) -> Result<Val, ArgError> {
             let mut out = Vec::with_capacity(pairs.len());
             for (i, pair) in pairs.iter().enumerate() {
                 let [key, item] = pair.as_array().map(Vec::as_slice).unwrap_or_default() else { return Err(wrong()) };
-                out.push((value(&k, key, &format!("{path}[{i}][0]"))?, value(&val, item, &format!("{path}[{i}][1]"))?));
+                out.push((
+                    value(&k, key, &format!("{path}[{i}][0]"), budget)?,
+                    value(&val, item, &format!("{path}[{i}][1]"), budget)?,
+                ));
             }
             Val::Map(out)
         }
         Type::Record(r) => {
             let fields = v.as_object().ok_or_else(wrong)?;
-            if let Some(extra) = fields.keys().find(|k| !r.fields().any(|f| f.name == k.as_str())) {
+            let declared: std::collections::HashSet<&str> = r.fields().map(|f| f.name).collect();
+            if let Some(extra) = fields.keys().find(|k| !declared.contains(k.as_str())) {
                 return Err(ArgError {
                     path: format!("{path}.{extra}"),
                     problem: format!("{} has no such field", wit(ty)),
@@ -387,10 +578,12 @@ fn value(ty: &Type, v: &Json, path: &str) -> Result<Val, ArgError> {
             let mut out = Vec::new();
             for f in r.fields() {
                 let at = format!("{path}.{}", f.name);
+                // Its name is copied, and a field left out still makes a value.
+                budget.spend(f.name.len() + std::mem::size_of::<Val>(), &at)?;
                 out.push((
                     f.name.to_string(),
                     match fields.get(f.name) {
-                        Some(x) => value(&f.ty, x, &at)?,
+                        Some(x) => value(&f.ty, x, &at, budget)?,
                         None if matches!(f.ty, Type::Option(_)) => Val::Option(None),
                         None => return Err(ArgError { path: at, problem: format!("missing (a {})", wit(&f.ty)) }),
                     },
@@ -404,7 +597,7 @@ fn value(ty: &Type, v: &Json, path: &str) -> Result<Val, ArgError> {
                 t.types()
                     .zip(items)
                     .enumerate()
-                    .map(|(i, (t, x))| value(&t, x, &format!("{path}[{i}]")))
+                    .map(|(i, (t, x))| value(&t, x, &format!("{path}[{i}]"), budget))
                     .collect::<Result<_, _>>()?,
             )
         }
@@ -412,10 +605,10 @@ fn value(ty: &Type, v: &Json, path: &str) -> Result<Val, ArgError> {
             let (case, payload) = one_case(v).ok_or_else(wrong)?;
             let c = variant.cases().find(|c| c.name == case).ok_or_else(wrong)?;
             match (&c.ty, payload) {
-                (None, None) => Val::Variant(case, None),
+                (None, None | Some(Json::Null)) => Val::Variant(case, None),
                 (Some(t), Some(p)) => {
                     let at = format!("{path}.{case}");
-                    Val::Variant(case, Some(Box::new(value(t, p, &at)?)))
+                    Val::Variant(case, Some(Box::new(value(t, p, &at, budget)?)))
                 }
                 _ => return Err(wrong()),
             }
@@ -426,7 +619,7 @@ fn value(ty: &Type, v: &Json, path: &str) -> Result<Val, ArgError> {
         }
         Type::Option(o) => match v {
             Json::Null => Val::Option(None),
-            x => Val::Option(Some(Box::new(value(&o.ty(), x, path)?))),
+            x => Val::Option(Some(Box::new(value(&o.ty(), x, path, budget)?))),
         },
         Type::Result(r) => {
             let (side, payload) = one_case(v).ok_or_else(wrong)?;
@@ -437,17 +630,21 @@ fn value(ty: &Type, v: &Json, path: &str) -> Result<Val, ArgError> {
             };
             let inner = match (t, payload) {
                 (None, None | Some(Json::Null)) => None,
-                (Some(t), Some(p)) => Some(Box::new(value(&t, p, &format!("{path}.{side}"))?)),
+                (Some(t), Some(p)) => Some(Box::new(value(&t, p, &format!("{path}.{side}"), budget)?)),
                 _ => return Err(wrong()),
             };
             Val::Result(if side == "ok" { Ok(inner) } else { Err(inner) })
         }
         Type::Flags(f) => {
             let names = v.as_array().ok_or_else(wrong)?;
+            let declared: std::collections::HashSet<&str> = f.names().collect();
             let mut set = Vec::new();
             for n in names {
-                let s = n.as_str().filter(|s| f.names().any(|name| name == *s)).ok_or_else(wrong)?;
-                set.push(s.to_string());
+                let s = n.as_str().filter(|s| declared.contains(s)).ok_or_else(wrong)?;
+                budget.spend(s.len(), path)?;
+                if !set.iter().any(|x| x == s) {
+                    set.push(s.to_string());
+                }
             }
             Val::Flags(set)
         }
@@ -580,4 +777,69 @@ pub(crate) fn prepare(
     let values = arguments(&params, &asked.args).map_err(|e| format!("{}: {e}", f.name))?;
     let results = func.results().len();
     Ok(TypedCall { index, params: values, results })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A component exporting `f: func(x: list<R>)`, `R` a record of `fields`
+    /// optional fields, and `g: func(x: T)`, `T` nested records doubling
+    /// `depth` times (written out in full, 2^depth fields; at least 5, so
+    /// that `x` is passed by pointer).
+    fn component(fields: usize, depth: usize) -> (Engine, Component) {
+        // A record in an exported function's type is an exported type too.
+        let record: String = (0..fields).map(|i| format!("(field \"f{i}\" (option u8))")).collect();
+        let mut nested = String::from("(type $d0 (record (field \"leaf\" u32))) (export $t0 \"t0\" (type $d0))");
+        for k in 1..=depth {
+            nested.push_str(&format!(
+                "(type $d{k} (record (field \"a\" $t{p}) (field \"b\" $t{p}))) (export $t{k} \"t{k}\" (type $d{k}))",
+                p = k - 1
+            ));
+        }
+        let wat = format!(
+            r#"(component
+                (core module $m
+                    (memory (export "mem") 1)
+                    (func (export "f") (param i32 i32))
+                    (func (export "g") (param i32))
+                    (func (export "realloc") (param i32 i32 i32 i32) (result i32) i32.const 0))
+                (core instance $i (instantiate $m))
+                (type $rd (record {record}))
+                (export $r "r" (type $rd))
+                (type $l (list $r))
+                {nested}
+                (func (export "f") (param "x" $l) (canon lift (core func $i "f") (memory (core memory $i "mem")) (realloc (core func $i "realloc"))))
+                (func (export "g") (param "x" $t{depth}) (canon lift (core func $i "g") (memory (core memory $i "mem")) (realloc (core func $i "realloc")))))"#
+        );
+        let engine = Engine::default();
+        let component = Component::new(&engine, wat).expect("the test component compiles");
+        (engine, component)
+    }
+
+    /// Arguments as short as `{}` stand for a record of thousands of values:
+    /// what they make is held to a budget, refused past it, not allocated.
+    #[test]
+    fn arguments_that_would_make_too_much_are_refused() {
+        let (engine, component) = component(2_000, 5);
+        let functions = exported_functions(&engine, &component);
+        let few = serde_json::to_vec(&json!({"export": "f", "args": [vec![json!({}); 3]]})).unwrap();
+        let call = prepare(&component, &functions, &few).unwrap();
+        assert_eq!(call.params.len(), 1);
+        let many = serde_json::to_vec(&json!({"export": "f", "args": [vec![json!({}); 20_000]]})).unwrap();
+        let refused = prepare(&component, &functions, &many).unwrap_err();
+        assert!(refused.contains("the arguments make more than 64 MiB of values"), "{refused}");
+    }
+
+    /// A type written out in full could be far larger than its component:
+    /// its WIT and JSON Schema are elided past a bound.
+    #[test]
+    fn a_type_larger_than_its_component_is_elided() {
+        let (engine, component) = component(1, 14);
+        let functions = exported_functions(&engine, &component);
+        let g = functions.iter().find(|f| f.name == "g").unwrap();
+        assert!(g.params[0].wit.len() <= SHOWN_MAX + 4 && g.params[0].wit.ends_with('…'), "{}", g.params[0].wit.len());
+        assert!(g.args_schema.to_string().len() < 4 * SHOWN_MAX, "{}", g.args_schema.to_string().len());
+        assert!(g.args_schema.to_string().contains("too large to show"));
+    }
 }

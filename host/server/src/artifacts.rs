@@ -113,7 +113,14 @@ pub(super) async fn show_artifact(
     // was) here when no call loaded it yet.
     blocking(move || {
         let info = state.host.artifact(&id).ok_or_else(|| ApiError::not_found(format!("no artifact `{id}`")))?;
-        let exports = state.host.artifact_exports(&id)?.unwrap_or_default();
+        // Code that no longer loads still leaves the artifact shown.
+        let exports = match state.host.artifact_exports(&id) {
+            Ok(exports) => exports.unwrap_or_default(),
+            Err(e) => {
+                tracing::warn!(artifact = %id, error = %e, "its code does not load; shown without its exports");
+                Vec::new()
+            }
+        };
         Ok(Json(ArtifactShown { info, exports }))
     })
     .await

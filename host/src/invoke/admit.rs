@@ -144,15 +144,6 @@ pub(super) fn admit(
             limit: limits.input_bytes,
         });
     }
-    // An artifact of typed exports takes `{"export": ..., "args": ...}`,
-    // checked here, before anything is charged.
-    let typed = match &*artifact.pre {
-        Code::Run(_) | Code::Command(_) => None,
-        Code::Exports { pre, functions } => Some(
-            crate::typed::prepare(pre.component(), functions, &req.input)
-                .map_err(|problem| InvokeError::InvalidArguments { artifact: artifact.info.id.clone(), problem })?,
-        ),
-    };
     if !host.ledger.has_account(caller.as_str()).map_err(InvokeError::Ledger)? {
         return Err(InvokeError::UnknownCaller(caller.to_string()));
     }
@@ -170,6 +161,16 @@ pub(super) fn admit(
     // meanwhile, so it does not wait for one.
     let root = req.root.clone().unwrap_or_else(|| caller.clone());
     let slot = host.slots.acquire(root.as_str(), depth == 0)?;
+    // An artifact of typed exports takes `{"export": ..., "args": ...}`,
+    // checked here (a known caller, a slot taken: the work is bounded and
+    // counted), before anything is charged.
+    let typed = match &*artifact.pre {
+        Code::Run(_) | Code::Command(_) => None,
+        Code::Exports { pre, functions } => Some(
+            crate::typed::prepare(pre.component(), functions, &req.input)
+                .map_err(|problem| InvokeError::InvalidArguments { artifact: artifact.info.id.clone(), problem })?,
+        ),
+    };
 
     let owner = manifest.owner.clone();
     let (sponsorship, payer) =

@@ -260,6 +260,11 @@ fn execute(
                 instance.and_then(|inst| inst.call_run(&mut store, &req.input))
             }
             (Code::Exports { pre, .. }, Some(typed)) => {
+                // What the host copies out of the guest at once (the
+                // result, lifted into values) is held to the output limit:
+                // a larger result could not be returned anyway.
+                let most = usize::try_from(call.limits.output_bytes).unwrap_or(usize::MAX).max(64 << 10);
+                store.set_hostcall_fuel(most);
                 let instance = when_a_slot_is_free(ends, || pre.instantiate(&mut store));
                 clock.mark(Stage::Instantiate);
                 instance.and_then(|inst| call_typed(&mut store, &inst, typed))
