@@ -531,27 +531,10 @@ fn value(ty: &Type, v: &Json, path: &str, budget: &Budget) -> Result<Val, ArgErr
             budget.spend(text.len(), path)?;
             Val::String(text.to_string())
         }
-        Type::List(l) => {
-            let items = v.as_array().ok_or_else(wrong)?;
-            let t = l.ty();
-            Val::List(
-                items
-                    .iter()
-                    .enumerate()
-                    .map(|(i, x)| value(&t, x, &format!("{path}[{i}]"), budget))
-                    .collect::<Result<_, _>>()?,
-            )
-        }
+        Type::List(l) => Val::List(elements(&l.ty(), v.as_array().ok_or_else(wrong)?, path, budget)?),
         Type::FixedLengthList(l) => {
             let items = v.as_array().filter(|a| a.len() == l.len() as usize).ok_or_else(wrong)?;
-            let t = l.ty();
-            Val::FixedLengthList(
-                items
-                    .iter()
-                    .enumerate()
-                    .map(|(i, x)| value(&t, x, &format!("{path}[{i}]"), budget))
-                    .collect::<Result<_, _>>()?,
-            )
+            Val::FixedLengthList(elements(&l.ty(), items, path, budget)?)
         }
         Type::Map(m) => {
             let pairs = v.as_array().ok_or_else(wrong)?;
@@ -566,31 +549,7 @@ fn value(ty: &Type, v: &Json, path: &str, budget: &Budget) -> Result<Val, ArgErr
             }
             Val::Map(out)
         }
-        Type::Record(r) => {
-            let fields = v.as_object().ok_or_else(wrong)?;
-            let declared: std::collections::HashSet<&str> = r.fields().map(|f| f.name).collect();
-            if let Some(extra) = fields.keys().find(|k| !declared.contains(k.as_str())) {
-                return Err(ArgError {
-                    path: format!("{path}.{extra}"),
-                    problem: format!("{} has no such field", wit(ty)),
-                });
-            }
-            let mut out = Vec::new();
-            for f in r.fields() {
-                let at = format!("{path}.{}", f.name);
-                // Its name is copied, and a field left out still makes a value.
-                budget.spend(f.name.len() + std::mem::size_of::<Val>(), &at)?;
-                out.push((
-                    f.name.to_string(),
-                    match fields.get(f.name) {
-                        Some(x) => value(&f.ty, x, &at, budget)?,
-                        None if matches!(f.ty, Type::Option(_)) => Val::Option(None),
-                        None => return Err(ArgError { path: at, problem: format!("missing (a {})", wit(&f.ty)) }),
-                    },
-                ));
-            }
-            Val::Record(out)
-        }
+        Type::Record(r) => record(ty, r, v.as_object().ok_or_else(wrong)?, path, budget)?,
         Type::Tuple(t) => {
             let items = v.as_array().filter(|a| a.len() == t.types().len()).ok_or_else(wrong)?;
             Val::Tuple(
@@ -623,31 +582,9 @@ fn value(ty: &Type, v: &Json, path: &str, budget: &Budget) -> Result<Val, ArgErr
         },
         Type::Result(r) => {
             let (side, payload) = one_case(v).ok_or_else(wrong)?;
-            let t = match side.as_str() {
-                "ok" => r.ok(),
-                "err" => r.err(),
-                _ => return Err(wrong()),
-            };
-            let inner = match (t, payload) {
-                (None, None | Some(Json::Null)) => None,
-                (Some(t), Some(p)) => Some(Box::new(value(&t, p, &format!("{path}.{side}"), budget)?)),
-                _ => return Err(wrong()),
-            };
-            Val::Result(if side == "ok" { Ok(inner) } else { Err(inner) })
+            result(r, &side, payload, path, budget)?.ok_or_else(wrong)?
         }
-        Type::Flags(f) => {
-            let names = v.as_array().ok_or_else(wrong)?;
-            let declared: std::collections::HashSet<&str> = f.names().collect();
-            let mut set = Vec::new();
-            for n in names {
-                let s = n.as_str().filter(|s| declared.contains(s)).ok_or_else(wrong)?;
-                budget.spend(s.len(), path)?;
-                if !set.iter().any(|x| x == s) {
-                    set.push(s.to_string());
-                }
-            }
-            Val::Flags(set)
-        }
+        Type::Flags(f) => flags(f, v.as_array().ok_or_else(wrong)?, path, budget).ok_or_else(wrong)??,
         Type::Own(_) | Type::Borrow(_) | Type::Future(_) | Type::Stream(_) | Type::ErrorContext => {
             return Err(ArgError {
                 path: path.to_string(),
@@ -658,6 +595,83 @@ fn value(ty: &Type, v: &Json, path: &str, budget: &Budget) -> Result<Val, ArgErr
             })
         }
     })
+}
+
+/// `items` as elements of type `t` (a list's), each checked.
+fn elements(t: &Type, items: &[Json], path: &str, budget: &Budget) -> Result<Vec<Val>, ArgError> {
+    items.iter().enumerate().map(|(i, x)| value(t, x, &format!("{path}[{i}]"), budget)).collect()
+}
+
+/// `fields` as a value of record `r` (written `ty`): no field it lacks, each
+/// of its fields given or, if optional, left out.
+fn record(
+    ty: &Type,
+    r: &wasmtime::component::types::Record,
+    fields: &Map<String, Json>,
+    path: &str,
+    budget: &Budget,
+) -> Result<Val, ArgError> {
+    let declared: std::collections::HashSet<&str> = r.fields().map(|f| f.name).collect();
+    if let Some(extra) = fields.keys().find(|k| !declared.contains(k.as_str())) {
+        return Err(ArgError { path: format!("{path}.{extra}"), problem: format!("{} has no such field", wit(ty)) });
+    }
+    let mut out = Vec::new();
+    for f in r.fields() {
+        let at = format!("{path}.{}", f.name);
+        // Its name is copied, and a field left out still makes a value.
+        budget.spend(f.name.len() + std::mem::size_of::<Val>(), &at)?;
+        let given = match fields.get(f.name) {
+            Some(x) => value(&f.ty, x, &at, budget)?,
+            None if matches!(f.ty, Type::Option(_)) => Val::Option(None),
+            None => return Err(ArgError { path: at, problem: format!("missing (a {})", wit(&f.ty)) }),
+        };
+        out.push((f.name.to_string(), given));
+    }
+    Ok(Val::Record(out))
+}
+
+/// Side `side` (`ok` or `err`) of result `r` with `payload`; `None` when
+/// they do not fit it.
+fn result(
+    r: &wasmtime::component::types::ResultType,
+    side: &str,
+    payload: Option<&Json>,
+    path: &str,
+    budget: &Budget,
+) -> Result<Option<Val>, ArgError> {
+    let t = match side {
+        "ok" => r.ok(),
+        "err" => r.err(),
+        _ => return Ok(None),
+    };
+    let inner = match (t, payload) {
+        (None, None | Some(Json::Null)) => None,
+        (Some(t), Some(p)) => Some(Box::new(value(&t, p, &format!("{path}.{side}"), budget)?)),
+        _ => return Ok(None),
+    };
+    Ok(Some(Val::Result(if side == "ok" { Ok(inner) } else { Err(inner) })))
+}
+
+/// `names` as a value of flags `f`, each named once; `None` when one is not
+/// a flag of it.
+fn flags(
+    f: &wasmtime::component::types::Flags,
+    names: &[Json],
+    path: &str,
+    budget: &Budget,
+) -> Option<Result<Val, ArgError>> {
+    let declared: std::collections::HashSet<&str> = f.names().collect();
+    let mut set: Vec<String> = Vec::new();
+    for n in names {
+        let s = n.as_str().filter(|s| declared.contains(s))?;
+        if let Err(e) = budget.spend(s.len(), path) {
+            return Some(Err(e));
+        }
+        if !set.iter().any(|x| x == s) {
+            set.push(s.to_string());
+        }
+    }
+    Some(Ok(Val::Flags(set)))
 }
 
 /// A variant's (or result's) case and payload: `"name"`, or an object of

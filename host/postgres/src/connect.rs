@@ -267,7 +267,13 @@ impl Database {
     /// A connection of its own, outside the pool (for what must not wait
     /// behind the pool: a host's lease).
     pub(crate) fn connect_alone(&self) -> Result<postgres::Client, LedgerError> {
-        off_runtime(|| self.config.connect(NoTls))
+        self.connect_as(&self.config)
+    }
+
+    /// A connection of its own made with `config` (this database's, or a
+    /// copy with settings of its own).
+    fn connect_as(&self, config: &postgres::Config) -> Result<postgres::Client, LedgerError> {
+        off_runtime(|| config.connect(NoTls))
             .map_err(|e| LedgerError::Storage(format!("no connection to the database at {}: {e}", self.shown)))
     }
 
@@ -284,8 +290,7 @@ impl Database {
             .keepalives_interval(Duration::from_secs(5))
             .keepalives_retries(3)
             .tcp_user_timeout(Duration::from_secs(20));
-        off_runtime(|| config.connect(NoTls))
-            .map_err(|e| LedgerError::Storage(format!("no connection to the database at {}: {e}", self.shown)))
+        self.connect_as(&config)
     }
 
     /// Who this pool's change notices come from (see `changes.rs`).
