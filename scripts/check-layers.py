@@ -27,7 +27,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # (never higher), and no cycle may form, within a layer either.
 LAYERS = {
     "host": [
-        ["bindings", "cost", "disk", "host_limits", "invocation", "keys", "liveness", "unsettled", "typed"],
+        ["bindings", "cost", "disk", "host_limits", "invocation", "keys", "liveness", "unsettled", "typed", "proxy"],
         ["actions"],
         ["manifest", "membership"],
         ["audit", "egress", "error"],
@@ -89,13 +89,13 @@ LAYERS = {
         ["error"],
         ["json_body", "contract"],
         ["health", "agents", "artifacts", "uploads", "invoke", "ledger", "allocations",
-         "policies", "approvals", "tasks"],
+         "policies", "approvals", "tasks", "proxy", "mcp"],
     ],
     "host/cli": [
         ["output", "client"],
         ["exit"],
         ["project"],
-        ["commands", "serve"],
+        ["commands", "serve", "mcp"],
     ],
 }
 

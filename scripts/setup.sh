@@ -6,7 +6,8 @@
 #     wasm-component-ld, wasi-libc, clang (also the C guests' compiler),
 #     python3-venv and nodejs/npm where missing;
 #   - a Python venv with componentize-py and wasm-tools (Python guests)
-#     and schemathesis (the API contract test);
+#     and schemathesis (the API contract test); another with the MCP
+#     client SDK (the MCP tests);
 #   - componentize-js from npm (JavaScript guests);
 #   - the wit-bindgen CLI from crates.io (C guests' bindings; the first
 #     install compiles for several minutes) and the WASI preview-1 adapter,
@@ -78,6 +79,15 @@ if [ ! -x "$FUELHOST_VENV/bin/st" ]; then
   "$FUELHOST_VENV/bin/pip" install -q "schemathesis==4.32.*"
 fi
 
+# The official MCP client SDK: the MCP tests talk to `fuelhost serve` (and
+# `fuelhost mcp`) with it. A venv of its own: its dependencies are not
+# schemathesis's.
+if ! "$FUELHOST_CACHE/mcp-venv/bin/python" -c 'import mcp' >/dev/null 2>&1; then
+  echo "setup: installing the MCP client SDK (PyPI mcp) into $FUELHOST_CACHE/mcp-venv"
+  python3 -m venv "$FUELHOST_CACHE/mcp-venv"
+  "$FUELHOST_CACHE/mcp-venv/bin/pip" install -q "mcp==1.30.0"
+fi
+
 if [ ! -x "$FUELHOST_CACHE/js/node_modules/.bin/componentize-js" ]; then
   echo "setup: installing componentize-js into $FUELHOST_CACHE/js"
   mkdir -p "$FUELHOST_CACHE/js"
@@ -93,13 +103,16 @@ fi
 # The WASI preview-1 adapter (for C guests) ships in a crate the workspace
 # depends on: fetching the workspace puts it in Cargo's registry.
 (cd "$FUELHOST_ROOT" && cargo fetch --quiet)
-# A copy beside the other tools, so `fuelhost build` finds it whatever the
-# user's Cargo home.
-adapter=$( (ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/wasi-preview1-component-adapter-provider-48.*/artefacts/wasi_snapshot_preview1.reactor.wasm 2>/dev/null || true) | sort -V | tail -n 1)
-if [ -n "$adapter" ]; then
-  mkdir -p "$FUELHOST_CACHE/tools"
-  cmp -s "$adapter" "$FUELHOST_CACHE/tools/wasi_snapshot_preview1.reactor.wasm" \
-    || cp "$adapter" "$FUELHOST_CACHE/tools/wasi_snapshot_preview1.reactor.wasm"
-fi
+# A copy of each (reactor: C artifacts and plugins; command: C programs
+# with a `main`) beside the other tools, so `fuelhost build` finds them
+# whatever the user's Cargo home.
+for kind in reactor command; do
+  adapter=$( (ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/wasi-preview1-component-adapter-provider-48.*/artefacts/wasi_snapshot_preview1.$kind.wasm 2>/dev/null || true) | sort -V | tail -n 1)
+  if [ -n "$adapter" ]; then
+    mkdir -p "$FUELHOST_CACHE/tools"
+    cmp -s "$adapter" "$FUELHOST_CACHE/tools/wasi_snapshot_preview1.$kind.wasm" \
+      || cp "$adapter" "$FUELHOST_CACHE/tools/wasi_snapshot_preview1.$kind.wasm"
+  fi
+done
 
 "$FUELHOST_ROOT/scripts/build-guests.sh"

@@ -94,7 +94,7 @@ pub enum UploadError {
     #[error("component does not compile: {0}")]
     Invalid(String),
     /// It imports something the host does not provide.
-    #[error("component imports something the `{1}` world does not provide: {0}; fuelhost offers fuelhost:host/{{ledger,policy,log}}@0.1.0 and WASI 0.2")]
+    #[error("component imports something the `{1}` world does not provide: {0}; {offered}", offered = offered(.1))]
     UnsatisfiableImport(String, &'static str),
     /// It does not export what the world requires.
     #[error("component does not fit the `{1}` world: {0}")]
@@ -221,6 +221,16 @@ pub enum InvokeError {
         /// What was wrong, and what to send.
         problem: String,
     },
+    /// The artifact is not called that way: an HTTP request to an artifact
+    /// that is not a `wasi:http/proxy` component, or a call with an input
+    /// to one that is. Nothing was charged.
+    #[error("`{artifact}` is not called that way: {problem}")]
+    WrongCall {
+        /// The artifact.
+        artifact: String,
+        /// How it is called instead.
+        problem: String,
+    },
     /// No instance slot was free for the call (see `fuelhost_runtime::Slots`): it ran
     /// nothing and was charged nothing; retry shortly.
     #[error(transparent)]
@@ -235,4 +245,16 @@ pub enum InvokeError {
     /// again until taken (ask again under the same id for the report).
     #[error("{0}")]
     SettlementPending(String),
+}
+
+/// What a component of `world` may import, for an upload refused over an
+/// import.
+fn offered(world: &str) -> &'static str {
+    match world {
+        "artifact" => {
+            "an artifact (of any world) may import WASI 0.2 (cli, clocks, filesystem, io, random, sockets), \
+             wasi:http/outgoing-handler and fuelhost:host/{ledger,policy,log,invoke,tasks}@0.1.0, and nothing else"
+        }
+        _ => "a policy plugin may import fuelhost:host/log@0.1.0 and WASI 0.2, and nothing else",
+    }
 }

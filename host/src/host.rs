@@ -880,6 +880,24 @@ impl Host {
         self.inner.registry.info(id)
     }
 
+    /// How artifact `id` is called, `None` if there is no such artifact:
+    /// `run` (the `artifact` world, with an input), `exports` (by
+    /// function), `command` (`wasi:cli/command`, the input as stdin) or
+    /// `http` (`wasi:http/proxy`, by HTTP requests to its route). Its
+    /// code is loaded (compiled, if it never was) when no call loaded it
+    /// yet.
+    pub fn artifact_kind(&self, id: &str) -> Result<Option<&'static str>, HostError> {
+        let loaded =
+            self.inner.registry.get(id).map_err(|e| HostError::Load { id: id.to_string(), reason: e.to_string() })?;
+        Ok(loaded.map(|a| a.kind()))
+    }
+
+    /// The id of `owner`'s artifact `name` of the highest version, if any
+    /// (what `/run/{owner}/{name}/...` calls when no version is given).
+    pub fn latest_artifact(&self, owner: &str, name: &str) -> Option<String> {
+        self.inner.registry.latest(owner, name)
+    }
+
     /// The functions artifact `id` is called by, with
     /// [`Invocation::export`] (none for an artifact of the `artifact`
     /// world, called through `run`); `None` if there is no such artifact.

@@ -32,6 +32,9 @@ pub struct Invocation {
     /// Set only for nested calls: the agent whose outermost call this one
     /// runs within, whose share of instance slots it takes.
     pub(crate) root: Option<AgentId>,
+    /// Set only for a call of a `wasi:http/proxy` artifact: its request,
+    /// and the way back for its response (see [`Invocation::http`]).
+    pub(crate) http: Option<Arc<crate::proxy::Exchange>>,
 }
 
 impl Invocation {
@@ -47,7 +50,25 @@ impl Invocation {
             approved_by: None,
             cancel: None,
             root: None,
+            http: None,
         }
+    }
+
+    /// `caller` sends `request` to `artifact`, a `wasi:http/proxy`
+    /// component (its incoming handler gets it, the path and query as
+    /// given). The [`crate::ProxyAnswer`] gets the response's head as soon
+    /// as the component sets it, and its body as it streams; the
+    /// invocation's report (returned by [`crate::Host::invoke`], after
+    /// settlement) says what was charged. The price is paid on a 2xx.
+    pub fn http(
+        caller: impl Into<String>,
+        artifact: impl Into<String>,
+        request: http::Request<bytes::Bytes>,
+    ) -> (Invocation, crate::ProxyAnswer) {
+        let (exchange, answer) = crate::proxy::Exchange::new(request);
+        let mut inv = Invocation::new(caller, artifact, Vec::new());
+        inv.http = Some(Arc::new(exchange));
+        (inv, answer)
     }
 
     /// `caller` calls function `export` of `artifact` (one of its typed

@@ -95,6 +95,7 @@ pub mod liveness;
 pub mod loadgen;
 mod manifest;
 mod membership;
+mod proxy;
 pub mod registration;
 mod registry;
 mod retention;
@@ -135,6 +136,7 @@ pub use keys::{ApiKeys, Authenticated, IssuedKey, KeyInfo, Principal, Revocation
 pub use liveness::{AgentHealth, Health};
 pub use manifest::{valid_name, CommandStart, Limits, Manifest, ManifestError, Metering, ResourcePolicy};
 pub use membership::Membership;
+pub use proxy::{ProxyAnswer, ProxyResponse};
 pub use registry::ArtifactInfo;
 pub use retention::{ArchiveReport, Retention};
 pub use scheduler::{

@@ -32,6 +32,7 @@ use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{Component, InstancePre, Linker};
 use wasmtime::Engine;
 use wasmtime_wasi::p2::bindings::sync::CommandPre;
+use wasmtime_wasi_http::p2::bindings::sync::ProxyPre;
 
 use crate::bindings::artifact::ArtifactPre;
 use crate::error::{HostError, UploadError};
@@ -73,8 +74,20 @@ impl LoadedArtifact {
     /// (none for an artifact of the `artifact` world, called through `run`).
     pub fn exports(&self) -> &[ExportedFunction] {
         match &*self.pre {
-            Code::Run(_) | Code::Command(_) => &[],
+            Code::Run(_) | Code::Command(_) | Code::Http(_) => &[],
             Code::Exports { functions, .. } => functions,
+        }
+    }
+
+    /// How it is called: `run` (the `artifact` world), `exports` (its
+    /// functions, by name), `command` (`wasi:cli/command`) or `http`
+    /// (`wasi:http/proxy`).
+    pub fn kind(&self) -> &'static str {
+        match &*self.pre {
+            Code::Run(_) => "run",
+            Code::Exports { .. } => "exports",
+            Code::Command(_) => "command",
+            Code::Http(_) => "http",
         }
     }
 }
@@ -94,6 +107,9 @@ pub(crate) enum Code {
     /// A `wasi:cli/command`: its `main` runs with the input as stdin and
     /// its stdout as the output; exit code 0 is success.
     Command(CommandPre<Sandbox>),
+    /// A `wasi:http/proxy`: an HTTP request to its route is handed to its
+    /// incoming handler, its response streamed back (see `crate::proxy`).
+    Http(ProxyPre<Sandbox>),
 }
 
 impl Code {
@@ -103,6 +119,7 @@ impl Code {
             Code::Run(pre) => pre.engine(),
             Code::Exports { pre, .. } => pre.engine(),
             Code::Command(pre) => pre.engine(),
+            Code::Http(pre) => pre.engine(),
         }
     }
 }
@@ -543,8 +560,9 @@ impl Registry {
     }
 
     /// Link `component` as an artifact: of the `artifact` world when it
-    /// exports `run`, a command when it exports `wasi:cli/run`, else by the
-    /// functions it exports (at least one).
+    /// exports `run`, an HTTP handler when it exports
+    /// `wasi:http/incoming-handler`, a command when it exports
+    /// `wasi:cli/run`, else by the functions it exports (at least one).
     fn link_artifact(&self, component: &Component, metering: Metering) -> Result<Code, UploadError> {
         let pre = self
             .artifact_linker(metering)?
@@ -552,7 +570,13 @@ impl Registry {
             .map_err(|e| UploadError::UnsatisfiableImport(format!("{e:#}"), "artifact"))?;
         let engine = self.engine(metering)?;
         let exports: Vec<String> = component.component_type().exports(engine).map(|(n, _)| n.to_string()).collect();
-        if !exports.iter().any(|n| n == "run") && exports.iter().any(|n| n.starts_with("wasi:cli/run@0.2.")) {
+        let has_run = exports.iter().any(|n| n == "run");
+        if !has_run && exports.iter().any(|n| n.starts_with("wasi:http/incoming-handler@0.2.")) {
+            return ProxyPre::new(pre).map(Code::Http).map_err(|e| {
+                UploadError::MissingExport(format!("a `wasi:http/proxy` that does not link: {e:#}"), "artifact")
+            });
+        }
+        if !has_run && exports.iter().any(|n| n.starts_with("wasi:cli/run@0.2.")) {
             return CommandPre::new(pre).map(Code::Command).map_err(|e| {
                 UploadError::MissingExport(format!("a `wasi:cli/command` that does not link: {e:#}"), "artifact")
             });
@@ -657,6 +681,19 @@ impl Registry {
     /// What the registry knows about artifact `id`, compiled or not.
     pub fn info(&self, id: &str) -> Option<ArtifactInfo> {
         self.artifacts.read().unwrap_or_else(|p| p.into_inner()).get(id).map(|s| s.entry.info().clone())
+    }
+
+    /// The id of `owner`'s artifact `name` of the highest version
+    /// (versions compared part by part, numerically where both parts are
+    /// numbers), if there is one.
+    pub fn latest(&self, owner: &str, name: &str) -> Option<String> {
+        let prefix = format!("{owner}/{name}@");
+        let artifacts = self.artifacts.read().unwrap_or_else(|p| p.into_inner());
+        artifacts
+            .keys()
+            .filter_map(|id| id.strip_prefix(&prefix).map(|v| (v, id)))
+            .max_by(|(a, _), (b, _)| compare_versions(a, b))
+            .map(|(_, id)| id.clone())
     }
 
     /// Forget the artifact `id`: its row is deleted (so it stays gone after
@@ -894,7 +931,7 @@ impl Registry {
             })?;
             self.cache.put_bytes(digest, &stored).map_err(storage)?;
         }
-        self.cache.component(engine, digest, bytes).map_err(|e| UploadError::Invalid(format!("{e:#}")))
+        self.cache.component(engine, digest, bytes).map_err(|e| UploadError::Invalid(with_fix(format!("{e:#}"))))
     }
 
     /// Keep a component's bytes where every host can fetch them: on a
@@ -913,5 +950,74 @@ impl Registry {
     /// Compile and cache counters.
     pub fn cache_stats(&self) -> fuelhost_runtime::CacheStats {
         self.cache.stats()
+    }
+}
+
+/// Why a component does not compile, with what would make it fit where
+/// that is known.
+fn with_fix(reason: String) -> String {
+    if reason.contains("async") {
+        return format!(
+            "{reason}; fuelhost serves WASI 0.2 components, not yet WASIp3 or component-model-async ones: build it \
+             for WASI 0.2 (the wasm32-wasip2 target; componentize-py, componentize-js and wit-bindgen without their \
+             async options)"
+        );
+    }
+    reason
+}
+
+/// Versions compared as semantic versions where they are: the dotted
+/// parts before any `-` (numbers as numbers, a number above any text, more
+/// parts later), then a version without a pre-release (`-rc1`) above one
+/// with it; build metadata (`+...`) is ignored.
+fn compare_versions(a: &str, b: &str) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    fn parts(s: &str) -> impl Iterator<Item = &str> {
+        s.split('.')
+    }
+    fn by_parts(a: &str, b: &str) -> Ordering {
+        let (mut x, mut y) = (parts(a), parts(b));
+        loop {
+            let order = match (x.next(), y.next()) {
+                (None, None) => return Ordering::Equal,
+                (Some(_), None) => return Ordering::Greater,
+                (None, Some(_)) => return Ordering::Less,
+                (Some(p), Some(q)) => match (p.parse::<u64>(), q.parse::<u64>()) {
+                    (Ok(p), Ok(q)) => p.cmp(&q),
+                    (Ok(_), Err(_)) => Ordering::Greater,
+                    (Err(_), Ok(_)) => Ordering::Less,
+                    (Err(_), Err(_)) => p.cmp(q),
+                },
+            };
+            if order.is_ne() {
+                return order;
+            }
+        }
+    }
+    let strip = |v: &str| v.split('+').next().unwrap_or_default().to_string();
+    let (a, b) = (strip(a), strip(b));
+    let (a_core, a_pre) = a.split_once('-').map_or((a.as_str(), None), |(c, p)| (c, Some(p)));
+    let (b_core, b_pre) = b.split_once('-').map_or((b.as_str(), None), |(c, p)| (c, Some(p)));
+    by_parts(a_core, b_core).then_with(|| match (a_pre, b_pre) {
+        (None, None) => Ordering::Equal,
+        (None, Some(_)) => Ordering::Greater,
+        (Some(_), None) => Ordering::Less,
+        (Some(p), Some(q)) => by_parts(p, q),
+    })
+}
+
+#[cfg(test)]
+mod version_tests {
+    use super::compare_versions;
+
+    #[test]
+    fn versions_compare_by_their_numbers() {
+        use std::cmp::Ordering::*;
+        assert_eq!(compare_versions("1.10.0", "1.9.0"), Greater);
+        assert_eq!(compare_versions("2", "10"), Less);
+        assert_eq!(compare_versions("1.0.0", "1.0.0"), Equal);
+        assert_eq!(compare_versions("1.0", "1.0.1"), Less);
+        assert_eq!(compare_versions("1.0.0", "1.0.0-rc1"), Greater);
+        assert_eq!(compare_versions("1.0.0-rc.2", "1.0.0-rc.10"), Less);
     }
 }

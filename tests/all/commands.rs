@@ -63,3 +63,25 @@ fn a_command_over_its_output_limit_ends_output_limit_and_bad_settings_are_refuse
     let refused = t.host.upload(m, &guest("rust-wc")).unwrap_err().to_string();
     assert!(refused.contains("command.env"), "{refused}");
 }
+
+/// A C `main` built against wasi-libc with the preview-1 command adapter
+/// (`plugins/c-upper`, no SDK, no bindings): the same contract.
+#[test]
+fn a_c_command_built_with_wasi_libc_runs_and_is_charged() {
+    let t = test_host();
+    let mut m = manifest("upper", 2, ResourcePolicy::CallerPays, Limits { fuel: 50_000_000, ..Limits::default() });
+    m.command = CommandStart { args: vec!["say:".into()], env: Default::default() };
+    let upper = t.host.upload(m, &guest("c-upper")).unwrap().id;
+    let report = t.host.invoke(Invocation::new("bob", &upper, "hello, c")).unwrap();
+    assert!(report.success, "{:?}", report.error);
+    assert_eq!(String::from_utf8(report.output).unwrap(), "say: HELLO, C");
+    assert_eq!(report.price_paid, 2);
+    assert!(report.resources_consumed.fuel > 0);
+
+    let failed = t.host.invoke(Invocation::new("bob", &upper, "fail")).unwrap();
+    assert_eq!((failed.outcome, failed.price_paid), (Outcome::RunError, 0));
+    assert!(failed.error.unwrap().contains("asked to fail"));
+    let spun = t.host.invoke(Invocation::new("bob", &upper, "spin")).unwrap();
+    assert_eq!((spun.outcome, spun.resources_consumed.fuel), (Outcome::OutOfFuel, 50_000_000));
+    assert_conserved(&t.host);
+}

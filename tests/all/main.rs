@@ -34,3 +34,4 @@ mod scheduler;
 mod sponsorship;
 mod telemetry;
 mod typed_exports;
+mod worlds;

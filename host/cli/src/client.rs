@@ -231,6 +231,28 @@ impl Client {
         self.finish(method, path, self.request(method, path).send_json(body))
     }
 
+    /// POST `body` (JSON text) to `path` as it is: the status and the
+    /// body of whatever the server answered (an unreachable server is the
+    /// error).
+    pub fn post_raw(&self, path: &str, body: &str) -> Result<(u16, String)> {
+        let req = self.request("POST", path).set("Content-Type", "application/json");
+        let res = match req.send_string(body) {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(ureq::Error::Transport(t)) => {
+                return Err(Failure {
+                    status: None,
+                    code: "unreachable".into(),
+                    message: format!("cannot reach the server at {}: {t}", self.url),
+                    hint: "is `fuelhost serve` running? Set --url or FUELHOST_URL".into(),
+                }
+                .into())
+            }
+        };
+        let status = res.status();
+        Ok((status, res.into_string().with_context(|| format!("reading the answer to POST {path}"))?))
+    }
+
     /// `method` on `path` without a body.
     pub fn call(&self, method: &str, path: &str) -> Result<Reply> {
         self.finish(method, path, self.request(method, path).call())

@@ -14,6 +14,7 @@
 mod client;
 mod commands;
 mod exit;
+mod mcp;
 mod output;
 mod project;
 mod serve;
@@ -139,6 +140,11 @@ enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+    /// Speak the Model Context Protocol on stdin and stdout, for an agent
+    /// that starts its tools as local processes: each message goes to the
+    /// server's `/mcp` with the API key (the tools are the key's agent's,
+    /// every call charged there).
+    Mcp,
     #[command(flatten)]
     Remote(commands::Remote),
 }
@@ -183,7 +189,7 @@ fn run(cli: Cli) -> Result<exit::Exit> {
         Command::Completions { .. } => Some("completions"),
         Command::New { .. } => Some("new"),
         Command::Build { .. } => Some("build"),
-        Command::Login | Command::Remote(_) => None,
+        Command::Login | Command::Mcp | Command::Remote(_) => None,
     };
     if let Some(name) = local {
         // Set on the command line, not from the environment (which a
@@ -222,6 +228,7 @@ fn run(cli: Cli) -> Result<exit::Exit> {
             Ok(())
         }
         Command::Login => login(cli.conn),
+        Command::Mcp => mcp::bridge(&connect(cli.conn)?),
         Command::New { kind, lang, dir, owner } => {
             emit(&project::new(&dir, kind, lang, &owner)?);
             Ok(())

@@ -508,12 +508,16 @@ pub fn build(dir: &Path) -> Result<PathBuf> {
             "`npm install @bytecodealliance/componentize-js@0.23` in the project",
         )?;
         eprintln!("building {} (componentize-js)", dir.display());
+        let wit = wit_dir(&dir)?;
         let mut cmd = Command::new(&cjs);
-        cmd.arg(&source)
-            .arg("-w")
-            .arg(wit_dir(&dir)?)
-            .args(["-n", &world, "-d", "http", "fetch-event", "-o"])
-            .arg(&out);
+        cmd.arg(&source).arg("-w").arg(&wit).args(["-n", &world]);
+        // A world of fuelhost's own is kept from importing `wasi:http`; a
+        // `wasi:http/proxy` world answers StarlingMonkey's fetch event.
+        let serves_http = std::fs::read_to_string(wit.join("worlds.wit")).is_ok_and(|w| w.contains("wasi:http/proxy"));
+        if !serves_http {
+            cmd.args(["-d", "http", "fetch-event"]);
+        }
+        cmd.arg("-o").arg(&out);
         run(cmd, "componentize-js")?;
     } else if has("plugin.wat") {
         let tools = tool("wasm-tools", "venv/bin/wasm-tools", &dir, "`cargo install wasm-tools`")?;
@@ -532,7 +536,11 @@ pub fn build(dir: &Path) -> Result<PathBuf> {
         run(new, "wasm-tools component new")?;
         let _ = std::fs::remove_file(core);
     } else if std::fs::read_dir(&dir)?.flatten().any(|e| e.path().extension().is_some_and(|x| x == "c")) {
-        build_c(&dir, &world, &out)?;
+        if world == "command" {
+            build_c_command(&dir, &out)?;
+        } else {
+            build_c(&dir, &world, &out)?;
+        }
     } else {
         return Err(Usage(format!(
             "{} holds no project fuelhost knows: Cargo.toml (Rust), app.py (Python), app.js (JavaScript), \
@@ -552,7 +560,7 @@ fn build_c(dir: &Path, world: &str, out: &Path) -> Result<()> {
     let tools = tool("wasm-tools", "venv/bin/wasm-tools", dir, "`cargo install wasm-tools`")?;
     let clang = find_tool("clang", None, dir)
         .context("clang is not installed: `apt-get install clang lld wasi-libc libclang-rt-dev-wasm32`")?;
-    let adapter = preview1_adapter().context(
+    let adapter = preview1_adapter("reactor").context(
         "the WASI preview-1 adapter is missing: run scripts/setup.sh from the fuelhost repository (cargo fetches \
          wasi-preview1-component-adapter-provider 48 into ~/.cargo/registry)",
     )?;
@@ -595,6 +603,41 @@ fn build_c(dir: &Path, world: &str, out: &Path) -> Result<()> {
     Ok(())
 }
 
+/// A C program with a `main` (its `world` file says `command`): compiled
+/// with clang against wasi-libc, nothing generated, made a
+/// `wasi:cli/command` component with the WASI preview-1 command adapter.
+fn build_c_command(dir: &Path, out: &Path) -> Result<()> {
+    let tools = tool("wasm-tools", "venv/bin/wasm-tools", dir, "`cargo install wasm-tools`")?;
+    let clang = find_tool("clang", None, dir)
+        .context("clang is not installed: `apt-get install clang lld wasi-libc libclang-rt-dev-wasm32`")?;
+    let adapter = preview1_adapter("command").context(
+        "the WASI preview-1 adapter is missing: run scripts/setup.sh from the fuelhost repository (cargo fetches \
+         wasi-preview1-component-adapter-provider 48 into ~/.cargo/registry)",
+    )?;
+    eprintln!("building {} (clang, a wasi:cli/command)", dir.display());
+    let scratch = tempfile_dir(dir)?;
+    let core = scratch.join("core.wasm");
+    let mut sources: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "c"))
+        .collect();
+    sources.sort();
+    let mut cc = Command::new(clang);
+    cc.args(["--target=wasm32-wasi", "--sysroot=/usr", "-O2"]).args(&sources).arg("-o").arg(&core);
+    run(cc, "clang")?;
+    let mut new = Command::new(&tools);
+    new.args(["component", "new"])
+        .arg(&core)
+        .arg("--adapt")
+        .arg(format!("wasi_snapshot_preview1={}", adapter.display()))
+        .arg("-o")
+        .arg(out);
+    run(new, "wasm-tools component new")?;
+    let _ = std::fs::remove_dir_all(&scratch);
+    Ok(())
+}
+
 /// A scratch folder for a build's intermediate files.
 fn tempfile_dir(dir: &Path) -> Result<PathBuf> {
     let scratch = std::env::temp_dir().join(format!(
@@ -607,11 +650,13 @@ fn tempfile_dir(dir: &Path) -> Result<PathBuf> {
     Ok(scratch)
 }
 
-/// The WASI preview-1 reactor adapter of wasmtime 48: the copy the setup
-/// keeps with the tools, else the newest 48.x in cargo's registry.
-fn preview1_adapter() -> Option<PathBuf> {
+/// The WASI preview-1 adapter of wasmtime 48 of `kind` (`reactor` or
+/// `command`): the copy the setup keeps with the tools, else the newest
+/// 48.x in cargo's registry.
+fn preview1_adapter(kind: &str) -> Option<PathBuf> {
+    let file = format!("wasi_snapshot_preview1.{kind}.wasm");
     // The setup keeps a copy with the other tools.
-    let kept = crate::cache_dir().map(|c| c.join("tools/wasi_snapshot_preview1.reactor.wasm"));
+    let kept = crate::cache_dir().map(|c| c.join("tools").join(&file));
     if let Some(kept) = kept.filter(|k| k.is_file()) {
         return Some(kept);
     }
@@ -623,7 +668,7 @@ fn preview1_adapter() -> Option<PathBuf> {
         .flatten()
         .flat_map(|index| std::fs::read_dir(index.path()).into_iter().flatten().flatten())
         .filter(|e| e.file_name().to_string_lossy().starts_with("wasi-preview1-component-adapter-provider-48."))
-        .map(|e| e.path().join("artefacts/wasi_snapshot_preview1.reactor.wasm"))
+        .map(|e| e.path().join("artefacts").join(&file))
         .filter(|p| p.is_file())
         .collect();
     // By version, as numbers: 48.0.10 after 48.0.9.

@@ -98,9 +98,11 @@ fn artifact_id(owner: &str, name_version: &str) -> ApiResult<String> {
         ("name_version" = String, Path, description = "`name@version`"),
     ),
     responses(
-        (status = 200, description = "`{id, manifest, digest, size, uploaded_ms}`, and `exports` (each \
-                                      function's `name`, `params`, `results`, `args_schema` and \
-                                      `result_schema`) for an artifact called by function", body = Object),
+        (status = 200, description = "`{id, manifest, digest, size, uploaded_ms}`, `called_by` (`run`, \
+                                      `exports`, `command` or `http`), `route` for a `wasi:http/proxy` \
+                                      component, and `exports` (each function's `name`, `params`, \
+                                      `results`, `args_schema` and `result_schema`) for an artifact \
+                                      called by function", body = Object),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
     ))]
 pub(super) async fn show_artifact(
@@ -114,14 +116,15 @@ pub(super) async fn show_artifact(
     blocking(move || {
         let info = state.host.artifact(&id).ok_or_else(|| ApiError::not_found(format!("no artifact `{id}`")))?;
         // Code that no longer loads still leaves the artifact shown.
-        let exports = match state.host.artifact_exports(&id) {
-            Ok(exports) => exports.unwrap_or_default(),
-            Err(e) => {
+        let (exports, called_by) = match (state.host.artifact_exports(&id), state.host.artifact_kind(&id)) {
+            (Ok(exports), Ok(kind)) => (exports.unwrap_or_default(), kind),
+            (Err(e), _) | (_, Err(e)) => {
                 tracing::warn!(artifact = %id, error = %e, "its code does not load; shown without its exports");
-                Vec::new()
+                (Vec::new(), None)
             }
         };
-        Ok(Json(ArtifactShown { info, exports }))
+        let route = (called_by == Some("http")).then(|| format!("/run/{id}/"));
+        Ok(Json(ArtifactShown { info, called_by, route, exports }))
     })
     .await
 }
@@ -137,6 +140,14 @@ pub(super) struct ArtifactShown {
     /// its arguments and result.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     exports: Vec<fuelhost::ExportedFunction>,
+    /// How it is called: `run` (with `input`), `exports` (by function),
+    /// `command` (`input` as stdin) or `http` (by HTTP requests to
+    /// `route`); absent when its code does not load.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    called_by: Option<&'static str>,
+    /// For a `wasi:http/proxy` component: where its requests go.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    route: Option<String>,
 }
 
 /// Delete an artifact (its owner's key, or admin): no new invocation finds

@@ -161,6 +161,7 @@ impl From<InvokeError> for ApiError {
             InvokeError::InvalidArguments { .. } => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_arguments", message)
             }
+            InvokeError::WrongCall { .. } => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "wrong_call", message),
             InvokeError::Busy(_) => ApiError::busy(message, 1),
             InvokeError::Ledger(l) => l.into(),
             InvokeError::Sandbox(_) => ApiError::internal(message),

@@ -40,8 +40,10 @@ mod health;
 mod invoke;
 mod json_body;
 mod ledger;
+mod mcp;
 mod openapi;
 mod policies;
+mod proxy;
 mod ratelimit;
 mod request_id;
 mod tasks;
@@ -202,6 +204,10 @@ pub fn router(state: ApiState, config: &ApiConfig) -> Router {
     let (limits, max_memory) = state.host.manifest_maxima();
     state.openapi = Arc::new(self::document(document, limits, max_memory));
     router
+        .route("/mcp", axum::routing::post(mcp::post).get(mcp::other).delete(mcp::other))
+        .route("/run/{owner}/{name}", axum::routing::any(proxy::run_root))
+        .route("/run/{owner}/{name}/", axum::routing::any(proxy::run_root))
+        .route("/run/{owner}/{name}/{*path}", axum::routing::any(proxy::run_path))
         .fallback(|| async { ApiError::not_found("no such route; the routes are listed at GET /openapi.json") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(

@@ -53,6 +53,7 @@ pub(crate) fn nested(
         approved_by: None,
         cancel: None,
         root: Some(scope.root.clone()),
+        http: None,
     };
     match scope.nested.clone().invoke_nested(req, scope.depth + 1) {
         Ok(r) => Ok(wit_invoke::InvokeResult {

@@ -137,10 +137,12 @@ pub(super) fn admit(
         (host.artifacts)(&req.artifact)?.ok_or_else(|| InvokeError::UnknownArtifact(req.artifact.clone()))?;
     let manifest = &artifact.info.manifest;
     let limits = manifest.limits.within(host.limits, host.max_memory_bytes);
-    if req.input.len() as u64 > limits.input_bytes {
+    check_call_form(&artifact, &req)?;
+    let input_size = req.http.as_ref().map_or(req.input.len() as u64, |h| h.request_bytes);
+    if input_size > limits.input_bytes {
         return Err(InvokeError::InputTooLarge {
             artifact: artifact.info.id.clone(),
-            size: req.input.len() as u64,
+            size: input_size,
             limit: limits.input_bytes,
         });
     }
@@ -165,7 +167,7 @@ pub(super) fn admit(
     // checked here (a known caller, a slot taken: the work is bounded and
     // counted), before anything is charged.
     let typed = match &*artifact.pre {
-        Code::Run(_) | Code::Command(_) => None,
+        Code::Run(_) | Code::Command(_) | Code::Http(_) => None,
         Code::Exports { pre, functions } => Some(
             crate::typed::prepare(pre.component(), functions, &req.input)
                 .map_err(|problem| InvokeError::InvalidArguments { artifact: artifact.info.id.clone(), problem })?,
@@ -192,6 +194,26 @@ pub(super) fn admit(
     };
     decide(host, &charge, &req, limits.memory_bytes)?;
     Ok(Admission::Admitted(Box::new(Admitted { charge, req, artifact, limits, root, typed, _slot: slot })))
+}
+
+/// An HTTP request goes to a `wasi:http/proxy` artifact, and only there.
+fn check_call_form(artifact: &LoadedArtifact, req: &Invocation) -> Result<(), InvokeError> {
+    let id = &artifact.info.id;
+    let (owner, name) = (artifact.info.manifest.owner.as_str(), &artifact.info.manifest.name);
+    let problem = match (&*artifact.pre, req.http.is_some()) {
+        (Code::Http(_), false) => format!(
+            "it is a `wasi:http/proxy` component: send it HTTP requests at `/run/{owner}/{name}@{}/...` \
+             (the path after it is the component's)",
+            artifact.info.manifest.version
+        ),
+        (Code::Http(_), true) => return Ok(()),
+        (_, true) => format!(
+            "it is a `{}` artifact, not a `wasi:http/proxy` component: call it with `POST /v1/invoke`",
+            artifact.kind()
+        ),
+        (_, false) => return Ok(()),
+    };
+    Err(InvokeError::WrongCall { artifact: id.clone(), problem })
 }
 
 /// The record of a settled call `id` as its replay (`Ok`), if it is

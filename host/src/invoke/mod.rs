@@ -25,6 +25,7 @@
 //! stage budget.
 
 mod admit;
+mod http;
 mod payer;
 mod report;
 mod reserve;
@@ -115,6 +116,7 @@ fn refusal_outcome(e: &InvokeError) -> &'static str {
         InvokeError::InvalidId(_) => "invalid_id",
         InvokeError::InputTooLarge { .. } => "input_too_large",
         InvokeError::InvalidArguments { .. } => "invalid_arguments",
+        InvokeError::WrongCall { .. } => "wrong_call",
         InvokeError::Busy(_) => "busy",
         InvokeError::Ledger(_) => "ledger_error",
         InvokeError::Sandbox(_) => "sandbox_error",
@@ -147,8 +149,9 @@ fn pipeline(
     clock.mark(Stage::Reserve);
     let ran = run::run(run::RunEnv::of(host, &call.charge.owner), &call, &held, depth, &mut clock);
     clock.mark(Stage::Teardown);
-    // The slot is held until the call has settled.
-    let admit::Admitted { charge, _slot, .. } = *call;
+    // The slot is held until the call has settled; so is an HTTP
+    // response's last chunk (see `crate::proxy`).
+    let admit::Admitted { charge, _slot, req, .. } = *call;
     // The admission, if still kept back, goes with the settlement (or, should
     // that fail, on its own).
     let kept = host.audit.take_admission(&charge.invocation_id);
@@ -159,7 +162,11 @@ fn pipeline(
                 if let Some(k) = &kept {
                     host.audit.record_admission(&id, k);
                 }
+                if let Some(exchange) = &req.http {
+                    exchange.cut("the call's settlement did not complete; its report is pending");
+                }
             })?;
+    drop(req);
     clock.mark(Stage::Settle);
     let report = report::report(&host.metrics, record);
     clock.mark(Stage::Report);

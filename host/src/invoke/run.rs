@@ -272,6 +272,15 @@ fn execute(
             (Code::Exports { .. }, None) => {
                 Err(wasmtime::format_err!("a call by function was not checked at admission"))
             }
+            (Code::Http(pre), _) => {
+                let instance = when_a_slot_is_free(ends, || pre.instantiate(&mut store));
+                clock.mark(Stage::Instantiate);
+                match &req.http {
+                    Some(exchange) => instance
+                        .and_then(|proxy| super::http::handle(&mut store, &proxy, exchange, call.limits.output_bytes)),
+                    None => Err(wasmtime::format_err!("an HTTP call without its request was not refused at admission")),
+                }
+            }
             (Code::Command(pre), _) => {
                 let instance = when_a_slot_is_free(ends, || pre.instantiate(&mut store));
                 clock.mark(Stage::Instantiate);
@@ -296,6 +305,12 @@ fn execute(
     if !console.is_empty() {
         tracing::debug!(target: "fuelhost::guest", %console, "guest console output");
     }
+    // An HTTP response's body has ended once the store (its writer) is gone.
+    drop(store);
+    let result = match &req.http {
+        Some(exchange) => super::http::answered(result, exchange, ends, call.limits.output_bytes),
+        None => result,
+    };
     Ok(Executed { result, fuel_used, limiter, console })
 }
 

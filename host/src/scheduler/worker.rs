@@ -267,6 +267,7 @@ impl Scheduler {
                         | E::UnknownCaller(_)
                         | E::InvalidAgent(_)
                         | E::InvalidArguments { .. }
+                        | E::WrongCall { .. }
                         | E::IdTaken(_)
                         | E::PendingApproval { .. }
                 );

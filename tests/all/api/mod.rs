@@ -12,9 +12,11 @@ mod core;
 mod keys;
 mod ledger;
 mod limits;
+mod mcp;
 mod openapi;
 mod pages;
 mod policies;
+mod proxy;
 mod tasks;
 mod wire;
 
@@ -55,8 +57,18 @@ pub fn start(max_body: usize) -> Server {
 /// A server configured by `config`; with `logs`, every thread of its
 /// runtime (blocking pool included) logs to that dispatcher.
 pub fn start_with(config: ApiConfig, logs: Option<tracing::Dispatch>) -> Server {
+    start_on(config, logs, 1 << 20)
+}
+
+/// A server taking components (and bodies) up to 64 MiB: Python's and
+/// JavaScript's are tens of MiB.
+pub fn start_big() -> Server {
+    start_on(ApiConfig { max_body_bytes: 64 << 20, rate_limit: None, ..ApiConfig::default() }, None, 64 << 20)
+}
+
+fn start_on(config: ApiConfig, logs: Option<tracing::Dispatch>, max_component: usize) -> Server {
     let dir = tempfile::tempdir().unwrap();
-    let host = fuelhost_tests::builder(dir.path()).max_instances(8).max_component_bytes(1 << 20).build().unwrap();
+    let host = fuelhost_tests::builder(dir.path()).max_instances(8).max_component_bytes(max_component).build().unwrap();
     let state = ApiState::new(host.clone());
     let admin = state.bootstrap_admin_key().unwrap().expect("a first start makes the admin key");
     assert_eq!(state.bootstrap_admin_key().unwrap(), None, "shown once");

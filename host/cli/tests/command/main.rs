@@ -8,6 +8,7 @@
 mod crash;
 mod docs;
 mod hosts;
+mod mcp;
 mod serve;
 
 use std::path::PathBuf;

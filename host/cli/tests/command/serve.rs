@@ -10,17 +10,17 @@ use std::process::{Child, Command, Stdio};
 
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_fuelhost");
+pub(super) const BIN: &str = env!("CARGO_BIN_EXE_fuelhost");
 
-fn guests_dir() -> PathBuf {
+pub(super) fn guests_dir() -> PathBuf {
     std::env::var_os("FUELHOST_GUESTS")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/fuelhost/guests"))
 }
 
-struct Server {
+pub(super) struct Server {
     child: Child,
-    url: String,
+    pub(super) url: String,
     admin_key: String,
     _dir: tempfile::TempDir,
 }
@@ -32,7 +32,7 @@ impl Drop for Server {
     }
 }
 
-fn serve() -> Server {
+pub(super) fn serve() -> Server {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("serve.toml");
     std::fs::write(&config, format!("data_dir = {:?}\nlisten = \"127.0.0.1:0\"\n", dir.path().join("data"))).unwrap();
@@ -92,13 +92,13 @@ fn fuelhost(home: &Path, args: &[&str]) -> Run {
     }
 }
 
-fn ok(home: &Path, args: &[&str]) -> String {
+pub(super) fn ok(home: &Path, args: &[&str]) -> String {
     let r = fuelhost(home, args);
     assert!(r.ok, "fuelhost {args:?} failed:\n{}\n{}", r.stdout, r.stderr);
     r.stdout
 }
 
-fn json(home: &Path, args: &[&str]) -> Value {
+pub(super) fn json(home: &Path, args: &[&str]) -> Value {
     let mut all = args.to_vec();
     all.push("--json");
     let out = ok(home, &all);
@@ -221,7 +221,7 @@ fn a_user_serves_uploads_invokes_and_reads_the_bill_from_the_command_line() {
 
 /// Log in as the admin (client config in `h`), create `alice` and `bob`,
 /// fund bob with `scrip` and plenty of fuel; their API keys.
-fn alice_and_bob(server: &Server, h: &Path, scrip: u64) -> (String, String) {
+pub(super) fn alice_and_bob(server: &Server, h: &Path, scrip: u64) -> (String, String) {
     ok(h, &["login", "--url", &server.url, "--api-key", &server.admin_key]);
     let alice = json(h, &["agent", "create", "alice"])["api_key"].as_str().unwrap().to_string();
     let bob = json(h, &["agent", "create", "bob"])["api_key"].as_str().unwrap().to_string();

@@ -1,0 +1,84 @@
+//! The run of a `wasi:http/proxy` artifact: its request handed to the
+//! incoming handler, its response sent on as it comes (`crate::proxy`),
+//! and what settlement makes of how it answered. The price is paid on a
+//! 2xx; any other status is the component's `run_error` (its resources
+//! charged, its response sent as it is).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use wasmtime::Store;
+use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+use wasmtime_wasi_http::p2::bindings::sync::Proxy;
+use wasmtime_wasi_http::WasiHttpView as _;
+
+use crate::bindings::RunError;
+use crate::proxy::{Answered, Exchange};
+use crate::sandbox::Sandbox;
+
+/// Hand the exchange's request to `proxy`'s incoming handler; the
+/// response (if the component sets one) is sent on by `exchange`, its
+/// body kept up to `limit` bytes.
+pub(super) fn handle(
+    store: &mut Store<Sandbox>,
+    proxy: &Proxy,
+    exchange: &Arc<Exchange>,
+    limit: u64,
+) -> wasmtime::Result<Result<Vec<u8>, RunError>> {
+    let request = exchange
+        .take_request()
+        .ok_or_else(|| wasmtime::format_err!("the HTTP request was handed to an earlier run"))?;
+    let request = request.map(|b| {
+        use http_body_util::BodyExt as _;
+        http_body_util::Full::new(b)
+            .map_err(|never: std::convert::Infallible| -> wasmtime_wasi_http::Error { match never {} })
+    });
+    let incoming = store.data_mut().http().new_incoming_request(Scheme::Http, request)?;
+    let invocation_id = store.data().call.context.invocation_id.clone();
+    let to = Arc::clone(exchange);
+    let outparam = store.data_mut().http().new_response_outparam_from_callback(move |result| {
+        to.respond(result.map_err(|code| format!("{code:?}")), invocation_id, limit);
+    })?;
+    proxy.wasi_http_incoming_handler().call_handle(&mut *store, incoming, outparam)?;
+    // What it answered is known once its store is gone (`answered`).
+    Ok(Ok(Vec::new()))
+}
+
+/// The run's result once the component's store is gone: how it answered
+/// (waiting for its body's end until `deadline`). A run that failed, or
+/// whose body failed or went over the output `limit`, cuts the body the
+/// client reads; a body over the limit is returned as it was kept (a byte
+/// over), for settlement to refuse.
+pub(super) fn answered(
+    result: wasmtime::Result<Result<Vec<u8>, RunError>>,
+    exchange: &Exchange,
+    deadline: Instant,
+    limit: u64,
+) -> wasmtime::Result<Result<Vec<u8>, RunError>> {
+    let Ok(Ok(_)) = result else {
+        exchange.cut("the component failed while answering; its invocation's report says how");
+        return result;
+    };
+    Ok(match exchange.answered(deadline) {
+        Answered::Response { body_error: Some(e), .. } => {
+            exchange.cut("the response body failed");
+            Err(RunError::Failed(format!("the response body failed: {e}")))
+        }
+        Answered::Response { kept, .. } if kept.len() as u64 > limit => {
+            exchange.cut("output_limit: the response body went over the artifact's limit (limits.output_bytes)");
+            Ok(kept)
+        }
+        Answered::Response { status: 200..=299, kept, .. } => Ok(kept),
+        Answered::Response { status, .. } => {
+            Err(RunError::Failed(format!("the component answered HTTP {status}; the price is paid on a 2xx")))
+        }
+        Answered::Error(code) => {
+            Err(RunError::Failed(format!("the component answered with the error code {code} instead of a response")))
+        }
+        Answered::Nothing => Err(RunError::Failed("the component returned without setting a response".into())),
+        Answered::Unfinished => {
+            exchange.cut("timeout: the response body did not end in time");
+            return Err(wasmtime::Trap::Interrupt.into());
+        }
+    })
+}
