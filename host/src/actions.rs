@@ -48,7 +48,7 @@ pub const INVOKE: ActionKind = ActionKind {
         ("resource-policy", "`caller_pays` or `owner_pays`, as the manifest says"),
         ("sponsor-grant", "the id of the sponsor grant paying, or empty"),
         ("input-bytes", "the size of the input, bytes"),
-        ("export", "the export called (`run`)"),
+        ("export", "what is called: `run`, the function of an artifact called by function (`add`), or `http`"),
     ],
 };
 

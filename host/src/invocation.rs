@@ -86,6 +86,13 @@ impl Invocation {
         Invocation::new(caller, artifact, crate::TypedInput::encode(export, args))
     }
 
+    /// `caller` calls a function of `artifact` (one of its typed exports)
+    /// written as a WAVE function call, as `wasmtime run --invoke` takes
+    /// it: `add(1, 2)`. The output is the function's result as JSON.
+    pub fn call(caller: impl Into<String>, artifact: impl Into<String>, call: &str) -> Invocation {
+        Invocation::new(caller, artifact, crate::TypedInput::encode_call(call))
+    }
+
     /// Cap the fuel of this call.
     pub fn fuel_limit(mut self, fuel: u64) -> Invocation {
         self.fuel_limit = Some(fuel);

@@ -16,6 +16,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value as Json};
 use wasmtime::component::types::{ComponentFunc, ComponentItem, Type};
+use wasmtime::component::wasm_wave::untyped::UntypedFuncCall;
 use wasmtime::component::{Component, Val};
 use wasmtime::Engine;
 
@@ -731,16 +732,28 @@ pub fn to_json(v: &Val) -> Json {
 #[serde(deny_unknown_fields)]
 pub struct TypedInput {
     /// The function (see [`ExportedFunction::name`]).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub export: String,
     /// Its arguments: an array in parameter order, or an object by name.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Json::is_null")]
     pub args: Json,
+    /// Instead of `export` and `args`: the whole call in WAVE, as
+    /// `wasmtime run --invoke` takes it (`add(1, 2)`,
+    /// `area(rect({x: 3, y: 4}), none)`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call: Option<String>,
 }
 
 impl TypedInput {
     /// The input bytes that call `export` with `args`.
     pub fn encode(export: &str, args: Json) -> Vec<u8> {
-        serde_json::to_vec(&TypedInput { export: export.to_string(), args }).unwrap_or_default()
+        serde_json::to_vec(&TypedInput { export: export.to_string(), args, call: None }).unwrap_or_default()
+    }
+
+    /// The input bytes that make `call`, a function call in WAVE.
+    pub fn encode_call(call: &str) -> Vec<u8> {
+        serde_json::to_vec(&TypedInput { export: String::new(), args: Json::Null, call: Some(call.to_string()) })
+            .unwrap_or_default()
     }
 }
 
@@ -748,6 +761,8 @@ impl TypedInput {
 /// the component, its arguments as values, how many results it returns.
 #[derive(Debug, Clone)]
 pub(crate) struct TypedCall {
+    /// The function's name (see [`ExportedFunction::name`]).
+    pub name: String,
     /// Where the function is among the component's exports.
     pub index: wasmtime::component::ComponentExportIndex,
     /// Its arguments.
@@ -767,15 +782,24 @@ pub(crate) fn prepare(
     let names = || functions.iter().map(|f| f.name.as_str()).collect::<Vec<_>>().join(", ");
     let asked: TypedInput = serde_json::from_slice(input).map_err(|e| {
         format!(
-            "this artifact is called by function: send {{\"export\": NAME, \"args\": [...]}} as the input \
-             (its exports: {}); the input was not that: {e}",
+            "this artifact is called by function: send {{\"export\": NAME, \"args\": [...]}} (or {{\"call\": \
+             \"NAME(ARGS IN WAVE)\"}}) as the input (its exports: {}); the input was not that: {e}",
             names()
         )
     })?;
+    let wave = match (&asked.call, asked.export.is_empty(), asked.args.is_null()) {
+        (Some(call), true, true) => {
+            Some(UntypedFuncCall::parse(call).map_err(|e| format!("the call is not a function call in WAVE: {e}"))?)
+        }
+        (Some(_), _, _) => return Err("give `call` alone, or `export` with `args`, not both".into()),
+        (None, true, _) => return Err(format!("name the function to call (its exports: {})", names())),
+        (None, false, _) => None,
+    };
+    let name = wave.as_ref().map_or(asked.export.as_str(), |w| w.name());
     let f = functions
         .iter()
-        .find(|f| f.is_named(&asked.export))
-        .ok_or_else(|| format!("no export `{}` (its exports: {})", asked.export, names()))?;
+        .find(|f| f.is_named(name))
+        .ok_or_else(|| format!("no export `{name}` (its exports: {})", names()))?;
     let gone = || format!("the export `{}` is not in the component", f.name);
     let (ty, index) = match &f.interface {
         None => component.get_export(None, f.function.as_str()).ok_or_else(gone)?,
@@ -788,9 +812,15 @@ pub(crate) fn prepare(
         return Err(format!("the export `{}` is not a function", f.name));
     };
     let params: Vec<(String, Type)> = func.params().map(|(n, t)| (n.to_string(), t)).collect();
-    let values = arguments(&params, &asked.args).map_err(|e| format!("{}: {e}", f.name))?;
+    let values = match &wave {
+        Some(call) => {
+            let types: Vec<Type> = params.iter().map(|(_, t)| t.clone()).collect();
+            call.to_wasm_params::<Val>(types.iter()).map_err(|e| format!("{}: {e}", f.name))?
+        }
+        None => arguments(&params, &asked.args).map_err(|e| format!("{}: {e}", f.name))?,
+    };
     let results = func.results().len();
-    Ok(TypedCall { index, params: values, results })
+    Ok(TypedCall { name: f.name.clone(), index, params: values, results })
 }
 
 #[cfg(test)]

@@ -109,3 +109,48 @@ fn a_function_that_loops_ends_out_of_fuel_and_is_charged_for_it() {
     assert_eq!(report.price_paid, 0, "the price is paid on success only");
     assert_conserved(&t.host);
 }
+
+/// The call written in WAVE, as `wasmtime run --invoke` takes it: the same
+/// function, the same checks, the same charge; what is not WAVE, or not of
+/// the function's types, is refused before anything is charged.
+#[test]
+fn a_call_written_in_wave_is_the_same_call() {
+    let t = test_host();
+    let adder = upload(&t.host, "rust-adder", "adder", 4, ResourcePolicy::CallerPays, Limits::default());
+    let call = |wave: &str| t.host.invoke(Invocation::call("bob", &adder, wave));
+    let value = |wave: &str| -> Value {
+        let report = call(wave).unwrap();
+        assert!(report.success, "{wave}: {:?}", report.error);
+        assert_eq!(report.price_paid, 4);
+        serde_json::from_slice(&report.output).unwrap()
+    };
+    assert_eq!(value("add(1, 2)"), json!(3));
+    assert_eq!(value("area(rect({x: 3, y: 4}), none)"), json!({"ok": 12}));
+    assert_eq!(value("area(circle(10), some(feet))"), json!({"ok": 3379}));
+    assert_eq!(value("farthest([{x: 1, y: 1}, {x: -5, y: 0}])"), json!({"x": -5, "y": 0}));
+
+    let before = (t.host.balances("bob").unwrap(), t.host.usage_records(&Default::default()).unwrap().len());
+    let refused = |wave: &str| -> String {
+        match call(wave) {
+            Err(e @ InvokeError::InvalidArguments { .. }) => e.to_string(),
+            other => panic!("{wave}: expected invalid arguments, got {other:?}"),
+        }
+    };
+    let e = refused(r#"add(1, "x")"#);
+    assert!(e.contains("add"), "{e}");
+    let e = refused("subtract(1, 2)");
+    assert!(e.contains("no export `subtract`"), "{e}");
+    let e = refused("add(1, 2");
+    assert!(e.contains("not a function call in WAVE"), "{e}");
+    let deep = format!("farthest({}{})", "[".repeat(100_000), "]".repeat(100_000));
+    let e = refused(&deep);
+    assert!(e.contains("farthest") || e.contains("WAVE"), "{e}");
+    let both = fuelhost::TypedInput { export: "add".into(), args: json!([1, 2]), call: Some("add(1, 2)".into()) };
+    let e = match t.host.invoke(Invocation::new("bob", &adder, serde_json::to_vec(&both).unwrap())) {
+        Err(e @ InvokeError::InvalidArguments { .. }) => e.to_string(),
+        other => panic!("expected invalid arguments, got {other:?}"),
+    };
+    assert!(e.contains("not both"), "{e}");
+    let after = (t.host.balances("bob").unwrap(), t.host.usage_records(&Default::default()).unwrap().len());
+    assert_eq!(before, after, "nothing charged, nothing recorded");
+}

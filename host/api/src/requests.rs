@@ -138,6 +138,10 @@ pub struct Invoke {
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub args: Option<serde_json::Value>,
+    /// Instead of `export` and `args`: the call written in WAVE, as
+    /// `wasmtime run --invoke` takes it (`add(1, 2)`).
+    #[serde(default)]
+    pub call: Option<String>,
 }
 
 /// `POST /v1/tasks`.

@@ -85,6 +85,10 @@ pub enum Remote {
         /// object by parameter name.
         #[arg(long, requires = "export")]
         args: Option<String>,
+        /// Or the whole call in WAVE, as `wasmtime run --invoke` takes it:
+        /// `'add(1, 2)'`.
+        #[arg(long, conflicts_with_all = ["input", "input_file", "export"])]
+        call: Option<String>,
     },
     /// An agent's balances.
     Balance { agent: String },
@@ -490,8 +494,8 @@ pub fn run(client: &Client, cmd: Remote, json_out: bool) -> Result<Shown> {
             return artifacts::upload(client, out, &manifest, &component);
         }
         Remote::Artifacts(cmd) => artifacts::artifacts(client, out, cmd),
-        Remote::Invoke { artifact, input, input_file, fuel, id, export, args } => {
-            let call = artifacts::Call { artifact, input, input_file, fuel, id, export, args };
+        Remote::Invoke { artifact, input, input_file, fuel, id, export, args, call } => {
+            let call = artifacts::Call { artifact, input, input_file, fuel, id, export, args, wave: call };
             return artifacts::invoke(client, out, call);
         }
         Remote::Allocations(cmd) => allocations::run(client, out, cmd),

@@ -288,16 +288,17 @@ fn tighten_schemas(schemas: &mut Map<String, Value>) {
                    {"required": ["capability"], "properties": {"capability": {"type": "string"}}}]),
         );
     }
-    // A function (with its arguments) or an input, not both; arguments
-    // only with a function.
+    // A function (with its arguments), a WAVE call or an input: one of
+    // them; arguments only with a function.
     if let Some(s) = schemas.get_mut("Invoke").and_then(Value::as_object_mut) {
-        let both = |other: &str| {
-            json!({"not": {"required": ["export", other],
-                "properties": {"export": {"type": "string"}, other: {"type": "string"}}}})
+        let both = |one: &str, other: &str| {
+            json!({"not": {"required": [one, other],
+                "properties": {one: {"type": "string"}, other: {"type": "string"}}}})
         };
         s.insert(
             "allOf".into(),
-            json!([both("input"), both("input_base64"),
+            json!([both("export", "input"), both("export", "input_base64"), both("call", "export"),
+                   both("call", "input"), both("call", "input_base64"),
                    {"if": {"required": ["args"], "properties": {"args": {"not": {"type": "null"}}}},
                     "then": {"required": ["export"], "properties": {"export": {"type": "string"}}}}]),
         );

@@ -28,16 +28,19 @@ pub(super) async fn invoke(
     JsonBody(req): JsonBody<Invoke>,
 ) -> ApiResult<Json<fuelhost::InvocationReport>> {
     let me = caller.agent()?;
-    let by_function = req.export.is_some();
-    let input = match (req.export, req.args) {
-        (Some(export), args) => {
-            if req.input.is_some() || req.input_base64.is_some() {
-                return Err(ApiError::bad_request("give `export` (with `args`) or `input`, not both"));
-            }
+    let by_function = req.export.is_some() || req.call.is_some();
+    let has_input = req.input.is_some() || req.input_base64.is_some();
+    let input = match (req.export, req.args, req.call) {
+        (Some(_), _, Some(_)) => return Err(ApiError::bad_request("give `call` or `export` (with `args`), not both")),
+        (_, _, Some(_)) | (Some(_), _, None) if has_input => {
+            return Err(ApiError::bad_request("give `export` (with `args`), `call` or `input`: one of them"))
+        }
+        (None, Some(_), _) => return Err(ApiError::bad_request("`args` needs `export`: the function to call")),
+        (None, None, Some(call)) => fuelhost::TypedInput::encode_call(&call),
+        (Some(export), args, None) => {
             fuelhost::TypedInput::encode(&export, args.unwrap_or_else(|| serde_json::json!([])))
         }
-        (None, Some(_)) => return Err(ApiError::bad_request("`args` needs `export`: the function to call")),
-        (None, None) => input_bytes(req.input, req.input_base64)?,
+        (None, None, None) => input_bytes(req.input, req.input_base64)?,
     };
     blocking(move || {
         let artifact = String::from(req.artifact);

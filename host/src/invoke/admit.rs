@@ -192,7 +192,14 @@ pub(super) fn admit(
         price,
         fuel_limit: req.fuel_limit.unwrap_or(limits.fuel).min(limits.fuel),
     };
-    decide(host, &charge, &req, limits.memory_bytes)?;
+    // What the policy chain is told is called: the function, or `http`,
+    // or `run`.
+    let export = match (&typed, &req.http) {
+        (Some(t), _) => t.name.as_str(),
+        (None, Some(_)) => "http",
+        (None, None) => "run",
+    };
+    decide(host, &charge, &req, (input_size, export), limits.memory_bytes)?;
     Ok(Admission::Admitted(Box::new(Admitted { charge, req, artifact, limits, root, typed, _slot: slot })))
 }
 
@@ -234,7 +241,7 @@ fn replay(
 }
 
 /// The `invoke` action of `charge`, as the policy chain sees it.
-fn invoke_action(charge: &Charge, input_bytes: usize, memory_limit: u64) -> Action {
+fn invoke_action(charge: &Charge, input_bytes: u64, export: &str, memory_limit: u64) -> Action {
     let grant = charge.sponsorship.as_ref().map(|g| g.grant.id.clone()).unwrap_or_default();
     crate::actions::INVOKE.action(
         charge.caller.to_string(),
@@ -245,7 +252,7 @@ fn invoke_action(charge: &Charge, input_bytes: usize, memory_limit: u64) -> Acti
             ("resource-policy", charge.resource_policy.to_string()),
             ("sponsor-grant", grant),
             ("input-bytes", input_bytes.to_string()),
-            ("export", "run".into()),
+            ("export", export.to_string()),
         ],
         charge.price,
         Usage {
@@ -261,13 +268,25 @@ fn invoke_action(charge: &Charge, input_bytes: usize, memory_limit: u64) -> Acti
 /// Put the call to the judge (in the `admit` span): a deny refuses it, a
 /// `require_approval` parks it until an approver decides (an approved
 /// call passes); nothing is charged either way.
-fn decide(host: &AdmitEnv<'_>, charge: &Charge, req: &Invocation, memory_limit: u64) -> Result<(), InvokeError> {
+fn decide(
+    host: &AdmitEnv<'_>,
+    charge: &Charge,
+    req: &Invocation,
+    (input_bytes, export): (u64, &str),
+    memory_limit: u64,
+) -> Result<(), InvokeError> {
     let _admit = tracing::info_span!("admit").entered();
-    let mut action = invoke_action(charge, req.input.len(), memory_limit);
+    let mut action = invoke_action(charge, input_bytes, export, memory_limit);
     // An allow is recorded by the call's settlement, in the same commit
     // (see `audit`); any other decision now.
     let verdict = host.judge.judge_admission(&charge.invocation_id, &mut action);
     match &verdict.decision {
+        // An HTTP request cannot wait for a decision that may take hours.
+        Decision::RequireApproval(approvers) if req.http.is_some() => Err(InvokeError::Denied(format!(
+            "this call needs an approval (by {}), and an HTTP request to a component's route cannot wait for one: \
+             ask an approver to change the policy, or call an artifact that does not need one",
+            approvers.join(", ")
+        ))),
         Decision::RequireApproval(approvers) if req.approved_by.is_none() => {
             let parked = host
                 .approvals

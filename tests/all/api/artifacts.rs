@@ -127,6 +127,10 @@ fn an_artifact_called_by_function_over_http() {
     let invoke = |body: serde_json::Value| call("POST", &s.url("/v1/invoke"), Some(bob), Some(body));
     let (st, v) = invoke(json!({"artifact": "alice/adder@1", "export": "add", "args": [20, 22]}));
     assert_eq!((st, v["output"].as_str(), v["price_paid"].as_u64()), (200, Some("42"), Some(3)), "{v}");
+    let (st, v) = invoke(json!({"artifact": "alice/adder@1", "call": "add(1, 2)"}));
+    assert_eq!((st, v["output"].as_str(), v["price_paid"].as_u64()), (200, Some("3"), Some(3)), "{v}");
+    let (st, v) = invoke(json!({"artifact": "alice/adder@1", "call": "add(1, 2)", "export": "add"}));
+    assert_eq!(st, 400, "{v}");
     let (st, v) = invoke(json!({"artifact": "alice/adder@1", "export": "add", "args": [1, "x"]}));
     assert_eq!((st, error_code(&v)), (422, "invalid_arguments"), "{v}");
     assert!(v["error"]["message"].as_str().unwrap().contains(r#"argument b: expected u32, got "x""#), "{v}");
@@ -147,5 +151,5 @@ fn an_artifact_called_by_function_over_http() {
     assert!(st == 422 && v["error"]["message"].as_str().unwrap().contains("called with `input`"), "{v}");
     // Only the successful call was charged.
     let (_, b) = call("GET", &s.url("/v1/agents/bob"), Some(bob), None);
-    assert_eq!(b["balances"]["scrip"]["posted"].as_u64(), Some(97), "{b}");
+    assert_eq!(b["balances"]["scrip"]["posted"].as_u64(), Some(94), "{b}");
 }

@@ -145,6 +145,18 @@ fn requests_of_the_wrong_kind_are_refused_and_charge_nothing() {
         call("POST", &s.url("/v1/invoke"), Some(bob), Some(json!({"artifact": "alice/hello@1", "input": "x"})));
     assert_eq!((st, error_code(&v)), (422, "wrong_call"), "{v}");
     assert!(v["error"]["message"].as_str().unwrap().contains("/run/alice/hello@1/"), "{v}");
+    // A call a policy would park for an approval cannot wait on a socket.
+    s.host
+        .set_policy_rules(
+            "[[rule]]\nname = \"nod\"\neffect = \"require_approval\"\naction = \"invoke\"\n\
+             target = \"alice/hello@*\"\napprovers = [\"alice\"]\n",
+        )
+        .unwrap();
+    let (st, body, _) = run(&s, "GET", "/run/alice/hello/", Some(bob), b"");
+    let v: serde_json::Value = serde_json::from_str(&body.unwrap()).unwrap();
+    assert_eq!((st, error_code(&v)), (403, "denied"), "{v}");
+    assert!(v["error"]["message"].as_str().unwrap().contains("cannot wait"), "{v}");
+    assert!(s.host.pending_actions(None).unwrap().is_empty(), "nothing parked");
     assert_eq!(scrip(&s, bob), 100, "nothing was charged");
     assert!(s.host.usage_records(&UsageQuery::default()).unwrap().is_empty());
 }

@@ -66,6 +66,8 @@ pub(super) struct Call {
     pub id: Option<String>,
     pub export: Option<String>,
     pub args: Option<String>,
+    /// The call in WAVE.
+    pub wave: Option<String>,
 }
 
 /// `fuelhost invoke ARTIFACT [INPUT] ...`.
@@ -78,6 +80,7 @@ pub(super) fn invoke(client: &Client, out: Printer, call: Call) -> Result<Shown>
         id: call.id.map(client_id).transpose()?,
         export: call.export,
         args: None,
+        call: call.wave,
     };
     if let Some(args) = call.args {
         let args: serde_json::Value = serde_json::from_str(&args).map_err(|e| {
