@@ -28,8 +28,9 @@ wport=$((20000 + RANDOM % 10000)); fport=$((30000 + RANDOM % 10000))
 trap 'kill $wpid $fpid 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 
 # wasmtime serve: a fresh instance per request, as fuelhost makes; its
-# defaults otherwise (pooling allocator on, fuel and epochs off).
-"$wasmtime" serve --addr "127.0.0.1:$wport" "$component" >"$work/wasmtime.log" 2>&1 &
+# defaults otherwise (fuel and epochs off), with `wasi:cli` linked (`-S
+# cli`: Rust's std imports it, as fuelhost links it).
+"$wasmtime" serve -S cli=y --addr "127.0.0.1:$wport" "$component" >"$work/wasmtime.log" 2>&1 &
 wpid=$!
 
 FUELHOST_LOG=warn "$bin" serve --data-dir "$work/data" --listen "127.0.0.1:$fport" --durability "$durability" \
