@@ -183,15 +183,7 @@ impl Client {
                 };
                 return Err(Failure { status: Some(status), code, message, hint: hint.into() }.into());
             }
-            Err(ureq::Error::Transport(t)) => {
-                return Err(Failure {
-                    status: None,
-                    code: "unreachable".into(),
-                    message: format!("cannot reach the server at {}: {t}", self.url),
-                    hint: "is `fuelhost serve` running? Set --url or FUELHOST_URL".into(),
-                }
-                .into())
-            }
+            Err(ureq::Error::Transport(t)) => return Err(self.unreachable(t)),
         };
         let status = res.status();
         if !(200..300).contains(&status) {
@@ -213,6 +205,17 @@ impl Client {
             serde_json::from_str(&text).unwrap_or(Value::String(text))
         };
         Ok(Reply { route: format!("{method} {path}"), status, json })
+    }
+
+    /// No server answered.
+    fn unreachable(&self, t: ureq::Transport) -> anyhow::Error {
+        Failure {
+            status: None,
+            code: "unreachable".into(),
+            message: format!("cannot reach the server at {}: {t}", self.url),
+            hint: "is `fuelhost serve` running? Set --url or FUELHOST_URL".into(),
+        }
+        .into()
     }
 
     /// GET `path` (with `query` pairs whose value is set).
@@ -239,15 +242,7 @@ impl Client {
         let res = match req.send_string(body) {
             Ok(r) => r,
             Err(ureq::Error::Status(_, r)) => r,
-            Err(ureq::Error::Transport(t)) => {
-                return Err(Failure {
-                    status: None,
-                    code: "unreachable".into(),
-                    message: format!("cannot reach the server at {}: {t}", self.url),
-                    hint: "is `fuelhost serve` running? Set --url or FUELHOST_URL".into(),
-                }
-                .into())
-            }
+            Err(ureq::Error::Transport(t)) => return Err(self.unreachable(t)),
         };
         let status = res.status();
         Ok((status, res.into_string().with_context(|| format!("reading the answer to POST {path}"))?))

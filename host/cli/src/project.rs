@@ -557,13 +557,7 @@ pub fn build(dir: &Path) -> Result<PathBuf> {
 /// preview-1 adapter (the one wasmtime 48 ships).
 fn build_c(dir: &Path, world: &str, out: &Path) -> Result<()> {
     let wbg = tool("wit-bindgen", "tools/bin/wit-bindgen", dir, "`cargo install wit-bindgen-cli@0.63`")?;
-    let tools = tool("wasm-tools", "venv/bin/wasm-tools", dir, "`cargo install wasm-tools`")?;
-    let clang = find_tool("clang", None, dir)
-        .context("clang is not installed: `apt-get install clang lld wasi-libc libclang-rt-dev-wasm32`")?;
-    let adapter = preview1_adapter("reactor").context(
-        "the WASI preview-1 adapter is missing: run scripts/setup.sh from the fuelhost repository (cargo fetches \
-         wasi-preview1-component-adapter-provider 48 into ~/.cargo/registry)",
-    )?;
+    let (clang, adapt) = c_tools(dir, "reactor")?;
     eprintln!("building {} (wit-bindgen c + clang)", dir.display());
     let scratch = tempfile_dir(dir)?;
     let mut bind = Command::new(&wbg);
@@ -591,14 +585,7 @@ fn build_c(dir: &Path, world: &str, out: &Path) -> Result<()> {
         .arg("-o")
         .arg(&core);
     run(cc, "clang")?;
-    let mut new = Command::new(&tools);
-    new.args(["component", "new"])
-        .arg(&core)
-        .arg("--adapt")
-        .arg(format!("wasi_snapshot_preview1={}", adapter.display()))
-        .arg("-o")
-        .arg(out);
-    run(new, "wasm-tools component new")?;
+    adapt(&core, out)?;
     let _ = std::fs::remove_dir_all(&scratch);
     Ok(())
 }
@@ -607,13 +594,7 @@ fn build_c(dir: &Path, world: &str, out: &Path) -> Result<()> {
 /// with clang against wasi-libc, nothing generated, made a
 /// `wasi:cli/command` component with the WASI preview-1 command adapter.
 fn build_c_command(dir: &Path, out: &Path) -> Result<()> {
-    let tools = tool("wasm-tools", "venv/bin/wasm-tools", dir, "`cargo install wasm-tools`")?;
-    let clang = find_tool("clang", None, dir)
-        .context("clang is not installed: `apt-get install clang lld wasi-libc libclang-rt-dev-wasm32`")?;
-    let adapter = preview1_adapter("command").context(
-        "the WASI preview-1 adapter is missing: run scripts/setup.sh from the fuelhost repository (cargo fetches \
-         wasi-preview1-component-adapter-provider 48 into ~/.cargo/registry)",
-    )?;
+    let (clang, adapt) = c_tools(dir, "command")?;
     eprintln!("building {} (clang, a wasi:cli/command)", dir.display());
     let scratch = tempfile_dir(dir)?;
     let core = scratch.join("core.wasm");
@@ -626,16 +607,33 @@ fn build_c_command(dir: &Path, out: &Path) -> Result<()> {
     let mut cc = Command::new(clang);
     cc.args(["--target=wasm32-wasi", "--sysroot=/usr", "-O2"]).args(&sources).arg("-o").arg(&core);
     run(cc, "clang")?;
-    let mut new = Command::new(&tools);
-    new.args(["component", "new"])
-        .arg(&core)
-        .arg("--adapt")
-        .arg(format!("wasi_snapshot_preview1={}", adapter.display()))
-        .arg("-o")
-        .arg(out);
-    run(new, "wasm-tools component new")?;
+    adapt(&core, out)?;
     let _ = std::fs::remove_dir_all(&scratch);
     Ok(())
+}
+
+/// What a C build runs: clang, and a step making a core module a
+/// component with the WASI preview-1 adapter of `kind` (`reactor` or
+/// `command`).
+fn c_tools(dir: &Path, kind: &str) -> Result<(PathBuf, impl Fn(&Path, &Path) -> Result<()>)> {
+    let tools = tool("wasm-tools", "venv/bin/wasm-tools", dir, "`cargo install wasm-tools`")?;
+    let clang = find_tool("clang", None, dir)
+        .context("clang is not installed: `apt-get install clang lld wasi-libc libclang-rt-dev-wasm32`")?;
+    let adapter = preview1_adapter(kind).context(
+        "the WASI preview-1 adapter is missing: run scripts/setup.sh from the fuelhost repository (cargo fetches \
+         wasi-preview1-component-adapter-provider 48 into ~/.cargo/registry)",
+    )?;
+    let adapt = move |core: &Path, out: &Path| {
+        let mut new = Command::new(&tools);
+        new.args(["component", "new"])
+            .arg(core)
+            .arg("--adapt")
+            .arg(format!("wasi_snapshot_preview1={}", adapter.display()))
+            .arg("-o")
+            .arg(out);
+        run(new, "wasm-tools component new")
+    };
+    Ok((clang, adapt))
 }
 
 /// A scratch folder for a build's intermediate files.
