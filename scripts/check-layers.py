@@ -53,7 +53,7 @@ LAYERS = {
         ["chain"],
     ],
     "host/runtime": [
-        ["hostcall", "limiter", "meter", "wait", "cache", "slots"],
+        ["hostcall", "limiter", "meter", "wait", "cache", "slots", "concurrent"],
         ["engine"],
         ["guest"],
         ["boundary", "io"],

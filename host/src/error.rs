@@ -253,7 +253,8 @@ fn offered(world: &str) -> &'static str {
     match world {
         "artifact" => {
             "an artifact (of any world) may import WASI 0.2 (cli, clocks, filesystem, io, random, sockets), \
-             wasi:http/outgoing-handler and fuelhost:host/{ledger,policy,log,invoke,tasks}@0.1.0, and nothing else"
+             WASI 0.3 (cli, clocks, random, sockets), wasi:http/outgoing-handler@0.2 and \
+             fuelhost:host/{ledger,policy,log,invoke,tasks}@0.1.0, and nothing else"
         }
         _ => "a policy plugin may import fuelhost:host/log@0.1.0 and WASI 0.2, and nothing else",
     }

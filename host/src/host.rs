@@ -883,13 +883,22 @@ impl Host {
     /// How artifact `id` is called, `None` if there is no such artifact:
     /// `run` (the `artifact` world, with an input), `exports` (by
     /// function), `command` (`wasi:cli/command`, the input as stdin) or
-    /// `http` (`wasi:http/proxy`, by HTTP requests to its route). Its
-    /// code is loaded (compiled, if it never was) when no call loaded it
-    /// yet.
+    /// `http` (`wasi:http/proxy`, by HTTP requests to its route). Read
+    /// without loading its code when its bytes were linked on this machine
+    /// before; else its code is loaded (compiled, if it never was).
     pub fn artifact_kind(&self, id: &str) -> Result<Option<&'static str>, HostError> {
-        let loaded =
-            self.inner.registry.get(id).map_err(|e| HostError::Load { id: id.to_string(), reason: e.to_string() })?;
-        Ok(loaded.map(|a| a.kind()))
+        let interface = self.interface(id)?;
+        Ok(interface.map(|i| match i.kind.as_str() {
+            "exports" => "exports",
+            "command" => "command",
+            "http" => "http",
+            _ => "run",
+        }))
+    }
+
+    /// How artifact `id` is called (see [`Host::artifact_kind`]).
+    fn interface(&self, id: &str) -> Result<Option<Arc<crate::registry::Interface>>, HostError> {
+        self.inner.registry.interface(id).map_err(|e| HostError::Load { id: id.to_string(), reason: e.to_string() })
     }
 
     /// The id of `owner`'s artifact `name` of the highest version, if any
@@ -901,12 +910,9 @@ impl Host {
     /// The functions artifact `id` is called by, with
     /// [`Invocation::export`] (none for an artifact of the `artifact`
     /// world, called through `run`); `None` if there is no such artifact.
-    /// Its code is loaded (compiled, if it never was) when no call loaded
-    /// it yet.
+    /// Read as [`Host::artifact_kind`] is.
     pub fn artifact_exports(&self, id: &str) -> Result<Option<Vec<crate::ExportedFunction>>, HostError> {
-        let loaded =
-            self.inner.registry.get(id).map_err(|e| HostError::Load { id: id.to_string(), reason: e.to_string() })?;
-        Ok(loaded.map(|a| a.exports().to_vec()))
+        Ok(self.interface(id)?.map(|i| i.exports.clone()))
     }
 
     /// Delete the artifact `id`: no new invocation finds it, now or after a

@@ -116,23 +116,48 @@ impl Exchange {
     }
 
     /// The component set its response (`response-outparam.set`): send the
-    /// head to the caller and forward the body as it comes, keeping up to
-    /// `limit` bytes (and one more, when there are more).
-    pub(crate) fn respond(
+    /// head to the caller and forward the body as it comes, on a task of
+    /// its own (see [`Exchange::answer`]).
+    pub(crate) fn respond<B>(
         self: &Arc<Self>,
-        result: Result<http::Response<wasmtime_wasi_http::p2::body::HyperOutgoingBody>, String>,
+        result: Result<http::Response<B>, String>,
         invocation_id: String,
         limit: u64,
-    ) {
+    ) where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: std::fmt::Debug,
+    {
+        if let Some(forward) = self.answer(result, invocation_id, limit) {
+            let forwarder = wasmtime_wasi::runtime::spawn(forward);
+            self.body().forwarder = Some(forwarder);
+        }
+    }
+
+    /// The component answered: send the head to the caller, and return
+    /// what forwards the body as it comes, keeping up to `limit` bytes (and
+    /// one more, when there are more), for the caller to run where the
+    /// body's writer makes progress (a task of its own for WASI 0.2; the
+    /// store's concurrent run for WASI 0.3, whose body the guest writes
+    /// after returning). Nothing to forward when it answered an error code.
+    pub(crate) fn answer<B>(
+        self: &Arc<Self>,
+        result: Result<http::Response<B>, String>,
+        invocation_id: String,
+        limit: u64,
+    ) -> Option<impl std::future::Future<Output = ()> + Send + 'static>
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: std::fmt::Debug,
+    {
         let response = match result {
             Ok(r) => r,
             Err(code) => {
                 self.body().error_code = Some(code);
                 lock(&self.head).take();
-                return;
+                return None;
             }
         };
-        let (parts, mut body) = response.into_parts();
+        let (parts, body) = response.into_parts();
         let (tx, rx) = mpsc::unbounded_channel();
         *lock(&self.client) = Some(tx.clone());
         self.body().status = Some(parts.status.as_u16());
@@ -143,8 +168,9 @@ impl Exchange {
             let _ = sender.send(head);
         }
         let me = Arc::clone(self);
-        let forwarder = wasmtime_wasi::runtime::spawn(async move {
+        Some(async move {
             use http_body_util::BodyExt as _;
+            let mut body = std::pin::pin!(body);
             loop {
                 let frame = body.frame().await;
                 let mut state = me.body();
@@ -175,8 +201,7 @@ impl Exchange {
                     return;
                 }
             }
-        });
-        self.body().forwarder = Some(forwarder);
+        })
     }
 
     /// How the component answered, once its store is gone (so its body's

@@ -32,7 +32,9 @@ use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{Component, InstancePre, Linker};
 use wasmtime::Engine;
 use wasmtime_wasi::p2::bindings::sync::CommandPre;
+use wasmtime_wasi::p3::bindings::CommandPre as AsyncCommandPre;
 use wasmtime_wasi_http::p2::bindings::sync::ProxyPre;
+use wasmtime_wasi_http::p3::bindings::ServicePre;
 
 use crate::bindings::artifact::ArtifactPre;
 use crate::error::{HostError, UploadError};
@@ -70,27 +72,33 @@ pub struct LoadedArtifact {
 }
 
 impl LoadedArtifact {
-    /// The functions it exports to be called by name with JSON arguments
-    /// (none for an artifact of the `artifact` world, called through `run`).
-    pub fn exports(&self) -> &[ExportedFunction] {
-        match &*self.pre {
-            Code::Run(_) | Code::Command(_) | Code::Http(_) => &[],
-            Code::Exports { functions, .. } => functions,
-        }
-    }
-
     /// How it is called: `run` (the `artifact` world), `exports` (its
     /// functions, by name), `command` (`wasi:cli/command`) or `http`
     /// (`wasi:http/proxy`).
     pub fn kind(&self) -> &'static str {
-        match &*self.pre {
-            Code::Run(_) => "run",
-            Code::Exports { .. } => "exports",
-            Code::Command(_) => "command",
-            Code::Http(_) => "http",
-        }
+        self.pre.kind()
+    }
+
+    /// How it is called: its kind and exports.
+    pub fn interface(&self) -> Interface {
+        self.pre.interface()
     }
 }
+
+/// How an artifact is called, read from its component's type: what
+/// listings show (`GET /v1/artifacts/{id}`, MCP's `tools/list`) without
+/// loading its code. The same for every artifact of the same bytes, kept
+/// beside the compiled code (`CodeCache::put_note`) once it was linked.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Interface {
+    /// `run`, `exports`, `command` or `http` (see [`LoadedArtifact::kind`]).
+    pub kind: String,
+    /// Its functions called by name (for `exports`; else none).
+    pub exports: Vec<ExportedFunction>,
+}
+
+/// The name an [`Interface`] is kept under in the code cache.
+const INTERFACE_NOTE: &str = "interface";
 
 /// An artifact's linked code, and how an invocation calls it.
 pub(crate) enum Code {
@@ -103,23 +111,58 @@ pub(crate) enum Code {
         pre: InstancePre<Sandbox>,
         /// The functions, in the order the component declares them.
         functions: Vec<ExportedFunction>,
+        /// Whether it uses component-model-async (an `async func` export,
+        /// a WASI 0.3 import): its calls run concurrently
+        /// (`fuelhost_runtime::concurrent`).
+        concurrent: bool,
     },
-    /// A `wasi:cli/command`: its `main` runs with the input as stdin and
-    /// its stdout as the output; exit code 0 is success.
+    /// A `wasi:cli/command` of WASI 0.2: its `main` runs with the input as
+    /// stdin and its stdout as the output; exit code 0 is success.
     Command(CommandPre<Sandbox>),
+    /// A `wasi:cli/command` of WASI 0.3 (an async `run`), called as the
+    /// WASI 0.2 one is, through `run_concurrent`.
+    AsyncCommand(AsyncCommandPre<Sandbox>),
     /// A `wasi:http/proxy`: an HTTP request to its route is handed to its
     /// incoming handler, its response streamed back (see `crate::proxy`).
     Http(ProxyPre<Sandbox>),
+    /// A WASI 0.3 HTTP service (`wasi:http/handler@0.3`), called as the
+    /// `wasi:http/proxy` one is, through `run_concurrent`.
+    AsyncHttp(ServicePre<Sandbox>),
 }
 
+/// Interfaces kept in memory at most (a few hundred bytes to some
+/// kilobytes each); past it they are read from the code cache again.
+const MAX_INTERFACES_KNOWN: usize = 16_384;
+
 impl Code {
+    /// How it is called.
+    fn interface(&self) -> Interface {
+        let exports = match self {
+            Code::Exports { functions, .. } => functions.clone(),
+            _ => Vec::new(),
+        };
+        Interface { kind: self.kind().to_string(), exports }
+    }
+
+    /// `run`, `exports`, `command` or `http`.
+    fn kind(&self) -> &'static str {
+        match self {
+            Code::Run(_) => "run",
+            Code::Exports { .. } => "exports",
+            Code::Command(_) | Code::AsyncCommand(_) => "command",
+            Code::Http(_) | Code::AsyncHttp(_) => "http",
+        }
+    }
+
     /// The engine it was compiled for.
     pub(crate) fn engine(&self) -> &Engine {
         match self {
             Code::Run(pre) => pre.engine(),
             Code::Exports { pre, .. } => pre.engine(),
             Code::Command(pre) => pre.engine(),
+            Code::AsyncCommand(pre) => pre.instance_pre().engine(),
             Code::Http(pre) => pre.engine(),
+            Code::AsyncHttp(pre) => pre.instance_pre().engine(),
         }
     }
 }
@@ -161,6 +204,12 @@ pub struct Registry {
     artifact_linker: Linker<Sandbox>,
     /// The artifact linker of the CPU-time engine, made with that engine.
     cpu_time_linker: OnceLock<Linker<Sandbox>>,
+    /// The linkers of the concurrent engines (fuel, then CPU time), built
+    /// with them: WASI 0.3 too.
+    concurrent_linkers: [OnceLock<Linker<Sandbox>>; 2],
+    /// How each digest's code is called, for artifacts not loaded (see
+    /// [`Registry::interface`]).
+    interfaces: Mutex<HashMap<String, Arc<Interface>>>,
     plugin_linker: Linker<fuelhost_policy::PluginStore>,
     artifacts: RwLock<HashMap<String, Slot>>,
     /// How many artifacts are cold because their code is not compiled yet.
@@ -289,13 +338,15 @@ impl Registry {
         max_component_bytes: usize,
         max_loaded: usize,
     ) -> Result<Registry, HostError> {
-        let artifact_linker =
-            crate::capabilities::artifact_linker(engines.fuel()).map_err(|e| HostError::Engine(e.to_string()))?;
+        let artifact_linker = crate::capabilities::artifact_linker(engines.fuel(), false)
+            .map_err(|e| HostError::Engine(e.to_string()))?;
         let plugin_linker =
             fuelhost_policy::plugin_linker(engines.policy()).map_err(|e| HostError::Engine(e.to_string()))?;
         let registry = Registry {
             engines,
             cpu_time_linker: OnceLock::new(),
+            concurrent_linkers: [OnceLock::new(), OnceLock::new()],
+            interfaces: Mutex::new(HashMap::new()),
             db,
             cache,
             artifact_linker,
@@ -352,7 +403,9 @@ impl Registry {
         if self.linked.lock().unwrap_or_else(|p| p.into_inner()).get(&key).is_some_and(|c| c.strong_count() > 0) {
             return Ok(true);
         }
-        Ok(self.cache.has_compiled(self.engine(info.manifest.metering)?, &info.digest))
+        let metering = info.manifest.metering;
+        Ok(self.cache.has_compiled(self.engine(metering)?, &info.digest)
+            || self.engines.concurrent_if_built(metering).is_some_and(|e| self.cache.has_compiled(e, &info.digest)))
     }
 
     /// How many artifacts still wait for their code to be compiled; `None`
@@ -388,8 +441,7 @@ impl Registry {
     fn compile_only(&self, info: &ArtifactInfo) -> Result<(), UploadError> {
         let _compiling = self.compiling.lock().unwrap_or_else(|p| p.into_inner());
         if !self.compiled(info)? {
-            let engine = self.engine(info.manifest.metering)?;
-            drop(self.component(engine, &info.digest, None)?);
+            drop(self.artifact_component(info.manifest.metering, &info.digest, None)?);
         }
         let mut artifacts = self.artifacts.write().unwrap_or_else(|p| p.into_inner());
         if let Some(slot) = artifacts.get_mut(&info.id) {
@@ -508,9 +560,54 @@ impl Registry {
                 if let Some(l) = self.cpu_time_linker.get() {
                     return Ok(l);
                 }
-                let linker = crate::capabilities::artifact_linker(self.engine(metering)?)
+                let linker = crate::capabilities::artifact_linker(self.engine(metering)?, false)
                     .map_err(|e| UploadError::Invalid(format!("linking the cpu_time engine: {e:#}")))?;
                 Ok(self.cpu_time_linker.get_or_init(|| linker))
+            }
+        }
+    }
+
+    /// The concurrent engine for `metering` and its linker, built on first
+    /// use.
+    fn concurrent_engine(&self, metering: Metering) -> Result<(&Engine, &Linker<Sandbox>), UploadError> {
+        let engine = self.engines.concurrent(metering).map_err(|e| {
+            UploadError::Invalid(format!("building the concurrent {} engine: {e:#}", metering.as_str()))
+        })?;
+        let cell = &self.concurrent_linkers[metering as usize];
+        if let Some(l) = cell.get() {
+            return Ok((engine, l));
+        }
+        let linker = crate::capabilities::artifact_linker(engine, true)
+            .map_err(|e| UploadError::Invalid(format!("linking the concurrent engine: {e:#}")))?;
+        Ok((engine, cell.get_or_init(|| linker)))
+    }
+
+    /// The compiled artifact component of `digest` (see [`Self::component`]),
+    /// and whether it is component-model-async code: compiled for the
+    /// engine of its metering, or, when that engine finds it uses
+    /// component-model-async or it imports WASI 0.3, for the concurrent
+    /// one.
+    fn artifact_component(
+        &self,
+        metering: Metering,
+        digest: &str,
+        bytes: Option<&[u8]>,
+    ) -> Result<(Component, bool), UploadError> {
+        if let Some(engine) = self.engines.concurrent_if_built(metering) {
+            if self.cache.has_compiled(engine, digest) {
+                return Ok((self.component(engine, digest, bytes)?, true));
+            }
+        }
+        let engine = self.engine(metering)?;
+        match self.component(engine, digest, bytes) {
+            // WASI 0.3 is linked on the concurrent engines alone (a
+            // component may import its synchronous functions only).
+            Ok(component) if !imports_wasi_p3(engine, &component) => Ok((component, false)),
+            Err(UploadError::Invalid(why)) if !needs_concurrency(&why) => Err(UploadError::Invalid(why)),
+            Err(e) if !matches!(e, UploadError::Invalid(_)) => Err(e),
+            _ => {
+                let (engine, _) = self.concurrent_engine(metering)?;
+                Ok((self.component(engine, digest, bytes)?, true))
             }
         }
     }
@@ -549,8 +646,9 @@ impl Registry {
         }
         // Compiled and linked outside the lock; two uploads of new bytes at
         // once may both link them, and the later one's is kept.
-        let component = self.component(self.engine(metering)?, digest, bytes)?;
-        let pre = Arc::new(self.link_artifact(&component, metering)?);
+        let (component, concurrent) = self.artifact_component(metering, digest, bytes)?;
+        let pre = Arc::new(self.link_artifact(&component, metering, concurrent)?);
+        self.note_interface(digest, &pre);
         let mut linked = self.linked.lock().unwrap_or_else(|p| p.into_inner());
         if linked.len() >= 64 && linked.len().is_power_of_two() {
             linked.retain(|_, code| code.strong_count() > 0);
@@ -561,16 +659,32 @@ impl Registry {
 
     /// Link `component` as an artifact: of the `artifact` world when it
     /// exports `run`, an HTTP handler when it exports
-    /// `wasi:http/incoming-handler`, a command when it exports
-    /// `wasi:cli/run`, else by the functions it exports (at least one).
-    fn link_artifact(&self, component: &Component, metering: Metering) -> Result<Code, UploadError> {
-        let pre = self
-            .artifact_linker(metering)?
+    /// `wasi:http/incoming-handler` (or WASI 0.3's `wasi:http/handler`), a
+    /// command when it exports `wasi:cli/run` (of WASI 0.2 or 0.3), else by the functions it
+    /// exports (at least one).
+    fn link_artifact(&self, component: &Component, metering: Metering, concurrent: bool) -> Result<Code, UploadError> {
+        let (engine, linker) = match concurrent {
+            false => (self.engine(metering)?, self.artifact_linker(metering)?),
+            true => self.concurrent_engine(metering)?,
+        };
+        let pre = linker
             .instantiate_pre(component)
-            .map_err(|e| UploadError::UnsatisfiableImport(format!("{e:#}"), "artifact"))?;
-        let engine = self.engine(metering)?;
+            .map_err(|e| UploadError::UnsatisfiableImport(unlinked_import(engine, component, e), "artifact"))?;
         let exports: Vec<String> = component.component_type().exports(engine).map(|(n, _)| n.to_string()).collect();
         let has_run = exports.iter().any(|n| n == "run");
+        if !has_run && exports.iter().any(|n| n.starts_with("wasi:http/handler@0.3.")) {
+            return ServicePre::new(pre).map(Code::AsyncHttp).map_err(|e| {
+                UploadError::MissingExport(format!("a WASI 0.3 HTTP service that does not link: {e:#}"), "artifact")
+            });
+        }
+        if !has_run && exports.iter().any(|n| n.starts_with("wasi:cli/run@0.3.")) {
+            return AsyncCommandPre::new(pre).map(Code::AsyncCommand).map_err(|e| {
+                UploadError::MissingExport(
+                    format!("a WASI 0.3 `wasi:cli/command` that does not link: {e:#}"),
+                    "artifact",
+                )
+            });
+        }
         if !has_run && exports.iter().any(|n| n.starts_with("wasi:http/incoming-handler@0.2.")) {
             return ProxyPre::new(pre).map(Code::Http).map_err(|e| {
                 UploadError::MissingExport(format!("a `wasi:http/proxy` that does not link: {e:#}"), "artifact")
@@ -584,7 +698,8 @@ impl Registry {
         if component.component_type().get_export(engine, "run").is_none() {
             let functions = crate::typed::exported_functions(engine, component);
             if !functions.is_empty() {
-                return Ok(Code::Exports { pre, functions });
+                let concurrent = functions.iter().any(|f| f.lifted_async) || imports_wasi_p3(engine, component);
+                return Ok(Code::Exports { pre, functions, concurrent });
             }
         }
         require_func_export(engine, component, "run", "artifact")?;
@@ -676,6 +791,57 @@ impl Registry {
         self.load_cold(info, compiled).inspect_err(|e| {
             tracing::error!(artifact = %id, error = %e, "loading a stored artifact's code failed");
         })
+    }
+
+    /// How artifact `id` is called: from its code when it is loaded, else
+    /// from what was noted when its bytes were last linked (on this
+    /// machine), else by loading it. `None` if there is no such artifact.
+    pub fn interface(&self, id: &str) -> Result<Option<Arc<Interface>>, UploadError> {
+        let digest = {
+            let artifacts = self.artifacts.read().unwrap_or_else(|p| p.into_inner());
+            match artifacts.get(id).map(|s| &s.entry) {
+                None => return Ok(None),
+                Some(Entry::Ready(a)) => return Ok(Some(Arc::new(a.interface()))),
+                Some(Entry::Cold { info, .. }) => info.digest.clone(),
+            }
+        };
+        if let Some(known) = self.interfaces.lock().unwrap_or_else(|p| p.into_inner()).get(&digest) {
+            return Ok(Some(known.clone()));
+        }
+        let noted = self.cache.note(&digest, INTERFACE_NOTE).and_then(|b| serde_json::from_slice::<Interface>(&b).ok());
+        if let Some(interface) = noted {
+            let interface = Arc::new(interface);
+            self.remember_interface(&digest, &interface);
+            return Ok(Some(interface));
+        }
+        Ok(self.get(id)?.map(|a| Arc::new(a.interface())))
+    }
+
+    /// Note how the code of `digest` is called, in memory and beside its
+    /// compiled code, the first time it is linked here.
+    fn note_interface(&self, digest: &str, code: &Code) {
+        if self.interfaces.lock().unwrap_or_else(|p| p.into_inner()).contains_key(digest) {
+            return;
+        }
+        let interface = Arc::new(code.interface());
+        if self.cache.note(digest, INTERFACE_NOTE).is_none() {
+            let written = serde_json::to_vec(&*interface)
+                .map_err(std::io::Error::other)
+                .and_then(|json| self.cache.put_note(digest, INTERFACE_NOTE, &json));
+            if let Err(e) = written {
+                tracing::warn!(digest, error = %e, "noting an artifact's interface failed");
+            }
+        }
+        self.remember_interface(digest, &interface);
+    }
+
+    /// Keep `interface` in memory, a bounded number of them.
+    fn remember_interface(&self, digest: &str, interface: &Arc<Interface>) {
+        let mut known = self.interfaces.lock().unwrap_or_else(|p| p.into_inner());
+        if known.len() >= MAX_INTERFACES_KNOWN {
+            known.clear();
+        }
+        known.insert(digest.to_string(), interface.clone());
     }
 
     /// What the registry knows about artifact `id`, compiled or not.
@@ -958,12 +1124,42 @@ impl Registry {
 fn with_fix(reason: String) -> String {
     if reason.contains("async") {
         return format!(
-            "{reason}; fuelhost serves WASI 0.2 components, not yet WASIp3 or component-model-async ones: build it \
-             for WASI 0.2 (the wasm32-wasip2 target; componentize-py, componentize-js and wit-bindgen without their \
-             async options)"
+            "{reason}; fuelhost serves WASI 0.2 and 0.3 components with component-model-async's async lifts, \
+             streams and futures, but not its stackful or threading extensions: build it with wit-bindgen's \
+             (or componentize-py's, componentize-js's) default async options"
         );
     }
     reason
+}
+
+/// Whether a component's compile error says it is component-model-async
+/// code, which the concurrent engines take.
+fn needs_concurrency(why: &str) -> bool {
+    why.contains("component model async") || why.contains("component-model-async") || why.contains("concurrency")
+}
+
+/// Whether `component` imports a WASI 0.3 interface.
+fn imports_wasi_p3(engine: &Engine, component: &Component) -> bool {
+    component.component_type().imports(engine).any(|(name, _)| name.starts_with("wasi:") && name.contains("@0.3."))
+}
+
+/// Why `component` does not link, with what would fit: WASI 0.3's
+/// filesystem is named as not offered (WASI 0.2's is).
+fn unlinked_import(engine: &Engine, component: &Component, e: wasmtime::Error) -> String {
+    let reason = format!("{e:#}");
+    let p3_filesystem = component
+        .component_type()
+        .imports(engine)
+        .map(|(name, _)| name.to_string())
+        .find(|name| name.starts_with("wasi:filesystem/") && name.contains("@0.3."));
+    match p3_filesystem {
+        Some(name) => format!(
+            "{reason}: it imports `{name}`; fuelhost offers a component WASI 0.2's filesystem \
+             (`wasi:filesystem/types@0.2`), whose every write it meters against the payer's disk budget, and not yet \
+             WASI 0.3's: reach files through WASI 0.2 (Rust's `std::fs` on wasm32-wasip2 does)"
+        ),
+        None => reason,
+    }
 }
 
 /// Versions compared as semantic versions where they are: the dotted

@@ -49,6 +49,10 @@ pub struct ExportedFunction {
     pub args_schema: Json,
     /// The JSON Schema of its result (`null` when it returns nothing).
     pub result_schema: Json,
+    /// Whether it is an `async func` (lifted async, component-model-async):
+    /// called the same way, run concurrently.
+    #[serde(rename = "async", default)]
+    pub lifted_async: bool,
 }
 
 /// Every function `component` exports, top-level ones first, then each
@@ -89,8 +93,8 @@ pub fn exported_functions(engine: &Engine, component: &Component) -> Vec<Exporte
 }
 
 /// Whether every parameter and result of `f` can be written as JSON (no
-/// resource, future or stream anywhere in it), and it is not async: only
-/// such a function is called by name.
+/// resource, future or stream anywhere in it): only such a function is
+/// called by name (an `async func` too).
 fn in_json(f: &ComponentFunc) -> bool {
     fn plain(ty: &Type) -> bool {
         match ty {
@@ -106,7 +110,7 @@ fn in_json(f: &ComponentFunc) -> bool {
             _ => true,
         }
     }
-    !f.async_() && f.params().all(|(_, t)| plain(&t)) && f.results().all(|t| plain(&t))
+    f.params().all(|(_, t)| plain(&t)) && f.results().all(|t| plain(&t))
 }
 
 /// Bytes of types one component's functions are described in, all told:
@@ -153,6 +157,7 @@ fn describe(interface: Option<&str>, function: &str, f: &ComponentFunc, spent: &
         results: typed_results,
         args_schema: json!({"type": "array", "prefixItems": items, "minItems": params.len(), "maxItems": params.len()}),
         result_schema,
+        lifted_async: f.async_(),
     }
 }
 

@@ -6,6 +6,7 @@ mod allocations;
 mod analytics;
 mod api;
 mod approvals;
+mod async_components;
 mod charging;
 mod commands;
 mod demo;

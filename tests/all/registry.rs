@@ -140,7 +140,10 @@ fn precompiled_code_is_reused_after_a_restart() {
         fuelhost_tests::fund(&host, "bob", 100, 10_000_000, 0);
         host.upload(manifest("echo", 1, ResourcePolicy::CallerPays, Limits::default()), &guest("rust-echo")).unwrap();
         assert_eq!(host.cache_stats().compilations, 1);
-        assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 1);
+        let files: Vec<String> =
+            std::fs::read_dir(&cache).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        assert_eq!(files.iter().filter(|f| f.ends_with(".cwasm")).count(), 1, "{files:?}");
+        assert!(files.iter().any(|f| f.ends_with(".interface.json")), "how it is called is noted beside: {files:?}");
     }
     let host = open();
     let stats = host.cache_stats();
@@ -291,6 +294,40 @@ fn loaded_code_is_bounded_and_reloaded_on_demand() {
     }
     assert_eq!(host.cache_stats().compilations, 4, "compiled once, by the background");
     assert!(host.loaded_artifacts() <= 2);
+}
+
+/// How an artifact is called (its kind, its exports) is listed without
+/// loading its code: from the code when it is loaded, else from the note
+/// its bytes left beside their compiled code, after a restart too.
+#[test]
+fn artifacts_not_loaded_are_listed_without_loading_their_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("compiled");
+    let open =
+        || fuelhost_tests::builder(dir.path()).compile_cache_dir(&cache).max_loaded_artifacts(1).build().unwrap();
+    let adder = guest("rust-adder");
+    let host = open();
+    host.create_agent("alice").unwrap();
+    for i in 0..3u8 {
+        let m = manifest(&format!("adder-{i}"), 1, ResourcePolicy::CallerPays, Limits::default());
+        host.upload(m, &distinct(&adder, i)).unwrap();
+    }
+    let check = |host: &fuelhost::Host| {
+        let before = host.cache_stats();
+        for i in 0..3 {
+            let id = format!("alice/adder-{i}@0.1.0");
+            assert_eq!(host.artifact_kind(&id).unwrap(), Some("exports"));
+            let names: Vec<String> = host.artifact_exports(&id).unwrap().unwrap().into_iter().map(|f| f.name).collect();
+            assert_eq!(names, ["add", "area", "farthest", "spin"]);
+        }
+        assert_eq!(host.cache_stats(), before, "nothing was loaded or compiled to list them");
+        assert!(host.loaded_artifacts() <= 1);
+    };
+    check(&host);
+    drop(host);
+    let host = open();
+    check(&host);
+    assert_eq!(host.artifact_kind("alice/nothing@1").unwrap(), None);
 }
 
 #[test]

@@ -1,8 +1,8 @@
 //! Components of standard worlds reach the economy, and what cannot be
 //! served is refused at upload with the reason and what would make it
 //! fit: a component called by function that imports fuelhost's `ledger`
-//! gets it; an import nobody provides is named; a component-model-async
-//! build is refused saying how to build it instead. (The `wasi:http/proxy`
+//! gets it; an import nobody provides is named; a stackful async build,
+//! and WASI 0.3's filesystem, are refused saying what fits instead. (The `wasi:http/proxy`
 //! component of `api::proxy` imports `ledger` too.)
 
 use fuelhost::{Invocation, Limits, ResourcePolicy, UploadError};
@@ -48,21 +48,33 @@ fn an_import_nobody_provides_is_refused_by_name() {
 }
 
 #[test]
-fn a_component_model_async_build_is_refused_saying_how_to_build_it() {
+fn a_stackful_async_build_is_refused_saying_how_to_build_it() {
     let t = test_host();
+    // An async lift without a callback: component-model-async's stackful
+    // form, which the engines do not take (its callback form they do).
     let wat = r#"
     (component
       (core module $m
-        (func (export "f") (result i32) i32.const 0)
-        (func (export "cb") (param i32 i32 i32) (result i32) i32.const 0))
+        (func (export "f")))
       (core instance $i (instantiate $m))
-      (func (export "f") (canon lift (core func $i "f") async (callback (core func $i "cb")))))
+      (func (export "f") (canon lift (core func $i "f") async)))
     "#;
     let m = manifest("async", 1, ResourcePolicy::CallerPays, Limits::default());
     let e = t.host.upload(m, &wat::parse_str(wat).unwrap()).unwrap_err();
     let message = e.to_string();
+    assert!(message.contains("stackful") && message.contains("default async options"), "{message}");
+    assert!(t.host.artifacts().is_empty());
+}
+
+#[test]
+fn a_wasi_0_3_filesystem_import_is_refused_naming_what_is_offered() {
+    let t = test_host();
+    let wat = FUEL_LEFT.replace("fuelhost:host/ledger@0.1.0", "wasi:filesystem/preopens@0.3.0");
+    let m = manifest("fs3", 1, ResourcePolicy::CallerPays, Limits::default());
+    let e = t.host.upload(m, &wat::parse_str(&wat).unwrap()).unwrap_err();
+    let message = e.to_string();
     assert!(
-        message.contains("not yet WASIp3 or component-model-async") && message.contains("wasm32-wasip2"),
+        message.contains("wasi:filesystem/preopens@0.3.0") && message.contains("WASI 0.2's filesystem"),
         "{message}"
     );
     assert!(t.host.artifacts().is_empty());

@@ -76,6 +76,18 @@ impl CodeCache {
         fs::read(self.blobs.join(format!("{digest}.wasm")))
     }
 
+    /// Keep a small description of `digest`'s component (what `kind`
+    /// names: its exports, say), which any engine's code shares.
+    pub fn put_note(&self, digest: &str, kind: &str, bytes: &[u8]) -> io::Result<()> {
+        write_atomic(&self.compiled.join(format!("{digest}.{kind}.json")), bytes)
+    }
+
+    /// The description of `digest`'s component that [`Self::put_note`]
+    /// kept under `kind`, if there is one.
+    pub fn note(&self, digest: &str, kind: &str) -> Option<Vec<u8>> {
+        fs::read(self.compiled.join(format!("{digest}.{kind}.json"))).ok()
+    }
+
     fn compiled_path(&self, engine: &Engine, digest: &str) -> PathBuf {
         let mut h = std::collections::hash_map::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut h);

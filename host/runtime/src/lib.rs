@@ -7,7 +7,8 @@
 //! run is metered ([`Metering`], [`Meter`]), what a call into the host
 //! costs in fuel ([`hostcall`]) and the boundary that charges it
 //! ([`boundary`]), waits
-//! bounded by the run's deadline ([`io`]), and why a run stopped
+//! bounded by the run's deadline ([`io`]), component-model-async calls run
+//! to their end ([`concurrent`]), and why a run stopped
 //! ([`classify_trap`]).
 //!
 //! **What it must not know.** The ledger, policies, the host's imports:
@@ -20,6 +21,7 @@
 
 pub mod boundary;
 mod cache;
+pub mod concurrent;
 mod engine;
 mod guest;
 pub mod hostcall;
@@ -30,7 +32,7 @@ mod slots;
 mod wait;
 
 pub use cache::{digest, CacheStats, CodeCache};
-pub use engine::{build_engine, ticks_for, EngineSettings, Engines, EpochTicker};
+pub use engine::{build_engine, build_engine_for, ticks_for, EngineSettings, Engines, EpochTicker};
 pub use guest::{
     classify_trap, closed_wasi, new_store, when_a_slot_is_free, CapReached, Guest, GuestCtx, LogCap, Stop,
 };

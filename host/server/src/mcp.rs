@@ -90,7 +90,7 @@ fn answer(host: &Host, agent: &AgentId, message: Value) -> Option<Value> {
     let result = match method {
         "initialize" => Ok(initialize(&params)),
         "ping" => Ok(json!({})),
-        "tools/list" => Ok(json!({ "tools": tools(host, agent).into_iter().map(|t| t.shown).collect::<Vec<_>>() })),
+        "tools/list" => Ok(tools_page(host, agent, params.get("cursor").and_then(Value::as_str))),
         "tools/call" => call_tool(host, agent, &params),
         other => Err((METHOD_NOT_FOUND, format!("no method `{other}`: this server offers tools only"))),
     };
@@ -128,8 +128,7 @@ struct Tool {
     export: Option<String>,
 }
 
-/// The tools `agent` may call: the highest version of each artifact, not
-/// denied by the policy chain.
+/// Every tool `agent` may call (every page of `tools/list`).
 fn tools(host: &Host, agent: &AgentId) -> Vec<Tool> {
     let mut latest: Vec<String> = host
         .artifacts()
@@ -139,6 +138,32 @@ fn tools(host: &Host, agent: &AgentId) -> Vec<Tool> {
     latest.sort();
     latest.dedup();
     latest.iter().flat_map(|id| tools_of(host, agent, id)).collect()
+}
+
+/// Artifacts a page of `tools/list` looks at, at most.
+const PAGE_ARTIFACTS: usize = 200;
+
+/// A page of the tools `agent` may call: the highest version of each
+/// artifact, not denied by the policy chain, in the order of their ids,
+/// from the first after `cursor` (an id; the start when none). A page
+/// looks at [`PAGE_ARTIFACTS`] artifacts; `nextCursor` says where the next
+/// one starts, when there is one.
+fn tools_page(host: &Host, agent: &AgentId, cursor: Option<&str>) -> Value {
+    let mut latest: Vec<String> = host
+        .artifacts()
+        .into_iter()
+        .filter_map(|a| host.latest_artifact(a.manifest.owner.as_str(), &a.manifest.name).filter(|l| *l == a.id))
+        .filter(|id| cursor.is_none_or(|c| id.as_str() > c))
+        .collect();
+    latest.sort();
+    latest.dedup();
+    let more = latest.len() > PAGE_ARTIFACTS;
+    latest.truncate(PAGE_ARTIFACTS);
+    let tools: Vec<Value> = latest.iter().flat_map(|id| tools_of(host, agent, id)).map(|t| t.shown).collect();
+    match latest.last().filter(|_| more) {
+        Some(last) => json!({"tools": tools, "nextCursor": last}),
+        None => json!({"tools": tools}),
+    }
 }
 
 /// The tool `name`: owner and artifact name are read from it (both are

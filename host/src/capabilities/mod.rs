@@ -278,14 +278,30 @@ fn fuel_left(store: &StoreContextMut<'_, Sandbox>) -> u64 {
     }
 }
 
-/// The linker for artifacts: WASI 0.2 (granting only what the sandbox's
-/// WASI context grants), `ledger`, `policy` and `log`.
-pub fn artifact_linker(engine: &Engine) -> wasmtime::Result<Linker<Sandbox>> {
+/// The linker for artifacts: WASI 0.2 (and 0.3 on a `concurrent` engine,
+/// for component-model-async code), granting only what the sandbox's WASI
+/// context grants, `ledger`, `policy` and `log`.
+pub fn artifact_linker(engine: &Engine, concurrent: bool) -> wasmtime::Result<Linker<Sandbox>> {
     // (Every import also pays `hostcall::CROSSING` at the boundary.)
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+    // WASI 0.3 for component-model-async components, over the same WASI
+    // context: stdio, clocks, random, and sockets (which the context
+    // denies). Not its filesystem: a write through it would pass the disk
+    // meter, which watches WASI 0.2's writes (see `filesystem`); such a
+    // component is refused at upload, the import named.
+    if concurrent {
+        wasmtime_wasi::p3::cli::add_to_linker(&mut linker)?;
+        wasmtime_wasi::p3::clocks::add_to_linker(&mut linker)?;
+        wasmtime_wasi::p3::random::add_to_linker(&mut linker)?;
+        wasmtime_wasi::p3::sockets::add_to_linker(&mut linker)?;
+    }
     // Outgoing HTTP, each request decided by the policy chain (see `egress`).
     wasmtime_wasi_http::p2::add_only_http_to_linker_sync(&mut linker)?;
+    if concurrent {
+        // WASI 0.3's outgoing requests go through the same hooks.
+        wasmtime_wasi_http::p3::add_to_linker(&mut linker)?;
+    }
     types::add_to_linker::<Sandbox, HasSelf<Sandbox>>(&mut linker, |s| s)?;
     ledger::add_to_linker::<Sandbox, HasSelf<Sandbox>>(&mut linker, |s| s)?;
     policy::add_to_linker::<Sandbox, HasSelf<Sandbox>>(&mut linker, |s| s)?;

@@ -167,8 +167,8 @@ pub(super) fn admit(
     // checked here (a known caller, a slot taken: the work is bounded and
     // counted), before anything is charged.
     let typed = match &*artifact.pre {
-        Code::Run(_) | Code::Command(_) | Code::Http(_) => None,
-        Code::Exports { pre, functions } => Some(
+        Code::Run(_) | Code::Command(_) | Code::AsyncCommand(_) | Code::Http(_) | Code::AsyncHttp(_) => None,
+        Code::Exports { pre, functions, .. } => Some(
             crate::typed::prepare(pre.component(), functions, &req.input)
                 .map_err(|problem| InvokeError::InvalidArguments { artifact: artifact.info.id.clone(), problem })?,
         ),
@@ -208,12 +208,12 @@ fn check_call_form(artifact: &LoadedArtifact, req: &Invocation) -> Result<(), In
     let id = &artifact.info.id;
     let (owner, name) = (artifact.info.manifest.owner.as_str(), &artifact.info.manifest.name);
     let problem = match (&*artifact.pre, req.http.is_some()) {
-        (Code::Http(_), false) => format!(
+        (Code::Http(_) | Code::AsyncHttp(_), false) => format!(
             "it is a `wasi:http/proxy` component: send it HTTP requests at `/run/{owner}/{name}@{}/...` \
              (the path after it is the component's)",
             artifact.info.manifest.version
         ),
-        (Code::Http(_), true) => return Ok(()),
+        (Code::Http(_) | Code::AsyncHttp(_), true) => return Ok(()),
         (_, true) => format!(
             "it is a `{}` artifact, not a `wasi:http/proxy` component: call it with `POST /v1/invoke`",
             artifact.kind()

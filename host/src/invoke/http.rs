@@ -1,11 +1,16 @@
-//! The run of a `wasi:http/proxy` artifact: its request handed to the
-//! incoming handler, its response sent on as it comes (`crate::proxy`),
+//! The run of a `wasi:http/proxy` artifact (or a WASI 0.3 HTTP service):
+//! its request handed to the incoming handler, its response sent on as it comes (`crate::proxy`),
 //! and what settlement makes of how it answered. The price is paid on a
 //! 2xx; any other status is the component's `run_error` (its resources
 //! charged, its response sent as it is).
 
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use fuelhost_runtime::concurrent::finish;
+use wasmtime_wasi_http::p3;
+use wasmtime_wasi_http::p3::bindings::Service;
 
 use wasmtime::Store;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
@@ -40,6 +45,49 @@ pub(super) fn handle(
         to.respond(result.map_err(|code| format!("{code:?}")), invocation_id, limit);
     })?;
     proxy.wasi_http_incoming_handler().call_handle(&mut *store, incoming, outparam)?;
+    // What it answered is known once its store is gone (`answered`).
+    Ok(Ok(Vec::new()))
+}
+
+/// [`handle`] for a WASI 0.3 service (`wasi:http/handler@0.3`): its
+/// `handle` is called concurrently and returns the response, whose body
+/// the component may write after returning; the body is forwarded inside
+/// the store's concurrent run, which is what lets the component write it.
+/// Its waits are held to `waits` (the deadline, the cancel flag, the
+/// tick).
+pub(super) fn handle_concurrently(
+    store: &mut Store<Sandbox>,
+    service: &Service,
+    exchange: &Arc<Exchange>,
+    limit: u64,
+    (ends, cancel, tick): (Instant, Option<&AtomicBool>, Duration),
+) -> wasmtime::Result<Result<Vec<u8>, RunError>> {
+    let request = exchange
+        .take_request()
+        .ok_or_else(|| wasmtime::format_err!("the HTTP request was handed to an earlier run"))?;
+    let request = request.map(|b| {
+        use http_body_util::BodyExt as _;
+        http_body_util::Full::new(b)
+            .map_err(|never: std::convert::Infallible| -> wasmtime_wasi_http::Error { match never {} })
+    });
+    let invocation_id = store.data().call.context.invocation_id.clone();
+    let exchange = Arc::clone(exchange);
+    // The request's headers are read under the default hooks (its
+    // forbidden headers); the component's own requests go out under the
+    // sandbox's (the egress policy).
+    let mut hooks = crate::egress::EgressHooks { scope: None };
+    let (request, request_io) = p3::Request::from_http(&mut hooks, request);
+    let run = store.run_concurrent(async move |accessor| -> wasmtime::Result<()> {
+        let answer = match service.handle(accessor, request).await? {
+            Err(code) => Err(format!("{code:?}")),
+            Ok(response) => Ok(accessor.with(|mut s| response.into_http(&mut s, request_io))?),
+        };
+        if let Some(forward) = exchange.answer(answer, invocation_id, limit) {
+            forward.await;
+        }
+        Ok(())
+    });
+    finish(run, ends, cancel, tick)??;
     // What it answered is known once its store is gone (`answered`).
     Ok(Ok(Vec::new()))
 }

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fuelhost_ledger::Outcome;
+use fuelhost_runtime::concurrent::finish;
 use fuelhost_runtime::{new_store, when_a_slot_is_free, GuestLimiter, Meter};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 
@@ -250,6 +251,9 @@ fn execute(
         Some(fuelhost_runtime::WaitLimit { deadline: ends, cancel: req.cancel.clone() });
     store.data_mut().call.meter.restart();
     clock.mark(Stage::Setup);
+    // A component-model-async call's waits on the host end at the deadline
+    // or a cancel too (its compute ends by fuel and epochs, as any).
+    let cancel = req.cancel.as_deref();
     let result = if plan.too_small {
         Err(wasmtime::Trap::OutOfFuel.into())
     } else {
@@ -259,15 +263,22 @@ fn execute(
                 clock.mark(Stage::Instantiate);
                 instance.and_then(|inst| inst.call_run(&mut store, &req.input))
             }
-            (Code::Exports { pre, .. }, Some(typed)) => {
+            (Code::Exports { pre, concurrent, .. }, Some(typed)) => {
                 // What the host copies out of the guest at once (the
                 // result, lifted into values) is held to the output limit:
                 // a larger result could not be returned anyway.
                 let most = usize::try_from(call.limits.output_bytes).unwrap_or(usize::MAX).max(64 << 10);
                 store.set_hostcall_fuel(most);
-                let instance = when_a_slot_is_free(ends, || pre.instantiate(&mut store));
-                clock.mark(Stage::Instantiate);
-                instance.and_then(|inst| call_typed(&mut store, &inst, typed))
+                if *concurrent {
+                    let instance =
+                        when_a_slot_is_free(ends, || finish(pre.instantiate_async(&mut store), ends, cancel, tick));
+                    clock.mark(Stage::Instantiate);
+                    instance.and_then(|inst| call_typed_concurrently(&mut store, &inst, typed, (ends, cancel, tick)))
+                } else {
+                    let instance = when_a_slot_is_free(ends, || pre.instantiate(&mut store));
+                    clock.mark(Stage::Instantiate);
+                    instance.and_then(|inst| call_typed(&mut store, &inst, typed))
+                }
             }
             (Code::Exports { .. }, None) => {
                 Err(wasmtime::format_err!("a call by function was not checked at admission"))
@@ -281,11 +292,40 @@ fn execute(
                     None => Err(wasmtime::format_err!("an HTTP call without its request was not refused at admission")),
                 }
             }
+            (Code::AsyncHttp(pre), _) => {
+                let instance =
+                    when_a_slot_is_free(ends, || finish(pre.instantiate_async(&mut store), ends, cancel, tick));
+                clock.mark(Stage::Instantiate);
+                match &req.http {
+                    Some(exchange) => instance.and_then(|service| {
+                        let waits = (ends, cancel, tick);
+                        super::http::handle_concurrently(
+                            &mut store,
+                            &service,
+                            exchange,
+                            call.limits.output_bytes,
+                            waits,
+                        )
+                    }),
+                    None => Err(wasmtime::format_err!("an HTTP call without its request was not refused at admission")),
+                }
+            }
             (Code::Command(pre), _) => {
                 let instance = when_a_slot_is_free(ends, || pre.instantiate(&mut store));
                 clock.mark(Stage::Instantiate);
                 instance.and_then(|command| {
                     let ran = command.wasi_cli_run().call_run(&mut store);
+                    let stderr = store.data().guest.console_tail(CONSOLE_TAIL);
+                    command_ended(ran, stdout, call.limits.output_bytes, &stderr)
+                })
+            }
+            (Code::AsyncCommand(pre), _) => {
+                let instance =
+                    when_a_slot_is_free(ends, || finish(pre.instantiate_async(&mut store), ends, cancel, tick));
+                clock.mark(Stage::Instantiate);
+                instance.and_then(|command| {
+                    let run = store.run_concurrent(async |s| command.wasi_cli_run().call_run(s).await);
+                    let ran = finish(run, ends, cancel, tick).and_then(|ran| ran);
                     let stderr = store.data().guest.console_tail(CONSOLE_TAIL);
                     command_ended(ran, stdout, call.limits.output_bytes, &stderr)
                 })
@@ -326,6 +366,23 @@ fn call_typed(
         .ok_or_else(|| wasmtime::format_err!("the export checked at admission is not a function of the instance"))?;
     let mut results = vec![wasmtime::component::Val::Bool(false); typed.results];
     func.call(&mut *store, &typed.params, &mut results)?;
+    Ok(Ok(serde_json::to_vec(&crate::typed::results_json(&results))?))
+}
+
+/// [`call_typed`] for a component-model-async component: the export
+/// called with `call_async` (concurrently, for an `async func`), its
+/// waits held to `waits` (the deadline, the cancel flag, the tick).
+fn call_typed_concurrently(
+    store: &mut wasmtime::Store<Sandbox>,
+    instance: &wasmtime::component::Instance,
+    typed: &TypedCall,
+    (ends, cancel, tick): (Instant, Option<&std::sync::atomic::AtomicBool>, Duration),
+) -> wasmtime::Result<Result<Vec<u8>, RunError>> {
+    let func = instance
+        .get_func(&mut *store, typed.index)
+        .ok_or_else(|| wasmtime::format_err!("the export checked at admission is not a function of the instance"))?;
+    let mut results = vec![wasmtime::component::Val::Bool(false); typed.results];
+    finish(func.call_async(&mut *store, &typed.params, &mut results), ends, cancel, tick)?;
     Ok(Ok(serde_json::to_vec(&crate::typed::results_json(&results))?))
 }
 
@@ -441,7 +498,7 @@ pub(super) fn run(env: RunEnv, call: &Admitted, held: &Held, depth: u32, clock: 
     let memory_cap = reserved.memory_bytes.map_or(memory_limit, |cap| cap.min(memory_limit));
     let started = Instant::now();
     // A command reads the input from stdin, and its stdout is the output.
-    let command = matches!(&*call.artifact.pre, Code::Command(_)).then(|| CommandIo {
+    let command = matches!(&*call.artifact.pre, Code::Command(_) | Code::AsyncCommand(_)).then(|| CommandIo {
         stdin: call.req.input.clone(),
         stdout: MemoryOutputPipe::new(
             usize::try_from(call.limits.output_bytes.saturating_add(1)).unwrap_or(usize::MAX),

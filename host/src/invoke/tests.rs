@@ -287,7 +287,7 @@ fn echo_artifact() -> (fuelhost_runtime::Engines, std::sync::Arc<crate::registry
     let engines = fuelhost_runtime::Engines::new(&fuelhost_runtime::EngineSettings::default()).unwrap();
     let engine = engines.fuel();
     let component = wasmtime::component::Component::new(engine, GUEST).unwrap();
-    let linker = crate::capabilities::artifact_linker(engine).unwrap();
+    let linker = crate::capabilities::artifact_linker(engine, false).unwrap();
     let pre = crate::bindings::artifact::ArtifactPre::new(linker.instantiate_pre(&component).unwrap()).unwrap();
     let manifest = crate::Manifest::from_toml(
         "owner = \"alice\"\nname = \"echo\"\nversion = \"0.1.0\"\nprice = 5\nresource_policy = \"caller_pays\"",

@@ -101,3 +101,35 @@ fn the_mcp_endpoint_speaks_json_rpc_and_lists_only_what_the_caller_may_call() {
     let (_, b) = call("GET", &s.url("/v1/agents/bob"), Some(bob), None);
     assert_eq!(b["balances"]["scrip"]["posted"].as_u64(), Some(98), "{b}");
 }
+
+/// `tools/list` comes in pages of 200 artifacts: `nextCursor` says where
+/// the next starts, and the pages together list each tool once.
+#[test]
+fn tools_are_listed_in_pages() {
+    let s = start(1 << 20);
+    let keys = agents(&s, &["alice", "bob"]);
+    let bob = &keys[1];
+    let echo = guest("rust-echo");
+    for i in 0..205 {
+        let m = fuelhost_tests::manifest(
+            &format!("echo-{i:03}"),
+            1,
+            fuelhost::ResourcePolicy::CallerPays,
+            fuelhost::Limits::default(),
+        );
+        s.host.upload(m, &echo).unwrap();
+    }
+    let page = |cursor: Option<&str>| {
+        let params = cursor.map_or(json!({}), |c| json!({"cursor": c}));
+        rpc(&s, Some(bob), json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": params})).body
+    };
+    let first = page(None);
+    let tools = first["result"]["tools"].as_array().unwrap();
+    assert_eq!(tools.len(), 200);
+    let cursor = first["result"]["nextCursor"].as_str().expect("a next page");
+    let second = page(Some(cursor));
+    let rest: Vec<&str> =
+        second["result"]["tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert_eq!(rest, ["alice__echo-200", "alice__echo-201", "alice__echo-202", "alice__echo-203", "alice__echo-204"]);
+    assert!(second["result"].get("nextCursor").is_none(), "the last page says so");
+}

@@ -29,6 +29,25 @@ fn run(s: &Server, method: &str, path: &str, key: Option<&str>, body: &[u8]) -> 
     (status, res.into_string().map_err(|e| e.to_string()), id)
 }
 
+/// Ask for a body over the output limit: it is cut, after its head went
+/// out or (when the run ended first) before; either way the call ends
+/// `output_limit`, which this checks.
+fn cut_short(s: &Server, path: &str, key: &str) {
+    let sent = ureq::get(&s.url(path)).set("Authorization", &format!("Bearer {key}")).call();
+    if let Ok(res) = sent {
+        assert_eq!(res.status(), 200);
+        let id = res.header("fuelhost-invocation-id").unwrap_or_default().to_string();
+        assert!(res.into_string().is_err(), "a cut body is not read as whole");
+        assert_eq!(record(s, &id).outcome, Outcome::OutputLimit);
+        return;
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !s.host.usage_records(&UsageQuery::default()).unwrap().iter().any(|r| r.outcome == Outcome::OutputLimit) {
+        assert!(std::time::Instant::now() < deadline, "no call of {path} ended output_limit");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 /// The usage record of invocation `id`. A response that was read whole
 /// was settled first; one cut short may still be settling.
 fn record(s: &Server, id: &str) -> fuelhost::UsageRecord {
@@ -102,11 +121,8 @@ fn a_wasi_http_component_answers_at_its_route_and_is_charged() {
     let r = settled(&s, &id);
     assert_eq!((r.outcome, r.consumed.fuel, r.price_paid), (Outcome::OutOfFuel, 20_000_000, 0));
 
-    // A body over the output limit is cut after its head went out.
-    let (st, body, id) = run(&s, "GET", "/run/alice/hello/bytes/100000", Some(bob), b"");
-    assert_eq!(st, 200);
-    assert!(body.is_err(), "a cut body is not read as whole: {body:?}");
-    assert_eq!(record(&s, &id).outcome, Outcome::OutputLimit);
+    // A body over the output limit is cut.
+    cut_short(&s, "/run/alice/hello/bytes/100000", bob);
     let (st, body, _) = run(&s, "GET", "/run/alice/hello/bytes/1000", Some(bob), b"");
     assert_eq!((st, body.map(|b| b.len())), (200, Ok(1000)), "the limit itself passes");
     assert_eq!(scrip(&s, bob), 85);
@@ -199,4 +215,46 @@ fn a_python_wasi_http_component_built_with_componentize_py_is_served_and_charged
 #[test]
 fn a_javascript_wasi_http_component_built_with_componentize_js_is_served_and_charged() {
     served_and_charged("js-http-hello", "JavaScript");
+}
+
+/// A WASI 0.3 HTTP service (`wasi:http/handler@0.3`, built with the
+/// `wasip3` crate, component-model-async), whose body the component writes
+/// after returning its response: served at its route and charged as a
+/// WASI 0.2 one is.
+#[test]
+fn a_wasi_0_3_http_service_is_served_and_charged() {
+    let s = start(1 << 20);
+    let keys = agents(&s, &["alice", "bob"]);
+    let (alice, bob) = (&keys[0], &keys[1]);
+    mint(&s, "bob", "scrip", 100);
+    mint(&s, "bob", "fuel", 500_000_000);
+    let manifest = json!({"owner": "alice", "name": "p3", "version": "1", "price": 2,
+                          "resource_policy": "caller_pays",
+                          "limits": {"fuel": 20_000_000, "output_bytes": 1000}});
+    let (st, v) = upload(&s, alice, manifest, &guest("rust-p3-http"));
+    assert_eq!(st, 201, "{v}");
+    let (_, v) = call("GET", &s.url("/v1/artifacts/alice/p3@1"), Some(bob), None);
+    assert_eq!((v["called_by"].as_str(), v["route"].as_str()), (Some("http"), Some("/run/alice/p3@1/")), "{v}");
+
+    let (st, body, id) = run(&s, "POST", "/run/alice/p3/echo?x=1", Some(bob), b"ping");
+    assert_eq!((st, body.as_deref()), (200, Ok("p3 POST /echo?x=1: ping")));
+    let r = settled(&s, &id);
+    assert_eq!((r.outcome, r.price_paid, r.charged_to.as_str()), (Outcome::Success, 2, "bob"));
+    assert!(r.consumed.fuel > 0);
+    assert_eq!(scrip(&s, bob), 98);
+
+    let (st, body, id) = run(&s, "GET", "/run/alice/p3/status/418", Some(bob), b"");
+    assert_eq!((st, body.as_deref()), (418, Ok("short and stout\n")));
+    assert_eq!((settled(&s, &id).outcome, settled(&s, &id).price_paid), (Outcome::RunError, 0));
+
+    let (st, body, id) = run(&s, "GET", "/run/alice/p3/loop", Some(bob), b"");
+    assert_eq!(st, 502, "{body:?}");
+    let r = settled(&s, &id);
+    assert_eq!((r.outcome, r.consumed.fuel, r.price_paid), (Outcome::OutOfFuel, 20_000_000, 0));
+
+    cut_short(&s, "/run/alice/p3/big/100000", bob);
+    let (st, body, _) = run(&s, "GET", "/run/alice/p3/big/1000", Some(bob), b"");
+    assert_eq!((st, body.map(|b| b.len())), (200, Ok(1000)), "the limit itself passes");
+    assert_eq!(scrip(&s, bob), 96);
+    assert_conserved(&s.host);
 }
