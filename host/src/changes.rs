@@ -1,5 +1,6 @@
 //! Several hosts over one database: what a host keeps in memory (policy
-//! rules and plugins, the cost model, artifacts, memberships, heartbeats)
+//! rules and plugins, the cost model, artifacts, memberships, live API
+//! keys, heartbeats)
 //! follows the changes other hosts make (circuit breakers and tasks
 //! included), and a host takes over what dead hosts left.
 //!
@@ -52,6 +53,10 @@ fn apply(inner: &HostInner, change: Change) {
                 inner.memberships.forget();
                 Ok(())
             }
+            crate::keys::TOPIC => {
+                inner.key_cache.forget(key);
+                Ok(())
+            }
             crate::liveness::TOPIC => inner.liveness.reload(key).map_err(HostError::from),
             settings::TOPIC => reload_setting(inner, key),
             crate::registry::ARTIFACTS => inner.registry.refresh(key),
@@ -73,6 +78,7 @@ fn apply(inner: &HostInner, change: Change) {
 /// Everything kept, read again.
 fn reload_all(inner: &HostInner) -> Result<(), HostError> {
     inner.memberships.forget();
+    inner.key_cache.clear();
     inner.liveness.reload_all()?;
     reload_setting(inner, RULES_SETTING)?;
     reload_setting(inner, COST_MODEL_SETTING)?;

@@ -304,6 +304,7 @@ impl HostBuilder {
             shared: storage.shared,
             metrics: Default::default(),
             memberships,
+            key_cache: Default::default(),
             approvals,
             cost_model: std::sync::RwLock::new(cost_model),
             ledger,
@@ -491,7 +492,7 @@ impl Host {
     /// The API keys, stored beside the ledger: who may speak for which
     /// agent (the HTTP server authenticates every request against them).
     pub fn api_keys(&self) -> crate::ApiKeys {
-        crate::ApiKeys::new(self.inner.store.clone())
+        crate::ApiKeys::new(self.inner.store.clone(), self.inner.key_cache.clone())
     }
 
     /// The host's metrics in the Prometheus text format.

@@ -5,9 +5,15 @@
 //! revealing it. The first start of a server on a data directory makes the
 //! bootstrap admin key. A revoked key stays listed, with when it was
 //! revoked, and authenticates nothing.
+//!
+//! Live keys are kept in memory once resolved ([`KeyCache`]), so a request
+//! is authenticated without a read of the database; a revocation takes its
+//! key out at once on its host, and on the others when its notice arrives
+//! (as policy changes do, `crate::changes`).
 
+use std::collections::HashMap;
 use std::io::Read;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -71,6 +77,71 @@ pub enum Revocation {
 /// The key table, in the host's database ([`Host::api_keys`](crate::Host::api_keys)).
 pub struct ApiKeys {
     db: Arc<dyn Sql>,
+    cache: Arc<KeyCache>,
+}
+
+/// The topic of a revocation's notice to other hosts (its key: the key id).
+pub(crate) const TOPIC: &str = "api_keys";
+
+/// Live keys resolved so far, by hash. Only live keys are kept (an unknown
+/// key costs a read each time, and no memory). What a revocation takes out
+/// cannot come back by a resolution that read the key before it: each
+/// revocation advances `generation`, and a resolution keeps its answer
+/// only if no revocation came between its start and its end.
+#[derive(Default)]
+pub(crate) struct KeyCache {
+    state: Mutex<CacheState>,
+}
+
+#[derive(Default)]
+struct CacheState {
+    live: HashMap<String, Authenticated>,
+    generation: u64,
+}
+
+/// Live keys kept at most; past it the cache starts again empty.
+const MAX_CACHED_KEYS: usize = 100_000;
+
+impl KeyCache {
+    fn state(&self) -> std::sync::MutexGuard<'_, CacheState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn get(&self, hash: &str) -> Option<Authenticated> {
+        self.state().live.get(hash).cloned()
+    }
+
+    fn generation(&self) -> u64 {
+        self.state().generation
+    }
+
+    /// Keep `auth` for `hash`, read live when the generation was `seen`.
+    fn put(&self, hash: &str, auth: &Authenticated, seen: u64) {
+        let mut state = self.state();
+        if state.generation != seen {
+            return;
+        }
+        if state.live.len() >= MAX_CACHED_KEYS {
+            state.live.clear();
+        }
+        state.live.insert(hash.to_string(), auth.clone());
+    }
+
+    /// Take out the key `key_id` names (revoked here or on another host).
+    pub(crate) fn forget(&self, key_id: &str) {
+        let mut state = self.state();
+        state.generation += 1;
+        if let Some(prefix) = hash_prefix(key_id) {
+            state.live.retain(|hash, _| !hash.starts_with(prefix));
+        }
+    }
+
+    /// Take out every key (another host's notices may have been missed).
+    pub(crate) fn clear(&self) {
+        let mut state = self.state();
+        state.generation += 1;
+        state.live.clear();
+    }
 }
 
 fn hash(key: &str) -> String {
@@ -99,9 +170,15 @@ fn hash_prefix(key_id: &str) -> Option<&str> {
 }
 
 impl ApiKeys {
-    /// The keys stored in `db`.
-    pub(crate) fn new(db: Arc<dyn Sql>) -> ApiKeys {
-        ApiKeys { db }
+    /// The keys stored in `db`, live ones kept in `cache`.
+    pub(crate) fn new(db: Arc<dyn Sql>, cache: Arc<KeyCache>) -> ApiKeys {
+        ApiKeys { db, cache }
+    }
+
+    /// Who `key` speaks for, if it is a live key already resolved (no
+    /// database read); `None` says to [`ApiKeys::authenticate`] it.
+    pub fn authenticate_cached(&self, key: &str) -> Option<Authenticated> {
+        self.cache.get(&hash(key))
     }
 
     /// Make a key for `agent` (`None`: an admin key). Returns the key, the
@@ -147,6 +224,10 @@ impl ApiKeys {
     /// could not be read (it is not known whether the key is live).
     pub fn authenticate(&self, key: &str) -> Result<Option<Authenticated>, String> {
         let hash = hash(key);
+        if let Some(known) = self.cache.get(&hash) {
+            return Ok(Some(known));
+        }
+        let seen = self.cache.generation();
         let row = store::read(&*self.db, |tx| {
             match tx.query_opt("SELECT agent, admin FROM api_keys WHERE hash = ?1 AND revoked = 0", params![&hash])? {
                 Some(r) => Ok::<_, StoreError>(Some((r.get::<Option<String>>(0)?, r.get::<bool>(1)?))),
@@ -160,7 +241,9 @@ impl ApiKeys {
             Some((Some(agent), false)) => Principal::Agent(AgentId::trusted(agent)),
             Some((None, false)) => return Ok(None),
         };
-        Ok(Some(Authenticated { principal, key_id: key_id(&hash) }))
+        let auth = Authenticated { principal, key_id: key_id(&hash) };
+        self.cache.put(&hash, &auth, seen);
+        Ok(Some(auth))
     }
 
     /// Keys, live and revoked, in order of their ids: at most `limit`,
@@ -195,13 +278,14 @@ impl ApiKeys {
         let Some(prefix) = hash_prefix(key_id) else {
             return Ok(Revocation::Unknown);
         };
-        store::write(&*self.db, Commit::Durable, |tx| {
+        let done = store::write(&*self.db, Commit::Durable, |tx| {
             let changed = tx.execute(
                 "UPDATE api_keys SET revoked = ?2 WHERE hash >= ?1 AND hash < ?1 || 'g' AND revoked = 0
                    AND (admin = 0 OR (SELECT COUNT(*) FROM api_keys WHERE admin = 1 AND revoked = 0) > 1)",
                 params![prefix, now_ms().max(1)],
             )?;
             if changed > 0 {
+                tx.notify(TOPIC, key_id)?;
                 return Ok(Revocation::Revoked);
             }
             let row = tx.query_opt(
@@ -214,6 +298,30 @@ impl ApiKeys {
                 Some(_) => Revocation::LastAdmin,
             })
         })
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string())?;
+        if done == Revocation::Revoked {
+            self.cache.forget(key_id);
+        }
+        Ok(done)
+    }
+}
+
+#[cfg(test)]
+mod cache_tests {
+    use super::*;
+
+    #[test]
+    fn a_resolution_that_read_a_key_before_its_revocation_does_not_keep_it() {
+        let cache = KeyCache::default();
+        let hash = hash("fh_example");
+        let auth = Authenticated { principal: Principal::Admin, key_id: key_id(&hash) };
+        let seen = cache.generation();
+        cache.forget(&key_id(&hash));
+        cache.put(&hash, &auth, seen);
+        assert_eq!(cache.get(&hash), None, "read before the revocation, kept after it");
+        cache.put(&hash, &auth, cache.generation());
+        assert_eq!(cache.get(&hash), Some(auth.clone()));
+        cache.forget(&auth.key_id);
+        assert_eq!(cache.get(&hash), None);
     }
 }

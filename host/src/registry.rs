@@ -1144,22 +1144,26 @@ fn imports_wasi_p3(engine: &Engine, component: &Component) -> bool {
 }
 
 /// Why `component` does not link, with what would fit: WASI 0.3's
-/// filesystem is named as not offered (WASI 0.2's is).
+/// filesystem is named as not offered (WASI 0.2's is), and a WASI release
+/// candidate's interface as not served (the release's is).
 fn unlinked_import(engine: &Engine, component: &Component, e: wasmtime::Error) -> String {
     let reason = format!("{e:#}");
-    let p3_filesystem = component
-        .component_type()
-        .imports(engine)
-        .map(|(name, _)| name.to_string())
-        .find(|name| name.starts_with("wasi:filesystem/") && name.contains("@0.3."));
-    match p3_filesystem {
-        Some(name) => format!(
+    let imports: Vec<String> = component.component_type().imports(engine).map(|(name, _)| name.to_string()).collect();
+    if let Some(name) = imports.iter().find(|n| n.starts_with("wasi:filesystem/") && n.contains("@0.3.")) {
+        return format!(
             "{reason}: it imports `{name}`; fuelhost offers a component WASI 0.2's filesystem \
              (`wasi:filesystem/types@0.2`), whose every write it meters against the payer's disk budget, and not yet \
              WASI 0.3's: reach files through WASI 0.2 (Rust's `std::fs` on wasm32-wasip2 does)"
-        ),
-        None => reason,
+        );
     }
+    if let Some(name) = imports.iter().find(|n| n.starts_with("wasi:") && n.contains("-rc")) {
+        return format!(
+            "{reason}: it imports `{name}`, of a WASI release candidate; fuelhost serves the releases (WASI 0.2.x, \
+             and 0.3.x as wasmtime 48 implements it): build it against a released WASI (the `wasip3` crate for \
+             0.3, the wasm32-wasip2 target for 0.2)"
+        );
+    }
+    reason
 }
 
 /// Versions compared as semantic versions where they are: the dotted

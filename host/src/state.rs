@@ -53,6 +53,8 @@ pub(crate) struct HostInner {
     pub(crate) shared: Option<Shared>,
     pub(crate) metrics: crate::telemetry::Metrics,
     pub(crate) memberships: Memberships,
+    /// Live API keys resolved so far (see `crate::keys`).
+    pub(crate) key_cache: Arc<crate::keys::KeyCache>,
     pub(crate) approvals: Approvals,
     pub(crate) cost_model: std::sync::RwLock<CostModel>,
     pub(crate) settings: EngineSettings,

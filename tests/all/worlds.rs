@@ -79,3 +79,13 @@ fn a_wasi_0_3_filesystem_import_is_refused_naming_what_is_offered() {
     );
     assert!(t.host.artifacts().is_empty());
 }
+
+#[test]
+fn an_import_of_a_wasi_release_candidate_is_refused_saying_to_build_against_a_release() {
+    let t = test_host();
+    let wat = FUEL_LEFT.replace("fuelhost:host/ledger@0.1.0", "wasi:clocks/monotonic-clock@0.3.0-rc-2025-09-16");
+    let m = manifest("rc", 1, ResourcePolicy::CallerPays, Limits::default());
+    let e = t.host.upload(m, &wat::parse_str(&wat).unwrap()).unwrap_err();
+    let message = e.to_string();
+    assert!(message.contains("0.3.0-rc-2025-09-16") && message.contains("a released WASI"), "{message}");
+}

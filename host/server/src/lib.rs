@@ -431,11 +431,17 @@ async fn authenticate(State(state): State<ApiState>, mut req: Request, next: Nex
             None
         }
         Some(Ok(key)) => {
-            // Off the async workers: the key table may be a database's.
-            let (keys, key) = (state.keys.clone(), key.to_string());
-            let found = tokio::task::spawn_blocking(move || keys.authenticate(&key))
-                .await
-                .unwrap_or_else(|e| Err(format!("the authentication task failed: {e}")));
+            // A live key resolved before is known at once; any other is
+            // read off the async workers: the key table may be a database's.
+            let found = match state.keys.authenticate_cached(key) {
+                Some(known) => Ok(Some(known)),
+                None => {
+                    let (keys, key) = (state.keys.clone(), key.to_string());
+                    tokio::task::spawn_blocking(move || keys.authenticate(&key))
+                        .await
+                        .unwrap_or_else(|e| Err(format!("the authentication task failed: {e}")))
+                }
+            };
             match found {
                 Ok(Some(auth)) => Some(auth),
                 Ok(None) => {

@@ -336,6 +336,41 @@ fn a_policy_change_through_one_host_refuses_the_next_call_on_another() {
     c.stop();
 }
 
+/// A key is known in memory once used; revoked through one host, the
+/// other refuses it as soon as the revocation's notice arrives.
+#[test]
+fn a_key_revoked_through_one_host_is_refused_by_another() {
+    let s = setup(1_000_000);
+    let a = serve(&s.url, s.dir.path(), "a");
+    let c = serve(&s.url, s.dir.path(), "c");
+    assert_eq!(invoke(&c.url, &s.bob_key, "before"), Answer::Done, "the key is used, so host c knows it");
+    let keys: serde_json::Value = ureq::get(&format!("{}/v1/keys", a.url))
+        .set("Authorization", &format!("Bearer {}", s.admin_key))
+        .call()
+        .unwrap()
+        .into_json()
+        .unwrap();
+    let bobs = keys["keys"].as_array().unwrap().iter().find(|k| k["agent"] == "bob");
+    let key_id = bobs.and_then(|k| k["key_id"].as_str()).unwrap_or_else(|| panic!("{keys}")).to_string();
+    let revoked = ureq::delete(&format!("{}/v1/keys/{key_id}", a.url))
+        .set("Authorization", &format!("Bearer {}", s.admin_key))
+        .call();
+    assert!(revoked.is_ok(), "{revoked:?}");
+    let changed = Instant::now();
+    let mut n = 0;
+    loop {
+        n += 1;
+        match invoke(&c.url, &s.bob_key, &format!("after-{n}")) {
+            Answer::Refused(401, _) => break,
+            Answer::Done => assert!(changed.elapsed() < Duration::from_secs(1), "host c still takes it after 1 s"),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(matches!(invoke(&a.url, &s.bob_key, "on-a"), Answer::Refused(401, _)));
+    a.stop();
+    c.stop();
+}
+
 #[test]
 fn the_hosts_serve_again_on_their_own_after_the_database_restarts() {
     let scrip = 1_000_000;
