@@ -486,8 +486,10 @@ pub fn build(dir: &Path) -> Result<PathBuf> {
     } else if has("app.js") || has("app.ts") {
         // TypeScript: its types stripped by rolldown (which componentize-js
         // brings along), then built as JavaScript.
-        let source = if has("app.js") {
-            dir.join("app.js")
+        // The TypeScript's JavaScript lives in `_scratch` until the build
+        // is done.
+        let (source, _scratch) = if has("app.js") {
+            (dir.join("app.js"), None)
         } else {
             let rolldown = tool(
                 "rolldown",
@@ -495,11 +497,12 @@ pub fn build(dir: &Path) -> Result<PathBuf> {
                 &dir,
                 "`npm install @bytecodealliance/componentize-js@0.23` in the project (it brings rolldown)",
             )?;
-            let js = tempfile_dir(&dir)?.join("app.js");
+            let scratch = tempfile_dir(&dir)?;
+            let js = scratch.join("app.js");
             let mut cmd = Command::new(&rolldown);
             cmd.current_dir(&dir).args(["app.ts", "-f", "esm", "-p", "neutral", "-o"]).arg(&js);
             run(cmd, "rolldown (TypeScript to JavaScript)")?;
-            js
+            (js, Some(scratch))
         };
         let cjs = tool(
             "componentize-js",
@@ -586,7 +589,6 @@ fn build_c(dir: &Path, world: &str, out: &Path) -> Result<()> {
         .arg(&core);
     run(cc, "clang")?;
     adapt(&core, out)?;
-    let _ = std::fs::remove_dir_all(&scratch);
     Ok(())
 }
 
@@ -608,7 +610,6 @@ fn build_c_command(dir: &Path, out: &Path) -> Result<()> {
     cc.args(["--target=wasm32-wasi", "--sysroot=/usr", "-O2"]).args(&sources).arg("-o").arg(&core);
     run(cc, "clang")?;
     adapt(&core, out)?;
-    let _ = std::fs::remove_dir_all(&scratch);
     Ok(())
 }
 
@@ -636,8 +637,31 @@ fn c_tools(dir: &Path, kind: &str) -> Result<(PathBuf, impl Fn(&Path, &Path) -> 
     Ok((clang, adapt))
 }
 
-/// A scratch folder for a build's intermediate files.
-fn tempfile_dir(dir: &Path) -> Result<PathBuf> {
+/// A scratch folder for a build's intermediate files, removed when the
+/// build is done with it (whether it succeeded or not).
+struct Scratch(PathBuf);
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<std::ffi::OsStr> for Scratch {
+    fn as_ref(&self) -> &std::ffi::OsStr {
+        self.0.as_os_str()
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A fresh [`Scratch`] folder for building the project in `dir`.
+fn tempfile_dir(dir: &Path) -> Result<Scratch> {
     let scratch = std::env::temp_dir().join(format!(
         "fuelhost-build-{}-{}",
         dir.file_name().and_then(|n| n.to_str()).unwrap_or("project"),
@@ -645,7 +669,7 @@ fn tempfile_dir(dir: &Path) -> Result<PathBuf> {
     ));
     let _ = std::fs::remove_dir_all(&scratch);
     std::fs::create_dir_all(&scratch).with_context(|| format!("creating {}", scratch.display()))?;
-    Ok(scratch)
+    Ok(Scratch(scratch))
 }
 
 /// The WASI preview-1 adapter of wasmtime 48 of `kind` (`reactor` or
