@@ -21,6 +21,24 @@ use crate::bindings::RunError;
 use crate::proxy::{Answered, Exchange};
 use crate::sandbox::Sandbox;
 
+/// The body of the exchange's request, as `wasi:http` takes one.
+type RequestBody = http_body_util::combinators::MapErr<
+    http_body_util::Full<bytes::Bytes>,
+    fn(std::convert::Infallible) -> wasmtime_wasi_http::Error,
+>;
+
+/// The exchange's request, for the one run that hands it to the component.
+fn request_of(exchange: &Exchange) -> wasmtime::Result<http::Request<RequestBody>> {
+    let request = exchange
+        .take_request()
+        .ok_or_else(|| wasmtime::format_err!("the HTTP request was handed to an earlier run"))?;
+    Ok(request.map(|b| {
+        use http_body_util::BodyExt as _;
+        let never: fn(std::convert::Infallible) -> wasmtime_wasi_http::Error = |never| match never {};
+        http_body_util::Full::new(b).map_err(never)
+    }))
+}
+
 /// Hand the exchange's request to `proxy`'s incoming handler; the
 /// response (if the component sets one) is sent on by `exchange`, its
 /// body kept up to `limit` bytes.
@@ -30,14 +48,7 @@ pub(super) fn handle(
     exchange: &Arc<Exchange>,
     limit: u64,
 ) -> wasmtime::Result<Result<Vec<u8>, RunError>> {
-    let request = exchange
-        .take_request()
-        .ok_or_else(|| wasmtime::format_err!("the HTTP request was handed to an earlier run"))?;
-    let request = request.map(|b| {
-        use http_body_util::BodyExt as _;
-        http_body_util::Full::new(b)
-            .map_err(|never: std::convert::Infallible| -> wasmtime_wasi_http::Error { match never {} })
-    });
+    let request = request_of(exchange)?;
     let incoming = store.data_mut().http().new_incoming_request(Scheme::Http, request)?;
     let invocation_id = store.data().call.context.invocation_id.clone();
     let to = Arc::clone(exchange);
@@ -62,14 +73,7 @@ pub(super) fn handle_concurrently(
     limit: u64,
     (ends, cancel, tick): (Instant, Option<&AtomicBool>, Duration),
 ) -> wasmtime::Result<Result<Vec<u8>, RunError>> {
-    let request = exchange
-        .take_request()
-        .ok_or_else(|| wasmtime::format_err!("the HTTP request was handed to an earlier run"))?;
-    let request = request.map(|b| {
-        use http_body_util::BodyExt as _;
-        http_body_util::Full::new(b)
-            .map_err(|never: std::convert::Infallible| -> wasmtime_wasi_http::Error { match never {} })
-    });
+    let request = request_of(exchange)?;
     let invocation_id = store.data().call.context.invocation_id.clone();
     let exchange = Arc::clone(exchange);
     // The request's headers are read under the default hooks (its
