@@ -251,86 +251,10 @@ fn execute(
         Some(fuelhost_runtime::WaitLimit { deadline: ends, cancel: req.cancel.clone() });
     store.data_mut().call.meter.restart();
     clock.mark(Stage::Setup);
-    // A component-model-async call's waits on the host end at the deadline
-    // or a cancel too (its compute ends by fuel and epochs, as any).
-    let cancel = req.cancel.as_deref();
     let result = if plan.too_small {
         Err(wasmtime::Trap::OutOfFuel.into())
     } else {
-        match (&*artifact.pre, &call.typed) {
-            (Code::Run(pre), _) => {
-                let instance = when_a_slot_is_free(ends, || pre.instantiate(&mut store));
-                clock.mark(Stage::Instantiate);
-                instance.and_then(|inst| inst.call_run(&mut store, &req.input))
-            }
-            (Code::Exports { pre, concurrent, .. }, Some(typed)) => {
-                // What the host copies out of the guest at once (the
-                // result, lifted into values) is held to the output limit:
-                // a larger result could not be returned anyway.
-                let most = usize::try_from(call.limits.output_bytes).unwrap_or(usize::MAX).max(64 << 10);
-                store.set_hostcall_fuel(most);
-                if *concurrent {
-                    let instance =
-                        when_a_slot_is_free(ends, || finish(pre.instantiate_async(&mut store), ends, cancel, tick));
-                    clock.mark(Stage::Instantiate);
-                    instance.and_then(|inst| call_typed_concurrently(&mut store, &inst, typed, (ends, cancel, tick)))
-                } else {
-                    let instance = when_a_slot_is_free(ends, || pre.instantiate(&mut store));
-                    clock.mark(Stage::Instantiate);
-                    instance.and_then(|inst| call_typed(&mut store, &inst, typed))
-                }
-            }
-            (Code::Exports { .. }, None) => {
-                Err(wasmtime::format_err!("a call by function was not checked at admission"))
-            }
-            (Code::Http(pre), _) => {
-                let instance = when_a_slot_is_free(ends, || pre.instantiate(&mut store));
-                clock.mark(Stage::Instantiate);
-                match &req.http {
-                    Some(exchange) => instance
-                        .and_then(|proxy| super::http::handle(&mut store, &proxy, exchange, call.limits.output_bytes)),
-                    None => Err(wasmtime::format_err!("an HTTP call without its request was not refused at admission")),
-                }
-            }
-            (Code::AsyncHttp(pre), _) => {
-                let instance =
-                    when_a_slot_is_free(ends, || finish(pre.instantiate_async(&mut store), ends, cancel, tick));
-                clock.mark(Stage::Instantiate);
-                match &req.http {
-                    Some(exchange) => instance.and_then(|service| {
-                        let waits = (ends, cancel, tick);
-                        super::http::handle_concurrently(
-                            &mut store,
-                            &service,
-                            exchange,
-                            call.limits.output_bytes,
-                            waits,
-                        )
-                    }),
-                    None => Err(wasmtime::format_err!("an HTTP call without its request was not refused at admission")),
-                }
-            }
-            (Code::Command(pre), _) => {
-                let instance = when_a_slot_is_free(ends, || pre.instantiate(&mut store));
-                clock.mark(Stage::Instantiate);
-                instance.and_then(|command| {
-                    let ran = command.wasi_cli_run().call_run(&mut store);
-                    let stderr = store.data().guest.console_tail(CONSOLE_TAIL);
-                    command_ended(ran, stdout, call.limits.output_bytes, &stderr)
-                })
-            }
-            (Code::AsyncCommand(pre), _) => {
-                let instance =
-                    when_a_slot_is_free(ends, || finish(pre.instantiate_async(&mut store), ends, cancel, tick));
-                clock.mark(Stage::Instantiate);
-                instance.and_then(|command| {
-                    let run = store.run_concurrent(async |s| command.wasi_cli_run().call_run(s).await);
-                    let ran = finish(run, ends, cancel, tick).and_then(|ran| ran);
-                    let stderr = store.data().guest.console_tail(CONSOLE_TAIL);
-                    command_ended(ran, stdout, call.limits.output_bytes, &stderr)
-                })
-            }
-        }
+        call_by_kind(&mut store, call, (tick, ends), clock, stdout)
     };
     clock.mark(Stage::Call);
     // Nested calls' fuel is charged to their payers, not here.
@@ -352,6 +276,86 @@ fn execute(
         None => result,
     };
     Ok(Executed { result, fuel_used, limiter, console })
+}
+
+/// Instantiate the artifact in `store` and call it as its kind is called
+/// (`run`, a typed export, an HTTP handler, a command; WASI 0.2 or 0.3),
+/// marking the instantiation on `clock`. A component-model-async call's
+/// waits on the host end at `ends` or a cancel too (its compute ends by
+/// fuel and epochs, as any).
+fn call_by_kind(
+    store: &mut wasmtime::Store<Sandbox>,
+    call: &Admitted,
+    (tick, ends): (Duration, Instant),
+    clock: &mut StageClock,
+    stdout: Option<&MemoryOutputPipe>,
+) -> wasmtime::Result<Result<Vec<u8>, RunError>> {
+    let (req, artifact) = (&call.req, &call.artifact);
+    let cancel = req.cancel.as_deref();
+    match (&*artifact.pre, &call.typed) {
+        (Code::Run(pre), _) => {
+            let instance = when_a_slot_is_free(ends, || pre.instantiate(&mut *store));
+            clock.mark(Stage::Instantiate);
+            instance.and_then(|inst| inst.call_run(&mut *store, &req.input))
+        }
+        (Code::Exports { pre, concurrent, .. }, Some(typed)) => {
+            // What the host copies out of the guest at once (the
+            // result, lifted into values) is held to the output limit:
+            // a larger result could not be returned anyway.
+            let most = usize::try_from(call.limits.output_bytes).unwrap_or(usize::MAX).max(64 << 10);
+            store.set_hostcall_fuel(most);
+            if *concurrent {
+                let instance =
+                    when_a_slot_is_free(ends, || finish(pre.instantiate_async(&mut *store), ends, cancel, tick));
+                clock.mark(Stage::Instantiate);
+                instance.and_then(|inst| call_typed_concurrently(&mut *store, &inst, typed, (ends, cancel, tick)))
+            } else {
+                let instance = when_a_slot_is_free(ends, || pre.instantiate(&mut *store));
+                clock.mark(Stage::Instantiate);
+                instance.and_then(|inst| call_typed(&mut *store, &inst, typed))
+            }
+        }
+        (Code::Exports { .. }, None) => Err(wasmtime::format_err!("a call by function was not checked at admission")),
+        (Code::Http(pre), _) => {
+            let instance = when_a_slot_is_free(ends, || pre.instantiate(&mut *store));
+            clock.mark(Stage::Instantiate);
+            match &req.http {
+                Some(exchange) => instance
+                    .and_then(|proxy| super::http::handle(&mut *store, &proxy, exchange, call.limits.output_bytes)),
+                None => Err(wasmtime::format_err!("an HTTP call without its request was not refused at admission")),
+            }
+        }
+        (Code::AsyncHttp(pre), _) => {
+            let instance = when_a_slot_is_free(ends, || finish(pre.instantiate_async(&mut *store), ends, cancel, tick));
+            clock.mark(Stage::Instantiate);
+            match &req.http {
+                Some(exchange) => instance.and_then(|service| {
+                    let waits = (ends, cancel, tick);
+                    super::http::handle_concurrently(&mut *store, &service, exchange, call.limits.output_bytes, waits)
+                }),
+                None => Err(wasmtime::format_err!("an HTTP call without its request was not refused at admission")),
+            }
+        }
+        (Code::Command(pre), _) => {
+            let instance = when_a_slot_is_free(ends, || pre.instantiate(&mut *store));
+            clock.mark(Stage::Instantiate);
+            instance.and_then(|command| {
+                let ran = command.wasi_cli_run().call_run(&mut *store);
+                let stderr = store.data().guest.console_tail(CONSOLE_TAIL);
+                command_ended(ran, stdout, call.limits.output_bytes, &stderr)
+            })
+        }
+        (Code::AsyncCommand(pre), _) => {
+            let instance = when_a_slot_is_free(ends, || finish(pre.instantiate_async(&mut *store), ends, cancel, tick));
+            clock.mark(Stage::Instantiate);
+            instance.and_then(|command| {
+                let run = store.run_concurrent(async |s| command.wasi_cli_run().call_run(s).await);
+                let ran = finish(run, ends, cancel, tick).and_then(|ran| ran);
+                let stderr = store.data().guest.console_tail(CONSOLE_TAIL);
+                command_ended(ran, stdout, call.limits.output_bytes, &stderr)
+            })
+        }
+    }
 }
 
 /// Call the typed export `typed` of `instance`; its results as JSON, the
