@@ -130,14 +130,21 @@ struct Tool {
 
 /// Every tool `agent` may call (every page of `tools/list`).
 fn tools(host: &Host, agent: &AgentId) -> Vec<Tool> {
+    latest_ids(host, None).iter().flat_map(|id| tools_of(host, agent, id)).collect()
+}
+
+/// The id of the highest version of each artifact, in order, from the
+/// first after `after` (the start when none).
+fn latest_ids(host: &Host, after: Option<&str>) -> Vec<String> {
     let mut latest: Vec<String> = host
         .artifacts()
         .into_iter()
         .filter_map(|a| host.latest_artifact(a.manifest.owner.as_str(), &a.manifest.name).filter(|l| *l == a.id))
+        .filter(|id| after.is_none_or(|c| id.as_str() > c))
         .collect();
     latest.sort();
     latest.dedup();
-    latest.iter().flat_map(|id| tools_of(host, agent, id)).collect()
+    latest
 }
 
 /// Artifacts a page of `tools/list` looks at, at most.
@@ -149,14 +156,7 @@ const PAGE_ARTIFACTS: usize = 200;
 /// looks at [`PAGE_ARTIFACTS`] artifacts; `nextCursor` says where the next
 /// one starts, when there is one.
 fn tools_page(host: &Host, agent: &AgentId, cursor: Option<&str>) -> Value {
-    let mut latest: Vec<String> = host
-        .artifacts()
-        .into_iter()
-        .filter_map(|a| host.latest_artifact(a.manifest.owner.as_str(), &a.manifest.name).filter(|l| *l == a.id))
-        .filter(|id| cursor.is_none_or(|c| id.as_str() > c))
-        .collect();
-    latest.sort();
-    latest.dedup();
+    let mut latest = latest_ids(host, cursor);
     let more = latest.len() > PAGE_ARTIFACTS;
     latest.truncate(PAGE_ARTIFACTS);
     let tools: Vec<Value> = latest.iter().flat_map(|id| tools_of(host, agent, id)).map(|t| t.shown).collect();
