@@ -17,7 +17,7 @@ want() {
 # Content hash of a plugin folder plus the WIT contract and the Python
 # guests' compiler version: a cached build is reused while none changed.
 inputs_hash() {
-  { (cd "$FUELHOST_ROOT" && find "$1" wit -type f ! -name '*.wasm' ! -path '*/__pycache__/*' -print0 | sort -z | xargs -0 sha256sum)
+  { (cd "$FUELHOST_ROOT" && find "$1" wit wit-0.2.0 -type f ! -name '*.wasm' ! -path '*/__pycache__/*' -print0 | sort -z | xargs -0 sha256sum)
     echo "componentize-py $FUELHOST_COMPONENTIZE_PY"; } | sha256sum | cut -c1-16
 }
 

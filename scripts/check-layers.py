@@ -31,7 +31,7 @@ LAYERS = {
         ["actions"],
         ["manifest", "membership"],
         ["audit", "egress", "error"],
-        ["approvals", "scheduler", "retention", "data_dir"],
+        ["approvals", "scheduler", "retention", "data_dir", "llm"],
         ["sandbox", "telemetry"],
         ["capabilities"],
         ["registry"],

@@ -46,6 +46,30 @@ pub mod policy_bindings {
     });
 }
 
+/// Bindings for `fuelhost:host@0.2.0` (`wit-0.2.0`): its `llm` interface,
+/// over the 0.1.0 interfaces above (an artifact is still registered with
+/// [`export_artifact!`]; calling [`llm`] makes it a 0.2.0 component).
+pub mod llm_bindings {
+    wit_bindgen::generate!({
+        path: "../wit-0.2.0",
+        world: "fuelhost:host/artifact@0.2.0",
+        with: {
+            "fuelhost:host/types@0.1.0": crate::artifact_bindings::fuelhost::host::types,
+            "fuelhost:host/ledger@0.1.0": crate::artifact_bindings::fuelhost::host::ledger,
+            "fuelhost:host/policy@0.1.0": crate::artifact_bindings::fuelhost::host::policy,
+            "fuelhost:host/log@0.1.0": crate::artifact_bindings::fuelhost::host::log,
+            "fuelhost:host/invoke@0.1.0": crate::artifact_bindings::fuelhost::host::invoke,
+            "fuelhost:host/tasks@0.1.0": crate::artifact_bindings::fuelhost::host::tasks,
+            "wasi:io/error@0.2.12": crate::artifact_bindings::wasi::io::error,
+            "wasi:io/poll@0.2.12": crate::artifact_bindings::wasi::io::poll,
+            "wasi:io/streams@0.2.12": crate::artifact_bindings::wasi::io::streams,
+            "wasi:clocks/wall-clock@0.2.12": crate::artifact_bindings::wasi::clocks::wall_clock,
+            "wasi:filesystem/types@0.2.12": crate::artifact_bindings::wasi::filesystem::types,
+            "wasi:filesystem/preopens@0.2.12": crate::artifact_bindings::wasi::filesystem::preopens,
+        },
+    });
+}
+
 pub use artifact_bindings::fuelhost::host::types::{Action, Attribute, Decision, ResourcePolicy, RunError, Usage};
 /// The trait an artifact implements: `run(input) -> output`.
 pub use artifact_bindings::Guest as Artifact;
@@ -102,6 +126,39 @@ pub mod tasks {
     /// prefers, on `input`.
     pub fn for_capability(capability: &str, route: RouteMode, input: &[u8]) -> TaskRequest {
         TaskRequest { capability: Some(capability.to_string()), route, ..request("", input) }
+    }
+}
+
+/// Ask a language model through the host (`fuelhost:host@0.2.0`'s `llm`):
+/// the call's payer pays the tokens, held before the request and charged
+/// as the provider reports them.
+pub mod llm {
+    pub use crate::llm_bindings::fuelhost::host0_2_0::llm::{
+        complete, Completion, LlmError, Message, ModelChoice, Request, Role, Route,
+    };
+
+    /// A request of one user message to `model` (a model id, or
+    /// `provider/model`), answered in at most `max_tokens`.
+    pub fn ask(model: &str, prompt: &str, max_tokens: u32) -> Result<Completion, LlmError> {
+        complete(&Request {
+            messages: vec![Message { role: Role::User, content: prompt.to_string() }],
+            model: ModelChoice::Named(model.to_string()),
+            max_tokens,
+            temperature: None,
+            response_schema: None,
+        })
+    }
+
+    /// What `e` says, as a person reads it: its kind, then the host's reason.
+    pub fn describe(e: &LlmError) -> String {
+        match e {
+            LlmError::Invalid(m) => format!("invalid request: {m}"),
+            LlmError::Denied(m) => format!("denied: {m}"),
+            LlmError::InsufficientBudget(m) => format!("insufficient budget: {m}"),
+            LlmError::Unavailable(m) => format!("unavailable: {m}"),
+            LlmError::Provider(m) => format!("provider failed: {m}"),
+            LlmError::Timeout(m) => format!("timeout: {m}"),
+        }
     }
 }
 

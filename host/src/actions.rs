@@ -137,9 +137,27 @@ pub const TASK_SUBMIT: ActionKind = ActionKind {
     attributes: &[("priority", "`critical`, `high`, `normal` or `low`"), VIA_ARTIFACT],
 };
 
+/// A language-model request of a running artifact (the `llm` import).
+pub const LLM: ActionKind = ActionKind {
+    kind: "llm",
+    when: "a running artifact asks a language model, before any token is held; once per provider tried",
+    subject: "the artifact's principal",
+    target: "`provider/model`",
+    amounts: "estimated: llm-tokens, the prompt's estimated tokens plus the request's `max-tokens`",
+    attributes: &[
+        ("provider", "the provider, as the operator named it"),
+        ("model", "the model id"),
+        ("provider-host", "the provider's host name, `host:port`"),
+        ("route", "`named`, or the routing mode: `standard`, `cost_optimized`, ..."),
+        ("estimated-tokens", "the tokens held for it: the prompt's estimate plus `max-tokens`"),
+        ("payer", "who pays the tokens"),
+        VIA_ARTIFACT,
+    ],
+};
+
 /// Every kind the host asks about.
-pub const ALL: [&ActionKind; 8] =
-    [&INVOKE, &TRANSFER, &UPLOAD, &APPROVE, &FILE_OPEN, &HTTP_REQUEST, &HTTP_CONNECT, &TASK_SUBMIT];
+pub const ALL: [&ActionKind; 9] =
+    [&INVOKE, &TRANSFER, &UPLOAD, &APPROVE, &FILE_OPEN, &HTTP_REQUEST, &HTTP_CONNECT, &TASK_SUBMIT, &LLM];
 
 impl ActionKind {
     /// An action of this kind. Every attribute must be one the kind

@@ -62,6 +62,7 @@ pub struct HostBuilder {
     database: Option<String>,
     host_name: Option<String>,
     agents_dir: Option<PathBuf>,
+    llm_providers: Vec<crate::llm::LlmProvider>,
 }
 
 impl Default for HostBuilder {
@@ -83,6 +84,7 @@ impl Default for HostBuilder {
             database: None,
             host_name: None,
             agents_dir: None,
+            llm_providers: Vec::new(),
         }
     }
 }
@@ -241,6 +243,15 @@ impl HostBuilder {
         self
     }
 
+    /// Let artifacts' `llm` imports reach `provider` (an OpenAI-compatible
+    /// chat-completions endpoint); call once per provider. Its key is read
+    /// from its `api_key_env` when the host is built. See
+    /// `docs/architecture.md`, "Language models".
+    pub fn llm_provider(mut self, provider: crate::llm::LlmProvider) -> Self {
+        self.llm_providers.push(provider);
+        self
+    }
+
     /// Open the host: create or open the data directory and database, load
     /// every stored artifact and policy plugin.
     pub fn build(self) -> Result<Host, HostError> {
@@ -249,6 +260,7 @@ impl HostBuilder {
             move |source| HostError::DataDir { path, source }
         };
         self.retention.check()?;
+        let llm = Arc::new(crate::llm::Providers::new(self.llm_providers.clone()).map_err(HostError::Invalid)?);
         std::fs::create_dir_all(&self.data_dir).map_err(dir_err(&self.data_dir))?;
         let data_dir_lock = crate::data_dir::lock(&self.data_dir)?;
         let agents = self.agents_dir.clone().unwrap_or_else(|| self.data_dir.join("agents"));
@@ -325,6 +337,7 @@ impl HostBuilder {
                 settings: self.retention,
                 clock: self.clock.clone(),
             },
+            llm,
         };
         let inner = Arc::new(inner);
         crate::changes::follow(&inner);

@@ -49,6 +49,9 @@ pub struct AgentBudget {
     /// Disk bytes.
     #[serde(default)]
     pub disk_bytes: u64,
+    /// LLM tokens.
+    #[serde(default)]
+    pub llm_tokens: u64,
 }
 
 /// What registration did.
@@ -110,6 +113,7 @@ fn register(host: &Host, agent: &str, config: &AgentConfig) -> Result<Registrati
         (Asset::Scrip, config.budget.scrip),
         (Asset::Fuel, config.budget.fuel),
         (Asset::DiskBytes, config.budget.disk_bytes),
+        (Asset::LlmTokens, config.budget.llm_tokens),
     ] {
         if amount > 0 {
             host.mint(&format!("register/{agent}/{asset}"), agent, asset, amount)?;

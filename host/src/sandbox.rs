@@ -68,6 +68,11 @@ pub struct CallScope {
     pub root: AgentId,
     /// The call's limits (the manifest's, held to the host's maxima).
     pub limits: crate::manifest::Limits,
+    /// The language-model providers its `llm` import reaches.
+    pub llm: Arc<crate::llm::Providers>,
+    /// LLM tokens its requests used so far, as the providers reported
+    /// them (held from the payer until the call settles them).
+    pub llm_tokens: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// Runs a guest's nested invocation (the `invoke` import) through the

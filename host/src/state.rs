@@ -73,6 +73,8 @@ pub(crate) struct HostInner {
     pub(crate) scheduler: Arc<Scheduler>,
     pub(crate) liveness: crate::liveness::Liveness,
     pub(crate) retention: crate::retention::Retainer,
+    /// The language-model providers artifacts' `llm` imports reach.
+    pub(crate) llm: Arc<crate::llm::Providers>,
 }
 
 impl Drop for HostInner {

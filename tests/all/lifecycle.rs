@@ -71,7 +71,7 @@ fn an_agent_is_registered_with_its_budget_limits_and_rules() {
     )
     .unwrap();
     let config = AgentConfig {
-        budget: AgentBudget { scrip: 100, fuel: 1_000_000_000, disk_bytes: 0 },
+        budget: AgentBudget { scrip: 100, fuel: 1_000_000_000, ..AgentBudget::default() },
         limits: [(fuelhost::Resource::ApiCalls, 10), (fuelhost::Resource::ConcurrentTasks, 1)].into_iter().collect(),
         rules: rules.rules().to_vec(),
     };

@@ -19,6 +19,7 @@ mod guest_ledger;
 mod hosts;
 mod ledger;
 mod lifecycle;
+mod llm;
 mod loadgen;
 mod metering;
 mod nesting;

@@ -158,8 +158,8 @@ impl PartialSchema for AssetSchema {
     fn schema() -> RefOr<Schema> {
         ObjectBuilder::new()
             .schema_type(Type::String)
-            .enum_values(Some(["scrip", "fuel", "disk_bytes"]))
-            .description(Some("An asset: scrip (money), or a resource budget: fuel, disk_bytes."))
+            .enum_values(Some(["scrip", "fuel", "disk_bytes", "llm_tokens"]))
+            .description(Some("An asset: scrip (money), or a resource budget: fuel, disk_bytes, llm_tokens."))
             .into()
     }
 }

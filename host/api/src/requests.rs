@@ -24,7 +24,7 @@ pub struct NewAgent {
     /// Workspace within the tenant (needs the tenant).
     #[serde(default)]
     pub workspace: Option<String>,
-    /// Its configuration: `budget` `{scrip, fuel, disk_bytes}` minted now,
+    /// Its configuration: `budget` `{scrip, fuel, disk_bytes, llm_tokens}` minted now,
     /// `limits` `{resource: quota}` of an allocation activated for it,
     /// `rules` (policy rules, scoped to it). Registering again with the
     /// same configuration changes nothing.
@@ -55,7 +55,7 @@ pub struct Mint {
     /// Who receives.
     #[schema(value_type = AgentIdSchema)]
     pub agent: AgentId,
-    /// `scrip`, `fuel` or `disk_bytes`.
+    /// `scrip`, `fuel`, `disk_bytes` or `llm_tokens`.
     #[schema(value_type = AssetSchema)]
     pub asset: Asset,
     /// How much, above zero.

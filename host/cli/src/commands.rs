@@ -28,7 +28,7 @@ use crate::output;
 use fuelhost_api::replies::ErrorBody;
 
 /// The assets, as typed (a typo is answered with these).
-const ASSETS: [&str; 3] = ["scrip", "fuel", "disk_bytes"];
+const ASSETS: [&str; 4] = ["scrip", "fuel", "disk_bytes", "llm_tokens"];
 
 /// Commands that talk to a `fuelhost serve`.
 #[derive(Subcommand)]

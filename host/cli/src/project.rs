@@ -48,8 +48,10 @@ pub enum Lang {
     C,
 }
 
-/// The WIT contract, vendored into every project.
-const WIT: [(&str, &str); 9] = [
+/// The WIT contract, vendored into every project: `wit/` (0.1.0), and
+/// `wit-0.2.0/` (0.2.0's `llm`), whose `deps/` are links into `wit/` in the
+/// repository and copies in a project.
+const WIT: [(&str, &str); 19] = [
     ("wit/worlds.wit", include_str!("../../../wit/worlds.wit")),
     ("wit/types.wit", include_str!("../../../wit/types.wit")),
     ("wit/ledger.wit", include_str!("../../../wit/ledger.wit")),
@@ -59,6 +61,16 @@ const WIT: [(&str, &str); 9] = [
     ("wit/deps/filesystem/filesystem.wit", include_str!("../../../wit/deps/filesystem/filesystem.wit")),
     ("wit/deps/clocks/clocks.wit", include_str!("../../../wit/deps/clocks/clocks.wit")),
     ("wit/deps/io/io.wit", include_str!("../../../wit/deps/io/io.wit")),
+    ("wit-0.2.0/llm.wit", include_str!("../../../wit-0.2.0/llm.wit")),
+    ("wit-0.2.0/deps/fuelhost-host/worlds.wit", include_str!("../../../wit/worlds.wit")),
+    ("wit-0.2.0/deps/fuelhost-host/types.wit", include_str!("../../../wit/types.wit")),
+    ("wit-0.2.0/deps/fuelhost-host/ledger.wit", include_str!("../../../wit/ledger.wit")),
+    ("wit-0.2.0/deps/fuelhost-host/policy.wit", include_str!("../../../wit/policy.wit")),
+    ("wit-0.2.0/deps/fuelhost-host/invoke.wit", include_str!("../../../wit/invoke.wit")),
+    ("wit-0.2.0/deps/fuelhost-host/tasks.wit", include_str!("../../../wit/tasks.wit")),
+    ("wit-0.2.0/deps/filesystem/filesystem.wit", include_str!("../../../wit/deps/filesystem/filesystem.wit")),
+    ("wit-0.2.0/deps/clocks/clocks.wit", include_str!("../../../wit/deps/clocks/clocks.wit")),
+    ("wit-0.2.0/deps/io/io.wit", include_str!("../../../wit/deps/io/io.wit")),
 ];
 
 /// The Rust guest SDK, vendored into Rust projects (it generates its
@@ -757,19 +769,22 @@ fn library_name(manifest: &Path) -> Result<String> {
 mod tests {
     use super::*;
 
-    /// Every file of `wit/` and `guest-sdk/` is vendored into projects:
-    /// one added there and not here would leave new projects behind.
+    /// Every file of `wit/`, `wit-0.2.0/` (through its links into `wit/`,
+    /// but not the links' own `deps/`, which WIT does not read) and
+    /// `guest-sdk/` is vendored into projects: one added there and not
+    /// here would leave new projects behind.
     #[test]
     fn the_vendored_files_are_every_file_of_the_contract_and_the_sdk() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
         let mut found = Vec::new();
-        for top in ["wit", "guest-sdk"] {
+        for top in ["wit", "wit-0.2.0", "guest-sdk"] {
             let mut stack = vec![root.join(top)];
             while let Some(d) = stack.pop() {
                 for e in std::fs::read_dir(&d).unwrap().flatten() {
                     let p = e.path();
                     if p.is_dir() {
-                        if p.file_name().is_some_and(|n| n != "target") {
+                        let nested_deps = p.ends_with("deps") && d.parent().is_some_and(|up| up.ends_with("deps"));
+                        if p.file_name().is_some_and(|n| n != "target") && !nested_deps {
                             stack.push(p);
                         }
                     } else if p.extension().is_some_and(|x| x == "wit" || x == "rs" || x == "toml") {

@@ -116,6 +116,21 @@ pub struct ServeFile {
     /// `service_name`.
     #[serde(default = "server_telemetry")]
     telemetry: TelemetryConfig,
+    /// `[[llm.providers]]`: the language-model providers artifacts'
+    /// `llm` imports reach (see `fuelhost::LlmProvider`).
+    #[serde(default)]
+    llm: LlmConfig,
+}
+
+/// The `[llm]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LlmConfig {
+    /// Each provider: `name`, `base_url`, `api_key_env`, `models`,
+    /// `input_price_per_1k`, `output_price_per_1k`, `context_tokens`,
+    /// `latency_hint_ms`, `quality`, `timeout_ms`.
+    #[serde(default)]
+    pub providers: Vec<fuelhost::LlmProvider>,
 }
 
 /// A server logs at `info` (one line per request) unless told otherwise.
@@ -143,6 +158,7 @@ pub struct ServeConfig {
     pub task_drain: std::time::Duration,
     pub limits: fuelhost::HostLimits,
     pub retention: fuelhost::Retention,
+    pub llm: LlmConfig,
     pub admin_key_file: Option<PathBuf>,
     /// Only check the settings (`--check`).
     pub check_only: bool,
@@ -219,6 +235,7 @@ impl ServeConfig {
             task_drain: std::time::Duration::from_secs(file.task_drain_seconds.unwrap_or(30)),
             limits: file.limits,
             retention: file.retention,
+            llm: file.llm,
             admin_key_file: args.admin_key_file,
             check_only: args.check,
         })
@@ -256,6 +273,9 @@ impl ServeConfig {
         if let Some(n) = self.max_loaded_artifacts {
             b = b.max_loaded_artifacts(n);
         }
+        for provider in &self.llm.providers {
+            b = b.llm_provider(provider.clone());
+        }
         Ok(b.build()?)
     }
 }
@@ -264,6 +284,11 @@ impl ServeConfig {
 /// before it touches the data directory, then the settings in effect.
 fn check(config: &ServeConfig) -> Result<()> {
     config.retention.check()?;
+    for provider in &config.llm.providers {
+        if let Some(problem) = provider.problem() {
+            bail!(problem);
+        }
+    }
     let rate = match &config.api.rate_limit {
         Some(r) => format!("{} per second per key, bursts of {}", r.per_second, r.burst),
         None => "none".into(),
@@ -281,6 +306,9 @@ fn check(config: &ServeConfig) -> Result<()> {
     println!("rate limit     {rate}");
     println!("usage kept     {}", horizon(config.retention.usage_days));
     println!("audit kept     {}", horizon(config.retention.audit_days));
+    for p in &config.llm.providers {
+        println!("llm provider   {} at {} serving {}", p.name, p.base_url, p.models.join(", "));
+    }
     Ok(())
 }
 
@@ -403,6 +431,9 @@ mod tests {
         let c = ServeConfig::resolve(args(Some(path), None), None).unwrap();
         assert_eq!(c.listen, "127.0.0.1:8080", "the example listens on loopback only");
         assert_eq!(c.retention.usage_days, Some(30));
+        let provider = &c.llm.providers[0];
+        assert_eq!((provider.name.as_str(), provider.api_key_env.as_deref()), ("openai", Some("OPENAI_API_KEY")));
+        assert_eq!(provider.problem(), None);
     }
 
     #[test]

@@ -341,6 +341,8 @@ pub struct CallUsage {
     pub disk_bytes: u64,
     /// Money cost of it.
     pub cost_usd_micros: u64,
+    /// Language-model tokens charged.
+    pub llm_tokens: u64,
 }
 
 /// An alert an allocation raises (see [`Allocation::thresholds`]); a
@@ -437,6 +439,7 @@ impl Allocation {
                     q.used += usage.fuel;
                 }
                 Resource::DiskBytes => q.used += usage.disk_bytes,
+                Resource::LlmTokens => q.used = q.used.saturating_add(usage.llm_tokens),
                 Resource::BudgetUsdMicros => q.used = q.used.saturating_add(usage.cost_usd_micros),
                 _ => {}
             }

@@ -111,11 +111,14 @@ pub enum Asset {
     Fuel,
     /// Bytes of disk an agent's directory may grow by.
     DiskBytes,
+    /// Language-model tokens (prompt and answer) a call may spend through
+    /// the host's `llm` capability.
+    LlmTokens,
 }
 
 impl Asset {
     /// Every asset, in a fixed order.
-    pub const ALL: [Asset; 3] = [Asset::Scrip, Asset::Fuel, Asset::DiskBytes];
+    pub const ALL: [Asset; 4] = [Asset::Scrip, Asset::Fuel, Asset::DiskBytes, Asset::LlmTokens];
 
     /// The name stored in the database and shown to people.
     pub fn as_str(self) -> &'static str {
@@ -123,6 +126,7 @@ impl Asset {
             Asset::Scrip => "scrip",
             Asset::Fuel => "fuel",
             Asset::DiskBytes => "disk_bytes",
+            Asset::LlmTokens => "llm_tokens",
         }
     }
 
@@ -249,6 +253,9 @@ pub struct Balances {
     pub fuel: AssetBalance,
     /// Disk budget, in bytes.
     pub disk_bytes: AssetBalance,
+    /// Language-model token budget.
+    #[serde(default)]
+    pub llm_tokens: AssetBalance,
 }
 
 impl Balances {
@@ -258,6 +265,7 @@ impl Balances {
             Asset::Scrip => self.scrip,
             Asset::Fuel => self.fuel,
             Asset::DiskBytes => self.disk_bytes,
+            Asset::LlmTokens => self.llm_tokens,
         }
     }
 
@@ -267,6 +275,7 @@ impl Balances {
             Asset::Scrip => &mut self.scrip,
             Asset::Fuel => &mut self.fuel,
             Asset::DiskBytes => &mut self.disk_bytes,
+            Asset::LlmTokens => &mut self.llm_tokens,
         }
     }
 }
@@ -424,6 +433,10 @@ pub struct ResourcesConsumed {
     /// CPU time the fuel stands for, by the host's calibrated cost model,
     /// nanoseconds (set at settlement).
     pub cpu_time_ns: u64,
+    /// Language-model tokens the call's `llm` requests used, as the
+    /// providers reported them (charged to the payer, up to its budget).
+    #[serde(default)]
+    pub llm_tokens: u64,
 }
 
 /// Everything settlement needs to know about a finished run.
@@ -692,6 +705,19 @@ pub trait Ledger: LedgerQuery {
     /// invocation settles, which charges what it really grew.
     fn hold_disk(&self, invocation_id: &str, payer: &AgentId, bytes: u64) -> Result<(), LedgerError>;
 
+    /// Hold `tokens` more of `payer`'s `llm_tokens` budget for the running
+    /// `invocation`, about to send a language-model request that may use
+    /// that many: [`LedgerError::Insufficient`] (nothing held) when the
+    /// budget, less what every running call holds, is short. What the
+    /// call's requests used is charged when it settles
+    /// ([`ResourcesConsumed::llm_tokens`]), and the hold released.
+    fn hold_llm_tokens(&self, invocation_id: &str, payer: &AgentId, tokens: u64) -> Result<(), LedgerError>;
+
+    /// Release up to `tokens` of what the running `invocation` holds of its
+    /// payer's `llm_tokens` budget (a request answered with fewer tokens
+    /// than held, or failed); returns how many were released.
+    fn release_llm_tokens(&self, invocation_id: &str, tokens: u64) -> Result<u64, LedgerError>;
+
     /// Post or release every hold of the invocation and write its usage
     /// record, in one transaction; with its `admission`, which a backend
     /// must record in the audit log in the same transaction (or in one that
@@ -854,6 +880,9 @@ pub struct ConsumerStats {
     pub disk_bytes: u64,
     /// Money cost of what was charged to it, micro-USD.
     pub cost_usd_micros: u64,
+    /// LLM tokens charged to it.
+    #[serde(default)]
+    pub llm_tokens: u64,
 }
 
 /// Service-wide statistics (the fields of the RAP service's `get_stats`).

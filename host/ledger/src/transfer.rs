@@ -37,11 +37,13 @@ pub enum TransferKind {
     PoolGrant,
     /// A share of a universal basic income distribution.
     Ubi,
+    /// The language-model tokens a call used, payer to `@consumed`.
+    Llm,
 }
 
 impl TransferKind {
     /// Every kind, in a fixed order.
-    pub const ALL: [TransferKind; 10] = [
+    pub const ALL: [TransferKind; 11] = [
         TransferKind::Mint,
         TransferKind::Transfer,
         TransferKind::Price,
@@ -52,6 +54,7 @@ impl TransferKind {
         TransferKind::PoolDeposit,
         TransferKind::PoolGrant,
         TransferKind::Ubi,
+        TransferKind::Llm,
     ];
 
     /// The stable snake_case name, as stored and shown.
@@ -67,6 +70,7 @@ impl TransferKind {
             TransferKind::PoolDeposit => "pool_deposit",
             TransferKind::PoolGrant => "pool_grant",
             TransferKind::Ubi => "ubi",
+            TransferKind::Llm => "llm",
         }
     }
 
@@ -222,7 +226,7 @@ impl Transfer {
             PoolDeposit => scrip && agent(&self.from) && self.to == POOL_ACCOUNT,
             PoolGrant => scrip && self.from == POOL_ACCOUNT && agent(&self.to),
             Ubi => scrip && (self.from == MINT_ACCOUNT || self.from == POOL_ACCOUNT) && agent(&self.to),
-            Price | Fuel | Disk | GuestTransfer => {
+            Price | Fuel | Disk | GuestTransfer | Llm => {
                 return Some(format!("a `{}` transfer is posted only by settling a call", self.kind))
             }
         };

@@ -94,6 +94,12 @@ impl Ledger for PgLedger {
     fn hold_disk(&self, invocation_id: &str, payer: &AgentId, bytes: u64) -> Result<(), LedgerError> {
         PgLedger::hold_disk(self, invocation_id, payer, bytes)
     }
+    fn hold_llm_tokens(&self, invocation_id: &str, payer: &AgentId, tokens: u64) -> Result<(), LedgerError> {
+        PgLedger::hold_llm_tokens(self, invocation_id, payer, tokens)
+    }
+    fn release_llm_tokens(&self, invocation_id: &str, tokens: u64) -> Result<u64, LedgerError> {
+        PgLedger::release_llm_tokens(self, invocation_id, tokens)
+    }
     fn settle(&self, s: &Settlement) -> Result<UsageRecord, LedgerError> {
         PgLedger::settle(self, s)
     }

@@ -1,15 +1,16 @@
 //! A call's two writes on PostgreSQL: reserving (its price and fuel held,
 //! in one transaction, with its reservation row) and settling (every hold
-//! posted for what was used or released, disk growth charged, its sponsor
-//! grant updated, its usage record and its admission's audit record
-//! written, in one transaction), and what a host that stopped left
-//! reserved.
+//! posted for what was used or released, disk growth and the language-model
+//! tokens its requests used charged, its sponsor grant updated, its usage
+//! record and its admission's audit record written, in one transaction),
+//! and what a host that stopped left reserved.
 //!
 //! Unlike the SQLite backend, nothing is kept in memory: every
-//! reservation and every hold (the disk a running call's writes hold
-//! included) is a row, so any host sees what every other holds, and a
-//! balance is never spent twice across hosts. Charges are `transfers` rows
-//! tagged with their invocation, at positions after their record's.
+//! reservation and every hold (the disk a running call's writes hold and
+//! the tokens its language-model requests hold included) is a row, so any
+//! host sees what every other holds, and a balance is never spent twice
+//! across hosts. Charges are `transfers` rows tagged with their
+//! invocation, at positions after their record's.
 
 use crate::connect::Tx;
 
@@ -25,8 +26,9 @@ use crate::ledger::{now_ms, to_db, PgLedger};
 const ABORTED: &str = "aborted: the host stopped before this invocation settled; its holds were released";
 
 /// Columns of a usage record, in [`record_from_row`]'s order.
-pub(crate) const RECORD_COLUMNS: &str = "invocation_id, artifact, caller, owner, charged_to, resource_policy, outcome, fuel,
-    memory_peak_bytes, disk_bytes, wall_time_ns, cpu_time_ns, cost_usd_micros, price_paid, output, error, settled_ms, seq";
+pub(crate) const RECORD_COLUMNS: &str = "invocation_id, artifact, caller, owner, charged_to, resource_policy, outcome,
+    fuel, memory_peak_bytes, disk_bytes, wall_time_ns, cpu_time_ns, llm_tokens, cost_usd_micros, price_paid, output,
+    error, settled_ms, seq";
 
 pub(crate) fn record_from_row(r: &postgres::Row) -> UsageRecord {
     let n = |i: usize| r.get::<_, i64>(i) as u64;
@@ -44,13 +46,14 @@ pub(crate) fn record_from_row(r: &postgres::Row) -> UsageRecord {
             disk_bytes: n(9),
             wall_time_ns: n(10),
             cpu_time_ns: n(11),
+            llm_tokens: n(12),
         },
-        cost_usd_micros: n(12),
-        price_paid: n(13),
-        output: r.get(14),
-        error: r.get(15),
-        settled_at_ms: r.get(16),
-        seq: r.get(17),
+        cost_usd_micros: n(13),
+        price_paid: n(14),
+        output: r.get(15),
+        error: r.get(16),
+        settled_at_ms: r.get(17),
+        seq: r.get(18),
     }
 }
 
@@ -157,7 +160,7 @@ impl PgLedger {
             if taken.is_some() {
                 return Err(LedgerError::DuplicateInvocation(inv.to_string()));
             }
-            for charge in ["price", "fuel", "disk"] {
+            for charge in ["price", "fuel", "disk", "llm"] {
                 let id = format!("{inv}/{charge}");
                 if self.transfer_exists(tx, &id)? {
                     return Err(LedgerError::Invalid(format!(
@@ -342,9 +345,96 @@ impl PgLedger {
         })
     }
 
+    /// Hold `tokens` more of `payer`'s language-model token budget for
+    /// the running `invocation`, about to send a request that may use that
+    /// many: [`LedgerError::Insufficient`] (nothing held) when what `payer`
+    /// has, less what every running call holds, is short. Released when
+    /// the call settles (which charges what its requests used), or before
+    /// by [`PgLedger::release_llm_tokens`].
+    pub fn hold_llm_tokens(&self, invocation_id: &str, payer: &AgentId, tokens: u64) -> Result<(), LedgerError> {
+        let amount = to_db(tokens, "llm token hold")?;
+        self.database().write(|tx| {
+            self.lock_ids(tx, &[invocation_id])?;
+            self.require_running(tx, invocation_id)?;
+            let available = match self.require_account(tx, payer.as_str()) {
+                Ok(()) => {
+                    self.lock_balances(tx, &[(payer.as_str(), Asset::LlmTokens)])?;
+                    self.available_locked(tx, payer.as_str(), Asset::LlmTokens)?
+                }
+                Err(LedgerError::UnknownAccount(_)) => 0,
+                Err(other) => return Err(other),
+            };
+            if available < tokens {
+                return Err(LedgerError::Insufficient {
+                    account: payer.to_string(),
+                    asset: Asset::LlmTokens,
+                    available,
+                    needed: tokens,
+                });
+            }
+            if tokens == 0 {
+                return Ok(());
+            }
+            tx.execute(
+                "INSERT INTO llm_holds (invocation, payer, tokens) VALUES ($1, $2, $3)
+                 ON CONFLICT (invocation, payer) DO UPDATE SET tokens = llm_holds.tokens + EXCLUDED.tokens",
+                &[&invocation_id, &payer.as_str(), &amount],
+            )
+            .map_err(|e| self.database().failed(e))?;
+            self.add_held(tx, payer.as_str(), Asset::LlmTokens, amount)
+        })
+    }
+
+    /// Release up to `tokens` of what `invocation` holds of language-model
+    /// tokens (a request that used fewer than it held, or failed); returns
+    /// how many were released: 0 when it holds none (settled, or never
+    /// held any).
+    pub fn release_llm_tokens(&self, invocation_id: &str, tokens: u64) -> Result<u64, LedgerError> {
+        if tokens == 0 {
+            return Ok(0);
+        }
+        self.database().write(|tx| {
+            // Holding and settling take the id first too, so what is read
+            // here stays as read until this ends. Only a running call holds
+            // anything: a settled one's holds were released as it settled.
+            self.lock_ids(tx, &[invocation_id])?;
+            match self.require_running(tx, invocation_id) {
+                Ok(()) => {}
+                Err(LedgerError::NoReservation(_)) => return Ok(0),
+                Err(other) => return Err(other),
+            }
+            let held = tx
+                .query("SELECT payer, tokens FROM llm_holds WHERE invocation = $1 ORDER BY payer", &[&invocation_id])
+                .map_err(|e| self.database().failed(e))?;
+            let rows: Vec<(&str, Asset)> = held.iter().map(|r| (r.get::<_, &str>(0), Asset::LlmTokens)).collect();
+            self.lock_balances(tx, &rows)?;
+            let mut released = 0u64;
+            for row in &held {
+                let (payer, holds) = (row.get::<_, &str>(0), row.get::<_, i64>(1) as u64);
+                let take = holds.min(tokens - released);
+                if take == 0 {
+                    break;
+                }
+                if take == holds {
+                    tx.execute("DELETE FROM llm_holds WHERE invocation = $1 AND payer = $2", &[&invocation_id, &payer])
+                } else {
+                    tx.execute(
+                        "UPDATE llm_holds SET tokens = tokens - $3 WHERE invocation = $1 AND payer = $2",
+                        &[&invocation_id, &payer, &(take as i64)],
+                    )
+                }
+                .map_err(|e| self.database().failed(e))?;
+                self.add_held(tx, payer, Asset::LlmTokens, -(take as i64))?;
+                released += take;
+            }
+            Ok(released)
+        })
+    }
+
     /// Post or release every hold of the invocation, charge its disk
-    /// growth, update its grant, write its usage record and its admission's
-    /// audit record: one transaction.
+    /// growth and the language-model tokens its requests used, update its
+    /// grant, write its usage record and its admission's audit record: one
+    /// transaction.
     pub fn settle(&self, s: &Settlement) -> Result<UsageRecord, LedgerError> {
         self.database().write(|tx| self.settle_in(tx, s))
     }
@@ -360,6 +450,7 @@ impl PgLedger {
         }
         let posted = self.post_holds(tx, s, &call.holds)?;
         let disk_charged = self.charge_disk(tx, s, call.grant.as_deref())?;
+        let llm_charged = self.charge_llm_tokens(tx, s)?;
         let cost = s.cost_model.cost_usd_micros(posted.fuel_charged, disk_charged);
         if let Some(g) = &call.grant {
             tx.execute(
@@ -375,6 +466,7 @@ impl PgLedger {
                 fuel: posted.fuel_charged,
                 disk_bytes: disk_charged,
                 cost_usd_micros: cost,
+                llm_tokens: llm_charged,
             };
             self.settle_call(tx, id, usage, s.outcome != Outcome::Aborted)?;
         }
@@ -394,6 +486,7 @@ impl PgLedger {
                 disk_bytes: disk_charged,
                 wall_time_ns: s.consumed.wall_time_ns,
                 cpu_time_ns: s.cost_model.cpu_time_ns(posted.fuel_charged),
+                llm_tokens: llm_charged,
             },
             price_paid: posted.price_paid,
             cost_usd_micros: cost,
@@ -427,7 +520,8 @@ impl PgLedger {
     /// Take a settlement's locks, in the order every transaction takes
     /// them (the id, the reservation, its allocation and grant, then every
     /// balance row), refuse a call settled already, release the disk its
-    /// writes held, and read what it holds.
+    /// writes held and the language-model tokens its requests held, and
+    /// read what it holds.
     fn lock_for_settling(&self, tx: &mut Tx<'_>, s: &Settlement) -> Result<Settling, LedgerError> {
         let inv = s.invocation_id.as_str();
         self.lock_ids(tx, &[inv])?;
@@ -466,17 +560,25 @@ impl PgLedger {
         let disk_held = tx
             .query("DELETE FROM disk_holds WHERE invocation = $1 RETURNING payer, bytes", &[&inv])
             .map_err(|e| self.database().failed(e))?;
+        let llm_held = tx
+            .query("DELETE FROM llm_holds WHERE invocation = $1 RETURNING payer, tokens", &[&inv])
+            .map_err(|e| self.database().failed(e))?;
         let mut rows: Vec<(&str, Asset)> = holds
             .iter()
             .flat_map(|h| [(h.transfer.from.as_str(), h.transfer.asset), (h.transfer.to.as_str(), h.transfer.asset)])
             .collect();
         rows.extend(disk_held.iter().map(|r| (r.get::<_, &str>(0), Asset::DiskBytes)));
+        rows.extend(llm_held.iter().map(|r| (r.get::<_, &str>(0), Asset::LlmTokens)));
         rows.extend([(s.payer.as_str(), Asset::DiskBytes), (CONSUMED_ACCOUNT, Asset::DiskBytes)]);
+        rows.extend([(s.payer.as_str(), Asset::LlmTokens), (CONSUMED_ACCOUNT, Asset::LlmTokens)]);
         self.lock_balances(tx, &rows)?;
-        // What its writes held while it ran is released first; what they
-        // grew is charged after.
+        // What its writes and its requests held while it ran is released
+        // first; what they grew and used is charged after.
         for row in &disk_held {
             self.add_held(tx, row.get(0), Asset::DiskBytes, -row.get::<_, i64>(1))?;
+        }
+        for row in &llm_held {
+            self.add_held(tx, row.get(0), Asset::LlmTokens, -row.get::<_, i64>(1))?;
         }
         Ok(Settling { grant, allocation, holds })
     }
@@ -538,12 +640,37 @@ impl PgLedger {
         Ok(charged)
     }
 
+    /// Charge the language-model tokens the call's requests used, within
+    /// what the payer has left (whatever the outcome: the providers
+    /// consumed them): a transfer `{invocation}/llm`.
+    fn charge_llm_tokens(&self, tx: &mut Tx<'_>, s: &Settlement) -> Result<u64, LedgerError> {
+        if s.consumed.llm_tokens == 0 {
+            return Ok(0);
+        }
+        let payer = s.payer.as_str();
+        let charged = s.consumed.llm_tokens.min(self.available_locked(tx, payer, Asset::LlmTokens)?);
+        if charged > 0 {
+            let llm = Transfer {
+                id: format!("{}/llm", s.invocation_id),
+                from: payer.to_string(),
+                to: CONSUMED_ACCOUNT.to_string(),
+                asset: Asset::LlmTokens,
+                amount: charged,
+                kind: TransferKind::Llm,
+                memo: String::new(),
+            };
+            self.move_balances(tx, payer, CONSUMED_ACCOUNT, Asset::LlmTokens, charged)?;
+            self.insert_transfer(tx, &llm, Some(&s.invocation_id))?;
+        }
+        Ok(charged)
+    }
+
     fn write_record(&self, tx: &mut Tx<'_>, record: &UsageRecord) -> Result<(), LedgerError> {
         let c = &record.consumed;
         tx.execute(
             &format!(
                 "INSERT INTO usage_records ({RECORD_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,
-                    $12, $13, $14, $15, $16, $17, $18)"
+                    $12, $13, $14, $15, $16, $17, $18, $19)"
             ),
             &[
                 &record.invocation_id,
@@ -558,6 +685,7 @@ impl PgLedger {
                 &to_db(c.disk_bytes, "disk")?,
                 &to_db(c.wall_time_ns, "wall time")?,
                 &to_db(c.cpu_time_ns, "cpu time")?,
+                &to_db(c.llm_tokens, "llm tokens")?,
                 &to_db(record.cost_usd_micros, "cost")?,
                 &to_db(record.price_paid, "price")?,
                 &record.output,
@@ -574,8 +702,10 @@ impl PgLedger {
     /// that no live host holds: this run's and earlier runs' of this
     /// host's name (it calls this when it opens, before it serves, so it
     /// has none in flight, and a restarted host takes back at once what it
-    /// left) and those of hosts whose lease ran out. Their holds are released and nothing is charged; then holds
-    /// that belong to no reservation are released.
+    /// left) and those of hosts whose lease ran out. Their holds (the disk
+    /// and language-model tokens they held included) are released and
+    /// nothing is charged; then holds that belong to no reservation are
+    /// released.
     pub fn abort_unsettled(&self) -> Result<Vec<UsageRecord>, LedgerError> {
         self.abort_where(true)
     }
@@ -700,6 +830,17 @@ impl PgLedger {
             for d in &disk {
                 self.add_held(tx, d.get(0), Asset::DiskBytes, -d.get::<_, i64>(1))?;
             }
+            let llm = tx
+                .query(
+                    "DELETE FROM llm_holds h WHERE NOT EXISTS
+                        (SELECT 1 FROM reservations r WHERE r.invocation_id = h.invocation AND NOT r.settled)
+                     RETURNING payer, tokens",
+                    &[],
+                )
+                .map_err(|e| self.database().failed(e))?;
+            for h in &llm {
+                self.add_held(tx, h.get(0), Asset::LlmTokens, -h.get::<_, i64>(1))?;
+            }
             Ok(())
         })?;
         Ok(records)
@@ -739,13 +880,15 @@ impl PgLedger {
         Ok(rows.iter().map(record_from_row).collect())
     }
 
-    /// Holds not yet posted or voided, with the disk running calls hold.
+    /// Holds not yet posted or voided, with the disk and the
+    /// language-model tokens running calls hold (one each per call).
     pub fn pending_holds(&self) -> Result<u64, LedgerError> {
         self.database().read(|c| {
             let n: i64 = c
                 .query_one(
                     "SELECT (SELECT COUNT(*) FROM holds WHERE state = 'pending')
-                          + (SELECT COUNT(DISTINCT invocation) FROM disk_holds)",
+                          + (SELECT COUNT(DISTINCT invocation) FROM disk_holds)
+                          + (SELECT COUNT(DISTINCT invocation) FROM llm_holds)",
                     &[],
                 )
                 .map_err(|e| self.database().failed(e))?

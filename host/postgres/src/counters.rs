@@ -13,11 +13,16 @@ use crate::ledger::PgLedger;
 
 const HOUR_MS: i64 = 3_600_000;
 
+/// Why payers are not ranked by scrip.
+const NOT_RANKED: &str =
+    "payers are ranked by the resources charged to them: use fuel, disk_bytes or llm_tokens, not scrip";
+
 impl PgLedger {
     /// Count a settled record.
     pub(crate) fn count(&self, tx: &mut Tx<'_>, r: &UsageRecord) -> Result<(), LedgerError> {
         let n = |v: u64| v.min(i64::MAX as u64) as i64;
         let (fuel, disk, cost) = (n(r.consumed.fuel), n(r.consumed.disk_bytes), n(r.cost_usd_micros));
+        let llm = n(r.consumed.llm_tokens);
         tx.execute(
             "INSERT INTO usage_totals (outcome, records, fuel, cost_usd_micros) VALUES ($1, 1, $2, $3)
              ON CONFLICT (outcome) DO UPDATE SET records = usage_totals.records + 1,
@@ -26,12 +31,13 @@ impl PgLedger {
         )
         .map_err(|e| self.database().failed(e))?;
         tx.execute(
-            "INSERT INTO consumer_hours (hour, agent, invocations, fuel, disk_bytes, cost_usd_micros)
-             VALUES ($1, $2, 1, $3, $4, $5)
+            "INSERT INTO consumer_hours (hour, agent, invocations, fuel, disk_bytes, cost_usd_micros, llm_tokens)
+             VALUES ($1, $2, 1, $3, $4, $5, $6)
              ON CONFLICT (hour, agent) DO UPDATE SET invocations = consumer_hours.invocations + 1,
                 fuel = consumer_hours.fuel + EXCLUDED.fuel, disk_bytes = consumer_hours.disk_bytes + EXCLUDED.disk_bytes,
-                cost_usd_micros = consumer_hours.cost_usd_micros + EXCLUDED.cost_usd_micros",
-            &[&r.settled_at_ms.div_euclid(HOUR_MS), &r.charged_to.as_str(), &fuel, &disk, &cost],
+                cost_usd_micros = consumer_hours.cost_usd_micros + EXCLUDED.cost_usd_micros,
+                llm_tokens = consumer_hours.llm_tokens + EXCLUDED.llm_tokens",
+            &[&r.settled_at_ms.div_euclid(HOUR_MS), &r.charged_to.as_str(), &fuel, &disk, &cost, &llm],
         )
         .map_err(|e| self.database().failed(e))?;
         Ok(())
@@ -81,11 +87,8 @@ impl PgLedger {
         let rank = match asset {
             Asset::Fuel => "fuel",
             Asset::DiskBytes => "disk_bytes",
-            Asset::Scrip => {
-                return Err(LedgerError::Invalid(
-                    "payers are ranked by the resources charged to them: use fuel or disk_bytes, not scrip".into(),
-                ))
-            }
+            Asset::LlmTokens => "llm_tokens",
+            Asset::Scrip => return Err(LedgerError::Invalid(NOT_RANKED.into())),
         };
         let first = from_ms.map_or(i64::MIN, |ms| ms.div_euclid(HOUR_MS));
         let last = to_ms.map_or(i64::MAX, |ms| ms.saturating_sub(1).div_euclid(HOUR_MS));
@@ -94,7 +97,8 @@ impl PgLedger {
             c.query(
                 &format!(
                     "SELECT agent, SUM(invocations)::BIGINT, SUM(fuel)::BIGINT, SUM(disk_bytes)::BIGINT,
-                        SUM(cost_usd_micros)::BIGINT AS cost FROM consumer_hours WHERE hour >= $1 AND hour <= $2
+                        SUM(cost_usd_micros)::BIGINT, SUM(llm_tokens)::BIGINT FROM consumer_hours
+                     WHERE hour >= $1 AND hour <= $2
                      GROUP BY agent ORDER BY SUM({rank}) DESC, agent LIMIT $3"
                 ),
                 &[&first, &last, &limit],
@@ -109,6 +113,7 @@ impl PgLedger {
                 fuel: r.get::<_, i64>(2) as u64,
                 disk_bytes: r.get::<_, i64>(3) as u64,
                 cost_usd_micros: r.get::<_, i64>(4) as u64,
+                llm_tokens: r.get::<_, i64>(5) as u64,
             })
             .collect())
     }

@@ -65,9 +65,10 @@ pub(crate) fn to_db(amount: u64, what: &str) -> Result<i64, LedgerError> {
 }
 
 /// The call and the charge an id would name, when it has the shape of a
-/// charge's (`{invocation}/price`, `/fuel`, `/disk`).
+/// charge's (`{invocation}/price`, `/fuel`, `/disk`, `/llm`).
 pub(crate) fn charge_of(id: &str) -> Option<(&str, &str)> {
-    id.rsplit_once('/').filter(|(call, charge)| !call.is_empty() && matches!(*charge, "price" | "fuel" | "disk"))
+    id.rsplit_once('/')
+        .filter(|(call, charge)| !call.is_empty() && matches!(*charge, "price" | "fuel" | "disk" | "llm"))
 }
 
 /// Columns of a transfer, in [`transfer_from_row`]'s order.
@@ -211,7 +212,7 @@ impl PgLedger {
             return Err(LedgerError::IdConflict(t.id.clone()));
         }
         // Nor the id of a charge a running call will record
-        // (`{invocation}/price`, `/fuel`, `/disk`).
+        // (`{invocation}/price`, `/fuel`, `/disk`, `/llm`).
         if let Some((call, _)) = charge_of(&t.id) {
             let running = tx
                 .query_opt("SELECT 1 FROM reservations WHERE invocation_id = $1 AND NOT settled", &[&call])

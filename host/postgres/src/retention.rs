@@ -111,7 +111,8 @@ fn next_batch(db: &Database, before_ms: i64) -> Result<Option<Batch>, LedgerErro
         let rows = c
             .query(
                 "SELECT invocation, id, debit, credit, asset, amount, kind FROM transfers
-                 WHERE invocation = ANY($1) AND id IN (invocation || '/price', invocation || '/fuel', invocation || '/disk')
+                 WHERE invocation = ANY($1)
+                    AND id IN (invocation || '/price', invocation || '/fuel', invocation || '/disk', invocation || '/llm')
                  ORDER BY seq",
                 &[&ids],
             )

@@ -288,6 +288,7 @@ fn settlement(r: &Reservation, outcome: Outcome, fuel: u64, disk: u64) -> Settle
             disk_bytes: disk,
             wall_time_ns: 5,
             cpu_time_ns: 0,
+            llm_tokens: 0,
         },
         output: b"out".to_vec(),
         error: None,
@@ -665,6 +666,7 @@ fn ids_settles_and_holds_stay_single_across_hosts() {
         first.open_account(&id(agent)).unwrap();
         first.post_one(mint(&format!("s-{agent}"), agent, 10_000)).unwrap();
         first.post_one(Transfer::mint(&format!("f-{agent}"), &id(agent), Asset::Fuel, 100_000_000)).unwrap();
+        first.post_one(Transfer::mint(&format!("t-{agent}"), &id(agent), Asset::LlmTokens, 1_000)).unwrap();
     }
     let guest = |gid: &str, inv: &str| GuestTransfer {
         id: gid.into(),
@@ -704,7 +706,8 @@ fn ids_settles_and_holds_stay_single_across_hosts() {
     }
 
     // Calls in both directions at once (bob calls alice's artifact, alice
-    // bob's), with guest transfers back: no deadlock, every hold released.
+    // bob's), with guest transfers back and language-model tokens held
+    // and charged: no deadlock, every hold released.
     std::thread::scope(|s| {
         for (h, host) in hosts.iter().enumerate() {
             s.spawn(move || {
@@ -721,7 +724,9 @@ fn ids_settles_and_holds_stay_single_across_hosts() {
                     let g = GuestTransfer { from: id(owner), to: id(caller), ..guest(&format!("{inv}/t1"), &inv) };
                     host.hold_guest_transfer(&g).unwrap();
                     host.hold_disk(&inv, &id(caller), 0).unwrap();
-                    host.settle(&settlement(&r, Outcome::Success, 50, 0)).unwrap();
+                    host.hold_llm_tokens(&inv, &id(caller), 3).unwrap();
+                    assert_eq!(host.release_llm_tokens(&inv, 1).unwrap(), 1);
+                    host.settle(&settlement_using(&r, Outcome::Success, 50, 2)).unwrap();
                 }
             });
         }
@@ -731,6 +736,12 @@ fn ids_settles_and_holds_stay_single_across_hosts() {
         c.query_one("SELECT deadlocks FROM pg_stat_database WHERE datname = 'races'", &[]).unwrap().get(0);
     assert_eq!(deadlocks, 0);
     assert_eq!(first.pending_holds().unwrap(), 0);
+    let tokens: Vec<(u64, u64)> = ["alice", "bob"]
+        .iter()
+        .map(|a| first.balances(&id(a)).unwrap().llm_tokens)
+        .map(|b| (b.posted, b.held))
+        .collect();
+    assert_eq!(tokens, [(1_000 - 40 * 2, 0), (1_000 - 40 * 2, 0)], "each charged 2 tokens a call, 40 calls each");
     for asset in Asset::ALL {
         assert_eq!(first.asset_total(asset).unwrap(), 0, "{asset} is conserved");
     }
@@ -845,5 +856,207 @@ fn a_database_a_newer_release_migrated_is_refused() {
     let refused = fuelhost_postgres::Database::open(&url, 2).expect_err("refused").to_string();
     assert!(refused.contains("a newer fuelhost migrated this database (its schema is at version 999"), "{refused}");
     let kept: i64 = admin.query_one("SELECT COUNT(*) FROM refinery_schema_history", &[]).unwrap().get(0);
-    assert_eq!(kept, 11, "ten migrations and the newer one, untouched");
+    assert_eq!(kept, 12, "eleven migrations and the newer one, untouched");
+}
+
+/// [`settlement`] of a call whose language-model requests used
+/// `llm_tokens`.
+fn settlement_using(r: &Reservation, outcome: Outcome, fuel: u64, llm_tokens: u64) -> Settlement {
+    let mut s = settlement(r, outcome, fuel, 0);
+    s.consumed.llm_tokens = llm_tokens;
+    s
+}
+
+/// What a system account (no agent, so no [`Balances`] of its own) has
+/// posted of `asset`, read from the database at `url`.
+fn system_posted(url: &str, account: &str, asset: Asset) -> i64 {
+    let mut c = postgres::Client::connect(url, postgres::NoTls).unwrap();
+    c.query_one(
+        "SELECT COALESCE(SUM(posted), 0)::BIGINT FROM balances WHERE account = $1 AND asset = $2",
+        &[&account, &asset.as_str()],
+    )
+    .unwrap()
+    .get(0)
+}
+
+/// Language-model tokens: a running call holds its payer's tokens before
+/// each request (refused, holding nothing, beyond what the payer has less
+/// every call's holds), releases what a request did not use, and settling
+/// charges what its requests used (`{invocation}/llm`, to `@consumed`) up
+/// to what the payer has, whatever the outcome; the record, the
+/// allocation's quota and the payers' ranking count what was charged; a
+/// call a stopped host left releases its tokens and is charged none; its
+/// charges are archived with its record; the tokens sum to zero
+/// throughout.
+#[test]
+fn llm_tokens_are_held_while_a_call_runs_and_charged_when_it_settles() {
+    let (server, l) = postgres("llm");
+    let url = format!("postgres://fuelhost@127.0.0.1:{}/llm", server.port());
+    // Through the trait, as the host calls it.
+    let ledger: &dyn Ledger = &l;
+    for agent in ["alice", "bob", "carol"] {
+        ledger.open_account(&id(agent)).unwrap();
+    }
+    for (tid, agent, asset, amount) in [
+        ("f-bob", "bob", Asset::Fuel, 1_000_000),
+        ("t-bob", "bob", Asset::LlmTokens, 1_000),
+        ("f-carol", "carol", Asset::Fuel, 1_000_000),
+        ("t-carol", "carol", Asset::LlmTokens, 50),
+    ] {
+        ledger.post(&[Transfer::mint(tid, &id(agent), asset, amount)]).unwrap();
+    }
+    let tokens = |agent: &str| {
+        let b = ledger.balances(&id(agent)).unwrap().llm_tokens;
+        (b.posted, b.held)
+    };
+    let consumed = || system_posted(&url, "@consumed", Asset::LlmTokens);
+    let conserved = || {
+        for asset in Asset::ALL {
+            assert_eq!(ledger.asset_total(asset).unwrap(), 0, "{asset} is conserved");
+        }
+    };
+    conserved();
+
+    // Holding: never past what the payer has; a release gives back at
+    // most what the call holds.
+    let r1 = reservation("l1", "bob", 0, 100_000, None);
+    ledger.reserve(&r1).unwrap();
+    let fuel_only = ledger.pending_holds().unwrap();
+    let e = ledger.hold_llm_tokens("l1", &id("bob"), 1_001).unwrap_err();
+    assert!(
+        matches!(e, LedgerError::Insufficient { ref account, asset: Asset::LlmTokens, available: 1_000, needed: 1_001 }
+            if account == "bob"),
+        "{e}"
+    );
+    assert_eq!(tokens("bob"), (1_000, 0), "nothing held");
+    assert_eq!(ledger.pending_holds().unwrap(), fuel_only);
+    let e = ledger.hold_llm_tokens("l1", &id("dave"), 1).unwrap_err();
+    assert!(
+        matches!(e, LedgerError::Insufficient { available: 0, needed: 1, .. }),
+        "no account, nothing to spend: {e}"
+    );
+    ledger.hold_llm_tokens("l1", &id("bob"), 300).unwrap();
+    ledger.hold_llm_tokens("l1", &id("bob"), 200).unwrap();
+    ledger.hold_llm_tokens("l1", &id("bob"), 0).unwrap();
+    assert_eq!(tokens("bob"), (1_000, 500));
+    assert_eq!(ledger.pending_holds().unwrap(), fuel_only + 1, "one hold of tokens for the call");
+    assert_eq!(ledger.release_llm_tokens("l1", 100).unwrap(), 100);
+    assert_eq!(tokens("bob"), (1_000, 400));
+    assert_eq!(ledger.release_llm_tokens("l1", 1_000).unwrap(), 400, "what it held, no more");
+    assert_eq!(tokens("bob"), (1_000, 0));
+    assert_eq!(ledger.release_llm_tokens("l1", 1).unwrap(), 0, "it holds none");
+    assert_eq!(ledger.release_llm_tokens("never", 1).unwrap(), 0, "no such call");
+    assert_eq!(ledger.pending_holds().unwrap(), fuel_only);
+    assert!(
+        matches!(ledger.hold_llm_tokens("never", &id("bob"), 1), Err(LedgerError::NoReservation(_))),
+        "a hold outside a running call would never be released"
+    );
+
+    // The charge's id is the call's: not a transfer's while it runs, and
+    // a call whose id it is taken by cannot reserve.
+    let squatter = Transfer { id: "l1/llm".into(), ..pay("", "bob", "alice", 1) };
+    assert!(matches!(ledger.post(&[squatter]), Err(LedgerError::IdConflict(_))));
+    ledger.post(&[Transfer::mint("l9/llm", &id("alice"), Asset::Scrip, 1)]).unwrap();
+    assert!(matches!(ledger.reserve(&reservation("l9", "bob", 0, 10, None)), Err(LedgerError::Invalid(_))));
+
+    // Every running call's holds count against the payer.
+    ledger.hold_llm_tokens("l1", &id("bob"), 250).unwrap();
+    let r2 = reservation("l2", "bob", 0, 100_000, None);
+    ledger.reserve(&r2).unwrap();
+    ledger.hold_llm_tokens("l2", &id("bob"), 600).unwrap();
+    let e = ledger.hold_llm_tokens("l2", &id("bob"), 151).unwrap_err();
+    assert!(matches!(e, LedgerError::Insufficient { available: 150, needed: 151, .. }), "{e}");
+    assert_eq!(tokens("bob"), (1_000, 850));
+
+    // Settling: its hold released, what its requests used charged.
+    let rec = ledger.settle(&settlement_using(&r1, Outcome::Success, 10, 300)).unwrap();
+    assert_eq!(rec.consumed.llm_tokens, 300);
+    assert_eq!(ledger.usage_record("l1").unwrap().as_ref(), Some(&rec), "read back as written");
+    let charge = ledger.transfer_record("l1/llm").unwrap().expect("the tokens' charge");
+    assert_eq!(
+        (charge.from.as_str(), charge.to.as_str(), charge.asset, charge.amount, charge.kind),
+        ("bob", "@consumed", Asset::LlmTokens, 300, TransferKind::Llm)
+    );
+    assert_eq!(tokens("bob"), (700, 600), "its hold released, l2's kept");
+    assert_eq!(consumed(), 300);
+    assert!(matches!(ledger.hold_llm_tokens("l1", &id("bob"), 1), Err(LedgerError::NoReservation(_))));
+    assert_eq!(ledger.release_llm_tokens("l1", 1).unwrap(), 0, "a settled call holds nothing");
+    conserved();
+
+    // More used than the payer has: what it has is charged, on a failed
+    // run too (the provider spent the tokens).
+    let rec = ledger.settle(&settlement_using(&r2, Outcome::RunError, 10, 5_000)).unwrap();
+    assert_eq!(rec.consumed.llm_tokens, 700, "all bob had");
+    assert_eq!(ledger.transfer_record("l2/llm").unwrap().map(|t| t.amount), Some(700));
+    assert_eq!(tokens("bob"), (0, 0));
+    assert_eq!(consumed(), 1_000);
+    let bobs = ledger.usage_records(&fuelhost_ledger::UsageQuery { agent: Some(id("bob")), ..Default::default() });
+    let bobs: Vec<(String, u64)> =
+        bobs.unwrap().into_iter().map(|r| (r.invocation_id, r.consumed.llm_tokens)).collect();
+    assert_eq!(bobs, [("l2".to_string(), 700), ("l1".to_string(), 300)]);
+    conserved();
+
+    // A call governed by an allocation uses its token quota by what was
+    // charged.
+    let mut req = AllocationRequest::new("carol-llm", id("carol"), BTreeMap::from([(Resource::LlmTokens, 1_000)]));
+    req.auto_approve = true;
+    ledger.request_allocation(&req).unwrap();
+    ledger.transition_allocation("carol-llm", &AllocationTransition::Activate).unwrap();
+    let r3 = reservation("l3", "carol", 0, 100_000, None);
+    assert_eq!(ledger.reserve(&r3).unwrap().allocation.as_deref(), Some("carol-llm"));
+    ledger.hold_llm_tokens("l3", &id("carol"), 40).unwrap();
+    assert_eq!(ledger.settle(&settlement_using(&r3, Outcome::Success, 50_000, 20)).unwrap().consumed.llm_tokens, 20);
+    assert_eq!(tokens("carol"), (30, 0));
+    let quota = ledger.allocation("carol-llm").unwrap().unwrap().quotas;
+    assert_eq!(quota.iter().map(|q| (q.resource, q.used, q.held)).collect::<Vec<_>>(), [(Resource::LlmTokens, 20, 0)]);
+
+    // Payers ranked by the tokens charged to them (carol burned more
+    // fuel, bob used more tokens).
+    let top = |asset| -> Vec<(String, u64)> {
+        let top = ledger.top_consumers_by(asset, None, None, 10).unwrap();
+        top.into_iter().map(|c| (c.agent.to_string(), c.llm_tokens)).collect()
+    };
+    let by_tokens = [("bob".to_string(), 1_000), ("carol".to_string(), 20)];
+    assert_eq!(top(Asset::LlmTokens), by_tokens);
+    assert_eq!(top(Asset::Fuel), [("carol".to_string(), 20), ("bob".to_string(), 1_000)]);
+
+    // A host that stopped: its call's tokens released, none charged.
+    let r4 = reservation("l4", "carol", 0, 1_000, None);
+    ledger.reserve(&r4).unwrap();
+    ledger.hold_llm_tokens("l4", &id("carol"), 10).unwrap();
+    assert_eq!(tokens("carol"), (30, 10));
+    let aborted = ledger.abort_unsettled().unwrap();
+    assert_eq!(
+        aborted.iter().map(|r| (r.invocation_id.as_str(), r.consumed.llm_tokens)).collect::<Vec<_>>(),
+        [("l4", 0)]
+    );
+    assert_eq!(tokens("carol"), (30, 0), "released, nothing charged");
+    assert_eq!(ledger.transfer_record("l4/llm").unwrap(), None);
+    assert_eq!(ledger.pending_holds().unwrap(), 0);
+    assert_eq!(consumed(), 1_020);
+    conserved();
+
+    // Archived: the charges leave with their records, for summaries that
+    // keep every balance; the ranking outlives them.
+    let dir = tempfile::tempdir().unwrap();
+    let archived = ledger.archive_settled(i64::MAX, dir.path()).unwrap();
+    assert_eq!((archived.records, archived.charges), (4, 6), "three calls' fuel and tokens; the aborted one's none");
+    assert_eq!(ledger.transfer_record("l1/llm").unwrap(), None);
+    let mut summaries: Vec<(String, u64)> = ledger
+        .transfers()
+        .unwrap()
+        .into_iter()
+        .filter(|t| t.kind == TransferKind::Llm)
+        .map(|t| {
+            assert!(t.id.starts_with("archived:"), "{}", t.id);
+            (t.from, t.amount)
+        })
+        .collect();
+    summaries.sort();
+    assert_eq!(summaries, [("bob".to_string(), 1_000), ("carol".to_string(), 20)]);
+    let lines: String = archived.files.iter().map(|f| std::fs::read_to_string(dir.path().join(f)).unwrap()).collect();
+    assert!(lines.contains("\"llm_tokens\":300") && lines.contains("\"kind\":\"llm\""), "{lines}");
+    assert_eq!((tokens("bob"), tokens("carol"), consumed()), ((0, 0), (30, 0), 1_020));
+    assert_eq!(top(Asset::LlmTokens), by_tokens);
+    conserved();
 }

@@ -69,7 +69,7 @@ fn grammar(template: &str, name: &str) -> Option<Grammar> {
             Grammar::Text { pattern: ARTIFACT_ID, check: is_artifact_id, what: "an artifact id (owner/name@version)" }
         }
         "limit" => Grammar::PageSize,
-        "asset" if template == "/v1/top" => Grammar::OneOf(&["fuel", "disk_bytes"]),
+        "asset" if template == "/v1/top" => Grammar::OneOf(&["fuel", "disk_bytes", "llm_tokens"]),
         "decision" => Grammar::OneOf(&["allow", "deny", "require_approval"]),
         _ => return None,
     })
@@ -411,7 +411,7 @@ fn rule_schemas(schemas: &mut Map<String, Value>) {
         "type": "object", "additionalProperties": false,
         "properties": {
             "budget": {"type": "object", "additionalProperties": false,
-                "properties": {"scrip": integer, "fuel": integer, "disk_bytes": integer}},
+                "properties": {"scrip": integer, "fuel": integer, "disk_bytes": integer, "llm_tokens": integer}},
             "limits": {"type": "object", "propertyNames": {"enum": RESOURCES}, "additionalProperties": integer},
             "rules": rules,
         },

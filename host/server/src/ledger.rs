@@ -256,7 +256,7 @@ pub(super) async fn usage(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub(super) struct TopParams {
-    /// Rank by `fuel` (default) or `disk_bytes` charged.
+    /// Rank by `fuel` (default), `disk_bytes` or `llm_tokens` charged.
     #[param(value_type = Option<String>)]
     asset: Option<Asset>,
     /// Settled at or after, Unix ms.
@@ -270,7 +270,7 @@ pub(super) struct TopParams {
 /// The agents charged the most, most first (admin).
 #[utoipa::path(get, path = "/v1/top", tag = "ledger", security(("api_key" = [])), params(TopParams),
     responses(
-        (status = 200, description = "`{top: [{agent, invocations, fuel, disk_bytes, cost_usd_micros}]}`", body = TopConsumers),
+        (status = 200, description = "`{top: [{agent, invocations, fuel, disk_bytes, cost_usd_micros, llm_tokens}]}`", body = TopConsumers),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
     ))]
 pub(super) async fn top(

@@ -50,6 +50,7 @@ struct Entry {
     fuel: u64,
     disk_bytes: u64,
     cost: u64,
+    llm_tokens: u64,
 }
 
 impl Entry {
@@ -62,6 +63,7 @@ impl Entry {
             fuel: r.consumed.fuel,
             disk_bytes: r.consumed.disk_bytes,
             cost: r.cost_usd_micros,
+            llm_tokens: r.consumed.llm_tokens,
         }
     }
 }
@@ -99,8 +101,8 @@ fn position(conn: &Connection) -> Result<i64, LedgerError> {
 fn entries_after(conn: &Connection, after: i64) -> Result<Vec<Entry>, LedgerError> {
     let mut stmt = conn
         .prepare_cached(
-            "SELECT rowid, outcome, settled_ms, charged_to, fuel, disk_bytes, cost_usd_micros FROM usage_records
-         WHERE rowid > ?1 ORDER BY rowid",
+            "SELECT rowid, outcome, settled_ms, charged_to, fuel, disk_bytes, cost_usd_micros, llm_tokens
+             FROM usage_records WHERE rowid > ?1 ORDER BY rowid",
         )
         .map_err(storage)?;
     let rows = stmt
@@ -114,6 +116,7 @@ fn entries_after(conn: &Connection, after: i64) -> Result<Vec<Entry>, LedgerErro
                 fuel: r.get::<_, i64>(4)? as u64,
                 disk_bytes: r.get::<_, i64>(5)? as u64,
                 cost: r.get::<_, i64>(6)? as u64,
+                llm_tokens: r.get::<_, i64>(7)? as u64,
             })
         })
         .map_err(storage)?;
@@ -268,15 +271,16 @@ impl Counters {
         to_ms: Option<i64>,
         limit: usize,
     ) -> Result<Vec<ConsumerStats>, LedgerError> {
-        let rank: fn(&ConsumerStats) -> u64 = match asset {
-            Asset::Fuel => |c| c.fuel,
-            Asset::DiskBytes => |c| c.disk_bytes,
-            Asset::Scrip => {
-                return Err(LedgerError::Invalid(
-                    "payers are ranked by the resources charged to them: use fuel or disk_bytes, not scrip".into(),
-                ))
-            }
-        };
+        let rank: fn(&ConsumerStats) -> u64 =
+            match asset {
+                Asset::Fuel => |c| c.fuel,
+                Asset::DiskBytes => |c| c.disk_bytes,
+                Asset::LlmTokens => |c| c.llm_tokens,
+                Asset::Scrip => return Err(LedgerError::Invalid(
+                    "payers are ranked by the resources charged to them: use fuel, disk_bytes or llm_tokens, not scrip"
+                        .into(),
+                )),
+            };
         let first = from_ms.map_or(i64::MIN, |ms| ms.div_euclid(HOUR_MS));
         let last = to_ms.map_or(i64::MAX, |ms| ms.saturating_sub(1).div_euclid(HOUR_MS));
         let snapshot = self.snapshot();
@@ -284,7 +288,8 @@ impl Counters {
         let through = position(&tx)?;
         let mut stmt = tx
             .prepare_cached(
-                "SELECT agent, SUM(invocations), SUM(fuel), SUM(disk_bytes), SUM(cost_usd_micros) FROM consumer_hours
+                "SELECT agent, SUM(invocations), SUM(fuel), SUM(disk_bytes), SUM(cost_usd_micros), SUM(llm_tokens)
+                 FROM consumer_hours
              WHERE hour >= ?1 AND hour <= ?2 GROUP BY agent",
             )
             .map_err(storage)?;
@@ -296,6 +301,7 @@ impl Counters {
                     fuel: r.get::<_, i64>(2)? as u64,
                     disk_bytes: r.get::<_, i64>(3)? as u64,
                     cost_usd_micros: r.get::<_, i64>(4)? as u64,
+                    llm_tokens: r.get::<_, i64>(5)? as u64,
                 })
             })
             .map_err(storage)?;
@@ -316,11 +322,13 @@ impl Counters {
                 fuel: 0,
                 disk_bytes: 0,
                 cost_usd_micros: 0,
+                llm_tokens: 0,
             });
             c.invocations += 1;
             c.fuel += e.fuel;
             c.disk_bytes += e.disk_bytes;
             c.cost_usd_micros += e.cost;
+            c.llm_tokens += e.llm_tokens;
         }
         let mut top: Vec<ConsumerStats> = by_agent.into_values().collect();
         top.sort_by(|a, b| rank(b).cmp(&rank(a)).then_with(|| a.agent.as_str().cmp(b.agent.as_str())));
@@ -332,7 +340,7 @@ impl Counters {
 /// Add `entries` to the tables and record that they reach `through`.
 fn write(tx: &Connection, entries: &[Entry], through: i64) -> Result<(), LedgerError> {
     let mut outcomes: HashMap<Outcome, [u64; 3]> = HashMap::new();
-    let mut hours: HashMap<(i64, &str), [u64; 4]> = HashMap::new();
+    let mut hours: HashMap<(i64, &str), [u64; 5]> = HashMap::new();
     for e in entries {
         let o = outcomes.entry(e.outcome).or_default();
         o[0] += 1;
@@ -343,6 +351,7 @@ fn write(tx: &Connection, entries: &[Entry], through: i64) -> Result<(), LedgerE
         h[1] += e.fuel;
         h[2] += e.disk_bytes;
         h[3] += e.cost;
+        h[4] += e.llm_tokens;
     }
     let db = |v: u64| v.min(i64::MAX as u64) as i64;
     for (outcome, [records, fuel, cost]) in outcomes {
@@ -355,15 +364,16 @@ fn write(tx: &Connection, entries: &[Entry], through: i64) -> Result<(), LedgerE
         )
         .map_err(storage)?;
     }
-    for ((hour, agent), [calls, fuel, disk, cost]) in hours {
+    for ((hour, agent), [calls, fuel, disk, cost, llm]) in hours {
         exec(
             tx,
-            "INSERT INTO consumer_hours (hour, agent, invocations, fuel, disk_bytes, cost_usd_micros)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+            "INSERT INTO consumer_hours (hour, agent, invocations, fuel, disk_bytes, cost_usd_micros, llm_tokens)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
              ON CONFLICT (hour, agent) DO UPDATE SET invocations = invocations + excluded.invocations,
                  fuel = fuel + excluded.fuel, disk_bytes = disk_bytes + excluded.disk_bytes,
-                 cost_usd_micros = cost_usd_micros + excluded.cost_usd_micros",
-            params![hour, agent, db(calls), db(fuel), db(disk), db(cost)],
+                 cost_usd_micros = cost_usd_micros + excluded.cost_usd_micros,
+                 llm_tokens = llm_tokens + excluded.llm_tokens",
+            params![hour, agent, db(calls), db(fuel), db(disk), db(cost), db(llm)],
         )
         .map_err(storage)?;
     }

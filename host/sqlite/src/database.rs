@@ -660,7 +660,7 @@ mod tests {
         let new = dir.path().join("new.db");
         drop(Database::open(&new, Durability::Full).unwrap());
         drop(Database::open(&new, Durability::Full).unwrap());
-        assert_eq!(version(&new), [1, 2, 3]);
+        assert_eq!(version(&new), [1, 2, 3, 4]);
 
         let old = dir.path().join("old.db");
         Connection::open(&old)
@@ -673,7 +673,7 @@ mod tests {
             )
             .unwrap();
         drop(Database::open(&old, Durability::Full).unwrap());
-        assert_eq!(version(&old), [1, 2, 3]);
+        assert_eq!(version(&old), [1, 2, 3, 4]);
 
         Connection::open(&new)
             .unwrap()
@@ -684,7 +684,7 @@ mod tests {
             .unwrap();
         let refused = Database::open(&new, Durability::Full).err().expect("refused").to_string();
         assert!(refused.contains("a newer fuelhost wrote this database (its schema is at version 99"), "{refused}");
-        assert_eq!(version(&new), [1, 2, 3, 99]);
+        assert_eq!(version(&new), [1, 2, 3, 4, 99]);
     }
 
     /// A `tasks` table from before tasks could time out is rebuilt with its

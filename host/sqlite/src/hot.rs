@@ -11,11 +11,12 @@
 //! A crash loses this state, which is exactly what recovery did with
 //! persisted holds of unsettled calls: release them, charging nothing.
 //!
-//! It also keeps every running call's disk hold, fast path or not: what
-//! the call's writes have grown its owner's directory by, held from the
-//! payer's disk budget write by write (see `crate::disk`), so concurrent
-//! calls of one payer share the budget exactly. Settling releases it
-//! before the disk charge is posted.
+//! It also keeps what every running call holds as it goes, fast path or
+//! not: the disk its writes have grown its owner's directory by, held from
+//! the payer's disk budget write by write (see `crate::disk`), and the LLM
+//! tokens its model requests may use, so concurrent calls of one payer
+//! share the budgets exactly. Settling releases them before the disk and
+//! token charges are posted.
 //!
 //! It also keeps the settlement journal's charges not yet projected (see
 //! `projection`): per account and asset, what journaled settlements moved,
@@ -123,15 +124,16 @@ pub(super) enum FastAttempt {
 struct State {
     /// Held by fast reservations, per account, by asset (`Asset as
     /// usize`). Keyed by account alone so a lookup borrows the name.
-    held: HashMap<String, [u64; 3]>,
+    held: HashMap<String, [u64; Asset::ALL.len()]>,
     /// Fast reservations by invocation id.
     reservations: HashMap<String, FastReservation>,
     /// Reservations whose settlement is under way, and whether their
     /// holds were released yet (in the step that posts them); they come
     /// back if the settlement does not commit.
     settling: HashMap<String, (FastReservation, bool)>,
-    /// Disk held by running calls, by invocation id: (payer, bytes).
-    disk: HashMap<String, (String, u64)>,
+    /// What running calls hold as they go (disk as they write, LLM tokens
+    /// as they ask a model), by invocation id and asset: (payer, amount).
+    running: HashMap<(String, Asset), (String, u64)>,
     /// Accounts known to exist (accounts are never deleted).
     accounts: HashSet<String>,
     /// Agents that have ever had an allocation, and agents that have ever
@@ -152,7 +154,7 @@ struct State {
 #[derive(Default)]
 pub(super) struct Journaled {
     /// Posted amounts moved, per account, by asset (`Asset as usize`).
-    posted: HashMap<String, [i64; 3]>,
+    posted: HashMap<String, [i64; Asset::ALL.len()]>,
     /// The moves of each journaled settlement, by invocation id.
     moves: HashMap<String, Vec<Move>>,
     /// When the oldest of them was journaled.
@@ -415,26 +417,35 @@ impl Hot {
             .is_some_and(|r| !r.guest_holds && r.caller == caller && r.owner == owner && r.payer == payer)
     }
 
-    /// Hold `bytes` more of `payer`'s disk budget for `invocation` (the
-    /// caller checked the balance under the connection lock).
-    pub fn hold_disk(&self, invocation: &str, payer: &str, bytes: u64) {
+    /// Hold `amount` more of `payer`'s `asset` (disk, LLM tokens) for the
+    /// running `invocation` (the caller checked the balance under the
+    /// connection lock).
+    pub fn hold_running(&self, invocation: &str, payer: &str, asset: Asset, amount: u64) {
         let mut state = self.lock();
-        state.held.entry(payer.to_string()).or_default()[Asset::DiskBytes as usize] += bytes;
-        let held = state.disk.entry(invocation.to_string()).or_insert_with(|| (payer.to_string(), 0));
-        held.1 += bytes;
+        state.held.entry(payer.to_string()).or_default()[asset as usize] += amount;
+        let held = state.running.entry((invocation.to_string(), asset)).or_insert_with(|| (payer.to_string(), 0));
+        held.1 += amount;
     }
 
-    /// Release every byte of disk `invocation` holds; returns how many.
-    pub fn release_disk(&self, invocation: &str) -> u64 {
+    /// Release up to `amount` of what the running `invocation` holds of
+    /// `asset` (all of it for `u64::MAX`); returns how much.
+    pub fn release_running(&self, invocation: &str, asset: Asset, amount: u64) -> u64 {
         let mut state = self.lock();
-        let Some((payer, bytes)) = state.disk.remove(invocation) else { return 0 };
+        let key = (invocation.to_string(), asset);
+        let Some((payer, held)) = state.running.get_mut(&key) else { return 0 };
+        let released = amount.min(*held);
+        *held -= released;
+        let payer = payer.clone();
+        if *held == 0 {
+            state.running.remove(&key);
+        }
         if let Some(h) = state.held.get_mut(&payer) {
-            h[Asset::DiskBytes as usize] = h[Asset::DiskBytes as usize].saturating_sub(bytes);
+            h[asset as usize] = h[asset as usize].saturating_sub(released);
             if h.iter().all(|&a| a == 0) {
                 state.held.remove(&payer);
             }
         }
-        bytes
+        released
     }
 
     /// Whether `invocation` has a fast reservation (or one settling).
@@ -500,10 +511,11 @@ impl Hot {
         }
     }
 
-    /// How many holds fast reservations and running calls' disk have open.
+    /// How many holds fast reservations and running calls (disk, LLM
+    /// tokens) have open.
     pub fn open_holds(&self) -> u64 {
         let state = self.lock();
-        state.reservations.values().map(|r| 1 + u64::from(r.price > 0)).sum::<u64>() + state.disk.len() as u64
+        state.reservations.values().map(|r| 1 + u64::from(r.price > 0)).sum::<u64>() + state.running.len() as u64
     }
 
     /// Whether `account` is known to exist.

@@ -45,6 +45,26 @@ pub struct SqliteLedger {
 }
 
 impl SqliteLedger {
+    /// Hold `amount` more of `payer`'s `asset` for the running
+    /// `invocation` (disk as it writes, LLM tokens as it asks a model):
+    /// refused, nothing held, when the balance less every hold is short.
+    fn hold_running(&self, invocation_id: &str, payer: &AgentId, asset: Asset, amount: u64) -> Result<(), LedgerError> {
+        // Under the connection lock, like every change to the holds: the
+        // balance read and the hold see the same holds.
+        let conn = self.db.read();
+        let (p, h) = balance_peek(&conn, &self.hot, payer.as_str(), asset)?;
+        if available(p, h) < amount {
+            return Err(LedgerError::Insufficient {
+                account: payer.to_string(),
+                asset,
+                available: available(p, h),
+                needed: amount,
+            });
+        }
+        self.hot.hold_running(invocation_id, payer.as_str(), asset, amount);
+        Ok(())
+    }
+
     /// A ledger on an open database.
     pub fn new(db: Arc<Database>) -> SqliteLedger {
         SqliteLedger::with_clock(db, Arc::new(SystemClock))
@@ -622,20 +642,17 @@ impl Ledger for SqliteLedger {
     }
 
     fn hold_disk(&self, invocation_id: &str, payer: &AgentId, bytes: u64) -> Result<(), LedgerError> {
-        // Under the connection lock, like every change to the holds: the
-        // balance read and the hold see the same holds.
-        let conn = self.db.read();
-        let (p, h) = balance_peek(&conn, &self.hot, payer.as_str(), Asset::DiskBytes)?;
-        if available(p, h) < bytes {
-            return Err(LedgerError::Insufficient {
-                account: payer.to_string(),
-                asset: Asset::DiskBytes,
-                available: available(p, h),
-                needed: bytes,
-            });
-        }
-        self.hot.hold_disk(invocation_id, payer.as_str(), bytes);
-        Ok(())
+        self.hold_running(invocation_id, payer, Asset::DiskBytes, bytes)
+    }
+
+    fn hold_llm_tokens(&self, invocation_id: &str, payer: &AgentId, tokens: u64) -> Result<(), LedgerError> {
+        self.hold_running(invocation_id, payer, Asset::LlmTokens, tokens)
+    }
+
+    fn release_llm_tokens(&self, invocation_id: &str, tokens: u64) -> Result<u64, LedgerError> {
+        // Under the connection lock, like every change to the holds.
+        let _conn = self.db.read();
+        Ok(self.hot.release_running(invocation_id, Asset::LlmTokens, tokens))
     }
 
     fn settle(&self, s: &Settlement) -> Result<UsageRecord, LedgerError> {

@@ -108,7 +108,7 @@ pub(crate) const AUDIT_COLUMNS: [(&str, &str); 5] = [
 macro_rules! record_columns {
     () => {
         "invocation_id, artifact, caller, owner, charged_to, resource_policy, outcome, fuel, memory_peak_bytes, \
-         disk_bytes, wall_time_ns, cpu_time_ns, price_paid, cost_usd_micros, output, error, settled_ms"
+         disk_bytes, wall_time_ns, cpu_time_ns, price_paid, cost_usd_micros, output, error, settled_ms, llm_tokens"
     };
 }
 pub(crate) use record_columns;

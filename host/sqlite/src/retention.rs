@@ -120,7 +120,7 @@ fn next_batch(conn: &Connection, before_ms: i64) -> Result<Option<Batch>, Ledger
         ))
         .map_err(storage)?;
     let rows = stmt
-        .query_map(params![before_ms, through, CHUNK as i64], |r| Ok((usage_from_row(r)?, r.get::<_, bool>(18)?)))
+        .query_map(params![before_ms, through, CHUNK as i64], |r| Ok((usage_from_row(r)?, r.get::<_, bool>(19)?)))
         .map_err(storage)?;
     let mut batch: Option<Batch> = None;
     for row in rows {
@@ -130,7 +130,16 @@ fn next_batch(conn: &Connection, before_ms: i64) -> Result<Option<Batch>, Ledger
         if hour_ms != b.hour_ms {
             break;
         }
-        let charges = if postings { charges_in_record(&record) } else { charge_rows(conn, &record.invocation_id)? };
+        let charges = match postings {
+            // Its LLM tokens are a transfer of its own even so.
+            true if record.consumed.llm_tokens > 0 => {
+                let mut charges = charges_in_record(&record);
+                charges.extend(charge_rows(conn, &record.invocation_id)?);
+                charges
+            }
+            true => charges_in_record(&record),
+            false => charge_rows(conn, &record.invocation_id)?,
+        };
         b.records.push(Record { record, charges });
     }
     Ok(batch)
@@ -165,7 +174,8 @@ fn charge_rows(conn: &Connection, invocation: &str) -> Result<Vec<Charge>, Ledge
     let mut stmt = conn
         .prepare_cached(
             "SELECT id, debit, credit, asset, amount, kind FROM transfers
-             WHERE id IN (?1 || '/price', ?1 || '/fuel', ?1 || '/disk') AND invocation = ?1 ORDER BY seq",
+             WHERE id IN (?1 || '/price', ?1 || '/fuel', ?1 || '/disk', ?1 || '/llm') AND invocation = ?1
+             ORDER BY seq",
         )
         .map_err(storage)?;
     let rows = stmt

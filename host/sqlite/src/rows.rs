@@ -126,6 +126,13 @@ pub(crate) fn post(
         journal::remember_charge_shaped(tx, true)?;
         hot.note_charge_shaped_id();
     }
+    // Nor that of a call's LLM charge, which its settlement posts as a
+    // transfer of its own.
+    if invocation.is_none() && id.ends_with("/llm") {
+        return Err(LedgerError::Invalid(format!(
+            "transfer id `{id}`: ids ending in `/llm` are kept for the LLM tokens of calls; choose another id"
+        )));
+    }
     move_balances(tx, hot, debit, credit, asset, amount)?;
     let seq = hot.next_seq(|| journal::last_seq(tx))?;
     exec(

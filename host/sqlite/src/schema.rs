@@ -317,10 +317,11 @@ fn upgrade_usage_records(conn: &Connection) -> rusqlite::Result<()> {
 
 /// A settlement journal from before it carried the admission's audit
 /// record gets its columns (NULL in the rows it holds: their admissions
-/// were recorded on their own).
+/// were recorded on their own), and one from before LLM tokens its
+/// `llm_tokens` (0).
 fn upgrade_journal(conn: &Connection) -> rusqlite::Result<()> {
     let columns = columns(conn, "settlement_journal")?;
-    for (name, kind) in crate::projection::AUDIT_COLUMNS {
+    for (name, kind) in crate::projection::AUDIT_COLUMNS.iter().chain(&[("llm_tokens", "INTEGER NOT NULL DEFAULT 0")]) {
         if !columns.iter().any(|c| c == name) {
             conn.execute_batch(&format!("ALTER TABLE settlement_journal ADD COLUMN {name} {kind}"))?;
         }
@@ -355,6 +356,7 @@ fn migrations() -> Result<Vec<refinery::Migration>, refinery::Error> {
         refinery::Migration::unapplied("V1__baseline", &baseline)?,
         refinery::Migration::unapplied("V2__breakers", V2_BREAKERS)?,
         refinery::Migration::unapplied("V3__task_hosts", V3_TASK_HOSTS)?,
+        refinery::Migration::unapplied("V4__llm_tokens", V4_LLM_TOKENS)?,
     ])
 }
 
@@ -370,6 +372,13 @@ CREATE TABLE IF NOT EXISTS breakers (
 /// Version 3: the host run that started a running task, so that hosts
 /// sharing a database take over only a gone host's tasks.
 const V3_TASK_HOSTS: &str = "ALTER TABLE tasks ADD COLUMN host TEXT;";
+
+/// Version 4: the LLM tokens a call's model requests used, in its usage
+/// record and in the hourly totals per payer. (The settlement journal
+/// gains its column in `upgrade_journal`: it is rebuilt from nothing.)
+const V4_LLM_TOKENS: &str = "
+ALTER TABLE usage_records ADD COLUMN llm_tokens INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE consumer_hours ADD COLUMN llm_tokens INTEGER NOT NULL DEFAULT 0;";
 
 /// Record the baseline and apply the migrations after it.
 fn versioned(conn: &mut Connection) -> rusqlite::Result<()> {

@@ -36,7 +36,8 @@ pub(crate) fn settle_in(tx: &Connection, hot: &Hot, s: &Settlement, now: i64) ->
     // is charged below, against the balance without the hold. (A
     // settlement that then fails keeps the bytes uncharged and unheld: a
     // storage failure, reported as such.)
-    hot.release_disk(&s.invocation_id);
+    hot.release_running(&s.invocation_id, Asset::DiskBytes, u64::MAX);
+    hot.release_running(&s.invocation_id, Asset::LlmTokens, u64::MAX);
     // A journaled record has no key to refuse a second one, and a fresh
     // id is not looked up when reserving: a settled id is looked for
     // here, in the journal and in the records.
@@ -69,7 +70,9 @@ pub(crate) fn settle_with(
         .is_some_and(|f| f.caller == s.caller.as_str() && f.owner == s.owner.as_str() && f.payer == s.payer.as_str());
     // Journaled: nothing but the fast holds to post (the guest placed
     // none), so the record and its moves are the whole settlement.
-    let mut journaled: Option<Vec<Move>> = (in_record && fast.is_some_and(|f| !f.guest_holds)).then(Vec::new);
+    // (Nor LLM tokens: their charge is a transfer of its own.)
+    let mut journaled: Option<Vec<Move>> =
+        (in_record && s.consumed.llm_tokens == 0 && fast.is_some_and(|f| !f.guest_holds)).then(Vec::new);
     let seq = hot.next_seq(|| journal::last_seq(tx))?;
     if journaled.is_none() && fast.is_some() {
         // Posted through the tables: the holds go as the accounts are
@@ -91,10 +94,17 @@ pub(crate) fn settle_with(
         .map_err(storage)?;
     }
     charge_disk(tx, hot, s, disk_charged, in_record, &mut journaled)?;
+    let llm_charged = charge_llm_tokens(tx, hot, s)?;
     if let Some(id) = &allocation {
         let served = s.outcome != Outcome::Aborted;
         let cost = s.cost_model.cost_usd_micros(fuel_charged, disk_charged);
-        let usage = alloc::CallUsage { fuel_held, fuel: fuel_charged, disk_bytes: disk_charged, cost_usd_micros: cost };
+        let usage = alloc::CallUsage {
+            fuel_held,
+            fuel: fuel_charged,
+            disk_bytes: disk_charged,
+            cost_usd_micros: cost,
+            llm_tokens: llm_charged,
+        };
         alloc::settle_call(tx, id, usage, served, now)?;
     }
     if fast.is_none() {
@@ -104,6 +114,7 @@ pub(crate) fn settle_with(
     let consumed = ResourcesConsumed {
         fuel: fuel_charged,
         disk_bytes: disk_charged,
+        llm_tokens: llm_charged,
         cpu_time_ns: s.cost_model.cpu_time_ns(fuel_charged),
         ..s.consumed
     };
@@ -262,6 +273,33 @@ fn charge_disk(
     Ok(())
 }
 
+/// Charge the LLM tokens the call's model requests used (its holds were
+/// released), within what the payer has: a transfer of its own,
+/// `<invocation>/llm`, whatever the outcome (the provider spent them).
+/// Returns what was charged.
+fn charge_llm_tokens(tx: &Connection, hot: &Hot, s: &Settlement) -> Result<u64, LedgerError> {
+    if s.consumed.llm_tokens == 0 {
+        return Ok(0);
+    }
+    let (posted, held) = balance_peek(tx, hot, s.payer.as_str(), Asset::LlmTokens)?;
+    let tokens = s.consumed.llm_tokens.min(available(posted, held));
+    if tokens > 0 {
+        post(
+            tx,
+            hot,
+            &format!("{}/llm", s.invocation_id),
+            s.payer.as_str(),
+            CONSUMED_ACCOUNT,
+            Asset::LlmTokens,
+            tokens,
+            TransferKind::Llm,
+            "",
+            Some(&s.invocation_id),
+        )?;
+    }
+    Ok(tokens)
+}
+
 /// The statements that write a usage record: into the table, or into the
 /// settlement journal (which has no `postings` column: every journaled
 /// record carries its charges).
@@ -269,13 +307,14 @@ const WRITE_RECORD: [&str; 2] = [
     concat!(
         "INSERT INTO usage_records (",
         record_columns!(),
-        ", rowid, postings) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)"
+        ", rowid, postings) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, \
+         ?19, ?20)"
     ),
     concat!(
         "INSERT INTO settlement_journal (",
         record_columns!(),
         ", seq, audit_at_ms, audit_decision, audit_decided_by, audit_reason, audit_latency_us) VALUES (?1, ?2, ?3, \
-         ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)"
+         ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)"
     ),
 ];
 
@@ -313,6 +352,7 @@ fn write_record(
         s.output,
         s.error,
         settled_ms,
+        to_db(consumed.llm_tokens, "llm tokens")?,
         seq,
         in_record,
     ];
@@ -328,7 +368,7 @@ fn write_record(
             a.and_then(|a| a.reason.as_deref()),
             latency,
         ];
-        let all = values[..18].iter().chain(audit.iter()).copied();
+        let all = values[..19].iter().chain(audit.iter()).copied();
         exec(tx, WRITE_RECORD[1], rusqlite::params_from_iter(all)).map_err(storage)?;
     } else {
         exec(tx, WRITE_RECORD[0], values).map_err(storage)?;

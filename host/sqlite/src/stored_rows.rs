@@ -32,7 +32,7 @@ pub(super) type Row = (i64, i64);
 #[derive(Default)]
 pub(super) struct StoredRows {
     /// Kept rows, per account, by asset (`Asset as usize`).
-    rows: HashMap<String, [Option<Row>; 3]>,
+    rows: HashMap<String, [Option<Row>; Asset::ALL.len()]>,
     /// Accounts a transaction not yet ended may have written.
     claimed: HashSet<String>,
 }
@@ -51,7 +51,7 @@ impl StoredRows {
         match self.rows.get_mut(account) {
             Some(kept) => kept[asset as usize] = Some(row),
             None => {
-                let mut kept = [None; 3];
+                let mut kept = [None; Asset::ALL.len()];
                 kept[asset as usize] = Some(row);
                 self.rows.insert(account.to_string(), kept);
             }
@@ -82,7 +82,7 @@ impl StoredRows {
     /// The projection moved `posted` (per account, by asset) into the
     /// table (`sign` 1), or its transaction did not commit (`sign` -1):
     /// follow it in the kept rows.
-    pub fn shift(&mut self, posted: &HashMap<String, [i64; 3]>, sign: i64) {
+    pub fn shift(&mut self, posted: &HashMap<String, [i64; fuelhost_ledger::Asset::ALL.len()]>, sign: i64) {
         for (account, moved) in posted {
             let Some(kept) = self.rows.get_mut(account) else { continue };
             for (row, delta) in kept.iter_mut().zip(moved) {
@@ -120,7 +120,7 @@ mod tests {
         let mut rows = StoredRows::default();
         rows.keep("bob", Asset::Scrip, (10, 2));
         rows.keep("bob", Asset::Fuel, (500, 0));
-        let posted = HashMap::from([("bob".to_string(), [-3, -40, 0]), ("alice".to_string(), [3, 0, 0])]);
+        let posted = HashMap::from([("bob".to_string(), [-3, -40, 0, 0]), ("alice".to_string(), [3, 0, 0, 0])]);
         rows.shift(&posted, 1);
         assert_eq!(rows.get("bob", Asset::Scrip), Some((7, 2)));
         assert_eq!(rows.get("bob", Asset::Fuel), Some((460, 0)));

@@ -14,13 +14,13 @@ use fuelhost_ledger::{LedgerError, Outcome, ResourcesConsumed, UsageRecord};
 pub(crate) const USAGE_COLUMNS: &str =
     "invocation_id, artifact, caller, owner, charged_to, resource_policy, outcome, fuel,
     memory_peak_bytes, disk_bytes, wall_time_ns, cpu_time_ns, price_paid, cost_usd_micros, output, error, settled_ms,
-    rowid";
+    rowid, llm_tokens";
 
 /// [`USAGE_COLUMNS`] as read from `usage_records u`, in a join.
 pub(crate) const USAGE_COLUMNS_OF_U: &str =
     "u.invocation_id, u.artifact, u.caller, u.owner, u.charged_to, u.resource_policy,
     u.outcome, u.fuel, u.memory_peak_bytes, u.disk_bytes, u.wall_time_ns, u.cpu_time_ns, u.price_paid,
-    u.cost_usd_micros, u.output, u.error, u.settled_ms, u.rowid";
+    u.cost_usd_micros, u.output, u.error, u.settled_ms, u.rowid, u.llm_tokens";
 
 pub(crate) fn usage_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UsageRecord> {
     let policy: String = r.get(5)?;
@@ -40,6 +40,7 @@ pub(crate) fn usage_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UsageRec
             disk_bytes: n(9)?,
             wall_time_ns: n(10)?,
             cpu_time_ns: n(11)?,
+            llm_tokens: n(18)?,
         },
         price_paid: n(12)?,
         cost_usd_micros: n(13)?,

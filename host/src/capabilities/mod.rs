@@ -1,5 +1,5 @@
 //! The host side of each WIT interface a guest imports (`ledger`, `policy`,
-//! `log`, `invoke`, `tasks`), and the two linkers that wire them, with
+//! `log`, `invoke`, `tasks`, and 0.2.0's `llm`), and the two linkers that wire them, with
 //! WASI, into guests. `filesystem` mediates the WASI filesystem an
 //! artifact sees (policy checks on opens, disk quotas on writes).
 //!
@@ -19,6 +19,7 @@ use fuelhost_ledger::{GuestTransfer, LedgerError as HostLedgerError};
 use fuelhost_runtime::hostcall::{per_byte, CHEAP_IMPORT, HOST_DECISION, LEDGER_READ, NESTED_INVOKE, PER_BYTE_MILLI};
 
 mod filesystem;
+mod llm;
 mod nested;
 
 impl types::Host for Sandbox {}
@@ -308,6 +309,8 @@ pub fn artifact_linker(engine: &Engine, concurrent: bool) -> wasmtime::Result<Li
     log::add_to_linker::<Sandbox, HasSelf<Sandbox>>(&mut linker, |s| s)?;
     invoke::add_to_linker::<Sandbox, HasSelf<Sandbox>>(&mut linker, |s| s)?;
     tasks::add_to_linker::<Sandbox, HasSelf<Sandbox>>(&mut linker, |s| s)?;
+    // `fuelhost:host@0.2.0`'s one interface more.
+    crate::bindings::v0_2::fuelhost::host0_2_0::llm::add_to_linker::<Sandbox, HasSelf<Sandbox>>(&mut linker, |s| s)?;
     // `fuel-left` and `invoke` need the store (to read and adjust fuel),
     // which generated host traits do not get: answer them directly.
     linker.allow_shadowing(true);

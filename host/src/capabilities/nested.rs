@@ -64,7 +64,7 @@ pub(crate) fn nested(
                 fuel: r.resources_consumed.fuel,
                 memory_peak_bytes: r.resources_consumed.memory_peak_bytes,
                 disk_bytes: r.resources_consumed.disk_bytes,
-                llm_tokens: 0,
+                llm_tokens: r.resources_consumed.llm_tokens,
                 wall_time_ns: r.resources_consumed.wall_time_ns,
             },
             charged_to: r.charged_to.to_string(),

@@ -36,6 +36,28 @@ pub use address::{classify, AddressClass};
 use fuelhost_ledger::AgentId;
 use fuelhost_policy::Judge;
 
+/// Send `request` to a destination the operator configured (a language
+/// model provider): resolved and connected to as it is, since the
+/// operator, not an artifact, chose it. The policy chain has been asked
+/// already (`crate::llm`).
+pub(crate) async fn send_configured(
+    request: http::Request<WasiBody>,
+    options: RequestOptions,
+) -> Result<send::Sent, Error> {
+    let (host, port) = destination(request.uri());
+    let addresses: Vec<SocketAddr> = match host.parse::<std::net::IpAddr>() {
+        Ok(ip) => vec![SocketAddr::new(ip, port)],
+        Err(_) => tokio::net::lookup_host((host.as_str(), port))
+            .await
+            .map_err(|_| Error::DnsError { rcode: None, info_code: None })?
+            .collect(),
+    };
+    if addresses.is_empty() {
+        return Err(Error::DestinationNotFound);
+    }
+    send::send(request, Some(options), host, addresses).await
+}
+
 /// Who is asking, for the policy chain.
 pub struct EgressScope {
     /// The artifact's principal (its owner).

@@ -4,7 +4,7 @@
 //! cancellable; how it ended becomes an [`Outcome`] and an error message.
 //! From here on every path settles, so no hold outlives the call.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -49,6 +49,8 @@ pub(super) struct Ran {
     pub memory_peak: u64,
     /// What its writes grew the owner's directory by.
     pub disk_bytes: u64,
+    /// LLM tokens its `llm` requests used.
+    pub llm_tokens: u64,
     /// Wall time from the sandbox's setup to the run's end.
     pub wall: Duration,
     /// The cost model the run was metered by (settlement prices by it too).
@@ -95,6 +97,8 @@ pub(super) struct RunEnv {
     pub deterministic_fuel: bool,
     /// The engines' epoch tick.
     pub tick: Duration,
+    /// The language-model providers its `llm` import reaches.
+    pub llm: Arc<crate::llm::Providers>,
 }
 
 impl RunEnv {
@@ -112,6 +116,7 @@ impl RunEnv {
             cost: host.cost_model(),
             deterministic_fuel: host.settings.deterministic_fuel,
             tick: host.settings.epoch_tick,
+            llm: host.llm.clone(),
         }
     }
 }
@@ -163,7 +168,14 @@ fn plan(metering: Metering, budget_fuel: u64, timeout: Duration, env: &RunEnv) -
 }
 
 /// What the call's imports reach: its context, its parties, the services.
-fn call_scope(env: RunEnv, call: &Admitted, held: &Held, plan: &Plan, disk: Arc<DiskMeter>, depth: u32) -> CallScope {
+fn call_scope(
+    env: RunEnv,
+    call: &Admitted,
+    held: &Held,
+    plan: &Plan,
+    (disk, llm_tokens): (Arc<DiskMeter>, Arc<AtomicU64>),
+    depth: u32,
+) -> CallScope {
     let Admitted { charge, artifact, limits, root, .. } = call;
     let (reserved, payer) = (&held.reserved, &held.payer);
     let manifest = &artifact.info.manifest;
@@ -206,6 +218,8 @@ fn call_scope(env: RunEnv, call: &Admitted, held: &Held, plan: &Plan, disk: Arc<
             Metering::CpuTime => Meter::cpu_time(env.cost.picos_per_fuel, reserved.fuel),
         },
         sponsorship,
+        llm: env.llm,
+        llm_tokens,
     }
 }
 
@@ -496,7 +510,8 @@ pub(super) fn run(env: RunEnv, call: &Admitted, held: &Held, depth: u32, clock: 
         held.payer.clone(),
         reserved.disk_bytes,
     ));
-    let scope = call_scope(env, call, held, &plan, disk.clone(), depth);
+    let llm_tokens = Arc::new(AtomicU64::new(0));
+    let scope = call_scope(env, call, held, &plan, (disk.clone(), llm_tokens.clone()), depth);
     // The payer's allocation may cap memory below the artifact's own limit.
     let memory_limit = call.limits.memory_bytes;
     let memory_cap = reserved.memory_bytes.map_or(memory_limit, |cap| cap.min(memory_limit));
@@ -543,7 +558,8 @@ pub(super) fn run(env: RunEnv, call: &Admitted, held: &Held, depth: u32, clock: 
         }
         _ => (outcome, output, error),
     };
-    Ran { outcome, output, error, fuel_used, memory_peak, disk_bytes, wall, cost }
+    let llm_tokens = llm_tokens.load(Ordering::SeqCst);
+    Ran { outcome, output, error, fuel_used, memory_peak, disk_bytes, llm_tokens, wall, cost }
 }
 
 /// Watch a cancellable run of a fuel-metered artifact: at every epoch

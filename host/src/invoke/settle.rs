@@ -41,6 +41,7 @@ pub(super) fn settle(
             disk_bytes: ran.disk_bytes,
             wall_time_ns: ran.wall.as_nanos() as u64,
             cpu_time_ns: 0,
+            llm_tokens: ran.llm_tokens,
         },
         cost_model: ran.cost,
         admission,

@@ -71,6 +71,7 @@ fn ran(outcome: Outcome, fuel_used: u64) -> Ran {
         fuel_used,
         memory_peak: 64 << 10,
         disk_bytes: 0,
+        llm_tokens: 0,
         wall: Duration::from_micros(50),
         cost: Default::default(),
     }
@@ -256,6 +257,7 @@ fn run_guest(input: &[u8], fuel: u64) -> Ran {
         cost: Default::default(),
         deterministic_fuel: false,
         tick: Duration::from_millis(10),
+        llm: Arc::new(crate::llm::Providers::new(Vec::new()).unwrap()),
     };
     let _ticker = fuelhost_runtime::EpochTicker::start(engines.clone(), Duration::from_millis(10));
     super::run::run(env, &call, &held, 0, &mut crate::telemetry::StageClock::start())

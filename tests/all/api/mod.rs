@@ -57,18 +57,37 @@ pub fn start(max_body: usize) -> Server {
 /// A server configured by `config`; with `logs`, every thread of its
 /// runtime (blocking pool included) logs to that dispatcher.
 pub fn start_with(config: ApiConfig, logs: Option<tracing::Dispatch>) -> Server {
-    start_on(config, logs, 1 << 20)
+    start_on(config, logs, 1 << 20, Vec::new())
+}
+
+/// A server whose host reaches the language-model `providers`.
+pub fn start_with_llm(providers: Vec<fuelhost::LlmProvider>) -> Server {
+    start_on(ApiConfig { rate_limit: None, ..ApiConfig::default() }, None, 1 << 20, providers)
 }
 
 /// A server taking components (and bodies) up to 64 MiB: Python's and
 /// JavaScript's are tens of MiB.
 pub fn start_big() -> Server {
-    start_on(ApiConfig { max_body_bytes: 64 << 20, rate_limit: None, ..ApiConfig::default() }, None, 64 << 20)
+    start_on(
+        ApiConfig { max_body_bytes: 64 << 20, rate_limit: None, ..ApiConfig::default() },
+        None,
+        64 << 20,
+        Vec::new(),
+    )
 }
 
-fn start_on(config: ApiConfig, logs: Option<tracing::Dispatch>, max_component: usize) -> Server {
+fn start_on(
+    config: ApiConfig,
+    logs: Option<tracing::Dispatch>,
+    max_component: usize,
+    providers: Vec<fuelhost::LlmProvider>,
+) -> Server {
     let dir = tempfile::tempdir().unwrap();
-    let host = fuelhost_tests::builder(dir.path()).max_instances(8).max_component_bytes(max_component).build().unwrap();
+    let mut builder = fuelhost_tests::builder(dir.path()).max_instances(8).max_component_bytes(max_component);
+    for p in providers {
+        builder = builder.llm_provider(p);
+    }
+    let host = builder.build().unwrap();
     let state = ApiState::new(host.clone());
     let admin = state.bootstrap_admin_key().unwrap().expect("a first start makes the admin key");
     assert_eq!(state.bootstrap_admin_key().unwrap(), None, "shown once");

@@ -66,8 +66,9 @@ pub(super) fn agent_id(id: String) -> Result<AgentId> {
 
 /// The asset named `name`.
 pub(super) fn asset(name: &str) -> Result<Asset> {
-    Asset::parse(name)
-        .ok_or_else(|| usage(format!("`{}` is not an asset: use scrip, fuel or disk_bytes", name.escape_debug())))
+    Asset::parse(name).ok_or_else(|| {
+        usage(format!("`{}` is not an asset: use scrip, fuel, disk_bytes or llm_tokens", name.escape_debug()))
+    })
 }
 
 /// `id`, or a fresh one starting with `prefix` (`mint-3f09a1c2e4b5d6f7`).

@@ -221,7 +221,12 @@ fn check_setup_block(block: &Block) {
 
 /// Files whose lines a `rust` block may show: each is compiled and run by
 /// the tests.
-const RUST_SOURCES: [&str; 3] = ["examples/embed.rs", "plugins/rust-echo/src/lib.rs", "tests/all/readme_examples.rs"];
+const RUST_SOURCES: [&str; 4] = [
+    "examples/embed.rs",
+    "plugins/rust-echo/src/lib.rs",
+    "plugins/rust-llm-ask/src/lib.rs",
+    "tests/all/readme_examples.rs",
+];
 
 fn check_rust(block: &Block) {
     let lines = |text: &str| -> Vec<String> {
