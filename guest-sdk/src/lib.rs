@@ -49,6 +49,8 @@ pub mod policy_bindings {
 /// Bindings for `fuelhost:host@0.2.0` (`wit-0.2.0`): its `llm` interface,
 /// over the 0.1.0 interfaces above (an artifact is still registered with
 /// [`export_artifact!`]; calling [`llm`] makes it a 0.2.0 component).
+/// With the feature `llm`.
+#[cfg(feature = "llm")]
 pub mod llm_bindings {
     wit_bindgen::generate!({
         path: "../wit-0.2.0",
@@ -131,7 +133,9 @@ pub mod tasks {
 
 /// Ask a language model through the host (`fuelhost:host@0.2.0`'s `llm`):
 /// the call's payer pays the tokens, held before the request and charged
-/// as the provider reports them.
+/// as the provider reports them. With the feature `llm`
+/// (`fuelhost-guest = { ..., features = ["llm"] }`).
+#[cfg(feature = "llm")]
 pub mod llm {
     pub use crate::llm_bindings::fuelhost::host0_2_0::llm::{
         complete, Completion, LlmError, Message, ModelChoice, Request, Role, Route,

@@ -332,3 +332,48 @@ fn an_artifact_asks_a_model_over_the_http_api_and_the_bill_says_so() {
     assert_eq!((v["top"][0]["agent"].as_str(), v["top"][0]["llm_tokens"].as_u64()), (Some("bob"), Some(10)));
     assert_conserved(&s.host);
 }
+
+#[test]
+fn a_python_router_picks_a_model_per_request() {
+    let (cheap, good) = (Loopback::start().unwrap(), Loopback::start().unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = LlmProvider::new("cheap", cheap.url(), &["small"]);
+    c.output_price_per_1k = 1;
+    c.quality = 30;
+    let mut g = LlmProvider::new("good", good.url(), &["large"]);
+    g.input_price_per_1k = 30;
+    g.output_price_per_1k = 60;
+    g.quality = 95;
+    let host = builder(dir.path()).llm_provider(c).llm_provider(g).build().unwrap();
+    for agent in ["alice", "bob"] {
+        host.create_agent(agent).unwrap();
+        fund(&host, agent, 1_000, 10_000_000_000, 1 << 20);
+    }
+    host.mint("bob-tokens", "bob", Asset::LlmTokens, 100_000).unwrap();
+    let limits = Limits { timeout_ms: 30_000, ..Limits::default() };
+    let id = host
+        .upload(manifest("router", 1, ResourcePolicy::CallerPays, limits), &fuelhost_tests::guest("python-llm-router"))
+        .unwrap()
+        .id;
+    let route = |input: Value| {
+        let r = ask(&host, &id, input);
+        assert!(r.success, "{:?}", r.error);
+        let out: Value = serde_json::from_slice(&r.output).unwrap();
+        assert_eq!(out["tokens"].as_u64(), Some(r.resources_consumed.llm_tokens), "{out}");
+        (out["choice"].as_str().unwrap().to_string(), out["provider"].as_str().unwrap().to_string())
+    };
+    let chose = route(json!({"prompt": "hi there", "task": "chat"}));
+    assert_eq!(chose, ("routed:cost_optimized".to_string(), "cheap".to_string()));
+    let chose = route(json!({"prompt": "write a parser", "task": "code"}));
+    assert_eq!(chose, ("routed:quality_optimized".to_string(), "good".to_string()));
+    let chose = route(json!({"prompt": "hi", "model": "large"}));
+    assert_eq!(chose, ("named:large".to_string(), "good".to_string()));
+    // No budget, no answer: a refusal the caller reads, nothing charged.
+    host.create_agent("carol").unwrap();
+    fund(&host, "carol", 100, 10_000_000_000, 0);
+    let r = host.invoke(Invocation::new("carol", &id, json!({"prompt": "hi"}).to_string())).unwrap();
+    assert_eq!(r.outcome, Outcome::RunError);
+    assert!(r.error.unwrap().contains("InsufficientBudget"), "the Python artifact names the refusal");
+    assert_eq!(r.resources_consumed.llm_tokens, 0);
+    assert_conserved(&host);
+}

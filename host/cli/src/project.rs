@@ -8,7 +8,9 @@
 //! A folder's language is read from its files: `Cargo.toml` (Rust),
 //! `app.py` (Python), `app.js` (JavaScript), `app.ts` (TypeScript), `*.c`
 //! (C), `plugin.wat` (WAT);
-//! its world from a file `world` (`artifact` when there is none). The
+//! its world from a file `world` (`artifact` when there is none; a world of
+//! `fuelhost:host@0.2.0`, such as `fuelhost:host/artifact@0.2.0`, is built
+//! against `wit-0.2.0/`, which can also call a language model). The
 //! component is written to `<folder>/<folder name>.wasm`.
 
 use std::path::{Path, PathBuf};
@@ -445,11 +447,18 @@ fn tool(name: &str, installed: &str, dir: &Path, install: &str) -> Result<PathBu
 }
 
 /// The WIT folder a project builds against: its own `wit/`, else the
-/// nearest one above it (a folder of the fuelhost repository).
+/// nearest one above it (a folder of the fuelhost repository); for a
+/// world of `fuelhost:host@0.2.0`, `wit-0.2.0/` (0.2.0's `llm`, the rest
+/// 0.1.0's) in the same way.
 fn wit_dir(dir: &Path) -> Result<PathBuf> {
+    let world = std::fs::read_to_string(dir.join("world")).unwrap_or_default();
+    let (folder, marker) = match world.trim().ends_with("@0.2.0") {
+        true => ("wit-0.2.0", "llm.wit"),
+        false => ("wit", "worlds.wit"),
+    };
     let dir = dir.canonicalize().with_context(|| format!("reading {}", dir.display()))?;
-    dir.ancestors().map(|d| d.join("wit")).find(|w| w.join("worlds.wit").is_file()).ok_or_else(|| {
-        Usage(format!("{} has no wit/ folder (with worlds.wit) in it or above it", dir.display())).into()
+    dir.ancestors().map(|d| d.join(folder)).find(|w| w.join(marker).is_file()).ok_or_else(|| {
+        Usage(format!("{} has no {folder}/ folder (with {marker}) in it or above it", dir.display())).into()
     })
 }
 
