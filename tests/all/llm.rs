@@ -377,3 +377,36 @@ fn a_python_router_picks_a_model_per_request() {
     assert_eq!(r.resources_consumed.llm_tokens, 0);
     assert_conserved(&host);
 }
+
+#[test]
+fn an_llm_tokens_quota_counts_each_calls_tokens_alerts_and_caps_the_hold() {
+    let server = Loopback::start().unwrap();
+    let t = llm_host(&[("local", &server, &["small"])], 10_000);
+    let id = upload_ask(&t.host, ResourcePolicy::CallerPays);
+    let mut req = fuelhost::AllocationRequest::new(
+        "bob-tokens-quota",
+        "bob".try_into().unwrap(),
+        [(fuelhost::Resource::LlmTokens, 100)].into_iter().collect(),
+    );
+    req.auto_approve = true;
+    t.host.request_allocation(&req).unwrap();
+    t.host.activate_allocation("bob-tokens-quota").unwrap();
+    // Each call: the prompt (2 words + 3) and the answer (3 words), 8 tokens,
+    // held at 3 + (4 + 3) + 16 = 26 before it is sent.
+    for _ in 0..10 {
+        let r = ask(&t.host, &id, json!({"prompt": "hello there", "model": "small", "max_tokens": 16}));
+        assert!(r.success, "{:?}", r.error);
+    }
+    let a = t.host.allocation("bob-tokens-quota").unwrap().unwrap();
+    assert_eq!(a.quota(fuelhost::Resource::LlmTokens).unwrap().used, 80, "each call's charged tokens count");
+    let alerts: Vec<_> = t.host.alerts().unwrap().into_iter().map(|a| (a.resource, a.kind, a.percent)).collect();
+    assert_eq!(alerts, [(Some(fuelhost::Resource::LlmTokens), fuelhost::AlertKind::SoftThreshold, 80)]);
+    // 20 left, 26 to hold: refused before anything is sent, nothing charged.
+    let served = server.served();
+    let r = ask(&t.host, &id, json!({"prompt": "hello there", "model": "small", "max_tokens": 16}));
+    let error = r.error.unwrap();
+    assert!(error.contains("allocation `bob-tokens-quota` has 20 llm_tokens left"), "{error}");
+    assert_eq!((r.resources_consumed.llm_tokens, server.served()), (0, served));
+    assert_eq!(tokens(&t.host, "bob"), fuelhost::AssetBalance { posted: 10_000 - 80, held: 0 });
+    assert_conserved(&t.host);
+}

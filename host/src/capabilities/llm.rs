@@ -12,7 +12,9 @@
 //!    `http-request` to the provider's host (so egress rules apply to
 //!    providers too); a refusal skips the provider. Then the prompt's
 //!    estimate plus `max-tokens` is **held** from the payer's `llm_tokens`
-//!    (refused: the request is, with how much is missing). Then **sent**.
+//!    (refused, saying how much is missing, when the balance or the
+//!    payer's allocation's `llm_tokens` quota cannot cover it). Then
+//!    **sent**.
 //! 4. **Answered**: the tokens the provider reports are kept for the
 //!    call's settlement (`CallScope::llm_tokens`), the rest of the hold
 //!    released. **Failed**: the whole hold is released, nothing charged;
@@ -126,6 +128,14 @@ fn complete(sandbox: &mut Sandbox, request: llm::Request) -> Result<llm::Complet
             continue;
         }
         let call = &sandbox.call;
+        if let Some((allocation, left)) = quota_left(call, &payer).filter(|(_, left)| *left < hold) {
+            return Err(llm::LlmError::InsufficientBudget(format!(
+                "`{payer}`'s allocation `{allocation}` has {left} llm_tokens left this period and the request needs \
+                 {hold} held: the prompt's estimate ({}) plus max-tokens ({}); ask for fewer max-tokens, or wait for \
+                 the next period",
+                checked.prompt_tokens, checked.chat.max_tokens
+            )));
+        }
         match call.ledger.hold_llm_tokens(&invocation, &payer, hold) {
             Ok(()) => {}
             Err(LedgerError::Insufficient { available, .. }) => {
@@ -236,6 +246,17 @@ fn given_up(tried: Vec<(String, Tried)>) -> llm::LlmError {
     } else {
         llm::LlmError::Provider(message)
     }
+}
+
+/// What `payer`'s active allocation has left of its `llm_tokens` quota
+/// this period (its id, and the tokens), if it has one: a request is held
+/// within it as a call's fuel is held within a fuel quota.
+fn quota_left(call: &crate::sandbox::CallScope, payer: &AgentId) -> Option<(String, u64)> {
+    let allocations = call.ledger.allocations_of(payer).ok()?;
+    allocations.into_iter().filter(|a| a.status == fuelhost_ledger::AllocationStatus::Active).find_map(|a| {
+        let q = a.quota(fuelhost_ledger::Resource::LlmTokens)?;
+        Some((a.id.clone(), q.limit().saturating_sub(q.used.saturating_add(q.held))))
+    })
 }
 
 /// Release `tokens` of the call's hold.
