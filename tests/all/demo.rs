@@ -20,6 +20,8 @@ fn the_demo_runs_and_shows_every_kind_of_call() {
         "probe: endless loop                    out_of_fuel       2000000 bob",
         "parked until carol approves",
         "carol approves: it runs once      success",
+        "thinker: asks a model, caller pays     success",
+        "thinker's model call",
         "ledger balanced",
     ] {
         assert!(out.contains(expected), "the demo lacks {expected:?}:\n{out}");

@@ -410,3 +410,83 @@ fn an_llm_tokens_quota_counts_each_calls_tokens_alerts_and_caps_the_hold() {
     assert_eq!(tokens(&t.host, "bob"), fuelhost::AssetBalance { posted: 10_000 - 80, held: 0 });
     assert_conserved(&t.host);
 }
+
+/// A real language model, as small as one comes: SmolLM2-135M-Instruct on
+/// llama.cpp's OpenAI-compatible server, both from PyPI
+/// (`scripts/setup.sh`, `scripts/local-model.py`). Its answer is a model's,
+/// and what it costs is what the model's server counts.
+struct LocalModel {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Drop for LocalModel {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn local_model() -> LocalModel {
+    use std::io::BufRead;
+    let cache = std::env::var("FUELHOST_CACHE")
+        .unwrap_or_else(|_| format!("{}/.cache/fuelhost", std::env::var("HOME").unwrap_or_default()));
+    let python = format!("{cache}/model-venv/bin/python");
+    assert!(
+        std::path::Path::new(&python).exists(),
+        "{python} is missing: run scripts/setup.sh, which installs the small model this test runs"
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/local-model.py");
+    let mut child = std::process::Command::new(&python)
+        .arg(script)
+        .arg(port.to_string())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.starts_with("listening") {
+                let _ = tx.send(());
+            }
+        }
+    });
+    let model = LocalModel { child, url: format!("http://127.0.0.1:{port}/v1") };
+    rx.recv_timeout(std::time::Duration::from_secs(300)).expect("the local model starts serving");
+    model
+}
+
+#[test]
+fn a_real_small_model_answers_and_is_charged_what_its_server_counts() {
+    let model = local_model();
+    let dir = tempfile::tempdir().unwrap();
+    let mut provider = LlmProvider::new("smol", &model.url, &["smollm2-135m"]);
+    provider.context_tokens = 2_048;
+    provider.timeout_ms = 240_000;
+    let host = builder(dir.path()).llm_provider(provider).build().unwrap();
+    for agent in ["alice", "bob"] {
+        host.create_agent(agent).unwrap();
+        fund(&host, agent, 1_000, 1_000_000_000, 1 << 20);
+    }
+    host.mint("bob-tokens", "bob", Asset::LlmTokens, 1_000).unwrap();
+    // A machine busy with the rest of the suite may run the model ten
+    // times slower than an idle one.
+    let limits = Limits { timeout_ms: 240_000, ..Limits::default() };
+    let id = host
+        .upload(manifest("ask", 1, ResourcePolicy::CallerPays, limits), &fuelhost_tests::guest("rust-llm-ask"))
+        .unwrap()
+        .id;
+    let input = json!({"prompt": "Name three colors.", "model": "smollm2-135m", "max_tokens": 24, "temperature": 0.0});
+    let r = ask(&host, &id, input);
+    assert!(r.success, "{:?}", r.error);
+    let out: Value = serde_json::from_slice(&r.output).unwrap();
+    let (input_tokens, output_tokens) = (out["input_tokens"].as_u64().unwrap(), out["output_tokens"].as_u64().unwrap());
+    assert!(!out["text"].as_str().unwrap().trim().is_empty(), "the model said something: {out}");
+    assert!(input_tokens > 0 && (1..=24).contains(&output_tokens), "{out}");
+    assert_eq!(r.resources_consumed.llm_tokens, input_tokens + output_tokens, "charged what the server counted");
+    assert_eq!(tokens(&host, "bob"), fuelhost::AssetBalance { posted: 1_000 - input_tokens - output_tokens, held: 0 });
+    assert_conserved(&host);
+}
