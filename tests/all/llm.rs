@@ -197,10 +197,11 @@ fn the_calls_deadline_ends_a_slow_request_and_nothing_is_charged() {
     assert_conserved(&t.host);
 }
 
-#[test]
-fn routing_picks_by_mode_and_unknown_models_are_refused_listing_what_is_served() {
-    let (cheap, good) = (Loopback::start().unwrap(), Loopback::start().unwrap());
-    std::env::set_var(KEY_VAR, KEY);
+/// A host with two providers: `cheap` (serving `small`: nearly free,
+/// quality 30, an 8,192-token context) and `good` (serving `large`: 90
+/// scrip per 1,000 tokens, quality 95, a 100,000-token context); alice and
+/// bob funded, bob with 100,000 llm_tokens.
+fn cheap_and_good(cheap: &Loopback, good: &Loopback) -> LlmHost {
     let dir = tempfile::tempdir().unwrap();
     let mut c = LlmProvider::new("cheap", cheap.url(), &["small"]);
     c.output_price_per_1k = 1;
@@ -213,12 +214,20 @@ fn routing_picks_by_mode_and_unknown_models_are_refused_listing_what_is_served()
     let host = builder(dir.path()).llm_provider(c).llm_provider(g).build().unwrap();
     for agent in ["alice", "bob"] {
         host.create_agent(agent).unwrap();
-        fund(&host, agent, 1_000, 1_000_000_000, 1 << 20);
+        fund(&host, agent, 1_000, 10_000_000_000, 1 << 20);
     }
     host.mint("bob-tokens", "bob", Asset::LlmTokens, 100_000).unwrap();
-    let id = upload_ask(&host, ResourcePolicy::CallerPays);
+    LlmHost { host, _dir: dir }
+}
+
+#[test]
+fn routing_picks_by_mode_and_unknown_models_are_refused_listing_what_is_served() {
+    let (cheap, good) = (Loopback::start().unwrap(), Loopback::start().unwrap());
+    let t = cheap_and_good(&cheap, &good);
+    let host = &t.host;
+    let id = upload_ask(host, ResourcePolicy::CallerPays);
     let provider = |input: Value| {
-        let r = ask(&host, &id, input);
+        let r = ask(host, &id, input);
         assert!(r.success, "{:?}", r.error);
         serde_json::from_slice::<Value>(&r.output).unwrap()["provider"].as_str().unwrap().to_string()
     };
@@ -226,15 +235,15 @@ fn routing_picks_by_mode_and_unknown_models_are_refused_listing_what_is_served()
     assert_eq!(provider(json!({"prompt": "hi", "route": "quality_optimized"})), "good");
     // Past the cheap one's context (8,192): only the large one holds it.
     assert_eq!(provider(json!({"prompt": "hi", "route": "cost_optimized", "max_tokens": 20_000})), "good");
-    let r = ask(&host, &id, json!({"prompt": "hi", "model": "huge"}));
+    let r = ask(host, &id, json!({"prompt": "hi", "model": "huge"}));
     let error = r.error.unwrap();
     assert!(
         error.contains("no configured provider serves `huge`") && error.contains("cheap/small, good/large"),
         "{error}"
     );
-    let r = ask(&host, &id, json!({"prompt": "hi", "model": "small", "max_tokens": 0}));
+    let r = ask(host, &id, json!({"prompt": "hi", "model": "small", "max_tokens": 0}));
     assert!(r.error.unwrap().contains("max-tokens is 0"));
-    assert_conserved(&host);
+    assert_conserved(host);
 }
 
 #[test]
@@ -336,27 +345,15 @@ fn an_artifact_asks_a_model_over_the_http_api_and_the_bill_says_so() {
 #[test]
 fn a_python_router_picks_a_model_per_request() {
     let (cheap, good) = (Loopback::start().unwrap(), Loopback::start().unwrap());
-    let dir = tempfile::tempdir().unwrap();
-    let mut c = LlmProvider::new("cheap", cheap.url(), &["small"]);
-    c.output_price_per_1k = 1;
-    c.quality = 30;
-    let mut g = LlmProvider::new("good", good.url(), &["large"]);
-    g.input_price_per_1k = 30;
-    g.output_price_per_1k = 60;
-    g.quality = 95;
-    let host = builder(dir.path()).llm_provider(c).llm_provider(g).build().unwrap();
-    for agent in ["alice", "bob"] {
-        host.create_agent(agent).unwrap();
-        fund(&host, agent, 1_000, 10_000_000_000, 1 << 20);
-    }
-    host.mint("bob-tokens", "bob", Asset::LlmTokens, 100_000).unwrap();
+    let t = cheap_and_good(&cheap, &good);
+    let host = &t.host;
     let limits = Limits { timeout_ms: 30_000, ..Limits::default() };
     let id = host
         .upload(manifest("router", 1, ResourcePolicy::CallerPays, limits), &fuelhost_tests::guest("python-llm-router"))
         .unwrap()
         .id;
     let route = |input: Value| {
-        let r = ask(&host, &id, input);
+        let r = ask(host, &id, input);
         assert!(r.success, "{:?}", r.error);
         let out: Value = serde_json::from_slice(&r.output).unwrap();
         assert_eq!(out["tokens"].as_u64(), Some(r.resources_consumed.llm_tokens), "{out}");
@@ -370,12 +367,12 @@ fn a_python_router_picks_a_model_per_request() {
     assert_eq!(chose, ("named:large".to_string(), "good".to_string()));
     // No budget, no answer: a refusal the caller reads, nothing charged.
     host.create_agent("carol").unwrap();
-    fund(&host, "carol", 100, 10_000_000_000, 0);
+    fund(host, "carol", 100, 10_000_000_000, 0);
     let r = host.invoke(Invocation::new("carol", &id, json!({"prompt": "hi"}).to_string())).unwrap();
     assert_eq!(r.outcome, Outcome::RunError);
     assert!(r.error.unwrap().contains("InsufficientBudget"), "the Python artifact names the refusal");
     assert_eq!(r.resources_consumed.llm_tokens, 0);
-    assert_conserved(&host);
+    assert_conserved(host);
 }
 
 #[test]

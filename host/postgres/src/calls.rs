@@ -312,37 +312,7 @@ impl PgLedger {
     /// Hold `bytes` more of `payer`'s disk budget for the running
     /// `invocation`; released when it settles.
     pub fn hold_disk(&self, invocation_id: &str, payer: &AgentId, bytes: u64) -> Result<(), LedgerError> {
-        let amount = to_db(bytes, "disk hold")?;
-        self.database().write(|tx| {
-            self.lock_ids(tx, &[invocation_id])?;
-            self.require_running(tx, invocation_id)?;
-            let available = match self.require_account(tx, payer.as_str()) {
-                Ok(()) => {
-                    self.lock_balances(tx, &[(payer.as_str(), Asset::DiskBytes)])?;
-                    self.available_locked(tx, payer.as_str(), Asset::DiskBytes)?
-                }
-                Err(LedgerError::UnknownAccount(_)) => 0,
-                Err(other) => return Err(other),
-            };
-            if available < bytes {
-                return Err(LedgerError::Insufficient {
-                    account: payer.to_string(),
-                    asset: Asset::DiskBytes,
-                    available,
-                    needed: bytes,
-                });
-            }
-            if bytes == 0 {
-                return Ok(());
-            }
-            tx.execute(
-                "INSERT INTO disk_holds (invocation, payer, bytes) VALUES ($1, $2, $3)
-                 ON CONFLICT (invocation, payer) DO UPDATE SET bytes = disk_holds.bytes + EXCLUDED.bytes",
-                &[&invocation_id, &payer.as_str(), &amount],
-            )
-            .map_err(|e| self.database().failed(e))?;
-            self.add_held(tx, payer.as_str(), Asset::DiskBytes, amount)
-        })
+        self.hold_running(invocation_id, payer, Asset::DiskBytes, bytes)
     }
 
     /// Hold `tokens` more of `payer`'s language-model token budget for
@@ -352,36 +322,48 @@ impl PgLedger {
     /// the call settles (which charges what its requests used), or before
     /// by [`PgLedger::release_llm_tokens`].
     pub fn hold_llm_tokens(&self, invocation_id: &str, payer: &AgentId, tokens: u64) -> Result<(), LedgerError> {
-        let amount = to_db(tokens, "llm token hold")?;
+        self.hold_running(invocation_id, payer, Asset::LlmTokens, tokens)
+    }
+
+    /// Hold `amount` more of `payer`'s `asset` for the running
+    /// `invocation`: disk in `disk_holds` (as its writes grow a directory),
+    /// LLM tokens in `llm_holds` (as it asks a model), each raising the
+    /// balance row's `held`.
+    fn hold_running(&self, invocation_id: &str, payer: &AgentId, asset: Asset, amount: u64) -> Result<(), LedgerError> {
+        let (insert, what) = match asset {
+            Asset::DiskBytes => (
+                "INSERT INTO disk_holds (invocation, payer, bytes) VALUES ($1, $2, $3)
+                 ON CONFLICT (invocation, payer) DO UPDATE SET bytes = disk_holds.bytes + EXCLUDED.bytes",
+                "disk hold",
+            ),
+            Asset::LlmTokens => (
+                "INSERT INTO llm_holds (invocation, payer, tokens) VALUES ($1, $2, $3)
+                 ON CONFLICT (invocation, payer) DO UPDATE SET tokens = llm_holds.tokens + EXCLUDED.tokens",
+                "llm token hold",
+            ),
+            other => return Err(LedgerError::Invalid(format!("a running call holds disk or LLM tokens, not {other}"))),
+        };
+        let db_amount = to_db(amount, what)?;
         self.database().write(|tx| {
             self.lock_ids(tx, &[invocation_id])?;
             self.require_running(tx, invocation_id)?;
             let available = match self.require_account(tx, payer.as_str()) {
                 Ok(()) => {
-                    self.lock_balances(tx, &[(payer.as_str(), Asset::LlmTokens)])?;
-                    self.available_locked(tx, payer.as_str(), Asset::LlmTokens)?
+                    self.lock_balances(tx, &[(payer.as_str(), asset)])?;
+                    self.available_locked(tx, payer.as_str(), asset)?
                 }
                 Err(LedgerError::UnknownAccount(_)) => 0,
                 Err(other) => return Err(other),
             };
-            if available < tokens {
-                return Err(LedgerError::Insufficient {
-                    account: payer.to_string(),
-                    asset: Asset::LlmTokens,
-                    available,
-                    needed: tokens,
-                });
+            if available < amount {
+                return Err(LedgerError::Insufficient { account: payer.to_string(), asset, available, needed: amount });
             }
-            if tokens == 0 {
+            if amount == 0 {
                 return Ok(());
             }
-            tx.execute(
-                "INSERT INTO llm_holds (invocation, payer, tokens) VALUES ($1, $2, $3)
-                 ON CONFLICT (invocation, payer) DO UPDATE SET tokens = llm_holds.tokens + EXCLUDED.tokens",
-                &[&invocation_id, &payer.as_str(), &amount],
-            )
-            .map_err(|e| self.database().failed(e))?;
-            self.add_held(tx, payer.as_str(), Asset::LlmTokens, amount)
+            tx.execute(insert, &[&invocation_id, &payer.as_str(), &db_amount])
+                .map_err(|e| self.database().failed(e))?;
+            self.add_held(tx, payer.as_str(), asset, db_amount)
         })
     }
 

@@ -257,19 +257,23 @@ fn charge_disk(
     if disk > 0 && in_record {
         move_or_journal(tx, hot, (s.payer.as_str(), CONSUMED_ACCOUNT, Asset::DiskBytes, disk), journaled)?;
     } else if disk > 0 {
-        post(
-            tx,
-            hot,
-            &format!("{}/disk", s.invocation_id),
-            s.payer.as_str(),
-            CONSUMED_ACCOUNT,
-            Asset::DiskBytes,
-            disk,
-            TransferKind::Disk,
-            "",
-            Some(&s.invocation_id),
-        )?;
+        post_consumed(tx, hot, s, TransferKind::Disk, Asset::DiskBytes, disk)?;
     }
+    Ok(())
+}
+
+/// Post `amount` of `asset` from the payer to `@consumed` as the call's
+/// charge of `kind`, a transfer of its own (`<invocation>/<kind>`).
+fn post_consumed(
+    tx: &Connection,
+    hot: &Hot,
+    s: &Settlement,
+    kind: TransferKind,
+    asset: Asset,
+    amount: u64,
+) -> Result<(), LedgerError> {
+    let id = format!("{}/{}", s.invocation_id, kind.as_str());
+    post(tx, hot, &id, s.payer.as_str(), CONSUMED_ACCOUNT, asset, amount, kind, "", Some(&s.invocation_id))?;
     Ok(())
 }
 
@@ -284,18 +288,7 @@ fn charge_llm_tokens(tx: &Connection, hot: &Hot, s: &Settlement) -> Result<u64, 
     let (posted, held) = balance_peek(tx, hot, s.payer.as_str(), Asset::LlmTokens)?;
     let tokens = s.consumed.llm_tokens.min(available(posted, held));
     if tokens > 0 {
-        post(
-            tx,
-            hot,
-            &format!("{}/llm", s.invocation_id),
-            s.payer.as_str(),
-            CONSUMED_ACCOUNT,
-            Asset::LlmTokens,
-            tokens,
-            TransferKind::Llm,
-            "",
-            Some(&s.invocation_id),
-        )?;
+        post_consumed(tx, hot, s, TransferKind::Llm, Asset::LlmTokens, tokens)?;
     }
     Ok(tokens)
 }
