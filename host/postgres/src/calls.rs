@@ -606,20 +606,36 @@ impl PgLedger {
         if let Some(status) = grant.map(|g| self.sponsorship_in(tx, g)).transpose()?.flatten() {
             charged = charged.min(status.grant.disk_limit.saturating_sub(status.disk_spent));
         }
-        if charged > 0 {
-            let disk = Transfer {
-                id: format!("{}/disk", s.invocation_id),
-                from: payer.to_string(),
-                to: CONSUMED_ACCOUNT.to_string(),
-                asset: Asset::DiskBytes,
-                amount: charged,
-                kind: TransferKind::Disk,
-                memo: String::new(),
-            };
-            self.move_balances(tx, payer, CONSUMED_ACCOUNT, Asset::DiskBytes, charged)?;
-            self.insert_transfer(tx, &disk, Some(&s.invocation_id))?;
-        }
+        self.post_consumed(tx, s, TransferKind::Disk, Asset::DiskBytes, charged)?;
         Ok(charged)
+    }
+
+    /// Post `amount` of `asset` from the payer to `@consumed` as the call's
+    /// charge of `kind`, a transfer of its own (`{invocation}/{kind}`);
+    /// nothing for 0.
+    fn post_consumed(
+        &self,
+        tx: &mut Tx<'_>,
+        s: &Settlement,
+        kind: TransferKind,
+        asset: Asset,
+        amount: u64,
+    ) -> Result<(), LedgerError> {
+        if amount == 0 {
+            return Ok(());
+        }
+        let payer = s.payer.as_str();
+        let charge = Transfer {
+            id: format!("{}/{}", s.invocation_id, kind.as_str()),
+            from: payer.to_string(),
+            to: CONSUMED_ACCOUNT.to_string(),
+            asset,
+            amount,
+            kind,
+            memo: String::new(),
+        };
+        self.move_balances(tx, payer, CONSUMED_ACCOUNT, asset, amount)?;
+        self.insert_transfer(tx, &charge, Some(&s.invocation_id))
     }
 
     /// Charge the language-model tokens the call's requests used, within
@@ -631,19 +647,7 @@ impl PgLedger {
         }
         let payer = s.payer.as_str();
         let charged = s.consumed.llm_tokens.min(self.available_locked(tx, payer, Asset::LlmTokens)?);
-        if charged > 0 {
-            let llm = Transfer {
-                id: format!("{}/llm", s.invocation_id),
-                from: payer.to_string(),
-                to: CONSUMED_ACCOUNT.to_string(),
-                asset: Asset::LlmTokens,
-                amount: charged,
-                kind: TransferKind::Llm,
-                memo: String::new(),
-            };
-            self.move_balances(tx, payer, CONSUMED_ACCOUNT, Asset::LlmTokens, charged)?;
-            self.insert_transfer(tx, &llm, Some(&s.invocation_id))?;
-        }
+        self.post_consumed(tx, s, TransferKind::Llm, Asset::LlmTokens, charged)?;
         Ok(charged)
     }
 
